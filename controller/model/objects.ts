@@ -1,0 +1,42 @@
+// Kubernetes and Istio objects as the sources deliver them (plain JSON, as in YAML or the API server).
+export const ISTIO_KINDS = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEntry'] as const;
+export const CORE_KINDS = ['Service', 'EndpointSlice', 'Endpoints', 'Pod', 'Secret'] as const;
+export const KINDS = [...ISTIO_KINDS, ...CORE_KINDS] as const;
+export type Kind = (typeof KINDS)[number];
+
+export function isKind(k: unknown): k is Kind {
+  return typeof k === 'string' && (KINDS as readonly string[]).includes(k);
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  resourceVersion?: string;
+  uid?: string;
+  generation?: number;
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: unknown;
+  [key: string]: unknown;
+}
+
+/** Where an object came from: a file (local mode) or the API server. Used in error reports. */
+export interface Origin {
+  file?: string;
+}
+
+export interface StoredObject {
+  kind: Kind;
+  obj: KubeObject;
+  origin: Origin;
+}
+
+export const objectKey = (kind: string, namespace: string | undefined, name: string): string =>
+  `${kind}/${namespace ?? ''}/${name}`;
