@@ -76,7 +76,7 @@ export async function rawRequest(host: string, port: number, request: string | B
       try {
         resolve(parseResponse(Buffer.concat(chunks)));
       } catch (e) {
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       }
     };
     const timer = setTimeout(() => finish(new Error(`no complete response from ${host}:${port} within ${opts.timeoutMs ?? 10_000} ms: ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`)), opts.timeoutMs ?? 10_000);
