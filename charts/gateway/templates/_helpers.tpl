@@ -1,0 +1,119 @@
+{{/*
+Name of every object: .Values.name, else the release name (as Istio's gateway chart).
+*/}}
+{{- define "gateway.name" -}}
+{{- $name := .Values.name | default .Release.Name -}}
+{{- if gt (len $name) 63 -}}
+{{- fail (printf "the gateway name %q is longer than 63 characters (a Service name is a DNS label): set a shorter release name or .Values.name" $name) -}}
+{{- end -}}
+{{- $name -}}
+{{- end }}
+
+{{/*
+Selector labels, as Istio's gateway chart: app = the name, istio = the name without a leading "istio-";
+.Values.labels.app / .Values.labels.istio replace them. Gateway resources select the pods with these.
+*/}}
+{{- define "gateway.selectorLabels" -}}
+app: {{ .Values.labels.app | default (include "gateway.name" .) | quote }}
+istio: {{ .Values.labels.istio | default (include "gateway.name" . | trimPrefix "istio-") | quote }}
+{{- end }}
+
+{{/*
+Labels of every object: the selector labels, the user's labels, and the recommended app.kubernetes.io labels.
+*/}}
+{{- define "gateway.labels" -}}
+{{ include "gateway.selectorLabels" . }}
+{{- range $key, $val := .Values.labels }}
+{{- if and (ne $key "app") (ne $key "istio") }}
+{{ $key | quote }}: {{ $val | quote }}
+{{- end }}
+{{- end }}
+app.kubernetes.io/name: {{ include "gateway.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/version: {{ include "gateway.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/part-of: meshgate
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
+{{- end }}
+
+{{- define "gateway.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "gateway.name" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end }}
+
+{{- define "gateway.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion -}}
+{{- end }}
+
+{{- define "gateway.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "gateway.imageTag" .) -}}
+{{- end }}
+
+{{/*
+proxy.drainDuration ("45s") as whole seconds, checked against terminationGracePeriodSeconds.
+*/}}
+{{- define "gateway.drainSeconds" -}}
+{{- $drain := trimSuffix "s" .Values.proxy.drainDuration | int -}}
+{{- if le (int .Values.terminationGracePeriodSeconds) $drain -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be greater than proxy.drainDuration (%s): the kubelet would kill the proxy before it finishes draining" (int .Values.terminationGracePeriodSeconds) .Values.proxy.drainDuration) -}}
+{{- end -}}
+{{- $drain -}}
+{{- end }}
+
+{{/*
+Ports of the istio-proxy container: every Service targetPort (deduplicated), the status port and the proxy's
+Prometheus port 15090 (named http-envoy-prom, as in Istio).
+*/}}
+{{- define "gateway.proxyPorts" -}}
+{{- $seen := dict -}}
+{{- range .Values.service.ports }}
+{{- $key := toString .targetPort }}
+{{- if not (hasKey $seen $key) }}
+{{- $_ := set $seen $key true }}
+- name: {{ .name }}
+  containerPort: {{ .targetPort }}
+  protocol: {{ .protocol | default "TCP" }}
+{{- end }}
+{{- end }}
+{{- if not (hasKey $seen "15021") }}
+- name: status-port
+  containerPort: 15021
+  protocol: TCP
+{{- end }}
+- name: http-envoy-prom
+  containerPort: 15090
+  protocol: TCP
+{{- end }}
+
+{{- define "gateway.containerSecurityContext" -}}
+{{- if .Values.containerSecurityContext -}}
+{{- toYaml .Values.containerSecurityContext -}}
+{{- else -}}
+allowPrivilegeEscalation: false
+capabilities:
+  drop:
+    - ALL
+privileged: false
+readOnlyRootFilesystem: true
+runAsUser: 1337
+runAsGroup: 1337
+runAsNonRoot: true
+{{- end -}}
+{{- end }}
+
+{{/*
+Pod identity from the Downward API, for both containers.
+*/}}
+{{- define "gateway.podIdentityEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end }}
