@@ -1,0 +1,185 @@
+// charts/base: the networking.istio.io CRDs. Structure (4 kinds x 3 served versions, v1 stored), structural
+// schemas, generated files up to date, and what the schemas accept and reject (testdata/istio-*.yaml).
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { crdFileName, KINDS, renderCrd, TEMPLATES_DIR } from '../crds/generate.ts';
+import type { Schema } from '../crds/openapi.ts';
+import { BASE_CHART, REPO, helm, parseManifests, template, templateError, type K8sObject } from './helm.ts';
+import { structuralErrors, validate } from './openapi.ts';
+
+interface CrdVersion {
+  name: string;
+  served: boolean;
+  storage: boolean;
+  subresources?: { status?: Record<string, never> };
+  schema: { openAPIV3Schema: Schema };
+}
+
+interface Crd extends K8sObject {
+  spec: {
+    group: string;
+    scope: string;
+    names: { kind: string; plural: string; singular: string; listKind: string; shortNames?: string[]; categories?: string[] };
+    versions: CrdVersion[];
+  };
+}
+
+interface IstioResource extends K8sObject {
+  spec?: unknown;
+  status?: unknown;
+}
+
+const EXPECTED = [
+  { kind: 'Gateway', plural: 'gateways', shortName: 'gw' },
+  { kind: 'VirtualService', plural: 'virtualservices', shortName: 'vs' },
+  { kind: 'DestinationRule', plural: 'destinationrules', shortName: 'dr' },
+  { kind: 'ServiceEntry', plural: 'serviceentries', shortName: 'se' },
+];
+
+function readDocs(path: string): IstioResource[] {
+  return parseManifests(readFileSync(join(REPO, path), 'utf8')) as IstioResource[];
+}
+
+describe('charts/base', () => {
+  test('lints with --strict', () => {
+    const r = helm(['lint', '--strict', BASE_CHART]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  test('takes no values: a typo fails with a clear message', () => {
+    assert.match(templateError(BASE_CHART, 'meshgate-base', { set: { crds: 'false' } }), /additional properties 'crds' not allowed/);
+  });
+
+  const rendered = template(BASE_CHART, 'meshgate-base') as Crd[];
+
+  test('renders exactly the four CRDs, one file per kind, as plain YAML that kubectl can apply directly', () => {
+    assert.deepEqual(rendered.map((o) => o.kind), ['CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition']);
+    const files = readdirSync(TEMPLATES_DIR).filter((f) => f.endsWith('.yaml')).sort();
+    assert.deepEqual(files, EXPECTED.map((e) => `crd-${e.plural}.yaml`).sort());
+    for (const f of files) {
+      const text = readFileSync(join(TEMPLATES_DIR, f), 'utf8');
+      assert.ok(!text.includes('{{'), `${f} has template directives`);
+      const docs = parseAllDocuments(text);
+      assert.equal(docs.length, 1, f);
+      const fromFile = docs[0]?.toJS() as Crd;
+      assert.deepEqual(rendered.find((c) => c.metadata.name === fromFile.metadata.name), fromFile, f);
+    }
+  });
+
+  for (const e of EXPECTED) {
+    describe(e.kind, () => {
+      const crd = rendered.find((c) => c.spec.names.kind === e.kind);
+
+      test(`is ${e.plural}.networking.istio.io, namespaced, with Istio's names and short name ${e.shortName}`, () => {
+        assert.ok(crd);
+        assert.equal(crd.metadata.name, `${e.plural}.networking.istio.io`);
+        assert.equal(crd.spec.group, 'networking.istio.io');
+        assert.equal(crd.spec.scope, 'Namespaced');
+        assert.deepEqual(crd.spec.names, {
+          kind: e.kind,
+          listKind: `${e.kind}List`,
+          plural: e.plural,
+          singular: e.kind.toLowerCase(),
+          shortNames: [e.shortName],
+          categories: ['istio-io', 'networking-istio-io'],
+        });
+      });
+
+      test('serves v1, v1beta1 and v1alpha3 with one schema and stores v1', () => {
+        assert.ok(crd);
+        assert.deepEqual(
+          crd.spec.versions.map((v) => [v.name, v.served, v.storage]),
+          [
+            ['v1', true, true],
+            ['v1beta1', true, false],
+            ['v1alpha3', true, false],
+          ],
+        );
+        const [v1, ...others] = crd.spec.versions;
+        for (const v of others) assert.deepEqual(v.schema, v1?.schema, v.name);
+        for (const v of crd.spec.versions) assert.deepEqual(v.subresources, { status: {} }, v.name);
+      });
+
+      test('has a structural schema that declares spec and keeps only status open', () => {
+        assert.ok(crd);
+        const schema = crd.spec.versions[0]?.schema.openAPIV3Schema;
+        assert.ok(schema);
+        assert.deepEqual(structuralErrors(schema), []);
+        assert.deepEqual(Object.keys(schema.properties ?? {}), ['spec', 'status']);
+        // x-kubernetes-preserve-unknown-fields only on status, which Istio's controllers write.
+        const preserved: string[] = [];
+        const walk = (s: Schema, path: string): void => {
+          if (s['x-kubernetes-preserve-unknown-fields']) preserved.push(path);
+          for (const [k, p] of Object.entries(s.properties ?? {})) walk(p, `${path}.${k}`);
+          if (s.items) walk(s.items, `${path}[]`);
+          if (s.additionalProperties) walk(s.additionalProperties, `${path}{}`);
+        };
+        walk(schema, '');
+        assert.deepEqual(preserved, ['.status']);
+      });
+
+      test('survives helm uninstall (helm.sh/resource-policy: keep)', () => {
+        assert.equal(crd?.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+      });
+    });
+  }
+
+  test('the CRD files are what charts/crds/generate.ts writes from charts/crds/networking.ts', () => {
+    for (const k of KINDS) {
+      const file = readFileSync(join(TEMPLATES_DIR, crdFileName(k)), 'utf8');
+      assert.equal(file, renderCrd(k), `${crdFileName(k)} is stale: run node charts/crds/generate.ts`);
+    }
+  });
+});
+
+describe('CRD schemas against Istio resources', () => {
+  const crds = template(BASE_CHART, 'meshgate-base') as Crd[];
+
+  function schemaFor(r: IstioResource): Schema {
+    const [group, version] = r.apiVersion.split('/');
+    const crd = crds.find((c) => c.spec.group === group && c.spec.names.kind === r.kind);
+    assert.ok(crd, `no CRD for ${r.apiVersion} ${r.kind}`);
+    const v = crd.spec.versions.find((x) => x.name === version && x.served);
+    assert.ok(v, `${r.kind} ${version} is not served`);
+    return v.schema.openAPIV3Schema;
+  }
+
+  /** apiVersion, kind and metadata are the API server's; the CRD schema governs the rest. */
+  function errorsOf(r: IstioResource): string[] {
+    const body: Record<string, unknown> = {};
+    if (r.spec !== undefined) body.spec = r.spec;
+    if (r.status !== undefined) body.status = r.status;
+    return validate(body, schemaFor(r));
+  }
+
+  const valid = readDocs('charts/tests/testdata/istio-valid.yaml');
+  const invalid = readDocs('charts/tests/testdata/istio-invalid.yaml');
+
+  test('the valid examples cover every kind in every served version', () => {
+    const seen = new Set(valid.map((r) => `${r.kind} ${r.apiVersion}`));
+    for (const e of EXPECTED) {
+      for (const v of ['v1', 'v1beta1', 'v1alpha3']) assert.ok(seen.has(`${e.kind} networking.istio.io/${v}`), `${e.kind} ${v}`);
+    }
+  });
+
+  for (const r of valid) {
+    test(`accepts ${r.apiVersion} ${r.kind} ${r.metadata.name} without pruning any field`, () => {
+      assert.deepEqual(errorsOf(r), []);
+    });
+  }
+
+  for (const r of invalid) {
+    const at = r.metadata.annotations?.['test.meshgate.io/rejected-at'] ?? '';
+    test(`rejects ${r.kind} ${r.metadata.name} at ${at}`, () => {
+      assert.ok(at, 'the example names the field that is rejected');
+      const errors = errorsOf(r);
+      assert.ok(
+        errors.some((e) => e.startsWith(`${at}: `)),
+        `expected an error at ${at}, got: ${errors.join('; ') || 'none'}`,
+      );
+    });
+  }
+});
