@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Builds the local control plane of the Kubernetes e2e suite: kube-apiserver from the
+# k8s.io/kubernetes Go module and etcd from go.etcd.io/etcd/server/v3, both pinned by the
+# go.mod files beside this script. The binaries are cached outside the clone, keyed by
+# version, so a warm machine (or CI's fresh clone on it) does not rebuild:
+#
+#   ${MESHGATE_CACHE:-$HOME/.cache/meshgate}/kube/<k8s-version>-<etcd-version>/{kube-apiserver,etcd}
+#
+# Progress goes to stderr; the last line on stdout is that directory.
+# Usage: bash e2e/kube/build.sh            (no-op when both binaries exist)
+#        MESHGATE_KUBE_REBUILD=1 bash e2e/kube/build.sh   (rebuild anyway)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+min_go_minor=24 # the `go` line of apiserver/go.mod and etcd/go.mod
+
+log() { printf '[e2e/kube/build] %s\n' "$*" >&2; }
+die() { printf '[e2e/kube/build] error: %s\n' "$*" >&2; exit 1; }
+
+# The version a go.mod requires of a module, e.g. `modver apiserver/go.mod k8s.io/kubernetes`.
+modver() {
+  awk -v m="$2" '($1 == m && $2 ~ /^v/) { print $2; exit } ($1 == "require" && $2 == m) { print $3; exit }' "$here/$1"
+}
+
+k8s_version="$(modver apiserver/go.mod k8s.io/kubernetes)"
+etcd_version="$(modver etcd/go.mod go.etcd.io/etcd/server/v3)"
+[[ -n "$k8s_version" && -n "$etcd_version" ]] || die "cannot read the pinned versions from $here/{apiserver,etcd}/go.mod"
+
+cache_root="${MESHGATE_CACHE:-$HOME/.cache/meshgate}"
+out="$cache_root/kube/$k8s_version-$etcd_version"
+
+if [[ -z "${MESHGATE_KUBE_REBUILD:-}" && -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
+  log "cached: kube-apiserver $k8s_version and etcd $etcd_version in $out"
+  printf '%s\n' "$out"
+  exit 0
+fi
+
+go_hint="the Kubernetes e2e suite needs Go >= 1.$min_go_minor to build kube-apiserver $k8s_version and etcd $etcd_version; install Go (https://go.dev/doc/install, or your distribution's golang package if it is recent enough) and put \`go\` on PATH, or point E2E_KUBECONFIG at an existing cluster (see e2e/kube/README.md)"
+command -v go >/dev/null 2>&1 || die "\`go\` was not found on PATH: $go_hint"
+go_version="$(go env GOVERSION 2>/dev/null || true)" # e.g. go1.26.8
+if [[ ! "$go_version" =~ ^go1\.([0-9]+) ]] || (( BASH_REMATCH[1] < min_go_minor )); then
+  die "found ${go_version:-an unknown Go version} at $(command -v go): $go_hint"
+fi
+
+mkdir -p "$out"
+# Two builds at once (two checkouts, a test and a manual run) would only race for the same
+# files: take a lock on the cache directory for the length of the build.
+exec 9>"$out/.lock"
+if ! flock -n 9; then
+  log "another build of $out is running; waiting for it"
+  flock 9
+  if [[ -z "${MESHGATE_KUBE_REBUILD:-}" && -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
+    printf '%s\n' "$out"
+    exit 0
+  fi
+fi
+
+# Static binaries as upstream ships them; local toolchain only (no toolchain download);
+# go.sum is authoritative (-mod=readonly).
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
+build() { # build NAME DIR LDFLAGS
+  local name="$1" dir="$2" ldflags="$3" start=$SECONDS
+  if [[ -z "${MESHGATE_KUBE_REBUILD:-}" && -x "$out/$name" ]]; then
+    log "$name: cached"
+    return
+  fi
+  log "$name: building in $dir with $go_version (a cold build downloads the modules and compiles for several minutes)"
+  (cd "$here/$dir" && nice -n 10 go build -trimpath -ldflags="$ldflags" -o "$out/.$name.tmp" .) ||
+    die "building $name failed (see the output above)"
+  mv -f "$out/.$name.tmp" "$out/$name" # atomic: an interrupted build leaves no half binary
+  log "$name: built in $((SECONDS - start)) s: $out/$name"
+}
+
+# The version kube-apiserver reports on /version (kubectl version, Helm's kubeVersion checks):
+# what Kubernetes' own hack/lib/version.sh stamps into a release build.
+k8s_minor="${k8s_version#v1.}"; k8s_minor="${k8s_minor%%.*}"
+stamp=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  stamp+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor"
+  stamp+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+build etcd etcd "-s -w"
+build kube-apiserver apiserver "-s -w$stamp"
+
+log "done: kube-apiserver $k8s_version and etcd $etcd_version in $out"
+printf '%s\n' "$out"
