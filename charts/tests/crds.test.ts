@@ -40,7 +40,7 @@ const EXPECTED = [
 ];
 
 function readDocs(path: string): IstioResource[] {
-  return parseManifests(readFileSync(join(REPO, path), 'utf8')) as IstioResource[];
+  return parseManifests(readFileSync(join(REPO, path), 'utf8'));
 }
 
 describe('charts/base', () => {
