@@ -13,6 +13,15 @@ const ALLOWED_VOLUME_SOURCES = new Set([
   'secret',
 ]);
 
+/** The sysctls the baseline (and so restricted) standard allows. */
+const SAFE_SYSCTLS = new Set([
+  'kernel.shm_rmid_forced',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.ip_unprivileged_port_start',
+  'net.ipv4.tcp_syncookies',
+  'net.ipv4.ping_group_range',
+]);
+
 export function restrictedPodSecurityViolations(pod: PodSpec): string[] {
   const out: string[] = [];
   if (pod.hostNetwork || pod.hostPID || pod.hostIPC) out.push('host namespaces');
@@ -23,7 +32,7 @@ export function restrictedPodSecurityViolations(pod: PodSpec): string[] {
   }
   const podCtx = pod.securityContext ?? {};
   if (podCtx.runAsUser === 0) out.push('pod runAsUser 0');
-  for (const s of podCtx.sysctls ?? []) out.push(`sysctl ${s.name}`);
+  for (const s of podCtx.sysctls ?? []) if (!SAFE_SYSCTLS.has(s.name)) out.push(`sysctl ${s.name}`);
   const containers: Container[] = [...(pod.initContainers ?? []), ...pod.containers];
   for (const c of containers) {
     const ctx = c.securityContext ?? {};
