@@ -536,6 +536,28 @@ describe('values', () => {
     assert.equal(container(d, 'controller').resources?.requests?.memory, '256Mi');
   });
 
+  test('Istio chart\'s 80/443 target ports work with the unprivileged-port sysctl, still within the restricted standard', () => {
+    const d = workload(
+      render(INGRESS, {
+        setJson: {
+          'service.ports': [
+            { name: 'http2', port: 80, targetPort: 80, protocol: 'TCP' },
+            { name: 'https', port: 443, targetPort: 443, protocol: 'TCP' },
+          ],
+          securityContext: {
+            runAsUser: 1337,
+            runAsGroup: 1337,
+            runAsNonRoot: true,
+            seccompProfile: { type: 'RuntimeDefault' },
+            sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }],
+          },
+        },
+      }),
+    );
+    assert.deepEqual(portsOf(container(d, 'istio-proxy')).map((p) => p.containerPort), [80, 443, 15021, 15090]);
+    assert.deepEqual(restrictedPodSecurityViolations(d.spec.template.spec), []);
+  });
+
   test('a values file written for Istio\'s gateway chart renders unchanged', () => {
     const o = render(INGRESS, { values: ['charts/tests/testdata/istio-gateway-values.yaml'] });
     const svc = only<Service>(o, 'Service');
@@ -571,6 +593,30 @@ describe('values.schema.json', () => {
       set: { 'podDisruptionBudget.minAvailable': 1, 'podDisruptionBudget.maxUnavailable': 1 },
     });
     assert.match(err, /at '\/podDisruptionBudget'/);
+  });
+});
+
+describe('documentation', () => {
+  interface SchemaNode {
+    properties?: Record<string, SchemaNode>;
+    additionalProperties?: unknown;
+  }
+
+  test('docs/install.md lists every value the schema accepts', () => {
+    const schema = JSON.parse(readFileSync(join(GATEWAY_CHART, 'values.schema.json'), 'utf8')) as SchemaNode;
+    const docs = readFileSync(join(REPO, 'docs/install.md'), 'utf8');
+    const keys: string[] = [];
+    const walk = (node: SchemaNode, prefix: string): void => {
+      for (const [k, child] of Object.entries(node.properties ?? {})) {
+        const key = prefix + k;
+        // Objects the chart defines field by field are documented field by field.
+        if (child.properties && child.additionalProperties === false && k !== 'podDisruptionBudget' && k !== 'readinessProbe') walk(child, `${key}.`);
+        else keys.push(key);
+      }
+    };
+    walk(schema, '');
+    const missing = keys.filter((k) => k !== 'global' && !docs.includes(`\`${k}\``));
+    assert.deepEqual(missing, []);
   });
 });
 
