@@ -13,7 +13,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE}
+# MESHGATE_LOG_PRETTY=0: JSON logs even on a TTY (`docker run -it`); pino-pretty is a dev dependency, not in the image.
 ENV NODE_ENV=production \
+    MESHGATE_LOG_PRETTY=0 \
     PATH=/app/bin:$PATH
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

@@ -115,6 +115,8 @@ describe('Dockerfile', () => {
     assert.equal(last('STOPSIGNAL'), 'SIGTERM');
     assert.deepEqual(JSON.parse(last('ENTRYPOINT') ?? 'null'), ['meshgate']);
     assert.match(last('ENV') ?? '', /PATH=\/app\/bin:\$PATH/);
+    // cli/logger.ts loads pino-pretty (a dev dependency) on a TTY unless told not to.
+    assert.match(last('ENV') ?? '', /MESHGATE_LOG_PRETTY=0/);
     assert.equal(last('WORKDIR'), '/app');
     accessSync(join(REPO, 'bin/meshgate'), constants.X_OK);
     // bin/meshgate must exec node (not run it as a child) so that node receives SIGTERM.
