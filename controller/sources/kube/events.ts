@@ -30,8 +30,11 @@ const DEFAULT_API_VERSION: Record<string, string> = {
 export interface EventReporterOptions {
   client: KubeClient;
   log: Logger;
-  /** Finds the object an error is about (for its uid, apiVersion and resourceVersion). */
-  lookup: (kind: string, namespace: string, name: string) => KubeObject | undefined;
+  /**
+   * Called once per report: returns a lookup of the objects the errors are about (for their uid, apiVersion
+   * and resourceVersion), typically over one store snapshot.
+   */
+  index: () => (kind: string, namespace: string, name: string) => KubeObject | undefined;
   /** reportingInstance / source.host of the Events: the gateway pod's name. */
   instance: string;
   metrics?: KubeSourceMetrics;
@@ -124,8 +127,10 @@ export function createEventReporter(o: EventReporterOptions): EventReporter {
 
   return {
     report(errors) {
+      if (errors.length === 0) return;
+      const lookup = o.index();
       for (const e of errors) {
-        const obj = o.lookup(e.kind, e.namespace, e.name);
+        const obj = lookup(e.kind, e.namespace, e.name);
         const rv = obj?.metadata.resourceVersion ?? '';
         const what = `${e.kind}/${e.namespace}/${e.name}`;
         const key = `${what}\u0000${rv}\u0000${e.field ?? ''}\u0000${e.message}`;

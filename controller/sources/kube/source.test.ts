@@ -92,7 +92,7 @@ describe('kubernetes source', () => {
     const s = store.snapshot().byKind('Service')[0]?.obj;
     assert.equal(s?.apiVersion, 'v1');
     assert.equal(s?.kind, 'Service');
-    assert.equal((s?.metadata as Record<string, unknown>).managedFields, undefined);
+    assert.equal((s?.metadata as unknown as Record<string, unknown>).managedFields, undefined);
     // Every watched kind was listed before synced: 4 Istio kinds, services, endpointslices, pods, secrets.
     assert.equal(new Set(fake.listRequests().map((r) => r.path)).size, 8);
   });
@@ -211,7 +211,11 @@ describe('kubernetes source', () => {
     const seen = new Set<RequestRecord>();
     type RequestRecord = (typeof fake.requests)[number];
     await waitFor('five services watch attempts after the end', () => {
-      for (const r of fake.watchRequests('services').slice(1)) if (!seen.has(r)) (seen.add(r), times.push(Date.now() - t0));
+      for (const r of fake.watchRequests('services').slice(1)) {
+        if (seen.has(r)) continue;
+        seen.add(r);
+        times.push(Date.now() - t0);
+      }
       return times.length >= 5;
     });
     // Attempts: immediately, then after ~40, ~80, ~160, ~320 ms (±10 %).
