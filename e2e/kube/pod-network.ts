@@ -1,0 +1,123 @@
+// Addresses for backend "pods". A real API server rejects loopback addresses in EndpointSlices
+// ("may not be in the loopback range (127.0.0.0/8, ::1/128)"), so backends cannot sit on 127.0.0.x as in local
+// mode. Instead each test file makes its own network namespace, joined to this one by a veth pair, and gives
+// every pod an address from 198.18.0.0/15 (RFC 2544, reserved for benchmark test networks) inside it. The
+// traffic never leaves the machine: the proxy reaches the pods through the veth, nothing routes further.
+// Needs root (CAP_NET_ADMIN) and iproute2's `ip`.
+import { execFileSync } from 'node:child_process';
+import { MESHGATE, start, type Proc } from '../lib/process.ts';
+
+const PREFIX = 'mgk';
+
+function ip(args: string[]): string {
+  try {
+    return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`ip ${args.join(' ')} failed: ${(e.stderr ?? e.message).trim()}`, { cause: err });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+export class PodNetwork {
+  readonly name: string;
+  /** The proxy's side of the veth: the pods' peer address. */
+  readonly hostAddress: string;
+  private readonly subnet: string;
+  private next = 2;
+  private readonly procs: Proc[] = [];
+
+  private constructor(name: string, subnet: string) {
+    this.name = name;
+    this.subnet = subnet;
+    this.hostAddress = `${subnet}.1`;
+  }
+
+  static create(): PodNetwork {
+    if (process.getuid?.() !== 0) {
+      throw new Error(
+        'the Kubernetes e2e suite needs root (CAP_NET_ADMIN) to create a network namespace for backend pods: ' +
+          'EndpointSlices cannot hold loopback addresses, so pods get 198.18.x.y addresses in a namespace of their own. ' +
+          'Run it as root (CI does), e.g. in a container or VM.',
+      );
+    }
+    try {
+      ip(['-V']);
+    } catch {
+      throw new Error("iproute2's `ip` is needed for the Kubernetes e2e suite (apt-get install iproute2)");
+    }
+    // Namespaces left by a test process that was killed: remove them (their veth goes with them).
+    for (const line of ip(['netns', 'list']).split('\n')) {
+      const m = new RegExp(`^${PREFIX}(\\d+)\\b`).exec(line.trim());
+      if (m && !alive(Number(m[1]))) ip(['netns', 'delete', `${PREFIX}${m[1]}`]);
+    }
+    const name = `${PREFIX}${process.pid}`;
+    // One /24 of 198.18.0.0/15 per test process, not used by any interface yet.
+    const used = ip(['-4', '-o', 'addr', 'show']);
+    let subnet = '';
+    for (let i = 0; i < 512 && !subnet; i++) {
+      const k = (process.pid + i) % 512;
+      const candidate = `198.${18 + (k >> 8)}.${k & 255}`;
+      if (!used.includes(` ${candidate}.`)) subnet = candidate;
+    }
+    if (!subnet) throw new Error('no free /24 in 198.18.0.0/15 for the pod network');
+    const net = new PodNetwork(name, subnet);
+    const host = `${name}h`;
+    const peer = `${name}p`;
+    try {
+      ip(['netns', 'add', name]);
+      ip(['link', 'add', host, 'type', 'veth', 'peer', 'name', peer]);
+      ip(['link', 'set', peer, 'netns', name]);
+      ip(['addr', 'add', `${net.hostAddress}/24`, 'dev', host]);
+      ip(['link', 'set', host, 'up']);
+      ip(['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
+      ip(['netns', 'exec', name, 'ip', 'link', 'set', peer, 'up']);
+    } catch (err) {
+      net.destroyNetwork();
+      throw err;
+    }
+    return net;
+  }
+
+  /** A new pod address inside the namespace. */
+  allocate(): string {
+    if (this.next > 254) throw new Error('pod network: out of addresses');
+    const addr = `${this.subnet}.${this.next++}`;
+    ip(['netns', 'exec', this.name, 'ip', 'addr', 'add', `${addr}/24`, 'dev', `${this.name}p`]);
+    return addr;
+  }
+
+  /** Runs `meshgate httpbin` as the pod's process, on its address. */
+  async httpbin(address: string, name: string, port = 8000): Promise<Proc> {
+    const p = start('ip', ['netns', 'exec', this.name, MESHGATE, 'httpbin', '--host', address, '--port', String(port), '--name', name]);
+    this.procs.push(p);
+    await p.waitForOutput(/httpbin listening/, 20_000);
+    return p;
+  }
+
+  async destroy(): Promise<void> {
+    for (const p of this.procs) await p.stop();
+    this.destroyNetwork();
+  }
+
+  private destroyNetwork(): void {
+    try {
+      ip(['netns', 'delete', this.name]);
+    } catch {
+      /* not created */
+    }
+    try {
+      ip(['link', 'delete', `${this.name}h`]);
+    } catch {
+      /* went with the namespace */
+    }
+  }
+}

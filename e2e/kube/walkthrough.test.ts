@@ -1,0 +1,198 @@
+// The gateway against a real kube-apiserver: Istio's ingress walkthrough (as e2e/local), then gateway
+// selection, cross-namespace binding and invalid config, with `meshgate controller` and `meshgate proxy` as
+// real processes, backend pods on their own addresses, and raw HTTP assertions.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KubeObject } from '../../controller/model/objects.ts';
+import { KubeApiError } from '../../controller/sources/kube/client.ts';
+import { get } from '../lib/http.ts';
+import { eventually } from '../lib/process.ts';
+import { startGatewayPod, type GatewayPod } from './gateway-pod.ts';
+import { GATEWAY_LABELS, HOST, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
+
+const GW = '127.0.0.1';
+const PORT = 8080;
+
+describe('kubernetes: the httpbin ingress walkthrough against a real API server', () => {
+  let s: Suite;
+  let gw: GatewayPod;
+  let pids: number[];
+  let sentinels = 0;
+
+  const waitStatus = async (path: string, host: string, status: number, timeoutMs = 20_000) =>
+    eventually(`${host}${path} to answer ${status}`, async () => {
+      const r = await get(GW, PORT, path, host);
+      return r.status === status ? r : undefined;
+    }, timeoutMs, 100);
+
+  /**
+   * Waits until the controller has applied every change made so far: a new VirtualService route for a fresh
+   * host is served only after the snapshot that holds it was pushed, and snapshots are taken in order.
+   */
+  const barrier = async (): Promise<void> => {
+    const host = `sentinel-${++sentinels}.example.com`;
+    await s.kube.apply(virtualService(`sentinel-${sentinels}`, s.ns.app, { hosts: [host], gateways: ['httpbin-gateway'], prefixes: ['/status'], host: 'httpbin' }));
+    await waitStatus('/status/200', host, 200);
+  };
+
+  before(async () => {
+    s = await setupSuite({ listenPort: PORT });
+    await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST, '*.example.com']));
+    gw = await startGatewayPod({
+      kubeconfig: s.cluster.kubeconfig,
+      podName: 'istio-ingressgateway-e2e',
+      namespace: s.ns.gw,
+      labels: GATEWAY_LABELS,
+      dir: s.dir,
+      proxyOnly: true,
+      ...(s.watchNamespaces ? { watchNamespaces: s.watchNamespaces } : {}),
+    });
+  }, { timeout: 60 * 60_000 });
+
+  after(async () => {
+    await gw?.stop();
+    await s?.cleanup();
+  }, { timeout: 120_000 });
+
+  test('readiness: :15021/healthz/ready answers 503 while the proxy has no config, and 200 once the controller has synced and pushed', async () => {
+    await eventually('the proxy status port', async () => (await gw.ready()) || undefined, 20_000);
+    const deadline = Date.now() + 2_000;
+    while (Date.now() < deadline) {
+      assert.equal(await gw.ready(), 503, 'not ready without a controller');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const controller = gw.startController();
+    await controller.waitForOutput(/Kubernetes caches synced/, 30_000);
+    await eventually('the proxy to become ready', async () => ((await gw.ready()) === 200 ? true : undefined), 20_000, 100);
+    const merged = await gw.mergedMetrics();
+    assert.match(merged, /^meshgate_controller_k8s_watches_open\{kind="Gateway"\} [1-9]/m, 'controller metrics are merged');
+    assert.match(merged, /^process_cpu_user_seconds_total /m);
+    pids = [gw.proxy.pid, controller.pid];
+  });
+
+  test('step 1: /listeners shows 0.0.0.0_8080 and a Host with no VirtualService gets 404', async () => {
+    const listeners = await eventually('listener 0.0.0.0_8080', async () => {
+      const l = await gw.adminGet('/listeners');
+      return /^0\.0\.0\.0_8080::0\.0\.0\.0:8080$/m.test(l) ? l : undefined;
+    });
+    assert.match(listeners, /^0\.0\.0\.0_8080::0\.0\.0\.0:8080$/m);
+    const r = await get(GW, PORT, '/status/200', HOST);
+    assert.equal(r.statusLine, 'HTTP/1.1 404 Not Found');
+    assert.equal(r.header('server'), 'istio-envoy');
+    assert.equal(r.header('content-length'), '0');
+  });
+
+  test('step 2: a VirtualService routes /status and /delay to the httpbin pod; /anything is 404', async () => {
+    const pod = await s.backend('httpbin-v1', s.ns.app, { app: 'httpbin', version: 'v1' });
+    await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
+    await s.kube.apply(virtualService('httpbin', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/status', '/delay'], host: 'httpbin' }));
+    const r = await eventually('/delay/1 to be routed', async () => {
+      const res = await get(GW, PORT, '/delay/1', HOST);
+      return res.status === 200 ? res : undefined;
+    }, 20_000, 200);
+    assert.equal(r.header('server'), 'istio-envoy');
+    assert.equal(r.header('content-type'), 'application/json');
+    assert.ok(Number(r.header('x-envoy-upstream-service-time')) >= 900, 'the delay happened upstream');
+    const seen = JSON.parse(r.body.toString()) as { headers: Record<string, string>; origin: string };
+    assert.equal(seen.headers.Host, HOST);
+    assert.equal(seen.headers['X-Envoy-Decorator-Operation'], `httpbin.${s.ns.app}.svc.cluster.local:8000/delay*`);
+    assert.equal(r.header('x-httpbin-instance'), 'httpbin-v1', 'served by the pod at its EndpointSlice address');
+    assert.equal((await get(GW, PORT, '/status/418', HOST)).statusLine, 'HTTP/1.1 418 Unknown');
+    assert.equal((await get(GW, PORT, '/anything', HOST)).status, 404);
+  });
+
+  test('step 3: a subset without matching pods answers 503 no healthy upstream; relabelling the Pod fixes it within seconds, without a restart', async () => {
+    await s.kube.apply({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'httpbin', namespace: s.ns.app },
+      spec: { host: 'httpbin', subsets: [{ name: 'test-version', labels: { version: 'v3' } }] },
+    });
+    await s.kube.apply(virtualService('httpbin-anything', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/anything'], host: 'httpbin', subset: 'test-version' }));
+    const r = await waitStatus('/anything', HOST, 503);
+    assert.equal(r.statusLine, 'HTTP/1.1 503 Service Unavailable');
+    assert.equal(r.header('content-length'), '19');
+    assert.equal(r.header('content-type'), 'text/plain');
+    assert.equal(r.body.toString(), 'no healthy upstream');
+    assert.match(await gw.adminGet('/clusters'), new RegExp(`^outbound\\|8000\\|test-version\\|httpbin\\.${s.ns.app}\\.svc\\.cluster\\.local::`, 'm'));
+
+    const changedAt = Date.now();
+    await s.kube.mergePatch('Pod', s.ns.app, 'httpbin-v1', { metadata: { labels: { version: 'v3' } } });
+    const ok = await waitStatus('/anything', HOST, 200, 10_000);
+    const took = Date.now() - changedAt;
+    assert.ok(took < 5_000, `applied ${took} ms after the relabel`);
+    assert.equal(ok.header('x-httpbin-instance'), 'httpbin-v1');
+    assert.deepEqual([gw.proxy.pid, gw.controller?.pid], pids);
+    assert.equal(gw.proxy.child.exitCode, null, 'the proxy was not restarted');
+    assert.equal(gw.controller?.child.exitCode, null, 'the controller was not restarted');
+  });
+
+  test('a Gateway whose selector does not match the pod is ignored, and applies once its selector matches', async () => {
+    await s.kube.apply(gateway('egress-only', s.ns.app, { istio: 'egressgateway' }, ['other.example.com']));
+    await s.kube.apply(virtualService('other', s.ns.app, { hosts: ['other.example.com'], gateways: ['egress-only'], prefixes: ['/status'], host: 'httpbin' }));
+    await barrier();
+    assert.equal((await get(GW, PORT, '/status/200', 'other.example.com')).status, 404, 'not selected: its VirtualService is not served');
+    assert.doesNotMatch(await gw.adminGet('/config_dump'), /other\.example\.com/);
+    // Control: the same Gateway, now selecting this pod, is served (so the 404 above meant "not selected").
+    await s.kube.apply(gateway('egress-only', s.ns.app, { istio: 'ingressgateway' }, ['other.example.com']));
+    await waitStatus('/status/200', 'other.example.com', 200);
+  });
+
+  test('a Gateway in another namespace than the pod selects it (PILOT_SCOPE_GATEWAY_TO_NAMESPACE=false)', async () => {
+    await s.kube.apply(gateway('team-gateway', s.ns.team, { istio: 'ingressgateway' }, ['team.example.com']));
+    await s.kube.apply(virtualService('team', s.ns.team, { hosts: ['team.example.com'], gateways: ['team-gateway'], prefixes: ['/status'], host: `httpbin.${s.ns.app}.svc.cluster.local` }));
+    await waitStatus('/status/200', 'team.example.com', 200);
+  });
+
+  test('a VirtualService in another namespace binds to a Gateway as ns/name; the Gateway host namespace restricts who may bind', async () => {
+    const pod = await s.backend('team-b-app', s.ns.team, { app: 'app', version: 'v1' });
+    await s.service('app', s.ns.team, [pod], { app: 'app' });
+    await s.kube.apply(gateway('shared-gateway', s.ns.gw, { istio: 'ingressgateway' }, [`${s.ns.team}/*.team-b.example.com`]));
+    // Bound with ns/name from the team namespace: served by the team's pod.
+    await s.kube.apply(virtualService('app', s.ns.team, { hosts: ['app.team-b.example.com'], gateways: [`${s.ns.gw}/shared-gateway`], prefixes: ['/'], host: 'app' }));
+    // A short name resolves in the VirtualService's own namespace, where no such Gateway exists.
+    await s.kube.apply(virtualService('short-name', s.ns.team, { hosts: ['short.team-b.example.com'], gateways: ['shared-gateway'], prefixes: ['/'], host: 'app' }));
+    // Another namespace may not bind hosts the Gateway reserves for the team namespace.
+    await s.kube.apply(virtualService('intruder', s.ns.app, { hosts: ['intruder.team-b.example.com'], gateways: [`${s.ns.gw}/shared-gateway`], prefixes: ['/'], host: 'httpbin' }));
+    const r = await waitStatus('/status/200', 'app.team-b.example.com', 200);
+    assert.equal(r.header('x-httpbin-instance'), 'team-b-app');
+    await barrier();
+    assert.equal((await get(GW, PORT, '/status/200', 'short.team-b.example.com')).status, 404);
+    assert.equal((await get(GW, PORT, '/status/200', 'intruder.team-b.example.com')).status, 404);
+  });
+
+  test('invalid VirtualServices: the CRD schema rejects a malformed one; one the schema accepts but Istio would reject is reported as an Event while the rest keeps serving', async () => {
+    const malformed: KubeObject = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'malformed', namespace: s.ns.app }, spec: { hosts: 'not-a-list', http: 'nope' } };
+    const rejected = await s.kube.apply(malformed).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    assert.ok(rejected instanceof KubeApiError, 'the API server rejected it');
+    assert.equal(rejected.status, 422);
+    assert.match(rejected.message, /spec\.hosts/);
+
+    await s.kube.apply({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'bad-regex', namespace: s.ns.app },
+      spec: { hosts: ['regex.example.com'], gateways: ['httpbin-gateway'], http: [{ match: [{ uri: { regex: '/(unclosed' } }], route: [{ destination: { host: 'httpbin' } }] }] },
+    });
+    const events = await eventually('an InvalidConfig Event on VirtualService bad-regex', async () => {
+      const evs = await s.kube.eventsFor('VirtualService', s.ns.app, 'bad-regex');
+      return evs.length > 0 ? evs : undefined;
+    }, 20_000, 250);
+    const ev = events[0] as KubeObject & { type: string; reason: string; message: string; count: number; involvedObject: { uid?: string } };
+    assert.equal(ev.type, 'Warning');
+    assert.equal(ev.reason, 'InvalidConfig');
+    assert.match(ev.message, /regex/);
+    assert.equal(ev.involvedObject.uid, (await s.kube.get('VirtualService', s.ns.app, 'bad-regex'))?.metadata.uid);
+    assert.match(gw.controller?.output() ?? '', /bad-regex/);
+    // The rest keeps serving, and more pushes do not add Events for the same error.
+    await barrier();
+    assert.equal((await get(GW, PORT, '/status/200', HOST)).status, 200);
+    assert.equal((await get(GW, PORT, '/anything', HOST)).status, 200);
+    const again = await s.kube.eventsFor('VirtualService', s.ns.app, 'bad-regex');
+    assert.equal(again.length, 1, 'one Event');
+    assert.equal((again[0] as unknown as { count: number }).count, 1, 'recorded once for this resourceVersion');
+  });
+});
