@@ -111,6 +111,8 @@ MESHGATES=()
 add_meshgate() {  # name base concurrency config-kind
   local n=$1
   T_PORT[$n]=$2; T_SERVER[$n]=$n; MG_BASEP[$n]=$2; MG_CONC[$n]=$3; MG_CONF[$n]=$4
+  # h2c with prior knowledge on the HTTP listener, as Envoy's codec AUTO accepts it (probed before the h2 scenario)
+  [ "$4" = one ] && T_H2[$n]=$2
   [ -n "$3" ] && [ "$3" -gt 1 ] && T_MULTI[$n]=1
 }
 if wants meshgate; then
@@ -127,7 +129,6 @@ if wants meshgate; then
   add_meshgate meshgate-push $MG_PUSH_BASE "${MG_CONC[${MESHGATES[0]}]}" push
 fi
 for t in "${!T_PORT[@]}"; do T_HOST[$t]=bench.example.com; done
-[ -n "${T_PORT[meshgate-push]:-}" ] && T_HOST[meshgate-push]=push.bench.example.com
 
 if [ "${LIST:-0}" = 1 ]; then
   for t in "${ORDER[@]}" ${T_PORT[meshgate-5k]:+meshgate-5k meshgate-push}; do
@@ -204,6 +205,7 @@ start() {  # key cmd...   (background, own process group, PID recorded)
   { printf '%s: ' "$key"; printf '%q ' "$@"; echo; } >> "$OUT/commands.txt"
   "$@" > "$OUT/logs/$key.log" 2>&1 < /dev/null &
   SRV_PID[$key]=$!
+  disown "$!" 2>/dev/null   # no job-status noise when it is stopped
 }
 stop() {  # keys...: SIGTERM to each group, wait up to STOP_TIMEOUT, then SIGKILL
   local key n alive
@@ -216,7 +218,6 @@ stop() {  # keys...: SIGTERM to each group, wait up to STOP_TIMEOUT, then SIGKIL
   for key in "$@"; do
     if [ -n "${SRV_PID[$key]:-}" ]; then
       kill -0 -- "-${SRV_PID[$key]}" 2>/dev/null && { log "$key did not stop in ${STOP_TIMEOUT}s: SIGKILL"; kill -KILL -- "-${SRV_PID[$key]}" 2>/dev/null; }
-      wait "${SRV_PID[$key]}" 2>/dev/null
       unset "SRV_PID[$key]"
     fi
   done
@@ -289,7 +290,11 @@ probe() {
     [ "$sc" = h2 ] && [ "${body#* }" != 2 ] && { echo "answered over HTTP/${body#* }, not HTTP/2"; return; }
     return
   fi
-  echo "${path} answered '$code' $(head -c 80 "$RUN/probe.out" | tr -d '\r\n' | tr '"' "'")"
+  if [ "$code" = 000 ]; then
+    [ "$sc" = h2 ] && { echo "no answer to an HTTP/2 (prior knowledge) request on :$port"; return; }
+    echo "no answer to $path on :$port"; return
+  fi
+  echo "$path answered $code $(head -c 80 "$RUN/probe.out" | tr -d '\r\n' | tr '"' "'")"
 }
 wait_ready() {  # target timeout-seconds -> 0 when it answers GET / with ok; records READY_MS
   local t=$1 deadline=$(( $(now_ms) + $2 * 1000 )) t0=${3:-$(now_ms)} s=${T_SERVER[$1]}
