@@ -59,7 +59,8 @@ export async function setupSuite(o: { listenPort: number }): Promise<Suite> {
       name: 'istio-ingressgateway',
       namespace: ns.gw,
       labels: GATEWAY_LABELS,
-      selector: external ? false : { istio: 'ingressgateway' },
+      // Always with its selector: the controller finds its Service by selector ⊆ its pod labels, as istiod.
+      selector: { istio: 'ingressgateway' },
       ports: [
         { name: 'status-port', port: 15021, targetPort: 15021 },
         { name: 'http2', port: 80, targetPort: o.listenPort },
