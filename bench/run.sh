@@ -46,7 +46,7 @@ PROFILE=0
 OUT=${BENCH_OUT:-}
 
 # Ports (all on 127.0.0.1). A meshgate instance at BASE uses BASE (listener, from the generated Service's
-# targetPort), BASE+1 admin, BASE+2 status, BASE+3 metrics, BASE+4 xDS.
+# targetPort), BASE+1 admin, BASE+2 status, BASE+3 metrics, BASE+4 xDS, BASE+5 merged metrics (if it has that flag).
 UP_PORT=9001; UP_H2=9011; UPSTREAM=127.0.0.1:$UP_PORT
 MG_BASE=9300; MG_HOSTS_BASE=9380; MG_PUSH_BASE=9390
 
@@ -132,7 +132,8 @@ for t in "${!T_PORT[@]}"; do T_HOST[$t]=bench.example.com; done
 
 if [ "${LIST:-0}" = 1 ]; then
   for t in "${ORDER[@]}" ${T_PORT[meshgate-5k]:+meshgate-5k meshgate-push}; do
-    echo "$t http:127.0.0.1:${T_PORT[$t]} h2c:${T_H2[$t]:-${MG_CONF[$t]:+${T_PORT[$t]} (if supported)}} ${MG_CONF[$t]:+config:${MG_CONF[$t]} concurrency:${MG_CONC[$t]:-default} admin:$((T_PORT[$t] + 1))}"
+    h2=${T_H2[$t]:--}; [ "${MG_CONF[$t]:-}" = one ] && h2="$h2 (if supported)"
+    echo "$t http:127.0.0.1:${T_PORT[$t]} h2c:$h2 ${MG_CONF[$t]:+config:${MG_CONF[$t]} concurrency:${MG_CONC[$t]:-default} admin:$((T_PORT[$t] + 1))}"
   done
   echo "scenarios: $SCENARIOS"
   exit 0
@@ -164,6 +165,7 @@ if [ ${#MESHGATES[@]} -gt 0 ]; then
     exit 1
   fi
   [[ "$MG_HELP" == *--drain-seconds* ]] && MG_FLAGS="--drain-seconds 0"
+  [[ "$MG_HELP" == *--merged-metrics-port* ]] && MG_MERGED=1   # then on BASE+5 (its default, 15020, is one port for all)
   if [ -n "$CONCURRENCY" ] && [[ "$MG_HELP" != *--concurrency* ]]; then
     echo "bench: warning: 'meshgate local' has no --concurrency flag yet: the meshgate-cN targets all run with its default" >&2
     MG_NO_CONC=1
@@ -176,7 +178,7 @@ plan_ports() {
   local t
   echo $UP_PORT $UP_H2
   for t in "${ORDER[@]}"; do [ "$t" = direct ] || echo "${T_PORT[$t]} ${T_H2[$t]:-}"; done
-  for t in "${!MG_BASEP[@]}"; do echo "$((MG_BASEP[$t])) $((MG_BASEP[$t] + 1)) $((MG_BASEP[$t] + 2)) $((MG_BASEP[$t] + 3)) $((MG_BASEP[$t] + 4))"; done
+  for t in "${!MG_BASEP[@]}"; do seq "${MG_BASEP[$t]}" $((MG_BASEP[$t] + 5)); done
 }
 PORTS=$(plan_ports | tr ' ' '\n' | grep -v '^$' | sort -un | tr '\n' ' ')
 taken=$(ss -ltnH | awk '{n=split($4, a, ":"); print a[n]}' | sort -un | while read -r p; do [[ " $PORTS " == *" $p "* ]] && echo -n "$p "; done)
@@ -256,6 +258,7 @@ gen_config() {  # meshgate-target -> writes $RUN/config-<target>, logs the summa
 start_meshgate() {  # target
   local t=$1 b=${MG_BASEP[$1]} conc=()
   [ -n "${MG_CONC[$t]}" ] && [ -z "${MG_NO_CONC:-}" ] && conc=(--concurrency "${MG_CONC[$t]}")
+  [ -n "${MG_MERGED:-}" ] && conc+=(--merged-metrics-port $((b + 5)))
   local env=(env MESHGATE_LOG_PRETTY=0)
   if [ $PROFILE = 1 ]; then
     mkdir -p "$OUT/profiles/$t"
@@ -305,7 +308,9 @@ wait_ready() {  # target timeout-seconds -> 0 when it answers GET / with ok; rec
     fi
     if [ "$(now_ms)" -gt "$deadline" ]; then
       log "$t (127.0.0.1:${T_PORT[$t]}) does not answer GET / (Host ${T_HOST[$t]}) with 'ok' after $2 s: $(probe "$t" small)"
-      log "its log: $OUT/logs/$s.log"; tail -15 "$OUT/logs/$s.log" | sed 's/^/  /' >&2; return 1
+      log "its log: $OUT/logs/$s.log"; tail -15 "$OUT/logs/$s.log" | sed 's/^/  /' >&2
+      [[ $t == meshgate* ]] && [ -n "$MESHGATE_BIND" ] && log "(if meshgate rejects the Gateway's 'bind: $MESHGATE_BIND', run with MESHGATE_BIND= to leave it out)"
+      return 1
     fi
     sleep 0.05
   done
