@@ -44,6 +44,11 @@ export class Kube {
     });
   }
 
+  /** POST (kubectl create): the API server validates the object as sent. */
+  async create(obj: KubeObject): Promise<KubeObject> {
+    return this.client.json<KubeObject>('POST', this.path(obj.kind, obj.metadata.namespace), { body: obj });
+  }
+
   async get(kind: string, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
     try {
       return await this.client.json<KubeObject>('GET', this.path(kind, namespace, name));

@@ -163,7 +163,7 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
 
   test('invalid VirtualServices: the CRD schema rejects a malformed one; one the schema accepts but Istio would reject is reported as an Event while the rest keeps serving', async () => {
     const malformed: KubeObject = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'malformed', namespace: s.ns.app }, spec: { hosts: 'not-a-list', http: 'nope' } };
-    const rejected = await s.kube.apply(malformed).then(
+    const rejected = await s.kube.create(malformed).then(
       () => undefined,
       (err: unknown) => err,
     );
