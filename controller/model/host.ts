@@ -1,0 +1,123 @@
+// Hostname rules from istio pkg/config/host (name.go, names.go) and the short-name resolution of
+// pilot/pkg/model/config.go (ResolveShortnameToFQDN).
+
+export const DOMAIN_SUFFIX = 'cluster.local';
+
+export function isWildcard(h: string): boolean {
+  return h.startsWith('*');
+}
+
+/** `h` is a subset of `o` (Name.SubsetOf): `a.example.com` ⊆ `*.example.com` ⊆ `*`. */
+export function subsetOf(h: string, o: string): boolean {
+  const hw = isWildcard(h);
+  const ow = isWildcard(o);
+  if (hw) {
+    if (!ow) return false;
+    if (h.length < o.length) return false;
+    return h.slice(1).endsWith(o.slice(1));
+  }
+  if (ow) return h.endsWith(o.slice(1));
+  return h === o;
+}
+
+/** Names.Intersection: for each pair keep the narrower name, first-seen order, no duplicates. */
+export function intersection(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const x of a) {
+    for (const y of b) {
+      const pick = subsetOf(x, y) ? x : subsetOf(y, x) ? y : undefined;
+      if (pick !== undefined && !out.includes(pick)) out.push(pick);
+    }
+  }
+  return out;
+}
+
+/** host.NamesForNamespace: drops `otherns/host`, strips `ns/` and `*\/` prefixes. */
+export function namesForNamespace(hosts: readonly string[], namespace: string): string[] {
+  const out: string[] = [];
+  for (const h of hosts) {
+    const i = h.indexOf('/');
+    if (i >= 0) {
+      const ns = h.slice(0, i);
+      if (ns !== namespace && ns !== '*') continue;
+      out.push(h.slice(i + 1));
+    } else out.push(h);
+  }
+  return out;
+}
+
+/** host.MoreSpecific ordering: non-wildcards first, longer first, then alphabetical. */
+export function compareMoreSpecific(a: string, b: string): number {
+  const aw = a.startsWith('*');
+  const bw = b.startsWith('*');
+  if (aw !== bw) return aw ? 1 : -1;
+  if (a.length !== b.length) return b.length - a.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+export function isIPAddress(s: string): boolean {
+  const m = IPV4.exec(s);
+  if (m) return m.slice(1).every((p) => Number(p) <= 255);
+  return s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s);
+}
+
+/**
+ * A host without a dot becomes `<host>.<namespace>.svc.cluster.local`; `*`, IPs and dotted names are
+ * left alone (ResolveShortnameToFQDN). So VS host `httpbin` only matches `httpbin.default.svc.cluster.local`.
+ */
+export function resolveShortName(h: string, namespace: string): string {
+  if (h === '*' || h.includes('.') || isIPAddress(h) || h === '') return h;
+  return `${h}.${namespace}.svc.${DOMAIN_SUFFIX}`;
+}
+
+/**
+ * A VirtualService `gateways` entry as istiod rewrites it (resolveGatewayName): `name` and `./name`
+ * -> `<vsNs>/name`; `ns/name` kept; legacy FQDN `name.ns.svc.cluster.local` -> `ns/name`; `mesh` kept.
+ */
+export function resolveGatewayName(gw: string, vsNamespace: string): string {
+  if (gw === 'mesh') return gw;
+  const slash = gw.indexOf('/');
+  if (slash >= 0) {
+    const ns = gw.slice(0, slash);
+    const name = gw.slice(slash + 1);
+    return ns === '.' ? `${vsNamespace}/${name}` : gw;
+  }
+  if (gw.includes('.')) {
+    // name.namespace[.svc.cluster.local]
+    const parts = gw.split('.');
+    if (parts.length >= 2) return `${parts[1]}/${parts[0]}`;
+  }
+  return `${vsNamespace}/${gw}`;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_LABEL_LOOSE = /^[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?$/;
+
+export function isDNS1123Label(s: string): boolean {
+  return s.length <= 63 && DNS1123_LABEL.test(s);
+}
+
+/**
+ * ValidateWildcardDomain: a (possibly wildcard-prefixed) FQDN, each label 1-63 chars. Returns an error
+ * message, or undefined when valid.
+ */
+export function checkWildcardDomain(domain: string): string | undefined {
+  if (domain.length === 0) return 'empty domain name not allowed';
+  if (domain.length > 255) return `domain name "${domain}" too long (max 255)`;
+  let name = domain;
+  if (domain === '*') return undefined;
+  if (domain.startsWith('*')) {
+    if (!domain.startsWith('*.')) return `wildcard must be followed by '.' in "${domain}" (use "*.example.com")`;
+    name = domain.slice(2);
+  }
+  if (name.includes('*')) return `"${domain}": a wildcard is only allowed as the leftmost label`;
+  const labels = name.endsWith('.') ? name.slice(0, -1).split('.') : name.split('.');
+  for (const l of labels) {
+    if (l.length === 0 || l.length > 63 || !DNS1123_LABEL_LOOSE.test(l)) {
+      return `"${domain}" is not a valid domain name (label "${l}")`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,194 @@
+// Everything translation needs, computed once per snapshot for one gateway proxy (istiod's PushContext
+// plus the proxy's MergedGateway): validated Istio objects, the Gateways selecting this proxy merged into
+// listeners, VirtualServices by gateway, DestinationRules, services and their endpoints. Pure: no clock,
+// no I/O. Invalid objects are reported and skipped; the rest is served.
+import type { StoreSnapshot } from './store.ts';
+import type { StoredObject } from './objects.ts';
+import type { ValidationError } from './validation.ts';
+import type { GatewayIdentity } from '../xds/snapshot.ts';
+import { type Config, compareByCreation, metaOf } from './config.ts';
+import type { DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, VirtualServiceSpec } from './istio-types.ts';
+import { ISTIO_API_GROUP, ISTIO_API_VERSIONS } from './istio-types.ts';
+import { type FieldError, validateDestinationRule, validateGateway, validateServiceEntry, validateVirtualService } from './istio-validation.ts';
+import { type MergedGateway, type ServiceTarget, mergeGateways, selectGateways } from './gateways.ts';
+import { type VirtualServiceConfig, resolveVirtualService } from './virtual-services.ts';
+import { type DestinationRuleIndex, indexDestinationRules } from './destination-rules.ts';
+import {
+  type ModelEndpoint,
+  type ModelPort,
+  type ModelService,
+  type PodIndex,
+  endpointsFromEndpoints,
+  endpointsFromSlices,
+  indexPods,
+  kubeServiceToModel,
+  resolveTargetPort,
+  serviceEntryEndpoints,
+  serviceEntryToModel,
+} from './services.ts';
+import { visibleTo } from './exports.ts';
+import { isSubset } from './labels.ts';
+import type { KubeServiceSpec } from './kube-types.ts';
+
+export interface PushContext {
+  identity: GatewayIdentity;
+  merged: MergedGateway;
+  virtualServices: readonly VirtualServiceConfig[];
+  destinationRules: DestinationRuleIndex;
+  /** Services visible to the gateway's namespace, by creation time then hostname then namespace. */
+  services: readonly ModelService[];
+  /** The service a route destination host refers to, preferring the VirtualService's own namespace. */
+  serviceFor(hostname: string, preferNamespace?: string): ModelService | undefined;
+  /** Ready endpoints of a service port. */
+  endpoints(svc: ModelService, port: ModelPort): ModelEndpoint[];
+  errors: ValidationError[];
+}
+
+const PORT_TRANSLATION_OPT_OUT = 'experimental.istio.io/disable-gateway-port-translation';
+
+function toErrors(o: StoredObject, errs: readonly FieldError[]): ValidationError[] {
+  const m = metaOf(o);
+  return errs.map((e) => ({ kind: o.kind, namespace: m.namespace, name: m.name, origin: o.origin, field: e.field, message: e.message }));
+}
+
+function checkApiVersion(o: StoredObject): FieldError[] {
+  const [group, version] = o.obj.apiVersion.split('/');
+  if (group !== ISTIO_API_GROUP || !(ISTIO_API_VERSIONS as readonly string[]).includes(version ?? '')) {
+    return [{ field: 'apiVersion', message: `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${ISTIO_API_GROUP}/v1 (v1beta1 and v1alpha3 are also served)` }];
+  }
+  return [];
+}
+
+function validated<S>(objs: readonly StoredObject[], validate: (o: StoredObject) => FieldError[], errors: ValidationError[]): Config<S>[] {
+  const out: Config<S>[] = [];
+  for (const o of objs) {
+    const errs = [...checkApiVersion(o), ...validate(o)];
+    if (errs.length > 0) {
+      errors.push(...toErrors(o, errs));
+      continue;
+    }
+    out.push({ ...metaOf(o), spec: o.obj.spec as S });
+  }
+  return out.sort(compareByCreation);
+}
+
+/** Services in the pod's namespace selecting the pod, with resolved target ports (GetProxyServiceTargets). */
+function serviceTargets(snapshot: StoreSnapshot, identity: GatewayIdentity, pods: PodIndex): ServiceTarget[] {
+  const pod = pods.byName(identity.namespace, identity.podName);
+  const out: ServiceTarget[] = [];
+  for (const o of snapshot.byKind('Service')) {
+    const meta = metaOf(o);
+    if (meta.namespace !== identity.namespace) continue;
+    const spec = (o.obj.spec ?? {}) as KubeServiceSpec;
+    if (!spec.selector || Object.keys(spec.selector).length === 0 || !isSubset(spec.selector, identity.labels)) continue;
+    for (const p of Array.isArray(spec.ports) ? spec.ports : []) {
+      if (typeof p.port !== 'number' || p.protocol === 'UDP') continue;
+      const targetPort = resolveTargetPort(p.targetPort, p, pod);
+      if (targetPort === undefined) continue;
+      out.push({
+        serviceName: meta.name,
+        creationTimestamp: meta.creationTimestamp,
+        hostname: `${meta.name}.${meta.namespace}.svc.cluster.local`,
+        port: p.port,
+        targetPort,
+        disableTranslation: PORT_TRANSLATION_OPT_OUT in meta.labels,
+      });
+    }
+  }
+  // Sorted by Service creation time, then hostname (SetServiceTargets); stable for port order.
+  return out.sort((a, b) => {
+    const ta = Date.parse(a.creationTimestamp) || 0;
+    const tb = Date.parse(b.creationTimestamp) || 0;
+    if (ta !== tb) return ta - tb;
+    return a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0;
+  });
+}
+
+function compareServices(a: ModelService, b: ModelService): number {
+  const ta = Date.parse(a.creationTimestamp) || 0;
+  const tb = Date.parse(b.creationTimestamp) || 0;
+  if (ta !== tb) return ta - tb;
+  if (a.hostname !== b.hostname) return a.hostname < b.hostname ? -1 : 1;
+  return a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0;
+}
+
+export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdentity): PushContext {
+  const errors: ValidationError[] = [];
+  const gateways = validated<GatewaySpec>(snapshot.byKind('Gateway'), (o) => validateGateway(o.obj.metadata.name, o.obj.spec), errors);
+  const vsConfigs = validated<VirtualServiceSpec>(snapshot.byKind('VirtualService'), (o) => validateVirtualService(o.obj.spec), errors);
+  const drConfigs = validated<DestinationRuleSpec>(snapshot.byKind('DestinationRule'), (o) => validateDestinationRule(o.obj.spec), errors);
+  const seConfigs = validated<ServiceEntrySpec>(snapshot.byKind('ServiceEntry'), (o) => validateServiceEntry(o.obj.spec), errors);
+
+  const pods = indexPods(snapshot.byKind('Pod'));
+  const targets = serviceTargets(snapshot, identity, pods);
+  const merged = mergeGateways(selectGateways(gateways, identity.labels), targets);
+  for (const r of merged.rejected) {
+    errors.push({
+      kind: 'Gateway',
+      namespace: r.gateway.namespace,
+      name: r.gateway.name,
+      origin: r.gateway.origin,
+      field: `spec.servers[${r.index}]`,
+      message: `${r.reason} (the first Gateway by creation time wins; give this server another port or remove the conflict)`,
+    });
+  }
+
+  const services: ModelService[] = [];
+  for (const o of snapshot.byKind('Service')) {
+    const s = kubeServiceToModel(o);
+    if (s) services.push(s);
+  }
+  for (const se of seConfigs) services.push(...serviceEntryToModel(se));
+  services.sort(compareServices);
+  const visible = services.filter((s) => visibleTo(s.exportTo, identity.namespace));
+  const byHost = new Map<string, ModelService[]>();
+  for (const s of visible) {
+    let l = byHost.get(s.hostname);
+    if (!l) byHost.set(s.hostname, (l = []));
+    l.push(s);
+  }
+
+  // Endpoints of Kubernetes Services: EndpointSlices labelled with the service name; the Endpoints
+  // object only when the Service has no EndpointSlice at all.
+  const slicesByService = new Map<string, StoredObject[]>();
+  for (const o of snapshot.byKind('EndpointSlice')) {
+    const svc = o.obj.metadata.labels?.['kubernetes.io/service-name'];
+    if (!svc) continue;
+    const key = `${o.obj.metadata.namespace ?? 'default'}/${svc}`;
+    let l = slicesByService.get(key);
+    if (!l) slicesByService.set(key, (l = []));
+    l.push(o);
+  }
+  const endpointsObjects = new Map<string, StoredObject>();
+  for (const o of snapshot.byKind('Endpoints')) endpointsObjects.set(`${o.obj.metadata.namespace ?? 'default'}/${o.obj.metadata.name}`, o);
+  const kubeEndpoints = new Map<string, ModelEndpoint[]>();
+  const endpointsOfKubeService = (svc: ModelService): ModelEndpoint[] => {
+    const key = `${svc.namespace}/${svc.name}`;
+    let eps = kubeEndpoints.get(key);
+    if (!eps) {
+      const slices = slicesByService.get(key);
+      const legacy = endpointsObjects.get(key);
+      eps = slices ? endpointsFromSlices(slices, pods, svc.namespace) : legacy ? endpointsFromEndpoints(legacy, pods, svc.namespace) : [];
+      kubeEndpoints.set(key, eps);
+    }
+    return eps;
+  };
+
+  return {
+    identity,
+    merged,
+    virtualServices: vsConfigs.map(resolveVirtualService),
+    destinationRules: indexDestinationRules(drConfigs, identity.namespace, identity.labels),
+    services: visible,
+    serviceFor(hostname, preferNamespace) {
+      const l = byHost.get(hostname);
+      if (!l) return undefined;
+      return l.find((s) => s.namespace === preferNamespace) ?? l.find((s) => s.namespace === identity.namespace) ?? l[0];
+    },
+    endpoints(svc, port) {
+      if (svc.kind === 'ServiceEntry') return serviceEntryEndpoints(svc, port);
+      return endpointsOfKubeService(svc).filter((e) => e.servicePortName === port.name);
+    },
+    errors,
+  };
+}

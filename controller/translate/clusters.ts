@@ -1,0 +1,216 @@
+// Gateway clusters (pilot/pkg/networking/core/cluster.go buildOutboundClusters, cluster_builder.go,
+// cluster_traffic_policy.go): one `outbound|<port>||<host>` per service port visible to the gateway's
+// namespace plus one per DestinationRule subset, and BlackHoleCluster.
+import type { JsonObject } from '../../xds/protos.ts';
+import { HTTP_PROTOCOL_OPTIONS_TYPE } from '../../xds/type-urls.ts';
+import type { PushContext } from '../model/push-context.ts';
+import type { ModelEndpoint, ModelPort, ModelService } from '../model/services.ts';
+import type { EffectiveDestinationRule } from '../model/destination-rules.ts';
+import { mergeSubsetPolicy, policyForPort } from '../model/destination-rules.ts';
+import type { Subset, TrafficPolicy } from '../model/istio-types.ts';
+import { configPath } from '../model/config.ts';
+import { isSubset } from '../model/labels.ts';
+import { isHTTP2 } from '../model/protocol.ts';
+import { toEnvoyDuration } from '../model/duration.ts';
+import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, adsConfigSource, clusterName, sortedObject } from './envoy.ts';
+import { clusterLoadAssignment } from './endpoints.ts';
+
+const MAX_UINT32 = 4294967295;
+
+export interface BuiltCluster {
+  cluster: JsonObject;
+  /** For EDS clusters: the assignment served over EDS under the cluster name. */
+  loadAssignment?: JsonObject;
+}
+
+/** applyConnectionPool: Istio's wide-open defaults, overridden only by values above 0. */
+function applyConnectionPool(c: JsonObject, http: JsonObject | undefined, tp: TrafficPolicy | undefined): JsonObject | undefined {
+  const cp = tp?.connectionPool;
+  const threshold: JsonObject = { max_connections: MAX_UINT32, max_pending_requests: MAX_UINT32, max_requests: MAX_UINT32, max_retries: MAX_UINT32, track_remaining: true };
+  let idleTimeout = cp?.http?.idleTimeout;
+  if (cp?.http) {
+    if ((cp.http.http2MaxRequests ?? 0) > 0) threshold.max_requests = cp.http.http2MaxRequests;
+    if ((cp.http.http1MaxPendingRequests ?? 0) > 0) threshold.max_pending_requests = cp.http.http1MaxPendingRequests;
+    if ((cp.http.maxRetries ?? 0) > 0) threshold.max_retries = cp.http.maxRetries;
+  }
+  c.connect_timeout = toEnvoyDuration(cp?.tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT;
+  if ((cp?.tcp?.maxConnections ?? 0) > 0) threshold.max_connections = cp?.tcp?.maxConnections;
+  if (idleTimeout === undefined) idleTimeout = cp?.tcp?.idleTimeout;
+  if (tp?.retryBudget) {
+    threshold.retry_budget = {
+      budget_percent: { value: tp.retryBudget.percent?.value ?? 20 },
+      min_retry_concurrency: (tp.retryBudget.minRetryConcurrency ?? 0) > 0 ? tp.retryBudget.minRetryConcurrency : 3,
+    };
+  }
+  c.circuit_breakers = { thresholds: [threshold] };
+  const maxConnDuration = toEnvoyDuration(cp?.tcp?.maxConnectionDuration);
+  const idle = toEnvoyDuration(idleTimeout);
+  const maxReqPerConn = cp?.http?.maxRequestsPerConnection ?? 0;
+  const maxStreams = cp?.http?.maxConcurrentStreams ?? 0;
+  if (maxConnDuration === undefined && idle === undefined && maxReqPerConn <= 0 && maxStreams <= 0) return http;
+  const opts: JsonObject = http ?? {};
+  const common: JsonObject = (opts.common_http_protocol_options as JsonObject | undefined) ?? {};
+  if (idle !== undefined) common.idle_timeout = idle;
+  if (maxReqPerConn > 0) common.max_requests_per_connection = maxReqPerConn;
+  if (maxConnDuration !== undefined) common.max_connection_duration = maxConnDuration;
+  opts.common_http_protocol_options = common;
+  const h2 = ((opts.explicit_http_config as JsonObject | undefined)?.http2_protocol_options as JsonObject | undefined) ?? undefined;
+  if (h2 && maxStreams > 0) h2.max_concurrent_streams = maxStreams;
+  return opts;
+}
+
+/** applyOutlierDetection (only when the DR sets outlierDetection; success-rate ejection is always off). */
+function applyOutlierDetection(c: JsonObject, tp: TrafficPolicy | undefined): void {
+  const od = tp?.outlierDetection;
+  if (!od) return;
+  const out: JsonObject = { enforcing_success_rate: 0 };
+  if (od.consecutive5xxErrors !== undefined) {
+    out.consecutive_5xx = od.consecutive5xxErrors;
+    out.enforcing_consecutive_5xx = od.consecutive5xxErrors > 0 ? 100 : 0;
+  }
+  if (od.consecutiveGatewayErrors !== undefined) {
+    out.consecutive_gateway_failure = od.consecutiveGatewayErrors;
+    out.enforcing_consecutive_gateway_failure = od.consecutiveGatewayErrors > 0 ? 100 : 0;
+  }
+  const interval = toEnvoyDuration(od.interval);
+  if (interval !== undefined) out.interval = interval;
+  const base = toEnvoyDuration(od.baseEjectionTime);
+  if (base !== undefined) out.base_ejection_time = base;
+  if ((od.maxEjectionPercent ?? 0) > 0) out.max_ejection_percent = od.maxEjectionPercent;
+  if (od.splitExternalLocalOriginErrors) {
+    out.split_external_local_origin_errors = true;
+    if ((od.consecutiveLocalOriginFailures ?? 0) > 0) {
+      out.consecutive_local_origin_failure = od.consecutiveLocalOriginFailures;
+      out.enforcing_consecutive_local_origin_failure = 100;
+    }
+    out.enforcing_local_origin_success_rate = 0;
+  }
+  c.outlier_detection = out;
+  // Panic mode is disabled (threshold set even at 0, Envoy's default being 50%): with few pods per
+  // service it would send traffic to ejected hosts.
+  (c.common_lb_config as JsonObject).healthy_panic_threshold = { value: od.minHealthPercent ?? 0 };
+}
+
+/** applyLoadBalancer: LEAST_REQUEST by default; consistentHash switches to RING_HASH or MAGLEV. */
+function applyLoadBalancer(c: JsonObject, tp: TrafficPolicy | undefined): void {
+  const lb = tp?.loadBalancer;
+  const warmup = toEnvoyDuration(lb?.warmupDurationSecs);
+  const slowStart = warmup !== undefined ? { slow_start_config: { slow_start_window: warmup } } : undefined;
+  switch (lb?.simple) {
+    case 'RANDOM':
+      c.lb_policy = 'RANDOM';
+      break;
+    case 'ROUND_ROBIN':
+      c.lb_policy = 'ROUND_ROBIN';
+      if (slowStart) c.round_robin_lb_config = slowStart;
+      break;
+    case 'PASSTHROUGH':
+      c.lb_policy = 'CLUSTER_PROVIDED';
+      c.type = 'ORIGINAL_DST';
+      delete c.eds_cluster_config;
+      delete c.load_assignment;
+      break;
+    default:
+      c.lb_policy = 'LEAST_REQUEST';
+      if (slowStart) c.least_request_lb_config = slowStart;
+  }
+  const ch = lb?.consistentHash;
+  if (!ch) return;
+  if (ch.maglev) {
+    c.lb_policy = 'MAGLEV';
+    if (ch.maglev.tableSize) c.maglev_lb_config = { table_size: String(ch.maglev.tableSize) };
+  } else if (ch.ringHash) {
+    c.lb_policy = 'RING_HASH';
+    if (ch.ringHash.minimumRingSize) c.ring_hash_lb_config = { minimum_ring_size: String(ch.ringHash.minimumRingSize) };
+  } else {
+    c.lb_policy = 'RING_HASH';
+    c.ring_hash_lb_config = { minimum_ring_size: String(ch.minimumRingSize || 1024) };
+  }
+}
+
+function istioMetadata(svc: ModelService, dr: EffectiveDestinationRule | undefined, subset: string | undefined): JsonObject {
+  const istio: JsonObject = { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }] };
+  if (dr?.from[0]) istio.config = configPath('destination-rule', dr.from[0].namespace, dr.from[0].name);
+  if (subset !== undefined) istio.subset = subset;
+  if (svc.meshExternal) istio.external = true;
+  return { filter_metadata: { istio: sortedObject(istio) } };
+}
+
+function clusterType(svc: ModelService): 'EDS' | 'STRICT_DNS' | 'LOGICAL_DNS' {
+  // Gateways use EDS for NONE/headless too (sidecars would use ORIGINAL_DST).
+  if (svc.resolution === 'DNSLB') return 'STRICT_DNS';
+  if (svc.resolution === 'DNSRoundRobinLB') return 'LOGICAL_DNS';
+  return 'EDS';
+}
+
+function buildOne(
+  name: string,
+  svc: ModelService,
+  port: ModelPort,
+  tp: TrafficPolicy | undefined,
+  dr: EffectiveDestinationRule | undefined,
+  subset: string | undefined,
+  endpoints: ModelEndpoint[],
+): BuiltCluster | undefined {
+  const type = clusterType(svc);
+  let eps = endpoints;
+  if (type === 'LOGICAL_DNS') eps = eps.slice(0, 1); // one endpoint per host and port
+  if (type !== 'EDS' && eps.length === 0) return undefined; // DNS/STATIC clusters without endpoints are not emitted
+  const c: JsonObject = { name, type, common_lb_config: {}, alt_stat_name: `${name};` };
+  if (type === 'EDS') c.eds_cluster_config = { eds_config: adsConfigSource(), service_name: name };
+  else {
+    c.dns_lookup_family = 'V4_ONLY';
+    c.dns_refresh_rate = '60s';
+    c.respect_dns_ttl = true;
+    c.load_assignment = clusterLoadAssignment(name, eps);
+  }
+  // setUpstreamProtocol: h2 for HTTP2/GRPC ports; gateways use HTTP/1.1 otherwise (no sniffing).
+  let http: JsonObject | undefined = isHTTP2(port.protocol) ? { explicit_http_config: { http2_protocol_options: {} } } : undefined;
+  http = applyConnectionPool(c, http, tp);
+  if (tp?.connectionPool?.http?.useClientProtocol) {
+    http = { ...(http ?? {}), use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } };
+    delete http.explicit_http_config;
+  }
+  applyOutlierDetection(c, tp);
+  applyLoadBalancer(c, tp);
+  c.metadata = istioMetadata(svc, dr, subset);
+  if (http) {
+    // UpstreamProtocolOptions is required by Envoy: default to explicit HTTP/1.1.
+    if (!http.explicit_http_config && !http.use_downstream_protocol_config) http.explicit_http_config = { http_protocol_options: {} };
+    c.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': HTTP_PROTOCOL_OPTIONS_TYPE, ...http } };
+  }
+  const built: BuiltCluster = { cluster: c };
+  if (c.type === 'EDS') built.loadAssignment = clusterLoadAssignment(name, endpoints);
+  return built;
+}
+
+function subsetEndpoints(eps: readonly ModelEndpoint[], subset: Subset): ModelEndpoint[] {
+  return eps.filter((e) => isSubset(subset.labels, e.labels));
+}
+
+/** Every cluster (and EDS assignment) this gateway receives; duplicates by name keep the first. */
+export function buildClusters(push: PushContext): BuiltCluster[] {
+  const out: BuiltCluster[] = [];
+  const names = new Set<string>();
+  const add = (b: BuiltCluster | undefined): void => {
+    if (!b) return;
+    const n = b.cluster.name as string;
+    if (names.has(n)) return;
+    names.add(n);
+    out.push(b);
+  };
+  for (const svc of push.services) {
+    const dr = push.destinationRules.lookup(svc.hostname);
+    for (const port of svc.ports) {
+      if (port.protocol === 'UDP') continue;
+      const eps = push.endpoints(svc, port);
+      add(buildOne(clusterName(port.port, '', svc.hostname), svc, port, policyForPort(dr?.trafficPolicy, port.port), dr, undefined, eps));
+      for (const subset of dr?.subsets ?? []) {
+        const tp = mergeSubsetPolicy(dr?.trafficPolicy, subset.trafficPolicy, port.port);
+        add(buildOne(clusterName(port.port, subset.name, svc.hostname), svc, port, tp, dr, subset.name, subsetEndpoints(eps, subset)));
+      }
+    }
+  }
+  add({ cluster: { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: DEFAULT_CONNECT_TIMEOUT, lb_policy: 'ROUND_ROBIN' } });
+  return out;
+}

@@ -1,0 +1,64 @@
+// ClusterLoadAssignments (pilot/pkg/xds/endpoints/endpoint_builder.go): endpoints grouped by locality,
+// each with health, weight and Istio's compressed workload metadata.
+import type { JsonObject } from '../../xds/protos.ts';
+import type { ModelEndpoint } from '../model/services.ts';
+
+const CLUSTER_ID = 'Kubernetes';
+
+/** kubelabels.CanonicalService: canonical name and revision from the usual labels. */
+function canonicalService(labels: Readonly<Record<string, string>>, workloadName: string): { name: string; revision: string } {
+  const name = labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? workloadName;
+  const revision = labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest';
+  return { name, revision };
+}
+
+/** `workload;namespace;canonical-name;canonical-revision;cluster-id` ("latest" revision is sent as ''). */
+export function workloadMetadata(e: ModelEndpoint): string {
+  const c = canonicalService(e.labels, e.workloadName);
+  return [e.workloadName, e.namespace, c.name, c.revision === 'latest' ? '' : c.revision, CLUSTER_ID].join(';');
+}
+
+function localityJson(locality: string): JsonObject {
+  const [region, zone, subZone] = locality.split('/');
+  const out: JsonObject = {};
+  if (region) out.region = region;
+  if (zone) out.zone = zone;
+  if (subZone) out.sub_zone = subZone;
+  return out;
+}
+
+export function lbEndpoint(e: ModelEndpoint): JsonObject {
+  return {
+    endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+    health_status: 'HEALTHY',
+    metadata: { filter_metadata: { istio: { workload: workloadMetadata(e) } } },
+    load_balancing_weight: e.weight,
+  };
+}
+
+/** Endpoints grouped into LocalityLbEndpoints sorted by locality; a locality's weight is the sum of its endpoints'. */
+export function localityLbEndpoints(endpoints: readonly ModelEndpoint[]): JsonObject[] {
+  const byLocality = new Map<string, ModelEndpoint[]>();
+  const seen = new Set<string>();
+  for (const e of endpoints) {
+    const key = `${e.address}:${e.port}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    let l = byLocality.get(e.locality);
+    if (!l) byLocality.set(e.locality, (l = []));
+    l.push(e);
+  }
+  return [...byLocality.keys()].sort().map((loc) => {
+    const eps = byLocality.get(loc) ?? [];
+    return {
+      locality: localityJson(loc),
+      lb_endpoints: eps.map(lbEndpoint),
+      load_balancing_weight: eps.reduce((s, e) => s + e.weight, 0),
+    };
+  });
+}
+
+export function clusterLoadAssignment(clusterName: string, endpoints: readonly ModelEndpoint[]): JsonObject {
+  const groups = localityLbEndpoints(endpoints);
+  return groups.length > 0 ? { cluster_name: clusterName, endpoints: groups } : { cluster_name: clusterName };
+}

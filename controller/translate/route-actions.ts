@@ -1,0 +1,265 @@
+// Pieces of an Envoy route built from an Istio HTTPRoute (pilot/pkg/networking/core/route/route.go and
+// route/retry/retry.go): matches, header operations, retries, faults, CORS, mirrors, hash policies.
+import type { JsonObject } from '../../xds/protos.ts';
+import { PREVIOUS_HOSTS_TYPE } from '../../xds/type-urls.ts';
+import type {
+  ConsistentHashLB,
+  CorsPolicy,
+  HTTPFaultInjection,
+  HTTPMatchRequest,
+  HTTPRetry,
+  Headers,
+  Percent,
+  StringMatch,
+} from '../model/istio-types.ts';
+import { GRPC_STATUS } from '../model/istio-validation.ts';
+import { durationSeconds, toEnvoyDuration } from '../model/duration.ts';
+
+// ---- matches ------------------------------------------------------------------------------------
+
+/** util.ConvertToEnvoyMatch: exact / prefix / safe_regex. */
+export function stringMatcher(m: StringMatch): JsonObject | undefined {
+  if (m.exact !== undefined) return { exact: m.exact };
+  if (m.prefix !== undefined) return { prefix: m.prefix };
+  if (m.regex !== undefined) return { safe_regex: { regex: m.regex } };
+  return undefined;
+}
+
+/** An empty StringMatch, or regex "*" (a metacharacter, not RE2: istio#20629), means "present". */
+function isPresentMatch(m: StringMatch | undefined): boolean {
+  if (!m) return true;
+  if (m.exact === undefined && m.prefix === undefined && m.regex === undefined) return true;
+  return m.regex === '*';
+}
+
+function headerMatcher(name: string, m: StringMatch | undefined): JsonObject {
+  if (isPresentMatch(m)) return { name, present_match: true };
+  const sm = m ? stringMatcher(m) : undefined;
+  return sm ? { name, string_match: sm } : { name };
+}
+
+/** TranslateRouteMatch. */
+export function routeMatch(match: HTTPMatchRequest | undefined): JsonObject {
+  if (!match) return { prefix: '/', case_sensitive: true };
+  const out: JsonObject = {};
+  if (match.uri?.exact !== undefined) out.path = match.uri.exact;
+  else if (match.uri?.prefix !== undefined) out.prefix = match.uri.prefix;
+  else if (match.uri?.regex !== undefined) out.safe_regex = { regex: match.uri.regex };
+  else out.prefix = '/';
+  out.case_sensitive = !match.ignoreUriCase;
+  const headers: JsonObject[] = [];
+  for (const [name, m] of Object.entries(match.headers ?? {})) headers.push(headerMatcher(name, m));
+  for (const [name, m] of Object.entries(match.withoutHeaders ?? {})) {
+    const h = headerMatcher(name, m);
+    h.invert_match = true;
+    // treat_missing_header_as_empty conflicts with present_match.
+    if (!isPresentMatch(m)) h.treat_missing_header_as_empty = true;
+    headers.push(h);
+  }
+  // Istio sorts user headers by name, then appends the pseudo-headers.
+  headers.sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : (a.name as string) > (b.name as string) ? 1 : 0));
+  if (match.method) headers.push(headerMatcher(':method', match.method));
+  if (match.authority) headers.push(headerMatcher(':authority', match.authority));
+  if (match.scheme) headers.push(headerMatcher(':scheme', match.scheme));
+  if (headers.length > 0) out.headers = headers;
+  // istiod ranges over a Go map here (random order); sort by name so output is stable.
+  const qp = Object.entries(match.queryParams ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (qp.length > 0) {
+    out.query_parameters = qp.map(([name, m]) => {
+      if (isPresentMatch(m)) return { name, present_match: true };
+      const sm = stringMatcher(m);
+      return sm ? { name, string_match: sm } : { name };
+    });
+  }
+  return out;
+}
+
+/** IsCatchAllRoute: prefix "/" (or regex ".*") with no header, query or metadata matchers. */
+export function isCatchAllRoute(r: JsonObject): boolean {
+  const m = r.match as JsonObject | undefined;
+  if (!m) return false;
+  const catchall = m.prefix === '/' || m.path_separated_prefix === '/' || (m.safe_regex as JsonObject | undefined)?.regex === '.*';
+  return catchall && !(m.headers as unknown[] | undefined)?.length && !(m.query_parameters as unknown[] | undefined)?.length && !(m.dynamic_metadata as unknown[] | undefined)?.length;
+}
+
+// ---- headers ------------------------------------------------------------------------------------
+
+export interface HeaderOps {
+  requestHeadersToAdd: JsonObject[];
+  requestHeadersToRemove: string[];
+  responseHeadersToAdd: JsonObject[];
+  responseHeadersToRemove: string[];
+  authority: string;
+}
+
+const isInternalHeader = (k: string): boolean => k.startsWith(':') || k.toLowerCase() === 'host';
+const isAuthorityHeader = (k: string): boolean => k.toLowerCase() === ':authority' || k.toLowerCase() === 'host';
+
+function appendHeaders(headers: Record<string, string> | undefined, append: boolean): { list: JsonObject[]; authority: string } {
+  let authority = '';
+  const list: JsonObject[] = [];
+  for (const [key, value] of Object.entries(headers ?? {})) {
+    if (isAuthorityHeader(key)) authority = value;
+    if (isInternalHeader(key)) continue;
+    list.push({ header: { key, value }, append_action: append ? 'APPEND_IF_EXISTS_OR_ADD' : 'OVERWRITE_IF_EXISTS_OR_ADD' });
+  }
+  const keyOf = (h: JsonObject): string => (h.header as { key: string }).key;
+  list.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+  return { list, authority };
+}
+
+/** TranslateHeadersOperations: set -> OVERWRITE_IF_EXISTS_OR_ADD, add -> APPEND_IF_EXISTS_OR_ADD. */
+export function headerOps(h: Headers | undefined): HeaderOps {
+  const reqSet = appendHeaders(h?.request?.set, false);
+  const reqAdd = appendHeaders(h?.request?.add, true);
+  const respSet = appendHeaders(h?.response?.set, false);
+  const respAdd = appendHeaders(h?.response?.add, true);
+  return {
+    requestHeadersToAdd: [...reqSet.list, ...reqAdd.list],
+    requestHeadersToRemove: (h?.request?.remove ?? []).filter((k) => !isInternalHeader(k)),
+    responseHeadersToAdd: [...respSet.list, ...respAdd.list],
+    responseHeadersToRemove: (h?.response?.remove ?? []).filter((k) => !isInternalHeader(k)),
+    // If authority is in both set and add, set wins.
+    authority: reqSet.authority || reqAdd.authority,
+  };
+}
+
+export function applyHeaderOps(target: JsonObject, ops: HeaderOps): void {
+  const push = (k: string, v: unknown[]): void => {
+    if (v.length === 0) return;
+    target[k] = [...((target[k] as unknown[] | undefined) ?? []), ...v];
+  };
+  push('request_headers_to_add', ops.requestHeadersToAdd);
+  push('request_headers_to_remove', ops.requestHeadersToRemove);
+  push('response_headers_to_add', ops.responseHeadersToAdd);
+  push('response_headers_to_remove', ops.responseHeadersToRemove);
+}
+
+// ---- retries ------------------------------------------------------------------------------------
+
+const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
+
+function previousHostsPredicate(): JsonObject[] {
+  return [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS_TYPE } }];
+}
+
+function newRetryPolicy(hashPolicy: boolean): JsonObject {
+  const p: JsonObject = { retry_on: DEFAULT_RETRY_ON, num_retries: 2, host_selection_retry_max_attempts: '5' };
+  // Avoiding the previous host defeats consistent hashing, so Istio leaves the predicate out then.
+  if (!hashPolicy) p.retry_host_predicate = previousHostsPredicate();
+  return p;
+}
+
+/** http.StatusText != "" in Go: the codes net/http knows. */
+const KNOWN_STATUS = new Set([
+  100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405,
+  406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504,
+  505, 506, 507, 508, 510, 511,
+]);
+
+/**
+ * retry.ConvertPolicy. No `retries`: Istio's default (2 retries on connect-failure, refused-stream,
+ * unavailable, cancelled; no 503 since 1.24). `attempts <= 0`: no retry policy at all.
+ */
+export function retryPolicy(r: HTTPRetry | undefined, hashPolicy: boolean): JsonObject | undefined {
+  if (!r) return newRetryPolicy(hashPolicy);
+  if (!r.attempts || r.attempts <= 0) return undefined;
+  const out = newRetryPolicy(hashPolicy);
+  out.num_retries = r.attempts;
+  if (r.retryOn) {
+    const codes: number[] = [];
+    const rest: string[] = [];
+    for (const part of r.retryOn.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const n = /^\d+$/.test(part) ? Number(part) : NaN;
+      if (KNOWN_STATUS.has(n)) codes.push(n);
+      else rest.push(part);
+    }
+    let retryOn = rest.join(',');
+    if (codes.length > 0 && !retryOn.includes('retriable-status-codes')) retryOn += ',retriable-status-codes';
+    out.retry_on = retryOn;
+    if (codes.length > 0) out.retriable_status_codes = codes;
+  }
+  const perTry = toEnvoyDuration(r.perTryTimeout);
+  if (perTry !== undefined) out.per_try_timeout = perTry;
+  if (r.retryIgnorePreviousHosts !== undefined) {
+    if (r.retryIgnorePreviousHosts) out.retry_host_predicate = previousHostsPredicate();
+    else delete out.retry_host_predicate;
+  }
+  // retryRemoteLocalities needs envoy.retry_priorities.previous_priorities, whose proto the xds package
+  // does not load yet; localities are not modelled either (every endpoint is in one priority).
+  const backoff = toEnvoyDuration(r.backoff);
+  if (backoff !== undefined) out.retry_back_off = { base_interval: backoff };
+  return out;
+}
+
+// ---- fault and CORS -----------------------------------------------------------------------------
+
+/** A Percent (0..100, fractional) as a MILLION-denominator fraction; an integer percent as HUNDRED. */
+function percentToFraction(p: Percent): JsonObject {
+  return { numerator: Math.round((p.value ?? 0) * 10000), denominator: 'MILLION' };
+}
+
+function integerToFraction(n: number): JsonObject {
+  return { numerator: n, denominator: 'HUNDRED' };
+}
+
+/** TranslateFault: fixed delays and HTTP/gRPC aborts (exponential delays are not supported by Istio). */
+export function faultConfig(f: HTTPFaultInjection): JsonObject | undefined {
+  const out: JsonObject = {};
+  if (f.delay?.fixedDelay !== undefined) {
+    out.delay = {
+      fixed_delay: toEnvoyDuration(f.delay.fixedDelay),
+      percentage: f.delay.percentage ? percentToFraction(f.delay.percentage) : integerToFraction(f.delay.percent ?? 0),
+    };
+  }
+  if (f.abort) {
+    const abort: JsonObject = {};
+    if (f.abort.percentage) abort.percentage = percentToFraction(f.abort.percentage);
+    if (f.abort.httpStatus !== undefined) abort.http_status = f.abort.httpStatus;
+    else if (f.abort.grpcStatus !== undefined) abort.grpc_status = GRPC_STATUS[f.abort.grpcStatus] ?? 2;
+    if (abort.http_status !== undefined || abort.grpc_status !== undefined) out.abort = abort;
+  }
+  return out.delay || out.abort ? out : undefined;
+}
+
+/** TranslateCORSPolicy. */
+export function corsPolicy(c: CorsPolicy): JsonObject {
+  const out: JsonObject = {};
+  if (c.allowOrigins) out.allow_origin_string_match = c.allowOrigins.map((m) => stringMatcher(m) ?? {});
+  else if (c.allowOrigin) out.allow_origin_string_match = c.allowOrigin.map((o) => ({ exact: o }));
+  out.filter_enabled = { default_value: { numerator: 100, denominator: 'HUNDRED' } };
+  if (c.allowCredentials !== undefined) out.allow_credentials = c.allowCredentials;
+  out.allow_headers = (c.allowHeaders ?? []).join(',');
+  out.allow_methods = (c.allowMethods ?? []).join(',');
+  out.expose_headers = (c.exposeHeaders ?? []).join(',');
+  const maxAge = durationSeconds(c.maxAge);
+  if (maxAge !== undefined) out.max_age = String(maxAge);
+  out.forward_not_matching_preflights = c.unmatchedPreflights !== 'IGNORE';
+  return out;
+}
+
+// ---- mirrors and hashing ------------------------------------------------------------------------
+
+/** MirrorPercent: explicit 0 means no mirror; no percentage means 100%. */
+export function mirrorFraction(percentage: Percent | undefined, legacyPercent: number | undefined): JsonObject | undefined {
+  if (percentage) return (percentage.value ?? 0) > 0 ? { default_value: percentToFraction(percentage) } : undefined;
+  if (legacyPercent !== undefined) return legacyPercent > 0 ? { default_value: integerToFraction(legacyPercent) } : undefined;
+  return { default_value: integerToFraction(100) };
+}
+
+/** ConsistentHashToHashPolicy. */
+export function hashPolicy(ch: ConsistentHashLB | undefined): JsonObject | undefined {
+  if (!ch) return undefined;
+  if (ch.httpHeaderName !== undefined) return { header: { header_name: ch.httpHeaderName } };
+  if (ch.httpCookie) {
+    const cookie: JsonObject = { name: ch.httpCookie.name };
+    const ttl = toEnvoyDuration(ch.httpCookie.ttl);
+    if (ttl !== undefined) cookie.ttl = ttl;
+    if (ch.httpCookie.path) cookie.path = ch.httpCookie.path;
+    if (ch.httpCookie.attributes?.length) cookie.attributes = ch.httpCookie.attributes.map((a) => ({ name: a.name, value: a.value ?? '' }));
+    return { cookie };
+  }
+  if (ch.useSourceIp) return { connection_properties: { source_ip: true } };
+  if (ch.httpQueryParameterName !== undefined) return { query_parameter: { name: ch.httpQueryParameterName } };
+  return undefined;
+}

@@ -1,0 +1,120 @@
+// Gateway RouteConfigurations (pilot/pkg/networking/core/gateway.go buildGatewayHTTPRouteConfig):
+// `http.<targetPort>` for plain HTTP servers, `https.<port>.<portName>.<gw>.<ns>` for terminated HTTPS.
+import type { JsonObject } from '../../xds/protos.ts';
+import type { PushContext } from '../model/push-context.ts';
+import type { GatewayServer } from '../model/gateways.ts';
+import { compareMoreSpecific, intersection, namesForNamespace } from '../model/host.ts';
+import { virtualServicesForGateway } from '../model/virtual-services.ts';
+import { buildHTTPRoutesForVirtualService } from './http-routes.ts';
+import { isCatchAllRoute } from './route-actions.ts';
+
+/** Envoy caps direct_response bodies; Istio raises the cap to 1 MiB. */
+const MAX_DIRECT_RESPONSE_BODY = 1048576;
+
+interface VirtualHostBuild {
+  name: string;
+  domains: string[];
+  /** Route objects are shared between vhosts built from the same VirtualService (collapse compares identity). */
+  routes: JsonObject[];
+  requireTls: boolean;
+}
+
+/** util.DomainName (net.JoinHostPort). */
+function domainName(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * collapseDuplicateRoutes (PILOT_ENABLE_ROUTE_COLLAPSE_OPTIMIZATION, default on): vhosts with the very
+ * same route list merge into the one whose host sorts first; the others' domains are appended.
+ */
+function collapse(vhosts: Map<string, VirtualHostBuild>): VirtualHostBuild[] {
+  const hosts = [...vhosts.keys()].sort(compareMoreSpecific);
+  const out: VirtualHostBuild[] = [];
+  for (const h of hosts) {
+    const vh = vhosts.get(h);
+    if (!vh) continue;
+    const same = out.find((o) => o.requireTls === vh.requireTls && o.routes.length === vh.routes.length && o.routes.every((r, i) => r === vh.routes[i]));
+    if (same) same.domains.push(...vh.domains);
+    else out.push(vh);
+  }
+  return out;
+}
+
+/** SortVHostRoutes: catch-all routes move to the end, relative order kept. */
+function sortRoutes(routes: readonly JsonObject[]): JsonObject[] {
+  return [...routes.filter((r) => !isCatchAllRoute(r)), ...routes.filter(isCatchAllRoute)];
+}
+
+function virtualHostJson(vh: VirtualHostBuild): JsonObject {
+  const out: JsonObject = { name: vh.name, domains: vh.domains, routes: sortRoutes(vh.routes) };
+  if (vh.requireTls) out.require_tls = 'ALL';
+  out.include_request_attempt_count = true;
+  return out;
+}
+
+export function buildRouteConfiguration(push: PushContext, routeName: string): JsonObject {
+  const servers = push.merged.serversByRouteName.get(routeName);
+  if (!servers?.length) {
+    // A route name no server claims any more (e.g. a Gateway just deleted): empty, as istiod answers.
+    return { name: routeName, virtual_hosts: [], validate_clusters: false };
+  }
+  const routesCache = new Map<string, JsonObject[] | undefined>();
+  const vhosts = new Map<string, VirtualHostBuild>();
+  for (const gs of servers) {
+    const server = gs.server;
+    const port = server.port.number;
+    const redirect = server.tls?.httpsRedirect === true;
+    for (const vs of virtualServicesForGateway(push.virtualServices, push.identity.namespace, gs.gatewayName)) {
+      const hosts = intersection(namesForNamespace(server.hosts, vs.namespace), vs.spec.hosts ?? []);
+      if (hosts.length === 0) continue;
+      const key = `${gs.gatewayName}|${vs.namespace}/${vs.name}`;
+      let routes = routesCache.get(key);
+      if (!routesCache.has(key)) {
+        const built = buildHTTPRoutesForVirtualService({ push, listenPort: port, gatewayName: gs.gatewayName, isTLS: server.tls !== undefined }, vs);
+        // istiod: "no routes matched" -> the VirtualService contributes no virtual host.
+        routes = built.length > 0 ? built : undefined;
+        routesCache.set(key, routes);
+      }
+      if (!routes) continue;
+      for (const h of hosts) {
+        const host = h.toLowerCase();
+        const existing = vhosts.get(host);
+        if (existing) {
+          existing.routes = [...existing.routes, ...routes];
+          if (redirect) existing.requireTls = true;
+        } else vhosts.set(host, { name: domainName(host, port), domains: [host], routes: [...routes], requireTls: redirect });
+      }
+    }
+    // httpsRedirect: every server host gets a (possibly route-less) vhost answering 301 to https.
+    if (redirect) {
+      for (const raw of server.hosts) {
+        const host = raw.toLowerCase();
+        const existing = vhosts.get(host);
+        if (existing) existing.requireTls = true;
+        else vhosts.set(host, { name: domainName(host, port), domains: [host], routes: [], requireTls: true });
+      }
+    }
+  }
+  let virtualHosts: JsonObject[];
+  if (vhosts.size === 0) {
+    // Nothing bound: a catch-all vhost with no routes, so every request gets 404 (NR).
+    const port = (servers[0] as GatewayServer).server.port.number;
+    virtualHosts = [{ name: domainName('blackhole', port), domains: ['*'], routes: [] }];
+  } else {
+    virtualHosts = collapse(vhosts).map(virtualHostJson);
+  }
+  virtualHosts.sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : (a.name as string) > (b.name as string) ? 1 : 0));
+  return {
+    name: routeName,
+    virtual_hosts: virtualHosts,
+    validate_clusters: false,
+    max_direct_response_body_size_bytes: MAX_DIRECT_RESPONSE_BODY,
+    ignore_port_in_host_matching: true,
+  };
+}
+
+/** Every RDS name a listener of this gateway refers to (the proxy subscribes by name). */
+export function routeNames(push: PushContext): string[] {
+  return [...push.merged.serversByRouteName.keys()];
+}
