@@ -1,0 +1,392 @@
+// State-of-the-world Aggregated Discovery Service, as istiod serves gateways (pilot/pkg/xds/ads.go,
+// pkg/xds/server.go ShouldRespond): wildcard LDS/CDS, named RDS/EDS/SDS (and named LDS/CDS for gRPC
+// xDS clients), versions `<RFC3339>/<n>`, nonces, ACK/NACK, stale-nonce ignore, push order CDS, EDS,
+// LDS, RDS, SDS, only changed types pushed, per-stream coalescing that respects write backpressure.
+import { createHash, randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { AdsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse, type XdsNode } from '../../xds/ads-service.ts';
+import { packJson, type Any, type JsonObject } from '../../xds/protos.ts';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, SHORT_NAMES } from '../../xds/type-urls.ts';
+import type { XdsResources } from './snapshot.ts';
+
+export interface AdsServerOptions {
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  log: Logger;
+  /** Where the pilot_xds* metrics go; none when absent. */
+  registry?: Registry;
+  /** Clock for versions and status timestamps (tests). */
+  now?: () => Date;
+}
+
+export interface NackRecord {
+  version: string;
+  nonce: string;
+  message: string;
+  at: string;
+}
+
+/** Per-type sync state of one proxy, as `istioctl proxy-status` derives SYNCED / STALE / NOT SENT / ERROR. */
+export interface TypeStatus {
+  wildcard: boolean;
+  names: string[];
+  versionSent?: string;
+  nonceSent?: string;
+  versionAcked?: string;
+  nonceAcked?: string;
+  lastNack?: NackRecord;
+  status: 'SYNCED' | 'STALE' | 'NOT SENT' | 'ERROR';
+}
+
+export interface ProxyStatus {
+  /** Connection id: `<node id>-<n>`, as istiod names connections. */
+  connectionId: string;
+  nodeId: string;
+  peer: string;
+  connectedAt: string;
+  node?: XdsNode;
+  /** By short type name: cds, eds, lds, rds, sds. */
+  types: Record<string, TypeStatus>;
+}
+
+const TYPES = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE] as const;
+/** Envoy subscribes to these without names (all of them); everything else is requested by name. */
+const WILDCARD_TYPES = new Set<string>([LISTENER_TYPE, CLUSTER_TYPE]);
+
+const RESOURCE_KEY: Readonly<Record<string, keyof XdsResources>> = {
+  [LISTENER_TYPE]: 'listeners',
+  [ROUTE_TYPE]: 'routes',
+  [CLUSTER_TYPE]: 'clusters',
+  [ENDPOINT_TYPE]: 'endpoints',
+  [SECRET_TYPE]: 'secrets',
+};
+
+/** The name a resource is subscribed by (ClusterLoadAssignment uses cluster_name). */
+function resourceName(json: JsonObject): string {
+  const n = json.name ?? json.cluster_name;
+  return typeof n === 'string' ? n : '';
+}
+
+interface Encoded {
+  name: string;
+  any: Any;
+  hash: string;
+}
+
+interface TypeState {
+  version: string;
+  resources: Encoded[];
+  byName: Map<string, Encoded>;
+}
+
+interface StreamType {
+  wildcard: boolean;
+  names: Set<string>;
+  versionSent?: string;
+  nonceSent?: string;
+  versionAcked?: string;
+  nonceAcked?: string;
+  lastNack?: NackRecord;
+  /** Signature of what was last sent (names + content hashes): unchanged content is not re-sent. */
+  sentSignature?: string;
+  /** Answer the next flush even if nothing changed (initial request, reconnect, new names). */
+  force: boolean;
+}
+
+type Call = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+
+/** RFC 3339 without fractional seconds, as Go's time.RFC3339 prints it. */
+function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+class Connection {
+  readonly types = new Map<string, StreamType>();
+  readonly dirty = new Set<string>();
+  node?: XdsNode;
+  nodeId = '';
+  connectionId = '';
+  flushing = false;
+  closed = false;
+  readonly connectedAt: string;
+  readonly call: Call;
+  readonly peer: string;
+  readonly seq: number;
+  constructor(call: Call, peer: string, seq: number, now: Date) {
+    this.call = call;
+    this.peer = peer;
+    this.seq = seq;
+    this.connectedAt = now.toISOString();
+  }
+}
+
+function statusOf(t: StreamType): TypeStatus['status'] {
+  if (t.lastNack) return 'ERROR';
+  if (!t.nonceSent) return 'NOT SENT';
+  return t.nonceAcked === t.nonceSent ? 'SYNCED' : 'STALE';
+}
+
+export class AdsServer {
+  private readonly server = new grpc.Server({
+    'grpc.max_receive_message_length': -1,
+    'grpc.max_send_message_length': -1,
+  });
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly state = new Map<string, TypeState>();
+  private readonly connections = new Set<Connection>();
+  private synced = false;
+  private counter = 0;
+  private seq = 0;
+  private closing = false;
+  private readonly metrics: {
+    pushes?: Counter<'type'>;
+    rejects?: Counter<'type'>;
+    connected?: Gauge;
+  } = {};
+  /** Rejected responses per type since start (also exported as pilot_total_xds_rejects). */
+  readonly rejects: Record<string, number> = { cds: 0, eds: 0, lds: 0, rds: 0, sds: 0 };
+  port = 0;
+
+  private constructor(o: AdsServerOptions) {
+    this.log = o.log.child({ component: 'ads' });
+    this.now = o.now ?? (() => new Date());
+    const v = this.nextVersion();
+    for (const t of TYPES) this.state.set(t, { version: v, resources: [], byName: new Map() });
+    if (o.registry) {
+      const registers = [o.registry];
+      this.metrics.pushes = new Counter({ name: 'pilot_xds_pushes', help: 'xDS responses sent, by type (cds, eds, lds, rds, sds).', labelNames: ['type'] as const, registers });
+      this.metrics.rejects = new Counter({ name: 'pilot_total_xds_rejects', help: 'xDS responses rejected (NACKed) by proxies, by type.', labelNames: ['type'] as const, registers });
+      this.metrics.connected = new Gauge({ name: 'pilot_xds', help: 'Proxies connected over ADS.', registers });
+    }
+  }
+
+  static async start(o: AdsServerOptions): Promise<AdsServer> {
+    const s = new AdsServer(o);
+    s.server.addService(AdsServiceDefinition, { StreamAggregatedResources: (call: Call) => s.onStream(call) });
+    s.port = await new Promise<number>((resolve, reject) => {
+      s.server.bindAsync(`${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    });
+    s.log.info({ address: `${o.host}:${s.port}` }, 'ADS server listening');
+    return s;
+  }
+
+  private nextVersion(): string {
+    return `${rfc3339(this.now())}/${++this.counter}`;
+  }
+
+  /**
+   * Replaces the served resources. Each resource is encoded once (a translator bug shows up here as an
+   * encoding error: that resource is logged and left out). Types whose content changed get a new version
+   * and are pushed to every subscribed proxy; unchanged types are not.
+   */
+  setResources(r: XdsResources): void {
+    let version: string | undefined;
+    for (const type of TYPES) {
+      const list = r[RESOURCE_KEY[type] ?? 'listeners'];
+      const encoded: Encoded[] = [];
+      for (const json of list) {
+        const name = resourceName(json);
+        try {
+          const any = packJson(type, json);
+          encoded.push({ name, any, hash: createHash('sha256').update(any.value).digest('base64') });
+        } catch (err) {
+          this.log.error({ type: SHORT_NAMES[type], resource: name, err: (err as Error).message }, 'cannot encode resource: it is left out (this is a meshgate bug, please report it)');
+        }
+      }
+      const prev = this.state.get(type);
+      const sig = (l: Encoded[]): string => l.map((e) => `${e.name}\0${e.hash}`).join('\n');
+      if (prev && sig(prev.resources) === sig(encoded)) continue;
+      version ??= this.nextVersion();
+      this.state.set(type, { version, resources: encoded, byName: new Map(encoded.map((e) => [e.name, e])) });
+      for (const c of this.connections) if (c.types.has(type)) c.dirty.add(type);
+    }
+    if (version) {
+      this.log.debug({ version }, 'resources changed');
+      for (const c of this.connections) this.flush(c);
+    }
+  }
+
+  /** Sources have synced: start answering (until then requests are held, so proxies never see a partial config). */
+  markSynced(): void {
+    if (this.synced) return;
+    this.synced = true;
+    for (const c of this.connections) this.flush(c);
+  }
+
+  get isSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Current version per short type name. */
+  versions(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [t, s] of this.state) out[SHORT_NAMES[t] ?? t] = s.version;
+    return out;
+  }
+
+  proxies(): ProxyStatus[] {
+    return [...this.connections].map((c) => {
+      const types: Record<string, TypeStatus> = {};
+      for (const [t, st] of c.types) {
+        const ts: TypeStatus = { wildcard: st.wildcard, names: [...st.names], status: statusOf(st) };
+        if (st.versionSent) ts.versionSent = st.versionSent;
+        if (st.nonceSent) ts.nonceSent = st.nonceSent;
+        if (st.versionAcked) ts.versionAcked = st.versionAcked;
+        if (st.nonceAcked) ts.nonceAcked = st.nonceAcked;
+        if (st.lastNack) ts.lastNack = st.lastNack;
+        types[SHORT_NAMES[t] ?? t] = ts;
+      }
+      const p: ProxyStatus = { connectionId: c.connectionId, nodeId: c.nodeId, peer: c.peer, connectedAt: c.connectedAt, types };
+      if (c.node) p.node = c.node;
+      return p;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const c of this.connections) {
+      c.closed = true;
+      c.call.end();
+    }
+    this.connections.clear();
+    this.metrics.connected?.set(0);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 2000);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private onStream(call: Call): void {
+    const c = new Connection(call, call.getPeer(), ++this.seq, this.now());
+    this.connections.add(c);
+    this.metrics.connected?.inc();
+    const done = (why: string): void => {
+      if (c.closed) return;
+      c.closed = true;
+      this.connections.delete(c);
+      this.metrics.connected?.dec();
+      this.log.info({ proxy: c.connectionId || c.peer, reason: why }, 'ADS stream closed');
+    };
+    call.on('data', (req: DiscoveryRequest) => {
+      try {
+        this.onRequest(c, req);
+      } catch (err) {
+        this.log.error({ proxy: c.connectionId, err: (err as Error).message }, 'failed to handle a discovery request');
+      }
+    });
+    call.on('end', () => {
+      done('client closed the stream');
+      call.end();
+    });
+    call.on('cancelled', () => done('cancelled'));
+    call.on('error', (err: Error) => done(`error: ${err.message}`));
+    call.on('close', () => done('closed'));
+  }
+
+  private onRequest(c: Connection, req: DiscoveryRequest): void {
+    if (req.node && !c.node) {
+      c.node = req.node;
+      c.nodeId = req.node.id;
+      c.connectionId = `${req.node.id}-${c.seq}`;
+      this.log.info({ proxy: c.connectionId, peer: c.peer }, 'ADS stream opened');
+    }
+    const type = req.type_url;
+    const short = SHORT_NAMES[type];
+    if (!short) {
+      this.log.debug({ proxy: c.connectionId, type }, 'ignoring a request for a resource type meshgate does not serve');
+      return;
+    }
+    let st = c.types.get(type);
+    const requested = req.resource_names;
+    const wildcard = WILDCARD_TYPES.has(type) && (requested.length === 0 || requested.includes('*'));
+    const names = new Set(requested.filter((n) => n !== '*'));
+
+    if (req.error_detail) {
+      // NACK: the proxy keeps its last good config. Record it, count it, and do not answer.
+      const nack: NackRecord = { version: req.version_info, nonce: req.response_nonce, message: req.error_detail.message, at: this.now().toISOString() };
+      if (st) st.lastNack = nack;
+      this.rejects[short] = (this.rejects[short] ?? 0) + 1;
+      this.metrics.rejects?.inc({ type: short });
+      this.log.warn({ proxy: c.connectionId, type: short, version: req.version_info, error: req.error_detail.message }, 'proxy rejected (NACKed) configuration');
+      return;
+    }
+    if (!st || req.response_nonce === '') {
+      // First request for this type on this stream (or a reconnecting proxy): always answer.
+      st = { wildcard, names, force: true };
+      c.types.set(type, st);
+      c.dirty.add(type);
+      this.flush(c);
+      return;
+    }
+    if (req.response_nonce !== st.nonceSent) {
+      // An ACK/NACK of a response we have since superseded: the newer one is on its way.
+      this.log.debug({ proxy: c.connectionId, type: short, nonce: req.response_nonce }, 'ignoring stale nonce');
+      return;
+    }
+    st.nonceAcked = req.response_nonce;
+    st.versionAcked = req.version_info;
+    delete st.lastNack;
+    // Respond to an ACK only when new names were added (a removal needs no answer in SotW).
+    const added = [...names].some((n) => !st.names.has(n)) || (wildcard && !st.wildcard);
+    st.wildcard = wildcard;
+    st.names = names;
+    if (added) {
+      st.force = true;
+      c.dirty.add(type);
+      this.flush(c);
+    }
+  }
+
+  private response(c: Connection, type: string, st: StreamType): { resp: DiscoveryResponse; signature: string } {
+    const s = this.state.get(type);
+    const chosen = !s ? [] : st.wildcard ? s.resources : [...st.names].flatMap((n) => (s.byName.get(n) ? [s.byName.get(n) as Encoded] : []));
+    const signature = (s?.version ?? '') + '\n' + chosen.map((e) => `${e.name}\0${e.hash}`).join('\n');
+    const version = s?.version ?? '';
+    return { resp: { version_info: version, type_url: type, nonce: `${version}/${randomUUID()}`, resources: chosen.map((e) => e.any) }, signature };
+  }
+
+  /**
+   * Writes the dirty types in push order with the resources current at write time (so bursts of
+   * updates coalesce), waiting for 'drain' when the stream's buffer is full.
+   */
+  private flush(c: Connection): void {
+    if (!this.synced || c.flushing || c.closed) return;
+    c.flushing = true;
+    const step = (): void => {
+      while (!c.closed) {
+        const type = PUSH_ORDER.find((t) => c.dirty.has(t));
+        if (!type) break;
+        c.dirty.delete(type);
+        const st = c.types.get(type);
+        if (!st) continue;
+        const { resp, signature } = this.response(c, type, st);
+        // Content unchanged since the last response on this stream: nothing to push.
+        if (!st.force && signature.slice(signature.indexOf('\n')) === st.sentSignature?.slice(st.sentSignature.indexOf('\n'))) continue;
+        st.force = false;
+        st.sentSignature = signature;
+        st.nonceSent = resp.nonce;
+        st.versionSent = resp.version_info;
+        const short = SHORT_NAMES[type] ?? type;
+        this.metrics.pushes?.inc({ type: short });
+        this.log.debug({ proxy: c.connectionId, type: short, version: resp.version_info, resources: resp.resources.length }, 'push');
+        if (!c.call.write(resp)) {
+          c.call.once('drain', step);
+          return;
+        }
+      }
+      c.flushing = false;
+    };
+    step();
+  }
+}
