@@ -56,8 +56,9 @@ if ! flock -n 9; then
 fi
 
 # Static binaries as upstream ships them; local toolchain only (no toolchain download);
-# go.sum is authoritative (-mod=readonly).
-export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
+# go.sum is authoritative (-mod=readonly); no VCS stamp, so the binary does not depend on
+# the state of this clone.
+export CGO_ENABLED=0 GOTOOLCHAIN=local
 build() { # build NAME DIR LDFLAGS
   local name="$1" dir="$2" ldflags="$3" start=$SECONDS
   if [[ -z "${MESHGATE_KUBE_REBUILD:-}" && -x "$out/$name" ]]; then
@@ -65,7 +66,7 @@ build() { # build NAME DIR LDFLAGS
     return
   fi
   log "$name: building in $dir with $go_version (a cold build downloads the modules and compiles for several minutes)"
-  (cd "$here/$dir" && nice -n 10 go build -trimpath -ldflags="$ldflags" -o "$out/.$name.tmp" .) ||
+  (cd "$here/$dir" && nice -n 10 go build -mod=readonly -buildvcs=false -trimpath -ldflags="$ldflags" -o "$out/.$name.tmp" .) ||
     die "building $name failed (see the output above)"
   mv -f "$out/.$name.tmp" "$out/$name" # atomic: an interrupted build leaves no half binary
   log "$name: built in $((SECONDS - start)) s: $out/$name"

@@ -67,8 +67,12 @@ stop_proc() {
     if [[ -e "/proc/$pid" ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
       log "$name (pid $pid) did not exit after SIGTERM; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 50; i++)); do [[ -e "/proc/$pid" ]] || break; sleep 0.1; done
     fi
+    # Reap it if it is our own child (a failed `start`); otherwise give its parent (init, once
+    # the `start` that spawned it has exited) a moment to, so that a caller's kill(pid, 0) right
+    # after `stop` already finds nothing.
+    wait "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do [[ -e "/proc/$pid" ]] || break; sleep 0.1; done
   fi
   rm -f "$dir/$name.pid"
 }
@@ -78,7 +82,11 @@ stop_proc() {
 spawn() {
   local name="$1"; shift
   printf '\n==== %s: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$dir/$name.log"
-  nohup "$@" </dev/null >>"$dir/$name.log" 2>&1 &
+  # etcd reads every ETCD_* variable as a flag: keep ours (ETCD_BIN, ETCD_PORT, the ETCD_URL
+  # of a sourced env file...) away from it.
+  local unset=() v
+  for v in $(compgen -e | grep '^ETCD_' || true); do unset+=(-u "$v"); done
+  nohup env "${unset[@]}" "$@" </dev/null >>"$dir/$name.log" 2>&1 &
   printf '%s\n' "$!" >"$dir/$name.pid"
 }
 
