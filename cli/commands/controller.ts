@@ -1,7 +1,7 @@
 // `meshgate controller`: the control-plane sidecar of a gateway pod. Watches the Kubernetes API, translates
 // the Istio config that selects this pod into Envoy xDS, serves it to `meshgate proxy` over localhost gRPC,
 // and serves the pod's merged Prometheus metrics (proxy + controller) on :15020, as Istio's pilot-agent does.
-import { readFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -101,12 +101,13 @@ export async function run(argv: string[]): Promise<void> {
   } catch {
     throw new UsageError(`--proxy-metrics-url must be a URL, got '${proxyMetricsUrl}'`);
   }
-  let envLabels: Record<string, string> = {};
-  try {
-    envLabels = parseLabelsEnv(process.env.POD_LABELS ?? '');
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const envLabels = ((): Record<string, string> => {
+    try {
+      return parseLabelsEnv(process.env.POD_LABELS ?? '');
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  })();
   const ns = podNamespace();
   const podName = process.env.POD_NAME || hostname();
 
@@ -142,7 +143,7 @@ export async function run(argv: string[]): Promise<void> {
     index: () => objectIndex(store),
   });
 
-  let controller: Controller | undefined;
+  const running: { controller?: Controller } = {};
   let ready = false;
   let metricsServer: Server | undefined;
   let closing: Promise<void> | undefined;
@@ -150,7 +151,8 @@ export async function run(argv: string[]): Promise<void> {
     (closing ??= (async () => {
       log.info({ signal }, 'shutting down');
       metricsServer?.close();
-      await controller?.close();
+      if (values['labels-file']) unwatchFile(values['labels-file']);
+      await running.controller?.close();
       await source.close();
       await reporter.flush();
       log.info('stopped');
@@ -159,7 +161,14 @@ export async function run(argv: string[]): Promise<void> {
 
   if (metricsPort > 0) metricsServer = await serveMergedMetrics({ port: metricsPort, proxyMetricsUrl, registry, scrapeFailures, ready: () => ready, log: root });
 
-  controller = await startController({ store, identity, log: root, xds, reporter });
+  const controller = await startController({ store, identity, log: root, xds, reporter, registry });
+  running.controller = controller;
+  const labelsFile = values['labels-file'];
+  if (labelsFile) {
+    // The kubelet rewrites the Downward API file on relabel. A relabel also arrives through the Pod watch,
+    // but not when the pod is not visible there: push when the file changes (no-op if the labels did not).
+    watchFile(labelsFile, { interval: 2_000 }, () => controller.pushNow());
+  }
   log.info({ xds: `${xds.host}:${controller.port}`, pod: `${ns}/${podName}`, namespaces: namespaces.length ? namespaces : 'all' }, 'serving xDS (held until the Kubernetes caches are synced)');
   await source.synced;
   if (closing) return;
