@@ -1,0 +1,123 @@
+// The control loop end to end: store -> debounce -> translate -> errors reported once -> ADS server,
+// observed through a real grpc-js ADS client.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { AdsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse } from '../xds/ads-service.ts';
+import { unpackToJson } from '../xds/protos.ts';
+import { CLUSTER_TYPE, LISTENER_TYPE } from '../xds/type-urls.ts';
+import { silentLogger } from '../cli/logger.ts';
+import { ObjectStore } from './model/store.ts';
+import type { KubeObject } from './model/objects.ts';
+import type { ValidationError } from './model/validation.ts';
+import { startController, type Controller } from './controller.ts';
+
+const AdsClient = grpc.makeGenericClientConstructor(AdsServiceDefinition, 'AggregatedDiscoveryService');
+const identity = { namespace: 'istio-system', podName: 'gw-0', labels: { istio: 'ingressgateway' } };
+
+const controllers: Controller[] = [];
+const clients: grpc.Client[] = [];
+after(async () => {
+  for (const c of clients) c.close();
+  for (const c of controllers) await c.close();
+});
+
+function gateway(name: string, port: number): KubeObject {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'Gateway',
+    metadata: { name, namespace: 'default' },
+    spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: port, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] },
+  };
+}
+
+function service(name: string): KubeObject {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80 }] } };
+}
+
+async function setup(debounceMs = 100): Promise<{ store: ObjectStore; errors: ValidationError[]; controller: Controller; watch: (type: string) => () => DiscoveryResponse[] }> {
+  const store = new ObjectStore();
+  const errors: ValidationError[] = [];
+  const controller = await startController({ store, identity: () => identity, log: silentLogger(), xds: { host: '127.0.0.1', port: 0 }, reporter: { report: (e) => errors.push(...e) }, debounceMs });
+  controllers.push(controller);
+  const client = new AdsClient(`127.0.0.1:${controller.port}`, grpc.credentials.createInsecure());
+  clients.push(client);
+  const watch = (type: string): (() => DiscoveryResponse[]) => {
+    const method = (client as unknown as Record<string, () => grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>>).StreamAggregatedResources;
+    const call = method!.call(client);
+    const got: DiscoveryResponse[] = [];
+    call.on('data', (r: DiscoveryResponse) => {
+      got.push(r);
+      call.write({ version_info: r.version_info, resource_names: [], type_url: type, response_nonce: r.nonce });
+    });
+    call.on('error', () => undefined);
+    call.write({ version_info: '', resource_names: [], type_url: type, response_nonce: '', node: { id: 'router~127.0.0.1~gw-0.istio-system~istio-system.svc.cluster.local', cluster: 'gw', metadata: {} } });
+    return () => got;
+  };
+  return { store, errors, controller, watch };
+}
+
+async function eventually(check: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const names = (r: DiscoveryResponse | undefined): string[] => (r?.resources ?? []).map((a) => String(unpackToJson(a).name));
+
+test('nothing is served until markSynced, then the full translated state', async () => {
+  const { store, controller, watch } = await setup();
+  store.upsert('Gateway', gateway('gw', 8080));
+  const lds = watch(LISTENER_TYPE);
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(lds().length, 0);
+  controller.markSynced();
+  await eventually(() => lds().length === 1);
+  assert.deepEqual(names(lds()[0]), ['0.0.0.0_8080']);
+});
+
+test('a burst of store changes is debounced into one push that reflects the last state', async () => {
+  const { store, controller, watch } = await setup(100);
+  controller.markSynced();
+  const cds = watch(CLUSTER_TYPE);
+  await eventually(() => cds().length === 1);
+  for (let i = 0; i < 10; i++) store.upsert('Service', service(`s${i}`));
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(cds().length, 2, 'one push for the burst');
+  assert.equal(names(cds()[1]).length, 11);
+});
+
+test('a source that never pauses still gets its changes out within a second', async () => {
+  const { store, controller, watch } = await setup(100);
+  controller.markSynced();
+  const cds = watch(CLUSTER_TYPE);
+  await eventually(() => cds().length === 1);
+  const started = Date.now();
+  let i = 0;
+  const busy = setInterval(() => store.upsert('Service', service(`busy${i++}`)), 20);
+  try {
+    await eventually(() => cds().length >= 2, 1500);
+  } finally {
+    clearInterval(busy);
+  }
+  assert.ok(Date.now() - started < 1300, `pushed after ${Date.now() - started} ms`);
+});
+
+test('an invalid object is reported once, not on every push, and again after it was fixed and broken again', async () => {
+  const { store, errors, controller } = await setup(10);
+  controller.markSynced();
+  const bad = gateway('bad', 80);
+  (bad.spec as { servers: unknown[] }).servers = [];
+  store.upsert('Gateway', bad);
+  await eventually(() => errors.length === 1);
+  assert.match(errors[0]?.message ?? '', /at least one server/);
+  store.upsert('Service', service('unrelated'));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(errors.length, 1);
+  store.upsert('Gateway', gateway('bad', 80));
+  await new Promise((r) => setTimeout(r, 100));
+  store.upsert('Gateway', bad);
+  await eventually(() => errors.length === 2);
+});

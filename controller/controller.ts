@@ -1,0 +1,128 @@
+// The control loop shared by every source (Kubernetes informers, local YAML directory): store changes
+// -> debounce -> snapshot -> translate -> report new validation errors -> ADS server.
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { ObjectStore } from './model/store.ts';
+import { type ErrorReporter, type ValidationError, formatError } from './model/validation.ts';
+import type { GatewayIdentity } from './xds/snapshot.ts';
+import { AdsServer } from './xds/ads-server.ts';
+import { translate } from './translate/translate.ts';
+
+export interface ControllerOptions {
+  store: ObjectStore;
+  /** Called on every push: the gateway pod's labels can change (relabel), so they are read each time. */
+  identity: () => GatewayIdentity;
+  log: Logger;
+  xds: { host: string; port: number };
+  reporter: ErrorReporter;
+  /** Quiet period before a push (istiod's PILOT_DEBOUNCE_AFTER, 100 ms). */
+  debounceMs?: number;
+  /** Longest a busy source can delay a push (1 s, so changes are applied within a second). */
+  maxDelayMs?: number;
+  /** Where the ADS server's pilot_* metrics go. */
+  registry?: Registry;
+  /** How often the identity is re-read to notice a relabelled pod without a store change (1 s). */
+  identityPollMs?: number;
+}
+
+export interface Controller {
+  port: number;
+  /** The sources have delivered their first full state: push now and start serving xDS. */
+  markSynced(): void;
+  close(): Promise<void>;
+  server: AdsServer;
+  /** Translates and pushes at once (tests, and markSynced). */
+  pushNow(): void;
+}
+
+const errorKey = (e: ValidationError): string => `${formatError(e)}`;
+
+export async function startController(o: ControllerOptions): Promise<Controller> {
+  const log = o.log.child({ component: 'controller' });
+  const debounceMs = o.debounceMs ?? 100;
+  const maxDelayMs = o.maxDelayMs ?? 1000;
+  const server = await AdsServer.start({ host: o.xds.host, port: o.xds.port, log: o.log, ...(o.registry ? { registry: o.registry } : {}) });
+
+  let reported = new Set<string>();
+  let lastRevision = -1;
+  let lastIdentity = '';
+  let quietTimer: NodeJS.Timeout | undefined;
+  let maxTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const push = (): void => {
+    clearTimeout(quietTimer);
+    clearTimeout(maxTimer);
+    quietTimer = maxTimer = undefined;
+    if (closed) return;
+    const snapshot = o.store.snapshot();
+    const identity = o.identity();
+    const identityKey = JSON.stringify(identity);
+    if (snapshot.revision === lastRevision && identityKey === lastIdentity) return;
+    lastRevision = snapshot.revision;
+    lastIdentity = identityKey;
+    const started = performance.now();
+    let result;
+    try {
+      result = translate(snapshot, identity);
+    } catch (err) {
+      // A translator bug must not take the gateway down: keep serving the last good config.
+      log.error({ err: (err as Error).stack ?? String(err), revision: snapshot.revision }, 'translation failed: keeping the last configuration (this is a meshgate bug, please report it)');
+      return;
+    }
+    // Report each problem once while it lasts: the same error is not re-logged on every push, and one
+    // that disappears and comes back is reported again.
+    const current = new Map(result.errors.map((e) => [errorKey(e), e]));
+    const fresh = [...current].filter(([k]) => !reported.has(k)).map(([, e]) => e);
+    reported = new Set(current.keys());
+    if (fresh.length > 0) o.reporter.report(fresh);
+    server.setResources(result.resources);
+    log.debug(
+      {
+        revision: snapshot.revision,
+        ms: Math.round(performance.now() - started),
+        listeners: result.resources.listeners.length,
+        routes: result.resources.routes.length,
+        clusters: result.resources.clusters.length,
+        errors: result.errors.length,
+      },
+      'translated',
+    );
+  };
+
+  const schedule = (): void => {
+    if (closed) return;
+    clearTimeout(quietTimer);
+    quietTimer = setTimeout(push, debounceMs);
+    maxTimer ??= setTimeout(push, maxDelayMs);
+  };
+  o.store.on('change', schedule);
+  // Whatever the store already holds.
+  schedule();
+  const identityPoll = setInterval(() => {
+    if (lastRevision >= 0 && JSON.stringify(o.identity()) !== lastIdentity) schedule();
+  }, o.identityPollMs ?? 1000);
+  identityPoll.unref();
+
+  return {
+    get port() {
+      return server.port;
+    },
+    server,
+    pushNow: push,
+    markSynced() {
+      // Translate the complete state first, so the first answer a proxy gets is the full config.
+      push();
+      server.markSynced();
+      log.info({ versions: server.versions() }, 'sources synced: serving xDS');
+    },
+    async close() {
+      closed = true;
+      clearInterval(identityPoll);
+      clearTimeout(quietTimer);
+      clearTimeout(maxTimer);
+      o.store.off('change', schedule);
+      await server.close();
+    },
+  };
+}

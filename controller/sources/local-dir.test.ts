@@ -1,0 +1,161 @@
+// The local directory source against real files in a temporary directory.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ObjectStore } from '../model/store.ts';
+import type { ValidationError } from '../model/validation.ts';
+import { silentLogger } from '../../cli/logger.ts';
+import { parseConfigFile, startLocalDirSource, type LocalDirSource } from './local-dir.ts';
+
+const dirs: string[] = [];
+const sources: LocalDirSource[] = [];
+after(async () => {
+  for (const s of sources) await s.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'meshgate-local-'));
+  dirs.push(d);
+  return d;
+}
+
+async function start(dir: string): Promise<{ store: ObjectStore; errors: ValidationError[]; source: LocalDirSource }> {
+  const store = new ObjectStore();
+  const errors: ValidationError[] = [];
+  const source = await startLocalDirSource({ dir, store, log: silentLogger(), reporter: { report: (e) => errors.push(...e) }, rescanMs: 200 });
+  sources.push(source);
+  return { store, errors, source };
+}
+
+const names = (store: ObjectStore): string[] => store.snapshot().objects.map((o) => `${o.kind}/${o.obj.metadata.namespace}/${o.obj.metadata.name}`).sort();
+
+async function eventually(check: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const GW = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+`;
+
+const cases: { name: string; file: string; text: string; objects: string[]; errors: RegExp[] }[] = [
+  {
+    name: 'multi-document YAML yields every object, defaulting the namespace to default',
+    file: 'a.yaml',
+    text: `${GW}---\napiVersion: v1\nkind: Service\nmetadata: {name: svc, namespace: apps}\nspec: {ports: [{port: 80}]}\n---\n`,
+    objects: ['Gateway/default/gw', 'Service/apps/svc'],
+    errors: [],
+  },
+  {
+    name: 'a JSON List yields its items',
+    file: 'list.json',
+    text: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cred', namespace: 'istio-system' }, data: {} }] }),
+    objects: ['Secret/istio-system/cred'],
+    errors: [],
+  },
+  {
+    name: 'an unknown kind is reported with file and document and skipped; the rest is kept',
+    file: 'b.yml',
+    text: `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\n${GW}`,
+    objects: ['Gateway/default/gw'],
+    errors: [/unknown kind "Deployment"/],
+  },
+  {
+    name: 'a document without metadata.name is reported and skipped',
+    file: 'c.yaml',
+    text: 'apiVersion: v1\nkind: Service\nmetadata: {namespace: x}\n',
+    objects: [],
+    errors: [/metadata.name is required/],
+  },
+  {
+    name: 'malformed YAML is reported with the line and only that document is skipped',
+    file: 'd.yaml',
+    text: `${GW}---\nkind: Service\nmetadata: {name: [unclosed\n`,
+    objects: ['Gateway/default/gw'],
+    errors: [/malformed YAML \(line \d+/],
+  },
+  {
+    name: 'invalid JSON is reported',
+    file: 'e.json',
+    text: '{"kind": ',
+    objects: [],
+    errors: [/invalid JSON/],
+  },
+];
+
+for (const c of cases) {
+  test(`parse: ${c.name}`, () => {
+    const r = parseConfigFile(c.text, `/cfg/${c.file}`);
+    assert.deepEqual(r.objects.map((o) => `${o.kind}/${o.obj.metadata.namespace}/${o.obj.metadata.name}`).sort(), c.objects);
+    assert.equal(r.errors.length, c.errors.length, JSON.stringify(r.errors));
+    c.errors.forEach((re, i) => {
+      assert.match(r.errors[i]?.message ?? '', re);
+      assert.match(r.errors[i]?.origin.file ?? '', new RegExp(`^/cfg/${c.file}`));
+    });
+  });
+}
+
+test('the first load reads nested directories; ignored file types and dot files are skipped', async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'istio', 'deep'), { recursive: true });
+  writeFileSync(join(dir, 'istio', 'deep', 'gw.yaml'), GW);
+  writeFileSync(join(dir, 'README.md'), '# not config');
+  writeFileSync(join(dir, '.swp.yaml'), 'kind: Service\nmetadata: {name: hidden}\n');
+  const { store } = await start(dir);
+  assert.deepEqual(names(store), ['Gateway/default/gw']);
+});
+
+test('edits, new files and deletions are applied within a second, in one store change each', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'gw.yaml'), GW);
+  const { store } = await start(dir);
+  let changes = 0;
+  store.on('change', () => changes++);
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\nspec: {ports: [{port: 8000}]}\n');
+  await eventually(() => names(store).includes('Service/default/httpbin'), 1000);
+  writeFileSync(join(dir, 'gw.yaml'), GW.replace('name: gw', 'name: gw2'));
+  await eventually(() => names(store).includes('Gateway/default/gw2') && !names(store).includes('Gateway/default/gw'), 1000);
+  unlinkSync(join(dir, 'svc.yaml'));
+  await eventually(() => !names(store).includes('Service/default/httpbin'), 1000);
+  assert.ok(changes >= 3 && changes <= 6, `changes: ${changes}`);
+});
+
+test('a file that becomes invalid is reported once and its objects are dropped; the other files stay', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'gw.yaml'), GW);
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\n');
+  const { store, errors, source } = await start(dir);
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: [s\n');
+  await eventually(() => !names(store).includes('Service/default/s'));
+  await source.reload();
+  await source.reload();
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]?.message ?? '', /malformed YAML/);
+  assert.ok(names(store).includes('Gateway/default/gw'));
+});
+
+test('two files defining the same object are reported', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'a.yaml'), GW);
+  writeFileSync(join(dir, 'b.yaml'), GW);
+  const { errors } = await start(dir);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]?.message ?? '', /also defined in .*a\.yaml/);
+});
+
+test('a missing directory fails the start with the path in the error', async () => {
+  await assert.rejects(
+    startLocalDirSource({ dir: '/nonexistent/meshgate-config', store: new ObjectStore(), log: silentLogger(), reporter: { report: () => undefined } }),
+    /nonexistent\/meshgate-config/,
+  );
+});
