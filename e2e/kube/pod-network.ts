@@ -1,9 +1,12 @@
 // Addresses for backend "pods". A real API server rejects loopback addresses in EndpointSlices
 // ("may not be in the loopback range (127.0.0.0/8, ::1/128)"), so backends cannot sit on 127.0.0.x as in local
-// mode. Instead each test file makes its own network namespace, joined to this one by a veth pair, and gives
-// every pod an address from 198.18.0.0/15 (RFC 2544, reserved for benchmark test networks) inside it. The
-// traffic never leaves the machine: the proxy reaches the pods through the veth, nothing routes further.
-// Needs root (CAP_NET_ADMIN) and iproute2's `ip`.
+// mode. Two ways, both keeping every packet on this machine:
+//   - inside e2e/kube/netns.sh (MESHGATE_E2E_NETNS=1): the whole suite runs in a private network namespace
+//     where E2E_POD_CIDR is routed to `lo` as a local range; a pod process simply binds its address;
+//   - otherwise each test file makes a network namespace of its own, joined to this one by a veth pair, and
+//     gives every pod an address from 198.18.0.0/15 (RFC 2544, reserved for benchmark test networks) in it;
+//     the proxy reaches the pods through the veth, and nothing routes further. This mode needs root
+//     (CAP_NET_ADMIN); it also serves E2E_KUBECONFIG runs, where the external API server must stay reachable.
 import { execFileSync } from 'node:child_process';
 import { MESHGATE, start, type Proc } from '../lib/process.ts';
 
@@ -27,7 +30,49 @@ function alive(pid: number): boolean {
   }
 }
 
-export class PodNetwork {
+/** Pod addresses from E2E_POD_CIDR inside e2e/kube/netns.sh, where that range is local. */
+class LocalRangePodNetwork {
+  private readonly base: number[];
+  private next = 2;
+  private readonly procs: Proc[] = [];
+
+  constructor(cidr: string) {
+    const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+    if (!m || Number(m[5]) > 24) throw new Error(`E2E_POD_CIDR must be an IPv4 range of /24 or larger, got '${cidr}'`);
+    this.base = [Number(m[1]), Number(m[2]), Number(m[3])];
+  }
+
+  allocate(): string {
+    if (this.next > 254) throw new Error('pod network: out of addresses');
+    return `${this.base.join('.')}.${this.next++}`;
+  }
+
+  async httpbin(address: string, name: string, port = 8000): Promise<Proc> {
+    const p = start(MESHGATE, ['httpbin', '--host', address, '--port', String(port), '--name', name]);
+    this.procs.push(p);
+    await p.waitForOutput(/httpbin listening/, 20_000);
+    return p;
+  }
+
+  async destroy(): Promise<void> {
+    for (const p of this.procs) await p.stop();
+  }
+}
+
+export interface PodNetwork {
+  /** A new pod address. */
+  allocate(): string;
+  /** Runs `meshgate httpbin` as the pod's process, on its address. */
+  httpbin(address: string, name: string, port?: number): Promise<Proc>;
+  destroy(): Promise<void>;
+}
+
+export function createPodNetwork(): PodNetwork {
+  if (process.env.MESHGATE_E2E_NETNS === '1') return new LocalRangePodNetwork(process.env.E2E_POD_CIDR ?? '10.244.0.0/16');
+  return VethPodNetwork.create();
+}
+
+class VethPodNetwork implements PodNetwork {
   readonly name: string;
   /** The proxy's side of the veth: the pods' peer address. */
   readonly hostAddress: string;
@@ -41,12 +86,12 @@ export class PodNetwork {
     this.hostAddress = `${subnet}.1`;
   }
 
-  static create(): PodNetwork {
+  static create(): VethPodNetwork {
     if (process.getuid?.() !== 0) {
       throw new Error(
         'the Kubernetes e2e suite needs root (CAP_NET_ADMIN) to create a network namespace for backend pods: ' +
           'EndpointSlices cannot hold loopback addresses, so pods get 198.18.x.y addresses in a namespace of their own. ' +
-          'Run it as root (CI does), e.g. in a container or VM.',
+          'Run it as root (CI does), or inside e2e/kube/netns.sh (which can use an unprivileged user namespace).',
       );
     }
     try {
@@ -69,7 +114,7 @@ export class PodNetwork {
       if (!used.includes(` ${candidate}.`)) subnet = candidate;
     }
     if (!subnet) throw new Error('no free /24 in 198.18.0.0/15 for the pod network');
-    const net = new PodNetwork(name, subnet);
+    const net = new VethPodNetwork(name, subnet);
     const host = `${name}h`;
     const peer = `${name}p`;
     try {

@@ -7,7 +7,7 @@ import type { KubeObject } from '../../controller/model/objects.ts';
 import { REPO } from '../lib/process.ts';
 import { exec, helmTools, startCluster, type Cluster } from './cluster.ts';
 import { createPod, createService, Kube, writeEndpointSlice, type BackendPod, type ServicePort } from './kube.ts';
-import { PodNetwork } from './pod-network.ts';
+import { createPodNetwork, type PodNetwork } from './pod-network.ts';
 
 export const HOST = 'httpbin.example.com';
 export const GATEWAY_LABELS = { app: 'istio-ingressgateway', istio: 'ingressgateway' };
@@ -49,7 +49,7 @@ export async function setupSuite(o: { listenPort: number }): Promise<Suite> {
   try {
     await installCrds(cluster, kube, ns.gw);
     for (const n of Object.values(ns)) await kube.ensureNamespace(n);
-    net = PodNetwork.create();
+    net = createPodNetwork();
     const pn = net;
     const ports: ServicePort[] = [{ name: 'http', port: 8000, targetPort: 8000 }];
 
