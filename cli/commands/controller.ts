@@ -95,6 +95,9 @@ export async function run(argv: string[]): Promise<void> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  for (const n of namespaces) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) throw new UsageError(`--watch-namespaces takes namespace names separated by commas; '${n}' is not a namespace name`);
+  }
   const proxyMetricsUrl = values['proxy-metrics-url'];
   try {
     new URL(proxyMetricsUrl);
