@@ -20,6 +20,16 @@ export function subsetOf(h: string, o: string): boolean {
   return h === o;
 }
 
+/** Name.Matches: the two names overlap (either covers the other). */
+export function matches(a: string, b: string): boolean {
+  const aw = isWildcard(a);
+  const bw = isWildcard(b);
+  if (aw && bw) return a.length < b.length ? b.slice(1).endsWith(a.slice(1)) : a.slice(1).endsWith(b.slice(1));
+  if (aw) return b.endsWith(a.slice(1));
+  if (bw) return a.endsWith(b.slice(1));
+  return a === b;
+}
+
 /** Names.Intersection: for each pair keep the narrower name, first-seen order, no duplicates. */
 export function intersection(a: readonly string[], b: readonly string[]): string[] {
   const out: string[] = [];

@@ -3,9 +3,11 @@
 // `<bind>_<port>`, e.g. `0.0.0.0_8080` for a Gateway port 80 behind a Service 80 -> 8080.
 import type { JsonObject } from '../../xds/protos.ts';
 import { CORS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE } from '../../xds/type-urls.ts';
-import type { MergedGateway, MergedServers } from '../model/gateways.ts';
+import type { MergedServers } from '../model/gateways.ts';
+import type { PushContext } from '../model/push-context.ts';
 import { isHTTP } from '../model/protocol.ts';
 import { adsConfigSource } from './envoy.ts';
+import { tcpProxyFilters } from './tcp-routes.ts';
 
 /** Envoy's name for a listener: `<bind>_<port>`. */
 export function listenerName(bind: string, port: number): string {
@@ -65,15 +67,23 @@ function httpFilterChain(listener: string, ms: MergedServers): JsonObject {
 }
 
 /**
- * Filter chains for one ServerPort. HTTP-like ports get one HCM chain; HTTPS termination, TLS and
- * TCP chains come with the TLS/TCP work (a listener with no chain is not emitted, as istiod does).
+ * Filter chains for one ServerPort. HTTP-like ports get one HCM chain; plain TCP servers a tcp_proxy
+ * chain from the first matching VirtualService tcp rule. HTTPS termination and TLS (SNI) chains come with
+ * the TLS work. A listener with no chain is not emitted, as istiod does.
  */
-function filterChains(listener: string, ms: MergedServers): JsonObject[] {
+function filterChains(push: PushContext, listener: string, ms: MergedServers): JsonObject[] {
   if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(listener, ms)];
-  return [];
+  const chains: JsonObject[] = [];
+  for (const gs of ms.servers) {
+    if (gs.server.tls) continue; // TLS termination / passthrough: not yet.
+    const filters = tcpProxyFilters(push, gs);
+    if (filters) chains.push({ filters, transport_socket_connect_timeout: '15s' });
+  }
+  return chains;
 }
 
-export function buildListeners(merged: MergedGateway): JsonObject[] {
+export function buildListeners(push: PushContext): JsonObject[] {
+  const merged = push.merged;
   const out: JsonObject[] = [];
   const seen = new Set<string>();
   for (const sp of merged.serverPorts) {
@@ -82,7 +92,7 @@ export function buildListeners(merged: MergedGateway): JsonObject[] {
     const bind = sp.bind || '0.0.0.0';
     const name = listenerName(bind, sp.number);
     if (seen.has(name)) continue;
-    const chains = filterChains(name, ms);
+    const chains = filterChains(push, name, ms);
     if (chains.length === 0) continue;
     seen.add(name);
     out.push({

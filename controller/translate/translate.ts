@@ -31,7 +31,7 @@ function referencedRouteNames(listeners: readonly JsonObject[]): string[] {
 
 export function translate(snapshot: StoreSnapshot, identity: GatewayIdentity): TranslateResult {
   const push = buildPushContext(snapshot, identity);
-  const listeners = buildListeners(push.merged);
+  const listeners = buildListeners(push);
   const routes = referencedRouteNames(listeners).map((n) => buildRouteConfiguration(push, n));
   const built = buildClusters(push);
   return {

@@ -1,0 +1,63 @@
+// Opaque TCP servers: a tcp_proxy chain from the first bound VirtualService whose hosts match the server
+// and whose `tcp` rule matches the port and gateway (gateway.go buildGatewayNetworkFiltersFromTCPRoutes,
+// networkfilter.go buildOutboundNetworkFilters).
+import type { JsonObject } from '../../xds/protos.ts';
+import { TCP_PROXY_TYPE } from '../../xds/type-urls.ts';
+import type { PushContext } from '../model/push-context.ts';
+import type { GatewayServer } from '../model/gateways.ts';
+import type { L4MatchAttributes } from '../model/istio-types.ts';
+import { matches } from '../model/host.ts';
+import { virtualServicesForGateway } from '../model/virtual-services.ts';
+import { toEnvoyDuration } from '../model/duration.ts';
+import { destinationCluster } from './http-routes.ts';
+
+/** pickMatchingGatewayHosts: any VS host overlapping a server host (`ns/` hosts only for that namespace). */
+function hostsMatch(serverHosts: readonly string[], vsHosts: readonly string[], vsNamespace: string): boolean {
+  for (const vh of vsHosts) {
+    for (const sh of serverHosts) {
+      const i = sh.indexOf('/');
+      if (i >= 0 && sh.slice(0, i) !== vsNamespace) continue;
+      if (matches(i >= 0 ? sh.slice(i + 1) : sh, vh)) return true;
+    }
+  }
+  return false;
+}
+
+/** l4MultiMatch: no predicates match everything; otherwise any predicate with matching port and gateway. */
+function l4Matches(preds: readonly L4MatchAttributes[] | undefined, gs: GatewayServer): boolean {
+  if (!preds?.length) return true;
+  return preds.some((m) => (!m.port || m.port === gs.server.port.number) && (!m.gateways?.length || m.gateways.includes(gs.gatewayName)));
+}
+
+export function tcpProxyFilters(push: PushContext, gs: GatewayServer): JsonObject[] | undefined {
+  for (const vs of virtualServicesForGateway(push.virtualServices, push.identity.namespace, gs.gatewayName)) {
+    if (!hostsMatch(gs.server.hosts, vs.spec.hosts ?? [], vs.namespace)) continue;
+    for (const tcp of vs.spec.tcp ?? []) {
+      if (!l4Matches(tcp.match, gs) || !tcp.route?.length) continue;
+      const ctx = { push, listenPort: gs.server.port.number, gatewayName: gs.gatewayName, isTLS: false };
+      const first = tcp.route[0]?.destination;
+      const svc = first ? push.serviceFor(first.host, vs.namespace) : undefined;
+      const dr = svc ? push.destinationRules.lookup(svc.hostname) : undefined;
+      const tcpPool = dr?.trafficPolicy?.connectionPool?.tcp;
+      const proxy: JsonObject = { '@type': TCP_PROXY_TYPE };
+      if (tcp.route.length === 1 && first) {
+        const cluster = destinationCluster(ctx, first, vs.namespace);
+        proxy.stat_prefix = cluster;
+        proxy.cluster = cluster;
+      } else {
+        proxy.stat_prefix = `${vs.name}.${vs.namespace}`;
+        proxy.weighted_clusters = {
+          clusters: tcp.route.filter((d) => (d.weight ?? 0) > 0).map((d) => ({ name: destinationCluster(ctx, d.destination, vs.namespace), weight: d.weight })),
+        };
+      }
+      const idle = toEnvoyDuration(tcpPool?.idleTimeout);
+      if (idle !== undefined) proxy.idle_timeout = idle;
+      const maxDuration = toEnvoyDuration(tcpPool?.maxConnectionDuration);
+      if (maxDuration !== undefined) proxy.max_downstream_connection_duration = maxDuration;
+      // maybeSetHashPolicy: only source-IP hashing applies to TCP.
+      if (dr?.trafficPolicy?.loadBalancer?.consistentHash?.useSourceIp) proxy.hash_policy = [{ source_ip: {} }];
+      return [{ name: 'envoy.filters.network.tcp_proxy', typed_config: proxy }];
+    }
+  }
+  return undefined;
+}
