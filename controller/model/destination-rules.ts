@@ -21,7 +21,8 @@ export interface EffectiveDestinationRule {
 }
 
 export interface DestinationRuleIndex {
-  lookup(hostname: string): EffectiveDestinationRule | undefined;
+  /** `serviceNamespace`: the namespace of the Service/ServiceEntry defining the host, when known. */
+  lookup(hostname: string, serviceNamespace?: string): EffectiveDestinationRule | undefined;
 }
 
 function mostSpecific(rules: readonly Config<DestinationRuleSpec>[], hostname: string): Config<DestinationRuleSpec>[] {
@@ -67,17 +68,15 @@ export function indexDestinationRules(all: readonly Config<DestinationRuleSpec>[
   const exported = rules.filter((r) => r.namespace !== proxyNamespace && visibleTo(parseExportTo(r.spec.exportTo, r.namespace), proxyNamespace));
   const cache = new Map<string, EffectiveDestinationRule | undefined>();
   return {
-    lookup(hostname) {
-      if (cache.has(hostname)) return cache.get(hostname);
+    lookup(hostname, serviceNamespace) {
+      const svcNs = serviceNamespace ?? /^[^.]+\.([^.]+)\.svc\./.exec(hostname)?.[1];
+      const key = `${hostname}|${svcNs ?? ''}`;
+      if (cache.has(key)) return cache.get(key);
       let found = mostSpecific(local, hostname);
-      if (found.length === 0) {
-        const svcNs = /^[^.]+\.([^.]+)\.svc\./.exec(hostname)?.[1];
-        if (svcNs) found = mostSpecific(exported.filter((r) => r.namespace === svcNs), hostname);
-      }
+      if (found.length === 0 && svcNs) found = mostSpecific(exported.filter((r) => r.namespace === svcNs), hostname);
       if (found.length === 0) found = mostSpecific(exported.filter((r) => r.namespace === ROOT_NAMESPACE), hostname);
-      if (found.length === 0) found = mostSpecific(exported, hostname);
       const eff = found.length > 0 ? merge(found, hostname) : undefined;
-      cache.set(hostname, eff);
+      cache.set(key, eff);
       return eff;
     },
   };

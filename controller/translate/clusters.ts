@@ -200,7 +200,7 @@ export function buildClusters(push: PushContext): BuiltCluster[] {
     out.push(b);
   };
   for (const svc of push.services) {
-    const dr = push.destinationRules.lookup(svc.hostname);
+    const dr = push.destinationRules.lookup(svc.hostname, svc.namespace);
     for (const port of svc.ports) {
       if (port.protocol === 'UDP') continue;
       const eps = push.endpoints(svc, port);

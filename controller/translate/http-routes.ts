@@ -33,8 +33,10 @@ export function destinationCluster(ctx: RouteContext, d: Destination, vsNamespac
 }
 
 /** HashForHTTPDestination: subset port-level, subset, DR port-level, then DR top-level consistentHash. */
-function consistentHashFor(ctx: RouteContext, d: Destination): ConsistentHashLB | undefined {
-  const dr = ctx.push.destinationRules.lookup(d.host);
+function consistentHashFor(ctx: RouteContext, d: Destination, vsNamespace: string): ConsistentHashLB | undefined {
+  // istiod looks DestinationRules up for a service: a host without one has no consistent hash.
+  const svc = ctx.push.serviceFor(d.host, vsNamespace);
+  const dr = svc ? ctx.push.destinationRules.lookup(svc.hostname, svc.namespace) : undefined;
   if (!dr) return undefined;
   const top = dr.trafficPolicy?.loadBalancer?.consistentHash;
   const pls = d.port?.number !== undefined ? dr.trafficPolicy?.portLevelSettings?.find((p) => p.port?.number === d.port?.number) : undefined;
@@ -120,7 +122,7 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
       // A rewrite or route-level authority wins over a per-destination one.
       if (ops.authority && !authority) authority = ops.authority;
     }
-    const h = hashPolicy(consistentHashFor(ctx, d.destination));
+    const h = hashPolicy(consistentHashFor(ctx, d.destination, vs.namespace));
     if (h) {
       hashes.push(h);
       consistentHash = true;
@@ -131,7 +133,7 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
       // Zero-weight destinations are dropped; total_weight is left to Envoy (the sum).
       if (!d.weight) continue;
       clusters.push(weightedCluster(ctx, d, vs.namespace));
-      const h = hashPolicy(consistentHashFor(ctx, d.destination));
+      const h = hashPolicy(consistentHashFor(ctx, d.destination, vs.namespace));
       if (h) hashes.push(h);
     }
     action.weighted_clusters = { clusters };

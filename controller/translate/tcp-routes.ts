@@ -37,7 +37,7 @@ export function tcpProxyFilters(push: PushContext, gs: GatewayServer): JsonObjec
       const ctx = { push, listenPort: gs.server.port.number, gatewayName: gs.gatewayName, isTLS: false };
       const first = tcp.route[0]?.destination;
       const svc = first ? push.serviceFor(first.host, vs.namespace) : undefined;
-      const dr = svc ? push.destinationRules.lookup(svc.hostname) : undefined;
+      const dr = svc ? push.destinationRules.lookup(svc.hostname, svc.namespace) : undefined;
       const tcpPool = dr?.trafficPolicy?.connectionPool?.tcp;
       const proxy: JsonObject = { '@type': TCP_PROXY_TYPE };
       if (tcp.route.length === 1 && first) {
