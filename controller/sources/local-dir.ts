@@ -37,7 +37,7 @@ interface ParsedFile {
 function fileError(file: string, message: string, doc?: number, obj?: Partial<KubeObject>): ValidationError {
   return {
     kind: typeof obj?.kind === 'string' ? obj.kind : '(unknown kind)',
-    namespace: obj?.metadata?.namespace ?? '',
+    namespace: obj?.metadata?.namespace ?? (obj?.metadata?.name ? 'default' : ''),
     name: obj?.metadata?.name ?? (doc === undefined ? '' : `(document ${doc})`),
     origin: { file: doc === undefined ? file : `${file}#${doc}` },
     message,
