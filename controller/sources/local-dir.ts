@@ -93,7 +93,7 @@ export function parseConfigFile(text: string, file: string): ParsedFile {
     if (d.errors.length > 0) {
       const e = d.errors[0];
       const where = e?.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
-      out.errors.push(fileError(file, `malformed YAML${where}: ${e?.message.split('\n')[0] ?? 'parse error'}: document skipped`, i));
+      out.errors.push(fileError(file, `malformed YAML${where}: ${(e?.message.split('\n')[0] ?? 'parse error').replace(/:$/, '')}: document skipped`, i));
       return;
     }
     addDocument(d.toJS(), file, i, out);
