@@ -11,7 +11,7 @@ import type { DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, VirtualService
 import { ISTIO_API_GROUP, ISTIO_API_VERSIONS } from './istio-types.ts';
 import { type FieldError, validateDestinationRule, validateGateway, validateServiceEntry, validateVirtualService } from './istio-validation.ts';
 import { type MergedGateway, type ServiceTarget, mergeGateways, selectGateways } from './gateways.ts';
-import { type VirtualServiceConfig, resolveVirtualService } from './virtual-services.ts';
+import { type VirtualServiceConfig, mergeDelegates, resolveVirtualService } from './virtual-services.ts';
 import { type DestinationRuleIndex, indexDestinationRules } from './destination-rules.ts';
 import {
   type ModelEndpoint,
@@ -29,6 +29,7 @@ import {
 import { visibleTo } from './exports.ts';
 import { isSubset } from './labels.ts';
 import type { KubeServiceSpec } from './kube-types.ts';
+import { type CredentialIndex, indexCredentials } from './credentials.ts';
 
 export interface PushContext {
   identity: GatewayIdentity;
@@ -41,6 +42,8 @@ export interface PushContext {
   serviceFor(hostname: string, preferNamespace?: string): ModelService | undefined;
   /** Ready endpoints of a service port. */
   endpoints(svc: ModelService, port: ModelPort): ModelEndpoint[];
+  /** credentialName Secrets in the gateway's namespace (pilot/pkg/credentials/kube). */
+  credentials: CredentialIndex;
   errors: ValidationError[];
 }
 
@@ -174,10 +177,15 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
     return eps;
   };
 
+  const { virtualServices, problems } = mergeDelegates(vsConfigs.map(resolveVirtualService));
+  for (const p of problems) {
+    errors.push({ kind: 'VirtualService', namespace: p.root.namespace, name: p.root.name, origin: p.root.origin, field: `spec.http[${p.index}].delegate`, message: p.message });
+  }
+
   return {
     identity,
     merged,
-    virtualServices: vsConfigs.map(resolveVirtualService),
+    virtualServices,
     destinationRules: indexDestinationRules(drConfigs, identity.namespace, identity.labels),
     services: visible,
     serviceFor(hostname, preferNamespace) {
@@ -189,6 +197,7 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
       if (svc.kind === 'ServiceEntry') return serviceEntryEndpoints(svc, port);
       return endpointsOfKubeService(svc).filter((e) => e.servicePortName === port.name);
     },
+    credentials: indexCredentials(snapshot.byKind('Secret'), identity.namespace),
     errors,
   };
 }

@@ -203,7 +203,8 @@ function translateRoute(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRout
 /**
  * BuildHTTPRoutesForVirtualService: one route per match block (a rule without match gives one prefix "/"
  * route), skipping matches for other ports or gateways, and stopping after the first catch-all, as
- * nothing after it could ever match. Delegate rules are not followed yet.
+ * nothing after it could ever match. Delegate rules were merged into their root before
+ * (mergeDelegates); a rule still carrying `delegate` (a second level) is skipped, as istiod does.
  */
 export function buildHTTPRoutesForVirtualService(ctx: RouteContext, vs: VirtualServiceConfig): JsonObject[] {
   const out: JsonObject[] = [];
