@@ -1,0 +1,118 @@
+// `meshgate proxy`: the data plane, as istio-proxy runs in a gateway pod. Connects to the controller's ADS
+// server, serves the listeners it receives, admin on 127.0.0.1:15000, readiness on :15021, Prometheus
+// stats on :15090. SIGTERM drains (connection: close, then stop accepting) and exits 0.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createLogger } from '../logger.ts';
+import { parseLabels, parsePort, UsageError } from '../usage-error.ts';
+import { startProxy } from '../../gateway/proxy.ts';
+
+export const summary = 'run the gateway proxy (xDS client, listeners, admin on :15000)';
+
+export const usage = `usage: meshgate proxy [flags]
+
+Runs the data plane of an Istio-compatible gateway: an Envoy xDS v3 (ADS) client and the listeners,
+routes and clusters it receives.
+
+flags:
+  --xds-address HOST:PORT   ADS server (the controller) (default 127.0.0.1:15010)
+  --admin-port N            admin interface on 127.0.0.1 (default 15000)
+  --status-port N           readiness listener, /healthz/ready (default 15021)
+  --metrics-port N          Prometheus listener, /stats/prometheus (default 15090)
+  --concurrency N           worker count as Istio's ISTIO_CPU_LIMIT (accepted; one worker for now)
+  --drain-seconds N         drain time on SIGTERM and for removed listeners (default 5)
+  --access-log PATH         Istio's TEXT access log to PATH (or /dev/stdout); off by default
+  --labels k=v,...          pod labels for the node metadata (default: env POD_LABELS, or --labels-file)
+  --labels-file PATH        Kubernetes downward-API labels file (k="v" per line)
+  --listen-host ADDR        bind every listener on ADDR instead of its own address (testing)
+  --help                    this help
+
+environment: POD_NAME, POD_NAMESPACE, INSTANCE_IP (node id router~IP~POD.NS~NS.svc.cluster.local),
+ISTIO_META_CLUSTER_ID, MESHGATE_LOG_LEVEL.
+`;
+
+function parseLabelsFile(path: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const i = line.indexOf('=');
+    if (i <= 0) continue;
+    out[line.slice(0, i).trim()] = line.slice(i + 1).trim().replace(/^"(.*)"$/, '$1');
+  }
+  return out;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'xds-address': { type: 'string' },
+      'admin-port': { type: 'string' },
+      'status-port': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      concurrency: { type: 'string' },
+      'drain-seconds': { type: 'string' },
+      'access-log': { type: 'string' },
+      labels: { type: 'string' },
+      'labels-file': { type: 'string' },
+      'listen-host': { type: 'string' },
+    },
+    strict: true,
+  });
+  const xdsAddress = values['xds-address'] ?? '127.0.0.1:15010';
+  if (!/^.+:\d+$/.test(xdsAddress)) throw new UsageError(`--xds-address must be HOST:PORT, got '${xdsAddress}'`);
+  const drainSeconds = Number(values['drain-seconds'] ?? '5');
+  if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`--drain-seconds must be a non-negative number, got '${values['drain-seconds']}'`);
+  // The chart passes --concurrency=$(ISTIO_CPU_LIMIT), which may be empty or a fraction ("0", "2").
+  const concurrencyRaw = values.concurrency ?? '';
+  const concurrency = concurrencyRaw === '' ? undefined : Math.max(1, Math.ceil(Number(concurrencyRaw)) || 1);
+
+  const namespace = process.env.POD_NAMESPACE || 'istio-system';
+  const podName = process.env.POD_NAME || hostname();
+  const ip = process.env.INSTANCE_IP || '127.0.0.1';
+  let labels: Record<string, string> = {};
+  if (values['labels-file']) labels = parseLabelsFile(values['labels-file']);
+  else if (values.labels) labels = parseLabels('labels', values.labels);
+  else if (process.env.POD_LABELS) labels = parseLabels('POD_LABELS', process.env.POD_LABELS);
+
+  const log = createLogger({ name: 'meshgate-proxy' });
+  const proxy = await startProxy({
+    xdsAddress,
+    node: {
+      id: `router~${ip}~${podName}.${namespace}~${namespace}.svc.cluster.local`,
+      cluster: `${labels.app ?? 'istio-ingressgateway'}.${namespace}`,
+      metadata: {
+        NAMESPACE: namespace,
+        NAME: podName,
+        LABELS: labels,
+        INSTANCE_IPS: ip,
+        CLUSTER_ID: process.env.ISTIO_META_CLUSTER_ID ?? 'Kubernetes',
+        WORKLOAD_NAME: labels.app ?? podName,
+        ENVOY_STATUS_PORT: parsePort('status-port', values['status-port'], 15021),
+        ENVOY_PROMETHEUS_PORT: parsePort('metrics-port', values['metrics-port'], 15090),
+      },
+    },
+    adminPort: parsePort('admin-port', values['admin-port'], 15000),
+    statusPort: parsePort('status-port', values['status-port'], 15021),
+    metricsPort: parsePort('metrics-port', values['metrics-port'], 15090),
+    drainSeconds,
+    ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(values['access-log'] ? { accessLog: values['access-log'] } : {}),
+    ...(values['listen-host'] ? { listenHost: values['listen-host'] } : {}),
+    log,
+  });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, drainSeconds }, 'draining');
+    void proxy
+      .drain()
+      .then(() => proxy.close())
+      .then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await new Promise<void>(() => undefined);
+}

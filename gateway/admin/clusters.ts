@@ -1,0 +1,97 @@
+// /clusters in Envoy's text and JSON forms (source/server/admin/clusters_chunk_processor.cc).
+import { Cluster } from '../upstream/cluster.ts';
+import type { Host } from '../upstream/host.ts';
+import { HEALTH_DEGRADED, HEALTH_DRAINING, HEALTH_HEALTHY, HEALTH_TIMEOUT, HEALTH_UNHEALTHY } from '../upstream/host.ts';
+
+function hostCounters(h: Host): [string, number][] {
+  // Counters and gauges sorted by name, as Envoy prints them.
+  return [
+    ['cx_active', h.cxActive],
+    ['cx_connect_fail', h.cxConnectFail],
+    ['cx_total', h.cxTotal],
+    ['rq_active', h.activeRq],
+    ['rq_error', h.rqError],
+    ['rq_success', h.rqSuccess],
+    ['rq_timeout', h.rqTimeout],
+    ['rq_total', h.rqTotal],
+  ];
+}
+
+export function renderClustersText(clusters: Cluster[]): string {
+  let out = '';
+  for (const c of clusters) {
+    const n = c.name;
+    out += `${n}::observability_name::${c.spec.observabilityName}\n`;
+    for (const [prio, t] of [['default_priority', c.spec.thresholds], ['high_priority', c.spec.highThresholds]] as const) {
+      out += `${n}::${prio}::max_connections::${t.maxConnections}\n`;
+      out += `${n}::${prio}::max_pending_requests::${t.maxPendingRequests}\n`;
+      out += `${n}::${prio}::max_requests::${t.maxRequests}\n`;
+      out += `${n}::${prio}::max_retries::${t.maxRetries}\n`;
+    }
+    out += `${n}::added_via_api::${c.addedViaApi}\n`;
+    if (c.spec.edsServiceName !== undefined && c.spec.edsServiceName !== '') out += `${n}::eds_service_name::${c.spec.edsServiceName}\n`;
+    for (const h of c.hosts) {
+      const p = `${n}::${h.key}::`;
+      for (const [k, v] of hostCounters(h)) out += `${p}${k}::${v}\n`;
+      out += `${p}hostname::${h.hostname}\n`;
+      out += `${p}health_flags::${Cluster.healthFlags(h)}\n`;
+      out += `${p}weight::${h.weight}\n`;
+      out += `${p}region::${h.locality.region}\n`;
+      out += `${p}zone::${h.locality.zone}\n`;
+      out += `${p}sub_zone::${h.locality.sub_zone}\n`;
+      out += `${p}canary::false\n`;
+      out += `${p}priority::${h.priority}\n`;
+      out += `${p}success_rate::-1\n`;
+      out += `${p}local_origin_success_rate::-1\n`;
+    }
+  }
+  return out;
+}
+
+const EDS_HEALTH: Record<number, string> = {
+  [HEALTH_HEALTHY]: 'HEALTHY',
+  [HEALTH_UNHEALTHY]: 'UNHEALTHY',
+  [HEALTH_DRAINING]: 'DRAINING',
+  [HEALTH_TIMEOUT]: 'TIMEOUT',
+  [HEALTH_DEGRADED]: 'DEGRADED',
+};
+
+export function renderClustersJson(clusters: Cluster[]): string {
+  const statuses = clusters.map((c) => {
+    const t = c.spec.thresholds;
+    const ht = c.spec.highThresholds;
+    const o: Record<string, unknown> = {
+      name: c.name,
+      observability_name: c.spec.observabilityName,
+    };
+    if (c.addedViaApi) o.added_via_api = true;
+    o.circuit_breakers = {
+      thresholds: [
+        { max_connections: t.maxConnections, max_pending_requests: t.maxPendingRequests, max_requests: t.maxRequests, max_retries: t.maxRetries },
+        { priority: 'HIGH', max_connections: ht.maxConnections, max_pending_requests: ht.maxPendingRequests, max_requests: ht.maxRequests, max_retries: ht.maxRetries },
+      ],
+    };
+    if (c.spec.edsServiceName) o.eds_service_name = c.spec.edsServiceName;
+    if (c.hosts.length > 0) {
+      o.host_statuses = c.hosts.map((h) => {
+        const hs: Record<string, unknown> = {
+          address: { socket_address: { address: h.address, port_value: h.port } },
+          stats: hostCounters(h).map(([name, value]) => {
+            const s: Record<string, unknown> = { name };
+            if (value !== 0) s.value = String(value);
+            if (name === 'cx_active' || name === 'rq_active') s.type = 'GAUGE';
+            return s;
+          }),
+          health_status: EDS_HEALTH[h.health] ? { eds_health_status: EDS_HEALTH[h.health] } : {},
+          weight: h.weight,
+        };
+        if (h.hostname) hs.hostname = h.hostname;
+        if (h.locality.region || h.locality.zone || h.locality.sub_zone) hs.locality = h.locality;
+        if (h.priority) hs.priority = h.priority;
+        return hs;
+      });
+    }
+    return o;
+  });
+  return JSON.stringify({ cluster_statuses: statuses }, null, 1) + '\n';
+}

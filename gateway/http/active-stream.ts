@@ -1,0 +1,754 @@
+// One request through the gateway: Envoy's ActiveStream (HCM) and router filter in one object. Request
+// sanitising, route selection, direct responses and redirects, cluster selection, upstream attempts with
+// retries and timeouts, response headers, local replies, stats and the access log.
+import type { Dispatcher } from 'undici';
+import { applyHeaderMutation, type HeaderContext } from '../router/header-ops.ts';
+import {
+  ACTION_DIRECT, ACTION_REDIRECT, REQUIRE_TLS_NONE, findVirtualHost, matchRoute, type CompiledRoute,
+} from '../router/route-config.ts';
+import { backOffMs, retriableReset, retriableResponse, type RetryPolicy } from '../router/retry-policy.ts';
+import type { Cluster } from '../upstream/cluster.ts';
+import type { Host } from '../upstream/host.ts';
+import type { AccessLogEntry } from '../access-log/text-format.ts';
+import type { HttpConnectionManager } from './connection-manager.ts';
+import type { Downstream } from './downstream.ts';
+import { BODY, buildLocalReply, isGrpcContentType } from './local-reply.ts';
+import { normalizePath } from './path.ts';
+import { parseRequestHeaders, type ParsedRequestHeaders } from './request-headers.ts';
+import { RequestBody } from './request-body.ts';
+import { buildResponseHeaders } from './response-headers.ts';
+import { SERVER_PASS_THROUGH } from './hcm-config.ts';
+import * as F from './response-flags.ts';
+
+export interface RequestInfo {
+  method: string;
+  /** Request target as received (origin-form or absolute-form). */
+  url: string;
+  httpMinor: number;
+  rawHeaders: readonly string[];
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  /** The body stream (node IncomingMessage), when the request has one. */
+  body: import('node:stream').Readable;
+  /** The request message was fully received before the handler ran (no body). */
+  complete: () => boolean;
+}
+
+interface ResetInfo {
+  reason: string;
+  transport: string;
+  flag: number;
+  connectFailure: boolean;
+  status: number;
+}
+
+const CONNECT_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'Connection refused',
+  EHOSTUNREACH: 'No route to host',
+  ENETUNREACH: 'Network is unreachable',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
+  ETIMEDOUT: 'Connection timed out',
+  EACCES: 'Permission denied',
+};
+
+/** Envoy's reset reason for an undici error (before response headers). */
+function classifyError(err: Error & { code?: string }): ResetInfo {
+  const code = err.code ?? '';
+  const text = CONNECT_ERRORS[code];
+  if (text) return { reason: 'remote connection failure', transport: `delayed connect error: ${text}`, flag: F.UF, connectFailure: true, status: 503 };
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { reason: 'connection timeout', transport: '', flag: F.UF, connectFailure: true, status: 503 };
+  if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || err.name === 'HTTPParserError') {
+    return { reason: 'protocol error', transport: '', flag: F.UPE, connectFailure: false, status: 502 };
+  }
+  return { reason: 'connection termination', transport: '', flag: F.UC, connectFailure: false, status: 503 };
+}
+
+const sanitize = (s: string): string => s.replace(/ /g, '_');
+
+class UpstreamAttempt implements Dispatcher.DispatchHandler {
+  readonly stream: ActiveStream;
+  readonly host: Host;
+  controller: Dispatcher.DispatchController | undefined;
+  done = false;
+  perTryTimer: NodeJS.Timeout | undefined;
+
+  constructor(stream: ActiveStream, host: Host) {
+    this.stream = stream;
+    this.host = host;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.done) controller.abort(new Error('attempt cancelled'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, _h: unknown, _m?: string): void {
+    if (this.done) return;
+    this.stream.onUpstreamHeaders(this, statusCode, controller.rawHeaders as (Buffer | string)[] | null);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.done) return;
+    this.stream.onUpstreamData(controller, chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.done) return;
+    this.stream.onUpstreamEnd(this);
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.done) return;
+    this.stream.onUpstreamError(this, err);
+  }
+
+  /** Stops this attempt (retry, timeout, client gone); later callbacks are ignored. */
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.perTryTimer) clearTimeout(this.perTryTimer);
+    this.controller?.abort(new Error('upstream request cancelled'));
+  }
+}
+
+export class ActiveStream {
+  private readonly hcm: HttpConnectionManager;
+  private readonly down: Downstream;
+  private readonly info: RequestInfo;
+  private readonly startTime = Date.now();
+  private readonly startHr = performance.now();
+  private parsed!: ParsedRequestHeaders;
+  private method = '';
+  private path = '';
+  private originalPath = '';
+  private authority = '';
+  private route: CompiledRoute | undefined;
+  private cluster: Cluster | undefined;
+  private flags = 0;
+  private details = '';
+  private transportFailure = '';
+  private status = 0;
+  private bytesSent = 0;
+  private upstreamServiceTime = '';
+  private upstreamHostKey = '';
+  private closeConnection = false;
+  private finished = false;
+  private head = false;
+  private grpc = false;
+  // Router state.
+  private upstreamHeaders: string[] = [];
+  private attemptCountAt = -1;
+  private attempts = 0;
+  private attempt: UpstreamAttempt | undefined;
+  private retry: RetryPolicy | undefined;
+  private retriesLeft = 0;
+  private triedHosts: Host[] | undefined;
+  private body: RequestBody | undefined;
+  private requestCompleteHr = 0;
+  private globalTimer: NodeJS.Timeout | undefined;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private responseStarted = false;
+  private inRetry = false;
+  private headerCtx: HeaderContext | undefined;
+
+  constructor(hcm: HttpConnectionManager, info: RequestInfo, down: Downstream) {
+    this.hcm = hcm;
+    this.info = info;
+    this.down = down;
+  }
+
+  /** Called by the adapter when the client went away before the response finished. */
+  onDownstreamClose(): void {
+    if (this.finished) return;
+    this.flags |= F.DC;
+    if (!this.details) this.details = 'downstream_remote_disconnect';
+    this.hcm.store.inc(this.hcm.stats.downstream_rq_rx_reset);
+    this.cancelUpstream();
+    this.finish();
+  }
+
+  start(): void {
+    const hcm = this.hcm;
+    const st = hcm.store;
+    const s = hcm.stats;
+    st.inc(s.downstream_rq_total);
+    st.inc(s.downstream_rq_http1_total);
+    st.inc(s.downstream_rq_active);
+    const info = this.info;
+    this.method = info.method;
+    this.head = info.method === 'HEAD';
+    const spec = hcm.spec;
+    const rc = hcm.routes.current;
+    this.parsed = parseRequestHeaders(info.rawHeaders, {
+      remoteAddress: info.remoteAddress,
+      localAddress: hcm.runtime.localAddress,
+      useRemoteAddress: spec.useRemoteAddress,
+      skipXffAppend: spec.skipXffAppend,
+      xffNumTrustedHops: spec.xffNumTrustedHops,
+      generateRequestId: spec.generateRequestId,
+      preserveExternalRequestId: spec.preserveExternalRequestId,
+      internalOnlyHeaders: rc ? rc.internalOnlyHeaders : [],
+      tls: false,
+      websocketAllowed: spec.websocket,
+    });
+    const p = this.parsed;
+    this.closeConnection = p.connectionClose || hcm.draining;
+    this.grpc = isGrpcContentType(p.contentType);
+    // HTTP/1.0 is refused unless accept_http_10 (Istio gateways do not set it): 426 Upgrade Required.
+    if (info.httpMinor === 0 && !spec.acceptHttp10) {
+      this.closeConnection = true;
+      return this.localReply(426, '', 0, 'low_version');
+    }
+    if (info.httpMinor === 0 && !p.connectionKeepAlive) this.closeConnection = true;
+    let url = info.url;
+    let authority = p.host;
+    if (!url.startsWith('/')) {
+      // absolute-form (`GET http://host/path`): Envoy takes :authority from the URL.
+      const m = /^https?:\/\/([^/?#]*)(.*)$/i.exec(url);
+      if (m) {
+        authority = m[1];
+        url = m[2] || '/';
+      } else if (this.method !== 'CONNECT') {
+        st.inc(s.downstream_rq_non_relative_path);
+        return this.localReply(404, '', 0, 'absolute_path_rejected');
+      }
+    }
+    if (authority === undefined || authority === '') {
+      this.closeConnection = true;
+      return this.localReply(400, '', 0, 'missing_host_header');
+    }
+    this.authority = authority;
+    this.originalPath = url;
+    if (spec.normalizePath || spec.mergeSlashes) {
+      const np = normalizePath(url, spec.mergeSlashes);
+      if (np === undefined) {
+        st.inc(s.downstream_rq_failed_path_normalization);
+        this.closeConnection = true;
+        return this.localReply(400, '', 0, 'path_normalization_failed');
+      }
+      url = np;
+    }
+    this.path = url;
+    st.inc(s.rq_total);
+    if (!rc) return this.noRoute();
+    const vhost = findVirtualHost(rc, authority.toLowerCase());
+    if (!vhost) return this.noRoute();
+    if (vhost.requireTls !== REQUIRE_TLS_NONE) {
+      // Plaintext request to a vhost with require_tls: redirect with the Host header verbatim.
+      return this.localReply(301, '', 0, '', ['location', `https://${authority}${url}`]);
+    }
+    const q = url.indexOf('?');
+    const pathNoQuery = q < 0 ? url : url.slice(0, q);
+    const route =
+      this.method === 'CONNECT'
+        ? undefined
+        : matchRoute(vhost, { method: this.method, authority, path: url, scheme: 'http', headers: p.headers }, pathNoQuery, this.grpc);
+    if (!route) return this.noRoute();
+    this.route = route;
+    if (route.action === ACTION_DIRECT) {
+      st.inc(s.rq_direct_response);
+      const extra: string[] = [];
+      if (route.directStatus === 201 || (route.directStatus >= 300 && route.directStatus < 400)) extra.push('location', this.newUri(route));
+      this.mutateResponse(extra);
+      return this.localReply(route.directStatus, route.directBody, 0, 'direct_response', extra);
+    }
+    if (route.action === ACTION_REDIRECT) {
+      st.inc(s.rq_redirect);
+      const extra = ['location', this.newUri(route)];
+      this.mutateResponse(extra);
+      return this.localReply(route.redirect?.status ?? 301, '', 0, 'direct_response', extra);
+    }
+    if (p.upgrade !== undefined && (p.upgrade !== 'websocket' || !route.websocket)) {
+      st.inc(s.downstream_rq_ws_on_non_ws_route);
+      this.closeConnection = true;
+      return this.localReply(403, '', 0, 'upgrade_failed');
+    }
+    // Cluster.
+    let clusterName = route.cluster;
+    let wcIndex = -1;
+    if (route.weighted) {
+      let r = Math.floor(Math.random() * route.totalWeight);
+      for (let i = 0; i < route.weighted.length; i++) {
+        const wc = route.weighted[i];
+        if (!wc) continue;
+        if (r < wc.weight) {
+          wcIndex = i;
+          clusterName = wc.name;
+          break;
+        }
+        r -= wc.weight;
+      }
+    } else if (route.clusterHeader !== undefined) {
+      clusterName = undefined;
+      for (let i = 0; i < p.headers.length; i += 2) if (p.headers[i] === route.clusterHeader) clusterName = p.headers[i + 1];
+      if (clusterName === undefined) return this.noRoute();
+    }
+    const cluster = clusterName === undefined ? undefined : hcm.runtime.clusters.get(clusterName);
+    if (!cluster) {
+      st.inc(s.no_cluster);
+      this.upstreamClusterName = clusterName ?? '';
+      const extra: string[] = [];
+      this.mutateResponse(extra);
+      return this.localReply(route.clusterNotFoundStatus, '', F.NC, 'cluster_not_found', extra);
+    }
+    this.cluster = cluster;
+    this.upstreamClusterName = cluster.name;
+    this.retry = route.retry;
+    this.retriesLeft = route.retry ? route.retry.numRetries : 0;
+    this.buildUpstreamHeaders(route, wcIndex);
+    // Body: streamed; kept for replay while within the buffer limit.
+    if (p.contentLength > 0 || p.chunked) {
+      this.body = new RequestBody(info.body, hcm.bufferLimit);
+      this.body.onEnd = () => this.onRequestComplete();
+    } else this.onRequestComplete();
+    this.sendAttempt();
+  }
+
+  private upstreamClusterName = '';
+
+  private noRoute(): void {
+    this.hcm.store.inc(this.hcm.stats.no_route);
+    this.localReply(404, '', F.NR, 'route_not_found');
+  }
+
+  private ctx(): HeaderContext {
+    this.headerCtx ??= {
+      remoteAddress: this.parsed.clientAddress,
+      remotePort: this.info.remotePort,
+      localAddress: this.info.localAddress,
+      localPort: this.info.localPort,
+      protocol: this.info.httpMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1',
+    };
+    return this.headerCtx;
+  }
+
+  /** Route response header ops (local replies from the router get them too, as in Envoy). */
+  private mutateResponse(headers: string[], wcIndex = -1): void {
+    const r = this.route;
+    if (!r) return;
+    if (wcIndex >= 0) {
+      const wc = r.weighted?.[wcIndex];
+      if (wc) applyHeaderMutation(wc.responseHeaders, headers, this.ctx());
+    }
+    for (const m of r.responseHeaders) applyHeaderMutation(m, headers, this.ctx());
+  }
+
+  /** Redirect / direct-response location (Envoy Utility::newUri). */
+  private newUri(route: CompiledRoute): string {
+    const rd = route.redirect;
+    const xfpAt = this.parsed.headers.indexOf('x-forwarded-proto');
+    const requestScheme = xfpAt >= 0 && xfpAt % 2 === 0 ? (this.parsed.headers[xfpAt + 1] ?? 'http') : 'http';
+    const scheme = rd?.scheme ?? requestScheme;
+    const port = rd?.port !== undefined ? `:${rd.port}` : '';
+    let host = rd?.host;
+    if (host === undefined) {
+      host = this.authority;
+      const colon = host.startsWith('[') ? host.lastIndexOf(']:') + 1 : host.lastIndexOf(':');
+      if (colon > 0) {
+        const reqPort = host.slice(colon);
+        let remove = port !== '';
+        if (scheme !== requestScheme) remove ||= (requestScheme === 'https' && reqPort === ':443') || (requestScheme === 'http' && reqPort === ':80');
+        if (remove) host = host.slice(0, colon);
+      }
+    }
+    const current = this.path;
+    const q = current.indexOf('?');
+    let path: string;
+    let pathHasQuery = false;
+    if (rd?.path !== undefined) {
+      pathHasQuery = rd.path.includes('?');
+      path = pathHasQuery || q < 0 ? rd.path : rd.path + current.slice(q);
+    } else if (rd?.prefixRewrite !== undefined || rd?.regexRewrite !== undefined) {
+      path = this.rewrittenPath(route, rd.prefixRewrite, rd.regexRewrite) ?? current;
+    } else path = current;
+    if (!path.startsWith('/')) path = '/' + path;
+    if (rd && !pathHasQuery && rd.stripQuery) {
+      const i = path.indexOf('?');
+      if (i >= 0) path = path.slice(0, i);
+    }
+    return `${scheme}://${host}${port}${path}`;
+  }
+
+  private rewrittenPath(route: CompiledRoute, prefixRewrite: string | undefined, regexRewrite: { re: RegExp; substitution: string } | undefined): string | undefined {
+    const url = this.path;
+    const q = url.indexOf('?');
+    const p = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q);
+    if (prefixRewrite !== undefined) {
+      // The matched part is the route prefix, or the whole path for path / regex matches.
+      const matched = route.prefix !== undefined ? route.prefix.length : p.length;
+      return prefixRewrite + p.slice(matched) + query;
+    }
+    if (regexRewrite) {
+      regexRewrite.re.lastIndex = 0;
+      return p.replace(regexRewrite.re, regexRewrite.substitution) + query;
+    }
+    return undefined;
+  }
+
+  private buildUpstreamHeaders(route: CompiledRoute, wcIndex: number): void {
+    const p = this.parsed;
+    const h = p.headers;
+    const spec = this.hcm.spec;
+    // Tracing (egress operation): the route decorator is propagated as x-envoy-decorator-operation.
+    if (spec.tracing && route.decorator !== undefined) h.push('x-envoy-decorator-operation', route.decorator);
+    if (!spec.suppressEnvoyHeaders && route.timeoutMs > 0) {
+      const perTry = route.retry?.perTryTimeoutMs ?? 0;
+      h.push('x-envoy-expected-rq-timeout-ms', String(perTry > 0 && perTry < route.timeoutMs ? perTry : route.timeoutMs));
+    } else if (!spec.suppressEnvoyHeaders && route.retry && route.retry.perTryTimeoutMs > 0) {
+      h.push('x-envoy-expected-rq-timeout-ms', String(route.retry.perTryTimeoutMs));
+    }
+    const c = this.ctx();
+    if (wcIndex >= 0) {
+      const wc = route.weighted?.[wcIndex];
+      if (wc) applyHeaderMutation(wc.requestHeaders, h, c);
+    }
+    for (const m of route.requestHeaders) applyHeaderMutation(m, h, c);
+    const newPath = this.rewrittenPath(route, route.prefixRewrite, route.regexRewrite);
+    if (newPath !== undefined) {
+      if (!spec.suppressEnvoyHeaders) h.push('x-envoy-original-path', this.path);
+      this.path = newPath;
+    }
+    if (route.vhost.includeAttemptCount) {
+      this.attemptCountAt = h.length;
+      h.push('x-envoy-attempt-count', '1');
+    }
+    // Host first, as Envoy's HTTP/1 encoder writes :authority first.
+    this.upstreamHeaders = ['host', route.hostRewrite ?? this.authority, ...h];
+    if (this.attemptCountAt >= 0) this.attemptCountAt += 2;
+  }
+
+  private onRequestComplete(): void {
+    this.requestCompleteHr = performance.now();
+    const t = this.route?.timeoutMs ?? 0;
+    if (t > 0 && !this.finished && !this.globalTimer) this.globalTimer = setTimeout(() => this.onGlobalTimeout(), t);
+  }
+
+  private chooseHost(cluster: Cluster): Host | undefined {
+    const r = this.retry;
+    const tried = this.triedHosts;
+    if (!r || !r.previousHosts || !tried || tried.length === 0) return cluster.chooseHost();
+    // previous_hosts predicate: re-pick up to host_selection_retry_max_attempts times.
+    let h = cluster.chooseHost();
+    for (let i = 0; i < r.hostSelectionMaxAttempts && h && tried.includes(h); i++) h = cluster.chooseHost();
+    return h;
+  }
+
+  private sendAttempt(): void {
+    const cluster = this.cluster as Cluster;
+    const st = this.hcm.store;
+    const cs = cluster.stats;
+    const host = this.chooseHost(cluster);
+    if (!host) {
+      st.inc(cs.upstream_cx_none_healthy);
+      cluster.chargeStatus(503);
+      const extra: string[] = [];
+      this.mutateResponse(extra);
+      return this.localReply(503, BODY.noHealthyUpstream, F.UH, 'no_healthy_upstream', extra);
+    }
+    const th = cluster.spec.thresholds;
+    if (this.attempts === 0 && cluster.activeRq >= th.maxRequests) {
+      st.inc(cs.upstream_rq_pending_overflow);
+      cluster.chargeStatus(503);
+      const extra = ['x-envoy-overloaded', 'true'];
+      this.mutateResponse(extra);
+      return this.localReply(503, BODY.resetPrefix + 'reset reason: overflow', F.UO, 'upstream_reset_before_response_started{overflow}', extra);
+    }
+    this.attempts++;
+    if (this.attemptCountAt >= 0) this.upstreamHeaders[this.attemptCountAt + 1] = String(this.attempts);
+    (this.triedHosts ??= []).push(host);
+    const a = new UpstreamAttempt(this, host);
+    this.attempt = a;
+    this.upstreamHostKey = host.key;
+    host.activeRq++;
+    host.rqTotal++;
+    cluster.activeRq++;
+    st.inc(cs.upstream_rq_total);
+    st.inc(cs.upstream_rq_active);
+    const perTry = this.retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) a.perTryTimer = setTimeout(() => this.onPerTryTimeout(a), perTry);
+    // undici consumes an async iterable body with backpressure (its types only list streams).
+    const body = this.body ? (this.body.newReader() as unknown as import('node:stream').Readable) : null;
+    try {
+      cluster.poolFor(host).dispatch({ path: this.path, method: this.method, headers: this.upstreamHeaders, body }, a);
+    } catch (e) {
+      this.hcm.runtime.log.warn({ err: (e as Error).message }, 'upstream dispatch failed');
+      this.endAttempt(a);
+      this.resetBeforeResponse({ reason: 'protocol error', transport: '', flag: F.UPE, connectFailure: false, status: 502 }, false);
+    }
+  }
+
+  /** Bookkeeping when an attempt stops (success, failure or cancel). */
+  private endAttempt(a: UpstreamAttempt): void {
+    if (a.perTryTimer) clearTimeout(a.perTryTimer);
+    a.perTryTimer = undefined;
+    const cluster = this.cluster;
+    if (!cluster || a.host.activeRq <= 0) return;
+    a.host.activeRq--;
+    cluster.activeRq--;
+    this.hcm.store.dec(cluster.stats.upstream_rq_active);
+  }
+
+  private cancelUpstream(): void {
+    const a = this.attempt;
+    if (a && !a.done) {
+      a.cancel();
+      this.endAttempt(a);
+    }
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    if (this.globalTimer) clearTimeout(this.globalTimer);
+  }
+
+  /** Whether a retry may be sent now (budget, buffered body, circuit breaker); sets URX when exhausted. */
+  private canRetry(): boolean {
+    const cluster = this.cluster as Cluster;
+    const st = this.hcm.store;
+    if (this.retriesLeft <= 0) {
+      st.inc(cluster.stats.upstream_rq_retry_limit_exceeded);
+      this.flags |= F.URX;
+      return false;
+    }
+    if (this.body && !this.body.replayable) {
+      st.inc(cluster.stats.retry_or_shadow_abandoned);
+      return false;
+    }
+    if (cluster.activeRetries >= cluster.spec.thresholds.maxRetries) {
+      st.inc(cluster.stats.upstream_rq_retry_overflow);
+      this.flags |= F.UO;
+      return false;
+    }
+    return true;
+  }
+
+  /** Sends the next attempt after Envoy's jittered back-off. */
+  private scheduleRetry(): void {
+    const cluster = this.cluster as Cluster;
+    this.retriesLeft--;
+    this.hcm.store.inc(cluster.stats.upstream_rq_retry);
+    cluster.activeRetries++;
+    this.inRetry = true;
+    const retryNumber = (this.retry?.numRetries ?? 0) - this.retriesLeft;
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      cluster.activeRetries--;
+      if (!this.finished) this.sendAttempt();
+    }, this.retry ? backOffMs(this.retry, retryNumber) : 0);
+  }
+
+  onUpstreamHeaders(a: UpstreamAttempt, status: number, raw: (Buffer | string)[] | null): void {
+    const cluster = this.cluster as Cluster;
+    const rawHeaders = raw ?? [];
+    if (this.retry && !this.responseStarted) {
+      let grpcStatus: number | undefined;
+      if (this.retry.grpcOn.size > 0) {
+        for (let i = 0; i < rawHeaders.length; i += 2) if (String(rawHeaders[i]).toLowerCase() === 'grpc-status') grpcStatus = Number(String(rawHeaders[i + 1]));
+      }
+      if (retriableResponse(this.retry, status, grpcStatus) && this.canRetry()) {
+        cluster.chargeStatus(status);
+        a.host.rqError++;
+        a.cancel();
+        this.endAttempt(a);
+        this.scheduleRetry();
+        return;
+      }
+    }
+    this.responseStarted = true;
+    if (a.perTryTimer) clearTimeout(a.perTryTimer);
+    if (this.inRetry) this.hcm.store.inc(cluster.stats.upstream_rq_retry_success);
+    this.status = status;
+    this.details = 'via_upstream';
+    const serviceTime = Math.floor(performance.now() - (this.requestCompleteHr || this.startHr));
+    this.upstreamServiceTime = String(serviceTime);
+    const spec = this.hcm.spec;
+    const route = this.route as CompiledRoute;
+    const { headers } = buildResponseHeaders(rawHeaders, {
+      status,
+      serviceTimeMs: serviceTime,
+      serverName: spec.serverName,
+      serverTransformation: spec.serverHeaderTransformation,
+      suppressEnvoyHeaders: spec.suppressEnvoyHeaders,
+      close: this.closeConnection || this.hcm.draining,
+      head: this.head,
+      mutate: route.responseHeaders.length > 0 ? (h) => this.mutateResponse(h) : undefined,
+      attemptCount: route.vhost.includeAttemptCountInResponse ? this.attempts : 0,
+    });
+    this.down.writeHead(status, headers);
+  }
+
+  onUpstreamData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytesSent += chunk.length;
+    if (!this.down.write(chunk)) {
+      controller.pause();
+      this.down.onDrain(() => controller.resume());
+    }
+  }
+
+  onUpstreamEnd(a: UpstreamAttempt): void {
+    a.done = true;
+    this.endAttempt(a);
+    const cluster = this.cluster as Cluster;
+    cluster.chargeStatus(this.status);
+    if (this.status >= 500) a.host.rqError++;
+    else a.host.rqSuccess++;
+    if (this.globalTimer) clearTimeout(this.globalTimer);
+    this.down.end();
+    this.finish();
+  }
+
+  onUpstreamError(a: UpstreamAttempt, err: Error): void {
+    a.done = true;
+    this.endAttempt(a);
+    const r = classifyError(err);
+    a.host.rqError++;
+    if (this.responseStarted) {
+      // Headers already went downstream: the stream is reset (HTTP/1: connection closed mid-body).
+      this.flags |= r.flag === F.UC ? F.UC : F.UR;
+      this.details = `upstream_reset_after_response_started{${sanitize(r.reason)}}`;
+      this.hcm.store.inc(this.hcm.stats.rq_reset_after_downstream_response_started);
+      if (this.globalTimer) clearTimeout(this.globalTimer);
+      this.down.reset();
+      this.finish();
+      return;
+    }
+    this.resetBeforeResponse(r, true);
+  }
+
+  private resetBeforeResponse(r: ResetInfo, retriable: boolean): void {
+    this.transportFailure = sanitize(r.transport);
+    if (retriable && this.retry && retriableReset(this.retry, r.connectFailure) && this.canRetry()) {
+      this.scheduleRetry();
+      return;
+    }
+    const cluster = this.cluster as Cluster;
+    cluster.chargeStatus(r.status);
+    this.flags |= r.flag;
+    const reason = r.transport ? `${r.reason}, transport failure reason: ${r.transport}` : r.reason;
+    const body = BODY.resetPrefix + (this.attempts > 1 ? BODY.retriedPrefix : '') + `reset reason: ${reason}`;
+    const details = `upstream_reset_before_response_started{${sanitize(r.reason)}${r.transport ? ',' + sanitize(r.transport) : ''}}`;
+    const extra: string[] = [];
+    this.mutateResponse(extra);
+    this.localReply(r.status, body, 0, details, extra);
+  }
+
+  private onPerTryTimeout(a: UpstreamAttempt): void {
+    if (a.done || this.finished || this.responseStarted) return;
+    const cluster = this.cluster as Cluster;
+    this.hcm.store.inc(cluster.stats.upstream_rq_per_try_timeout);
+    a.host.rqTimeout++;
+    a.cancel();
+    this.endAttempt(a);
+    if (this.retry && retriableReset(this.retry, false) && this.canRetry()) {
+      this.scheduleRetry();
+      return;
+    }
+    this.timeoutReply('upstream_per_try_timeout');
+  }
+
+  private onGlobalTimeout(): void {
+    this.globalTimer = undefined;
+    if (this.finished) return;
+    const cluster = this.cluster;
+    if (cluster) this.hcm.store.inc(cluster.stats.upstream_rq_timeout);
+    if (this.attempt) this.attempt.host.rqTimeout++;
+    this.cancelUpstream();
+    if (this.responseStarted) {
+      this.flags |= F.UT;
+      this.down.reset();
+      this.finish();
+      return;
+    }
+    this.timeoutReply('response_timeout');
+  }
+
+  private timeoutReply(details: string): void {
+    this.cluster?.chargeStatus(504);
+    const extra: string[] = [];
+    this.mutateResponse(extra);
+    this.localReply(504, BODY.upstreamTimeout, F.UT, details, extra);
+  }
+
+  /** A response generated by the gateway (Envoy sendLocalReply). */
+  localReply(status: number, body: string, flags: number, details: string, extra?: string[]): void {
+    if (this.finished) return;
+    this.flags |= flags;
+    if (details) this.details = details;
+    if (this.globalTimer) clearTimeout(this.globalTimer);
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    if (this.down.headersSent) {
+      this.down.reset();
+      return this.finish();
+    }
+    const spec = this.hcm.spec;
+    // A reply before the request was fully read closes the connection (HTTP/1), as does a 400.
+    const requestDone = this.info.complete() || (this.parsed !== undefined && this.parsed.contentLength <= 0 && !this.parsed.chunked);
+    const close = this.closeConnection || this.hcm.draining || status === 400 || !requestDone;
+    const r = buildLocalReply(status, body, {
+      headers: extra,
+      serverName: spec.serverHeaderTransformation === SERVER_PASS_THROUGH ? '' : spec.serverName,
+      close,
+      grpc: this.grpc,
+      head: this.head,
+    });
+    if (spec.serverHeaderTransformation === SERVER_PASS_THROUGH) {
+      const i = r.headers.indexOf('server');
+      if (i >= 0 && i % 2 === 0) r.headers.splice(i, 2);
+    }
+    this.status = r.status;
+    this.down.writeHead(r.status, r.headers);
+    this.bytesSent += Buffer.byteLength(r.body);
+    this.down.end(r.body);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.globalTimer) clearTimeout(this.globalTimer);
+    const st = this.hcm.store;
+    const s = this.hcm.stats;
+    st.dec(s.downstream_rq_active);
+    st.inc(s.downstream_rq_completed);
+    const cls = Math.floor(this.status / 100);
+    if (cls === 1) st.inc(s.downstream_rq_1xx);
+    else if (cls === 2) st.inc(s.downstream_rq_2xx);
+    else if (cls === 3) st.inc(s.downstream_rq_3xx);
+    else if (cls === 4) st.inc(s.downstream_rq_4xx);
+    else if (cls === 5) st.inc(s.downstream_rq_5xx);
+    const log = this.hcm.runtime.accessLog;
+    if (log) log.log(this.accessLogEntry());
+  }
+
+  private accessLogEntry(): AccessLogEntry {
+    const p = this.parsed as ParsedRequestHeaders | undefined;
+    const i = this.info;
+    const orig = this.path !== this.originalPath && this.route?.prefixRewrite !== undefined ? this.originalPath : this.path;
+    return {
+      startTime: this.startTime,
+      method: this.method,
+      path: orig || i.url,
+      protocol: i.httpMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1',
+      responseCode: this.status,
+      responseFlags: this.flags,
+      responseCodeDetails: this.details,
+      connectionTerminationDetails: '',
+      upstreamTransportFailureReason: this.transportFailure,
+      bytesReceived: this.body ? this.body.received : 0,
+      bytesSent: this.bytesSent,
+      durationMs: Math.floor(performance.now() - this.startHr),
+      upstreamServiceTime: this.upstreamServiceTime,
+      xForwardedFor: p?.xForwardedFor ?? '',
+      userAgent: p?.userAgent ?? '',
+      requestId: p?.requestId ?? '',
+      authority: this.authority,
+      upstreamHost: this.upstreamHostKey,
+      upstreamCluster: this.upstreamClusterName,
+      upstreamLocalAddress: '',
+      downstreamLocalAddress: `${i.localAddress}:${i.localPort}`,
+      downstreamRemoteAddress: `${i.remoteAddress}:${i.remotePort}`,
+      requestedServerName: '',
+      routeName: this.route?.name ?? '',
+    };
+  }
+}

@@ -1,0 +1,94 @@
+// One HTTP connection manager (an HCM filter of a listener's filter chain): its validated settings, the
+// route configuration it reads per request (RDS updates swap `routes.current`), and its stats under
+// `http.<stat_prefix>.`. Requests are handled by ActiveStream.
+import type { Logger } from 'pino';
+import type { CompiledRouteConfig } from '../router/route-config.ts';
+import { StatScope, type StatsStore } from '../stats/store.ts';
+import type { ClusterManager } from '../upstream/cluster-manager.ts';
+import type { AccessLogger } from '../access-log/text-format.ts';
+import type { HcmSpec } from './hcm-config.ts';
+
+export interface RouteProvider {
+  name: string;
+  current: CompiledRouteConfig | undefined;
+}
+
+/** What every HCM shares: the proxy-wide runtime. */
+export interface ProxyRuntime {
+  store: StatsStore;
+  clusters: ClusterManager;
+  log: Logger;
+  accessLog: AccessLogger | undefined;
+  /** Envoy's own address: appended to x-forwarded-for when the peer is loopback. */
+  localAddress: string;
+}
+
+export interface HcmStats {
+  downstream_cx_total: number;
+  downstream_cx_active: number;
+  downstream_cx_http1_total: number;
+  downstream_cx_http1_active: number;
+  downstream_cx_destroy: number;
+  downstream_cx_drain_close: number;
+  downstream_cx_protocol_error: number;
+  downstream_rq_total: number;
+  downstream_rq_http1_total: number;
+  downstream_rq_active: number;
+  downstream_rq_completed: number;
+  downstream_rq_1xx: number;
+  downstream_rq_2xx: number;
+  downstream_rq_3xx: number;
+  downstream_rq_4xx: number;
+  downstream_rq_5xx: number;
+  downstream_rq_non_relative_path: number;
+  downstream_rq_failed_path_normalization: number;
+  downstream_rq_rx_reset: number;
+  downstream_rq_tx_reset: number;
+  downstream_rq_ws_on_non_ws_route: number;
+  no_route: number;
+  no_cluster: number;
+  rq_total: number;
+  rq_direct_response: number;
+  rq_redirect: number;
+  rq_reset_after_downstream_response_started: number;
+}
+
+const COUNTERS: (keyof HcmStats)[] = [
+  'downstream_cx_total', 'downstream_cx_http1_total', 'downstream_cx_destroy', 'downstream_cx_drain_close',
+  'downstream_cx_protocol_error', 'downstream_rq_total', 'downstream_rq_http1_total', 'downstream_rq_completed',
+  'downstream_rq_1xx', 'downstream_rq_2xx', 'downstream_rq_3xx', 'downstream_rq_4xx', 'downstream_rq_5xx',
+  'downstream_rq_non_relative_path', 'downstream_rq_failed_path_normalization', 'downstream_rq_rx_reset',
+  'downstream_rq_tx_reset', 'downstream_rq_ws_on_non_ws_route', 'no_route', 'no_cluster', 'rq_total',
+  'rq_direct_response', 'rq_redirect', 'rq_reset_after_downstream_response_started',
+];
+const GAUGES: (keyof HcmStats)[] = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active'];
+
+export class HttpConnectionManager {
+  readonly spec: HcmSpec;
+  readonly routes: RouteProvider;
+  readonly runtime: ProxyRuntime;
+  readonly stats: HcmStats;
+  readonly store: StatsStore;
+  /** Set when the listener drains: responses carry `connection: close` (Envoy drain sequence, HTTP/1). */
+  draining = false;
+  /** Listener's per_connection_buffer_limit_bytes: the retry buffer limit. */
+  readonly bufferLimit: number;
+  private scope: StatScope;
+
+  constructor(spec: HcmSpec, routes: RouteProvider, runtime: ProxyRuntime, bufferLimit: number) {
+    this.spec = spec;
+    this.routes = routes;
+    this.runtime = runtime;
+    this.store = runtime.store;
+    this.bufferLimit = bufferLimit;
+    this.scope = new StatScope(runtime.store, `http.${spec.statPrefix}.`);
+    const s = {} as HcmStats;
+    for (const k of COUNTERS) s[k] = this.scope.counter(k);
+    for (const k of GAUGES) s[k] = this.scope.gauge(k);
+    this.stats = s;
+  }
+
+  release(): void {
+    this.scope.releaseAll();
+  }
+}

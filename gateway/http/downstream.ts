@@ -1,0 +1,56 @@
+// The downstream side of one request as the router sees it. The node:http adapter implements it over
+// IncomingMessage/ServerResponse; a raw-socket HTTP/1 path can implement the same contract.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { reasonPhrase } from './codes.ts';
+
+export interface Downstream {
+  readonly headersSent: boolean;
+  /** Writes the status line (Envoy's reason phrase) and headers (flat, lowercase, wire order). */
+  writeHead(status: number, headers: string[]): void;
+  /** false: wait for onDrain before writing more. */
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): void;
+  /** Abort the connection (a response already started cannot become a local reply). */
+  reset(): void;
+  onDrain(cb: () => void): void;
+}
+
+export class NodeDownstream implements Downstream {
+  private readonly res: ServerResponse;
+  private readonly req: IncomingMessage;
+  private drainCb: (() => void) | undefined;
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    this.req = req;
+    this.res = res;
+    // Envoy writes its own date/connection headers (lowercase): keep Node from adding title-case ones.
+    res.sendDate = false;
+    res.removeHeader('connection');
+  }
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  writeHead(status: number, headers: string[]): void {
+    this.res.writeHead(status, reasonPhrase(status), headers);
+  }
+
+  write(chunk: Buffer | string): boolean {
+    return this.res.write(chunk);
+  }
+
+  end(chunk?: Buffer | string): void {
+    if (chunk === undefined || chunk.length === 0) this.res.end();
+    else this.res.end(chunk);
+  }
+
+  reset(): void {
+    this.req.socket.destroy();
+  }
+
+  onDrain(cb: () => void): void {
+    if (!this.drainCb) this.res.on('drain', () => this.drainCb?.());
+    this.drainCb = cb;
+  }
+}

@@ -1,0 +1,258 @@
+// LDS and RDS: listeners bound, updated and removed on the fly, route configurations compiled and swapped
+// atomically for new requests, Envoy's warming (a listener serves once its route configuration arrived;
+// an updated listener keeps serving its old config until the new one is warm) and listener_manager stats.
+import type { Logger } from 'pino';
+import { ConfigError, str, type Json } from '../xds/json.ts';
+import { compileRouteConfig } from '../router/route-config.ts';
+import { HttpConnectionManager, type ProxyRuntime, type RouteProvider } from '../http/connection-manager.ts';
+import { ActiveListener } from './listener.ts';
+import { parseListener, type ListenerSpec } from './listener-config.ts';
+
+export interface RouteConfigState extends RouteProvider {
+  json: Json | undefined;
+  versionInfo: string;
+  lastUpdated: string;
+  refs: number;
+}
+
+interface PendingUpdate {
+  spec: ListenerSpec;
+  json: Json;
+  hcm: HttpConnectionManager;
+  versionInfo: string;
+}
+
+export interface StaticListener {
+  name: string;
+  address: string;
+  port: number;
+  json: Json;
+  lastUpdated: string;
+}
+
+export interface ListenerManagerOptions {
+  runtime: ProxyRuntime;
+  log: Logger;
+  /** Bind address override (tests): listeners keep their own address in admin output. */
+  listenHost: string | undefined;
+  drainMs: number;
+}
+
+export class ListenerManager {
+  readonly active = new Map<string, ActiveListener>();
+  readonly draining = new Set<ActiveListener>();
+  readonly routes = new Map<string, RouteConfigState>();
+  readonly staticListeners: StaticListener[] = [];
+  private readonly pending = new Map<string, PendingUpdate>();
+  private readonly hashes = new Map<string, string>();
+  private readonly o: ListenerManagerOptions;
+  private readonly s: Record<string, number>;
+  /** Called when a listener finishes warming. */
+  onWarm: () => void = () => undefined;
+
+  constructor(o: ListenerManagerOptions) {
+    this.o = o;
+    const st = o.runtime.store;
+    this.s = {};
+    for (const k of ['listener_added', 'listener_modified', 'listener_removed', 'listener_create_success', 'listener_create_failure', 'listener_in_place_updated', 'listener_stopped']) {
+      this.s[k] = st.counter(`listener_manager.${k}`);
+    }
+    st.computedGauge('listener_manager.total_listeners_active', () => this.staticListeners.length + [...this.active.values()].filter((l) => l.warm).length);
+    st.computedGauge('listener_manager.total_listeners_warming', () => [...this.active.values()].filter((l) => !l.warm).length + this.pending.size);
+    st.computedGauge('listener_manager.total_listeners_draining', () => this.draining.size);
+    st.computedGauge('listener_manager.total_filter_chains_draining', () => 0);
+  }
+
+  private inc(k: string): void {
+    const i = this.s[k];
+    if (i !== undefined) this.o.runtime.store.inc(i);
+  }
+
+  /** Number of listeners (dynamic) still warming. */
+  get warmingCount(): number {
+    return [...this.active.values()].filter((l) => !l.warm).length + this.pending.size;
+  }
+
+  private provider(name: string): RouteConfigState {
+    let p = this.routes.get(name);
+    if (!p) {
+      p = { name, current: undefined, json: undefined, versionInfo: '', lastUpdated: '', refs: 0 };
+      this.routes.set(name, p);
+    }
+    return p;
+  }
+
+  private makeHcm(spec: ListenerSpec): { hcm: HttpConnectionManager; warm: boolean } {
+    let routes: RouteProvider;
+    if (spec.hcm.rdsName !== undefined) {
+      const p = this.provider(spec.hcm.rdsName);
+      p.refs++;
+      routes = p;
+    } else routes = { name: '', current: spec.hcm.inlineRoutes };
+    const hcm = new HttpConnectionManager(spec.hcm, routes, this.o.runtime, spec.bufferLimit);
+    return { hcm, warm: routes.current !== undefined };
+  }
+
+  private unref(hcm: HttpConnectionManager): void {
+    const name = hcm.spec.rdsName;
+    if (name === undefined) return;
+    const p = this.routes.get(name);
+    if (p && --p.refs <= 0) this.routes.delete(name);
+  }
+
+  /** State-of-the-world LDS. Valid listeners apply (bind / update / remove); invalid ones keep their old version. */
+  async applyLds(resources: Json[], version: string): Promise<{ errors: string[] }> {
+    const errors: string[] = [];
+    const names = new Set(resources.map((r) => str(r.name, 'listener')));
+    for (const [name, l] of [...this.active]) {
+      if (names.has(name)) continue;
+      this.active.delete(name);
+      this.hashes.delete(name);
+      const p = this.pending.get(name);
+      if (p) {
+        this.pending.delete(name);
+        this.unref(p.hcm);
+        p.hcm.release();
+      }
+      this.inc('listener_removed');
+      this.drainListener(l);
+    }
+    for (const r of resources) {
+      const name = str(r.name, 'listener');
+      const hash = JSON.stringify(r);
+      if (this.hashes.get(name) === hash) continue;
+      let spec: ListenerSpec;
+      try {
+        spec = parseListener(r);
+      } catch (e) {
+        errors.push(e instanceof ConfigError ? e.message : `listener '${name}': ${(e as Error).message}`);
+        continue;
+      }
+      const existing = this.active.get(name);
+      if (existing && existing.spec.address === spec.address && existing.spec.port === spec.port) {
+        // In-place update: same socket, new config for new connections once warm.
+        const { hcm, warm } = this.makeHcm(spec);
+        const old = this.pending.get(name);
+        if (old) {
+          this.unref(old.hcm);
+          old.hcm.release();
+          this.pending.delete(name);
+        }
+        this.hashes.set(name, hash);
+        this.inc('listener_modified');
+        this.inc('listener_in_place_updated');
+        if (warm && existing.warm) this.swap(existing, { spec, json: r, hcm, versionInfo: version });
+        else if (!existing.warm) {
+          // Still warming its first config: replace what it will serve.
+          this.swap(existing, { spec, json: r, hcm, versionInfo: version });
+        } else this.pending.set(name, { spec, json: r, hcm, versionInfo: version });
+        continue;
+      }
+      // New listener (or a new address: a new socket, the old listener drains).
+      const { hcm, warm } = this.makeHcm(spec);
+      const l = new ActiveListener(spec, r, hcm, { versionInfo: version, store: this.o.runtime.store, log: this.o.log, warm });
+      try {
+        await l.listen(this.o.listenHost ?? spec.address, spec.port);
+      } catch (e) {
+        this.unref(hcm);
+        l.release();
+        this.inc('listener_create_failure');
+        errors.push(`listener '${name}': cannot bind '${spec.address}:${spec.port}': ${(e as Error).message}`);
+        continue;
+      }
+      this.inc('listener_create_success');
+      this.hashes.set(name, hash);
+      if (existing) {
+        this.inc('listener_modified');
+        this.drainListener(existing);
+      } else this.inc('listener_added');
+      this.active.set(name, l);
+      if (warm) this.onWarm();
+    }
+    return { errors };
+  }
+
+  private swap(l: ActiveListener, u: PendingUpdate): void {
+    const old = l.hcm;
+    l.update(u.spec, u.json, u.hcm, u.versionInfo);
+    if (old !== u.hcm) this.unref(old);
+    if (!l.warm && u.hcm.routes.current !== undefined) {
+      l.setWarm();
+      this.onWarm();
+    }
+  }
+
+  private drainListener(l: ActiveListener): void {
+    this.draining.add(l);
+    this.unref(l.hcm);
+    void l.drain(this.o.drainMs).then(() => {
+      this.draining.delete(l);
+      l.release();
+    });
+  }
+
+  /** RDS: compile each route configuration; listeners waiting for it start serving. */
+  applyRds(resources: Json[], version: string): { errors: string[] } {
+    const errors: string[] = [];
+    for (const r of resources) {
+      const name = str(r.name, 'route configuration');
+      const p = this.routes.get(name);
+      if (!p) continue; // not (or no longer) subscribed
+      if (p.json !== undefined && JSON.stringify(p.json) === JSON.stringify(r)) continue;
+      try {
+        p.current = compileRouteConfig(r);
+      } catch (e) {
+        errors.push(e instanceof ConfigError ? e.message : `route configuration '${name}': ${(e as Error).message}`);
+        continue;
+      }
+      p.json = r;
+      p.versionInfo = version;
+      p.lastUpdated = new Date().toISOString();
+    }
+    // Warm listeners and pending updates whose routes are now present.
+    for (const l of this.active.values()) {
+      if (!l.warm && l.hcm.routes.current !== undefined) {
+        l.setWarm();
+        this.onWarm();
+      }
+    }
+    for (const [name, u] of [...this.pending]) {
+      if (u.hcm.routes.current === undefined) continue;
+      const l = this.active.get(name);
+      this.pending.delete(name);
+      if (l) this.swap(l, u);
+    }
+    return { errors };
+  }
+
+  /** RDS names to subscribe to. */
+  rdsNames(): string[] {
+    return [...this.routes.keys()].sort();
+  }
+
+  /** Graceful drain of every listener (drain_listeners / SIGTERM): connections close after their response. */
+  startDrainSequence(): void {
+    for (const l of this.active.values()) l.startDrainSequence();
+  }
+
+  /** Stops accepting on every listener and waits for connections (at most drainMs). */
+  async drainAll(drainMs: number): Promise<void> {
+    await Promise.all([...this.active.values()].map((l) => l.drain(drainMs)));
+  }
+
+  get activeConnections(): number {
+    let n = 0;
+    for (const l of this.active.values()) n += l.activeConnections;
+    for (const l of this.draining) n += l.activeConnections;
+    return n;
+  }
+
+  close(): void {
+    for (const l of [...this.active.values(), ...this.draining]) {
+      l.close();
+      l.release();
+    }
+    this.active.clear();
+    this.draining.clear();
+  }
+}

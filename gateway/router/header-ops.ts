@@ -1,0 +1,161 @@
+// Route / virtual host / route configuration header mutations (request_headers_to_add/_to_remove,
+// response_headers_to_add/_to_remove) with Envoy's append_action semantics and the subset of its
+// substitution format (%DOWNSTREAM_REMOTE_ADDRESS% ...) that is meaningful here. Compiled per config.
+import { ConfigError, arr, bool, checkFields, obj, str, strArr } from '../xds/json.ts';
+
+export interface HeaderContext {
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  /** `HTTP/1.1` */
+  protocol: string;
+}
+
+const APPEND = 0; // APPEND_IF_EXISTS_OR_ADD
+const ADD_IF_ABSENT = 1;
+const OVERWRITE_OR_ADD = 2; // OVERWRITE_IF_EXISTS_OR_ADD
+const OVERWRITE_IF_EXISTS = 3;
+
+type ValuePart = string | ((c: HeaderContext) => string);
+
+interface HeaderOp {
+  name: string;
+  parts: ValuePart[];
+  constant: string | undefined;
+  action: number;
+  keepEmpty: boolean;
+}
+
+export interface HeaderMutation {
+  remove: string[];
+  add: HeaderOp[];
+}
+
+const VARIABLES: Record<string, (c: HeaderContext) => string> = {
+  DOWNSTREAM_REMOTE_ADDRESS: (c) => `${c.remoteAddress}:${c.remotePort}`,
+  DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (c) => c.remoteAddress,
+  DOWNSTREAM_REMOTE_PORT: (c) => String(c.remotePort),
+  DOWNSTREAM_DIRECT_REMOTE_ADDRESS: (c) => `${c.remoteAddress}:${c.remotePort}`,
+  DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT: (c) => c.remoteAddress,
+  DOWNSTREAM_LOCAL_ADDRESS: (c) => `${c.localAddress}:${c.localPort}`,
+  DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (c) => c.localAddress,
+  DOWNSTREAM_LOCAL_PORT: (c) => String(c.localPort),
+  PROTOCOL: (c) => c.protocol,
+};
+
+/** Envoy substitution format: `%VAR%` variables, `%%` a literal percent. Unknown variables are rejected. */
+function parseValue(v: string, where: string): ValuePart[] {
+  const parts: ValuePart[] = [];
+  let lit = '';
+  for (let i = 0; i < v.length; i++) {
+    const ch = v[i];
+    if (ch !== '%') {
+      lit += ch;
+      continue;
+    }
+    if (v[i + 1] === '%') {
+      lit += '%';
+      i++;
+      continue;
+    }
+    const end = v.indexOf('%', i + 1);
+    if (end < 0) throw new ConfigError(`${where}: invalid header value '${v}': unterminated variable (use %% for a literal %)`);
+    const name = v.slice(i + 1, end);
+    const fn = VARIABLES[name];
+    if (!fn) throw new ConfigError(`${where}: header value variable %${name}% is not supported by this proxy`);
+    if (lit) parts.push(lit);
+    lit = '';
+    parts.push(fn);
+    i = end;
+  }
+  if (lit) parts.push(lit);
+  return parts;
+}
+
+const ACTIONS: Record<string, number> = {
+  APPEND_IF_EXISTS_OR_ADD: APPEND,
+  ADD_IF_ABSENT,
+  OVERWRITE_IF_EXISTS_OR_ADD: OVERWRITE_OR_ADD,
+  OVERWRITE_IF_EXISTS,
+};
+
+/** Compiles one level's `*_headers_to_add` + `*_headers_to_remove`. */
+export function compileHeaderMutation(toAdd: unknown, toRemove: unknown, where: string): HeaderMutation {
+  const add: HeaderOp[] = [];
+  for (const [i, o] of arr(toAdd, where).entries()) {
+    const w = `${where}[${i}]`;
+    checkFields(o, w, ['header', 'append', 'append_action', 'keep_empty_value']);
+    const h = obj(o.header, `${w}.header`);
+    checkFields(h, `${w}.header`, ['key', 'value', 'raw_value']);
+    const name = str(h.key, `${w}.header.key`).toLowerCase();
+    if (!name) throw new ConfigError(`${w}: header key is empty`);
+    // Envoy refuses to let route config touch pseudo-headers and Host.
+    if (name.startsWith(':') || name === 'host') throw new ConfigError(`${w}: ':'-prefixed or host headers may not be modified`);
+    const value = h.raw_value !== undefined ? Buffer.from(str(h.raw_value, w), 'base64').toString('latin1') : str(h.value, `${w}.header.value`);
+    let action = APPEND;
+    if (o.append_action !== undefined) {
+      const a = ACTIONS[str(o.append_action, `${w}.append_action`)];
+      if (a === undefined) throw new ConfigError(`${w}: unknown append_action`);
+      action = a;
+    } else if (o.append !== undefined) action = bool(o.append, `${w}.append`) ? APPEND : OVERWRITE_OR_ADD;
+    const parts = parseValue(value, `${w}.header.value`);
+    const constant = parts.every((p) => typeof p === 'string') ? parts.join('') : undefined;
+    add.push({ name, parts, constant, action, keepEmpty: bool(o.keep_empty_value, w) });
+  }
+  const remove = strArr(toRemove, where.replace(/_to_add$/, '_to_remove')).map((s) => s.toLowerCase());
+  for (const r of remove) {
+    if (r.startsWith(':') || r === 'host') throw new ConfigError(`${where}: ':'-prefixed or host headers may not be removed`);
+  }
+  return { remove, add };
+}
+
+export const EMPTY_MUTATION: HeaderMutation = { remove: [], add: [] };
+
+export function isEmptyMutation(m: HeaderMutation): boolean {
+  return m.remove.length === 0 && m.add.length === 0;
+}
+
+function indexOfHeader(headers: string[], name: string): number {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return i;
+  return -1;
+}
+
+function removeAll(headers: string[], name: string, from = 0): void {
+  for (let i = headers.length - 2; i >= from; i -= 2) if (headers[i] === name) headers.splice(i, 2);
+}
+
+/** Applies a mutation to a flat header array in place (Envoy HeaderParser::evaluateHeaders). */
+export function applyHeaderMutation(m: HeaderMutation, headers: string[], c: HeaderContext): void {
+  for (const r of m.remove) removeAll(headers, r);
+  for (const op of m.add) {
+    let value = op.constant;
+    if (value === undefined) {
+      value = '';
+      for (const p of op.parts) value += typeof p === 'string' ? p : p(c);
+    }
+    if (value === '' && !op.keepEmpty) continue;
+    const at = indexOfHeader(headers, op.name);
+    switch (op.action) {
+      case APPEND:
+        headers.push(op.name, value);
+        break;
+      case ADD_IF_ABSENT:
+        if (at < 0) headers.push(op.name, value);
+        break;
+      case OVERWRITE_OR_ADD:
+        if (at < 0) headers.push(op.name, value);
+        else {
+          headers[at + 1] = value;
+          removeAll(headers, op.name, at + 2);
+        }
+        break;
+      case OVERWRITE_IF_EXISTS:
+        if (at >= 0) {
+          headers[at + 1] = value;
+          removeAll(headers, op.name, at + 2);
+        }
+        break;
+    }
+  }
+}

@@ -1,0 +1,120 @@
+// config.route.v3.RetryPolicy compiled to flags (Envoy RetryStateImpl / RetryPolicyImpl semantics).
+import { ConfigError, anyType, arr, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
+
+export const RETRY_5XX = 1;
+export const RETRY_GATEWAY_ERROR = 2;
+export const RETRY_RESET = 4;
+export const RETRY_CONNECT_FAILURE = 8;
+export const RETRY_RETRIABLE_4XX = 16;
+export const RETRY_REFUSED_STREAM = 32;
+export const RETRY_RETRIABLE_STATUS_CODES = 64;
+export const RETRY_HTTP3_POST_CONNECT_FAILURE = 128;
+export const RETRY_ENVOY_RATE_LIMITED = 256;
+
+const HTTP_ON: Record<string, number> = {
+  '5xx': RETRY_5XX,
+  'gateway-error': RETRY_GATEWAY_ERROR,
+  reset: RETRY_RESET,
+  'reset-before-request': RETRY_RESET,
+  'connect-failure': RETRY_CONNECT_FAILURE,
+  'retriable-4xx': RETRY_RETRIABLE_4XX,
+  'refused-stream': RETRY_REFUSED_STREAM,
+  'retriable-status-codes': RETRY_RETRIABLE_STATUS_CODES,
+  'http3-post-connect-failure': RETRY_HTTP3_POST_CONNECT_FAILURE,
+  'envoy-ratelimited': RETRY_ENVOY_RATE_LIMITED,
+};
+
+// gRPC retry_on values act on the grpc-status of the response headers (trailers-only answers).
+const GRPC_ON: Record<string, number> = { cancelled: 1, 'deadline-exceeded': 4, internal: 13, 'resource-exhausted': 8, unavailable: 14 };
+
+export interface RetryPolicy {
+  numRetries: number;
+  on: number;
+  /** gRPC status codes (from response headers) that are retriable. */
+  grpcOn: Set<number>;
+  retriableStatusCodes: Set<number>;
+  perTryTimeoutMs: number;
+  baseIntervalMs: number;
+  maxIntervalMs: number;
+  previousHosts: boolean;
+  hostSelectionMaxAttempts: number;
+}
+
+export function compileRetryPolicy(v: unknown, where: string): RetryPolicy {
+  const p = obj(v, where);
+  checkFields(p, where, [
+    'retry_on', 'num_retries', 'per_try_timeout', 'retry_host_predicate', 'host_selection_retry_max_attempts',
+    'retriable_status_codes', 'retry_back_off', 'retry_priority',
+  ]);
+  let on = 0;
+  const grpcOn = new Set<number>();
+  // Envoy ignores retry_on tokens it does not know; so do we.
+  for (const token of str(p.retry_on, `${where}.retry_on`).split(',').map((s) => s.trim()).filter(Boolean)) {
+    const f = HTTP_ON[token];
+    if (f !== undefined) on |= f;
+    const g = GRPC_ON[token];
+    if (g !== undefined) grpcOn.add(g);
+  }
+  let previousHosts = false;
+  for (const [i, pred] of arr(p.retry_host_predicate, `${where}.retry_host_predicate`).entries()) {
+    const w = `${where}.retry_host_predicate[${i}]`;
+    checkFields(pred, w, ['name', 'typed_config']);
+    const t = pred.typed_config === undefined ? '' : anyType(obj(pred.typed_config, w));
+    const name = str(pred.name, w);
+    if (t === 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' || (!t && name === 'envoy.retry_host_predicates.previous_hosts')) previousHosts = true;
+    else throw new ConfigError(`${w}: retry host predicate '${name || t}' is not supported (only previous_hosts)`);
+  }
+  if (p.retry_priority !== undefined) {
+    // Istio's retryRemoteLocalities uses previous_priorities; with a single priority it has no effect.
+    const rp = obj(p.retry_priority, `${where}.retry_priority`);
+    if (str(rp.name, `${where}.retry_priority.name`) !== 'envoy.retry_priorities.previous_priorities') {
+      throw new ConfigError(`${where}.retry_priority: only envoy.retry_priorities.previous_priorities is supported`);
+    }
+  }
+  const backOff = obj(p.retry_back_off, `${where}.retry_back_off`);
+  checkFields(backOff, `${where}.retry_back_off`, ['base_interval', 'max_interval']);
+  const base = durationMs(backOff.base_interval, `${where}.retry_back_off.base_interval`, 25);
+  if (base <= 0) throw new ConfigError(`${where}.retry_back_off.base_interval must be greater than zero`);
+  const max = durationMs(backOff.max_interval, `${where}.retry_back_off.max_interval`, base * 10);
+  if (max < base) throw new ConfigError(`${where}.retry_back_off.max_interval must be greater than or equal to the base_interval`);
+  const codes = new Set<number>();
+  if (p.retriable_status_codes !== undefined) {
+    if (!Array.isArray(p.retriable_status_codes)) throw new ConfigError(`${where}.retriable_status_codes: expected a list`);
+    for (const c of p.retriable_status_codes as unknown[]) codes.add(num(c, `${where}.retriable_status_codes`));
+  }
+  return {
+    numRetries: p.num_retries === undefined ? 1 : num(p.num_retries, `${where}.num_retries`),
+    on,
+    grpcOn,
+    retriableStatusCodes: codes,
+    perTryTimeoutMs: durationMs(p.per_try_timeout, `${where}.per_try_timeout`, 0),
+    baseIntervalMs: base,
+    maxIntervalMs: max,
+    previousHosts,
+    hostSelectionMaxAttempts: p.host_selection_retry_max_attempts === undefined ? 1 : num(p.host_selection_retry_max_attempts, where),
+  };
+}
+
+/** Should an upstream response with this status (and grpc-status, if any) be retried under `p`? */
+export function retriableResponse(p: RetryPolicy, status: number, grpcStatus: number | undefined): boolean {
+  if (p.on & RETRY_5XX && status >= 500) return true;
+  if (p.on & RETRY_GATEWAY_ERROR && (status === 502 || status === 503 || status === 504)) return true;
+  if (p.on & RETRY_RETRIABLE_4XX && status === 409) return true;
+  if (p.on & RETRY_RETRIABLE_STATUS_CODES && p.retriableStatusCodes.has(status)) return true;
+  if (grpcStatus !== undefined && p.grpcOn.has(grpcStatus)) return true;
+  return false;
+}
+
+/** Should a reset (no response) of this kind be retried? `connectFailure`: the TCP connect itself failed. */
+export function retriableReset(p: RetryPolicy, connectFailure: boolean): boolean {
+  if (p.on & (RETRY_5XX | RETRY_GATEWAY_ERROR | RETRY_RESET)) return true;
+  return connectFailure && (p.on & RETRY_CONNECT_FAILURE) !== 0;
+}
+
+/** Fully jittered exponential back-off: retry n waits uniform in [0, min((2^n - 1) * base, max)). */
+export function backOffMs(p: RetryPolicy, retryNumber: number): number {
+  const ceiling = Math.min((2 ** retryNumber - 1) * p.baseIntervalMs, p.maxIntervalMs);
+  return Math.floor(Math.random() * ceiling);
+}
+
+export type { Json };

@@ -1,0 +1,458 @@
+// A RouteConfiguration compiled into lookup tables: virtual hosts by domain (exact, suffix wildcards longest
+// first, prefix wildcards longest first, '*'), routes in order with precompiled matchers, and actions with
+// everything resolvable per config already resolved. Independent of node:http: the input is a MatchRequest
+// (method, authority, path, scheme, flat lowercase headers).
+import {
+  ConfigError, anyType, arr, bool, checkFields, durationMs, isObject, num, obj, regexMatcher, str, strArr, type Json,
+} from '../xds/json.ts';
+import { compileHeaderMutation, EMPTY_MUTATION, isEmptyMutation, type HeaderMutation } from './header-ops.ts';
+import {
+  compileHeaderMatcher, compileQueryParameterMatcher, type HeaderMatch, type MatchRequest, type QueryMatch,
+} from './matchers.ts';
+import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
+
+export const ACTION_ROUTE = 0;
+export const ACTION_REDIRECT = 1;
+export const ACTION_DIRECT = 2;
+
+export interface WeightedCluster {
+  name: string;
+  weight: number;
+  requestHeaders: HeaderMutation;
+  responseHeaders: HeaderMutation;
+}
+
+export interface RedirectAction {
+  scheme: string | undefined;
+  host: string | undefined;
+  port: number | undefined;
+  path: string | undefined;
+  prefixRewrite: string | undefined;
+  regexRewrite: { re: RegExp; substitution: string } | undefined;
+  status: number;
+  stripQuery: boolean;
+}
+
+export interface CompiledRoute {
+  name: string;
+  vhost: CompiledVirtualHost;
+  /** Path matching kind, for prefix_rewrite: the matched prefix length. */
+  prefix: string | undefined;
+  caseSensitive: boolean;
+  pathMatch: (pathNoQuery: string) => boolean;
+  headers: HeaderMatch[];
+  query: QueryMatch[];
+  grpcOnly: boolean;
+  action: number;
+  // ACTION_ROUTE
+  cluster: string | undefined;
+  clusterHeader: string | undefined;
+  weighted: WeightedCluster[] | undefined;
+  totalWeight: number;
+  clusterNotFoundStatus: number;
+  timeoutMs: number;
+  retry: RetryPolicy | undefined;
+  prefixRewrite: string | undefined;
+  regexRewrite: { re: RegExp; substitution: string } | undefined;
+  hostRewrite: string | undefined;
+  decorator: string | undefined;
+  websocket: boolean;
+  // ACTION_DIRECT
+  directStatus: number;
+  directBody: string;
+  // ACTION_REDIRECT
+  redirect: RedirectAction | undefined;
+  /** Header mutations in Envoy's order: route, virtual host, route configuration. */
+  requestHeaders: HeaderMutation[];
+  responseHeaders: HeaderMutation[];
+}
+
+export interface CompiledVirtualHost {
+  name: string;
+  routes: CompiledRoute[];
+  includeAttemptCount: boolean;
+  includeAttemptCountInResponse: boolean;
+  requireTls: number;
+  retry: RetryPolicy | undefined;
+}
+
+export interface CompiledRouteConfig {
+  name: string;
+  ignorePortInHostMatching: boolean;
+  exact: Map<string, CompiledVirtualHost>;
+  /** [suffix (without '*'), vhost], longest first. */
+  suffixWildcards: [string, CompiledVirtualHost][];
+  prefixWildcards: [string, CompiledVirtualHost][];
+  star: CompiledVirtualHost | undefined;
+  internalOnlyHeaders: string[];
+  virtualHosts: CompiledVirtualHost[];
+}
+
+export const REQUIRE_TLS_NONE = 0;
+export const REQUIRE_TLS_EXTERNAL_ONLY = 1;
+export const REQUIRE_TLS_ALL = 2;
+
+const REDIRECT_CODES: Record<string, number> = {
+  MOVED_PERMANENTLY: 301,
+  FOUND: 302,
+  SEE_OTHER: 303,
+  TEMPORARY_REDIRECT: 307,
+  PERMANENT_REDIRECT: 308,
+};
+
+const CLUSTER_NOT_FOUND_CODES: Record<string, number> = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTERNAL_SERVER_ERROR: 500 };
+
+// HTTP filters whose per-route config this proxy understands as "no effect". Any other non-empty
+// typed_per_filter_config would change behaviour, so the route is rejected.
+function checkPerFilterConfig(v: unknown, where: string): void {
+  if (v === undefined) return;
+  const m = obj(v, where);
+  for (const [name, cfg] of Object.entries(m)) {
+    const c = obj(cfg, `${where}.${name}`);
+    const t = anyType(c);
+    // An empty config is a no-op; anything else is a feature we do not implement yet.
+    const keys = Object.keys(c).filter((k) => k !== '@type');
+    if (keys.length === 0) continue;
+    if (t === 'envoy.config.route.v3.FilterConfig' && c.disabled === true) continue;
+    throw new ConfigError(`${where}: per-route configuration for filter '${name}' (${t}) is not supported by this proxy`);
+  }
+}
+
+function compileRedirect(v: unknown, where: string): RedirectAction {
+  const r = obj(v, where);
+  checkFields(r, where, [
+    'https_redirect', 'scheme_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'prefix_rewrite',
+    'regex_rewrite', 'response_code', 'strip_query',
+  ]);
+  const code = r.response_code === undefined ? 301 : REDIRECT_CODES[str(r.response_code, where)];
+  if (code === undefined) throw new ConfigError(`${where}.response_code: unknown redirect code`);
+  let scheme: string | undefined;
+  if (bool(r.https_redirect, where)) scheme = 'https';
+  else if (r.scheme_redirect !== undefined) scheme = str(r.scheme_redirect, where).toLowerCase();
+  return {
+    scheme,
+    host: r.host_redirect === undefined ? undefined : str(r.host_redirect, where),
+    port: r.port_redirect === undefined ? undefined : num(r.port_redirect, where),
+    path: r.path_redirect === undefined ? undefined : str(r.path_redirect, where),
+    prefixRewrite: r.prefix_rewrite === undefined ? undefined : str(r.prefix_rewrite, where),
+    regexRewrite: r.regex_rewrite === undefined ? undefined : compileRegexRewrite(r.regex_rewrite, `${where}.regex_rewrite`),
+    status: code,
+    stripQuery: bool(r.strip_query, where),
+  };
+}
+
+function compileRegexRewrite(v: unknown, where: string): { re: RegExp; substitution: string } {
+  const r = obj(v, where);
+  checkFields(r, where, ['pattern', 'substitution']);
+  const src = regexMatcher(r.pattern, `${where}.pattern`, false);
+  // RE2::GlobalReplace semantics: every match, \1 style back-references.
+  const re = new RegExp(src.source, src.flags + 'g');
+  const substitution = str(r.substitution, `${where}.substitution`).replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
+  return { re, substitution };
+}
+
+function compileRouteMatch(m: Json, where: string): Pick<CompiledRoute, 'prefix' | 'caseSensitive' | 'pathMatch' | 'headers' | 'query' | 'grpcOnly'> {
+  checkFields(m, where, [
+    'prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc',
+    'runtime_fraction',
+  ]);
+  if (m.runtime_fraction !== undefined) throw new ConfigError(`${where}.runtime_fraction is not supported by this proxy`);
+  const caseSensitive = bool(m.case_sensitive, `${where}.case_sensitive`, true);
+  let prefix: string | undefined;
+  let pathMatch: (p: string) => boolean;
+  if (m.prefix !== undefined) {
+    const p = str(m.prefix, `${where}.prefix`);
+    prefix = p;
+    if (p === '' || p === '/') pathMatch = () => true;
+    else if (caseSensitive) pathMatch = (s) => s.startsWith(p);
+    else {
+      const lp = p.toLowerCase();
+      pathMatch = (s) => s.length >= lp.length && s.slice(0, lp.length).toLowerCase() === lp;
+    }
+  } else if (m.path !== undefined) {
+    const p = str(m.path, `${where}.path`);
+    if (caseSensitive) pathMatch = (s) => s === p;
+    else {
+      const lp = p.toLowerCase();
+      pathMatch = (s) => s.length === lp.length && s.toLowerCase() === lp;
+    }
+  } else if (m.safe_regex !== undefined) {
+    const re = regexMatcher(m.safe_regex, `${where}.safe_regex`);
+    pathMatch = (s) => re.test(s);
+  } else if (m.path_separated_prefix !== undefined) {
+    const p = str(m.path_separated_prefix, `${where}.path_separated_prefix`);
+    if (p.endsWith('/')) throw new ConfigError(`${where}.path_separated_prefix must not end with '/'`);
+    prefix = p;
+    const lp = caseSensitive ? p : p.toLowerCase();
+    pathMatch = (s) => {
+      const t = caseSensitive ? s : s.toLowerCase();
+      return t.startsWith(lp) && (t.length === lp.length || t.charCodeAt(lp.length) === 0x2f);
+    };
+  } else throw new ConfigError(`${where}: a route match needs prefix, path, safe_regex or path_separated_prefix`);
+  const headers = arr(m.headers, `${where}.headers`).map((h, i) => compileHeaderMatcher(h, `${where}.headers[${i}]`));
+  const query = arr(m.query_parameters, `${where}.query_parameters`).map((q, i) => compileQueryParameterMatcher(q, `${where}.query_parameters[${i}]`));
+  const grpcOnly = m.grpc !== undefined;
+  return { prefix, caseSensitive, pathMatch, headers, query, grpcOnly };
+}
+
+function compileRoute(r: Json, vhost: CompiledVirtualHost, cfgHeaders: { req: HeaderMutation; resp: HeaderMutation; vreq: HeaderMutation; vresp: HeaderMutation }, where: string): CompiledRoute {
+  checkFields(r, where, [
+    'name', 'match', 'route', 'redirect', 'direct_response', 'metadata', 'decorator', 'typed_per_filter_config',
+    'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove',
+    'tracing', 'per_request_buffer_limit_bytes', 'stat_prefix',
+  ]);
+  const name = str(r.name, `${where}.name`);
+  const w = name ? `${where} '${name}'` : where;
+  checkPerFilterConfig(r.typed_per_filter_config, `${w}.typed_per_filter_config`);
+  const match = compileRouteMatch(obj(r.match, `${w}.match`), `${w}.match`);
+  const reqH = compileHeaderMutation(r.request_headers_to_add, r.request_headers_to_remove, `${w}.request_headers_to_add`);
+  const respH = compileHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, `${w}.response_headers_to_add`);
+  const dec = r.decorator === undefined ? undefined : obj(r.decorator, `${w}.decorator`);
+  if (dec) checkFields(dec, `${w}.decorator`, ['operation', 'propagate']);
+  const route: CompiledRoute = {
+    name,
+    vhost,
+    ...match,
+    action: ACTION_ROUTE,
+    cluster: undefined,
+    clusterHeader: undefined,
+    weighted: undefined,
+    totalWeight: 0,
+    clusterNotFoundStatus: 503,
+    timeoutMs: 15000,
+    retry: vhost.retry,
+    prefixRewrite: undefined,
+    regexRewrite: undefined,
+    hostRewrite: undefined,
+    decorator: dec && dec.propagate !== false ? str(dec.operation, `${w}.decorator.operation`) || undefined : undefined,
+    websocket: false,
+    directStatus: 0,
+    directBody: '',
+    redirect: undefined,
+    requestHeaders: [reqH, cfgHeaders.vreq, cfgHeaders.req].filter((m) => !isEmptyMutation(m)),
+    responseHeaders: [respH, cfgHeaders.vresp, cfgHeaders.resp].filter((m) => !isEmptyMutation(m)),
+  };
+  const kinds = ['route', 'redirect', 'direct_response'].filter((k) => r[k] !== undefined);
+  if (kinds.length !== 1) throw new ConfigError(`${w}: a route needs exactly one of route, redirect, direct_response`);
+  if (r.redirect !== undefined) {
+    route.action = ACTION_REDIRECT;
+    route.redirect = compileRedirect(r.redirect, `${w}.redirect`);
+  } else if (r.direct_response !== undefined) {
+    route.action = ACTION_DIRECT;
+    const d = obj(r.direct_response, `${w}.direct_response`);
+    checkFields(d, `${w}.direct_response`, ['status', 'body']);
+    route.directStatus = num(d.status, `${w}.direct_response.status`);
+    if (route.directStatus < 200 || route.directStatus > 599) throw new ConfigError(`${w}.direct_response.status must be in [200, 599]`);
+    if (d.body !== undefined) {
+      const b = obj(d.body, `${w}.direct_response.body`);
+      checkFields(b, `${w}.direct_response.body`, ['inline_string', 'inline_bytes']);
+      route.directBody = b.inline_string !== undefined ? str(b.inline_string, w) : Buffer.from(str(b.inline_bytes, w), 'base64').toString('latin1');
+    }
+  } else compileRouteAction(obj(r.route, `${w}.route`), route, `${w}.route`);
+  return route;
+}
+
+function compileRouteAction(a: Json, route: CompiledRoute, where: string): void {
+  checkFields(a, where, [
+    'cluster', 'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite',
+    'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite', 'timeout', 'idle_timeout', 'retry_policy',
+    'priority', 'hash_policy', 'max_grpc_timeout', 'grpc_timeout_offset', 'upgrade_configs', 'max_stream_duration',
+    'append_x_forwarded_host',
+  ]);
+  const targets = ['cluster', 'cluster_header', 'weighted_clusters'].filter((k) => a[k] !== undefined);
+  if (targets.length !== 1) throw new ConfigError(`${where}: needs exactly one of cluster, cluster_header, weighted_clusters`);
+  if (a.cluster !== undefined) route.cluster = str(a.cluster, `${where}.cluster`);
+  else if (a.cluster_header !== undefined) route.clusterHeader = str(a.cluster_header, `${where}.cluster_header`).toLowerCase();
+  else {
+    const wc = obj(a.weighted_clusters, `${where}.weighted_clusters`);
+    checkFields(wc, `${where}.weighted_clusters`, ['clusters', 'total_weight']);
+    route.weighted = arr(wc.clusters, `${where}.weighted_clusters.clusters`).map((c, i) => {
+      const w = `${where}.weighted_clusters.clusters[${i}]`;
+      checkFields(c, w, [
+        'name', 'weight', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add',
+        'response_headers_to_remove', 'typed_per_filter_config', 'metadata_match',
+      ]);
+      if (c.metadata_match !== undefined) throw new ConfigError(`${w}.metadata_match is not supported by this proxy`);
+      checkPerFilterConfig(c.typed_per_filter_config, `${w}.typed_per_filter_config`);
+      return {
+        name: str(c.name, `${w}.name`),
+        weight: num(c.weight, `${w}.weight`),
+        requestHeaders: compileHeaderMutation(c.request_headers_to_add, c.request_headers_to_remove, `${w}.request_headers_to_add`),
+        responseHeaders: compileHeaderMutation(c.response_headers_to_add, c.response_headers_to_remove, `${w}.response_headers_to_add`),
+      };
+    });
+    route.totalWeight = route.weighted.reduce((s, c) => s + c.weight, 0);
+    if (wc.total_weight !== undefined && num(wc.total_weight, where) !== route.totalWeight) {
+      throw new ConfigError(`${where}.weighted_clusters: total_weight ${num(wc.total_weight, where)} does not match the sum of weights ${route.totalWeight}`);
+    }
+    if (route.totalWeight <= 0) throw new ConfigError(`${where}.weighted_clusters: the sum of weights must be greater than 0`);
+  }
+  if (a.cluster_not_found_response_code !== undefined) {
+    const c = CLUSTER_NOT_FOUND_CODES[str(a.cluster_not_found_response_code, where)];
+    if (c === undefined) throw new ConfigError(`${where}.cluster_not_found_response_code: unknown value`);
+    route.clusterNotFoundStatus = c;
+  }
+  if (a.prefix_rewrite !== undefined) route.prefixRewrite = str(a.prefix_rewrite, where);
+  if (a.regex_rewrite !== undefined) route.regexRewrite = compileRegexRewrite(a.regex_rewrite, `${where}.regex_rewrite`);
+  if (route.prefixRewrite !== undefined && route.regexRewrite) throw new ConfigError(`${where}: prefix_rewrite and regex_rewrite are mutually exclusive`);
+  if (a.host_rewrite_literal !== undefined) route.hostRewrite = str(a.host_rewrite_literal, where);
+  if (a.auto_host_rewrite !== undefined && bool(a.auto_host_rewrite, where)) throw new ConfigError(`${where}.auto_host_rewrite is not supported by this proxy`);
+  if (a.append_x_forwarded_host !== undefined && bool(a.append_x_forwarded_host, where)) throw new ConfigError(`${where}.append_x_forwarded_host is not supported by this proxy`);
+  if (a.priority !== undefined && a.priority !== 'DEFAULT') throw new ConfigError(`${where}.priority: only DEFAULT is supported`);
+  route.timeoutMs = durationMs(a.timeout, `${where}.timeout`, 15000);
+  if (a.retry_policy !== undefined) route.retry = compileRetryPolicy(a.retry_policy, `${where}.retry_policy`);
+  if (a.max_stream_duration !== undefined) {
+    const m = obj(a.max_stream_duration, `${where}.max_stream_duration`);
+    checkFields(m, `${where}.max_stream_duration`, ['max_stream_duration', 'grpc_timeout_header_max', 'grpc_timeout_header_offset']);
+    if (durationMs(m.max_stream_duration, where, 0) > 0) throw new ConfigError(`${where}.max_stream_duration.max_stream_duration is not supported by this proxy`);
+  }
+  if (a.idle_timeout !== undefined && durationMs(a.idle_timeout, `${where}.idle_timeout`, 0) > 0) {
+    throw new ConfigError(`${where}.idle_timeout is not supported by this proxy`);
+  }
+  for (const [i, u] of arr(a.upgrade_configs, `${where}.upgrade_configs`).entries()) {
+    checkFields(u, `${where}.upgrade_configs[${i}]`, ['upgrade_type', 'enabled']);
+    if (str(u.upgrade_type, where).toLowerCase() === 'websocket') route.websocket = u.enabled === undefined ? true : bool(u.enabled, where);
+    else throw new ConfigError(`${where}.upgrade_configs[${i}]: upgrade type '${str(u.upgrade_type, where)}' is not supported`);
+  }
+  // hash_policy only matters for RING_HASH / MAGLEV clusters, which the cluster manager rejects for now.
+}
+
+function compileVirtualHost(v: Json, cfg: { req: HeaderMutation; resp: HeaderMutation }, where: string): { vhost: CompiledVirtualHost; domains: string[] } {
+  checkFields(v, where, [
+    'name', 'domains', 'routes', 'require_tls', 'retry_policy', 'request_headers_to_add', 'request_headers_to_remove',
+    'response_headers_to_add', 'response_headers_to_remove', 'include_request_attempt_count',
+    'include_attempt_count_in_response', 'typed_per_filter_config', 'per_request_buffer_limit_bytes', 'metadata',
+  ]);
+  const name = str(v.name, `${where}.name`);
+  const w = `${where} '${name}'`;
+  checkPerFilterConfig(v.typed_per_filter_config, `${w}.typed_per_filter_config`);
+  const requireTls = v.require_tls === undefined ? 'NONE' : str(v.require_tls, `${w}.require_tls`);
+  const vhost: CompiledVirtualHost = {
+    name,
+    routes: [],
+    includeAttemptCount: bool(v.include_request_attempt_count, w),
+    includeAttemptCountInResponse: bool(v.include_attempt_count_in_response, w),
+    requireTls: requireTls === 'ALL' ? REQUIRE_TLS_ALL : requireTls === 'EXTERNAL_ONLY' ? REQUIRE_TLS_EXTERNAL_ONLY : REQUIRE_TLS_NONE,
+    retry: v.retry_policy === undefined ? undefined : compileRetryPolicy(v.retry_policy, `${w}.retry_policy`),
+  };
+  const vreq = compileHeaderMutation(v.request_headers_to_add, v.request_headers_to_remove, `${w}.request_headers_to_add`);
+  const vresp = compileHeaderMutation(v.response_headers_to_add, v.response_headers_to_remove, `${w}.response_headers_to_add`);
+  vhost.routes = arr(v.routes, `${w}.routes`).map((r, i) => compileRoute(r, vhost, { ...cfg, vreq, vresp }, `${w}.routes[${i}]`));
+  const domains = strArr(v.domains, `${w}.domains`);
+  if (domains.length === 0) throw new ConfigError(`${w}: at least one domain is required`);
+  return { vhost, domains };
+}
+
+/** Compiles (and validates) one RouteConfiguration. Throws ConfigError with a message naming what is wrong. */
+export function compileRouteConfig(rc: Json): CompiledRouteConfig {
+  const name = str(rc.name, 'route configuration name');
+  const where = `route configuration '${name}'`;
+  checkFields(rc, where, [
+    'name', 'virtual_hosts', 'internal_only_headers', 'response_headers_to_add', 'response_headers_to_remove',
+    'request_headers_to_add', 'request_headers_to_remove', 'most_specific_header_mutations_wins', 'validate_clusters',
+    'max_direct_response_body_size_bytes', 'ignore_port_in_host_matching', 'ignore_path_parameters_in_path_matching',
+    'typed_per_filter_config', 'metadata',
+  ]);
+  checkPerFilterConfig(rc.typed_per_filter_config, `${where}.typed_per_filter_config`);
+  if (bool(rc.most_specific_header_mutations_wins, where)) throw new ConfigError(`${where}.most_specific_header_mutations_wins is not supported by this proxy`);
+  if (bool(rc.ignore_path_parameters_in_path_matching, where)) throw new ConfigError(`${where}.ignore_path_parameters_in_path_matching is not supported by this proxy`);
+  const req = compileHeaderMutation(rc.request_headers_to_add, rc.request_headers_to_remove, `${where}.request_headers_to_add`);
+  const resp = compileHeaderMutation(rc.response_headers_to_add, rc.response_headers_to_remove, `${where}.response_headers_to_add`);
+  const maxBody = rc.max_direct_response_body_size_bytes === undefined ? 4096 : num(rc.max_direct_response_body_size_bytes, where);
+  const out: CompiledRouteConfig = {
+    name,
+    ignorePortInHostMatching: bool(rc.ignore_port_in_host_matching, where),
+    exact: new Map(),
+    suffixWildcards: [],
+    prefixWildcards: [],
+    star: undefined,
+    internalOnlyHeaders: strArr(rc.internal_only_headers, `${where}.internal_only_headers`).map((h) => h.toLowerCase()),
+    virtualHosts: [],
+  };
+  const seen = new Set<string>();
+  for (const [i, v] of arr(rc.virtual_hosts, `${where}.virtual_hosts`).entries()) {
+    const { vhost, domains } = compileVirtualHost(v, { req, resp }, `${where}.virtual_hosts[${i}]`);
+    for (const r of vhost.routes) {
+      if (r.action === ACTION_DIRECT && Buffer.byteLength(r.directBody, 'latin1') > maxBody) {
+        throw new ConfigError(`${where}: direct response body in virtual host '${vhost.name}' is larger than ${maxBody} bytes`);
+      }
+    }
+    out.virtualHosts.push(vhost);
+    for (const d0 of domains) {
+      const d = d0.toLowerCase();
+      // Envoy: "Only unique values for domains are permitted" across the whole route configuration.
+      if (seen.has(d)) throw new ConfigError(`${where}: only unique values for domains are permitted. Duplicate entry of domain ${d}`);
+      seen.add(d);
+      if (d === '*') out.star = vhost;
+      else if (d.startsWith('*')) out.suffixWildcards.push([d.slice(1), vhost]);
+      else if (d.endsWith('*')) out.prefixWildcards.push([d.slice(0, -1), vhost]);
+      else out.exact.set(d, vhost);
+    }
+  }
+  // Longest wildcard first; ties keep config order (Envoy's map is keyed by length, longest first).
+  out.suffixWildcards.sort((a, b) => b[0].length - a[0].length);
+  out.prefixWildcards.sort((a, b) => b[0].length - a[0].length);
+  return out;
+}
+
+/** Host header -> virtual host (Envoy RouteMatcher::findVirtualHost). `host` must already be lowercase. */
+export function findVirtualHost(rc: CompiledRouteConfig, host: string): CompiledVirtualHost | undefined {
+  if (rc.exact.size === 0 && rc.suffixWildcards.length === 0 && rc.prefixWildcards.length === 0) return rc.star;
+  let h = host;
+  if (rc.ignorePortInHostMatching) h = stripPort(h);
+  const exact = rc.exact.get(h);
+  if (exact) return exact;
+  // A wildcard never matches the empty string: '*.foo.com' does not match '.foo.com'.
+  for (const [suffix, v] of rc.suffixWildcards) if (h.length > suffix.length && h.endsWith(suffix)) return v;
+  for (const [prefix, v] of rc.prefixWildcards) if (h.length > prefix.length && h.startsWith(prefix)) return v;
+  return rc.star;
+}
+
+/** Removes a numeric `:port` (IPv6 literals keep their brackets). */
+export function stripPort(host: string): string {
+  const colon = host.lastIndexOf(':');
+  if (colon < 0) return host;
+  if (host.charCodeAt(0) === 0x5b /* [ */ && host.lastIndexOf(']') > colon) return host;
+  for (let i = colon + 1; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return host;
+  }
+  return host.slice(0, colon);
+}
+
+/**
+ * First route of the virtual host matching the request (Envoy evaluates routes in order). `pathNoQuery`
+ * is :path without query and fragment; `grpc` whether the request has a gRPC content-type.
+ */
+export function matchRoute(vhost: CompiledVirtualHost, req: MatchRequest, pathNoQuery: string, grpc: boolean): CompiledRoute | undefined {
+  let query: URLSearchParams | undefined;
+  for (const r of vhost.routes) {
+    if (!r.pathMatch(pathNoQuery)) continue;
+    if (r.grpcOnly && !grpc) continue;
+    let ok = true;
+    for (const h of r.headers) {
+      if (!h(req)) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) continue;
+    if (r.query.length > 0) {
+      if (!query) {
+        const q = req.path.indexOf('?');
+        query = new URLSearchParams(q < 0 ? '' : req.path.slice(q + 1));
+      }
+      for (const m of r.query) {
+        if (!m(query)) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+    }
+    return r;
+  }
+  return undefined;
+}
+
+export { EMPTY_MUTATION, isObject };

@@ -1,0 +1,540 @@
+// One upstream cluster (envoy.config.cluster.v3.Cluster): validated settings, the current host set from
+// EDS / load_assignment / DNS, the load balancer over the eligible hosts, circuit-breaker thresholds and
+// counters, and its stats under `cluster.<alt_stat_name or name>.`.
+import { lookup } from 'node:dns/promises';
+import { Pool } from 'undici';
+import type { Logger } from 'pino';
+import {
+  ConfigError, anyType, arr, checkFields, durationMs, num, obj, str, type Json,
+} from '../xds/json.ts';
+import { StatScope, type StatsStore } from '../stats/store.ts';
+import { HEALTH_BY_NAME, HEALTH_DEGRADED, HEALTH_DRAINING, HEALTH_TIMEOUT, HEALTH_UNHEALTHY, Host } from './host.ts';
+import type { LoadBalancer } from './load-balancer.ts';
+import { LeastRequestLoadBalancer } from './least-request.ts';
+import { RandomLoadBalancer } from './random.ts';
+import { RoundRobinLoadBalancer } from './round-robin.ts';
+
+export const LB_ROUND_ROBIN = 'ROUND_ROBIN';
+export const LB_LEAST_REQUEST = 'LEAST_REQUEST';
+export const LB_RANDOM = 'RANDOM';
+
+export interface Thresholds {
+  maxConnections: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+  maxRetries: number;
+}
+
+/** Settings read from a Cluster resource (everything validated). */
+export interface ClusterSpec {
+  name: string;
+  observabilityName: string;
+  type: 'EDS' | 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
+  edsServiceName: string | undefined;
+  connectTimeoutMs: number;
+  lbPolicy: string;
+  choiceCount: number;
+  panicThreshold: number;
+  idleTimeoutMs: number;
+  maxRequestsPerConnection: number;
+  thresholds: Thresholds;
+  highThresholds: Thresholds;
+  dnsRefreshMs: number;
+  loadAssignment: Json | undefined;
+}
+
+function thresholds(t: Json | undefined, where: string): Thresholds {
+  // Envoy's defaults when a threshold is not configured: 1024 / 1024 / 1024 / 3.
+  const o = t ?? {};
+  return {
+    maxConnections: num(o.max_connections, `${where}.max_connections`, 1024),
+    maxPendingRequests: num(o.max_pending_requests, `${where}.max_pending_requests`, 1024),
+    maxRequests: num(o.max_requests, `${where}.max_requests`, 1024),
+    maxRetries: num(o.max_retries, `${where}.max_retries`, 3),
+  };
+}
+
+/** Validates a Cluster resource and extracts what the proxy needs. Throws ConfigError naming the problem. */
+export function parseCluster(c: Json): ClusterSpec {
+  const name = str(c.name, 'cluster name');
+  if (!name) throw new ConfigError('cluster without a name');
+  const where = `cluster '${name}'`;
+  checkFields(c, where, [
+    'name', 'alt_stat_name', 'type', 'eds_cluster_config', 'connect_timeout', 'lb_policy', 'load_assignment',
+    'circuit_breakers', 'common_lb_config', 'metadata', 'typed_extension_protocol_options', 'max_requests_per_connection',
+    'per_connection_buffer_limit_bytes', 'dns_lookup_family', 'dns_refresh_rate', 'respect_dns_ttl', 'dns_jitter',
+    'upstream_connection_options', 'transport_socket', 'least_request_lb_config', 'round_robin_lb_config',
+    'track_cluster_stats', 'ignore_health_on_host_removal', 'close_connections_on_host_health_failure',
+    'wait_for_warm_on_init', 'filters',
+  ]);
+  const type = str(c.type, `${where}.type`, 'STATIC');
+  if (type !== 'EDS' && type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS') {
+    throw new ConfigError(`${where}: cluster type ${type} is not supported by this proxy`);
+  }
+  let edsServiceName: string | undefined;
+  if (type === 'EDS') {
+    const e = obj(c.eds_cluster_config, `${where}.eds_cluster_config`);
+    checkFields(e, `${where}.eds_cluster_config`, ['eds_config', 'service_name']);
+    const src = obj(e.eds_config, `${where}.eds_cluster_config.eds_config`);
+    if (src.ads === undefined) throw new ConfigError(`${where}: eds_config must use ADS`);
+    edsServiceName = str(e.service_name, where) || name;
+  } else if (c.eds_cluster_config !== undefined) throw new ConfigError(`${where}: eds_cluster_config on a ${type} cluster`);
+  const lbPolicy = str(c.lb_policy, `${where}.lb_policy`, LB_ROUND_ROBIN);
+  if (lbPolicy !== LB_ROUND_ROBIN && lbPolicy !== LB_LEAST_REQUEST && lbPolicy !== LB_RANDOM) {
+    throw new ConfigError(`${where}: lb_policy ${lbPolicy} is not supported by this proxy`);
+  }
+  let choiceCount = 2;
+  if (c.least_request_lb_config !== undefined) {
+    const l = obj(c.least_request_lb_config, `${where}.least_request_lb_config`);
+    checkFields(l, `${where}.least_request_lb_config`, ['choice_count']);
+    choiceCount = num(l.choice_count, where, 2);
+  }
+  if (c.round_robin_lb_config !== undefined) checkFields(obj(c.round_robin_lb_config, where), `${where}.round_robin_lb_config`, []);
+  let panicThreshold = 50;
+  if (c.common_lb_config !== undefined) {
+    const l = obj(c.common_lb_config, `${where}.common_lb_config`);
+    checkFields(l, `${where}.common_lb_config`, ['healthy_panic_threshold', 'locality_weighted_lb_config', 'zone_aware_lb_config']);
+    if (l.healthy_panic_threshold !== undefined) {
+      const p = obj(l.healthy_panic_threshold, where);
+      panicThreshold = typeof p.value === 'number' ? p.value : 0;
+    }
+  }
+  if (c.filters !== undefined && arr(c.filters, where).length > 0) throw new ConfigError(`${where}: upstream network filters are not supported by this proxy`);
+  if (c.transport_socket !== undefined) {
+    const ts = obj(c.transport_socket, `${where}.transport_socket`);
+    const t = ts.typed_config === undefined ? '' : anyType(obj(ts.typed_config, where));
+    if (t !== 'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' && str(ts.name, where) !== 'envoy.transport_sockets.raw_buffer') {
+      throw new ConfigError(`${where}: transport_socket ${t || str(ts.name, where)} (upstream TLS) is not supported by this proxy yet`);
+    }
+  }
+  let idleTimeoutMs = 3_600_000;
+  let maxRequestsPerConnection = num(c.max_requests_per_connection, `${where}.max_requests_per_connection`, 0);
+  const tepo = obj(c.typed_extension_protocol_options, `${where}.typed_extension_protocol_options`);
+  for (const [k, v] of Object.entries(tepo)) {
+    const w = `${where}.typed_extension_protocol_options['${k}']`;
+    const o = obj(v, w);
+    if (anyType(o) !== 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions') throw new ConfigError(`${w}: ${anyType(o)} is not supported by this proxy`);
+    checkFields(o, w, ['@type', 'common_http_protocol_options', 'explicit_http_config', 'use_downstream_protocol_config', 'upstream_http_protocol_options']);
+    const common = obj(o.common_http_protocol_options, `${w}.common_http_protocol_options`);
+    checkFields(common, `${w}.common_http_protocol_options`, ['idle_timeout', 'max_requests_per_connection', 'max_connection_duration', 'headers_with_underscores_action', 'max_headers_count']);
+    idleTimeoutMs = durationMs(common.idle_timeout, `${w}.common_http_protocol_options.idle_timeout`, idleTimeoutMs);
+    if (common.max_requests_per_connection !== undefined) maxRequestsPerConnection = num(common.max_requests_per_connection, w);
+    if (o.explicit_http_config !== undefined) {
+      const e = obj(o.explicit_http_config, `${w}.explicit_http_config`);
+      if (e.http2_protocol_options !== undefined || e.http3_protocol_options !== undefined) {
+        throw new ConfigError(`${w}: HTTP/2 and HTTP/3 upstreams are not supported by this proxy yet`);
+      }
+    }
+    if (o.use_downstream_protocol_config !== undefined) {
+      const u = obj(o.use_downstream_protocol_config, w);
+      if (u.http2_protocol_options !== undefined) throw new ConfigError(`${w}: HTTP/2 upstreams are not supported by this proxy yet`);
+    }
+  }
+  let normal: Json | undefined;
+  let high: Json | undefined;
+  if (c.circuit_breakers !== undefined) {
+    const cb = obj(c.circuit_breakers, `${where}.circuit_breakers`);
+    checkFields(cb, `${where}.circuit_breakers`, ['thresholds', 'per_host_thresholds']);
+    for (const [i, t] of arr(cb.thresholds, `${where}.circuit_breakers.thresholds`).entries()) {
+      const w = `${where}.circuit_breakers.thresholds[${i}]`;
+      checkFields(t, w, ['priority', 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'track_remaining', 'retry_budget', 'max_connection_pools']);
+      if (t.retry_budget !== undefined) throw new ConfigError(`${w}.retry_budget is not supported by this proxy`);
+      if (str(t.priority, w, 'DEFAULT') === 'HIGH') high = t;
+      else normal = t;
+    }
+  }
+  const type2 = type;
+  if (type2 !== 'EDS' && c.load_assignment === undefined) throw new ConfigError(`${where}: a ${type} cluster needs a load_assignment`);
+  return {
+    name,
+    observabilityName: str(c.alt_stat_name, `${where}.alt_stat_name`) || name,
+    type: type2,
+    edsServiceName,
+    connectTimeoutMs: durationMs(c.connect_timeout, `${where}.connect_timeout`, 5000),
+    lbPolicy,
+    choiceCount,
+    panicThreshold,
+    idleTimeoutMs,
+    maxRequestsPerConnection,
+    thresholds: thresholds(normal, `${where}.circuit_breakers`),
+    highThresholds: thresholds(high, `${where}.circuit_breakers`),
+    dnsRefreshMs: durationMs(c.dns_refresh_rate, `${where}.dns_refresh_rate`, 5000),
+    loadAssignment: c.load_assignment === undefined ? undefined : obj(c.load_assignment, `${where}.load_assignment`),
+  };
+}
+
+export interface HostSpec {
+  address: string;
+  port: number;
+  weight: number;
+  health: number;
+  priority: number;
+  hostname: string;
+  locality: { region: string; zone: string; sub_zone: string };
+}
+
+/** Validates a ClusterLoadAssignment (or a cluster's load_assignment) into host specs. */
+export function parseLoadAssignment(cla: Json, where: string, allowHostnames = false): HostSpec[] {
+  checkFields(cla, where, ['cluster_name', 'endpoints', 'policy', 'named_endpoints']);
+  if (cla.policy !== undefined) {
+    const p = obj(cla.policy, `${where}.policy`);
+    checkFields(p, `${where}.policy`, ['overprovisioning_factor', 'endpoint_stale_after', 'weighted_priority_health']);
+  }
+  const out: HostSpec[] = [];
+  for (const [i, l] of arr(cla.endpoints, `${where}.endpoints`).entries()) {
+    const w = `${where}.endpoints[${i}]`;
+    checkFields(l, w, ['locality', 'lb_endpoints', 'load_balancing_weight', 'priority', 'metadata', 'proximity']);
+    const loc = obj(l.locality, `${w}.locality`);
+    const locality = { region: str(loc.region, w), zone: str(loc.zone, w), sub_zone: str(loc.sub_zone, w) };
+    const priority = num(l.priority, `${w}.priority`);
+    for (const [j, e] of arr(l.lb_endpoints, `${w}.lb_endpoints`).entries()) {
+      const we = `${w}.lb_endpoints[${j}]`;
+      checkFields(e, we, ['endpoint', 'health_status', 'load_balancing_weight', 'metadata', 'endpoint_name']);
+      if (e.endpoint_name !== undefined) throw new ConfigError(`${we}: named endpoints are not supported`);
+      const ep = obj(e.endpoint, `${we}.endpoint`);
+      checkFields(ep, `${we}.endpoint`, ['address', 'hostname', 'health_check_config', 'additional_addresses']);
+      const addr = obj(ep.address, `${we}.endpoint.address`);
+      if (addr.socket_address === undefined) throw new ConfigError(`${we}: only socket_address endpoints are supported`);
+      const sa = obj(addr.socket_address, `${we}.endpoint.address.socket_address`);
+      checkFields(sa, `${we}.endpoint.address.socket_address`, ['address', 'port_value', 'protocol', 'resolver_name', 'ipv4_compat']);
+      if (sa.protocol !== undefined && sa.protocol !== 'TCP') throw new ConfigError(`${we}: only TCP endpoints are supported`);
+      const address = str(sa.address, `${we}.endpoint.address.socket_address.address`);
+      if (!allowHostnames && !isIp(address)) throw new ConfigError(`${we}: '${address}' is not an IP address`);
+      const health = e.health_status === undefined ? 0 : HEALTH_BY_NAME[str(e.health_status, we)];
+      if (health === undefined) throw new ConfigError(`${we}: unknown health_status`);
+      const lbw = e.load_balancing_weight === undefined ? 1 : num(e.load_balancing_weight, `${we}.load_balancing_weight`);
+      if (lbw < 1) throw new ConfigError(`${we}.load_balancing_weight must be at least 1`);
+      out.push({
+        address,
+        port: num(sa.port_value, `${we}.endpoint.address.socket_address.port_value`),
+        weight: lbw,
+        health,
+        priority,
+        hostname: str(ep.hostname, we),
+        locality,
+      });
+    }
+  }
+  return out;
+}
+
+function isIp(s: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) || (s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s));
+}
+
+export interface ClusterStats {
+  upstream_rq_total: number;
+  upstream_rq_completed: number;
+  upstream_rq_active: number;
+  upstream_rq_pending_total: number;
+  upstream_rq_pending_active: number;
+  upstream_rq_pending_overflow: number;
+  upstream_rq_retry: number;
+  upstream_rq_retry_success: number;
+  upstream_rq_retry_overflow: number;
+  upstream_rq_retry_limit_exceeded: number;
+  upstream_rq_timeout: number;
+  upstream_rq_per_try_timeout: number;
+  upstream_rq_rx_reset: number;
+  upstream_rq_tx_reset: number;
+  upstream_cx_total: number;
+  upstream_cx_active: number;
+  upstream_cx_connect_fail: number;
+  upstream_cx_connect_timeout: number;
+  upstream_cx_destroy: number;
+  upstream_cx_none_healthy: number;
+  upstream_cx_http1_total: number;
+  membership_change: number;
+  lb_healthy_panic: number;
+  update_attempt: number;
+  update_success: number;
+  update_empty: number;
+  retry_or_shadow_abandoned: number;
+}
+
+const COUNTERS: (keyof ClusterStats)[] = [
+  'upstream_rq_total', 'upstream_rq_completed', 'upstream_rq_pending_total', 'upstream_rq_pending_overflow',
+  'upstream_rq_retry', 'upstream_rq_retry_success', 'upstream_rq_retry_overflow', 'upstream_rq_retry_limit_exceeded',
+  'upstream_rq_timeout', 'upstream_rq_per_try_timeout', 'upstream_rq_rx_reset', 'upstream_rq_tx_reset',
+  'upstream_cx_total', 'upstream_cx_connect_fail', 'upstream_cx_connect_timeout', 'upstream_cx_destroy',
+  'upstream_cx_none_healthy', 'upstream_cx_http1_total', 'membership_change', 'lb_healthy_panic', 'update_attempt',
+  'update_success', 'update_empty', 'retry_or_shadow_abandoned',
+];
+const GAUGES: (keyof ClusterStats)[] = ['upstream_rq_active', 'upstream_rq_pending_active', 'upstream_cx_active'];
+
+export class Cluster {
+  readonly spec: ClusterSpec;
+  readonly store: StatsStore;
+  readonly stats: ClusterStats;
+  /** The resource as received (config_dump). */
+  readonly json: Json;
+  versionInfo: string;
+  lastUpdated: string;
+  readonly addedViaApi: boolean;
+  hosts: Host[] = [];
+  /** The ClusterLoadAssignment last applied (config_dump ?include_eds), EDS clusters only. */
+  assignment: Json | undefined;
+  /** An EDS cluster is warming until its first ClusterLoadAssignment arrives. */
+  warm: boolean;
+  activeRq = 0;
+  activeRetries = 0;
+  activeCx = 0;
+  private lb: LoadBalancer | undefined;
+  private panic = false;
+  private scope: StatScope;
+  private codeStats = new Int32Array(600).fill(-1);
+  private classStats = new Int32Array(6).fill(-1);
+  private dnsTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(spec: ClusterSpec, json: Json, store: StatsStore, o: { versionInfo: string; addedViaApi: boolean; log: Logger }) {
+    this.spec = spec;
+    this.json = json;
+    this.store = store;
+    this.versionInfo = o.versionInfo;
+    this.lastUpdated = new Date().toISOString();
+    this.addedViaApi = o.addedViaApi;
+    this.log = o.log;
+    this.scope = new StatScope(store, `cluster.${spec.observabilityName}.`);
+    const s = {} as ClusterStats;
+    for (const k of COUNTERS) s[k] = this.scope.counter(k);
+    for (const k of GAUGES) s[k] = this.scope.gauge(k);
+    this.stats = s;
+    this.scope.computedGauge('membership_total', () => this.hosts.length);
+    this.scope.computedGauge('membership_healthy', () => this.countHealth((h) => h.healthy));
+    this.scope.computedGauge('membership_degraded', () => this.countHealth((h) => h.health === HEALTH_DEGRADED));
+    this.scope.computedGauge('membership_excluded', () => 0);
+    this.scope.computedGauge('max_host_weight', () => this.hosts.reduce((m, h) => Math.max(m, h.weight), 0));
+    for (const t of ['cx_open', 'cx_pool_open', 'rq_open', 'rq_pending_open', 'rq_retry_open']) {
+      this.scope.computedGauge(`circuit_breakers.default.${t}`, () => this.breakerOpen(t));
+      this.scope.computedGauge(`circuit_breakers.high.${t}`, () => 0);
+    }
+    this.warm = spec.type !== 'EDS';
+    if (spec.loadAssignment) {
+      const hosts = parseLoadAssignment(spec.loadAssignment, `cluster '${spec.name}'.load_assignment`, spec.type !== 'STATIC');
+      if (spec.type === 'STATIC') this.setHosts(hosts);
+      else this.startDns(hosts);
+    }
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  private countHealth(f: (h: Host) => boolean): number {
+    let n = 0;
+    for (const h of this.hosts) if (f(h)) n++;
+    return n;
+  }
+
+  private breakerOpen(t: string): number {
+    const th = this.spec.thresholds;
+    switch (t) {
+      case 'cx_open':
+        return this.activeCx >= th.maxConnections ? 1 : 0;
+      case 'rq_open':
+        return this.activeRq >= th.maxRequests ? 1 : 0;
+      case 'rq_retry_open':
+        return this.activeRetries >= th.maxRetries ? 1 : 0;
+      default:
+        return 0;
+    }
+  }
+
+  /** Replaces the host set, keeping Host objects (pools, counters) for addresses that stay. */
+  setHosts(specs: HostSpec[]): void {
+    const old = new Map(this.hosts.map((h) => [h.key, h]));
+    const next: Host[] = [];
+    let changed = specs.length !== this.hosts.length;
+    for (const s of specs) {
+      const probe = new Host(s.address, s.port);
+      const existing = old.get(probe.key);
+      const h = existing ?? probe;
+      if (!existing) changed = true;
+      old.delete(h.key);
+      h.weight = s.weight;
+      h.health = s.health;
+      h.priority = s.priority;
+      h.hostname = s.hostname;
+      h.locality = s.locality;
+      next.push(h);
+    }
+    this.hosts = next;
+    // Removed hosts: requests in flight finish on their pooled connections; idle ones close.
+    for (const h of old.values()) {
+      const p = h.pool;
+      h.pool = undefined;
+      if (p) p.close().catch(() => undefined);
+    }
+    // Envoy counts membership_change when hosts are added or removed, not for the initial empty set.
+    if (changed) this.store.inc(this.stats.membership_change);
+    this.rebuildLb();
+    this.warm = true;
+  }
+
+  /** Applies a ClusterLoadAssignment from EDS. */
+  applyAssignment(cla: Json, specs: HostSpec[]): void {
+    this.assignment = cla;
+    this.store.inc(this.stats.update_attempt);
+    this.store.inc(this.stats.update_success);
+    if (specs.length === 0) this.store.inc(this.stats.update_empty);
+    this.setHosts(specs);
+  }
+
+  private rebuildLb(): void {
+    // Lowest priority level with a usable host; panic mode (balance over all hosts of that level) when
+    // the healthy share is below the threshold, as Envoy does per priority.
+    const byPriority = new Map<number, Host[]>();
+    for (const h of this.hosts) {
+      let l = byPriority.get(h.priority);
+      if (!l) byPriority.set(h.priority, (l = []));
+      l.push(h);
+    }
+    const levels = [...byPriority.keys()].sort((a, b) => a - b);
+    let eligible: Host[] = [];
+    this.panic = false;
+    for (const p of levels) {
+      const all = byPriority.get(p) ?? [];
+      const healthy = all.filter((h) => h.healthy);
+      const degraded = all.filter((h) => h.health === HEALTH_DEGRADED);
+      if (healthy.length > 0 || degraded.length > 0 || p === levels[levels.length - 1]) {
+        const usable = healthy.length > 0 ? healthy : degraded;
+        if (all.length > 0 && (usable.length * 100) / all.length < this.spec.panicThreshold) {
+          this.panic = true;
+          eligible = all;
+        } else eligible = usable;
+        break;
+      }
+    }
+    switch (this.spec.lbPolicy) {
+      case LB_LEAST_REQUEST:
+        this.lb = new LeastRequestLoadBalancer(eligible, Math.random, this.spec.choiceCount);
+        break;
+      case LB_RANDOM:
+        this.lb = new RandomLoadBalancer(eligible);
+        break;
+      default:
+        this.lb = new RoundRobinLoadBalancer(eligible);
+    }
+  }
+
+  /** A host for a new request, or undefined (503 no healthy upstream). */
+  chooseHost(): Host | undefined {
+    if (this.panic) this.store.inc(this.stats.lb_healthy_panic);
+    return this.lb?.choose();
+  }
+
+  /** The pool of a host, created on first use. */
+  poolFor(h: Host): Pool {
+    if (h.pool) return h.pool as Pool;
+    const origin = `http://${h.key}`;
+    const pool = new Pool(origin, {
+      pipelining: 1,
+      connect: { timeout: this.spec.connectTimeoutMs, noDelay: true },
+      keepAliveTimeout: this.spec.idleTimeoutMs,
+      keepAliveMaxTimeout: this.spec.idleTimeoutMs,
+      // Route timeouts are enforced by the router (Envoy has no upstream header/body timeouts by default).
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      maxHeaderSize: 96 * 1024,
+      ...(this.spec.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: this.spec.maxRequestsPerConnection } : {}),
+    });
+    const s = this.stats;
+    const st = this.store;
+    pool.on('connect', () => {
+      h.cxTotal++;
+      h.cxActive++;
+      this.activeCx++;
+      st.inc(s.upstream_cx_total);
+      st.inc(s.upstream_cx_http1_total);
+      st.inc(s.upstream_cx_active);
+    });
+    pool.on('disconnect', () => {
+      h.cxActive--;
+      this.activeCx--;
+      st.dec(s.upstream_cx_active);
+      st.inc(s.upstream_cx_destroy);
+    });
+    pool.on('connectionError', (_o: unknown, _t: unknown, err: Error & { code?: string }) => {
+      h.cxConnectFail++;
+      st.inc(s.upstream_cx_total);
+      st.inc(s.upstream_cx_connect_fail);
+      if (err.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(s.upstream_cx_connect_timeout);
+    });
+    h.pool = pool;
+    return pool;
+  }
+
+  /** Counts an upstream (or router-generated) response code: upstream_rq_<code>, _<N>xx, _completed. */
+  chargeStatus(code: number): void {
+    const st = this.store;
+    let i = code >= 0 && code < 600 ? (this.codeStats[code] ?? -1) : -1;
+    if (i < 0 && code >= 0 && code < 600) this.codeStats[code] = i = this.scope.counter(`upstream_rq_${code}`);
+    if (i >= 0) st.inc(i);
+    const cls = Math.floor(code / 100);
+    if (cls >= 1 && cls <= 5) {
+      let j = this.classStats[cls] ?? -1;
+      if (j < 0) this.classStats[cls] = j = this.scope.counter(`upstream_rq_${cls}xx`);
+      st.inc(j);
+    }
+    st.inc(this.stats.upstream_rq_completed);
+  }
+
+  private startDns(seeds: HostSpec[]): void {
+    const resolve = async (): Promise<void> => {
+      const out: HostSpec[] = [];
+      for (const s of seeds) {
+        if (isIp(s.address)) {
+          out.push(s);
+          continue;
+        }
+        try {
+          const addrs = await lookup(s.address, { all: true, family: 4 });
+          const use = this.spec.type === 'LOGICAL_DNS' ? addrs.slice(0, 1) : addrs;
+          for (const a of use) out.push({ ...s, address: a.address, hostname: s.address });
+        } catch (e) {
+          this.log.warn({ cluster: this.name, host: s.address, err: (e as Error).message }, 'DNS resolution failed');
+        }
+      }
+      if (this.closed) return;
+      this.setHosts(out);
+      this.dnsTimer = setTimeout(() => void resolve(), this.spec.dnsRefreshMs);
+      this.dnsTimer.unref();
+    };
+    void resolve();
+  }
+
+  /**
+   * A modified EDS cluster keeps the endpoints of the one it replaces (Envoy reuses the cached
+   * ClusterLoadAssignment), so it is warm at once. Pools are not shared: the old cluster's pools finish
+   * their requests and close; the new settings (connect timeout, limits) apply to new connections.
+   */
+  inheritFrom(old: Cluster): void {
+    if (this.spec.type === 'EDS' && old.spec.type === 'EDS' && old.assignment && old.spec.edsServiceName === this.spec.edsServiceName) {
+      this.assignment = old.assignment;
+      this.setHosts(old.hosts.map((h) => ({ address: h.address, port: h.port, weight: h.weight, health: h.health, priority: h.priority, hostname: h.hostname, locality: h.locality })));
+    }
+  }
+
+  /** Stops DNS, releases stats and closes pools (in-flight requests finish). */
+  close(): void {
+    this.closed = true;
+    if (this.dnsTimer) clearTimeout(this.dnsTimer);
+    this.scope.releaseAll();
+    for (const h of this.hosts) {
+      const p = h.pool;
+      h.pool = undefined;
+      if (p) p.close().catch(() => undefined);
+    }
+  }
+
+  /** Health flags as /clusters prints them (Envoy HostUtility::healthFlagsToString). */
+  static healthFlags(h: Host): string {
+    if (h.health === HEALTH_UNHEALTHY || h.health === HEALTH_TIMEOUT) return '/failed_eds_health';
+    if (h.health === HEALTH_DRAINING) return '/failed_eds_health/eds_status_draining';
+    if (h.health === HEALTH_DEGRADED) return '/degraded_eds_health';
+    return 'healthy';
+  }
+}
+

@@ -1,0 +1,66 @@
+// One upstream endpoint (Envoy's Host): address, weight, EDS health, the load balancer's active-request
+// count, per-host counters shown by /clusters, and its connection pool (created on first use).
+
+export const HEALTH_UNKNOWN = 0;
+export const HEALTH_HEALTHY = 1;
+export const HEALTH_UNHEALTHY = 2;
+export const HEALTH_DRAINING = 3;
+export const HEALTH_TIMEOUT = 4;
+export const HEALTH_DEGRADED = 5;
+
+export const HEALTH_BY_NAME: Record<string, number> = {
+  UNKNOWN: HEALTH_UNKNOWN,
+  HEALTHY: HEALTH_HEALTHY,
+  UNHEALTHY: HEALTH_UNHEALTHY,
+  DRAINING: HEALTH_DRAINING,
+  TIMEOUT: HEALTH_TIMEOUT,
+  DEGRADED: HEALTH_DEGRADED,
+};
+
+/** Minimal view of a connection pool, so the load balancer and host code do not depend on undici. */
+export interface HostPool {
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export interface Locality {
+  region: string;
+  zone: string;
+  sub_zone: string;
+}
+
+export class Host {
+  readonly address: string;
+  readonly port: number;
+  /** `ip:port`, as Envoy prints hosts. */
+  readonly key: string;
+  weight = 1;
+  health = HEALTH_UNKNOWN;
+  priority = 0;
+  hostname = '';
+  locality: Locality = { region: '', zone: '', sub_zone: '' };
+  /** In-flight requests (least-request LB and /clusters rq_active). */
+  activeRq = 0;
+  // Per-host stats as /clusters prints them.
+  cxActive = 0;
+  cxConnectFail = 0;
+  cxTotal = 0;
+  rqError = 0;
+  rqSuccess = 0;
+  rqTimeout = 0;
+  rqTotal = 0;
+  pool: HostPool | undefined;
+  /** EDF scheduler state (weighted round robin / least request). */
+  edfDeadline = 0;
+
+  constructor(address: string, port: number) {
+    this.address = address;
+    this.port = port;
+    this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  }
+
+  /** Usable by the load balancer without panic mode (Envoy: HEALTHY or UNKNOWN; DEGRADED is a lower tier). */
+  get healthy(): boolean {
+    return this.health === HEALTH_HEALTHY || this.health === HEALTH_UNKNOWN;
+  }
+}
