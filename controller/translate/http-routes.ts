@@ -78,6 +78,14 @@ function redirectAction(r: HTTPRedirect, listenPort: number, isTLS: boolean): Js
   return out;
 }
 
+/**
+ * TranslateRequestMirrorPolicy. Istio >= 1.28 sets disable_shadow_host_suffix_append (DISABLE_SHADOW_HOST_SUFFIX
+ * defaults to true): mirrored requests keep the original Host instead of `<host>-shadow`.
+ */
+function mirrorPolicy(cluster: string, fraction: JsonObject): JsonObject {
+  return { cluster, runtime_fraction: fraction, trace_sampled: false, disable_shadow_host_suffix_append: true };
+}
+
 function weightedCluster(ctx: RouteContext, d: HTTPRouteDestination, vsNs: string): JsonObject {
   const out: JsonObject = { name: destinationCluster(ctx, d.destination, vsNs), weight: d.weight ?? 0 };
   if (d.headers) {
@@ -103,11 +111,11 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
   const mirrors: JsonObject[] = [];
   if (r.mirror) {
     const f = mirrorFraction(r.mirrorPercentage, r.mirrorPercent);
-    if (f) mirrors.push({ cluster: destinationCluster(ctx, r.mirror, vs.namespace), runtime_fraction: f, trace_sampled: false });
+    if (f) mirrors.push(mirrorPolicy(destinationCluster(ctx, r.mirror, vs.namespace), f));
   }
   for (const m of r.mirrors ?? []) {
     const f = mirrorFraction(m.percentage, undefined);
-    if (f) mirrors.push({ cluster: destinationCluster(ctx, m.destination, vs.namespace), runtime_fraction: f, trace_sampled: false });
+    if (f) mirrors.push(mirrorPolicy(destinationCluster(ctx, m.destination, vs.namespace), f));
   }
   if (mirrors.length) action.request_mirror_policies = mirrors;
   const dests = r.route ?? [];
