@@ -14,6 +14,7 @@ import { isHTTP2 } from '../model/protocol.ts';
 import { toEnvoyDuration } from '../model/duration.ts';
 import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, adsConfigSource, clusterName, sortedObject } from './envoy.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
+import { tlsTransportSocket, upstreamTlsContext } from './tls.ts';
 
 const MAX_UINT32 = 4294967295;
 
@@ -143,7 +144,44 @@ function clusterType(svc: ModelService): 'EDS' | 'STRICT_DNS' | 'LOGICAL_DNS' {
   return 'EDS';
 }
 
+/**
+ * DestinationRule `tls` -> the cluster's transport socket (buildUpstreamClusterTLSContext). Returns false when
+ * the cluster must not be built (ISTIO_MUTUAL without a mesh CA, incomplete file settings): a route to it then
+ * answers 503 (cluster not found) rather than silently sending plaintext.
+ */
+function applyUpstreamTls(push: PushContext, c: JsonObject, name: string, svc: ModelService, port: ModelPort, tp: TrafficPolicy | undefined, dr: EffectiveDestinationRule | undefined): { ok: boolean; http?: JsonObject } {
+  const tls = tp?.tls;
+  if (!tls?.mode || tls.mode === 'DISABLE') return { ok: true };
+  const from = dr?.from[0];
+  const report = (message: string): void => {
+    if (from) push.errors.push({ kind: 'DestinationRule', namespace: from.namespace, name: from.name, origin: from.origin, field: 'spec.trafficPolicy.tls', message });
+  };
+  if (tls.mode === 'ISTIO_MUTUAL') {
+    report(`tls.mode ISTIO_MUTUAL needs the mesh CA (SDS default/ROOTCA), which meshgate does not run: cluster ${name} is not built on this gateway (harmless if only sidecars use this rule; otherwise use SIMPLE or MUTUAL)`);
+    return { ok: false };
+  }
+  const r = upstreamTlsContext(tls, isHTTP2(port.protocol), svc.serviceEntry?.subjectAltNames ?? [], name);
+  if ('error' in r) {
+    report(`${r.error}: cluster ${name} is not built`);
+    return { ok: false };
+  }
+  if (tls.credentialName) {
+    // Reported, not fatal: as with Envoy waiting on SDS, connections through this cluster fail until it exists.
+    const cert = tls.mode === 'MUTUAL' ? push.credentials.certificate(tls.credentialName) : undefined;
+    if (cert && !cert.ok) report(`client certificate for cluster ${name}: ${cert.reason}`);
+    const ca = tls.insecureSkipVerify ? undefined : push.credentials.ca(tls.credentialName);
+    if (ca && !ca.ok) report(`CA for cluster ${name}: ${ca.reason}`);
+  }
+  c.transport_socket = tlsTransportSocket(r.context);
+  if (!r.autoSni && !r.autoSanValidation) return { ok: true };
+  const upstream: JsonObject = {};
+  if (r.autoSni) upstream.auto_sni = true;
+  if (r.autoSanValidation) upstream.auto_san_validation = true;
+  return { ok: true, http: { upstream_http_protocol_options: upstream } };
+}
+
 function buildOne(
+  push: PushContext,
   name: string,
   svc: ModelService,
   port: ModelPort,
@@ -173,6 +211,9 @@ function buildOne(
   }
   applyOutlierDetection(c, tp);
   applyLoadBalancer(c, tp);
+  const tls = applyUpstreamTls(push, c, name, svc, port, tp, dr);
+  if (!tls.ok) return undefined;
+  if (tls.http) http = { ...(http ?? {}), ...tls.http };
   c.metadata = istioMetadata(svc, dr, subset);
   if (http) {
     // UpstreamProtocolOptions is required by Envoy: default to explicit HTTP/1.1.
@@ -204,10 +245,10 @@ export function buildClusters(push: PushContext): BuiltCluster[] {
     for (const port of svc.ports) {
       if (port.protocol === 'UDP') continue;
       const eps = push.endpoints(svc, port);
-      add(buildOne(clusterName(port.port, '', svc.hostname), svc, port, policyForPort(dr?.trafficPolicy, port.port), dr, undefined, eps));
+      add(buildOne(push, clusterName(port.port, '', svc.hostname), svc, port, policyForPort(dr?.trafficPolicy, port.port), dr, undefined, eps));
       for (const subset of dr?.subsets ?? []) {
         const tp = mergeSubsetPolicy(dr?.trafficPolicy, subset.trafficPolicy, port.port);
-        add(buildOne(clusterName(port.port, subset.name, svc.hostname), svc, port, tp, dr, subset.name, subsetEndpoints(eps, subset)));
+        add(buildOne(push, clusterName(port.port, subset.name, svc.hostname), svc, port, tp, dr, subset.name, subsetEndpoints(eps, subset)));
       }
     }
   }

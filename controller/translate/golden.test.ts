@@ -11,7 +11,7 @@ import { isKind, type KubeObject } from '../model/objects.ts';
 import { formatError } from '../model/validation.ts';
 import type { GatewayIdentity } from '../xds/snapshot.ts';
 import { normalizeJson } from '../../xds/protos.ts';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.ts';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/type-urls.ts';
 import { translate } from './translate.ts';
 
 const DIR = join(import.meta.dirname, 'testdata');
@@ -42,15 +42,24 @@ function load(file: string): Input {
   return { identity, store };
 }
 
+/** Private keys shown as Envoy's config_dump shows them (base64 of `[redacted]`). */
+function redactKeys(secret: Record<string, unknown>): Record<string, unknown> {
+  const cert = secret.tls_certificate as { private_key?: unknown } | undefined;
+  if (cert?.private_key) cert.private_key = { inline_bytes: Buffer.from('[redacted]').toString('base64') };
+  return secret;
+}
+
 function render(i: Input): string {
   const { resources, errors } = translate(i.store.snapshot(), i.identity);
-  const out = {
+  const out: Record<string, unknown> = {
     errors: errors.map(formatError),
     listeners: resources.listeners.map((l) => normalizeJson(LISTENER_TYPE, l)),
     routes: resources.routes.map((r) => normalizeJson(ROUTE_TYPE, r)),
     clusters: resources.clusters.map((c) => normalizeJson(CLUSTER_TYPE, c)),
     endpoints: resources.endpoints.map((e) => normalizeJson(ENDPOINT_TYPE, e)),
   };
+  // SDS secrets only where there are any (the older cases have none).
+  if (resources.secrets.length > 0) out.secrets = resources.secrets.map((s) => redactKeys(normalizeJson(SECRET_TYPE, s)));
   return stringify(out, { lineWidth: 0, aliasDuplicateObjects: false });
 }
 

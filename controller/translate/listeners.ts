@@ -2,12 +2,14 @@
 // listener_builder.go buildHTTPConnectionManager): one listener per (bind, resolved port), named
 // `<bind>_<port>`, e.g. `0.0.0.0_8080` for a Gateway port 80 behind a Service 80 -> 8080.
 import type { JsonObject } from '../../xds/protos.ts';
-import { CORS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE } from '../../xds/type-urls.ts';
-import type { MergedServers } from '../model/gateways.ts';
+import { CORS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TLS_INSPECTOR_TYPE } from '../../xds/type-urls.ts';
+import type { GatewayServer, MergedServers } from '../model/gateways.ts';
+import { isHTTPServer } from '../model/gateways.ts';
 import type { PushContext } from '../model/push-context.ts';
 import { isHTTP } from '../model/protocol.ts';
 import { adsConfigSource } from './envoy.ts';
-import { tcpProxyFilters } from './tcp-routes.ts';
+import { tcpProxyFilters, tlsPassthroughChains } from './tcp-routes.ts';
+import { downstreamTlsContext, tlsTransportSocket } from './tls.ts';
 
 /** Envoy's name for a listener: `<bind>_<port>`. */
 export function listenerName(bind: string, port: number): string {
@@ -66,20 +68,106 @@ function httpFilterChain(listener: string, ms: MergedServers): JsonObject {
   };
 }
 
+/** getSNIHostsForServer: server hosts without `ns/`, deduplicated, sorted; none when `*` is among them. */
+function serverNames(gs: GatewayServer): string[] | undefined {
+  const names = [...new Set(gs.server.hosts.map((h) => (h.includes('/') ? h.slice(h.indexOf('/') + 1) : h)))].sort();
+  return names.includes('*') ? undefined : names;
+}
+
 /**
- * Filter chains for one ServerPort. HTTP-like ports get one HCM chain; plain TCP servers a tcp_proxy
- * chain from the first matching VirtualService tcp rule. HTTPS termination and TLS (SNI) chains come with
- * the TLS work. A listener with no chain is not emitted, as istiod does.
+ * A terminating server (SIMPLE, MUTUAL, OPTIONAL_MUTUAL): its DownstreamTlsContext, or undefined (with an
+ * error) when it cannot be served. A missing or invalid credentialName Secret drops this server's filter
+ * chain only; the listener's other servers keep working.
+ */
+function terminatingTls(push: PushContext, gs: GatewayServer): JsonObject | undefined {
+  const tls = gs.server.tls ?? {};
+  const fail = (field: string, message: string): undefined => {
+    push.errors.push({ kind: 'Gateway', namespace: gs.gateway.namespace, name: gs.gateway.name, origin: gs.gateway.origin, field: `spec.servers[${gs.index}].tls${field}`, message });
+    return undefined;
+  };
+  if (tls.mode === 'ISTIO_MUTUAL') {
+    return fail('.mode', 'ISTIO_MUTUAL needs the mesh CA (SDS default/ROOTCA), which meshgate does not run: this server is not served; use SIMPLE or MUTUAL with a credentialName');
+  }
+  const built = downstreamTlsContext(tls);
+  for (const name of built.credentials.certificate) {
+    const r = push.credentials.certificate(name);
+    if (!r.ok) return fail('.credentialName', `${r.reason}: this server (hosts ${gs.server.hosts.join(', ')}) is not served until the Secret is fixed`);
+  }
+  for (const name of built.credentials.ca) {
+    const r = push.credentials.ca(name);
+    if (!r.ok) return fail('.credentialName', `client CA for ${tls.mode}: ${r.reason}: this server (hosts ${gs.server.hosts.join(', ')}) is not served until the Secret is fixed`);
+  }
+  return built.context;
+}
+
+/**
+ * Filter chains for one ServerPort (buildGatewayTCPBasedFilterChains). HTTP-like ports get one HCM chain.
+ * Otherwise, per server: HTTPS termination gets an HCM chain matched by SNI (server hosts) with a TLS
+ * context and its own RDS; TLS termination a tcp_proxy chain behind TLS; PASSTHROUGH one chain per
+ * VirtualService `tls` match (SNI from `sniHosts`, no TLS context); plain TCP a tcp_proxy chain.
+ * A listener with no chain is not emitted, as istiod does.
  */
 function filterChains(push: PushContext, listener: string, ms: MergedServers): JsonObject[] {
   if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(listener, ms)];
   const chains: JsonObject[] = [];
   for (const gs of ms.servers) {
-    if (gs.server.tls) continue; // TLS termination / passthrough: not yet.
-    const filters = tcpProxyFilters(push, gs);
-    if (filters) chains.push({ filters, transport_socket_connect_timeout: '15s' });
+    const tls = gs.server.tls;
+    if (!tls) {
+      const filters = tcpProxyFilters(push, gs);
+      if (filters) chains.push({ filters, transport_socket_connect_timeout: '15s' });
+      continue;
+    }
+    const mode = tls.mode ?? 'PASSTHROUGH';
+    if (mode === 'PASSTHROUGH') {
+      chains.push(...tlsPassthroughChains(push, gs));
+      continue;
+    }
+    if (mode === 'AUTO_PASSTHROUGH') {
+      push.errors.push({
+        kind: 'Gateway',
+        namespace: gs.gateway.namespace,
+        name: gs.gateway.name,
+        origin: gs.gateway.origin,
+        field: `spec.servers[${gs.index}].tls.mode`,
+        message: 'AUTO_PASSTHROUGH routes mesh mTLS by SNI to in-mesh services and needs sidecars: not supported by meshgate, this server is not served',
+      });
+      continue;
+    }
+    const context = terminatingTls(push, gs);
+    if (!context) continue;
+    const names = serverNames(gs);
+    const match = names ? { filter_chain_match: { server_names: names } } : {};
+    if (isHTTPServer(gs.server)) {
+      const routeName = gatewayRouteName(push, gs);
+      chains.push({
+        ...match,
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            // HTTPS chains use the server name as stat_prefix when set.
+            typed_config: gatewayHttpConnectionManager(gs.server.name || `outbound_${listener};`, routeName),
+          },
+        ],
+        transport_socket: tlsTransportSocket(context),
+        transport_socket_connect_timeout: '15s',
+      });
+    } else {
+      const filters = tcpProxyFilters(push, gs);
+      if (filters) chains.push({ ...match, filters, transport_socket: tlsTransportSocket(context), transport_socket_connect_timeout: '15s' });
+    }
   }
   return chains;
+}
+
+/** The RDS name mergeGateways gave this HTTPS server. */
+function gatewayRouteName(push: PushContext, gs: GatewayServer): string {
+  for (const [name, servers] of push.merged.serversByRouteName) if (servers.includes(gs)) return name;
+  return '';
+}
+
+/** tls_inspector is added when a chain matches on SNI or terminates TLS (every such chain has ALPN). */
+function needsTlsInspector(chains: readonly JsonObject[]): boolean {
+  return chains.some((c) => ((c.filter_chain_match as JsonObject | undefined)?.server_names as unknown[] | undefined)?.length || c.transport_socket);
 }
 
 export function buildListeners(push: PushContext): JsonObject[] {
@@ -99,6 +187,7 @@ export function buildListeners(push: PushContext): JsonObject[] {
       name,
       address: { socket_address: { address: bind, port_value: sp.number } },
       filter_chains: chains,
+      ...(needsTlsInspector(chains) ? { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': TLS_INSPECTOR_TYPE } }] } : {}),
       traffic_direction: 'OUTBOUND',
       // MAX_CONNECTIONS_PER_SOCKET_EVENT_LOOP default 1.
       max_connections_to_accept_per_socket_event: 1,

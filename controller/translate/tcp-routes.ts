@@ -5,7 +5,8 @@ import type { JsonObject } from '../../xds/protos.ts';
 import { TCP_PROXY_TYPE } from '../../xds/type-urls.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { GatewayServer } from '../model/gateways.ts';
-import type { L4MatchAttributes } from '../model/istio-types.ts';
+import type { L4MatchAttributes, RouteDestination } from '../model/istio-types.ts';
+import type { VirtualServiceConfig } from '../model/virtual-services.ts';
 import { matches } from '../model/host.ts';
 import { virtualServicesForGateway } from '../model/virtual-services.ts';
 import { toEnvoyDuration } from '../model/duration.ts';
@@ -29,35 +30,65 @@ function l4Matches(preds: readonly L4MatchAttributes[] | undefined, gs: GatewayS
   return preds.some((m) => (!m.port || m.port === gs.server.port.number) && (!m.gateways?.length || m.gateways.includes(gs.gatewayName)));
 }
 
+/** buildOutboundNetworkFilters: a tcp_proxy to one cluster, or weighted clusters, with the DR's TCP settings. */
+function tcpProxyFor(push: PushContext, routes: readonly RouteDestination[], gs: GatewayServer, vs: VirtualServiceConfig): JsonObject[] {
+  const ctx = { push, listenPort: gs.server.port.number, gatewayName: gs.gatewayName, isTLS: false };
+  const first = routes[0]?.destination;
+  const svc = first ? push.serviceFor(first.host, vs.namespace) : undefined;
+  const dr = svc ? push.destinationRules.lookup(svc.hostname, svc.namespace) : undefined;
+  const tcpPool = dr?.trafficPolicy?.connectionPool?.tcp;
+  const proxy: JsonObject = { '@type': TCP_PROXY_TYPE };
+  if (routes.length === 1 && first) {
+    const cluster = destinationCluster(ctx, first, vs.namespace);
+    proxy.stat_prefix = cluster;
+    proxy.cluster = cluster;
+  } else {
+    proxy.stat_prefix = `${vs.name}.${vs.namespace}`;
+    proxy.weighted_clusters = {
+      clusters: routes.filter((d) => (d.weight ?? 0) > 0).map((d) => ({ name: destinationCluster(ctx, d.destination, vs.namespace), weight: d.weight })),
+    };
+  }
+  const idle = toEnvoyDuration(tcpPool?.idleTimeout);
+  if (idle !== undefined) proxy.idle_timeout = idle;
+  const maxDuration = toEnvoyDuration(tcpPool?.maxConnectionDuration);
+  if (maxDuration !== undefined) proxy.max_downstream_connection_duration = maxDuration;
+  // maybeSetHashPolicy: only source-IP hashing applies to TCP.
+  if (dr?.trafficPolicy?.loadBalancer?.consistentHash?.useSourceIp) proxy.hash_policy = [{ source_ip: {} }];
+  return [{ name: 'envoy.filters.network.tcp_proxy', typed_config: proxy }];
+}
+
 export function tcpProxyFilters(push: PushContext, gs: GatewayServer): JsonObject[] | undefined {
   for (const vs of virtualServicesForGateway(push.virtualServices, push.identity.namespace, gs.gatewayName)) {
     if (!hostsMatch(gs.server.hosts, vs.spec.hosts ?? [], vs.namespace)) continue;
     for (const tcp of vs.spec.tcp ?? []) {
       if (!l4Matches(tcp.match, gs) || !tcp.route?.length) continue;
-      const ctx = { push, listenPort: gs.server.port.number, gatewayName: gs.gatewayName, isTLS: false };
-      const first = tcp.route[0]?.destination;
-      const svc = first ? push.serviceFor(first.host, vs.namespace) : undefined;
-      const dr = svc ? push.destinationRules.lookup(svc.hostname, svc.namespace) : undefined;
-      const tcpPool = dr?.trafficPolicy?.connectionPool?.tcp;
-      const proxy: JsonObject = { '@type': TCP_PROXY_TYPE };
-      if (tcp.route.length === 1 && first) {
-        const cluster = destinationCluster(ctx, first, vs.namespace);
-        proxy.stat_prefix = cluster;
-        proxy.cluster = cluster;
-      } else {
-        proxy.stat_prefix = `${vs.name}.${vs.namespace}`;
-        proxy.weighted_clusters = {
-          clusters: tcp.route.filter((d) => (d.weight ?? 0) > 0).map((d) => ({ name: destinationCluster(ctx, d.destination, vs.namespace), weight: d.weight })),
-        };
-      }
-      const idle = toEnvoyDuration(tcpPool?.idleTimeout);
-      if (idle !== undefined) proxy.idle_timeout = idle;
-      const maxDuration = toEnvoyDuration(tcpPool?.maxConnectionDuration);
-      if (maxDuration !== undefined) proxy.max_downstream_connection_duration = maxDuration;
-      // maybeSetHashPolicy: only source-IP hashing applies to TCP.
-      if (dr?.trafficPolicy?.loadBalancer?.consistentHash?.useSourceIp) proxy.hash_policy = [{ source_ip: {} }];
-      return [{ name: 'envoy.filters.network.tcp_proxy', typed_config: proxy }];
+      return tcpProxyFor(push, tcp.route, gs, vs);
     }
   }
   return undefined;
+}
+
+/**
+ * PASSTHROUGH servers (buildGatewayNetworkFiltersFromTLSRoutes): one chain per matching `tls` match of
+ * each bound VirtualService, `server_names` = the match's `sniHosts`, no TLS context: the encrypted stream
+ * is forwarded as is. An SNI host already claimed on this server is skipped (Envoy rejects duplicate
+ * filter-chain matches).
+ */
+export function tlsPassthroughChains(push: PushContext, gs: GatewayServer): JsonObject[] {
+  const chains: JsonObject[] = [];
+  const claimed = new Set<string>();
+  for (const vs of virtualServicesForGateway(push.virtualServices, push.identity.namespace, gs.gatewayName)) {
+    if (!hostsMatch(gs.server.hosts, vs.spec.hosts ?? [], vs.namespace)) continue;
+    for (const tls of vs.spec.tls ?? []) {
+      if (!tls.route?.length) continue;
+      for (const m of tls.match ?? []) {
+        if (!l4Matches([m], gs)) continue;
+        const sni = m.sniHosts ?? [];
+        if (sni.some((h) => claimed.has(h))) continue;
+        for (const h of sni) claimed.add(h);
+        chains.push({ filter_chain_match: { server_names: sni }, filters: tcpProxyFor(push, tls.route, gs, vs), transport_socket_connect_timeout: '15s' });
+      }
+    }
+  }
+  return chains;
 }

@@ -8,6 +8,7 @@ import { buildPushContext } from '../model/push-context.ts';
 import { buildListeners } from './listeners.ts';
 import { buildRouteConfiguration } from './routes.ts';
 import { buildClusters } from './clusters.ts';
+import { buildSecrets, referencedSecrets } from './secrets.ts';
 
 export interface TranslateResult {
   resources: XdsResources;
@@ -34,13 +35,14 @@ export function translate(snapshot: StoreSnapshot, identity: GatewayIdentity): T
   const listeners = buildListeners(push);
   const routes = referencedRouteNames(listeners).map((n) => buildRouteConfiguration(push, n));
   const built = buildClusters(push);
+  const clusters = built.map((b) => b.cluster);
   return {
     resources: {
       listeners,
       routes,
-      clusters: built.map((b) => b.cluster),
+      clusters,
       endpoints: built.flatMap((b) => (b.loadAssignment ? [b.loadAssignment] : [])),
-      secrets: [],
+      secrets: buildSecrets(push.credentials, referencedSecrets([...listeners, ...clusters])),
     },
     errors: push.errors,
   };
