@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Builds the local control plane of the Kubernetes e2e suite: kube-apiserver from the
-# k8s.io/kubernetes Go module and etcd from go.etcd.io/etcd/server/v3, both pinned by the
-# go.mod files beside this script. The binaries are cached outside the clone, keyed by
-# version, so a warm machine (or CI's fresh clone on it) does not rebuild:
+# Builds the local control plane of the Kubernetes e2e suite: kube-apiserver and
+# kube-controller-manager from the k8s.io/kubernetes Go module, and etcd from
+# go.etcd.io/etcd/server/v3, pinned by the go.mod files beside this script. The binaries are
+# cached outside the clone, keyed by version, so a warm machine (or CI's fresh clone on it)
+# does not rebuild:
 #
-#   ${MESHGATE_CACHE:-$HOME/.cache/meshgate}/kube/<k8s-version>-<etcd-version>/{kube-apiserver,etcd}
+#   ${MESHGATE_CACHE:-$HOME/.cache/meshgate}/kube/<k8s-version>-<etcd-version>/
+#     {kube-apiserver,kube-controller-manager,etcd}
 #
 # Progress goes to stderr; the last line on stdout is that directory.
-# Usage: bash e2e/kube/build.sh            (no-op when both binaries exist)
+# Usage: bash e2e/kube/build.sh            (no-op when the binaries exist)
 #        MESHGATE_KUBE_REBUILD=1 bash e2e/kube/build.sh   (rebuild anyway)
 set -euo pipefail
 
@@ -29,13 +31,16 @@ etcd_version="$(modver etcd/go.mod go.etcd.io/etcd/server/v3)"
 cache_root="${MESHGATE_CACHE:-$HOME/.cache/meshgate}"
 out="$cache_root/kube/$k8s_version-$etcd_version"
 
-if [[ -z "${MESHGATE_KUBE_REBUILD:-}" && -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
-  log "cached: kube-apiserver $k8s_version and etcd $etcd_version in $out"
+all_cached() { [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/etcd" ]]; }
+if [[ -z "${MESHGATE_KUBE_REBUILD:-}" ]] && all_cached; then
+  log "cached: kube-apiserver, kube-controller-manager $k8s_version and etcd $etcd_version in $out"
   printf '%s\n' "$out"
   exit 0
 fi
 
 go_hint="the Kubernetes e2e suite needs Go >= 1.$min_go_minor to build kube-apiserver $k8s_version and etcd $etcd_version; install Go (https://go.dev/doc/install, or your distribution's golang package if it is recent enough) and put \`go\` on PATH, or point E2E_KUBECONFIG at an existing cluster (see e2e/kube/README.md)"
+# The official tarball's default location, when a non-login shell's PATH lacks it.
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then PATH="$PATH:/usr/local/go/bin"; fi
 command -v go >/dev/null 2>&1 || die "\`go\` was not found on PATH: $go_hint"
 go_version="$(go env GOVERSION 2>/dev/null || true)" # e.g. go1.26.8
 if [[ ! "$go_version" =~ ^go1\.([0-9]+) ]] || (( BASH_REMATCH[1] < min_go_minor )); then
@@ -49,7 +54,7 @@ exec 9>"$out/.lock"
 if ! flock -n 9; then
   log "another build of $out is running; waiting for it"
   flock 9
-  if [[ -z "${MESHGATE_KUBE_REBUILD:-}" && -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
+  if [[ -z "${MESHGATE_KUBE_REBUILD:-}" ]] && all_cached; then
     printf '%s\n' "$out"
     exit 0
   fi
@@ -59,7 +64,7 @@ fi
 # go.sum is authoritative (-mod=readonly); no VCS stamp, so the binary does not depend on
 # the state of this clone.
 export CGO_ENABLED=0 GOTOOLCHAIN=local
-build() { # build NAME DIR LDFLAGS
+build() { # build NAME DIR LDFLAGS (DIR: the package, relative to this script)
   local name="$1" dir="$2" ldflags="$3" start=$SECONDS
   if [[ -z "${MESHGATE_KUBE_REBUILD:-}" && -x "$out/$name" ]]; then
     log "$name: cached"
@@ -82,6 +87,8 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 build etcd etcd "-s -w"
 build kube-apiserver apiserver "-s -w$stamp"
+# Same module and build cache as kube-apiserver: about 2 more minutes on a cold machine.
+build kube-controller-manager apiserver/kube-controller-manager "-s -w$stamp"
 
-log "done: kube-apiserver $k8s_version and etcd $etcd_version in $out"
+log "done: kube-apiserver, kube-controller-manager $k8s_version and etcd $etcd_version in $out"
 printf '%s\n' "$out"

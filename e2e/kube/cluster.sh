@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # A local Kubernetes control plane for the e2e suite: etcd and kube-apiserver on 127.0.0.1,
-# with generated certificates, RBAC authorization and an admin kubeconfig. No kubelet, no
-# controller-manager, no scheduler: Pods stay Pending unless a test patches their status.
+# with generated certificates, RBAC authorization and an admin kubeconfig; optionally a
+# kube-controller-manager running a few controllers. No kubelet, no scheduler: Pods stay
+# Pending unless a test patches their status.
 #
 # Usage: bash e2e/kube/cluster.sh COMMAND DIR
-#   start DIR              build (or reuse) the binaries, start etcd + kube-apiserver, wait for
-#                          /readyz; writes DIR/kubeconfig and DIR/env; refuses if DIR is running
+#   start DIR              build (or reuse) the binaries, start etcd + kube-apiserver (and
+#                          kube-controller-manager if asked), wait for /readyz; writes
+#                          DIR/kubeconfig and DIR/env; refuses if DIR is running
 #   stop DIR               stop every process this script started for DIR (exactly those PIDs)
 #   env DIR                print DIR/env (export lines)
-#   status DIR             print which of DIR's processes run; exit 0 only if both do
+#   status DIR             print which of DIR's processes run; exit 0 only if all that should do
 #   stop-apiserver DIR     stop kube-apiserver alone (etcd keeps the data)
 #   start-apiserver DIR    start kube-apiserver again on the same port, with the same certificates
 #   restart-apiserver DIR  stop-apiserver, then start-apiserver
@@ -24,7 +26,14 @@
 #   CLUSTER_OWNER_PID                           a watchdog stops the cluster when this PID exits
 #                                               (pass the test runner's PID: a crashed or killed
 #                                               test run then leaves no process behind)
-#   KUBE_APISERVER_BIN, ETCD_BIN                use these binaries instead of e2e/kube/build.sh's
+#   CLUSTER_CONTROLLER_MANAGER=1                also run kube-controller-manager with the controllers
+#                                               in CONTROLLER_MANAGER_CONTROLLERS (default
+#                                               endpointslice,serviceaccount,namespace,garbagecollector):
+#                                               EndpointSlices follow Pods (which then need a Node
+#                                               object and spec.nodeName), namespaces get a `default`
+#                                               ServiceAccount and are really deleted
+#   KUBE_APISERVER_BIN, ETCD_BIN,               use these binaries instead of e2e/kube/build.sh's
+#   KUBE_CONTROLLER_MANAGER_BIN
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -111,6 +120,7 @@ free_port() { # below Linux's ephemeral range, so an outgoing connection does no
 
 load_config() {
   [[ -f "$dir/config" ]] || die "$dir was never started (no $dir/config): run \`cluster.sh start $dir\` first"
+  controller_manager=0 controller_manager_controllers="" kube_controller_manager_bin=""
   # shellcheck source=/dev/null
   source "$dir/config"
 }
@@ -118,6 +128,8 @@ load_config() {
 save_config() {
   {
     printf 'kube_apiserver_bin=%q\netcd_bin=%q\n' "$kube_apiserver_bin" "$etcd_bin"
+    printf 'kube_controller_manager_bin=%q\ncontroller_manager=%q\ncontroller_manager_controllers=%q\n' \
+      "$kube_controller_manager_bin" "$controller_manager" "$controller_manager_controllers"
     printf 'apiserver_port=%q\netcd_port=%q\netcd_peer_port=%q\n' "$apiserver_port" "$etcd_port" "$etcd_peer_port"
     printf 'service_cidr=%q\napiserver_extra_args=%q\n' "$service_cidr" "$apiserver_extra_args"
     printf 'kube_version=%q\netcd_version=%q\n' "$kube_version" "$etcd_version"
@@ -125,9 +137,10 @@ save_config() {
 }
 
 write_env() {
-  local apiserver_pid etcd_pid
+  local apiserver_pid etcd_pid cm_pid
   apiserver_pid="$(pid_of apiserver || true)"
   etcd_pid="$(pid_of etcd || true)"
+  cm_pid="$(pid_of controller-manager || true)"
   {
     printf 'export CLUSTER_DIR=%q\n' "$dir"
     printf 'export KUBECONFIG=%q\n' "$dir/kubeconfig"
@@ -138,6 +151,8 @@ write_env() {
     printf 'export ETCD_URL=%q\n' "http://127.0.0.1:$etcd_port"
     printf 'export ETCD_PID=%q\n' "$etcd_pid"
     printf 'export ETCD_LOG=%q\n' "$dir/etcd.log"
+    printf 'export CONTROLLER_MANAGER_PID=%q\n' "$cm_pid"
+    printf 'export CONTROLLER_MANAGER_LOG=%q\n' "$([[ "$controller_manager" == 1 ]] && echo "$dir/controller-manager.log")"
     printf 'export KUBE_CA_FILE=%q\n' "$dir/pki/ca.crt"
     printf 'export KUBE_ADMIN_CERT_FILE=%q\n' "$dir/pki/admin.crt"
     printf 'export KUBE_ADMIN_KEY_FILE=%q\n' "$dir/pki/admin.key"
@@ -300,6 +315,22 @@ start_apiserver() {
   log "kube-apiserver is ready (pid $(pid_of apiserver))"
 }
 
+start_controller_manager() {
+  log "starting kube-controller-manager $kube_version (controllers: $controller_manager_controllers)"
+  # --secure-port=0: it serves nothing; it only talks to the API server.
+  spawn controller-manager "$kube_controller_manager_bin" \
+    --kubeconfig="$dir/kubeconfig" \
+    --leader-elect=false \
+    --controllers="$controller_manager_controllers" \
+    --bind-address=127.0.0.1 \
+    --secure-port=0
+  if [[ ",$controller_manager_controllers," == *,serviceaccount,* ]]; then
+    # Up and syncing once the ServiceAccount controller has filled `default`.
+    wait_for controller-manager $((SECONDS + ${CLUSTER_START_TIMEOUT:-120})) \
+      admin_curl -f "https://127.0.0.1:$apiserver_port/api/v1/namespaces/default/serviceaccounts/default"
+  fi
+}
+
 # ---- watchdog ----------------------------------------------------------------------------------
 
 start_watchdog() {
@@ -313,7 +344,10 @@ start_watchdog() {
 
 # ---- commands ----------------------------------------------------------------------------------
 
-running_any() { pid_of etcd >/dev/null || pid_of apiserver >/dev/null || pid_of watchdog >/dev/null; }
+running_any() {
+  pid_of etcd >/dev/null || pid_of apiserver >/dev/null || pid_of controller-manager >/dev/null ||
+    pid_of watchdog >/dev/null
+}
 
 cmd_start() {
   if running_any; then
@@ -322,13 +356,20 @@ cmd_start() {
   command -v curl >/dev/null 2>&1 || die "curl is needed to check the cluster's readiness"
   rm -f "$dir"/*.pid "$dir/env"
 
+  controller_manager="${CLUSTER_CONTROLLER_MANAGER:-0}"
+  controller_manager_controllers="${CONTROLLER_MANAGER_CONTROLLERS:-endpointslice,serviceaccount,namespace,garbagecollector}"
   if [[ -n "${KUBE_APISERVER_BIN:-}" || -n "${ETCD_BIN:-}" ]]; then
     [[ -x "${KUBE_APISERVER_BIN:-}" && -x "${ETCD_BIN:-}" ]] || die "set both KUBE_APISERVER_BIN and ETCD_BIN to executables"
     kube_apiserver_bin="$KUBE_APISERVER_BIN" etcd_bin="$ETCD_BIN"
+    kube_controller_manager_bin="${KUBE_CONTROLLER_MANAGER_BIN:-$(dirname "$KUBE_APISERVER_BIN")/kube-controller-manager}"
   else
     local bin
     bin="$(bash "$here/build.sh")" || die "building kube-apiserver and etcd failed"
     kube_apiserver_bin="$bin/kube-apiserver" etcd_bin="$bin/etcd"
+    kube_controller_manager_bin="${KUBE_CONTROLLER_MANAGER_BIN:-$bin/kube-controller-manager}"
+  fi
+  if [[ "$controller_manager" == 1 && ! -x "$kube_controller_manager_bin" ]]; then
+    die "CLUSTER_CONTROLLER_MANAGER=1 but $kube_controller_manager_bin is not an executable"
   fi
   kube_version="$("$kube_apiserver_bin" --version 2>/dev/null | awk '{print $2}')"
   etcd_version="$("$etcd_bin" --version 2>/dev/null | awk '/etcd Version/ {print "v" $3}')"
@@ -361,14 +402,17 @@ cmd_start() {
   if [[ -n "${CLUSTER_OWNER_PID:-}" ]]; then start_watchdog "$CLUSTER_OWNER_PID"; fi
   start_etcd
   start_apiserver
+  if [[ "$controller_manager" == 1 ]]; then start_controller_manager; fi
   write_env
   trap - EXIT
   log "cluster ready in $dir: KUBECONFIG=$dir/kubeconfig, APISERVER_URL=https://127.0.0.1:$apiserver_port"
 }
 
 cmd_stop() {
-  # Order: the watchdog first (so it does not race us), then the API server, then its store.
+  # Order: the watchdog first (so it does not race us), then the API server's clients, the
+  # API server, its store.
   stop_proc watchdog
+  stop_proc controller-manager
   stop_proc apiserver
   stop_proc etcd
   [[ -f "$dir/config" ]] && { load_config; write_env; }
@@ -395,8 +439,10 @@ cmd_start_apiserver() {
 
 cmd_status() {
   local name pid rc=0
-  for name in etcd apiserver watchdog; do
+  load_config
+  for name in etcd apiserver controller-manager watchdog; do
     if pid="$(pid_of "$name")"; then echo "$name: running (pid $pid)"
+    elif [[ "$name" == controller-manager && "$controller_manager" != 1 ]]; then echo "$name: not enabled"
     else echo "$name: not running"; [[ "$name" == watchdog ]] || rc=1; fi
   done
   return "$rc"
