@@ -91,6 +91,28 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
   return pod;
 }
 
+/** Waits for :15021/healthz/ready to answer 200; on timeout the error carries the pod's warnings and errors. */
+export async function waitReady(pod: GatewayPod, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: number | string = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      last = await pod.ready();
+      if (last === 200) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const problems = (p: { output(): string } | undefined): string =>
+    (p?.output() ?? '')
+      .split('\n')
+      .filter((l) => /"level":(40|50|60)/.test(l))
+      .slice(-10)
+      .join('\n');
+  throw new Error(`the proxy was not ready within ${timeoutMs} ms (last answer: ${last}).\nproxy warnings:\n${problems(pod.proxy)}\ncontroller warnings:\n${problems(pod.controller)}`);
+}
+
 /** One sample of a Prometheus text exposition, e.g. metric(text, 'x_total', {kind: 'Pod'}). */
 export function metric(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {

@@ -7,7 +7,7 @@ import { get } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
 import { ApiForwarder } from './api-forwarder.ts';
 import { kubeconfigWithServer } from './cluster.ts';
-import { metric, startGatewayPod, type GatewayPod } from './gateway-pod.ts';
+import { metric, startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
 import { GATEWAY_LABELS, HOST, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
 
 const GW = '127.0.0.1';
@@ -87,7 +87,7 @@ describe('kubernetes: the controller through API server outages', () => {
     }
     await fwd.listen();
     // Lists are retried with backoff (1 s doubling): the next attempt comes within ~8 s.
-    await eventually('the proxy to become ready', async () => ((await gw.ready()) === 200 ? true : undefined), 45_000, 100);
+    await waitReady(gw, 45_000);
     await waitStatus('/status/200', 200, 10_000);
   });
 

@@ -7,7 +7,7 @@ import type { KubeObject } from '../../controller/model/objects.ts';
 import { KubeApiError } from '../../controller/sources/kube/client.ts';
 import { get } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
-import { startGatewayPod, type GatewayPod } from './gateway-pod.ts';
+import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
 import { GATEWAY_LABELS, HOST, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
 
 const GW = '127.0.0.1';
@@ -62,12 +62,12 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
       await new Promise((r) => setTimeout(r, 200));
     }
     const controller = gw.startController();
+    pids = [gw.proxy.pid, controller.pid];
     await controller.waitForOutput(/Kubernetes caches synced/, 30_000);
-    await eventually('the proxy to become ready', async () => ((await gw.ready()) === 200 ? true : undefined), 20_000, 100);
+    await waitReady(gw, 20_000);
     const merged = await gw.mergedMetrics();
     assert.match(merged, /^meshgate_controller_k8s_watches_open\{kind="Gateway"\} [1-9]/m, 'controller metrics are merged');
     assert.match(merged, /^process_cpu_user_seconds_total /m);
-    pids = [gw.proxy.pid, controller.pid];
   });
 
   test('step 1: /listeners shows 0.0.0.0_8080 and a Host with no VirtualService gets 404', async () => {

@@ -19,7 +19,6 @@ export class TestAdsServer {
   private readonly resources = new Map<string, { name: string; any: Any }[]>();
   private version = 0;
   private readonly calls = new Map<Call, Map<string, Sub>>();
-  /** Resources that are packed raw (bypassing name lookup), for malformed-input tests. */
 
   constructor() {
     this.server.addService(AdsServiceDefinition, {
@@ -57,8 +56,9 @@ export class TestAdsServer {
 
   private push(call: Call, typeUrl: string): void {
     const sub = this.calls.get(call)?.get(typeUrl);
-    if (!sub) return;
-    const all = this.resources.get(typeUrl) ?? [];
+    // Like istiod before its first push: a type nobody set yet gets no answer.
+    const all = this.resources.get(typeUrl);
+    if (!sub || !all) return;
     const wildcard = typeUrl === LISTENER_TYPE || typeUrl === CLUSTER_TYPE;
     const chosen = wildcard ? all : all.filter((r) => sub.names.includes(r.name));
     sub.nonce++;
@@ -89,7 +89,7 @@ export class TestAdsServer {
 
   /** Ends every stream (the proxy must reconnect). */
   dropStreams(): void {
-    for (const call of this.calls.keys()) call.destroy(new Error('dropped by test'));
+    for (const call of this.calls.keys()) call.end();
     this.calls.clear();
   }
 

@@ -1,0 +1,115 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compileRouteConfig, findVirtualHost, matchRoute, stripPort } from './route-config.ts';
+import { ConfigError } from '../xds/json.ts';
+import type { MatchRequest } from './matchers.ts';
+
+const rc = compileRouteConfig({
+  name: 'http.8080',
+  ignore_port_in_host_matching: true,
+  virtual_hosts: [
+    { name: 'exact', domains: ['api.example.com'], routes: [{ match: { prefix: '/' }, route: { cluster: 'exact' } }] },
+    { name: 'suffix-long', domains: ['*.b.example.com'], routes: [{ match: { prefix: '/' }, route: { cluster: 'suffix-long' } }] },
+    { name: 'suffix', domains: ['*.example.com'], routes: [{ match: { prefix: '/' }, route: { cluster: 'suffix' } }] },
+    { name: 'prefix', domains: ['foo.*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'prefix' } }] },
+    { name: 'star', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'star' } }] },
+  ],
+});
+
+describe('virtual host selection (exact, longest suffix wildcard, prefix wildcard, *)', () => {
+  const cases: [string, string][] = [
+    ['api.example.com', 'exact'],
+    ['api.example.com:8080', 'exact'],
+    ['x.b.example.com', 'suffix-long'],
+    ['b.example.com', 'suffix'],
+    ['x.example.com', 'suffix'],
+    ['foo.org', 'prefix'],
+    ['example.com', 'star'],
+    ['.example.com', 'star'],
+    ['other', 'star'],
+  ];
+  for (const [host, want] of cases) {
+    test(`${host} -> ${want}`, () => assert.equal(findVirtualHost(rc, host.toLowerCase())?.name, want));
+  }
+  test('the port is kept when ignore_port_in_host_matching is off', () => {
+    const strict = compileRouteConfig({ name: 'x', virtual_hosts: [{ name: 'a', domains: ['a.com'], routes: [] }] });
+    assert.equal(findVirtualHost(strict, 'a.com:80'), undefined);
+    assert.equal(findVirtualHost(strict, 'a.com')?.name, 'a');
+  });
+  test('stripPort keeps IPv6 literals and non-numeric ports', () => {
+    assert.equal(stripPort('[::1]:80'), '[::1]');
+    assert.equal(stripPort('[::1]'), '[::1]');
+    assert.equal(stripPort('a.com:x'), 'a.com:x');
+  });
+});
+
+function req(path: string, headers: string[] = [], method = 'GET', authority = 'h'): [MatchRequest, string] {
+  const q = path.indexOf('?');
+  return [{ method, authority, path, scheme: 'http', headers }, q < 0 ? path : path.slice(0, q)];
+}
+
+describe('routes: first match wins, Envoy matcher semantics', () => {
+  const cfg = compileRouteConfig({
+    name: 'r',
+    virtual_hosts: [
+      {
+        name: 'v',
+        domains: ['*'],
+        routes: [
+          { name: 'exact', match: { path: '/exact' }, route: { cluster: 'c' } },
+          { name: 'ci', match: { prefix: '/CI', case_sensitive: false }, route: { cluster: 'c' } },
+          { name: 'regex', match: { safe_regex: { regex: '/re/[0-9]+' } }, route: { cluster: 'c' } },
+          { name: 'hdr', match: { prefix: '/h', headers: [{ name: 'x-a', string_match: { exact: 'b' } }] }, route: { cluster: 'c' } },
+          { name: 'hdr-inv', match: { prefix: '/inv', headers: [{ name: 'x-a', string_match: { exact: 'b' }, invert_match: true, treat_missing_header_as_empty: true }] }, route: { cluster: 'c' } },
+          { name: 'present', match: { prefix: '/present', headers: [{ name: 'x-p', present_match: true }] }, route: { cluster: 'c' } },
+          { name: 'method', match: { prefix: '/m', headers: [{ name: ':method', string_match: { exact: 'POST' } }] }, route: { cluster: 'c' } },
+          { name: 'query', match: { prefix: '/q', query_parameters: [{ name: 'v', string_match: { exact: '1' } }] }, route: { cluster: 'c' } },
+          { name: 'regex-hdr', match: { prefix: '/rh', headers: [{ name: 'x-v', safe_regex_match: { regex: 'v[12]' } }] }, route: { cluster: 'c' } },
+          { name: 'sep', match: { path_separated_prefix: '/sep' }, route: { cluster: 'c' } },
+          { name: 'catchall', match: { prefix: '/' }, route: { cluster: 'c' } },
+        ],
+      },
+    ],
+  });
+  const v = cfg.virtualHosts[0];
+  assert.ok(v);
+  const cases: [string, [MatchRequest, string], string][] = [
+    ['exact path', req('/exact'), 'exact'],
+    ['exact path ignores the query', req('/exact?x=1'), 'exact'],
+    ['exact path is not a prefix', req('/exactly'), 'catchall'],
+    ['case-insensitive prefix', req('/ci/x'), 'ci'],
+    ['regex full match', req('/re/123'), 'regex'],
+    ['regex must match the whole path', req('/re/123x'), 'catchall'],
+    ['header exact', req('/h', ['x-a', 'b']), 'hdr'],
+    ['header mismatch falls through', req('/h', ['x-a', 'c']), 'catchall'],
+    ['inverted header with missing-as-empty matches when absent', req('/inv'), 'hdr-inv'],
+    ['inverted header does not match the value', req('/inv', ['x-a', 'b']), 'catchall'],
+    ['present match', req('/present', ['x-p', '']), 'present'],
+    ['present match absent', req('/present'), 'catchall'],
+    [':method pseudo-header', req('/m', [], 'POST'), 'method'],
+    [':method mismatch', req('/m'), 'catchall'],
+    ['query parameter', req('/q?v=1'), 'query'],
+    ['query parameter mismatch', req('/q?v=2'), 'catchall'],
+    ['regex header', req('/rh', ['x-v', 'v2']), 'regex-hdr'],
+    ['path_separated_prefix exact', req('/sep'), 'sep'],
+    ['path_separated_prefix with slash', req('/sep/x'), 'sep'],
+    ['path_separated_prefix is not a plain prefix', req('/separate'), 'catchall'],
+  ];
+  for (const [name, [r, p], want] of cases) test(name, () => assert.equal(matchRoute(v, r, p, false)?.name, want));
+});
+
+describe('invalid route configurations are rejected with a message naming the problem', () => {
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    ['bad regex', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { safe_regex: { regex: '(' } }, route: { cluster: 'c' } }] }] }, /route configuration 'r'.*invalid regex '\('/],
+    ['unknown field', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], rate_limits: [{}], routes: [] }] }, /field 'rate_limits' is not supported/],
+    ['duplicate domain', { name: 'r', virtual_hosts: [{ name: 'a', domains: ['x'], routes: [] }, { name: 'b', domains: ['X'], routes: [] }] }, /Duplicate entry of domain x/],
+    ['route without action', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' } }] }] }, /exactly one of route, redirect, direct_response/],
+    ['fault per-route config', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' }, typed_per_filter_config: { 'envoy.filters.http.fault': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', abort: { http_status: 503 } } } }] }] }, /per-route configuration for filter 'envoy.filters.http.fault'/],
+    ['zero weights', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { weighted_clusters: { clusters: [{ name: 'a', weight: 0 }] } } }] }] }, /sum of weights must be greater than 0/],
+  ];
+  for (const [name, cfg, re] of bad) {
+    test(name, () => {
+      assert.throws(() => compileRouteConfig(cfg), (e: unknown) => e instanceof ConfigError && re.test(e.message));
+    });
+  }
+});

@@ -1,0 +1,298 @@
+// The proxy's secrets, as Envoy's secret manager plus Istio's pilot-agent SDS server hold them:
+// - SDS over ADS (`kubernetes://<name>`, from credentialName Secrets): state of the world per subscription,
+//   each new version replacing the old one. A TLS context looks its secrets up at every handshake, so a
+//   rotated certificate is used by new handshakes at once while established connections keep theirs
+//   (Envoy's SDS rotation: no listener drain, no restart).
+// - Files (`file-cert:<cert>~<key>`, `file-root:<ca>`, `file-root:system`): what Istio's agent serves to
+//   Envoy over the `sds-grpc` cluster from the gateway pod's file system. meshgate's proxy reads the files
+//   itself and re-reads them when they change (polled), which is what the agent's file watcher does.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import type { Logger } from 'pino';
+import { ConfigError, checkFields, obj, str, type Json } from '../xds/json.ts';
+
+export interface CertificateSecret {
+  kind: 'certificate';
+  cert: string;
+  key: string;
+}
+
+export interface ValidationSecret {
+  kind: 'validation';
+  /** PEM bundle of trusted CAs. */
+  ca: string;
+}
+
+export type SecretValue = CertificateSecret | ValidationSecret;
+
+export interface SecretEntry {
+  name: string;
+  value: SecretValue;
+  /** Bumps on every change: TLS contexts are cached by the versions they were built from. */
+  version: number;
+  versionInfo: string;
+  lastUpdated: string;
+  /** The resource as received (config_dump, with private keys redacted there). */
+  json: Json;
+}
+
+export const FILE_CERT_PREFIX = 'file-cert:';
+export const FILE_ROOT_PREFIX = 'file-root:';
+const SYSTEM_ROOT = 'file-root:system';
+const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
+/** Envoy's redaction of sensitive fields in config_dump (bytes of `[redacted]`). */
+const REDACTED = Buffer.from('[redacted]').toString('base64');
+
+/** config.core.v3.DataSource -> its content (inline bytes or string; a filename is read). */
+export function dataSource(v: unknown, where: string): string {
+  const d = obj(v, where);
+  checkFields(d, where, ['inline_bytes', 'inline_string', 'filename', 'environment_variable', 'watched_directory']);
+  if (typeof d.inline_bytes === 'string') return Buffer.from(d.inline_bytes, 'base64').toString('utf8');
+  if (typeof d.inline_string === 'string') return d.inline_string;
+  if (typeof d.filename === 'string') {
+    try {
+      return readFileSync(d.filename, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${where}: cannot read ${d.filename}: ${(e as Error).message}`);
+    }
+  }
+  throw new ConfigError(`${where}: only inline_bytes, inline_string and filename data sources are supported`);
+}
+
+function checkCertificate(pem: string, where: string): void {
+  try {
+    new X509Certificate(pem);
+  } catch (e) {
+    throw new ConfigError(`${where}: not a PEM certificate: ${(e as Error).message}`);
+  }
+}
+
+function checkKey(pem: string, where: string): void {
+  try {
+    createPrivateKey(pem);
+  } catch (e) {
+    throw new ConfigError(`${where}: not a PEM private key: ${(e as Error).message}`);
+  }
+}
+
+/** envoy.extensions.transport_sockets.tls.v3.Secret -> its value; throws ConfigError on anything unusable. */
+export function parseSecret(s: Json): { name: string; value: SecretValue } {
+  const name = str(s.name, 'secret name');
+  const where = `secret '${name}'`;
+  checkFields(s, where, ['name', 'tls_certificate', 'validation_context']);
+  if (s.tls_certificate !== undefined) {
+    const c = obj(s.tls_certificate, `${where}.tls_certificate`);
+    checkFields(c, `${where}.tls_certificate`, ['certificate_chain', 'private_key']);
+    const cert = dataSource(c.certificate_chain, `${where}.tls_certificate.certificate_chain`);
+    const key = dataSource(c.private_key, `${where}.tls_certificate.private_key`);
+    checkCertificate(cert, `${where}.tls_certificate.certificate_chain`);
+    checkKey(key, `${where}.tls_certificate.private_key`);
+    return { name, value: { kind: 'certificate', cert, key } };
+  }
+  if (s.validation_context !== undefined) {
+    const v = obj(s.validation_context, `${where}.validation_context`);
+    checkFields(v, `${where}.validation_context`, ['trusted_ca', 'match_subject_alt_names', 'match_typed_subject_alt_names']);
+    const ca = dataSource(v.trusted_ca, `${where}.validation_context.trusted_ca`);
+    checkCertificate(ca, `${where}.validation_context.trusted_ca`);
+    return { name, value: { kind: 'validation', ca } };
+  }
+  throw new ConfigError(`${where}: neither tls_certificate nor validation_context`);
+}
+
+interface FileWatch {
+  paths: string[];
+  mtimes: string;
+}
+
+export class SecretStore {
+  private readonly ads = new Map<string, SecretEntry>();
+  private readonly files = new Map<string, SecretEntry & { watch: FileWatch }>();
+  private readonly waiters = new Set<() => void>();
+  private readonly log: Logger;
+  private version = 0;
+  private poll: NodeJS.Timeout | undefined;
+
+  constructor(log: Logger, o: { filePollMs?: number } = {}) {
+    this.log = log;
+    this.poll = setInterval(() => this.refreshFiles(), o.filePollMs ?? 2000);
+    this.poll.unref();
+  }
+
+  /** SDS state of the world: every subscribed secret; invalid ones NACK the response and keep their old value. */
+  applySds(resources: Json[], versionInfo: string): { errors: string[] } {
+    const errors: string[] = [];
+    const parsed: { name: string; value: SecretValue; json: Json }[] = [];
+    for (const r of resources) {
+      try {
+        parsed.push({ ...parseSecret(r), json: r });
+      } catch (e) {
+        errors.push(e instanceof ConfigError ? e.message : (e as Error).message);
+      }
+    }
+    if (errors.length > 0) return { errors };
+    const now = new Date().toISOString();
+    for (const p of parsed) {
+      const old = this.ads.get(p.name);
+      if (old && JSON.stringify(old.json) === JSON.stringify(p.json)) continue;
+      this.ads.set(p.name, { name: p.name, value: p.value, version: ++this.version, versionInfo, lastUpdated: now, json: p.json });
+      this.log.info({ secret: p.name, kind: p.value.kind, rotated: old !== undefined }, old ? 'secret updated: new handshakes use it' : 'secret added');
+    }
+    const names = new Set(parsed.map((p) => p.name));
+    for (const name of [...this.ads.keys()]) {
+      // A secret no longer sent while still subscribed was deleted on the control plane.
+      if (!names.has(name)) {
+        this.ads.delete(name);
+        this.log.warn({ secret: name }, 'secret removed by the control plane: TLS contexts using it fail new handshakes');
+      }
+    }
+    this.wake();
+    return { errors };
+  }
+
+  /** The current value of a secret, or undefined if not (yet) known. File secrets are read on first use. */
+  get(name: string): SecretEntry | undefined {
+    if (name.startsWith(FILE_CERT_PREFIX) || name.startsWith(FILE_ROOT_PREFIX)) return this.file(name);
+    return this.ads.get(name);
+  }
+
+  /** Resolves when every name is known, or after timeoutMs (Envoy's listener warming waits for SDS, then gives up). */
+  async waitFor(names: readonly string[], timeoutMs: number): Promise<boolean> {
+    const ready = (): boolean => names.every((n) => this.get(n) !== undefined);
+    if (ready()) return true;
+    return new Promise<boolean>((resolve) => {
+      const check = (): void => {
+        if (!ready()) return;
+        done(true);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(ok);
+      };
+      this.waiters.add(check);
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private file(name: string): SecretEntry | undefined {
+    const cached = this.files.get(name);
+    if (cached) return cached;
+    const loaded = this.loadFile(name);
+    if (loaded) this.files.set(name, loaded);
+    return loaded;
+  }
+
+  private loadFile(name: string): (SecretEntry & { watch: FileWatch }) | undefined {
+    try {
+      let value: SecretValue;
+      let paths: string[];
+      if (name === SYSTEM_ROOT) {
+        value = { kind: 'validation', ca: rootCertificates.join('\n') };
+        paths = [];
+      } else if (name.startsWith(FILE_ROOT_PREFIX)) {
+        const path = name.slice(FILE_ROOT_PREFIX.length);
+        const ca = readFileSync(path, 'utf8');
+        checkCertificate(ca, `${name}: ${path}`);
+        value = { kind: 'validation', ca };
+        paths = [path];
+      } else {
+        const rest = name.slice(FILE_CERT_PREFIX.length);
+        const i = rest.indexOf('~');
+        if (i < 0) throw new Error(`expected file-cert:<cert>~<key>`);
+        const certPath = rest.slice(0, i);
+        const keyPath = rest.slice(i + 1);
+        const cert = readFileSync(certPath, 'utf8');
+        const key = readFileSync(keyPath, 'utf8');
+        checkCertificate(cert, `${name}: ${certPath}`);
+        checkKey(key, `${name}: ${keyPath}`);
+        value = { kind: 'certificate', cert, key };
+        paths = [certPath, keyPath];
+      }
+      const json: Json = { name };
+      return { name, value, version: ++this.version, versionInfo: '', lastUpdated: new Date().toISOString(), json, watch: { paths, mtimes: mtimes(paths) } };
+    } catch (e) {
+      this.log.warn({ secret: name, err: (e as Error).message }, 'cannot load the certificate files of this secret (mounted into the gateway pod?): handshakes using it fail until they are readable');
+      return undefined;
+    }
+  }
+
+  /** Re-reads file secrets whose files changed (Kubernetes updates mounted Secrets in place). */
+  refreshFiles(): void {
+    for (const [name, e] of this.files) {
+      if (e.watch.paths.length === 0 || mtimes(e.watch.paths) === e.watch.mtimes) continue;
+      const next = this.loadFile(name);
+      if (next) {
+        this.files.set(name, next);
+        this.log.info({ secret: name }, 'certificate files changed: new handshakes use them');
+      }
+    }
+  }
+
+  /** Envoy's SecretsConfigDump with private keys redacted. */
+  configDump(): Json {
+    const active = [...this.ads.values(), ...this.files.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return {
+      '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
+      dynamic_active_secrets: active.map((e) => ({
+        name: e.name,
+        version_info: e.versionInfo,
+        last_updated: e.lastUpdated,
+        secret: { '@type': SECRET_TYPE, ...redact(e) },
+      })),
+    };
+  }
+
+  close(): void {
+    if (this.poll) clearInterval(this.poll);
+  }
+}
+
+function redact(e: SecretEntry): Json {
+  if (e.value.kind === 'certificate') {
+    return {
+      name: e.name,
+      tls_certificate: { certificate_chain: { inline_bytes: Buffer.from(e.value.cert).toString('base64') }, private_key: { inline_bytes: REDACTED } },
+    };
+  }
+  return { name: e.name, validation_context: { trusted_ca: { inline_bytes: Buffer.from(e.value.ca).toString('base64') } } };
+}
+
+function mtimes(paths: readonly string[]): string {
+  return paths
+    .map((p) => {
+      try {
+        const s = statSync(p);
+        return `${s.mtimeMs}:${s.size}:${s.ino}`;
+      } catch {
+        return 'missing';
+      }
+    })
+    .join('|');
+}
+
+/** Every SDS name served over ADS (kubernetes:// and other non-file names) referenced in these resources. */
+export function adsSecretNames(resources: readonly unknown[]): string[] {
+  const out = new Set<string>();
+  const visit = (v: unknown, inSds: boolean): void => {
+    if (Array.isArray(v)) {
+      for (const x of v) visit(x, inSds);
+      return;
+    }
+    if (!v || typeof v !== 'object') return;
+    const o = v as Json;
+    if (inSds && typeof o.name === 'string') {
+      const cfg = o.sds_config as Json | undefined;
+      if (cfg?.ads !== undefined) out.add(o.name);
+      return;
+    }
+    for (const [k, x] of Object.entries(o)) visit(x, k === 'tls_certificate_sds_secret_configs' || k === 'validation_context_sds_secret_config');
+  };
+  visit(resources, false);
+  return [...out].sort();
+}
