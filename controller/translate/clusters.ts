@@ -27,7 +27,8 @@ export interface BuiltCluster {
 /** applyConnectionPool: Istio's wide-open defaults, overridden only by values above 0. */
 function applyConnectionPool(c: JsonObject, http: JsonObject | undefined, tp: TrafficPolicy | undefined): JsonObject | undefined {
   const cp = tp?.connectionPool;
-  const threshold: JsonObject = { max_connections: MAX_UINT32, max_pending_requests: MAX_UINT32, max_requests: MAX_UINT32, max_retries: MAX_UINT32, track_remaining: true };
+  // track_remaining is left false: DISABLE_TRACK_REMAINING_CB_METRICS defaults to true in istiod.
+  const threshold: JsonObject = { max_connections: MAX_UINT32, max_pending_requests: MAX_UINT32, max_requests: MAX_UINT32, max_retries: MAX_UINT32 };
   let idleTimeout = cp?.http?.idleTimeout;
   if (cp?.http) {
     if ((cp.http.http2MaxRequests ?? 0) > 0) threshold.max_requests = cp.http.http2MaxRequests;
