@@ -1,0 +1,169 @@
+// `meshgate local`: the embedded default. The controller reads Kubernetes/Istio YAML from a directory and
+// serves xDS on localhost; the proxy in the same process consumes it over real gRPC, exactly as the
+// sidecar pair does in a cluster.
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { createLogger, type Logger } from '../logger.ts';
+import { parseLabels, parsePort, UsageError } from '../usage-error.ts';
+import { ObjectStore } from '../../controller/model/store.ts';
+import { formatError, type ErrorReporter } from '../../controller/model/validation.ts';
+import { startController } from '../../controller/controller.ts';
+import { startLocalDirSource } from '../../controller/sources/local-dir.ts';
+import { startProxy } from '../../gateway/proxy.ts';
+
+export const summary = 'run controller + proxy on one machine from a directory of Istio/Kubernetes YAML';
+export const usage = `usage: meshgate local --config DIR [flags]
+
+Reads Gateway, VirtualService, DestinationRule, ServiceEntry, Service, EndpointSlice, Endpoints, Pod and
+Secret objects from DIR (recursive; .yaml/.yml/.json; multi-document), applies changes within a second,
+and serves them through the proxy as Istio's ingress gateway would.
+
+flags:
+  --config DIR            directory of YAML/JSON objects (required)
+  --namespace NS          the gateway's namespace (default istio-system)
+  --name NAME             the gateway workload name (default istio-ingressgateway)
+  --labels K=V,...        the gateway pod's labels (default istio=ingressgateway,app=istio-ingressgateway)
+  --admin-port N          Envoy-style admin API on 127.0.0.1 (default 15000)
+  --status-port N         readiness /healthz/ready (default 15021)
+  --metrics-port N        Prometheus /stats/prometheus (default 15090)
+  --xds-port N            controller's ADS server on 127.0.0.1 (default 15010)
+  --access-log PATH       Envoy-format access log (e.g. /dev/stdout; default off, as in Istio)
+  --drain-seconds N       drain time on SIGTERM (default 5)
+`;
+
+export interface LocalOptions {
+  config: string;
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  adminPort: number;
+  statusPort: number;
+  metricsPort: number;
+  xdsPort: number;
+  accessLog?: string;
+  drainSeconds: number;
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export function parseLocalArgs(argv: string[]): LocalOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      config: { type: 'string' },
+      namespace: { type: 'string' },
+      name: { type: 'string' },
+      labels: { type: 'string' },
+      'admin-port': { type: 'string' },
+      'status-port': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'xds-port': { type: 'string' },
+      'access-log': { type: 'string' },
+      'drain-seconds': { type: 'string' },
+    },
+  });
+  if (!values.config) throw new UsageError('--config DIR is required (a directory of Istio/Kubernetes YAML)');
+  const config = resolve(values.config);
+  if (!isDirectory(config)) throw new UsageError(`--config ${values.config}: not a directory`);
+  const drain = Number(values['drain-seconds'] ?? 5);
+  if (!Number.isFinite(drain) || drain < 0) throw new UsageError(`--drain-seconds must be a number >= 0, got '${values['drain-seconds']}'`);
+  const opts: LocalOptions = {
+    config,
+    namespace: values.namespace ?? 'istio-system',
+    name: values.name ?? 'istio-ingressgateway',
+    labels: parseLabels('labels', values.labels ?? 'istio=ingressgateway,app=istio-ingressgateway'),
+    adminPort: parsePort('admin-port', values['admin-port'], 15000),
+    statusPort: parsePort('status-port', values['status-port'], 15021),
+    metricsPort: parsePort('metrics-port', values['metrics-port'], 15090),
+    xdsPort: parsePort('xds-port', values['xds-port'], 15010),
+    drainSeconds: drain,
+  };
+  if (values['access-log']) opts.accessLog = values['access-log'];
+  return opts;
+}
+
+export function logReporter(log: Logger): ErrorReporter {
+  return {
+    report(errors) {
+      for (const e of errors) log.error({ kind: e.kind, namespace: e.namespace, name: e.name, file: e.origin.file, field: e.field }, `invalid resource skipped: ${formatError(e)}`);
+    },
+  };
+}
+
+export interface Local {
+  close(): Promise<void>;
+  drain(): Promise<void>;
+}
+
+export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
+  const store = new ObjectStore();
+  const reporter = logReporter(log.child({ component: 'config' }));
+  const identity = { namespace: o.namespace, podName: o.name, labels: o.labels };
+  const controller = await startController({
+    store,
+    identity: () => identity,
+    log: log.child({ component: 'controller' }),
+    xds: { host: '127.0.0.1', port: o.xdsPort },
+    reporter,
+  });
+  const source = await startLocalDirSource({ dir: o.config, store, log: log.child({ component: 'local-dir' }), reporter });
+  controller.markSynced();
+  const proxy = await startProxy({
+    xdsAddress: `127.0.0.1:${controller.port}`,
+    node: {
+      id: `router~127.0.0.1~${o.name}.${o.namespace}~${o.namespace}.svc.cluster.local`,
+      cluster: `${o.labels.app ?? o.name}.${o.namespace}`,
+      metadata: { NAMESPACE: o.namespace, LABELS: o.labels, WORKLOAD_NAME: o.name, CLUSTER_ID: 'Kubernetes' },
+    },
+    adminPort: o.adminPort,
+    statusPort: o.statusPort,
+    metricsPort: o.metricsPort,
+    drainSeconds: o.drainSeconds,
+    ...(o.accessLog ? { accessLog: o.accessLog } : {}),
+    log: log.child({ component: 'proxy' }),
+  });
+  await proxy.ready;
+  log.info({ config: o.config, admin: `127.0.0.1:${proxy.ports.admin}`, status: proxy.ports.status, metrics: proxy.ports.metrics, xds: controller.port }, 'meshgate local is ready');
+  return {
+    drain: () => proxy.drain(),
+    async close() {
+      await proxy.close();
+      await source.close();
+      await controller.close();
+    },
+  };
+}
+
+/** Runs until SIGTERM/SIGINT: drain, then exit. */
+export async function runUntilSignal(local: Local, log: Logger): Promise<void> {
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal: sig }, 'draining, then exiting');
+      void local
+        .drain()
+        .then(() => local.close())
+        .catch((err: unknown) => log.error({ err }, 'error while stopping'))
+        .finally(resolveStop);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const o = parseLocalArgs(argv);
+  const log = createLogger();
+  const local = await startLocal(o, log);
+  await runUntilSignal(local, log);
+}
