@@ -42,6 +42,7 @@ interface ResetInfo {
   flag: number;
   connectFailure: boolean;
   status: number;
+  refusedStream?: boolean;
 }
 
 const CONNECT_ERRORS: Record<string, string> = {
@@ -59,6 +60,8 @@ function classifyError(err: Error & { code?: string }): ResetInfo {
   const text = CONNECT_ERRORS[code];
   if (text) return { reason: 'remote connection failure', transport: `delayed connect error: ${text}`, flag: F.UF, connectFailure: true, status: 503 };
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return { reason: 'connection timeout', transport: '', flag: F.UF, connectFailure: true, status: 503 };
+  if (code === 'MESHGATE_H2_REFUSED_STREAM') return { reason: 'remote refused stream reset', transport: '', flag: F.UR, connectFailure: false, status: 503, refusedStream: true };
+  if (code === 'MESHGATE_H2_RESET') return { reason: 'remote reset', transport: '', flag: F.UR, connectFailure: false, status: 503 };
   if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || err.name === 'HTTPParserError') {
     return { reason: 'protocol error', transport: '', flag: F.UPE, connectFailure: false, status: 502 };
   }
@@ -617,7 +620,7 @@ export class ActiveStream {
 
   private resetBeforeResponse(r: ResetInfo, retriable: boolean): void {
     this.transportFailure = sanitize(r.transport);
-    if (retriable && this.retry && retriableReset(this.retry, r.connectFailure) && this.canRetry()) {
+    if (retriable && this.retry && retriableReset(this.retry, r.connectFailure, r.refusedStream === true) && this.canRetry()) {
       this.scheduleRetry();
       return;
     }

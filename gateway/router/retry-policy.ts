@@ -105,9 +105,13 @@ export function retriableResponse(p: RetryPolicy, status: number, grpcStatus: nu
   return false;
 }
 
-/** Should a reset (no response) of this kind be retried? `connectFailure`: the TCP connect itself failed. */
-export function retriableReset(p: RetryPolicy, connectFailure: boolean): boolean {
+/**
+ * Should a reset (no response) of this kind be retried? `connectFailure`: the TCP connect itself failed;
+ * `refusedStream`: HTTP/2 REFUSED_STREAM.
+ */
+export function retriableReset(p: RetryPolicy, connectFailure: boolean, refusedStream = false): boolean {
   if (p.on & (RETRY_5XX | RETRY_GATEWAY_ERROR | RETRY_RESET)) return true;
+  if (refusedStream && (p.on & RETRY_REFUSED_STREAM) !== 0) return true;
   return connectFailure && (p.on & RETRY_CONNECT_FAILURE) !== 0;
 }
 

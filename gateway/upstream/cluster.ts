@@ -2,7 +2,8 @@
 // EDS / load_assignment / DNS, the load balancer over the eligible hosts, circuit-breaker thresholds and
 // counters, and its stats under `cluster.<alt_stat_name or name>.`.
 import { lookup } from 'node:dns/promises';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+import { H2Pool } from './h2-pool.ts';
 import type { Logger } from 'pino';
 import {
   ConfigError, anyType, arr, checkFields, durationMs, num, obj, str, type Json,
@@ -41,6 +42,8 @@ export interface ClusterSpec {
   highThresholds: Thresholds;
   dnsRefreshMs: number;
   loadAssignment: Json | undefined;
+  /** Upstream HTTP/2 (h2c prior knowledge). */
+  http2: boolean;
 }
 
 function thresholds(t: Json | undefined, where: string): Thresholds {
@@ -65,7 +68,7 @@ export function parseCluster(c: Json): ClusterSpec {
     'per_connection_buffer_limit_bytes', 'dns_lookup_family', 'dns_refresh_rate', 'respect_dns_ttl', 'dns_jitter',
     'upstream_connection_options', 'transport_socket', 'least_request_lb_config', 'round_robin_lb_config',
     'track_cluster_stats', 'ignore_health_on_host_removal', 'close_connections_on_host_health_failure',
-    'wait_for_warm_on_init', 'filters',
+    'wait_for_warm_on_init', 'filters', 'http2_protocol_options', 'http_protocol_options',
   ]);
   const type = str(c.type, `${where}.type`, 'STATIC');
   if (type !== 'EDS' && type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS') {
@@ -108,6 +111,8 @@ export function parseCluster(c: Json): ClusterSpec {
     }
   }
   let idleTimeoutMs = 3_600_000;
+  // Deprecated cluster-level http2_protocol_options (still accepted by Envoy) selects HTTP/2 too.
+  let http2 = c.http2_protocol_options !== undefined;
   let maxRequestsPerConnection = num(c.max_requests_per_connection, `${where}.max_requests_per_connection`, 0);
   const tepo = obj(c.typed_extension_protocol_options, `${where}.typed_extension_protocol_options`);
   for (const [k, v] of Object.entries(tepo)) {
@@ -121,14 +126,10 @@ export function parseCluster(c: Json): ClusterSpec {
     if (common.max_requests_per_connection !== undefined) maxRequestsPerConnection = num(common.max_requests_per_connection, w);
     if (o.explicit_http_config !== undefined) {
       const e = obj(o.explicit_http_config, `${w}.explicit_http_config`);
-      if (e.http2_protocol_options !== undefined || e.http3_protocol_options !== undefined) {
-        throw new ConfigError(`${w}: HTTP/2 and HTTP/3 upstreams are not supported by this proxy yet`);
-      }
+      if (e.http3_protocol_options !== undefined) throw new ConfigError(`${w}: HTTP/3 upstreams are not supported by this proxy`);
+      if (e.http2_protocol_options !== undefined) http2 = true;
     }
-    if (o.use_downstream_protocol_config !== undefined) {
-      const u = obj(o.use_downstream_protocol_config, w);
-      if (u.http2_protocol_options !== undefined) throw new ConfigError(`${w}: HTTP/2 upstreams are not supported by this proxy yet`);
-    }
+    // use_downstream_protocol_config: downstream is always HTTP/1.1 here, so upstream HTTP/1.1.
   }
   let normal: Json | undefined;
   let high: Json | undefined;
@@ -160,7 +161,13 @@ export function parseCluster(c: Json): ClusterSpec {
     highThresholds: thresholds(high, `${where}.circuit_breakers`),
     dnsRefreshMs: durationMs(c.dns_refresh_rate, `${where}.dns_refresh_rate`, 5000),
     loadAssignment: c.load_assignment === undefined ? undefined : obj(c.load_assignment, `${where}.load_assignment`),
+    http2,
   };
+}
+
+/** What the router needs from a connection pool (undici Pool and H2Pool both provide it). */
+export interface UpstreamPool {
+  dispatch(opts: { path: string; method: string; headers: string[]; body: AsyncIterable<Buffer> | null }, handler: Dispatcher.DispatchHandler): boolean;
 }
 
 export interface HostSpec {
@@ -425,10 +432,41 @@ export class Cluster {
     return this.lb?.choose();
   }
 
-  /** The pool of a host, created on first use. */
-  poolFor(h: Host): Pool {
-    if (h.pool) return h.pool as Pool;
+  /** The pool of a host, created on first use (undici for HTTP/1.1, a node:http2 session for HTTP/2). */
+  poolFor(h: Host): UpstreamPool {
+    if (h.pool) return h.pool as unknown as UpstreamPool;
     const origin = `http://${h.key}`;
+    const s = this.stats;
+    const st = this.store;
+    if (this.spec.http2) {
+      const pool = new H2Pool(origin, {
+        connectTimeoutMs: this.spec.connectTimeoutMs,
+        idleTimeoutMs: this.spec.idleTimeoutMs,
+        events: {
+          onConnect: () => {
+            h.cxTotal++;
+            h.cxActive++;
+            this.activeCx++;
+            st.inc(s.upstream_cx_total);
+            st.inc(s.upstream_cx_active);
+          },
+          onDisconnect: () => {
+            h.cxActive--;
+            this.activeCx--;
+            st.dec(s.upstream_cx_active);
+            st.inc(s.upstream_cx_destroy);
+          },
+          onConnectError: (err) => {
+            h.cxConnectFail++;
+            st.inc(s.upstream_cx_total);
+            st.inc(s.upstream_cx_connect_fail);
+            if (err.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(s.upstream_cx_connect_timeout);
+          },
+        },
+      });
+      h.pool = pool;
+      return pool;
+    }
     const pool = new Pool(origin, {
       pipelining: 1,
       connect: { timeout: this.spec.connectTimeoutMs, noDelay: true },
@@ -440,8 +478,6 @@ export class Cluster {
       maxHeaderSize: 96 * 1024,
       ...(this.spec.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: this.spec.maxRequestsPerConnection } : {}),
     });
-    const s = this.stats;
-    const st = this.store;
     pool.on('connect', () => {
       h.cxTotal++;
       h.cxActive++;
@@ -463,7 +499,7 @@ export class Cluster {
       if (err.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(s.upstream_cx_connect_timeout);
     });
     h.pool = pool;
-    return pool;
+    return pool as unknown as UpstreamPool;
   }
 
   /** Counts an upstream (or router-generated) response code: upstream_rq_<code>, _<N>xx, _completed. */

@@ -1,0 +1,210 @@
+// HTTP/2 (h2c, prior knowledge) upstream connections for clusters with http2_protocol_options (Istio sets
+// them for http2 / grpc service ports): one multiplexed session per host, exposing the same dispatch
+// contract as undici's Pool so the router does not care which protocol a cluster speaks.
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Dispatcher } from 'undici';
+
+export interface H2PoolEvents {
+  onConnect(): void;
+  onDisconnect(): void;
+  onConnectError(err: Error & { code?: string }): void;
+}
+
+interface DispatchOptions {
+  path: string;
+  method: string;
+  headers: string[];
+  body: AsyncIterable<Buffer> | null;
+}
+
+// Connection-specific headers are not allowed in HTTP/2 (RFC 9113 8.2.2).
+const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
+
+class H2Controller implements Dispatcher.DispatchController {
+  rawHeaders: string[] | null = null;
+  private _aborted = false;
+  private _paused = false;
+  private _reason: Error | null = null;
+  private readonly stream: ClientHttp2Stream;
+
+  constructor(stream: ClientHttp2Stream) {
+    this.stream = stream;
+  }
+
+  get aborted(): boolean {
+    return this._aborted;
+  }
+
+  get paused(): boolean {
+    return this._paused;
+  }
+
+  get reason(): Error | null {
+    return this._reason;
+  }
+
+  abort(reason: Error): void {
+    if (this._aborted) return;
+    this._aborted = true;
+    this._reason = reason;
+    if (!this.stream.closed) this.stream.close(constants.NGHTTP2_CANCEL);
+  }
+
+  pause(): void {
+    this._paused = true;
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this._paused = false;
+    this.stream.resume();
+  }
+}
+
+function h2Error(message: string, code: string): Error & { code: string } {
+  const e = new Error(message) as Error & { code: string };
+  e.code = code;
+  return e;
+}
+
+export class H2Pool {
+  private session: ClientHttp2Session | undefined;
+  private connected = false;
+  private readonly origin: string;
+  private readonly connectTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly events: H2PoolEvents;
+  private closing = false;
+  private active = 0;
+
+  constructor(origin: string, o: { connectTimeoutMs: number; idleTimeoutMs: number; events: H2PoolEvents }) {
+    this.origin = origin;
+    this.connectTimeoutMs = o.connectTimeoutMs;
+    this.idleTimeoutMs = o.idleTimeoutMs;
+    this.events = o.events;
+  }
+
+  private getSession(): ClientHttp2Session {
+    const existing = this.session;
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+    const s = connect(this.origin);
+    this.session = s;
+    this.connected = false;
+    const timer = setTimeout(() => {
+      if (!this.connected) s.destroy(h2Error('connect timeout', 'UND_ERR_CONNECT_TIMEOUT'));
+    }, this.connectTimeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      this.connected = true;
+      this.events.onConnect();
+      s.setTimeout(this.idleTimeoutMs, () => {
+        if (this.active === 0) s.close();
+      });
+    });
+    s.on('error', (err: Error & { code?: string }) => {
+      clearTimeout(timer);
+      if (!this.connected) this.events.onConnectError(err);
+    });
+    s.once('close', () => {
+      clearTimeout(timer);
+      if (this.connected) this.events.onDisconnect();
+      if (this.session === s) this.session = undefined;
+    });
+    s.on('goaway', () => {
+      if (this.session === s) this.session = undefined;
+    });
+    return s;
+  }
+
+  dispatch(opts: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.closing) throw h2Error('pool closed', 'UND_ERR_CLOSED');
+    const session = this.getSession();
+    const headers: OutgoingHttpHeaders = { ':method': opts.method, ':path': opts.path, ':scheme': 'http' };
+    const h = opts.headers;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i] as string;
+      const value = h[i + 1] as string;
+      if (name === 'host') headers[':authority'] = value;
+      else if (H2_FORBIDDEN.has(name)) continue;
+      else if (name === 'te' && value !== 'trailers') continue;
+      else {
+        const prev = headers[name];
+        headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+      }
+    }
+    const wasConnected = this.connected;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: opts.body === null });
+    } catch (e) {
+      queueMicrotask(() => handler.onResponseError?.(new H2Controller(undefined as unknown as ClientHttp2Stream), e as Error));
+      return false;
+    }
+    this.active++;
+    const controller = new H2Controller(stream);
+    handler.onRequestStart?.(controller, undefined);
+    let done = false;
+    const fail = (err: Error): void => {
+      if (done) return;
+      done = true;
+      this.active--;
+      handler.onResponseError?.(controller, err);
+    };
+    // A session that never connected fails its streams with the connect error (e.g. ECONNREFUSED).
+    const onSessionError = (err: Error): void => fail(err);
+    if (!wasConnected) session.once('error', onSessionError);
+    stream.on('response', (rh: IncomingHttpHeaders) => {
+      session.off('error', onSessionError);
+      const raw: string[] = [];
+      for (const [k, v] of Object.entries(rh)) {
+        if (k.startsWith(':') || v === undefined) continue;
+        if (Array.isArray(v)) for (const x of v) raw.push(k, x);
+        else raw.push(k, String(v));
+      }
+      controller.rawHeaders = raw;
+      handler.onResponseStart?.(controller, Number(rh[':status']), {}, '');
+    });
+    stream.on('data', (c: Buffer) => handler.onResponseData?.(controller, c));
+    stream.on('end', () => {
+      if (done) return;
+      done = true;
+      this.active--;
+      handler.onResponseEnd?.(controller, {});
+    });
+    stream.on('error', (err: Error & { code?: string }) => fail(err));
+    stream.on('close', () => {
+      if (done) return;
+      const code = stream.rstCode;
+      if (code === constants.NGHTTP2_REFUSED_STREAM) fail(h2Error('remote refused stream reset', 'MESHGATE_H2_REFUSED_STREAM'));
+      else if (code !== undefined && code !== constants.NGHTTP2_NO_ERROR) fail(h2Error('remote reset', 'MESHGATE_H2_RESET'));
+      else fail(h2Error('connection termination', 'UND_ERR_SOCKET'));
+    });
+    if (opts.body) void this.writeBody(stream, opts.body);
+    return true;
+  }
+
+  private async writeBody(stream: ClientHttp2Stream, body: AsyncIterable<Buffer>): Promise<void> {
+    try {
+      for await (const c of body) {
+        if (stream.destroyed) return;
+        if (!stream.write(c)) await new Promise<void>((r) => stream.once('drain', () => r()));
+      }
+      if (!stream.destroyed) stream.end();
+    } catch (e) {
+      stream.destroy(e as Error);
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing = true;
+    const s = this.session;
+    if (!s || s.closed) return Promise.resolve();
+    return new Promise((resolve) => s.close(() => resolve()));
+  }
+
+  destroy(): Promise<void> {
+    this.closing = true;
+    this.session?.destroy();
+    return Promise.resolve();
+  }
+}
