@@ -103,6 +103,7 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     try {
       const v = await fn();
       if (v !== undefined) return v;
+      last = undefined;
     } catch (e) {
       last = e;
     }

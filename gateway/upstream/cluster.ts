@@ -145,7 +145,8 @@ export function parseCluster(c: Json): ClusterSpec {
     }
   }
   const type2 = type;
-  if (type2 !== 'EDS' && c.load_assignment === undefined) throw new ConfigError(`${where}: a ${type} cluster needs a load_assignment`);
+  // Envoy accepts a STATIC cluster with no hosts (Istio's BlackHoleCluster is one); only LOGICAL_DNS needs its host.
+  if (type2 === 'LOGICAL_DNS' && c.load_assignment === undefined) throw new ConfigError(`${where}: a LOGICAL_DNS cluster needs a load_assignment`);
   return {
     name,
     observabilityName: str(c.alt_stat_name, `${where}.alt_stat_name`) || name,
