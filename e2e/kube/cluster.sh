@@ -58,9 +58,13 @@ pid_of() {
   pid="$(<"$f")"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   [[ -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir" || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" |
+    awk -v d="$dir" 'index($0, d "/") || $0 == d { found = 1 } END { exit !found }' || return 1
   printf '%s\n' "$pid"
 }
+
+# Running: exists and is not a zombie (an exited child of ours that is not reaped yet).
+alive() { [[ -e "/proc/$1" ]] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 
 # stop_proc NAME: SIGTERM, wait up to 20 s for a graceful exit, then SIGKILL.
 stop_proc() {
@@ -69,11 +73,8 @@ stop_proc() {
   if pid="$(pid_of "$name")" && [[ "$pid" != "$$" ]]; then
     log "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 200; i++)); do
-      [[ -e "/proc/$pid" ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null || break
-      sleep 0.1
-    done
-    if [[ -e "/proc/$pid" ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+    for ((i = 0; i < 200; i++)); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then
       log "$name (pid $pid) did not exit after SIGTERM; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -335,8 +336,11 @@ start_controller_manager() {
 
 start_watchdog() {
   local owner="$1"
-  [[ "$owner" =~ ^[0-9]+$ ]] && kill -0 "$owner" 2>/dev/null || die "CLUSTER_OWNER_PID=$owner is not a running process"
+  if [[ ! "$owner" =~ ^[0-9]+$ ]] || ! kill -0 "$owner" 2>/dev/null; then
+    die "CLUSTER_OWNER_PID=$owner is not a running process"
+  fi
   # The watchdog's command line names DIR, so pid_of recognises it.
+  # shellcheck disable=SC2016 # $1.. are the inner script's arguments
   spawn watchdog bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
     echo "owner pid $1 exited: stopping the cluster in $2"; exec bash "$3" stop "$2"' \
     cluster-watchdog "$owner" "$dir" "$self"
@@ -377,8 +381,11 @@ cmd_start() {
   # Reuse the ports of an earlier start of this DIR (kubeconfigs written then stay valid).
   local old_apiserver_port="" old_etcd_port="" old_etcd_peer_port=""
   if [[ -f "$dir/config" ]]; then
+    # shellcheck disable=SC1091
     old_apiserver_port="$(source "$dir/config"; echo "$apiserver_port")"
+    # shellcheck disable=SC1091
     old_etcd_port="$(source "$dir/config"; echo "$etcd_port")"
+    # shellcheck disable=SC1091
     old_etcd_peer_port="$(source "$dir/config"; echo "$etcd_peer_port")"
   fi
   taken_ports=""
