@@ -48,6 +48,9 @@ export function gatewayHttpConnectionManager(statPrefix: string, routeName: stri
     http_protocol_options: {},
     upgrade_configs: [{ upgrade_type: 'websocket' }],
     stream_idle_timeout: '0s',
+    // meshConfig.enableTracing defaults to true, so istiod writes a tracing block even with no tracer
+    // (PILOT_TRACE_SAMPLING 1%); it is what makes Envoy propagate x-envoy-decorator-operation upstream.
+    tracing: { client_sampling: { value: 100 }, random_sampling: { value: 1 }, overall_sampling: { value: 100 } },
     // meshConfig.pathNormalization DEFAULT.
     normalize_path: true,
     path_with_escaped_slashes_action: 'KEEP_UNCHANGED',
