@@ -52,6 +52,8 @@ export class Host {
   pool: HostPool | undefined;
   /** EDF scheduler state (weighted round robin / least request). */
   edfDeadline = 0;
+  /** Ejected by outlier detection (Envoy's FAILED_OUTLIER_CHECK health flag). */
+  outlierEjected = false;
 
   constructor(address: string, port: number) {
     this.address = address;
@@ -61,6 +63,6 @@ export class Host {
 
   /** Usable by the load balancer without panic mode (Envoy: HEALTHY or UNKNOWN; DEGRADED is a lower tier). */
   get healthy(): boolean {
-    return this.health === HEALTH_HEALTHY || this.health === HEALTH_UNKNOWN;
+    return (this.health === HEALTH_HEALTHY || this.health === HEALTH_UNKNOWN) && !this.outlierEjected;
   }
 }
