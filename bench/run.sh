@@ -494,6 +494,9 @@ run_scenario() {
 
 # ---------------------------------------------------------------- run
 log "results -> $OUT"
+load1=$(cut -d' ' -f1 /proc/loadavg)
+awk -v l="$load1" -v n="$(nproc)" 'BEGIN{exit !(l > 0.5 * n)}' &&
+  log "warning: the machine is busy before the start (load $load1 on $(nproc) CPUs): the ratios will be noisy; CPU µs/req is steadier"
 start_backend
 wait_ready direct "$READY_TIMEOUT" || exit 1
 wants nginx-2w && start_nginx nginx-2w 9111 2 ""
