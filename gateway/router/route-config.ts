@@ -10,6 +10,11 @@ import {
   compileHeaderMatcher, compileQueryParameterMatcher, type HeaderMatch, type MatchRequest, type QueryMatch,
 } from './matchers.ts';
 import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
+import { compilePerFilterConfig } from './per-filter-config.ts';
+import { compileMirrorPolicies, type MirrorPolicy } from './mirror.ts';
+import { compileHashPolicy, type RequestHash } from './hash-policy.ts';
+import type { FaultConfig } from '../http/fault.ts';
+import type { CorsPolicy } from '../http/cors.ts';
 
 export const ACTION_ROUTE = 0;
 export const ACTION_REDIRECT = 1;
@@ -57,6 +62,13 @@ export interface CompiledRoute {
   hostRewrite: string | undefined;
   decorator: string | undefined;
   websocket: boolean;
+  /** Fault filter per-route config (VirtualService fault). */
+  fault: FaultConfig | undefined;
+  /** CORS policies, route first then virtual host (the CORS filter reads them in that order). */
+  cors: CorsPolicy[] | undefined;
+  mirrors: MirrorPolicy[] | undefined;
+  /** Consistent-hash key of the request (route hash_policy), for RING_HASH / MAGLEV clusters. */
+  hash: RequestHash | undefined;
   // ACTION_DIRECT
   directStatus: number;
   directBody: string;
@@ -74,6 +86,8 @@ export interface CompiledVirtualHost {
   includeAttemptCountInResponse: boolean;
   requireTls: number;
   retry: RetryPolicy | undefined;
+  cors: CorsPolicy | undefined;
+  fault: FaultConfig | undefined;
 }
 
 export interface CompiledRouteConfig {
@@ -203,7 +217,7 @@ function compileRoute(r: Json, vhost: CompiledVirtualHost, cfgHeaders: { req: He
   ]);
   const name = str(r.name, `${where}.name`);
   const w = name ? `${where} '${name}'` : where;
-  checkPerFilterConfig(r.typed_per_filter_config, `${w}.typed_per_filter_config`);
+  const perFilter = compilePerFilterConfig(r.typed_per_filter_config, `${w}.typed_per_filter_config`);
   const match = compileRouteMatch(obj(r.match, `${w}.match`), `${w}.match`);
   const reqH = compileHeaderMutation(r.request_headers_to_add, r.request_headers_to_remove, `${w}.request_headers_to_add`);
   const respH = compileHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, `${w}.response_headers_to_add`);
@@ -226,6 +240,10 @@ function compileRoute(r: Json, vhost: CompiledVirtualHost, cfgHeaders: { req: He
     hostRewrite: undefined,
     decorator: dec && dec.propagate !== false ? str(dec.operation, `${w}.decorator.operation`) || undefined : undefined,
     websocket: false,
+    fault: perFilter.fault ?? vhost.fault,
+    cors: perFilter.cors && vhost.cors ? [perFilter.cors, vhost.cors] : perFilter.cors ? [perFilter.cors] : vhost.cors ? [vhost.cors] : undefined,
+    mirrors: undefined,
+    hash: undefined,
     directStatus: 0,
     directBody: '',
     redirect: undefined,
@@ -257,7 +275,7 @@ function compileRouteAction(a: Json, route: CompiledRoute, where: string): void 
     'cluster', 'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite',
     'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite', 'timeout', 'idle_timeout', 'retry_policy',
     'priority', 'hash_policy', 'max_grpc_timeout', 'grpc_timeout_offset', 'upgrade_configs', 'max_stream_duration',
-    'append_x_forwarded_host',
+    'append_x_forwarded_host', 'request_mirror_policies',
   ]);
   const targets = ['cluster', 'cluster_header', 'weighted_clusters'].filter((k) => a[k] !== undefined);
   if (targets.length !== 1) throw new ConfigError(`${where}: needs exactly one of cluster, cluster_header, weighted_clusters`);
@@ -314,7 +332,9 @@ function compileRouteAction(a: Json, route: CompiledRoute, where: string): void 
     if (str(u.upgrade_type, where).toLowerCase() === 'websocket') route.websocket = u.enabled === undefined ? true : bool(u.enabled, where);
     else throw new ConfigError(`${where}.upgrade_configs[${i}]: upgrade type '${str(u.upgrade_type, where)}' is not supported`);
   }
-  // hash_policy only matters for RING_HASH / MAGLEV clusters, which the cluster manager rejects for now.
+  route.hash = compileHashPolicy(a.hash_policy, `${where}.hash_policy`);
+  const mirrors = compileMirrorPolicies(a.request_mirror_policies, `${where}.request_mirror_policies`);
+  if (mirrors.length > 0) route.mirrors = mirrors;
 }
 
 function compileVirtualHost(v: Json, cfg: { req: HeaderMutation; resp: HeaderMutation }, where: string): { vhost: CompiledVirtualHost; domains: string[] } {
@@ -325,7 +345,7 @@ function compileVirtualHost(v: Json, cfg: { req: HeaderMutation; resp: HeaderMut
   ]);
   const name = str(v.name, `${where}.name`);
   const w = `${where} '${name}'`;
-  checkPerFilterConfig(v.typed_per_filter_config, `${w}.typed_per_filter_config`);
+  const perFilter = compilePerFilterConfig(v.typed_per_filter_config, `${w}.typed_per_filter_config`);
   const requireTls = v.require_tls === undefined ? 'NONE' : str(v.require_tls, `${w}.require_tls`);
   const vhost: CompiledVirtualHost = {
     name,
@@ -334,6 +354,8 @@ function compileVirtualHost(v: Json, cfg: { req: HeaderMutation; resp: HeaderMut
     includeAttemptCountInResponse: bool(v.include_attempt_count_in_response, w),
     requireTls: requireTls === 'ALL' ? REQUIRE_TLS_ALL : requireTls === 'EXTERNAL_ONLY' ? REQUIRE_TLS_EXTERNAL_ONLY : REQUIRE_TLS_NONE,
     retry: v.retry_policy === undefined ? undefined : compileRetryPolicy(v.retry_policy, `${w}.retry_policy`),
+    cors: perFilter.cors,
+    fault: perFilter.fault,
   };
   const vreq = compileHeaderMutation(v.request_headers_to_add, v.request_headers_to_remove, `${w}.request_headers_to_add`);
   const vresp = compileHeaderMutation(v.response_headers_to_add, v.response_headers_to_remove, `${w}.response_headers_to_add`);
