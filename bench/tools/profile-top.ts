@@ -49,6 +49,11 @@ for (const file of positionals) {
   // Percentages are of the busy samples: an idle server's (idle) samples would drown everything else.
   const idle = p.nodes.filter((n) => n.callFrame.functionName === '(idle)').reduce((s, n) => s + (hits.get(n.id) ?? 0), 0);
   const total = all - idle || 1;
+  if (total < 50) {
+    // e.g. bin/meshgate's `node -e` version check, which inherits NODE_OPTIONS=--cpu-prof too
+    process.stdout.write(`${file}: only ${total} busy samples (a short-lived helper process?): skipped\n\n`);
+    continue;
+  }
   const msPerSample = (p.endTime - p.startTime) / 1000 / all;
   const byFn = new Map<string, number>();
   const byScript = new Map<string, number>();
