@@ -195,10 +195,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
       healthcheckFailed = false;
     },
     drainListeners: (graceful) => {
-      if (graceful) {
-        listeners.startDrainSequence();
-        void listeners.drainAll(drainMs);
-      } else void listeners.drainAll(0);
+      void listeners.drainAll(graceful ? drainMs : 0);
     },
     quit: () => {
       void proxy.close().then(() => (o.onQuit ? o.onQuit() : process.exit(0)));
@@ -340,7 +337,6 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     ports: { admin: adminPort, status: statusPort, metrics: metricsPort },
     drain: async () => {
       state = STATE_DRAINING;
-      listeners.startDrainSequence();
       await listeners.drainAll(drainMs);
     },
     close: async () => {

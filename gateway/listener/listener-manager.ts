@@ -230,14 +230,16 @@ export class ListenerManager {
     return [...this.routes.keys()].sort();
   }
 
-  /** Graceful drain of every listener (drain_listeners / SIGTERM): connections close after their response. */
-  startDrainSequence(): void {
-    for (const l of this.active.values()) l.startDrainSequence();
-  }
-
-  /** Stops accepting on every listener and waits for connections (at most drainMs). */
+  /**
+   * Graceful drain of every listener (drain_listeners?graceful / SIGTERM), Envoy's immediate drain strategy:
+   * responses carry `connection: close`, idle connections close, new connections are still accepted (and
+   * drained right away) until the drain time is over or no connection is left; then the listeners stop.
+   */
   async drainAll(drainMs: number): Promise<void> {
-    await Promise.all([...this.active.values()].map((l) => l.drain(drainMs)));
+    for (const l of this.active.values()) l.startDrainSequence();
+    const end = Date.now() + drainMs;
+    while (Date.now() < end && this.activeConnections > 0) await new Promise((r) => setTimeout(r, 50));
+    await Promise.all([...this.active.values()].map((l) => l.drain(0)));
   }
 
   get activeConnections(): number {

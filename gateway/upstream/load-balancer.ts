@@ -5,7 +5,8 @@ import type { Host } from './host.ts';
 export type Random = () => number;
 
 export interface LoadBalancer {
-  choose(): Host | undefined;
+  /** `hash`: the request's consistent-hash key (RING_HASH / MAGLEV); other balancers ignore it. */
+  choose(hash?: bigint): Host | undefined;
 }
 
 export function allWeightsEqual(hosts: readonly Host[]): boolean {

@@ -1,0 +1,98 @@
+// Graceful drain (Envoy's immediate drain strategy) and `meshgate proxy` on SIGTERM.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { silentLogger } from '../cli/logger.ts';
+import { rawRequest } from '../e2e/lib/http.ts';
+import { startProxy } from './proxy.ts';
+import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from './test/ads-server.ts';
+import { HTTPBIN, assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend } from './test/fixtures.ts';
+import { RawConnection, freePort } from './test/raw-client.ts';
+
+const HOST = 'httpbin.example.com';
+
+async function configure(ads: TestAdsServer, port: number, backendPort: number): Promise<void> {
+  ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN)]);
+  ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: backendPort }])]);
+  ads.set(LISTENER_TYPE, [gatewayListener(port)]);
+  ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', HTTPBIN)] }])]);
+  await Promise.resolve();
+}
+
+describe('drain', () => {
+  test('drain(): idle keep-alive connections close, an in-flight response carries connection: close, then the listener stops', async () => {
+    const ads = new TestAdsServer();
+    await ads.start();
+    const be = await startEchoBackend('127.0.0.2', 'slow', (req) => (req.url === '/slow' ? { delayMs: 300 } : undefined));
+    const port = await freePort();
+    await configure(ads, port, be.port);
+    const proxy = await startProxy({ xdsAddress: ads.address, node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} }, adminPort: 0, statusPort: 0, metricsPort: 0, listenHost: '127.0.0.1', drainSeconds: 2, log: silentLogger() });
+    let idle: RawConnection | undefined;
+    let busy: RawConnection | undefined;
+    try {
+      await proxy.ready;
+      idle = await RawConnection.open('127.0.0.1', port);
+      busy = await RawConnection.open('127.0.0.1', port);
+      assert.equal((await idle.request(`GET /fast HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)).status, 200);
+      const slow = busy.request(`GET /slow HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+      await new Promise((r) => setTimeout(r, 50));
+      const started = Date.now();
+      const drained = proxy.drain();
+      assert.ok(await idle.waitClosed(1000), 'the idle connection was closed');
+      const r = await slow;
+      assert.equal(r.status, 200);
+      assert.equal(r.header('connection'), 'close');
+      assert.ok(await busy.waitClosed(1000));
+      await drained;
+      assert.ok(Date.now() - started < 1900, 'drain ended early once no connection was left');
+      await assert.rejects(rawRequest('127.0.0.1', port, `GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, { timeoutMs: 1000 }));
+      assert.equal((await rawRequest('127.0.0.1', proxy.ports.admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).body.toString(), 'DRAINING\n');
+    } finally {
+      idle?.close();
+      busy?.close();
+      await proxy.close();
+      await ads.stop();
+      be.server.close();
+      be.server.closeAllConnections();
+    }
+  });
+
+  test('meshgate proxy: --help documents the chart flags; SIGTERM drains and exits 0', async () => {
+    const bin = join(import.meta.dirname, '..', 'bin', 'meshgate');
+    const help = spawn(bin, ['proxy', '--help']);
+    let out = '';
+    help.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const helpCode = await new Promise<number | null>((r) => help.on('exit', r));
+    assert.equal(helpCode, 0);
+    for (const f of ['--xds-address', '--admin-port', '--status-port', '--metrics-port', '--concurrency', '--drain-seconds', '--access-log']) assert.ok(out.includes(f), f);
+
+    const ads = new TestAdsServer();
+    await ads.start();
+    const be = await startEchoBackend('127.0.0.2', 'v1');
+    const port = await freePort();
+    await configure(ads, port, be.port);
+    const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
+    const child = spawn(bin, ['proxy', '--xds-address', ads.address, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '1', '--listen-host', '127.0.0.1', '--concurrency', ''], {
+      env: { ...process.env, POD_NAME: 'gw-1', POD_NAMESPACE: 'istio-system', INSTANCE_IP: '127.0.0.1', MESHGATE_LOG_PRETTY: '0', MESHGATE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    try {
+      await eventually('readiness on the status port', async () => ((await rawRequest('127.0.0.1', status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n')).status === 200 ? true : undefined), 15_000, 100);
+      const node = ads.requests.find((r) => r.node)?.node;
+      assert.equal(node?.id, 'router~127.0.0.1~gw-1.istio-system~istio-system.svc.cluster.local');
+      assert.equal((await rawRequest('127.0.0.1', port, `GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)).status, 200);
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 5000))]);
+      assert.equal(code, 0, stderr);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await ads.stop();
+      be.server.close();
+      be.server.closeAllConnections();
+    }
+  });
+});
