@@ -28,6 +28,14 @@ describe('kubernetes: the controller through API server outages', () => {
   };
   const waitStatus = (path: string, status: number, timeoutMs: number, host = HOST) =>
     eventually(`${host}${path} to answer ${status}`, async () => ((await get(GW, PORT, path, host)).status === status ? true : undefined), timeoutMs, 100);
+  const KINDS = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEntry', 'Service', 'EndpointSlice', 'Pod', 'Secret'];
+  /** Every kind's watch is open again (each retries on its own backoff schedule, up to 30 s apart). */
+  const allWatchesOpen = async (timeoutMs: number): Promise<void> => {
+    await eventually('every kind to be watched again', async () => {
+      const text = await gw.mergedMetrics();
+      return KINDS.every((kind) => (metric(text, 'meshgate_controller_k8s_watches_open', { kind }) ?? 0) >= 1) ? true : undefined;
+    }, timeoutMs, 250);
+  };
   const controllerMetric = async (name: string, labels: Record<string, string>): Promise<number> => metric(await gw.mergedMetrics(), name, labels) ?? 0;
 
   /** GETs /status/200 every 100 ms until stopped; returns every answer that was not a 200. */
@@ -113,6 +121,7 @@ describe('kubernetes: the controller through API server outages', () => {
     assert.deepEqual(failures, [], `every request during the outage was served (${count} requests)`);
     assert.ok(count > 50, `traffic ran throughout (${count} requests)`);
     assert.deepEqual([gw.proxy.pid, gw.controller?.pid], pids, 'no restart');
+    await allWatchesOpen(45_000);
     assert.equal(gw.controller?.child.exitCode, null);
     if (!s.external) {
       // A restarted API server starts a new watch cache: resuming from the old resourceVersion answers 410.
@@ -147,6 +156,7 @@ describe('kubernetes: the controller through API server outages', () => {
 
     await fwd.listen();
     await waitStatus('/headers', 200, 45_000, 'headers.example.com');
+    await allWatchesOpen(45_000);
     await waitStatus('/anything', 404, 10_000);
     await waitStatus('/status/200', 200, 10_000, 'v2.example.com');
     // The API server still had the history: the watch resumed from its resourceVersion and replayed the
