@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { startController, type Controller } from '../../controller/controller.ts';
 import type { Kind, KubeObject } from '../../controller/model/objects.ts';
 import { ObjectStore } from '../../controller/model/store.ts';
+import { KubeClient, loadKubeConfig } from '../../controller/sources/kube/client.ts';
 import { createEventReporter } from '../../controller/sources/kube/events.ts';
 import { gatewayIdentity, parseLabelsEnv } from '../../controller/sources/kube/identity.ts';
 import { startKubeSource } from '../../controller/sources/kube/source.ts';
@@ -120,9 +121,17 @@ export async function run(argv: string[]): Promise<void> {
   collectDefaultMetrics({ register: registry });
   const scrapeFailures = new Counter({ name: 'meshgate_controller_proxy_scrape_failures_total', help: 'Failed scrapes of the proxy metrics for the merged /stats/prometheus.', registers: [registry] });
 
+  const client = ((): KubeClient => {
+    try {
+      return new KubeClient(loadKubeConfig(values.kubeconfig));
+    } catch (err) {
+      // Credentials are the user's to fix: say what is missing, without a stack trace.
+      throw new UsageError((err as Error).message);
+    }
+  })();
   const store = new ObjectStore();
   const source = startKubeSource({
-    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    client,
     namespaces,
     podNamespace: ns,
     podName,
