@@ -24,6 +24,8 @@ export interface LocalReplyOptions {
   grpc?: boolean;
   /** Response to a HEAD request (headers only). */
   head?: boolean;
+  /** Explicit gRPC status for gRPC requests (fault abort grpc_status), instead of the HTTP mapping. */
+  grpcStatus?: number | undefined;
 }
 
 export function buildLocalReply(status: number, body: string, o: LocalReplyOptions): LocalReply {
@@ -73,7 +75,7 @@ export function grpcPercentEncode(s: string): string {
 }
 
 function grpcLocalReply(status: number, body: string, headers: string[], o: LocalReplyOptions): LocalReply {
-  headers.push('content-type', 'application/grpc', 'grpc-status', String(httpToGrpcStatus(status)));
+  headers.push('content-type', 'application/grpc', 'grpc-status', String(o.grpcStatus ?? httpToGrpcStatus(status)));
   if (body.length > 0 && !o.head) headers.push('grpc-message', grpcPercentEncode(body));
   headers.push('date', httpDate(), 'server', o.serverName);
   if (o.close) headers.push('connection', 'close');
