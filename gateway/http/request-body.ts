@@ -43,6 +43,12 @@ export class RequestBody {
     return this.dropped === 0;
   }
 
+  /** The whole body once it has ended and is still buffered (request mirroring), else undefined. */
+  completeBody(): Buffer | undefined {
+    if (!this.ended || this.failed || this.dropped !== 0) return undefined;
+    return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+  }
+
   private push(c: Buffer): void {
     this.received += c.length;
     this.chunks.push(c);
