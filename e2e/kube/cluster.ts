@@ -19,6 +19,8 @@ export interface Cluster {
   dir: string;
   /** The API server's https URL. */
   server: string;
+  /** A kubeconfig authenticating as a ServiceAccount (TokenRequest); undefined on external clusters. */
+  serviceAccountKubeconfig(namespace: string, name: string): Promise<string | undefined>;
   stopApiserver(): Promise<void>;
   startApiserver(): Promise<void>;
   stop(): Promise<void>;
@@ -59,6 +61,7 @@ export async function startCluster(): Promise<Cluster> {
       external: true,
       dir,
       server: serverOf(external),
+      serviceAccountKubeconfig: () => Promise.resolve(undefined),
       stopApiserver: () => Promise.reject(new Error('E2E_KUBECONFIG: the suite cannot stop an external API server')),
       startApiserver: () => Promise.reject(new Error('E2E_KUBECONFIG: the suite cannot start an external API server')),
       stop: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
@@ -75,6 +78,11 @@ export async function startCluster(): Promise<Cluster> {
     external: false,
     dir,
     server: serverOf(kubeconfig),
+    async serviceAccountKubeconfig(namespace, name) {
+      const file = join(dir, `kubeconfig-sa-${namespace}-${name}`);
+      writeFileSync(file, await sh([CLUSTER_SH, 'sa-kubeconfig', clusterDir, namespace, name]), { mode: 0o600 });
+      return file;
+    },
     stopApiserver: async () => void (await sh([CLUSTER_SH, 'stop-apiserver', clusterDir])),
     startApiserver: async () => void (await sh([CLUSTER_SH, 'start-apiserver', clusterDir])),
     async stop() {

@@ -8,7 +8,7 @@ import { freePort, meshgate, type Proc } from '../lib/process.ts';
 import { rawRequest } from '../lib/http.ts';
 
 export interface GatewayPodOptions {
-  /** Admin kubeconfig the controller uses (the suite runs it as cluster admin; RBAC is the chart's business). */
+  /** The kubeconfig the controller uses (the chart ServiceAccount on the local cluster). */
   kubeconfig: string;
   podName: string;
   namespace: string;

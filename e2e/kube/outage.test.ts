@@ -80,7 +80,7 @@ describe('kubernetes: the controller through API server outages', () => {
     await fwd.cut();
     gw = await startGatewayPod({
       // The controller reaches the API server through the forwarder, which the tests can cut.
-      kubeconfig: kubeconfigWithServer(s.cluster.kubeconfig, fwd.url, s.dir),
+      kubeconfig: kubeconfigWithServer(s.controllerKubeconfig, fwd.url, s.dir),
       podName: 'istio-ingressgateway-e2e',
       namespace: s.ns.gw,
       labels: GATEWAY_LABELS,

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject } from '../../controller/model/objects.ts';
+import { parseAllDocuments } from 'yaml';
 import { REPO } from '../lib/process.ts';
 import { exec, helmTools, startCluster, type Cluster } from './cluster.ts';
 import { createPod, createService, Kube, writeEndpointSlice, type BackendPod, type ServicePort } from './kube.ts';
@@ -22,6 +23,12 @@ export interface Suite {
   dir: string;
   /** The port the Gateway's port 80 maps to (the gateway Service's targetPort): the listener 0.0.0.0_<port>. */
   listenPort: number;
+  /**
+   * The kubeconfig the controller runs with: on the local cluster the ServiceAccount of the gateway chart,
+   * with exactly the chart's RBAC (so every scenario proves that RBAC suffices); on an external cluster the
+   * admin kubeconfig given.
+   */
+  controllerKubeconfig: string;
   /** Namespaces to pass to --watch-namespaces (only on external clusters, where others' Gateways exist). */
   watchNamespaces: string[] | undefined;
   /** A backend pod: Pod object with Ready status, and its httpbin process on a pod address. */
@@ -68,6 +75,7 @@ export async function setupSuite(o: { listenPort: number }): Promise<Suite> {
       ],
     });
     await createPod(kube, { name: 'istio-ingressgateway-e2e', namespace: ns.gw, ip: '127.0.0.1', labels: GATEWAY_LABELS });
+    const controllerKubeconfig = external ? cluster.kubeconfig : await chartServiceAccount(cluster, kube, ns.gw);
 
     return {
       cluster,
@@ -77,6 +85,7 @@ export async function setupSuite(o: { listenPort: number }): Promise<Suite> {
       ns,
       dir,
       listenPort: o.listenPort,
+      controllerKubeconfig,
       watchNamespaces: external ? Object.values(ns) : undefined,
       async backend(name, namespace, labels) {
         const ip = pn.allocate();
@@ -116,6 +125,30 @@ async function installCrds(cluster: Cluster, kube: Kube, namespace: string): Pro
     180_000,
   );
   await kube.waitForIstioCrds();
+}
+
+/**
+ * The RBAC of charts/gateway (ServiceAccount, ClusterRole, Role and their bindings), rendered by helm for a
+ * release `istio-ingressgateway` in `namespace` and applied; returns a kubeconfig with that ServiceAccount's
+ * token.
+ */
+async function chartServiceAccount(cluster: Cluster, kube: Kube, namespace: string): Promise<string> {
+  const { helm } = await helmTools();
+  const helmHome = join(cluster.dir, 'helm');
+  const rendered = await exec(
+    helm,
+    ['template', 'istio-ingressgateway', join(REPO, 'charts/gateway'), '--namespace', namespace],
+    { HELM_CACHE_HOME: join(helmHome, 'cache'), HELM_CONFIG_HOME: join(helmHome, 'config'), HELM_DATA_HOME: join(helmHome, 'data') },
+  );
+  const rbac = parseAllDocuments(rendered)
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => !!o && ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o.kind));
+  const sa = rbac.find((o) => o.kind === 'ServiceAccount');
+  if (!sa || !rbac.some((o) => o.kind === 'ClusterRole')) throw new Error(`helm template charts/gateway rendered no ServiceAccount or ClusterRole:\n${rendered.slice(0, 2000)}`);
+  for (const o of rbac) await kube.apply(o);
+  const file = await cluster.serviceAccountKubeconfig(sa.metadata.namespace ?? namespace, sa.metadata.name);
+  if (!file) throw new Error('no ServiceAccount kubeconfig on this cluster');
+  return file;
 }
 
 export const gateway = (name: string, namespace: string, selector: Record<string, string>, hosts: string[]): KubeObject => ({

@@ -39,7 +39,7 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
     s = await setupSuite({ listenPort: PORT });
     await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST, '*.example.com']));
     gw = await startGatewayPod({
-      kubeconfig: s.cluster.kubeconfig,
+      kubeconfig: s.controllerKubeconfig,
       podName: 'istio-ingressgateway-e2e',
       namespace: s.ns.gw,
       labels: GATEWAY_LABELS,
@@ -194,5 +194,10 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
     const again = await s.kube.eventsFor('VirtualService', s.ns.app, 'bad-regex');
     assert.equal(again.length, 1, 'one Event');
     assert.equal((again[0] as unknown as { count: number }).count, 1, 'recorded once for this resourceVersion');
+  });
+
+  test("the controller needed nothing beyond the chart's RBAC: no request was forbidden", () => {
+    assert.equal(s.controllerKubeconfig === s.cluster.kubeconfig, s.external, 'on the local cluster the controller runs as the chart ServiceAccount');
+    assert.doesNotMatch(gw.controller?.output() ?? '', /Forbidden|\b403\b/);
   });
 });
