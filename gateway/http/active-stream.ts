@@ -17,7 +17,10 @@ import { normalizePath } from './path.ts';
 import { parseRequestHeaders, type ParsedRequestHeaders } from './request-headers.ts';
 import { RequestBody } from './request-body.ts';
 import { buildResponseHeaders } from './response-headers.ts';
-import { SERVER_PASS_THROUGH } from './hcm-config.ts';
+import { SERVER_OVERWRITE, SERVER_APPEND_IF_ABSENT, SERVER_PASS_THROUGH } from './hcm-config.ts';
+import { httpDate } from './date.ts';
+import { reasonPhrase } from './codes.ts';
+import { tunnelUpgrade, type UpgradeTunnel } from './websocket.ts';
 import * as F from './response-flags.ts';
 
 export interface RequestInfo {
@@ -28,6 +31,8 @@ export interface RequestInfo {
   rawHeaders: readonly string[];
   remoteAddress: string;
   remotePort: number;
+  /** The connection is TLS (terminated here): x-forwarded-proto https, require_tls satisfied. */
+  tls?: boolean;
   localAddress: string;
   localPort: number;
   /** The body stream (node IncomingMessage), when the request has one. */
@@ -76,6 +81,8 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   controller: Dispatcher.DispatchController | undefined;
   done = false;
   perTryTimer: NodeJS.Timeout | undefined;
+  /** Upgrade (websocket) attempts run as a raw tunnel instead of a pooled request. */
+  tunnel: UpgradeTunnel | undefined;
 
   constructor(stream: ActiveStream, host: Host) {
     this.stream = stream;
@@ -113,6 +120,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.done = true;
     if (this.perTryTimer) clearTimeout(this.perTryTimer);
     this.controller?.abort(new Error('upstream request cancelled'));
+    this.tunnel?.cancel();
   }
 }
 
@@ -155,6 +163,8 @@ export class ActiveStream {
   private responseStarted = false;
   private inRetry = false;
   private headerCtx: HeaderContext | undefined;
+  /** The raw client connection once an upgrade request went upstream. */
+  private upgradeSocket: import('node:net').Socket | undefined;
 
   constructor(hcm: HttpConnectionManager, info: RequestInfo, down: Downstream) {
     this.hcm = hcm;
@@ -193,8 +203,7 @@ export class ActiveStream {
       generateRequestId: spec.generateRequestId,
       preserveExternalRequestId: spec.preserveExternalRequestId,
       internalOnlyHeaders: rc ? rc.internalOnlyHeaders : [],
-      tls: false,
-      websocketAllowed: spec.websocket,
+      tls: info.tls === true,
     });
     const p = this.parsed;
     this.closeConnection = p.connectionClose || hcm.draining;
@@ -238,7 +247,7 @@ export class ActiveStream {
     if (!rc) return this.noRoute();
     const vhost = findVirtualHost(rc, authority.toLowerCase());
     if (!vhost) return this.noRoute();
-    if (vhost.requireTls !== REQUIRE_TLS_NONE) {
+    if (vhost.requireTls !== REQUIRE_TLS_NONE && !info.tls) {
       // Plaintext request to a vhost with require_tls: redirect with the Host header verbatim.
       return this.localReply(301, '', 0, '', ['location', `https://${authority}${url}`]);
     }
@@ -247,7 +256,7 @@ export class ActiveStream {
     const route =
       this.method === 'CONNECT'
         ? undefined
-        : matchRoute(vhost, { method: this.method, authority, path: url, scheme: 'http', headers: p.headers }, pathNoQuery, this.grpc);
+        : matchRoute(vhost, { method: this.method, authority, path: url, scheme: info.tls ? 'https' : 'http', headers: p.headers }, pathNoQuery, this.grpc);
     if (!route) return this.noRoute();
     this.route = route;
     if (route.action === ACTION_DIRECT) {
@@ -263,7 +272,8 @@ export class ActiveStream {
       this.mutateResponse(extra);
       return this.localReply(route.redirect?.status ?? 301, '', 0, 'direct_response', extra);
     }
-    if (p.upgrade !== undefined && (p.upgrade !== 'websocket' || !route.websocket)) {
+    // Only websocket upgrades are configured (HCM upgrade_configs, overridable per route); others: 403.
+    if (p.upgrade !== undefined && (p.upgrade !== 'websocket' || !(route.websocket ?? spec.websocket))) {
       st.inc(s.downstream_rq_ws_on_non_ws_route);
       this.closeConnection = true;
       return this.localReply(403, '', 0, 'upgrade_failed');
@@ -472,6 +482,7 @@ export class ActiveStream {
     st.inc(cs.upstream_rq_active);
     const perTry = this.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) a.perTryTimer = setTimeout(() => this.onPerTryTimeout(a), perTry);
+    if (this.parsed.upgrade !== undefined) return this.sendUpgrade(a, host, cluster);
     // undici consumes an async iterable body with backpressure (its types only list streams).
     const body = this.body ? (this.body.newReader() as unknown as import('node:stream').Readable) : null;
     try {
@@ -481,6 +492,56 @@ export class ActiveStream {
       this.endAttempt(a);
       this.resetBeforeResponse({ reason: 'protocol error', transport: '', flag: F.UPE, connectFailure: false, status: 502 }, false);
     }
+  }
+
+  /** WebSocket upgrade: a raw tunnel to the host; the upstream's 101 goes back through Envoy's header rewrite. */
+  private sendUpgrade(a: UpstreamAttempt, host: Host, cluster: Cluster): void {
+    const sock = (this.upgradeSocket ??= this.down.takeSocket());
+    const spec = this.hcm.spec;
+    a.tunnel = tunnelUpgrade(
+      { host: host.address, port: host.port, connectTimeoutMs: cluster.spec.connectTimeoutMs, method: this.method, path: this.path, headers: this.upstreamHeaders, downstream: sock },
+      {
+        onResponse: (status, raw) => {
+          if (a.done) return [];
+          this.responseStarted = true;
+          if (a.perTryTimer) clearTimeout(a.perTryTimer);
+          if (this.globalTimer) clearTimeout(this.globalTimer);
+          this.status = status;
+          this.details = 'via_upstream';
+          const serviceTime = Math.floor(performance.now() - (this.requestCompleteHr || this.startHr));
+          this.upstreamServiceTime = String(serviceTime);
+          const out: string[] = [];
+          let hasDate = false;
+          let serverAt = -1;
+          for (let i = 0; i < raw.length; i += 2) {
+            const name = (raw[i] as string).toLowerCase();
+            // The 101 keeps connection/upgrade; a refused upgrade is relayed byte for byte, framing included.
+            if (name === 'keep-alive' || name === 'proxy-connection') continue;
+            if (status !== 101 && (name === 'connection' || name === 'upgrade')) continue;
+            if (name === 'date') hasDate = true;
+            if (name === 'server') serverAt = out.length;
+            out.push(name, raw[i + 1] as string);
+          }
+          if (!spec.suppressEnvoyHeaders) out.push('x-envoy-upstream-service-time', String(serviceTime));
+          if (!hasDate) out.push('date', httpDate());
+          if (spec.serverHeaderTransformation === SERVER_OVERWRITE) {
+            if (serverAt >= 0) out[serverAt + 1] = spec.serverName;
+            else out.push('server', spec.serverName);
+          } else if (spec.serverHeaderTransformation === SERVER_APPEND_IF_ABSENT && serverAt < 0) out.push('server', spec.serverName);
+          if (status !== 101) out.push('connection', 'close');
+          return out;
+        },
+        onError: (err) => this.onUpstreamError(a, err),
+        onClose: (sent) => {
+          if (a.done) return;
+          a.done = true;
+          this.bytesSent += sent;
+          this.endAttempt(a);
+          cluster.chargeStatus(this.status);
+          this.finish();
+        },
+      },
+    );
   }
 
   /** Bookkeeping when an attempt stops (success, failure or cancel). */
@@ -679,6 +740,16 @@ export class ActiveStream {
     if (details) this.details = details;
     if (this.globalTimer) clearTimeout(this.globalTimer);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    if (this.upgradeSocket) {
+      // The connection was handed over for an upgrade: write the reply on it directly and close.
+      const r = buildLocalReply(status, body, { headers: extra, serverName: this.hcm.spec.serverName, close: true, head: this.head });
+      this.status = r.status;
+      let head = `HTTP/1.1 ${r.status} ${reasonPhrase(r.status)}\r\n`;
+      for (let i = 0; i < r.headers.length; i += 2) head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
+      this.bytesSent += Buffer.byteLength(r.body);
+      this.upgradeSocket.end(head + '\r\n' + r.body);
+      return this.finish();
+    }
     if (this.down.headersSent) {
       this.down.reset();
       return this.finish();

@@ -13,6 +13,8 @@ export interface Downstream {
   /** Abort the connection (a response already started cannot become a local reply). */
   reset(): void;
   onDrain(cb: () => void): void;
+  /** For upgrades: hands the raw connection over (no HTTP response will be written through this object). */
+  takeSocket(): import('node:net').Socket;
 }
 
 export class NodeDownstream implements Downstream {
@@ -52,5 +54,11 @@ export class NodeDownstream implements Downstream {
   onDrain(cb: () => void): void {
     if (!this.drainCb) this.res.on('drain', () => this.drainCb?.());
     this.drainCb = cb;
+  }
+
+  takeSocket(): import('node:net').Socket {
+    const s = this.req.socket;
+    this.res.detachSocket(s);
+    return s;
   }
 }

@@ -69,7 +69,6 @@ const opts: RequestHeaderOptions = {
   preserveExternalRequestId: false,
   internalOnlyHeaders: [],
   tls: false,
-  websocketAllowed: true,
 };
 
 describe('request headers (mutateRequestHeaders)', () => {

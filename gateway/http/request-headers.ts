@@ -29,7 +29,6 @@ export interface RequestHeaderOptions {
   internalOnlyHeaders: readonly string[];
   /** Downstream TLS: x-forwarded-proto https. */
   tls: boolean;
-  websocketAllowed: boolean;
 }
 
 export interface ParsedRequestHeaders {
@@ -152,13 +151,12 @@ export function parseRequestHeaders(raw: readonly string[], o: RequestHeaderOpti
   const tokens = connection.toLowerCase();
   const connectionClose = tokens.includes('close');
   const connectionKeepAlive = tokens.includes('keep-alive');
-  // Only websocket upgrades are handled (Istio's upgrade_configs); h2c and others are plain HTTP/1.1.
+  // Upgrades keep Connection/Upgrade (the router decides whether the route allows them); `Upgrade: h2c`
+  // is stripped and the request served as plain HTTP/1.1, as Envoy's HTTP/1 codec does.
   let up: string | undefined;
-  if (upgrade !== undefined && tokens.includes('upgrade') && o.websocketAllowed && upgrade.toLowerCase() === 'websocket') {
-    up = 'websocket';
-    out.push('connection', connection, 'upgrade', upgrade);
-  } else if (upgrade !== undefined && upgrade.toLowerCase() !== 'h2c' && tokens.includes('upgrade')) {
+  if (upgrade !== undefined && tokens.includes('upgrade') && upgrade.toLowerCase() !== 'h2c') {
     up = upgrade.toLowerCase();
+    out.push('connection', connection, 'upgrade', upgrade);
   }
   // TE is forwarded only as `trailers` (Envoy >= 1.29.3 sanitize_te).
   if (te !== undefined && te.toLowerCase().split(',').some((t) => t.trim() === 'trailers')) out.push('te', 'trailers');

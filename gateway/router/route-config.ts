@@ -61,7 +61,8 @@ export interface CompiledRoute {
   regexRewrite: { re: RegExp; substitution: string } | undefined;
   hostRewrite: string | undefined;
   decorator: string | undefined;
-  websocket: boolean;
+  /** Route-level websocket upgrade_configs; undefined: the HCM's setting applies. */
+  websocket: boolean | undefined;
   /** Fault filter per-route config (VirtualService fault). */
   fault: FaultConfig | undefined;
   /** CORS policies, route first then virtual host (the CORS filter reads them in that order). */
@@ -239,7 +240,7 @@ function compileRoute(r: Json, vhost: CompiledVirtualHost, cfgHeaders: { req: He
     regexRewrite: undefined,
     hostRewrite: undefined,
     decorator: dec && dec.propagate !== false ? str(dec.operation, `${w}.decorator.operation`) || undefined : undefined,
-    websocket: false,
+    websocket: undefined,
     fault: perFilter.fault ?? vhost.fault,
     cors: perFilter.cors && vhost.cors ? [perFilter.cors, vhost.cors] : perFilter.cors ? [perFilter.cors] : vhost.cors ? [vhost.cors] : undefined,
     mirrors: undefined,
