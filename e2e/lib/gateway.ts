@@ -1,0 +1,99 @@
+// A `meshgate local` gateway for black-box tests: a config directory the test writes Kubernetes/Istio YAML
+// into, the gateway's own Service mapping port 80 to a free target port (so suites do not collide on
+// 8080), admin/status/metrics/xds on free ports, and helpers for /stats and waiting until config applies.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually, freePort, meshgate, type Proc } from './process.ts';
+import { rawRequest } from './http.ts';
+
+export interface Gateway {
+  dir: string;
+  /** The listener port (the gateway Service's targetPort for port 80). */
+  port: number;
+  admin: number;
+  proc: Proc;
+  write(file: string, yaml: string): void;
+  adminGet(path: string): Promise<string>;
+  /** A counter or gauge from /stats (0 when absent). */
+  stat(name: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const esc = (s: string): string => s.replace(/[.|*+?()[\]{}^$\\]/g, '\\$&');
+
+export async function startGateway(): Promise<Gateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'meshgate-tm-'));
+  const port = await freePort('0.0.0.0');
+  writeFileSync(join(dir, '00-gateway-service.yaml'), `apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system, labels: {app: istio-ingressgateway, istio: ingressgateway}}
+spec:
+  type: LoadBalancer
+  selector: {istio: ingressgateway}
+  ports:
+  - {name: http2, port: 80, targetPort: ${port}, protocol: TCP}
+`);
+  const [admin, status, metrics, xds] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0']);
+  const adminGet = async (path: string): Promise<string> => (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
+  try {
+    await eventually('the gateway admin to answer', async () => ((await rawRequest('127.0.0.1', admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).status > 0 ? true : undefined), 20_000, 100);
+  } catch (e) {
+    await proc.stop();
+    throw new Error(`${(e as Error).message}\n${proc.output()}`, { cause: e });
+  }
+  return {
+    dir,
+    port,
+    admin,
+    proc,
+    write: (file, yaml) => writeFileSync(join(dir, file), yaml),
+    adminGet,
+    async stat(name) {
+      const text = await adminGet(`/stats?filter=${encodeURIComponent(`^${esc(name)}$`)}`);
+      const m = new RegExp(`^${esc(name)}: (\\d+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : 0;
+    },
+    async stop() {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A Service, its Pods and an EndpointSlice for backends on loopback addresses (one "pod" per address). */
+export function serviceYaml(name: string, port: number, pods: { ip: string; version?: string }[], ns = 'default'): string {
+  const docs = [`apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: ${ns}, labels: {app: ${name}}}
+spec:
+  selector: {app: ${name}}
+  ports: [{name: http, port: ${port}, targetPort: ${port}}]`];
+  pods.forEach((p, i) => {
+    docs.push(`apiVersion: v1
+kind: Pod
+metadata: {name: ${name}-${i}, namespace: ${ns}, labels: {app: ${name}${p.version ? `, version: ${p.version}` : ''}}}
+status: {podIP: ${p.ip}, conditions: [{type: Ready, status: "True"}]}`);
+  });
+  docs.push(`apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: ${name}-slice, namespace: ${ns}, labels: {kubernetes.io/service-name: ${name}}}
+addressType: IPv4
+ports: [{name: http, port: ${port}, protocol: TCP}]
+endpoints:
+${pods.map((p, i) => `- {addresses: ["${p.ip}"], conditions: {ready: true}, targetRef: {kind: Pod, name: ${name}-${i}, namespace: ${ns}}}`).join('\n')}`);
+  return docs.join('\n---\n') + '\n';
+}
+
+export function gatewayYaml(name: string, hosts: string[], ns = 'default'): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [${hosts.map((h) => JSON.stringify(h)).join(', ')}]
+`;
+}
