@@ -305,10 +305,10 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     assert.equal((await get(GW, port, '/status/200', HOST)).status, 200, 'old routes still serve');
 
     const cdsRejected = await stat('cluster_manager.cds.update_rejected');
-    ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN), edsCluster(EMPTY), edsCluster(REFUSED), edsCluster('outbound|1||ring.default.svc.cluster.local', { lb_policy: 'MAGLEV' })]);
+    ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN), edsCluster(EMPTY), edsCluster(REFUSED), edsCluster('outbound|1||ring.default.svc.cluster.local', { lb_policy: 'CLUSTER_PROVIDED' })]);
     await eventually('a CDS NACK', async () => ((await stat('cluster_manager.cds.update_rejected')) > cdsRejected ? true : undefined));
     const cdsNack = ads.requestsOf(CLUSTER_TYPE).filter((r) => r.error_detail).at(-1);
-    assert.match(cdsNack?.error_detail?.message ?? '', /cluster 'outbound\|1\|\|ring\.default\.svc\.cluster\.local': lb_policy MAGLEV is not supported/);
+    assert.match(cdsNack?.error_detail?.message ?? '', /cluster 'outbound\|1\|\|ring\.default\.svc\.cluster\.local': lb_policy CLUSTER_PROVIDED is not supported/);
 
     const lds = gatewayListener(port, {
       extraHcm: {

@@ -4,7 +4,9 @@
 import { networkInterfaces } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../xds/type-urls.ts';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/type-urls.ts';
+import { adsSecretNames, SecretStore } from './tls/secrets.ts';
+import { setDnsServers } from './upstream/dns.ts';
 import { fileAccessLogger, type AccessLogger } from './access-log/text-format.ts';
 import { startAdminServer, type AdminContext, type ListenerStatus } from './admin/admin-server.ts';
 import { RESOURCE_TYPE, T, withType } from './admin/config-dump.ts';
@@ -36,6 +38,8 @@ export interface ProxyOptions {
   log: Logger;
   /** Called after /quitquitquit closed the proxy (default: process.exit(0)). */
   onQuit?: () => void;
+  /** DNS server(s) for STRICT_DNS/LOGICAL_DNS clusters, "HOST:PORT[,...]" (default: env MESHGATE_DNS_SERVER, else the system resolver). */
+  dnsServer?: string;
 }
 
 export interface Proxy {
@@ -113,8 +117,16 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   let healthcheckFailed = false;
   let initialized = false;
   const clusters = new ClusterManager(store, o.log.child({ component: 'upstream' }));
+  // Certificates: SDS over ADS (credentialName Secrets) and files (the pilot-agent's part).
+  const secrets = new SecretStore(o.log.child({ component: 'sds' }));
+  clusters.secrets = secrets;
+  if (o.dnsServer !== undefined) setDnsServers(o.dnsServer);
+  // The SDS names the current listeners and clusters refer to (subscribed by name, as Envoy does).
+  let ldsJson: Json[] = [];
+  let cdsJson: Json[] = [];
+  const subscribeSecrets = (): void => xdsRef.client?.setNames(SECRET_TYPE, adsSecretNames([...ldsJson, ...cdsJson]));
   const accessLog: AccessLogger | undefined = o.accessLog ? fileAccessLogger(o.accessLog) : undefined;
-  const runtime: ProxyRuntime = { store, clusters, log: o.log.child({ component: 'http' }), accessLog, localAddress: localIpv4() };
+  const runtime: ProxyRuntime = { store, clusters, log: o.log.child({ component: 'http' }), accessLog, localAddress: localIpv4(), secrets };
   const listeners = new ListenerManager({ runtime, log: o.log.child({ component: 'listener' }), listenHost: o.listenHost, drainMs });
 
   store.computedGauge('server.state', () => (healthcheckFailed && state === STATE_LIVE ? STATE_DRAINING : state));
@@ -289,7 +301,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
         .filter((r) => r.json !== undefined)
         .map((r) => ({ version_info: r.versionInfo, route_config: withType(RESOURCE_TYPE.route, r.json as Json), last_updated: r.lastUpdated })),
     });
-    out.push({ '@type': T.secrets });
+    out.push(secrets.configDump());
     return out;
   };
 
@@ -305,6 +317,8 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
           case CLUSTER_TYPE: {
             errors = clusters.applyCds(resources, version).errors;
             xdsRef.client?.setNames(ENDPOINT_TYPE, clusters.edsNames());
+            cdsJson = resources;
+            subscribeSecrets();
             cdsSeen = true;
             break;
           }
@@ -314,9 +328,14 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
           case LISTENER_TYPE: {
             errors = (await listeners.applyLds(resources, version)).errors;
             xdsRef.client?.setNames(ROUTE_TYPE, listeners.rdsNames());
+            ldsJson = resources;
+            subscribeSecrets();
             ldsSeen = true;
             break;
           }
+          case SECRET_TYPE:
+            errors = secrets.applySds(resources, version).errors;
+            break;
           case ROUTE_TYPE:
             errors = listeners.applyRds(resources, version).errors;
             break;
@@ -347,6 +366,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
       clusters.close();
       await Promise.all(servers.map(closeServer));
       accessLog?.close();
+      secrets.close();
     },
   };
   return proxy;

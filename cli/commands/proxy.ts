@@ -26,6 +26,8 @@ flags:
   --labels k=v,...          pod labels for the node metadata (default: env POD_LABELS, or --labels-file)
   --labels-file PATH        Kubernetes downward-API labels file (k="v" per line)
   --listen-host ADDR        bind every listener on ADDR instead of its own address (testing)
+  --dns-server HOST:PORT    DNS server for DNS clusters (ServiceEntry resolution DNS); default: env
+                            MESHGATE_DNS_SERVER, else the system resolver
   --help                    this help
 
 environment: POD_NAME, POD_NAMESPACE, INSTANCE_IP (node id router~IP~POD.NS~NS.svc.cluster.local),
@@ -56,6 +58,7 @@ export async function run(argv: string[]): Promise<void> {
       labels: { type: 'string' },
       'labels-file': { type: 'string' },
       'listen-host': { type: 'string' },
+      'dns-server': { type: 'string' },
     },
     strict: true,
   });
@@ -99,6 +102,7 @@ export async function run(argv: string[]): Promise<void> {
     ...(concurrency !== undefined ? { concurrency } : {}),
     ...(values['access-log'] ? { accessLog: values['access-log'] } : {}),
     ...(values['listen-host'] ? { listenHost: values['listen-host'] } : {}),
+    ...(values['dns-server'] ? { dnsServer: values['dns-server'] } : {}),
     log,
   });
 

@@ -22,6 +22,10 @@ export function renderClustersText(clusters: Cluster[]): string {
   for (const c of clusters) {
     const n = c.name;
     out += `${n}::observability_name::${c.spec.observabilityName}\n`;
+    if (c.outlier) {
+      // Success-rate ejection is not computed (Istio disables it): Envoy prints -1 when unknown.
+      for (const k of ['success_rate_average', 'success_rate_ejection_threshold', 'local_origin_success_rate_average', 'local_origin_success_rate_ejection_threshold']) out += `${n}::outlier::${k}::-1\n`;
+    }
     for (const [prio, t] of [['default_priority', c.spec.thresholds], ['high_priority', c.spec.highThresholds]] as const) {
       out += `${n}::${prio}::max_connections::${t.maxConnections}\n`;
       out += `${n}::${prio}::max_pending_requests::${t.maxPendingRequests}\n`;

@@ -22,6 +22,15 @@ import { httpDate } from './date.ts';
 import { reasonPhrase } from './codes.ts';
 import { tunnelUpgrade, type UpgradeTunnel } from './websocket.ts';
 import * as F from './response-flags.ts';
+import { FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, faultAbort, faultDelay } from './fault.ts';
+import { CORS_DETAILS, corsDecode, corsEncode, type CorsPolicy } from './cors.ts';
+import { sendShadow } from './shadow.ts';
+import { headerValue } from '../router/matchers.ts';
+import { sample } from '../router/fraction.ts';
+import { shadowHost } from '../router/mirror.ts';
+import { ACTION_ROUTE } from '../router/route-config.ts';
+import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit } from '../upstream/circuit-breakers.ts';
+import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT } from '../upstream/outlier-detector.ts';
 
 export interface RequestInfo {
   method: string;
@@ -81,6 +90,8 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   controller: Dispatcher.DispatchController | undefined;
   done = false;
   perTryTimer: NodeJS.Timeout | undefined;
+  /** Waiting for a connection (counted in the cluster's pending requests until it is written). */
+  pending = false;
   /** Upgrade (websocket) attempts run as a raw tunnel instead of a pooled request. */
   tunnel: UpgradeTunnel | undefined;
 
@@ -91,6 +102,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    this.stream.onAttemptAttached(this);
     if (this.done) controller.abort(new Error('attempt cancelled'));
   }
 
@@ -163,6 +175,12 @@ export class ActiveStream {
   private responseStarted = false;
   private inRetry = false;
   private headerCtx: HeaderContext | undefined;
+  // Fault / CORS filters, mirroring and consistent hashing.
+  private faultTimer: NodeJS.Timeout | undefined;
+  private corsPolicies: CorsPolicy[] | undefined;
+  private corsOrigin: string | undefined;
+  private hashKey: bigint | undefined;
+  private setCookies: string[] | undefined;
   /** The raw client connection once an upgrade request went upstream. */
   private upgradeSocket: import('node:net').Socket | undefined;
 
@@ -259,6 +277,56 @@ export class ActiveStream {
         : matchRoute(vhost, { method: this.method, authority, path: url, scheme: info.tls ? 'https' : 'http', headers: p.headers }, pathNoQuery, this.grpc);
     if (!route) return this.noRoute();
     this.route = route;
+    // HTTP filters before the router, on the selected route (Istio's chain: fault, then cors).
+    if (route.fault || route.cors) return this.decodeFault(route);
+    this.decodeRouter(route);
+  }
+
+  /** Fault filter: a delay (flag DI), then an abort (flag FI, `fault filter abort`). */
+  private decodeFault(route: CompiledRoute): void {
+    const f = route.fault;
+    const delay = f ? faultDelay(f) : 0;
+    if (delay > 0) {
+      this.flags |= F.DI;
+      this.faultTimer = setTimeout(() => {
+        this.faultTimer = undefined;
+        if (!this.finished) this.afterFaultDelay(route);
+      }, delay);
+      return;
+    }
+    this.afterFaultDelay(route);
+  }
+
+  private afterFaultDelay(route: CompiledRoute): void {
+    const f = route.fault;
+    if (f && faultAbort(f)) return this.localReply(f.abortStatus, FAULT_ABORT_BODY, F.FI, FAULT_ABORT_DETAILS, undefined, f.abortGrpcStatus >= 0 ? f.abortGrpcStatus : undefined);
+    // CORS filter: only routes with a route entry (not direct responses or redirects).
+    if (route.cors && route.action === ACTION_ROUTE) {
+      const h = this.parsed.headers;
+      const d = corsDecode(route.cors, {
+        method: this.method,
+        origin: headerValue(h, 'origin'),
+        requestMethod: headerValue(h, 'access-control-request-method'),
+        requestHeaders: headerValue(h, 'access-control-request-headers'),
+        requestPrivateNetwork: headerValue(h, 'access-control-request-private-network'),
+      });
+      if (d) {
+        if (d.preflight) return this.localReply(200, '', 0, CORS_DETAILS, d.preflight);
+        this.corsPolicies = route.cors;
+        this.corsOrigin = d.latchedOrigin;
+      }
+    }
+    this.decodeRouter(route);
+  }
+
+  /** The router filter: direct responses, redirects, cluster selection and the upstream request. */
+  private decodeRouter(route: CompiledRoute): void {
+    const hcm = this.hcm;
+    const st = hcm.store;
+    const s = hcm.stats;
+    const p = this.parsed;
+    const info = this.info;
+    const spec = hcm.spec;
     if (route.action === ACTION_DIRECT) {
       st.inc(s.rq_direct_response);
       const extra: string[] = [];
@@ -316,7 +384,57 @@ export class ActiveStream {
       this.body = new RequestBody(info.body, hcm.bufferLimit);
       this.body.onEnd = () => this.onRequestComplete();
     } else this.onRequestComplete();
+    if (route.hash) {
+      const cookies: string[] = [];
+      this.hashKey = route.hash({
+        headers: p.headers,
+        path: this.originalPath,
+        remoteAddress: p.clientAddress,
+        remotePort: info.remotePort,
+        localAddress: info.localAddress,
+        localPort: info.localPort,
+        setCookies: cookies,
+      });
+      if (cookies.length > 0) this.setCookies = cookies;
+    }
+    if (route.mirrors) this.mirror(route);
     this.sendAttempt();
+  }
+
+  /** request_mirror_policies: fire-and-forget copies (bodies once fully received and still buffered). */
+  private mirror(route: CompiledRoute): void {
+    const clusters = this.hcm.runtime.clusters;
+    for (const m of route.mirrors ?? []) {
+      if (this.method === 'CONNECT' || !sample(m.probability)) continue;
+      const cluster = clusters.get(m.cluster);
+      if (!cluster) continue;
+      const headers = this.upstreamHeaders.slice();
+      if (m.appendShadowSuffix) headers[1] = shadowHost(headers[1] ?? '');
+      const send = (body: Buffer | null): void => {
+        sendShadow(cluster, { method: this.method, path: this.path, headers, body, timeoutMs: route.timeoutMs, hash: this.hashKey });
+      };
+      const b = this.body;
+      if (!b) send(null);
+      else {
+        const prev = b.onEnd;
+        b.onEnd = () => {
+          prev?.();
+          const whole = b.completeBody();
+          if (whole) send(whole);
+          else this.hcm.store.inc(cluster.stats.retry_or_shadow_abandoned);
+        };
+      }
+    }
+  }
+
+  /** The attempt got a connection: it leaves the pending queue. */
+  onAttemptAttached(a: UpstreamAttempt): void {
+    if (!a.pending) return;
+    a.pending = false;
+    const cluster = this.cluster;
+    if (!cluster) return;
+    cluster.pendingRq--;
+    this.hcm.store.dec(cluster.stats.upstream_rq_pending_active);
   }
 
   private upstreamClusterName = '';
@@ -442,10 +560,11 @@ export class ActiveStream {
   private chooseHost(cluster: Cluster): Host | undefined {
     const r = this.retry;
     const tried = this.triedHosts;
-    if (!r || !r.previousHosts || !tried || tried.length === 0) return cluster.chooseHost();
+    const hash = this.hashKey;
+    if (!r || !r.previousHosts || !tried || tried.length === 0) return cluster.chooseHost(hash);
     // previous_hosts predicate: re-pick up to host_selection_retry_max_attempts times.
-    let h = cluster.chooseHost();
-    for (let i = 0; i < r.hostSelectionMaxAttempts && h && tried.includes(h); i++) h = cluster.chooseHost();
+    let h = cluster.chooseHost(hash);
+    for (let i = 0; i < r.hostSelectionMaxAttempts && h && tried.includes(h); i++) h = cluster.chooseHost(hash);
     return h;
   }
 
@@ -461,19 +580,29 @@ export class ActiveStream {
       this.mutateResponse(extra);
       return this.localReply(503, BODY.noHealthyUpstream, F.UH, 'no_healthy_upstream', extra);
     }
-    const th = cluster.spec.thresholds;
-    if (this.attempts === 0 && cluster.activeRq >= th.maxRequests) {
+    // Circuit breakers (max_requests, max_pending_requests, max_connections) at connection-pool admission.
+    const pool = cluster.poolFor(host) as { stats?: { free: number } };
+    const idle = pool.stats ? pool.stats.free > 0 : host.cxActive > 0;
+    const adm = admit(cluster.spec.thresholds, { attachedRq: cluster.activeRq - cluster.pendingRq, pendingRq: cluster.pendingRq, connections: cluster.activeCx }, idle);
+    if (adm.result === ADMIT_OVERFLOW) {
       st.inc(cs.upstream_rq_pending_overflow);
       cluster.chargeStatus(503);
       const extra = ['x-envoy-overloaded', 'true'];
       this.mutateResponse(extra);
-      return this.localReply(503, BODY.resetPrefix + 'reset reason: overflow', F.UO, 'upstream_reset_before_response_started{overflow}', extra);
+      return this.localReply(503, OVERFLOW_BODY, F.UO, OVERFLOW_DETAILS, extra);
     }
+    if (adm.cxOverflow) st.inc(cs.upstream_cx_overflow);
     this.attempts++;
     if (this.attemptCountAt >= 0) this.upstreamHeaders[this.attemptCountAt + 1] = String(this.attempts);
     (this.triedHosts ??= []).push(host);
     const a = new UpstreamAttempt(this, host);
     this.attempt = a;
+    if (adm.result === ADMIT_PENDING) {
+      a.pending = true;
+      cluster.pendingRq++;
+      st.inc(cs.upstream_rq_pending_total);
+      st.inc(cs.upstream_rq_pending_active);
+    }
     this.upstreamHostKey = host.key;
     host.activeRq++;
     host.rqTotal++;
@@ -548,6 +677,7 @@ export class ActiveStream {
   private endAttempt(a: UpstreamAttempt): void {
     if (a.perTryTimer) clearTimeout(a.perTryTimer);
     a.perTryTimer = undefined;
+    this.onAttemptAttached(a);
     const cluster = this.cluster;
     if (!cluster || a.host.activeRq <= 0) return;
     a.host.activeRq--;
@@ -563,6 +693,7 @@ export class ActiveStream {
     }
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     if (this.globalTimer) clearTimeout(this.globalTimer);
+    if (this.faultTimer) clearTimeout(this.faultTimer);
   }
 
   /** Whether a retry may be sent now (budget, buffered body, circuit breaker); sets URX when exhausted. */
@@ -603,6 +734,8 @@ export class ActiveStream {
 
   onUpstreamHeaders(a: UpstreamAttempt, status: number, raw: (Buffer | string)[] | null): void {
     const cluster = this.cluster as Cluster;
+    // Every upstream response code goes to outlier detection (retried ones too).
+    cluster.outlier?.putHttpResponseCode(a.host, status);
     const rawHeaders = raw ?? [];
     if (this.retry && !this.responseStarted) {
       let grpcStatus: number | undefined;
@@ -635,10 +768,17 @@ export class ActiveStream {
       suppressEnvoyHeaders: spec.suppressEnvoyHeaders,
       close: this.closeConnection || this.hcm.draining,
       head: this.head,
-      mutate: route.responseHeaders.length > 0 ? (h) => this.mutateResponse(h) : undefined,
+      mutate: route.responseHeaders.length > 0 || this.corsOrigin !== undefined || this.setCookies ? (h) => this.encodeResponse(h) : undefined,
       attemptCount: route.vhost.includeAttemptCountInResponse ? this.attempts : 0,
     });
     this.down.writeHead(status, headers);
+  }
+
+  /** Proxied response: hash-policy cookies, route header ops, then the CORS filter's headers. */
+  private encodeResponse(h: string[]): void {
+    if (this.setCookies) for (const c of this.setCookies) h.push('set-cookie', c);
+    this.mutateResponse(h);
+    if (this.corsPolicies) corsEncode(this.corsPolicies, this.corsOrigin, h);
   }
 
   onUpstreamData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -666,6 +806,7 @@ export class ActiveStream {
     this.endAttempt(a);
     const r = classifyError(err);
     a.host.rqError++;
+    if (!this.responseStarted) this.cluster?.outlier?.putResult(a.host, LOCAL_ORIGIN_CONNECT_FAILED);
     if (this.responseStarted) {
       // Headers already went downstream: the stream is reset (HTTP/1: connection closed mid-body).
       this.flags |= r.flag === F.UC ? F.UC : F.UR;
@@ -701,6 +842,7 @@ export class ActiveStream {
     const cluster = this.cluster as Cluster;
     this.hcm.store.inc(cluster.stats.upstream_rq_per_try_timeout);
     a.host.rqTimeout++;
+    cluster.outlier?.putResult(a.host, LOCAL_ORIGIN_TIMEOUT);
     a.cancel();
     this.endAttempt(a);
     if (this.retry && retriableReset(this.retry, false) && this.canRetry()) {
@@ -715,7 +857,10 @@ export class ActiveStream {
     if (this.finished) return;
     const cluster = this.cluster;
     if (cluster) this.hcm.store.inc(cluster.stats.upstream_rq_timeout);
-    if (this.attempt) this.attempt.host.rqTimeout++;
+    if (this.attempt) {
+      this.attempt.host.rqTimeout++;
+      if (!this.attempt.done && !this.responseStarted) cluster?.outlier?.putResult(this.attempt.host, LOCAL_ORIGIN_TIMEOUT);
+    }
     this.cancelUpstream();
     if (this.responseStarted) {
       this.flags |= F.UT;
@@ -734,7 +879,7 @@ export class ActiveStream {
   }
 
   /** A response generated by the gateway (Envoy sendLocalReply). */
-  localReply(status: number, body: string, flags: number, details: string, extra?: string[]): void {
+  localReply(status: number, body: string, flags: number, details: string, extra?: string[], grpcStatus?: number): void {
     if (this.finished) return;
     this.flags |= flags;
     if (details) this.details = details;
@@ -764,7 +909,15 @@ export class ActiveStream {
       close,
       grpc: this.grpc,
       head: this.head,
+      grpcStatus,
     });
+    // The CORS filter encodes local replies of the router too (before the HCM adds date and server).
+    if (this.corsPolicies && this.corsOrigin !== undefined) {
+      const cors: string[] = [];
+      corsEncode(this.corsPolicies, this.corsOrigin, cors);
+      const at = r.headers.indexOf('date');
+      r.headers.splice(at >= 0 && at % 2 === 0 ? at : r.headers.length, 0, ...cors);
+    }
     if (spec.serverHeaderTransformation === SERVER_PASS_THROUGH) {
       const i = r.headers.indexOf('server');
       if (i >= 0 && i % 2 === 0) r.headers.splice(i, 2);

@@ -7,6 +7,8 @@ import { StatScope, type StatsStore } from '../stats/store.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { AccessLogger } from '../access-log/text-format.ts';
 import type { HcmSpec } from './hcm-config.ts';
+import type { ChainDispatcher } from '../listener/chain-dispatcher.ts';
+import type { SecretStore } from '../tls/secrets.ts';
 
 export interface RouteProvider {
   name: string;
@@ -21,6 +23,8 @@ export interface ProxyRuntime {
   accessLog: AccessLogger | undefined;
   /** Envoy's own address: appended to x-forwarded-for when the peer is loopback. */
   localAddress: string;
+  /** SDS and file certificates (TLS filter chains, upstream TLS). */
+  secrets?: SecretStore;
 }
 
 export interface HcmStats {
@@ -73,6 +77,8 @@ export class HttpConnectionManager {
   draining = false;
   /** Listener's per_connection_buffer_limit_bytes: the retry buffer limit. */
   readonly bufferLimit: number;
+  /** For listeners with TLS / SNI / tcp_proxy filter chains: the dispatcher (set on the listener's first HCM). */
+  chains: ChainDispatcher | undefined = undefined;
   private scope: StatScope;
 
   constructor(spec: HcmSpec, routes: RouteProvider, runtime: ProxyRuntime, bufferLimit: number) {
@@ -90,5 +96,6 @@ export class HttpConnectionManager {
 
   release(): void {
     this.scope.releaseAll();
+    this.chains?.release();
   }
 }

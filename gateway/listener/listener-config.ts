@@ -2,6 +2,7 @@
 // filter chain holding an HTTP connection manager, as Istio emits for HTTP gateway servers).
 import { ConfigError, anyType, arr, bool, checkFields, num, obj, str, type Json } from '../xds/json.ts';
 import { parseHcm, type HcmSpec } from '../http/hcm-config.ts';
+import { needsFilterChains, parseFilterChains, tcpOnlyHcm, type FilterChainSpec } from './filter-chains.ts';
 
 export interface ListenerSpec {
   name: string;
@@ -10,6 +11,8 @@ export interface ListenerSpec {
   hcm: HcmSpec;
   /** per_connection_buffer_limit_bytes (Envoy default 1 MiB): retry buffering limit. */
   bufferLimit: number;
+  /** TLS, SNI-matched or tcp_proxy filter chains (gateway/listener/filter-chains.ts); `hcm` is then the first HCM chain's. */
+  chains?: FilterChainSpec[];
 }
 
 const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -44,6 +47,17 @@ export function parseListener(l: Json): ListenerSpec {
     if (!harmless.includes(n) && !t.includes('tls_inspector') && !t.includes('http_inspector')) {
       throw new ConfigError(`${where}.listener_filters[${i}]: listener filter '${n || t}' is not supported by this proxy`);
     }
+  }
+  if (needsFilterChains(l)) {
+    const fcs = parseFilterChains(l, where);
+    return {
+      name,
+      address: str(sa.address, `${where}.address.socket_address.address`),
+      port: num(sa.port_value, `${where}.address.socket_address.port_value`),
+      hcm: fcs.find((c) => c.hcm)?.hcm ?? tcpOnlyHcm(name),
+      bufferLimit: num(l.per_connection_buffer_limit_bytes, where, 1024 * 1024),
+      chains: fcs,
+    };
   }
   const chains = arr(l.filter_chains, `${where}.filter_chains`);
   if (chains.length !== 1) throw new ConfigError(`${where}: exactly one filter chain is supported (got ${chains.length}); TLS and SNI filter chains are not supported yet`);

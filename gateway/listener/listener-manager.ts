@@ -6,6 +6,8 @@ import { ConfigError, str, type Json } from '../xds/json.ts';
 import { compileRouteConfig } from '../router/route-config.ts';
 import { HttpConnectionManager, type ProxyRuntime, type RouteProvider } from '../http/connection-manager.ts';
 import { ActiveListener } from './listener.ts';
+import { ChainDispatcher } from './chain-dispatcher.ts';
+import { SecretStore } from '../tls/secrets.ts';
 import { parseListener, type ListenerSpec } from './listener-config.ts';
 
 export interface RouteConfigState extends RouteProvider {
@@ -90,10 +92,20 @@ export class ListenerManager {
       routes = p;
     } else routes = { name: '', current: spec.hcm.inlineRoutes };
     const hcm = new HttpConnectionManager(spec.hcm, routes, this.o.runtime, spec.bufferLimit);
+    if (spec.chains) {
+      // TLS / SNI / tcp_proxy chains: the other HCM chains get their own HCM and RDS subscription.
+      hcm.chains = new ChainDispatcher(spec.chains, hcm, spec.hcm, {
+        runtime: this.o.runtime,
+        secrets: (this.o.runtime.secrets ??= new SecretStore(this.o.log)),
+        listenerStatName: `${spec.address}_${spec.port}`,
+        factory: { makeHcm: (s) => this.makeHcm({ ...spec, hcm: s, chains: undefined }).hcm },
+      });
+    }
     return { hcm, warm: routes.current !== undefined };
   }
 
   private unref(hcm: HttpConnectionManager): void {
+    for (const h of hcm.chains?.extraHcms ?? []) this.unref(h);
     const name = hcm.spec.rdsName;
     if (name === undefined) return;
     const p = this.routes.get(name);

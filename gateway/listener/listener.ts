@@ -107,7 +107,7 @@ export class ActiveListener {
   setWarm(): void {
     const p = this.pending;
     this.pending = undefined;
-    if (p) for (const s of p) if (!s.destroyed) this.serve(s);
+    if (p) for (const s of p) if (!s.destroyed) this.accept(s);
   }
 
   private onConnection(sock: Socket): void {
@@ -120,11 +120,17 @@ export class ActiveListener {
       this.pending.push(sock);
       return;
     }
-    this.serve(sock);
+    this.accept(sock);
   }
 
-  private serve(sock: TrackedSocket): void {
-    const hcm = this.hcm;
+  /** TLS / SNI / tcp_proxy listeners dispatch to a filter chain first (gateway/listener/chain-dispatcher.ts). */
+  private accept(sock: Socket): void {
+    const d = this.hcm.chains;
+    if (d) d.dispatch(sock, (s, hcm) => this.serve(s, hcm));
+    else this.serve(sock);
+  }
+
+  private serve(sock: TrackedSocket, hcm: HttpConnectionManager = this.hcm): void {
     sock[STATE] = { hcm, inflight: 0 };
     this.sockets.add(sock);
     const st = this.store;
@@ -160,6 +166,7 @@ export class ActiveListener {
         rawHeaders: req.rawHeaders,
         remoteAddress: sock.remoteAddress ?? '',
         remotePort: sock.remotePort ?? 0,
+        tls: (sock as { encrypted?: boolean }).encrypted === true,
         localAddress: sock.localAddress ?? '',
         localPort: sock.localPort ?? 0,
         body: req,

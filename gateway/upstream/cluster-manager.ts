@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ConfigError, obj, str, type Json } from '../xds/json.ts';
 import type { StatsStore } from '../stats/store.ts';
 import { Cluster, parseCluster, parseLoadAssignment, type ClusterSpec } from './cluster.ts';
+import type { SecretStore } from '../tls/secrets.ts';
 
 export interface ClusterUpdateResult {
   errors: string[];
@@ -27,6 +28,8 @@ export class ClusterManager {
   private readonly s: { added: number; modified: number; removed: number; updateOutOfMerge: number };
   /** Called when a cluster finishes warming (the init manager waits for this). */
   onWarm: () => void = () => undefined;
+  /** Certificates for clusters with upstream TLS (set by the proxy). */
+  secrets: SecretStore | undefined;
 
   constructor(store: StatsStore, log: Logger) {
     this.store = store;
@@ -57,7 +60,7 @@ export class ClusterManager {
       // Pipe (UDS) addresses of Istio's sds-grpc: shown in admin output, never used for traffic.
       spec = { ...spec, loadAssignment: undefined };
     }
-    const c = new Cluster(spec, json, this.store, { versionInfo: '', addedViaApi: false, log: this.log });
+    const c = new Cluster(spec, json, this.store, { versionInfo: '', addedViaApi: false, log: this.log, secrets: this.secrets });
     c.warm = true;
     this.active.set(name, c);
     this.staticNames.add(name);
@@ -104,7 +107,7 @@ export class ClusterManager {
       }
       let c: Cluster;
       try {
-        c = new Cluster(spec, r, this.store, { versionInfo: version, addedViaApi: true, log: this.log });
+        c = new Cluster(spec, r, this.store, { versionInfo: version, addedViaApi: true, log: this.log, secrets: this.secrets });
       } catch (e) {
         errors.push(e instanceof ConfigError ? e.message : `cluster '${name}': ${(e as Error).message}`);
         continue;

@@ -14,10 +14,15 @@ import type { LoadBalancer } from './load-balancer.ts';
 import { LeastRequestLoadBalancer } from './least-request.ts';
 import { RandomLoadBalancer } from './random.ts';
 import { RoundRobinLoadBalancer } from './round-robin.ts';
+import { DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE, RingHashLoadBalancer } from './ring-hash.ts';
+import { DEFAULT_TABLE_SIZE, MaglevLoadBalancer } from './maglev.ts';
+import { OutlierDetector, parseOutlierDetection, type OutlierConfig } from './outlier-detector.ts';
 
 export const LB_ROUND_ROBIN = 'ROUND_ROBIN';
 export const LB_LEAST_REQUEST = 'LEAST_REQUEST';
 export const LB_RANDOM = 'RANDOM';
+export const LB_RING_HASH = 'RING_HASH';
+export const LB_MAGLEV = 'MAGLEV';
 
 export interface Thresholds {
   maxConnections: number;
@@ -44,6 +49,13 @@ export interface ClusterSpec {
   loadAssignment: Json | undefined;
   /** Upstream HTTP/2 (h2c prior knowledge). */
   http2: boolean;
+  /** RING_HASH minimum / maximum ring size, MAGLEV table size. */
+  minRingSize: number;
+  maxRingSize: number;
+  maglevTableSize: number;
+  outlier: OutlierConfig | undefined;
+  /** upstream_connection_options.tcp_keepalive keepalive_time (ms), or undefined (OS default, off). */
+  tcpKeepaliveMs: number | undefined;
 }
 
 function thresholds(t: Json | undefined, where: string): Thresholds {
@@ -67,6 +79,7 @@ export function parseCluster(c: Json): ClusterSpec {
     'circuit_breakers', 'common_lb_config', 'metadata', 'typed_extension_protocol_options', 'max_requests_per_connection',
     'per_connection_buffer_limit_bytes', 'dns_lookup_family', 'dns_refresh_rate', 'respect_dns_ttl', 'dns_jitter',
     'upstream_connection_options', 'transport_socket', 'least_request_lb_config', 'round_robin_lb_config',
+    'ring_hash_lb_config', 'maglev_lb_config', 'outlier_detection',
     'track_cluster_stats', 'ignore_health_on_host_removal', 'close_connections_on_host_health_failure',
     'wait_for_warm_on_init', 'filters', 'http2_protocol_options', 'http_protocol_options',
   ]);
@@ -83,7 +96,7 @@ export function parseCluster(c: Json): ClusterSpec {
     edsServiceName = str(e.service_name, where) || name;
   } else if (c.eds_cluster_config !== undefined) throw new ConfigError(`${where}: eds_cluster_config on a ${type} cluster`);
   const lbPolicy = str(c.lb_policy, `${where}.lb_policy`, LB_ROUND_ROBIN);
-  if (lbPolicy !== LB_ROUND_ROBIN && lbPolicy !== LB_LEAST_REQUEST && lbPolicy !== LB_RANDOM) {
+  if (lbPolicy !== LB_ROUND_ROBIN && lbPolicy !== LB_LEAST_REQUEST && lbPolicy !== LB_RANDOM && lbPolicy !== LB_RING_HASH && lbPolicy !== LB_MAGLEV) {
     throw new ConfigError(`${where}: lb_policy ${lbPolicy} is not supported by this proxy`);
   }
   let choiceCount = 2;
@@ -163,7 +176,43 @@ export function parseCluster(c: Json): ClusterSpec {
     dnsRefreshMs: durationMs(c.dns_refresh_rate, `${where}.dns_refresh_rate`, 5000),
     loadAssignment: c.load_assignment === undefined ? undefined : obj(c.load_assignment, `${where}.load_assignment`),
     http2,
+    ...consistentHashConfig(c, where),
+    outlier: c.outlier_detection === undefined ? undefined : parseOutlierDetection(c.outlier_detection, `${where}.outlier_detection`),
+    tcpKeepaliveMs: tcpKeepalive(c.upstream_connection_options, `${where}.upstream_connection_options`),
   };
+}
+
+/** ring_hash_lb_config (minimum_ring_size 1024, maximum 8M, XX_HASH) and maglev_lb_config (table_size 65537). */
+function consistentHashConfig(c: Json, where: string): { minRingSize: number; maxRingSize: number; maglevTableSize: number } {
+  const out = { minRingSize: DEFAULT_MIN_RING_SIZE, maxRingSize: DEFAULT_MAX_RING_SIZE, maglevTableSize: DEFAULT_TABLE_SIZE };
+  if (c.ring_hash_lb_config !== undefined) {
+    const w = `${where}.ring_hash_lb_config`;
+    const r = obj(c.ring_hash_lb_config, w);
+    checkFields(r, w, ['minimum_ring_size', 'maximum_ring_size', 'hash_function', 'use_hostname_for_hashing', 'hash_balance_factor', 'consistent_hashing_lb_config', 'locality_weighted_lb_config']);
+    if (r.hash_function !== undefined && r.hash_function !== 'XX_HASH') throw new ConfigError(`${w}.hash_function ${JSON.stringify(r.hash_function)} is not supported by this proxy`);
+    out.minRingSize = num(r.minimum_ring_size, `${w}.minimum_ring_size`, DEFAULT_MIN_RING_SIZE);
+    out.maxRingSize = num(r.maximum_ring_size, `${w}.maximum_ring_size`, DEFAULT_MAX_RING_SIZE);
+    if (out.minRingSize > out.maxRingSize) throw new ConfigError(`${w}: minimum_ring_size ${out.minRingSize} is larger than maximum_ring_size ${out.maxRingSize}`);
+  }
+  if (c.maglev_lb_config !== undefined) {
+    const w = `${where}.maglev_lb_config`;
+    const m = obj(c.maglev_lb_config, w);
+    checkFields(m, w, ['table_size', 'consistent_hashing_lb_config', 'locality_weighted_lb_config']);
+    out.maglevTableSize = num(m.table_size, `${w}.table_size`, DEFAULT_TABLE_SIZE);
+  }
+  return out;
+}
+
+/** upstream_connection_options.tcp_keepalive: SO_KEEPALIVE with keepalive_time (Istio tcpKeepalive.time). */
+function tcpKeepalive(v: unknown, where: string): number | undefined {
+  if (v === undefined) return undefined;
+  const o = obj(v, where);
+  checkFields(o, where, ['tcp_keepalive', 'set_local_interface_name_on_upstream_connections', 'happy_eyeballs_config']);
+  if (o.tcp_keepalive === undefined) return undefined;
+  const k = obj(o.tcp_keepalive, `${where}.tcp_keepalive`);
+  checkFields(k, `${where}.tcp_keepalive`, ['keepalive_probes', 'keepalive_time', 'keepalive_interval']);
+  // Only the idle time maps onto node sockets; probes and interval stay the OS defaults.
+  return num(k.keepalive_time, `${where}.tcp_keepalive.keepalive_time`, 0) * 1000;
 }
 
 /** What the router needs from a connection pool (undici Pool and H2Pool both provide it). */
@@ -249,6 +298,7 @@ export interface ClusterStats {
   upstream_cx_active: number;
   upstream_cx_connect_fail: number;
   upstream_cx_connect_timeout: number;
+  upstream_cx_overflow: number;
   upstream_cx_destroy: number;
   upstream_cx_none_healthy: number;
   upstream_cx_http1_total: number;
@@ -264,7 +314,7 @@ const COUNTERS: (keyof ClusterStats)[] = [
   'upstream_rq_total', 'upstream_rq_completed', 'upstream_rq_pending_total', 'upstream_rq_pending_overflow',
   'upstream_rq_retry', 'upstream_rq_retry_success', 'upstream_rq_retry_overflow', 'upstream_rq_retry_limit_exceeded',
   'upstream_rq_timeout', 'upstream_rq_per_try_timeout', 'upstream_rq_rx_reset', 'upstream_rq_tx_reset',
-  'upstream_cx_total', 'upstream_cx_connect_fail', 'upstream_cx_connect_timeout', 'upstream_cx_destroy',
+  'upstream_cx_total', 'upstream_cx_connect_fail', 'upstream_cx_connect_timeout', 'upstream_cx_overflow', 'upstream_cx_destroy',
   'upstream_cx_none_healthy', 'upstream_cx_http1_total', 'membership_change', 'lb_healthy_panic', 'update_attempt',
   'update_success', 'update_empty', 'retry_or_shadow_abandoned',
 ];
@@ -286,8 +336,12 @@ export class Cluster {
   warm: boolean;
   activeRq = 0;
   activeRetries = 0;
+  /** Requests waiting for a connection (max_pending_requests). */
+  pendingRq = 0;
   activeCx = 0;
   private lb: LoadBalancer | undefined;
+  /** Outlier detection, when the cluster configures it. */
+  readonly outlier: OutlierDetector | undefined;
   private panic = false;
   private scope: StatScope;
   private codeStats = new Int32Array(600).fill(-1);
@@ -314,6 +368,10 @@ export class Cluster {
     this.scope.computedGauge('membership_degraded', () => this.countHealth((h) => h.health === HEALTH_DEGRADED));
     this.scope.computedGauge('membership_excluded', () => 0);
     this.scope.computedGauge('max_host_weight', () => this.hosts.reduce((m, h) => Math.max(m, h.weight), 0));
+    if (spec.outlier) {
+      this.outlier = new OutlierDetector(spec.outlier, store, this.scope);
+      this.outlier.onChange = () => this.rebuildLb();
+    }
     for (const t of ['cx_open', 'cx_pool_open', 'rq_open', 'rq_pending_open', 'rq_retry_open']) {
       this.scope.computedGauge(`circuit_breakers.default.${t}`, () => this.breakerOpen(t));
       this.scope.computedGauge(`circuit_breakers.high.${t}`, () => 0);
@@ -345,6 +403,8 @@ export class Cluster {
         return this.activeRq >= th.maxRequests ? 1 : 0;
       case 'rq_retry_open':
         return this.activeRetries >= th.maxRetries ? 1 : 0;
+      case 'rq_pending_open':
+        return this.pendingRq >= th.maxPendingRequests ? 1 : 0;
       default:
         return 0;
     }
@@ -377,6 +437,7 @@ export class Cluster {
     }
     // Envoy counts membership_change when hosts are added or removed, not for the initial empty set.
     if (changed) this.store.inc(this.stats.membership_change);
+    this.outlier?.setHosts(next);
     this.rebuildLb();
     this.warm = true;
   }
@@ -422,15 +483,21 @@ export class Cluster {
       case LB_RANDOM:
         this.lb = new RandomLoadBalancer(eligible);
         break;
+      case LB_RING_HASH:
+        this.lb = new RingHashLoadBalancer(eligible, this.spec.minRingSize, this.spec.maxRingSize);
+        break;
+      case LB_MAGLEV:
+        this.lb = new MaglevLoadBalancer(eligible, this.spec.maglevTableSize);
+        break;
       default:
         this.lb = new RoundRobinLoadBalancer(eligible);
     }
   }
 
-  /** A host for a new request, or undefined (503 no healthy upstream). */
-  chooseHost(): Host | undefined {
+  /** A host for a new request, or undefined (503 no healthy upstream). `hash`: the route hash policy's key. */
+  chooseHost(hash?: bigint): Host | undefined {
     if (this.panic) this.store.inc(this.stats.lb_healthy_panic);
-    return this.lb?.choose();
+    return this.lb?.choose(hash);
   }
 
   /** The pool of a host, created on first use (undici for HTTP/1.1, a node:http2 session for HTTP/2). */
@@ -470,7 +537,13 @@ export class Cluster {
     }
     const pool = new Pool(origin, {
       pipelining: 1,
-      connect: { timeout: this.spec.connectTimeoutMs, noDelay: true },
+      connect: {
+        timeout: this.spec.connectTimeoutMs,
+        noDelay: true,
+        ...(this.spec.tcpKeepaliveMs !== undefined ? { keepAlive: true, keepAliveInitialDelay: this.spec.tcpKeepaliveMs } : {}),
+      },
+      // max_connections bounds the connections (per host here; Envoy counts them per cluster).
+      ...(this.spec.thresholds.maxConnections < 1_000_000 ? { connections: this.spec.thresholds.maxConnections } : {}),
       keepAliveTimeout: this.spec.idleTimeoutMs,
       keepAliveMaxTimeout: this.spec.idleTimeoutMs,
       // Route timeouts are enforced by the router (Envoy has no upstream header/body timeouts by default).
@@ -558,6 +631,7 @@ export class Cluster {
   close(): void {
     this.closed = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
+    this.outlier?.close();
     this.scope.releaseAll();
     for (const h of this.hosts) {
       const p = h.pool;
@@ -568,6 +642,10 @@ export class Cluster {
 
   /** Health flags as /clusters prints them (Envoy HostUtility::healthFlagsToString). */
   static healthFlags(h: Host): string {
+    if (h.outlierEjected) {
+      const eds = h.health === HEALTH_UNHEALTHY || h.health === HEALTH_TIMEOUT ? '/failed_eds_health' : '';
+      return `/failed_outlier_check${eds}`;
+    }
     if (h.health === HEALTH_UNHEALTHY || h.health === HEALTH_TIMEOUT) return '/failed_eds_health';
     if (h.health === HEALTH_DRAINING) return '/failed_eds_health/eds_status_draining';
     if (h.health === HEALTH_DEGRADED) return '/degraded_eds_health';

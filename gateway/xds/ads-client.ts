@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse, type XdsNode } from '../../xds/ads-service.ts';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.ts';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/type-urls.ts';
 import type { StatsStore } from '../stats/store.ts';
 import { decodeResource } from './decode.ts';
 import type { Json } from './json.ts';
@@ -34,6 +34,7 @@ const PREFIX: Record<string, string> = {
   [CLUSTER_TYPE]: 'cluster_manager.cds.',
   [ROUTE_TYPE]: 'http.rds.',
   [ENDPOINT_TYPE]: 'cluster_manager.eds.',
+  [SECRET_TYPE]: 'sds.',
 };
 
 type AdsStream = grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
@@ -63,7 +64,7 @@ export class AdsClient {
     this.connectedGauge = o.store.gauge('control_plane.connected_state');
     o.store.gauge('control_plane.pending_requests');
     o.store.counter('control_plane.rate_limit_enforced');
-    for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]) {
+    for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE]) {
       const p = PREFIX[t] ?? '';
       const st = o.store;
       this.types.set(t, {
@@ -138,7 +139,7 @@ export class AdsClient {
     // already known are re-requested with their current names and last accepted version.
     this.send(CLUSTER_TYPE);
     this.send(LISTENER_TYPE);
-    for (const t of [ENDPOINT_TYPE, ROUTE_TYPE]) {
+    for (const t of [ENDPOINT_TYPE, ROUTE_TYPE, SECRET_TYPE]) {
       const s = this.types.get(t);
       if (s && s.names.length > 0) this.send(t);
     }

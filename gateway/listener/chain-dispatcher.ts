@@ -1,0 +1,132 @@
+// Connection dispatch for listeners with several filter chains, TLS or tcp_proxy (HTTPS, TLS passthrough and
+// TCP gateway servers): Envoy's tls_inspector reads the ClientHello (SNI) without consuming it, the filter
+// chain is selected (filter-chains.ts), then TLS is terminated with the chain's DownstreamTlsContext, or not
+// (passthrough), and the connection goes to the chain's HTTP connection manager or tcp_proxy.
+// An unknown SNI matches no chain: the connection is closed before any handshake, as Envoy does.
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { HttpConnectionManager, ProxyRuntime } from '../http/connection-manager.ts';
+import { DownstreamTls } from '../tls/server-context.ts';
+import type { SecretStore } from '../tls/secrets.ts';
+import { MAX_CLIENT_HELLO, parseClientHello } from '../tls/client-hello.ts';
+import { FilterChainMatcher, type FilterChainSpec } from './filter-chains.ts';
+import { TcpProxy } from './tcp-proxy.ts';
+import type { HcmSpec } from '../http/hcm-config.ts';
+
+/** Envoy's listener_filters_timeout default: the ClientHello must arrive within 15 s. */
+const LISTENER_FILTERS_TIMEOUT_MS = 15_000;
+/** How long a handshake waits for a secret not yet received over SDS (Envoy's initial_fetch_timeout default). */
+const SDS_WARM_MS = 15_000;
+
+interface ChainRuntime {
+  spec: FilterChainSpec;
+  tls: DownstreamTls | undefined;
+  hcm: HttpConnectionManager | undefined;
+  tcp: TcpProxy | undefined;
+}
+
+export interface ChainFactory {
+  /** An HCM for a chain other than the listener's first one (RDS subscription included). */
+  makeHcm(spec: HcmSpec): HttpConnectionManager;
+}
+
+export class ChainDispatcher {
+  private readonly chains: ChainRuntime[];
+  private readonly matcher: FilterChainMatcher<ChainRuntime>;
+  private readonly log: Logger;
+  private readonly runtime: ProxyRuntime;
+  private readonly noMatch: number;
+  /** HCMs created for chains after the first: the listener manager keeps their RDS subscriptions. */
+  readonly extraHcms: HttpConnectionManager[] = [];
+
+  constructor(chains: readonly FilterChainSpec[], mainHcm: HttpConnectionManager, mainHcmSpec: HcmSpec, o: { runtime: ProxyRuntime; secrets: SecretStore; listenerStatName: string; factory: ChainFactory }) {
+    this.runtime = o.runtime;
+    this.log = o.runtime.log.child({ listener: o.listenerStatName });
+    this.noMatch = o.runtime.store.counter(`listener.${o.listenerStatName}.no_filter_chain_match`);
+    this.chains = chains.map((spec) => {
+      let hcm: HttpConnectionManager | undefined;
+      if (spec.hcm === mainHcmSpec) hcm = mainHcm;
+      else if (spec.hcm) {
+        hcm = o.factory.makeHcm(spec.hcm);
+        this.extraHcms.push(hcm);
+      }
+      return {
+        spec,
+        // Behind TLS this proxy speaks HTTP/1.1 only: ALPN never offers h2 it could not serve.
+        tls: spec.tls ? new DownstreamTls(spec.tls, o.secrets, spec.hcm ? ['http/1.1'] : undefined) : undefined,
+        hcm,
+        tcp: spec.tcp ? new TcpProxy(spec.tcp, { store: o.runtime.store, clusters: o.runtime.clusters, log: this.log }) : undefined,
+      };
+    });
+    this.matcher = new FilterChainMatcher(this.chains);
+  }
+
+  /** Takes an accepted connection: inspect, select a chain, terminate TLS if configured, hand over. */
+  dispatch(sock: Socket, serveHttp: (s: Socket | TLSSocket, hcm: HttpConnectionManager) => void): void {
+    if (!this.matcher.needsInspection) {
+      this.route(sock, undefined, false, serveHttp);
+      return;
+    }
+    let buf: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      cleanup();
+      sock.destroy();
+    }, LISTENER_FILTERS_TIMEOUT_MS);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.off('end', onEnd);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      sock.destroy();
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const r = parseClientHello(buf);
+      if (r.state === 'incomplete' && buf.length <= MAX_CLIENT_HELLO) return;
+      cleanup();
+      sock.pause();
+      // Give the bytes back: the TLS handshake (or the passthrough upstream) reads them first.
+      sock.unshift(buf);
+      if (r.state === 'tls') this.route(sock, r.sni, true, serveHttp);
+      else this.route(sock, undefined, false, serveHttp);
+    };
+    sock.on('data', onData);
+    sock.on('end', onEnd);
+    sock.on('error', () => sock.destroy());
+  }
+
+  private route(sock: Socket, sni: string | undefined, isTls: boolean, serveHttp: (s: Socket | TLSSocket, hcm: HttpConnectionManager) => void): void {
+    const chain = this.matcher.select(sni, isTls);
+    if (!chain) {
+      this.runtime.store.inc(this.noMatch);
+      this.log.debug({ sni, peer: sock.remoteAddress }, 'no filter chain matches the connection (unknown SNI); closing it');
+      sock.destroy();
+      return;
+    }
+    const next = (s: Duplex): void => {
+      if (chain.hcm) serveHttp(s as Socket, chain.hcm);
+      else if (chain.tcp) chain.tcp.handle(s);
+      else s.destroy();
+    };
+    if (!chain.tls) {
+      next(sock);
+      return;
+    }
+    void chain.tls
+      .accept(sock, { timeoutMs: chain.spec.handshakeTimeoutMs, warmMs: SDS_WARM_MS, log: this.log }, (t) => next(t))
+      .then((r) => {
+        if (!r.ok) this.log.debug({ sni, peer: sock.remoteAddress, reason: r.reason }, 'TLS handshake failed; connection closed');
+      });
+  }
+
+  /** Stats of the tcp_proxy chains and of the extra HCMs (their connections are gone). */
+  release(): void {
+    this.runtime.store.release(this.noMatch);
+    for (const c of this.chains) c.tcp?.release();
+    for (const h of this.extraHcms) h.release();
+  }
+}

@@ -1,0 +1,198 @@
+// envoy.filters.network.tcp_proxy: the network filter of TCP, TLS-passthrough and terminated-TLS gateway
+// chains. Picks the cluster (single or weighted), a host from the cluster's load balancer, connects (with the
+// cluster's upstream TLS when it has one) and pipes bytes both ways with backpressure. No host or a failed
+// connect closes the downstream connection (Envoy: UH / UF in the access log, no bytes sent). Stats under
+// `tcp.<stat_prefix>.`.
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { ConfigError, arr, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
+import type { ClusterManager } from '../upstream/cluster-manager.ts';
+import { StatScope, type StatsStore } from '../stats/store.ts';
+
+export const TCP_PROXY_TYPE = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+
+export interface TcpProxySpec {
+  statPrefix: string;
+  clusters: { name: string; weight: number }[];
+  /** Envoy default 1 h; 0 disables. */
+  idleTimeoutMs: number;
+  maxConnectionDurationMs: number;
+}
+
+export function parseTcpProxy(cfg: Json, where: string): TcpProxySpec {
+  checkFields(cfg, where, ['@type', 'stat_prefix', 'cluster', 'weighted_clusters', 'idle_timeout', 'max_downstream_connection_duration', 'hash_policy', 'access_log', 'max_connect_attempts']);
+  if (arr(cfg.access_log, where).length > 0) throw new ConfigError(`${where}: tcp_proxy access logs are not supported by this proxy`);
+  const statPrefix = str(cfg.stat_prefix, `${where}.stat_prefix`);
+  if (!statPrefix) throw new ConfigError(`${where}: tcp_proxy needs a stat_prefix`);
+  let clusters: { name: string; weight: number }[];
+  if (cfg.cluster !== undefined) clusters = [{ name: str(cfg.cluster, `${where}.cluster`), weight: 1 }];
+  else {
+    const wc = obj(cfg.weighted_clusters, `${where}.weighted_clusters`);
+    checkFields(wc, `${where}.weighted_clusters`, ['clusters']);
+    clusters = arr(wc.clusters, `${where}.weighted_clusters.clusters`).map((c, i) => {
+      checkFields(c, `${where}.weighted_clusters.clusters[${i}]`, ['name', 'weight', 'metadata_match']);
+      return { name: str(c.name, where), weight: num(c.weight, where) };
+    });
+    if (clusters.length === 0) throw new ConfigError(`${where}: tcp_proxy needs a cluster or weighted_clusters`);
+  }
+  return {
+    statPrefix,
+    clusters,
+    idleTimeoutMs: durationMs(cfg.idle_timeout, `${where}.idle_timeout`, 3_600_000),
+    maxConnectionDurationMs: durationMs(cfg.max_downstream_connection_duration, `${where}.max_downstream_connection_duration`, 0),
+  };
+}
+
+export class TcpProxy {
+  readonly spec: TcpProxySpec;
+  private readonly scope: StatScope;
+  private readonly store: StatsStore;
+  private readonly clusters: ClusterManager;
+  private readonly log: Logger;
+  private readonly s: Record<string, number>;
+  private readonly total: number;
+
+  constructor(spec: TcpProxySpec, o: { store: StatsStore; clusters: ClusterManager; log: Logger }) {
+    this.spec = spec;
+    this.store = o.store;
+    this.clusters = o.clusters;
+    this.log = o.log;
+    this.scope = new StatScope(o.store, `tcp.${spec.statPrefix}.`);
+    this.s = {};
+    for (const k of ['downstream_cx_total', 'downstream_cx_no_route', 'downstream_cx_rx_bytes_total', 'downstream_cx_tx_bytes_total', 'idle_timeout', 'upstream_flush_total', 'max_downstream_connection_duration']) this.s[k] = this.scope.counter(k);
+    this.s.downstream_cx_active = this.scope.gauge('downstream_cx_active');
+    this.total = spec.clusters.reduce((a, c) => a + c.weight, 0);
+  }
+
+  private pickCluster(): string {
+    const list = this.spec.clusters;
+    if (list.length === 1 || this.total <= 0) return list[0]?.name ?? '';
+    let r = Math.random() * this.total;
+    for (const c of list) {
+      r -= c.weight;
+      if (r < 0) return c.name;
+    }
+    return list[list.length - 1]?.name ?? '';
+  }
+
+  /** Proxies one downstream connection (already past TLS termination, or raw for passthrough). */
+  handle(down: Duplex): void {
+    const st = this.store;
+    const s = this.s;
+    const inc = (k: string, by = 1): void => st.inc(s[k] as number, by);
+    inc('downstream_cx_total');
+    inc('downstream_cx_active');
+    down.once('close', () => st.dec(s.downstream_cx_active as number));
+    const clusterName = this.pickCluster();
+    const cluster = this.clusters.get(clusterName);
+    if (!cluster) {
+      inc('downstream_cx_no_route');
+      this.log.debug({ cluster: clusterName }, 'tcp_proxy: cluster not found; closing');
+      down.destroy();
+      return;
+    }
+    const host = cluster.chooseHost();
+    if (!host) {
+      st.inc(cluster.stats.upstream_cx_none_healthy);
+      down.destroy();
+      return;
+    }
+    down.pause();
+    const cs = cluster.stats;
+    const onUp = (err: Error | null, up: Socket | null): void => {
+      if (err || !up) {
+        st.inc(cs.upstream_cx_total);
+        st.inc(cs.upstream_cx_connect_fail);
+        if ((err as { code?: string } | null)?.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(cs.upstream_cx_connect_timeout);
+        this.log.debug({ cluster: clusterName, host: host.key, err: err?.message }, 'tcp_proxy: upstream connect failed; closing');
+        down.destroy();
+        return;
+      }
+      st.inc(cs.upstream_cx_total);
+      st.inc(cs.upstream_cx_active);
+      cluster.activeCx++;
+      up.once('close', () => {
+        st.dec(cs.upstream_cx_active);
+        st.inc(cs.upstream_cx_destroy);
+        cluster.activeCx--;
+      });
+      this.pipe(down, up);
+    };
+    cluster.connectRaw(host, onUp);
+  }
+
+  private pipe(down: Duplex, up: Socket): void {
+    const st = this.store;
+    const s = this.s;
+    let idle: NodeJS.Timeout | undefined;
+    const close = (): void => {
+      if (idle) clearTimeout(idle);
+      if (maxTimer) clearTimeout(maxTimer);
+      down.destroy();
+      up.destroy();
+    };
+    const touch = (): void => {
+      if (this.spec.idleTimeoutMs <= 0) return;
+      if (idle) idle.refresh();
+      else
+        idle = setTimeout(() => {
+          st.inc(s.idle_timeout as number);
+          close();
+        }, this.spec.idleTimeoutMs);
+    };
+    const maxTimer = this.spec.maxConnectionDurationMs > 0
+      ? setTimeout(() => {
+        st.inc(s.max_downstream_connection_duration as number);
+        close();
+      }, this.spec.maxConnectionDurationMs)
+      : undefined;
+    touch();
+    down.on('data', (b: Buffer) => {
+      st.inc(s.downstream_cx_rx_bytes_total as number, b.length);
+      touch();
+      if (!up.write(b)) down.pause();
+    });
+    up.on('drain', () => down.resume());
+    up.on('data', (b: Buffer) => {
+      st.inc(s.downstream_cx_tx_bytes_total as number, b.length);
+      touch();
+      if (!down.write(b)) up.pause();
+    });
+    down.on('drain', () => up.resume());
+    // Half-close is propagated as Envoy does (FIN forwarded); either side erroring closes both.
+    down.on('end', () => up.end());
+    up.on('end', () => down.end());
+    down.on('error', close);
+    up.on('error', close);
+    down.on('close', () => up.destroy());
+    up.on('close', () => {
+      if (idle) clearTimeout(idle);
+      if (maxTimer) clearTimeout(maxTimer);
+      down.destroy();
+    });
+    down.resume();
+  }
+
+  release(): void {
+    this.scope.releaseAll();
+  }
+}
+
+/** A plain TCP connection with a connect timeout (clusters without upstream TLS). */
+export function connectPlain(host: string, port: number, timeoutMs: number, cb: (err: Error | null, sock: Socket | null) => void): void {
+  const sock = netConnect({ host, port, noDelay: true });
+  let done = false;
+  const timer = timeoutMs > 0 ? setTimeout(() => finish(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), timeoutMs) : undefined;
+  const finish = (err: Error | null): void => {
+    if (done) return;
+    done = true;
+    if (timer) clearTimeout(timer);
+    if (err) {
+      sock.destroy();
+      cb(err, null);
+    } else cb(null, sock);
+  };
+  sock.once('connect', () => finish(null));
+  sock.once('error', (e) => finish(e));
+}

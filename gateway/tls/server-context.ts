@@ -1,0 +1,118 @@
+// DownstreamTlsContext (a filter chain's transport_socket): TLS termination for HTTPS and terminated TLS
+// gateway servers. The certificate comes from SDS at each handshake (rotation without restart), client
+// certificates are requested when a validation context is configured (MUTUAL, OPTIONAL_MUTUAL) and required
+// with require_client_certificate (MUTUAL), subject alt names are matched after the handshake, and a
+// handshake that does not finish within transport_socket_connect_timeout is closed.
+import { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { ConfigError, anyType, bool, checkFields, obj, str, type Json } from '../xds/json.ts';
+import { parseCommonTlsContext, sanMatches, secretNames, TlsContextCache, type CommonTlsSpec } from './common-context.ts';
+import type { SecretStore } from './secrets.ts';
+
+const DOWNSTREAM_TLS = 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+
+export interface DownstreamTlsSpec {
+  common: CommonTlsSpec;
+  requireClientCertificate: boolean;
+}
+
+/** A filter chain's transport_socket: undefined for raw_buffer (plaintext), the TLS spec otherwise. */
+export function parseDownstreamTransportSocket(ts: Json, where: string): DownstreamTlsSpec | undefined {
+  checkFields(ts, where, ['name', 'typed_config']);
+  const cfg = obj(ts.typed_config, `${where}.typed_config`);
+  const t = anyType(cfg);
+  if (t.endsWith('RawBuffer') || (t === '' && str(ts.name, where) === 'envoy.transport_sockets.raw_buffer')) return undefined;
+  if (t !== DOWNSTREAM_TLS) throw new ConfigError(`${where}: transport socket ${t || str(ts.name, where)} is not supported by this proxy`);
+  checkFields(cfg, where, ['@type', 'common_tls_context', 'require_client_certificate', 'require_sni', 'session_timeout', 'disable_stateless_session_resumption', 'full_scan_certs_on_sni_mismatch']);
+  const common = parseCommonTlsContext(obj(cfg.common_tls_context, `${where}.common_tls_context`), `${where}.common_tls_context`);
+  if (common.certNames.length === 0 && common.inlineCerts.length === 0) throw new ConfigError(`${where}: a DownstreamTlsContext needs a certificate`);
+  return { common, requireClientCertificate: bool(cfg.require_client_certificate, where) };
+}
+
+export interface HandshakeOutcome {
+  ok: boolean;
+  /** Why the connection was closed (debug log; Envoy counts ssl.connection_error / ssl.fail_verify_*). */
+  reason?: string;
+}
+
+export class DownstreamTls {
+  readonly spec: DownstreamTlsSpec;
+  private readonly cache: TlsContextCache;
+  private readonly secrets: SecretStore;
+  private readonly alpn: string[];
+
+  /** `alpn`: what this proxy can serve behind the handshake (HTTP/1.1 only for HCM chains). */
+  constructor(spec: DownstreamTlsSpec, secrets: SecretStore, alpn: readonly string[] | undefined) {
+    this.spec = spec;
+    this.secrets = secrets;
+    this.cache = new TlsContextCache(spec.common, secrets);
+    const configured = spec.common.alpn;
+    this.alpn = alpn ? configured.filter((p) => alpn.includes(p)) : configured;
+  }
+
+  /**
+   * Terminates TLS on `sock` (whose ClientHello bytes may already be buffered in it). Calls `onSecure` with the
+   * decrypted socket once the handshake and the client certificate checks passed; otherwise closes it.
+   */
+  async accept(sock: Socket, o: { timeoutMs: number; warmMs: number; log: Logger }, onSecure: (t: TLSSocket) => void): Promise<HandshakeOutcome> {
+    const started = Date.now();
+    const needed = secretNames(this.spec.common);
+    // Envoy's listener warming waits for SDS: a connection arriving before the secret waits for it too.
+    if (needed.some((n) => this.secrets.get(n) === undefined)) await this.secrets.waitFor(needed, o.warmMs);
+    const r = this.cache.get();
+    if ('error' in r) {
+      o.log.warn({ err: r.error }, 'TLS handshake refused: no usable certificate for this filter chain');
+      sock.destroy();
+      return { ok: false, reason: r.error };
+    }
+    const validate = this.spec.common.validate;
+    const require = this.spec.requireClientCertificate;
+    const untrusted = this.spec.common.acceptUntrusted;
+    const t = new TLSSocket(sock, {
+      isServer: true,
+      secureContext: r.ctx,
+      requestCert: validate,
+      rejectUnauthorized: validate && require && !untrusted,
+      ...(this.alpn.length > 0 ? { ALPNProtocols: this.alpn } : {}),
+    });
+    return new Promise<HandshakeOutcome>((resolve) => {
+      const remaining = Math.max(1, o.timeoutMs - (Date.now() - started));
+      const timer = o.timeoutMs > 0 ? setTimeout(() => fail('transport_socket_connect_timeout: handshake not finished'), remaining) : undefined;
+      const fail = (reason: string): void => {
+        if (timer) clearTimeout(timer);
+        t.destroy();
+        sock.destroy();
+        resolve({ ok: false, reason });
+      };
+      t.once('error', (e: Error) => fail(`TLS error: ${e.message}`));
+      t.once('secure', () => {
+        if (timer) clearTimeout(timer);
+        if (validate) {
+          const peer = t.getPeerCertificate();
+          const presented = peer !== undefined && Object.keys(peer).length > 0;
+          if (!presented && require) return fail('client certificate required');
+          const verifyError = peerVerifyError(t);
+          if (presented && verifyError && !untrusted) return fail(`client certificate not trusted: ${verifyError}`);
+          if (presented && !sanMatches(this.spec.common.sanMatchers, peer)) return fail('client certificate subject alt names do not match');
+        }
+        t.removeAllListeners('error');
+        t.on('error', () => t.destroy());
+        onSecure(t);
+        resolve({ ok: true });
+      });
+    });
+  }
+}
+
+/**
+ * The chain verification result of the peer certificate. A TLSSocket made outside tls.Server never gets
+ * `authorized` set (tls.Server does that in its 'secure' handler by calling the handle's verifyError());
+ * this does the same. Fails closed if the handle does not offer it.
+ */
+function peerVerifyError(t: TLSSocket): string | undefined {
+  const ssl = (t as unknown as { ssl?: { verifyError?: () => (Error & { code?: string }) | null } }).ssl;
+  if (typeof ssl?.verifyError !== 'function') return 'cannot verify the client certificate (no verifyError on the TLS handle)';
+  const e = ssl.verifyError();
+  return e ? (e.code ?? e.message) : undefined;
+}
