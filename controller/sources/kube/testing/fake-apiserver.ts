@@ -34,6 +34,8 @@ export interface RequestRecord {
   path: string;
   query: URLSearchParams;
   body?: unknown;
+  /** When the request arrived (Date.now()). */
+  at: number;
 }
 
 export const CORE_RESOURCES: Resource[] = [
@@ -224,7 +226,7 @@ export class FakeApiServer {
       for await (const c of req) chunks.push(c as Buffer);
       body = JSON.parse(Buffer.concat(chunks).toString() || 'null');
     }
-    const rec: RequestRecord = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body };
+    const rec: RequestRecord = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body, at: Date.now() };
     this.requests.push(rec);
     const f = this.failures.find((x) => x.times > 0 && x.match(rec));
     if (f) {
