@@ -1,7 +1,11 @@
 // One upstream cluster (envoy.config.cluster.v3.Cluster): validated settings, the current host set from
 // EDS / load_assignment / DNS, the load balancer over the eligible hosts, circuit-breaker thresholds and
 // counters, and its stats under `cluster.<alt_stat_name or name>.`.
-import { lookup } from 'node:dns/promises';
+import type { Socket } from 'node:net';
+import { resolveHostname } from './dns.ts';
+import { parseUpstreamTransportSocket, UpstreamTls, type UpstreamTlsSpec } from '../tls/upstream-context.ts';
+import { SecretStore } from '../tls/secrets.ts';
+import { connectPlain } from '../listener/tcp-proxy.ts';
 import { Pool, type Dispatcher } from 'undici';
 import { H2Pool } from './h2-pool.ts';
 import type { Logger } from 'pino';
@@ -56,6 +60,10 @@ export interface ClusterSpec {
   outlier: OutlierConfig | undefined;
   /** upstream_connection_options.tcp_keepalive keepalive_time (ms), or undefined (OS default, off). */
   tcpKeepaliveMs: number | undefined;
+  /** UpstreamTlsContext (DestinationRule tls SIMPLE / MUTUAL), with auto_sni / auto_san_validation. */
+  tls: UpstreamTlsSpec | undefined;
+  /** respect_dns_ttl (Istio sets it): the records' TTL is the refresh interval. */
+  respectDnsTtl: boolean;
 }
 
 function thresholds(t: Json | undefined, where: string): Thresholds {
@@ -116,13 +124,7 @@ export function parseCluster(c: Json): ClusterSpec {
     }
   }
   if (c.filters !== undefined && arr(c.filters, where).length > 0) throw new ConfigError(`${where}: upstream network filters are not supported by this proxy`);
-  if (c.transport_socket !== undefined) {
-    const ts = obj(c.transport_socket, `${where}.transport_socket`);
-    const t = ts.typed_config === undefined ? '' : anyType(obj(ts.typed_config, where));
-    if (t !== 'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' && str(ts.name, where) !== 'envoy.transport_sockets.raw_buffer') {
-      throw new ConfigError(`${where}: transport_socket ${t || str(ts.name, where)} (upstream TLS) is not supported by this proxy yet`);
-    }
-  }
+  const tls = c.transport_socket === undefined ? undefined : parseUpstreamTransportSocket(obj(c.transport_socket, `${where}.transport_socket`), `${where}.transport_socket`);
   let idleTimeoutMs = 3_600_000;
   // Deprecated cluster-level http2_protocol_options (still accepted by Envoy) selects HTTP/2 too.
   let http2 = c.http2_protocol_options !== undefined;
@@ -136,6 +138,10 @@ export function parseCluster(c: Json): ClusterSpec {
     const common = obj(o.common_http_protocol_options, `${w}.common_http_protocol_options`);
     checkFields(common, `${w}.common_http_protocol_options`, ['idle_timeout', 'max_requests_per_connection', 'max_connection_duration', 'headers_with_underscores_action', 'max_headers_count']);
     idleTimeoutMs = durationMs(common.idle_timeout, `${w}.common_http_protocol_options.idle_timeout`, idleTimeoutMs);
+    const uhpo = obj(o.upstream_http_protocol_options, `${w}.upstream_http_protocol_options`);
+    checkFields(uhpo, `${w}.upstream_http_protocol_options`, ['auto_sni', 'auto_san_validation', 'override_auto_sni_header']);
+    if (tls && uhpo.auto_sni === true) tls.autoSni = true;
+    if (tls && uhpo.auto_san_validation === true) tls.autoSanValidation = true;
     if (common.max_requests_per_connection !== undefined) maxRequestsPerConnection = num(common.max_requests_per_connection, w);
     if (o.explicit_http_config !== undefined) {
       const e = obj(o.explicit_http_config, `${w}.explicit_http_config`);
@@ -158,6 +164,7 @@ export function parseCluster(c: Json): ClusterSpec {
     }
   }
   const type2 = type;
+  if (tls && http2) throw new ConfigError(`${where}: TLS to HTTP/2 upstreams is not supported by this proxy yet (HTTP/1.1 and tcp_proxy upstreams are)`);
   // Envoy accepts a STATIC cluster with no hosts (Istio's BlackHoleCluster is one); only LOGICAL_DNS needs its host.
   if (type2 === 'LOGICAL_DNS' && c.load_assignment === undefined) throw new ConfigError(`${where}: a LOGICAL_DNS cluster needs a load_assignment`);
   return {
@@ -179,6 +186,8 @@ export function parseCluster(c: Json): ClusterSpec {
     ...consistentHashConfig(c, where),
     outlier: c.outlier_detection === undefined ? undefined : parseOutlierDetection(c.outlier_detection, `${where}.outlier_detection`),
     tcpKeepaliveMs: tcpKeepalive(c.upstream_connection_options, `${where}.upstream_connection_options`),
+    tls,
+    respectDnsTtl: c.respect_dns_ttl === true,
   };
 }
 
@@ -350,8 +359,12 @@ export class Cluster {
   private closed = false;
   private readonly log: Logger;
 
-  constructor(spec: ClusterSpec, json: Json, store: StatsStore, o: { versionInfo: string; addedViaApi: boolean; log: Logger }) {
+  /** Upstream TLS of this cluster (certificates looked up per connection: rotation applies to new ones). */
+  private readonly upstreamTls: UpstreamTls | undefined;
+
+  constructor(spec: ClusterSpec, json: Json, store: StatsStore, o: { versionInfo: string; addedViaApi: boolean; log: Logger; secrets?: SecretStore | undefined }) {
     this.spec = spec;
+    this.upstreamTls = spec.tls ? new UpstreamTls(spec.tls, o.secrets ?? new SecretStore(o.log)) : undefined;
     this.json = json;
     this.store = store;
     this.versionInfo = o.versionInfo;
@@ -500,6 +513,12 @@ export class Cluster {
     return this.lb?.choose(hash);
   }
 
+  /** A raw connection to a host (tcp_proxy), through the cluster's upstream TLS when it has one. */
+  connectRaw(h: Host, cb: (err: Error | null, sock: Socket | null) => void): void {
+    if (this.upstreamTls) this.upstreamTls.connect({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, [], cb);
+    else connectPlain(h.address, h.port, this.spec.connectTimeoutMs, cb);
+  }
+
   /** The pool of a host, created on first use (undici for HTTP/1.1, a node:http2 session for HTTP/2). */
   poolFor(h: Host): UpstreamPool {
     if (h.pool) return h.pool as unknown as UpstreamPool;
@@ -535,13 +554,18 @@ export class Cluster {
       h.pool = pool;
       return pool;
     }
+    const tls = this.upstreamTls;
     const pool = new Pool(origin, {
       pipelining: 1,
-      connect: {
-        timeout: this.spec.connectTimeoutMs,
-        noDelay: true,
-        ...(this.spec.tcpKeepaliveMs !== undefined ? { keepAlive: true, keepAliveInitialDelay: this.spec.tcpKeepaliveMs } : {}),
-      },
+      // Upstream TLS: our own connector, so SNI, verification and (rotated) certificates follow the cluster's
+      // UpstreamTlsContext rather than undici's defaults.
+      connect: tls
+        ? (_opts, cb): void => tls.connect({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['http/1.1'], (err, sock) => (err || !sock ? cb(err ?? new Error('TLS connect failed'), null) : cb(null, sock)))
+        : {
+            timeout: this.spec.connectTimeoutMs,
+            noDelay: true,
+            ...(this.spec.tcpKeepaliveMs !== undefined ? { keepAlive: true, keepAliveInitialDelay: this.spec.tcpKeepaliveMs } : {}),
+          },
       // max_connections bounds the connections (per host here; Envoy counts them per cluster).
       ...(this.spec.thresholds.maxConnections < 1_000_000 ? { connections: this.spec.thresholds.maxConnections } : {}),
       keepAliveTimeout: this.spec.idleTimeoutMs,
@@ -592,24 +616,33 @@ export class Cluster {
   }
 
   private startDns(seeds: HostSpec[]): void {
+    const last = new Map<string, HostSpec[]>();
     const resolve = async (): Promise<void> => {
       const out: HostSpec[] = [];
+      let ttlMs: number | undefined;
       for (const s of seeds) {
         if (isIp(s.address)) {
           out.push(s);
           continue;
         }
         try {
-          const addrs = await lookup(s.address, { all: true, family: 4 });
+          const addrs = await resolveHostname(s.address);
           const use = this.spec.type === 'LOGICAL_DNS' ? addrs.slice(0, 1) : addrs;
-          for (const a of use) out.push({ ...s, address: a.address, hostname: s.address });
+          const hosts = use.map((a) => ({ ...s, address: a.address, hostname: s.address }));
+          last.set(s.address, hosts);
+          out.push(...hosts);
+          for (const a of use) if (a.ttl !== undefined) ttlMs = Math.min(ttlMs ?? Infinity, a.ttl * 1000);
         } catch (e) {
+          // A failed refresh keeps the hosts of the last successful resolution, as Envoy's DNS clusters do.
+          out.push(...(last.get(s.address) ?? []));
           this.log.warn({ cluster: this.name, host: s.address, err: (e as Error).message }, 'DNS resolution failed');
         }
       }
       if (this.closed) return;
       this.setHosts(out);
-      this.dnsTimer = setTimeout(() => void resolve(), this.spec.dnsRefreshMs);
+      // respect_dns_ttl: refresh when the records expire, but not more often than dns_min_refresh_rate (5 s).
+      const next = this.spec.respectDnsTtl && ttlMs !== undefined && ttlMs > 0 ? Math.max(ttlMs, 5000) : this.spec.dnsRefreshMs;
+      this.dnsTimer = setTimeout(() => void resolve(), next);
       this.dnsTimer.unref();
     };
     void resolve();
