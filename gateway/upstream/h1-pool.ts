@@ -1,0 +1,474 @@
+// HTTP/1.1 upstream connections, written for Envoy-exact requests: the head goes out exactly as the router
+// built it (host first, lowercase names, no `connection: keep-alive` added, framing headers where Envoy's
+// encoder puts them), one request per connection at a time, idle connections reused LIFO and closed after
+// the cluster's idle_timeout. Same dispatch contract as undici's Pool and H2Pool.
+import { connect, type Socket } from 'node:net';
+import type { Dispatcher } from 'undici';
+
+export interface H1PoolEvents {
+  onConnect(): void;
+  onDisconnect(): void;
+  onConnectError(err: Error & { code?: string }): void;
+}
+
+interface DispatchOptions {
+  path: string;
+  method: string;
+  headers: string[];
+  body: AsyncIterable<Buffer> | null;
+}
+
+const MAX_HEAD = 96 * 1024;
+
+function err(message: string, code: string): Error & { code: string } {
+  const e = new Error(message) as Error & { code: string };
+  e.code = code;
+  return e;
+}
+
+const S_IDLE = 0;
+const S_HEAD = 1;
+const S_BODY_LENGTH = 2;
+const S_CHUNK_SIZE = 3;
+const S_CHUNK_DATA = 4;
+const S_CHUNK_CRLF = 5;
+const S_TRAILERS = 6;
+const S_BODY_CLOSE = 7;
+
+class H1Controller implements Dispatcher.DispatchController {
+  rawHeaders: string[] | null = null;
+  aborted = false;
+  paused = false;
+  reason: Error | null = null;
+  private readonly conn: H1Connection;
+
+  constructor(conn: H1Connection) {
+    this.conn = conn;
+  }
+
+  abort(reason: Error): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.conn.abort(this);
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.conn.socket.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.conn.socket.resume();
+  }
+}
+
+class H1Connection {
+  readonly socket: Socket;
+  private readonly pool: H1Pool;
+  connected = false;
+  private state = S_IDLE;
+  private buf: Buffer = Buffer.alloc(0);
+  private remaining = 0;
+  private handler: Dispatcher.DispatchHandler | undefined;
+  private controller: H1Controller | undefined;
+  private headRequest = false;
+  private keepAlive = true;
+  private requests = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  closed = false;
+
+  constructor(pool: H1Pool, socket: Socket, connectTimeoutMs: number, alreadyConnected: boolean) {
+    this.pool = pool;
+    this.socket = socket;
+    const onConnected = (): void => {
+      if (this.connectTimer) clearTimeout(this.connectTimer);
+      this.connected = true;
+      pool.events.onConnect();
+    };
+    if (alreadyConnected) onConnected();
+    else {
+      this.connectTimer = setTimeout(() => this.fail(err('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), connectTimeoutMs);
+      this.socket.once('connect', onConnected);
+    }
+    this.socket.on('data', (d: Buffer) => this.onData(d));
+    this.socket.on('error', (e: Error & { code?: string }) => this.fail(e));
+    this.socket.on('end', () => this.onEnd());
+    this.socket.on('close', () => this.onClose());
+  }
+
+  get busy(): boolean {
+    return this.handler !== undefined;
+  }
+
+  send(o: DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.handler = handler;
+    this.controller = new H1Controller(this);
+    this.headRequest = o.method === 'HEAD';
+    this.state = S_HEAD;
+    this.requests++;
+    handler.onRequestStart?.(this.controller, undefined);
+    if (this.controller.aborted) return;
+    let head = `${o.method} ${o.path} HTTP/1.1\r\n`;
+    const h = o.headers;
+    let hasLength = false;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] === 'content-length') hasLength = true;
+      head += `${h[i]}: ${h[i + 1]}\r\n`;
+    }
+    // A body without content-length goes chunked (Envoy's HTTP/1 encoder appends transfer-encoding).
+    const chunked = o.body !== null && !hasLength;
+    if (chunked) head += 'transfer-encoding: chunked\r\n';
+    this.socket.write(head + '\r\n');
+    if (o.body) void this.writeBody(o.body, chunked, this.controller);
+  }
+
+  private async writeBody(body: AsyncIterable<Buffer>, chunked: boolean, c: H1Controller): Promise<void> {
+    try {
+      for await (const chunk of body) {
+        if (c.aborted || this.closed) return;
+        if (chunk.length === 0) continue;
+        const ok = chunked ? this.socket.write(`${chunk.length.toString(16)}\r\n`) && this.socket.write(chunk) && this.socket.write('\r\n') : this.socket.write(chunk);
+        if (!ok) await new Promise<void>((r) => this.socket.once('drain', () => r()));
+      }
+      if (chunked && !c.aborted && !this.closed) this.socket.write('0\r\n\r\n');
+    } catch (e) {
+      if (!c.aborted) this.fail(e as Error);
+    }
+  }
+
+  private onData(d: Buffer): void {
+    if (this.state === S_IDLE) {
+      // Bytes with no request outstanding: the connection is unusable.
+      this.socket.destroy();
+      return;
+    }
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    try {
+      this.parse();
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  private parse(): void {
+    for (;;) {
+      const handler = this.handler;
+      const c = this.controller;
+      if (!handler || !c) return;
+      switch (this.state) {
+        case S_HEAD: {
+          const end = this.buf.indexOf('\r\n\r\n');
+          if (end < 0) {
+            if (this.buf.length > MAX_HEAD) throw err('upstream response headers too large', 'UND_ERR_HEADERS_OVERFLOW');
+            return;
+          }
+          const lines = this.buf.subarray(0, end).toString('latin1').split('\r\n');
+          this.buf = this.buf.subarray(end + 4);
+          const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
+          if (!m) throw err('malformed upstream status line', 'HPE_INVALID_CONSTANT');
+          const status = Number(m[2]);
+          if (status >= 100 && status < 200 && status !== 101) continue; // 1xx: wait for the final response
+          const raw: string[] = [];
+          let length = -1;
+          let chunked = false;
+          let connection = '';
+          for (let i = 1; i < lines.length; i++) {
+            const l = lines[i] as string;
+            const colon = l.indexOf(':');
+            if (colon <= 0) throw err('malformed upstream header', 'HPE_INVALID_HEADER_TOKEN');
+            const name = l.slice(0, colon);
+            const value = l.slice(colon + 1).trim();
+            raw.push(name, value);
+            const lower = name.toLowerCase();
+            if (lower === 'content-length') {
+              const n = Number(value);
+              if (!/^\d+$/.test(value) || (length >= 0 && length !== n)) throw err('invalid content-length', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH');
+              length = n;
+            } else if (lower === 'transfer-encoding') chunked = value.toLowerCase().includes('chunked');
+            else if (lower === 'connection') connection = value.toLowerCase();
+          }
+          this.keepAlive = m[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
+          c.rawHeaders = raw;
+          handler.onResponseStart?.(c, status, {}, m[3] ?? '');
+          if (c.aborted) return;
+          if (this.headRequest || status === 204 || status === 304) this.complete();
+          else if (chunked) this.state = S_CHUNK_SIZE;
+          else if (length >= 0) {
+            this.remaining = length;
+            this.state = S_BODY_LENGTH;
+            if (length === 0) this.complete();
+          } else {
+            this.keepAlive = false;
+            this.state = S_BODY_CLOSE;
+          }
+          continue;
+        }
+        case S_BODY_LENGTH: {
+          if (this.buf.length === 0) return;
+          const n = Math.min(this.remaining, this.buf.length);
+          const chunk = this.buf.subarray(0, n);
+          this.buf = this.buf.subarray(n);
+          this.remaining -= n;
+          handler.onResponseData?.(c, chunk);
+          if (c.aborted) return;
+          if (this.remaining === 0) this.complete();
+          continue;
+        }
+        case S_CHUNK_SIZE: {
+          const nl = this.buf.indexOf('\r\n');
+          if (nl < 0) {
+            if (this.buf.length > 1024) throw err('chunk size line too long', 'HPE_INVALID_CHUNK_SIZE');
+            return;
+          }
+          const line = this.buf.subarray(0, nl).toString('latin1');
+          this.buf = this.buf.subarray(nl + 2);
+          const semi = line.indexOf(';');
+          const hex = (semi < 0 ? line : line.slice(0, semi)).trim();
+          if (!/^[0-9a-fA-F]+$/.test(hex)) throw err('invalid chunk size', 'HPE_INVALID_CHUNK_SIZE');
+          this.remaining = parseInt(hex, 16);
+          this.state = this.remaining === 0 ? S_TRAILERS : S_CHUNK_DATA;
+          continue;
+        }
+        case S_CHUNK_DATA: {
+          if (this.buf.length === 0) return;
+          const n = Math.min(this.remaining, this.buf.length);
+          const chunk = this.buf.subarray(0, n);
+          this.buf = this.buf.subarray(n);
+          this.remaining -= n;
+          handler.onResponseData?.(c, chunk);
+          if (c.aborted) return;
+          if (this.remaining === 0) this.state = S_CHUNK_CRLF;
+          continue;
+        }
+        case S_CHUNK_CRLF: {
+          if (this.buf.length < 2) return;
+          if (this.buf[0] !== 0x0d || this.buf[1] !== 0x0a) throw err('missing CRLF after chunk', 'HPE_STRICT');
+          this.buf = this.buf.subarray(2);
+          this.state = S_CHUNK_SIZE;
+          continue;
+        }
+        case S_TRAILERS: {
+          // Trailers end with an empty line; HTTP/1.1 downstream responses do not carry them on.
+          if (this.buf.length >= 2 && this.buf[0] === 0x0d && this.buf[1] === 0x0a) {
+            this.buf = this.buf.subarray(2);
+            this.complete();
+            continue;
+          }
+          const end = this.buf.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          this.buf = this.buf.subarray(end + 4);
+          this.complete();
+          continue;
+        }
+        case S_BODY_CLOSE: {
+          if (this.buf.length === 0) return;
+          const chunk = this.buf;
+          this.buf = Buffer.alloc(0);
+          handler.onResponseData?.(c, chunk);
+          return;
+        }
+        default:
+          return;
+      }
+    }
+  }
+
+  /** The response is complete: hand the connection back or close it. */
+  private complete(): void {
+    const handler = this.handler;
+    const c = this.controller;
+    this.handler = undefined;
+    this.controller = undefined;
+    this.state = S_IDLE;
+    if (this.buf.length > 0 || !this.keepAlive || (this.pool.maxRequests > 0 && this.requests >= this.pool.maxRequests)) {
+      this.close();
+    } else this.pool.release(this);
+    if (handler && c) handler.onResponseEnd?.(c, {});
+  }
+
+  private onEnd(): void {
+    if (this.state === S_BODY_CLOSE && this.handler) {
+      // Close-delimited body: the end of the connection is the end of the response.
+      this.keepAlive = false;
+      this.complete();
+      return;
+    }
+    if (this.handler) this.fail(err('upstream closed the connection before the response completed', 'UND_ERR_SOCKET'));
+    else this.close();
+  }
+
+  private onClose(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.handler) this.fail(err('upstream connection closed', 'UND_ERR_SOCKET'));
+    if (!this.closed) {
+      this.closed = true;
+      this.pool.forget(this);
+    }
+  }
+
+  private fail(e: Error & { code?: string }): void {
+    const handler = this.handler;
+    const c = this.controller;
+    this.handler = undefined;
+    this.controller = undefined;
+    if (!this.connected && !this.closed) this.pool.events.onConnectError(e);
+    this.close();
+    if (handler && c && !c.aborted) handler.onResponseError?.(c, e);
+  }
+
+  abort(c: H1Controller): void {
+    if (this.controller !== c) return;
+    const handler = this.handler;
+    this.handler = undefined;
+    this.controller = undefined;
+    this.close();
+    handler?.onResponseError?.(c, c.reason ?? err('aborted', 'UND_ERR_ABORTED'));
+  }
+
+  idle(ms: number): void {
+    this.idleTimer = setTimeout(() => this.close(), ms);
+    this.idleTimer.unref();
+  }
+
+  close(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const wasConnected = this.connected;
+    if (!this.closed) {
+      this.closed = true;
+      this.pool.forget(this);
+      if (wasConnected) this.pool.events.onDisconnect();
+    }
+    this.socket.destroy();
+  }
+}
+
+/** A custom connector (upstream TLS): calls back with a connected socket or the connect error. */
+export type Connector = (cb: (err: Error | null, socket?: Socket) => void) => void;
+
+interface Queued {
+  o: DispatchOptions;
+  handler: Dispatcher.DispatchHandler;
+}
+
+export class H1Pool {
+  readonly events: H1PoolEvents;
+  readonly maxRequests: number;
+  private readonly maxConnections: number;
+  private readonly connector: Connector | undefined;
+  private readonly queue: Queued[] = [];
+  private readonly host: string;
+  private readonly port: number;
+  private readonly connectTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly idle: H1Connection[] = [];
+  private readonly all = new Set<H1Connection>();
+  private closing = false;
+
+  constructor(
+    host: string,
+    port: number,
+    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxRequestsPerConnection: number; maxConnections?: number; connector?: Connector; events: H1PoolEvents },
+  ) {
+    this.host = host;
+    this.port = port;
+    this.connectTimeoutMs = o.connectTimeoutMs;
+    this.idleTimeoutMs = o.idleTimeoutMs;
+    this.maxRequests = o.maxRequestsPerConnection;
+    this.maxConnections = o.maxConnections ?? Infinity;
+    this.connector = o.connector;
+    this.events = o.events;
+  }
+
+  /** Requests waiting for a connection (max connections reached). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  dispatch(o: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.closing) throw err('pool closed', 'UND_ERR_CLOSED');
+    let conn = this.idle.pop();
+    while (conn && (conn.closed || conn.socket.destroyed)) conn = this.idle.pop();
+    if (conn) {
+      conn.send(o, handler);
+      return true;
+    }
+    if (this.all.size >= this.maxConnections) {
+      this.queue.push({ o, handler });
+      return true;
+    }
+    this.open(o, handler);
+    return true;
+  }
+
+  private open(o: DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    if (!this.connector) {
+      const conn = new H1Connection(this, connect({ host: this.host, port: this.port, noDelay: true }), this.connectTimeoutMs, false);
+      this.all.add(conn);
+      conn.send(o, handler);
+      return;
+    }
+    // Custom connector: the request is written once the (TLS) connection is up.
+    const placeholder = {} as H1Connection;
+    this.all.add(placeholder);
+    this.connector((e, socket) => {
+      this.all.delete(placeholder);
+      if (e || !socket) {
+        const error = (e ?? err('connect failed', 'ECONNREFUSED')) as Error & { code?: string };
+        this.events.onConnectError(error);
+        handler.onResponseError?.(new H1Controller(undefined as unknown as H1Connection), error);
+        this.drainQueue();
+        return;
+      }
+      const conn = new H1Connection(this, socket, this.connectTimeoutMs, true);
+      this.all.add(conn);
+      conn.send(o, handler);
+    });
+  }
+
+  release(c: H1Connection): void {
+    if (this.closing) {
+      c.close();
+      return;
+    }
+    const next = this.queue.shift();
+    if (next) {
+      c.send(next.o, next.handler);
+      return;
+    }
+    c.idle(this.idleTimeoutMs);
+    this.idle.push(c);
+  }
+
+  forget(c: H1Connection): void {
+    this.all.delete(c);
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.drainQueue();
+  }
+
+  private drainQueue(): void {
+    while (this.queue.length > 0 && this.all.size < this.maxConnections && !this.closing) {
+      const q = this.queue.shift() as Queued;
+      this.open(q.o, q.handler);
+    }
+  }
+
+  /** Stops new requests; idle connections close now, busy ones after their response. */
+  close(): Promise<void> {
+    this.closing = true;
+    for (const c of [...this.idle]) c.close();
+    return Promise.resolve();
+  }
+
+  destroy(): Promise<void> {
+    this.closing = true;
+    for (const c of [...this.all]) c.close();
+    return Promise.resolve();
+  }
+}
