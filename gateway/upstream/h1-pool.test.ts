@@ -71,7 +71,10 @@ function run(pool: H1Pool, o: { path?: string; method?: string; headers?: string
 }
 
 async function* chunks(...parts: string[]): AsyncIterable<Buffer> {
-  for (const p of parts) yield Buffer.from(p);
+  for (const p of parts) {
+    await new Promise((r) => setImmediate(r));
+    yield Buffer.from(p);
+  }
 }
 
 const noEvents = { onConnect: () => undefined, onDisconnect: () => undefined, onConnectError: () => undefined };
