@@ -488,7 +488,8 @@ export class ActiveStream {
     const q = current.indexOf('?');
     let path: string;
     let pathHasQuery = false;
-    if (rd?.path !== undefined) {
+    // An empty path_redirect (Istio always sets one) keeps the request path, as Envoy's newUri does.
+    if (rd?.path !== undefined && rd.path !== '') {
       pathHasQuery = rd.path.includes('?');
       path = pathHasQuery || q < 0 ? rd.path : rd.path + current.slice(q);
     } else if (rd?.prefixRewrite !== undefined || rd?.regexRewrite !== undefined) {

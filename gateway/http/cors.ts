@@ -12,7 +12,9 @@ import { ConfigError, anyType, arr, bool, checkFields, str, type Json } from '..
 import { compileStringMatcher, type StringMatch } from '../router/matchers.ts';
 import { compileRuntimeFraction, sample } from '../router/fraction.ts';
 
-export const CORS_TYPE = 'envoy.config.route.v3.CorsPolicy';
+/** The cors filter's per-route config (what Istio writes); the older route-level proto is accepted too. */
+export const CORS_TYPE = 'envoy.extensions.filters.http.cors.v3.CorsPolicy';
+export const ROUTE_CORS_TYPE = 'envoy.config.route.v3.CorsPolicy';
 export const CORS_DETAILS = 'cors_response';
 
 export interface CorsPolicy {
@@ -29,7 +31,7 @@ export interface CorsPolicy {
 }
 
 export function compileCorsPolicy(v: Json, where: string): CorsPolicy {
-  if (anyType(v) !== CORS_TYPE) throw new ConfigError(`${where}: expected ${CORS_TYPE}, got ${anyType(v)}`);
+  if (anyType(v) !== CORS_TYPE && anyType(v) !== ROUTE_CORS_TYPE) throw new ConfigError(`${where}: expected ${CORS_TYPE}, got ${anyType(v)}`);
   checkFields(v, where, [
     '@type', 'allow_origin_string_match', 'allow_methods', 'allow_headers', 'expose_headers', 'max_age', 'allow_credentials',
     'filter_enabled', 'shadow_enabled', 'allow_private_network_access', 'forward_not_matching_preflights',

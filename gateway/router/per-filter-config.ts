@@ -3,7 +3,7 @@
 // is a no-op; any other non-empty config would change behaviour this proxy does not implement, so it is
 // rejected (NACK) with a message naming it.
 import { ConfigError, anyType, obj } from '../xds/json.ts';
-import { compileCorsPolicy, CORS_TYPE, type CorsPolicy } from '../http/cors.ts';
+import { compileCorsPolicy, CORS_TYPE, ROUTE_CORS_TYPE, type CorsPolicy } from '../http/cors.ts';
 import { compileFault, FAULT_TYPE, type FaultConfig } from '../http/fault.ts';
 
 export interface PerFilterConfig {
@@ -22,7 +22,7 @@ export function compilePerFilterConfig(v: unknown, where: string): PerFilterConf
       out.fault = compileFault(c, `${where}.${name}`);
       continue;
     }
-    if (t === CORS_TYPE) {
+    if (t === CORS_TYPE || t === ROUTE_CORS_TYPE) {
       out.cors = compileCorsPolicy(c, `${where}.${name}`);
       continue;
     }
