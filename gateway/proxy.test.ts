@@ -255,7 +255,27 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     assert.equal(b.header('connection'), 'close');
     const c = await rawRequest(GW, port, 'GARBAGE\r\n\r\n');
     assert.equal(c.statusLine, 'HTTP/1.1 400 Bad Request');
+    assert.deepEqual(c.headers.map(([k]) => k), ['content-length', 'content-type', 'date', 'server', 'connection']);
     assert.equal(c.body.toString(), 'Bad Request');
+  });
+
+  test('oversized or too many request headers: 431 with Envoy\'s body, connection closed', async () => {
+    const big = await rawRequest(GW, port, `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`);
+    assert.equal(big.statusLine, 'HTTP/1.1 431 Request Header Fields Too Large');
+    assert.equal(big.body.toString(), 'Request Header Fields Too Large');
+    assert.equal(big.header('content-length'), '31');
+    assert.equal(big.header('connection'), 'close');
+    const many = Array.from({ length: 101 }, (_, i) => `X-H${i}: v`).join('\r\n');
+    const r = await rawRequest(GW, port, `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\n${many}\r\n\r\n`);
+    assert.equal(r.statusLine, 'HTTP/1.1 431 Request Header Fields Too Large');
+  });
+
+  test('path normalisation: dot segments removed before routing and upstream, %2F kept', async () => {
+    assert.equal(echoed(await get(GW, port, '/a/../status/x', HOST)).url, '/status/x');
+    assert.equal(echoed(await get(GW, port, '/status/a%2Fb', HOST)).url, '/status/a%2Fb');
+    const bad = await get(GW, port, '/status/%00', HOST);
+    assert.equal(bad.statusLine, 'HTTP/1.1 400 Bad Request');
+    assert.equal(bad.body.length, 0);
   });
 
   test('EDS update switches hosts without a restart; CDS/LDS counters and membership follow', async () => {
