@@ -43,7 +43,7 @@ export function tlsConnect(t: TlsTarget): Promise<TLSSocket> {
       clearTimeout(timer);
       resolve(s);
     });
-    s.once('error', (e) => {
+    s.once('error', (e: Error) => {
       clearTimeout(timer);
       reject(e);
     });

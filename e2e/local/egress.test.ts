@@ -1,0 +1,300 @@
+// Istio's egress gateway tasks (https://istio.io/latest/docs/tasks/traffic-management/egress/egress-gateway/,
+// .../egress-gateway-tls-origination/) on the gateway side, in local mode: `meshgate local` as
+// istio-egressgateway, "external" services on loopback addresses that the gateway finds through a DNS server
+// of the test's own (ServiceEntry resolution DNS -> STRICT_DNS clusters), reached over plain HTTP, with TLS
+// origination (SIMPLE with a CA file, auto_sni and SAN validation), with mutual TLS origination
+// (credentialName client certificate) and by SNI passthrough.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createSecureContext, type TLSSocket } from 'node:tls';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually, freePort, meshgate, type Proc } from '../lib/process.ts';
+import { get } from '../lib/http.ts';
+import { CertFactory, secretYaml, type Ca, type KeyPair } from '../lib/certs.ts';
+import { TestDnsServer } from '../lib/dns-server.ts';
+import { httpsGet } from '../lib/tls-client.ts';
+import { httpbinHandler } from '../../cli/commands/httpbin.ts';
+
+const PLAIN_IP = '127.0.0.41';
+const PLAIN2_IP = '127.0.0.44';
+const TLS_IP = '127.0.0.42';
+const MTLS_IP = '127.0.0.43';
+
+interface Seen {
+  sni: string | false;
+  host: string;
+  path: string;
+  client: string;
+}
+
+function listen(s: HttpServer | HttpsServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve) => s.listen(port, host, () => resolve()));
+}
+
+describe('local mode: egress gateway (HTTP, TLS origination, mTLS origination, SNI passthrough, DNS)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshgate-egress-'));
+  const certs = new CertFactory();
+  const dns = new TestDnsServer();
+  const procs: Proc[] = [];
+  const servers: (HttpServer | HttpsServer)[] = [];
+  let extCa: Ca;
+  let passthroughCert: KeyPair;
+  let g80 = 0;
+  let g443 = 0;
+
+  /** An "external" HTTPS service answering with what it saw (SNI, Host, client certificate). */
+  const external = (certsBySni: Record<string, KeyPair>, fallback: KeyPair, mtls: boolean): HttpsServer => {
+    const ctx = Object.fromEntries(Object.entries(certsBySni).map(([n, kp]) => [n, createSecureContext({ cert: kp.cert, key: kp.key })]));
+    const s = createHttpsServer(
+      {
+        cert: fallback.cert,
+        key: fallback.key,
+        SNICallback: (name, cb) => cb(null, ctx[name]),
+        ...(mtls ? { requestCert: true, rejectUnauthorized: true, ca: extCa.cert } : {}),
+      },
+      (req, res) => {
+        const sock = req.socket as TLSSocket;
+        const seen: Seen = { sni: (sock as unknown as { servername: string | false }).servername, host: req.headers.host ?? '', path: req.url ?? '', client: mtls ? String(sock.getPeerCertificate().subject.CN) : '' };
+        const body = JSON.stringify(seen);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      },
+    );
+    servers.push(s);
+    return s;
+  };
+
+  before(async () => {
+    extCa = certs.ca('external-ca');
+    const secureCert = certs.leaf(extCa, 'secure.example.com', { dns: ['secure.example.com'] });
+    passthroughCert = certs.leaf(extCa, 'passthrough.example.com', { dns: ['passthrough.example.com'] });
+    const mtlsServerCert = certs.leaf(extCa, 'mtls.example.com', { dns: ['mtls.example.com'] });
+    const clientCert = certs.leaf(extCa, 'client.example.com', { dns: ['client.example.com'], client: true });
+
+    const [pPlain, pTls, pMtls] = [await freePort(PLAIN_IP), await freePort(TLS_IP), await freePort(MTLS_IP)];
+    const h1 = httpbinHandler('plain-1');
+    const h2 = httpbinHandler('plain-2');
+    const plain1 = createHttpServer((req, res) => void h1(req, res));
+    const plain2 = createHttpServer((req, res) => void h2(req, res));
+    servers.push(plain1, plain2);
+    await listen(plain1, PLAIN_IP, pPlain);
+    await listen(plain2, PLAIN2_IP, pPlain);
+    // secure.example.com and passthrough.example.com share an address, told apart by SNI; an unknown SNI
+    // (wrongname.example.com) gets the secure.example.com certificate, which fails SAN validation.
+    await listen(external({ 'secure.example.com': secureCert, 'passthrough.example.com': passthroughCert }, secureCert, false), TLS_IP, pTls);
+    await listen(external({}, mtlsServerCert, true), MTLS_IP, pMtls);
+
+    await dns.start();
+    dns.set('plain.example.com', PLAIN_IP);
+    dns.set('secure.example.com', TLS_IP);
+    dns.set('wrongname.example.com', TLS_IP);
+    dns.set('passthrough.example.com', TLS_IP);
+    dns.set('mtls.example.com', MTLS_IP);
+
+    [g80, g443] = [await freePort(), await freePort()];
+    const [admin, status, metrics, xds] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    writeFileSync(join(dir, 'ca.pem'), extCa.cert);
+    writeFileSync(join(dir, 'egress.yaml'), `apiVersion: v1
+kind: Service
+metadata: {name: istio-egressgateway, namespace: istio-system}
+spec:
+  selector: {istio: egressgateway}
+  ports:
+  - {name: http2, port: 80, targetPort: ${g80}}
+  - {name: https, port: 443, targetPort: ${g443}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external, namespace: default}
+spec:
+  hosts: [plain.example.com]
+  ports: [{number: 80, name: http-port, protocol: HTTP, targetPort: ${pPlain}}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: secure, namespace: default}
+spec:
+  hosts: [secure.example.com, wrongname.example.com]
+  ports:
+  - {number: 80, name: http-port, protocol: HTTP}
+  - {number: 443, name: https, protocol: HTTPS, targetPort: ${pTls}}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: mtls, namespace: default}
+spec:
+  hosts: [mtls.example.com]
+  ports:
+  - {number: 443, name: https, protocol: HTTPS, targetPort: ${pMtls}}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: passthrough, namespace: default}
+spec:
+  hosts: [passthrough.example.com]
+  ports: [{number: 443, name: tls, protocol: TLS, targetPort: ${pTls}}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway, namespace: istio-system}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [plain.example.com, secure.example.com, wrongname.example.com, mtls.example.com]
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: [passthrough.example.com]
+    tls: {mode: PASSTHROUGH}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-through-egress-gateway, namespace: default}
+spec:
+  hosts: [plain.example.com]
+  gateways: [istio-system/istio-egressgateway, mesh]
+  http:
+  - match: [{gateways: [mesh], port: 80}]
+    route:
+    - destination: {host: istio-egressgateway.istio-system.svc.cluster.local, port: {number: 80}}
+  - match: [{gateways: [istio-system/istio-egressgateway], port: 80}]
+    route:
+    - destination: {host: plain.example.com, port: {number: 80}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: originate-tls, namespace: default}
+spec:
+  hosts: [secure.example.com, wrongname.example.com]
+  gateways: [istio-system/istio-egressgateway]
+  http:
+  - match: [{authority: {exact: wrongname.example.com}}]
+    route:
+    - destination: {host: wrongname.example.com, port: {number: 443}}
+  - route:
+    - destination: {host: secure.example.com, port: {number: 443}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: originate-mtls, namespace: default}
+spec:
+  hosts: [mtls.example.com]
+  gateways: [istio-system/istio-egressgateway]
+  http:
+  - route:
+    - destination: {host: mtls.example.com, port: {number: 443}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: passthrough, namespace: default}
+spec:
+  hosts: [passthrough.example.com]
+  gateways: [istio-system/istio-egressgateway]
+  tls:
+  - match: [{gateways: [istio-system/istio-egressgateway], port: 443, sniHosts: [passthrough.example.com]}]
+    route:
+    - destination: {host: passthrough.example.com, port: {number: 443}}
+---
+# TLS origination (SIMPLE): the CA from a file in the gateway pod (file-root:), no sni: auto_sni + auto_san_validation.
+# (Not on passthrough.example.com: a DestinationRule tls there would wrap the client's own TLS in a second one.)
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: originate-tls, namespace: istio-system}
+spec:
+  host: secure.example.com
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 443}
+      tls: {mode: SIMPLE, caCertificates: ${join(dir, 'ca.pem')}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: originate-tls-wrongname, namespace: istio-system}
+spec:
+  host: wrongname.example.com
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 443}
+      tls: {mode: SIMPLE, caCertificates: ${join(dir, 'ca.pem')}}
+---
+# Mutual TLS origination: client certificate and CA from the Secret client-credential.
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: originate-mtls, namespace: istio-system}
+spec:
+  host: mtls.example.com
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 443}
+      tls: {mode: MUTUAL, credentialName: client-credential, sni: mtls.example.com}
+---
+${secretYaml('client-credential', 'istio-system', { 'tls.crt': clientCert.cert, 'tls.key': clientCert.key, 'ca.crt': extCa.cert })}`);
+    const g = meshgate(
+      ['local', '--config', dir, '--namespace', 'istio-system', '--name', 'istio-egressgateway-0', '--labels', 'istio=egressgateway,app=istio-egressgateway', '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0'],
+      { MESHGATE_DNS_SERVER: dns.address },
+    );
+    procs.push(g);
+    await eventually('plain.example.com through the egress gateway', async () => ((await get('127.0.0.1', g80, '/status/200', 'plain.example.com')).status === 200 ? true : undefined), 20_000, 100);
+  });
+
+  after(async () => {
+    for (const p of procs) await p.stop();
+    for (const s of servers) s.close();
+    dns.close();
+    rmSync(dir, { recursive: true, force: true });
+    certs.cleanup();
+  });
+
+  test('HTTP egress: the egress gateway routes plain.example.com to the address the DNS server gave (STRICT_DNS)', async () => {
+    const r = await get('127.0.0.1', g80, '/headers', 'plain.example.com');
+    assert.equal(r.status, 200);
+    assert.equal(r.header('x-httpbin-instance'), 'plain-1');
+    assert.equal(r.header('server'), 'istio-envoy');
+    assert.ok(dns.queries.includes('plain.example.com'), `DNS queries seen: ${dns.queries.join(', ')}`);
+  });
+
+  test('TLS origination: plain HTTP in, HTTPS to secure.example.com with SNI from the host (auto_sni), CA from file-root', async () => {
+    const r = await get('127.0.0.1', g80, '/some/path?q=1', 'secure.example.com');
+    assert.equal(r.status, 200, r.body.toString());
+    const seen = JSON.parse(r.body.toString()) as Seen;
+    assert.equal(seen.sni, 'secure.example.com');
+    assert.equal(seen.host, 'secure.example.com');
+    assert.equal(seen.path, '/some/path?q=1');
+  });
+
+  test('TLS origination verifies the upstream name (auto_san_validation): a certificate for another host gives 503', async () => {
+    const r = await get('127.0.0.1', g80, '/', 'wrongname.example.com');
+    assert.equal(r.status, 503);
+    assert.match(r.body.toString(), /^upstream connect error or disconnect\/reset before headers\./);
+  });
+
+  test('mutual TLS origination: the client certificate from the credentialName Secret is presented', async () => {
+    const r = await get('127.0.0.1', g80, '/', 'mtls.example.com');
+    assert.equal(r.status, 200, r.body.toString());
+    const seen = JSON.parse(r.body.toString()) as Seen;
+    assert.equal(seen.client, 'client.example.com');
+    assert.equal(seen.sni, 'mtls.example.com');
+  });
+
+  test('SNI passthrough: TLS to the egress gateway reaches passthrough.example.com end to end, unknown SNI is closed', async () => {
+    const r = await httpsGet({ port: g443, servername: 'passthrough.example.com', ca: extCa.cert }, '/through');
+    assert.equal(r.status, 200);
+    assert.equal(r.peer.subject.CN, 'passthrough.example.com');
+    assert.equal(r.peer.fingerprint256, (await import('node:crypto')).createHash('sha256').update(Buffer.from(passthroughCert.cert.replace(/-----[^-]+-----|\s/g, ''), 'base64')).digest('hex').toUpperCase().match(/../g)?.join(':'));
+    const seen = JSON.parse(r.body) as Seen;
+    assert.equal(seen.sni, 'passthrough.example.com');
+    await assert.rejects(httpsGet({ port: g443, servername: 'other.example.com', ca: extCa.cert }, '/'), /closed|ECONNRESET|socket hang up|disconnected/);
+  });
+
+  test('DNS clusters are re-resolved: a changed answer moves traffic to the new address (respect_dns_ttl)', async () => {
+    dns.set('plain.example.com', PLAIN2_IP);
+    await eventually('traffic on the new address', async () => ((await get('127.0.0.1', g80, '/status/200', 'plain.example.com')).header('x-httpbin-instance') === 'plain-2' ? true : undefined), 20_000, 200);
+  });
+});
