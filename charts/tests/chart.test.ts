@@ -282,7 +282,7 @@ describe('RBAC', () => {
   const role = only<Role>(objects, 'Role');
   const sa = workload(objects).spec.template.spec.serviceAccountName;
 
-  test('the ClusterRole reads the four Istio kinds, services, endpoints, pods and endpointslices, and writes events', () => {
+  test('the ClusterRole reads the four Istio kinds, services, pods and endpointslices, and writes core events', () => {
     assert.deepEqual(
       ruleSet(clusterRole.rules),
       [
@@ -291,11 +291,9 @@ describe('RBAC', () => {
         'networking.istio.io/destinationrules: get,list,watch',
         'networking.istio.io/serviceentries: get,list,watch',
         'core/services: get,list,watch',
-        'core/endpoints: get,list,watch',
         'core/pods: get,list,watch',
         'discovery.k8s.io/endpointslices: get,list,watch',
         'core/events: create,patch',
-        'events.k8s.io/events: create,patch',
       ].sort(),
     );
     for (const r of clusterRole.rules) {
