@@ -15,7 +15,7 @@ export interface Gateway {
   proc: Proc;
   write(file: string, yaml: string): void;
   adminGet(path: string): Promise<string>;
-  /** A counter or gauge from /stats (0 when absent). */
+  /** A counter or gauge from /stats (throws when the stat does not exist). */
   stat(name: string): Promise<number>;
   stop(): Promise<void>;
 }
@@ -53,7 +53,8 @@ spec:
     async stat(name) {
       const text = await adminGet(`/stats?filter=${encodeURIComponent(`^${esc(name)}$`)}`);
       const m = new RegExp(`^${esc(name)}: (\\d+)$`, 'm').exec(text);
-      return m ? Number(m[1]) : 0;
+      if (!m) throw new Error(`stat ${name} not in /stats output:\n${text}`);
+      return Number(m[1]);
     },
     async stop() {
       await proc.stop();
