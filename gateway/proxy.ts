@@ -5,7 +5,7 @@ import { networkInterfaces } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/type-urls.ts';
-import { adsSecretNames, SecretStore } from './tls/secrets.ts';
+import { referencedSecretNames, SecretStore } from './tls/secrets.ts';
 import { setDnsServers } from './upstream/dns.ts';
 import { fileAccessLogger, type AccessLogger } from './access-log/text-format.ts';
 import { startAdminServer, type AdminContext, type ListenerStatus } from './admin/admin-server.ts';
@@ -124,7 +124,11 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   // The SDS names the current listeners and clusters refer to (subscribed by name, as Envoy does).
   let ldsJson: Json[] = [];
   let cdsJson: Json[] = [];
-  const subscribeSecrets = (): void => xdsRef.client?.setNames(SECRET_TYPE, adsSecretNames([...ldsJson, ...cdsJson]));
+  const subscribeSecrets = (): void => {
+    const names = referencedSecretNames([...ldsJson, ...cdsJson]);
+    secrets.retain(names.ads, names.files);
+    xdsRef.client?.setNames(SECRET_TYPE, names.ads);
+  };
   const accessLog: AccessLogger | undefined = o.accessLog ? fileAccessLogger(o.accessLog) : undefined;
   const runtime: ProxyRuntime = { store, clusters, log: o.log.child({ component: 'http' }), accessLog, localAddress: localIpv4(), secrets };
   const listeners = new ListenerManager({ runtime, log: o.log.child({ component: 'listener' }), listenHost: o.listenHost, drainMs });

@@ -138,16 +138,18 @@ export class SecretStore {
       this.ads.set(p.name, { name: p.name, value: p.value, version: ++this.version, versionInfo, lastUpdated: now, json: p.json });
       this.log.info({ secret: p.name, kind: p.value.kind, rotated: old !== undefined }, old ? 'secret updated: new handshakes use it' : 'secret added');
     }
-    const names = new Set(parsed.map((p) => p.name));
-    for (const name of [...this.ads.keys()]) {
-      // A secret no longer sent while still subscribed was deleted on the control plane.
-      if (!names.has(name)) {
-        this.ads.delete(name);
-        this.log.warn({ secret: name }, 'secret removed by the control plane: TLS contexts using it fail new handshakes');
-      }
-    }
+    // SDS is not a state-of-the-world type: a secret absent from a response is not deleted (Envoy keeps it
+    // while something refers to it; `retain` drops the ones nothing refers to any more).
     this.wake();
     return { errors };
+  }
+
+  /** Forgets SDS secrets no listener or cluster refers to any more (and file secrets likewise). */
+  retain(adsNames: readonly string[], fileNames: readonly string[] = []): void {
+    const keep = new Set(adsNames);
+    for (const name of [...this.ads.keys()]) if (!keep.has(name)) this.ads.delete(name);
+    const keepFiles = new Set(fileNames);
+    for (const name of [...this.files.keys()]) if (!keepFiles.has(name)) this.files.delete(name);
   }
 
   /** The current value of a secret, or undefined if not (yet) known. File secrets are read on first use. */
@@ -276,8 +278,14 @@ function mtimes(paths: readonly string[]): string {
     .join('|');
 }
 
-/** Every SDS name served over ADS (kubernetes:// and other non-file names) referenced in these resources. */
+/** Every SDS name served over ADS (credentialName `kubernetes://` names) referenced in these resources. */
 export function adsSecretNames(resources: readonly unknown[]): string[] {
+  return referencedSecretNames(resources).ads;
+}
+
+/** SDS names referenced in these resources: served over ADS, and resolved locally (file-cert / file-root). */
+export function referencedSecretNames(resources: readonly unknown[]): { ads: string[]; files: string[] } {
+  const files = new Set<string>();
   const out = new Set<string>();
   const visit = (v: unknown, inSds: boolean): void => {
     if (Array.isArray(v)) {
@@ -289,10 +297,11 @@ export function adsSecretNames(resources: readonly unknown[]): string[] {
     if (inSds && typeof o.name === 'string') {
       const cfg = o.sds_config as Json | undefined;
       if (cfg?.ads !== undefined) out.add(o.name);
+      else files.add(o.name);
       return;
     }
     for (const [k, x] of Object.entries(o)) visit(x, k === 'tls_certificate_sds_secret_configs' || k === 'validation_context_sds_secret_config');
   };
   visit(resources, false);
-  return [...out].sort();
+  return { ads: [...out].sort(), files: [...files].sort() };
 }
