@@ -11,7 +11,7 @@ import type { Subset, TrafficPolicy } from '../model/istio-types.ts';
 import { configPath } from '../model/config.ts';
 import { isSubset } from '../model/labels.ts';
 import { isHTTP2 } from '../model/protocol.ts';
-import { toEnvoyDuration } from '../model/duration.ts';
+import { durationSeconds, toEnvoyDuration } from '../model/duration.ts';
 import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, adsConfigSource, clusterName, sortedObject } from './envoy.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { tlsTransportSocket, upstreamTlsContext } from './tls.ts';
@@ -36,6 +36,17 @@ function applyConnectionPool(c: JsonObject, http: JsonObject | undefined, tp: Tr
     if ((cp.http.maxRetries ?? 0) > 0) threshold.max_retries = cp.http.maxRetries;
   }
   c.connect_timeout = toEnvoyDuration(cp?.tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT;
+  // applyTCPKeepalive: SO_KEEPALIVE (an empty tcp_keepalive) plus whole seconds for time and interval.
+  const ka = cp?.tcp?.tcpKeepalive;
+  if (ka) {
+    const tcpKeepalive: JsonObject = {};
+    if ((ka.probes ?? 0) > 0) tcpKeepalive.keepalive_probes = ka.probes;
+    const time = durationSeconds(ka.time);
+    if (time !== undefined) tcpKeepalive.keepalive_time = time;
+    const interval = durationSeconds(ka.interval);
+    if (interval !== undefined) tcpKeepalive.keepalive_interval = interval;
+    c.upstream_connection_options = { tcp_keepalive: tcpKeepalive };
+  }
   if ((cp?.tcp?.maxConnections ?? 0) > 0) threshold.max_connections = cp?.tcp?.maxConnections;
   if (idleTimeout === undefined) idleTimeout = cp?.tcp?.idleTimeout;
   if (tp?.retryBudget) {
