@@ -159,6 +159,26 @@ spec:
     assert.equal(r.body.toString(), 'down');
   });
 
+  test('headers: request set/remove reach the backend; response add, then the destination-level set, follow x-envoy-upstream-service-time', async () => {
+    gw.write('44b-headers.yaml', vs('headers', 'headers.tm.example.com', `  - headers:
+      request: {set: {x-tenant: blue}, remove: [x-debug]}
+      response: {add: {x-served-by: gateway}}
+    route:
+    - destination: {host: reviews, subset: v1}
+      headers:
+        response: {set: {x-version: v1}}
+`));
+    const before = v1.seen.length;
+    const r = await routed('header ops', '/', 'headers.tm.example.com', (x) => x.status === 200, { 'x-debug': '1', 'x-tenant': 'red' });
+    const names = r.headers.map(([k]) => k);
+    assert.deepEqual(names.slice(names.indexOf('x-envoy-upstream-service-time')), ['x-envoy-upstream-service-time', 'x-served-by', 'x-version', 'server']);
+    assert.equal(r.header('x-version'), 'v1');
+    assert.equal(r.header('x-served-by'), 'gateway');
+    const seen = v1.seen.slice(before).at(-1);
+    assert.equal(seen?.headers['x-tenant'], 'blue');
+    assert.equal(seen?.headers['x-debug'], undefined);
+  });
+
   test('fault injection: abort 418 answers "HTTP/1.1 418 Unknown" with "fault filter abort" (18 bytes); the backend is not called', async () => {
     gw.write('45-abort.yaml', vs('abort', 'abort.tm.example.com', `  - fault:
       abort: {httpStatus: 418, percentage: {value: 100}}
