@@ -187,6 +187,9 @@ spec:
 `));
     const before = v1.seen.length;
     const r = await routed('abort', '/', 'abort.tm.example.com', (x) => x.status === 418);
+    const aborts = await gw.stat(`http.outbound_0.0.0.0_${port};.fault.aborts_injected`);
+    assert.equal((await send('/', 'abort.tm.example.com')).status, 418);
+    assert.equal(await gw.stat(`http.outbound_0.0.0.0_${port};.fault.aborts_injected`), aborts + 1);
     assert.equal(r.statusLine, 'HTTP/1.1 418 Unknown');
     assert.deepEqual(r.headers.map(([k]) => k), ['content-length', 'content-type', 'date', 'server']);
     assert.equal(r.header('content-length'), '18');
@@ -203,12 +206,15 @@ spec:
     - destination: {host: reviews, subset: v1}
 `));
     await routed('delay applied', '/', 'delay.tm.example.com', (x) => x.status === 200);
+    const delays = await gw.stat(`http.outbound_0.0.0.0_${port};.fault.delays_injected`);
     const t0 = performance.now();
     const r = await send('/', 'delay.tm.example.com');
     const took = performance.now() - t0;
     assert.equal(r.status, 200);
     assert.equal(r.header('x-backend'), 'reviews-v1');
     assert.ok(took >= 690, `took ${took} ms`);
+    assert.equal(await gw.stat(`http.outbound_0.0.0.0_${port};.fault.delays_injected`), delays + 1);
+    assert.equal(await gw.stat(`http.outbound_0.0.0.0_${port};.fault.active_faults`), 0);
     // The delay is before the upstream: the service time does not include it.
     assert.ok(Number(r.header('x-envoy-upstream-service-time')) < 500);
   });

@@ -177,6 +177,7 @@ export class ActiveStream {
   private headerCtx: HeaderContext | undefined;
   // Fault / CORS filters, mirroring and consistent hashing.
   private faultTimer: NodeJS.Timeout | undefined;
+  private faultActive = false;
   private corsPolicies: CorsPolicy[] | undefined;
   private corsOrigin: string | undefined;
   private hashKey: bigint | undefined;
@@ -288,8 +289,14 @@ export class ActiveStream {
     const delay = f ? faultDelay(f) : 0;
     if (delay > 0) {
       this.flags |= F.DI;
+      const st = this.hcm.store;
+      const s = this.hcm.stats;
+      st.inc(s['fault.delays_injected']);
+      st.inc(s['fault.active_faults']);
+      this.faultActive = true;
       this.faultTimer = setTimeout(() => {
         this.faultTimer = undefined;
+        this.endFault();
         if (!this.finished) this.afterFaultDelay(route);
       }, delay);
       return;
@@ -297,9 +304,18 @@ export class ActiveStream {
     this.afterFaultDelay(route);
   }
 
+  private endFault(): void {
+    if (!this.faultActive) return;
+    this.faultActive = false;
+    this.hcm.store.dec(this.hcm.stats['fault.active_faults']);
+  }
+
   private afterFaultDelay(route: CompiledRoute): void {
     const f = route.fault;
-    if (f && faultAbort(f)) return this.localReply(f.abortStatus, FAULT_ABORT_BODY, F.FI, FAULT_ABORT_DETAILS, undefined, f.abortGrpcStatus >= 0 ? f.abortGrpcStatus : undefined);
+    if (f && faultAbort(f)) {
+      this.hcm.store.inc(this.hcm.stats['fault.aborts_injected']);
+      return this.localReply(f.abortStatus, FAULT_ABORT_BODY, F.FI, FAULT_ABORT_DETAILS, undefined, f.abortGrpcStatus >= 0 ? f.abortGrpcStatus : undefined);
+    }
     // CORS filter: only routes with a route entry (not direct responses or redirects).
     if (route.cors && route.action === ACTION_ROUTE) {
       const h = this.parsed.headers;
@@ -311,6 +327,7 @@ export class ActiveStream {
         requestPrivateNetwork: headerValue(h, 'access-control-request-private-network'),
       });
       if (d) {
+        this.hcm.store.inc(d.latchedOrigin !== undefined ? this.hcm.stats['cors.origin_valid'] : this.hcm.stats['cors.origin_invalid']);
         if (d.preflight) return this.localReply(200, '', 0, CORS_DETAILS, d.preflight);
         this.corsPolicies = route.cors;
         this.corsOrigin = d.latchedOrigin;
@@ -695,6 +712,7 @@ export class ActiveStream {
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     if (this.globalTimer) clearTimeout(this.globalTimer);
     if (this.faultTimer) clearTimeout(this.faultTimer);
+    this.endFault();
   }
 
   /** Whether a retry may be sent now (budget, buffered body, circuit breaker); sets URX when exhausted. */

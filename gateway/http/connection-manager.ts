@@ -55,6 +55,12 @@ export interface HcmStats {
   rq_direct_response: number;
   rq_redirect: number;
   rq_reset_after_downstream_response_started: number;
+  // Fault and CORS filter stats, under the HCM's prefix as Envoy registers them.
+  'fault.delays_injected': number;
+  'fault.aborts_injected': number;
+  'fault.active_faults': number;
+  'cors.origin_valid': number;
+  'cors.origin_invalid': number;
 }
 
 const COUNTERS: (keyof HcmStats)[] = [
@@ -64,8 +70,9 @@ const COUNTERS: (keyof HcmStats)[] = [
   'downstream_rq_non_relative_path', 'downstream_rq_failed_path_normalization', 'downstream_rq_rx_reset',
   'downstream_rq_tx_reset', 'downstream_rq_ws_on_non_ws_route', 'no_route', 'no_cluster', 'rq_total',
   'rq_direct_response', 'rq_redirect', 'rq_reset_after_downstream_response_started',
+  'fault.delays_injected', 'fault.aborts_injected', 'cors.origin_valid', 'cors.origin_invalid',
 ];
-const GAUGES: (keyof HcmStats)[] = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active'];
+const GAUGES: (keyof HcmStats)[] = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active', 'fault.active_faults'];
 
 export class HttpConnectionManager {
   readonly spec: HcmSpec;
