@@ -30,7 +30,7 @@ import { sample } from '../router/fraction.ts';
 import { shadowHost } from '../router/mirror.ts';
 import { ACTION_ROUTE } from '../router/route-config.ts';
 import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit } from '../upstream/circuit-breakers.ts';
-import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT } from '../upstream/outlier-detector.ts';
+import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT, grpcToHttpStatus } from '../upstream/outlier-detector.ts';
 
 export interface RequestInfo {
   method: string;
@@ -753,8 +753,15 @@ export class ActiveStream {
 
   onUpstreamHeaders(a: UpstreamAttempt, status: number, raw: (Buffer | string)[] | null): void {
     const cluster = this.cluster as Cluster;
-    // Every upstream response code goes to outlier detection (retried ones too).
-    cluster.outlier?.putHttpResponseCode(a.host, status);
+    // Every upstream response code goes to outlier detection (retried ones too); for gRPC a grpc-status in
+    // the response headers (trailers-only answers) counts as its HTTP equivalent.
+    if (cluster.outlier) {
+      let code = status;
+      if (this.grpc && raw) {
+        for (let i = 0; i < raw.length; i += 2) if (String(raw[i]).toLowerCase() === 'grpc-status') code = grpcToHttpStatus(Number(String(raw[i + 1])));
+      }
+      cluster.outlier.putHttpResponseCode(a.host, code);
+    }
     const rawHeaders = raw ?? [];
     if (this.retry && !this.responseStarted) {
       let grpcStatus: number | undefined;
