@@ -28,6 +28,7 @@ import { sendShadow } from './shadow.ts';
 import { headerValue } from '../router/matchers.ts';
 import { sample } from '../router/fraction.ts';
 import { shadowHost } from '../router/mirror.ts';
+import { pickWeighted } from '../router/weighted-clusters.ts';
 import { ACTION_ROUTE } from '../router/route-config.ts';
 import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit } from '../upstream/circuit-breakers.ts';
 import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT, grpcToHttpStatus } from '../upstream/outlier-detector.ts';
@@ -367,17 +368,8 @@ export class ActiveStream {
     let clusterName = route.cluster;
     let wcIndex = -1;
     if (route.weighted) {
-      let r = Math.floor(Math.random() * route.totalWeight);
-      for (let i = 0; i < route.weighted.length; i++) {
-        const wc = route.weighted[i];
-        if (!wc) continue;
-        if (r < wc.weight) {
-          wcIndex = i;
-          clusterName = wc.name;
-          break;
-        }
-        r -= wc.weight;
-      }
+      wcIndex = pickWeighted(route.weighted, route.totalWeight);
+      clusterName = route.weighted[wcIndex]?.name;
     } else if (route.clusterHeader !== undefined) {
       clusterName = undefined;
       for (let i = 0; i < p.headers.length; i += 2) if (p.headers[i] === route.clusterHeader) clusterName = p.headers[i + 1];
