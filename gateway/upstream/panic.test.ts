@@ -1,0 +1,60 @@
+// Envoy's panic threshold with outlier ejection, on a real Cluster: below healthy_panic_threshold percent
+// healthy hosts Envoy balances over all hosts (lb_healthy_panic); Istio sets the threshold to
+// minHealthPercent (0 by default), which disables panic: no healthy host means 503 no healthy upstream.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { StatsStore } from '../stats/store.ts';
+import { Cluster, parseCluster } from './cluster.ts';
+import type { Host } from './host.ts';
+
+function cluster(panic: number | undefined): { c: Cluster; store: StatsStore } {
+  const json = {
+    name: 'c',
+    type: 'STATIC',
+    connect_timeout: '1s',
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: { cluster_name: 'c', endpoints: [{ lb_endpoints: [1, 2, 3, 4].map((i) => ({ endpoint: { address: { socket_address: { address: `10.0.0.${i}`, port_value: 80 } } } })) }] },
+    outlier_detection: { consecutive_5xx: 1, interval: '60s', base_ejection_time: '60s', max_ejection_percent: 100 },
+    ...(panic === undefined ? {} : { common_lb_config: { healthy_panic_threshold: { value: panic } } }),
+  };
+  const store = new StatsStore();
+  const c = new Cluster(parseCluster(json), json, store, { versionInfo: '1', addedViaApi: true, log: pino({ level: 'silent' }) });
+  return { c, store };
+}
+
+function eject(c: Cluster, n: number): void {
+  for (const h of c.hosts.slice(0, n)) c.outlier?.putHttpResponseCode(h, 500);
+}
+
+function picks(c: Cluster, n = 40): Set<Host | undefined> {
+  const s = new Set<Host | undefined>();
+  for (let i = 0; i < n; i++) s.add(c.chooseHost());
+  return s;
+}
+
+const cases = [
+  { name: "Envoy's default 50%: 2 of 4 ejected (50% healthy) -> only healthy hosts", panic: undefined, ejected: 2, want: 2, panicking: false },
+  { name: "Envoy's default 50%: 3 of 4 ejected (25% healthy) -> panic, all 4 hosts", panic: undefined, ejected: 3, want: 4, panicking: true },
+  { name: 'Istio (threshold 0): 3 of 4 ejected -> only the healthy one', panic: 0, ejected: 3, want: 1, panicking: false },
+  { name: 'Istio (threshold 0): all ejected -> no host at all (503 no healthy upstream)', panic: 0, ejected: 4, want: 0, panicking: false },
+  { name: 'minHealthPercent 80: 1 of 4 ejected (75% healthy) -> panic', panic: 80, ejected: 1, want: 4, panicking: true },
+];
+
+for (const k of cases) {
+  test(`panic threshold: ${k.name}`, () => {
+    const { c, store } = cluster(k.panic);
+    try {
+      eject(c, k.ejected);
+      assert.equal(c.hosts.filter((h) => h.outlierEjected).length, k.ejected);
+      const got = picks(c);
+      got.delete(undefined);
+      assert.equal(got.size, k.want);
+      if (k.want === 0) assert.equal(c.chooseHost(), undefined);
+      const panics = store.values[store.counter('cluster.c.lb_healthy_panic')] ?? 0;
+      assert.equal(panics > 0, k.panicking);
+    } finally {
+      c.close();
+    }
+  });
+}
