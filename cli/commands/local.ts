@@ -30,6 +30,8 @@ flags:
   --xds-port N            controller's ADS server on 127.0.0.1 (default 15010)
   --access-log PATH       Envoy-format access log (e.g. /dev/stdout; default off, as in Istio)
   --drain-seconds N       drain time on SIGTERM (default 5)
+  --dns-server HOST:PORT  DNS server for ServiceEntry DNS clusters (default: env MESHGATE_DNS_SERVER,
+                          else the system resolver)
 `;
 
 export interface LocalOptions {
@@ -43,6 +45,7 @@ export interface LocalOptions {
   xdsPort: number;
   accessLog?: string;
   drainSeconds: number;
+  dnsServer?: string;
 }
 
 function isDirectory(p: string): boolean {
@@ -68,6 +71,7 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
       'xds-port': { type: 'string' },
       'access-log': { type: 'string' },
       'drain-seconds': { type: 'string' },
+      'dns-server': { type: 'string' },
     },
   });
   if (!values.config) throw new UsageError('--config DIR is required (a directory of Istio/Kubernetes YAML)');
@@ -87,6 +91,10 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
     drainSeconds: drain,
   };
   if (values['access-log']) opts.accessLog = values['access-log'];
+  if (values['dns-server']) {
+    if (!/^[^:,]+:\d+(,[^:,]+:\d+)*$/.test(values['dns-server'])) throw new UsageError(`--dns-server must be HOST:PORT[,HOST:PORT...], got '${values['dns-server']}'`);
+    opts.dnsServer = values['dns-server'];
+  }
   return opts;
 }
 
@@ -128,6 +136,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     metricsPort: o.metricsPort,
     drainSeconds: o.drainSeconds,
     ...(o.accessLog ? { accessLog: o.accessLog } : {}),
+    ...(o.dnsServer ? { dnsServer: o.dnsServer } : {}),
     log: log.child({ component: 'proxy' }),
   });
   await proxy.ready;
