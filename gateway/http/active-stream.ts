@@ -30,7 +30,7 @@ import { sample } from '../router/fraction.ts';
 import { shadowHost } from '../router/mirror.ts';
 import { pickWeighted } from '../router/weighted-clusters.ts';
 import { ACTION_ROUTE } from '../router/route-config.ts';
-import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit } from '../upstream/circuit-breakers.ts';
+import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit, canRetry as canRetryBreaker } from '../upstream/circuit-breakers.ts';
 import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT, grpcToHttpStatus } from '../upstream/outlier-detector.ts';
 
 export interface RequestInfo {
@@ -720,7 +720,7 @@ export class ActiveStream {
       st.inc(cluster.stats.retry_or_shadow_abandoned);
       return false;
     }
-    if (cluster.activeRetries >= cluster.spec.thresholds.maxRetries) {
+    if (!canRetryBreaker(cluster.spec.thresholds, cluster.activeRetries, cluster.activeRq - cluster.pendingRq, cluster.pendingRq)) {
       st.inc(cluster.stats.upstream_rq_retry_overflow);
       this.flags |= F.UO;
       return false;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ADMIT_ATTACH, ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, admit, canRetry } from './circuit-breakers.ts';
 
 const MAX = 4294967295;
-const th = (o: Partial<{ maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number }>) => ({ maxConnections: MAX, maxPendingRequests: MAX, maxRequests: MAX, maxRetries: MAX, ...o });
+const th = (o: Partial<{ maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number; retryBudget: { percent: number; minConcurrency: number } }>) => ({ maxConnections: MAX, maxPendingRequests: MAX, maxRequests: MAX, maxRetries: MAX, ...o });
 
 const cases = [
   { name: 'Istio defaults: everything is admitted', th: th({}), s: { attachedRq: 1000, pendingRq: 1000, connections: 1000 }, idle: false, want: ADMIT_PENDING, cx: false },
@@ -28,3 +28,11 @@ test('circuit breakers: max_retries bounds concurrent retries', () => {
 });
 
 test('circuit breakers: the overflow body is Envoy\'s 81 bytes', () => assert.equal(Buffer.byteLength(OVERFLOW_BODY), 81));
+
+test('circuit breakers: a retry budget replaces max_retries (20% of active + pending, at least min_retry_concurrency)', () => {
+  const budget = th({ maxRetries: 0, retryBudget: { percent: 20, minConcurrency: 3 } });
+  assert.equal(canRetry(budget, 2, 5, 0), true, 'min concurrency 3');
+  assert.equal(canRetry(budget, 3, 5, 0), false);
+  assert.equal(canRetry(budget, 9, 40, 10), true, '20% of 50 = 10');
+  assert.equal(canRetry(budget, 10, 40, 10), false);
+});

@@ -35,9 +35,14 @@ export function admit(th: Thresholds, s: AdmissionState, idleConnection: boolean
   return { result: ADMIT_PENDING, cxOverflow: s.connections >= th.maxConnections };
 }
 
-/** Whether one more concurrent retry is allowed (max_retries). */
-export function canRetry(th: Thresholds, activeRetries: number): boolean {
-  return activeRetries < th.maxRetries;
+/**
+ * Whether one more concurrent retry is allowed: max_retries, or with a retry budget
+ * max(budget_percent% of (active + pending requests), min_retry_concurrency) (Envoy RetryBudgetImpl::max).
+ */
+export function canRetry(th: Thresholds, activeRetries: number, activeRequests = 0, pendingRequests = 0): boolean {
+  const b = th.retryBudget;
+  const limit = b ? Math.max(Math.floor((b.percent / 100) * (activeRequests + pendingRequests)), b.minConcurrency) : th.maxRetries;
+  return activeRetries < limit;
 }
 
 /** Body of the overflow local reply (81 bytes). */

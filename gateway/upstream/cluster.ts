@@ -33,6 +33,8 @@ export interface Thresholds {
   maxPendingRequests: number;
   maxRequests: number;
   maxRetries: number;
+  /** retry_budget (DestinationRule trafficPolicy.retryBudget): replaces max_retries when set. */
+  retryBudget?: { percent: number; minConcurrency: number } | undefined;
 }
 
 /** Settings read from a Cluster resource (everything validated). */
@@ -74,7 +76,18 @@ function thresholds(t: Json | undefined, where: string): Thresholds {
     maxPendingRequests: num(o.max_pending_requests, `${where}.max_pending_requests`, 1024),
     maxRequests: num(o.max_requests, `${where}.max_requests`, 1024),
     maxRetries: num(o.max_retries, `${where}.max_retries`, 3),
+    retryBudget: retryBudget(o.retry_budget, `${where}.retry_budget`),
   };
+}
+
+/** RetryBudget: budget_percent (default 20%) of active plus pending requests, at least min_retry_concurrency (3). */
+function retryBudget(v: unknown, where: string): { percent: number; minConcurrency: number } | undefined {
+  if (v === undefined) return undefined;
+  const b = obj(v, where);
+  checkFields(b, where, ['budget_percent', 'min_retry_concurrency']);
+  const pct = b.budget_percent === undefined ? 20 : Number(obj(b.budget_percent, `${where}.budget_percent`).value ?? 0);
+  if (!Number.isFinite(pct) || pct < 0 || pct > 100) throw new ConfigError(`${where}.budget_percent must be in [0, 100]`);
+  return { percent: pct, minConcurrency: num(b.min_retry_concurrency, `${where}.min_retry_concurrency`, 3) };
 }
 
 /** Validates a Cluster resource and extracts what the proxy needs. Throws ConfigError naming the problem. */
@@ -158,7 +171,6 @@ export function parseCluster(c: Json): ClusterSpec {
     for (const [i, t] of arr(cb.thresholds, `${where}.circuit_breakers.thresholds`).entries()) {
       const w = `${where}.circuit_breakers.thresholds[${i}]`;
       checkFields(t, w, ['priority', 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'track_remaining', 'retry_budget', 'max_connection_pools']);
-      if (t.retry_budget !== undefined) throw new ConfigError(`${w}.retry_budget is not supported by this proxy`);
       if (str(t.priority, w, 'DEFAULT') === 'HIGH') high = t;
       else normal = t;
     }
