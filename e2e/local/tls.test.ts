@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { X509Certificate, createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { eventually, freePort, meshgate, type Proc } from '../lib/process.ts';
 import { rawRequest } from '../lib/http.ts';
@@ -131,6 +132,11 @@ spec:
     assert.equal(r.peer.subject.CN, 'httpbin.example.com');
     const seen = JSON.parse(r.body) as { headers: Record<string, string> };
     assert.equal(seen.headers['X-Forwarded-Proto'], 'https');
+    // A client cannot forge x-forwarded-client-cert: without a client certificate it is removed.
+    const s = await tlsConnect(gw('httpbin.example.com'));
+    const forged = JSON.parse((await requestOn(s, 'httpbin.example.com', '/headers', 'X-Forwarded-Client-Cert: Hash=forged\r\n')).body) as { headers: Record<string, string> };
+    s.destroy();
+    assert.equal(forged.headers['X-Forwarded-Client-Cert'], undefined);
     // HTTP/1.1 behind TLS: ALPN never picks h2 (the proxy serves HTTP/1.1 downstream).
     const h2 = await httpsGet({ ...gw('httpbin.example.com'), alpn: ['h2', 'http/1.1'] }, '/status/200');
     assert.equal(h2.alpn, 'http/1.1');
@@ -153,6 +159,11 @@ spec:
   test('MUTUAL: a client certificate from the CA in mtls-credential-cacert is required and verified', async () => {
     const ok = await httpsGet(gw('mtls.example.com', { cert: clientCert.cert, key: clientCert.key }), '/status/200');
     assert.equal(ok.status, 200);
+    // forward_client_cert_details SANITIZE_SET: the backend sees the client certificate in x-forwarded-client-cert.
+    const seen = JSON.parse((await httpsGet(gw('mtls.example.com', { cert: clientCert.cert, key: clientCert.key }), '/headers')).body) as { headers: Record<string, string> };
+    const x = new X509Certificate(clientCert.cert);
+    const hash = createHash('sha256').update(x.raw).digest('hex');
+    assert.equal(seen.headers['X-Forwarded-Client-Cert'], `Hash=${hash};Cert="${encodeURIComponent(x.toString())}";Subject="CN=client.example.com,O=meshgate-e2e";URI=;DNS=client.example.com`);
     // No client certificate: TLS 1.3 reports the server's alert on the first read.
     await assert.rejects(httpsGet(gw('mtls.example.com'), '/status/200'), /certificate required|alert|closed|ECONNRESET|socket hang up/i);
     await assert.rejects(httpsGet(gw('mtls.example.com', { cert: wrongClient.cert, key: wrongClient.key }), '/status/200'), /unknown ca|alert|closed|ECONNRESET|socket hang up/i);

@@ -5,6 +5,7 @@ import {
   ConfigError, anyType, arr, bool, checkFields, durationMs, num, obj, str, type Json,
 } from '../xds/json.ts';
 import { compileRouteConfig, type CompiledRouteConfig } from '../router/route-config.ts';
+import { parseXfcc, type XfccConfig } from '../tls/xfcc.ts';
 
 export const SERVER_OVERWRITE = 0;
 export const SERVER_APPEND_IF_ABSENT = 1;
@@ -34,6 +35,8 @@ export interface HcmSpec {
   maxRequestHeadersKb: number;
   maxHeadersCount: number;
   internalAddressCidrs: string[];
+  /** forward_client_cert_details / set_current_client_cert_details (x-forwarded-client-cert). */
+  xfcc: XfccConfig;
 }
 
 // HTTP filters Istio puts on gateway HCMs that have no effect on traffic here without per-route config
@@ -164,6 +167,7 @@ export function parseHcm(h: Json, where: string): HcmSpec {
     maxRequestHeadersKb: num(h.max_request_headers_kb, where, 60),
     maxHeadersCount: num(common.max_headers_count, where, 100),
     internalAddressCidrs: cidrs,
+    xfcc: parseXfcc(h, where),
   };
 }
 

@@ -14,6 +14,7 @@ import { buildLocalReply } from '../http/local-reply.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import type { Json } from '../xds/json.ts';
 import type { ListenerSpec } from './listener-config.ts';
+import { applyXfcc } from '../tls/xfcc.ts';
 
 interface ConnState {
   hcm: HttpConnectionManager;
@@ -163,7 +164,8 @@ export class ActiveListener {
         method: req.method ?? 'GET',
         url: req.url ?? '/',
         httpMinor: req.httpVersionMinor,
-        rawHeaders: req.rawHeaders,
+        // x-forwarded-client-cert: dropped (SANITIZE), or set from a mutual-TLS client certificate (SANITIZE_SET).
+        rawHeaders: applyXfcc(req.rawHeaders, sock, hcm.spec.xfcc),
         remoteAddress: sock.remoteAddress ?? '',
         remotePort: sock.remotePort ?? 0,
         tls: (sock as { encrypted?: boolean }).encrypted === true,
