@@ -1,7 +1,7 @@
 // A `meshgate local` gateway for black-box tests: a config directory the test writes Kubernetes/Istio YAML
 // into, the gateway's own Service mapping port 80 to a free target port (so suites do not collide on
 // 8080), admin/status/metrics/xds on free ports, and helpers for /stats and waiting until config applies.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, freePort, meshgate, type Proc } from './process.ts';
@@ -17,12 +17,14 @@ export interface Gateway {
   adminGet(path: string): Promise<string>;
   /** A counter or gauge from /stats (throws when the stat does not exist). */
   stat(name: string): Promise<number>;
+  /** The access log written so far (empty unless started with `accessLog: true`). */
+  accessLog(): string;
   stop(): Promise<void>;
 }
 
 const esc = (s: string): string => s.replace(/[.|*+?()[\]{}^$\\]/g, '\\$&');
 
-export async function startGateway(): Promise<Gateway> {
+export async function startGateway(o: { accessLog?: boolean } = {}): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-tm-'));
   const port = await freePort('0.0.0.0');
   writeFileSync(join(dir, '00-gateway-service.yaml'), `apiVersion: v1
@@ -35,7 +37,8 @@ spec:
   - {name: http2, port: 80, targetPort: ${port}, protocol: TCP}
 `);
   const [admin, status, metrics, xds] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0']);
+  const logFile = join(dir, 'access.log');
+  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0', ...(o.accessLog ? ['--access-log', logFile] : [])]);
   const adminGet = async (path: string): Promise<string> => (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
   try {
     await eventually('the gateway admin to answer', async () => ((await rawRequest('127.0.0.1', admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).status > 0 ? true : undefined), 20_000, 100);
@@ -49,6 +52,7 @@ spec:
     admin,
     proc,
     write: (file, yaml) => writeFileSync(join(dir, file), yaml),
+    accessLog: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     adminGet,
     async stat(name) {
       const text = await adminGet(`/stats?filter=${encodeURIComponent(`^${esc(name)}$`)}`);

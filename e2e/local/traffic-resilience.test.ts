@@ -47,7 +47,7 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
 
   before(async () => {
     bport = await freePort('127.0.11.1');
-    gw = await startGateway();
+    gw = await startGateway({ accessLog: true });
     port = gw.port;
     gw.write('10-gateway.yaml', gatewayYaml('res-gateway', ['*.res.example.com']));
   });
@@ -176,6 +176,8 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     assert.equal(o.body.toString(), 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
     assert.equal((await gw.stat(`${cluster('cb')}.upstream_rq_pending_overflow`)) - overflowBefore, over.length);
     assert.equal(slow.maxActive, 1, 'never more than one request at the backend (one connection)');
+    await eventually('the overflow in the access log', () =>
+      Promise.resolve(/" 503 UO upstream_reset_before_response_started\{overflow\} - "-" 0 81 /.test(gw.accessLog()) ? true : undefined), 5_000, 100);
   });
 
   test('outlier detection: a pod failing 2x in a row is ejected (healthy pod takes all traffic), then returns after baseEjectionTime', async () => {

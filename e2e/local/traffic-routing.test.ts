@@ -42,7 +42,7 @@ describe('traffic management: routing, faults, timeouts, CORS, mirroring', () =>
     v2 = await startBackend('127.0.10.2', bport, 'reviews-v2');
     shadow = await startBackend('127.0.10.3', bport, 'shadow');
     backends.push(v1, v2, shadow);
-    gw = await startGateway();
+    gw = await startGateway({ accessLog: true });
     port = gw.port;
     gw.write('10-gateway.yaml', gatewayYaml('tm-gateway', ['*.tm.example.com']));
     gw.write('20-reviews.yaml', serviceYaml('reviews', bport, [{ ip: '127.0.10.1', version: 'v1' }, { ip: '127.0.10.2', version: 'v2' }]));
@@ -197,6 +197,9 @@ spec:
     assert.equal(r.header('server'), 'istio-envoy');
     assert.equal(r.body.toString(), 'fault filter abort');
     assert.equal(v1.seen.length, before);
+    // The access log records Envoy's flag and details for the abort.
+    await eventually('the abort in the access log', () =>
+      Promise.resolve(/"GET \/ HTTP\/1\.1" 418 FI fault_filter_abort - "-" 0 18 \d+ - "[^"]*" "curl\/8\.5\.0" "[0-9a-f-]{36}" "abort\.tm\.example\.com" "-" /.test(gw.accessLog()) ? true : undefined), 5_000, 100);
   });
 
   test('fault injection: a fixed delay of 700ms holds the request at least that long, then it is proxied', async () => {
