@@ -218,6 +218,8 @@ spec:
     assert.ok(took >= 690, `took ${took} ms`);
     assert.equal(await gw.stat(`http.outbound_0.0.0.0_${port};.fault.delays_injected`), delays + 1);
     assert.equal(await gw.stat(`http.outbound_0.0.0.0_${port};.fault.active_faults`), 0);
+    await eventually('the delay in the access log', () =>
+      Promise.resolve(/"GET \/ HTTP\/1\.1" 200 DI via_upstream - "-" 0 \d+ \d+ \d+ "[^"]*" "curl\/8\.5\.0" "[0-9a-f-]{36}" "delay\.tm\.example\.com" "127\.0\.10\.1:\d+" outbound\|\d+\|v1\|reviews\.default\.svc\.cluster\.local /.test(gw.accessLog()) ? true : undefined), 5_000, 100);
     // The delay is before the upstream: the service time does not include it.
     assert.ok(Number(r.header('x-envoy-upstream-service-time')) < 500);
   });
