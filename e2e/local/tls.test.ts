@@ -216,6 +216,16 @@ spec:
     kept.destroy();
   });
 
+  test('listener stats count handshakes, verification failures and unmatched SNI as Envoy names them', async () => {
+    const r = await rawRequest('127.0.0.1', admin, `GET /stats?filter=${encodeURIComponent(`^listener\\.0\\.0\\.0\\.0_${https}\\.`)} HTTP/1.1\r\nHost: admin\r\n\r\n`);
+    const stat = (n: string): number => Number(new RegExp(`^listener\\.0\\.0\\.0\\.0_${https}\\.${n.replace(/\./g, '\\.')}: (\\d+)$`, 'm').exec(r.body.toString())?.[1] ?? -1);
+    assert.ok(stat('ssl.handshake') > 10, r.body.toString());
+    assert.ok(stat('ssl.no_certificate') > 10);
+    assert.ok(stat('ssl.fail_verify_no_cert') >= 1);
+    assert.ok(stat('ssl.fail_verify_error') >= 2, 'wrong CA and expired client certificates');
+    assert.ok(stat('no_filter_chain_match') >= 3, 'unknown SNI, no SNI, missing Secret');
+  });
+
   test('config_dump lists the SDS secrets with the private key redacted', async () => {
     const r = await rawRequest('127.0.0.1', admin, 'GET /config_dump HTTP/1.1\r\nHost: admin\r\n\r\n');
     const dump = JSON.parse(r.body.toString()) as { configs: { '@type': string; dynamic_active_secrets?: { name: string; secret: { tls_certificate?: { private_key: { inline_bytes: string } } } }[] }[] };

@@ -38,6 +38,8 @@ export class ChainDispatcher {
   private readonly log: Logger;
   private readonly runtime: ProxyRuntime;
   private readonly noMatch: number;
+  /** listener.<address>.ssl.* (Envoy's per-listener TLS counters). */
+  private readonly ssl: Record<string, number> = {};
   /** HCMs created for chains after the first: the listener manager keeps their RDS subscriptions. */
   readonly extraHcms: HttpConnectionManager[] = [];
 
@@ -45,6 +47,11 @@ export class ChainDispatcher {
     this.runtime = o.runtime;
     this.log = o.runtime.log.child({ listener: o.listenerStatName });
     this.noMatch = o.runtime.store.counter(`listener.${o.listenerStatName}.no_filter_chain_match`);
+    if (chains.some((c) => c.tls)) {
+      for (const k of ['handshake', 'connection_error', 'fail_verify_no_cert', 'fail_verify_error', 'fail_verify_san', 'no_certificate']) {
+        this.ssl[k] = o.runtime.store.counter(`listener.${o.listenerStatName}.ssl.${k}`);
+      }
+    }
     this.chains = chains.map((spec) => {
       let hcm: HttpConnectionManager | undefined;
       if (spec.hcm === mainHcmSpec) hcm = mainHcm;
@@ -117,8 +124,13 @@ export class ChainDispatcher {
       return;
     }
     void chain.tls
-      .accept(sock, { timeoutMs: chain.spec.handshakeTimeoutMs, warmMs: SDS_WARM_MS, log: this.log }, (t) => next(t))
+      .accept(sock, { timeoutMs: chain.spec.handshakeTimeoutMs, warmMs: SDS_WARM_MS, log: this.log }, (t) => {
+        if (!t.getPeerX509Certificate()) this.runtime.store.inc(this.ssl.no_certificate as number);
+        next(t);
+      })
       .then((r) => {
+        const c = this.ssl[r.ok ? 'handshake' : (r.failure ?? 'connection_error')];
+        if (c !== undefined) this.runtime.store.inc(c);
         if (!r.ok) this.log.debug({ sni, peer: sock.remoteAddress, reason: r.reason }, 'TLS handshake failed; connection closed');
       });
   }
@@ -126,6 +138,7 @@ export class ChainDispatcher {
   /** Stats of the tcp_proxy chains and of the extra HCMs (their connections are gone). */
   release(): void {
     this.runtime.store.release(this.noMatch);
+    for (const i of Object.values(this.ssl)) this.runtime.store.release(i);
     for (const c of this.chains) c.tcp?.release();
     for (const h of this.extraHcms) h.release();
   }

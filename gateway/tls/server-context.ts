@@ -30,8 +30,12 @@ export function parseDownstreamTransportSocket(ts: Json, where: string): Downstr
   return { common, requireClientCertificate: bool(cfg.require_client_certificate, where) };
 }
 
+/** Envoy's listener ssl.* counter a failed handshake is charged to. */
+export type HandshakeFailure = 'connection_error' | 'fail_verify_no_cert' | 'fail_verify_error' | 'fail_verify_san';
+
 export interface HandshakeOutcome {
   ok: boolean;
+  failure?: HandshakeFailure;
   /** Why the connection was closed (debug log; Envoy counts ssl.connection_error / ssl.fail_verify_*). */
   reason?: string;
 }
@@ -64,7 +68,7 @@ export class DownstreamTls {
     if ('error' in r) {
       o.log.warn({ err: r.error }, 'TLS handshake refused: no usable certificate for this filter chain');
       sock.destroy();
-      return { ok: false, reason: r.error };
+      return { ok: false, reason: r.error, failure: 'connection_error' };
     }
     const validate = this.spec.common.validate;
     const require = this.spec.requireClientCertificate;
@@ -79,22 +83,26 @@ export class DownstreamTls {
     return new Promise<HandshakeOutcome>((resolve) => {
       const remaining = Math.max(1, o.timeoutMs - (Date.now() - started));
       const timer = o.timeoutMs > 0 ? setTimeout(() => fail('transport_socket_connect_timeout: handshake not finished'), remaining) : undefined;
-      const fail = (reason: string): void => {
+      const fail = (reason: string, failure: HandshakeFailure = 'connection_error'): void => {
         if (timer) clearTimeout(timer);
         t.destroy();
         sock.destroy();
-        resolve({ ok: false, reason });
+        resolve({ ok: false, reason, failure });
       };
-      t.once('error', (e: Error) => fail(`TLS error: ${e.message}`));
+      t.once('error', (e: Error) => {
+        // OpenSSL refuses a missing certificate itself when one is required (MUTUAL).
+        const m = e.message;
+        fail(`TLS error: ${m}`, /did not return a certificate|certificate required/i.test(m) ? 'fail_verify_no_cert' : /certificate verify failed|unknown ca|expired/i.test(m) ? 'fail_verify_error' : 'connection_error');
+      });
       t.once('secure', () => {
         if (timer) clearTimeout(timer);
         if (validate) {
           const peer = t.getPeerCertificate();
           const presented = peer !== undefined && Object.keys(peer).length > 0;
-          if (!presented && require) return fail('client certificate required');
+          if (!presented && require) return fail('client certificate required', 'fail_verify_no_cert');
           const verifyError = peerVerifyError(t);
-          if (presented && verifyError && !untrusted) return fail(`client certificate not trusted: ${verifyError}`);
-          if (presented && !sanMatches(this.spec.common.sanMatchers, peer)) return fail('client certificate subject alt names do not match');
+          if (presented && verifyError && !untrusted) return fail(`client certificate not trusted: ${verifyError}`, 'fail_verify_error');
+          if (presented && !sanMatches(this.spec.common.sanMatchers, peer)) return fail('client certificate subject alt names do not match', 'fail_verify_san');
         }
         t.removeAllListeners('error');
         t.on('error', () => t.destroy());
