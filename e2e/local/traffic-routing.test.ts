@@ -202,6 +202,25 @@ spec:
       Promise.resolve(/"GET \/ HTTP\/1\.1" 418 FI fault_filter_abort - "-" 0 18 \d+ - "[^"]*" "curl\/8\.5\.0" "[0-9a-f-]{36}" "abort\.tm\.example\.com" "-" /.test(gw.accessLog()) ? true : undefined), 5_000, 100);
   });
 
+  test('fault injection: a gRPC abort answers gRPC clients with HTTP 200, grpc-status 14 and grpc-message "fault filter abort"', async () => {
+    gw.write('45b-grpc-abort.yaml', vs('grpc-abort', 'grpc-abort.tm.example.com', `  - fault:
+      abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}
+    route:
+    - destination: {host: reviews, subset: v1}
+`));
+    const grpc = (): Promise<RawResponse> => rawRequest(GW, port, 'POST /helloworld.Greeter/SayHello HTTP/1.1\r\nHost: grpc-abort.tm.example.com\r\nContent-Type: application/grpc\r\nTE: trailers\r\nContent-Length: 0\r\n\r\n');
+    const r = await eventually('gRPC abort', async () => {
+      const x = await grpc();
+      return x.header('grpc-status') === '14' ? x : undefined;
+    }, 15_000, 100);
+    assert.equal(r.statusLine, 'HTTP/1.1 200 OK');
+    assert.deepEqual(r.headers.map(([k]) => k), ['content-type', 'grpc-status', 'grpc-message', 'date', 'server', 'content-length']);
+    assert.equal(r.header('content-type'), 'application/grpc');
+    assert.equal(r.header('grpc-status'), '14');
+    assert.equal(r.header('grpc-message'), 'fault filter abort');
+    assert.equal(r.body.length, 0);
+  });
+
   test('fault injection: a fixed delay of 700ms holds the request at least that long, then it is proxied', async () => {
     gw.write('46-delay.yaml', vs('delay', 'delay.tm.example.com', `  - fault:
       delay: {fixedDelay: 0.7s, percentage: {value: 100}}
