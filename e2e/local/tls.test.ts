@@ -28,6 +28,7 @@ describe('local mode: secure ingress (SIMPLE, several hosts by SNI, MUTUAL, http
   let https = 0;
   let http = 0;
   let admin = 0;
+  let tcpTls = 0;
 
   const write = (file: string, text: string): void => {
     // Atomic replace, as a Kubernetes Secret update lands at once.
@@ -44,7 +45,7 @@ describe('local mode: secure ingress (SIMPLE, several hosts by SNI, MUTUAL, http
     clientCert = certs.leaf(ca, 'client.example.com', { dns: ['client.example.com'], client: true });
     wrongClient = certs.leaf(otherCa, 'client.example.com', { dns: ['client.example.com'], client: true });
     expiredClient = certs.leaf(ca, 'client.example.com', { dns: ['client.example.com'], client: true, days: -1 });
-    [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    [https, http, admin, tcpTls] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const [status, metrics, xds, podPort] = [await freePort(), await freePort(), await freePort(), await freePort(POD_IP)];
 
     const pod = meshgate(['httpbin', '--host', POD_IP, '--port', String(podPort), '--name', 'httpbin-1']);
@@ -59,6 +60,7 @@ spec:
   ports:
   - {name: http2, port: 80, targetPort: ${http}}
   - {name: https, port: 443, targetPort: ${https}}
+  - {name: tcp, port: 31400, targetPort: ${tcpTls}}
 `);
     write('10-httpbin.yaml', `apiVersion: v1
 kind: Service
@@ -103,6 +105,20 @@ spec:
   - port: {number: 80, name: http, protocol: HTTP}
     tls: {httpsRedirect: true}
     hosts: [httpbin.example.com]
+  - port: {number: 31400, name: tls-tcp, protocol: TLS}
+    tls: {mode: SIMPLE, credentialName: httpbin-credential}
+    hosts: [tcp.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp-echo, namespace: default}
+spec:
+  hosts: [tcp.example.com]
+  gateways: [istio-system/mygateway]
+  tcp:
+  - match: [{port: 31400}]
+    route:
+    - destination: {host: httpbin, port: {number: 8000}}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -168,6 +184,16 @@ spec:
     await assert.rejects(httpsGet(gw('mtls.example.com'), '/status/200'), /certificate required|alert|closed|ECONNRESET|socket hang up/i);
     await assert.rejects(httpsGet(gw('mtls.example.com', { cert: wrongClient.cert, key: wrongClient.key }), '/status/200'), /unknown ca|alert|closed|ECONNRESET|socket hang up/i);
     await assert.rejects(httpsGet(gw('mtls.example.com', { cert: expiredClient.cert, key: expiredClient.key }), '/status/200'), /expired|alert|closed|ECONNRESET|socket hang up/i);
+  });
+
+  test('TLS server with SIMPLE termination in front of tcp_proxy: bytes after the handshake reach the backend as is', async () => {
+    const s = await tlsConnect({ port: tcpTls, ca: ca.cert, servername: 'tcp.example.com' });
+    const r = await requestOn(s, 'anything.example', '/status/202');
+    s.destroy();
+    assert.equal(r.status, 202);
+    // No HTTP processing on a tcp_proxy chain: the backend's own answer, not Envoy's server header.
+    assert.notEqual(r.headers.server, 'istio-envoy');
+    await assert.rejects(tlsConnect({ port: tcpTls, ca: ca.cert, servername: 'other.example.com' }), /closed|ECONNRESET|socket hang up|disconnected/);
   });
 
   test('httpsRedirect: plain HTTP to port 80 answers 301 to https://<host><path>', async () => {
