@@ -201,6 +201,9 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     const clusters = await gw.adminGet('/clusters');
     assert.match(clusters, new RegExp(`::127\\.0\\.11\\.5:${bport}::health_flags::/failed_outlier_check$`, 'm'));
     assert.match(clusters, new RegExp(`::127\\.0\\.11\\.4:${bport}::health_flags::healthy$`, 'm'));
+    const json = JSON.parse(await gw.adminGet('/clusters?format=json')) as { cluster_statuses: { name: string; host_statuses?: { address: { socket_address: { address: string } }; health_status: Record<string, unknown> }[] }[] };
+    const od = json.cluster_statuses.find((c) => c.name === `outbound|${bport}||od.default.svc.cluster.local`);
+    assert.deepEqual(od?.host_statuses?.find((h) => h.address.socket_address.address === '127.0.11.5')?.health_status, { failed_outlier_check: true, eds_health_status: 'HEALTHY' });
     const badBefore = bad.seen.length;
     for (let i = 0; i < 10; i++) assert.equal((await send('/', 'od.res.example.com')).header('x-backend'), 'od-good');
     assert.equal(bad.seen.length, badBefore, 'the ejected pod gets nothing');

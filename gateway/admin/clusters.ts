@@ -86,7 +86,8 @@ export function renderClustersJson(clusters: Cluster[]): string {
             if (name === 'cx_active' || name === 'rq_active') s.type = 'GAUGE';
             return s;
           }),
-          health_status: EDS_HEALTH[h.health] ? { eds_health_status: EDS_HEALTH[h.health] } : {},
+          // HostHealthStatus in field order: failed_outlier_check (2) before eds_health_status (3).
+          health_status: { ...(h.outlierEjected ? { failed_outlier_check: true } : {}), ...(EDS_HEALTH[h.health] ? { eds_health_status: EDS_HEALTH[h.health] } : {}) },
           weight: h.weight,
         };
         if (h.hostname) hs.hostname = h.hostname;
