@@ -6,7 +6,8 @@ import { resolveHostname } from './dns.ts';
 import { parseUpstreamTransportSocket, UpstreamTls, type UpstreamTlsSpec } from '../tls/upstream-context.ts';
 import { SecretStore } from '../tls/secrets.ts';
 import { connectPlain } from '../listener/tcp-proxy.ts';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { H1Pool } from './h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
 import type { Logger } from 'pino';
 import {
@@ -236,7 +237,7 @@ function tcpKeepalive(v: unknown, where: string): number | undefined {
   return num(k.keepalive_time, `${where}.tcp_keepalive.keepalive_time`, 0) * 1000;
 }
 
-/** What the router needs from a connection pool (undici Pool and H2Pool both provide it). */
+/** What the router needs from a connection pool (H1Pool and H2Pool provide it, undici's Pool contract). */
 export interface UpstreamPool {
   dispatch(opts: { path: string; method: string; headers: string[]; body: AsyncIterable<Buffer> | null }, handler: Dispatcher.DispatchHandler): boolean;
 }
@@ -531,7 +532,7 @@ export class Cluster {
     else connectPlain(h.address, h.port, this.spec.connectTimeoutMs, cb);
   }
 
-  /** The pool of a host, created on first use (undici for HTTP/1.1, a node:http2 session for HTTP/2). */
+  /** The pool of a host, created on first use (HTTP/1.1 or a node:http2 session for HTTP/2). */
   poolFor(h: Host): UpstreamPool {
     if (h.pool) return h.pool as unknown as UpstreamPool;
     const origin = `http://${h.key}`;
@@ -567,49 +568,44 @@ export class Cluster {
       return pool;
     }
     const tls = this.upstreamTls;
-    const pool = new Pool(origin, {
-      pipelining: 1,
-      // Upstream TLS: our own connector, so SNI, verification and (rotated) certificates follow the cluster's
-      // UpstreamTlsContext rather than undici's defaults.
-      connect: tls
-        ? (_opts, cb): void => tls.connect({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['http/1.1'], (err, sock) => (err || !sock ? cb(err ?? new Error('TLS connect failed'), null) : cb(null, sock)))
-        : {
-            timeout: this.spec.connectTimeoutMs,
-            noDelay: true,
-            ...(this.spec.tcpKeepaliveMs !== undefined ? { keepAlive: true, keepAliveInitialDelay: this.spec.tcpKeepaliveMs } : {}),
-          },
+    // Our own HTTP/1.1 client: request heads go out exactly as Envoy's encoder writes them (undici adds
+    // `connection: keep-alive` and moves content-length), and pooling follows the cluster's settings.
+    const pool = new H1Pool(h.address, h.port, {
+      connectTimeoutMs: this.spec.connectTimeoutMs,
+      idleTimeoutMs: this.spec.idleTimeoutMs,
+      maxRequestsPerConnection: this.spec.maxRequestsPerConnection,
       // max_connections bounds the connections (per host here; Envoy counts them per cluster).
-      ...(this.spec.thresholds.maxConnections < 1_000_000 ? { connections: this.spec.thresholds.maxConnections } : {}),
-      keepAliveTimeout: this.spec.idleTimeoutMs,
-      keepAliveMaxTimeout: this.spec.idleTimeoutMs,
-      // Route timeouts are enforced by the router (Envoy has no upstream header/body timeouts by default).
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      maxHeaderSize: 96 * 1024,
-      ...(this.spec.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: this.spec.maxRequestsPerConnection } : {}),
-    });
-    pool.on('connect', () => {
-      h.cxTotal++;
-      h.cxActive++;
-      this.activeCx++;
-      st.inc(s.upstream_cx_total);
-      st.inc(s.upstream_cx_http1_total);
-      st.inc(s.upstream_cx_active);
-    });
-    pool.on('disconnect', () => {
-      h.cxActive--;
-      this.activeCx--;
-      st.dec(s.upstream_cx_active);
-      st.inc(s.upstream_cx_destroy);
-    });
-    pool.on('connectionError', (_o: unknown, _t: unknown, err: Error & { code?: string }) => {
-      h.cxConnectFail++;
-      st.inc(s.upstream_cx_total);
-      st.inc(s.upstream_cx_connect_fail);
-      if (err.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(s.upstream_cx_connect_timeout);
+      ...(this.spec.thresholds.maxConnections < 1_000_000 ? { maxConnections: this.spec.thresholds.maxConnections } : {}),
+      ...(this.spec.tcpKeepaliveMs !== undefined ? { tcpKeepaliveMs: this.spec.tcpKeepaliveMs } : {}),
+      // Upstream TLS: the cluster's UpstreamTlsContext (SNI, verification, rotated certificates).
+      ...(tls
+        ? { connector: (cb: (err: Error | null, socket?: Socket) => void): void => tls.connect({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['http/1.1'], (err, sock) => (err || !sock ? cb(err ?? new Error('TLS connect failed')) : cb(null, sock))) }
+        : {}),
+      events: {
+        onConnect: () => {
+          h.cxTotal++;
+          h.cxActive++;
+          this.activeCx++;
+          st.inc(s.upstream_cx_total);
+          st.inc(s.upstream_cx_http1_total);
+          st.inc(s.upstream_cx_active);
+        },
+        onDisconnect: () => {
+          h.cxActive--;
+          this.activeCx--;
+          st.dec(s.upstream_cx_active);
+          st.inc(s.upstream_cx_destroy);
+        },
+        onConnectError: (err) => {
+          h.cxConnectFail++;
+          st.inc(s.upstream_cx_total);
+          st.inc(s.upstream_cx_connect_fail);
+          if (err.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(s.upstream_cx_connect_timeout);
+        },
+      },
     });
     h.pool = pool;
-    return pool as unknown as UpstreamPool;
+    return pool;
   }
 
   /** Counts an upstream (or router-generated) response code: upstream_rq_<code>, _<N>xx, _completed. */

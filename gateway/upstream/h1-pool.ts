@@ -362,6 +362,7 @@ export class H1Pool {
   private readonly maxConnections: number;
   private readonly connector: Connector | undefined;
   private readonly queue: Queued[] = [];
+  private readonly tcpKeepaliveMs: number | undefined;
   private readonly host: string;
   private readonly port: number;
   private readonly connectTimeoutMs: number;
@@ -373,7 +374,7 @@ export class H1Pool {
   constructor(
     host: string,
     port: number,
-    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxRequestsPerConnection: number; maxConnections?: number; connector?: Connector; events: H1PoolEvents },
+    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxRequestsPerConnection: number; maxConnections?: number; connector?: Connector; tcpKeepaliveMs?: number; events: H1PoolEvents },
   ) {
     this.host = host;
     this.port = port;
@@ -382,7 +383,13 @@ export class H1Pool {
     this.maxRequests = o.maxRequestsPerConnection;
     this.maxConnections = o.maxConnections ?? Infinity;
     this.connector = o.connector;
+    this.tcpKeepaliveMs = o.tcpKeepaliveMs;
     this.events = o.events;
+  }
+
+  /** Idle connections (circuit-breaker admission reads `free`, as for undici's Pool). */
+  get stats(): { free: number } {
+    return { free: this.idle.length };
   }
 
   /** Requests waiting for a connection (max connections reached). */
@@ -408,7 +415,8 @@ export class H1Pool {
 
   private open(o: DispatchOptions, handler: Dispatcher.DispatchHandler): void {
     if (!this.connector) {
-      const conn = new H1Connection(this, connect({ host: this.host, port: this.port, noDelay: true }), this.connectTimeoutMs, false);
+      const sock = connect({ host: this.host, port: this.port, noDelay: true, ...(this.tcpKeepaliveMs !== undefined ? { keepAlive: true, keepAliveInitialDelay: this.tcpKeepaliveMs } : {}) });
+      const conn = new H1Connection(this, sock, this.connectTimeoutMs, false);
       this.all.add(conn);
       conn.send(o, handler);
       return;
