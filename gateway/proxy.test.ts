@@ -146,6 +146,7 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     assert.equal(echoHeader(e, 'x-envoy-decorator-operation'), 'httpbin.default.svc.cluster.local:8000/status*');
     assert.equal(echoHeader(e, 'x-envoy-retry-on'), undefined);
     assert.equal(echoHeader(e, 'x-envoy-internal'), undefined);
+    assert.equal(echoHeader(e, 'connection'), undefined, 'Envoy adds no connection header upstream');
     assert.equal(echoHeader(e, 'x-envoy-expected-rq-timeout-ms'), undefined, 'Istio timeout 0s: no expected timeout header');
   });
 
