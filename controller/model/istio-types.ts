@@ -247,6 +247,8 @@ export interface LoadBalancerSettings {
   consistentHash?: ConsistentHashLB;
   localityLbSetting?: unknown;
   warmupDurationSecs?: string;
+  /** WarmupConfiguration: duration (required), minimumPercent and aggression (DoubleValues). */
+  warmup?: { duration?: string; minimumPercent?: number; aggression?: number };
 }
 
 export interface ConnectionPoolSettings {

@@ -107,8 +107,23 @@ function applyOutlierDetection(c: JsonObject, tp: TrafficPolicy | undefined): vo
 /** applyLoadBalancer: LEAST_REQUEST by default; consistentHash switches to RING_HASH or MAGLEV. */
 function applyLoadBalancer(c: JsonObject, tp: TrafficPolicy | undefined): void {
   const lb = tp?.loadBalancer;
-  const warmup = toEnvoyDuration(lb?.warmupDurationSecs);
-  const slowStart = warmup !== undefined ? { slow_start_config: { slow_start_window: warmup } } : undefined;
+  // setWarmup (aggression 1 and minimum 10% unless given; istiod writes the runtime key "(") or the deprecated
+  // setSlowStartConfig. A consistent-hash balancer takes no slow start.
+  let slowStart: JsonObject | undefined;
+  const window = toEnvoyDuration(lb?.warmup?.duration);
+  if (lb?.warmup && window !== undefined) {
+    slowStart = {
+      slow_start_config: {
+        slow_start_window: window,
+        aggression: { default_value: lb.warmup.aggression ?? 1, runtime_key: '(' },
+        min_weight_percent: { value: lb.warmup.minimumPercent ?? 10 },
+      },
+    };
+  } else {
+    const legacy = toEnvoyDuration(lb?.warmupDurationSecs);
+    if (legacy !== undefined) slowStart = { slow_start_config: { slow_start_window: legacy } };
+  }
+  if (lb?.consistentHash) slowStart = undefined;
   switch (lb?.simple) {
     case 'RANDOM':
       c.lb_policy = 'RANDOM';

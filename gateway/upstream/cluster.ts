@@ -15,13 +15,14 @@ import {
 } from '../xds/json.ts';
 import { StatScope, type StatsStore } from '../stats/store.ts';
 import { HEALTH_BY_NAME, HEALTH_DEGRADED, HEALTH_DRAINING, HEALTH_TIMEOUT, HEALTH_UNHEALTHY, Host } from './host.ts';
-import type { LoadBalancer } from './load-balancer.ts';
+import { EDS_WEIGHT, type LoadBalancer, type WeightOf } from './load-balancer.ts';
 import { LeastRequestLoadBalancer } from './least-request.ts';
 import { RandomLoadBalancer } from './random.ts';
 import { RoundRobinLoadBalancer } from './round-robin.ts';
 import { DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE, RingHashLoadBalancer } from './ring-hash.ts';
 import { DEFAULT_TABLE_SIZE, MaglevLoadBalancer } from './maglev.ts';
 import { OutlierDetector, parseOutlierDetection, type OutlierConfig } from './outlier-detector.ts';
+import { parseSlowStart, slowStartWeight, type SlowStartConfig } from './slow-start.ts';
 
 export const LB_ROUND_ROBIN = 'ROUND_ROBIN';
 export const LB_LEAST_REQUEST = 'LEAST_REQUEST';
@@ -63,6 +64,8 @@ export interface ClusterSpec {
   outlier: OutlierConfig | undefined;
   /** upstream_connection_options.tcp_keepalive keepalive_time (ms), or undefined (OS default, off). */
   tcpKeepaliveMs: number | undefined;
+  /** slow_start_config of ROUND_ROBIN / LEAST_REQUEST (DestinationRule warmup). */
+  slowStart: SlowStartConfig | undefined;
   /** UpstreamTlsContext (DestinationRule tls SIMPLE / MUTUAL), with auto_sni / auto_san_validation. */
   tls: UpstreamTlsSpec | undefined;
   /** respect_dns_ttl (Istio sets it): the records' TTL is the refresh interval. */
@@ -122,12 +125,18 @@ export function parseCluster(c: Json): ClusterSpec {
     throw new ConfigError(`${where}: lb_policy ${lbPolicy} is not supported by this proxy`);
   }
   let choiceCount = 2;
+  let slowStart: SlowStartConfig | undefined;
   if (c.least_request_lb_config !== undefined) {
     const l = obj(c.least_request_lb_config, `${where}.least_request_lb_config`);
-    checkFields(l, `${where}.least_request_lb_config`, ['choice_count']);
+    checkFields(l, `${where}.least_request_lb_config`, ['choice_count', 'slow_start_config', 'active_request_bias']);
+    slowStart = parseSlowStart(l.slow_start_config, `${where}.least_request_lb_config.slow_start_config`);
     choiceCount = num(l.choice_count, where, 2);
   }
-  if (c.round_robin_lb_config !== undefined) checkFields(obj(c.round_robin_lb_config, where), `${where}.round_robin_lb_config`, []);
+  if (c.round_robin_lb_config !== undefined) {
+    const r = obj(c.round_robin_lb_config, where);
+    checkFields(r, `${where}.round_robin_lb_config`, ['slow_start_config']);
+    slowStart = parseSlowStart(r.slow_start_config, `${where}.round_robin_lb_config.slow_start_config`);
+  }
   let panicThreshold = 50;
   if (c.common_lb_config !== undefined) {
     const l = obj(c.common_lb_config, `${where}.common_lb_config`);
@@ -199,6 +208,7 @@ export function parseCluster(c: Json): ClusterSpec {
     ...consistentHashConfig(c, where),
     outlier: c.outlier_detection === undefined ? undefined : parseOutlierDetection(c.outlier_detection, `${where}.outlier_detection`),
     tcpKeepaliveMs: tcpKeepalive(c.upstream_connection_options, `${where}.upstream_connection_options`),
+    slowStart: lbPolicy === LB_ROUND_ROBIN || lbPolicy === LB_LEAST_REQUEST ? slowStart : undefined,
     tls,
     respectDnsTtl: c.respect_dns_ttl === true,
   };
@@ -369,6 +379,7 @@ export class Cluster {
   private codeStats = new Int32Array(600).fill(-1);
   private classStats = new Int32Array(6).fill(-1);
   private dnsTimer: NodeJS.Timeout | undefined;
+  private slowStartTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly log: Logger;
 
@@ -502,9 +513,10 @@ export class Cluster {
         break;
       }
     }
+    const weightOf = this.slowStartWeights(eligible);
     switch (this.spec.lbPolicy) {
       case LB_LEAST_REQUEST:
-        this.lb = new LeastRequestLoadBalancer(eligible, Math.random, this.spec.choiceCount);
+        this.lb = new LeastRequestLoadBalancer(eligible, Math.random, this.spec.choiceCount, 1.0, weightOf);
         break;
       case LB_RANDOM:
         this.lb = new RandomLoadBalancer(eligible);
@@ -516,8 +528,29 @@ export class Cluster {
         this.lb = new MaglevLoadBalancer(eligible, this.spec.maglevTableSize);
         break;
       default:
-        this.lb = new RoundRobinLoadBalancer(eligible);
+        this.lb = new RoundRobinLoadBalancer(eligible, Math.random, weightOf);
     }
+  }
+
+  /**
+   * Slow start: while some eligible host is younger than the window, weights are scaled by age and the
+   * balancer is rebuilt periodically (every tenth of the window, at most once per 100 ms) until none is.
+   */
+  private slowStartWeights(eligible: readonly Host[]): WeightOf {
+    const ss = this.spec.slowStart;
+    if (!ss) return EDS_WEIGHT;
+    const now = performance.now();
+    let youngest = Infinity;
+    for (const h of eligible) youngest = Math.min(youngest, now - h.createdAt);
+    if (youngest >= ss.windowMs) return EDS_WEIGHT;
+    if (!this.slowStartTimer && !this.closed) {
+      this.slowStartTimer = setTimeout(() => {
+        this.slowStartTimer = undefined;
+        if (!this.closed) this.rebuildLb();
+      }, Math.max(100, Math.min(ss.windowMs / 10, ss.windowMs - youngest)));
+      this.slowStartTimer.unref();
+    }
+    return (h) => slowStartWeight(h.weight, now - h.createdAt, ss);
   }
 
   /** A host for a new request, or undefined (503 no healthy upstream). `hash`: the route hash policy's key. */
@@ -673,6 +706,7 @@ export class Cluster {
     this.closed = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
     this.outlier?.close();
+    if (this.slowStartTimer) clearTimeout(this.slowStartTimer);
     this.scope.releaseAll();
     for (const h of this.hosts) {
       const p = h.pool;

@@ -54,6 +54,8 @@ export class Host {
   edfDeadline = 0;
   /** Ejected by outlier detection (Envoy's FAILED_OUTLIER_CHECK health flag). */
   outlierEjected = false;
+  /** When the host joined the cluster (performance.now()), for slow start. */
+  readonly createdAt = performance.now();
 
   constructor(address: string, port: number) {
     this.address = address;

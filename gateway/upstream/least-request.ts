@@ -4,7 +4,7 @@
 // weight / (active + 1)^bias, recomputed when a host is re-scheduled (Envoy's weighted path, bias 1.0).
 import { EdfScheduler } from './edf-scheduler.ts';
 import type { Host } from './host.ts';
-import { allWeightsEqual, type LoadBalancer, type Random } from './load-balancer.ts';
+import { EDS_WEIGHT, allWeightsEqual, type LoadBalancer, type Random, type WeightOf } from './load-balancer.ts';
 
 export class LeastRequestLoadBalancer implements LoadBalancer {
   private readonly hosts: readonly Host[];
@@ -12,17 +12,20 @@ export class LeastRequestLoadBalancer implements LoadBalancer {
   private readonly random: Random;
   private readonly choiceCount: number;
   private readonly bias: number;
+  private readonly weightOf: WeightOf;
 
-  constructor(hosts: readonly Host[], random: Random = Math.random, choiceCount = 2, bias = 1.0) {
+  constructor(hosts: readonly Host[], random: Random = Math.random, choiceCount = 2, bias = 1.0, weightOf: WeightOf = EDS_WEIGHT) {
     this.hosts = hosts;
     this.random = random;
     this.choiceCount = choiceCount;
     this.bias = bias;
-    this.edf = allWeightsEqual(hosts) ? undefined : new EdfScheduler(hosts, (h) => this.effectiveWeight(h));
+    this.weightOf = weightOf;
+    this.edf = allWeightsEqual(hosts, weightOf) ? undefined : new EdfScheduler(hosts, (h) => this.effectiveWeight(h));
   }
 
   private effectiveWeight(h: Host): number {
-    return this.bias === 1 ? h.weight / (h.activeRq + 1) : h.weight / Math.pow(h.activeRq + 1, this.bias);
+    const w = this.weightOf(h);
+    return this.bias === 1 ? w / (h.activeRq + 1) : w / Math.pow(h.activeRq + 1, this.bias);
   }
 
   choose(): Host | undefined {

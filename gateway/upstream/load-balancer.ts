@@ -9,8 +9,13 @@ export interface LoadBalancer {
   choose(hash?: bigint): Host | undefined;
 }
 
-export function allWeightsEqual(hosts: readonly Host[]): boolean {
-  const w = hosts[0]?.weight;
-  for (const h of hosts) if (h.weight !== w) return false;
+/** The weight a balancer uses for a host (the EDS weight, or a slow-start scaled one). */
+export type WeightOf = (h: Host) => number;
+
+export const EDS_WEIGHT: WeightOf = (h) => h.weight;
+
+export function allWeightsEqual(hosts: readonly Host[], weightOf: WeightOf = EDS_WEIGHT): boolean {
+  const w = hosts[0] ? weightOf(hosts[0]) : undefined;
+  for (const h of hosts) if (weightOf(h) !== w) return false;
   return true;
 }

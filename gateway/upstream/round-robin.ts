@@ -2,17 +2,19 @@
 // weighted rotation through an EDF schedule otherwise.
 import { EdfScheduler } from './edf-scheduler.ts';
 import type { Host } from './host.ts';
-import { allWeightsEqual, type LoadBalancer, type Random } from './load-balancer.ts';
+import { EDS_WEIGHT, allWeightsEqual, type LoadBalancer, type Random, type WeightOf } from './load-balancer.ts';
 
 export class RoundRobinLoadBalancer implements LoadBalancer {
   private readonly hosts: readonly Host[];
   private readonly edf: EdfScheduler | undefined;
   private next: number;
+  private readonly weightOf: WeightOf;
 
-  constructor(hosts: readonly Host[], random: Random = Math.random) {
+  constructor(hosts: readonly Host[], random: Random = Math.random, weightOf: WeightOf = EDS_WEIGHT) {
     this.hosts = hosts;
     this.next = Math.floor(random() * Math.max(hosts.length, 1));
-    this.edf = allWeightsEqual(hosts) ? undefined : new EdfScheduler(hosts, (h) => h.weight);
+    this.edf = allWeightsEqual(hosts, weightOf) ? undefined : new EdfScheduler(hosts, weightOf);
+    this.weightOf = weightOf;
   }
 
   choose(): Host | undefined {
@@ -20,7 +22,7 @@ export class RoundRobinLoadBalancer implements LoadBalancer {
     if (n === 0) return undefined;
     if (this.edf) {
       const h = this.edf.pop();
-      if (h) this.edf.add(h, h.weight);
+      if (h) this.edf.add(h, this.weightOf(h));
       return h;
     }
     const h = this.hosts[this.next % n];
