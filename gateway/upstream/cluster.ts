@@ -569,33 +569,11 @@ export class Cluster {
   poolFor(h: Host): UpstreamPool {
     if (h.pool) return h.pool as unknown as UpstreamPool;
     const origin = `http://${h.key}`;
-    const s = this.stats;
-    const st = this.store;
     if (this.spec.http2) {
       const pool = new H2Pool(origin, {
         connectTimeoutMs: this.spec.connectTimeoutMs,
         idleTimeoutMs: this.spec.idleTimeoutMs,
-        events: {
-          onConnect: () => {
-            h.cxTotal++;
-            h.cxActive++;
-            this.activeCx++;
-            st.inc(s.upstream_cx_total);
-            st.inc(s.upstream_cx_active);
-          },
-          onDisconnect: () => {
-            h.cxActive--;
-            this.activeCx--;
-            st.dec(s.upstream_cx_active);
-            st.inc(s.upstream_cx_destroy);
-          },
-          onConnectError: (err) => {
-            h.cxConnectFail++;
-            st.inc(s.upstream_cx_total);
-            st.inc(s.upstream_cx_connect_fail);
-            if (err.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(s.upstream_cx_connect_timeout);
-          },
-        },
+        events: this.poolEvents(h, false),
       });
       h.pool = pool;
       return pool;
@@ -614,31 +592,38 @@ export class Cluster {
       ...(tls
         ? { connector: (cb: (err: Error | null, socket?: Socket) => void): void => tls.connect({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['http/1.1'], (err, sock) => (err || !sock ? cb(err ?? new Error('TLS connect failed')) : cb(null, sock))) }
         : {}),
-      events: {
-        onConnect: () => {
-          h.cxTotal++;
-          h.cxActive++;
-          this.activeCx++;
-          st.inc(s.upstream_cx_total);
-          st.inc(s.upstream_cx_http1_total);
-          st.inc(s.upstream_cx_active);
-        },
-        onDisconnect: () => {
-          h.cxActive--;
-          this.activeCx--;
-          st.dec(s.upstream_cx_active);
-          st.inc(s.upstream_cx_destroy);
-        },
-        onConnectError: (err) => {
-          h.cxConnectFail++;
-          st.inc(s.upstream_cx_total);
-          st.inc(s.upstream_cx_connect_fail);
-          if (err.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(s.upstream_cx_connect_timeout);
-        },
-      },
+      events: this.poolEvents(h, true),
     });
     h.pool = pool;
     return pool;
+  }
+
+  /** Connection accounting shared by the HTTP/1.1 and HTTP/2 pools: per host and cluster-wide stats. */
+  private poolEvents(h: Host, http1: boolean) {
+    const s = this.stats;
+    const st = this.store;
+    return {
+      onConnect: (): void => {
+        h.cxTotal++;
+        h.cxActive++;
+        this.activeCx++;
+        st.inc(s.upstream_cx_total);
+        if (http1) st.inc(s.upstream_cx_http1_total);
+        st.inc(s.upstream_cx_active);
+      },
+      onDisconnect: (): void => {
+        h.cxActive--;
+        this.activeCx--;
+        st.dec(s.upstream_cx_active);
+        st.inc(s.upstream_cx_destroy);
+      },
+      onConnectError: (err: { code?: string }): void => {
+        h.cxConnectFail++;
+        st.inc(s.upstream_cx_total);
+        st.inc(s.upstream_cx_connect_fail);
+        if (err.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(s.upstream_cx_connect_timeout);
+      },
+    };
   }
 
   /** Counts an upstream (or router-generated) response code: upstream_rq_<code>, _<N>xx, _completed. */
