@@ -14,6 +14,7 @@ import { buildLocalReply } from '../http/local-reply.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import type { Json } from '../xds/json.ts';
 import type { ListenerSpec } from './listener-config.ts';
+import { fastPathEnabled, serveFast, type FastListenerHooks } from '../fast/connection.ts';
 import { applyXfcc } from '../tls/xfcc.ts';
 
 interface ConnState {
@@ -45,6 +46,16 @@ export class ActiveListener {
   /** Connections accepted while the listener is warming wait here (Envoy keeps them in the backlog). */
   private pending: Socket[] | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
+  /** Plaintext HTTP/1.1 connections are served by gateway/fast/ (MESHGATE_FAST_PATH=0: node:http only). */
+  private readonly fast = fastPathEnabled();
+  private readonly fastHooks: FastListenerHooks = {
+    draining: () => this.draining,
+    handOff: (s, data) => {
+      this.http.emit('connection', s);
+      if (data.length > 0) s.emit('data', data);
+      s.resume();
+    },
+  };
 
   constructor(spec: ListenerSpec, json: Json, hcm: HttpConnectionManager, o: { versionInfo: string; store: StatsStore; log: Logger; warm: boolean }) {
     this.spec = spec;
@@ -148,7 +159,9 @@ export class ActiveListener {
       st.dec(hcm.stats.downstream_cx_http1_active);
       st.inc(hcm.stats.downstream_cx_destroy);
     });
-    this.http.emit('connection', sock);
+    const cs = sock[STATE];
+    if (this.fast && cs && (sock as { encrypted?: boolean }).encrypted !== true) serveFast(sock, cs, this.fastHooks);
+    else this.http.emit('connection', sock);
     sock.resume();
   }
 

@@ -1,0 +1,390 @@
+// The fast HTTP/1.1 downstream: one plaintext client connection read straight from its net.Socket, without
+// node:http's IncomingMessage / ServerResponse per request. Heads are parsed by request-head.ts; each
+// request goes through the same ActiveStream (router, upstream, local replies, header rewriting) as the
+// general path, with this object as its Downstream: the response head is written as one latin1 string
+// corked together with the first body bytes, bodies are framed as the head says (Content-Length or
+// chunked; none for HEAD / 1xx / 204 / 304). Requests are served one at a time in arrival order
+// (pipelined ones wait in the buffer, bounded). Whatever request-head.ts does not accept is handed, with
+// every byte from that request on, to the general path (node:http) for the rest of the connection.
+import type { Socket } from 'node:net';
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+import { ActiveStream, type RequestInfo } from '../http/active-stream.ts';
+import type { HttpConnectionManager } from '../http/connection-manager.ts';
+import type { Downstream } from '../http/downstream.ts';
+import { buildLocalReply } from '../http/local-reply.ts';
+import { reasonPhrase } from '../http/codes.ts';
+import { ChunkedDecoder, HEAD_HANDOFF, HEAD_INCOMPLETE, newRequestHead, parseRequestHead, type RequestHead } from './request-head.ts';
+
+/** What the listener lends a fast connection. */
+export interface FastConnState {
+  hcm: HttpConnectionManager;
+  inflight: number;
+}
+
+export interface FastListenerHooks {
+  /** The listener is draining: close the connection once idle. */
+  draining(): boolean;
+  /** Serve the rest of the connection on the general path; `data` are the bytes already read. */
+  handOff(sock: Socket, data: Buffer): void;
+}
+
+/** Pipelined bytes buffered beyond the request being served before reading pauses. */
+const MAX_PENDING = 64 * 1024;
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+const EMPTY = Buffer.alloc(0);
+
+/** The request body as the router reads it (RequestBody uses data/end/error, pause and resume only). */
+class FastBody extends EventEmitter {
+  private readonly conn: FastConnection;
+  constructor(conn: FastConnection) {
+    super();
+    this.conn = conn;
+  }
+
+  pause(): this {
+    this.conn.bodyPaused = true;
+    this.conn.sock.pause();
+    return this;
+  }
+
+  resume(): this {
+    this.conn.bodyPaused = false;
+    if (!this.conn.closed) this.conn.sock.resume();
+    return this;
+  }
+}
+
+const BODY_NONE = 0;
+const BODY_LENGTH = 1;
+const BODY_CHUNKED = 2;
+
+export class FastConnection implements Downstream {
+  readonly sock: Socket;
+  private readonly cs: FastConnState;
+  private readonly hooks: FastListenerHooks;
+  private readonly remoteAddress: string;
+  private readonly remotePort: number;
+  private readonly localAddress: string;
+  private readonly localPort: number;
+  private readonly maxHeadBytes: number;
+  private pending: Buffer = EMPTY;
+  private readonly head: RequestHead = newRequestHead();
+  private stream: ActiveStream | undefined;
+  closed = false;
+  private handedOff = false;
+  private parsing = false;
+  // Request body.
+  private bodyMode = BODY_NONE;
+  private bodyRemaining = 0;
+  private chunked: ChunkedDecoder | undefined;
+  private body: FastBody | undefined;
+  bodyPaused = false;
+  private requestDone = true;
+  // Response.
+  headersSent = false;
+  private responseDone = true;
+  private headString = '';
+  private chunkedOut = false;
+  private noBody = false;
+  private closeAfter = false;
+  private drainCb: (() => void) | undefined;
+  private readonly emitBodyData: (b: Buffer) => void;
+  private readonly completeFn: () => boolean;
+
+  constructor(sock: Socket, cs: FastConnState, hooks: FastListenerHooks) {
+    this.sock = sock;
+    this.cs = cs;
+    this.hooks = hooks;
+    this.remoteAddress = sock.remoteAddress ?? '';
+    this.remotePort = sock.remotePort ?? 0;
+    this.localAddress = sock.localAddress ?? '';
+    this.localPort = sock.localPort ?? 0;
+    this.maxHeadBytes = cs.hcm.spec.maxRequestHeadersKb * 1024;
+    this.emitBodyData = (b) => this.body?.emit('data', b);
+    this.completeFn = () => this.requestDone;
+    sock.on('data', this.onData);
+    sock.on('drain', this.onSockDrain);
+    sock.on('close', this.onClose);
+    sock.on('error', this.onError);
+    sock.setTimeout(cs.hcm.spec.idleTimeoutMs, this.onTimeout);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.handedOff) return;
+    if (!this.requestDone) {
+      const used = this.feedBody(chunk, 0);
+      if (used < 0) return;
+      if (used === chunk.length) return;
+      chunk = chunk.subarray(used);
+    }
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.stream === undefined) this.parse();
+    else if (this.pending.length > MAX_PENDING) this.sock.pause();
+  };
+
+  private readonly onSockDrain = (): void => {
+    const cb = this.drainCb;
+    this.drainCb = undefined;
+    cb?.();
+  };
+
+  private readonly onClose = (): void => {
+    this.closed = true;
+    const s = this.stream;
+    if (s && !this.responseDone) {
+      this.responseDone = true;
+      this.stream = undefined;
+      this.cs.inflight--;
+      if (!this.requestDone) this.bodyError('downstream closed');
+      s.onDownstreamClose();
+    }
+  };
+
+  private readonly onError = (): void => {
+    // 'close' follows; ECONNRESET and the like need no answer.
+  };
+
+  private readonly onTimeout = (): void => {
+    if (this.stream === undefined) this.sock.destroy();
+  };
+
+  /** Serves complete heads from `pending` while no request is in flight. */
+  private parse(): void {
+    if (this.parsing) return;
+    this.parsing = true;
+    try {
+      while (this.stream === undefined && !this.closed && !this.handedOff && this.pending.length > 0) {
+        const buf = this.pending;
+        const n = parseRequestHead(buf, 0, buf.length, this.maxHeadBytes, this.head);
+        if (n === HEAD_INCOMPLETE) return;
+        if (n === HEAD_HANDOFF) return this.handOff();
+        this.pending = n === buf.length ? EMPTY : buf.subarray(n);
+        this.startRequest();
+      }
+    } finally {
+      this.parsing = false;
+    }
+    if (this.stream === undefined && this.sock.isPaused() && !this.bodyPaused && !this.closed && !this.handedOff) this.sock.resume();
+  }
+
+  private handOff(): void {
+    this.handedOff = true;
+    const s = this.sock;
+    s.off('data', this.onData);
+    s.off('drain', this.onSockDrain);
+    s.off('close', this.onClose);
+    s.off('error', this.onError);
+    s.setTimeout(0);
+    const data = this.pending;
+    this.pending = EMPTY;
+    this.hooks.handOff(s, data);
+  }
+
+  private startRequest(): void {
+    const h = this.head;
+    const hcm = this.cs.hcm;
+    // More than max_headers_count headers: 431, as the general path answers (Envoy http1.too_many_headers).
+    if (h.rawHeaders.length / 2 > hcm.spec.maxHeadersCount) {
+      this.writeRawAndClose(431, 'Request Header Fields Too Large');
+      return;
+    }
+    this.cs.inflight++;
+    this.requestDone = true;
+    this.bodyMode = BODY_NONE;
+    this.body = undefined;
+    if (h.chunked) {
+      this.bodyMode = BODY_CHUNKED;
+      this.chunked = new ChunkedDecoder();
+      this.requestDone = false;
+    } else if (h.contentLength > 0) {
+      this.bodyMode = BODY_LENGTH;
+      this.bodyRemaining = h.contentLength;
+      this.requestDone = false;
+    }
+    if (!this.requestDone) this.body = new FastBody(this);
+    this.headersSent = false;
+    this.responseDone = false;
+    this.chunkedOut = false;
+    this.closeAfter = false;
+    this.noBody = h.method === 'HEAD';
+    if (h.expectContinue) this.sock.write(CONTINUE, 'latin1');
+    const info: RequestInfo = {
+      method: h.method,
+      url: h.url,
+      httpMinor: 1,
+      rawHeaders: h.rawHeaders,
+      remoteAddress: this.remoteAddress,
+      remotePort: this.remotePort,
+      tls: false,
+      localAddress: this.localAddress,
+      localPort: this.localPort,
+      body: this.body as unknown as Readable,
+      complete: this.completeFn,
+    };
+    const stream = new ActiveStream(hcm, info, this);
+    this.stream = stream;
+    stream.start();
+    // Body bytes that arrived with the head.
+    if (!this.requestDone && this.pending.length > 0 && !this.closed) {
+      const buf = this.pending;
+      const used = this.feedBody(buf, 0);
+      if (used >= 0) this.pending = used === buf.length ? EMPTY : buf.subarray(used);
+    }
+  }
+
+  /** Feeds request-body bytes; returns how many were part of the body, or -1 after a framing error. */
+  private feedBody(buf: Buffer, start: number): number {
+    let used: number;
+    if (this.bodyMode === BODY_LENGTH) {
+      used = Math.min(this.bodyRemaining, buf.length - start);
+      if (used > 0) this.emitBodyData(start === 0 && used === buf.length ? buf : buf.subarray(start, start + used));
+      this.bodyRemaining -= used;
+      if (this.bodyRemaining === 0) this.bodyEnded();
+      return used;
+    }
+    const dec = this.chunked as ChunkedDecoder;
+    used = dec.feed(buf, start, buf.length, this.emitBodyData);
+    if (used < 0) {
+      // Malformed chunked framing mid-body: the request cannot be completed; reset the connection.
+      this.bodyError('invalid chunked request body');
+      this.sock.destroy();
+      return -1;
+    }
+    if (dec.done) this.bodyEnded();
+    return used;
+  }
+
+  private bodyError(message: string): void {
+    const b = this.body;
+    if (b && b.listenerCount('error') > 0) b.emit('error', new Error(message));
+  }
+
+  private bodyEnded(): void {
+    this.requestDone = true;
+    this.body?.emit('end');
+    if (this.responseDone) this.nextRequest();
+  }
+
+  // ---- Downstream ----
+
+  writeHead(status: number, headers: string[]): void {
+    let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+    let chunked = false;
+    let close = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const value = headers[i + 1] as string;
+      head += `${name}: ${value}\r\n`;
+      if (name === 'transfer-encoding') chunked = value.toLowerCase().endsWith('chunked');
+      else if (name === 'connection') close = value.toLowerCase().includes('close');
+    }
+    this.headString = head + '\r\n';
+    if (status < 200 || status === 204 || status === 304) this.noBody = true;
+    this.chunkedOut = chunked && !this.noBody;
+    this.closeAfter = close;
+    this.headersSent = true;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    const s = this.sock;
+    if (this.closed) return true;
+    const hasHead = this.headString !== '';
+    if (this.noBody || chunk.length === 0) {
+      if (hasHead) this.flushHead();
+      return !s.writableNeedDrain;
+    }
+    if (hasHead) s.cork();
+    if (hasHead) this.flushHead();
+    let ok: boolean;
+    if (this.chunkedOut) {
+      const len = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      if (!hasHead) s.cork();
+      s.write(len.toString(16) + '\r\n', 'latin1');
+      s.write(chunk);
+      ok = s.write('\r\n', 'latin1');
+      if (!hasHead) s.uncork();
+    } else ok = s.write(chunk);
+    if (hasHead) s.uncork();
+    return ok;
+  }
+
+  private flushHead(): void {
+    const h = this.headString;
+    this.headString = '';
+    this.sock.write(h, 'latin1');
+  }
+
+  end(chunk?: Buffer | string): void {
+    if (this.responseDone) return;
+    const s = this.sock;
+    if (!this.closed) {
+      s.cork();
+      if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+      else if (this.headString !== '') this.flushHead();
+      if (this.chunkedOut) s.write('0\r\n\r\n', 'latin1');
+      s.uncork();
+    }
+    this.responseDone = true;
+    this.stream = undefined;
+    this.cs.inflight--;
+    if (this.closeAfter || this.hooks.draining()) {
+      this.closed = true;
+      s.end();
+      return;
+    }
+    // The rest of an unread body is read and dropped before the next request, as node:http does.
+    if (this.requestDone) this.nextRequest();
+  }
+
+  private nextRequest(): void {
+    if (this.closed || this.handedOff) return;
+    if (this.pending.length > 0) {
+      // Not synchronously inside end(): the router finishes its bookkeeping first.
+      if (!this.parsing) process.nextTick(this.parseTick);
+    } else if (this.sock.isPaused() && !this.bodyPaused) this.sock.resume();
+  }
+
+  private readonly parseTick = (): void => this.parse();
+
+  reset(): void {
+    this.responseDone = true;
+    if (this.stream) {
+      this.stream = undefined;
+      this.cs.inflight--;
+    }
+    this.closed = true;
+    this.sock.destroy();
+  }
+
+  onDrain(cb: () => void): void {
+    this.drainCb = cb;
+  }
+
+  takeSocket(): Socket {
+    // Upgrades never reach the fast path (request-head.ts hands them off); kept for the contract.
+    this.handedOff = true;
+    this.sock.off('data', this.onData);
+    return this.sock;
+  }
+
+  /** A reply before any request was started (431), written as the general path's listener writes it. */
+  private writeRawAndClose(status: number, body: string): void {
+    const r = buildLocalReply(status, body, { serverName: this.cs.hcm.spec.serverName, close: true });
+    let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+    for (let i = 0; i < r.headers.length; i += 2) head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
+    this.closed = true;
+    this.pending = EMPTY;
+    this.sock.end(head + '\r\n' + r.body);
+  }
+}
+
+/** Serves a plaintext HTTP/1.1 connection on the fast path. */
+export function serveFast(sock: Socket, cs: FastConnState, hooks: FastListenerHooks): FastConnection {
+  return new FastConnection(sock, cs, hooks);
+}
+
+/** MESHGATE_FAST_PATH=0 forces every connection onto the general (node:http) path. */
+export function fastPathEnabled(): boolean {
+  return process.env.MESHGATE_FAST_PATH !== '0';
+}

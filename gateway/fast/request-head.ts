@@ -1,0 +1,259 @@
+// The fast path's HTTP/1.1 request-head parser: one pass over the raw bytes, accepting only the common,
+// unambiguous shape of a request (known method, origin-form target, HTTP/1.1, token header names, visible
+// ASCII values, one Content-Length of digits or one `Transfer-Encoding: chunked`, never both). Anything
+// else — HTTP/1.0, absolute-form, obs-fold, bare LF, CL+TE, duplicate CL, other transfer codings, upgrades,
+// control or non-ASCII bytes, oversized heads — is not interpreted here at all: the connection is handed,
+// from that request's first byte, to the general path (node:http / llhttp in strict mode), which answers
+// it exactly as it answers any connection (400 / 426 / 431 / upgrade). So the fast path can never accept a
+// request the general path would reject or frame differently (request smuggling needs two parsers that
+// disagree; here the second parser decides every doubtful case).
+
+/** More bytes are needed (no CRLFCRLF yet, within the size limit). */
+export const HEAD_INCOMPLETE = 0;
+/** Not for the fast path: hand the connection to the general path from this request on. */
+export const HEAD_HANDOFF = -1;
+
+export interface RequestHead {
+  method: string;
+  /** Origin-form target as received. */
+  url: string;
+  /** [name, value, ...]: names as received, values with surrounding whitespace trimmed (node's rawHeaders). */
+  rawHeaders: string[];
+  /** -1: no Content-Length. */
+  contentLength: number;
+  chunked: boolean;
+  /** `Expect: 100-continue`: answer `100 Continue` at once, as node:http does. */
+  expectContinue: boolean;
+}
+
+const METHODS = new Map<string, string>([
+  ['GET', 'GET'], ['HEAD', 'HEAD'], ['POST', 'POST'], ['PUT', 'PUT'], ['DELETE', 'DELETE'], ['OPTIONS', 'OPTIONS'], ['PATCH', 'PATCH'],
+]);
+
+/** RFC 9110 tchar. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
+
+type Latin1 = { latin1Slice(start: number, end: number): string };
+/** Buffer#latin1Slice (node's own fast path behind toString('latin1')), without the encoding lookup. */
+const latin1 = (b: Buffer, start: number, end: number): string => (b as unknown as Latin1).latin1Slice(start, end);
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const HT = 9;
+const COLON = 58;
+
+// Request line must end with exactly " HTTP/1.1\r\n".
+const VERSION = Buffer.from(' HTTP/1.1\r\n', 'latin1');
+
+/**
+ * Parses the head starting at `start` (< end). Returns the head's length in bytes (through the blank line)
+ * and fills `out`, or HEAD_INCOMPLETE, or HEAD_HANDOFF. `maxBytes`: above it without a complete head the
+ * general path answers (431).
+ */
+export function parseRequestHead(buf: Buffer, start: number, end: number, maxBytes: number, out: RequestHead): number {
+  // Request line: METHOD SP target SP HTTP/1.1 CRLF
+  let i = start;
+  const limit = end - start > maxBytes ? start + maxBytes : end;
+  while (i < limit && TCHAR[buf[i] as number] === 1) i++;
+  if (i >= limit) return end - start > maxBytes ? HEAD_HANDOFF : HEAD_INCOMPLETE;
+  if (buf[i] !== SP || i === start) return HEAD_HANDOFF;
+  const method = METHODS.get(latin1(buf, start, i));
+  if (method === undefined) return HEAD_HANDOFF;
+  const t0 = ++i;
+  if (i < limit && buf[i] !== 0x2f) return HEAD_HANDOFF; // origin-form only
+  for (; i < limit; i++) {
+    const c = buf[i] as number;
+    if (c <= SP || c >= 0x7f) break;
+  }
+  if (i >= limit) return end - start > maxBytes ? HEAD_HANDOFF : HEAD_INCOMPLETE;
+  if (buf[i] !== SP) return HEAD_HANDOFF;
+  const url = latin1(buf, t0, i);
+  for (let k = 0; k < VERSION.length; k++, i++) {
+    if (i >= limit) return end - start > maxBytes ? HEAD_HANDOFF : HEAD_INCOMPLETE;
+    if (buf[i] !== VERSION[k]) return HEAD_HANDOFF;
+  }
+  const raw: string[] = [];
+  let contentLength = -1;
+  let chunked = false;
+  let te = false;
+  let expectContinue = false;
+  for (;;) {
+    if (i >= limit) return end - start > maxBytes ? HEAD_HANDOFF : HEAD_INCOMPLETE;
+    let c = buf[i] as number;
+    if (c === CR) {
+      if (i + 1 >= limit) return end - start > maxBytes ? HEAD_HANDOFF : HEAD_INCOMPLETE;
+      if (buf[i + 1] !== LF) return HEAD_HANDOFF;
+      i += 2;
+      break;
+    }
+    // Header name: tchar+ immediately followed by ':' (no whitespace before the colon, no obs-fold).
+    const n0 = i;
+    while (i < limit && TCHAR[buf[i] as number] === 1) i++;
+    if (i >= limit) return end - start > maxBytes ? HEAD_HANDOFF : HEAD_INCOMPLETE;
+    if (buf[i] !== COLON || i === n0) return HEAD_HANDOFF;
+    const n1 = i++;
+    while (i < limit && (buf[i] === SP || buf[i] === HT)) i++;
+    const v0 = i;
+    let v1 = i;
+    for (; i < limit; i++) {
+      c = buf[i] as number;
+      if (c > SP && c < 0x7f) v1 = i + 1;
+      else if (c !== SP && c !== HT) break;
+    }
+    if (i + 1 >= limit) return end - start > maxBytes ? HEAD_HANDOFF : HEAD_INCOMPLETE;
+    if (c !== CR || buf[i + 1] !== LF) return HEAD_HANDOFF;
+    i += 2;
+    const name = latin1(buf, n0, n1);
+    const value = latin1(buf, v0, v1);
+    const len = n1 - n0;
+    // Framing and hop-by-hop headers that change how the bytes are read: recognised case-insensitively.
+    if (len === 14 || len === 17 || len === 10 || len === 7 || len === 6) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') {
+        if (contentLength >= 0 || value.length === 0 || value.length > 15) return HEAD_HANDOFF;
+        let n = 0;
+        for (let k = 0; k < value.length; k++) {
+          const d = value.charCodeAt(k) - 48;
+          if (d < 0 || d > 9) return HEAD_HANDOFF;
+          n = n * 10 + d;
+        }
+        contentLength = n;
+      } else if (lower === 'transfer-encoding') {
+        if (te || value.toLowerCase() !== 'chunked') return HEAD_HANDOFF;
+        te = true;
+        chunked = true;
+      } else if (lower === 'connection') {
+        // Upgrades (and anything that names one) go to the general path with its websocket handling.
+        if (value.toLowerCase().includes('upgrade')) return HEAD_HANDOFF;
+      } else if (lower === 'upgrade') {
+        return HEAD_HANDOFF;
+      } else if (lower === 'expect') {
+        if (value.toLowerCase() !== '100-continue') return HEAD_HANDOFF;
+        expectContinue = true;
+      }
+    }
+    raw.push(name, value);
+  }
+  if (chunked && contentLength >= 0) return HEAD_HANDOFF;
+  if (i - start > maxBytes) return HEAD_HANDOFF;
+  out.method = method;
+  out.url = url;
+  out.rawHeaders = raw;
+  out.contentLength = contentLength;
+  out.chunked = chunked;
+  out.expectContinue = expectContinue;
+  return i - start;
+}
+
+export function newRequestHead(): RequestHead {
+  return { method: '', url: '', rawHeaders: [], contentLength: -1, chunked: false, expectContinue: false };
+}
+
+/** Chunked request-body decoder states. */
+const CH_SIZE = 0;
+const CH_EXT = 1;
+const CH_SIZE_LF = 2;
+const CH_DATA = 3;
+const CH_DATA_CR = 4;
+const CH_DATA_LF = 5;
+const CH_TRAILER = 6;
+const CH_TRAILER_LF = 7;
+const CH_DONE = 8;
+
+/**
+ * Incremental strict decoder of a chunked body (hex size, optional `;extensions`, CRLF line ends only,
+ * trailers read and dropped as node:http does not forward them either). `feed` returns the number of
+ * bytes of `buf` consumed (stops at the end of the body), or -1 on a framing error.
+ */
+export class ChunkedDecoder {
+  private state = CH_SIZE;
+  private size = 0;
+  private digits = 0;
+  private remaining = 0;
+  private lineLen = 0;
+  done = false;
+
+  feed(buf: Buffer, start: number, end: number, onData: (b: Buffer) => void): number {
+    let i = start;
+    while (i < end) {
+      const c = buf[i] as number;
+      switch (this.state) {
+        case CH_SIZE: {
+          const h = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+          if (h >= 0) {
+            if (++this.digits > 12) return -1;
+            this.size = this.size * 16 + h;
+            i++;
+            continue;
+          }
+          if (this.digits === 0) return -1;
+          if (c === CR) this.state = CH_SIZE_LF;
+          else if (c === 59 /* ; */) this.state = CH_EXT;
+          else return -1;
+          i++;
+          continue;
+        }
+        case CH_EXT:
+          if (c === CR) this.state = CH_SIZE_LF;
+          else if (c < SP && c !== HT) return -1;
+          i++;
+          continue;
+        case CH_SIZE_LF:
+          if (c !== LF) return -1;
+          i++;
+          if (this.size === 0) {
+            this.state = CH_TRAILER;
+            this.lineLen = 0;
+          } else {
+            this.remaining = this.size;
+            this.state = CH_DATA;
+          }
+          continue;
+        case CH_DATA: {
+          const n = Math.min(this.remaining, end - i);
+          onData(buf.subarray(i, i + n));
+          i += n;
+          this.remaining -= n;
+          if (this.remaining === 0) this.state = CH_DATA_CR;
+          continue;
+        }
+        case CH_DATA_CR:
+          if (c !== CR) return -1;
+          this.state = CH_DATA_LF;
+          i++;
+          continue;
+        case CH_DATA_LF:
+          if (c !== LF) return -1;
+          this.state = CH_SIZE;
+          this.size = 0;
+          this.digits = 0;
+          i++;
+          continue;
+        case CH_TRAILER:
+          if (c === CR) this.state = CH_TRAILER_LF;
+          else if (c === LF || ++this.lineLen > 16384) return -1;
+          i++;
+          continue;
+        case CH_TRAILER_LF:
+          if (c !== LF) return -1;
+          i++;
+          if (this.lineLen === 0) {
+            this.state = CH_DONE;
+            this.done = true;
+            return i - start;
+          }
+          this.lineLen = 0;
+          this.state = CH_TRAILER;
+          continue;
+        default:
+          return i - start;
+      }
+    }
+    return i - start;
+  }
+}
