@@ -593,7 +593,7 @@ export class ActiveStream {
     // Circuit breakers (max_requests, max_pending_requests, max_connections) at connection-pool admission.
     const pool = cluster.poolFor(host) as { stats?: { free: number } };
     const idle = pool.stats ? pool.stats.free > 0 : host.cxActive > 0;
-    const adm = admit(cluster.spec.thresholds, { attachedRq: cluster.activeRq - cluster.pendingRq, pendingRq: cluster.pendingRq, connections: cluster.activeCx }, idle);
+    const adm = admit(cluster.spec.thresholds, { attachedRq: cluster.activeRq - cluster.pendingRq, pendingRq: cluster.pendingRq, connections: idle ? 0 : cluster.openConnections() }, idle);
     if (adm.result === ADMIT_OVERFLOW) {
       st.inc(cs.upstream_rq_pending_overflow);
       cluster.chargeStatus(503);

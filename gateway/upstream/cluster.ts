@@ -553,6 +553,16 @@ export class Cluster {
     return (h) => slowStartWeight(h.weight, now - h.createdAt, ss);
   }
 
+  /** Upstream connections open or opening across the cluster's hosts (max_connections is per cluster). */
+  openConnections(): number {
+    let n = 0;
+    for (const h of this.hosts) {
+      const p = h.pool as { size?: number } | undefined;
+      n += p?.size ?? (p ? h.cxActive : 0);
+    }
+    return n;
+  }
+
   /** A host for a new request, or undefined (503 no healthy upstream). `hash`: the route hash policy's key. */
   chooseHost(hash?: bigint): Host | undefined {
     if (this.panic) this.store.inc(this.stats.lb_healthy_panic);
@@ -585,8 +595,11 @@ export class Cluster {
       connectTimeoutMs: this.spec.connectTimeoutMs,
       idleTimeoutMs: this.spec.idleTimeoutMs,
       maxRequestsPerConnection: this.spec.maxRequestsPerConnection,
-      // max_connections bounds the connections (per host here; Envoy counts them per cluster).
-      ...(this.spec.thresholds.maxConnections < 1_000_000 ? { maxConnections: this.spec.thresholds.maxConnections } : {}),
+      // max_connections is per cluster (Envoy ResourceManager): a host opens another connection only while the
+      // cluster has room, or when it has none at all.
+      ...(this.spec.thresholds.maxConnections < 1_000_000
+        ? { maxConnections: this.spec.thresholds.maxConnections, canCreateConnection: () => this.openConnections() < this.spec.thresholds.maxConnections }
+        : {}),
       ...(this.spec.tcpKeepaliveMs !== undefined ? { tcpKeepaliveMs: this.spec.tcpKeepaliveMs } : {}),
       // Upstream TLS: the cluster's UpstreamTlsContext (SNI, verification, rotated certificates).
       ...(tls

@@ -360,6 +360,8 @@ export class H1Pool {
   readonly events: H1PoolEvents;
   readonly maxRequests: number;
   private readonly maxConnections: number;
+  /** Cluster-wide max_connections: may another connection be opened? (A pool with none always may.) */
+  private readonly canCreateConnection: (() => boolean) | undefined;
   private readonly connector: Connector | undefined;
   private readonly queue: Queued[] = [];
   private readonly tcpKeepaliveMs: number | undefined;
@@ -374,7 +376,7 @@ export class H1Pool {
   constructor(
     host: string,
     port: number,
-    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxRequestsPerConnection: number; maxConnections?: number; connector?: Connector; tcpKeepaliveMs?: number; events: H1PoolEvents },
+    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxRequestsPerConnection: number; maxConnections?: number; canCreateConnection?: () => boolean; connector?: Connector; tcpKeepaliveMs?: number; events: H1PoolEvents },
   ) {
     this.host = host;
     this.port = port;
@@ -382,6 +384,7 @@ export class H1Pool {
     this.idleTimeoutMs = o.idleTimeoutMs;
     this.maxRequests = o.maxRequestsPerConnection;
     this.maxConnections = o.maxConnections ?? Infinity;
+    this.canCreateConnection = o.canCreateConnection;
     this.connector = o.connector;
     this.tcpKeepaliveMs = o.tcpKeepaliveMs;
     this.events = o.events;
@@ -390,6 +393,20 @@ export class H1Pool {
   /** Idle connections (circuit-breaker admission reads `free`, as for undici's Pool). */
   get stats(): { free: number } {
     return { free: this.idle.length };
+  }
+
+  /** Connections open or opening. */
+  get size(): number {
+    return this.all.size;
+  }
+
+  /**
+   * Envoy's rule (ConnPoolImplBase::tryCreateNewConnection): a new connection needs room under the limits,
+   * except that a pool with no connection at all always opens one, so its requests cannot starve.
+   */
+  private mayOpen(): boolean {
+    if (this.all.size === 0) return true;
+    return this.all.size < this.maxConnections && (this.canCreateConnection === undefined || this.canCreateConnection());
   }
 
   /** Requests waiting for a connection (max connections reached). */
@@ -405,7 +422,7 @@ export class H1Pool {
       conn.send(o, handler);
       return true;
     }
-    if (this.all.size >= this.maxConnections) {
+    if (!this.mayOpen()) {
       this.queue.push({ o, handler });
       return true;
     }
@@ -461,7 +478,7 @@ export class H1Pool {
   }
 
   private drainQueue(): void {
-    while (this.queue.length > 0 && this.all.size < this.maxConnections && !this.closing) {
+    while (this.queue.length > 0 && this.mayOpen() && !this.closing) {
       const q = this.queue.shift() as Queued;
       this.open(q.o, q.handler);
     }
