@@ -246,9 +246,18 @@ export class FastConnection implements Downstream {
     const dec = this.chunked as ChunkedDecoder;
     used = dec.feed(buf, start, buf.length, this.emitBodyData);
     if (used < 0) {
-      // Malformed chunked framing mid-body: the request cannot be completed; reset the connection.
+      // Malformed chunked framing: a codec error, answered as the general path answers it (400 and close)
+      // while no response has started; otherwise the connection is reset.
       this.bodyError('invalid chunked request body');
-      this.sock.destroy();
+      const s = this.stream;
+      if (s && !this.headersSent) {
+        this.responseDone = true;
+        this.stream = undefined;
+        this.cs.inflight--;
+        this.cs.hcm.store.inc(this.cs.hcm.stats.downstream_cx_protocol_error);
+        this.writeRawAndClose(400, 'Bad Request');
+        s.onDownstreamClose();
+      } else this.sock.destroy();
       return -1;
     }
     if (dec.done) this.bodyEnded();
