@@ -106,6 +106,12 @@ function applyOutlierDetection(c: JsonObject, tp: TrafficPolicy | undefined): vo
 
 /** applyLoadBalancer: LEAST_REQUEST by default; consistentHash switches to RING_HASH or MAGLEV. */
 function applyLoadBalancer(c: JsonObject, tp: TrafficPolicy | undefined): void {
+  // A cluster born ORIGINAL_DST (a PASSTHROUGH subset, or a subset of a PASSTHROUGH cluster) stays so whatever
+  // the merged policy says: istiod returns early with CLUSTER_PROVIDED.
+  if (c.type === 'ORIGINAL_DST') {
+    c.lb_policy = 'CLUSTER_PROVIDED';
+    return;
+  }
   const lb = tp?.loadBalancer;
   // setWarmup (aggression 1 and minimum 10% unless given; istiod writes the runtime key "(") or the deprecated
   // setSlowStartConfig. A consistent-hash balancer takes no slow start.
@@ -216,14 +222,21 @@ function buildOne(
   dr: EffectiveDestinationRule | undefined,
   subset: string | undefined,
   endpoints: ModelEndpoint[],
+  originalDst = false,
 ): BuiltCluster | undefined {
-  const type = clusterType(svc);
+  const type = originalDst ? 'ORIGINAL_DST' : clusterType(svc);
   let eps = endpoints;
   if (type === 'LOGICAL_DNS') eps = eps.slice(0, 1); // one endpoint per host and port
-  if (type !== 'EDS' && eps.length === 0) return undefined; // DNS/STATIC clusters without endpoints are not emitted
+  if ((type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && eps.length === 0) return undefined; // DNS clusters without endpoints are not emitted
   const c: JsonObject = { name, type, common_lb_config: {}, alt_stat_name: `${name};` };
   if (type === 'EDS') c.eds_cluster_config = { eds_config: adsConfigSource(), service_name: name };
-  else {
+  else if (type === 'ORIGINAL_DST') {
+    // buildCluster: a ServiceEntry (resolution NONE) port with a targetPort overrides the destination port.
+    const target = port.targetPort;
+    if (svc.serviceEntry && svc.resolution === 'Passthrough' && typeof target === 'number' && target !== 0) {
+      c.original_dst_lb_config = { upstream_port_override: target };
+    }
+  } else {
     c.dns_lookup_family = 'V4_ONLY';
     c.dns_refresh_rate = '60s';
     c.respect_dns_ttl = true;
@@ -273,9 +286,15 @@ export function buildClusters(push: PushContext): BuiltCluster[] {
       if (port.protocol === 'UDP') continue;
       const eps = push.endpoints(svc, port);
       add(buildOne(push, clusterName(port.port, '', svc.hostname), svc, port, policyForPort(dr?.trafficPolicy, port.port), dr, undefined, eps));
+      // istiod skips the subsets too when the default DNS cluster has no endpoints.
+      if (clusterType(svc) !== 'EDS' && eps.length === 0) continue;
+      const topPassthrough = policyForPort(dr?.trafficPolicy, port.port)?.loadBalancer?.simple === 'PASSTHROUGH';
       for (const subset of dr?.subsets ?? []) {
         const tp = mergeSubsetPolicy(dr?.trafficPolicy, subset.trafficPolicy, port.port);
-        add(buildOne(push, clusterName(port.port, subset.name, svc.hostname), svc, port, tp, dr, subset.name, subsetEndpoints(eps, subset)));
+        // buildSubsetCluster: born ORIGINAL_DST when the subset's own (top-level) policy says PASSTHROUGH or the
+        // default cluster already is ORIGINAL_DST; otherwise a merged PASSTHROUGH converts it in applyLoadBalancer.
+        const born = topPassthrough || subset.trafficPolicy?.loadBalancer?.simple === 'PASSTHROUGH';
+        add(buildOne(push, clusterName(port.port, subset.name, svc.hostname), svc, port, tp, dr, subset.name, subsetEndpoints(eps, subset), born));
       }
     }
   }

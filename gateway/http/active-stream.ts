@@ -571,10 +571,13 @@ export class ActiveStream {
     const r = this.retry;
     const tried = this.triedHosts;
     const hash = this.hashKey;
-    if (!r || !r.previousHosts || !tried || tried.length === 0) return cluster.chooseHost(hash);
+    // The downstream, for ORIGINAL_DST clusters: request headers and the connection's local address, never
+    // "restored" here (listeners with use_original_dst are NACKed), so only x-envoy-original-dst-host can pick.
+    const ctx = { headers: this.parsed.headers, localAddress: this.info.localAddress, localPort: this.info.localPort, localAddressRestored: false };
+    if (!r || !r.previousHosts || !tried || tried.length === 0) return cluster.chooseHost(hash, ctx);
     // previous_hosts predicate: re-pick up to host_selection_retry_max_attempts times.
-    let h = cluster.chooseHost(hash);
-    for (let i = 0; i < r.hostSelectionMaxAttempts && h && tried.includes(h); i++) h = cluster.chooseHost(hash);
+    let h = cluster.chooseHost(hash, ctx);
+    for (let i = 0; i < r.hostSelectionMaxAttempts && h && tried.includes(h); i++) h = cluster.chooseHost(hash, ctx);
     return h;
   }
 

@@ -63,7 +63,8 @@ class ShadowHandler implements Dispatcher.DispatchHandler {
 
 /** Sends one shadow request to `cluster` (the caller has already chosen to mirror this request). */
 export function sendShadow(cluster: Cluster, o: { method: string; path: string; headers: string[]; body: Buffer | null; timeoutMs: number; hash?: bigint | undefined }): boolean {
-  const host = cluster.chooseHost(o.hash);
+  // Envoy's shadow (async client) stream has request headers but no downstream connection.
+  const host = cluster.chooseHost(o.hash, { headers: o.headers });
   if (!host) return false;
   host.activeRq++;
   host.rqTotal++;

@@ -23,12 +23,14 @@ import { DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE, RingHashLoadBalancer } fr
 import { DEFAULT_TABLE_SIZE, MaglevLoadBalancer } from './maglev.ts';
 import { OutlierDetector, parseOutlierDetection, type OutlierConfig } from './outlier-detector.ts';
 import { parseSlowStart, slowStartWeight, type SlowStartConfig } from './slow-start.ts';
+import { DEFAULT_CLEANUP_INTERVAL_MS, OriginalDstHosts, parseOriginalDstConfig, type ChooseContext, type OriginalDstConfig } from './original-dst.ts';
 
 export const LB_ROUND_ROBIN = 'ROUND_ROBIN';
 export const LB_LEAST_REQUEST = 'LEAST_REQUEST';
 export const LB_RANDOM = 'RANDOM';
 export const LB_RING_HASH = 'RING_HASH';
 export const LB_MAGLEV = 'MAGLEV';
+export const LB_CLUSTER_PROVIDED = 'CLUSTER_PROVIDED';
 
 export interface Thresholds {
   maxConnections: number;
@@ -43,7 +45,7 @@ export interface Thresholds {
 export interface ClusterSpec {
   name: string;
   observabilityName: string;
-  type: 'EDS' | 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
+  type: 'EDS' | 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'ORIGINAL_DST';
   edsServiceName: string | undefined;
   connectTimeoutMs: number;
   lbPolicy: string;
@@ -70,6 +72,8 @@ export interface ClusterSpec {
   tls: UpstreamTlsSpec | undefined;
   /** respect_dns_ttl (Istio sets it): the records' TTL is the refresh interval. */
   respectDnsTtl: boolean;
+  /** ORIGINAL_DST clusters: original_dst_lb_config and cleanup_interval. */
+  originalDst?: OriginalDstConfig | undefined;
 }
 
 function thresholds(t: Json | undefined, where: string): Thresholds {
@@ -107,9 +111,10 @@ export function parseCluster(c: Json): ClusterSpec {
     'ring_hash_lb_config', 'maglev_lb_config', 'outlier_detection',
     'track_cluster_stats', 'ignore_health_on_host_removal', 'close_connections_on_host_health_failure',
     'wait_for_warm_on_init', 'filters', 'http2_protocol_options', 'http_protocol_options',
+    'original_dst_lb_config', 'cleanup_interval',
   ]);
   const type = str(c.type, `${where}.type`, 'STATIC');
-  if (type !== 'EDS' && type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS') {
+  if (type !== 'EDS' && type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS' && type !== 'ORIGINAL_DST') {
     throw new ConfigError(`${where}: cluster type ${type} is not supported by this proxy`);
   }
   let edsServiceName: string | undefined;
@@ -121,8 +126,19 @@ export function parseCluster(c: Json): ClusterSpec {
     edsServiceName = str(e.service_name, where) || name;
   } else if (c.eds_cluster_config !== undefined) throw new ConfigError(`${where}: eds_cluster_config on a ${type} cluster`);
   const lbPolicy = str(c.lb_policy, `${where}.lb_policy`, LB_ROUND_ROBIN);
-  if (lbPolicy !== LB_ROUND_ROBIN && lbPolicy !== LB_LEAST_REQUEST && lbPolicy !== LB_RANDOM && lbPolicy !== LB_RING_HASH && lbPolicy !== LB_MAGLEV) {
+  if (lbPolicy !== LB_ROUND_ROBIN && lbPolicy !== LB_LEAST_REQUEST && lbPolicy !== LB_RANDOM && lbPolicy !== LB_RING_HASH && lbPolicy !== LB_MAGLEV && lbPolicy !== LB_CLUSTER_PROVIDED) {
     throw new ConfigError(`${where}: lb_policy ${lbPolicy} is not supported by this proxy`);
+  }
+  // OriginalDstClusterFactory's checks (and CLUSTER_PROVIDED needs a cluster that provides a load balancer).
+  let originalDst: OriginalDstConfig | undefined;
+  if (type === 'ORIGINAL_DST') {
+    if (lbPolicy !== LB_CLUSTER_PROVIDED) throw new ConfigError(`${where}: LB policy ${lbPolicy} is not valid for Cluster type ORIGINAL_DST. Only 'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'`);
+    if (c.load_assignment !== undefined) throw new ConfigError(`${where}: ORIGINAL_DST clusters must have no load assignment configured`);
+    originalDst = parseOriginalDstConfig(c, where, durationMs(c.cleanup_interval, `${where}.cleanup_interval`, DEFAULT_CLEANUP_INTERVAL_MS));
+  } else if (lbPolicy === LB_CLUSTER_PROVIDED) {
+    throw new ConfigError(`${where}: lb_policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST here, not ${type}`);
+  } else if (c.original_dst_lb_config !== undefined) {
+    throw new ConfigError(`${where}: original_dst_lb_config on a ${type} cluster`);
   }
   let choiceCount = 2;
   let slowStart: SlowStartConfig | undefined;
@@ -211,6 +227,7 @@ export function parseCluster(c: Json): ClusterSpec {
     slowStart: lbPolicy === LB_ROUND_ROBIN || lbPolicy === LB_LEAST_REQUEST ? slowStart : undefined,
     tls,
     respectDnsTtl: c.respect_dns_ttl === true,
+    originalDst,
   };
 }
 
@@ -372,6 +389,8 @@ export class Cluster {
   pendingRq = 0;
   activeCx = 0;
   private lb: LoadBalancer | undefined;
+  /** ORIGINAL_DST: hosts created per destination address (original-dst.ts). */
+  private readonly originalDst: OriginalDstHosts | undefined;
   /** Outlier detection, when the cluster configures it. */
   readonly outlier: OutlierDetector | undefined;
   private panic = false;
@@ -414,6 +433,17 @@ export class Cluster {
       this.scope.computedGauge(`circuit_breakers.high.${t}`, () => 0);
     }
     this.warm = spec.type !== 'EDS';
+    if (spec.originalDst) {
+      const invalid = this.scope.counter('original_dst_host_invalid');
+      this.originalDst = new OriginalDstHosts(spec.originalDst, {
+        onChange: (hosts) => {
+          this.hosts = hosts;
+          this.outlier?.setHosts(hosts);
+          this.store.inc(this.stats.membership_change);
+        },
+        onInvalid: () => this.store.inc(invalid),
+      });
+    }
     if (spec.loadAssignment) {
       const hosts = parseLoadAssignment(spec.loadAssignment, `cluster '${spec.name}'.load_assignment`, spec.type !== 'STATIC');
       if (spec.type === 'STATIC') this.setHosts(hosts);
@@ -563,8 +593,12 @@ export class Cluster {
     return n;
   }
 
-  /** A host for a new request, or undefined (503 no healthy upstream). `hash`: the route hash policy's key. */
-  chooseHost(hash?: bigint): Host | undefined {
+  /**
+   * A host for a new request, or undefined (503 no healthy upstream). `hash`: the route hash policy's key;
+   * `ctx`: the downstream (request headers, local address), read by ORIGINAL_DST clusters only.
+   */
+  chooseHost(hash?: bigint, ctx?: ChooseContext): Host | undefined {
+    if (this.originalDst) return this.originalDst.choose(ctx);
     if (this.panic) this.store.inc(this.stats.lb_healthy_panic);
     return this.lb?.choose(hash);
   }
@@ -703,6 +737,7 @@ export class Cluster {
   close(): void {
     this.closed = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
+    this.originalDst?.close();
     this.outlier?.close();
     if (this.slowStartTimer) clearTimeout(this.slowStartTimer);
     this.scope.releaseAll();
