@@ -1,32 +1,75 @@
-// The gateway pod without a kubelet: its two containers, `meshgate proxy` and the `meshgate controller`
-// sidecar, as real processes on this machine, wired as the chart wires them (localhost xDS, Downward API
-// labels file and POD_* env). Every process start of the suite goes through startGatewayPod, so the chart's
-// exact command, args and env can be substituted in one place.
-import { renameSync, writeFileSync } from 'node:fs';
+// The gateway pod without a kubelet. The suite installs the chart with `helm install`; this file reads the
+// installed Deployment back from the API server, creates the Pod its ReplicaSet would (the pod template's
+// labels, annotations and spec), and starts its two containers, `istio-proxy` (`meshgate proxy`) and the
+// `controller` sidecar (`meshgate controller`), as real processes with exactly the command, args and env of
+// the containers, resolved as the kubelet resolves them: Downward API `fieldRef`/`resourceFieldRef`, `$(VAR)`
+// expansion, the Downward API labels volume. Every process start of the suite goes through startGatewayPod.
+//
+// Deviations from a kubelet, each the smallest possible (see the comments where they happen):
+//   - the Downward API labels volume is written to a temporary directory, and the one arg naming its mount
+//     path (`--labels-file=/etc/istio/pod/labels`) is rewritten to it (no mount namespaces here);
+//   - the controller gets `--kubeconfig=<the ServiceAccount's token kubeconfig>` appended, because the product
+//     reads in-cluster credentials only from the fixed path /var/run/secrets/kubernetes.io/serviceaccount
+//     (client-node's loadFromCluster) and offers no env to move it;
+//   - the command `meshgate` (the image's ENTRYPOINT, on the image's PATH) is bin/meshgate of this checkout;
+//   - no service-link env (`<SVC>_SERVICE_HOST`, ... for every Service of the namespace), only KUBERNETES_*.
+// Ports are the chart's fixed ones (15000, 15010, 15020, 15021, 15090, listeners 8080/8443): run the test
+// files one at a time (e2e/kube/run.sh does), as two pods of the same node never share a network namespace.
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { freePort, meshgate, type Proc } from '../lib/process.ts';
+import type { KubeObject } from '../../controller/model/objects.ts';
+import { MESHGATE, REPO, start, type Proc } from '../lib/process.ts';
 import { rawRequest } from '../lib/http.ts';
+import type { Kube } from './kube.ts';
 
 export interface GatewayPodOptions {
-  /** The kubeconfig the controller uses (the chart ServiceAccount on the local cluster). */
-  kubeconfig: string;
-  podName: string;
+  kube: Kube;
+  /** The Deployment installed by `helm install` (the release name): istio-ingressgateway. */
+  deployment: string;
   namespace: string;
-  labels: Record<string, string>;
-  /** Where the Downward API labels file is written. */
+  /** The pod's address (status.podIP). */
+  podIP: string;
+  /** The ServiceAccount's kubeconfig the controller uses in place of the in-cluster token files. */
+  kubeconfig: string;
+  /** Where the Downward API volume is written. */
   dir: string;
-  watchNamespaces?: string[];
   /** Start only the proxy (the controller later, with startController()). */
   proxyOnly?: boolean;
 }
 
+export interface Container {
+  name: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  resources?: { limits?: Record<string, string>; requests?: Record<string, string> };
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: {
+    fieldRef?: { fieldPath: string };
+    resourceFieldRef?: { containerName?: string; resource: string; divisor?: string | number };
+    configMapKeyRef?: unknown;
+    secretKeyRef?: unknown;
+  };
+}
+
 export interface GatewayPod {
+  /** The Pod object created for it (with the Deployment's pod template). */
+  pod: KubeObject;
   proxy: Proc;
   controller: Proc | undefined;
+  /** What each container was started with (after the substitutions listed at the top of this file). */
+  started: Record<string, { command: string; args: string[]; env: Record<string, string> }>;
   ports: { xds: number; admin: number; status: number; metrics: number; merged: number };
   startController(): Proc;
-  /** Rewrites the Downward API labels file, as the kubelet does on relabel. */
-  writeLabels(labels: Record<string, string>): void;
+  /** Adds/changes labels of the Pod in the API server and rewrites the Downward API labels file, as the kubelet does. */
+  relabel(labels: Record<string, string>): Promise<void>;
   adminGet(path: string): Promise<string>;
   /** GET on the status port :15021 (/healthz/ready). */
   ready(): Promise<number>;
@@ -35,43 +78,221 @@ export interface GatewayPod {
   stop(): Promise<void>;
 }
 
+/**
+ * Kubernetes' `$(VAR)` expansion (third_party/forked/golang/expansion): `$(NAME)` becomes the value of NAME
+ * when it is defined, and stays as written when it is not; `$$` is an escaped `$`; any other `$` is literal.
+ */
+export function expand(input: string, vars: Record<string, string>): string {
+  let out = '';
+  for (let i = 0; i < input.length; i++) {
+    const c = input[i];
+    if (c !== '$' || i + 1 >= input.length) {
+      out += c;
+      continue;
+    }
+    const next = input[i + 1];
+    if (next === '$') {
+      out += '$';
+      i++;
+    } else if (next === '(') {
+      const end = input.indexOf(')', i + 2);
+      if (end < 0) {
+        // Unterminated: Kubernetes keeps "$(" and the rest as they are.
+        out += input.slice(i);
+        break;
+      }
+      const name = input.slice(i + 2, end);
+      out += Object.hasOwn(vars, name) ? vars[name] : `$(${name})`;
+      i = end;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/** A resource.Quantity as a number of base units (cores, bytes). */
+export function parseQuantity(q: string | number): number {
+  const m = /^([+-]?\d+(?:\.\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(String(q).trim());
+  if (!m) throw new Error(`cannot parse the quantity '${q}'`);
+  const scale: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+  return Number(m[1]) * (m[2] ? (scale[m[2]] ?? 1) : 1);
+}
+
+/**
+ * A resourceFieldRef as the kubelet writes it (pkg/api/v1/resource ExtractContainerResourceValue): the value
+ * divided by the divisor and rounded up (CPU in millicores first, so 2000m / 1 = "2", 1500m / 1 = "2"); without
+ * a limit, the node's allocatable amount (here: this machine's CPUs).
+ */
+export function resourceFieldValue(container: Container, resource: string, divisor: string | number | undefined): string {
+  const [kind, name] = resource.split('.') as ['limits' | 'requests', string];
+  const raw = container.resources?.[kind]?.[name];
+  if (name === 'cpu') {
+    const milli = raw !== undefined ? Math.round(parseQuantity(raw) * 1000) : availableParallelism() * 1000;
+    const div = Math.round(parseQuantity(divisor ?? '1') * 1000);
+    return String(Math.ceil(milli / div));
+  }
+  if (raw === undefined) throw new Error(`resourceFieldRef ${resource} of container ${container.name}: no value, and this harness has no node allocatable for ${name}`);
+  return String(Math.ceil(parseQuantity(raw) / parseQuantity(divisor ?? '1')));
+}
+
+/** The container's environment as the kubelet builds it: in order, each value able to refer to the earlier ones. */
+export function containerEnv(pod: KubeObject, containers: Container[], container: Container, base: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = { ...base };
+  const status = (pod as KubeObject & { status?: { podIP?: string; hostIP?: string } }).status ?? {};
+  const spec = (pod as KubeObject & { spec?: { serviceAccountName?: string; nodeName?: string } }).spec ?? {};
+  const fields: Record<string, string | undefined> = {
+    'metadata.name': pod.metadata.name,
+    'metadata.namespace': pod.metadata.namespace,
+    'metadata.uid': pod.metadata.uid,
+    'status.podIP': status.podIP,
+    'status.hostIP': status.hostIP,
+    'spec.serviceAccountName': spec.serviceAccountName,
+    'spec.nodeName': spec.nodeName,
+  };
+  for (const v of container.env ?? []) {
+    if (v.valueFrom?.fieldRef) {
+      const value = fields[v.valueFrom.fieldRef.fieldPath];
+      if (value === undefined) throw new Error(`env ${v.name} of container ${container.name}: fieldRef ${v.valueFrom.fieldRef.fieldPath} is not supported by this harness`);
+      env[v.name] = value;
+    } else if (v.valueFrom?.resourceFieldRef) {
+      const ref = v.valueFrom.resourceFieldRef;
+      const target = ref.containerName ? containers.find((c) => c.name === ref.containerName) : container;
+      if (!target) throw new Error(`env ${v.name}: resourceFieldRef names no container ${ref.containerName}`);
+      env[v.name] = resourceFieldValue(target, ref.resource, ref.divisor);
+    } else if (v.valueFrom) {
+      throw new Error(`env ${v.name} of container ${container.name}: ${Object.keys(v.valueFrom).join(', ')} is not supported by this harness`);
+    } else {
+      env[v.name] = expand(v.value ?? '', env);
+    }
+  }
+  return env;
+}
+
+/** The Downward API `metadata.labels` file: `key="value"` lines, sorted by key (the kubelet's format). */
+export function labelsFileText(labels: Record<string, string>): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
+    .join('\n');
+}
+
+const arg = (args: string[], flag: string): number => {
+  const a = args.find((x) => x.startsWith(`${flag}=`));
+  const port = Number(a?.slice(flag.length + 1).split(':').pop());
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`the container's args have no ${flag}=PORT: ${args.join(' ')}`);
+  return port;
+};
+
 export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod> {
-  const ports = { xds: await freePort(), admin: await freePort(), status: await freePort(), metrics: await freePort(), merged: await freePort() };
-  const labelsFile = join(o.dir, `${o.podName}.labels`);
-  const writeLabels = (labels: Record<string, string>): void => {
-    const text = Object.entries(labels)
-      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-      .join('\n');
-    writeFileSync(`${labelsFile}.tmp`, text);
+  const { kube } = o;
+  const deployment = await kube.get('Deployment', o.namespace, o.deployment);
+  if (!deployment) throw new Error(`no Deployment ${o.namespace}/${o.deployment}: was the chart installed?`);
+  const template = (deployment as KubeObject & { spec: { template: { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: Record<string, unknown> & { containers: Container[] } } } }).spec.template;
+
+  // The Pod the Deployment's ReplicaSet would create: <deployment>-<pod-template-hash>-<5 random>, the
+  // template's labels plus pod-template-hash, its annotations and spec. schedulerName names no scheduler, so on
+  // a real cluster (E2E_KUBECONFIG) nothing schedules it and no kubelet overwrites its status.
+  const hash = createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
+  const podName = `${o.deployment}-${hash}-${randomBytes(3).toString('hex').slice(0, 5)}`;
+  const labels = { ...template.metadata.labels, 'pod-template-hash': hash };
+  await kube.create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: podName, namespace: o.namespace, labels, ...(template.metadata.annotations ? { annotations: template.metadata.annotations } : {}) },
+    spec: { ...template.spec, schedulerName: 'meshgate-e2e-no-scheduler' },
+  });
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const pod = await kube.mergePatch(
+    'Pod',
+    o.namespace,
+    podName,
+    {
+      status: {
+        phase: 'Running',
+        podIP: o.podIP,
+        podIPs: [{ ip: o.podIP }],
+        conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: now })),
+      },
+    },
+    'status',
+  );
+
+  // The Downward API volumes (here only the labels file), each in a directory of its own.
+  const volumes = (template.spec.volumes ?? []) as { name: string; downwardAPI?: { items: { path: string; fieldRef?: { fieldPath: string } }[] } }[];
+  const labelsVolume = volumes.find((v) => v.downwardAPI?.items.some((i) => i.fieldRef?.fieldPath === 'metadata.labels'));
+  if (!labelsVolume) throw new Error(`the Deployment ${o.deployment} has no Downward API volume with metadata.labels`);
+  const labelsItem = labelsVolume.downwardAPI?.items.find((i) => i.fieldRef?.fieldPath === 'metadata.labels')?.path ?? 'labels';
+  const volumeDir = join(o.dir, podName, labelsVolume.name);
+  mkdirSync(volumeDir, { recursive: true });
+  const labelsFile = join(volumeDir, labelsItem);
+  const writeLabels = (l: Record<string, string>): void => {
+    writeFileSync(`${labelsFile}.tmp`, labelsFileText(l));
     renameSync(`${labelsFile}.tmp`, labelsFile);
   };
-  writeLabels(o.labels);
-  const env = { POD_NAME: o.podName, POD_NAMESPACE: o.namespace, INSTANCE_IP: '127.0.0.1' };
+  writeLabels(labels);
 
-  const proxy = meshgate(
-    ['proxy', `--xds-address=127.0.0.1:${ports.xds}`, `--admin-port=${ports.admin}`, `--status-port=${ports.status}`, `--metrics-port=${ports.metrics}`, '--drain-seconds=0'],
-    env,
-  );
-  const pod: GatewayPod = {
+  // The image's ENV (Dockerfile: NODE_ENV, MESHGATE_LOG_PRETTY, PATH with /app/bin first: here bin/ of this
+  // checkout, then this machine's PATH for node), what the kubelet adds (HOSTNAME, the kubernetes Service's
+  // KUBERNETES_SERVICE_*), then the container's own env.
+  const kubernetesSvc = (await kube.get('Service', 'default', 'kubernetes')) as (KubeObject & { spec?: { clusterIP?: string; ports?: { port: number }[] } }) | undefined;
+  const base: Record<string, string> = {
+    PATH: `${REPO}bin:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    NODE_ENV: 'production',
+    MESHGATE_LOG_PRETTY: '0',
+    HOSTNAME: podName,
+    ...(kubernetesSvc?.spec?.clusterIP
+      ? { KUBERNETES_SERVICE_HOST: kubernetesSvc.spec.clusterIP, KUBERNETES_SERVICE_PORT: String(kubernetesSvc.spec.ports?.[0]?.port ?? 443), KUBERNETES_SERVICE_PORT_HTTPS: String(kubernetesSvc.spec.ports?.[0]?.port ?? 443) }
+      : {}),
+  };
+  const containers = template.spec.containers;
+  const started: GatewayPod['started'] = {};
+  const startContainer = (name: string): Proc => {
+    const c = containers.find((x) => x.name === name);
+    if (!c) throw new Error(`the Deployment ${o.deployment} has no container ${name}`);
+    const env = containerEnv(pod, containers, c, base);
+    if (c.command?.length !== 1 || c.command[0] !== 'meshgate') throw new Error(`container ${name}: command ${JSON.stringify(c.command)} is not the image's ENTRYPOINT ["meshgate"]`);
+    const args = (c.args ?? []).map((a) => expand(a, env));
+    for (const m of c.volumeMounts ?? []) {
+      if (m.name !== labelsVolume.name) continue;
+      // Deviation: the chart names the mount path in the arg --labels-file=/etc/istio/pod/labels; without a
+      // mount namespace the volume lives in a temporary directory, and only that path in the args changes.
+      for (let i = 0; i < args.length; i++) args[i] = (args[i] ?? '').split(`${m.mountPath.replace(/\/$/, '')}/`).join(`${volumeDir}/`);
+    }
+    // Deviation: in a cluster the controller reads its projected token from the fixed in-cluster path
+    // /var/run/secrets/kubernetes.io/serviceaccount (volume kube-api-access), which the product cannot be told to
+    // read elsewhere; the same ServiceAccount's token comes in a kubeconfig instead (TokenRequest, as the kubelet
+    // gets the projected token). This is the only arg added.
+    if (c.volumeMounts?.some((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount')) args.push(`--kubeconfig=${o.kubeconfig}`);
+    started[name] = { command: MESHGATE, args, env };
+    // `env -i`: the process sees exactly this environment, nothing of the test runner's.
+    return start('env', ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), MESHGATE, ...args]);
+  };
+
+  const proxy = startContainer('istio-proxy');
+  const proxyArgs = started['istio-proxy']?.args ?? [];
+  const controllerArgs = (containers.find((c) => c.name === 'controller')?.args ?? []);
+  const ports = {
+    xds: arg(proxyArgs, '--xds-address'),
+    admin: arg(proxyArgs, '--admin-port'),
+    status: arg(proxyArgs, '--status-port'),
+    metrics: arg(proxyArgs, '--metrics-port'),
+    merged: arg(controllerArgs, '--merged-metrics-port'),
+  };
+  const gw: GatewayPod = {
+    pod,
     proxy,
     controller: undefined,
+    started,
     ports,
-    writeLabels,
     startController() {
-      if (pod.controller) throw new Error('the controller is already running');
-      pod.controller = meshgate(
-        [
-          'controller',
-          `--kubeconfig=${o.kubeconfig}`,
-          `--xds-address=127.0.0.1:${ports.xds}`,
-          `--merged-metrics-port=${ports.merged}`,
-          `--proxy-metrics-url=http://127.0.0.1:${ports.metrics}/stats/prometheus`,
-          `--labels-file=${labelsFile}`,
-          ...(o.watchNamespaces?.length ? [`--watch-namespaces=${o.watchNamespaces.join(',')}`] : []),
-        ],
-        env,
-      );
-      return pod.controller;
+      if (gw.controller) throw new Error('the controller is already running');
+      gw.controller = startContainer('controller');
+      return gw.controller;
+    },
+    async relabel(l) {
+      await kube.mergePatch('Pod', o.namespace, podName, { metadata: { labels: l } });
+      writeLabels({ ...labels, ...l });
     },
     async adminGet(path) {
       return (await rawRequest('127.0.0.1', ports.admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
@@ -83,12 +304,13 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
       return (await rawRequest('127.0.0.1', ports.merged, 'GET /stats/prometheus HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 10_000 })).body.toString();
     },
     async stop() {
-      await pod.controller?.stop();
+      await gw.controller?.stop();
       await proxy.stop();
+      await kube.remove('Pod', o.namespace, podName).catch(() => undefined);
     },
   };
-  if (!o.proxyOnly) pod.startController();
-  return pod;
+  if (!o.proxyOnly) gw.startController();
+  return gw;
 }
 
 /** Waits for :15021/healthz/ready to answer 200; on timeout the error carries the pod's warnings and errors. */

@@ -16,6 +16,8 @@ const PATHS: Record<string, { prefix: string; plural: string; namespaced?: false
   Secret: { prefix: '/api/v1', plural: 'secrets' },
   Event: { prefix: '/api/v1', plural: 'events' },
   ServiceAccount: { prefix: '/api/v1', plural: 'serviceaccounts' },
+  Deployment: { prefix: '/apis/apps/v1', plural: 'deployments' },
+  HorizontalPodAutoscaler: { prefix: '/apis/autoscaling/v2', plural: 'horizontalpodautoscalers' },
   ClusterRole: { prefix: '/apis/rbac.authorization.k8s.io/v1', plural: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { prefix: '/apis/rbac.authorization.k8s.io/v1', plural: 'clusterrolebindings', namespaced: false },
   Role: { prefix: '/apis/rbac.authorization.k8s.io/v1', plural: 'roles' },

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs a command in a network namespace of its own, in which the pod range is local.
+# Runs a command in a network namespace of its own, in which the pod range is local, and a PID
+# namespace of its own, so that everything the command starts (API servers, gateways, backends,
+# even detached or orphaned ones) is killed when it ends or when this script is killed.
 #
 # Why: the API server rejects loopback addresses in EndpointSlices and Endpoints ("may not be
 # in the loopback range (127.0.0.0/8, ::1/128)"), so the backends' EndpointSlices cannot name
@@ -26,7 +28,18 @@ if [[ "${1:-}" == --inside ]]; then
   ip link set lo up
   ip route add local "$E2E_POD_CIDR" dev lo
   export MESHGATE_E2E_NETNS=1
-  exec "$@"
+  # This shell is PID 1 of the namespace: it runs the command as its child (SIGTERM/SIGINT passed on),
+  # reaps orphans, and when it exits the kernel kills whatever is left in the namespace.
+  set +e
+  "$@" &
+  child=$!
+  trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+  while true; do
+    wait "$child"
+    rc=$?
+    kill -0 "$child" 2>/dev/null || break # still running: wait was interrupted by a trapped signal
+  done
+  exit "$rc"
 fi
 
 [[ $# -ge 1 ]] || { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$self" >&2; exit 2; }
@@ -37,7 +50,9 @@ command -v unshare >/dev/null 2>&1 || die "unshare (util-linux) is needed"
 command -v ip >/dev/null 2>&1 || die "ip (iproute2) is needed: apt-get install iproute2"
 
 if ((EUID == 0)); then ns=(--net); else ns=(--user --map-root-user --net); fi
-# No --fork: the command keeps this script's PID, so whoever started us can signal it.
+# --kill-child: when unshare dies (even by SIGKILL), PID 1 of the namespace gets SIGKILL, and with it every
+# process in the namespace. --mount-proc: /proc shows the namespace's PIDs (cluster.sh reads /proc/PID).
+ns+=(--pid --fork --kill-child --mount --mount-proc)
 unshare "${ns[@]}" true 2>/dev/null ||
   die "cannot create a network namespace here (unshare ${ns[*]} failed): run as root, or enable unprivileged user namespaces"
 exec unshare "${ns[@]}" -- bash "$self" --inside "$@"

@@ -8,11 +8,12 @@ import { eventually } from '../lib/process.ts';
 import { ApiForwarder } from './api-forwarder.ts';
 import { kubeconfigWithServer } from './cluster.ts';
 import { metric, startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
-import { GATEWAY_LABELS, HOST, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
+import { HOST, RELEASES, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
 
 const GW = '127.0.0.1';
-// Not 8080: the walkthrough file may run at the same time on a machine with more cores.
-const PORT = 18080;
+// The chart's listener port (Service 80 -> 8080). The test files run one at a time (e2e/kube/run.sh): each
+// gateway pod binds the chart's fixed ports.
+const PORT = 8080;
 
 describe('kubernetes: the controller through API server outages', () => {
   let s: Suite;
@@ -61,7 +62,7 @@ describe('kubernetes: the controller through API server outages', () => {
   };
 
   before(async () => {
-    s = await setupSuite({ listenPort: PORT });
+    s = await setupSuite();
     fwd = new ApiForwarder(s.cluster.server);
     await fwd.listen();
     const pod = await s.backend('httpbin-v1', s.ns.app, { app: 'httpbin', version: 'v1' });
@@ -81,11 +82,11 @@ describe('kubernetes: the controller through API server outages', () => {
     gw = await startGatewayPod({
       // The controller reaches the API server through the forwarder, which the tests can cut.
       kubeconfig: kubeconfigWithServer(s.controllerKubeconfig, fwd.url, s.dir),
-      podName: 'istio-ingressgateway-e2e',
+      kube: s.kube,
+      deployment: RELEASES.ingress.name,
       namespace: s.ns.gw,
-      labels: GATEWAY_LABELS,
+      podIP: s.gatewayPodIP,
       dir: s.dir,
-      ...(s.watchNamespaces ? { watchNamespaces: s.watchNamespaces } : {}),
     });
     await eventually('the proxy status port', async () => (await gw.ready()) || undefined, 20_000);
     await gw.controller?.waitForOutput(/list failed/, 20_000);

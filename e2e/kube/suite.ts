@@ -21,7 +21,7 @@ export interface Suite {
   /** Namespaces: the gateway's, the httpbin app's, and a second team's. */
   ns: { gw: string; app: string; team: string };
   dir: string;
-  /** The port the Gateway's port 80 maps to (the gateway Service's targetPort): the listener 0.0.0.0_<port>. */
+  /** The port the Gateway's port 80 maps to (the chart's Service targetPort 8080): the listener 0.0.0.0_<port>. */
   listenPort: number;
   /**
    * The kubeconfig the controller runs with: on the local cluster the ServiceAccount of the gateway chart,
@@ -29,8 +29,8 @@ export interface Suite {
    * admin kubeconfig given.
    */
   controllerKubeconfig: string;
-  /** Namespaces to pass to --watch-namespaces (only on external clusters, where others' Gateways exist). */
-  watchNamespaces: string[] | undefined;
+  /** The ingress gateway pod's address (status.podIP): a pod-network address inside e2e/kube/netns.sh. */
+  gatewayPodIP: string;
   /** A backend pod: Pod object with Ready status, and its httpbin process on a pod address. */
   backend(name: string, namespace: string, labels: Record<string, string>): Promise<BackendPod>;
   /** Service + EndpointSlice for pods (port 8000). */
@@ -38,7 +38,7 @@ export interface Suite {
   cleanup(): Promise<void>;
 }
 
-export async function setupSuite(o: { listenPort: number }): Promise<Suite> {
+export async function setupSuite(): Promise<Suite> {
   const cluster = await startCluster();
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-kube-suite-'));
   const external = cluster.external;
@@ -60,22 +60,13 @@ export async function setupSuite(o: { listenPort: number }): Promise<Suite> {
     const pn = net;
     const ports: ServicePort[] = [{ name: 'http', port: 8000, targetPort: 8000 }];
 
-    // The gateway's own Service (as the legacy istioctl install: 80 -> the listen port) and its Pod object,
-    // whose registry labels the controller uses.
-    await createService(kube, {
-      name: 'istio-ingressgateway',
-      namespace: ns.gw,
-      labels: GATEWAY_LABELS,
-      // Always with its selector: the controller finds its Service by selector ⊆ its pod labels, as istiod.
-      selector: { istio: 'ingressgateway' },
-      ports: [
-        { name: 'status-port', port: 15021, targetPort: 15021 },
-        { name: 'http2', port: 80, targetPort: o.listenPort },
-        { name: 'https', port: 443, targetPort: o.listenPort + 363 }, // 8080 -> 8443, as Istio's install
-      ],
-    });
-    await createPod(kube, { name: 'istio-ingressgateway-e2e', namespace: ns.gw, ip: '127.0.0.1', labels: GATEWAY_LABELS });
+    // Both gateway releases, installed as docs/install.md says. No --wait: without a kubelet a Deployment
+    // never gets ready pods; startGatewayPod plays the ReplicaSet and the kubelet for the ingress gateway.
+    // On a shared cluster the suite's namespaces are passed as controller.watchNamespaces, so that the
+    // rendered args carry --watch-namespaces and Gateways already in the cluster do not bind.
+    await helmInstallGateways(cluster, ns.gw, external ? Object.values(ns) : undefined);
     const controllerKubeconfig = external ? cluster.kubeconfig : await chartServiceAccount(cluster, kube, ns.gw);
+    const podIP = process.env.MESHGATE_E2E_NETNS === '1' ? pn.allocate() : '127.0.0.1';
 
     return {
       cluster,
@@ -84,9 +75,9 @@ export async function setupSuite(o: { listenPort: number }): Promise<Suite> {
       external,
       ns,
       dir,
-      listenPort: o.listenPort,
+      listenPort: 8080,
       controllerKubeconfig,
-      watchNamespaces: external ? Object.values(ns) : undefined,
+      gatewayPodIP: podIP,
       async backend(name, namespace, labels) {
         const ip = pn.allocate();
         await pn.httpbin(ip, name);
@@ -117,36 +108,65 @@ async function installCrds(cluster: Cluster, kube: Kube, namespace: string): Pro
     if (served?.resources.some((r) => r.name === 'gateways')) return;
   }
   const { helm } = await helmTools();
-  const helmHome = join(cluster.dir, 'helm');
   await exec(
     helm,
     ['upgrade', '--install', 'istio-base', join(REPO, 'charts/base'), '--namespace', namespace, '--create-namespace', '--kubeconfig', cluster.kubeconfig],
-    { HELM_CACHE_HOME: join(helmHome, 'cache'), HELM_CONFIG_HOME: join(helmHome, 'config'), HELM_DATA_HOME: join(helmHome, 'data') },
+    helmEnv(cluster),
     180_000,
   );
   await kube.waitForIstioCrds();
 }
 
+const helmEnv = (cluster: Cluster): NodeJS.ProcessEnv => {
+  const home = join(cluster.dir, 'helm');
+  return { HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') };
+};
+
+/** The releases the suite installs from charts/gateway, as docs/install.md installs them. */
+export const RELEASES = {
+  ingress: { name: 'istio-ingressgateway', values: [] as string[] },
+  egress: { name: 'istio-egressgateway', values: ['charts/gateway/values-egress.yaml'] },
+};
+
 /**
- * The RBAC of charts/gateway (ServiceAccount, ClusterRole, Role and their bindings), rendered by helm for a
- * release `istio-ingressgateway` in `namespace` and applied; returns a kubeconfig with that ServiceAccount's
- * token.
+ * `helm install istio-ingressgateway charts/gateway` and `helm install istio-egressgateway charts/gateway -f
+ * charts/gateway/values-egress.yaml` into the gateway namespace (no --wait: no kubelet).
+ */
+async function helmInstallGateways(cluster: Cluster, namespace: string, watchNamespaces: string[] | undefined): Promise<void> {
+  const { helm } = await helmTools();
+  for (const r of Object.values(RELEASES)) {
+    await exec(
+      helm,
+      [
+        'install', r.name, join(REPO, 'charts/gateway'), '--namespace', namespace, '--kubeconfig', cluster.kubeconfig,
+        ...r.values.flatMap((v) => ['-f', join(REPO, v)]),
+        ...(watchNamespaces ? ['--set', `controller.watchNamespaces={${watchNamespaces.join(',')}}`] : []),
+      ],
+      helmEnv(cluster),
+      180_000,
+    );
+  }
+}
+
+/** `helm get manifest RELEASE`: what helm rendered and applied. */
+export async function releaseManifest(s: Pick<Suite, 'cluster' | 'ns'>, release: string): Promise<KubeObject[]> {
+  const { helm } = await helmTools();
+  const text = await exec(helm, ['get', 'manifest', release, '--namespace', s.ns.gw, '--kubeconfig', s.cluster.kubeconfig], helmEnv(s.cluster));
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => !!o);
+}
+
+/**
+ * A kubeconfig with a token of the ServiceAccount the installed ingress gateway Deployment runs as (created by
+ * its release, with the release's RBAC), obtained with the TokenRequest API as the kubelet gets the projected
+ * token of the pod's kube-api-access volume.
  */
 async function chartServiceAccount(cluster: Cluster, kube: Kube, namespace: string): Promise<string> {
-  const { helm } = await helmTools();
-  const helmHome = join(cluster.dir, 'helm');
-  const rendered = await exec(
-    helm,
-    ['template', 'istio-ingressgateway', join(REPO, 'charts/gateway'), '--namespace', namespace],
-    { HELM_CACHE_HOME: join(helmHome, 'cache'), HELM_CONFIG_HOME: join(helmHome, 'config'), HELM_DATA_HOME: join(helmHome, 'data') },
-  );
-  const rbac = parseAllDocuments(rendered)
-    .map((d) => d.toJS() as KubeObject | null)
-    .filter((o): o is KubeObject => !!o && ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o.kind));
-  const sa = rbac.find((o) => o.kind === 'ServiceAccount');
-  if (!sa || !rbac.some((o) => o.kind === 'ClusterRole')) throw new Error(`helm template charts/gateway rendered no ServiceAccount or ClusterRole:\n${rendered.slice(0, 2000)}`);
-  for (const o of rbac) await kube.apply(o);
-  const file = await cluster.serviceAccountKubeconfig(sa.metadata.namespace ?? namespace, sa.metadata.name);
+  const dep = (await kube.get('Deployment', namespace, RELEASES.ingress.name)) as (KubeObject & { spec: { template: { spec: { serviceAccountName?: string } } } }) | undefined;
+  const sa = dep?.spec.template.spec.serviceAccountName;
+  if (!sa) throw new Error(`the Deployment ${namespace}/${RELEASES.ingress.name} names no serviceAccountName`);
+  const file = await cluster.serviceAccountKubeconfig(namespace, sa);
   if (!file) throw new Error('no ServiceAccount kubeconfig on this cluster');
   return file;
 }

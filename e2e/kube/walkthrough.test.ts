@@ -3,14 +3,16 @@
 // real processes, backend pods on their own addresses, and raw HTTP assertions.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { KubeObject } from '../../controller/model/objects.ts';
 import { KubeApiError } from '../../controller/sources/kube/client.ts';
 import { get } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
 import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
-import { GATEWAY_LABELS, HOST, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
+import { HOST, RELEASES, gateway, releaseManifest, setupSuite, virtualService, type Suite } from './suite.ts';
 
 const GW = '127.0.0.1';
+// The chart's Service maps 80 -> targetPort 8080, so the Gateway's port 80 is the listener 0.0.0.0_8080.
 const PORT = 8080;
 
 describe('kubernetes: the httpbin ingress walkthrough against a real API server', () => {
@@ -36,23 +38,62 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
   };
 
   before(async () => {
-    s = await setupSuite({ listenPort: PORT });
+    s = await setupSuite();
     await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST, '*.example.com']));
-    gw = await startGatewayPod({
-      kubeconfig: s.controllerKubeconfig,
-      podName: 'istio-ingressgateway-e2e',
-      namespace: s.ns.gw,
-      labels: GATEWAY_LABELS,
-      dir: s.dir,
-      proxyOnly: true,
-      ...(s.watchNamespaces ? { watchNamespaces: s.watchNamespaces } : {}),
-    });
+    // The installed istio-ingressgateway Deployment, its containers started as the kubelet would.
+    gw = await startGatewayPod({ kube: s.kube, deployment: RELEASES.ingress.name, namespace: s.ns.gw, podIP: s.gatewayPodIP, kubeconfig: s.controllerKubeconfig, dir: s.dir, proxyOnly: true });
   }, { timeout: 60 * 60_000 });
 
   after(async () => {
     await gw?.stop();
     await s?.cleanup();
   }, { timeout: 120_000 });
+
+  test('helm install: istio-base, istio-ingressgateway and istio-egressgateway are deployed, and the API server holds every object as rendered', async () => {
+    const labels = (o: KubeObject | undefined): Record<string, string> | undefined => o?.metadata.labels;
+    for (const [release, istio] of [[RELEASES.ingress.name, 'ingressgateway'], [RELEASES.egress.name, 'egressgateway']] as const) {
+      const rendered = await releaseManifest(s, release);
+      assert.deepEqual(
+        rendered.map((o) => o.kind).sort(),
+        ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'HorizontalPodAutoscaler', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'],
+        `${release}: the objects helm rendered`,
+      );
+      for (const o of rendered) {
+        const live = await s.kube.get(o.kind, o.metadata.namespace ?? (['ClusterRole', 'ClusterRoleBinding'].includes(o.kind) ? undefined : s.ns.gw), o.metadata.name);
+        assert.ok(live, `${release}: ${o.kind} ${o.metadata.name} exists`);
+        assert.deepEqual(labels(live), labels(o), `${release}: ${o.kind} ${o.metadata.name} has the rendered labels`);
+        assert.equal(labels(live)?.app, release);
+        assert.equal(labels(live)?.istio, istio);
+        const pick = (x: KubeObject, ...keys: string[]): unknown[] => keys.map((k) => (x as unknown as Record<string, unknown>)[k]);
+        if (['ClusterRole', 'Role'].includes(o.kind)) assert.deepEqual(pick(live, 'rules'), pick(o, 'rules'), `${o.kind} ${o.metadata.name}: rules`);
+        if (['ClusterRoleBinding', 'RoleBinding'].includes(o.kind)) assert.deepEqual(pick(live, 'roleRef', 'subjects'), pick(o, 'roleRef', 'subjects'), `${o.kind} ${o.metadata.name}: roleRef, subjects`);
+        if (o.kind === 'Deployment') {
+          type Tpl = { spec: { template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string; containers: { name: string; command: string[]; args: string[]; env: unknown[] }[] } } } };
+          const [a, b] = [(live as unknown as Tpl).spec.template, (o as unknown as Tpl).spec.template];
+          assert.deepEqual(a.metadata.labels, b.metadata.labels);
+          assert.equal(a.spec.serviceAccountName, b.spec.serviceAccountName);
+          // The API server defaults a fieldRef's apiVersion to v1; otherwise the containers are as rendered.
+          const defaulted = (env: unknown[]): unknown =>
+            JSON.parse(JSON.stringify(env), (k, v: unknown) => (k === 'fieldRef' ? { apiVersion: 'v1', ...(v as object) } : v));
+          assert.deepEqual(
+            a.spec.containers.map((c) => [c.name, c.command, c.args, defaulted(c.env)]),
+            b.spec.containers.map((c) => [c.name, c.command, c.args, defaulted(c.env)]),
+          );
+        }
+      }
+      type Svc = { spec: { type: string; selector: Record<string, string>; ports: { name: string; port: number; targetPort: number; protocol: string }[] } };
+      const svc = (await s.kube.get('Service', s.ns.gw, release)) as unknown as Svc;
+      assert.deepEqual(svc.spec.selector, { app: release, istio });
+      const ports = svc.spec.ports.map((p) => `${p.name} ${p.port}->${p.targetPort}/${p.protocol}`);
+      if (istio === 'ingressgateway') {
+        assert.equal(svc.spec.type, 'LoadBalancer');
+        assert.deepEqual(ports, ['status-port 15021->15021/TCP', 'http2 80->8080/TCP', 'https 443->8443/TCP']);
+      } else {
+        assert.equal(svc.spec.type, 'ClusterIP');
+        assert.deepEqual(ports, ['http2 80->8080/TCP', 'https 443->8443/TCP']);
+      }
+    }
+  });
 
   test('readiness: :15021/healthz/ready answers 503 while the proxy has no config, and 200 once the controller has synced and pushed', async () => {
     await eventually('the proxy status port', async () => (await gw.ready()) || undefined, 20_000);
@@ -68,6 +109,42 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
     const merged = await gw.mergedMetrics();
     assert.match(merged, /^meshgate_controller_k8s_watches_open\{kind="Gateway"\} [1-9]/m, 'controller metrics are merged');
     assert.match(merged, /^process_cpu_user_seconds_total /m);
+  });
+
+  test("the gateway's processes run the installed Deployment's containers: its command, args and env as the kubelet resolves them", async () => {
+    const dep = (await s.kube.get('Deployment', s.ns.gw, RELEASES.ingress.name)) as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    // The Pod carries the pod template's labels (plus the ReplicaSet's pod-template-hash), so the controller
+    // finds its own Pod and takes its labels from there.
+    const podLabels = gw.pod.metadata.labels ?? {};
+    assert.deepEqual({ ...podLabels, 'pod-template-hash': undefined }, { ...dep.spec.template.metadata.labels, 'pod-template-hash': undefined });
+    const name = gw.pod.metadata.name;
+    const proxy = gw.started['istio-proxy'];
+    assert.deepEqual(proxy?.args, ['proxy', '--xds-address=127.0.0.1:15010', '--admin-port=15000', '--status-port=15021', '--metrics-port=15090', '--concurrency=2', '--drain-seconds=5']);
+    assert.equal(proxy.env.POD_NAME, name);
+    assert.equal(proxy.env.POD_NAMESPACE, s.ns.gw);
+    assert.equal(proxy.env.INSTANCE_IP, s.gatewayPodIP);
+    assert.equal(proxy.env.ISTIO_CPU_LIMIT, '2', 'limits.cpu 2000m with divisor 1');
+    // /proc: what the running process really got (bin/meshgate execs node with the same args and environment).
+    const procArgs = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+    // bin/meshgate (the image's `meshgate` too: /app/bin/meshgate) is a bash script: bash adds PWD and SHLVL.
+    const procEnv = (pid: number): Record<string, string> =>
+      Object.fromEntries(
+        readFileSync(`/proc/${pid}/environ`, 'utf8')
+          .split('\0')
+          .filter((kv) => kv && !/^(PWD|SHLVL|_)=/.test(kv))
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
+    assert.deepEqual(procArgs(gw.proxy.pid).slice(-proxy.args.length), proxy.args);
+    assert.deepEqual(procEnv(gw.proxy.pid), proxy.env);
+    const controller = gw.started.controller;
+    assert.ok(controller && gw.controller);
+    assert.deepEqual(controller.args.slice(0, 3), ['controller', '--xds-address=127.0.0.1:15010', '--merged-metrics-port=15020']);
+    assert.match(controller.args[3] ?? '', new RegExp(`^--labels-file=/.+/${name}/istio-podinfo/labels$`), 'the labels volume, moved to a temporary directory');
+    assert.match(controller.args.at(-1) ?? '', /^--kubeconfig=/, 'the ServiceAccount token in a kubeconfig instead of the in-cluster token files');
+    assert.deepEqual(procArgs(gw.controller.pid).slice(-controller.args.length), controller.args);
+    assert.deepEqual(procEnv(gw.controller.pid), controller.env);
+    assert.equal(controller.env.POD_NAME, name);
+    assert.equal(readFileSync((controller.args[3] ?? '').slice('--labels-file='.length), 'utf8').split('\n').find((l) => l.startsWith('istio=')), 'istio="ingressgateway"');
   });
 
   test('step 1: /listeners shows 0.0.0.0_8080 and a Host with no VirtualService gets 404', async () => {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The Kubernetes e2e suite, as `npm run e2e:kube` runs it:
+#   1. e2e/kube/build.sh       kube-apiserver, kube-controller-manager, etcd (cached; needs Go on a cold machine)
+#   2. scripts/fetch-helm.sh   helm and kubectl (cached)
+#   3. node --test 'e2e/kube/**/*.test.ts', one file at a time (each gateway pod binds the chart's fixed
+#      ports 8080, 8443, 15000, 15010, 15020, 15021, 15090, as a pod does in its own network namespace),
+#      inside e2e/kube/netns.sh: a private network and PID namespace, so pods get 10.244.x.y addresses,
+#      nothing leaves the machine, and every process the suite started dies with it, whatever happens.
+# With E2E_KUBECONFIG set the tests run directly (an external API server is not reachable from inside a
+# private network namespace), and the build step is skipped (no Go needed).
+#
+# Usage: bash e2e/kube/run.sh [node --test options...]
+#   e.g. bash e2e/kube/run.sh --test-name-pattern=walkthrough
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here/../.."
+
+if [[ -z "${E2E_KUBECONFIG:-}" ]]; then bash e2e/kube/build.sh >/dev/null; fi
+bash scripts/fetch-helm.sh >/dev/null
+
+# The project's Node.js 24 (the `node` devDependency, as under `npm run`), else a node on PATH.
+node_bin="$PWD/node_modules/.bin/node"
+[[ -x "$node_bin" ]] || node_bin="$(command -v node)"
+tests=("$node_bin" --test --test-concurrency=1 --test-timeout=300000 "$@" 'e2e/kube/**/*.test.ts')
+if [[ -n "${E2E_KUBECONFIG:-}" ]]; then
+  exec "${tests[@]}"
+fi
+exec bash e2e/kube/netns.sh "${tests[@]}"
