@@ -136,7 +136,7 @@ export function parseCluster(c: Json): ClusterSpec {
     if (c.load_assignment !== undefined) throw new ConfigError(`${where}: ORIGINAL_DST clusters must have no load assignment configured`);
     originalDst = parseOriginalDstConfig(c, where, durationMs(c.cleanup_interval, `${where}.cleanup_interval`, DEFAULT_CLEANUP_INTERVAL_MS));
   } else if (lbPolicy === LB_CLUSTER_PROVIDED) {
-    throw new ConfigError(`${where}: lb_policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST here, not ${type}`);
+    throw new ConfigError(`${where}: lb_policy CLUSTER_PROVIDED is not supported by this proxy for cluster type ${type} (only ORIGINAL_DST provides a load balancer)`);
   } else if (c.original_dst_lb_config !== undefined) {
     throw new ConfigError(`${where}: original_dst_lb_config on a ${type} cluster`);
   }
