@@ -59,6 +59,8 @@ class H1Controller implements Dispatcher.DispatchController {
   }
 
   resume(): void {
+    // Only while this request still owns the connection (complete() already resumed it otherwise).
+    if (!this.paused) return;
     this.paused = false;
     this.conn.socket.resume();
   }
@@ -284,6 +286,13 @@ class H1Connection {
     this.handler = undefined;
     this.controller = undefined;
     this.state = S_IDLE;
+    // A response that ended while the router had paused it (downstream backpressure) must not leave the
+    // socket paused in the pool: the drain that would resume it may never come (client gone), and the next
+    // request on this connection would then never see its response.
+    if (c?.paused) {
+      c.paused = false;
+      this.socket.resume();
+    }
     if (this.buf.length > 0 || !this.keepAlive || (this.pool.maxRequests > 0 && this.requests >= this.pool.maxRequests)) {
       this.close();
     } else this.pool.release(this);
