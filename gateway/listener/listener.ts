@@ -46,7 +46,7 @@ export class ActiveListener {
   /** Connections accepted while the listener is warming wait here (Envoy keeps them in the backlog). */
   private pending: Socket[] | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
-  /** With MESHGATE_FAST_PATH=1, plaintext HTTP/1.1 connections are served by gateway/fast/ (default: node:http). */
+  /** Plaintext HTTP/1.1 connections are served by gateway/fast/ (MESHGATE_FAST_PATH=0: node:http only). */
   private readonly fast = fastPathEnabled();
   private readonly fastHooks: FastListenerHooks = {
     draining: () => this.draining,
