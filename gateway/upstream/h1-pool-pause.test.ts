@@ -50,3 +50,61 @@ test('a response paused by the router and then ended leaves the connection usabl
     server.close();
   }
 });
+
+test('a response that ends while the request body is still being sent closes the connection instead of reusing it', async () => {
+  const seen: string[] = [];
+  const server = createServer((s) => {
+    let answered = false;
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (!answered && buf.includes('\r\n\r\n')) {
+        answered = true;
+        seen.push(buf.slice(0, buf.indexOf('\r\n')));
+        s.write('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n');
+      }
+    });
+    s.on('error', () => undefined);
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+  const pool = new H1Pool('127.0.0.1', port, {
+    connectTimeoutMs: 1000,
+    idleTimeoutMs: 10_000,
+    maxRequestsPerConnection: 0,
+    events: { onConnect: () => undefined, onDisconnect: () => undefined, onConnectError: () => undefined },
+  });
+  let release: (() => void) | undefined;
+  async function* slowBody(): AsyncGenerator<Buffer> {
+    yield Buffer.from('first part ');
+    await new Promise<void>((r) => (release = r));
+    yield Buffer.from('LATE BYTES');
+  }
+  const run = (path: string, body: AsyncIterable<Buffer> | null): Promise<number> =>
+    new Promise((resolve, reject) => {
+      let status = 0;
+      const timer = setTimeout(() => reject(new Error('no response within 2 s')), 2000);
+      pool.dispatch({ path, method: 'POST', headers: ['host', 'a'], body }, {
+        onResponseStart: (_c: Dispatcher.DispatchController, s: number) => {
+          status = s;
+        },
+        onResponseEnd: () => {
+          clearTimeout(timer);
+          resolve(status);
+        },
+        onResponseError: (_c: Dispatcher.DispatchController, e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  try {
+    assert.equal(await run('/one', slowBody()), 413);
+    release?.();
+    assert.equal(await run('/two', null), 413);
+    // The second request went out on a new connection, as a clean request line (not after 'LATE BYTES').
+    assert.deepEqual(seen, ['POST /one HTTP/1.1', 'POST /two HTTP/1.1']);
+  } finally {
+    await pool.destroy();
+    server.close();
+  }
+});

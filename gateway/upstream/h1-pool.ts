@@ -77,6 +77,8 @@ class H1Connection {
   private controller: H1Controller | undefined;
   private headRequest = false;
   private keepAlive = true;
+  /** The request body is still being written: a response that completes now leaves the connection unusable. */
+  private writingBody = false;
   private requests = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -125,10 +127,21 @@ class H1Connection {
     const chunked = o.body !== null && !hasLength;
     if (chunked) head += 'transfer-encoding: chunked\r\n';
     this.socket.write(head + '\r\n');
-    if (o.body) void this.writeBody(o.body, chunked, this.controller);
+    if (o.body) {
+      this.writingBody = true;
+      void this.writeBody(o.body, chunked, this.controller);
+    }
   }
 
   private async writeBody(body: AsyncIterable<Buffer>, chunked: boolean, c: H1Controller): Promise<void> {
+    try {
+      await this.writeBodyChunks(body, chunked, c);
+    } finally {
+      if (this.controller === c || this.controller === undefined) this.writingBody = false;
+    }
+  }
+
+  private async writeBodyChunks(body: AsyncIterable<Buffer>, chunked: boolean, c: H1Controller): Promise<void> {
     try {
       for await (const chunk of body) {
         if (c.aborted || this.closed) return;
@@ -293,7 +306,9 @@ class H1Connection {
       c.paused = false;
       this.socket.resume();
     }
-    if (this.buf.length > 0 || !this.keepAlive || (this.pool.maxRequests > 0 && this.requests >= this.pool.maxRequests)) {
+    // Envoy closes an upstream connection whose response ended before the request body was sent: the rest
+    // of that body must never reach the next request on it.
+    if (this.writingBody || this.buf.length > 0 || !this.keepAlive || (this.pool.maxRequests > 0 && this.requests >= this.pool.maxRequests)) {
       this.close();
     } else this.pool.release(this);
     if (handler && c) handler.onResponseEnd?.(c, {});
