@@ -342,8 +342,14 @@ export class FastConnection implements Downstream {
       s.end();
       return;
     }
-    // The rest of an unread body is read and dropped before the next request, as node:http does.
+    // The rest of an unread body is read and dropped before the next request, as node:http does: nobody
+    // reads it any more, so it must neither be buffered nor hold the socket paused.
     if (this.requestDone) this.nextRequest();
+    else {
+      this.body = undefined;
+      this.bodyPaused = false;
+      if (s.isPaused()) s.resume();
+    }
   }
 
   private nextRequest(): void {

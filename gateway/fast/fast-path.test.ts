@@ -6,7 +6,7 @@
 // path answers them), and a fast-check fuzz of generated requests through both proxies.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Server } from 'node:http';
 import fc from 'fast-check';
 import { silentLogger } from '../../cli/logger.ts';
@@ -18,6 +18,7 @@ import { ChunkedDecoder, HEAD_HANDOFF, HEAD_INCOMPLETE, newRequestHead, parseReq
 
 const HOST = 'httpbin.example.com';
 const EMPTY = 'outbound|8000|test-version|httpbin.default.svc.cluster.local';
+const EARLY = 'outbound|8000||early.default.svc.cluster.local';
 
 // ---- the head parser on its own ----
 
@@ -243,13 +244,16 @@ describe('fast path vs general path: byte-identical answers', () => {
   let fast: Side;
   let general: Side;
   let backend: { server: Server; port: number; seen: Echo[] };
+  // Answers every request as soon as its head arrives, before reading the body, then reads and drops the rest.
+  let early: NetServer;
+  let earlyPort = 0;
 
   async function side(fastPath: boolean): Promise<Side> {
     const ads = new TestAdsServer();
     await ads.start();
     const port = await freePort();
-    ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN), edsCluster(EMPTY)]);
-    ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: backend.port }]), assignment(EMPTY, [])]);
+    ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN), edsCluster(EMPTY), edsCluster(EARLY)]);
+    ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: backend.port }]), assignment(EMPTY, []), assignment(EARLY, [{ ip: '127.0.0.3', port: earlyPort }])]);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [
       routeConfig(`http.${port}`, [
@@ -260,6 +264,7 @@ describe('fast path vs general path: byte-identical answers', () => {
             istioRoute('/status', HTTPBIN),
             istioRoute('/chunked', HTTPBIN),
             istioRoute('/anything', EMPTY),
+            { match: { prefix: '/early' }, route: { cluster: EARLY, timeout: '0s' } },
             { match: { prefix: '/old' }, redirect: { path_redirect: '/new' } },
             { match: { prefix: '/down' }, direct_response: { status: 503, body: { inline_string: 'down' } } },
             { match: { prefix: '/post' }, route: { cluster: HTTPBIN, timeout: '0s' } },
@@ -298,6 +303,16 @@ describe('fast path vs general path: byte-identical answers', () => {
       if (u === '/status/fine') return { status: 200, body: 'ok', headers: ['server', 'gunicorn', 'date', 'Mon, 01 Jan 2024 00:00:00 GMT', 'content-length', '2'] };
       return undefined;
     });
+    early = createNetServer((sock) => {
+      let answered = false;
+      sock.on('data', () => {
+        if (answered) return;
+        answered = true;
+        sock.write('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nbig\n');
+      });
+      sock.on('error', () => undefined);
+    });
+    earlyPort = await new Promise<number>((resolve) => early.listen(0, '127.0.0.3', () => resolve((early.address() as { port: number }).port)));
     general = await side(false);
     fast = await side(true);
   });
@@ -309,6 +324,7 @@ describe('fast path vs general path: byte-identical answers', () => {
     }
     backend?.server.close();
     backend?.server.closeAllConnections();
+    early?.close();
   });
 
   async function compare(raw: string, idleMs: number): Promise<{ a: string; b: string }> {
@@ -357,6 +373,39 @@ describe('fast path vs general path: byte-identical answers', () => {
       }
     });
   }
+
+  test('fast path: an upstream answer before the request body ends: the rest of the body is read and dropped, the connection serves the next request', async () => {
+    const size = 1024 * 1024;
+    const part = Buffer.alloc(256 * 1024, 0x78);
+    // Fast path only: the general path stalls here today (RequestBody keeps node's request paused once the
+    // upstream attempt is over, so node:http never dumps the rest of the body); reported, not fixed here.
+    for (const port of [fast.port]) {
+      const got = await new Promise<string>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port });
+        let out = '';
+        const timer = setTimeout(() => {
+          s.destroy();
+          reject(new Error(`${port === fast.port ? "fast" : "general"} path: ${JSON.stringify(out)}`));
+        }, 5000);
+        s.on('data', (d: Buffer) => {
+          out += d.toString('latin1');
+          if (out.split('HTTP/1.1 ').length - 1 === 1 && out.endsWith('big\n')) {
+            // First answer in; now the rest of the body, then a second request on the same connection.
+            s.write(Buffer.concat([part, part, part]));
+            s.write(`GET /status/2 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+          }
+          if (/HTTP\/1\.1 200 OK[\s\S]*"url":"\/status\/2"/.test(out)) {
+            clearTimeout(timer);
+            s.destroy();
+            resolve(out);
+          }
+        });
+        s.on('error', () => undefined);
+        s.on('connect', () => s.write(Buffer.concat([Buffer.from(`POST /early HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${size}\r\n\r\n`), part])));
+      });
+      assert.match(got, /^HTTP\/1\.1 413 Payload Too Large\r\n/);
+    }
+  });
 
   // Generated requests: methods, targets, header names in random case, values, framing and line endings.
   const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/);
