@@ -277,7 +277,7 @@ export class ActiveListener {
     });
   }
 
-  /** Marks the listener draining without closing the socket (graceful drain_listeners): responses close connections. */
+  /** Drains connections without closing the listen socket: responses close connections, idle ones close now. */
   startDrainSequence(): void {
     this.hcm.draining = true;
     for (const s of this.sockets) {
