@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { ConfigError, arr, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import { StatScope, type StatsStore } from '../stats/store.ts';
+import { awaitConnect } from '../upstream/await-connect.ts';
 
 export const TCP_PROXY_TYPE = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 
@@ -181,18 +182,5 @@ export class TcpProxy {
 
 /** A plain TCP connection with a connect timeout (clusters without upstream TLS). */
 export function connectPlain(host: string, port: number, timeoutMs: number, cb: (err: Error | null, sock: Socket | null) => void): void {
-  const sock = netConnect({ host, port, noDelay: true });
-  let done = false;
-  const timer = timeoutMs > 0 ? setTimeout(() => finish(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), timeoutMs) : undefined;
-  const finish = (err: Error | null): void => {
-    if (done) return;
-    done = true;
-    if (timer) clearTimeout(timer);
-    if (err) {
-      sock.destroy();
-      cb(err, null);
-    } else cb(null, sock);
-  };
-  sock.once('connect', () => finish(null));
-  sock.once('error', (e) => finish(e));
+  awaitConnect(netConnect({ host, port, noDelay: true }), 'connect', timeoutMs, cb);
 }

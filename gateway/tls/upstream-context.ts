@@ -9,6 +9,7 @@ import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type 
 import { ConfigError, anyType, checkFields, obj, str, type Json } from '../xds/json.ts';
 import { parseCommonTlsContext, sanMatches, TlsContextCache, type CommonTlsSpec } from './common-context.ts';
 import type { SecretStore } from './secrets.ts';
+import { awaitConnect } from '../upstream/await-connect.ts';
 
 const UPSTREAM_TLS = 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 
@@ -87,20 +88,6 @@ export class UpstreamTls {
       },
     });
     sock.setNoDelay(true);
-    let done = false;
-    const timer = o.timeoutMs > 0
-      ? setTimeout(() => finish(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' }) as Error), o.timeoutMs)
-      : undefined;
-    const finish = (err: Error | null): void => {
-      if (done) return;
-      done = true;
-      if (timer) clearTimeout(timer);
-      if (err) {
-        sock.destroy();
-        cb(err, null);
-      } else cb(null, sock);
-    };
-    sock.once('secureConnect', () => finish(null));
-    sock.once('error', (e: Error) => finish(e));
+    awaitConnect(sock, 'secureConnect', o.timeoutMs, cb);
   }
 }
