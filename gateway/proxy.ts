@@ -4,7 +4,7 @@
 import { networkInterfaces } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/type-urls.ts';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, HCM_TYPE, LISTENER_TYPE, ROUTE_TYPE, ROUTER_TYPE, SECRET_TYPE } from '../xds/type-urls.ts';
 import { referencedSecretNames, SecretStore } from './tls/secrets.ts';
 import { setDnsServers } from './upstream/dns.ts';
 import { fileAccessLogger, type AccessLogger } from './access-log/text-format.ts';
@@ -87,10 +87,10 @@ function staticListenerJson(name: string, port: number, statPrefix: string, pref
           {
             name: 'envoy.filters.network.http_connection_manager',
             typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              '@type': HCM_TYPE,
               stat_prefix: statPrefix,
               route_config: { virtual_hosts: [{ name: 'backend', domains: ['*'], routes: [{ match: { prefix }, route: { cluster } }] }] },
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
             },
           },
         ],

@@ -1,6 +1,7 @@
 // /config_dump in Envoy's format (envoy.admin.v3.*ConfigDump, proto field names, 1-space indentation as
 // protobuf's JSON printer writes it), with ?resource=, ?mask=, ?name_regex= and ?include_eds.
 import type { Json } from '../xds/json.ts';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.ts';
 
 export const T = {
   bootstrap: 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump',
@@ -13,10 +14,10 @@ export const T = {
 } as const;
 
 export const RESOURCE_TYPE = {
-  cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-  listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
-  route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
-  endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  cluster: CLUSTER_TYPE,
+  listener: LISTENER_TYPE,
+  route: ROUTE_TYPE,
+  endpoint: ENDPOINT_TYPE,
 } as const;
 
 /** Repeated fields of each dump and the message type of their elements. */

@@ -6,6 +6,7 @@
 // no matching chain closes the connection (listener.<addr>.no_filter_chain_match).
 import { ConfigError, anyType, arr, checkFields, durationMs, obj, str, strArr, type Json } from '../xds/json.ts';
 import { parseHcm, type HcmSpec } from '../http/hcm-config.ts';
+import { ROUTER_TYPE } from '../../xds/type-urls.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsSpec } from '../tls/server-context.ts';
 import { parseTcpProxy, TCP_PROXY_TYPE, type TcpProxySpec } from './tcp-proxy.ts';
 
@@ -136,7 +137,7 @@ export function tcpOnlyHcm(listenerName: string): HcmSpec {
       '@type': `type.googleapis.com/${HCM_TYPE}`,
       stat_prefix: `tcp_only_${listenerName}`,
       route_config: { name: '', virtual_hosts: [] },
-      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
     },
     `listener '${listenerName}'`,
   );

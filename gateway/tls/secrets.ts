@@ -11,6 +11,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { ConfigError, checkFields, obj, str, type Json } from '../xds/json.ts';
+import { SECRET_TYPE } from '../../xds/type-urls.ts';
+import { T } from '../admin/config-dump.ts';
 
 export interface CertificateSecret {
   kind: 'certificate';
@@ -40,7 +42,6 @@ export interface SecretEntry {
 export const FILE_CERT_PREFIX = 'file-cert:';
 export const FILE_ROOT_PREFIX = 'file-root:';
 const SYSTEM_ROOT = 'file-root:system';
-const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 /** Envoy's redaction of sensitive fields in config_dump (bytes of `[redacted]`). */
 const REDACTED = Buffer.from('[redacted]').toString('base64');
 
@@ -240,7 +241,7 @@ export class SecretStore {
   configDump(): Json {
     const active = [...this.ads.values(), ...this.files.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return {
-      '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
+      '@type': T.secrets,
       dynamic_active_secrets: active.map((e) => ({
         name: e.name,
         version_info: e.versionInfo,
