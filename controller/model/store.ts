@@ -75,6 +75,8 @@ export class ObjectStore extends EventEmitter<{ change: [kinds: ReadonlySet<Kind
 }
 
 function sameObject(a: KubeObject, b: KubeObject): boolean {
+  // A source that hands back the object it stored before (local-dir for files it did not re-parse).
+  if (a === b) return true;
   const ra = a.metadata.resourceVersion;
   if (ra !== undefined && ra === b.metadata.resourceVersion) return true;
   return JSON.stringify(a) === JSON.stringify(b);

@@ -159,3 +159,18 @@ test('a missing directory fails the start with the path in the error', async () 
     /nonexistent\/meshgate-config/,
   );
 });
+
+test('an edit re-parses only the edited file: the objects of the other files stay the same objects', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'gw.yaml'), GW);
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n');
+  const { store, source } = await start(dir);
+  const before = (kind: string): unknown => store.snapshot().objects.find((o) => o.kind === kind)?.obj;
+  const gw = before('Gateway');
+  const changed: string[][] = [];
+  store.on('change', (kinds) => changed.push([...kinds]));
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 81}]}\n');
+  await source.reload();
+  assert.equal(before('Gateway'), gw, 'the Gateway object was not re-created');
+  assert.deepEqual(changed, [['Service']]);
+});

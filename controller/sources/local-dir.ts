@@ -124,7 +124,9 @@ async function listFiles(dir: string): Promise<string[]> {
 export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<LocalDirSource> {
   const o = { ...opts, dir: resolve(opts.dir) };
   const log = o.log.child({ component: 'local-dir', dir: o.dir });
-  const files = new Map<string, { mtimeMs: number; size: number; text: string }>();
+  // Each file's text and what it parsed to: a reload re-parses only the files whose text changed, and the
+  // objects of unchanged files are the same objects as before (the store skips them by identity).
+  const files = new Map<string, { mtimeMs: number; size: number; text: string; parsed?: ParsedFile }>();
   let lastSignature = '';
   let reported = new Set<string>();
   let loading: Promise<void> | undefined;
@@ -145,8 +147,10 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
       if (prev && prev.mtimeMs === st.mtimeMs && prev.size === st.size) continue;
       const text = await readFile(p, 'utf8').catch(() => undefined);
       if (text === undefined) continue;
-      if (prev?.text !== text) changed = true;
-      files.set(p, { mtimeMs: st.mtimeMs, size: st.size, text });
+      if (prev?.text !== text) {
+        changed = true;
+        files.set(p, { mtimeMs: st.mtimeMs, size: st.size, text });
+      } else files.set(p, { ...prev, mtimeMs: st.mtimeMs, size: st.size });
     }
     for (const p of [...files.keys()]) {
       if (!seen.has(p)) {
@@ -161,7 +165,10 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
     const errors: ValidationError[] = [];
     const keys = new Map<string, string>();
     for (const p of [...files.keys()].sort()) {
-      const parsed = parseConfigFile(files.get(p)?.text ?? '', p);
+      const f = files.get(p);
+      if (!f) continue;
+      f.parsed ??= parseConfigFile(f.text, p);
+      const parsed = f.parsed;
       errors.push(...parsed.errors);
       for (const s of parsed.objects) {
         const key = `${s.kind}/${s.obj.metadata.namespace}/${s.obj.metadata.name}`;
