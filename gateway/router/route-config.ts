@@ -13,6 +13,7 @@ import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { compilePerFilterConfig } from './per-filter-config.ts';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.ts';
 import { compileHashPolicy, type RequestHash } from './hash-policy.ts';
+import { PATH_EXACT, PATH_OTHER, PATH_PREFIX, buildRouteIndex, firstMatch, type RouteIndex } from './route-index.ts';
 import type { FaultConfig } from '../http/fault.ts';
 import type { CorsPolicy } from '../http/cors.ts';
 
@@ -45,6 +46,10 @@ export interface CompiledRoute {
   prefix: string | undefined;
   caseSensitive: boolean;
   pathMatch: (pathNoQuery: string) => boolean;
+  /** PATH_PREFIX (also path_separated_prefix), PATH_EXACT or PATH_OTHER, for the route index. */
+  pathKind: number;
+  /** The prefix or path, lowercased when not case-sensitive ('' for PATH_OTHER). */
+  pathKey: string;
   headers: HeaderMatch[];
   query: QueryMatch[];
   grpcOnly: boolean;
@@ -83,6 +88,8 @@ export interface CompiledRoute {
 export interface CompiledVirtualHost {
   name: string;
   routes: CompiledRoute[];
+  /** Routes by path matcher (route-index.ts); undefined for short route lists, scanned in order. */
+  index: RouteIndex | undefined;
   includeAttemptCount: boolean;
   includeAttemptCountInResponse: boolean;
   requireTls: number;
@@ -95,9 +102,13 @@ export interface CompiledRouteConfig {
   name: string;
   ignorePortInHostMatching: boolean;
   exact: Map<string, CompiledVirtualHost>;
-  /** [suffix (without '*'), vhost], longest first. */
-  suffixWildcards: [string, CompiledVirtualHost][];
-  prefixWildcards: [string, CompiledVirtualHost][];
+  /** Suffix wildcards ('*.example.com' -> '.example.com'), by suffix. */
+  suffixWildcards: Map<string, CompiledVirtualHost>;
+  /** Distinct suffix lengths, longest first (Envoy's wildcard_virtual_host_suffixes_ is keyed the same way). */
+  suffixLengths: number[];
+  /** Prefix wildcards ('foo.*' -> 'foo.'), by prefix. */
+  prefixWildcards: Map<string, CompiledVirtualHost>;
+  prefixLengths: number[];
   star: CompiledVirtualHost | undefined;
   internalOnlyHeaders: string[];
   virtualHosts: CompiledVirtualHost[];
@@ -166,7 +177,7 @@ function compileRegexRewrite(v: unknown, where: string): { re: RegExp; substitut
   return { re, substitution };
 }
 
-function compileRouteMatch(m: Json, where: string): Pick<CompiledRoute, 'prefix' | 'caseSensitive' | 'pathMatch' | 'headers' | 'query' | 'grpcOnly'> {
+function compileRouteMatch(m: Json, where: string): Pick<CompiledRoute, 'prefix' | 'caseSensitive' | 'pathMatch' | 'pathKind' | 'pathKey' | 'headers' | 'query' | 'grpcOnly'> {
   checkFields(m, where, [
     'prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc',
     'runtime_fraction',
@@ -175,17 +186,25 @@ function compileRouteMatch(m: Json, where: string): Pick<CompiledRoute, 'prefix'
   const caseSensitive = bool(m.case_sensitive, `${where}.case_sensitive`, true);
   let prefix: string | undefined;
   let pathMatch: (p: string) => boolean;
+  let pathKind = PATH_OTHER;
+  let pathKey = '';
   if (m.prefix !== undefined) {
     const p = str(m.prefix, `${where}.prefix`);
     prefix = p;
     if (p === '' || p === '/') pathMatch = () => true;
-    else if (caseSensitive) pathMatch = (s) => s.startsWith(p);
     else {
-      const lp = p.toLowerCase();
-      pathMatch = (s) => s.length >= lp.length && s.slice(0, lp.length).toLowerCase() === lp;
+      pathKind = PATH_PREFIX;
+      pathKey = caseSensitive ? p : p.toLowerCase();
+      if (caseSensitive) pathMatch = (s) => s.startsWith(p);
+      else {
+        const lp = pathKey;
+        pathMatch = (s) => s.length >= lp.length && s.slice(0, lp.length).toLowerCase() === lp;
+      }
     }
   } else if (m.path !== undefined) {
     const p = str(m.path, `${where}.path`);
+    pathKind = PATH_EXACT;
+    pathKey = caseSensitive ? p : p.toLowerCase();
     if (caseSensitive) pathMatch = (s) => s === p;
     else {
       const lp = p.toLowerCase();
@@ -199,6 +218,8 @@ function compileRouteMatch(m: Json, where: string): Pick<CompiledRoute, 'prefix'
     if (p.endsWith('/')) throw new ConfigError(`${where}.path_separated_prefix must not end with '/'`);
     prefix = p;
     const lp = caseSensitive ? p : p.toLowerCase();
+    pathKind = PATH_PREFIX;
+    pathKey = lp;
     pathMatch = (s) => {
       const t = caseSensitive ? s : s.toLowerCase();
       return t.startsWith(lp) && (t.length === lp.length || t.charCodeAt(lp.length) === 0x2f);
@@ -207,7 +228,7 @@ function compileRouteMatch(m: Json, where: string): Pick<CompiledRoute, 'prefix'
   const headers = arr(m.headers, `${where}.headers`).map((h, i) => compileHeaderMatcher(h, `${where}.headers[${i}]`));
   const query = arr(m.query_parameters, `${where}.query_parameters`).map((q, i) => compileQueryParameterMatcher(q, `${where}.query_parameters[${i}]`));
   const grpcOnly = m.grpc !== undefined;
-  return { prefix, caseSensitive, pathMatch, headers, query, grpcOnly };
+  return { prefix, caseSensitive, pathMatch, pathKind, pathKey, headers, query, grpcOnly };
 }
 
 function compileRoute(r: Json, vhost: CompiledVirtualHost, cfgHeaders: { req: HeaderMutation; resp: HeaderMutation; vreq: HeaderMutation; vresp: HeaderMutation }, where: string): CompiledRoute {
@@ -351,6 +372,7 @@ function compileVirtualHost(v: Json, cfg: { req: HeaderMutation; resp: HeaderMut
   const vhost: CompiledVirtualHost = {
     name,
     routes: [],
+    index: undefined,
     includeAttemptCount: bool(v.include_request_attempt_count, w),
     includeAttemptCountInResponse: bool(v.include_attempt_count_in_response, w),
     requireTls: requireTls === 'ALL' ? REQUIRE_TLS_ALL : requireTls === 'EXTERNAL_ONLY' ? REQUIRE_TLS_EXTERNAL_ONLY : REQUIRE_TLS_NONE,
@@ -361,6 +383,7 @@ function compileVirtualHost(v: Json, cfg: { req: HeaderMutation; resp: HeaderMut
   const vreq = compileHeaderMutation(v.request_headers_to_add, v.request_headers_to_remove, `${w}.request_headers_to_add`);
   const vresp = compileHeaderMutation(v.response_headers_to_add, v.response_headers_to_remove, `${w}.response_headers_to_add`);
   vhost.routes = arr(v.routes, `${w}.routes`).map((r, i) => compileRoute(r, vhost, { ...cfg, vreq, vresp }, `${w}.routes[${i}]`));
+  vhost.index = buildRouteIndex(vhost.routes);
   const domains = strArr(v.domains, `${w}.domains`);
   if (domains.length === 0) throw new ConfigError(`${w}: at least one domain is required`);
   return { vhost, domains };
@@ -386,8 +409,10 @@ export function compileRouteConfig(rc: Json): CompiledRouteConfig {
     name,
     ignorePortInHostMatching: bool(rc.ignore_port_in_host_matching, where),
     exact: new Map(),
-    suffixWildcards: [],
-    prefixWildcards: [],
+    suffixWildcards: new Map(),
+    suffixLengths: [],
+    prefixWildcards: new Map(),
+    prefixLengths: [],
     star: undefined,
     internalOnlyHeaders: strArr(rc.internal_only_headers, `${where}.internal_only_headers`).map((h) => h.toLowerCase()),
     virtualHosts: [],
@@ -407,27 +432,37 @@ export function compileRouteConfig(rc: Json): CompiledRouteConfig {
       if (seen.has(d)) throw new ConfigError(`${where}: only unique values for domains are permitted. Duplicate entry of domain ${d}`);
       seen.add(d);
       if (d === '*') out.star = vhost;
-      else if (d.startsWith('*')) out.suffixWildcards.push([d.slice(1), vhost]);
-      else if (d.endsWith('*')) out.prefixWildcards.push([d.slice(0, -1), vhost]);
+      else if (d.startsWith('*')) out.suffixWildcards.set(d.slice(1), vhost);
+      else if (d.endsWith('*')) out.prefixWildcards.set(d.slice(0, -1), vhost);
       else out.exact.set(d, vhost);
     }
   }
-  // Longest wildcard first; ties keep config order (Envoy's map is keyed by length, longest first).
-  out.suffixWildcards.sort((a, b) => b[0].length - a[0].length);
-  out.prefixWildcards.sort((a, b) => b[0].length - a[0].length);
+  // Longest wildcard first. Two wildcards of the same length cannot both match one host, so one lookup per
+  // distinct length finds the longest match.
+  const longestFirst = (keys: Iterable<string>): number[] => [...new Set([...keys].map((k) => k.length))].sort((a, b) => b - a);
+  out.suffixLengths = longestFirst(out.suffixWildcards.keys());
+  out.prefixLengths = longestFirst(out.prefixWildcards.keys());
   return out;
 }
 
 /** Host header -> virtual host (Envoy RouteMatcher::findVirtualHost). `host` must already be lowercase. */
 export function findVirtualHost(rc: CompiledRouteConfig, host: string): CompiledVirtualHost | undefined {
-  if (rc.exact.size === 0 && rc.suffixWildcards.length === 0 && rc.prefixWildcards.length === 0) return rc.star;
+  if (rc.exact.size === 0 && rc.suffixLengths.length === 0 && rc.prefixLengths.length === 0) return rc.star;
   let h = host;
   if (rc.ignorePortInHostMatching) h = stripPort(h);
   const exact = rc.exact.get(h);
   if (exact) return exact;
   // A wildcard never matches the empty string: '*.foo.com' does not match '.foo.com'.
-  for (const [suffix, v] of rc.suffixWildcards) if (h.length > suffix.length && h.endsWith(suffix)) return v;
-  for (const [prefix, v] of rc.prefixWildcards) if (h.length > prefix.length && h.startsWith(prefix)) return v;
+  for (const n of rc.suffixLengths) {
+    if (n >= h.length) continue;
+    const v = rc.suffixWildcards.get(h.slice(h.length - n));
+    if (v) return v;
+  }
+  for (const n of rc.prefixLengths) {
+    if (n >= h.length) continue;
+    const v = rc.prefixWildcards.get(h.slice(0, n));
+    if (v) return v;
+  }
   return rc.star;
 }
 
@@ -443,38 +478,45 @@ export function stripPort(host: string): string {
   return host.slice(0, colon);
 }
 
+interface MatchContext {
+  req: MatchRequest;
+  pathNoQuery: string;
+  grpc: boolean;
+  /** The query string's parameters, parsed when a route first needs them. */
+  query: URLSearchParams | undefined;
+}
+
+/** Whether the route's whole match (path, grpc, headers, query parameters) holds for the request. */
+function routeMatches(r: CompiledRoute, c: MatchContext): boolean {
+  if (!r.pathMatch(c.pathNoQuery)) return false;
+  if (r.grpcOnly && !c.grpc) return false;
+  for (const h of r.headers) if (!h(c.req)) return false;
+  if (r.query.length > 0) {
+    if (!c.query) {
+      const q = c.req.path.indexOf('?');
+      c.query = new URLSearchParams(q < 0 ? '' : c.req.path.slice(q + 1));
+    }
+    for (const m of r.query) if (!m(c.query)) return false;
+  }
+  return true;
+}
+
 /**
  * First route of the virtual host matching the request (Envoy evaluates routes in order). `pathNoQuery`
- * is :path without query and fragment; `grpc` whether the request has a gRPC content-type.
+ * is :path without query and fragment; `grpc` whether the request has a gRPC content-type. Long route lists
+ * go through the virtual host's index, which gives the same route as the scan in order.
  */
 export function matchRoute(vhost: CompiledVirtualHost, req: MatchRequest, pathNoQuery: string, grpc: boolean): CompiledRoute | undefined {
-  let query: URLSearchParams | undefined;
-  for (const r of vhost.routes) {
-    if (!r.pathMatch(pathNoQuery)) continue;
-    if (r.grpcOnly && !grpc) continue;
-    let ok = true;
-    for (const h of r.headers) {
-      if (!h(req)) {
-        ok = false;
-        break;
-      }
-    }
-    if (!ok) continue;
-    if (r.query.length > 0) {
-      if (!query) {
-        const q = req.path.indexOf('?');
-        query = new URLSearchParams(q < 0 ? '' : req.path.slice(q + 1));
-      }
-      for (const m of r.query) {
-        if (!m(query)) {
-          ok = false;
-          break;
-        }
-      }
-      if (!ok) continue;
-    }
-    return r;
-  }
+  const c: MatchContext = { req, pathNoQuery, grpc, query: undefined };
+  if (vhost.index !== undefined) return firstMatch(vhost.index, vhost.routes, pathNoQuery, routeMatches, c);
+  for (const r of vhost.routes) if (routeMatches(r, c)) return r;
+  return undefined;
+}
+
+/** matchRoute without the index: every route in order (tests compare the two). */
+export function matchRouteLinear(vhost: CompiledVirtualHost, req: MatchRequest, pathNoQuery: string, grpc: boolean): CompiledRoute | undefined {
+  const c: MatchContext = { req, pathNoQuery, grpc, query: undefined };
+  for (const r of vhost.routes) if (routeMatches(r, c)) return r;
   return undefined;
 }
 
