@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /** A mistake in the command line: printed without a stack trace, exit code 2. */
 export class UsageError extends Error {
   readonly code = 'MESHGATE_USAGE';
@@ -8,6 +10,17 @@ export function parsePort(flag: string, v: string | undefined, dflt: number): nu
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag} must be a port number (0-65535), got '${v}'`);
   return n;
+}
+
+/**
+ * --concurrency as Istio passes it (`--concurrency=$(ISTIO_CPU_LIMIT)`: whole cores, possibly empty or a
+ * fraction): workers serving traffic. Empty or 0 means every CPU the process may use, as Envoy's default.
+ */
+export function parseConcurrency(v: string | undefined): number {
+  if (v === undefined || v.trim() === '' || Number(v) === 0) return availableParallelism();
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--concurrency must be a number of workers (0 or empty: one per CPU), got '${v}'`);
+  return Math.ceil(n);
 }
 
 /** `a=b,c=d` -> {a: 'b', c: 'd'} */

@@ -1,20 +1,18 @@
-// The proxy: an xDS (ADS) client feeding the cluster and listener managers, the admin interface and
-// Istio's two static listeners (15021 readiness, 15090 Prometheus), Envoy's init sequence (LIVE once the
-// first CDS and LDS are applied and warm) and graceful drain.
+// The proxy: an xDS (ADS) client feeding the main thread's data plane and its worker threads
+// (--concurrency), the admin interface and Istio's two static listeners (15021 readiness, 15090
+// Prometheus), Envoy's init sequence (LIVE once the first CDS and LDS are applied and warm) and graceful
+// drain.
 import { networkInterfaces } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, HCM_TYPE, LISTENER_TYPE, ROUTE_TYPE, ROUTER_TYPE, SECRET_TYPE } from '../xds/type-urls.ts';
-import { referencedSecretNames, SecretStore } from './tls/secrets.ts';
-import { setDnsServers } from './upstream/dns.ts';
-import { fileAccessLogger, type AccessLogger } from './access-log/text-format.ts';
 import { startAdminServer, type AdminContext, type ListenerStatus } from './admin/admin-server.ts';
 import { RESOURCE_TYPE, T, withType } from './admin/config-dump.ts';
 import { startMetricsServer, startStatusServer } from './admin/status-server.ts';
-import type { ProxyRuntime } from './http/connection-manager.ts';
-import { ListenerManager } from './listener/listener-manager.ts';
-import { StatsStore } from './stats/store.ts';
-import { ClusterManager } from './upstream/cluster-manager.ts';
+import { createDataPlane } from './data-plane.ts';
+import { mergeSamples } from './stats/merge.ts';
+import type { StatSample } from './stats/store.ts';
+import { WorkerPool } from './workers/worker-pool.ts';
 import { AdsClient } from './xds/ads-client.ts';
 import type { Json } from './xds/json.ts';
 
@@ -33,7 +31,7 @@ export interface ProxyOptions {
   drainSeconds?: number;
   /** Access log path or /dev/stdout (Istio's TEXT format); off when undefined. */
   accessLog?: string;
-  /** Concurrency as configured (reported in /server_info; one worker for now). */
+  /** Workers serving traffic (Envoy --concurrency): the main thread and concurrency-1 worker threads. Default 1. */
   concurrency?: number;
   log: Logger;
   /** Called after /quitquitquit closed the proxy (default: process.exit(0)). */
@@ -112,31 +110,33 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   const log = o.log.child({ component: 'proxy' });
   const started = Date.now();
   const drainMs = (o.drainSeconds ?? 5) * 1000;
-  const store = new StatsStore();
   let state = STATE_PRE_INITIALIZING;
   let healthcheckFailed = false;
   let initialized = false;
-  const clusters = new ClusterManager(store, o.log.child({ component: 'upstream' }));
-  // Certificates: SDS over ADS (credentialName Secrets) and files (the pilot-agent's part).
-  const secrets = new SecretStore(o.log.child({ component: 'sds' }));
-  clusters.secrets = secrets;
-  if (o.dnsServer !== undefined) setDnsServers(o.dnsServer);
-  // The SDS names the current listeners and clusters refer to (subscribed by name, as Envoy does).
-  let ldsJson: Json[] = [];
-  let cdsJson: Json[] = [];
-  const subscribeSecrets = (): void => {
-    const names = referencedSecretNames([...ldsJson, ...cdsJson]);
-    secrets.retain(names.ads, names.files);
-    xdsRef.client?.setNames(SECRET_TYPE, names.ads);
-  };
-  const accessLog: AccessLogger | undefined = o.accessLog ? fileAccessLogger(o.accessLog) : undefined;
-  const runtime: ProxyRuntime = { store, clusters, log: o.log.child({ component: 'http' }), accessLog, localAddress: localIpv4(), secrets };
-  const listeners = new ListenerManager({ runtime, log: o.log.child({ component: 'listener' }), listenHost: o.listenHost, drainMs });
+  const concurrency = o.concurrency ?? 1;
+  const localAddress = localIpv4();
+  const dp = createDataPlane({
+    log: o.log,
+    listenHost: o.listenHost,
+    drainMs,
+    accessLog: o.accessLog,
+    dnsServer: o.dnsServer,
+    localAddress,
+    reusePort: concurrency > 1,
+    worker: 0,
+  });
+  const { store, clusters, listeners, secrets } = dp;
+  // Workers 1..N-1 (the main thread serves as worker 0).
+  const workers =
+    concurrency > 1
+      ? new WorkerPool(concurrency - 1, { listenHost: o.listenHost, drainMs, accessLog: o.accessLog, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level }, log)
+      : undefined;
+  const allStats = async (): Promise<StatSample[]> => mergeSamples(store.snapshot(), workers ? await workers.stats() : []);
 
   store.computedGauge('server.state', () => (healthcheckFailed && state === STATE_LIVE ? STATE_DRAINING : state));
   store.computedGauge('server.live', () => (state === STATE_LIVE && !healthcheckFailed ? 1 : 0));
   store.computedGauge('server.uptime', () => Math.floor((Date.now() - started) / 1000));
-  store.computedGauge('server.concurrency', () => o.concurrency ?? 1);
+  store.computedGauge('server.concurrency', () => concurrency);
   store.computedGauge('server.memory_allocated', () => process.memoryUsage().heapUsed);
   store.computedGauge('server.memory_heap_size', () => process.memoryUsage().heapTotal);
   store.computedGauge('server.memory_physical_size', () => process.memoryUsage().rss);
@@ -152,6 +152,11 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   const servers: Server[] = [];
   // Set once the ADS client exists; admin handlers may run before that.
   const xdsRef: { client?: AdsClient } = {};
+  /** Resource names to ask the control plane for; workers forget what is no longer asked for. */
+  const subscribe = (typeUrl: string, names: string[]): void => {
+    xdsRef.client?.setNames(typeUrl, names);
+    workers?.retain(typeUrl, names);
+  };
   let cdsSeen = false;
   let ldsSeen = false;
   let resolveReady!: () => void;
@@ -176,7 +181,12 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   listeners.onWarm = checkInit;
 
   const admin: AdminContext = {
-    store,
+    stats: allStats,
+    resetCounters: () => {
+      store.resetCounters();
+      workers?.resetCounters();
+    },
+    hostStats: async () => (workers ? workers.hostStats() : new Map()),
     clusters: () => [...clusters.active.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     listeners: (): ListenerStatus[] => [
       ...listeners.staticListeners.map((l) => ({ name: l.name, address: l.address, port: l.port })),
@@ -189,7 +199,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
       state: admin.state(),
       hot_restart_version: 'disabled',
       command_line_options: {
-        concurrency: o.concurrency ?? 1,
+        concurrency,
         mode: 'Serve',
         drain_time: `${drainMs / 1000}s`,
         drain_strategy: 'Immediate',
@@ -212,6 +222,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     },
     drainListeners: (graceful) => {
       void listeners.drainAll(graceful ? drainMs : 0);
+      void workers?.drain(graceful ? drainMs : 0);
     },
     quit: () => {
       void proxy.close().then(() => (o.onQuit ? o.onQuit() : process.exit(0)));
@@ -226,7 +237,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   const statusServer = await startStatusServer(bindHost, o.statusPort, isReady);
   servers.push(statusServer);
   const statusPort = (statusServer.address() as { port: number }).port;
-  const metricsServer = await startMetricsServer(bindHost, o.metricsPort, store);
+  const metricsServer = await startMetricsServer(bindHost, o.metricsPort, allStats);
   servers.push(metricsServer);
   const metricsPort = (metricsServer.address() as { port: number }).port;
 
@@ -316,34 +327,14 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     store,
     handler: {
       apply: async (typeUrl, resources, version) => {
-        let errors: string[] = [];
-        switch (typeUrl) {
-          case CLUSTER_TYPE: {
-            errors = clusters.applyCds(resources, version).errors;
-            xdsRef.client?.setNames(ENDPOINT_TYPE, clusters.edsNames());
-            cdsJson = resources;
-            subscribeSecrets();
-            cdsSeen = true;
-            break;
-          }
-          case ENDPOINT_TYPE:
-            errors = clusters.applyEds(resources).errors;
-            break;
-          case LISTENER_TYPE: {
-            errors = (await listeners.applyLds(resources, version)).errors;
-            xdsRef.client?.setNames(ROUTE_TYPE, listeners.rdsNames());
-            ldsJson = resources;
-            subscribeSecrets();
-            ldsSeen = true;
-            break;
-          }
-          case SECRET_TYPE:
-            errors = secrets.applySds(resources, version).errors;
-            break;
-          case ROUTE_TYPE:
-            errors = listeners.applyRds(resources, version).errors;
-            break;
-        }
+        const { errors, subscriptions } = await dp.apply(typeUrl, resources, version);
+        if (subscriptions.eds) subscribe(ENDPOINT_TYPE, subscriptions.eds);
+        if (subscriptions.rds) subscribe(ROUTE_TYPE, subscriptions.rds);
+        if (subscriptions.sds) subscribe(SECRET_TYPE, subscriptions.sds);
+        if (typeUrl === CLUSTER_TYPE) cdsSeen = true;
+        if (typeUrl === LISTENER_TYPE) ldsSeen = true;
+        // Every worker has the update before it is ACKed; they reject exactly what the main thread did.
+        if (workers) for (const e of await workers.apply(typeUrl, resources, version)) if (!errors.includes(e)) errors.push(e);
         checkInit();
         return errors;
       },
@@ -360,17 +351,15 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     ports: { admin: adminPort, status: statusPort, metrics: metricsPort },
     drain: async () => {
       state = STATE_DRAINING;
-      await listeners.drainAll(drainMs);
+      await Promise.all([listeners.drainAll(drainMs), workers?.drain(drainMs)]);
     },
     close: async () => {
       if (closed) return;
       closed = true;
       ads.close();
-      listeners.close();
-      clusters.close();
+      await workers?.close();
+      dp.close();
       await Promise.all(servers.map(closeServer));
-      accessLog?.close();
-      secrets.close();
     },
   };
   return proxy;

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { statSync } from 'node:fs';
 import { createLogger, type Logger } from '../logger.ts';
-import { parseLabels, parsePort, UsageError } from '../usage-error.ts';
+import { parseConcurrency, parseLabels, parsePort, UsageError } from '../usage-error.ts';
 import { ObjectStore } from '../../controller/model/store.ts';
 import { formatError, type ErrorReporter } from '../../controller/model/validation.ts';
 import { startController } from '../../controller/controller.ts';
@@ -30,6 +30,7 @@ flags:
   --xds-port N            controller's ADS server on 127.0.0.1 (default 15010)
   --access-log PATH       Envoy-format access log (e.g. /dev/stdout; default off, as in Istio)
   --drain-seconds N       drain time on SIGTERM (default 5)
+  --concurrency N         workers serving traffic (Envoy's --concurrency; default: one per CPU)
   --dns-server HOST:PORT  DNS server for ServiceEntry DNS clusters (default: env MESHGATE_DNS_SERVER,
                           else the system resolver)
 `;
@@ -45,6 +46,7 @@ export interface LocalOptions {
   xdsPort: number;
   accessLog?: string;
   drainSeconds: number;
+  concurrency: number;
   dnsServer?: string;
 }
 
@@ -72,6 +74,7 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
       'access-log': { type: 'string' },
       'drain-seconds': { type: 'string' },
       'dns-server': { type: 'string' },
+      concurrency: { type: 'string' },
     },
   });
   if (!values.config) throw new UsageError('--config DIR is required (a directory of Istio/Kubernetes YAML)');
@@ -89,6 +92,7 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
     metricsPort: parsePort('metrics-port', values['metrics-port'], 15090),
     xdsPort: parsePort('xds-port', values['xds-port'], 15010),
     drainSeconds: drain,
+    concurrency: parseConcurrency(values.concurrency),
   };
   if (values['access-log']) opts.accessLog = values['access-log'];
   if (values['dns-server']) {
@@ -135,6 +139,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     statusPort: o.statusPort,
     metricsPort: o.metricsPort,
     drainSeconds: o.drainSeconds,
+    concurrency: o.concurrency,
     ...(o.accessLog ? { accessLog: o.accessLog } : {}),
     ...(o.dnsServer ? { dnsServer: o.dnsServer } : {}),
     log: log.child({ component: 'proxy' }),

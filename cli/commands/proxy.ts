@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../logger.ts';
-import { parseLabels, parsePort, UsageError } from '../usage-error.ts';
+import { parseConcurrency, parseLabels, parsePort, UsageError } from '../usage-error.ts';
 import { startProxy } from '../../gateway/proxy.ts';
 
 export const summary = 'run the gateway proxy (xDS client, listeners, admin on :15000)';
@@ -20,7 +20,8 @@ flags:
   --admin-port N            admin interface on 127.0.0.1 (default 15000)
   --status-port N           readiness listener, /healthz/ready (default 15021)
   --metrics-port N          Prometheus listener, /stats/prometheus (default 15090)
-  --concurrency N           worker count as Istio's ISTIO_CPU_LIMIT (accepted; one worker for now)
+  --concurrency N           workers serving traffic, each with its own upstream connections; 0 or
+                            empty: one per CPU (default). The chart passes the CPU limit (ISTIO_CPU_LIMIT)
   --drain-seconds N         drain time on SIGTERM and for removed listeners (default 5)
   --access-log PATH         Istio's TEXT access log to PATH (or /dev/stdout); off by default
   --labels k=v,...          pod labels for the node metadata (default: env POD_LABELS, or --labels-file)
@@ -66,9 +67,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!/^.+:\d+$/.test(xdsAddress)) throw new UsageError(`--xds-address must be HOST:PORT, got '${xdsAddress}'`);
   const drainSeconds = Number(values['drain-seconds'] ?? '5');
   if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`--drain-seconds must be a non-negative number, got '${values['drain-seconds']}'`);
-  // The chart passes --concurrency=$(ISTIO_CPU_LIMIT), which may be empty or a fraction ("0", "2").
-  const concurrencyRaw = values.concurrency ?? '';
-  const concurrency = concurrencyRaw === '' ? undefined : Math.max(1, Math.ceil(Number(concurrencyRaw)) || 1);
+  const concurrency = parseConcurrency(values.concurrency);
 
   const namespace = process.env.POD_NAMESPACE || 'istio-system';
   const podName = process.env.POD_NAME || hostname();
@@ -99,7 +98,7 @@ export async function run(argv: string[]): Promise<void> {
     statusPort: parsePort('status-port', values['status-port'], 15021),
     metricsPort: parsePort('metrics-port', values['metrics-port'], 15090),
     drainSeconds,
-    ...(concurrency !== undefined ? { concurrency } : {}),
+    concurrency,
     ...(values['access-log'] ? { accessLog: values['access-log'] } : {}),
     ...(values['listen-host'] ? { listenHost: values['listen-host'] } : {}),
     ...(values['dns-server'] ? { dnsServer: values['dns-server'] } : {}),

@@ -7,9 +7,9 @@ import type { Json } from '../xds/json.ts';
 import { httpDate } from '../http/date.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import { renderJson, renderPrometheus, renderText, selectStats } from '../stats/render.ts';
-import type { StatsStore } from '../stats/store.ts';
+import type { StatSample } from '../stats/store.ts';
 import type { Cluster } from '../upstream/cluster.ts';
-import { renderClustersJson, renderClustersText } from './clusters.ts';
+import { renderClustersJson, renderClustersText, type HostStatTotals } from './clusters.ts';
 import { renderConfigDump } from './config-dump.ts';
 
 export interface ListenerStatus {
@@ -19,8 +19,12 @@ export interface ListenerStatus {
 }
 
 export interface AdminContext {
-  store: StatsStore;
+  /** Every stat, process-wide (all workers), sorted by name. */
+  stats(): Promise<StatSample[]>;
+  resetCounters(): void;
   clusters(): Cluster[];
+  /** Host stats of the workers other than the main thread's (added to the clusters' own). */
+  hostStats(): Promise<HostStatTotals>;
   listeners(): ListenerStatus[];
   configDump(includeEds: boolean): Json[];
   /** LIVE, DRAINING, PRE_INITIALIZING, INITIALIZING */
@@ -39,7 +43,13 @@ interface Endpoint {
   help: string;
   mutates: boolean;
   params?: [string, string][];
-  handle(ctx: AdminContext, q: URLSearchParams): { status: number; type: string; body: string };
+  handle(ctx: AdminContext, q: URLSearchParams): AdminReply | Promise<AdminReply>;
+}
+
+interface AdminReply {
+  status: number;
+  type: string;
+  body: string;
 }
 
 function statsQuery(q: URLSearchParams): { filter?: RegExp; usedOnly: boolean } | string {
@@ -64,8 +74,10 @@ const ENDPOINTS: Record<string, Endpoint> = {
     help: 'upstream cluster status',
     mutates: false,
     params: [['format', 'File format to use; One of (text, json)']],
-    handle: (ctx, q) =>
-      q.get('format') === 'json' ? { status: 200, type: JSON_TYPE, body: renderClustersJson(ctx.clusters()) } : { status: 200, type: TEXT, body: renderClustersText(ctx.clusters()) },
+    handle: async (ctx, q) => {
+      const others = await ctx.hostStats();
+      return q.get('format') === 'json' ? { status: 200, type: JSON_TYPE, body: renderClustersJson(ctx.clusters(), others) } : { status: 200, type: TEXT, body: renderClustersText(ctx.clusters(), others) };
+    },
   },
   '/config_dump': {
     help: 'dump current Envoy configs (experimental)',
@@ -137,7 +149,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
       return { status: s === 'LIVE' ? 200 : 503, type: TEXT, body: `${s}\n` };
     },
   },
-  '/reset_counters': { help: 'reset all counters to zero', mutates: true, handle: (ctx) => (ctx.store.resetCounters(), ok()) },
+  '/reset_counters': { help: 'reset all counters to zero', mutates: true, handle: (ctx) => (ctx.resetCounters(), ok()) },
   '/runtime': { help: 'print runtime values', mutates: false, handle: () => ({ status: 200, type: JSON_TYPE, body: '{\n "entries": {},\n "layers": [\n  "global config",\n  "admin"\n ]\n}\n' }) },
   '/server_info': { help: 'print server version/status information', mutates: false, handle: (ctx) => ({ status: 200, type: JSON_TYPE, body: JSON.stringify(ctx.serverInfo(), null, 1) + '\n' }) },
   '/stats': {
@@ -148,10 +160,10 @@ const ENDPOINTS: Record<string, Endpoint> = {
       ['filter', 'Regular expression (Google re2) for filtering stats'],
       ['format', 'Format to use; One of (html, active-html, text, json)'],
     ],
-    handle: (ctx, q) => {
+    handle: async (ctx, q) => {
       const sq = statsQuery(q);
       if (typeof sq === 'string') return { status: 400, type: TEXT, body: sq };
-      const samples = selectStats(ctx.store.snapshot(), sq);
+      const samples = selectStats(await ctx.stats(), sq);
       const format = q.get('format');
       if (format === 'json') return { status: 200, type: JSON_TYPE, body: renderJson(samples) };
       if (format === 'prometheus') return { status: 200, type: TEXT, body: renderPrometheus(samples) };
@@ -165,10 +177,10 @@ const ENDPOINTS: Record<string, Endpoint> = {
       ['usedonly', 'Only include stats that have been written by system since restart'],
       ['filter', 'Regular expression (Google re2) for filtering stats'],
     ],
-    handle: (ctx, q) => {
+    handle: async (ctx, q) => {
       const sq = statsQuery(q);
       if (typeof sq === 'string') return { status: 400, type: TEXT, body: sq };
-      return { status: 200, type: TEXT, body: renderPrometheus(selectStats(ctx.store.snapshot(), sq)) };
+      return { status: 200, type: TEXT, body: renderPrometheus(selectStats(await ctx.stats(), sq)) };
     },
   },
 };
@@ -192,7 +204,7 @@ export function writeAdminResponse(res: ServerResponse, status: number, type: st
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-export function handleAdmin(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): void {
+export async function handleAdmin(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? '/';
   const qi = url.indexOf('?');
   const path = qi < 0 ? url : url.slice(0, qi);
@@ -200,9 +212,9 @@ export function handleAdmin(ctx: AdminContext, req: IncomingMessage, res: Server
   const e = ENDPOINTS[path];
   if (!e) return writeAdminResponse(res, 404, TEXT, `invalid path. ${helpText()}`);
   if (e.mutates && req.method !== 'POST') return writeAdminResponse(res, 405, TEXT, `Method ${req.method ?? 'GET'} not allowed, POST required.`);
-  let r: { status: number; type: string; body: string };
+  let r: AdminReply;
   try {
-    r = e.handle(ctx, q);
+    r = await e.handle(ctx, q);
   } catch (err) {
     r = { status: 500, type: TEXT, body: `${(err as Error).message}\n` };
   }
@@ -213,7 +225,7 @@ export function startAdminServer(ctx: AdminContext, host: string, port: number):
   const server = createServer({ requireHostHeader: false, keepAliveTimeout: 60_000 }, (req, res) => {
     // Drain the request body (admin requests carry none worth reading) before answering.
     req.resume();
-    handleAdmin(ctx, req, res);
+    void handleAdmin(ctx, req, res);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

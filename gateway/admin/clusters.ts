@@ -3,21 +3,24 @@ import { Cluster } from '../upstream/cluster.ts';
 import type { Host } from '../upstream/host.ts';
 import { HEALTH_DEGRADED, HEALTH_DRAINING, HEALTH_HEALTHY, HEALTH_TIMEOUT, HEALTH_UNHEALTHY } from '../upstream/host.ts';
 
-function hostCounters(h: Host): [string, number][] {
-  // Counters and gauges sorted by name, as Envoy prints them.
-  return [
-    ['cx_active', h.cxActive],
-    ['cx_connect_fail', h.cxConnectFail],
-    ['cx_total', h.cxTotal],
-    ['rq_active', h.activeRq],
-    ['rq_error', h.rqError],
-    ['rq_success', h.rqSuccess],
-    ['rq_timeout', h.rqTimeout],
-    ['rq_total', h.rqTotal],
-  ];
+/** Host stat names in the order Envoy prints them (sorted). */
+export const HOST_STAT_NAMES = ['cx_active', 'cx_connect_fail', 'cx_total', 'rq_active', 'rq_error', 'rq_success', 'rq_timeout', 'rq_total'] as const;
+
+/** A host's own values, in HOST_STAT_NAMES order. */
+export function hostStatValues(h: Host): number[] {
+  return [h.cxActive, h.cxConnectFail, h.cxTotal, h.activeRq, h.rqError, h.rqSuccess, h.rqTimeout, h.rqTotal];
 }
 
-export function renderClustersText(clusters: Cluster[]): string {
+/** Other workers' host stats by `<cluster>::<host key>`, added to the main thread's (HOST_STAT_NAMES order). */
+export type HostStatTotals = Map<string, number[]>;
+
+function hostCounters(c: Cluster, h: Host, others: HostStatTotals | undefined): [string, number][] {
+  const own = hostStatValues(h);
+  const extra = others?.get(`${c.name}::${h.key}`);
+  return HOST_STAT_NAMES.map((n, i) => [n, (own[i] ?? 0) + (extra?.[i] ?? 0)]);
+}
+
+export function renderClustersText(clusters: Cluster[], others?: HostStatTotals): string {
   let out = '';
   for (const c of clusters) {
     const n = c.name;
@@ -36,7 +39,7 @@ export function renderClustersText(clusters: Cluster[]): string {
     if (c.spec.edsServiceName !== undefined && c.spec.edsServiceName !== '') out += `${n}::eds_service_name::${c.spec.edsServiceName}\n`;
     for (const h of c.hosts) {
       const p = `${n}::${h.key}::`;
-      for (const [k, v] of hostCounters(h)) out += `${p}${k}::${v}\n`;
+      for (const [k, v] of hostCounters(c, h, others)) out += `${p}${k}::${v}\n`;
       out += `${p}hostname::${h.hostname}\n`;
       out += `${p}health_flags::${Cluster.healthFlags(h)}\n`;
       out += `${p}weight::${h.weight}\n`;
@@ -60,7 +63,7 @@ const EDS_HEALTH: Record<number, string> = {
   [HEALTH_DEGRADED]: 'DEGRADED',
 };
 
-export function renderClustersJson(clusters: Cluster[]): string {
+export function renderClustersJson(clusters: Cluster[], others?: HostStatTotals): string {
   const statuses = clusters.map((c) => {
     const t = c.spec.thresholds;
     const ht = c.spec.highThresholds;
@@ -80,7 +83,7 @@ export function renderClustersJson(clusters: Cluster[]): string {
       o.host_statuses = c.hosts.map((h) => {
         const hs: Record<string, unknown> = {
           address: { socket_address: { address: h.address, port_value: h.port } },
-          stats: hostCounters(h).map(([name, value]) => {
+          stats: hostCounters(c, h, others).map(([name, value]) => {
             const s: Record<string, unknown> = { name };
             if (value !== 0) s.value = String(value);
             if (name === 'cx_active' || name === 'rq_active') s.type = 'GAUGE';

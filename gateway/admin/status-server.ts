@@ -7,7 +7,7 @@ import { httpDate } from '../http/date.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import { buildLocalReply } from '../http/local-reply.ts';
 import { renderPrometheus, selectStats } from '../stats/render.ts';
-import type { StatsStore } from '../stats/store.ts';
+import type { StatSample } from '../stats/store.ts';
 
 function write(res: ServerResponse, status: number, headers: string[], body: string): void {
   res.sendDate = false;
@@ -40,8 +40,8 @@ export function startStatusServer(host: string, port: number, isReady: () => boo
   return listen(server, host, port);
 }
 
-export function startMetricsServer(host: string, port: number, store: StatsStore): Promise<Server> {
-  const server = createServer({ requireHostHeader: false, keepAliveTimeout: 3_600_000 }, (req, res) => {
+export function startMetricsServer(host: string, port: number, stats: () => Promise<StatSample[]>): Promise<Server> {
+  const server = createServer({ requireHostHeader: false, keepAliveTimeout: 3_600_000 }, async (req, res) => {
     req.resume();
     if (!pathOf(req.url).startsWith('/stats/prometheus')) return notFound(res);
     const url = req.url ?? '';
@@ -52,7 +52,7 @@ export function startMetricsServer(host: string, port: number, store: StatsStore
     } catch {
       filter = undefined;
     }
-    const body = renderPrometheus(selectStats(store.snapshot(), { filter, usedOnly: q.has('usedonly') }));
+    const body = renderPrometheus(selectStats(await stats(), { filter, usedOnly: q.has('usedonly') }));
     const headers = ['content-type', 'text/plain; charset=UTF-8', 'cache-control', 'no-cache, max-age=0', 'x-content-type-options', 'nosniff', 'date', httpDate(), 'server', 'envoy', 'x-envoy-upstream-service-time', '0'];
     if (req.method !== 'HEAD') headers.push('transfer-encoding', 'chunked');
     write(res, 200, headers, body);

@@ -38,6 +38,10 @@ export interface ListenerManagerOptions {
   /** Bind address override (tests): listeners keep their own address in admin output. */
   listenHost: string | undefined;
   drainMs: number;
+  /** Bind with SO_REUSEPORT: other workers bind the same ports (--concurrency > 1). */
+  reusePort?: boolean;
+  /** This worker's index (per-worker listener stats); default 0. */
+  worker?: number;
 }
 
 export class ListenerManager {
@@ -162,9 +166,9 @@ export class ListenerManager {
       }
       // New listener (or a new address: a new socket, the old listener drains).
       const { hcm, warm } = this.makeHcm(spec);
-      const l = new ActiveListener(spec, r, hcm, { versionInfo: version, store: this.o.runtime.store, log: this.o.log, warm });
+      const l = new ActiveListener(spec, r, hcm, { versionInfo: version, store: this.o.runtime.store, log: this.o.log, warm, worker: this.o.worker ?? 0 });
       try {
-        await l.listen(this.o.listenHost ?? spec.address, spec.port);
+        await l.listen(this.o.listenHost ?? spec.address, spec.port, this.o.reusePort === true);
       } catch (e) {
         this.unref(hcm);
         l.release();

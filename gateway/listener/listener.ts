@@ -41,6 +41,9 @@ export class ActiveListener {
   private readonly scope: StatScope;
   private readonly cxTotal: number;
   private readonly cxActive: number;
+  /** Envoy's per-handler stats: `listener.<address>.worker_<n>.downstream_cx_*`. */
+  private readonly workerCxTotal: number;
+  private readonly workerCxActive: number;
   private readonly store: StatsStore;
   private readonly log: Logger;
   /** Connections accepted while the listener is warming wait here (Envoy keeps them in the backlog). */
@@ -57,7 +60,7 @@ export class ActiveListener {
     },
   };
 
-  constructor(spec: ListenerSpec, json: Json, hcm: HttpConnectionManager, o: { versionInfo: string; store: StatsStore; log: Logger; warm: boolean }) {
+  constructor(spec: ListenerSpec, json: Json, hcm: HttpConnectionManager, o: { versionInfo: string; store: StatsStore; log: Logger; warm: boolean; worker: number }) {
     this.spec = spec;
     this.json = json;
     this.hcm = hcm;
@@ -69,6 +72,8 @@ export class ActiveListener {
     this.scope = new StatScope(o.store, `listener.${spec.address}_${spec.port}.`);
     this.cxTotal = this.scope.counter('downstream_cx_total');
     this.cxActive = this.scope.gauge('downstream_cx_active');
+    this.workerCxTotal = this.scope.counter(`worker_${o.worker}.downstream_cx_total`);
+    this.workerCxActive = this.scope.gauge(`worker_${o.worker}.downstream_cx_active`);
     this.scope.counter('downstream_cx_destroy');
     this.scope.counter('no_filter_chain_match');
     this.scope.counter('downstream_global_cx_overflow');
@@ -98,11 +103,11 @@ export class ActiveListener {
     return this.pending === undefined;
   }
 
-  listen(host: string, port: number): Promise<void> {
+  listen(host: string, port: number, reusePort = false): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (e: Error): void => reject(e);
       this.net.once('error', onError);
-      this.net.listen({ host, port, backlog: 511 }, () => {
+      this.net.listen({ host, port, backlog: 511, reusePort }, () => {
         this.net.off('error', onError);
         this.net.on('error', (e) => this.log.error({ listener: this.spec.name, err: e.message }, 'listener socket error'));
         const a = this.net.address();
@@ -148,6 +153,8 @@ export class ActiveListener {
     const st = this.store;
     st.inc(this.cxTotal);
     st.inc(this.cxActive);
+    st.inc(this.workerCxTotal);
+    st.inc(this.workerCxActive);
     st.inc(hcm.stats.downstream_cx_total);
     st.inc(hcm.stats.downstream_cx_active);
     st.inc(hcm.stats.downstream_cx_http1_total);
@@ -155,6 +162,7 @@ export class ActiveListener {
     sock.once('close', () => {
       this.sockets.delete(sock);
       st.dec(this.cxActive);
+      st.dec(this.workerCxActive);
       st.dec(hcm.stats.downstream_cx_active);
       st.dec(hcm.stats.downstream_cx_http1_active);
       st.inc(hcm.stats.downstream_cx_destroy);

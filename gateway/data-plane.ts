@@ -1,0 +1,104 @@
+// One worker's data plane: its stats store, clusters (with their own upstream pools), certificates and
+// listeners, and how an xDS update of each type is applied to them. The main thread runs one (it serves
+// traffic as worker 0 and owns the config state admin shows); every extra worker thread runs another
+// with the same updates (gateway/workers/).
+import type { Logger } from 'pino';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/type-urls.ts';
+import { fileAccessLogger, type AccessLogger } from './access-log/text-format.ts';
+import type { ProxyRuntime } from './http/connection-manager.ts';
+import { ListenerManager } from './listener/listener-manager.ts';
+import { StatsStore } from './stats/store.ts';
+import { referencedSecretNames, SecretStore } from './tls/secrets.ts';
+import { setDnsServers } from './upstream/dns.ts';
+import { ClusterManager } from './upstream/cluster-manager.ts';
+import type { Json } from './xds/json.ts';
+
+export interface DataPlaneOptions {
+  log: Logger;
+  /** Override every listener's bind address (tests). */
+  listenHost: string | undefined;
+  drainMs: number;
+  /** Access log path or /dev/stdout; off when undefined. */
+  accessLog: string | undefined;
+  /** DNS server(s) for STRICT_DNS/LOGICAL_DNS clusters. */
+  dnsServer: string | undefined;
+  /** Envoy's own address for x-forwarded-for. */
+  localAddress: string;
+  /** Several workers bind each listener port (SO_REUSEPORT; the kernel spreads connections). */
+  reusePort: boolean;
+  /** 0 for the main thread, 1..N-1 for worker threads. */
+  worker: number;
+}
+
+/** What an applied update changed in the xDS subscriptions (resource names to ask for). */
+export interface Subscriptions {
+  eds?: string[];
+  rds?: string[];
+  sds?: string[];
+}
+
+export interface DataPlane {
+  store: StatsStore;
+  clusters: ClusterManager;
+  listeners: ListenerManager;
+  secrets: SecretStore;
+  /** Applies one xDS update; returns the rejected resources' errors and the new subscriptions. */
+  apply(typeUrl: string, resources: Json[], version: string): Promise<{ errors: string[]; subscriptions: Subscriptions }>;
+  close(): void;
+}
+
+export function createDataPlane(o: DataPlaneOptions): DataPlane {
+  const store = new StatsStore();
+  const clusters = new ClusterManager(store, o.log.child({ component: 'upstream' }));
+  // Certificates: SDS over ADS (credentialName Secrets) and files (the pilot-agent's part).
+  const secrets = new SecretStore(o.log.child({ component: 'sds' }));
+  clusters.secrets = secrets;
+  if (o.dnsServer !== undefined) setDnsServers(o.dnsServer);
+  const accessLog: AccessLogger | undefined = o.accessLog ? fileAccessLogger(o.accessLog) : undefined;
+  const runtime: ProxyRuntime = { store, clusters, log: o.log.child({ component: 'http' }), accessLog, localAddress: o.localAddress, secrets };
+  const listeners = new ListenerManager({ runtime, log: o.log.child({ component: 'listener' }), listenHost: o.listenHost, drainMs: o.drainMs, reusePort: o.reusePort, worker: o.worker });
+
+  // The SDS names the current listeners and clusters refer to (subscribed by name, as Envoy does).
+  let ldsJson: Json[] = [];
+  let cdsJson: Json[] = [];
+  const secretNames = (): string[] => {
+    const names = referencedSecretNames([...ldsJson, ...cdsJson]);
+    secrets.retain(names.ads, names.files);
+    return names.ads;
+  };
+
+  return {
+    store,
+    clusters,
+    listeners,
+    secrets,
+    apply: async (typeUrl, resources, version) => {
+      switch (typeUrl) {
+        case CLUSTER_TYPE: {
+          const errors = clusters.applyCds(resources, version).errors;
+          cdsJson = resources;
+          return { errors, subscriptions: { eds: clusters.edsNames(), sds: secretNames() } };
+        }
+        case ENDPOINT_TYPE:
+          return { errors: clusters.applyEds(resources).errors, subscriptions: {} };
+        case LISTENER_TYPE: {
+          const errors = (await listeners.applyLds(resources, version)).errors;
+          ldsJson = resources;
+          return { errors, subscriptions: { rds: listeners.rdsNames(), sds: secretNames() } };
+        }
+        case SECRET_TYPE:
+          return { errors: secrets.applySds(resources, version).errors, subscriptions: {} };
+        case ROUTE_TYPE:
+          return { errors: listeners.applyRds(resources, version).errors, subscriptions: {} };
+        default:
+          return { errors: [], subscriptions: {} };
+      }
+    },
+    close: () => {
+      listeners.close();
+      clusters.close();
+      accessLog?.close();
+      secrets.close();
+    },
+  };
+}

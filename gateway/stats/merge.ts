@@ -1,0 +1,54 @@
+// Stats across workers. Every worker counts its own traffic in its own store; /stats and /stats/prometheus
+// show one process-wide set, as Envoy's shared store does. Traffic stats are summed over the workers.
+// Stats that describe configuration (membership, update counts, listener and cluster manager totals,
+// server state) are the same in every worker because every worker applies the same updates: they are taken
+// from the main thread's store alone, or they would count once per worker. Circuit-breaker state gauges
+// are 1 while a limit is reached: the process-wide value is whether any worker has reached it.
+import type { StatSample } from './store.ts';
+
+export type MergeRule = 'sum' | 'main' | 'max';
+
+const SUMMED_SERVER = new Set(['server.total_connections', 'server.memory_allocated', 'server.memory_heap_size']);
+const MAIN_PREFIX = /^(server|cluster_manager|listener_manager|control_plane|runtime|sds|workers)\./;
+const CLUSTER_CONFIG = /\.(membership_(total|healthy|degraded|excluded|change)|max_host_weight|version|update_(attempt|success|failure|empty|no_rebuild|rejected)|assignment_(stale|timeout_received|use_cached)|init_fetch_timeout|warming_state)$/;
+const CIRCUIT_BREAKER = /\.circuit_breakers\.(default|high)\.[a-z_]+$/;
+
+export function mergeRule(name: string): MergeRule {
+  if (SUMMED_SERVER.has(name)) return 'sum';
+  if (MAIN_PREFIX.test(name)) return 'main';
+  if (name.startsWith('cluster.')) {
+    if (CIRCUIT_BREAKER.test(name)) return 'max';
+    if (CLUSTER_CONFIG.test(name)) return 'main';
+  }
+  return 'sum';
+}
+
+/** The stats a worker contributes (its configuration stats are the main thread's already). */
+export function workerShare(samples: StatSample[]): StatSample[] {
+  return samples.filter((s) => mergeRule(s.name) !== 'main');
+}
+
+/**
+ * One sorted set from the main thread's samples and the workers' shares. A stat a worker created and the
+ * main thread has not (a response code only that worker has seen) is added with the worker's kind.
+ */
+export function mergeSamples(main: StatSample[], workers: StatSample[][]): StatSample[] {
+  const byName = new Map<string, StatSample>();
+  for (const s of main) byName.set(s.name, { ...s });
+  for (const list of workers) {
+    for (const s of list) {
+      const rule = mergeRule(s.name);
+      if (rule === 'main') continue;
+      const cur = byName.get(s.name);
+      if (!cur) {
+        byName.set(s.name, { ...s });
+        continue;
+      }
+      cur.value = rule === 'max' ? Math.max(cur.value, s.value) : cur.value + s.value;
+      cur.used = cur.used || s.used;
+    }
+  }
+  const out = [...byName.values()];
+  out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out;
+}

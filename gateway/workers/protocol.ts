@@ -1,0 +1,28 @@
+// Messages between the main thread and its worker threads (gateway/workers/). Config updates are applied
+// in the order they are sent; every request that wants an answer carries an id the reply repeats.
+import type { StatSample } from '../stats/store.ts';
+import type { Json } from '../xds/json.ts';
+
+export interface WorkerSettings {
+  index: number;
+  listenHost: string | undefined;
+  drainMs: number;
+  accessLog: string | undefined;
+  dnsServer: string | undefined;
+  localAddress: string;
+  logLevel: string;
+}
+
+export type ToWorker =
+  | { op: 'apply'; id: number; typeUrl: string; resources: Json[]; version: string }
+  | { op: 'stats'; id: number }
+  | { op: 'hosts'; id: number }
+  | { op: 'drain'; id: number; ms: number }
+  | { op: 'reset_counters' }
+  | { op: 'close'; id: number };
+
+export type FromWorker =
+  | { op: 'applied'; id: number; errors: string[] }
+  | { op: 'stats'; id: number; stats: StatSample[] }
+  | { op: 'hosts'; id: number; hosts: [string, number[]][] }
+  | { op: 'done'; id: number };

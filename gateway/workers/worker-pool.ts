@@ -1,0 +1,139 @@
+// The worker threads beside the main thread (Envoy's --concurrency: the main thread is worker 0). Each
+// xDS update the main thread applied is sent to every worker and the ACK waits until all of them applied
+// it, so the control plane sees one proxy. A worker that dies is replaced and given the current config.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/type-urls.ts';
+import type { HostStatTotals } from '../admin/clusters.ts';
+import type { StatSample } from '../stats/store.ts';
+import type { Json } from '../xds/json.ts';
+import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
+
+/** How long admin waits for a busy worker's stats before answering without them. */
+const QUERY_TIMEOUT_MS = 2000;
+/** Replay order for a new worker: clusters before their endpoints, listeners before their routes. */
+const REPLAY_ORDER = [CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE, LISTENER_TYPE, ROUTE_TYPE];
+
+/** The resource's name, for the types whose updates may carry only some resources (EDS, RDS, SDS). */
+function resourceName(typeUrl: string, r: Json): string {
+  return String(typeUrl === ENDPOINT_TYPE ? r.cluster_name : r.name);
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, (m: FromWorker | undefined) => void>;
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private closing = false;
+  /** The config every worker has: full lists for LDS/CDS, the latest resource by name for the others. */
+  private readonly state = new Map<string, { version: string; byName: Map<string, Json>; full: boolean }>();
+  private readonly settings: Omit<WorkerSettings, 'index'>;
+  private readonly log: Logger;
+
+  constructor(count: number, settings: Omit<WorkerSettings, 'index'>, log: Logger) {
+    this.settings = settings;
+    this.log = log;
+    for (let i = 1; i <= count; i++) this.slots.push(this.spawn(i));
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  private spawn(index: number): Slot {
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { ...this.settings, index } satisfies WorkerSettings });
+    const slot: Slot = { worker, pending: new Map() };
+    worker.on('message', (m: FromWorker) => {
+      const done = slot.pending.get(m.id);
+      slot.pending.delete(m.id);
+      done?.(m);
+    });
+    worker.on('error', (e) => this.log.error({ worker: index, err: e.message, stack: e.stack }, 'proxy worker failed'));
+    worker.on('exit', (code) => {
+      for (const done of slot.pending.values()) done(undefined);
+      slot.pending.clear();
+      if (this.closing) return;
+      this.log.error({ worker: index, code }, 'proxy worker exited; starting a new one with the current configuration');
+      const fresh = this.spawn(index);
+      this.slots[index - 1] = fresh;
+      this.replay(fresh);
+    });
+    return slot;
+  }
+
+  private request(slot: Slot, m: ToWorker & { id: number }, timeoutMs?: number): Promise<FromWorker | undefined> {
+    return new Promise((resolve) => {
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => (slot.pending.delete(m.id), resolve(undefined)), timeoutMs);
+      slot.pending.set(m.id, (r) => {
+        if (timer) clearTimeout(timer);
+        resolve(r);
+      });
+      slot.worker.postMessage(m);
+    });
+  }
+
+  private replay(slot: Slot): void {
+    for (const typeUrl of REPLAY_ORDER) {
+      const s = this.state.get(typeUrl);
+      if (s) void this.request(slot, { op: 'apply', id: this.nextId++, typeUrl, resources: [...s.byName.values()], version: s.version });
+    }
+  }
+
+  /** Applies an update the main thread applied to every worker; resolves with their errors (deduplicated). */
+  async apply(typeUrl: string, resources: Json[], version: string): Promise<string[]> {
+    const full = typeUrl === LISTENER_TYPE || typeUrl === CLUSTER_TYPE;
+    let s = this.state.get(typeUrl);
+    if (!s || full) this.state.set(typeUrl, (s = { version, byName: new Map(), full }));
+    s.version = version;
+    for (const r of resources) s.byName.set(resourceName(typeUrl, r), r);
+    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'apply', id: this.nextId++, typeUrl, resources, version })));
+    const errors = new Set<string>();
+    for (const r of replies) if (r?.op === 'applied') for (const e of r.errors) errors.add(e);
+    return [...errors];
+  }
+
+  /** Forgets EDS/RDS/SDS resources the proxy no longer subscribes to (so a new worker is not given them). */
+  retain(typeUrl: string, names: readonly string[]): void {
+    const s = this.state.get(typeUrl);
+    if (!s) return;
+    const keep = new Set(names);
+    for (const n of [...s.byName.keys()]) if (!keep.has(n)) s.byName.delete(n);
+  }
+
+  /** Each worker's share of the stats (see stats/merge.ts); a worker that does not answer in time is left out. */
+  async stats(): Promise<StatSample[][]> {
+    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'stats', id: this.nextId++ }, QUERY_TIMEOUT_MS)));
+    return replies.flatMap((r) => (r?.op === 'stats' ? [r.stats] : []));
+  }
+
+  async hostStats(): Promise<HostStatTotals> {
+    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'hosts', id: this.nextId++ }, QUERY_TIMEOUT_MS)));
+    const totals: HostStatTotals = new Map();
+    for (const r of replies) {
+      if (r?.op !== 'hosts') continue;
+      for (const [key, values] of r.hosts) {
+        const cur = totals.get(key);
+        if (!cur) totals.set(key, [...values]);
+        else for (let i = 0; i < values.length; i++) cur[i] = (cur[i] ?? 0) + (values[i] ?? 0);
+      }
+    }
+    return totals;
+  }
+
+  resetCounters(): void {
+    for (const slot of this.slots) slot.worker.postMessage({ op: 'reset_counters' } satisfies ToWorker);
+  }
+
+  async drain(ms: number): Promise<void> {
+    await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'drain', id: this.nextId++, ms })));
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'close', id: this.nextId++ }, QUERY_TIMEOUT_MS)));
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+}
