@@ -195,7 +195,7 @@ test('an ACK carrying a stale nonce is ignored', async () => {
   s.close();
 });
 
-test('adding a name to a named subscription answers; removing one does not', async () => {
+test('adding a name to a named subscription answers with the added resource; removing one does not answer', async () => {
   const { server, open } = await setup();
   server.setResources(resources(['c1', 'c2']));
   const s = open();
@@ -203,10 +203,92 @@ test('adding a name to a named subscription answers; removing one does not', asy
   const e1 = await s.next(ENDPOINT_TYPE);
   s.send(ENDPOINT_TYPE, ['c1', 'c2'], e1);
   const e2 = await s.next(ENDPOINT_TYPE);
-  assert.deepEqual(names(e2), ['c1', 'c2']);
+  // c1 did not change since e1: EDS responses need not repeat it (the client keeps what a response leaves out).
+  assert.deepEqual(names(e2), ['c2']);
   s.send(ENDPOINT_TYPE, ['c2'], e2);
   await s.none(ENDPOINT_TYPE);
+  // Dropped and added back: sent again.
+  s.send(ENDPOINT_TYPE, ['c1', 'c2'], e2);
+  assert.deepEqual(names(await s.next(ENDPOINT_TYPE)), ['c1']);
   s.close();
+});
+
+/** A stream subscribed to CDS, EDS (c1..cN), LDS and RDS, every response ACKed; `got` records what arrives after. */
+async function subscribedAll(server: AdsServer, open: () => TestStream, clusterNames: string[]): Promise<{ s: TestStream; got: () => DiscoveryResponse[] }> {
+  const s = open();
+  const subs = [[CLUSTER_TYPE, []], [ENDPOINT_TYPE, clusterNames], [LISTENER_TYPE, []], [ROUTE_TYPE, ['http.8080']]] as const;
+  for (const [t, n] of subs) {
+    s.send(t, [...n]);
+    s.send(t, [...n], await s.next(t));
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  s.received.length = 0;
+  // Keep ACKing whatever comes, as a client does.
+  const got: DiscoveryResponse[] = [];
+  s.call.on('data', (r: DiscoveryResponse) => {
+    got.push(r);
+    const sub = subs.find(([t]) => t === r.type_url);
+    s.send(r.type_url, [...(sub?.[1] ?? [])], r);
+  });
+  return { s, got: () => got };
+}
+
+test('an endpoints-only change pushes EDS alone, with only the changed ClusterLoadAssignment', async () => {
+  const { server, open } = await setup();
+  const base = resources(['c1', 'c2', 'c3']);
+  server.setResources(base);
+  const { s, got } = await subscribedAll(server, open, ['c1', 'c2', 'c3']);
+  const next = resources(['c1', 'c2', 'c3']);
+  next.endpoints[1] = { cluster_name: 'c2', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.2', port_value: 80 } } } }] }] };
+  server.setResources(next);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(got().map((r) => r.type_url), [ENDPOINT_TYPE]);
+  assert.deepEqual(names(got()[0]!), ['c2']);
+  s.close();
+});
+
+test('setting the same resources again pushes nothing; a route change pushes RDS alone', async () => {
+  const { server, open } = await setup();
+  server.setResources(resources(['c1', 'c2']));
+  const { s, got } = await subscribedAll(server, open, ['c1', 'c2']);
+  const before = server.versions();
+  server.setResources(resources(['c1', 'c2']));
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(got().length, 0);
+  assert.deepEqual(server.versions(), before, 'no new version for identical content');
+  server.setResources(resources(['c1', 'c2'], 'new.example.com:80'));
+  await new Promise((r) => setTimeout(r, 150));
+  assert.deepEqual(got().map((r) => r.type_url), [ROUTE_TYPE]);
+  assert.notEqual(server.versions().rds, before.rds);
+  assert.equal(server.versions().cds, before.cds);
+  s.close();
+});
+
+test('a cluster change sends every cluster (CDS is complete) but EDS only for the assignments that changed', async () => {
+  const { server, open } = await setup();
+  server.setResources(resources(['c1', 'c2']));
+  const { s, got } = await subscribedAll(server, open, ['c1', 'c2', 'c3']);
+  server.setResources(resources(['c1', 'c2', 'c3']));
+  await new Promise((r) => setTimeout(r, 200));
+  const cds = got().filter((r) => r.type_url === CLUSTER_TYPE);
+  const eds = got().filter((r) => r.type_url === ENDPOINT_TYPE);
+  assert.equal(cds.length, 1);
+  assert.deepEqual(names(cds[0]!), ['c1', 'c2', 'c3']);
+  assert.deepEqual(eds.flatMap(names), ['c3']);
+  s.close();
+});
+
+test('a reconnecting proxy gets every subscribed EDS resource again, changed or not', async () => {
+  const { server, open } = await setup();
+  server.setResources(resources(['c1', 'c2']));
+  const a = open();
+  a.send(ENDPOINT_TYPE, ['c1', 'c2']);
+  const e = await a.next(ENDPOINT_TYPE);
+  a.close();
+  const b = open();
+  b.call.write({ version_info: e.version_info, resource_names: ['c1', 'c2'], type_url: ENDPOINT_TYPE, response_nonce: '', node: NODE });
+  assert.deepEqual(names(await b.next(ENDPOINT_TYPE)), ['c1', 'c2']);
+  b.close();
 });
 
 test('nothing is served before markSynced; everything requested is answered right after', async () => {

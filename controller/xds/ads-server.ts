@@ -2,6 +2,13 @@
 // pkg/xds/server.go ShouldRespond): wildcard LDS/CDS, named RDS/EDS/SDS (and named LDS/CDS for gRPC
 // xDS clients), versions `<RFC3339>/<n>`, nonces, ACK/NACK, stale-nonce ignore, push order CDS, EDS,
 // LDS, RDS, SDS, only changed types pushed, per-stream coalescing that respects write backpressure.
+//
+// Incremental within state of the world: each resource is encoded once and kept, with a hash of its
+// content, until its content changes (an unchanged resource is neither re-encoded nor, by itself, a reason
+// to push). A type is pushed only when something its subscription covers changed. LDS and CDS responses
+// carry every subscribed resource (a resource missing from them is a deletion); EDS, RDS and SDS responses
+// carry only the resources that changed since the last response on that stream (a client keeps the ones a
+// response leaves out, as Envoy does), so an endpoint change sends the changed ClusterLoadAssignments only.
 import { createHash, randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -55,6 +62,12 @@ export interface ProxyStatus {
 const TYPES = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE] as const;
 /** Envoy subscribes to these without names (all of them); everything else is requested by name. */
 const WILDCARD_TYPES = new Set<string>([LISTENER_TYPE, CLUSTER_TYPE]);
+/**
+ * Types whose responses may carry only some of the subscribed resources: the xDS spec lets a SotW client
+ * treat a missing EDS or RDS resource as unchanged (only LDS and CDS responses must be complete), and SDS
+ * secrets are not deleted by absence either. Responses of these types carry the changed resources only.
+ */
+const PARTIAL_TYPES = new Set<string>([ENDPOINT_TYPE, ROUTE_TYPE, SECRET_TYPE]);
 
 const RESOURCE_KEY: Readonly<Record<string, keyof XdsResources>> = {
   [LISTENER_TYPE]: 'listeners',
@@ -73,7 +86,12 @@ function resourceName(json: JsonObject): string {
 interface Encoded {
   name: string;
   any: Any;
+  /** Hash of the resource's JSON: equal hashes, same content (and the same encoding). */
   hash: string;
+}
+
+function contentHash(json: JsonObject): string {
+  return createHash('sha1').update(JSON.stringify(json)).digest('base64');
 }
 
 interface TypeState {
@@ -90,8 +108,10 @@ interface StreamType {
   versionAcked?: string;
   nonceAcked?: string;
   lastNack?: NackRecord;
-  /** Signature of what was last sent (names + content hashes): unchanged content is not re-sent. */
+  /** LDS/CDS: signature of what was last sent (names + content hashes): unchanged content is not re-sent. */
   sentSignature?: string;
+  /** EDS/RDS/SDS: content hash of each resource as last sent on this stream; only differing ones are sent. */
+  sent: Map<string, string>;
   /** Answer the next flush even if nothing changed (initial request, reconnect, new names). */
   force: boolean;
 }
@@ -179,27 +199,33 @@ export class AdsServer {
   }
 
   /**
-   * Replaces the served resources. Each resource is encoded once (a translator bug shows up here as an
-   * encoding error: that resource is logged and left out). Types whose content changed get a new version
-   * and are pushed to every subscribed proxy; unchanged types are not.
+   * Replaces the served resources. A resource whose content (JSON) is unchanged keeps its encoding; the
+   * others are encoded once here (a translator bug shows up as an encoding error: that resource is logged
+   * and left out). Types whose content changed get a new version and are pushed to every subscribed proxy;
+   * unchanged types are not.
    */
   setResources(r: XdsResources): void {
     let version: string | undefined;
     for (const type of TYPES) {
       const list = r[RESOURCE_KEY[type] ?? 'listeners'];
+      const prev = this.state.get(type);
       const encoded: Encoded[] = [];
       for (const json of list) {
         const name = resourceName(json);
+        const hash = contentHash(json);
+        const old = prev?.byName.get(name);
+        if (old && old.hash === hash) {
+          encoded.push(old);
+          continue;
+        }
         try {
-          const any = packJson(type, json);
-          encoded.push({ name, any, hash: createHash('sha256').update(any.value).digest('base64') });
+          encoded.push({ name, any: packJson(type, json), hash });
         } catch (err) {
           this.log.error({ type: SHORT_NAMES[type], resource: name, err: (err as Error).message }, 'cannot encode resource: it is left out (this is a meshgate bug, please report it)');
         }
       }
-      const prev = this.state.get(type);
-      const sig = (l: Encoded[]): string => l.map((e) => `${e.name}\0${e.hash}`).join('\n');
-      if (prev && sig(prev.resources) === sig(encoded)) continue;
+      // Unchanged resources are the same Encoded objects, in the same order: compare by identity.
+      if (prev && prev.resources.length === encoded.length && encoded.every((e, i) => e === prev.resources[i])) continue;
       version ??= this.nextVersion();
       this.state.set(type, { version, resources: encoded, byName: new Map(encoded.map((e) => [e.name, e])) });
       for (const c of this.connections) if (c.types.has(type)) c.dirty.add(type);
@@ -323,7 +349,7 @@ export class AdsServer {
     }
     if (!st || req.response_nonce === '') {
       // First request for this type on this stream (or a reconnecting proxy): always answer.
-      st = { wildcard, names, force: true };
+      st = { wildcard, names, force: true, sent: new Map() };
       c.types.set(type, st);
       c.dirty.add(type);
       this.flush(c);
@@ -339,21 +365,45 @@ export class AdsServer {
     delete st.lastNack;
     // Respond to an ACK only when new names were added (a removal needs no answer in SotW).
     const added = [...names].some((n) => !st.names.has(n)) || (wildcard && !st.wildcard);
+    for (const n of st.sent.keys()) if (!names.has(n)) st.sent.delete(n);
     st.wildcard = wildcard;
     st.names = names;
     if (added) {
-      st.force = true;
+      // Partial types answer with what the stream has not been sent yet (the added names); the others
+      // answer with everything.
+      if (!PARTIAL_TYPES.has(type)) st.force = true;
       c.dirty.add(type);
       this.flush(c);
     }
   }
 
-  private response(c: Connection, type: string, st: StreamType): { resp: DiscoveryResponse; signature: string } {
+  /**
+   * The response a stream needs for a type now, or undefined when it needs none: LDS/CDS carry every
+   * subscribed resource and go out when that set or any content changed; EDS/RDS/SDS carry the resources
+   * whose content differs from what this stream was last sent. A forced response (first request, reconnect,
+   * new names of LDS/CDS) carries everything subscribed, even if empty.
+   */
+  private response(type: string, st: StreamType): { resp: DiscoveryResponse; commit: () => void } | undefined {
     const s = this.state.get(type);
-    const chosen = !s ? [] : st.wildcard ? s.resources : [...st.names].flatMap((n) => (s.byName.get(n) ? [s.byName.get(n) as Encoded] : []));
-    const signature = (s?.version ?? '') + '\n' + chosen.map((e) => `${e.name}\0${e.hash}`).join('\n');
+    const subscribed = !s ? [] : st.wildcard ? s.resources : [...st.names].flatMap((n) => (s.byName.get(n) ? [s.byName.get(n) as Encoded] : []));
     const version = s?.version ?? '';
-    return { resp: { version_info: version, type_url: type, nonce: `${version}/${randomUUID()}`, resources: chosen.map((e) => e.any) }, signature };
+    let chosen = subscribed;
+    let commit: () => void;
+    if (PARTIAL_TYPES.has(type)) {
+      if (!st.force) chosen = subscribed.filter((e) => st.sent.get(e.name) !== e.hash);
+      if (!st.force && chosen.length === 0) return undefined;
+      commit = () => {
+        if (st.force) st.sent.clear();
+        for (const e of chosen) st.sent.set(e.name, e.hash);
+      };
+    } else {
+      const signature = subscribed.map((e) => `${e.name}\0${e.hash}`).join('\n');
+      if (!st.force && signature === st.sentSignature) return undefined;
+      commit = () => {
+        st.sentSignature = signature;
+      };
+    }
+    return { resp: { version_info: version, type_url: type, nonce: `${version}/${randomUUID()}`, resources: chosen.map((e) => e.any) }, commit };
   }
 
   /**
@@ -370,11 +420,12 @@ export class AdsServer {
         c.dirty.delete(type);
         const st = c.types.get(type);
         if (!st) continue;
-        const { resp, signature } = this.response(c, type, st);
-        // Content unchanged since the last response on this stream: nothing to push.
-        if (!st.force && signature.slice(signature.indexOf('\n')) === st.sentSignature?.slice(st.sentSignature.indexOf('\n'))) continue;
+        const next = this.response(type, st);
+        // Nothing this stream subscribes to changed since its last response: nothing to push.
+        if (!next) continue;
+        const { resp, commit } = next;
+        commit();
         st.force = false;
-        st.sentSignature = signature;
         st.nonceSent = resp.nonce;
         st.versionSent = resp.version_info;
         const short = SHORT_NAMES[type] ?? type;
