@@ -327,14 +327,16 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     store,
     handler: {
       apply: async (typeUrl, resources, version) => {
+        // The workers first, then the main thread: once admin shows an update, every worker serves it,
+        // and it is ACKed only after all of them applied it. They reject exactly what the main thread does.
+        const workerErrors = workers ? await workers.apply(typeUrl, resources, version) : [];
         const { errors, subscriptions } = await dp.apply(typeUrl, resources, version);
+        for (const e of workerErrors) if (!errors.includes(e)) errors.push(e);
         if (subscriptions.eds) subscribe(ENDPOINT_TYPE, subscriptions.eds);
         if (subscriptions.rds) subscribe(ROUTE_TYPE, subscriptions.rds);
         if (subscriptions.sds) subscribe(SECRET_TYPE, subscriptions.sds);
         if (typeUrl === CLUSTER_TYPE) cdsSeen = true;
         if (typeUrl === LISTENER_TYPE) ldsSeen = true;
-        // Every worker has the update before it is ACKed; they reject exactly what the main thread did.
-        if (workers) for (const e of await workers.apply(typeUrl, resources, version)) if (!errors.includes(e)) errors.push(e);
         checkInit();
         return errors;
       },

@@ -12,6 +12,8 @@ export interface Gateway {
   /** The listener port (the gateway Service's targetPort for port 80). */
   port: number;
   admin: number;
+  /** The Prometheus listener (Istio's 15090). */
+  metrics: number;
   proc: Proc;
   write(file: string, yaml: string): void;
   adminGet(path: string): Promise<string>;
@@ -24,7 +26,7 @@ export interface Gateway {
 
 const esc = (s: string): string => s.replace(/[.|*+?()[\]{}^$\\]/g, '\\$&');
 
-export async function startGateway(o: { accessLog?: boolean } = {}): Promise<Gateway> {
+export async function startGateway(o: { accessLog?: boolean; concurrency?: number } = {}): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-tm-'));
   const port = await freePort('0.0.0.0');
   writeFileSync(join(dir, '00-gateway-service.yaml'), `apiVersion: v1
@@ -38,7 +40,7 @@ spec:
 `);
   const [admin, status, metrics, xds] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const logFile = join(dir, 'access.log');
-  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0', ...(o.accessLog ? ['--access-log', logFile] : [])]);
+  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0', ...(o.accessLog ? ['--access-log', logFile] : []), ...(o.concurrency !== undefined ? ['--concurrency', String(o.concurrency)] : [])]);
   const adminGet = async (path: string): Promise<string> => (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
   try {
     await eventually('the gateway admin to answer', async () => ((await rawRequest('127.0.0.1', admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).status > 0 ? true : undefined), 20_000, 100);
@@ -50,6 +52,7 @@ spec:
     dir,
     port,
     admin,
+    metrics,
     proc,
     write: (file, yaml) => writeFileSync(join(dir, file), yaml),
     accessLog: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),

@@ -47,7 +47,9 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
 
   before(async () => {
     bport = await freePort('127.0.11.1');
-    gw = await startGateway({ accessLog: true });
+    // One worker: circuit-breaker limits and outlier detection are per worker in meshgate (process-wide in
+    // Envoy; docs/traffic-management.md), so the exact counts below hold for one worker.
+    gw = await startGateway({ accessLog: true, concurrency: 1 });
     port = gw.port;
     gw.write('10-gateway.yaml', gatewayYaml('res-gateway', ['*.res.example.com']));
   });

@@ -2,7 +2,7 @@
 // envoy_bootstrap.json): 0.0.0.0_15021 (`/healthz/ready`, proxied to the agent: 200 or 503, empty body)
 // and 0.0.0.0_15090 (`/stats/prometheus`, proxied to the admin). Anything else is Envoy's 404 NR. Both
 // listeners have no server_name, so `server: envoy`.
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { httpDate } from '../http/date.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import { buildLocalReply } from '../http/local-reply.ts';
@@ -41,23 +41,25 @@ export function startStatusServer(host: string, port: number, isReady: () => boo
 }
 
 export function startMetricsServer(host: string, port: number, stats: () => Promise<StatSample[]>): Promise<Server> {
-  const server = createServer({ requireHostHeader: false, keepAliveTimeout: 3_600_000 }, async (req, res) => {
-    req.resume();
-    if (!pathOf(req.url).startsWith('/stats/prometheus')) return notFound(res);
-    const url = req.url ?? '';
-    const q = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
-    let filter: RegExp | undefined;
-    try {
-      filter = q.get('filter') ? new RegExp(q.get('filter') ?? '') : undefined;
-    } catch {
-      filter = undefined;
-    }
-    const body = renderPrometheus(selectStats(await stats(), { filter, usedOnly: q.has('usedonly') }));
-    const headers = ['content-type', 'text/plain; charset=UTF-8', 'cache-control', 'no-cache, max-age=0', 'x-content-type-options', 'nosniff', 'date', httpDate(), 'server', 'envoy', 'x-envoy-upstream-service-time', '0'];
-    if (req.method !== 'HEAD') headers.push('transfer-encoding', 'chunked');
-    write(res, 200, headers, body);
-  });
+  const server = createServer({ requireHostHeader: false, keepAliveTimeout: 3_600_000 }, (req, res) => void serveMetrics(req, res, stats));
   return listen(server, host, port);
+}
+
+async function serveMetrics(req: IncomingMessage, res: ServerResponse, stats: () => Promise<StatSample[]>): Promise<void> {
+  req.resume();
+  if (!pathOf(req.url).startsWith('/stats/prometheus')) return notFound(res);
+  const url = req.url ?? '';
+  const q = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+  let filter: RegExp | undefined;
+  try {
+    filter = q.get('filter') ? new RegExp(q.get('filter') ?? '') : undefined;
+  } catch {
+    filter = undefined;
+  }
+  const body = renderPrometheus(selectStats(await stats(), { filter, usedOnly: q.has('usedonly') }));
+  const headers = ['content-type', 'text/plain; charset=UTF-8', 'cache-control', 'no-cache, max-age=0', 'x-content-type-options', 'nosniff', 'date', httpDate(), 'server', 'envoy', 'x-envoy-upstream-service-time', '0'];
+  if (req.method !== 'HEAD') headers.push('transfer-encoding', 'chunked');
+  write(res, 200, headers, body);
 }
 
 function listen(server: Server, host: string, port: number): Promise<Server> {

@@ -1,6 +1,6 @@
 // The worker threads beside the main thread (Envoy's --concurrency: the main thread is worker 0). Each
-// xDS update the main thread applied is sent to every worker and the ACK waits until all of them applied
-// it, so the control plane sees one proxy. A worker that dies is replaced and given the current config.
+// xDS update is applied by every worker before the main thread and before the ACK, so the control plane
+// sees one proxy. A worker that dies is replaced and given the current config.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/type-urls.ts';
@@ -51,7 +51,7 @@ export class WorkerPool {
       slot.pending.delete(m.id);
       done?.(m);
     });
-    worker.on('error', (e) => this.log.error({ worker: index, err: e.message, stack: e.stack }, 'proxy worker failed'));
+    worker.on('error', (e: Error) => this.log.error({ worker: index, err: e.message, stack: e.stack }, 'proxy worker failed'));
     worker.on('exit', (code) => {
       for (const done of slot.pending.values()) done(undefined);
       slot.pending.clear();
@@ -82,7 +82,7 @@ export class WorkerPool {
     }
   }
 
-  /** Applies an update the main thread applied to every worker; resolves with their errors (deduplicated). */
+  /** Applies an update in every worker; resolves with their errors (deduplicated). */
   async apply(typeUrl: string, resources: Json[], version: string): Promise<string[]> {
     const full = typeUrl === LISTENER_TYPE || typeUrl === CLUSTER_TYPE;
     let s = this.state.get(typeUrl);
