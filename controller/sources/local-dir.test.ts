@@ -1,7 +1,7 @@
 // The local directory source against real files in a temporary directory.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectStore } from '../model/store.ts';
@@ -173,4 +173,25 @@ test('an edit re-parses only the edited file: the objects of the other files sta
   await source.reload();
   assert.equal(before('Gateway'), gw, 'the Gateway object was not re-created');
   assert.deepEqual(changed, [['Service']]);
+});
+
+test('a file replaced by rename again and again is reloaded on each replacement by the watch, not the rescan', async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'sub'));
+  writeFileSync(join(dir, 'sub', 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s0}\n');
+  const store = new ObjectStore();
+  const source = await startLocalDirSource({ dir, store, log: silentLogger(), reporter: { report: () => undefined }, rescanMs: 60_000 });
+  sources.push(source);
+  for (let i = 1; i <= 4; i++) {
+    // An atomic save: written beside the directory, renamed over the old file.
+    const tmp = join(dir, '..', `${dir.split('/').pop()}-svc.tmp`);
+    writeFileSync(tmp, `apiVersion: v1\nkind: Service\nmetadata: {name: s${i}}\n`);
+    renameSync(tmp, join(dir, 'sub', 'svc.yaml'));
+    await eventually(() => names(store).includes(`Service/default/s${i}`), 500);
+  }
+  // A directory created later is watched too.
+  mkdirSync(join(dir, 'later'));
+  await new Promise((r) => setTimeout(r, 100));
+  writeFileSync(join(dir, 'later', 'gw.yaml'), GW);
+  await eventually(() => names(store).includes('Gateway/default/gw'), 500);
 });

@@ -17,7 +17,7 @@ export interface LocalDirSourceOptions {
   reporter: ErrorReporter;
   /** Rescan period, the fallback for file systems where fs.watch misses events (default 1000 ms). */
   rescanMs?: number;
-  /** Quiet time after a watch event before reloading (default 50 ms). */
+  /** Quiet time after a watch event before reloading (default 20 ms). */
   settleMs?: number;
 }
 
@@ -101,9 +101,12 @@ export function parseConfigFile(text: string, file: string): ParsedFile {
   return out;
 }
 
-async function listFiles(dir: string): Promise<string[]> {
+/** The config files under dir, and the directories walked to find them (dir first). */
+async function listFiles(dir: string): Promise<{ files: string[]; dirs: string[] }> {
   const out: string[] = [];
+  const dirs: string[] = [];
   const walk = async (d: string): Promise<void> => {
+    dirs.push(d);
     const entries = await readdir(d, { withFileTypes: true });
     for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       if (e.name.startsWith('.')) continue; // editor swap files, ..data symlinks of ConfigMap mounts
@@ -118,7 +121,7 @@ async function listFiles(dir: string): Promise<string[]> {
     }
   };
   await walk(dir);
-  return out;
+  return { files: out, dirs };
 }
 
 export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<LocalDirSource> {
@@ -126,7 +129,7 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
   const log = o.log.child({ component: 'local-dir', dir: o.dir });
   // Each file's text and what it parsed to: a reload re-parses only the files whose text changed, and the
   // objects of unchanged files are the same objects as before (the store skips them by identity).
-  const files = new Map<string, { mtimeMs: number; size: number; text: string; parsed?: ParsedFile }>();
+  const files = new Map<string, { ino: number; mtimeMs: number; size: number; text: string; parsed?: ParsedFile }>();
   let lastSignature = '';
   let reported = new Set<string>();
   let loading: Promise<void> | undefined;
@@ -135,8 +138,44 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
 
   const owns = (s: StoredObject): boolean => s.origin.file !== undefined && (s.origin.file === o.dir || s.origin.file.startsWith(`${o.dir}/`));
 
+  // One non-recursive watch per directory walked. Not fs.watch's recursive mode: on Linux, Node emulates
+  // it with a watch per file, which goes deaf to a file once it has been replaced by a rename (an atomic
+  // save, `kubectl cp`, a ConfigMap update), leaving such edits to the periodic rescan (up to rescanMs
+  // late). A directory's own watch reports creations, renames into it, writes and deletions of its entries.
+  const watchers = new Map<string, FSWatcher>();
+  let settle: NodeJS.Timeout | undefined;
+  const onEvent = (): void => {
+    clearTimeout(settle);
+    settle = setTimeout(() => void reload(), o.settleMs ?? 20);
+  };
+  const watchDirs = (dirs: readonly string[]): void => {
+    if (closed) return;
+    const want = new Set(dirs);
+    for (const [d, w] of watchers) {
+      if (want.has(d)) continue;
+      w.close();
+      watchers.delete(d);
+    }
+    for (const d of want) {
+      if (watchers.has(d)) continue;
+      try {
+        const w = watch(d, onEvent);
+        w.on('error', (err) => {
+          // The directory went away (or the watch broke): the next rescan adds it back if it is still there.
+          log.debug({ watched: d, err: err.message }, 'watch ended');
+          w.close();
+          if (watchers.get(d) === w) watchers.delete(d);
+        });
+        watchers.set(d, w);
+      } catch (err) {
+        log.warn({ watched: d, err: (err as Error).message }, 'cannot watch a config directory: relying on the periodic rescan');
+      }
+    }
+  };
+
   const loadOnce = async (): Promise<void> => {
-    const paths = await listFiles(o.dir);
+    const { files: paths, dirs } = await listFiles(o.dir);
+    watchDirs(dirs);
     const seen = new Set<string>();
     let changed = false;
     for (const p of paths) {
@@ -144,13 +183,15 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
       const st = await stat(p).catch(() => undefined);
       if (!st) continue;
       const prev = files.get(p);
-      if (prev && prev.mtimeMs === st.mtimeMs && prev.size === st.size) continue;
+      // The inode too: a same-size file renamed over this one within the file system's timestamp
+      // granularity keeps both mtime and size, but not the inode.
+      if (prev && prev.ino === st.ino && prev.mtimeMs === st.mtimeMs && prev.size === st.size) continue;
       const text = await readFile(p, 'utf8').catch(() => undefined);
       if (text === undefined) continue;
       if (prev?.text !== text) {
         changed = true;
-        files.set(p, { mtimeMs: st.mtimeMs, size: st.size, text });
-      } else files.set(p, { ...prev, mtimeMs: st.mtimeMs, size: st.size });
+        files.set(p, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, text });
+      } else files.set(p, { ...prev, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size });
     }
     for (const p of [...files.keys()]) {
       if (!seen.has(p)) {
@@ -214,17 +255,6 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
   if (!st.isDirectory()) throw new Error(`${o.dir} is not a directory: pass the directory that holds the YAML files`);
   await loadOnce();
 
-  let settle: NodeJS.Timeout | undefined;
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(o.dir, { recursive: true }, () => {
-      clearTimeout(settle);
-      settle = setTimeout(() => void reload(), o.settleMs ?? 50);
-    });
-    watcher.on('error', (err) => log.warn({ err: err.message }, 'watching the config directory failed: relying on the periodic rescan'));
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'cannot watch the config directory: relying on the periodic rescan');
-  }
   const rescan = setInterval(() => void reload(), o.rescanMs ?? 1000);
   rescan.unref();
 
@@ -234,8 +264,10 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
       closed = true;
       clearInterval(rescan);
       clearTimeout(settle);
-      watcher?.close();
+      for (const w of watchers.values()) w.close();
+      watchers.clear();
       await loading;
+      for (const w of watchers.values()) w.close();
     },
   };
 }
