@@ -12,6 +12,7 @@ import { startMetricsServer, startStatusServer } from './admin/status-server.ts'
 import { createDataPlane } from './data-plane.ts';
 import { mergeSamples } from './stats/merge.ts';
 import type { StatSample } from './stats/store.ts';
+import { SharedCounters } from './workers/shared-counters.ts';
 import { WorkerPool } from './workers/worker-pool.ts';
 import { AdsClient } from './xds/ads-client.ts';
 import type { Json } from './xds/json.ts';
@@ -115,6 +116,16 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   let initialized = false;
   const concurrency = o.concurrency ?? 1;
   const localAddress = localIpv4();
+  // Workers 1..N-1 (the main thread serves as worker 0).
+  const sharedCounters = concurrency > 1 ? new SharedCounters() : undefined;
+  const workers =
+    sharedCounters
+      ? new WorkerPool(
+          concurrency - 1,
+          { listenHost: o.listenHost, drainMs, accessLog: o.accessLog, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level, sharedCounters: sharedCounters.buffer },
+          log,
+        )
+      : undefined;
   const dp = createDataPlane({
     log: o.log,
     listenHost: o.listenHost,
@@ -122,15 +133,12 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     accessLog: o.accessLog,
     dnsServer: o.dnsServer,
     localAddress,
-    reusePort: concurrency > 1,
+    reusePort: workers !== undefined,
     worker: 0,
+    ...(workers && sharedCounters ? { outlierSharing: { counters: sharedCounters, leader: true, report: () => undefined, onEjection: (c: string, h: string, e: boolean) => workers.ejection(c, h, e) } } : {}),
   });
   const { store, clusters, listeners, secrets } = dp;
-  // Workers 1..N-1 (the main thread serves as worker 0).
-  const workers =
-    concurrency > 1
-      ? new WorkerPool(concurrency - 1, { listenHost: o.listenHost, drainMs, accessLog: o.accessLog, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level }, log)
-      : undefined;
+  if (workers) workers.onOutlierReport = (cluster, host, type) => clusters.get(cluster)?.outlier?.onReport(host, type);
   const allStats = async (): Promise<StatSample[]> => mergeSamples(store.snapshot(), workers ? await workers.stats() : []);
 
   store.computedGauge('server.state', () => (healthcheckFailed && state === STATE_LIVE ? STATE_DRAINING : state));

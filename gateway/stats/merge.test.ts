@@ -14,7 +14,7 @@ describe('stats across workers', () => {
       ['cluster.outbound|80||a.ns.svc.cluster.local.membership_healthy', 'main'],
       ['cluster.outbound|80||a.ns.svc.cluster.local.update_success', 'main'],
       ['cluster.outbound|80||a.ns.svc.cluster.local.circuit_breakers.default.rq_pending_open', 'max'],
-      ['cluster.outbound|80||a.ns.svc.cluster.local.outlier_detection.ejections_enforced_total', 'sum'],
+      ['cluster.outbound|80||a.ns.svc.cluster.local.outlier_detection.ejections_enforced_total', 'main'],
       ['http.outbound_0.0.0.0_8080.downstream_rq_2xx', 'sum'],
       ['listener.0.0.0.0_8080.downstream_cx_total', 'sum'],
       ['listener_manager.total_listeners_active', 'main'],

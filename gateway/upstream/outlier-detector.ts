@@ -7,6 +7,12 @@
 // returns on the first tick after that time). The backoff grows by one per ejection (while
 // backoff x base < max + base) and shrinks by one per tick the host spends healthy. Success-rate and
 // failure-percentage ejection (Istio disables success rate) are not implemented.
+//
+// With several workers (--concurrency) detection is process-wide, as in Envoy: the consecutive-error
+// counts of a host live in shared memory (OutlierSharing.counters) so every worker's responses count
+// toward the same streak, the worker whose response completes a streak reports it, and only the main
+// thread's detector (the leader) ejects, returns hosts on its interval timer and counts the ejection
+// stats; the workers' detectors (followers) take its ejections (setEjected).
 import { ConfigError, bool, checkFields, durationMs, num, obj, type Json } from '../xds/json.ts';
 import type { StatScope, StatsStore } from '../stats/store.ts';
 import type { Host } from './host.ts';
@@ -67,12 +73,38 @@ export const LOCAL_ORIGIN_CONNECT_FAILED = 0;
 export const LOCAL_ORIGIN_TIMEOUT = 1;
 export const LOCAL_ORIGIN_CONNECT_SUCCESS = 2;
 
-type EjectionType = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure';
+export type EjectionType = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure';
+
+/** Counters shared by the workers (gateway/workers/shared-counters.ts). */
+export interface SharedHostCounters {
+  slot(key: string): number;
+  add(slot: number, field: number, n: number): number;
+  load(slot: number, field: number): number;
+  store(slot: number, field: number, v: number): void;
+}
+
+export interface OutlierSharing {
+  counters: SharedHostCounters;
+  /** The main thread's detectors decide; the workers' report to them. */
+  leader: boolean;
+  /** Follower: a streak of `type` reached its threshold on `hostKey` of `cluster`. */
+  report(cluster: string, hostKey: string, type: EjectionType): void;
+  /** Leader: a host was ejected or returned. */
+  onEjection(cluster: string, hostKey: string, ejected: boolean): void;
+}
+
+const F_5XX = 0;
+const F_GATEWAY = 1;
+const F_LOCAL = 2;
+/** 1 while the leader has the host ejected (a follower's new host starts ejected if so). */
+const F_EJECTED = 3;
+const FIELD: Record<EjectionType, number> = { consecutive_5xx: F_5XX, consecutive_gateway_failure: F_GATEWAY, consecutive_local_origin_failure: F_LOCAL };
 
 interface Monitor {
-  consecutive5xx: number;
-  consecutiveGatewayFailure: number;
-  consecutiveLocalOriginFailure: number;
+  /** The host's shared slot, or -1: the counts below are this thread's own. */
+  slot: number;
+  /** Consecutive counts by field (F_5XX, F_GATEWAY, F_LOCAL) when there is no shared slot. */
+  local: [number, number, number];
   numEjections: number;
   backoff: number;
   lastEjectionMs: number;
@@ -94,19 +126,44 @@ export class OutlierDetector {
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly sharing: OutlierSharing | undefined;
+  private readonly cluster: string;
   /** Called when a host is ejected or returns (the cluster rebuilds its load balancer). */
   onChange: (h: Host) => void = () => undefined;
 
-  constructor(config: OutlierConfig, store: StatsStore, scope: StatScope, o: { now?: () => number; random?: () => number; timers?: boolean } = {}) {
+  constructor(
+    config: OutlierConfig,
+    store: StatsStore,
+    scope: StatScope,
+    o: { now?: () => number; random?: () => number; timers?: boolean; sharing?: OutlierSharing | undefined; cluster?: string } = {},
+  ) {
     this.config = config;
     this.store = store;
     this.now = o.now ?? (() => performance.now());
     this.random = o.random ?? Math.random;
+    this.sharing = o.sharing;
+    this.cluster = o.cluster ?? '';
     const s = {} as Record<(typeof COUNTERS)[number] | 'ejections_active', number>;
     for (const c of COUNTERS) s[c] = scope.counter(`outlier_detection.${c}`);
     s.ejections_active = scope.gauge('outlier_detection.ejections_active');
     this.stats = s;
-    if (o.timers !== false) this.arm();
+    if (o.timers !== false && this.leads) this.arm();
+  }
+
+  /** Decides ejections: always with one worker; with several, on the main thread only. */
+  private get leads(): boolean {
+    return this.sharing?.leader ?? true;
+  }
+
+  /** Adds n to a consecutive count (n = 0 reads it) and returns it. */
+  private bump(m: Monitor, field: number, n: number): number {
+    if (m.slot >= 0 && this.sharing) return n === 0 ? this.sharing.counters.load(m.slot, field) : this.sharing.counters.add(m.slot, field, n);
+    return (m.local[field] = (m.local[field] ?? 0) + n);
+  }
+
+  private reset(m: Monitor, field: number): void {
+    if (m.slot >= 0 && this.sharing) this.sharing.counters.store(m.slot, field, 0);
+    else m.local[field] = 0;
   }
 
   private arm(): void {
@@ -121,7 +178,7 @@ export class OutlierDetector {
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    for (const [h] of this.monitors) if (h.outlierEjected) this.store.dec(this.stats.ejections_active);
+    if (this.leads) for (const [h] of this.monitors) if (h.outlierEjected) this.store.dec(this.stats.ejections_active);
     this.monitors.clear();
   }
 
@@ -132,14 +189,43 @@ export class OutlierDetector {
   /** The cluster's host set changed: new hosts get a monitor; removed ejected hosts leave ejections_active. */
   setHosts(hosts: readonly Host[]): void {
     const keep = new Set(hosts);
-    for (const [h] of this.monitors) {
+    for (const [h, m] of this.monitors) {
       if (keep.has(h)) continue;
-      if (h.outlierEjected) this.store.dec(this.stats.ejections_active);
+      if (h.outlierEjected && this.leads) {
+        this.store.dec(this.stats.ejections_active);
+        if (m.slot >= 0) this.sharing?.counters.store(m.slot, F_EJECTED, 0);
+      }
+      // A host that comes back later starts a new streak (Envoy gives it a new monitor).
+      if (this.leads) for (const f of [F_5XX, F_GATEWAY, F_LOCAL]) this.reset(m, f);
       this.monitors.delete(h);
     }
     for (const h of hosts) {
-      if (!this.monitors.has(h)) this.monitors.set(h, { consecutive5xx: 0, consecutiveGatewayFailure: 0, consecutiveLocalOriginFailure: 0, numEjections: 0, backoff: 0, lastEjectionMs: 0 });
+      if (this.monitors.has(h)) continue;
+      const slot = this.sharing ? this.sharing.counters.slot(`${this.cluster}::${h.key}`) : -1;
+      this.monitors.set(h, { slot, local: [0, 0, 0], numEjections: 0, backoff: 0, lastEjectionMs: 0 });
+      // A worker's host that the main thread has ejected (a worker started or updated later) starts ejected.
+      if (!this.leads && slot >= 0 && this.sharing?.counters.load(slot, F_EJECTED) === 1) h.outlierEjected = true;
     }
+  }
+
+  /** Follower: the leader ejected or returned the host (by its key). */
+  setEjected(hostKey: string, ejected: boolean): void {
+    for (const h of this.monitors.keys()) {
+      if (h.key !== hostKey || h.outlierEjected === ejected) continue;
+      h.outlierEjected = ejected;
+      this.onChange(h);
+    }
+  }
+
+  /** Leader: a worker's responses completed a streak on the host (by its key). */
+  onReport(hostKey: string, type: EjectionType): void {
+    for (const [h, m] of this.monitors) if (h.key === hostKey) this.streak(h, m, type);
+  }
+
+  /** A count reached its threshold: the leader ejects, a follower tells the leader. */
+  private streak(h: Host, m: Monitor, type: EjectionType): void {
+    if (this.leads) this.onConsecutiveError(h, m, type);
+    else this.sharing?.report(this.cluster, h.key, type);
   }
 
   /** An HTTP status from the host (the router reports every upstream response, retried or not). */
@@ -149,12 +235,13 @@ export class OutlierDetector {
     const c = this.config;
     if (code >= 500 && code < 600) {
       if (code === 502 || code === 503 || code === 504) {
-        if (++m.consecutiveGatewayFailure === c.consecutiveGatewayFailure) this.onConsecutiveError(h, m, 'consecutive_gateway_failure');
-      } else m.consecutiveGatewayFailure = 0;
-      if (++m.consecutive5xx === c.consecutive5xx) this.onConsecutiveError(h, m, 'consecutive_5xx');
+        if (this.bump(m, F_GATEWAY, 1) === c.consecutiveGatewayFailure) this.streak(h, m, 'consecutive_gateway_failure');
+      } else this.reset(m, F_GATEWAY);
+      if (this.bump(m, F_5XX, 1) === c.consecutive5xx) this.streak(h, m, 'consecutive_5xx');
     } else {
-      m.consecutive5xx = 0;
-      m.consecutiveGatewayFailure = 0;
+      // Only a non-zero streak is written: shared memory stays untouched on the common path.
+      if (this.bump(m, F_5XX, 0) !== 0) this.reset(m, F_5XX);
+      if (this.bump(m, F_GATEWAY, 0) !== 0) this.reset(m, F_GATEWAY);
     }
   }
 
@@ -167,8 +254,9 @@ export class OutlierDetector {
       else if (result === LOCAL_ORIGIN_TIMEOUT) this.putHttpResponseCode(h, 504);
       return;
     }
-    if (result === LOCAL_ORIGIN_CONNECT_SUCCESS) m.consecutiveLocalOriginFailure = 0;
-    else if (++m.consecutiveLocalOriginFailure === this.config.consecutiveLocalOriginFailure) this.onConsecutiveError(h, m, 'consecutive_local_origin_failure');
+    if (result === LOCAL_ORIGIN_CONNECT_SUCCESS) {
+      if (this.bump(m, F_LOCAL, 0) !== 0) this.reset(m, F_LOCAL);
+    } else if (this.bump(m, F_LOCAL, 1) === this.config.consecutiveLocalOriginFailure) this.streak(h, m, 'consecutive_local_origin_failure');
   }
 
   private enforced(type: EjectionType): boolean {
@@ -183,11 +271,8 @@ export class OutlierDetector {
     const st = this.store;
     st.inc(this.stats[`ejections_detected_${type}`]);
     this.ejectHost(h, m, type);
-    if (type === 'consecutive_5xx') {
-      st.inc(this.stats.ejections_consecutive_5xx);
-      m.consecutive5xx = 0;
-    } else if (type === 'consecutive_gateway_failure') m.consecutiveGatewayFailure = 0;
-    else m.consecutiveLocalOriginFailure = 0;
+    if (type === 'consecutive_5xx') st.inc(this.stats.ejections_consecutive_5xx);
+    this.reset(m, FIELD[type]);
   }
 
   private ejectHost(h: Host, m: Monitor, type: EjectionType): void {
@@ -207,7 +292,15 @@ export class OutlierDetector {
     m.lastEjectionMs = this.now();
     if (m.backoff * c.baseEjectionTimeMs < c.maxEjectionTimeMs + c.baseEjectionTimeMs) m.backoff++;
     h.outlierEjected = true;
+    this.published(h, m, true);
     this.onChange(h);
+  }
+
+  /** Leader: the workers take the ejection or return. */
+  private published(h: Host, m: Monitor, ejected: boolean): void {
+    if (!this.sharing) return;
+    if (m.slot >= 0) this.sharing.counters.store(m.slot, F_EJECTED, ejected ? 1 : 0);
+    this.sharing.onEjection(this.cluster, h.key, ejected);
   }
 
   /** How long the host stays ejected (before the tick that returns it). */
@@ -228,8 +321,9 @@ export class OutlierDetector {
       if (this.ejectionTimeMs(h) <= now - m.lastEjectionMs) {
         this.store.dec(this.stats.ejections_active);
         h.outlierEjected = false;
-        m.consecutive5xx = 0;
-        m.consecutiveGatewayFailure = 0;
+        this.reset(m, F_5XX);
+        this.reset(m, F_GATEWAY);
+        this.published(h, m, false);
         this.onChange(h);
       }
     }

@@ -1,6 +1,7 @@
 // Messages between the main thread and its worker threads (gateway/workers/). Config updates are applied
 // in the order they are sent; every request that wants an answer carries an id the reply repeats.
 import type { StatSample } from '../stats/store.ts';
+import type { EjectionType } from '../upstream/outlier-detector.ts';
 import type { Json } from '../xds/json.ts';
 
 export interface WorkerSettings {
@@ -11,6 +12,8 @@ export interface WorkerSettings {
   dnsServer: string | undefined;
   localAddress: string;
   logLevel: string;
+  /** Outlier-detection streaks and ejections shared by all workers (shared-counters.ts). */
+  sharedCounters: SharedArrayBuffer;
 }
 
 export type ToWorker =
@@ -19,10 +22,12 @@ export type ToWorker =
   | { op: 'hosts'; id: number }
   | { op: 'drain'; id: number; ms: number }
   | { op: 'reset_counters' }
+  | { op: 'ejection'; cluster: string; host: string; ejected: boolean }
   | { op: 'close'; id: number };
 
 export type FromWorker =
   | { op: 'applied'; id: number; errors: string[] }
   | { op: 'stats'; id: number; stats: StatSample[] }
   | { op: 'hosts'; id: number; hosts: [string, number[]][] }
-  | { op: 'done'; id: number };
+  | { op: 'done'; id: number }
+  | { op: 'outlier'; cluster: string; host: string; type: EjectionType };

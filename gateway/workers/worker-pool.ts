@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/type-urls.ts';
 import type { HostStatTotals } from '../admin/clusters.ts';
 import type { StatSample } from '../stats/store.ts';
+import type { EjectionType } from '../upstream/outlier-detector.ts';
 import type { Json } from '../xds/json.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
 
@@ -32,6 +33,8 @@ export class WorkerPool {
   private readonly state = new Map<string, { version: string; byName: Map<string, Json>; full: boolean }>();
   private readonly settings: Omit<WorkerSettings, 'index'>;
   private readonly log: Logger;
+  /** A worker's responses completed an outlier-detection streak (the main thread's detector decides). */
+  onOutlierReport: (cluster: string, host: string, type: EjectionType) => void = () => undefined;
 
   constructor(count: number, settings: Omit<WorkerSettings, 'index'>, log: Logger) {
     this.settings = settings;
@@ -47,6 +50,7 @@ export class WorkerPool {
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { ...this.settings, index } satisfies WorkerSettings });
     const slot: Slot = { worker, pending: new Map() };
     worker.on('message', (m: FromWorker) => {
+      if (m.op === 'outlier') return this.onOutlierReport(m.cluster, m.host, m.type);
       const done = slot.pending.get(m.id);
       slot.pending.delete(m.id);
       done?.(m);
@@ -121,6 +125,11 @@ export class WorkerPool {
       }
     }
     return totals;
+  }
+
+  /** The main thread ejected or returned a host: every worker's load balancer follows. */
+  ejection(cluster: string, host: string, ejected: boolean): void {
+    for (const slot of this.slots) slot.worker.postMessage({ op: 'ejection', cluster, host, ejected } satisfies ToWorker);
   }
 
   resetCounters(): void {

@@ -7,6 +7,7 @@ import { hostStatValues } from '../admin/clusters.ts';
 import { createDataPlane } from '../data-plane.ts';
 import { workerShare } from '../stats/merge.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
+import { SharedCounters } from './shared-counters.ts';
 
 const settings = workerData as WorkerSettings;
 const port = parentPort;
@@ -22,6 +23,12 @@ const dp = createDataPlane({
   localAddress: settings.localAddress,
   reusePort: true,
   worker: settings.index,
+  outlierSharing: {
+    counters: new SharedCounters(settings.sharedCounters),
+    leader: false,
+    report: (cluster, host, type) => port.postMessage({ op: 'outlier', cluster, host, type } satisfies FromWorker),
+    onEjection: () => undefined,
+  },
 });
 dp.store.computedGauge('server.total_connections', () => dp.listeners.activeConnections);
 dp.store.computedGauge('server.memory_allocated', () => getHeapStatistics().used_heap_size);
@@ -58,6 +65,9 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'reset_counters':
       dp.store.resetCounters();
+      break;
+    case 'ejection':
+      dp.clusters.get(m.cluster)?.outlier?.setEjected(m.host, m.ejected);
       break;
     case 'close':
       // After the pending updates, so no listener is bound after close.
