@@ -31,12 +31,20 @@ function domainName(host: string, port: number): string {
 function collapse(vhosts: Map<string, VirtualHostBuild>): VirtualHostBuild[] {
   const hosts = [...vhosts.keys()].sort(compareMoreSpecific);
   const out: VirtualHostBuild[] = [];
+  // Candidates by first route (identity): only lists that start with the same route object can be equal,
+  // so each vhost is compared with a few others, not with every one before it (quadratic at 1,000s of hosts).
+  const byFirstRoute = new Map<JsonObject | undefined, VirtualHostBuild[]>();
   for (const h of hosts) {
     const vh = vhosts.get(h);
     if (!vh) continue;
-    const same = out.find((o) => o.requireTls === vh.requireTls && o.routes.length === vh.routes.length && o.routes.every((r, i) => r === vh.routes[i]));
+    let candidates = byFirstRoute.get(vh.routes[0]);
+    if (!candidates) byFirstRoute.set(vh.routes[0], (candidates = []));
+    const same = candidates.find((o) => o.requireTls === vh.requireTls && o.routes.length === vh.routes.length && o.routes.every((r, i) => r === vh.routes[i]));
     if (same) same.domains.push(...vh.domains);
-    else out.push(vh);
+    else {
+      out.push(vh);
+      candidates.push(vh);
+    }
   }
   return out;
 }
