@@ -40,6 +40,13 @@ export interface Subscriptions {
   sds?: string[];
 }
 
+/** One type's resources, as an update carries them. */
+export interface Update {
+  typeUrl: string;
+  resources: Json[];
+  version: string;
+}
+
 export interface DataPlane {
   store: StatsStore;
   clusters: ClusterManager;
@@ -47,6 +54,8 @@ export interface DataPlane {
   secrets: SecretStore;
   /** Applies one xDS update; returns the rejected resources' errors and the new subscriptions. */
   apply(typeUrl: string, resources: Json[], version: string): Promise<{ errors: string[]; subscriptions: Subscriptions }>;
+  /** The accepted configuration as updates, clusters before endpoints, listeners before routes. */
+  current(): Update[];
   close(): void;
 }
 
@@ -65,6 +74,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
   // The SDS names the current listeners and clusters refer to (subscribed by name, as Envoy does).
   let ldsJson: Json[] = [];
   let cdsJson: Json[] = [];
+  const versions = new Map<string, string>();
   const secretNames = (): string[] => {
     const names = referencedSecretNames([...ldsJson, ...cdsJson]);
     secrets.retain(names.ads, names.files);
@@ -77,6 +87,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
     listeners,
     secrets,
     apply: async (typeUrl, resources, version) => {
+      versions.set(typeUrl, version);
       switch (typeUrl) {
         case CLUSTER_TYPE: {
           const errors = clusters.applyCds(resources, version).errors;
@@ -97,6 +108,16 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
         default:
           return { errors: [], subscriptions: {} };
       }
+    },
+    current: () => {
+      const v = (t: string): string => versions.get(t) ?? '';
+      return [
+        { typeUrl: CLUSTER_TYPE, resources: [...clusters.dynamicActive(), ...clusters.warming.values()].map((c) => c.json), version: v(CLUSTER_TYPE) },
+        { typeUrl: ENDPOINT_TYPE, resources: clusters.assignmentResources(), version: v(ENDPOINT_TYPE) },
+        { typeUrl: SECRET_TYPE, resources: secrets.adsResources(), version: v(SECRET_TYPE) },
+        { typeUrl: LISTENER_TYPE, resources: [...listeners.active.values()].map((l) => l.json), version: v(LISTENER_TYPE) },
+        { typeUrl: ROUTE_TYPE, resources: [...listeners.routes.values()].flatMap((r) => (r.json ? [r.json] : [])), version: v(ROUTE_TYPE) },
+      ].filter((u) => versions.has(u.typeUrl));
     },
     close: () => {
       listeners.close();

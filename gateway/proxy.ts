@@ -124,6 +124,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
           concurrency - 1,
           { listenHost: o.listenHost, drainMs, accessLog: o.accessLog, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level, sharedCounters: sharedCounters.buffer },
           log,
+          () => dp.current(),
         )
       : undefined;
   const dp = createDataPlane({
@@ -160,11 +161,8 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   const servers: Server[] = [];
   // Set once the ADS client exists; admin handlers may run before that.
   const xdsRef: { client?: AdsClient } = {};
-  /** Resource names to ask the control plane for; workers forget what is no longer asked for. */
-  const subscribe = (typeUrl: string, names: string[]): void => {
-    xdsRef.client?.setNames(typeUrl, names);
-    workers?.retain(typeUrl, names);
-  };
+  /** Resource names to ask the control plane for. */
+  const subscribe = (typeUrl: string, names: string[]): void => xdsRef.client?.setNames(typeUrl, names);
   let cdsSeen = false;
   let ldsSeen = false;
   let resolveReady!: () => void;

@@ -153,6 +153,11 @@ export class SecretStore {
     for (const name of [...this.files.keys()]) if (!keepFiles.has(name)) this.files.delete(name);
   }
 
+  /** The SDS resources in use, as received (a new worker thread is given them). */
+  adsResources(): Json[] {
+    return [...this.ads.values()].map((e) => e.json);
+  }
+
   /** The current value of a secret, or undefined if not (yet) known. File secrets are read on first use. */
   get(name: string): SecretEntry | undefined {
     if (name.startsWith(FILE_CERT_PREFIX) || name.startsWith(FILE_ROOT_PREFIX)) return this.file(name);

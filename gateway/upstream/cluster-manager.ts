@@ -183,6 +183,11 @@ export class ClusterManager {
     return [...out].sort();
   }
 
+  /** The ClusterLoadAssignments in use, as received. */
+  assignmentResources(): Json[] {
+    return [...this.assignments.values()];
+  }
+
   /** Dynamic clusters, for config_dump. */
   dynamicActive(): Cluster[] {
     return [...this.active.values()].filter((c) => c.addedViaApi);

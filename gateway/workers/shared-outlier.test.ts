@@ -17,20 +17,21 @@ function pair() {
   let now = 0;
   const leaderStore = new StatsStore();
   const followerStore = new StatsStore();
-  let follower!: OutlierDetector;
+  const ref: { follower?: OutlierDetector } = {};
   const leader = new OutlierDetector(parseOutlierDetection(ISTIO, 'od'), leaderStore, new StatScope(leaderStore, 'cluster.c.'), {
     now: () => now,
     timers: false,
     cluster: 'c',
-    sharing: { counters, leader: true, report: () => assert.fail('the leader never reports'), onEjection: (_c, h, e) => (ejections.push([h, e]), follower.setEjected(h, e)) },
+    sharing: { counters, leader: true, report: () => assert.fail('the leader never reports'), onEjection: (_c, h, e) => (ejections.push([h, e]), ref.follower?.setEjected(h, e)) },
   });
   // The follower's reports reach the leader as the worker pool delivers them (here: at once).
-  follower = new OutlierDetector(parseOutlierDetection(ISTIO, 'od'), followerStore, new StatScope(followerStore, 'cluster.c.'), {
+  const follower = new OutlierDetector(parseOutlierDetection(ISTIO, 'od'), followerStore, new StatScope(followerStore, 'cluster.c.'), {
     now: () => now,
     timers: false,
     cluster: 'c',
     sharing: { counters, leader: false, report: (c, h, t) => (reports.push([c, h, t]), leader.onReport(h, t)), onEjection: () => assert.fail('a follower never ejects') },
   });
+  ref.follower = follower;
   // Each thread has its own Host objects for the same endpoints.
   const lh = [new Host('10.0.0.1', 80), new Host('10.0.0.2', 80)];
   const fh = [new Host('10.0.0.1', 80), new Host('10.0.0.2', 80)];

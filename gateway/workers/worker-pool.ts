@@ -1,10 +1,10 @@
 // The worker threads beside the main thread (Envoy's --concurrency: the main thread is worker 0). Each
 // xDS update is applied by every worker before the main thread and before the ACK, so the control plane
-// sees one proxy. A worker that dies is replaced and given the current config.
+// sees one proxy. A worker that dies is replaced and given the configuration the main thread has accepted.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/type-urls.ts';
 import type { HostStatTotals } from '../admin/clusters.ts';
+import type { Update } from '../data-plane.ts';
 import type { StatSample } from '../stats/store.ts';
 import type { EjectionType } from '../upstream/outlier-detector.ts';
 import type { Json } from '../xds/json.ts';
@@ -12,13 +12,6 @@ import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
 
 /** How long admin waits for a busy worker's stats before answering without them. */
 const QUERY_TIMEOUT_MS = 2000;
-/** Replay order for a new worker: clusters before their endpoints, listeners before their routes. */
-const REPLAY_ORDER = [CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE, LISTENER_TYPE, ROUTE_TYPE];
-
-/** The resource's name, for the types whose updates may carry only some resources (EDS, RDS, SDS). */
-function resourceName(typeUrl: string, r: Json): string {
-  return String(typeUrl === ENDPOINT_TYPE ? r.cluster_name : r.name);
-}
 
 interface Slot {
   worker: Worker;
@@ -29,16 +22,18 @@ export class WorkerPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closing = false;
-  /** The config every worker has: full lists for LDS/CDS, the latest resource by name for the others. */
-  private readonly state = new Map<string, { version: string; byName: Map<string, Json>; full: boolean }>();
   private readonly settings: Omit<WorkerSettings, 'index'>;
   private readonly log: Logger;
   /** A worker's responses completed an outlier-detection streak (the main thread's detector decides). */
   onOutlierReport: (cluster: string, host: string, type: EjectionType) => void = () => undefined;
 
-  constructor(count: number, settings: Omit<WorkerSettings, 'index'>, log: Logger) {
+  /** The configuration a replacement worker is given (the main thread's accepted one). */
+  private readonly current: () => Update[];
+
+  constructor(count: number, settings: Omit<WorkerSettings, 'index'>, log: Logger, current: () => Update[]) {
     this.settings = settings;
     this.log = log;
+    this.current = current;
     for (let i = 1; i <= count; i++) this.slots.push(this.spawn(i));
   }
 
@@ -80,31 +75,15 @@ export class WorkerPool {
   }
 
   private replay(slot: Slot): void {
-    for (const typeUrl of REPLAY_ORDER) {
-      const s = this.state.get(typeUrl);
-      if (s) void this.request(slot, { op: 'apply', id: this.nextId++, typeUrl, resources: [...s.byName.values()], version: s.version });
-    }
+    for (const u of this.current()) void this.request(slot, { op: 'apply', id: this.nextId++, ...u });
   }
 
   /** Applies an update in every worker; resolves with their errors (deduplicated). */
   async apply(typeUrl: string, resources: Json[], version: string): Promise<string[]> {
-    const full = typeUrl === LISTENER_TYPE || typeUrl === CLUSTER_TYPE;
-    let s = this.state.get(typeUrl);
-    if (!s || full) this.state.set(typeUrl, (s = { version, byName: new Map(), full }));
-    s.version = version;
-    for (const r of resources) s.byName.set(resourceName(typeUrl, r), r);
     const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'apply', id: this.nextId++, typeUrl, resources, version })));
     const errors = new Set<string>();
     for (const r of replies) if (r?.op === 'applied') for (const e of r.errors) errors.add(e);
     return [...errors];
-  }
-
-  /** Forgets EDS/RDS/SDS resources the proxy no longer subscribes to (so a new worker is not given them). */
-  retain(typeUrl: string, names: readonly string[]): void {
-    const s = this.state.get(typeUrl);
-    if (!s) return;
-    const keep = new Set(names);
-    for (const n of [...s.byName.keys()]) if (!keep.has(n)) s.byName.delete(n);
   }
 
   /** Each worker's share of the stats (see stats/merge.ts); a worker that does not answer in time is left out. */
