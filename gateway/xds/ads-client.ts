@@ -1,6 +1,7 @@
 // The ADS client (state of the world, one gRPC stream): wildcard LDS and CDS, named RDS and EDS
 // subscriptions that follow the listeners' and clusters' needs, ACK / NACK with version and nonce, and
 // reconnection with jittered exponential back-off while the last good config keeps serving.
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse, type XdsNode } from '../../xds/ads-service.ts';
@@ -10,9 +11,19 @@ import { decodeResource } from './decode.ts';
 import type { Json } from './json.ts';
 
 export interface XdsHandler {
-  /** Applies a decoded response; returns error messages (empty: ACK). Never throws. */
+  /**
+   * Applies a decoded response; returns error messages (empty: ACK). Never throws.
+   *
+   * LDS and CDS calls carry every resource (state of the world: one left out is removed). EDS, RDS and SDS
+   * calls may carry only the resources that changed (meshgate's controller sends just those, as the xDS
+   * spec allows): a resource left out keeps its last accepted value, as in Envoy. A resource whose bytes
+   * equal the previous LDS/CDS response's is passed as the same object as before (decoded once).
+   */
   apply(typeUrl: string, resources: Json[], version: string): Promise<string[]>;
 }
+
+/** Types whose responses are complete (a resource missing from one is deleted). */
+const COMPLETE_TYPES = new Set<string>([LISTENER_TYPE, CLUSTER_TYPE]);
 
 export interface TypeState {
   typeUrl: string;
@@ -54,6 +65,8 @@ export class AdsClient {
   private closed = false;
   private nodeSent = false;
   private readonly connectedGauge: number;
+  /** LDS/CDS: the last response's resources by hash of their bytes, so unchanged ones are not decoded again. */
+  private readonly decoded = new Map<string, Map<string, Json>>();
 
   constructor(o: { address: string; node: XdsNode; log: Logger; store: StatsStore; handler: XdsHandler }) {
     this.address = o.address;
@@ -188,17 +201,30 @@ export class AdsClient {
     t.nonce = resp.nonce;
     const errors: string[] = [];
     const resources: Json[] = [];
+    const complete = COMPLETE_TYPES.has(resp.type_url);
+    const previous = this.decoded.get(resp.type_url);
+    const current = new Map<string, Json>();
     for (const [i, any] of resp.resources.entries()) {
       if (any.type_url !== resp.type_url) {
         errors.push(`resource ${i}: type ${any.type_url} in a ${resp.type_url} response`);
         continue;
       }
+      const key = complete ? createHash('sha1').update(any.value).digest('base64') : '';
+      const known = previous?.get(key);
+      if (known) {
+        resources.push(known);
+        current.set(key, known);
+        continue;
+      }
       try {
-        resources.push(decodeResource(any));
+        const json = decodeResource(any);
+        resources.push(json);
+        if (complete) current.set(key, json);
       } catch (e) {
         errors.push(`resource ${i}: cannot decode ${any.type_url}: ${(e as Error).message}`);
       }
     }
+    if (complete) this.decoded.set(resp.type_url, current);
     let applyErrors: string[];
     try {
       applyErrors = await this.handler.apply(resp.type_url, resources, resp.version_info);
