@@ -13,7 +13,9 @@ import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { compilePerFilterConfig } from './per-filter-config.ts';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.ts';
 import { compileHashPolicy, type RequestHash } from './hash-policy.ts';
-import { PATH_EXACT, PATH_OTHER, PATH_PREFIX, buildRouteIndex, firstMatch, type RouteIndex } from './route-index.ts';
+import {
+  PATH_ANY, PATH_EXACT, PATH_PREFIX, PATH_REGEX, PATH_SEPARATED, buildRouteIndex, firstMatch, type RouteIndex,
+} from './route-index.ts';
 import type { FaultConfig } from '../http/fault.ts';
 import type { CorsPolicy } from '../http/cors.ts';
 
@@ -45,13 +47,13 @@ export interface CompiledRoute {
   /** Path matching kind, for prefix_rewrite: the matched prefix length. */
   prefix: string | undefined;
   caseSensitive: boolean;
-  pathMatch: (pathNoQuery: string) => boolean;
-  /** PATH_PREFIX (also path_separated_prefix), PATH_EXACT or PATH_OTHER, for the route index. */
+  /** PATH_ANY, PATH_PREFIX, PATH_EXACT, PATH_SEPARATED or PATH_REGEX (route-index.ts); see pathMatches. */
   pathKind: number;
-  /** The prefix or path, lowercased when not case-sensitive ('' for PATH_OTHER). */
+  /** The prefix or path, lowercased when not case-sensitive ('' for PATH_ANY and PATH_REGEX). */
   pathKey: string;
-  headers: HeaderMatch[];
-  query: QueryMatch[];
+  pathRegex: RegExp | undefined;
+  headers: readonly HeaderMatch[];
+  query: readonly QueryMatch[];
   grpcOnly: boolean;
   action: number;
   // ACTION_ROUTE
@@ -80,9 +82,9 @@ export interface CompiledRoute {
   directBody: string;
   // ACTION_REDIRECT
   redirect: RedirectAction | undefined;
-  /** Header mutations in Envoy's order: route, virtual host, route configuration. */
-  requestHeaders: HeaderMutation[];
-  responseHeaders: HeaderMutation[];
+  /** Header mutations in Envoy's order: route, virtual host, route configuration (shared when equal). */
+  requestHeaders: readonly HeaderMutation[];
+  responseHeaders: readonly HeaderMutation[];
 }
 
 export interface CompiledVirtualHost {
@@ -177,7 +179,15 @@ function compileRegexRewrite(v: unknown, where: string): { re: RegExp; substitut
   return { re, substitution };
 }
 
-function compileRouteMatch(m: Json, where: string): Pick<CompiledRoute, 'prefix' | 'caseSensitive' | 'pathMatch' | 'pathKind' | 'pathKey' | 'headers' | 'query' | 'grpcOnly'> {
+// Shared by every route without header or query-parameter conditions (most of them): a route costs no
+// arrays of its own for them.
+const NO_HEADER_MATCHES: readonly HeaderMatch[] = Object.freeze([]);
+const NO_QUERY_MATCHES: readonly QueryMatch[] = Object.freeze([]);
+const NO_MUTATIONS: readonly HeaderMutation[] = Object.freeze([]);
+
+type RouteMatchFields = Pick<CompiledRoute, 'prefix' | 'caseSensitive' | 'pathKind' | 'pathKey' | 'pathRegex' | 'headers' | 'query' | 'grpcOnly'>;
+
+function compileRouteMatch(m: Json, where: string): RouteMatchFields {
   checkFields(m, where, [
     'prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc',
     'runtime_fraction',
@@ -185,53 +195,87 @@ function compileRouteMatch(m: Json, where: string): Pick<CompiledRoute, 'prefix'
   if (m.runtime_fraction !== undefined) throw new ConfigError(`${where}.runtime_fraction is not supported by this proxy`);
   const caseSensitive = bool(m.case_sensitive, `${where}.case_sensitive`, true);
   let prefix: string | undefined;
-  let pathMatch: (p: string) => boolean;
-  let pathKind = PATH_OTHER;
+  let pathKind: number;
   let pathKey = '';
+  let pathRegex: RegExp | undefined;
   if (m.prefix !== undefined) {
     const p = str(m.prefix, `${where}.prefix`);
     prefix = p;
-    if (p === '' || p === '/') pathMatch = () => true;
+    if (p === '' || p === '/') pathKind = PATH_ANY;
     else {
       pathKind = PATH_PREFIX;
       pathKey = caseSensitive ? p : p.toLowerCase();
-      if (caseSensitive) pathMatch = (s) => s.startsWith(p);
-      else {
-        const lp = pathKey;
-        pathMatch = (s) => s.length >= lp.length && s.slice(0, lp.length).toLowerCase() === lp;
-      }
     }
   } else if (m.path !== undefined) {
     const p = str(m.path, `${where}.path`);
     pathKind = PATH_EXACT;
     pathKey = caseSensitive ? p : p.toLowerCase();
-    if (caseSensitive) pathMatch = (s) => s === p;
-    else {
-      const lp = p.toLowerCase();
-      pathMatch = (s) => s.length === lp.length && s.toLowerCase() === lp;
-    }
   } else if (m.safe_regex !== undefined) {
-    const re = regexMatcher(m.safe_regex, `${where}.safe_regex`);
-    pathMatch = (s) => re.test(s);
+    pathKind = PATH_REGEX;
+    pathRegex = regexMatcher(m.safe_regex, `${where}.safe_regex`);
   } else if (m.path_separated_prefix !== undefined) {
     const p = str(m.path_separated_prefix, `${where}.path_separated_prefix`);
     if (p.endsWith('/')) throw new ConfigError(`${where}.path_separated_prefix must not end with '/'`);
     prefix = p;
-    const lp = caseSensitive ? p : p.toLowerCase();
-    pathKind = PATH_PREFIX;
-    pathKey = lp;
-    pathMatch = (s) => {
-      const t = caseSensitive ? s : s.toLowerCase();
-      return t.startsWith(lp) && (t.length === lp.length || t.charCodeAt(lp.length) === 0x2f);
-    };
+    pathKind = PATH_SEPARATED;
+    pathKey = caseSensitive ? p : p.toLowerCase();
   } else throw new ConfigError(`${where}: a route match needs prefix, path, safe_regex or path_separated_prefix`);
-  const headers = arr(m.headers, `${where}.headers`).map((h, i) => compileHeaderMatcher(h, `${where}.headers[${i}]`));
-  const query = arr(m.query_parameters, `${where}.query_parameters`).map((q, i) => compileQueryParameterMatcher(q, `${where}.query_parameters[${i}]`));
+  const headers = m.headers === undefined ? NO_HEADER_MATCHES : arr(m.headers, `${where}.headers`).map((h, i) => compileHeaderMatcher(h, `${where}.headers[${i}]`));
+  const query = m.query_parameters === undefined ? NO_QUERY_MATCHES : arr(m.query_parameters, `${where}.query_parameters`).map((q, i) => compileQueryParameterMatcher(q, `${where}.query_parameters[${i}]`));
   const grpcOnly = m.grpc !== undefined;
-  return { prefix, caseSensitive, pathMatch, pathKind, pathKey, headers, query, grpcOnly };
+  return { prefix, caseSensitive, pathKind, pathKey, pathRegex, headers: headers.length ? headers : NO_HEADER_MATCHES, query: query.length ? query : NO_QUERY_MATCHES, grpcOnly };
 }
 
-function compileRoute(r: Json, vhost: CompiledVirtualHost, cfgHeaders: { req: HeaderMutation; resp: HeaderMutation; vreq: HeaderMutation; vresp: HeaderMutation }, where: string): CompiledRoute {
+/** Whether the route's path matcher matches `path` (:path without query). */
+export function pathMatches(r: RouteMatchFields, path: string): boolean {
+  const k = r.pathKey;
+  switch (r.pathKind) {
+    case PATH_ANY:
+      return true;
+    case PATH_PREFIX:
+      return r.caseSensitive ? path.startsWith(k) : path.length >= k.length && path.slice(0, k.length).toLowerCase() === k;
+    case PATH_EXACT:
+      return r.caseSensitive ? path === k : path.length === k.length && path.toLowerCase() === k;
+    case PATH_SEPARATED: {
+      const t = r.caseSensitive ? path : path.toLowerCase();
+      return t.startsWith(k) && (t.length === k.length || t.charCodeAt(k.length) === 0x2f);
+    }
+    default:
+      return r.pathRegex !== undefined && r.pathRegex.test(path);
+  }
+}
+
+/** Per RouteConfiguration: identical route pieces compiled once and shared by the routes that use them. */
+interface CompileContext {
+  req: HeaderMutation;
+  resp: HeaderMutation;
+  retries: Map<string, RetryPolicy>;
+}
+
+/** Per virtual host: what its routes inherit (shared by every route that adds nothing of its own). */
+interface VhostShared {
+  ctx: CompileContext;
+  /** [virtual host, route configuration] mutations, the non-empty ones. */
+  reqList: readonly HeaderMutation[];
+  respList: readonly HeaderMutation[];
+  corsList: CorsPolicy[] | undefined;
+}
+
+function compileRetry(v: unknown, ctx: CompileContext, where: string): RetryPolicy {
+  const key = JSON.stringify(v);
+  let p = ctx.retries.get(key);
+  if (!p) {
+    p = compileRetryPolicy(v, where);
+    ctx.retries.set(key, p);
+  }
+  return p;
+}
+
+function mutations(own: HeaderMutation, inherited: readonly HeaderMutation[]): readonly HeaderMutation[] {
+  return isEmptyMutation(own) ? inherited : [own, ...inherited];
+}
+
+function compileRoute(r: Json, vhost: CompiledVirtualHost, shared: VhostShared, where: string): CompiledRoute {
   checkFields(r, where, [
     'name', 'match', 'route', 'redirect', 'direct_response', 'metadata', 'decorator', 'typed_per_filter_config',
     'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove',
@@ -245,10 +289,18 @@ function compileRoute(r: Json, vhost: CompiledVirtualHost, cfgHeaders: { req: He
   const respH = compileHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, `${w}.response_headers_to_add`);
   const dec = r.decorator === undefined ? undefined : obj(r.decorator, `${w}.decorator`);
   if (dec) checkFields(dec, `${w}.decorator`, ['operation', 'propagate']);
+  // Every field written here, in one order, so that all routes share one object shape with in-object fields.
   const route: CompiledRoute = {
     name,
     vhost,
-    ...match,
+    prefix: match.prefix,
+    caseSensitive: match.caseSensitive,
+    pathKind: match.pathKind,
+    pathKey: match.pathKey,
+    pathRegex: match.pathRegex,
+    headers: match.headers,
+    query: match.query,
+    grpcOnly: match.grpcOnly,
     action: ACTION_ROUTE,
     cluster: undefined,
     clusterHeader: undefined,
@@ -263,14 +315,14 @@ function compileRoute(r: Json, vhost: CompiledVirtualHost, cfgHeaders: { req: He
     decorator: dec && dec.propagate !== false ? str(dec.operation, `${w}.decorator.operation`) || undefined : undefined,
     websocket: undefined,
     fault: perFilter.fault ?? vhost.fault,
-    cors: perFilter.cors && vhost.cors ? [perFilter.cors, vhost.cors] : perFilter.cors ? [perFilter.cors] : vhost.cors ? [vhost.cors] : undefined,
+    cors: perFilter.cors && vhost.cors ? [perFilter.cors, vhost.cors] : perFilter.cors ? [perFilter.cors] : shared.corsList,
     mirrors: undefined,
     hash: undefined,
     directStatus: 0,
     directBody: '',
     redirect: undefined,
-    requestHeaders: [reqH, cfgHeaders.vreq, cfgHeaders.req].filter((m) => !isEmptyMutation(m)),
-    responseHeaders: [respH, cfgHeaders.vresp, cfgHeaders.resp].filter((m) => !isEmptyMutation(m)),
+    requestHeaders: mutations(reqH, shared.reqList),
+    responseHeaders: mutations(respH, shared.respList),
   };
   const kinds = ['route', 'redirect', 'direct_response'].filter((k) => r[k] !== undefined);
   if (kinds.length !== 1) throw new ConfigError(`${w}: a route needs exactly one of route, redirect, direct_response`);
@@ -288,11 +340,11 @@ function compileRoute(r: Json, vhost: CompiledVirtualHost, cfgHeaders: { req: He
       checkFields(b, `${w}.direct_response.body`, ['inline_string', 'inline_bytes']);
       route.directBody = b.inline_string !== undefined ? str(b.inline_string, w) : Buffer.from(str(b.inline_bytes, w), 'base64').toString('latin1');
     }
-  } else compileRouteAction(obj(r.route, `${w}.route`), route, `${w}.route`);
+  } else compileRouteAction(obj(r.route, `${w}.route`), route, shared.ctx, `${w}.route`);
   return route;
 }
 
-function compileRouteAction(a: Json, route: CompiledRoute, where: string): void {
+function compileRouteAction(a: Json, route: CompiledRoute, ctx: CompileContext, where: string): void {
   checkFields(a, where, [
     'cluster', 'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite',
     'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite', 'timeout', 'idle_timeout', 'retry_policy',
@@ -340,7 +392,7 @@ function compileRouteAction(a: Json, route: CompiledRoute, where: string): void 
   if (a.append_x_forwarded_host !== undefined && bool(a.append_x_forwarded_host, where)) throw new ConfigError(`${where}.append_x_forwarded_host is not supported by this proxy`);
   if (a.priority !== undefined && a.priority !== 'DEFAULT') throw new ConfigError(`${where}.priority: only DEFAULT is supported`);
   route.timeoutMs = durationMs(a.timeout, `${where}.timeout`, 15000);
-  if (a.retry_policy !== undefined) route.retry = compileRetryPolicy(a.retry_policy, `${where}.retry_policy`);
+  if (a.retry_policy !== undefined) route.retry = compileRetry(a.retry_policy, ctx, `${where}.retry_policy`);
   if (a.max_stream_duration !== undefined) {
     const m = obj(a.max_stream_duration, `${where}.max_stream_duration`);
     checkFields(m, `${where}.max_stream_duration`, ['max_stream_duration', 'grpc_timeout_header_max', 'grpc_timeout_header_offset']);
@@ -359,7 +411,7 @@ function compileRouteAction(a: Json, route: CompiledRoute, where: string): void 
   if (mirrors.length > 0) route.mirrors = mirrors;
 }
 
-function compileVirtualHost(v: Json, cfg: { req: HeaderMutation; resp: HeaderMutation }, where: string): { vhost: CompiledVirtualHost; domains: string[] } {
+function compileVirtualHost(v: Json, ctx: CompileContext, where: string): { vhost: CompiledVirtualHost; domains: string[] } {
   checkFields(v, where, [
     'name', 'domains', 'routes', 'require_tls', 'retry_policy', 'request_headers_to_add', 'request_headers_to_remove',
     'response_headers_to_add', 'response_headers_to_remove', 'include_request_attempt_count',
@@ -376,13 +428,23 @@ function compileVirtualHost(v: Json, cfg: { req: HeaderMutation; resp: HeaderMut
     includeAttemptCount: bool(v.include_request_attempt_count, w),
     includeAttemptCountInResponse: bool(v.include_attempt_count_in_response, w),
     requireTls: requireTls === 'ALL' ? REQUIRE_TLS_ALL : requireTls === 'EXTERNAL_ONLY' ? REQUIRE_TLS_EXTERNAL_ONLY : REQUIRE_TLS_NONE,
-    retry: v.retry_policy === undefined ? undefined : compileRetryPolicy(v.retry_policy, `${w}.retry_policy`),
+    retry: v.retry_policy === undefined ? undefined : compileRetry(v.retry_policy, ctx, `${w}.retry_policy`),
     cors: perFilter.cors,
     fault: perFilter.fault,
   };
   const vreq = compileHeaderMutation(v.request_headers_to_add, v.request_headers_to_remove, `${w}.request_headers_to_add`);
   const vresp = compileHeaderMutation(v.response_headers_to_add, v.response_headers_to_remove, `${w}.response_headers_to_add`);
-  vhost.routes = arr(v.routes, `${w}.routes`).map((r, i) => compileRoute(r, vhost, { ...cfg, vreq, vresp }, `${w}.routes[${i}]`));
+  const nonEmpty = (l: HeaderMutation[]): readonly HeaderMutation[] => {
+    const m = l.filter((x) => !isEmptyMutation(x));
+    return m.length ? m : NO_MUTATIONS;
+  };
+  const shared: VhostShared = {
+    ctx,
+    reqList: nonEmpty([vreq, ctx.req]),
+    respList: nonEmpty([vresp, ctx.resp]),
+    corsList: vhost.cors ? [vhost.cors] : undefined,
+  };
+  vhost.routes = arr(v.routes, `${w}.routes`).map((r, i) => compileRoute(r, vhost, shared, `${w}.routes[${i}]`));
   vhost.index = buildRouteIndex(vhost.routes);
   const domains = strArr(v.domains, `${w}.domains`);
   if (domains.length === 0) throw new ConfigError(`${w}: at least one domain is required`);
@@ -417,9 +479,10 @@ export function compileRouteConfig(rc: Json): CompiledRouteConfig {
     internalOnlyHeaders: strArr(rc.internal_only_headers, `${where}.internal_only_headers`).map((h) => h.toLowerCase()),
     virtualHosts: [],
   };
+  const ctx: CompileContext = { req, resp, retries: new Map() };
   const seen = new Set<string>();
   for (const [i, v] of arr(rc.virtual_hosts, `${where}.virtual_hosts`).entries()) {
-    const { vhost, domains } = compileVirtualHost(v, { req, resp }, `${where}.virtual_hosts[${i}]`);
+    const { vhost, domains } = compileVirtualHost(v, ctx, `${where}.virtual_hosts[${i}]`);
     for (const r of vhost.routes) {
       if (r.action === ACTION_DIRECT && Buffer.byteLength(r.directBody, 'latin1') > maxBody) {
         throw new ConfigError(`${where}: direct response body in virtual host '${vhost.name}' is larger than ${maxBody} bytes`);
@@ -488,7 +551,7 @@ interface MatchContext {
 
 /** Whether the route's whole match (path, grpc, headers, query parameters) holds for the request. */
 function routeMatches(r: CompiledRoute, c: MatchContext): boolean {
-  if (!r.pathMatch(c.pathNoQuery)) return false;
+  if (!pathMatches(r, c.pathNoQuery)) return false;
   if (r.grpcOnly && !c.grpc) return false;
   for (const h of r.headers) if (!h(c.req)) return false;
   if (r.query.length > 0) {

@@ -15,9 +15,13 @@
 //   that are not ASCII once lowercased) is a candidate for every path.
 
 /** Path matcher kinds, as compiled by route-config.ts. */
-export const PATH_OTHER = 0;
+/** `prefix: ''` or `prefix: '/'`: every path. */
+export const PATH_ANY = 0;
 export const PATH_PREFIX = 1;
 export const PATH_EXACT = 2;
+/** path_separated_prefix: the prefix, then '/' or the end of the path. */
+export const PATH_SEPARATED = 3;
+export const PATH_REGEX = 4;
 
 /** What the index needs to know of a route's path matcher. */
 export interface RoutePathKey {
@@ -68,7 +72,8 @@ export function buildRouteIndex(routes: readonly RoutePathKey[], minRoutes = MIN
   let ci: PathTable | undefined;
   const always: number[] = [];
   for (const [i, r] of routes.entries()) {
-    if (r.pathKind === PATH_OTHER || (!r.caseSensitive && !isAscii(r.pathKey))) {
+    const indexed = r.pathKind === PATH_PREFIX || r.pathKind === PATH_EXACT || r.pathKind === PATH_SEPARATED;
+    if (!indexed || (!r.caseSensitive && !isAscii(r.pathKey))) {
       always.push(i);
       continue;
     }
