@@ -11,7 +11,13 @@ import { SecretStore } from '../tls/secrets.ts';
 import { parseListener, type ListenerSpec } from './listener-config.ts';
 
 export interface RouteConfigState extends RouteProvider {
-  json: Json | undefined;
+  /**
+   * The RouteConfiguration as received, serialized: only /config_dump and worker replays read it, so it is
+   * kept as one string (a fraction of the parsed tree's heap at thousands of routes), and compared as text.
+   */
+  text: string | undefined;
+  /** `text` parsed again (a new object on each read). */
+  readonly json: Json | undefined;
   versionInfo: string;
   lastUpdated: string;
   refs: number;
@@ -82,7 +88,17 @@ export class ListenerManager {
   private provider(name: string): RouteConfigState {
     let p = this.routes.get(name);
     if (!p) {
-      p = { name, current: undefined, json: undefined, versionInfo: '', lastUpdated: '', refs: 0 };
+      p = {
+        name,
+        current: undefined,
+        text: undefined,
+        get json(): Json | undefined {
+          return this.text === undefined ? undefined : (JSON.parse(this.text) as Json);
+        },
+        versionInfo: '',
+        lastUpdated: '',
+        refs: 0,
+      };
       this.routes.set(name, p);
     }
     return p;
@@ -214,14 +230,15 @@ export class ListenerManager {
       const name = str(r.name, 'route configuration');
       const p = this.routes.get(name);
       if (!p) continue; // not (or no longer) subscribed
-      if (p.json !== undefined && JSON.stringify(p.json) === JSON.stringify(r)) continue;
+      const text = JSON.stringify(r);
+      if (p.text === text) continue;
       try {
         p.current = compileRouteConfig(r);
       } catch (e) {
         errors.push(e instanceof ConfigError ? e.message : `route configuration '${name}': ${(e as Error).message}`);
         continue;
       }
-      p.json = r;
+      p.text = text;
       p.versionInfo = version;
       p.lastUpdated = new Date().toISOString();
     }
