@@ -147,23 +147,37 @@ export class ClusterManager {
     c.applyAssignment(cla, parseLoadAssignment(cla, `cluster load assignment '${c.spec.edsServiceName ?? c.name}'`));
   }
 
-  /** EDS update: the named assignments apply to every cluster that uses them; warming clusters activate. */
+  /**
+   * EDS update: the named assignments apply to every cluster that uses them; warming clusters activate.
+   * A response may carry only some assignments (the controller sends the changed ones): clusters whose
+   * assignment it leaves out keep their hosts, as in Envoy's SotW EDS.
+   */
   applyEds(resources: Json[]): ClusterUpdateResult {
     const errors: string[] = [];
     let changed = false;
+    if (resources.length === 0) return { errors, changed };
+    // Clusters by EDS service name, once per response (not a scan of every cluster per assignment).
+    const byService = new Map<string, Cluster[]>();
+    for (const c of [...this.active.values(), ...this.warming.values()]) {
+      const n = c.spec.edsServiceName;
+      if (n === undefined) continue;
+      const l = byService.get(n);
+      if (l) l.push(c);
+      else byService.set(n, [c]);
+    }
     for (const cla of resources) {
       const name = str(cla.cluster_name, 'cluster load assignment');
+      let specs: ReturnType<typeof parseLoadAssignment>;
       try {
-        // Validate once before touching any cluster.
-        parseLoadAssignment(cla, `cluster load assignment '${name}'`);
+        // Parsed (and validated) once before touching any cluster; the host specs are read-only.
+        specs = parseLoadAssignment(cla, `cluster load assignment '${name}'`);
       } catch (e) {
         errors.push(e instanceof ConfigError ? e.message : `cluster load assignment '${name}': ${(e as Error).message}`);
         continue;
       }
       this.assignments.set(name, cla);
-      for (const c of [...this.active.values(), ...this.warming.values()]) {
-        if (c.spec.edsServiceName !== name) continue;
-        this.applyAssignmentTo(c, cla);
+      for (const c of byService.get(name) ?? []) {
+        c.applyAssignment(cla, specs);
         changed = true;
         if (this.warming.get(c.name) === c) {
           this.warming.delete(c.name);
