@@ -33,6 +33,11 @@ export interface FastListenerHooks {
 const MAX_PENDING = 64 * 1024;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const EMPTY = Buffer.alloc(0);
+/** Envoy's default delayed_close_timeout. */
+const DELAYED_CLOSE_MS = 1000;
+const destroySocket = (s: Socket): void => {
+  s.destroy();
+};
 
 /** The request body as the router reads it (RequestBody uses data/end/error, pause and resume only). */
 class FastBody extends EventEmitter {
@@ -111,7 +116,8 @@ export class FastConnection implements Downstream {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.handedOff) return;
+    // After a closing response nothing more is read from this connection (the rest of a body is dropped).
+    if (this.handedOff || this.closed) return;
     if (!this.requestDone) {
       const used = this.feedBody(chunk, 0);
       if (used < 0) return;
@@ -340,6 +346,13 @@ export class FastConnection implements Downstream {
     if (this.closeAfter || this.hooks.draining()) {
       this.closed = true;
       s.end();
+      // The client may still be sending the body the response came before: what it sends is read and
+      // dropped, and the connection is destroyed after Envoy's delayed_close_timeout (1 s) if the client does
+      // not close first.
+      if (!this.requestDone) {
+        this.body = undefined;
+        setTimeout(destroySocket, DELAYED_CLOSE_MS, s).unref();
+      }
       return;
     }
     // The rest of an unread body is read and dropped before the next request, as node:http does: nobody

@@ -225,6 +225,7 @@ const CASES: [string, string][] = [
   ['pipelined POST then GET', `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 2\r\n\r\nhiGET /status/2 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
   ['Connection: close', `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`],
   ['local reply before the body: closes', `POST /nothing HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 10\r\n\r\nabc`],
+  ['upstream answer before the body: connection: close, then closed', `POST /early HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 10\r\n\r\nabc`],
   ['missing Host: 400', 'GET / HTTP/1.1\r\nUser-Agent: t\r\n\r\n'],
   ['two Host headers', `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\nHost: other\r\n\r\n`],
   ['Host with port and upper case', `GET /status/200 HTTP/1.1\r\nHost: HTTPBIN.example.com:80\r\n\r\n`],
@@ -373,39 +374,6 @@ describe('fast path vs general path: byte-identical answers', () => {
       }
     });
   }
-
-  test('fast path: an upstream answer before the request body ends: the rest of the body is read and dropped, the connection serves the next request', async () => {
-    const size = 1024 * 1024;
-    const part = Buffer.alloc(256 * 1024, 0x78);
-    // Fast path only: the general path stalls here today (RequestBody keeps node's request paused once the
-    // upstream attempt is over, so node:http never dumps the rest of the body); reported, not fixed here.
-    for (const port of [fast.port]) {
-      const got = await new Promise<string>((resolve, reject) => {
-        const s = connect({ host: '127.0.0.1', port });
-        let out = '';
-        const timer = setTimeout(() => {
-          s.destroy();
-          reject(new Error(`${port === fast.port ? "fast" : "general"} path: ${JSON.stringify(out)}`));
-        }, 5000);
-        s.on('data', (d: Buffer) => {
-          out += d.toString('latin1');
-          if (out.split('HTTP/1.1 ').length - 1 === 1 && out.endsWith('big\n')) {
-            // First answer in; now the rest of the body, then a second request on the same connection.
-            s.write(Buffer.concat([part, part, part]));
-            s.write(`GET /status/2 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-          }
-          if (/HTTP\/1\.1 200 OK[\s\S]*"url":"\/status\/2"/.test(out)) {
-            clearTimeout(timer);
-            s.destroy();
-            resolve(out);
-          }
-        });
-        s.on('error', () => undefined);
-        s.on('connect', () => s.write(Buffer.concat([Buffer.from(`POST /early HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${size}\r\n\r\n`), part])));
-      });
-      assert.match(got, /^HTTP\/1\.1 413 Payload Too Large\r\n/);
-    }
-  });
 
   // Generated requests: methods, targets, header names in random case, values, framing and line endings.
   const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/);

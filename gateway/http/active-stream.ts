@@ -781,13 +781,17 @@ export class ActiveStream {
     this.upstreamServiceTime = String(serviceTime);
     const spec = this.hcm.spec;
     const route = this.route as CompiledRoute;
+    // A response that starts before the request ended closes the HTTP/1 connection after it (Envoy's HCM:
+    // `connection: close`, downstream_rq_response_before_rq_complete); the rest of the body is not read on.
+    const early = !this.requestComplete();
+    if (early) this.hcm.store.inc(this.hcm.stats.downstream_rq_response_before_rq_complete);
     const { headers } = buildResponseHeaders(rawHeaders, {
       status,
       serviceTimeMs: serviceTime,
       serverName: spec.serverName,
       serverTransformation: spec.serverHeaderTransformation,
       suppressEnvoyHeaders: spec.suppressEnvoyHeaders,
-      close: this.closeConnection || this.hcm.draining,
+      close: this.closeConnection || this.hcm.draining || early,
       head: this.head,
       mutate: route.responseHeaders.length > 0 || this.corsOrigin !== undefined || this.setCookies ? (h) => this.encodeResponse(h) : undefined,
       attemptCount: route.vhost.includeAttemptCountInResponse ? this.attempts : 0,
@@ -922,7 +926,8 @@ export class ActiveStream {
     }
     const spec = this.hcm.spec;
     // A reply before the request was fully read closes the connection (HTTP/1), as does a 400.
-    const requestDone = this.info.complete() || (this.parsed !== undefined && this.parsed.contentLength <= 0 && !this.parsed.chunked);
+    const requestDone = this.requestComplete();
+    if (!requestDone) this.hcm.store.inc(this.hcm.stats.downstream_rq_response_before_rq_complete);
     const close = this.closeConnection || this.hcm.draining || status === 400 || !requestDone;
     const r = buildLocalReply(status, body, {
       headers: extra,
@@ -950,9 +955,16 @@ export class ActiveStream {
     this.finish();
   }
 
+  /** The whole request message has been received (a request without a body is complete with its head). */
+  private requestComplete(): boolean {
+    return this.info.complete() || (this.parsed !== undefined && this.parsed.contentLength <= 0 && !this.parsed.chunked);
+  }
+
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    // Nobody reads the rest of an unfinished body: it is dropped, not buffered, and never holds the client paused.
+    if (this.body && !this.body.ended) this.body.discard();
     if (this.globalTimer) clearTimeout(this.globalTimer);
     const st = this.hcm.store;
     const s = this.hcm.stats;

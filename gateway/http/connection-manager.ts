@@ -47,6 +47,7 @@ export interface HcmStats {
   downstream_rq_non_relative_path: number;
   downstream_rq_failed_path_normalization: number;
   downstream_rq_rx_reset: number;
+  downstream_rq_response_before_rq_complete: number;
   downstream_rq_tx_reset: number;
   downstream_rq_ws_on_non_ws_route: number;
   no_route: number;
@@ -68,6 +69,7 @@ const COUNTERS: (keyof HcmStats)[] = [
   'downstream_cx_protocol_error', 'downstream_rq_total', 'downstream_rq_http1_total', 'downstream_rq_completed',
   'downstream_rq_1xx', 'downstream_rq_2xx', 'downstream_rq_3xx', 'downstream_rq_4xx', 'downstream_rq_5xx',
   'downstream_rq_non_relative_path', 'downstream_rq_failed_path_normalization', 'downstream_rq_rx_reset',
+  'downstream_rq_response_before_rq_complete',
   'downstream_rq_tx_reset', 'downstream_rq_ws_on_non_ws_route', 'no_route', 'no_cluster', 'rq_total',
   'rq_direct_response', 'rq_redirect', 'rq_reset_after_downstream_response_started',
   'fault.delays_injected', 'fault.aborts_injected', 'cors.origin_valid', 'cors.origin_invalid',

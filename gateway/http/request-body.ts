@@ -1,9 +1,15 @@
 // A downstream request body that can be replayed for retries: chunks are kept while the total stays within
 // the buffer limit (Envoy buffers for retries up to the connection buffer limit; beyond it retries are
-// abandoned, `retry_or_shadow_abandoned`). Each upstream attempt reads it through its own async iterator,
-// which undici consumes with backpressure; the downstream stream is paused while the current attempt
-// has not caught up.
+// abandoned, `retry_or_shadow_abandoned`).
+//
+// An upstream attempt reads it in one of two ways:
+// - pushed (the HTTP/1.1 pool): the attempt attaches a BodySink; the chunks buffered so far are handed to it
+//   at once, later ones as they arrive from the downstream, in the same call stack (no promise per chunk).
+//   When the sink reports backpressure (its socket write returned false) the downstream source is paused
+//   until the sink calls resumeFlow() on its socket's 'drain'.
+// - pulled (HTTP/2, shadows): an async iterator, with the downstream paused while the attempt has not caught up.
 import type { Readable } from 'node:stream';
+import type { BodySink, PushBody } from '../upstream/h1-pool.ts';
 
 const HIGH_WATER = 64 * 1024;
 
@@ -17,9 +23,14 @@ export class RequestBody {
   failed: Error | undefined;
   private waiter: (() => void) | undefined;
   private reader: BodyReader | undefined;
+  /** The attempt the body is pushed to, and how many bytes it has been given. */
+  private sink: BodySink | undefined;
+  private sinkOffset = 0;
   private readonly src: Readable;
   private readonly limit: number;
   private paused = false;
+  /** Nobody will read the rest (the response is complete): chunks are dropped as they arrive. */
+  private discarding = false;
   /** Called when the last byte arrived (the router starts its timeout then, as Envoy does). */
   onEnd: (() => void) | undefined;
 
@@ -29,12 +40,18 @@ export class RequestBody {
     src.on('data', (c: Buffer) => this.push(c));
     src.on('end', () => {
       this.ended = true;
-      this.wake();
+      const s = this.sink;
+      if (s) s.onBodyEnd();
+      else this.wake();
       this.onEnd?.();
     });
     src.on('error', (e: Error) => {
       this.failed = e;
-      this.wake();
+      const s = this.sink;
+      if (s) {
+        this.sink = undefined;
+        s.onBodyError(e);
+      } else this.wake();
     });
   }
 
@@ -49,21 +66,61 @@ export class RequestBody {
     return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
   }
 
-  private push(c: Buffer): void {
-    this.received += c.length;
-    this.chunks.push(c);
-    this.trim();
+  /**
+   * The request is over before its body ended (the response is complete): the rest is read and dropped, so
+   * the downstream is neither held paused nor buffered.
+   */
+  discard(): void {
+    if (this.ended || this.discarding) return;
+    this.discarding = true;
+    this.sink = undefined;
+    this.reader = undefined;
+    this.chunks = [];
+    this.dropped = this.received;
     this.wake();
-    if (this.reader && this.bufferedAhead() > HIGH_WATER && !this.paused) {
-      this.paused = true;
-      this.src.pause();
+    if (this.paused) {
+      this.paused = false;
+      this.src.resume();
     }
+  }
+
+  private push(c: Buffer): void {
+    if (this.discarding) return;
+    this.received += c.length;
+    // Past the limit with the front already dropped, the chunk is of no use once the attempt has it.
+    const s = this.sink;
+    if (s !== undefined && this.dropped > 0) {
+      this.sinkOffset += c.length;
+      this.dropped += c.length;
+      if (!s.onBodyData(c)) this.pauseSource();
+      return;
+    }
+    this.chunks.push(c);
+    if (s !== undefined) this.sinkOffset += c.length;
+    if (this.received - this.dropped > this.limit) this.trim();
+    if (s !== undefined) {
+      if (!s.onBodyData(c)) this.pauseSource();
+      return;
+    }
+    this.wake();
+    if (this.reader && this.received - this.reader.offset > HIGH_WATER) this.pauseSource();
+  }
+
+  private pauseSource(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.src.pause();
+  }
+
+  private resumeSource(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.src.resume();
   }
 
   /** Over the limit, consumed chunks are released and replay is no longer possible. */
   private trim(): void {
-    if (this.received - this.dropped <= this.limit) return;
-    const consumed = this.reader ? this.reader.offset - this.dropped : 0;
+    const consumed = (this.sink ? this.sinkOffset : this.reader ? this.reader.offset : 0) - this.dropped;
     let n = 0;
     let bytes = 0;
     while (n < this.chunks.length && bytes + (this.chunks[n] as Buffer).length <= consumed) bytes += (this.chunks[n++] as Buffer).length;
@@ -71,10 +128,6 @@ export class RequestBody {
       this.chunks.splice(0, n);
       this.dropped += bytes;
     }
-  }
-
-  private bufferedAhead(): number {
-    return this.received - (this.reader?.offset ?? 0);
   }
 
   private wake(): void {
@@ -85,8 +138,48 @@ export class RequestBody {
 
   /** A fresh iterator for one upstream attempt (restarting from the first byte). */
   newReader(): BodyReader {
+    this.sink = undefined;
     this.reader = new BodyReader(this);
     return this.reader;
+  }
+
+  /**
+   * Pushes the body to `s` from the first byte: what is buffered now at once, the rest as it arrives. A body
+   * no longer buffered from its start (over the limit) fails the sink, as a pulled read would.
+   */
+  attachSink(s: BodySink): void {
+    this.reader = undefined;
+    this.sink = s;
+    this.sinkOffset = 0;
+    if (this.dropped > 0 || this.discarding) {
+      this.sink = undefined;
+      s.onBodyError(new Error('request body is no longer buffered'));
+      return;
+    }
+    let ok = true;
+    for (const c of this.chunks) {
+      this.sinkOffset += c.length;
+      ok = s.onBodyData(c);
+      if (this.sink !== s) return;
+    }
+    if (this.failed) {
+      this.sink = undefined;
+      s.onBodyError(this.failed);
+      return;
+    }
+    if (this.ended) s.onBodyEnd();
+    else if (ok) this.resumeSource();
+    else this.pauseSource();
+  }
+
+  /** The attempt stopped reading (reset, cancelled, response complete). The source stays as it is. */
+  detachSink(s: BodySink): void {
+    if (this.sink === s) this.sink = undefined;
+  }
+
+  /** The sink drained: more body may flow. */
+  resumeFlow(s: BodySink): void {
+    if (this.sink === s) this.resumeSource();
   }
 
   /** Next chunk at absolute offset `at`, or null at the end. */
@@ -99,10 +192,7 @@ export class RequestBody {
         for (const c of this.chunks) {
           if (at < pos + c.length) {
             const out = at === pos ? c : c.subarray(at - pos);
-            if (this.paused && this.bufferedAhead() - out.length <= HIGH_WATER) {
-              this.paused = false;
-              this.src.resume();
-            }
+            if (this.paused && this.received - (at + out.length) <= HIGH_WATER) this.resumeSource();
             return out;
           }
           pos += c.length;
@@ -114,12 +204,24 @@ export class RequestBody {
   }
 }
 
-export class BodyReader implements AsyncIterable<Buffer> {
+export class BodyReader implements AsyncIterable<Buffer>, PushBody {
   offset = 0;
   private readonly body: RequestBody;
 
   constructor(body: RequestBody) {
     this.body = body;
+  }
+
+  attachSink(s: BodySink): void {
+    this.body.attachSink(s);
+  }
+
+  detachSink(s: BodySink): void {
+    this.body.detachSink(s);
+  }
+
+  resumeFlow(s: BodySink): void {
+    this.body.resumeFlow(s);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {

@@ -2,7 +2,7 @@
 // built it (host first, lowercase names, no `connection: keep-alive` added, framing headers where Envoy's
 // encoder puts them), one request per connection at a time, idle connections reused LIFO and closed after
 // the cluster's idle_timeout. Same dispatch contract as undici's Pool and H2Pool.
-import { connect, type Socket } from 'node:net';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 
 export interface H1PoolEvents {
@@ -18,7 +18,33 @@ interface DispatchOptions {
   body: AsyncIterable<Buffer> | null;
 }
 
+/** Receives a request body pushed chunk by chunk (gateway/http/request-body.ts). */
+export interface BodySink {
+  /** false: the upstream socket is congested; no more until the sink calls resumeFlow. */
+  onBodyData(chunk: Buffer): boolean;
+  onBodyEnd(): void;
+  onBodyError(err: Error): void;
+}
+
+/** A body that can push itself into a sink instead of being iterated (no promise per chunk). */
+export interface PushBody {
+  attachSink(s: BodySink): void;
+  detachSink(s: BodySink): void;
+  resumeFlow(s: BodySink): void;
+}
+
+function isPushBody(b: object): b is PushBody {
+  return typeof (b as Partial<PushBody>).attachSink === 'function';
+}
+
+const uncork = (s: Socket): void => s.uncork();
+
 const MAX_HEAD = 96 * 1024;
+/**
+ * Bytes queued on an upstream socket before a body write reports backpressure. Above the 64 KiB a downstream
+ * read delivers, so a chunk the kernel takes at once does not pause and resume the client for nothing.
+ */
+const WRITE_HIGH_WATER = 256 * 1024;
 
 function err(message: string, code: string): Error & { code: string } {
   const e = new Error(message) as Error & { code: string };
@@ -66,7 +92,7 @@ class H1Controller implements Dispatcher.DispatchController {
   }
 }
 
-class H1Connection {
+class H1Connection implements BodySink {
   readonly socket: Socket;
   private readonly pool: H1Pool;
   connected = false;
@@ -79,6 +105,10 @@ class H1Connection {
   private keepAlive = true;
   /** The request body is still being written: a response that completes now leaves the connection unusable. */
   private writingBody = false;
+  /** The pushed body being written, its framing, and whether it waits for the socket's 'drain'. */
+  private pushBody: PushBody | undefined;
+  private pushChunked = false;
+  private pushBlocked = false;
   private requests = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -101,6 +131,7 @@ class H1Connection {
     this.socket.on('error', (e: Error & { code?: string }) => this.fail(e));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('close', () => this.onClose());
+    this.socket.on('drain', () => this.onDrain());
   }
 
   get busy(): boolean {
@@ -124,13 +155,72 @@ class H1Connection {
       head += `${h[i]}: ${h[i + 1]}\r\n`;
     }
     // A body without content-length goes chunked (Envoy's HTTP/1 encoder appends transfer-encoding).
-    const chunked = o.body !== null && !hasLength;
+    const body = o.body;
+    const chunked = body !== null && !hasLength;
     if (chunked) head += 'transfer-encoding: chunked\r\n';
-    this.socket.write(head + '\r\n');
-    if (o.body) {
-      this.writingBody = true;
-      void this.writeBody(o.body, chunked, this.controller);
+    if (body === null) {
+      this.socket.write(head + '\r\n');
+      return;
     }
+    this.writingBody = true;
+    if (!isPushBody(body)) {
+      this.socket.write(head + '\r\n');
+      void this.writeBody(body, chunked, this.controller);
+      return;
+    }
+    // The head and the body bytes that are already here (or arrive in this tick, as the fast path feeds the
+    // bytes read with the head right after the request starts) leave in one writev.
+    const s = this.socket;
+    s.cork();
+    s.write(head + '\r\n');
+    this.pushBody = body;
+    this.pushChunked = chunked;
+    this.pushBlocked = false;
+    process.nextTick(uncork, s);
+    body.attachSink(this);
+  }
+
+  onBodyData(chunk: Buffer): boolean {
+    if (this.closed) return true;
+    if (chunk.length === 0) return !this.pushBlocked;
+    const s = this.socket;
+    let ok: boolean;
+    if (this.pushChunked) {
+      s.cork();
+      s.write(chunk.length.toString(16) + '\r\n', 'latin1');
+      s.write(chunk);
+      ok = s.write('\r\n', 'latin1');
+      s.uncork();
+    } else ok = s.write(chunk);
+    if (!ok) this.pushBlocked = true;
+    return ok;
+  }
+
+  onBodyEnd(): void {
+    const b = this.pushBody;
+    if (b === undefined) return;
+    this.pushBody = undefined;
+    this.writingBody = false;
+    b.detachSink(this);
+    if (this.pushChunked && !this.closed) this.socket.write('0\r\n\r\n', 'latin1');
+  }
+
+  onBodyError(e: Error): void {
+    if (this.pushBody === undefined) return;
+    // The body is cut short (client gone, bad chunked framing): part of it went out, so this connection
+    // cannot carry another request (writingBody stays set). The downstream side answers or resets first, as
+    // it did when the body was read through an async iterator; the attempt fails on the next tick if still on.
+    this.pushBody = undefined;
+    const c = this.controller;
+    process.nextTick(() => {
+      if (c && this.controller === c && !c.aborted) this.fail(e);
+    });
+  }
+
+  private onDrain(): void {
+    if (!this.pushBlocked) return;
+    this.pushBlocked = false;
+    this.pushBody?.resumeFlow(this);
   }
 
   private async writeBody(body: AsyncIterable<Buffer>, chunked: boolean, c: H1Controller): Promise<void> {
@@ -360,6 +450,11 @@ class H1Connection {
   }
 
   close(): void {
+    const b = this.pushBody;
+    if (b !== undefined) {
+      this.pushBody = undefined;
+      b.detachSink(this);
+    }
     if (this.connectTimer) clearTimeout(this.connectTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     const wasConnected = this.connected;
@@ -456,7 +551,9 @@ export class H1Pool {
 
   private open(o: DispatchOptions, handler: Dispatcher.DispatchHandler): void {
     if (!this.connector) {
-      const sock = connect({ host: this.host, port: this.port, noDelay: true, ...(this.tcpKeepaliveMs !== undefined ? { keepAlive: true, keepAliveInitialDelay: this.tcpKeepaliveMs } : {}) });
+      // (node's Socket takes the stream options; @types/node does not list them for connect.)
+      const opts: NetConnectOpts & { writableHighWaterMark: number } = { host: this.host, port: this.port, noDelay: true, writableHighWaterMark: WRITE_HIGH_WATER, ...(this.tcpKeepaliveMs !== undefined ? { keepAlive: true, keepAliveInitialDelay: this.tcpKeepaliveMs } : {}) };
+      const sock = connect(opts);
       const conn = new H1Connection(this, sock, this.connectTimeoutMs, false);
       this.all.add(conn);
       conn.send(o, handler);
