@@ -6,7 +6,8 @@ import type { ObjectStore } from './model/store.ts';
 import { type ErrorReporter, type ValidationError, formatError } from './model/validation.ts';
 import type { GatewayIdentity } from './xds/snapshot.ts';
 import { AdsServer } from './xds/ads-server.ts';
-import { translate } from './translate/translate.ts';
+import { Translator } from './translate/translate.ts';
+import type { Kind } from './model/objects.ts';
 
 export interface ControllerOptions {
   store: ObjectStore;
@@ -49,6 +50,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const server = await AdsServer.start({ host: o.xds.host, port: o.xds.port, log: o.log, ...(o.registry ? { registry: o.registry } : {}) });
 
   let reported = new Set<string>();
+  const translator = new Translator();
+  /** Kinds changed since the last translation (undefined: not known, build everything). */
+  let changedKinds: Set<Kind> | undefined;
   let lastRevision = -1;
   let lastIdentity = '';
   let quietTimer: NodeJS.Timeout | undefined;
@@ -72,8 +76,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     lastIdentity = identityKey;
     const started = performance.now();
     let result;
+    const changed = changedKinds;
+    changedKinds = new Set();
     try {
-      result = translate(snapshot, identity);
+      result = translator.translate(snapshot, identity, changed);
     } catch (err) {
       // A translator bug must not take the gateway down: keep serving the last good config.
       log.error({ err: (err as Error).stack ?? String(err), revision: snapshot.revision }, 'translation failed: keeping the last configuration (this is a meshgate bug, please report it)');
@@ -93,6 +99,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         listeners: result.resources.listeners.length,
         routes: result.resources.routes.length,
         clusters: result.resources.clusters.length,
+        endpointsOnly: translator.reused,
         errors: result.errors.length,
       },
       'translated',
@@ -116,7 +123,11 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     quietTimer = setTimeout(push, debounceMs);
     maxTimer ??= setTimeout(push, maxDelayMs);
   };
-  o.store.on('change', schedule);
+  const onChange = (kinds: ReadonlySet<Kind>): void => {
+    if (changedKinds) for (const k of kinds) changedKinds.add(k);
+    schedule();
+  };
+  o.store.on('change', onChange);
   // Whatever the store already holds.
   schedule();
   const identityPoll = setInterval(() => {
@@ -142,7 +153,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       clearTimeout(quietTimer);
       clearTimeout(maxTimer);
       clearImmediate(immediate);
-      o.store.off('change', schedule);
+      o.store.off('change', onChange);
       await server.close();
     },
   };

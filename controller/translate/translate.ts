@@ -1,6 +1,7 @@
 // The translation entry point: a snapshot of objects and the proxy's identity in, Envoy resources and
 // validation errors out. Pure: no clock, network or file system, so it is golden-tested and cacheable.
 import type { StoreSnapshot } from '../model/store.ts';
+import type { Kind, KubeObject } from '../model/objects.ts';
 import type { ValidationError } from '../model/validation.ts';
 import type { GatewayIdentity, XdsResources } from '../xds/snapshot.ts';
 import type { JsonObject } from '../../xds/protos.ts';
@@ -31,19 +32,80 @@ function referencedRouteNames(listeners: readonly JsonObject[]): string[] {
 }
 
 export function translate(snapshot: StoreSnapshot, identity: GatewayIdentity): TranslateResult {
+  return translateWith(snapshot, identity).result;
+}
+
+interface ListenersAndRoutes {
+  listeners: JsonObject[];
+  routes: JsonObject[];
+  /** The validation errors building them reported. */
+  errors: ValidationError[];
+}
+
+function translateWith(snapshot: StoreSnapshot, identity: GatewayIdentity, reuse?: ListenersAndRoutes): { result: TranslateResult; built: ListenersAndRoutes } {
   const push = buildPushContext(snapshot, identity);
-  const listeners = buildListeners(push);
-  const routes = referencedRouteNames(listeners).map((n) => buildRouteConfiguration(push, n));
+  let lr = reuse;
+  if (lr) push.errors.push(...lr.errors);
+  else {
+    const before = push.errors.length;
+    const listeners = buildListeners(push);
+    const routes = referencedRouteNames(listeners).map((n) => buildRouteConfiguration(push, n));
+    lr = { listeners, routes, errors: push.errors.slice(before) };
+  }
   const built = buildClusters(push);
   const clusters = built.map((b) => b.cluster);
-  return {
+  const result: TranslateResult = {
     resources: {
-      listeners,
-      routes,
+      listeners: lr.listeners,
+      routes: lr.routes,
       clusters,
       endpoints: built.flatMap((b) => (b.loadAssignment ? [b.loadAssignment] : [])),
-      secrets: buildSecrets(push.credentials, referencedSecrets([...listeners, ...clusters])),
+      secrets: buildSecrets(push.credentials, referencedSecrets([...lr.listeners, ...clusters])),
     },
     errors: push.errors,
   };
+  return { result, built: lr };
+}
+
+/**
+ * Kinds that feed only endpoints: ClusterLoadAssignments, and which endpoints a cluster or subset gets.
+ * Listeners and routes never read them, except the gateway's own Pod (a Service targetPort by name
+ * resolves against it), which is checked separately.
+ */
+const ENDPOINT_KINDS: ReadonlySet<Kind> = new Set<Kind>(['EndpointSlice', 'Endpoints', 'Pod']);
+
+function gatewayPod(snapshot: StoreSnapshot, identity: GatewayIdentity): KubeObject | undefined {
+  return snapshot.byKind('Pod').find((p) => p.obj.metadata.name === identity.podName && (p.obj.metadata.namespace ?? 'default') === identity.namespace)?.obj;
+}
+
+function samePod(a: KubeObject | undefined, b: KubeObject | undefined): boolean {
+  if (a === b) return true;
+  const v = a?.metadata.resourceVersion;
+  return v !== undefined && v === b?.metadata.resourceVersion;
+}
+
+/**
+ * translate() for a control loop: when only endpoint kinds changed since the last call (and not the
+ * gateway's own Pod nor its identity), the listeners and routes of the last call are reused as they are
+ * (the same objects, so the ADS server sees them unchanged at no cost) and only clusters, endpoints and
+ * secrets are built again. The output equals translate()'s.
+ */
+export class Translator {
+  private last: { identityKey: string; pod: KubeObject | undefined; built: ListenersAndRoutes } | undefined;
+  /** Whether the last call reused listeners and routes. */
+  reused = false;
+
+  /** changed: the kinds changed since the previous call; undefined when unknown (everything is built). */
+  translate(snapshot: StoreSnapshot, identity: GatewayIdentity, changed: ReadonlySet<Kind> | undefined): TranslateResult {
+    const identityKey = JSON.stringify(identity);
+    const pod = gatewayPod(snapshot, identity);
+    const last = this.last;
+    this.last = undefined; // until this call succeeds
+    const endpointsOnly = changed !== undefined && [...changed].every((k) => ENDPOINT_KINDS.has(k));
+    const reuse = last && endpointsOnly && last.identityKey === identityKey && samePod(last.pod, pod) ? last.built : undefined;
+    const { result, built } = translateWith(snapshot, identity, reuse);
+    this.reused = reuse !== undefined;
+    this.last = { identityKey, pod, built };
+    return result;
+  }
 }

@@ -90,8 +90,20 @@ interface Encoded {
   hash: string;
 }
 
+/**
+ * Content hashes by resource object. Resources handed to setResources are never modified afterwards, so a
+ * resource the translator reuses as the same object (listeners and routes after an endpoints-only change)
+ * is not serialized again.
+ */
+const hashes = new WeakMap<JsonObject, string>();
+
 function contentHash(json: JsonObject): string {
-  return createHash('sha1').update(JSON.stringify(json)).digest('base64');
+  let h = hashes.get(json);
+  if (h === undefined) {
+    h = createHash('sha1').update(JSON.stringify(json)).digest('base64');
+    hashes.set(json, h);
+  }
+  return h;
 }
 
 interface TypeState {
@@ -199,7 +211,8 @@ export class AdsServer {
   }
 
   /**
-   * Replaces the served resources. A resource whose content (JSON) is unchanged keeps its encoding; the
+   * Replaces the served resources (which must not be modified afterwards: they are hashed by identity
+   * once). A resource whose content (JSON) is unchanged keeps its encoding; the
    * others are encoded once here (a translator bug shows up as an encoding error: that resource is logged
    * and left out). Types whose content changed get a new version and are pushed to every subscribed proxy;
    * unchanged types are not.
