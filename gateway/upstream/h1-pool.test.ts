@@ -141,4 +141,28 @@ describe('HTTP/1.1 upstream pool', () => {
       slow.server.close();
     }
   });
+
+  test('idle_timeout: a connection idle that long closes; one reused in between is timed from its last release', async () => {
+    const ok = (): string => 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1';
+    const up2 = await scripted([ok, ok]);
+    try {
+      let disconnects = 0;
+      const pool = new H1Pool('127.0.0.1', up2.port, { connectTimeoutMs: 1000, idleTimeoutMs: 150, maxRequestsPerConnection: 0, events: { ...noEvents, onDisconnect: () => disconnects++ } });
+      await run(pool, {});
+      await new Promise((r) => setTimeout(r, 100));
+      await run(pool, {});
+      // 200 ms after the first release, 100 ms after the second: still open.
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(disconnects, 0, 'reused before the timeout: not closed');
+      assert.equal(pool.stats.free, 1);
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(disconnects, 1, 'idle past the timeout: closed');
+      assert.equal(pool.stats.free, 0);
+      assert.equal(up2.sockets.length, 1);
+      await pool.destroy();
+    } finally {
+      for (const s of up2.sockets) s.destroy();
+      up2.server.close();
+    }
+  });
 });

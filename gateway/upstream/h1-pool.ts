@@ -139,7 +139,8 @@ class H1Connection implements BodySink {
   }
 
   send(o: DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    // The idle timer is left running (it ignores a busy connection) and re-armed at the next release: no
+    // timer is created or cancelled per request.
     this.handler = handler;
     this.controller = new H1Controller(this);
     this.headRequest = o.method === 'HEAD';
@@ -444,9 +445,16 @@ class H1Connection implements BodySink {
     handler?.onResponseError?.(c, c.reason ?? err('aborted', 'UND_ERR_ABORTED'));
   }
 
+  private readonly onIdleTimeout = (): void => {
+    if (!this.busy) this.close();
+  };
+
   idle(ms: number): void {
-    this.idleTimer = setTimeout(() => this.close(), ms);
-    this.idleTimer.unref();
+    if (this.idleTimer) this.idleTimer.refresh();
+    else {
+      this.idleTimer = setTimeout(this.onIdleTimeout, ms);
+      this.idleTimer.unref();
+    }
   }
 
   close(): void {
