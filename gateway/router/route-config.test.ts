@@ -114,3 +114,40 @@ describe('invalid route configurations are rejected with a message naming the pr
     });
   }
 });
+
+describe('compiled routes share what is identical (memory at thousands of routes)', () => {
+  const retry = { retry_on: 'connect-failure,refused-stream', num_retries: 2 };
+  const cfg = compileRouteConfig({
+    name: 'r',
+    request_headers_to_add: [{ header: { key: 'x-rc', value: '1' } }],
+    virtual_hosts: [1, 2].map((n) => ({
+      name: `v${n}`,
+      domains: [`v${n}.com`],
+      routes: [
+        { match: { prefix: '/a' }, route: { cluster: 'c', retry_policy: retry } },
+        { match: { prefix: '/b' }, route: { cluster: 'c', retry_policy: { ...retry } } },
+        { match: { prefix: '/c' }, route: { cluster: 'c', retry_policy: { ...retry, num_retries: 3 } } },
+        { match: { prefix: '/d' }, route: { cluster: 'c' }, request_headers_to_add: [{ header: { key: 'x-r', value: '1' } }] },
+      ],
+    })),
+  });
+  const [a, b, c, d] = cfg.virtualHosts[0]?.routes ?? [];
+  const other = cfg.virtualHosts[1]?.routes[0];
+  assert.ok(a && b && c && d && other);
+  test('equal retry policies are one object, a different one is its own', () => {
+    assert.equal(a.retry, b.retry);
+    assert.equal(a.retry, other.retry);
+    assert.notEqual(a.retry, c.retry);
+    assert.equal(c.retry?.numRetries, 3);
+  });
+  test('routes without conditions or mutations of their own share the lists', () => {
+    assert.equal(a.headers, b.headers);
+    assert.equal(a.query, b.query);
+    assert.equal(a.requestHeaders, b.requestHeaders);
+    assert.equal(a.requestHeaders.length, 1);
+  });
+  test('a route with its own header mutation puts it before the inherited ones', () => {
+    assert.equal(d.requestHeaders.length, 2);
+    assert.equal(d.requestHeaders[1], a.requestHeaders[0]);
+  });
+});
