@@ -47,9 +47,7 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
 
   before(async () => {
     bport = await freePort('127.0.11.1');
-    // One worker: circuit-breaker limits and outlier detection are per worker in meshgate (process-wide in
-    // Envoy; docs/traffic-management.md), so the exact counts below hold for one worker.
-    gw = await startGateway({ accessLog: true, concurrency: 1 });
+    gw = await startGateway({ accessLog: true });
     port = gw.port;
     gw.write('10-gateway.yaml', gatewayYaml('res-gateway', ['*.res.example.com']));
   });
@@ -178,7 +176,10 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     assert.equal(o.header('content-length'), '81');
     assert.equal(o.body.toString(), 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
     assert.equal((await gw.stat(`${cluster('cb')}.upstream_rq_pending_overflow`)) - overflowBefore, over.length);
-    assert.equal(slow.maxActive, 1, 'never more than one request at the backend (one connection)');
+    // maxConnections is process-wide, but as in Envoy a worker whose pool has no connection at all may open
+    // one (so pending requests cannot be stranded): at most one connection, so one request, per worker.
+    const workers = await gw.stat('server.concurrency');
+    assert.ok(slow.maxActive >= 1 && slow.maxActive <= workers, `at most one request per worker at the backend (${slow.maxActive}, ${workers} workers)`);
     await eventually('the overflow in the access log', () =>
       Promise.resolve(/" 503 UO upstream_reset_before_response_started\{overflow\} - "-" 0 81 /.test(gw.accessLog()) ? true : undefined), 5_000, 100);
   });

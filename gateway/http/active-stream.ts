@@ -32,6 +32,7 @@ import { pickWeighted } from '../router/weighted-clusters.ts';
 import { ACTION_ROUTE } from '../router/route-config.ts';
 import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit, canRetry as canRetryBreaker } from '../upstream/circuit-breakers.ts';
 import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT, grpcToHttpStatus } from '../upstream/outlier-detector.ts';
+import { PENDING, RETRY, RQ } from '../upstream/resource-manager.ts';
 
 export interface RequestInfo {
   method: string;
@@ -442,7 +443,7 @@ export class ActiveStream {
     a.pending = false;
     const cluster = this.cluster;
     if (!cluster) return;
-    cluster.pendingRq--;
+    cluster.resources.dec(PENDING);
     this.hcm.store.dec(cluster.stats.upstream_rq_pending_active);
   }
 
@@ -596,7 +597,8 @@ export class ActiveStream {
     // Circuit breakers (max_requests, max_pending_requests, max_connections) at connection-pool admission.
     const pool = cluster.poolFor(host) as { stats?: { free: number } };
     const idle = pool.stats ? pool.stats.free > 0 : host.cxActive > 0;
-    const adm = admit(cluster.spec.thresholds, { attachedRq: cluster.activeRq - cluster.pendingRq, pendingRq: cluster.pendingRq, connections: idle ? 0 : cluster.openConnections() }, idle);
+    const res = cluster.resources;
+    const adm = admit(cluster.spec.thresholds, { attachedRq: res.total(RQ) - res.total(PENDING), pendingRq: res.total(PENDING), connections: idle ? 0 : cluster.openConnections() }, idle);
     if (adm.result === ADMIT_OVERFLOW) {
       st.inc(cs.upstream_rq_pending_overflow);
       cluster.chargeStatus(503);
@@ -612,14 +614,14 @@ export class ActiveStream {
     this.attempt = a;
     if (adm.result === ADMIT_PENDING) {
       a.pending = true;
-      cluster.pendingRq++;
+      res.inc(PENDING);
       st.inc(cs.upstream_rq_pending_total);
       st.inc(cs.upstream_rq_pending_active);
     }
     this.upstreamHostKey = host.key;
     host.activeRq++;
     host.rqTotal++;
-    cluster.activeRq++;
+    res.inc(RQ);
     st.inc(cs.upstream_rq_total);
     st.inc(cs.upstream_rq_active);
     const perTry = this.retry?.perTryTimeoutMs ?? 0;
@@ -694,7 +696,7 @@ export class ActiveStream {
     const cluster = this.cluster;
     if (!cluster || a.host.activeRq <= 0) return;
     a.host.activeRq--;
-    cluster.activeRq--;
+    cluster.resources.dec(RQ);
     this.hcm.store.dec(cluster.stats.upstream_rq_active);
   }
 
@@ -723,7 +725,8 @@ export class ActiveStream {
       st.inc(cluster.stats.retry_or_shadow_abandoned);
       return false;
     }
-    if (!canRetryBreaker(cluster.spec.thresholds, cluster.activeRetries, cluster.activeRq - cluster.pendingRq, cluster.pendingRq)) {
+    const res = cluster.resources;
+    if (!canRetryBreaker(cluster.spec.thresholds, res.total(RETRY), res.total(RQ) - res.total(PENDING), res.total(PENDING))) {
       st.inc(cluster.stats.upstream_rq_retry_overflow);
       this.flags |= F.UO;
       return false;
@@ -736,12 +739,13 @@ export class ActiveStream {
     const cluster = this.cluster as Cluster;
     this.retriesLeft--;
     this.hcm.store.inc(cluster.stats.upstream_rq_retry);
-    cluster.activeRetries++;
+    const res = cluster.resources;
+    res.inc(RETRY);
     this.inRetry = true;
     const retryNumber = (this.retry?.numRetries ?? 0) - this.retriesLeft;
     this.backoffTimer = setTimeout(() => {
       this.backoffTimer = undefined;
-      cluster.activeRetries--;
+      res.dec(RETRY);
       if (!this.finished) this.sendAttempt();
     }, this.retry ? backOffMs(this.retry, retryNumber) : 0);
   }

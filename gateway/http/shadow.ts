@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Cluster } from '../upstream/cluster.ts';
 import type { Host } from '../upstream/host.ts';
+import { RQ } from '../upstream/resource-manager.ts';
 
 class ShadowHandler implements Dispatcher.DispatchHandler {
   private readonly cluster: Cluster;
@@ -32,7 +33,7 @@ class ShadowHandler implements Dispatcher.DispatchHandler {
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
     this.host.activeRq--;
-    this.cluster.activeRq--;
+    this.cluster.resources.dec(RQ);
     this.cluster.store.dec(this.cluster.stats.upstream_rq_active);
     this.cluster.chargeStatus(code);
     if (code >= 500) this.host.rqError++;
@@ -68,7 +69,7 @@ export function sendShadow(cluster: Cluster, o: { method: string; path: string; 
   if (!host) return false;
   host.activeRq++;
   host.rqTotal++;
-  cluster.activeRq++;
+  cluster.resources.inc(RQ);
   cluster.store.inc(cluster.stats.upstream_rq_total);
   cluster.store.inc(cluster.stats.upstream_rq_active);
   const handler = new ShadowHandler(cluster, host, o.timeoutMs);

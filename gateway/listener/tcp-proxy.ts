@@ -10,6 +10,7 @@ import { ConfigError, arr, checkFields, durationMs, num, obj, str, type Json } f
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import { StatScope, type StatsStore } from '../stats/store.ts';
 import { awaitConnect } from '../upstream/await-connect.ts';
+import { CX } from '../upstream/resource-manager.ts';
 
 export const TCP_PROXY_TYPE = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 
@@ -112,11 +113,11 @@ export class TcpProxy {
       }
       st.inc(cs.upstream_cx_total);
       st.inc(cs.upstream_cx_active);
-      cluster.activeCx++;
+      cluster.resources.inc(CX);
       up.once('close', () => {
         st.dec(cs.upstream_cx_active);
         st.inc(cs.upstream_cx_destroy);
-        cluster.activeCx--;
+        cluster.resources.dec(CX);
       });
       this.pipe(down, up);
     };

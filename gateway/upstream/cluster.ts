@@ -22,6 +22,7 @@ import { RoundRobinLoadBalancer } from './round-robin.ts';
 import { DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE, RingHashLoadBalancer } from './ring-hash.ts';
 import { DEFAULT_TABLE_SIZE, MaglevLoadBalancer } from './maglev.ts';
 import { OutlierDetector, parseOutlierDetection, type OutlierConfig, type OutlierSharing } from './outlier-detector.ts';
+import { CX, PENDING, RETRY, RQ, ResourceManager } from './resource-manager.ts';
 import { parseSlowStart, slowStartWeight, type SlowStartConfig } from './slow-start.ts';
 import { DEFAULT_CLEANUP_INTERVAL_MS, OriginalDstHosts, parseOriginalDstConfig, type ChooseContext, type OriginalDstConfig } from './original-dst.ts';
 
@@ -383,11 +384,8 @@ export class Cluster {
   assignment: Json | undefined;
   /** An EDS cluster is warming until its first ClusterLoadAssignment arrives. */
   warm: boolean;
-  activeRq = 0;
-  activeRetries = 0;
-  /** Requests waiting for a connection (max_pending_requests). */
-  pendingRq = 0;
-  activeCx = 0;
+  /** Requests, pending requests, retries and connections the circuit breakers limit (process-wide). */
+  readonly resources: ResourceManager;
   private lb: LoadBalancer | undefined;
   /** ORIGINAL_DST: hosts created per destination address (original-dst.ts). */
   private readonly originalDst: OriginalDstHosts | undefined;
@@ -406,6 +404,7 @@ export class Cluster {
   private readonly upstreamTls: UpstreamTls | undefined;
 
   constructor(spec: ClusterSpec, json: Json, store: StatsStore, o: { versionInfo: string; addedViaApi: boolean; log: Logger; secrets?: SecretStore | undefined; outlierSharing?: OutlierSharing | undefined }) {
+    this.resources = new ResourceManager(spec.name, o.outlierSharing?.counters);
     this.spec = spec;
     this.upstreamTls = spec.tls ? new UpstreamTls(spec.tls, o.secrets ?? new SecretStore(o.log)) : undefined;
     this.json = json;
@@ -465,13 +464,13 @@ export class Cluster {
     const th = this.spec.thresholds;
     switch (t) {
       case 'cx_open':
-        return this.activeCx >= th.maxConnections ? 1 : 0;
+        return this.resources.total(CX) >= th.maxConnections ? 1 : 0;
       case 'rq_open':
-        return this.activeRq >= th.maxRequests ? 1 : 0;
+        return this.resources.total(RQ) >= th.maxRequests ? 1 : 0;
       case 'rq_retry_open':
-        return this.activeRetries >= th.maxRetries ? 1 : 0;
+        return this.resources.total(RETRY) >= th.maxRetries ? 1 : 0;
       case 'rq_pending_open':
-        return this.pendingRq >= th.maxPendingRequests ? 1 : 0;
+        return this.resources.total(PENDING) >= th.maxPendingRequests ? 1 : 0;
       default:
         return 0;
     }
@@ -583,14 +582,17 @@ export class Cluster {
     return (h) => slowStartWeight(h.weight, now - h.createdAt, ss);
   }
 
-  /** Upstream connections open or opening across the cluster's hosts (max_connections is per cluster). */
+  /**
+   * Upstream connections open or opening for the cluster (max_connections is per cluster): this worker's
+   * pools' (opening ones included) and the other workers' connected ones.
+   */
   openConnections(): number {
     let n = 0;
     for (const h of this.hosts) {
       const p = h.pool as { size?: number } | undefined;
       n += p?.size ?? (p ? h.cxActive : 0);
     }
-    return n;
+    return n + this.resources.total(CX) - this.resources.local(CX);
   }
 
   /**
@@ -653,14 +655,14 @@ export class Cluster {
       onConnect: (): void => {
         h.cxTotal++;
         h.cxActive++;
-        this.activeCx++;
+        this.resources.inc(CX);
         st.inc(s.upstream_cx_total);
         if (http1) st.inc(s.upstream_cx_http1_total);
         st.inc(s.upstream_cx_active);
       },
       onDisconnect: (): void => {
         h.cxActive--;
-        this.activeCx--;
+        this.resources.dec(CX);
         st.dec(s.upstream_cx_active);
         st.inc(s.upstream_cx_destroy);
       },

@@ -1,11 +1,13 @@
-// Outlier detection across workers: a leader (main thread) and a follower (worker) detector over one
-// SharedCounters table; and the table itself updated from a real second thread.
+// State shared by the workers: outlier detection (a leader detector on the main thread and a follower in a
+// worker over one SharedCounters table), circuit-breaker resources, and the table itself updated from a real
+// second thread.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { StatScope, StatsStore } from '../stats/store.ts';
 import { Host } from '../upstream/host.ts';
 import { OutlierDetector, parseOutlierDetection, type EjectionType } from '../upstream/outlier-detector.ts';
+import { CX, PENDING, RQ, ResourceManager } from '../upstream/resource-manager.ts';
 import { SharedCounters } from './shared-counters.ts';
 
 const ISTIO = { consecutive_5xx: 3, enforcing_consecutive_5xx: 100, enforcing_success_rate: 0, interval: '1s', base_ejection_time: '10s', max_ejection_percent: 50 };
@@ -121,4 +123,25 @@ test('shared counters: a full table answers -1', () => {
   assert.deepEqual([...slots].sort(), [0, 1, 2, 3]);
   assert.equal(c.slot('e'), -1);
   assert.equal(c.slot('a'), slots[0]);
+});
+
+test('circuit-breaker resources are counted for the cluster across workers, each worker also knowing its own', () => {
+  const counters = new SharedCounters(64);
+  const a = new ResourceManager('outbound|80||a', counters);
+  const b = new ResourceManager('outbound|80||a', counters);
+  const other = new ResourceManager('outbound|80||b', counters);
+  a.inc(RQ);
+  b.inc(RQ);
+  b.inc(PENDING);
+  a.inc(CX);
+  assert.deepEqual([a.total(RQ), b.total(RQ), a.total(PENDING), b.total(CX)], [2, 2, 1, 1]);
+  assert.deepEqual([a.local(RQ), b.local(RQ), b.local(CX)], [1, 1, 0]);
+  assert.equal(other.total(RQ), 0);
+  a.dec(RQ);
+  b.dec(PENDING);
+  assert.deepEqual([b.total(RQ), a.total(PENDING)], [1, 0]);
+  // One worker: its own counts are the totals.
+  const solo = new ResourceManager('outbound|80||a');
+  solo.inc(RQ);
+  assert.equal(solo.total(RQ), 1);
 });
