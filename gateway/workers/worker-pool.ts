@@ -16,7 +16,16 @@ const QUERY_TIMEOUT_MS = 2000;
 interface Slot {
   worker: Worker;
   pending: Map<number, (m: FromWorker | undefined) => void>;
+  started: number;
+  /** Exited; its replacement may be waiting out a back-off. */
+  dead: boolean;
+  /** Replacements in a row that died young (back-off exponent). */
+  crashes: number;
 }
+
+/** A worker that dies within this long after it started counts as crashing (its replacement waits). */
+const YOUNG_MS = 10_000;
+const MAX_BACKOFF_MS = 30_000;
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
@@ -41,9 +50,9 @@ export class WorkerPool {
     return this.slots.length;
   }
 
-  private spawn(index: number): Slot {
+  private spawn(index: number, crashes = 0): Slot {
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { ...this.settings, index } satisfies WorkerSettings });
-    const slot: Slot = { worker, pending: new Map() };
+    const slot: Slot = { worker, pending: new Map(), started: Date.now(), dead: false, crashes };
     worker.on('message', (m: FromWorker) => {
       if (m.op === 'outlier') return this.onOutlierReport(m.cluster, m.host, m.type);
       const done = slot.pending.get(m.id);
@@ -52,19 +61,27 @@ export class WorkerPool {
     });
     worker.on('error', (e: Error) => this.log.error({ worker: index, err: e.message, stack: e.stack }, 'proxy worker failed'));
     worker.on('exit', (code) => {
+      slot.dead = true;
       for (const done of slot.pending.values()) done(undefined);
       slot.pending.clear();
       if (this.closing) return;
-      this.log.error({ worker: index, code }, 'proxy worker exited; starting a new one with the current configuration');
-      const fresh = this.spawn(index);
-      this.slots[index - 1] = fresh;
-      this.replay(fresh);
+      // A worker that keeps dying at start (a bug, no memory) is restarted ever more slowly, not in a loop.
+      const young = Date.now() - slot.started < YOUNG_MS;
+      const delayMs = young ? Math.min(MAX_BACKOFF_MS, 500 * 2 ** slot.crashes) : 0;
+      this.log.error({ worker: index, code, restartInMs: delayMs }, 'proxy worker exited; a new one starts with the current configuration');
+      setTimeout(() => {
+        if (this.closing) return;
+        const fresh = this.spawn(index, young ? slot.crashes + 1 : 0);
+        this.slots[index - 1] = fresh;
+        this.replay(fresh);
+      }, delayMs).unref();
     });
     return slot;
   }
 
   private request(slot: Slot, m: ToWorker & { id: number }, timeoutMs?: number): Promise<FromWorker | undefined> {
     return new Promise((resolve) => {
+      if (slot.dead) return resolve(undefined);
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => (slot.pending.delete(m.id), resolve(undefined)), timeoutMs);
       slot.pending.set(m.id, (r) => {
         if (timer) clearTimeout(timer);
@@ -108,11 +125,11 @@ export class WorkerPool {
 
   /** The main thread ejected or returned a host: every worker's load balancer follows. */
   ejection(cluster: string, host: string, ejected: boolean): void {
-    for (const slot of this.slots) slot.worker.postMessage({ op: 'ejection', cluster, host, ejected } satisfies ToWorker);
+    for (const slot of this.slots) if (!slot.dead) slot.worker.postMessage({ op: 'ejection', cluster, host, ejected } satisfies ToWorker);
   }
 
   resetCounters(): void {
-    for (const slot of this.slots) slot.worker.postMessage({ op: 'reset_counters' } satisfies ToWorker);
+    for (const slot of this.slots) if (!slot.dead) slot.worker.postMessage({ op: 'reset_counters' } satisfies ToWorker);
   }
 
   async drain(ms: number): Promise<void> {
