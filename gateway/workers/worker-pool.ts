@@ -23,6 +23,21 @@ interface Slot {
   crashes: number;
 }
 
+/**
+ * The young generation a worker may use: three times the main thread's --max-semi-space-size when it has
+ * one (V8's young generation is two semi-spaces and a large-object space of the same size), so every
+ * thread's garbage is collected alike; otherwise V8's default.
+ */
+function youngGenerationMb(): number | undefined {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  let mb: number | undefined;
+  for (const f of flags) {
+    const m = /^--max-semi-space-size=(\d+)$/.exec(f);
+    if (m) mb = 3 * Number(m[1]);
+  }
+  return mb;
+}
+
 /** A worker that dies within this long after it started counts as crashing (its replacement waits). */
 const YOUNG_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
@@ -51,7 +66,11 @@ export class WorkerPool {
   }
 
   private spawn(index: number, crashes = 0): Slot {
-    const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { ...this.settings, index } satisfies WorkerSettings });
+    const young = youngGenerationMb();
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), {
+      workerData: { ...this.settings, index } satisfies WorkerSettings,
+      ...(young !== undefined ? { resourceLimits: { maxYoungGenerationSizeMb: young } } : {}),
+    });
     const slot: Slot = { worker, pending: new Map(), started: Date.now(), dead: false, crashes };
     worker.on('message', (m: FromWorker) => {
       if (m.op === 'outlier') return this.onOutlierReport(m.cluster, m.host, m.type);
@@ -66,12 +85,12 @@ export class WorkerPool {
       slot.pending.clear();
       if (this.closing) return;
       // A worker that keeps dying at start (a bug, no memory) is restarted ever more slowly, not in a loop.
-      const young = Date.now() - slot.started < YOUNG_MS;
-      const delayMs = young ? Math.min(MAX_BACKOFF_MS, 500 * 2 ** slot.crashes) : 0;
+      const diedYoung = Date.now() - slot.started < YOUNG_MS;
+      const delayMs = diedYoung ? Math.min(MAX_BACKOFF_MS, 500 * 2 ** slot.crashes) : 0;
       this.log.error({ worker: index, code, restartInMs: delayMs }, 'proxy worker exited; a new one starts with the current configuration');
       setTimeout(() => {
         if (this.closing) return;
-        const fresh = this.spawn(index, young ? slot.crashes + 1 : 0);
+        const fresh = this.spawn(index, diedYoung ? slot.crashes + 1 : 0);
         this.slots[index - 1] = fresh;
         this.replay(fresh);
       }, delayMs).unref();
