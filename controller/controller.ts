@@ -16,12 +16,7 @@ export interface ControllerOptions {
   log: Logger;
   xds: { host: string; port: number };
   reporter: ErrorReporter;
-  /**
-   * Quiet period that ends a burst of changes (istiod's PILOT_DEBOUNCE_AFTER, 100 ms). A change that
-   * comes after at least this long without changes is pushed at once (on the next turn of the event loop,
-   * so changes made together still go out together); only the changes that follow it within the window
-   * wait for the burst to go quiet.
-   */
+  /** Quiet period before a push (istiod's PILOT_DEBOUNCE_AFTER, 100 ms). */
   debounceMs?: number;
   /** Longest a busy source can delay a push (1 s, so changes are applied within a second). */
   maxDelayMs?: number;
@@ -57,16 +52,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   let lastIdentity = '';
   let quietTimer: NodeJS.Timeout | undefined;
   let maxTimer: NodeJS.Timeout | undefined;
-  let immediate: NodeJS.Immediate | undefined;
-  /** When the last store change arrived (-Infinity: none yet). */
-  let lastChangeAt = -Infinity;
   let closed = false;
 
   const push = (): void => {
     clearTimeout(quietTimer);
     clearTimeout(maxTimer);
-    clearImmediate(immediate);
-    quietTimer = maxTimer = immediate = undefined;
+    quietTimer = maxTimer = undefined;
     if (closed) return;
     const snapshot = o.store.snapshot();
     const identity = o.identity();
@@ -108,17 +99,6 @@ export async function startController(o: ControllerOptions): Promise<Controller>
 
   const schedule = (): void => {
     if (closed) return;
-    const now = performance.now();
-    const idle = now - lastChangeAt >= debounceMs;
-    lastChangeAt = now;
-    if (immediate) return; // a push is already due on this turn of the event loop
-    if (idle && !quietTimer) {
-      // The first change after a quiet period: push it now rather than wait out a window that nothing
-      // else may fall into. A lone edit is then served in milliseconds, not debounceMs later.
-      immediate = setImmediate(push);
-      return;
-    }
-    // Inside a burst: wait for the burst to go quiet (or for the longest allowed delay).
     clearTimeout(quietTimer);
     quietTimer = setTimeout(push, debounceMs);
     maxTimer ??= setTimeout(push, maxDelayMs);
@@ -152,7 +132,6 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       clearInterval(identityPoll);
       clearTimeout(quietTimer);
       clearTimeout(maxTimer);
-      clearImmediate(immediate);
       o.store.off('change', onChange);
       await server.close();
     },
