@@ -19,8 +19,8 @@ export interface DataPlaneOptions {
   /** Override every listener's bind address (tests). */
   listenHost: string | undefined;
   drainMs: number;
-  /** Access log path or /dev/stdout; off when undefined. */
-  accessLog: string | undefined;
+  /** Access log path or /dev/stdout, or a logger (a worker's, forwarding to the main thread); off when undefined. */
+  accessLog: string | AccessLogger | undefined;
   /** DNS server(s) for STRICT_DNS/LOGICAL_DNS clusters. */
   dnsServer: string | undefined;
   /** Envoy's own address for x-forwarded-for. */
@@ -52,6 +52,7 @@ export interface DataPlane {
   clusters: ClusterManager;
   listeners: ListenerManager;
   secrets: SecretStore;
+  accessLog: AccessLogger | undefined;
   /** Applies one xDS update; returns the rejected resources' errors and the new subscriptions. */
   apply(typeUrl: string, resources: Json[], version: string): Promise<{ errors: string[]; subscriptions: Subscriptions }>;
   /** The accepted configuration as updates, clusters before endpoints, listeners before routes. */
@@ -67,7 +68,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
   clusters.secrets = secrets;
   clusters.outlierSharing = o.outlierSharing;
   if (o.dnsServer !== undefined) setDnsServers(o.dnsServer);
-  const accessLog: AccessLogger | undefined = o.accessLog ? fileAccessLogger(o.accessLog) : undefined;
+  const accessLog: AccessLogger | undefined = typeof o.accessLog === 'string' ? fileAccessLogger(o.accessLog) : o.accessLog;
   const runtime: ProxyRuntime = { store, clusters, log: o.log.child({ component: 'http' }), accessLog, localAddress: o.localAddress, secrets };
   const listeners = new ListenerManager({ runtime, log: o.log.child({ component: 'listener' }), listenHost: o.listenHost, drainMs: o.drainMs, reusePort: o.reusePort, worker: o.worker });
 
@@ -86,6 +87,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
     clusters,
     listeners,
     secrets,
+    accessLog,
     apply: async (typeUrl, resources, version) => {
       versions.set(typeUrl, version);
       switch (typeUrl) {

@@ -122,7 +122,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     sharedCounters
       ? new WorkerPool(
           concurrency - 1,
-          { listenHost: o.listenHost, drainMs, accessLog: o.accessLog, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level, sharedCounters: sharedCounters.buffer },
+          { listenHost: o.listenHost, drainMs, accessLog: o.accessLog !== undefined, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level, sharedCounters: sharedCounters.buffer },
           log,
           () => dp.current(),
         )
@@ -139,7 +139,10 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     ...(workers && sharedCounters ? { outlierSharing: { counters: sharedCounters, leader: true, report: () => undefined, onEjection: (c: string, h: string, e: boolean) => workers.ejection(c, h, e) } } : {}),
   });
   const { store, clusters, listeners, secrets } = dp;
-  if (workers) workers.onOutlierReport = (cluster, host, type) => clusters.get(cluster)?.outlier?.onReport(host, type);
+  if (workers) {
+    workers.onOutlierReport = (cluster, host, type) => clusters.get(cluster)?.outlier?.onReport(host, type);
+    workers.onAccessLog = (text) => dp.accessLog?.writeLines(text);
+  }
   const allStats = async (): Promise<StatSample[]> => mergeSamples(store.snapshot(), workers ? await workers.stats() : []);
 
   store.computedGauge('server.state', () => (healthcheckFailed && state === STATE_LIVE ? STATE_DRAINING : state));

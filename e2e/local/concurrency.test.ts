@@ -31,7 +31,7 @@ describe('local mode: two workers (--concurrency 2)', () => {
   before(async () => {
     bport = await freePort('127.0.12.1');
     backend = await startBackend('127.0.12.1', bport, 'app');
-    gw = await startGateway({ concurrency: 2 });
+    gw = await startGateway({ concurrency: 2, accessLog: true });
     gw.write('10-gateway.yaml', gatewayYaml('workers-gateway', [HOST]));
     gw.write('20-app.yaml', serviceYaml('app', bport, [{ ip: '127.0.12.1' }]));
     gw.write('30-vs.yaml', vs('/one'));
@@ -80,6 +80,18 @@ describe('local mode: two workers (--concurrency 2)', () => {
     // /clusters adds up every worker's host stats; each worker holds its own upstream connection.
     assert.equal((await hostStat('rq_total')) - hostRqBefore, N);
     assert.ok((await hostStat('cx_total')) >= 2);
+  });
+
+  test('one access log for both workers: a whole line per request, none lost or interleaved', async () => {
+    const path = (i: number): string => `/one/access-${i}`;
+    for (let i = 0; i < N; i++) assert.equal((await get(GW, gw.port, path(i), HOST)).status, 200);
+    // Workers hand their lines to the main thread, which writes the file (flushed every second).
+    const lines = await eventually('every request in the access log', async () => {
+      const ls = gw.accessLog().split('\n').filter((l) => l.includes('/one/access-'));
+      return ls.length >= N ? ls : undefined;
+    }, 10_000, 100);
+    assert.equal(lines.length, N);
+    for (let i = 0; i < N; i++) assert.equal(lines.filter((l) => new RegExp(`^\\[[^\\]]+\\] "GET ${path(i)} HTTP/1\\.1" 200 - via_upstream - "-" 0 \\d+ `).test(l)).length, 1, path(i));
   });
 
   test('the Prometheus endpoint (15090) shows the same process-wide totals', async () => {

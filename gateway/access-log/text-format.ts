@@ -47,6 +47,8 @@ export function formatTextLine(e: AccessLogEntry): string {
 
 export interface AccessLogger {
   log(e: AccessLogEntry): void;
+  /** Lines formatted elsewhere (another worker's), written as they are. */
+  writeLines(text: string): void;
   close(): void;
 }
 
@@ -59,6 +61,9 @@ export function fileAccessLogger(path: string): AccessLogger {
     log: (e) => {
       dest.write(formatTextLine(e));
     },
+    writeLines: (text) => {
+      dest.write(text);
+    },
     close: () => {
       clearInterval(timer);
       try {
@@ -67,6 +72,34 @@ export function fileAccessLogger(path: string): AccessLogger {
         // destination not ready yet
       }
       dest.end();
+    },
+  };
+}
+
+/**
+ * A worker thread's access log: lines are batched and handed to `send` (the main thread writes them), so
+ * one writer owns the file and lines from different workers never interleave. Flushed at 16 KiB, every
+ * second (Envoy's flush interval) and on close.
+ */
+export function forwardingAccessLogger(send: (text: string) => void): AccessLogger {
+  let pending = '';
+  const flush = (): void => {
+    if (pending === '') return;
+    send(pending);
+    pending = '';
+  };
+  const timer = setInterval(flush, 1000);
+  timer.unref();
+  const add = (text: string): void => {
+    pending += text;
+    if (pending.length >= 16_384) flush();
+  };
+  return {
+    log: (e) => add(formatTextLine(e)),
+    writeLines: add,
+    close: () => {
+      clearInterval(timer);
+      flush();
     },
   };
 }

@@ -8,7 +8,8 @@ export interface WorkerSettings {
   index: number;
   listenHost: string | undefined;
   drainMs: number;
-  accessLog: string | undefined;
+  /** Whether requests are logged: the lines go to the main thread, which writes the access log. */
+  accessLog: boolean;
   dnsServer: string | undefined;
   localAddress: string;
   logLevel: string;
@@ -30,4 +31,5 @@ export type FromWorker =
   | { op: 'stats'; id: number; stats: StatSample[] }
   | { op: 'hosts'; id: number; hosts: [string, number[]][] }
   | { op: 'done'; id: number }
-  | { op: 'outlier'; cluster: string; host: string; type: EjectionType };
+  | { op: 'outlier'; cluster: string; host: string; type: EjectionType }
+  | { op: 'access_log'; text: string };

@@ -3,6 +3,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
+import { forwardingAccessLogger } from '../access-log/text-format.ts';
 import { hostStatValues } from '../admin/clusters.ts';
 import { createDataPlane } from '../data-plane.ts';
 import { workerShare } from '../stats/merge.ts';
@@ -18,7 +19,7 @@ const dp = createDataPlane({
   log,
   listenHost: settings.listenHost,
   drainMs: settings.drainMs,
-  accessLog: settings.accessLog,
+  accessLog: settings.accessLog ? forwardingAccessLogger((text) => port.postMessage({ op: 'access_log', text } satisfies FromWorker)) : undefined,
   dnsServer: settings.dnsServer,
   localAddress: settings.localAddress,
   reusePort: true,
