@@ -86,9 +86,9 @@ describe('local mode: two workers (--concurrency 2)', () => {
     const path = (i: number): string => `/one/access-${i}`;
     for (let i = 0; i < N; i++) assert.equal((await get(GW, gw.port, path(i), HOST)).status, 200);
     // Workers hand their lines to the main thread, which writes the file (flushed every second).
-    const lines = await eventually('every request in the access log', async () => {
+    const lines = await eventually('every request in the access log', () => {
       const ls = gw.accessLog().split('\n').filter((l) => l.includes('/one/access-'));
-      return ls.length >= N ? ls : undefined;
+      return Promise.resolve(ls.length >= N ? ls : undefined);
     }, 10_000, 100);
     assert.equal(lines.length, N);
     for (let i = 0; i < N; i++) assert.equal(lines.filter((l) => new RegExp(`^\\[[^\\]]+\\] "GET ${path(i)} HTTP/1\\.1" 200 - via_upstream - "-" 0 \\d+ `).test(l)).length, 1, path(i));
