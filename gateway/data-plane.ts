@@ -11,7 +11,7 @@ import { StatsStore } from './stats/store.ts';
 import { referencedSecretNames, SecretStore } from './tls/secrets.ts';
 import { setDnsServers } from './upstream/dns.ts';
 import { ClusterManager } from './upstream/cluster-manager.ts';
-import type { OutlierSharing } from './upstream/outlier-detector.ts';
+import type { WorkerSharing } from './upstream/outlier-detector.ts';
 import type { Json } from './xds/json.ts';
 
 export interface DataPlaneOptions {
@@ -30,7 +30,7 @@ export interface DataPlaneOptions {
   /** 0 for the main thread, 1..N-1 for worker threads. */
   worker: number;
   /** Several workers: outlier detection across them (upstream/outlier-detector.ts). */
-  outlierSharing?: OutlierSharing;
+  sharing?: WorkerSharing | undefined;
 }
 
 /** What an applied update changed in the xDS subscriptions (resource names to ask for). */
@@ -66,7 +66,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
   // Certificates: SDS over ADS (credentialName Secrets) and files (the pilot-agent's part).
   const secrets = new SecretStore(o.log.child({ component: 'sds' }));
   clusters.secrets = secrets;
-  clusters.outlierSharing = o.outlierSharing;
+  clusters.sharing = o.sharing;
   if (o.dnsServer !== undefined) setDnsServers(o.dnsServer);
   const accessLog: AccessLogger | undefined = typeof o.accessLog === 'string' ? fileAccessLogger(o.accessLog) : o.accessLog;
   const runtime: ProxyRuntime = { store, clusters, log: o.log.child({ component: 'http' }), accessLog, localAddress: o.localAddress, secrets };

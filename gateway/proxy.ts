@@ -12,6 +12,7 @@ import { startMetricsServer, startStatusServer } from './admin/status-server.ts'
 import { createDataPlane } from './data-plane.ts';
 import { mergeSamples } from './stats/merge.ts';
 import type { StatSample } from './stats/store.ts';
+import type { WorkerSharing } from './upstream/outlier-detector.ts';
 import { SharedCounters } from './workers/shared-counters.ts';
 import { WorkerPool } from './workers/worker-pool.ts';
 import { AdsClient } from './xds/ads-client.ts';
@@ -116,28 +117,13 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   let initialized = false;
   const concurrency = o.concurrency ?? 1;
   const localAddress = localIpv4();
-  // Workers 1..N-1 (the main thread serves as worker 0).
-  const sharedCounters = concurrency > 1 ? new SharedCounters() : undefined;
-  const workers =
-    sharedCounters
-      ? new WorkerPool(
-          concurrency - 1,
-          { listenHost: o.listenHost, drainMs, accessLog: o.accessLog !== undefined, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level, sharedCounters: sharedCounters.buffer },
-          log,
-          () => dp.current(),
-        )
-      : undefined;
-  const dp = createDataPlane({
-    log: o.log,
-    listenHost: o.listenHost,
-    drainMs,
-    accessLog: o.accessLog,
-    dnsServer: o.dnsServer,
-    localAddress,
-    reusePort: workers !== undefined,
-    worker: 0,
-    ...(workers && sharedCounters ? { outlierSharing: { counters: sharedCounters, leader: true, report: () => undefined, onEjection: (c: string, h: string, e: boolean) => workers.ejection(c, h, e) } } : {}),
-  });
+  // Workers 1..N-1 beside the main thread (worker 0), sharing outlier-detection and circuit-breaker counts.
+  const shared = concurrency > 1 ? new SharedCounters() : undefined;
+  const workerSettings = { listenHost: o.listenHost, drainMs, accessLog: o.accessLog !== undefined, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level };
+  const workers = shared ? new WorkerPool(concurrency - 1, { ...workerSettings, sharedCounters: shared.buffer }, log, () => dp.current()) : undefined;
+  const sharing: WorkerSharing | undefined =
+    shared && workers ? { counters: shared, leader: true, report: () => undefined, onEjection: (cluster, host, ejected) => workers.ejection(cluster, host, ejected) } : undefined;
+  const dp = createDataPlane({ log: o.log, listenHost: o.listenHost, drainMs, accessLog: o.accessLog, dnsServer: o.dnsServer, localAddress, reusePort: workers !== undefined, worker: 0, sharing });
   const { store, clusters, listeners, secrets } = dp;
   if (workers) {
     workers.onOutlierReport = (cluster, host, type) => clusters.get(cluster)?.outlier?.onReport(host, type);

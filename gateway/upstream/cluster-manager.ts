@@ -6,7 +6,7 @@ import { ConfigError, obj, str, type Json } from '../xds/json.ts';
 import type { StatsStore } from '../stats/store.ts';
 import { Cluster, parseCluster, parseLoadAssignment, type ClusterSpec } from './cluster.ts';
 import type { SecretStore } from '../tls/secrets.ts';
-import type { OutlierSharing } from './outlier-detector.ts';
+import type { WorkerSharing } from './outlier-detector.ts';
 
 export interface ClusterUpdateResult {
   errors: string[];
@@ -32,7 +32,7 @@ export class ClusterManager {
   /** Certificates for clusters with upstream TLS (set by the proxy). */
   secrets: SecretStore | undefined;
   /** Outlier detection across workers (set by the data plane when there are several). */
-  outlierSharing: OutlierSharing | undefined;
+  sharing: WorkerSharing | undefined;
 
   constructor(store: StatsStore, log: Logger) {
     this.store = store;
@@ -110,7 +110,7 @@ export class ClusterManager {
       }
       let c: Cluster;
       try {
-        c = new Cluster(spec, r, this.store, { versionInfo: version, addedViaApi: true, log: this.log, secrets: this.secrets, outlierSharing: this.outlierSharing });
+        c = new Cluster(spec, r, this.store, { versionInfo: version, addedViaApi: true, log: this.log, secrets: this.secrets, sharing: this.sharing });
       } catch (e) {
         errors.push(e instanceof ConfigError ? e.message : `cluster '${name}': ${(e as Error).message}`);
         continue;

@@ -21,7 +21,7 @@ import { RandomLoadBalancer } from './random.ts';
 import { RoundRobinLoadBalancer } from './round-robin.ts';
 import { DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE, RingHashLoadBalancer } from './ring-hash.ts';
 import { DEFAULT_TABLE_SIZE, MaglevLoadBalancer } from './maglev.ts';
-import { OutlierDetector, parseOutlierDetection, type OutlierConfig, type OutlierSharing } from './outlier-detector.ts';
+import { OutlierDetector, parseOutlierDetection, type OutlierConfig, type WorkerSharing } from './outlier-detector.ts';
 import { CX, PENDING, RETRY, RQ, ResourceManager } from './resource-manager.ts';
 import { parseSlowStart, slowStartWeight, type SlowStartConfig } from './slow-start.ts';
 import { DEFAULT_CLEANUP_INTERVAL_MS, OriginalDstHosts, parseOriginalDstConfig, type ChooseContext, type OriginalDstConfig } from './original-dst.ts';
@@ -403,8 +403,8 @@ export class Cluster {
   /** Upstream TLS of this cluster (certificates looked up per connection: rotation applies to new ones). */
   private readonly upstreamTls: UpstreamTls | undefined;
 
-  constructor(spec: ClusterSpec, json: Json, store: StatsStore, o: { versionInfo: string; addedViaApi: boolean; log: Logger; secrets?: SecretStore | undefined; outlierSharing?: OutlierSharing | undefined }) {
-    this.resources = new ResourceManager(spec.name, o.outlierSharing?.counters);
+  constructor(spec: ClusterSpec, json: Json, store: StatsStore, o: { versionInfo: string; addedViaApi: boolean; log: Logger; secrets?: SecretStore | undefined; sharing?: WorkerSharing | undefined }) {
+    this.resources = new ResourceManager(spec.name, o.sharing?.counters);
     this.spec = spec;
     this.upstreamTls = spec.tls ? new UpstreamTls(spec.tls, o.secrets ?? new SecretStore(o.log)) : undefined;
     this.json = json;
@@ -424,7 +424,7 @@ export class Cluster {
     this.scope.computedGauge('membership_excluded', () => 0);
     this.scope.computedGauge('max_host_weight', () => this.hosts.reduce((m, h) => Math.max(m, h.weight), 0));
     if (spec.outlier) {
-      this.outlier = new OutlierDetector(spec.outlier, store, this.scope, { sharing: o.outlierSharing, cluster: spec.name });
+      this.outlier = new OutlierDetector(spec.outlier, store, this.scope, { sharing: o.sharing, cluster: spec.name });
       this.outlier.onChange = () => this.rebuildLb();
     }
     for (const t of ['cx_open', 'cx_pool_open', 'rq_open', 'rq_pending_open', 'rq_retry_open']) {

@@ -9,7 +9,7 @@
 // failure-percentage ejection (Istio disables success rate) are not implemented.
 //
 // With several workers (--concurrency) detection is process-wide, as in Envoy: the consecutive-error
-// counts of a host live in shared memory (OutlierSharing.counters) so every worker's responses count
+// counts of a host live in shared memory (WorkerSharing.counters) so every worker's responses count
 // toward the same streak, the worker whose response completes a streak reports it, and only the main
 // thread's detector (the leader) ejects, returns hosts on its interval timer and counts the ejection
 // stats; the workers' detectors (followers) take its ejections (setEjected).
@@ -75,16 +75,20 @@ export const LOCAL_ORIGIN_CONNECT_SUCCESS = 2;
 
 export type EjectionType = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure';
 
-/** Counters shared by the workers (gateway/workers/shared-counters.ts). */
-export interface SharedHostCounters {
+/** Counters shared by the workers, by key (gateway/workers/shared-counters.ts). */
+export interface SharedCounterTable {
   slot(key: string): number;
   add(slot: number, field: number, n: number): number;
   load(slot: number, field: number): number;
   store(slot: number, field: number, v: number): void;
 }
 
-export interface OutlierSharing {
-  counters: SharedHostCounters;
+/**
+ * What a worker's clusters share with the other workers (--concurrency > 1): the counter table (outlier
+ * streaks, circuit-breaker resources) and the outlier-detection roles.
+ */
+export interface WorkerSharing {
+  counters: SharedCounterTable;
   /** The main thread's detectors decide; the workers' report to them. */
   leader: boolean;
   /** Follower: a streak of `type` reached its threshold on `hostKey` of `cluster`. */
@@ -126,7 +130,7 @@ export class OutlierDetector {
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly sharing: OutlierSharing | undefined;
+  private readonly sharing: WorkerSharing | undefined;
   private readonly cluster: string;
   /** Called when a host is ejected or returns (the cluster rebuilds its load balancer). */
   onChange: (h: Host) => void = () => undefined;
@@ -135,7 +139,7 @@ export class OutlierDetector {
     config: OutlierConfig,
     store: StatsStore,
     scope: StatScope,
-    o: { now?: () => number; random?: () => number; timers?: boolean; sharing?: OutlierSharing | undefined; cluster?: string } = {},
+    o: { now?: () => number; random?: () => number; timers?: boolean; sharing?: WorkerSharing | undefined; cluster?: string } = {},
   ) {
     this.config = config;
     this.store = store;

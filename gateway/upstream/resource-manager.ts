@@ -4,7 +4,7 @@
 // shared-counters.ts) keyed by the cluster's name, so a limit holds for all of them together, as Envoy's
 // atomics do. A cluster replaced by CDS keeps the slot: requests still in flight on the old one are counted
 // against the same limits until they finish.
-import type { SharedHostCounters } from './outlier-detector.ts';
+import type { SharedCounterTable } from './outlier-detector.ts';
 
 export const RQ = 0;
 export const PENDING = 1;
@@ -16,10 +16,10 @@ export type Resource = typeof RQ | typeof PENDING | typeof RETRY | typeof CX;
 export class ResourceManager {
   /** This worker's counts by resource. */
   private readonly own = new Int32Array(4);
-  private readonly shared: SharedHostCounters | undefined;
+  private readonly shared: SharedCounterTable | undefined;
   private readonly slot: number;
 
-  constructor(cluster: string, shared?: SharedHostCounters) {
+  constructor(cluster: string, shared?: SharedCounterTable) {
     const slot = shared ? shared.slot(`cluster::${cluster}`) : -1;
     // A full table: this worker's counts only.
     this.shared = slot >= 0 ? shared : undefined;

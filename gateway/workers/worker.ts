@@ -24,7 +24,7 @@ const dp = createDataPlane({
   localAddress: settings.localAddress,
   reusePort: true,
   worker: settings.index,
-  outlierSharing: {
+  sharing: {
     counters: new SharedCounters(settings.sharedCounters),
     leader: false,
     report: (cluster, host, type) => port.postMessage({ op: 'outlier', cluster, host, type } satisfies FromWorker),
