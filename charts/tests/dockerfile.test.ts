@@ -120,7 +120,7 @@ describe('Dockerfile', () => {
     assert.equal(last('WORKDIR'), '/app');
     accessSync(join(REPO, 'bin/meshgate'), constants.X_OK);
     // bin/meshgate must exec node (not run it as a child) so that node receives SIGTERM.
-    assert.match(readFileSync(join(REPO, 'bin/meshgate'), 'utf8'), /^exec "\$node_bin" "\$here\/cli\/main\.ts" "\$@"$/m);
+    assert.match(readFileSync(join(REPO, 'bin/meshgate'), 'utf8'), /^exec "\$node_bin" "\$\{v8_flags\[@\]\}" "\$here\/cli\/main\.ts" "\$@"$/m);
   });
 
   test('the chart starts both containers with the image\'s command', () => {

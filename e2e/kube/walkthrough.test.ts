@@ -153,6 +153,11 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
       return /^0\.0\.0\.0_8080::0\.0\.0\.0:8080$/m.test(l) ? l : undefined;
     });
     assert.match(listeners, /^0\.0\.0\.0_8080::0\.0\.0\.0:8080$/m);
+    // --concurrency=2 from the CPU limit: two workers serve the listener.
+    const stats = await gw.adminGet(`/stats?filter=${encodeURIComponent('^(server\\.concurrency|listener\\.0\\.0\\.0\\.0_8080\\.worker_[0-9]+\\.downstream_cx_total)$')}`);
+    assert.match(stats, /^server\.concurrency: 2$/m);
+    assert.match(stats, /^listener\.0\.0\.0\.0_8080\.worker_0\.downstream_cx_total: \d+$/m);
+    assert.match(stats, /^listener\.0\.0\.0\.0_8080\.worker_1\.downstream_cx_total: \d+$/m);
     const r = await get(GW, PORT, '/status/200', HOST);
     assert.equal(r.statusLine, 'HTTP/1.1 404 Not Found');
     assert.equal(r.header('server'), 'istio-envoy');
