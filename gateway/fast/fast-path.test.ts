@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Server } from 'node:http';
 import fc from 'fast-check';
-import { silentLogger } from '../../cli/logger.ts';
-import { startProxy, type Proxy } from '../proxy.ts';
+import type { Proxy } from '../proxy.ts';
+import { startPathProxy } from '../test/path-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
 import { HTTPBIN, assignment, edsCluster, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo } from '../test/fixtures.ts';
 import { freePort } from '../test/raw-client.ts';
@@ -273,26 +273,7 @@ describe('fast path vs general path: byte-identical answers', () => {
         },
       ]),
     ]);
-    // The listener reads MESHGATE_FAST_PATH when it is created, i.e. before `ready`.
-    const prev = process.env.MESHGATE_FAST_PATH;
-    process.env.MESHGATE_FAST_PATH = fastPath ? '1' : '0';
-    try {
-      const proxy = await startProxy({
-        xdsAddress: ads.address,
-        node: { id: 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local', cluster: 'istio-ingressgateway.istio-system', metadata: { NAMESPACE: 'istio-system' } },
-        adminPort: 0,
-        statusPort: 0,
-        metricsPort: 0,
-        listenHost: '127.0.0.1',
-        drainSeconds: 1,
-        log: silentLogger(),
-      });
-      await Promise.race([proxy.ready, new Promise((_, rej) => setTimeout(() => rej(new Error('proxy not ready in 10 s')), 10_000))]);
-      return { ads, proxy, port };
-    } finally {
-      if (prev === undefined) delete process.env.MESHGATE_FAST_PATH;
-      else process.env.MESHGATE_FAST_PATH = prev;
-    }
+    return { ads, proxy: await startPathProxy(ads, fastPath), port };
   }
 
   before(async () => {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { createServer, type Server } from 'node:http';
-import { silentLogger } from '../../cli/logger.ts';
-import { startProxy, type Proxy } from '../proxy.ts';
+import type { Proxy } from '../proxy.ts';
+import { startPathProxy } from '../test/path-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
 import { assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig } from '../test/fixtures.ts';
 import { freePort } from '../test/raw-client.ts';
@@ -80,25 +80,7 @@ async function side(name: string, fastPath: boolean, upstreamPort: number): Prom
   ads.set(ENDPOINT_TYPE, [assignment(UP, [{ ip: '127.0.0.4', port: upstreamPort }])]);
   ads.set(LISTENER_TYPE, [gatewayListener(port)]);
   ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST, `${HOST}:80`], routes: [istioRoute('/', UP)] }])]);
-  const prev = process.env.MESHGATE_FAST_PATH;
-  process.env.MESHGATE_FAST_PATH = fastPath ? '1' : '0';
-  try {
-    const proxy = await startProxy({
-      xdsAddress: ads.address,
-      node: { id: 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local', cluster: 'istio-ingressgateway.istio-system', metadata: { NAMESPACE: 'istio-system' } },
-      adminPort: 0,
-      statusPort: 0,
-      metricsPort: 0,
-      listenHost: '127.0.0.1',
-      drainSeconds: 1,
-      log: silentLogger(),
-    });
-    await Promise.race([proxy.ready, new Promise((_, rej) => setTimeout(() => rej(new Error('proxy not ready in 10 s')), 10_000))]);
-    return { name, ads, proxy, port };
-  } finally {
-    if (prev === undefined) delete process.env.MESHGATE_FAST_PATH;
-    else process.env.MESHGATE_FAST_PATH = prev;
-  }
+  return { name, ads, proxy: await startPathProxy(ads, fastPath), port };
 }
 
 interface Exchange {
