@@ -21,42 +21,45 @@ async function configure(ads: TestAdsServer, port: number, backendPort: number):
 }
 
 describe('drain', () => {
-  test('drain(): idle keep-alive connections close, an in-flight response carries connection: close, then the listener stops', async () => {
-    const ads = new TestAdsServer();
-    await ads.start();
-    const be = await startEchoBackend('127.0.0.2', 'slow', (req) => (req.url === '/slow' ? { delayMs: 300 } : undefined));
-    const port = await freePort();
-    await configure(ads, port, be.port);
-    const proxy = await startProxy({ xdsAddress: ads.address, node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} }, adminPort: 0, statusPort: 0, metricsPort: 0, listenHost: '127.0.0.1', drainSeconds: 2, log: silentLogger() });
-    let idle: RawConnection | undefined;
-    let busy: RawConnection | undefined;
-    try {
-      await proxy.ready;
-      idle = await RawConnection.open('127.0.0.1', port);
-      busy = await RawConnection.open('127.0.0.1', port);
-      assert.equal((await idle.request(`GET /fast HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)).status, 200);
-      const slow = busy.request(`GET /slow HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-      await new Promise((r) => setTimeout(r, 50));
-      const started = Date.now();
-      const drained = proxy.drain();
-      assert.ok(await idle.waitClosed(1000), 'the idle connection was closed');
-      const r = await slow;
-      assert.equal(r.status, 200);
-      assert.equal(r.header('connection'), 'close');
-      assert.ok(await busy.waitClosed(1000));
-      await drained;
-      assert.ok(Date.now() - started < 1900, 'drain ended early once no connection was left');
-      await assert.rejects(rawRequest('127.0.0.1', port, `GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, { timeoutMs: 1000 }));
-      assert.equal((await rawRequest('127.0.0.1', proxy.ports.admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).body.toString(), 'DRAINING\n');
-    } finally {
-      idle?.close();
-      busy?.close();
-      await proxy.close();
-      await ads.stop();
-      be.server.close();
-      be.server.closeAllConnections();
-    }
-  });
+  // With two workers the connections land on either of them; every worker drains alike.
+  for (const concurrency of [1, 2]) {
+    test(`drain() with ${concurrency} worker(s): idle keep-alive connections close, an in-flight response carries connection: close, then the listener stops`, async () => {
+      const ads = new TestAdsServer();
+      await ads.start();
+      const be = await startEchoBackend('127.0.0.2', 'slow', (req) => (req.url === '/slow' ? { delayMs: 300 } : undefined));
+      const port = await freePort();
+      await configure(ads, port, be.port);
+      const proxy = await startProxy({ xdsAddress: ads.address, node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} }, adminPort: 0, statusPort: 0, metricsPort: 0, listenHost: '127.0.0.1', drainSeconds: 2, concurrency, log: silentLogger() });
+      let idle: RawConnection | undefined;
+      let busy: RawConnection | undefined;
+      try {
+        await proxy.ready;
+        idle = await RawConnection.open('127.0.0.1', port);
+        busy = await RawConnection.open('127.0.0.1', port);
+        assert.equal((await idle.request(`GET /fast HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)).status, 200);
+        const slow = busy.request(`GET /slow HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+        await new Promise((r) => setTimeout(r, 50));
+        const started = Date.now();
+        const drained = proxy.drain();
+        assert.ok(await idle.waitClosed(1000), 'the idle connection was closed');
+        const r = await slow;
+        assert.equal(r.status, 200);
+        assert.equal(r.header('connection'), 'close');
+        assert.ok(await busy.waitClosed(1000));
+        await drained;
+        assert.ok(Date.now() - started < 1900, 'drain ended early once no connection was left');
+        await assert.rejects(rawRequest('127.0.0.1', port, `GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, { timeoutMs: 1000 }));
+        assert.equal((await rawRequest('127.0.0.1', proxy.ports.admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).body.toString(), 'DRAINING\n');
+      } finally {
+        idle?.close();
+        busy?.close();
+        await proxy.close();
+        await ads.stop();
+        be.server.close();
+        be.server.closeAllConnections();
+      }
+    });
+  }
 
   test('meshgate proxy: --help documents the chart flags; SIGTERM drains and exits 0', async () => {
     const bin = join(import.meta.dirname, '..', 'bin', 'meshgate');
