@@ -4,7 +4,7 @@ import type { Host } from '../upstream/host.ts';
 import { HEALTH_DEGRADED, HEALTH_DRAINING, HEALTH_HEALTHY, HEALTH_TIMEOUT, HEALTH_UNHEALTHY } from '../upstream/host.ts';
 
 /** Host stat names in the order Envoy prints them (sorted). */
-export const HOST_STAT_NAMES = ['cx_active', 'cx_connect_fail', 'cx_total', 'rq_active', 'rq_error', 'rq_success', 'rq_timeout', 'rq_total'] as const;
+const HOST_STAT_NAMES = ['cx_active', 'cx_connect_fail', 'cx_total', 'rq_active', 'rq_error', 'rq_success', 'rq_timeout', 'rq_total'] as const;
 
 /** A host's own values, in HOST_STAT_NAMES order. */
 export function hostStatValues(h: Host): number[] {

@@ -207,8 +207,12 @@ export class OutlierDetector {
       if (this.monitors.has(h)) continue;
       const slot = this.sharing ? this.sharing.counters.slot(`${this.cluster}::${h.key}`) : -1;
       this.monitors.set(h, { slot, local: [0, 0, 0], numEjections: 0, backoff: 0, lastEjectionMs: 0 });
+      if (slot < 0 || this.sharing?.counters.load(slot, F_EJECTED) !== 1) continue;
       // A worker's host that the main thread has ejected (a worker started or updated later) starts ejected.
-      if (!this.leads && slot >= 0 && this.sharing?.counters.load(slot, F_EJECTED) === 1) h.outlierEjected = true;
+      if (!this.leads) h.outlierEjected = true;
+      // The main thread's new detector (a modified cluster) starts with no ejection, as Envoy's does: the
+      // workers return the host too.
+      else if (!h.outlierEjected) this.published(h, this.monitors.get(h) as Monitor, false);
     }
   }
 

@@ -5,7 +5,7 @@
 // the table is full, slot() answers -1 and callers keep a local count instead.
 import { xxHash64 } from '../upstream/xxhash64.ts';
 
-export const FIELDS = 4;
+const FIELDS = 4;
 const DEFAULT_CAPACITY = 1 << 16;
 
 export class SharedCounters {

@@ -145,3 +145,30 @@ test('circuit-breaker resources are counted for the cluster across workers, each
   solo.inc(RQ);
   assert.equal(solo.total(RQ), 1);
 });
+
+test('a cluster modified while a host is ejected: the main thread starts afresh and the workers follow', () => {
+  const p = pair();
+  for (let i = 0; i < 3; i++) p.leader.putHttpResponseCode(p.lh[0]!, 500);
+  assert.equal(p.fh[0]!.outlierEjected, true);
+  // CDS modifies the cluster: the workers build new detectors first (their hosts start ejected, as the
+  // shared state says), then the main thread does, with no ejection, and tells them.
+  const store = new StatsStore();
+  const ejections: [string, boolean][] = [];
+  const follower = new OutlierDetector(parseOutlierDetection(ISTIO, 'od'), store, new StatScope(store, 'cluster.c.'), {
+    timers: false,
+    cluster: 'c',
+    sharing: { counters: p.counters, leader: false, report: () => undefined, onEjection: () => undefined },
+  });
+  const fh = [new Host('10.0.0.1', 80)];
+  follower.setHosts(fh);
+  assert.equal(fh[0]!.outlierEjected, true);
+  const leader = new OutlierDetector(parseOutlierDetection(ISTIO, 'od'), store, new StatScope(store, 'cluster.c.'), {
+    timers: false,
+    cluster: 'c',
+    sharing: { counters: p.counters, leader: true, report: () => undefined, onEjection: (_c, h, e) => (ejections.push([h, e]), follower.setEjected(h, e)) },
+  });
+  p.leader.close();
+  leader.setHosts([new Host('10.0.0.1', 80)]);
+  assert.deepEqual(ejections, [['10.0.0.1:80', false]]);
+  assert.equal(fh[0]!.outlierEjected, false);
+});

@@ -63,10 +63,6 @@ export class WorkerPool {
     for (let i = 1; i <= count; i++) this.slots.push(this.spawn(i));
   }
 
-  get size(): number {
-    return this.slots.length;
-  }
-
   private spawn(index: number, crashes = 0): Slot {
     const young = youngGenerationMb();
     const worker = new Worker(new URL('./worker.ts', import.meta.url), {
