@@ -3,14 +3,15 @@
 // Stats that describe configuration (membership, update counts, listener and cluster manager totals,
 // server state) are the same in every worker because every worker applies the same updates: they are taken
 // from the main thread's store alone, or they would count once per worker. Outlier-detection stats are
-// counted by the main thread's detector alone (it decides ejections for all workers). Circuit-breaker state gauges
-// are 1 while a limit is reached: the process-wide value is whether any worker has reached it.
+// counted by the main thread's detector alone (it decides ejections for all workers). Circuit-breaker state
+// gauges (1 while a limit is reached) come from the process-wide counts, so every worker has the same value:
+// the largest is taken rather than the sum.
 import type { StatSample } from './store.ts';
 
 export type MergeRule = 'sum' | 'main' | 'max';
 
 const SUMMED_SERVER = new Set(['server.total_connections', 'server.memory_allocated', 'server.memory_heap_size']);
-const MAIN_PREFIX = /^(server|cluster_manager|listener_manager|control_plane|runtime|sds|workers)\./;
+const MAIN_PREFIX = /^(server|cluster_manager|listener_manager|control_plane|runtime|sds)\./;
 const CLUSTER_CONFIG = /\.(outlier_detection\.[a-z_0-9]+|membership_(total|healthy|degraded|excluded|change)|max_host_weight|version|update_(attempt|success|failure|empty|no_rebuild|rejected)|assignment_(stale|timeout_received|use_cached)|init_fetch_timeout|warming_state)$/;
 const CIRCUIT_BREAKER = /\.circuit_breakers\.(default|high)\.[a-z_]+$/;
 
