@@ -154,6 +154,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   const subscribe = (typeUrl: string, names: string[]): void => xdsRef.client?.setNames(typeUrl, names);
   let cdsSeen = false;
   let ldsSeen = false;
+  let sharedFullLogged = false;
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
 
@@ -332,6 +333,10 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
         if (subscriptions.sds) subscribe(SECRET_TYPE, subscriptions.sds);
         if (typeUrl === CLUSTER_TYPE) cdsSeen = true;
         if (typeUrl === LISTENER_TYPE) ldsSeen = true;
+        if (shared?.full && !sharedFullLogged) {
+          sharedFullLogged = true;
+          log.warn({ concurrency }, "the workers' shared counter table is full: outlier detection and circuit breakers of clusters and hosts added from now on count per worker; restart the proxy to start a new table");
+        }
         checkInit();
         return errors;
       },

@@ -121,8 +121,11 @@ test('shared counters: a full table answers -1', () => {
   const c = new SharedCounters(4);
   const slots = ['a', 'b', 'c', 'd'].map((k) => c.slot(k));
   assert.deepEqual([...slots].sort(), [0, 1, 2, 3]);
+  assert.equal(new SharedCounters(c.buffer).full, false);
   assert.equal(c.slot('e'), -1);
   assert.equal(c.slot('a'), slots[0]);
+  // Every thread's view says so (the main thread logs it).
+  assert.equal(new SharedCounters(c.buffer).full, true);
 });
 
 test('circuit-breaker resources are counted for the cluster across workers, each worker also knowing its own', () => {
