@@ -14,7 +14,8 @@ export function parsePort(flag: string, v: string | undefined, dflt: number): nu
 
 /**
  * --concurrency as Istio passes it (`--concurrency=$(ISTIO_CPU_LIMIT)`: whole cores, possibly empty or a
- * fraction): workers serving traffic. Empty or 0 means every CPU the process may use, as Envoy's default.
+ * fraction): workers serving traffic. Empty or 0 means every CPU the process may use, as Envoy's default:
+ * os.availableParallelism() (libuv: the CPU affinity mask and the container's cgroup CPU quota).
  */
 export function parseConcurrency(v: string | undefined): number {
   if (v === undefined || v.trim() === '' || Number(v) === 0) return availableParallelism();
