@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import { silentLogger } from '../cli/logger.ts';
 import { get, rawRequest, type RawResponse } from '../e2e/lib/http.ts';
 import { startProxy, type Proxy } from './proxy.ts';
+import { startTestProxy } from './test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from './test/ads-server.ts';
 import {
   HTTPBIN, assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo,
@@ -88,18 +89,7 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: v1.port }]), assignment(EMPTY, []), assignment(REFUSED, [{ ip: '127.0.0.2', port: closedPort }])]);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [routes()]);
-    proxy = await startProxy({
-      xdsAddress: ads.address,
-      node: { id: 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local', cluster: 'istio-ingressgateway.istio-system', metadata: { NAMESPACE: 'istio-system' } },
-      adminPort: 0,
-      statusPort: 0,
-      metricsPort: 0,
-      listenHost: '127.0.0.1',
-      drainSeconds: 1,
-      accessLog,
-      log: silentLogger(),
-    });
-    await Promise.race([proxy.ready, new Promise((_, rej) => setTimeout(() => rej(new Error('proxy not ready in 10 s')), 10_000))]);
+    proxy = await startTestProxy(ads, { accessLog });
   });
 
   after(async () => {

@@ -10,7 +10,7 @@ import { connect, createServer as createNetServer, type Server as NetServer } fr
 import type { Server } from 'node:http';
 import fc from 'fast-check';
 import type { Proxy } from '../proxy.ts';
-import { startPathProxy } from '../test/path-proxy.ts';
+import { startTestProxy } from '../test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
 import { HTTPBIN, assignment, edsCluster, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo } from '../test/fixtures.ts';
 import { freePort } from '../test/raw-client.ts';
@@ -273,7 +273,7 @@ describe('fast path vs general path: byte-identical answers', () => {
         },
       ]),
     ]);
-    return { ads, proxy: await startPathProxy(ads, fastPath), port };
+    return { ads, proxy: await startTestProxy(ads, { fastPath }), port };
   }
 
   before(async () => {

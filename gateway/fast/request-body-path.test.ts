@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import type { Proxy } from '../proxy.ts';
-import { startPathProxy } from '../test/path-proxy.ts';
+import { startTestProxy } from '../test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
 import { assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig } from '../test/fixtures.ts';
 import { freePort } from '../test/raw-client.ts';
@@ -80,7 +80,7 @@ async function side(name: string, fastPath: boolean, upstreamPort: number): Prom
   ads.set(ENDPOINT_TYPE, [assignment(UP, [{ ip: '127.0.0.4', port: upstreamPort }])]);
   ads.set(LISTENER_TYPE, [gatewayListener(port)]);
   ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST, `${HOST}:80`], routes: [istioRoute('/', UP)] }])]);
-  return { name, ads, proxy: await startPathProxy(ads, fastPath), port };
+  return { name, ads, proxy: await startTestProxy(ads, { fastPath }), port };
 }
 
 interface Exchange {

@@ -6,9 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
-import { silentLogger } from '../../cli/logger.ts';
 import { get, rawRequest, type RawResponse } from '../../e2e/lib/http.ts';
-import { startProxy, type Proxy } from '../proxy.ts';
+import type { Proxy } from '../proxy.ts';
+import { startTestProxy } from '../test/test-proxy.ts';
 import { StatsStore } from '../stats/store.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
 import { eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo } from '../test/fixtures.ts';
@@ -193,17 +193,7 @@ describe('ORIGINAL_DST through the proxy', () => {
     ads.set(ENDPOINT_TYPE, []);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/istio', ISTIO), istioRoute('/header', HEADER)] }])]);
-    proxy = await startProxy({
-      xdsAddress: ads.address,
-      node: { id: 'router~127.0.0.1~gw-1.istio-system~istio-system.svc.cluster.local', cluster: 'gw.istio-system', metadata: { NAMESPACE: 'istio-system' } },
-      adminPort: 0,
-      statusPort: 0,
-      metricsPort: 0,
-      listenHost: '127.0.0.1',
-      drainSeconds: 1,
-      log: silentLogger(),
-    });
-    await Promise.race([proxy.ready, new Promise((_, rej) => setTimeout(() => rej(new Error('proxy not ready in 10 s')), 10_000))]);
+    proxy = await startTestProxy(ads);
     await eventually('route', async () => ((await get('127.0.0.1', port, '/header', HOST)).status !== 404 ? true : undefined));
   });
 

@@ -1,12 +1,13 @@
-// A proxy for tests that compare the fast path with the general path: started against a test ADS server
-// with MESHGATE_FAST_PATH set for its listeners (they read it when they are created, before `ready`).
+// A proxy for tests, started against a test ADS server on 127.0.0.1 and ready (first LDS/CDS applied).
+// `fastPath` sets MESHGATE_FAST_PATH for its listeners (they read it when they are created, before `ready`),
+// for the tests that compare the fast path with the general path.
 import { silentLogger } from '../../cli/logger.ts';
 import { startProxy, type Proxy } from '../proxy.ts';
 import type { TestAdsServer } from './ads-server.ts';
 
-export async function startPathProxy(ads: TestAdsServer, fastPath: boolean): Promise<Proxy> {
+export async function startTestProxy(ads: TestAdsServer, o: { fastPath?: boolean; accessLog?: string } = {}): Promise<Proxy> {
   const prev = process.env.MESHGATE_FAST_PATH;
-  process.env.MESHGATE_FAST_PATH = fastPath ? '1' : '0';
+  if (o.fastPath !== undefined) process.env.MESHGATE_FAST_PATH = o.fastPath ? '1' : '0';
   try {
     const proxy = await startProxy({
       xdsAddress: ads.address,
@@ -16,6 +17,7 @@ export async function startPathProxy(ads: TestAdsServer, fastPath: boolean): Pro
       metricsPort: 0,
       listenHost: '127.0.0.1',
       drainSeconds: 1,
+      ...(o.accessLog !== undefined ? { accessLog: o.accessLog } : {}),
       log: silentLogger(),
     });
     await Promise.race([proxy.ready, new Promise((_, rej) => setTimeout(() => rej(new Error('proxy not ready in 10 s')), 10_000))]);
