@@ -14,7 +14,7 @@
 // - Everything else (safe_regex, the `''` and `/` prefixes that match every path, case-insensitive keys
 //   that are not ASCII once lowercased) is a candidate for every path.
 
-/** Path matcher kinds, as compiled by route-config.ts. */
+// Path matcher kinds, as compiled by route-config.ts.
 /** `prefix: ''` or `prefix: '/'`: every path. */
 export const PATH_ANY = 0;
 export const PATH_PREFIX = 1;
