@@ -26,7 +26,8 @@ export interface Gateway {
 
 const esc = (s: string): string => s.replace(/[.|*+?()[\]{}^$\\]/g, '\\$&');
 
-export async function startGateway(o: { accessLog?: boolean; concurrency?: number } = {}): Promise<Gateway> {
+/** `env` is added to the process environment (e.g. MESHGATE_FAST_PATH=0 for the node:http path only). */
+export async function startGateway(o: { accessLog?: boolean; concurrency?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-tm-'));
   const port = await freePort('0.0.0.0');
   writeFileSync(join(dir, '00-gateway-service.yaml'), `apiVersion: v1
@@ -40,7 +41,7 @@ spec:
 `);
   const [admin, status, metrics, xds] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const logFile = join(dir, 'access.log');
-  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0', ...(o.accessLog ? ['--access-log', logFile] : []), ...(o.concurrency !== undefined ? ['--concurrency', String(o.concurrency)] : [])]);
+  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0', ...(o.accessLog ? ['--access-log', logFile] : []), ...(o.concurrency !== undefined ? ['--concurrency', String(o.concurrency)] : [])], o.env);
   const adminGet = async (path: string): Promise<string> => (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
   try {
     await eventually('the gateway admin to answer', async () => ((await rawRequest('127.0.0.1', admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).status > 0 ? true : undefined), 20_000, 100);
