@@ -6,7 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Json } from '../xds/json.ts';
 import { httpDate } from '../http/date.ts';
 import { reasonPhrase } from '../http/codes.ts';
-import { renderJson, renderPrometheus, renderText, selectStats } from '../stats/render.ts';
+import { compileRe2, isRe2Error, type Re2 } from '../../xds/re2.ts';
+import { renderJson, renderPrometheus, renderText, selectStats, type StatsQuery } from '../stats/render.ts';
 import type { StatSample } from '../stats/store.ts';
 import type { Cluster } from '../upstream/cluster.ts';
 import { renderClustersJson, renderClustersText, type HostStatTotals } from './clusters.ts';
@@ -52,15 +53,14 @@ interface AdminReply {
   body: string;
 }
 
-function statsQuery(q: URLSearchParams): { filter?: RegExp; usedOnly: boolean } | string {
-  let filter: RegExp | undefined;
+/** Admin's stats parameters; an invalid `filter=` is Envoy's 400 `Invalid re2 regex` (StatsParams::parse). */
+export function statsQuery(q: URLSearchParams): StatsQuery | string {
   const f = q.get('filter');
+  let filter: Re2 | undefined;
   if (f !== null && f !== '') {
-    try {
-      filter = new RegExp(f);
-    } catch {
-      return `Invalid re2 regex`;
-    }
+    const re = compileRe2(f);
+    if (isRe2Error(re)) return 'Invalid re2 regex';
+    filter = re;
   }
   return { filter, usedOnly: q.has('usedonly') };
 }
@@ -89,14 +89,13 @@ const ENDPOINTS: Record<string, Endpoint> = {
       ['include_eds', 'Dump currently loaded configuration including EDS. See the response definition for more information'],
     ],
     handle: (ctx, q) => {
-      let nameRegex: RegExp | undefined;
+      let nameRegex: Re2 | undefined;
       const nr = q.get('name_regex');
       if (nr) {
-        try {
-          nameRegex = new RegExp(nr);
-        } catch {
-          return { status: 400, type: TEXT, body: 'Error while parsing name_regex' };
-        }
+        const re = compileRe2(nr);
+        // ConfigDumpHandler: the absl::Status printed whole, RE2's own error text last.
+        if (isRe2Error(re)) return { status: 400, type: TEXT, body: `INVALID_ARGUMENT: Error while parsing name_regex from ${nr}: ${re.message}` };
+        nameRegex = re;
       }
       const r = renderConfigDump(ctx.configDump(q.has('include_eds')), { resource: q.get('resource') ?? undefined, mask: q.get('mask') ?? undefined, nameRegex });
       return { status: r.status, type: r.status === 200 ? JSON_TYPE : TEXT, body: r.body };

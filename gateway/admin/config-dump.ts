@@ -2,6 +2,7 @@
 // protobuf's JSON printer writes it), with ?resource=, ?mask=, ?name_regex= and ?include_eds.
 import type { Json } from '../xds/json.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.ts';
+import type { Re2 } from '../../xds/re2.ts';
 
 export const T = {
   bootstrap: 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump',
@@ -37,7 +38,8 @@ export function withType(type: string, json: Json): Json {
 export interface DumpQuery {
   resource?: string;
   mask?: string;
-  nameRegex?: RegExp;
+  /** `name_regex=`: an RE2 pattern the whole name must match (Envoy compiles it as a safe_regex matcher). */
+  nameRegex?: Pick<Re2, 'fullMatch'>;
 }
 
 export interface DumpResult {
@@ -79,7 +81,7 @@ export function renderConfigDump(configs: Json[], q: DumpQuery): DumpResult {
       const out: Json = { ...d };
       for (const f of Object.keys(fields)) {
         const v = out[f];
-        if (Array.isArray(v)) out[f] = (v as Json[]).filter((e) => re.test(elementName(e)));
+        if (Array.isArray(v)) out[f] = (v as Json[]).filter((e) => re.fullMatch(elementName(e)));
       }
       return out;
     });

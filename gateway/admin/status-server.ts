@@ -7,6 +7,7 @@ import { httpDate } from '../http/date.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import { buildLocalReply } from '../http/local-reply.ts';
 import { renderPrometheus, selectStats } from '../stats/render.ts';
+import { statsQuery } from './admin-server.ts';
 import type { StatSample } from '../stats/store.ts';
 
 function write(res: ServerResponse, status: number, headers: string[], body: string): void {
@@ -49,17 +50,13 @@ async function serveMetrics(req: IncomingMessage, res: ServerResponse, stats: ()
   req.resume();
   if (!pathOf(req.url).startsWith('/stats/prometheus')) return notFound(res);
   const url = req.url ?? '';
-  const q = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
-  let filter: RegExp | undefined;
-  try {
-    filter = q.get('filter') ? new RegExp(q.get('filter') ?? '') : undefined;
-  } catch {
-    filter = undefined;
-  }
-  const body = renderPrometheus(selectStats(await stats(), { filter, usedOnly: q.has('usedonly') }));
+  const sq = statsQuery(new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : ''));
+  // The listener proxies to the admin's /stats/prometheus, so an invalid filter is the admin's 400.
+  const status = typeof sq === 'string' ? 400 : 200;
+  const body = typeof sq === 'string' ? sq : renderPrometheus(selectStats(await stats(), sq));
   const headers = ['content-type', 'text/plain; charset=UTF-8', 'cache-control', 'no-cache, max-age=0', 'x-content-type-options', 'nosniff', 'date', httpDate(), 'server', 'envoy', 'x-envoy-upstream-service-time', '0'];
   if (req.method !== 'HEAD') headers.push('transfer-encoding', 'chunked');
-  write(res, 200, headers, body);
+  write(res, status, headers, body);
 }
 
 function listen(server: Server, host: string, port: number): Promise<Server> {

@@ -1,14 +1,16 @@
 // Renders the stats store as Envoy's admin does: `/stats` text (`name: value`, sorted), `?format=json`,
 // and Prometheus exposition (`envoy_` prefix, Istio's bootstrap tag extraction rules).
+import type { Re2 } from '../../xds/re2.ts';
 import { COUNTER, type StatSample } from './store.ts';
 
 export interface StatsQuery {
-  filter?: RegExp;
+  /** Admin's `filter=`: an RE2 pattern, partially matched against the stat name (RE2::PartialMatch). */
+  filter?: Pick<Re2, 'partialMatch'>;
   usedOnly?: boolean;
 }
 
 export function selectStats(samples: StatSample[], q: StatsQuery): StatSample[] {
-  return samples.filter((s) => (!q.usedOnly || s.used) && (!q.filter || q.filter.test(s.name)));
+  return samples.filter((s) => (!q.usedOnly || s.used) && (!q.filter || q.filter.partialMatch(s.name)));
 }
 
 /** `name: value` lines, as Envoy's /stats prints counters and gauges. */

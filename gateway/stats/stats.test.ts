@@ -2,6 +2,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StatsStore, StatScope } from './store.ts';
 import { extractTags, renderPrometheus, renderText, selectStats } from './render.ts';
+import { compileRe2, isRe2Error, type Re2 } from '../../xds/re2.ts';
+
+function re2(pattern: string): Re2 {
+  const r = compileRe2(pattern);
+  if (isRe2Error(r)) throw new Error(r.message);
+  return r;
+}
 
 describe('stats store', () => {
   test('text is sorted `name: value`; usedonly and filter select', () => {
@@ -13,7 +20,7 @@ describe('stats store', () => {
     s.inc(b);
     assert.equal(renderText(selectStats(s.snapshot(), {})), 'a.unused: 0\nb.count: 2\nc.gauge: 0\n');
     assert.equal(renderText(selectStats(s.snapshot(), { usedOnly: true })), 'b.count: 2\n');
-    assert.equal(renderText(selectStats(s.snapshot(), { filter: /^c\./ })), 'c.gauge: 0\n');
+    assert.equal(renderText(selectStats(s.snapshot(), { filter: re2('^c\\.') })), 'c.gauge: 0\n');
   });
   test('scopes are reference counted: a replaced owner keeps values, a removed one disappears', () => {
     const s = new StatsStore();

@@ -1,0 +1,66 @@
+// Google RE2, the only regex engine Envoy offers (`safe_regex`, admin `filter=` / `name_regex=`), here through
+// re2js, a linear-time port: matching time grows with the input, never exponentially, so a pattern from a
+// request (`(a+)+$`) cannot stall the thread that runs it. JavaScript's RegExp backtracks and must never
+// see a pattern that came from a request or a config.
+import { RE2JS, RE2JSException, RE2JSSyntaxException } from 're2js';
+
+export interface Re2 {
+  /** The pattern as given. */
+  readonly pattern: string;
+  /** RE2::FullMatch: the whole input matches (Envoy's compiled `safe_regex` matchers, `name_regex=`). */
+  fullMatch(input: string): boolean;
+  /** RE2::PartialMatch: some part of the input matches (admin `/stats?filter=`). */
+  partialMatch(input: string): boolean;
+}
+
+/** An invalid pattern; `message` is RE2's own error text, as Envoy reports it (`missing ]: [`). */
+export interface Re2Error {
+  readonly pattern: string;
+  readonly message: string;
+}
+
+// re2js reports Go's regexp/syntax texts; Envoy passes on RE2's (re2/regexp.cc kErrorStrings, joined to the
+// offending text by RegexpStatus::Text as "<code>: <arg>").
+const RE2_ERROR_TEXT: Readonly<Record<string, string>> = {
+  'missing closing ]': 'missing ]',
+  'missing closing )': 'missing )',
+  'unexpected )': 'unexpected )',
+  'trailing backslash at end of expression': 'trailing \\',
+  'missing argument to repetition operator': 'no argument for repetition operator',
+  'invalid repeat count': 'invalid repetition size',
+  'invalid nested repetition operator': 'bad repetition operator',
+  'invalid or unsupported Perl syntax': 'invalid perl operator',
+  'invalid named capture': 'invalid named capture group',
+  'duplicate capture group name': 'invalid named capture group',
+  'invalid escape sequence': 'invalid escape sequence',
+  'invalid character class range': 'invalid character class range',
+  'expression too large': 'pattern too large - compile failed',
+};
+
+function errorText(err: unknown): string {
+  if (err instanceof RE2JSSyntaxException) {
+    const code = RE2_ERROR_TEXT[err.error] ?? err.error;
+    return err.input ? `${code}: ${err.input}` : code;
+  }
+  if (err instanceof RE2JSException) return err.message;
+  throw err;
+}
+
+/** Compiles an RE2 pattern; an invalid one is a value, not an exception. */
+export function compileRe2(pattern: string): Re2 | Re2Error {
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(pattern);
+  } catch (err) {
+    return { pattern, message: errorText(err) };
+  }
+  return {
+    pattern,
+    fullMatch: (input) => re.testExact(input),
+    partialMatch: (input) => re.test(input),
+  };
+}
+
+export function isRe2Error(r: Re2 | Re2Error): r is Re2Error {
+  return !('fullMatch' in r);
+}
