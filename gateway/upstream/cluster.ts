@@ -642,6 +642,7 @@ export class Cluster {
         ? { connector: (cb: (err: Error | null, socket?: Socket) => void): void => tls.connect({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['http/1.1'], (err, sock) => (err || !sock ? cb(err ?? new Error('TLS connect failed')) : cb(null, sock))) }
         : {}),
       events: this.poolEvents(h, true),
+      log: this.log,
     });
     h.pool = pool;
     return pool;

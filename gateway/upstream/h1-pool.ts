@@ -3,7 +3,9 @@
 // encoder puts them), one request per connection at a time, idle connections reused LIFO and closed after
 // the cluster's idle_timeout. Same dispatch contract as undici's Pool and H2Pool.
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import { MAX_RESPONSE_HEAD, UpstreamProtocolError, checkTrailers, parseChunkSize, parseResponseHead } from './response-head.ts';
 
 export interface H1PoolEvents {
   onConnect(): void;
@@ -39,7 +41,8 @@ function isPushBody(b: object): b is PushBody {
 
 const uncork = (s: Socket): void => s.uncork();
 
-const MAX_HEAD = 96 * 1024;
+/** A chunk-size line (hex size and extensions) longer than this is not one an honest upstream writes. */
+const MAX_CHUNK_LINE = 1024;
 /**
  * Bytes queued on an upstream socket before a body write reports backpressure. Above the 64 KiB a downstream
  * read delivers, so a chunk the kernel takes at once does not pause and resume the client for nothing.
@@ -102,6 +105,10 @@ class H1Connection implements BodySink {
   private handler: Dispatcher.DispatchHandler | undefined;
   private controller: H1Controller | undefined;
   private headRequest = false;
+  /** How much of a pending response head was already searched (a trickled head is not rescanned per read). */
+  private headScanned = 0;
+  /** The current request's head went out: aborting it now leaves the connection unusable. */
+  private written = false;
   private keepAlive = true;
   /** The request body is still being written: a response that completes now leaves the connection unusable. */
   private writingBody = false;
@@ -138,16 +145,32 @@ class H1Connection implements BodySink {
     return this.handler !== undefined;
   }
 
-  send(o: DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+  /**
+   * Writes the request. Returns false when its handler aborted it in onRequestStart (a queued request whose
+   * client left meanwhile): nothing was written and the connection is free for the next request.
+   */
+  send(o: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     // The idle timer is left running (it ignores a busy connection) and re-armed at the next release: no
     // timer is created or cancelled per request.
+    const c = new H1Controller(this);
     this.handler = handler;
-    this.controller = new H1Controller(this);
+    this.controller = c;
     this.headRequest = o.method === 'HEAD';
     this.state = S_HEAD;
+    this.headScanned = 0;
+    this.written = false;
+    try {
+      handler.onRequestStart?.(c, undefined);
+    } catch (e) {
+      this.pool.callbackError(e, 'onRequestStart');
+      if (this.controller === c) this.detach();
+      this.notifyError(handler, c, e);
+      return false;
+    }
+    // abort() already detached it (and told the handler).
+    if (c.aborted) return false;
+    this.written = true;
     this.requests++;
-    handler.onRequestStart?.(this.controller, undefined);
-    if (this.controller.aborted) return;
     let head = `${o.method} ${o.path} HTTP/1.1\r\n`;
     const h = o.headers;
     let hasLength = false;
@@ -159,26 +182,44 @@ class H1Connection implements BodySink {
     const body = o.body;
     const chunked = body !== null && !hasLength;
     if (chunked) head += 'transfer-encoding: chunked\r\n';
+    // Header strings hold one char per byte received (latin1): written back byte for byte, never re-encoded.
     if (body === null) {
-      this.socket.write(head + '\r\n');
-      return;
+      this.socket.write(head + '\r\n', 'latin1');
+      return true;
     }
     this.writingBody = true;
     if (!isPushBody(body)) {
-      this.socket.write(head + '\r\n');
-      void this.writeBody(body, chunked, this.controller);
-      return;
+      this.socket.write(head + '\r\n', 'latin1');
+      void this.writeBody(body, chunked, c);
+      return true;
     }
     // The head and the body bytes that are already here (or arrive in this tick, as the fast path feeds the
     // bytes read with the head right after the request starts) leave in one writev.
     const s = this.socket;
     s.cork();
-    s.write(head + '\r\n');
+    s.write(head + '\r\n', 'latin1');
     this.pushBody = body;
     this.pushChunked = chunked;
     this.pushBlocked = false;
     process.nextTick(uncork, s);
     body.attachSink(this);
+    return true;
+  }
+
+  /** The current request no longer owns the connection. */
+  private detach(): void {
+    this.handler = undefined;
+    this.controller = undefined;
+    this.state = S_IDLE;
+  }
+
+  /** Tells a handler its request failed; an exception from it is logged, never thrown into the event loop. */
+  private notifyError(handler: Dispatcher.DispatchHandler, c: H1Controller, e: unknown): void {
+    try {
+      handler.onResponseError?.(c, e instanceof Error ? e : new Error(String(e)));
+    } catch (e2) {
+      this.pool.callbackError(e2, 'onResponseError');
+    }
   }
 
   onBodyData(chunk: Buffer): boolean {
@@ -256,7 +297,11 @@ class H1Connection implements BodySink {
     try {
       this.parse();
     } catch (e) {
-      this.fail(e as Error);
+      // A framing error ends the request with Envoy's protocol error (502, or a reset once the response
+      // started) and closes the connection. Anything else was thrown by the request's own callbacks: a bug
+      // that must cost this request only (connection termination: 503 or reset), never the process.
+      if (!(e instanceof UpstreamProtocolError)) this.pool.callbackError(e, 'response callback');
+      this.fail(e instanceof Error ? e : new Error(String(e)));
     }
   }
 
@@ -267,47 +312,40 @@ class H1Connection implements BodySink {
       if (!handler || !c) return;
       switch (this.state) {
         case S_HEAD: {
-          const end = this.buf.indexOf('\r\n\r\n');
-          if (end < 0) {
-            if (this.buf.length > MAX_HEAD) throw err('upstream response headers too large', 'UND_ERR_HEADERS_OVERFLOW');
+          const buf = this.buf;
+          const end = buf.indexOf('\r\n\r\n', this.headScanned > 3 ? this.headScanned - 3 : 0);
+          // A bare LF ends no line for a strict parser (llhttp without lenient flags): reject it at once
+          // instead of guessing where a line ended.
+          const limit = end < 0 ? buf.length : end + 4;
+          for (let lf = buf.indexOf(0x0a, this.headScanned); lf >= 0 && lf < limit; lf = buf.indexOf(0x0a, lf + 1)) {
+            if (lf === 0 || buf[lf - 1] !== 0x0d) throw new UpstreamProtocolError('bare LF in the response head', 'HPE_LF_EXPECTED');
+          }
+          if (end < 0 || end > MAX_RESPONSE_HEAD) {
+            if (buf.length > MAX_RESPONSE_HEAD) throw new UpstreamProtocolError('headers size exceeds limit', 'HPE_HEADER_OVERFLOW');
+            this.headScanned = buf.length;
             return;
           }
-          const lines = this.buf.subarray(0, end).toString('latin1').split('\r\n');
-          this.buf = this.buf.subarray(end + 4);
-          const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
-          if (!m) throw err('malformed upstream status line', 'HPE_INVALID_CONSTANT');
-          const status = Number(m[2]);
-          if (status >= 100 && status < 200 && status !== 101) continue; // 1xx: wait for the final response
-          const raw: string[] = [];
-          let length = -1;
-          let chunked = false;
-          let connection = '';
-          for (let i = 1; i < lines.length; i++) {
-            const l = lines[i] as string;
-            const colon = l.indexOf(':');
-            if (colon <= 0) throw err('malformed upstream header', 'HPE_INVALID_HEADER_TOKEN');
-            const name = l.slice(0, colon);
-            const value = l.slice(colon + 1).trim();
-            raw.push(name, value);
-            const lower = name.toLowerCase();
-            if (lower === 'content-length') {
-              const n = Number(value);
-              if (!/^\d+$/.test(value) || (length >= 0 && length !== n)) throw err('invalid content-length', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH');
-              length = n;
-            } else if (lower === 'transfer-encoding') chunked = value.toLowerCase().includes('chunked');
-            else if (lower === 'connection') connection = value.toLowerCase();
-          }
-          this.keepAlive = m[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
-          c.rawHeaders = raw;
-          handler.onResponseStart?.(c, status, {}, m[3] ?? '');
+          this.headScanned = 0;
+          const head = parseResponseHead(buf.subarray(0, end).toString('latin1'));
+          this.buf = buf.subarray(end + 4);
+          const status = head.status;
+          // Upgrades go through their own tunnel (gateway/http/websocket.ts), never through the pool.
+          if (status === 101) throw new UpstreamProtocolError('101 Switching Protocols to a request without an upgrade', 'HPE_INVALID_CONSTANT');
+          if (status < 200) continue; // 1xx: wait for the final response
+          this.keepAlive = head.keepAlive;
+          c.rawHeaders = head.headers;
+          handler.onResponseStart?.(c, status, {}, head.reason);
           if (c.aborted) return;
+          // No body after a HEAD, 204 or 304 whatever the framing headers say; bytes that follow are
+          // extraneous and close the connection (complete()).
           if (this.headRequest || status === 204 || status === 304) this.complete();
-          else if (chunked) this.state = S_CHUNK_SIZE;
-          else if (length >= 0) {
-            this.remaining = length;
+          else if (head.chunked) this.state = S_CHUNK_SIZE;
+          else if (head.contentLength >= 0) {
+            this.remaining = head.contentLength;
             this.state = S_BODY_LENGTH;
-            if (length === 0) this.complete();
+            if (head.contentLength === 0) this.complete();
           } else {
+            // No framing: the body runs to the end of the connection, which is then never reused.
             this.keepAlive = false;
             this.state = S_BODY_CLOSE;
           }
@@ -326,16 +364,12 @@ class H1Connection implements BodySink {
         }
         case S_CHUNK_SIZE: {
           const nl = this.buf.indexOf('\r\n');
-          if (nl < 0) {
-            if (this.buf.length > 1024) throw err('chunk size line too long', 'HPE_INVALID_CHUNK_SIZE');
+          if (nl < 0 || nl > MAX_CHUNK_LINE) {
+            if (this.buf.length > MAX_CHUNK_LINE) throw new UpstreamProtocolError('chunk size line too long', 'HPE_INVALID_CHUNK_SIZE');
             return;
           }
-          const line = this.buf.subarray(0, nl).toString('latin1');
+          this.remaining = parseChunkSize(this.buf.subarray(0, nl).toString('latin1'));
           this.buf = this.buf.subarray(nl + 2);
-          const semi = line.indexOf(';');
-          const hex = (semi < 0 ? line : line.slice(0, semi)).trim();
-          if (!/^[0-9a-fA-F]+$/.test(hex)) throw err('invalid chunk size', 'HPE_INVALID_CHUNK_SIZE');
-          this.remaining = parseInt(hex, 16);
           this.state = this.remaining === 0 ? S_TRAILERS : S_CHUNK_DATA;
           continue;
         }
@@ -352,7 +386,7 @@ class H1Connection implements BodySink {
         }
         case S_CHUNK_CRLF: {
           if (this.buf.length < 2) return;
-          if (this.buf[0] !== 0x0d || this.buf[1] !== 0x0a) throw err('missing CRLF after chunk', 'HPE_STRICT');
+          if (this.buf[0] !== 0x0d || this.buf[1] !== 0x0a) throw new UpstreamProtocolError('missing CRLF after chunk data', 'HPE_STRICT');
           this.buf = this.buf.subarray(2);
           this.state = S_CHUNK_SIZE;
           continue;
@@ -365,7 +399,13 @@ class H1Connection implements BodySink {
             continue;
           }
           const end = this.buf.indexOf('\r\n\r\n');
-          if (end < 0) return;
+          if (end < 0 || end > MAX_RESPONSE_HEAD) {
+            if (this.buf.length > MAX_RESPONSE_HEAD) throw new UpstreamProtocolError('trailers size exceeds limit', 'HPE_HEADER_OVERFLOW');
+            return;
+          }
+          // Dropped (not carried on HTTP/1.1 downstream), but held to the header rules: a malformed
+          // trailer block leaves the framing of what follows in doubt.
+          checkTrailers(this.buf.subarray(0, end).toString('latin1'));
           this.buf = this.buf.subarray(end + 4);
           this.complete();
           continue;
@@ -402,7 +442,13 @@ class H1Connection implements BodySink {
     if (this.writingBody || this.buf.length > 0 || !this.keepAlive || (this.pool.maxRequests > 0 && this.requests >= this.pool.maxRequests)) {
       this.close();
     } else this.pool.release(this);
-    if (handler && c) handler.onResponseEnd?.(c, {});
+    if (handler && c) {
+      try {
+        handler.onResponseEnd?.(c, {});
+      } catch (e) {
+        this.pool.callbackError(e, 'onResponseEnd');
+      }
+    }
   }
 
   private onEnd(): void {
@@ -433,16 +479,16 @@ class H1Connection implements BodySink {
     this.controller = undefined;
     if (!this.connected && !this.closed) this.pool.events.onConnectError(e);
     this.close();
-    if (handler && c && !c.aborted) handler.onResponseError?.(c, e);
+    if (handler && c && !c.aborted) this.notifyError(handler, c, e);
   }
 
   abort(c: H1Controller): void {
     if (this.controller !== c) return;
     const handler = this.handler;
-    this.handler = undefined;
-    this.controller = undefined;
-    this.close();
-    handler?.onResponseError?.(c, c.reason ?? err('aborted', 'UND_ERR_ABORTED'));
+    this.detach();
+    // Aborted before its head was written (in onRequestStart): the connection stays clean and reusable.
+    if (this.written) this.close();
+    if (handler) this.notifyError(handler, c, c.reason ?? err('aborted', 'UND_ERR_ABORTED'));
   }
 
   private readonly onIdleTimeout = (): void => {
@@ -499,12 +545,14 @@ export class H1Pool {
   private readonly idle: H1Connection[] = [];
   private readonly all = new Set<H1Connection>();
   private closing = false;
+  private readonly log: Logger | undefined;
 
   constructor(
     host: string,
     port: number,
-    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxRequestsPerConnection: number; maxConnections?: number; canCreateConnection?: () => boolean; connector?: Connector; tcpKeepaliveMs?: number; events: H1PoolEvents },
+    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxRequestsPerConnection: number; maxConnections?: number; canCreateConnection?: () => boolean; connector?: Connector; tcpKeepaliveMs?: number; events: H1PoolEvents; log?: Logger },
   ) {
+    this.log = o.log;
     this.host = host;
     this.port = port;
     this.connectTimeoutMs = o.connectTimeoutMs;
@@ -546,7 +594,7 @@ export class H1Pool {
     let conn = this.idle.pop();
     while (conn && (conn.closed || conn.socket.destroyed)) conn = this.idle.pop();
     if (conn) {
-      conn.send(o, handler);
+      if (!conn.send(o, handler)) this.release(conn);
       return true;
     }
     if (!this.mayOpen()) {
@@ -564,7 +612,7 @@ export class H1Pool {
       const sock = connect(opts);
       const conn = new H1Connection(this, sock, this.connectTimeoutMs, false);
       this.all.add(conn);
-      conn.send(o, handler);
+      if (!conn.send(o, handler)) this.release(conn);
       return;
     }
     // Custom connector: the request is written once the (TLS) connection is up.
@@ -575,14 +623,28 @@ export class H1Pool {
       if (e || !socket) {
         const error = (e ?? err('connect failed', 'ECONNREFUSED')) as Error & { code?: string };
         this.events.onConnectError(error);
-        handler.onResponseError?.(new H1Controller(undefined as unknown as H1Connection), error);
+        try {
+          handler.onResponseError?.(new H1Controller(undefined as unknown as H1Connection), error);
+        } catch (e2) {
+          this.callbackError(e2, 'onResponseError');
+        }
         this.drainQueue();
         return;
       }
       const conn = new H1Connection(this, socket, this.connectTimeoutMs, true);
       this.all.add(conn);
-      conn.send(o, handler);
+      if (!conn.send(o, handler)) this.release(conn);
     });
+  }
+
+  /**
+   * An exception thrown by a request's own callbacks (handler code, not the pool): the pool has already ended
+   * that request; this leaves the log line Envoy's error boundary would, and nothing reaches the event loop.
+   */
+  callbackError(e: unknown, where: string): void {
+    const error = e instanceof Error ? e : new Error(String(e));
+    if (this.log) this.log.error({ err: error, where, upstream: `${this.host}:${this.port}` }, 'exception in an upstream request callback: that request was reset');
+    else process.emitWarning(`exception in an upstream request callback (${where}) for ${this.host}:${this.port}: ${error.stack ?? error.message}`);
   }
 
   release(c: H1Connection): void {
@@ -590,10 +652,10 @@ export class H1Pool {
       c.close();
       return;
     }
-    const next = this.queue.shift();
-    if (next) {
-      c.send(next.o, next.handler);
-      return;
+    // Queued requests whose handler aborts them as they start (client gone while waiting) are skipped: the
+    // connection goes to the next one, as Envoy cancels a pending request without touching any connection.
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+      if (c.send(next.o, next.handler)) return;
     }
     c.idle(this.idleTimeoutMs);
     this.idle.push(c);
