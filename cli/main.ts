@@ -56,6 +56,11 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exitCode = 2;
     return;
   }
+  if (e.code === 'MESHGATE_STARTUP') {
+    process.stderr.write(`meshgate: ${e.message ?? String(err)}\n`);
+    process.exitCode = 1;
+    return;
+  }
   process.stderr.write(`meshgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

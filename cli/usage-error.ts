@@ -5,6 +5,20 @@ export class UsageError extends Error {
   readonly code = 'MESHGATE_USAGE';
 }
 
+/**
+ * Something in the environment stops the command from starting (a port another process holds): printed as
+ * one line without a stack trace, exit code 1. The message names the flag that changes it.
+ */
+export class StartupError extends Error {
+  readonly code = 'MESHGATE_STARTUP';
+}
+
+/** A port or socket the command could not bind, as one line naming the flag that moves it. */
+export function bindError(flag: string, what: string, address: string, code: string | undefined): StartupError {
+  if (code === 'EADDRINUSE') return new StartupError(`${what} ${address} is already in use by another process (another meshgate or Envoy?): stop it, or choose another with ${flag}`);
+  return new StartupError(`cannot bind ${what} ${address}${code ? ` (${code})` : ''}: choose another with ${flag}`);
+}
+
 export function parsePort(flag: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ObjectStore } from './model/store.ts';
 import { type ErrorReporter, type ValidationError, formatError } from './model/validation.ts';
 import type { GatewayIdentity } from './xds/snapshot.ts';
-import { AdsServer } from './xds/ads-server.ts';
+import { AdsServer, type XdsListenAddress } from './xds/ads-server.ts';
 import { Translator } from './translate/translate.ts';
 import type { Kind } from './model/objects.ts';
 
@@ -14,7 +14,7 @@ export interface ControllerOptions {
   /** Called on every push: the gateway pod's labels can change (relabel), so they are read each time. */
   identity: () => GatewayIdentity;
   log: Logger;
-  xds: { host: string; port: number };
+  xds: XdsListenAddress;
   reporter: ErrorReporter;
   /** Quiet period before a push (istiod's PILOT_DEBOUNCE_AFTER, 100 ms). */
   debounceMs?: number;
@@ -42,7 +42,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const log = o.log.child({ component: 'controller' });
   const debounceMs = o.debounceMs ?? 100;
   const maxDelayMs = o.maxDelayMs ?? 1000;
-  const server = await AdsServer.start({ host: o.xds.host, port: o.xds.port, log: o.log, ...(o.registry ? { registry: o.registry } : {}) });
+  const server = await AdsServer.start({ ...o.xds, log: o.log, ...(o.registry ? { registry: o.registry } : {}) });
 
   let reported = new Set<string>();
   const translator = new Translator();

@@ -19,7 +19,10 @@ import { AdsClient } from './xds/ads-client.ts';
 import type { Json } from './xds/json.ts';
 
 export interface ProxyOptions {
-  /** host:port of the ADS server. */
+  /**
+   * The ADS server as a gRPC target: `unix:PATH` (the controller's owner-only socket, as Envoy reaches
+   * pilot-agent on ./etc/istio/proxy/XDS) or `HOST:PORT` (TCP, only when asked for).
+   */
   xdsAddress: string;
   node: { id: string; cluster: string; metadata: Record<string, unknown> };
   /** Admin bind address (default 127.0.0.1). */
@@ -65,9 +68,24 @@ function localIpv4(): string {
   return '127.0.0.1';
 }
 
-function hostPort(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+/** One of the proxy's own ports (admin, status, metrics) could not be bound. */
+export class StaticPortError extends Error {
+  readonly port: 'admin' | 'status' | 'metrics';
+  readonly address: string;
+  readonly code: string | undefined;
+  constructor(port: 'admin' | 'status' | 'metrics', address: string, cause: NodeJS.ErrnoException) {
+    super(`cannot bind the ${port} port ${address}: ${cause.message}`, { cause });
+    this.port = port;
+    this.address = address;
+    this.code = cause.code;
+  }
+}
+
+/** The xds-grpc cluster's address, as Istio's bootstrap has it: a pipe for a Unix socket. */
+function xdsClusterAddress(target: string): Json {
+  if (target.startsWith('unix:')) return { pipe: { path: target.slice('unix:'.length).replace(/^\/\/(?=\/)/, '') } };
+  const i = target.lastIndexOf(':');
+  return { socket_address: { address: target.slice(0, i).replace(/^\[|\]$/g, ''), port_value: Number(target.slice(i + 1)) } };
 }
 
 function closeServer(s: Server): Promise<void> {
@@ -227,15 +245,22 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
 
   const nodeJson = (): Json => ({ id: o.node.id, cluster: o.node.cluster, metadata: o.node.metadata, user_agent_name: 'envoy' });
 
-  const adminServer = await startAdminServer(admin, adminHost, o.adminPort);
-  servers.push(adminServer);
-  const adminPort = (adminServer.address() as { port: number }).port;
-  const statusServer = await startStatusServer(bindHost, o.statusPort, isReady);
-  servers.push(statusServer);
-  const statusPort = (statusServer.address() as { port: number }).port;
-  const metricsServer = await startMetricsServer(bindHost, o.metricsPort, allStats);
-  servers.push(metricsServer);
-  const metricsPort = (metricsServer.address() as { port: number }).port;
+  /** Binds one of the proxy's own ports; on failure everything started so far stops (the process can exit). */
+  const bindOwn = async (port: 'admin' | 'status' | 'metrics', host: string, n: number, start: () => Promise<Server>): Promise<number> => {
+    try {
+      const server = await start();
+      servers.push(server);
+      return (server.address() as { port: number }).port;
+    } catch (e) {
+      await Promise.all(servers.map(closeServer));
+      await workers?.close();
+      dp.close();
+      throw new StaticPortError(port, `${host}:${n}`, e as NodeJS.ErrnoException);
+    }
+  };
+  const adminPort = await bindOwn('admin', adminHost, o.adminPort, () => startAdminServer(admin, adminHost, o.adminPort));
+  const statusPort = await bindOwn('status', bindHost, o.statusPort, () => startStatusServer(bindHost, o.statusPort, isReady));
+  const metricsPort = await bindOwn('metrics', bindHost, o.metricsPort, () => startMetricsServer(bindHost, o.metricsPort, allStats));
 
   // Istio's bootstrap: static listeners and clusters, so /listeners, /clusters and active_clusters
   // look like an Istio gateway's.
@@ -244,11 +269,10 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     { name: `0.0.0.0_${metricsPort}`, address: '0.0.0.0', port: metricsPort, lastUpdated: now, json: staticListenerJson(`0.0.0.0_${metricsPort}`, metricsPort, 'stats', '/stats/prometheus', 'prometheus_stats') },
     { name: `0.0.0.0_${statusPort}`, address: '0.0.0.0', port: statusPort, lastUpdated: now, json: staticListenerJson(`0.0.0.0_${statusPort}`, statusPort, 'agent', '/healthz/ready', 'agent') },
   );
-  const xds = hostPort(o.xdsAddress);
   clusters.addStatic(staticCluster('prometheus_stats', { socket_address: { address: '127.0.0.1', port_value: adminPort } }, '0.250s'));
   clusters.addStatic(staticCluster('agent', { socket_address: { address: '127.0.0.1', port_value: 15020 } }, '0.250s'));
   clusters.addStatic(staticCluster('sds-grpc', { pipe: { path: './var/run/secrets/workload-spiffe-uds/socket' } }, '1s'));
-  clusters.addStatic(staticCluster('xds-grpc', { socket_address: { address: xds.host, port_value: xds.port } }, '1s'));
+  clusters.addStatic(staticCluster('xds-grpc', xdsClusterAddress(o.xdsAddress), '1s'));
 
   const configDump = (includeEds: boolean): Json[] => {
     const types = xdsRef.client?.types;

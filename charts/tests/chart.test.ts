@@ -155,12 +155,12 @@ describe('istio-ingressgateway with default values', () => {
     assert.ok(controller.args?.includes('--merged-metrics-port=15020'));
   });
 
-  test('the proxy runs `meshgate proxy` against the controller on localhost, with Istio\'s port numbers', () => {
+  test('the proxy runs `meshgate proxy` against the controller\'s Unix socket, with Istio\'s port numbers', () => {
     assert.equal(proxy.image, 'meshgate:0.1.0');
     assert.deepEqual(proxy.command, ['meshgate']);
     assert.deepEqual(proxy.args, [
       'proxy',
-      '--xds-address=127.0.0.1:15010',
+      '--xds-socket=/etc/istio/proxy/XDS',
       '--admin-port=15000',
       '--status-port=15021',
       '--metrics-port=15090',
@@ -169,12 +169,12 @@ describe('istio-ingressgateway with default values', () => {
     ]);
   });
 
-  test('the controller runs `meshgate controller` serving xDS on the address the proxy dials', () => {
+  test('the controller runs `meshgate controller` serving xDS on the socket the proxy dials', () => {
     assert.equal(controller.image, proxy.image);
     assert.deepEqual(controller.command, ['meshgate']);
     assert.deepEqual(controller.args, [
       'controller',
-      '--xds-address=127.0.0.1:15010',
+      '--xds-socket=/etc/istio/proxy/XDS',
       '--merged-metrics-port=15020',
       '--labels-file=/etc/istio/pod/labels',
     ]);
@@ -201,6 +201,19 @@ describe('istio-ingressgateway with default values', () => {
   test('readiness is GET /healthz/ready on the status port 15021', () => {
     assert.deepEqual(proxy.readinessProbe?.httpGet, { path: '/healthz/ready', port: 15021, scheme: 'HTTP' });
     assert.equal(controller.readinessProbe, undefined);
+  });
+
+  test('xDS goes over a Unix socket in an emptyDir both containers mount at /etc/istio/proxy (as Istio\'s), never a TCP port', () => {
+    assert.deepEqual(pod.volumes?.find((v) => v.name === 'istio-envoy'), { name: 'istio-envoy', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+    for (const c of [proxy, controller]) {
+      assert.deepEqual(c.volumeMounts?.find((m) => m.name === 'istio-envoy'), { name: 'istio-envoy', mountPath: '/etc/istio/proxy' }, c.name);
+      assert.ok(c.args?.includes('--xds-socket=/etc/istio/proxy/XDS'), `${c.name} args`);
+      assert.equal(c.args?.some((a) => a.startsWith('--xds-address')), false, `${c.name}: no TCP xDS`);
+      assert.equal(portsOf(c).some((p) => p.containerPort === 15010), false, `${c.name}: no xDS container port`);
+    }
+    // The socket is 0600: the proxy reaches it only as the controller's user.
+    assert.equal(pod.securityContext?.runAsUser, 1337);
+    for (const c of [proxy, controller]) assert.equal(c.securityContext?.runAsUser, pod.securityContext?.runAsUser, c.name);
   });
 
   test('the controller reads the pod labels from a downward-API file at /etc/istio/pod/labels', () => {

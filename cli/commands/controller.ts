@@ -1,5 +1,6 @@
 // `meshgate controller`: the control-plane sidecar of a gateway pod. Watches the Kubernetes API, translates
-// the Istio config that selects this pod into Envoy xDS, serves it to `meshgate proxy` over localhost gRPC,
+// the Istio config that selects this pod into Envoy xDS, serves it to `meshgate proxy` over gRPC on a Unix
+// socket only the pod's containers can open (SDS carries private keys),
 // and serves the pod's merged Prometheus metrics (proxy + controller) on :15020, as Istio's pilot-agent does.
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -14,7 +15,8 @@ import { createEventReporter } from '../../controller/sources/kube/events.ts';
 import { gatewayIdentity, parseLabelsEnv } from '../../controller/sources/kube/identity.ts';
 import { startKubeSource } from '../../controller/sources/kube/source.ts';
 import { createLogger, type Logger } from '../logger.ts';
-import { UsageError, parsePort } from '../usage-error.ts';
+import { bindError, StartupError, UsageError, parsePort } from '../usage-error.ts';
+import { DEFAULT_XDS_SOCKET } from '../xds-flags.ts';
 
 export const summary = 'run the controller sidecar: watch the Kubernetes API and serve xDS to the proxy';
 export const usage = `usage: meshgate controller [flags]
@@ -26,7 +28,11 @@ serves them to 'meshgate proxy'. xDS is held back until the first list of every 
 flags:
   --kubeconfig PATH            kubeconfig file (default: the pod's service account; outside a cluster
                                $KUBECONFIG or ~/.kube/config)
-  --xds-address HOST:PORT      where to serve ADS (default 127.0.0.1:15010)
+  --xds-socket PATH            serve ADS on this Unix socket, created 0600 (its directory 0700 when
+                               created here) (default /etc/istio/proxy/XDS: the emptyDir the chart
+                               mounts in both containers, where Istio's agent serves Envoy)
+  --xds-address HOST:PORT      serve ADS on TCP instead. Insecure: any process that reaches it gets
+                               every TLS private key over SDS
   --watch-namespaces a,b       watch Istio config, Services, EndpointSlices and Pods only in these
                                namespaces and the pod's own (default: all namespaces)
   --labels-file PATH           the pod's labels, a Downward API file of key="value" lines
@@ -81,7 +87,8 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     options: {
       kubeconfig: { type: 'string' },
-      'xds-address': { type: 'string', default: '127.0.0.1:15010' },
+      'xds-socket': { type: 'string' },
+      'xds-address': { type: 'string' },
       'watch-namespaces': { type: 'string' },
       'labels-file': { type: 'string' },
       'merged-metrics-port': { type: 'string' },
@@ -90,7 +97,9 @@ export async function run(argv: string[]): Promise<void> {
     strict: true,
     allowPositionals: false,
   });
-  const xds = parseHostPort('xds-address', values['xds-address']);
+  if (values['xds-socket'] !== undefined && values['xds-address'] !== undefined) throw new UsageError('--xds-socket and --xds-address name two ways to serve xDS: give one');
+  if (values['xds-socket'] === '') throw new UsageError('--xds-socket must name a file');
+  const xds = values['xds-address'] !== undefined ? parseHostPort('xds-address', values['xds-address']) : { socket: values['xds-socket'] ?? DEFAULT_XDS_SOCKET };
   const metricsPort = parsePort('merged-metrics-port', values['merged-metrics-port'], 15020);
   const namespaces = (values['watch-namespaces'] ?? '')
     .split(',')
@@ -171,9 +180,20 @@ export async function run(argv: string[]): Promise<void> {
     })());
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void shutdown(sig).then(() => process.exit(0)));
 
-  if (metricsPort > 0) metricsServer = await serveMergedMetrics({ port: metricsPort, proxyMetricsUrl, registry, scrapeFailures, ready: () => ready, log: root });
+  if (metricsPort > 0) {
+    metricsServer = await serveMergedMetrics({ port: metricsPort, proxyMetricsUrl, registry, scrapeFailures, ready: () => ready, log: root }).catch(async (e: unknown) => {
+      await source.close();
+      throw e;
+    });
+  }
 
-  const controller = await startController({ store, identity, log: root, xds, reporter, registry });
+  const controller = await startController({ store, identity, log: root, xds, reporter, registry }).catch(async (e: unknown) => {
+    metricsServer?.close();
+    await source.close();
+    const err = e as NodeJS.ErrnoException;
+    if ('port' in xds) throw bindError('--xds-address', 'the xDS address', `${xds.host}:${xds.port}`, err.code);
+    throw new StartupError(`cannot serve xDS on ${xds.socket}: ${err.message} (--xds-socket)`);
+  });
   running.controller = controller;
   const labelsFile = values['labels-file'];
   if (labelsFile) {
@@ -181,7 +201,7 @@ export async function run(argv: string[]): Promise<void> {
     // but not when the pod is not visible there: push when the file changes (no-op if the labels did not).
     watchFile(labelsFile, { interval: 2_000 }, () => controller.pushNow());
   }
-  log.info({ xds: `${xds.host}:${controller.port}`, pod: `${ns}/${podName}`, namespaces: namespaces.length ? namespaces : 'all' }, 'serving xDS (held until the Kubernetes caches are synced)');
+  log.info({ xds: 'port' in xds ? `${xds.host}:${controller.port}` : xds.socket, pod: `${ns}/${podName}`, namespaces: namespaces.length ? namespaces : 'all' }, 'serving xDS (held until the Kubernetes caches are synced)');
   await source.synced;
   if (closing) return;
   controller.markSynced();
@@ -239,7 +259,7 @@ async function serveMergedMetrics(o: { port: number; proxyMetricsUrl: string; re
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`cannot serve merged metrics on 0.0.0.0:${o.port}: ${err.message} (use --merged-metrics-port)`)));
+    server.once('error', (err: NodeJS.ErrnoException) => reject(bindError('--merged-metrics-port', 'the merged metrics port', `0.0.0.0:${o.port}`, err.code)));
     server.listen(o.port, '0.0.0.0', () => resolve());
   });
   log.info({ port: o.port, proxy: o.proxyMetricsUrl }, 'serving merged /stats/prometheus and /healthz/ready');

@@ -1,16 +1,17 @@
 // `meshgate local`: the embedded default. The controller reads Kubernetes/Istio YAML from a directory and
-// serves xDS on localhost; the proxy in the same process consumes it over real gRPC, exactly as the
-// sidecar pair does in a cluster.
+// serves xDS on a Unix socket in a private directory; the proxy in the same process consumes it over real
+// gRPC, exactly as the sidecar pair does in a cluster.
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
-import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createLogger, type Logger } from '../logger.ts';
-import { parseConcurrency, parseLabels, parsePort, UsageError } from '../usage-error.ts';
+import { bindError, parseConcurrency, parseLabels, parsePort, UsageError } from '../usage-error.ts';
 import { ObjectStore } from '../../controller/model/store.ts';
 import { formatError, type ErrorReporter } from '../../controller/model/validation.ts';
 import { startController } from '../../controller/controller.ts';
 import { startLocalDirSource } from '../../controller/sources/local-dir.ts';
-import { startProxy } from '../../gateway/proxy.ts';
+import { StaticPortError, startProxy } from '../../gateway/proxy.ts';
 
 export const summary = 'run controller + proxy on one machine from a directory of Istio/Kubernetes YAML';
 export const usage = `usage: meshgate local --config DIR [flags]
@@ -27,7 +28,10 @@ flags:
   --admin-port N          Envoy-style admin API on 127.0.0.1 (default 15000)
   --status-port N         readiness /healthz/ready (default 15021)
   --metrics-port N        Prometheus /stats/prometheus (default 15090)
-  --xds-port N            controller's ADS server on 127.0.0.1 (default 15010)
+  --xds-port N            serve xDS on TCP 127.0.0.1:N instead of the private Unix socket. Insecure: any
+                          local process can then connect and receive every TLS private key over SDS
+                          (default: a socket in a new 0700 directory under $XDG_RUNTIME_DIR or the
+                          temporary directory, removed on exit)
   --access-log PATH       Envoy-format access log (e.g. /dev/stdout; default off, as in Istio)
   --drain-seconds N       drain time on SIGTERM (default 5)
   --concurrency N         workers serving traffic (Envoy's --concurrency; default: one per CPU)
@@ -43,7 +47,8 @@ export interface LocalOptions {
   adminPort: number;
   statusPort: number;
   metricsPort: number;
-  xdsPort: number;
+  /** TCP for xDS, only when asked for; default: a Unix socket in a private directory. */
+  xdsPort?: number;
   accessLog?: string;
   drainSeconds: number;
   concurrency: number;
@@ -90,10 +95,10 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
     adminPort: parsePort('admin-port', values['admin-port'], 15000),
     statusPort: parsePort('status-port', values['status-port'], 15021),
     metricsPort: parsePort('metrics-port', values['metrics-port'], 15090),
-    xdsPort: parsePort('xds-port', values['xds-port'], 15010),
     drainSeconds: drain,
     concurrency: parseConcurrency(values.concurrency),
   };
+  if (values['xds-port'] !== undefined) opts.xdsPort = parsePort('xds-port', values['xds-port'], 0);
   if (values['access-log']) opts.accessLog = values['access-log'];
   if (values['dns-server']) {
     if (!/^[^:,]+:\d+(,[^:,]+:\d+)*$/.test(values['dns-server'])) throw new UsageError(`--dns-server must be HOST:PORT[,HOST:PORT...], got '${values['dns-server']}'`);
@@ -115,21 +120,44 @@ export interface Local {
   drain(): Promise<void>;
 }
 
+/**
+ * A new directory only this user can enter (mkdtemp creates it 0700), for the xDS socket: under
+ * $XDG_RUNTIME_DIR (per user, itself 0700) when set, else the temporary directory.
+ */
+function privateSocketDir(): string {
+  const base = process.env.XDG_RUNTIME_DIR && isDirectory(process.env.XDG_RUNTIME_DIR) ? process.env.XDG_RUNTIME_DIR : tmpdir();
+  return mkdtempSync(join(base, 'meshgate-xds-'));
+}
+
+/** The proxy's own ports, as the flags that move them. */
+const PORT_FLAGS = { admin: '--admin-port', status: '--status-port', metrics: '--metrics-port' } as const;
+
 export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
   const store = new ObjectStore();
   const reporter = logReporter(log.child({ component: 'config' }));
   const identity = { namespace: o.namespace, podName: o.name, labels: o.labels };
+  const socketDir = o.xdsPort === undefined ? privateSocketDir() : undefined;
+  const removeSocketDir = (): void => {
+    if (socketDir) rmSync(socketDir, { recursive: true, force: true });
+  };
+  // Also when the process ends without close() (process.exit after a fatal error).
+  process.once('exit', removeSocketDir);
+  const xds = socketDir ? { socket: join(socketDir, 'XDS') } : { host: '127.0.0.1', port: o.xdsPort ?? 0 };
   const controller = await startController({
     store,
     identity: () => identity,
     log: log.child({ component: 'controller' }),
-    xds: { host: '127.0.0.1', port: o.xdsPort },
+    xds,
     reporter,
+  }).catch((e: unknown) => {
+    removeSocketDir();
+    const err = e as NodeJS.ErrnoException;
+    throw 'port' in xds ? bindError('--xds-port', 'the xDS port', `${xds.host}:${xds.port}`, err.code) : err;
   });
   const source = await startLocalDirSource({ dir: o.config, store, log: log.child({ component: 'local-dir' }), reporter });
   controller.markSynced();
   const proxy = await startProxy({
-    xdsAddress: `127.0.0.1:${controller.port}`,
+    xdsAddress: 'socket' in xds ? `unix:${xds.socket}` : `127.0.0.1:${controller.port}`,
     node: {
       id: `router~127.0.0.1~${o.name}.${o.namespace}~${o.namespace}.svc.cluster.local`,
       cluster: `${o.labels.app ?? o.name}.${o.namespace}`,
@@ -143,15 +171,22 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     ...(o.accessLog ? { accessLog: o.accessLog } : {}),
     ...(o.dnsServer ? { dnsServer: o.dnsServer } : {}),
     log: log.child({ component: 'proxy' }),
+  }).catch(async (e: unknown) => {
+    await source.close();
+    await controller.close();
+    removeSocketDir();
+    throw e instanceof StaticPortError ? bindError(PORT_FLAGS[e.port], `the ${e.port} port`, e.address, e.code) : e;
   });
   await proxy.ready;
-  log.info({ config: o.config, admin: `127.0.0.1:${proxy.ports.admin}`, status: proxy.ports.status, metrics: proxy.ports.metrics, xds: controller.port }, 'meshgate local is ready');
+  log.info({ config: o.config, admin: `127.0.0.1:${proxy.ports.admin}`, status: proxy.ports.status, metrics: proxy.ports.metrics, xds: 'socket' in xds ? xds.socket : `127.0.0.1:${controller.port}` }, 'meshgate local is ready');
   return {
     drain: () => proxy.drain(),
     async close() {
       await proxy.close();
       await source.close();
       await controller.close();
+      removeSocketDir();
+      process.off('exit', removeSocketDir);
     },
   };
 }

@@ -1,12 +1,14 @@
 // `meshgate proxy`: the data plane, as istio-proxy runs in a gateway pod. Connects to the controller's ADS
-// server, serves the listeners it receives, admin on 127.0.0.1:15000, readiness on :15021, Prometheus
+// server over the Unix socket they share (an emptyDir at /etc/istio/proxy, as Istio's), serves the
+// listeners it receives, admin on 127.0.0.1:15000, readiness on :15021, Prometheus
 // stats on :15090. SIGTERM drains (connection: close, then stop accepting) and exits 0.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../logger.ts';
-import { parseConcurrency, parseLabels, parsePort, UsageError } from '../usage-error.ts';
-import { startProxy } from '../../gateway/proxy.ts';
+import { bindError, parseConcurrency, parseLabels, parsePort, UsageError } from '../usage-error.ts';
+import { StaticPortError, startProxy } from '../../gateway/proxy.ts';
+import { xdsTarget } from '../xds-flags.ts';
 
 export const summary = 'run the gateway proxy (xDS client, listeners, admin on :15000)';
 
@@ -16,7 +18,10 @@ Runs the data plane of an Istio-compatible gateway: an Envoy xDS v3 (ADS) client
 routes and clusters it receives.
 
 flags:
-  --xds-address HOST:PORT   ADS server (the controller) (default 127.0.0.1:15010)
+  --xds-socket PATH         the controller's ADS Unix socket (default /etc/istio/proxy/XDS, the emptyDir
+                            the chart mounts in both containers, as Istio's agent serves Envoy)
+  --xds-address HOST:PORT   reach the controller over TCP instead (only with the controller's
+                            --xds-address). Insecure: SDS carries every TLS private key
   --admin-port N            admin interface on 127.0.0.1 (default 15000)
   --status-port N           readiness listener, /healthz/ready (default 15021)
   --metrics-port N          Prometheus listener, /stats/prometheus (default 15090)
@@ -49,6 +54,7 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      'xds-socket': { type: 'string' },
       'xds-address': { type: 'string' },
       'admin-port': { type: 'string' },
       'status-port': { type: 'string' },
@@ -63,8 +69,7 @@ export async function run(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  const xdsAddress = values['xds-address'] ?? '127.0.0.1:15010';
-  if (!/^.+:\d+$/.test(xdsAddress)) throw new UsageError(`--xds-address must be HOST:PORT, got '${xdsAddress}'`);
+  const xdsAddress = xdsTarget(values['xds-socket'], values['xds-address']);
   const drainSeconds = Number(values['drain-seconds'] ?? '5');
   if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`--drain-seconds must be a non-negative number, got '${values['drain-seconds']}'`);
   const concurrency = parseConcurrency(values.concurrency);
@@ -103,6 +108,8 @@ export async function run(argv: string[]): Promise<void> {
     ...(values['listen-host'] ? { listenHost: values['listen-host'] } : {}),
     ...(values['dns-server'] ? { dnsServer: values['dns-server'] } : {}),
     log,
+  }).catch((e: unknown) => {
+    throw e instanceof StaticPortError ? bindError(`--${e.port}-port`, `the ${e.port} port`, e.address, e.code) : e;
   });
 
   let stopping = false;

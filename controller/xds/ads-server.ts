@@ -10,6 +10,7 @@
 // carry only the resources that changed since the last response on that stream (a client keeps the ones a
 // response leaves out, as Envoy does), so an endpoint change sends the changed ClusterLoadAssignments only.
 import { createHash, randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -17,16 +18,33 @@ import { AdsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse, ty
 import { packJson, type Any, type JsonObject } from '../../xds/protos.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, SHORT_NAMES } from '../../xds/type-urls.ts';
 import type { XdsResources } from './snapshot.ts';
+import { prepareSocketPath, removeSocket, restrictSocket, XdsSocketError } from './unix-socket.ts';
 
-export interface AdsServerOptions {
-  host: string;
-  /** 0 picks a free port (tests). */
-  port: number;
+/**
+ * Where ADS is served: a Unix domain socket only the proxy can open (the default everywhere: SDS carries
+ * private keys), or TCP when asked for (any local process can then connect under any node id).
+ */
+export type XdsListenAddress = { socket: string } | { host: string; /** 0 picks a free port (tests). */ port: number };
+
+export type AdsServerOptions = XdsListenAddress & {
   log: Logger;
   /** Where the pilot_xds* metrics go; none when absent. */
   registry?: Registry;
   /** Clock for versions and status timestamps (tests). */
   now?: () => Date;
+};
+
+/** Whether host:port can be bound now (the TCP port is checked first: grpc-js reports a busy one only as text). */
+function tcpPortFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
+function bind(server: grpc.Server, target: string): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
 }
 
 export interface NackRecord {
@@ -181,7 +199,11 @@ export class AdsServer {
   } = {};
   /** Rejected responses per type since start (also exported as pilot_total_xds_rejects). */
   readonly rejects: Record<string, number> = { cds: 0, eds: 0, lds: 0, rds: 0, sds: 0 };
+  /** The TCP port served (0 on a Unix socket). */
   port = 0;
+  /** The Unix socket served, if any. */
+  socket: string | undefined;
+  private socketIno = 0;
 
   private constructor(o: AdsServerOptions) {
     this.log = o.log.child({ component: 'ads' });
@@ -199,10 +221,18 @@ export class AdsServer {
   static async start(o: AdsServerOptions): Promise<AdsServer> {
     const s = new AdsServer(o);
     s.server.addService(AdsServiceDefinition, { StreamAggregatedResources: (call: Call) => s.onStream(call) });
-    s.port = await new Promise<number>((resolve, reject) => {
-      s.server.bindAsync(`${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-    });
-    s.log.info({ address: `${o.host}:${s.port}` }, 'ADS server listening');
+    if ('socket' in o) {
+      await prepareSocketPath(o.socket);
+      await bind(s.server, `unix:${o.socket}`);
+      s.socket = o.socket;
+      s.socketIno = restrictSocket(o.socket);
+      s.log.info({ socket: o.socket, mode: '0600' }, 'ADS server listening on a Unix socket');
+      return s;
+    }
+    if (o.port !== 0 && !(await tcpPortFree(o.host, o.port))) throw new XdsSocketError(`${o.host}:${o.port} is in use by another process`, 'EADDRINUSE');
+    s.port = await bind(s.server, `${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`);
+    // Plain TCP: every local process can fetch every certificate's private key over SDS.
+    s.log.warn({ address: `${o.host}:${s.port}` }, 'ADS server listening on TCP: any process that can reach this address receives every TLS private key over SDS; prefer the Unix socket');
     return s;
   }
 
@@ -304,6 +334,7 @@ export class AdsServer {
         resolve();
       });
     });
+    if (this.socket) removeSocket(this.socket, this.socketIno);
   }
 
   private onStream(call: Call): void {

@@ -8,15 +8,18 @@
 // Deviations from a kubelet, each the smallest possible (see the comments where they happen):
 //   - the Downward API labels volume is written to a temporary directory, and the one arg naming its mount
 //     path (`--labels-file=/etc/istio/pod/labels`) is rewritten to it (no mount namespaces here);
+//   - likewise each emptyDir volume is a directory of its own (made 0777, as the kubelet makes an emptyDir),
+//     and an arg whose value lies under its mount path is rewritten to it: the xDS socket the two containers
+//     share (`--xds-socket=/etc/istio/proxy/XDS`, the istio-envoy emptyDir) lands in the same directory for both;
 //   - the controller gets `--kubeconfig=<the ServiceAccount's token kubeconfig>` appended, because the product
 //     reads in-cluster credentials only from the fixed path /var/run/secrets/kubernetes.io/serviceaccount
 //     (client-node's loadFromCluster) and offers no env to move it;
 //   - the command `meshgate` (the image's ENTRYPOINT, on the image's PATH) is bin/meshgate of this checkout;
 //   - no service-link env (`<SVC>_SERVICE_HOST`, ... for every Service of the namespace), only KUBERNETES_*.
-// Ports are the chart's fixed ones (15000, 15010, 15020, 15021, 15090, listeners 8080/8443): run the test
+// Ports are the chart's fixed ones (15000, 15020, 15021, 15090, listeners 8080/8443; xDS is a Unix socket): run the test
 // files one at a time (e2e/kube/run.sh does), as two pods of the same node never share a network namespace.
 import { randomBytes, createHash } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject } from '../../controller/model/objects.ts';
@@ -66,7 +69,9 @@ export interface GatewayPod {
   controller: Proc | undefined;
   /** What each container was started with (after the substitutions listed at the top of this file). */
   started: Record<string, { command: string; args: string[]; env: Record<string, string> }>;
-  ports: { xds: number; admin: number; status: number; metrics: number; merged: number };
+  ports: { admin: number; status: number; metrics: number; merged: number };
+  /** The controller's xDS Unix socket, as both containers' args name it (after the emptyDir substitution). */
+  xdsSocket: string;
   startController(): Proc;
   /** Adds/changes labels of the Pod in the API server and rewrites the Downward API labels file, as the kubelet does. */
   relabel(labels: Record<string, string>): Promise<void>;
@@ -177,6 +182,24 @@ export function labelsFileText(labels: Record<string, string>): string {
     .join('\n');
 }
 
+/** The value of `--flag=VALUE` in args. */
+const flagValue = (args: string[], flag: string): string => {
+  const a = args.find((x) => x.startsWith(`${flag}=`));
+  if (a === undefined) throw new Error(`the container's args have no ${flag}=...: ${args.join(' ')}`);
+  return a.slice(flag.length + 1);
+};
+
+/** An arg whose value (`--flag=VALUE`, or the whole arg) lies under one of the mounts' paths, moved to that mount's directory. */
+export function remountArg(arg: string, mounts: { mountPath: string; dir: string }[]): string {
+  const eq = arg.indexOf('=');
+  const value = arg.slice(eq + 1);
+  for (const m of mounts) {
+    const prefix = `${m.mountPath.replace(/\/$/, '')}/`;
+    if (value.startsWith(prefix)) return `${arg.slice(0, eq + 1)}${m.dir}/${value.slice(prefix.length)}`;
+  }
+  return arg;
+}
+
 const arg = (args: string[], flag: string): number => {
   const a = args.find((x) => x.startsWith(`${flag}=`));
   const port = Number(a?.slice(flag.length + 1).split(':').pop());
@@ -231,6 +254,15 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
     renameSync(`${labelsFile}.tmp`, labelsFile);
   };
   writeLabels(labels);
+  // Each emptyDir: a directory of its own for this pod, shared by the containers that mount it.
+  const emptyDirs = new Map<string, string>();
+  for (const v of volumes as { name: string; emptyDir?: unknown }[]) {
+    if (!v.emptyDir) continue;
+    const d = join(o.dir, podName, v.name);
+    mkdirSync(d, { recursive: true });
+    chmodSync(d, 0o777);
+    emptyDirs.set(v.name, d);
+  }
 
   // The image's ENV (Dockerfile: NODE_ENV, MESHGATE_LOG_PRETTY, PATH with /app/bin first: here bin/ of this
   // checkout, then this machine's PATH for node), what the kubelet adds (HOSTNAME, the kubernetes Service's
@@ -252,13 +284,14 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
     if (!c) throw new Error(`the Deployment ${o.deployment} has no container ${name}`);
     const env = containerEnv(pod, containers, c, base);
     if (c.command?.length !== 1 || c.command[0] !== 'meshgate') throw new Error(`container ${name}: command ${JSON.stringify(c.command)} is not the image's ENTRYPOINT ["meshgate"]`);
-    const args = (c.args ?? []).map((a) => expand(a, env));
-    for (const m of c.volumeMounts ?? []) {
-      if (m.name !== labelsVolume.name) continue;
-      // Deviation: the chart names the mount path in the arg --labels-file=/etc/istio/pod/labels; without a
-      // mount namespace the volume lives in a temporary directory, and only that path in the args changes.
-      for (let i = 0; i < args.length; i++) args[i] = (args[i] ?? '').split(`${m.mountPath.replace(/\/$/, '')}/`).join(`${volumeDir}/`);
-    }
+    // Deviation: the chart names mount paths in args (--labels-file=/etc/istio/pod/labels,
+    // --xds-socket=/etc/istio/proxy/XDS); without a mount namespace each volume lives in a temporary
+    // directory, and only those paths in the args change.
+    const mounts = (c.volumeMounts ?? []).flatMap((m) => {
+      const dir = m.name === labelsVolume.name ? volumeDir : emptyDirs.get(m.name);
+      return dir === undefined ? [] : [{ mountPath: m.mountPath, dir }];
+    });
+    const args = (c.args ?? []).map((a) => remountArg(expand(a, env), mounts));
     // Deviation: in a cluster the controller reads its projected token from the fixed in-cluster path
     // /var/run/secrets/kubernetes.io/serviceaccount (volume kube-api-access), which the product cannot be told to
     // read elsewhere; the same ServiceAccount's token comes in a kubeconfig instead (TokenRequest, as the kubelet
@@ -272,8 +305,8 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
   const proxy = startContainer('istio-proxy');
   const proxyArgs = started['istio-proxy']?.args ?? [];
   const controllerArgs = (containers.find((c) => c.name === 'controller')?.args ?? []);
+  const xdsSocket = flagValue(proxyArgs, '--xds-socket');
   const ports = {
-    xds: arg(proxyArgs, '--xds-address'),
     admin: arg(proxyArgs, '--admin-port'),
     status: arg(proxyArgs, '--status-port'),
     metrics: arg(proxyArgs, '--metrics-port'),
@@ -285,6 +318,7 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
     controller: undefined,
     started,
     ports,
+    xdsSocket,
     startController() {
       if (gw.controller) throw new Error('the controller is already running');
       gw.controller = startContainer('controller');

@@ -2,7 +2,7 @@
 // third_party/forked/golang/expansion tests) and resourceFieldRef values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expand, resourceFieldValue, type Container } from './gateway-pod.ts';
+import { expand, remountArg, resourceFieldValue, type Container } from './gateway-pod.ts';
 
 const vars = { VAR_A: 'A', VAR_B: 'B', VAR_EMPTY: '', CPU: '2' };
 const expansions: [string, string][] = [
@@ -32,4 +32,21 @@ const fields: [string, Container, string, string | undefined, string][] = [
 ];
 for (const [name, c, resource, divisor, want] of fields) {
   test(`resourceFieldRef ${resource}: ${name} -> ${want}`, () => assert.equal(resourceFieldValue(c, resource, divisor), want));
+}
+
+const mounts = [
+  { mountPath: '/etc/istio/pod', dir: '/tmp/s/pod-1/istio-podinfo' },
+  { mountPath: '/etc/istio/proxy/', dir: '/tmp/s/pod-1/istio-envoy' },
+  { mountPath: '/tmp', dir: '/tmp/s/pod-1/istio-proxy-tmp' },
+];
+const remounts: [string, string][] = [
+  ['--labels-file=/etc/istio/pod/labels', '--labels-file=/tmp/s/pod-1/istio-podinfo/labels'],
+  ['--xds-socket=/etc/istio/proxy/XDS', '--xds-socket=/tmp/s/pod-1/istio-envoy/XDS'],
+  ['--kubeconfig=/tmp/s/kubeconfig', '--kubeconfig=/tmp/s/pod-1/istio-proxy-tmp/s/kubeconfig'],
+  ['--xds-socket=/etc/istio/proxyXDS', '--xds-socket=/etc/istio/proxyXDS'],
+  ['--admin-port=15000', '--admin-port=15000'],
+  ['proxy', 'proxy'],
+];
+for (const [input, want] of remounts) {
+  test(`an arg under a mount path moves with the volume: '${input}' -> '${want}'`, () => assert.equal(remountArg(input, mounts), want));
 }

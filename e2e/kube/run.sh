@@ -3,7 +3,7 @@
 #   1. e2e/kube/build.sh       kube-apiserver, kube-controller-manager, etcd (cached; needs Go on a cold machine)
 #   2. scripts/fetch-helm.sh   helm and kubectl (cached)
 #   3. node --test 'e2e/kube/**/*.test.ts', one file at a time (each gateway pod binds the chart's fixed
-#      ports 8080, 8443, 15000, 15010, 15020, 15021, 15090, as a pod does in its own network namespace),
+#      ports 8080, 8443, 15000, 15020, 15021, 15090 (xDS: a Unix socket), as a pod does in its own network namespace),
 #      inside e2e/kube/netns.sh: a private network and PID namespace, so pods get 10.244.x.y addresses,
 #      nothing leaves the machine, and every process the suite started dies with it, whatever happens.
 # With E2E_KUBECONFIG set the tests run directly (an external API server is not reachable from inside a

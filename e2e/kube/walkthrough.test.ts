@@ -3,7 +3,7 @@
 // real processes, backend pods on their own addresses, and raw HTTP assertions.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { KubeObject } from '../../controller/model/objects.ts';
 import { KubeApiError } from '../../controller/sources/kube/client.ts';
 import { get } from '../lib/http.ts';
@@ -119,7 +119,8 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
     assert.deepEqual({ ...podLabels, 'pod-template-hash': undefined }, { ...dep.spec.template.metadata.labels, 'pod-template-hash': undefined });
     const name = gw.pod.metadata.name;
     const proxy = gw.started['istio-proxy'];
-    assert.deepEqual(proxy?.args, ['proxy', '--xds-address=127.0.0.1:15010', '--admin-port=15000', '--status-port=15021', '--metrics-port=15090', '--concurrency=2', '--drain-seconds=5']);
+    assert.deepEqual(proxy?.args, ['proxy', `--xds-socket=${gw.xdsSocket}`, '--admin-port=15000', '--status-port=15021', '--metrics-port=15090', '--concurrency=2', '--drain-seconds=5']);
+    assert.match(gw.xdsSocket, new RegExp(`^/.+/${name}/istio-envoy/XDS$`), 'the istio-envoy emptyDir, moved to a temporary directory');
     assert.equal(proxy.env.POD_NAME, name);
     assert.equal(proxy.env.POD_NAMESPACE, s.ns.gw);
     assert.equal(proxy.env.INSTANCE_IP, s.gatewayPodIP);
@@ -138,7 +139,9 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
     assert.deepEqual(procEnv(gw.proxy.pid), proxy.env);
     const controller = gw.started.controller;
     assert.ok(controller && gw.controller);
-    assert.deepEqual(controller.args.slice(0, 3), ['controller', '--xds-address=127.0.0.1:15010', '--merged-metrics-port=15020']);
+    assert.deepEqual(controller.args.slice(0, 3), ['controller', `--xds-socket=${gw.xdsSocket}`, '--merged-metrics-port=15020']);
+    // The controller made the socket owner-only: the proxy (same uid, as in the pod) is served over it.
+    assert.equal(statSync(gw.xdsSocket).mode & 0o777, 0o600);
     assert.match(controller.args[3] ?? '', new RegExp(`^--labels-file=/.+/${name}/istio-podinfo/labels$`), 'the labels volume, moved to a temporary directory');
     assert.match(controller.args.at(-1) ?? '', /^--kubeconfig=/, 'the ServiceAccount token in a kubeconfig instead of the in-cluster token files');
     assert.deepEqual(procArgs(gw.controller.pid).slice(-controller.args.length), controller.args);

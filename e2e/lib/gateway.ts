@@ -1,6 +1,7 @@
 // A `meshgate local` gateway for black-box tests: a config directory the test writes Kubernetes/Istio YAML
 // into, the gateway's own Service mapping port 80 to a free target port (so suites do not collide on
-// 8080), admin/status/metrics/xds on free ports, and helpers for /stats and waiting until config applies.
+// 8080), admin/status/metrics on free ports (xDS on the private Unix socket `meshgate local` makes), and
+// helpers for /stats and waiting until config applies.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,8 @@ export interface Gateway {
   /** The listener port (the gateway Service's targetPort for port 80). */
   port: number;
   admin: number;
+  /** Readiness, /healthz/ready (Istio's 15021). */
+  status: number;
   /** The Prometheus listener (Istio's 15090). */
   metrics: number;
   proc: Proc;
@@ -26,10 +29,13 @@ export interface Gateway {
 
 const esc = (s: string): string => s.replace(/[.|*+?()[\]{}^$\\]/g, '\\$&');
 
-/** `env` is added to the process environment (e.g. MESHGATE_FAST_PATH=0 for the node:http path only). */
-export async function startGateway(o: { accessLog?: boolean; concurrency?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Gateway> {
+/**
+ * `env` is added to the process environment (e.g. MESHGATE_FAST_PATH=0 for the node:http path only); `port`
+ * is the listener port (default: a free one); `args` are more `meshgate local` flags.
+ */
+export async function startGateway(o: { accessLog?: boolean; concurrency?: number; env?: NodeJS.ProcessEnv; port?: number; args?: string[] } = {}): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-tm-'));
-  const port = await freePort('0.0.0.0');
+  const port = o.port ?? (await freePort('0.0.0.0'));
   writeFileSync(join(dir, '00-gateway-service.yaml'), `apiVersion: v1
 kind: Service
 metadata: {name: istio-ingressgateway, namespace: istio-system, labels: {app: istio-ingressgateway, istio: ingressgateway}}
@@ -39,9 +45,9 @@ spec:
   ports:
   - {name: http2, port: 80, targetPort: ${port}, protocol: TCP}
 `);
-  const [admin, status, metrics, xds] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
   const logFile = join(dir, 'access.log');
-  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0', ...(o.accessLog ? ['--access-log', logFile] : []), ...(o.concurrency !== undefined ? ['--concurrency', String(o.concurrency)] : [])], o.env);
+  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '0', ...(o.accessLog ? ['--access-log', logFile] : []), ...(o.concurrency !== undefined ? ['--concurrency', String(o.concurrency)] : []), ...(o.args ?? [])], o.env);
   const adminGet = async (path: string): Promise<string> => (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
   try {
     await eventually('the gateway admin to answer', async () => ((await rawRequest('127.0.0.1', admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).status > 0 ? true : undefined), 20_000, 100);
@@ -53,6 +59,7 @@ spec:
     dir,
     port,
     admin,
+    status,
     metrics,
     proc,
     write: (file, yaml) => writeFileSync(join(dir, file), yaml),

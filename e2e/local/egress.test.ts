@@ -96,7 +96,7 @@ describe('local mode: egress gateway (HTTP, TLS origination, mTLS origination, S
     dns.set('mtls.example.com', MTLS_IP);
 
     [g80, g443] = [await freePort(), await freePort()];
-    const [admin, status, metrics, xds] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
     writeFileSync(join(dir, 'ca.pem'), extCa.cert);
     writeFileSync(join(dir, 'egress.yaml'), `apiVersion: v1
 kind: Service
@@ -237,7 +237,7 @@ spec:
 ---
 ${secretYaml('client-credential', 'istio-system', { 'tls.crt': clientCert.cert, 'tls.key': clientCert.key, 'ca.crt': extCa.cert })}`);
     const g = meshgate(
-      ['local', '--config', dir, '--namespace', 'istio-system', '--name', 'istio-egressgateway-0', '--labels', 'istio=egressgateway,app=istio-egressgateway', '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0', '--dns-server', dns.address],
+      ['local', '--config', dir, '--namespace', 'istio-system', '--name', 'istio-egressgateway-0', '--labels', 'istio=egressgateway,app=istio-egressgateway', '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '0', '--dns-server', dns.address],
     );
     procs.push(g);
     await eventually('plain.example.com through the egress gateway', async () => ((await get('127.0.0.1', g80, '/status/200', 'plain.example.com')).status === 200 ? true : undefined), 20_000, 100);

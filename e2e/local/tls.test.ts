@@ -46,7 +46,7 @@ describe('local mode: secure ingress (SIMPLE, several hosts by SNI, MUTUAL, http
     wrongClient = certs.leaf(otherCa, 'client.example.com', { dns: ['client.example.com'], client: true });
     expiredClient = certs.leaf(ca, 'client.example.com', { dns: ['client.example.com'], client: true, days: -1 });
     [https, http, admin, tcpTls] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const [status, metrics, xds, podPort] = [await freePort(), await freePort(), await freePort(), await freePort(POD_IP)];
+    const [status, metrics, podPort] = [await freePort(), await freePort(), await freePort(POD_IP)];
 
     const pod = meshgate(['httpbin', '--host', POD_IP, '--port', String(podPort), '--name', 'httpbin-1']);
     procs.push(pod);
@@ -130,7 +130,7 @@ spec:
   - route:
     - destination: {host: httpbin, port: {number: 8000}}
 `);
-    const g = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0']);
+    const g = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '0']);
     procs.push(g);
     await eventually('an HTTPS answer for httpbin.example.com', async () => ((await httpsGet(gw('httpbin.example.com'), '/status/200')).status === 200 ? true : undefined), 20_000, 100);
   });

@@ -11,7 +11,9 @@ import { get, rawRequest } from '../lib/http.ts';
 
 const HOST = 'httpbin.example.com';
 const GW = '127.0.0.1';
-const GW_PORT = 8080;
+// The gateway Service's targetPort (8080 in the example) moved to a free port, so the suite runs beside a
+// quick start.
+let GW_PORT = 0;
 
 describe('local mode: the httpbin ingress walkthrough', () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-e2e-'));
@@ -30,11 +32,12 @@ describe('local mode: the httpbin ingress walkthrough', () => {
 
   before(async () => {
     // Step 1: the gateway's own Service and the Gateway.
-    cpSync(join(REPO, 'examples/quickstart/00-ingressgateway-service.yaml'), join(dir, '00-ingressgateway-service.yaml'));
+    GW_PORT = await freePort('0.0.0.0');
+    write('00-ingressgateway-service.yaml', readFileSync(join(REPO, 'examples/quickstart/00-ingressgateway-service.yaml'), 'utf8').replace('targetPort: 8080', `targetPort: ${GW_PORT}`));
     cpSync(join(REPO, 'examples/quickstart/10-httpbin-gateway.yaml'), join(dir, '10-httpbin-gateway.yaml'));
     admin = await freePort();
-    const [status, metrics, xds] = [await freePort(), await freePort(), await freePort()];
-    gw = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--xds-port', String(xds), '--drain-seconds', '0']);
+    const [status, metrics] = [await freePort(), await freePort()];
+    gw = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '0']);
     procs.push(gw);
     await eventually('the gateway to be ready on /healthz/ready', async () => {
       const r = await rawRequest('127.0.0.1', status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -47,9 +50,9 @@ describe('local mode: the httpbin ingress walkthrough', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('step 1: /listeners shows 0.0.0.0_8080 and a Host with no VirtualService gets 404', async () => {
+  test('step 1: /listeners shows 0.0.0.0_<targetPort> and a Host with no VirtualService gets 404', async () => {
     const listeners = await adminGet('/listeners');
-    assert.match(listeners, /^0\.0\.0\.0_8080::0\.0\.0\.0:8080$/m);
+    assert.match(listeners, new RegExp(`^0\\.0\\.0\\.0_${GW_PORT}::0\\.0\\.0\\.0:${GW_PORT}$`, 'm'));
     const r = await get(GW, GW_PORT, '/status/200', HOST);
     assert.equal(r.statusLine, 'HTTP/1.1 404 Not Found');
     assert.deepEqual(r.headers.map(([k]) => k), ['date', 'server', 'content-length']);
