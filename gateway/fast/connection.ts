@@ -12,8 +12,9 @@ import type { Readable } from 'node:stream';
 import { ActiveStream, type RequestInfo } from '../http/active-stream.ts';
 import type { HttpConnectionManager } from '../http/connection-manager.ts';
 import type { Downstream } from '../http/downstream.ts';
-import { buildLocalReply } from '../http/local-reply.ts';
+import { codecErrorReply } from '../http/local-reply.ts';
 import { reasonPhrase } from '../http/codes.ts';
+import { admitRequest } from '../http/request-admission.ts';
 import { ChunkedDecoder, HEAD_HANDOFF, HEAD_INCOMPLETE, newRequestHead, parseRequestHead, type RequestHead } from './request-head.ts';
 
 /** What the listener lends a fast connection. */
@@ -39,13 +40,67 @@ const destroySocket = (s: Socket): void => {
   s.destroy();
 };
 
-/** The request body as the router reads it (RequestBody uses data/end/error, pause and resume only). */
+/**
+ * The request body as the router reads it (RequestBody uses data/end/error, pause and resume only). Until the
+ * router attaches its 'data' listener (a fault delay, CORS, anything that runs first) what arrives is queued,
+ * and reading pauses once the queue holds MAX_PENDING bytes, as Envoy's buffer watermarks do.
+ */
 class FastBody extends EventEmitter {
   private readonly conn: FastConnection;
+  private queue: Buffer[] | undefined = [];
+  private queued = 0;
+  private queuePaused = false;
+  private ended = false;
+  private failure: Error | undefined;
   constructor(conn: FastConnection) {
     super();
     this.conn = conn;
   }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter#on's own listener type
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.on(event, listener);
+    // After the consumer's synchronous setup (it attaches 'end' and 'error' next), in arrival order.
+    if (event === 'data' && this.queue !== undefined) process.nextTick(this.flush);
+    return this;
+  }
+
+  push(b: Buffer): void {
+    const q = this.queue;
+    if (q === undefined) {
+      this.emit('data', b);
+      return;
+    }
+    q.push(b);
+    this.queued += b.length;
+    if (this.queued > MAX_PENDING && !this.queuePaused) {
+      this.queuePaused = true;
+      this.conn.sock.pause();
+    }
+  }
+
+  finish(): void {
+    if (this.queue === undefined) this.emit('end');
+    else this.ended = true;
+  }
+
+  fail(e: Error): void {
+    if (this.queue !== undefined) this.failure = e;
+    else if (this.listenerCount('error') > 0) this.emit('error', e);
+  }
+
+  private readonly flush = (): void => {
+    const q = this.queue;
+    if (q === undefined) return;
+    this.queue = undefined;
+    for (const b of q) this.emit('data', b);
+    if (this.failure !== undefined) this.fail(this.failure);
+    else if (this.ended) this.emit('end');
+    if (this.queuePaused) {
+      this.queuePaused = false;
+      if (!this.conn.bodyPaused && !this.conn.closed) this.conn.sock.resume();
+    }
+  };
 
   pause(): this {
     this.conn.bodyPaused = true;
@@ -55,7 +110,7 @@ class FastBody extends EventEmitter {
 
   resume(): this {
     this.conn.bodyPaused = false;
-    if (!this.conn.closed) this.conn.sock.resume();
+    if (!this.conn.closed && !this.queuePaused) this.conn.sock.resume();
     return this;
   }
 }
@@ -106,7 +161,7 @@ export class FastConnection implements Downstream {
     this.localAddress = sock.localAddress ?? '';
     this.localPort = sock.localPort ?? 0;
     this.maxHeadBytes = cs.hcm.spec.maxRequestHeadersKb * 1024;
-    this.emitBodyData = (b) => this.body?.emit('data', b);
+    this.emitBodyData = (b) => this.body?.push(b);
     this.completeFn = () => this.requestDone;
     sock.on('data', this.onData);
     sock.on('drain', this.onSockDrain);
@@ -190,23 +245,22 @@ export class FastConnection implements Downstream {
   private startRequest(): void {
     const h = this.head;
     const hcm = this.cs.hcm;
-    // More than max_headers_count headers: 431, as the general path answers (Envoy http1.too_many_headers).
-    if (h.rawHeaders.length / 2 > hcm.spec.maxHeadersCount) {
-      this.writeRawAndClose(431, 'Request Header Fields Too Large');
-      return;
-    }
     this.cs.inflight++;
+    const a = admitRequest(hcm, h.method, h.url, h.rawHeaders, this.sock);
     this.requestDone = true;
     this.bodyMode = BODY_NONE;
     this.body = undefined;
-    if (h.chunked) {
-      this.bodyMode = BODY_CHUNKED;
-      this.chunked = new ChunkedDecoder();
-      this.requestDone = false;
-    } else if (h.contentLength > 0) {
-      this.bodyMode = BODY_LENGTH;
-      this.bodyRemaining = h.contentLength;
-      this.requestDone = false;
+    // A refused head is answered and the connection closes: its body (if any) is never read.
+    if (a.reject === undefined) {
+      if (h.chunked) {
+        this.bodyMode = BODY_CHUNKED;
+        this.chunked = new ChunkedDecoder();
+        this.requestDone = false;
+      } else if (h.contentLength > 0) {
+        this.bodyMode = BODY_LENGTH;
+        this.bodyRemaining = h.contentLength;
+        this.requestDone = false;
+      }
     }
     if (!this.requestDone) this.body = new FastBody(this);
     this.headersSent = false;
@@ -214,12 +268,14 @@ export class FastConnection implements Downstream {
     this.chunkedOut = false;
     this.closeAfter = false;
     this.noBody = h.method === 'HEAD';
-    if (h.expectContinue) this.sock.write(CONTINUE, 'latin1');
+    if (h.expectContinue && a.reject === undefined) this.sock.write(CONTINUE, 'latin1');
     const info: RequestInfo = {
       method: h.method,
-      url: h.url,
+      url: a.path,
+      authority: a.authority,
+      reject: a.reject,
       httpMinor: 1,
-      rawHeaders: h.rawHeaders,
+      rawHeaders: a.rawHeaders,
       remoteAddress: this.remoteAddress,
       remotePort: this.remotePort,
       tls: false,
@@ -261,7 +317,7 @@ export class FastConnection implements Downstream {
         this.stream = undefined;
         this.cs.inflight--;
         this.cs.hcm.store.inc(this.cs.hcm.stats.downstream_cx_protocol_error);
-        this.writeRawAndClose(400, 'Bad Request');
+        this.writeCodecErrorAndClose(400);
         s.onDownstreamClose();
       } else this.sock.destroy();
       return -1;
@@ -271,13 +327,12 @@ export class FastConnection implements Downstream {
   }
 
   private bodyError(message: string): void {
-    const b = this.body;
-    if (b && b.listenerCount('error') > 0) b.emit('error', new Error(message));
+    this.body?.fail(new Error(message));
   }
 
   private bodyEnded(): void {
     this.requestDone = true;
-    this.body?.emit('end');
+    this.body?.finish();
     if (this.responseDone) this.nextRequest();
   }
 
@@ -396,14 +451,11 @@ export class FastConnection implements Downstream {
     return this.sock;
   }
 
-  /** A reply before any request was started (431), written as the general path's listener writes it. */
-  private writeRawAndClose(status: number, body: string): void {
-    const r = buildLocalReply(status, body, { serverName: this.cs.hcm.spec.serverName, close: true });
-    let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
-    for (let i = 0; i < r.headers.length; i += 2) head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
+  /** A codec error with no stream to answer it (a broken chunked body): the reply, and the connection closes. */
+  private writeCodecErrorAndClose(status: number): void {
     this.closed = true;
     this.pending = EMPTY;
-    this.sock.end(head + '\r\n' + r.body);
+    this.sock.end(codecErrorReply(status, this.cs.hcm.spec.serverName));
   }
 }
 

@@ -34,7 +34,13 @@ export class NodeDownstream implements Downstream {
     return this.res.headersSent;
   }
 
+  /** The response says `connection: close`. */
+  closesConnection = false;
+
   writeHead(status: number, headers: string[]): void {
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === 'connection' && (headers[i + 1] as string).toLowerCase().includes('close')) this.closesConnection = true;
+    }
     this.res.writeHead(status, reasonPhrase(status), headers);
   }
 

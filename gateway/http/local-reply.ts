@@ -5,6 +5,7 @@
 // HEAD gets the same headers (including the would-be content-length) and no body. gRPC requests get a
 // trailers-only style answer (status 200, grpc-status, grpc-message).
 import { httpDate } from './date.ts';
+import { reasonPhrase } from './codes.ts';
 
 export interface LocalReply {
   status: number;
@@ -40,6 +41,17 @@ export function buildLocalReply(status: number, body: string, o: LocalReplyOptio
   // The HTTP/1 encoder adds `content-length: 0` to header-only responses except 204, 1xx and HEAD.
   if (body.length === 0 && !o.head && status !== 204 && status >= 200) headers.push('content-length', '0');
   return { status, headers, body: o.head ? '' : body };
+}
+
+/**
+ * A codec error answered on a connection with no request to hang it on (a head the parser refused, a broken
+ * chunked body): the whole HTTP/1.1 reply, reason phrase as body, `connection: close` (Envoy sendProtocolError).
+ */
+export function codecErrorReply(status: number, serverName: string): string {
+  const r = buildLocalReply(status, reasonPhrase(status), { serverName, close: true });
+  let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+  for (let i = 0; i < r.headers.length; i += 2) head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
+  return head + '\r\n' + r.body;
 }
 
 // HTTP status -> gRPC status, Envoy's Grpc::Utility::httpToGrpcStatus.

@@ -73,6 +73,15 @@ function parseValue(v: string, where: string): ValuePart[] {
   return parts;
 }
 
+/**
+ * Header values travel as binary strings (one char per byte, written latin1, as received from clients): a
+ * value from config is UTF-8 on the wire, as Envoy sends the proto string's bytes.
+ */
+function wireString(s: string): string {
+  // eslint-disable-next-line no-control-regex -- any char outside ASCII
+  return /[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s;
+}
+
 const ACTIONS: Record<string, number> = {
   APPEND_IF_EXISTS_OR_ADD: APPEND,
   ADD_IF_ABSENT,
@@ -92,7 +101,9 @@ export function compileHeaderMutation(toAdd: unknown, toRemove: unknown, where: 
     if (!name) throw new ConfigError(`${w}: header key is empty`);
     // Envoy refuses to let route config touch pseudo-headers and Host.
     if (name.startsWith(':') || name === 'host') throw new ConfigError(`${w}: ':'-prefixed or host headers may not be modified`);
-    const value = h.raw_value !== undefined ? Buffer.from(str(h.raw_value, w), 'base64').toString('latin1') : str(h.value, `${w}.header.value`);
+    const value = h.raw_value !== undefined ? Buffer.from(str(h.raw_value, w), 'base64').toString('latin1') : wireString(str(h.value, `${w}.header.value`));
+    // The proto's HTTP_HEADER_VALUE rule: no NUL, CR or LF (a value from config must not split a head).
+    if (/[\0\r\n]/.test(value)) throw new ConfigError(`${w}: header value contains NUL, CR or LF`);
     let action = APPEND;
     if (o.append_action !== undefined) {
       const a = ACTIONS[str(o.append_action, `${w}.append_action`)];

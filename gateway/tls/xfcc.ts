@@ -74,7 +74,7 @@ function currentValue(sock: TLSSocket, c: XfccConfig): string | undefined {
  * The request's raw headers with x-forwarded-client-cert handled per the HCM's mode. Returns the same array
  * when nothing changes (the common case: no such header, no client certificate).
  */
-export function applyXfcc(raw: string[], sock: Socket, c: XfccConfig): string[] {
+export function applyXfcc(raw: readonly string[], sock: Socket, c: XfccConfig): readonly string[] {
   if (c.mode === 'ALWAYS_FORWARD_ONLY') return raw;
   const tls = (sock as { encrypted?: boolean }).encrypted === true ? (sock as TLSSocket) : undefined;
   const mine = tls && c.mode !== 'SANITIZE' ? currentValue(tls, c) : undefined;
