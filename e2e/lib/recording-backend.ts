@@ -70,7 +70,7 @@ export function headerValue(req: { headers: [string, string][] }, name: string):
 
 export function defaultAnswer(req: RecordedRequest): Answer {
   if (headerValue(req, 'upgrade')?.toLowerCase() === 'websocket') {
-    return { raw: 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n', upgrade: true };
+    return { raw: `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\nx-rec-id: ${req.id}\r\n\r\n`, upgrade: true };
   }
   const body = `rec:${req.target}`;
   const head = `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-rec-id: ${req.id}\r\ncontent-length: ${Buffer.byteLength(body, 'latin1')}\r\n\r\n`;
@@ -126,7 +126,7 @@ export function parseStrictRequest(buf: Buffer, start: number): StrictParse {
       const nl = buf.indexOf('\r\n', i, 'latin1');
       if (nl < 0) return buf.length - i > 4096 ? { kind: 'error', reason: 'chunk size line too long' } : { kind: 'incomplete' };
       const sizeLine = buf.subarray(i, nl).toString('latin1');
-      const sm = /^([0-9A-Fa-f]{1,15})(;[^\r\n]*)?$/.exec(sizeLine);
+      const sm = /^0*([0-9A-Fa-f]{1,15})(;[^\r\n]*)?$/.exec(sizeLine);
       if (!sm) return { kind: 'error', reason: `bad chunk size line ${JSON.stringify(sizeLine)}` };
       const size = parseInt(sm[1] ?? '', 16);
       if (size === 0) {
@@ -147,7 +147,7 @@ export function parseStrictRequest(buf: Buffer, start: number): StrictParse {
   }
   let len = 0;
   if (cls.length) {
-    if (!/^\d{1,15}$/.test(cls[0] ?? '')) return { kind: 'error', reason: `bad Content-Length ${JSON.stringify(cls[0])}` };
+    if (!/^\d+$/.test(cls[0] ?? '')) return { kind: 'error', reason: `bad Content-Length ${JSON.stringify(cls[0])}` };
     len = Number(cls[0]);
   }
   if (buf.length < bodyStart + len) return { kind: 'incomplete' };
