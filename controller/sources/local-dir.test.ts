@@ -1,9 +1,11 @@
 // The local directory source against real files in a temporary directory.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { ObjectStore } from '../model/store.ts';
 import type { ValidationError } from '../model/validation.ts';
 import { silentLogger } from '../../cli/logger.ts';
@@ -130,18 +132,113 @@ test('edits, new files and deletions are applied within a second, in one store c
   assert.ok(changes >= 3 && changes <= 6, `changes: ${changes}`);
 });
 
-test('a file that becomes invalid is reported once and its objects are dropped; the other files stay', async () => {
+test('a file that becomes malformed YAML keeps its last good objects, reported once with line and column, until it parses again', async () => {
   const dir = tempDir();
   writeFileSync(join(dir, 'gw.yaml'), GW);
-  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\n');
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: t}\n');
   const { store, errors, source } = await start(dir);
-  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: [s\n');
-  await eventually(() => !names(store).includes('Service/default/s'));
+  let changes = 0;
+  store.on('change', () => changes++);
+  // The second document is broken, and the first renamed: neither applies, as `kubectl apply` rejects it.
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s2}\n---\nkind: Service\nmetadata: {name: [t\n');
+  await eventually(() => errors.length > 0);
   await source.reload();
+  await source.reload();
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.match(errors[0]?.message ?? '', /^malformed YAML \(line 7, column 1\): .*: the file is not applied and its last good version \(2 objects\) stays in effect; fix the file, or delete it to remove those objects$/);
+  assert.equal(errors[0]?.origin.file, `${join(dir, 'svc.yaml')}#1`);
+  assert.deepEqual(names(store), ['Gateway/default/gw', 'Service/default/s', 'Service/default/t']);
+  assert.equal(changes, 0);
+  // Valid again: the new content applies.
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s2}\n');
+  await eventually(() => names(store).includes('Service/default/s2'));
+  assert.deepEqual(names(store), ['Gateway/default/gw', 'Service/default/s2']);
+});
+
+test('a JSON file that stops parsing keeps its last good object', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'svc.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'j' } }));
+  const { store, errors, source } = await start(dir);
+  writeFileSync(join(dir, 'svc.json'), '{"apiVersion": "v1", "kind": ');
+  await eventually(() => errors.length > 0);
+  await source.reload();
+  assert.match(errors[0]?.message ?? '', /^invalid JSON: .*: the file is not applied and its last good version \(1 objects\) stays in effect/);
+  assert.deepEqual(names(store), ['Service/default/j']);
+});
+
+test('a file truncated to empty (a save in progress) keeps its objects until content arrives; a deleted file removes them', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'gw.yaml'), GW);
+  const { store, errors, source } = await start(dir);
+  const changes: string[][] = [];
+  store.on('change', (kinds) => changes.push([...kinds]));
+  writeFileSync(join(dir, 'gw.yaml'), '');
+  await eventually(() => errors.length > 0);
   await source.reload();
   assert.equal(errors.length, 1);
-  assert.match(errors[0]?.message ?? '', /malformed YAML/);
-  assert.ok(names(store).includes('Gateway/default/gw'));
+  assert.match(errors[0]?.message ?? '', /^file is empty \(a save in progress\?\): its last good version \(1 objects\) stays in effect until it has content again; delete the file to remove those objects$/);
+  assert.deepEqual(names(store), ['Gateway/default/gw']);
+  assert.deepEqual(changes, []);
+  writeFileSync(join(dir, 'gw.yaml'), GW.replace('name: gw', 'name: gw2'));
+  await eventually(() => names(store).includes('Gateway/default/gw2'));
+  assert.deepEqual(names(store), ['Gateway/default/gw2']);
+  // A file left with only a comment is an intended change, not a save in progress: its objects go.
+  writeFileSync(join(dir, 'gw.yaml'), '# nothing here for now\n');
+  await eventually(() => names(store).length === 0);
+  writeFileSync(join(dir, 'gw.yaml'), GW);
+  await eventually(() => names(store).length === 1);
+  writeFileSync(join(dir, 'gw.yaml'), '');
+  await source.reload();
+  assert.deepEqual(names(store), ['Gateway/default/gw']);
+  unlinkSync(join(dir, 'gw.yaml'));
+  await eventually(() => names(store).length === 0);
+});
+
+test('a file that never parsed contributes the documents that do parse', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'mixed.yaml'), `${GW}---\nkind: Service\nmetadata: {name: [unclosed\n`);
+  const { store, errors } = await start(dir);
+  assert.deepEqual(names(store), ['Gateway/default/gw']);
+  assert.match(errors[0]?.message ?? '', /malformed YAML \(line \d+, column \d+\): .*: document skipped$/);
+});
+
+function mkfifo(path: string): void {
+  execFileSync('mkfifo', [path]);
+}
+
+test('a FIFO named *.yaml is skipped and reported once; it never blocks later reloads nor close()', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'gw.yaml'), GW);
+  mkfifo(join(dir, 'pipe.yaml'));
+  mkdirSync(join(dir, 'sub'));
+  mkfifo(join(dir, 'sub', 'fifo-target'));
+  symlinkSync(join(dir, 'sub', 'fifo-target'), join(dir, 'sub', 'link.yaml'));
+  const store = new ObjectStore();
+  const lines: { msg: string; file?: string }[] = [];
+  const log = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as { msg: string; file?: string }) });
+  const source = await startLocalDirSource({ dir, store, log, reporter: { report: () => undefined }, rescanMs: 50 });
+  sources.push(source);
+  assert.deepEqual(names(store), ['Gateway/default/gw']);
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\n');
+  await eventually(() => names(store).includes('Service/default/s'));
+  await new Promise((r) => setTimeout(r, 200)); // a few rescans
+  const skipped = lines.filter((l) => l.msg.includes('not a regular file'));
+  assert.deepEqual(skipped.map((l) => l.file).sort(), [join(dir, 'pipe.yaml'), join(dir, 'sub', 'link.yaml')]);
+  assert.match(skipped[0]?.msg ?? '', /is a FIFO, not a regular file: skipped/);
+  await source.close();
+});
+
+test('a regular file replaced by a FIFO drops its objects without blocking; a regular file again is read', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\n');
+  const { store, source } = await start(dir);
+  unlinkSync(join(dir, 'svc.yaml'));
+  mkfifo(join(dir, 'svc.yaml'));
+  await source.reload();
+  assert.deepEqual(names(store), []);
+  unlinkSync(join(dir, 'svc.yaml'));
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\n');
+  await eventually(() => names(store).includes('Service/default/s'));
 });
 
 test('two files defining the same object are reported', async () => {

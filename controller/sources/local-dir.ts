@@ -1,8 +1,8 @@
 // Local mode's source: Kubernetes/Istio YAML (or JSON) files in a directory, as `kubectl apply -f DIR -R`
 // would read them, watched for changes. Each reload replaces everything this directory contributed in one
 // store change, so the translator never sees a half-loaded directory.
-import { type FSWatcher, watch } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { constants, type FSWatcher, type Stats, watch } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { parseAllDocuments } from 'yaml';
@@ -32,6 +32,8 @@ const CONFIG_FILE = /\.(ya?ml|json)$/i;
 interface ParsedFile {
   objects: StoredObject[];
   errors: ValidationError[];
+  /** Documents that are not valid YAML (or JSON): where and why, without what is done about it. */
+  malformed: { doc?: number; text: string }[];
 }
 
 function fileError(file: string, message: string, doc?: number, obj?: Partial<KubeObject>): ValidationError {
@@ -78,11 +80,12 @@ function addDocument(value: unknown, file: string, doc: number, out: ParsedFile)
 }
 
 export function parseConfigFile(text: string, file: string): ParsedFile {
-  const out: ParsedFile = { objects: [], errors: [] };
+  const out: ParsedFile = { objects: [], errors: [], malformed: [] };
   if (/\.json$/i.test(file)) {
     try {
       addDocument(JSON.parse(text), file, 0, out);
     } catch (err) {
+      out.malformed.push({ text: `invalid JSON: ${(err as Error).message}` });
       out.errors.push(fileError(file, `invalid JSON: ${(err as Error).message}: file skipped`));
     }
     return out;
@@ -93,7 +96,9 @@ export function parseConfigFile(text: string, file: string): ParsedFile {
     if (d.errors.length > 0) {
       const e = d.errors[0];
       const where = e?.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
-      out.errors.push(fileError(file, `malformed YAML${where}: ${(e?.message.split('\n')[0] ?? 'parse error').replace(/:$/, '')}: document skipped`, i));
+      const why = `malformed YAML${where}: ${(e?.message.split('\n')[0] ?? 'parse error').replace(/:$/, '')}`;
+      out.malformed.push({ doc: i, text: why });
+      out.errors.push(fileError(file, `${why}: document skipped`, i));
       return;
     }
     addDocument(d.toJS(), file, i, out);
@@ -101,10 +106,37 @@ export function parseConfigFile(text: string, file: string): ParsedFile {
   return out;
 }
 
-/** The config files under dir, and the directories walked to find them (dir first). */
-async function listFiles(dir: string): Promise<{ files: string[]; dirs: string[] }> {
+/**
+ * What a file contributes, given its new text and the last version of it that parsed (`good`). As
+ * `kubectl apply` rejects an update that does not parse and the cluster keeps the objects it had, a file
+ * whose new text is malformed keeps contributing its last good objects. A file truncated to nothing is
+ * most likely being saved in place (truncate, then write), so its last good objects stay until content
+ * arrives; deleting the file is how its objects are removed. Without a good version, what parsed is used.
+ */
+export function effectiveContent(file: string, text: string, good: ParsedFile | undefined): { parsed: ParsedFile; good: ParsedFile | undefined } {
+  const empty = text.trim() === '';
+  if (good && good.objects.length > 0 && empty) {
+    const held = `file is empty (a save in progress?): its last good version (${good.objects.length} objects) stays in effect until it has content again; delete the file to remove those objects`;
+    return { parsed: { ...good, errors: [...good.errors, fileError(file, held)], malformed: [] }, good };
+  }
+  const parsed = parseConfigFile(text, file);
+  if (parsed.malformed.length === 0) return { parsed, good: parsed };
+  if (!good) return { parsed, good };
+  const errors = parsed.malformed.map((m) =>
+    fileError(file, `${m.text}: the file is not applied and its last good version (${good.objects.length} objects) stays in effect; fix the file, or delete it to remove those objects`, m.doc),
+  );
+  return { parsed: { objects: good.objects, errors: [...good.errors, ...errors], malformed: parsed.malformed }, good };
+}
+
+/**
+ * The config files under dir, the directories walked to find them (dir first), and entries with a config
+ * file's name that are not regular files (a FIFO, socket or device named `*.yaml`): never opened, since
+ * reading a FIFO blocks until a writer comes.
+ */
+async function listFiles(dir: string): Promise<{ files: string[]; dirs: string[]; special: Map<string, string> }> {
   const out: string[] = [];
   const dirs: string[] = [];
+  const special = new Map<string, string>();
   const walk = async (d: string): Promise<void> => {
     dirs.push(d);
     const entries = await readdir(d, { withFileTypes: true });
@@ -112,16 +144,43 @@ async function listFiles(dir: string): Promise<{ files: string[]; dirs: string[]
       if (e.name.startsWith('.')) continue; // editor swap files, ..data symlinks of ConfigMap mounts
       const p = join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else if (CONFIG_FILE.test(e.name)) out.push(p);
       else if (e.isSymbolicLink()) {
         const st = await stat(p).catch(() => undefined);
         if (st?.isDirectory()) await walk(p);
-        else if (st?.isFile() && CONFIG_FILE.test(e.name)) out.push(p);
+        else if (st && CONFIG_FILE.test(e.name)) {
+          if (st.isFile()) out.push(p);
+          else special.set(p, fileType(st));
+        }
+      } else if (CONFIG_FILE.test(e.name)) {
+        if (e.isFile()) out.push(p);
+        else special.set(p, e.isFIFO() ? 'a FIFO' : e.isSocket() ? 'a socket' : 'a device');
       }
     }
   };
   await walk(dir);
-  return { files: out, dirs };
+  return { files: out, dirs, special };
+}
+
+function fileType(st: Stats): string {
+  return st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isFile() ? 'a regular file' : 'a device';
+}
+
+/**
+ * Reads a regular file's text without ever blocking: opened non-blocking (a FIFO put in its place since
+ * it was listed opens at once instead of waiting for a writer), then checked on the open descriptor.
+ */
+async function readRegularFile(p: string): Promise<{ text: string; st: Stats } | { notRegular: string } | undefined> {
+  const fh = await open(p, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return { notRegular: fileType(st) };
+    return { text: await fh.readFile('utf8'), st };
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<LocalDirSource> {
@@ -129,7 +188,10 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
   const log = o.log.child({ component: 'local-dir', dir: o.dir });
   // Each file's text and what it parsed to: a reload re-parses only the files whose text changed, and the
   // objects of unchanged files are the same objects as before (the store skips them by identity).
-  const files = new Map<string, { ino: number; mtimeMs: number; size: number; text: string; parsed?: ParsedFile }>();
+  // `good` is the last version of the file that parsed (see effectiveContent).
+  const files = new Map<string, { ino: number; mtimeMs: number; size: number; text: string; parsed?: ParsedFile; good?: ParsedFile }>();
+  // Config-named entries that are not regular files, reported once each while they stay so.
+  let skipped = new Map<string, string>();
   let lastSignature = '';
   let reported = new Set<string>();
   let loading: Promise<void> | undefined;
@@ -174,25 +236,39 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
   };
 
   const loadOnce = async (): Promise<void> => {
-    const { files: paths, dirs } = await listFiles(o.dir);
+    const { files: paths, dirs, special } = await listFiles(o.dir);
     watchDirs(dirs);
     const seen = new Set<string>();
     let changed = false;
     for (const p of paths) {
-      seen.add(p);
       const st = await stat(p).catch(() => undefined);
       if (!st) continue;
+      if (!st.isFile()) {
+        special.set(p, fileType(st));
+        continue;
+      }
+      seen.add(p);
       const prev = files.get(p);
       // The inode too: a same-size file renamed over this one within the file system's timestamp
       // granularity keeps both mtime and size, but not the inode.
       if (prev && prev.ino === st.ino && prev.mtimeMs === st.mtimeMs && prev.size === st.size) continue;
-      const text = await readFile(p, 'utf8').catch(() => undefined);
-      if (text === undefined) continue;
+      const read = await readRegularFile(p);
+      if (read === undefined) continue; // gone since listed: the next rescan sees what replaced it
+      if ('notRegular' in read) {
+        seen.delete(p);
+        special.set(p, read.notRegular);
+        continue;
+      }
+      const { text, st: rst } = read;
       if (prev?.text !== text) {
         changed = true;
-        files.set(p, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, text });
-      } else files.set(p, { ...prev, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size });
+        files.set(p, { ino: rst.ino, mtimeMs: rst.mtimeMs, size: rst.size, text, good: prev?.good });
+      } else files.set(p, { ...prev, ino: rst.ino, mtimeMs: rst.mtimeMs, size: rst.size });
     }
+    for (const [p, what] of special) {
+      if (skipped.get(p) !== what) log.warn({ file: p, type: what }, `${p} is ${what}, not a regular file: skipped (only regular files are read; remove it or give it another name)`);
+    }
+    skipped = special;
     for (const p of [...files.keys()]) {
       if (!seen.has(p)) {
         files.delete(p);
@@ -208,7 +284,11 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
     for (const p of [...files.keys()].sort()) {
       const f = files.get(p);
       if (!f) continue;
-      f.parsed ??= parseConfigFile(f.text, p);
+      if (!f.parsed) {
+        const r = effectiveContent(p, f.text, f.good);
+        f.parsed = r.parsed;
+        f.good = r.good;
+      }
       const parsed = f.parsed;
       errors.push(...parsed.errors);
       for (const s of parsed.objects) {
