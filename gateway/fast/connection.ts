@@ -34,6 +34,7 @@ export interface FastListenerHooks {
 const MAX_PENDING = 64 * 1024;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const EMPTY = Buffer.alloc(0);
+const LF = 10;
 /** Envoy's default delayed_close_timeout. */
 const DELAYED_CLOSE_MS = 1000;
 const destroySocket = (s: Socket): void => {
@@ -180,8 +181,13 @@ export class FastConnection implements Downstream {
       chunk = chunk.subarray(used);
     }
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    if (this.stream === undefined) this.parse();
-    else if (this.pending.length > MAX_PENDING) this.sock.pause();
+    if (this.stream !== undefined) {
+      if (this.pending.length > MAX_PENDING) this.sock.pause();
+      return;
+    }
+    // A head ends with a LF: a read without one cannot complete it, so a head trickled in small reads is not
+    // parsed again from its start on each of them (only the size limit is checked).
+    if (chunk.indexOf(LF) >= 0 || this.pending.length > this.maxHeadBytes) this.parse();
   };
 
   private readonly onSockDrain = (): void => {
