@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/type-urls.ts';
 import { fileAccessLogger, type AccessLogger } from './access-log/text-format.ts';
 import type { ProxyRuntime } from './http/connection-manager.ts';
-import { ListenerManager } from './listener/listener-manager.ts';
+import { ListenerManager, type RefusedBinds } from './listener/listener-manager.ts';
 import { StatsStore } from './stats/store.ts';
 import { referencedSecretNames, SecretStore } from './tls/secrets.ts';
 import { setDnsServers } from './upstream/dns.ts';
@@ -53,8 +53,11 @@ export interface DataPlane {
   listeners: ListenerManager;
   secrets: SecretStore;
   accessLog: AccessLogger | undefined;
-  /** Applies one xDS update; returns the rejected resources' errors and the new subscriptions. */
-  apply(typeUrl: string, resources: Json[], version: string): Promise<{ errors: string[]; subscriptions: Subscriptions }>;
+  /**
+   * Applies one xDS update; returns the rejected resources' errors and the new subscriptions. LDS: listener
+   * addresses in `refused` are not bound (the main thread found another process on them).
+   */
+  apply(typeUrl: string, resources: Json[], version: string, refused?: RefusedBinds): Promise<{ errors: string[]; subscriptions: Subscriptions }>;
   /** The accepted configuration as updates, clusters before endpoints, listeners before routes. */
   current(): Update[];
   close(): void;
@@ -88,7 +91,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
     listeners,
     secrets,
     accessLog,
-    apply: async (typeUrl, resources, version) => {
+    apply: async (typeUrl, resources, version, refused) => {
       versions.set(typeUrl, version);
       switch (typeUrl) {
         case CLUSTER_TYPE: {
@@ -99,7 +102,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
         case ENDPOINT_TYPE:
           return { errors: clusters.applyEds(resources).errors, subscriptions: {} };
         case LISTENER_TYPE: {
-          const errors = (await listeners.applyLds(resources, version)).errors;
+          const errors = (await listeners.applyLds(resources, version, refused)).errors;
           ldsJson = resources;
           return { errors, subscriptions: { rds: listeners.rdsNames(), sds: secretNames() } };
         }

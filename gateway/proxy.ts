@@ -10,6 +10,8 @@ import { startAdminServer, type AdminContext, type ListenerStatus } from './admi
 import { RESOURCE_TYPE, T, withType } from './admin/config-dump.ts';
 import { startMetricsServer, startStatusServer } from './admin/status-server.ts';
 import { createDataPlane } from './data-plane.ts';
+import type { BindAddress, RefusedBinds } from './listener/listener-manager.ts';
+import { probeExclusiveBind } from './listener/port-probe.ts';
 import { mergeSamples } from './stats/merge.ts';
 import type { StatSample } from './stats/store.ts';
 import type { WorkerSharing } from './upstream/outlier-detector.ts';
@@ -79,6 +81,16 @@ export class StaticPortError extends Error {
     this.address = address;
     this.code = cause.code;
   }
+}
+
+/** The addresses another process holds, with the bind error, from one exclusive bind of each. */
+async function probeNewBinds(addresses: BindAddress[]): Promise<RefusedBinds> {
+  const refused = new Map<string, NodeJS.ErrnoException>();
+  for (const a of addresses) {
+    const err = await probeExclusiveBind(a.host, a.port);
+    if (err) refused.set(`${a.host}:${a.port}`, err);
+  }
+  return refused;
 }
 
 /** The xds-grpc cluster's address, as Istio's bootstrap has it: a pipe for a Unix socket. */
@@ -349,8 +361,11 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
       apply: async (typeUrl, resources, version) => {
         // The workers first, then the main thread: once admin shows an update, every worker serves it,
         // and it is ACKed only after all of them applied it. They reject exactly what the main thread does.
-        const workerErrors = workers ? await workers.apply(typeUrl, resources, version) : [];
-        const { errors, subscriptions } = await dp.apply(typeUrl, resources, version);
+        // Listener addresses new to us are probed first (listener/port-probe.ts): our threads bind with
+        // SO_REUSEPORT, which would let them join another process's port and split its traffic.
+        const refused = workers && typeUrl === LISTENER_TYPE ? await probeNewBinds(listeners.newBindAddresses(resources)) : undefined;
+        const workerErrors = workers ? await workers.apply(typeUrl, resources, version, refused) : [];
+        const { errors, subscriptions } = await dp.apply(typeUrl, resources, version, refused);
         for (const e of workerErrors) if (!errors.includes(e)) errors.push(e);
         if (subscriptions.eds) subscribe(ENDPOINT_TYPE, subscriptions.eds);
         if (subscriptions.rds) subscribe(ROUTE_TYPE, subscriptions.rds);

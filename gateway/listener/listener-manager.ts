@@ -9,6 +9,15 @@ import { ActiveListener } from './listener.ts';
 import { ChainDispatcher } from './chain-dispatcher.ts';
 import { SecretStore } from '../tls/secrets.ts';
 import { parseListener, type ListenerSpec } from './listener-config.ts';
+import { bindErrorText } from './port-probe.ts';
+
+/** host:port as a listener binds it. */
+export type BindAddress = { host: string; port: number };
+
+/** Bind errors found by the main thread's probe (port-probe.ts), by `host:port`: these listeners are not bound. */
+export type RefusedBinds = ReadonlyMap<string, NodeJS.ErrnoException>;
+
+const bindKey = (host: string, port: number): string => `${host}:${port}`;
 
 export interface RouteConfigState extends RouteProvider {
   /**
@@ -132,8 +141,34 @@ export class ListenerManager {
     if (p && --p.refs <= 0) this.routes.delete(name);
   }
 
-  /** State-of-the-world LDS. Valid listeners apply (bind / update / remove); invalid ones keep their old version. */
-  async applyLds(resources: Json[], version: string): Promise<{ errors: string[] }> {
+  /** Where a listener of this manager binds (listenHost overrides every listener's own address). */
+  private bindHost(address: string): string {
+    return this.o.listenHost ?? address;
+  }
+
+  /**
+   * The addresses of an LDS update that no listener of this manager (active or draining) holds yet: the ones
+   * a bind would newly take, which the main thread probes before any worker binds them.
+   */
+  newBindAddresses(resources: Json[]): BindAddress[] {
+    const held = new Set([...this.active.values(), ...this.draining].map((l) => bindKey(this.bindHost(l.spec.address), l.spec.port)));
+    const out = new Map<string, BindAddress>();
+    for (const r of resources) {
+      const sa = (r.address as Json | undefined)?.socket_address as Json | undefined;
+      const port = Number(sa?.port_value ?? 0);
+      if (typeof sa?.address !== 'string' || !Number.isInteger(port) || port <= 0) continue;
+      const host = this.bindHost(sa.address);
+      const key = bindKey(host, port);
+      if (!held.has(key)) out.set(key, { host, port });
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * State-of-the-world LDS. Valid listeners apply (bind / update / remove); invalid ones keep their old version.
+   * A listener whose address is in `refused` (another process holds it) is not bound, as one whose bind fails.
+   */
+  async applyLds(resources: Json[], version: string, refused?: RefusedBinds): Promise<{ errors: string[] }> {
     const errors: string[] = [];
     const names = new Set(resources.map((r) => str(r.name, 'listener')));
     for (const [name, l] of [...this.active]) {
@@ -184,12 +219,17 @@ export class ListenerManager {
       const { hcm, warm } = this.makeHcm(spec);
       const l = new ActiveListener(spec, r, hcm, { versionInfo: version, store: this.o.runtime.store, log: this.o.log, warm, worker: this.o.worker ?? 0 });
       try {
-        await l.listen(this.o.listenHost ?? spec.address, spec.port, this.o.reusePort === true);
+        const probed = refused?.get(bindKey(this.bindHost(spec.address), spec.port));
+        if (probed) throw probed;
+        await l.listen(this.bindHost(spec.address), spec.port, this.o.reusePort === true);
       } catch (e) {
         this.unref(hcm);
         l.release();
         this.inc('listener_create_failure');
-        errors.push(`listener '${name}': cannot bind '${spec.address}:${spec.port}': ${(e as Error).message}`);
+        // Envoy's NACK: "cannot bind '0.0.0.0:8080': Address already in use"; the other listeners still apply.
+        const err = e as NodeJS.ErrnoException;
+        errors.push(`listener '${name}': cannot bind '${spec.address}:${spec.port}': ${bindErrorText(err)}`);
+        if ((this.o.worker ?? 0) === 0) this.logBindFailure(name, spec, err);
         continue;
       }
       this.inc('listener_create_success');
@@ -202,6 +242,21 @@ export class ListenerManager {
       if (warm) this.onWarm();
     }
     return { errors };
+  }
+
+  /** Says which port, who holds it and what to change; once per process (the main thread's manager). */
+  private logBindFailure(name: string, spec: ListenerSpec, err: NodeJS.ErrnoException): void {
+    const address = `${this.bindHost(spec.address)}:${spec.port}`;
+    const fields = { listener: name, address, code: err.code };
+    if (err.code === 'EADDRINUSE') {
+      this.o.log.error(
+        fields,
+        `listener ${name} cannot bind ${address}: another process holds port ${spec.port} (another meshgate, a quick start or Envoy on this machine?). ` +
+          `The listener is not created and the LDS update is rejected; the other listeners keep serving. Stop that process, or serve this Gateway port on another one: change the targetPort the gateway Service maps it to`,
+      );
+    } else {
+      this.o.log.error(fields, `listener ${name} cannot bind ${address}: ${bindErrorText(err)}. The listener is not created and the LDS update is rejected; change the targetPort the gateway Service maps this Gateway port to`);
+    }
   }
 
   private swap(l: ActiveListener, u: PendingUpdate): void {

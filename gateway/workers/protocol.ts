@@ -18,7 +18,8 @@ export interface WorkerSettings {
 }
 
 export type ToWorker =
-  | { op: 'apply'; id: number; typeUrl: string; resources: Json[]; version: string }
+  /** refused: LDS listener addresses another process holds (`host:port` and the bind error), not to be bound. */
+  | { op: 'apply'; id: number; typeUrl: string; resources: Json[]; version: string; refused?: [string, { code?: string; message: string }][] }
   | { op: 'stats'; id: number }
   | { op: 'hosts'; id: number }
   | { op: 'drain'; id: number; ms: number }

@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { HostStatTotals } from '../admin/clusters.ts';
 import type { Update } from '../data-plane.ts';
+import type { RefusedBinds } from '../listener/listener-manager.ts';
 import type { StatSample } from '../stats/store.ts';
 import type { EjectionType } from '../upstream/outlier-detector.ts';
 import type { Json } from '../xds/json.ts';
@@ -114,8 +115,9 @@ export class WorkerPool {
   }
 
   /** Applies an update in every worker; resolves with their errors (deduplicated). */
-  async apply(typeUrl: string, resources: Json[], version: string): Promise<string[]> {
-    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'apply', id: this.nextId++, typeUrl, resources, version })));
+  async apply(typeUrl: string, resources: Json[], version: string, refused?: RefusedBinds): Promise<string[]> {
+    const r = refused && refused.size > 0 ? { refused: [...refused].map(([k, e]): [string, { code?: string; message: string }] => [k, { ...(e.code !== undefined ? { code: e.code } : {}), message: e.message }]) } : {};
+    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'apply', id: this.nextId++, typeUrl, resources, version, ...r })));
     const errors = new Set<string>();
     for (const r of replies) if (r?.op === 'applied') for (const e of r.errors) errors.add(e);
     return [...errors];
