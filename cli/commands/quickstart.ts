@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../logger.ts';
 import { httpbinHandler } from './httpbin.ts';
 import { parseLocalArgs, runUntilSignal, startLocal } from './local.ts';
+import { StartupError } from '../usage-error.ts';
 
 export const summary = 'start a demo httpbin and `meshgate local` on examples/quickstart, and print a curl to try';
 export const usage = `usage: meshgate quickstart [--config DIR] [local flags]
@@ -28,7 +29,7 @@ export async function run(argv: string[]): Promise<void> {
   const backend = createServer((req, res) => void handler(req, res).catch(() => res.destroy()));
   await new Promise<void>((resolve, reject) => {
     backend.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new Error('127.0.0.1:8000 is in use: the quick start runs its demo httpbin there; stop whatever holds it') : err),
+      reject(err.code === 'EADDRINUSE' ? new StartupError('127.0.0.1:8000 is in use: the quick start runs its demo httpbin there; stop whatever holds it (another quick start?)') : err),
     );
     backend.listen(8000, '127.0.0.1', resolve);
   });
