@@ -171,7 +171,23 @@ export class FastConnection implements Downstream {
     sock.setTimeout(cs.hcm.spec.idleTimeoutMs, this.onTimeout);
   }
 
+  /** A bug met while serving this connection ends the connection (reset) with a log line, never the thread. */
   private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.read(chunk);
+    } catch (e) {
+      this.failed(e);
+    }
+  };
+
+  private failed(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.cs.hcm.runtime.log.error({ err: err.message, stack: err.stack, downstream: `${this.remoteAddress}:${this.remotePort}` }, 'internal error while serving a downstream connection; the connection is reset');
+    this.closed = true;
+    this.sock.destroy();
+  }
+
+  private read(chunk: Buffer): void {
     // After a closing response nothing more is read from this connection (the rest of a body is dropped).
     if (this.handedOff || this.closed) return;
     if (!this.requestDone) {
@@ -188,7 +204,7 @@ export class FastConnection implements Downstream {
     // A head ends with a LF: a read without one cannot complete it, so a head trickled in small reads is not
     // parsed again from its start on each of them (only the size limit is checked).
     if (chunk.indexOf(LF) >= 0 || this.pending.length > this.maxHeadBytes) this.parse();
-  };
+  }
 
   private readonly onSockDrain = (): void => {
     const cb = this.drainCb;
@@ -434,7 +450,13 @@ export class FastConnection implements Downstream {
     } else if (this.sock.isPaused() && !this.bodyPaused) this.sock.resume();
   }
 
-  private readonly parseTick = (): void => this.parse();
+  private readonly parseTick = (): void => {
+    try {
+      this.parse();
+    } catch (e) {
+      this.failed(e);
+    }
+  };
 
   reset(): void {
     this.responseDone = true;

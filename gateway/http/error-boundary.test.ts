@@ -1,0 +1,79 @@
+// A bug met while serving one request ends that request's connection with a log line; the thread, the
+// listener and every other connection keep going. Provoked by making ActiveStream#start throw for one path,
+// through real sockets on both downstream paths.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import type { Proxy } from '../proxy.ts';
+import { startTestProxy } from '../test/test-proxy.ts';
+import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
+import { HTTPBIN, assignment, edsCluster, gatewayListener, istioRoute, routeConfig, startEchoBackend } from '../test/fixtures.ts';
+import { freePort } from '../test/raw-client.ts';
+import { ActiveStream } from './active-stream.ts';
+
+const HOST = 'boundary.test';
+
+function exchange(port: number, raw: string): Promise<{ bytes: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    const finish = (closed: boolean): void => {
+      clearTimeout(t);
+      s.destroy();
+      resolve({ bytes: Buffer.concat(chunks).toString('latin1'), closed });
+    };
+    const t = setTimeout(() => finish(false), 3000);
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (/\r\n\r\n[\s\S]*"instance"/.test(Buffer.concat(chunks).toString('latin1'))) finish(false);
+    });
+    s.on('close', () => finish(true));
+    s.on('error', () => undefined);
+    s.on('connect', () => s.write(raw));
+  });
+}
+
+for (const fastPath of [true, false]) {
+  describe(`error boundary (${fastPath ? 'fast path' : 'node:http'})`, () => {
+    let ads: TestAdsServer;
+    let proxy: Proxy;
+    let port: number;
+    let backend: Awaited<ReturnType<typeof startEchoBackend>>;
+    const start = Object.getOwnPropertyDescriptor(ActiveStream.prototype, 'start')?.value as (this: ActiveStream) => void;
+
+    before(async () => {
+      backend = await startEchoBackend('127.0.0.2', 'echo');
+      ads = new TestAdsServer();
+      await ads.start();
+      port = await freePort();
+      ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN)]);
+      ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: backend.port }])]);
+      ads.set(LISTENER_TYPE, [gatewayListener(port)]);
+      ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', HTTPBIN)] }])]);
+      proxy = await startTestProxy(ads, { fastPath });
+      ActiveStream.prototype.start = function (this: ActiveStream): void {
+        if ((this as unknown as { info: { url: string } }).info.url === '/boom') throw new Error('injected bug');
+        start.call(this);
+      };
+    });
+
+    after(async () => {
+      ActiveStream.prototype.start = start;
+      await proxy?.close();
+      await ads?.stop();
+      backend?.server.close();
+      backend?.server.closeAllConnections();
+    });
+
+    test('the request that hits the bug is reset; the thread and other connections keep serving', async () => {
+      const bad = await exchange(port, `GET /boom HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+      assert.equal(bad.bytes, '');
+      assert.ok(bad.closed);
+      // A pipelined request after the bug is not served either (its connection is gone).
+      const pipelined = await exchange(port, `GET /boom HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /fine HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+      assert.equal(pipelined.bytes, '');
+      const good = await exchange(port, `GET /fine HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+      assert.match(good.bytes, /^HTTP\/1\.1 200 OK\r\n/);
+    });
+  });
+}
