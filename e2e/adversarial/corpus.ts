@@ -468,9 +468,9 @@ export const CORPUS: AdversarialCase[] = [
   {
     name: 'declined websocket upgrade: bytes sent after the upgrade head never reach the backend as a request',
     rule: '[HCM]/router: upgrade payload is held until the upstream answers 101; a non-101 answer ends the stream and closes [issue 11 item 3]',
-    writes: [get('/ws-declined', 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n') + SMUGGLED],
+    writes: [get('/up/ws-declined', 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n') + SMUGGLED],
     upstream: 'HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n',
-    expect: { responses: [{ status: 403 }], closes: true, backend: [{ method: 'GET', target: '/ws-declined', headers: { upgrade: 'websocket' } }] },
+    expect: { responses: [{ status: 403 }], closes: true, backend: [{ method: 'GET', target: '/up/ws-declined', headers: { upgrade: 'websocket' } }] },
   },
   {
     name: 'upgrade pipelined after an absolute-form request: 200 then 101 (the process survives)',

@@ -42,6 +42,8 @@ const VALID: string[] = [
   `GET /regex-secret HTTP/1.1\r\n${H}\r\n`,
   `POST /delay/x HTTP/1.1\r\n${H}Content-Length: 3\r\n\r\nabc`,
   `GET /ws HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+  // The fuzz backend declines upgrades under /up/ (403, connection kept): what follows must not reach it.
+  `GET /up/ws HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /secret HTTP/1.1\r\n${H}\r\n`,
   `POST /expect HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 4\r\n\r\nbody`,
   `GET /x HTTP/1.1\r\n${H}X-Forwarded-Client-Cert: By=spiffe://forged\r\nx-envoy-retry-on: 5xx\r\n\r\n`,
   `GET /p1 HTTP/1.1\r\n${H}\r\nGET /p2 HTTP/1.1\r\n${H}\r\n`,
@@ -137,8 +139,10 @@ const MUTATIONS: Mutation[] = [
 /** The n-th input of a round: deterministic in (seed, round, n). */
 export function fuzzInput(seed: number, round: number, n: number): FuzzInput {
   const r = rng((seed * 1_000_003 + round * 7919 + n * 104_729) >>> 0);
-  let b = pick(r, SEEDS);
-  const how: string[] = [];
+  // Pipelined bases are common: many bugs sit between a request handed to one parser and the next.
+  const bases = r() < 0.55 ? 1 : r() < 0.75 ? 2 : 3;
+  let b = Buffer.concat(Array.from({ length: bases }, () => pick(r, SEEDS)));
+  const how: string[] = [`${bases} pipelined seed(s)`];
   const count = 1 + Math.floor(r() * 4);
   for (let k = 0; k < count; k++) {
     const [next, what] = pick(r, MUTATIONS)(b, r);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exchange, type Exchange } from '../adversarial/client.ts';
 import { startTarget, type DownstreamPath, type Target } from '../adversarial/harness.ts';
-import { headerValue, parseStrictRequest, type RecordedRequest } from '../lib/recording-backend.ts';
+import { defaultAnswer, headerValue, parseStrictRequest, type RecordedRequest } from '../lib/recording-backend.ts';
 import { fuzzInput, type FuzzInput } from './mutate.ts';
 
 export interface FuzzOptions {
@@ -53,8 +53,15 @@ export interface FuzzResult {
 const clientIp = (n: number): string => `127.0.33.${n + 1}`;
 
 /** A strict reading of the client's bytes: the requests in order, as far as a strict parser gets. */
-function strictRequests(bytes: Buffer): { method: string; target: string; body: Buffer }[] {
-  const out: { method: string; target: string; body: Buffer }[] = [];
+interface StrictRequest {
+  method: string;
+  target: string;
+  headers: [string, string][];
+  body: Buffer;
+}
+
+function strictRequests(bytes: Buffer): StrictRequest[] {
+  const out: StrictRequest[] = [];
   let i = 0;
   while (i < bytes.length && out.length < 100) {
     const p = parseStrictRequest(bytes, i);
@@ -74,6 +81,26 @@ function upstreamTarget(target: string): string {
   return t;
 }
 
+/**
+ * Headers Envoy changes or drops on the way (hop-by-hop, framing, edge sanitising, Host from absolute-form);
+ * every other header must reach the backend with the same value bytes [conn_manager_utility.cc].
+ */
+const REWRITTEN = /^(host|connection|keep-alive|proxy-connection|transfer-encoding|content-length|te|upgrade|http2-settings|expect|referer|x-forwarded-.*|x-envoy-.*|x-request-id|x-forwarded-client-cert)$/;
+
+function headerBytesProblems(want: StrictRequest, got: RecordedRequest): string[] {
+  const problems: string[] = [];
+  for (const [name, value] of want.headers) {
+    const n = name.toLowerCase();
+    if (REWRITTEN.test(n)) continue;
+    // Repeated headers may arrive joined with ',' (Envoy's inline headers).
+    const seen = got.headers.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v);
+    if (!seen.some((v) => v === value || v.split(',').some((p) => p.trim() === value))) {
+      problems.push(`header ${name}: ${JSON.stringify(value)} reached the backend as ${seen.length ? seen.map((v) => JSON.stringify(v)).join(', ') : '(absent)'}`);
+    }
+  }
+  return problems;
+}
+
 /** Problems with one connection: requests that reached the backend without their response reaching the client. */
 function checkConnection(input: FuzzInput, ex: Exchange, got: RecordedRequest[]): string[] {
   const problems: string[] = [];
@@ -91,8 +118,12 @@ function checkConnection(input: FuzzInput, ex: Exchange, got: RecordedRequest[])
       continue;
     }
     const want = strict[j];
-    if (want && (want.method !== req.method || upstreamTarget(want.target) !== req.target || !want.body.equals(req.body))) {
+    // An upgrade request has no body: what follows its head is tunnel payload (Envoy's codec in upgrade mode).
+    const upgrade = want?.headers.some(([k]) => k.toLowerCase() === 'upgrade') === true;
+    if (want && (want.method !== req.method || upstreamTarget(want.target) !== req.target || (!upgrade && !want.body.equals(req.body)))) {
       problems.push(`response ${j + 1} came from a backend request ${req.method} ${JSON.stringify(req.target)} (body ${req.body.length} B) but the client's request ${j + 1} reads strictly as ${want.method} ${JSON.stringify(upstreamTarget(want.target))} (body ${want.body.length} B)`);
+    } else if (want) {
+      for (const p of headerBytesProblems(want, req)) problems.push(`request ${j + 1} (${req.method} ${JSON.stringify(req.target)}): ${p}`);
     }
   }
   return problems;
@@ -112,6 +143,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   const parallel = o.parallel ?? 16;
   mkdirSync(o.outDir, { recursive: true });
   const t: Target = await startTarget(o.path, o.backendIp ?? '127.0.32.1');
+  // Upgrades under /up/ are declined with the connection kept (the smuggling set-up of issue 11 item 3).
+  t.backend.answer = (req) => (req.target.startsWith('/up/') && headerValue(req, 'upgrade') !== undefined ? { raw: `HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nx-rec-id: ${req.id}\r\n\r\n` } : defaultAnswer(req));
   const findings: Finding[] = [];
   let round = 0;
   let inputs = 0;
