@@ -1,7 +1,7 @@
 // One worker's data plane: its stats store, clusters (with their own upstream pools), certificates and
-// listeners, and how an xDS update of each type is applied to them. The main thread runs one (it serves
-// traffic as worker 0 and owns the config state admin shows); every extra worker thread runs another
-// with the same updates (gateway/workers/).
+// listeners, and how an xDS update of each type is applied to them. Every worker thread runs one; the main
+// thread runs one too, which owns the configuration state admin shows and, as in Envoy, serves no traffic
+// (worker -1: its listeners are never bound). In-process tests may let the main thread serve as worker 0.
 import type { Logger } from 'pino';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/type-urls.ts';
 import { fileAccessLogger, type AccessLogger } from './access-log/text-format.ts';
@@ -27,7 +27,7 @@ export interface DataPlaneOptions {
   localAddress: string;
   /** Several workers bind each listener port (SO_REUSEPORT; the kernel spreads connections). */
   reusePort: boolean;
-  /** 0 for the main thread, 1..N-1 for worker threads. */
+  /** Worker threads 0..N-1; the main thread -1 (binds nothing), or 0 when it serves (in-process tests). */
   worker: number;
   /** Several workers: outlier detection across them (upstream/outlier-detector.ts). */
   sharing?: WorkerSharing | undefined;

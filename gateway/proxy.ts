@@ -38,8 +38,13 @@ export interface ProxyOptions {
   drainSeconds?: number;
   /** Access log path or /dev/stdout (Istio's TEXT format); off when undefined. */
   accessLog?: string;
-  /** Workers serving traffic (Envoy --concurrency): the main thread and concurrency-1 worker threads. Default 1. */
+  /** Worker threads serving traffic (Envoy --concurrency); the main thread does control only. Default 1. */
   concurrency?: number;
+  /**
+   * In-process tests: the main thread serves as worker 0 beside concurrency-1 worker threads, so a test can
+   * reach into the serving code. Never for a real gateway: a bug that escapes there would end the process.
+   */
+  serveOnMainThread?: boolean;
   log: Logger;
   /** Called after /quitquitquit closed the proxy (default: process.exit(0)). */
   onQuit?: () => void;
@@ -147,13 +152,17 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   let initialized = false;
   const concurrency = o.concurrency ?? 1;
   const localAddress = localIpv4();
-  // Workers 1..N-1 beside the main thread (worker 0), sharing outlier-detection and circuit-breaker counts.
-  const shared = concurrency > 1 ? new SharedCounters() : undefined;
+  // As in Envoy, worker threads 0..N-1 serve all traffic and the main thread does control (xDS, admin, stats,
+  // drain), so a bug that escapes one connection's error handling costs one worker, which is replaced, never
+  // the process. They share outlier-detection and circuit-breaker counts (gateway/workers/).
+  const onMain = o.serveOnMainThread === true;
+  const threads = onMain ? concurrency - 1 : concurrency;
+  const shared = threads > 0 ? new SharedCounters() : undefined;
   const workerSettings = { listenHost: o.listenHost, drainMs, accessLog: o.accessLog !== undefined, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level };
-  const workers = shared ? new WorkerPool(concurrency - 1, { ...workerSettings, sharedCounters: shared.buffer }, log, () => dp.current()) : undefined;
+  const workers = shared ? new WorkerPool(threads, { ...workerSettings, sharedCounters: shared.buffer }, log, () => dp.current(), onMain ? 1 : 0) : undefined;
   const sharing: WorkerSharing | undefined =
     shared && workers ? { counters: shared, leader: true, report: () => undefined, onEjection: (cluster, host, ejected) => workers.ejection(cluster, host, ejected) } : undefined;
-  const dp = createDataPlane({ log: o.log, listenHost: o.listenHost, drainMs, accessLog: o.accessLog, dnsServer: o.dnsServer, localAddress, reusePort: workers !== undefined, worker: 0, sharing });
+  const dp = createDataPlane({ log: o.log, listenHost: o.listenHost, drainMs, accessLog: o.accessLog, dnsServer: o.dnsServer, localAddress, reusePort: workers !== undefined, worker: onMain ? 0 : -1, sharing });
   const { store, clusters, listeners, secrets } = dp;
   if (workers) {
     workers.onOutlierReport = (cluster, host, type) => clusters.get(cluster)?.outlier?.onReport(host, type);

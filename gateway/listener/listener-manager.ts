@@ -55,7 +55,10 @@ export interface ListenerManagerOptions {
   drainMs: number;
   /** Bind with SO_REUSEPORT: other workers bind the same ports (--concurrency > 1). */
   reusePort?: boolean;
-  /** This worker's index (per-worker listener stats); default 0. */
+  /**
+   * This worker's index (per-worker listener stats); default 0. -1: the main thread of a proxy whose worker
+   * threads serve all traffic: it keeps the listeners' configuration (admin, replays) and binds nothing.
+   */
   worker?: number;
 }
 
@@ -71,8 +74,12 @@ export class ListenerManager {
   /** Called when a listener finishes warming. */
   onWarm: () => void = () => undefined;
 
+  /** The main thread of a proxy whose worker threads serve: configuration only, no socket is bound. */
+  private readonly controlOnly: boolean;
+
   constructor(o: ListenerManagerOptions) {
     this.o = o;
+    this.controlOnly = o.worker === -1;
     const st = o.runtime.store;
     this.s = {};
     for (const k of ['listener_added', 'listener_modified', 'listener_removed', 'listener_create_success', 'listener_create_failure', 'listener_in_place_updated', 'listener_stopped']) {
@@ -221,7 +228,7 @@ export class ListenerManager {
       try {
         const probed = refused?.get(bindKey(this.bindHost(spec.address), spec.port));
         if (probed) throw probed;
-        await l.listen(this.bindHost(spec.address), spec.port, this.o.reusePort === true);
+        if (!this.controlOnly) await l.listen(this.bindHost(spec.address), spec.port, this.o.reusePort === true);
       } catch (e) {
         this.unref(hcm);
         l.release();
@@ -229,7 +236,9 @@ export class ListenerManager {
         // Envoy's NACK: "cannot bind '0.0.0.0:8080': Address already in use"; the other listeners still apply.
         const err = e as NodeJS.ErrnoException;
         errors.push(`listener '${name}': cannot bind '${spec.address}:${spec.port}': ${bindErrorText(err)}`);
-        if ((this.o.worker ?? 0) === 0) this.logBindFailure(name, spec, err);
+        // Once per process: the main thread (it probed), or the first worker for a failure only binding showed.
+        const worker = this.o.worker ?? 0;
+        if (worker === -1 || (worker === 0 && !refused?.has(bindKey(this.bindHost(spec.address), spec.port)))) this.logBindFailure(name, spec, err);
         continue;
       }
       this.inc('listener_create_success');

@@ -17,6 +17,8 @@ export async function startTestProxy(ads: TestAdsServer, o: { fastPath?: boolean
       metricsPort: 0,
       listenHost: '127.0.0.1',
       drainSeconds: 1,
+      // In process, so tests can reach into the serving code (error-boundary.test.ts).
+      serveOnMainThread: true,
       ...(o.accessLog !== undefined ? { accessLog: o.accessLog } : {}),
       log: silentLogger(),
     });

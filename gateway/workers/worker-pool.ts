@@ -1,6 +1,8 @@
-// The worker threads beside the main thread (Envoy's --concurrency: the main thread is worker 0). Each
-// xDS update is applied by every worker before the main thread and before the ACK, so the control plane
-// sees one proxy. A worker that dies is replaced and given the configuration the main thread has accepted.
+// The worker threads that serve traffic (Envoy's --concurrency; the main thread does control: xDS, admin,
+// stats, drain). Each xDS update is applied by every worker before the main thread and before the ACK, so
+// the control plane sees one proxy. A worker that dies (a bug that escaped a connection's error handling,
+// out of memory) is replaced and given the configuration the main thread has accepted; the process and the
+// other workers keep serving.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { HostStatTotals } from '../admin/clusters.ts';
@@ -57,11 +59,15 @@ export class WorkerPool {
   /** The configuration a replacement worker is given (the main thread's accepted one). */
   private readonly current: () => Update[];
 
-  constructor(count: number, settings: Omit<WorkerSettings, 'index'>, log: Logger, current: () => Update[]) {
+  /** Workers are numbered from `first` (0; 1 when the main thread serves as worker 0). */
+  private readonly first: number;
+
+  constructor(count: number, settings: Omit<WorkerSettings, 'index'>, log: Logger, current: () => Update[], first = 1) {
     this.settings = settings;
     this.log = log;
     this.current = current;
-    for (let i = 1; i <= count; i++) this.slots.push(this.spawn(i));
+    this.first = first;
+    for (let i = 0; i < count; i++) this.slots.push(this.spawn(first + i));
   }
 
   private spawn(index: number, crashes = 0): Slot {
@@ -91,7 +97,7 @@ export class WorkerPool {
       setTimeout(() => {
         if (this.closing) return;
         const fresh = this.spawn(index, diedYoung ? slot.crashes + 1 : 0);
-        this.slots[index - 1] = fresh;
+        this.slots[index - this.first] = fresh;
         this.replay(fresh);
       }, delayMs).unref();
     });
