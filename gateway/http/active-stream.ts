@@ -86,6 +86,22 @@ function classifyError(err: Error & { code?: string }): ResetInfo {
 
 const sanitize = (s: string): string => s.replace(/ /g, '_');
 
+/** Upstream headers a failed handshake's local reply does not copy (hop-by-hop, framing, the HCM's own). */
+const LOCAL_REPLY_DROPS = new Set(['connection', 'upgrade', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'content-length', 'content-type', 'date', 'server']);
+
+/** Envoy's Utility::isUpgrade on a response: an Upgrade header and an `upgrade` token in Connection. */
+function isUpgradeAnswer(headers: readonly string[]): boolean {
+  let upgrade = false;
+  let token = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = (headers[i] as string).toLowerCase();
+    if (name === 'upgrade') upgrade = true;
+    else if (name === 'connection') token ||= (headers[i + 1] as string).split(',').some((t) => t.trim().toLowerCase() === 'upgrade');
+  }
+  return upgrade && token;
+}
+
+
 class UpstreamAttempt implements Dispatcher.DispatchHandler {
   readonly stream: ActiveStream;
   readonly host: Host;
@@ -227,7 +243,9 @@ export class ActiveStream {
       tls: info.tls === true,
     });
     const p = this.parsed;
-    this.closeConnection = p.connectionClose || hcm.draining;
+    // Any reply to an upgrade closes the connection: its request never completes, the bytes after its head are
+    // upgrade payload, never a next request (Envoy's codec stays in upgrade mode).
+    this.closeConnection = p.connectionClose || hcm.draining || p.upgrade !== undefined;
     this.grpc = isGrpcContentType(p.contentType);
     // HTTP/1.0 is refused unless accept_http_10 (Istio gateways do not set it): 426 Upgrade Required.
     if (info.httpMinor === 0 && !spec.acceptHttp10) {
@@ -280,9 +298,22 @@ export class ActiveStream {
         : matchRoute(vhost, { method: this.method, authority, path: url, scheme: info.tls ? 'https' : 'http', headers: p.headers }, pathNoQuery, this.grpc);
     if (!route) return this.noRoute();
     this.route = route;
+    if (p.upgrade !== undefined && this.upgradeRejected(route)) return;
     // HTTP filters before the router, on the selected route (Istio's chain: fault, then cors).
     if (route.fault || route.cors) return this.decodeFault(route);
     this.decodeRouter(route);
+  }
+
+  /**
+   * Upgrade types not enabled for the route (HCM upgrade_configs: websocket, overridable per route): 403
+   * `upgrade_failed` before any HTTP filter or the router runs (Envoy's HCM refuses the upgrade filter chain
+   * once a route is found; no route: the router's 404).
+   */
+  private upgradeRejected(route: CompiledRoute): boolean {
+    if (this.parsed.upgrade === 'websocket' && (route.websocket ?? this.hcm.spec.websocket)) return false;
+    this.hcm.store.inc(this.hcm.stats.downstream_rq_ws_on_non_ws_route);
+    this.localReply(403, '', 0, 'upgrade_failed');
+    return true;
   }
 
   /** Fault filter: a delay (flag DI), then an abort (flag FI, `fault filter abort`). */
@@ -345,7 +376,6 @@ export class ActiveStream {
     const s = hcm.stats;
     const p = this.parsed;
     const info = this.info;
-    const spec = hcm.spec;
     if (route.action === ACTION_DIRECT) {
       st.inc(s.rq_direct_response);
       const extra: string[] = [];
@@ -358,12 +388,6 @@ export class ActiveStream {
       const extra = ['location', this.newUri(route)];
       this.mutateResponse(extra);
       return this.localReply(route.redirect?.status ?? 301, '', 0, 'direct_response', extra);
-    }
-    // Only websocket upgrades are configured (HCM upgrade_configs, overridable per route); others: 403.
-    if (p.upgrade !== undefined && (p.upgrade !== 'websocket' || !(route.websocket ?? spec.websocket))) {
-      st.inc(s.downstream_rq_ws_on_non_ws_route);
-      this.closeConnection = true;
-      return this.localReply(403, '', 0, 'upgrade_failed');
     }
     // Cluster.
     let clusterName = route.cluster;
@@ -389,8 +413,9 @@ export class ActiveStream {
     this.retry = route.retry;
     this.retriesLeft = route.retry ? route.retry.numRetries : 0;
     this.buildUpstreamHeaders(route, wcIndex);
-    // Body: streamed; kept for replay while within the buffer limit.
-    if (p.contentLength > 0 || p.chunked) {
+    // Body: streamed; kept for replay while within the buffer limit. An upgrade has none: what follows its
+    // head is tunnel payload (Envoy's codec direct-dispatches it), held until the upstream switches.
+    if (p.upgrade === undefined && (p.contentLength > 0 || p.chunked)) {
       this.body = new RequestBody(info.body, hcm.bufferLimit);
       this.body.onEnd = () => this.onRequestComplete();
     } else this.onRequestComplete();
@@ -638,33 +663,51 @@ export class ActiveStream {
     }
   }
 
-  /** WebSocket upgrade: a raw tunnel to the host; the upstream's 101 goes back through Envoy's header rewrite. */
+  /** WebSocket upgrade: a raw tunnel to the host; the upstream's answer goes back through Envoy's header rewrite. */
   private sendUpgrade(a: UpstreamAttempt, host: Host, cluster: Cluster): void {
     const sock = (this.upgradeSocket ??= this.down.takeSocket());
     const spec = this.hcm.spec;
     a.tunnel = tunnelUpgrade(
       { host: host.address, port: host.port, connectTimeoutMs: cluster.spec.connectTimeoutMs, method: this.method, path: this.path, headers: this.upstreamHeaders, downstream: sock },
       {
-        onResponse: (status, raw) => {
-          if (a.done) return [];
+        onResponse: (status, r) => {
+          if (a.done) return undefined;
           this.responseStarted = true;
           if (a.perTryTimer) clearTimeout(a.perTryTimer);
           if (this.globalTimer) clearTimeout(this.globalTimer);
+          if (status !== 101 && status < 400) {
+            // A failed handshake that is not an error: Envoy's codec filter answers it as a local reply with the
+            // upstream's headers and no body (websocket_handshake_unsuccessful); the connection closes.
+            a.done = true;
+            this.endAttempt(a);
+            cluster.chargeStatus(status);
+            const extra: string[] = [];
+            for (let i = 0; i < r.headers.length; i += 2) {
+              const name = (r.headers[i] as string).toLowerCase();
+              if (!LOCAL_REPLY_DROPS.has(name)) extra.push(name, r.headers[i + 1] as string);
+            }
+            this.localReply(status, '', 0, 'websocket_handshake_unsuccessful', extra);
+            return undefined;
+          }
           this.status = status;
           this.details = 'via_upstream';
           const serviceTime = Math.floor(performance.now() - (this.requestCompleteHr || this.startHr));
           this.upstreamServiceTime = String(serviceTime);
+          // The 101 keeps connection/upgrade; a refused upgrade keeps them only if it is itself an upgrade
+          // answer (Envoy's mutateResponseHeaders), and its connection closes after it.
+          const keepUpgrade = status === 101 || isUpgradeAnswer(r.headers);
           const out: string[] = [];
           let hasDate = false;
           let serverAt = -1;
-          for (let i = 0; i < raw.length; i += 2) {
-            const name = (raw[i] as string).toLowerCase();
-            // The 101 keeps connection/upgrade; a refused upgrade is relayed byte for byte, framing included.
-            if (name === 'keep-alive' || name === 'proxy-connection') continue;
-            if (status !== 101 && (name === 'connection' || name === 'upgrade')) continue;
+          for (let i = 0; i < r.headers.length; i += 2) {
+            const name = (r.headers[i] as string).toLowerCase();
+            if (name === 'keep-alive' || name === 'proxy-connection' || name === 'transfer-encoding') continue;
+            if (name === 'connection' || name === 'upgrade') {
+              if (!keepUpgrade || (status !== 101 && name === 'connection')) continue;
+            }
             if (name === 'date') hasDate = true;
             if (name === 'server') serverAt = out.length;
-            out.push(name, raw[i + 1] as string);
+            out.push(name, r.headers[i + 1] as string);
           }
           if (!spec.suppressEnvoyHeaders) out.push('x-envoy-upstream-service-time', String(serviceTime));
           if (!hasDate) out.push('date', httpDate());
@@ -672,8 +715,11 @@ export class ActiveStream {
             if (serverAt >= 0) out[serverAt + 1] = spec.serverName;
             else out.push('server', spec.serverName);
           } else if (spec.serverHeaderTransformation === SERVER_APPEND_IF_ABSENT && serverAt < 0) out.push('server', spec.serverName);
-          if (status !== 101) out.push('connection', 'close');
-          return out;
+          if (status !== 101) {
+            this.hcm.store.inc(this.hcm.stats.downstream_rq_response_before_rq_complete);
+            out.push('connection', 'close');
+          }
+          return { headers: out };
         },
         onError: (err) => this.onUpstreamError(a, err),
         onClose: (sent) => {

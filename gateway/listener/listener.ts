@@ -16,10 +16,13 @@ import type { Json } from '../xds/json.ts';
 import type { ListenerSpec } from './listener-config.ts';
 import { fastPathEnabled, serveFast, type FastListenerHooks } from '../fast/connection.ts';
 import { applyXfcc } from '../tls/xfcc.ts';
+import { h2cAsPlainRequest, holdUpgradePayload, releaseUpgradePayload } from '../http/websocket.ts';
 
 interface ConnState {
   hcm: HttpConnectionManager;
   inflight: number;
+  /** Runs once no request is in flight any more (a pipelined upgrade waits for the responses before it). */
+  onIdle?: (() => void) | undefined;
 }
 
 const STATE = Symbol('meshgate.conn');
@@ -86,15 +89,7 @@ export class ActiveListener {
       noDelay: true,
     });
     this.http.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
-    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      // Only websocket upgrades are proxied as upgrades in Envoy (Istio's upgrade_configs); everything
-      // else (h2c, unknown tokens) is served as a plain HTTP/1.1 request on the same connection.
-      if (head.length > 0) socket.unshift(head);
-      const res = new ServerResponse(req);
-      res.assignSocket(socket);
-      res.on('finish', () => socket.destroySoon());
-      this.onRequest(req, res);
-    });
+    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.onClientError(err, socket));
     this.net = createNetServer({ noDelay: true }, (sock) => this.onConnection(sock));
   }
@@ -199,6 +194,11 @@ export class ActiveListener {
     );
     res.on('close', () => {
       if (cs) cs.inflight--;
+      if (cs?.onIdle && cs.inflight === 0) {
+        const next = cs.onIdle;
+        cs.onIdle = undefined;
+        next();
+      }
       if (!res.writableFinished) stream.onDownstreamClose();
       if (this.draining && cs && cs.inflight === 0) sock.destroySoon();
     });
@@ -208,6 +208,41 @@ export class ActiveListener {
       return;
     }
     stream.start();
+  }
+
+  /**
+   * node:http stops parsing at a request with `Connection: upgrade` and an Upgrade header and hands the rest of
+   * the connection over. Envoy's HTTP/1 codec serves one request at a time: a pipelined upgrade waits until
+   * the responses before it are written, and is dropped if one of them closed the connection. Every byte
+   * after the upgrade head is held (websocket.ts) until the upstream switches protocols. `Upgrade: h2c` is no
+   * upgrade for Envoy: that request goes back to node:http without it, on the same keep-alive connection.
+   */
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const sock = socket as TrackedSocket;
+    holdUpgradePayload(sock, head);
+    const serve = (): void => {
+      if (sock.destroyed || !sock.writable) {
+        sock.destroy();
+        return;
+      }
+      const plain = h2cAsPlainRequest(req);
+      if (plain !== undefined) {
+        const held = releaseUpgradePayload(sock);
+        this.http.emit('connection', sock);
+        sock.emit('data', Buffer.concat([Buffer.from(plain, 'latin1'), ...held.data]));
+        if (held.ended) sock.end();
+        sock.resume();
+        return;
+      }
+      const res = new ServerResponse(req);
+      res.assignSocket(sock);
+      // A reply to an upgrade request closes the connection (what follows its head is never a request).
+      res.on('finish', () => sock.destroySoon());
+      this.onRequest(req, res);
+    };
+    const cs = sock[STATE];
+    if (cs && cs.inflight > 0) cs.onIdle = serve;
+    else serve();
   }
 
   /** Codec errors: Envoy answers 400 `Bad Request` (431 for oversized headers) and closes. */
