@@ -1,5 +1,6 @@
 // Istio's default TEXT access log format (pilot/pkg/model/telemetry_logging.go EnvoyTextLogFormat), written
 // through a SonicBoom destination (pino.destination) as preformatted lines, off the request's critical path.
+import { appendFileSync, writeSync } from 'node:fs';
 import { pino } from 'pino';
 import { formatResponseFlags } from '../http/response-flags.ts';
 
@@ -52,28 +53,49 @@ export interface AccessLogger {
   close(): void;
 }
 
-/** A file (or /dev/stdout) access log, flushed every second like Envoy's --file-flush-interval-msec 1000. */
+/**
+ * A file (or /dev/stdout) access log, flushed every second like Envoy's --file-flush-interval-msec 1000.
+ * Lines are buffered up to 4 KiB and written synchronously (`sync: true`): no write is ever in flight, so
+ * close() leaves every line written and the file ends on a whole line whenever the process exits.
+ *
+ * Streams can still end after close() during shutdown (an upstream response arriving after the drain):
+ * their lines are appended directly, after everything written before, instead of reaching a destination
+ * that is gone (SonicBoom throws `SonicBoom destroyed` from write(), which ended the process with 1).
+ */
 export function fileAccessLogger(path: string): AccessLogger {
-  const dest = pino.destination({ dest: path === '/dev/stdout' ? 1 : path, sync: false, minLength: 4096, mkdir: true });
-  const timer = setInterval(() => dest.flush(), 1000);
+  const fd = path === '/dev/stdout' ? 1 : undefined;
+  const dest = pino.destination({ dest: fd ?? path, sync: true, minLength: 4096, mkdir: true });
+  let closed = false;
+  const timer = setInterval(() => dest.flushSync(), 1000);
   timer.unref();
+  const write = (text: string): void => {
+    if (!closed) dest.write(text);
+    else appendAfterClose(fd ?? path, text);
+  };
   return {
-    log: (e) => {
-      dest.write(formatTextLine(e));
-    },
-    writeLines: (text) => {
-      dest.write(text);
-    },
+    log: (e) => write(formatTextLine(e)),
+    writeLines: write,
     close: () => {
+      if (closed) return;
+      closed = true;
       clearInterval(timer);
-      try {
-        dest.flushSync();
-      } catch {
-        // destination not ready yet
-      }
+      dest.flushSync();
       dest.end();
     },
   };
+}
+
+/** Appends whole text to the log after its destination was closed; a failure drops only these lines. */
+function appendAfterClose(target: number | string, text: string): void {
+  try {
+    if (typeof target === 'string') appendFileSync(target, text);
+    else {
+      const buf = Buffer.from(text);
+      for (let off = 0; off < buf.length; ) off += writeSync(target, buf, off);
+    }
+  } catch {
+    // The file went away or stdout is closed at exit: nothing left to write to.
+  }
 }
 
 /**
@@ -94,10 +116,14 @@ export function forwardingAccessLogger(send: (text: string) => void): AccessLogg
     pending += text;
     if (pending.length >= 16_384) flush();
   };
+  let closed = false;
+  // After close (a stream ending during shutdown), lines go at once: no timer is left to flush them.
+  const write = (text: string): void => (closed ? send(text) : add(text));
   return {
-    log: (e) => add(formatTextLine(e)),
-    writeLines: add,
+    log: (e) => write(formatTextLine(e)),
+    writeLines: write,
     close: () => {
+      closed = true;
       clearInterval(timer);
       flush();
     },
