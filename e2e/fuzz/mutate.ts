@@ -141,7 +141,7 @@ export function fuzzInput(seed: number, round: number, n: number): FuzzInput {
   const r = rng((seed * 1_000_003 + round * 7919 + n * 104_729) >>> 0);
   // Pipelined bases are common: many bugs sit between a request handed to one parser and the next.
   const bases = r() < 0.55 ? 1 : r() < 0.75 ? 2 : 3;
-  let b = Buffer.concat(Array.from({ length: bases }, () => pick(r, SEEDS)));
+  let b: Buffer = Buffer.concat(Array.from({ length: bases }, () => pick(r, SEEDS)));
   const how: string[] = [`${bases} pipelined seed(s)`];
   const count = 1 + Math.floor(r() * 4);
   for (let k = 0; k < count; k++) {
