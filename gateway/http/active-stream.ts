@@ -21,6 +21,7 @@ import { SERVER_OVERWRITE, SERVER_APPEND_IF_ABSENT, SERVER_PASS_THROUGH } from '
 import { httpDate } from './date.ts';
 import { reasonPhrase } from './codes.ts';
 import { tunnelUpgrade, type UpgradeTunnel } from './websocket.ts';
+import type { CodecRejection } from './request-admission.ts';
 import * as F from './response-flags.ts';
 import { FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, faultAbort, faultDelay } from './fault.ts';
 import { CORS_DETAILS, corsDecode, corsEncode, type CorsPolicy } from './cors.ts';
@@ -36,8 +37,12 @@ import { PENDING, RETRY, RQ } from '../upstream/resource-manager.ts';
 
 export interface RequestInfo {
   method: string;
-  /** Request target as received (origin-form or absolute-form). */
+  /** Origin-form path and query, fragment removed (request-admission.ts). */
   url: string;
+  /** :authority from an absolute-form target (replaces Host); undefined for origin-form. */
+  authority: string | undefined;
+  /** The codec refused the request (request-admission.ts): answered with this, never routed. */
+  reject: CodecRejection | undefined;
   httpMinor: number;
   rawHeaders: readonly string[];
   remoteAddress: string;
@@ -100,7 +105,6 @@ function isUpgradeAnswer(headers: readonly string[]): boolean {
   }
   return upgrade && token;
 }
-
 
 class UpstreamAttempt implements Dispatcher.DispatchHandler {
   readonly stream: ActiveStream;
@@ -247,6 +251,12 @@ export class ActiveStream {
     // upgrade payload, never a next request (Envoy's codec stays in upgrade mode).
     this.closeConnection = p.connectionClose || hcm.draining || p.upgrade !== undefined;
     this.grpc = isGrpcContentType(p.contentType);
+    if (info.reject) {
+      // A codec error (Envoy sendProtocolError): the reason phrase as body, and the connection closes.
+      this.closeConnection = true;
+      st.inc(s.downstream_cx_protocol_error);
+      return this.localReply(info.reject.status, reasonPhrase(info.reject.status), F.DPE, info.reject.details);
+    }
     // HTTP/1.0 is refused unless accept_http_10 (Istio gateways do not set it): 426 Upgrade Required.
     if (info.httpMinor === 0 && !spec.acceptHttp10) {
       this.closeConnection = true;
@@ -254,18 +264,7 @@ export class ActiveStream {
     }
     if (info.httpMinor === 0 && !p.connectionKeepAlive) this.closeConnection = true;
     let url = info.url;
-    let authority = p.host;
-    if (!url.startsWith('/')) {
-      // absolute-form (`GET http://host/path`): Envoy takes :authority from the URL.
-      const m = /^https?:\/\/([^/?#]*)(.*)$/i.exec(url);
-      if (m) {
-        authority = m[1];
-        url = m[2] || '/';
-      } else if (this.method !== 'CONNECT') {
-        st.inc(s.downstream_rq_non_relative_path);
-        return this.localReply(404, '', 0, 'absolute_path_rejected');
-      }
-    }
+    const authority = info.authority ?? p.host;
     if (authority === undefined || authority === '') {
       this.closeConnection = true;
       return this.localReply(400, '', 0, 'missing_host_header');
@@ -884,7 +883,7 @@ export class ActiveStream {
     if (!this.responseStarted) this.cluster?.outlier?.putResult(a.host, LOCAL_ORIGIN_CONNECT_FAILED);
     if (this.responseStarted) {
       // Headers already went downstream: the stream is reset (HTTP/1: connection closed mid-body).
-      this.flags |= r.flag === F.UC ? F.UC : F.UR;
+      this.flags |= r.flag === F.UC || r.flag === F.UPE ? r.flag : F.UR;
       this.details = `upstream_reset_after_response_started{${sanitize(r.reason)}}`;
       this.hcm.store.inc(this.hcm.stats.rq_reset_after_downstream_response_started);
       if (this.globalTimer) clearTimeout(this.globalTimer);

@@ -92,6 +92,20 @@ const CASES: Case[] = [
   },
   { name: 'CONNECT has no route: 404', raw: `CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`, want: [404], closed: true, upstream: [] },
   {
+    name: 'nothing pipelined after a request with Connection: close is served',
+    raw: `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\nGET /echo?second HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    want: [200],
+    closed: true,
+    upstream: ['GET /echo'],
+  },
+  {
+    name: 'an upgrade pipelined after a request with Connection: close is never served',
+    raw: `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\nGET /ws HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+    want: [200],
+    closed: true,
+    upstream: ['GET /echo'],
+  },
+  {
     name: 'a refused request pipelined after a served one: the first is answered whole, then the refusal',
     raw: `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: identity\r\n\r\nGET /echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
     want: [200, 501],

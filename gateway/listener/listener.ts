@@ -10,12 +10,11 @@ import { StatScope, type StatsStore } from '../stats/store.ts';
 import { ActiveStream } from '../http/active-stream.ts';
 import type { HttpConnectionManager } from '../http/connection-manager.ts';
 import { NodeDownstream } from '../http/downstream.ts';
-import { buildLocalReply } from '../http/local-reply.ts';
-import { reasonPhrase } from '../http/codes.ts';
+import { codecErrorReply } from '../http/local-reply.ts';
 import type { Json } from '../xds/json.ts';
 import type { ListenerSpec } from './listener-config.ts';
 import { fastPathEnabled, serveFast, type FastListenerHooks } from '../fast/connection.ts';
-import { applyXfcc } from '../tls/xfcc.ts';
+import { admitRequest } from '../http/request-admission.ts';
 import { h2cAsPlainRequest, holdUpgradePayload, releaseUpgradePayload } from '../http/websocket.ts';
 
 interface ConnState {
@@ -23,6 +22,10 @@ interface ConnState {
   inflight: number;
   /** Runs once no request is in flight any more (a pipelined upgrade waits for the responses before it). */
   onIdle?: (() => void) | undefined;
+  /** Pipelined requests node:http parsed ahead, served one at a time in order. */
+  waiting?: (() => void)[] | undefined;
+  /** A response closed (or will close) the connection: nothing after it is served. */
+  closing?: boolean;
 }
 
 const STATE = Symbol('meshgate.conn');
@@ -75,8 +78,9 @@ export class ActiveListener {
     this.scope = new StatScope(o.store, `listener.${spec.address}_${spec.port}.`);
     this.cxTotal = this.scope.counter('downstream_cx_total');
     this.cxActive = this.scope.gauge('downstream_cx_active');
-    this.workerCxTotal = this.scope.counter(`worker_${o.worker}.downstream_cx_total`);
-    this.workerCxActive = this.scope.gauge(`worker_${o.worker}.downstream_cx_active`);
+    // The main thread of a proxy whose worker threads serve (worker -1) accepts nothing: no per-worker stats.
+    this.workerCxTotal = o.worker < 0 ? -1 : this.scope.counter(`worker_${o.worker}.downstream_cx_total`);
+    this.workerCxActive = o.worker < 0 ? -1 : this.scope.gauge(`worker_${o.worker}.downstream_cx_active`);
     this.scope.counter('downstream_cx_destroy');
     this.scope.counter('no_filter_chain_match');
     this.scope.counter('downstream_global_cx_overflow');
@@ -89,6 +93,10 @@ export class ActiveListener {
       noDelay: true,
     });
     this.http.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    // `Expect` other than 100-continue is an ordinary header to Envoy (node:http would answer 417 itself).
+    this.http.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    // CONNECT is a request like any other to the HCM: no route matches it (Istio configures no connect_matcher).
+    this.http.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.onClientError(err, socket));
     this.net = createNetServer({ noDelay: true }, (sock) => this.onConnection(sock));
@@ -168,20 +176,37 @@ export class ActiveListener {
     sock.resume();
   }
 
+  /**
+   * node:http parses pipelined requests ahead and would serve them side by side; Envoy's HTTP/1 codec serves one
+   * request at a time and reads nothing after a response that closes the connection. So a request that arrives
+   * while another is in flight waits its turn, and is dropped unserved if a response before it closed.
+   */
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const cs = (req.socket as TrackedSocket)[STATE];
+    if (cs && (cs.inflight > 0 || cs.closing)) {
+      if (!cs.closing) (cs.waiting ??= []).push(() => this.serveRequest(req, res));
+      return;
+    }
+    this.serveRequest(req, res);
+  }
+
+  private serveRequest(req: IncomingMessage, res: ServerResponse): void {
     const sock = req.socket as TrackedSocket;
     const cs = sock[STATE];
     const hcm = cs?.hcm ?? this.hcm;
     if (cs) cs.inflight++;
     const down = new NodeDownstream(req, res);
+    const method = req.method ?? 'GET';
+    const a = admitRequest(hcm, method, req.url ?? '/', req.rawHeaders, sock);
     const stream = new ActiveStream(
       hcm,
       {
-        method: req.method ?? 'GET',
-        url: req.url ?? '/',
+        method,
+        url: a.path,
+        authority: a.authority,
+        reject: a.reject,
         httpMinor: req.httpVersionMinor,
-        // x-forwarded-client-cert: dropped (SANITIZE), or set from a mutual-TLS client certificate (SANITIZE_SET).
-        rawHeaders: applyXfcc(req.rawHeaders, sock, hcm.spec.xfcc),
+        rawHeaders: a.rawHeaders,
         remoteAddress: sock.remoteAddress ?? '',
         remotePort: sock.remotePort ?? 0,
         tls: (sock as { encrypted?: boolean }).encrypted === true,
@@ -193,21 +218,30 @@ export class ActiveListener {
       down,
     );
     res.on('close', () => {
-      if (cs) cs.inflight--;
-      if (cs?.onIdle && cs.inflight === 0) {
-        const next = cs.onIdle;
-        cs.onIdle = undefined;
-        next();
+      if (cs) {
+        cs.inflight--;
+        if (down.closesConnection || !res.writableFinished) cs.closing = true;
+        if (cs.inflight === 0) this.serveNext(cs);
       }
       if (!res.writableFinished) stream.onDownstreamClose();
       if (this.draining && cs && cs.inflight === 0) sock.destroySoon();
     });
-    // More than max_headers_count headers: 431 (Envoy http1.too_many_headers).
-    if (req.rawHeaders.length / 2 > hcm.spec.maxHeadersCount) {
-      this.writeRaw(sock, 431, 'Request Header Fields Too Large', hcm);
-      return;
+    try {
+      stream.start();
+    } catch (e) {
+      // A bug met while starting this request ends its connection (reset) with a log line, never the thread.
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.log.error({ listener: this.spec.name, err: err.message, stack: err.stack, downstream: `${sock.remoteAddress}:${sock.remotePort}` }, 'internal error while serving a request; the connection is reset');
+      sock.destroy();
     }
-    stream.start();
+  }
+
+  /** The next pipelined request (or upgrade) of a connection, unless a response closed it. */
+  private serveNext(cs: ConnState): void {
+    const next = cs.closing ? undefined : (cs.waiting?.shift() ?? cs.onIdle);
+    if (cs.closing) cs.waiting = undefined;
+    if (next === cs.onIdle) cs.onIdle = undefined;
+    next?.();
   }
 
   /**
@@ -245,7 +279,11 @@ export class ActiveListener {
     else serve();
   }
 
-  /** Codec errors: Envoy answers 400 `Bad Request` (431 for oversized headers) and closes. */
+  /**
+   * Codec errors from node:http (llhttp, strict): Envoy answers 400 `Bad Request` (431 for oversized headers)
+   * and closes. A pipelined request that fails while an earlier response is still being written is answered
+   * after that response, never in the middle of it (Envoy's codec reads one request at a time).
+   */
   private onClientError(err: Error & { code?: string }, socket: Socket): void {
     const cs = (socket as TrackedSocket)[STATE];
     const hcm = cs?.hcm ?? this.hcm;
@@ -254,15 +292,28 @@ export class ActiveListener {
       return;
     }
     this.store.inc(hcm.stats.downstream_cx_protocol_error);
-    if (err.code === 'HPE_HEADER_OVERFLOW') this.writeRaw(socket, 431, 'Request Header Fields Too Large', hcm);
-    else this.writeRaw(socket, 400, 'Bad Request', hcm);
-  }
-
-  private writeRaw(socket: Socket, status: number, body: string, hcm: HttpConnectionManager): void {
-    const r = buildLocalReply(status, body, { serverName: hcm.spec.serverName, close: true });
-    let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
-    for (let i = 0; i < r.headers.length; i += 2) head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
-    socket.end(head + '\r\n' + r.body);
+    const reply = codecErrorReply(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, hcm.spec.serverName);
+    const busy = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (busy && !busy.writableFinished && !busy.req.complete) {
+      // The error is in this request's own body: a 400 while its response has not started, else a reset.
+      if (busy.headersSent) socket.destroy();
+      else socket.end(reply);
+      return;
+    }
+    const answer = (): void => {
+      if (socket.writable) socket.end(reply);
+      else socket.destroy();
+    };
+    // After the requests before it (in flight or waiting), unless one of them closes the connection.
+    if (cs && cs.closing) return;
+    if (cs && (cs.inflight > 0 || (cs.waiting?.length ?? 0) > 0)) {
+      (cs.waiting ??= []).push(() => {
+        cs.closing = true;
+        answer();
+      });
+      return;
+    }
+    answer();
   }
 
   /** New config for new connections; connections on the old config close after their current request. */
