@@ -335,6 +335,30 @@ export const CORPUS: AdversarialCase[] = [
     expect: rejected(BAD_REQUEST),
   },
   {
+    name: 'space inside the request target -> 400',
+    rule: '[BF]/[BP] the third token is not an HTTP version (HPE_INVALID_VERSION)',
+    writes: [`GET /a b HTTP/1.1\r\n${H}\r\n`],
+    expect: rejected(BAD_REQUEST),
+  },
+  {
+    name: '/%00 in the path -> 400, nothing upstream',
+    rule: '[HCM] normalize_path (Istio BASE) fails on %00: 400 path_normalization_failed [DP §11 test 19]',
+    writes: [get('/%00')],
+    expect: rejected({ status: 400 }),
+  },
+  {
+    name: 'dot segments are resolved before routing: /pub/../secret is answered by the /secret 403',
+    rule: '[HCM] normalize_path true (Istio BASE): RFC 3986 dot-segment removal before route matching [DP §11 test 19]',
+    writes: [get('/pub/../secret')],
+    expect: { responses: [DENIED], closes: false, backend: [] },
+  },
+  {
+    name: 'double slashes are kept (merge_slashes off): //secret is not /secret',
+    rule: '[HCM] Istio BASE normalisation leaves merge_slashes false [DP §0.3, §11 test 19]',
+    writes: [get('//secret')],
+    expect: { responses: [ok('//secret')], closes: false, backend: [{ method: 'GET', target: '//secret' }] },
+  },
+  {
     name: 'OPTIONS * -> 404, nothing upstream',
     rule: '[HCM] path not starting with "/" -> 404 absolute_path_rejected [DP §1.2]',
     writes: [`OPTIONS * HTTP/1.1\r\n${H}\r\n`],
