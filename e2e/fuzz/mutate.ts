@@ -44,10 +44,34 @@ const VALID: string[] = [
   `GET /ws HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
   // The fuzz backend declines upgrades under /up/ (403, connection kept): what follows must not reach it.
   `GET /up/ws HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /secret HTTP/1.1\r\n${H}\r\n`,
+  ...Array.from({ length: 10 }, (_, k) => `GET /up/r${k} HTTP/1.1\r\n${H}\r\nGET /after-up HTTP/1.1\r\n${H}\r\n`),
   `POST /expect HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 4\r\n\r\nbody`,
   `GET /x HTTP/1.1\r\n${H}X-Forwarded-Client-Cert: By=spiffe://forged\r\nx-envoy-retry-on: 5xx\r\n\r\n`,
   `GET /p1 HTTP/1.1\r\n${H}\r\nGET /p2 HTTP/1.1\r\n${H}\r\n`,
 ];
+
+/**
+ * Hostile upstream responses the fuzz backend sends for /up/r<k> (k modulo their number). Each tries to
+ * leave bytes on the upstream connection that would answer the next request: an injected response carries
+ * `x-rec-id: injected`, which no client may ever receive.
+ */
+const INJECTED = 'HTTP/1.1 200 OK\r\nx-rec-id: injected\r\ncontent-length: 8\r\n\r\ninjected';
+const HOSTILE_RESPONSES: ((id: number) => string)[] = [
+  (id) => `HTTP/1.1 200 OK\r\nx-rec-id: ${id}\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n${INJECTED}`,
+  (id) => `HTTP/1.1 200 OK\r\nx-rec-id: ${id}\r\ncontent-length: 2\r\ncontent-length: 40\r\n\r\nok${INJECTED}`,
+  (id) => `HTTP/1.1 200 OK\r\nx-rec-id: ${id}\r\ncontent-length: 2\r\n\r\nok${INJECTED}`,
+  (id) => `HTTP/1.1 200 OK\r\nx-rec-id: ${id}\r\nx-up: a\rb\r\ncontent-length: 2\r\n\r\nok`,
+  (id) => `HTTP/1.1 200 OK\r\nx-rec-id: ${id}\r\ntransfer-encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n${INJECTED}`,
+  (id) => `HTTP/1.1 2x0 OK\r\nx-rec-id: ${id}\r\ncontent-length: 0\r\n\r\n${INJECTED}`,
+  (id) => `HTTP/1.1 204 No Content\r\nx-rec-id: ${id}\r\ncontent-length: 40\r\n\r\n${INJECTED}`,
+  (id) => `HTTP/1.1 200 OK\r\nx-rec-id: ${id}\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffffff\r\nok\r\n0\r\n\r\n`,
+  (id) => `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nx-rec-id: ${id}\r\ncontent-length: 2\r\n\r\nok${INJECTED}`,
+  (id) => `HTTP/1.1 200 OK\r\nx-rec-id: ${id}\r\nx-up: a\x00b\r\ncontent-length: 2\r\n\r\nok`,
+];
+
+export function hostileResponse(k: number, id: number): { raw: string } {
+  return { raw: (HOSTILE_RESPONSES[k % HOSTILE_RESPONSES.length] as (id: number) => string)(id) };
+}
 
 /** Seeds: valid requests plus every corpus case's client bytes. */
 export const SEEDS: Buffer[] = [...VALID, ...CORPUS.map((c) => c.writes.join(''))].map((s) => Buffer.from(s, 'latin1'));

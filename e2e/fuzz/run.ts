@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { exchange, type Exchange } from '../adversarial/client.ts';
 import { startTarget, type DownstreamPath, type Target } from '../adversarial/harness.ts';
 import { defaultAnswer, headerValue, parseStrictRequest, type RecordedRequest } from '../lib/recording-backend.ts';
-import { fuzzInput, type FuzzInput } from './mutate.ts';
+import { fuzzInput, hostileResponse, type FuzzInput } from './mutate.ts';
 
 export interface FuzzOptions {
   path: DownstreamPath;
@@ -110,9 +110,18 @@ function checkConnection(input: FuzzInput, ex: Exchange, got: RecordedRequest[])
     const id = r.header('x-rec-id');
     if (id !== undefined) delivered.set(Number(id), j);
   });
+  // Every upstream response the client got must come from one of its own requests: a response injected by
+  // an upstream, or one meant for another client, is a desync.
+  const mine = new Set(got.map((r) => r.id));
+  responses.forEach((r, j) => {
+    const id = r.header('x-rec-id');
+    if (id !== undefined && !mine.has(Number(id))) problems.push(`response ${j + 1} (${r.statusLine}) carries x-rec-id ${JSON.stringify(id)}, not from a request of this client`);
+  });
   const strict = strictRequests(input.bytes);
   for (const req of got) {
     const j = delivered.get(req.id);
+    // A hostile upstream response (/up/r<k>) is rightly answered 502 or reset by the gateway.
+    if (j === undefined && req.target.startsWith('/up/r')) continue;
     if (j === undefined) {
       problems.push(`the backend received ${req.method} ${JSON.stringify(req.target)} but the client never got its response (client got [${responses.map((r) => r.status).join(', ')}]${ex.closed ? ', then close' : ''})`);
       continue;
@@ -144,7 +153,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   mkdirSync(o.outDir, { recursive: true });
   const t: Target = await startTarget(o.path, o.backendIp ?? '127.0.32.1');
   // Upgrades under /up/ are declined with the connection kept (the smuggling set-up of issue 11 item 3).
-  t.backend.answer = (req) => (req.target.startsWith('/up/') && headerValue(req, 'upgrade') !== undefined ? { raw: `HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nx-rec-id: ${req.id}\r\n\r\n` } : defaultAnswer(req));
+  // Targets /up/r<k> get the k-th hostile response.
+  t.backend.answer = (req) => {
+    if (!req.target.startsWith('/up/')) return defaultAnswer(req);
+    if (headerValue(req, 'upgrade') !== undefined) return { raw: `HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nx-rec-id: ${req.id}\r\n\r\n` };
+    const k = Number(/^\/up\/r(\d+)/.exec(req.target)?.[1] ?? NaN);
+    return Number.isInteger(k) ? hostileResponse(k, req.id) : defaultAnswer(req);
+  };
   const findings: Finding[] = [];
   let round = 0;
   let inputs = 0;
