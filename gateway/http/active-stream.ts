@@ -282,34 +282,35 @@ export class ActiveStream {
     }
     this.path = url;
     st.inc(s.rq_total);
-    if (!rc) return this.noRoute();
-    const vhost = findVirtualHost(rc, authority.toLowerCase());
-    if (!vhost) return this.noRoute();
-    if (vhost.requireTls !== REQUIRE_TLS_NONE && !info.tls) {
-      // Plaintext request to a vhost with require_tls: redirect with the Host header verbatim.
-      return this.localReply(301, '', 0, '', ['location', `https://${authority}${url}`]);
+    const vhost = rc ? findVirtualHost(rc, authority.toLowerCase()) : undefined;
+    // Plaintext request to a vhost with require_tls: a redirect route (no route entry of its own).
+    const tlsRedirect = vhost !== undefined && vhost.requireTls !== REQUIRE_TLS_NONE && !info.tls;
+    let route: CompiledRoute | undefined;
+    if (vhost && !tlsRedirect && this.method !== 'CONNECT') {
+      const q = url.indexOf('?');
+      const pathNoQuery = q < 0 ? url : url.slice(0, q);
+      route = matchRoute(vhost, { method: this.method, authority, path: url, scheme: info.tls ? 'https' : 'http', headers: p.headers }, pathNoQuery, this.grpc);
     }
-    const q = url.indexOf('?');
-    const pathNoQuery = q < 0 ? url : url.slice(0, q);
-    const route =
-      this.method === 'CONNECT'
-        ? undefined
-        : matchRoute(vhost, { method: this.method, authority, path: url, scheme: info.tls ? 'https' : 'http', headers: p.headers }, pathNoQuery, this.grpc);
+    // An upgrade (CONNECT counts as one) is refused before any filter, route or no route.
+    const upgradeType = this.method === 'CONNECT' ? 'connect' : p.upgrade;
+    if (upgradeType !== undefined && this.upgradeRejected(upgradeType, route)) return;
+    if (!vhost) return this.noRoute();
+    if (tlsRedirect) return this.localReply(301, '', 0, '', ['location', `https://${authority}${url}`]);
     if (!route) return this.noRoute();
     this.route = route;
-    if (p.upgrade !== undefined && this.upgradeRejected(route)) return;
     // HTTP filters before the router, on the selected route (Istio's chain: fault, then cors).
     if (route.fault || route.cors) return this.decodeFault(route);
     this.decodeRouter(route);
   }
 
   /**
-   * Upgrade types not enabled for the route (HCM upgrade_configs: websocket, overridable per route): 403
-   * `upgrade_failed` before any HTTP filter or the router runs (Envoy's HCM refuses the upgrade filter chain
-   * once a route is found; no route: the router's 404).
+   * Envoy's HCM builds an upgrade filter chain only for an upgrade type its upgrade_configs (Istio: websocket)
+   * or the matched route enable, and a route may disable one; otherwise 403 `upgrade_failed` before any HTTP
+   * filter or the router runs, whether or not a route matched (FilterManager::createFilterChain /
+   * createUpgradeFilterChain). CONNECT is the upgrade type `CONNECT`, which Istio's gateways do not enable.
    */
-  private upgradeRejected(route: CompiledRoute): boolean {
-    if (this.parsed.upgrade === 'websocket' && (route.websocket ?? this.hcm.spec.websocket)) return false;
+  private upgradeRejected(type: string, route: CompiledRoute | undefined): boolean {
+    if (type === 'websocket' && (route?.websocket ?? this.hcm.spec.websocket)) return false;
     this.hcm.store.inc(this.hcm.stats.downstream_rq_ws_on_non_ws_route);
     this.localReply(403, '', 0, 'upgrade_failed');
     return true;

@@ -90,7 +90,9 @@ const CASES: Case[] = [
     upstream: [],
     match: /\r\nx-envoy-upstream-service-time: \d+\r\n/,
   },
-  { name: 'CONNECT has no route: 404', raw: `CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`, want: [404], closed: true, upstream: [] },
+  { name: 'CONNECT, an upgrade Istio does not enable: 403 upgrade_failed', raw: `CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`, want: [403], closed: true, upstream: [] },
+  { name: 'an upgrade type nobody enables is 403 even with no route', raw: `GET /echo HTTP/1.1\r\nHost: nowhere.test\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n`, want: [403], closed: true, upstream: [] },
+  { name: 'a websocket upgrade with no route is the router\'s 404', raw: `GET /echo HTTP/1.1\r\nHost: nowhere.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`, want: [404], closed: true, upstream: [] },
   {
     name: 'nothing pipelined after a request with Connection: close is served',
     raw: `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\nGET /echo?second HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
