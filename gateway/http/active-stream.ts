@@ -270,6 +270,11 @@ export class ActiveStream {
       return this.localReply(400, '', 0, 'missing_host_header');
     }
     this.authority = authority;
+    // Only relative paths reach routing (Envoy's HCM): `OPTIONS *` is 404 absolute_path_rejected.
+    if (url.charCodeAt(0) !== 0x2f && this.method !== 'CONNECT') {
+      st.inc(s.downstream_rq_non_relative_path);
+      return this.localReply(404, '', 0, 'absolute_path_rejected');
+    }
     this.originalPath = url;
     if (spec.normalizePath || spec.mergeSlashes) {
       const np = normalizePath(url, spec.mergeSlashes);

@@ -80,6 +80,7 @@ const CASES: Case[] = [
   { name: 'https:// absolute-form on a plaintext listener is 403 (validate_scheme)', raw: `GET https://${HOST}/echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [403], closed: true, upstream: [], body: 'Forbidden' },
   { name: 'http:// absolute-form takes :authority from the URL', raw: `GET http://${HOST}/echo#f HTTP/1.1\r\nHost: other.test\r\n\r\n`, want: [200], closed: false, upstream: ['GET /echo'] },
   { name: 'ftp:// absolute-form is 400 (invalid scheme)', raw: `GET ftp://${HOST}/echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [400], closed: true, upstream: [] },
+  { name: 'OPTIONS * is 404 (only relative paths are routed)', raw: `OPTIONS * HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [404], closed: false, upstream: [] },
   { name: 'a target that is neither origin- nor absolute-form is 400', raw: `GET echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [400], closed: true, upstream: [] },
   {
     // The backend (node:http) answers 417 itself without recording: the answer must be its, proxied.
