@@ -73,12 +73,34 @@ function strictRequests(bytes: Buffer): StrictRequest[] {
   return out;
 }
 
-/** What Envoy sends upstream as the target: fragment stripped, absolute-form reduced to its path. */
-function upstreamTarget(target: string): string {
+/** RFC 3986 §5.2.4 remove_dot_segments. */
+function removeDotSegments(path: string): string {
+  const out: string[] = [];
+  const segs = path.split('/');
+  segs.forEach((seg, i) => {
+    if (seg === '..') {
+      if (out.length > 1) out.pop();
+      if (i === segs.length - 1) out.push('');
+    } else if (seg === '.') {
+      if (i === segs.length - 1) out.push('');
+    } else out.push(seg);
+  });
+  return out.join('/') || '/';
+}
+
+/**
+ * What Envoy sends upstream as the target: fragment stripped, absolute-form reduced to its path, dot
+ * segments removed (Istio's normalize_path). Undefined when the path holds bytes Envoy's URL canonicaliser
+ * may rewrite (percent escapes, characters outside a plain set): then only method and body are compared.
+ */
+function upstreamTarget(target: string): string | undefined {
   let t = target.replace(/#.*$/s, '');
   const abs = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?]*(.*)$/s.exec(t);
   if (abs) t = abs[1] || '/';
-  return t;
+  const q = t.indexOf('?');
+  const path = q < 0 ? t : t.slice(0, q);
+  if (!/^[A-Za-z0-9/._~-]*$/.test(path)) return undefined;
+  return removeDotSegments(path) + (q < 0 ? '' : t.slice(q));
 }
 
 /**
@@ -129,8 +151,9 @@ function checkConnection(input: FuzzInput, ex: Exchange, got: RecordedRequest[])
     const want = strict[j];
     // An upgrade request has no body: what follows its head is tunnel payload (Envoy's codec in upgrade mode).
     const upgrade = want?.headers.some(([k]) => k.toLowerCase() === 'upgrade') === true;
-    if (want && (want.method !== req.method || upstreamTarget(want.target) !== req.target || (!upgrade && !want.body.equals(req.body)))) {
-      problems.push(`response ${j + 1} came from a backend request ${req.method} ${JSON.stringify(req.target)} (body ${req.body.length} B) but the client's request ${j + 1} reads strictly as ${want.method} ${JSON.stringify(upstreamTarget(want.target))} (body ${want.body.length} B)`);
+    const target = want && upstreamTarget(want.target);
+    if (want && (want.method !== req.method || (target !== undefined && target !== req.target) || (!upgrade && !want.body.equals(req.body)))) {
+      problems.push(`response ${j + 1} came from a backend request ${req.method} ${JSON.stringify(req.target)} (body ${req.body.length} B) but the client's request ${j + 1} reads strictly as ${want.method} ${JSON.stringify(target ?? want.target)} (body ${want.body.length} B)`);
     } else if (want) {
       for (const p of headerBytesProblems(want, req)) problems.push(`request ${j + 1} (${req.method} ${JSON.stringify(req.target)}): ${p}`);
     }
