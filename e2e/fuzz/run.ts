@@ -8,8 +8,10 @@
 // client sent in that position. Deterministic in the seed; a finding is written to a file with the bytes
 // that reproduce it, and the seed is printed.
 //
-//   npm run fuzz -- --minutes 30 --path fast|node [--seed N] [--out DIR] [--parallel 16] [--per-round 64]
+//   npm run fuzz -- --minutes 30 --path fast|node [--seed N] [--out DIR (default $TMPDIR/meshgate-fuzz-findings)]
+//                   [--parallel 16] [--per-round 64]
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exchange, type Exchange } from '../adversarial/client.ts';
@@ -243,7 +245,7 @@ if (import.meta.main) {
       minutes: { type: 'string', default: '1' },
       path: { type: 'string', default: 'fast' },
       seed: { type: 'string' },
-      out: { type: 'string', default: 'fuzz-findings' },
+      out: { type: 'string', default: join(tmpdir(), 'meshgate-fuzz-findings') },
       parallel: { type: 'string', default: '16' },
       'per-round': { type: 'string', default: '64' },
     },
