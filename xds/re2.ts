@@ -7,10 +7,17 @@ import { RE2JS, RE2JSException, RE2JSSyntaxException } from 're2js';
 export interface Re2 {
   /** The pattern as given. */
   readonly pattern: string;
+  /** Its number of capture groups. */
+  readonly groups: number;
   /** RE2::FullMatch: the whole input matches (Envoy's compiled `safe_regex` matchers, `name_regex=`). */
   fullMatch(input: string): boolean;
   /** RE2::PartialMatch: some part of the input matches (admin `/stats?filter=`). */
   partialMatch(input: string): boolean;
+  /**
+   * RE2::GlobalReplace: every non-overlapping match replaced by what `rewrite` returns for its groups
+   * (`groups[0]` the whole match, then each capture group, '' when it did not take part).
+   */
+  replaceAll(input: string, rewrite: (groups: readonly string[]) => string): string;
 }
 
 /** An invalid pattern; `message` is RE2's own error text, as Envoy reports it (`missing ]: [`). */
@@ -54,10 +61,15 @@ export function compileRe2(pattern: string): Re2 | Re2Error {
   } catch (err) {
     return { pattern, message: errorText(err) };
   }
+  const groups = re.groupCount();
   return {
     pattern,
+    groups,
     fullMatch: (input) => re.testExact(input),
     partialMatch: (input) => re.test(input),
+    replaceAll: (input, rewrite) =>
+      // The replacer gets (match, group 1..n, offset, input), as String#replace's does.
+      re.matcher(input).replaceAll((...args: unknown[]) => rewrite(args.slice(0, groups + 1).map((g) => (typeof g === 'string' ? g : '')))),
   };
 }
 

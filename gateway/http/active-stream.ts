@@ -30,7 +30,7 @@ import { headerValue } from '../router/matchers.ts';
 import { sample } from '../router/fraction.ts';
 import { shadowHost } from '../router/mirror.ts';
 import { pickWeighted } from '../router/weighted-clusters.ts';
-import { ACTION_ROUTE } from '../router/route-config.ts';
+import { ACTION_ROUTE, type RegexRewrite } from '../router/route-config.ts';
 import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit, canRetry as canRetryBreaker } from '../upstream/circuit-breakers.ts';
 import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT, grpcToHttpStatus } from '../upstream/outlier-detector.ts';
 import { PENDING, RETRY, RQ } from '../upstream/resource-manager.ts';
@@ -543,7 +543,7 @@ export class ActiveStream {
     return `${scheme}://${host}${port}${path}`;
   }
 
-  private rewrittenPath(route: CompiledRoute, prefixRewrite: string | undefined, regexRewrite: { re: RegExp; substitution: string } | undefined): string | undefined {
+  private rewrittenPath(route: CompiledRoute, prefixRewrite: string | undefined, regexRewrite: RegexRewrite | undefined): string | undefined {
     const url = this.path;
     const q = url.indexOf('?');
     const p = q < 0 ? url : url.slice(0, q);
@@ -553,10 +553,7 @@ export class ActiveStream {
       const matched = route.prefix !== undefined ? route.prefix.length : p.length;
       return prefixRewrite + p.slice(matched) + query;
     }
-    if (regexRewrite) {
-      regexRewrite.re.lastIndex = 0;
-      return p.replace(regexRewrite.re, regexRewrite.substitution) + query;
-    }
+    if (regexRewrite) return regexRewrite.apply(p) + query;
     return undefined;
   }
 

@@ -1,7 +1,7 @@
 // Envoy's string, header and query-parameter matchers, compiled once per RouteConfiguration.
 // Requests carry headers as a flat [name, value, ...] array with lowercase names (what both the node:http
 // adapter and a raw HTTP/1 parser can produce cheaply), so nothing here depends on node:http.
-import { ConfigError, bool, checkFields, compileRe2, num, obj, regexMatcher, str, type Json } from '../xds/json.ts';
+import { ConfigError, bool, checkFields, num, obj, regexMatcher, str, type Json } from '../xds/json.ts';
 
 export type StringMatch = (value: string) => boolean;
 
@@ -30,7 +30,7 @@ export function compileStringMatcher(v: unknown, where: string): StringMatch {
   if (m.safe_regex !== undefined) {
     if (ic) throw new ConfigError(`${where}: ignore_case has no effect for safe_regex`);
     const re = regexMatcher(m.safe_regex, `${where}.safe_regex`);
-    return (s) => re.test(s);
+    return (s) => re.fullMatch(s);
   }
   throw new ConfigError(`${where}: a string matcher needs one of exact, prefix, suffix, contains, safe_regex`);
 }
@@ -95,7 +95,7 @@ export function compileHeaderMatcher(v: unknown, where: string): HeaderMatch {
     test = (s) => s === e;
   } else if (m.safe_regex_match !== undefined) {
     const re = regexMatcher(m.safe_regex_match, `${where}.safe_regex_match`);
-    test = (s) => re.test(s);
+    test = (s) => re.fullMatch(s);
   } else if (m.prefix_match !== undefined) {
     const p = str(m.prefix_match, where);
     test = (s) => s.startsWith(p);
@@ -154,8 +154,5 @@ export function compileQueryParameterMatcher(v: unknown, where: string): QueryMa
   return (q) => q.has(name);
 }
 
-export function checkRegex(src: string, where: string): RegExp {
-  return compileRe2(src, where);
-}
 
 export type { Json };

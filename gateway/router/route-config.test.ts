@@ -151,3 +151,56 @@ describe('compiled routes share what is identical (memory at thousands of routes
     assert.equal(d.requestHeaders[1], a.requestHeaders[0]);
   });
 });
+
+describe('RE2 route regexes (xds/re2.ts: RE2 syntax, linear time)', () => {
+  const r2 = compileRouteConfig({
+    name: 're2',
+    virtual_hosts: [
+      {
+        name: 'v',
+        domains: ['*'],
+        routes: [
+          { name: 'redos', match: { safe_regex: { regex: '/(a+)+$' } }, route: { cluster: 'c' } },
+          { name: 'dotall', match: { safe_regex: { regex: '(?s)/s/a.b' } }, route: { cluster: 'c' } },
+          { name: 'posix', match: { safe_regex: { regex: '/p/[[:alpha:]]+' } }, route: { cluster: 'c' } },
+          { name: 'named', match: { safe_regex: { regex: '/n/(?P<id>[0-9]+)' } }, route: { cluster: 'c' } },
+          { name: 'rewrite', match: { prefix: '/v1/' }, route: { cluster: 'c', regex_rewrite: { pattern: { regex: '^/v1/([a-z]+)/([0-9]+)' }, substitution: '/\\2/\\1\\\\x' } } },
+          { name: 'catchall', match: { prefix: '/' }, route: { cluster: 'c' } },
+        ],
+      },
+    ],
+  });
+  const route = (path: string): string | undefined => {
+    const vh = findVirtualHost(r2, 'x');
+    return vh ? matchRoute(vh, { method: 'GET', authority: 'x', path, scheme: 'http', headers: [] }, path.split('?')[0] as string, false)?.name : undefined;
+  };
+
+  test('a nested quantifier cannot backtrack: 60 a and a mismatch answer at once (a JS RegExp would take years)', () => {
+    assert.equal(route(`/${'a'.repeat(60)}!`), 'catchall');
+    assert.equal(route(`/${'a'.repeat(60)}`), 'redos');
+  });
+  for (const [path, want] of [
+    ['/s/a\nb', 'dotall'],
+    ['/p/abc', 'posix'],
+    ['/p/ab1', 'catchall'],
+    ['/n/42', 'named'],
+  ] as const) {
+    test(`RE2 syntax: ${JSON.stringify(path)} -> ${want}`, () => assert.equal(route(path), want));
+  }
+  test('regex_rewrite: every match replaced, \\N groups and \\\\ a backslash (RE2::GlobalReplace)', () => {
+    const vh = findVirtualHost(r2, 'x');
+    const r = vh && matchRoute(vh, { method: 'GET', authority: 'x', path: '/v1/abc/12/rest', scheme: 'http', headers: [] }, '/v1/abc/12/rest', false);
+    assert.equal(r?.regexRewrite?.apply('/v1/abc/12/rest'), '/12/abc\\x/rest');
+  });
+  for (const [name, sub, want] of [
+    ['a group the pattern does not have', '/\\3', /names a group the pattern does not have/],
+    ['a backslash before a letter', '/\\n', /a backslash must be followed by a digit or a backslash/],
+  ] as const) {
+    test(`regex_rewrite is rejected with ${name}`, () => {
+      assert.throws(
+        () => compileRouteConfig({ name: 'bad', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c', regex_rewrite: { pattern: { regex: '/(a)' }, substitution: sub } } }] }] }),
+        (e: unknown) => e instanceof ConfigError && want.test(e.message),
+      );
+    });
+  }
+});

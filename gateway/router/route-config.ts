@@ -17,6 +17,7 @@ import {
   PATH_ANY, PATH_EXACT, PATH_PREFIX, PATH_REGEX, PATH_SEPARATED, buildRouteIndex, firstMatch, type RouteIndex,
 } from './route-index.ts';
 import type { FaultConfig } from '../http/fault.ts';
+import type { Re2 } from '../../xds/re2.ts';
 import type { CorsPolicy } from '../http/cors.ts';
 
 export const ACTION_ROUTE = 0;
@@ -36,7 +37,7 @@ export interface RedirectAction {
   port: number | undefined;
   path: string | undefined;
   prefixRewrite: string | undefined;
-  regexRewrite: { re: RegExp; substitution: string } | undefined;
+  regexRewrite: RegexRewrite | undefined;
   status: number;
   stripQuery: boolean;
 }
@@ -51,7 +52,7 @@ export interface CompiledRoute {
   pathKind: number;
   /** The prefix or path, lowercased when not case-sensitive ('' for PATH_ANY and PATH_REGEX). */
   pathKey: string;
-  pathRegex: RegExp | undefined;
+  pathRegex: Re2 | undefined;
   headers: readonly HeaderMatch[];
   query: readonly QueryMatch[];
   grpcOnly: boolean;
@@ -65,7 +66,7 @@ export interface CompiledRoute {
   timeoutMs: number;
   retry: RetryPolicy | undefined;
   prefixRewrite: string | undefined;
-  regexRewrite: { re: RegExp; substitution: string } | undefined;
+  regexRewrite: RegexRewrite | undefined;
   hostRewrite: string | undefined;
   decorator: string | undefined;
   /** Route-level websocket upgrade_configs; undefined: the HCM's setting applies. */
@@ -169,14 +170,44 @@ function compileRedirect(v: unknown, where: string): RedirectAction {
   };
 }
 
-function compileRegexRewrite(v: unknown, where: string): { re: RegExp; substitution: string } {
+/** route.regex_rewrite: RE2::GlobalReplace of the path (without the query), `\N` back-references. */
+export interface RegexRewrite {
+  apply(path: string): string;
+}
+
+function compileRegexRewrite(v: unknown, where: string): RegexRewrite {
   const r = obj(v, where);
   checkFields(r, where, ['pattern', 'substitution']);
-  const src = regexMatcher(r.pattern, `${where}.pattern`, false);
-  // RE2::GlobalReplace semantics: every match, \1 style back-references.
-  const re = new RegExp(src.source, src.flags + 'g');
-  const substitution = str(r.substitution, `${where}.substitution`).replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
-  return { re, substitution };
+  const re = regexMatcher(r.pattern, `${where}.pattern`);
+  const sub = str(r.substitution, `${where}.substitution`);
+  // RE2::Rewrite: `\0`..`\9` name groups and `\\` is a backslash; any other backslash, or a group the pattern
+  // does not have, makes the rewrite invalid (RE2::CheckRewriteString).
+  const parts: (string | number)[] = [];
+  let lit = '';
+  for (let i = 0; i < sub.length; i++) {
+    const c = sub[i] as string;
+    if (c !== '\\') {
+      lit += c;
+      continue;
+    }
+    const n = sub.charCodeAt(++i) - 48;
+    if (sub[i] === '\\') lit += '\\';
+    else if (n >= 0 && n <= 9) {
+      if (n > re.groups) throw new ConfigError(`${where}.substitution: invalid rewrite pattern '${sub}': \\${n} names a group the pattern does not have`);
+      if (lit) parts.push(lit);
+      lit = '';
+      parts.push(n);
+    } else throw new ConfigError(`${where}.substitution: invalid rewrite pattern '${sub}': a backslash must be followed by a digit or a backslash`);
+  }
+  if (lit) parts.push(lit);
+  return {
+    apply: (path) =>
+      re.replaceAll(path, (groups) => {
+        let out = '';
+        for (const p of parts) out += typeof p === 'string' ? p : (groups[p] ?? '');
+        return out;
+      }),
+  };
 }
 
 // Shared by every route without header or query-parameter conditions (most of them): a route costs no
@@ -197,7 +228,7 @@ function compileRouteMatch(m: Json, where: string): RouteMatchFields {
   let prefix: string | undefined;
   let pathKind: number;
   let pathKey = '';
-  let pathRegex: RegExp | undefined;
+  let pathRegex: Re2 | undefined;
   if (m.prefix !== undefined) {
     const p = str(m.prefix, `${where}.prefix`);
     prefix = p;
@@ -241,7 +272,7 @@ export function pathMatches(r: RouteMatchFields, path: string): boolean {
       return t.startsWith(k) && (t.length === k.length || t.charCodeAt(k.length) === 0x2f);
     }
     default:
-      return r.pathRegex !== undefined && r.pathRegex.test(path);
+      return r.pathRegex !== undefined && r.pathRegex.fullMatch(path);
   }
 }
 

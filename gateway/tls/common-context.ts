@@ -70,7 +70,7 @@ function stringMatcher(m: Json, where: string): SanMatcher {
   }
   if (m.safe_regex !== undefined) {
     const re = compileRe2(str(obj(m.safe_regex, where).regex, `${where}.safe_regex.regex`), where);
-    return (v) => re.test(v);
+    return (v) => re.fullMatch(v);
   }
   throw new ConfigError(`${where}: empty string matcher`);
 }

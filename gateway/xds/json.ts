@@ -3,6 +3,7 @@
 // proxy does not implement and that would change behaviour is an error, so the resource is NACKed with a
 // message that names it, instead of being silently ignored.
 
+import { compileRe2 as compileRe2Pattern, isRe2Error, type Re2 } from '../../xds/re2.ts';
 export type Json = { [k: string]: unknown };
 
 /** A resource the proxy cannot apply: collected into the NACK's error_detail. */
@@ -73,40 +74,19 @@ export function anyType(v: Json): string {
 }
 
 /**
- * RE2 (Envoy's safe_regex) to a JavaScript RegExp matching the whole input. Handles the RE2-only syntax
- * Istio configs use ((?P<name>...), a leading (?i), \A, \z, POSIX classes); anything JavaScript rejects is
- * a config error.
+ * An RE2 pattern (Envoy's safe_regex), compiled by xds/re2.ts: RE2's own syntax and linear-time matching,
+ * since these patterns run against request paths and headers an attacker chooses. An invalid one is a config
+ * error carrying RE2's message.
  */
-export function compileRe2(src: string, where: string, full = true): RegExp {
-  let flags = '';
-  let s = src;
-  if (s.startsWith('(?i)')) {
-    flags += 'i';
-    s = s.slice(4);
-  }
-  s = s
-    .replace(/\(\?P</g, '(?<')
-    .replace(/\\A/g, '^')
-    .replace(/\\z/g, '$')
-    .replace(/\[:alpha:\]/g, 'a-zA-Z')
-    .replace(/\[:digit:\]/g, '0-9')
-    .replace(/\[:alnum:\]/g, 'a-zA-Z0-9')
-    .replace(/\[:upper:\]/g, 'A-Z')
-    .replace(/\[:lower:\]/g, 'a-z')
-    .replace(/\[:space:\]/g, '\\s')
-    .replace(/\[:xdigit:\]/g, '0-9A-Fa-f')
-    .replace(/\[:punct:\]/g, '!-\\/:-@\\[-`{-~')
-    .replace(/\[:word:\]/g, '\\w');
-  try {
-    return new RegExp(full ? `^(?:${s})$` : s, flags);
-  } catch (e) {
-    throw new ConfigError(`${where}: invalid regex '${src}': ${(e as Error).message}`);
-  }
+export function compileRe2(src: string, where: string): Re2 {
+  const re = compileRe2Pattern(src);
+  if (isRe2Error(re)) throw new ConfigError(`${where}: invalid regex '${src}': ${re.message}`);
+  return re;
 }
 
-/** type.matcher.v3.RegexMatcher JSON -> RegExp. */
-export function regexMatcher(v: unknown, where: string, full = true): RegExp {
+/** type.matcher.v3.RegexMatcher JSON -> an RE2 matcher. */
+export function regexMatcher(v: unknown, where: string): Re2 {
   const m = obj(v, where);
   checkFields(m, where, ['regex', 'google_re2']);
-  return compileRe2(str(m.regex, `${where}.regex`), where, full);
+  return compileRe2(str(m.regex, `${where}.regex`), where);
 }
