@@ -266,7 +266,7 @@ start_meshgate() {  # target
   fi
   # shellcheck disable=SC2086
   start "$t" "${env[@]}" "$MESHGATE" local --config "$RUN/config-$t" --admin-port $((b + 1)) --status-port $((b + 2)) \
-    --metrics-port $((b + 3)) --xds-port $((b + 4)) $MG_FLAGS "${conc[@]}"
+    --metrics-port $((b + 3)) $MG_FLAGS "${conc[@]}"
 }
 
 # ---------------------------------------------------------------- probes
