@@ -6,14 +6,14 @@
 // path answers them), and a fast-check fuzz of generated requests through both proxies.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Server } from 'node:http';
 import fc from 'fast-check';
 import type { Proxy } from '../proxy.ts';
 import { startTestProxy } from '../test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
 import { HTTPBIN, assignment, edsCluster, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo } from '../test/fixtures.ts';
-import { freePort } from '../test/raw-client.ts';
+import { exchange, freePort } from '../test/raw-client.ts';
 import { ChunkedDecoder, HEAD_HANDOFF, HEAD_INCOMPLETE, newRequestHead, parseRequestHead } from './request-head.ts';
 
 const HOST = 'httpbin.example.com';
@@ -160,35 +160,6 @@ interface Side {
   port: number;
 }
 
-/** Sends `raw` on a fresh connection and returns every byte received until close or `idleMs` of silence. */
-function exchange(port: number, raw: Buffer | string, idleMs: number, maxMs = 4000): Promise<{ bytes: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    const chunks: Buffer[] = [];
-    let idle: NodeJS.Timeout | undefined;
-    let done = false;
-    const finish = (closed: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(idle);
-      clearTimeout(hard);
-      s.destroy();
-      resolve({ bytes: Buffer.concat(chunks).toString('latin1'), closed });
-    };
-    const hard = setTimeout(() => finish(false), maxMs);
-    s.on('data', (d: Buffer) => {
-      chunks.push(d);
-      clearTimeout(idle);
-      idle = setTimeout(() => finish(false), idleMs);
-    });
-    s.on('close', () => finish(true));
-    s.on('error', () => undefined);
-    s.on('connect', () => {
-      s.write(raw);
-      idle = setTimeout(() => finish(false), Math.max(idleMs, 600));
-    });
-  });
-}
 
 /** Values that legitimately differ between two runs. */
 function normalize(s: string): string {
@@ -311,7 +282,7 @@ describe('fast path vs general path: byte-identical answers', () => {
 
   async function compare(raw: string, idleMs: number): Promise<{ a: string; b: string }> {
     for (let attempt = 0; ; attempt++) {
-      const [g, f] = await Promise.all([exchange(general.port, raw, idleMs), exchange(fast.port, raw, idleMs)]);
+      const [g, f] = await Promise.all([exchange(general.port, [raw], { idleMs, maxMs: 4000 }), exchange(fast.port, [raw], { idleMs, maxMs: 4000 })]);
       let gBytes = normalize(g.bytes);
       let fBytes = normalize(f.bytes);
       // One known difference: after a response that closes the connection, node:http keeps parsing the bytes
@@ -335,7 +306,7 @@ describe('fast path vs general path: byte-identical answers', () => {
   }
 
   test('the fast path really serves plain requests (a smuggling case is answered 400 by the general path)', async () => {
-    const r = await exchange(fast.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 250);
+    const r = await exchange(fast.port, ['POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'], { idleMs: 250, maxMs: 4000 });
     assert.match(r.bytes, /^HTTP\/1\.1 400 Bad Request\r\n/);
     assert.ok(r.closed);
   });
@@ -347,7 +318,7 @@ describe('fast path vs general path: byte-identical answers', () => {
       for (let i = 0; i < n; i++) body += chunk(part);
       for (const port of [fast.port, general.port]) {
         for (const raw of [`POST /post HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n${body}0\r\n\r\n`, `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${n * size}\r\n\r\n${part.repeat(n)}`]) {
-          const r = await exchange(port, raw, 500, 8000);
+          const r = await exchange(port, [raw], { idleMs: 500, maxMs: 8000 });
           assert.match(r.bytes, /^HTTP\/1\.1 200 OK\r\n/);
           const echo = JSON.parse(r.bytes.slice(r.bytes.indexOf('\r\n\r\n') + 4)) as Echo;
           assert.equal(echo.body.length, n * size);

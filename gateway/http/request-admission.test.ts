@@ -3,53 +3,14 @@
 // each hostile head, and nothing upstream for a request the gateway refused.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import type { Proxy } from '../proxy.ts';
 import { startTestProxy } from '../test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
 import { HTTPBIN, assignment, edsCluster, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo } from '../test/fixtures.ts';
-import { freePort } from '../test/raw-client.ts';
+import { exchange, freePort } from '../test/raw-client.ts';
 import { FAULT_TYPE } from './fault.ts';
 
 const HOST = 'admission.test';
-
-/** Writes raw bytes (in parts, with a pause between them) and collects everything until the server closes or goes idle. */
-function exchange(port: number, parts: (string | Buffer)[], idleMs = 400, gapMs = 0): Promise<{ bytes: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    const chunks: Buffer[] = [];
-    let idle: NodeJS.Timeout | undefined;
-    let done = false;
-    const finish = (closed: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(idle);
-      clearTimeout(hard);
-      s.destroy();
-      resolve({ bytes: Buffer.concat(chunks).toString('latin1'), closed });
-    };
-    const hard = setTimeout(() => finish(false), 8000);
-    const arm = (): void => {
-      clearTimeout(idle);
-      idle = setTimeout(() => finish(false), idleMs);
-    };
-    s.on('data', (d: Buffer) => {
-      chunks.push(d);
-      arm();
-    });
-    s.on('close', () => finish(true));
-    s.on('error', () => undefined);
-    s.on('connect', () => {
-      void (async () => {
-        for (let i = 0; i < parts.length; i++) {
-          if (i > 0 && gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
-          if (!s.destroyed) s.write(parts[i] as string | Buffer);
-        }
-        arm();
-      })();
-    });
-  });
-}
 
 const statuses = (bytes: string): number[] => [...bytes.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
@@ -166,7 +127,7 @@ for (const fastPath of [true, false]) {
     for (const c of CASES) {
       test(c.name, async () => {
         const before = backend.seen.length;
-        const r = await exchange(port, [c.raw]);
+        const r = await exchange(port, [c.raw], { idleMs: 400 });
         assert.deepEqual(statuses(r.bytes), c.want, r.bytes);
         assert.equal(r.closed, c.closed, `closed: ${r.bytes}`);
         if (c.body !== undefined) assert.ok(r.bytes.endsWith(`\r\n\r\n${c.body}`), r.bytes);
@@ -183,7 +144,7 @@ for (const fastPath of [true, false]) {
 
     test('a forged x-forwarded-client-cert on a plaintext connection never reaches the backend (SANITIZE_SET)', async () => {
       const before = backend.seen.length;
-      const r = await exchange(port, [`GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nX-Forwarded-Client-Cert: By=spiffe://forged;Hash=00\r\n\r\n`]);
+      const r = await exchange(port, [`GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nX-Forwarded-Client-Cert: By=spiffe://forged;Hash=00\r\n\r\n`], { idleMs: 400 });
       assert.deepEqual(statuses(r.bytes), [200]);
       const got = seenSince(before)[0] as Echo;
       assert.ok(!got.rawHeaders.some((h) => h.toLowerCase() === 'x-forwarded-client-cert'), JSON.stringify(got.rawHeaders));
@@ -198,7 +159,7 @@ for (const fastPath of [true, false]) {
         Buffer.from([0xc3, 0xa9]),
         Buffer.from('\r\n\r\n', 'latin1'),
       ]);
-      const r = await exchange(port, [head]);
+      const r = await exchange(port, [head], { idleMs: 400 });
       assert.deepEqual(statuses(r.bytes), [200]);
       const got = seenSince(before)[0] as Echo;
       // node:http on the backend decodes header bytes as latin1: one char per byte received.
@@ -209,7 +170,7 @@ for (const fastPath of [true, false]) {
 
     test('a POST on a route with a fault delay: the body that arrives during the delay reaches the backend', async () => {
       const before = backend.seen.length;
-      const r = await exchange(port, [`POST /delayed HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 5\r\n\r\n`, 'hel', 'lo'], 1000, 50);
+      const r = await exchange(port, [`POST /delayed HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 5\r\n\r\n`, 'hel', 'lo'], { idleMs: 1000, gapMs: 50 });
       assert.deepEqual(statuses(r.bytes), [200], r.bytes);
       const got = seenSince(before)[0] as Echo;
       assert.equal(got.body, 'hello');
@@ -220,8 +181,7 @@ for (const fastPath of [true, false]) {
       const r = await exchange(
         port,
         [`POST /delayed HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n`, '3\r\nabc\r\n', '2\r\nde\r\n0\r\n\r\n', `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
-        1000,
-        50,
+        { idleMs: 1000, gapMs: 50 },
       );
       assert.deepEqual(statuses(r.bytes), [200, 200], r.bytes);
       assert.deepEqual(
@@ -232,7 +192,7 @@ for (const fastPath of [true, false]) {
 
     test('a head trickled one byte at a time is served', async () => {
       const raw = `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nX-A: ${'a'.repeat(200)}\r\n\r\n`;
-      const r = await exchange(port, [...raw].map((ch) => Buffer.from(ch, 'latin1')), 600, 1);
+      const r = await exchange(port, [...raw].map((ch) => Buffer.from(ch, 'latin1')), { idleMs: 600, gapMs: 1 });
       assert.deepEqual(statuses(r.bytes), [200], r.bytes);
     });
   });

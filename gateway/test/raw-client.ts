@@ -89,3 +89,46 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/**
+ * One connection: writes `parts` (one write each, `gapMs` apart) and collects everything that comes back until
+ * the server closes (closed: true) or stays silent for `idleMs` after the last write or byte, or `maxMs` pass.
+ * Bytes are returned as latin1, one char per byte.
+ */
+export function exchange(port: number, parts: readonly (string | Buffer)[], o: { idleMs: number; maxMs?: number; gapMs?: number }): Promise<{ bytes: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    let idle: NodeJS.Timeout | undefined;
+    let done = false;
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(idle);
+      clearTimeout(hard);
+      s.destroy();
+      resolve({ bytes: Buffer.concat(chunks).toString('latin1'), closed });
+    };
+    const hard = setTimeout(() => finish(false), o.maxMs ?? 8000);
+    const arm = (ms: number): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => finish(false), ms);
+    };
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      arm(o.idleMs);
+    });
+    s.on('close', () => finish(true));
+    s.on('error', () => undefined);
+    s.on('connect', () => {
+      void (async () => {
+        for (let i = 0; i < parts.length; i++) {
+          if (i > 0 && o.gapMs) await new Promise((r) => setTimeout(r, o.gapMs));
+          if (!s.destroyed) s.write(parts[i] as string | Buffer);
+        }
+        // A first answer may take longer than the silence between bytes of one answer.
+        if (chunks.length === 0) arm(Math.max(o.idleMs, 600));
+      })();
+    });
+  });
+}
