@@ -26,7 +26,22 @@ interface ConnState {
   waiting?: (() => void)[] | undefined;
   /** A response closed (or will close) the connection: nothing after it is served. */
   closing?: boolean;
+  /** Reading stopped because too many pipelined requests wait (node:http would parse ahead without bound). */
+  readPaused?: boolean;
 }
+
+/**
+ * Pipelined requests node:http may have parsed ahead of the one being served before the connection stops
+ * being read (Envoy reads nothing while a request is active; its kernel buffers hold the rest).
+ */
+const MAX_WAITING = 16;
+/**
+ * node:http resumes a paused socket on its own (when its writes drain), and one read can carry thousands of
+ * small heads, so a client that pipelines without reading its responses could still make us hold requests
+ * without bound. Past this many waiting requests the connection is closed (about 2 KiB each at most).
+ */
+const MAX_WAITING_HARD = 4096;
+type PausableSocket = Socket & { _paused?: boolean };
 
 const STATE = Symbol('meshgate.conn');
 type TrackedSocket = Socket & { [STATE]?: ConnState };
@@ -184,7 +199,23 @@ export class ActiveListener {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const cs = (req.socket as TrackedSocket)[STATE];
     if (cs && (cs.inflight > 0 || cs.closing)) {
-      if (!cs.closing) (cs.waiting ??= []).push(() => this.serveRequest(req, res));
+      if (cs.closing) return;
+      const waiting = (cs.waiting ??= []);
+      waiting.push(() => this.serveRequest(req, res));
+      if (waiting.length > MAX_WAITING_HARD) {
+        this.log.warn({ listener: this.spec.name, downstream: `${req.socket.remoteAddress}:${req.socket.remotePort}`, waiting: waiting.length }, 'a client pipelined too many requests without reading the responses; its connection is closed');
+        cs.closing = true;
+        cs.waiting = undefined;
+        req.socket.destroy();
+        return;
+      }
+      if (waiting.length >= MAX_WAITING && !cs.readPaused) {
+        // node:http's own flag too, so its body reads do not resume the socket behind our back.
+        const sock = req.socket as PausableSocket;
+        cs.readPaused = true;
+        sock._paused = true;
+        sock.pause();
+      }
       return;
     }
     this.serveRequest(req, res);
@@ -221,7 +252,7 @@ export class ActiveListener {
       if (cs) {
         cs.inflight--;
         if (down.closesConnection || !res.writableFinished) cs.closing = true;
-        if (cs.inflight === 0) this.serveNext(cs);
+        if (cs.inflight === 0) this.serveNext(cs, sock);
       }
       if (!res.writableFinished) stream.onDownstreamClose();
       if (this.draining && cs && cs.inflight === 0) sock.destroySoon();
@@ -237,10 +268,15 @@ export class ActiveListener {
   }
 
   /** The next pipelined request (or upgrade) of a connection, unless a response closed it. */
-  private serveNext(cs: ConnState): void {
+  private serveNext(cs: ConnState, sock: PausableSocket): void {
     const next = cs.closing ? undefined : (cs.waiting?.shift() ?? cs.onIdle);
     if (cs.closing) cs.waiting = undefined;
     if (next === cs.onIdle) cs.onIdle = undefined;
+    if (cs.readPaused && !cs.closing && (cs.waiting?.length ?? 0) < MAX_WAITING / 2) {
+      cs.readPaused = false;
+      sock._paused = false;
+      sock.resume();
+    }
     next?.();
   }
 
