@@ -107,7 +107,8 @@ for (const fastPath of [true, false]) {
                   'envoy.filters.http.fault': { '@type': `type.googleapis.com/${FAULT_TYPE}`, delay: { fixed_delay: '0.3s', percentage: { numerator: 100 } } },
                 },
               }),
-              istioRoute('/', HTTPBIN),
+              { match: { prefix: '/utf8', headers: [{ name: 'x-who', string_match: { exact: 'café' } }] }, direct_response: { status: 200, body: { inline_string: 'matched' } } },
+              istioRoute('/', HTTPBIN, { request_headers_to_add: [{ header: { key: 'x-added', value: 'café' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] }),
             ],
           },
         ]),
@@ -166,6 +167,15 @@ for (const fastPath of [true, false]) {
       const value = (name: string): string | undefined => got.rawHeaders[got.rawHeaders.findIndex((h) => h.toLowerCase() === name) + 1];
       assert.equal(value('x-latin1'), 'caf\xe9');
       assert.equal(value('x-utf8'), 'caf\xc3\xa9');
+      // A value from config goes out as its UTF-8 bytes, as Envoy sends the proto string.
+      assert.equal(value('x-added'), 'caf\xc3\xa9');
+    });
+
+    test('a header matcher from config compares the UTF-8 bytes of its value', async () => {
+      const ask = (value: Buffer): Promise<{ bytes: string }> =>
+        exchange(port, [Buffer.concat([Buffer.from(`GET /utf8 HTTP/1.1\r\nHost: ${HOST}\r\nX-Who: caf`, 'latin1'), value, Buffer.from('\r\n\r\n', 'latin1')])], { idleMs: 400 });
+      assert.ok((await ask(Buffer.from([0xc3, 0xa9]))).bytes.endsWith('\r\n\r\nmatched'));
+      assert.ok(!(await ask(Buffer.from([0xe9]))).bytes.endsWith('\r\n\r\nmatched'));
     });
 
     test('a POST on a route with a fault delay: the body that arrives during the delay reaches the backend', async () => {

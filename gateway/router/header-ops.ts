@@ -2,6 +2,7 @@
 // response_headers_to_add/_to_remove) with Envoy's append_action semantics and the subset of its
 // substitution format (%DOWNSTREAM_REMOTE_ADDRESS% ...) that is meaningful here. Compiled per config.
 import { ConfigError, arr, bool, checkFields, obj, str, strArr } from '../xds/json.ts';
+import { wireString } from '../../xds/header-bytes.ts';
 
 export interface HeaderContext {
   remoteAddress: string;
@@ -71,15 +72,6 @@ function parseValue(v: string, where: string): ValuePart[] {
   }
   if (lit) parts.push(lit);
   return parts;
-}
-
-/**
- * Header values travel as binary strings (one char per byte, written latin1, as received from clients): a
- * value from config is UTF-8 on the wire, as Envoy sends the proto string's bytes.
- */
-function wireString(s: string): string {
-  // eslint-disable-next-line no-control-regex -- any char outside ASCII
-  return /[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s;
 }
 
 const ACTIONS: Record<string, number> = {

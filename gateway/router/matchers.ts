@@ -2,6 +2,7 @@
 // Requests carry headers as a flat [name, value, ...] array with lowercase names (what both the node:http
 // adapter and a raw HTTP/1 parser can produce cheaply), so nothing here depends on node:http.
 import { ConfigError, bool, checkFields, num, obj, regexMatcher, str, type Json } from '../xds/json.ts';
+import { wireString } from '../../xds/header-bytes.ts';
 
 export type StringMatch = (value: string) => boolean;
 
@@ -10,7 +11,8 @@ export function compileStringMatcher(v: unknown, where: string): StringMatch {
   const m = obj(v, where);
   checkFields(m, where, ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case']);
   const ic = bool(m.ignore_case, `${where}.ignore_case`);
-  const norm = (s: string): string => (ic ? s.toLowerCase() : s);
+  // Values from config compare as the bytes Envoy would compare (xds/header-bytes.ts).
+  const norm = (s: string): string => wireString(ic ? s.toLowerCase() : s);
   if (m.exact !== undefined) {
     const e = norm(str(m.exact, `${where}.exact`));
     return ic ? (s) => s.toLowerCase() === e : (s) => s === e;
@@ -91,19 +93,19 @@ export function compileHeaderMatcher(v: unknown, where: string): HeaderMatch {
   let test: ((value: string) => boolean) | undefined;
   let presence: boolean | undefined;
   if (m.exact_match !== undefined) {
-    const e = str(m.exact_match, where);
+    const e = wireString(str(m.exact_match, where));
     test = (s) => s === e;
   } else if (m.safe_regex_match !== undefined) {
     const re = regexMatcher(m.safe_regex_match, `${where}.safe_regex_match`);
     test = (s) => re.fullMatch(s);
   } else if (m.prefix_match !== undefined) {
-    const p = str(m.prefix_match, where);
+    const p = wireString(str(m.prefix_match, where));
     test = (s) => s.startsWith(p);
   } else if (m.suffix_match !== undefined) {
-    const p = str(m.suffix_match, where);
+    const p = wireString(str(m.suffix_match, where));
     test = (s) => s.endsWith(p);
   } else if (m.contains_match !== undefined) {
-    const p = str(m.contains_match, where);
+    const p = wireString(str(m.contains_match, where));
     test = (s) => s.includes(p);
   } else if (m.string_match !== undefined) {
     test = compileStringMatcher(m.string_match, `${where}.string_match`);
