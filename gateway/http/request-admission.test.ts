@@ -200,6 +200,17 @@ for (const fastPath of [true, false]) {
       );
     });
 
+    test('forty requests pipelined in one write are all answered in order, then the connection serves more', async () => {
+      const before = backend.seen.length;
+      const batch = Array.from({ length: 40 }, (_, i) => `GET /echo?n=${i} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`).join('');
+      const r = await exchange(port, [batch, `GET /echo?n=last HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`], { idleMs: 1000, gapMs: 1000 });
+      assert.equal(statuses(r.bytes).length, 41, r.bytes.slice(-300));
+      assert.deepEqual(
+        seenSince(before).map((e) => e.url),
+        [...Array.from({ length: 40 }, (_, i) => `/echo?n=${i}`), '/echo?n=last'],
+      );
+    });
+
     test('a head trickled one byte at a time is served', async () => {
       const raw = `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nX-A: ${'a'.repeat(200)}\r\n\r\n`;
       const r = await exchange(port, [...raw].map((ch) => Buffer.from(ch, 'latin1')), { idleMs: 600, gapMs: 1 });
