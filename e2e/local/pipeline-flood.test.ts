@@ -55,8 +55,18 @@ spec:
       s.pause(); // never reads
       s.on('error', () => undefined);
       await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+      // The socket's buffer fills once the gateway stops reading: wait for 'drain', 20 ms at most each time.
       for (let i = 0; i < WRITES && !s.destroyed; i++) {
-        if (!s.write(HEADS)) await new Promise<void>((resolve) => { const t = setTimeout(resolve, 20); s.once('drain', () => { clearTimeout(t); resolve(); }); });
+        if (s.write(HEADS)) continue;
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(t);
+            s.off('drain', done);
+            resolve();
+          };
+          const t = setTimeout(done, 20);
+          s.on('drain', done);
+        });
       }
       await new Promise((r) => setTimeout(r, 2000));
       const growth = rssMiB(gw.proc.pid) - before;
