@@ -391,11 +391,16 @@ export const CORPUS: AdversarialCase[] = [
     expect: rejected({ status: 426 }),
   },
   {
-    name: 'HTTP/0.9 request line -> 400 (Envoy 426)',
-    rule: '[BP] empty version is valid (HTTP/0.9); [H1] treats 0.9 as 1.0; then [HCM] 426 low_version (UNSURE: not seen on a live Envoy)',
-    deviation: 'Envoy most likely answers 426 (HTTP/1.0 is off); llhttp refuses a request line without a version: 400',
+    name: 'HTTP/0.9 request line -> 426',
+    rule: '[BP] empty version is valid (HTTP/0.9); [H1] checkProtocolVersion: anything but HTTP/1.1 is HTTP/1.0 -> 426 low_version (before any Host check)',
     writes: [`GET /v09\r\n\r\n`],
-    expect: rejected({ status: 400 }),
+    expect: rejected({ status: 426 }),
+  },
+  {
+    name: 'HTTP/0.9 request line with a Host header -> 426, nothing upstream (found by the fuzzer: it was proxied)',
+    rule: '[H1] checkProtocolVersion: HTTP/0.9 is handled as HTTP/1.0, which Istio gateways do not accept',
+    writes: [`GET /v09/HTTP/1.1\r\n${H}\r\n`],
+    expect: rejected({ status: 426 }),
   },
   {
     name: 'HTTP/2.0 version on an HTTP/1 request line -> 426',

@@ -236,7 +236,8 @@ export class ActiveListener {
         url: a.path,
         authority: a.authority,
         reject: a.reject,
-        httpMinor: req.httpVersionMinor,
+        // Envoy's codec handles anything but HTTP/1.1 (HTTP/0.9 `GET /path`, 1.0) as HTTP/1.0: 426 unless accepted.
+        httpMinor: req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? 1 : 0,
         rawHeaders: a.rawHeaders,
         remoteAddress: sock.remoteAddress ?? '',
         remotePort: sock.remotePort ?? 0,
