@@ -110,7 +110,7 @@ export class ActiveListener {
     this.http.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
     // `Expect` other than 100-continue is an ordinary header to Envoy (node:http would answer 417 itself).
     this.http.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
-    // CONNECT is a request like any other to the HCM: no route matches it (Istio configures no connect_matcher).
+    // CONNECT is an upgrade to Envoy's HCM (held and answered like one: 403 upgrade_failed, as Istio enables none).
     this.http.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.onClientError(err, socket));
@@ -198,8 +198,8 @@ export class ActiveListener {
    */
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const cs = (req.socket as TrackedSocket)[STATE];
-    if (cs && (cs.inflight > 0 || cs.closing)) {
-      if (cs.closing) return;
+    if (cs?.closing) return;
+    if (cs && cs.inflight > 0) {
       const waiting = (cs.waiting ??= []);
       waiting.push(() => this.serveRequest(req, res));
       if (waiting.length > MAX_WAITING_HARD) {
