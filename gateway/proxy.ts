@@ -150,7 +150,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   let state = STATE_PRE_INITIALIZING;
   let healthcheckFailed = false;
   let initialized = false;
-  const concurrency = o.concurrency ?? 1;
+  const concurrency = Math.max(1, o.concurrency ?? 1);
   const localAddress = localIpv4();
   // As in Envoy, worker threads 0..N-1 serve all traffic and the main thread does control (xDS, admin, stats,
   // drain), so a bug that escapes one connection's error handling costs one worker, which is replaced, never
