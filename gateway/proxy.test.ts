@@ -76,7 +76,7 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
   before(async () => {
     await ads.start();
     port = await freePort();
-    closedPort = await freePort('127.0.0.2');
+    closedPort = await freePort();
     v1 = await startEchoBackend('127.0.0.2', 'httpbin-v1', (req) => {
       if (req.url === '/status/418') return { status: 418, body: '', headers: ['content-length', '0'] };
       if (req.url === '/status/fine') return { status: 200, body: 'ok', headers: ['server', 'gunicorn', 'date', 'Mon, 01 Jan 2024 00:00:00 GMT', 'content-length', '2'] };

@@ -35,7 +35,7 @@ const esc = (s: string): string => s.replace(/[.|*+?()[\]{}^$\\]/g, '\\$&');
  */
 export async function startGateway(o: { accessLog?: boolean; concurrency?: number; env?: NodeJS.ProcessEnv; port?: number; args?: string[] } = {}): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-tm-'));
-  const port = o.port ?? (await freePort('0.0.0.0'));
+  const port = o.port ?? (await freePort());
   writeFileSync(join(dir, '00-gateway-service.yaml'), `apiVersion: v1
 kind: Service
 metadata: {name: istio-ingressgateway, namespace: istio-system, labels: {app: istio-ingressgateway, istio: ingressgateway}}

@@ -82,17 +82,23 @@ export function meshgate(args: string[], env?: NodeJS.ProcessEnv): Proc {
   return start(MESHGATE, args, env ? { env } : {});
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
+/**
+ * A TCP port free right now, for a test to bind a moment later. Drawn at random below the kernel's ephemeral
+ * range (32768-60999 here), where no `listen(0)` and no outgoing connection of any other process on the machine
+ * lands: a port the kernel hands out is free for anyone to take between this check and the test's bind, which
+ * under load made suites collide with each other, a quick start or a fuzzer. Checked on every address.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen({ port, host: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('no free TCP port found in 20000-31999 after 200 tries');
 }
 
 /** Polls `fn` until it returns a value that is not undefined, or fails with the last error. */

@@ -29,7 +29,7 @@ describe('local mode: two workers (--concurrency 2)', () => {
   const N = 40;
 
   before(async () => {
-    bport = await freePort('127.0.12.1');
+    bport = await freePort();
     backend = await startBackend('127.0.12.1', bport, 'app');
     gw = await startGateway({ concurrency: 2, accessLog: true });
     gw.write('10-gateway.yaml', gatewayYaml('workers-gateway', [HOST]));

@@ -39,7 +39,7 @@ describe('config files that break while the gateway runs', () => {
   };
 
   before(async () => {
-    const bport = await freePort('127.0.41.1');
+    const bport = await freePort();
     backends.push(await startBackend('127.0.41.1', bport, 'one'), await startBackend('127.0.41.2', bport, 'two'));
     gw = await startGateway();
     gw.write('10-gateway.yaml', gatewayYaml('files-gateway', [HOST]));

@@ -75,7 +75,7 @@ describe('local mode: egress gateway (HTTP, TLS origination, mTLS origination, S
     const mtlsServerCert = certs.leaf(extCa, 'mtls.example.com', { dns: ['mtls.example.com'] });
     const clientCert = certs.leaf(extCa, 'client.example.com', { dns: ['client.example.com'], client: true });
 
-    const [pPlain, pTls, pMtls] = [await freePort(PLAIN_IP), await freePort(TLS_IP), await freePort(MTLS_IP)];
+    const [pPlain, pTls, pMtls] = [await freePort(), await freePort(), await freePort()];
     const h1 = httpbinHandler('plain-1');
     const h2 = httpbinHandler('plain-2');
     const plain1 = createHttpServer((req, res) => void h1(req, res));

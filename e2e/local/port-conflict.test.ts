@@ -42,9 +42,9 @@ describe('local mode: a second gateway on a port the first serves', () => {
   let secondBackend: Backend;
 
   before(async () => {
-    firstBackend = await startBackend(FIRST_IP, await freePort(FIRST_IP), 'first');
+    firstBackend = await startBackend(FIRST_IP, await freePort(), 'first');
     firstBackend.behave = () => ({ headers: { 'x-served-by': 'first' } });
-    secondBackend = await startBackend(SECOND_IP, await freePort(SECOND_IP), 'second');
+    secondBackend = await startBackend(SECOND_IP, await freePort(), 'second');
     secondBackend.behave = () => ({ headers: { 'x-served-by': 'second' } });
     // Two workers: the first gateway's listener is bound with SO_REUSEPORT, the case a second one could join.
     first = await startGateway({ concurrency: 2 });

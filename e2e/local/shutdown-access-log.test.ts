@@ -61,7 +61,7 @@ describe('SIGTERM with --access-log under light traffic', () => {
   });
 
   test(`exits 0 and leaves a complete, line-whole access log (${RUNS} runs)`, async () => {
-    const bport = await freePort('127.0.42.1');
+    const bport = await freePort();
     backend = await startBackend('127.0.42.1', bport, 'shutdown');
     // Slow enough that requests are in flight when the signal comes.
     backend.behave = () => ({ delayMs: 20 });

@@ -46,7 +46,7 @@ describe('local mode: secure ingress (SIMPLE, several hosts by SNI, MUTUAL, http
     wrongClient = certs.leaf(otherCa, 'client.example.com', { dns: ['client.example.com'], client: true });
     expiredClient = certs.leaf(ca, 'client.example.com', { dns: ['client.example.com'], client: true, days: -1 });
     [https, http, admin, tcpTls] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const [status, metrics, podPort] = [await freePort(), await freePort(), await freePort(POD_IP)];
+    const [status, metrics, podPort] = [await freePort(), await freePort(), await freePort()];
 
     const pod = meshgate(['httpbin', '--host', POD_IP, '--port', String(podPort), '--name', 'httpbin-1']);
     procs.push(pod);

@@ -48,7 +48,7 @@ describe('traffic management: DestinationRule loadBalancer PASSTHROUGH', () => {
   let cluster: string;
 
   before(async () => {
-    bport = await freePort(BACKEND_IP);
+    bport = await freePort();
     cluster = `outbound|${bport}||direct.default.svc.cluster.local`;
     backend = await startBackend(BACKEND_IP, bport, 'direct');
     gw = await startGateway({ accessLog: true });

@@ -46,7 +46,7 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
   const cluster = (svc: string): string => `cluster.outbound|${bport}||${svc}.default.svc.cluster.local;`;
 
   before(async () => {
-    bport = await freePort('127.0.11.1');
+    bport = await freePort();
     gw = await startGateway({ accessLog: true });
     port = gw.port;
     gw.write('10-gateway.yaml', gatewayYaml('res-gateway', ['*.res.example.com']));

@@ -37,7 +37,7 @@ describe('traffic management: routing, faults, timeouts, CORS, mirroring', () =>
     }, 15_000, 100);
 
   before(async () => {
-    bport = await freePort('127.0.10.1');
+    bport = await freePort();
     v1 = await startBackend('127.0.10.1', bport, 'reviews-v1');
     v2 = await startBackend('127.0.10.2', bport, 'reviews-v2');
     shadow = await startBackend('127.0.10.3', bport, 'shadow');

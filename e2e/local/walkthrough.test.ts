@@ -32,7 +32,7 @@ describe('local mode: the httpbin ingress walkthrough', () => {
 
   before(async () => {
     // Step 1: the gateway's own Service and the Gateway.
-    GW_PORT = await freePort('0.0.0.0');
+    GW_PORT = await freePort();
     write('00-ingressgateway-service.yaml', readFileSync(join(REPO, 'examples/quickstart/00-ingressgateway-service.yaml'), 'utf8').replace('targetPort: 8080', `targetPort: ${GW_PORT}`));
     cpSync(join(REPO, 'examples/quickstart/10-httpbin-gateway.yaml'), join(dir, '10-httpbin-gateway.yaml'));
     admin = await freePort();

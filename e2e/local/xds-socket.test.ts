@@ -66,7 +66,7 @@ describe('local mode: xDS on a private Unix socket', () => {
   let backend: Backend;
 
   before(async () => {
-    backend = await startBackend(BACKEND_IP, await freePort(BACKEND_IP), 'app');
+    backend = await startBackend(BACKEND_IP, await freePort(), 'app');
   });
   after(async () => {
     await backend.close();

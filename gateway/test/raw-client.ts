@@ -1,7 +1,9 @@
 // A persistent raw HTTP/1.1 connection for tests: several requests on one socket (keep-alive), exact
 // bytes in and out, and whether the server closed the connection.
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { parseResponse, type RawResponse } from '../../e2e/lib/http.ts';
+
+export { freePort } from '../../e2e/lib/process.ts';
 
 export class RawConnection {
   private readonly sock: Socket;
@@ -76,18 +78,6 @@ function responseLength(buf: Buffer, head: boolean): number | undefined {
     return term < 0 ? undefined : term + 7;
   }
   return undefined;
-}
-
-/** A TCP port that is free right now on 127.0.0.1. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -2,7 +2,6 @@
 // a rejected resource is reported, and a worker that dies is replaced with the current configuration.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createNetServer } from 'node:net';
 import { createServer, request, type Server } from 'node:http';
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
@@ -12,17 +11,9 @@ import { createDataPlane, type DataPlane } from '../data-plane.ts';
 import type { Json } from '../xds/json.ts';
 import { SharedCounters } from './shared-counters.ts';
 import { WorkerPool } from './worker-pool.ts';
+import { freePort } from '../../e2e/lib/process.ts';
 
 const C = 'outbound|80||app.default.svc.cluster.local';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function get(port: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
