@@ -100,13 +100,15 @@ export function exchange(port: number, parts: readonly (string | Buffer)[], o: {
       resolve({ bytes: Buffer.concat(chunks).toString('latin1'), closed });
     };
     const hard = setTimeout(() => finish(false), o.maxMs ?? 8000);
+    // Silence counts only once every part is written: answers to early parts may come well before later ones.
+    let written = false;
     const arm = (ms: number): void => {
       clearTimeout(idle);
       idle = setTimeout(() => finish(false), ms);
     };
     s.on('data', (d: Buffer) => {
       chunks.push(d);
-      arm(o.idleMs);
+      if (written) arm(o.idleMs);
     });
     s.on('close', () => finish(true));
     s.on('error', () => undefined);
@@ -116,8 +118,9 @@ export function exchange(port: number, parts: readonly (string | Buffer)[], o: {
           if (i > 0 && o.gapMs) await new Promise((r) => setTimeout(r, o.gapMs));
           if (!s.destroyed) s.write(parts[i] as string | Buffer);
         }
+        written = true;
         // A first answer may take longer than the silence between bytes of one answer.
-        if (chunks.length === 0) arm(Math.max(o.idleMs, 600));
+        arm(chunks.length === 0 ? Math.max(o.idleMs, 600) : o.idleMs);
       })();
     });
   });
