@@ -2,6 +2,7 @@
 // §2-§8): listener 0.0.0.0_<port> with an HCM on RDS http.<port>, EDS clusters outbound|<port>||<fqdn>,
 // ClusterLoadAssignments and a RouteConfiguration with one vhost per host.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 
 export const HTTPBIN = 'outbound|8000||httpbin.default.svc.cluster.local';
 
@@ -163,4 +164,41 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A raw TCP backend for hostile-upstream tests: its connections, and the path of every bodiless request head it read. */
+export interface RawBackend {
+  server: NetServer;
+  port: number;
+  seen: string[];
+  sockets: Set<Socket>;
+  connections: () => number;
+}
+
+/**
+ * Starts a raw backend on `host`: every request head (requests without bodies) is recorded and handed to
+ * `answer`, which writes whatever bytes the test wants on the socket; a destroyed socket reads no further heads.
+ */
+export async function startRawBackend(host: string, answer: (path: string, s: Socket) => void): Promise<RawBackend> {
+  const seen: string[] = [];
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server = createNetServer((s) => {
+    connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end >= 0 && !s.destroyed; end = buf.indexOf('\r\n\r\n')) {
+        const path = buf.slice(0, end).split(' ')[1] ?? '';
+        buf = buf.slice(end + 4);
+        seen.push(path);
+        answer(path, s);
+      }
+    });
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, host, () => resolve((server.address() as { port: number }).port)));
+  return { server, port, seen, sockets, connections: () => connections };
 }

@@ -3,13 +3,13 @@
 // connection (ConnPoolImplBase pending list), and an error in one stream ends that stream only.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Proxy } from '../proxy.ts';
 import { startTestProxy } from '../test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
-import { assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig } from '../test/fixtures.ts';
+import { assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startRawBackend, type RawBackend } from '../test/fixtures.ts';
 import { RawConnection, freePort } from '../test/raw-client.ts';
 import { get, rawRequest } from '../../e2e/lib/http.ts';
 import { H1Pool } from './h1-pool.ts';
@@ -18,31 +18,14 @@ const HOST = 'queued.example.com';
 const CLUSTER = 'outbound|80||queued.default.svc.cluster.local';
 
 /** A backend answering `/hold/*` only when released, everything else at once; counts its connections. */
-async function holdingBackend(host: string): Promise<{ server: Server; port: number; seen: string[]; connections: () => number; release: () => void; sockets: Set<Socket> }> {
-  const seen: string[] = [];
-  const sockets = new Set<Socket>();
-  let connections = 0;
+async function holdingBackend(host: string): Promise<RawBackend & { release: () => void }> {
   const held: (() => void)[] = [];
-  const server = createServer((s) => {
-    connections++;
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    let buf = '';
-    s.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
-        const path = buf.slice(0, end).split(' ')[1] ?? '';
-        buf = buf.slice(end + 4);
-        seen.push(path);
-        const answer = (): void => void s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`);
-        if (path.startsWith('/hold/')) held.push(answer);
-        else answer();
-      }
-    });
+  const b = await startRawBackend(host, (path, s) => {
+    const answer = (): void => void s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`);
+    if (path.startsWith('/hold/')) held.push(answer);
+    else answer();
   });
-  const port = await new Promise<number>((resolve) => server.listen(0, host, () => resolve((server.address() as { port: number }).port)));
-  return { server, port, seen, sockets, connections: () => connections, release: () => held.splice(0).forEach((f) => f()) };
+  return { ...b, release: () => held.splice(0).forEach((f) => f()) };
 }
 
 describe('connectionPool.tcp.maxConnections 1: a queued request whose client disconnects', () => {

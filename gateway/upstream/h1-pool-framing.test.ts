@@ -6,11 +6,11 @@
 // body to the close) still pass.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import type { Proxy } from '../proxy.ts';
 import { startTestProxy } from '../test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
-import { assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig } from '../test/fixtures.ts';
+import { assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startRawBackend, type RawBackend } from '../test/fixtures.ts';
 import { RawConnection, freePort } from '../test/raw-client.ts';
 import { get } from '../../e2e/lib/http.ts';
 
@@ -109,41 +109,27 @@ function rawUntilClose(port: number, request: string): Promise<string> {
 describe('upstream response framing through the proxy (Envoy client codec rules)', () => {
   const ads = new TestAdsServer();
   let proxy: Proxy;
-  let backend: Server;
+  let backend: RawBackend;
   let port = 0;
-  const sockets = new Set<Socket>();
   /** Requests the backend received, by path. */
-  const seen: string[] = [];
+  const seen = (): string[] => backend.seen;
 
   before(async () => {
-    backend = createServer((s) => {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-      let buf = '';
-      s.on('data', (d: Buffer) => {
-        buf += d.toString('latin1');
-        for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
-          const path = buf.slice(0, end).split(' ')[1] ?? '';
-          buf = buf.slice(end + 4);
-          seen.push(path);
-          const [, kind, name] = path.split('/');
-          if (kind === 'fine') {
-            s.write(ok(`fine:${name}`));
-            continue;
-          }
-          const c = cases.get(name ?? '');
-          if (!c) return void s.destroy();
-          s.write(Buffer.from(c.bytes, 'latin1'));
-          if (c.close) s.end();
-        }
-      });
+    backend = await startRawBackend('127.0.0.2', (path, s) => {
+      const [, kind, name] = path.split('/');
+      if (kind === 'fine') {
+        s.write(ok(`fine:${name}`));
+        return;
+      }
+      const c = cases.get(name ?? '');
+      if (!c) return void s.destroy();
+      s.write(Buffer.from(c.bytes, 'latin1'));
+      if (c.close) s.end();
     });
-    const backendPort = await new Promise<number>((resolve) => backend.listen(0, '127.0.0.2', () => resolve((backend.address() as { port: number }).port)));
     await ads.start();
     port = await freePort();
     ads.set(CLUSTER_TYPE, [edsCluster(CLUSTER)]);
-    ads.set(ENDPOINT_TYPE, [assignment(CLUSTER, [{ ip: '127.0.0.2', port: backendPort }])]);
+    ads.set(ENDPOINT_TYPE, [assignment(CLUSTER, [{ ip: '127.0.0.2', port: backend.port }])]);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', CLUSTER)] }])]);
     proxy = await startTestProxy(ads);
@@ -153,8 +139,8 @@ describe('upstream response framing through the proxy (Envoy client codec rules)
   after(async () => {
     await proxy?.close();
     await ads.stop();
-    for (const s of sockets) s.destroy();
-    backend?.close();
+    for (const s of backend?.sockets ?? []) s.destroy();
+    backend?.server.close();
   });
 
   /** The hostile request, then a plain one on the same client connection, which must get its own answer. */
@@ -179,7 +165,7 @@ describe('upstream response framing through the proxy (Envoy client codec rules)
       assert.equal(second.status, 200);
       assert.equal(second.body.toString(), `fine:r${i}`);
       // Not retried (Istio's retry_on has no reset for protocol errors): the backend saw the request once.
-      assert.equal(seen.filter((p) => p === `/case/r${i}`).length, 1);
+      assert.equal(seen().filter((p) => p === `/case/r${i}`).length, 1);
     });
   }
 
@@ -207,7 +193,7 @@ describe('upstream response framing through the proxy (Envoy client codec rules)
   }
 
   test('the upstream connection of a rejected response is closed, never reused', async () => {
-    const before = seen.length;
+    const before = seen().length;
     const conn = await RawConnection.open('127.0.0.1', port);
     try {
       // The first response ends cleanly but hides a second one behind a conflicting framing; had the pooled
@@ -221,6 +207,6 @@ describe('upstream response framing through the proxy (Envoy client codec rules)
     } finally {
       conn.close();
     }
-    assert.equal(seen.length - before, 6);
+    assert.equal(seen().length - before, 6);
   });
 });
