@@ -113,3 +113,16 @@ spec:
     hosts: [${hosts.map((h) => JSON.stringify(h)).join(', ')}]
 `;
 }
+
+/** A VirtualService on `gateway` sending every request for `host` to the Service `dest`. */
+export function virtualServiceYaml(name: string, host: string, gateway: string, dest: string, ns = 'default'): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  hosts: [${host}]
+  gateways: [${gateway}]
+  http:
+  - route: [{destination: {host: ${dest}}}]
+`;
+}

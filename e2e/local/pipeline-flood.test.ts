@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { get } from '../lib/http.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
-import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
 import { eventually } from '../lib/process.ts';
 
 const HOST = 'flood.example.com';
@@ -29,18 +29,7 @@ for (const fastPath of [true, false]) {
       gw = await startGateway({ concurrency: 1, ...(fastPath ? {} : { env: { MESHGATE_FAST_PATH: '0' } }) });
       gw.write('10-gateway.yaml', gatewayYaml('gw', [HOST]));
       gw.write('20-service.yaml', serviceYaml('app', 8000, [{ ip: BACKEND_IP }]));
-      gw.write(
-        '30-vs.yaml',
-        `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [${HOST}]
-  gateways: [gw]
-  http:
-  - route: [{destination: {host: app}}]
-`,
-      );
+      gw.write('30-vs.yaml', virtualServiceYaml('app', HOST, 'gw', 'app'));
       await eventually('the route to serve', async () => ((await get('127.0.0.1', gw.port, '/', HOST)).status === 200 ? true : undefined));
     });
 

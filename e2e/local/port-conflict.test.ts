@@ -13,22 +13,14 @@ import { join } from 'node:path';
 import { eventually, freePort, meshgate } from '../lib/process.ts';
 import { get } from '../lib/http.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
-import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
 
 const GW = '127.0.0.1';
 const HOST = 'conflict.example.com';
 const FIRST_IP = '127.0.13.2';
 const SECOND_IP = '127.0.13.3';
 const N = 40;
-const vs = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [${HOST}]
-  gateways: [gw]
-  http:
-  - route: [{destination: {host: app}}]
-`;
+const vs = virtualServiceYaml('app', HOST, 'gw', 'app');
 
 function serve(gw: Gateway, backend: Backend): void {
   gw.write('10-gateway.yaml', gatewayYaml('gw', [HOST]));

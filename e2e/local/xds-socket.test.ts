@@ -9,20 +9,12 @@ import { dirname } from 'node:path';
 import { eventually, freePort } from '../lib/process.ts';
 import { get } from '../lib/http.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
-import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
 
 const GW = '127.0.0.1';
 const HOST = 'private-xds.example.com';
 const BACKEND_IP = '127.0.13.1';
-const vs = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [${HOST}]
-  gateways: [gw]
-  http:
-  - route: [{destination: {host: app}}]
-`;
+const vs = virtualServiceYaml('app', HOST, 'gw', 'app');
 
 /** The TCP ports process `pid` listens on: its socket inodes matched against /proc/net/tcp{,6} (state 0A). */
 function listeningTcpPorts(pid: number): number[] {
