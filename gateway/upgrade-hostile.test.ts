@@ -5,12 +5,12 @@
 // proxy still serves a normal request.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { Proxy } from './proxy.ts';
 import { startTestProxy } from './test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from './test/ads-server.ts';
 import { HTTPBIN, assignment, edsCluster, gatewayListener, istioRoute, routeConfig } from './test/fixtures.ts';
-import { RawConnection, freePort } from './test/raw-client.ts';
+import { RawConnection, exchange as rawExchange, freePort } from './test/raw-client.ts';
 import { parseResponse } from '../e2e/lib/http.ts';
 
 const HOST = 'raw.test';
@@ -109,31 +109,10 @@ async function startRecordingBackend(): Promise<{ server: Server; port: number; 
   return { server, port, conns, log };
 }
 
-/** Writes `parts` (each its own packet, `gapMs` apart) and reads until the proxy closes or `quietMs` pass without data. */
-async function exchange(port: number, parts: string[], o: { gapMs?: number; quietMs?: number } = {}): Promise<{ data: Buffer; closed: boolean }> {
-  const sock = connect({ host: '127.0.0.1', port });
-  sock.on('error', () => undefined);
-  await new Promise<void>((r) => sock.once('connect', () => r()));
-  let data = Buffer.alloc(0);
-  let closed = false;
-  let last = 0;
-  sock.on('data', (d: Buffer) => {
-    data = Buffer.concat([data, d]);
-    last = Date.now();
-  });
-  sock.on('close', () => {
-    closed = true;
-  });
-  for (const [i, p] of parts.entries()) {
-    if (i > 0) await new Promise((r) => setTimeout(r, o.gapMs ?? 50));
-    sock.write(Buffer.from(p, 'latin1'));
-  }
-  const quiet = o.quietMs ?? 400;
-  const wrote = Date.now();
-  const deadline = wrote + 5000;
-  while (!closed && Date.now() < deadline && Date.now() - Math.max(last, wrote) < quiet) await new Promise((r) => setTimeout(r, 20));
-  sock.destroy();
-  return { data, closed };
+/** Writes the parts 50 ms apart on one connection and collects what comes back until 400 ms of silence or close. */
+async function exchange(port: number, parts: string[]): Promise<{ data: Buffer; closed: boolean }> {
+  const r = await rawExchange(port, parts, { gapMs: 50, idleMs: 400, maxMs: 6000 });
+  return { data: Buffer.from(r.bytes, 'latin1'), closed: r.closed };
 }
 
 /** The status lines in a byte stream of HTTP/1.1 responses. */
