@@ -14,6 +14,8 @@
 #   stop-apiserver DIR     stop kube-apiserver alone (etcd keeps the data)
 #   start-apiserver DIR    start kube-apiserver again on the same port, with the same certificates
 #   restart-apiserver DIR  stop-apiserver, then start-apiserver
+#   compact-etcd DIR       write a marker key to etcd and compact its history up to it: every
+#                          resourceVersion handed out before is then too old to watch from (410)
 #   sa-kubeconfig DIR NAMESPACE SERVICEACCOUNT
 #                          print a kubeconfig that authenticates as that ServiceAccount (a token
 #                          from the TokenRequest API), to check RBAC rules as the workload sees them
@@ -444,6 +446,21 @@ cmd_start_apiserver() {
   trap - EXIT
 }
 
+cmd_compact_etcd() {
+  local rev
+  load_config
+  pid_of etcd >/dev/null || die "etcd is not running in $dir"
+  # etcd's JSON gateway (/v3/...): keys and values are base64. The put moves the revision past every
+  # resourceVersion the API server handed out; the compaction then drops the history before it.
+  rev="$(curl -sS -f --max-time 5 -X POST "http://127.0.0.1:$etcd_port/v3/kv/put" \
+    --data "{\"key\":\"$(printf '/meshgate-e2e/compaction-marker' | base64 -w0)\",\"value\":\"$(date +%s | base64 -w0)\"}" |
+    sed -n 's/.*"revision":"\([0-9]*\)".*/\1/p')" || die "writing the compaction marker to etcd failed"
+  [[ -n "$rev" ]] || die "etcd's put answer carried no revision"
+  curl -sS -f --max-time 30 -X POST "http://127.0.0.1:$etcd_port/v3/kv/compaction" \
+    --data "{\"revision\":\"$rev\",\"physical\":true}" >/dev/null || die "compacting etcd at revision $rev failed"
+  log "etcd compacted at revision $rev"
+}
+
 cmd_status() {
   local name pid rc=0
   load_config
@@ -474,6 +491,7 @@ case "$cmd" in
   stop-apiserver) cmd_stop_apiserver ;;
   start-apiserver) cmd_start_apiserver ;;
   restart-apiserver) cmd_stop_apiserver; cmd_start_apiserver ;;
+  compact-etcd) cmd_compact_etcd ;;
   sa-kubeconfig) [[ $# -eq 4 ]] || usage; cmd_sa_kubeconfig "$3" "$4" ;;
   *) usage ;;
 esac

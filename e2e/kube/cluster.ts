@@ -23,6 +23,8 @@ export interface Cluster {
   serviceAccountKubeconfig(namespace: string, name: string): Promise<string | undefined>;
   stopApiserver(): Promise<void>;
   startApiserver(): Promise<void>;
+  /** Drops etcd's history up to now: every resourceVersion handed out before is too old to watch from. */
+  compactEtcd(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function startCluster(): Promise<Cluster> {
       serviceAccountKubeconfig: () => Promise.resolve(undefined),
       stopApiserver: () => Promise.reject(new Error('E2E_KUBECONFIG: the suite cannot stop an external API server')),
       startApiserver: () => Promise.reject(new Error('E2E_KUBECONFIG: the suite cannot start an external API server')),
+      compactEtcd: () => Promise.reject(new Error('E2E_KUBECONFIG: the suite cannot reach an external API server\'s etcd')),
       stop: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
     };
   }
@@ -85,6 +88,7 @@ export async function startCluster(): Promise<Cluster> {
     },
     stopApiserver: async () => void (await sh([CLUSTER_SH, 'stop-apiserver', clusterDir])),
     startApiserver: async () => void (await sh([CLUSTER_SH, 'start-apiserver', clusterDir])),
+    compactEtcd: async () => void (await sh([CLUSTER_SH, 'compact-etcd', clusterDir])),
     async stop() {
       if (stopped) return;
       stopped = true;
