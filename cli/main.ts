@@ -30,9 +30,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const load = name ? COMMANDS[name] : undefined;
   if (!load) {
-    const lines = await Promise.all(
-      Object.entries(COMMANDS).map(async ([n, l]) => `  ${n.padEnd(12)}${(await l()).summary}`),
-    );
+    const lines = await Promise.all(Object.entries(COMMANDS).map(async ([n, l]) => `  ${n.padEnd(12)}${(await l()).summary}`));
     const out = `usage: meshgate <command> [flags]\n\ncommands:\n${lines.join('\n')}\n  version     print the version\n\nRun 'meshgate <command> --help' for the flags of a command.\n`;
     if (name && name !== '--help' && name !== '-h' && name !== 'help') {
       process.stderr.write(`meshgate: unknown command '${name}'\n\n${out}`);

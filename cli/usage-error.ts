@@ -15,7 +15,8 @@ export class StartupError extends Error {
 
 /** A port or socket the command could not bind, as one line naming the flag that moves it. */
 export function bindError(flag: string, what: string, address: string, code: string | undefined): StartupError {
-  if (code === 'EADDRINUSE') return new StartupError(`${what} ${address} is already in use by another process (another meshgate or Envoy?): stop it, or choose another with ${flag}`);
+  if (code === 'EADDRINUSE')
+    return new StartupError(`${what} ${address} is already in use by another process (another meshgate or Envoy?): stop it, or choose another with ${flag}`);
   return new StartupError(`cannot bind ${what} ${address}${code ? ` (${code})` : ''}: choose another with ${flag}`);
 }
 
@@ -41,7 +42,10 @@ export function parseConcurrency(v: string | undefined): number {
 /** `a=b,c=d` -> {a: 'b', c: 'd'} */
 export function parseLabels(flag: string, v: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const i = part.indexOf('=');
     if (i <= 0) throw new UsageError(`--${flag} takes key=value pairs separated by commas, got '${part}'`);
     out[part.slice(0, i)] = part.slice(i + 1);

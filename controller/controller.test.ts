@@ -35,10 +35,19 @@ function service(name: string): KubeObject {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80 }] } };
 }
 
-async function setup(debounceMs = 100): Promise<{ store: ObjectStore; errors: ValidationError[]; controller: Controller; watch: (type: string) => () => DiscoveryResponse[] }> {
+async function setup(
+  debounceMs = 100,
+): Promise<{ store: ObjectStore; errors: ValidationError[]; controller: Controller; watch: (type: string) => () => DiscoveryResponse[] }> {
   const store = new ObjectStore();
   const errors: ValidationError[] = [];
-  const controller = await startController({ store, identity: () => identity, log: silentLogger(), xds: { host: '127.0.0.1', port: 0 }, reporter: { report: (e) => errors.push(...e) }, debounceMs });
+  const controller = await startController({
+    store,
+    identity: () => identity,
+    log: silentLogger(),
+    xds: { host: '127.0.0.1', port: 0 },
+    reporter: { report: (e) => errors.push(...e) },
+    debounceMs,
+  });
   controllers.push(controller);
   const client = new AdsClient(`127.0.0.1:${controller.port}`, grpc.credentials.createInsecure());
   clients.push(client);
@@ -51,7 +60,13 @@ async function setup(debounceMs = 100): Promise<{ store: ObjectStore; errors: Va
       call.write({ version_info: r.version_info, resource_names: [], type_url: type, response_nonce: r.nonce });
     });
     call.on('error', () => undefined);
-    call.write({ version_info: '', resource_names: [], type_url: type, response_nonce: '', node: { id: 'router~127.0.0.1~gw-0.istio-system~istio-system.svc.cluster.local', cluster: 'gw', metadata: {} } });
+    call.write({
+      version_info: '',
+      resource_names: [],
+      type_url: type,
+      response_nonce: '',
+      node: { id: 'router~127.0.0.1~gw-0.istio-system~istio-system.svc.cluster.local', cluster: 'gw', metadata: {} },
+    });
     return () => got;
   };
   return { store, errors, controller, watch };

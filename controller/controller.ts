@@ -73,7 +73,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       result = translator.translate(snapshot, identity, changed);
     } catch (err) {
       // A translator bug must not take the gateway down: keep serving the last good config.
-      log.error({ err: (err as Error).stack ?? String(err), revision: snapshot.revision }, 'translation failed: keeping the last configuration (this is a meshgate bug, please report it)');
+      log.error(
+        { err: (err as Error).stack ?? String(err), revision: snapshot.revision },
+        'translation failed: keeping the last configuration (this is a meshgate bug, please report it)',
+      );
       return;
     }
     // Report each problem once while it lasts: the same error is not re-logged on every push, and one

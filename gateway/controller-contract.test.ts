@@ -23,7 +23,9 @@ const KNOWN_GAPS = [
 ];
 
 describe('controller golden outputs are accepted by the proxy', () => {
-  for (const file of readdirSync(DIR).filter((f) => f.endsWith('.out.yaml')).sort()) {
+  for (const file of readdirSync(DIR)
+    .filter((f) => f.endsWith('.out.yaml'))
+    .sort()) {
     test(file, () => {
       const d = parse(readFileSync(join(DIR, file), 'utf8')) as Record<string, Json[] | undefined>;
       const errors: string[] = [];

@@ -73,7 +73,14 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
   if (o.dnsServer !== undefined) setDnsServers(o.dnsServer);
   const accessLog: AccessLogger | undefined = typeof o.accessLog === 'string' ? fileAccessLogger(o.accessLog) : o.accessLog;
   const runtime: ProxyRuntime = { store, clusters, log: o.log.child({ component: 'http' }), accessLog, localAddress: o.localAddress, secrets };
-  const listeners = new ListenerManager({ runtime, log: o.log.child({ component: 'listener' }), listenHost: o.listenHost, drainMs: o.drainMs, reusePort: o.reusePort, worker: o.worker });
+  const listeners = new ListenerManager({
+    runtime,
+    log: o.log.child({ component: 'listener' }),
+    listenHost: o.listenHost,
+    drainMs: o.drainMs,
+    reusePort: o.reusePort,
+    worker: o.worker,
+  });
 
   // The SDS names the current listeners and clusters refer to (subscribed by name, as Envoy does).
   let ldsJson: Json[] = [];

@@ -29,7 +29,17 @@ describe('drain', () => {
       const be = await startEchoBackend('127.0.0.2', 'slow', (req) => (req.url === '/slow' ? { delayMs: 300 } : undefined));
       const port = await freePort();
       await configure(ads, port, be.port);
-      const proxy = await startProxy({ xdsAddress: ads.address, node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} }, adminPort: 0, statusPort: 0, metricsPort: 0, listenHost: '127.0.0.1', drainSeconds: 2, concurrency, log: silentLogger() });
+      const proxy = await startProxy({
+        xdsAddress: ads.address,
+        node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} },
+        adminPort: 0,
+        statusPort: 0,
+        metricsPort: 0,
+        listenHost: '127.0.0.1',
+        drainSeconds: 2,
+        concurrency,
+        log: silentLogger(),
+      });
       let idle: RawConnection | undefined;
       let busy: RawConnection | undefined;
       try {
@@ -68,7 +78,8 @@ describe('drain', () => {
     help.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const helpCode = await new Promise<number | null>((r) => help.on('exit', r));
     assert.equal(helpCode, 0);
-    for (const f of ['--xds-address', '--admin-port', '--status-port', '--metrics-port', '--concurrency', '--drain-seconds', '--access-log']) assert.ok(out.includes(f), f);
+    for (const f of ['--xds-address', '--admin-port', '--status-port', '--metrics-port', '--concurrency', '--drain-seconds', '--access-log'])
+      assert.ok(out.includes(f), f);
 
     const ads = new TestAdsServer();
     await ads.start();
@@ -76,15 +87,47 @@ describe('drain', () => {
     const port = await freePort();
     await configure(ads, port, be.port);
     const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
-    const child = spawn(bin, ['proxy', '--xds-address', ads.address, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '1', '--listen-host', '127.0.0.1', '--concurrency', ''], {
-      env: { ...process.env, POD_NAME: 'gw-1', POD_NAMESPACE: 'istio-system', INSTANCE_IP: '127.0.0.1', MESHGATE_LOG_PRETTY: '0', MESHGATE_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      bin,
+      [
+        'proxy',
+        '--xds-address',
+        ads.address,
+        '--admin-port',
+        String(admin),
+        '--status-port',
+        String(status),
+        '--metrics-port',
+        String(metrics),
+        '--drain-seconds',
+        '1',
+        '--listen-host',
+        '127.0.0.1',
+        '--concurrency',
+        '',
+      ],
+      {
+        env: {
+          ...process.env,
+          POD_NAME: 'gw-1',
+          POD_NAMESPACE: 'istio-system',
+          INSTANCE_IP: '127.0.0.1',
+          MESHGATE_LOG_PRETTY: '0',
+          MESHGATE_LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', r));
     try {
-      await eventually('readiness on the status port', async () => ((await rawRequest('127.0.0.1', status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n')).status === 200 ? true : undefined), 15_000, 100);
+      await eventually(
+        'readiness on the status port',
+        async () => ((await rawRequest('127.0.0.1', status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n')).status === 200 ? true : undefined),
+        15_000,
+        100,
+      );
       const node = ads.requests.find((r) => r.node)?.node;
       assert.equal(node?.id, 'router~127.0.0.1~gw-1.istio-system~istio-system.svc.cluster.local');
       assert.equal((await rawRequest('127.0.0.1', port, `GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)).status, 200);

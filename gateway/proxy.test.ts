@@ -11,9 +11,7 @@ import { get, rawRequest, type RawResponse } from '../e2e/lib/http.ts';
 import { startProxy, type Proxy } from './proxy.ts';
 import { startTestProxy } from './test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from './test/ads-server.ts';
-import {
-  HTTPBIN, assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo,
-} from './test/fixtures.ts';
+import { HTTPBIN, assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo } from './test/fixtures.ts';
 import { RawConnection, freePort } from './test/raw-client.ts';
 
 const HOST = 'httpbin.example.com';
@@ -39,7 +37,8 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
   let v2: { server: Server; port: number; seen: Echo[] };
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-proxy-test-'));
   const accessLog = join(dir, 'access.log');
-  const admin = async (path: string, method = 'GET'): Promise<RawResponse> => rawRequest('127.0.0.1', proxy.ports.admin, `${method} ${path} HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n\r\n`);
+  const admin = async (path: string, method = 'GET'): Promise<RawResponse> =>
+    rawRequest('127.0.0.1', proxy.ports.admin, `${method} ${path} HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n\r\n`);
   const stat = async (name: string): Promise<number> => {
     const text = (await admin(`/stats?filter=${encodeURIComponent(`^${name.replace(/[.|]/g, '\\$&')}$`)}`)).body.toString();
     const m = /: (\d+)\n$/.exec(text);
@@ -79,14 +78,20 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     closedPort = await freePort();
     v1 = await startEchoBackend('127.0.0.2', 'httpbin-v1', (req) => {
       if (req.url === '/status/418') return { status: 418, body: '', headers: ['content-length', '0'] };
-      if (req.url === '/status/fine') return { status: 200, body: 'ok', headers: ['server', 'gunicorn', 'date', 'Mon, 01 Jan 2024 00:00:00 GMT', 'content-length', '2'] };
+      if (req.url === '/status/fine')
+        return { status: 200, body: 'ok', headers: ['server', 'gunicorn', 'date', 'Mon, 01 Jan 2024 00:00:00 GMT', 'content-length', '2'] };
       if (req.url?.startsWith('/timeout')) return { delayMs: 1000 };
-      if (req.url?.startsWith('/retry5xx') && req.headers['x-envoy-attempt-count'] === '1') return { status: 503, body: 'first', headers: ['content-length', '5'] };
+      if (req.url?.startsWith('/retry5xx') && req.headers['x-envoy-attempt-count'] === '1')
+        return { status: 503, body: 'first', headers: ['content-length', '5'] };
       return undefined;
     });
     v2 = await startEchoBackend('127.0.0.3', 'httpbin-v2');
     ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN), edsCluster(EMPTY), edsCluster(REFUSED)]);
-    ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: v1.port }]), assignment(EMPTY, []), assignment(REFUSED, [{ ip: '127.0.0.2', port: closedPort }])]);
+    ads.set(ENDPOINT_TYPE, [
+      assignment(HTTPBIN, [{ ip: '127.0.0.2', port: v1.port }]),
+      assignment(EMPTY, []),
+      assignment(REFUSED, [{ ip: '127.0.0.2', port: closedPort }]),
+    ]);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [routes()]);
     proxy = await startTestProxy(ads, { accessLog });
@@ -118,7 +123,12 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
   });
 
   test('routed 200: Istio request headers reach the backend; response has server and service time', async () => {
-    const r = await get(GW, port, '/status/200', HOST, { 'X-Forwarded-For': '1.2.3.4', 'X-Request-Id': 'client-id', 'x-envoy-retry-on': '5xx', 'X-Envoy-Internal': 'true' });
+    const r = await get(GW, port, '/status/200', HOST, {
+      'X-Forwarded-For': '1.2.3.4',
+      'X-Request-Id': 'client-id',
+      'x-envoy-retry-on': '5xx',
+      'X-Envoy-Internal': 'true',
+    });
     assert.equal(r.statusLine, 'HTTP/1.1 200 OK');
     // Upstream order kept (node's backend appends Date), hop-by-hop dropped, then Envoy's additions.
     assert.deepEqual(headerNames(r), ['content-type', 'x-instance', 'content-length', 'date', 'x-envoy-upstream-service-time', 'server']);
@@ -143,7 +153,11 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
   test('upstream reason phrases are not forwarded; server replaced in place; upstream date kept', async () => {
     assert.equal((await get(GW, port, '/status/418', HOST)).statusLine, 'HTTP/1.1 418 Unknown');
     const r = await get(GW, port, '/status/fine', HOST);
-    assert.deepEqual(r.headers.slice(0, 3), [['server', 'istio-envoy'], ['date', 'Mon, 01 Jan 2024 00:00:00 GMT'], ['content-length', '2']]);
+    assert.deepEqual(r.headers.slice(0, 3), [
+      ['server', 'istio-envoy'],
+      ['date', 'Mon, 01 Jan 2024 00:00:00 GMT'],
+      ['content-length', '2'],
+    ]);
     assert.equal(r.headers[3]?.[0], 'x-envoy-upstream-service-time');
   });
 
@@ -175,11 +189,25 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     const before = await stat(`cluster.${REFUSED};.upstream_rq_retry`);
     const r = await get(GW, port, '/refused', HOST);
     assert.equal(r.statusLine, 'HTTP/1.1 503 Service Unavailable');
-    assert.equal(r.body.toString(), 'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused');
+    assert.equal(
+      r.body.toString(),
+      'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused',
+    );
     assert.equal(r.header('content-length'), '190');
     assert.equal((await stat(`cluster.${REFUSED};.upstream_rq_retry`)) - before, 2);
-    const line = await eventually('the access log line', () => readFileSync(accessLog, 'utf8').split('\n').find((l) => l.includes('"GET /refused HTTP/1.1"')), 4000, 100);
-    assert.match(line, /" 503 UF,URX upstream_reset_before_response_started\{remote_connection_failure,delayed_connect_error:_Connection_refused\} - "delayed_connect_error:_Connection_refused" 0 190 \d+ - "/);
+    const line = await eventually(
+      'the access log line',
+      () =>
+        readFileSync(accessLog, 'utf8')
+          .split('\n')
+          .find((l) => l.includes('"GET /refused HTTP/1.1"')),
+      4000,
+      100,
+    );
+    assert.match(
+      line,
+      /" 503 UF,URX upstream_reset_before_response_started\{remote_connection_failure,delayed_connect_error:_Connection_refused\} - "delayed_connect_error:_Connection_refused" 0 190 \d+ - "/,
+    );
   });
 
   test('route timeout: 504 upstream request timeout; the backend saw x-envoy-expected-rq-timeout-ms', async () => {
@@ -211,7 +239,10 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
   test('redirect and direct response', async () => {
     const r = await get(GW, port, '/old?a=1', HOST);
     assert.equal(r.statusLine, 'HTTP/1.1 301 Moved Permanently');
-    assert.deepEqual(r.headers.map(([k]) => k), ['location', 'date', 'server', 'content-length']);
+    assert.deepEqual(
+      r.headers.map(([k]) => k),
+      ['location', 'date', 'server', 'content-length'],
+    );
     assert.equal(r.header('location'), `http://${HOST}/new?a=1`);
     const d = await get(GW, port, '/down', HOST);
     assert.equal(d.statusLine, 'HTTP/1.1 503 Service Unavailable');
@@ -240,17 +271,23 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
   test('HTTP/1.0 gets 426 and missing Host 400, both closing the connection', async () => {
     const a = await rawRequest(GW, port, `GET /status/200 HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`);
     assert.equal(a.statusLine, 'HTTP/1.1 426 Upgrade Required');
-    assert.deepEqual(a.headers.map(([k]) => k), ['date', 'server', 'connection', 'content-length']);
+    assert.deepEqual(
+      a.headers.map(([k]) => k),
+      ['date', 'server', 'connection', 'content-length'],
+    );
     const b = await rawRequest(GW, port, 'GET /status/200 HTTP/1.1\r\n\r\n');
     assert.equal(b.statusLine, 'HTTP/1.1 400 Bad Request');
     assert.equal(b.header('connection'), 'close');
     const c = await rawRequest(GW, port, 'GARBAGE\r\n\r\n');
     assert.equal(c.statusLine, 'HTTP/1.1 400 Bad Request');
-    assert.deepEqual(c.headers.map(([k]) => k), ['content-length', 'content-type', 'date', 'server', 'connection']);
+    assert.deepEqual(
+      c.headers.map(([k]) => k),
+      ['content-length', 'content-type', 'date', 'server', 'connection'],
+    );
     assert.equal(c.body.toString(), 'Bad Request');
   });
 
-  test('oversized or too many request headers: 431 with Envoy\'s body, connection closed', async () => {
+  test("oversized or too many request headers: 431 with Envoy's body, connection closed", async () => {
     const big = await rawRequest(GW, port, `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`);
     assert.equal(big.statusLine, 'HTTP/1.1 431 Request Header Fields Too Large');
     assert.equal(big.body.toString(), 'Request Header Fields Too Large');
@@ -271,12 +308,27 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
 
   test('EDS update switches hosts without a restart; CDS/LDS counters and membership follow', async () => {
     assert.equal((await get(GW, port, '/status/200', HOST)).header('x-instance'), 'httpbin-v1');
-    ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.3', port: v2.port }]), assignment(EMPTY, []), assignment(REFUSED, [{ ip: '127.0.0.2', port: closedPort }])]);
+    ads.set(ENDPOINT_TYPE, [
+      assignment(HTTPBIN, [{ ip: '127.0.0.3', port: v2.port }]),
+      assignment(EMPTY, []),
+      assignment(REFUSED, [{ ip: '127.0.0.2', port: closedPort }]),
+    ]);
     await eventually('v2 to serve', async () => ((await get(GW, port, '/status/200', HOST)).header('x-instance') === 'httpbin-v2' ? true : undefined), 5000);
     assert.equal(await stat(`cluster.${HTTPBIN};.membership_healthy`), 1);
-    assert.match((await admin('/clusters')).body.toString(), new RegExp(`^${HTTPBIN.replace(/[.|]/g, '\\$&')}::127\\.0\\.0\\.3:${v2.port}::health_flags::healthy$`, 'm'));
-    ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: v1.port }]), assignment(EMPTY, []), assignment(REFUSED, [{ ip: '127.0.0.2', port: closedPort }])]);
-    await eventually('v1 to serve again', async () => ((await get(GW, port, '/status/200', HOST)).header('x-instance') === 'httpbin-v1' ? true : undefined), 5000);
+    assert.match(
+      (await admin('/clusters')).body.toString(),
+      new RegExp(`^${HTTPBIN.replace(/[.|]/g, '\\$&')}::127\\.0\\.0\\.3:${v2.port}::health_flags::healthy$`, 'm'),
+    );
+    ads.set(ENDPOINT_TYPE, [
+      assignment(HTTPBIN, [{ ip: '127.0.0.2', port: v1.port }]),
+      assignment(EMPTY, []),
+      assignment(REFUSED, [{ ip: '127.0.0.2', port: closedPort }]),
+    ]);
+    await eventually(
+      'v1 to serve again',
+      async () => ((await get(GW, port, '/status/200', HOST)).header('x-instance') === 'httpbin-v1' ? true : undefined),
+      5000,
+    );
   });
 
   test('a listener added and removed on the fly', async () => {
@@ -308,7 +360,9 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
   });
 
   test('bad resources are NACKed with a message naming them; the last good config keeps serving', async () => {
-    const bad = routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [{ match: { safe_regex: { regex: '(unclosed' } }, route: { cluster: HTTPBIN } }] }]);
+    const bad = routeConfig(`http.${port}`, [
+      { name: `${HOST}:80`, domains: [HOST], routes: [{ match: { safe_regex: { regex: '(unclosed' } }, route: { cluster: HTTPBIN } }] },
+    ]);
     const nacksBefore = ads.requestsOf(ROUTE_TYPE).filter((r) => r.error_detail).length;
     ads.set(ROUTE_TYPE, [bad]);
     const nack = await eventually('an RDS NACK', () => ads.requestsOf(ROUTE_TYPE).filter((r) => r.error_detail)[nacksBefore]);
@@ -316,10 +370,21 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     assert.equal((await get(GW, port, '/status/200', HOST)).status, 200, 'old routes still serve');
 
     const cdsRejected = await stat('cluster_manager.cds.update_rejected');
-    ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN), edsCluster(EMPTY), edsCluster(REFUSED), edsCluster('outbound|1||ring.default.svc.cluster.local', { lb_policy: 'CLUSTER_PROVIDED' })]);
+    ads.set(CLUSTER_TYPE, [
+      edsCluster(HTTPBIN),
+      edsCluster(EMPTY),
+      edsCluster(REFUSED),
+      edsCluster('outbound|1||ring.default.svc.cluster.local', { lb_policy: 'CLUSTER_PROVIDED' }),
+    ]);
     await eventually('a CDS NACK', async () => ((await stat('cluster_manager.cds.update_rejected')) > cdsRejected ? true : undefined));
-    const cdsNack = ads.requestsOf(CLUSTER_TYPE).filter((r) => r.error_detail).at(-1);
-    assert.match(cdsNack?.error_detail?.message ?? '', /cluster 'outbound\|1\|\|ring\.default\.svc\.cluster\.local': lb_policy CLUSTER_PROVIDED is not supported/);
+    const cdsNack = ads
+      .requestsOf(CLUSTER_TYPE)
+      .filter((r) => r.error_detail)
+      .at(-1);
+    assert.match(
+      cdsNack?.error_detail?.message ?? '',
+      /cluster 'outbound\|1\|\|ring\.default\.svc\.cluster\.local': lb_policy CLUSTER_PROVIDED is not supported/,
+    );
 
     const lds = gatewayListener(port, {
       extraHcm: {
@@ -332,7 +397,13 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     const ldsRejected = await stat('listener_manager.lds.update_rejected');
     ads.set(LISTENER_TYPE, [lds]);
     await eventually('an LDS NACK', async () => ((await stat('listener_manager.lds.update_rejected')) > ldsRejected ? true : undefined));
-    assert.match(ads.requestsOf(LISTENER_TYPE).filter((r) => r.error_detail).at(-1)?.error_detail?.message ?? '', new RegExp(`listener '0\\.0\\.0\\.0_${port}'.*HTTP filter 'envoy\\.filters\\.http\\.lua'.*is not supported`));
+    assert.match(
+      ads
+        .requestsOf(LISTENER_TYPE)
+        .filter((r) => r.error_detail)
+        .at(-1)?.error_detail?.message ?? '',
+      new RegExp(`listener '0\\.0\\.0\\.0_${port}'.*HTTP filter 'envoy\\.filters\\.http\\.lua'.*is not supported`),
+    );
     assert.equal((await get(GW, port, '/status/200', HOST)).status, 200, 'the old listener still serves');
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [routes()]);
@@ -342,10 +413,23 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
   test('the ADS stream reconnects and later pushes apply', async () => {
     ads.dropStreams();
     await eventually('a reconnect', () => (ads.requests.filter((r) => r.node !== undefined).length >= 2 ? true : undefined), 10_000, 50);
-    ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: 'after reconnect' } } }] }])]);
+    ads.set(ROUTE_TYPE, [
+      routeConfig(`http.${port}`, [
+        {
+          name: `${HOST}:80`,
+          domains: [HOST],
+          routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: 'after reconnect' } } }],
+        },
+      ]),
+    ]);
     await eventually('the new routes', async () => ((await get(GW, port, '/status/200', HOST)).body.toString() === 'after reconnect' ? true : undefined), 5000);
     ads.set(ROUTE_TYPE, [routes()]);
-    await eventually('the routes back', async () => ((await get(GW, port, '/status/200', HOST)).status === 200 && (await get(GW, port, '/status/200', HOST)).header('x-instance') ? true : undefined), 5000);
+    await eventually(
+      'the routes back',
+      async () =>
+        (await get(GW, port, '/status/200', HOST)).status === 200 && (await get(GW, port, '/status/200', HOST)).header('x-instance') ? true : undefined,
+      5000,
+    );
   });
 
   describe('admin, readiness and Prometheus endpoints', () => {
@@ -380,7 +464,11 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
         d.configs.map((c) => c['@type']),
         ['Bootstrap', 'Clusters', 'Listeners', 'ScopedRoutes', 'Routes', 'Secrets'].map((t) => `type.googleapis.com/envoy.admin.v3.${t}ConfigDump`),
       );
-      const clusters = d.configs[1] as { version_info: string; dynamic_active_clusters: { version_info: string; cluster: Record<string, unknown>; last_updated: string }[]; static_clusters: unknown[] };
+      const clusters = d.configs[1] as {
+        version_info: string;
+        dynamic_active_clusters: { version_info: string; cluster: Record<string, unknown>; last_updated: string }[];
+        static_clusters: unknown[];
+      };
       assert.match(clusters.version_info, /^v\d+$/);
       const hb = clusters.dynamic_active_clusters.find((c) => c.cluster.name === HTTPBIN);
       assert.equal(hb?.cluster['@type'], 'type.googleapis.com/envoy.config.cluster.v3.Cluster');
@@ -393,7 +481,9 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
       assert.ok(r.body.toString().startsWith('{\n "configs": [\n  {\n   "@type"'), '1-space indentation as protobuf prints it');
       const eds = JSON.parse((await admin('/config_dump?include_eds')).body.toString()) as { configs: Record<string, unknown>[] };
       assert.equal(eds.configs[2]?.['@type'], 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump');
-      const res = JSON.parse((await admin('/config_dump?resource=dynamic_active_clusters&name_regex=.*httpbin.*')).body.toString()) as { configs: Record<string, unknown>[] };
+      const res = JSON.parse((await admin('/config_dump?resource=dynamic_active_clusters&name_regex=.*httpbin.*')).body.toString()) as {
+        configs: Record<string, unknown>[];
+      };
       assert.ok(res.configs.length >= 1);
       assert.equal(res.configs[0]?.['@type'], 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump.DynamicCluster');
       const notRepeated = await admin('/config_dump?resource=version_info');
@@ -413,7 +503,10 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
       const agent = (await admin('/stats?usedonly&filter=^(cluster_manager\\.cds|listener_manager\\.lds)\\.(update_success|update_rejected)$')).body.toString();
       assert.match(agent, /^cluster_manager\.cds\.update_success: [1-9]\d*$/m);
       assert.match(agent, /^listener_manager\.lds\.update_success: [1-9]\d*$/m);
-      assert.equal((await admin('/stats?usedonly&filter=^(server\\.state|listener_manager\\.workers_started)')).body.toString(), 'listener_manager.workers_started: 1\nserver.state: 0\n');
+      assert.equal(
+        (await admin('/stats?usedonly&filter=^(server\\.state|listener_manager\\.workers_started)')).body.toString(),
+        'listener_manager.workers_started: 1\nserver.state: 0\n',
+      );
     });
 
     test('/stats/prometheus on admin and on the metrics port', async () => {
@@ -467,7 +560,15 @@ describe('proxy before any configuration', () => {
   test('15021 answers 503 until the first LDS and CDS are applied, then 200', async () => {
     const ads = new TestAdsServer();
     await ads.start();
-    const proxy = await startProxy({ xdsAddress: ads.address, node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} }, adminPort: 0, statusPort: 0, metricsPort: 0, listenHost: '127.0.0.1', log: silentLogger() });
+    const proxy = await startProxy({
+      xdsAddress: ads.address,
+      node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} },
+      adminPort: 0,
+      statusPort: 0,
+      metricsPort: 0,
+      listenHost: '127.0.0.1',
+      log: silentLogger(),
+    });
     try {
       const probe = async (): Promise<number> => (await rawRequest('127.0.0.1', proxy.ports.status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n')).status;
       assert.equal(await probe(), 503);

@@ -158,11 +158,30 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   const onMain = o.serveOnMainThread === true;
   const threads = onMain ? concurrency - 1 : concurrency;
   const shared = threads > 0 ? new SharedCounters() : undefined;
-  const workerSettings = { listenHost: o.listenHost, drainMs, accessLog: o.accessLog !== undefined, dnsServer: o.dnsServer, localAddress, logLevel: o.log.level };
+  const workerSettings = {
+    listenHost: o.listenHost,
+    drainMs,
+    accessLog: o.accessLog !== undefined,
+    dnsServer: o.dnsServer,
+    localAddress,
+    logLevel: o.log.level,
+  };
   const workers = shared ? new WorkerPool(threads, { ...workerSettings, sharedCounters: shared.buffer }, log, () => dp.current(), onMain ? 1 : 0) : undefined;
   const sharing: WorkerSharing | undefined =
-    shared && workers ? { counters: shared, leader: true, report: () => undefined, onEjection: (cluster, host, ejected) => workers.ejection(cluster, host, ejected) } : undefined;
-  const dp = createDataPlane({ log: o.log, listenHost: o.listenHost, drainMs, accessLog: o.accessLog, dnsServer: o.dnsServer, localAddress, reusePort: workers !== undefined, worker: onMain ? 0 : -1, sharing });
+    shared && workers
+      ? { counters: shared, leader: true, report: () => undefined, onEjection: (cluster, host, ejected) => workers.ejection(cluster, host, ejected) }
+      : undefined;
+  const dp = createDataPlane({
+    log: o.log,
+    listenHost: o.listenHost,
+    drainMs,
+    accessLog: o.accessLog,
+    dnsServer: o.dnsServer,
+    localAddress,
+    reusePort: workers !== undefined,
+    worker: onMain ? 0 : -1,
+    sharing,
+  });
   const { store, clusters, listeners, secrets } = dp;
   if (workers) {
     workers.onOutlierReport = (cluster, host, type) => clusters.get(cluster)?.outlier?.onReport(host, type);
@@ -181,7 +200,14 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   store.computedGauge('server.parent_connections', () => 0);
   store.computedGauge('server.hot_restart_epoch', () => 0);
   store.computedGauge('server.days_until_first_cert_expiring', () => 2147483647);
-  for (const c of ['server.debug_assertion_failures', 'server.envoy_bug_failures', 'server.dynamic_unknown_fields', 'server.static_unknown_fields', 'server.wip_protos']) store.counter(c);
+  for (const c of [
+    'server.debug_assertion_failures',
+    'server.envoy_bug_failures',
+    'server.dynamic_unknown_fields',
+    'server.static_unknown_fields',
+    'server.wip_protos',
+  ])
+    store.counter(c);
   store.computedGauge('listener_manager.workers_started', () => (initialized ? 1 : 0));
 
   const adminHost = o.adminHost ?? '127.0.0.1';
@@ -287,8 +313,20 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   // look like an Istio gateway's.
   const now = new Date().toISOString();
   listeners.staticListeners.push(
-    { name: `0.0.0.0_${metricsPort}`, address: '0.0.0.0', port: metricsPort, lastUpdated: now, json: staticListenerJson(`0.0.0.0_${metricsPort}`, metricsPort, 'stats', '/stats/prometheus', 'prometheus_stats') },
-    { name: `0.0.0.0_${statusPort}`, address: '0.0.0.0', port: statusPort, lastUpdated: now, json: staticListenerJson(`0.0.0.0_${statusPort}`, statusPort, 'agent', '/healthz/ready', 'agent') },
+    {
+      name: `0.0.0.0_${metricsPort}`,
+      address: '0.0.0.0',
+      port: metricsPort,
+      lastUpdated: now,
+      json: staticListenerJson(`0.0.0.0_${metricsPort}`, metricsPort, 'stats', '/stats/prometheus', 'prometheus_stats'),
+    },
+    {
+      name: `0.0.0.0_${statusPort}`,
+      address: '0.0.0.0',
+      port: statusPort,
+      lastUpdated: now,
+      json: staticListenerJson(`0.0.0.0_${statusPort}`, statusPort, 'agent', '/healthz/ready', 'agent'),
+    },
   );
   clusters.addStatic(staticCluster('prometheus_stats', { socket_address: { address: '127.0.0.1', port_value: adminPort } }, '0.250s'));
   clusters.addStatic(staticCluster('agent', { socket_address: { address: '127.0.0.1', port_value: 15020 } }, '0.250s'));
@@ -311,7 +349,12 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
         dynamic_resources: {
           lds_config: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' },
           cds_config: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' },
-          ads_config: { api_type: 'GRPC', set_node_on_first_message_only: true, transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] },
+          ads_config: {
+            api_type: 'GRPC',
+            set_node_on_first_message_only: true,
+            transport_api_version: 'V3',
+            grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }],
+          },
         },
         admin: { address: { socket_address: { address: adminHost, port_value: adminPort } } },
       },
@@ -321,9 +364,17 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     const clusterDump: Json = { '@type': T.clusters };
     if (cds?.version) clusterDump.version_info = cds.version;
     clusterDump.static_clusters = clusters.staticClusters().map((c) => ({ cluster: withType(RESOURCE_TYPE.cluster, c.json), last_updated: c.lastUpdated }));
-    clusterDump.dynamic_active_clusters = dyn.map((c) => ({ version_info: c.versionInfo, cluster: withType(RESOURCE_TYPE.cluster, c.json), last_updated: c.lastUpdated }));
+    clusterDump.dynamic_active_clusters = dyn.map((c) => ({
+      version_info: c.versionInfo,
+      cluster: withType(RESOURCE_TYPE.cluster, c.json),
+      last_updated: c.lastUpdated,
+    }));
     if (clusters.warming.size > 0) {
-      clusterDump.dynamic_warming_clusters = [...clusters.warming.values()].map((c) => ({ version_info: c.versionInfo, cluster: withType(RESOURCE_TYPE.cluster, c.json), last_updated: c.lastUpdated }));
+      clusterDump.dynamic_warming_clusters = [...clusters.warming.values()].map((c) => ({
+        version_info: c.versionInfo,
+        cluster: withType(RESOURCE_TYPE.cluster, c.json),
+        last_updated: c.lastUpdated,
+      }));
     }
     out.push(clusterDump);
     if (includeEds) {
@@ -383,7 +434,10 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
         if (typeUrl === LISTENER_TYPE) ldsSeen = true;
         if (shared?.full && !sharedFullLogged) {
           sharedFullLogged = true;
-          log.warn({ concurrency }, "the workers' shared counter table is full: outlier detection and circuit breakers of clusters and hosts added from now on count per worker; restart the proxy to start a new table");
+          log.warn(
+            { concurrency },
+            "the workers' shared counter table is full: outlier detection and circuit breakers of clusters and hosts added from now on count per worker; restart the proxy to start a new table",
+          );
         }
         checkInit();
         return errors;

@@ -206,7 +206,10 @@ for (const fastPath of [true, false]) {
       assert.ok(r.closed);
       const res = parseResponse(r.data);
       assert.equal(res.statusLine, 'HTTP/1.1 200 OK');
-      assert.deepEqual(res.headers.map(([k]) => k), ['x-up', 'date', 'server', 'connection', 'content-length']);
+      assert.deepEqual(
+        res.headers.map(([k]) => k),
+        ['x-up', 'date', 'server', 'connection', 'content-length'],
+      );
       assert.equal(res.header('content-length'), '0');
       assert.equal(res.body.length, 0);
       assert.ok(!backend.log.includes('GET /smuggled HTTP/1.1'));
@@ -263,8 +266,16 @@ for (const fastPath of [true, false]) {
     });
 
     const refused: [string, string, string][] = [
-      ['an upgrade type not enabled, on a routed request', `GET /foo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n`, 'HTTP/1.1 403 Forbidden'],
-      ['an upgrade type not enabled, on a direct_response route', `GET /direct HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n`, 'HTTP/1.1 403 Forbidden'],
+      [
+        'an upgrade type not enabled, on a routed request',
+        `GET /foo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n`,
+        'HTTP/1.1 403 Forbidden',
+      ],
+      [
+        'an upgrade type not enabled, on a direct_response route',
+        `GET /direct HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n`,
+        'HTTP/1.1 403 Forbidden',
+      ],
       ['a websocket upgrade for a host without a route', `GET /x HTTP/1.1\r\nHost: nowhere.test\r\n${WS}\r\n`, 'HTTP/1.1 404 Not Found'],
     ];
     for (const [name, raw, statusLine] of refused) {
@@ -274,7 +285,10 @@ for (const fastPath of [true, false]) {
         assert.ok(r.closed);
         const res = parseResponse(r.data);
         assert.equal(res.statusLine, statusLine);
-        assert.deepEqual(res.headers.map(([k]) => k), ['date', 'server', 'connection', 'content-length']);
+        assert.deepEqual(
+          res.headers.map(([k]) => k),
+          ['date', 'server', 'connection', 'content-length'],
+        );
         assert.equal(res.header('connection'), 'close');
         assert.deepEqual(backend.log.slice(before), []);
         await stillServes();

@@ -33,7 +33,15 @@ describe('websocket upgrades', () => {
     ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: wsPort }])]);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', HTTPBIN)] }])]);
-    proxy = await startProxy({ xdsAddress: ads.address, node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} }, adminPort: 0, statusPort: 0, metricsPort: 0, listenHost: '127.0.0.1', log: silentLogger() });
+    proxy = await startProxy({
+      xdsAddress: ads.address,
+      node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} },
+      adminPort: 0,
+      statusPort: 0,
+      metricsPort: 0,
+      listenHost: '127.0.0.1',
+      log: silentLogger(),
+    });
     await proxy.ready;
   });
 
@@ -72,11 +80,18 @@ describe('websocket upgrades', () => {
   test('an upgrade type that is not configured gets 403 and the connection closes', async () => {
     const r = await rawRequest('127.0.0.1', port, `GET / HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n`);
     assert.equal(r.statusLine, 'HTTP/1.1 403 Forbidden');
-    assert.deepEqual(r.headers.map(([k]) => k), ['date', 'server', 'connection', 'content-length']);
+    assert.deepEqual(
+      r.headers.map(([k]) => k),
+      ['date', 'server', 'connection', 'content-length'],
+    );
   });
 
   test('Upgrade: h2c is ignored: a plain HTTP/1.1 request', async () => {
-    const r = await rawRequest('127.0.0.1', port, `GET /nope HTTP/1.1\r\nHost: other\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n`);
+    const r = await rawRequest(
+      '127.0.0.1',
+      port,
+      `GET /nope HTTP/1.1\r\nHost: other\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n`,
+    );
     assert.equal(r.statusLine, 'HTTP/1.1 404 Not Found');
   });
 });

@@ -89,7 +89,10 @@ status:
 /** A Service, its EndpointSlice (all endpoints ready) and, with `withPods`, a Pod per endpoint. */
 function service(name: string, port: number, addresses: string[], withPods = false): string {
   const eps = addresses
-    .map((a, i) => `  - addresses: ["${a}"]\n    conditions: {ready: true}${withPods ? `\n    targetRef: {kind: Pod, name: ${name}-${i}, namespace: default}` : ''}`)
+    .map(
+      (a, i) =>
+        `  - addresses: ["${a}"]\n    conditions: {ready: true}${withPods ? `\n    targetRef: {kind: Pod, name: ${name}-${i}, namespace: default}` : ''}`,
+    )
     .join('\n');
   const docs = [serviceDoc(name, port), endpointSlice(name, port, eps)];
   if (withPods) addresses.forEach((a, i) => docs.push(podDoc(`${name}-${i}`, name, a)));
@@ -137,7 +140,7 @@ ${virtualService('bench-push', [PUSH_HOST], route('/eds', 'bench-eds', o.backend
 }
 
 /** 127.1.0.1, 127.1.0.2, ...: loopback addresses nobody listens on (never contacted in the benchmark). */
-const fakeAddress = (i: number): string => `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${(i & 255) || 1}`;
+const fakeAddress = (i: number): string => `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255 || 1}`;
 
 export function generate(o: Options): { files: number; virtualServices: number; hosts: number; routes: number; endpoints: number } {
   mkdirSync(o.out, { recursive: true });

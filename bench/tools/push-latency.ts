@@ -87,7 +87,10 @@ function emit(kind: string, i: number, r: { ms: number | null; polls: number; la
 }
 
 // The starting state must already be served, or nothing below means anything.
-for (const [path, want] of [['/push-0', 200], ['/eds', 200]] as const) {
+for (const [path, want] of [
+  ['/push-0', 200],
+  ['/eds', 200],
+] as const) {
   const r = await pollUntil(path, want, performance.now());
   if (r.ms === null) {
     process.stderr.write(`push-latency: GET ${path} (Host ${PUSH_HOST}) on :${port} never answered ${want} (last ${r.last}); is the push config loaded?\n`);

@@ -86,8 +86,7 @@ const median = (xs: number[]): number => {
   const m = a.length >> 1;
   return a.length % 2 ? (a[m] as number) : ((a[m - 1] as number) + (a[m] as number)) / 2;
 };
-const fmt = (x: number, d = 0): string =>
-  Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–';
+const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
 const ms = (us: number): string => fmt(us / 1000, us < 10_000 ? 2 : 1);
 const mib = (kb: number): string => fmt(kb / 1024, 1);
 
@@ -177,10 +176,12 @@ for (const sc of [...new Set([...loadScenarios, ...[...skipped.keys()].filter((s
   }
   if (sc === 'c1') {
     const added = (a: Agg | undefined): number => (a && base ? a.p50 - base.p50 : NaN);
-    out.push('| target | req/s | p50 ms | p99 ms | p50 added vs direct (µs) | added × nginx\'s | target CPU µs/req | errors |');
+    out.push("| target | req/s | p50 ms | p99 ms | p50 added vs direct (µs) | added × nginx's | target CPU µs/req | errors |");
     out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const [t, a] of agg) {
-      out.push(`| ${t} | ${fmt(a.rps)} | ${ms(a.p50)} | ${ms(a.p99)} | ${fmt(added(a))} | ${t === 'direct' ? '–' : fmt(added(a) / added(ng), 2)} | ${fmt(a.usPerReq, 1)} | ${a.errors} |`);
+      out.push(
+        `| ${t} | ${fmt(a.rps)} | ${ms(a.p50)} | ${ms(a.p99)} | ${fmt(added(a))} | ${t === 'direct' ? '–' : fmt(added(a) / added(ng), 2)} | ${fmt(a.usPerReq, 1)} | ${a.errors} |`,
+      );
     }
   } else {
     out.push(
@@ -198,7 +199,10 @@ for (const sc of [...new Set([...loadScenarios, ...[...skipped.keys()].filter((s
     const big = agg.get('meshgate-5k');
     const one = [...agg.entries()].find(([t]) => isMeshgate(t) && t !== 'meshgate-5k');
     if (big && one)
-      out.push('', `meshgate at ${hostsLabel()} vs 1 host (${one[0]}): **${fmt(big.rps / one[1].rps, 2)}×** req/s, CPU µs/req ${fmt(big.usPerReq, 1)} vs ${fmt(one[1].usPerReq, 1)}`);
+      out.push(
+        '',
+        `meshgate at ${hostsLabel()} vs 1 host (${one[0]}): **${fmt(big.rps / one[1].rps, 2)}×** req/s, CPU µs/req ${fmt(big.usPerReq, 1)} vs ${fmt(one[1].usPerReq, 1)}`,
+      );
   }
   out.push('');
 }
@@ -237,7 +241,7 @@ if (pushes.length || pushSkip) {
 const mem = rows.filter((r) => r.scenario === 'memory');
 if (mem.length) {
   out.push(
-    '### memory: RSS of each target\'s process tree (MiB; in parentheses its largest process)',
+    "### memory: RSS of each target's process tree (MiB; in parentheses its largest process)",
     '',
     'idle: after start-up, before any load; peak under load: the largest VmHWM over the measured runs (reset before each run); start-up: from launch to the first `ok` through the proxy.',
     '',
@@ -286,17 +290,57 @@ for (const t of meshgates.length ? meshgates : ['meshgate']) {
     const x = ratio(sc, t, (a, n) => a.usPerReq / n.usPerReq);
     return Number.isFinite(x) ? `CPU/req ${fmt(x, 2)}× nginx's` : '';
   };
-  goals.push([`small GET keep-alive, 64 conns: req/s × nginx`, `≥ ${min} — ${who}`, { ...goal(ratio('small', t, (a, n) => a.rps / n.rps), (x) => x >= min), context: cpu('small') }]);
-  goals.push([`small: p99 × nginx`, `≤ 3 — ${t}`, goal(ratio('small', t, (a, n) => a.p99 / n.p99), (x) => x <= 3)]);
+  goals.push([
+    `small GET keep-alive, 64 conns: req/s × nginx`,
+    `≥ ${min} — ${who}`,
+    {
+      ...goal(
+        ratio('small', t, (a, n) => a.rps / n.rps),
+        (x) => x >= min,
+      ),
+      context: cpu('small'),
+    },
+  ]);
+  goals.push([
+    `small: p99 × nginx`,
+    `≤ 3 — ${t}`,
+    goal(
+      ratio('small', t, (a, n) => a.p99 / n.p99),
+      (x) => x <= 3,
+    ),
+  ]);
   const c1 = aggs.get('c1');
   const d = c1?.get('direct');
   goals.push([
-    'one connection: added median latency × nginx\'s',
+    "one connection: added median latency × nginx's",
     `≤ 1.5 — ${t}`,
-    goal(ratio('c1', t, (a, n) => (d ? (a.p50 - d.p50) / (n.p50 - d.p50) : NaN)), (x) => x <= 1.5),
+    goal(
+      ratio('c1', t, (a, n) => (d ? (a.p50 - d.p50) / (n.p50 - d.p50) : NaN)),
+      (x) => x <= 1.5,
+    ),
   ]);
-  goals.push([`16 KiB responses: req/s × nginx`, `≥ 0.5 — ${t}`, { ...goal(ratio('16k', t, (a, n) => a.rps / n.rps), (x) => x >= 0.5), context: cpu('16k') }]);
-  goals.push([`1 MiB uploads: req/s × nginx`, `≥ 0.5 — ${t}`, { ...goal(ratio('upload', t, (a, n) => a.rps / n.rps), (x) => x >= 0.5), context: cpu('upload') }]);
+  goals.push([
+    `16 KiB responses: req/s × nginx`,
+    `≥ 0.5 — ${t}`,
+    {
+      ...goal(
+        ratio('16k', t, (a, n) => a.rps / n.rps),
+        (x) => x >= 0.5,
+      ),
+      context: cpu('16k'),
+    },
+  ]);
+  goals.push([
+    `1 MiB uploads: req/s × nginx`,
+    `≥ 0.5 — ${t}`,
+    {
+      ...goal(
+        ratio('upload', t, (a, n) => a.rps / n.rps),
+        (x) => x >= 0.5,
+      ),
+      context: cpu('upload'),
+    },
+  ]);
 }
 {
   const h = aggs.get('hosts');
@@ -314,23 +358,26 @@ for (const t of meshgates.length ? meshgates : ['meshgate']) {
     '< 1000 ms',
     Number.isNaN(worst) ? notMeasured : worst === Infinity ? { measured: 'timed out', verdict: verdict(false) } : goal(worst, (x) => x < 1000, 0, ' ms'),
   ]);
-  goals.push([
-    'RSS under load at 5,000 hosts, per worker (largest process)',
-    '< 150 MiB',
-    goal(big ? big.hwmMaxProc / 1024 : NaN, (x) => x < 150, 1, ' MiB'),
-  ]);
+  goals.push(['RSS under load at 5,000 hosts, per worker (largest process)', '< 150 MiB', goal(big ? big.hwmMaxProc / 1024 : NaN, (x) => x < 150, 1, ' MiB')]);
 }
-goals.push(['≥ 1.5× the undici anchor, ≥ 2.5× @fastify/http-proxy and http-proxy', 'see bench/README.md', { measured: 'with ../shared/bench', verdict: 'not measured here' }]);
+goals.push([
+  '≥ 1.5× the undici anchor, ≥ 2.5× @fastify/http-proxy and http-proxy',
+  'see bench/README.md',
+  { measured: 'with ../shared/bench', verdict: 'not measured here' },
+]);
 const loadAtStart = Number(/load before start: ([\d.]+)/.exec(machine)?.[1] ?? 0);
 out.push('### goals (issue 7): measured in this run', '');
 if (loadAtStart > 0.5 * NCPU)
-  out.push(`**The machine was busy before the run started (load ${loadAtStart} on ${NCPU} CPUs): the req/s ratios are unreliable; CPU/req is steadier. Re-run on a quiet machine.**`, '');
+  out.push(
+    `**The machine was busy before the run started (load ${loadAtStart} on ${NCPU} CPUs): the req/s ratios are unreliable; CPU/req is steadier. Re-run on a quiet machine.**`,
+    '',
+  );
 out.push('| goal | target | measured | verdict | context |', '|---|---|---:|---|---|');
 for (const [g, t, s] of goals) out.push(`| ${g} | ${t} | ${s.measured} | ${s.verdict} | ${s.context ?? ''} |`);
 out.push(
   '',
   'Columns: "× direct" / "× nginx" = median req/s ÷ the direct-to-backend ceiling\'s / the nginx proxy\'s in the same scenario; "CPU µs/req" =',
-  'utime+stime of the target\'s whole process tree during the run ÷ requests (for `direct`, the backend itself): the target\'s own cost per',
+  "utime+stime of the target's whole process tree during the run ÷ requests (for `direct`, the backend itself): the target's own cost per",
   'request, the number least disturbed by wrk sharing the cores and by steal; "peak RSS" = sum of VmHWM over the tree (reset before each run)',
   'and, in parentheses, its largest process; "TCP opens/run" = machine-wide rise of Tcp ActiveOpens (wrk\'s connections plus new upstream',
   'connections: far above the connection count means upstream keep-alive is broken, except in `close`); errors = socket errors, timeouts',

@@ -58,10 +58,7 @@ export const KINDS: Kind[] = [
     shortName: 'dr',
     spec: destinationRuleSpec,
     specRequired: true,
-    columns: [
-      { name: 'Host', type: 'string', jsonPath: '.spec.host', description: 'The service the policies apply to.' },
-      AGE,
-    ],
+    columns: [{ name: 'Host', type: 'string', jsonPath: '.spec.host', description: 'The service the policies apply to.' }, AGE],
   },
   {
     kind: 'ServiceEntry',

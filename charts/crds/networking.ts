@@ -25,14 +25,9 @@ import {
   type Schema,
 } from './openapi.ts';
 
-const exportTo = strings(
-  'Namespaces to which this resource is exported: "." (its own namespace), "*" (all, the default) or names.',
-);
+const exportTo = strings('Namespaces to which this resource is exported: "." (its own namespace), "*" (all, the default) or names.');
 
-const percent = object(
-  { value: double('Percentage in [0.0, 100.0].', { minimum: 0, maximum: 100 }) },
-  { description: 'A percentage.' },
-);
+const percent = object({ value: double('Percentage in [0.0, 100.0].', { minimum: 0, maximum: 100 }) }, { description: 'A percentage.' });
 
 const stringMatch = object(
   {
@@ -63,10 +58,7 @@ const headerOperations = object(
   { description: 'Header manipulations.' },
 );
 
-const headers = object(
-  { request: headerOperations, response: headerOperations },
-  { description: 'Header manipulation rules for requests and responses.' },
-);
+const headers = object({ request: headerOperations, response: headerOperations }, { description: 'Header manipulation rules for requests and responses.' });
 
 const workloadLabels = stringMap('Labels of the selected workloads.');
 
@@ -77,22 +69,18 @@ const tlsProtocol = ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'];
 const serverTLSSettings = object(
   {
     httpsRedirect: boolean('Answer plain HTTP requests with a 301 redirect to HTTPS.'),
-    mode: enumOf(
-      ['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'],
-      'How connections on this port are secured.',
-    ),
+    mode: enumOf(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'], 'How connections on this port are secured.'),
     serverCertificate: string('File path of the server certificate (PEM).'),
     privateKey: string('File path of the private key (PEM).'),
     caCertificates: string('File path of the CA certificates that verify client certificates.'),
     caCrl: string('File path of the certificate revocation list.'),
-    credentialName: string('Name of the Secret, in the gateway\'s namespace, holding the certificate and key.'),
+    credentialName: string("Name of the Secret, in the gateway's namespace, holding the certificate and key."),
     credentialNames: strings('One or two Secrets (e.g. RSA and ECDSA certificates).', { minItems: 1, maxItems: 2 }),
     caCertCredentialName: string('Name of the Secret or ConfigMap holding the CA certificates.'),
-    tlsCertificates: list(
-      object({ serverCertificate: string(), privateKey: string(), caCertificates: string() }),
-      'One or two certificates from files.',
-      { minItems: 1, maxItems: 2 },
-    ),
+    tlsCertificates: list(object({ serverCertificate: string(), privateKey: string(), caCertificates: string() }), 'One or two certificates from files.', {
+      minItems: 1,
+      maxItems: 2,
+    }),
     subjectAltNames: strings('Accepted subject alternative names of client certificates.'),
     verifyCertificateSpki: strings('Accepted base64 SHA-256 SPKI hashes of client certificates.'),
     verifyCertificateHash: strings('Accepted hex SHA-256 hashes of client certificates.'),
@@ -119,10 +107,7 @@ const server = object(
       { description: 'Port, protocol and name of the listener.', required: ['number', 'protocol', 'name'] },
     ),
     bind: string('IP address or unix:// socket the listener binds to; all addresses when empty.'),
-    hosts: strings(
-      'Hosts exposed by this server: "host", "*.domain", "*", optionally prefixed by "namespace/" (or "./", "*/").',
-      { minItems: 1 },
-    ),
+    hosts: strings('Hosts exposed by this server: "host", "*.domain", "*", optionally prefixed by "namespace/" (or "./", "*/").', { minItems: 1 }),
     tls: serverTLSSettings,
     defaultEndpoint: string('Not implemented by Istio; ignored.'),
     name: string('Optional name of the server, unique within the gateway.'),
@@ -150,7 +135,7 @@ const httpMatchRequest = object(
     headers: map(stringMatch, 'Header name (lowercase) to match.'),
     port: port('Port the request arrived on.', 0),
     sourceLabels: stringMap('Labels of the client workload.'),
-    gateways: strings('Gateways the rule applies to, overriding the VirtualService\'s.'),
+    gateways: strings("Gateways the rule applies to, overriding the VirtualService's."),
     queryParams: map(stringMatch, 'Query parameters to match (exact or regex).'),
     ignoreUriCase: boolean('Match the uri case-insensitively.'),
     withoutHeaders: map(stringMatch, 'Headers that must not match.'),
@@ -169,10 +154,7 @@ const httpRouteDestination = object(
   { required: ['destination'] },
 );
 
-const routeDestination = object(
-  { destination, weight: int32('Relative share of traffic.', { minimum: 0 }) },
-  { required: ['destination'] },
-);
+const routeDestination = object({ destination, weight: int32('Relative share of traffic.', { minimum: 0 }) }, { required: ['destination'] });
 
 const httpRedirect = object(
   {
@@ -276,10 +258,7 @@ const httpRoute = object(
     retries: httpRetry,
     fault: httpFaultInjection,
     mirror: describe(destination, 'Mirror requests to this destination as well.'),
-    mirrors: list(
-      object({ destination, percentage: percent }, { required: ['destination'] }),
-      'Mirror requests to these destinations as well.',
-    ),
+    mirrors: list(object({ destination, percentage: percent }, { required: ['destination'] }), 'Mirror requests to these destinations as well.'),
     mirrorPercent: uint32Value('Deprecated: use mirrorPercentage.'),
     mirrorPercentage: percent,
     corsPolicy,
@@ -376,17 +355,11 @@ const failover = list(object({ from: string(), to: string() }), 'Region to fail 
 
 const loadBalancer = object(
   {
-    simple: enumOf(
-      ['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'],
-      'Standard load balancing algorithm.',
-    ),
+    simple: enumOf(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'], 'Standard load balancing algorithm.'),
     consistentHash,
     localityLbSetting: object(
       {
-        distribute: list(
-          object({ from: string(), to: map(uint32()) }),
-          'Weights of the localities that traffic from a locality goes to.',
-        ),
+        distribute: list(object({ from: string(), to: map(uint32()) }), 'Weights of the localities that traffic from a locality goes to.'),
         failover,
         failoverPriority: strings('Labels that order endpoints for failover.'),
         enabled: boolValue('Enable locality load balancing.'),
@@ -448,7 +421,7 @@ const connectionPool = object(
         maxRetries: int32('Maximum outstanding retries to the destination.'),
         idleTimeout: duration('Idle timeout of an upstream connection.'),
         h2UpgradePolicy: enumOf(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'], 'Upgrade HTTP/1.1 connections to HTTP/2.'),
-        useClientProtocol: boolean('Use the client\'s HTTP version upstream.'),
+        useClientProtocol: boolean("Use the client's HTTP version upstream."),
         maxConcurrentStreams: int32('Maximum concurrent streams per HTTP/2 connection.'),
         http2KeepAlive: object(
           { interval: duration('Interval of HTTP/2 PINGs.'), timeout: duration('Timeout of a PING.') },
@@ -472,10 +445,7 @@ const outlierDetection = object(
     baseEjectionTime: duration('Minimum ejection duration.'),
     maxEjectionPercent: int32('Maximum percentage of hosts ejected.', { minimum: 0, maximum: 100 }),
     minHealthPercent: int32('Outlier detection stops below this percentage of healthy hosts.', { minimum: 0, maximum: 100 }),
-    outlierDetectionHttpErrorCodes: list(
-      uint32(undefined, { minimum: 100, maximum: 599 }),
-      'HTTP status codes counted as errors.',
-    ),
+    outlierDetectionHttpErrorCodes: list(uint32(undefined, { minimum: 100, maximum: 599 }), 'HTTP status codes counted as errors.'),
   },
   { description: 'Ejection of unhealthy hosts.' },
 );
@@ -505,11 +475,9 @@ const trafficPolicyFields: Record<string, Schema> = {
 const trafficPolicy = object(
   {
     ...trafficPolicyFields,
-    portLevelSettings: list(
-      object({ port: portSelector, ...trafficPolicyFields }),
-      'Policies for individual ports, overriding the destination-level ones.',
-      { maxItems: 4096 },
-    ),
+    portLevelSettings: list(object({ port: portSelector, ...trafficPolicyFields }), 'Policies for individual ports, overriding the destination-level ones.', {
+      maxItems: 4096,
+    }),
     tunnel: object(
       {
         protocol: string('CONNECT (default) or POST.'),
@@ -518,10 +486,7 @@ const trafficPolicy = object(
       },
       { description: 'Tunnel TCP over HTTP.', required: ['targetHost', 'targetPort'] },
     ),
-    proxyProtocol: object(
-      { version: enumOf(['V1', 'V2'], 'PROXY protocol version.') },
-      { description: 'Send the PROXY protocol header upstream.' },
-    ),
+    proxyProtocol: object({ version: enumOf(['V1', 'V2'], 'PROXY protocol version.') }, { description: 'Send the PROXY protocol header upstream.' }),
     retryBudget: object(
       {
         percent: double('Percentage of active requests that may be retries.', { minimum: 0, maximum: 100, nullable: true }),
@@ -593,12 +558,9 @@ export const serviceEntrySpec = object(
     location: enumOf(['MESH_EXTERNAL', 'MESH_INTERNAL'], 'Whether the service is part of the mesh.'),
     resolution: enumOf(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS'], 'How endpoints are resolved.'),
     endpoints: list(workloadEntry, 'Endpoints of the service.', { maxItems: 4096 }),
-    workloadSelector: object(
-      { labels: workloadLabels },
-      { description: 'Selects pods or WorkloadEntries as endpoints.' },
-    ),
+    workloadSelector: object({ labels: workloadLabels }, { description: 'Selects pods or WorkloadEntries as endpoints.' }),
     exportTo,
-    subjectAltNames: strings('Accepted subject alternative names of the endpoints\' certificates.'),
+    subjectAltNames: strings("Accepted subject alternative names of the endpoints' certificates."),
   },
   {
     description: 'Adds a service (external, or not in the registry) to the service registry.',

@@ -4,29 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  GATEWAY_CHART,
-  REPO,
-  helm,
-  ofKind,
-  only,
-  renderArgs,
-  template,
-  templateError,
-  type K8sObject,
-  type RenderOptions,
-} from './helm.ts';
-import type {
-  Container,
-  EnvVar,
-  HorizontalPodAutoscaler,
-  PodDisruptionBudget,
-  PolicyRule,
-  Role,
-  RoleBinding,
-  Service,
-  Workload,
-} from './k8s-types.ts';
+import { GATEWAY_CHART, REPO, helm, ofKind, only, renderArgs, template, templateError, type K8sObject, type RenderOptions } from './helm.ts';
+import type { Container, EnvVar, HorizontalPodAutoscaler, PodDisruptionBudget, PolicyRule, Role, RoleBinding, Service, Workload } from './k8s-types.ts';
 import { restrictedPodSecurityViolations } from './pod-security.ts';
 
 const INGRESS = 'istio-ingressgateway';
@@ -57,11 +36,7 @@ function portsOf(c: Container): { name?: string; containerPort: number; protocol
 
 /** Rules as sorted strings, so that equality ignores rule and list order but nothing else. */
 function ruleSet(rules: PolicyRule[]): string[] {
-  return rules
-    .flatMap((r) =>
-      r.apiGroups.flatMap((g) => r.resources.map((res) => `${g || 'core'}/${res}: ${[...r.verbs].sort().join(',')}`)),
-    )
-    .sort();
+  return rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g || 'core'}/${res}: ${[...r.verbs].sort().join(',')}`))).sort();
 }
 
 describe('helm lint', () => {
@@ -125,7 +100,7 @@ describe('istio-ingressgateway with default values', () => {
     assert.equal(deploy.spec.template.metadata.labels['sidecar.istio.io/inject'], 'false');
   });
 
-  test('Service is a LoadBalancer mapping 15021->15021, 80->8080 and 443->8443 as Istio\'s legacy gateways', () => {
+  test("Service is a LoadBalancer mapping 15021->15021, 80->8080 and 443->8443 as Istio's legacy gateways", () => {
     assert.equal(service.spec.type, 'LoadBalancer');
     assert.deepEqual(service.spec.ports, [
       { name: 'status-port', port: 15021, protocol: 'TCP', targetPort: 15021 },
@@ -145,7 +120,7 @@ describe('istio-ingressgateway with default values', () => {
     ]);
   });
 
-  test('Prometheus scrapes the controller\'s merged metrics on 15020 /stats/prometheus', () => {
+  test("Prometheus scrapes the controller's merged metrics on 15020 /stats/prometheus", () => {
     assert.deepEqual(deploy.spec.template.metadata.annotations, {
       'prometheus.io/port': '15020',
       'prometheus.io/scrape': 'true',
@@ -155,7 +130,7 @@ describe('istio-ingressgateway with default values', () => {
     assert.ok(controller.args?.includes('--merged-metrics-port=15020'));
   });
 
-  test('the proxy runs `meshgate proxy` against the controller\'s Unix socket, with Istio\'s port numbers', () => {
+  test("the proxy runs `meshgate proxy` against the controller's Unix socket, with Istio's port numbers", () => {
     assert.equal(proxy.image, 'meshgate:0.1.0');
     assert.deepEqual(proxy.command, ['meshgate']);
     assert.deepEqual(proxy.args, [
@@ -189,7 +164,7 @@ describe('istio-ingressgateway with default values', () => {
     assert.equal(env(controller, 'INSTANCE_IP'), undefined);
   });
 
-  test('the proxy\'s concurrency is its CPU limit in whole cores (ISTIO_CPU_LIMIT), as Istio sizes Envoy', () => {
+  test("the proxy's concurrency is its CPU limit in whole cores (ISTIO_CPU_LIMIT), as Istio sizes Envoy", () => {
     assert.deepEqual(env(proxy, 'ISTIO_CPU_LIMIT')?.valueFrom?.resourceFieldRef, {
       containerName: 'istio-proxy',
       resource: 'limits.cpu',
@@ -203,13 +178,28 @@ describe('istio-ingressgateway with default values', () => {
     assert.equal(controller.readinessProbe, undefined);
   });
 
-  test('xDS goes over a Unix socket in an emptyDir both containers mount at /etc/istio/proxy (as Istio\'s), never a TCP port', () => {
-    assert.deepEqual(pod.volumes?.find((v) => v.name === 'istio-envoy'), { name: 'istio-envoy', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+  test("xDS goes over a Unix socket in an emptyDir both containers mount at /etc/istio/proxy (as Istio's), never a TCP port", () => {
+    assert.deepEqual(
+      pod.volumes?.find((v) => v.name === 'istio-envoy'),
+      { name: 'istio-envoy', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+    );
     for (const c of [proxy, controller]) {
-      assert.deepEqual(c.volumeMounts?.find((m) => m.name === 'istio-envoy'), { name: 'istio-envoy', mountPath: '/etc/istio/proxy' }, c.name);
+      assert.deepEqual(
+        c.volumeMounts?.find((m) => m.name === 'istio-envoy'),
+        { name: 'istio-envoy', mountPath: '/etc/istio/proxy' },
+        c.name,
+      );
       assert.ok(c.args?.includes('--xds-socket=/etc/istio/proxy/XDS'), `${c.name} args`);
-      assert.equal(c.args?.some((a) => a.startsWith('--xds-address')), false, `${c.name}: no TCP xDS`);
-      assert.equal(portsOf(c).some((p) => p.containerPort === 15010), false, `${c.name}: no xDS container port`);
+      assert.equal(
+        c.args?.some((a) => a.startsWith('--xds-address')),
+        false,
+        `${c.name}: no TCP xDS`,
+      );
+      assert.equal(
+        portsOf(c).some((p) => p.containerPort === 15010),
+        false,
+        `${c.name}: no xDS container port`,
+      );
     }
     // The socket is 0600: the proxy reaches it only as the controller's user.
     assert.equal(pod.securityContext?.runAsUser, 1337);
@@ -237,7 +227,10 @@ describe('istio-ingressgateway with default values', () => {
       controller.volumeMounts?.find((m) => m.name === 'kube-api-access'),
       { name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
     );
-    assert.equal(proxy.volumeMounts?.find((m) => m.name === 'kube-api-access'), undefined);
+    assert.equal(
+      proxy.volumeMounts?.find((m) => m.name === 'kube-api-access'),
+      undefined,
+    );
   });
 
   test('both containers run as uid/gid 1337 with a read-only root filesystem and no capabilities', () => {
@@ -269,7 +262,7 @@ describe('istio-ingressgateway with default values', () => {
     assert.deepEqual(restrictedPodSecurityViolations(pod), []);
   });
 
-  test('the termination grace period (30s) outlasts the proxy\'s drain (5s)', () => {
+  test("the termination grace period (30s) outlasts the proxy's drain (5s)", () => {
     assert.equal(pod.terminationGracePeriodSeconds, 30);
     assert.ok(proxy.args?.includes('--drain-seconds=5'));
   });
@@ -280,9 +273,7 @@ describe('istio-ingressgateway with default values', () => {
     assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: INGRESS });
     assert.equal(hpa.spec.minReplicas, 1);
     assert.equal(hpa.spec.maxReplicas, 5);
-    assert.deepEqual(hpa.spec.metrics, [
-      { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
-    ]);
+    assert.deepEqual(hpa.spec.metrics, [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } }]);
     assert.equal(deploy.spec.replicas, undefined);
     // CPU utilization is relative to requests: every container must request CPU.
     for (const c of pod.containers) assert.ok(c.resources?.requests?.cpu, c.name);
@@ -321,7 +312,7 @@ describe('RBAC', () => {
     assert.ok(!clusterRole.rules.some((r) => r.resources.includes('secrets')));
   });
 
-  test('the bindings grant the roles to the pods\' service account', () => {
+  test("the bindings grant the roles to the pods' service account", () => {
     const crb = only<RoleBinding>(objects, 'ClusterRoleBinding');
     const rb = only<RoleBinding>(objects, 'RoleBinding');
     assert.deepEqual(crb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole.metadata.name });
@@ -376,7 +367,10 @@ describe('egress gateway', () => {
     const svc = only<Service>(render(EGRESS, { set: { 'service.type': 'ClusterIP' } }), 'Service');
     assert.equal(svc.metadata.labels?.istio, 'egressgateway');
     assert.equal(svc.spec.type, 'ClusterIP');
-    assert.deepEqual(svc.spec.ports.map((p) => p.port), [15021, 80, 443]);
+    assert.deepEqual(
+      svc.spec.ports.map((p) => p.port),
+      [15021, 80, 443],
+    );
   });
 });
 
@@ -424,7 +418,10 @@ describe('values', () => {
         ],
       },
     });
-    assert.deepEqual(only<Service>(o, 'Service').spec.ports.map((p) => p.targetPort), [8080, 15432]);
+    assert.deepEqual(
+      only<Service>(o, 'Service').spec.ports.map((p) => p.targetPort),
+      [8080, 15432],
+    );
     assert.deepEqual(portsOf(container(workload(o), 'istio-proxy')), [
       { name: 'http2', containerPort: 8080, protocol: 'TCP' },
       { name: 'tcp-db', containerPort: 15432, protocol: 'TCP' },
@@ -454,10 +451,7 @@ describe('values', () => {
   });
 
   test('proxy.drainDuration sets --drain-seconds, and must stay below terminationGracePeriodSeconds', () => {
-    const proxy = container(
-      workload(render(INGRESS, { set: { 'proxy.drainDuration': '45s', terminationGracePeriodSeconds: 60 } })),
-      'istio-proxy',
-    );
+    const proxy = container(workload(render(INGRESS, { set: { 'proxy.drainDuration': '45s', terminationGracePeriodSeconds: 60 } })), 'istio-proxy');
     assert.ok(proxy.args?.includes('--drain-seconds=45'));
     const err = templateError(GATEWAY_CHART, INGRESS, { set: { 'proxy.drainDuration': '45s' } });
     assert.match(err, /terminationGracePeriodSeconds \(30\) must be greater than proxy\.drainDuration \(45s\)/);
@@ -506,7 +500,7 @@ describe('values', () => {
     assert.equal(env(container(d, 'controller'), 'LOG_FORMAT')?.value, 'json');
   });
 
-  test('image.* sets the image of both containers; the tag defaults to the chart appVersion, which is package.json\'s version', () => {
+  test("image.* sets the image of both containers; the tag defaults to the chart appVersion, which is package.json's version", () => {
     const d = workload(render(INGRESS, { set: { 'image.repository': 'registry.example/meshgate', 'image.tag': 'dev', 'image.pullPolicy': 'Always' } }));
     for (const c of d.spec.template.spec.containers) {
       assert.equal(c.image, 'registry.example/meshgate:dev');
@@ -547,7 +541,7 @@ describe('values', () => {
     assert.equal(container(d, 'controller').resources?.requests?.memory, '256Mi');
   });
 
-  test('Istio chart\'s 80/443 target ports work with the unprivileged-port sysctl, still within the restricted standard', () => {
+  test("Istio chart's 80/443 target ports work with the unprivileged-port sysctl, still within the restricted standard", () => {
     const d = workload(
       render(INGRESS, {
         setJson: {
@@ -565,11 +559,14 @@ describe('values', () => {
         },
       }),
     );
-    assert.deepEqual(portsOf(container(d, 'istio-proxy')).map((p) => p.containerPort), [80, 443, 15021, 15090]);
+    assert.deepEqual(
+      portsOf(container(d, 'istio-proxy')).map((p) => p.containerPort),
+      [80, 443, 15021, 15090],
+    );
     assert.deepEqual(restrictedPodSecurityViolations(d.spec.template.spec), []);
   });
 
-  test('a values file written for Istio\'s gateway chart renders unchanged', () => {
+  test("a values file written for Istio's gateway chart renders unchanged", () => {
     const o = render(INGRESS, { values: ['charts/tests/testdata/istio-gateway-values.yaml'] });
     const svc = only<Service>(o, 'Service');
     assert.equal(svc.metadata.annotations?.['service.beta.kubernetes.io/aws-load-balancer-type'], 'nlb');
@@ -588,7 +585,11 @@ describe('values.schema.json', () => {
     { name: 'an unknown Service type', set: { 'service.type': 'Ingress' }, message: /at '\/service\/type'/ },
     { name: 'an unknown pull policy', set: { 'image.pullPolicy': 'Sometimes' }, message: /at '\/image\/pullPolicy'/ },
     { name: 'a drain duration in minutes', set: { 'proxy.drainDuration': '1m' }, message: /at '\/proxy\/drainDuration'/ },
-    { name: 'a misspelt controller key', set: { 'controller.watchNamespace': 'default' }, message: /at '\/controller': additional properties 'watchNamespace' not allowed/ },
+    {
+      name: 'a misspelt controller key',
+      set: { 'controller.watchNamespace': 'default' },
+      message: /at '\/controller': additional properties 'watchNamespace' not allowed/,
+    },
     { name: 'a port out of range', set: { 'service.ports[0].port': 70000 }, message: /at '\/service\/ports\/0\/port'/ },
   ];
   for (const c of cases) {
@@ -642,11 +643,7 @@ describe('NOTES.txt', () => {
   test('tells LoadBalancer users how to find the external address and which curl to run', () => {
     const text = notes(INGRESS);
     assert.match(text, /selector:\n\s+istio: ingressgateway/);
-    assert.ok(
-      text.includes(
-        `kubectl -n ${NAMESPACE} get service ${INGRESS} -o jsonpath='{.status.loadBalancer.ingress[0].ip}'`,
-      ),
-    );
+    assert.ok(text.includes(`kubectl -n ${NAMESPACE} get service ${INGRESS} -o jsonpath='{.status.loadBalancer.ingress[0].ip}'`));
     assert.ok(text.includes('curl -i -H "Host: httpbin.example.com" "http://$INGRESS_HOST:80/status/200"'));
     assert.ok(text.includes('listener 0.0.0.0_8080'));
   });

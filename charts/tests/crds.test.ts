@@ -56,8 +56,13 @@ describe('charts/base', () => {
   const rendered = template(BASE_CHART, 'meshgate-base') as Crd[];
 
   test('renders exactly the four CRDs, one file per kind, as plain YAML that kubectl can apply directly', () => {
-    assert.deepEqual(rendered.map((o) => o.kind), ['CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition']);
-    const files = readdirSync(TEMPLATES_DIR).filter((f) => f.endsWith('.yaml')).sort();
+    assert.deepEqual(
+      rendered.map((o) => o.kind),
+      ['CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition'],
+    );
+    const files = readdirSync(TEMPLATES_DIR)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
     assert.deepEqual(files, EXPECTED.map((e) => `crd-${e.plural}.yaml`).sort());
     for (const f of files) {
       const text = readFileSync(join(TEMPLATES_DIR, f), 'utf8');
@@ -65,7 +70,11 @@ describe('charts/base', () => {
       const docs = parseAllDocuments(text);
       assert.equal(docs.length, 1, f);
       const fromFile = docs[0]?.toJS() as Crd;
-      assert.deepEqual(rendered.find((c) => c.metadata.name === fromFile.metadata.name), fromFile, f);
+      assert.deepEqual(
+        rendered.find((c) => c.metadata.name === fromFile.metadata.name),
+        fromFile,
+        f,
+      );
     }
   });
 

@@ -51,7 +51,12 @@ function dockerIgnored(patterns: string[], path: string): boolean {
       '^' +
         pattern
           .split('**')
-          .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+          .map((part) =>
+            part
+              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+              .replace(/\*/g, '[^/]*')
+              .replace(/\?/g, '[^/]'),
+          )
           .join('.*')
           .replace(/\.\*\//g, '(.*/)?') +
         '(/.*)?$',
@@ -75,9 +80,7 @@ const ignorePatterns = readFileSync(join(REPO, '.dockerignore'), 'utf8')
   .split('\n')
   .map((l) => l.trim())
   .filter((l) => l && !l.startsWith('#'));
-const contextCopies = all
-  .filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from'))
-  .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+const contextCopies = all.filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from')).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
 const copiedDirs = contextCopies.filter((p) => existsSync(join(REPO, p)) && statSync(join(REPO, p)).isDirectory());
 
 describe('Dockerfile', () => {
@@ -92,7 +95,10 @@ describe('Dockerfile', () => {
   });
 
   test('every path it copies from the build context exists and is not excluded by .dockerignore', () => {
-    assert.deepEqual(contextCopies.sort(), ['bin', 'cli', 'controller', 'gateway', 'package-lock.json', 'package.json', 'package.json', 'package-lock.json', 'xds'].sort());
+    assert.deepEqual(
+      contextCopies.sort(),
+      ['bin', 'cli', 'controller', 'gateway', 'package-lock.json', 'package.json', 'package.json', 'package-lock.json', 'xds'].sort(),
+    );
     for (const p of contextCopies) {
       assert.ok(existsSync(join(REPO, p)), `${p} does not exist in the repository`);
       assert.equal(dockerIgnored(ignorePatterns, p), false, `${p} is excluded by .dockerignore`);
@@ -123,7 +129,7 @@ describe('Dockerfile', () => {
     assert.match(readFileSync(join(REPO, 'bin/meshgate'), 'utf8'), /^exec "\$node_bin" "\$\{v8_flags\[@\]\}" "\$here\/cli\/main\.ts" "\$@"$/m);
   });
 
-  test('the chart starts both containers with the image\'s command', () => {
+  test("the chart starts both containers with the image's command", () => {
     const d = only<Workload>(template(GATEWAY_CHART, 'istio-ingressgateway'), 'Deployment');
     for (const c of d.spec.template.spec.containers) assert.deepEqual(c.command, ['meshgate'], c.name);
   });
@@ -188,11 +194,17 @@ describe('runtime modules in the image', () => {
 
   test('every source file the CLI imports is in a directory the image copies, and in the build context', () => {
     for (const f of files) {
-      assert.ok(copiedDirs.some((d) => f.startsWith(`${d}/`)), `${f} is outside ${copiedDirs.join(', ')}`);
+      assert.ok(
+        copiedDirs.some((d) => f.startsWith(`${d}/`)),
+        `${f} is outside ${copiedDirs.join(', ')}`,
+      );
       assert.equal(dockerIgnored(ignorePatterns, f), false, `${f} is excluded by .dockerignore`);
     }
     for (const d of copiedDirs.filter((x) => x !== 'bin')) {
-      assert.ok(filesUnder(join(REPO, d)).some((f) => files.includes(f)), `${d} is copied but nothing in it is used`);
+      assert.ok(
+        filesUnder(join(REPO, d)).some((f) => files.includes(f)),
+        `${d} is copied but nothing in it is used`,
+      );
     }
   });
 

@@ -5,18 +5,25 @@
 //   (reported here as errors, as `kubectl apply --validate=strict` does) and OpenAPI value validation.
 import type { Schema } from '../crds/openapi.ts';
 
-const FORBIDDEN_KEYWORDS = [
-  '$ref',
-  '$schema',
-  'id',
-  'definitions',
-  'dependencies',
-  'patternProperties',
-  'additionalItems',
-  'uniqueItems',
-];
+const FORBIDDEN_KEYWORDS = ['$ref', '$schema', 'id', 'definitions', 'dependencies', 'patternProperties', 'additionalItems', 'uniqueItems'];
 /** What a node inside allOf/anyOf/oneOf/not may hold: value validations only, no types or structure. */
-const JUNCTOR_KEYWORDS = new Set(['required', 'oneOf', 'anyOf', 'allOf', 'not', 'enum', 'pattern', 'minimum', 'maximum', 'minItems', 'maxItems', 'minLength', 'maxLength', 'properties', 'items']);
+const JUNCTOR_KEYWORDS = new Set([
+  'required',
+  'oneOf',
+  'anyOf',
+  'allOf',
+  'not',
+  'enum',
+  'pattern',
+  'minimum',
+  'maximum',
+  'minItems',
+  'maxItems',
+  'minLength',
+  'maxLength',
+  'properties',
+  'items',
+]);
 
 export function structuralErrors(schema: Schema, path = 'openAPIV3Schema'): string[] {
   const out: string[] = [];

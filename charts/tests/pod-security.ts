@@ -2,16 +2,7 @@
 // (kubernetes.io/docs/concepts/security/pod-security-standards/) that a pod template can fail.
 import type { Container, PodSpec } from './k8s-types.ts';
 
-const ALLOWED_VOLUME_SOURCES = new Set([
-  'configMap',
-  'csi',
-  'downwardAPI',
-  'emptyDir',
-  'ephemeral',
-  'persistentVolumeClaim',
-  'projected',
-  'secret',
-]);
+const ALLOWED_VOLUME_SOURCES = new Set(['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret']);
 
 /** The sysctls the baseline (and so restricted) standard allows. */
 const SAFE_SYSCTLS = new Set([

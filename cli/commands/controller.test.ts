@@ -9,9 +9,10 @@ describe('merged /stats/prometheus', () => {
     assert.equal(mergeMetrics(proxy, ours), `${proxy}\n${ours}`);
   });
 
-  test('a family both expose is kept once (the proxy\'s), so the exposition stays valid', () => {
+  test("a family both expose is kept once (the proxy's), so the exposition stays valid", () => {
     const proxy = '# HELP process_cpu_seconds_total cpu\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 5\n';
-    const ours = '# HELP process_cpu_seconds_total cpu\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n\n# HELP nodejs_heap_size_total_bytes heap\n# TYPE nodejs_heap_size_total_bytes gauge\nnodejs_heap_size_total_bytes 9\n';
+    const ours =
+      '# HELP process_cpu_seconds_total cpu\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n\n# HELP nodejs_heap_size_total_bytes heap\n# TYPE nodejs_heap_size_total_bytes gauge\nnodejs_heap_size_total_bytes 9\n';
     const merged = mergeMetrics(proxy, ours);
     assert.equal(merged.match(/# TYPE process_cpu_seconds_total/g)?.length, 1);
     assert.match(merged, /^process_cpu_seconds_total 5$/m);

@@ -66,7 +66,9 @@ function podNamespace(): string {
   try {
     return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim();
   } catch {
-    throw new UsageError('POD_NAMESPACE is not set and there is no service-account namespace file: set POD_NAMESPACE (Downward API fieldRef metadata.namespace)');
+    throw new UsageError(
+      'POD_NAMESPACE is not set and there is no service-account namespace file: set POD_NAMESPACE (Downward API fieldRef metadata.namespace)',
+    );
   }
 }
 
@@ -97,16 +99,19 @@ export async function run(argv: string[]): Promise<void> {
     strict: true,
     allowPositionals: false,
   });
-  if (values['xds-socket'] !== undefined && values['xds-address'] !== undefined) throw new UsageError('--xds-socket and --xds-address name two ways to serve xDS: give one');
+  if (values['xds-socket'] !== undefined && values['xds-address'] !== undefined)
+    throw new UsageError('--xds-socket and --xds-address name two ways to serve xDS: give one');
   if (values['xds-socket'] === '') throw new UsageError('--xds-socket must name a file');
-  const xds = values['xds-address'] !== undefined ? parseHostPort('xds-address', values['xds-address']) : { socket: values['xds-socket'] ?? DEFAULT_XDS_SOCKET };
+  const xds =
+    values['xds-address'] !== undefined ? parseHostPort('xds-address', values['xds-address']) : { socket: values['xds-socket'] ?? DEFAULT_XDS_SOCKET };
   const metricsPort = parsePort('merged-metrics-port', values['merged-metrics-port'], 15020);
   const namespaces = (values['watch-namespaces'] ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   for (const n of namespaces) {
-    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) throw new UsageError(`--watch-namespaces takes namespace names separated by commas; '${n}' is not a namespace name`);
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n))
+      throw new UsageError(`--watch-namespaces takes namespace names separated by commas; '${n}' is not a namespace name`);
   }
   const proxyMetricsUrl = values['proxy-metrics-url'];
   try {
@@ -128,7 +133,11 @@ export async function run(argv: string[]): Promise<void> {
   const log = root.child({ component: 'main' });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const scrapeFailures = new Counter({ name: 'meshgate_controller_proxy_scrape_failures_total', help: 'Failed scrapes of the proxy metrics for the merged /stats/prometheus.', registers: [registry] });
+  const scrapeFailures = new Counter({
+    name: 'meshgate_controller_proxy_scrape_failures_total',
+    help: 'Failed scrapes of the proxy metrics for the merged /stats/prometheus.',
+    registers: [registry],
+  });
 
   const client = ((): KubeClient => {
     try {
@@ -181,10 +190,12 @@ export async function run(argv: string[]): Promise<void> {
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void shutdown(sig).then(() => process.exit(0)));
 
   if (metricsPort > 0) {
-    metricsServer = await serveMergedMetrics({ port: metricsPort, proxyMetricsUrl, registry, scrapeFailures, ready: () => ready, log: root }).catch(async (e: unknown) => {
-      await source.close();
-      throw e;
-    });
+    metricsServer = await serveMergedMetrics({ port: metricsPort, proxyMetricsUrl, registry, scrapeFailures, ready: () => ready, log: root }).catch(
+      async (e: unknown) => {
+        await source.close();
+        throw e;
+      },
+    );
   }
 
   const controller = await startController({ store, identity, log: root, xds, reporter, registry }).catch(async (e: unknown) => {
@@ -201,7 +212,10 @@ export async function run(argv: string[]): Promise<void> {
     // but not when the pod is not visible there: push when the file changes (no-op if the labels did not).
     watchFile(labelsFile, { interval: 2_000 }, () => controller.pushNow());
   }
-  log.info({ xds: 'port' in xds ? `${xds.host}:${controller.port}` : xds.socket, pod: `${ns}/${podName}`, namespaces: namespaces.length ? namespaces : 'all' }, 'serving xDS (held until the Kubernetes caches are synced)');
+  log.info(
+    { xds: 'port' in xds ? `${xds.host}:${controller.port}` : xds.socket, pod: `${ns}/${podName}`, namespaces: namespaces.length ? namespaces : 'all' },
+    'serving xDS (held until the Kubernetes caches are synced)',
+  );
   await source.synced;
   if (closing) return;
   controller.markSynced();
@@ -223,7 +237,14 @@ function objectIndex(store: ObjectStore): (kind: string, namespace: string, name
   };
 }
 
-async function serveMergedMetrics(o: { port: number; proxyMetricsUrl: string; registry: Registry; scrapeFailures: Counter; ready: () => boolean; log: Logger }): Promise<Server> {
+async function serveMergedMetrics(o: {
+  port: number;
+  proxyMetricsUrl: string;
+  registry: Registry;
+  scrapeFailures: Counter;
+  ready: () => boolean;
+  log: Logger;
+}): Promise<Server> {
   const log = o.log.child({ component: 'merged-metrics' });
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

@@ -45,7 +45,12 @@ function origin(req: IncomingMessage): string {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2) + '\n';
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'access-control-allow-origin': '*', 'access-control-allow-credentials': 'true' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'access-control-allow-origin': '*',
+    'access-control-allow-credentials': 'true',
+  });
   res.end(text);
 }
 
@@ -75,7 +80,12 @@ export function httpbinHandler(name?: string) {
     let m: RegExpMatchArray | null;
     if ((m = path.match(/^\/status\/(\d{3})$/))) {
       const code = Number(m[1]);
-      res.writeHead(code, { 'content-type': 'text/html; charset=utf-8', 'content-length': 0, 'access-control-allow-origin': '*', 'access-control-allow-credentials': 'true' });
+      res.writeHead(code, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-length': 0,
+        'access-control-allow-origin': '*',
+        'access-control-allow-credentials': 'true',
+      });
       res.end();
     } else if ((m = path.match(/^\/delay\/(\d+(?:\.\d+)?)$/))) {
       const s = Math.min(Number(m[1]), MAX_DELAY_S);
@@ -96,7 +106,8 @@ export function httpbinHandler(name?: string) {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     } else {
-      const text = '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server.</p>\n';
+      const text =
+        '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server.</p>\n';
       res.writeHead(404, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     }

@@ -101,7 +101,8 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
   if (values['xds-port'] !== undefined) opts.xdsPort = parsePort('xds-port', values['xds-port'], 0);
   if (values['access-log']) opts.accessLog = values['access-log'];
   if (values['dns-server']) {
-    if (!/^[^:,]+:\d+(,[^:,]+:\d+)*$/.test(values['dns-server'])) throw new UsageError(`--dns-server must be HOST:PORT[,HOST:PORT...], got '${values['dns-server']}'`);
+    if (!/^[^:,]+:\d+(,[^:,]+:\d+)*$/.test(values['dns-server']))
+      throw new UsageError(`--dns-server must be HOST:PORT[,HOST:PORT...], got '${values['dns-server']}'`);
     opts.dnsServer = values['dns-server'];
   }
   return opts;
@@ -110,7 +111,8 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
 export function logReporter(log: Logger): ErrorReporter {
   return {
     report(errors) {
-      for (const e of errors) log.error({ kind: e.kind, namespace: e.namespace, name: e.name, file: e.origin.file, field: e.field }, `invalid resource skipped: ${formatError(e)}`);
+      for (const e of errors)
+        log.error({ kind: e.kind, namespace: e.namespace, name: e.name, file: e.origin.file, field: e.field }, `invalid resource skipped: ${formatError(e)}`);
     },
   };
 }
@@ -178,7 +180,16 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     throw e instanceof StaticPortError ? bindError(PORT_FLAGS[e.port], `the ${e.port} port`, e.address, e.code) : e;
   });
   await proxy.ready;
-  log.info({ config: o.config, admin: `127.0.0.1:${proxy.ports.admin}`, status: proxy.ports.status, metrics: proxy.ports.metrics, xds: 'socket' in xds ? xds.socket : `127.0.0.1:${controller.port}` }, 'meshgate local is ready');
+  log.info(
+    {
+      config: o.config,
+      admin: `127.0.0.1:${proxy.ports.admin}`,
+      status: proxy.ports.status,
+      metrics: proxy.ports.metrics,
+      xds: 'socket' in xds ? xds.socket : `127.0.0.1:${controller.port}`,
+    },
+    'meshgate local is ready',
+  );
   return {
     drain: () => proxy.drain(),
     async close() {

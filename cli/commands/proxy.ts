@@ -45,7 +45,10 @@ function parseLabelsFile(path: string): Record<string, string> {
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     const i = line.indexOf('=');
     if (i <= 0) continue;
-    out[line.slice(0, i).trim()] = line.slice(i + 1).trim().replace(/^"(.*)"$/, '$1');
+    out[line.slice(0, i).trim()] = line
+      .slice(i + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
   }
   return out;
 }
@@ -71,7 +74,8 @@ export async function run(argv: string[]): Promise<void> {
   });
   const xdsAddress = xdsTarget(values['xds-socket'], values['xds-address']);
   const drainSeconds = Number(values['drain-seconds'] ?? '5');
-  if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`--drain-seconds must be a non-negative number, got '${values['drain-seconds']}'`);
+  if (!Number.isFinite(drainSeconds) || drainSeconds < 0)
+    throw new UsageError(`--drain-seconds must be a non-negative number, got '${values['drain-seconds']}'`);
   const concurrency = parseConcurrency(values.concurrency);
 
   const namespace = process.env.POD_NAMESPACE || 'istio-system';

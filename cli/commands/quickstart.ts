@@ -29,7 +29,11 @@ export async function run(argv: string[]): Promise<void> {
   const backend = createServer((req, res) => void handler(req, res).catch(() => res.destroy()));
   await new Promise<void>((resolve, reject) => {
     backend.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new StartupError('127.0.0.1:8000 is in use: the quick start runs its demo httpbin there; stop whatever holds it (another quick start?)') : err),
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new StartupError('127.0.0.1:8000 is in use: the quick start runs its demo httpbin there; stop whatever holds it (another quick start?)')
+          : err,
+      ),
     );
     backend.listen(8000, '127.0.0.1', resolve);
   });

@@ -100,7 +100,8 @@ export function indexCredentials(secrets: readonly StoredObject[], namespace: st
       const [certKey, keyKey] = d.has('cert') && d.has('key') ? ['cert', 'key'] : ['tls.crt', 'tls.key'];
       const cert = d.get(certKey);
       const key = d.get(keyKey);
-      if (!cert || !key) return { ok: false, reason: `Secret ${namespace}/${name} has no certificate and key (expected keys tls.crt and tls.key, or cert and key)`, secret: s };
+      if (!cert || !key)
+        return { ok: false, reason: `Secret ${namespace}/${name} has no certificate and key (expected keys tls.crt and tls.key, or cert and key)`, secret: s };
       const bad = checkKeyPair(cert, key, `${namespace}/${name}`, certKey, keyKey);
       return bad ? { ok: false, reason: bad, secret: s } : { ok: true, value: { cert, key }, secret: s };
     },
@@ -111,7 +112,11 @@ export function indexCredentials(secrets: readonly StoredObject[], namespace: st
       const dedicated = byName.get(`${base}${SDS_CA_SUFFIX}`);
       if (dedicated) return caFrom(dedicated, `${base}${SDS_CA_SUFFIX}`);
       const s = byName.get(base);
-      if (!s) return { ok: false, reason: `neither Secret ${namespace}/${base}${SDS_CA_SUFFIX} nor ${namespace}/${base} exists (the CA is read from key cacert or ca.crt)` };
+      if (!s)
+        return {
+          ok: false,
+          reason: `neither Secret ${namespace}/${base}${SDS_CA_SUFFIX} nor ${namespace}/${base} exists (the CA is read from key cacert or ca.crt)`,
+        };
       return caFrom(s, base);
     },
   };

@@ -73,8 +73,16 @@ export function indexDestinationRules(all: readonly Config<DestinationRuleSpec>[
       const key = `${hostname}|${svcNs ?? ''}`;
       if (cache.has(key)) return cache.get(key);
       let found = mostSpecific(local, hostname);
-      if (found.length === 0 && svcNs) found = mostSpecific(exported.filter((r) => r.namespace === svcNs), hostname);
-      if (found.length === 0) found = mostSpecific(exported.filter((r) => r.namespace === ROOT_NAMESPACE), hostname);
+      if (found.length === 0 && svcNs)
+        found = mostSpecific(
+          exported.filter((r) => r.namespace === svcNs),
+          hostname,
+        );
+      if (found.length === 0)
+        found = mostSpecific(
+          exported.filter((r) => r.namespace === ROOT_NAMESPACE),
+          hostname,
+        );
       const eff = found.length > 0 ? merge(found, hostname) : undefined;
       cache.set(key, eff);
       return eff;

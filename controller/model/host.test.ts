@@ -49,7 +49,14 @@ const gatewayNames: [string, string, string][] = [
 for (const [g, ns, want] of gatewayNames) test(`VirtualService gateway ${g} in ${ns} names ${want}`, () => assert.equal(resolveGatewayName(g, ns), want));
 
 test('more specific hosts sort first: exact before wildcard, longer before shorter, then alphabetical', () => {
-  assert.deepEqual(['*', '*.b.com', 'b.com', 'a.com', 'long.a.com', '*.x.b.com'].sort(compareMoreSpecific), ['long.a.com', 'a.com', 'b.com', '*.x.b.com', '*.b.com', '*']);
+  assert.deepEqual(['*', '*.b.com', 'b.com', 'a.com', 'long.a.com', '*.x.b.com'].sort(compareMoreSpecific), [
+    'long.a.com',
+    'a.com',
+    'b.com',
+    '*.x.b.com',
+    '*.b.com',
+    '*',
+  ]);
 });
 
 const domains: [string, boolean][] = [
@@ -61,4 +68,5 @@ const domains: [string, boolean][] = [
   ['exa mple.com', false],
   ['', false],
 ];
-for (const [d, ok] of domains) test(`domain ${JSON.stringify(d)} is ${ok ? 'valid' : 'rejected'}`, () => assert.equal(checkWildcardDomain(d) === undefined, ok));
+for (const [d, ok] of domains)
+  test(`domain ${JSON.stringify(d)} is ${ok ? 'valid' : 'rejected'}`, () => assert.equal(checkWildcardDomain(d) === undefined, ok));

@@ -141,7 +141,10 @@ function validateServer(p: Problems, s: unknown, f: string): void {
   }
   if (tls && isObject(tls) && (proto === 'HTTPS' || proto === 'TLS')) {
     const mode = tls.mode ?? 'PASSTHROUGH';
-    const sources = [tls.credentialName ? 1 : 0, tls.credentialNames?.length ? 1 : 0, tls.serverCertificate || tls.privateKey ? 1 : 0].reduce((a, b) => a + b, 0);
+    const sources = [tls.credentialName ? 1 : 0, tls.credentialNames?.length ? 1 : 0, tls.serverCertificate || tls.privateKey ? 1 : 0].reduce(
+      (a, b) => a + b,
+      0,
+    );
     if (sources > 1) p.add(`${f}.tls`, 'only one of credentialName, credentialNames, serverCertificate/privateKey should be specified');
     if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
       const hasCred = !!tls.credentialName || !!tls.credentialNames?.length;
@@ -260,7 +263,8 @@ function checkDestination(p: Problems, d: unknown, f: string): void {
   }
   if (typeof d.host !== 'string' || d.host === '') p.add(`${f}.host`, 'destination host is required');
   else if (d.host !== '*' && checkWildcardDomain(d.host) && !isIPAddress(d.host)) p.add(`${f}.host`, `invalid destination host ${d.host}`);
-  if (d.subset !== undefined && (typeof d.subset !== 'string' || !isDNS1123Label(d.subset))) p.add(`${f}.subset`, `subset name is invalid: ${JSON.stringify(d.subset)}`);
+  if (d.subset !== undefined && (typeof d.subset !== 'string' || !isDNS1123Label(d.subset)))
+    p.add(`${f}.subset`, `subset name is invalid: ${JSON.stringify(d.subset)}`);
   if (d.port !== undefined) {
     if (!isObject(d.port)) p.add(`${f}.port`, 'must be a map with number');
     else if (d.port.number !== undefined) checkPort(p, d.port.number, `${f}.port.number`);
@@ -290,7 +294,8 @@ function checkHTTPRoute(p: Problems, r: unknown, f: string): void {
         return;
       }
       checkDestination(p, d.destination, `${df}.destination`);
-      if (d.weight !== undefined && (typeof d.weight !== 'number' || !Number.isInteger(d.weight) || d.weight < 0)) p.add(`${df}.weight`, `weight ${JSON.stringify(d.weight)} must be a non-negative integer`);
+      if (d.weight !== undefined && (typeof d.weight !== 'number' || !Number.isInteger(d.weight) || d.weight < 0))
+        p.add(`${df}.weight`, `weight ${JSON.stringify(d.weight)} must be a non-negative integer`);
       else total += d.weight ?? 0;
       checkHeaderOps(p, d.headers, `${df}.headers`);
     });
@@ -300,7 +305,8 @@ function checkHTTPRoute(p: Problems, r: unknown, f: string): void {
     const rd = route.redirect;
     if (!isObject(rd)) p.add(`${f}.redirect`, 'must be a map');
     else {
-      if (!rd.uri && !rd.prefixRewrite && !rd.authority && !rd.scheme && rd.port === undefined && !rd.derivePort) p.add(`${f}.redirect`, 'redirect must specify URI, authority, scheme, or port');
+      if (!rd.uri && !rd.prefixRewrite && !rd.authority && !rd.scheme && rd.port === undefined && !rd.derivePort)
+        p.add(`${f}.redirect`, 'redirect must specify URI, authority, scheme, or port');
       // istiod accepts any 3xx but only translates 301/302/303/307/308; any other code yields a route
       // without action that Envoy rejects (taking the whole route table down), so refuse it here.
       if (rd.redirectCode !== undefined && rd.redirectCode !== 0 && ![301, 302, 303, 307, 308].includes(rd.redirectCode)) {
@@ -312,7 +318,8 @@ function checkHTTPRoute(p: Problems, r: unknown, f: string): void {
   }
   if (route.directResponse !== undefined) {
     const dr = route.directResponse;
-    if (!isObject(dr) || typeof dr.status !== 'number' || dr.status < 200 || dr.status > 599) p.add(`${f}.directResponse.status`, 'status must be in the range 200..599');
+    if (!isObject(dr) || typeof dr.status !== 'number' || dr.status < 200 || dr.status > 599)
+      p.add(`${f}.directResponse.status`, 'status must be in the range 200..599');
     else if (dr.body !== undefined && (!isObject(dr.body) || (dr.body.string !== undefined && dr.body.bytes !== undefined))) {
       p.add(`${f}.directResponse.body`, 'body takes one of string or bytes');
     }
@@ -324,7 +331,8 @@ function checkHTTPRoute(p: Problems, r: unknown, f: string): void {
       if (rw.uri && rw.uriRegexRewrite) p.add(`${f}.rewrite`, 'rewrite may only contain one of URI or UriRegexRewrite');
       if (!rw.uri && !rw.uriRegexRewrite && !rw.authority) p.add(`${f}.rewrite`, 'rewrite must specify at least one of URI, UriRegexRewrite, or authority');
       if (rw.uriRegexRewrite) {
-        if (!rw.uriRegexRewrite.match || rw.uriRegexRewrite.rewrite === undefined) p.add(`${f}.rewrite.uriRegexRewrite`, 'UriRegexRewrite requires both Rewrite and Match fields to be specified');
+        if (!rw.uriRegexRewrite.match || rw.uriRegexRewrite.rewrite === undefined)
+          p.add(`${f}.rewrite.uriRegexRewrite`, 'UriRegexRewrite requires both Rewrite and Match fields to be specified');
         else {
           const err = checkRe2(rw.uriRegexRewrite.match);
           if (err) p.add(`${f}.rewrite.uriRegexRewrite.match`, err);
@@ -336,7 +344,8 @@ function checkHTTPRoute(p: Problems, r: unknown, f: string): void {
   if (route.retries !== undefined) {
     if (!isObject(route.retries)) p.add(`${f}.retries`, 'must be a map');
     else {
-      if (route.retries.attempts !== undefined && (typeof route.retries.attempts !== 'number' || route.retries.attempts < 0)) p.add(`${f}.retries.attempts`, 'attempts cannot be negative');
+      if (route.retries.attempts !== undefined && (typeof route.retries.attempts !== 'number' || route.retries.attempts < 0))
+        p.add(`${f}.retries.attempts`, 'attempts cannot be negative');
       checkDuration(p, route.retries.perTryTimeout, `${f}.retries.perTryTimeout`);
       checkDuration(p, route.retries.backoff, `${f}.retries.backoff`);
     }
@@ -352,9 +361,11 @@ function checkHTTPRoute(p: Problems, r: unknown, f: string): void {
       }
       if (fault.abort) {
         const a = fault.abort;
-        if (a.httpStatus !== undefined && (typeof a.httpStatus !== 'number' || a.httpStatus < 200 || a.httpStatus > 599)) p.add(`${f}.fault.abort.httpStatus`, `HTTP status ${String(a.httpStatus)} is not in range 200-599`);
+        if (a.httpStatus !== undefined && (typeof a.httpStatus !== 'number' || a.httpStatus < 200 || a.httpStatus > 599))
+          p.add(`${f}.fault.abort.httpStatus`, `HTTP status ${String(a.httpStatus)} is not in range 200-599`);
         if (a.http2Error !== undefined) p.add(`${f}.fault.abort.http2Error`, 'HTTP/2 abort fault injection not supported yet');
-        if (a.grpcStatus !== undefined && !(a.grpcStatus in GRPC_STATUS)) p.add(`${f}.fault.abort.grpcStatus`, `gRPC status ${JSON.stringify(a.grpcStatus)} is not supported (use a name such as UNAVAILABLE)`);
+        if (a.grpcStatus !== undefined && !(a.grpcStatus in GRPC_STATUS))
+          p.add(`${f}.fault.abort.grpcStatus`, `gRPC status ${JSON.stringify(a.grpcStatus)} is not supported (use a name such as UNAVAILABLE)`);
         checkPercent(p, a.percentage, `${f}.fault.abort.percentage`);
       }
     }
@@ -371,7 +382,8 @@ function checkHTTPRoute(p: Problems, r: unknown, f: string): void {
     const c = route.corsPolicy;
     if (!isObject(c)) p.add(`${f}.corsPolicy`, 'must be a map');
     else {
-      if (checkArray(p, c.allowOrigins, `${f}.corsPolicy.allowOrigins`)) c.allowOrigins.forEach((o, i) => checkStringMatch(p, o, `${f}.corsPolicy.allowOrigins[${i}]`));
+      if (checkArray(p, c.allowOrigins, `${f}.corsPolicy.allowOrigins`))
+        c.allowOrigins.forEach((o, i) => checkStringMatch(p, o, `${f}.corsPolicy.allowOrigins[${i}]`));
       checkDuration(p, c.maxAge, `${f}.corsPolicy.maxAge`);
     }
   }
@@ -401,7 +413,8 @@ export const GRPC_STATUS: Readonly<Record<string, number>> = {
 function checkExportTo(p: Problems, v: unknown, field: string): void {
   if (!checkArray(p, v, field)) return;
   v.forEach((e, i) => {
-    if (typeof e !== 'string' || (e !== '*' && e !== '.' && e !== '~' && !isDNS1123Label(e))) p.add(`${field}[${i}]`, `exportTo entry ${JSON.stringify(e)} must be "*", ".", "~" or a namespace`);
+    if (typeof e !== 'string' || (e !== '*' && e !== '.' && e !== '~' && !isDNS1123Label(e)))
+      p.add(`${field}[${i}]`, `exportTo entry ${JSON.stringify(e)} must be "*", ".", "~" or a namespace`);
   });
   if (v.includes('~') && v.length > 1) p.add(field, 'exportTo "~" (no namespace) cannot be combined with other namespaces');
   if (v.includes('*') && v.length > 1) p.add(field, 'exportTo "*" (all namespaces) cannot be combined with other namespaces');
@@ -418,7 +431,8 @@ export function validateVirtualService(spec: unknown): FieldError[] {
   checkStringList(p, vs.gateways, 'spec.gateways');
   const delegate = !vs.hosts || vs.hosts.length === 0;
   if (delegate) {
-    if (vs.gateways?.length) p.add('spec.hosts', 'virtual service must have at least one host (a delegate virtual service, without hosts, must have no gateways)');
+    if (vs.gateways?.length)
+      p.add('spec.hosts', 'virtual service must have at least one host (a delegate virtual service, without hosts, must have no gateways)');
   } else {
     vs.hosts?.forEach((h, i) => {
       if (typeof h !== 'string') return;
@@ -431,7 +445,8 @@ export function validateVirtualService(spec: unknown): FieldError[] {
     if (typeof g !== 'string') return;
     const parts = g.split('/');
     const name = parts[parts.length - 1] ?? '';
-    if (parts.length > 2 || name === '' || (parts.length === 2 && parts[0] === '')) p.add(`spec.gateways[${i}]`, `invalid gateway name: "${g}" (use name, namespace/name or mesh)`);
+    if (parts.length > 2 || name === '' || (parts.length === 2 && parts[0] === ''))
+      p.add(`spec.gateways[${i}]`, `invalid gateway name: "${g}" (use name, namespace/name or mesh)`);
   });
   const hasHttp = Array.isArray(vs.http) && vs.http.length > 0;
   const hasTcp = Array.isArray(vs.tcp) && vs.tcp.length > 0;
@@ -451,9 +466,11 @@ export function validateVirtualService(spec: unknown): FieldError[] {
       else r.route.forEach((d, j) => checkDestination(p, isObject(d) ? d.destination : undefined, `${f}.route[${j}].destination`));
       if (kind === 'tls') {
         if (!Array.isArray(r.match) || r.match.length === 0) p.add(`${f}.match`, 'TLS route must have at least one match condition');
-        else r.match.forEach((m, j) => {
-          if (!isObject(m) || !Array.isArray(m.sniHosts) || m.sniHosts.length === 0) p.add(`${f}.match[${j}].sniHosts`, 'TLS match must have at least one SNI host');
-        });
+        else
+          r.match.forEach((m, j) => {
+            if (!isObject(m) || !Array.isArray(m.sniHosts) || m.sniHosts.length === 0)
+              p.add(`${f}.match[${j}].sniHosts`, 'TLS match must have at least one SNI host');
+          });
       }
     });
   }
@@ -470,12 +487,14 @@ function checkTrafficPolicy(p: Problems, tp: unknown, f: string, allowPortLevel:
   const t = tp as TrafficPolicy;
   const lb = t.loadBalancer;
   if (checkMap(p, lb, `${f}.loadBalancer`)) {
-    if (lb.simple !== undefined && !LB_SIMPLE.has(lb.simple)) p.add(`${f}.loadBalancer.simple`, `unknown load balancer ${JSON.stringify(lb.simple)} (ROUND_ROBIN, LEAST_REQUEST, RANDOM, PASSTHROUGH)`);
+    if (lb.simple !== undefined && !LB_SIMPLE.has(lb.simple))
+      p.add(`${f}.loadBalancer.simple`, `unknown load balancer ${JSON.stringify(lb.simple)} (ROUND_ROBIN, LEAST_REQUEST, RANDOM, PASSTHROUGH)`);
     if (lb.simple !== undefined && lb.consistentHash !== undefined) p.add(`${f}.loadBalancer`, 'only one of simple or consistentHash may be set');
     const ch = lb.consistentHash;
     if (checkMap(p, ch, `${f}.loadBalancer.consistentHash`)) {
       const keys = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter((k) => (ch as Record<string, unknown>)[k] !== undefined);
-      if (keys.length !== 1) p.add(`${f}.loadBalancer.consistentHash`, 'exactly one of httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName must be set');
+      if (keys.length !== 1)
+        p.add(`${f}.loadBalancer.consistentHash`, 'exactly one of httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName must be set');
       if (ch.httpCookie && !ch.httpCookie.name) p.add(`${f}.loadBalancer.consistentHash.httpCookie.name`, 'cookie name is required');
       checkDuration(p, ch.httpCookie?.ttl, `${f}.loadBalancer.consistentHash.httpCookie.ttl`);
     }
@@ -494,8 +513,10 @@ function checkTrafficPolicy(p: Problems, tp: unknown, f: string, allowPortLevel:
   if (checkMap(p, od, `${f}.outlierDetection`)) {
     checkDuration(p, od.interval, `${f}.outlierDetection.interval`);
     checkDuration(p, od.baseEjectionTime, `${f}.outlierDetection.baseEjectionTime`);
-    if (od.maxEjectionPercent !== undefined && (od.maxEjectionPercent < 0 || od.maxEjectionPercent > 100)) p.add(`${f}.outlierDetection.maxEjectionPercent`, 'must be in the range 0..100');
-    if (od.minHealthPercent !== undefined && (od.minHealthPercent < 0 || od.minHealthPercent > 100)) p.add(`${f}.outlierDetection.minHealthPercent`, 'must be in the range 0..100');
+    if (od.maxEjectionPercent !== undefined && (od.maxEjectionPercent < 0 || od.maxEjectionPercent > 100))
+      p.add(`${f}.outlierDetection.maxEjectionPercent`, 'must be in the range 0..100');
+    if (od.minHealthPercent !== undefined && (od.minHealthPercent < 0 || od.minHealthPercent > 100))
+      p.add(`${f}.outlierDetection.minHealthPercent`, 'must be in the range 0..100');
   }
   if (t.portLevelSettings !== undefined) {
     if (!allowPortLevel) p.add(`${f}.portLevelSettings`, 'port level settings cannot be nested');
@@ -535,7 +556,8 @@ export function validateDestinationRule(spec: unknown): FieldError[] {
       else if (!isDNS1123Label(s.name)) p.add(`${f}.name`, `subset name is invalid: ${s.name}`);
       else if (names.has(s.name)) p.add(`${f}.name`, `duplicate subset names: ${s.name}`);
       else names.add(s.name);
-      if (checkMap(p, s.labels, `${f}.labels`)) for (const [k, v] of Object.entries(s.labels)) if (typeof v !== 'string') p.add(`${f}.labels.${k}`, 'label values must be strings');
+      if (checkMap(p, s.labels, `${f}.labels`))
+        for (const [k, v] of Object.entries(s.labels)) if (typeof v !== 'string') p.add(`${f}.labels.${k}`, 'label values must be strings');
       checkTrafficPolicy(p, s.trafficPolicy, `${f}.trafficPolicy`, true);
     });
   }
@@ -555,12 +577,14 @@ export function validateServiceEntry(spec: unknown): FieldError[] {
   }
   const se = spec as unknown as ServiceEntrySpec;
   if (!Array.isArray(se.hosts) || se.hosts.length === 0) p.add('spec.hosts', 'service entry must have at least one host');
-  else se.hosts.forEach((h, i) => {
-    if (typeof h !== 'string' || h === '*' || checkWildcardDomain(h)) p.add(`spec.hosts[${i}]`, `invalid host ${String(h)}`);
-  });
+  else
+    se.hosts.forEach((h, i) => {
+      if (typeof h !== 'string' || h === '*' || checkWildcardDomain(h)) p.add(`spec.hosts[${i}]`, `invalid host ${String(h)}`);
+    });
   const resolution = se.resolution ?? 'NONE';
   if (!RESOLUTIONS.has(resolution)) p.add('spec.resolution', `unknown resolution ${JSON.stringify(se.resolution)} (NONE, STATIC, DNS, DNS_ROUND_ROBIN)`);
-  if (se.location !== undefined && se.location !== 'MESH_EXTERNAL' && se.location !== 'MESH_INTERNAL') p.add('spec.location', 'location must be MESH_EXTERNAL or MESH_INTERNAL');
+  if (se.location !== undefined && se.location !== 'MESH_EXTERNAL' && se.location !== 'MESH_INTERNAL')
+    p.add('spec.location', 'location must be MESH_EXTERNAL or MESH_INTERNAL');
   const portNames = new Set<string>();
   if (checkArray(p, se.ports, 'spec.ports')) {
     se.ports.forEach((port, i) => {
@@ -573,7 +597,8 @@ export function validateServiceEntry(spec: unknown): FieldError[] {
       if (typeof port.name !== 'string' || port.name === '') p.add(`${f}.name`, 'port name must be set');
       else if (portNames.has(port.name)) p.add(`${f}.name`, `service entry port name "${port.name}" already defined`);
       else portNames.add(port.name);
-      if (port.protocol !== undefined && parseProtocol(port.protocol) === 'UnsupportedProtocol') p.add(`${f}.protocol`, `unsupported protocol ${JSON.stringify(port.protocol)}`);
+      if (port.protocol !== undefined && parseProtocol(port.protocol) === 'UnsupportedProtocol')
+        p.add(`${f}.protocol`, `unsupported protocol ${JSON.stringify(port.protocol)}`);
       if (port.targetPort !== undefined) checkPort(p, port.targetPort, `${f}.targetPort`);
     });
   }
@@ -586,7 +611,8 @@ export function validateServiceEntry(spec: unknown): FieldError[] {
         return;
       }
       if (typeof ep.address !== 'string' || ep.address === '') p.add(`${f}.address`, 'endpoint address is required');
-      else if (resolution === 'STATIC' && !isIPAddress(ep.address) && !ep.address.startsWith('unix://')) p.add(`${f}.address`, `endpoint address ${ep.address} must be an IP address for resolution STATIC`);
+      else if (resolution === 'STATIC' && !isIPAddress(ep.address) && !ep.address.startsWith('unix://'))
+        p.add(`${f}.address`, `endpoint address ${ep.address} must be an IP address for resolution STATIC`);
       if (checkMap(p, ep.ports, `${f}.ports`)) {
         for (const [name, n] of Object.entries(ep.ports)) {
           if (!portNames.has(name)) p.add(`${f}.ports.${name}`, `endpoint port ${name} is not defined by the service entry`);

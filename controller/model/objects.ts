@@ -38,5 +38,4 @@ export interface StoredObject {
   origin: Origin;
 }
 
-export const objectKey = (kind: string, namespace: string | undefined, name: string): string =>
-  `${kind}/${namespace ?? ''}/${name}`;
+export const objectKey = (kind: string, namespace: string | undefined, name: string): string => `${kind}/${namespace ?? ''}/${name}`;

@@ -2,19 +2,7 @@
 // (pkg/config/kube/conversion.go, ConvertProtocol).
 
 export type Protocol =
-  | 'TCP'
-  | 'UDP'
-  | 'GRPC'
-  | 'GRPC-Web'
-  | 'HTTP'
-  | 'HTTP_PROXY'
-  | 'HTTP2'
-  | 'HTTPS'
-  | 'TLS'
-  | 'Mongo'
-  | 'Redis'
-  | 'MySQL'
-  | 'UnsupportedProtocol';
+  'TCP' | 'UDP' | 'GRPC' | 'GRPC-Web' | 'HTTP' | 'HTTP_PROXY' | 'HTTP2' | 'HTTPS' | 'TLS' | 'Mongo' | 'Redis' | 'MySQL' | 'UnsupportedProtocol';
 
 const BY_LOWER: Readonly<Record<string, Protocol>> = {
   tcp: 'TCP',

@@ -57,7 +57,12 @@ function toErrors(o: StoredObject, errs: readonly FieldError[]): ValidationError
 function checkApiVersion(o: StoredObject): FieldError[] {
   const [group, version] = o.obj.apiVersion.split('/');
   if (group !== ISTIO_API_GROUP || !(ISTIO_API_VERSIONS as readonly string[]).includes(version ?? '')) {
-    return [{ field: 'apiVersion', message: `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${ISTIO_API_GROUP}/v1 (v1beta1 and v1alpha3 are also served)` }];
+    return [
+      {
+        field: 'apiVersion',
+        message: `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${ISTIO_API_GROUP}/v1 (v1beta1 and v1alpha3 are also served)`,
+      },
+    ];
   }
   return [];
 }
@@ -179,7 +184,14 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
 
   const { virtualServices, problems } = mergeDelegates(vsConfigs.map(resolveVirtualService));
   for (const p of problems) {
-    errors.push({ kind: 'VirtualService', namespace: p.root.namespace, name: p.root.name, origin: p.root.origin, field: `spec.http[${p.index}].delegate`, message: p.message });
+    errors.push({
+      kind: 'VirtualService',
+      namespace: p.root.namespace,
+      name: p.root.name,
+      origin: p.root.origin,
+      field: `spec.http[${p.index}].delegate`,
+      message: p.message,
+    });
   }
 
   return {

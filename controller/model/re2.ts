@@ -20,7 +20,10 @@ export function re2ToJs(pattern: string): { source: string; flags: string } {
     src = src.slice(lead[0].length);
     for (const f of lead[1] ?? '') if (f === 'i' || f === 's' || f === 'm') flags += f;
   }
-  src = src.replace(/\(\?P</g, '(?<').replace(/\\A/g, '^').replace(/\\z/g, '$');
+  src = src
+    .replace(/\(\?P</g, '(?<')
+    .replace(/\\A/g, '^')
+    .replace(/\\z/g, '$');
   return { source: src, flags };
 }
 

@@ -164,7 +164,7 @@ export function podInfo(o: StoredObject): PodInfo {
     workloadName: workloadNameOf(o),
     locality: loc ? loc.replaceAll('.', '/') : '',
     ips: [...ips],
-    spec: (o.obj.spec ?? {}),
+    spec: o.obj.spec ?? {},
   };
 }
 
@@ -213,7 +213,8 @@ export function endpointsFromSlices(slices: readonly StoredObject[], pods: PodIn
       if (c.ready === false || c.terminating === true) continue;
       for (const address of Array.isArray(ep.addresses) ? ep.addresses : []) {
         if (!isIPAddress(address)) continue;
-        const pod = ep.targetRef?.kind === 'Pod' && ep.targetRef.name ? pods.byName(ep.targetRef.namespace ?? namespace, ep.targetRef.name) : pods.byIP(address);
+        const pod =
+          ep.targetRef?.kind === 'Pod' && ep.targetRef.name ? pods.byName(ep.targetRef.namespace ?? namespace, ep.targetRef.name) : pods.byIP(address);
         for (const p of ports) {
           if (typeof p.port !== 'number') continue;
           out.push(endpointFromPod(address, p.port, p.name ?? '', pod, namespace));
@@ -250,7 +251,17 @@ export function serviceEntryEndpoints(svc: ModelService, port: ModelPort): Model
     if (spec.workloadSelector) return [];
     if (svc.resolution !== 'DNSLB' && svc.resolution !== 'DNSRoundRobinLB') return [];
     return [
-      { address: svc.hostname, port: defaultPort, servicePortName: port.name, labels: {}, locality: '', weight: 1, workloadName: '', namespace: svc.namespace, isIP: false },
+      {
+        address: svc.hostname,
+        port: defaultPort,
+        servicePortName: port.name,
+        labels: {},
+        locality: '',
+        weight: 1,
+        workloadName: '',
+        namespace: svc.namespace,
+        isIP: false,
+      },
     ];
   }
   return spec.endpoints.map((e) => ({

@@ -174,7 +174,19 @@ function mergeRule(root: HTTPRoute, leaf: HTTPRoute): HTTPRoute | undefined {
   else delete out.match;
   const name = joinNames(root.name, leaf.name);
   if (name !== undefined) out.name = name;
-  for (const k of ['rewrite', 'directResponse', 'timeout', 'retries', 'fault', 'mirror', 'mirrorPercent', 'mirrorPercentage', 'corsPolicy', 'mirrors', 'headers'] as const) {
+  for (const k of [
+    'rewrite',
+    'directResponse',
+    'timeout',
+    'retries',
+    'fault',
+    'mirror',
+    'mirrorPercent',
+    'mirrorPercentage',
+    'corsPolicy',
+    'mirrors',
+    'headers',
+  ] as const) {
     if (out[k] === undefined && root[k] !== undefined) (out as Record<string, unknown>)[k] = root[k];
   }
   return out;

@@ -32,7 +32,11 @@ async function start(dir: string): Promise<{ store: ObjectStore; errors: Validat
   return { store, errors, source };
 }
 
-const names = (store: ObjectStore): string[] => store.snapshot().objects.map((o) => `${o.kind}/${o.obj.metadata.namespace}/${o.obj.metadata.name}`).sort();
+const names = (store: ObjectStore): string[] =>
+  store
+    .snapshot()
+    .objects.map((o) => `${o.kind}/${o.obj.metadata.namespace}/${o.obj.metadata.name}`)
+    .sort();
 
 async function eventually(check: () => boolean, ms = 2000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -61,7 +65,11 @@ const cases: { name: string; file: string; text: string; objects: string[]; erro
   {
     name: 'a JSON List yields its items',
     file: 'list.json',
-    text: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cred', namespace: 'istio-system' }, data: {} }] }),
+    text: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cred', namespace: 'istio-system' }, data: {} }],
+    }),
     objects: ['Secret/istio-system/cred'],
     errors: [],
   },
@@ -145,7 +153,10 @@ test('a file that becomes malformed YAML keeps its last good objects, reported o
   await source.reload();
   await source.reload();
   assert.equal(errors.length, 1, JSON.stringify(errors));
-  assert.match(errors[0]?.message ?? '', /^malformed YAML \(line 7, column 1\): .*: the file is not applied and its last good version \(2 objects\) stays in effect; fix the file, or delete it to remove those objects$/);
+  assert.match(
+    errors[0]?.message ?? '',
+    /^malformed YAML \(line 7, column 1\): .*: the file is not applied and its last good version \(2 objects\) stays in effect; fix the file, or delete it to remove those objects$/,
+  );
   assert.equal(errors[0]?.origin.file, `${join(dir, 'svc.yaml')}#1`);
   assert.deepEqual(names(store), ['Gateway/default/gw', 'Service/default/s', 'Service/default/t']);
   assert.equal(changes, 0);
@@ -176,7 +187,10 @@ test('a file truncated to empty (a save in progress) keeps its objects until con
   await eventually(() => errors.length > 0);
   await source.reload();
   assert.equal(errors.length, 1);
-  assert.match(errors[0]?.message ?? '', /^file is empty \(a save in progress\?\): its last good version \(1 objects\) stays in effect until it has content again; delete the file to remove those objects$/);
+  assert.match(
+    errors[0]?.message ?? '',
+    /^file is empty \(a save in progress\?\): its last good version \(1 objects\) stays in effect until it has content again; delete the file to remove those objects$/,
+  );
   assert.deepEqual(names(store), ['Gateway/default/gw']);
   assert.deepEqual(changes, []);
   writeFileSync(join(dir, 'gw.yaml'), GW.replace('name: gw', 'name: gw2'));

@@ -123,7 +123,11 @@ export function effectiveContent(file: string, text: string, good: ParsedFile | 
   if (parsed.malformed.length === 0) return { parsed, good: parsed };
   if (!good) return { parsed, good };
   const errors = parsed.malformed.map((m) =>
-    fileError(file, `${m.text}: the file is not applied and its last good version (${good.objects.length} objects) stays in effect; fix the file, or delete it to remove those objects`, m.doc),
+    fileError(
+      file,
+      `${m.text}: the file is not applied and its last good version (${good.objects.length} objects) stays in effect; fix the file, or delete it to remove those objects`,
+      m.doc,
+    ),
   );
   return { parsed: { objects: good.objects, errors: [...good.errors, ...errors], malformed: parsed.malformed }, good };
 }
@@ -266,7 +270,8 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
       } else files.set(p, { ...prev, ino: rst.ino, mtimeMs: rst.mtimeMs, size: rst.size });
     }
     for (const [p, what] of special) {
-      if (skipped.get(p) !== what) log.warn({ file: p, type: what }, `${p} is ${what}, not a regular file: skipped (only regular files are read; remove it or give it another name)`);
+      if (skipped.get(p) !== what)
+        log.warn({ file: p, type: what }, `${p} is ${what}, not a regular file: skipped (only regular files are read; remove it or give it another name)`);
     }
     skipped = special;
     for (const p of [...files.keys()]) {
@@ -295,7 +300,13 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
         const key = `${s.kind}/${s.obj.metadata.namespace}/${s.obj.metadata.name}`;
         const first = keys.get(key);
         if (first) {
-          errors.push({ kind: s.kind, namespace: s.obj.metadata.namespace ?? '', name: s.obj.metadata.name, origin: s.origin, message: `also defined in ${first}: this later definition wins (remove one of them)` });
+          errors.push({
+            kind: s.kind,
+            namespace: s.obj.metadata.namespace ?? '',
+            name: s.obj.metadata.name,
+            origin: s.origin,
+            message: `also defined in ${first}: this later definition wins (remove one of them)`,
+          });
         }
         keys.set(key, s.origin.file ?? p);
         objects.push(s);

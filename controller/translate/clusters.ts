@@ -182,15 +182,26 @@ function clusterType(svc: ModelService): 'EDS' | 'STRICT_DNS' | 'LOGICAL_DNS' {
  * the cluster must not be built (ISTIO_MUTUAL without a mesh CA, incomplete file settings): a route to it then
  * answers 503 (cluster not found) rather than silently sending plaintext.
  */
-function applyUpstreamTls(push: PushContext, c: JsonObject, name: string, svc: ModelService, port: ModelPort, tp: TrafficPolicy | undefined, dr: EffectiveDestinationRule | undefined): { ok: boolean; http?: JsonObject } {
+function applyUpstreamTls(
+  push: PushContext,
+  c: JsonObject,
+  name: string,
+  svc: ModelService,
+  port: ModelPort,
+  tp: TrafficPolicy | undefined,
+  dr: EffectiveDestinationRule | undefined,
+): { ok: boolean; http?: JsonObject } {
   const tls = tp?.tls;
   if (!tls?.mode || tls.mode === 'DISABLE') return { ok: true };
   const from = dr?.from[0];
   const report = (message: string): void => {
-    if (from) push.errors.push({ kind: 'DestinationRule', namespace: from.namespace, name: from.name, origin: from.origin, field: 'spec.trafficPolicy.tls', message });
+    if (from)
+      push.errors.push({ kind: 'DestinationRule', namespace: from.namespace, name: from.name, origin: from.origin, field: 'spec.trafficPolicy.tls', message });
   };
   if (tls.mode === 'ISTIO_MUTUAL') {
-    report(`tls.mode ISTIO_MUTUAL needs the mesh CA (SDS default/ROOTCA), which meshgate does not run: cluster ${name} is not built on this gateway (harmless if only sidecars use this rule; otherwise use SIMPLE or MUTUAL)`);
+    report(
+      `tls.mode ISTIO_MUTUAL needs the mesh CA (SDS default/ROOTCA), which meshgate does not run: cluster ${name} is not built on this gateway (harmless if only sidecars use this rule; otherwise use SIMPLE or MUTUAL)`,
+    );
     return { ok: false };
   }
   const r = upstreamTlsContext(tls, isHTTP2(port.protocol), svc.serviceEntry?.subjectAltNames ?? [], name);

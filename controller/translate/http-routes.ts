@@ -43,7 +43,9 @@ function consistentHashFor(ctx: RouteContext, d: Destination, vsNamespace: strin
   const subset = dr.subsets.find((s) => s.name === (d.subset ?? ''));
   const subsetHash = subset?.trafficPolicy?.loadBalancer?.consistentHash;
   const subsetPls =
-    d.port?.number !== undefined ? subset?.trafficPolicy?.portLevelSettings?.find((p) => p.port?.number === d.port?.number)?.loadBalancer?.consistentHash : undefined;
+    d.port?.number !== undefined
+      ? subset?.trafficPolicy?.portLevelSettings?.find((p) => p.port?.number === d.port?.number)?.loadBalancer?.consistentHash
+      : undefined;
   return subsetPls ?? subsetHash ?? pls?.loadBalancer?.consistentHash ?? top;
 }
 
@@ -71,7 +73,14 @@ function redirectAction(r: HTTPRedirect, listenPort: number, isTLS: boolean): Js
     if ((port === 80 && scheme === 'http') || (port === 443 && scheme === 'https')) port = 0;
     if (port !== 0) out.port_redirect = port;
   }
-  const codes: Readonly<Record<number, string>> = { 0: 'MOVED_PERMANENTLY', 301: 'MOVED_PERMANENTLY', 302: 'FOUND', 303: 'SEE_OTHER', 307: 'TEMPORARY_REDIRECT', 308: 'PERMANENT_REDIRECT' };
+  const codes: Readonly<Record<number, string>> = {
+    0: 'MOVED_PERMANENTLY',
+    301: 'MOVED_PERMANENTLY',
+    302: 'FOUND',
+    303: 'SEE_OTHER',
+    307: 'TEMPORARY_REDIRECT',
+    308: 'PERMANENT_REDIRECT',
+  };
   const code = codes[r.redirectCode ?? 0];
   if (!code) return undefined;
   out.response_code = code;

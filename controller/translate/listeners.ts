@@ -85,11 +85,21 @@ function serverNames(gs: GatewayServer): string[] | undefined {
 function terminatingTls(push: PushContext, gs: GatewayServer): JsonObject | undefined {
   const tls = gs.server.tls ?? {};
   const fail = (field: string, message: string): undefined => {
-    push.errors.push({ kind: 'Gateway', namespace: gs.gateway.namespace, name: gs.gateway.name, origin: gs.gateway.origin, field: `spec.servers[${gs.index}].tls${field}`, message });
+    push.errors.push({
+      kind: 'Gateway',
+      namespace: gs.gateway.namespace,
+      name: gs.gateway.name,
+      origin: gs.gateway.origin,
+      field: `spec.servers[${gs.index}].tls${field}`,
+      message,
+    });
     return undefined;
   };
   if (tls.mode === 'ISTIO_MUTUAL') {
-    return fail('.mode', 'ISTIO_MUTUAL needs the mesh CA (SDS default/ROOTCA), which meshgate does not run: this server is not served; use SIMPLE or MUTUAL with a credentialName');
+    return fail(
+      '.mode',
+      'ISTIO_MUTUAL needs the mesh CA (SDS default/ROOTCA), which meshgate does not run: this server is not served; use SIMPLE or MUTUAL with a credentialName',
+    );
   }
   const built = downstreamTlsContext(tls);
   for (const name of built.credentials.certificate) {
@@ -98,7 +108,11 @@ function terminatingTls(push: PushContext, gs: GatewayServer): JsonObject | unde
   }
   for (const name of built.credentials.ca) {
     const r = push.credentials.ca(name);
-    if (!r.ok) return fail('.credentialName', `client CA for ${tls.mode}: ${r.reason}: this server (hosts ${gs.server.hosts.join(', ')}) is not served until the Secret is fixed`);
+    if (!r.ok)
+      return fail(
+        '.credentialName',
+        `client CA for ${tls.mode}: ${r.reason}: this server (hosts ${gs.server.hosts.join(', ')}) is not served until the Secret is fixed`,
+      );
   }
   return built.context;
 }
@@ -190,7 +204,9 @@ export function buildListeners(push: PushContext): JsonObject[] {
       name,
       address: { socket_address: { address: bind, port_value: sp.number } },
       filter_chains: chains,
-      ...(needsTlsInspector(chains) ? { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': TLS_INSPECTOR_TYPE } }] } : {}),
+      ...(needsTlsInspector(chains)
+        ? { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': TLS_INSPECTOR_TYPE } }] }
+        : {}),
       traffic_direction: 'OUTBOUND',
       // MAX_CONNECTIONS_PER_SOCKET_EVENT_LOOP default 1.
       max_connections_to_accept_per_socket_event: 1,

@@ -2,16 +2,7 @@
 // route/retry/retry.go): matches, header operations, retries, faults, CORS, mirrors, hash policies.
 import type { JsonObject } from '../../xds/protos.ts';
 import { PREVIOUS_HOSTS_TYPE } from '../../xds/type-urls.ts';
-import type {
-  ConsistentHashLB,
-  CorsPolicy,
-  HTTPFaultInjection,
-  HTTPMatchRequest,
-  HTTPRetry,
-  Headers,
-  Percent,
-  StringMatch,
-} from '../model/istio-types.ts';
+import type { ConsistentHashLB, CorsPolicy, HTTPFaultInjection, HTTPMatchRequest, HTTPRetry, Headers, Percent, StringMatch } from '../model/istio-types.ts';
 import { GRPC_STATUS } from '../model/istio-validation.ts';
 import { durationSeconds, toEnvoyDuration } from '../model/duration.ts';
 
@@ -79,7 +70,12 @@ export function isCatchAllRoute(r: JsonObject): boolean {
   const m = r.match as JsonObject | undefined;
   if (!m) return false;
   const catchall = m.prefix === '/' || m.path_separated_prefix === '/' || (m.safe_regex as JsonObject | undefined)?.regex === '.*';
-  return catchall && !(m.headers as unknown[] | undefined)?.length && !(m.query_parameters as unknown[] | undefined)?.length && !(m.dynamic_metadata as unknown[] | undefined)?.length;
+  return (
+    catchall &&
+    !(m.headers as unknown[] | undefined)?.length &&
+    !(m.query_parameters as unknown[] | undefined)?.length &&
+    !(m.dynamic_metadata as unknown[] | undefined)?.length
+  );
 }
 
 // ---- headers ------------------------------------------------------------------------------------
@@ -152,9 +148,8 @@ function newRetryPolicy(hashPolicy: boolean): JsonObject {
 
 /** http.StatusText != "" in Go: the codes net/http knows. */
 const KNOWN_STATUS = new Set([
-  100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405,
-  406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504,
-  505, 506, 507, 508, 510, 511,
+  100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408,
+  409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
 ]);
 
 /**
@@ -169,7 +164,10 @@ export function retryPolicy(r: HTTPRetry | undefined, hashPolicy: boolean): Json
   if (r.retryOn) {
     const codes: number[] = [];
     const rest: string[] = [];
-    for (const part of r.retryOn.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const part of r.retryOn
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const n = /^\d+$/.test(part) ? Number(part) : NaN;
       if (KNOWN_STATUS.has(n)) codes.push(n);
       else rest.push(part);

@@ -100,18 +100,27 @@ export function downstreamTlsContext(tls: ServerTLSSettings): ServerTlsContextRe
     credentials.certificate.push(...names.map(toResourceName));
     if (validateClient) {
       const ca = tls.caCertCredentialName ? toResourceName(tls.caCertCredentialName) : `${toResourceName(names[0] ?? '')}${SDS_CA_SUFFIX}`;
-      common.combined_validation_context = { default_validation_context: defaultValidation, validation_context_sds_secret_config: { name: ca, sds_config: adsSdsConfig() } };
+      common.combined_validation_context = {
+        default_validation_context: defaultValidation,
+        validation_context_sds_secret_config: { name: ca, sds_config: adsSdsConfig() },
+      };
       credentials.ca.push(ca);
     }
   } else {
     common.tls_certificate_sds_secret_configs = [fileSdsSecret(fileCertName(tls.serverCertificate ?? '', tls.privateKey ?? ''))];
     if (validateClient && tls.caCertificates) {
-      common.combined_validation_context = { default_validation_context: defaultValidation, validation_context_sds_secret_config: fileSdsSecret(fileRootName(tls.caCertificates)) };
+      common.combined_validation_context = {
+        default_validation_context: defaultValidation,
+        validation_context_sds_secret_config: fileSdsSecret(fileRootName(tls.caCertificates)),
+      };
     }
   }
   // Only non-default parameters are set (TLS_AUTO leaves Envoy's defaults: TLS 1.2 minimum).
   if (tls.cipherSuites?.length || (tls.minProtocolVersion ?? 'TLS_AUTO') !== 'TLS_AUTO' || (tls.maxProtocolVersion ?? 'TLS_AUTO') !== 'TLS_AUTO') {
-    const params: JsonObject = { tls_minimum_protocol_version: tlsProtocol(tls.minProtocolVersion), tls_maximum_protocol_version: tlsProtocol(tls.maxProtocolVersion) };
+    const params: JsonObject = {
+      tls_minimum_protocol_version: tlsProtocol(tls.minProtocolVersion),
+      tls_maximum_protocol_version: tlsProtocol(tls.maxProtocolVersion),
+    };
     if (tls.cipherSuites?.length) params.cipher_suites = tls.cipherSuites;
     if (tls.ecdhCurves?.length) params.ecdh_curves = tls.ecdhCurves;
     common.tls_params = params;
@@ -137,7 +146,12 @@ export interface UpstreamTlsResult {
  * constructUpstreamTLS for SIMPLE and MUTUAL. `serviceSans` are the ServiceEntry subjectAltNames, used when
  * the DestinationRule gives none. Returns an error message for settings Istio rejects.
  */
-export function upstreamTlsContext(tls: ClientTLSSettings, http2: boolean, serviceSans: readonly string[], clusterName: string): UpstreamTlsResult | { error: string } {
+export function upstreamTlsContext(
+  tls: ClientTLSSettings,
+  http2: boolean,
+  serviceSans: readonly string[],
+  clusterName: string,
+): UpstreamTlsResult | { error: string } {
   const mutual = tls.mode === 'MUTUAL';
   const common: JsonObject = { tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' } };
   const ctx: JsonObject = { '@type': UPSTREAM_TLS_TYPE, common_tls_context: common };
@@ -156,7 +170,8 @@ export function upstreamTlsContext(tls: ClientTLSSettings, http2: boolean, servi
     }
   } else {
     if (mutual) {
-      if (!tls.clientCertificate || !tls.privateKey) return { error: `failed to apply tls setting for ${clusterName}: client certificate and private key must not be empty` };
+      if (!tls.clientCertificate || !tls.privateKey)
+        return { error: `failed to apply tls setting for ${clusterName}: client certificate and private key must not be empty` };
       common.tls_certificate_sds_secret_configs = [fileSdsSecret(fileCertName(tls.clientCertificate, tls.privateKey))];
     }
     if (tls.insecureSkipVerify) common.validation_context = {};

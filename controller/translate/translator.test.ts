@@ -76,7 +76,12 @@ test('a change of any other kind, of the identity, or of an unknown set builds e
 
 test("a change of the gateway's own Pod builds everything (a targetPort by name resolves against it)", () => {
   const { identity, store } = load(join(DIR, 'httpbin-ingress.in.yaml'));
-  const pod: KubeObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: identity.podName, namespace: identity.namespace, labels: { ...identity.labels } }, spec: {} };
+  const pod: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: identity.podName, namespace: identity.namespace, labels: { ...identity.labels } },
+    spec: {},
+  };
   store.upsert('Pod', pod);
   const t = new Translator();
   t.translate(store.snapshot(), identity, undefined);

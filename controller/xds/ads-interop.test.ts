@@ -47,7 +47,12 @@ function resources(backendPort: number, clusterType: 'EDS' | 'STATIC' = 'EDS'): 
     routes: [{ name: 'echo-route', virtual_hosts: [{ name: 'echo', domains: [TARGET], routes: [{ match: { prefix: '' }, route: { cluster: CLUSTER } }] }] }],
     clusters: [
       clusterType === 'EDS'
-        ? { name: CLUSTER, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: CLUSTER }, lb_policy: 'ROUND_ROBIN' }
+        ? {
+            name: CLUSTER,
+            type: 'EDS',
+            eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: CLUSTER },
+            lb_policy: 'ROUND_ROBIN',
+          }
         : { name: CLUSTER, type: 'STATIC', lb_policy: 'ROUND_ROBIN' },
     ],
     endpoints: [
@@ -57,7 +62,13 @@ function resources(backendPort: number, clusterType: 'EDS' | 'STATIC' = 'EDS'): 
           {
             locality: {},
             load_balancing_weight: 1,
-            lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: backendPort } } }, health_status: 'HEALTHY', load_balancing_weight: 1 }],
+            lb_endpoints: [
+              {
+                endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: backendPort } } },
+                health_status: 'HEALTHY',
+                load_balancing_weight: 1,
+              },
+            ],
           },
         ],
       },
@@ -76,13 +87,16 @@ async function backend(): Promise<number> {
   server.addService(EchoService, {
     Echo: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { echo: call.request, from: 'backend' }),
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   cleanups.push(() => new Promise<void>((r) => server.tryShutdown(() => r())));
   return port;
 }
 
 async function call(client: grpc.Client, deadlineMs: number): Promise<unknown> {
-  const method = (client as unknown as Record<string, (req: unknown, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: unknown) => void) => void>).Echo!;
+  const method = (client as unknown as Record<string, (req: unknown, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: unknown) => void) => void>)
+    .Echo!;
   return new Promise((resolve, reject) => {
     method.call(client, { msg: 'hi' }, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
   });

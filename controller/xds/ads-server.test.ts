@@ -216,7 +216,12 @@ test('adding a name to a named subscription answers with the added resource; rem
 /** A stream subscribed to CDS, EDS (c1..cN), LDS and RDS, every response ACKed; `got` records what arrives after. */
 async function subscribedAll(server: AdsServer, open: () => TestStream, clusterNames: string[]): Promise<{ s: TestStream; got: () => DiscoveryResponse[] }> {
   const s = open();
-  const subs = [[CLUSTER_TYPE, []], [ENDPOINT_TYPE, clusterNames], [LISTENER_TYPE, []], [ROUTE_TYPE, ['http.8080']]] as const;
+  const subs = [
+    [CLUSTER_TYPE, []],
+    [ENDPOINT_TYPE, clusterNames],
+    [LISTENER_TYPE, []],
+    [ROUTE_TYPE, ['http.8080']],
+  ] as const;
   for (const [t, n] of subs) {
     s.send(t, [...n]);
     s.send(t, [...n], await s.next(t));
@@ -239,10 +244,16 @@ test('an endpoints-only change pushes EDS alone, with only the changed ClusterLo
   server.setResources(base);
   const { s, got } = await subscribedAll(server, open, ['c1', 'c2', 'c3']);
   const next = resources(['c1', 'c2', 'c3']);
-  next.endpoints[1] = { cluster_name: 'c2', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.2', port_value: 80 } } } }] }] };
+  next.endpoints[1] = {
+    cluster_name: 'c2',
+    endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.2', port_value: 80 } } } }] }],
+  };
   server.setResources(next);
   await new Promise((r) => setTimeout(r, 200));
-  assert.deepEqual(got().map((r) => r.type_url), [ENDPOINT_TYPE]);
+  assert.deepEqual(
+    got().map((r) => r.type_url),
+    [ENDPOINT_TYPE],
+  );
   assert.deepEqual(names(got()[0]!), ['c2']);
   s.close();
 });
@@ -258,7 +269,10 @@ test('setting the same resources again pushes nothing; a route change pushes RDS
   assert.deepEqual(server.versions(), before, 'no new version for identical content');
   server.setResources(resources(['c1', 'c2'], 'new.example.com:80'));
   await new Promise((r) => setTimeout(r, 150));
-  assert.deepEqual(got().map((r) => r.type_url), [ROUTE_TYPE]);
+  assert.deepEqual(
+    got().map((r) => r.type_url),
+    [ROUTE_TYPE],
+  );
   assert.notEqual(server.versions().rds, before.rds);
   assert.equal(server.versions().cds, before.cds);
   s.close();
@@ -309,7 +323,12 @@ test('a full push goes out in istiod order: CDS, EDS, LDS, RDS', async () => {
   server.setResources(resources(['c1']));
   const s = open();
   const acks: Record<string, DiscoveryResponse> = {};
-  for (const [t, n] of [[LISTENER_TYPE, []], [ROUTE_TYPE, ['http.8080']], [CLUSTER_TYPE, []], [ENDPOINT_TYPE, ['c1', 'c9']]] as const) {
+  for (const [t, n] of [
+    [LISTENER_TYPE, []],
+    [ROUTE_TYPE, ['http.8080']],
+    [CLUSTER_TYPE, []],
+    [ENDPOINT_TYPE, ['c1', 'c9']],
+  ] as const) {
     s.send(t, [...n]);
     acks[t] = await s.next(t);
     s.send(t, [...n], acks[t]);

@@ -44,7 +44,9 @@ function tcpPortFree(host: string, port: number): Promise<boolean> {
 }
 
 function bind(server: grpc.Server, target: string): Promise<number> {
-  return new Promise((resolve, reject) => server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+  return new Promise((resolve, reject) =>
+    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
 }
 
 export interface NackRecord {
@@ -212,8 +214,18 @@ export class AdsServer {
     for (const t of TYPES) this.state.set(t, { version: v, resources: [], byName: new Map() });
     if (o.registry) {
       const registers = [o.registry];
-      this.metrics.pushes = new Counter({ name: 'pilot_xds_pushes', help: 'xDS responses sent, by type (cds, eds, lds, rds, sds).', labelNames: ['type'] as const, registers });
-      this.metrics.rejects = new Counter({ name: 'pilot_total_xds_rejects', help: 'xDS responses rejected (NACKed) by proxies, by type.', labelNames: ['type'] as const, registers });
+      this.metrics.pushes = new Counter({
+        name: 'pilot_xds_pushes',
+        help: 'xDS responses sent, by type (cds, eds, lds, rds, sds).',
+        labelNames: ['type'] as const,
+        registers,
+      });
+      this.metrics.rejects = new Counter({
+        name: 'pilot_total_xds_rejects',
+        help: 'xDS responses rejected (NACKed) by proxies, by type.',
+        labelNames: ['type'] as const,
+        registers,
+      });
       this.metrics.connected = new Gauge({ name: 'pilot_xds', help: 'Proxies connected over ADS.', registers });
     }
   }
@@ -232,7 +244,10 @@ export class AdsServer {
     if (o.port !== 0 && !(await tcpPortFree(o.host, o.port))) throw new XdsSocketError(`${o.host}:${o.port} is in use by another process`, 'EADDRINUSE');
     s.port = await bind(s.server, `${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`);
     // Plain TCP: every local process can fetch every certificate's private key over SDS.
-    s.log.warn({ address: `${o.host}:${s.port}` }, 'ADS server listening on TCP: any process that can reach this address receives every TLS private key over SDS; prefer the Unix socket');
+    s.log.warn(
+      { address: `${o.host}:${s.port}` },
+      'ADS server listening on TCP: any process that can reach this address receives every TLS private key over SDS; prefer the Unix socket',
+    );
     return s;
   }
 
@@ -264,7 +279,10 @@ export class AdsServer {
         try {
           encoded.push({ name, any: packJson(type, json), hash });
         } catch (err) {
-          this.log.error({ type: SHORT_NAMES[type], resource: name, err: (err as Error).message }, 'cannot encode resource: it is left out (this is a meshgate bug, please report it)');
+          this.log.error(
+            { type: SHORT_NAMES[type], resource: name, err: (err as Error).message },
+            'cannot encode resource: it is left out (this is a meshgate bug, please report it)',
+          );
         }
       }
       // Unchanged resources are the same Encoded objects, in the same order: compare by identity.
@@ -388,7 +406,10 @@ export class AdsServer {
       if (st) st.lastNack = nack;
       this.rejects[short] = (this.rejects[short] ?? 0) + 1;
       this.metrics.rejects?.inc({ type: short });
-      this.log.warn({ proxy: c.connectionId, type: short, version: req.version_info, error: req.error_detail.message }, 'proxy rejected (NACKed) configuration');
+      this.log.warn(
+        { proxy: c.connectionId, type: short, version: req.version_info, error: req.error_detail.message },
+        'proxy rejected (NACKed) configuration',
+      );
       return;
     }
     if (!st || req.response_nonce === '') {

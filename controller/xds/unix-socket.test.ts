@@ -35,7 +35,9 @@ test('a stale socket left by an earlier run is replaced', () =>
   withDir(async (dir) => {
     const socket = join(dir, 'XDS');
     // A process killed while serving leaves its socket file behind.
-    spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(socket)}, () => process.kill(process.pid, 'SIGKILL'))`], { timeout: 10_000 });
+    spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(socket)}, () => process.kill(process.pid, 'SIGKILL'))`], {
+      timeout: 10_000,
+    });
     assert.ok(statSync(socket).isSocket());
     const server = await AdsServer.start({ socket, log: silentLogger() });
     assert.equal(statSync(socket).mode & 0o777, 0o600);
@@ -48,7 +50,10 @@ test('a socket another process still serves is not taken over (EADDRINUSE)', () 
     const live = createServer();
     await new Promise<void>((r) => live.listen(socket, r));
     try {
-      await assert.rejects(AdsServer.start({ socket, log: silentLogger() }), (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE' && /another process serves xDS/.test(e.message));
+      await assert.rejects(
+        AdsServer.start({ socket, log: silentLogger() }),
+        (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE' && /another process serves xDS/.test(e.message),
+      );
       assert.ok(existsSync(socket), 'the live socket is left alone');
     } finally {
       await new Promise((r) => live.close(r));
@@ -67,7 +72,10 @@ test('a TCP port in use is reported as EADDRINUSE with the address', async () =>
   const held = createServer();
   const port = await new Promise<number>((r) => held.listen(0, '127.0.0.1', () => r((held.address() as { port: number }).port)));
   try {
-    await assert.rejects(AdsServer.start({ host: '127.0.0.1', port, log: silentLogger() }), (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE' && e.message.includes(`127.0.0.1:${port}`));
+    await assert.rejects(
+      AdsServer.start({ host: '127.0.0.1', port, log: silentLogger() }),
+      (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE' && e.message.includes(`127.0.0.1:${port}`),
+    );
   } finally {
     await new Promise((r) => held.close(r));
   }

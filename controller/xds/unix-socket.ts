@@ -38,7 +38,8 @@ function answers(path: string): Promise<boolean> {
  * another process still serves, or a file that is not a socket, is left alone and reported.
  */
 export async function prepareSocketPath(path: string): Promise<void> {
-  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) throw new XdsSocketError(`the xDS socket path ${path} is longer than the ${MAX_SOCKET_PATH_BYTES} bytes a Unix socket path may have: choose a shorter one`);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES)
+    throw new XdsSocketError(`the xDS socket path ${path} is longer than the ${MAX_SOCKET_PATH_BYTES} bytes a Unix socket path may have: choose a shorter one`);
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   } catch (e) {

@@ -257,22 +257,44 @@ export const CORPUS: AdversarialCase[] = [
   {
     name: 'internal x-envoy-* headers from outside never reach the backend',
     rule: '[HCMU] cleanInternalHeaders for external requests; x-envoy-internal always removed [DP §2.1 items 1, 6]',
-    writes: [get('/internal', 'x-envoy-internal: true\r\nx-envoy-retry-on: 5xx\r\nx-envoy-max-retries: 5\r\nx-envoy-upstream-rq-timeout-ms: 1\r\nx-envoy-upstream-rq-per-try-timeout-ms: 1\r\nx-envoy-expected-rq-timeout-ms: 1\r\nx-envoy-force-trace: 1\r\nx-envoy-original-url: http://evil/\r\nx-envoy-retriable-status-codes: 200\r\nx-envoy-ip-tags: internal\r\n')],
+    writes: [
+      get(
+        '/internal',
+        'x-envoy-internal: true\r\nx-envoy-retry-on: 5xx\r\nx-envoy-max-retries: 5\r\nx-envoy-upstream-rq-timeout-ms: 1\r\nx-envoy-upstream-rq-per-try-timeout-ms: 1\r\nx-envoy-expected-rq-timeout-ms: 1\r\nx-envoy-force-trace: 1\r\nx-envoy-original-url: http://evil/\r\nx-envoy-retriable-status-codes: 200\r\nx-envoy-ip-tags: internal\r\n',
+      ),
+    ],
     expect: {
       responses: [ok('/internal')],
       closes: false,
-      backend: [{
-        method: 'GET',
-        target: '/internal',
-        headers: { 'x-envoy-internal': null, 'x-envoy-retry-on': null, 'x-envoy-max-retries': null, 'x-envoy-upstream-rq-timeout-ms': null, 'x-envoy-upstream-rq-per-try-timeout-ms': null, 'x-envoy-expected-rq-timeout-ms': null, 'x-envoy-force-trace': null, 'x-envoy-original-url': null, 'x-envoy-retriable-status-codes': null, 'x-envoy-ip-tags': null },
-      }],
+      backend: [
+        {
+          method: 'GET',
+          target: '/internal',
+          headers: {
+            'x-envoy-internal': null,
+            'x-envoy-retry-on': null,
+            'x-envoy-max-retries': null,
+            'x-envoy-upstream-rq-timeout-ms': null,
+            'x-envoy-upstream-rq-per-try-timeout-ms': null,
+            'x-envoy-expected-rq-timeout-ms': null,
+            'x-envoy-force-trace': null,
+            'x-envoy-original-url': null,
+            'x-envoy-retriable-status-codes': null,
+            'x-envoy-ip-tags': null,
+          },
+        },
+      ],
     },
   },
   {
     name: 'client x-forwarded-proto and x-request-id are replaced',
     rule: '[HCMU] use_remote_address, 0 trusted hops: x-forwarded-proto set from the transport; edge x-request-id regenerated [DP §2.1 items 4, 8]',
     writes: [get('/xfp', 'X-Forwarded-Proto: https\r\nX-Request-Id: forged\r\n')],
-    expect: { responses: [ok('/xfp')], closes: false, backend: [{ method: 'GET', target: '/xfp', headers: { 'x-forwarded-proto': 'http', 'x-request-id': { not: 'forged' } } }] },
+    expect: {
+      responses: [ok('/xfp')],
+      closes: false,
+      backend: [{ method: 'GET', target: '/xfp', headers: { 'x-forwarded-proto': 'http', 'x-request-id': { not: 'forged' } } }],
+    },
   },
   // ---- fragments and routes ----
   {
@@ -455,7 +477,15 @@ export const CORPUS: AdversarialCase[] = [
   {
     name: 'pipelined mix of plain, absolute-form, TRACE, non-ASCII and chunked requests: all answered in order',
     rule: '[H1] one request at a time per connection, responses in request order',
-    writes: [get('/p1') + `GET http://${HOST}/p2 HTTP/1.1\r\n${H}\r\n` + get('/p3') + `TRACE /p4 HTTP/1.1\r\n${H}\r\n` + get('/p5', 'X-A: caf\xe9\r\n') + post('/p6', 'Transfer-Encoding: chunked\r\n', '2\r\nhi\r\n0\r\n\r\n') + get('/p7')],
+    writes: [
+      get('/p1') +
+        `GET http://${HOST}/p2 HTTP/1.1\r\n${H}\r\n` +
+        get('/p3') +
+        `TRACE /p4 HTTP/1.1\r\n${H}\r\n` +
+        get('/p5', 'X-A: caf\xe9\r\n') +
+        post('/p6', 'Transfer-Encoding: chunked\r\n', '2\r\nhi\r\n0\r\n\r\n') +
+        get('/p7'),
+    ],
     expect: {
       responses: ['/p1', '/p2', '/p3', '/p4', '/p5', '/p6', '/p7'].map(ok),
       closes: false,
@@ -480,7 +510,14 @@ export const CORPUS: AdversarialCase[] = [
     name: 'pipelined: a fragment request between two plain ones',
     rule: '[HCM] fragment stripped; routes per request',
     writes: [get('/r1') + get('/secret#frag') + get('/r3')],
-    expect: { responses: [ok('/r1'), DENIED, ok('/r3')], closes: false, backend: [{ method: 'GET', target: '/r1' }, { method: 'GET', target: '/r3' }] },
+    expect: {
+      responses: [ok('/r1'), DENIED, ok('/r3')],
+      closes: false,
+      backend: [
+        { method: 'GET', target: '/r1' },
+        { method: 'GET', target: '/r3' },
+      ],
+    },
   },
   {
     name: 'pipelined requests split across writes at awkward points',
@@ -490,7 +527,11 @@ export const CORPUS: AdversarialCase[] = [
     expect: {
       responses: [ok('/s1'), ok('/s2'), ok('/s3')],
       closes: false,
-      backend: [{ method: 'GET', target: '/s1' }, { method: 'GET', target: '/s2', body: 'abc' }, { method: 'GET', target: '/s3' }],
+      backend: [
+        { method: 'GET', target: '/s1' },
+        { method: 'GET', target: '/s2', body: 'abc' },
+        { method: 'GET', target: '/s3' },
+      ],
     },
   },
   {
@@ -512,7 +553,10 @@ export const CORPUS: AdversarialCase[] = [
   {
     name: 'declined websocket upgrade: bytes sent after the upgrade head never reach the backend as a request',
     rule: '[HCM]/router: upgrade payload is held until the upstream answers 101; a non-101 answer ends the stream and closes [issue 11 item 3]',
-    writes: [get('/up/ws-declined', 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n') + SMUGGLED],
+    writes: [
+      get('/up/ws-declined', 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n') +
+        SMUGGLED,
+    ],
     upstream: 'HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n',
     expect: { responses: [{ status: 403 }], closes: true, backend: [{ method: 'GET', target: '/up/ws-declined', headers: { upgrade: 'websocket' } }] },
   },
@@ -520,13 +564,27 @@ export const CORPUS: AdversarialCase[] = [
     name: 'upgrade pipelined after an absolute-form request: 200 then 101 (the process survives)',
     rule: '[H1] requests in order; websocket upgrade enabled by Istio [issue 11 item 1]',
     writes: [`GET http://${HOST}/a HTTP/1.1\r\n${H}\r\n` + get('/u', 'Connection: Upgrade\r\nUpgrade: websocket\r\n')],
-    expect: { responses: [ok('/a'), { status: 101 }], closes: false, backend: [{ method: 'GET', target: '/a' }, { method: 'GET', target: '/u', headers: { upgrade: 'websocket' } }] },
+    expect: {
+      responses: [ok('/a'), { status: 101 }],
+      closes: false,
+      backend: [
+        { method: 'GET', target: '/a' },
+        { method: 'GET', target: '/u', headers: { upgrade: 'websocket' } },
+      ],
+    },
   },
   {
     name: 'upgrade pipelined after a non-ASCII request: 200 then 101',
     rule: '[H1] requests in order [issue 11 item 1]',
     writes: [get('/n', 'X-A: caf\xe9\r\n') + get('/u2', 'Connection: Upgrade\r\nUpgrade: websocket\r\n')],
-    expect: { responses: [ok('/n'), { status: 101 }], closes: false, backend: [{ method: 'GET', target: '/n' }, { method: 'GET', target: '/u2' }] },
+    expect: {
+      responses: [ok('/n'), { status: 101 }],
+      closes: false,
+      backend: [
+        { method: 'GET', target: '/n' },
+        { method: 'GET', target: '/u2' },
+      ],
+    },
   },
   {
     name: 'Upgrade: h2c is ignored: handled as plain HTTP/1.1, connection kept',
@@ -535,7 +593,10 @@ export const CORPUS: AdversarialCase[] = [
     expect: {
       responses: [ok('/h2c'), ok('/after-h2c')],
       closes: false,
-      backend: [{ method: 'GET', target: '/h2c', headers: { upgrade: null, 'http2-settings': null } }, { method: 'GET', target: '/after-h2c' }],
+      backend: [
+        { method: 'GET', target: '/h2c', headers: { upgrade: null, 'http2-settings': null } },
+        { method: 'GET', target: '/after-h2c' },
+      ],
     },
   },
   {
@@ -557,7 +618,14 @@ export const CORPUS: AdversarialCase[] = [
     rule: '[H1] the CL+TE check applies to responses too -> protocol error -> router 502 UPE [DP §1.2]',
     writes: [get('/up/clte') + get('/after-clte')],
     upstream: 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\ninjected',
-    expect: { responses: [PROTOCOL_ERROR, ok('/after-clte')], closes: false, backend: [{ method: 'GET', target: '/up/clte' }, { method: 'GET', target: '/after-clte' }] },
+    expect: {
+      responses: [PROTOCOL_ERROR, ok('/after-clte')],
+      closes: false,
+      backend: [
+        { method: 'GET', target: '/up/clte' },
+        { method: 'GET', target: '/after-clte' },
+      ],
+    },
   },
   {
     name: 'upstream response with duplicate Content-Length -> 502',
@@ -590,7 +658,8 @@ export const CORPUS: AdversarialCase[] = [
   {
     name: 'bare CR in an upstream header value -> 502 (Envoy removes it)',
     rule: '[BP] CR/LF removed from values in responses too; lone CR is not an invalid byte in balsa',
-    deviation: 'Envoy removes the CR and forwards x-up: ab; the upstream parser is kept as strict as the downstream one (issue 11 item 4), so the response is refused',
+    deviation:
+      'Envoy removes the CR and forwards x-up: ab; the upstream parser is kept as strict as the downstream one (issue 11 item 4), so the response is refused',
     writes: [get('/up/cr')],
     upstream: 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-up: a\rb\r\n\r\nok',
     expect: { responses: [PROTOCOL_ERROR], closes: false, backend: [{ method: 'GET', target: '/up/cr' }] },

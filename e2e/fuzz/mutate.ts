@@ -77,8 +77,33 @@ export function hostileResponse(k: number, id: number): { raw: string } {
 export const SEEDS: Buffer[] = [...VALID, ...CORPUS.map((c) => c.writes.join(''))].map((s) => Buffer.from(s, 'latin1'));
 
 const SPECIAL = ['\r', '\n', '\r\n', '\x00', ' ', '\t', ':', ';', ',', '#', '\xe9', '\xff', '\r\n ', '\r\n\r\n'];
-const NUMBERS = ['0', '-1', '+5', '0x10', '99999999999999999999', '18446744073709551616', '4294967296', '00000000000000000005', '1e3', '5 5', '5,5', 'ffffffffffffffff'];
-const HEADER_LINES = ['Transfer-Encoding: chunked', 'Content-Length: 0', 'Content-Length: 7', 'Transfer-Encoding: identity', 'Connection: Upgrade', 'Upgrade: websocket', 'Connection: close', 'Expect: 100-continue', 'Host: other.test', `Host: ${HOST}`, 'X-A: caf\xe9'];
+const NUMBERS = [
+  '0',
+  '-1',
+  '+5',
+  '0x10',
+  '99999999999999999999',
+  '18446744073709551616',
+  '4294967296',
+  '00000000000000000005',
+  '1e3',
+  '5 5',
+  '5,5',
+  'ffffffffffffffff',
+];
+const HEADER_LINES = [
+  'Transfer-Encoding: chunked',
+  'Content-Length: 0',
+  'Content-Length: 7',
+  'Transfer-Encoding: identity',
+  'Connection: Upgrade',
+  'Upgrade: websocket',
+  'Connection: close',
+  'Expect: 100-continue',
+  'Host: other.test',
+  `Host: ${HOST}`,
+  'X-A: caf\xe9',
+];
 
 type Mutation = (b: Buffer, r: () => number) => [Buffer, string];
 

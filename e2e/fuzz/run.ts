@@ -114,7 +114,8 @@ function upstreamTarget(target: string): string | undefined {
  * Headers Envoy changes or drops on the way (hop-by-hop, framing, edge sanitising, Host from absolute-form);
  * every other header must reach the backend with the same value bytes [conn_manager_utility.cc].
  */
-const REWRITTEN = /^(host|connection|keep-alive|proxy-connection|transfer-encoding|content-length|te|upgrade|http2-settings|expect|referer|x-forwarded-.*|x-envoy-.*|x-request-id|x-forwarded-client-cert)$/;
+const REWRITTEN =
+  /^(host|connection|keep-alive|proxy-connection|transfer-encoding|content-length|te|upgrade|http2-settings|expect|referer|x-forwarded-.*|x-envoy-.*|x-request-id|x-forwarded-client-cert)$/;
 
 function headerBytesProblems(want: StrictRequest, got: RecordedRequest): string[] {
   const problems: string[] = [];
@@ -124,7 +125,9 @@ function headerBytesProblems(want: StrictRequest, got: RecordedRequest): string[
     // Repeated headers may arrive joined with ',' (Envoy's inline headers).
     const seen = got.headers.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v);
     if (!seen.some((v) => v === value || v.split(',').some((p) => p.trim() === value))) {
-      problems.push(`header ${name}: ${JSON.stringify(value)} reached the backend as ${seen.length ? seen.map((v) => JSON.stringify(v)).join(', ') : '(absent)'}`);
+      problems.push(
+        `header ${name}: ${JSON.stringify(value)} reached the backend as ${seen.length ? seen.map((v) => JSON.stringify(v)).join(', ') : '(absent)'}`,
+      );
     }
   }
   return problems;
@@ -144,7 +147,8 @@ function checkConnection(input: FuzzInput, ex: Exchange, got: RecordedRequest[])
   const mine = new Set(got.map((r) => r.id));
   responses.forEach((r, j) => {
     const id = r.header('x-rec-id');
-    if (id !== undefined && !mine.has(Number(id))) problems.push(`response ${j + 1} (${r.statusLine}) carries x-rec-id ${JSON.stringify(id)}, not from a request of this client`);
+    if (id !== undefined && !mine.has(Number(id)))
+      problems.push(`response ${j + 1} (${r.statusLine}) carries x-rec-id ${JSON.stringify(id)}, not from a request of this client`);
   });
   const strict = strictRequests(input.bytes);
   for (const req of got) {
@@ -152,7 +156,9 @@ function checkConnection(input: FuzzInput, ex: Exchange, got: RecordedRequest[])
     // A hostile upstream response (/up/r<k>) is rightly answered 502 or reset by the gateway.
     if (j === undefined && req.target.startsWith('/up/r')) continue;
     if (j === undefined) {
-      problems.push(`the backend received ${req.method} ${JSON.stringify(req.target)} but the client never got its response (client got [${responses.map((r) => r.status).join(', ')}]${ex.closed ? ', then close' : ''})`);
+      problems.push(
+        `the backend received ${req.method} ${JSON.stringify(req.target)} but the client never got its response (client got [${responses.map((r) => r.status).join(', ')}]${ex.closed ? ', then close' : ''})`,
+      );
       continue;
     }
     const want = strict[j];
@@ -160,7 +166,9 @@ function checkConnection(input: FuzzInput, ex: Exchange, got: RecordedRequest[])
     const upgrade = want?.headers.some(([k]) => k.toLowerCase() === 'upgrade') === true;
     const target = want && upstreamTarget(want.target);
     if (want && (want.method !== req.method || (target !== undefined && target !== req.target) || (!upgrade && !want.body.equals(req.body)))) {
-      problems.push(`response ${j + 1} came from a backend request ${req.method} ${JSON.stringify(req.target)} (body ${req.body.length} B) but the client's request ${j + 1} reads strictly as ${want.method} ${JSON.stringify(target ?? want.target)} (body ${want.body.length} B)`);
+      problems.push(
+        `response ${j + 1} came from a backend request ${req.method} ${JSON.stringify(req.target)} (body ${req.body.length} B) but the client's request ${j + 1} reads strictly as ${want.method} ${JSON.stringify(target ?? want.target)} (body ${want.body.length} B)`,
+      );
     } else if (want) {
       for (const p of headerBytesProblems(want, req)) problems.push(`request ${j + 1} (${req.method} ${JSON.stringify(req.target)}): ${p}`);
     }
@@ -202,7 +210,12 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     findings.push({ ...f, file });
     log(`FINDING (seed ${o.seed}, path ${o.path}, round ${f.round}${f.n !== undefined ? `, input ${f.n}` : ''}): ${f.problem}\n  reproduce: ${file}`);
   };
-  const show = (i: FuzzInput): object => ({ how: i.how, gapMs: i.gapMs, writes: i.writes.map((w) => w.toString('latin1')), base64: i.bytes.toString('base64') });
+  const show = (i: FuzzInput): object => ({
+    how: i.how,
+    gapMs: i.gapMs,
+    writes: i.writes.map((w) => w.toString('latin1')),
+    base64: i.bytes.toString('base64'),
+  });
   try {
     while (Date.now() < deadline && findings.length < (o.stopAtFirst ? 1 : 50)) {
       const batch = Array.from({ length: perRound }, (_, n) => ({ n, input: fuzzInput(o.seed, round, n) }));
@@ -210,23 +223,37 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       const mark = t.backend.mark();
       const results = new Map<number, Exchange>();
       await pool(batch, parallel, async ({ n, input }) => {
-        results.set(n, await exchange({ host: '127.0.0.1', port: t.gw.port, writes: input.writes, gapMs: input.gapMs, localAddress: clientIp(round, n), idleMs: 500, timeoutMs: 5000 }));
+        results.set(
+          n,
+          await exchange({
+            host: '127.0.0.1',
+            port: t.gw.port,
+            writes: input.writes,
+            gapMs: input.gapMs,
+            localAddress: clientIp(round, n),
+            idleMs: 500,
+            timeoutMs: 5000,
+          }),
+        );
       });
       await new Promise((r) => setTimeout(r, 200));
       const got = t.backend.since(mark);
       for (const { n, input } of batch) {
         const mine = got.requests.filter((r) => headerValue(r, 'x-envoy-external-address') === clientIp(round, n));
         const ex = results.get(n) as Exchange;
-        for (const problem of checkConnection(input, ex, mine)) record({ round, n, problem }, { ...show(input), responses: ex.responses.map((r) => r.statusLine) });
+        for (const problem of checkConnection(input, ex, mine))
+          record({ round, n, problem }, { ...show(input), responses: ex.responses.map((r) => r.statusLine) });
       }
-      for (const e of got.parseErrors) record({ round, problem: `the backend's strict parser could not read what the gateway sent: ${e}` }, { inputs: batch.map((b) => show(b.input)) });
+      for (const e of got.parseErrors)
+        record({ round, problem: `the backend's strict parser could not read what the gateway sent: ${e}` }, { inputs: batch.map((b) => show(b.input)) });
       const health = await t.health();
       if (t.workerRestarts() !== restarts) health.push('a worker was restarted');
       const rss = t.rssKiB();
       if (rss !== undefined) {
         maxRss = Math.max(maxRss, rss);
         if (round === 2) rssBase = rss;
-        if (rssBase !== undefined && rss - rssBase > (o.rssGrowthMiB ?? 200) * 1024) health.push(`RSS grew from ${Math.round(rssBase / 1024)} MiB to ${Math.round(rss / 1024)} MiB`);
+        if (rssBase !== undefined && rss - rssBase > (o.rssGrowthMiB ?? 200) * 1024)
+          health.push(`RSS grew from ${Math.round(rssBase / 1024)} MiB to ${Math.round(rss / 1024)} MiB`);
       }
       for (const problem of health) record({ round, problem }, { inputs: batch.map((b) => show(b.input)), output: t.gw.proc.output().slice(-5000) });
       if (health.length) {
@@ -261,6 +288,13 @@ if (import.meta.main) {
   }
   const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
   console.log(`fuzzing the ${values.path} path for ${values.minutes} min, seed ${seed} (rerun with --seed ${seed})`);
-  const r = await runFuzz({ path: values.path, seed, durationMs: Number(values.minutes) * 60_000, outDir: values.out, parallel: Number(values.parallel), perRound: Number(values['per-round']) });
+  const r = await runFuzz({
+    path: values.path,
+    seed,
+    durationMs: Number(values.minutes) * 60_000,
+    outDir: values.out,
+    parallel: Number(values.parallel),
+    perRound: Number(values['per-round']),
+  });
   process.exit(r.findings.length ? 1 : 0);
 }

@@ -66,7 +66,7 @@ export async function startCluster(): Promise<Cluster> {
       serviceAccountKubeconfig: () => Promise.resolve(undefined),
       stopApiserver: () => Promise.reject(new Error('E2E_KUBECONFIG: the suite cannot stop an external API server')),
       startApiserver: () => Promise.reject(new Error('E2E_KUBECONFIG: the suite cannot start an external API server')),
-      compactEtcd: () => Promise.reject(new Error('E2E_KUBECONFIG: the suite cannot reach an external API server\'s etcd')),
+      compactEtcd: () => Promise.reject(new Error("E2E_KUBECONFIG: the suite cannot reach an external API server's etcd")),
       stop: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
     };
   }

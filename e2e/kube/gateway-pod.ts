@@ -120,7 +120,21 @@ export function expand(input: string, vars: Record<string, string>): string {
 export function parseQuantity(q: string | number): number {
   const m = /^([+-]?\d+(?:\.\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(String(q).trim());
   if (!m) throw new Error(`cannot parse the quantity '${q}'`);
-  const scale: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+  const scale: Record<string, number> = {
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+  };
   return Number(m[1]) * (m[2] ? (scale[m[2]] ?? 1) : 1);
 }
 
@@ -137,7 +151,8 @@ export function resourceFieldValue(container: Container, resource: string, divis
     const div = Math.round(parseQuantity(divisor ?? '1') * 1000);
     return String(Math.ceil(milli / div));
   }
-  if (raw === undefined) throw new Error(`resourceFieldRef ${resource} of container ${container.name}: no value, and this harness has no node allocatable for ${name}`);
+  if (raw === undefined)
+    throw new Error(`resourceFieldRef ${resource} of container ${container.name}: no value, and this harness has no node allocatable for ${name}`);
   return String(Math.ceil(parseQuantity(raw) / parseQuantity(divisor ?? '1')));
 }
 
@@ -158,7 +173,8 @@ export function containerEnv(pod: KubeObject, containers: Container[], container
   for (const v of container.env ?? []) {
     if (v.valueFrom?.fieldRef) {
       const value = fields[v.valueFrom.fieldRef.fieldPath];
-      if (value === undefined) throw new Error(`env ${v.name} of container ${container.name}: fieldRef ${v.valueFrom.fieldRef.fieldPath} is not supported by this harness`);
+      if (value === undefined)
+        throw new Error(`env ${v.name} of container ${container.name}: fieldRef ${v.valueFrom.fieldRef.fieldPath} is not supported by this harness`);
       env[v.name] = value;
     } else if (v.valueFrom?.resourceFieldRef) {
       const ref = v.valueFrom.resourceFieldRef;
@@ -202,7 +218,12 @@ export function remountArg(arg: string, mounts: { mountPath: string; dir: string
 
 const arg = (args: string[], flag: string): number => {
   const a = args.find((x) => x.startsWith(`${flag}=`));
-  const port = Number(a?.slice(flag.length + 1).split(':').pop());
+  const port = Number(
+    a
+      ?.slice(flag.length + 1)
+      .split(':')
+      .pop(),
+  );
   if (!Number.isInteger(port) || port <= 0) throw new Error(`the container's args have no ${flag}=PORT: ${args.join(' ')}`);
   return port;
 };
@@ -211,7 +232,16 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
   const { kube } = o;
   const deployment = await kube.get('Deployment', o.namespace, o.deployment);
   if (!deployment) throw new Error(`no Deployment ${o.namespace}/${o.deployment}: was the chart installed?`);
-  const template = (deployment as KubeObject & { spec: { template: { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: Record<string, unknown> & { containers: Container[] } } } }).spec.template;
+  const template = (
+    deployment as KubeObject & {
+      spec: {
+        template: {
+          metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+          spec: Record<string, unknown> & { containers: Container[] };
+        };
+      };
+    }
+  ).spec.template;
 
   // The Pod the Deployment's ReplicaSet would create: <deployment>-<pod-template-hash>-<5 random>, the
   // template's labels plus pod-template-hash, its annotations and spec. schedulerName names no scheduler, so on
@@ -267,14 +297,19 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
   // The image's ENV (Dockerfile: NODE_ENV, MESHGATE_LOG_PRETTY, PATH with /app/bin first: here bin/ of this
   // checkout, then this machine's PATH for node), what the kubelet adds (HOSTNAME, the kubernetes Service's
   // KUBERNETES_SERVICE_*), then the container's own env.
-  const kubernetesSvc = (await kube.get('Service', 'default', 'kubernetes')) as (KubeObject & { spec?: { clusterIP?: string; ports?: { port: number }[] } }) | undefined;
+  const kubernetesSvc = (await kube.get('Service', 'default', 'kubernetes')) as
+    (KubeObject & { spec?: { clusterIP?: string; ports?: { port: number }[] } }) | undefined;
   const base: Record<string, string> = {
     PATH: `${REPO}bin:${process.env.PATH ?? '/usr/bin:/bin'}`,
     NODE_ENV: 'production',
     MESHGATE_LOG_PRETTY: '0',
     HOSTNAME: podName,
     ...(kubernetesSvc?.spec?.clusterIP
-      ? { KUBERNETES_SERVICE_HOST: kubernetesSvc.spec.clusterIP, KUBERNETES_SERVICE_PORT: String(kubernetesSvc.spec.ports?.[0]?.port ?? 443), KUBERNETES_SERVICE_PORT_HTTPS: String(kubernetesSvc.spec.ports?.[0]?.port ?? 443) }
+      ? {
+          KUBERNETES_SERVICE_HOST: kubernetesSvc.spec.clusterIP,
+          KUBERNETES_SERVICE_PORT: String(kubernetesSvc.spec.ports?.[0]?.port ?? 443),
+          KUBERNETES_SERVICE_PORT_HTTPS: String(kubernetesSvc.spec.ports?.[0]?.port ?? 443),
+        }
       : {}),
   };
   const containers = template.spec.containers;
@@ -283,7 +318,8 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
     const c = containers.find((x) => x.name === name);
     if (!c) throw new Error(`the Deployment ${o.deployment} has no container ${name}`);
     const env = containerEnv(pod, containers, c, base);
-    if (c.command?.length !== 1 || c.command[0] !== 'meshgate') throw new Error(`container ${name}: command ${JSON.stringify(c.command)} is not the image's ENTRYPOINT ["meshgate"]`);
+    if (c.command?.length !== 1 || c.command[0] !== 'meshgate')
+      throw new Error(`container ${name}: command ${JSON.stringify(c.command)} is not the image's ENTRYPOINT ["meshgate"]`);
     // Deviation: the chart names mount paths in args (--labels-file=/etc/istio/pod/labels,
     // --xds-socket=/etc/istio/proxy/XDS); without a mount namespace each volume lives in a temporary
     // directory, and only those paths in the args change.
@@ -304,7 +340,7 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
 
   const proxy = startContainer('istio-proxy');
   const proxyArgs = started['istio-proxy']?.args ?? [];
-  const controllerArgs = (containers.find((c) => c.name === 'controller')?.args ?? []);
+  const controllerArgs = containers.find((c) => c.name === 'controller')?.args ?? [];
   const xdsSocket = flagValue(proxyArgs, '--xds-socket');
   const ports = {
     admin: arg(proxyArgs, '--admin-port'),
@@ -366,7 +402,9 @@ export async function waitReady(pod: GatewayPod, timeoutMs: number): Promise<voi
       .filter((l) => /"level":(40|50|60)/.test(l))
       .slice(-10)
       .join('\n');
-  throw new Error(`the proxy was not ready within ${timeoutMs} ms (last answer: ${last}).\nproxy warnings:\n${problems(pod.proxy)}\ncontroller warnings:\n${problems(pod.controller)}`);
+  throw new Error(
+    `the proxy was not ready within ${timeoutMs} ms (last answer: ${last}).\nproxy warnings:\n${problems(pod.proxy)}\ncontroller warnings:\n${problems(pod.controller)}`,
+  );
 }
 
 /** One sample of a Prometheus text exposition, e.g. metric(text, 'x_total', {kind: 'Pod'}). */

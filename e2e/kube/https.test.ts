@@ -31,7 +31,8 @@ const secret = (name: string, namespace: string, data: Record<string, string>, t
   type,
   data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
 });
-const tlsSecret = (namespace: string, pair: KeyPair): KubeObject => secret(CREDENTIAL, namespace, { 'tls.crt': pair.cert, 'tls.key': pair.key }, 'kubernetes.io/tls');
+const tlsSecret = (namespace: string, pair: KeyPair): KubeObject =>
+  secret(CREDENTIAL, namespace, { 'tls.crt': pair.cert, 'tls.key': pair.key }, 'kubernetes.io/tls');
 
 /**
  * The task's Gateway: HTTPS 443 with credentialName for httpbin.example.com, a second HTTPS server on the same
@@ -63,47 +64,78 @@ describe('kubernetes: secure ingress with a credentialName Secret (SIMPLE, rotat
   let clientCert: KeyPair;
   let helloCert: KeyPair;
 
-  const target = (servername: string | undefined, extra: Partial<TlsTarget> = {}): TlsTarget => ({ host: GW, port: HTTPS_PORT, ca: ca.cert, ...(servername ? { servername } : {}), ...extra });
+  const target = (servername: string | undefined, extra: Partial<TlsTarget> = {}): TlsTarget => ({
+    host: GW,
+    port: HTTPS_PORT,
+    ca: ca.cert,
+    ...(servername ? { servername } : {}),
+    ...extra,
+  });
   const sameProcesses = (): void => {
     assert.deepEqual([gw.proxy.pid, gw.controller?.pid], pids);
     assert.equal(gw.proxy.child.exitCode, null, 'the proxy was not restarted');
     assert.equal(gw.controller?.child.exitCode, null, 'the controller was not restarted');
   };
 
-  before(async () => {
-    ca = certs.ca('example.com');
-    otherCa = certs.ca('rotated.example.com');
-    httpbinCert = certs.leaf(ca, HOST, { dns: [HOST] });
-    rotatedCert = certs.leaf(otherCa, HOST, { dns: [HOST] });
-    helloCert = certs.leaf(ca, HELLO, { dns: [HELLO] });
-    clientCert = certs.leaf(ca, 'client.example.com', { dns: ['client.example.com'], client: true });
+  before(
+    async () => {
+      ca = certs.ca('example.com');
+      otherCa = certs.ca('rotated.example.com');
+      httpbinCert = certs.leaf(ca, HOST, { dns: [HOST] });
+      rotatedCert = certs.leaf(otherCa, HOST, { dns: [HOST] });
+      helloCert = certs.leaf(ca, HELLO, { dns: [HELLO] });
+      clientCert = certs.leaf(ca, 'client.example.com', { dns: ['client.example.com'], client: true });
 
-    s = await setupSuite();
-    const pod = await s.backend('httpbin-v1', s.ns.app, { app: 'httpbin', version: 'v1' });
-    await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
-    // kubectl create -n istio-system secret tls httpbin-credential --key=httpbin.example.com.key --cert=httpbin.example.com.crt
-    await s.kube.apply(tlsSecret(s.ns.gw, httpbinCert));
-    // The generic form: kubectl create secret generic helloworld-credential --from-file=cert=... --from-file=key=...
-    await s.kube.apply(secret('helloworld-credential', s.ns.gw, { cert: helloCert.cert, key: helloCert.key }));
-    await s.kube.apply(mygateway(s.ns.gw, 'SIMPLE'));
-    await s.kube.apply(virtualService('httpbin', s.ns.app, { hosts: [HOST, HELLO], gateways: [`${s.ns.gw}/mygateway`], prefixes: ['/status', '/delay', '/headers'], host: 'httpbin' }));
-    // The installed istio-ingressgateway Deployment, its containers started as the kubelet would.
-    gw = await startGatewayPod({ kube: s.kube, deployment: RELEASES.ingress.name, namespace: s.ns.gw, podIP: s.gatewayPodIP, kubeconfig: s.controllerKubeconfig, dir: s.dir });
-    await waitReady(gw, 30_000);
-    pids = [gw.proxy.pid, gw.controller?.pid ?? -1];
-  }, { timeout: 10 * 60_000 });
+      s = await setupSuite();
+      const pod = await s.backend('httpbin-v1', s.ns.app, { app: 'httpbin', version: 'v1' });
+      await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
+      // kubectl create -n istio-system secret tls httpbin-credential --key=httpbin.example.com.key --cert=httpbin.example.com.crt
+      await s.kube.apply(tlsSecret(s.ns.gw, httpbinCert));
+      // The generic form: kubectl create secret generic helloworld-credential --from-file=cert=... --from-file=key=...
+      await s.kube.apply(secret('helloworld-credential', s.ns.gw, { cert: helloCert.cert, key: helloCert.key }));
+      await s.kube.apply(mygateway(s.ns.gw, 'SIMPLE'));
+      await s.kube.apply(
+        virtualService('httpbin', s.ns.app, {
+          hosts: [HOST, HELLO],
+          gateways: [`${s.ns.gw}/mygateway`],
+          prefixes: ['/status', '/delay', '/headers'],
+          host: 'httpbin',
+        }),
+      );
+      // The installed istio-ingressgateway Deployment, its containers started as the kubelet would.
+      gw = await startGatewayPod({
+        kube: s.kube,
+        deployment: RELEASES.ingress.name,
+        namespace: s.ns.gw,
+        podIP: s.gatewayPodIP,
+        kubeconfig: s.controllerKubeconfig,
+        dir: s.dir,
+      });
+      await waitReady(gw, 30_000);
+      pids = [gw.proxy.pid, gw.controller?.pid ?? -1];
+    },
+    { timeout: 10 * 60_000 },
+  );
 
-  after(async () => {
-    await gw?.stop();
-    await s?.cleanup();
-    certs.cleanup();
-  }, { timeout: 120_000 });
+  after(
+    async () => {
+      await gw?.stop();
+      await s?.cleanup();
+      certs.cleanup();
+    },
+    { timeout: 120_000 },
+  );
 
-  test('SIMPLE: listener 0.0.0.0_8443 is served, and curl --resolve httpbin.example.com --cacert example.com.crt gets 200 from httpbin with the Secret\'s certificate', async () => {
-    const r = await eventually('an HTTPS 200 for httpbin.example.com', async () => {
-      const res = await httpsGet(target(HOST), '/status/200');
-      return res.status === 200 ? res : undefined;
-    }, 20_000, 100);
+  test("SIMPLE: listener 0.0.0.0_8443 is served, and curl --resolve httpbin.example.com --cacert example.com.crt gets 200 from httpbin with the Secret's certificate", async () => {
+    const r = await eventually(
+      'an HTTPS 200 for httpbin.example.com',
+      async () => {
+        const res = await httpsGet(target(HOST), '/status/200');
+        return res.status === 200 ? res : undefined;
+      },
+      20_000,
+      100,
+    );
     assert.match(await gw.adminGet('/listeners'), new RegExp(`^0\\.0\\.0\\.0_${HTTPS_PORT}::0\\.0\\.0\\.0:${HTTPS_PORT}$`, 'm'));
     assert.equal(r.headers.server, 'istio-envoy');
     assert.equal(r.peer.subject.CN, HOST);
@@ -135,10 +167,15 @@ describe('kubernetes: secure ingress with a credentialName Secret (SIMPLE, rotat
     // kubectl create secret tls ... --dry-run=client -o yaml | kubectl replace -f -
     const changedAt = Date.now();
     await s.kube.apply(tlsSecret(s.ns.gw, rotatedCert));
-    const r = await eventually('the rotated certificate on a new handshake', async () => {
-      const res = await httpsGet(target(HOST, { ca: [ca.cert, otherCa.cert] }), '/status/200');
-      return res.peer.fingerprint256 === rotated ? res : undefined;
-    }, 20_000, 100);
+    const r = await eventually(
+      'the rotated certificate on a new handshake',
+      async () => {
+        const res = await httpsGet(target(HOST, { ca: [ca.cert, otherCa.cert] }), '/status/200');
+        return res.peer.fingerprint256 === rotated ? res : undefined;
+      },
+      20_000,
+      100,
+    );
     const took = Date.now() - changedAt;
     assert.equal(r.status, 200);
     assert.equal(r.peer.issuer.CN, 'rotated.example.com');
@@ -153,16 +190,30 @@ describe('kubernetes: secure ingress with a credentialName Secret (SIMPLE, rotat
 
   test('deleting the Secret: its HTTPS server is no longer served (handshake closed), a Warning Event on the Gateway says why; the other HTTPS server and HTTP on port 80 keep working', async () => {
     await s.kube.remove('Secret', s.ns.gw, CREDENTIAL);
-    await eventually('the HTTPS server to stop serving', async () => {
-      const r = await httpsGet(target(HOST, { ca: otherCa.cert }), '/status/200').catch((err: Error) => err);
-      if (r instanceof Error && HANDSHAKE_CLOSED.test(r.message)) return true;
-      throw new Error(r instanceof Error ? `handshake failed otherwise: ${r.message}` : `still served: ${r.status} with ${JSON.stringify(r.peer.subject)} issued by ${JSON.stringify(r.peer.issuer)}`);
-    }, 20_000, 100);
-    const events = await eventually('a Warning Event on Gateway mygateway naming the Secret', async () => {
-      const evs = (await s.kube.eventsFor('Gateway', s.ns.gw, 'mygateway')) as (KubeObject & { type: string; reason: string; message: string })[];
-      const mine = evs.filter((e) => e.message.includes(CREDENTIAL));
-      return mine.length > 0 ? mine : undefined;
-    }, 20_000, 250);
+    await eventually(
+      'the HTTPS server to stop serving',
+      async () => {
+        const r = await httpsGet(target(HOST, { ca: otherCa.cert }), '/status/200').catch((err: Error) => err);
+        if (r instanceof Error && HANDSHAKE_CLOSED.test(r.message)) return true;
+        throw new Error(
+          r instanceof Error
+            ? `handshake failed otherwise: ${r.message}`
+            : `still served: ${r.status} with ${JSON.stringify(r.peer.subject)} issued by ${JSON.stringify(r.peer.issuer)}`,
+        );
+      },
+      20_000,
+      100,
+    );
+    const events = await eventually(
+      'a Warning Event on Gateway mygateway naming the Secret',
+      async () => {
+        const evs = (await s.kube.eventsFor('Gateway', s.ns.gw, 'mygateway')) as (KubeObject & { type: string; reason: string; message: string })[];
+        const mine = evs.filter((e) => e.message.includes(CREDENTIAL));
+        return mine.length > 0 ? mine : undefined;
+      },
+      20_000,
+      250,
+    );
     const ev = events[events.length - 1];
     assert.equal(ev?.type, 'Warning');
     assert.match(ev?.message ?? '', new RegExp(`Secret ${s.ns.gw}/${CREDENTIAL} not found`));
@@ -183,17 +234,25 @@ describe('kubernetes: secure ingress with a credentialName Secret (SIMPLE, rotat
     await s.kube.apply(secret(`${CREDENTIAL}-cacert`, s.ns.gw, { 'ca.crt': ca.cert }));
     await s.kube.apply(mygateway(s.ns.gw, 'MUTUAL'));
     const withCert = target(HOST, { cert: clientCert.cert, key: clientCert.key });
-    const ok = await eventually('an mTLS 200 for httpbin.example.com', async () => {
-      const res = await httpsGet(withCert, '/headers');
-      return res.status === 200 ? res : undefined;
-    }, 20_000, 100);
+    const ok = await eventually(
+      'an mTLS 200 for httpbin.example.com',
+      async () => {
+        const res = await httpsGet(withCert, '/headers');
+        return res.status === 200 ? res : undefined;
+      },
+      20_000,
+      100,
+    );
     const seen = JSON.parse(ok.body) as { headers: Record<string, string> };
     assert.match(seen.headers['X-Forwarded-Client-Cert'] ?? '', /Subject="CN=client\.example\.com,O=meshgate-e2e"/);
     // No client certificate: TLS 1.3 reports the server's alert on the first read, or the connection closes.
     await assert.rejects(httpsGet(target(HOST), '/status/200'), /certificate required|alert|closed|ECONNRESET|socket hang up/i);
     // One from another CA is refused too.
     const stranger = certs.leaf(otherCa, 'client.example.com', { dns: ['client.example.com'], client: true });
-    await assert.rejects(httpsGet(target(HOST, { cert: stranger.cert, key: stranger.key }), '/status/200'), /unknown ca|alert|closed|ECONNRESET|socket hang up/i);
+    await assert.rejects(
+      httpsGet(target(HOST, { cert: stranger.cert, key: stranger.key }), '/status/200'),
+      /unknown ca|alert|closed|ECONNRESET|socket hang up/i,
+    );
     assert.equal((await httpsGet(withCert, '/status/418')).status, 418);
     sameProcesses();
   });

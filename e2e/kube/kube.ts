@@ -127,7 +127,10 @@ export async function createPod(kube: Kube, p: BackendPod): Promise<KubeObject> 
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
-    spec: { schedulerName: 'meshgate-e2e-no-scheduler', containers: [{ name: 'httpbin', image: 'meshgate/httpbin:e2e', ports: [{ containerPort: 8000, name: 'http' }] }] },
+    spec: {
+      schedulerName: 'meshgate-e2e-no-scheduler',
+      containers: [{ name: 'httpbin', image: 'meshgate/httpbin:e2e', ports: [{ containerPort: 8000, name: 'http' }] }],
+    },
   });
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   return kube.mergePatch(
@@ -158,7 +161,10 @@ export interface ServicePort {
 }
 
 /** A ClusterIP Service; with `selector: false` (external clusters) the cluster's EndpointSlice controller leaves it alone. */
-export async function createService(kube: Kube, o: { name: string; namespace: string; ports: ServicePort[]; selector?: Record<string, string> | false; labels?: Record<string, string> }): Promise<KubeObject> {
+export async function createService(
+  kube: Kube,
+  o: { name: string; namespace: string; ports: ServicePort[]; selector?: Record<string, string> | false; labels?: Record<string, string> },
+): Promise<KubeObject> {
   return kube.apply({
     apiVersion: 'v1',
     kind: 'Service',
@@ -186,7 +192,9 @@ export async function writeEndpointSlice(kube: Kube, service: KubeObject, pods: 
       name: `${service.metadata.name}-${createHash('sha256').update(service.metadata.name).digest('hex').slice(0, 5)}`,
       namespace: ns,
       labels: { 'kubernetes.io/service-name': service.metadata.name, 'endpointslice.kubernetes.io/managed-by': SLICE_MANAGER },
-      ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: service.metadata.name, uid: service.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        { apiVersion: 'v1', kind: 'Service', name: service.metadata.name, uid: service.metadata.uid, controller: true, blockOwnerDeletion: true },
+      ],
     } as KubeObject['metadata'],
     addressType: 'IPv4',
     ports: ports.map((p) => ({ name: p.name, port: p.targetPort, protocol: 'TCP' })),

@@ -21,7 +21,10 @@ for (const [input, want] of expansions) {
   test(`$(VAR) expansion: '${input}' -> '${want}'`, () => assert.equal(expand(input, vars), want));
 }
 
-const proxy = (cpu?: string, memory?: string): Container => ({ name: 'istio-proxy', resources: { limits: { ...(cpu ? { cpu } : {}), ...(memory ? { memory } : {}) } } });
+const proxy = (cpu?: string, memory?: string): Container => ({
+  name: 'istio-proxy',
+  resources: { limits: { ...(cpu ? { cpu } : {}), ...(memory ? { memory } : {}) } },
+});
 const fields: [string, Container, string, string | undefined, string][] = [
   ['2000m / 1 (the chart: ISTIO_CPU_LIMIT)', proxy('2000m'), 'limits.cpu', '1', '2'],
   ['1500m / 1 rounds up', proxy('1500m'), 'limits.cpu', '1', '2'],

@@ -32,10 +32,15 @@ describe('kubernetes: the controller through API server outages', () => {
   const KINDS = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEntry', 'Service', 'EndpointSlice', 'Pod', 'Secret'];
   /** Every kind's watch is open again (each retries on its own backoff schedule, up to 30 s apart). */
   const allWatchesOpen = async (timeoutMs: number): Promise<void> => {
-    await eventually('every kind to be watched again', async () => {
-      const text = await gw.mergedMetrics();
-      return KINDS.every((kind) => (metric(text, 'meshgate_controller_k8s_watches_open', { kind }) ?? 0) >= 1) ? true : undefined;
-    }, timeoutMs, 250);
+    await eventually(
+      'every kind to be watched again',
+      async () => {
+        const text = await gw.mergedMetrics();
+        return KINDS.every((kind) => (metric(text, 'meshgate_controller_k8s_watches_open', { kind }) ?? 0) >= 1) ? true : undefined;
+      },
+      timeoutMs,
+      250,
+    );
   };
   const controllerMetric = async (name: string, labels: Record<string, string>): Promise<number> => metric(await gw.mergedMetrics(), name, labels) ?? 0;
 
@@ -61,21 +66,29 @@ describe('kubernetes: the controller through API server outages', () => {
     };
   };
 
-  before(async () => {
-    s = await setupSuite();
-    fwd = new ApiForwarder(s.cluster.server);
-    await fwd.listen();
-    const pod = await s.backend('httpbin-v1', s.ns.app, { app: 'httpbin', version: 'v1' });
-    await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
-    await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST]));
-    await s.kube.apply(virtualService('httpbin', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/status', '/delay'], host: 'httpbin' }));
-  }, { timeout: 60 * 60_000 });
+  before(
+    async () => {
+      s = await setupSuite();
+      fwd = new ApiForwarder(s.cluster.server);
+      await fwd.listen();
+      const pod = await s.backend('httpbin-v1', s.ns.app, { app: 'httpbin', version: 'v1' });
+      await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
+      await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST]));
+      await s.kube.apply(
+        virtualService('httpbin', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/status', '/delay'], host: 'httpbin' }),
+      );
+    },
+    { timeout: 60 * 60_000 },
+  );
 
-  after(async () => {
-    await gw?.stop();
-    await fwd?.cut();
-    await s?.cleanup();
-  }, { timeout: 120_000 });
+  after(
+    async () => {
+      await gw?.stop();
+      await fwd?.cut();
+      await s?.cleanup();
+    },
+    { timeout: 120_000 },
+  );
 
   test('xDS is held until the first sync: a gateway started while the API server is unreachable stays 503, and becomes ready once it is reachable', async () => {
     await fwd.cut();
@@ -111,7 +124,12 @@ describe('kubernetes: the controller through API server outages', () => {
       await fwd.listen();
     } else {
       await s.cluster.stopApiserver();
-      await eventually('the controller to notice', async () => ((await controllerMetric('meshgate_controller_k8s_watches_open', { kind: 'VirtualService' })) === 0 ? true : undefined), 30_000, 200);
+      await eventually(
+        'the controller to notice',
+        async () => ((await controllerMetric('meshgate_controller_k8s_watches_open', { kind: 'VirtualService' })) === 0 ? true : undefined),
+        30_000,
+        200,
+      );
       assert.equal(await status('/status/200'), 200, 'serving while the API server is down');
       // A restarted API server alone does not always expire the controller's resourceVersion (when no write
       // came between the controller's last event or bookmark and the new watch cache, it resumes): dropping
@@ -119,7 +137,9 @@ describe('kubernetes: the controller through API server outages', () => {
       await s.cluster.compactEtcd();
       await s.cluster.startApiserver();
     }
-    await s.kube.apply(virtualService('httpbin-anything', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/anything'], host: 'httpbin' }));
+    await s.kube.apply(
+      virtualService('httpbin-anything', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/anything'], host: 'httpbin' }),
+    );
     // Backoff is capped at 30 s: the change arrives within that after the API server is back.
     await waitStatus('/anything', 200, 45_000);
     const { failures, count } = await loop.stop();
@@ -130,7 +150,10 @@ describe('kubernetes: the controller through API server outages', () => {
     assert.equal(gw.controller?.child.exitCode, null);
     if (!s.external) {
       // etcd's history before the restart is gone: resuming from the old resourceVersion answered 410.
-      assert.ok((await controllerMetric('meshgate_controller_k8s_relists_total', { kind: 'VirtualService', reason: 'expired' })) > relistsBefore, 'relisted after 410 Gone');
+      assert.ok(
+        (await controllerMetric('meshgate_controller_k8s_relists_total', { kind: 'VirtualService', reason: 'expired' })) > relistsBefore,
+        'relisted after 410 Gone',
+      );
     }
   });
 
@@ -143,18 +166,37 @@ describe('kubernetes: the controller through API server outages', () => {
       metadata: { name: 'httpbin', namespace: s.ns.app },
       spec: { host: 'httpbin', subsets: [{ name: 'v2', labels: { version: 'v2' } }] },
     });
-    await s.kube.apply(virtualService('httpbin-v2', s.ns.app, { hosts: ['v2.example.com'], gateways: ['httpbin-gateway'], prefixes: ['/status'], host: 'httpbin', subset: 'v2' }));
+    await s.kube.apply(
+      virtualService('httpbin-v2', s.ns.app, {
+        hosts: ['v2.example.com'],
+        gateways: ['httpbin-gateway'],
+        prefixes: ['/status'],
+        host: 'httpbin',
+        subset: 'v2',
+      }),
+    );
     await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST, 'v2.example.com', 'headers.example.com']));
     await waitStatus('/status/200', 503, 15_000, 'v2.example.com');
 
     await fwd.cut();
-    await eventually('the controller to notice the broken watches', async () => ((await controllerMetric('meshgate_controller_k8s_watches_open', { kind: 'VirtualService' })) === 0 ? true : undefined), 15_000, 100);
+    await eventually(
+      'the controller to notice the broken watches',
+      async () => ((await controllerMetric('meshgate_controller_k8s_watches_open', { kind: 'VirtualService' })) === 0 ? true : undefined),
+      15_000,
+      100,
+    );
     // While the controller cannot see the API server: delete a route, add one, relabel the pod into the subset.
     await s.kube.remove('VirtualService', s.ns.app, 'httpbin-anything');
-    await s.kube.apply(virtualService('httpbin-headers', s.ns.app, { hosts: ['headers.example.com'], gateways: ['httpbin-gateway'], prefixes: ['/headers'], host: 'httpbin' }));
+    await s.kube.apply(
+      virtualService('httpbin-headers', s.ns.app, { hosts: ['headers.example.com'], gateways: ['httpbin-gateway'], prefixes: ['/headers'], host: 'httpbin' }),
+    );
     await s.kube.mergePatch('Pod', s.ns.app, 'httpbin-v1', { metadata: { labels: { version: 'v2' } } });
     await new Promise((r) => setTimeout(r, 1_500));
-    assert.equal(await controllerMetric('meshgate_controller_k8s_watches_open', { kind: 'VirtualService' }), 0, 'the changes were made while the watch was broken');
+    assert.equal(
+      await controllerMetric('meshgate_controller_k8s_watches_open', { kind: 'VirtualService' }),
+      0,
+      'the changes were made while the watch was broken',
+    );
     assert.equal(await status('/anything'), 200, 'the last config keeps serving');
     assert.equal(await status('/headers', 'headers.example.com'), 404);
     assert.equal(await status('/status/200', 'v2.example.com'), 503);

@@ -138,7 +138,13 @@ async function helmInstallGateways(cluster: Cluster, namespace: string, watchNam
     await exec(
       helm,
       [
-        'install', r.name, join(REPO, 'charts/gateway'), '--namespace', namespace, '--kubeconfig', cluster.kubeconfig,
+        'install',
+        r.name,
+        join(REPO, 'charts/gateway'),
+        '--namespace',
+        namespace,
+        '--kubeconfig',
+        cluster.kubeconfig,
         ...r.values.flatMap((v) => ['-f', join(REPO, v)]),
         ...(watchNamespaces ? ['--set', `controller.watchNamespaces={${watchNamespaces.join(',')}}`] : []),
       ],
@@ -163,7 +169,8 @@ export async function releaseManifest(s: Pick<Suite, 'cluster' | 'ns'>, release:
  * token of the pod's kube-api-access volume.
  */
 async function chartServiceAccount(cluster: Cluster, kube: Kube, namespace: string): Promise<string> {
-  const dep = (await kube.get('Deployment', namespace, RELEASES.ingress.name)) as (KubeObject & { spec: { template: { spec: { serviceAccountName?: string } } } }) | undefined;
+  const dep = (await kube.get('Deployment', namespace, RELEASES.ingress.name)) as
+    (KubeObject & { spec: { template: { spec: { serviceAccountName?: string } } } }) | undefined;
   const sa = dep?.spec.template.spec.serviceAccountName;
   if (!sa) throw new Error(`the Deployment ${namespace}/${RELEASES.ingress.name} names no serviceAccountName`);
   const file = await cluster.serviceAccountKubeconfig(namespace, sa);
@@ -178,7 +185,11 @@ export const gateway = (name: string, namespace: string, selector: Record<string
   spec: { selector, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts }] },
 });
 
-export const virtualService = (name: string, namespace: string, o: { hosts: string[]; gateways: string[]; prefixes: string[]; host: string; subset?: string }): KubeObject => ({
+export const virtualService = (
+  name: string,
+  namespace: string,
+  o: { hosts: string[]; gateways: string[]; prefixes: string[]; host: string; subset?: string },
+): KubeObject => ({
   apiVersion: 'networking.istio.io/v1',
   kind: 'VirtualService',
   metadata: { name, namespace },

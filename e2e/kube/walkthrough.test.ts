@@ -22,10 +22,15 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
   let sentinels = 0;
 
   const waitStatus = async (path: string, host: string, status: number, timeoutMs = 20_000) =>
-    eventually(`${host}${path} to answer ${status}`, async () => {
-      const r = await get(GW, PORT, path, host);
-      return r.status === status ? r : undefined;
-    }, timeoutMs, 100);
+    eventually(
+      `${host}${path} to answer ${status}`,
+      async () => {
+        const r = await get(GW, PORT, path, host);
+        return r.status === status ? r : undefined;
+      },
+      timeoutMs,
+      100,
+    );
 
   /**
    * Waits until the controller has applied every change made so far: a new VirtualService route for a fresh
@@ -33,25 +38,44 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
    */
   const barrier = async (): Promise<void> => {
     const host = `sentinel-${++sentinels}.example.com`;
-    await s.kube.apply(virtualService(`sentinel-${sentinels}`, s.ns.app, { hosts: [host], gateways: ['httpbin-gateway'], prefixes: ['/status'], host: 'httpbin' }));
+    await s.kube.apply(
+      virtualService(`sentinel-${sentinels}`, s.ns.app, { hosts: [host], gateways: ['httpbin-gateway'], prefixes: ['/status'], host: 'httpbin' }),
+    );
     await waitStatus('/status/200', host, 200);
   };
 
-  before(async () => {
-    s = await setupSuite();
-    await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST, '*.example.com']));
-    // The installed istio-ingressgateway Deployment, its containers started as the kubelet would.
-    gw = await startGatewayPod({ kube: s.kube, deployment: RELEASES.ingress.name, namespace: s.ns.gw, podIP: s.gatewayPodIP, kubeconfig: s.controllerKubeconfig, dir: s.dir, proxyOnly: true });
-  }, { timeout: 60 * 60_000 });
+  before(
+    async () => {
+      s = await setupSuite();
+      await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST, '*.example.com']));
+      // The installed istio-ingressgateway Deployment, its containers started as the kubelet would.
+      gw = await startGatewayPod({
+        kube: s.kube,
+        deployment: RELEASES.ingress.name,
+        namespace: s.ns.gw,
+        podIP: s.gatewayPodIP,
+        kubeconfig: s.controllerKubeconfig,
+        dir: s.dir,
+        proxyOnly: true,
+      });
+    },
+    { timeout: 60 * 60_000 },
+  );
 
-  after(async () => {
-    await gw?.stop();
-    await s?.cleanup();
-  }, { timeout: 120_000 });
+  after(
+    async () => {
+      await gw?.stop();
+      await s?.cleanup();
+    },
+    { timeout: 120_000 },
+  );
 
   test('helm install: istio-base, istio-ingressgateway and istio-egressgateway are deployed, and the API server holds every object as rendered', async () => {
     const labels = (o: KubeObject | undefined): Record<string, string> | undefined => o?.metadata.labels;
-    for (const [release, istio] of [[RELEASES.ingress.name, 'ingressgateway'], [RELEASES.egress.name, 'egressgateway']] as const) {
+    for (const [release, istio] of [
+      [RELEASES.ingress.name, 'ingressgateway'],
+      [RELEASES.egress.name, 'egressgateway'],
+    ] as const) {
       const rendered = await releaseManifest(s, release);
       assert.deepEqual(
         rendered.map((o) => o.kind).sort(),
@@ -59,16 +83,28 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
         `${release}: the objects helm rendered`,
       );
       for (const o of rendered) {
-        const live = await s.kube.get(o.kind, o.metadata.namespace ?? (['ClusterRole', 'ClusterRoleBinding'].includes(o.kind) ? undefined : s.ns.gw), o.metadata.name);
+        const live = await s.kube.get(
+          o.kind,
+          o.metadata.namespace ?? (['ClusterRole', 'ClusterRoleBinding'].includes(o.kind) ? undefined : s.ns.gw),
+          o.metadata.name,
+        );
         assert.ok(live, `${release}: ${o.kind} ${o.metadata.name} exists`);
         assert.deepEqual(labels(live), labels(o), `${release}: ${o.kind} ${o.metadata.name} has the rendered labels`);
         assert.equal(labels(live)?.app, release);
         assert.equal(labels(live)?.istio, istio);
         const pick = (x: KubeObject, ...keys: string[]): unknown[] => keys.map((k) => (x as unknown as Record<string, unknown>)[k]);
         if (['ClusterRole', 'Role'].includes(o.kind)) assert.deepEqual(pick(live, 'rules'), pick(o, 'rules'), `${o.kind} ${o.metadata.name}: rules`);
-        if (['ClusterRoleBinding', 'RoleBinding'].includes(o.kind)) assert.deepEqual(pick(live, 'roleRef', 'subjects'), pick(o, 'roleRef', 'subjects'), `${o.kind} ${o.metadata.name}: roleRef, subjects`);
+        if (['ClusterRoleBinding', 'RoleBinding'].includes(o.kind))
+          assert.deepEqual(pick(live, 'roleRef', 'subjects'), pick(o, 'roleRef', 'subjects'), `${o.kind} ${o.metadata.name}: roleRef, subjects`);
         if (o.kind === 'Deployment') {
-          type Tpl = { spec: { template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string; containers: { name: string; command: string[]; args: string[]; env: unknown[] }[] } } } };
+          type Tpl = {
+            spec: {
+              template: {
+                metadata: { labels: Record<string, string> };
+                spec: { serviceAccountName: string; containers: { name: string; command: string[]; args: string[]; env: unknown[] }[] };
+              };
+            };
+          };
           const [a, b] = [(live as unknown as Tpl).spec.template, (o as unknown as Tpl).spec.template];
           assert.deepEqual(a.metadata.labels, b.metadata.labels);
           assert.equal(a.spec.serviceAccountName, b.spec.serviceAccountName);
@@ -112,14 +148,24 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
   });
 
   test("the gateway's processes run the installed Deployment's containers: its command, args and env as the kubelet resolves them", async () => {
-    const dep = (await s.kube.get('Deployment', s.ns.gw, RELEASES.ingress.name)) as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    const dep = (await s.kube.get('Deployment', s.ns.gw, RELEASES.ingress.name)) as unknown as {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    };
     // The Pod carries the pod template's labels (plus the ReplicaSet's pod-template-hash), so the controller
     // finds its own Pod and takes its labels from there.
     const podLabels = gw.pod.metadata.labels ?? {};
     assert.deepEqual({ ...podLabels, 'pod-template-hash': undefined }, { ...dep.spec.template.metadata.labels, 'pod-template-hash': undefined });
     const name = gw.pod.metadata.name;
     const proxy = gw.started['istio-proxy'];
-    assert.deepEqual(proxy?.args, ['proxy', `--xds-socket=${gw.xdsSocket}`, '--admin-port=15000', '--status-port=15021', '--metrics-port=15090', '--concurrency=2', '--drain-seconds=5']);
+    assert.deepEqual(proxy?.args, [
+      'proxy',
+      `--xds-socket=${gw.xdsSocket}`,
+      '--admin-port=15000',
+      '--status-port=15021',
+      '--metrics-port=15090',
+      '--concurrency=2',
+      '--drain-seconds=5',
+    ]);
     assert.match(gw.xdsSocket, new RegExp(`^/.+/${name}/istio-envoy/XDS$`), 'the istio-envoy emptyDir, moved to a temporary directory');
     assert.equal(proxy.env.POD_NAME, name);
     assert.equal(proxy.env.POD_NAMESPACE, s.ns.gw);
@@ -147,7 +193,12 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
     assert.deepEqual(procArgs(gw.controller.pid).slice(-controller.args.length), controller.args);
     assert.deepEqual(procEnv(gw.controller.pid), controller.env);
     assert.equal(controller.env.POD_NAME, name);
-    assert.equal(readFileSync((controller.args[3] ?? '').slice('--labels-file='.length), 'utf8').split('\n').find((l) => l.startsWith('istio=')), 'istio="ingressgateway"');
+    assert.equal(
+      readFileSync((controller.args[3] ?? '').slice('--labels-file='.length), 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('istio=')),
+      'istio="ingressgateway"',
+    );
   });
 
   test('step 1: /listeners shows 0.0.0.0_8080 and a Host with no VirtualService gets 404', async () => {
@@ -157,7 +208,9 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
     });
     assert.match(listeners, /^0\.0\.0\.0_8080::0\.0\.0\.0:8080$/m);
     // --concurrency=2 from the CPU limit: two workers serve the listener.
-    const stats = await gw.adminGet(`/stats?filter=${encodeURIComponent('^(server\\.concurrency|listener\\.0\\.0\\.0\\.0_8080\\.worker_[0-9]+\\.downstream_cx_total)$')}`);
+    const stats = await gw.adminGet(
+      `/stats?filter=${encodeURIComponent('^(server\\.concurrency|listener\\.0\\.0\\.0\\.0_8080\\.worker_[0-9]+\\.downstream_cx_total)$')}`,
+    );
     assert.match(stats, /^server\.concurrency: 2$/m);
     assert.match(stats, /^listener\.0\.0\.0\.0_8080\.worker_0\.downstream_cx_total: \d+$/m);
     assert.match(stats, /^listener\.0\.0\.0\.0_8080\.worker_1\.downstream_cx_total: \d+$/m);
@@ -171,10 +224,15 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
     const pod = await s.backend('httpbin-v1', s.ns.app, { app: 'httpbin', version: 'v1' });
     await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
     await s.kube.apply(virtualService('httpbin', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/status', '/delay'], host: 'httpbin' }));
-    const r = await eventually('/delay/1 to be routed', async () => {
-      const res = await get(GW, PORT, '/delay/1', HOST);
-      return res.status === 200 ? res : undefined;
-    }, 20_000, 200);
+    const r = await eventually(
+      '/delay/1 to be routed',
+      async () => {
+        const res = await get(GW, PORT, '/delay/1', HOST);
+        return res.status === 200 ? res : undefined;
+      },
+      20_000,
+      200,
+    );
     assert.equal(r.header('server'), 'istio-envoy');
     assert.equal(r.header('content-type'), 'application/json');
     assert.ok(Number(r.header('x-envoy-upstream-service-time')) >= 900, 'the delay happened upstream');
@@ -193,7 +251,15 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
       metadata: { name: 'httpbin', namespace: s.ns.app },
       spec: { host: 'httpbin', subsets: [{ name: 'test-version', labels: { version: 'v3' } }] },
     });
-    await s.kube.apply(virtualService('httpbin-anything', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/anything'], host: 'httpbin', subset: 'test-version' }));
+    await s.kube.apply(
+      virtualService('httpbin-anything', s.ns.app, {
+        hosts: [HOST],
+        gateways: ['httpbin-gateway'],
+        prefixes: ['/anything'],
+        host: 'httpbin',
+        subset: 'test-version',
+      }),
+    );
     const r = await waitStatus('/anything', HOST, 503);
     assert.equal(r.statusLine, 'HTTP/1.1 503 Service Unavailable');
     assert.equal(r.header('content-length'), '19');
@@ -225,7 +291,14 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
 
   test('a Gateway in another namespace than the pod selects it (PILOT_SCOPE_GATEWAY_TO_NAMESPACE=false)', async () => {
     await s.kube.apply(gateway('team-gateway', s.ns.team, { istio: 'ingressgateway' }, ['team.example.com']));
-    await s.kube.apply(virtualService('team', s.ns.team, { hosts: ['team.example.com'], gateways: ['team-gateway'], prefixes: ['/status'], host: `httpbin.${s.ns.app}.svc.cluster.local` }));
+    await s.kube.apply(
+      virtualService('team', s.ns.team, {
+        hosts: ['team.example.com'],
+        gateways: ['team-gateway'],
+        prefixes: ['/status'],
+        host: `httpbin.${s.ns.app}.svc.cluster.local`,
+      }),
+    );
     await waitStatus('/status/200', 'team.example.com', 200);
   });
 
@@ -234,11 +307,22 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
     await s.service('app', s.ns.team, [pod], { app: 'app' });
     await s.kube.apply(gateway('shared-gateway', s.ns.gw, { istio: 'ingressgateway' }, [`${s.ns.team}/*.team-b.example.com`]));
     // Bound with ns/name from the team namespace: served by the team's pod.
-    await s.kube.apply(virtualService('app', s.ns.team, { hosts: ['app.team-b.example.com'], gateways: [`${s.ns.gw}/shared-gateway`], prefixes: ['/'], host: 'app' }));
+    await s.kube.apply(
+      virtualService('app', s.ns.team, { hosts: ['app.team-b.example.com'], gateways: [`${s.ns.gw}/shared-gateway`], prefixes: ['/'], host: 'app' }),
+    );
     // A short name resolves in the VirtualService's own namespace, where no such Gateway exists.
-    await s.kube.apply(virtualService('short-name', s.ns.team, { hosts: ['short.team-b.example.com'], gateways: ['shared-gateway'], prefixes: ['/'], host: 'app' }));
+    await s.kube.apply(
+      virtualService('short-name', s.ns.team, { hosts: ['short.team-b.example.com'], gateways: ['shared-gateway'], prefixes: ['/'], host: 'app' }),
+    );
     // Another namespace may not bind hosts the Gateway reserves for the team namespace.
-    await s.kube.apply(virtualService('intruder', s.ns.app, { hosts: ['intruder.team-b.example.com'], gateways: [`${s.ns.gw}/shared-gateway`], prefixes: ['/'], host: 'httpbin' }));
+    await s.kube.apply(
+      virtualService('intruder', s.ns.app, {
+        hosts: ['intruder.team-b.example.com'],
+        gateways: [`${s.ns.gw}/shared-gateway`],
+        prefixes: ['/'],
+        host: 'httpbin',
+      }),
+    );
     const r = await waitStatus('/status/200', 'app.team-b.example.com', 200);
     assert.equal(r.header('x-httpbin-instance'), 'team-b-app');
     await barrier();
@@ -247,7 +331,12 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
   });
 
   test('invalid VirtualServices: the CRD schema rejects a malformed one; one the schema accepts but Istio would reject is reported as an Event while the rest keeps serving', async () => {
-    const malformed: KubeObject = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'malformed', namespace: s.ns.app }, spec: { hosts: 'not-a-list', http: 'nope' } };
+    const malformed: KubeObject = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'malformed', namespace: s.ns.app },
+      spec: { hosts: 'not-a-list', http: 'nope' },
+    };
     const rejected = await s.kube.create(malformed).then(
       () => undefined,
       (err: unknown) => err,
@@ -260,12 +349,21 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
       apiVersion: 'networking.istio.io/v1',
       kind: 'VirtualService',
       metadata: { name: 'bad-regex', namespace: s.ns.app },
-      spec: { hosts: ['regex.example.com'], gateways: ['httpbin-gateway'], http: [{ match: [{ uri: { regex: '/(unclosed' } }], route: [{ destination: { host: 'httpbin' } }] }] },
+      spec: {
+        hosts: ['regex.example.com'],
+        gateways: ['httpbin-gateway'],
+        http: [{ match: [{ uri: { regex: '/(unclosed' } }], route: [{ destination: { host: 'httpbin' } }] }],
+      },
     });
-    const events = await eventually('an InvalidConfig Event on VirtualService bad-regex', async () => {
-      const evs = await s.kube.eventsFor('VirtualService', s.ns.app, 'bad-regex');
-      return evs.length > 0 ? evs : undefined;
-    }, 20_000, 250);
+    const events = await eventually(
+      'an InvalidConfig Event on VirtualService bad-regex',
+      async () => {
+        const evs = await s.kube.eventsFor('VirtualService', s.ns.app, 'bad-regex');
+        return evs.length > 0 ? evs : undefined;
+      },
+      20_000,
+      250,
+    );
     const ev = events[0] as KubeObject & { type: string; reason: string; message: string; count: number; involvedObject: { uid?: string } };
     assert.equal(ev.type, 'Warning');
     assert.equal(ev.reason, 'InvalidConfig');

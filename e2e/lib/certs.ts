@@ -27,12 +27,34 @@ export class CertFactory {
   }
 
   private read(base: string): KeyPair {
-    return { cert: readFileSync(join(this.dir, `${base}.crt`), 'utf8'), key: readFileSync(join(this.dir, `${base}.key`), 'utf8'), certFile: join(this.dir, `${base}.crt`), keyFile: join(this.dir, `${base}.key`) };
+    return {
+      cert: readFileSync(join(this.dir, `${base}.crt`), 'utf8'),
+      key: readFileSync(join(this.dir, `${base}.key`), 'utf8'),
+      certFile: join(this.dir, `${base}.crt`),
+      keyFile: join(this.dir, `${base}.key`),
+    };
   }
 
   ca(name: string): Ca {
     const base = `ca-${++this.n}`;
-    this.run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-sha256', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.crt`, '-days', '30', '-subj', `/O=${name}/CN=${name}`]);
+    this.run([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-sha256',
+      '-nodes',
+      '-keyout',
+      `${base}.key`,
+      '-out',
+      `${base}.crt`,
+      '-days',
+      '30',
+      '-subj',
+      `/O=${name}/CN=${name}`,
+    ]);
     return { name, ...this.read(base) };
   }
 
@@ -42,8 +64,38 @@ export class CertFactory {
     const sans = [...(o.dns ?? []).map((d) => `DNS:${d}`), ...(o.ip ?? []).map((i) => `IP:${i}`)];
     const ext = [`extendedKeyUsage=${o.client ? 'clientAuth' : 'serverAuth'}`, ...(sans.length ? [`subjectAltName=${sans.join(',')}`] : [])].join('\n');
     writeFileSync(join(this.dir, `${base}.ext`), ext + '\n');
-    this.run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/O=meshgate-e2e/CN=${cn}`]);
-    this.run(['x509', '-req', '-sha256', '-in', `${base}.csr`, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-days', String(o.days ?? 30), '-extfile', `${base}.ext`, '-out', `${base}.crt`]);
+    this.run([
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      `${base}.key`,
+      '-out',
+      `${base}.csr`,
+      '-subj',
+      `/O=meshgate-e2e/CN=${cn}`,
+    ]);
+    this.run([
+      'x509',
+      '-req',
+      '-sha256',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      ca.certFile,
+      '-CAkey',
+      ca.keyFile,
+      '-CAcreateserial',
+      '-days',
+      String(o.days ?? 30),
+      '-extfile',
+      `${base}.ext`,
+      '-out',
+      `${base}.crt`,
+    ]);
     return this.read(base);
   }
 

@@ -33,10 +33,14 @@ const esc = (s: string): string => s.replace(/[.|*+?()[\]{}^$\\]/g, '\\$&');
  * `env` is added to the process environment (e.g. MESHGATE_FAST_PATH=0 for the node:http path only); `port`
  * is the listener port (default: a free one); `args` are more `meshgate local` flags.
  */
-export async function startGateway(o: { accessLog?: boolean; concurrency?: number; env?: NodeJS.ProcessEnv; port?: number; args?: string[] } = {}): Promise<Gateway> {
+export async function startGateway(
+  o: { accessLog?: boolean; concurrency?: number; env?: NodeJS.ProcessEnv; port?: number; args?: string[] } = {},
+): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-tm-'));
   const port = o.port ?? (await freePort());
-  writeFileSync(join(dir, '00-gateway-service.yaml'), `apiVersion: v1
+  writeFileSync(
+    join(dir, '00-gateway-service.yaml'),
+    `apiVersion: v1
 kind: Service
 metadata: {name: istio-ingressgateway, namespace: istio-system, labels: {app: istio-ingressgateway, istio: ingressgateway}}
 spec:
@@ -44,13 +48,38 @@ spec:
   selector: {istio: ingressgateway}
   ports:
   - {name: http2, port: 80, targetPort: ${port}, protocol: TCP}
-`);
+`,
+  );
   const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
   const logFile = join(dir, 'access.log');
-  const proc = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '0', ...(o.accessLog ? ['--access-log', logFile] : []), ...(o.concurrency !== undefined ? ['--concurrency', String(o.concurrency)] : []), ...(o.args ?? [])], o.env);
-  const adminGet = async (path: string): Promise<string> => (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
+  const proc = meshgate(
+    [
+      'local',
+      '--config',
+      dir,
+      '--admin-port',
+      String(admin),
+      '--status-port',
+      String(status),
+      '--metrics-port',
+      String(metrics),
+      '--drain-seconds',
+      '0',
+      ...(o.accessLog ? ['--access-log', logFile] : []),
+      ...(o.concurrency !== undefined ? ['--concurrency', String(o.concurrency)] : []),
+      ...(o.args ?? []),
+    ],
+    o.env,
+  );
+  const adminGet = async (path: string): Promise<string> =>
+    (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
   try {
-    await eventually('the gateway admin to answer', async () => ((await rawRequest('127.0.0.1', admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).status > 0 ? true : undefined), 20_000, 100);
+    await eventually(
+      'the gateway admin to answer',
+      async () => ((await rawRequest('127.0.0.1', admin, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')).status > 0 ? true : undefined),
+      20_000,
+      100,
+    );
   } catch (e) {
     await proc.stop();
     throw new Error(`${(e as Error).message}\n${proc.output()}`, { cause: e });
@@ -80,12 +109,14 @@ spec:
 
 /** A Service, its Pods and an EndpointSlice for backends on loopback addresses (one "pod" per address). */
 export function serviceYaml(name: string, port: number, pods: { ip: string; version?: string }[], ns = 'default'): string {
-  const docs = [`apiVersion: v1
+  const docs = [
+    `apiVersion: v1
 kind: Service
 metadata: {name: ${name}, namespace: ${ns}, labels: {app: ${name}}}
 spec:
   selector: {app: ${name}}
-  ports: [{name: http, port: ${port}, targetPort: ${port}}]`];
+  ports: [{name: http, port: ${port}, targetPort: ${port}}]`,
+  ];
   pods.forEach((p, i) => {
     docs.push(`apiVersion: v1
 kind: Pod

@@ -61,7 +61,12 @@ function complete(buf: Buffer, method: string): boolean {
 }
 
 /** Sends one request (or any raw bytes) on a fresh connection and reads one response. */
-export async function rawRequest(host: string, port: number, request: string | Buffer, opts: { timeoutMs?: number; method?: string } = {}): Promise<RawResponse> {
+export async function rawRequest(
+  host: string,
+  port: number,
+  request: string | Buffer,
+  opts: { timeoutMs?: number; method?: string } = {},
+): Promise<RawResponse> {
   const method = opts.method ?? (typeof request === 'string' ? (request.split(' ')[0] ?? 'GET') : 'GET');
   return new Promise((resolve, reject) => {
     const sock = connect({ host, port });
@@ -79,7 +84,15 @@ export async function rawRequest(host: string, port: number, request: string | B
         reject(e instanceof Error ? e : new Error(String(e)));
       }
     };
-    const timer = setTimeout(() => finish(new Error(`no complete response from ${host}:${port} within ${opts.timeoutMs ?? 10_000} ms: ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`)), opts.timeoutMs ?? 10_000);
+    const timer = setTimeout(
+      () =>
+        finish(
+          new Error(
+            `no complete response from ${host}:${port} within ${opts.timeoutMs ?? 10_000} ms: ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`,
+          ),
+        ),
+      opts.timeoutMs ?? 10_000,
+    );
     sock.on('data', (d: Buffer) => {
       chunks.push(d);
       if (complete(Buffer.concat(chunks), method)) finish();

@@ -53,7 +53,10 @@ export function start(cmd: string, args: string[], opts: { env?: NodeJS.ProcessE
       const m = out.match(re);
       if (m) return Promise.resolve(m[0]);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re} in output of ${cmd} ${args.join(' ')}:\n${out}`)), timeoutMs);
+        const t = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re} in output of ${cmd} ${args.join(' ')}:\n${out}`)),
+          timeoutMs,
+        );
         waiters.push({ re, resolve: (s) => (clearTimeout(t), resolve(s)) });
       });
     },

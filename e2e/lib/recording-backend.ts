@@ -135,7 +135,16 @@ export function parseStrictRequest(buf: Buffer, start: number): StrictParse {
         for (;;) {
           const tn = buf.indexOf('\r\n', t, 'latin1');
           if (tn < 0) return { kind: 'incomplete' };
-          if (tn === t) return { kind: 'request', method: m[1] ?? '', target: m[2] ?? '', version: m[3] ?? '', headers, body: Buffer.concat(chunks), length: tn + 2 - start };
+          if (tn === t)
+            return {
+              kind: 'request',
+              method: m[1] ?? '',
+              target: m[2] ?? '',
+              version: m[3] ?? '',
+              headers,
+              body: Buffer.concat(chunks),
+              length: tn + 2 - start,
+            };
           t = tn + 2;
         }
       }
@@ -151,7 +160,15 @@ export function parseStrictRequest(buf: Buffer, start: number): StrictParse {
     len = Number(cls[0]);
   }
   if (buf.length < bodyStart + len) return { kind: 'incomplete' };
-  return { kind: 'request', method: m[1] ?? '', target: m[2] ?? '', version: m[3] ?? '', headers, body: buf.subarray(bodyStart, bodyStart + len), length: bodyStart + len - start };
+  return {
+    kind: 'request',
+    method: m[1] ?? '',
+    target: m[2] ?? '',
+    version: m[3] ?? '',
+    headers,
+    body: buf.subarray(bodyStart, bodyStart + len),
+    length: bodyStart + len - start,
+  };
 }
 
 export async function startRecordingBackend(host: string, port = 0): Promise<RecordingBackend> {
@@ -193,7 +210,16 @@ export async function startRecordingBackend(host: string, port = 0): Promise<Rec
           sock.destroy();
           return;
         }
-        const req: RecordedRequest = { id: requests.length, conn: conn.id, method: p.method, target: p.target, version: p.version, headers: p.headers, body: p.body, raw: conn.bytes.subarray(offset, offset + p.length) };
+        const req: RecordedRequest = {
+          id: requests.length,
+          conn: conn.id,
+          method: p.method,
+          target: p.target,
+          version: p.version,
+          headers: p.headers,
+          body: p.body,
+          raw: conn.bytes.subarray(offset, offset + p.length),
+        };
         offset += p.length;
         requests.push(req);
         const a = b.answer(req);

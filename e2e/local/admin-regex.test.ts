@@ -14,12 +14,18 @@ const CATASTROPHIC = encodeURIComponent('(a+)+$');
 
 describe('admin and metrics regexes are RE2', () => {
   let gw: Gateway;
-  const get = (port: number, path: string): Promise<RawResponse> => rawRequest('127.0.0.1', port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 20_000 });
+  const get = (port: number, path: string): Promise<RawResponse> =>
+    rawRequest('127.0.0.1', port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 20_000 });
 
   before(async () => {
     gw = await startGateway();
     gw.write('10-long.yaml', serviceYaml(LONG, 8000, [{ ip: '127.0.12.1' }]));
-    await eventually('the long cluster', async () => ((await gw.adminGet('/clusters')).includes(`${LONG}.default.svc.cluster.local`) ? true : undefined), 15_000, 100);
+    await eventually(
+      'the long cluster',
+      async () => ((await gw.adminGet('/clusters')).includes(`${LONG}.default.svc.cluster.local`) ? true : undefined),
+      15_000,
+      100,
+    );
   });
 
   after(async () => {
@@ -34,7 +40,10 @@ describe('admin and metrics regexes are RE2', () => {
     assert.equal(ready.statusLine, 'HTTP/1.1 200 OK');
     const matching = await get(gw.metrics, `/stats/prometheus?filter=${encodeURIComponent('(a+)+\\.default.*upstream_cx_total$')}`);
     assert.equal(matching.status, 200);
-    assert.match(matching.body.toString(), new RegExp(`^envoy_cluster_upstream_cx_total\\{cluster_name="outbound\\|8000\\|\\|${LONG}\\.default\\.svc\\.cluster\\.local"\\} 0$`, 'm'));
+    assert.match(
+      matching.body.toString(),
+      new RegExp(`^envoy_cluster_upstream_cx_total\\{cluster_name="outbound\\|8000\\|\\|${LONG}\\.default\\.svc\\.cluster\\.local"\\} 0$`, 'm'),
+    );
   });
 
   test('a catastrophic filter on admin /stats and name_regex on /config_dump answer', async () => {
@@ -59,7 +68,12 @@ describe('admin and metrics regexes are RE2', () => {
   const INVALID: { name: string; port: () => number; path: string; body: string }[] = [
     { name: 'metrics /stats/prometheus?filter=(', port: () => gw.metrics, path: '/stats/prometheus?filter=(', body: 'Invalid re2 regex' },
     { name: 'admin /stats?filter=[', port: () => gw.admin, path: '/stats?filter=[', body: 'Invalid re2 regex' },
-    { name: 'admin /stats/prometheus?filter=(?=a) (lookahead is not RE2)', port: () => gw.admin, path: `/stats/prometheus?filter=${encodeURIComponent('(?=a)')}`, body: 'Invalid re2 regex' },
+    {
+      name: 'admin /stats/prometheus?filter=(?=a) (lookahead is not RE2)',
+      port: () => gw.admin,
+      path: `/stats/prometheus?filter=${encodeURIComponent('(?=a)')}`,
+      body: 'Invalid re2 regex',
+    },
     {
       name: 'admin /config_dump?name_regex=[',
       port: () => gw.admin,

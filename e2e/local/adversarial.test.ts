@@ -27,7 +27,11 @@ for (const path of ['fast', 'node'] as const) {
     for (const c of CORPUS) {
       test(c.name, async () => {
         const problems = await runCase(t, c);
-        assert.deepEqual(problems, [], `${c.name}\n  Envoy: ${c.rule}${c.deviation ? `\n  meshgate differs: ${c.deviation}` : ''}\n  - ${problems.join('\n  - ')}`);
+        assert.deepEqual(
+          problems,
+          [],
+          `${c.name}\n  Envoy: ${c.rule}${c.deviation ? `\n  meshgate differs: ${c.deviation}` : ''}\n  - ${problems.join('\n  - ')}`,
+        );
       });
     }
 
@@ -35,7 +39,9 @@ for (const path of ['fast', 'node'] as const) {
       // Envoy reads one request at a time and stops reading a connection whose responses pile up (watermarks);
       // 200 pipelined requests for 256 KiB answers must not all be sent upstream nor buffered in memory.
       const big = Buffer.alloc(256 * 1024, 'x');
-      t.backend.answer = (req) => ({ raw: Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\nx-rec-id: ${req.id}\r\n\r\n`, 'latin1'), big]) });
+      t.backend.answer = (req) => ({
+        raw: Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\nx-rec-id: ${req.id}\r\n\r\n`, 'latin1'), big]),
+      });
       const mark = t.backend.mark();
       const restarts = t.workerRestarts();
       const rss0 = t.rssKiB() ?? 0;

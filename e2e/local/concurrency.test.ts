@@ -86,12 +86,21 @@ describe('local mode: two workers (--concurrency 2)', () => {
     const path = (i: number): string => `/one/access-${i}`;
     for (let i = 0; i < N; i++) assert.equal((await get(GW, gw.port, path(i), HOST)).status, 200);
     // Workers hand their lines to the main thread, which writes the file (flushed every second).
-    const lines = await eventually('every request in the access log', () => {
-      const ls = gw.accessLog().split('\n').filter((l) => l.includes('/one/access-'));
-      return Promise.resolve(ls.length >= N ? ls : undefined);
-    }, 10_000, 100);
+    const lines = await eventually(
+      'every request in the access log',
+      () => {
+        const ls = gw
+          .accessLog()
+          .split('\n')
+          .filter((l) => l.includes('/one/access-'));
+        return Promise.resolve(ls.length >= N ? ls : undefined);
+      },
+      10_000,
+      100,
+    );
     assert.equal(lines.length, N);
-    for (let i = 0; i < N; i++) assert.equal(lines.filter((l) => new RegExp(`^\\[[^\\]]+\\] "GET ${path(i)} HTTP/1\\.1" 200 - via_upstream - "-" 0 \\d+ `).test(l)).length, 1, path(i));
+    for (let i = 0; i < N; i++)
+      assert.equal(lines.filter((l) => new RegExp(`^\\[[^\\]]+\\] "GET ${path(i)} HTTP/1\\.1" 200 - via_upstream - "-" 0 \\d+ `).test(l)).length, 1, path(i));
   });
 
   test('the Prometheus endpoint (15090) shows the same process-wide totals', async () => {
@@ -99,13 +108,24 @@ describe('local mode: two workers (--concurrency 2)', () => {
     const cluster = `outbound|${bport}||app.default.svc.cluster.local`;
     const upstream = await gw.stat(`cluster.${cluster};.upstream_rq_total`);
     const line = `envoy_cluster_upstream_rq_total{cluster_name="${cluster}"} ${upstream}`;
-    assert.ok(prom.split('\n').includes(line), `${line} in:\n${prom.split('\n').filter((l) => l.includes('upstream_rq_total')).join('\n')}`);
+    assert.ok(
+      prom.split('\n').includes(line),
+      `${line} in:\n${prom
+        .split('\n')
+        .filter((l) => l.includes('upstream_rq_total'))
+        .join('\n')}`,
+    );
     assert.ok(upstream >= N);
   });
 
   test('a pushed route is served by every worker once admin shows it', async () => {
     gw.write('30-vs.yaml', vs('/two'));
-    await eventually('admin to show the new route', async () => ((await gw.adminGet('/config_dump?resource=dynamic_route_configs')).includes('"/two"') ? true : undefined), 15_000, 50);
+    await eventually(
+      'admin to show the new route',
+      async () => ((await gw.adminGet('/config_dump?resource=dynamic_route_configs')).includes('"/two"') ? true : undefined),
+      15_000,
+      50,
+    );
     const statuses: number[] = [];
     for (let i = 0; i < N; i++) statuses.push((await get(GW, gw.port, '/two', HOST)).status);
     assert.deepEqual(statuses, new Array<number>(N).fill(200));

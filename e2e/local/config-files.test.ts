@@ -56,7 +56,10 @@ describe('config files that break while the gateway runs', () => {
   test('a VirtualService file saved as malformed YAML keeps serving its last good version, logged with line and column', async () => {
     // Half of an edit that would route to `two`: the document ends inside a flow mapping.
     gw.write('30-vs.yaml', vs('two').replace('{host: two}', '{host: two'));
-    await gw.proc.waitForOutput(/30-vs\.yaml[^\n]*malformed YAML \(line \d+, column \d+\)[^\n]*the file is not applied and its last good version \(1 objects\) stays in effect/, 10_000);
+    await gw.proc.waitForOutput(
+      /30-vs\.yaml[^\n]*malformed YAML \(line \d+, column \d+\)[^\n]*the file is not applied and its last good version \(1 objects\) stays in effect/,
+      10_000,
+    );
     await keepsReaching('one');
   });
 

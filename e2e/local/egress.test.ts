@@ -58,7 +58,12 @@ describe('local mode: egress gateway (HTTP, TLS origination, mTLS origination, S
       },
       (req, res) => {
         const sock = req.socket as TLSSocket;
-        const seen: Seen = { sni: (sock as unknown as { servername: string | false }).servername, host: req.headers.host ?? '', path: req.url ?? '', client: mtls ? String(sock.getPeerCertificate().subject.CN) : '' };
+        const seen: Seen = {
+          sni: (sock as unknown as { servername: string | false }).servername,
+          host: req.headers.host ?? '',
+          path: req.url ?? '',
+          client: mtls ? String(sock.getPeerCertificate().subject.CN) : '',
+        };
         const body = JSON.stringify(seen);
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
         res.end(body);
@@ -98,7 +103,9 @@ describe('local mode: egress gateway (HTTP, TLS origination, mTLS origination, S
     [g80, g443] = [await freePort(), await freePort()];
     const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
     writeFileSync(join(dir, 'ca.pem'), extCa.cert);
-    writeFileSync(join(dir, 'egress.yaml'), `apiVersion: v1
+    writeFileSync(
+      join(dir, 'egress.yaml'),
+      `apiVersion: v1
 kind: Service
 metadata: {name: istio-egressgateway, namespace: istio-system}
 spec:
@@ -235,12 +242,36 @@ spec:
     - port: {number: 443}
       tls: {mode: MUTUAL, credentialName: client-credential, sni: mtls.example.com}
 ---
-${secretYaml('client-credential', 'istio-system', { 'tls.crt': clientCert.cert, 'tls.key': clientCert.key, 'ca.crt': extCa.cert })}`);
-    const g = meshgate(
-      ['local', '--config', dir, '--namespace', 'istio-system', '--name', 'istio-egressgateway-0', '--labels', 'istio=egressgateway,app=istio-egressgateway', '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '0', '--dns-server', dns.address],
+${secretYaml('client-credential', 'istio-system', { 'tls.crt': clientCert.cert, 'tls.key': clientCert.key, 'ca.crt': extCa.cert })}`,
     );
+    const g = meshgate([
+      'local',
+      '--config',
+      dir,
+      '--namespace',
+      'istio-system',
+      '--name',
+      'istio-egressgateway-0',
+      '--labels',
+      'istio=egressgateway,app=istio-egressgateway',
+      '--admin-port',
+      String(admin),
+      '--status-port',
+      String(status),
+      '--metrics-port',
+      String(metrics),
+      '--drain-seconds',
+      '0',
+      '--dns-server',
+      dns.address,
+    ]);
     procs.push(g);
-    await eventually('plain.example.com through the egress gateway', async () => ((await get('127.0.0.1', g80, '/status/200', 'plain.example.com')).status === 200 ? true : undefined), 20_000, 100);
+    await eventually(
+      'plain.example.com through the egress gateway',
+      async () => ((await get('127.0.0.1', g80, '/status/200', 'plain.example.com')).status === 200 ? true : undefined),
+      20_000,
+      100,
+    );
   });
 
   after(async () => {
@@ -286,7 +317,16 @@ ${secretYaml('client-credential', 'istio-system', { 'tls.crt': clientCert.cert, 
     const r = await httpsGet({ port: g443, servername: 'passthrough.example.com', ca: extCa.cert }, '/through');
     assert.equal(r.status, 200);
     assert.equal(r.peer.subject.CN, 'passthrough.example.com');
-    assert.equal(r.peer.fingerprint256, (await import('node:crypto')).createHash('sha256').update(Buffer.from(passthroughCert.cert.replace(/-----[^-]+-----|\s/g, ''), 'base64')).digest('hex').toUpperCase().match(/../g)?.join(':'));
+    assert.equal(
+      r.peer.fingerprint256,
+      (await import('node:crypto'))
+        .createHash('sha256')
+        .update(Buffer.from(passthroughCert.cert.replace(/-----[^-]+-----|\s/g, ''), 'base64'))
+        .digest('hex')
+        .toUpperCase()
+        .match(/../g)
+        ?.join(':'),
+    );
     const seen = JSON.parse(r.body) as Seen;
     assert.equal(seen.sni, 'passthrough.example.com');
     await assert.rejects(httpsGet({ port: g443, servername: 'other.example.com', ca: extCa.cert }, '/'), /closed|ECONNRESET|socket hang up|disconnected/);
@@ -294,6 +334,11 @@ ${secretYaml('client-credential', 'istio-system', { 'tls.crt': clientCert.cert, 
 
   test('DNS clusters are re-resolved: a changed answer moves traffic to the new address (respect_dns_ttl)', async () => {
     dns.set('plain.example.com', PLAIN2_IP);
-    await eventually('traffic on the new address', async () => ((await get('127.0.0.1', g80, '/status/200', 'plain.example.com')).header('x-httpbin-instance') === 'plain-2' ? true : undefined), 20_000, 200);
+    await eventually(
+      'traffic on the new address',
+      async () => ((await get('127.0.0.1', g80, '/status/200', 'plain.example.com')).header('x-httpbin-instance') === 'plain-2' ? true : undefined),
+      20_000,
+      200,
+    );
   });
 });

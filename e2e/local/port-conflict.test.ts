@@ -41,7 +41,12 @@ describe('local mode: a second gateway on a port the first serves', () => {
     // Two workers: the first gateway's listener is bound with SO_REUSEPORT, the case a second one could join.
     first = await startGateway({ concurrency: 2 });
     serve(first, firstBackend);
-    await eventually('the first gateway to serve', async () => ((await get(GW, first.port, '/', HOST)).header('x-served-by') === 'first' ? true : undefined), 15_000, 100);
+    await eventually(
+      'the first gateway to serve',
+      async () => ((await get(GW, first.port, '/', HOST)).header('x-served-by') === 'first' ? true : undefined),
+      15_000,
+      100,
+    );
   });
   after(async () => {
     await first?.stop();
@@ -54,13 +59,21 @@ describe('local mode: a second gateway on a port the first serves', () => {
       const second = await startGateway({ concurrency, port: first.port });
       try {
         serve(second, secondBackend);
-        await eventually('the second gateway to reject the listener', async () => ((await second.stat('listener_manager.lds.update_rejected')) >= 1 ? true : undefined), 15_000, 100);
+        await eventually(
+          'the second gateway to reject the listener',
+          async () => ((await second.stat('listener_manager.lds.update_rejected')) >= 1 ? true : undefined),
+          15_000,
+          100,
+        );
         assert.ok((await second.stat('listener_manager.listener_create_failure')) >= 1);
         assert.equal(await second.stat('listener_manager.listener_create_success'), 0);
         assert.doesNotMatch(await second.adminGet('/listeners'), new RegExp(`_${first.port}::`), 'no listener on the port in the second');
         const out = second.proc.output();
         assert.match(out, new RegExp(`cannot bind '0\\.0\\.0\\.0:${first.port}': Address already in use`), 'the NACK text, as Envoy words it');
-        assert.match(out, new RegExp(`listener 0\\.0\\.0\\.0_${first.port} cannot bind 0\\.0\\.0\\.0:${first.port}: another process holds port ${first.port}.*targetPort`));
+        assert.match(
+          out,
+          new RegExp(`listener 0\\.0\\.0\\.0_${first.port} cannot bind 0\\.0\\.0\\.0:${first.port}: another process holds port ${first.port}.*targetPort`),
+        );
         for (let i = 0; i < N; i++) {
           const r = await get(GW, first.port, `/n/${i}`, HOST);
           assert.equal(r.status, 200, `request ${i}`);
@@ -102,7 +115,10 @@ describe('local mode: a second gateway on a port the first serves', () => {
         const code = await Promise.race([p.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000).unref())]);
         if (code === 'still running') await p.stop('SIGKILL');
         assert.equal(code, 1, p.output());
-        const errLines = p.output().split('\n').filter((l) => l.startsWith('meshgate: '));
+        const errLines = p
+          .output()
+          .split('\n')
+          .filter((l) => l.startsWith('meshgate: '));
         assert.equal(errLines.length, 1, p.output());
         assert.match(errLines[0] ?? '', c.what);
         assert.match(errLines[0] ?? '', new RegExp(`choose another with ${c.flag}$`));

@@ -11,7 +11,8 @@ import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gat
 const HOST = 'shutdown.example.com';
 const RUNS = 6;
 // One line of Istio's TEXT format for our GETs, whole (ends in the route name and a newline).
-const LINE = /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "GET \/r\/(\d+)\/(\d+) HTTP\/1\.1" \d{1,3} \S+ \S+ \S+ "[^"]*" \d+ \d+ \d+ \S+ "[^"]*" "[^"]*" "[^"]*" "[^"]*" "[^"]*" \S+ \S+ \S+ \S+ \S+ \S+$/;
+const LINE =
+  /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "GET \/r\/(\d+)\/(\d+) HTTP\/1\.1" \d{1,3} \S+ \S+ \S+ "[^"]*" \d+ \d+ \d+ \S+ "[^"]*" "[^"]*" "[^"]*" "[^"]*" "[^"]*" \S+ \S+ \S+ \S+ \S+ \S+$/;
 
 /** GETs /r/<run>/<n> on keep-alive connections, a few at a time, until stopped: the answered ones. */
 function lightTraffic(port: number, run: number): { stop: () => Promise<Set<string>> } {
@@ -70,7 +71,9 @@ describe('SIGTERM with --access-log under light traffic', () => {
       const g = gw;
       g.write('10-gateway.yaml', gatewayYaml('shutdown-gateway', [HOST]));
       g.write('20-svc.yaml', serviceYaml('shutdown', bport, [{ ip: '127.0.42.1' }]));
-      g.write('30-vs.yaml', `apiVersion: networking.istio.io/v1
+      g.write(
+        '30-vs.yaml',
+        `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: shutdown, namespace: default}
 spec:
@@ -79,7 +82,8 @@ spec:
   http:
   - route:
     - destination: {host: shutdown}
-`);
+`,
+      );
       await eventually('routed', async () => ((await get('127.0.0.1', g.port, '/r/warmup/0', HOST)).status === 200 ? true : undefined), 15_000, 100);
       const traffic = lightTraffic(g.port, run);
       await new Promise((r) => setTimeout(r, 150 + run * 60));

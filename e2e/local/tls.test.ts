@@ -35,7 +35,12 @@ describe('local mode: secure ingress (SIMPLE, several hosts by SNI, MUTUAL, http
     writeFileSync(join(dir, `.${file}.tmp`), text);
     renameSync(join(dir, `.${file}.tmp`), join(dir, file));
   };
-  const gw = (servername: string | undefined, extra: { cert?: string; key?: string } = {}) => ({ port: https, ca: ca.cert, ...(servername ? { servername } : {}), ...extra });
+  const gw = (servername: string | undefined, extra: { cert?: string; key?: string } = {}) => ({
+    port: https,
+    ca: ca.cert,
+    ...(servername ? { servername } : {}),
+    ...extra,
+  });
 
   before(async () => {
     ca = certs.ca('example.com');
@@ -52,7 +57,9 @@ describe('local mode: secure ingress (SIMPLE, several hosts by SNI, MUTUAL, http
     procs.push(pod);
     await pod.waitForOutput(/httpbin listening/);
 
-    write('00-gateway-service.yaml', `apiVersion: v1
+    write(
+      '00-gateway-service.yaml',
+      `apiVersion: v1
 kind: Service
 metadata: {name: istio-ingressgateway, namespace: istio-system}
 spec:
@@ -61,8 +68,11 @@ spec:
   - {name: http2, port: 80, targetPort: ${http}}
   - {name: https, port: 443, targetPort: ${https}}
   - {name: tcp, port: 31400, targetPort: ${tcpTls}}
-`);
-    write('10-httpbin.yaml', `apiVersion: v1
+`,
+    );
+    write(
+      '10-httpbin.yaml',
+      `apiVersion: v1
 kind: Service
 metadata: {name: httpbin, namespace: default}
 spec:
@@ -77,14 +87,25 @@ ports: [{name: http, port: ${podPort}}]
 endpoints:
 - addresses: ["${POD_IP}"]
   conditions: {ready: true}
-`);
+`,
+    );
     // kubectl create -n istio-system secret tls httpbin-credential --key=... --cert=...
-    write('20-httpbin-credential.yaml', secretYaml('httpbin-credential', 'istio-system', { 'tls.crt': httpbinCert.cert, 'tls.key': httpbinCert.key }, 'kubernetes.io/tls'));
+    write(
+      '20-httpbin-credential.yaml',
+      secretYaml('httpbin-credential', 'istio-system', { 'tls.crt': httpbinCert.cert, 'tls.key': httpbinCert.key }, 'kubernetes.io/tls'),
+    );
     // The generic form: cert/key keys.
     write('21-helloworld-credential.yaml', secretYaml('helloworld-credential', 'istio-system', { cert: helloCert.cert, key: helloCert.key }));
     // MUTUAL: the CA in a separate `<name>-cacert` Secret (key ca.crt).
-    write('22-mtls-credential.yaml', secretYaml('mtls-credential', 'istio-system', { 'tls.crt': httpbinCert.cert, 'tls.key': httpbinCert.key }, 'kubernetes.io/tls') + '---\n' + secretYaml('mtls-credential-cacert', 'istio-system', { 'ca.crt': ca.cert }));
-    write('30-gateway.yaml', `apiVersion: networking.istio.io/v1
+    write(
+      '22-mtls-credential.yaml',
+      secretYaml('mtls-credential', 'istio-system', { 'tls.crt': httpbinCert.cert, 'tls.key': httpbinCert.key }, 'kubernetes.io/tls') +
+        '---\n' +
+        secretYaml('mtls-credential-cacert', 'istio-system', { 'ca.crt': ca.cert }),
+    );
+    write(
+      '30-gateway.yaml',
+      `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: mygateway, namespace: istio-system}
 spec:
@@ -129,10 +150,28 @@ spec:
   http:
   - route:
     - destination: {host: httpbin, port: {number: 8000}}
-`);
-    const g = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '0']);
+`,
+    );
+    const g = meshgate([
+      'local',
+      '--config',
+      dir,
+      '--admin-port',
+      String(admin),
+      '--status-port',
+      String(status),
+      '--metrics-port',
+      String(metrics),
+      '--drain-seconds',
+      '0',
+    ]);
     procs.push(g);
-    await eventually('an HTTPS answer for httpbin.example.com', async () => ((await httpsGet(gw('httpbin.example.com'), '/status/200')).status === 200 ? true : undefined), 20_000, 100);
+    await eventually(
+      'an HTTPS answer for httpbin.example.com',
+      async () => ((await httpsGet(gw('httpbin.example.com'), '/status/200')).status === 200 ? true : undefined),
+      20_000,
+      100,
+    );
   });
 
   after(async () => {
@@ -150,7 +189,9 @@ spec:
     assert.equal(seen.headers['X-Forwarded-Proto'], 'https');
     // A client cannot forge x-forwarded-client-cert: without a client certificate it is removed.
     const s = await tlsConnect(gw('httpbin.example.com'));
-    const forged = JSON.parse((await requestOn(s, 'httpbin.example.com', '/headers', 'X-Forwarded-Client-Cert: Hash=forged\r\n')).body) as { headers: Record<string, string> };
+    const forged = JSON.parse((await requestOn(s, 'httpbin.example.com', '/headers', 'X-Forwarded-Client-Cert: Hash=forged\r\n')).body) as {
+      headers: Record<string, string>;
+    };
     s.destroy();
     assert.equal(forged.headers['X-Forwarded-Client-Cert'], undefined);
     // HTTP/1.1 behind TLS: ALPN never picks h2 (the proxy serves HTTP/1.1 downstream).
@@ -176,14 +217,25 @@ spec:
     const ok = await httpsGet(gw('mtls.example.com', { cert: clientCert.cert, key: clientCert.key }), '/status/200');
     assert.equal(ok.status, 200);
     // forward_client_cert_details SANITIZE_SET: the backend sees the client certificate in x-forwarded-client-cert.
-    const seen = JSON.parse((await httpsGet(gw('mtls.example.com', { cert: clientCert.cert, key: clientCert.key }), '/headers')).body) as { headers: Record<string, string> };
+    const seen = JSON.parse((await httpsGet(gw('mtls.example.com', { cert: clientCert.cert, key: clientCert.key }), '/headers')).body) as {
+      headers: Record<string, string>;
+    };
     const x = new X509Certificate(clientCert.cert);
     const hash = createHash('sha256').update(x.raw).digest('hex');
-    assert.equal(seen.headers['X-Forwarded-Client-Cert'], `Hash=${hash};Cert="${encodeURIComponent(x.toString())}";Subject="CN=client.example.com,O=meshgate-e2e";URI=;DNS=client.example.com`);
+    assert.equal(
+      seen.headers['X-Forwarded-Client-Cert'],
+      `Hash=${hash};Cert="${encodeURIComponent(x.toString())}";Subject="CN=client.example.com,O=meshgate-e2e";URI=;DNS=client.example.com`,
+    );
     // No client certificate: TLS 1.3 reports the server's alert on the first read.
     await assert.rejects(httpsGet(gw('mtls.example.com'), '/status/200'), /certificate required|alert|closed|ECONNRESET|socket hang up/i);
-    await assert.rejects(httpsGet(gw('mtls.example.com', { cert: wrongClient.cert, key: wrongClient.key }), '/status/200'), /unknown ca|alert|closed|ECONNRESET|socket hang up/i);
-    await assert.rejects(httpsGet(gw('mtls.example.com', { cert: expiredClient.cert, key: expiredClient.key }), '/status/200'), /expired|alert|closed|ECONNRESET|socket hang up/i);
+    await assert.rejects(
+      httpsGet(gw('mtls.example.com', { cert: wrongClient.cert, key: wrongClient.key }), '/status/200'),
+      /unknown ca|alert|closed|ECONNRESET|socket hang up/i,
+    );
+    await assert.rejects(
+      httpsGet(gw('mtls.example.com', { cert: expiredClient.cert, key: expiredClient.key }), '/status/200'),
+      /expired|alert|closed|ECONNRESET|socket hang up/i,
+    );
   });
 
   test('TLS server with SIMPLE termination in front of tcp_proxy: bytes after the handshake reach the backend as is', async () => {
@@ -243,8 +295,13 @@ spec:
   });
 
   test('listener stats count handshakes, verification failures and unmatched SNI as Envoy names them', async () => {
-    const r = await rawRequest('127.0.0.1', admin, `GET /stats?filter=${encodeURIComponent(`^listener\\.0\\.0\\.0\\.0_${https}\\.`)} HTTP/1.1\r\nHost: admin\r\n\r\n`);
-    const stat = (n: string): number => Number(new RegExp(`^listener\\.0\\.0\\.0\\.0_${https}\\.${n.replace(/\./g, '\\.')}: (\\d+)$`, 'm').exec(r.body.toString())?.[1] ?? -1);
+    const r = await rawRequest(
+      '127.0.0.1',
+      admin,
+      `GET /stats?filter=${encodeURIComponent(`^listener\\.0\\.0\\.0\\.0_${https}\\.`)} HTTP/1.1\r\nHost: admin\r\n\r\n`,
+    );
+    const stat = (n: string): number =>
+      Number(new RegExp(`^listener\\.0\\.0\\.0\\.0_${https}\\.${n.replace(/\./g, '\\.')}: (\\d+)$`, 'm').exec(r.body.toString())?.[1] ?? -1);
     assert.ok(stat('ssl.handshake') > 10, r.body.toString());
     assert.ok(stat('ssl.no_certificate') > 10);
     assert.ok(stat('ssl.fail_verify_no_cert') >= 1);
@@ -254,10 +311,18 @@ spec:
 
   test('config_dump lists the SDS secrets with the private key redacted', async () => {
     const r = await rawRequest('127.0.0.1', admin, 'GET /config_dump HTTP/1.1\r\nHost: admin\r\n\r\n');
-    const dump = JSON.parse(r.body.toString()) as { configs: { '@type': string; dynamic_active_secrets?: { name: string; secret: { tls_certificate?: { private_key: { inline_bytes: string } } } }[] }[] };
+    const dump = JSON.parse(r.body.toString()) as {
+      configs: { '@type': string; dynamic_active_secrets?: { name: string; secret: { tls_certificate?: { private_key: { inline_bytes: string } } } }[] }[];
+    };
     const secrets = dump.configs.find((c) => c['@type'].endsWith('SecretsConfigDump'))?.dynamic_active_secrets ?? [];
     const names = secrets.map((s) => s.name).sort();
-    assert.deepEqual(names, ['kubernetes://helloworld-credential', 'kubernetes://httpbin-credential', 'kubernetes://mtls-credential', 'kubernetes://mtls-credential-cacert']);
-    for (const s of secrets) if (s.secret.tls_certificate) assert.equal(Buffer.from(s.secret.tls_certificate.private_key.inline_bytes, 'base64').toString(), '[redacted]');
+    assert.deepEqual(names, [
+      'kubernetes://helloworld-credential',
+      'kubernetes://httpbin-credential',
+      'kubernetes://mtls-credential',
+      'kubernetes://mtls-credential-cacert',
+    ]);
+    for (const s of secrets)
+      if (s.secret.tls_certificate) assert.equal(Buffer.from(s.secret.tls_certificate.private_key.inline_bytes, 'base64').toString(), '[redacted]');
   });
 });

@@ -54,7 +54,9 @@ describe('traffic management: DestinationRule loadBalancer PASSTHROUGH', () => {
     gw = await startGateway({ accessLog: true });
     gw.write('10-gateway.yaml', gatewayYaml('pt-gateway', ['*.pt.example.com']));
     gw.write('20-direct.yaml', serviceYaml('direct', bport, [{ ip: BACKEND_IP }]));
-    gw.write('21-direct-vs.yaml', `apiVersion: networking.istio.io/v1
+    gw.write(
+      '21-direct-vs.yaml',
+      `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: direct, namespace: default}
 spec:
@@ -63,7 +65,8 @@ spec:
   http:
   - route:
     - destination: {host: direct}
-`);
+`,
+    );
     await eventually('direct routed', async () => ((await get(GW, gw.port, '/warmup', HOST)).status === 200 ? true : undefined), 15_000, 100);
   });
 
@@ -73,18 +76,26 @@ spec:
   });
 
   test('PASSTHROUGH: an ORIGINAL_DST / CLUSTER_PROVIDED cluster without EDS in /config_dump, listed by /clusters', async () => {
-    gw.write('22-direct-dr.yaml', `apiVersion: networking.istio.io/v1
+    gw.write(
+      '22-direct-dr.yaml',
+      `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: direct, namespace: default}
 spec:
   host: direct
   trafficPolicy:
     loadBalancer: {simple: PASSTHROUGH}
-`);
-    const c = await eventually('the ORIGINAL_DST cluster', async () => {
-      const found = findNamed(JSON.parse(await gw.adminGet('/config_dump')), cluster);
-      return found?.type === 'ORIGINAL_DST' ? found : undefined;
-    }, 15_000, 100);
+`,
+    );
+    const c = await eventually(
+      'the ORIGINAL_DST cluster',
+      async () => {
+        const found = findNamed(JSON.parse(await gw.adminGet('/config_dump')), cluster);
+        return found?.type === 'ORIGINAL_DST' ? found : undefined;
+      },
+      15_000,
+      100,
+    );
     assert.equal(c.lb_policy, 'CLUSTER_PROVIDED');
     assert.equal(c.eds_cluster_config, undefined);
     assert.equal(c.load_assignment, undefined);
@@ -99,7 +110,10 @@ spec:
     const r = await get(GW, gw.port, '/passthrough', HOST);
     assert.equal(r.statusLine, 'HTTP/1.1 503 Service Unavailable');
     assert.equal(r.body.toString(), 'no healthy upstream');
-    assert.deepEqual(r.headers.map(([k]) => k), ['content-length', 'content-type', 'date', 'server']);
+    assert.deepEqual(
+      r.headers.map(([k]) => k),
+      ['content-length', 'content-type', 'date', 'server'],
+    );
     assert.equal(r.header('content-type'), 'text/plain');
     // Istio has no knob for use_http_header: the override header does not pick a host either.
     const h = await get(GW, gw.port, '/passthrough', HOST, { 'x-envoy-original-dst-host': `${BACKEND_IP}:${bport}` });

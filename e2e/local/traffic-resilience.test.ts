@@ -60,10 +60,17 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
   test('retries: two 503s then 200 -> the client gets 200 after 3 attempts (x-envoy-attempt-count 1..3); counters follow', async () => {
     const flaky = await start('127.0.11.1', 'flaky');
     gw.write('20-flaky.yaml', serviceYaml('flaky', bport, [{ ip: '127.0.11.1' }]));
-    gw.write('21-flaky-vs.yaml', vs('flaky', 'retry.res.example.com', `  - retries: {attempts: 3, retryOn: 5xx, perTryTimeout: 2s}
+    gw.write(
+      '21-flaky-vs.yaml',
+      vs(
+        'flaky',
+        'retry.res.example.com',
+        `  - retries: {attempts: 3, retryOn: 5xx, perTryTimeout: 2s}
     route:
     - destination: {host: flaky}
-`));
+`,
+      ),
+    );
     await eventually('flaky routed', async () => ((await send('/warmup', 'retry.res.example.com')).status === 200 ? true : undefined), 15_000, 100);
     const retryBefore = await gw.stat(`${cluster('flaky')}.upstream_rq_retry`);
     const successBefore = await gw.stat(`${cluster('flaky')}.upstream_rq_retry_success`);
@@ -73,8 +80,14 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     const r = await send('/flaky', 'retry.res.example.com');
     assert.equal(r.statusLine, 'HTTP/1.1 200 OK');
     const attempts = flaky.seen.slice(seenBefore).filter((s) => s.path === '/flaky');
-    assert.deepEqual(attempts.map((s) => s.headers['x-envoy-attempt-count']), ['1', '2', '3']);
-    assert.deepEqual(attempts.map((s) => s.headers['x-envoy-expected-rq-timeout-ms']), ['2000', '2000', '2000']);
+    assert.deepEqual(
+      attempts.map((s) => s.headers['x-envoy-attempt-count']),
+      ['1', '2', '3'],
+    );
+    assert.deepEqual(
+      attempts.map((s) => s.headers['x-envoy-expected-rq-timeout-ms']),
+      ['2000', '2000', '2000'],
+    );
     assert.equal((await gw.stat(`${cluster('flaky')}.upstream_rq_retry`)) - retryBefore, 2);
     assert.equal((await gw.stat(`${cluster('flaky')}.upstream_rq_retry_success`)) - successBefore, 1);
 
@@ -93,7 +106,12 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
 
   test('retries: a per-try timeout retries a slow first attempt; retriable status codes retry 418', async () => {
     const flaky = backends.find((b) => b.name === 'flaky') as Backend;
-    gw.write('21-flaky-vs.yaml', vs('flaky', 'retry.res.example.com', `  - match: [{uri: {prefix: /slow}}]
+    gw.write(
+      '21-flaky-vs.yaml',
+      vs(
+        'flaky',
+        'retry.res.example.com',
+        `  - match: [{uri: {prefix: /slow}}]
     retries: {attempts: 2, perTryTimeout: 0.3s, retryOn: "5xx,reset"}
     route:
     - destination: {host: flaky}
@@ -101,8 +119,15 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     retries: {attempts: 2, retryOn: "418"}
     route:
     - destination: {host: flaky}
-`));
-    await eventually('the new retry policy to apply', async () => ((await gw.adminGet('/config_dump')).includes('"per_try_timeout": "0.300s"') ? true : undefined), 15_000, 100);
+`,
+      ),
+    );
+    await eventually(
+      'the new retry policy to apply',
+      async () => ((await gw.adminGet('/config_dump')).includes('"per_try_timeout": "0.300s"') ? true : undefined),
+      15_000,
+      100,
+    );
     const perTryBefore = await gw.stat(`${cluster('flaky')}.upstream_rq_per_try_timeout`);
     let slow = 0;
     flaky.behave = (req) => (req.path === '/slow' && ++slow === 1 ? { delayMs: 1000 } : {});
@@ -115,16 +140,26 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     flaky.behave = (req) => (req.path === '/teapot' && ++teapots === 1 ? { status: 418 } : {});
     const n0 = flaky.seen.length;
     assert.equal((await send('/teapot', 'retry.res.example.com')).status, 200);
-    assert.deepEqual(flaky.seen.slice(n0).map((s) => s.headers['x-envoy-attempt-count']), ['1', '2']);
+    assert.deepEqual(
+      flaky.seen.slice(n0).map((s) => s.headers['x-envoy-attempt-count']),
+      ['1', '2'],
+    );
     flaky.behave = () => ({});
   });
 
   test('Istio default retry policy: an upstream 503 is not retried (Istio >= 1.24); a refused connection is', async () => {
     const plain = await start('127.0.11.2', 'plain');
     gw.write('30-plain.yaml', serviceYaml('plain', bport, [{ ip: '127.0.11.2' }]));
-    gw.write('31-plain-vs.yaml', vs('plain', 'default.res.example.com', `  - route:
+    gw.write(
+      '31-plain-vs.yaml',
+      vs(
+        'plain',
+        'default.res.example.com',
+        `  - route:
     - destination: {host: plain}
-`));
+`,
+      ),
+    );
     await eventually('plain routed', async () => ((await send('/', 'default.res.example.com')).status === 200 ? true : undefined), 15_000, 100);
     plain.behave = () => ({ status: 503 });
     const n0 = plain.seen.length;
@@ -135,31 +170,58 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     // A second "pod" whose port refuses connections: connect-failure is retried on the other pod
     // (previous_hosts), so every request succeeds; the retried ones arrive with x-envoy-attempt-count 2.
     gw.write('30-plain.yaml', serviceYaml('plain', bport, [{ ip: '127.0.11.2' }, { ip: '127.0.11.9' }]));
-    await eventually('the refusing pod in the endpoints', async () => ((await gw.adminGet('/clusters')).includes(`127.0.11.9:${bport}::health_flags`) ? true : undefined), 15_000, 100);
+    await eventually(
+      'the refusing pod in the endpoints',
+      async () => ((await gw.adminGet('/clusters')).includes(`127.0.11.9:${bport}::health_flags`) ? true : undefined),
+      15_000,
+      100,
+    );
     const n1 = plain.seen.length;
     for (let i = 0; i < 20; i++) assert.equal((await send('/refused', 'default.res.example.com')).status, 200);
     const counts = plain.seen.slice(n1).map((s) => s.headers['x-envoy-attempt-count']);
     assert.equal(counts.length, 20);
     assert.ok(counts.includes('2'), `some requests were retried after a refused connection: ${counts.join(',')}`);
     // (A retry can pick the refusing pod again: previous_hosts only re-draws up to 5 times.)
-    assert.ok(counts.every((c) => c === '1' || c === '2' || c === '3'), counts.join(','));
+    assert.ok(
+      counts.every((c) => c === '1' || c === '2' || c === '3'),
+      counts.join(','),
+    );
   });
 
   test('circuit breaking: maxConnections 1, http1MaxPendingRequests 1 -> concurrent requests overflow with 503 UO x-envoy-overloaded', async () => {
     const slow = await start('127.0.11.3', 'cb');
     slow.behave = () => ({ delayMs: 300 });
     gw.write('40-cb.yaml', serviceYaml('cb', bport, [{ ip: '127.0.11.3' }]));
-    gw.write('41-cb-vs.yaml', vs('cb', 'cb.res.example.com', `  - route:
+    gw.write(
+      '41-cb-vs.yaml',
+      vs(
+        'cb',
+        'cb.res.example.com',
+        `  - route:
     - destination: {host: cb}
-`));
-    gw.write('42-cb-dr.yaml', dr('cb', 'cb', `    connectionPool:
+`,
+      ),
+    );
+    gw.write(
+      '42-cb-dr.yaml',
+      dr(
+        'cb',
+        'cb',
+        `    connectionPool:
       tcp: {maxConnections: 1}
       http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
-`));
-    await eventually('circuit breaker config applied', async () => {
-      const c = await gw.adminGet('/clusters');
-      return c.includes(`outbound|${bport}||cb.default.svc.cluster.local::default_priority::max_pending_requests::1`) ? true : undefined;
-    }, 15_000, 100);
+`,
+      ),
+    );
+    await eventually(
+      'circuit breaker config applied',
+      async () => {
+        const c = await gw.adminGet('/clusters');
+        return c.includes(`outbound|${bport}||cb.default.svc.cluster.local::default_priority::max_pending_requests::1`) ? true : undefined;
+      },
+      15_000,
+      100,
+    );
     const overflowBefore = await gw.stat(`${cluster('cb')}.upstream_rq_pending_overflow`);
     // Bounded load: 3 rounds of 8 concurrent requests.
     const results: RawResponse[] = [];
@@ -171,7 +233,10 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     assert.ok(over.length >= 6, `some requests overflowed (${over.length})`);
     const o = over[0] as RawResponse;
     assert.equal(o.statusLine, 'HTTP/1.1 503 Service Unavailable');
-    assert.deepEqual(o.headers.map(([k]) => k), ['x-envoy-overloaded', 'content-length', 'content-type', 'date', 'server']);
+    assert.deepEqual(
+      o.headers.map(([k]) => k),
+      ['x-envoy-overloaded', 'content-length', 'content-type', 'date', 'server'],
+    );
     assert.equal(o.header('x-envoy-overloaded'), 'true');
     assert.equal(o.header('content-length'), '81');
     assert.equal(o.body.toString(), 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
@@ -180,8 +245,12 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     // one (so pending requests cannot be stranded): at most one connection, so one request, per worker.
     const workers = await gw.stat('server.concurrency');
     assert.ok(slow.maxActive >= 1 && slow.maxActive <= workers, `at most one request per worker at the backend (${slow.maxActive}, ${workers} workers)`);
-    await eventually('the overflow in the access log', () =>
-      Promise.resolve(/" 503 UO upstream_reset_before_response_started\{overflow\} - "-" 0 81 /.test(gw.accessLog()) ? true : undefined), 5_000, 100);
+    await eventually(
+      'the overflow in the access log',
+      () => Promise.resolve(/" 503 UO upstream_reset_before_response_started\{overflow\} - "-" 0 81 /.test(gw.accessLog()) ? true : undefined),
+      5_000,
+      100,
+    );
   });
 
   test('outlier detection: a pod failing 2x in a row is ejected (healthy pod takes all traffic), then returns after baseEjectionTime', async () => {
@@ -189,25 +258,49 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     const bad = await start('127.0.11.5', 'od-bad');
     bad.behave = () => ({ status: 500 });
     gw.write('50-od.yaml', serviceYaml('od', bport, [{ ip: '127.0.11.4' }, { ip: '127.0.11.5' }]));
-    gw.write('51-od-vs.yaml', vs('od', 'od.res.example.com', `  - route:
+    gw.write(
+      '51-od-vs.yaml',
+      vs(
+        'od',
+        'od.res.example.com',
+        `  - route:
     - destination: {host: od}
-`));
-    gw.write('52-od-dr.yaml', dr('od', 'od', `    loadBalancer: {simple: ROUND_ROBIN}
+`,
+      ),
+    );
+    gw.write(
+      '52-od-dr.yaml',
+      dr(
+        'od',
+        'od',
+        `    loadBalancer: {simple: ROUND_ROBIN}
     outlierDetection: {consecutive5xxErrors: 2, interval: 0.2s, baseEjectionTime: 1s, maxEjectionPercent: 100}
-`));
+`,
+      ),
+    );
     const ejected = `${cluster('od')}.outlier_detection.ejections_active`;
-    await eventually('the bad pod to be ejected', async () => {
-      await send('/', 'od.res.example.com');
-      return (await gw.stat(ejected)) === 1 ? true : undefined;
-    }, 15_000, 20);
+    await eventually(
+      'the bad pod to be ejected',
+      async () => {
+        await send('/', 'od.res.example.com');
+        return (await gw.stat(ejected)) === 1 ? true : undefined;
+      },
+      15_000,
+      20,
+    );
     const t0 = Date.now();
     assert.equal(await gw.stat(`${cluster('od')}.outlier_detection.ejections_enforced_consecutive_5xx`), 1);
     const clusters = await gw.adminGet('/clusters');
     assert.match(clusters, new RegExp(`::127\\.0\\.11\\.5:${bport}::health_flags::/failed_outlier_check$`, 'm'));
     assert.match(clusters, new RegExp(`::127\\.0\\.11\\.4:${bport}::health_flags::healthy$`, 'm'));
-    const json = JSON.parse(await gw.adminGet('/clusters?format=json')) as { cluster_statuses: { name: string; host_statuses?: { address: { socket_address: { address: string } }; health_status: Record<string, unknown> }[] }[] };
+    const json = JSON.parse(await gw.adminGet('/clusters?format=json')) as {
+      cluster_statuses: { name: string; host_statuses?: { address: { socket_address: { address: string } }; health_status: Record<string, unknown> }[] }[];
+    };
     const od = json.cluster_statuses.find((c) => c.name === `outbound|${bport}||od.default.svc.cluster.local`);
-    assert.deepEqual(od?.host_statuses?.find((h) => h.address.socket_address.address === '127.0.11.5')?.health_status, { failed_outlier_check: true, eds_health_status: 'HEALTHY' });
+    assert.deepEqual(od?.host_statuses?.find((h) => h.address.socket_address.address === '127.0.11.5')?.health_status, {
+      failed_outlier_check: true,
+      eds_health_status: 'HEALTHY',
+    });
     const badBefore = bad.seen.length;
     for (let i = 0; i < 10; i++) assert.equal((await send('/', 'od.res.example.com')).header('x-backend'), 'od-good');
     assert.equal(bad.seen.length, badBefore, 'the ejected pod gets nothing');
@@ -225,15 +318,34 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     const lone = await start('127.0.11.6', 'lone');
     lone.behave = () => ({ status: 502 });
     gw.write('60-lone.yaml', serviceYaml('lone', bport, [{ ip: '127.0.11.6' }]));
-    gw.write('61-lone-vs.yaml', vs('lone', 'lone.res.example.com', `  - route:
+    gw.write(
+      '61-lone-vs.yaml',
+      vs(
+        'lone',
+        'lone.res.example.com',
+        `  - route:
     - destination: {host: lone}
-`));
-    gw.write('62-lone-dr.yaml', dr('lone', 'lone', `    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}
-`));
-    const r = await eventually('the lone pod to be ejected', async () => {
-      const x = await send('/', 'lone.res.example.com');
-      return x.status === 503 && x.body.toString() === 'no healthy upstream' ? x : undefined;
-    }, 15_000, 50);
+`,
+      ),
+    );
+    gw.write(
+      '62-lone-dr.yaml',
+      dr(
+        'lone',
+        'lone',
+        `    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}
+`,
+      ),
+    );
+    const r = await eventually(
+      'the lone pod to be ejected',
+      async () => {
+        const x = await send('/', 'lone.res.example.com');
+        return x.status === 503 && x.body.toString() === 'no healthy upstream' ? x : undefined;
+      },
+      15_000,
+      50,
+    );
     assert.equal(r.header('content-length'), '19');
   });
 
@@ -241,19 +353,43 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     await start('127.0.11.10', 'warm-old');
     await start('127.0.11.11', 'warm-new');
     gw.write('80-warm.yaml', serviceYaml('warm', bport, [{ ip: '127.0.11.10' }]));
-    gw.write('81-warm-vs.yaml', vs('warm', 'warm.res.example.com', `  - route:
+    gw.write(
+      '81-warm-vs.yaml',
+      vs(
+        'warm',
+        'warm.res.example.com',
+        `  - route:
     - destination: {host: warm}
-`));
-    gw.write('82-warm-dr.yaml', dr('warm', 'warm', `    loadBalancer:
+`,
+      ),
+    );
+    gw.write(
+      '82-warm-dr.yaml',
+      dr(
+        'warm',
+        'warm',
+        `    loadBalancer:
       simple: ROUND_ROBIN
       warmup: {duration: 3s, minimumPercent: 10}
-`));
+`,
+      ),
+    );
     await eventually('warm routed', async () => ((await send('/', 'warm.res.example.com')).header('x-backend') === 'warm-old' ? true : undefined), 15_000, 100);
-    await eventually('slow start configured', async () => ((await gw.adminGet('/config_dump')).includes('"slow_start_window": "3s"') ? true : undefined), 15_000, 100);
+    await eventually(
+      'slow start configured',
+      async () => ((await gw.adminGet('/config_dump')).includes('"slow_start_window": "3s"') ? true : undefined),
+      15_000,
+      100,
+    );
     // The first pod leaves its own slow-start window (pods present from the start ramp up together).
     await new Promise((r) => setTimeout(r, 3200));
     gw.write('80-warm.yaml', serviceYaml('warm', bport, [{ ip: '127.0.11.10' }, { ip: '127.0.11.11' }]));
-    await eventually('the new pod in the endpoints', async () => ((await gw.adminGet('/clusters')).includes(`127.0.11.11:${bport}::health_flags`) ? true : undefined), 15_000, 100);
+    await eventually(
+      'the new pod in the endpoints',
+      async () => ((await gw.adminGet('/clusters')).includes(`127.0.11.11:${bport}::health_flags`) ? true : undefined),
+      15_000,
+      100,
+    );
     let fresh = 0;
     const N = 100;
     for (let i = 0; i < N; i++) if ((await send('/', 'warm.res.example.com')).header('x-backend') === 'warm-new') fresh++;
@@ -270,13 +406,32 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     await start('127.0.11.7', 'hash-a');
     await start('127.0.11.8', 'hash-b');
     gw.write('70-hash.yaml', serviceYaml('hash', bport, [{ ip: '127.0.11.7' }, { ip: '127.0.11.8' }]));
-    gw.write('71-hash-vs.yaml', vs('hash', 'hash.res.example.com', `  - route:
+    gw.write(
+      '71-hash-vs.yaml',
+      vs(
+        'hash',
+        'hash.res.example.com',
+        `  - route:
     - destination: {host: hash}
-`));
-    gw.write('72-hash-dr.yaml', dr('hash', 'hash', `    loadBalancer:
+`,
+      ),
+    );
+    gw.write(
+      '72-hash-dr.yaml',
+      dr(
+        'hash',
+        'hash',
+        `    loadBalancer:
       consistentHash: {httpHeaderName: x-user}
-`));
-    await eventually('ring hash cluster', async () => ((await gw.adminGet('/config_dump')).includes('"lb_policy": "RING_HASH"') ? true : undefined), 15_000, 100);
+`,
+      ),
+    );
+    await eventually(
+      'ring hash cluster',
+      async () => ((await gw.adminGet('/config_dump')).includes('"lb_policy": "RING_HASH"') ? true : undefined),
+      15_000,
+      100,
+    );
     await eventually('hash routed', async () => ((await send('/', 'hash.res.example.com', { 'x-user': 'u0' })).status === 200 ? true : undefined), 15_000, 100);
     const owners = new Map<string, string>();
     for (let u = 0; u < 40; u++) {
@@ -289,13 +444,25 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
   });
 
   test('consistent hashing by cookie with ttl: the gateway generates the cookie, and the client sticks with it', async () => {
-    gw.write('72-hash-dr.yaml', dr('hash', 'hash', `    loadBalancer:
+    gw.write(
+      '72-hash-dr.yaml',
+      dr(
+        'hash',
+        'hash',
+        `    loadBalancer:
       consistentHash: {httpCookie: {name: session, ttl: 60s, path: /}}
-`));
-    const r = await eventually('a generated session cookie', async () => {
-      const x = await send('/', 'hash.res.example.com');
-      return x.header('set-cookie') ? x : undefined;
-    }, 15_000, 100);
+`,
+      ),
+    );
+    const r = await eventually(
+      'a generated session cookie',
+      async () => {
+        const x = await send('/', 'hash.res.example.com');
+        return x.header('set-cookie') ? x : undefined;
+      },
+      15_000,
+      100,
+    );
     const cookie = r.header('set-cookie') ?? '';
     assert.match(cookie, /^session="[0-9a-f]{16}"; Max-Age=60; Path=\/; HttpOnly$/);
     const value = /"([0-9a-f]{16})"/.exec(cookie)?.[1] ?? '';

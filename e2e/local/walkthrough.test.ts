@@ -21,7 +21,8 @@ describe('local mode: the httpbin ingress walkthrough', () => {
   let gw: Proc;
   let admin: number;
 
-  const adminGet = async (path: string): Promise<string> => (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
+  const adminGet = async (path: string): Promise<string> =>
+    (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
   const stat = async (name: string): Promise<number> => {
     const text = await adminGet(`/stats?filter=${encodeURIComponent(`^${name.replace(/[.|]/g, '\\$&')}$`)}`);
     const m = new RegExp(`^${name.replace(/[.|]/g, '\\$&')}: (\\d+)$`, 'm').exec(text);
@@ -33,16 +34,35 @@ describe('local mode: the httpbin ingress walkthrough', () => {
   before(async () => {
     // Step 1: the gateway's own Service and the Gateway.
     GW_PORT = await freePort();
-    write('00-ingressgateway-service.yaml', readFileSync(join(REPO, 'examples/quickstart/00-ingressgateway-service.yaml'), 'utf8').replace('targetPort: 8080', `targetPort: ${GW_PORT}`));
+    write(
+      '00-ingressgateway-service.yaml',
+      readFileSync(join(REPO, 'examples/quickstart/00-ingressgateway-service.yaml'), 'utf8').replace('targetPort: 8080', `targetPort: ${GW_PORT}`),
+    );
     cpSync(join(REPO, 'examples/quickstart/10-httpbin-gateway.yaml'), join(dir, '10-httpbin-gateway.yaml'));
     admin = await freePort();
     const [status, metrics] = [await freePort(), await freePort()];
-    gw = meshgate(['local', '--config', dir, '--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics), '--drain-seconds', '0']);
+    gw = meshgate([
+      'local',
+      '--config',
+      dir,
+      '--admin-port',
+      String(admin),
+      '--status-port',
+      String(status),
+      '--metrics-port',
+      String(metrics),
+      '--drain-seconds',
+      '0',
+    ]);
     procs.push(gw);
-    await eventually('the gateway to be ready on /healthz/ready', async () => {
-      const r = await rawRequest('127.0.0.1', status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n');
-      return r.status === 200 ? true : undefined;
-    }, 20_000);
+    await eventually(
+      'the gateway to be ready on /healthz/ready',
+      async () => {
+        const r = await rawRequest('127.0.0.1', status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n');
+        return r.status === 200 ? true : undefined;
+      },
+      20_000,
+    );
   });
 
   after(async () => {
@@ -55,7 +75,10 @@ describe('local mode: the httpbin ingress walkthrough', () => {
     assert.match(listeners, new RegExp(`^0\\.0\\.0\\.0_${GW_PORT}::0\\.0\\.0\\.0:${GW_PORT}$`, 'm'));
     const r = await get(GW, GW_PORT, '/status/200', HOST);
     assert.equal(r.statusLine, 'HTTP/1.1 404 Not Found');
-    assert.deepEqual(r.headers.map(([k]) => k), ['date', 'server', 'content-length']);
+    assert.deepEqual(
+      r.headers.map(([k]) => k),
+      ['date', 'server', 'content-length'],
+    );
     assert.equal(r.header('server'), 'istio-envoy');
     assert.equal(r.header('content-length'), '0');
     assert.equal(r.body.length, 0);
@@ -67,10 +90,15 @@ describe('local mode: the httpbin ingress walkthrough', () => {
     await pod.waitForOutput(/httpbin listening/);
     write('20-httpbin.yaml', readFileSync(join(REPO, 'examples/quickstart/20-httpbin.yaml'), 'utf8').replaceAll('127.0.0.1', '127.0.0.2'));
     cpSync(join(REPO, 'examples/quickstart/30-httpbin-virtualservice.yaml'), join(dir, '30-httpbin-virtualservice.yaml'));
-    const r = await eventually('/delay/1 to be routed', async () => {
-      const res = await get(GW, GW_PORT, '/delay/1', HOST);
-      return res.status === 200 ? res : undefined;
-    }, 15_000, 200);
+    const r = await eventually(
+      '/delay/1 to be routed',
+      async () => {
+        const res = await get(GW, GW_PORT, '/delay/1', HOST);
+        return res.status === 200 ? res : undefined;
+      },
+      15_000,
+      200,
+    );
     assert.equal(r.header('server'), 'istio-envoy');
     assert.equal(r.header('content-type'), 'application/json');
     assert.match(r.header('x-envoy-upstream-service-time') ?? '', /^\d+$/);
@@ -88,7 +116,9 @@ describe('local mode: the httpbin ingress walkthrough', () => {
 
   test('step 3: a subset without matching pods answers 503 no healthy upstream, and relabelling the pod fixes it without a restart', async () => {
     const clustersBefore = await stat('cluster_manager.active_clusters');
-    write('40-httpbin-destinationrule.yaml', `apiVersion: networking.istio.io/v1
+    write(
+      '40-httpbin-destinationrule.yaml',
+      `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
   name: httpbin
@@ -99,8 +129,11 @@ spec:
     - name: test-version
       labels:
         version: v3
-`);
-    write('50-httpbin-anything.yaml', `apiVersion: networking.istio.io/v1
+`,
+    );
+    write(
+      '50-httpbin-anything.yaml',
+      `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
   name: httpbin-anything
@@ -118,13 +151,22 @@ spec:
             port:
               number: 8000
             subset: test-version
-`);
-    const r = await eventually('/anything to reach the empty subset', async () => {
-      const res = await get(GW, GW_PORT, '/anything', HOST);
-      return res.status === 503 ? res : undefined;
-    }, 15_000, 100);
+`,
+    );
+    const r = await eventually(
+      '/anything to reach the empty subset',
+      async () => {
+        const res = await get(GW, GW_PORT, '/anything', HOST);
+        return res.status === 503 ? res : undefined;
+      },
+      15_000,
+      100,
+    );
     assert.equal(r.statusLine, 'HTTP/1.1 503 Service Unavailable');
-    assert.deepEqual(r.headers.map(([k]) => k), ['content-length', 'content-type', 'date', 'server']);
+    assert.deepEqual(
+      r.headers.map(([k]) => k),
+      ['content-length', 'content-type', 'date', 'server'],
+    );
     assert.equal(r.header('content-length'), '19');
     assert.equal(r.header('content-type'), 'text/plain');
     assert.equal(r.body.toString(), 'no healthy upstream');
@@ -135,10 +177,15 @@ spec:
     // Relabel the pod in the file: served by that pod within a second, same process.
     write('20-httpbin.yaml', readFileSync(join(dir, '20-httpbin.yaml'), 'utf8').replace('version: v1', 'version: v3'));
     const changedAt = Date.now();
-    const ok = await eventually('/anything to be served by the relabelled pod', async () => {
-      const res = await get(GW, GW_PORT, '/anything', HOST);
-      return res.status === 200 ? res : undefined;
-    }, 5_000, 25);
+    const ok = await eventually(
+      '/anything to be served by the relabelled pod',
+      async () => {
+        const res = await get(GW, GW_PORT, '/anything', HOST);
+        return res.status === 200 ? res : undefined;
+      },
+      5_000,
+      25,
+    );
     assert.ok(Date.now() - changedAt < 1_500, `applied after ${Date.now() - changedAt} ms`);
     assert.equal(ok.header('x-httpbin-instance'), 'httpbin-v1');
     assert.equal(gw.child.exitCode, null, 'the gateway process was not restarted');
@@ -146,7 +193,9 @@ spec:
 
   test('bad input: malformed YAML and an invalid VirtualService are reported with file and reason; everything else keeps serving', async () => {
     write('60-broken.yaml', 'apiVersion: v1\nkind: Service\nmetadata: {name: [unclosed\n');
-    write('70-bad-regex.yaml', `apiVersion: networking.istio.io/v1
+    write(
+      '70-bad-regex.yaml',
+      `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
   name: bad-regex
@@ -161,7 +210,8 @@ spec:
       route:
         - destination:
             host: httpbin
-`);
+`,
+    );
     await gw.waitForOutput(/60-broken\.yaml/, 10_000);
     await gw.waitForOutput(/bad-regex[\s\S]*?regex|regex[\s\S]*?bad-regex/, 10_000);
     assert.equal((await get(GW, GW_PORT, '/status/200', HOST)).status, 200);

@@ -76,10 +76,20 @@ describe('local mode: xDS on a private Unix socket', () => {
       const dir = statSync(dirname(socket));
       assert.equal(dir.mode & 0o777, 0o700, 'directory mode');
       // Every TCP port the process listens on is one it was asked for: admin, status, metrics and the listener.
-      assert.deepEqual(listeningTcpPorts(gw.proc.pid), [gw.admin, gw.status, gw.metrics, gw.port].sort((a, b) => a - b));
+      assert.deepEqual(
+        listeningTcpPorts(gw.proc.pid),
+        [gw.admin, gw.status, gw.metrics, gw.port].sort((a, b) => a - b),
+      );
       // Root ignores permission bits; another user is refused by them (when this test may switch users).
       if (process.getuid?.() === 0) {
-        const r = spawnSync(process.execPath, ['-e', `require('net').connect(${JSON.stringify(socket)}).on('error', (e) => { console.log(e.code); process.exit(0); }).on('connect', () => { console.log('CONNECTED'); process.exit(0); })`], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 10_000 });
+        const r = spawnSync(
+          process.execPath,
+          [
+            '-e',
+            `require('net').connect(${JSON.stringify(socket)}).on('error', (e) => { console.log(e.code); process.exit(0); }).on('connect', () => { console.log('CONNECTED'); process.exit(0); })`,
+          ],
+          { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 10_000 },
+        );
         assert.equal(r.stdout.trim(), 'EACCES', `another user connecting: ${r.stdout}${r.stderr}`);
       }
       const n = backend.seen.length;
@@ -98,11 +108,13 @@ describe('local mode: xDS on a private Unix socket', () => {
     try {
       await serveApp(gw, backend);
       assert.equal(xdsOf(gw.proc.output()), `127.0.0.1:${xdsPort}`);
-      assert.deepEqual(listeningTcpPorts(gw.proc.pid), [gw.admin, gw.status, gw.metrics, gw.port, xdsPort].sort((a, b) => a - b));
+      assert.deepEqual(
+        listeningTcpPorts(gw.proc.pid),
+        [gw.admin, gw.status, gw.metrics, gw.port, xdsPort].sort((a, b) => a - b),
+      );
       assert.match(gw.proc.output(), /ADS server listening on TCP: any process that can reach this address receives every TLS private key/);
     } finally {
       await gw.stop();
     }
   });
 });
-

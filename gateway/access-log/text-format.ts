@@ -91,7 +91,7 @@ function appendAfterClose(target: number | string, text: string): void {
     if (typeof target === 'string') appendFileSync(target, text);
     else {
       const buf = Buffer.from(text);
-      for (let off = 0; off < buf.length; ) off += writeSync(target, buf, off);
+      for (let off = 0; off < buf.length;) off += writeSync(target, buf, off);
     }
   } catch {
     // The file went away or stdout is closed at exit: nothing left to write to.

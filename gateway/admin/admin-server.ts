@@ -76,7 +76,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
     params: [['format', 'File format to use; One of (text, json)']],
     handle: async (ctx, q) => {
       const others = await ctx.hostStats();
-      return q.get('format') === 'json' ? { status: 200, type: JSON_TYPE, body: renderClustersJson(ctx.clusters(), others) } : { status: 200, type: TEXT, body: renderClustersText(ctx.clusters(), others) };
+      return q.get('format') === 'json'
+        ? { status: 200, type: JSON_TYPE, body: renderClustersJson(ctx.clusters(), others) }
+        : { status: 200, type: TEXT, body: renderClustersText(ctx.clusters(), others) };
     },
   },
   '/config_dump': {
@@ -84,8 +86,14 @@ const ENDPOINTS: Record<string, Endpoint> = {
     mutates: false,
     params: [
       ['resource', 'The resource to dump'],
-      ['mask', 'The mask to apply. When both resource and mask are specified, the mask is applied to every element in the desired repeated field so that only a subset of fields are returned. The mask is parsed as a ProtobufWkt::FieldMask'],
-      ['name_regex', 'Dump only the currently loaded configurations whose names match the specified regex. Can be used with both resource and mask query parameters.'],
+      [
+        'mask',
+        'The mask to apply. When both resource and mask are specified, the mask is applied to every element in the desired repeated field so that only a subset of fields are returned. The mask is parsed as a ProtobufWkt::FieldMask',
+      ],
+      [
+        'name_regex',
+        'Dump only the currently loaded configurations whose names match the specified regex. Can be used with both resource and mask query parameters.',
+      ],
       ['include_eds', 'Dump currently loaded configuration including EDS. See the response definition for more information'],
     ],
     handle: (ctx, q) => {
@@ -97,7 +105,11 @@ const ENDPOINTS: Record<string, Endpoint> = {
         if (isRe2Error(re)) return { status: 400, type: TEXT, body: `INVALID_ARGUMENT: Error while parsing name_regex from ${nr}: ${re.message}` };
         nameRegex = re;
       }
-      const r = renderConfigDump(ctx.configDump(q.has('include_eds')), { resource: q.get('resource') ?? undefined, mask: q.get('mask') ?? undefined, nameRegex });
+      const r = renderConfigDump(ctx.configDump(q.has('include_eds')), {
+        resource: q.get('resource') ?? undefined,
+        mask: q.get('mask') ?? undefined,
+        nameRegex,
+      });
       return { status: r.status, type: r.status === 200 ? JSON_TYPE : TEXT, body: r.body };
     },
   },
@@ -105,9 +117,15 @@ const ENDPOINTS: Record<string, Endpoint> = {
     help: 'drain listeners',
     mutates: true,
     params: [
-      ['graceful', 'When draining listeners, enter a graceful drain period prior to closing listeners. This behaviour and duration is configurable via server options or CLI'],
+      [
+        'graceful',
+        'When draining listeners, enter a graceful drain period prior to closing listeners. This behaviour and duration is configurable via server options or CLI',
+      ],
       ['skip_exit', 'When draining listeners, do not exit after the drain period. This must be used with graceful'],
-      ['inboundonly', 'Drains all inbound listeners. traffic_direction field in envoy_v3_api_msg_config.listener.v3.Listener is used to determine whether a listener is inbound or outbound.'],
+      [
+        'inboundonly',
+        'Drains all inbound listeners. traffic_direction field in envoy_v3_api_msg_config.listener.v3.Listener is used to determine whether a listener is inbound or outbound.',
+      ],
     ],
     handle: (ctx, q) => {
       ctx.drainListeners(q.has('graceful'));
@@ -124,7 +142,12 @@ const ENDPOINTS: Record<string, Endpoint> = {
     handle: (ctx, q) => {
       const ls = ctx.listeners();
       if (q.get('format') === 'json') {
-        const body = JSON.stringify({ listener_statuses: ls.map((l) => ({ name: l.name, local_address: { socket_address: { address: l.address, port_value: l.port } } })) }, null, 1) + '\n';
+        const body =
+          JSON.stringify(
+            { listener_statuses: ls.map((l) => ({ name: l.name, local_address: { socket_address: { address: l.address, port_value: l.port } } })) },
+            null,
+            1,
+          ) + '\n';
         return { status: 200, type: JSON_TYPE, body };
       }
       return { status: 200, type: TEXT, body: ls.map((l) => `${l.name}::${l.address}:${l.port}\n`).join('') };
@@ -135,7 +158,19 @@ const ENDPOINTS: Record<string, Endpoint> = {
     mutates: false,
     handle: () => {
       const m = process.memoryUsage();
-      const body = JSON.stringify({ allocated: String(m.heapUsed), heap_size: String(m.heapTotal), pageheap_unmapped: '0', pageheap_free: '0', total_thread_cache: '0', total_physical_bytes: String(m.rss) }, null, 1) + '\n';
+      const body =
+        JSON.stringify(
+          {
+            allocated: String(m.heapUsed),
+            heap_size: String(m.heapTotal),
+            pageheap_unmapped: '0',
+            pageheap_free: '0',
+            total_thread_cache: '0',
+            total_physical_bytes: String(m.rss),
+          },
+          null,
+          1,
+        ) + '\n';
       return { status: 200, type: JSON_TYPE, body };
     },
   },
@@ -149,8 +184,16 @@ const ENDPOINTS: Record<string, Endpoint> = {
     },
   },
   '/reset_counters': { help: 'reset all counters to zero', mutates: true, handle: (ctx) => (ctx.resetCounters(), ok()) },
-  '/runtime': { help: 'print runtime values', mutates: false, handle: () => ({ status: 200, type: JSON_TYPE, body: '{\n "entries": {},\n "layers": [\n  "global config",\n  "admin"\n ]\n}\n' }) },
-  '/server_info': { help: 'print server version/status information', mutates: false, handle: (ctx) => ({ status: 200, type: JSON_TYPE, body: JSON.stringify(ctx.serverInfo(), null, 1) + '\n' }) },
+  '/runtime': {
+    help: 'print runtime values',
+    mutates: false,
+    handle: () => ({ status: 200, type: JSON_TYPE, body: '{\n "entries": {},\n "layers": [\n  "global config",\n  "admin"\n ]\n}\n' }),
+  },
+  '/server_info': {
+    help: 'print server version/status information',
+    mutates: false,
+    handle: (ctx) => ({ status: 200, type: JSON_TYPE, body: JSON.stringify(ctx.serverInfo(), null, 1) + '\n' }),
+  },
   '/stats': {
     help: 'print server stats',
     mutates: false,
@@ -197,7 +240,19 @@ export function helpText(): string {
 export function writeAdminResponse(res: ServerResponse, status: number, type: string, body: string, extra: string[] = []): void {
   res.sendDate = false;
   res.removeHeader('connection');
-  const headers = ['content-type', type, 'cache-control', 'no-cache, max-age=0', 'x-content-type-options', 'nosniff', 'date', httpDate(), 'server', 'envoy', ...extra];
+  const headers = [
+    'content-type',
+    type,
+    'cache-control',
+    'no-cache, max-age=0',
+    'x-content-type-options',
+    'nosniff',
+    'date',
+    httpDate(),
+    'server',
+    'envoy',
+    ...extra,
+  ];
   if (res.req.method !== 'HEAD') headers.push('transfer-encoding', 'chunked');
   res.writeHead(status, reasonPhrase(status), headers);
   res.end(res.req.method === 'HEAD' ? undefined : body);

@@ -27,9 +27,18 @@ export function renderClustersText(clusters: Cluster[], others?: HostStatTotals)
     out += `${n}::observability_name::${c.spec.observabilityName}\n`;
     if (c.outlier) {
       // Success-rate ejection is not computed (Istio disables it): Envoy prints -1 when unknown.
-      for (const k of ['success_rate_average', 'success_rate_ejection_threshold', 'local_origin_success_rate_average', 'local_origin_success_rate_ejection_threshold']) out += `${n}::outlier::${k}::-1\n`;
+      for (const k of [
+        'success_rate_average',
+        'success_rate_ejection_threshold',
+        'local_origin_success_rate_average',
+        'local_origin_success_rate_ejection_threshold',
+      ])
+        out += `${n}::outlier::${k}::-1\n`;
     }
-    for (const [prio, t] of [['default_priority', c.spec.thresholds], ['high_priority', c.spec.highThresholds]] as const) {
+    for (const [prio, t] of [
+      ['default_priority', c.spec.thresholds],
+      ['high_priority', c.spec.highThresholds],
+    ] as const) {
       out += `${n}::${prio}::max_connections::${t.maxConnections}\n`;
       out += `${n}::${prio}::max_pending_requests::${t.maxPendingRequests}\n`;
       out += `${n}::${prio}::max_requests::${t.maxRequests}\n`;
@@ -75,7 +84,13 @@ export function renderClustersJson(clusters: Cluster[], others?: HostStatTotals)
     o.circuit_breakers = {
       thresholds: [
         { max_connections: t.maxConnections, max_pending_requests: t.maxPendingRequests, max_requests: t.maxRequests, max_retries: t.maxRetries },
-        { priority: 'HIGH', max_connections: ht.maxConnections, max_pending_requests: ht.maxPendingRequests, max_requests: ht.maxRequests, max_retries: ht.maxRetries },
+        {
+          priority: 'HIGH',
+          max_connections: ht.maxConnections,
+          max_pending_requests: ht.maxPendingRequests,
+          max_requests: ht.maxRequests,
+          max_retries: ht.maxRetries,
+        },
       ],
     };
     if (c.spec.edsServiceName) o.eds_service_name = c.spec.edsServiceName;
@@ -90,7 +105,10 @@ export function renderClustersJson(clusters: Cluster[], others?: HostStatTotals)
             return s;
           }),
           // HostHealthStatus in field order: failed_outlier_check (2) before eds_health_status (3).
-          health_status: { ...(h.outlierEjected ? { failed_outlier_check: true } : {}), ...(EDS_HEALTH[h.health] ? { eds_health_status: EDS_HEALTH[h.health] } : {}) },
+          health_status: {
+            ...(h.outlierEjected ? { failed_outlier_check: true } : {}),
+            ...(EDS_HEALTH[h.health] ? { eds_health_status: EDS_HEALTH[h.health] } : {}),
+          },
           weight: h.weight,
         };
         if (h.hostname) hs.hostname = h.hostname;

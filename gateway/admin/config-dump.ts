@@ -66,7 +66,7 @@ function applyMask(o: Json, paths: string[]): Json {
     const v = o[head];
     if (rest.length === 0) out[head] = v;
     else if (Array.isArray(v)) out[head] = (v as unknown[]).map((x): unknown => (typeof x === 'object' && x ? applyMask(x as Json, [rest.join('.')]) : x));
-    else if (typeof v === 'object' && v) out[head] = { ...((out[head]) ?? {}), ...applyMask(v as Json, [rest.join('.')]) };
+    else if (typeof v === 'object' && v) out[head] = { ...(out[head] ?? {}), ...applyMask(v as Json, [rest.join('.')]) };
   }
   return out;
 }
@@ -86,7 +86,12 @@ export function renderConfigDump(configs: Json[], q: DumpQuery): DumpResult {
       return out;
     });
   }
-  const maskPaths = q.mask ? q.mask.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  const maskPaths = q.mask
+    ? q.mask
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
   if (q.resource !== undefined) {
     const out: Json[] = [];
     let found = false;

@@ -54,7 +54,20 @@ async function serveMetrics(req: IncomingMessage, res: ServerResponse, stats: ()
   // The listener proxies to the admin's /stats/prometheus, so an invalid filter is the admin's 400.
   const status = typeof sq === 'string' ? 400 : 200;
   const body = typeof sq === 'string' ? sq : renderPrometheus(selectStats(await stats(), sq));
-  const headers = ['content-type', 'text/plain; charset=UTF-8', 'cache-control', 'no-cache, max-age=0', 'x-content-type-options', 'nosniff', 'date', httpDate(), 'server', 'envoy', 'x-envoy-upstream-service-time', '0'];
+  const headers = [
+    'content-type',
+    'text/plain; charset=UTF-8',
+    'cache-control',
+    'no-cache, max-age=0',
+    'x-content-type-options',
+    'nosniff',
+    'date',
+    httpDate(),
+    'server',
+    'envoy',
+    'x-envoy-upstream-service-time',
+    '0',
+  ];
   if (req.method !== 'HEAD') headers.push('transfer-encoding', 'chunked');
   write(res, status, headers, body);
 }

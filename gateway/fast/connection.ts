@@ -182,7 +182,10 @@ export class FastConnection implements Downstream {
 
   private failed(e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
-    this.cs.hcm.runtime.log.error({ err: err.message, stack: err.stack, downstream: `${this.remoteAddress}:${this.remotePort}` }, 'internal error while serving a downstream connection; the connection is reset');
+    this.cs.hcm.runtime.log.error(
+      { err: err.message, stack: err.stack, downstream: `${this.remoteAddress}:${this.remotePort}` },
+      'internal error while serving a downstream connection; the connection is reset',
+    );
     this.closed = true;
     this.sock.destroy();
   }

@@ -147,7 +147,10 @@ describe('fast path: request-head parser', () => {
   for (const [name, raw] of badChunks) {
     test(`chunked decoder rejects: ${name}`, () => {
       const d = new ChunkedDecoder();
-      assert.equal(d.feed(Buffer.from(raw), 0, raw.length, () => undefined), -1);
+      assert.equal(
+        d.feed(Buffer.from(raw), 0, raw.length, () => undefined),
+        -1,
+      );
     });
   }
 });
@@ -160,7 +163,6 @@ interface Side {
   port: number;
 }
 
-
 /** Values that legitimately differ between two runs. */
 function normalize(s: string): string {
   return s
@@ -172,7 +174,8 @@ function normalize(s: string): string {
     .replace(/"x-instance","[^"]*"/g, '"x-instance","<i>"');
 }
 
-const CODEC_400 = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\ncontent-type: text/plain\r\ndate: <date>\r\nserver: istio-envoy\r\nconnection: close\r\n\r\nBad Request';
+const CODEC_400 =
+  'HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\ncontent-type: text/plain\r\ndate: <date>\r\nserver: istio-envoy\r\nconnection: close\r\n\r\nBad Request';
 
 const chunk = (s: string): string => `${Buffer.byteLength(s).toString(16)}\r\n${s}\r\n`;
 
@@ -190,9 +193,15 @@ const CASES: [string, string][] = [
   ['chunked response from upstream', `GET /chunked HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
   ['upstream server/date kept and rewritten', `GET /status/fine HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
   ['POST with Content-Length', `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 11\r\n\r\nhello world`],
-  ['POST chunked with trailers', `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('hello ')}${chunk('world')}0\r\nX-T: 1\r\n\r\n`],
+  [
+    'POST chunked with trailers',
+    `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('hello ')}${chunk('world')}0\r\nX-T: 1\r\n\r\n`,
+  ],
   ['Expect: 100-continue', `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc`],
-  ['pipelined GETs', `GET /status/1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /nothing HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /status/3 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
+  [
+    'pipelined GETs',
+    `GET /status/1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /nothing HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /status/3 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+  ],
   ['pipelined POST then GET', `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 2\r\n\r\nhiGET /status/2 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
   ['Connection: close', `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`],
   ['local reply before the body: closes', `POST /nothing HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 10\r\n\r\nabc`],
@@ -203,9 +212,18 @@ const CASES: [string, string][] = [
   ['HTTP/1.0: 426', `GET / HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`],
   ['101 headers: 431', `GET / HTTP/1.1\r\nHost: ${HOST}\r\n${Array.from({ length: 100 }, (_, i) => `X-H${i}: v\r\n`).join('')}\r\n`],
   ['61 KiB of headers: 431', `GET / HTTP/1.1\r\nHost: ${HOST}\r\nX-Big: ${'a'.repeat(61 * 1024)}\r\n\r\n`],
-  ['websocket upgrade on a route without websocket: served as the general path serves it', `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`],
-  ['GET after a fast request, then an HTTP/1.0 one on the same connection', `GET /status/1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET / HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`],
-  ['internal headers stripped, hop-by-hop dropped', `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\nX-Envoy-Retry-On: 5xx\r\nKeep-Alive: 5\r\nProxy-Connection: x\r\nTE: trailers, deflate\r\nX-Envoy-Internal: true\r\n\r\n`],
+  [
+    'websocket upgrade on a route without websocket: served as the general path serves it',
+    `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+  ],
+  [
+    'GET after a fast request, then an HTTP/1.0 one on the same connection',
+    `GET /status/1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET / HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`,
+  ],
+  [
+    'internal headers stripped, hop-by-hop dropped',
+    `GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\nX-Envoy-Retry-On: 5xx\r\nKeep-Alive: 5\r\nProxy-Connection: x\r\nTE: trailers, deflate\r\nX-Envoy-Internal: true\r\n\r\n`,
+  ],
   ['path normalisation', `GET /status/../status/./a%2fb HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
   ['query only', `GET /status?x=/../ HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
   ['invalid chunk size after a valid head', `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`],
@@ -225,7 +243,11 @@ describe('fast path vs general path: byte-identical answers', () => {
     await ads.start();
     const port = await freePort();
     ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN), edsCluster(EMPTY), edsCluster(EARLY)]);
-    ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: backend.port }]), assignment(EMPTY, []), assignment(EARLY, [{ ip: '127.0.0.3', port: earlyPort }])]);
+    ads.set(ENDPOINT_TYPE, [
+      assignment(HTTPBIN, [{ ip: '127.0.0.2', port: backend.port }]),
+      assignment(EMPTY, []),
+      assignment(EARLY, [{ ip: '127.0.0.3', port: earlyPort }]),
+    ]);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [
       routeConfig(`http.${port}`, [
@@ -253,7 +275,8 @@ describe('fast path vs general path: byte-identical answers', () => {
       if (u === '/status/204') return { status: 204, headers: [], body: '' };
       if (u === '/status/304') return { status: 304, headers: ['etag', '"x"'], body: '' };
       if (u === '/chunked') return { status: 200, headers: ['content-type', 'text/plain', 'x-upstream', 'yes'], body: 'streamed body' };
-      if (u === '/status/fine') return { status: 200, body: 'ok', headers: ['server', 'gunicorn', 'date', 'Mon, 01 Jan 2024 00:00:00 GMT', 'content-length', '2'] };
+      if (u === '/status/fine')
+        return { status: 200, body: 'ok', headers: ['server', 'gunicorn', 'date', 'Mon, 01 Jan 2024 00:00:00 GMT', 'content-length', '2'] };
       return undefined;
     });
     early = createNetServer((sock) => {
@@ -287,9 +310,25 @@ describe('fast path vs general path: byte-identical answers', () => {
       let fBytes = normalize(f.bytes);
       // One known difference: after a response that closes the connection, node:http keeps parsing the bytes
       // that followed and answers a codec 400 for garbage there; Envoy (and the fast path) stop reading.
-      if (g.closed && f.closed && gBytes.length > fBytes.length && gBytes.startsWith(fBytes) && /connection: close\r\n/.test(fBytes) && gBytes.slice(fBytes.length) === CODEC_400) gBytes = fBytes;
+      if (
+        g.closed &&
+        f.closed &&
+        gBytes.length > fBytes.length &&
+        gBytes.startsWith(fBytes) &&
+        /connection: close\r\n/.test(fBytes) &&
+        gBytes.slice(fBytes.length) === CODEC_400
+      )
+        gBytes = fBytes;
       // (node:http does it on the fast path's handed-off connections too, depending on how the bytes arrive.)
-      if (g.closed && f.closed && fBytes.length > gBytes.length && fBytes.startsWith(gBytes) && /connection: close\r\n/.test(gBytes) && fBytes.slice(gBytes.length) === CODEC_400) fBytes = gBytes;
+      if (
+        g.closed &&
+        f.closed &&
+        fBytes.length > gBytes.length &&
+        fBytes.startsWith(gBytes) &&
+        /connection: close\r\n/.test(gBytes) &&
+        fBytes.slice(gBytes.length) === CODEC_400
+      )
+        fBytes = gBytes;
       const a = gBytes + (g.closed ? '\n<closed>' : '\n<open>');
       const b = fBytes + (f.closed ? '\n<closed>' : '\n<open>');
       // A loaded machine can stretch one side past the idle window: compare again before failing.
@@ -306,18 +345,27 @@ describe('fast path vs general path: byte-identical answers', () => {
   }
 
   test('the fast path really serves plain requests (a smuggling case is answered 400 by the general path)', async () => {
-    const r = await exchange(fast.port, ['POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'], { idleMs: 250, maxMs: 4000 });
+    const r = await exchange(fast.port, ['POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'], {
+      idleMs: 250,
+      maxMs: 4000,
+    });
     assert.match(r.bytes, /^HTTP\/1\.1 400 Bad Request\r\n/);
     assert.ok(r.closed);
   });
 
-  for (const [name, n, size] of [['small', 2, 1024], ['256 KiB', 4, 64 * 1024]] as const) {
+  for (const [name, n, size] of [
+    ['small', 2, 1024],
+    ['256 KiB', 4, 64 * 1024],
+  ] as const) {
     test(`a chunked upload (${name}) and a Content-Length one stream through both paths intact`, async () => {
       const part = 'x'.repeat(size);
       let body = '';
       for (let i = 0; i < n; i++) body += chunk(part);
       for (const port of [fast.port, general.port]) {
-        for (const raw of [`POST /post HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n${body}0\r\n\r\n`, `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${n * size}\r\n\r\n${part.repeat(n)}`]) {
+        for (const raw of [
+          `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n${body}0\r\n\r\n`,
+          `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${n * size}\r\n\r\n${part.repeat(n)}`,
+        ]) {
           const r = await exchange(port, [raw], { idleMs: 500, maxMs: 8000 });
           assert.match(r.bytes, /^HTTP\/1\.1 200 OK\r\n/);
           const echo = JSON.parse(r.bytes.slice(r.bytes.indexOf('\r\n\r\n') + 4)) as Echo;

@@ -27,7 +27,13 @@ export interface RequestHead {
 }
 
 const METHODS = new Map<string, string>([
-  ['GET', 'GET'], ['HEAD', 'HEAD'], ['POST', 'POST'], ['PUT', 'PUT'], ['DELETE', 'DELETE'], ['OPTIONS', 'OPTIONS'], ['PATCH', 'PATCH'],
+  ['GET', 'GET'],
+  ['HEAD', 'HEAD'],
+  ['POST', 'POST'],
+  ['PUT', 'PUT'],
+  ['DELETE', 'DELETE'],
+  ['OPTIONS', 'OPTIONS'],
+  ['PATCH', 'PATCH'],
 ]);
 
 /** RFC 9110 tchar. */

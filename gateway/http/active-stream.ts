@@ -3,9 +3,7 @@
 // retries and timeouts, response headers, local replies, stats and the access log.
 import type { Dispatcher } from 'undici';
 import { applyHeaderMutation, type HeaderContext } from '../router/header-ops.ts';
-import {
-  ACTION_DIRECT, ACTION_REDIRECT, REQUIRE_TLS_NONE, findVirtualHost, matchRoute, type CompiledRoute,
-} from '../router/route-config.ts';
+import { ACTION_DIRECT, ACTION_REDIRECT, REQUIRE_TLS_NONE, findVirtualHost, matchRoute, type CompiledRoute } from '../router/route-config.ts';
 import { backOffMs, retriableReset, retriableResponse, type RetryPolicy } from '../router/retry-policy.ts';
 import type { Cluster } from '../upstream/cluster.ts';
 import type { Host } from '../upstream/host.ts';
@@ -81,9 +79,16 @@ function classifyError(err: Error & { code?: string }): ResetInfo {
   const text = CONNECT_ERRORS[code];
   if (text) return { reason: 'remote connection failure', transport: `delayed connect error: ${text}`, flag: F.UF, connectFailure: true, status: 503 };
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return { reason: 'connection timeout', transport: '', flag: F.UF, connectFailure: true, status: 503 };
-  if (code === 'MESHGATE_H2_REFUSED_STREAM') return { reason: 'remote refused stream reset', transport: '', flag: F.UR, connectFailure: false, status: 503, refusedStream: true };
+  if (code === 'MESHGATE_H2_REFUSED_STREAM')
+    return { reason: 'remote refused stream reset', transport: '', flag: F.UR, connectFailure: false, status: 503, refusedStream: true };
   if (code === 'MESHGATE_H2_RESET') return { reason: 'remote reset', transport: '', flag: F.UR, connectFailure: false, status: 503 };
-  if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || err.name === 'HTTPParserError') {
+  if (
+    code === 'HPE_INVALID_CONSTANT' ||
+    code.startsWith('HPE_') ||
+    code === 'UND_ERR_HEADERS_OVERFLOW' ||
+    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    err.name === 'HTTPParserError'
+  ) {
     return { reason: 'protocol error', transport: '', flag: F.UPE, connectFailure: false, status: 502 };
   }
   return { reason: 'connection termination', transport: '', flag: F.UC, connectFailure: false, status: 503 };
@@ -92,7 +97,17 @@ function classifyError(err: Error & { code?: string }): ResetInfo {
 const sanitize = (s: string): string => s.replace(/ /g, '_');
 
 /** Upstream headers a failed handshake's local reply does not copy (hop-by-hop, framing, the HCM's own). */
-const LOCAL_REPLY_DROPS = new Set(['connection', 'upgrade', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'content-length', 'content-type', 'date', 'server']);
+const LOCAL_REPLY_DROPS = new Set([
+  'connection',
+  'upgrade',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'content-length',
+  'content-type',
+  'date',
+  'server',
+]);
 
 /** Envoy's Utility::isUpgrade on a response: an Upgrade header and an `upgrade` token in Connection. */
 function isUpgradeAnswer(headers: readonly string[]): boolean {
@@ -625,7 +640,11 @@ export class ActiveStream {
     const pool = cluster.poolFor(host) as { stats?: { free: number } };
     const idle = pool.stats ? pool.stats.free > 0 : host.cxActive > 0;
     const res = cluster.resources;
-    const adm = admit(cluster.spec.thresholds, { attachedRq: res.total(RQ) - res.total(PENDING), pendingRq: res.total(PENDING), connections: idle ? 0 : cluster.openConnections() }, idle);
+    const adm = admit(
+      cluster.spec.thresholds,
+      { attachedRq: res.total(RQ) - res.total(PENDING), pendingRq: res.total(PENDING), connections: idle ? 0 : cluster.openConnections() },
+      idle,
+    );
     if (adm.result === ADMIT_OVERFLOW) {
       st.inc(cs.upstream_rq_pending_overflow);
       cluster.chargeStatus(503);
@@ -670,7 +689,15 @@ export class ActiveStream {
     const sock = (this.upgradeSocket ??= this.down.takeSocket());
     const spec = this.hcm.spec;
     a.tunnel = tunnelUpgrade(
-      { host: host.address, port: host.port, connectTimeoutMs: cluster.spec.connectTimeoutMs, method: this.method, path: this.path, headers: this.upstreamHeaders, downstream: sock },
+      {
+        host: host.address,
+        port: host.port,
+        connectTimeoutMs: cluster.spec.connectTimeoutMs,
+        method: this.method,
+        path: this.path,
+        headers: this.upstreamHeaders,
+        downstream: sock,
+      },
       {
         onResponse: (status, r) => {
           if (a.done) return undefined;
@@ -791,11 +818,14 @@ export class ActiveStream {
     res.inc(RETRY);
     this.inRetry = true;
     const retryNumber = (this.retry?.numRetries ?? 0) - this.retriesLeft;
-    this.backoffTimer = setTimeout(() => {
-      this.backoffTimer = undefined;
-      res.dec(RETRY);
-      if (!this.finished) this.sendAttempt();
-    }, this.retry ? backOffMs(this.retry, retryNumber) : 0);
+    this.backoffTimer = setTimeout(
+      () => {
+        this.backoffTimer = undefined;
+        res.dec(RETRY);
+        if (!this.finished) this.sendAttempt();
+      },
+      this.retry ? backOffMs(this.retry, retryNumber) : 0,
+    );
   }
 
   onUpstreamHeaders(a: UpstreamAttempt, status: number, raw: (Buffer | string)[] | null): void {
@@ -813,7 +843,8 @@ export class ActiveStream {
     if (this.retry && !this.responseStarted) {
       let grpcStatus: number | undefined;
       if (this.retry.grpcOn.size > 0) {
-        for (let i = 0; i < rawHeaders.length; i += 2) if (String(rawHeaders[i]).toLowerCase() === 'grpc-status') grpcStatus = Number(String(rawHeaders[i + 1]));
+        for (let i = 0; i < rawHeaders.length; i += 2)
+          if (String(rawHeaders[i]).toLowerCase() === 'grpc-status') grpcStatus = Number(String(rawHeaders[i + 1]));
       }
       if (retriableResponse(this.retry, status, grpcStatus) && this.canRetry()) {
         cluster.chargeStatus(status);

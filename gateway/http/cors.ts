@@ -33,8 +33,17 @@ export interface CorsPolicy {
 export function compileCorsPolicy(v: Json, where: string): CorsPolicy {
   if (anyType(v) !== CORS_TYPE && anyType(v) !== ROUTE_CORS_TYPE) throw new ConfigError(`${where}: expected ${CORS_TYPE}, got ${anyType(v)}`);
   checkFields(v, where, [
-    '@type', 'allow_origin_string_match', 'allow_methods', 'allow_headers', 'expose_headers', 'max_age', 'allow_credentials',
-    'filter_enabled', 'shadow_enabled', 'allow_private_network_access', 'forward_not_matching_preflights',
+    '@type',
+    'allow_origin_string_match',
+    'allow_methods',
+    'allow_headers',
+    'expose_headers',
+    'max_age',
+    'allow_credentials',
+    'filter_enabled',
+    'shadow_enabled',
+    'allow_private_network_access',
+    'forward_not_matching_preflights',
   ]);
   const list = arr(v.allow_origin_string_match, `${where}.allow_origin_string_match`);
   const optBool = (x: unknown, f: string): boolean | undefined => (x === undefined ? undefined : bool(x, `${where}.${f}`));
@@ -110,7 +119,8 @@ export function corsDecode(policies: readonly CorsPolicy[], req: CorsRequest, ra
   if (headers !== undefined) h.push('access-control-allow-headers', headers === '*' ? (req.requestHeaders ?? '') : headers);
   const maxAge = first(policies, (p) => p.maxAge);
   if (maxAge !== undefined) h.push('access-control-max-age', maxAge);
-  if (first(policies, (p) => p.allowPrivateNetworkAccess) === true && req.requestPrivateNetwork === 'true') h.push('access-control-allow-private-network', 'true');
+  if (first(policies, (p) => p.allowPrivateNetworkAccess) === true && req.requestPrivateNetwork === 'true')
+    h.push('access-control-allow-private-network', 'true');
   return { preflight: h, latchedOrigin };
 }
 

@@ -40,7 +40,10 @@ const compileCases: { name: string; in: Record<string, unknown>; want?: Partial<
 for (const c of compileCases) {
   test(`fault config: ${c.name}`, () => {
     if (c.error) {
-      assert.throws(() => compileFault(c.in, 'route'), (e: unknown) => e instanceof ConfigError && c.error!.test(e.message));
+      assert.throws(
+        () => compileFault(c.in, 'route'),
+        (e: unknown) => e instanceof ConfigError && c.error!.test(e.message),
+      );
       return;
     }
     const f = compileFault(c.in, 'route');
@@ -49,7 +52,14 @@ for (const c of compileCases) {
 }
 
 test('fault decisions follow the percentages over many requests', () => {
-  const f = compileFault({ '@type': T, delay: { fixed_delay: '1s', percentage: { numerator: 250000, denominator: 'MILLION' } }, abort: { http_status: 503, percentage: { numerator: 75 } } }, 'r');
+  const f = compileFault(
+    {
+      '@type': T,
+      delay: { fixed_delay: '1s', percentage: { numerator: 250000, denominator: 'MILLION' } },
+      abort: { http_status: 503, percentage: { numerator: 75 } },
+    },
+    'r',
+  );
   let delays = 0;
   let aborts = 0;
   const n = 20000;
@@ -62,6 +72,12 @@ test('fault decisions follow the percentages over many requests', () => {
   // 0% and 100% are exact.
   const always = compileFault({ '@type': T, abort: { http_status: 418, percentage: { numerator: 100 } } }, 'r');
   const never = compileFault({ '@type': T, abort: { http_status: 418, percentage: { numerator: 0 } } }, 'r');
-  assert.equal(faultAbort(always, () => 0.999999), true);
-  assert.equal(faultAbort(never, () => 0), false);
+  assert.equal(
+    faultAbort(always, () => 0.999999),
+    true,
+  );
+  assert.equal(
+    faultAbort(never, () => 0),
+    false,
+  );
 });

@@ -26,7 +26,20 @@ export interface FaultConfig {
 /** Compiles the per-route HTTPFault (already known to carry the HTTPFault type). */
 export function compileFault(v: Json, where: string): FaultConfig {
   if (anyType(v) !== FAULT_TYPE) throw new ConfigError(`${where}: expected ${FAULT_TYPE}, got ${anyType(v)}`);
-  checkFields(v, where, ['@type', 'delay', 'abort', 'max_active_faults', 'upstream_cluster', 'downstream_nodes', 'headers', 'response_rate_limit', 'delay_percent_runtime', 'abort_percent_runtime', 'disable_downstream_cluster_stats', 'filter_metadata']);
+  checkFields(v, where, [
+    '@type',
+    'delay',
+    'abort',
+    'max_active_faults',
+    'upstream_cluster',
+    'downstream_nodes',
+    'headers',
+    'response_rate_limit',
+    'delay_percent_runtime',
+    'abort_percent_runtime',
+    'disable_downstream_cluster_stats',
+    'filter_metadata',
+  ]);
   if (v.upstream_cluster !== undefined && v.upstream_cluster !== '') throw new ConfigError(`${where}.upstream_cluster is not supported by this proxy`);
   if (strArr(v.downstream_nodes, `${where}.downstream_nodes`).length > 0) throw new ConfigError(`${where}.downstream_nodes is not supported by this proxy`);
   if (Array.isArray(v.headers) && v.headers.length > 0) throw new ConfigError(`${where}.headers is not supported by this proxy`);

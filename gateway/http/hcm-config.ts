@@ -1,9 +1,7 @@
 // envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager: validated and reduced
 // to what the request path needs. Fields and HTTP filters that would change behaviour and are not
 // implemented make the listener NACKed; knobs with no observable effect here are accepted.
-import {
-  ConfigError, anyType, arr, bool, checkFields, durationMs, num, obj, str, type Json,
-} from '../xds/json.ts';
+import { ConfigError, anyType, arr, bool, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
 import { compileRouteConfig, type CompiledRouteConfig } from '../router/route-config.ts';
 import { parseXfcc, type XfccConfig } from '../tls/xfcc.ts';
 
@@ -42,12 +40,20 @@ export interface HcmSpec {
 // HTTP filters Istio puts on gateway HCMs that have no effect on traffic here without per-route config
 // (stats, ALPN for TLS upstreams, fault/CORS that act only when a route configures them).
 const NOOP_FILTERS = new Set([
-  'istio.metadata_exchange', 'envoy.filters.http.grpc_stats', 'istio.alpn', 'envoy.filters.http.fault',
-  'envoy.filters.http.cors', 'istio.stats', 'envoy.filters.http.peer_metadata', 'envoy.filters.http.wasm',
+  'istio.metadata_exchange',
+  'envoy.filters.http.grpc_stats',
+  'istio.alpn',
+  'envoy.filters.http.fault',
+  'envoy.filters.http.cors',
+  'istio.stats',
+  'envoy.filters.http.peer_metadata',
+  'envoy.filters.http.wasm',
 ]);
 const NOOP_FILTER_TYPES = new Set([
-  'envoy.extensions.filters.http.grpc_stats.v3.FilterConfig', 'envoy.extensions.filters.http.fault.v3.HTTPFault',
-  'envoy.extensions.filters.http.cors.v3.Cors', 'io.istio.http.peer_metadata.Config',
+  'envoy.extensions.filters.http.grpc_stats.v3.FilterConfig',
+  'envoy.extensions.filters.http.fault.v3.HTTPFault',
+  'envoy.extensions.filters.http.cors.v3.Cors',
+  'io.istio.http.peer_metadata.Config',
 ]);
 
 function checkHttpFilters(v: unknown, where: string): { suppressEnvoyHeaders: boolean } {
@@ -86,16 +92,49 @@ function checkHttpFilters(v: unknown, where: string): { suppressEnvoyHeaders: bo
 /** Validates an HCM (as JSON, with its Any unpacked) for listener `listener`. */
 export function parseHcm(h: Json, where: string): HcmSpec {
   checkFields(h, where, [
-    '@type', 'stat_prefix', 'rds', 'route_config', 'http_filters', 'tracing', 'access_log', 'use_remote_address',
-    'xff_num_trusted_hops', 'skip_xff_append', 'forward_client_cert_details', 'set_current_client_cert_details',
-    'server_name', 'server_header_transformation', 'stream_idle_timeout', 'normalize_path', 'merge_slashes',
-    'path_with_escaped_slashes_action', 'request_id_extension', 'http_protocol_options', 'http2_protocol_options',
-    'codec_type', 'upgrade_configs', 'common_http_protocol_options', 'generate_request_id',
-    'preserve_external_request_id', 'always_set_request_id_in_response', 'proxy_100_continue',
-    'internal_address_config', 'delayed_close_timeout', 'drain_timeout', 'request_timeout', 'request_headers_timeout',
-    'max_request_headers_kb', 'add_user_agent', 'via', 'strip_matching_host_port', 'strip_any_host_port',
-    'append_x_forwarded_port', 'stream_error_on_invalid_http_message', 'server_header_transformation',
-    'represent_ipv4_remote_address_as_ipv4_mapped_ipv6', 'access_log_options',
+    '@type',
+    'stat_prefix',
+    'rds',
+    'route_config',
+    'http_filters',
+    'tracing',
+    'access_log',
+    'use_remote_address',
+    'xff_num_trusted_hops',
+    'skip_xff_append',
+    'forward_client_cert_details',
+    'set_current_client_cert_details',
+    'server_name',
+    'server_header_transformation',
+    'stream_idle_timeout',
+    'normalize_path',
+    'merge_slashes',
+    'path_with_escaped_slashes_action',
+    'request_id_extension',
+    'http_protocol_options',
+    'http2_protocol_options',
+    'codec_type',
+    'upgrade_configs',
+    'common_http_protocol_options',
+    'generate_request_id',
+    'preserve_external_request_id',
+    'always_set_request_id_in_response',
+    'proxy_100_continue',
+    'internal_address_config',
+    'delayed_close_timeout',
+    'drain_timeout',
+    'request_timeout',
+    'request_headers_timeout',
+    'max_request_headers_kb',
+    'add_user_agent',
+    'via',
+    'strip_matching_host_port',
+    'strip_any_host_port',
+    'append_x_forwarded_port',
+    'stream_error_on_invalid_http_message',
+    'server_header_transformation',
+    'represent_ipv4_remote_address_as_ipv4_mapped_ipv6',
+    'access_log_options',
   ]);
   const statPrefix = str(h.stat_prefix, `${where}.stat_prefix`);
   let rdsName: string | undefined;
@@ -118,7 +157,8 @@ export function parseHcm(h: Json, where: string): HcmSpec {
   }
   const http1 = obj(h.http_protocol_options, `${where}.http_protocol_options`);
   checkFields(http1, `${where}.http_protocol_options`, ['accept_http_10', 'default_host_for_http_10', 'header_key_format', 'allow_chunked_length']);
-  if (http1.header_key_format !== undefined) throw new ConfigError(`${where}.http_protocol_options.header_key_format (header case preservation) is not supported by this proxy`);
+  if (http1.header_key_format !== undefined)
+    throw new ConfigError(`${where}.http_protocol_options.header_key_format (header case preservation) is not supported by this proxy`);
   const codec = str(h.codec_type, `${where}.codec_type`, 'AUTO');
   if (codec !== 'AUTO' && codec !== 'HTTP1') throw new ConfigError(`${where}: codec_type ${codec} is not supported by this proxy`);
   let websocket = false;
@@ -128,15 +168,24 @@ export function parseHcm(h: Json, where: string): HcmSpec {
     else throw new ConfigError(`${where}.upgrade_configs[${i}]: upgrade type '${str(u.upgrade_type, where)}' is not supported`);
   }
   const common = obj(h.common_http_protocol_options, `${where}.common_http_protocol_options`);
-  checkFields(common, `${where}.common_http_protocol_options`, ['idle_timeout', 'max_headers_count', 'headers_with_underscores_action', 'max_connection_duration', 'max_stream_duration', 'max_requests_per_connection']);
+  checkFields(common, `${where}.common_http_protocol_options`, [
+    'idle_timeout',
+    'max_headers_count',
+    'headers_with_underscores_action',
+    'max_connection_duration',
+    'max_stream_duration',
+    'max_requests_per_connection',
+  ]);
   const uaction = str(common.headers_with_underscores_action, where, 'ALLOW');
   if (uaction !== 'ALLOW') throw new ConfigError(`${where}: headers_with_underscores_action ${uaction} is not supported by this proxy`);
   for (const k of ['request_timeout', 'request_headers_timeout', 'stream_idle_timeout'] as const) {
     if (durationMs(h[k], `${where}.${k}`, 0) > 0) throw new ConfigError(`${where}.${k} is not supported by this proxy yet (Istio sets 0s)`);
   }
   const esa = str(h.path_with_escaped_slashes_action, where, 'KEEP_UNCHANGED');
-  if (esa !== 'KEEP_UNCHANGED' && esa !== 'IMPLEMENTATION_SPECIFIC_DEFAULT') throw new ConfigError(`${where}: path_with_escaped_slashes_action ${esa} is not supported by this proxy`);
-  if (bool(h.strip_matching_host_port, where) || bool(h.strip_any_host_port, where)) throw new ConfigError(`${where}: strip_*_host_port is not supported by this proxy`);
+  if (esa !== 'KEEP_UNCHANGED' && esa !== 'IMPLEMENTATION_SPECIFIC_DEFAULT')
+    throw new ConfigError(`${where}: path_with_escaped_slashes_action ${esa} is not supported by this proxy`);
+  if (bool(h.strip_matching_host_port, where) || bool(h.strip_any_host_port, where))
+    throw new ConfigError(`${where}: strip_*_host_port is not supported by this proxy`);
   if (bool(h.append_x_forwarded_port, where)) throw new ConfigError(`${where}: append_x_forwarded_port is not supported by this proxy`);
   if (h.via !== undefined && str(h.via, where) !== '') throw new ConfigError(`${where}: via is not supported by this proxy`);
   if (bool(h.add_user_agent, where)) throw new ConfigError(`${where}: add_user_agent is not supported by this proxy`);
@@ -170,4 +219,3 @@ export function parseHcm(h: Json, where: string): HcmSpec {
     xfcc: parseXfcc(h, where),
   };
 }
-

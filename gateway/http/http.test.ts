@@ -54,7 +54,8 @@ describe('local replies (Envoy prepareLocalReply + HCM + HTTP/1 encoder)', () =>
     assert.equal(reasonPhrase(499), 'Unknown');
   });
   test('connect-refused body after retries is 190 bytes', () => {
-    const body = 'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused';
+    const body =
+      'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused';
     assert.equal(Buffer.byteLength(body), 190);
   });
 });
@@ -82,14 +83,37 @@ describe('request headers (mutateRequestHeaders)', () => {
     assert.equal(p.headers[9], '10.0.0.7');
     assert.equal(p.host, 'a');
   });
-  test('loopback peer: XFF gets Envoy\'s own address', () => {
+  test("loopback peer: XFF gets Envoy's own address", () => {
     const p = parseRequestHeaders(['host', 'a'], { ...opts, remoteAddress: '::ffff:127.0.0.1' });
     assert.equal(p.headers[1], '10.1.1.1');
     assert.equal(p.clientAddress, '127.0.0.1');
   });
   test('hop-by-hop and internal headers are stripped; te kept only as trailers', () => {
     const p = parseRequestHeaders(
-      ['host', 'a', 'connection', 'close', 'keep-alive', 'x', 'proxy-connection', 'x', 'transfer-encoding', 'chunked', 'x-envoy-internal', 'true', 'x-envoy-retry-on', '5xx', 'x-envoy-max-retries', '5', 'x-envoy-decorator-operation', 'x', 'te', 'trailers, deflate', 'upgrade', 'h2c'],
+      [
+        'host',
+        'a',
+        'connection',
+        'close',
+        'keep-alive',
+        'x',
+        'proxy-connection',
+        'x',
+        'transfer-encoding',
+        'chunked',
+        'x-envoy-internal',
+        'true',
+        'x-envoy-retry-on',
+        '5xx',
+        'x-envoy-max-retries',
+        '5',
+        'x-envoy-decorator-operation',
+        'x',
+        'te',
+        'trailers, deflate',
+        'upgrade',
+        'h2c',
+      ],
       opts,
     );
     assert.deepEqual(names(p.headers), ['te', 'x-forwarded-for', 'x-forwarded-proto', 'x-envoy-external-address', 'x-request-id']);
@@ -114,7 +138,17 @@ describe('response headers', () => {
     assert.deepEqual(headers, ['date', 'd', 'server', 'istio-envoy', 'content-length', '2', 'x-envoy-upstream-service-time', '3', 'x-added', '1']);
   });
   test('no content-length: chunked framing; no date upstream: appended after service time', () => {
-    const { headers } = buildResponseHeaders([], { status: 200, serviceTimeMs: 0, serverName: 's', serverTransformation: SERVER_OVERWRITE, suppressEnvoyHeaders: false, close: true, head: false, mutate: undefined, attemptCount: 0 });
+    const { headers } = buildResponseHeaders([], {
+      status: 200,
+      serviceTimeMs: 0,
+      serverName: 's',
+      serverTransformation: SERVER_OVERWRITE,
+      suppressEnvoyHeaders: false,
+      close: true,
+      head: false,
+      mutate: undefined,
+      attemptCount: 0,
+    });
     assert.deepEqual(names(headers), ['x-envoy-upstream-service-time', 'date', 'server', 'connection', 'transfer-encoding']);
   });
 });
@@ -179,7 +213,12 @@ describe('response flags and retries', () => {
       {
         retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
         num_retries: 2,
-        retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }],
+        retry_host_predicate: [
+          {
+            name: 'envoy.retry_host_predicates.previous_hosts',
+            typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' },
+          },
+        ],
         host_selection_retry_max_attempts: '5',
       },
       't',

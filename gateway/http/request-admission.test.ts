@@ -30,19 +30,93 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'exact-path rule: /secret#x is /secret (fragment stripped before routing)', raw: `GET /secret#x HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [403], closed: false, upstream: [] },
-  { name: 'regex rule: /rx/secret#frag is matched without the fragment', raw: `GET /rx/secret#frag HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [403], closed: false, upstream: [] },
-  { name: 'the fragment never reaches the backend, the query does', raw: `GET /echo?a=1#frag HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [200], closed: false, upstream: ['GET /echo?a=1'] },
-  { name: 'Transfer-Encoding: identity is 501 and nothing goes upstream', raw: `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: identity\r\n\r\n`, want: [501], closed: true, upstream: [], body: 'Not Implemented' },
-  { name: 'Transfer-Encoding: xchunked is 501', raw: `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, want: [501], closed: true, upstream: [] },
-  { name: 'Transfer-Encoding: chunked;q=1 is 501', raw: `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked;q=1\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, want: [501], closed: true, upstream: [] },
-  { name: 'Transfer-Encoding: gzip, chunked is 501', raw: `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, want: [501], closed: true, upstream: [] },
-  { name: 'Transfer-Encoding: Chunked (case-insensitive) is served', raw: `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, want: [200], closed: false, upstream: ['POST /echo'] },
-  { name: 'https:// absolute-form on a plaintext listener is 403 (validate_scheme)', raw: `GET https://${HOST}/echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [403], closed: true, upstream: [], body: 'Forbidden' },
-  { name: 'http:// absolute-form takes :authority from the URL', raw: `GET http://${HOST}/echo#f HTTP/1.1\r\nHost: other.test\r\n\r\n`, want: [200], closed: false, upstream: ['GET /echo'] },
-  { name: 'ftp:// absolute-form is 400 (invalid scheme)', raw: `GET ftp://${HOST}/echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [400], closed: true, upstream: [] },
+  {
+    name: 'exact-path rule: /secret#x is /secret (fragment stripped before routing)',
+    raw: `GET /secret#x HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    want: [403],
+    closed: false,
+    upstream: [],
+  },
+  {
+    name: 'regex rule: /rx/secret#frag is matched without the fragment',
+    raw: `GET /rx/secret#frag HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    want: [403],
+    closed: false,
+    upstream: [],
+  },
+  {
+    name: 'the fragment never reaches the backend, the query does',
+    raw: `GET /echo?a=1#frag HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    want: [200],
+    closed: false,
+    upstream: ['GET /echo?a=1'],
+  },
+  {
+    name: 'Transfer-Encoding: identity is 501 and nothing goes upstream',
+    raw: `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: identity\r\n\r\n`,
+    want: [501],
+    closed: true,
+    upstream: [],
+    body: 'Not Implemented',
+  },
+  {
+    name: 'Transfer-Encoding: xchunked is 501',
+    raw: `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    want: [501],
+    closed: true,
+    upstream: [],
+  },
+  {
+    name: 'Transfer-Encoding: chunked;q=1 is 501',
+    raw: `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked;q=1\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    want: [501],
+    closed: true,
+    upstream: [],
+  },
+  {
+    name: 'Transfer-Encoding: gzip, chunked is 501',
+    raw: `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    want: [501],
+    closed: true,
+    upstream: [],
+  },
+  {
+    name: 'Transfer-Encoding: Chunked (case-insensitive) is served',
+    raw: `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    want: [200],
+    closed: false,
+    upstream: ['POST /echo'],
+  },
+  {
+    name: 'https:// absolute-form on a plaintext listener is 403 (validate_scheme)',
+    raw: `GET https://${HOST}/echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    want: [403],
+    closed: true,
+    upstream: [],
+    body: 'Forbidden',
+  },
+  {
+    name: 'http:// absolute-form takes :authority from the URL',
+    raw: `GET http://${HOST}/echo#f HTTP/1.1\r\nHost: other.test\r\n\r\n`,
+    want: [200],
+    closed: false,
+    upstream: ['GET /echo'],
+  },
+  {
+    name: 'ftp:// absolute-form is 400 (invalid scheme)',
+    raw: `GET ftp://${HOST}/echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    want: [400],
+    closed: true,
+    upstream: [],
+  },
   { name: 'OPTIONS * is 404 (only relative paths are routed)', raw: `OPTIONS * HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [404], closed: false, upstream: [] },
-  { name: 'a target that is neither origin- nor absolute-form is 400', raw: `GET echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, want: [400], closed: true, upstream: [] },
+  {
+    name: 'a target that is neither origin- nor absolute-form is 400',
+    raw: `GET echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    want: [400],
+    closed: true,
+    upstream: [],
+  },
   {
     // The backend (node:http) answers 417 itself without recording: the answer must be its, proxied.
     name: 'Expect: foo is proxied as an ordinary header (the gateway does not answer 417 itself)',
@@ -52,9 +126,27 @@ const CASES: Case[] = [
     upstream: [],
     match: /\r\nx-envoy-upstream-service-time: \d+\r\n/,
   },
-  { name: 'CONNECT, an upgrade Istio does not enable: 403 upgrade_failed', raw: `CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`, want: [403], closed: true, upstream: [] },
-  { name: 'an upgrade type nobody enables is 403 even with no route', raw: `GET /echo HTTP/1.1\r\nHost: nowhere.test\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n`, want: [403], closed: true, upstream: [] },
-  { name: 'a websocket upgrade with no route is the router\'s 404', raw: `GET /echo HTTP/1.1\r\nHost: nowhere.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`, want: [404], closed: true, upstream: [] },
+  {
+    name: 'CONNECT, an upgrade Istio does not enable: 403 upgrade_failed',
+    raw: `CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`,
+    want: [403],
+    closed: true,
+    upstream: [],
+  },
+  {
+    name: 'an upgrade type nobody enables is 403 even with no route',
+    raw: `GET /echo HTTP/1.1\r\nHost: nowhere.test\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n`,
+    want: [403],
+    closed: true,
+    upstream: [],
+  },
+  {
+    name: "a websocket upgrade with no route is the router's 404",
+    raw: `GET /echo HTTP/1.1\r\nHost: nowhere.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+    want: [404],
+    closed: true,
+    upstream: [],
+  },
   {
     name: 'nothing pipelined after a request with Connection: close is served',
     raw: `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\nGET /echo?second HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
@@ -107,8 +199,13 @@ for (const fastPath of [true, false]) {
                   'envoy.filters.http.fault': { '@type': `type.googleapis.com/${FAULT_TYPE}`, delay: { fixed_delay: '0.3s', percentage: { numerator: 100 } } },
                 },
               }),
-              { match: { prefix: '/utf8', headers: [{ name: 'x-who', string_match: { exact: 'café' } }] }, direct_response: { status: 200, body: { inline_string: 'matched' } } },
-              istioRoute('/', HTTPBIN, { request_headers_to_add: [{ header: { key: 'x-added', value: 'café' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] }),
+              {
+                match: { prefix: '/utf8', headers: [{ name: 'x-who', string_match: { exact: 'café' } }] },
+                direct_response: { status: 200, body: { inline_string: 'matched' } },
+              },
+              istioRoute('/', HTTPBIN, {
+                request_headers_to_add: [{ header: { key: 'x-added', value: 'café' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+              }),
             ],
           },
         ]),
@@ -173,7 +270,11 @@ for (const fastPath of [true, false]) {
 
     test('a header matcher from config compares the UTF-8 bytes of its value', async () => {
       const ask = (value: Buffer): Promise<{ bytes: string }> =>
-        exchange(port, [Buffer.concat([Buffer.from(`GET /utf8 HTTP/1.1\r\nHost: ${HOST}\r\nX-Who: caf`, 'latin1'), value, Buffer.from('\r\n\r\n', 'latin1')])], { idleMs: 400 });
+        exchange(
+          port,
+          [Buffer.concat([Buffer.from(`GET /utf8 HTTP/1.1\r\nHost: ${HOST}\r\nX-Who: caf`, 'latin1'), value, Buffer.from('\r\n\r\n', 'latin1')])],
+          { idleMs: 400 },
+        );
       assert.ok((await ask(Buffer.from([0xc3, 0xa9]))).bytes.endsWith('\r\n\r\nmatched'));
       assert.ok(!(await ask(Buffer.from([0xe9]))).bytes.endsWith('\r\n\r\nmatched'));
     });
@@ -190,7 +291,12 @@ for (const fastPath of [true, false]) {
       const before = backend.seen.length;
       const r = await exchange(
         port,
-        [`POST /delayed HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n`, '3\r\nabc\r\n', '2\r\nde\r\n0\r\n\r\n', `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
+        [
+          `POST /delayed HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n`,
+          '3\r\nabc\r\n',
+          '2\r\nde\r\n0\r\n\r\n',
+          `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+        ],
         { idleMs: 1000, gapMs: 50 },
       );
       assert.deepEqual(statuses(r.bytes), [200, 200], r.bytes);
@@ -213,7 +319,11 @@ for (const fastPath of [true, false]) {
 
     test('a head trickled one byte at a time is served', async () => {
       const raw = `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nX-A: ${'a'.repeat(200)}\r\n\r\n`;
-      const r = await exchange(port, [...raw].map((ch) => Buffer.from(ch, 'latin1')), { idleMs: 600, gapMs: 1 });
+      const r = await exchange(
+        port,
+        [...raw].map((ch) => Buffer.from(ch, 'latin1')),
+        { idleMs: 600, gapMs: 1 },
+      );
       assert.deepEqual(statuses(r.bytes), [200], r.bytes);
     });
   });

@@ -7,10 +7,20 @@ import { randomUUID } from 'node:crypto';
 
 /** Headers Envoy strips from external requests (cleanInternalHeaders). */
 const EXTERNAL_STRIP = new Set([
-  'x-envoy-retriable-status-codes', 'x-envoy-retriable-header-names', 'x-envoy-retry-on', 'x-envoy-retry-grpc-on',
-  'x-envoy-max-retries', 'x-envoy-upstream-alt-stat-name', 'x-envoy-upstream-rq-timeout-ms',
-  'x-envoy-upstream-rq-per-try-timeout-ms', 'x-envoy-upstream-rq-timeout-alt-response', 'x-envoy-expected-rq-timeout-ms',
-  'x-envoy-force-trace', 'x-envoy-ip-tags', 'x-envoy-original-url', 'x-envoy-hedge-on-per-try-timeout',
+  'x-envoy-retriable-status-codes',
+  'x-envoy-retriable-header-names',
+  'x-envoy-retry-on',
+  'x-envoy-retry-grpc-on',
+  'x-envoy-max-retries',
+  'x-envoy-upstream-alt-stat-name',
+  'x-envoy-upstream-rq-timeout-ms',
+  'x-envoy-upstream-rq-per-try-timeout-ms',
+  'x-envoy-upstream-rq-timeout-alt-response',
+  'x-envoy-expected-rq-timeout-ms',
+  'x-envoy-force-trace',
+  'x-envoy-ip-tags',
+  'x-envoy-original-url',
+  'x-envoy-hedge-on-per-try-timeout',
 ]);
 /** Additionally stripped from edge requests. */
 const EDGE_STRIP = new Set(['x-envoy-decorator-operation', 'x-envoy-downstream-service-cluster', 'x-envoy-downstream-service-node']);
@@ -159,7 +169,14 @@ export function parseRequestHeaders(raw: readonly string[], o: RequestHeaderOpti
     out.push('connection', connection, 'upgrade', upgrade);
   }
   // TE is forwarded only as `trailers` (Envoy >= 1.29.3 sanitize_te).
-  if (te !== undefined && te.toLowerCase().split(',').some((t) => t.trim() === 'trailers')) out.push('te', 'trailers');
+  if (
+    te !== undefined &&
+    te
+      .toLowerCase()
+      .split(',')
+      .some((t) => t.trim() === 'trailers')
+  )
+    out.push('te', 'trailers');
 
   const remote = plainIp(o.remoteAddress);
   let clientAddress = remote;

@@ -26,9 +26,29 @@ export const DR = 1 << 22;
 
 // Order of Envoy's CORE_RESPONSE_FLAGS string table (stream_info/utility.h).
 const ORDER: [number, string][] = [
-  [DC, 'DC'], [LH, 'LH'], [UH, 'UH'], [UT, 'UT'], [LR, 'LR'], [UR, 'UR'], [UF, 'UF'], [UC, 'UC'], [UO, 'UO'],
-  [NR, 'NR'], [DI, 'DI'], [FI, 'FI'], [RL, 'RL'], [URX, 'URX'], [SI, 'SI'], [IH, 'IH'], [DPE, 'DPE'],
-  [UMSDR, 'UMSDR'], [DT, 'DT'], [UPE, 'UPE'], [NC, 'NC'], [OM, 'OM'], [DR, 'DR'],
+  [DC, 'DC'],
+  [LH, 'LH'],
+  [UH, 'UH'],
+  [UT, 'UT'],
+  [LR, 'LR'],
+  [UR, 'UR'],
+  [UF, 'UF'],
+  [UC, 'UC'],
+  [UO, 'UO'],
+  [NR, 'NR'],
+  [DI, 'DI'],
+  [FI, 'FI'],
+  [RL, 'RL'],
+  [URX, 'URX'],
+  [SI, 'SI'],
+  [IH, 'IH'],
+  [DPE, 'DPE'],
+  [UMSDR, 'UMSDR'],
+  [DT, 'DT'],
+  [UPE, 'UPE'],
+  [NC, 'NC'],
+  [OM, 'OM'],
+  [DR, 'DR'],
 ];
 
 export function formatResponseFlags(flags: number): string {

@@ -63,7 +63,10 @@ class ShadowHandler implements Dispatcher.DispatchHandler {
 }
 
 /** Sends one shadow request to `cluster` (the caller has already chosen to mirror this request). */
-export function sendShadow(cluster: Cluster, o: { method: string; path: string; headers: string[]; body: Buffer | null; timeoutMs: number; hash?: bigint | undefined }): boolean {
+export function sendShadow(
+  cluster: Cluster,
+  o: { method: string; path: string; headers: string[]; body: Buffer | null; timeoutMs: number; hash?: bigint | undefined },
+): boolean {
   // Envoy's shadow (async client) stream has request headers but no downstream connection.
   const host = cluster.chooseHost(o.hash, { headers: o.headers });
   if (!host) return false;

@@ -280,10 +280,16 @@ function writeHead(down: Socket, status: number, headers: string[]): void {
  * request node:http took as an upgrade, returns that request's head rewritten so (latin1, node's header
  * encoding), or undefined when it is a real upgrade.
  */
-export function h2cAsPlainRequest(req: { method?: string | undefined; url?: string | undefined; httpVersion: string; rawHeaders: readonly string[] }): string | undefined {
+export function h2cAsPlainRequest(req: {
+  method?: string | undefined;
+  url?: string | undefined;
+  httpVersion: string;
+  rawHeaders: readonly string[];
+}): string | undefined {
   let upgrade: string | undefined;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if ((req.rawHeaders[i] as string).toLowerCase() === 'upgrade') upgrade = upgrade === undefined ? (req.rawHeaders[i + 1]) : `${upgrade},${req.rawHeaders[i + 1] as string}`;
+    if ((req.rawHeaders[i] as string).toLowerCase() === 'upgrade')
+      upgrade = upgrade === undefined ? req.rawHeaders[i + 1] : `${upgrade},${req.rawHeaders[i + 1] as string}`;
   }
   if (upgrade === undefined || upgrade.trim().toLowerCase() !== 'h2c') return undefined;
   let head = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;

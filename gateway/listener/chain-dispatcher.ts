@@ -43,7 +43,12 @@ export class ChainDispatcher {
   /** HCMs created for chains after the first: the listener manager keeps their RDS subscriptions. */
   readonly extraHcms: HttpConnectionManager[] = [];
 
-  constructor(chains: readonly FilterChainSpec[], mainHcm: HttpConnectionManager, mainHcmSpec: HcmSpec, o: { runtime: ProxyRuntime; secrets: SecretStore; listenerStatName: string; factory: ChainFactory }) {
+  constructor(
+    chains: readonly FilterChainSpec[],
+    mainHcm: HttpConnectionManager,
+    mainHcmSpec: HcmSpec,
+    o: { runtime: ProxyRuntime; secrets: SecretStore; listenerStatName: string; factory: ChainFactory },
+  ) {
     this.runtime = o.runtime;
     this.log = o.runtime.log.child({ listener: o.listenerStatName });
     this.noMatch = o.runtime.store.counter(`listener.${o.listenerStatName}.no_filter_chain_match`);

@@ -48,10 +48,15 @@ export function parseFilterChains(l: Json, where: string): FilterChainSpec[] {
     checkFields(fc, wc, ['filters', 'filter_chain_match', 'transport_socket', 'name', 'metadata', 'transport_socket_connect_timeout']);
     const m = obj(fc.filter_chain_match, `${wc}.filter_chain_match`);
     checkFields(m, `${wc}.filter_chain_match`, ['server_names', 'transport_protocol', 'application_protocols']);
-    if (strArr(m.application_protocols, wc).length > 0) throw new ConfigError(`${wc}.filter_chain_match: application_protocols matching is not supported by this proxy`);
-    const tls = fc.transport_socket === undefined ? undefined : parseDownstreamTransportSocket(obj(fc.transport_socket, `${wc}.transport_socket`), `${wc}.transport_socket`);
+    if (strArr(m.application_protocols, wc).length > 0)
+      throw new ConfigError(`${wc}.filter_chain_match: application_protocols matching is not supported by this proxy`);
+    const tls =
+      fc.transport_socket === undefined
+        ? undefined
+        : parseDownstreamTransportSocket(obj(fc.transport_socket, `${wc}.transport_socket`), `${wc}.transport_socket`);
     const filters = arr(fc.filters, `${wc}.filters`);
-    if (filters.length !== 1) throw new ConfigError(`${wc}: exactly one network filter (http_connection_manager or tcp_proxy) is supported, got ${filters.length}`);
+    if (filters.length !== 1)
+      throw new ConfigError(`${wc}: exactly one network filter (http_connection_manager or tcp_proxy) is supported, got ${filters.length}`);
     const f = filters[0] as Json;
     checkFields(f, `${wc}.filters[0]`, ['name', 'typed_config']);
     const cfg = obj(f.typed_config, `${wc}.filters[0].typed_config`);

@@ -22,11 +22,30 @@ export function parseListener(l: Json): ListenerSpec {
   if (!name) throw new ConfigError('listener without a name');
   const where = `listener '${name}'`;
   checkFields(l, where, [
-    'name', 'address', 'filter_chains', 'listener_filters', 'traffic_direction', 'per_connection_buffer_limit_bytes',
-    'metadata', 'continue_on_listener_filters_timeout', 'listener_filters_timeout', 'drain_type',
-    'max_connections_to_accept_per_socket_event', 'enable_reuse_port', 'stat_prefix', 'ignore_global_conn_limit',
-    'bypass_overload_manager', 'tcp_backlog_size', 'connection_balance_config', 'use_original_dst', 'bind_to_port',
-    'freebind', 'socket_options', 'access_log', 'additional_addresses', 'default_filter_chain',
+    'name',
+    'address',
+    'filter_chains',
+    'listener_filters',
+    'traffic_direction',
+    'per_connection_buffer_limit_bytes',
+    'metadata',
+    'continue_on_listener_filters_timeout',
+    'listener_filters_timeout',
+    'drain_type',
+    'max_connections_to_accept_per_socket_event',
+    'enable_reuse_port',
+    'stat_prefix',
+    'ignore_global_conn_limit',
+    'bypass_overload_manager',
+    'tcp_backlog_size',
+    'connection_balance_config',
+    'use_original_dst',
+    'bind_to_port',
+    'freebind',
+    'socket_options',
+    'access_log',
+    'additional_addresses',
+    'default_filter_chain',
   ]);
   const addr = obj(l.address, `${where}.address`);
   if (addr.socket_address === undefined) throw new ConfigError(`${where}: only socket_address listeners are supported`);
@@ -60,7 +79,8 @@ export function parseListener(l: Json): ListenerSpec {
     };
   }
   const chains = arr(l.filter_chains, `${where}.filter_chains`);
-  if (chains.length !== 1) throw new ConfigError(`${where}: exactly one filter chain is supported (got ${chains.length}); TLS and SNI filter chains are not supported yet`);
+  if (chains.length !== 1)
+    throw new ConfigError(`${where}: exactly one filter chain is supported (got ${chains.length}); TLS and SNI filter chains are not supported yet`);
   const fc = chains[0] as Json;
   const wc = `${where}.filter_chains[0]`;
   checkFields(fc, wc, ['filters', 'filter_chain_match', 'transport_socket', 'name', 'metadata', 'transport_socket_connect_timeout']);
@@ -77,7 +97,8 @@ export function parseListener(l: Json): ListenerSpec {
   const f = filters[0] as Json;
   checkFields(f, `${wc}.filters[0]`, ['name', 'typed_config']);
   const cfg = obj(f.typed_config, `${wc}.filters[0].typed_config`);
-  if (anyType(cfg) !== HCM_TYPE) throw new ConfigError(`${wc}.filters[0]: network filter '${str(f.name, wc)}' (${anyType(cfg)}) is not supported by this proxy yet`);
+  if (anyType(cfg) !== HCM_TYPE)
+    throw new ConfigError(`${wc}.filters[0]: network filter '${str(f.name, wc)}' (${anyType(cfg)}) is not supported by this proxy yet`);
   return {
     name,
     address: str(sa.address, `${where}.address.socket_address.address`),

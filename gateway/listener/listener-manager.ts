@@ -82,7 +82,15 @@ export class ListenerManager {
     this.controlOnly = o.worker === -1;
     const st = o.runtime.store;
     this.s = {};
-    for (const k of ['listener_added', 'listener_modified', 'listener_removed', 'listener_create_success', 'listener_create_failure', 'listener_in_place_updated', 'listener_stopped']) {
+    for (const k of [
+      'listener_added',
+      'listener_modified',
+      'listener_removed',
+      'listener_create_success',
+      'listener_create_failure',
+      'listener_in_place_updated',
+      'listener_stopped',
+    ]) {
       this.s[k] = st.counter(`listener_manager.${k}`);
     }
     st.computedGauge('listener_manager.total_listeners_active', () => this.staticListeners.length + [...this.active.values()].filter((l) => l.warm).length);
@@ -264,7 +272,10 @@ export class ListenerManager {
           `The listener is not created and the LDS update is rejected; the other listeners keep serving. Stop that process, or serve this Gateway port on another one: change the targetPort the gateway Service maps it to`,
       );
     } else {
-      this.o.log.error(fields, `listener ${name} cannot bind ${address}: ${bindErrorText(err)}. The listener is not created and the LDS update is rejected; change the targetPort the gateway Service maps this Gateway port to`);
+      this.o.log.error(
+        fields,
+        `listener ${name} cannot bind ${address}: ${bindErrorText(err)}. The listener is not created and the LDS update is rejected; change the targetPort the gateway Service maps this Gateway port to`,
+      );
     }
   }
 

@@ -81,7 +81,12 @@ export class ActiveListener {
     },
   };
 
-  constructor(spec: ListenerSpec, json: Json, hcm: HttpConnectionManager, o: { versionInfo: string; store: StatsStore; log: Logger; warm: boolean; worker: number }) {
+  constructor(
+    spec: ListenerSpec,
+    json: Json,
+    hcm: HttpConnectionManager,
+    o: { versionInfo: string; store: StatsStore; log: Logger; warm: boolean; worker: number },
+  ) {
     this.spec = spec;
     this.json = json;
     this.hcm = hcm;
@@ -203,7 +208,10 @@ export class ActiveListener {
       const waiting = (cs.waiting ??= []);
       waiting.push(() => this.serveRequest(req, res));
       if (waiting.length > MAX_WAITING_HARD) {
-        this.log.warn({ listener: this.spec.name, downstream: `${req.socket.remoteAddress}:${req.socket.remotePort}`, waiting: waiting.length }, 'a client pipelined too many requests without reading the responses; its connection is closed');
+        this.log.warn(
+          { listener: this.spec.name, downstream: `${req.socket.remoteAddress}:${req.socket.remotePort}`, waiting: waiting.length },
+          'a client pipelined too many requests without reading the responses; its connection is closed',
+        );
         cs.closing = true;
         cs.waiting = undefined;
         req.socket.destroy();
@@ -263,7 +271,10 @@ export class ActiveListener {
     } catch (e) {
       // A bug met while starting this request ends its connection (reset) with a log line, never the thread.
       const err = e instanceof Error ? e : new Error(String(e));
-      this.log.error({ listener: this.spec.name, err: err.message, stack: err.stack, downstream: `${sock.remoteAddress}:${sock.remotePort}` }, 'internal error while serving a request; the connection is reset');
+      this.log.error(
+        { listener: this.spec.name, err: err.message, stack: err.stack, downstream: `${sock.remoteAddress}:${sock.remotePort}` },
+        'internal error while serving a request; the connection is reset',
+      );
       sock.destroy();
     }
   }

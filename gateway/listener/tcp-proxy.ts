@@ -23,7 +23,17 @@ export interface TcpProxySpec {
 }
 
 export function parseTcpProxy(cfg: Json, where: string): TcpProxySpec {
-  checkFields(cfg, where, ['@type', 'stat_prefix', 'cluster', 'weighted_clusters', 'idle_timeout', 'max_downstream_connection_duration', 'hash_policy', 'access_log', 'max_connect_attempts']);
+  checkFields(cfg, where, [
+    '@type',
+    'stat_prefix',
+    'cluster',
+    'weighted_clusters',
+    'idle_timeout',
+    'max_downstream_connection_duration',
+    'hash_policy',
+    'access_log',
+    'max_connect_attempts',
+  ]);
   if (arr(cfg.access_log, where).length > 0) throw new ConfigError(`${where}: tcp_proxy access logs are not supported by this proxy`);
   const statPrefix = str(cfg.stat_prefix, `${where}.stat_prefix`);
   if (!statPrefix) throw new ConfigError(`${where}: tcp_proxy needs a stat_prefix`);
@@ -62,7 +72,16 @@ export class TcpProxy {
     this.log = o.log;
     this.scope = new StatScope(o.store, `tcp.${spec.statPrefix}.`);
     this.s = {};
-    for (const k of ['downstream_cx_total', 'downstream_cx_no_route', 'downstream_cx_rx_bytes_total', 'downstream_cx_tx_bytes_total', 'idle_timeout', 'upstream_flush_total', 'max_downstream_connection_duration']) this.s[k] = this.scope.counter(k);
+    for (const k of [
+      'downstream_cx_total',
+      'downstream_cx_no_route',
+      'downstream_cx_rx_bytes_total',
+      'downstream_cx_tx_bytes_total',
+      'idle_timeout',
+      'upstream_flush_total',
+      'max_downstream_connection_duration',
+    ])
+      this.s[k] = this.scope.counter(k);
     this.s.downstream_cx_active = this.scope.gauge('downstream_cx_active');
     this.total = spec.clusters.reduce((a, c) => a + c.weight, 0);
   }
@@ -143,12 +162,13 @@ export class TcpProxy {
           close();
         }, this.spec.idleTimeoutMs);
     };
-    const maxTimer = this.spec.maxConnectionDurationMs > 0
-      ? setTimeout(() => {
-        st.inc(s.max_downstream_connection_duration as number);
-        close();
-      }, this.spec.maxConnectionDurationMs)
-      : undefined;
+    const maxTimer =
+      this.spec.maxConnectionDurationMs > 0
+        ? setTimeout(() => {
+            st.inc(s.max_downstream_connection_duration as number);
+            close();
+          }, this.spec.maxConnectionDurationMs)
+        : undefined;
     touch();
     down.on('data', (b: Buffer) => {
       st.inc(s.downstream_cx_rx_bytes_total as number, b.length);

@@ -82,7 +82,10 @@ function compileOne(p: Record<string, unknown>, where: string): CompiledHashPoli
     const name = str(ck.name, `${w}.name`);
     const ttlMs = ck.ttl === undefined ? undefined : durationMs(ck.ttl, `${w}.ttl`, 0);
     const path = str(ck.path, `${w}.path`);
-    const attributes = arr(ck.attributes, `${w}.attributes`).map((a, i) => ({ name: str(a.name, `${w}.attributes[${i}].name`), value: str(a.value, `${w}.attributes[${i}].value`) }));
+    const attributes = arr(ck.attributes, `${w}.attributes`).map((a, i) => ({
+      name: str(a.name, `${w}.attributes[${i}].name`),
+      value: str(a.value, `${w}.attributes[${i}].value`),
+    }));
     return {
       terminal,
       method: (c) => {
@@ -128,7 +131,7 @@ export function compileHashPolicy(v: unknown, where: string): RequestHash | unde
     for (const p of list) {
       const h = p.method(c);
       if (h === undefined) continue;
-      hash = hash === undefined ? h : ((((hash << 1n) | (hash >> 63n)) & MASK) ^ h);
+      hash = hash === undefined ? h : (((hash << 1n) | (hash >> 63n)) & MASK) ^ h;
       if (p.terminal) break;
     }
     return hash;

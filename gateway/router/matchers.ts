@@ -83,8 +83,17 @@ function pseudo(req: MatchRequest, name: string): string | undefined {
 export function compileHeaderMatcher(v: unknown, where: string): HeaderMatch {
   const m = obj(v, where);
   checkFields(m, where, [
-    'name', 'exact_match', 'safe_regex_match', 'range_match', 'present_match', 'prefix_match', 'suffix_match',
-    'contains_match', 'string_match', 'invert_match', 'treat_missing_header_as_empty',
+    'name',
+    'exact_match',
+    'safe_regex_match',
+    'range_match',
+    'present_match',
+    'prefix_match',
+    'suffix_match',
+    'contains_match',
+    'string_match',
+    'invert_match',
+    'treat_missing_header_as_empty',
   ]);
   const name = str(m.name, `${where}.name`).toLowerCase();
   if (!name) throw new ConfigError(`${where}: header matcher without a name`);
@@ -155,6 +164,5 @@ export function compileQueryParameterMatcher(v: unknown, where: string): QueryMa
   // Neither: Envoy treats this as "present" too.
   return (q) => q.has(name);
 }
-
 
 export type { Json };

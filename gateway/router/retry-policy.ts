@@ -43,13 +43,22 @@ export interface RetryPolicy {
 export function compileRetryPolicy(v: unknown, where: string): RetryPolicy {
   const p = obj(v, where);
   checkFields(p, where, [
-    'retry_on', 'num_retries', 'per_try_timeout', 'retry_host_predicate', 'host_selection_retry_max_attempts',
-    'retriable_status_codes', 'retry_back_off', 'retry_priority',
+    'retry_on',
+    'num_retries',
+    'per_try_timeout',
+    'retry_host_predicate',
+    'host_selection_retry_max_attempts',
+    'retriable_status_codes',
+    'retry_back_off',
+    'retry_priority',
   ]);
   let on = 0;
   const grpcOn = new Set<number>();
   // Envoy ignores retry_on tokens it does not know; so do we.
-  for (const token of str(p.retry_on, `${where}.retry_on`).split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const token of str(p.retry_on, `${where}.retry_on`)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const f = HTTP_ON[token];
     if (f !== undefined) on |= f;
     const g = GRPC_ON[token];
@@ -61,7 +70,8 @@ export function compileRetryPolicy(v: unknown, where: string): RetryPolicy {
     checkFields(pred, w, ['name', 'typed_config']);
     const t = pred.typed_config === undefined ? '' : anyType(obj(pred.typed_config, w));
     const name = str(pred.name, w);
-    if (t === 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' || (!t && name === 'envoy.retry_host_predicates.previous_hosts')) previousHosts = true;
+    if (t === 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' || (!t && name === 'envoy.retry_host_predicates.previous_hosts'))
+      previousHosts = true;
     else throw new ConfigError(`${w}: retry host predicate '${name || t}' is not supported (only previous_hosts)`);
   }
   if (p.retry_priority !== undefined) {

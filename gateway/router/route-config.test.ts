@@ -60,7 +60,11 @@ describe('routes: first match wins, Envoy matcher semantics', () => {
           { name: 'ci', match: { prefix: '/CI', case_sensitive: false }, route: { cluster: 'c' } },
           { name: 'regex', match: { safe_regex: { regex: '/re/[0-9]+' } }, route: { cluster: 'c' } },
           { name: 'hdr', match: { prefix: '/h', headers: [{ name: 'x-a', string_match: { exact: 'b' } }] }, route: { cluster: 'c' } },
-          { name: 'hdr-inv', match: { prefix: '/inv', headers: [{ name: 'x-a', string_match: { exact: 'b' }, invert_match: true, treat_missing_header_as_empty: true }] }, route: { cluster: 'c' } },
+          {
+            name: 'hdr-inv',
+            match: { prefix: '/inv', headers: [{ name: 'x-a', string_match: { exact: 'b' }, invert_match: true, treat_missing_header_as_empty: true }] },
+            route: { cluster: 'c' },
+          },
           { name: 'present', match: { prefix: '/present', headers: [{ name: 'x-p', present_match: true }] }, route: { cluster: 'c' } },
           { name: 'method', match: { prefix: '/m', headers: [{ name: ':method', string_match: { exact: 'POST' } }] }, route: { cluster: 'c' } },
           { name: 'query', match: { prefix: '/q', query_parameters: [{ name: 'v', string_match: { exact: '1' } }] }, route: { cluster: 'c' } },
@@ -100,17 +104,92 @@ describe('routes: first match wins, Envoy matcher semantics', () => {
 
 describe('invalid route configurations are rejected with a message naming the problem', () => {
   const bad: [string, Record<string, unknown>, RegExp][] = [
-    ['bad regex', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { safe_regex: { regex: '(' } }, route: { cluster: 'c' } }] }] }, /route configuration 'r'.*invalid regex '\('/],
+    [
+      'bad regex',
+      { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { safe_regex: { regex: '(' } }, route: { cluster: 'c' } }] }] },
+      /route configuration 'r'.*invalid regex '\('/,
+    ],
     ['unknown field', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], rate_limits: [{}], routes: [] }] }, /field 'rate_limits' is not supported/],
-    ['duplicate domain', { name: 'r', virtual_hosts: [{ name: 'a', domains: ['x'], routes: [] }, { name: 'b', domains: ['X'], routes: [] }] }, /Duplicate entry of domain x/],
-    ['route without action', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' } }] }] }, /exactly one of route, redirect, direct_response/],
-    ['unsupported per-route filter config', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' }, typed_per_filter_config: { 'envoy.filters.http.ext_authz': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute', check_settings: {} } } }] }] }, /per-route configuration for filter 'envoy.filters.http.ext_authz'/],
-    ['fault abort status out of range', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' }, typed_per_filter_config: { 'envoy.filters.http.fault': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', abort: { http_status: 100 } } } }] }] }, /http_status must be in \[200, 600\)/],
-    ['zero weights', { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { weighted_clusters: { clusters: [{ name: 'a', weight: 0 }] } } }] }] }, /sum of weights must be greater than 0/],
+    [
+      'duplicate domain',
+      {
+        name: 'r',
+        virtual_hosts: [
+          { name: 'a', domains: ['x'], routes: [] },
+          { name: 'b', domains: ['X'], routes: [] },
+        ],
+      },
+      /Duplicate entry of domain x/,
+    ],
+    [
+      'route without action',
+      { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' } }] }] },
+      /exactly one of route, redirect, direct_response/,
+    ],
+    [
+      'unsupported per-route filter config',
+      {
+        name: 'r',
+        virtual_hosts: [
+          {
+            name: 'v',
+            domains: ['*'],
+            routes: [
+              {
+                match: { prefix: '/' },
+                route: { cluster: 'c' },
+                typed_per_filter_config: {
+                  'envoy.filters.http.ext_authz': {
+                    '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute',
+                    check_settings: {},
+                  },
+                },
+              },
+            ],
+          },
+        ],
+      },
+      /per-route configuration for filter 'envoy.filters.http.ext_authz'/,
+    ],
+    [
+      'fault abort status out of range',
+      {
+        name: 'r',
+        virtual_hosts: [
+          {
+            name: 'v',
+            domains: ['*'],
+            routes: [
+              {
+                match: { prefix: '/' },
+                route: { cluster: 'c' },
+                typed_per_filter_config: {
+                  'envoy.filters.http.fault': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', abort: { http_status: 100 } },
+                },
+              },
+            ],
+          },
+        ],
+      },
+      /http_status must be in \[200, 600\)/,
+    ],
+    [
+      'zero weights',
+      {
+        name: 'r',
+        virtual_hosts: [
+          { name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { weighted_clusters: { clusters: [{ name: 'a', weight: 0 }] } } }] },
+        ],
+      },
+      /sum of weights must be greater than 0/,
+    ],
   ];
   for (const [name, cfg, re] of bad) {
     test(name, () => {
-      assert.throws(() => compileRouteConfig(cfg), (e: unknown) => e instanceof ConfigError && re.test(e.message));
+      assert.throws(
+        () => compileRouteConfig(cfg),
+        (e: unknown) => e instanceof ConfigError && re.test(e.message),
+      );
     });
   }
 });
@@ -164,7 +243,11 @@ describe('RE2 route regexes (xds/re2.ts: RE2 syntax, linear time)', () => {
           { name: 'dotall', match: { safe_regex: { regex: '(?s)/s/a.b' } }, route: { cluster: 'c' } },
           { name: 'posix', match: { safe_regex: { regex: '/p/[[:alpha:]]+' } }, route: { cluster: 'c' } },
           { name: 'named', match: { safe_regex: { regex: '/n/(?P<id>[0-9]+)' } }, route: { cluster: 'c' } },
-          { name: 'rewrite', match: { prefix: '/v1/' }, route: { cluster: 'c', regex_rewrite: { pattern: { regex: '^/v1/([a-z]+)/([0-9]+)' }, substitution: '/\\2/\\1\\\\x' } } },
+          {
+            name: 'rewrite',
+            match: { prefix: '/v1/' },
+            route: { cluster: 'c', regex_rewrite: { pattern: { regex: '^/v1/([a-z]+)/([0-9]+)' }, substitution: '/\\2/\\1\\\\x' } },
+          },
           { name: 'catchall', match: { prefix: '/' }, route: { cluster: 'c' } },
         ],
       },
@@ -198,7 +281,17 @@ describe('RE2 route regexes (xds/re2.ts: RE2 syntax, linear time)', () => {
   ] as const) {
     test(`regex_rewrite is rejected with ${name}`, () => {
       assert.throws(
-        () => compileRouteConfig({ name: 'bad', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c', regex_rewrite: { pattern: { regex: '/(a)' }, substitution: sub } } }] }] }),
+        () =>
+          compileRouteConfig({
+            name: 'bad',
+            virtual_hosts: [
+              {
+                name: 'v',
+                domains: ['*'],
+                routes: [{ match: { prefix: '/' }, route: { cluster: 'c', regex_rewrite: { pattern: { regex: '/(a)' }, substitution: sub } } }],
+              },
+            ],
+          }),
         (e: unknown) => e instanceof ConfigError && want.test(e.message),
       );
     });

@@ -2,20 +2,14 @@
 // first, prefix wildcards longest first, '*'), routes in order with precompiled matchers, and actions with
 // everything resolvable per config already resolved. Independent of node:http: the input is a MatchRequest
 // (method, authority, path, scheme, flat lowercase headers).
-import {
-  ConfigError, anyType, arr, bool, checkFields, durationMs, isObject, num, obj, regexMatcher, str, strArr, type Json,
-} from '../xds/json.ts';
+import { ConfigError, anyType, arr, bool, checkFields, durationMs, isObject, num, obj, regexMatcher, str, strArr, type Json } from '../xds/json.ts';
 import { compileHeaderMutation, EMPTY_MUTATION, isEmptyMutation, type HeaderMutation } from './header-ops.ts';
-import {
-  compileHeaderMatcher, compileQueryParameterMatcher, type HeaderMatch, type MatchRequest, type QueryMatch,
-} from './matchers.ts';
+import { compileHeaderMatcher, compileQueryParameterMatcher, type HeaderMatch, type MatchRequest, type QueryMatch } from './matchers.ts';
 import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { compilePerFilterConfig } from './per-filter-config.ts';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.ts';
 import { compileHashPolicy, type RequestHash } from './hash-policy.ts';
-import {
-  PATH_ANY, PATH_EXACT, PATH_PREFIX, PATH_REGEX, PATH_SEPARATED, buildRouteIndex, firstMatch, type RouteIndex,
-} from './route-index.ts';
+import { PATH_ANY, PATH_EXACT, PATH_PREFIX, PATH_REGEX, PATH_SEPARATED, buildRouteIndex, firstMatch, type RouteIndex } from './route-index.ts';
 import type { FaultConfig } from '../http/fault.ts';
 import type { Re2 } from '../../xds/re2.ts';
 import type { CorsPolicy } from '../http/cors.ts';
@@ -150,8 +144,15 @@ function checkPerFilterConfig(v: unknown, where: string): void {
 function compileRedirect(v: unknown, where: string): RedirectAction {
   const r = obj(v, where);
   checkFields(r, where, [
-    'https_redirect', 'scheme_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'prefix_rewrite',
-    'regex_rewrite', 'response_code', 'strip_query',
+    'https_redirect',
+    'scheme_redirect',
+    'host_redirect',
+    'port_redirect',
+    'path_redirect',
+    'prefix_rewrite',
+    'regex_rewrite',
+    'response_code',
+    'strip_query',
   ]);
   const code = r.response_code === undefined ? 301 : REDIRECT_CODES[str(r.response_code, where)];
   if (code === undefined) throw new ConfigError(`${where}.response_code: unknown redirect code`);
@@ -219,10 +220,7 @@ const NO_MUTATIONS: readonly HeaderMutation[] = Object.freeze([]);
 type RouteMatchFields = Pick<CompiledRoute, 'prefix' | 'caseSensitive' | 'pathKind' | 'pathKey' | 'pathRegex' | 'headers' | 'query' | 'grpcOnly'>;
 
 function compileRouteMatch(m: Json, where: string): RouteMatchFields {
-  checkFields(m, where, [
-    'prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc',
-    'runtime_fraction',
-  ]);
+  checkFields(m, where, ['prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc', 'runtime_fraction']);
   if (m.runtime_fraction !== undefined) throw new ConfigError(`${where}.runtime_fraction is not supported by this proxy`);
   const caseSensitive = bool(m.case_sensitive, `${where}.case_sensitive`, true);
   let prefix: string | undefined;
@@ -251,10 +249,23 @@ function compileRouteMatch(m: Json, where: string): RouteMatchFields {
     pathKind = PATH_SEPARATED;
     pathKey = caseSensitive ? p : p.toLowerCase();
   } else throw new ConfigError(`${where}: a route match needs prefix, path, safe_regex or path_separated_prefix`);
-  const headers = m.headers === undefined ? NO_HEADER_MATCHES : arr(m.headers, `${where}.headers`).map((h, i) => compileHeaderMatcher(h, `${where}.headers[${i}]`));
-  const query = m.query_parameters === undefined ? NO_QUERY_MATCHES : arr(m.query_parameters, `${where}.query_parameters`).map((q, i) => compileQueryParameterMatcher(q, `${where}.query_parameters[${i}]`));
+  const headers =
+    m.headers === undefined ? NO_HEADER_MATCHES : arr(m.headers, `${where}.headers`).map((h, i) => compileHeaderMatcher(h, `${where}.headers[${i}]`));
+  const query =
+    m.query_parameters === undefined
+      ? NO_QUERY_MATCHES
+      : arr(m.query_parameters, `${where}.query_parameters`).map((q, i) => compileQueryParameterMatcher(q, `${where}.query_parameters[${i}]`));
   const grpcOnly = m.grpc !== undefined;
-  return { prefix, caseSensitive, pathKind, pathKey, pathRegex, headers: headers.length ? headers : NO_HEADER_MATCHES, query: query.length ? query : NO_QUERY_MATCHES, grpcOnly };
+  return {
+    prefix,
+    caseSensitive,
+    pathKind,
+    pathKey,
+    pathRegex,
+    headers: headers.length ? headers : NO_HEADER_MATCHES,
+    query: query.length ? query : NO_QUERY_MATCHES,
+    grpcOnly,
+  };
 }
 
 /** Whether the route's path matcher matches `path` (:path without query). */
@@ -308,9 +319,21 @@ function mutations(own: HeaderMutation, inherited: readonly HeaderMutation[]): r
 
 function compileRoute(r: Json, vhost: CompiledVirtualHost, shared: VhostShared, where: string): CompiledRoute {
   checkFields(r, where, [
-    'name', 'match', 'route', 'redirect', 'direct_response', 'metadata', 'decorator', 'typed_per_filter_config',
-    'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove',
-    'tracing', 'per_request_buffer_limit_bytes', 'stat_prefix',
+    'name',
+    'match',
+    'route',
+    'redirect',
+    'direct_response',
+    'metadata',
+    'decorator',
+    'typed_per_filter_config',
+    'request_headers_to_add',
+    'request_headers_to_remove',
+    'response_headers_to_add',
+    'response_headers_to_remove',
+    'tracing',
+    'per_request_buffer_limit_bytes',
+    'stat_prefix',
   ]);
   const name = str(r.name, `${where}.name`);
   const w = name ? `${where} '${name}'` : where;
@@ -377,10 +400,25 @@ function compileRoute(r: Json, vhost: CompiledVirtualHost, shared: VhostShared, 
 
 function compileRouteAction(a: Json, route: CompiledRoute, ctx: CompileContext, where: string): void {
   checkFields(a, where, [
-    'cluster', 'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite',
-    'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite', 'timeout', 'idle_timeout', 'retry_policy',
-    'priority', 'hash_policy', 'max_grpc_timeout', 'grpc_timeout_offset', 'upgrade_configs', 'max_stream_duration',
-    'append_x_forwarded_host', 'request_mirror_policies',
+    'cluster',
+    'cluster_header',
+    'weighted_clusters',
+    'cluster_not_found_response_code',
+    'prefix_rewrite',
+    'regex_rewrite',
+    'host_rewrite_literal',
+    'auto_host_rewrite',
+    'timeout',
+    'idle_timeout',
+    'retry_policy',
+    'priority',
+    'hash_policy',
+    'max_grpc_timeout',
+    'grpc_timeout_offset',
+    'upgrade_configs',
+    'max_stream_duration',
+    'append_x_forwarded_host',
+    'request_mirror_policies',
   ]);
   const targets = ['cluster', 'cluster_header', 'weighted_clusters'].filter((k) => a[k] !== undefined);
   if (targets.length !== 1) throw new ConfigError(`${where}: needs exactly one of cluster, cluster_header, weighted_clusters`);
@@ -392,8 +430,14 @@ function compileRouteAction(a: Json, route: CompiledRoute, ctx: CompileContext, 
     route.weighted = arr(wc.clusters, `${where}.weighted_clusters.clusters`).map((c, i) => {
       const w = `${where}.weighted_clusters.clusters[${i}]`;
       checkFields(c, w, [
-        'name', 'weight', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add',
-        'response_headers_to_remove', 'typed_per_filter_config', 'metadata_match',
+        'name',
+        'weight',
+        'request_headers_to_add',
+        'request_headers_to_remove',
+        'response_headers_to_add',
+        'response_headers_to_remove',
+        'typed_per_filter_config',
+        'metadata_match',
       ]);
       if (c.metadata_match !== undefined) throw new ConfigError(`${w}.metadata_match is not supported by this proxy`);
       checkPerFilterConfig(c.typed_per_filter_config, `${w}.typed_per_filter_config`);
@@ -420,14 +464,16 @@ function compileRouteAction(a: Json, route: CompiledRoute, ctx: CompileContext, 
   if (route.prefixRewrite !== undefined && route.regexRewrite) throw new ConfigError(`${where}: prefix_rewrite and regex_rewrite are mutually exclusive`);
   if (a.host_rewrite_literal !== undefined) route.hostRewrite = str(a.host_rewrite_literal, where);
   if (a.auto_host_rewrite !== undefined && bool(a.auto_host_rewrite, where)) throw new ConfigError(`${where}.auto_host_rewrite is not supported by this proxy`);
-  if (a.append_x_forwarded_host !== undefined && bool(a.append_x_forwarded_host, where)) throw new ConfigError(`${where}.append_x_forwarded_host is not supported by this proxy`);
+  if (a.append_x_forwarded_host !== undefined && bool(a.append_x_forwarded_host, where))
+    throw new ConfigError(`${where}.append_x_forwarded_host is not supported by this proxy`);
   if (a.priority !== undefined && a.priority !== 'DEFAULT') throw new ConfigError(`${where}.priority: only DEFAULT is supported`);
   route.timeoutMs = durationMs(a.timeout, `${where}.timeout`, 15000);
   if (a.retry_policy !== undefined) route.retry = compileRetry(a.retry_policy, ctx, `${where}.retry_policy`);
   if (a.max_stream_duration !== undefined) {
     const m = obj(a.max_stream_duration, `${where}.max_stream_duration`);
     checkFields(m, `${where}.max_stream_duration`, ['max_stream_duration', 'grpc_timeout_header_max', 'grpc_timeout_header_offset']);
-    if (durationMs(m.max_stream_duration, where, 0) > 0) throw new ConfigError(`${where}.max_stream_duration.max_stream_duration is not supported by this proxy`);
+    if (durationMs(m.max_stream_duration, where, 0) > 0)
+      throw new ConfigError(`${where}.max_stream_duration.max_stream_duration is not supported by this proxy`);
   }
   if (a.idle_timeout !== undefined && durationMs(a.idle_timeout, `${where}.idle_timeout`, 0) > 0) {
     throw new ConfigError(`${where}.idle_timeout is not supported by this proxy`);
@@ -444,9 +490,20 @@ function compileRouteAction(a: Json, route: CompiledRoute, ctx: CompileContext, 
 
 function compileVirtualHost(v: Json, ctx: CompileContext, where: string): { vhost: CompiledVirtualHost; domains: string[] } {
   checkFields(v, where, [
-    'name', 'domains', 'routes', 'require_tls', 'retry_policy', 'request_headers_to_add', 'request_headers_to_remove',
-    'response_headers_to_add', 'response_headers_to_remove', 'include_request_attempt_count',
-    'include_attempt_count_in_response', 'typed_per_filter_config', 'per_request_buffer_limit_bytes', 'metadata',
+    'name',
+    'domains',
+    'routes',
+    'require_tls',
+    'retry_policy',
+    'request_headers_to_add',
+    'request_headers_to_remove',
+    'response_headers_to_add',
+    'response_headers_to_remove',
+    'include_request_attempt_count',
+    'include_attempt_count_in_response',
+    'typed_per_filter_config',
+    'per_request_buffer_limit_bytes',
+    'metadata',
   ]);
   const name = str(v.name, `${where}.name`);
   const w = `${where} '${name}'`;
@@ -487,14 +544,25 @@ export function compileRouteConfig(rc: Json): CompiledRouteConfig {
   const name = str(rc.name, 'route configuration name');
   const where = `route configuration '${name}'`;
   checkFields(rc, where, [
-    'name', 'virtual_hosts', 'internal_only_headers', 'response_headers_to_add', 'response_headers_to_remove',
-    'request_headers_to_add', 'request_headers_to_remove', 'most_specific_header_mutations_wins', 'validate_clusters',
-    'max_direct_response_body_size_bytes', 'ignore_port_in_host_matching', 'ignore_path_parameters_in_path_matching',
-    'typed_per_filter_config', 'metadata',
+    'name',
+    'virtual_hosts',
+    'internal_only_headers',
+    'response_headers_to_add',
+    'response_headers_to_remove',
+    'request_headers_to_add',
+    'request_headers_to_remove',
+    'most_specific_header_mutations_wins',
+    'validate_clusters',
+    'max_direct_response_body_size_bytes',
+    'ignore_port_in_host_matching',
+    'ignore_path_parameters_in_path_matching',
+    'typed_per_filter_config',
+    'metadata',
   ]);
   checkPerFilterConfig(rc.typed_per_filter_config, `${where}.typed_per_filter_config`);
   if (bool(rc.most_specific_header_mutations_wins, where)) throw new ConfigError(`${where}.most_specific_header_mutations_wins is not supported by this proxy`);
-  if (bool(rc.ignore_path_parameters_in_path_matching, where)) throw new ConfigError(`${where}.ignore_path_parameters_in_path_matching is not supported by this proxy`);
+  if (bool(rc.ignore_path_parameters_in_path_matching, where))
+    throw new ConfigError(`${where}.ignore_path_parameters_in_path_matching is not supported by this proxy`);
   const req = compileHeaderMutation(rc.request_headers_to_add, rc.request_headers_to_remove, `${where}.request_headers_to_add`);
   const resp = compileHeaderMutation(rc.response_headers_to_add, rc.response_headers_to_remove, `${where}.response_headers_to_add`);
   const maxBody = rc.max_direct_response_body_size_bytes === undefined ? 4096 : num(rc.max_direct_response_body_size_bytes, where);

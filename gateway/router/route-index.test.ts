@@ -19,7 +19,9 @@ function req(path: string, headers: string[] = [], method = 'GET'): [MatchReques
 describe('route index: first match in config order', () => {
   // The benchmark's shape: many prefixes that do not match, then the catch-all.
   const many = Array.from({ length: 1000 }, (_, i) =>
-    i === 999 ? { name: 'all', match: { prefix: '/' }, route: { cluster: 'c' } } : { name: `r${i}`, match: { prefix: `/r${String(i).padStart(4, '0')}` }, route: { cluster: 'c' } },
+    i === 999
+      ? { name: 'all', match: { prefix: '/' }, route: { cluster: 'c' } }
+      : { name: `r${i}`, match: { prefix: `/r${String(i).padStart(4, '0')}` }, route: { cluster: 'c' } },
   );
   const v = vhostOf(many);
   test('a long route list is indexed, a short one is not', () => {
@@ -130,7 +132,13 @@ describe('route index: property, same route as the scan in order', () => {
 describe('virtual host lookup: exact, then the longest wildcard suffix, then prefix, then *', () => {
   const label = fc.array(fc.constantFrom('a', 'b', '-'), { minLength: 1, maxLength: 3 }).map((a) => a.join(''));
   const hostArb = fc.array(label, { minLength: 1, maxLength: 4 }).map((a) => a.join('.'));
-  const domainArb = fc.oneof(hostArb, hostArb.map((h) => `*${h}`), hostArb.map((h) => `*.${h}`), hostArb.map((h) => `${h}*`), fc.constant('*'));
+  const domainArb = fc.oneof(
+    hostArb,
+    hostArb.map((h) => `*${h}`),
+    hostArb.map((h) => `*.${h}`),
+    hostArb.map((h) => `${h}*`),
+    fc.constant('*'),
+  );
   // Envoy's order, written as plainly as possible.
   function reference(domains: string[][], host: string): number | undefined {
     const all = domains.flatMap((ds, i) => ds.map((d) => [d, i] as const));

@@ -38,8 +38,19 @@ describe('stats across workers', () => {
   });
 
   test('merging sums, adds stats only a worker has, keeps the main value for config and sorts by name', () => {
-    const main = [c('cluster.c.upstream_rq_total', 2), g('cluster.c.membership_total', 3), g('cluster.c.circuit_breakers.default.cx_open', 0), c('http.h.downstream_rq_2xx', 0, false)];
-    const w1 = [c('cluster.c.upstream_rq_total', 5), g('cluster.c.membership_total', 3), g('cluster.c.circuit_breakers.default.cx_open', 1), c('http.h.downstream_rq_2xx', 4), c('cluster.c.upstream_rq_503', 1)];
+    const main = [
+      c('cluster.c.upstream_rq_total', 2),
+      g('cluster.c.membership_total', 3),
+      g('cluster.c.circuit_breakers.default.cx_open', 0),
+      c('http.h.downstream_rq_2xx', 0, false),
+    ];
+    const w1 = [
+      c('cluster.c.upstream_rq_total', 5),
+      g('cluster.c.membership_total', 3),
+      g('cluster.c.circuit_breakers.default.cx_open', 1),
+      c('http.h.downstream_rq_2xx', 4),
+      c('cluster.c.upstream_rq_503', 1),
+    ];
     const w2 = [c('cluster.c.upstream_rq_total', 1), g('cluster.c.circuit_breakers.default.cx_open', 0)];
     const merged = mergeSamples(main, [w1, w2]);
     assert.deepEqual(

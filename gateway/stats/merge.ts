@@ -12,7 +12,8 @@ export type MergeRule = 'sum' | 'main' | 'max';
 
 const SUMMED_SERVER = new Set(['server.total_connections', 'server.memory_allocated', 'server.memory_heap_size']);
 const MAIN_PREFIX = /^(server|cluster_manager|listener_manager|control_plane|runtime|sds)\./;
-const CLUSTER_CONFIG = /\.(outlier_detection\.[a-z_0-9]+|membership_(total|healthy|degraded|excluded|change)|max_host_weight|version|update_(attempt|success|failure|empty|no_rebuild|rejected)|assignment_(stale|timeout_received|use_cached)|init_fetch_timeout|warming_state)$/;
+const CLUSTER_CONFIG =
+  /\.(outlier_detection\.[a-z_0-9]+|membership_(total|healthy|degraded|excluded|change)|max_host_weight|version|update_(attempt|success|failure|empty|no_rebuild|rejected)|assignment_(stale|timeout_received|use_cached)|init_fetch_timeout|warming_state)$/;
 const CIRCUIT_BREAKER = /\.circuit_breakers\.(default|high)\.[a-z_]+$/;
 
 export function mergeRule(name: string): MergeRule {

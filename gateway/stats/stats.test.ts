@@ -54,8 +54,17 @@ describe('Prometheus rendering with Istio tag extraction', () => {
         ['cluster_name', 'outbound|8000||httpbin.default.svc.cluster.local'],
       ],
     });
-    assert.deepEqual(extractTags('cluster.xds-grpc.upstream_rq_2xx'), { name: 'cluster.upstream_rq', tags: [['response_code_class', '2xx'], ['cluster_name', 'xds-grpc']] });
-    assert.deepEqual(extractTags('listener.0.0.0.0_8080.downstream_cx_total'), { name: 'listener.downstream_cx_total', tags: [['listener_address', '0.0.0.0_8080']] });
+    assert.deepEqual(extractTags('cluster.xds-grpc.upstream_rq_2xx'), {
+      name: 'cluster.upstream_rq',
+      tags: [
+        ['response_code_class', '2xx'],
+        ['cluster_name', 'xds-grpc'],
+      ],
+    });
+    assert.deepEqual(extractTags('listener.0.0.0.0_8080.downstream_cx_total'), {
+      name: 'listener.downstream_cx_total',
+      tags: [['listener_address', '0.0.0.0_8080']],
+    });
     assert.deepEqual(extractTags('server.live'), { name: 'server.live', tags: [] });
   });
   test('groups with # TYPE, counters before gauges, envoy_ prefix and sanitised names', () => {

@@ -70,7 +70,10 @@ export class TestAdsServer {
     this.version++;
     this.resources.set(
       typeUrl,
-      resources.map((r) => ({ name: typeof r.name === 'string' ? r.name : typeof r.cluster_name === 'string' ? r.cluster_name : '', any: packJson(typeUrl, r) })),
+      resources.map((r) => ({
+        name: typeof r.name === 'string' ? r.name : typeof r.cluster_name === 'string' ? r.cluster_name : '',
+        any: packJson(typeUrl, r),
+      })),
     );
     for (const call of this.calls.keys()) this.push(call, typeUrl);
   }

@@ -54,7 +54,11 @@ export function edsCluster(name: string, extra: Record<string, unknown> = {}): R
     eds_cluster_config: { eds_config: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' }, service_name: name },
     connect_timeout: '10s',
     lb_policy: 'LEAST_REQUEST',
-    circuit_breakers: { thresholds: [{ max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: false }] },
+    circuit_breakers: {
+      thresholds: [
+        { max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: false },
+      ],
+    },
     alt_stat_name: `${name};`,
     metadata: { filter_metadata: { istio: { services: [{ host, name: host.split('.')[0], namespace: host.split('.')[1] }] } } },
     typed_extension_protocol_options: {
@@ -92,16 +96,32 @@ export function assignment(name: string, endpoints: { ip: string; port: number; 
 export const ISTIO_DEFAULT_RETRY = {
   retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
   num_retries: 2,
-  retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }],
+  retry_host_predicate: [
+    {
+      name: 'envoy.retry_host_predicates.previous_hosts',
+      typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' },
+    },
+  ],
   host_selection_retry_max_attempts: '5',
 };
 
-export function istioRoute(prefix: string, cluster: string, extra: Record<string, unknown> = {}, action: Record<string, unknown> = {}): Record<string, unknown> {
+export function istioRoute(
+  prefix: string,
+  cluster: string,
+  extra: Record<string, unknown> = {},
+  action: Record<string, unknown> = {},
+): Record<string, unknown> {
   const host = cluster.split('|')[3] ?? cluster;
   const port = cluster.split('|')[1] ?? '80';
   return {
     match: { prefix, case_sensitive: true },
-    route: { cluster, timeout: '0s', retry_policy: ISTIO_DEFAULT_RETRY, max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' }, ...action },
+    route: {
+      cluster,
+      timeout: '0s',
+      retry_policy: ISTIO_DEFAULT_RETRY,
+      max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' },
+      ...action,
+    },
     metadata: { filter_metadata: { istio: { config: '/apis/networking.istio.io/v1/namespaces/default/virtual-service/httpbin' } } },
     decorator: { operation: `${host}:${port}${prefix}*` },
     ...extra,
@@ -127,7 +147,11 @@ export interface Echo {
   instance: string;
 }
 
-export async function startEchoBackend(host: string, name: string, handler?: (req: IncomingMessage, body: string) => { status?: number; headers?: string[]; body?: string; delayMs?: number } | undefined): Promise<{ server: Server; port: number; seen: Echo[] }> {
+export async function startEchoBackend(
+  host: string,
+  name: string,
+  handler?: (req: IncomingMessage, body: string) => { status?: number; headers?: string[]; body?: string; delayMs?: number } | undefined,
+): Promise<{ server: Server; port: number; seen: Echo[] }> {
   const seen: Echo[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -139,7 +163,10 @@ export async function startEchoBackend(host: string, name: string, handler?: (re
       const custom = handler?.(req, body);
       const send = (): void => {
         const payload = custom?.body ?? JSON.stringify(echo);
-        res.writeHead(custom?.status ?? 200, custom?.headers ?? ['content-type', 'application/json', 'x-instance', name, 'content-length', String(Buffer.byteLength(payload))]);
+        res.writeHead(
+          custom?.status ?? 200,
+          custom?.headers ?? ['content-type', 'application/json', 'x-instance', name, 'content-length', String(Buffer.byteLength(payload))],
+        );
         res.end(payload);
       };
       if (custom?.delayMs) setTimeout(send, custom.delayMs);

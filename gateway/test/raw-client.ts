@@ -85,7 +85,11 @@ function responseLength(buf: Buffer, head: boolean): number | undefined {
  * the server closes (closed: true) or stays silent for `idleMs` after the last write or byte, or `maxMs` pass.
  * Bytes are returned as latin1, one char per byte.
  */
-export function exchange(port: number, parts: readonly (string | Buffer)[], o: { idleMs: number; maxMs?: number; gapMs?: number }): Promise<{ bytes: string; closed: boolean }> {
+export function exchange(
+  port: number,
+  parts: readonly (string | Buffer)[],
+  o: { idleMs: number; maxMs?: number; gapMs?: number },
+): Promise<{ bytes: string; closed: boolean }> {
   return new Promise((resolve) => {
     const s = connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];

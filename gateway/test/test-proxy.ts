@@ -11,7 +11,11 @@ export async function startTestProxy(ads: TestAdsServer, o: { fastPath?: boolean
   try {
     const proxy = await startProxy({
       xdsAddress: ads.address,
-      node: { id: 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local', cluster: 'istio-ingressgateway.istio-system', metadata: { NAMESPACE: 'istio-system' } },
+      node: {
+        id: 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local',
+        cluster: 'istio-ingressgateway.istio-system',
+        metadata: { NAMESPACE: 'istio-system' },
+      },
       adminPort: 0,
       statusPort: 0,
       metricsPort: 0,

@@ -78,7 +78,10 @@ function readExtensions(b: Buffer): { sni: string | undefined; alpn: string[] } 
         const nameType = body.readUInt8(q);
         const nameLen = body.readUInt16BE(q + 1);
         if (nameType === 0) {
-          sni = body.subarray(q + 3, q + 3 + nameLen).toString('latin1').toLowerCase();
+          sni = body
+            .subarray(q + 3, q + 3 + nameLen)
+            .toString('latin1')
+            .toLowerCase();
           break;
         }
         q += 3 + nameLen;

@@ -76,11 +76,19 @@ function stringMatcher(m: Json, where: string): SanMatcher {
 }
 
 function parseValidation(v: Json, where: string, out: CommonTlsSpec): void {
-  checkFields(v, where, ['match_subject_alt_names', 'match_typed_subject_alt_names', 'trusted_ca', 'trust_chain_verification', 'verify_certificate_spki', 'verify_certificate_hash']);
+  checkFields(v, where, [
+    'match_subject_alt_names',
+    'match_typed_subject_alt_names',
+    'trusted_ca',
+    'trust_chain_verification',
+    'verify_certificate_spki',
+    'verify_certificate_hash',
+  ]);
   if (strArr(v.verify_certificate_spki, where).length > 0 || strArr(v.verify_certificate_hash, where).length > 0) {
     throw new ConfigError(`${where}: verify_certificate_spki / verify_certificate_hash are not supported by this proxy`);
   }
-  for (const [i, m] of arr(v.match_subject_alt_names, `${where}.match_subject_alt_names`).entries()) out.sanMatchers.push(stringMatcher(m, `${where}.match_subject_alt_names[${i}]`));
+  for (const [i, m] of arr(v.match_subject_alt_names, `${where}.match_subject_alt_names`).entries())
+    out.sanMatchers.push(stringMatcher(m, `${where}.match_subject_alt_names[${i}]`));
   for (const [i, m] of arr(v.match_typed_subject_alt_names, `${where}.match_typed_subject_alt_names`).entries()) {
     out.sanMatchers.push(stringMatcher(obj(m.matcher, `${where}.match_typed_subject_alt_names[${i}].matcher`), `${where}.match_typed_subject_alt_names[${i}]`));
   }
@@ -90,11 +98,18 @@ function parseValidation(v: Json, where: string, out: CommonTlsSpec): void {
 
 export function parseCommonTlsContext(c: Json, where: string): CommonTlsSpec {
   checkFields(c, where, [
-    'tls_params', 'tls_certificates', 'tls_certificate_sds_secret_configs', 'validation_context',
-    'validation_context_sds_secret_config', 'combined_validation_context', 'alpn_protocols',
+    'tls_params',
+    'tls_certificates',
+    'tls_certificate_sds_secret_configs',
+    'validation_context',
+    'validation_context_sds_secret_config',
+    'combined_validation_context',
+    'alpn_protocols',
   ]);
   const out: CommonTlsSpec = {
-    certNames: arr(c.tls_certificate_sds_secret_configs, `${where}.tls_certificate_sds_secret_configs`).map((s, i) => sdsName(s, `${where}.tls_certificate_sds_secret_configs[${i}]`)),
+    certNames: arr(c.tls_certificate_sds_secret_configs, `${where}.tls_certificate_sds_secret_configs`).map((s, i) =>
+      sdsName(s, `${where}.tls_certificate_sds_secret_configs[${i}]`),
+    ),
     inlineCerts: arr(c.tls_certificates, `${where}.tls_certificates`).map((t, i) => ({
       cert: dataSource(t.certificate_chain, `${where}.tls_certificates[${i}].certificate_chain`),
       key: dataSource(t.private_key, `${where}.tls_certificates[${i}].private_key`),
@@ -112,8 +127,17 @@ export function parseCommonTlsContext(c: Json, where: string): CommonTlsSpec {
   };
   if (c.tls_params !== undefined) {
     const p = obj(c.tls_params, `${where}.tls_params`);
-    checkFields(p, `${where}.tls_params`, ['tls_minimum_protocol_version', 'tls_maximum_protocol_version', 'cipher_suites', 'ecdh_curves', 'signature_algorithms']);
-    for (const [k, f] of [['tls_minimum_protocol_version', 'minVersion'], ['tls_maximum_protocol_version', 'maxVersion']] as const) {
+    checkFields(p, `${where}.tls_params`, [
+      'tls_minimum_protocol_version',
+      'tls_maximum_protocol_version',
+      'cipher_suites',
+      'ecdh_curves',
+      'signature_algorithms',
+    ]);
+    for (const [k, f] of [
+      ['tls_minimum_protocol_version', 'minVersion'],
+      ['tls_maximum_protocol_version', 'maxVersion'],
+    ] as const) {
       const v = str(p[k], `${where}.tls_params.${k}`, 'TLS_AUTO');
       if (!(v in VERSIONS)) throw new ConfigError(`${where}.tls_params.${k}: unknown version ${v}`);
       out[f] = VERSIONS[v];
@@ -138,7 +162,11 @@ export function parseCommonTlsContext(c: Json, where: string): CommonTlsSpec {
     const cv = obj(c.combined_validation_context, `${where}.combined_validation_context`);
     checkFields(cv, `${where}.combined_validation_context`, ['default_validation_context', 'validation_context_sds_secret_config']);
     out.validate = true;
-    parseValidation(obj(cv.default_validation_context, `${where}.combined_validation_context.default_validation_context`), `${where}.combined_validation_context.default_validation_context`, out);
+    parseValidation(
+      obj(cv.default_validation_context, `${where}.combined_validation_context.default_validation_context`),
+      `${where}.combined_validation_context.default_validation_context`,
+      out,
+    );
     out.caName = sdsName(cv.validation_context_sds_secret_config, `${where}.combined_validation_context.validation_context_sds_secret_config`);
   }
   return out;

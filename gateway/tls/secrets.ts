@@ -225,7 +225,10 @@ export class SecretStore {
       const json: Json = { name };
       return { name, value, version: ++this.version, versionInfo: '', lastUpdated: new Date().toISOString(), json, watch: { paths, mtimes: mtimes(paths) } };
     } catch (e) {
-      this.log.warn({ secret: name, err: (e as Error).message }, 'cannot load the certificate files of this secret (mounted into the gateway pod?): handshakes using it fail until they are readable');
+      this.log.warn(
+        { secret: name, err: (e as Error).message },
+        'cannot load the certificate files of this secret (mounted into the gateway pod?): handshakes using it fail until they are readable',
+      );
       return undefined;
     }
   }

@@ -24,7 +24,15 @@ export function parseDownstreamTransportSocket(ts: Json, where: string): Downstr
   const t = anyType(cfg);
   if (t.endsWith('RawBuffer') || (t === '' && str(ts.name, where) === 'envoy.transport_sockets.raw_buffer')) return undefined;
   if (t !== DOWNSTREAM_TLS) throw new ConfigError(`${where}: transport socket ${t || str(ts.name, where)} is not supported by this proxy`);
-  checkFields(cfg, where, ['@type', 'common_tls_context', 'require_client_certificate', 'require_sni', 'session_timeout', 'disable_stateless_session_resumption', 'full_scan_certs_on_sni_mismatch']);
+  checkFields(cfg, where, [
+    '@type',
+    'common_tls_context',
+    'require_client_certificate',
+    'require_sni',
+    'session_timeout',
+    'disable_stateless_session_resumption',
+    'full_scan_certs_on_sni_mismatch',
+  ]);
   const common = parseCommonTlsContext(obj(cfg.common_tls_context, `${where}.common_tls_context`), `${where}.common_tls_context`);
   if (common.certNames.length === 0 && common.inlineCerts.length === 0) throw new ConfigError(`${where}: a DownstreamTlsContext needs a certificate`);
   return { common, requireClientCertificate: bool(cfg.require_client_certificate, where) };
@@ -92,7 +100,14 @@ export class DownstreamTls {
       t.once('error', (e: Error) => {
         // OpenSSL refuses a missing certificate itself when one is required (MUTUAL).
         const m = e.message;
-        fail(`TLS error: ${m}`, /did not return a certificate|certificate required/i.test(m) ? 'fail_verify_no_cert' : /certificate verify failed|unknown ca|expired/i.test(m) ? 'fail_verify_error' : 'connection_error');
+        fail(
+          `TLS error: ${m}`,
+          /did not return a certificate|certificate required/i.test(m)
+            ? 'fail_verify_no_cert'
+            : /certificate verify failed|unknown ca|expired/i.test(m)
+              ? 'fail_verify_error'
+              : 'connection_error',
+        );
       });
       t.once('secure', () => {
         if (timer) clearTimeout(timer);

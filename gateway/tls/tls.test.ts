@@ -81,14 +81,20 @@ describe('secrets and handshakes', () => {
     certs.cleanup();
   });
 
-  const certSecret = (name: string, kp: { cert: string; key: string }) => ({ name, tls_certificate: { certificate_chain: { inline_bytes: b64(kp.cert) }, private_key: { inline_bytes: b64(kp.key) } } });
+  const certSecret = (name: string, kp: { cert: string; key: string }) => ({
+    name,
+    tls_certificate: { certificate_chain: { inline_bytes: b64(kp.cert) }, private_key: { inline_bytes: b64(kp.key) } },
+  });
   const caSecret = (name: string, pem: string) => ({ name, validation_context: { trusted_ca: { inline_bytes: b64(pem) } } });
 
   test('SDS: bad PEM is NACKed and the old value kept; config_dump redacts keys; retain forgets unreferenced secrets', () => {
     const store = new SecretStore(log);
     assert.deepEqual(store.applySds([certSecret('kubernetes://a', leaf1)], 'v1').errors, []);
     const v1 = store.get('kubernetes://a');
-    const bad = store.applySds([{ name: 'kubernetes://a', tls_certificate: { certificate_chain: { inline_bytes: b64('nope') }, private_key: { inline_bytes: b64(leaf1.key) } } }], 'v2');
+    const bad = store.applySds(
+      [{ name: 'kubernetes://a', tls_certificate: { certificate_chain: { inline_bytes: b64('nope') }, private_key: { inline_bytes: b64(leaf1.key) } } }],
+      'v2',
+    );
     assert.match(bad.errors[0] ?? '', /secret 'kubernetes:\/\/a'\.tls_certificate\.certificate_chain: not a PEM certificate/);
     assert.equal(store.get('kubernetes://a'), v1);
     const dump = store.configDump() as { dynamic_active_secrets: { secret: { tls_certificate: { private_key: { inline_bytes: string } } } }[] };
@@ -100,13 +106,26 @@ describe('secrets and handshakes', () => {
   });
 
   test('referenced SDS names: ADS ones are subscribed, file ones resolved locally', () => {
-    const r = referencedSecretNames([{ common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'kubernetes://a', sds_config: { ads: {} } }], combined_validation_context: { validation_context_sds_secret_config: { name: 'file-root:system', sds_config: { api_config_source: {} } } } } }]);
+    const r = referencedSecretNames([
+      {
+        common_tls_context: {
+          tls_certificate_sds_secret_configs: [{ name: 'kubernetes://a', sds_config: { ads: {} } }],
+          combined_validation_context: { validation_context_sds_secret_config: { name: 'file-root:system', sds_config: { api_config_source: {} } } },
+        },
+      },
+    ]);
     assert.deepEqual(r, { ads: ['kubernetes://a'], files: ['file-root:system'] });
   });
 
   /** A TLS-terminating server on loopback using DownstreamTls; answers "hello <CN of client or ->". */
   async function terminating(store: SecretStore, tlsJson: Record<string, unknown>): Promise<number> {
-    const spec = parseDownstreamTransportSocket({ name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', ...tlsJson } }, 'test');
+    const spec = parseDownstreamTransportSocket(
+      {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', ...tlsJson },
+      },
+      'test',
+    );
     assert.ok(spec);
     const d = new DownstreamTls(spec, store, ['http/1.1']);
     const srv = createServer((sock: Socket) => {
@@ -121,7 +140,13 @@ describe('secrets and handshakes', () => {
   }
 
   function upstream(store: SecretStore, tlsJson: Record<string, unknown>): UpstreamTls {
-    const spec = parseUpstreamTransportSocket({ name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', ...tlsJson } }, 'test');
+    const spec = parseUpstreamTransportSocket(
+      {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', ...tlsJson },
+      },
+      'test',
+    );
     assert.ok(spec);
     return new UpstreamTls(spec, store);
   }
@@ -141,8 +166,15 @@ describe('secrets and handshakes', () => {
   test('SIMPLE origination to a SIMPLE server: SNI and SAN checks, system roots reject a private CA, rotation applies to new handshakes', async () => {
     const store = new SecretStore(log);
     store.applySds([certSecret('kubernetes://api', leaf1), caSecret('kubernetes://api-cacert', ca.cert)], 'v1');
-    const port = await terminating(store, { common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'kubernetes://api', sds_config: { ads: {} } }] } });
-    const validation = { combined_validation_context: { default_validation_context: {}, validation_context_sds_secret_config: { name: 'kubernetes://api-cacert', sds_config: { ads: {} } } } };
+    const port = await terminating(store, {
+      common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'kubernetes://api', sds_config: { ads: {} } }] },
+    });
+    const validation = {
+      combined_validation_context: {
+        default_validation_context: {},
+        validation_context_sds_secret_config: { name: 'kubernetes://api-cacert', sds_config: { ads: {} } },
+      },
+    };
     const ok = upstream(store, { sni: 'api.example.com', common_tls_context: validation });
     const first = await call(ok, port);
     assert.equal(first.body, 'hello -');
@@ -150,9 +182,23 @@ describe('secrets and handshakes', () => {
     const auto = upstream(store, { common_tls_context: validation, auto_host_sni: true, auto_sni_san_validation: true });
     assert.equal((await call(auto, port, 'api.example.com')).body, 'hello -');
     await assert.rejects(call(auto, port, 'other.example.com'), /Hostname\/IP does not match|altnames/);
-    const san = upstream(store, { common_tls_context: { combined_validation_context: { default_validation_context: { match_subject_alt_names: [{ exact: 'spiffe://nope' }] }, validation_context_sds_secret_config: { name: 'kubernetes://api-cacert', sds_config: { ads: {} } } } } });
+    const san = upstream(store, {
+      common_tls_context: {
+        combined_validation_context: {
+          default_validation_context: { match_subject_alt_names: [{ exact: 'spiffe://nope' }] },
+          validation_context_sds_secret_config: { name: 'kubernetes://api-cacert', sds_config: { ads: {} } },
+        },
+      },
+    });
     await assert.rejects(call(san, port), /subject alt names do not match/);
-    const system = upstream(store, { common_tls_context: { combined_validation_context: { default_validation_context: {}, validation_context_sds_secret_config: { name: 'file-root:system', sds_config: { api_config_source: {} } } } } });
+    const system = upstream(store, {
+      common_tls_context: {
+        combined_validation_context: {
+          default_validation_context: {},
+          validation_context_sds_secret_config: { name: 'file-root:system', sds_config: { api_config_source: {} } },
+        },
+      },
+    });
     await assert.rejects(call(system, port), /unable to get local issuer|self.signed|unable to verify/i);
     const insecure = upstream(store, { common_tls_context: { validation_context: {} } });
     assert.equal((await call(insecure, port)).body, 'hello -');
@@ -165,15 +211,28 @@ describe('secrets and handshakes', () => {
 
   test('MUTUAL: the client certificate is required, must chain to the CA and match subjectAltNames', async () => {
     const store = new SecretStore(log);
-    store.applySds([certSecret('kubernetes://api', leaf1), caSecret('kubernetes://api-cacert', ca.cert), certSecret('kubernetes://client', client), certSecret('kubernetes://stranger', strangerClient), certSecret('kubernetes://intruder', wrongSanClient)], 'v1');
+    store.applySds(
+      [
+        certSecret('kubernetes://api', leaf1),
+        caSecret('kubernetes://api-cacert', ca.cert),
+        certSecret('kubernetes://client', client),
+        certSecret('kubernetes://stranger', strangerClient),
+        certSecret('kubernetes://intruder', wrongSanClient),
+      ],
+      'v1',
+    );
     const port = await terminating(store, {
       require_client_certificate: true,
       common_tls_context: {
         tls_certificate_sds_secret_configs: [{ name: 'kubernetes://api', sds_config: { ads: {} } }],
-        combined_validation_context: { default_validation_context: { match_subject_alt_names: [{ exact: 'client.example.com' }] }, validation_context_sds_secret_config: { name: 'kubernetes://api-cacert', sds_config: { ads: {} } } },
+        combined_validation_context: {
+          default_validation_context: { match_subject_alt_names: [{ exact: 'client.example.com' }] },
+          validation_context_sds_secret_config: { name: 'kubernetes://api-cacert', sds_config: { ads: {} } },
+        },
       },
     });
-    const withCert = (name: string): UpstreamTls => upstream(store, { common_tls_context: { validation_context: {}, tls_certificate_sds_secret_configs: [{ name, sds_config: { ads: {} } }] } });
+    const withCert = (name: string): UpstreamTls =>
+      upstream(store, { common_tls_context: { validation_context: {}, tls_certificate_sds_secret_configs: [{ name, sds_config: { ads: {} } }] } });
     assert.equal((await call(withCert('kubernetes://client'), port)).body, 'hello client.example.com');
     // Refused: a TLS alert, or (TLS 1.3: the client finishes first) the connection closed with no bytes.
     const refused = async (p: Promise<{ body: string }>): Promise<void> => {
@@ -188,13 +247,17 @@ describe('secrets and handshakes', () => {
 
   test('a handshake for a secret that never arrives is refused after the warming wait', async () => {
     const store = new SecretStore(log);
-    const port = await terminating(store, { common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'kubernetes://late', sds_config: { ads: {} } }] } });
+    const port = await terminating(store, {
+      common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'kubernetes://late', sds_config: { ads: {} } }] },
+    });
     const c = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
-    await assert.rejects(new Promise((resolve, reject) => {
-      c.once('secureConnect', resolve);
-      c.once('error', reject);
-      c.once('close', () => reject(new Error('closed')));
-    }));
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        c.once('secureConnect', resolve);
+        c.once('error', reject);
+        c.once('close', () => reject(new Error('closed')));
+      }),
+    );
     store.close();
   });
 });

@@ -25,7 +25,14 @@ export function parseXfcc(h: Json, where: string): XfccConfig {
   if (!MODES.has(mode)) throw new ConfigError(`${where}.forward_client_cert_details: unknown mode ${mode}`);
   const d = obj(h.set_current_client_cert_details, `${where}.set_current_client_cert_details`);
   checkFields(d, `${where}.set_current_client_cert_details`, ['subject', 'cert', 'chain', 'dns', 'uri']);
-  return { mode: mode as XfccMode, subject: bool(d.subject, where), cert: bool(d.cert, where), chain: bool(d.chain, where), dns: bool(d.dns, where), uri: bool(d.uri, where) };
+  return {
+    mode: mode as XfccMode,
+    subject: bool(d.subject, where),
+    cert: bool(d.cert, where),
+    chain: bool(d.chain, where),
+    dns: bool(d.dns, where),
+    uri: bool(d.uri, where),
+  };
 }
 
 const NAME = 'x-forwarded-client-cert';
@@ -34,7 +41,10 @@ const cache = new WeakMap<object, string>();
 function sans(x: X509Certificate | undefined, kind: 'URI' | 'DNS'): string[] {
   const raw = x?.subjectAltName;
   if (!raw) return [];
-  return raw.split(', ').filter((e) => e.startsWith(`${kind}:`)).map((e) => e.slice(kind.length + 1));
+  return raw
+    .split(', ')
+    .filter((e) => e.startsWith(`${kind}:`))
+    .map((e) => e.slice(kind.length + 1));
 }
 
 /** The value for this connection's client certificate, or undefined when the connection is not mutual TLS. */

@@ -6,7 +6,12 @@ import type { Socket } from 'node:net';
  * handshake), on its first error, or after `timeoutMs` (0 = none) with undici's timeout code, which the
  * cluster stats map to upstream_cx_connect_timeout. A failed or timed-out socket is destroyed.
  */
-export function awaitConnect<S extends Socket>(sock: S, readyEvent: 'connect' | 'secureConnect', timeoutMs: number, cb: (err: Error | null, sock: S | null) => void): void {
+export function awaitConnect<S extends Socket>(
+  sock: S,
+  readyEvent: 'connect' | 'secureConnect',
+  timeoutMs: number,
+  cb: (err: Error | null, sock: S | null) => void,
+): void {
   let done = false;
   const finish = (err: Error | null): void => {
     if (done) return;
@@ -17,7 +22,8 @@ export function awaitConnect<S extends Socket>(sock: S, readyEvent: 'connect' | 
       cb(err, null);
     } else cb(null, sock);
   };
-  const timer = timeoutMs > 0 ? setTimeout(() => finish(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), timeoutMs) : undefined;
+  const timer =
+    timeoutMs > 0 ? setTimeout(() => finish(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), timeoutMs) : undefined;
   sock.once(readyEvent, () => finish(null));
   sock.once('error', (e: Error) => finish(e));
 }

@@ -13,7 +13,10 @@ function cluster(name: string): Json {
 }
 
 function cla(name: string, ...addresses: string[]): Json {
-  return { cluster_name: name, endpoints: [{ lb_endpoints: addresses.map((address) => ({ endpoint: { address: { socket_address: { address, port_value: 80 } } } })) }] };
+  return {
+    cluster_name: name,
+    endpoints: [{ lb_endpoints: addresses.map((address) => ({ endpoint: { address: { socket_address: { address, port_value: 80 } } } })) }],
+  };
 }
 
 function manager(): ClusterManager {

@@ -10,9 +10,7 @@ import type { Dispatcher } from 'undici';
 import { H1Pool } from './h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
 import type { Logger } from 'pino';
-import {
-  ConfigError, anyType, arr, checkFields, durationMs, num, obj, str, type Json,
-} from '../xds/json.ts';
+import { ConfigError, anyType, arr, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
 import { StatScope, type StatsStore } from '../stats/store.ts';
 import { HEALTH_BY_NAME, HEALTH_DEGRADED, HEALTH_DRAINING, HEALTH_TIMEOUT, HEALTH_UNHEALTHY, Host } from './host.ts';
 import { EDS_WEIGHT, type LoadBalancer, type WeightOf } from './load-balancer.ts';
@@ -105,14 +103,39 @@ export function parseCluster(c: Json): ClusterSpec {
   if (!name) throw new ConfigError('cluster without a name');
   const where = `cluster '${name}'`;
   checkFields(c, where, [
-    'name', 'alt_stat_name', 'type', 'eds_cluster_config', 'connect_timeout', 'lb_policy', 'load_assignment',
-    'circuit_breakers', 'common_lb_config', 'metadata', 'typed_extension_protocol_options', 'max_requests_per_connection',
-    'per_connection_buffer_limit_bytes', 'dns_lookup_family', 'dns_refresh_rate', 'respect_dns_ttl', 'dns_jitter',
-    'upstream_connection_options', 'transport_socket', 'least_request_lb_config', 'round_robin_lb_config',
-    'ring_hash_lb_config', 'maglev_lb_config', 'outlier_detection',
-    'track_cluster_stats', 'ignore_health_on_host_removal', 'close_connections_on_host_health_failure',
-    'wait_for_warm_on_init', 'filters', 'http2_protocol_options', 'http_protocol_options',
-    'original_dst_lb_config', 'cleanup_interval',
+    'name',
+    'alt_stat_name',
+    'type',
+    'eds_cluster_config',
+    'connect_timeout',
+    'lb_policy',
+    'load_assignment',
+    'circuit_breakers',
+    'common_lb_config',
+    'metadata',
+    'typed_extension_protocol_options',
+    'max_requests_per_connection',
+    'per_connection_buffer_limit_bytes',
+    'dns_lookup_family',
+    'dns_refresh_rate',
+    'respect_dns_ttl',
+    'dns_jitter',
+    'upstream_connection_options',
+    'transport_socket',
+    'least_request_lb_config',
+    'round_robin_lb_config',
+    'ring_hash_lb_config',
+    'maglev_lb_config',
+    'outlier_detection',
+    'track_cluster_stats',
+    'ignore_health_on_host_removal',
+    'close_connections_on_host_health_failure',
+    'wait_for_warm_on_init',
+    'filters',
+    'http2_protocol_options',
+    'http_protocol_options',
+    'original_dst_lb_config',
+    'cleanup_interval',
   ]);
   const type = str(c.type, `${where}.type`, 'STATIC');
   if (type !== 'EDS' && type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS' && type !== 'ORIGINAL_DST') {
@@ -127,17 +150,29 @@ export function parseCluster(c: Json): ClusterSpec {
     edsServiceName = str(e.service_name, where) || name;
   } else if (c.eds_cluster_config !== undefined) throw new ConfigError(`${where}: eds_cluster_config on a ${type} cluster`);
   const lbPolicy = str(c.lb_policy, `${where}.lb_policy`, LB_ROUND_ROBIN);
-  if (lbPolicy !== LB_ROUND_ROBIN && lbPolicy !== LB_LEAST_REQUEST && lbPolicy !== LB_RANDOM && lbPolicy !== LB_RING_HASH && lbPolicy !== LB_MAGLEV && lbPolicy !== LB_CLUSTER_PROVIDED) {
+  if (
+    lbPolicy !== LB_ROUND_ROBIN &&
+    lbPolicy !== LB_LEAST_REQUEST &&
+    lbPolicy !== LB_RANDOM &&
+    lbPolicy !== LB_RING_HASH &&
+    lbPolicy !== LB_MAGLEV &&
+    lbPolicy !== LB_CLUSTER_PROVIDED
+  ) {
     throw new ConfigError(`${where}: lb_policy ${lbPolicy} is not supported by this proxy`);
   }
   // OriginalDstClusterFactory's checks (and CLUSTER_PROVIDED needs a cluster that provides a load balancer).
   let originalDst: OriginalDstConfig | undefined;
   if (type === 'ORIGINAL_DST') {
-    if (lbPolicy !== LB_CLUSTER_PROVIDED) throw new ConfigError(`${where}: LB policy ${lbPolicy} is not valid for Cluster type ORIGINAL_DST. Only 'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'`);
+    if (lbPolicy !== LB_CLUSTER_PROVIDED)
+      throw new ConfigError(
+        `${where}: LB policy ${lbPolicy} is not valid for Cluster type ORIGINAL_DST. Only 'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'`,
+      );
     if (c.load_assignment !== undefined) throw new ConfigError(`${where}: ORIGINAL_DST clusters must have no load assignment configured`);
     originalDst = parseOriginalDstConfig(c, where, durationMs(c.cleanup_interval, `${where}.cleanup_interval`, DEFAULT_CLEANUP_INTERVAL_MS));
   } else if (lbPolicy === LB_CLUSTER_PROVIDED) {
-    throw new ConfigError(`${where}: lb_policy CLUSTER_PROVIDED is not supported by this proxy for cluster type ${type} (only ORIGINAL_DST provides a load balancer)`);
+    throw new ConfigError(
+      `${where}: lb_policy CLUSTER_PROVIDED is not supported by this proxy for cluster type ${type} (only ORIGINAL_DST provides a load balancer)`,
+    );
   } else if (c.original_dst_lb_config !== undefined) {
     throw new ConfigError(`${where}: original_dst_lb_config on a ${type} cluster`);
   }
@@ -164,7 +199,10 @@ export function parseCluster(c: Json): ClusterSpec {
     }
   }
   if (c.filters !== undefined && arr(c.filters, where).length > 0) throw new ConfigError(`${where}: upstream network filters are not supported by this proxy`);
-  const tls = c.transport_socket === undefined ? undefined : parseUpstreamTransportSocket(obj(c.transport_socket, `${where}.transport_socket`), `${where}.transport_socket`);
+  const tls =
+    c.transport_socket === undefined
+      ? undefined
+      : parseUpstreamTransportSocket(obj(c.transport_socket, `${where}.transport_socket`), `${where}.transport_socket`);
   let idleTimeoutMs = 3_600_000;
   // Deprecated cluster-level http2_protocol_options (still accepted by Envoy) selects HTTP/2 too.
   let http2 = c.http2_protocol_options !== undefined;
@@ -176,7 +214,13 @@ export function parseCluster(c: Json): ClusterSpec {
     if (anyType(o) !== 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions') throw new ConfigError(`${w}: ${anyType(o)} is not supported by this proxy`);
     checkFields(o, w, ['@type', 'common_http_protocol_options', 'explicit_http_config', 'use_downstream_protocol_config', 'upstream_http_protocol_options']);
     const common = obj(o.common_http_protocol_options, `${w}.common_http_protocol_options`);
-    checkFields(common, `${w}.common_http_protocol_options`, ['idle_timeout', 'max_requests_per_connection', 'max_connection_duration', 'headers_with_underscores_action', 'max_headers_count']);
+    checkFields(common, `${w}.common_http_protocol_options`, [
+      'idle_timeout',
+      'max_requests_per_connection',
+      'max_connection_duration',
+      'headers_with_underscores_action',
+      'max_headers_count',
+    ]);
     idleTimeoutMs = durationMs(common.idle_timeout, `${w}.common_http_protocol_options.idle_timeout`, idleTimeoutMs);
     const uhpo = obj(o.upstream_http_protocol_options, `${w}.upstream_http_protocol_options`);
     checkFields(uhpo, `${w}.upstream_http_protocol_options`, ['auto_sni', 'auto_san_validation', 'override_auto_sni_header']);
@@ -197,7 +241,16 @@ export function parseCluster(c: Json): ClusterSpec {
     checkFields(cb, `${where}.circuit_breakers`, ['thresholds', 'per_host_thresholds']);
     for (const [i, t] of arr(cb.thresholds, `${where}.circuit_breakers.thresholds`).entries()) {
       const w = `${where}.circuit_breakers.thresholds[${i}]`;
-      checkFields(t, w, ['priority', 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'track_remaining', 'retry_budget', 'max_connection_pools']);
+      checkFields(t, w, [
+        'priority',
+        'max_connections',
+        'max_pending_requests',
+        'max_requests',
+        'max_retries',
+        'track_remaining',
+        'retry_budget',
+        'max_connection_pools',
+      ]);
       if (str(t.priority, w, 'DEFAULT') === 'HIGH') high = t;
       else normal = t;
     }
@@ -238,11 +291,21 @@ function consistentHashConfig(c: Json, where: string): { minRingSize: number; ma
   if (c.ring_hash_lb_config !== undefined) {
     const w = `${where}.ring_hash_lb_config`;
     const r = obj(c.ring_hash_lb_config, w);
-    checkFields(r, w, ['minimum_ring_size', 'maximum_ring_size', 'hash_function', 'use_hostname_for_hashing', 'hash_balance_factor', 'consistent_hashing_lb_config', 'locality_weighted_lb_config']);
-    if (r.hash_function !== undefined && r.hash_function !== 'XX_HASH') throw new ConfigError(`${w}.hash_function ${JSON.stringify(r.hash_function)} is not supported by this proxy`);
+    checkFields(r, w, [
+      'minimum_ring_size',
+      'maximum_ring_size',
+      'hash_function',
+      'use_hostname_for_hashing',
+      'hash_balance_factor',
+      'consistent_hashing_lb_config',
+      'locality_weighted_lb_config',
+    ]);
+    if (r.hash_function !== undefined && r.hash_function !== 'XX_HASH')
+      throw new ConfigError(`${w}.hash_function ${JSON.stringify(r.hash_function)} is not supported by this proxy`);
     out.minRingSize = num(r.minimum_ring_size, `${w}.minimum_ring_size`, DEFAULT_MIN_RING_SIZE);
     out.maxRingSize = num(r.maximum_ring_size, `${w}.maximum_ring_size`, DEFAULT_MAX_RING_SIZE);
-    if (out.minRingSize > out.maxRingSize) throw new ConfigError(`${w}: minimum_ring_size ${out.minRingSize} is larger than maximum_ring_size ${out.maxRingSize}`);
+    if (out.minRingSize > out.maxRingSize)
+      throw new ConfigError(`${w}: minimum_ring_size ${out.minRingSize} is larger than maximum_ring_size ${out.maxRingSize}`);
   }
   if (c.maglev_lb_config !== undefined) {
     const w = `${where}.maglev_lb_config`;
@@ -361,12 +424,31 @@ export interface ClusterStats {
 }
 
 const COUNTERS: (keyof ClusterStats)[] = [
-  'upstream_rq_total', 'upstream_rq_completed', 'upstream_rq_pending_total', 'upstream_rq_pending_overflow',
-  'upstream_rq_retry', 'upstream_rq_retry_success', 'upstream_rq_retry_overflow', 'upstream_rq_retry_limit_exceeded',
-  'upstream_rq_timeout', 'upstream_rq_per_try_timeout', 'upstream_rq_rx_reset', 'upstream_rq_tx_reset',
-  'upstream_cx_total', 'upstream_cx_connect_fail', 'upstream_cx_connect_timeout', 'upstream_cx_overflow', 'upstream_cx_destroy',
-  'upstream_cx_none_healthy', 'upstream_cx_http1_total', 'membership_change', 'lb_healthy_panic', 'update_attempt',
-  'update_success', 'update_empty', 'retry_or_shadow_abandoned',
+  'upstream_rq_total',
+  'upstream_rq_completed',
+  'upstream_rq_pending_total',
+  'upstream_rq_pending_overflow',
+  'upstream_rq_retry',
+  'upstream_rq_retry_success',
+  'upstream_rq_retry_overflow',
+  'upstream_rq_retry_limit_exceeded',
+  'upstream_rq_timeout',
+  'upstream_rq_per_try_timeout',
+  'upstream_rq_rx_reset',
+  'upstream_rq_tx_reset',
+  'upstream_cx_total',
+  'upstream_cx_connect_fail',
+  'upstream_cx_connect_timeout',
+  'upstream_cx_overflow',
+  'upstream_cx_destroy',
+  'upstream_cx_none_healthy',
+  'upstream_cx_http1_total',
+  'membership_change',
+  'lb_healthy_panic',
+  'update_attempt',
+  'update_success',
+  'update_empty',
+  'retry_or_shadow_abandoned',
 ];
 const GAUGES: (keyof ClusterStats)[] = ['upstream_rq_active', 'upstream_rq_pending_active', 'upstream_cx_active'];
 
@@ -403,7 +485,12 @@ export class Cluster {
   /** Upstream TLS of this cluster (certificates looked up per connection: rotation applies to new ones). */
   private readonly upstreamTls: UpstreamTls | undefined;
 
-  constructor(spec: ClusterSpec, json: Json, store: StatsStore, o: { versionInfo: string; addedViaApi: boolean; log: Logger; secrets?: SecretStore | undefined; sharing?: WorkerSharing | undefined }) {
+  constructor(
+    spec: ClusterSpec,
+    json: Json,
+    store: StatsStore,
+    o: { versionInfo: string; addedViaApi: boolean; log: Logger; secrets?: SecretStore | undefined; sharing?: WorkerSharing | undefined },
+  ) {
     this.resources = new ResourceManager(spec.name, o.sharing?.counters);
     this.spec = spec;
     this.upstreamTls = spec.tls ? new UpstreamTls(spec.tls, o.secrets ?? new SecretStore(o.log)) : undefined;
@@ -573,10 +660,13 @@ export class Cluster {
     for (const h of eligible) youngest = Math.min(youngest, now - h.createdAt);
     if (youngest >= ss.windowMs) return EDS_WEIGHT;
     if (!this.slowStartTimer && !this.closed) {
-      this.slowStartTimer = setTimeout(() => {
-        this.slowStartTimer = undefined;
-        if (!this.closed) this.rebuildLb();
-      }, Math.max(100, Math.min(ss.windowMs / 10, ss.windowMs - youngest)));
+      this.slowStartTimer = setTimeout(
+        () => {
+          this.slowStartTimer = undefined;
+          if (!this.closed) this.rebuildLb();
+        },
+        Math.max(100, Math.min(ss.windowMs / 10, ss.windowMs - youngest)),
+      );
       this.slowStartTimer.unref();
     }
     return (h) => slowStartWeight(h.weight, now - h.createdAt, ss);
@@ -639,7 +729,12 @@ export class Cluster {
       ...(this.spec.tcpKeepaliveMs !== undefined ? { tcpKeepaliveMs: this.spec.tcpKeepaliveMs } : {}),
       // Upstream TLS: the cluster's UpstreamTlsContext (SNI, verification, rotated certificates).
       ...(tls
-        ? { connector: (cb: (err: Error | null, socket?: Socket) => void): void => tls.connect({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['http/1.1'], (err, sock) => (err || !sock ? cb(err ?? new Error('TLS connect failed')) : cb(null, sock))) }
+        ? {
+            connector: (cb: (err: Error | null, socket?: Socket) => void): void =>
+              tls.connect({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['http/1.1'], (err, sock) =>
+                err || !sock ? cb(err ?? new Error('TLS connect failed')) : cb(null, sock),
+              ),
+          }
         : {}),
       events: this.poolEvents(h, true),
       log: this.log,
@@ -732,7 +827,17 @@ export class Cluster {
   inheritFrom(old: Cluster): void {
     if (this.spec.type === 'EDS' && old.spec.type === 'EDS' && old.assignment && old.spec.edsServiceName === this.spec.edsServiceName) {
       this.assignment = old.assignment;
-      this.setHosts(old.hosts.map((h) => ({ address: h.address, port: h.port, weight: h.weight, health: h.health, priority: h.priority, hostname: h.hostname, locality: h.locality })));
+      this.setHosts(
+        old.hosts.map((h) => ({
+          address: h.address,
+          port: h.port,
+          weight: h.weight,
+          health: h.health,
+          priority: h.priority,
+          hostname: h.hostname,
+          locality: h.locality,
+        })),
+      );
     }
   }
 
@@ -763,4 +868,3 @@ export class Cluster {
     return 'healthy';
   }
 }
-

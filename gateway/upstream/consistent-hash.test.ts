@@ -92,10 +92,16 @@ for (const lb of lbs) {
 test('ring hash: the ring holds at least minimum_ring_size entries, the lightest host a whole number', () => {
   assert.equal(new RingHashLoadBalancer(hosts(3), 1024).size, 1024 + 2); // ceil(1/3*1024)/(1/3) = 1026
   assert.equal(new RingHashLoadBalancer(hosts(4), 1024).size, 1024);
-  const weighted = new RingHashLoadBalancer(hosts(2, (i) => (i === 0 ? 3 : 1)), 100);
+  const weighted = new RingHashLoadBalancer(
+    hosts(2, (i) => (i === 0 ? 3 : 1)),
+    100,
+  );
   const counts = new Map<string, number>();
   for (const h of weighted.hosts) counts.set(h.key, (counts.get(h.key) ?? 0) + 1);
-  assert.deepEqual([...counts.values()].sort((a, b) => a - b), [25, 75]);
+  assert.deepEqual(
+    [...counts.values()].sort((a, b) => a - b),
+    [25, 75],
+  );
   // Sorted ascending by hash.
   for (let i = 1; i < weighted.hashes.length; i++) assert.ok((weighted.hashes[i - 1] as bigint) <= (weighted.hashes[i] as bigint));
 });

@@ -17,7 +17,10 @@ let resolver: Resolver | undefined;
 
 function parseServers(v: string | undefined): string[] | undefined {
   if (!v) return undefined;
-  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return list.length > 0 ? list : undefined;
 }
 

@@ -37,7 +37,10 @@ describe('connectionPool.tcp.maxConnections 1: a queued request whose client dis
   /** A gauge of the cluster (its stats use alt_stat_name `<name>;`, as istiod sets it). */
   const clusterStat = async (stat: string): Promise<number> => {
     const r = await rawRequest('127.0.0.1', proxy.ports.admin, `GET /stats?filter=${stat} HTTP/1.1\r\nHost: admin\r\n\r\n`);
-    const line = r.body.toString().split('\n').find((l) => l.startsWith(`cluster.${CLUSTER};.${stat}: `));
+    const line = r.body
+      .toString()
+      .split('\n')
+      .find((l) => l.startsWith(`cluster.${CLUSTER};.${stat}: `));
     return line ? Number(line.split(': ')[1]) : -1;
   };
 
@@ -46,7 +49,13 @@ describe('connectionPool.tcp.maxConnections 1: a queued request whose client dis
     await ads.start();
     port = await freePort();
     // DestinationRule trafficPolicy.connectionPool.tcp.maxConnections: 1, as istiod writes it.
-    ads.set(CLUSTER_TYPE, [edsCluster(CLUSTER, { circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: false }] } })]);
+    ads.set(CLUSTER_TYPE, [
+      edsCluster(CLUSTER, {
+        circuit_breakers: {
+          thresholds: [{ max_connections: 1, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: false }],
+        },
+      }),
+    ]);
     ads.set(ENDPOINT_TYPE, [assignment(CLUSTER, [{ ip: '127.0.0.2', port: backend.port }])]);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', CLUSTER)] }])]);
@@ -89,7 +98,7 @@ describe('connectionPool.tcp.maxConnections 1: a queued request whose client dis
   });
 });
 
-describe('H1Pool: an exception thrown by one request\'s callbacks ends that request only', () => {
+describe("H1Pool: an exception thrown by one request's callbacks ends that request only", () => {
   let backend: Awaited<ReturnType<typeof holdingBackend>>;
   const uncaught: unknown[] = [];
   const onUncaught = (e: unknown): void => void uncaught.push(e);
@@ -105,7 +114,14 @@ describe('H1Pool: an exception thrown by one request\'s callbacks ends that requ
 
   function pool(logs: string[]): H1Pool {
     const log = { error: (o: { where: string; err: Error }, msg: string) => logs.push(`${msg} [${o.where}] ${o.err.message}`) } as unknown as Logger;
-    return new H1Pool('127.0.0.1', backend.port, { connectTimeoutMs: 1000, idleTimeoutMs: 10_000, maxRequestsPerConnection: 0, maxConnections: 1, events: { onConnect: () => undefined, onDisconnect: () => undefined, onConnectError: () => undefined }, log });
+    return new H1Pool('127.0.0.1', backend.port, {
+      connectTimeoutMs: 1000,
+      idleTimeoutMs: 10_000,
+      maxRequestsPerConnection: 0,
+      maxConnections: 1,
+      events: { onConnect: () => undefined, onDisconnect: () => undefined, onConnectError: () => undefined },
+      log,
+    });
   }
 
   /** Dispatches one GET; `throwIn` names the callback that throws. Resolves with the outcome. */

@@ -24,7 +24,10 @@ const INJECTED = 'HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\ninjected';
 
 /** Responses Envoy's HTTP/1 client codec rejects: the client gets 502 UPE. */
 const REJECTED: [string, string][] = [
-  ['content-length and transfer-encoding: chunked', `HTTP/1.1 200 OK\r\ncontent-length: 40\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n${INJECTED}`],
+  [
+    'content-length and transfer-encoding: chunked',
+    `HTTP/1.1 200 OK\r\ncontent-length: 40\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n${INJECTED}`,
+  ],
   ['transfer-encoding: chunked then content-length', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
   ['bare CR in a header value', 'HTTP/1.1 200 OK\r\nx-a: a\rb\r\ncontent-length: 2\r\n\r\nok'],
   ['bare CR hiding a header', 'HTTP/1.1 200 OK\r\nx-a: a\rcontent-length: 0\r\ncontent-length: 2\r\n\r\nok'],
@@ -73,13 +76,35 @@ const MID_BODY: [string, string][] = [
 
 /** Shapes Envoy accepts: the client gets this status and body. `close`: the backend then closes. */
 const ACCEPTED: { name: string; bytes: string; status: number; body: string; header?: [string, string]; close?: boolean; method?: string }[] = [
-  { name: 'obs-fold is unfolded (CR LF dropped, as Balsa does)', bytes: 'HTTP/1.1 200 OK\r\nx-a: b\r\n c\r\ncontent-length: 2\r\n\r\nok', status: 200, body: 'ok', header: ['x-a', 'b c'] },
+  {
+    name: 'obs-fold is unfolded (CR LF dropped, as Balsa does)',
+    bytes: 'HTTP/1.1 200 OK\r\nx-a: b\r\n c\r\ncontent-length: 2\r\n\r\nok',
+    status: 200,
+    body: 'ok',
+    header: ['x-a', 'b c'],
+  },
   { name: '204 with content-length: 0', bytes: 'HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n', status: 204, body: '' },
-  { name: '304 followed by stray body bytes (connection closed, not reused)', bytes: `HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\nhello${INJECTED}`, status: 304, body: '' },
-  { name: 'HEAD answered with a body (connection closed, not reused)', bytes: `HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello${INJECTED}`, status: 200, body: '', method: 'HEAD' },
+  {
+    name: '304 followed by stray body bytes (connection closed, not reused)',
+    bytes: `HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\nhello${INJECTED}`,
+    status: 304,
+    body: '',
+  },
+  {
+    name: 'HEAD answered with a body (connection closed, not reused)',
+    bytes: `HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello${INJECTED}`,
+    status: 200,
+    body: '',
+    method: 'HEAD',
+  },
   { name: 'a second response behind a complete one (extraneous data, connection closed)', bytes: ok('ok') + INJECTED, status: 200, body: 'ok' },
   { name: '100 Continue before the final response', bytes: 'HTTP/1.1 100 Continue\r\n\r\n' + ok('ok'), status: 200, body: 'ok' },
-  { name: 'chunk extensions and trailers', bytes: 'HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n2;name=val\r\nok\r\n000\r\nx-t: 1\r\n\r\n', status: 200, body: 'ok' },
+  {
+    name: 'chunk extensions and trailers',
+    bytes: 'HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n2;name=val\r\nok\r\n000\r\nx-t: 1\r\n\r\n',
+    status: 200,
+    body: 'ok',
+  },
   { name: 'no framing: the body runs to the close', bytes: 'HTTP/1.1 200 OK\r\nx-a: b\r\n\r\nuntil close', status: 200, body: 'until close', close: true },
 ];
 
@@ -144,7 +169,10 @@ describe('upstream response framing through the proxy (Envoy client codec rules)
   });
 
   /** The hostile request, then a plain one on the same client connection, which must get its own answer. */
-  async function exchange(name: string, method = 'GET'): Promise<{ first: Awaited<ReturnType<RawConnection['request']>>; second: Awaited<ReturnType<RawConnection['request']>> }> {
+  async function exchange(
+    name: string,
+    method = 'GET',
+  ): Promise<{ first: Awaited<ReturnType<RawConnection['request']>>; second: Awaited<ReturnType<RawConnection['request']>> }> {
     const conn = await RawConnection.open('127.0.0.1', port);
     try {
       const first = await conn.request(`${method} /case/${name} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, 5000, method === 'HEAD');

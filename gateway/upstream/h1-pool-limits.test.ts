@@ -50,7 +50,15 @@ test('max_connections 1 shared by two hosts: the idle host still opens its first
   const B = await slowServer(150);
   const pools: H1Pool[] = [];
   const canCreate = (): boolean => pools.reduce((n, p) => n + p.size, 0) < 1;
-  const mk = (port: number): H1Pool => new H1Pool('127.0.0.1', port, { connectTimeoutMs: 1000, idleTimeoutMs: 10_000, maxRequestsPerConnection: 0, maxConnections: 1, canCreateConnection: canCreate, events: noEvents });
+  const mk = (port: number): H1Pool =>
+    new H1Pool('127.0.0.1', port, {
+      connectTimeoutMs: 1000,
+      idleTimeoutMs: 10_000,
+      maxRequestsPerConnection: 0,
+      maxConnections: 1,
+      canCreateConnection: canCreate,
+      events: noEvents,
+    });
   const a = mk(A.port);
   const b = mk(B.port);
   pools.push(a, b);

@@ -83,19 +83,22 @@ test('a response that ends while the request body is still being sent closes the
     new Promise((resolve, reject) => {
       let status = 0;
       const timer = setTimeout(() => reject(new Error('no response within 2 s')), 2000);
-      pool.dispatch({ path, method: 'POST', headers: ['host', 'a'], body }, {
-        onResponseStart: (_c: Dispatcher.DispatchController, s: number) => {
-          status = s;
+      pool.dispatch(
+        { path, method: 'POST', headers: ['host', 'a'], body },
+        {
+          onResponseStart: (_c: Dispatcher.DispatchController, s: number) => {
+            status = s;
+          },
+          onResponseEnd: () => {
+            clearTimeout(timer);
+            resolve(status);
+          },
+          onResponseError: (_c: Dispatcher.DispatchController, e: Error) => {
+            clearTimeout(timer);
+            reject(e);
+          },
         },
-        onResponseEnd: () => {
-          clearTimeout(timer);
-          resolve(status);
-        },
-        onResponseError: (_c: Dispatcher.DispatchController, e: Error) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
+      );
     });
   try {
     assert.equal(await run('/one', slowBody()), 413);

@@ -39,7 +39,9 @@ function scripted(responses: ((req: string) => string | Buffer | null)[]): Promi
       }
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, requests, sockets })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, requests, sockets })),
+  );
 }
 
 interface Result {
@@ -97,7 +99,12 @@ describe('HTTP/1.1 upstream pool', () => {
 
   test('writes the head exactly as given (no connection header added), reuses the connection, parses every framing', async () => {
     let connects = 0;
-    const pool = new H1Pool('127.0.0.1', up.port, { connectTimeoutMs: 1000, idleTimeoutMs: 10_000, maxRequestsPerConnection: 0, events: { ...noEvents, onConnect: () => connects++ } });
+    const pool = new H1Pool('127.0.0.1', up.port, {
+      connectTimeoutMs: 1000,
+      idleTimeoutMs: 10_000,
+      maxRequestsPerConnection: 0,
+      events: { ...noEvents, onConnect: () => connects++ },
+    });
     const a = await run(pool, { headers: ['host', 'a.example.com', 'x-request-id', 'id'] });
     assert.equal(up.requests[0], 'GET / HTTP/1.1\r\nhost: a.example.com\r\nx-request-id: id\r\n\r\n');
     assert.deepEqual([a.status, a.headers, a.body], [200, ['Content-Length', '2', 'Server', 'x'], 'ok']);
@@ -123,7 +130,12 @@ describe('HTTP/1.1 upstream pool', () => {
     closed.server.close();
     await new Promise((r) => setTimeout(r, 20));
     let failures = 0;
-    const refused = new H1Pool('127.0.0.1', port, { connectTimeoutMs: 1000, idleTimeoutMs: 1000, maxRequestsPerConnection: 0, events: { ...noEvents, onConnectError: () => failures++ } });
+    const refused = new H1Pool('127.0.0.1', port, {
+      connectTimeoutMs: 1000,
+      idleTimeoutMs: 1000,
+      maxRequestsPerConnection: 0,
+      events: { ...noEvents, onConnectError: () => failures++ },
+    });
     assert.equal((await run(refused, {})).error?.code, 'ECONNREFUSED');
     assert.equal(failures, 1);
   });
@@ -131,7 +143,13 @@ describe('HTTP/1.1 upstream pool', () => {
   test('max connections queues requests until a connection is free', async () => {
     const slow = await scripted([() => 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1', () => 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2']);
     try {
-      const pool = new H1Pool('127.0.0.1', slow.port, { connectTimeoutMs: 1000, idleTimeoutMs: 1000, maxRequestsPerConnection: 0, maxConnections: 1, events: noEvents });
+      const pool = new H1Pool('127.0.0.1', slow.port, {
+        connectTimeoutMs: 1000,
+        idleTimeoutMs: 1000,
+        maxRequestsPerConnection: 0,
+        maxConnections: 1,
+        events: noEvents,
+      });
       const [x, y] = await Promise.all([run(pool, {}), run(pool, {})]);
       assert.deepEqual([x.body, y.body], ['1', '2']);
       assert.equal(slow.sockets.length, 1);
@@ -147,7 +165,12 @@ describe('HTTP/1.1 upstream pool', () => {
     const up2 = await scripted([ok, ok]);
     try {
       let disconnects = 0;
-      const pool = new H1Pool('127.0.0.1', up2.port, { connectTimeoutMs: 1000, idleTimeoutMs: 150, maxRequestsPerConnection: 0, events: { ...noEvents, onDisconnect: () => disconnects++ } });
+      const pool = new H1Pool('127.0.0.1', up2.port, {
+        connectTimeoutMs: 1000,
+        idleTimeoutMs: 150,
+        maxRequestsPerConnection: 0,
+        events: { ...noEvents, onDisconnect: () => disconnects++ },
+      });
       await run(pool, {});
       await new Promise((r) => setTimeout(r, 100));
       await run(pool, {});

@@ -278,7 +278,9 @@ class H1Connection implements BodySink {
       for await (const chunk of body) {
         if (c.aborted || this.closed) return;
         if (chunk.length === 0) continue;
-        const ok = chunked ? this.socket.write(`${chunk.length.toString(16)}\r\n`) && this.socket.write(chunk) && this.socket.write('\r\n') : this.socket.write(chunk);
+        const ok = chunked
+          ? this.socket.write(`${chunk.length.toString(16)}\r\n`) && this.socket.write(chunk) && this.socket.write('\r\n')
+          : this.socket.write(chunk);
         if (!ok) await new Promise<void>((r) => this.socket.once('drain', () => r()));
       }
       if (chunked && !c.aborted && !this.closed) this.socket.write('0\r\n\r\n');
@@ -550,7 +552,17 @@ export class H1Pool {
   constructor(
     host: string,
     port: number,
-    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxRequestsPerConnection: number; maxConnections?: number; canCreateConnection?: () => boolean; connector?: Connector; tcpKeepaliveMs?: number; events: H1PoolEvents; log?: Logger },
+    o: {
+      connectTimeoutMs: number;
+      idleTimeoutMs: number;
+      maxRequestsPerConnection: number;
+      maxConnections?: number;
+      canCreateConnection?: () => boolean;
+      connector?: Connector;
+      tcpKeepaliveMs?: number;
+      events: H1PoolEvents;
+      log?: Logger;
+    },
   ) {
     this.log = o.log;
     this.host = host;
@@ -608,7 +620,13 @@ export class H1Pool {
   private open(o: DispatchOptions, handler: Dispatcher.DispatchHandler): void {
     if (!this.connector) {
       // (node's Socket takes the stream options; @types/node does not list them for connect.)
-      const opts: NetConnectOpts & { writableHighWaterMark: number } = { host: this.host, port: this.port, noDelay: true, writableHighWaterMark: WRITE_HIGH_WATER, ...(this.tcpKeepaliveMs !== undefined ? { keepAlive: true, keepAliveInitialDelay: this.tcpKeepaliveMs } : {}) };
+      const opts: NetConnectOpts & { writableHighWaterMark: number } = {
+        host: this.host,
+        port: this.port,
+        noDelay: true,
+        writableHighWaterMark: WRITE_HIGH_WATER,
+        ...(this.tcpKeepaliveMs !== undefined ? { keepAlive: true, keepAliveInitialDelay: this.tcpKeepaliveMs } : {}),
+      };
       const sock = connect(opts);
       const conn = new H1Connection(this, sock, this.connectTimeoutMs, false);
       this.all.add(conn);
@@ -643,7 +661,8 @@ export class H1Pool {
    */
   callbackError(e: unknown, where: string): void {
     const error = e instanceof Error ? e : new Error(String(e));
-    if (this.log) this.log.error({ err: error, where, upstream: `${this.host}:${this.port}` }, 'exception in an upstream request callback: that request was reset');
+    if (this.log)
+      this.log.error({ err: error, where, upstream: `${this.host}:${this.port}` }, 'exception in an upstream request callback: that request was reset');
     else process.emitWarning(`exception in an upstream request callback (${where}) for ${this.host}:${this.port}: ${error.stack ?? error.message}`);
   }
 

@@ -52,7 +52,10 @@ describe('weighted selection', () => {
   test('ROUND_ROBIN with equal weights rotates through every host', () => {
     const hs = hosts(3);
     const lb = new RoundRobinLoadBalancer(hs, () => 0);
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => lb.choose()), [hs[0], hs[1], hs[2], hs[0], hs[1], hs[2]]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map(() => lb.choose()),
+      [hs[0], hs[1], hs[2], hs[0], hs[1], hs[2]],
+    );
   });
   test('ROUND_ROBIN with weights 1:3 picks in proportion (EDF schedule)', () => {
     const hs = hosts(2, [1, 3]);

@@ -25,10 +25,13 @@ function odCluster(extra: Record<string, unknown> = {}): Record<string, unknown>
 function hosts(config: Partial<OriginalDstConfig> = {}): { od: OriginalDstHosts; changes: number[]; invalid: () => number } {
   const changes: number[] = [];
   let invalid = 0;
-  const od = new OriginalDstHosts({ headerName: undefined, portOverride: undefined, cleanupIntervalMs: 60_000, ...config }, {
-    onChange: (h) => changes.push(h.length),
-    onInvalid: () => invalid++,
-  });
+  const od = new OriginalDstHosts(
+    { headerName: undefined, portOverride: undefined, cleanupIntervalMs: 60_000, ...config },
+    {
+      onChange: (h) => changes.push(h.length),
+      onInvalid: () => invalid++,
+    },
+  );
   return { od, changes, invalid: () => invalid };
 }
 
@@ -40,13 +43,19 @@ describe('ORIGINAL_DST: cluster validation (OriginalDstClusterFactory)', () => {
   });
   test('use_http_header (default header name), http_header_name, upstream_port_override, cleanup_interval', () => {
     assert.equal(parseCluster(odCluster({ original_dst_lb_config: { use_http_header: true } })).originalDst?.headerName, HDR);
-    const s = parseCluster(odCluster({ original_dst_lb_config: { use_http_header: true, http_header_name: 'X-Dst', upstream_port_override: 9090 }, cleanup_interval: '1s' }));
+    const s = parseCluster(
+      odCluster({ original_dst_lb_config: { use_http_header: true, http_header_name: 'X-Dst', upstream_port_override: 9090 }, cleanup_interval: '1s' }),
+    );
     assert.deepEqual(s.originalDst, { headerName: 'x-dst', portOverride: 9090, cleanupIntervalMs: 1000 });
   });
   const rejects: [string, Record<string, unknown>, RegExp][] = [
     ['another lb_policy', { lb_policy: 'ROUND_ROBIN' }, /LB policy ROUND_ROBIN is not valid for Cluster type ORIGINAL_DST/],
     ['a load_assignment', { load_assignment: { cluster_name: 'pt', endpoints: [] } }, /ORIGINAL_DST clusters must have no load assignment configured/],
-    ['http_header_name without use_http_header', { original_dst_lb_config: { http_header_name: 'x-dst' } }, /invalid config http_header_name=x-dst and use_http_header is false/],
+    [
+      'http_header_name without use_http_header',
+      { original_dst_lb_config: { http_header_name: 'x-dst' } },
+      /invalid config http_header_name=x-dst and use_http_header is false/,
+    ],
     ['metadata_key (not implemented)', { original_dst_lb_config: { metadata_key: { key: 'k', path: [] } } }, /metadata_key is not supported/],
   ];
   for (const [what, extra, re] of rejects) {
@@ -159,7 +168,10 @@ describe('ORIGINAL_DST: host choice', () => {
       assert.equal(c.warm, true);
       assert.equal(c.chooseHost(), undefined);
       assert.equal(c.chooseHost(undefined, { headers: [HDR, '10.0.0.1:80'] })?.key, '10.0.0.1:80');
-      assert.deepEqual(c.hosts.map((h) => h.key), ['10.0.0.1:80']);
+      assert.deepEqual(
+        c.hosts.map((h) => h.key),
+        ['10.0.0.1:80'],
+      );
       c.chooseHost(undefined, { headers: [HDR, 'bad'] });
       assert.equal(store.values[store.counter('cluster.pt.membership_change')], 1);
       assert.equal(store.values[store.counter('cluster.pt.original_dst_host_invalid')], 1);
@@ -192,7 +204,9 @@ describe('ORIGINAL_DST through the proxy', () => {
     ]);
     ads.set(ENDPOINT_TYPE, []);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
-    ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/istio', ISTIO), istioRoute('/header', HEADER)] }])]);
+    ads.set(ROUTE_TYPE, [
+      routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/istio', ISTIO), istioRoute('/header', HEADER)] }]),
+    ]);
     proxy = await startTestProxy(ads);
     await eventually('route', async () => ((await get('127.0.0.1', port, '/header', HOST)).status !== 404 ? true : undefined));
   });
@@ -206,7 +220,10 @@ describe('ORIGINAL_DST through the proxy', () => {
 
   test('the clusters are ACKed (no NACK for ORIGINAL_DST / CLUSTER_PROVIDED)', () => {
     const nacks = ads.requests.filter((r) => r.error_detail && r.error_detail.message);
-    assert.deepEqual(nacks.map((r) => r.error_detail?.message), []);
+    assert.deepEqual(
+      nacks.map((r) => r.error_detail?.message),
+      [],
+    );
   });
 
   test('use_http_header: the request goes to the address in x-envoy-original-dst-host', async () => {

@@ -48,7 +48,9 @@ export function parseOriginalDstConfig(c: Json, where: string, cleanupMs: number
   const use = bool(o.use_http_header, `${w}.use_http_header`);
   const name = str(o.http_header_name, `${w}.http_header_name`);
   if (!use && name !== '') {
-    throw new ConfigError(`${where}: ORIGINAL_DST cluster: invalid config http_header_name=${name} and use_http_header is false. Set use_http_header to true if http_header_name is desired.`);
+    throw new ConfigError(
+      `${where}: ORIGINAL_DST cluster: invalid config http_header_name=${name} and use_http_header is false. Set use_http_header to true if http_header_name is desired.`,
+    );
   }
   let portOverride: number | undefined;
   if (o.upstream_port_override !== undefined) {

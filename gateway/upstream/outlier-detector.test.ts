@@ -21,11 +21,29 @@ function setup(cfg: Record<string, unknown>, n = 4) {
 }
 
 // Istio's translation of `consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 10s, maxEjectionPercent: 50`.
-const ISTIO = { consecutive_5xx: 3, enforcing_consecutive_5xx: 100, enforcing_success_rate: 0, interval: '1s', base_ejection_time: '10s', max_ejection_percent: 50 };
+const ISTIO = {
+  consecutive_5xx: 3,
+  enforcing_consecutive_5xx: 100,
+  enforcing_success_rate: 0,
+  interval: '1s',
+  base_ejection_time: '10s',
+  max_ejection_percent: 50,
+};
 
-test('outlier: defaults are Envoy\'s', () => {
+test("outlier: defaults are Envoy's", () => {
   const c = parseOutlierDetection({}, 'od');
-  assert.deepEqual([c.consecutive5xx, c.intervalMs, c.baseEjectionTimeMs, c.maxEjectionTimeMs, c.maxEjectionPercent, c.enforcingConsecutive5xx, c.enforcingConsecutiveGatewayFailure], [5, 10000, 30000, 300000, 10, 100, 0]);
+  assert.deepEqual(
+    [
+      c.consecutive5xx,
+      c.intervalMs,
+      c.baseEjectionTimeMs,
+      c.maxEjectionTimeMs,
+      c.maxEjectionPercent,
+      c.enforcingConsecutive5xx,
+      c.enforcingConsecutiveGatewayFailure,
+    ],
+    [5, 10000, 30000, 300000, 10, 100, 0],
+  );
   assert.throws(() => parseOutlierDetection({ base_ejection_time: '400s' }, 'od'), ConfigError);
 });
 
@@ -42,7 +60,10 @@ test('outlier: N consecutive 5xx eject the host; a success in between resets the
   assert.equal(h.outlierEjected, true);
   assert.deepEqual(changes, ['10.0.0.1:80:out']);
   assert.equal(h.healthy, false);
-  assert.deepEqual([stat('ejections_active'), stat('ejections_enforced_total'), stat('ejections_enforced_consecutive_5xx'), stat('ejections_detected_consecutive_5xx')], [1, 1, 1, 1]);
+  assert.deepEqual(
+    [stat('ejections_active'), stat('ejections_enforced_total'), stat('ejections_enforced_consecutive_5xx'), stat('ejections_detected_consecutive_5xx')],
+    [1, 1, 1, 1],
+  );
 });
 
 test('outlier: connect failures and timeouts count as 503 / 504 unless split', () => {
@@ -89,7 +110,10 @@ test('outlier: max_ejection_percent caps ejections (ejections_overflow)', () => 
   const { d, hosts, stat } = setup(ISTIO, 4);
   for (const h of hosts) for (let i = 0; i < 3; i++) d.putHttpResponseCode(h, 500);
   // 0% and 25% ejected are below 50%; at 50% the third host overflows.
-  assert.deepEqual(hosts.map((h) => h.outlierEjected), [true, true, false, false]);
+  assert.deepEqual(
+    hosts.map((h) => h.outlierEjected),
+    [true, true, false, false],
+  );
   assert.equal(stat('ejections_overflow'), 2);
   assert.equal(stat('ejections_active'), 2);
 });

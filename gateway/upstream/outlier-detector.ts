@@ -35,13 +35,30 @@ export interface OutlierConfig {
 export function parseOutlierDetection(v: unknown, where: string): OutlierConfig {
   const o = obj(v, where);
   checkFields(o, where, [
-    'consecutive_5xx', 'interval', 'base_ejection_time', 'max_ejection_percent', 'enforcing_consecutive_5xx',
-    'enforcing_success_rate', 'success_rate_minimum_hosts', 'success_rate_request_volume', 'success_rate_stdev_factor',
-    'consecutive_gateway_failure', 'enforcing_consecutive_gateway_failure', 'split_external_local_origin_errors',
-    'consecutive_local_origin_failure', 'enforcing_consecutive_local_origin_failure', 'enforcing_local_origin_success_rate',
-    'failure_percentage_threshold', 'enforcing_failure_percentage', 'enforcing_failure_percentage_local_origin',
-    'failure_percentage_minimum_hosts', 'failure_percentage_request_volume', 'max_ejection_time', 'max_ejection_time_jitter',
-    'successful_active_health_check_uneject_host', 'always_eject_one_host',
+    'consecutive_5xx',
+    'interval',
+    'base_ejection_time',
+    'max_ejection_percent',
+    'enforcing_consecutive_5xx',
+    'enforcing_success_rate',
+    'success_rate_minimum_hosts',
+    'success_rate_request_volume',
+    'success_rate_stdev_factor',
+    'consecutive_gateway_failure',
+    'enforcing_consecutive_gateway_failure',
+    'split_external_local_origin_errors',
+    'consecutive_local_origin_failure',
+    'enforcing_consecutive_local_origin_failure',
+    'enforcing_local_origin_success_rate',
+    'failure_percentage_threshold',
+    'enforcing_failure_percentage',
+    'enforcing_failure_percentage_local_origin',
+    'failure_percentage_minimum_hosts',
+    'failure_percentage_request_volume',
+    'max_ejection_time',
+    'max_ejection_time_jitter',
+    'successful_active_health_check_uneject_host',
+    'always_eject_one_host',
   ]);
   const wrapped = (x: unknown, f: string, d: number): number => {
     if (x === undefined) return d;
@@ -49,7 +66,8 @@ export function parseOutlierDetection(v: unknown, where: string): OutlierConfig 
     if (typeof x === 'object' && x !== null) return num((x as Json).value, `${where}.${f}`, 0);
     return num(x, `${where}.${f}`, d);
   };
-  if (wrapped(o.enforcing_failure_percentage, 'enforcing_failure_percentage', 0) > 0) throw new ConfigError(`${where}.enforcing_failure_percentage: failure-percentage ejection is not supported by this proxy`);
+  if (wrapped(o.enforcing_failure_percentage, 'enforcing_failure_percentage', 0) > 0)
+    throw new ConfigError(`${where}.enforcing_failure_percentage: failure-percentage ejection is not supported by this proxy`);
   if (bool(o.always_eject_one_host, `${where}.always_eject_one_host`)) throw new ConfigError(`${where}.always_eject_one_host is not supported by this proxy`);
   const cfg: OutlierConfig = {
     intervalMs: durationMs(o.interval, `${where}.interval`, 10_000),
@@ -64,7 +82,8 @@ export function parseOutlierDetection(v: unknown, where: string): OutlierConfig 
     consecutiveLocalOriginFailure: wrapped(o.consecutive_local_origin_failure, 'consecutive_local_origin_failure', 5),
     enforcingConsecutiveLocalOriginFailure: wrapped(o.enforcing_consecutive_local_origin_failure, 'enforcing_consecutive_local_origin_failure', 100),
   };
-  if (cfg.maxEjectionTimeMs < cfg.baseEjectionTimeMs) throw new ConfigError(`${where}: outlier detector's max_ejection_time cannot be smaller than base_ejection_time`);
+  if (cfg.maxEjectionTimeMs < cfg.baseEjectionTimeMs)
+    throw new ConfigError(`${where}: outlier detector's max_ejection_time cannot be smaller than base_ejection_time`);
   return cfg;
 }
 
@@ -115,11 +134,19 @@ interface Monitor {
 }
 
 const COUNTERS = [
-  'ejections_enforced_total', 'ejections_overflow', 'ejections_total', 'ejections_consecutive_5xx',
-  'ejections_enforced_consecutive_5xx', 'ejections_detected_consecutive_5xx',
-  'ejections_enforced_consecutive_gateway_failure', 'ejections_detected_consecutive_gateway_failure',
-  'ejections_enforced_consecutive_local_origin_failure', 'ejections_detected_consecutive_local_origin_failure',
-  'ejections_enforced_success_rate', 'ejections_detected_success_rate', 'ejections_success_rate',
+  'ejections_enforced_total',
+  'ejections_overflow',
+  'ejections_total',
+  'ejections_consecutive_5xx',
+  'ejections_enforced_consecutive_5xx',
+  'ejections_detected_consecutive_5xx',
+  'ejections_enforced_consecutive_gateway_failure',
+  'ejections_detected_consecutive_gateway_failure',
+  'ejections_enforced_consecutive_local_origin_failure',
+  'ejections_detected_consecutive_local_origin_failure',
+  'ejections_enforced_success_rate',
+  'ejections_detected_success_rate',
+  'ejections_success_rate',
 ] as const;
 
 export class OutlierDetector {
@@ -269,7 +296,12 @@ export class OutlierDetector {
 
   private enforced(type: EjectionType): boolean {
     const c = this.config;
-    const pct = type === 'consecutive_5xx' ? c.enforcingConsecutive5xx : type === 'consecutive_gateway_failure' ? c.enforcingConsecutiveGatewayFailure : c.enforcingConsecutiveLocalOriginFailure;
+    const pct =
+      type === 'consecutive_5xx'
+        ? c.enforcingConsecutive5xx
+        : type === 'consecutive_gateway_failure'
+          ? c.enforcingConsecutiveGatewayFailure
+          : c.enforcingConsecutiveLocalOriginFailure;
     if (pct <= 0) return false;
     return pct >= 100 || this.random() * 100 < pct;
   }

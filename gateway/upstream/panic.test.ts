@@ -14,7 +14,10 @@ function cluster(panic: number | undefined): { c: Cluster; store: StatsStore } {
     type: 'STATIC',
     connect_timeout: '1s',
     lb_policy: 'ROUND_ROBIN',
-    load_assignment: { cluster_name: 'c', endpoints: [{ lb_endpoints: [1, 2, 3, 4].map((i) => ({ endpoint: { address: { socket_address: { address: `10.0.0.${i}`, port_value: 80 } } } })) }] },
+    load_assignment: {
+      cluster_name: 'c',
+      endpoints: [{ lb_endpoints: [1, 2, 3, 4].map((i) => ({ endpoint: { address: { socket_address: { address: `10.0.0.${i}`, port_value: 80 } } } })) }],
+    },
     outlier_detection: { consecutive_5xx: 1, interval: '60s', base_ejection_time: '60s', max_ejection_percent: 100 },
     ...(panic === undefined ? {} : { common_lb_config: { healthy_panic_threshold: { value: panic } } }),
   };

@@ -99,7 +99,8 @@ export function parseResponseHead(text: string): ResponseHead {
     if (name === 'content-length') {
       // Balsa disallow_multiple_content_length: a second content-length is an error even when equal.
       if (clAt >= 0) throw new UpstreamProtocolError('more than one content-length', 'HPE_UNEXPECTED_CONTENT_LENGTH');
-      if (!DIGITS.test(value) || value.length > 15) throw new UpstreamProtocolError(`invalid content-length ${JSON.stringify(value)}`, 'HPE_INVALID_CONTENT_LENGTH');
+      if (!DIGITS.test(value) || value.length > 15)
+        throw new UpstreamProtocolError(`invalid content-length ${JSON.stringify(value)}`, 'HPE_INVALID_CONTENT_LENGTH');
       contentLength = Number(value);
       clAt = i;
     } else if (name === 'transfer-encoding') {
@@ -114,7 +115,8 @@ export function parseResponseHead(text: string): ResponseHead {
       }
     }
   }
-  if (te !== undefined && te.toLowerCase() !== 'chunked') throw new UpstreamProtocolError(`unsupported transfer-encoding ${JSON.stringify(te)}`, 'HPE_INVALID_TRANSFER_ENCODING');
+  if (te !== undefined && te.toLowerCase() !== 'chunked')
+    throw new UpstreamProtocolError(`unsupported transfer-encoding ${JSON.stringify(te)}`, 'HPE_INVALID_TRANSFER_ENCODING');
   // RFC 9112 §6.3: both framings at once may be an attempt at response splitting; Envoy rejects it.
   if (te !== undefined && clAt >= 0) throw new UpstreamProtocolError("both 'Content-Length' and 'Transfer-Encoding' are set", 'HPE_UNEXPECTED_CONTENT_LENGTH');
   if (status < 200 || status === 204) {

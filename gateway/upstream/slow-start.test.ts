@@ -6,7 +6,11 @@ import { Host } from './host.ts';
 import { ConfigError } from '../xds/json.ts';
 
 test('slow start: parse Istio warmup (window, aggression, minimum percent) and the legacy window-only form', () => {
-  assert.deepEqual(parseSlowStart({ slow_start_window: '30s', aggression: { default_value: 2, runtime_key: '(' }, min_weight_percent: { value: 10 } }, 'ss'), { windowMs: 30000, aggression: 2, minWeight: 0.1 });
+  assert.deepEqual(parseSlowStart({ slow_start_window: '30s', aggression: { default_value: 2, runtime_key: '(' }, min_weight_percent: { value: 10 } }, 'ss'), {
+    windowMs: 30000,
+    aggression: 2,
+    minWeight: 0.1,
+  });
   assert.deepEqual(parseSlowStart({ slow_start_window: '60s' }, 'ss'), { windowMs: 60000, aggression: 1, minWeight: 0.1 });
   assert.equal(parseSlowStart(undefined, 'ss'), undefined);
   assert.throws(() => parseSlowStart({ slow_start_window: '1s', min_weight_percent: { value: 150 } }, 'ss'), ConfigError);
@@ -30,7 +34,11 @@ for (const c of cases) {
 test('slow start: a round robin over an old host and a new one at 25% weight sends the new one a fifth of the traffic', () => {
   const old = new Host('10.0.0.1', 80);
   const fresh = new Host('10.0.0.2', 80);
-  const lb = new RoundRobinLoadBalancer([old, fresh], () => 0, (h) => (h === fresh ? 25 : 100));
+  const lb = new RoundRobinLoadBalancer(
+    [old, fresh],
+    () => 0,
+    (h) => (h === fresh ? 25 : 100),
+  );
   let n = 0;
   for (let i = 0; i < 1000; i++) if (lb.choose() === fresh) n++;
   assert.ok(Math.abs(n / 1000 - 0.2) < 0.01, `${n}`);
@@ -46,7 +54,9 @@ test('slow start on a Cluster: a host added later ramps up from min_weight_perce
     type: 'STATIC',
     connect_timeout: '1s',
     lb_policy: 'ROUND_ROBIN',
-    round_robin_lb_config: { slow_start_config: { slow_start_window: '60s', aggression: { default_value: 1, runtime_key: '(' }, min_weight_percent: { value: 10 } } },
+    round_robin_lb_config: {
+      slow_start_config: { slow_start_window: '60s', aggression: { default_value: 1, runtime_key: '(' }, min_weight_percent: { value: 10 } },
+    },
     load_assignment: { cluster_name: 'ss', endpoints: [{ lb_endpoints: [ep(1), ep(2)] }] },
   };
   const c = new Cluster(parseCluster(json), json, new StatsStore(), { versionInfo: '1', addedViaApi: true, log: pino({ level: 'silent' }) });
@@ -60,7 +70,17 @@ test('slow start on a Cluster: a host added later ramps up from min_weight_perce
     assert.ok(Math.abs((first.get('10.0.0.1:80') ?? 0) - 500) <= 10, JSON.stringify([...first]));
     // Make the first two old, then add a third: it gets ~10% weight (0.1 / 2.1 of the picks).
     for (const h of c.hosts) (h as { createdAt: number }).createdAt -= 120_000;
-    c.setHosts([1, 2, 3].map((i) => ({ address: `10.0.0.${i}`, port: 80, weight: 1, health: 0, priority: 0, hostname: '', locality: { region: '', zone: '', sub_zone: '' } })));
+    c.setHosts(
+      [1, 2, 3].map((i) => ({
+        address: `10.0.0.${i}`,
+        port: 80,
+        weight: 1,
+        health: 0,
+        priority: 0,
+        hostname: '',
+        locality: { region: '', zone: '', sub_zone: '' },
+      })),
+    );
     let fresh = 0;
     for (let i = 0; i < 2100; i++) if (c.chooseHost()?.key === '10.0.0.3:80') fresh++;
     assert.ok(fresh >= 80 && fresh <= 130, `new host got ${fresh} of 2100`);

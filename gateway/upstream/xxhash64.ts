@@ -11,7 +11,7 @@ const P5 = 2870177450012600261n;
 
 const rotl = (x: bigint, r: bigint): bigint => ((x << r) | (x >> (64n - r))) & MASK;
 const round = (acc: bigint, input: bigint): bigint => (rotl((acc + input * P2) & MASK, 31n) * P1) & MASK;
-const merge = (acc: bigint, val: bigint): bigint => (((acc ^ round(0n, val)) * P1) & MASK) + P4 & MASK;
+const merge = (acc: bigint, val: bigint): bigint => ((((acc ^ round(0n, val)) * P1) & MASK) + P4) & MASK;
 
 export function xxHash64(input: string | Uint8Array, seed = 0n): bigint {
   const b = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
@@ -38,11 +38,11 @@ export function xxHash64(input: string | Uint8Array, seed = 0n): bigint {
   h = (h + BigInt(len)) & MASK;
   for (; i + 8 <= len; i += 8) {
     h ^= round(0n, b.readBigUInt64LE(i));
-    h = ((rotl(h, 27n) * P1) & MASK) + P4 & MASK;
+    h = (((rotl(h, 27n) * P1) & MASK) + P4) & MASK;
   }
   if (i + 4 <= len) {
     h ^= (BigInt(b.readUInt32LE(i)) * P1) & MASK;
-    h = ((rotl(h, 23n) * P2) & MASK) + P3 & MASK;
+    h = (((rotl(h, 23n) * P2) & MASK) + P3) & MASK;
     i += 4;
   }
   for (; i < len; i++) {

@@ -10,7 +10,14 @@ import { OutlierDetector, parseOutlierDetection, type EjectionType } from '../up
 import { CX, PENDING, RQ, ResourceManager } from '../upstream/resource-manager.ts';
 import { SharedCounters } from './shared-counters.ts';
 
-const ISTIO = { consecutive_5xx: 3, enforcing_consecutive_5xx: 100, enforcing_success_rate: 0, interval: '1s', base_ejection_time: '10s', max_ejection_percent: 50 };
+const ISTIO = {
+  consecutive_5xx: 3,
+  enforcing_consecutive_5xx: 100,
+  enforcing_success_rate: 0,
+  interval: '1s',
+  base_ejection_time: '10s',
+  max_ejection_percent: 50,
+};
 
 function pair() {
   const counters = new SharedCounters(1024);
@@ -24,14 +31,24 @@ function pair() {
     now: () => now,
     timers: false,
     cluster: 'c',
-    sharing: { counters, leader: true, report: () => assert.fail('the leader never reports'), onEjection: (_c, h, e) => (ejections.push([h, e]), ref.follower?.setEjected(h, e)) },
+    sharing: {
+      counters,
+      leader: true,
+      report: () => assert.fail('the leader never reports'),
+      onEjection: (_c, h, e) => (ejections.push([h, e]), ref.follower?.setEjected(h, e)),
+    },
   });
   // The follower's reports reach the leader as the worker pool delivers them (here: at once).
   const follower = new OutlierDetector(parseOutlierDetection(ISTIO, 'od'), followerStore, new StatScope(followerStore, 'cluster.c.'), {
     now: () => now,
     timers: false,
     cluster: 'c',
-    sharing: { counters, leader: false, report: (c, h, t) => (reports.push([c, h, t]), leader.onReport(h, t)), onEjection: () => assert.fail('a follower never ejects') },
+    sharing: {
+      counters,
+      leader: false,
+      report: (c, h, t) => (reports.push([c, h, t]), leader.onReport(h, t)),
+      onEjection: () => assert.fail('a follower never ejects'),
+    },
   });
   ref.follower = follower;
   // Each thread has its own Host objects for the same endpoints.
@@ -60,7 +77,10 @@ test('one streak across workers: 5xx on either thread count together, the follow
   // The leader's interval timer returns the host on every thread.
   p.advance(10_000);
   p.leader.onIntervalTimer();
-  assert.deepEqual(p.ejections, [['10.0.0.1:80', true], ['10.0.0.1:80', false]]);
+  assert.deepEqual(p.ejections, [
+    ['10.0.0.1:80', true],
+    ['10.0.0.1:80', false],
+  ]);
   assert.equal(p.fh[0]!.outlierEjected, false);
 });
 
@@ -89,7 +109,10 @@ test('a worker that gets the host after the ejection starts with it ejected', ()
   });
   const hosts = [new Host('10.0.0.1', 80), new Host('10.0.0.2', 80)];
   late.setHosts(hosts);
-  assert.deepEqual(hosts.map((h) => h.outlierEjected), [true, false]);
+  assert.deepEqual(
+    hosts.map((h) => h.outlierEjected),
+    [true, false],
+  );
 });
 
 test('shared counters: two threads claim the same keys and their additions all land', async () => {

@@ -59,12 +59,37 @@ test('a worker thread serves the config it is given, reports rejections, and is 
   const port = await freePort();
   // The main thread's data plane binds 127.0.0.2, the worker 127.0.0.1: an answer on 127.0.0.1 is the worker's.
   const log = pino({ level: 'silent' });
-  const dp = createDataPlane({ log, listenHost: '127.0.0.2', drainMs: 0, accessLog: undefined, dnsServer: undefined, localAddress: '127.0.0.1', reusePort: true, worker: 0 });
+  const dp = createDataPlane({
+    log,
+    listenHost: '127.0.0.2',
+    drainMs: 0,
+    accessLog: undefined,
+    dnsServer: undefined,
+    localAddress: '127.0.0.1',
+    reusePort: true,
+    worker: 0,
+  });
   main = dp;
-  const workers = new WorkerPool(1, { listenHost: '127.0.0.1', drainMs: 0, accessLog: false, dnsServer: undefined, localAddress: '127.0.0.1', logLevel: 'silent', sharedCounters: new SharedCounters(64).buffer }, log, () => dp.current());
+  const workers = new WorkerPool(
+    1,
+    {
+      listenHost: '127.0.0.1',
+      drainMs: 0,
+      accessLog: false,
+      dnsServer: undefined,
+      localAddress: '127.0.0.1',
+      logLevel: 'silent',
+      sharedCounters: new SharedCounters(64).buffer,
+    },
+    log,
+    () => dp.current(),
+  );
   pool = workers;
   // As the proxy does: the workers first, then the main thread.
-  const apply = async (typeUrl: string, resources: Json[], version: string): Promise<string[]> => [...(await workers.apply(typeUrl, resources, version)), ...(await dp.apply(typeUrl, resources, version)).errors];
+  const apply = async (typeUrl: string, resources: Json[], version: string): Promise<string[]> => [
+    ...(await workers.apply(typeUrl, resources, version)),
+    ...(await dp.apply(typeUrl, resources, version)).errors,
+  ];
 
   assert.deepEqual(await apply(CLUSTER_TYPE, [edsCluster(C)], '1'), []);
   assert.deepEqual(await apply(ENDPOINT_TYPE, [assignment(C, [{ ip: '127.0.0.1', port: bport }])], '1'), []);

@@ -122,7 +122,15 @@ export class WorkerPool {
 
   /** Applies an update in every worker; resolves with their errors (deduplicated). */
   async apply(typeUrl: string, resources: Json[], version: string, refused?: RefusedBinds): Promise<string[]> {
-    const r = refused && refused.size > 0 ? { refused: [...refused].map(([k, e]): [string, { code?: string; message: string }] => [k, { ...(e.code !== undefined ? { code: e.code } : {}), message: e.message }]) } : {};
+    const r =
+      refused && refused.size > 0
+        ? {
+            refused: [...refused].map(([k, e]): [string, { code?: string; message: string }] => [
+              k,
+              { ...(e.code !== undefined ? { code: e.code } : {}), message: e.message },
+            ]),
+          }
+        : {};
     const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'apply', id: this.nextId++, typeUrl, resources, version, ...r })));
     const errors = new Set<string>();
     for (const r of replies) if (r?.op === 'applied') for (const e of r.errors) errors.add(e);

@@ -45,7 +45,8 @@ port.on('message', (m: ToWorker) => {
       updates = updates.then(async () => {
         let errors: string[];
         try {
-          const refused = m.refused && new Map(m.refused.map(([k, e]) => [k, Object.assign(new Error(e.message), e.code !== undefined ? { code: e.code } : {})]));
+          const refused =
+            m.refused && new Map(m.refused.map(([k, e]) => [k, Object.assign(new Error(e.message), e.code !== undefined ? { code: e.code } : {})]));
           errors = (await dp.apply(m.typeUrl, m.resources, m.version, refused)).errors;
         } catch (e) {
           errors = [`worker ${settings.index}: ${(e as Error).message}`];

@@ -80,7 +80,10 @@ test('an endpoints-only change reaches the handler as one EDS call with only the
   applied.length = 0;
   server.setResources(resources({ c1: '10.0.0.1', c2: '10.0.0.22', c3: '10.0.0.3' }));
   await settled(applied);
-  assert.deepEqual(applied.map((a) => a.typeUrl), [ENDPOINT_TYPE]);
+  assert.deepEqual(
+    applied.map((a) => a.typeUrl),
+    [ENDPOINT_TYPE],
+  );
   assert.deepEqual(namesOf(applied[0]!), ['c2']);
 });
 
@@ -93,7 +96,10 @@ test('a route change reaches the handler as RDS alone; the same resources again 
   assert.equal(applied.length, 0);
   server.setResources(resources({ c1: '10.0.0.1' }, 'b.example.com:80'));
   await settled(applied);
-  assert.deepEqual(applied.map((a) => a.typeUrl), [ROUTE_TYPE]);
+  assert.deepEqual(
+    applied.map((a) => a.typeUrl),
+    [ROUTE_TYPE],
+  );
 });
 
 test('CDS carries every cluster; the unchanged ones are the objects decoded before, new clusters get just their EDS', async () => {

@@ -132,7 +132,9 @@ export class AdsClient {
         this.store.set(this.connectedGauge, 1);
         this.log.info({ address: this.address }, 'xDS stream established');
       }
-      this.queue = this.queue.then(() => this.onResponse(call, resp)).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'xDS response handling failed'));
+      this.queue = this.queue
+        .then(() => this.onResponse(call, resp))
+        .catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'xDS response handling failed'));
     });
     const onDown = (err?: Error): void => {
       if (this.stream !== call) return;

@@ -62,7 +62,8 @@ export interface RequestOpts {
 export function loadKubeConfig(kubeconfig?: string): KubeConfig {
   const kc = new KubeConfig();
   if (kubeconfig) {
-    if (!existsSync(kubeconfig)) throw new Error(`kubeconfig ${kubeconfig} does not exist: pass --kubeconfig with a readable file, or omit it to use the pod's service account`);
+    if (!existsSync(kubeconfig))
+      throw new Error(`kubeconfig ${kubeconfig} does not exist: pass --kubeconfig with a readable file, or omit it to use the pod's service account`);
     kc.loadFromFile(kubeconfig);
   } else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) {
     kc.loadFromCluster();
@@ -101,7 +102,11 @@ export class KubeClient {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new KubeApiError(status, 'InvalidResponse', `${method} ${path}: the API server answered ${status} with a body that is not JSON: ${text.slice(0, 200)}`);
+      throw new KubeApiError(
+        status,
+        'InvalidResponse',
+        `${method} ${path}: the API server answered ${status} with a body that is not JSON: ${text.slice(0, 200)}`,
+      );
     }
   }
 
@@ -153,7 +158,9 @@ export class KubeClient {
         resolve();
       });
       res.on('error', (err) => fail(signal.aborted ? abortError(signal) : connectionError('WATCH', path, err)));
-      res.on('aborted', () => fail(signal.aborted ? abortError(signal) : new KubeApiError(0, 'ConnectionLost', `WATCH ${path}: the API server closed the connection mid-stream`)));
+      res.on('aborted', () =>
+        fail(signal.aborted ? abortError(signal) : new KubeApiError(0, 'ConnectionLost', `WATCH ${path}: the API server closed the connection mid-stream`)),
+      );
     });
   }
 

@@ -36,7 +36,14 @@ describe('Events for invalid configuration', () => {
     kind: 'VirtualService',
     metadata: { name: 'bad-regex', namespace: 'default', uid: 'uid-vs', resourceVersion: rv },
   });
-  const err: ValidationError = { kind: 'VirtualService', namespace: 'default', name: 'bad-regex', origin: {}, field: 'spec.http[0].match[0].uri.regex', message: 'invalid regex "/(unclosed": missing )' };
+  const err: ValidationError = {
+    kind: 'VirtualService',
+    namespace: 'default',
+    name: 'bad-regex',
+    origin: {},
+    field: 'spec.http[0].match[0].uri.regex',
+    message: 'invalid regex "/(unclosed": missing )',
+  };
 
   test('an error becomes one Warning Event on the object, with its uid, field and reason', async () => {
     const { reporter } = await setup({ 'VirtualService/default/bad-regex': vs('7') });
@@ -45,7 +52,14 @@ describe('Events for invalid configuration', () => {
     const events = [...fake.events.values()];
     assert.equal(events.length, 1);
     const ev = events[0] as Record<string, unknown>;
-    assert.deepEqual(ev.involvedObject, { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', name: 'bad-regex', namespace: 'default', uid: 'uid-vs', resourceVersion: '7' });
+    assert.deepEqual(ev.involvedObject, {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      name: 'bad-regex',
+      namespace: 'default',
+      uid: 'uid-vs',
+      resourceVersion: '7',
+    });
     assert.equal(ev.type, 'Warning');
     assert.equal(ev.reason, EVENT_REASON);
     assert.equal(ev.message, 'spec.http[0].match[0].uri.regex: invalid regex "/(unclosed": missing )');

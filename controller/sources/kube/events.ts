@@ -121,7 +121,10 @@ export function createEventReporter(o: EventReporterOptions): EventReporter {
       o.metrics?.eventRecorded('created');
     } catch (err) {
       o.metrics?.eventRecorded('failed');
-      log.warn({ kind: e.kind, namespace: e.namespace, name: e.name, err: (err as Error).message }, 'could not record an Event for invalid configuration (the controller needs create/patch on events)');
+      log.warn(
+        { kind: e.kind, namespace: e.namespace, name: e.name, err: (err as Error).message },
+        'could not record an Event for invalid configuration (the controller needs create/patch on events)',
+      );
     }
   };
 
@@ -134,7 +137,14 @@ export function createEventReporter(o: EventReporterOptions): EventReporter {
         const rv = obj?.metadata.resourceVersion ?? '';
         const what = `${e.kind}/${e.namespace}/${e.name}`;
         const key = `${what}\u0000${rv}\u0000${e.field ?? ''}\u0000${e.message}`;
-        const fields = { kind: e.kind, namespace: e.namespace, name: e.name, field: e.field, reason: e.message, ...(e.origin.file ? { file: e.origin.file } : {}) };
+        const fields = {
+          kind: e.kind,
+          namespace: e.namespace,
+          name: e.name,
+          field: e.field,
+          reason: e.message,
+          ...(e.origin.file ? { file: e.origin.file } : {}),
+        };
         if (seen.has(key)) {
           log.debug(fields, 'invalid configuration skipped (already reported)');
           continue;

@@ -33,7 +33,10 @@ export function parseLabelsFile(text: string, file = 'labels file'): Record<stri
 /** `k=v,k2=v2` (the POD_LABELS environment variable). */
 export function parseLabelsEnv(text: string, name = 'POD_LABELS'): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const i = part.indexOf('=');
     if (i <= 0) throw new Error(`${name} takes key=value pairs separated by commas, got '${part}'`);
     out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
@@ -71,7 +74,10 @@ export function gatewayIdentity(o: IdentityOptions): () => GatewayIdentity {
     } catch (err) {
       const msg = (err as Error).message;
       if (msg !== lastFileError) {
-        log.warn({ file: o.labelsFile, err: msg }, 'cannot read the pod labels file: using the last labels read, or POD_LABELS (check the Downward API volume)');
+        log.warn(
+          { file: o.labelsFile, err: msg },
+          'cannot read the pod labels file: using the last labels read, or POD_LABELS (check the Downward API volume)',
+        );
         lastFileError = msg;
       }
       return cached?.labels;

@@ -208,7 +208,10 @@ export class Reflector {
       rv = page.metadata?.resourceVersion ?? '';
       cont = page.metadata?.continue || undefined;
     } while (cont);
-    this.store.replace((o) => this.owns(o), items.map((obj) => ({ kind: this.spec.kind, obj, origin: {} })));
+    this.store.replace(
+      (o) => this.owns(o),
+      items.map((obj) => ({ kind: this.spec.kind, obj, origin: {} })),
+    );
     this.spec.observe?.({ listed: items });
     this.log.debug({ objects: items.length, resourceVersion: rv }, 'listed');
     return rv;

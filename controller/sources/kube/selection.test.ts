@@ -58,12 +58,24 @@ describe('gateway selection through the Kubernetes source and the model', () => 
     const dir = mkdtempSync(join(tmpdir(), 'meshgate-selection-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const labelsFile = join(dir, 'labels');
-    writeFileSync(labelsFile, Object.entries(fileLabels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n'));
+    writeFileSync(
+      labelsFile,
+      Object.entries(fileLabels)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join('\n'),
+    );
 
     const kc = new KubeConfig();
     kc.loadFromString(fake.kubeconfig());
     const store = new ObjectStore();
-    const source: KubeSource = startKubeSource({ client: new KubeClient(kc), store, log: silentLogger(), podNamespace: 'istio-system', podName, timing: { backoffInitialMs: 20, backoffMaxMs: 100 } });
+    const source: KubeSource = startKubeSource({
+      client: new KubeClient(kc),
+      store,
+      log: silentLogger(),
+      podNamespace: 'istio-system',
+      podName,
+      timing: { backoffInitialMs: 20, backoffMaxMs: 100 },
+    });
     cleanups.push(() => source.close());
     await source.synced;
     const identity = gatewayIdentity({ podName, podNamespace: 'istio-system', labelsFile, registryLabels: () => source.ownPodLabels(), log: silentLogger() });
@@ -88,7 +100,12 @@ describe('gateway selection through the Kubernetes source and the model', () => 
   test('relabelling the gateway pod in the API server changes which Gateways apply', async () => {
     const { fake, selected } = await setup('gw-1', {});
     await new Promise((r) => setTimeout(r, 50));
-    fake.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'gw-1', namespace: 'istio-system', labels: { ...GW_LABELS, version: 'v2' } }, spec: { containers: [] } });
+    fake.apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'gw-1', namespace: 'istio-system', labels: { ...GW_LABELS, version: 'v2' } },
+      spec: { containers: [] },
+    });
     const deadline = Date.now() + 5_000;
     while (!selected().includes('default/needs-v2')) {
       if (Date.now() > deadline) throw new Error(`relabel not seen: ${selected().join(', ')}`);
@@ -113,7 +130,9 @@ describe('gateway selection through the Kubernetes source and the model', () => 
       await new Promise((r) => setTimeout(r, 20));
     }
     const push = buildPushContext(store.snapshot(), identity());
-    const bound = virtualServicesForGateway(push.virtualServices, 'istio-system', 'default/match').map((v) => `${v.namespace}/${v.name}`).sort();
+    const bound = virtualServicesForGateway(push.virtualServices, 'istio-system', 'default/match')
+      .map((v) => `${v.namespace}/${v.name}`)
+      .sort();
     assert.deepEqual(bound, ['default/same-namespace', 'team-b/qualified']);
   });
 });

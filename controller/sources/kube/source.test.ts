@@ -39,9 +39,25 @@ const svc = (ns: string, name: string, extra: Record<string, unknown> = {}): Kub
   spec: { ports: [{ port: 8000 }] },
   ...extra,
 });
-const pod = (ns: string, name: string, labels: Record<string, string>): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels }, status: { podIP: '127.0.0.2' } });
-const gateway = (ns: string, name: string): KubeObject => ({ apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name, namespace: ns }, spec: { selector: { istio: 'ingressgateway' } } });
-const secret = (ns: string, name: string, type: string): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, type, data: {} });
+const pod = (ns: string, name: string, labels: Record<string, string>): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: ns, labels },
+  status: { podIP: '127.0.0.2' },
+});
+const gateway = (ns: string, name: string): KubeObject => ({
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'Gateway',
+  metadata: { name, namespace: ns },
+  spec: { selector: { istio: 'ingressgateway' } },
+});
+const secret = (ns: string, name: string, type: string): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name, namespace: ns },
+  type,
+  data: {},
+});
 
 const names = (store: ObjectStore, kind: Parameters<ReturnType<ObjectStore['snapshot']>['byKind']>[0]): string[] =>
   store
@@ -56,7 +72,9 @@ describe('kubernetes source', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function setup(opts: { resources?: ConstructorParameters<typeof FakeApiServer>[0]; namespaces?: string[]; podName?: string; timing?: Partial<ReflectorTiming> } = {}) {
+  async function setup(
+    opts: { resources?: ConstructorParameters<typeof FakeApiServer>[0]; namespaces?: string[]; podName?: string; timing?: Partial<ReflectorTiming> } = {},
+  ) {
     const fake = new FakeApiServer(opts.resources);
     await fake.start();
     cleanups.push(() => fake.stop());
@@ -208,9 +226,13 @@ describe('kubernetes source', () => {
     fake.endWatches();
     await waitFor('five services watch attempts after the end', () => fake.watchRequests('services').length >= 6);
     // Arrival times at the server: the re-watch right away, then after >= ~40, 80, 160, 320 ms (-10 % jitter).
-    const times = fake.watchRequests('services').slice(1, 6).map((r) => r.at);
+    const times = fake
+      .watchRequests('services')
+      .slice(1, 6)
+      .map((r) => r.at);
     const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
-    for (const [i, min] of [34, 70, 142, 286].entries()) assert.ok((gaps[i] ?? 0) >= min, `attempt gap ${i} was ${gaps[i]} ms, expected >= ${min}: ${gaps.join(', ')}`);
+    for (const [i, min] of [34, 70, 142, 286].entries())
+      assert.ok((gaps[i] ?? 0) >= min, `attempt gap ${i} was ${gaps[i]} ms, expected >= ${min}: ${gaps.join(', ')}`);
     fake.apply(svc('default', 'after'));
     await waitFor('events flow again', () => names(store, 'Service').includes('default/after'));
     assert.match(await registry.metrics(), /meshgate_controller_k8s_watch_restarts_total\{kind="Service",reason="500"\} 4/);
@@ -262,7 +284,14 @@ describe('kubernetes source', () => {
       const src = begin();
       await src.synced;
       assert.deepEqual(
-        [...new Set(fake.listRequests().filter((r) => r.path.includes('networking.istio.io/')).map((r) => r.path.split('/')[3]))],
+        [
+          ...new Set(
+            fake
+              .listRequests()
+              .filter((r) => r.path.includes('networking.istio.io/'))
+              .map((r) => r.path.split('/')[3]),
+          ),
+        ],
         [expected],
         `served ${versions.join(',')}`,
       );

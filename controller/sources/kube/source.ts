@@ -106,7 +106,9 @@ export function startKubeSource(o: KubeSourceOptions): KubeSource {
     path: () => Promise.resolve(`/api/v1${nsPath(o.podNamespace)}/secrets`),
   });
 
-  const reflectors = specs.map((spec) => new Reflector({ spec, client, store: o.store, log, ...(metrics ? { metrics } : {}), ...(o.timing ? { timing: o.timing } : {}) }));
+  const reflectors = specs.map(
+    (spec) => new Reflector({ spec, client, store: o.store, log, ...(metrics ? { metrics } : {}), ...(o.timing ? { timing: o.timing } : {}) }),
+  );
   for (const r of reflectors) r.start();
   const started = Date.now();
   const synced = Promise.all(reflectors.map((r) => r.synced)).then(() => {

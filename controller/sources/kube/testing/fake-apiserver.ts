@@ -159,7 +159,12 @@ export class FakeApiServer {
     this.oldestRv = this.rv + 1;
     if (!notify) return;
     for (const w of this.watches) {
-      w.http.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version' } }) + '\n');
+      w.http.end(
+        JSON.stringify({
+          type: 'ERROR',
+          object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version' },
+        }) + '\n',
+      );
     }
     this.watches.clear();
   }
@@ -172,7 +177,10 @@ export class FakeApiServer {
 
   /** Sends a BOOKMARK with the current resourceVersion on every open watch. */
   bookmark(): void {
-    for (const w of this.watches) w.http.write(JSON.stringify({ type: 'BOOKMARK', object: { kind: w.res.kind, apiVersion: w.res.prefix, metadata: { resourceVersion: String(this.rv) } } }) + '\n');
+    for (const w of this.watches)
+      w.http.write(
+        JSON.stringify({ type: 'BOOKMARK', object: { kind: w.res.kind, apiVersion: w.res.prefix, metadata: { resourceVersion: String(this.rv) } } }) + '\n',
+      );
   }
 
   /** The next `times` requests matching `match` are answered with HTTP `status`. */
@@ -200,7 +208,8 @@ export class FakeApiServer {
 
   private publish(c: Change): void {
     this.history.push(c);
-    for (const w of this.watches) if (this.visible(w.res, w.namespace, w.fieldSelector, c.res, c.obj)) w.http.write(JSON.stringify({ type: c.type, object: c.obj }) + '\n');
+    for (const w of this.watches)
+      if (this.visible(w.res, w.namespace, w.fieldSelector, c.res, c.obj)) w.http.write(JSON.stringify({ type: c.type, object: c.obj }) + '\n');
   }
 
   private visible(want: Resource, ns: string | undefined, fieldSelector: string | undefined, res: Resource, obj: KubeObject): boolean {
@@ -210,7 +219,14 @@ export class FakeApiServer {
       const m = /^([^!=]+)(!=|==|=)(.*)$/.exec(term);
       if (!m) continue;
       const [, field, op, value] = m;
-      const actual = field === 'metadata.name' ? obj.metadata.name : field === 'metadata.namespace' ? obj.metadata.namespace : field === 'type' ? (obj as { type?: string }).type : undefined;
+      const actual =
+        field === 'metadata.name'
+          ? obj.metadata.name
+          : field === 'metadata.namespace'
+            ? obj.metadata.namespace
+            : field === 'type'
+              ? (obj as { type?: string }).type
+              : undefined;
       if (op === '!=' ? actual === value : actual !== value) return false;
     }
     return true;
@@ -248,7 +264,12 @@ export class FakeApiServer {
       const items = [...this.objects.values()]
         .filter((o) => this.visible(r, ns, fieldSelector, o.res, o.obj))
         .map((o) => (r.itemsTyped ? o.obj : (({ apiVersion: _a, kind: _k, ...rest }) => rest)(o.obj)));
-      return this.json(res, 200, { apiVersion: r.prefix.replace(/^\/apis?\//, ''), kind: `${r.kind}List`, metadata: { resourceVersion: String(this.rv) }, items });
+      return this.json(res, 200, {
+        apiVersion: r.prefix.replace(/^\/apis?\//, ''),
+        kind: `${r.kind}List`,
+        metadata: { resourceVersion: String(this.rv) },
+        items,
+      });
     }
     this.status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
   }
@@ -260,10 +281,23 @@ export class FakeApiServer {
     res.flushHeaders();
     if (this.hangWatches) return; // accepted, then silence
     if (fromRv + 1 < this.oldestRv) {
-      res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: `too old resource version: ${fromRv} (${this.oldestRv})` } }) + '\n');
+      res.end(
+        JSON.stringify({
+          type: 'ERROR',
+          object: {
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            code: 410,
+            reason: 'Expired',
+            message: `too old resource version: ${fromRv} (${this.oldestRv})`,
+          },
+        }) + '\n',
+      );
       return;
     }
-    for (const c of this.history) if (c.rv > fromRv && this.visible(r, ns, fieldSelector, c.res, c.obj)) res.write(JSON.stringify({ type: c.type, object: c.obj }) + '\n');
+    for (const c of this.history)
+      if (c.rv > fromRv && this.visible(r, ns, fieldSelector, c.res, c.obj)) res.write(JSON.stringify({ type: c.type, object: c.obj }) + '\n');
     const w: OpenWatch = { res: r, namespace: ns, fieldSelector, http: res };
     this.watches.add(w);
     res.on('close', () => this.watches.delete(w));
@@ -272,13 +306,22 @@ export class FakeApiServer {
   private discoveryGroup(res: ServerResponse): void {
     const versions = [...new Set(this.resources.filter((r) => r.prefix.startsWith('/apis/networking.istio.io/')).map((r) => r.prefix.split('/')[3]))];
     if (versions.length === 0) return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
-    this.json(res, 200, { kind: 'APIGroup', apiVersion: 'v1', name: 'networking.istio.io', versions: versions.map((v) => ({ groupVersion: `networking.istio.io/${v}`, version: v })) });
+    this.json(res, 200, {
+      kind: 'APIGroup',
+      apiVersion: 'v1',
+      name: 'networking.istio.io',
+      versions: versions.map((v) => ({ groupVersion: `networking.istio.io/${v}`, version: v })),
+    });
   }
 
   private discoveryVersion(res: ServerResponse, version: string): void {
     const rs = this.resources.filter((r) => r.prefix === `/apis/networking.istio.io/${version}`);
     if (rs.length === 0) return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
-    this.json(res, 200, { kind: 'APIResourceList', groupVersion: `networking.istio.io/${version}`, resources: rs.map((r) => ({ name: r.plural, namespaced: true, kind: r.kind, verbs: ['get', 'list', 'watch'] })) });
+    this.json(res, 200, {
+      kind: 'APIResourceList',
+      groupVersion: `networking.istio.io/${version}`,
+      resources: rs.map((r) => ({ name: r.plural, namespaced: true, kind: r.kind, verbs: ['get', 'list', 'watch'] })),
+    });
   }
 
   private eventsApi(method: string, ns: string, name: string | undefined, body: unknown, res: ServerResponse): void {
