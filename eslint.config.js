@@ -2,7 +2,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/results/**', '.cache/**', 'e2e/kube/apiserver/**', 'e2e/kube/etcd/**'] },
+  { ignores: ['node_modules/**', 'bench/results/**', '.cache/**', 'e2e/kube/apiserver/**', 'e2e/kube/etcd/**', 'xds/generated/**'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,5 +1,7 @@
 // config.route.v3.RetryPolicy compiled to flags (Envoy RetryStateImpl / RetryPolicyImpl semantics).
-import { ConfigError, anyType, arr, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
+import { durationMs, int64, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError, anyType } from '../xds/json.ts';
 
 export const RETRY_5XX = 1;
 export const RETRY_GATEWAY_ERROR = 2;
@@ -40,22 +42,27 @@ export interface RetryPolicy {
   hostSelectionMaxAttempts: number;
 }
 
-export function compileRetryPolicy(v: unknown, where: string): RetryPolicy {
-  const p = obj(v, where);
-  checkFields(p, where, [
-    'retry_on',
-    'num_retries',
-    'per_try_timeout',
-    'retry_host_predicate',
-    'host_selection_retry_max_attempts',
-    'retriable_status_codes',
-    'retry_back_off',
-    'retry_priority',
-  ]);
+type EnvoyRetryPolicy = envoy.config.route.v3.RetryPolicy;
+
+const checkRetryPolicy = fieldTable('envoy.config.route.v3.RetryPolicy', {
+  retry_on: true,
+  num_retries: true,
+  per_try_timeout: true,
+  retry_host_predicate: true,
+  host_selection_retry_max_attempts: true,
+  retriable_status_codes: true,
+  retry_back_off: true,
+  retry_priority: 'Istio sets previous_priorities for retryRemoteLocalities; with a single priority it has no effect',
+});
+const checkPredicate = fieldTable('envoy.config.route.v3.RetryPolicy.RetryHostPredicate', { name: true, typed_config: true });
+const checkBackOff = fieldTable('envoy.config.route.v3.RetryPolicy.RetryBackOff', { base_interval: true, max_interval: true });
+
+export function compileRetryPolicy(p: EnvoyRetryPolicy, where: string): RetryPolicy {
+  checkRetryPolicy(p, where);
   let on = 0;
   const grpcOn = new Set<number>();
   // Envoy ignores retry_on tokens it does not know; so do we.
-  for (const token of str(p.retry_on, `${where}.retry_on`)
+  for (const token of (p.retry_on ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
@@ -65,43 +72,34 @@ export function compileRetryPolicy(v: unknown, where: string): RetryPolicy {
     if (g !== undefined) grpcOn.add(g);
   }
   let previousHosts = false;
-  for (const [i, pred] of arr(p.retry_host_predicate, `${where}.retry_host_predicate`).entries()) {
+  for (const [i, pred] of (p.retry_host_predicate ?? []).entries()) {
     const w = `${where}.retry_host_predicate[${i}]`;
-    checkFields(pred, w, ['name', 'typed_config']);
-    const t = pred.typed_config === undefined ? '' : anyType(obj(pred.typed_config, w));
-    const name = str(pred.name, w);
+    checkPredicate(pred, w);
+    const t = pred.typed_config === undefined ? '' : anyType(pred.typed_config);
+    const name = pred.name ?? '';
     if (t === 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' || (!t && name === 'envoy.retry_host_predicates.previous_hosts'))
       previousHosts = true;
     else throw new ConfigError(`${w}: retry host predicate '${name || t}' is not supported (only previous_hosts)`);
   }
-  if (p.retry_priority !== undefined) {
-    // Istio's retryRemoteLocalities uses previous_priorities; with a single priority it has no effect.
-    const rp = obj(p.retry_priority, `${where}.retry_priority`);
-    if (str(rp.name, `${where}.retry_priority.name`) !== 'envoy.retry_priorities.previous_priorities') {
-      throw new ConfigError(`${where}.retry_priority: only envoy.retry_priorities.previous_priorities is supported`);
-    }
+  if (p.retry_priority !== undefined && p.retry_priority.name !== 'envoy.retry_priorities.previous_priorities') {
+    throw new ConfigError(`${where}.retry_priority: only envoy.retry_priorities.previous_priorities is supported`);
   }
-  const backOff = obj(p.retry_back_off, `${where}.retry_back_off`);
-  checkFields(backOff, `${where}.retry_back_off`, ['base_interval', 'max_interval']);
-  const base = durationMs(backOff.base_interval, `${where}.retry_back_off.base_interval`, 25);
+  const backOff = p.retry_back_off ?? {};
+  checkBackOff(backOff, `${where}.retry_back_off`);
+  const base = durationMs(backOff.base_interval, 25);
   if (base <= 0) throw new ConfigError(`${where}.retry_back_off.base_interval must be greater than zero`);
-  const max = durationMs(backOff.max_interval, `${where}.retry_back_off.max_interval`, base * 10);
+  const max = durationMs(backOff.max_interval, base * 10);
   if (max < base) throw new ConfigError(`${where}.retry_back_off.max_interval must be greater than or equal to the base_interval`);
-  const codes = new Set<number>();
-  if (p.retriable_status_codes !== undefined) {
-    if (!Array.isArray(p.retriable_status_codes)) throw new ConfigError(`${where}.retriable_status_codes: expected a list`);
-    for (const c of p.retriable_status_codes as unknown[]) codes.add(num(c, `${where}.retriable_status_codes`));
-  }
   return {
-    numRetries: p.num_retries === undefined ? 1 : num(p.num_retries, `${where}.num_retries`),
+    numRetries: p.num_retries ?? 1,
     on,
     grpcOn,
-    retriableStatusCodes: codes,
-    perTryTimeoutMs: durationMs(p.per_try_timeout, `${where}.per_try_timeout`, 0),
+    retriableStatusCodes: new Set(p.retriable_status_codes ?? []),
+    perTryTimeoutMs: durationMs(p.per_try_timeout, 0),
     baseIntervalMs: base,
     maxIntervalMs: max,
     previousHosts,
-    hostSelectionMaxAttempts: p.host_selection_retry_max_attempts === undefined ? 1 : num(p.host_selection_retry_max_attempts, where),
+    hostSelectionMaxAttempts: int64(p.host_selection_retry_max_attempts, 1),
   };
 }
 
@@ -130,5 +128,3 @@ export function backOffMs(p: RetryPolicy, retryNumber: number): number {
   const ceiling = Math.min((2 ** retryNumber - 1) * p.baseIntervalMs, p.maxIntervalMs);
   return Math.floor(Math.random() * ceiling);
 }
-
-export type { Json };

@@ -307,7 +307,7 @@ function compileRetry(v: unknown, ctx: CompileContext, where: string): RetryPoli
   const key = JSON.stringify(v);
   let p = ctx.retries.get(key);
   if (!p) {
-    p = compileRetryPolicy(v, where);
+    p = compileRetryPolicy(v as Parameters<typeof compileRetryPolicy>[0], where);
     ctx.retries.set(key, p);
   }
   return p;
