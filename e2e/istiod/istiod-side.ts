@@ -1,0 +1,45 @@
+// istiod's side of the differential: the oracle program (e2e/istiod/oracle, built by e2e/istiod/build.sh)
+// run on a case's objects.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { DiffCase } from './cases.ts';
+import type { Resources } from './normalize.ts';
+
+const run = promisify(execFile);
+
+interface OracleOutput {
+  listeners: Record<string, unknown>[];
+  routes: Record<string, unknown>[];
+  clusters: Record<string, unknown>[];
+  endpoints: Record<string, unknown>[];
+  rejected: { kind: string; namespace: string; name: string; error: string }[];
+}
+
+export async function istiodResources(oracle: string, c: DiffCase): Promise<Resources & { rejections: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'istiod-case-'));
+  try {
+    const file = join(dir, 'objects.yaml');
+    writeFileSync(file, c.yaml);
+    const labels = Object.entries(c.identity.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const { stdout } = await run(oracle, ['--config', file, '--namespace', c.identity.namespace, '--name', c.identity.podName, '--labels', labels], {
+      maxBuffer: 256 << 20,
+      timeout: 120_000,
+    });
+    const out = JSON.parse(stdout) as OracleOutput;
+    return {
+      listeners: out.listeners,
+      routes: out.routes,
+      clusters: out.clusters,
+      endpoints: out.endpoints,
+      rejected: [...new Set(out.rejected.map((r) => `${r.kind} ${r.namespace}/${r.name}`))].sort(),
+      rejections: out.rejected.map((r) => `${r.kind} ${r.namespace}/${r.name}: ${r.error}`),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
