@@ -3,13 +3,12 @@
 // cluster's upstream TLS when it has one) and pipes bytes both ways with backpressure. No host or a failed
 // connect closes the downstream connection (Envoy: UH / UF in the access log, no bytes sent). Stats under
 // `tcp.<stat_prefix>.`.
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ConfigError, arr, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import { StatScope, type StatsStore } from '../stats/store.ts';
-import { awaitConnect } from '../upstream/await-connect.ts';
 import { CX } from '../upstream/resource-manager.ts';
 
 export const TCP_PROXY_TYPE = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
@@ -199,9 +198,4 @@ export class TcpProxy {
   release(): void {
     this.scope.releaseAll();
   }
-}
-
-/** A plain TCP connection with a connect timeout (clusters without upstream TLS). */
-export function connectPlain(host: string, port: number, timeoutMs: number, cb: (err: Error | null, sock: Socket | null) => void): void {
-  awaitConnect(netConnect({ host, port, noDelay: true }), 'connect', timeoutMs, cb);
 }

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { resolveHostname } from './dns.ts';
 import { parseUpstreamTransportSocket, UpstreamTls, type UpstreamTlsSpec } from '../tls/upstream-context.ts';
 import { SecretStore } from '../tls/secrets.ts';
-import { connectPlain } from '../listener/tcp-proxy.ts';
+import { connectPlain } from './tcp-connect.ts';
 import type { Dispatcher } from 'undici';
 import { H1Pool } from './h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
