@@ -7,7 +7,6 @@ import { StatScope, type StatsStore } from '../stats/store.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { AccessLogger } from '../access-log/text-format.ts';
 import type { HcmSpec } from './hcm-config.ts';
-import type { ChainDispatcher } from '../listener/chain-dispatcher.ts';
 import type { SecretStore } from '../tls/secrets.ts';
 
 export interface RouteProvider {
@@ -107,8 +106,6 @@ export class HttpConnectionManager {
   draining = false;
   /** Listener's per_connection_buffer_limit_bytes: the retry buffer limit. */
   readonly bufferLimit: number;
-  /** For listeners with TLS / SNI / tcp_proxy filter chains: the dispatcher (set on the listener's first HCM). */
-  chains: ChainDispatcher | undefined = undefined;
   private scope: StatScope;
 
   constructor(spec: HcmSpec, routes: RouteProvider, runtime: ProxyRuntime, bufferLimit: number) {
@@ -126,6 +123,5 @@ export class HttpConnectionManager {
 
   release(): void {
     this.scope.releaseAll();
-    this.chains?.release();
   }
 }

@@ -19,6 +19,12 @@ export type RefusedBinds = ReadonlyMap<string, NodeJS.ErrnoException>;
 
 const bindKey = (host: string, port: number): string => `${host}:${port}`;
 
+/** Releases the stats of a listener's HCM and of its dispatcher (tcp_proxy chains, the other HCMs). */
+function release(s: Served): void {
+  s.hcm.release();
+  s.chains?.release();
+}
+
 export interface RouteConfigState extends RouteProvider {
   /**
    * The RouteConfiguration as received, serialized: only /config_dump and worker replays read it, so it is
@@ -32,10 +38,15 @@ export interface RouteConfigState extends RouteProvider {
   refs: number;
 }
 
-interface PendingUpdate {
+/** A listener's HTTP connection manager and, for TLS / SNI / tcp_proxy listeners, its filter-chain dispatcher. */
+interface Served {
+  hcm: HttpConnectionManager;
+  chains: ChainDispatcher | undefined;
+}
+
+interface PendingUpdate extends Served {
   spec: ListenerSpec;
   json: Json;
-  hcm: HttpConnectionManager;
   versionInfo: string;
 }
 
@@ -128,7 +139,7 @@ export class ListenerManager {
     return p;
   }
 
-  private makeHcm(spec: ListenerSpec): { hcm: HttpConnectionManager; warm: boolean } {
+  private makeHcm(spec: ListenerSpec): Served & { warm: boolean } {
     let routes: RouteProvider;
     if (spec.hcm.rdsName !== undefined) {
       const p = this.provider(spec.hcm.rdsName);
@@ -136,21 +147,23 @@ export class ListenerManager {
       routes = p;
     } else routes = { name: '', current: spec.hcm.inlineRoutes };
     const hcm = new HttpConnectionManager(spec.hcm, routes, this.o.runtime, spec.bufferLimit);
+    let chains: ChainDispatcher | undefined;
     if (spec.chains) {
       // TLS / SNI / tcp_proxy chains: the other HCM chains get their own HCM and RDS subscription.
-      hcm.chains = new ChainDispatcher(spec.chains, hcm, spec.hcm, {
+      chains = new ChainDispatcher(spec.chains, hcm, spec.hcm, {
         runtime: this.o.runtime,
         secrets: (this.o.runtime.secrets ??= new SecretStore(this.o.log)),
         listenerStatName: `${spec.address}_${spec.port}`,
         factory: { makeHcm: (s) => this.makeHcm({ ...spec, hcm: s, chains: undefined }).hcm },
       });
     }
-    return { hcm, warm: routes.current !== undefined };
+    return { hcm, chains, warm: routes.current !== undefined };
   }
 
-  private unref(hcm: HttpConnectionManager): void {
-    for (const h of hcm.chains?.extraHcms ?? []) this.unref(h);
-    const name = hcm.spec.rdsName;
+  /** Drops the RDS subscriptions of a listener's HCMs (the dispatcher's extra ones too). */
+  private unref(s: Served): void {
+    for (const h of s.chains?.extraHcms ?? []) this.unref({ hcm: h, chains: undefined });
+    const name = s.hcm.spec.rdsName;
     if (name === undefined) return;
     const p = this.routes.get(name);
     if (p && --p.refs <= 0) this.routes.delete(name);
@@ -193,8 +206,8 @@ export class ListenerManager {
       const p = this.pending.get(name);
       if (p) {
         this.pending.delete(name);
-        this.unref(p.hcm);
-        p.hcm.release();
+        this.unref(p);
+        release(p);
       }
       this.inc('listener_removed');
       this.drainListener(l);
@@ -213,32 +226,39 @@ export class ListenerManager {
       const existing = this.active.get(name);
       if (existing && existing.spec.address === spec.address && existing.spec.port === spec.port) {
         // In-place update: same socket, new config for new connections once warm.
-        const { hcm, warm } = this.makeHcm(spec);
+        const { hcm, chains, warm } = this.makeHcm(spec);
         const old = this.pending.get(name);
         if (old) {
-          this.unref(old.hcm);
-          old.hcm.release();
+          this.unref(old);
+          release(old);
           this.pending.delete(name);
         }
         this.hashes.set(name, hash);
         this.inc('listener_modified');
         this.inc('listener_in_place_updated');
-        if (warm && existing.warm) this.swap(existing, { spec, json: r, hcm, versionInfo: version });
+        const u: PendingUpdate = { spec, json: r, hcm, chains, versionInfo: version };
+        if (warm && existing.warm) this.swap(existing, u);
         else if (!existing.warm) {
           // Still warming its first config: replace what it will serve.
-          this.swap(existing, { spec, json: r, hcm, versionInfo: version });
-        } else this.pending.set(name, { spec, json: r, hcm, versionInfo: version });
+          this.swap(existing, u);
+        } else this.pending.set(name, u);
         continue;
       }
       // New listener (or a new address: a new socket, the old listener drains).
-      const { hcm, warm } = this.makeHcm(spec);
-      const l = new ActiveListener(spec, r, hcm, { versionInfo: version, store: this.o.runtime.store, log: this.o.log, warm, worker: this.o.worker ?? 0 });
+      const { hcm, chains, warm } = this.makeHcm(spec);
+      const l = new ActiveListener(spec, r, hcm, chains, {
+        versionInfo: version,
+        store: this.o.runtime.store,
+        log: this.o.log,
+        warm,
+        worker: this.o.worker ?? 0,
+      });
       try {
         const probed = refused?.get(bindKey(this.bindHost(spec.address), spec.port));
         if (probed) throw probed;
         if (!this.controlOnly) await l.listen(this.bindHost(spec.address), spec.port, this.o.reusePort === true);
       } catch (e) {
-        this.unref(hcm);
+        this.unref(l);
         l.release();
         this.inc('listener_create_failure');
         // Envoy's NACK: "cannot bind '0.0.0.0:8080': Address already in use"; the other listeners still apply.
@@ -280,9 +300,9 @@ export class ListenerManager {
   }
 
   private swap(l: ActiveListener, u: PendingUpdate): void {
-    const old = l.hcm;
-    l.update(u.spec, u.json, u.hcm, u.versionInfo);
-    if (old !== u.hcm) this.unref(old);
+    const old: Served = { hcm: l.hcm, chains: l.chains };
+    l.update(u.spec, u.json, u.hcm, u.chains, u.versionInfo);
+    if (old.hcm !== u.hcm) this.unref(old);
     if (!l.warm && u.hcm.routes.current !== undefined) {
       l.setWarm();
       this.onWarm();
@@ -291,7 +311,7 @@ export class ListenerManager {
 
   private drainListener(l: ActiveListener): void {
     this.draining.add(l);
-    this.unref(l.hcm);
+    this.unref(l);
     void l.drain(this.o.drainMs).then(() => {
       this.draining.delete(l);
       l.release();

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { StatScope, type StatsStore } from '../stats/store.ts';
 import { ActiveStream } from '../http/active-stream.ts';
 import type { HttpConnectionManager } from '../http/connection-manager.ts';
+import type { ChainDispatcher } from './chain-dispatcher.ts';
 import { NodeDownstream } from '../http/downstream.ts';
 import { codecErrorReply } from '../http/local-reply.ts';
 import type { Json } from '../xds/json.ts';
@@ -52,6 +53,8 @@ export class ActiveListener {
   versionInfo: string;
   lastUpdated: string;
   hcm: HttpConnectionManager;
+  /** TLS / SNI / tcp_proxy listeners: the filter-chain dispatcher that goes with `hcm` (released with it). */
+  chains: ChainDispatcher | undefined;
   /** Bound address (may differ from spec with listenHost / port 0). */
   boundAddress = '';
   boundPort = 0;
@@ -85,11 +88,13 @@ export class ActiveListener {
     spec: ListenerSpec,
     json: Json,
     hcm: HttpConnectionManager,
+    chains: ChainDispatcher | undefined,
     o: { versionInfo: string; store: StatsStore; log: Logger; warm: boolean; worker: number },
   ) {
     this.spec = spec;
     this.json = json;
     this.hcm = hcm;
+    this.chains = chains;
     this.versionInfo = o.versionInfo;
     this.lastUpdated = new Date().toISOString();
     this.store = o.store;
@@ -165,7 +170,7 @@ export class ActiveListener {
 
   /** TLS / SNI / tcp_proxy listeners dispatch to a filter chain first (gateway/listener/chain-dispatcher.ts). */
   private accept(sock: Socket): void {
-    const d = this.hcm.chains;
+    const d = this.chains;
     if (d) d.dispatch(sock, (s, hcm) => this.serve(s, hcm));
     else this.serve(sock);
   }
@@ -365,13 +370,15 @@ export class ActiveListener {
   }
 
   /** New config for new connections; connections on the old config close after their current request. */
-  update(spec: ListenerSpec, json: Json, hcm: HttpConnectionManager, versionInfo: string): void {
+  update(spec: ListenerSpec, json: Json, hcm: HttpConnectionManager, chains: ChainDispatcher | undefined, versionInfo: string): void {
     const old = this.hcm;
+    const oldChains = this.chains;
     this.spec = spec;
     this.json = json;
     this.versionInfo = versionInfo;
     this.lastUpdated = new Date().toISOString();
     this.hcm = hcm;
+    this.chains = chains;
     if (old !== hcm) {
       old.draining = true;
       for (const s of this.sockets) {
@@ -383,6 +390,7 @@ export class ActiveListener {
         for (const s of this.sockets) if (s[STATE]?.hcm === old) return;
         clearInterval(check);
         old.release();
+        oldChains?.release();
       }, 1000);
       check.unref();
     }
@@ -431,6 +439,7 @@ export class ActiveListener {
 
   release(): void {
     this.hcm.release();
+    this.chains?.release();
     this.scope.releaseAll();
   }
 

@@ -1,4 +1,4 @@
-// TLS building blocks: ClientHello inspection, filter-chain selection by SNI, the secret store (SDS parse,
+// TLS building blocks: ClientHello inspection, the secret store (SDS parse,
 // NACK of bad PEM, redaction, retain) and a real handshake between DownstreamTls and UpstreamTls with
 // rotation, SAN checks and client certificates.
 import { after, describe, test } from 'node:test';
@@ -10,7 +10,6 @@ import { parseClientHello } from './client-hello.ts';
 import { SecretStore, parseSecret, referencedSecretNames } from './secrets.ts';
 import { DownstreamTls, parseDownstreamTransportSocket } from './server-context.ts';
 import { UpstreamTls, parseUpstreamTransportSocket } from './upstream-context.ts';
-import { FilterChainMatcher, type FilterChainSpec } from '../listener/filter-chains.ts';
 import { CertFactory } from '../../e2e/lib/certs.ts';
 
 const log = pino({ level: 'silent' });
@@ -42,27 +41,6 @@ describe('ClientHello inspection (tls_inspector)', () => {
     assert.deepEqual(parseClientHello(Buffer.from('GET / HTTP/1.1\r\n\r\n')), { state: 'not-tls' });
     const noSni = await clientHello(undefined, ['http/1.1']);
     assert.equal((parseClientHello(noSni) as { sni?: string }).sni, undefined);
-  });
-});
-
-describe('filter chain selection', () => {
-  const chain = (index: number, serverNames: string[], transportProtocol = ''): { spec: FilterChainSpec } => ({
-    spec: { index, serverNames, transportProtocol, tls: undefined, hcm: undefined, tcp: undefined, handshakeTimeoutMs: 0 },
-  });
-  const m = new FilterChainMatcher([chain(0, ['*.example.com']), chain(1, ['a.example.com']), chain(2, ['*.b.example.com']), chain(3, [])]);
-  const cases: [string | undefined, number | undefined][] = [
-    ['a.example.com', 1], // exact beats wildcard
-    ['x.example.com', 0],
-    ['x.b.example.com', 2], // longest wildcard
-    ['deep.x.example.com', 0], // wildcards match deeper names
-    ['other.test', 3], // chains without names catch the rest
-    [undefined, 3],
-  ];
-  for (const [sni, want] of cases) test(`SNI ${String(sni)} -> chain ${String(want)}`, () => assert.equal(m.select(sni, true)?.spec.index, want));
-  test('no catch-all chain: an unknown SNI matches nothing; transport_protocol must agree', () => {
-    const only = new FilterChainMatcher([chain(0, ['a.example.com']), chain(1, [], 'raw_buffer')]);
-    assert.equal(only.select('nope.example.com', true), undefined);
-    assert.equal(only.select(undefined, false)?.spec.index, 1);
   });
 });
 
