@@ -6,7 +6,7 @@ import { ConfigError, obj, str, type Json } from '../xds/json.ts';
 import type { StatsStore } from '../stats/store.ts';
 import { Cluster, parseCluster, parseLoadAssignment, type ClusterSpec } from './cluster.ts';
 import type { SecretStore } from '../tls/secrets.ts';
-import type { WorkerSharing } from './outlier-detector.ts';
+import type { WorkerSharing } from './worker-sharing.ts';
 
 export interface ClusterUpdateResult {
   errors: string[];

@@ -16,6 +16,12 @@
 import { ConfigError, bool, checkFields, durationMs, num, obj, type Json } from '../xds/json.ts';
 import type { StatScope, StatsStore } from '../stats/store.ts';
 import type { Host } from './host.ts';
+import type { WorkerSharing } from './worker-sharing.ts';
+
+// Callers outside upstream/ (gateway/http/active-stream.ts, proxy.ts, data-plane.ts) still import these from
+// here; they move to the modules named after them, and these re-exports go.
+export type { SharedCounterTable, WorkerSharing } from './worker-sharing.ts';
+export { grpcToHttpStatus } from './grpc-status.ts';
 
 export interface OutlierConfig {
   intervalMs: number;
@@ -93,28 +99,6 @@ export const LOCAL_ORIGIN_TIMEOUT = 1;
 export const LOCAL_ORIGIN_CONNECT_SUCCESS = 2;
 
 export type EjectionType = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure';
-
-/** Counters shared by the workers, by key (gateway/workers/shared-counters.ts). */
-export interface SharedCounterTable {
-  slot(key: string): number;
-  add(slot: number, field: number, n: number): number;
-  load(slot: number, field: number): number;
-  store(slot: number, field: number, v: number): void;
-}
-
-/**
- * What a worker's clusters share with the other workers (--concurrency > 1): the counter table (outlier
- * streaks, circuit-breaker resources) and the outlier-detection roles.
- */
-export interface WorkerSharing {
-  counters: SharedCounterTable;
-  /** The main thread's detectors decide; the workers' report to them. */
-  leader: boolean;
-  /** Follower: a streak of `type` reached its threshold on `hostKey` of `cluster`. */
-  report(cluster: string, hostKey: string, type: EjectionType): void;
-  /** Leader: a host was ejected or returned. */
-  onEjection(cluster: string, hostKey: string, ejected: boolean): void;
-}
 
 const F_5XX = 0;
 const F_GATEWAY = 1;
@@ -368,11 +352,4 @@ export class OutlierDetector {
       }
     }
   }
-}
-
-const GRPC_TO_HTTP = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
-
-/** Envoy Grpc::Utility::grpcToHttpStatus: how a grpc-status in response headers counts for outlier detection. */
-export function grpcToHttpStatus(grpcStatus: number): number {
-  return GRPC_TO_HTTP[grpcStatus] ?? 500;
 }

@@ -4,7 +4,7 @@
 // shared-counters.ts) keyed by the cluster's name, so a limit holds for all of them together, as Envoy's
 // atomics do. A cluster replaced by CDS keeps the slot: requests still in flight on the old one are counted
 // against the same limits until they finish.
-import type { SharedCounterTable } from './outlier-detector.ts';
+import type { SharedCounterTable } from './worker-sharing.ts';
 
 export const RQ = 0;
 export const PENDING = 1;
