@@ -6,7 +6,7 @@ import { resolveHostname } from './dns.ts';
 import { parseUpstreamTransportSocket, UpstreamTls, type UpstreamTlsSpec } from '../tls/upstream-context.ts';
 import { SecretStore } from '../tls/secrets.ts';
 import { connectPlain } from './tcp-connect.ts';
-import type { Dispatcher } from 'undici';
+import type { PoolEvents, UpstreamPool } from './connection-pool.ts';
 import { H1Pool } from './h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
 import type { Logger } from 'pino';
@@ -327,11 +327,6 @@ function tcpKeepalive(v: unknown, where: string): number | undefined {
   checkFields(k, `${where}.tcp_keepalive`, ['keepalive_probes', 'keepalive_time', 'keepalive_interval']);
   // Only the idle time maps onto node sockets; probes and interval stay the OS defaults.
   return num(k.keepalive_time, `${where}.tcp_keepalive.keepalive_time`, 0) * 1000;
-}
-
-/** What the router needs from a connection pool (H1Pool and H2Pool provide it, undici's Pool contract). */
-export interface UpstreamPool {
-  dispatch(opts: { path: string; method: string; headers: string[]; body: AsyncIterable<Buffer> | null }, handler: Dispatcher.DispatchHandler): boolean;
 }
 
 export interface HostSpec {
@@ -745,7 +740,7 @@ export class Cluster {
   }
 
   /** Connection accounting shared by the HTTP/1.1 and HTTP/2 pools: per host and cluster-wide stats. */
-  private poolEvents(h: Host, http1: boolean) {
+  private poolEvents(h: Host, http1: boolean): PoolEvents {
     const s = this.stats;
     const st = this.store;
     return {

@@ -5,20 +5,8 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import type { DispatchOptions, PoolEvents } from './connection-pool.ts';
 import { MAX_RESPONSE_HEAD, UpstreamProtocolError, checkTrailers, parseChunkSize, parseResponseHead } from './response-head.ts';
-
-export interface H1PoolEvents {
-  onConnect(): void;
-  onDisconnect(): void;
-  onConnectError(err: Error & { code?: string }): void;
-}
-
-interface DispatchOptions {
-  path: string;
-  method: string;
-  headers: string[];
-  body: AsyncIterable<Buffer> | null;
-}
 
 /** Receives a request body pushed chunk by chunk (gateway/http/request-body.ts). */
 export interface BodySink {
@@ -532,7 +520,7 @@ interface Queued {
 }
 
 export class H1Pool {
-  readonly events: H1PoolEvents;
+  readonly events: PoolEvents;
   readonly maxRequests: number;
   private readonly maxConnections: number;
   /** Cluster-wide max_connections: may another connection be opened? (A pool with none always may.) */
@@ -560,7 +548,7 @@ export class H1Pool {
       canCreateConnection?: () => boolean;
       connector?: Connector;
       tcpKeepaliveMs?: number;
-      events: H1PoolEvents;
+      events: PoolEvents;
       log?: Logger;
     },
   ) {

@@ -3,19 +3,7 @@
 // contract as undici's Pool so the router does not care which protocol a cluster speaks.
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Dispatcher } from 'undici';
-
-export interface H2PoolEvents {
-  onConnect(): void;
-  onDisconnect(): void;
-  onConnectError(err: Error & { code?: string }): void;
-}
-
-interface DispatchOptions {
-  path: string;
-  method: string;
-  headers: string[];
-  body: AsyncIterable<Buffer> | null;
-}
+import type { DispatchOptions, PoolEvents } from './connection-pool.ts';
 
 // Connection-specific headers are not allowed in HTTP/2 (RFC 9113 8.2.2).
 const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -73,11 +61,11 @@ export class H2Pool {
   private readonly origin: string;
   private readonly connectTimeoutMs: number;
   private readonly idleTimeoutMs: number;
-  private readonly events: H2PoolEvents;
+  private readonly events: PoolEvents;
   private closing = false;
   private active = 0;
 
-  constructor(origin: string, o: { connectTimeoutMs: number; idleTimeoutMs: number; events: H2PoolEvents }) {
+  constructor(origin: string, o: { connectTimeoutMs: number; idleTimeoutMs: number; events: PoolEvents }) {
     this.origin = origin;
     this.connectTimeoutMs = o.connectTimeoutMs;
     this.idleTimeoutMs = o.idleTimeoutMs;

@@ -1,0 +1,23 @@
+// The contract between the router, the cluster and a host's connection pool (H1Pool for HTTP/1.1, H2Pool for
+// HTTP/2): undici's Pool dispatch contract for requests, and the connection events the cluster counts.
+import type { Dispatcher } from 'undici';
+
+/** One upstream request as the router hands it to a pool: header names lowercase, [name, value, ...]. */
+export interface DispatchOptions {
+  path: string;
+  method: string;
+  headers: string[];
+  body: AsyncIterable<Buffer> | null;
+}
+
+/** Connection accounting shared by both pools: the cluster keeps per-host and cluster-wide stats from it. */
+export interface PoolEvents {
+  onConnect(): void;
+  onDisconnect(): void;
+  onConnectError(err: Error & { code?: string }): void;
+}
+
+/** What the router needs from a connection pool. */
+export interface UpstreamPool {
+  dispatch(opts: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+}
