@@ -24,7 +24,7 @@ import * as F from './response-flags.ts';
 import { FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, faultAbort, faultDelay } from './fault.ts';
 import { CORS_DETAILS, corsDecode, corsEncode, type CorsPolicy } from './cors.ts';
 import { sendShadow } from './shadow.ts';
-import { headerValue } from '../router/matchers.ts';
+import { joinedHeaderValue } from '../../xds/header-list.ts';
 import { sample } from '../router/fraction.ts';
 import { shadowHost } from '../router/mirror.ts';
 import { pickWeighted } from '../router/weighted-clusters.ts';
@@ -374,10 +374,10 @@ export class ActiveStream {
       const h = this.parsed.headers;
       const d = corsDecode(route.cors, {
         method: this.method,
-        origin: headerValue(h, 'origin'),
-        requestMethod: headerValue(h, 'access-control-request-method'),
-        requestHeaders: headerValue(h, 'access-control-request-headers'),
-        requestPrivateNetwork: headerValue(h, 'access-control-request-private-network'),
+        origin: joinedHeaderValue(h, 'origin'),
+        requestMethod: joinedHeaderValue(h, 'access-control-request-method'),
+        requestHeaders: joinedHeaderValue(h, 'access-control-request-headers'),
+        requestPrivateNetwork: joinedHeaderValue(h, 'access-control-request-private-network'),
       });
       if (d) {
         this.hcm.store.inc(d.latchedOrigin !== undefined ? this.hcm.stats['cors.origin_valid'] : this.hcm.stats['cors.origin_invalid']);

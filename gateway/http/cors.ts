@@ -11,6 +11,7 @@
 import { ConfigError, anyType, arr, bool, checkFields, str, type Json } from '../xds/json.ts';
 import { compileStringMatcher, type StringMatch } from '../router/matchers.ts';
 import { compileRuntimeFraction, sample } from '../router/fraction.ts';
+import { setHeader } from '../../xds/header-list.ts';
 
 /** The cors filter's per-route config (what Istio writes); the older route-level proto is accepted too. */
 export const CORS_TYPE = 'envoy.extensions.filters.http.cors.v3.CorsPolicy';
@@ -122,18 +123,6 @@ export function corsDecode(policies: readonly CorsPolicy[], req: CorsRequest, ra
   if (first(policies, (p) => p.allowPrivateNetworkAccess) === true && req.requestPrivateNetwork === 'true')
     h.push('access-control-allow-private-network', 'true');
   return { preflight: h, latchedOrigin };
-}
-
-function setHeader(headers: string[], name: string, value: string): void {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] === name) {
-      headers[i + 1] = value;
-      // setInline replaces the first and drops the others.
-      for (let j = headers.length - 2; j > i; j -= 2) if (headers[j] === name) headers.splice(j, 2);
-      return;
-    }
-  }
-  headers.push(name, value);
 }
 
 /** encodeHeaders: adds the CORS response headers for an allowed origin (flat, lowercase names). */

@@ -6,6 +6,7 @@
 // trailers-only style answer (status 200, grpc-status, grpc-message).
 import { httpDate } from './date.ts';
 import { reasonPhrase } from './codes.ts';
+import { headerIndex } from '../../xds/header-list.ts';
 
 export interface LocalReply {
   status: number;
@@ -34,7 +35,7 @@ export function buildLocalReply(status: number, body: string, o: LocalReplyOptio
   if (o.grpc) return grpcLocalReply(status, body, headers, o);
   if (body.length > 0) {
     headers.push('content-length', String(Buffer.byteLength(body)));
-    if (!hasHeader(headers, 'content-type')) headers.push('content-type', 'text/plain');
+    if (headerIndex(headers, 'content-type') < 0) headers.push('content-type', 'text/plain');
   }
   headers.push('date', httpDate(), 'server', o.serverName);
   if (o.close) headers.push('connection', 'close');
@@ -93,11 +94,6 @@ function grpcLocalReply(status: number, body: string, headers: string[], o: Loca
   if (o.close) headers.push('connection', 'close');
   if (!o.head) headers.push('content-length', '0');
   return { status: 200, headers, body: '' };
-}
-
-function hasHeader(flat: string[], name: string): boolean {
-  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return true;
-  return false;
 }
 
 /** Request content-type makes it gRPC (Envoy Grpc::Common::hasGrpcContentType; grpc-web is not gRPC). */

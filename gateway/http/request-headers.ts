@@ -229,16 +229,3 @@ export function parseRequestHeaders(raw: readonly string[], o: RequestHeaderOpti
     internal: !edge,
   };
 }
-
-/** Index of a header in a flat lowercase array, or -1. */
-export function findHeader(headers: readonly string[], name: string): number {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return i;
-  return -1;
-}
-
-/** Sets a header in place (first occurrence) or appends it (Envoy setReference semantics). */
-export function setHeader(headers: string[], name: string, value: string): void {
-  const i = findHeader(headers, name);
-  if (i >= 0) headers[i + 1] = value;
-  else headers.push(name, value);
-}

@@ -5,7 +5,7 @@
 // generates one: value = hex(xxHash64(<remote ip:port><local ip:port>)), sent back as
 // `set-cookie: <name>="<value>"; Max-Age=<ttl s>; Path=<path>; <attributes>; HttpOnly`.
 import { ConfigError, arr, bool, checkFields, durationMs, obj, str } from '../xds/json.ts';
-import { headerValue } from './matchers.ts';
+import { joinedHeaderValue } from '../../xds/header-list.ts';
 import { uint64ToHex, xxHash64 } from '../upstream/xxhash64.ts';
 
 const MASK = (1n << 64n) - 1n;
@@ -70,7 +70,7 @@ function compileOne(p: Record<string, unknown>, where: string): CompiledHashPoli
     return {
       terminal,
       method: (c) => {
-        const v = headerValue(c.headers, name);
+        const v = joinedHeaderValue(c.headers, name);
         return v === undefined ? undefined : xxHash64(v);
       },
     };

@@ -3,6 +3,7 @@
 // substitution format (%DOWNSTREAM_REMOTE_ADDRESS% ...) that is meaningful here. Compiled per config.
 import { ConfigError, arr, bool, checkFields, obj, str, strArr } from '../xds/json.ts';
 import { wireString } from '../../xds/header-bytes.ts';
+import { headerIndex, removeHeader, setHeader } from '../../xds/header-list.ts';
 
 export interface HeaderContext {
   remoteAddress: string;
@@ -119,18 +120,9 @@ export function isEmptyMutation(m: HeaderMutation): boolean {
   return m.remove.length === 0 && m.add.length === 0;
 }
 
-function indexOfHeader(headers: string[], name: string): number {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return i;
-  return -1;
-}
-
-function removeAll(headers: string[], name: string, from = 0): void {
-  for (let i = headers.length - 2; i >= from; i -= 2) if (headers[i] === name) headers.splice(i, 2);
-}
-
 /** Applies a mutation to a flat header array in place (Envoy HeaderParser::evaluateHeaders). */
 export function applyHeaderMutation(m: HeaderMutation, headers: string[], c: HeaderContext): void {
-  for (const r of m.remove) removeAll(headers, r);
+  for (const r of m.remove) removeHeader(headers, r);
   for (const op of m.add) {
     let value = op.constant;
     if (value === undefined) {
@@ -138,7 +130,7 @@ export function applyHeaderMutation(m: HeaderMutation, headers: string[], c: Hea
       for (const p of op.parts) value += typeof p === 'string' ? p : p(c);
     }
     if (value === '' && !op.keepEmpty) continue;
-    const at = indexOfHeader(headers, op.name);
+    const at = headerIndex(headers, op.name);
     switch (op.action) {
       case APPEND:
         headers.push(op.name, value);
@@ -147,17 +139,10 @@ export function applyHeaderMutation(m: HeaderMutation, headers: string[], c: Hea
         if (at < 0) headers.push(op.name, value);
         break;
       case OVERWRITE_OR_ADD:
-        if (at < 0) headers.push(op.name, value);
-        else {
-          headers[at + 1] = value;
-          removeAll(headers, op.name, at + 2);
-        }
+        setHeader(headers, op.name, value);
         break;
       case OVERWRITE_IF_EXISTS:
-        if (at >= 0) {
-          headers[at + 1] = value;
-          removeAll(headers, op.name, at + 2);
-        }
+        if (at >= 0) setHeader(headers, op.name, value);
         break;
     }
   }

@@ -3,6 +3,7 @@
 // adapter and a raw HTTP/1 parser can produce cheaply), so nothing here depends on node:http.
 import { ConfigError, bool, checkFields, num, obj, regexMatcher, str, type Json } from '../xds/json.ts';
 import { wireString } from '../../xds/header-bytes.ts';
+import { joinedHeaderValue } from '../../xds/header-list.ts';
 
 export type StringMatch = (value: string) => boolean;
 
@@ -37,21 +38,6 @@ export function compileStringMatcher(v: unknown, where: string): StringMatch {
   throw new ConfigError(`${where}: a string matcher needs one of exact, prefix, suffix, contains, safe_regex`);
 }
 
-/**
- * All values of a header joined with ',' (Envoy HeaderUtility::getAllOfHeaderAsString), or undefined.
- * Pseudo-headers (:authority, :method, :path, :scheme) come from the request line.
- */
-export function headerValue(headers: readonly string[], name: string): string | undefined {
-  let out: string | undefined;
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] === name) {
-      const v = headers[i + 1] ?? '';
-      out = out === undefined ? v : out + ',' + v;
-    }
-  }
-  return out;
-}
-
 export interface MatchRequest {
   method: string;
   authority: string;
@@ -63,6 +49,10 @@ export interface MatchRequest {
 
 export type HeaderMatch = (req: MatchRequest) => boolean;
 
+/**
+ * The value a header matcher sees: every value joined with ',' (xds/header-list.ts); pseudo-headers
+ * (:authority, :method, :path, :scheme) come from the request line.
+ */
 function pseudo(req: MatchRequest, name: string): string | undefined {
   switch (name) {
     case ':authority':
@@ -75,7 +65,7 @@ function pseudo(req: MatchRequest, name: string): string | undefined {
     case ':scheme':
       return req.scheme;
     default:
-      return headerValue(req.headers, name);
+      return joinedHeaderValue(req.headers, name);
   }
 }
 

@@ -18,6 +18,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError, bool, checkFields, num, obj, str, type Json } from '../xds/json.ts';
 import { Host } from './host.ts';
+import { firstHeaderValue } from '../../xds/header-list.ts';
 
 export const ORIGINAL_DST_HOST_HEADER = 'x-envoy-original-dst-host';
 export const DEFAULT_CLEANUP_INTERVAL_MS = 5000;
@@ -88,11 +89,6 @@ export function parseAddressAndPort(v: string): { address: string; port: number 
   return p > 65535 ? undefined : { address: ip, port: p };
 }
 
-function headerValue(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
-
 /** The host map of one ORIGINAL_DST cluster and its load balancer. */
 export class OriginalDstHosts {
   readonly config: OriginalDstConfig;
@@ -121,7 +117,7 @@ export class OriginalDstHosts {
     let dst: { address: string; port: number } | undefined;
     const name = this.config.headerName;
     if (name && ctx.headers) {
-      const v = headerValue(ctx.headers, name);
+      const v = firstHeaderValue(ctx.headers, name);
       if (v !== undefined) {
         dst = parseAddressAndPort(v);
         if (!dst) this.onInvalid();
