@@ -2,6 +2,14 @@
 // re2js, a linear-time port: matching time grows with the input, never exponentially, so a pattern from a
 // request (`(a+)+$`) cannot stall the thread that runs it. JavaScript's RegExp backtracks and must never
 // see a pattern that came from a request or a config.
+//
+// The one RE2 of the repository: the controller validates VirtualService regexes with it (as istiod's webhook
+// does with Go's regexp, whose syntax re2js ports) and the proxy compiles safe_regex with it, so a pattern one
+// side accepts the other does too. re2js parses RE2's syntax with RE2::Options' defaults as Envoy uses them:
+// flag groups (?i) (?m) (?s) (?U), combined, negated and scoped ((?is), (?-s), (?i:...)); POSIX classes
+// ([[:alpha:]]); \A \z \Q...\E \pL; named groups (?P<n>...) and (?<n>...); `.` not matching a newline and
+// `^`/`$` only at the ends of the text unless (?s)/(?m) say otherwise. Two differences with RE2 remain, both
+// refused here as istiod refuses them: `\C` (a single byte) and two groups of the same name.
 import { RE2JS, RE2JSException, RE2JSSyntaxException } from 're2js';
 
 export interface Re2 {
@@ -24,6 +32,11 @@ export interface Re2 {
 export interface Re2Error {
   readonly pattern: string;
   readonly message: string;
+  /**
+   * When the pattern uses a Perl feature RE2 leaves out because it cannot run in linear time (lookarounds,
+   * backreferences, atomic groups, possessive quantifiers): that, in words, for a user who wrote a PCRE pattern.
+   */
+  readonly unsupported?: string;
 }
 
 // re2js reports Go's regexp/syntax texts; Envoy passes on RE2's (re2/regexp.cc kErrorStrings, joined to the
@@ -44,12 +57,34 @@ const RE2_ERROR_TEXT: Readonly<Record<string, string>> = {
   'expression too large': 'pattern too large - compile failed',
 };
 
-function errorText(err: unknown): string {
-  if (err instanceof RE2JSSyntaxException) {
-    const code = RE2_ERROR_TEXT[err.error] ?? err.error;
-    return err.input ? `${code}: ${err.input}` : code;
+/** Perl syntax RE2 refuses, recognised by RE2's error code and argument. */
+function unsupportedFeature(code: string, arg: string): string | undefined {
+  if (code === 'invalid perl operator') {
+    if (arg === '(?=' || arg === '(?!' || arg === '(?<=' || arg === '(?<!') return 'lookaround assertions ((?=, (?!, (?<=, (?<!) are not supported by RE2';
+    if (arg === '(?>') return 'atomic groups (?>...) are not supported by RE2';
   }
-  if (err instanceof RE2JSException) return err.message;
+  if (code === 'invalid escape sequence') {
+    if (/^\\[1-9]$/.test(arg)) return 'backreferences (\\1 ...) are not supported by RE2';
+    if (arg === '\\k') return 'named backreferences (\\k<name>) are not supported by RE2';
+  }
+  // RE2 reads a repetition operator after another (`a++`, `a*+`, `a{2}+`) as stacked, not possessive.
+  if (code === 'bad repetition operator' && arg.endsWith('+')) return 'possessive quantifiers (a*+, a++) are not supported by RE2';
+  return undefined;
+}
+
+function compileError(pattern: string, err: unknown): Re2Error {
+  if (err instanceof RE2JSSyntaxException) {
+    let code = RE2_ERROR_TEXT[err.error] ?? err.error;
+    let arg = err.input ?? '';
+    // re2js parses `(?<=` and `(?<!` as a named group; RE2 checks for look-behinds first (re2/parse.cc ParsePerlFlags).
+    if (code === 'invalid named capture group' && (arg.startsWith('(?<=') || arg.startsWith('(?<!'))) {
+      code = 'invalid perl operator';
+      arg = arg.slice(0, 4);
+    }
+    const unsupported = unsupportedFeature(code, arg);
+    return { pattern, message: arg ? `${code}: ${arg}` : code, ...(unsupported ? { unsupported } : {}) };
+  }
+  if (err instanceof RE2JSException) return { pattern, message: err.message };
   throw err;
 }
 
@@ -59,7 +94,7 @@ export function compileRe2(pattern: string): Re2 | Re2Error {
   try {
     re = RE2JS.compile(pattern);
   } catch (err) {
-    return { pattern, message: errorText(err) };
+    return compileError(pattern, err);
   }
   const groups = re.groupCount();
   return {

@@ -18,7 +18,7 @@ import type {
 import { checkWildcardDomain, isDNS1123Label, isIPAddress } from './host.ts';
 import { parseDuration } from './duration.ts';
 import { isHTTP, parseProtocol } from './protocol.ts';
-import { checkRe2 } from './re2.ts';
+import { compileRe2, isRe2Error } from '../../xds/re2.ts';
 
 export interface FieldError {
   field: string;
@@ -189,6 +189,19 @@ export function validateGateway(name: string, spec: unknown): FieldError[] {
 }
 
 // ---- VirtualService -----------------------------------------------------------------------------
+
+/**
+ * Why a VirtualService regex cannot be served, undefined when it can. It is compiled by the proxy's own RE2
+ * (xds/re2.ts), so what passes here compiles there; the message is RE2's (as Envoy would NACK it), or for a
+ * Perl feature RE2 leaves out (lookarounds, backreferences...) that feature in words. Empty regexes are refused
+ * as istiod refuses them.
+ */
+function checkRe2(pattern: string): string | undefined {
+  if (pattern === '') return 'regex must not be empty';
+  const re = compileRe2(pattern);
+  if (!isRe2Error(re)) return undefined;
+  return re.unsupported ?? `invalid regex (RE2, as Envoy compiles it): ${re.message}`;
+}
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
 
