@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileCorsPolicy, corsDecode, corsEncode, CORS_TYPE, type CorsRequest } from './cors.ts';
+import { corsDecode, corsEncode, type CorsRequest } from './cors.ts';
+import { compileCorsPolicy, CORS_TYPE } from '../router/cors-policy.ts';
 
 const T = `type.googleapis.com/${CORS_TYPE}`;
 // As Istio writes VirtualService corsPolicy.

@@ -1,5 +1,5 @@
 // Envoy's CORS filter (source/extensions/filters/http/cors/cors_filter.cc) with the per-route policy Istio
-// writes from VirtualService `corsPolicy` (envoy.config.route.v3.CorsPolicy in typed_per_filter_config).
+// writes from VirtualService `corsPolicy` (compiled by router/cors-policy.ts).
 // Route policy first, then the virtual host's: for each field the first policy that sets it wins.
 //
 // Request side: with a non-empty Origin, a preflight (OPTIONS + Access-Control-Request-Method) is answered
@@ -8,64 +8,11 @@
 // -max-age — unless the origin is not allowed and forward_not_matching_preflights (default true) lets the
 // preflight through to the upstream. Response side: for an allowed origin, access-control-allow-origin,
 // -allow-credentials and -expose-headers are set on the response.
-import { ConfigError, anyType, arr, bool, checkFields, str, type Json } from '../xds/json.ts';
-import { compileStringMatcher, type StringMatch } from '../router/matchers.ts';
-import { compileRuntimeFraction, sample } from '../router/fraction.ts';
+import { sample } from '../router/fraction.ts';
+import type { CorsPolicy } from '../router/cors-policy.ts';
 import { setHeader } from '../../xds/header-list.ts';
 
-/** The cors filter's per-route config (what Istio writes); the older route-level proto is accepted too. */
-export const CORS_TYPE = 'envoy.extensions.filters.http.cors.v3.CorsPolicy';
-export const ROUTE_CORS_TYPE = 'envoy.config.route.v3.CorsPolicy';
 export const CORS_DETAILS = 'cors_response';
-
-export interface CorsPolicy {
-  allowOrigins: StringMatch[] | undefined;
-  allowMethods: string | undefined;
-  allowHeaders: string | undefined;
-  exposeHeaders: string | undefined;
-  maxAge: string | undefined;
-  allowCredentials: boolean | undefined;
-  allowPrivateNetworkAccess: boolean | undefined;
-  forwardNotMatchingPreflights: boolean | undefined;
-  enabled: number;
-  shadowEnabled: number;
-}
-
-export function compileCorsPolicy(v: Json, where: string): CorsPolicy {
-  if (anyType(v) !== CORS_TYPE && anyType(v) !== ROUTE_CORS_TYPE) throw new ConfigError(`${where}: expected ${CORS_TYPE}, got ${anyType(v)}`);
-  checkFields(v, where, [
-    '@type',
-    'allow_origin_string_match',
-    'allow_methods',
-    'allow_headers',
-    'expose_headers',
-    'max_age',
-    'allow_credentials',
-    'filter_enabled',
-    'shadow_enabled',
-    'allow_private_network_access',
-    'forward_not_matching_preflights',
-  ]);
-  const list = arr(v.allow_origin_string_match, `${where}.allow_origin_string_match`);
-  const optBool = (x: unknown, f: string): boolean | undefined => (x === undefined ? undefined : bool(x, `${where}.${f}`));
-  const optStr = (x: unknown, f: string): string | undefined => {
-    const s = str(x, `${where}.${f}`);
-    return s === '' ? undefined : s;
-  };
-  return {
-    allowOrigins: list.length ? list.map((m, i) => compileStringMatcher(m, `${where}.allow_origin_string_match[${i}]`)) : undefined,
-    allowMethods: optStr(v.allow_methods, 'allow_methods'),
-    allowHeaders: optStr(v.allow_headers, 'allow_headers'),
-    exposeHeaders: optStr(v.expose_headers, 'expose_headers'),
-    maxAge: optStr(v.max_age, 'max_age'),
-    allowCredentials: optBool(v.allow_credentials, 'allow_credentials'),
-    allowPrivateNetworkAccess: optBool(v.allow_private_network_access, 'allow_private_network_access'),
-    forwardNotMatchingPreflights: optBool(v.forward_not_matching_preflights, 'forward_not_matching_preflights'),
-    // filter_enabled absent: enabled (100%); shadow_enabled absent: off.
-    enabled: compileRuntimeFraction(v.filter_enabled, `${where}.filter_enabled`, 1),
-    shadowEnabled: compileRuntimeFraction(v.shadow_enabled, `${where}.shadow_enabled`, 0),
-  };
-}
 
 export interface CorsRequest {
   method: string;

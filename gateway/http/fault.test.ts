@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileFault, faultAbort, faultDelay, FAULT_TYPE } from './fault.ts';
+import { faultAbort, faultDelay } from './fault.ts';
+import { compileFault, FAULT_TYPE } from '../router/fault-config.ts';
 import { ConfigError } from '../xds/json.ts';
 
 const T = `type.googleapis.com/${FAULT_TYPE}`;

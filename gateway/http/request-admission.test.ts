@@ -8,7 +8,7 @@ import { startTestProxy } from '../test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
 import { HTTPBIN, assignment, edsCluster, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo } from '../test/fixtures.ts';
 import { exchange, freePort } from '../test/raw-client.ts';
-import { FAULT_TYPE } from './fault.ts';
+import { FAULT_TYPE } from '../router/fault-config.ts';
 
 const HOST = 'admission.test';
 

@@ -3,8 +3,8 @@
 // is a no-op; any other non-empty config would change behaviour this proxy does not implement, so it is
 // rejected (NACK) with a message naming it.
 import { ConfigError, anyType, obj } from '../xds/json.ts';
-import { compileCorsPolicy, CORS_TYPE, ROUTE_CORS_TYPE, type CorsPolicy } from '../http/cors.ts';
-import { compileFault, FAULT_TYPE, type FaultConfig } from '../http/fault.ts';
+import { compileCorsPolicy, CORS_TYPE, ROUTE_CORS_TYPE, type CorsPolicy } from './cors-policy.ts';
+import { compileFault, FAULT_TYPE, type FaultConfig } from './fault-config.ts';
 
 export interface PerFilterConfig {
   fault: FaultConfig | undefined;

@@ -10,9 +10,9 @@ import { compilePerFilterConfig } from './per-filter-config.ts';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.ts';
 import { compileHashPolicy, type RequestHash } from './hash-policy.ts';
 import { PATH_ANY, PATH_EXACT, PATH_PREFIX, PATH_REGEX, PATH_SEPARATED, buildRouteIndex, firstMatch, type RouteIndex } from './route-index.ts';
-import type { FaultConfig } from '../http/fault.ts';
+import type { FaultConfig } from './fault-config.ts';
 import type { Re2 } from '../../xds/re2.ts';
-import type { CorsPolicy } from '../http/cors.ts';
+import type { CorsPolicy } from './cors-policy.ts';
 
 export const ACTION_ROUTE = 0;
 export const ACTION_REDIRECT = 1;
