@@ -11,7 +11,44 @@ export interface Allowed {
   why: string;
 }
 
-export const ALLOWED: readonly Allowed[] = [];
+const HCM = String.raw`\.filter_chains\[match=.*?\]\.filters\[envoy\.filters\.network\.http_connection_manager\]\.typed_config`;
+const TELEMETRY = 'telemetry plumbing, not request handling: it comes with Istio telemetry (issue 14)';
+
+export const ALLOWED: readonly Allowed[] = [
+  {
+    type: 'listeners',
+    path: new RegExp(`${HCM}\\.http_filters\\[istio\\.(metadata_exchange|alpn)\\]$`),
+    why: "Istio's own filters (peer metadata for telemetry, ALPN override for in-mesh mTLS): their protos are not published, and neither changes what a client or backend of a gateway sees",
+  },
+  {
+    type: 'clusters',
+    path: /^\.filters$/,
+    why: "the upstream istio.metadata_exchange filter: Istio's own peer-metadata exchange for telemetry (unpublished proto)",
+  },
+  {
+    type: 'clusters',
+    path: /^\.transport_socket_matches$/,
+    why: 'auto mTLS (tlsMode: istio endpoints get ISTIO_MUTUAL) needs the mesh CA, which meshgate does not have: it talks plain TCP to pods, as istiod does to endpoints without a sidecar',
+  },
+  {
+    type: 'listeners',
+    path: /\.filters\[envoy\.filters\.network\.mongo_proxy\]$/,
+    why: 'MONGO servers are proxied as plain TCP (tcp_proxy, which follows it in the chain): mongo_proxy only decodes the protocol for stats',
+  },
+  {
+    type: 'listeners',
+    path: new RegExp(`${HCM}\\.http_filters\\[envoy\\.filters\\.http\\.grpc_stats\\]$`),
+    why: `grpc_stats counts gRPC messages: ${TELEMETRY}`,
+  },
+  {
+    type: 'listeners',
+    path: new RegExp(`${HCM}\\.(tracing\\.custom_tags|request_id_extension)$`),
+    why: `tracing tags and the request id extension: ${TELEMETRY}`,
+  },
+  { type: 'clusters', path: /^\.(alt_stat_name|metadata\.filter_metadata\.istio(\..*)?)$/, why: `stat names and Istio metadata of clusters: ${TELEMETRY}` },
+  { type: 'clusters', path: /\.lb_endpoints\[\d+\]\.metadata\.filter_metadata\.istio\.workload$/, why: `endpoint workload metadata: ${TELEMETRY}` },
+  { type: 'endpoints', path: /\.lb_endpoints\[\d+\]\.metadata\.filter_metadata\.istio\.workload$/, why: `endpoint workload metadata: ${TELEMETRY}` },
+];
 
 export function allowedBy(d: Difference): Allowed | undefined {
   return ALLOWED.find((a) => a.type === d.type && (!a.resource || a.resource.test(d.resource)) && a.path.test(d.path));
