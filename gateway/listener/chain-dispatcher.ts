@@ -129,7 +129,7 @@ export class ChainDispatcher {
       return;
     }
     void chain.tls
-      .accept(sock, { timeoutMs: chain.spec.handshakeTimeoutMs, warmMs: SDS_WARM_MS, log: this.log }, (t) => {
+      .accept(sock, { timeoutMs: chain.spec.handshakeTimeoutMs, warmMs: SDS_WARM_MS, log: this.log, sni }, (t) => {
         if (!t.getPeerX509Certificate()) this.runtime.store.inc(this.ssl.no_certificate as number);
         next(t);
       })

@@ -1,8 +1,16 @@
 // Filter chain selection (Envoy's order for the fields gateways use): an exact server name, then the longest
 // matching wildcard, then chains without server names; transport_protocol must agree with the connection.
+// tcp_proxy: what its config is reduced to, and the source-IP hash it gives the load balancer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import pino from 'pino';
+import type { envoy } from '../../xds/envoy.ts';
+import { StatsStore } from '../stats/store.ts';
+import type { ClusterManager } from '../upstream/cluster-manager.ts';
+import { xxHash64 } from '../upstream/xxhash64.ts';
 import { FilterChainMatcher, type FilterChainSpec } from './filter-chains.ts';
+import { parseTcpProxy, TcpProxy } from './tcp-proxy.ts';
 
 describe('filter chain selection', () => {
   const chain = (index: number, serverNames: string[], transportProtocol = ''): { spec: FilterChainSpec } => ({
@@ -23,4 +31,46 @@ describe('filter chain selection', () => {
     assert.equal(only.select('nope.example.com', true), undefined);
     assert.equal(only.select(undefined, false)?.spec.index, 1);
   });
+});
+
+describe('tcp_proxy', () => {
+  const log = pino({ level: 'silent' });
+
+  test('hash_policy source_ip: the load balancer gets the hash of the client IP (IPv4-mapped addresses as IPv4); without it, none', () => {
+    const store = new StatsStore();
+    const hashes: (bigint | undefined)[] = [];
+    const cluster = {
+      chooseHost: (h?: bigint) => {
+        hashes.push(h);
+        return undefined;
+      },
+      stats: { upstream_cx_none_healthy: store.counter('none_healthy') },
+    };
+    const clusters = { get: () => cluster } as unknown as ClusterManager;
+    const connect = (hashPolicy: envoy.type.v3.HashPolicy[] | undefined): void => {
+      const spec = parseTcpProxy({ stat_prefix: 's', cluster: 'c', ...(hashPolicy ? { hash_policy: hashPolicy } : {}) }, 'test');
+      const down = Object.assign(new PassThrough(), { remoteAddress: '::ffff:10.1.2.3' });
+      new TcpProxy(spec, { store, clusters, log }).handle(down);
+    };
+    connect([{ source_ip: {} }]);
+    connect(undefined);
+    assert.deepEqual(hashes, [xxHash64('10.1.2.3'), undefined]);
+  });
+
+  const nacks: [string, envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, RegExp][] = [
+    [
+      'a hash policy other than source_ip',
+      { stat_prefix: 's', cluster: 'c', hash_policy: [{ filter_state: { key: 'k' } }] },
+      /hash_policy\[0\]: field 'filter_state'/,
+    ],
+    ['an empty hash policy', { stat_prefix: 's', cluster: 'c', hash_policy: [{}] }, /hash_policy\[0\]: a hash policy needs source_ip/],
+    [
+      'a weighted cluster with metadata_match (subset selection is not implemented)',
+      { stat_prefix: 's', weighted_clusters: { clusters: [{ name: 'c', weight: 1, metadata_match: {} }] } },
+      /clusters\[0\]: field 'metadata_match'/,
+    ],
+    ['no stat_prefix', { cluster: 'c' }, /tcp_proxy needs a stat_prefix/],
+    ['access logs', { stat_prefix: 's', cluster: 'c', access_log: [{ name: 'x' }] }, /tcp_proxy access logs are not supported/],
+  ];
+  for (const [name, cfg, re] of nacks) test(`NACKed: ${name}`, () => assert.throws(() => parseTcpProxy(cfg, 'test'), re));
 });

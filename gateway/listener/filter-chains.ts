@@ -4,13 +4,20 @@
 // name beats the longest matching wildcard (`*.example.com` matches any deeper name), which beats chains
 // without server names; transport_protocol `tls` / `raw_buffer` must agree with what the connection is;
 // no matching chain closes the connection (listener.<addr>.no_filter_chain_match).
-import { ConfigError, anyType, arr, checkFields, durationMs, obj, str, strArr, type Json } from '../xds/json.ts';
+import { durationMs, typedAny, unpackAny, type envoy } from '../../xds/envoy.ts';
+import { HCM_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE, TYPE_PREFIX } from '../../xds/type-urls.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError, anyType } from '../xds/json.ts';
 import { parseHcm, type HcmSpec } from '../http/hcm-config.ts';
-import { ROUTER_TYPE } from '../../xds/type-urls.ts';
+import { isRawBuffer } from '../tls/common-context.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsSpec } from '../tls/server-context.ts';
-import { parseTcpProxy, TCP_PROXY_TYPE, type TcpProxySpec } from './tcp-proxy.ts';
+import { parseTcpProxy, type TcpProxySpec } from './tcp-proxy.ts';
 
-const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+type Listener = envoy.config.listener.v3.Listener;
+
+/** The message names of the network filters this proxy runs, as anyType() gives them. */
+export const HCM_NAME = HCM_TYPE.slice(TYPE_PREFIX.length);
+const TCP_PROXY_NAME = TCP_PROXY_TYPE.slice(TYPE_PREFIX.length);
 
 export interface FilterChainSpec {
   index: number;
@@ -24,56 +31,60 @@ export interface FilterChainSpec {
   handshakeTimeoutMs: number;
 }
 
+export const checkFilterChain = fieldTable('envoy.config.listener.v3.FilterChain', {
+  filters: true,
+  filter_chain_match: true,
+  transport_socket: true,
+  transport_socket_connect_timeout: true,
+  name: "names the chain for Envoy's filter_chain_matcher, which Istio does not use for gateways; chains are selected by filter_chain_match",
+  metadata: 'read by Envoy extensions this proxy does not run',
+});
+const checkChainMatch = fieldTable('envoy.config.listener.v3.FilterChainMatch', { server_names: true, transport_protocol: true });
+export const checkNetworkFilter = fieldTable('envoy.config.listener.v3.Filter', {
+  name: "the filter is the one its typed_config's type names; the name only appears in messages",
+  typed_config: true,
+});
+
 /** True when a listener needs the multi-chain path (TLS, SNI matching, tcp_proxy or several chains). */
-export function needsFilterChains(l: Json): boolean {
-  const chains = Array.isArray(l.filter_chains) ? (l.filter_chains as Json[]) : [];
+export function needsFilterChains(l: Listener): boolean {
+  const chains = l.filter_chains ?? [];
   if (chains.length !== 1) return chains.length > 1;
-  const fc = chains[0] as Json;
-  const match = fc.filter_chain_match as Json | undefined;
-  if (match && Object.keys(match).length > 0) return true;
-  const ts = fc.transport_socket as Json | undefined;
-  if (ts) {
-    const t = typeof (ts.typed_config as Json | undefined)?.['@type'] === 'string' ? String((ts.typed_config as Json)['@type']) : '';
-    const n = typeof ts.name === 'string' ? ts.name : '';
-    if (!t.endsWith('RawBuffer') && n !== 'envoy.transport_sockets.raw_buffer') return true;
-  }
-  const filters = Array.isArray(fc.filters) ? (fc.filters as Json[]) : [];
-  return filters.some((f) => anyType(obj(f.typed_config, 'filter')) === TCP_PROXY_TYPE);
+  const fc = chains[0] as envoy.config.listener.v3.FilterChain;
+  if (fc.filter_chain_match && Object.keys(fc.filter_chain_match).length > 0) return true;
+  if (fc.transport_socket && !isRawBuffer(fc.transport_socket)) return true;
+  return (fc.filters ?? []).some((f) => f.typed_config !== undefined && anyType(f.typed_config) === TCP_PROXY_NAME);
 }
 
-export function parseFilterChains(l: Json, where: string): FilterChainSpec[] {
+export function parseFilterChains(l: Listener, where: string): FilterChainSpec[] {
   const out: FilterChainSpec[] = [];
-  for (const [i, fc] of arr(l.filter_chains, `${where}.filter_chains`).entries()) {
+  for (const [i, fc] of (l.filter_chains ?? []).entries()) {
     const wc = `${where}.filter_chains[${i}]`;
-    checkFields(fc, wc, ['filters', 'filter_chain_match', 'transport_socket', 'name', 'metadata', 'transport_socket_connect_timeout']);
-    const m = obj(fc.filter_chain_match, `${wc}.filter_chain_match`);
-    checkFields(m, `${wc}.filter_chain_match`, ['server_names', 'transport_protocol', 'application_protocols']);
-    if (strArr(m.application_protocols, wc).length > 0)
+    checkFilterChain(fc, wc);
+    const m = fc.filter_chain_match ?? {};
+    if ((m.application_protocols ?? []).length > 0)
       throw new ConfigError(`${wc}.filter_chain_match: application_protocols matching is not supported by this proxy`);
-    const tls =
-      fc.transport_socket === undefined
-        ? undefined
-        : parseDownstreamTransportSocket(obj(fc.transport_socket, `${wc}.transport_socket`), `${wc}.transport_socket`);
-    const filters = arr(fc.filters, `${wc}.filters`);
+    checkChainMatch(m, `${wc}.filter_chain_match`);
+    const tls = fc.transport_socket === undefined ? undefined : parseDownstreamTransportSocket(fc.transport_socket, `${wc}.transport_socket`);
+    const filters = fc.filters ?? [];
     if (filters.length !== 1)
       throw new ConfigError(`${wc}: exactly one network filter (http_connection_manager or tcp_proxy) is supported, got ${filters.length}`);
-    const f = filters[0] as Json;
-    checkFields(f, `${wc}.filters[0]`, ['name', 'typed_config']);
-    const cfg = obj(f.typed_config, `${wc}.filters[0].typed_config`);
+    const f = filters[0] as envoy.config.listener.v3.Filter;
+    checkNetworkFilter(f, `${wc}.filters[0]`);
+    const cfg = f.typed_config ?? { '@type': '' };
     const t = anyType(cfg);
     let hcm: HcmSpec | undefined;
     let tcp: TcpProxySpec | undefined;
-    if (t === HCM_TYPE) hcm = parseHcm(cfg, `${wc} HttpConnectionManager`);
-    else if (t === TCP_PROXY_TYPE) tcp = parseTcpProxy(cfg, `${wc} TcpProxy`);
-    else throw new ConfigError(`${wc}.filters[0]: network filter '${str(f.name, wc)}' (${t}) is not supported by this proxy`);
+    if (t === HCM_NAME) hcm = parseHcm(cfg, `${wc} HttpConnectionManager`);
+    else if (t === TCP_PROXY_NAME) tcp = parseTcpProxy(unpackAny(cfg, TCP_PROXY_TYPE), `${wc} TcpProxy`);
+    else throw new ConfigError(`${wc}.filters[0]: network filter '${f.name ?? ''}' (${t}) is not supported by this proxy`);
     out.push({
       index: i,
-      serverNames: strArr(m.server_names, `${wc}.filter_chain_match.server_names`).map((s) => s.toLowerCase()),
-      transportProtocol: str(m.transport_protocol, wc),
+      serverNames: (m.server_names ?? []).map((s) => s.toLowerCase()),
+      transportProtocol: m.transport_protocol ?? '',
       tls,
       hcm,
       tcp,
-      handshakeTimeoutMs: durationMs(fc.transport_socket_connect_timeout, `${wc}.transport_socket_connect_timeout`, 0),
+      handshakeTimeoutMs: durationMs(fc.transport_socket_connect_timeout, 0),
     });
   }
   // Envoy rejects listeners whose chains have identical matches.
@@ -139,10 +150,9 @@ export class FilterChainMatcher<T extends { spec: FilterChainSpec }> {
 export function tcpOnlyHcm(listenerName: string): HcmSpec {
   return parseHcm(
     {
-      '@type': `type.googleapis.com/${HCM_TYPE}`,
       stat_prefix: `tcp_only_${listenerName}`,
       route_config: { name: '', virtual_hosts: [] },
-      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
+      http_filters: [{ name: 'envoy.filters.http.router', typed_config: typedAny(ROUTER_TYPE, {}) }],
     },
     `listener '${listenerName}'`,
   );

@@ -6,12 +6,14 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { ConfigError, arr, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
+import { durationMs, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import { StatScope, type StatsStore } from '../stats/store.ts';
 import { CX } from '../upstream/resource-manager.ts';
-
-export const TCP_PROXY_TYPE = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+import { xxHash64 } from '../upstream/xxhash64.ts';
+import { plainIp } from '../http/request-headers.ts';
 
 export interface TcpProxySpec {
   statPrefix: string;
@@ -19,40 +21,58 @@ export interface TcpProxySpec {
   /** Envoy default 1 h; 0 disables. */
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
+  /** hash_policy source_ip: the load balancer's hash is the client address's (consistent hashing clusters). */
+  hashSourceIp: boolean;
 }
 
-export function parseTcpProxy(cfg: Json, where: string): TcpProxySpec {
-  checkFields(cfg, where, [
-    '@type',
-    'stat_prefix',
-    'cluster',
-    'weighted_clusters',
-    'idle_timeout',
-    'max_downstream_connection_duration',
-    'hash_policy',
-    'access_log',
-    'max_connect_attempts',
-  ]);
-  if (arr(cfg.access_log, where).length > 0) throw new ConfigError(`${where}: tcp_proxy access logs are not supported by this proxy`);
-  const statPrefix = str(cfg.stat_prefix, `${where}.stat_prefix`);
+const checkTcpProxy = fieldTable('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', {
+  stat_prefix: true,
+  cluster: true,
+  weighted_clusters: true,
+  idle_timeout: true,
+  max_downstream_connection_duration: true,
+  hash_policy: true,
+  max_connect_attempts: 'a connection makes one connect attempt, to one host (Envoy default 1; Istio does not set it)',
+});
+const checkWeightedCluster = fieldTable('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster', { clusters: true });
+const checkClusterWeight = fieldTable('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight', { name: true, weight: true });
+const checkHashPolicy = fieldTable('envoy.type.v3.HashPolicy', { source_ip: true });
+
+export function parseTcpProxy(cfg: envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, where: string): TcpProxySpec {
+  if ((cfg.access_log ?? []).length > 0) throw new ConfigError(`${where}: tcp_proxy access logs are not supported by this proxy`);
+  checkTcpProxy(cfg, where);
+  const statPrefix = cfg.stat_prefix ?? '';
   if (!statPrefix) throw new ConfigError(`${where}: tcp_proxy needs a stat_prefix`);
   let clusters: { name: string; weight: number }[];
-  if (cfg.cluster !== undefined) clusters = [{ name: str(cfg.cluster, `${where}.cluster`), weight: 1 }];
+  if (cfg.cluster !== undefined) clusters = [{ name: cfg.cluster, weight: 1 }];
   else {
-    const wc = obj(cfg.weighted_clusters, `${where}.weighted_clusters`);
-    checkFields(wc, `${where}.weighted_clusters`, ['clusters']);
-    clusters = arr(wc.clusters, `${where}.weighted_clusters.clusters`).map((c, i) => {
-      checkFields(c, `${where}.weighted_clusters.clusters[${i}]`, ['name', 'weight', 'metadata_match']);
-      return { name: str(c.name, where), weight: num(c.weight, where) };
+    const wc = cfg.weighted_clusters ?? {};
+    checkWeightedCluster(wc, `${where}.weighted_clusters`);
+    clusters = (wc.clusters ?? []).map((c, i) => {
+      checkClusterWeight(c, `${where}.weighted_clusters.clusters[${i}]`);
+      return { name: c.name ?? '', weight: c.weight ?? 0 };
     });
     if (clusters.length === 0) throw new ConfigError(`${where}: tcp_proxy needs a cluster or weighted_clusters`);
+  }
+  let hashSourceIp = false;
+  for (const [i, h] of (cfg.hash_policy ?? []).entries()) {
+    checkHashPolicy(h, `${where}.hash_policy[${i}]`);
+    if (h.source_ip === undefined) throw new ConfigError(`${where}.hash_policy[${i}]: a hash policy needs source_ip`);
+    hashSourceIp = true;
   }
   return {
     statPrefix,
     clusters,
-    idleTimeoutMs: durationMs(cfg.idle_timeout, `${where}.idle_timeout`, 3_600_000),
-    maxConnectionDurationMs: durationMs(cfg.max_downstream_connection_duration, `${where}.max_downstream_connection_duration`, 0),
+    idleTimeoutMs: durationMs(cfg.idle_timeout, 3_600_000),
+    maxConnectionDurationMs: durationMs(cfg.max_downstream_connection_duration, 0),
+    hashSourceIp,
   };
+}
+
+/** Envoy's tcp_proxy SourceIpHashMethod: xxHash64 of the client's IP address as text. */
+function sourceIpHash(down: Duplex): bigint | undefined {
+  const ip = (down as Partial<Socket>).remoteAddress;
+  return ip ? xxHash64(plainIp(ip)) : undefined;
 }
 
 export class TcpProxy {
@@ -112,7 +132,7 @@ export class TcpProxy {
       down.destroy();
       return;
     }
-    const host = cluster.chooseHost();
+    const host = cluster.chooseHost(this.spec.hashSourceIp ? sourceIpHash(down) : undefined);
     if (!host) {
       st.inc(cluster.stats.upstream_cx_none_healthy);
       down.destroy();

@@ -5,10 +5,23 @@
 // new handshakes and nothing else changes.
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
-import { ConfigError, arr, checkFields, compileRe2, obj, str, strArr, type Json } from '../xds/json.ts';
-import { dataSource, type SecretStore } from './secrets.ts';
+import { unpackAny, type TypeUrls, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError, anyType } from '../xds/json.ts';
+import { regexMatcher } from '../xds/regex-matcher.ts';
+import { TYPE_PREFIX, type DOWNSTREAM_TLS_TYPE, type UPSTREAM_TLS_TYPE } from '../../xds/type-urls.ts';
+import { dataSource, tlsCertificate, type SecretStore } from './secrets.ts';
 
-export type SanMatcher = (value: string) => boolean;
+type TransportSocket = envoy.config.core.v3.TransportSocket;
+type CommonTlsContext = envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
+type CertificateValidationContext = envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
+type SanType = envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher.SanType;
+
+/** A subject alt name matcher: `type` undefined matches names of every type. */
+export interface SanMatcher {
+  type: string | undefined;
+  match: (value: string) => boolean;
+}
 
 export interface CommonTlsSpec {
   /** SDS names of certificate secrets (several: RSA + ECDSA; node uses all of them). */
@@ -39,81 +52,131 @@ const VERSIONS: Readonly<Record<string, CommonTlsSpec['minVersion']>> = {
 /** TLS 1.3 suites stay enabled when cipher_suites lists only TLS 1.2 ones (Envoy's cipher_suites apply to <= 1.2). */
 const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
 
-function sdsName(v: unknown, where: string): string {
-  const s = obj(v, where);
-  checkFields(s, where, ['name', 'sds_config']);
-  const name = str(s.name, `${where}.name`);
+const RAW_BUFFER_NAME = 'envoy.transport_sockets.raw_buffer';
+
+const checkTransportSocket = fieldTable('envoy.config.core.v3.TransportSocket', { name: true, typed_config: true });
+const checkCommon = fieldTable('envoy.extensions.transport_sockets.tls.v3.CommonTlsContext', {
+  tls_params: true,
+  tls_certificates: true,
+  tls_certificate_sds_secret_configs: true,
+  validation_context: true,
+  validation_context_sds_secret_config: true,
+  combined_validation_context: true,
+  alpn_protocols: true,
+});
+const checkParams = fieldTable('envoy.extensions.transport_sockets.tls.v3.TlsParameters', {
+  tls_minimum_protocol_version: true,
+  tls_maximum_protocol_version: true,
+  cipher_suites: true,
+  ecdh_curves: true,
+  signature_algorithms: "not restricted: the handshake offers OpenSSL's default signature algorithms (Istio does not set this field)",
+});
+const checkSds = fieldTable('envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig', { name: true, sds_config: true });
+const checkValidation = fieldTable(
+  'envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext',
+  { match_subject_alt_names: true, match_typed_subject_alt_names: true, trusted_ca: true, trust_chain_verification: true },
+  'TLS context',
+);
+const checkCombined = fieldTable('envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext', {
+  default_validation_context: true,
+  validation_context_sds_secret_config: true,
+});
+const checkSanMatcher = fieldTable('envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher', { san_type: true, matcher: true });
+const checkStringMatcher = fieldTable(
+  'envoy.type.matcher.v3.StringMatcher',
+  { exact: true, prefix: true, suffix: true, contains: true, safe_regex: true, ignore_case: true },
+  'subject alt names',
+);
+
+/** A transport_socket that leaves the bytes as they are (raw_buffer), by its config's type or, without one, its name. */
+export function isRawBuffer(ts: TransportSocket): boolean {
+  const t = ts.typed_config === undefined ? '' : anyType(ts.typed_config);
+  return t.endsWith('RawBuffer') || (t === '' && ts.name === RAW_BUFFER_NAME);
+}
+
+/**
+ * A filter chain's or cluster's transport_socket: undefined for raw_buffer (plaintext), else its TLS context of
+ * type `typeUrl` (DownstreamTlsContext or UpstreamTlsContext). Any other transport socket is a ConfigError.
+ */
+export function tlsTransportSocket<U extends typeof DOWNSTREAM_TLS_TYPE | typeof UPSTREAM_TLS_TYPE>(
+  ts: TransportSocket,
+  where: string,
+  typeUrl: U,
+): TypeUrls[U] | undefined {
+  checkTransportSocket(ts, where);
+  if (isRawBuffer(ts)) return undefined;
+  const cfg = ts.typed_config;
+  const t = cfg === undefined ? '' : anyType(cfg);
+  if (cfg === undefined || t !== typeUrl.slice(TYPE_PREFIX.length))
+    throw new ConfigError(`${where}: transport socket ${t || (ts.name ?? '')} is not supported by this proxy`);
+  return unpackAny(cfg, typeUrl);
+}
+
+function sdsName(s: envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig, where: string): string {
+  checkSds(s, where);
+  const name = s.name ?? '';
   if (!name) throw new ConfigError(`${where}: SDS secret config without a name`);
   return name;
 }
 
 /** type.matcher.v3.StringMatcher -> predicate. */
-function stringMatcher(m: Json, where: string): SanMatcher {
-  checkFields(m, where, ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case']);
+function stringMatcher(m: envoy.type.matcher.v3.StringMatcher, where: string): (value: string) => boolean {
+  checkStringMatcher(m, where);
   const ic = m.ignore_case === true;
   const norm = (s: string): string => (ic ? s.toLowerCase() : s);
-  if (typeof m.exact === 'string') {
+  if (m.exact !== undefined) {
     const e = norm(m.exact);
     return (v) => norm(v) === e;
   }
-  if (typeof m.prefix === 'string') {
+  if (m.prefix !== undefined) {
     const p = norm(m.prefix);
     return (v) => norm(v).startsWith(p);
   }
-  if (typeof m.suffix === 'string') {
+  if (m.suffix !== undefined) {
     const p = norm(m.suffix);
     return (v) => norm(v).endsWith(p);
   }
-  if (typeof m.contains === 'string') {
+  if (m.contains !== undefined) {
     const p = norm(m.contains);
     return (v) => norm(v).includes(p);
   }
   if (m.safe_regex !== undefined) {
-    const re = compileRe2(str(obj(m.safe_regex, where).regex, `${where}.safe_regex.regex`), where);
+    const re = regexMatcher(m.safe_regex, where);
     return (v) => re.fullMatch(v);
   }
   throw new ConfigError(`${where}: empty string matcher`);
 }
 
-function parseValidation(v: Json, where: string, out: CommonTlsSpec): void {
-  checkFields(v, where, [
-    'match_subject_alt_names',
-    'match_typed_subject_alt_names',
-    'trusted_ca',
-    'trust_chain_verification',
-    'verify_certificate_spki',
-    'verify_certificate_hash',
-  ]);
-  if (strArr(v.verify_certificate_spki, where).length > 0 || strArr(v.verify_certificate_hash, where).length > 0) {
+/** SubjectAltNameMatcher.san_type -> the prefix node gives names of that type in `subjectaltname`. */
+const SAN_PREFIX: Partial<Record<SanType, string>> = { DNS: 'DNS', URI: 'URI', EMAIL: 'email', IP_ADDRESS: 'IP Address' };
+
+function sanMatcher(m: envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher, where: string): SanMatcher {
+  checkSanMatcher(m, where);
+  let type: string | undefined;
+  if (m.san_type !== undefined && m.san_type !== 'SAN_TYPE_UNSPECIFIED') {
+    type = SAN_PREFIX[m.san_type];
+    if (type === undefined) throw new ConfigError(`${where}.san_type: ${m.san_type} is not supported by this proxy`);
+  }
+  return { type, match: stringMatcher(m.matcher ?? {}, where) };
+}
+
+function parseValidation(v: CertificateValidationContext, where: string, out: CommonTlsSpec): void {
+  if ((v.verify_certificate_spki ?? []).length > 0 || (v.verify_certificate_hash ?? []).length > 0) {
     throw new ConfigError(`${where}: verify_certificate_spki / verify_certificate_hash are not supported by this proxy`);
   }
-  for (const [i, m] of arr(v.match_subject_alt_names, `${where}.match_subject_alt_names`).entries())
-    out.sanMatchers.push(stringMatcher(m, `${where}.match_subject_alt_names[${i}]`));
-  for (const [i, m] of arr(v.match_typed_subject_alt_names, `${where}.match_typed_subject_alt_names`).entries()) {
-    out.sanMatchers.push(stringMatcher(obj(m.matcher, `${where}.match_typed_subject_alt_names[${i}].matcher`), `${where}.match_typed_subject_alt_names[${i}]`));
-  }
+  checkValidation(v, where);
+  for (const [i, m] of (v.match_subject_alt_names ?? []).entries())
+    out.sanMatchers.push({ type: undefined, match: stringMatcher(m, `${where}.match_subject_alt_names[${i}]`) });
+  for (const [i, m] of (v.match_typed_subject_alt_names ?? []).entries()) out.sanMatchers.push(sanMatcher(m, `${where}.match_typed_subject_alt_names[${i}]`));
   if (v.trusted_ca !== undefined) out.inlineCa = dataSource(v.trusted_ca, `${where}.trusted_ca`);
   out.acceptUntrusted = v.trust_chain_verification === 'ACCEPT_UNTRUSTED';
 }
 
-export function parseCommonTlsContext(c: Json, where: string): CommonTlsSpec {
-  checkFields(c, where, [
-    'tls_params',
-    'tls_certificates',
-    'tls_certificate_sds_secret_configs',
-    'validation_context',
-    'validation_context_sds_secret_config',
-    'combined_validation_context',
-    'alpn_protocols',
-  ]);
+export function parseCommonTlsContext(c: CommonTlsContext, where: string): CommonTlsSpec {
+  checkCommon(c, where);
   const out: CommonTlsSpec = {
-    certNames: arr(c.tls_certificate_sds_secret_configs, `${where}.tls_certificate_sds_secret_configs`).map((s, i) =>
-      sdsName(s, `${where}.tls_certificate_sds_secret_configs[${i}]`),
-    ),
-    inlineCerts: arr(c.tls_certificates, `${where}.tls_certificates`).map((t, i) => ({
-      cert: dataSource(t.certificate_chain, `${where}.tls_certificates[${i}].certificate_chain`),
-      key: dataSource(t.private_key, `${where}.tls_certificates[${i}].private_key`),
-    })),
+    certNames: (c.tls_certificate_sds_secret_configs ?? []).map((s, i) => sdsName(s, `${where}.tls_certificate_sds_secret_configs[${i}]`)),
+    inlineCerts: (c.tls_certificates ?? []).map((t, i) => tlsCertificate(t, `${where}.tls_certificates[${i}]`)),
     validate: false,
     caName: undefined,
     inlineCa: undefined,
@@ -123,34 +186,28 @@ export function parseCommonTlsContext(c: Json, where: string): CommonTlsSpec {
     maxVersion: undefined,
     ciphers: undefined,
     ecdhCurve: undefined,
-    alpn: strArr(c.alpn_protocols, `${where}.alpn_protocols`),
+    alpn: c.alpn_protocols ?? [],
   };
   if (c.tls_params !== undefined) {
-    const p = obj(c.tls_params, `${where}.tls_params`);
-    checkFields(p, `${where}.tls_params`, [
-      'tls_minimum_protocol_version',
-      'tls_maximum_protocol_version',
-      'cipher_suites',
-      'ecdh_curves',
-      'signature_algorithms',
-    ]);
+    const p = c.tls_params;
+    checkParams(p, `${where}.tls_params`);
     for (const [k, f] of [
       ['tls_minimum_protocol_version', 'minVersion'],
       ['tls_maximum_protocol_version', 'maxVersion'],
     ] as const) {
-      const v = str(p[k], `${where}.tls_params.${k}`, 'TLS_AUTO');
+      const v = p[k] ?? 'TLS_AUTO';
       if (!(v in VERSIONS)) throw new ConfigError(`${where}.tls_params.${k}: unknown version ${v}`);
       out[f] = VERSIONS[v];
     }
-    const ciphers = strArr(p.cipher_suites, `${where}.tls_params.cipher_suites`);
+    const ciphers = p.cipher_suites ?? [];
     // Envoy's "[A|B]" equal-preference groups are a BoringSSL feature: flatten them.
     if (ciphers.length > 0) out.ciphers = [...ciphers.flatMap((s) => s.replace(/^\[|\]$/g, '').split('|')), TLS13_SUITES].join(':');
-    const curves = strArr(p.ecdh_curves, `${where}.tls_params.ecdh_curves`);
+    const curves = p.ecdh_curves ?? [];
     if (curves.length > 0) out.ecdhCurve = curves.join(':');
   }
   if (c.validation_context !== undefined) {
     out.validate = true;
-    parseValidation(obj(c.validation_context, `${where}.validation_context`), `${where}.validation_context`, out);
+    parseValidation(c.validation_context, `${where}.validation_context`, out);
     // An empty validation context (Istio's insecureSkipVerify upstream) verifies nothing.
     if (out.inlineCa === undefined && out.sanMatchers.length === 0) out.validate = false;
   }
@@ -159,15 +216,11 @@ export function parseCommonTlsContext(c: Json, where: string): CommonTlsSpec {
     out.caName = sdsName(c.validation_context_sds_secret_config, `${where}.validation_context_sds_secret_config`);
   }
   if (c.combined_validation_context !== undefined) {
-    const cv = obj(c.combined_validation_context, `${where}.combined_validation_context`);
-    checkFields(cv, `${where}.combined_validation_context`, ['default_validation_context', 'validation_context_sds_secret_config']);
+    const cv = c.combined_validation_context;
+    checkCombined(cv, `${where}.combined_validation_context`);
     out.validate = true;
-    parseValidation(
-      obj(cv.default_validation_context, `${where}.combined_validation_context.default_validation_context`),
-      `${where}.combined_validation_context.default_validation_context`,
-      out,
-    );
-    out.caName = sdsName(cv.validation_context_sds_secret_config, `${where}.combined_validation_context.validation_context_sds_secret_config`);
+    parseValidation(cv.default_validation_context ?? {}, `${where}.combined_validation_context.default_validation_context`, out);
+    out.caName = sdsName(cv.validation_context_sds_secret_config ?? {}, `${where}.combined_validation_context.validation_context_sds_secret_config`);
   }
   return out;
 }
@@ -238,15 +291,18 @@ export class TlsContextCache {
   }
 }
 
-/** Subject alt names of a peer certificate as plain values (DNS, URI, IP, email). */
-export function peerSans(cert: PeerCertificate | undefined): string[] {
+/** Subject alt names of a peer certificate: node's `subjectaltname` entries (`DNS:a.example.com`, `IP Address:10.0.0.1`) split into type and value. */
+export function peerSans(cert: PeerCertificate | undefined): { type: string; value: string }[] {
   const raw = cert?.subjectaltname;
   if (!raw) return [];
-  return raw.split(', ').map((e) => e.slice(e.indexOf(':') + 1));
+  return raw.split(', ').map((e) => {
+    const i = e.indexOf(':');
+    return { type: e.slice(0, i), value: e.slice(i + 1) };
+  });
 }
 
 export function sanMatches(matchers: readonly SanMatcher[], cert: PeerCertificate | undefined): boolean {
   if (matchers.length === 0) return true;
   const sans = peerSans(cert);
-  return sans.some((v) => matchers.some((m) => m(v)));
+  return sans.some((s) => matchers.some((m) => (m.type === undefined || m.type === s.type) && m.match(s.value)));
 }

@@ -10,7 +10,9 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
-import { ConfigError, checkFields, obj, str, type Json } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError, type Json } from '../xds/json.ts';
 import { SECRET_TYPE } from '../../xds/type-urls.ts';
 import { T } from '../admin/config-dump.ts';
 
@@ -36,8 +38,10 @@ export interface SecretEntry {
   versionInfo: string;
   lastUpdated: string;
   /** The resource as received (config_dump, with private keys redacted there). */
-  json: Json;
+  json: Secret;
 }
+
+type Secret = envoy.extensions.transport_sockets.tls.v3.Secret;
 
 export const FILE_CERT_PREFIX = 'file-cert:';
 export const FILE_ROOT_PREFIX = 'file-root:';
@@ -45,20 +49,39 @@ const SYSTEM_ROOT = 'file-root:system';
 /** Envoy's redaction of sensitive fields in config_dump (bytes of `[redacted]`). */
 const REDACTED = Buffer.from('[redacted]').toString('base64');
 
+const ONLY_SOURCES = 'only inline_bytes, inline_string and filename data sources are supported';
+
+const checkDataSource = fieldTable('envoy.config.core.v3.DataSource', {
+  inline_bytes: true,
+  inline_string: true,
+  filename: true,
+  watched_directory:
+    'a filename is read once, when the resource is applied (certificates that rotate come by SDS name: file-cert: and file-root: files are re-read when they change)',
+});
+const checkTlsCertificate = fieldTable('envoy.extensions.transport_sockets.tls.v3.TlsCertificate', { certificate_chain: true, private_key: true });
+const checkSecret = fieldTable('envoy.extensions.transport_sockets.tls.v3.Secret', { name: true, tls_certificate: true, validation_context: true });
+const checkSecretValidation = fieldTable('envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext', { trusted_ca: true }, 'SDS secret');
+
 /** config.core.v3.DataSource -> its content (inline bytes or string; a filename is read). */
-export function dataSource(v: unknown, where: string): string {
-  const d = obj(v, where);
-  checkFields(d, where, ['inline_bytes', 'inline_string', 'filename', 'environment_variable', 'watched_directory']);
-  if (typeof d.inline_bytes === 'string') return Buffer.from(d.inline_bytes, 'base64').toString('utf8');
-  if (typeof d.inline_string === 'string') return d.inline_string;
-  if (typeof d.filename === 'string') {
+export function dataSource(d: envoy.config.core.v3.DataSource, where: string): string {
+  if (d.environment_variable !== undefined) throw new ConfigError(`${where}: ${ONLY_SOURCES}`);
+  checkDataSource(d, where);
+  if (d.inline_bytes !== undefined) return Buffer.from(d.inline_bytes, 'base64').toString('utf8');
+  if (d.inline_string !== undefined) return d.inline_string;
+  if (d.filename !== undefined) {
     try {
       return readFileSync(d.filename, 'utf8');
     } catch (e) {
       throw new ConfigError(`${where}: cannot read ${d.filename}: ${(e as Error).message}`);
     }
   }
-  throw new ConfigError(`${where}: only inline_bytes, inline_string and filename data sources are supported`);
+  throw new ConfigError(`${where}: ${ONLY_SOURCES}`);
+}
+
+/** A certificate chain and its private key, as PEM (a Secret's, or inline in a CommonTlsContext). */
+export function tlsCertificate(c: envoy.extensions.transport_sockets.tls.v3.TlsCertificate, where: string): { cert: string; key: string } {
+  checkTlsCertificate(c, where);
+  return { cert: dataSource(c.certificate_chain ?? {}, `${where}.certificate_chain`), key: dataSource(c.private_key ?? {}, `${where}.private_key`) };
 }
 
 function checkCertificate(pem: string, where: string): void {
@@ -78,23 +101,20 @@ function checkKey(pem: string, where: string): void {
 }
 
 /** envoy.extensions.transport_sockets.tls.v3.Secret -> its value; throws ConfigError on anything unusable. */
-export function parseSecret(s: Json): { name: string; value: SecretValue } {
-  const name = str(s.name, 'secret name');
+export function parseSecret(s: Secret): { name: string; value: SecretValue } {
+  const name = s.name ?? '';
   const where = `secret '${name}'`;
-  checkFields(s, where, ['name', 'tls_certificate', 'validation_context']);
+  checkSecret(s, where);
   if (s.tls_certificate !== undefined) {
-    const c = obj(s.tls_certificate, `${where}.tls_certificate`);
-    checkFields(c, `${where}.tls_certificate`, ['certificate_chain', 'private_key']);
-    const cert = dataSource(c.certificate_chain, `${where}.tls_certificate.certificate_chain`);
-    const key = dataSource(c.private_key, `${where}.tls_certificate.private_key`);
+    const { cert, key } = tlsCertificate(s.tls_certificate, `${where}.tls_certificate`);
     checkCertificate(cert, `${where}.tls_certificate.certificate_chain`);
     checkKey(key, `${where}.tls_certificate.private_key`);
     return { name, value: { kind: 'certificate', cert, key } };
   }
   if (s.validation_context !== undefined) {
-    const v = obj(s.validation_context, `${where}.validation_context`);
-    checkFields(v, `${where}.validation_context`, ['trusted_ca', 'match_subject_alt_names', 'match_typed_subject_alt_names']);
-    const ca = dataSource(v.trusted_ca, `${where}.validation_context.trusted_ca`);
+    const v = s.validation_context;
+    checkSecretValidation(v, `${where}.validation_context`);
+    const ca = dataSource(v.trusted_ca ?? {}, `${where}.validation_context.trusted_ca`);
     checkCertificate(ca, `${where}.validation_context.trusted_ca`);
     return { name, value: { kind: 'validation', ca } };
   }
@@ -121,9 +141,9 @@ export class SecretStore {
   }
 
   /** SDS state of the world: every subscribed secret; invalid ones NACK the response and keep their old value. */
-  applySds(resources: Json[], versionInfo: string): { errors: string[] } {
+  applySds(resources: readonly Secret[], versionInfo: string): { errors: string[] } {
     const errors: string[] = [];
-    const parsed: { name: string; value: SecretValue; json: Json }[] = [];
+    const parsed: { name: string; value: SecretValue; json: Secret }[] = [];
     for (const r of resources) {
       try {
         parsed.push({ ...parseSecret(r), json: r });
@@ -154,7 +174,7 @@ export class SecretStore {
   }
 
   /** The SDS resources in use, as received (a new worker thread is given them). */
-  adsResources(): Json[] {
+  adsResources(): Secret[] {
     return [...this.ads.values()].map((e) => e.json);
   }
 
@@ -222,7 +242,7 @@ export class SecretStore {
         value = { kind: 'certificate', cert, key };
         paths = [certPath, keyPath];
       }
-      const json: Json = { name };
+      const json: Secret = { name };
       return { name, value, version: ++this.version, versionInfo: '', lastUpdated: new Date().toISOString(), json, watch: { paths, mtimes: mtimes(paths) } };
     } catch (e) {
       this.log.warn(
@@ -264,7 +284,7 @@ export class SecretStore {
   }
 }
 
-function redact(e: SecretEntry): Json {
+function redact(e: SecretEntry): Secret {
   if (e.value.kind === 'certificate') {
     return {
       name: e.name,

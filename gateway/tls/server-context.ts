@@ -6,36 +6,37 @@
 import { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { ConfigError, anyType, bool, checkFields, obj, str, type Json } from '../xds/json.ts';
-import { parseCommonTlsContext, sanMatches, secretNames, TlsContextCache, type CommonTlsSpec } from './common-context.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { DOWNSTREAM_TLS_TYPE } from '../../xds/type-urls.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
+import { parseCommonTlsContext, sanMatches, secretNames, tlsTransportSocket, TlsContextCache, type CommonTlsSpec } from './common-context.ts';
 import type { SecretStore } from './secrets.ts';
-
-const DOWNSTREAM_TLS = 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 
 export interface DownstreamTlsSpec {
   common: CommonTlsSpec;
   requireClientCertificate: boolean;
+  /** require_sni: a ClientHello without a server name fails the handshake. */
+  requireSni: boolean;
 }
 
+const checkDownstreamTls = fieldTable('envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', {
+  common_tls_context: true,
+  require_client_certificate: true,
+  require_sni: true,
+  session_timeout: "sessions resume for OpenSSL's default lifetime (and not across secret rotations, which build a new context)",
+  disable_stateless_session_resumption: "session tickets stay enabled, OpenSSL's default",
+  full_scan_certs_on_sni_mismatch: 'a filter chain is selected by SNI first; its certificates are then offered by key type, never by name',
+});
+
 /** A filter chain's transport_socket: undefined for raw_buffer (plaintext), the TLS spec otherwise. */
-export function parseDownstreamTransportSocket(ts: Json, where: string): DownstreamTlsSpec | undefined {
-  checkFields(ts, where, ['name', 'typed_config']);
-  const cfg = obj(ts.typed_config, `${where}.typed_config`);
-  const t = anyType(cfg);
-  if (t.endsWith('RawBuffer') || (t === '' && str(ts.name, where) === 'envoy.transport_sockets.raw_buffer')) return undefined;
-  if (t !== DOWNSTREAM_TLS) throw new ConfigError(`${where}: transport socket ${t || str(ts.name, where)} is not supported by this proxy`);
-  checkFields(cfg, where, [
-    '@type',
-    'common_tls_context',
-    'require_client_certificate',
-    'require_sni',
-    'session_timeout',
-    'disable_stateless_session_resumption',
-    'full_scan_certs_on_sni_mismatch',
-  ]);
-  const common = parseCommonTlsContext(obj(cfg.common_tls_context, `${where}.common_tls_context`), `${where}.common_tls_context`);
+export function parseDownstreamTransportSocket(ts: envoy.config.core.v3.TransportSocket, where: string): DownstreamTlsSpec | undefined {
+  const cfg = tlsTransportSocket(ts, where, DOWNSTREAM_TLS_TYPE);
+  if (cfg === undefined) return undefined;
+  checkDownstreamTls(cfg, where);
+  const common = parseCommonTlsContext(cfg.common_tls_context ?? {}, `${where}.common_tls_context`);
   if (common.certNames.length === 0 && common.inlineCerts.length === 0) throw new ConfigError(`${where}: a DownstreamTlsContext needs a certificate`);
-  return { common, requireClientCertificate: bool(cfg.require_client_certificate, where) };
+  return { common, requireClientCertificate: cfg.require_client_certificate === true, requireSni: cfg.require_sni === true };
 }
 
 /** Envoy's listener ssl.* counter a failed handshake is charged to. */
@@ -67,7 +68,15 @@ export class DownstreamTls {
    * Terminates TLS on `sock` (whose ClientHello bytes may already be buffered in it). Calls `onSecure` with the
    * decrypted socket once the handshake and the client certificate checks passed; otherwise closes it.
    */
-  async accept(sock: Socket, o: { timeoutMs: number; warmMs: number; log: Logger }, onSecure: (t: TLSSocket) => void): Promise<HandshakeOutcome> {
+  async accept(
+    sock: Socket,
+    o: { timeoutMs: number; warmMs: number; log: Logger; sni: string | undefined },
+    onSecure: (t: TLSSocket) => void,
+  ): Promise<HandshakeOutcome> {
+    if (this.spec.requireSni && !o.sni) {
+      sock.destroy();
+      return { ok: false, reason: 'require_sni: the ClientHello names no server', failure: 'connection_error' };
+    }
     const started = Date.now();
     const needed = secretNames(this.spec.common);
     // Envoy's listener warming waits for SDS: a connection arriving before the secret waits for it too.

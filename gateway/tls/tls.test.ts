@@ -1,16 +1,18 @@
-// TLS building blocks: ClientHello inspection, the secret store (SDS parse,
+// TLS building blocks: ClientHello inspection, what TLS configs are NACKed, subject alt name matching, the secret store (SDS parse,
 // NACK of bad PEM, redaction, retain) and a real handshake between DownstreamTls and UpstreamTls with
 // rotation, SAN checks and client certificates.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { createServer, Socket, type Server } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import pino from 'pino';
 import { parseClientHello } from './client-hello.ts';
+import { sanMatches } from './common-context.ts';
 import { SecretStore, parseSecret, referencedSecretNames } from './secrets.ts';
 import { DownstreamTls, parseDownstreamTransportSocket } from './server-context.ts';
 import { UpstreamTls, parseUpstreamTransportSocket } from './upstream-context.ts';
 import { CertFactory } from '../../e2e/lib/certs.ts';
+import type { envoy } from '../../xds/envoy.ts';
 
 const log = pino({ level: 'silent' });
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -41,6 +43,100 @@ describe('ClientHello inspection (tls_inspector)', () => {
     assert.deepEqual(parseClientHello(Buffer.from('GET / HTTP/1.1\r\n\r\n')), { state: 'not-tls' });
     const noSni = await clientHello(undefined, ['http/1.1']);
     assert.equal((parseClientHello(noSni) as { sni?: string }).sni, undefined);
+  });
+});
+
+describe('TLS config', () => {
+  const tlsSocket = (type: string, cfg: Record<string, unknown>): envoy.config.core.v3.TransportSocket => ({
+    name: 'envoy.transport_sockets.tls',
+    typed_config: { '@type': `type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.${type}`, ...cfg },
+  });
+  const cert = { tls_certificate_sds_secret_configs: [{ name: 'kubernetes://a', sds_config: { ads: {} } }] };
+  const nacks: [string, () => unknown, RegExp][] = [
+    [
+      'a transport socket other than TLS and raw_buffer',
+      () =>
+        parseDownstreamTransportSocket({ name: 'x', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts' } }, 't'),
+      /t: transport socket envoy\.extensions\.transport_sockets\.alts\.v3\.Alts is not supported by this proxy$/,
+    ],
+    [
+      'an upstream context on a listener',
+      () => parseDownstreamTransportSocket(tlsSocket('UpstreamTlsContext', {}), 't'),
+      /UpstreamTlsContext is not supported/,
+    ],
+    ['a listener without a certificate', () => parseDownstreamTransportSocket(tlsSocket('DownstreamTlsContext', {}), 't'), /needs a certificate/],
+    [
+      'an OTHER_NAME subject alt name matcher',
+      () =>
+        parseDownstreamTransportSocket(
+          tlsSocket('DownstreamTlsContext', {
+            common_tls_context: { ...cert, validation_context: { match_typed_subject_alt_names: [{ san_type: 'OTHER_NAME', matcher: { exact: 'x' } }] } },
+          }),
+          't',
+        ),
+      /match_typed_subject_alt_names\[0\]\.san_type: OTHER_NAME is not supported/,
+    ],
+    [
+      'certificate pinning (verify_certificate_hash)',
+      () =>
+        parseUpstreamTransportSocket(tlsSocket('UpstreamTlsContext', { common_tls_context: { validation_context: { verify_certificate_hash: ['ab'] } } }), 't'),
+      /verify_certificate_spki \/ verify_certificate_hash are not supported/,
+    ],
+    [
+      'an inline certificate with a password (not applied)',
+      () =>
+        parseDownstreamTransportSocket(
+          tlsSocket('DownstreamTlsContext', {
+            common_tls_context: {
+              tls_certificates: [{ certificate_chain: { inline_string: 'c' }, private_key: { inline_string: 'k' }, password: { inline_string: 'p' } }],
+            },
+          }),
+          't',
+        ),
+      /tls_certificates\[0\]: field 'password' is not supported/,
+    ],
+    [
+      'an SDS CA secret with subject alt names (they would not be checked)',
+      () => parseSecret({ name: 'ca', validation_context: { trusted_ca: { inline_string: 'x' }, match_subject_alt_names: [{ exact: 'a' }] } }),
+      /secret 'ca'\.validation_context: field 'match_subject_alt_names' is not supported/,
+    ],
+    [
+      'a data source from an environment variable',
+      () => parseSecret({ name: 'c', tls_certificate: { certificate_chain: { environment_variable: 'CERT' } } }),
+      /certificate_chain: only inline_bytes, inline_string and filename data sources are supported/,
+    ],
+  ];
+  for (const [name, fn, re] of nacks) test(`NACKed: ${name}`, () => assert.throws(fn, re));
+
+  test('raw_buffer, by type or by name, is plaintext', () => {
+    assert.equal(parseDownstreamTransportSocket({ name: 'envoy.transport_sockets.raw_buffer' }, 't'), undefined);
+    const raw = { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' };
+    assert.equal(parseUpstreamTransportSocket({ name: 'x', typed_config: raw }, 't'), undefined);
+  });
+
+  test('typed subject alt name matchers match names of their type only; untyped ones match any', () => {
+    const spec = (sans: envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext) =>
+      parseUpstreamTransportSocket(tlsSocket('UpstreamTlsContext', { common_tls_context: { validation_context: sans } }), 't')?.common.sanMatchers ?? [];
+    const peer = { subjectaltname: 'DNS:api.example.com, URI:spiffe://cluster.local/ns/a/sa/b, IP Address:10.0.0.1' } as PeerCertificate;
+    const typed = (sanType: envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher.SanType, exact: string): boolean =>
+      sanMatches(spec({ match_typed_subject_alt_names: [{ san_type: sanType, matcher: { exact } }] }), peer);
+    assert.equal(typed('DNS', 'api.example.com'), true);
+    assert.equal(typed('URI', 'api.example.com'), false);
+    assert.equal(typed('URI', 'spiffe://cluster.local/ns/a/sa/b'), true);
+    assert.equal(typed('IP_ADDRESS', '10.0.0.1'), true);
+    assert.equal(typed('DNS', '10.0.0.1'), false);
+    assert.equal(sanMatches(spec({ match_subject_alt_names: [{ suffix: '/sa/b' }] }), peer), true);
+  });
+
+  test('require_sni: a handshake without a server name is refused before it starts', async () => {
+    const spec = parseDownstreamTransportSocket(tlsSocket('DownstreamTlsContext', { require_sni: true, common_tls_context: cert }), 't');
+    assert.ok(spec);
+    const store = new SecretStore(log);
+    const sock = new Socket();
+    const r = await new DownstreamTls(spec, store, undefined).accept(sock, { timeoutMs: 100, warmMs: 10, log, sni: undefined }, () => assert.fail('secure'));
+    assert.deepEqual(r, { ok: false, reason: 'require_sni: the ClientHello names no server', failure: 'connection_error' });
+    assert.equal(sock.destroyed, true);
+    store.close();
   });
 });
 
@@ -96,7 +192,7 @@ describe('secrets and handshakes', () => {
   });
 
   /** A TLS-terminating server on loopback using DownstreamTls; answers "hello <CN of client or ->". */
-  async function terminating(store: SecretStore, tlsJson: Record<string, unknown>): Promise<number> {
+  async function terminating(store: SecretStore, tlsJson: envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext): Promise<number> {
     const spec = parseDownstreamTransportSocket(
       {
         name: 'envoy.transport_sockets.tls',
@@ -107,7 +203,7 @@ describe('secrets and handshakes', () => {
     assert.ok(spec);
     const d = new DownstreamTls(spec, store, ['http/1.1']);
     const srv = createServer((sock: Socket) => {
-      void d.accept(sock, { timeoutMs: 2000, warmMs: 200, log }, (t: TLSSocket) => {
+      void d.accept(sock, { timeoutMs: 2000, warmMs: 200, log, sni: undefined }, (t: TLSSocket) => {
         const peer = t.getPeerCertificate();
         t.end(`hello ${peer && Object.keys(peer).length ? String(peer.subject.CN) : '-'}`);
       });
@@ -117,7 +213,8 @@ describe('secrets and handshakes', () => {
     return (srv.address() as { port: number }).port;
   }
 
-  function upstream(store: SecretStore, tlsJson: Record<string, unknown>): UpstreamTls {
+  /** `auto`: the cluster's upstream_http_protocol_options auto_sni and auto_san_validation. */
+  function upstream(store: SecretStore, tlsJson: envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext, auto = false): UpstreamTls {
     const spec = parseUpstreamTransportSocket(
       {
         name: 'envoy.transport_sockets.tls',
@@ -126,7 +223,7 @@ describe('secrets and handshakes', () => {
       'test',
     );
     assert.ok(spec);
-    return new UpstreamTls(spec, store);
+    return new UpstreamTls({ ...spec, autoSni: auto, autoSanValidation: auto }, store);
   }
 
   const call = (u: UpstreamTls, port: number, hostname = ''): Promise<{ body: string; fingerprint: string }> =>
@@ -157,7 +254,7 @@ describe('secrets and handshakes', () => {
     const first = await call(ok, port);
     assert.equal(first.body, 'hello -');
     // auto_san_validation against the endpoint's name: a wrong name fails the handshake.
-    const auto = upstream(store, { common_tls_context: validation, auto_host_sni: true, auto_sni_san_validation: true });
+    const auto = upstream(store, { common_tls_context: validation }, true);
     assert.equal((await call(auto, port, 'api.example.com')).body, 'hello -');
     await assert.rejects(call(auto, port, 'other.example.com'), /Hostname\/IP does not match|altnames/);
     const san = upstream(store, {

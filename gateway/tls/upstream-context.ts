@@ -6,12 +6,12 @@
 // validation context (insecureSkipVerify) verifies nothing. Client certificates come from SDS (MUTUAL).
 // Secrets are looked up per connection, so rotation applies to new connections.
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
-import { ConfigError, anyType, checkFields, obj, str, type Json } from '../xds/json.ts';
-import { parseCommonTlsContext, sanMatches, TlsContextCache, type CommonTlsSpec } from './common-context.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { UPSTREAM_TLS_TYPE } from '../../xds/type-urls.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { parseCommonTlsContext, sanMatches, tlsTransportSocket, TlsContextCache, type CommonTlsSpec } from './common-context.ts';
 import type { SecretStore } from './secrets.ts';
 import { awaitConnect } from '../upstream/await-connect.ts';
-
-const UPSTREAM_TLS = 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 
 export interface UpstreamTlsSpec {
   common: CommonTlsSpec;
@@ -21,19 +21,23 @@ export interface UpstreamTlsSpec {
   autoSanValidation: boolean;
 }
 
+const checkUpstreamTls = fieldTable('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', {
+  common_tls_context: true,
+  sni: true,
+  allow_renegotiation: 'node (OpenSSL) answers a renegotiation the upstream asks for whether or not this is set',
+  max_session_keys: 'upstream TLS sessions are not resumed: every connection makes a full handshake',
+});
+
 /** A cluster's transport_socket: undefined for raw_buffer, the TLS spec otherwise. */
-export function parseUpstreamTransportSocket(ts: Json, where: string): UpstreamTlsSpec | undefined {
-  checkFields(ts, where, ['name', 'typed_config']);
-  const cfg = obj(ts.typed_config, `${where}.typed_config`);
-  const t = anyType(cfg);
-  if (t.endsWith('RawBuffer') || (t === '' && str(ts.name, where) === 'envoy.transport_sockets.raw_buffer')) return undefined;
-  if (t !== UPSTREAM_TLS) throw new ConfigError(`${where}: transport socket ${t || str(ts.name, where)} is not supported by this proxy`);
-  checkFields(cfg, where, ['@type', 'common_tls_context', 'sni', 'allow_renegotiation', 'max_session_keys', 'auto_host_sni', 'auto_sni_san_validation']);
+export function parseUpstreamTransportSocket(ts: envoy.config.core.v3.TransportSocket, where: string): UpstreamTlsSpec | undefined {
+  const cfg = tlsTransportSocket(ts, where, UPSTREAM_TLS_TYPE);
+  if (cfg === undefined) return undefined;
+  checkUpstreamTls(cfg, where);
   return {
-    common: parseCommonTlsContext(obj(cfg.common_tls_context, `${where}.common_tls_context`), `${where}.common_tls_context`),
-    sni: str(cfg.sni, `${where}.sni`),
-    autoSni: cfg.auto_host_sni === true,
-    autoSanValidation: cfg.auto_sni_san_validation === true,
+    common: parseCommonTlsContext(cfg.common_tls_context ?? {}, `${where}.common_tls_context`),
+    sni: cfg.sni ?? '',
+    autoSni: false,
+    autoSanValidation: false,
   };
 }
 

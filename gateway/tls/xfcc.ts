@@ -5,7 +5,9 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { ConfigError, bool, checkFields, obj, str, type Json } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
 
 export type XfccMode = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
 
@@ -20,18 +22,27 @@ export interface XfccConfig {
 
 const MODES = new Set<string>(['SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY']);
 
-export function parseXfcc(h: Json, where: string): XfccConfig {
-  const mode = str(h.forward_client_cert_details, `${where}.forward_client_cert_details`, 'SANITIZE');
+const checkDetails = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.SetCurrentClientCertDetails', {
+  subject: true,
+  cert: true,
+  chain: true,
+  dns: true,
+  uri: true,
+});
+
+/** The HCM's forward_client_cert_details and set_current_client_cert_details. */
+export function parseXfcc(h: envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager, where: string): XfccConfig {
+  const mode: string = h.forward_client_cert_details ?? 'SANITIZE';
   if (!MODES.has(mode)) throw new ConfigError(`${where}.forward_client_cert_details: unknown mode ${mode}`);
-  const d = obj(h.set_current_client_cert_details, `${where}.set_current_client_cert_details`);
-  checkFields(d, `${where}.set_current_client_cert_details`, ['subject', 'cert', 'chain', 'dns', 'uri']);
+  const d = h.set_current_client_cert_details ?? {};
+  checkDetails(d, `${where}.set_current_client_cert_details`);
   return {
     mode: mode as XfccMode,
-    subject: bool(d.subject, where),
-    cert: bool(d.cert, where),
-    chain: bool(d.chain, where),
-    dns: bool(d.dns, where),
-    uri: bool(d.uri, where),
+    subject: d.subject === true,
+    cert: d.cert === true,
+    chain: d.chain === true,
+    dns: d.dns === true,
+    uri: d.uri === true,
   };
 }
 
