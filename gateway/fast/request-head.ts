@@ -8,6 +8,8 @@
 // request the general path would reject or frame differently (request smuggling needs two parsers that
 // disagree; here the second parser decides every doubtful case).
 
+import { ChunkedDecoder as ChunkedBodyDecoder, type ChunkedRules } from '../../xds/chunked.ts';
+
 /** More bytes are needed (no CRLFCRLF yet, within the size limit). */
 export const HEAD_INCOMPLETE = 0;
 /** Not for the fast path: hand the connection to the general path from this request on. */
@@ -160,106 +162,24 @@ export function newRequestHead(): RequestHead {
   return { method: '', url: '', rawHeaders: [], contentLength: -1, chunked: false, expectContinue: false };
 }
 
-/** Chunked request-body decoder states. */
-const CH_SIZE = 0;
-const CH_EXT = 1;
-const CH_SIZE_LF = 2;
-const CH_DATA = 3;
-const CH_DATA_CR = 4;
-const CH_DATA_LF = 5;
-const CH_TRAILER = 6;
-const CH_TRAILER_LF = 7;
-const CH_DONE = 8;
-
 /**
- * Incremental strict decoder of a chunked body (hex size, optional `;extensions`, CRLF line ends only,
- * trailers read and dropped as node:http does not forward them either). `feed` returns the number of
- * bytes of `buf` consumed (stops at the end of the body), or -1 on a framing error.
+ * Chunked request bodies on the fast path: no whitespace after the size, at most 12 size digits (leading zeros
+ * counted), any extension bytes but control characters, trailer lines up to 16 KiB with their content
+ * unchecked (node:http drops trailers too).
  */
-export class ChunkedDecoder {
-  private state = CH_SIZE;
-  private size = 0;
-  private digits = 0;
-  private remaining = 0;
-  private lineLen = 0;
-  done = false;
+const REQUEST_CHUNKED: ChunkedRules = {
+  maxSizeDigits: 12,
+  countLeadingZeros: true,
+  whitespaceAfterSize: false,
+  delInExtension: true,
+  maxSizeLine: Infinity,
+  maxTrailerLine: 16 * 1024,
+  maxTrailerSection: Infinity,
+};
 
-  feed(buf: Buffer, start: number, end: number, onData: (b: Buffer) => void): number {
-    let i = start;
-    while (i < end) {
-      const c = buf[i] as number;
-      switch (this.state) {
-        case CH_SIZE: {
-          const h = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-          if (h >= 0) {
-            if (++this.digits > 12) return -1;
-            this.size = this.size * 16 + h;
-            i++;
-            continue;
-          }
-          if (this.digits === 0) return -1;
-          if (c === CR) this.state = CH_SIZE_LF;
-          else if (c === 59 /* ; */) this.state = CH_EXT;
-          else return -1;
-          i++;
-          continue;
-        }
-        case CH_EXT:
-          if (c === CR) this.state = CH_SIZE_LF;
-          else if (c < SP && c !== HT) return -1;
-          i++;
-          continue;
-        case CH_SIZE_LF:
-          if (c !== LF) return -1;
-          i++;
-          if (this.size === 0) {
-            this.state = CH_TRAILER;
-            this.lineLen = 0;
-          } else {
-            this.remaining = this.size;
-            this.state = CH_DATA;
-          }
-          continue;
-        case CH_DATA: {
-          const n = Math.min(this.remaining, end - i);
-          onData(buf.subarray(i, i + n));
-          i += n;
-          this.remaining -= n;
-          if (this.remaining === 0) this.state = CH_DATA_CR;
-          continue;
-        }
-        case CH_DATA_CR:
-          if (c !== CR) return -1;
-          this.state = CH_DATA_LF;
-          i++;
-          continue;
-        case CH_DATA_LF:
-          if (c !== LF) return -1;
-          this.state = CH_SIZE;
-          this.size = 0;
-          this.digits = 0;
-          i++;
-          continue;
-        case CH_TRAILER:
-          if (c === CR) this.state = CH_TRAILER_LF;
-          else if (c === LF || ++this.lineLen > 16384) return -1;
-          i++;
-          continue;
-        case CH_TRAILER_LF:
-          if (c !== LF) return -1;
-          i++;
-          if (this.lineLen === 0) {
-            this.state = CH_DONE;
-            this.done = true;
-            return i - start;
-          }
-          this.lineLen = 0;
-          this.state = CH_TRAILER;
-          continue;
-        default:
-          return i - start;
-      }
-    }
-    return i - start;
+/** The fast path's chunked request-body decoder: the one of xds/chunked.ts under REQUEST_CHUNKED. */
+export class ChunkedDecoder extends ChunkedBodyDecoder {
+  constructor() {
+    super(REQUEST_CHUNKED);
   }
 }

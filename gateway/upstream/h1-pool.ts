@@ -6,7 +6,8 @@ import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { DispatchOptions, PoolEvents } from './connection-pool.ts';
-import { MAX_RESPONSE_HEAD, UpstreamProtocolError, checkTrailers, parseChunkSize, parseResponseHead } from './response-head.ts';
+import { ChunkedDecoder, type ChunkedError } from '../../xds/chunked.ts';
+import { MAX_RESPONSE_HEAD, RESPONSE_CHUNKED, UpstreamProtocolError, parseResponseHead } from './response-head.ts';
 
 /** Receives a request body pushed chunk by chunk (gateway/http/request-body.ts). */
 export interface BodySink {
@@ -29,8 +30,6 @@ function isPushBody(b: object): b is PushBody {
 
 const uncork = (s: Socket): void => s.uncork();
 
-/** A chunk-size line (hex size and extensions) longer than this is not one an honest upstream writes. */
-const MAX_CHUNK_LINE = 1024;
 /**
  * Bytes queued on an upstream socket before a body write reports backpressure. Above the 64 KiB a downstream
  * read delivers, so a chunk the kernel takes at once does not pause and resume the client for nothing.
@@ -46,11 +45,8 @@ function err(message: string, code: string): Error & { code: string } {
 const S_IDLE = 0;
 const S_HEAD = 1;
 const S_BODY_LENGTH = 2;
-const S_CHUNK_SIZE = 3;
-const S_CHUNK_DATA = 4;
-const S_CHUNK_CRLF = 5;
-const S_TRAILERS = 6;
-const S_BODY_CLOSE = 7;
+const S_CHUNKED = 3;
+const S_BODY_CLOSE = 4;
 
 class H1Controller implements Dispatcher.DispatchController {
   rawHeaders: string[] | null = null;
@@ -105,6 +101,8 @@ class H1Connection implements BodySink {
   private pushChunked = false;
   private pushBlocked = false;
   private requests = 0;
+  /** The chunked response body being decoded. */
+  private chunked: ChunkedDecoder | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   closed = false;
@@ -329,8 +327,10 @@ class H1Connection implements BodySink {
           // No body after a HEAD, 204 or 304 whatever the framing headers say; bytes that follow are
           // extraneous and close the connection (complete()).
           if (this.headRequest || status === 204 || status === 304) this.complete();
-          else if (head.chunked) this.state = S_CHUNK_SIZE;
-          else if (head.contentLength >= 0) {
+          else if (head.chunked) {
+            this.chunked = new ChunkedDecoder(RESPONSE_CHUNKED);
+            this.state = S_CHUNKED;
+          } else if (head.contentLength >= 0) {
             this.remaining = head.contentLength;
             this.state = S_BODY_LENGTH;
             if (head.contentLength === 0) this.complete();
@@ -352,52 +352,20 @@ class H1Connection implements BodySink {
           if (this.remaining === 0) this.complete();
           continue;
         }
-        case S_CHUNK_SIZE: {
-          const nl = this.buf.indexOf('\r\n');
-          if (nl < 0 || nl > MAX_CHUNK_LINE) {
-            if (this.buf.length > MAX_CHUNK_LINE) throw new UpstreamProtocolError('chunk size line too long', 'HPE_INVALID_CHUNK_SIZE');
-            return;
-          }
-          this.remaining = parseChunkSize(this.buf.subarray(0, nl).toString('latin1'));
-          this.buf = this.buf.subarray(nl + 2);
-          this.state = this.remaining === 0 ? S_TRAILERS : S_CHUNK_DATA;
-          continue;
-        }
-        case S_CHUNK_DATA: {
+        case S_CHUNKED: {
           if (this.buf.length === 0) return;
-          const n = Math.min(this.remaining, this.buf.length);
-          const chunk = this.buf.subarray(0, n);
-          this.buf = this.buf.subarray(n);
-          this.remaining -= n;
-          handler.onResponseData?.(c, chunk);
+          const dec = this.chunked as ChunkedDecoder;
+          const used = dec.feed(this.buf, 0, this.buf.length, this.onChunkData);
+          if (used < 0) {
+            const e = dec.error as ChunkedError;
+            throw new UpstreamProtocolError(e.message, e.code);
+          }
+          this.buf = this.buf.subarray(used);
           if (c.aborted) return;
-          if (this.remaining === 0) this.state = S_CHUNK_CRLF;
-          continue;
-        }
-        case S_CHUNK_CRLF: {
-          if (this.buf.length < 2) return;
-          if (this.buf[0] !== 0x0d || this.buf[1] !== 0x0a) throw new UpstreamProtocolError('missing CRLF after chunk data', 'HPE_STRICT');
-          this.buf = this.buf.subarray(2);
-          this.state = S_CHUNK_SIZE;
-          continue;
-        }
-        case S_TRAILERS: {
-          // Trailers end with an empty line; HTTP/1.1 downstream responses do not carry them on.
-          if (this.buf.length >= 2 && this.buf[0] === 0x0d && this.buf[1] === 0x0a) {
-            this.buf = this.buf.subarray(2);
+          if (dec.done) {
+            this.chunked = undefined;
             this.complete();
-            continue;
           }
-          const end = this.buf.indexOf('\r\n\r\n');
-          if (end < 0 || end > MAX_RESPONSE_HEAD) {
-            if (this.buf.length > MAX_RESPONSE_HEAD) throw new UpstreamProtocolError('trailers size exceeds limit', 'HPE_HEADER_OVERFLOW');
-            return;
-          }
-          // Dropped (not carried on HTTP/1.1 downstream), but held to the header rules: a malformed
-          // trailer block leaves the framing of what follows in doubt.
-          checkTrailers(this.buf.subarray(0, end).toString('latin1'));
-          this.buf = this.buf.subarray(end + 4);
-          this.complete();
           continue;
         }
         case S_BODY_CLOSE: {
@@ -412,6 +380,13 @@ class H1Connection implements BodySink {
       }
     }
   }
+
+  /** Chunk data for the current response's handler; once it aborted the request, no more is read. */
+  private readonly onChunkData = (b: Buffer): void => {
+    const c = this.controller;
+    if (c && !c.aborted) this.handler?.onResponseData?.(c, b);
+    if (!c || c.aborted) this.chunked?.stop();
+  };
 
   /** The response is complete: hand the connection back or close it. */
   private complete(): void {

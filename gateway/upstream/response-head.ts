@@ -5,6 +5,7 @@
 // that guessed here would let an upstream desync the client's stream (response splitting).
 //
 // Pure functions over latin1 text: the pool (h1-pool.ts) finds the head's end and calls these.
+import type { ChunkedRules } from '../../xds/chunked.ts';
 
 /** A framing error in an upstream response; `code` is llhttp's name for it (the router maps HPE_* to UPE). */
 export class UpstreamProtocolError extends Error {
@@ -131,19 +132,20 @@ export function parseResponseHead(text: string): ResponseHead {
   return { status, reason: m[3] ?? '', headers, contentLength, chunked: te !== undefined, keepAlive: http11 ? !close : keepAliveToken && !close };
 }
 
-const CHUNK_SIZE = /^([0-9A-Fa-f]+)[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
-
-/** The size in a chunk-size line (extensions ignored); anything but hex digits and an extension is an error. */
-export function parseChunkSize(line: string): number {
-  const m = CHUNK_SIZE.exec(line);
-  if (!m) throw new UpstreamProtocolError('invalid chunk size line', 'HPE_INVALID_CHUNK_SIZE');
-  const hex = (m[1] as string).replace(/^0+(?=.)/, '');
-  // 13 hex digits stay exact as a JS number; a larger chunk is an overflow (llhttp and Balsa reject it too).
-  if (hex.length > 13) throw new UpstreamProtocolError('chunk size overflow', 'HPE_INVALID_CHUNK_SIZE');
-  return parseInt(hex, 16);
-}
-
-/** Validates a trailer block (lines without the final empty line): same rules as header lines. */
-export function checkTrailers(text: string): void {
-  parseFieldLines(text.split('\r\n'), 0, 'trailer');
-}
+/**
+ * Chunked upstream responses, as Envoy's client codec (Balsa) frames them: whitespace allowed after the size,
+ * at most 13 significant size digits (an exact JS number; a larger chunk is an overflow, as in llhttp and
+ * Balsa), extensions of visible bytes only, a size line of 1 KiB at most, and trailers within the response
+ * head limit and held to the header rules: a malformed trailer block leaves the framing of what follows in
+ * doubt. (Decoded by xds/chunked.ts.)
+ */
+export const RESPONSE_CHUNKED: ChunkedRules = {
+  maxSizeDigits: 13,
+  countLeadingZeros: false,
+  whitespaceAfterSize: true,
+  delInExtension: false,
+  maxSizeLine: 1024,
+  maxTrailerLine: Infinity,
+  maxTrailerSection: MAX_RESPONSE_HEAD,
+  checkTrailers: (lines) => void parseFieldLines(lines, 0, 'trailer'),
+};
