@@ -1,5 +1,6 @@
 // Durations as they appear in Istio resources (Go time.ParseDuration syntax, which istio's API accepts:
 // "1h", "3m", "0.5s", "100ms") and as Envoy's proto3 JSON prints them ("180s", "0.500s").
+import type { Duration } from '../../xds/envoy.ts';
 
 const UNITS: Readonly<Record<string, number>> = {
   ns: 1,
@@ -31,15 +32,16 @@ export function parseDuration(s: unknown): number | undefined {
 }
 
 /** Nanoseconds -> Envoy JSON duration ("10s", "0.500s"). */
-export function envoyDuration(ns: number): string {
+export function envoyDuration(ns: number): Duration {
   const sec = Math.floor(ns / 1e9);
   const frac = ns - sec * 1e9;
   if (frac === 0) return `${sec}s`;
-  return `${sec}.${String(frac).padStart(9, '0').replace(/0+$/, '')}s`;
+  // Whole seconds, a point and the nanoseconds without trailing zeros: a decimal number of seconds.
+  return `${sec}.${String(frac).padStart(9, '0').replace(/0+$/, '')}s` as Duration;
 }
 
 /** Istio duration string -> Envoy duration string (undefined when absent or malformed). */
-export function toEnvoyDuration(s: unknown): string | undefined {
+export function toEnvoyDuration(s: unknown): Duration | undefined {
   const ns = parseDuration(s);
   return ns === undefined ? undefined : envoyDuration(ns);
 }

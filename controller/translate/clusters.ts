@@ -1,8 +1,8 @@
 // Gateway clusters (pilot/pkg/networking/core/cluster.go buildOutboundClusters, cluster_builder.go,
 // cluster_traffic_policy.go): one `outbound|<port>||<host>` per service port visible to the gateway's
 // namespace plus one per DestinationRule subset, and BlackHoleCluster.
-import type { JsonObject } from '../../xds/protos.ts';
-import { HTTP_PROTOCOL_OPTIONS_TYPE } from '../../xds/type-urls.ts';
+import { typedAny, type envoy } from '../../xds/envoy.ts';
+import { HTTP_PROTOCOL_OPTIONS_TYPE, UPSTREAM_TLS_TYPE } from '../../xds/type-urls.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { ModelEndpoint, ModelPort, ModelService } from '../model/services.ts';
 import type { EffectiveDestinationRule } from '../model/destination-rules.ts';
@@ -12,23 +12,32 @@ import { configPath } from '../model/config.ts';
 import { isSubset } from '../model/labels.ts';
 import { isHTTP2 } from '../model/protocol.ts';
 import { durationSeconds, toEnvoyDuration } from '../model/duration.ts';
-import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, adsConfigSource, clusterName, sortedObject } from './envoy.ts';
+import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, adsConfigSource, clusterName, sortedObject, type Struct } from './envoy.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { tlsTransportSocket, upstreamTlsContext } from './tls.ts';
 
 const MAX_UINT32 = 4294967295;
 
+type Cluster = envoy.config.cluster.v3.Cluster;
+/** The cluster's `envoy.extensions.upstreams.http.v3.HttpProtocolOptions` (typed_extension_protocol_options). */
+type HttpProtocolOptions = envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
+
 export interface BuiltCluster {
-  cluster: JsonObject;
+  cluster: Cluster;
   /** For EDS clusters: the assignment served over EDS under the cluster name. */
-  loadAssignment?: JsonObject;
+  loadAssignment?: envoy.config.endpoint.v3.ClusterLoadAssignment;
 }
 
 /** applyConnectionPool: Istio's wide-open defaults, overridden only by values above 0. */
-function applyConnectionPool(c: JsonObject, http: JsonObject | undefined, tp: TrafficPolicy | undefined): JsonObject | undefined {
+function applyConnectionPool(c: Cluster, http: HttpProtocolOptions | undefined, tp: TrafficPolicy | undefined): HttpProtocolOptions | undefined {
   const cp = tp?.connectionPool;
   // track_remaining is left false: DISABLE_TRACK_REMAINING_CB_METRICS defaults to true in istiod.
-  const threshold: JsonObject = { max_connections: MAX_UINT32, max_pending_requests: MAX_UINT32, max_requests: MAX_UINT32, max_retries: MAX_UINT32 };
+  const threshold: envoy.config.cluster.v3.CircuitBreakers.Thresholds = {
+    max_connections: MAX_UINT32,
+    max_pending_requests: MAX_UINT32,
+    max_requests: MAX_UINT32,
+    max_retries: MAX_UINT32,
+  };
   let idleTimeout = cp?.http?.idleTimeout;
   if (cp?.http) {
     if ((cp.http.http2MaxRequests ?? 0) > 0) threshold.max_requests = cp.http.http2MaxRequests;
@@ -39,7 +48,7 @@ function applyConnectionPool(c: JsonObject, http: JsonObject | undefined, tp: Tr
   // applyTCPKeepalive: SO_KEEPALIVE (an empty tcp_keepalive) plus whole seconds for time and interval.
   const ka = cp?.tcp?.tcpKeepalive;
   if (ka) {
-    const tcpKeepalive: JsonObject = {};
+    const tcpKeepalive: envoy.config.core.v3.TcpKeepalive = {};
     if ((ka.probes ?? 0) > 0) tcpKeepalive.keepalive_probes = ka.probes;
     const time = durationSeconds(ka.time);
     if (time !== undefined) tcpKeepalive.keepalive_time = time;
@@ -61,22 +70,22 @@ function applyConnectionPool(c: JsonObject, http: JsonObject | undefined, tp: Tr
   const maxReqPerConn = cp?.http?.maxRequestsPerConnection ?? 0;
   const maxStreams = cp?.http?.maxConcurrentStreams ?? 0;
   if (maxConnDuration === undefined && idle === undefined && maxReqPerConn <= 0 && maxStreams <= 0) return http;
-  const opts: JsonObject = http ?? {};
-  const common: JsonObject = (opts.common_http_protocol_options as JsonObject | undefined) ?? {};
+  const opts: HttpProtocolOptions = http ?? {};
+  const common: envoy.config.core.v3.HttpProtocolOptions = opts.common_http_protocol_options ?? {};
   if (idle !== undefined) common.idle_timeout = idle;
   if (maxReqPerConn > 0) common.max_requests_per_connection = maxReqPerConn;
   if (maxConnDuration !== undefined) common.max_connection_duration = maxConnDuration;
   opts.common_http_protocol_options = common;
-  const h2 = ((opts.explicit_http_config as JsonObject | undefined)?.http2_protocol_options as JsonObject | undefined) ?? undefined;
+  const h2 = opts.explicit_http_config?.http2_protocol_options;
   if (h2 && maxStreams > 0) h2.max_concurrent_streams = maxStreams;
   return opts;
 }
 
 /** applyOutlierDetection (only when the DR sets outlierDetection; success-rate ejection is always off). */
-function applyOutlierDetection(c: JsonObject, tp: TrafficPolicy | undefined): void {
+function applyOutlierDetection(c: Cluster, tp: TrafficPolicy | undefined): void {
   const od = tp?.outlierDetection;
   if (!od) return;
-  const out: JsonObject = { enforcing_success_rate: 0 };
+  const out: envoy.config.cluster.v3.OutlierDetection = { enforcing_success_rate: 0 };
   if (od.consecutive5xxErrors !== undefined) {
     out.consecutive_5xx = od.consecutive5xxErrors;
     out.enforcing_consecutive_5xx = od.consecutive5xxErrors > 0 ? 100 : 0;
@@ -101,11 +110,11 @@ function applyOutlierDetection(c: JsonObject, tp: TrafficPolicy | undefined): vo
   c.outlier_detection = out;
   // Panic mode is disabled (threshold set even at 0, Envoy's default being 50%): with few pods per
   // service it would send traffic to ejected hosts.
-  (c.common_lb_config as JsonObject).healthy_panic_threshold = { value: od.minHealthPercent ?? 0 };
+  (c.common_lb_config ??= {}).healthy_panic_threshold = { value: od.minHealthPercent ?? 0 };
 }
 
 /** applyLoadBalancer: LEAST_REQUEST by default; consistentHash switches to RING_HASH or MAGLEV. */
-function applyLoadBalancer(c: JsonObject, tp: TrafficPolicy | undefined): void {
+function applyLoadBalancer(c: Cluster, tp: TrafficPolicy | undefined): void {
   // A cluster born ORIGINAL_DST (a PASSTHROUGH subset, or a subset of a PASSTHROUGH cluster) stays so whatever
   // the merged policy says: istiod returns early with CLUSTER_PROVIDED.
   if (c.type === 'ORIGINAL_DST') {
@@ -115,7 +124,7 @@ function applyLoadBalancer(c: JsonObject, tp: TrafficPolicy | undefined): void {
   const lb = tp?.loadBalancer;
   // setWarmup (aggression 1 and minimum 10% unless given; istiod writes the runtime key "(") or the deprecated
   // setSlowStartConfig. A consistent-hash balancer takes no slow start.
-  let slowStart: JsonObject | undefined;
+  let slowStart: { slow_start_config: envoy.config.cluster.v3.Cluster.SlowStartConfig } | undefined;
   const window = toEnvoyDuration(lb?.warmup?.duration);
   if (lb?.warmup && window !== undefined) {
     slowStart = {
@@ -162,8 +171,8 @@ function applyLoadBalancer(c: JsonObject, tp: TrafficPolicy | undefined): void {
   }
 }
 
-function istioMetadata(svc: ModelService, dr: EffectiveDestinationRule | undefined, subset: string | undefined): JsonObject {
-  const istio: JsonObject = { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }] };
+function istioMetadata(svc: ModelService, dr: EffectiveDestinationRule | undefined, subset: string | undefined): envoy.config.core.v3.Metadata {
+  const istio: Struct = { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }] };
   if (dr?.from[0]) istio.config = configPath('destination-rule', dr.from[0].namespace, dr.from[0].name);
   if (subset !== undefined) istio.subset = subset;
   if (svc.meshExternal) istio.external = true;
@@ -184,13 +193,13 @@ function clusterType(svc: ModelService): 'EDS' | 'STRICT_DNS' | 'LOGICAL_DNS' {
  */
 function applyUpstreamTls(
   push: PushContext,
-  c: JsonObject,
+  c: Cluster,
   name: string,
   svc: ModelService,
   port: ModelPort,
   tp: TrafficPolicy | undefined,
   dr: EffectiveDestinationRule | undefined,
-): { ok: boolean; http?: JsonObject } {
+): { ok: boolean; http?: HttpProtocolOptions } {
   const tls = tp?.tls;
   if (!tls?.mode || tls.mode === 'DISABLE') return { ok: true };
   const from = dr?.from[0];
@@ -216,9 +225,9 @@ function applyUpstreamTls(
     const ca = tls.insecureSkipVerify ? undefined : push.credentials.ca(tls.credentialName);
     if (ca && !ca.ok) report(`CA for cluster ${name}: ${ca.reason}`);
   }
-  c.transport_socket = tlsTransportSocket(r.context);
+  c.transport_socket = tlsTransportSocket(typedAny(UPSTREAM_TLS_TYPE, r.context));
   if (!r.autoSni && !r.autoSanValidation) return { ok: true };
-  const upstream: JsonObject = {};
+  const upstream: envoy.config.core.v3.UpstreamHttpProtocolOptions = {};
   if (r.autoSni) upstream.auto_sni = true;
   if (r.autoSanValidation) upstream.auto_san_validation = true;
   return { ok: true, http: { upstream_http_protocol_options: upstream } };
@@ -239,7 +248,7 @@ function buildOne(
   let eps = endpoints;
   if (type === 'LOGICAL_DNS') eps = eps.slice(0, 1); // one endpoint per host and port
   if ((type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && eps.length === 0) return undefined; // DNS clusters without endpoints are not emitted
-  const c: JsonObject = { name, type, common_lb_config: {}, alt_stat_name: `${name};` };
+  const c: Cluster = { name, type, common_lb_config: {}, alt_stat_name: `${name};` };
   if (type === 'EDS') c.eds_cluster_config = { eds_config: adsConfigSource(), service_name: name };
   else if (type === 'ORIGINAL_DST') {
     // buildCluster: a ServiceEntry (resolution NONE) port with a targetPort overrides the destination port.
@@ -254,7 +263,7 @@ function buildOne(
     c.load_assignment = clusterLoadAssignment(name, eps);
   }
   // setUpstreamProtocol: h2 for HTTP2/GRPC ports; gateways use HTTP/1.1 otherwise (no sniffing).
-  let http: JsonObject | undefined = isHTTP2(port.protocol) ? { explicit_http_config: { http2_protocol_options: {} } } : undefined;
+  let http: HttpProtocolOptions | undefined = isHTTP2(port.protocol) ? { explicit_http_config: { http2_protocol_options: {} } } : undefined;
   http = applyConnectionPool(c, http, tp);
   if (tp?.connectionPool?.http?.useClientProtocol) {
     http = { ...(http ?? {}), use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } };
@@ -269,7 +278,7 @@ function buildOne(
   if (http) {
     // UpstreamProtocolOptions is required by Envoy: default to explicit HTTP/1.1.
     if (!http.explicit_http_config && !http.use_downstream_protocol_config) http.explicit_http_config = { http_protocol_options: {} };
-    c.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': HTTP_PROTOCOL_OPTIONS_TYPE, ...http } };
+    c.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': typedAny(HTTP_PROTOCOL_OPTIONS_TYPE, http) };
   }
   const built: BuiltCluster = { cluster: c };
   if (c.type === 'EDS') built.loadAssignment = clusterLoadAssignment(name, endpoints);
@@ -286,7 +295,7 @@ export function buildClusters(push: PushContext): BuiltCluster[] {
   const names = new Set<string>();
   const add = (b: BuiltCluster | undefined): void => {
     if (!b) return;
-    const n = b.cluster.name as string;
+    const n = b.cluster.name ?? '';
     if (names.has(n)) return;
     names.add(n);
     out.push(b);

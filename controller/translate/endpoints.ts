@@ -1,6 +1,6 @@
 // ClusterLoadAssignments (pilot/pkg/xds/endpoints/endpoint_builder.go): endpoints grouped by locality,
 // each with health, weight and Istio's compressed workload metadata.
-import type { JsonObject } from '../../xds/protos.ts';
+import type { envoy } from '../../xds/envoy.ts';
 import type { ModelEndpoint } from '../model/services.ts';
 
 const CLUSTER_ID = 'Kubernetes';
@@ -18,16 +18,16 @@ export function workloadMetadata(e: ModelEndpoint): string {
   return [e.workloadName, e.namespace, c.name, c.revision === 'latest' ? '' : c.revision, CLUSTER_ID].join(';');
 }
 
-function localityJson(locality: string): JsonObject {
+function localityJson(locality: string): envoy.config.core.v3.Locality {
   const [region, zone, subZone] = locality.split('/');
-  const out: JsonObject = {};
+  const out: envoy.config.core.v3.Locality = {};
   if (region) out.region = region;
   if (zone) out.zone = zone;
   if (subZone) out.sub_zone = subZone;
   return out;
 }
 
-export function lbEndpoint(e: ModelEndpoint): JsonObject {
+export function lbEndpoint(e: ModelEndpoint): envoy.config.endpoint.v3.LbEndpoint {
   return {
     endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
     health_status: 'HEALTHY',
@@ -37,7 +37,7 @@ export function lbEndpoint(e: ModelEndpoint): JsonObject {
 }
 
 /** Endpoints grouped into LocalityLbEndpoints sorted by locality; a locality's weight is the sum of its endpoints'. */
-export function localityLbEndpoints(endpoints: readonly ModelEndpoint[]): JsonObject[] {
+export function localityLbEndpoints(endpoints: readonly ModelEndpoint[]): envoy.config.endpoint.v3.LocalityLbEndpoints[] {
   const byLocality = new Map<string, ModelEndpoint[]>();
   const seen = new Set<string>();
   for (const e of endpoints) {
@@ -58,7 +58,7 @@ export function localityLbEndpoints(endpoints: readonly ModelEndpoint[]): JsonOb
   });
 }
 
-export function clusterLoadAssignment(clusterName: string, endpoints: readonly ModelEndpoint[]): JsonObject {
+export function clusterLoadAssignment(clusterName: string, endpoints: readonly ModelEndpoint[]): envoy.config.endpoint.v3.ClusterLoadAssignment {
   const groups = localityLbEndpoints(endpoints);
   return groups.length > 0 ? { cluster_name: clusterName, endpoints: groups } : { cluster_name: clusterName };
 }

@@ -1,8 +1,11 @@
 // Small shared pieces of Envoy JSON as istiod writes them.
-import type { JsonObject } from '../../xds/protos.ts';
+import type { Duration, JsonValue, envoy } from '../../xds/envoy.ts';
+
+/** google.protobuf.Struct in proto3 JSON (filter metadata). */
+export type Struct = { [k: string]: JsonValue };
 
 /** `{ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}`: RDS/EDS over the ADS stream. */
-export function adsConfigSource(): JsonObject {
+export function adsConfigSource(): envoy.config.core.v3.ConfigSource {
   return { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' };
 }
 
@@ -23,11 +26,11 @@ export function parseClusterName(name: string): { port: number; subset: string; 
 export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 
 /** Mesh default connect timeout (meshConfig.connectTimeout). */
-export const DEFAULT_CONNECT_TIMEOUT = '10s';
+export const DEFAULT_CONNECT_TIMEOUT: Duration = '10s';
 
 /** Sorted-key copy so Struct metadata prints the same way every time. */
-export function sortedObject(o: JsonObject): JsonObject {
-  const out: JsonObject = {};
-  for (const k of Object.keys(o).sort()) out[k] = o[k];
+export function sortedObject(o: Struct): Struct {
+  const out: Struct = {};
+  for (const [k, v] of Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out[k] = v;
   return out;
 }

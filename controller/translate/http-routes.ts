@@ -1,6 +1,6 @@
 // One VirtualService bound to one Gateway -> Envoy routes (route.go BuildHTTPRoutesForVirtualService,
 // TranslateRoute, applyHTTPRouteDestination, ApplyRedirect, ApplyDirectResponse, GetRouteOperation).
-import type { JsonObject } from '../../xds/protos.ts';
+import { typedAny, type Any, type envoy } from '../../xds/envoy.ts';
 import { CORS_POLICY_TYPE, FAULT_TYPE } from '../../xds/type-urls.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { VirtualServiceConfig } from '../model/virtual-services.ts';
@@ -10,6 +10,9 @@ import { isSubset } from '../model/labels.ts';
 import { parseDuration, envoyDuration } from '../model/duration.ts';
 import { clusterName, parseClusterName } from './envoy.ts';
 import { applyHeaderOps, corsPolicy, faultConfig, hashPolicy, headerOps, isCatchAllRoute, mirrorFraction, retryPolicy, routeMatch } from './route-actions.ts';
+
+type Route = envoy.config.route.v3.Route;
+type RouteAction = envoy.config.route.v3.RouteAction;
 
 export interface RouteContext {
   push: PushContext;
@@ -57,8 +60,8 @@ function sourceMatches(ctx: RouteContext, m: HTTPMatchRequest | undefined): bool
   return !m.sourceNamespace || m.sourceNamespace === ctx.push.identity.namespace;
 }
 
-function redirectAction(r: HTTPRedirect, listenPort: number, isTLS: boolean): JsonObject | undefined {
-  const out: JsonObject = {};
+function redirectAction(r: HTTPRedirect, listenPort: number, isTLS: boolean): envoy.config.route.v3.RedirectAction | undefined {
+  const out: envoy.config.route.v3.RedirectAction = {};
   if (r.authority) out.host_redirect = r.authority;
   // The path specifier is always set: an empty path_redirect keeps the request path.
   if (r.prefixRewrite) out.prefix_rewrite = r.prefixRewrite;
@@ -73,7 +76,7 @@ function redirectAction(r: HTTPRedirect, listenPort: number, isTLS: boolean): Js
     if ((port === 80 && scheme === 'http') || (port === 443 && scheme === 'https')) port = 0;
     if (port !== 0) out.port_redirect = port;
   }
-  const codes: Readonly<Record<number, string>> = {
+  const codes: Readonly<Record<number, envoy.config.route.v3.RedirectAction.RedirectResponseCode>> = {
     0: 'MOVED_PERMANENTLY',
     301: 'MOVED_PERMANENTLY',
     302: 'FOUND',
@@ -91,12 +94,12 @@ function redirectAction(r: HTTPRedirect, listenPort: number, isTLS: boolean): Js
  * TranslateRequestMirrorPolicy. Istio >= 1.28 sets disable_shadow_host_suffix_append (DISABLE_SHADOW_HOST_SUFFIX
  * defaults to true): mirrored requests keep the original Host instead of `<host>-shadow`.
  */
-function mirrorPolicy(cluster: string, fraction: JsonObject): JsonObject {
+function mirrorPolicy(cluster: string, fraction: envoy.config.core.v3.RuntimeFractionalPercent): envoy.config.route.v3.RouteAction.RequestMirrorPolicy {
   return { cluster, runtime_fraction: fraction, trace_sampled: false, disable_shadow_host_suffix_append: true };
 }
 
-function weightedCluster(ctx: RouteContext, d: HTTPRouteDestination, vsNs: string): JsonObject {
-  const out: JsonObject = { name: destinationCluster(ctx, d.destination, vsNs), weight: d.weight ?? 0 };
+function weightedCluster(ctx: RouteContext, d: HTTPRouteDestination, vsNs: string): envoy.config.route.v3.WeightedCluster.ClusterWeight {
+  const out: envoy.config.route.v3.WeightedCluster.ClusterWeight = { name: destinationCluster(ctx, d.destination, vsNs), weight: d.weight ?? 0 };
   if (d.headers) {
     const ops = headerOps(d.headers);
     if (ops.requestHeadersToAdd.length) out.request_headers_to_add = ops.requestHeadersToAdd;
@@ -108,8 +111,8 @@ function weightedCluster(ctx: RouteContext, d: HTTPRouteDestination, vsNs: strin
   return out;
 }
 
-function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, route: JsonObject, authorityIn: string): JsonObject {
-  const action: JsonObject = {};
+function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, route: Route, authorityIn: string): RouteAction {
+  const action: RouteAction = {};
   let authority = authorityIn;
   if (r.rewrite) {
     if (r.rewrite.uriRegexRewrite?.match !== undefined) {
@@ -117,7 +120,7 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
     } else if (r.rewrite.uri) action.prefix_rewrite = r.rewrite.uri;
     if (r.rewrite.authority) authority = r.rewrite.authority;
   }
-  const mirrors: JsonObject[] = [];
+  const mirrors: envoy.config.route.v3.RouteAction.RequestMirrorPolicy[] = [];
   if (r.mirror) {
     const f = mirrorFraction(r.mirrorPercentage, r.mirrorPercent);
     if (f) mirrors.push(mirrorPolicy(destinationCluster(ctx, r.mirror, vs.namespace), f));
@@ -128,7 +131,7 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
   }
   if (mirrors.length) action.request_mirror_policies = mirrors;
   const dests = r.route ?? [];
-  const hashes: JsonObject[] = [];
+  const hashes: envoy.config.route.v3.RouteAction.HashPolicy[] = [];
   let consistentHash = false;
   if (dests.length === 1 && dests[0]) {
     const d = dests[0];
@@ -145,7 +148,7 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
       consistentHash = true;
     }
   } else {
-    const clusters: JsonObject[] = [];
+    const clusters: envoy.config.route.v3.WeightedCluster.ClusterWeight[] = [];
     for (const d of dests) {
       // Zero-weight destinations are dropped; total_weight is left to Envoy (the sum).
       if (!d.weight) continue;
@@ -168,22 +171,22 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
 }
 
 /** GetRouteOperation: `<host>:<port><path>` for one outbound cluster, else `<vsName>:<listenPort><path>`. */
-function decoratorOperation(route: JsonObject, vsName: string, listenPort: number): string {
-  const m = route.match as JsonObject;
+function decoratorOperation(route: Route, vsName: string, listenPort: number): string {
+  const m = route.match;
   let path = '/*';
-  if (typeof m.prefix === 'string') path = `${m.prefix}*`;
-  else if (typeof m.path === 'string') path = m.path;
-  else if (m.safe_regex) path = (m.safe_regex as { regex: string }).regex;
-  const cluster = (route.route as JsonObject | undefined)?.cluster;
-  const parsed = typeof cluster === 'string' ? parseClusterName(cluster) : undefined;
+  if (m?.prefix !== undefined) path = `${m.prefix}*`;
+  else if (m?.path !== undefined) path = m.path;
+  else if (m?.safe_regex) path = m.safe_regex.regex ?? '';
+  const cluster = route.route?.cluster;
+  const parsed = cluster !== undefined ? parseClusterName(cluster) : undefined;
   if (parsed) return `${parsed.host}:${parsed.port}${path}`;
   return `${vsName}:${listenPort}${path}`;
 }
 
-function translateRoute(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, match: HTTPMatchRequest | undefined): JsonObject | undefined {
+function translateRoute(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, match: HTTPMatchRequest | undefined): Route | undefined {
   if (match?.port !== undefined && match.port !== 0 && match.port !== ctx.listenPort) return undefined;
   if (!sourceMatches(ctx, match)) return undefined;
-  const out: JsonObject = {};
+  const out: Route = {};
   const name = (r.name ?? '') + (match?.name ? `.${match.name}` : '');
   if (name) out.name = name;
   out.match = routeMatch(match);
@@ -199,7 +202,7 @@ function translateRoute(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRout
     const redirect = redirectAction(r.redirect, ctx.listenPort, ctx.isTLS);
     if (redirect) out.redirect = redirect;
   } else if (r.directResponse) {
-    const dr: JsonObject = { status: r.directResponse.status };
+    const dr: envoy.config.route.v3.DirectResponseAction = { status: r.directResponse.status };
     if (r.directResponse.body?.string !== undefined) dr.body = { inline_string: r.directResponse.body.string };
     else if (r.directResponse.body?.bytes !== undefined) dr.body = { inline_bytes: r.directResponse.body.bytes };
     out.direct_response = dr;
@@ -207,12 +210,12 @@ function translateRoute(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRout
     out.route = routeAction(ctx, vs, r, out, authority);
   }
   out.decorator = { operation: decoratorOperation(out, vs.name, ctx.listenPort) };
-  const perFilter: JsonObject = {};
+  const perFilter: { [filter: string]: Any } = {};
   if (r.fault) {
     const f = faultConfig(r.fault);
-    if (f) perFilter['envoy.filters.http.fault'] = { '@type': FAULT_TYPE, ...f };
+    if (f) perFilter['envoy.filters.http.fault'] = typedAny(FAULT_TYPE, f);
   }
-  if (r.corsPolicy) perFilter['envoy.filters.http.cors'] = { '@type': CORS_POLICY_TYPE, ...corsPolicy(r.corsPolicy) };
+  if (r.corsPolicy) perFilter['envoy.filters.http.cors'] = typedAny(CORS_POLICY_TYPE, corsPolicy(r.corsPolicy));
   if (Object.keys(perFilter).length) out.typed_per_filter_config = perFilter;
   return out;
 }
@@ -223,8 +226,8 @@ function translateRoute(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRout
  * nothing after it could ever match. Delegate rules were merged into their root before
  * (mergeDelegates); a rule still carrying `delegate` (a second level) is skipped, as istiod does.
  */
-export function buildHTTPRoutesForVirtualService(ctx: RouteContext, vs: VirtualServiceConfig): JsonObject[] {
-  const out: JsonObject[] = [];
+export function buildHTTPRoutesForVirtualService(ctx: RouteContext, vs: VirtualServiceConfig): Route[] {
+  const out: Route[] = [];
   let catchAll = false;
   for (const r of vs.spec.http ?? []) {
     if (r.delegate) continue;

@@ -1,8 +1,8 @@
 // Gateway listeners (pilot/pkg/networking/core/gateway.go buildGatewayListeners, listener.go,
 // listener_builder.go buildHTTPConnectionManager): one listener per (bind, resolved port), named
 // `<bind>_<port>`, e.g. `0.0.0.0_8080` for a Gateway port 80 behind a Service 80 -> 8080.
-import type { JsonObject } from '../../xds/protos.ts';
-import { CORS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TLS_INSPECTOR_TYPE } from '../../xds/type-urls.ts';
+import { typedAny, type envoy } from '../../xds/envoy.ts';
+import { CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TLS_INSPECTOR_TYPE } from '../../xds/type-urls.ts';
 import type { GatewayServer, MergedServers } from '../model/gateways.ts';
 import { isHTTPServer } from '../model/gateways.ts';
 import type { PushContext } from '../model/push-context.ts';
@@ -22,18 +22,20 @@ export function listenerName(bind: string, port: number): string {
  * published on npm (and which only feed Istio telemetry), and grpc_stats only counts gRPC messages, so
  * meshgate emits the Envoy filters that change request handling: fault, cors, router.
  */
-function httpFilters(): JsonObject[] {
+function httpFilters(): envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter[] {
   return [
-    { name: 'envoy.filters.http.fault', typed_config: { '@type': FAULT_TYPE } },
-    { name: 'envoy.filters.http.cors', typed_config: { '@type': CORS_TYPE } },
-    { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } },
+    { name: 'envoy.filters.http.fault', typed_config: typedAny(FAULT_TYPE, {}) },
+    { name: 'envoy.filters.http.cors', typed_config: typedAny(CORS_TYPE, {}) },
+    { name: 'envoy.filters.http.router', typed_config: typedAny(ROUTER_TYPE, {}) },
   ];
 }
 
 /** buildGatewayConnectionManager + buildHTTPConnectionManager with Istio's gateway defaults. */
-export function gatewayHttpConnectionManager(statPrefix: string, routeName: string): JsonObject {
+export function gatewayHttpConnectionManager(
+  statPrefix: string,
+  routeName: string,
+): envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager {
   return {
-    '@type': HCM_TYPE,
     codec_type: 'AUTO',
     stat_prefix: statPrefix,
     rds: { config_source: adsConfigSource(), route_config_name: routeName },
@@ -57,15 +59,15 @@ export function gatewayHttpConnectionManager(statPrefix: string, routeName: stri
   };
 }
 
-function httpFilterChain(listener: string, ms: MergedServers): JsonObject {
+/** The network filter holding a gateway HCM. */
+function hcmFilter(statPrefix: string, routeName: string): envoy.config.listener.v3.Filter {
+  return { name: 'envoy.filters.network.http_connection_manager', typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName)) };
+}
+
+function httpFilterChain(listener: string, ms: MergedServers): envoy.config.listener.v3.FilterChain {
   return {
-    filters: [
-      {
-        name: 'envoy.filters.network.http_connection_manager',
-        // `outbound_<listener>;` (the trailing ';' is Istio's stat-prefix delimiter since 1.23).
-        typed_config: gatewayHttpConnectionManager(`outbound_${listener};`, ms.routeName),
-      },
-    ],
+    // `outbound_<listener>;` (the trailing ';' is Istio's stat-prefix delimiter since 1.23).
+    filters: [hcmFilter(`outbound_${listener};`, ms.routeName)],
     // PILOT_GATEWAY_TRANSPORT_SOCKET_CONNECT_TIMEOUT default (Istio 1.30+).
     transport_socket_connect_timeout: '15s',
   };
@@ -82,7 +84,7 @@ function serverNames(gs: GatewayServer): string[] | undefined {
  * error) when it cannot be served. A missing or invalid credentialName Secret drops this server's filter
  * chain only; the listener's other servers keep working.
  */
-function terminatingTls(push: PushContext, gs: GatewayServer): JsonObject | undefined {
+function terminatingTls(push: PushContext, gs: GatewayServer): envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext | undefined {
   const tls = gs.server.tls ?? {};
   const fail = (field: string, message: string): undefined => {
     push.errors.push({
@@ -124,9 +126,9 @@ function terminatingTls(push: PushContext, gs: GatewayServer): JsonObject | unde
  * VirtualService `tls` match (SNI from `sniHosts`, no TLS context); plain TCP a tcp_proxy chain.
  * A listener with no chain is not emitted, as istiod does.
  */
-function filterChains(push: PushContext, listener: string, ms: MergedServers): JsonObject[] {
+function filterChains(push: PushContext, listener: string, ms: MergedServers): envoy.config.listener.v3.FilterChain[] {
   if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(listener, ms)];
-  const chains: JsonObject[] = [];
+  const chains: envoy.config.listener.v3.FilterChain[] = [];
   for (const gs of ms.servers) {
     const tls = gs.server.tls;
     if (!tls) {
@@ -153,24 +155,20 @@ function filterChains(push: PushContext, listener: string, ms: MergedServers): J
     const context = terminatingTls(push, gs);
     if (!context) continue;
     const names = serverNames(gs);
-    const match = names ? { filter_chain_match: { server_names: names } } : {};
+    const match: envoy.config.listener.v3.FilterChain = names ? { filter_chain_match: { server_names: names } } : {};
+    const transportSocket = tlsTransportSocket(typedAny(DOWNSTREAM_TLS_TYPE, context));
     if (isHTTPServer(gs.server)) {
       const routeName = gatewayRouteName(push, gs);
       chains.push({
         ...match,
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            // HTTPS chains use the server name as stat_prefix when set.
-            typed_config: gatewayHttpConnectionManager(gs.server.name || `outbound_${listener};`, routeName),
-          },
-        ],
-        transport_socket: tlsTransportSocket(context),
+        // HTTPS chains use the server name as stat_prefix when set.
+        filters: [hcmFilter(gs.server.name || `outbound_${listener};`, routeName)],
+        transport_socket: transportSocket,
         transport_socket_connect_timeout: '15s',
       });
     } else {
       const filters = tcpProxyFilters(push, gs);
-      if (filters) chains.push({ ...match, filters, transport_socket: tlsTransportSocket(context), transport_socket_connect_timeout: '15s' });
+      if (filters) chains.push({ ...match, filters, transport_socket: transportSocket, transport_socket_connect_timeout: '15s' });
     }
   }
   return chains;
@@ -183,13 +181,13 @@ function gatewayRouteName(push: PushContext, gs: GatewayServer): string {
 }
 
 /** tls_inspector is added when a chain matches on SNI or terminates TLS (every such chain has ALPN). */
-function needsTlsInspector(chains: readonly JsonObject[]): boolean {
-  return chains.some((c) => ((c.filter_chain_match as JsonObject | undefined)?.server_names as unknown[] | undefined)?.length || c.transport_socket);
+function needsTlsInspector(chains: readonly envoy.config.listener.v3.FilterChain[]): boolean {
+  return chains.some((c) => c.filter_chain_match?.server_names?.length || c.transport_socket);
 }
 
-export function buildListeners(push: PushContext): JsonObject[] {
+export function buildListeners(push: PushContext): envoy.config.listener.v3.Listener[] {
   const merged = push.merged;
-  const out: JsonObject[] = [];
+  const out: envoy.config.listener.v3.Listener[] = [];
   const seen = new Set<string>();
   for (const sp of merged.serverPorts) {
     const ms = merged.merged.get(`${sp.number}/${sp.protocol}/${sp.bind}`);
@@ -205,7 +203,7 @@ export function buildListeners(push: PushContext): JsonObject[] {
       address: { socket_address: { address: bind, port_value: sp.number } },
       filter_chains: chains,
       ...(needsTlsInspector(chains)
-        ? { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': TLS_INSPECTOR_TYPE } }] }
+        ? { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: typedAny(TLS_INSPECTOR_TYPE, {}) }] }
         : {}),
       traffic_direction: 'OUTBOUND',
       // MAX_CONNECTIONS_PER_SOCKET_EVENT_LOOP default 1.

@@ -1,15 +1,25 @@
 // Pieces of an Envoy route built from an Istio HTTPRoute (pilot/pkg/networking/core/route/route.go and
 // route/retry/retry.go): matches, header operations, retries, faults, CORS, mirrors, hash policies.
-import type { JsonObject } from '../../xds/protos.ts';
+import { typedAny, type envoy } from '../../xds/envoy.ts';
 import { PREVIOUS_HOSTS_TYPE } from '../../xds/type-urls.ts';
 import type { ConsistentHashLB, CorsPolicy, HTTPFaultInjection, HTTPMatchRequest, HTTPRetry, Headers, Percent, StringMatch } from '../model/istio-types.ts';
 import { GRPC_STATUS } from '../model/istio-validation.ts';
 import { durationSeconds, toEnvoyDuration } from '../model/duration.ts';
 
+type Route = envoy.config.route.v3.Route;
+type HeaderValueOption = envoy.config.core.v3.HeaderValueOption;
+type FractionalPercent = envoy.type.v3.FractionalPercent;
+
+const byName = (a: { name?: string }, b: { name?: string }): number => {
+  const x = a.name ?? '';
+  const y = b.name ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
 // ---- matches ------------------------------------------------------------------------------------
 
 /** util.ConvertToEnvoyMatch: exact / prefix / safe_regex. */
-export function stringMatcher(m: StringMatch): JsonObject | undefined {
+export function stringMatcher(m: StringMatch): envoy.type.matcher.v3.StringMatcher | undefined {
   if (m.exact !== undefined) return { exact: m.exact };
   if (m.prefix !== undefined) return { prefix: m.prefix };
   if (m.regex !== undefined) return { safe_regex: { regex: m.regex } };
@@ -23,22 +33,22 @@ function isPresentMatch(m: StringMatch | undefined): boolean {
   return m.regex === '*';
 }
 
-function headerMatcher(name: string, m: StringMatch | undefined): JsonObject {
+function headerMatcher(name: string, m: StringMatch | undefined): envoy.config.route.v3.HeaderMatcher {
   if (isPresentMatch(m)) return { name, present_match: true };
   const sm = m ? stringMatcher(m) : undefined;
   return sm ? { name, string_match: sm } : { name };
 }
 
 /** TranslateRouteMatch. */
-export function routeMatch(match: HTTPMatchRequest | undefined): JsonObject {
+export function routeMatch(match: HTTPMatchRequest | undefined): envoy.config.route.v3.RouteMatch {
   if (!match) return { prefix: '/', case_sensitive: true };
-  const out: JsonObject = {};
+  const out: envoy.config.route.v3.RouteMatch = {};
   if (match.uri?.exact !== undefined) out.path = match.uri.exact;
   else if (match.uri?.prefix !== undefined) out.prefix = match.uri.prefix;
   else if (match.uri?.regex !== undefined) out.safe_regex = { regex: match.uri.regex };
   else out.prefix = '/';
   out.case_sensitive = !match.ignoreUriCase;
-  const headers: JsonObject[] = [];
+  const headers: envoy.config.route.v3.HeaderMatcher[] = [];
   for (const [name, m] of Object.entries(match.headers ?? {})) headers.push(headerMatcher(name, m));
   for (const [name, m] of Object.entries(match.withoutHeaders ?? {})) {
     const h = headerMatcher(name, m);
@@ -48,7 +58,7 @@ export function routeMatch(match: HTTPMatchRequest | undefined): JsonObject {
     headers.push(h);
   }
   // Istio sorts user headers by name, then appends the pseudo-headers.
-  headers.sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : (a.name as string) > (b.name as string) ? 1 : 0));
+  headers.sort(byName);
   if (match.method) headers.push(headerMatcher(':method', match.method));
   if (match.authority) headers.push(headerMatcher(':authority', match.authority));
   if (match.scheme) headers.push(headerMatcher(':scheme', match.scheme));
@@ -66,24 +76,19 @@ export function routeMatch(match: HTTPMatchRequest | undefined): JsonObject {
 }
 
 /** IsCatchAllRoute: prefix "/" (or regex ".*") with no header, query or metadata matchers. */
-export function isCatchAllRoute(r: JsonObject): boolean {
-  const m = r.match as JsonObject | undefined;
+export function isCatchAllRoute(r: Route): boolean {
+  const m = r.match;
   if (!m) return false;
-  const catchall = m.prefix === '/' || m.path_separated_prefix === '/' || (m.safe_regex as JsonObject | undefined)?.regex === '.*';
-  return (
-    catchall &&
-    !(m.headers as unknown[] | undefined)?.length &&
-    !(m.query_parameters as unknown[] | undefined)?.length &&
-    !(m.dynamic_metadata as unknown[] | undefined)?.length
-  );
+  const catchall = m.prefix === '/' || m.path_separated_prefix === '/' || m.safe_regex?.regex === '.*';
+  return catchall && !m.headers?.length && !m.query_parameters?.length && !m.dynamic_metadata?.length;
 }
 
 // ---- headers ------------------------------------------------------------------------------------
 
 export interface HeaderOps {
-  requestHeadersToAdd: JsonObject[];
+  requestHeadersToAdd: HeaderValueOption[];
   requestHeadersToRemove: string[];
-  responseHeadersToAdd: JsonObject[];
+  responseHeadersToAdd: HeaderValueOption[];
   responseHeadersToRemove: string[];
   authority: string;
 }
@@ -91,15 +96,15 @@ export interface HeaderOps {
 const isInternalHeader = (k: string): boolean => k.startsWith(':') || k.toLowerCase() === 'host';
 const isAuthorityHeader = (k: string): boolean => k.toLowerCase() === ':authority' || k.toLowerCase() === 'host';
 
-function appendHeaders(headers: Record<string, string> | undefined, append: boolean): { list: JsonObject[]; authority: string } {
+function appendHeaders(headers: Record<string, string> | undefined, append: boolean): { list: HeaderValueOption[]; authority: string } {
   let authority = '';
-  const list: JsonObject[] = [];
+  const list: HeaderValueOption[] = [];
   for (const [key, value] of Object.entries(headers ?? {})) {
     if (isAuthorityHeader(key)) authority = value;
     if (isInternalHeader(key)) continue;
     list.push({ header: { key, value }, append_action: append ? 'APPEND_IF_EXISTS_OR_ADD' : 'OVERWRITE_IF_EXISTS_OR_ADD' });
   }
-  const keyOf = (h: JsonObject): string => (h.header as { key: string }).key;
+  const keyOf = (h: HeaderValueOption): string => h.header?.key ?? '';
   list.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
   return { list, authority };
 }
@@ -120,27 +125,24 @@ export function headerOps(h: Headers | undefined): HeaderOps {
   };
 }
 
-export function applyHeaderOps(target: JsonObject, ops: HeaderOps): void {
-  const push = (k: string, v: unknown[]): void => {
-    if (v.length === 0) return;
-    target[k] = [...((target[k] as unknown[] | undefined) ?? []), ...v];
-  };
-  push('request_headers_to_add', ops.requestHeadersToAdd);
-  push('request_headers_to_remove', ops.requestHeadersToRemove);
-  push('response_headers_to_add', ops.responseHeadersToAdd);
-  push('response_headers_to_remove', ops.responseHeadersToRemove);
+/** Appends the header operations to a route's own. */
+export function applyHeaderOps(target: Route, ops: HeaderOps): void {
+  if (ops.requestHeadersToAdd.length) target.request_headers_to_add = [...(target.request_headers_to_add ?? []), ...ops.requestHeadersToAdd];
+  if (ops.requestHeadersToRemove.length) target.request_headers_to_remove = [...(target.request_headers_to_remove ?? []), ...ops.requestHeadersToRemove];
+  if (ops.responseHeadersToAdd.length) target.response_headers_to_add = [...(target.response_headers_to_add ?? []), ...ops.responseHeadersToAdd];
+  if (ops.responseHeadersToRemove.length) target.response_headers_to_remove = [...(target.response_headers_to_remove ?? []), ...ops.responseHeadersToRemove];
 }
 
 // ---- retries ------------------------------------------------------------------------------------
 
 const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
 
-function previousHostsPredicate(): JsonObject[] {
-  return [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS_TYPE } }];
+function previousHostsPredicate(): envoy.config.route.v3.RetryPolicy.RetryHostPredicate[] {
+  return [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: typedAny(PREVIOUS_HOSTS_TYPE, {}) }];
 }
 
-function newRetryPolicy(hashPolicy: boolean): JsonObject {
-  const p: JsonObject = { retry_on: DEFAULT_RETRY_ON, num_retries: 2, host_selection_retry_max_attempts: '5' };
+function newRetryPolicy(hashPolicy: boolean): envoy.config.route.v3.RetryPolicy {
+  const p: envoy.config.route.v3.RetryPolicy = { retry_on: DEFAULT_RETRY_ON, num_retries: 2, host_selection_retry_max_attempts: '5' };
   // Avoiding the previous host defeats consistent hashing, so Istio leaves the predicate out then.
   if (!hashPolicy) p.retry_host_predicate = previousHostsPredicate();
   return p;
@@ -156,7 +158,7 @@ const KNOWN_STATUS = new Set([
  * retry.ConvertPolicy. No `retries`: Istio's default (2 retries on connect-failure, refused-stream,
  * unavailable, cancelled; no 503 since 1.24). `attempts <= 0`: no retry policy at all.
  */
-export function retryPolicy(r: HTTPRetry | undefined, hashPolicy: boolean): JsonObject | undefined {
+export function retryPolicy(r: HTTPRetry | undefined, hashPolicy: boolean): envoy.config.route.v3.RetryPolicy | undefined {
   if (!r) return newRetryPolicy(hashPolicy);
   if (!r.attempts || r.attempts <= 0) return undefined;
   const out = newRetryPolicy(hashPolicy);
@@ -193,17 +195,17 @@ export function retryPolicy(r: HTTPRetry | undefined, hashPolicy: boolean): Json
 // ---- fault and CORS -----------------------------------------------------------------------------
 
 /** A Percent (0..100, fractional) as a MILLION-denominator fraction; an integer percent as HUNDRED. */
-function percentToFraction(p: Percent): JsonObject {
+function percentToFraction(p: Percent): FractionalPercent {
   return { numerator: Math.round((p.value ?? 0) * 10000), denominator: 'MILLION' };
 }
 
-function integerToFraction(n: number): JsonObject {
+function integerToFraction(n: number): FractionalPercent {
   return { numerator: n, denominator: 'HUNDRED' };
 }
 
 /** TranslateFault: fixed delays and HTTP/gRPC aborts (exponential delays are not supported by Istio). */
-export function faultConfig(f: HTTPFaultInjection): JsonObject | undefined {
-  const out: JsonObject = {};
+export function faultConfig(f: HTTPFaultInjection): envoy.extensions.filters.http.fault.v3.HTTPFault | undefined {
+  const out: envoy.extensions.filters.http.fault.v3.HTTPFault = {};
   if (f.delay?.fixedDelay !== undefined) {
     out.delay = {
       fixed_delay: toEnvoyDuration(f.delay.fixedDelay),
@@ -211,7 +213,7 @@ export function faultConfig(f: HTTPFaultInjection): JsonObject | undefined {
     };
   }
   if (f.abort) {
-    const abort: JsonObject = {};
+    const abort: envoy.extensions.filters.http.fault.v3.FaultAbort = {};
     if (f.abort.percentage) abort.percentage = percentToFraction(f.abort.percentage);
     if (f.abort.httpStatus !== undefined) abort.http_status = f.abort.httpStatus;
     else if (f.abort.grpcStatus !== undefined) abort.grpc_status = GRPC_STATUS[f.abort.grpcStatus] ?? 2;
@@ -221,8 +223,8 @@ export function faultConfig(f: HTTPFaultInjection): JsonObject | undefined {
 }
 
 /** TranslateCORSPolicy. */
-export function corsPolicy(c: CorsPolicy): JsonObject {
-  const out: JsonObject = {};
+export function corsPolicy(c: CorsPolicy): envoy.extensions.filters.http.cors.v3.CorsPolicy {
+  const out: envoy.extensions.filters.http.cors.v3.CorsPolicy = {};
   if (c.allowOrigins) out.allow_origin_string_match = c.allowOrigins.map((m) => stringMatcher(m) ?? {});
   else if (c.allowOrigin) out.allow_origin_string_match = c.allowOrigin.map((o) => ({ exact: o }));
   out.filter_enabled = { default_value: { numerator: 100, denominator: 'HUNDRED' } };
@@ -239,18 +241,18 @@ export function corsPolicy(c: CorsPolicy): JsonObject {
 // ---- mirrors and hashing ------------------------------------------------------------------------
 
 /** MirrorPercent: explicit 0 means no mirror; no percentage means 100%. */
-export function mirrorFraction(percentage: Percent | undefined, legacyPercent: number | undefined): JsonObject | undefined {
+export function mirrorFraction(percentage: Percent | undefined, legacyPercent: number | undefined): envoy.config.core.v3.RuntimeFractionalPercent | undefined {
   if (percentage) return (percentage.value ?? 0) > 0 ? { default_value: percentToFraction(percentage) } : undefined;
   if (legacyPercent !== undefined) return legacyPercent > 0 ? { default_value: integerToFraction(legacyPercent) } : undefined;
   return { default_value: integerToFraction(100) };
 }
 
 /** ConsistentHashToHashPolicy. */
-export function hashPolicy(ch: ConsistentHashLB | undefined): JsonObject | undefined {
+export function hashPolicy(ch: ConsistentHashLB | undefined): envoy.config.route.v3.RouteAction.HashPolicy | undefined {
   if (!ch) return undefined;
   if (ch.httpHeaderName !== undefined) return { header: { header_name: ch.httpHeaderName } };
   if (ch.httpCookie) {
-    const cookie: JsonObject = { name: ch.httpCookie.name };
+    const cookie: envoy.config.route.v3.RouteAction.HashPolicy.Cookie = { name: ch.httpCookie.name };
     const ttl = toEnvoyDuration(ch.httpCookie.ttl);
     if (ttl !== undefined) cookie.ttl = ttl;
     if (ch.httpCookie.path) cookie.path = ch.httpCookie.path;

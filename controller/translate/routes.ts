@@ -1,6 +1,6 @@
 // Gateway RouteConfigurations (pilot/pkg/networking/core/gateway.go buildGatewayHTTPRouteConfig):
 // `http.<targetPort>` for plain HTTP servers, `https.<port>.<portName>.<gw>.<ns>` for terminated HTTPS.
-import type { JsonObject } from '../../xds/protos.ts';
+import type { envoy } from '../../xds/envoy.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { GatewayServer } from '../model/gateways.ts';
 import { compareMoreSpecific, intersection, namesForNamespace } from '../model/host.ts';
@@ -15,7 +15,7 @@ interface VirtualHostBuild {
   name: string;
   domains: string[];
   /** Route objects are shared between vhosts built from the same VirtualService (collapse compares identity). */
-  routes: JsonObject[];
+  routes: envoy.config.route.v3.Route[];
   requireTls: boolean;
 }
 
@@ -33,7 +33,7 @@ function collapse(vhosts: Map<string, VirtualHostBuild>): VirtualHostBuild[] {
   const out: VirtualHostBuild[] = [];
   // Candidates by first route (identity): only lists that start with the same route object can be equal,
   // so each vhost is compared with a few others, not with every one before it (quadratic at 1,000s of hosts).
-  const byFirstRoute = new Map<JsonObject | undefined, VirtualHostBuild[]>();
+  const byFirstRoute = new Map<envoy.config.route.v3.Route | undefined, VirtualHostBuild[]>();
   for (const h of hosts) {
     const vh = vhosts.get(h);
     if (!vh) continue;
@@ -50,24 +50,24 @@ function collapse(vhosts: Map<string, VirtualHostBuild>): VirtualHostBuild[] {
 }
 
 /** SortVHostRoutes: catch-all routes move to the end, relative order kept. */
-function sortRoutes(routes: readonly JsonObject[]): JsonObject[] {
+function sortRoutes(routes: readonly envoy.config.route.v3.Route[]): envoy.config.route.v3.Route[] {
   return [...routes.filter((r) => !isCatchAllRoute(r)), ...routes.filter(isCatchAllRoute)];
 }
 
-function virtualHostJson(vh: VirtualHostBuild): JsonObject {
-  const out: JsonObject = { name: vh.name, domains: vh.domains, routes: sortRoutes(vh.routes) };
+function virtualHost(vh: VirtualHostBuild): envoy.config.route.v3.VirtualHost {
+  const out: envoy.config.route.v3.VirtualHost = { name: vh.name, domains: vh.domains, routes: sortRoutes(vh.routes) };
   if (vh.requireTls) out.require_tls = 'ALL';
   out.include_request_attempt_count = true;
   return out;
 }
 
-export function buildRouteConfiguration(push: PushContext, routeName: string): JsonObject {
+export function buildRouteConfiguration(push: PushContext, routeName: string): envoy.config.route.v3.RouteConfiguration {
   const servers = push.merged.serversByRouteName.get(routeName);
   if (!servers?.length) {
     // A route name no server claims any more (e.g. a Gateway just deleted): empty, as istiod answers.
     return { name: routeName, virtual_hosts: [], validate_clusters: false };
   }
-  const routesCache = new Map<string, JsonObject[] | undefined>();
+  const routesCache = new Map<string, envoy.config.route.v3.Route[] | undefined>();
   const vhosts = new Map<string, VirtualHostBuild>();
   for (const gs of servers) {
     const server = gs.server;
@@ -104,15 +104,15 @@ export function buildRouteConfiguration(push: PushContext, routeName: string): J
       }
     }
   }
-  let virtualHosts: JsonObject[];
+  let virtualHosts: envoy.config.route.v3.VirtualHost[];
   if (vhosts.size === 0) {
     // Nothing bound: a catch-all vhost with no routes, so every request gets 404 (NR).
     const port = (servers[0] as GatewayServer).server.port.number;
     virtualHosts = [{ name: domainName('blackhole', port), domains: ['*'], routes: [] }];
   } else {
-    virtualHosts = collapse(vhosts).map(virtualHostJson);
+    virtualHosts = collapse(vhosts).map(virtualHost);
   }
-  virtualHosts.sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : (a.name as string) > (b.name as string) ? 1 : 0));
+  virtualHosts.sort((a, b) => ((a.name ?? '') < (b.name ?? '') ? -1 : (a.name ?? '') > (b.name ?? '') ? 1 : 0));
   return {
     name: routeName,
     virtual_hosts: virtualHosts,

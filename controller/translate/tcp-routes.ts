@@ -1,7 +1,7 @@
 // Opaque TCP servers: a tcp_proxy chain from the first bound VirtualService whose hosts match the server
 // and whose `tcp` rule matches the port and gateway (gateway.go buildGatewayNetworkFiltersFromTCPRoutes,
 // networkfilter.go buildOutboundNetworkFilters).
-import type { JsonObject } from '../../xds/protos.ts';
+import { typedAny, type envoy } from '../../xds/envoy.ts';
 import { TCP_PROXY_TYPE } from '../../xds/type-urls.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { GatewayServer } from '../model/gateways.ts';
@@ -31,13 +31,13 @@ function l4Matches(preds: readonly L4MatchAttributes[] | undefined, gs: GatewayS
 }
 
 /** buildOutboundNetworkFilters: a tcp_proxy to one cluster, or weighted clusters, with the DR's TCP settings. */
-function tcpProxyFor(push: PushContext, routes: readonly RouteDestination[], gs: GatewayServer, vs: VirtualServiceConfig): JsonObject[] {
+function tcpProxyFor(push: PushContext, routes: readonly RouteDestination[], gs: GatewayServer, vs: VirtualServiceConfig): envoy.config.listener.v3.Filter[] {
   const ctx = { push, listenPort: gs.server.port.number, gatewayName: gs.gatewayName, isTLS: false };
   const first = routes[0]?.destination;
   const svc = first ? push.serviceFor(first.host, vs.namespace) : undefined;
   const dr = svc ? push.destinationRules.lookup(svc.hostname, svc.namespace) : undefined;
   const tcpPool = dr?.trafficPolicy?.connectionPool?.tcp;
-  const proxy: JsonObject = { '@type': TCP_PROXY_TYPE };
+  const proxy: envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy = {};
   if (routes.length === 1 && first) {
     const cluster = destinationCluster(ctx, first, vs.namespace);
     proxy.stat_prefix = cluster;
@@ -54,10 +54,10 @@ function tcpProxyFor(push: PushContext, routes: readonly RouteDestination[], gs:
   if (maxDuration !== undefined) proxy.max_downstream_connection_duration = maxDuration;
   // maybeSetHashPolicy: only source-IP hashing applies to TCP.
   if (dr?.trafficPolicy?.loadBalancer?.consistentHash?.useSourceIp) proxy.hash_policy = [{ source_ip: {} }];
-  return [{ name: 'envoy.filters.network.tcp_proxy', typed_config: proxy }];
+  return [{ name: 'envoy.filters.network.tcp_proxy', typed_config: typedAny(TCP_PROXY_TYPE, proxy) }];
 }
 
-export function tcpProxyFilters(push: PushContext, gs: GatewayServer): JsonObject[] | undefined {
+export function tcpProxyFilters(push: PushContext, gs: GatewayServer): envoy.config.listener.v3.Filter[] | undefined {
   for (const vs of virtualServicesForGateway(push.virtualServices, push.identity.namespace, gs.gatewayName)) {
     if (!hostsMatch(gs.server.hosts, vs.spec.hosts ?? [], vs.namespace)) continue;
     for (const tcp of vs.spec.tcp ?? []) {
@@ -74,8 +74,8 @@ export function tcpProxyFilters(push: PushContext, gs: GatewayServer): JsonObjec
  * is forwarded as is. An SNI host already claimed on this server is skipped (Envoy rejects duplicate
  * filter-chain matches).
  */
-export function tlsPassthroughChains(push: PushContext, gs: GatewayServer): JsonObject[] {
-  const chains: JsonObject[] = [];
+export function tlsPassthroughChains(push: PushContext, gs: GatewayServer): envoy.config.listener.v3.FilterChain[] {
+  const chains: envoy.config.listener.v3.FilterChain[] = [];
   const claimed = new Set<string>();
   for (const vs of virtualServicesForGateway(push.virtualServices, push.identity.namespace, gs.gatewayName)) {
     if (!hostsMatch(gs.server.hosts, vs.spec.hosts ?? [], vs.namespace)) continue;

@@ -12,8 +12,7 @@
 //   `sds-grpc` cluster. meshgate's proxy plays the agent: it resolves these names itself, reading (and
 //   watching) the files locally. The controller never reads them, which keeps translation pure and matches
 //   where the files live (mounted into the gateway pod, not into istiod).
-import type { JsonObject } from '../../xds/protos.ts';
-import { DOWNSTREAM_TLS_TYPE, UPSTREAM_TLS_TYPE } from '../../xds/type-urls.ts';
+import type { Any, envoy } from '../../xds/envoy.ts';
 import type { ClientTLSSettings, ServerTLSSettings } from '../model/istio-types.ts';
 import { KUBERNETES_PREFIX, SDS_CA_SUFFIX } from '../model/credentials.ts';
 
@@ -28,18 +27,23 @@ export const SYSTEM_ROOT = 'file-root:system';
 /** ALPN of HTTPS gateway servers over TCP (util.ALPNHttp). */
 export const ALPN_HTTP = ['h2', 'http/1.1'];
 
+type CommonTlsContext = envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
+type CertificateValidationContext = envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
+type SdsSecretConfig = envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
+type TlsProtocol = envoy.extensions.transport_sockets.tls.v3.TlsParameters.TlsProtocol;
+
 /** credentials.ToResourceName: bare names get `kubernetes://`; other schemes pass through. */
 export function toResourceName(credential: string): string {
   return credential.includes('://') ? credential : `${KUBERNETES_PREFIX}${credential}`;
 }
 
 /** SDSAdsConfig: over the ADS stream, no initial_fetch_timeout (so a missing Secret does not block the listener). */
-function adsSdsConfig(): JsonObject {
+function adsSdsConfig(): envoy.config.core.v3.ConfigSource {
   return { ads: {}, resource_api_version: 'V3' };
 }
 
 /** ConstructSdsSecretConfig: the agent's SDS server over the `sds-grpc` bootstrap cluster. */
-function agentSdsConfig(): JsonObject {
+function agentSdsConfig(): envoy.config.core.v3.ConfigSource {
   return {
     api_config_source: {
       api_type: 'GRPC',
@@ -52,11 +56,11 @@ function agentSdsConfig(): JsonObject {
   };
 }
 
-export function credentialSdsSecret(credential: string): JsonObject {
+export function credentialSdsSecret(credential: string): SdsSecretConfig {
   return { name: toResourceName(credential), sds_config: adsSdsConfig() };
 }
 
-export function fileSdsSecret(name: string): JsonObject {
+export function fileSdsSecret(name: string): SdsSecretConfig {
   return { name, sds_config: agentSdsConfig() };
 }
 
@@ -64,18 +68,21 @@ export function fileSdsSecret(name: string): JsonObject {
 export const fileCertName = (cert: string, key: string): string => `${FILE_CERT_PREFIX}${cert}~${key}`;
 export const fileRootName = (ca: string): string => `${FILE_ROOT_PREFIX}${ca}`;
 
-/** convertTLSProtocol: TLSV1_2 -> TLSv1_2, TLS_AUTO stays. */
-function tlsProtocol(v: string | undefined): string {
+/**
+ * convertTLSProtocol: TLSV1_2 -> TLSv1_2, TLS_AUTO stays. A value outside Istio's enum (no CRD schema checks
+ * it in local mode) is passed on as given and refused by the encoder, which leaves the listener out.
+ */
+function tlsProtocol(v: string | undefined): TlsProtocol {
   if (!v || v === 'TLS_AUTO') return 'TLS_AUTO';
-  return v.replace(/^TLSV/, 'TLSv');
+  return v.replace(/^TLSV/, 'TLSv') as TlsProtocol;
 }
 
-function exactMatchers(sans: readonly string[] | undefined): JsonObject[] {
+function exactMatchers(sans: readonly string[] | undefined): envoy.type.matcher.v3.StringMatcher[] {
   return (sans ?? []).map((s) => ({ exact: s }));
 }
 
 export interface ServerTlsContextResult {
-  context: JsonObject;
+  context: envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
   /** The SDS names the server needs from Kubernetes Secrets: certificates and CAs. */
   credentials: { certificate: string[]; ca: string[] };
 }
@@ -87,10 +94,10 @@ export interface ServerTlsContextResult {
 export function downstreamTlsContext(tls: ServerTLSSettings): ServerTlsContextResult {
   const mode = tls.mode ?? 'PASSTHROUGH';
   const validateClient = mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL';
-  const common: JsonObject = { alpn_protocols: ALPN_HTTP };
+  const common: CommonTlsContext = { alpn_protocols: ALPN_HTTP };
   const credentials = { certificate: [] as string[], ca: [] as string[] };
   const names = tls.credentialNames?.length ? tls.credentialNames : tls.credentialName ? [tls.credentialName] : [];
-  const defaultValidation: JsonObject = {};
+  const defaultValidation: CertificateValidationContext = {};
   if (tls.subjectAltNames?.length) defaultValidation.match_subject_alt_names = exactMatchers(tls.subjectAltNames);
   if (tls.verifyCertificateSpki?.length) defaultValidation.verify_certificate_spki = tls.verifyCertificateSpki;
   if (tls.verifyCertificateHash?.length) defaultValidation.verify_certificate_hash = tls.verifyCertificateHash;
@@ -117,7 +124,7 @@ export function downstreamTlsContext(tls: ServerTLSSettings): ServerTlsContextRe
   }
   // Only non-default parameters are set (TLS_AUTO leaves Envoy's defaults: TLS 1.2 minimum).
   if (tls.cipherSuites?.length || (tls.minProtocolVersion ?? 'TLS_AUTO') !== 'TLS_AUTO' || (tls.maxProtocolVersion ?? 'TLS_AUTO') !== 'TLS_AUTO') {
-    const params: JsonObject = {
+    const params: envoy.extensions.transport_sockets.tls.v3.TlsParameters = {
       tls_minimum_protocol_version: tlsProtocol(tls.minProtocolVersion),
       tls_maximum_protocol_version: tlsProtocol(tls.maxProtocolVersion),
     };
@@ -126,17 +133,18 @@ export function downstreamTlsContext(tls: ServerTLSSettings): ServerTlsContextRe
     common.tls_params = params;
   }
   return {
-    context: { '@type': DOWNSTREAM_TLS_TYPE, common_tls_context: common, require_client_certificate: mode === 'MUTUAL' },
+    context: { common_tls_context: common, require_client_certificate: mode === 'MUTUAL' },
     credentials,
   };
 }
 
-export function tlsTransportSocket(typedConfig: JsonObject): JsonObject {
+/** envoy.transport_sockets.tls around a DownstreamTlsContext or UpstreamTlsContext (built with typedAny). */
+export function tlsTransportSocket(typedConfig: Any): envoy.config.core.v3.TransportSocket {
   return { name: TLS_TRANSPORT_SOCKET, typed_config: typedConfig };
 }
 
 export interface UpstreamTlsResult {
-  context: JsonObject;
+  context: envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
   /** HttpProtocolOptions.upstream_http_protocol_options (setAutoSniAndAutoSanValidation). */
   autoSni: boolean;
   autoSanValidation: boolean;
@@ -153,8 +161,8 @@ export function upstreamTlsContext(
   clusterName: string,
 ): UpstreamTlsResult | { error: string } {
   const mutual = tls.mode === 'MUTUAL';
-  const common: JsonObject = { tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' } };
-  const ctx: JsonObject = { '@type': UPSTREAM_TLS_TYPE, common_tls_context: common };
+  const common: CommonTlsContext = { tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' } };
+  const ctx: envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext = { common_tls_context: common };
   if (tls.sni) ctx.sni = tls.sni;
   const autoSni = !tls.sni;
   const autoSanValidation = autoSni && !tls.subjectAltNames?.length && !tls.insecureSkipVerify;

@@ -4,7 +4,8 @@ import type { StoreSnapshot } from '../model/store.ts';
 import type { Kind, KubeObject } from '../model/objects.ts';
 import type { ValidationError } from '../model/validation.ts';
 import type { GatewayIdentity, XdsResources } from '../xds/snapshot.ts';
-import type { JsonObject } from '../../xds/protos.ts';
+import { unpackAny, type envoy } from '../../xds/envoy.ts';
+import { HCM_TYPE } from '../../xds/type-urls.ts';
 import { buildPushContext } from '../model/push-context.ts';
 import { buildListeners } from './listeners.ts';
 import { buildRouteConfiguration } from './routes.ts';
@@ -17,14 +18,14 @@ export interface TranslateResult {
 }
 
 /** RDS names the listeners refer to, in listener order. */
-function referencedRouteNames(listeners: readonly JsonObject[]): string[] {
+function referencedRouteNames(listeners: readonly envoy.config.listener.v3.Listener[]): string[] {
   const names: string[] = [];
   for (const l of listeners) {
-    for (const fc of (l.filter_chains as JsonObject[] | undefined) ?? []) {
-      for (const f of (fc.filters as JsonObject[] | undefined) ?? []) {
-        const rds = (f.typed_config as JsonObject | undefined)?.rds as JsonObject | undefined;
-        const name = rds?.route_config_name;
-        if (typeof name === 'string' && !names.includes(name)) names.push(name);
+    for (const fc of l.filter_chains ?? []) {
+      for (const f of fc.filters ?? []) {
+        if (f.typed_config?.['@type'] !== HCM_TYPE) continue;
+        const name = unpackAny(f.typed_config, HCM_TYPE).rds?.route_config_name;
+        if (name !== undefined && !names.includes(name)) names.push(name);
       }
     }
   }
@@ -36,8 +37,8 @@ export function translate(snapshot: StoreSnapshot, identity: GatewayIdentity): T
 }
 
 interface ListenersAndRoutes {
-  listeners: JsonObject[];
-  routes: JsonObject[];
+  listeners: envoy.config.listener.v3.Listener[];
+  routes: envoy.config.route.v3.RouteConfiguration[];
   /** The validation errors building them reported. */
   errors: ValidationError[];
 }
@@ -60,7 +61,7 @@ function translateWith(snapshot: StoreSnapshot, identity: GatewayIdentity, reuse
       routes: lr.routes,
       clusters,
       endpoints: built.flatMap((b) => (b.loadAssignment ? [b.loadAssignment] : [])),
-      secrets: buildSecrets(push.credentials, referencedSecrets([...lr.listeners, ...clusters])),
+      secrets: buildSecrets(push.credentials, referencedSecrets(lr.listeners, clusters)),
     },
     errors: push.errors,
   };

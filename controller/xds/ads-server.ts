@@ -15,7 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { AdsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse, type XdsNode } from '../../xds/ads-service.ts';
-import { packJson, type Any, type JsonObject } from '../../xds/protos.ts';
+import { packJson, type Any } from '../../xds/protos.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE, SECRET_TYPE, SHORT_NAMES } from '../../xds/type-urls.ts';
 import type { XdsResources } from './snapshot.ts';
 import { prepareSocketPath, removeSocket, restrictSocket, XdsSocketError } from './unix-socket.ts';
@@ -97,10 +97,12 @@ const RESOURCE_KEY: Readonly<Record<string, keyof XdsResources>> = {
   [SECRET_TYPE]: 'secrets',
 };
 
+/** One served resource: a Listener, RouteConfiguration, Cluster, ClusterLoadAssignment or Secret. */
+type Resource = XdsResources[keyof XdsResources][number];
+
 /** The name a resource is subscribed by (ClusterLoadAssignment uses cluster_name). */
-function resourceName(json: JsonObject): string {
-  const n = json.name ?? json.cluster_name;
-  return typeof n === 'string' ? n : '';
+function resourceName(r: { name?: string; cluster_name?: string }): string {
+  return r.name ?? r.cluster_name ?? '';
 }
 
 interface Encoded {
@@ -115,9 +117,9 @@ interface Encoded {
  * resource the translator reuses as the same object (listeners and routes after an endpoints-only change)
  * is not serialized again.
  */
-const hashes = new WeakMap<JsonObject, string>();
+const hashes = new WeakMap<Resource, string>();
 
-function contentHash(json: JsonObject): string {
+function contentHash(json: Resource): string {
   let h = hashes.get(json);
   if (h === undefined) {
     h = createHash('sha1').update(JSON.stringify(json)).digest('base64');

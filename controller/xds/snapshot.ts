@@ -1,12 +1,12 @@
 // What the translator produces and the ADS server serves: Envoy resources as proto3 JSON, by type URL.
-import type { JsonObject } from '../../xds/protos.ts';
+import type { envoy } from '../../xds/envoy.ts';
 
 export interface XdsResources {
-  listeners: JsonObject[];
-  routes: JsonObject[];
-  clusters: JsonObject[];
-  endpoints: JsonObject[];
-  secrets: JsonObject[];
+  listeners: envoy.config.listener.v3.Listener[];
+  routes: envoy.config.route.v3.RouteConfiguration[];
+  clusters: envoy.config.cluster.v3.Cluster[];
+  endpoints: envoy.config.endpoint.v3.ClusterLoadAssignment[];
+  secrets: envoy.extensions.transport_sockets.tls.v3.Secret[];
 }
 
 /** The proxy this snapshot is for: a gateway workload as istiod sees it. */
