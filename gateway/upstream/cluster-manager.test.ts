@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { silentLogger } from '../../cli/logger.ts';
 import { StatsStore } from '../stats/store.ts';
 import { ClusterManager } from './cluster-manager.ts';
-import type { Json } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
 
-function cluster(name: string): Json {
+function cluster(name: string): envoy.config.cluster.v3.Cluster {
   return { name, type: 'EDS', connect_timeout: '10s', eds_cluster_config: { eds_config: { ads: {} }, service_name: name } };
 }
 
-function cla(name: string, ...addresses: string[]): Json {
+function cla(name: string, ...addresses: string[]): envoy.config.endpoint.v3.ClusterLoadAssignment {
   return {
     cluster_name: name,
     endpoints: [{ lb_endpoints: addresses.map((address) => ({ endpoint: { address: { socket_address: { address, port_value: 80 } } } })) }],

@@ -2,11 +2,15 @@
 // (an EDS cluster becomes active when its first ClusterLoadAssignment arrives; a modified cluster keeps
 // serving the old version until the new one is warm) and Envoy's cluster_manager.* stats.
 import type { Logger } from 'pino';
-import { ConfigError, obj, str, type Json } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { ConfigError } from '../xds/json.ts';
 import type { StatsStore } from '../stats/store.ts';
 import { Cluster, parseCluster, parseLoadAssignment, type ClusterSpec } from './cluster.ts';
 import type { SecretStore } from '../tls/secrets.ts';
 import type { WorkerSharing } from './worker-sharing.ts';
+
+type EnvoyCluster = envoy.config.cluster.v3.Cluster;
+type ClusterLoadAssignment = envoy.config.endpoint.v3.ClusterLoadAssignment;
 
 export interface ClusterUpdateResult {
   errors: string[];
@@ -21,7 +25,7 @@ export class ClusterManager {
   /** Bumped whenever the active set changes: routes cache their cluster lookups against it. */
   generation = 0;
   /** Last ClusterLoadAssignment per EDS service name (Envoy's EDS resource cache). */
-  private readonly assignments = new Map<string, Json>();
+  private readonly assignments = new Map<string, ClusterLoadAssignment>();
   /** Canonical JSON per dynamic cluster, to skip identical updates as Envoy does (by hash). */
   private readonly hashes = new Map<string, string>();
   private readonly store: StatsStore;
@@ -54,8 +58,8 @@ export class ClusterManager {
   }
 
   /** Bootstrap (static) clusters: not removable by CDS, `added_via_api: false`. */
-  addStatic(json: Json): void {
-    const name = str(json.name, 'static cluster');
+  addStatic(json: EnvoyCluster): void {
+    const name = json.name ?? '';
     let spec: ClusterSpec = parseCluster(json);
     try {
       if (spec.loadAssignment) parseLoadAssignment(spec.loadAssignment, `cluster '${name}'`);
@@ -71,11 +75,11 @@ export class ClusterManager {
   }
 
   /** State-of-the-world CDS update. Valid clusters apply; invalid ones keep their previous version. */
-  applyCds(resources: Json[], version: string): ClusterUpdateResult {
+  applyCds(resources: EnvoyCluster[], version: string): ClusterUpdateResult {
     const errors: string[] = [];
     let changed = false;
     const names = new Set<string>();
-    for (const r of resources) names.add(str(r.name, 'cluster'));
+    for (const r of resources) names.add(r.name ?? '');
     // Removals first (Envoy removes clusters missing from the update before adding).
     for (const name of [...this.active.keys(), ...this.warming.keys()]) {
       if (this.staticNames.has(name) || names.has(name)) continue;
@@ -94,7 +98,7 @@ export class ClusterManager {
       this.hashes.delete(name);
     }
     for (const r of resources) {
-      const name = str(r.name, 'cluster');
+      const name = r.name ?? '';
       if (this.staticNames.has(name)) {
         errors.push(`cluster '${name}': a static cluster of the same name exists`);
         continue;
@@ -143,7 +147,7 @@ export class ClusterManager {
     if (old && old !== c) old.close();
   }
 
-  private applyAssignmentTo(c: Cluster, cla: Json): void {
+  private applyAssignmentTo(c: Cluster, cla: ClusterLoadAssignment): void {
     c.applyAssignment(cla, parseLoadAssignment(cla, `cluster load assignment '${c.spec.edsServiceName ?? c.name}'`));
   }
 
@@ -152,7 +156,7 @@ export class ClusterManager {
    * A response may carry only some assignments (the controller sends the changed ones): clusters whose
    * assignment it leaves out keep their hosts, as in Envoy's SotW EDS.
    */
-  applyEds(resources: Json[]): ClusterUpdateResult {
+  applyEds(resources: ClusterLoadAssignment[]): ClusterUpdateResult {
     const errors: string[] = [];
     let changed = false;
     if (resources.length === 0) return { errors, changed };
@@ -166,7 +170,7 @@ export class ClusterManager {
       else byService.set(n, [c]);
     }
     for (const cla of resources) {
-      const name = str(cla.cluster_name, 'cluster load assignment');
+      const name = cla.cluster_name ?? '';
       let specs: ReturnType<typeof parseLoadAssignment>;
       try {
         // Parsed (and validated) once before touching any cluster; the host specs are read-only.
@@ -198,7 +202,7 @@ export class ClusterManager {
   }
 
   /** The ClusterLoadAssignments in use, as received. */
-  assignmentResources(): Json[] {
+  assignmentResources(): ClusterLoadAssignment[] {
     return [...this.assignments.values()];
   }
 
@@ -217,5 +221,3 @@ export class ClusterManager {
     this.warming.clear();
   }
 }
-
-export { obj };

@@ -10,7 +10,9 @@ import type { PoolEvents, UpstreamPool } from './connection-pool.ts';
 import { H1Pool } from './h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
 import type { Logger } from 'pino';
-import { ConfigError, anyType, arr, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
+import { durationMs, int64, unpackAny, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError, anyType } from '../xds/json.ts';
 import { StatScope, type StatsStore } from '../stats/store.ts';
 import { HEALTH_BY_NAME, HEALTH_DEGRADED, HEALTH_DRAINING, HEALTH_TIMEOUT, HEALTH_UNHEALTHY, Host } from './host.ts';
 import { EDS_WEIGHT, type LoadBalancer, type WeightOf } from './load-balancer.ts';
@@ -22,7 +24,7 @@ import { DEFAULT_TABLE_SIZE, MaglevLoadBalancer } from './maglev.ts';
 import { OutlierDetector, parseOutlierDetection, type OutlierConfig } from './outlier-detector.ts';
 import type { WorkerSharing } from './worker-sharing.ts';
 import { CX, PENDING, RETRY, RQ, ResourceManager } from './resource-manager.ts';
-import { parseSlowStart, slowStartWeight, type SlowStartConfig } from './slow-start.ts';
+import { checkRuntimeDouble, parseSlowStart, slowStartWeight, type SlowStartConfig } from './slow-start.ts';
 import { DEFAULT_CLEANUP_INTERVAL_MS, OriginalDstHosts, parseOriginalDstConfig, type ChooseContext, type OriginalDstConfig } from './original-dst.ts';
 
 export const LB_ROUND_ROBIN = 'ROUND_ROBIN';
@@ -50,13 +52,17 @@ export interface ClusterSpec {
   connectTimeoutMs: number;
   lbPolicy: string;
   choiceCount: number;
+  /** LEAST_REQUEST active_request_bias (Envoy's default 1.0). */
+  activeRequestBias: number;
   panicThreshold: number;
   idleTimeoutMs: number;
   maxRequestsPerConnection: number;
+  /** common_http_protocol_options.max_connection_duration (DestinationRule tcp.maxConnectionDuration); 0: none. */
+  maxConnectionDurationMs: number;
   thresholds: Thresholds;
   highThresholds: Thresholds;
   dnsRefreshMs: number;
-  loadAssignment: Json | undefined;
+  loadAssignment: ClusterLoadAssignment | undefined;
   /** Upstream HTTP/2 (h2c prior knowledge). */
   http2: boolean;
   /** RING_HASH minimum / maximum ring size, MAGLEV table size. */
@@ -76,81 +82,210 @@ export interface ClusterSpec {
   originalDst?: OriginalDstConfig | undefined;
 }
 
-function thresholds(t: Json | undefined, where: string): Thresholds {
+type EnvoyCluster = envoy.config.cluster.v3.Cluster;
+type ClusterLoadAssignment = envoy.config.endpoint.v3.ClusterLoadAssignment;
+
+// What the proxy does with each field of a Cluster and the messages it holds (docs/xds-support.md).
+const checkCluster = fieldTable('envoy.config.cluster.v3.Cluster', {
+  name: true,
+  alt_stat_name: true,
+  type: true,
+  eds_cluster_config: true,
+  connect_timeout: true,
+  lb_policy: true,
+  load_assignment: true,
+  circuit_breakers: true,
+  common_lb_config: true,
+  typed_extension_protocol_options: true,
+  max_requests_per_connection: true,
+  dns_refresh_rate: true,
+  respect_dns_ttl: true,
+  upstream_connection_options: true,
+  transport_socket: true,
+  least_request_lb_config: true,
+  round_robin_lb_config: true,
+  ring_hash_lb_config: true,
+  maglev_lb_config: true,
+  outlier_detection: true,
+  http2_protocol_options: true,
+  original_dst_lb_config: true,
+  cleanup_interval: true,
+  metadata: "Istio's service labels for telemetry; no filter here reads cluster metadata",
+  per_connection_buffer_limit_bytes:
+    "bodies stream with node's backpressure (the upstream socket's 256 KiB high-water mark), not Envoy's per-connection buffers",
+  dns_lookup_family: 'names always resolve to IPv4 addresses (V4_ONLY, what Istio sets for IPv4 clusters)',
+  track_cluster_stats: 'request/response size histograms and timeout budgets are not kept',
+  ignore_health_on_host_removal: 'without active health checking a host leaves as soon as service discovery drops it, which is what this option asks for',
+  close_connections_on_host_health_failure: 'applies to hosts failing active health checks, which this proxy does not run',
+  wait_for_warm_on_init: 'initialization always waits for EDS clusters to warm (the default, true)',
+  filters: 'accepted only empty; upstream network filters are NACKed',
+  http_protocol_options: 'HTTP/1.1 codec options (header case, absolute URLs) are not applied to upstream requests',
+});
+const checkEdsClusterConfig = fieldTable('envoy.config.cluster.v3.Cluster.EdsClusterConfig', { eds_config: true, service_name: true });
+const checkLeastRequest = fieldTable('envoy.config.cluster.v3.Cluster.LeastRequestLbConfig', {
+  choice_count: true,
+  slow_start_config: true,
+  active_request_bias: true,
+});
+const checkRoundRobin = fieldTable('envoy.config.cluster.v3.Cluster.RoundRobinLbConfig', { slow_start_config: true });
+const checkCommonLb = fieldTable('envoy.config.cluster.v3.Cluster.CommonLbConfig', {
+  healthy_panic_threshold: true,
+  locality_weighted_lb_config: 'locality weights (Istio localityLbSetting distribute) are not applied: hosts are balanced by their own weights',
+  zone_aware_lb_config: 'zone-aware routing is not implemented (Istio does not set it)',
+});
+const checkRingHash = fieldTable('envoy.config.cluster.v3.Cluster.RingHashLbConfig', { minimum_ring_size: true, maximum_ring_size: true, hash_function: true });
+const checkMaglev = fieldTable('envoy.config.cluster.v3.Cluster.MaglevLbConfig', { table_size: true });
+const checkConnectionOptions = fieldTable('envoy.config.cluster.v3.UpstreamConnectionOptions', {
+  tcp_keepalive: true,
+  set_local_interface_name_on_upstream_connections: "only feeds Envoy's connection info, which this proxy does not report",
+  happy_eyeballs_config: 'a host is one address: there is no address-family race to tune',
+});
+const checkTcpKeepalive = fieldTable(
+  'envoy.config.core.v3.TcpKeepalive',
+  {
+    keepalive_time: true,
+    keepalive_probes: 'node sockets set only the idle time; the probe count stays the OS default',
+    keepalive_interval: 'node sockets set only the idle time; the probe interval stays the OS default',
+  },
+  'Cluster upstream_connection_options',
+);
+const checkCircuitBreakers = fieldTable('envoy.config.cluster.v3.CircuitBreakers', {
+  thresholds: true,
+  per_host_thresholds: 'per-host limits are not enforced, only the cluster-wide thresholds (Istio does not set them)',
+});
+const checkThresholds = fieldTable('envoy.config.cluster.v3.CircuitBreakers.Thresholds', {
+  priority: true,
+  max_connections: true,
+  max_pending_requests: true,
+  max_requests: true,
+  max_retries: true,
+  retry_budget: true,
+  track_remaining: 'the remaining_* gauges are not kept',
+  max_connection_pools: 'each host has one pool per cluster; the number of pools is not limited',
+});
+const checkRetryBudget = fieldTable('envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget', { budget_percent: true, min_retry_concurrency: true });
+const checkHttpProtocolOptions = fieldTable('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
+  common_http_protocol_options: true,
+  explicit_http_config: true,
+  // Downstream is always HTTP/1.1 here, so this selects HTTP/1.1 upstream.
+  use_downstream_protocol_config: true,
+  upstream_http_protocol_options: true,
+});
+const checkExplicitHttpConfig = fieldTable('envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig', {
+  http_protocol_options: true,
+  http2_protocol_options: true,
+});
+const checkCommonHttpProtocolOptions = fieldTable(
+  'envoy.config.core.v3.HttpProtocolOptions',
+  {
+    idle_timeout: true,
+    max_requests_per_connection: true,
+    max_connection_duration: 'not applied yet: connections live until idle_timeout or max_requests_per_connection ends them',
+    headers_with_underscores_action: 'not applied to upstream responses: header names with underscores are kept, as with the default ALLOW',
+    max_headers_count: "the upstream codec keeps Envoy's default limit of 100 response headers",
+  },
+  'Cluster HttpProtocolOptions',
+);
+const checkUpstreamHttpProtocolOptions = fieldTable('envoy.config.core.v3.UpstreamHttpProtocolOptions', { auto_sni: true, auto_san_validation: true });
+
+function thresholds(t: envoy.config.cluster.v3.CircuitBreakers.Thresholds | undefined, where: string): Thresholds {
   // Envoy's defaults when a threshold is not configured: 1024 / 1024 / 1024 / 3.
   const o = t ?? {};
   return {
-    maxConnections: num(o.max_connections, `${where}.max_connections`, 1024),
-    maxPendingRequests: num(o.max_pending_requests, `${where}.max_pending_requests`, 1024),
-    maxRequests: num(o.max_requests, `${where}.max_requests`, 1024),
-    maxRetries: num(o.max_retries, `${where}.max_retries`, 3),
-    retryBudget: retryBudget(o.retry_budget, `${where}.retry_budget`),
+    maxConnections: o.max_connections ?? 1024,
+    maxPendingRequests: o.max_pending_requests ?? 1024,
+    maxRequests: o.max_requests ?? 1024,
+    maxRetries: o.max_retries ?? 3,
+    retryBudget: o.retry_budget === undefined ? undefined : retryBudget(o.retry_budget, `${where}.retry_budget`),
   };
 }
 
 /** RetryBudget: budget_percent (default 20%) of active plus pending requests, at least min_retry_concurrency (3). */
-function retryBudget(v: unknown, where: string): { percent: number; minConcurrency: number } | undefined {
-  if (v === undefined) return undefined;
-  const b = obj(v, where);
-  checkFields(b, where, ['budget_percent', 'min_retry_concurrency']);
-  const pct = b.budget_percent === undefined ? 20 : Number(obj(b.budget_percent, `${where}.budget_percent`).value ?? 0);
+function retryBudget(b: envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget, where: string): { percent: number; minConcurrency: number } {
+  checkRetryBudget(b, where);
+  const pct = b.budget_percent === undefined ? 20 : (b.budget_percent.value ?? 0);
   if (!Number.isFinite(pct) || pct < 0 || pct > 100) throw new ConfigError(`${where}.budget_percent must be in [0, 100]`);
-  return { percent: pct, minConcurrency: num(b.min_retry_concurrency, `${where}.min_retry_concurrency`, 3) };
+  return { percent: pct, minConcurrency: b.min_retry_concurrency ?? 3 };
+}
+
+/** circuit_breakers: the DEFAULT and HIGH priority thresholds (the last of each priority wins, as in Envoy). */
+function circuitBreakers(cb: envoy.config.cluster.v3.CircuitBreakers | undefined, where: string): { normal: Thresholds; high: Thresholds } {
+  let normal: envoy.config.cluster.v3.CircuitBreakers.Thresholds | undefined;
+  let high: envoy.config.cluster.v3.CircuitBreakers.Thresholds | undefined;
+  if (cb !== undefined) {
+    checkCircuitBreakers(cb, `${where}.circuit_breakers`);
+    for (const [i, t] of (cb.thresholds ?? []).entries()) {
+      checkThresholds(t, `${where}.circuit_breakers.thresholds[${i}]`);
+      if (t.priority === 'HIGH') high = t;
+      else normal = t;
+    }
+  }
+  return { normal: thresholds(normal, `${where}.circuit_breakers`), high: thresholds(high, `${where}.circuit_breakers`) };
+}
+
+/** What typed_extension_protocol_options (envoy.extensions.upstreams.http.v3.HttpProtocolOptions) set. */
+interface HttpOptions {
+  idleTimeoutMs: number;
+  maxRequestsPerConnection: number;
+  maxConnectionDurationMs: number;
+  http2: boolean;
+  autoSni: boolean;
+  autoSanValidation: boolean;
+}
+
+function httpProtocolOptions(c: EnvoyCluster, where: string): HttpOptions {
+  const out: HttpOptions = {
+    idleTimeoutMs: 3_600_000,
+    maxRequestsPerConnection: c.max_requests_per_connection ?? 0,
+    maxConnectionDurationMs: 0,
+    // Deprecated cluster-level http2_protocol_options (still accepted by Envoy) selects HTTP/2 too.
+    http2: c.http2_protocol_options !== undefined,
+    autoSni: false,
+    autoSanValidation: false,
+  };
+  for (const [k, any] of Object.entries(c.typed_extension_protocol_options ?? {})) {
+    const w = `${where}.typed_extension_protocol_options['${k}']`;
+    if (anyType(any) !== 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions')
+      throw new ConfigError(`${w}: ${anyType(any)} is not supported by this proxy`);
+    const o = unpackAny(any, 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions');
+    checkHttpProtocolOptions(o, w);
+    const common = o.common_http_protocol_options ?? {};
+    checkCommonHttpProtocolOptions(common, `${w}.common_http_protocol_options`);
+    out.idleTimeoutMs = durationMs(common.idle_timeout, out.idleTimeoutMs);
+    if (common.max_requests_per_connection !== undefined) out.maxRequestsPerConnection = common.max_requests_per_connection;
+    out.maxConnectionDurationMs = durationMs(common.max_connection_duration, out.maxConnectionDurationMs);
+    const uhpo = o.upstream_http_protocol_options ?? {};
+    checkUpstreamHttpProtocolOptions(uhpo, `${w}.upstream_http_protocol_options`);
+    if (uhpo.auto_sni === true) out.autoSni = true;
+    if (uhpo.auto_san_validation === true) out.autoSanValidation = true;
+    if (o.explicit_http_config !== undefined) {
+      const e = o.explicit_http_config;
+      if (e.http3_protocol_options !== undefined) throw new ConfigError(`${w}: HTTP/3 upstreams are not supported by this proxy`);
+      checkExplicitHttpConfig(e, `${w}.explicit_http_config`);
+      if (e.http2_protocol_options !== undefined) out.http2 = true;
+    }
+  }
+  return out;
 }
 
 /** Validates a Cluster resource and extracts what the proxy needs. Throws ConfigError naming the problem. */
-export function parseCluster(c: Json): ClusterSpec {
-  const name = str(c.name, 'cluster name');
+export function parseCluster(c: EnvoyCluster): ClusterSpec {
+  const name = c.name ?? '';
   if (!name) throw new ConfigError('cluster without a name');
   const where = `cluster '${name}'`;
-  checkFields(c, where, [
-    'name',
-    'alt_stat_name',
-    'type',
-    'eds_cluster_config',
-    'connect_timeout',
-    'lb_policy',
-    'load_assignment',
-    'circuit_breakers',
-    'common_lb_config',
-    'metadata',
-    'typed_extension_protocol_options',
-    'max_requests_per_connection',
-    'per_connection_buffer_limit_bytes',
-    'dns_lookup_family',
-    'dns_refresh_rate',
-    'respect_dns_ttl',
-    'dns_jitter',
-    'upstream_connection_options',
-    'transport_socket',
-    'least_request_lb_config',
-    'round_robin_lb_config',
-    'ring_hash_lb_config',
-    'maglev_lb_config',
-    'outlier_detection',
-    'track_cluster_stats',
-    'ignore_health_on_host_removal',
-    'close_connections_on_host_health_failure',
-    'wait_for_warm_on_init',
-    'filters',
-    'http2_protocol_options',
-    'http_protocol_options',
-    'original_dst_lb_config',
-    'cleanup_interval',
-  ]);
-  const type = str(c.type, `${where}.type`, 'STATIC');
+  checkCluster(c, where);
+  const type = c.type ?? 'STATIC';
   if (type !== 'EDS' && type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS' && type !== 'ORIGINAL_DST') {
     throw new ConfigError(`${where}: cluster type ${type} is not supported by this proxy`);
   }
   let edsServiceName: string | undefined;
   if (type === 'EDS') {
-    const e = obj(c.eds_cluster_config, `${where}.eds_cluster_config`);
-    checkFields(e, `${where}.eds_cluster_config`, ['eds_config', 'service_name']);
-    const src = obj(e.eds_config, `${where}.eds_cluster_config.eds_config`);
-    if (src.ads === undefined) throw new ConfigError(`${where}: eds_config must use ADS`);
-    edsServiceName = str(e.service_name, where) || name;
+    const e = c.eds_cluster_config ?? {};
+    checkEdsClusterConfig(e, `${where}.eds_cluster_config`);
+    if (e.eds_config?.ads === undefined) throw new ConfigError(`${where}: eds_config must use ADS`);
+    edsServiceName = e.service_name || name;
   } else if (c.eds_cluster_config !== undefined) throw new ConfigError(`${where}: eds_cluster_config on a ${type} cluster`);
-  const lbPolicy = str(c.lb_policy, `${where}.lb_policy`, LB_ROUND_ROBIN);
+  const lbPolicy = c.lb_policy ?? LB_ROUND_ROBIN;
   if (
     lbPolicy !== LB_ROUND_ROBIN &&
     lbPolicy !== LB_LEAST_REQUEST &&
@@ -169,7 +304,7 @@ export function parseCluster(c: Json): ClusterSpec {
         `${where}: LB policy ${lbPolicy} is not valid for Cluster type ORIGINAL_DST. Only 'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'`,
       );
     if (c.load_assignment !== undefined) throw new ConfigError(`${where}: ORIGINAL_DST clusters must have no load assignment configured`);
-    originalDst = parseOriginalDstConfig(c, where, durationMs(c.cleanup_interval, `${where}.cleanup_interval`, DEFAULT_CLEANUP_INTERVAL_MS));
+    originalDst = parseOriginalDstConfig(c.original_dst_lb_config ?? {}, where, durationMs(c.cleanup_interval, DEFAULT_CLEANUP_INTERVAL_MS));
   } else if (lbPolicy === LB_CLUSTER_PROVIDED) {
     throw new ConfigError(
       `${where}: lb_policy CLUSTER_PROVIDED is not supported by this proxy for cluster type ${type} (only ORIGINAL_DST provides a load balancer)`,
@@ -178,104 +313,60 @@ export function parseCluster(c: Json): ClusterSpec {
     throw new ConfigError(`${where}: original_dst_lb_config on a ${type} cluster`);
   }
   let choiceCount = 2;
+  let activeRequestBias = 1;
   let slowStart: SlowStartConfig | undefined;
   if (c.least_request_lb_config !== undefined) {
-    const l = obj(c.least_request_lb_config, `${where}.least_request_lb_config`);
-    checkFields(l, `${where}.least_request_lb_config`, ['choice_count', 'slow_start_config', 'active_request_bias']);
+    const l = c.least_request_lb_config;
+    checkLeastRequest(l, `${where}.least_request_lb_config`);
     slowStart = parseSlowStart(l.slow_start_config, `${where}.least_request_lb_config.slow_start_config`);
-    choiceCount = num(l.choice_count, where, 2);
+    choiceCount = l.choice_count ?? 2;
+    if (l.active_request_bias !== undefined) {
+      checkRuntimeDouble(l.active_request_bias, `${where}.least_request_lb_config.active_request_bias`);
+      // Envoy falls back to 1.0 for a bias that is negative or not a number.
+      const b = l.active_request_bias.default_value ?? 0;
+      activeRequestBias = Number.isFinite(b) && b >= 0 ? b : 1;
+    }
   }
   if (c.round_robin_lb_config !== undefined) {
-    const r = obj(c.round_robin_lb_config, where);
-    checkFields(r, `${where}.round_robin_lb_config`, ['slow_start_config']);
-    slowStart = parseSlowStart(r.slow_start_config, `${where}.round_robin_lb_config.slow_start_config`);
+    checkRoundRobin(c.round_robin_lb_config, `${where}.round_robin_lb_config`);
+    slowStart = parseSlowStart(c.round_robin_lb_config.slow_start_config, `${where}.round_robin_lb_config.slow_start_config`);
   }
   let panicThreshold = 50;
   if (c.common_lb_config !== undefined) {
-    const l = obj(c.common_lb_config, `${where}.common_lb_config`);
-    checkFields(l, `${where}.common_lb_config`, ['healthy_panic_threshold', 'locality_weighted_lb_config', 'zone_aware_lb_config']);
-    if (l.healthy_panic_threshold !== undefined) {
-      const p = obj(l.healthy_panic_threshold, where);
-      panicThreshold = typeof p.value === 'number' ? p.value : 0;
-    }
+    checkCommonLb(c.common_lb_config, `${where}.common_lb_config`);
+    const p = c.common_lb_config.healthy_panic_threshold;
+    if (p !== undefined) panicThreshold = p.value ?? 0;
   }
-  if (c.filters !== undefined && arr(c.filters, where).length > 0) throw new ConfigError(`${where}: upstream network filters are not supported by this proxy`);
+  if (c.filters !== undefined && c.filters.length > 0) throw new ConfigError(`${where}: upstream network filters are not supported by this proxy`);
   const tls =
     c.transport_socket === undefined
       ? undefined
-      : parseUpstreamTransportSocket(obj(c.transport_socket, `${where}.transport_socket`), `${where}.transport_socket`);
-  let idleTimeoutMs = 3_600_000;
-  // Deprecated cluster-level http2_protocol_options (still accepted by Envoy) selects HTTP/2 too.
-  let http2 = c.http2_protocol_options !== undefined;
-  let maxRequestsPerConnection = num(c.max_requests_per_connection, `${where}.max_requests_per_connection`, 0);
-  const tepo = obj(c.typed_extension_protocol_options, `${where}.typed_extension_protocol_options`);
-  for (const [k, v] of Object.entries(tepo)) {
-    const w = `${where}.typed_extension_protocol_options['${k}']`;
-    const o = obj(v, w);
-    if (anyType(o) !== 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions') throw new ConfigError(`${w}: ${anyType(o)} is not supported by this proxy`);
-    checkFields(o, w, ['@type', 'common_http_protocol_options', 'explicit_http_config', 'use_downstream_protocol_config', 'upstream_http_protocol_options']);
-    const common = obj(o.common_http_protocol_options, `${w}.common_http_protocol_options`);
-    checkFields(common, `${w}.common_http_protocol_options`, [
-      'idle_timeout',
-      'max_requests_per_connection',
-      'max_connection_duration',
-      'headers_with_underscores_action',
-      'max_headers_count',
-    ]);
-    idleTimeoutMs = durationMs(common.idle_timeout, `${w}.common_http_protocol_options.idle_timeout`, idleTimeoutMs);
-    const uhpo = obj(o.upstream_http_protocol_options, `${w}.upstream_http_protocol_options`);
-    checkFields(uhpo, `${w}.upstream_http_protocol_options`, ['auto_sni', 'auto_san_validation', 'override_auto_sni_header']);
-    if (tls && uhpo.auto_sni === true) tls.autoSni = true;
-    if (tls && uhpo.auto_san_validation === true) tls.autoSanValidation = true;
-    if (common.max_requests_per_connection !== undefined) maxRequestsPerConnection = num(common.max_requests_per_connection, w);
-    if (o.explicit_http_config !== undefined) {
-      const e = obj(o.explicit_http_config, `${w}.explicit_http_config`);
-      if (e.http3_protocol_options !== undefined) throw new ConfigError(`${w}: HTTP/3 upstreams are not supported by this proxy`);
-      if (e.http2_protocol_options !== undefined) http2 = true;
-    }
-    // use_downstream_protocol_config: downstream is always HTTP/1.1 here, so upstream HTTP/1.1.
-  }
-  let normal: Json | undefined;
-  let high: Json | undefined;
-  if (c.circuit_breakers !== undefined) {
-    const cb = obj(c.circuit_breakers, `${where}.circuit_breakers`);
-    checkFields(cb, `${where}.circuit_breakers`, ['thresholds', 'per_host_thresholds']);
-    for (const [i, t] of arr(cb.thresholds, `${where}.circuit_breakers.thresholds`).entries()) {
-      const w = `${where}.circuit_breakers.thresholds[${i}]`;
-      checkFields(t, w, [
-        'priority',
-        'max_connections',
-        'max_pending_requests',
-        'max_requests',
-        'max_retries',
-        'track_remaining',
-        'retry_budget',
-        'max_connection_pools',
-      ]);
-      if (str(t.priority, w, 'DEFAULT') === 'HIGH') high = t;
-      else normal = t;
-    }
-  }
-  const type2 = type;
-  if (tls && http2) throw new ConfigError(`${where}: TLS to HTTP/2 upstreams is not supported by this proxy yet (HTTP/1.1 and tcp_proxy upstreams are)`);
+      : parseUpstreamTransportSocket(c.transport_socket as unknown as Parameters<typeof parseUpstreamTransportSocket>[0], `${where}.transport_socket`);
+  const http = httpProtocolOptions(c, where);
+  if (tls && http.autoSni) tls.autoSni = true;
+  if (tls && http.autoSanValidation) tls.autoSanValidation = true;
+  const cb = circuitBreakers(c.circuit_breakers, where);
+  if (tls && http.http2) throw new ConfigError(`${where}: TLS to HTTP/2 upstreams is not supported by this proxy yet (HTTP/1.1 and tcp_proxy upstreams are)`);
   // Envoy accepts a STATIC cluster with no hosts (Istio's BlackHoleCluster is one); only LOGICAL_DNS needs its host.
-  if (type2 === 'LOGICAL_DNS' && c.load_assignment === undefined) throw new ConfigError(`${where}: a LOGICAL_DNS cluster needs a load_assignment`);
+  if (type === 'LOGICAL_DNS' && c.load_assignment === undefined) throw new ConfigError(`${where}: a LOGICAL_DNS cluster needs a load_assignment`);
   return {
     name,
-    observabilityName: str(c.alt_stat_name, `${where}.alt_stat_name`) || name,
-    type: type2,
+    observabilityName: c.alt_stat_name || name,
+    type,
     edsServiceName,
-    connectTimeoutMs: durationMs(c.connect_timeout, `${where}.connect_timeout`, 5000),
+    connectTimeoutMs: durationMs(c.connect_timeout, 5000),
     lbPolicy,
     choiceCount,
+    activeRequestBias,
     panicThreshold,
-    idleTimeoutMs,
-    maxRequestsPerConnection,
-    thresholds: thresholds(normal, `${where}.circuit_breakers`),
-    highThresholds: thresholds(high, `${where}.circuit_breakers`),
-    dnsRefreshMs: durationMs(c.dns_refresh_rate, `${where}.dns_refresh_rate`, 5000),
-    loadAssignment: c.load_assignment === undefined ? undefined : obj(c.load_assignment, `${where}.load_assignment`),
-    http2,
+    idleTimeoutMs: http.idleTimeoutMs,
+    maxRequestsPerConnection: http.maxRequestsPerConnection,
+    maxConnectionDurationMs: http.maxConnectionDurationMs,
+    thresholds: cb.normal,
+    highThresholds: cb.high,
+    dnsRefreshMs: durationMs(c.dns_refresh_rate, 5000),
+    loadAssignment: c.load_assignment,
+    http2: http.http2,
     ...consistentHashConfig(c, where),
     outlier: c.outlier_detection === undefined ? undefined : parseOutlierDetection(c.outlier_detection, `${where}.outlier_detection`),
     tcpKeepaliveMs: tcpKeepalive(c.upstream_connection_options, `${where}.upstream_connection_options`),
@@ -287,46 +378,34 @@ export function parseCluster(c: Json): ClusterSpec {
 }
 
 /** ring_hash_lb_config (minimum_ring_size 1024, maximum 8M, XX_HASH) and maglev_lb_config (table_size 65537). */
-function consistentHashConfig(c: Json, where: string): { minRingSize: number; maxRingSize: number; maglevTableSize: number } {
+function consistentHashConfig(c: EnvoyCluster, where: string): { minRingSize: number; maxRingSize: number; maglevTableSize: number } {
   const out = { minRingSize: DEFAULT_MIN_RING_SIZE, maxRingSize: DEFAULT_MAX_RING_SIZE, maglevTableSize: DEFAULT_TABLE_SIZE };
   if (c.ring_hash_lb_config !== undefined) {
     const w = `${where}.ring_hash_lb_config`;
-    const r = obj(c.ring_hash_lb_config, w);
-    checkFields(r, w, [
-      'minimum_ring_size',
-      'maximum_ring_size',
-      'hash_function',
-      'use_hostname_for_hashing',
-      'hash_balance_factor',
-      'consistent_hashing_lb_config',
-      'locality_weighted_lb_config',
-    ]);
+    const r = c.ring_hash_lb_config;
+    checkRingHash(r, w);
     if (r.hash_function !== undefined && r.hash_function !== 'XX_HASH')
       throw new ConfigError(`${w}.hash_function ${JSON.stringify(r.hash_function)} is not supported by this proxy`);
-    out.minRingSize = num(r.minimum_ring_size, `${w}.minimum_ring_size`, DEFAULT_MIN_RING_SIZE);
-    out.maxRingSize = num(r.maximum_ring_size, `${w}.maximum_ring_size`, DEFAULT_MAX_RING_SIZE);
+    out.minRingSize = int64(r.minimum_ring_size, DEFAULT_MIN_RING_SIZE);
+    out.maxRingSize = int64(r.maximum_ring_size, DEFAULT_MAX_RING_SIZE);
     if (out.minRingSize > out.maxRingSize)
       throw new ConfigError(`${w}: minimum_ring_size ${out.minRingSize} is larger than maximum_ring_size ${out.maxRingSize}`);
   }
   if (c.maglev_lb_config !== undefined) {
-    const w = `${where}.maglev_lb_config`;
-    const m = obj(c.maglev_lb_config, w);
-    checkFields(m, w, ['table_size', 'consistent_hashing_lb_config', 'locality_weighted_lb_config']);
-    out.maglevTableSize = num(m.table_size, `${w}.table_size`, DEFAULT_TABLE_SIZE);
+    checkMaglev(c.maglev_lb_config, `${where}.maglev_lb_config`);
+    out.maglevTableSize = int64(c.maglev_lb_config.table_size, DEFAULT_TABLE_SIZE);
   }
   return out;
 }
 
 /** upstream_connection_options.tcp_keepalive: SO_KEEPALIVE with keepalive_time (Istio tcpKeepalive.time). */
-function tcpKeepalive(v: unknown, where: string): number | undefined {
-  if (v === undefined) return undefined;
-  const o = obj(v, where);
-  checkFields(o, where, ['tcp_keepalive', 'set_local_interface_name_on_upstream_connections', 'happy_eyeballs_config']);
+function tcpKeepalive(o: envoy.config.cluster.v3.UpstreamConnectionOptions | undefined, where: string): number | undefined {
+  if (o === undefined) return undefined;
+  checkConnectionOptions(o, where);
   if (o.tcp_keepalive === undefined) return undefined;
-  const k = obj(o.tcp_keepalive, `${where}.tcp_keepalive`);
-  checkFields(k, `${where}.tcp_keepalive`, ['keepalive_probes', 'keepalive_time', 'keepalive_interval']);
+  checkTcpKeepalive(o.tcp_keepalive, `${where}.tcp_keepalive`);
   // Only the idle time maps onto node sockets; probes and interval stay the OS defaults.
-  return num(k.keepalive_time, `${where}.tcp_keepalive.keepalive_time`, 0) * 1000;
+  return (o.tcp_keepalive.keepalive_time ?? 0) * 1000;
 }
 
 export interface HostSpec {
@@ -339,46 +418,77 @@ export interface HostSpec {
   locality: { region: string; zone: string; sub_zone: string };
 }
 
+const checkLoadAssignment = fieldTable('envoy.config.endpoint.v3.ClusterLoadAssignment', {
+  cluster_name: true,
+  endpoints: true,
+  policy: true,
+  named_endpoints: 'only referenced by LbEndpoint.endpoint_name, which is NACKed',
+});
+const checkPolicy = fieldTable('envoy.config.endpoint.v3.ClusterLoadAssignment.Policy', {
+  overprovisioning_factor: 'a priority level is used while it has a healthy host (no spill-over by overprovisioned health)',
+  endpoint_stale_after: 'assignments do not expire: the last one stays until the next update',
+  weighted_priority_health: 'a priority level is used while it has a healthy host (no spill-over by weighted health)',
+});
+const checkLocalityLbEndpoints = fieldTable('envoy.config.endpoint.v3.LocalityLbEndpoints', {
+  locality: true,
+  lb_endpoints: true,
+  priority: true,
+  load_balancing_weight: 'locality weights are not applied: hosts are balanced by their own weights',
+  metadata: 'no filter here reads locality metadata',
+  proximity: 'not used by any load balancer (nor by Envoy)',
+});
+const checkLbEndpoint = fieldTable('envoy.config.endpoint.v3.LbEndpoint', {
+  endpoint: true,
+  health_status: true,
+  load_balancing_weight: true,
+  metadata: "Istio's workload labels and TLS mode for telemetry and auto-mTLS; no filter here reads them",
+});
+const checkEndpoint = fieldTable('envoy.config.endpoint.v3.Endpoint', {
+  address: true,
+  hostname: true,
+  health_check_config: 'there is no active health checking',
+  additional_addresses: 'only the primary address is dialled',
+});
+const checkSocketAddress = fieldTable(
+  'envoy.config.core.v3.SocketAddress',
+  {
+    address: true,
+    port_value: true,
+    protocol: true,
+    resolver_name: 'hostnames go to the system resolver (or --dns-server)',
+    ipv4_compat: 'only matters to sockets that listen on IPv6',
+  },
+  'endpoint address',
+);
+
 /** Validates a ClusterLoadAssignment (or a cluster's load_assignment) into host specs. */
-export function parseLoadAssignment(cla: Json, where: string, allowHostnames = false): HostSpec[] {
-  checkFields(cla, where, ['cluster_name', 'endpoints', 'policy', 'named_endpoints']);
-  if (cla.policy !== undefined) {
-    const p = obj(cla.policy, `${where}.policy`);
-    checkFields(p, `${where}.policy`, ['overprovisioning_factor', 'endpoint_stale_after', 'weighted_priority_health']);
-  }
+export function parseLoadAssignment(cla: ClusterLoadAssignment, where: string, allowHostnames = false): HostSpec[] {
+  checkLoadAssignment(cla, where);
+  if (cla.policy !== undefined) checkPolicy(cla.policy, `${where}.policy`);
   const out: HostSpec[] = [];
-  for (const [i, l] of arr(cla.endpoints, `${where}.endpoints`).entries()) {
+  for (const [i, l] of (cla.endpoints ?? []).entries()) {
     const w = `${where}.endpoints[${i}]`;
-    checkFields(l, w, ['locality', 'lb_endpoints', 'load_balancing_weight', 'priority', 'metadata', 'proximity']);
-    const loc = obj(l.locality, `${w}.locality`);
-    const locality = { region: str(loc.region, w), zone: str(loc.zone, w), sub_zone: str(loc.sub_zone, w) };
-    const priority = num(l.priority, `${w}.priority`);
-    for (const [j, e] of arr(l.lb_endpoints, `${w}.lb_endpoints`).entries()) {
+    checkLocalityLbEndpoints(l, w);
+    const loc = l.locality ?? {};
+    const locality = { region: loc.region ?? '', zone: loc.zone ?? '', sub_zone: loc.sub_zone ?? '' };
+    const priority = l.priority ?? 0;
+    for (const [j, e] of (l.lb_endpoints ?? []).entries()) {
       const we = `${w}.lb_endpoints[${j}]`;
-      checkFields(e, we, ['endpoint', 'health_status', 'load_balancing_weight', 'metadata', 'endpoint_name']);
       if (e.endpoint_name !== undefined) throw new ConfigError(`${we}: named endpoints are not supported`);
-      const ep = obj(e.endpoint, `${we}.endpoint`);
-      checkFields(ep, `${we}.endpoint`, ['address', 'hostname', 'health_check_config', 'additional_addresses']);
-      const addr = obj(ep.address, `${we}.endpoint.address`);
-      if (addr.socket_address === undefined) throw new ConfigError(`${we}: only socket_address endpoints are supported`);
-      const sa = obj(addr.socket_address, `${we}.endpoint.address.socket_address`);
-      checkFields(sa, `${we}.endpoint.address.socket_address`, ['address', 'port_value', 'protocol', 'resolver_name', 'ipv4_compat']);
+      checkLbEndpoint(e, we);
+      const ep = e.endpoint ?? {};
+      checkEndpoint(ep, `${we}.endpoint`);
+      const sa = ep.address?.socket_address;
+      if (sa === undefined) throw new ConfigError(`${we}: only socket_address endpoints are supported`);
+      checkSocketAddress(sa, `${we}.endpoint.address.socket_address`);
       if (sa.protocol !== undefined && sa.protocol !== 'TCP') throw new ConfigError(`${we}: only TCP endpoints are supported`);
-      const address = str(sa.address, `${we}.endpoint.address.socket_address.address`);
+      const address = sa.address ?? '';
       if (!allowHostnames && !isIp(address)) throw new ConfigError(`${we}: '${address}' is not an IP address`);
-      const health = e.health_status === undefined ? 0 : HEALTH_BY_NAME[str(e.health_status, we)];
+      const health = e.health_status === undefined ? 0 : HEALTH_BY_NAME[e.health_status];
       if (health === undefined) throw new ConfigError(`${we}: unknown health_status`);
-      const lbw = e.load_balancing_weight === undefined ? 1 : num(e.load_balancing_weight, `${we}.load_balancing_weight`);
+      const lbw = e.load_balancing_weight ?? 1;
       if (lbw < 1) throw new ConfigError(`${we}.load_balancing_weight must be at least 1`);
-      out.push({
-        address,
-        port: num(sa.port_value, `${we}.endpoint.address.socket_address.port_value`),
-        weight: lbw,
-        health,
-        priority,
-        hostname: str(ep.hostname, we),
-        locality,
-      });
+      out.push({ address, port: sa.port_value ?? 0, weight: lbw, health, priority, hostname: ep.hostname ?? '', locality });
     }
   }
   return out;
@@ -453,13 +563,13 @@ export class Cluster {
   readonly store: StatsStore;
   readonly stats: ClusterStats;
   /** The resource as received (config_dump). */
-  readonly json: Json;
+  readonly json: EnvoyCluster;
   versionInfo: string;
   lastUpdated: string;
   readonly addedViaApi: boolean;
   hosts: Host[] = [];
   /** The ClusterLoadAssignment last applied (config_dump ?include_eds), EDS clusters only. */
-  assignment: Json | undefined;
+  assignment: ClusterLoadAssignment | undefined;
   /** An EDS cluster is warming until its first ClusterLoadAssignment arrives. */
   warm: boolean;
   /** Requests, pending requests, retries and connections the circuit breakers limit (process-wide). */
@@ -483,7 +593,7 @@ export class Cluster {
 
   constructor(
     spec: ClusterSpec,
-    json: Json,
+    json: EnvoyCluster,
     store: StatsStore,
     o: { versionInfo: string; addedViaApi: boolean; log: Logger; secrets?: SecretStore | undefined; sharing?: WorkerSharing | undefined },
   ) {
@@ -592,7 +702,7 @@ export class Cluster {
   }
 
   /** Applies a ClusterLoadAssignment from EDS. */
-  applyAssignment(cla: Json, specs: HostSpec[]): void {
+  applyAssignment(cla: ClusterLoadAssignment, specs: HostSpec[]): void {
     this.assignment = cla;
     this.store.inc(this.stats.update_attempt);
     this.store.inc(this.stats.update_success);
@@ -628,7 +738,7 @@ export class Cluster {
     const weightOf = this.slowStartWeights(eligible);
     switch (this.spec.lbPolicy) {
       case LB_LEAST_REQUEST:
-        this.lb = new LeastRequestLoadBalancer(eligible, Math.random, this.spec.choiceCount, 1.0, weightOf);
+        this.lb = new LeastRequestLoadBalancer(eligible, Math.random, this.spec.choiceCount, this.spec.activeRequestBias, weightOf);
         break;
       case LB_RANDOM:
         this.lb = new RandomLoadBalancer(eligible);

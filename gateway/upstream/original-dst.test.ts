@@ -13,12 +13,13 @@ import { StatsStore } from '../stats/store.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
 import { eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo } from '../test/fixtures.ts';
 import { freePort } from '../test/raw-client.ts';
+import type { envoy } from '../../xds/envoy.ts';
 import { Cluster, parseCluster } from './cluster.ts';
 import { OriginalDstHosts, parseAddressAndPort, type OriginalDstConfig } from './original-dst.ts';
 
 const HDR = 'x-envoy-original-dst-host';
 
-function odCluster(extra: Record<string, unknown> = {}): Record<string, unknown> {
+function odCluster(extra: envoy.config.cluster.v3.Cluster = {}): envoy.config.cluster.v3.Cluster {
   return { name: 'pt', type: 'ORIGINAL_DST', connect_timeout: '1s', lb_policy: 'CLUSTER_PROVIDED', ...extra };
 }
 
@@ -48,7 +49,7 @@ describe('ORIGINAL_DST: cluster validation (OriginalDstClusterFactory)', () => {
     );
     assert.deepEqual(s.originalDst, { headerName: 'x-dst', portOverride: 9090, cleanupIntervalMs: 1000 });
   });
-  const rejects: [string, Record<string, unknown>, RegExp][] = [
+  const rejects: [string, envoy.config.cluster.v3.Cluster, RegExp][] = [
     ['another lb_policy', { lb_policy: 'ROUND_ROBIN' }, /LB policy ROUND_ROBIN is not valid for Cluster type ORIGINAL_DST/],
     ['a load_assignment', { load_assignment: { cluster_name: 'pt', endpoints: [] } }, /ORIGINAL_DST clusters must have no load assignment configured/],
     [
@@ -198,9 +199,10 @@ describe('ORIGINAL_DST through the proxy', () => {
     await ads.start();
     port = await freePort();
     backend = await startEchoBackend('127.0.0.2', 'direct');
+    // (The test server takes resources as plain JSON.)
     ads.set(CLUSTER_TYPE, [
-      odCluster({ name: ISTIO, alt_stat_name: `${ISTIO};`, connect_timeout: '10s' }),
-      odCluster({ name: HEADER, original_dst_lb_config: { use_http_header: true } }),
+      { ...odCluster({ name: ISTIO, alt_stat_name: `${ISTIO};`, connect_timeout: '10s' }) },
+      { ...odCluster({ name: HEADER, original_dst_lb_config: { use_http_header: true } }) },
     ]);
     ads.set(ENDPOINT_TYPE, []);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);

@@ -16,7 +16,9 @@
 // since the previous pass nor holding connections or requests (Envoy's used_ bit plus
 // original_dst_rely_on_idle_timeout); its idle pool is then closed.
 import { isIPv4, isIPv6 } from 'node:net';
-import { ConfigError, bool, checkFields, num, obj, str, type Json } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
 import { Host } from './host.ts';
 import { firstHeaderValue } from '../../xds/header-list.ts';
 
@@ -40,26 +42,27 @@ export interface ChooseContext {
   localAddressRestored?: boolean | undefined;
 }
 
+const checkOriginalDstLbConfig = fieldTable('envoy.config.cluster.v3.Cluster.OriginalDstLbConfig', {
+  use_http_header: true,
+  http_header_name: true,
+  upstream_port_override: true,
+});
+
 /** original_dst_lb_config and cleanup_interval of a Cluster, validated as Envoy's OriginalDstClusterFactory does. */
-export function parseOriginalDstConfig(c: Json, where: string, cleanupMs: number): OriginalDstConfig {
-  const o = c.original_dst_lb_config === undefined ? {} : obj(c.original_dst_lb_config, `${where}.original_dst_lb_config`);
+export function parseOriginalDstConfig(o: envoy.config.cluster.v3.Cluster.OriginalDstLbConfig, where: string, cleanupMs: number): OriginalDstConfig {
   const w = `${where}.original_dst_lb_config`;
-  checkFields(o, w, ['use_http_header', 'http_header_name', 'upstream_port_override', 'metadata_key']);
   if (o.metadata_key !== undefined) throw new ConfigError(`${w}.metadata_key is not supported by this proxy`);
-  const use = bool(o.use_http_header, `${w}.use_http_header`);
-  const name = str(o.http_header_name, `${w}.http_header_name`);
+  checkOriginalDstLbConfig(o, w);
+  const use = o.use_http_header === true;
+  const name = o.http_header_name ?? '';
   if (!use && name !== '') {
     throw new ConfigError(
       `${where}: ORIGINAL_DST cluster: invalid config http_header_name=${name} and use_http_header is false. Set use_http_header to true if http_header_name is desired.`,
     );
   }
-  let portOverride: number | undefined;
-  if (o.upstream_port_override !== undefined) {
-    const v = o.upstream_port_override;
-    // A UInt32Value: a plain number after normalization, or {value}.
-    portOverride = typeof v === 'object' && v !== null ? num((v as Json).value, `${w}.upstream_port_override`) : num(v, `${w}.upstream_port_override`);
-    if (!Number.isInteger(portOverride) || portOverride < 0 || portOverride > 65535) throw new ConfigError(`${w}.upstream_port_override must be a port number`);
-  }
+  const portOverride = o.upstream_port_override;
+  if (portOverride !== undefined && (!Number.isInteger(portOverride) || portOverride < 0 || portOverride > 65535))
+    throw new ConfigError(`${w}.upstream_port_override must be a port number`);
   return { headerName: use ? (name || ORIGINAL_DST_HOST_HEADER).toLowerCase() : undefined, portOverride, cleanupIntervalMs: cleanupMs };
 }
 

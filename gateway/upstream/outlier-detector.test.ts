@@ -4,8 +4,9 @@ import { StatScope, StatsStore } from '../stats/store.ts';
 import { Host } from './host.ts';
 import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT, OutlierDetector, parseOutlierDetection } from './outlier-detector.ts';
 import { ConfigError } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
 
-function setup(cfg: Record<string, unknown>, n = 4) {
+function setup(cfg: envoy.config.cluster.v3.OutlierDetection, n = 4) {
   const store = new StatsStore();
   let now = 0;
   const d = new OutlierDetector(parseOutlierDetection(cfg, 'od'), store, new StatScope(store, 'cluster.c.'), { now: () => now, timers: false });
@@ -21,7 +22,7 @@ function setup(cfg: Record<string, unknown>, n = 4) {
 }
 
 // Istio's translation of `consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 10s, maxEjectionPercent: 50`.
-const ISTIO = {
+const ISTIO: envoy.config.cluster.v3.OutlierDetection = {
   consecutive_5xx: 3,
   enforcing_consecutive_5xx: 100,
   enforcing_success_rate: 0,

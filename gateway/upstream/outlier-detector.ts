@@ -13,7 +13,9 @@
 // toward the same streak, the worker whose response completes a streak reports it, and only the main
 // thread's detector (the leader) ejects, returns hosts on its interval timer and counts the ejection
 // stats; the workers' detectors (followers) take its ejections (setEjected).
-import { ConfigError, bool, checkFields, durationMs, num, obj, type Json } from '../xds/json.ts';
+import { durationMs, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
 import type { StatScope, StatsStore } from '../stats/store.ts';
 import type { Host } from './host.ts';
 import type { WorkerSharing } from './worker-sharing.ts';
@@ -37,56 +39,54 @@ export interface OutlierConfig {
   enforcingConsecutiveLocalOriginFailure: number;
 }
 
+const SUCCESS_RATE = 'success-rate ejection is not implemented (Istio always sets enforcing_success_rate 0, turning it off)';
+const FAILURE_PERCENTAGE = 'failure-percentage ejection is not implemented (enforcing_failure_percentage above 0 is NACKed)';
+
+const checkOutlierDetection = fieldTable('envoy.config.cluster.v3.OutlierDetection', {
+  consecutive_5xx: true,
+  interval: true,
+  base_ejection_time: true,
+  max_ejection_percent: true,
+  enforcing_consecutive_5xx: true,
+  consecutive_gateway_failure: true,
+  enforcing_consecutive_gateway_failure: true,
+  split_external_local_origin_errors: true,
+  consecutive_local_origin_failure: true,
+  enforcing_consecutive_local_origin_failure: true,
+  max_ejection_time: true,
+  enforcing_success_rate: SUCCESS_RATE,
+  success_rate_minimum_hosts: SUCCESS_RATE,
+  success_rate_request_volume: SUCCESS_RATE,
+  success_rate_stdev_factor: SUCCESS_RATE,
+  enforcing_local_origin_success_rate: SUCCESS_RATE,
+  enforcing_failure_percentage: 'accepted only as 0: failure-percentage ejection is not implemented and is NACKed when enabled',
+  failure_percentage_threshold: FAILURE_PERCENTAGE,
+  enforcing_failure_percentage_local_origin: FAILURE_PERCENTAGE,
+  failure_percentage_minimum_hosts: FAILURE_PERCENTAGE,
+  failure_percentage_request_volume: FAILURE_PERCENTAGE,
+  max_ejection_time_jitter: 'ejection times are not jittered',
+  successful_active_health_check_uneject_host: 'there is no active health checking',
+  always_eject_one_host: 'accepted only as false: true is NACKed (not implemented)',
+});
+
 /** Parses Cluster.outlier_detection with Envoy's defaults. */
-export function parseOutlierDetection(v: unknown, where: string): OutlierConfig {
-  const o = obj(v, where);
-  checkFields(o, where, [
-    'consecutive_5xx',
-    'interval',
-    'base_ejection_time',
-    'max_ejection_percent',
-    'enforcing_consecutive_5xx',
-    'enforcing_success_rate',
-    'success_rate_minimum_hosts',
-    'success_rate_request_volume',
-    'success_rate_stdev_factor',
-    'consecutive_gateway_failure',
-    'enforcing_consecutive_gateway_failure',
-    'split_external_local_origin_errors',
-    'consecutive_local_origin_failure',
-    'enforcing_consecutive_local_origin_failure',
-    'enforcing_local_origin_success_rate',
-    'failure_percentage_threshold',
-    'enforcing_failure_percentage',
-    'enforcing_failure_percentage_local_origin',
-    'failure_percentage_minimum_hosts',
-    'failure_percentage_request_volume',
-    'max_ejection_time',
-    'max_ejection_time_jitter',
-    'successful_active_health_check_uneject_host',
-    'always_eject_one_host',
-  ]);
-  const wrapped = (x: unknown, f: string, d: number): number => {
-    if (x === undefined) return d;
-    // UInt32Value in proto3 JSON is a bare number; tolerate {value: n} too.
-    if (typeof x === 'object' && x !== null) return num((x as Json).value, `${where}.${f}`, 0);
-    return num(x, `${where}.${f}`, d);
-  };
-  if (wrapped(o.enforcing_failure_percentage, 'enforcing_failure_percentage', 0) > 0)
+export function parseOutlierDetection(o: envoy.config.cluster.v3.OutlierDetection, where: string): OutlierConfig {
+  checkOutlierDetection(o, where);
+  if ((o.enforcing_failure_percentage ?? 0) > 0)
     throw new ConfigError(`${where}.enforcing_failure_percentage: failure-percentage ejection is not supported by this proxy`);
-  if (bool(o.always_eject_one_host, `${where}.always_eject_one_host`)) throw new ConfigError(`${where}.always_eject_one_host is not supported by this proxy`);
+  if (o.always_eject_one_host === true) throw new ConfigError(`${where}.always_eject_one_host is not supported by this proxy`);
   const cfg: OutlierConfig = {
-    intervalMs: durationMs(o.interval, `${where}.interval`, 10_000),
-    baseEjectionTimeMs: durationMs(o.base_ejection_time, `${where}.base_ejection_time`, 30_000),
-    maxEjectionTimeMs: durationMs(o.max_ejection_time, `${where}.max_ejection_time`, 300_000),
-    maxEjectionPercent: Math.min(100, wrapped(o.max_ejection_percent, 'max_ejection_percent', 10)),
-    consecutive5xx: wrapped(o.consecutive_5xx, 'consecutive_5xx', 5),
-    enforcingConsecutive5xx: wrapped(o.enforcing_consecutive_5xx, 'enforcing_consecutive_5xx', 100),
-    consecutiveGatewayFailure: wrapped(o.consecutive_gateway_failure, 'consecutive_gateway_failure', 5),
-    enforcingConsecutiveGatewayFailure: wrapped(o.enforcing_consecutive_gateway_failure, 'enforcing_consecutive_gateway_failure', 0),
-    splitExternalLocalOriginErrors: bool(o.split_external_local_origin_errors, `${where}.split_external_local_origin_errors`),
-    consecutiveLocalOriginFailure: wrapped(o.consecutive_local_origin_failure, 'consecutive_local_origin_failure', 5),
-    enforcingConsecutiveLocalOriginFailure: wrapped(o.enforcing_consecutive_local_origin_failure, 'enforcing_consecutive_local_origin_failure', 100),
+    intervalMs: durationMs(o.interval, 10_000),
+    baseEjectionTimeMs: durationMs(o.base_ejection_time, 30_000),
+    maxEjectionTimeMs: durationMs(o.max_ejection_time, 300_000),
+    maxEjectionPercent: Math.min(100, o.max_ejection_percent ?? 10),
+    consecutive5xx: o.consecutive_5xx ?? 5,
+    enforcingConsecutive5xx: o.enforcing_consecutive_5xx ?? 100,
+    consecutiveGatewayFailure: o.consecutive_gateway_failure ?? 5,
+    enforcingConsecutiveGatewayFailure: o.enforcing_consecutive_gateway_failure ?? 0,
+    splitExternalLocalOriginErrors: o.split_external_local_origin_errors === true,
+    consecutiveLocalOriginFailure: o.consecutive_local_origin_failure ?? 5,
+    enforcingConsecutiveLocalOriginFailure: o.enforcing_consecutive_local_origin_failure ?? 100,
   };
   if (cfg.maxEjectionTimeMs < cfg.baseEjectionTimeMs)
     throw new ConfigError(`${where}: outlier detector's max_ejection_time cannot be smaller than base_ejection_time`);

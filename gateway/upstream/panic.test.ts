@@ -5,11 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { StatsStore } from '../stats/store.ts';
+import type { envoy } from '../../xds/envoy.ts';
 import { Cluster, parseCluster } from './cluster.ts';
 import type { Host } from './host.ts';
 
 function cluster(panic: number | undefined): { c: Cluster; store: StatsStore } {
-  const json = {
+  const json: envoy.config.cluster.v3.Cluster = {
     name: 'c',
     type: 'STATIC',
     connect_timeout: '1s',

@@ -4,6 +4,7 @@ import { parseSlowStart, slowStartWeight } from './slow-start.ts';
 import { RoundRobinLoadBalancer } from './round-robin.ts';
 import { Host } from './host.ts';
 import { ConfigError } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
 
 test('slow start: parse Istio warmup (window, aggression, minimum percent) and the legacy window-only form', () => {
   assert.deepEqual(parseSlowStart({ slow_start_window: '30s', aggression: { default_value: 2, runtime_key: '(' }, min_weight_percent: { value: 10 } }, 'ss'), {
@@ -49,7 +50,7 @@ test('slow start on a Cluster: a host added later ramps up from min_weight_perce
   const { StatsStore } = await import('../stats/store.ts');
   const { Cluster, parseCluster } = await import('./cluster.ts');
   const ep = (i: number) => ({ endpoint: { address: { socket_address: { address: `10.0.0.${i}`, port_value: 80 } } } });
-  const json = {
+  const json: envoy.config.cluster.v3.Cluster = {
     name: 'ss',
     type: 'STATIC',
     connect_timeout: '1s',

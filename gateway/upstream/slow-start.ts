@@ -3,7 +3,9 @@
 // slow_start_window ago gets its weight scaled by max(min_weight_percent, time_factor ^ (1 / aggression)),
 // time_factor = max(1 ms, age) / window (Envoy EdfLoadBalancerBase::applySlowStartFactor). Hosts present
 // when the cluster is built are all equally new, so only hosts added later ramp up relative to the others.
-import { ConfigError, checkFields, durationMs, obj } from '../xds/json.ts';
+import { durationMs, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
 
 export interface SlowStartConfig {
   windowMs: number;
@@ -12,23 +14,28 @@ export interface SlowStartConfig {
   minWeight: number;
 }
 
-export function parseSlowStart(v: unknown, where: string): SlowStartConfig | undefined {
-  if (v === undefined) return undefined;
-  const s = obj(v, where);
-  checkFields(s, where, ['slow_start_window', 'aggression', 'min_weight_percent']);
-  const windowMs = durationMs(s.slow_start_window, `${where}.slow_start_window`, 0);
+const checkSlowStart = fieldTable('envoy.config.cluster.v3.Cluster.SlowStartConfig', { slow_start_window: true, aggression: true, min_weight_percent: true });
+/** RuntimeDouble of a cluster's load balancer settings (slow start aggression, least-request active_request_bias). */
+export const checkRuntimeDouble = fieldTable(
+  'envoy.config.core.v3.RuntimeDouble',
+  { default_value: true, runtime_key: 'there is no runtime layer here: default_value applies' },
+  'Cluster load balancer settings',
+);
+
+export function parseSlowStart(s: envoy.config.cluster.v3.Cluster.SlowStartConfig | undefined, where: string): SlowStartConfig | undefined {
+  if (s === undefined) return undefined;
+  checkSlowStart(s, where);
+  const windowMs = durationMs(s.slow_start_window, 0);
   let aggression = 1;
   if (s.aggression !== undefined) {
-    const a = obj(s.aggression, `${where}.aggression`);
-    checkFields(a, `${where}.aggression`, ['default_value', 'runtime_key']);
-    aggression = typeof a.default_value === 'number' ? a.default_value : 1;
+    checkRuntimeDouble(s.aggression, `${where}.aggression`);
+    aggression = s.aggression.default_value ?? 1;
   }
   // Envoy falls back to 1.0 for an aggression that is not positive.
   if (!(aggression > 0)) aggression = 1;
   let minWeight = 0.1;
   if (s.min_weight_percent !== undefined) {
-    const p = obj(s.min_weight_percent, `${where}.min_weight_percent`).value;
-    const pct = typeof p === 'number' ? p : 0;
+    const pct = s.min_weight_percent.value ?? 0;
     if (pct < 0 || pct > 100) throw new ConfigError(`${where}.min_weight_percent must be in [0, 100]`);
     minWeight = pct / 100;
   }
