@@ -180,7 +180,7 @@ const checkCommonHttpProtocolOptions = fieldTable(
   {
     idle_timeout: true,
     max_requests_per_connection: true,
-    max_connection_duration: 'not applied yet: connections live until idle_timeout or max_requests_per_connection ends them',
+    max_connection_duration: true,
     headers_with_underscores_action: 'not applied to upstream responses: header names with underscores are kept, as with the default ALLOW',
     max_headers_count: "the upstream codec keeps Envoy's default limit of 100 response headers",
   },
@@ -521,6 +521,7 @@ export interface ClusterStats {
   upstream_cx_destroy: number;
   upstream_cx_none_healthy: number;
   upstream_cx_http1_total: number;
+  upstream_cx_max_duration_reached: number;
   membership_change: number;
   lb_healthy_panic: number;
   update_attempt: number;
@@ -549,6 +550,7 @@ const COUNTERS: (keyof ClusterStats)[] = [
   'upstream_cx_destroy',
   'upstream_cx_none_healthy',
   'upstream_cx_http1_total',
+  'upstream_cx_max_duration_reached',
   'membership_change',
   'lb_healthy_panic',
   'update_attempt',
@@ -815,6 +817,7 @@ export class Cluster {
       const pool = new H2Pool(origin, {
         connectTimeoutMs: this.spec.connectTimeoutMs,
         idleTimeoutMs: this.spec.idleTimeoutMs,
+        maxConnectionDurationMs: this.spec.maxConnectionDurationMs,
         events: this.poolEvents(h, false),
       });
       h.pool = pool;
@@ -827,6 +830,7 @@ export class Cluster {
       connectTimeoutMs: this.spec.connectTimeoutMs,
       idleTimeoutMs: this.spec.idleTimeoutMs,
       maxRequestsPerConnection: this.spec.maxRequestsPerConnection,
+      maxConnectionDurationMs: this.spec.maxConnectionDurationMs,
       // max_connections is per cluster (Envoy ResourceManager): a host opens another connection only while the
       // cluster has room, or when it has none at all.
       ...(this.spec.thresholds.maxConnections < 1_000_000
@@ -874,6 +878,7 @@ export class Cluster {
         st.inc(s.upstream_cx_connect_fail);
         if (err.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(s.upstream_cx_connect_timeout);
       },
+      onMaxDurationReached: (): void => st.inc(s.upstream_cx_max_duration_reached),
     };
   }
 

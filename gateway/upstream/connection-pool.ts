@@ -15,6 +15,8 @@ export interface PoolEvents {
   onConnect(): void;
   onDisconnect(): void;
   onConnectError(err: Error & { code?: string }): void;
+  /** A connection reached max_connection_duration and drains (upstream_cx_max_duration_reached). */
+  onMaxDurationReached?(): void;
 }
 
 /** What the router needs from a connection pool. */

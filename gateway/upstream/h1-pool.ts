@@ -1,7 +1,9 @@
 // HTTP/1.1 upstream connections, written for Envoy-exact requests: the head goes out exactly as the router
 // built it (host first, lowercase names, no `connection: keep-alive` added, framing headers where Envoy's
 // encoder puts them), one request per connection at a time, idle connections reused LIFO and closed after
-// the cluster's idle_timeout. Same dispatch contract as undici's Pool and H2Pool.
+// the cluster's idle_timeout. A connection older than max_connection_duration (counted from connect, as
+// Envoy's ActiveClient arms its timer on Connected) drains: an idle one closes at once, a busy one carries no
+// further request and closes when its response ends. Same dispatch contract as undici's Pool and H2Pool.
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -105,6 +107,9 @@ class H1Connection implements BodySink {
   private chunked: ChunkedDecoder | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
+  private durationTimer: NodeJS.Timeout | undefined;
+  /** max_connection_duration reached: no further request; closed once the current one ends. */
+  private draining = false;
   closed = false;
 
   constructor(pool: H1Pool, socket: Socket, connectTimeoutMs: number, alreadyConnected: boolean) {
@@ -114,6 +119,10 @@ class H1Connection implements BodySink {
       if (this.connectTimer) clearTimeout(this.connectTimer);
       this.connected = true;
       pool.events.onConnect();
+      if (pool.maxConnectionDurationMs > 0) {
+        this.durationTimer = setTimeout(this.onMaxDuration, pool.maxConnectionDurationMs);
+        this.durationTimer.unref();
+      }
     };
     if (alreadyConnected) onConnected();
     else {
@@ -404,7 +413,7 @@ class H1Connection implements BodySink {
     }
     // Envoy closes an upstream connection whose response ended before the request body was sent: the rest
     // of that body must never reach the next request on it.
-    if (this.writingBody || this.buf.length > 0 || !this.keepAlive || (this.pool.maxRequests > 0 && this.requests >= this.pool.maxRequests)) {
+    if (this.draining || this.writingBody || this.buf.length > 0 || !this.keepAlive || (this.pool.maxRequests > 0 && this.requests >= this.pool.maxRequests)) {
       this.close();
     } else this.pool.release(this);
     if (handler && c) {
@@ -430,6 +439,7 @@ class H1Connection implements BodySink {
   private onClose(): void {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.durationTimer) clearTimeout(this.durationTimer);
     if (this.handler) this.fail(err('upstream connection closed', 'UND_ERR_SOCKET'));
     if (!this.closed) {
       this.closed = true;
@@ -460,6 +470,15 @@ class H1Connection implements BodySink {
     if (!this.busy) this.close();
   };
 
+  /** Envoy ActiveClient::onConnectionDurationTimeout: drain, and close now if no request is on the connection. */
+  private readonly onMaxDuration = (): void => {
+    this.durationTimer = undefined;
+    if (this.closed || this.draining) return;
+    this.draining = true;
+    this.pool.events.onMaxDurationReached?.();
+    if (!this.busy) this.close();
+  };
+
   idle(ms: number): void {
     if (this.idleTimer) this.idleTimer.refresh();
     else {
@@ -476,6 +495,7 @@ class H1Connection implements BodySink {
     }
     if (this.connectTimer) clearTimeout(this.connectTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.durationTimer) clearTimeout(this.durationTimer);
     const wasConnected = this.connected;
     if (!this.closed) {
       this.closed = true;
@@ -497,6 +517,8 @@ interface Queued {
 export class H1Pool {
   readonly events: PoolEvents;
   readonly maxRequests: number;
+  /** max_connection_duration in ms; 0: none. */
+  readonly maxConnectionDurationMs: number;
   private readonly maxConnections: number;
   /** Cluster-wide max_connections: may another connection be opened? (A pool with none always may.) */
   private readonly canCreateConnection: (() => boolean) | undefined;
@@ -519,6 +541,7 @@ export class H1Pool {
       connectTimeoutMs: number;
       idleTimeoutMs: number;
       maxRequestsPerConnection: number;
+      maxConnectionDurationMs?: number;
       maxConnections?: number;
       canCreateConnection?: () => boolean;
       connector?: Connector;
@@ -533,6 +556,7 @@ export class H1Pool {
     this.connectTimeoutMs = o.connectTimeoutMs;
     this.idleTimeoutMs = o.idleTimeoutMs;
     this.maxRequests = o.maxRequestsPerConnection;
+    this.maxConnectionDurationMs = o.maxConnectionDurationMs ?? 0;
     this.maxConnections = o.maxConnections ?? Infinity;
     this.canCreateConnection = o.canCreateConnection;
     this.connector = o.connector;

@@ -1,6 +1,8 @@
 // HTTP/2 (h2c, prior knowledge) upstream connections for clusters with http2_protocol_options (Istio sets
 // them for http2 / grpc service ports): one multiplexed session per host, exposing the same dispatch
-// contract as undici's Pool so the router does not care which protocol a cluster speaks.
+// contract as undici's Pool so the router does not care which protocol a cluster speaks. A session older
+// than max_connection_duration (from connect) drains: new requests go to a new session, the old one closes
+// gracefully (node's session.close(): its open streams finish first).
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import type { DispatchOptions, PoolEvents } from './connection-pool.ts';
@@ -61,14 +63,16 @@ export class H2Pool {
   private readonly origin: string;
   private readonly connectTimeoutMs: number;
   private readonly idleTimeoutMs: number;
+  private readonly maxConnectionDurationMs: number;
   private readonly events: PoolEvents;
   private closing = false;
   private active = 0;
 
-  constructor(origin: string, o: { connectTimeoutMs: number; idleTimeoutMs: number; events: PoolEvents }) {
+  constructor(origin: string, o: { connectTimeoutMs: number; idleTimeoutMs: number; maxConnectionDurationMs?: number; events: PoolEvents }) {
     this.origin = origin;
     this.connectTimeoutMs = o.connectTimeoutMs;
     this.idleTimeoutMs = o.idleTimeoutMs;
+    this.maxConnectionDurationMs = o.maxConnectionDurationMs ?? 0;
     this.events = o.events;
   }
 
@@ -78,24 +82,37 @@ export class H2Pool {
     const s = connect(this.origin);
     this.session = s;
     this.connected = false;
+    // Per session: a draining session (goaway, max_connection_duration) may close after the next one opened.
+    let up = false;
     const timer = setTimeout(() => {
-      if (!this.connected) s.destroy(h2Error('connect timeout', 'UND_ERR_CONNECT_TIMEOUT'));
+      if (!up) s.destroy(h2Error('connect timeout', 'UND_ERR_CONNECT_TIMEOUT'));
     }, this.connectTimeoutMs);
     s.once('connect', () => {
       clearTimeout(timer);
-      this.connected = true;
+      up = true;
+      if (this.session === s) this.connected = true;
       this.events.onConnect();
       s.setTimeout(this.idleTimeoutMs, () => {
         if (this.active === 0) s.close();
       });
+      if (this.maxConnectionDurationMs > 0) {
+        const drain = setTimeout(() => {
+          if (s.closed || s.destroyed) return;
+          if (this.session === s) this.session = undefined;
+          this.events.onMaxDurationReached?.();
+          s.close();
+        }, this.maxConnectionDurationMs);
+        drain.unref();
+        s.once('close', () => clearTimeout(drain));
+      }
     });
     s.on('error', (err: Error & { code?: string }) => {
       clearTimeout(timer);
-      if (!this.connected) this.events.onConnectError(err);
+      if (!up) this.events.onConnectError(err);
     });
     s.once('close', () => {
       clearTimeout(timer);
-      if (this.connected) this.events.onDisconnect();
+      if (up) this.events.onDisconnect();
       if (this.session === s) this.session = undefined;
     });
     s.on('goaway', () => {
