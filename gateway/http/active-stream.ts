@@ -25,7 +25,7 @@ import { FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, faultAbort, faultDelay } from '.
 import { CORS_DETAILS, corsDecode, corsEncode } from './cors.ts';
 import type { CorsPolicy } from '../router/cors-policy.ts';
 import { sendShadow } from './shadow.ts';
-import { joinedHeaderValue } from '../../xds/header-list.ts';
+import { firstHeaderValue, headerIndex, joinedHeaderValue } from '../../xds/header-list.ts';
 import { sample } from '../router/fraction.ts';
 import { shadowHost } from '../router/mirror.ts';
 import { pickWeighted } from '../router/weighted-clusters.ts';
@@ -525,8 +525,7 @@ export class ActiveStream {
   /** Redirect / direct-response location (Envoy Utility::newUri). */
   private newUri(route: CompiledRoute): string {
     const rd = route.redirect;
-    const xfpAt = this.parsed.headers.indexOf('x-forwarded-proto');
-    const requestScheme = xfpAt >= 0 && xfpAt % 2 === 0 ? (this.parsed.headers[xfpAt + 1] ?? 'http') : 'http';
+    const requestScheme = firstHeaderValue(this.parsed.headers, 'x-forwarded-proto') ?? 'http';
     const scheme = rd?.scheme ?? requestScheme;
     const port = rd?.port !== undefined ? `:${rd.port}` : '';
     let host = rd?.host;
@@ -1025,12 +1024,12 @@ export class ActiveStream {
     if (this.corsPolicies && this.corsOrigin !== undefined) {
       const cors: string[] = [];
       corsEncode(this.corsPolicies, this.corsOrigin, cors);
-      const at = r.headers.indexOf('date');
-      r.headers.splice(at >= 0 && at % 2 === 0 ? at : r.headers.length, 0, ...cors);
+      const at = headerIndex(r.headers, 'date');
+      r.headers.splice(at >= 0 ? at : r.headers.length, 0, ...cors);
     }
     if (spec.serverHeaderTransformation === SERVER_PASS_THROUGH) {
-      const i = r.headers.indexOf('server');
-      if (i >= 0 && i % 2 === 0) r.headers.splice(i, 2);
+      const i = headerIndex(r.headers, 'server');
+      if (i >= 0) r.headers.splice(i, 2);
     }
     this.status = r.status;
     this.down.writeHead(r.status, r.headers);
