@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { faultAbort, faultDelay } from './fault.ts';
 import { compileFault, FAULT_TYPE } from '../router/fault-config.ts';
 import { ConfigError } from '../xds/json.ts';
+import type { Any } from '../../xds/envoy.ts';
 
 const T = `type.googleapis.com/${FAULT_TYPE}`;
 
-const compileCases: { name: string; in: Record<string, unknown>; want?: Partial<ReturnType<typeof compileFault>>; error?: RegExp }[] = [
+const compileCases: { name: string; in: Any; want?: Partial<ReturnType<typeof compileFault>>; error?: RegExp }[] = [
   {
     name: 'Istio fixed delay 5s at 100% (MILLION denominator)',
     in: { '@type': T, delay: { fixed_delay: '5s', percentage: { numerator: 1000000, denominator: 'MILLION' } } },

@@ -1,8 +1,10 @@
 // envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager: validated and reduced
 // to what the request path needs. Fields and HTTP filters that would change behaviour and are not
 // implemented make the listener NACKed; knobs with no observable effect here are accepted.
-import { ConfigError, anyType, arr, bool, checkFields, durationMs, num, obj, str, type Json } from '../xds/json.ts';
-import { compileRouteConfig, type CompiledRouteConfig } from '../router/route-config.ts';
+import { durationMs, unpackAny, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError, anyType } from '../xds/json.ts';
+import { compileRouteConfig, websocketEnabled, type CompiledRouteConfig } from '../router/route-config.ts';
 import { parseXfcc, type XfccConfig } from '../tls/xfcc.ts';
 
 export const SERVER_OVERWRITE = 0;
@@ -14,7 +16,6 @@ export interface HcmSpec {
   /** RDS name, or undefined with an inline route_config. */
   rdsName: string | undefined;
   inlineRoutes: CompiledRouteConfig | undefined;
-  inlineRoutesJson: Json | undefined;
   serverName: string;
   serverHeaderTransformation: number;
   useRemoteAddress: boolean;
@@ -22,7 +23,6 @@ export interface HcmSpec {
   skipXffAppend: boolean;
   generateRequestId: boolean;
   preserveExternalRequestId: boolean;
-  alwaysSetRequestIdInResponse: boolean;
   acceptHttp10: boolean;
   normalizePath: boolean;
   mergeSlashes: boolean;
@@ -32,7 +32,6 @@ export interface HcmSpec {
   idleTimeoutMs: number;
   maxRequestHeadersKb: number;
   maxHeadersCount: number;
-  internalAddressCidrs: string[];
   /** forward_client_cert_details / set_current_client_cert_details (x-forwarded-client-cert). */
   xfcc: XfccConfig;
 }
@@ -56,166 +55,194 @@ const NOOP_FILTER_TYPES = new Set([
   'io.istio.http.peer_metadata.Config',
 ]);
 
-function checkHttpFilters(v: unknown, where: string): { suppressEnvoyHeaders: boolean } {
-  const filters = arr(v, where);
+type HttpConnectionManager = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+
+const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
+const FAULT_TYPE = 'envoy.extensions.filters.http.fault.v3.HTTPFault';
+
+// config_discovery is rejected with its own message below.
+const checkHttpFilter = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter', {
+  name: true,
+  typed_config: true,
+  is_optional: true,
+  disabled: true,
+});
+const checkRouter = fieldTable(ROUTER_TYPE, {
+  suppress_envoy_headers: true,
+  start_child_span: 'there is no tracing here',
+  dynamic_stats: 'the per-cluster request stats are always kept here',
+});
+
+function checkHttpFilters(filters: readonly HttpFilter[], where: string): { suppressEnvoyHeaders: boolean } {
   if (filters.length === 0) throw new ConfigError(`${where}: the HTTP filter chain is empty (the router filter is required)`);
   let suppressEnvoyHeaders = false;
   filters.forEach((f, i) => {
     const w = `${where}[${i}]`;
-    checkFields(f, w, ['name', 'typed_config', 'is_optional', 'disabled', 'config_discovery']);
     if (f.config_discovery !== undefined) throw new ConfigError(`${w}: extension config discovery (ECDS) is not supported by this proxy`);
-    const name = str(f.name, `${w}.name`);
-    const cfg = f.typed_config === undefined ? {} : obj(f.typed_config, `${w}.typed_config`);
+    checkHttpFilter(f, w);
+    const name = f.name ?? '';
+    const cfg = f.typed_config ?? { '@type': '' };
     const type = anyType(cfg);
     const last = i === filters.length - 1;
-    if (type === 'envoy.extensions.filters.http.router.v3.Router' || (!type && name === 'envoy.filters.http.router')) {
+    if (type === ROUTER_TYPE || (!type && name === 'envoy.filters.http.router')) {
       if (!last) throw new ConfigError(`${w}: the router filter must be the last HTTP filter`);
-      checkFields(cfg, `${w}.typed_config`, ['@type', 'suppress_envoy_headers', 'start_child_span', 'dynamic_stats']);
-      suppressEnvoyHeaders = bool(cfg.suppress_envoy_headers, w);
+      const router = unpackAny(cfg, `type.googleapis.com/${ROUTER_TYPE}`);
+      checkRouter(router, `${w}.typed_config`);
+      suppressEnvoyHeaders = router.suppress_envoy_headers === true;
       return;
     }
     if (last) throw new ConfigError(`${w}: the last HTTP filter must be the router (got '${name}')`);
-    if (bool(f.disabled, w)) return;
+    if (f.disabled === true) return;
     if (NOOP_FILTERS.has(name) || NOOP_FILTER_TYPES.has(type)) {
       // Only filter-level config that does nothing: a fault filter with a default abort/delay would act.
-      if (type === 'envoy.extensions.filters.http.fault.v3.HTTPFault' && (cfg.abort !== undefined || cfg.delay !== undefined)) {
-        throw new ConfigError(`${w}: listener-level fault injection is not supported by this proxy`);
+      if (type === FAULT_TYPE) {
+        const fault = unpackAny(cfg, `type.googleapis.com/${FAULT_TYPE}`);
+        if (fault.abort !== undefined || fault.delay !== undefined)
+          throw new ConfigError(`${w}: listener-level fault injection is not supported by this proxy`);
       }
       return;
     }
-    if (bool(f.is_optional, w)) return;
+    if (f.is_optional === true) return;
     throw new ConfigError(`${w}: HTTP filter '${name}'${type ? ` (${type})` : ''} is not supported by this proxy`);
   });
   return { suppressEnvoyHeaders };
 }
 
-/** Validates an HCM (as JSON, with its Any unpacked) for listener `listener`. */
-export function parseHcm(h: Json, where: string): HcmSpec {
-  checkFields(h, where, [
-    '@type',
-    'stat_prefix',
-    'rds',
-    'route_config',
-    'http_filters',
-    'tracing',
-    'access_log',
-    'use_remote_address',
-    'xff_num_trusted_hops',
-    'skip_xff_append',
-    'forward_client_cert_details',
-    'set_current_client_cert_details',
-    'server_name',
-    'server_header_transformation',
-    'stream_idle_timeout',
-    'normalize_path',
-    'merge_slashes',
-    'path_with_escaped_slashes_action',
-    'request_id_extension',
-    'http_protocol_options',
-    'http2_protocol_options',
-    'codec_type',
-    'upgrade_configs',
-    'common_http_protocol_options',
-    'generate_request_id',
-    'preserve_external_request_id',
-    'always_set_request_id_in_response',
-    'proxy_100_continue',
-    'internal_address_config',
-    'delayed_close_timeout',
-    'drain_timeout',
-    'request_timeout',
-    'request_headers_timeout',
-    'max_request_headers_kb',
-    'add_user_agent',
-    'via',
-    'strip_matching_host_port',
-    'strip_any_host_port',
-    'append_x_forwarded_port',
-    'stream_error_on_invalid_http_message',
-    'server_header_transformation',
-    'represent_ipv4_remote_address_as_ipv4_mapped_ipv6',
-    'access_log_options',
-  ]);
-  const statPrefix = str(h.stat_prefix, `${where}.stat_prefix`);
+const ONLY_ZERO = 'only 0s (none, what Istio sets) is accepted: any other value is NACKed';
+const ONLY_FALSE = 'only false is accepted: true is NACKed';
+
+// Not listed, so NACKed: always_set_request_id_in_response (responses do not carry x-request-id here) and
+// represent_ipv4_remote_address_as_ipv4_mapped_ipv6 (IPv4 peers are always plain IPv4); access_log is
+// rejected below with its own message.
+const checkHcm = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
+  stat_prefix: true,
+  rds: true,
+  route_config: true,
+  http_filters: true,
+  tracing: true,
+  use_remote_address: true,
+  xff_num_trusted_hops: true,
+  skip_xff_append: true,
+  forward_client_cert_details: true,
+  set_current_client_cert_details: true,
+  server_name: true,
+  server_header_transformation: true,
+  normalize_path: true,
+  merge_slashes: true,
+  http_protocol_options: true,
+  upgrade_configs: true,
+  common_http_protocol_options: true,
+  generate_request_id: true,
+  preserve_external_request_id: true,
+  max_request_headers_kb: true,
+  codec_type: 'AUTO and HTTP1 are accepted and serve HTTP/1 (HTTP/2 is not served downstream here); HTTP2 and HTTP3 are NACKed',
+  http2_protocol_options: 'HTTP/2 is not served downstream here, so its options do not apply',
+  stream_idle_timeout: ONLY_ZERO,
+  request_timeout: ONLY_ZERO,
+  request_headers_timeout: ONLY_ZERO,
+  path_with_escaped_slashes_action:
+    'only KEEP_UNCHANGED and IMPLEMENTATION_SPECIFIC_DEFAULT are accepted (escaped slashes are kept, as both do); the other actions are NACKed',
+  request_id_extension: "x-request-id is always a random UUID, what the UUID extension Istio configures produces; another extension's behaviour is not applied",
+  proxy_100_continue:
+    'the proxy answers Expect: 100-continue itself (Envoy without this field); with it Envoy relays the upstream 100 Continue instead, which the client sees alike',
+  internal_address_config:
+    'not applied: every request on a use_remote_address listener is external, as in Envoy >= 1.33 without this field (internal-only headers are stripped, x-envoy-internal is never set)',
+  delayed_close_timeout: 'a connection closes once its last response is written, without waiting for the peer',
+  drain_timeout: "draining follows the proxy's --drain-seconds (on shutdown and for removed listeners), not this timeout",
+  add_user_agent: ONLY_FALSE,
+  via: 'only empty is accepted: a via header value is NACKed',
+  strip_matching_host_port: ONLY_FALSE,
+  strip_any_host_port: ONLY_FALSE,
+  append_x_forwarded_port: ONLY_FALSE,
+  stream_error_on_invalid_http_message:
+    'an invalid HTTP/1 message always ends its connection after the error reply, whichever value (Envoy cannot resume an HTTP/1 stream either)',
+  access_log_options: 'HCM access loggers are NACKed, so their flush options have nothing to act on',
+});
+const checkRds = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.Rds', { config_source: true, route_config_name: true });
+// header_key_format is rejected below with its own message; default_host_for_http_10 (a Host for HTTP/1.0
+// requests without one) and allow_chunked_length (Content-Length with chunked is always a 400 here) are NACKed.
+const checkHttp1 = fieldTable('envoy.config.core.v3.Http1ProtocolOptions', { accept_http_10: true }, 'HttpConnectionManager.http_protocol_options');
+const checkUpgrade = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig', {
+  upgrade_type: true,
+  enabled: true,
+});
+// max_connection_duration, max_stream_duration and max_requests_per_connection are not enforced on downstream
+// connections here: NACKed.
+const checkCommon = fieldTable(
+  'envoy.config.core.v3.HttpProtocolOptions',
+  {
+    idle_timeout: true,
+    max_headers_count: true,
+    headers_with_underscores_action: 'only ALLOW (headers with underscores pass) is accepted; REJECT_REQUEST and DROP_HEADER are NACKed',
+  },
+  'HttpConnectionManager.common_http_protocol_options',
+);
+
+/** Validates an HCM (its Any unpacked) for listener `listener`. */
+export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
+  // Istio's own access log format is produced by the proxy's --access-log option instead.
+  if (h.access_log?.length) throw new ConfigError(`${where}.access_log: HCM access loggers are not supported by this proxy (use meshgate proxy --access-log)`);
+  checkHcm(h, where);
+  const statPrefix = h.stat_prefix ?? '';
   let rdsName: string | undefined;
   let inlineRoutes: CompiledRouteConfig | undefined;
-  let inlineRoutesJson: Json | undefined;
   if (h.rds !== undefined) {
-    const rds = obj(h.rds, `${where}.rds`);
-    checkFields(rds, `${where}.rds`, ['config_source', 'route_config_name']);
-    const cs = obj(rds.config_source, `${where}.rds.config_source`);
-    if (cs.ads === undefined) throw new ConfigError(`${where}.rds.config_source: only ADS is supported`);
-    rdsName = str(rds.route_config_name, `${where}.rds.route_config_name`);
+    const rds = h.rds;
+    checkRds(rds, `${where}.rds`);
+    if (rds.config_source?.ads === undefined) throw new ConfigError(`${where}.rds.config_source: only ADS is supported`);
+    rdsName = rds.route_config_name ?? '';
   } else if (h.route_config !== undefined) {
-    inlineRoutesJson = obj(h.route_config, `${where}.route_config`);
-    inlineRoutes = compileRouteConfig(inlineRoutesJson);
+    inlineRoutes = compileRouteConfig(h.route_config);
   } else throw new ConfigError(`${where}: needs rds or route_config (scoped routes are not supported)`);
-  const { suppressEnvoyHeaders } = checkHttpFilters(h.http_filters, `${where}.http_filters`);
-  if (h.access_log !== undefined && arr(h.access_log, where).length > 0) {
-    // Istio's own access log format is produced by the proxy's --access-log option instead.
-    throw new ConfigError(`${where}.access_log: HCM access loggers are not supported by this proxy (use meshgate proxy --access-log)`);
-  }
-  const http1 = obj(h.http_protocol_options, `${where}.http_protocol_options`);
-  checkFields(http1, `${where}.http_protocol_options`, ['accept_http_10', 'default_host_for_http_10', 'header_key_format', 'allow_chunked_length']);
+  const { suppressEnvoyHeaders } = checkHttpFilters(h.http_filters ?? [], `${where}.http_filters`);
+  const http1 = h.http_protocol_options ?? {};
   if (http1.header_key_format !== undefined)
     throw new ConfigError(`${where}.http_protocol_options.header_key_format (header case preservation) is not supported by this proxy`);
-  const codec = str(h.codec_type, `${where}.codec_type`, 'AUTO');
+  checkHttp1(http1, `${where}.http_protocol_options`);
+  const codec = h.codec_type ?? 'AUTO';
   if (codec !== 'AUTO' && codec !== 'HTTP1') throw new ConfigError(`${where}: codec_type ${codec} is not supported by this proxy`);
   let websocket = false;
-  for (const [i, u] of arr(h.upgrade_configs, `${where}.upgrade_configs`).entries()) {
-    checkFields(u, `${where}.upgrade_configs[${i}]`, ['upgrade_type', 'enabled']);
-    if (str(u.upgrade_type, where).toLowerCase() === 'websocket') websocket = u.enabled === undefined ? true : bool(u.enabled, where);
-    else throw new ConfigError(`${where}.upgrade_configs[${i}]: upgrade type '${str(u.upgrade_type, where)}' is not supported`);
+  for (const [i, u] of (h.upgrade_configs ?? []).entries()) {
+    checkUpgrade(u, `${where}.upgrade_configs[${i}]`);
+    websocket = websocketEnabled(u, `${where}.upgrade_configs[${i}]`);
   }
-  const common = obj(h.common_http_protocol_options, `${where}.common_http_protocol_options`);
-  checkFields(common, `${where}.common_http_protocol_options`, [
-    'idle_timeout',
-    'max_headers_count',
-    'headers_with_underscores_action',
-    'max_connection_duration',
-    'max_stream_duration',
-    'max_requests_per_connection',
-  ]);
-  const uaction = str(common.headers_with_underscores_action, where, 'ALLOW');
+  const common = h.common_http_protocol_options ?? {};
+  checkCommon(common, `${where}.common_http_protocol_options`);
+  const uaction = common.headers_with_underscores_action ?? 'ALLOW';
   if (uaction !== 'ALLOW') throw new ConfigError(`${where}: headers_with_underscores_action ${uaction} is not supported by this proxy`);
   for (const k of ['request_timeout', 'request_headers_timeout', 'stream_idle_timeout'] as const) {
-    if (durationMs(h[k], `${where}.${k}`, 0) > 0) throw new ConfigError(`${where}.${k} is not supported by this proxy yet (Istio sets 0s)`);
+    if (durationMs(h[k], 0) > 0) throw new ConfigError(`${where}.${k} is not supported by this proxy yet (Istio sets 0s)`);
   }
-  const esa = str(h.path_with_escaped_slashes_action, where, 'KEEP_UNCHANGED');
+  const esa = h.path_with_escaped_slashes_action ?? 'KEEP_UNCHANGED';
   if (esa !== 'KEEP_UNCHANGED' && esa !== 'IMPLEMENTATION_SPECIFIC_DEFAULT')
     throw new ConfigError(`${where}: path_with_escaped_slashes_action ${esa} is not supported by this proxy`);
-  if (bool(h.strip_matching_host_port, where) || bool(h.strip_any_host_port, where))
+  if (h.strip_matching_host_port === true || h.strip_any_host_port === true)
     throw new ConfigError(`${where}: strip_*_host_port is not supported by this proxy`);
-  if (bool(h.append_x_forwarded_port, where)) throw new ConfigError(`${where}: append_x_forwarded_port is not supported by this proxy`);
-  if (h.via !== undefined && str(h.via, where) !== '') throw new ConfigError(`${where}: via is not supported by this proxy`);
-  if (bool(h.add_user_agent, where)) throw new ConfigError(`${where}: add_user_agent is not supported by this proxy`);
-  const sht = str(h.server_header_transformation, where, 'OVERWRITE');
-  const internal = obj(h.internal_address_config, `${where}.internal_address_config`);
-  checkFields(internal, `${where}.internal_address_config`, ['unix_sockets', 'cidr_ranges']);
-  const cidrs = arr(internal.cidr_ranges, where).map((c) => `${str(c.address_prefix, where)}/${num(c.prefix_len, where)}`);
+  if (h.append_x_forwarded_port === true) throw new ConfigError(`${where}: append_x_forwarded_port is not supported by this proxy`);
+  if (h.via !== undefined && h.via !== '') throw new ConfigError(`${where}: via is not supported by this proxy`);
+  if (h.add_user_agent === true) throw new ConfigError(`${where}: add_user_agent is not supported by this proxy`);
+  const sht = h.server_header_transformation ?? 'OVERWRITE';
   return {
     statPrefix,
     rdsName,
     inlineRoutes,
-    inlineRoutesJson,
-    serverName: str(h.server_name, where) || 'envoy',
+    serverName: h.server_name || 'envoy',
     serverHeaderTransformation: sht === 'PASS_THROUGH' ? SERVER_PASS_THROUGH : sht === 'APPEND_IF_ABSENT' ? SERVER_APPEND_IF_ABSENT : SERVER_OVERWRITE,
-    useRemoteAddress: bool(h.use_remote_address, where),
-    xffNumTrustedHops: num(h.xff_num_trusted_hops, where),
-    skipXffAppend: bool(h.skip_xff_append, where),
-    generateRequestId: h.generate_request_id === undefined ? true : bool(h.generate_request_id, where),
-    preserveExternalRequestId: bool(h.preserve_external_request_id, where),
-    alwaysSetRequestIdInResponse: bool(h.always_set_request_id_in_response, where),
-    acceptHttp10: bool(http1.accept_http_10, where),
-    normalizePath: bool(h.normalize_path, where),
-    mergeSlashes: bool(h.merge_slashes, where),
+    useRemoteAddress: h.use_remote_address === true,
+    xffNumTrustedHops: h.xff_num_trusted_hops ?? 0,
+    skipXffAppend: h.skip_xff_append === true,
+    generateRequestId: h.generate_request_id ?? true,
+    preserveExternalRequestId: h.preserve_external_request_id === true,
+    acceptHttp10: http1.accept_http_10 === true,
+    normalizePath: h.normalize_path === true,
+    mergeSlashes: h.merge_slashes === true,
     websocket,
     tracing: h.tracing !== undefined,
     suppressEnvoyHeaders,
-    idleTimeoutMs: durationMs(common.idle_timeout, `${where}.common_http_protocol_options.idle_timeout`, 3_600_000),
-    maxRequestHeadersKb: num(h.max_request_headers_kb, where, 60),
-    maxHeadersCount: num(common.max_headers_count, where, 100),
-    internalAddressCidrs: cidrs,
+    idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),
+    maxRequestHeadersKb: h.max_request_headers_kb ?? 60,
+    maxHeadersCount: common.max_headers_count ?? 100,
     xfcc: parseXfcc(h, where),
   };
 }

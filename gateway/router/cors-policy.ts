@@ -2,13 +2,15 @@
 // envoy.config.route.v3.CorsPolicy) as Istio writes it from VirtualService `corsPolicy` into a route's or
 // virtual host's typed_per_filter_config, compiled once per RouteConfiguration. The CORS filter
 // (http/cors.ts) applies it per request.
-import { ConfigError, anyType, arr, bool, checkFields, str, type Json } from '../xds/json.ts';
+import { unpackAny, type Any, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError, anyType } from '../xds/json.ts';
 import { compileStringMatcher, type StringMatch } from './matchers.ts';
 import { compileRuntimeFraction } from './fraction.ts';
 
 /** The cors filter's per-route config (what Istio writes); the older route-level proto is accepted too. */
-export const CORS_TYPE = 'envoy.extensions.filters.http.cors.v3.CorsPolicy';
-export const ROUTE_CORS_TYPE = 'envoy.config.route.v3.CorsPolicy';
+export const CORS_TYPE = 'envoy.extensions.filters.http.cors.v3.CorsPolicy' as const;
+export const ROUTE_CORS_TYPE = 'envoy.config.route.v3.CorsPolicy' as const;
 
 export interface CorsPolicy {
   allowOrigins: StringMatch[] | undefined;
@@ -23,38 +25,47 @@ export interface CorsPolicy {
   shadowEnabled: number;
 }
 
-export function compileCorsPolicy(v: Json, where: string): CorsPolicy {
-  if (anyType(v) !== CORS_TYPE && anyType(v) !== ROUTE_CORS_TYPE) throw new ConfigError(`${where}: expected ${CORS_TYPE}, got ${anyType(v)}`);
-  checkFields(v, where, [
-    '@type',
-    'allow_origin_string_match',
-    'allow_methods',
-    'allow_headers',
-    'expose_headers',
-    'max_age',
-    'allow_credentials',
-    'filter_enabled',
-    'shadow_enabled',
-    'allow_private_network_access',
-    'forward_not_matching_preflights',
-  ]);
-  const list = arr(v.allow_origin_string_match, `${where}.allow_origin_string_match`);
-  const optBool = (x: unknown, f: string): boolean | undefined => (x === undefined ? undefined : bool(x, `${where}.${f}`));
-  const optStr = (x: unknown, f: string): string | undefined => {
-    const s = str(x, `${where}.${f}`);
-    return s === '' ? undefined : s;
-  };
+type EnvoyCorsPolicy = envoy.extensions.filters.http.cors.v3.CorsPolicy | envoy.config.route.v3.CorsPolicy;
+
+const CORS_FIELDS = {
+  allow_origin_string_match: true,
+  allow_methods: true,
+  allow_headers: true,
+  expose_headers: true,
+  max_age: true,
+  allow_credentials: true,
+  filter_enabled: true,
+  shadow_enabled: true,
+  allow_private_network_access: true,
+  forward_not_matching_preflights: true,
+} as const;
+const checkCors = fieldTable(CORS_TYPE, CORS_FIELDS);
+const checkRouteCors = fieldTable(ROUTE_CORS_TYPE, CORS_FIELDS);
+
+/** Compiles a per-route CORS policy (an Any of either CorsPolicy type). */
+export function compileCorsPolicy(v: Any, where: string): CorsPolicy {
+  const t = anyType(v);
+  let p: EnvoyCorsPolicy;
+  if (t === CORS_TYPE) {
+    p = unpackAny(v, `type.googleapis.com/${CORS_TYPE}`);
+    checkCors(p, where);
+  } else if (t === ROUTE_CORS_TYPE) {
+    p = unpackAny(v, `type.googleapis.com/${ROUTE_CORS_TYPE}`);
+    checkRouteCors(p, where);
+  } else throw new ConfigError(`${where}: expected ${CORS_TYPE}, got ${t}`);
+  const list = p.allow_origin_string_match ?? [];
+  const optStr = (s: string | undefined): string | undefined => (s === '' ? undefined : s);
   return {
     allowOrigins: list.length ? list.map((m, i) => compileStringMatcher(m, `${where}.allow_origin_string_match[${i}]`)) : undefined,
-    allowMethods: optStr(v.allow_methods, 'allow_methods'),
-    allowHeaders: optStr(v.allow_headers, 'allow_headers'),
-    exposeHeaders: optStr(v.expose_headers, 'expose_headers'),
-    maxAge: optStr(v.max_age, 'max_age'),
-    allowCredentials: optBool(v.allow_credentials, 'allow_credentials'),
-    allowPrivateNetworkAccess: optBool(v.allow_private_network_access, 'allow_private_network_access'),
-    forwardNotMatchingPreflights: optBool(v.forward_not_matching_preflights, 'forward_not_matching_preflights'),
+    allowMethods: optStr(p.allow_methods),
+    allowHeaders: optStr(p.allow_headers),
+    exposeHeaders: optStr(p.expose_headers),
+    maxAge: optStr(p.max_age),
+    allowCredentials: p.allow_credentials,
+    allowPrivateNetworkAccess: p.allow_private_network_access,
+    forwardNotMatchingPreflights: p.forward_not_matching_preflights,
     // filter_enabled absent: enabled (100%); shadow_enabled absent: off.
-    enabled: compileRuntimeFraction(v.filter_enabled, `${where}.filter_enabled`, 1),
-    shadowEnabled: compileRuntimeFraction(v.shadow_enabled, `${where}.shadow_enabled`, 0),
+    enabled: compileRuntimeFraction(p.filter_enabled, `${where}.filter_enabled`, 1),
+    shadowEnabled: compileRuntimeFraction(p.shadow_enabled, `${where}.shadow_enabled`, 0),
   };
 }

@@ -2,25 +2,31 @@
 // MILLION", compiled to a probability once per config. Envoy draws a random integer in [0, denominator) and
 // compares it with the numerator (ProtobufPercentHelper / Runtime featureEnabled); a uniform float is the
 // same distribution.
-import { ConfigError, checkFields, num, obj, str } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
 
 const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
 
+const checkFractionalPercent = fieldTable('envoy.type.v3.FractionalPercent', { numerator: true, denominator: true });
+const checkRuntimeFraction = fieldTable('envoy.config.core.v3.RuntimeFractionalPercent', {
+  default_value: true,
+  runtime_key: 'there is no runtime layer here: the default_value always applies',
+});
+
 /** FractionalPercent -> probability in [0, 1]. Absent: `dflt`. Numerators above the denominator mean 100%. */
-export function compileFractionalPercent(v: unknown, where: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const f = obj(v, where);
-  checkFields(f, where, ['numerator', 'denominator']);
-  const d = DENOMINATORS[str(f.denominator, `${where}.denominator`, 'HUNDRED')];
+export function compileFractionalPercent(f: envoy.type.v3.FractionalPercent | undefined, where: string, dflt: number): number {
+  if (f === undefined) return dflt;
+  checkFractionalPercent(f, where);
+  const d = DENOMINATORS[f.denominator ?? 'HUNDRED'];
   if (d === undefined) throw new ConfigError(`${where}.denominator: unknown value ${String(f.denominator)}`);
-  return Math.min(1, num(f.numerator, `${where}.numerator`) / d);
+  return Math.min(1, (f.numerator ?? 0) / d);
 }
 
 /** RuntimeFractionalPercent (no runtime layer here: the default value applies). */
-export function compileRuntimeFraction(v: unknown, where: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const r = obj(v, where);
-  checkFields(r, where, ['default_value', 'runtime_key']);
+export function compileRuntimeFraction(r: envoy.config.core.v3.RuntimeFractionalPercent | undefined, where: string, dflt: number): number {
+  if (r === undefined) return dflt;
+  checkRuntimeFraction(r, where);
   return compileFractionalPercent(r.default_value, `${where}.default_value`, 0);
 }
 

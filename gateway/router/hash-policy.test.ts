@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { compileHashPolicy, makeSetCookieValue, type HashContext } from './hash-policy.ts';
 import { compileMirrorPolicies, shadowHost } from './mirror.ts';
 import { uint64ToHex, xxHash64 } from '../upstream/xxhash64.ts';
+import type { envoy } from '../../xds/envoy.ts';
 
 const ctx = (o: Partial<HashContext>): HashContext => ({
   headers: [],
@@ -15,7 +16,7 @@ const ctx = (o: Partial<HashContext>): HashContext => ({
   ...o,
 });
 
-const cases: { name: string; policy: unknown[]; ctx: HashContext; want: bigint | undefined; cookies?: string[] }[] = [
+const cases: { name: string; policy: envoy.config.route.v3.RouteAction.HashPolicy[]; ctx: HashContext; want: bigint | undefined; cookies?: string[] }[] = [
   { name: 'header value', policy: [{ header: { header_name: 'X-User' } }], ctx: ctx({ headers: ['x-user', 'jason'] }), want: xxHash64('jason') },
   { name: 'missing header: no hash', policy: [{ header: { header_name: 'x-user' } }], ctx: ctx({}), want: undefined },
   { name: 'source IP', policy: [{ connection_properties: { source_ip: true } }], ctx: ctx({}), want: xxHash64('10.1.2.3') },

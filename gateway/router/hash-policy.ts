@@ -4,7 +4,9 @@
 // that produced a hash stops the evaluation. A cookie policy with a ttl and no cookie in the request
 // generates one: value = hex(xxHash64(<remote ip:port><local ip:port>)), sent back as
 // `set-cookie: <name>="<value>"; Max-Age=<ttl s>; Path=<path>; <attributes>; HttpOnly`.
-import { ConfigError, arr, bool, checkFields, durationMs, obj, str } from '../xds/json.ts';
+import { durationMs, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
 import { joinedHeaderValue } from '../../xds/header-list.ts';
 import { uint64ToHex, xxHash64 } from '../upstream/xxhash64.ts';
 
@@ -59,14 +61,31 @@ export function makeSetCookieValue(name: string, value: string, path: string, ma
   return `${out}; HttpOnly`;
 }
 
-function compileOne(p: Record<string, unknown>, where: string): CompiledHashPolicy {
-  checkFields(p, where, ['header', 'cookie', 'connection_properties', 'query_parameter', 'filter_state', 'terminal']);
-  const terminal = bool(p.terminal, `${where}.terminal`);
+type HashPolicy = envoy.config.route.v3.RouteAction.HashPolicy;
+
+// filter_state is not in the table: no filter state exists here to hash, so a policy naming it is NACKed.
+const checkHashPolicy = fieldTable('envoy.config.route.v3.RouteAction.HashPolicy', {
+  header: true,
+  cookie: true,
+  connection_properties: true,
+  query_parameter: true,
+  terminal: true,
+});
+// regex_rewrite is rejected with its own message below.
+const checkHeader = fieldTable('envoy.config.route.v3.RouteAction.HashPolicy.Header', { header_name: true });
+const checkCookie = fieldTable('envoy.config.route.v3.RouteAction.HashPolicy.Cookie', { name: true, ttl: true, path: true, attributes: true });
+const checkCookieAttribute = fieldTable('envoy.config.route.v3.RouteAction.HashPolicy.CookieAttribute', { name: true, value: true });
+const checkConnectionProperties = fieldTable('envoy.config.route.v3.RouteAction.HashPolicy.ConnectionProperties', { source_ip: true });
+const checkQueryParameter = fieldTable('envoy.config.route.v3.RouteAction.HashPolicy.QueryParameter', { name: true });
+
+function compileOne(p: HashPolicy, where: string): CompiledHashPolicy {
+  checkHashPolicy(p, where);
+  const terminal = p.terminal === true;
   if (p.header !== undefined) {
-    const h = obj(p.header, `${where}.header`);
-    checkFields(h, `${where}.header`, ['header_name', 'regex_rewrite']);
+    const h = p.header;
     if (h.regex_rewrite !== undefined) throw new ConfigError(`${where}.header.regex_rewrite is not supported by this proxy`);
-    const name = str(h.header_name, `${where}.header.header_name`).toLowerCase();
+    checkHeader(h, `${where}.header`);
+    const name = (h.header_name ?? '').toLowerCase();
     return {
       terminal,
       method: (c) => {
@@ -77,15 +96,15 @@ function compileOne(p: Record<string, unknown>, where: string): CompiledHashPoli
   }
   if (p.cookie !== undefined) {
     const w = `${where}.cookie`;
-    const ck = obj(p.cookie, w);
-    checkFields(ck, w, ['name', 'ttl', 'path', 'attributes']);
-    const name = str(ck.name, `${w}.name`);
-    const ttlMs = ck.ttl === undefined ? undefined : durationMs(ck.ttl, `${w}.ttl`, 0);
-    const path = str(ck.path, `${w}.path`);
-    const attributes = arr(ck.attributes, `${w}.attributes`).map((a, i) => ({
-      name: str(a.name, `${w}.attributes[${i}].name`),
-      value: str(a.value, `${w}.attributes[${i}].value`),
-    }));
+    const ck = p.cookie;
+    checkCookie(ck, w);
+    const name = ck.name ?? '';
+    const ttlMs = ck.ttl === undefined ? undefined : durationMs(ck.ttl, 0);
+    const path = ck.path ?? '';
+    const attributes = (ck.attributes ?? []).map((a, i) => {
+      checkCookieAttribute(a, `${w}.attributes[${i}]`);
+      return { name: a.name ?? '', value: a.value ?? '' };
+    });
     return {
       terminal,
       method: (c) => {
@@ -100,15 +119,15 @@ function compileOne(p: Record<string, unknown>, where: string): CompiledHashPoli
     };
   }
   if (p.connection_properties !== undefined) {
-    const cp = obj(p.connection_properties, `${where}.connection_properties`);
-    checkFields(cp, `${where}.connection_properties`, ['source_ip']);
-    if (!bool(cp.source_ip, `${where}.connection_properties.source_ip`)) return { terminal, method: () => undefined };
+    const cp = p.connection_properties;
+    checkConnectionProperties(cp, `${where}.connection_properties`);
+    if (cp.source_ip !== true) return { terminal, method: () => undefined };
     return { terminal, method: (c) => (c.remoteAddress ? xxHash64(c.remoteAddress) : undefined) };
   }
   if (p.query_parameter !== undefined) {
-    const q = obj(p.query_parameter, `${where}.query_parameter`);
-    checkFields(q, `${where}.query_parameter`, ['name']);
-    const name = str(q.name, `${where}.query_parameter.name`);
+    const q = p.query_parameter;
+    checkQueryParameter(q, `${where}.query_parameter`);
+    const name = q.name ?? '';
     return {
       terminal,
       method: (c) => {
@@ -123,8 +142,8 @@ function compileOne(p: Record<string, unknown>, where: string): CompiledHashPoli
 }
 
 /** Compiles `hash_policy`; undefined when the route has none. */
-export function compileHashPolicy(v: unknown, where: string): RequestHash | undefined {
-  const list = arr(v, where).map((p, i) => compileOne(p, `${where}[${i}]`));
+export function compileHashPolicy(policies: readonly HashPolicy[] | undefined, where: string): RequestHash | undefined {
+  const list = (policies ?? []).map((p, i) => compileOne(p, `${where}[${i}]`));
   if (list.length === 0) return undefined;
   return (c) => {
     let hash: bigint | undefined;

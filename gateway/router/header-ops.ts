@@ -1,7 +1,9 @@
 // Route / virtual host / route configuration header mutations (request_headers_to_add/_to_remove,
 // response_headers_to_add/_to_remove) with Envoy's append_action semantics and the subset of its
 // substitution format (%DOWNSTREAM_REMOTE_ADDRESS% ...) that is meaningful here. Compiled per config.
-import { ConfigError, arr, bool, checkFields, obj, str, strArr } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
 import { wireString } from '../../xds/header-bytes.ts';
 import { headerIndex, removeHeader, setHeader } from '../../xds/header-list.ts';
 
@@ -82,39 +84,49 @@ const ACTIONS: Record<string, number> = {
   OVERWRITE_IF_EXISTS,
 };
 
+const checkHeaderValueOption = fieldTable('envoy.config.core.v3.HeaderValueOption', {
+  header: true,
+  append: true,
+  append_action: true,
+  keep_empty_value: true,
+});
+const checkHeaderValue = fieldTable('envoy.config.core.v3.HeaderValue', { key: true, value: true, raw_value: true });
+
 /** Compiles one level's `*_headers_to_add` + `*_headers_to_remove`. */
-export function compileHeaderMutation(toAdd: unknown, toRemove: unknown, where: string): HeaderMutation {
+export function compileHeaderMutation(
+  toAdd: readonly envoy.config.core.v3.HeaderValueOption[] | undefined,
+  toRemove: readonly string[] | undefined,
+  where: string,
+): HeaderMutation {
   const add: HeaderOp[] = [];
-  for (const [i, o] of arr(toAdd, where).entries()) {
+  for (const [i, o] of (toAdd ?? []).entries()) {
     const w = `${where}[${i}]`;
-    checkFields(o, w, ['header', 'append', 'append_action', 'keep_empty_value']);
-    const h = obj(o.header, `${w}.header`);
-    checkFields(h, `${w}.header`, ['key', 'value', 'raw_value']);
-    const name = str(h.key, `${w}.header.key`).toLowerCase();
+    checkHeaderValueOption(o, w);
+    const h = o.header ?? {};
+    checkHeaderValue(h, `${w}.header`);
+    const name = (h.key ?? '').toLowerCase();
     if (!name) throw new ConfigError(`${w}: header key is empty`);
     // Envoy refuses to let route config touch pseudo-headers and Host.
     if (name.startsWith(':') || name === 'host') throw new ConfigError(`${w}: ':'-prefixed or host headers may not be modified`);
-    const value = h.raw_value !== undefined ? Buffer.from(str(h.raw_value, w), 'base64').toString('latin1') : wireString(str(h.value, `${w}.header.value`));
+    const value = h.raw_value !== undefined ? Buffer.from(h.raw_value, 'base64').toString('latin1') : wireString(h.value ?? '');
     // The proto's HTTP_HEADER_VALUE rule: no NUL, CR or LF (a value from config must not split a head).
     if (/[\0\r\n]/.test(value)) throw new ConfigError(`${w}: header value contains NUL, CR or LF`);
     let action = APPEND;
     if (o.append_action !== undefined) {
-      const a = ACTIONS[str(o.append_action, `${w}.append_action`)];
+      const a = ACTIONS[o.append_action];
       if (a === undefined) throw new ConfigError(`${w}: unknown append_action`);
       action = a;
-    } else if (o.append !== undefined) action = bool(o.append, `${w}.append`) ? APPEND : OVERWRITE_OR_ADD;
+    } else if (o.append !== undefined) action = o.append ? APPEND : OVERWRITE_OR_ADD;
     const parts = parseValue(value, `${w}.header.value`);
     const constant = parts.every((p) => typeof p === 'string') ? parts.join('') : undefined;
-    add.push({ name, parts, constant, action, keepEmpty: bool(o.keep_empty_value, w) });
+    add.push({ name, parts, constant, action, keepEmpty: o.keep_empty_value === true });
   }
-  const remove = strArr(toRemove, where.replace(/_to_add$/, '_to_remove')).map((s) => s.toLowerCase());
+  const remove = (toRemove ?? []).map((s) => s.toLowerCase());
   for (const r of remove) {
     if (r.startsWith(':') || r === 'host') throw new ConfigError(`${where}: ':'-prefixed or host headers may not be removed`);
   }
   return { remove, add };
 }
-
-export const EMPTY_MUTATION: HeaderMutation = { remove: [], add: [] };
 
 export function isEmptyMutation(m: HeaderMutation): boolean {
   return m.remove.length === 0 && m.add.length === 0;

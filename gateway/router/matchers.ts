@@ -1,33 +1,59 @@
 // Envoy's string, header and query-parameter matchers, compiled once per RouteConfiguration.
 // Requests carry headers as a flat [name, value, ...] array with lowercase names (what both the node:http
 // adapter and a raw HTTP/1 parser can produce cheaply), so nothing here depends on node:http.
-import { ConfigError, bool, checkFields, num, obj, regexMatcher, str, type Json } from '../xds/json.ts';
+import { int64, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
+import { regexMatcher } from '../xds/regex-matcher.ts';
 import { wireString } from '../../xds/header-bytes.ts';
 import { joinedHeaderValue } from '../../xds/header-list.ts';
 
 export type StringMatch = (value: string) => boolean;
 
+const checkStringMatcher = fieldTable('envoy.type.matcher.v3.StringMatcher', {
+  exact: true,
+  prefix: true,
+  suffix: true,
+  contains: true,
+  safe_regex: true,
+  ignore_case: true,
+});
+const checkHeaderMatcher = fieldTable('envoy.config.route.v3.HeaderMatcher', {
+  name: true,
+  exact_match: true,
+  safe_regex_match: true,
+  range_match: true,
+  present_match: true,
+  prefix_match: true,
+  suffix_match: true,
+  contains_match: true,
+  string_match: true,
+  invert_match: true,
+  treat_missing_header_as_empty: true,
+});
+const checkRange = fieldTable('envoy.type.v3.Int64Range', { start: true, end: true });
+const checkQueryParameterMatcher = fieldTable('envoy.config.route.v3.QueryParameterMatcher', { name: true, string_match: true, present_match: true });
+
 /** type.matcher.v3.StringMatcher. */
-export function compileStringMatcher(v: unknown, where: string): StringMatch {
-  const m = obj(v, where);
-  checkFields(m, where, ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case']);
-  const ic = bool(m.ignore_case, `${where}.ignore_case`);
+export function compileStringMatcher(m: envoy.type.matcher.v3.StringMatcher, where: string): StringMatch {
+  checkStringMatcher(m, where);
+  const ic = m.ignore_case === true;
   // Values from config compare as the bytes Envoy would compare (xds/header-bytes.ts).
   const norm = (s: string): string => wireString(ic ? s.toLowerCase() : s);
   if (m.exact !== undefined) {
-    const e = norm(str(m.exact, `${where}.exact`));
+    const e = norm(m.exact);
     return ic ? (s) => s.toLowerCase() === e : (s) => s === e;
   }
   if (m.prefix !== undefined) {
-    const p = norm(str(m.prefix, `${where}.prefix`));
+    const p = norm(m.prefix);
     return ic ? (s) => s.toLowerCase().startsWith(p) : (s) => s.startsWith(p);
   }
   if (m.suffix !== undefined) {
-    const p = norm(str(m.suffix, `${where}.suffix`));
+    const p = norm(m.suffix);
     return ic ? (s) => s.toLowerCase().endsWith(p) : (s) => s.endsWith(p);
   }
   if (m.contains !== undefined) {
-    const p = norm(str(m.contains, `${where}.contains`));
+    const p = norm(m.contains);
     return ic ? (s) => s.toLowerCase().includes(p) : (s) => s.includes(p);
   }
   if (m.safe_regex !== undefined) {
@@ -70,48 +96,36 @@ function pseudo(req: MatchRequest, name: string): string | undefined {
 }
 
 /** config.route.v3.HeaderMatcher (Envoy HeaderUtility::matchHeaders semantics). */
-export function compileHeaderMatcher(v: unknown, where: string): HeaderMatch {
-  const m = obj(v, where);
-  checkFields(m, where, [
-    'name',
-    'exact_match',
-    'safe_regex_match',
-    'range_match',
-    'present_match',
-    'prefix_match',
-    'suffix_match',
-    'contains_match',
-    'string_match',
-    'invert_match',
-    'treat_missing_header_as_empty',
-  ]);
-  const name = str(m.name, `${where}.name`).toLowerCase();
+export function compileHeaderMatcher(m: envoy.config.route.v3.HeaderMatcher, where: string): HeaderMatch {
+  checkHeaderMatcher(m, where);
+  const name = (m.name ?? '').toLowerCase();
   if (!name) throw new ConfigError(`${where}: header matcher without a name`);
-  const invert = bool(m.invert_match, `${where}.invert_match`);
-  const missingAsEmpty = bool(m.treat_missing_header_as_empty, `${where}.treat_missing_header_as_empty`);
+  const invert = m.invert_match === true;
+  const missingAsEmpty = m.treat_missing_header_as_empty === true;
   let test: ((value: string) => boolean) | undefined;
   let presence: boolean | undefined;
   if (m.exact_match !== undefined) {
-    const e = wireString(str(m.exact_match, where));
+    const e = wireString(m.exact_match);
     test = (s) => s === e;
   } else if (m.safe_regex_match !== undefined) {
     const re = regexMatcher(m.safe_regex_match, `${where}.safe_regex_match`);
     test = (s) => re.fullMatch(s);
   } else if (m.prefix_match !== undefined) {
-    const p = wireString(str(m.prefix_match, where));
+    const p = wireString(m.prefix_match);
     test = (s) => s.startsWith(p);
   } else if (m.suffix_match !== undefined) {
-    const p = wireString(str(m.suffix_match, where));
+    const p = wireString(m.suffix_match);
     test = (s) => s.endsWith(p);
   } else if (m.contains_match !== undefined) {
-    const p = wireString(str(m.contains_match, where));
+    const p = wireString(m.contains_match);
     test = (s) => s.includes(p);
   } else if (m.string_match !== undefined) {
     test = compileStringMatcher(m.string_match, `${where}.string_match`);
   } else if (m.range_match !== undefined) {
-    const r = obj(m.range_match, `${where}.range_match`);
-    const start = num(r.start, `${where}.range_match.start`);
-    const end = num(r.end, `${where}.range_match.end`);
+    const r = m.range_match;
+    checkRange(r, `${where}.range_match`);
+    const start = int64(r.start);
+    const end = int64(r.end);
     test = (s) => {
       if (!/^-?\d+$/.test(s)) return false;
       const n = Number(s);
@@ -119,7 +133,7 @@ export function compileHeaderMatcher(v: unknown, where: string): HeaderMatch {
     };
   } else {
     // present_match (explicit, or the default when no match type is given: presence).
-    presence = m.present_match === undefined ? true : bool(m.present_match, `${where}.present_match`);
+    presence = m.present_match ?? true;
   }
   const t = test;
   if (t === undefined) {
@@ -139,10 +153,9 @@ export function compileHeaderMatcher(v: unknown, where: string): HeaderMatch {
 export type QueryMatch = (query: URLSearchParams) => boolean;
 
 /** config.route.v3.QueryParameterMatcher. */
-export function compileQueryParameterMatcher(v: unknown, where: string): QueryMatch {
-  const m = obj(v, where);
-  checkFields(m, where, ['name', 'string_match', 'present_match']);
-  const name = str(m.name, `${where}.name`);
+export function compileQueryParameterMatcher(m: envoy.config.route.v3.QueryParameterMatcher, where: string): QueryMatch {
+  checkQueryParameterMatcher(m, where);
+  const name = m.name ?? '';
   if (m.string_match !== undefined) {
     const sm = compileStringMatcher(m.string_match, `${where}.string_match`);
     return (q) => {
@@ -150,9 +163,6 @@ export function compileQueryParameterMatcher(v: unknown, where: string): QueryMa
       return val !== null && sm(val);
     };
   }
-  if (bool(m.present_match, `${where}.present_match`)) return (q) => q.has(name);
-  // Neither: Envoy treats this as "present" too.
+  // present_match, or neither (Envoy treats that as "present" too).
   return (q) => q.has(name);
 }
-
-export type { Json };

@@ -4,7 +4,9 @@
 // fraction hits, not for CONNECT, and only if the mirror cluster exists. The copy's Host gets `-shadow`
 // appended to the host part (`a.com:8080` -> `a.com-shadow:8080`) unless disable_shadow_host_suffix_append,
 // which Istio >= 1.28 sets. The mirror uses the route timeout. Stats are the mirror cluster's own.
-import { ConfigError, arr, bool, checkFields, str } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
 import { compileRuntimeFraction } from './fraction.ts';
 
 export interface MirrorPolicy {
@@ -13,18 +15,26 @@ export interface MirrorPolicy {
   appendShadowSuffix: boolean;
 }
 
-export function compileMirrorPolicies(v: unknown, where: string): MirrorPolicy[] {
-  return arr(v, where).map((m, i) => {
+// cluster_header is rejected with its own message below.
+const checkMirrorPolicy = fieldTable('envoy.config.route.v3.RouteAction.RequestMirrorPolicy', {
+  cluster: true,
+  runtime_fraction: true,
+  disable_shadow_host_suffix_append: true,
+  trace_sampled: 'there is no tracing here; the sampling decision the copy would carry does not exist',
+});
+
+export function compileMirrorPolicies(policies: readonly envoy.config.route.v3.RouteAction.RequestMirrorPolicy[] | undefined, where: string): MirrorPolicy[] {
+  return (policies ?? []).map((m, i) => {
     const w = `${where}[${i}]`;
-    checkFields(m, w, ['cluster', 'cluster_header', 'runtime_fraction', 'trace_sampled', 'disable_shadow_host_suffix_append']);
     if (m.cluster_header !== undefined) throw new ConfigError(`${w}.cluster_header is not supported by this proxy`);
-    const cluster = str(m.cluster, `${w}.cluster`);
+    checkMirrorPolicy(m, w);
+    const cluster = m.cluster ?? '';
     if (!cluster) throw new ConfigError(`${w}: a mirror policy needs a cluster`);
     return {
       cluster,
       // No runtime_fraction: every request is mirrored.
       probability: compileRuntimeFraction(m.runtime_fraction, `${w}.runtime_fraction`, 1),
-      appendShadowSuffix: !bool(m.disable_shadow_host_suffix_append, `${w}.disable_shadow_host_suffix_append`),
+      appendShadowSuffix: m.disable_shadow_host_suffix_append !== true,
     };
   });
 }

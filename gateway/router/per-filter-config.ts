@@ -2,7 +2,8 @@
 // compiled (the two HTTP filters Istio configures per route); an empty config or a disabled FilterConfig
 // is a no-op; any other non-empty config would change behaviour this proxy does not implement, so it is
 // rejected (NACK) with a message naming it.
-import { ConfigError, anyType, obj } from '../xds/json.ts';
+import { unpackAny, type Any } from '../../xds/envoy.ts';
+import { ConfigError, anyType } from '../xds/json.ts';
 import { compileCorsPolicy, CORS_TYPE, ROUTE_CORS_TYPE, type CorsPolicy } from './cors-policy.ts';
 import { compileFault, FAULT_TYPE, type FaultConfig } from './fault-config.ts';
 
@@ -11,12 +12,21 @@ export interface PerFilterConfig {
   cors: CorsPolicy | undefined;
 }
 
-export function compilePerFilterConfig(v: unknown, where: string): PerFilterConfig {
+type TypedPerFilterConfig = { readonly [filter: string]: Any };
+
+const FILTER_CONFIG_TYPE = 'envoy.config.route.v3.FilterConfig';
+
+/** A per-filter config that changes nothing: empty (only its '@type'), or a FilterConfig that disables the filter. */
+function isNoOp(c: Any): boolean {
+  if (Object.keys(c).every((k) => k === '@type')) return true;
+  return anyType(c) === FILTER_CONFIG_TYPE && unpackAny(c, `type.googleapis.com/${FILTER_CONFIG_TYPE}`).disabled === true;
+}
+
+/** Routes' and virtual hosts' typed_per_filter_config: the fault and CORS configs, every other one a no-op. */
+export function compilePerFilterConfig(m: TypedPerFilterConfig | undefined, where: string): PerFilterConfig {
   const out: PerFilterConfig = { fault: undefined, cors: undefined };
-  if (v === undefined) return out;
-  const m = obj(v, where);
-  for (const [name, cfg] of Object.entries(m)) {
-    const c = obj(cfg, `${where}.${name}`);
+  if (m === undefined) return out;
+  for (const [name, c] of Object.entries(m)) {
     const t = anyType(c);
     if (t === FAULT_TYPE) {
       out.fault = compileFault(c, `${where}.${name}`);
@@ -26,10 +36,16 @@ export function compilePerFilterConfig(v: unknown, where: string): PerFilterConf
       out.cors = compileCorsPolicy(c, `${where}.${name}`);
       continue;
     }
-    const keys = Object.keys(c).filter((k) => k !== '@type');
-    if (keys.length === 0) continue;
-    if (t === 'envoy.config.route.v3.FilterConfig' && c.disabled === true) continue;
-    throw new ConfigError(`${where}: per-route configuration for filter '${name}' (${t}) is not supported by this proxy`);
+    if (!isNoOp(c)) throw unsupported(name, c, where);
   }
   return out;
+}
+
+/** typed_per_filter_config where the proxy applies none (route configuration, weighted cluster): only no-ops. */
+export function checkNoOpPerFilterConfig(m: TypedPerFilterConfig | undefined, where: string): void {
+  for (const [name, c] of Object.entries(m ?? {})) if (!isNoOp(c)) throw unsupported(name, c, where);
+}
+
+function unsupported(name: string, c: Any, where: string): ConfigError {
+  return new ConfigError(`${where}: per-route configuration for filter '${name}' (${anyType(c)}) is not supported by this proxy`);
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { compileRouteConfig, findVirtualHost, matchRoute, stripPort } from './route-config.ts';
 import { ConfigError } from '../xds/json.ts';
 import type { MatchRequest } from './matchers.ts';
+import type { envoy } from '../../xds/envoy.ts';
 
 const rc = compileRouteConfig({
   name: 'http.8080',
@@ -103,7 +104,7 @@ describe('routes: first match wins, Envoy matcher semantics', () => {
 });
 
 describe('invalid route configurations are rejected with a message naming the problem', () => {
-  const bad: [string, Record<string, unknown>, RegExp][] = [
+  const bad: [string, envoy.config.route.v3.RouteConfiguration, RegExp][] = [
     [
       'bad regex',
       { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { safe_regex: { regex: '(' } }, route: { cluster: 'c' } }] }] },

@@ -2,11 +2,14 @@
 // first, prefix wildcards longest first, '*'), routes in order with precompiled matchers, and actions with
 // everything resolvable per config already resolved. Independent of node:http: the input is a MatchRequest
 // (method, authority, path, scheme, flat lowercase headers).
-import { ConfigError, anyType, arr, bool, checkFields, durationMs, isObject, num, obj, regexMatcher, str, strArr, type Json } from '../xds/json.ts';
-import { compileHeaderMutation, EMPTY_MUTATION, isEmptyMutation, type HeaderMutation } from './header-ops.ts';
+import { durationMs, type envoy } from '../../xds/envoy.ts';
+import { fieldTable } from '../xds/fields.ts';
+import { ConfigError } from '../xds/json.ts';
+import { regexMatcher } from '../xds/regex-matcher.ts';
+import { compileHeaderMutation, isEmptyMutation, type HeaderMutation } from './header-ops.ts';
 import { compileHeaderMatcher, compileQueryParameterMatcher, type HeaderMatch, type MatchRequest, type QueryMatch } from './matchers.ts';
 import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
-import { compilePerFilterConfig } from './per-filter-config.ts';
+import { checkNoOpPerFilterConfig, compilePerFilterConfig } from './per-filter-config.ts';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.ts';
 import { compileHashPolicy, type RequestHash } from './hash-policy.ts';
 import { PATH_ANY, PATH_EXACT, PATH_PREFIX, PATH_REGEX, PATH_SEPARATED, buildRouteIndex, firstMatch, type RouteIndex } from './route-index.ts';
@@ -125,49 +128,42 @@ const REDIRECT_CODES: Record<string, number> = {
 
 const CLUSTER_NOT_FOUND_CODES: Record<string, number> = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTERNAL_SERVER_ERROR: 500 };
 
-// HTTP filters whose per-route config this proxy understands as "no effect". Any other non-empty
-// typed_per_filter_config would change behaviour, so the route is rejected.
-function checkPerFilterConfig(v: unknown, where: string): void {
-  if (v === undefined) return;
-  const m = obj(v, where);
-  for (const [name, cfg] of Object.entries(m)) {
-    const c = obj(cfg, `${where}.${name}`);
-    const t = anyType(c);
-    // An empty config is a no-op; anything else is a feature we do not implement yet.
-    const keys = Object.keys(c).filter((k) => k !== '@type');
-    if (keys.length === 0) continue;
-    if (t === 'envoy.config.route.v3.FilterConfig' && c.disabled === true) continue;
-    throw new ConfigError(`${where}: per-route configuration for filter '${name}' (${t}) is not supported by this proxy`);
-  }
-}
+type Route = envoy.config.route.v3.Route;
+type RouteAction = envoy.config.route.v3.RouteAction;
+type VirtualHost = envoy.config.route.v3.VirtualHost;
+type RouteConfiguration = envoy.config.route.v3.RouteConfiguration;
 
-function compileRedirect(v: unknown, where: string): RedirectAction {
-  const r = obj(v, where);
-  checkFields(r, where, [
-    'https_redirect',
-    'scheme_redirect',
-    'host_redirect',
-    'port_redirect',
-    'path_redirect',
-    'prefix_rewrite',
-    'regex_rewrite',
-    'response_code',
-    'strip_query',
-  ]);
-  const code = r.response_code === undefined ? 301 : REDIRECT_CODES[str(r.response_code, where)];
+const NO_EFFECT_PER_FILTER = 'only per-filter configs without effect (empty, or a disabled FilterConfig) are accepted; any other is NACKed';
+const METADATA = 'filter metadata for other filters (Istio names the source VirtualService there); nothing here reads it';
+
+const checkRedirect = fieldTable('envoy.config.route.v3.RedirectAction', {
+  https_redirect: true,
+  scheme_redirect: true,
+  host_redirect: true,
+  port_redirect: true,
+  path_redirect: true,
+  prefix_rewrite: true,
+  regex_rewrite: true,
+  response_code: true,
+  strip_query: true,
+});
+
+function compileRedirect(r: envoy.config.route.v3.RedirectAction, where: string): RedirectAction {
+  checkRedirect(r, where);
+  const code = r.response_code === undefined ? 301 : REDIRECT_CODES[r.response_code];
   if (code === undefined) throw new ConfigError(`${where}.response_code: unknown redirect code`);
   let scheme: string | undefined;
-  if (bool(r.https_redirect, where)) scheme = 'https';
-  else if (r.scheme_redirect !== undefined) scheme = str(r.scheme_redirect, where).toLowerCase();
+  if (r.https_redirect === true) scheme = 'https';
+  else if (r.scheme_redirect !== undefined) scheme = r.scheme_redirect.toLowerCase();
   return {
     scheme,
-    host: r.host_redirect === undefined ? undefined : str(r.host_redirect, where),
-    port: r.port_redirect === undefined ? undefined : num(r.port_redirect, where),
-    path: r.path_redirect === undefined ? undefined : str(r.path_redirect, where),
-    prefixRewrite: r.prefix_rewrite === undefined ? undefined : str(r.prefix_rewrite, where),
+    host: r.host_redirect,
+    port: r.port_redirect,
+    path: r.path_redirect,
+    prefixRewrite: r.prefix_rewrite,
     regexRewrite: r.regex_rewrite === undefined ? undefined : compileRegexRewrite(r.regex_rewrite, `${where}.regex_rewrite`),
     status: code,
-    stripQuery: bool(r.strip_query, where),
+    stripQuery: r.strip_query === true,
   };
 }
 
@@ -176,11 +172,12 @@ export interface RegexRewrite {
   apply(path: string): string;
 }
 
-function compileRegexRewrite(v: unknown, where: string): RegexRewrite {
-  const r = obj(v, where);
-  checkFields(r, where, ['pattern', 'substitution']);
-  const re = regexMatcher(r.pattern, `${where}.pattern`);
-  const sub = str(r.substitution, `${where}.substitution`);
+const checkRegexRewrite = fieldTable('envoy.type.matcher.v3.RegexMatchAndSubstitute', { pattern: true, substitution: true });
+
+function compileRegexRewrite(r: envoy.type.matcher.v3.RegexMatchAndSubstitute, where: string): RegexRewrite {
+  checkRegexRewrite(r, where);
+  const re = regexMatcher(r.pattern ?? {}, `${where}.pattern`);
+  const sub = r.substitution ?? '';
   // RE2::Rewrite: `\0`..`\9` name groups and `\\` is a backslash; any other backslash, or a group the pattern
   // does not have, makes the rewrite invalid (RE2::CheckRewriteString).
   const parts: (string | number)[] = [];
@@ -219,16 +216,28 @@ const NO_MUTATIONS: readonly HeaderMutation[] = Object.freeze([]);
 
 type RouteMatchFields = Pick<CompiledRoute, 'prefix' | 'caseSensitive' | 'pathKind' | 'pathKey' | 'pathRegex' | 'headers' | 'query' | 'grpcOnly'>;
 
-function compileRouteMatch(m: Json, where: string): RouteMatchFields {
-  checkFields(m, where, ['prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc', 'runtime_fraction']);
+// runtime_fraction is rejected with its own message below.
+const checkRouteMatch = fieldTable('envoy.config.route.v3.RouteMatch', {
+  prefix: true,
+  path: true,
+  safe_regex: true,
+  path_separated_prefix: true,
+  case_sensitive: true,
+  headers: true,
+  query_parameters: true,
+  grpc: true,
+});
+
+function compileRouteMatch(m: envoy.config.route.v3.RouteMatch, where: string): RouteMatchFields {
   if (m.runtime_fraction !== undefined) throw new ConfigError(`${where}.runtime_fraction is not supported by this proxy`);
-  const caseSensitive = bool(m.case_sensitive, `${where}.case_sensitive`, true);
+  checkRouteMatch(m, where);
+  const caseSensitive = m.case_sensitive ?? true;
   let prefix: string | undefined;
   let pathKind: number;
   let pathKey = '';
   let pathRegex: Re2 | undefined;
   if (m.prefix !== undefined) {
-    const p = str(m.prefix, `${where}.prefix`);
+    const p = m.prefix;
     prefix = p;
     if (p === '' || p === '/') pathKind = PATH_ANY;
     else {
@@ -236,25 +245,22 @@ function compileRouteMatch(m: Json, where: string): RouteMatchFields {
       pathKey = caseSensitive ? p : p.toLowerCase();
     }
   } else if (m.path !== undefined) {
-    const p = str(m.path, `${where}.path`);
+    const p = m.path;
     pathKind = PATH_EXACT;
     pathKey = caseSensitive ? p : p.toLowerCase();
   } else if (m.safe_regex !== undefined) {
     pathKind = PATH_REGEX;
     pathRegex = regexMatcher(m.safe_regex, `${where}.safe_regex`);
   } else if (m.path_separated_prefix !== undefined) {
-    const p = str(m.path_separated_prefix, `${where}.path_separated_prefix`);
+    const p = m.path_separated_prefix;
     if (p.endsWith('/')) throw new ConfigError(`${where}.path_separated_prefix must not end with '/'`);
     prefix = p;
     pathKind = PATH_SEPARATED;
     pathKey = caseSensitive ? p : p.toLowerCase();
   } else throw new ConfigError(`${where}: a route match needs prefix, path, safe_regex or path_separated_prefix`);
-  const headers =
-    m.headers === undefined ? NO_HEADER_MATCHES : arr(m.headers, `${where}.headers`).map((h, i) => compileHeaderMatcher(h, `${where}.headers[${i}]`));
+  const headers = m.headers === undefined ? NO_HEADER_MATCHES : m.headers.map((h, i) => compileHeaderMatcher(h, `${where}.headers[${i}]`));
   const query =
-    m.query_parameters === undefined
-      ? NO_QUERY_MATCHES
-      : arr(m.query_parameters, `${where}.query_parameters`).map((q, i) => compileQueryParameterMatcher(q, `${where}.query_parameters[${i}]`));
+    m.query_parameters === undefined ? NO_QUERY_MATCHES : m.query_parameters.map((q, i) => compileQueryParameterMatcher(q, `${where}.query_parameters[${i}]`));
   const grpcOnly = m.grpc !== undefined;
   return {
     prefix,
@@ -303,11 +309,11 @@ interface VhostShared {
   corsList: CorsPolicy[] | undefined;
 }
 
-function compileRetry(v: unknown, ctx: CompileContext, where: string): RetryPolicy {
+function compileRetry(v: envoy.config.route.v3.RetryPolicy, ctx: CompileContext, where: string): RetryPolicy {
   const key = JSON.stringify(v);
   let p = ctx.retries.get(key);
   if (!p) {
-    p = compileRetryPolicy(v as Parameters<typeof compileRetryPolicy>[0], where);
+    p = compileRetryPolicy(v, where);
     ctx.retries.set(key, p);
   }
   return p;
@@ -317,32 +323,37 @@ function mutations(own: HeaderMutation, inherited: readonly HeaderMutation[]): r
   return isEmptyMutation(own) ? inherited : [own, ...inherited];
 }
 
-function compileRoute(r: Json, vhost: CompiledVirtualHost, shared: VhostShared, where: string): CompiledRoute {
-  checkFields(r, where, [
-    'name',
-    'match',
-    'route',
-    'redirect',
-    'direct_response',
-    'metadata',
-    'decorator',
-    'typed_per_filter_config',
-    'request_headers_to_add',
-    'request_headers_to_remove',
-    'response_headers_to_add',
-    'response_headers_to_remove',
-    'tracing',
-    'per_request_buffer_limit_bytes',
-    'stat_prefix',
-  ]);
-  const name = str(r.name, `${where}.name`);
+// per_request_buffer_limit_bytes is not listed (NACKed): retries and mirrors buffer up to the listener's limit.
+const checkRoute = fieldTable('envoy.config.route.v3.Route', {
+  name: true,
+  match: true,
+  route: true,
+  redirect: true,
+  direct_response: true,
+  decorator: true,
+  typed_per_filter_config: true,
+  request_headers_to_add: true,
+  request_headers_to_remove: true,
+  response_headers_to_add: true,
+  response_headers_to_remove: true,
+  metadata: METADATA,
+  tracing: 'there is no tracing here; the route decorator is still propagated',
+  stat_prefix: 'there are no per-route stats here',
+});
+const checkDecorator = fieldTable('envoy.config.route.v3.Decorator', { operation: true, propagate: true });
+const checkDirectResponse = fieldTable('envoy.config.route.v3.DirectResponseAction', { status: true, body: true });
+const checkDirectBody = fieldTable('envoy.config.core.v3.DataSource', { inline_string: true, inline_bytes: true }, 'direct_response.body');
+
+function compileRoute(r: Route, vhost: CompiledVirtualHost, shared: VhostShared, where: string): CompiledRoute {
+  checkRoute(r, where);
+  const name = r.name ?? '';
   const w = name ? `${where} '${name}'` : where;
   const perFilter = compilePerFilterConfig(r.typed_per_filter_config, `${w}.typed_per_filter_config`);
-  const match = compileRouteMatch(obj(r.match, `${w}.match`), `${w}.match`);
+  const match = compileRouteMatch(r.match ?? {}, `${w}.match`);
   const reqH = compileHeaderMutation(r.request_headers_to_add, r.request_headers_to_remove, `${w}.request_headers_to_add`);
   const respH = compileHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, `${w}.response_headers_to_add`);
-  const dec = r.decorator === undefined ? undefined : obj(r.decorator, `${w}.decorator`);
-  if (dec) checkFields(dec, `${w}.decorator`, ['operation', 'propagate']);
+  const dec = r.decorator;
+  if (dec) checkDecorator(dec, `${w}.decorator`);
   // Every field written here, in one order, so that all routes share one object shape with in-object fields.
   const route: CompiledRoute = {
     name,
@@ -366,7 +377,7 @@ function compileRoute(r: Json, vhost: CompiledVirtualHost, shared: VhostShared, 
     prefixRewrite: undefined,
     regexRewrite: undefined,
     hostRewrite: undefined,
-    decorator: dec && dec.propagate !== false ? str(dec.operation, `${w}.decorator.operation`) || undefined : undefined,
+    decorator: dec && dec.propagate !== false ? dec.operation || undefined : undefined,
     websocket: undefined,
     fault: perFilter.fault ?? vhost.fault,
     cors: perFilter.cors && vhost.cors ? [perFilter.cors, vhost.cors] : perFilter.cors ? [perFilter.cors] : shared.corsList,
@@ -378,143 +389,161 @@ function compileRoute(r: Json, vhost: CompiledVirtualHost, shared: VhostShared, 
     requestHeaders: mutations(reqH, shared.reqList),
     responseHeaders: mutations(respH, shared.respList),
   };
-  const kinds = ['route', 'redirect', 'direct_response'].filter((k) => r[k] !== undefined);
-  if (kinds.length !== 1) throw new ConfigError(`${w}: a route needs exactly one of route, redirect, direct_response`);
+  if ([r.route, r.redirect, r.direct_response].filter((k) => k !== undefined).length !== 1)
+    throw new ConfigError(`${w}: a route needs exactly one of route, redirect, direct_response`);
   if (r.redirect !== undefined) {
     route.action = ACTION_REDIRECT;
     route.redirect = compileRedirect(r.redirect, `${w}.redirect`);
   } else if (r.direct_response !== undefined) {
     route.action = ACTION_DIRECT;
-    const d = obj(r.direct_response, `${w}.direct_response`);
-    checkFields(d, `${w}.direct_response`, ['status', 'body']);
-    route.directStatus = num(d.status, `${w}.direct_response.status`);
+    const d = r.direct_response;
+    checkDirectResponse(d, `${w}.direct_response`);
+    route.directStatus = d.status ?? 0;
     if (route.directStatus < 200 || route.directStatus > 599) throw new ConfigError(`${w}.direct_response.status must be in [200, 599]`);
     if (d.body !== undefined) {
-      const b = obj(d.body, `${w}.direct_response.body`);
-      checkFields(b, `${w}.direct_response.body`, ['inline_string', 'inline_bytes']);
-      route.directBody = b.inline_string !== undefined ? str(b.inline_string, w) : Buffer.from(str(b.inline_bytes, w), 'base64').toString('latin1');
+      const b = d.body;
+      checkDirectBody(b, `${w}.direct_response.body`);
+      route.directBody = b.inline_string !== undefined ? b.inline_string : Buffer.from(b.inline_bytes ?? '', 'base64').toString('latin1');
     }
-  } else compileRouteAction(obj(r.route, `${w}.route`), route, shared.ctx, `${w}.route`);
+  } else compileRouteAction(r.route ?? {}, route, shared.ctx, `${w}.route`);
   return route;
 }
 
-function compileRouteAction(a: Json, route: CompiledRoute, ctx: CompileContext, where: string): void {
-  checkFields(a, where, [
-    'cluster',
-    'cluster_header',
-    'weighted_clusters',
-    'cluster_not_found_response_code',
-    'prefix_rewrite',
-    'regex_rewrite',
-    'host_rewrite_literal',
-    'auto_host_rewrite',
-    'timeout',
-    'idle_timeout',
-    'retry_policy',
-    'priority',
-    'hash_policy',
-    'max_grpc_timeout',
-    'grpc_timeout_offset',
-    'upgrade_configs',
-    'max_stream_duration',
-    'append_x_forwarded_host',
-    'request_mirror_policies',
-  ]);
-  const targets = ['cluster', 'cluster_header', 'weighted_clusters'].filter((k) => a[k] !== undefined);
-  if (targets.length !== 1) throw new ConfigError(`${where}: needs exactly one of cluster, cluster_header, weighted_clusters`);
-  if (a.cluster !== undefined) route.cluster = str(a.cluster, `${where}.cluster`);
-  else if (a.cluster_header !== undefined) route.clusterHeader = str(a.cluster_header, `${where}.cluster_header`).toLowerCase();
+const GRPC_TIMEOUT = 'the grpc-timeout request header is not read: the route timeout applies to gRPC requests as to any other';
+
+const checkRouteAction = fieldTable('envoy.config.route.v3.RouteAction', {
+  cluster: true,
+  cluster_header: true,
+  weighted_clusters: true,
+  cluster_not_found_response_code: true,
+  prefix_rewrite: true,
+  regex_rewrite: true,
+  host_rewrite_literal: true,
+  timeout: true,
+  retry_policy: true,
+  hash_policy: true,
+  upgrade_configs: true,
+  request_mirror_policies: true,
+  auto_host_rewrite: 'only false is accepted: rewriting Host to the upstream host name is not implemented, true is NACKed',
+  append_x_forwarded_host: 'only false is accepted: true is NACKed',
+  idle_timeout: 'only 0s (none) is accepted: a route idle timeout is NACKed',
+  priority: 'only DEFAULT is accepted (there is one routing priority here): HIGH is NACKed',
+  max_grpc_timeout: GRPC_TIMEOUT,
+  grpc_timeout_offset: GRPC_TIMEOUT,
+  max_stream_duration: 'only settings without effect are accepted (see RouteAction.MaxStreamDuration)',
+});
+const checkMaxStreamDuration = fieldTable('envoy.config.route.v3.RouteAction.MaxStreamDuration', {
+  max_stream_duration: 'only 0s (none) is accepted: a stream duration limit is NACKed',
+  grpc_timeout_header_max: GRPC_TIMEOUT,
+  grpc_timeout_header_offset: GRPC_TIMEOUT,
+});
+const checkWeightedClusters = fieldTable('envoy.config.route.v3.WeightedCluster', { clusters: true, total_weight: true });
+// metadata_match is rejected with its own message below.
+const checkClusterWeight = fieldTable('envoy.config.route.v3.WeightedCluster.ClusterWeight', {
+  name: true,
+  weight: true,
+  request_headers_to_add: true,
+  request_headers_to_remove: true,
+  response_headers_to_add: true,
+  response_headers_to_remove: true,
+  typed_per_filter_config: NO_EFFECT_PER_FILTER,
+});
+const checkRouteUpgrade = fieldTable('envoy.config.route.v3.RouteAction.UpgradeConfig', { upgrade_type: true, enabled: true });
+
+function compileRouteAction(a: RouteAction, route: CompiledRoute, ctx: CompileContext, where: string): void {
+  checkRouteAction(a, where);
+  if ([a.cluster, a.cluster_header, a.weighted_clusters].filter((k) => k !== undefined).length !== 1)
+    throw new ConfigError(`${where}: needs exactly one of cluster, cluster_header, weighted_clusters`);
+  if (a.cluster !== undefined) route.cluster = a.cluster;
+  else if (a.cluster_header !== undefined) route.clusterHeader = a.cluster_header.toLowerCase();
   else {
-    const wc = obj(a.weighted_clusters, `${where}.weighted_clusters`);
-    checkFields(wc, `${where}.weighted_clusters`, ['clusters', 'total_weight']);
-    route.weighted = arr(wc.clusters, `${where}.weighted_clusters.clusters`).map((c, i) => {
+    const wc = a.weighted_clusters ?? {};
+    checkWeightedClusters(wc, `${where}.weighted_clusters`);
+    route.weighted = (wc.clusters ?? []).map((c, i) => {
       const w = `${where}.weighted_clusters.clusters[${i}]`;
-      checkFields(c, w, [
-        'name',
-        'weight',
-        'request_headers_to_add',
-        'request_headers_to_remove',
-        'response_headers_to_add',
-        'response_headers_to_remove',
-        'typed_per_filter_config',
-        'metadata_match',
-      ]);
       if (c.metadata_match !== undefined) throw new ConfigError(`${w}.metadata_match is not supported by this proxy`);
-      checkPerFilterConfig(c.typed_per_filter_config, `${w}.typed_per_filter_config`);
+      checkClusterWeight(c, w);
+      checkNoOpPerFilterConfig(c.typed_per_filter_config, `${w}.typed_per_filter_config`);
       return {
-        name: str(c.name, `${w}.name`),
-        weight: num(c.weight, `${w}.weight`),
+        name: c.name ?? '',
+        weight: c.weight ?? 0,
         requestHeaders: compileHeaderMutation(c.request_headers_to_add, c.request_headers_to_remove, `${w}.request_headers_to_add`),
         responseHeaders: compileHeaderMutation(c.response_headers_to_add, c.response_headers_to_remove, `${w}.response_headers_to_add`),
       };
     });
     route.totalWeight = route.weighted.reduce((s, c) => s + c.weight, 0);
-    if (wc.total_weight !== undefined && num(wc.total_weight, where) !== route.totalWeight) {
-      throw new ConfigError(`${where}.weighted_clusters: total_weight ${num(wc.total_weight, where)} does not match the sum of weights ${route.totalWeight}`);
+    if (wc.total_weight !== undefined && wc.total_weight !== route.totalWeight) {
+      throw new ConfigError(`${where}.weighted_clusters: total_weight ${wc.total_weight} does not match the sum of weights ${route.totalWeight}`);
     }
     if (route.totalWeight <= 0) throw new ConfigError(`${where}.weighted_clusters: the sum of weights must be greater than 0`);
   }
   if (a.cluster_not_found_response_code !== undefined) {
-    const c = CLUSTER_NOT_FOUND_CODES[str(a.cluster_not_found_response_code, where)];
+    const c = CLUSTER_NOT_FOUND_CODES[a.cluster_not_found_response_code];
     if (c === undefined) throw new ConfigError(`${where}.cluster_not_found_response_code: unknown value`);
     route.clusterNotFoundStatus = c;
   }
-  if (a.prefix_rewrite !== undefined) route.prefixRewrite = str(a.prefix_rewrite, where);
+  if (a.prefix_rewrite !== undefined) route.prefixRewrite = a.prefix_rewrite;
   if (a.regex_rewrite !== undefined) route.regexRewrite = compileRegexRewrite(a.regex_rewrite, `${where}.regex_rewrite`);
   if (route.prefixRewrite !== undefined && route.regexRewrite) throw new ConfigError(`${where}: prefix_rewrite and regex_rewrite are mutually exclusive`);
-  if (a.host_rewrite_literal !== undefined) route.hostRewrite = str(a.host_rewrite_literal, where);
-  if (a.auto_host_rewrite !== undefined && bool(a.auto_host_rewrite, where)) throw new ConfigError(`${where}.auto_host_rewrite is not supported by this proxy`);
-  if (a.append_x_forwarded_host !== undefined && bool(a.append_x_forwarded_host, where))
-    throw new ConfigError(`${where}.append_x_forwarded_host is not supported by this proxy`);
+  if (a.host_rewrite_literal !== undefined) route.hostRewrite = a.host_rewrite_literal;
+  if (a.auto_host_rewrite === true) throw new ConfigError(`${where}.auto_host_rewrite is not supported by this proxy`);
+  if (a.append_x_forwarded_host === true) throw new ConfigError(`${where}.append_x_forwarded_host is not supported by this proxy`);
   if (a.priority !== undefined && a.priority !== 'DEFAULT') throw new ConfigError(`${where}.priority: only DEFAULT is supported`);
-  route.timeoutMs = durationMs(a.timeout, `${where}.timeout`, 15000);
+  route.timeoutMs = durationMs(a.timeout, 15000);
   if (a.retry_policy !== undefined) route.retry = compileRetry(a.retry_policy, ctx, `${where}.retry_policy`);
   if (a.max_stream_duration !== undefined) {
-    const m = obj(a.max_stream_duration, `${where}.max_stream_duration`);
-    checkFields(m, `${where}.max_stream_duration`, ['max_stream_duration', 'grpc_timeout_header_max', 'grpc_timeout_header_offset']);
-    if (durationMs(m.max_stream_duration, where, 0) > 0)
-      throw new ConfigError(`${where}.max_stream_duration.max_stream_duration is not supported by this proxy`);
+    const m = a.max_stream_duration;
+    checkMaxStreamDuration(m, `${where}.max_stream_duration`);
+    if (durationMs(m.max_stream_duration, 0) > 0) throw new ConfigError(`${where}.max_stream_duration.max_stream_duration is not supported by this proxy`);
   }
-  if (a.idle_timeout !== undefined && durationMs(a.idle_timeout, `${where}.idle_timeout`, 0) > 0) {
-    throw new ConfigError(`${where}.idle_timeout is not supported by this proxy`);
-  }
-  for (const [i, u] of arr(a.upgrade_configs, `${where}.upgrade_configs`).entries()) {
-    checkFields(u, `${where}.upgrade_configs[${i}]`, ['upgrade_type', 'enabled']);
-    if (str(u.upgrade_type, where).toLowerCase() === 'websocket') route.websocket = u.enabled === undefined ? true : bool(u.enabled, where);
-    else throw new ConfigError(`${where}.upgrade_configs[${i}]: upgrade type '${str(u.upgrade_type, where)}' is not supported`);
+  if (durationMs(a.idle_timeout, 0) > 0) throw new ConfigError(`${where}.idle_timeout is not supported by this proxy`);
+  for (const [i, u] of (a.upgrade_configs ?? []).entries()) {
+    checkRouteUpgrade(u, `${where}.upgrade_configs[${i}]`);
+    route.websocket = websocketEnabled(u, `${where}.upgrade_configs[${i}]`);
   }
   route.hash = compileHashPolicy(a.hash_policy, `${where}.hash_policy`);
   const mirrors = compileMirrorPolicies(a.request_mirror_policies, `${where}.request_mirror_policies`);
   if (mirrors.length > 0) route.mirrors = mirrors;
 }
 
-function compileVirtualHost(v: Json, ctx: CompileContext, where: string): { vhost: CompiledVirtualHost; domains: string[] } {
-  checkFields(v, where, [
-    'name',
-    'domains',
-    'routes',
-    'require_tls',
-    'retry_policy',
-    'request_headers_to_add',
-    'request_headers_to_remove',
-    'response_headers_to_add',
-    'response_headers_to_remove',
-    'include_request_attempt_count',
-    'include_attempt_count_in_response',
-    'typed_per_filter_config',
-    'per_request_buffer_limit_bytes',
-    'metadata',
-  ]);
-  const name = str(v.name, `${where}.name`);
+/**
+ * Whether an upgrade_configs entry (a route's or the HCM's) enables websocket, the one upgrade type the
+ * proxy tunnels (enabled defaults to true); any other upgrade type is a ConfigError.
+ */
+export function websocketEnabled(u: { upgrade_type?: string; enabled?: boolean }, where: string): boolean {
+  if ((u.upgrade_type ?? '').toLowerCase() !== 'websocket') throw new ConfigError(`${where}: upgrade type '${u.upgrade_type ?? ''}' is not supported`);
+  return u.enabled ?? true;
+}
+
+// per_request_buffer_limit_bytes is not listed (NACKed): retries and mirrors buffer up to the listener's limit.
+const checkVirtualHost = fieldTable('envoy.config.route.v3.VirtualHost', {
+  name: true,
+  domains: true,
+  routes: true,
+  require_tls: true,
+  retry_policy: true,
+  request_headers_to_add: true,
+  request_headers_to_remove: true,
+  response_headers_to_add: true,
+  response_headers_to_remove: true,
+  include_request_attempt_count: true,
+  include_attempt_count_in_response: true,
+  typed_per_filter_config: true,
+  metadata: METADATA,
+});
+
+function compileVirtualHost(v: VirtualHost, ctx: CompileContext, where: string): { vhost: CompiledVirtualHost; domains: string[] } {
+  checkVirtualHost(v, where);
+  const name = v.name ?? '';
   const w = `${where} '${name}'`;
   const perFilter = compilePerFilterConfig(v.typed_per_filter_config, `${w}.typed_per_filter_config`);
-  const requireTls = v.require_tls === undefined ? 'NONE' : str(v.require_tls, `${w}.require_tls`);
+  const requireTls = v.require_tls ?? 'NONE';
   const vhost: CompiledVirtualHost = {
     name,
     routes: [],
     index: undefined,
-    includeAttemptCount: bool(v.include_request_attempt_count, w),
-    includeAttemptCountInResponse: bool(v.include_attempt_count_in_response, w),
+    includeAttemptCount: v.include_request_attempt_count === true,
+    includeAttemptCountInResponse: v.include_attempt_count_in_response === true,
     requireTls: requireTls === 'ALL' ? REQUIRE_TLS_ALL : requireTls === 'EXTERNAL_ONLY' ? REQUIRE_TLS_EXTERNAL_ONLY : REQUIRE_TLS_NONE,
     retry: v.retry_policy === undefined ? undefined : compileRetry(v.retry_policy, ctx, `${w}.retry_policy`),
     cors: perFilter.cors,
@@ -532,55 +561,58 @@ function compileVirtualHost(v: Json, ctx: CompileContext, where: string): { vhos
     respList: nonEmpty([vresp, ctx.resp]),
     corsList: vhost.cors ? [vhost.cors] : undefined,
   };
-  vhost.routes = arr(v.routes, `${w}.routes`).map((r, i) => compileRoute(r, vhost, shared, `${w}.routes[${i}]`));
+  vhost.routes = (v.routes ?? []).map((r, i) => compileRoute(r, vhost, shared, `${w}.routes[${i}]`));
   vhost.index = buildRouteIndex(vhost.routes);
-  const domains = strArr(v.domains, `${w}.domains`);
+  const domains = v.domains ?? [];
   if (domains.length === 0) throw new ConfigError(`${w}: at least one domain is required`);
   return { vhost, domains };
 }
 
+const checkRouteConfiguration = fieldTable('envoy.config.route.v3.RouteConfiguration', {
+  name: true,
+  virtual_hosts: true,
+  internal_only_headers: true,
+  response_headers_to_add: true,
+  response_headers_to_remove: true,
+  request_headers_to_add: true,
+  request_headers_to_remove: true,
+  max_direct_response_body_size_bytes: true,
+  ignore_port_in_host_matching: true,
+  most_specific_header_mutations_wins: 'only false is accepted: true is NACKed',
+  ignore_path_parameters_in_path_matching: 'only false is accepted: true is NACKed',
+  validate_clusters:
+    'Istio sets false; with true Envoy rejects a route configuration that names an unknown cluster, which is not checked here (such a route answers cluster_not_found)',
+  typed_per_filter_config: NO_EFFECT_PER_FILTER,
+  metadata: METADATA,
+});
+
 /** Compiles (and validates) one RouteConfiguration. Throws ConfigError with a message naming what is wrong. */
-export function compileRouteConfig(rc: Json): CompiledRouteConfig {
-  const name = str(rc.name, 'route configuration name');
+export function compileRouteConfig(rc: RouteConfiguration): CompiledRouteConfig {
+  const name = rc.name ?? '';
   const where = `route configuration '${name}'`;
-  checkFields(rc, where, [
-    'name',
-    'virtual_hosts',
-    'internal_only_headers',
-    'response_headers_to_add',
-    'response_headers_to_remove',
-    'request_headers_to_add',
-    'request_headers_to_remove',
-    'most_specific_header_mutations_wins',
-    'validate_clusters',
-    'max_direct_response_body_size_bytes',
-    'ignore_port_in_host_matching',
-    'ignore_path_parameters_in_path_matching',
-    'typed_per_filter_config',
-    'metadata',
-  ]);
-  checkPerFilterConfig(rc.typed_per_filter_config, `${where}.typed_per_filter_config`);
-  if (bool(rc.most_specific_header_mutations_wins, where)) throw new ConfigError(`${where}.most_specific_header_mutations_wins is not supported by this proxy`);
-  if (bool(rc.ignore_path_parameters_in_path_matching, where))
+  checkRouteConfiguration(rc, where);
+  checkNoOpPerFilterConfig(rc.typed_per_filter_config, `${where}.typed_per_filter_config`);
+  if (rc.most_specific_header_mutations_wins === true) throw new ConfigError(`${where}.most_specific_header_mutations_wins is not supported by this proxy`);
+  if (rc.ignore_path_parameters_in_path_matching === true)
     throw new ConfigError(`${where}.ignore_path_parameters_in_path_matching is not supported by this proxy`);
   const req = compileHeaderMutation(rc.request_headers_to_add, rc.request_headers_to_remove, `${where}.request_headers_to_add`);
   const resp = compileHeaderMutation(rc.response_headers_to_add, rc.response_headers_to_remove, `${where}.response_headers_to_add`);
-  const maxBody = rc.max_direct_response_body_size_bytes === undefined ? 4096 : num(rc.max_direct_response_body_size_bytes, where);
+  const maxBody = rc.max_direct_response_body_size_bytes ?? 4096;
   const out: CompiledRouteConfig = {
     name,
-    ignorePortInHostMatching: bool(rc.ignore_port_in_host_matching, where),
+    ignorePortInHostMatching: rc.ignore_port_in_host_matching === true,
     exact: new Map(),
     suffixWildcards: new Map(),
     suffixLengths: [],
     prefixWildcards: new Map(),
     prefixLengths: [],
     star: undefined,
-    internalOnlyHeaders: strArr(rc.internal_only_headers, `${where}.internal_only_headers`).map((h) => h.toLowerCase()),
+    internalOnlyHeaders: (rc.internal_only_headers ?? []).map((h) => h.toLowerCase()),
     virtualHosts: [],
   };
   const ctx: CompileContext = { req, resp, retries: new Map() };
   const seen = new Set<string>();
-  for (const [i, v] of arr(rc.virtual_hosts, `${where}.virtual_hosts`).entries()) {
+  for (const [i, v] of (rc.virtual_hosts ?? []).entries()) {
     const { vhost, domains } = compileVirtualHost(v, ctx, `${where}.virtual_hosts[${i}]`);
     for (const r of vhost.routes) {
       if (r.action === ACTION_DIRECT && Buffer.byteLength(r.directBody, 'latin1') > maxBody) {
@@ -681,5 +713,3 @@ export function matchRouteLinear(vhost: CompiledVirtualHost, req: MatchRequest, 
   for (const r of vhost.routes) if (routeMatches(r, c)) return r;
   return undefined;
 }
-
-export { EMPTY_MUTATION, isObject };

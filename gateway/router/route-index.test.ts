@@ -4,8 +4,9 @@ import fc from 'fast-check';
 import { compileRouteConfig, findVirtualHost, matchRoute, matchRouteLinear, type CompiledVirtualHost } from './route-config.ts';
 import { buildRouteIndex } from './route-index.ts';
 import type { MatchRequest } from './matchers.ts';
+import type { envoy } from '../../xds/envoy.ts';
 
-function vhostOf(routes: unknown[], name = 'v'): CompiledVirtualHost {
+function vhostOf(routes: envoy.config.route.v3.Route[], name = 'v'): CompiledVirtualHost {
   const v = compileRouteConfig({ name: 'r', virtual_hosts: [{ name, domains: ['*'], routes }] }).virtualHosts[0];
   assert.ok(v);
   return v;
@@ -98,7 +99,7 @@ const routeArb = fc
     grpc: fc.boolean(),
   })
   .map(({ match, case_sensitive, header, query, grpc }) => {
-    const m: Record<string, unknown> = { ...match };
+    const m: envoy.config.route.v3.RouteMatch = { ...match };
     if (case_sensitive !== undefined) m.case_sensitive = case_sensitive;
     if (header !== undefined) m.headers = [{ name: 'x-v', string_match: { exact: header } }];
     if (query) m.query_parameters = [{ name: 'q', present_match: true }];
