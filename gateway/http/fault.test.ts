@@ -36,6 +36,11 @@ const compileCases: { name: string; in: Any; want?: Partial<ReturnType<typeof co
   { name: 'http_status out of range', in: { '@type': T, abort: { http_status: 600, percentage: { numerator: 100 } } }, error: /\[200, 600\)/ },
   { name: 'header-controlled abort is rejected', in: { '@type': T, abort: { header_abort: {} } }, error: /header_abort/ },
   { name: 'unknown field is rejected', in: { '@type': T, bogus: 1 }, error: /bogus/ },
+  {
+    name: 'max_active_faults is rejected (faults are not capped here)',
+    in: { '@type': T, max_active_faults: 3 },
+    error: /field 'max_active_faults' is not supported/,
+  },
   { name: 'wrong type', in: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors' }, error: /expected/ },
 ];
 

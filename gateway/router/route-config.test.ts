@@ -184,6 +184,34 @@ describe('invalid route configurations are rejected with a message naming the pr
       },
       /sum of weights must be greater than 0/,
     ],
+    [
+      'a route buffer limit (retries and mirrors use the listener limit)',
+      {
+        name: 'r',
+        virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' }, per_request_buffer_limit_bytes: 1 }] }],
+      },
+      /routes\[0\]: field 'per_request_buffer_limit_bytes' is not supported/,
+    ],
+    [
+      'a filter-state hash policy (there is no filter state to hash)',
+      {
+        name: 'r',
+        virtual_hosts: [
+          { name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c', hash_policy: [{ filter_state: { key: 'k' } }] } }] },
+        ],
+      },
+      /hash_policy\[0\]: field 'filter_state' is not supported/,
+    ],
+    [
+      'a route runtime_fraction keeps its own message',
+      { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/', runtime_fraction: {} }, route: { cluster: 'c' } }] }] },
+      /match\.runtime_fraction is not supported by this proxy/,
+    ],
+    [
+      'auto_host_rewrite true (only false is accepted)',
+      { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c', auto_host_rewrite: true } }] }] },
+      /route\.auto_host_rewrite is not supported by this proxy/,
+    ],
   ];
   for (const [name, cfg, re] of bad) {
     test(name, () => {
