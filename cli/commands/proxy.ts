@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../logger.ts';
-import { bindError, parseConcurrency, parseLabels, parsePort, UsageError } from '../usage-error.ts';
+import { bindError, parseConcurrency, parseLabels, parsePort, StartupError, UsageError } from '../usage-error.ts';
 import { StaticPortError, startProxy } from '../../gateway/proxy.ts';
+import { parseLabelsFile } from '../../xds/labels-file.ts';
 import { xdsTarget } from '../xds-flags.ts';
 
 export const summary = 'run the gateway proxy (xDS client, listeners, admin on :15000)';
@@ -40,17 +41,13 @@ environment: POD_NAME, POD_NAMESPACE, INSTANCE_IP (node id router~IP~POD.NS~NS.s
 ISTIO_META_CLUSTER_ID, MESHGATE_LOG_LEVEL.
 `;
 
-function parseLabelsFile(path: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const i = line.indexOf('=');
-    if (i <= 0) continue;
-    out[line.slice(0, i).trim()] = line
-      .slice(i + 1)
-      .trim()
-      .replace(/^"(.*)"$/, '$1');
+/** --labels-file: the Downward API labels file, read once at start; a file that cannot be read or parsed stops it. */
+function readLabelsFile(path: string): Record<string, string> {
+  try {
+    return parseLabelsFile(readFileSync(path, 'utf8'), path);
+  } catch (e) {
+    throw new StartupError(`--labels-file: ${(e as Error).message}`);
   }
-  return out;
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -82,7 +79,7 @@ export async function run(argv: string[]): Promise<void> {
   const podName = process.env.POD_NAME || hostname();
   const ip = process.env.INSTANCE_IP || '127.0.0.1';
   let labels: Record<string, string> = {};
-  if (values['labels-file']) labels = parseLabelsFile(values['labels-file']);
+  if (values['labels-file']) labels = readLabelsFile(values['labels-file']);
   else if (values.labels) labels = parseLabels('labels', values.labels);
   else if (process.env.POD_LABELS) labels = parseLabels('POD_LABELS', process.env.POD_LABELS);
 

@@ -4,27 +4,9 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../cli/logger.ts';
-import { gatewayIdentity, parseLabelsEnv, parseLabelsFile } from './identity.ts';
+import { gatewayIdentity, parseLabelsEnv } from './identity.ts';
 
 describe('gateway identity', () => {
-  const parseCases: { name: string; text: string; want?: Record<string, string>; error?: RegExp }[] = [
-    {
-      name: 'the Downward API format, as the kubelet writes /etc/istio/pod/labels',
-      text: 'app="istio-ingressgateway"\nistio="ingressgateway"\npod-template-hash="7d4f9c6b5"\nsidecar.istio.io/inject="false"',
-      want: { app: 'istio-ingressgateway', istio: 'ingressgateway', 'pod-template-hash': '7d4f9c6b5', 'sidecar.istio.io/inject': 'false' },
-    },
-    { name: 'empty values and a trailing newline', text: 'a=""\n\n', want: { a: '' } },
-    { name: 'an empty file has no labels', text: '', want: {} },
-    { name: 'an unquoted value is rejected with the line number', text: 'a="1"\nb=2\n', error: /labels:2: expected key="value"/ },
-    { name: 'a line without = is rejected', text: 'just-text', error: /labels:1/ },
-  ];
-  for (const c of parseCases) {
-    test(`labels file: ${c.name}`, () => {
-      if (c.error) assert.throws(() => parseLabelsFile(c.text, 'labels'), c.error);
-      else assert.deepEqual(parseLabelsFile(c.text, 'labels'), c.want);
-    });
-  }
-
   test('POD_LABELS: k=v pairs separated by commas; a pair without = is an error', () => {
     assert.deepEqual(parseLabelsEnv('istio=ingressgateway, app=gw ,'), { istio: 'ingressgateway', app: 'gw' });
     assert.deepEqual(parseLabelsEnv(''), {});

@@ -3,32 +3,8 @@
 // the labels the agent sent, which it reads from the Downward API file /etc/istio/pod/labels.
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { parseLabelsFile } from '../../../xds/labels-file.ts';
 import type { GatewayIdentity } from '../../xds/snapshot.ts';
-
-/**
- * Parses a Downward API labels file: one `key="value"` per line, the value quoted as Go's %q does
- * (the format Istio's agent reads). Throws with the file and line on anything else.
- */
-export function parseLabelsFile(text: string, file = 'labels file'): Record<string, string> {
-  const out: Record<string, string> = {};
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line) return;
-    const eq = line.indexOf('=');
-    const key = line.slice(0, eq);
-    const quoted = line.slice(eq + 1);
-    if (eq <= 0 || !quoted.startsWith('"') || !quoted.endsWith('"') || quoted.length < 2) {
-      throw new Error(`${file}:${i + 1}: expected key="value" (the Downward API labels format), got '${line}'`);
-    }
-    try {
-      // Label values are [A-Za-z0-9._-], so Go's %q and JSON string quoting coincide.
-      out[key] = JSON.parse(quoted) as string;
-    } catch {
-      throw new Error(`${file}:${i + 1}: the value of ${key} is not a valid quoted string: ${quoted}`);
-    }
-  });
-  return out;
-}
 
 /** `k=v,k2=v2` (the POD_LABELS environment variable). */
 export function parseLabelsEnv(text: string, name = 'POD_LABELS'): Record<string, string> {
