@@ -227,7 +227,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
   },
 };
 
-export function helpText(): string {
+function helpText(): string {
   let out = 'admin commands are:\n';
   for (const [path, e] of Object.entries(ENDPOINTS).sort(([a], [b]) => (a < b ? -1 : 1))) {
     out += `  ${path}${e.mutates ? ' (POST)' : ''}: ${e.help}\n`;
@@ -237,7 +237,7 @@ export function helpText(): string {
 }
 
 /** Writes an admin-style response (Envoy admin headers, chunked body as Envoy's admin streams it). */
-export function writeAdminResponse(res: ServerResponse, status: number, type: string, body: string, extra: string[] = []): void {
+function writeAdminResponse(res: ServerResponse, status: number, type: string, body: string, extra: string[] = []): void {
   res.sendDate = false;
   res.removeHeader('connection');
   const headers = [
@@ -258,7 +258,7 @@ export function writeAdminResponse(res: ServerResponse, status: number, type: st
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-export async function handleAdmin(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleAdmin(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? '/';
   const qi = url.indexOf('?');
   const path = qi < 0 ? url : url.slice(0, qi);

@@ -88,7 +88,7 @@ export function extractTags(statName: string): TaggedName {
   return { name, tags };
 }
 
-export function prometheusName(name: string): string {
+function prometheusName(name: string): string {
   let out = 'envoy_' + name.replace(/[^a-zA-Z0-9_]/g, '_');
   if (/^[0-9]/.test(out)) out = '_' + out;
   return out;
