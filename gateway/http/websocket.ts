@@ -12,8 +12,8 @@
 // request past routing.
 import { connect, type Socket } from 'node:net';
 import { reasonPhrase } from './codes.ts';
-import { ChunkedDecoder } from '../fast/request-head.ts';
-import { MAX_RESPONSE_HEAD, parseResponseHead, UpstreamProtocolError, type ResponseHead } from '../upstream/response-head.ts';
+import { ChunkedDecoder } from '../../xds/chunked.ts';
+import { MAX_RESPONSE_HEAD, RESPONSE_CHUNKED, parseResponseHead, UpstreamProtocolError, type ResponseHead } from '../upstream/response-head.ts';
 
 /** Client bytes held beyond this pause reading from the client (Envoy's connection buffer watermark). */
 const HOLD_HIGH_WATER = 64 * 1024;
@@ -240,7 +240,8 @@ export function tunnelUpgrade(
     if (r.chunked || (r.contentLength < 0 && r.status !== 204 && r.status !== 304)) {
       // Envoy re-frames a body without content-length as chunked (its HTTP/1 encoder).
       bodyMode = r.chunked ? BODY_CHUNKED : BODY_TO_CLOSE;
-      if (r.chunked) chunked = new ChunkedDecoder();
+      // An upstream response: framed by the rules the upstream pool applies to every response body.
+      if (r.chunked) chunked = new ChunkedDecoder(RESPONSE_CHUNKED);
       headers.push('transfer-encoding', 'chunked');
     } else if (r.contentLength > 0 && r.status !== 204 && r.status !== 304) {
       bodyMode = BODY_LENGTH;
