@@ -41,6 +41,11 @@ export const ALLOWED: readonly Allowed[] = [
     why: `grpc_stats counts gRPC messages: ${TELEMETRY}`,
   },
   {
+    type: 'clusters',
+    path: /^\.dns_jitter$/,
+    why: "Cluster.dns_jitter is newer than the Envoy API protos meshgate encodes with (@grpc/grpc-js-xds's snapshot): it cannot be sent, and it only spreads DNS refreshes over time",
+  },
+  {
     type: 'listeners',
     path: new RegExp(`${HCM}\\.(tracing\\.custom_tags|request_id_extension)$`),
     why: `tracing tags and the request id extension: ${TELEMETRY}`,
