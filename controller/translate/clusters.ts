@@ -115,6 +115,10 @@ function applyOutlierDetection(c: Cluster, tp: TrafficPolicy | undefined): void 
 
 /** applyLoadBalancer: LEAST_REQUEST by default; consistentHash switches to RING_HASH or MAGLEV. */
 function applyLoadBalancer(c: Cluster, tp: TrafficPolicy | undefined): void {
+  // Panic mode off (0 %) unless outlierDetection.minHealthPercent set a threshold: istiod sends not-ready
+  // endpoints (PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS, on by default), and in panic mode Envoy would send traffic
+  // to them and to ejected hosts alike (cluster_traffic_policy.go applyLoadBalancer).
+  (c.common_lb_config ??= {}).healthy_panic_threshold ??= { value: 0 };
   // A cluster born ORIGINAL_DST (a PASSTHROUGH subset, or a subset of a PASSTHROUGH cluster) stays so whatever
   // the merged policy says: istiod returns early with CLUSTER_PROVIDED.
   if (c.type === 'ORIGINAL_DST') {
