@@ -53,6 +53,11 @@ export interface ModelEndpoint {
   namespace: string;
   /** False for DNS endpoints (hostnames). */
   isIP: boolean;
+  /**
+   * The EDS health_status: HEALTHY or UNHEALTHY for a Kubernetes endpoint (endpointslice.go endpointHealthStatus),
+   * unset (Envoy's UNKNOWN, which it treats as healthy) for a ServiceEntry endpoint, as istiod leaves it.
+   */
+  health?: 'HEALTHY' | 'UNHEALTHY';
 }
 
 /** Network-wide DNS suffix: a Service's hostname is `<name>.<ns>.svc.cluster.local`. */
@@ -184,7 +189,14 @@ export function indexPods(pods: readonly StoredObject[]): PodIndex {
   return { byName: (ns, n) => byName.get(`${ns}/${n}`), byIP: (ip) => byIP.get(ip) };
 }
 
-function endpointFromPod(address: string, port: number, portName: string, pod: PodInfo | undefined, namespace: string): ModelEndpoint {
+function endpointFromPod(
+  address: string,
+  port: number,
+  portName: string,
+  pod: PodInfo | undefined,
+  namespace: string,
+  health: 'HEALTHY' | 'UNHEALTHY',
+): ModelEndpoint {
   return {
     address,
     port,
@@ -195,13 +207,25 @@ function endpointFromPod(address: string, port: number, portName: string, pod: P
     workloadName: pod?.workloadName ?? '',
     namespace,
     isIP: true,
+    health,
   };
 }
 
 /**
- * Ready endpoints of a Kubernetes Service from its EndpointSlices (endpointslice.go). Not-ready and
- * terminating endpoints are left out (Istio before 1.31; PILOT_SEND_UNHEALTHY_ENDPOINTS=false).
+ * endpointHealthStatus: an endpoint is HEALTHY when `ready` is true or unset, whatever `terminating` says. A
+ * not-ready one is UNHEALTHY only when it says `terminating: false`: with `terminating` true or unset istiod
+ * takes it for a terminating pod and never sends it (Kubernetes' EndpointSlice controller always sets the
+ * three conditions; a slice mirrored from an Endpoints object has `ready` alone). UNHEALTHY endpoints are
+ * sent (PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS, on by default) so Envoy knows how many hosts a cluster has; the
+ * cluster leaves them out when its outlierDetection sets minHealthPercent (clusters.ts). A Service's
+ * publishNotReadyAddresses needs nothing here: Kubernetes then marks the endpoints ready in the slice itself.
  */
+function sliceEndpointHealth(c: { ready?: boolean | null; terminating?: boolean | null }): 'HEALTHY' | 'UNHEALTHY' | undefined {
+  if (c.ready !== false) return 'HEALTHY';
+  return c.terminating === false ? 'UNHEALTHY' : undefined;
+}
+
+/** Endpoints of a Kubernetes Service from its EndpointSlices (endpointslice.go updateEndpointCacheForSlice). */
 export function endpointsFromSlices(slices: readonly StoredObject[], pods: PodIndex, namespace: string): ModelEndpoint[] {
   const out: ModelEndpoint[] = [];
   for (const s of slices) {
@@ -209,15 +233,15 @@ export function endpointsFromSlices(slices: readonly StoredObject[], pods: PodIn
     if (body.addressType === 'FQDN') continue;
     const ports = Array.isArray(body.ports) ? body.ports : [];
     for (const ep of Array.isArray(body.endpoints) ? body.endpoints : []) {
-      const c = ep.conditions ?? {};
-      if (c.ready === false || c.terminating === true) continue;
+      const health = sliceEndpointHealth(ep.conditions ?? {});
+      if (!health) continue;
       for (const address of Array.isArray(ep.addresses) ? ep.addresses : []) {
         if (!isIPAddress(address)) continue;
         const pod =
           ep.targetRef?.kind === 'Pod' && ep.targetRef.name ? pods.byName(ep.targetRef.namespace ?? namespace, ep.targetRef.name) : pods.byIP(address);
         for (const p of ports) {
           if (typeof p.port !== 'number') continue;
-          out.push(endpointFromPod(address, p.port, p.name ?? '', pod, namespace));
+          out.push(endpointFromPod(address, p.port, p.name ?? '', pod, namespace, health));
         }
       }
     }
@@ -225,7 +249,12 @@ export function endpointsFromSlices(slices: readonly StoredObject[], pods: PodIn
   return out;
 }
 
-/** The legacy Endpoints object, used when a Service has no EndpointSlice (ready addresses only). */
+/**
+ * The legacy Endpoints object, used when a Service has no EndpointSlice. istiod reads only EndpointSlices, which
+ * Kubernetes mirrors from such an Endpoints object with `ready` alone: a notReadyAddresses entry becomes
+ * `ready: false` without `terminating`, which istiod drops as terminating (sliceEndpointHealth). So ready
+ * addresses only, HEALTHY.
+ */
 export function endpointsFromEndpoints(o: StoredObject, pods: PodIndex, namespace: string): ModelEndpoint[] {
   const out: ModelEndpoint[] = [];
   const subsets = (o.obj as { subsets?: EndpointSubset[] }).subsets ?? [];
@@ -233,7 +262,7 @@ export function endpointsFromEndpoints(o: StoredObject, pods: PodIndex, namespac
     for (const a of ss.addresses ?? []) {
       if (!isIPAddress(a.ip)) continue;
       const pod = a.targetRef?.kind === 'Pod' && a.targetRef.name ? pods.byName(a.targetRef.namespace ?? namespace, a.targetRef.name) : pods.byIP(a.ip);
-      for (const p of ss.ports ?? []) out.push(endpointFromPod(a.ip, p.port, p.name ?? '', pod, namespace));
+      for (const p of ss.ports ?? []) out.push(endpointFromPod(a.ip, p.port, p.name ?? '', pod, namespace, 'HEALTHY'));
     }
   }
   return out;

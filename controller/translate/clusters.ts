@@ -249,7 +249,8 @@ function buildOne(
   originalDst = false,
 ): BuiltCluster | undefined {
   const type = originalDst ? 'ORIGINAL_DST' : clusterType(svc);
-  let eps = endpoints;
+  // supportsUnhealthyEndpoints: not with a minHealthPercent, below which Envoy's panic mode would send them traffic.
+  let eps = (tp?.outlierDetection?.minHealthPercent ?? 0) > 0 ? endpoints.filter((e) => e.health !== 'UNHEALTHY') : endpoints;
   if (type === 'LOGICAL_DNS') eps = eps.slice(0, 1); // one endpoint per host and port
   if ((type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && eps.length === 0) return undefined; // DNS clusters without endpoints are not emitted
   const c: Cluster = { name, type, common_lb_config: {}, alt_stat_name: `${name};` };
@@ -285,7 +286,7 @@ function buildOne(
     c.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': typedAny(HTTP_PROTOCOL_OPTIONS_TYPE, http) };
   }
   const built: BuiltCluster = { cluster: c };
-  if (c.type === 'EDS') built.loadAssignment = clusterLoadAssignment(name, endpoints);
+  if (c.type === 'EDS') built.loadAssignment = clusterLoadAssignment(name, eps);
   return built;
 }
 

@@ -30,7 +30,7 @@ function localityJson(locality: string): envoy.config.core.v3.Locality {
 export function lbEndpoint(e: ModelEndpoint): envoy.config.endpoint.v3.LbEndpoint {
   return {
     endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
-    health_status: 'HEALTHY',
+    ...(e.health ? { health_status: e.health } : {}),
     metadata: { filter_metadata: { istio: { workload: workloadMetadata(e) } } },
     load_balancing_weight: e.weight,
   };
