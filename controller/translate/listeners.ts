@@ -48,6 +48,9 @@ export function gatewayHttpConnectionManager(
     server_name: 'istio-envoy',
     server_header_transformation: 'OVERWRITE',
     http_protocol_options: {},
+    // ENABLE_100_CONTINUE_HEADERS (default true): `Expect: 100-continue` goes upstream and the upstream's
+    // 100 Continue comes back, instead of the gateway answering it itself.
+    proxy_100_continue: true,
     upgrade_configs: [{ upgrade_type: 'websocket' }],
     stream_idle_timeout: '0s',
     // meshConfig.enableTracing defaults to true, so istiod writes a tracing block even with no tracer
