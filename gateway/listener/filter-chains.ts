@@ -74,7 +74,7 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
     const t = anyType(cfg);
     let hcm: HcmSpec | undefined;
     let tcp: TcpProxySpec | undefined;
-    if (t === HCM_NAME) hcm = parseHcm(cfg, `${wc} HttpConnectionManager`);
+    if (t === HCM_NAME) hcm = parseHcm(unpackAny(cfg, HCM_TYPE), `${wc} HttpConnectionManager`);
     else if (t === TCP_PROXY_NAME) tcp = parseTcpProxy(unpackAny(cfg, TCP_PROXY_TYPE), `${wc} TcpProxy`);
     else throw new ConfigError(`${wc}.filters[0]: network filter '${f.name ?? ''}' (${t}) is not supported by this proxy`);
     out.push({

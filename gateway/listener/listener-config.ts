@@ -1,6 +1,7 @@
 // envoy.config.listener.v3.Listener: validated and reduced to what the proxy implements (one plaintext
 // filter chain holding an HTTP connection manager, as Istio emits for HTTP gateway servers).
-import type { envoy } from '../../xds/envoy.ts';
+import { unpackAny, type envoy } from '../../xds/envoy.ts';
+import { HCM_TYPE } from '../../xds/type-urls.ts';
 import { fieldTable } from '../xds/fields.ts';
 import { ConfigError, anyType } from '../xds/json.ts';
 import { parseHcm, type HcmSpec } from '../http/hcm-config.ts';
@@ -36,7 +37,7 @@ const checkListener = fieldTable('envoy.config.listener.v3.Listener', {
   stat_prefix: 'listener stats are named by address (listener.<address>_<port>.*)',
   ignore_global_conn_limit: 'this proxy has no global connection limit',
   bypass_overload_manager: 'this proxy has no overload manager',
-  tcp_backlog_size: "the accept backlog is node's default (511)",
+  tcp_backlog_size: "the accept backlog is fixed at node's default, 511",
   connection_balance_config: 'with several workers the kernel spreads connections (SO_REUSEPORT)',
   freebind: 'node cannot set IP_FREEBIND: a listener on an address this host does not have fails to bind, and is NACKed',
 });
@@ -108,5 +109,5 @@ export function parseListener(l: envoy.config.listener.v3.Listener): ListenerSpe
   const cfg = f.typed_config ?? { '@type': '' };
   if (anyType(cfg) !== HCM_NAME)
     throw new ConfigError(`${wc}.filters[0]: network filter '${f.name ?? ''}' (${anyType(cfg)}) is not supported by this proxy yet`);
-  return { name, address, port, hcm: parseHcm(cfg, `${where} HttpConnectionManager`), bufferLimit };
+  return { name, address, port, hcm: parseHcm(unpackAny(cfg, HCM_TYPE), `${where} HttpConnectionManager`), bufferLimit };
 }

@@ -2,7 +2,8 @@
 // atomically for new requests, Envoy's warming (a listener serves once its route configuration arrived;
 // an updated listener keeps serving its old config until the new one is warm) and listener_manager stats.
 import type { Logger } from 'pino';
-import { ConfigError, str, type Json } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
+import { ConfigError } from '../xds/json.ts';
 import { compileRouteConfig } from '../router/route-config.ts';
 import { HttpConnectionManager, type ProxyRuntime, type RouteProvider } from '../http/connection-manager.ts';
 import { ActiveListener } from './listener.ts';
@@ -16,6 +17,9 @@ export type BindAddress = { host: string; port: number };
 
 /** Bind errors found by the main thread's probe (port-probe.ts), by `host:port`: these listeners are not bound. */
 export type RefusedBinds = ReadonlyMap<string, NodeJS.ErrnoException>;
+
+type Listener = envoy.config.listener.v3.Listener;
+type RouteConfiguration = envoy.config.route.v3.RouteConfiguration;
 
 const bindKey = (host: string, port: number): string => `${host}:${port}`;
 
@@ -32,7 +36,7 @@ export interface RouteConfigState extends RouteProvider {
    */
   text: string | undefined;
   /** `text` parsed again (a new object on each read). */
-  readonly json: Json | undefined;
+  readonly json: RouteConfiguration | undefined;
   versionInfo: string;
   lastUpdated: string;
   refs: number;
@@ -46,7 +50,7 @@ interface Served {
 
 interface PendingUpdate extends Served {
   spec: ListenerSpec;
-  json: Json;
+  json: Listener;
   versionInfo: string;
 }
 
@@ -54,7 +58,7 @@ export interface StaticListener {
   name: string;
   address: string;
   port: number;
-  json: Json;
+  json: Listener;
   lastUpdated: string;
 }
 
@@ -127,8 +131,8 @@ export class ListenerManager {
         name,
         current: undefined,
         text: undefined,
-        get json(): Json | undefined {
-          return this.text === undefined ? undefined : (JSON.parse(this.text) as Json);
+        get json(): RouteConfiguration | undefined {
+          return this.text === undefined ? undefined : (JSON.parse(this.text) as RouteConfiguration);
         },
         versionInfo: '',
         lastUpdated: '',
@@ -178,13 +182,13 @@ export class ListenerManager {
    * The addresses of an LDS update that no listener of this manager (active or draining) holds yet: the ones
    * a bind would newly take, which the main thread probes before any worker binds them.
    */
-  newBindAddresses(resources: Json[]): BindAddress[] {
+  newBindAddresses(resources: readonly Listener[]): BindAddress[] {
     const held = new Set([...this.active.values(), ...this.draining].map((l) => bindKey(this.bindHost(l.spec.address), l.spec.port)));
     const out = new Map<string, BindAddress>();
     for (const r of resources) {
-      const sa = (r.address as Json | undefined)?.socket_address as Json | undefined;
-      const port = Number(sa?.port_value ?? 0);
-      if (typeof sa?.address !== 'string' || !Number.isInteger(port) || port <= 0) continue;
+      const sa = r.address?.socket_address;
+      const port = sa?.port_value ?? 0;
+      if (sa?.address === undefined || !Number.isInteger(port) || port <= 0) continue;
       const host = this.bindHost(sa.address);
       const key = bindKey(host, port);
       if (!held.has(key)) out.set(key, { host, port });
@@ -196,9 +200,9 @@ export class ListenerManager {
    * State-of-the-world LDS. Valid listeners apply (bind / update / remove); invalid ones keep their old version.
    * A listener whose address is in `refused` (another process holds it) is not bound, as one whose bind fails.
    */
-  async applyLds(resources: Json[], version: string, refused?: RefusedBinds): Promise<{ errors: string[] }> {
+  async applyLds(resources: readonly Listener[], version: string, refused?: RefusedBinds): Promise<{ errors: string[] }> {
     const errors: string[] = [];
-    const names = new Set(resources.map((r) => str(r.name, 'listener')));
+    const names = new Set(resources.map((r) => r.name ?? ''));
     for (const [name, l] of [...this.active]) {
       if (names.has(name)) continue;
       this.active.delete(name);
@@ -213,7 +217,7 @@ export class ListenerManager {
       this.drainListener(l);
     }
     for (const r of resources) {
-      const name = str(r.name, 'listener');
+      const name = r.name ?? '';
       const hash = JSON.stringify(r);
       if (this.hashes.get(name) === hash) continue;
       let spec: ListenerSpec;
@@ -319,10 +323,10 @@ export class ListenerManager {
   }
 
   /** RDS: compile each route configuration; listeners waiting for it start serving. */
-  applyRds(resources: Json[], version: string): { errors: string[] } {
+  applyRds(resources: readonly RouteConfiguration[], version: string): { errors: string[] } {
     const errors: string[] = [];
     for (const r of resources) {
-      const name = str(r.name, 'route configuration');
+      const name = r.name ?? '';
       const p = this.routes.get(name);
       if (!p) continue; // not (or no longer) subscribed
       const text = JSON.stringify(r);

@@ -12,7 +12,7 @@ import type { HttpConnectionManager } from '../http/connection-manager.ts';
 import type { ChainDispatcher } from './chain-dispatcher.ts';
 import { NodeDownstream } from '../http/downstream.ts';
 import { codecErrorReply } from '../http/local-reply.ts';
-import type { Json } from '../xds/json.ts';
+import type { envoy } from '../../xds/envoy.ts';
 import type { ListenerSpec } from './listener-config.ts';
 import { fastPathEnabled, serveFast, type FastListenerHooks } from '../fast/connection.ts';
 import { admitRequest } from '../http/request-admission.ts';
@@ -49,7 +49,7 @@ type TrackedSocket = Socket & { [STATE]?: ConnState };
 
 export class ActiveListener {
   spec: ListenerSpec;
-  json: Json;
+  json: envoy.config.listener.v3.Listener;
   versionInfo: string;
   lastUpdated: string;
   hcm: HttpConnectionManager;
@@ -86,7 +86,7 @@ export class ActiveListener {
 
   constructor(
     spec: ListenerSpec,
-    json: Json,
+    json: envoy.config.listener.v3.Listener,
     hcm: HttpConnectionManager,
     chains: ChainDispatcher | undefined,
     o: { versionInfo: string; store: StatsStore; log: Logger; warm: boolean; worker: number },
@@ -370,7 +370,13 @@ export class ActiveListener {
   }
 
   /** New config for new connections; connections on the old config close after their current request. */
-  update(spec: ListenerSpec, json: Json, hcm: HttpConnectionManager, chains: ChainDispatcher | undefined, versionInfo: string): void {
+  update(
+    spec: ListenerSpec,
+    json: envoy.config.listener.v3.Listener,
+    hcm: HttpConnectionManager,
+    chains: ChainDispatcher | undefined,
+    versionInfo: string,
+  ): void {
     const old = this.hcm;
     const oldChains = this.chains;
     this.spec = spec;

@@ -33,7 +33,7 @@ function resources(addresses: Record<string, string>, routeVhost = 'a.example.co
 
 interface Applied {
   typeUrl: string;
-  resources: Json[];
+  resources: readonly { name?: string; cluster_name?: string }[];
 }
 
 async function setup(initial: XdsResources): Promise<{ server: AdsServer; client: AdsClient; applied: Applied[] }> {
@@ -48,10 +48,10 @@ async function setup(initial: XdsResources): Promise<{ server: AdsServer; client
     log: silentLogger(),
     store: new StatsStore(),
     handler: {
-      apply: (typeUrl, resources) => {
+      apply: (typeUrl, resources, _version) => {
         applied.push({ typeUrl, resources });
         // Subscribe as the proxy does: EDS names from the clusters, RDS names from the listeners.
-        if (typeUrl === CLUSTER_TYPE) client.setNames(ENDPOINT_TYPE, resources.map((r) => String(r.name)).sort());
+        if (typeUrl === CLUSTER_TYPE) client.setNames(ENDPOINT_TYPE, resources.map((r) => r.name ?? '').sort());
         if (typeUrl === LISTENER_TYPE) client.setNames(ROUTE_TYPE, ['http.8080']);
         return Promise.resolve([]);
       },
@@ -71,7 +71,7 @@ async function settled(applied: Applied[], ms = 150): Promise<void> {
   }
 }
 
-const namesOf = (a: Applied): string[] => a.resources.map((r) => String(r.name ?? r.cluster_name));
+const namesOf = (a: Applied): string[] => a.resources.map((r) => r.name ?? r.cluster_name ?? '');
 
 test('an endpoints-only change reaches the handler as one EDS call with only the changed assignment', async () => {
   const { server, applied } = await setup(resources({ c1: '10.0.0.1', c2: '10.0.0.2', c3: '10.0.0.3' }));

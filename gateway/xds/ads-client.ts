@@ -6,27 +6,38 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse, type XdsNode } from '../../xds/ads-service.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/type-urls.ts';
+import type { TypeUrls } from '../../xds/envoy.ts';
 import type { StatsStore } from '../stats/store.ts';
 import { decodeResource } from './decode.ts';
-import type { Json } from './json.ts';
+
+/** The resource types this client subscribes to. */
+export type XdsTypeUrl = typeof CLUSTER_TYPE | typeof ENDPOINT_TYPE | typeof LISTENER_TYPE | typeof ROUTE_TYPE | typeof SECRET_TYPE;
+
+const XDS_TYPES: readonly XdsTypeUrl[] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE];
+
+/** An xDS response as the handler gets it: its type URL, its resources as that type's message, its version. */
+export type XdsUpdateArgs = { [U in XdsTypeUrl]: [typeUrl: U, resources: TypeUrls[U][], version: string] }[XdsTypeUrl];
 
 export interface XdsHandler {
   /**
-   * Applies a decoded response; returns error messages (empty: ACK). Never throws.
+   * Applies a decoded response; returns error messages (empty: ACK). Never throws. Comparing `typeUrl`
+   * narrows `resources` to that type's message.
    *
    * LDS and CDS calls carry every resource (state of the world: one left out is removed). EDS, RDS and SDS
    * calls may carry only the resources that changed (meshgate's controller sends just those, as the xDS
    * spec allows): a resource left out keeps its last accepted value, as in Envoy. A resource whose bytes
    * equal the previous LDS/CDS response's is passed as the same object as before (decoded once).
    */
-  apply(typeUrl: string, resources: Json[], version: string): Promise<string[]>;
+  apply(...update: XdsUpdateArgs): Promise<string[]>;
 }
 
 /** Types whose responses are complete (a resource missing from one is deleted). */
 const COMPLETE_TYPES = new Set<string>([LISTENER_TYPE, CLUSTER_TYPE]);
 
+const isXdsType = (typeUrl: string): typeUrl is XdsTypeUrl => (XDS_TYPES as readonly string[]).includes(typeUrl);
+
 export interface TypeState {
-  typeUrl: string;
+  typeUrl: XdsTypeUrl;
   /** Last accepted version_info. */
   version: string;
   nonce: string;
@@ -51,7 +62,7 @@ const PREFIX: Record<string, string> = {
 type AdsStream = grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
 
 export class AdsClient {
-  readonly types = new Map<string, TypeState>();
+  readonly types = new Map<XdsTypeUrl, TypeState>();
   private readonly address: string;
   private readonly node: XdsNode;
   private readonly log: Logger;
@@ -66,7 +77,7 @@ export class AdsClient {
   private nodeSent = false;
   private readonly connectedGauge: number;
   /** LDS/CDS: the last response's resources by hash of their bytes, so unchanged ones are not decoded again. */
-  private readonly decoded = new Map<string, Map<string, Json>>();
+  private readonly decoded = new Map<XdsTypeUrl, Map<string, TypeUrls[XdsTypeUrl]>>();
 
   constructor(o: { address: string; node: XdsNode; log: Logger; store: StatsStore; handler: XdsHandler }) {
     this.address = o.address;
@@ -77,7 +88,7 @@ export class AdsClient {
     this.connectedGauge = o.store.gauge('control_plane.connected_state');
     o.store.gauge('control_plane.pending_requests');
     o.store.counter('control_plane.rate_limit_enforced');
-    for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE]) {
+    for (const t of XDS_TYPES) {
       const p = PREFIX[t] ?? '';
       const st = o.store;
       this.types.set(t, {
@@ -154,13 +165,13 @@ export class AdsClient {
     // already known are re-requested with their current names and last accepted version.
     this.send(CLUSTER_TYPE);
     this.send(LISTENER_TYPE);
-    for (const t of [ENDPOINT_TYPE, ROUTE_TYPE, SECRET_TYPE]) {
+    for (const t of [ENDPOINT_TYPE, ROUTE_TYPE, SECRET_TYPE] as const) {
       const s = this.types.get(t);
       if (s && s.names.length > 0) this.send(t);
     }
   }
 
-  private send(typeUrl: string, errorDetail?: string): void {
+  private send(typeUrl: XdsTypeUrl, errorDetail?: string): void {
     const call = this.stream;
     const t = this.types.get(typeUrl);
     if (!call || !t) return;
@@ -181,7 +192,7 @@ export class AdsClient {
   }
 
   /** Updates the names of a named subscription (EDS, RDS); sends a request only if they changed. */
-  setNames(typeUrl: string, names: string[]): void {
+  setNames(typeUrl: XdsTypeUrl, names: string[]): void {
     const t = this.types.get(typeUrl);
     if (!t || t.wildcard) return;
     const same = names.length === t.names.length && names.every((n, i) => n === t.names[i]);
@@ -193,22 +204,23 @@ export class AdsClient {
 
   private async onResponse(call: AdsStream, resp: DiscoveryResponse): Promise<void> {
     if (this.stream !== call) return;
-    const t = this.types.get(resp.type_url);
+    const t = isXdsType(resp.type_url) ? this.types.get(resp.type_url) : undefined;
     if (!t) {
       this.log.warn({ typeUrl: resp.type_url }, 'xDS response for a type this proxy did not subscribe to; ignored');
       return;
     }
+    const typeUrl = t.typeUrl;
     const st = this.store;
     st.inc(t.stats.attempt);
     t.nonce = resp.nonce;
     const errors: string[] = [];
-    const resources: Json[] = [];
-    const complete = COMPLETE_TYPES.has(resp.type_url);
-    const previous = this.decoded.get(resp.type_url);
-    const current = new Map<string, Json>();
+    const resources: TypeUrls[XdsTypeUrl][] = [];
+    const complete = COMPLETE_TYPES.has(typeUrl);
+    const previous = this.decoded.get(typeUrl);
+    const current = new Map<string, TypeUrls[XdsTypeUrl]>();
     for (const [i, any] of resp.resources.entries()) {
-      if (any.type_url !== resp.type_url) {
-        errors.push(`resource ${i}: type ${any.type_url} in a ${resp.type_url} response`);
+      if (any.type_url !== typeUrl) {
+        errors.push(`resource ${i}: type ${any.type_url} in a ${typeUrl} response`);
         continue;
       }
       const key = complete ? createHash('sha1').update(any.value).digest('base64') : '';
@@ -219,17 +231,18 @@ export class AdsClient {
         continue;
       }
       try {
-        const json = decodeResource(any);
+        const json = decodeResource(typeUrl, any);
         resources.push(json);
         if (complete) current.set(key, json);
       } catch (e) {
         errors.push(`resource ${i}: cannot decode ${any.type_url}: ${(e as Error).message}`);
       }
     }
-    if (complete) this.decoded.set(resp.type_url, current);
+    if (complete) this.decoded.set(typeUrl, current);
     let applyErrors: string[];
     try {
-      applyErrors = await this.handler.apply(resp.type_url, resources, resp.version_info);
+      // Every resource was decoded as `typeUrl`'s message (decodeResource checked each one's type URL).
+      applyErrors = await this.handler.apply(...([typeUrl, resources, resp.version_info] as XdsUpdateArgs));
     } catch (e) {
       applyErrors = [`internal error applying the update: ${(e as Error).message}`];
     }
@@ -241,13 +254,13 @@ export class AdsClient {
       t.lastError = '';
       st.inc(t.stats.success);
       st.set(t.stats.updateTime, Date.now());
-      this.send(resp.type_url);
+      this.send(typeUrl);
     } else {
       st.inc(t.stats.rejected);
       const message = errors.join('\n');
       t.lastError = message;
-      this.log.warn({ typeUrl: resp.type_url, version: resp.version_info, errors }, 'xDS update rejected (NACK); keeping the last good config');
-      this.send(resp.type_url, message);
+      this.log.warn({ typeUrl, version: resp.version_info, errors }, 'xDS update rejected (NACK); keeping the last good config');
+      this.send(typeUrl, message);
     }
   }
 

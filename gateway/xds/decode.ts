@@ -4,6 +4,7 @@
 // name them (and NACK them unless the proxy knows they are harmless) instead of failing the whole decode.
 import protobuf from 'protobufjs';
 import protojson from 'protobufjs/ext/protojson.js';
+import type { TypeUrls } from '../../xds/envoy.ts';
 import { envoyRoot, lookupType, type Any } from '../../xds/protos.ts';
 import type { Json } from './json.ts';
 
@@ -68,8 +69,12 @@ function restore(j: unknown, depth = 0): void {
   for (const v of Object.values(o)) restore(v, depth + 1);
 }
 
-/** Any -> Envoy JSON, tolerant of unknown nested types. Throws only on undecodable bytes. */
-export function decodeResource(any: Any): Json {
+/**
+ * A resource (Any) of type `typeUrl` -> its proto3 JSON, tolerant of unknown nested types. Throws on
+ * undecodable bytes or another type.
+ */
+export function decodeResource<U extends keyof TypeUrls>(typeUrl: U, any: Any): TypeUrls[U] {
+  if (any.type_url !== typeUrl) throw new Error(`a ${any.type_url} resource, not ${typeUrl}`);
   const t = lookupType(any.type_url);
   const msg = t.decode(any.value);
   let json: Json;
@@ -80,5 +85,6 @@ export function decodeResource(any: Any): Json {
     json = protojson.toJson(t, msg) as Json;
     restore(json);
   }
-  return json;
+  // protojson wrote it from the message's own schema: it has the message's shape.
+  return json as TypeUrls[U];
 }
