@@ -1,8 +1,8 @@
 // Messages between the main thread and its worker threads (gateway/workers/). Config updates are applied
 // in the order they are sent; every request that wants an answer carries an id the reply repeats.
+import type { Update } from '../data-plane.ts';
 import type { StatSample } from '../stats/store.ts';
 import type { EjectionType } from '../upstream/outlier-detector.ts';
-import type { Json } from '../xds/json.ts';
 
 export interface WorkerSettings {
   index: number;
@@ -19,7 +19,7 @@ export interface WorkerSettings {
 
 export type ToWorker =
   /** refused: LDS listener addresses another process holds (`host:port` and the bind error), not to be bound. */
-  | { op: 'apply'; id: number; typeUrl: string; resources: Json[]; version: string; refused?: [string, { code?: string; message: string }][] }
+  | ({ op: 'apply'; id: number; refused?: [string, { code?: string; message: string }][] } & Update)
   | { op: 'stats'; id: number }
   | { op: 'hosts'; id: number }
   | { op: 'drain'; id: number; ms: number }

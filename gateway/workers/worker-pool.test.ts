@@ -87,7 +87,7 @@ test('a worker thread serves the config it is given, reports rejections, and is 
   pool = workers;
   // As the proxy does: the workers first, then the main thread.
   const apply = async (typeUrl: string, resources: Json[], version: string): Promise<string[]> => [
-    ...(await workers.apply(typeUrl, resources, version)),
+    ...(await workers.apply({ typeUrl, resources, version })),
     ...(await dp.apply(typeUrl, resources, version)).errors,
   ];
 

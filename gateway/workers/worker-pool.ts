@@ -10,7 +10,6 @@ import type { Update } from '../data-plane.ts';
 import type { RefusedBinds } from '../listener/listener-manager.ts';
 import type { StatSample } from '../stats/store.ts';
 import type { EjectionType } from '../upstream/outlier-detector.ts';
-import type { Json } from '../xds/json.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
 
 /** How long admin waits for a busy worker's stats before answering without them. */
@@ -121,7 +120,7 @@ export class WorkerPool {
   }
 
   /** Applies an update in every worker; resolves with their errors (deduplicated). */
-  async apply(typeUrl: string, resources: Json[], version: string, refused?: RefusedBinds): Promise<string[]> {
+  async apply(update: Update, refused?: RefusedBinds): Promise<string[]> {
     const r =
       refused && refused.size > 0
         ? {
@@ -131,7 +130,7 @@ export class WorkerPool {
             ]),
           }
         : {};
-    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'apply', id: this.nextId++, typeUrl, resources, version, ...r })));
+    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'apply', id: this.nextId++, ...update, ...r })));
     const errors = new Set<string>();
     for (const r of replies) if (r?.op === 'applied') for (const e of r.errors) errors.add(e);
     return [...errors];

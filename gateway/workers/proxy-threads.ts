@@ -1,0 +1,145 @@
+// Every thread's data plane as one: the main thread's (the configuration admin shows; it serves traffic only
+// in in-process tests) and the worker threads' (Envoy's --concurrency). An xDS update is applied by all of
+// them, workers first; drain, close, counters and stats go to all of them.
+import type { Logger } from 'pino';
+import type { HostStatTotals } from '../admin/clusters.ts';
+import { createDataPlane, type DataPlane, type Subscriptions, type Update } from '../data-plane.ts';
+import type { BindAddress, RefusedBinds } from '../listener/listener-manager.ts';
+import { probeExclusiveBind } from '../listener/port-probe.ts';
+import { mergeSamples } from '../stats/merge.ts';
+import type { StatSample } from '../stats/store.ts';
+import type { WorkerSharing } from '../upstream/worker-sharing.ts';
+import { LISTENER_TYPE } from '../../xds/type-urls.ts';
+import type { XdsUpdateArgs } from '../xds/ads-client.ts';
+import type { Json } from '../xds/json.ts';
+import { SharedCounters } from './shared-counters.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+export interface ProxyThreadsOptions {
+  log: Logger;
+  /** Worker threads serving traffic (at least one). */
+  concurrency: number;
+  /** In-process tests: the main thread serves as worker 0 beside concurrency-1 worker threads. */
+  serveOnMainThread: boolean;
+  listenHost: string | undefined;
+  drainMs: number;
+  accessLog: string | undefined;
+  dnsServer: string | undefined;
+  /** Envoy's own address for x-forwarded-for. */
+  localAddress: string;
+}
+
+/** The addresses another process holds, with the bind error, from one exclusive bind of each. */
+async function probeNewBinds(addresses: BindAddress[]): Promise<RefusedBinds> {
+  const refused = new Map<string, NodeJS.ErrnoException>();
+  for (const a of addresses) {
+    const err = await probeExclusiveBind(a.host, a.port);
+    if (err) refused.set(`${a.host}:${a.port}`, err);
+  }
+  return refused;
+}
+
+export class ProxyThreads {
+  /** The main thread's data plane: the accepted configuration admin shows. */
+  readonly main: DataPlane;
+  /** The worker threads; none when the main thread is the only one serving (in-process tests). */
+  readonly workers: WorkerPool | undefined;
+  private readonly shared: SharedCounters | undefined;
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private sharedFullLogged = false;
+
+  constructor(o: ProxyThreadsOptions) {
+    this.log = o.log.child({ component: 'proxy' });
+    this.concurrency = o.concurrency;
+    // As in Envoy, worker threads 0..N-1 serve all traffic and the main thread does control (xDS, admin, stats,
+    // drain), so a bug that escapes one connection's error handling costs one worker, which is replaced, never
+    // the process. They share outlier-detection and circuit-breaker counts (shared-counters.ts).
+    const onMain = o.serveOnMainThread;
+    const threads = onMain ? o.concurrency - 1 : o.concurrency;
+    const shared = threads > 0 ? new SharedCounters() : undefined;
+    this.shared = shared;
+    const workerSettings = {
+      listenHost: o.listenHost,
+      drainMs: o.drainMs,
+      accessLog: o.accessLog !== undefined,
+      dnsServer: o.dnsServer,
+      localAddress: o.localAddress,
+      logLevel: o.log.level,
+    };
+    const workers = shared
+      ? new WorkerPool(threads, { ...workerSettings, sharedCounters: shared.buffer }, this.log, () => this.main.current(), onMain ? 1 : 0)
+      : undefined;
+    this.workers = workers;
+    const sharing: WorkerSharing | undefined =
+      shared && workers
+        ? { counters: shared, leader: true, report: () => undefined, onEjection: (cluster, host, ejected) => workers.ejection(cluster, host, ejected) }
+        : undefined;
+    const dp = createDataPlane({
+      log: o.log,
+      listenHost: o.listenHost,
+      drainMs: o.drainMs,
+      accessLog: o.accessLog,
+      dnsServer: o.dnsServer,
+      localAddress: o.localAddress,
+      reusePort: workers !== undefined,
+      worker: onMain ? 0 : -1,
+      sharing,
+    });
+    this.main = dp;
+    if (workers) {
+      workers.onOutlierReport = (cluster, host, type) => dp.clusters.get(cluster)?.outlier?.onReport(host, type);
+      workers.onAccessLog = (text) => dp.accessLog?.writeLines(text);
+    }
+  }
+
+  /**
+   * Applies an update in the workers, then in the main thread: once admin shows an update, every worker
+   * serves it, and it is ACKed only after all of them applied it. They reject exactly what the main thread
+   * does. Listener addresses new to us are probed first (listener/port-probe.ts): our threads bind with
+   * SO_REUSEPORT, which would let them join another process's port and split its traffic.
+   */
+  async apply(...[typeUrl, resources, version]: XdsUpdateArgs): Promise<{ errors: string[]; subscriptions: Subscriptions }> {
+    const workers = this.workers;
+    const refused = workers && typeUrl === LISTENER_TYPE ? await probeNewBinds(this.main.listeners.newBindAddresses(resources)) : undefined;
+    // The seam: the data planes (data-plane.ts, and the worker protocol that carries its Update) take the
+    // resources as untyped JSON until data-plane.ts takes the typed messages.
+    const update: Update = { typeUrl, resources: resources as Json[], version };
+    const workerErrors = workers ? await workers.apply(update, refused) : [];
+    const { errors, subscriptions } = await this.main.apply(update.typeUrl, update.resources, update.version, refused);
+    for (const e of workerErrors) if (!errors.includes(e)) errors.push(e);
+    if (this.shared?.full && !this.sharedFullLogged) {
+      this.sharedFullLogged = true;
+      this.log.warn(
+        { concurrency: this.concurrency },
+        "the workers' shared counter table is full: outlier detection and circuit breakers of clusters and hosts added from now on count per worker; restart the proxy to start a new table",
+      );
+    }
+    return { errors, subscriptions };
+  }
+
+  /** Every stat, process-wide (all threads), sorted by name. */
+  async stats(): Promise<StatSample[]> {
+    return mergeSamples(this.main.store.snapshot(), this.workers ? await this.workers.stats() : []);
+  }
+
+  /** Host stats of the worker threads (added to the main thread's clusters' own). */
+  async hostStats(): Promise<HostStatTotals> {
+    return this.workers ? this.workers.hostStats() : new Map();
+  }
+
+  resetCounters(): void {
+    this.main.store.resetCounters();
+    this.workers?.resetCounters();
+  }
+
+  /** Every thread's listeners drain for `ms` (0: stop accepting now). */
+  async drain(ms: number): Promise<void> {
+    await Promise.all([this.main.listeners.drainAll(ms), this.workers?.drain(ms)]);
+  }
+
+  async close(): Promise<void> {
+    await this.workers?.close();
+    this.main.close();
+  }
+}
