@@ -17,6 +17,7 @@ import { clusterLoadAssignment } from './endpoints.ts';
 import { tlsTransportSocket, upstreamTlsContext } from './tls.ts';
 
 const MAX_UINT32 = 4294967295;
+const CARES_DNS_RESOLVER_TYPE = 'type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig';
 
 type Cluster = envoy.config.cluster.v3.Cluster;
 /** The cluster's `envoy.extensions.upstreams.http.v3.HttpProtocolOptions` (typed_extension_protocol_options). */
@@ -263,6 +264,8 @@ function buildOne(
     }
   } else {
     c.dns_lookup_family = 'V4_ONLY';
+    // buildCluster: the c-ares resolver with PILOT_DNS_CARES_UDP_MAX_QUERIES (100) UDP queries at most per resolver.
+    c.typed_dns_resolver_config = { name: 'envoy.network.dns_resolver.cares', typed_config: typedAny(CARES_DNS_RESOLVER_TYPE, { udp_max_queries: 100 }) };
     c.dns_refresh_rate = '60s';
     c.respect_dns_ttl = true;
     c.load_assignment = clusterLoadAssignment(name, eps);
