@@ -187,141 +187,158 @@ async function readRegularFile(p: string): Promise<{ text: string; st: Stats } |
   }
 }
 
-export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<LocalDirSource> {
-  const o = { ...opts, dir: resolve(opts.dir) };
-  const log = o.log.child({ component: 'local-dir', dir: o.dir });
-  // Each file's text and what it parsed to: a reload re-parses only the files whose text changed, and the
-  // objects of unchanged files are the same objects as before (the store skips them by identity).
-  // `good` is the last version of the file that parsed (see effectiveContent).
-  const files = new Map<string, { ino: number; mtimeMs: number; size: number; text: string; parsed?: ParsedFile; good?: ParsedFile }>();
-  // Config-named entries that are not regular files, reported once each while they stay so.
-  let skipped = new Map<string, string>();
-  let lastSignature = '';
-  let reported = new Set<string>();
+/** A config file as last read: its identity (to skip unchanged files), text, and what it parsed to. */
+interface FileEntry {
+  ino: number;
+  mtimeMs: number;
+  size: number;
+  text: string;
+  /** What the file contributes now; undefined until the next collectObjects parses the new text. */
+  parsed?: ParsedFile;
+  /** The last version of the file that parsed (see effectiveContent). */
+  good?: ParsedFile;
+}
+
+/**
+ * One non-recursive watch per directory walked. Not fs.watch's recursive mode: on Linux, Node emulates it
+ * with a watch per file, which goes deaf to a file once it has been replaced by a rename (an atomic save,
+ * `kubectl cp`, a ConfigMap update), leaving such edits to the periodic rescan (up to rescanMs late). A
+ * directory's own watch reports creations, renames into it, writes and deletions of its entries.
+ */
+function directoryWatches(log: Logger, onEvent: () => void): { watch(dirs: readonly string[]): void; close(): void } {
+  const watchers = new Map<string, FSWatcher>();
+  let closed = false;
+  return {
+    /** Watches exactly these directories: new ones are added, those no longer walked are closed. */
+    watch(dirs) {
+      if (closed) return;
+      const want = new Set(dirs);
+      for (const [d, w] of watchers) {
+        if (want.has(d)) continue;
+        w.close();
+        watchers.delete(d);
+      }
+      for (const d of want) {
+        if (watchers.has(d)) continue;
+        try {
+          const w = watch(d, onEvent);
+          w.on('error', (err) => {
+            // The directory went away (or the watch broke): the next rescan adds it back if it is still there.
+            log.debug({ watched: d, err: err.message }, 'watch ended');
+            w.close();
+            if (watchers.get(d) === w) watchers.delete(d);
+          });
+          watchers.set(d, w);
+        } catch (err) {
+          log.warn({ watched: d, err: (err as Error).message }, 'cannot watch a config directory: relying on the periodic rescan');
+        }
+      }
+    },
+    close() {
+      closed = true;
+      for (const w of watchers.values()) w.close();
+      watchers.clear();
+    },
+  };
+}
+
+/**
+ * Brings `files` up to date with the listed paths: reads the files whose inode, mtime or size changed,
+ * moves entries that turned out not to be regular files to `special`, and forgets files no longer there.
+ * Returns whether any file's text changed or a file went away.
+ */
+async function refreshFiles(paths: readonly string[], files: Map<string, FileEntry>, special: Map<string, string>): Promise<boolean> {
+  const seen = new Set<string>();
+  let changed = false;
+  for (const p of paths) {
+    const st = await stat(p).catch(() => undefined);
+    if (!st) continue;
+    if (!st.isFile()) {
+      special.set(p, fileType(st));
+      continue;
+    }
+    seen.add(p);
+    const prev = files.get(p);
+    // The inode too: a same-size file renamed over this one within the file system's timestamp
+    // granularity keeps both mtime and size, but not the inode.
+    if (prev && prev.ino === st.ino && prev.mtimeMs === st.mtimeMs && prev.size === st.size) continue;
+    const read = await readRegularFile(p);
+    if (read === undefined) continue; // gone since listed: the next rescan sees what replaced it
+    if ('notRegular' in read) {
+      seen.delete(p);
+      special.set(p, read.notRegular);
+      continue;
+    }
+    const { text, st: rst } = read;
+    if (prev?.text !== text) {
+      changed = true;
+      files.set(p, { ino: rst.ino, mtimeMs: rst.mtimeMs, size: rst.size, text, good: prev?.good });
+    } else files.set(p, { ...prev, ino: rst.ino, mtimeMs: rst.mtimeMs, size: rst.size });
+  }
+  for (const p of [...files.keys()]) {
+    if (!seen.has(p)) {
+      files.delete(p);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+/** Warns about each config-named entry that is not a regular file, once while it stays so. */
+function warnSkippedEntries(log: Logger, special: ReadonlyMap<string, string>, warned: ReadonlyMap<string, string>): void {
+  for (const [p, what] of special) {
+    if (warned.get(p) !== what)
+      log.warn({ file: p, type: what }, `${p} is ${what}, not a regular file: skipped (only regular files are read; remove it or give it another name)`);
+  }
+}
+
+/**
+ * Every file's objects, in path order (parsing the files whose text changed), with the files' errors and
+ * one for each object defined again in a later file (the later definition wins, as a later
+ * `kubectl apply` would).
+ */
+function collectObjects(files: ReadonlyMap<string, FileEntry>): { objects: StoredObject[]; errors: ValidationError[] } {
+  const objects: StoredObject[] = [];
+  const errors: ValidationError[] = [];
+  const keys = new Map<string, string>();
+  for (const p of [...files.keys()].sort()) {
+    const f = files.get(p);
+    if (!f) continue;
+    if (!f.parsed) {
+      const r = effectiveContent(p, f.text, f.good);
+      f.parsed = r.parsed;
+      f.good = r.good;
+    }
+    const parsed = f.parsed;
+    errors.push(...parsed.errors);
+    for (const s of parsed.objects) {
+      const key = `${s.kind}/${s.obj.metadata.namespace}/${s.obj.metadata.name}`;
+      const first = keys.get(key);
+      if (first) {
+        errors.push({
+          kind: s.kind,
+          namespace: s.obj.metadata.namespace ?? '',
+          name: s.obj.metadata.name,
+          origin: s.origin,
+          message: `also defined in ${first}: this later definition wins (remove one of them)`,
+        });
+      }
+      keys.set(key, s.origin.file ?? p);
+      objects.push(s);
+    }
+  }
+  return { objects, errors };
+}
+
+/**
+ * Runs `load` one at a time: a reload asked for while one runs makes it run once more when it ends (so
+ * the last change is always seen), and a failed load is logged, keeping what the store holds.
+ */
+function serializedReloads(load: () => Promise<void>, log: Logger, isClosed: () => boolean): { reload(): Promise<void>; idle(): Promise<void> } {
   let loading: Promise<void> | undefined;
   let again = false;
-  let closed = false;
-
-  const owns = (s: StoredObject): boolean => s.origin.file !== undefined && (s.origin.file === o.dir || s.origin.file.startsWith(`${o.dir}/`));
-
-  // One non-recursive watch per directory walked. Not fs.watch's recursive mode: on Linux, Node emulates
-  // it with a watch per file, which goes deaf to a file once it has been replaced by a rename (an atomic
-  // save, `kubectl cp`, a ConfigMap update), leaving such edits to the periodic rescan (up to rescanMs
-  // late). A directory's own watch reports creations, renames into it, writes and deletions of its entries.
-  const watchers = new Map<string, FSWatcher>();
-  let settle: NodeJS.Timeout | undefined;
-  const onEvent = (): void => {
-    clearTimeout(settle);
-    settle = setTimeout(() => void reload(), o.settleMs ?? 20);
-  };
-  const watchDirs = (dirs: readonly string[]): void => {
-    if (closed) return;
-    const want = new Set(dirs);
-    for (const [d, w] of watchers) {
-      if (want.has(d)) continue;
-      w.close();
-      watchers.delete(d);
-    }
-    for (const d of want) {
-      if (watchers.has(d)) continue;
-      try {
-        const w = watch(d, onEvent);
-        w.on('error', (err) => {
-          // The directory went away (or the watch broke): the next rescan adds it back if it is still there.
-          log.debug({ watched: d, err: err.message }, 'watch ended');
-          w.close();
-          if (watchers.get(d) === w) watchers.delete(d);
-        });
-        watchers.set(d, w);
-      } catch (err) {
-        log.warn({ watched: d, err: (err as Error).message }, 'cannot watch a config directory: relying on the periodic rescan');
-      }
-    }
-  };
-
-  const loadOnce = async (): Promise<void> => {
-    const { files: paths, dirs, special } = await listFiles(o.dir);
-    watchDirs(dirs);
-    const seen = new Set<string>();
-    let changed = false;
-    for (const p of paths) {
-      const st = await stat(p).catch(() => undefined);
-      if (!st) continue;
-      if (!st.isFile()) {
-        special.set(p, fileType(st));
-        continue;
-      }
-      seen.add(p);
-      const prev = files.get(p);
-      // The inode too: a same-size file renamed over this one within the file system's timestamp
-      // granularity keeps both mtime and size, but not the inode.
-      if (prev && prev.ino === st.ino && prev.mtimeMs === st.mtimeMs && prev.size === st.size) continue;
-      const read = await readRegularFile(p);
-      if (read === undefined) continue; // gone since listed: the next rescan sees what replaced it
-      if ('notRegular' in read) {
-        seen.delete(p);
-        special.set(p, read.notRegular);
-        continue;
-      }
-      const { text, st: rst } = read;
-      if (prev?.text !== text) {
-        changed = true;
-        files.set(p, { ino: rst.ino, mtimeMs: rst.mtimeMs, size: rst.size, text, good: prev?.good });
-      } else files.set(p, { ...prev, ino: rst.ino, mtimeMs: rst.mtimeMs, size: rst.size });
-    }
-    for (const [p, what] of special) {
-      if (skipped.get(p) !== what)
-        log.warn({ file: p, type: what }, `${p} is ${what}, not a regular file: skipped (only regular files are read; remove it or give it another name)`);
-    }
-    skipped = special;
-    for (const p of [...files.keys()]) {
-      if (!seen.has(p)) {
-        files.delete(p);
-        changed = true;
-      }
-    }
-    const signature = [...files.keys()].sort().join('\n');
-    if (!changed && signature === lastSignature) return;
-    lastSignature = signature;
-    const objects: StoredObject[] = [];
-    const errors: ValidationError[] = [];
-    const keys = new Map<string, string>();
-    for (const p of [...files.keys()].sort()) {
-      const f = files.get(p);
-      if (!f) continue;
-      if (!f.parsed) {
-        const r = effectiveContent(p, f.text, f.good);
-        f.parsed = r.parsed;
-        f.good = r.good;
-      }
-      const parsed = f.parsed;
-      errors.push(...parsed.errors);
-      for (const s of parsed.objects) {
-        const key = `${s.kind}/${s.obj.metadata.namespace}/${s.obj.metadata.name}`;
-        const first = keys.get(key);
-        if (first) {
-          errors.push({
-            kind: s.kind,
-            namespace: s.obj.metadata.namespace ?? '',
-            name: s.obj.metadata.name,
-            origin: s.origin,
-            message: `also defined in ${first}: this later definition wins (remove one of them)`,
-          });
-        }
-        keys.set(key, s.origin.file ?? p);
-        objects.push(s);
-      }
-    }
-    // Report each problem once while it lasts.
-    const fresh = errors.filter((e) => !reported.has(JSON.stringify(e)));
-    reported = new Set(errors.map((e) => JSON.stringify(e)));
-    if (fresh.length > 0) o.reporter.report(fresh);
-    const didChange = o.store.replace(owns, objects);
-    log.info({ files: files.size, objects: objects.length, errors: errors.length, changed: didChange }, 'config directory loaded');
-  };
-
   const reload = async (): Promise<void> => {
-    if (closed) return;
+    if (isClosed()) return;
     if (loading) {
       again = true;
       return loading;
@@ -330,8 +347,8 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
       try {
         do {
           again = false;
-          await loadOnce();
-        } while (again && !closed);
+          await load();
+        } while (again && !isClosed());
       } catch (err) {
         log.error({ err: (err as Error).message }, 'cannot read the config directory: keeping the last loaded configuration');
       } finally {
@@ -340,25 +357,64 @@ export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<
     })();
     return loading;
   };
+  return { reload, idle: async () => await loading };
+}
+
+export async function startLocalDirSource(opts: LocalDirSourceOptions): Promise<LocalDirSource> {
+  const o = { ...opts, dir: resolve(opts.dir) };
+  const log = o.log.child({ component: 'local-dir', dir: o.dir });
+  // Each file's text and what it parsed to: a reload re-parses only the files whose text changed, and the
+  // objects of unchanged files are the same objects as before (the store skips them by identity).
+  const files = new Map<string, FileEntry>();
+  // Config-named entries that are not regular files, reported once each while they stay so.
+  let skipped = new Map<string, string>();
+  let lastSignature = '';
+  let reported = new Set<string>();
+  let closed = false;
+
+  const owns = (s: StoredObject): boolean => s.origin.file !== undefined && (s.origin.file === o.dir || s.origin.file.startsWith(`${o.dir}/`));
+
+  let settle: NodeJS.Timeout | undefined;
+  const watches = directoryWatches(log, () => {
+    clearTimeout(settle);
+    settle = setTimeout(() => void reloads.reload(), o.settleMs ?? 20);
+  });
+
+  const loadOnce = async (): Promise<void> => {
+    const { files: paths, dirs, special } = await listFiles(o.dir);
+    watches.watch(dirs);
+    const changed = await refreshFiles(paths, files, special);
+    warnSkippedEntries(log, special, skipped);
+    skipped = special;
+    const signature = [...files.keys()].sort().join('\n');
+    if (!changed && signature === lastSignature) return;
+    lastSignature = signature;
+    const { objects, errors } = collectObjects(files);
+    // Report each problem once while it lasts.
+    const fresh = errors.filter((e) => !reported.has(JSON.stringify(e)));
+    reported = new Set(errors.map((e) => JSON.stringify(e)));
+    if (fresh.length > 0) o.reporter.report(fresh);
+    const didChange = o.store.replace(owns, objects);
+    log.info({ files: files.size, objects: objects.length, errors: errors.length, changed: didChange }, 'config directory loaded');
+  };
+  const reloads = serializedReloads(loadOnce, log, () => closed);
 
   // The first full load must succeed (a missing directory is the caller's error to report).
   const st = await stat(o.dir);
   if (!st.isDirectory()) throw new Error(`${o.dir} is not a directory: pass the directory that holds the YAML files`);
   await loadOnce();
 
-  const rescan = setInterval(() => void reload(), o.rescanMs ?? 1000);
+  const rescan = setInterval(() => void reloads.reload(), o.rescanMs ?? 1000);
   rescan.unref();
 
   return {
-    reload,
+    reload: reloads.reload,
     async close() {
       closed = true;
       clearInterval(rescan);
       clearTimeout(settle);
-      for (const w of watchers.values()) w.close();
-      watchers.clear();
-      await loading;
-      for (const w of watchers.values()) w.close();
+      watches.close();
+      await reloads.idle();
     },
   };
 }
