@@ -292,7 +292,7 @@ export class TlsContextCache {
 }
 
 /** Subject alt names of a peer certificate: node's `subjectaltname` entries (`DNS:a.example.com`, `IP Address:10.0.0.1`) split into type and value. */
-export function peerSans(cert: PeerCertificate | undefined): { type: string; value: string }[] {
+function peerSans(cert: PeerCertificate | undefined): { type: string; value: string }[] {
   const raw = cert?.subjectaltname;
   if (!raw) return [];
   return raw.split(', ').map((e) => {

@@ -16,13 +16,13 @@ import { ConfigError, type Json } from '../xds/json.ts';
 import { SECRET_TYPE } from '../../xds/type-urls.ts';
 import { T } from '../admin/config-dump.ts';
 
-export interface CertificateSecret {
+interface CertificateSecret {
   kind: 'certificate';
   cert: string;
   key: string;
 }
 
-export interface ValidationSecret {
+interface ValidationSecret {
   kind: 'validation';
   /** PEM bundle of trusted CAs. */
   ca: string;
@@ -43,8 +43,8 @@ export interface SecretEntry {
 
 type Secret = envoy.extensions.transport_sockets.tls.v3.Secret;
 
-export const FILE_CERT_PREFIX = 'file-cert:';
-export const FILE_ROOT_PREFIX = 'file-root:';
+const FILE_CERT_PREFIX = 'file-cert:';
+const FILE_ROOT_PREFIX = 'file-root:';
 const SYSTEM_ROOT = 'file-root:system';
 /** Envoy's redaction of sensitive fields in config_dump (bytes of `[redacted]`). */
 const REDACTED = Buffer.from('[redacted]').toString('base64');
@@ -305,11 +305,6 @@ function mtimes(paths: readonly string[]): string {
       }
     })
     .join('|');
-}
-
-/** Every SDS name served over ADS (credentialName `kubernetes://` names) referenced in these resources. */
-export function adsSecretNames(resources: readonly unknown[]): string[] {
-  return referencedSecretNames(resources).ads;
 }
 
 /** SDS names referenced in these resources: served over ADS, and resolved locally (file-cert / file-root). */

@@ -40,7 +40,7 @@ export function parseDownstreamTransportSocket(ts: envoy.config.core.v3.Transpor
 }
 
 /** Envoy's listener ssl.* counter a failed handshake is charged to. */
-export type HandshakeFailure = 'connection_error' | 'fail_verify_no_cert' | 'fail_verify_error' | 'fail_verify_san';
+type HandshakeFailure = 'connection_error' | 'fail_verify_no_cert' | 'fail_verify_error' | 'fail_verify_san';
 
 export interface HandshakeOutcome {
   ok: boolean;

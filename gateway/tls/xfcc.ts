@@ -9,7 +9,7 @@ import type { envoy } from '../../xds/envoy.ts';
 import { fieldTable } from '../xds/fields.ts';
 import { ConfigError } from '../xds/json.ts';
 
-export type XfccMode = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
+type XfccMode = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
 
 export interface XfccConfig {
   mode: XfccMode;

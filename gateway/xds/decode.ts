@@ -1,14 +1,13 @@
 // Decodes xDS resources (Any) to Envoy JSON. Unlike xds/protos.ts' unpackToJson it survives nested Any
 // values whose type is not loaded (Istio's own filters such as istio.stats, TypedStruct configs): those
-// are rendered as `{"@type": "<type url>"}` and flagged with a non-enumerable marker, so validation can
-// name them (and NACK them unless the proxy knows they are harmless) instead of failing the whole decode.
+// are rendered as `{"@type": "<type url>"}`, so the parser that reads them names the type (and NACKs it unless
+// the proxy knows it is harmless) instead of the whole decode failing.
 import protobuf from 'protobufjs';
 import protojson from 'protobufjs/ext/protojson.js';
 import type { TypeUrls } from '../../xds/envoy.ts';
 import { envoyRoot, lookupType, type Any } from '../../xds/protos.ts';
 import type { Json } from './json.ts';
 
-export const UNKNOWN_ANY_MARKER = '__meshgate_unknown_any';
 // Unknown Anys are swapped for a StringValue carrying this prefix and the original type URL.
 const PLACEHOLDER_PREFIX = 'meshgate-unknown-any:';
 
@@ -63,7 +62,6 @@ function restore(j: unknown, depth = 0): void {
     const url = v.slice(PLACEHOLDER_PREFIX.length);
     for (const k of Object.keys(o)) delete o[k];
     o['@type'] = url;
-    Object.defineProperty(o, UNKNOWN_ANY_MARKER, { value: url, enumerable: false });
     return;
   }
   for (const v of Object.values(o)) restore(v, depth + 1);
