@@ -42,7 +42,7 @@ function adsSdsConfig(): envoy.config.core.v3.ConfigSource {
   return { ads: {}, resource_api_version: 'V3' };
 }
 
-/** ConstructSdsSecretConfig: the agent's SDS server over the `sds-grpc` bootstrap cluster. */
+/** ConstructSdsSecretConfig: the agent's SDS server over the `sds-grpc` bootstrap cluster (no initial_fetch_timeout either). */
 function agentSdsConfig(): envoy.config.core.v3.ConfigSource {
   return {
     api_config_source: {
@@ -51,7 +51,6 @@ function agentSdsConfig(): envoy.config.core.v3.ConfigSource {
       transport_api_version: 'V3',
       grpc_services: [{ envoy_grpc: { cluster_name: SDS_GRPC_CLUSTER } }],
     },
-    initial_fetch_timeout: '0s',
     resource_api_version: 'V3',
   };
 }
