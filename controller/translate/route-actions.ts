@@ -39,9 +39,9 @@ function headerMatcher(name: string, m: StringMatch | undefined): envoy.config.r
   return sm ? { name, string_match: sm } : { name };
 }
 
-/** TranslateRouteMatch. */
+/** TranslateRouteMatch: a route without a match block gets `prefix: /` alone (case_sensitive left at Envoy's default, true). */
 export function routeMatch(match: HTTPMatchRequest | undefined): envoy.config.route.v3.RouteMatch {
-  if (!match) return { prefix: '/', case_sensitive: true };
+  if (!match) return { prefix: '/' };
   const out: envoy.config.route.v3.RouteMatch = {};
   if (match.uri?.exact !== undefined) out.path = match.uri.exact;
   else if (match.uri?.prefix !== undefined) out.prefix = match.uri.prefix;
