@@ -334,7 +334,7 @@ function collectObjects(files: ReadonlyMap<string, FileEntry>): { objects: Store
  * Runs `load` one at a time: a reload asked for while one runs makes it run once more when it ends (so
  * the last change is always seen), and a failed load is logged, keeping what the store holds.
  */
-function serializedReloads(load: () => Promise<void>, log: Logger, isClosed: () => boolean): { reload(): Promise<void>; idle(): Promise<void> } {
+function serializedReloads(load: () => Promise<void>, log: Logger, isClosed: () => boolean): { reload: () => Promise<void>; idle: () => Promise<void> } {
   let loading: Promise<void> | undefined;
   let again = false;
   const reload = async (): Promise<void> => {
