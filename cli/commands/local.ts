@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { createLogger, type Logger } from '../logger.ts';
 import { bindError, parseConcurrency, parseLabels, parsePort, UsageError } from '../usage-error.ts';
 import { ObjectStore } from '../../controller/model/store.ts';
+import type { GatewaySpec } from '../../controller/model/istio-types.ts';
+import { isSubset } from '../../controller/model/labels.ts';
+import type { Kind } from '../../controller/model/objects.ts';
 import { formatError, type ErrorReporter } from '../../controller/model/validation.ts';
 import { startController } from '../../controller/controller.ts';
 import { startLocalDirSource } from '../../controller/sources/local-dir.ts';
@@ -131,12 +134,61 @@ function privateSocketDir(): string {
   return mkdtempSync(join(base, 'meshgate-xds-'));
 }
 
+const formatLabels = (labels: Readonly<Record<string, string>>): string =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
+/**
+ * Says when no Gateway selects this gateway, since it then serves no listener and nothing else tells:
+ * a warning with the gateway's labels, the Gateways present and their selectors, and how to fix it;
+ * then an info line when a Gateway selects it again. Once per state change, checked when Gateways
+ * change. Selection as istiod's: a Gateway selects the proxy when its spec.selector is a subset of the
+ * proxy's labels (no selector: every gateway), whatever the Gateway's namespace.
+ */
+export function reportGatewaySelection(store: ObjectStore, labels: Readonly<Record<string, string>>, log: Logger): { close(): void } {
+  const [example] = Object.entries(labels);
+  const fix = `give a Gateway a spec.selector that is a subset of these labels${example ? ` (e.g. selector: {${example[0]}: ${example[1]}})` : ''}`;
+  let last: string | undefined;
+  const check = (): void => {
+    const gateways = store.snapshot().byKind('Gateway');
+    const name = (g: (typeof gateways)[number]): string => `${g.obj.metadata.namespace ?? 'default'}/${g.obj.metadata.name}`;
+    const selector = (g: (typeof gateways)[number]): Record<string, string> => (g.obj.spec as GatewaySpec | undefined)?.selector ?? {};
+    const selecting = gateways.filter((g) => isSubset(selector(g), labels)).map(name);
+    if (selecting.length > 0) {
+      if (last !== undefined && last !== 'selected') log.info({ gateways: selecting }, `this gateway is now selected by ${selecting.join(', ')}`);
+      last = 'selected';
+      return;
+    }
+    const present = gateways.map((g) => ({ gateway: name(g), selector: selector(g) }));
+    const state = JSON.stringify(present);
+    if (state === last) return;
+    last = state;
+    if (present.length === 0) {
+      log.warn({ labels }, `no Gateway in the config directory, so this gateway (labels ${formatLabels(labels)}) serves no listener: ${fix}`);
+      return;
+    }
+    const selectors = present.map((g) => `${g.gateway} selects {${formatLabels(g.selector)}}`).join(', ');
+    log.warn(
+      { labels, gateways: present },
+      `no Gateway selects this gateway (labels ${formatLabels(labels)}), so it serves no listener: ${selectors}; ${fix}, or start meshgate local with --labels matching a Gateway's selector`,
+    );
+  };
+  const onChange = (kinds: ReadonlySet<Kind>): void => {
+    if (kinds.has('Gateway')) check();
+  };
+  store.on('change', onChange);
+  check();
+  return { close: () => store.off('change', onChange) };
+}
+
 /** The proxy's own ports, as the flags that move them. */
 const PORT_FLAGS = { admin: '--admin-port', status: '--status-port', metrics: '--metrics-port' } as const;
 
 export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
   const store = new ObjectStore();
-  const reporter = logReporter(log.child({ component: 'config' }));
+  const configLog = log.child({ component: 'config' });
+  const reporter = logReporter(configLog);
   const identity = { namespace: o.namespace, podName: o.name, labels: o.labels };
   const socketDir = o.xdsPort === undefined ? privateSocketDir() : undefined;
   const removeSocketDir = (): void => {
@@ -148,7 +200,9 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
   const controller = await startController({
     store,
     identity: () => identity,
-    log: log.child({ component: 'controller' }),
+    // startController, startLocalDirSource and startProxy each name their own component: they get the
+    // root logger (a child of a child with the same key would write "component" twice on every line).
+    log,
     xds,
     reporter,
   }).catch((e: unknown) => {
@@ -156,7 +210,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     const err = e as NodeJS.ErrnoException;
     throw 'port' in xds ? bindError('--xds-port', 'the xDS port', `${xds.host}:${xds.port}`, err.code) : err;
   });
-  const source = await startLocalDirSource({ dir: o.config, store, log: log.child({ component: 'local-dir' }), reporter });
+  const source = await startLocalDirSource({ dir: o.config, store, log, reporter });
   controller.markSynced();
   const proxy = await startProxy({
     xdsAddress: 'socket' in xds ? `unix:${xds.socket}` : `127.0.0.1:${controller.port}`,
@@ -172,7 +226,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     concurrency: o.concurrency,
     ...(o.accessLog ? { accessLog: o.accessLog } : {}),
     ...(o.dnsServer ? { dnsServer: o.dnsServer } : {}),
-    log: log.child({ component: 'proxy' }),
+    log,
   }).catch(async (e: unknown) => {
     await source.close();
     await controller.close();
@@ -190,9 +244,11 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     },
     'meshgate local is ready',
   );
+  const selection = reportGatewaySelection(store, o.labels, configLog);
   return {
     drain: () => proxy.drain(),
     async close() {
+      selection.close();
       await proxy.close();
       await source.close();
       await controller.close();
