@@ -50,7 +50,12 @@ function translateWith(snapshot: StoreSnapshot, identity: GatewayIdentity, reuse
   else {
     const before = push.errors.length;
     const listeners = buildListeners(push);
-    const routes = referencedRouteNames(listeners).map((n) => buildRouteConfiguration(push, n));
+    // Every server's route table, also for an HTTPS server whose filter chain is left out (ISTIO_MUTUAL, a
+    // credential that cannot be served): istiod builds its chain and RDS alike, with whatever VirtualServices
+    // bind to it (routes.ts), so the routes match istiod's whichever way the listener differs.
+    const names = referencedRouteNames(listeners);
+    for (const n of push.merged.serversByRouteName.keys()) if (!names.includes(n)) names.push(n);
+    const routes = names.map((n) => buildRouteConfiguration(push, n));
     lr = { listeners, routes, errors: push.errors.slice(before) };
   }
   const built = buildClusters(push);
