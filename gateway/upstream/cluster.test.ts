@@ -46,6 +46,17 @@ describe('parseCluster NACKs what it does not implement, naming the field', () =
       base({ lb_policy: 'RING_HASH', ring_hash_lb_config: { hash_function: 'MURMUR_HASH_2' } }),
       `${W}.ring_hash_lb_config.hash_function "MURMUR_HASH_2" is not supported by this proxy`,
     ],
+    [
+      "istiod's c-ares typed_dns_resolver_config on a DNS cluster (accepted without effect)",
+      base({
+        type: 'STRICT_DNS',
+        typed_dns_resolver_config: {
+          name: 'envoy.network.dns_resolver.cares',
+          typed_config: { '@type': 'type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig', udp_max_queries: 100 },
+        },
+      }),
+      '',
+    ],
     ['upstream network filters', base({ filters: [{ name: 'f' }] }), `${W}: upstream network filters are not supported by this proxy`],
   ];
   for (const [what, c, message] of cases) {

@@ -114,6 +114,8 @@ const checkCluster = fieldTable('envoy.config.cluster.v3.Cluster', {
   per_connection_buffer_limit_bytes:
     "bodies stream with node's backpressure (the upstream socket's 256 KiB high-water mark), not Envoy's per-connection buffers",
   dns_lookup_family: 'names always resolve to IPv4 addresses (V4_ONLY, what Istio sets for IPv4 clusters)',
+  typed_dns_resolver_config:
+    "names go to meshgate's own resolver (the system's, or --dns-server), not to a per-cluster one: Istio's c-ares settings (udp_max_queries) have no counterpart",
   track_cluster_stats: 'request/response size histograms and timeout budgets are not kept',
   ignore_health_on_host_removal: 'without active health checking a host leaves as soon as service discovery drops it, which is what this option asks for',
   close_connections_on_host_health_failure: 'applies to hosts failing active health checks, which this proxy does not run',
