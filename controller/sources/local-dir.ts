@@ -113,7 +113,7 @@ export function parseConfigFile(text: string, file: string): ParsedFile {
  * most likely being saved in place (truncate, then write), so its last good objects stay until content
  * arrives; deleting the file is how its objects are removed. Without a good version, what parsed is used.
  */
-export function effectiveContent(file: string, text: string, good: ParsedFile | undefined): { parsed: ParsedFile; good: ParsedFile | undefined } {
+function effectiveContent(file: string, text: string, good: ParsedFile | undefined): { parsed: ParsedFile; good: ParsedFile | undefined } {
   const empty = text.trim() === '';
   if (good && good.objects.length > 0 && empty) {
     const held = `file is empty (a save in progress?): its last good version (${good.objects.length} objects) stays in effect until it has content again; delete the file to remove those objects`;
