@@ -1,7 +1,7 @@
 // /clusters in Envoy's text and JSON forms (source/server/admin/clusters_chunk_processor.cc).
 import { Cluster } from '../upstream/cluster.ts';
 import type { Host } from '../upstream/host.ts';
-import { HEALTH_DEGRADED, HEALTH_DRAINING, HEALTH_HEALTHY, HEALTH_TIMEOUT, HEALTH_UNHEALTHY } from '../upstream/host.ts';
+import { HEALTH_DEGRADED, HEALTH_DRAINING, HEALTH_TIMEOUT, HEALTH_UNHEALTHY } from '../upstream/host.ts';
 
 /** Host stat names in the order Envoy prints them (sorted). */
 const HOST_STAT_NAMES = ['cx_active', 'cx_connect_fail', 'cx_total', 'rq_active', 'rq_error', 'rq_success', 'rq_timeout', 'rq_total'] as const;
@@ -64,13 +64,24 @@ export function renderClustersText(clusters: Cluster[], others?: HostStatTotals)
   return out;
 }
 
-const EDS_HEALTH: Record<number, string> = {
-  [HEALTH_HEALTHY]: 'HEALTHY',
-  [HEALTH_UNHEALTHY]: 'UNHEALTHY',
-  [HEALTH_DRAINING]: 'DRAINING',
-  [HEALTH_TIMEOUT]: 'TIMEOUT',
-  [HEALTH_DEGRADED]: 'DEGRADED',
-};
+/**
+ * HostHealthStatus.eds_health_status as Envoy's admin writes it from the host's flags (setHealthFlag in
+ * source/server/admin/clusters_handler.cc): FAILED_EDS_HEALTH (UNHEALTHY, TIMEOUT) is UNHEALTHY, then DEGRADED,
+ * DRAINING from its own flag, and HEALTHY otherwise (UNKNOWN endpoints included).
+ */
+function edsHealthStatus(h: Host): string {
+  switch (h.health) {
+    case HEALTH_UNHEALTHY:
+    case HEALTH_TIMEOUT:
+      return 'UNHEALTHY';
+    case HEALTH_DEGRADED:
+      return 'DEGRADED';
+    case HEALTH_DRAINING:
+      return 'DRAINING';
+    default:
+      return 'HEALTHY';
+  }
+}
 
 export function renderClustersJson(clusters: Cluster[], others?: HostStatTotals): string {
   const statuses = clusters.map((c) => {
@@ -107,7 +118,7 @@ export function renderClustersJson(clusters: Cluster[], others?: HostStatTotals)
           // HostHealthStatus in field order: failed_outlier_check (2) before eds_health_status (3).
           health_status: {
             ...(h.outlierEjected ? { failed_outlier_check: true } : {}),
-            ...(EDS_HEALTH[h.health] ? { eds_health_status: EDS_HEALTH[h.health] } : {}),
+            eds_health_status: edsHealthStatus(h),
           },
           weight: h.weight,
         };

@@ -333,11 +333,17 @@ export function parseCluster(c: EnvoyCluster): ClusterSpec {
     checkRoundRobin(c.round_robin_lb_config, `${where}.round_robin_lb_config`);
     slowStart = parseSlowStart(c.round_robin_lb_config.slow_start_config, `${where}.round_robin_lb_config.slow_start_config`);
   }
+  // healthy_panic_threshold: absent, Envoy's 50%; `{}` (what istiod sends) is 0%, which turns panic mode off.
+  // Envoy rounds the percentage to an integer (PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT).
   let panicThreshold = 50;
   if (c.common_lb_config !== undefined) {
     checkCommonLb(c.common_lb_config, `${where}.common_lb_config`);
     const p = c.common_lb_config.healthy_panic_threshold;
-    if (p !== undefined) panicThreshold = p.value ?? 0;
+    if (p !== undefined) {
+      const v = p.value ?? 0;
+      if (!(v >= 0 && v <= 100)) throw new ConfigError(`${where}.common_lb_config.healthy_panic_threshold.value must be in [0, 100]`);
+      panicThreshold = Math.round(v);
+    }
   }
   if (c.filters !== undefined && c.filters.length > 0) throw new ConfigError(`${where}: upstream network filters are not supported by this proxy`);
   const tls =
@@ -616,9 +622,10 @@ export class Cluster {
     for (const k of GAUGES) s[k] = this.scope.gauge(k);
     this.stats = s;
     this.scope.computedGauge('membership_total', () => this.hosts.length);
-    this.scope.computedGauge('membership_healthy', () => this.countHealth((h) => h.healthy));
-    this.scope.computedGauge('membership_degraded', () => this.countHealth((h) => h.health === HEALTH_DEGRADED));
-    this.scope.computedGauge('membership_excluded', () => 0);
+    // Envoy's partition of a host set: excluded (DRAINING) hosts are neither healthy nor degraded.
+    this.scope.computedGauge('membership_healthy', () => this.countHealth((h) => h.healthy && !h.excluded));
+    this.scope.computedGauge('membership_degraded', () => this.countHealth((h) => h.degraded));
+    this.scope.computedGauge('membership_excluded', () => this.countHealth((h) => h.excluded));
     this.scope.computedGauge('max_host_weight', () => this.hosts.reduce((m, h) => Math.max(m, h.weight), 0));
     if (spec.outlier) {
       this.outlier = new OutlierDetector(spec.outlier, store, this.scope, { sharing: o.sharing, cluster: spec.name });
@@ -715,8 +722,10 @@ export class Cluster {
   }
 
   private rebuildLb(): void {
-    // Lowest priority level with a usable host; panic mode (balance over all hosts of that level) when
-    // the healthy share is below the threshold, as Envoy does per priority.
+    // Lowest priority level with a usable host, healthy hosts first, degraded ones when the level has none.
+    // Panic mode (balance over all hosts of that level) as Envoy's LoadBalancerBase::isHostSetInPanic: healthy
+    // plus degraded hosts below healthy_panic_threshold percent of the level's hosts, excluded (DRAINING) ones
+    // not counted; a threshold of 0 (Istio's) never panics.
     const byPriority = new Map<number, Host[]>();
     for (const h of this.hosts) {
       let l = byPriority.get(h.priority);
@@ -728,14 +737,15 @@ export class Cluster {
     this.panic = false;
     for (const p of levels) {
       const all = byPriority.get(p) ?? [];
-      const healthy = all.filter((h) => h.healthy);
-      const degraded = all.filter((h) => h.health === HEALTH_DEGRADED);
+      const healthy = all.filter((h) => h.healthy && !h.excluded);
+      const degraded = all.filter((h) => h.degraded);
       if (healthy.length > 0 || degraded.length > 0 || p === levels[levels.length - 1]) {
-        const usable = healthy.length > 0 ? healthy : degraded;
-        if (all.length > 0 && (usable.length * 100) / all.length < this.spec.panicThreshold) {
+        const counted = all.reduce((n, h) => (h.excluded ? n : n + 1), 0);
+        const available = counted === 0 ? 0 : ((healthy.length + degraded.length) * 100) / counted;
+        if (all.length > 0 && available < this.spec.panicThreshold) {
           this.panic = true;
           eligible = all;
-        } else eligible = usable;
+        } else eligible = healthy.length > 0 ? healthy : degraded;
         break;
       }
     }
@@ -969,15 +979,18 @@ export class Cluster {
     }
   }
 
-  /** Health flags as /clusters prints them (Envoy HostUtility::healthFlagsToString). */
+  /**
+   * Health flags as /clusters prints them (Envoy HostUtility::healthFlagsToString, flags in Envoy's order):
+   * UNHEALTHY and TIMEOUT set FAILED_EDS_HEALTH, DEGRADED sets DEGRADED_EDS_HEALTH, DRAINING sets
+   * EDS_STATUS_DRAINING (Envoy's exclude_host_in_eds_status_draining, on by default). Hosts leave as soon as
+   * service discovery drops them (no active health checking), so /pending_dynamic_removal never appears.
+   */
   static healthFlags(h: Host): string {
-    if (h.outlierEjected) {
-      const eds = h.health === HEALTH_UNHEALTHY || h.health === HEALTH_TIMEOUT ? '/failed_eds_health' : '';
-      return `/failed_outlier_check${eds}`;
-    }
-    if (h.health === HEALTH_UNHEALTHY || h.health === HEALTH_TIMEOUT) return '/failed_eds_health';
-    if (h.health === HEALTH_DRAINING) return '/failed_eds_health/eds_status_draining';
-    if (h.health === HEALTH_DEGRADED) return '/degraded_eds_health';
-    return 'healthy';
+    let out = '';
+    if (h.outlierEjected) out += '/failed_outlier_check';
+    if (h.health === HEALTH_UNHEALTHY || h.health === HEALTH_TIMEOUT) out += '/failed_eds_health';
+    if (h.health === HEALTH_DEGRADED) out += '/degraded_eds_health';
+    if (h.health === HEALTH_DRAINING) out += '/eds_status_draining';
+    return out || 'healthy';
   }
 }

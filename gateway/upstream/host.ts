@@ -67,4 +67,17 @@ export class Host {
   get healthy(): boolean {
     return (this.health === HEALTH_HEALTHY || this.health === HEALTH_UNKNOWN) && !this.outlierEjected;
   }
+
+  /** DEGRADED and not ejected: used only when its priority level has no healthy host (Envoy's degraded hosts). */
+  get degraded(): boolean {
+    return this.health === HEALTH_DEGRADED && !this.outlierEjected;
+  }
+
+  /**
+   * DRAINING: left out of load balancing and of the panic computation (Envoy's EDS_STATUS_DRAINING flag puts the
+   * host in the excluded set). UNHEALTHY and TIMEOUT hosts are not excluded: they count as unhealthy.
+   */
+  get excluded(): boolean {
+    return this.health === HEALTH_DRAINING;
+  }
 }

@@ -9,7 +9,7 @@ import type { envoy } from '../../xds/envoy.ts';
 import { Cluster, parseCluster } from './cluster.ts';
 import type { Host } from './host.ts';
 
-function cluster(panic: number | undefined): { c: Cluster; store: StatsStore } {
+function cluster(panic: envoy.type.v3.Percent | undefined): { c: Cluster; store: StatsStore } {
   const json: envoy.config.cluster.v3.Cluster = {
     name: 'c',
     type: 'STATIC',
@@ -20,7 +20,7 @@ function cluster(panic: number | undefined): { c: Cluster; store: StatsStore } {
       endpoints: [{ lb_endpoints: [1, 2, 3, 4].map((i) => ({ endpoint: { address: { socket_address: { address: `10.0.0.${i}`, port_value: 80 } } } })) }],
     },
     outlier_detection: { consecutive_5xx: 1, interval: '60s', base_ejection_time: '60s', max_ejection_percent: 100 },
-    ...(panic === undefined ? {} : { common_lb_config: { healthy_panic_threshold: { value: panic } } }),
+    ...(panic === undefined ? {} : { common_lb_config: { healthy_panic_threshold: panic } }),
   };
   const store = new StatsStore();
   const c = new Cluster(parseCluster(json), json, store, { versionInfo: '1', addedViaApi: true, log: pino({ level: 'silent' }) });
@@ -37,12 +37,14 @@ function picks(c: Cluster, n = 40): Set<Host | undefined> {
   return s;
 }
 
-const cases = [
+const cases: { name: string; panic: envoy.type.v3.Percent | undefined; ejected: number; want: number; panicking: boolean }[] = [
   { name: "Envoy's default 50%: 2 of 4 ejected (50% healthy) -> only healthy hosts", panic: undefined, ejected: 2, want: 2, panicking: false },
   { name: "Envoy's default 50%: 3 of 4 ejected (25% healthy) -> panic, all 4 hosts", panic: undefined, ejected: 3, want: 4, panicking: true },
-  { name: 'Istio (threshold 0): 3 of 4 ejected -> only the healthy one', panic: 0, ejected: 3, want: 1, panicking: false },
-  { name: 'Istio (threshold 0): all ejected -> no host at all (503 no healthy upstream)', panic: 0, ejected: 4, want: 0, panicking: false },
-  { name: 'minHealthPercent 80: 1 of 4 ejected (75% healthy) -> panic', panic: 80, ejected: 1, want: 4, panicking: true },
+  { name: 'Istio (threshold 0): 3 of 4 ejected -> only the healthy one', panic: { value: 0 }, ejected: 3, want: 1, panicking: false },
+  { name: 'Istio (threshold 0): all ejected -> no host at all (503 no healthy upstream)', panic: { value: 0 }, ejected: 4, want: 0, panicking: false },
+  { name: "istiod's literal {} (0%): all ejected -> no host at all, no panic", panic: {}, ejected: 4, want: 0, panicking: false },
+  { name: 'minHealthPercent 80: 1 of 4 ejected (75% healthy) -> panic', panic: { value: 80 }, ejected: 1, want: 4, panicking: true },
+  { name: 'threshold 75.4 rounds to 75 (as Envoy): 1 of 4 ejected (75% healthy) -> no panic', panic: { value: 75.4 }, ejected: 1, want: 3, panicking: false },
 ];
 
 for (const k of cases) {
@@ -62,3 +64,7 @@ for (const k of cases) {
     }
   });
 }
+
+test('healthy_panic_threshold outside [0, 100] is NACKed', () => {
+  assert.throws(() => cluster({ value: 101 }), { message: "cluster 'c'.common_lb_config.healthy_panic_threshold.value must be in [0, 100]" });
+});
