@@ -25,17 +25,6 @@ const KNOWN_GAPS: { goldens: string[]; error: RegExp; why: string }[] = [
     error: /^cluster 'outbound\|8443\|\|(simple|skip|missing)\.example\.com': TLS to HTTP\/2 upstreams is not supported by this proxy yet/,
     why: 'a GRPC ServiceEntry port with DestinationRule TLS origination: the HTTP/2 upstream pool has no TLS yet, so the cluster is NACKed by name',
   },
-  {
-    goldens: [
-      'lb-passthrough.out.yaml',
-      'service-entry-egress.out.yaml',
-      'tls-egress-mtls-origination.out.yaml',
-      'tls-egress-origination.out.yaml',
-      'tls-egress-passthrough.out.yaml',
-    ],
-    error: /^cluster '[^']+': field 'typed_dns_resolver_config' is not supported by this proxy$/,
-    why: "DNS clusters carry istiod's c-ares typed_dns_resolver_config since 8a9da2e; the proxy's Cluster field table does not list it yet",
-  },
 ];
 
 describe('controller golden outputs are accepted by the proxy', () => {
