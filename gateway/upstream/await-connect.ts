@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 
 /**
  * Calls `cb` exactly once: when `sock` emits `readyEvent` ('connect' for TCP, 'secureConnect' after a TLS
- * handshake), on its first error, or after `timeoutMs` (0 = none) with undici's timeout code, which the
+ * handshake), on its first error, or after `timeoutMs` (0 = none) with the code UND_ERR_CONNECT_TIMEOUT, which the
  * cluster stats map to upstream_cx_connect_timeout. A failed or timed-out socket is destroyed.
  */
 export function awaitConnect<S extends Socket>(
