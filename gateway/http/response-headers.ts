@@ -22,7 +22,7 @@ export interface ResponseHeaderOptions {
 
 const DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'x-envoy-peer-metadata', 'x-envoy-peer-metadata-id']);
 
-/** `raw` is undici's rawHeaders ([name, value, ...] as Buffers or strings). */
+/** `raw` is the upstream pool's raw header list ([name, value, ...] as Buffers or strings). */
 export function buildResponseHeaders(raw: readonly (Buffer | string)[], o: ResponseHeaderOptions): { headers: string[]; contentLength: number } {
   const out: string[] = [];
   let contentLength = -1;
