@@ -17,7 +17,7 @@ export const HEALTH_BY_NAME: Record<string, number> = {
   DEGRADED: HEALTH_DEGRADED,
 };
 
-/** Minimal view of a connection pool, so the load balancer and host code do not depend on undici. */
+/** Minimal view of a connection pool, so the load balancer and host code do not depend on the pools (h1-pool, h2-pool). */
 export interface HostPool {
   close(): Promise<void>;
   destroy(): Promise<void>;
