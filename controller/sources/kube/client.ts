@@ -2,7 +2,7 @@
 // (kubeconfig files, in-cluster service account with its token re-read every minute, client certificates,
 // exec/OIDC plugins, proxies); the requests themselves are plain node:http(s), so the list/watch loop in
 // reflector.ts controls every timeout, abort and retry itself (the 1.4.0 informer stops for good on the
-// first watch error, see shared/research/dependencies.md §3.3).
+// first watch error).
 import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
