@@ -1,4 +1,4 @@
-// Envoy xDS v3 resource type URLs: the contract between controller and proxy (DESIGN.md).
+// Envoy xDS v3 resource type URLs: the contract between controller and proxy (docs/architecture.md).
 export const TYPE_PREFIX = 'type.googleapis.com/';
 
 export const LISTENER_TYPE = 'type.googleapis.com/envoy.config.listener.v3.Listener';
