@@ -10,7 +10,7 @@
 //   [BF]    quiche/balsa/balsa_frame.cc (LF or CRLF line ends, invalid header bytes 0x00-0x08, 0x0B, 0x0C,
 //           0x0E-0x1F, 0x7F; header-name bytes; Content-Length parsing; chunk sizes)
 //   [HCM]   source/common/http/conn_manager_impl.cc; [HCMU] conn_manager_utility.cc (sanitising)
-//   [DP §n] ../shared/research/envoy-data-plane.md section n
+//   [DP §n] section n of the team's notes on Envoy's data plane (not in this repository; each rule states the behaviour)
 // A local reply sent before the request was read completely, and every 400, closes the connection [DP §1.1].
 // Latin1 strings are bytes: '\xe9' is the single byte 0xE9.
 import { HOST } from './config.ts';
