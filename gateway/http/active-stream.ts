@@ -74,7 +74,7 @@ const CONNECT_ERRORS: Record<string, string> = {
   EACCES: 'Permission denied',
 };
 
-/** Envoy's reset reason for an undici error (before response headers). */
+/** Envoy's reset reason for an upstream pool error (before response headers). */
 function classifyError(err: Error & { code?: string }): ResetInfo {
   const code = err.code ?? '';
   const text = CONNECT_ERRORS[code];
@@ -673,7 +673,7 @@ export class ActiveStream {
     const perTry = this.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) a.perTryTimer = setTimeout(() => this.onPerTryTimeout(a), perTry);
     if (this.parsed.upgrade !== undefined) return this.sendUpgrade(a, host, cluster);
-    // undici consumes an async iterable body with backpressure (its types only list streams).
+    // The pools consume an async iterable body with backpressure (undici's Dispatcher types, which the contract borrows, only list streams).
     const body = this.body ? (this.body.newReader() as unknown as import('node:stream').Readable) : null;
     try {
       cluster.poolFor(host).dispatch({ path: this.path, method: this.method, headers: this.upstreamHeaders, body }, a);
