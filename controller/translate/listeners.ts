@@ -129,7 +129,7 @@ function terminatingTls(push: PushContext, gs: GatewayServer): envoy.extensions.
  * VirtualService `tls` match (SNI from `sniHosts`, no TLS context); plain TCP a tcp_proxy chain.
  * A listener with no chain is not emitted, as istiod does.
  */
-function filterChains(push: PushContext, listener: string, ms: MergedServers): envoy.config.listener.v3.FilterChain[] {
+function filterChains(push: PushContext, listener: string, ms: MergedServers, sniClaimed: Map<string, string>): envoy.config.listener.v3.FilterChain[] {
   if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(listener, ms)];
   const chains: envoy.config.listener.v3.FilterChain[] = [];
   for (const gs of ms.servers) {
@@ -141,7 +141,7 @@ function filterChains(push: PushContext, listener: string, ms: MergedServers): e
     }
     const mode = tls.mode ?? 'PASSTHROUGH';
     if (mode === 'PASSTHROUGH') {
-      chains.push(...tlsPassthroughChains(push, gs));
+      chains.push(...tlsPassthroughChains(push, gs, sniClaimed));
       continue;
     }
     if (mode === 'AUTO_PASSTHROUGH') {
@@ -193,22 +193,35 @@ function tlsInspector(): envoy.config.listener.v3.ListenerFilter {
   return { name: 'envoy.filters.listener.tls_inspector', typed_config: typedAny(TLS_INSPECTOR_TYPE, { initial_read_buffer_size: 512 }) };
 }
 
+/**
+ * buildGatewayListeners: one listener per bind and port. Servers on one port merge into one ServerPort per
+ * protocol (mergeGateways), so HTTPS and TLS servers on a port (e.g. HTTPS terminated beside a TLS
+ * PASSTHROUGH server, in one Gateway or several) are two ServerPorts: their filter chains are gathered into
+ * the listener the first one opened, told apart by SNI.
+ */
 export function buildListeners(push: PushContext): envoy.config.listener.v3.Listener[] {
   const merged = push.merged;
-  const out: envoy.config.listener.v3.Listener[] = [];
-  const seen = new Set<string>();
+  const listeners = new Map<string, { bind: string; port: number; chains: envoy.config.listener.v3.FilterChain[] }>();
+  // Passthrough SNI hosts claimed per port (and bind) across all its servers: Envoy refuses two equal chain matches.
+  const sniByPort = new Map<number, Map<string, string>>();
   for (const sp of merged.serverPorts) {
     const ms = merged.merged.get(`${sp.number}/${sp.protocol}/${sp.bind}`);
     if (!ms) continue;
     const bind = sp.bind || '0.0.0.0';
     const name = listenerName(bind, sp.number);
-    if (seen.has(name)) continue;
-    const chains = filterChains(push, name, ms);
+    let sni = sniByPort.get(sp.number);
+    if (!sni) sniByPort.set(sp.number, (sni = new Map()));
+    const chains = filterChains(push, name, ms, sni);
+    const l = listeners.get(name);
+    if (l) l.chains.push(...chains);
+    else listeners.set(name, { bind, port: sp.number, chains });
+  }
+  const out: envoy.config.listener.v3.Listener[] = [];
+  for (const [name, { bind, port, chains }] of listeners) {
     if (chains.length === 0) continue;
-    seen.add(name);
     out.push({
       name,
-      address: { socket_address: { address: bind, port_value: sp.number } },
+      address: { socket_address: { address: bind, port_value: port } },
       filter_chains: chains,
       ...(needsTlsInspector(chains) ? { listener_filters: [tlsInspector()] } : {}),
       traffic_direction: 'OUTBOUND',

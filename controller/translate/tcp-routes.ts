@@ -71,12 +71,13 @@ export function tcpProxyFilters(push: PushContext, gs: GatewayServer): envoy.con
 /**
  * PASSTHROUGH servers (buildGatewayNetworkFiltersFromTLSRoutes): one chain per matching `tls` match of
  * each bound VirtualService, `server_names` = the match's `sniHosts`, no TLS context: the encrypted stream
- * is forwarded as is. An SNI host already claimed on this server is skipped (Envoy rejects duplicate
- * filter-chain matches).
+ * is forwarded as is. A match naming an SNI host already claimed on this port and bind, by this server or
+ * another passthrough server of the listener (`claimed`: host -> bind), is skipped whole (model.CheckDuplicates:
+ * Envoy rejects duplicate filter-chain matches).
  */
-export function tlsPassthroughChains(push: PushContext, gs: GatewayServer): envoy.config.listener.v3.FilterChain[] {
+export function tlsPassthroughChains(push: PushContext, gs: GatewayServer, claimed: Map<string, string>): envoy.config.listener.v3.FilterChain[] {
   const chains: envoy.config.listener.v3.FilterChain[] = [];
-  const claimed = new Set<string>();
+  const bind = gs.server.bind ?? '';
   for (const vs of virtualServicesForGateway(push.virtualServices, push.identity.namespace, gs.gatewayName)) {
     if (!hostsMatch(gs.server.hosts, vs.spec.hosts ?? [], vs.namespace)) continue;
     for (const tls of vs.spec.tls ?? []) {
@@ -84,8 +85,8 @@ export function tlsPassthroughChains(push: PushContext, gs: GatewayServer): envo
       for (const m of tls.match ?? []) {
         if (!l4Matches([m], gs)) continue;
         const sni = m.sniHosts ?? [];
-        if (sni.some((h) => claimed.has(h))) continue;
-        for (const h of sni) claimed.add(h);
+        if (sni.some((h) => claimed.get(h) === bind)) continue;
+        for (const h of sni) claimed.set(h, bind);
         chains.push({ filter_chain_match: { server_names: sni }, filters: tcpProxyFor(push, tls.route, gs, vs), transport_socket_connect_timeout: '15s' });
       }
     }
