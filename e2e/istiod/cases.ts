@@ -9,7 +9,10 @@ import type { GatewayIdentity } from '../../controller/xds/snapshot.ts';
 export interface DiffCase {
   name: string;
   identity: GatewayIdentity;
-  /** The objects, each with its apiVersion (meshgate's golden loader reads kinds alone; istiod needs it). */
+  /**
+   * The objects, each with its apiVersion (meshgate's golden loader reads kinds alone; istiod needs it), written
+   * as YAML 1.1, the version istiod's Go decoder reads: a quoted "yes" must stay quoted, not become a boolean.
+   */
   yaml: string;
 }
 
@@ -49,7 +52,7 @@ export function caseFromYaml(name: string, text: string): DiffCase {
     }
     objects.push(o.apiVersion || !o.kind || !API_VERSION[o.kind] ? o : { apiVersion: API_VERSION[o.kind], ...o });
   }
-  return { name, identity, yaml: objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n') };
+  return { name, identity, yaml: objects.map((o) => stringify(o, { lineWidth: 0, version: '1.1' })).join('---\n') };
 }
 
 export function goldenCases(): DiffCase[] {

@@ -27,7 +27,7 @@ describe('istiod differential: the translator against istiod on every golden inp
       const [istiod, meshgate] = await Promise.all([istiodResources(bin, c), Promise.resolve(meshgateResources(c))]);
       const unexpected: string[] = [];
       for (const d of compare(istiod, meshgate)) {
-        const a = allowedBy(d);
+        const a = allowedBy(d, c.name);
         if (a) used.add(a);
         else unexpected.push(formatDifference(d));
       }

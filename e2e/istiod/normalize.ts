@@ -57,7 +57,9 @@ function keyOf(parentKey: string, item: Json): string | undefined {
   if (parentKey === 'virtual_hosts' || parentKey === 'filters' || parentKey === 'http_filters' || parentKey === 'listener_filters') {
     return typeof item.name === 'string' ? item.name : undefined;
   }
-  if (parentKey === 'domains') return undefined;
+  // A route's header and query parameter matchers are AND-ed: their order means nothing (istiod builds the
+  // query parameters from a Go map, in a different order on every run).
+  if (parentKey === 'headers' || parentKey === 'query_parameters') return typeof item.name === 'string' ? item.name : undefined;
   return undefined;
 }
 
