@@ -32,7 +32,7 @@ export interface FastListenerHooks {
 
 /** Pipelined bytes buffered beyond the request being served before reading pauses. */
 const MAX_PENDING = 64 * 1024;
-const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+const CONTINUE_LINE = 'HTTP/1.1 100 Continue\r\n';
 const EMPTY = Buffer.alloc(0);
 const LF = 10;
 /** Envoy's default delayed_close_timeout. */
@@ -293,12 +293,12 @@ export class FastConnection implements Downstream {
     this.chunkedOut = false;
     this.closeAfter = false;
     this.noBody = h.method === 'HEAD';
-    if (h.expectContinue && a.reject === undefined) this.sock.write(CONTINUE, 'latin1');
     const info: RequestInfo = {
       method: h.method,
       url: a.path,
       authority: a.authority,
       reject: a.reject,
+      sendContinue: a.sendContinue,
       httpMinor: 1,
       rawHeaders: a.rawHeaders,
       remoteAddress: this.remoteAddress,
@@ -379,6 +379,13 @@ export class FastConnection implements Downstream {
     this.chunkedOut = chunked && !this.noBody;
     this.closeAfter = close;
     this.headersSent = true;
+  }
+
+  writeContinue(headers: string[]): void {
+    if (this.closed || this.headersSent) return;
+    let head = CONTINUE_LINE;
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
+    this.sock.write(head + '\r\n', 'latin1');
   }
 
   write(chunk: Buffer | string): boolean {

@@ -24,8 +24,6 @@ export interface RequestHead {
   /** -1: no Content-Length. */
   contentLength: number;
   chunked: boolean;
-  /** `Expect: 100-continue`: answer `100 Continue` at once, as node:http does. */
-  expectContinue: boolean;
 }
 
 const METHODS = new Map<string, string>([
@@ -89,7 +87,6 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, maxByt
   let contentLength = -1;
   let chunked = false;
   let te = false;
-  let expectContinue = false;
   for (;;) {
     if (i >= limit) return end - start > maxBytes ? HEAD_HANDOFF : HEAD_INCOMPLETE;
     let c = buf[i] as number;
@@ -120,7 +117,8 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, maxByt
     const value = latin1(buf, v0, v1);
     const len = n1 - n0;
     // Framing and hop-by-hop headers that change how the bytes are read: recognised case-insensitively.
-    if (len === 14 || len === 17 || len === 10 || len === 7 || len === 6) {
+    // (Expect is the connection manager's, on both paths: request-admission.ts.)
+    if (len === 14 || len === 17 || len === 10 || len === 7) {
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
         if (contentLength >= 0 || value.length === 0 || value.length > 15) return HEAD_HANDOFF;
@@ -140,9 +138,6 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, maxByt
         if (value.toLowerCase().includes('upgrade')) return HEAD_HANDOFF;
       } else if (lower === 'upgrade') {
         return HEAD_HANDOFF;
-      } else if (lower === 'expect') {
-        if (value.toLowerCase() !== '100-continue') return HEAD_HANDOFF;
-        expectContinue = true;
       }
     }
     raw.push(name, value);
@@ -154,12 +149,11 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, maxByt
   out.rawHeaders = raw;
   out.contentLength = contentLength;
   out.chunked = chunked;
-  out.expectContinue = expectContinue;
   return i - start;
 }
 
 export function newRequestHead(): RequestHead {
-  return { method: '', url: '', rawHeaders: [], contentLength: -1, chunked: false, expectContinue: false };
+  return { method: '', url: '', rawHeaders: [], contentLength: -1, chunked: false };
 }
 
 /**

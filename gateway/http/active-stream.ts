@@ -6,6 +6,7 @@ import { applyHeaderMutation, type HeaderContext } from '../router/header-ops.ts
 import { ACTION_DIRECT, ACTION_REDIRECT, REQUIRE_TLS_NONE, findVirtualHost, matchRoute, type CompiledRoute } from '../router/route-config.ts';
 import { backOffMs, retriableReset, retriableResponse, type RetryPolicy } from '../router/retry-policy.ts';
 import type { Cluster } from '../upstream/cluster.ts';
+import type { UpstreamHandler } from '../upstream/connection-pool.ts';
 import type { Host } from '../upstream/host.ts';
 import type { AccessLogEntry } from '../access-log/text-format.ts';
 import type { HttpConnectionManager } from './connection-manager.ts';
@@ -42,6 +43,8 @@ export interface RequestInfo {
   authority: string | undefined;
   /** The codec refused the request (request-admission.ts): answered with this, never routed. */
   reject: CodecRejection | undefined;
+  /** `Expect: 100-continue` the connection manager answers itself (request-admission.ts): `100 Continue` first. */
+  sendContinue?: boolean;
   httpMinor: number;
   rawHeaders: readonly string[];
   remoteAddress: string;
@@ -110,6 +113,9 @@ const LOCAL_REPLY_DROPS = new Set([
   'server',
 ]);
 
+/** Headers an interim 100 does not carry on (Envoy's mutateResponseHeaders clears hop-by-hop ones). */
+const HOP_BY_HOP_1XX = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'content-length']);
+
 /** Envoy's Utility::isUpgrade on a response: an Upgrade header and an `upgrade` token in Connection. */
 function isUpgradeAnswer(headers: readonly string[]): boolean {
   let upgrade = false;
@@ -122,7 +128,7 @@ function isUpgradeAnswer(headers: readonly string[]): boolean {
   return upgrade && token;
 }
 
-class UpstreamAttempt implements Dispatcher.DispatchHandler {
+class UpstreamAttempt implements UpstreamHandler {
   readonly stream: ActiveStream;
   readonly host: Host;
   controller: Dispatcher.DispatchController | undefined;
@@ -147,6 +153,11 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, _h: unknown, _m?: string): void {
     if (this.done) return;
     this.stream.onUpstreamHeaders(this, statusCode, controller.rawHeaders as (Buffer | string)[] | null);
+  }
+
+  onResponseContinue(_c: Dispatcher.DispatchController, headers: string[]): void {
+    if (this.done) return;
+    this.stream.onUpstreamContinue(this, headers);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -211,6 +222,8 @@ export class ActiveStream {
   private globalTimer: NodeJS.Timeout | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
   private responseStarted = false;
+  /** A `100 Continue` went to the client (the proxy's own, or the upstream's relayed). */
+  private continueSent = false;
   private inRetry = false;
   private headerCtx: HeaderContext | undefined;
   // Fault / CORS filters, mirroring and consistent hashing.
@@ -273,6 +286,9 @@ export class ActiveStream {
       st.inc(s.downstream_cx_protocol_error);
       return this.localReply(info.reject.status, reasonPhrase(info.reject.status), F.DPE, info.reject.details);
     }
+    // Expect: 100-continue without proxy_100_continue: `100 Continue` at once, before routing and whatever
+    // local reply may follow (ActiveStream::decodeHeaders), counted as Envoy's chargeStats counts it.
+    if (info.sendContinue === true) this.writeContinue([]);
     // HTTP/1.0 is refused unless accept_http_10 (Istio gateways do not set it): 426 Upgrade Required.
     if (info.httpMinor === 0 && !spec.acceptHttp10) {
       this.closeConnection = true;
@@ -880,6 +896,35 @@ export class ActiveStream {
       attemptCount: route.vhost.includeAttemptCountInResponse ? this.attempts : 0,
     });
     this.down.writeHead(status, headers);
+  }
+
+  /** An interim `100 Continue` to the client, counted as a 1xx response (Envoy's chargeStats on encode1xxHeaders). */
+  private writeContinue(headers: string[]): void {
+    if (this.continueSent || this.down.headersSent) return;
+    this.continueSent = true;
+    this.down.writeContinue(headers);
+    const st = this.hcm.store;
+    st.inc(this.hcm.stats.downstream_rq_completed);
+    st.inc(this.hcm.stats.downstream_rq_1xx);
+  }
+
+  /**
+   * The upstream answered `100 Continue` (Router::onUpstream1xxHeaders): its code is counted for the cluster and
+   * no retry follows (the next upstream might not send one); with proxy_100_continue it goes to the client,
+   * hop-by-hop headers removed, once. Without, the HCM swallows it: the client had its 100 from the proxy.
+   */
+  onUpstreamContinue(a: UpstreamAttempt, raw: string[]): void {
+    if (a !== this.attempt || this.finished || this.responseStarted) return;
+    this.cluster?.chargeStatus(100);
+    this.retry = undefined;
+    this.retriesLeft = 0;
+    if (!this.hcm.spec.proxy100Continue) return;
+    const headers: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = (raw[i] as string).toLowerCase();
+      if (!HOP_BY_HOP_1XX.has(name)) headers.push(name, raw[i + 1] as string);
+    }
+    this.writeContinue(headers);
   }
 
   /** Proxied response: hash-policy cookies, route header ops, then the CORS filter's headers. */

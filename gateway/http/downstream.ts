@@ -7,6 +7,8 @@ export interface Downstream {
   readonly headersSent: boolean;
   /** Writes the status line (Envoy's reason phrase) and headers (flat, lowercase, wire order). */
   writeHead(status: number, headers: string[]): void;
+  /** Writes an interim `100 Continue` (with these headers) before the response; only while headersSent is false. */
+  writeContinue(headers: string[]): void;
   /** false: wait for onDrain before writing more. */
   write(chunk: Buffer | string): boolean;
   end(chunk?: Buffer | string): void;
@@ -42,6 +44,12 @@ export class NodeDownstream implements Downstream {
       if (headers[i] === 'connection' && (headers[i + 1] as string).toLowerCase().includes('close')) this.closesConnection = true;
     }
     this.res.writeHead(status, reasonPhrase(status), headers);
+  }
+
+  // node:http writes a bare `100 Continue` (its writeContinue takes no headers), and only through it does node
+  // know the client was answered: an upstream 100's own headers are not relayed on this path.
+  writeContinue(): void {
+    this.res.writeContinue();
   }
 
   write(chunk: Buffer | string): boolean {

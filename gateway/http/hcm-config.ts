@@ -24,6 +24,11 @@ export interface HcmSpec {
   generateRequestId: boolean;
   preserveExternalRequestId: boolean;
   acceptHttp10: boolean;
+  /**
+   * proxy_100_continue (istiod sets it on gateways): `Expect: 100-continue` goes upstream and the upstream's
+   * `100 Continue` is relayed; without it the proxy answers `100 Continue` itself and removes Expect.
+   */
+  proxy100Continue: boolean;
   normalizePath: boolean;
   mergeSlashes: boolean;
   websocket: boolean;
@@ -136,6 +141,7 @@ const checkHcm = fieldTable('envoy.extensions.filters.network.http_connection_ma
   generate_request_id: true,
   preserve_external_request_id: true,
   max_request_headers_kb: true,
+  proxy_100_continue: true,
   codec_type: 'AUTO and HTTP1 are accepted and serve HTTP/1 (HTTP/2 is not served downstream here); HTTP2 and HTTP3 are NACKed',
   http2_protocol_options: 'HTTP/2 is not served downstream here, so its options do not apply',
   stream_idle_timeout: ONLY_ZERO,
@@ -144,8 +150,6 @@ const checkHcm = fieldTable('envoy.extensions.filters.network.http_connection_ma
   path_with_escaped_slashes_action:
     'only KEEP_UNCHANGED and IMPLEMENTATION_SPECIFIC_DEFAULT are accepted (escaped slashes are kept, as both do); the other actions are NACKed',
   request_id_extension: "x-request-id is always a random UUID, what the UUID extension Istio configures produces; another extension's behaviour is not applied",
-  proxy_100_continue:
-    'the proxy answers Expect: 100-continue itself (Envoy without this field); with it Envoy relays the upstream 100 Continue instead, which the client sees alike',
   internal_address_config:
     'not applied: every request on a use_remote_address listener is external, as in Envoy >= 1.33 without this field (internal-only headers are stripped, x-envoy-internal is never set)',
   delayed_close_timeout: 'a connection closes once its last response is written, without waiting for the peer',
@@ -235,6 +239,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
     generateRequestId: h.generate_request_id ?? true,
     preserveExternalRequestId: h.preserve_external_request_id === true,
     acceptHttp10: http1.accept_http_10 === true,
+    proxy100Continue: h.proxy_100_continue === true,
     normalizePath: h.normalize_path === true,
     mergeSlashes: h.merge_slashes === true,
     websocket,

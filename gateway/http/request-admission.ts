@@ -16,6 +16,10 @@
 //   CVE-2021-39156 class: `/secret#x` must not slip past an exact `/secret` rule);
 // - x-forwarded-client-cert: what the client sent is sanitised or kept, and set from a mutual-TLS client
 //   certificate, as forward_client_cert_details says (ConnectionManagerUtility::mutateXfccRequestHeader).
+// - `Expect: 100-continue` (the value compared case-insensitively, repeated Expect headers joined with ','):
+//   without proxy_100_continue the HCM answers `100 Continue` itself and removes Expect before routing
+//   (ActiveStream::decodeHeaders); with it the header goes upstream and the upstream's 100 is relayed.
+//   Any other expectation is an ordinary header (no 417).
 // Header values are kept as binary (latin1) strings: one char per byte received, written back the same way.
 import type { Socket } from 'node:net';
 import type { HttpConnectionManager } from './connection-manager.ts';
@@ -35,6 +39,8 @@ export interface AdmittedHead {
   authority: string | undefined;
   rawHeaders: readonly string[];
   reject: CodecRejection | undefined;
+  /** Answer `100 Continue` before anything else (Expect: 100-continue without proxy_100_continue). */
+  sendContinue: boolean;
 }
 
 const reject = (status: number, details: string, rawHeaders: readonly string[]): AdmittedHead => ({
@@ -42,6 +48,7 @@ const reject = (status: number, details: string, rawHeaders: readonly string[]):
   authority: undefined,
   rawHeaders,
   reject: { status, details },
+  sendContinue: false,
 });
 
 /** Lowercase-insensitive equality with an ASCII literal, without allocating. */
@@ -71,12 +78,17 @@ export function admitRequest(hcm: HttpConnectionManager, method: string, target:
   if (rawHeaders.length / 2 > spec.maxHeadersCount) return reject(431, 'http1.too_many_headers', rawHeaders);
   let te: string | undefined;
   let hasLength = false;
+  let expect: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     if (name.length === 17 && eqLower(name, 'transfer-encoding')) {
       const v = rawHeaders[i + 1] as string;
       te = te === undefined ? v : `${te},${v}`;
     } else if (name.length === 14 && eqLower(name, 'content-length')) hasLength = true;
+    else if (name.length === 6 && eqLower(name, 'expect')) {
+      const v = rawHeaders[i + 1] as string;
+      expect = expect === undefined ? v : `${expect},${v}`;
+    }
   }
   const connect = method === 'CONNECT';
   if (te !== undefined) {
@@ -100,7 +112,19 @@ export function admitRequest(hcm: HttpConnectionManager, method: string, target:
     const rest = m[3] as string;
     path = rest === '' || rest.charCodeAt(0) !== 0x2f ? `/${rest}` : rest;
   }
-  return { path: stripFragment(path), authority, rawHeaders: applyXfcc(rawHeaders, sock, spec.xfcc), reject: undefined };
+  let headers = rawHeaders;
+  const sendContinue = expect !== undefined && !spec.proxy100Continue && eqLower(expect, '100-continue');
+  if (sendContinue) headers = withoutExpect(headers);
+  return { path: stripFragment(path), authority, rawHeaders: applyXfcc(headers, sock, spec.xfcc), reject: undefined, sendContinue };
+}
+
+function withoutExpect(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (!(name.length === 6 && eqLower(name, 'expect'))) out.push(name, raw[i + 1] as string);
+  }
+  return out;
 }
 
 function contentLengthOf(raw: readonly string[]): string {

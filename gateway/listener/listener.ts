@@ -120,6 +120,14 @@ export class ActiveListener {
     this.http.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
     // `Expect` other than 100-continue is an ordinary header to Envoy (node:http would answer 417 itself).
     this.http.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    // 100-continue is the connection manager's to answer or relay (request-admission.ts, proxy_100_continue),
+    // not node's: node would write `100 Continue` before the request is even admitted. Its own note that a 100
+    // is owed is cleared too (it would close a kept-alive connection whose response came without one); the
+    // stream's writeContinue() tells node when a 100 went out.
+    this.http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      (res as { _expect_continue?: boolean })._expect_continue = false;
+      this.onRequest(req, res);
+    });
     // CONNECT is an upgrade to Envoy's HCM (held and answered like one: 403 upgrade_failed, as Istio enables none).
     this.http.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -249,6 +257,7 @@ export class ActiveListener {
         url: a.path,
         authority: a.authority,
         reject: a.reject,
+        sendContinue: a.sendContinue,
         // Envoy's codec handles anything but HTTP/1.1 (HTTP/0.9 `GET /path`, 1.0) as HTTP/1.0: 426 unless accepted.
         httpMinor: req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? 1 : 0,
         rawHeaders: a.rawHeaders,

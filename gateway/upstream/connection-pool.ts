@@ -19,7 +19,16 @@ export interface PoolEvents {
   onMaxDurationReached?(): void;
 }
 
+/** The router's side of one request: undici's handler, and the interim answer undici's contract has no callback for. */
+export interface UpstreamHandler extends Dispatcher.DispatchHandler {
+  /**
+   * The upstream answered `100 Continue` before its final response (Envoy's decode1xxHeaders); `headers` as
+   * received, flat. Other 1xx answers (102, 103) are dropped by the pools, as Envoy's codec drops them.
+   */
+  onResponseContinue?(controller: Dispatcher.DispatchController, headers: string[]): void;
+}
+
 /** What the router needs from a connection pool. */
 export interface UpstreamPool {
-  dispatch(opts: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+  dispatch(opts: DispatchOptions, handler: UpstreamHandler): boolean;
 }

@@ -7,7 +7,7 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { DispatchOptions, PoolEvents } from './connection-pool.ts';
+import type { DispatchOptions, PoolEvents, UpstreamHandler } from './connection-pool.ts';
 import { ChunkedDecoder, type ChunkedError } from '../../xds/chunked.ts';
 import { MAX_RESPONSE_HEAD, RESPONSE_CHUNKED, UpstreamProtocolError, parseResponseHead } from './response-head.ts';
 
@@ -88,7 +88,7 @@ class H1Connection implements BodySink {
   private state = S_IDLE;
   private buf: Buffer = Buffer.alloc(0);
   private remaining = 0;
-  private handler: Dispatcher.DispatchHandler | undefined;
+  private handler: UpstreamHandler | undefined;
   private controller: H1Controller | undefined;
   private headRequest = false;
   /** How much of a pending response head was already searched (a trickled head is not rescanned per read). */
@@ -144,7 +144,7 @@ class H1Connection implements BodySink {
    * Writes the request. Returns false when its handler aborted it in onRequestStart (a queued request whose
    * client left meanwhile): nothing was written and the connection is free for the next request.
    */
-  send(o: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  send(o: DispatchOptions, handler: UpstreamHandler): boolean {
     // The idle timer is left running (it ignores a busy connection) and re-armed at the next release: no
     // timer is created or cancelled per request.
     const c = new H1Controller(this);
@@ -209,7 +209,7 @@ class H1Connection implements BodySink {
   }
 
   /** Tells a handler its request failed; an exception from it is logged, never thrown into the event loop. */
-  private notifyError(handler: Dispatcher.DispatchHandler, c: H1Controller, e: unknown): void {
+  private notifyError(handler: UpstreamHandler, c: H1Controller, e: unknown): void {
     try {
       handler.onResponseError?.(c, e instanceof Error ? e : new Error(String(e)));
     } catch (e2) {
@@ -328,7 +328,14 @@ class H1Connection implements BodySink {
           const status = head.status;
           // Upgrades go through their own tunnel (gateway/http/websocket.ts), never through the pool.
           if (status === 101) throw new UpstreamProtocolError('101 Switching Protocols to a request without an upgrade', 'HPE_INVALID_CONSTANT');
-          if (status < 200) continue; // 1xx: wait for the final response
+          if (status < 200) {
+            // 1xx: the final response follows. A 100 is handed to the router (relayed with proxy_100_continue).
+            if (status === 100) {
+              handler.onResponseContinue?.(c, head.headers);
+              if (c.aborted) return;
+            }
+            continue;
+          }
           this.keepAlive = head.keepAlive;
           c.rawHeaders = head.headers;
           handler.onResponseStart?.(c, status, {}, head.reason);
@@ -511,7 +518,7 @@ export type Connector = (cb: (err: Error | null, socket?: Socket) => void) => vo
 
 interface Queued {
   o: DispatchOptions;
-  handler: Dispatcher.DispatchHandler;
+  handler: UpstreamHandler;
 }
 
 export class H1Pool {
@@ -588,7 +595,7 @@ export class H1Pool {
     return this.queue.length;
   }
 
-  dispatch(o: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  dispatch(o: DispatchOptions, handler: UpstreamHandler): boolean {
     if (this.closing) throw err('pool closed', 'UND_ERR_CLOSED');
     let conn = this.idle.pop();
     while (conn && (conn.closed || conn.socket.destroyed)) conn = this.idle.pop();
@@ -604,7 +611,7 @@ export class H1Pool {
     return true;
   }
 
-  private open(o: DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+  private open(o: DispatchOptions, handler: UpstreamHandler): void {
     if (!this.connector) {
       // (node's Socket takes the stream options; @types/node does not list them for connect.)
       const opts: NetConnectOpts & { writableHighWaterMark: number } = {

@@ -5,7 +5,7 @@
 // gracefully (node's session.close(): its open streams finish first).
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Dispatcher } from 'undici';
-import type { DispatchOptions, PoolEvents } from './connection-pool.ts';
+import type { DispatchOptions, PoolEvents, UpstreamHandler } from './connection-pool.ts';
 
 // Connection-specific headers are not allowed in HTTP/2 (RFC 9113 8.2.2).
 const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -121,7 +121,7 @@ export class H2Pool {
     return s;
   }
 
-  dispatch(opts: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  dispatch(opts: DispatchOptions, handler: UpstreamHandler): boolean {
     if (this.closing) throw h2Error('pool closed', 'UND_ERR_CLOSED');
     const session = this.getSession();
     const headers: OutgoingHttpHeaders = { ':method': opts.method, ':path': opts.path, ':scheme': 'http' };
@@ -169,6 +169,7 @@ export class H2Pool {
       controller.rawHeaders = raw;
       handler.onResponseStart?.(controller, Number(rh[':status']), {}, '');
     });
+    stream.on('continue', () => handler.onResponseContinue?.(controller, []));
     stream.on('data', (c: Buffer) => handler.onResponseData?.(controller, c));
     stream.on('end', () => {
       if (done) return;
