@@ -60,6 +60,12 @@ const checkListenerFilter = fieldTable('envoy.config.listener.v3.ListenerFilter'
 
 /** Listener filters that only read the connection; without TLS filter chains they change nothing. */
 const HARMLESS_LISTENER_FILTERS = ['envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector'];
+const TLS_INSPECTOR_TYPE = 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
+const checkTlsInspector = fieldTable(TLS_INSPECTOR_TYPE, {
+  initial_read_buffer_size:
+    "only sizes Envoy's first read of the ClientHello (istiod: 512), which then grows to 64 KiB; here the ClientHello is read as it arrives, up to the same 64 KiB",
+  enable_ja3_fingerprinting: 'the JA3 fingerprint only feeds access-log fields and filter state that nothing here reads',
+});
 
 export function parseListener(l: envoy.config.listener.v3.Listener): ListenerSpec {
   const name = l.name ?? '';
@@ -86,6 +92,8 @@ export function parseListener(l: envoy.config.listener.v3.Listener): ListenerSpe
     if (!HARMLESS_LISTENER_FILTERS.includes(n) && !t.includes('tls_inspector') && !t.includes('http_inspector')) {
       throw new ConfigError(`${wf}: listener filter '${n || t}' is not supported by this proxy`);
     }
+    if (t === TLS_INSPECTOR_TYPE && f.typed_config !== undefined)
+      checkTlsInspector(unpackAny(f.typed_config, `type.googleapis.com/${TLS_INSPECTOR_TYPE}`), `${wf}.typed_config`);
   }
   const address = sa.address ?? '';
   const port = sa.port_value ?? 0;
