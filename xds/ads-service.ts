@@ -73,7 +73,7 @@ export function decodeResponse(b: Buffer): DiscoveryResponse {
   };
 }
 
-export const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
 export const AdsServiceDefinition = {
   StreamAggregatedResources: {

@@ -14,7 +14,7 @@ export function typedAny<U extends keyof TypeUrls>(typeUrl: U, message: TypeUrls
 export function unpackAny<U extends keyof TypeUrls>(any: Any, _typeUrl: U): TypeUrls[U] {
   // proto3 JSON of an Any is the message's own fields beside '@type': the decoder produced them from
   // the message's schema, so they have its shape.
-  return any as TypeUrls[U];
+  return any;
 }
 
 /** A proto3 JSON Duration in milliseconds, `dflt` when absent. */

@@ -34,7 +34,7 @@ const UINT32_MAX = 4294967295;
 const INT32_MAX = 2147483647;
 
 /** Go/CEL duration syntax, as Istio accepts it in CRDs ("5s", "1.5s", "1h30m", "250ms"). */
-export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|ns))+$';
+const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|ns))+$';
 
 export function string(description?: string, extra: Extra = {}): Schema {
   return { ...(description ? { description } : {}), type: 'string', ...extra };
@@ -109,7 +109,7 @@ interface ObjectOptions {
 }
 
 /** At most one of `fields`: none of them, or exactly one (the shape Istio's own CRDs give a proto oneof). */
-export function atMostOne(fields: string[]): Schema {
+function atMostOne(fields: string[]): Schema {
   return {
     oneOf: [{ not: { anyOf: fields.map((f) => ({ required: [f] })) } }, ...fields.map((f) => ({ required: [f] }))],
   };

@@ -1,5 +1,5 @@
 // A validated Istio or Kubernetes object as the model sees it: metadata flattened, spec typed.
-import type { KubeObject, Origin, StoredObject } from './objects.ts';
+import type { Origin, StoredObject } from './objects.ts';
 
 export interface ConfigMeta {
   kind: string;
@@ -45,5 +45,3 @@ export function compareByCreation(a: ConfigMeta, b: ConfigMeta): number {
 export function configPath(kind: 'virtual-service' | 'destination-rule' | 'service-entry' | 'gateway', namespace: string, name: string): string {
   return `/apis/networking.istio.io/v1/namespaces/${namespace}/${kind}/${name}`;
 }
-
-export type { KubeObject };

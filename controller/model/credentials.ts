@@ -31,7 +31,7 @@ export interface CredentialIndex {
 }
 
 /** A bare credentialName or `kubernetes://<name>`: the Secret name (other schemes are not Kubernetes Secrets). */
-export function secretNameOf(credential: string): string | undefined {
+function secretNameOf(credential: string): string | undefined {
   if (credential.startsWith(KUBERNETES_PREFIX)) return credential.slice(KUBERNETES_PREFIX.length);
   if (credential.includes('://')) return undefined;
   return credential;

@@ -7,7 +7,7 @@ import { resolveShortName, subsetOf } from './host.ts';
 import { parseExportTo, visibleTo } from './exports.ts';
 import { isSubset, type Labels } from './labels.ts';
 
-export const ROOT_NAMESPACE = 'istio-system';
+const ROOT_NAMESPACE = 'istio-system';
 
 /** The effective rule for a host: possibly several DRs merged (subsets concatenated, first policy wins). */
 export interface EffectiveDestinationRule {

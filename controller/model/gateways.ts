@@ -55,14 +55,14 @@ export interface MergedGateway {
   rejected: RejectedServer[];
 }
 
-export const serverPortKey = (sp: ServerPort): string => `${sp.number}/${sp.protocol}/${sp.bind}`;
+const serverPortKey = (sp: ServerPort): string => `${sp.number}/${sp.protocol}/${sp.bind}`;
 
 /** Gateways whose selector is a subset of the proxy labels (empty selector: every gateway proxy). */
 export function selectGateways(gateways: readonly Config<GatewaySpec>[], labels: Labels): Config<GatewaySpec>[] {
   return gateways.filter((g) => isSubset(g.spec.selector, labels));
 }
 
-export function sanitizeServerHosts(hosts: readonly string[], namespace: string): string[] {
+function sanitizeServerHosts(hosts: readonly string[], namespace: string): string[] {
   const out: string[] = [];
   for (const h of hosts) {
     const i = h.indexOf('/');
@@ -85,7 +85,7 @@ export function sanitizeServerHosts(hosts: readonly string[], namespace: string)
  * resolvePorts in legacy selector mode: the first Service target (creation order) whose service port
  * equals the server port gives its targetPort; with no match the Gateway port is used as-is.
  */
-export function resolvePort(number: number, targets: readonly ServiceTarget[]): number {
+function resolvePort(number: number, targets: readonly ServiceTarget[]): number {
   for (const t of targets) {
     if (t.disableTranslation) continue;
     if (t.port === number) return t.targetPort;
@@ -98,7 +98,7 @@ function isPassthrough(s: Server): boolean {
 }
 
 /** gateway.IsTLSServer: TLS settings on a non-HTTP protocol (HTTPS, TLS). */
-export function isTLSServer(s: Server): boolean {
+function isTLSServer(s: Server): boolean {
   return s.tls !== undefined && s.tls !== null && !isHTTP(parseProtocol(s.port.protocol));
 }
 
@@ -110,7 +110,7 @@ export function isHTTPServer(s: Server): boolean {
 }
 
 /** gatewayRDSRouteName: `http.<resolvedPort>[.<bind>]`, `https.<port>.<portName>.<gw>.<ns>[.<bind>]`, or ''. */
-export function gatewayRDSRouteName(s: Server, resolvedPort: number, gw: Config<GatewaySpec>): string {
+function gatewayRDSRouteName(s: Server, resolvedPort: number, gw: Config<GatewaySpec>): string {
   const p = parseProtocol(s.port.protocol);
   const bind = s.bind ? `.${s.bind}` : '';
   if (isHTTP(p)) return `http.${resolvedPort}${bind}`;

@@ -3,7 +3,7 @@
 
 export const DOMAIN_SUFFIX = 'cluster.local';
 
-export function isWildcard(h: string): boolean {
+function isWildcard(h: string): boolean {
   return h.startsWith('*');
 }
 

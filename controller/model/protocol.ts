@@ -34,11 +34,6 @@ export function isHTTP2(p: Protocol): boolean {
   return p === 'HTTP2' || p === 'GRPC' || p === 'GRPC-Web';
 }
 
-/** Protocols Istio treats as opaque TCP upstream (no HTTP protocol options). */
-export function isTCPLike(p: Protocol): boolean {
-  return p === 'TCP' || p === 'TLS' || p === 'HTTPS' || p === 'Mongo' || p === 'Redis' || p === 'MySQL' || p === 'UDP';
-}
-
 const WELL_KNOWN_TCP_PORTS = new Set([25, 53, 3306, 27017]);
 
 /** A Kubernetes Service port's protocol: appProtocol, else the port-name prefix before '-'. */

@@ -61,7 +61,7 @@ export interface ModelEndpoint {
 }
 
 /** Network-wide DNS suffix: a Service's hostname is `<name>.<ns>.svc.cluster.local`. */
-export function kubeServiceHostname(name: string, namespace: string): string {
+function kubeServiceHostname(name: string, namespace: string): string {
   return `${name}.${namespace}.svc.${DOMAIN_SUFFIX}`;
 }
 
@@ -154,7 +154,7 @@ function workloadNameOf(o: StoredObject): string {
   return owner.name;
 }
 
-export function podInfo(o: StoredObject): PodInfo {
+function podInfo(o: StoredObject): PodInfo {
   const meta = metaOf(o);
   const status = (o.obj.status ?? {}) as PodStatus;
   const ips = new Set<string>();

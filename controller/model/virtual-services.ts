@@ -72,7 +72,7 @@ export function virtualServicesForGateway(all: readonly VirtualServiceConfig[], 
 // ---- delegation (virtualservice_controller.go mergeVirtualServices, virtualservice.go MergeHTTPRoutes) ----
 
 /** A delegate VirtualService has no hosts: it is only reachable through a root's `http[].delegate`. */
-export function isDelegate(vs: Config<VirtualServiceSpec>): boolean {
+function isDelegate(vs: Config<VirtualServiceSpec>): boolean {
   return !vs.spec.hosts || vs.spec.hosts.length === 0;
 }
 

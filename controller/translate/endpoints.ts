@@ -13,7 +13,7 @@ function canonicalService(labels: Readonly<Record<string, string>>, workloadName
 }
 
 /** `workload;namespace;canonical-name;canonical-revision;cluster-id` ("latest" revision is sent as ''). */
-export function workloadMetadata(e: ModelEndpoint): string {
+function workloadMetadata(e: ModelEndpoint): string {
   const c = canonicalService(e.labels, e.workloadName);
   return [e.workloadName, e.namespace, c.name, c.revision === 'latest' ? '' : c.revision, CLUSTER_ID].join(';');
 }
@@ -27,7 +27,7 @@ function localityJson(locality: string): envoy.config.core.v3.Locality {
   return out;
 }
 
-export function lbEndpoint(e: ModelEndpoint): envoy.config.endpoint.v3.LbEndpoint {
+function lbEndpoint(e: ModelEndpoint): envoy.config.endpoint.v3.LbEndpoint {
   return {
     endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
     ...(e.health ? { health_status: e.health } : {}),
@@ -37,7 +37,7 @@ export function lbEndpoint(e: ModelEndpoint): envoy.config.endpoint.v3.LbEndpoin
 }
 
 /** Endpoints grouped into LocalityLbEndpoints sorted by locality; a locality's weight is the sum of its endpoints'. */
-export function localityLbEndpoints(endpoints: readonly ModelEndpoint[]): envoy.config.endpoint.v3.LocalityLbEndpoints[] {
+function localityLbEndpoints(endpoints: readonly ModelEndpoint[]): envoy.config.endpoint.v3.LocalityLbEndpoints[] {
   const byLocality = new Map<string, ModelEndpoint[]>();
   const seen = new Set<string>();
   for (const e of endpoints) {

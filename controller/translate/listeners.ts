@@ -12,7 +12,7 @@ import { tcpProxyFilters, tlsPassthroughChains } from './tcp-routes.ts';
 import { downstreamTlsContext, tlsTransportSocket } from './tls.ts';
 
 /** Envoy's name for a listener: `<bind>_<port>`. */
-export function listenerName(bind: string, port: number): string {
+function listenerName(bind: string, port: number): string {
   return `${bind || '0.0.0.0'}_${port}`;
 }
 
@@ -31,7 +31,7 @@ function httpFilters(): envoy.extensions.filters.network.http_connection_manager
 }
 
 /** buildGatewayConnectionManager + buildHTTPConnectionManager with Istio's gateway defaults. */
-export function gatewayHttpConnectionManager(
+function gatewayHttpConnectionManager(
   statPrefix: string,
   routeName: string,
 ): envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager {
@@ -210,7 +210,7 @@ export function buildListeners(push: PushContext): envoy.config.listener.v3.List
     const bind = sp.bind || '0.0.0.0';
     const name = listenerName(bind, sp.number);
     let sni = sniByPort.get(sp.number);
-    if (!sni) sniByPort.set(sp.number, (sni = new Map()));
+    if (!sni) sniByPort.set(sp.number, (sni = new Map<string, string>()));
     const chains = filterChains(push, name, ms, sni);
     const l = listeners.get(name);
     if (l) l.chains.push(...chains);

@@ -19,7 +19,7 @@ const byName = (a: { name?: string }, b: { name?: string }): number => {
 // ---- matches ------------------------------------------------------------------------------------
 
 /** util.ConvertToEnvoyMatch: exact / prefix / safe_regex. */
-export function stringMatcher(m: StringMatch): envoy.type.matcher.v3.StringMatcher | undefined {
+function stringMatcher(m: StringMatch): envoy.type.matcher.v3.StringMatcher | undefined {
   if (m.exact !== undefined) return { exact: m.exact };
   if (m.prefix !== undefined) return { prefix: m.prefix };
   if (m.regex !== undefined) return { safe_regex: { regex: m.regex } };

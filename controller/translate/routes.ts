@@ -121,8 +121,3 @@ export function buildRouteConfiguration(push: PushContext, routeName: string): e
     ignore_port_in_host_matching: true,
   };
 }
-
-/** Every RDS name a listener of this gateway refers to (the proxy subscribes by name). */
-export function routeNames(push: PushContext): string[] {
-  return [...push.merged.serversByRouteName.keys()];
-}

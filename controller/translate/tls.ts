@@ -15,17 +15,14 @@
 import type { Any, envoy } from '../../xds/envoy.ts';
 import type { ClientTLSSettings, ServerTLSSettings } from '../model/istio-types.ts';
 import { KUBERNETES_PREFIX, SDS_CA_SUFFIX } from '../model/credentials.ts';
+import { FILE_CERT_PREFIX, FILE_ROOT_PREFIX } from '../../xds/sds-names.ts';
 
-export const TLS_TRANSPORT_SOCKET = 'envoy.transport_sockets.tls';
+const TLS_TRANSPORT_SOCKET = 'envoy.transport_sockets.tls';
 /** Istio's bootstrap cluster for the agent's SDS server (file certificates, workload certificates). */
-export const SDS_GRPC_CLUSTER = 'sds-grpc';
-export const FILE_CERT_PREFIX = 'file-cert:';
-export const FILE_ROOT_PREFIX = 'file-root:';
-/** `file-root:system`: the OS trust store (VERIFY_CERTIFICATE_AT_CLIENT, default CA of DestinationRules). */
-export const SYSTEM_ROOT = 'file-root:system';
+const SDS_GRPC_CLUSTER = 'sds-grpc';
 
 /** ALPN of HTTPS gateway servers over TCP (util.ALPNHttp). */
-export const ALPN_HTTP = ['h2', 'http/1.1'];
+const ALPN_HTTP = ['h2', 'http/1.1'];
 
 type CommonTlsContext = envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
 type CertificateValidationContext = envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
@@ -33,7 +30,7 @@ type SdsSecretConfig = envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig
 type TlsProtocol = envoy.extensions.transport_sockets.tls.v3.TlsParameters.TlsProtocol;
 
 /** credentials.ToResourceName: bare names get `kubernetes://`; other schemes pass through. */
-export function toResourceName(credential: string): string {
+function toResourceName(credential: string): string {
   return credential.includes('://') ? credential : `${KUBERNETES_PREFIX}${credential}`;
 }
 
@@ -55,17 +52,17 @@ function agentSdsConfig(): envoy.config.core.v3.ConfigSource {
   };
 }
 
-export function credentialSdsSecret(credential: string): SdsSecretConfig {
+function credentialSdsSecret(credential: string): SdsSecretConfig {
   return { name: toResourceName(credential), sds_config: adsSdsConfig() };
 }
 
-export function fileSdsSecret(name: string): SdsSecretConfig {
+function fileSdsSecret(name: string): SdsSecretConfig {
   return { name, sds_config: agentSdsConfig() };
 }
 
 /** SdsCertificateConfig.GetResourceName / GetRootResourceName. */
-export const fileCertName = (cert: string, key: string): string => `${FILE_CERT_PREFIX}${cert}~${key}`;
-export const fileRootName = (ca: string): string => `${FILE_ROOT_PREFIX}${ca}`;
+const fileCertName = (cert: string, key: string): string => `${FILE_CERT_PREFIX}${cert}~${key}`;
+const fileRootName = (ca: string): string => `${FILE_ROOT_PREFIX}${ca}`;
 
 /**
  * convertTLSProtocol: TLSV1_2 -> TLSv1_2, TLS_AUTO stays. A value outside Istio's enum (no CRD schema checks

@@ -42,7 +42,7 @@ export interface SendOptions {
 const bytes = (w: string | Buffer): Buffer => (typeof w === 'string' ? Buffer.from(w, 'latin1') : w);
 
 /** Splits the raw response stream into complete responses; stops at a 101 (what follows is tunnel data). */
-export function parseResponses(raw: Buffer, closed: boolean): { responses: ClientResponse[]; rest: Buffer } {
+function parseResponses(raw: Buffer, closed: boolean): { responses: ClientResponse[]; rest: Buffer } {
   const responses: ClientResponse[] = [];
   let i = 0;
   for (;;) {
@@ -163,24 +163,4 @@ export function exchange(o: SendOptions): Promise<Exchange> {
       })();
     });
   });
-}
-
-/** Splits `s` into pieces at the given byte offsets (for trickled input). */
-export function splitAt(s: string, offsets: number[]): string[] {
-  const out: string[] = [];
-  let last = 0;
-  for (const o of [...offsets].sort((a, b) => a - b)) {
-    if (o <= last || o >= s.length) continue;
-    out.push(s.slice(last, o));
-    last = o;
-  }
-  out.push(s.slice(last));
-  return out;
-}
-
-/** One write per `n` bytes. */
-export function trickle(s: string, n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < s.length; i += n) out.push(s.slice(i, i + n));
-  return out;
 }

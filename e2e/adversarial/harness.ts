@@ -99,7 +99,7 @@ function describeRequest(r: RecordedRequest): string {
 }
 
 /** Differences between what the backend received and what Envoy would have sent it. */
-export function compareBackend(expected: ExpectedRequest[], got: RecordedRequest[]): string[] {
+function compareBackend(expected: ExpectedRequest[], got: RecordedRequest[]): string[] {
   const problems: string[] = [];
   if (got.length !== expected.length) {
     problems.push(
@@ -128,7 +128,7 @@ export function compareBackend(expected: ExpectedRequest[], got: RecordedRequest
 }
 
 /** Differences between what the client got and what Envoy answers. */
-export function compareClient(c: AdversarialCase, ex: Exchange): string[] {
+function compareClient(c: AdversarialCase, ex: Exchange): string[] {
   const problems: string[] = [];
   const statuses = ex.responses.map((r) => r.status);
   const want = c.expect.responses.map((r) => r.status);

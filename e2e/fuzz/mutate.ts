@@ -7,7 +7,7 @@ import { CORPUS } from '../adversarial/corpus.ts';
 import { HOST } from '../adversarial/config.ts';
 
 /** mulberry32: small, fast, good enough for choosing mutations. */
-export function rng(seed: number): () => number {
+function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -74,7 +74,7 @@ export function hostileResponse(k: number, id: number): { raw: string } {
 }
 
 /** Seeds: valid requests plus every corpus case's client bytes. */
-export const SEEDS: Buffer[] = [...VALID, ...CORPUS.map((c) => c.writes.join(''))].map((s) => Buffer.from(s, 'latin1'));
+const SEEDS: Buffer[] = [...VALID, ...CORPUS.map((c) => c.writes.join(''))].map((s) => Buffer.from(s, 'latin1'));
 
 const SPECIAL = ['\r', '\n', '\r\n', '\x00', ' ', '\t', ':', ';', ',', '#', '\xe9', '\xff', '\r\n ', '\r\n\r\n'];
 const NUMBERS = [

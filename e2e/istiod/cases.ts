@@ -17,7 +17,7 @@ export interface DiffCase {
 }
 
 const REPO = join(import.meta.dirname, '..', '..');
-export const GOLDEN_DIR = join(REPO, 'controller/translate/testdata');
+const GOLDEN_DIR = join(REPO, 'controller/translate/testdata');
 
 const API_VERSION: Readonly<Record<string, string>> = {
   Service: 'v1',
@@ -32,14 +32,14 @@ const API_VERSION: Readonly<Record<string, string>> = {
 };
 
 /** `meshgate local`'s defaults. */
-export const DEFAULT_IDENTITY: GatewayIdentity = {
+const DEFAULT_IDENTITY: GatewayIdentity = {
   namespace: 'istio-system',
   podName: 'istio-ingressgateway',
   labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
 };
 
 /** Objects and identity from YAML text; a `kind: Identity` document (golden inputs) sets the identity. */
-export function caseFromYaml(name: string, text: string): DiffCase {
+function caseFromYaml(name: string, text: string): DiffCase {
   let identity = DEFAULT_IDENTITY;
   const objects: Record<string, unknown>[] = [];
   for (const [i, d] of parseAllDocuments(text).entries()) {

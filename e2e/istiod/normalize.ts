@@ -77,9 +77,9 @@ function walk(type: string, resource: string, path: string, parentKey: string, a
     const ka = keys(a);
     const kb = keys(b);
     if (ka.every((k) => k !== undefined) && kb.every((k) => k !== undefined) && new Set(ka).size === ka.length && new Set(kb).size === kb.length) {
-      const ma = new Map(ka.map((k, i) => [k!, a[i]]));
-      const mb = new Map(kb.map((k, i) => [k!, b[i]]));
-      for (const k of [...new Set([...ka, ...kb])].sort()) walk(type, resource, `${path}[${k!}]`, '', ma.get(k!), mb.get(k!), out);
+      const ma = new Map(ka.map((k, i) => [k, a[i]]));
+      const mb = new Map(kb.map((k, i) => [k, b[i]]));
+      for (const k of [...new Set([...ka, ...kb])].sort()) walk(type, resource, `${path}[${k}]`, '', ma.get(k), mb.get(k), out);
       return;
     }
     if (UNORDERED.has(parentKey)) {

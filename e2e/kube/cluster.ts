@@ -39,7 +39,7 @@ async function sh(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 240_0
 }
 
 /** The `server:` of a kubeconfig's current cluster (enough YAML/JSON reading for the files we handle). */
-export function serverOf(kubeconfig: string): string {
+function serverOf(kubeconfig: string): string {
   const text = readFileSync(kubeconfig, 'utf8');
   const m = /server:\s*"?([^"\s]+)"?/.exec(text) ?? /"server"\s*:\s*"([^"]+)"/.exec(text);
   if (!m?.[1]) throw new Error(`no cluster server in ${kubeconfig}`);

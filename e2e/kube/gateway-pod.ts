@@ -117,7 +117,7 @@ export function expand(input: string, vars: Record<string, string>): string {
 }
 
 /** A resource.Quantity as a number of base units (cores, bytes). */
-export function parseQuantity(q: string | number): number {
+function parseQuantity(q: string | number): number {
   const m = /^([+-]?\d+(?:\.\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(String(q).trim());
   if (!m) throw new Error(`cannot parse the quantity '${q}'`);
   const scale: Record<string, number> = {
@@ -157,7 +157,7 @@ export function resourceFieldValue(container: Container, resource: string, divis
 }
 
 /** The container's environment as the kubelet builds it: in order, each value able to refer to the earlier ones. */
-export function containerEnv(pod: KubeObject, containers: Container[], container: Container, base: Record<string, string>): Record<string, string> {
+function containerEnv(pod: KubeObject, containers: Container[], container: Container, base: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = { ...base };
   const status = (pod as KubeObject & { status?: { podIP?: string; hostIP?: string } }).status ?? {};
   const spec = (pod as KubeObject & { spec?: { serviceAccountName?: string; nodeName?: string } }).spec ?? {};
@@ -191,7 +191,7 @@ export function containerEnv(pod: KubeObject, containers: Container[], container
 }
 
 /** The Downward API `metadata.labels` file: `key="value"` lines, sorted by key (the kubelet's format). */
-export function labelsFileText(labels: Record<string, string>): string {
+function labelsFileText(labels: Record<string, string>): string {
   return Object.keys(labels)
     .sort()
     .map((k) => `${k}=${JSON.stringify(labels[k])}`)

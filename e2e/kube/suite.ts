@@ -11,7 +11,6 @@ import { createPod, createService, Kube, writeEndpointSlice, type BackendPod, ty
 import { createPodNetwork, type PodNetwork } from './pod-network.ts';
 
 export const HOST = 'httpbin.example.com';
-export const GATEWAY_LABELS = { app: 'istio-ingressgateway', istio: 'ingressgateway' };
 
 export interface Suite {
   cluster: Cluster;

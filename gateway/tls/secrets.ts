@@ -15,6 +15,7 @@ import { fieldTable } from '../xds/fields.ts';
 import { ConfigError, type Json } from '../xds/json.ts';
 import { SECRET_TYPE } from '../../xds/type-urls.ts';
 import { T } from '../admin/config-dump.ts';
+import { FILE_CERT_PREFIX, FILE_ROOT_PREFIX, SYSTEM_ROOT } from '../../xds/sds-names.ts';
 
 interface CertificateSecret {
   kind: 'certificate';
@@ -43,9 +44,6 @@ export interface SecretEntry {
 
 type Secret = envoy.extensions.transport_sockets.tls.v3.Secret;
 
-const FILE_CERT_PREFIX = 'file-cert:';
-const FILE_ROOT_PREFIX = 'file-root:';
-const SYSTEM_ROOT = 'file-root:system';
 /** Envoy's redaction of sensitive fields in config_dump (bytes of `[redacted]`). */
 const REDACTED = Buffer.from('[redacted]').toString('base64');
 

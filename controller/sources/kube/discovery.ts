@@ -3,8 +3,8 @@
 import type { Logger } from 'pino';
 import { KubeApiError, type KubeClient } from './client.ts';
 
-export const ISTIO_GROUP = 'networking.istio.io';
-export const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
+const ISTIO_GROUP = 'networking.istio.io';
+const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
 
 interface APIGroup {
   versions?: { version: string }[];

@@ -11,7 +11,7 @@ import { KubeApiError, type KubeClient } from './client.ts';
 import type { KubeSourceMetrics } from './metrics.ts';
 
 export const EVENT_REASON = 'InvalidConfig';
-export const EVENT_COMPONENT = 'meshgate-controller';
+const EVENT_COMPONENT = 'meshgate-controller';
 const MAX_MESSAGE = 1024; // the API server rejects longer Event messages
 const MAX_REMEMBERED = 10_000;
 

@@ -26,7 +26,7 @@ export interface ReflectorTiming {
   requestTimeoutMs: number;
 }
 
-export const DEFAULT_TIMING: ReflectorTiming = {
+const DEFAULT_TIMING: ReflectorTiming = {
   backoffInitialMs: 1_000,
   backoffMaxMs: 30_000,
   idleMs: 3 * 60_000,
