@@ -433,9 +433,9 @@ export class ActiveStream {
       wcIndex = pickWeighted(route.weighted, route.totalWeight);
       clusterName = route.weighted[wcIndex]?.name;
     } else if (route.clusterHeader !== undefined) {
-      clusterName = undefined;
-      for (let i = 0; i < p.headers.length; i += 2) if (p.headers[i] === route.clusterHeader) clusterName = p.headers[i + 1];
-      if (clusterName === undefined) return this.noRoute();
+      // An untrusted header: only its first value names the cluster, and without it the name is empty, so the
+      // cluster is not found (Envoy's pickClusterViaClusterHeader).
+      clusterName = firstHeaderValue(p.headers, route.clusterHeader) ?? '';
     }
     const cluster = clusterName === undefined ? undefined : hcm.runtime.clusters.get(clusterName);
     if (!cluster) {
