@@ -11,8 +11,9 @@ import { StatsStore } from './stats/store.ts';
 import { referencedSecretNames, SecretStore } from './tls/secrets.ts';
 import { setDnsServers } from './upstream/dns.ts';
 import { ClusterManager } from './upstream/cluster-manager.ts';
-import type { WorkerSharing } from './upstream/outlier-detector.ts';
-import type { Json } from './xds/json.ts';
+import type { WorkerSharing } from './upstream/worker-sharing.ts';
+import type { XdsUpdateArgs } from './xds/ads-client.ts';
+import type { envoy } from '../xds/envoy.ts';
 
 export interface DataPlaneOptions {
   log: Logger;
@@ -40,12 +41,11 @@ export interface Subscriptions {
   sds?: string[];
 }
 
-/** One type's resources, as an update carries them. */
-export interface Update {
-  typeUrl: string;
-  resources: Json[];
-  version: string;
-}
+/**
+ * One type's resources as an update carries them: [type URL, the resources as that type's message, version]
+ * (what the ADS client hands over; comparing the type URL narrows the resources).
+ */
+export type Update = XdsUpdateArgs;
 
 export interface DataPlane {
   store: StatsStore;
@@ -57,7 +57,7 @@ export interface DataPlane {
    * Applies one xDS update; returns the rejected resources' errors and the new subscriptions. LDS: listener
    * addresses in `refused` are not bound (the main thread found another process on them).
    */
-  apply(typeUrl: string, resources: Json[], version: string, refused?: RefusedBinds): Promise<{ errors: string[]; subscriptions: Subscriptions }>;
+  apply(update: Update, refused?: RefusedBinds): Promise<{ errors: string[]; subscriptions: Subscriptions }>;
   /** The accepted configuration as updates, clusters before endpoints, listeners before routes. */
   current(): Update[];
   close(): void;
@@ -83,8 +83,8 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
   });
 
   // The SDS names the current listeners and clusters refer to (subscribed by name, as Envoy does).
-  let ldsJson: Json[] = [];
-  let cdsJson: Json[] = [];
+  let ldsJson: envoy.config.listener.v3.Listener[] = [];
+  let cdsJson: envoy.config.cluster.v3.Cluster[] = [];
   const versions = new Map<string, string>();
   const secretNames = (): string[] => {
     const names = referencedSecretNames([...ldsJson, ...cdsJson]);
@@ -98,7 +98,8 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
     listeners,
     secrets,
     accessLog,
-    apply: async (typeUrl, resources, version, refused) => {
+    apply: async (update, refused) => {
+      const [typeUrl, resources, version] = update;
       versions.set(typeUrl, version);
       switch (typeUrl) {
         case CLUSTER_TYPE: {
@@ -123,13 +124,14 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
     },
     current: () => {
       const v = (t: string): string => versions.get(t) ?? '';
-      return [
-        { typeUrl: CLUSTER_TYPE, resources: [...clusters.dynamicActive(), ...clusters.warming.values()].map((c) => c.json), version: v(CLUSTER_TYPE) },
-        { typeUrl: ENDPOINT_TYPE, resources: clusters.assignmentResources(), version: v(ENDPOINT_TYPE) },
-        { typeUrl: SECRET_TYPE, resources: secrets.adsResources(), version: v(SECRET_TYPE) },
-        { typeUrl: LISTENER_TYPE, resources: [...listeners.active.values()].map((l) => l.json), version: v(LISTENER_TYPE) },
-        { typeUrl: ROUTE_TYPE, resources: [...listeners.routes.values()].flatMap((r) => (r.json ? [r.json] : [])), version: v(ROUTE_TYPE) },
-      ].filter((u) => versions.has(u.typeUrl));
+      const all: Update[] = [
+        [CLUSTER_TYPE, [...clusters.dynamicActive(), ...clusters.warming.values()].map((c) => c.json), v(CLUSTER_TYPE)],
+        [ENDPOINT_TYPE, clusters.assignmentResources(), v(ENDPOINT_TYPE)],
+        [SECRET_TYPE, secrets.adsResources(), v(SECRET_TYPE)],
+        [LISTENER_TYPE, [...listeners.active.values()].map((l) => l.json), v(LISTENER_TYPE)],
+        [ROUTE_TYPE, [...listeners.routes.values()].flatMap((r) => (r.json ? [r.json] : [])), v(ROUTE_TYPE)],
+      ];
+      return all.filter(([typeUrl]) => versions.has(typeUrl));
     },
     close: () => {
       listeners.close();

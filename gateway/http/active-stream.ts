@@ -32,7 +32,8 @@ import { shadowHost } from '../router/mirror.ts';
 import { pickWeighted } from '../router/weighted-clusters.ts';
 import { ACTION_ROUTE, type RegexRewrite } from '../router/route-config.ts';
 import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit, canRetry as canRetryBreaker } from '../upstream/circuit-breakers.ts';
-import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT, grpcToHttpStatus } from '../upstream/outlier-detector.ts';
+import { grpcToHttpStatus } from '../upstream/grpc-status.ts';
+import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT } from '../upstream/outlier-detector.ts';
 import { PENDING, RETRY, RQ } from '../upstream/resource-manager.ts';
 
 export interface RequestInfo {

@@ -11,7 +11,7 @@ import { UPSTREAM_TLS_TYPE } from '../../xds/type-urls.ts';
 import { fieldTable } from '../xds/fields.ts';
 import { parseCommonTlsContext, sanMatches, tlsTransportSocket, TlsContextCache, type CommonTlsSpec } from './common-context.ts';
 import type { SecretStore } from './secrets.ts';
-import { awaitConnect } from '../upstream/await-connect.ts';
+import { awaitConnect } from './await-connect.ts';
 
 export interface UpstreamTlsSpec {
   common: CommonTlsSpec;

@@ -346,10 +346,7 @@ export function parseCluster(c: EnvoyCluster): ClusterSpec {
     }
   }
   if (c.filters !== undefined && c.filters.length > 0) throw new ConfigError(`${where}: upstream network filters are not supported by this proxy`);
-  const tls =
-    c.transport_socket === undefined
-      ? undefined
-      : parseUpstreamTransportSocket(c.transport_socket as unknown as Parameters<typeof parseUpstreamTransportSocket>[0], `${where}.transport_socket`);
+  const tls = c.transport_socket === undefined ? undefined : parseUpstreamTransportSocket(c.transport_socket, `${where}.transport_socket`);
   const http = httpProtocolOptions(c, where);
   if (tls && http.autoSni) tls.autoSni = true;
   if (tls && http.autoSanValidation) tls.autoSanValidation = true;
@@ -823,7 +820,7 @@ export class Cluster {
 
   /** The pool of a host, created on first use (HTTP/1.1 or a node:http2 session for HTTP/2). */
   poolFor(h: Host): UpstreamPool {
-    if (h.pool) return h.pool as unknown as UpstreamPool;
+    if (h.pool) return h.pool;
     const origin = `http://${h.key}`;
     if (this.spec.http2) {
       const pool = new H2Pool(origin, {

@@ -1,5 +1,6 @@
 // One upstream endpoint (Envoy's Host): address, weight, EDS health, the load balancer's active-request
 // count, per-host counters shown by /clusters, and its connection pool (created on first use).
+import type { UpstreamPool } from './connection-pool.ts';
 
 export const HEALTH_UNKNOWN = 0;
 export const HEALTH_HEALTHY = 1;
@@ -17,8 +18,11 @@ export const HEALTH_BY_NAME: Record<string, number> = {
   DEGRADED: HEALTH_DEGRADED,
 };
 
-/** Minimal view of a connection pool, so the load balancer and host code do not depend on the pools (h1-pool, h2-pool). */
-export interface HostPool {
+/**
+ * Minimal view of a connection pool, so the load balancer and host code do not depend on the pools (h1-pool,
+ * h2-pool): the router's contract (connection-pool.ts), and closing when the host leaves.
+ */
+export interface HostPool extends UpstreamPool {
   close(): Promise<void>;
   destroy(): Promise<void>;
 }

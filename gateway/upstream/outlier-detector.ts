@@ -20,11 +20,6 @@ import type { StatScope, StatsStore } from '../stats/store.ts';
 import type { Host } from './host.ts';
 import type { WorkerSharing } from './worker-sharing.ts';
 
-// Callers outside upstream/ (gateway/http/active-stream.ts, proxy.ts, data-plane.ts) still import these from
-// here; they move to the modules named after them, and these re-exports go.
-export type { SharedCounterTable, WorkerSharing } from './worker-sharing.ts';
-export { grpcToHttpStatus } from './grpc-status.ts';
-
 export interface OutlierConfig {
   intervalMs: number;
   baseEjectionTimeMs: number;

@@ -19,7 +19,7 @@ export interface WorkerSettings {
 
 export type ToWorker =
   /** refused: LDS listener addresses another process holds (`host:port` and the bind error), not to be bound. */
-  | ({ op: 'apply'; id: number; refused?: [string, { code?: string; message: string }][] } & Update)
+  | { op: 'apply'; id: number; update: Update; refused?: [string, { code?: string; message: string }][] }
   | { op: 'stats'; id: number }
   | { op: 'hosts'; id: number }
   | { op: 'drain'; id: number; ms: number }

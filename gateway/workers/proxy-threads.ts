@@ -10,8 +10,6 @@ import { mergeSamples } from '../stats/merge.ts';
 import type { StatSample } from '../stats/store.ts';
 import type { WorkerSharing } from '../upstream/worker-sharing.ts';
 import { LISTENER_TYPE } from '../../xds/type-urls.ts';
-import type { XdsUpdateArgs } from '../xds/ads-client.ts';
-import type { Json } from '../xds/json.ts';
 import { SharedCounters } from './shared-counters.ts';
 import { WorkerPool } from './worker-pool.ts';
 
@@ -99,14 +97,12 @@ export class ProxyThreads {
    * does. Listener addresses new to us are probed first (listener/port-probe.ts): our threads bind with
    * SO_REUSEPORT, which would let them join another process's port and split its traffic.
    */
-  async apply(...[typeUrl, resources, version]: XdsUpdateArgs): Promise<{ errors: string[]; subscriptions: Subscriptions }> {
+  async apply(...update: Update): Promise<{ errors: string[]; subscriptions: Subscriptions }> {
     const workers = this.workers;
+    const [typeUrl, resources] = update;
     const refused = workers && typeUrl === LISTENER_TYPE ? await probeNewBinds(this.main.listeners.newBindAddresses(resources)) : undefined;
-    // The seam: the data planes (data-plane.ts, and the worker protocol that carries its Update) take the
-    // resources as untyped JSON until data-plane.ts takes the typed messages.
-    const update: Update = { typeUrl, resources: resources as Json[], version };
     const workerErrors = workers ? await workers.apply(update, refused) : [];
-    const { errors, subscriptions } = await this.main.apply(update.typeUrl, update.resources, update.version, refused);
+    const { errors, subscriptions } = await this.main.apply(update, refused);
     for (const e of workerErrors) if (!errors.includes(e)) errors.push(e);
     if (this.shared?.full && !this.sharedFullLogged) {
       this.sharedFullLogged = true;

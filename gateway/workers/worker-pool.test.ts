@@ -7,8 +7,8 @@ import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.ts';
 import { assignment, edsCluster, gatewayListener, istioRoute, routeConfig } from '../test/fixtures.ts';
-import { createDataPlane, type DataPlane } from '../data-plane.ts';
-import type { Json } from '../xds/json.ts';
+import { createDataPlane, type DataPlane, type Update } from '../data-plane.ts';
+import type { envoy } from '../../xds/envoy.ts';
 import { SharedCounters } from './shared-counters.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { freePort } from '../../e2e/lib/process.ts';
@@ -86,10 +86,7 @@ test('a worker thread serves the config it is given, reports rejections, and is 
   );
   pool = workers;
   // As the proxy does: the workers first, then the main thread.
-  const apply = async (typeUrl: string, resources: Json[], version: string): Promise<string[]> => [
-    ...(await workers.apply({ typeUrl, resources, version })),
-    ...(await dp.apply(typeUrl, resources, version)).errors,
-  ];
+  const apply = async (...update: Update): Promise<string[]> => [...(await workers.apply(update)), ...(await dp.apply(update)).errors];
 
   assert.deepEqual(await apply(CLUSTER_TYPE, [edsCluster(C)], '1'), []);
   assert.deepEqual(await apply(ENDPOINT_TYPE, [assignment(C, [{ ip: '127.0.0.1', port: bport }])], '1'), []);
@@ -101,7 +98,11 @@ test('a worker thread serves the config it is given, reports rejections, and is 
   assert.equal(share?.find((s) => s.name === `listener.0.0.0.0_${port}.worker_1.downstream_cx_total`)?.value, 1);
 
   // A listener the worker cannot use is rejected with the same reason by both; the serving config stays.
-  const bad = { ...gatewayListener(port), address: { socket_address: { address: '0.0.0.0', port_value: 'x' } } };
+  // (Ill-typed on purpose: the ADS decoder never produces such a port, a hand-made update can.)
+  const bad = {
+    ...gatewayListener(port),
+    address: { socket_address: { address: '0.0.0.0', port_value: 'x' } },
+  } as unknown as envoy.config.listener.v3.Listener;
   const errors = await apply(LISTENER_TYPE, [bad], '2');
   assert.equal(errors.length, 2, JSON.stringify(errors));
   assert.equal(errors[0], errors[1]);

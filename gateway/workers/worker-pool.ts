@@ -116,7 +116,7 @@ export class WorkerPool {
   }
 
   private replay(slot: Slot): void {
-    for (const u of this.current()) void this.request(slot, { op: 'apply', id: this.nextId++, ...u });
+    for (const u of this.current()) void this.request(slot, { op: 'apply', id: this.nextId++, update: u });
   }
 
   /** Applies an update in every worker; resolves with their errors (deduplicated). */
@@ -130,7 +130,7 @@ export class WorkerPool {
             ]),
           }
         : {};
-    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'apply', id: this.nextId++, ...update, ...r })));
+    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'apply', id: this.nextId++, update, ...r })));
     const errors = new Set<string>();
     for (const r of replies) if (r?.op === 'applied') for (const e of r.errors) errors.add(e);
     return [...errors];

@@ -47,7 +47,7 @@ port.on('message', (m: ToWorker) => {
         try {
           const refused =
             m.refused && new Map(m.refused.map(([k, e]) => [k, Object.assign(new Error(e.message), e.code !== undefined ? { code: e.code } : {})]));
-          errors = (await dp.apply(m.typeUrl, m.resources, m.version, refused)).errors;
+          errors = (await dp.apply(m.update, refused)).errors;
         } catch (e) {
           errors = [`worker ${settings.index}: ${(e as Error).message}`];
         }

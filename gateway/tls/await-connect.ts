@@ -1,4 +1,6 @@
 // Settling an upstream connection attempt once: connected, failed, or timed out (cluster connect_timeout).
+// Shared by TLS origination (upstream-context.ts) and plain TCP connects (upstream/tcp-connect.ts); it lives in
+// tls/, the lower of the two folders (upstream/ builds on tls/, never the reverse).
 import type { Socket } from 'node:net';
 
 /**
