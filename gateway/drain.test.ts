@@ -3,20 +3,18 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { silentLogger } from '../cli/logger.ts';
 import { rawRequest } from '../e2e/lib/http.ts';
+import { adminPorts } from '../e2e/lib/process.ts';
 import { startProxy } from './proxy.ts';
-import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from './test/ads-server.ts';
-import { HTTPBIN, assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend } from './test/fixtures.ts';
+import { testProxyOptions } from './test/test-proxy.ts';
+import { TestAdsServer } from './test/ads-server.ts';
+import { eventually, routeOneHost, startEchoBackend } from './test/fixtures.ts';
 import { RawConnection, freePort } from './test/raw-client.ts';
 
 const HOST = 'httpbin.example.com';
 
 async function configure(ads: TestAdsServer, port: number, backendPort: number): Promise<void> {
-  ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN)]);
-  ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: backendPort }])]);
-  ads.set(LISTENER_TYPE, [gatewayListener(port)]);
-  ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', HTTPBIN)] }])]);
+  routeOneHost(ads, { port, host: HOST, endpoints: [{ ip: '127.0.0.2', port: backendPort }] });
   await Promise.resolve();
 }
 
@@ -29,17 +27,7 @@ describe('drain', () => {
       const be = await startEchoBackend('127.0.0.2', 'slow', (req) => (req.url === '/slow' ? { delayMs: 300 } : undefined));
       const port = await freePort();
       await configure(ads, port, be.port);
-      const proxy = await startProxy({
-        xdsAddress: ads.address,
-        node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} },
-        adminPort: 0,
-        statusPort: 0,
-        metricsPort: 0,
-        listenHost: '127.0.0.1',
-        drainSeconds: 2,
-        concurrency,
-        log: silentLogger(),
-      });
+      const proxy = await startProxy(testProxyOptions(ads, { drainSeconds: 2, concurrency }));
       let idle: RawConnection | undefined;
       let busy: RawConnection | undefined;
       try {
@@ -86,38 +74,18 @@ describe('drain', () => {
     const be = await startEchoBackend('127.0.0.2', 'v1');
     const port = await freePort();
     await configure(ads, port, be.port);
-    const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
-    const child = spawn(
-      bin,
-      [
-        'proxy',
-        '--xds-address',
-        ads.address,
-        '--admin-port',
-        String(admin),
-        '--status-port',
-        String(status),
-        '--metrics-port',
-        String(metrics),
-        '--drain-seconds',
-        '1',
-        '--listen-host',
-        '127.0.0.1',
-        '--concurrency',
-        '',
-      ],
-      {
-        env: {
-          ...process.env,
-          POD_NAME: 'gw-1',
-          POD_NAMESPACE: 'istio-system',
-          INSTANCE_IP: '127.0.0.1',
-          MESHGATE_LOG_PRETTY: '0',
-          MESHGATE_LOG_LEVEL: 'warn',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    const { status, flags } = await adminPorts();
+    const child = spawn(bin, ['proxy', '--xds-address', ads.address, ...flags, '--drain-seconds', '1', '--listen-host', '127.0.0.1', '--concurrency', ''], {
+      env: {
+        ...process.env,
+        POD_NAME: 'gw-1',
+        POD_NAMESPACE: 'istio-system',
+        INSTANCE_IP: '127.0.0.1',
+        MESHGATE_LOG_PRETTY: '0',
+        MESHGATE_LOG_LEVEL: 'warn',
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', r));

@@ -6,10 +6,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { silentLogger } from '../cli/logger.ts';
 import { get, rawRequest, type RawResponse } from '../e2e/lib/http.ts';
 import { startProxy, type Proxy } from './proxy.ts';
-import { startTestProxy } from './test/test-proxy.ts';
+import { startTestProxy, testProxyOptions } from './test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from './test/ads-server.ts';
 import { HTTPBIN, assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend, type Echo } from './test/fixtures.ts';
 import { RawConnection, freePort } from './test/raw-client.ts';
@@ -560,15 +559,7 @@ describe('proxy before any configuration', () => {
   test('15021 answers 503 until the first LDS and CDS are applied, then 200', async () => {
     const ads = new TestAdsServer();
     await ads.start();
-    const proxy = await startProxy({
-      xdsAddress: ads.address,
-      node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} },
-      adminPort: 0,
-      statusPort: 0,
-      metricsPort: 0,
-      listenHost: '127.0.0.1',
-      log: silentLogger(),
-    });
+    const proxy = await startProxy(testProxyOptions(ads));
     try {
       const probe = async (): Promise<number> => (await rawRequest('127.0.0.1', proxy.ports.status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n')).status;
       assert.equal(await probe(), 503);

@@ -3,11 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
-import { silentLogger } from '../cli/logger.ts';
 import { rawRequest } from '../e2e/lib/http.ts';
 import { startProxy, type Proxy } from './proxy.ts';
-import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from './test/ads-server.ts';
-import { HTTPBIN, assignment, edsCluster, gatewayListener, istioRoute, routeConfig } from './test/fixtures.ts';
+import { testProxyOptions } from './test/test-proxy.ts';
+import { TestAdsServer } from './test/ads-server.ts';
+import { routeOneHost } from './test/fixtures.ts';
 import { freePort } from './test/raw-client.ts';
 
 const HOST = 'ws.example.com';
@@ -29,19 +29,8 @@ describe('websocket upgrades', () => {
     });
     port = await freePort();
     const wsPort = (wss.address() as { port: number }).port;
-    ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN)]);
-    ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: wsPort }])]);
-    ads.set(LISTENER_TYPE, [gatewayListener(port)]);
-    ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', HTTPBIN)] }])]);
-    proxy = await startProxy({
-      xdsAddress: ads.address,
-      node: { id: 'router~127.0.0.1~gw.ns~ns.svc.cluster.local', cluster: 'gw', metadata: {} },
-      adminPort: 0,
-      statusPort: 0,
-      metricsPort: 0,
-      listenHost: '127.0.0.1',
-      log: silentLogger(),
-    });
+    routeOneHost(ads, { port, host: HOST, endpoints: [{ ip: '127.0.0.2', port: wsPort }] });
+    proxy = await startProxy(testProxyOptions(ads));
     await proxy.ready;
   });
 

@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, freePort, meshgate, type Proc } from './process.ts';
+import { adminPorts, eventually, freePort, meshgate, type Proc } from './process.ts';
 import { rawRequest } from './http.ts';
 
 export interface Gateway {
@@ -50,29 +50,13 @@ spec:
   - {name: http2, port: 80, targetPort: ${port}, protocol: TCP}
 `,
   );
-  const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
   const logFile = join(dir, 'access.log');
-  const proc = meshgate(
-    [
-      'local',
-      '--config',
-      dir,
-      '--admin-port',
-      String(admin),
-      '--status-port',
-      String(status),
-      '--metrics-port',
-      String(metrics),
-      '--drain-seconds',
-      '0',
-      ...(o.accessLog ? ['--access-log', logFile] : []),
-      ...(o.concurrency !== undefined ? ['--concurrency', String(o.concurrency)] : []),
-      ...(o.args ?? []),
-    ],
+  const { proc, admin, status, metrics } = await meshgateLocal(
+    dir,
+    [...(o.accessLog ? ['--access-log', logFile] : []), ...(o.concurrency !== undefined ? ['--concurrency', String(o.concurrency)] : []), ...(o.args ?? [])],
     o.env,
   );
-  const adminGet = async (path: string): Promise<string> =>
-    (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
+  const { adminGet, stat } = adminClient(admin);
   try {
     await eventually(
       'the gateway admin to answer',
@@ -94,15 +78,36 @@ spec:
     write: (file, yaml) => writeFileSync(join(dir, file), yaml),
     accessLog: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     adminGet,
-    async stat(name) {
+    stat,
+    async stop() {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `meshgate local --config dir` on free admin, status and metrics ports, not waiting to drain on stop; `args` are more flags. */
+export async function meshgateLocal(
+  dir: string,
+  args: string[] = [],
+  env?: NodeJS.ProcessEnv,
+): Promise<{ proc: Proc; admin: number; status: number; metrics: number }> {
+  const { admin, status, metrics, flags } = await adminPorts();
+  const proc = meshgate(['local', '--config', dir, ...flags, '--drain-seconds', '0', ...args], env);
+  return { proc, admin, status, metrics };
+}
+
+/** GET on a gateway's admin port, and a counter or gauge from its /stats (throws when the stat does not exist). */
+export function adminClient(admin: number): { adminGet: (path: string) => Promise<string>; stat: (name: string) => Promise<number> } {
+  const adminGet = async (path: string): Promise<string> =>
+    (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
+  return {
+    adminGet,
+    stat: async (name) => {
       const text = await adminGet(`/stats?filter=${encodeURIComponent(`^${esc(name)}$`)}`);
       const m = new RegExp(`^${esc(name)}: (\\d+)$`, 'm').exec(text);
       if (!m) throw new Error(`stat ${name} not in /stats output:\n${text}`);
       return Number(m[1]);
-    },
-    async stop() {
-      await proc.stop();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

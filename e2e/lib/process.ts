@@ -104,6 +104,12 @@ export async function freePort(): Promise<number> {
   throw new Error('no free TCP port found in 20000-31999 after 200 tries');
 }
 
+/** Free admin, readiness (status) and metrics ports, and the flags that hand them to `meshgate local` or `meshgate proxy`. */
+export async function adminPorts(): Promise<{ admin: number; status: number; metrics: number; flags: string[] }> {
+  const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
+  return { admin, status, metrics, flags: ['--admin-port', String(admin), '--status-port', String(status), '--metrics-port', String(metrics)] };
+}
+
 /** Polls `fn` until it returns a value that is not undefined, or fails with the last error. */
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -12,7 +12,8 @@ import { createSecureContext, type TLSSocket } from 'node:tls';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, freePort, meshgate, type Proc } from '../lib/process.ts';
+import { eventually, freePort, type Proc } from '../lib/process.ts';
+import { meshgateLocal } from '../lib/gateway.ts';
 import { get } from '../lib/http.ts';
 import { CertFactory, secretYaml, type Ca, type KeyPair } from '../lib/certs.ts';
 import { TestDnsServer } from '../lib/dns-server.ts';
@@ -101,7 +102,6 @@ describe('local mode: egress gateway (HTTP, TLS origination, mTLS origination, S
     dns.set('mtls.example.com', MTLS_IP);
 
     [g80, g443] = [await freePort(), await freePort()];
-    const [admin, status, metrics] = [await freePort(), await freePort(), await freePort()];
     writeFileSync(join(dir, 'ca.pem'), extCa.cert);
     writeFileSync(
       join(dir, 'egress.yaml'),
@@ -244,28 +244,17 @@ spec:
 ---
 ${secretYaml('client-credential', 'istio-system', { 'tls.crt': clientCert.cert, 'tls.key': clientCert.key, 'ca.crt': extCa.cert })}`,
     );
-    const g = meshgate([
-      'local',
-      '--config',
-      dir,
+    const g = await meshgateLocal(dir, [
       '--namespace',
       'istio-system',
       '--name',
       'istio-egressgateway-0',
       '--labels',
       'istio=egressgateway,app=istio-egressgateway',
-      '--admin-port',
-      String(admin),
-      '--status-port',
-      String(status),
-      '--metrics-port',
-      String(metrics),
-      '--drain-seconds',
-      '0',
       '--dns-server',
       dns.address,
     ]);
-    procs.push(g);
+    procs.push(g.proc);
     await eventually(
       'plain.example.com through the egress gateway',
       async () => ((await get('127.0.0.1', g80, '/status/200', 'plain.example.com')).status === 200 ? true : undefined),

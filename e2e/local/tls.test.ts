@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { X509Certificate, createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { eventually, freePort, meshgate, type Proc } from '../lib/process.ts';
+import { meshgateLocal } from '../lib/gateway.ts';
 import { rawRequest } from '../lib/http.ts';
 import { CertFactory, secretYaml, type Ca, type KeyPair } from '../lib/certs.ts';
 import { httpsGet, requestOn, tlsConnect } from '../lib/tls-client.ts';
@@ -50,8 +51,8 @@ describe('local mode: secure ingress (SIMPLE, several hosts by SNI, MUTUAL, http
     clientCert = certs.leaf(ca, 'client.example.com', { dns: ['client.example.com'], client: true });
     wrongClient = certs.leaf(otherCa, 'client.example.com', { dns: ['client.example.com'], client: true });
     expiredClient = certs.leaf(ca, 'client.example.com', { dns: ['client.example.com'], client: true, days: -1 });
-    [https, http, admin, tcpTls] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const [status, metrics, podPort] = [await freePort(), await freePort(), await freePort()];
+    [https, http, tcpTls] = [await freePort(), await freePort(), await freePort()];
+    const podPort = await freePort();
 
     const pod = meshgate(['httpbin', '--host', POD_IP, '--port', String(podPort), '--name', 'httpbin-1']);
     procs.push(pod);
@@ -152,20 +153,9 @@ spec:
     - destination: {host: httpbin, port: {number: 8000}}
 `,
     );
-    const g = meshgate([
-      'local',
-      '--config',
-      dir,
-      '--admin-port',
-      String(admin),
-      '--status-port',
-      String(status),
-      '--metrics-port',
-      String(metrics),
-      '--drain-seconds',
-      '0',
-    ]);
-    procs.push(g);
+    const g = await meshgateLocal(dir);
+    admin = g.admin;
+    procs.push(g.proc);
     await eventually(
       'an HTTPS answer for httpbin.example.com',
       async () => ((await httpsGet(gw('httpbin.example.com'), '/status/200')).status === 200 ? true : undefined),

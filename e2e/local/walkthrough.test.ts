@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, eventually, freePort, meshgate, type Proc } from '../lib/process.ts';
 import { get, rawRequest } from '../lib/http.ts';
+import { adminClient, meshgateLocal } from '../lib/gateway.ts';
 
 const HOST = 'httpbin.example.com';
 const GW = '127.0.0.1';
@@ -19,16 +20,8 @@ describe('local mode: the httpbin ingress walkthrough', () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-e2e-'));
   const procs: Proc[] = [];
   let gw: Proc;
-  let admin: number;
-
-  const adminGet = async (path: string): Promise<string> =>
-    (await rawRequest('127.0.0.1', admin, `GET ${path} HTTP/1.1\r\nHost: admin\r\n\r\n`)).body.toString();
-  const stat = async (name: string): Promise<number> => {
-    const text = await adminGet(`/stats?filter=${encodeURIComponent(`^${name.replace(/[.|]/g, '\\$&')}$`)}`);
-    const m = new RegExp(`^${name.replace(/[.|]/g, '\\$&')}: (\\d+)$`, 'm').exec(text);
-    if (!m) throw new Error(`stat ${name} not in /stats output:\n${text}`);
-    return Number(m[1]);
-  };
+  let adminGet: (path: string) => Promise<string>;
+  let stat: (name: string) => Promise<number>;
   const write = (file: string, text: string): void => writeFileSync(join(dir, file), text);
 
   before(async () => {
@@ -39,26 +32,14 @@ describe('local mode: the httpbin ingress walkthrough', () => {
       readFileSync(join(REPO, 'examples/quickstart/00-ingressgateway-service.yaml'), 'utf8').replace('targetPort: 8080', `targetPort: ${GW_PORT}`),
     );
     cpSync(join(REPO, 'examples/quickstart/10-httpbin-gateway.yaml'), join(dir, '10-httpbin-gateway.yaml'));
-    admin = await freePort();
-    const [status, metrics] = [await freePort(), await freePort()];
-    gw = meshgate([
-      'local',
-      '--config',
-      dir,
-      '--admin-port',
-      String(admin),
-      '--status-port',
-      String(status),
-      '--metrics-port',
-      String(metrics),
-      '--drain-seconds',
-      '0',
-    ]);
+    const local = await meshgateLocal(dir);
+    gw = local.proc;
+    ({ adminGet, stat } = adminClient(local.admin));
     procs.push(gw);
     await eventually(
       'the gateway to be ready on /healthz/ready',
       async () => {
-        const r = await rawRequest('127.0.0.1', status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n');
+        const r = await rawRequest('127.0.0.1', local.status, 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n');
         return r.status === 200 ? true : undefined;
       },
       20_000,

@@ -37,7 +37,7 @@ export interface AdminContext {
   quit(): void;
 }
 
-const TEXT = 'text/plain; charset=UTF-8';
+export const TEXT = 'text/plain; charset=UTF-8';
 const JSON_TYPE = 'application/json';
 
 interface Endpoint {
@@ -237,7 +237,7 @@ function helpText(): string {
 }
 
 /** Writes an admin-style response (Envoy admin headers, chunked body as Envoy's admin streams it). */
-function writeAdminResponse(res: ServerResponse, status: number, type: string, body: string, extra: string[] = []): void {
+export function writeAdminResponse(res: ServerResponse, status: number, type: string, body: string, extra: string[] = []): void {
   res.sendDate = false;
   res.removeHeader('connection');
   const headers = [

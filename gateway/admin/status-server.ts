@@ -7,7 +7,7 @@ import { httpDate } from '../http/date.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import { buildLocalReply } from '../http/local-reply.ts';
 import { renderPrometheus, selectStats } from '../stats/render.ts';
-import { statsQuery } from './admin-server.ts';
+import { TEXT, statsQuery, writeAdminResponse } from './admin-server.ts';
 import type { StatSample } from '../stats/store.ts';
 
 function write(res: ServerResponse, status: number, headers: string[], body: string): void {
@@ -54,22 +54,7 @@ async function serveMetrics(req: IncomingMessage, res: ServerResponse, stats: ()
   // The listener proxies to the admin's /stats/prometheus, so an invalid filter is the admin's 400.
   const status = typeof sq === 'string' ? 400 : 200;
   const body = typeof sq === 'string' ? sq : renderPrometheus(selectStats(await stats(), sq));
-  const headers = [
-    'content-type',
-    'text/plain; charset=UTF-8',
-    'cache-control',
-    'no-cache, max-age=0',
-    'x-content-type-options',
-    'nosniff',
-    'date',
-    httpDate(),
-    'server',
-    'envoy',
-    'x-envoy-upstream-service-time',
-    '0',
-  ];
-  if (req.method !== 'HEAD') headers.push('transfer-encoding', 'chunked');
-  write(res, status, headers, body);
+  writeAdminResponse(res, status, TEXT, body, ['x-envoy-upstream-service-time', '0']);
 }
 
 function listen(server: Server, host: string, port: number): Promise<Server> {

@@ -5,8 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Proxy } from '../proxy.ts';
 import { startTestProxy } from '../test/test-proxy.ts';
-import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
-import { HTTPBIN, assignment, edsCluster, gatewayListener, istioRoute, routeConfig, startEchoBackend } from '../test/fixtures.ts';
+import { TestAdsServer } from '../test/ads-server.ts';
+import { routeOneHost, startEchoBackend } from '../test/fixtures.ts';
 import { exchange, freePort } from '../test/raw-client.ts';
 import { ActiveStream } from './active-stream.ts';
 
@@ -25,10 +25,7 @@ for (const fastPath of [true, false]) {
       ads = new TestAdsServer();
       await ads.start();
       port = await freePort();
-      ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN)]);
-      ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, [{ ip: '127.0.0.2', port: backend.port }])]);
-      ads.set(LISTENER_TYPE, [gatewayListener(port)]);
-      ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', HTTPBIN)] }])]);
+      routeOneHost(ads, { port, host: HOST, endpoints: [{ ip: '127.0.0.2', port: backend.port }] });
       proxy = await startTestProxy(ads, { fastPath });
       ActiveStream.prototype.start = function (this: ActiveStream): void {
         if ((this as unknown as { info: { url: string } }).info.url === '/boom') throw new Error('injected bug');

@@ -3,6 +3,7 @@
 // ClusterLoadAssignments and a RouteConfiguration with one vhost per host.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type TestAdsServer } from './ads-server.ts';
 
 export const HTTPBIN = 'outbound|8000||httpbin.default.svc.cluster.local';
 
@@ -136,6 +137,22 @@ export function routeConfig(name: string, vhosts: { name: string; domains: strin
     max_direct_response_body_size_bytes: 1048576,
     ignore_port_in_host_matching: true,
   };
+}
+
+/**
+ * One host on listener 0.0.0.0_<port>, every request to the EDS cluster `cluster` (edsCluster(HTTPBIN) unless
+ * given), whose endpoints are `endpoints`: the listener, route, cluster and assignment set on the test ADS server.
+ */
+export function routeOneHost(
+  ads: TestAdsServer,
+  o: { port: number; host: string; endpoints: { ip: string; port: number; health?: string; weight?: number }[]; cluster?: Record<string, unknown> },
+): void {
+  const cluster = o.cluster ?? edsCluster(HTTPBIN);
+  const name = String(cluster.name);
+  ads.set(CLUSTER_TYPE, [cluster]);
+  ads.set(ENDPOINT_TYPE, [assignment(name, o.endpoints)]);
+  ads.set(LISTENER_TYPE, [gatewayListener(o.port)]);
+  ads.set(ROUTE_TYPE, [routeConfig(`http.${o.port}`, [{ name: `${o.host}:80`, domains: [o.host], routes: [istioRoute('/', name)] }])]);
 }
 
 /** A backend echoing what it received: the raw header list in order, method, url and body. */

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { get, rawRequest } from '../../e2e/lib/http.ts';
 import type { Proxy } from '../proxy.ts';
 import { startTestProxy } from '../test/test-proxy.ts';
-import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
-import { HTTPBIN, assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend } from '../test/fixtures.ts';
+import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE } from '../test/ads-server.ts';
+import { HTTPBIN, assignment, edsCluster, eventually, routeOneHost, startEchoBackend } from '../test/fixtures.ts';
 import { freePort } from '../test/raw-client.ts';
 
 const HOST = 'httpbin.example.com';
@@ -58,10 +58,12 @@ describe('endpoint health_status and the panic threshold, through the proxy', ()
     port = await freePort();
     for (const h of HEALTHS) backends.set(h, await startEchoBackend(ip(h), h));
     // What istiod sends: healthy_panic_threshold {} on every outbound cluster.
-    ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN, { lb_policy: 'ROUND_ROBIN', common_lb_config: { healthy_panic_threshold: {} } })]);
-    ads.set(ENDPOINT_TYPE, [assignment(HTTPBIN, endpoints([...HEALTHS]))]);
-    ads.set(LISTENER_TYPE, [gatewayListener(port)]);
-    ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', HTTPBIN)] }])]);
+    routeOneHost(ads, {
+      port,
+      host: HOST,
+      cluster: edsCluster(HTTPBIN, { lb_policy: 'ROUND_ROBIN', common_lb_config: { healthy_panic_threshold: {} } }),
+      endpoints: endpoints([...HEALTHS]),
+    });
     proxy = await startTestProxy(ads);
   });
 

@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Proxy } from '../proxy.ts';
 import { startTestProxy } from '../test/test-proxy.ts';
-import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
-import { assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startRawBackend, type RawBackend } from '../test/fixtures.ts';
+import { TestAdsServer } from '../test/ads-server.ts';
+import { edsCluster, eventually, routeOneHost, startRawBackend, type RawBackend } from '../test/fixtures.ts';
 import { RawConnection, freePort } from '../test/raw-client.ts';
 import { get, rawRequest } from '../../e2e/lib/http.ts';
 import { H1Pool } from './h1-pool.ts';
@@ -49,16 +49,16 @@ describe('connectionPool.tcp.maxConnections 1: a queued request whose client dis
     await ads.start();
     port = await freePort();
     // DestinationRule trafficPolicy.connectionPool.tcp.maxConnections: 1, as istiod writes it.
-    ads.set(CLUSTER_TYPE, [
-      edsCluster(CLUSTER, {
+    routeOneHost(ads, {
+      port,
+      host: HOST,
+      cluster: edsCluster(CLUSTER, {
         circuit_breakers: {
           thresholds: [{ max_connections: 1, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: false }],
         },
       }),
-    ]);
-    ads.set(ENDPOINT_TYPE, [assignment(CLUSTER, [{ ip: '127.0.0.2', port: backend.port }])]);
-    ads.set(LISTENER_TYPE, [gatewayListener(port)]);
-    ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', CLUSTER)] }])]);
+      endpoints: [{ ip: '127.0.0.2', port: backend.port }],
+    });
     proxy = await startTestProxy(ads, { fastPath: false });
     await eventually('route', async () => ((await get('127.0.0.1', port, '/warmup', HOST)).status === 200 ? true : undefined));
   });

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import type { Proxy } from '../proxy.ts';
 import { startTestProxy } from '../test/test-proxy.ts';
-import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../test/ads-server.ts';
-import { assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startRawBackend, type RawBackend } from '../test/fixtures.ts';
+import { TestAdsServer } from '../test/ads-server.ts';
+import { edsCluster, eventually, routeOneHost, startRawBackend, type RawBackend } from '../test/fixtures.ts';
 import { RawConnection, freePort } from '../test/raw-client.ts';
 import { get } from '../../e2e/lib/http.ts';
 
@@ -153,10 +153,7 @@ describe('upstream response framing through the proxy (Envoy client codec rules)
     });
     await ads.start();
     port = await freePort();
-    ads.set(CLUSTER_TYPE, [edsCluster(CLUSTER)]);
-    ads.set(ENDPOINT_TYPE, [assignment(CLUSTER, [{ ip: '127.0.0.2', port: backend.port }])]);
-    ads.set(LISTENER_TYPE, [gatewayListener(port)]);
-    ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', CLUSTER)] }])]);
+    routeOneHost(ads, { port, host: HOST, cluster: edsCluster(CLUSTER), endpoints: [{ ip: '127.0.0.2', port: backend.port }] });
     proxy = await startTestProxy(ads);
     await eventually('route', async () => ((await get('127.0.0.1', port, '/fine/warmup', HOST)).status === 200 ? true : undefined));
   });
