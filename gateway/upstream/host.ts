@@ -2,8 +2,8 @@
 // count, per-host counters shown by /clusters, and its connection pool (created on first use).
 import type { UpstreamPool } from './connection-pool.ts';
 
-export const HEALTH_UNKNOWN = 0;
-export const HEALTH_HEALTHY = 1;
+const HEALTH_UNKNOWN = 0;
+const HEALTH_HEALTHY = 1;
 export const HEALTH_UNHEALTHY = 2;
 export const HEALTH_DRAINING = 3;
 export const HEALTH_TIMEOUT = 4;
