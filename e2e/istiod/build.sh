@@ -15,8 +15,10 @@ min_go_minor=26 # the `go` line of oracle/go.mod
 
 log() { printf '[e2e/istiod/build] %s\n' "$*" >&2; }
 die() { printf '[e2e/istiod/build] error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=../../scripts/lib/go.sh
+source "$here/../../scripts/lib/go.sh"
 
-istio_version="$(awk '($1 == "istio.io/istio") { print $2; exit } ($1 == "require" && $2 == "istio.io/istio") { print $3; exit }' "$here/oracle/go.mod")"
+istio_version="$(go_mod_version "$here/oracle/go.mod" istio.io/istio)"
 [[ -n "$istio_version" ]] || die "cannot read the istio.io/istio version from $here/oracle/go.mod"
 source_hash="$(cat "$here/oracle/go.mod" "$here/oracle/go.sum" "$here/oracle/main.go" | sha256sum | cut -c1-12)"
 out="${MESHGATE_CACHE:-$HOME/.cache/meshgate}/istiod-oracle/$istio_version-$source_hash"
@@ -28,21 +30,9 @@ if [[ -x "$bin" ]]; then
   exit 0
 fi
 
-go_hint="the istiod differential needs Go >= 1.$min_go_minor to build Istio's translation ($istio_version); install Go (https://go.dev/doc/install) and put \`go\` on PATH"
-if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then PATH="$PATH:/usr/local/go/bin"; fi
-command -v go >/dev/null 2>&1 || die "\`go\` was not found on PATH: $go_hint"
-go_version="$(go env GOVERSION 2>/dev/null || true)"
-if [[ ! "$go_version" =~ ^go1\.([0-9]+) ]] || (( BASH_REMATCH[1] < min_go_minor )); then
-  die "found ${go_version:-an unknown Go version} at $(command -v go): $go_hint"
-fi
+go_require "$min_go_minor" "the istiod differential needs Go >= 1.$min_go_minor to build Istio's translation ($istio_version); install Go (https://go.dev/doc/install) and put \`go\` on PATH"
 
-mkdir -p "$out"
-exec 9>"$out/.lock"
-if ! flock -n 9; then
-  log "another build of $out is running; waiting for it"
-  flock 9
-  if [[ -x "$bin" ]]; then printf '%s\n' "$bin"; exit 0; fi
-fi
+if ! go_cache_lock "$out" && [[ -x "$bin" ]]; then printf '%s\n' "$bin"; exit 0; fi
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local
 start=$SECONDS

@@ -19,14 +19,11 @@ min_go_minor=24 # the `go` line of apiserver/go.mod and etcd/go.mod
 
 log() { printf '[e2e/kube/build] %s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[e2e/kube/build] %s error: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
+# shellcheck source=../../scripts/lib/go.sh
+source "$here/../../scripts/lib/go.sh"
 
-# The version a go.mod requires of a module, e.g. `modver apiserver/go.mod k8s.io/kubernetes`.
-modver() {
-  awk -v m="$2" '($1 == m && $2 ~ /^v/) { print $2; exit } ($1 == "require" && $2 == m) { print $3; exit }' "$here/$1"
-}
-
-k8s_version="$(modver apiserver/go.mod k8s.io/kubernetes)"
-etcd_version="$(modver etcd/go.mod go.etcd.io/etcd/server/v3)"
+k8s_version="$(go_mod_version "$here/apiserver/go.mod" k8s.io/kubernetes)"
+etcd_version="$(go_mod_version "$here/etcd/go.mod" go.etcd.io/etcd/server/v3)"
 [[ -n "$k8s_version" && -n "$etcd_version" ]] || die "cannot read the pinned versions from $here/{apiserver,etcd}/go.mod"
 
 cache_root="${MESHGATE_CACHE:-$HOME/.cache/meshgate}"
@@ -39,26 +36,11 @@ if [[ -z "${MESHGATE_KUBE_REBUILD:-}" ]] && all_cached; then
   exit 0
 fi
 
-go_hint="the Kubernetes e2e suite needs Go >= 1.$min_go_minor to build kube-apiserver $k8s_version and etcd $etcd_version; install Go (https://go.dev/doc/install, or your distribution's golang package if it is recent enough) and put \`go\` on PATH, or point E2E_KUBECONFIG at an existing cluster (see e2e/kube/README.md)"
-# The official tarball's default location, when a non-login shell's PATH lacks it.
-if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then PATH="$PATH:/usr/local/go/bin"; fi
-command -v go >/dev/null 2>&1 || die "\`go\` was not found on PATH: $go_hint"
-go_version="$(go env GOVERSION 2>/dev/null || true)" # e.g. go1.26.8
-if [[ ! "$go_version" =~ ^go1\.([0-9]+) ]] || (( BASH_REMATCH[1] < min_go_minor )); then
-  die "found ${go_version:-an unknown Go version} at $(command -v go): $go_hint"
-fi
+go_require "$min_go_minor" "the Kubernetes e2e suite needs Go >= 1.$min_go_minor to build kube-apiserver $k8s_version and etcd $etcd_version; install Go (https://go.dev/doc/install, or your distribution's golang package if it is recent enough) and put \`go\` on PATH, or point E2E_KUBECONFIG at an existing cluster (see e2e/kube/README.md)"
 
-mkdir -p "$out"
-# Two builds at once (two checkouts, a test and a manual run) would only race for the same
-# files: take a lock on the cache directory for the length of the build.
-exec 9>"$out/.lock"
-if ! flock -n 9; then
-  log "another build of $out is running; waiting for it"
-  flock 9
-  if [[ -z "${MESHGATE_KUBE_REBUILD:-}" ]] && all_cached; then
-    printf '%s\n' "$out"
-    exit 0
-  fi
+if ! go_cache_lock "$out" && [[ -z "${MESHGATE_KUBE_REBUILD:-}" ]] && all_cached; then
+  printf '%s\n' "$out"
+  exit 0
 fi
 
 # Static binaries as upstream ships them; local toolchain only (no toolchain download);
