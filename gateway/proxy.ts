@@ -123,8 +123,8 @@ interface AdminSources {
   adminHost: string;
   ports: OwnPorts;
   /** The last version of an xDS type the client accepted ('' before any, or before the client exists). */
-  xdsVersion(typeUrl: XdsTypeUrl): string;
-  quit(): void;
+  xdsVersion: (typeUrl: XdsTypeUrl) => string;
+  quit: () => void;
 }
 
 /** What the admin endpoints read and do: the main thread's configuration, every thread's stats, the server state. */
@@ -195,9 +195,8 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   listeners.onWarm = () => state.checkInit();
   registerServerStats(store, state, { started, concurrency, activeConnections: () => listeners.activeConnections });
 
-  // Admin handlers may run before the ADS client exists.
-  let ads: AdsClient | undefined;
-  let proxy: Proxy | undefined;
+  // Admin handlers may run before the ADS client and the proxy object exist.
+  const late: { ads?: AdsClient; proxy?: Proxy } = {};
   const adminHost = o.adminHost ?? '127.0.0.1';
   const bindHost = o.listenHost ?? '0.0.0.0';
   const own = new OwnServers();
@@ -210,8 +209,8 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     drainMs,
     adminHost,
     ports: own.ports,
-    xdsVersion: (typeUrl) => ads?.types.get(typeUrl)?.version ?? '',
-    quit: () => void proxy?.close().then(() => (o.onQuit ? o.onQuit() : process.exit(0))),
+    xdsVersion: (typeUrl) => late.ads?.types.get(typeUrl)?.version ?? '',
+    quit: () => void late.proxy?.close().then(() => (o.onQuit ? o.onQuit() : process.exit(0))),
   });
   try {
     await own.bind('admin', adminHost, o.adminPort, () => startAdminServer(admin, adminHost, o.adminPort));
@@ -241,13 +240,13 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
       },
     },
   });
-  ads = client;
+  late.ads = client;
   state.initializing();
   client.start();
   log.info({ xds: o.xdsAddress, node: o.node.id, admin: ports.admin, status: ports.status, metrics: ports.metrics }, 'proxy started');
 
   let closed = false;
-  proxy = {
+  const proxy: Proxy = {
     ready: state.ready,
     ports,
     drain: async () => {
@@ -262,5 +261,6 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
       await own.close();
     },
   };
+  late.proxy = proxy;
   return proxy;
 }

@@ -2,7 +2,7 @@
 // JSONSchemaProps, the subset we use). Every node has a type; value-only rules (oneOf/not with `required`) are
 // the only logical junctors, as Kubernetes requires of structural schemas.
 
-export type SchemaType = 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
+type SchemaType = 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
 
 export interface Schema {
   description?: string;

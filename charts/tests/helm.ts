@@ -11,7 +11,7 @@ export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const GATEWAY_CHART = join(REPO, 'charts/gateway');
 export const BASE_CHART = join(REPO, 'charts/base');
 
-export interface ObjectMeta {
+interface ObjectMeta {
   name: string;
   namespace?: string;
   labels?: Record<string, string>;

@@ -10,13 +10,13 @@ export interface EnvVar {
   };
 }
 
-export interface ContainerPort {
+interface ContainerPort {
   name?: string;
   containerPort: number;
   protocol?: string;
 }
 
-export interface SecurityContext {
+interface SecurityContext {
   runAsUser?: number;
   runAsGroup?: number;
   runAsNonRoot?: boolean;
@@ -48,7 +48,7 @@ export interface Container {
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 
-export interface Volume {
+interface Volume {
   name: string;
   emptyDir?: Record<string, unknown>;
   downwardAPI?: { items: { path: string; fieldRef?: { fieldPath: string } }[] };
@@ -91,7 +91,7 @@ export interface Workload extends K8sObject {
   };
 }
 
-export interface ServicePort {
+interface ServicePort {
   name: string;
   port: number;
   targetPort: number | string;

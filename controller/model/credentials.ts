@@ -14,14 +14,14 @@ import { metaOf } from './config.ts';
 export const SDS_CA_SUFFIX = '-cacert';
 export const KUBERNETES_PREFIX = 'kubernetes://';
 
-export interface CertificateCredential {
+interface CertificateCredential {
   /** PEM certificate chain. */
   cert: string;
   /** PEM private key. */
   key: string;
 }
 
-export type Lookup<T> = { ok: true; value: T; secret: StoredObject } | { ok: false; reason: string; secret?: StoredObject };
+type Lookup<T> = { ok: true; value: T; secret: StoredObject } | { ok: false; reason: string; secret?: StoredObject };
 
 export interface CredentialIndex {
   /** The certificate and key of credential `name` (bare name or `kubernetes://name`). */

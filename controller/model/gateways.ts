@@ -29,7 +29,7 @@ export interface GatewayServer {
   resolvedPort: number;
 }
 
-export interface ServerPort {
+interface ServerPort {
   number: number;
   protocol: Protocol;
   bind: string;
@@ -41,7 +41,7 @@ export interface MergedServers {
   routeName: string;
 }
 
-export interface RejectedServer {
+interface RejectedServer {
   gateway: Config<GatewaySpec>;
   index: number;
   reason: string;

@@ -14,7 +14,7 @@ export interface StringMatch {
   regex?: string;
 }
 
-export interface PortSelector {
+interface PortSelector {
   number?: number;
 }
 
@@ -24,14 +24,14 @@ export interface Percent {
 
 // ---- Gateway ------------------------------------------------------------------------------------
 
-export interface GatewayPort {
+interface GatewayPort {
   number: number;
   protocol: string;
   name: string;
   targetPort?: number;
 }
 
-export type ServerTLSMode = 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | 'OPTIONAL_MUTUAL';
+type ServerTLSMode = 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | 'OPTIONAL_MUTUAL';
 
 export interface ServerTLSSettings {
   httpsRedirect?: boolean;
@@ -73,7 +73,7 @@ export interface Destination {
   port?: PortSelector;
 }
 
-export interface HeaderOperations {
+interface HeaderOperations {
   set?: Record<string, string>;
   add?: Record<string, string>;
   remove?: string[];
@@ -107,7 +107,7 @@ export interface HTTPMatchRequest {
   statPrefix?: string;
 }
 
-export interface RegexRewrite {
+interface RegexRewrite {
   match?: string;
   rewrite?: string;
 }
@@ -158,12 +158,12 @@ export interface CorsPolicy {
   unmatchedPreflights?: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE';
 }
 
-export interface HTTPMirrorPolicy {
+interface HTTPMirrorPolicy {
   destination: Destination;
   percentage?: Percent;
 }
 
-export interface Delegate {
+interface Delegate {
   name?: string;
   namespace?: string;
 }
@@ -200,16 +200,16 @@ export interface L4MatchAttributes {
   sourceNamespace?: string;
 }
 
-export interface TLSMatchAttributes extends L4MatchAttributes {
+interface TLSMatchAttributes extends L4MatchAttributes {
   sniHosts?: string[];
 }
 
-export interface TCPRoute {
+interface TCPRoute {
   match?: L4MatchAttributes[];
   route?: RouteDestination[];
 }
 
-export interface TLSRoute {
+interface TLSRoute {
   match?: TLSMatchAttributes[];
   route?: RouteDestination[];
 }
@@ -326,14 +326,14 @@ export interface DestinationRuleSpec {
 
 // ---- ServiceEntry -------------------------------------------------------------------------------
 
-export interface ServicePort {
+interface ServicePort {
   number: number;
   protocol?: string;
   name: string;
   targetPort?: number;
 }
 
-export interface WorkloadEntry {
+interface WorkloadEntry {
   address?: string;
   ports?: Record<string, number>;
   labels?: Record<string, string>;

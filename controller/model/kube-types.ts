@@ -16,7 +16,7 @@ export interface KubeServiceSpec {
   externalName?: string;
 }
 
-export interface ContainerPort {
+interface ContainerPort {
   name?: string;
   containerPort: number;
   protocol?: string;
@@ -33,14 +33,14 @@ export interface PodStatus {
   phase?: string;
 }
 
-export interface EndpointSlicePort {
+interface EndpointSlicePort {
   name?: string | null;
   port?: number | null;
   protocol?: string;
   appProtocol?: string;
 }
 
-export interface EndpointSliceEndpoint {
+interface EndpointSliceEndpoint {
   addresses: string[];
   conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null };
   targetRef?: { kind?: string; name?: string; namespace?: string };
@@ -54,7 +54,7 @@ export interface EndpointSliceBody {
   ports?: EndpointSlicePort[] | null;
 }
 
-export interface EndpointAddress {
+interface EndpointAddress {
   ip: string;
   hostname?: string;
   nodeName?: string;

@@ -10,7 +10,7 @@ import { type ExportTo, parseExportTo } from './exports.ts';
 import { type Protocol, kubePortProtocol, parseProtocol } from './protocol.ts';
 import type { Labels } from './labels.ts';
 
-export type Resolution = 'ClientSideLB' | 'DNSLB' | 'DNSRoundRobinLB' | 'Passthrough';
+type Resolution = 'ClientSideLB' | 'DNSLB' | 'DNSRoundRobinLB' | 'Passthrough';
 
 export interface ModelPort {
   name: string;

@@ -49,7 +49,7 @@ function bind(server: grpc.Server, target: string): Promise<number> {
   );
 }
 
-export interface NackRecord {
+interface NackRecord {
   version: string;
   nonce: string;
   message: string;
@@ -57,7 +57,7 @@ export interface NackRecord {
 }
 
 /** Per-type sync state of one proxy, as `istioctl proxy-status` derives SYNCED / STALE / NOT SENT / ERROR. */
-export interface TypeStatus {
+interface TypeStatus {
   wildcard: boolean;
   names: string[];
   versionSent?: string;

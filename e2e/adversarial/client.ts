@@ -4,7 +4,7 @@
 // client): status line, header lines, then a body by content-length, chunked, or up to the close.
 import { connect, type Socket } from 'node:net';
 
-export interface ClientResponse {
+interface ClientResponse {
   status: number;
   statusLine: string;
   headers: [string, string][];

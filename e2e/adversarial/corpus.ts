@@ -24,7 +24,7 @@ export interface ExpectedRequest {
   body?: string;
 }
 
-export interface ExpectedResponse {
+interface ExpectedResponse {
   status: number;
   body?: string;
   /** Header values the client must get; null: must be absent. */

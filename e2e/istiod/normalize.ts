@@ -3,7 +3,7 @@
 // the spelling of durations, an Any's wrapper. Everything else is, and a difference is reported with the
 // path to it; deliberate differences are allowed in allowlist.ts, each with its reason.
 
-export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Obj = { [k: string]: Json };
 
 export interface Resources {

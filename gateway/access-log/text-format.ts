@@ -35,7 +35,7 @@ export interface AccessLogEntry {
 const dash = (s: string): string => (s === '' ? '-' : s);
 
 /** One line in Istio's TEXT format (empty values print `-`). */
-export function formatTextLine(e: AccessLogEntry): string {
+function formatTextLine(e: AccessLogEntry): string {
   return (
     `[${new Date(e.startTime).toISOString()}] "${e.method} ${e.path} ${e.protocol}" ${e.responseCode} ` +
     `${formatResponseFlags(e.responseFlags)} ${dash(e.responseCodeDetails)} ${dash(e.connectionTerminationDetails)} ` +

@@ -63,7 +63,7 @@ function eqLower(s: string, lower: string): boolean {
 }
 
 /** The path with any `#fragment` removed. */
-export function stripFragment(path: string): string {
+function stripFragment(path: string): string {
   const f = path.indexOf('#');
   return f < 0 ? path : path.slice(0, f);
 }

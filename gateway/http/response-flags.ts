@@ -1,10 +1,10 @@
 // Envoy response flags (StreamInfo CoreResponseFlag) as a bitmask, printed in Envoy's table order as
 // short codes joined by ',' (`UF,URX`), or `-` when none.
 export const DC = 1 << 0; // DownstreamConnectionTermination
-export const LH = 1 << 1;
+const LH = 1 << 1;
 export const UH = 1 << 2; // NoHealthyUpstream
 export const UT = 1 << 3; // UpstreamRequestTimeout
-export const LR = 1 << 4; // LocalReset
+const LR = 1 << 4; // LocalReset
 export const UR = 1 << 5; // UpstreamRemoteReset
 export const UF = 1 << 6; // UpstreamConnectionFailure
 export const UC = 1 << 7; // UpstreamConnectionTermination
@@ -12,17 +12,17 @@ export const UO = 1 << 8; // UpstreamOverflow
 export const NR = 1 << 9; // NoRouteFound
 export const DI = 1 << 10;
 export const FI = 1 << 11;
-export const RL = 1 << 12;
+const RL = 1 << 12;
 export const URX = 1 << 13; // UpstreamRetryLimitExceeded
-export const SI = 1 << 14;
-export const IH = 1 << 15;
+const SI = 1 << 14;
+const IH = 1 << 15;
 export const DPE = 1 << 16; // DownstreamProtocolError
-export const UMSDR = 1 << 17;
-export const DT = 1 << 18;
+const UMSDR = 1 << 17;
+const DT = 1 << 18;
 export const UPE = 1 << 19; // UpstreamProtocolError
 export const NC = 1 << 20; // NoClusterFound
-export const OM = 1 << 21;
-export const DR = 1 << 22;
+const OM = 1 << 21;
+const DR = 1 << 22;
 
 // Order of Envoy's CORE_RESPONSE_FLAGS string table (stream_info/utility.h).
 const ORDER: [number, string][] = [

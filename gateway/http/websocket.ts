@@ -78,7 +78,7 @@ export function releaseUpgradePayload(sock: Socket): { data: Buffer[]; ended: bo
 }
 
 /** What the stream decides for an upstream answer. */
-export type UpgradeAnswer =
+type UpgradeAnswer =
   /** 101 or a relayed 4xx/5xx: write this head (flat, lowercase) and go on. */
   | { headers: string[] }
   /** The stream answered the client itself (local reply): drop the upstream. */

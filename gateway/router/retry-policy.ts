@@ -3,15 +3,15 @@ import { durationMs, int64, type envoy } from '../../xds/envoy.ts';
 import { fieldTable } from '../xds/fields.ts';
 import { ConfigError, anyType } from '../xds/json.ts';
 
-export const RETRY_5XX = 1;
-export const RETRY_GATEWAY_ERROR = 2;
-export const RETRY_RESET = 4;
-export const RETRY_CONNECT_FAILURE = 8;
-export const RETRY_RETRIABLE_4XX = 16;
-export const RETRY_REFUSED_STREAM = 32;
-export const RETRY_RETRIABLE_STATUS_CODES = 64;
-export const RETRY_HTTP3_POST_CONNECT_FAILURE = 128;
-export const RETRY_ENVOY_RATE_LIMITED = 256;
+const RETRY_5XX = 1;
+const RETRY_GATEWAY_ERROR = 2;
+const RETRY_RESET = 4;
+const RETRY_CONNECT_FAILURE = 8;
+const RETRY_RETRIABLE_4XX = 16;
+const RETRY_REFUSED_STREAM = 32;
+const RETRY_RETRIABLE_STATUS_CODES = 64;
+const RETRY_HTTP3_POST_CONNECT_FAILURE = 128;
+const RETRY_ENVOY_RATE_LIMITED = 256;
 
 const HTTP_ON: Record<string, number> = {
   '5xx': RETRY_5XX,

@@ -21,14 +21,14 @@ export const ACTION_ROUTE = 0;
 export const ACTION_REDIRECT = 1;
 export const ACTION_DIRECT = 2;
 
-export interface WeightedCluster {
+interface WeightedCluster {
   name: string;
   weight: number;
   requestHeaders: HeaderMutation;
   responseHeaders: HeaderMutation;
 }
 
-export interface RedirectAction {
+interface RedirectAction {
   scheme: string | undefined;
   host: string | undefined;
   port: number | undefined;
@@ -115,8 +115,8 @@ export interface CompiledRouteConfig {
 }
 
 export const REQUIRE_TLS_NONE = 0;
-export const REQUIRE_TLS_EXTERNAL_ONLY = 1;
-export const REQUIRE_TLS_ALL = 2;
+const REQUIRE_TLS_EXTERNAL_ONLY = 1;
+const REQUIRE_TLS_ALL = 2;
 
 const REDIRECT_CODES: Record<string, number> = {
   MOVED_PERMANENTLY: 301,
@@ -275,7 +275,7 @@ function compileRouteMatch(m: envoy.config.route.v3.RouteMatch, where: string): 
 }
 
 /** Whether the route's path matcher matches `path` (:path without query). */
-export function pathMatches(r: RouteMatchFields, path: string): boolean {
+function pathMatches(r: RouteMatchFields, path: string): boolean {
   const k = r.pathKey;
   switch (r.pathKind) {
     case PATH_ANY:

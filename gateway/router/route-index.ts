@@ -48,7 +48,7 @@ export interface RouteIndex {
 }
 
 /** Below this many routes a plain scan is as fast as the lookups and needs no memory. */
-export const MIN_INDEXED_ROUTES = 8;
+const MIN_INDEXED_ROUTES = 8;
 
 function table(): PathTable {
   return { prefixes: new Map(), lengths: [], exact: new Map() };

@@ -27,12 +27,12 @@ import { CX, PENDING, RETRY, RQ, ResourceManager } from './resource-manager.ts';
 import { checkRuntimeDouble, parseSlowStart, slowStartWeight, type SlowStartConfig } from './slow-start.ts';
 import { DEFAULT_CLEANUP_INTERVAL_MS, OriginalDstHosts, parseOriginalDstConfig, type ChooseContext, type OriginalDstConfig } from './original-dst.ts';
 
-export const LB_ROUND_ROBIN = 'ROUND_ROBIN';
-export const LB_LEAST_REQUEST = 'LEAST_REQUEST';
-export const LB_RANDOM = 'RANDOM';
-export const LB_RING_HASH = 'RING_HASH';
-export const LB_MAGLEV = 'MAGLEV';
-export const LB_CLUSTER_PROVIDED = 'CLUSTER_PROVIDED';
+const LB_ROUND_ROBIN = 'ROUND_ROBIN';
+const LB_LEAST_REQUEST = 'LEAST_REQUEST';
+const LB_RANDOM = 'RANDOM';
+const LB_RING_HASH = 'RING_HASH';
+const LB_MAGLEV = 'MAGLEV';
+const LB_CLUSTER_PROVIDED = 'CLUSTER_PROVIDED';
 
 export interface Thresholds {
   maxConnections: number;
@@ -278,7 +278,7 @@ export function parseCluster(c: EnvoyCluster): ClusterSpec {
   checkCluster(c, where);
   const type = c.type ?? 'STATIC';
   if (type !== 'EDS' && type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS' && type !== 'ORIGINAL_DST') {
-    throw new ConfigError(`${where}: cluster type ${type} is not supported by this proxy`);
+    throw new ConfigError(`${where}: cluster type ${String(type)} is not supported by this proxy`);
   }
   let edsServiceName: string | undefined;
   if (type === 'EDS') {

@@ -30,10 +30,6 @@ export function setDnsServers(servers: string | undefined): void {
   resolver = undefined;
 }
 
-export function dnsServers(): string[] | undefined {
-  return configured;
-}
-
 /** IPv4 addresses of `name` (V4_ONLY). Throws with the resolver's error (ENOTFOUND, ETIMEOUT, ...). */
 export async function resolveHostname(name: string): Promise<ResolvedAddress[]> {
   if (!configured) {

@@ -22,7 +22,7 @@ import { ConfigError } from '../xds/json.ts';
 import { Host } from './host.ts';
 import { firstHeaderValue } from '../../xds/header-list.ts';
 
-export const ORIGINAL_DST_HOST_HEADER = 'x-envoy-original-dst-host';
+const ORIGINAL_DST_HOST_HEADER = 'x-envoy-original-dst-host';
 export const DEFAULT_CLEANUP_INTERVAL_MS = 5000;
 
 export interface OriginalDstConfig {

@@ -91,7 +91,7 @@ export function parseOutlierDetection(o: envoy.config.cluster.v3.OutlierDetectio
 /** Local-origin results (Envoy Outlier::Result). */
 export const LOCAL_ORIGIN_CONNECT_FAILED = 0;
 export const LOCAL_ORIGIN_TIMEOUT = 1;
-export const LOCAL_ORIGIN_CONNECT_SUCCESS = 2;
+const LOCAL_ORIGIN_CONNECT_SUCCESS = 2;
 
 export type EjectionType = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure';
 

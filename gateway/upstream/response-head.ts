@@ -19,7 +19,7 @@ export class UpstreamProtocolError extends Error {
 /** Envoy's MAX_RESPONSE_HEADERS_KB (80 KiB, http_parser's limit): a longer head or trailer block is an error. */
 export const MAX_RESPONSE_HEAD = 80 * 1024;
 /** Envoy's default max_headers_count (HttpProtocolOptions): more response headers are a codec error. */
-export const MAX_RESPONSE_HEADERS = 100;
+const MAX_RESPONSE_HEADERS = 100;
 
 export interface ResponseHead {
   status: number;

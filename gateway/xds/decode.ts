@@ -84,5 +84,5 @@ export function decodeResource<U extends keyof TypeUrls>(typeUrl: U, any: Any): 
     restore(json);
   }
   // protojson wrote it from the message's own schema: it has the message's shape.
-  return json as TypeUrls[U];
+  return json;
 }

@@ -37,7 +37,7 @@ export function fieldTable<N extends MessageName>(
   const table: FieldTable = { message, context, fields: fields as Record<string, FieldUse> };
   registry.push(table);
   return (o, where) => {
-    for (const k of Object.keys(o as object)) {
+    for (const k of Object.keys(o)) {
       if (k !== '@type' && table.fields[k] === undefined) throw new ConfigError(`${where}: field '${k}' is not supported by this proxy`);
     }
   };
