@@ -21,6 +21,7 @@ step() { # step NAME DESCRIPTION COMMAND...
 step types 'generating the Envoy types (xds/gen-types.ts -> xds/generated/envoy.d.ts), which the type-aware rules read' node xds/gen-types.ts
 step eslint 'ESLint with type information over every .ts/.js file (up to a minute on a loaded machine)' eslint --max-warnings 0 .
 step prettier 'Prettier check (npm run format rewrites the files it lists)' prettier --check --log-level warn '**/*.{ts,js,mjs}'
+step knip 'knip: unused files, exports, types and dependencies (knip.json)' knip --no-progress
 
 if ((${#failed[@]} > 0)); then
   printf '[lint] failed: %s\n' "${failed[*]}"
