@@ -8,20 +8,11 @@ import { join } from 'node:path';
 import { eventually, freePort } from '../lib/process.ts';
 import { get } from '../lib/http.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
-import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
 
 const HOST = 'files.example.com';
 
-const vs = (dest: string): string => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: files, namespace: default}
-spec:
-  hosts: [${HOST}]
-  gateways: [files-gateway]
-  http:
-  - route:
-    - destination: {host: ${dest}}
-`;
+const vs = (dest: string): string => virtualServiceYaml('files', HOST, 'files-gateway', dest);
 
 describe('config files that break while the gateway runs', () => {
   let gw: Gateway;

@@ -6,7 +6,7 @@ import { Agent, request } from 'node:http';
 import { eventually, freePort } from '../lib/process.ts';
 import { get } from '../lib/http.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
-import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
 
 const HOST = 'shutdown.example.com';
 const RUNS = 6;
@@ -71,19 +71,7 @@ describe('SIGTERM with --access-log under light traffic', () => {
       const g = gw;
       g.write('10-gateway.yaml', gatewayYaml('shutdown-gateway', [HOST]));
       g.write('20-svc.yaml', serviceYaml('shutdown', bport, [{ ip: '127.0.42.1' }]));
-      g.write(
-        '30-vs.yaml',
-        `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: shutdown, namespace: default}
-spec:
-  hosts: [${HOST}]
-  gateways: [shutdown-gateway]
-  http:
-  - route:
-    - destination: {host: shutdown}
-`,
-      );
+      g.write('30-vs.yaml', virtualServiceYaml('shutdown', HOST, 'shutdown-gateway', 'shutdown'));
       await eventually('routed', async () => ((await get('127.0.0.1', g.port, '/r/warmup/0', HOST)).status === 200 ? true : undefined), 15_000, 100);
       const traffic = lightTraffic(g.port, run);
       await new Promise((r) => setTimeout(r, 150 + run * 60));

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { eventually, freePort } from '../lib/process.ts';
 import { get } from '../lib/http.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
-import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
 
 const GW = '127.0.0.1';
 const HOST = 'direct.pt.example.com';
@@ -54,19 +54,7 @@ describe('traffic management: DestinationRule loadBalancer PASSTHROUGH', () => {
     gw = await startGateway({ accessLog: true });
     gw.write('10-gateway.yaml', gatewayYaml('pt-gateway', ['*.pt.example.com']));
     gw.write('20-direct.yaml', serviceYaml('direct', bport, [{ ip: BACKEND_IP }]));
-    gw.write(
-      '21-direct-vs.yaml',
-      `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: direct, namespace: default}
-spec:
-  hosts: [${HOST}]
-  gateways: [pt-gateway]
-  http:
-  - route:
-    - destination: {host: direct}
-`,
-    );
+    gw.write('21-direct-vs.yaml', virtualServiceYaml('direct', HOST, 'pt-gateway', 'direct'));
     await eventually('direct routed', async () => ((await get(GW, gw.port, '/warmup', HOST)).status === 200 ? true : undefined), 15_000, 100);
   });
 

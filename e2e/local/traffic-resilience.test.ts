@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { eventually, freePort } from '../lib/process.ts';
 import { get, type RawResponse } from '../lib/http.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
-import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
 
 const GW = '127.0.0.1';
 
@@ -42,6 +42,22 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     return b;
   };
   const send = (path: string, host: string, extra: Record<string, string> = {}): Promise<RawResponse> => get(GW, port, path, host, extra);
+  /**
+   * The Service `name` with a pod on each address, a VirtualService sending <name>.res.example.com to it and its
+   * DestinationRule: files <n>-<name>.yaml, <n+1>-<name>-vs.yaml and <n+2>-<name>-dr.yaml.
+   */
+  const deploy = (n: number, name: string, ips: string[], trafficPolicy: string): void => {
+    gw.write(
+      `${n}-${name}.yaml`,
+      serviceYaml(
+        name,
+        bport,
+        ips.map((ip) => ({ ip })),
+      ),
+    );
+    gw.write(`${n + 1}-${name}-vs.yaml`, virtualServiceYaml(name, `${name}.res.example.com`, 'res-gateway', name));
+    gw.write(`${n + 2}-${name}-dr.yaml`, dr(name, name, trafficPolicy));
+  };
   // Stats use the cluster's alt_stat_name (Istio: the cluster name plus ';').
   const cluster = (svc: string): string => `cluster.outbound|${bport}||${svc}.default.svc.cluster.local;`;
 
@@ -150,16 +166,7 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
   test('Istio default retry policy: an upstream 503 is not retried (Istio >= 1.24); a refused connection is', async () => {
     const plain = await start('127.0.11.2', 'plain');
     gw.write('30-plain.yaml', serviceYaml('plain', bport, [{ ip: '127.0.11.2' }]));
-    gw.write(
-      '31-plain-vs.yaml',
-      vs(
-        'plain',
-        'default.res.example.com',
-        `  - route:
-    - destination: {host: plain}
-`,
-      ),
-    );
+    gw.write('31-plain-vs.yaml', virtualServiceYaml('plain', 'default.res.example.com', 'res-gateway', 'plain'));
     await eventually('plain routed', async () => ((await send('/', 'default.res.example.com')).status === 200 ? true : undefined), 15_000, 100);
     plain.behave = () => ({ status: 503 });
     const n0 = plain.seen.length;
@@ -191,27 +198,14 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
   test('circuit breaking: maxConnections 1, http1MaxPendingRequests 1 -> concurrent requests overflow with 503 UO x-envoy-overloaded', async () => {
     const slow = await start('127.0.11.3', 'cb');
     slow.behave = () => ({ delayMs: 300 });
-    gw.write('40-cb.yaml', serviceYaml('cb', bport, [{ ip: '127.0.11.3' }]));
-    gw.write(
-      '41-cb-vs.yaml',
-      vs(
-        'cb',
-        'cb.res.example.com',
-        `  - route:
-    - destination: {host: cb}
-`,
-      ),
-    );
-    gw.write(
-      '42-cb-dr.yaml',
-      dr(
-        'cb',
-        'cb',
-        `    connectionPool:
+    deploy(
+      40,
+      'cb',
+      ['127.0.11.3'],
+      `    connectionPool:
       tcp: {maxConnections: 1}
       http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
 `,
-      ),
     );
     await eventually(
       'circuit breaker config applied',
@@ -257,26 +251,13 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
     const good = await start('127.0.11.4', 'od-good');
     const bad = await start('127.0.11.5', 'od-bad');
     bad.behave = () => ({ status: 500 });
-    gw.write('50-od.yaml', serviceYaml('od', bport, [{ ip: '127.0.11.4' }, { ip: '127.0.11.5' }]));
-    gw.write(
-      '51-od-vs.yaml',
-      vs(
-        'od',
-        'od.res.example.com',
-        `  - route:
-    - destination: {host: od}
-`,
-      ),
-    );
-    gw.write(
-      '52-od-dr.yaml',
-      dr(
-        'od',
-        'od',
-        `    loadBalancer: {simple: ROUND_ROBIN}
+    deploy(
+      50,
+      'od',
+      ['127.0.11.4', '127.0.11.5'],
+      `    loadBalancer: {simple: ROUND_ROBIN}
     outlierDetection: {consecutive5xxErrors: 2, interval: 0.2s, baseEjectionTime: 1s, maxEjectionPercent: 100}
 `,
-      ),
     );
     const ejected = `${cluster('od')}.outlier_detection.ejections_active`;
     await eventually(
@@ -317,25 +298,12 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
   test('outlier detection: with every pod ejected there is no panic mode (Istio sets healthy_panic_threshold 0): 503 no healthy upstream', async () => {
     const lone = await start('127.0.11.6', 'lone');
     lone.behave = () => ({ status: 502 });
-    gw.write('60-lone.yaml', serviceYaml('lone', bport, [{ ip: '127.0.11.6' }]));
-    gw.write(
-      '61-lone-vs.yaml',
-      vs(
-        'lone',
-        'lone.res.example.com',
-        `  - route:
-    - destination: {host: lone}
+    deploy(
+      60,
+      'lone',
+      ['127.0.11.6'],
+      `    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}
 `,
-      ),
-    );
-    gw.write(
-      '62-lone-dr.yaml',
-      dr(
-        'lone',
-        'lone',
-        `    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}
-`,
-      ),
     );
     const r = await eventually(
       'the lone pod to be ejected',
@@ -352,27 +320,14 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
   test('warmup: a pod added to a ROUND_ROBIN service after the window gets about minimumPercent of a full share at first', async () => {
     await start('127.0.11.10', 'warm-old');
     await start('127.0.11.11', 'warm-new');
-    gw.write('80-warm.yaml', serviceYaml('warm', bport, [{ ip: '127.0.11.10' }]));
-    gw.write(
-      '81-warm-vs.yaml',
-      vs(
-        'warm',
-        'warm.res.example.com',
-        `  - route:
-    - destination: {host: warm}
-`,
-      ),
-    );
-    gw.write(
-      '82-warm-dr.yaml',
-      dr(
-        'warm',
-        'warm',
-        `    loadBalancer:
+    deploy(
+      80,
+      'warm',
+      ['127.0.11.10'],
+      `    loadBalancer:
       simple: ROUND_ROBIN
       warmup: {duration: 3s, minimumPercent: 10}
 `,
-      ),
     );
     await eventually('warm routed', async () => ((await send('/', 'warm.res.example.com')).header('x-backend') === 'warm-old' ? true : undefined), 15_000, 100);
     await eventually(
@@ -405,26 +360,13 @@ describe('traffic management: retries, circuit breaking, outlier detection, cons
   test('consistent hashing by header: a user sticks to one pod; users spread over both', async () => {
     await start('127.0.11.7', 'hash-a');
     await start('127.0.11.8', 'hash-b');
-    gw.write('70-hash.yaml', serviceYaml('hash', bport, [{ ip: '127.0.11.7' }, { ip: '127.0.11.8' }]));
-    gw.write(
-      '71-hash-vs.yaml',
-      vs(
-        'hash',
-        'hash.res.example.com',
-        `  - route:
-    - destination: {host: hash}
-`,
-      ),
-    );
-    gw.write(
-      '72-hash-dr.yaml',
-      dr(
-        'hash',
-        'hash',
-        `    loadBalancer:
+    deploy(
+      70,
+      'hash',
+      ['127.0.11.7', '127.0.11.8'],
+      `    loadBalancer:
       consistentHash: {httpHeaderName: x-user}
 `,
-      ),
     );
     await eventually(
       'ring hash cluster',

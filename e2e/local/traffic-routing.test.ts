@@ -101,19 +101,21 @@ spec:
   });
 
   test('traffic shifting: 50/50 between v1 and v2 over 400 requests stays within ±10%', async () => {
-    gw.write(
-      '41-shifting.yaml',
-      vs(
-        'reviews-shifting',
-        'shift.tm.example.com',
-        `  - route:
+    const shift = (v1Weight: number, v2Weight: number): void =>
+      gw.write(
+        '41-shifting.yaml',
+        vs(
+          'reviews-shifting',
+          'shift.tm.example.com',
+          `  - route:
     - destination: {host: reviews, subset: v1}
-      weight: 50
+      weight: ${v1Weight}
     - destination: {host: reviews, subset: v2}
-      weight: 50
+      weight: ${v2Weight}
 `,
-      ),
-    );
+        ),
+      );
+    shift(50, 50);
     await routed('shifting routed', '/', 'shift.tm.example.com', (r) => r.status === 200);
     let n1 = 0;
     let n2 = 0;
@@ -126,19 +128,7 @@ spec:
     assert.equal(n1 + n2, N);
     assert.ok(Math.abs(n1 / N - 0.5) <= 0.1, `v1 got ${n1}/${N}`);
     // 90/10: v2 gets about a tenth.
-    gw.write(
-      '41-shifting.yaml',
-      vs(
-        'reviews-shifting',
-        'shift.tm.example.com',
-        `  - route:
-    - destination: {host: reviews, subset: v1}
-      weight: 90
-    - destination: {host: reviews, subset: v2}
-      weight: 10
-`,
-      ),
-    );
+    shift(90, 10);
     await eventually(
       '90/10 to apply',
       async () => {
