@@ -4,7 +4,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { H1Pool } from './h1-pool.ts';
+import type { H1Pool } from './h1-pool.ts';
+import { testH1Pool } from '../test/h1-pool.ts';
 
 const servers: Server[] = [];
 after(() => {
@@ -43,22 +44,12 @@ function get(pool: H1Pool): Promise<number> {
   });
 }
 
-const noEvents = { onConnect: () => undefined, onDisconnect: () => undefined, onConnectError: () => undefined };
-
 test('max_connections 1 shared by two hosts: the idle host still opens its first connection; the busy one queues', async () => {
   const A = await slowServer(150);
   const B = await slowServer(150);
   const pools: H1Pool[] = [];
   const canCreate = (): boolean => pools.reduce((n, p) => n + p.size, 0) < 1;
-  const mk = (port: number): H1Pool =>
-    new H1Pool('127.0.0.1', port, {
-      connectTimeoutMs: 1000,
-      idleTimeoutMs: 10_000,
-      maxRequestsPerConnection: 0,
-      maxConnections: 1,
-      canCreateConnection: canCreate,
-      events: noEvents,
-    });
+  const mk = (port: number): H1Pool => testH1Pool(port, { maxConnections: 1, canCreateConnection: canCreate });
   const a = mk(A.port);
   const b = mk(B.port);
   pools.push(a, b);
@@ -75,7 +66,7 @@ test('max_connections 1 shared by two hosts: the idle host still opens its first
 
 test('without a cluster limit each host pool opens connections as needed', async () => {
   const A = await slowServer(100);
-  const a = new H1Pool('127.0.0.1', A.port, { connectTimeoutMs: 1000, idleTimeoutMs: 10_000, maxRequestsPerConnection: 0, events: noEvents });
+  const a = testH1Pool(A.port);
   const rs = await Promise.all([get(a), get(a), get(a)]);
   assert.deepEqual(rs, [200, 200, 200]);
   assert.equal(A.maxSockets(), 3);

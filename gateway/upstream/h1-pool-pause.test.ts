@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { Dispatcher } from 'undici';
-import { H1Pool } from './h1-pool.ts';
+import { testH1Pool } from '../test/h1-pool.ts';
 
 test('a response paused by the router and then ended leaves the connection usable for the next request', async () => {
   let connections = 0;
@@ -14,12 +14,7 @@ test('a response paused by the router and then ended leaves the connection usabl
     s.on('data', () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
   });
   const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
-  const pool = new H1Pool('127.0.0.1', port, {
-    connectTimeoutMs: 1000,
-    idleTimeoutMs: 10_000,
-    maxRequestsPerConnection: 0,
-    events: { onConnect: () => undefined, onDisconnect: () => undefined, onConnectError: () => undefined },
-  });
+  const pool = testH1Pool(port);
   const run = (pauseOnData: boolean): Promise<string> =>
     new Promise((resolve, reject) => {
       let body = '';
@@ -67,12 +62,7 @@ test('a response that ends while the request body is still being sent closes the
     s.on('error', () => undefined);
   });
   const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
-  const pool = new H1Pool('127.0.0.1', port, {
-    connectTimeoutMs: 1000,
-    idleTimeoutMs: 10_000,
-    maxRequestsPerConnection: 0,
-    events: { onConnect: () => undefined, onDisconnect: () => undefined, onConnectError: () => undefined },
-  });
+  const pool = testH1Pool(port);
   let release: (() => void) | undefined;
   async function* slowBody(): AsyncGenerator<Buffer> {
     yield Buffer.from('first part ');

@@ -2,7 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
-import { H1Pool } from './h1-pool.ts';
+import type { H1Pool } from './h1-pool.ts';
+import { noPoolEvents, testH1Pool } from '../test/h1-pool.ts';
 
 /** A scripted upstream: records the bytes of each request and answers with the next canned response. */
 function scripted(responses: ((req: string) => string | Buffer | null)[]): Promise<{ server: Server; port: number; requests: string[]; sockets: Socket[] }> {
@@ -79,8 +80,6 @@ async function* chunks(...parts: string[]): AsyncIterable<Buffer> {
   }
 }
 
-const noEvents = { onConnect: () => undefined, onDisconnect: () => undefined, onConnectError: () => undefined };
-
 describe('HTTP/1.1 upstream pool', () => {
   let up: Awaited<ReturnType<typeof scripted>>;
   before(async () => {
@@ -99,12 +98,7 @@ describe('HTTP/1.1 upstream pool', () => {
 
   test('writes the head exactly as given (no connection header added), reuses the connection, parses every framing', async () => {
     let connects = 0;
-    const pool = new H1Pool('127.0.0.1', up.port, {
-      connectTimeoutMs: 1000,
-      idleTimeoutMs: 10_000,
-      maxRequestsPerConnection: 0,
-      events: { ...noEvents, onConnect: () => connects++ },
-    });
+    const pool = testH1Pool(up.port, { events: { ...noPoolEvents, onConnect: () => connects++ } });
     const a = await run(pool, { headers: ['host', 'a.example.com', 'x-request-id', 'id'] });
     assert.equal(up.requests[0], 'GET / HTTP/1.1\r\nhost: a.example.com\r\nx-request-id: id\r\n\r\n');
     assert.deepEqual([a.status, a.headers, a.body], [200, ['Content-Length', '2', 'Server', 'x'], 'ok']);
@@ -125,17 +119,12 @@ describe('HTTP/1.1 upstream pool', () => {
   test('connection refused and an upstream that closes early are reported with their codes', async () => {
     const closed = await scripted([() => null]);
     const port = closed.port;
-    const early = new H1Pool('127.0.0.1', port, { connectTimeoutMs: 1000, idleTimeoutMs: 1000, maxRequestsPerConnection: 0, events: noEvents });
+    const early = testH1Pool(port, { idleTimeoutMs: 1000 });
     assert.equal((await run(early, {})).error?.code, 'UND_ERR_SOCKET');
     closed.server.close();
     await new Promise((r) => setTimeout(r, 20));
     let failures = 0;
-    const refused = new H1Pool('127.0.0.1', port, {
-      connectTimeoutMs: 1000,
-      idleTimeoutMs: 1000,
-      maxRequestsPerConnection: 0,
-      events: { ...noEvents, onConnectError: () => failures++ },
-    });
+    const refused = testH1Pool(port, { idleTimeoutMs: 1000, events: { ...noPoolEvents, onConnectError: () => failures++ } });
     assert.equal((await run(refused, {})).error?.code, 'ECONNREFUSED');
     assert.equal(failures, 1);
   });
@@ -143,13 +132,7 @@ describe('HTTP/1.1 upstream pool', () => {
   test('max connections queues requests until a connection is free', async () => {
     const slow = await scripted([() => 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1', () => 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2']);
     try {
-      const pool = new H1Pool('127.0.0.1', slow.port, {
-        connectTimeoutMs: 1000,
-        idleTimeoutMs: 1000,
-        maxRequestsPerConnection: 0,
-        maxConnections: 1,
-        events: noEvents,
-      });
+      const pool = testH1Pool(slow.port, { idleTimeoutMs: 1000, maxConnections: 1 });
       const [x, y] = await Promise.all([run(pool, {}), run(pool, {})]);
       assert.deepEqual([x.body, y.body], ['1', '2']);
       assert.equal(slow.sockets.length, 1);
@@ -165,12 +148,7 @@ describe('HTTP/1.1 upstream pool', () => {
     const up2 = await scripted([ok, ok]);
     try {
       let disconnects = 0;
-      const pool = new H1Pool('127.0.0.1', up2.port, {
-        connectTimeoutMs: 1000,
-        idleTimeoutMs: 150,
-        maxRequestsPerConnection: 0,
-        events: { ...noEvents, onDisconnect: () => disconnects++ },
-      });
+      const pool = testH1Pool(up2.port, { idleTimeoutMs: 150, events: { ...noPoolEvents, onDisconnect: () => disconnects++ } });
       await run(pool, {});
       await new Promise((r) => setTimeout(r, 100));
       await run(pool, {});

@@ -13,7 +13,7 @@ import { StatsStore } from '../stats/store.ts';
 import { eventually, startRawBackend, type RawBackend } from '../test/fixtures.ts';
 import { Cluster, parseCluster } from './cluster.ts';
 import type { PoolEvents, UpstreamPool } from './connection-pool.ts';
-import { H1Pool } from './h1-pool.ts';
+import { testH1Pool } from '../test/h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
 
 const backends: RawBackend[] = [];
@@ -75,13 +75,7 @@ describe('max_connection_duration on HTTP/1.1 upstream connections', () => {
   test('an idle connection closes as soon as the duration passes; the next request opens a new one', async () => {
     const b = await backend();
     const { events, n } = counting();
-    const pool = new H1Pool('127.0.0.1', b.port, {
-      connectTimeoutMs: 1000,
-      idleTimeoutMs: 10_000,
-      maxRequestsPerConnection: 0,
-      maxConnectionDurationMs: 150,
-      events,
-    });
+    const pool = testH1Pool(b.port, { maxConnectionDurationMs: 150, events });
     try {
       assert.deepEqual(await get(pool, '/a'), { status: 200, body: 'ok /a' });
       assert.deepEqual(await get(pool, '/b'), { status: 200, body: 'ok /b' });
@@ -98,13 +92,7 @@ describe('max_connection_duration on HTTP/1.1 upstream connections', () => {
   test('a busy connection finishes its request intact, then closes instead of going back to the pool', async () => {
     const b = await backend(500);
     const { events, n } = counting();
-    const pool = new H1Pool('127.0.0.1', b.port, {
-      connectTimeoutMs: 1000,
-      idleTimeoutMs: 10_000,
-      maxRequestsPerConnection: 0,
-      maxConnectionDurationMs: 100,
-      events,
-    });
+    const pool = testH1Pool(b.port, { maxConnectionDurationMs: 100, events });
     try {
       const slow = get(pool, '/slow');
       await sleep(200);
@@ -126,7 +114,7 @@ describe('max_connection_duration on HTTP/1.1 upstream connections', () => {
   test('without max_connection_duration the same connection serves on', async () => {
     const b = await backend();
     const { events, n } = counting();
-    const pool = new H1Pool('127.0.0.1', b.port, { connectTimeoutMs: 1000, idleTimeoutMs: 10_000, maxRequestsPerConnection: 0, events });
+    const pool = testH1Pool(b.port, { events });
     try {
       await get(pool, '/a');
       await sleep(200);
