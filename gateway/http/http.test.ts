@@ -9,6 +9,7 @@ import { SERVER_OVERWRITE } from './hcm-config.ts';
 import { applyHeaderMutation, compileHeaderMutation } from '../router/header-ops.ts';
 import { formatResponseFlags, UF, URX, NR, UH } from './response-flags.ts';
 import { backOffMs, compileRetryPolicy } from '../router/retry-policy.ts';
+import { ISTIO_DEFAULT_RETRY } from '../test/fixtures.ts';
 
 const names = (flat: string[]): string[] => flat.filter((_, i) => i % 2 === 0);
 
@@ -209,20 +210,7 @@ describe('response flags and retries', () => {
     }
   });
   test('Istio default policy parses: 2 retries, connect-failure, previous hosts', () => {
-    const p = compileRetryPolicy(
-      {
-        retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
-        num_retries: 2,
-        retry_host_predicate: [
-          {
-            name: 'envoy.retry_host_predicates.previous_hosts',
-            typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' },
-          },
-        ],
-        host_selection_retry_max_attempts: '5',
-      },
-      't',
-    );
+    const p = compileRetryPolicy(ISTIO_DEFAULT_RETRY, 't');
     assert.equal(p.numRetries, 2);
     assert.ok(p.previousHosts);
     assert.equal(p.hostSelectionMaxAttempts, 5);

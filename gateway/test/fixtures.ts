@@ -3,6 +3,7 @@
 // ClusterLoadAssignments and a RouteConfiguration with one vhost per host.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { envoy } from '../../xds/envoy.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type TestAdsServer } from './ads-server.ts';
 
 export const HTTPBIN = 'outbound|8000||httpbin.default.svc.cluster.local';
@@ -94,7 +95,7 @@ export function assignment(name: string, endpoints: { ip: string; port: number; 
 }
 
 /** Istio's default retry policy (no VirtualService retries). */
-export const ISTIO_DEFAULT_RETRY = {
+export const ISTIO_DEFAULT_RETRY: envoy.config.route.v3.RetryPolicy = {
   retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
   num_retries: 2,
   retry_host_predicate: [
@@ -104,6 +105,16 @@ export const ISTIO_DEFAULT_RETRY = {
     },
   ],
   host_selection_retry_max_attempts: '5',
+};
+
+/** Istio's translation of DestinationRule `outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 10s, maxEjectionPercent: 50}`. */
+export const ISTIO_OUTLIER_DETECTION: envoy.config.cluster.v3.OutlierDetection = {
+  consecutive_5xx: 3,
+  enforcing_consecutive_5xx: 100,
+  enforcing_success_rate: 0,
+  interval: '1s',
+  base_ejection_time: '10s',
+  max_ejection_percent: 50,
 };
 
 export function istioRoute(

@@ -5,6 +5,7 @@ import { Host } from './host.ts';
 import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT, OutlierDetector, parseOutlierDetection } from './outlier-detector.ts';
 import { ConfigError } from '../xds/json.ts';
 import type { envoy } from '../../xds/envoy.ts';
+import { ISTIO_OUTLIER_DETECTION as ISTIO } from '../test/fixtures.ts';
 
 function setup(cfg: envoy.config.cluster.v3.OutlierDetection, n = 4) {
   const store = new StatsStore();
@@ -20,16 +21,6 @@ function setup(cfg: envoy.config.cluster.v3.OutlierDetection, n = 4) {
   };
   return { d, hosts, changes, stat, advance: (ms: number) => (now += ms) };
 }
-
-// Istio's translation of `consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 10s, maxEjectionPercent: 50`.
-const ISTIO: envoy.config.cluster.v3.OutlierDetection = {
-  consecutive_5xx: 3,
-  enforcing_consecutive_5xx: 100,
-  enforcing_success_rate: 0,
-  interval: '1s',
-  base_ejection_time: '10s',
-  max_ejection_percent: 50,
-};
 
 test("outlier: defaults are Envoy's", () => {
   const c = parseOutlierDetection({}, 'od');

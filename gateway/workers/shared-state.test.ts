@@ -8,17 +8,8 @@ import { StatScope, StatsStore } from '../stats/store.ts';
 import { Host } from '../upstream/host.ts';
 import { OutlierDetector, parseOutlierDetection, type EjectionType } from '../upstream/outlier-detector.ts';
 import { CX, PENDING, RQ, ResourceManager } from '../upstream/resource-manager.ts';
-import type { envoy } from '../../xds/envoy.ts';
+import { ISTIO_OUTLIER_DETECTION as ISTIO } from '../test/fixtures.ts';
 import { SharedCounters } from './shared-counters.ts';
-
-const ISTIO: envoy.config.cluster.v3.OutlierDetection = {
-  consecutive_5xx: 3,
-  enforcing_consecutive_5xx: 100,
-  enforcing_success_rate: 0,
-  interval: '1s',
-  base_ejection_time: '10s',
-  max_ejection_percent: 50,
-};
 
 function pair() {
   const counters = new SharedCounters(1024);
