@@ -24,7 +24,7 @@ export interface RecordedRequest {
   raw: Buffer;
 }
 
-export interface RecordedConnection {
+interface RecordedConnection {
   id: number;
   /** Every byte received on it. */
   bytes: Buffer;
@@ -57,7 +57,7 @@ export interface RecordingBackend {
   close(): Promise<void>;
 }
 
-export interface Mark {
+interface Mark {
   requests: number;
   parseErrors: number;
 }
@@ -119,6 +119,15 @@ export function parseStrictRequest(buf: Buffer, start: number): StrictParse {
   if (tes.length > 1 || (tes.length === 1 && tes[0]?.toLowerCase() !== 'chunked')) return { kind: 'error', reason: `Transfer-Encoding ${JSON.stringify(tes)}` };
   if (cls.length && tes.length) return { kind: 'error', reason: 'Content-Length and Transfer-Encoding' };
   const bodyStart = end + 4;
+  const request = (body: Buffer, next: number): StrictParse => ({
+    kind: 'request',
+    method: m[1] ?? '',
+    target: m[2] ?? '',
+    version: m[3] ?? '',
+    headers,
+    body,
+    length: next - start,
+  });
   if (tes.length) {
     const chunks: Buffer[] = [];
     let i = bodyStart;
@@ -135,16 +144,7 @@ export function parseStrictRequest(buf: Buffer, start: number): StrictParse {
         for (;;) {
           const tn = buf.indexOf('\r\n', t, 'latin1');
           if (tn < 0) return { kind: 'incomplete' };
-          if (tn === t)
-            return {
-              kind: 'request',
-              method: m[1] ?? '',
-              target: m[2] ?? '',
-              version: m[3] ?? '',
-              headers,
-              body: Buffer.concat(chunks),
-              length: tn + 2 - start,
-            };
+          if (tn === t) return request(Buffer.concat(chunks), tn + 2);
           t = tn + 2;
         }
       }
@@ -160,15 +160,7 @@ export function parseStrictRequest(buf: Buffer, start: number): StrictParse {
     len = Number(cls[0]);
   }
   if (buf.length < bodyStart + len) return { kind: 'incomplete' };
-  return {
-    kind: 'request',
-    method: m[1] ?? '',
-    target: m[2] ?? '',
-    version: m[3] ?? '',
-    headers,
-    body: buf.subarray(bodyStart, bodyStart + len),
-    length: bodyStart + len - start,
-  };
+  return request(buf.subarray(bodyStart, bodyStart + len), bodyStart + len);
 }
 
 export async function startRecordingBackend(host: string, port = 0): Promise<RecordingBackend> {
