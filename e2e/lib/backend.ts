@@ -4,7 +4,7 @@
 // can be driven on purpose. Always closed in `after`.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 
-export interface SeenRequest {
+interface SeenRequest {
   method: string;
   path: string;
   /** Lowercase names; repeated headers joined with ','. */
@@ -13,7 +13,7 @@ export interface SeenRequest {
   at: number;
 }
 
-export interface Answer {
+interface Answer {
   status?: number;
   delayMs?: number;
   body?: string;
