@@ -18,7 +18,9 @@ die() {
   exit 1
 }
 
-version_of() { awk '($1 == "istio.io/istio") { print $2; exit } ($1 == "require" && $2 == "istio.io/istio") { print $3; exit }' "$1"; }
+# shellcheck source=../../scripts/lib/go.sh
+source "$here/../../scripts/lib/go.sh"
+version_of() { go_mod_version "$1" istio.io/istio; }
 istio_version="$(version_of "$mod/go.mod")"
 [[ -n "$istio_version" ]] || die "cannot read the istio.io/istio version from $mod/go.mod"
 [[ "$istio_version" == "$(version_of "$here/oracle/go.mod")" ]] ||
@@ -34,22 +36,10 @@ if [[ -x "$bin" ]]; then
 fi
 
 go_hint="istioctl ($istio_version) needs Go >= 1.$min_go_minor to build; install Go (https://go.dev/doc/install) and put \`go\` on PATH"
-if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then PATH="$PATH:/usr/local/go/bin"; fi
-command -v go >/dev/null 2>&1 || die "\`go\` was not found on PATH: $go_hint"
-go_version="$(go env GOVERSION 2>/dev/null || true)"
-if [[ ! "$go_version" =~ ^go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < min_go_minor)); then
-  die "found ${go_version:-an unknown Go version} at $(command -v go): $go_hint"
-fi
-
-mkdir -p "$out"
-exec 9>"$out/.lock"
-if ! flock -n 9; then
-  log "another build of $out is running; waiting for it"
-  flock 9
-  if [[ -x "$bin" ]]; then
-    printf '%s\n' "$bin"
-    exit 0
-  fi
+go_require "$min_go_minor" "$go_hint"
+if ! go_cache_lock "$out" && [[ -x "$bin" ]]; then
+  printf '%s\n' "$bin"
+  exit 0
 fi
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local
