@@ -54,18 +54,38 @@ function merge(rules: Config<DestinationRuleSpec>[], hostname: string): Effectiv
   return out;
 }
 
+/** exportTo is only the rule's own namespace (`.` or its name): isPrivateOnly in setDestinationRules. */
+function privateOnly(r: Config<DestinationRuleSpec>): boolean {
+  const e = r.spec.exportTo ?? [];
+  return e.length === 1 && (e[0] === '.' || e[0] === r.namespace);
+}
+
+/** Whether the rule serves proxies of its own namespace (namespaceLocal): unset, `*`, `.` or its namespace. */
+function namespaceLocal(r: Config<DestinationRuleSpec>): boolean {
+  const e = r.spec.exportTo ?? [];
+  return e.length === 0 || e.includes('*') || e.includes('.') || e.includes(r.namespace);
+}
+
 /**
- * Lookup relative to the gateway pod's namespace: rules in that namespace (for a proxy in the root
- * namespace those are the root rules), then rules in the service's namespace exported to it, then
- * exported rules of the root namespace. Short hosts resolve in the DR's own namespace.
+ * Lookup relative to the gateway pod's namespace (PushContext.destinationRule): the rules of that namespace, for a
+ * proxy in the root namespace only its private ones (so that a catch-all rule there does not shadow the service's
+ * own); then the rules the service's namespace exports, then those the root namespace exports. In each, the most
+ * specific host wins before exportTo is looked at. Short hosts resolve in the DR's own namespace.
  */
 export function indexDestinationRules(all: readonly Config<DestinationRuleSpec>[], proxyNamespace: string, proxyLabels: Labels): DestinationRuleIndex {
   const rules = all
     .filter((r) => !r.spec.workloadSelector || isSubset(r.spec.workloadSelector.matchLabels, proxyLabels))
     .map((r) => ({ ...r, spec: { ...r.spec, host: resolveShortName(r.spec.host, r.namespace) } }))
     .sort(compareByCreation);
-  const local = rules.filter((r) => r.namespace === proxyNamespace);
-  const exported = rules.filter((r) => r.namespace !== proxyNamespace && visibleTo(parseExportTo(r.spec.exportTo, r.namespace), proxyNamespace));
+  const local =
+    proxyNamespace === ROOT_NAMESPACE
+      ? rules.filter((r) => r.namespace === ROOT_NAMESPACE && privateOnly(r))
+      : rules.filter((r) => r.namespace === proxyNamespace && namespaceLocal(r));
+  const exportedFrom = (namespace: string, hostname: string): Config<DestinationRuleSpec>[] =>
+    mostSpecific(
+      rules.filter((r) => r.namespace === namespace && !privateOnly(r)),
+      hostname,
+    ).filter((r) => visibleTo(parseExportTo(r.spec.exportTo, r.namespace), proxyNamespace));
   const cache = new Map<string, EffectiveDestinationRule | undefined>();
   return {
     lookup(hostname, serviceNamespace) {
@@ -73,16 +93,8 @@ export function indexDestinationRules(all: readonly Config<DestinationRuleSpec>[
       const key = `${hostname}|${svcNs ?? ''}`;
       if (cache.has(key)) return cache.get(key);
       let found = mostSpecific(local, hostname);
-      if (found.length === 0 && svcNs)
-        found = mostSpecific(
-          exported.filter((r) => r.namespace === svcNs),
-          hostname,
-        );
-      if (found.length === 0)
-        found = mostSpecific(
-          exported.filter((r) => r.namespace === ROOT_NAMESPACE),
-          hostname,
-        );
+      if (found.length === 0 && svcNs) found = exportedFrom(svcNs, hostname);
+      if (found.length === 0) found = exportedFrom(ROOT_NAMESPACE, hostname);
       const eff = found.length > 0 ? merge(found, hostname) : undefined;
       cache.set(key, eff);
       return eff;

@@ -1097,6 +1097,21 @@ export function validateDestinationRule(spec: unknown): FieldError[] {
 
 const RESOLUTIONS = new Set(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS']);
 
+/** agent.ValidateFQDN: a domain name without wildcard, its top-level label not all digits, a trailing dot allowed. */
+function fqdnError(name: string): string | undefined {
+  if (name.length > 255) return `domain name "${name}" too long (max 255)`;
+  if (name.length === 0) return 'empty domain name not allowed';
+  const parts = name.split('.');
+  const tld = parts[parts.length - 1] ?? '';
+  if (/^[+-]?\d+$/.test(tld)) return `domain name "${name}" invalid (top level domain "${tld}" cannot be all-numeric)`;
+  for (const [i, l] of parts.entries()) {
+    if (i === parts.length - 1 && l === '') return undefined;
+    if (!isDNS1123Label(l)) return `domain name "${name}" invalid (label "${l}" invalid)`;
+  }
+  return undefined;
+}
+
+/** ValidateServiceEntry (pkg/config/validation), its warnings left out. */
 export function validateServiceEntry(spec: unknown): FieldError[] {
   const p = new Problems();
   if (!isObject(spec)) {
@@ -1104,50 +1119,111 @@ export function validateServiceEntry(spec: unknown): FieldError[] {
     return p.list;
   }
   const se = spec as unknown as ServiceEntrySpec;
-  if (!Array.isArray(se.hosts) || se.hosts.length === 0) p.add('spec.hosts', 'service entry must have at least one host');
-  else
-    se.hosts.forEach((h, i) => {
-      if (typeof h !== 'string' || h === '*' || checkWildcardDomain(h)) p.add(`spec.hosts[${i}]`, `invalid host ${String(h)}`);
-    });
+  const hosts = Array.isArray(se.hosts) ? se.hosts : [];
+  if (hosts.length === 0) p.add('spec.hosts', 'service entry must have at least one host');
+  hosts.forEach((h, i) => {
+    if (typeof h !== 'string' || h === '*') p.add(`spec.hosts[${i}]`, `invalid host ${String(h)}`);
+    else {
+      const err = checkWildcardDomain(h);
+      if (err) p.add(`spec.hosts[${i}]`, err);
+    }
+  });
   const resolution = se.resolution ?? 'NONE';
-  if (!RESOLUTIONS.has(resolution)) p.add('spec.resolution', `unknown resolution ${JSON.stringify(se.resolution)} (NONE, STATIC, DNS, DNS_ROUND_ROBIN)`);
+  if (!RESOLUTIONS.has(resolution))
+    p.add('spec.resolution', `unsupported resolution type ${JSON.stringify(se.resolution)} (NONE, STATIC, DNS, DNS_ROUND_ROBIN)`);
   if (se.location !== undefined && se.location !== 'MESH_EXTERNAL' && se.location !== 'MESH_INTERNAL')
     p.add('spec.location', 'location must be MESH_EXTERNAL or MESH_INTERNAL');
+  const addresses = Array.isArray(se.addresses) ? se.addresses : [];
+  addresses.forEach((a, i) => checkSubnet(p, a, `spec.addresses[${i}]`));
+  if (addresses.some((a) => typeof a === 'string' && a.includes('/')) && resolution !== 'NONE' && resolution !== 'STATIC')
+    p.add('spec.addresses', 'CIDR addresses are allowed only for NONE/STATIC resolution types');
   const portNames = new Set<string>();
-  if (checkArray(p, se.ports, 'spec.ports')) {
-    se.ports.forEach((port, i) => {
-      const f = `spec.ports[${i}]`;
-      if (!isObject(port)) {
-        p.add(f, 'must be a map');
-        return;
+  const portNumbers = new Set<number>();
+  const ports = checkArray(p, se.ports, 'spec.ports') ? se.ports : [];
+  ports.forEach((port, i) => {
+    const f = `spec.ports[${i}]`;
+    if (!isObject(port)) {
+      p.add(f, 'service entry port may not be null');
+      return;
+    }
+    if (typeof port.name !== 'string' || !isDNS1123Label(port.name)) p.add(`${f}.name`, `invalid port name: ${String(port.name ?? '')}`);
+    else if (portNames.has(port.name)) p.add(`${f}.name`, `service entry port name "${port.name}" already defined`);
+    else portNames.add(port.name);
+    if (portNumbers.has(port.number)) p.add(`${f}.number`, `service entry port ${port.number} already defined`);
+    portNumbers.add(port.number);
+    checkPort(p, port.number, `${f}.number`);
+    if (port.protocol !== undefined && port.protocol !== '' && parseProtocol(port.protocol) === 'UnsupportedProtocol')
+      p.add(`${f}.protocol`, `unsupported protocol: ${port.protocol}`);
+    if (port.targetPort !== undefined && port.targetPort !== 0) checkPort(p, port.targetPort, `${f}.targetPort`);
+  });
+  const endpoints = checkArray(p, se.endpoints, 'spec.endpoints') ? se.endpoints : [];
+  if (se.endpoints !== undefined && se.workloadSelector)
+    p.add('spec.workloadSelector', 'only one of WorkloadSelector or Endpoints is allowed in Service Entry');
+  const checkEndpointPorts = (ep: Record<string, unknown>, f: string): void => {
+    if (!checkMap(p, ep.ports, `${f}.ports`)) return;
+    for (const [name, n] of Object.entries(ep.ports)) {
+      if (!portNames.has(name)) p.add(`${f}.ports.${name}`, `endpoint port ${String(n)} is not defined by the service entry`);
+      if (!isDNS1123Label(name)) p.add(`${f}.ports.${name}`, `invalid port name: ${name}`);
+      checkPort(p, n, `${f}.ports.${name}`);
+    }
+  };
+  switch (resolution) {
+    case 'NONE':
+      if (endpoints.length) p.add('spec.endpoints', 'no endpoints should be provided for resolution type none');
+      break;
+    case 'STATIC':
+      endpoints.forEach((ep, i) => {
+        const f = `spec.endpoints[${i}]`;
+        if (!isObject(ep)) return p.add(f, 'endpoint cannot be nil');
+        if (typeof ep.address !== 'string' || ep.address === '') p.add(`${f}.address`, 'address is required');
+        else if (ep.address.startsWith('unix://')) {
+          if (ep.ports && Object.keys(ep.ports).length) p.add(`${f}.ports`, `unix endpoint ${ep.address} must not include ports`);
+          if (portNames.size !== 1) p.add(f, 'exactly 1 service port required for unix endpoints');
+        } else if (!isIPAddress(ep.address)) p.add(`${f}.address`, `endpoint address "${ep.address}" is not a valid IP address`);
+        checkEndpointPorts(ep, f);
+        if (ep.labels !== undefined) checkLabels(p, ep.labels, `${f}.labels`);
+      });
+      break;
+    case 'DNS':
+    case 'DNS_ROUND_ROBIN': {
+      if (endpoints.length === 0) {
+        const bad = hosts.map((h) => (typeof h === 'string' ? fqdnError(h) : undefined)).find((e) => e !== undefined);
+        if (bad)
+          p.add('spec.hosts', `hosts must be FQDN or contain only prefix wildcards if no endpoints are provided for resolution mode ${resolution}, ${bad}`);
       }
-      checkPort(p, port.number, `${f}.number`);
-      if (typeof port.name !== 'string' || port.name === '') p.add(`${f}.name`, 'port name must be set');
-      else if (portNames.has(port.name)) p.add(`${f}.name`, `service entry port name "${port.name}" already defined`);
-      else portNames.add(port.name);
-      if (port.protocol !== undefined && parseProtocol(port.protocol) === 'UnsupportedProtocol')
-        p.add(`${f}.protocol`, `unsupported protocol ${JSON.stringify(port.protocol)}`);
-      if (port.targetPort !== undefined) checkPort(p, port.targetPort, `${f}.targetPort`);
-    });
+      if (resolution === 'DNS_ROUND_ROBIN' && endpoints.length > 1)
+        p.add('spec.endpoints', `there must only be 0 or 1 endpoint for resolution mode ${resolution}`);
+      endpoints.forEach((ep, i) => {
+        const f = `spec.endpoints[${i}]`;
+        if (!isObject(ep)) return p.add(f, 'endpoint cannot be nil');
+        const address = typeof ep.address === 'string' ? ep.address : '';
+        if (!isIPAddress(address) && fqdnError(address)) p.add(`${f}.address`, `endpoint address "${address}" is not a valid FQDN or an IP address`);
+        if (ep.labels !== undefined) checkLabels(p, ep.labels, `${f}.labels`);
+        checkEndpointPorts(ep, f);
+      });
+      break;
+    }
+    case 'DYNAMIC_DNS':
+      hosts.forEach((h, i) => {
+        if (typeof h === 'string' && !h.startsWith('*')) p.add(`spec.hosts[${i}]`, `host must be wildcarded for resolution mode ${resolution}`);
+      });
+      if (addresses.length) p.add('spec.addresses', `addresses cannot be set for resolution type ${resolution}`);
+      if (endpoints.length) p.add('spec.endpoints', `endpoints cannot be set for resolution type ${resolution}`);
+      ports.forEach((port, i) => {
+        const proto = isObject(port) ? parseProtocol(port.protocol) : 'UnsupportedProtocol';
+        if (proto !== 'HTTP' && proto !== 'TLS' && proto !== 'GRPC' && proto !== 'HTTP2')
+          p.add(`spec.ports[${i}].protocol`, `only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type ${resolution}`);
+      });
+      break;
   }
-  if (checkArray(p, se.endpoints, 'spec.endpoints')) {
-    if (se.workloadSelector) p.add('spec.workloadSelector', 'only one of endpoints or workloadSelector can be set');
-    se.endpoints.forEach((ep, i) => {
-      const f = `spec.endpoints[${i}]`;
-      if (!isObject(ep)) {
-        p.add(f, 'must be a map');
-        return;
-      }
-      if (typeof ep.address !== 'string' || ep.address === '') p.add(`${f}.address`, 'endpoint address is required');
-      else if (resolution === 'STATIC' && !isIPAddress(ep.address) && !ep.address.startsWith('unix://'))
-        p.add(`${f}.address`, `endpoint address ${ep.address} must be an IP address for resolution STATIC`);
-      if (checkMap(p, ep.ports, `${f}.ports`)) {
-        for (const [name, n] of Object.entries(ep.ports)) {
-          if (!portNames.has(name)) p.add(`${f}.ports.${name}`, `endpoint port ${name} is not defined by the service entry`);
-          checkPort(p, n, `${f}.ports.${name}`);
-        }
-      }
+  // Plain TCP cannot tell several hosts apart (HTTP has the authority, TLS the SNI), unless resolution NONE
+  // ignores the hosts.
+  if (resolution !== 'NONE' && hosts.length > 1) {
+    const tcp = ports.find((port) => {
+      const proto = isObject(port) ? parseProtocol(port.protocol) : 'UnsupportedProtocol';
+      return !isHTTP(proto) && proto !== 'HTTPS' && proto !== 'TLS';
     });
+    if (tcp) p.add('spec.ports', 'multiple hosts provided with non-HTTP, non-TLS ports');
   }
   checkExportTo(p, se.exportTo, 'spec.exportTo');
   return p.list;

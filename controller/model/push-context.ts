@@ -28,6 +28,7 @@ import {
 } from './services.ts';
 import { visibleTo } from './exports.ts';
 import { isSubset } from './labels.ts';
+import { kubePortProtocol } from './protocol.ts';
 import type { KubeServiceSpec } from './kube-types.ts';
 import { type CredentialIndex, indexCredentials } from './credentials.ts';
 
@@ -36,9 +37,12 @@ export interface PushContext {
   merged: MergedGateway;
   virtualServices: readonly VirtualServiceConfig[];
   destinationRules: DestinationRuleIndex;
-  /** Services visible to the gateway's namespace, by creation time then hostname then namespace. */
+  /** The services the gateway sees, one per hostname (gatewayServices). */
   services: readonly ModelService[];
-  /** The service a route destination host refers to, preferring the VirtualService's own namespace. */
+  /**
+   * The service a route destination host refers to: the gateway's own one for the hostname, or with
+   * preferNamespace (an HTTP route's VirtualService namespace) that namespace's one when the gateway sees it.
+   */
   serviceFor(hostname: string, preferNamespace?: string): ModelService | undefined;
   /** Ready endpoints of a service port. */
   endpoints(svc: ModelService, port: ModelPort): ModelEndpoint[];
@@ -89,10 +93,16 @@ function serviceTargets(snapshot: StoreSnapshot, identity: GatewayIdentity, pods
     if (meta.namespace !== identity.namespace) continue;
     const spec = (o.obj.spec ?? {}) as KubeServiceSpec;
     if (!spec.selector || Object.keys(spec.selector).length === 0 || !isSubset(spec.selector, identity.labels)) continue;
+    // GetProxyServiceTargetsByPod: one target per target port and protocol, the Service's first port to it
+    // winning (istiod dedupes them so that two Service ports to one pod port make one listener).
+    const seen = new Set<string>();
     for (const p of Array.isArray(spec.ports) ? spec.ports : []) {
       if (typeof p.port !== 'number' || p.protocol === 'UDP') continue;
       const targetPort = resolveTargetPort(p.targetPort, p, pod);
       if (targetPort === undefined) continue;
+      const key = `${targetPort}/${kubePortProtocol(p.port, p.name, p.protocol, p.appProtocol)}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
       out.push({
         serviceName: meta.name,
         creationTimestamp: meta.creationTimestamp,
@@ -112,12 +122,67 @@ function serviceTargets(snapshot: StoreSnapshot, identity: GatewayIdentity, pods
   });
 }
 
+/**
+ * SortServicesByCreationTime: creation time, then istiod's Attributes.Name (a Kubernetes Service's name, a
+ * ServiceEntry's host), then namespace; then, as the ServiceEntry registry orders two ServiceEntries declaring one
+ * host in one namespace, the ServiceEntry's name.
+ */
 function compareServices(a: ModelService, b: ModelService): number {
   const ta = Date.parse(a.creationTimestamp) || 0;
   const tb = Date.parse(b.creationTimestamp) || 0;
   if (ta !== tb) return ta - tb;
-  if (a.hostname !== b.hostname) return a.hostname < b.hostname ? -1 : 1;
-  return a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0;
+  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  return a.configName < b.configName ? -1 : a.configName > b.configName ? 1 : 0;
+}
+
+const samePorts = (a: readonly ModelPort[], b: readonly ModelPort[]): boolean =>
+  a.length === b.length && a.every((p, i) => p.name === b[i]?.name && p.port === b[i]?.port && p.protocol === b[i]?.protocol);
+
+const sameMap = (a: Readonly<Record<string, string>> | undefined, b: Readonly<Record<string, string>> | undefined): boolean => {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => a?.[k] === b?.[k]);
+};
+
+const sameExportTo = (a: ModelService['exportTo'], b: ModelService['exportTo']): boolean =>
+  a.all === b.all && a.namespaces.size === b.namespaces.size && [...a.namespaces].every((n) => b.namespaces.has(n));
+
+/**
+ * The services a gateway sees, one per hostname (DefaultSidecarScopeForGateway: servicesExportedToNamespace, then
+ * appendSidecarServices): those exported to the gateway's namespace by name first, then the public ones, each in
+ * creation order. The first service of a hostname wins, except that a Kubernetes Service replaces a ServiceEntry
+ * (and a ServiceEntry never joins a Kubernetes Service); a later ServiceEntry of the same namespace, resolution,
+ * labels, workload selector and exportTo adds the ports the first one lacks.
+ */
+function gatewayServices(sorted: readonly ModelService[], namespace: string): ModelService[] {
+  const ordered = [...sorted.filter((s) => !s.exportTo.all && s.exportTo.namespaces.has(namespace)), ...sorted.filter((s) => s.exportTo.all)];
+  const out: ModelService[] = [];
+  const index = new Map<string, number>();
+  for (const s of ordered) {
+    const i = index.get(s.hostname);
+    if (i === undefined) {
+      index.set(s.hostname, out.length);
+      out.push(s);
+      continue;
+    }
+    const existing = out[i] as ModelService;
+    if (existing === s || (existing.kind === 'Service' && s.kind !== 'Service')) continue;
+    if (existing.kind !== 'Service' && s.kind === 'Service') {
+      out[i] = s;
+      continue;
+    }
+    if (samePorts(existing.ports, s.ports)) continue;
+    const canMerge =
+      existing.namespace === s.namespace &&
+      existing.resolution === s.resolution &&
+      existing.kind === s.kind &&
+      sameMap(existing.labels, s.labels) &&
+      sameMap(existing.serviceEntry?.workloadSelector?.labels, s.serviceEntry?.workloadSelector?.labels) &&
+      sameExportTo(existing.exportTo, s.exportTo);
+    if (!canMerge) continue;
+    out[i] = { ...existing, ports: [...existing.ports, ...s.ports.filter((p) => !existing.ports.some((q) => q.port === p.port))] };
+  }
+  return out;
 }
 
 export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdentity): PushContext {
@@ -148,13 +213,39 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
   }
   for (const se of seConfigs) services.push(...serviceEntryToModel(se));
   services.sort(compareServices);
-  const visible = services.filter((s) => visibleTo(s.exportTo, identity.namespace));
-  const byHost = new Map<string, ModelService[]>();
-  for (const s of visible) {
-    let l = byHost.get(s.hostname);
-    if (!l) byHost.set(s.hostname, (l = []));
-    l.push(s);
+  const visible = gatewayServices(services, identity.namespace);
+  const byHost = new Map(visible.map((s) => [s.hostname, s]));
+  // ServiceIndex.HostnameAndNamespace: per hostname and namespace the first service, a Kubernetes one first.
+  const byHostAndNamespace = new Map<string, ModelService>();
+  for (const s of services) {
+    const key = `${s.hostname}/${s.namespace}`;
+    const existing = byHostAndNamespace.get(key);
+    if (!existing || (existing.kind !== 'Service' && s.kind === 'Service')) byHostAndNamespace.set(key, s);
   }
+  // mergeServicesInstancesByNamespaceHost: the endpoints of a ServiceEntry host are those of every ServiceEntry in
+  // the namespace declaring it, oldest first. A DNS cluster's load assignment takes those of its port number
+  // (LegacyClusterPortKey, ServiceEndpointsByPort); EDS those of its port name, IP addresses only (hostnames
+  // cannot go over EDS: BuildClusterLoadAssignment).
+  const serviceEntriesByHost = new Map<string, ModelService[]>();
+  for (const s of services) {
+    if (s.kind !== 'ServiceEntry') continue;
+    const key = `${s.hostname}/${s.namespace}`;
+    serviceEntriesByHost.set(key, [...(serviceEntriesByHost.get(key) ?? []), s]);
+  }
+  const serviceEntryEndpointsOf = (svc: ModelService, port: ModelPort): ModelEndpoint[] => {
+    const out: ModelEndpoint[] = [];
+    const ports = new Set<number>();
+    const dns = svc.resolution === 'DNSLB' || svc.resolution === 'DNSRoundRobinLB';
+    for (const se of serviceEntriesByHost.get(`${svc.hostname}/${svc.namespace}`) ?? [svc]) {
+      // A DNS_ROUND_ROBIN ServiceEntry adds nothing to a port number an older one already serves.
+      const instances = se.ports.map((p) => ({ p, eps: ports.has(p.port) && se.resolution === 'DNSRoundRobinLB' ? [] : serviceEntryEndpoints(se, p) }));
+      for (const { p, eps } of instances) {
+        if (eps.length) ports.add(p.port);
+        if (dns ? p.port === port.port : p.name === port.name) out.push(...(dns ? eps : eps.filter((e) => e.isIP)));
+      }
+    }
+    return out;
+  };
 
   // Endpoints of Kubernetes Services: EndpointSlices labelled with the service name; the Endpoints
   // object only when the Service has no EndpointSlice at all.
@@ -201,12 +292,14 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
     destinationRules: indexDestinationRules(drConfigs, identity.namespace, identity.labels),
     services: visible,
     serviceFor(hostname, preferNamespace) {
-      const l = byHost.get(hostname);
-      if (!l) return undefined;
-      return l.find((s) => s.namespace === preferNamespace) ?? l.find((s) => s.namespace === identity.namespace) ?? l[0];
+      // buildGatewayVirtualHostRoutes: the service of the VirtualService's namespace when the gateway sees it, else
+      // the gateway's own one for that hostname.
+      const own = preferNamespace === undefined ? undefined : byHostAndNamespace.get(`${hostname}/${preferNamespace}`);
+      if (own && visibleTo(own.exportTo, identity.namespace)) return own;
+      return byHost.get(hostname);
     },
     endpoints(svc, port) {
-      if (svc.kind === 'ServiceEntry') return serviceEntryEndpoints(svc, port);
+      if (svc.kind === 'ServiceEntry') return serviceEntryEndpointsOf(svc, port);
       return endpointsOfKubeService(svc).filter((e) => e.servicePortName === port.name);
     },
     credentials: indexCredentials(snapshot.byKind('Secret'), identity.namespace),

@@ -228,6 +228,8 @@ function sliceEndpointHealth(c: { ready?: boolean | null; terminating?: boolean 
 /** Endpoints of a Kubernetes Service from its EndpointSlices (endpointslice.go updateEndpointCacheForSlice). */
 export function endpointsFromSlices(slices: readonly StoredObject[], pods: PodIndex, namespace: string): ModelEndpoint[] {
   const out: ModelEndpoint[] = [];
+  // endpointSliceCache.get: an address is one endpoint per service port name, whatever slices repeat it.
+  const seen = new Set<string>();
   for (const s of slices) {
     const body = s.obj as unknown as EndpointSliceBody;
     if (body.addressType === 'FQDN') continue;
@@ -241,6 +243,9 @@ export function endpointsFromSlices(slices: readonly StoredObject[], pods: PodIn
           ep.targetRef?.kind === 'Pod' && ep.targetRef.name ? pods.byName(ep.targetRef.namespace ?? namespace, ep.targetRef.name) : pods.byIP(address);
         for (const p of ports) {
           if (typeof p.port !== 'number') continue;
+          const key = `${address}/${p.name ?? ''}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
           out.push(endpointFromPod(address, p.port, p.name ?? '', pod, namespace, health));
         }
       }
@@ -257,12 +262,18 @@ export function endpointsFromSlices(slices: readonly StoredObject[], pods: PodIn
  */
 export function endpointsFromEndpoints(o: StoredObject, pods: PodIndex, namespace: string): ModelEndpoint[] {
   const out: ModelEndpoint[] = [];
+  const seen = new Set<string>();
   const subsets = (o.obj as { subsets?: EndpointSubset[] }).subsets ?? [];
   for (const ss of Array.isArray(subsets) ? subsets : []) {
     for (const a of ss.addresses ?? []) {
       if (!isIPAddress(a.ip)) continue;
       const pod = a.targetRef?.kind === 'Pod' && a.targetRef.name ? pods.byName(a.targetRef.namespace ?? namespace, a.targetRef.name) : pods.byIP(a.ip);
-      for (const p of ss.ports ?? []) out.push(endpointFromPod(a.ip, p.port, p.name ?? '', pod, namespace, 'HEALTHY'));
+      for (const p of ss.ports ?? []) {
+        const key = `${a.ip}/${p.name ?? ''}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push(endpointFromPod(a.ip, p.port, p.name ?? '', pod, namespace, 'HEALTHY'));
+      }
     }
   }
   return out;

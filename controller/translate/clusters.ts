@@ -201,7 +201,7 @@ function applyUpstreamTls(
   c: Cluster,
   name: string,
   svc: ModelService,
-  port: ModelPort,
+  http2: boolean,
   tp: TrafficPolicy | undefined,
   dr: EffectiveDestinationRule | undefined,
 ): { ok: boolean; http?: HttpProtocolOptions } {
@@ -218,7 +218,7 @@ function applyUpstreamTls(
     );
     return { ok: false };
   }
-  const r = upstreamTlsContext(tls, isHTTP2(port.protocol), svc.serviceEntry?.subjectAltNames ?? [], name);
+  const r = upstreamTlsContext(tls, http2, svc.serviceEntry?.subjectAltNames ?? [], name);
   if ('error' in r) {
     report(`${r.error}: cluster ${name} is not built`);
     return { ok: false };
@@ -270,8 +270,11 @@ function buildOne(
     c.respect_dns_ttl = true;
     c.load_assignment = clusterLoadAssignment(name, eps);
   }
-  // setUpstreamProtocol: h2 for HTTP2/GRPC ports; gateways use HTTP/1.1 otherwise (no sniffing).
-  let http: HttpProtocolOptions | undefined = isHTTP2(port.protocol) ? { explicit_http_config: { http2_protocol_options: {} } } : undefined;
+  // setUpstreamProtocol: h2 for HTTP2/GRPC ports; gateways use HTTP/1.1 otherwise (no sniffing). Then
+  // applyH2Upgrade: h2 too where the connection pool asks for UPGRADE (any port protocol: the DestinationRule's
+  // author vouches that it speaks HTTP), unless it uses the client's protocol; the mesh default is DO_NOT_UPGRADE.
+  const h2Upgrade = tp?.connectionPool?.http?.h2UpgradePolicy === 'UPGRADE' && !tp.connectionPool.http.useClientProtocol;
+  let http: HttpProtocolOptions | undefined = isHTTP2(port.protocol) || h2Upgrade ? { explicit_http_config: { http2_protocol_options: {} } } : undefined;
   http = applyConnectionPool(c, http, tp);
   if (tp?.connectionPool?.http?.useClientProtocol) {
     http = { ...(http ?? {}), use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } };
@@ -279,7 +282,8 @@ function buildOne(
   }
   applyOutlierDetection(c, tp);
   applyLoadBalancer(c, tp);
-  const tls = applyUpstreamTls(push, c, name, svc, port, tp, dr);
+  // isHttp2Cluster: ALPN h2 only when the cluster ends up with explicit HTTP/2 (not with the client's protocol).
+  const tls = applyUpstreamTls(push, c, name, svc, http?.explicit_http_config?.http2_protocol_options !== undefined, tp, dr);
   if (!tls.ok) return undefined;
   if (tls.http) http = { ...(http ?? {}), ...tls.http };
   c.metadata = istioMetadata(svc, dr, subset);

@@ -36,14 +36,14 @@ function lbEndpoint(e: ModelEndpoint): envoy.config.endpoint.v3.LbEndpoint {
   };
 }
 
-/** Endpoints grouped into LocalityLbEndpoints sorted by locality; a locality's weight is the sum of its endpoints'. */
+/**
+ * Endpoints grouped into LocalityLbEndpoints sorted by locality; a locality's weight is the sum of its endpoints'.
+ * An address listed twice is sent twice, as istiod does for a ServiceEntry (Kubernetes endpoints are deduplicated
+ * where they are read, services.ts).
+ */
 function localityLbEndpoints(endpoints: readonly ModelEndpoint[]): envoy.config.endpoint.v3.LocalityLbEndpoints[] {
   const byLocality = new Map<string, ModelEndpoint[]>();
-  const seen = new Set<string>();
   for (const e of endpoints) {
-    const key = `${e.address}:${e.port}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
     let l = byLocality.get(e.locality);
     if (!l) byLocality.set(e.locality, (l = []));
     l.push(e);

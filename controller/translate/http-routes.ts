@@ -23,8 +23,12 @@ export interface RouteContext {
   isTLS: boolean;
 }
 
-/** GetDestinationCluster: destination port, else the service's only port, else the listener port. */
-export function destinationCluster(ctx: RouteContext, d: Destination, vsNamespace: string): string {
+/**
+ * GetDestinationCluster: destination port, else the service's only port, else the listener port. HTTP routes
+ * look the service up preferring the VirtualService's namespace (vsNamespace); TCP and TLS routes take the
+ * gateway's own service for the host (ServiceForHostname).
+ */
+export function destinationCluster(ctx: RouteContext, d: Destination, vsNamespace: string | undefined): string {
   if (!d.host) return 'UnknownService';
   let port = ctx.listenPort;
   if (d.port?.number !== undefined) port = d.port.number;
@@ -36,9 +40,10 @@ export function destinationCluster(ctx: RouteContext, d: Destination, vsNamespac
 }
 
 /** HashForHTTPDestination: subset port-level, subset, DR port-level, then DR top-level consistentHash. */
-function consistentHashFor(ctx: RouteContext, d: Destination, vsNamespace: string): ConsistentHashLB | undefined {
-  // istiod looks DestinationRules up for a service: a host without one has no consistent hash.
-  const svc = ctx.push.serviceFor(d.host, vsNamespace);
+function consistentHashFor(ctx: RouteContext, d: Destination): ConsistentHashLB | undefined {
+  // istiod looks DestinationRules up through the gateway's own service for the host (SidecarScope.DestinationRule,
+  // whatever namespace the VirtualService is in): a host without one has no consistent hash.
+  const svc = ctx.push.serviceFor(d.host);
   const dr = svc ? ctx.push.destinationRules.lookup(svc.hostname, svc.namespace) : undefined;
   if (!dr) return undefined;
   const top = dr.trafficPolicy?.loadBalancer?.consistentHash;
@@ -142,7 +147,7 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
       // A rewrite or route-level authority wins over a per-destination one.
       if (ops.authority && !authority) authority = ops.authority;
     }
-    const h = hashPolicy(consistentHashFor(ctx, d.destination, vs.namespace));
+    const h = hashPolicy(consistentHashFor(ctx, d.destination));
     if (h) {
       hashes.push(h);
       consistentHash = true;
@@ -153,7 +158,7 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
       // Zero-weight destinations are dropped; total_weight is left to Envoy (the sum).
       if (!d.weight) continue;
       clusters.push(weightedCluster(ctx, d, vs.namespace));
-      const h = hashPolicy(consistentHashFor(ctx, d.destination, vs.namespace));
+      const h = hashPolicy(consistentHashFor(ctx, d.destination));
       if (h) hashes.push(h);
     }
     action.weighted_clusters = { clusters };

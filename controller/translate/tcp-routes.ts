@@ -34,18 +34,19 @@ function l4Matches(preds: readonly L4MatchAttributes[] | undefined, gs: GatewayS
 function tcpProxyFor(push: PushContext, routes: readonly RouteDestination[], gs: GatewayServer, vs: VirtualServiceConfig): envoy.config.listener.v3.Filter[] {
   const ctx = { push, listenPort: gs.server.port.number, gatewayName: gs.gatewayName, isTLS: false };
   const first = routes[0]?.destination;
-  const svc = first ? push.serviceFor(first.host, vs.namespace) : undefined;
+  // ServiceForHostname: the gateway's own service for the host, its DestinationRule looked up for it.
+  const svc = first ? push.serviceFor(first.host) : undefined;
   const dr = svc ? push.destinationRules.lookup(svc.hostname, svc.namespace) : undefined;
   const tcpPool = dr?.trafficPolicy?.connectionPool?.tcp;
   const proxy: envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy = {};
   if (routes.length === 1 && first) {
-    const cluster = destinationCluster(ctx, first, vs.namespace);
+    const cluster = destinationCluster(ctx, first, undefined);
     proxy.stat_prefix = cluster;
     proxy.cluster = cluster;
   } else {
     proxy.stat_prefix = `${vs.name}.${vs.namespace}`;
     proxy.weighted_clusters = {
-      clusters: routes.filter((d) => (d.weight ?? 0) > 0).map((d) => ({ name: destinationCluster(ctx, d.destination, vs.namespace), weight: d.weight })),
+      clusters: routes.filter((d) => (d.weight ?? 0) > 0).map((d) => ({ name: destinationCluster(ctx, d.destination, undefined), weight: d.weight })),
     };
   }
   const idle = toEnvoyDuration(tcpPool?.idleTimeout);
