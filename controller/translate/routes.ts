@@ -25,25 +25,31 @@ function domainName(host: string, port: number): string {
 }
 
 /**
- * collapseDuplicateRoutes (PILOT_ENABLE_ROUTE_COLLAPSE_OPTIMIZATION, default on): vhosts with the very
- * same route list merge into the one whose host sorts first; the others' domains are appended.
+ * collapseDuplicateRoutes (PILOT_ENABLE_ROUTE_COLLAPSE_OPTIMIZATION, default on): in host order (most specific
+ * first), a vhost whose route list holds the very same route objects as the last vhost seen with that list, and
+ * the same require_tls, merges into it (its domains appended); otherwise it becomes the one later vhosts with that
+ * list are compared with. istiod keys the lists by a hash of the route pointers and keeps only the last vhost per
+ * key, so a vhost that differs in require_tls from the last one is not merged with an earlier one it matches.
  */
 function collapse(vhosts: Map<string, VirtualHostBuild>): VirtualHostBuild[] {
   const hosts = [...vhosts.keys()].sort(compareMoreSpecific);
   const out: VirtualHostBuild[] = [];
-  // Candidates by first route (identity): only lists that start with the same route object can be equal,
-  // so each vhost is compared with a few others, not with every one before it (quadratic at 1,000s of hosts).
-  const byFirstRoute = new Map<envoy.config.route.v3.Route | undefined, VirtualHostBuild[]>();
+  const ids = new Map<envoy.config.route.v3.Route, number>();
+  const idOf = (r: envoy.config.route.v3.Route): number => {
+    let id = ids.get(r);
+    if (id === undefined) ids.set(r, (id = ids.size));
+    return id;
+  };
+  const known = new Map<string, VirtualHostBuild>();
   for (const h of hosts) {
     const vh = vhosts.get(h);
     if (!vh) continue;
-    let candidates = byFirstRoute.get(vh.routes[0]);
-    if (!candidates) byFirstRoute.set(vh.routes[0], (candidates = []));
-    const same = candidates.find((o) => o.requireTls === vh.requireTls && o.routes.length === vh.routes.length && o.routes.every((r, i) => r === vh.routes[i]));
-    if (same) same.domains.push(...vh.domains);
+    const key = vh.routes.map(idOf).join(',');
+    const last = known.get(key);
+    if (last && last.requireTls === vh.requireTls) last.domains.push(...vh.domains);
     else {
+      known.set(key, vh);
       out.push(vh);
-      candidates.push(vh);
     }
   }
   return out;
