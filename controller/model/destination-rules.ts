@@ -4,7 +4,6 @@ import type { Config } from './config.ts';
 import { compareByCreation } from './config.ts';
 import type { DestinationRuleSpec, Subset, TrafficPolicy } from './istio-types.ts';
 import { resolveShortName, subsetOf } from './host.ts';
-import { parseExportTo, visibleTo } from './exports.ts';
 import { isSubset, type Labels } from './labels.ts';
 
 const ROOT_NAMESPACE = 'istio-system';
@@ -25,33 +24,62 @@ export interface DestinationRuleIndex {
   lookup(hostname: string, serviceNamespace?: string): EffectiveDestinationRule | undefined;
 }
 
-function mostSpecific(rules: readonly Config<DestinationRuleSpec>[], hostname: string): Config<DestinationRuleSpec>[] {
-  // Exact host first; otherwise the longest wildcard host covering it (MostSpecificHostMatch).
-  const exact = rules.filter((r) => r.spec.host === hostname);
-  if (exact.length > 0) return exact;
-  let best: string | undefined;
+/** A consolidated rule: DRs of one host and namespace merged (mergeDestinationRule), with the exportTo it keeps. */
+interface Consolidated extends EffectiveDestinationRule {
+  /** The raw exportTo entries (empty: unset). */
+  exportTo: ReadonlySet<string>;
+}
+
+const sameSet = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => a.size === b.size && [...a].every((x) => b.has(x));
+
+function addSubsets(c: Consolidated, subsets: readonly Subset[] | undefined): void {
+  for (const sub of subsets ?? []) {
+    if (c.subsets.some((x) => x.name === sub.name)) c.duplicateSubsets.push(sub.name);
+    else c.subsets.push(sub);
+  }
+}
+
+/**
+ * mergeDestinationRule (ENABLE_ENHANCED_DESTINATIONRULE_MERGE, on by default), for the rules of one index in
+ * creation order: a rule merges into each earlier one of its host whose exportTo is the same or a non-empty
+ * subset of its own (subsets appended unless their name is taken, the first traffic policy kept); it is also kept
+ * on its own when the last earlier one could not take it.
+ */
+function consolidate(rules: readonly Config<DestinationRuleSpec>[]): Map<string, Consolidated[]> {
+  const byHost = new Map<string, Consolidated[]>();
   for (const r of rules) {
-    const h = r.spec.host;
+    const exportTo = new Set(r.spec.exportTo ?? []);
+    let list = byHost.get(r.spec.host);
+    if (!list) byHost.set(r.spec.host, (list = []));
+    // As istiod's appendSeparately: what the last earlier rule decided.
+    let appendSeparately = true;
+    for (const c of list) {
+      appendSeparately = !sameSet(exportTo, c.exportTo) && !(c.exportTo.size > 0 && [...c.exportTo].every((e) => exportTo.has(e)));
+      if (appendSeparately) continue;
+      c.from.push(r);
+      if (!c.trafficPolicy && r.spec.trafficPolicy) c.trafficPolicy = r.spec.trafficPolicy;
+      addSubsets(c, r.spec.subsets);
+    }
+    if (!appendSeparately) continue;
+    const c: Consolidated = { host: r.spec.host, subsets: [], from: [r], duplicateSubsets: [], exportTo };
+    if (r.spec.trafficPolicy) c.trafficPolicy = r.spec.trafficPolicy;
+    addSubsets(c, r.spec.subsets);
+    list.push(c);
+  }
+  return byHost;
+}
+
+/** MostSpecificHostMatch: the rules of the exact host, else of the longest wildcard host covering it. */
+function mostSpecific(index: Map<string, Consolidated[]> | undefined, hostname: string): Consolidated[] {
+  if (!index) return [];
+  const exact = index.get(hostname);
+  if (exact) return exact;
+  let best: string | undefined;
+  for (const h of index.keys()) {
     if (!h.startsWith('*') || !subsetOf(hostname, h)) continue;
     if (best === undefined || h.length > best.length) best = h;
   }
-  return best === undefined ? [] : rules.filter((r) => r.spec.host === best);
-}
-
-function merge(rules: Config<DestinationRuleSpec>[], hostname: string): EffectiveDestinationRule {
-  const out: EffectiveDestinationRule = { host: hostname, subsets: [], from: rules, duplicateSubsets: [] };
-  const seen = new Set<string>();
-  for (const r of rules) {
-    if (!out.trafficPolicy && r.spec.trafficPolicy) out.trafficPolicy = r.spec.trafficPolicy;
-    for (const s of r.spec.subsets ?? []) {
-      if (seen.has(s.name)) out.duplicateSubsets.push(s.name);
-      else {
-        seen.add(s.name);
-        out.subsets.push(s);
-      }
-    }
-  }
-  return out;
+  return best === undefined ? [] : (index.get(best) ?? []);
 }
 
 /** exportTo is only the rule's own namespace (`.` or its name): isPrivateOnly in setDestinationRules. */
@@ -77,25 +105,29 @@ export function indexDestinationRules(all: readonly Config<DestinationRuleSpec>[
     .filter((r) => !r.spec.workloadSelector || isSubset(r.spec.workloadSelector.matchLabels, proxyLabels))
     .map((r) => ({ ...r, spec: { ...r.spec, host: resolveShortName(r.spec.host, r.namespace) } }))
     .sort(compareByCreation);
-  const local =
-    proxyNamespace === ROOT_NAMESPACE
-      ? rules.filter((r) => r.namespace === ROOT_NAMESPACE && privateOnly(r))
-      : rules.filter((r) => r.namespace === proxyNamespace && namespaceLocal(r));
-  const exportedFrom = (namespace: string, hostname: string): Config<DestinationRuleSpec>[] =>
-    mostSpecific(
-      rules.filter((r) => r.namespace === namespace && !privateOnly(r)),
-      hostname,
-    ).filter((r) => visibleTo(parseExportTo(r.spec.exportTo, r.namespace), proxyNamespace));
+  // setDestinationRules' indexes, each consolidated on its own.
+  const byNamespace = (pick: (r: Config<DestinationRuleSpec>) => boolean): Map<string, Map<string, Consolidated[]>> => {
+    const out = new Map<string, Config<DestinationRuleSpec>[]>();
+    for (const r of rules) if (pick(r)) out.set(r.namespace, [...(out.get(r.namespace) ?? []), r]);
+    return new Map([...out].map(([ns, l]) => [ns, consolidate(l)]));
+  };
+  const namespaceLocalRules = byNamespace(namespaceLocal);
+  const exportedRules = byNamespace((r) => !privateOnly(r));
+  const rootLocalRules = consolidate(rules.filter((r) => r.namespace === ROOT_NAMESPACE && privateOnly(r)));
+  // getExportedDestinationRuleFromNamespace: the most specific host first, then exportTo.
+  const exportedFrom = (namespace: string, hostname: string): Consolidated[] =>
+    mostSpecific(exportedRules.get(namespace), hostname).filter((c) => c.exportTo.size === 0 || c.exportTo.has('*') || c.exportTo.has(proxyNamespace));
   const cache = new Map<string, EffectiveDestinationRule | undefined>();
   return {
     lookup(hostname, serviceNamespace) {
       const svcNs = serviceNamespace ?? /^[^.]+\.([^.]+)\.svc\./.exec(hostname)?.[1];
       const key = `${hostname}|${svcNs ?? ''}`;
       if (cache.has(key)) return cache.get(key);
-      let found = mostSpecific(local, hostname);
+      let found = mostSpecific(proxyNamespace === ROOT_NAMESPACE ? rootLocalRules : namespaceLocalRules.get(proxyNamespace), hostname);
       if (found.length === 0 && svcNs) found = exportedFrom(svcNs, hostname);
       if (found.length === 0) found = exportedFrom(ROOT_NAMESPACE, hostname);
-      const eff = found.length > 0 ? merge(found, hostname) : undefined;
+      // SidecarScope.DestinationRule: of several consolidated rules, the last one (without a workload selector).
+      const eff = found[found.length - 1];
       cache.set(key, eff);
       return eff;
     },
