@@ -73,7 +73,7 @@ export function buildRouteConfiguration(push: PushContext, routeName: string): e
     // A route name no server claims any more (e.g. a Gateway just deleted): empty, as istiod answers.
     return { name: routeName, virtual_hosts: [], validate_clusters: false };
   }
-  const routesCache = new Map<string, envoy.config.route.v3.Route[] | undefined>();
+  const routesCache = new Map<string, envoy.config.route.v3.Route[]>();
   const vhosts = new Map<string, VirtualHostBuild>();
   for (const gs of servers) {
     const server = gs.server;
@@ -84,13 +84,14 @@ export function buildRouteConfiguration(push: PushContext, routeName: string): e
       if (hosts.length === 0) continue;
       const key = `${gs.gatewayName}|${vs.namespace}/${vs.name}`;
       let routes = routesCache.get(key);
-      if (!routesCache.has(key)) {
+      if (!routes) {
         const built = buildHTTPRoutesForVirtualService({ push, listenPort: port, gatewayName: gs.gatewayName, isTLS: server.tls !== undefined }, vs);
-        // istiod: "no routes matched" -> the VirtualService contributes no virtual host.
-        routes = built.length > 0 ? built : undefined;
+        // istiod: "no routes matched" -> the VirtualService contributes no virtual host, and nothing is cached: the
+        // Gateway's next server on this route name (another port, translated to the same one) builds them again.
+        if (built.length === 0) continue;
+        routes = built;
         routesCache.set(key, routes);
       }
-      if (!routes) continue;
       for (const h of hosts) {
         const host = h.toLowerCase();
         const existing = vhosts.get(host);
