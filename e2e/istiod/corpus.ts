@@ -1,0 +1,942 @@
+// A generator of random but valid Istio configurations for one gateway, for the istiod differential
+// (corpus.test.ts): Services with named and numbered targetPorts and several ports (protocols by port name and
+// appProtocol), their Pods (version labels for subsets, some not ready) and EndpointSlices; Gateways selecting
+// the gateway with mixed servers on shared ports (HTTP, HTTPS with credentialName Secrets that exist, TLS
+// PASSTHROUGH and SIMPLE, TCP; hosts with namespaces and wildcards); VirtualServices with every match and action
+// a gateway uses; DestinationRules with subsets and port-level traffic policies; ServiceEntries with DNS, STATIC
+// and NONE resolution.
+//
+// Names come from small fixed pools (gw-a, svc-a, v1...) so that objects refer to each other often, and a
+// reference to an object the config does not hold stays valid Istio: shrinking can drop any object or field and
+// the config remains one istiod's webhook accepts. Valid means that webhook accepts it; the oracle reports what it
+// refuses, and the corpus test counts it (a high rate means this generator is wrong).
+import fc from 'fast-check';
+import { stringify } from 'yaml';
+import type { GatewayIdentity } from '../../controller/xds/snapshot.ts';
+import type {
+  CorsPolicy,
+  DestinationRuleSpec,
+  HTTPFaultInjection,
+  HTTPMatchRequest,
+  HTTPRedirect,
+  HTTPRetry,
+  HTTPRewrite,
+  HTTPRoute,
+  Headers,
+  LoadBalancerSettings,
+  ConnectionPoolSettings,
+  OutlierDetection,
+  ClientTLSSettings,
+  PortTrafficPolicy,
+  RouteDestination,
+  Server,
+  ServiceEntrySpec,
+  StringMatch,
+  TrafficPolicy,
+  VirtualServiceSpec,
+} from '../../controller/model/istio-types.ts';
+import type { DiffCase } from './cases.ts';
+
+/** The gateway every generated config is translated for (its Pod is part of every config). */
+export const IDENTITY: GatewayIdentity = {
+  namespace: 'istio-system',
+  podName: 'istio-ingressgateway-0',
+  labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
+};
+const GATEWAY_POD_IP = '10.255.0.1';
+/** The gateway Pod's container ports, for gateway Services with a named targetPort. */
+const GATEWAY_CONTAINER_PORTS = { http: 8080, https: 8443 };
+
+// ---- pools -------------------------------------------------------------------------------------
+
+const NAMESPACES = ['default', 'ns1'] as const;
+const ISTIO_NAMESPACES = ['istio-system', 'default', 'ns1'] as const;
+const SERVICE_NAMES = ['svc-a', 'svc-b', 'svc-c'] as const;
+const GATEWAY_NAMES = ['gw-a', 'gw-b'] as const;
+/** Mostly the gateway's own namespace, as usual; a VirtualService names one of these often enough to bind. */
+const GATEWAY_NAMESPACES = ['istio-system', 'istio-system', 'istio-system', 'default'] as const;
+const CREDENTIALS = ['cred-a', 'cred-b'] as const;
+/** A credential whose Secret also holds ca.crt (MUTUAL servers, DestinationRule credentialName). */
+const CA_CREDENTIAL = 'cred-ca';
+const SUBSETS = ['v1', 'v2', 'v3'] as const;
+const SE_HOSTS = ['ext-a.example.org', 'ext-b.example.org'] as const;
+const GATEWAY_PORTS = [80, 443, 8080, 8443, 9000] as const;
+const SERVICE_PORTS = [80, 443, 8080, 9080, 5000, 3306] as const;
+/** Container ports every backend Pod declares, for named targetPorts. */
+const CONTAINER_PORTS: Readonly<Record<string, number>> = { web: 8081, alt: 9091 };
+
+/** Fixed test certificates (the ones of golden tls-ingress-mutual): a key pair and its CA. */
+const TLS_CRT =
+  'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJ4RENDQVdtZ0F3SUJBZ0lVQ0FWZ3dkUTZFOEZCR21Gd3VqWjJ2RXFwYWw4d0NnWUlLb1pJemowRUF3SXcKTFRFVk1CTUdBMVVFQ2d3TVpYaGhiWEJzWlNCSmJtTXVNUlF3RWdZRFZRUUREQXRsZUdGdGNHeGxMbU52YlRBZwpGdzB5TmpFeE1qTXdPVEkwTlRSYUdBOHlNVEkyTVRBek1EQTVNalExTkZvd01ERVFNQTRHQTFVRUNnd0haWGhoCmJYQnNaVEVjTUJvR0ExVUVBd3dUYUhSMGNHSnBiaTVsZUdGdGNHeGxMbU52YlRCWk1CTUdCeXFHU000OUFnRUcKQ0NxR1NNNDlBd0VIQTBJQUJPOXJsVkJVN21jRVhoajZxdlc3dlhHdVR6MkpOck1CamozTldvR3JaYjhabkhjeApyQm4rYU55aEp5bkJFcnZDQXdrZnliUGlkSU4xUDhsQStDTmpkSDZqWWpCZ01CNEdBMVVkRVFRWE1CV0NFMmgwCmRIQmlhVzR1WlhoaGJYQnNaUzVqYjIwd0hRWURWUjBPQkJZRUZJSDFRMEJ6OWlVZmVBdERFWVJqemwyRUZLWGgKTUI4R0ExVWRJd1FZTUJhQUZGY0o5OTkvaGtxSWcvSjRjWW96ak5YUzZaWHJNQW9HQ0NxR1NNNDlCQU1DQTBrQQpNRVlDSVFEd0JFenh3SUFxNjZJQmgrYlk1bHM1TWh1VWo0c3EvM0JtWjhQNGRzdTBwUUloQVA2Z1lnMzl1aVhDCkhNb0p3NDlRQ1JOMW85Yk1kRVhGbUlXenZBNHJoeFI0Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K';
+const TLS_KEY =
+  'LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JR0hBZ0VBTUJNR0J5cUdTTTQ5QWdFR0NDcUdTTTQ5QXdFSEJHMHdhd0lCQVFRZzFJQVljMS9KbytPSUt0OHMKNzZiaTlibEIrUlR2emZyS2Y4U2JnMTJXbjBtaFJBTkNBQVR2YTVWUVZPNW5CRjRZK3FyMXU3MXhyazg5aVRhegpBWTQ5elZxQnEyVy9HWngzTWF3Wi9tamNvU2Nwd1JLN3dnTUpIOG16NG5TRGRUL0pRUGdqWTNSKwotLS0tLUVORCBQUklWQVRFIEtFWS0tLS0tCg==';
+const CA_CRT =
+  'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJzVENDQVZlZ0F3SUJBZ0lVRDFBMlFTRTFOcnI4cFRFTEQvRmRZK0Y3RmVBd0NnWUlLb1pJemowRUF3SXcKTFRFVk1CTUdBMVVFQ2d3TVpYaGhiWEJzWlNCSmJtTXVNUlF3RWdZRFZRUUREQXRsZUdGdGNHeGxMbU52YlRBZwpGdzB5TmpFeE1qTXdPVEkwTlRSYUdBOHlNVEkyTVRBek1EQTVNalExTkZvd0xURVZNQk1HQTFVRUNnd01aWGhoCmJYQnNaU0JKYm1NdU1SUXdFZ1lEVlFRRERBdGxlR0Z0Y0d4bExtTnZiVEJaTUJNR0J5cUdTTTQ5QWdFR0NDcUcKU000OUF3RUhBMElBQkNCbllteitFMUg5cmhwaHB5M25ydklUaXV2eTYxMVZHYUZVNnl2d1VFRzBxSDhtZWhMRQpSd1U5aUpFZzV4ZDl3b2RjRGVhVjk3YjhHMFcwY2l6RUs0U2pVekJSTUIwR0ExVWREZ1FXQkJSWENmZmZmNFpLCmlJUHllSEdLTTR6VjB1bVY2ekFmQmdOVkhTTUVHREFXZ0JSWENmZmZmNFpLaUlQeWVIR0tNNHpWMHVtVjZ6QVAKQmdOVkhSTUJBZjhFQlRBREFRSC9NQW9HQ0NxR1NNNDlCQU1DQTBnQU1FVUNJQ1BTUVFwaVhOazlhUVhuRUJkVQpHQUMwaXVMRWQ3OU52bld1WVJUN2NDTURBaUVBOU5nZ1A3TDQ1OWtlcUkvWEw2WUk1N1MvV0xWUDVKcnNjUEpZCkVNNUlJTHM9Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K';
+
+// ---- the generated world -----------------------------------------------------------------------
+
+export type PodState = 'ready' | 'notReady' | 'terminating' | 'bare';
+
+export interface GenServicePort {
+  name: string;
+  port: number;
+  targetPort?: number | string;
+  appProtocol?: string;
+}
+
+export interface GenService {
+  namespace: string;
+  name: string;
+  headless: boolean;
+  /** An Endpoints object instead of an EndpointSlice (Kubernetes mirrors it into one). */
+  legacyEndpoints: boolean;
+  ports: GenServicePort[];
+  pods: { version: (typeof SUBSETS)[number]; state: PodState }[];
+}
+
+export interface GenGatewayService {
+  name: string;
+  ports: { name: string; port: number; targetPort: number | string }[];
+  /** experimental.istio.io/disable-gateway-port-translation. */
+  noTranslation: boolean;
+}
+
+export interface GenGateway {
+  namespace: string;
+  name: string;
+  /** false: selects another workload (not this gateway). */
+  selected: boolean;
+  servers: Server[];
+}
+
+export interface Named<T> {
+  namespace: string;
+  name: string;
+  spec: T;
+}
+
+export interface World {
+  services: GenService[];
+  gatewayServices: GenGatewayService[];
+  gateways: GenGateway[];
+  virtualServices: Named<VirtualServiceSpec>[];
+  destinationRules: Named<DestinationRuleSpec>[];
+  serviceEntries: Named<ServiceEntrySpec>[];
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+/** Absent 2 times in 3, shrinking to absent. */
+function rare<T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> {
+  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(undefined), weight: 2 }, { arbitrary: arb, weight: 1 });
+}
+
+/** Absent half the time, shrinking to absent. */
+function maybe<T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> {
+  return fc.option(arb, { nil: undefined, freq: 2 });
+}
+
+/** The value without undefined fields, empty maps left as they are. */
+function clean<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(clean) as T;
+  if (typeof v === 'object' && v !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = clean(x);
+    return out as T;
+  }
+  return v;
+}
+
+/** Whether two VirtualService hosts overlap (istiod refuses a VirtualService whose hosts do). */
+function hostsOverlap(a: string, b: string): boolean {
+  if (a === b || a === '*' || b === '*') return true;
+  const wa = a.startsWith('*.') ? a.slice(1) : undefined;
+  const wb = b.startsWith('*.') ? b.slice(1) : undefined;
+  if (wa && b.endsWith(wa)) return true;
+  if (wb && a.endsWith(wb)) return true;
+  return false;
+}
+
+const uniqueBy = <T>(arb: fc.Arbitrary<T>, key: (t: T) => string, minLength: number, maxLength: number): fc.Arbitrary<T[]> =>
+  fc.uniqueArray(arb, { selector: key, minLength, maxLength });
+
+/** exportTo values istiod accepts: own namespace, everyone, the gateway's namespace, another one, a pair. */
+const exportToArb: fc.Arbitrary<string[] | undefined> = rare(
+  fc.constantFrom<string[]>(['.'], ['*'], ['istio-system'], ['default'], ['ns1', 'istio-system'], ['ns1']).map((e) => [...e]),
+);
+
+// ---- Services, Pods, EndpointSlices ------------------------------------------------------------
+
+const PORT_NAMES = ['http', 'http-web', 'http2', 'grpc', 'grpc-web', 'tcp', 'tcp-db', 'https', 'tls', 'redis', 'web', ''] as const;
+const APP_PROTOCOLS = ['http', 'http2', 'grpc', 'tcp', 'https', 'kubernetes.io/h2c', 'kubernetes.io/ws'] as const;
+
+const servicePortArb: fc.Arbitrary<GenServicePort> = fc.record({
+  name: fc.constantFrom(...PORT_NAMES),
+  port: fc.constantFrom(...SERVICE_PORTS),
+  targetPort: fc.oneof(
+    { withCrossShrink: true },
+    { arbitrary: fc.constant(undefined), weight: 2 },
+    { arbitrary: fc.constantFrom(8080, 8081, 9090), weight: 1 },
+    { arbitrary: fc.constantFrom(...Object.keys(CONTAINER_PORTS)), weight: 1 },
+  ),
+  appProtocol: rare(fc.constantFrom(...APP_PROTOCOLS)),
+});
+
+const serviceArb: fc.Arbitrary<GenService> = fc
+  .record({
+    namespace: fc.constantFrom(...NAMESPACES),
+    name: fc.constantFrom(...SERVICE_NAMES),
+    headlessRoll: fc.integer({ min: 0, max: 9 }),
+    legacyRoll: fc.integer({ min: 0, max: 7 }),
+    ports: uniqueBy(servicePortArb, (p) => String(p.port), 1, 3),
+    pods: fc.array(
+      fc.record({
+        version: fc.constantFrom(...SUBSETS),
+        state: fc.constantFrom<PodState>('ready', 'ready', 'ready', 'notReady', 'terminating', 'bare'),
+      }),
+      { maxLength: 3 },
+    ),
+  })
+  .map(({ headlessRoll, legacyRoll, ...s }) => ({
+    ...s,
+    headless: headlessRoll === 9,
+    legacyEndpoints: legacyRoll === 7,
+    // Kubernetes: a Service with several ports names each, uniquely.
+    ports: s.ports.map((p, i, all) => {
+      if (all.length === 1) return p;
+      const base = p.name || 'port';
+      const name = all.slice(0, i).some((q) => (q.name || 'port') === base) || (base === 'port' && all.length > 1) ? `${base}-${i}` : base;
+      return { ...p, name };
+    }),
+  }));
+
+const gatewayServiceArb: fc.Arbitrary<GenGatewayService> = fc.record({
+  name: fc.constantFrom('istio-ingressgateway', 'gw-alt'),
+  ports: uniqueBy(
+    fc.record({
+      port: fc.constantFrom(...GATEWAY_PORTS),
+      targetPort: fc.constantFrom<number | string>(8080, 8443, 9443, 'http', 'https'),
+    }),
+    (p) => String(p.port),
+    1,
+    3,
+  ).map((ps) => ps.map((p, i) => ({ name: `port-${i}`, ...p }))),
+  noTranslation: fc.integer({ min: 0, max: 5 }).map((n) => n === 5),
+});
+
+// ---- Gateways ----------------------------------------------------------------------------------
+
+type ServerKind = 'HTTP' | 'HTTP-redirect' | 'HTTP2' | 'GRPC' | 'HTTPS' | 'HTTPS-MUTUAL' | 'HTTPS-passthrough' | 'TLS-passthrough' | 'TLS-SIMPLE' | 'TCP';
+const SERVER_KINDS: readonly ServerKind[] = [
+  'HTTP',
+  'HTTP',
+  'HTTP-redirect',
+  'HTTP2',
+  'GRPC',
+  'HTTPS',
+  'HTTPS',
+  'HTTPS-MUTUAL',
+  'HTTPS-passthrough',
+  'TLS-passthrough',
+  'TLS-SIMPLE',
+  'TCP',
+];
+const SERVER_HOSTS = [
+  '*',
+  '*',
+  '*.example.com',
+  '*.example.com',
+  'a.example.com',
+  'a.example.com',
+  'b.example.com',
+  'c.example.com',
+  'default/a.example.com',
+  './b.example.com',
+  '*/c.example.com',
+  'ns1/*',
+  'default/*.example.com',
+  'istio-system/*',
+] as const;
+
+const serverArb = fc
+  .record({
+    kind: fc.constantFrom(...SERVER_KINDS),
+    port: fc.constantFrom(...GATEWAY_PORTS),
+    hosts: fc.uniqueArray(fc.constantFrom(...SERVER_HOSTS), { minLength: 1, maxLength: 3 }),
+    credential: fc.constantFrom(...CREDENTIALS),
+    tlsVersions: rare(fc.constantFrom({ minProtocolVersion: 'TLSV1_2' }, { minProtocolVersion: 'TLSV1_2', maxProtocolVersion: 'TLSV1_3' })),
+    serverName: rare(fc.constantFrom('srv-1', 'srv-2')),
+  })
+  .map(({ kind, port, hosts, credential, tlsVersions, serverName }): { server: Server; kind: ServerKind } => {
+    const protocol = kind.split('-')[0] ?? 'HTTP';
+    const server: Server = { port: { number: port, name: '', protocol }, hosts };
+    if (serverName) server.name = serverName;
+    if (kind === 'HTTP-redirect') server.tls = { httpsRedirect: true };
+    if (kind === 'HTTPS' || kind === 'TLS-SIMPLE') server.tls = { mode: 'SIMPLE', credentialName: credential, ...tlsVersions };
+    if (kind === 'HTTPS-MUTUAL') server.tls = { mode: 'MUTUAL', credentialName: CA_CREDENTIAL, ...tlsVersions };
+    if (kind === 'HTTPS-passthrough' || kind === 'TLS-passthrough') server.tls = { mode: 'PASSTHROUGH' };
+    if (kind === 'TCP') server.hosts = hosts.includes('*') ? ['*'] : hosts;
+    return { server, kind };
+  });
+
+const gatewayArb: fc.Arbitrary<GenGateway> = fc
+  .record({
+    namespace: fc.constantFrom(...GATEWAY_NAMESPACES),
+    name: fc.constantFrom(...GATEWAY_NAMES),
+    selectedRoll: fc.integer({ min: 0, max: 11 }),
+    servers: fc.array(serverArb, { minLength: 1, maxLength: 4 }),
+  })
+  .map(({ namespace, name, selectedRoll, servers }) => ({
+    namespace,
+    name,
+    selected: selectedRoll !== 11,
+    // Port names are unique in a Gateway.
+    servers: servers.map(({ server, kind }, i) => ({ ...server, port: { ...server.port, name: `${kind.toLowerCase()}-${server.port.number}-${i}` } })),
+  }));
+
+// ---- VirtualServices ---------------------------------------------------------------------------
+
+const VS_HOSTS = ['a.example.com', 'a.example.com', 'b.example.com', 'c.example.com', '*.example.com', '*', 'd.other.org'] as const;
+const DESTINATION_HOSTS = [
+  'svc-a',
+  'svc-b',
+  'svc-c',
+  'svc-a.default.svc.cluster.local',
+  'svc-b.ns1.svc.cluster.local',
+  'svc-c.default.svc.cluster.local',
+  'svc-a.ns1.svc.cluster.local',
+  'ext-a.example.org',
+  'ext-b.example.org',
+  'missing.default.svc.cluster.local',
+] as const;
+
+const stringMatchArb = (exact: string[], prefix: string[], regex: string[]): fc.Arbitrary<StringMatch> =>
+  fc.oneof(
+    fc.constantFrom(...exact).map((v) => ({ exact: v })),
+    fc.constantFrom(...prefix).map((v) => ({ prefix: v })),
+    fc.constantFrom(...regex).map((v) => ({ regex: v })),
+  );
+
+const headerMatchArb = stringMatchArb(['a', 'b', ''], ['x', 'Mozilla'], ['a.*', '[0-9]+']);
+
+const destinationArb = fc.record({
+  host: fc.constantFrom(...DESTINATION_HOSTS),
+  subset: rare(fc.constantFrom(...SUBSETS)),
+  port: maybe(fc.constantFrom(...SERVICE_PORTS, 443).map((number) => ({ number }))),
+});
+
+const headerOpsArb = fc.record(
+  {
+    set: fc.dictionary(fc.constantFrom('x-a', 'x-b'), fc.constantFrom('1', 'v', '%DOWNSTREAM_REMOTE_ADDRESS%'), { minKeys: 1, maxKeys: 2 }),
+    add: fc.dictionary(fc.constantFrom('x-c', 'x-a'), fc.constantFrom('2', 'w'), { minKeys: 1, maxKeys: 2 }),
+    remove: fc.uniqueArray(fc.constantFrom('x-d', 'x-a', 'server'), { minLength: 1, maxLength: 2 }),
+  },
+  { requiredKeys: [] },
+);
+
+const headersArb: fc.Arbitrary<Headers> = fc.record({ request: headerOpsArb, response: headerOpsArb }, { requiredKeys: [] });
+
+const gatewayRefArb = fc.record({ namespace: fc.constantFrom(...GATEWAY_NAMESPACES), name: fc.constantFrom(...GATEWAY_NAMES) });
+type GatewayRef = { namespace: string; name: string };
+const refName = (r: GatewayRef, vsNamespace: string): string => (r.namespace === vsNamespace ? r.name : `${r.namespace}/${r.name}`);
+
+const matchArb = fc.record(
+  {
+    name: fc.constantFrom('m1', 'm2'),
+    uri: fc.oneof(
+      fc.constantFrom({ exact: '/exact' }, { prefix: '/api' }, { prefix: '/' }, { prefix: '/api/' }, { regex: '/v[0-9]+/.*' }),
+      fc.constantFrom({ exact: '/' }),
+    ),
+    headers: fc.dictionary(fc.constantFrom('x-user', 'x-env', 'user-agent'), headerMatchArb, { minKeys: 1, maxKeys: 2 }),
+    queryParams: fc.dictionary(fc.constantFrom('q', 'debug'), stringMatchArb(['1', 'yes'], ['a'], ['[a-z]+']), { minKeys: 1, maxKeys: 2 }),
+    method: fc.constantFrom({ exact: 'GET' }, { exact: 'POST' }, { regex: 'GET|HEAD' }, { prefix: 'P' }),
+    authority: stringMatchArb(['a.example.com', 'b.example.com:8080'], ['a.'], ['.*\\.example\\.com']),
+    scheme: fc.constantFrom({ exact: 'https' }, { exact: 'http' }),
+    withoutHeaders: fc.dictionary(fc.constantFrom('x-debug', 'x-env'), fc.oneof(headerMatchArb, fc.constant({ regex: '*' })), { minKeys: 1, maxKeys: 1 }),
+    port: fc.constantFrom(...GATEWAY_PORTS),
+    ignoreUriCase: fc.boolean(),
+    sourceLabels: fc.constantFrom({ istio: 'ingressgateway' }, { app: 'other' }),
+    sourceNamespace: fc.constantFrom('istio-system', 'default'),
+    gateways: fc.uniqueArray(gatewayRefArb, { minLength: 1, maxLength: 1, selector: (r) => `${r.namespace}/${r.name}` }),
+  },
+  { requiredKeys: [] },
+);
+
+const retriesArb: fc.Arbitrary<HTTPRetry> = fc.oneof(
+  fc.constant({ attempts: 0 }),
+  fc.record(
+    {
+      attempts: fc.integer({ min: 1, max: 3 }),
+      perTryTimeout: fc.constantFrom('2s', '500ms'),
+      retryOn: fc.constantFrom('5xx', 'gateway-error,connect-failure', 'retriable-4xx,503', 'reset,refused-stream', 'retriable-status-codes,429'),
+      retryRemoteLocalities: fc.boolean(),
+      retryIgnorePreviousHosts: fc.boolean(),
+      backoff: fc.constantFrom('25ms', '1s'),
+    },
+    { requiredKeys: ['attempts'] },
+  ),
+);
+
+const percentArb = fc.constantFrom(0, 0.5, 10, 50, 100).map((value) => ({ value }));
+
+const faultArb: fc.Arbitrary<HTTPFaultInjection> = fc
+  .record(
+    {
+      delay: fc.record({ fixedDelay: fc.constantFrom('1s', '500ms'), percentage: maybe(percentArb) }),
+      abort: fc.record({
+        status: fc.oneof(
+          fc.constantFrom(503, 429, 500).map((httpStatus) => ({ httpStatus })),
+          fc.constant({ grpcStatus: 'UNAVAILABLE' }),
+        ),
+        percentage: maybe(percentArb),
+      }),
+    },
+    { requiredKeys: [] },
+  )
+  .map((f) => ({ delay: f.delay, abort: f.abort ? { ...f.abort.status, percentage: f.abort.percentage } : undefined }))
+  .map((f) => (f.delay || f.abort ? f : { delay: { fixedDelay: '1s' } }));
+
+const corsArb: fc.Arbitrary<CorsPolicy> = fc.record(
+  {
+    allowOrigins: fc.array(stringMatchArb(['https://a.example.com', '*'], ['https://'], ['https://.*\\.example\\.com']), { minLength: 1, maxLength: 2 }),
+    allowMethods: fc.subarray(['GET', 'POST', 'PUT', 'OPTIONS'], { minLength: 1 }),
+    allowHeaders: fc.subarray(['x-a', 'content-type'], { minLength: 1 }),
+    exposeHeaders: fc.subarray(['x-b', 'x-c'], { minLength: 1 }),
+    maxAge: fc.constantFrom('24h', '60s'),
+    allowCredentials: fc.boolean(),
+    unmatchedPreflights: fc.constantFrom<'FORWARD' | 'IGNORE'>('FORWARD', 'IGNORE'),
+  },
+  { requiredKeys: ['allowOrigins'] },
+);
+
+const rewriteArb: fc.Arbitrary<HTTPRewrite> = fc
+  .record({
+    path: fc.oneof(
+      fc.constant(undefined),
+      fc.constantFrom('/', '/v2', '/v2/').map((uri) => ({ uri })),
+      fc.constant({ uriRegexRewrite: { match: '^/api/(.*)$', rewrite: '/\\1' } }),
+    ),
+    authority: maybe(fc.constantFrom('internal.example.com', 'svc-a.default.svc.cluster.local')),
+  })
+  .map(({ path, authority }) => (path || authority ? { ...path, authority } : { uri: '/' }));
+
+const redirectArb: fc.Arbitrary<HTTPRedirect> = fc
+  .record(
+    {
+      path: fc.oneof(
+        fc.constantFrom('/moved', '/').map((uri) => ({ uri })),
+        fc.constantFrom('/new', '/').map((prefixRewrite) => ({ prefixRewrite })),
+      ),
+      authority: fc.constantFrom('new.example.com', 'b.example.com'),
+      port: fc.oneof(
+        fc.constantFrom(8443, 80).map((port) => ({ port })),
+        fc.constant({ derivePort: 'FROM_REQUEST_PORT' as const }),
+      ),
+      scheme: fc.constantFrom('https', 'http'),
+      redirectCode: fc.constantFrom(301, 302, 307, 308),
+    },
+    { requiredKeys: [] },
+  )
+  .map(({ path, port, ...r }): HTTPRedirect => (path || port || r.authority || r.scheme ? { ...path, ...port, ...r } : { ...r, uri: '/moved' }));
+
+const httpRouteArb = fc.record({
+  name: rare(fc.constantFrom('r1', 'r2')),
+  match: maybe(fc.array(matchArb, { minLength: 1, maxLength: 2 })),
+  action: fc.oneof(
+    {
+      arbitrary: fc
+        .array(fc.record({ destination: destinationArb, weight: maybe(fc.integer({ min: 0, max: 100 })), headers: rare(headersArb) }), {
+          minLength: 1,
+          maxLength: 3,
+        })
+        .map((route) => ({ route })),
+      weight: 6,
+    },
+    { arbitrary: redirectArb.map((redirect) => ({ redirect })), weight: 1 },
+    {
+      arbitrary: fc
+        .record({ status: fc.constantFrom(200, 404, 503), body: rare(fc.constantFrom({ string: 'hello' }, { bytes: 'aGVsbG8=' })) })
+        .map((directResponse) => ({ directResponse })),
+      weight: 1,
+    },
+  ),
+  rewrite: rare(rewriteArb),
+  timeout: rare(fc.constantFrom('5s', '1.5s', '250ms')),
+  retries: rare(retriesArb),
+  fault: rare(faultArb),
+  mirror: rare(
+    fc.oneof(
+      fc.record({ mirror: destinationArb, mirrorPercentage: maybe(percentArb) }),
+      fc.array(fc.record({ destination: destinationArb, percentage: maybe(percentArb) }), { minLength: 1, maxLength: 2 }).map((mirrors) => ({ mirrors })),
+    ),
+  ),
+  corsPolicy: rare(corsArb),
+  headers: rare(headersArb),
+});
+
+type GenHttpRoute = typeof httpRouteArb extends fc.Arbitrary<infer T> ? T : never;
+
+/** An HTTP route as istiod accepts it: rewrite and fault only with a route; prefixRewrite only under prefix matches. */
+function httpRouteOf(g: GenHttpRoute, vsNamespace: string): HTTPRoute {
+  const match = g.match?.map(({ gateways, ...m }): HTTPMatchRequest => ({
+    ...(m as HTTPMatchRequest),
+    gateways: gateways?.map((r) => refName(r, vsNamespace)),
+  }));
+  const r: HTTPRoute = { name: g.name, match, timeout: g.timeout, retries: g.retries, corsPolicy: g.corsPolicy, headers: g.headers, ...g.mirror };
+  if ('route' in g.action) {
+    const route = g.action.route;
+    // Several destinations need a weight in total above 0.
+    if (route.length > 1 && route.every((d) => !d.weight)) route[0] = { ...route[0]!, weight: 100 };
+    Object.assign(r, { route, rewrite: g.rewrite, fault: g.fault });
+    // Authority rewritten once: rewrite.authority or a host header, not both.
+  } else if ('redirect' in g.action) {
+    let redirect = g.action.redirect;
+    if (redirect.prefixRewrite !== undefined && match?.some((m) => m.uri && m.uri.prefix === undefined)) {
+      const { prefixRewrite, ...rest } = redirect;
+      redirect = { ...rest, uri: prefixRewrite };
+    }
+    r.redirect = redirect;
+  } else r.directResponse = g.action.directResponse;
+  return r;
+}
+
+const l4RouteArb = fc.array(
+  fc.record({ destination: destinationArb, weight: maybe(fc.integer({ min: 0, max: 100 })) }).map(({ destination, weight }): RouteDestination => ({
+    destination: { ...destination, subset: destination.subset },
+    weight,
+  })),
+  { minLength: 1, maxLength: 2 },
+);
+
+function fixWeights(route: RouteDestination[]): RouteDestination[] {
+  if (route.length > 1 && route.every((d) => !d.weight)) return [{ ...route[0]!, weight: 100 }, ...route.slice(1)];
+  return route;
+}
+
+const virtualServiceArb: fc.Arbitrary<Named<VirtualServiceSpec>> = fc
+  .record({
+    namespace: fc.constantFrom(...ISTIO_NAMESPACES),
+    name: fc.constantFrom('vs-a', 'vs-b', 'vs-c', 'vs-d'),
+    hosts: fc.uniqueArray(fc.constantFrom(...VS_HOSTS), { minLength: 1, maxLength: 2 }),
+    gateways: fc.uniqueArray(gatewayRefArb, { minLength: 1, maxLength: 2, selector: (r) => `${r.namespace}/${r.name}` }),
+    http: fc.array(httpRouteArb, { maxLength: 3 }),
+    tcp: rare(fc.array(fc.record({ port: maybe(fc.constantFrom(...GATEWAY_PORTS)), route: l4RouteArb }), { minLength: 1, maxLength: 2 })),
+    tls: rare(fc.array(fc.record({ port: maybe(fc.constantFrom(...GATEWAY_PORTS)), route: l4RouteArb }), { minLength: 1, maxLength: 2 })),
+    exportTo: exportToArb,
+  })
+  .map(({ namespace, name, hosts, gateways, http, tcp, tls, exportTo }) => {
+    const distinct = hosts.filter((h, i) => !hosts.slice(0, i).some((o) => hostsOverlap(o, h)));
+    const sni = distinct.map((h) => (h === '*' ? 'a.example.com' : h));
+    const spec: VirtualServiceSpec = {
+      hosts: distinct,
+      gateways: gateways.map((r) => refName(r, namespace)),
+      http: http.length ? http.map((g) => httpRouteOf(g, namespace)) : undefined,
+      tcp: tcp?.map((t) => ({ match: t.port ? [{ port: t.port }] : undefined, route: fixWeights(t.route) })),
+      tls: tls?.map((t) => ({ match: [{ sniHosts: sni, port: t.port }], route: fixWeights(t.route) })),
+      exportTo,
+    };
+    if (!spec.http && !spec.tcp && !spec.tls) spec.http = [{ route: [{ destination: { host: 'svc-a' } }] }];
+    return { namespace, name, spec };
+  });
+
+// ---- DestinationRules --------------------------------------------------------------------------
+
+const DR_HOSTS = [
+  'svc-a',
+  'svc-b',
+  'svc-a.default.svc.cluster.local',
+  'svc-b.ns1.svc.cluster.local',
+  'svc-c.default.svc.cluster.local',
+  'svc-a.ns1.svc.cluster.local',
+  'ext-a.example.org',
+  'ext-b.example.org',
+  '*.default.svc.cluster.local',
+] as const;
+
+const loadBalancerArb: fc.Arbitrary<LoadBalancerSettings> = fc
+  .record({
+    kind: fc.oneof(
+      fc.constantFrom('ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'PASSTHROUGH', 'LEAST_CONN').map((simple) => ({ simple }) as LoadBalancerSettings),
+      fc
+        .record({
+          key: fc.oneof(
+            fc.constant({ httpHeaderName: 'x-user' }),
+            fc.record({ httpCookie: fc.record({ name: fc.constant('session'), ttl: maybe(fc.constantFrom('0s', '3600s')), path: rare(fc.constant('/')) }) }),
+            fc.constant({ useSourceIp: true }),
+            fc.constant({ httpQueryParameterName: 'user' }),
+          ),
+          table: rare(
+            fc.oneof(fc.constant({ ringHash: { minimumRingSize: 1024 } }), fc.constant({ maglev: { tableSize: 131 } }), fc.constant({ minimumRingSize: 2048 })),
+          ),
+        })
+        .map(({ key, table }) => ({ consistentHash: { ...key, ...table } })),
+    ),
+    warmupDurationSecs: rare(fc.constant('10s')),
+  })
+  .map(({ kind, warmupDurationSecs }) => ({ ...kind, warmupDurationSecs }));
+
+const connectionPoolArb: fc.Arbitrary<ConnectionPoolSettings> = fc
+  .record(
+    {
+      tcp: fc.record(
+        {
+          maxConnections: fc.constantFrom(1, 100),
+          connectTimeout: fc.constantFrom('1s', '250ms'),
+          tcpKeepalive: fc.record({ probes: fc.constant(3), time: fc.constant('60s'), interval: fc.constant('10s') }, { requiredKeys: [] }),
+          maxConnectionDuration: fc.constant('30m'),
+          idleTimeout: fc.constantFrom('1h', '0s'),
+        },
+        { requiredKeys: [] },
+      ),
+      http: fc.record(
+        {
+          http1MaxPendingRequests: fc.constantFrom(1, 1024),
+          http2MaxRequests: fc.constantFrom(10, 1000),
+          maxRequestsPerConnection: fc.constantFrom(1, 10),
+          maxRetries: fc.constantFrom(0, 3),
+          idleTimeout: fc.constantFrom('30s', '1h'),
+          h2UpgradePolicy: fc.constantFrom<'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE'>('DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'),
+          useClientProtocol: fc.boolean(),
+        },
+        { requiredKeys: [] },
+      ),
+    },
+    { requiredKeys: [] },
+  )
+  .map((cp) => {
+    if (cp.http?.h2UpgradePolicy === 'UPGRADE' && cp.http.useClientProtocol) cp = { ...cp, http: { ...cp.http, useClientProtocol: false } };
+    return cp.tcp || cp.http ? cp : { tcp: { maxConnections: 100 } };
+  });
+
+const outlierArb: fc.Arbitrary<OutlierDetection> = fc
+  .record(
+    {
+      consecutive5xxErrors: fc.constantFrom(0, 1, 5),
+      consecutiveGatewayErrors: fc.constantFrom(0, 3),
+      interval: fc.constantFrom('1s', '10s'),
+      baseEjectionTime: fc.constantFrom('30s', '1m'),
+      maxEjectionPercent: fc.constantFrom(10, 100),
+      minHealthPercent: fc.constantFrom(0, 50),
+      splitExternalLocalOriginErrors: fc.boolean(),
+      consecutiveLocalOriginFailures: fc.constantFrom(2, 5),
+    },
+    { requiredKeys: [] },
+  )
+  .map((o) => (o.consecutiveLocalOriginFailures && !o.splitExternalLocalOriginErrors ? { ...o, consecutiveLocalOriginFailures: undefined } : o));
+
+const clientTlsArb: fc.Arbitrary<ClientTLSSettings> = fc.constantFrom<ClientTLSSettings>(
+  { mode: 'DISABLE' },
+  { mode: 'SIMPLE' },
+  { mode: 'SIMPLE', sni: 'backend.example.com' },
+  { mode: 'SIMPLE', insecureSkipVerify: true },
+  { mode: 'SIMPLE', subjectAltNames: ['backend.example.com'] },
+  { mode: 'SIMPLE', credentialName: CA_CREDENTIAL },
+  { mode: 'MUTUAL', credentialName: CA_CREDENTIAL, sni: 'backend.example.com' },
+);
+
+const policyFieldsArb = fc.record(
+  { loadBalancer: loadBalancerArb, connectionPool: connectionPoolArb, outlierDetection: outlierArb, tls: clientTlsArb },
+  { requiredKeys: [] },
+);
+
+const trafficPolicyArb: fc.Arbitrary<TrafficPolicy> = fc
+  .record({
+    fields: policyFieldsArb,
+    portLevelSettings: rare(
+      uniqueBy(
+        fc.record({ port: fc.constantFrom(...SERVICE_PORTS, 443).map((number) => ({ number })), fields: policyFieldsArb }),
+        (p) => String(p.port.number),
+        1,
+        2,
+      ),
+    ),
+  })
+  .map(({ fields, portLevelSettings }) => {
+    const pls = portLevelSettings?.map(({ port, fields: f }): PortTrafficPolicy =>
+      Object.keys(f).length ? { port, ...f } : { port, loadBalancer: { simple: 'RANDOM' } },
+    );
+    const tp: TrafficPolicy = { ...fields, portLevelSettings: pls };
+    return Object.keys(fields).length || pls ? tp : { loadBalancer: { simple: 'LEAST_REQUEST' } };
+  });
+
+const destinationRuleArb: fc.Arbitrary<Named<DestinationRuleSpec>> = fc
+  .record({
+    namespace: fc.constantFrom(...ISTIO_NAMESPACES),
+    name: fc.constantFrom('dr-a', 'dr-b', 'dr-c'),
+    host: fc.constantFrom(...DR_HOSTS),
+    trafficPolicy: maybe(trafficPolicyArb),
+    subsets: fc.uniqueArray(
+      fc.record({
+        name: fc.constantFrom(...SUBSETS),
+        labels: fc.oneof(
+          fc.constantFrom(...SUBSETS).map((version) => ({ version })),
+          fc.constant({}),
+        ),
+        trafficPolicy: rare(trafficPolicyArb),
+      }),
+      { selector: (s) => s.name, maxLength: 3 },
+    ),
+    exportTo: exportToArb,
+  })
+  .map(({ namespace, name, host, trafficPolicy, subsets, exportTo }) => ({
+    namespace,
+    name,
+    spec: {
+      host,
+      trafficPolicy,
+      subsets: subsets.length ? subsets.map((s) => (Object.keys(s.labels).length ? s : { ...s, labels: undefined })) : undefined,
+      exportTo,
+    },
+  }));
+
+// ---- ServiceEntries ----------------------------------------------------------------------------
+
+const serviceEntryArb: fc.Arbitrary<Named<ServiceEntrySpec>> = fc
+  .record({
+    namespace: fc.constantFrom('default', 'istio-system'),
+    name: fc.constantFrom('se-a', 'se-b'),
+    hosts: fc.uniqueArray(fc.constantFrom(...SE_HOSTS), { minLength: 1, maxLength: 2 }),
+    ports: uniqueBy(
+      fc.record({
+        number: fc.constantFrom(80, 443, 8443, 9000),
+        protocol: fc.constantFrom('HTTP', 'HTTPS', 'TLS', 'TCP', 'GRPC'),
+        targetPort: rare(fc.constantFrom(8080, 9443)),
+      }),
+      (p) => String(p.number),
+      1,
+      2,
+    ),
+    location: fc.constantFrom<'MESH_EXTERNAL' | 'MESH_INTERNAL'>('MESH_EXTERNAL', 'MESH_EXTERNAL', 'MESH_INTERNAL'),
+    resolution: fc.constantFrom<'DNS' | 'STATIC' | 'NONE' | 'DNS_ROUND_ROBIN'>('DNS', 'DNS', 'STATIC', 'STATIC', 'NONE', 'DNS_ROUND_ROBIN'),
+    endpoints: fc.array(
+      fc.record({
+        n: fc.integer({ min: 1, max: 4 }),
+        labels: rare(fc.constantFrom(...SUBSETS).map((version) => ({ version }))),
+        portOverride: rare(fc.constantFrom(8081, 9444)),
+        weight: rare(fc.constantFrom(1, 5)),
+      }),
+      { maxLength: 2 },
+    ),
+    exportTo: exportToArb,
+  })
+  .map(({ namespace, name, hosts, ports, location, resolution, endpoints, exportTo }) => {
+    const sePorts = ports.map((p) => ({ ...p, name: `${p.protocol.toLowerCase()}-${p.number}` }));
+    const firstPort = sePorts[0]?.name ?? 'http';
+    const eps =
+      resolution === 'NONE'
+        ? undefined
+        : (resolution === 'DNS_ROUND_ROBIN' ? endpoints.slice(0, 1) : endpoints).map((e) => ({
+            address: resolution === 'STATIC' ? `192.0.2.${e.n}` : `backend-${e.n}.example.net`,
+            labels: e.labels,
+            ports: e.portOverride ? { [firstPort]: e.portOverride } : undefined,
+            weight: e.weight,
+          }));
+    // STATIC without endpoints has nothing to send to: give it one.
+    const endpointsOut = resolution === 'STATIC' && !eps?.length ? [{ address: '192.0.2.9' }] : eps?.length ? eps : undefined;
+    return { namespace, name, spec: { hosts, ports: sePorts, location, resolution, endpoints: endpointsOut, exportTo } };
+  });
+
+// ---- the world ---------------------------------------------------------------------------------
+
+const key = (o: { namespace: string; name: string }): string => `${o.namespace}/${o.name}`;
+
+export const worldArb: fc.Arbitrary<World> = fc.record({
+  services: uniqueBy(serviceArb, key, 0, 3),
+  gatewayServices: rare(uniqueBy(gatewayServiceArb, (g) => g.name, 1, 2)).map((l) => l ?? []),
+  gateways: uniqueBy(gatewayArb, key, 1, 3),
+  virtualServices: uniqueBy(virtualServiceArb, key, 0, 4),
+  destinationRules: uniqueBy(destinationRuleArb, key, 0, 3),
+  serviceEntries: uniqueBy(serviceEntryArb, key, 0, 2),
+});
+
+// ---- objects -----------------------------------------------------------------------------------
+
+type Obj = Record<string, unknown>;
+
+function endpointConditions(state: PodState): Obj {
+  switch (state) {
+    case 'ready':
+      return { ready: true, serving: true, terminating: false };
+    case 'notReady':
+      return { ready: false, serving: false, terminating: false };
+    case 'terminating':
+      return { ready: false, serving: true, terminating: true };
+    case 'bare':
+      return { ready: true };
+  }
+}
+
+function serviceObjects(s: GenService, index: number): Obj[] {
+  const out: Obj[] = [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: s.name, namespace: s.namespace },
+      spec: {
+        ...(s.headless ? { clusterIP: 'None' } : {}),
+        selector: { app: s.name },
+        ports: s.ports.map((p) => ({
+          ...(p.name ? { name: p.name } : {}),
+          port: p.port,
+          protocol: 'TCP',
+          targetPort: p.targetPort,
+          appProtocol: p.appProtocol,
+        })),
+      },
+    },
+  ];
+  if (s.pods.length === 0) return out;
+  const pods = s.pods.map((p, i) => ({ ...p, name: `${s.name}-${p.version}-${i}`, ip: `10.${index + 1}.0.${i + 1}` }));
+  for (const p of pods) {
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: p.name, namespace: s.namespace, labels: { app: s.name, version: p.version } },
+      spec: {
+        containers: [{ name: 'app', ports: Object.entries(CONTAINER_PORTS).map(([name, containerPort]) => ({ name, containerPort, protocol: 'TCP' })) }],
+      },
+      status: { podIP: p.ip, conditions: [{ type: 'Ready', status: p.state === 'ready' || p.state === 'bare' ? 'True' : 'False' }] },
+    });
+  }
+  const targetPortOf = (p: GenServicePort): number | undefined => (typeof p.targetPort === 'string' ? CONTAINER_PORTS[p.targetPort] : (p.targetPort ?? p.port));
+  if (s.legacyEndpoints) {
+    const address = (p: (typeof pods)[number]): Obj => ({ ip: p.ip, targetRef: { kind: 'Pod', name: p.name, namespace: s.namespace } });
+    const ready = pods.filter((p) => p.state === 'ready' || p.state === 'bare');
+    const notReady = pods.filter((p) => p.state !== 'ready' && p.state !== 'bare');
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: s.name, namespace: s.namespace },
+      subsets: [
+        {
+          addresses: ready.length ? ready.map(address) : undefined,
+          notReadyAddresses: notReady.length ? notReady.map(address) : undefined,
+          ports: s.ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: targetPortOf(p), protocol: 'TCP', appProtocol: p.appProtocol })),
+        },
+      ],
+    });
+    return out;
+  }
+  out.push({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${s.name}-slice`, namespace: s.namespace, labels: { 'kubernetes.io/service-name': s.name } },
+    addressType: 'IPv4',
+    ports: s.ports.map((p) => ({
+      name: p.name,
+      port: targetPortOf(p),
+      protocol: 'TCP',
+      appProtocol: p.appProtocol,
+    })),
+    endpoints: pods.map((p) => ({
+      addresses: [p.ip],
+      conditions: endpointConditions(p.state),
+      targetRef: { kind: 'Pod', name: p.name, namespace: s.namespace },
+    })),
+  });
+  return out;
+}
+
+function gatewayServiceObjects(g: GenGatewayService): Obj[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: g.name,
+        namespace: IDENTITY.namespace,
+        ...(g.noTranslation ? { labels: { 'experimental.istio.io/disable-gateway-port-translation': 'true' } } : {}),
+      },
+      spec: { selector: { istio: 'ingressgateway' }, ports: g.ports.map((p) => ({ ...p, protocol: 'TCP' })) },
+    },
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: `${g.name}-slice`, namespace: IDENTITY.namespace, labels: { 'kubernetes.io/service-name': g.name } },
+      addressType: 'IPv4',
+      ports: g.ports.map((p) => ({
+        name: p.name,
+        port: typeof p.targetPort === 'string' ? GATEWAY_CONTAINER_PORTS[p.targetPort as keyof typeof GATEWAY_CONTAINER_PORTS] : p.targetPort,
+        protocol: 'TCP',
+      })),
+      endpoints: [
+        { addresses: [GATEWAY_POD_IP], conditions: { ready: true }, targetRef: { kind: 'Pod', name: IDENTITY.podName, namespace: IDENTITY.namespace } },
+      ],
+    },
+  ];
+}
+
+function secret(name: string, withCa: boolean): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: IDENTITY.namespace },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': TLS_CRT, 'tls.key': TLS_KEY, ...(withCa ? { 'ca.crt': CA_CRT } : {}) },
+  };
+}
+
+/** Every Kubernetes and Istio object of a world, the Secrets its servers and DestinationRules name included. */
+export function objectsOf(w: World): Obj[] {
+  const gatewayPod: Obj = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: IDENTITY.podName, namespace: IDENTITY.namespace, labels: { ...IDENTITY.labels } },
+    spec: {
+      containers: [
+        { name: 'istio-proxy', ports: Object.entries(GATEWAY_CONTAINER_PORTS).map(([name, containerPort]) => ({ name, containerPort, protocol: 'TCP' })) },
+      ],
+    },
+    status: { podIP: GATEWAY_POD_IP, conditions: [{ type: 'Ready', status: 'True' }] },
+  };
+  const credentials = new Set<string>();
+  for (const g of w.gateways) for (const s of g.servers) if (s.tls?.credentialName) credentials.add(s.tls.credentialName);
+  for (const dr of w.destinationRules) {
+    const policies = [dr.spec.trafficPolicy, ...(dr.spec.subsets ?? []).map((s) => s.trafficPolicy)];
+    for (const tp of policies)
+      for (const t of [tp?.tls, ...(tp?.portLevelSettings ?? []).map((p) => p.tls)]) if (t?.credentialName) credentials.add(t.credentialName);
+  }
+  const objects: Obj[] = [
+    gatewayPod,
+    ...w.gatewayServices.flatMap(gatewayServiceObjects),
+    ...[...credentials].sort().map((c) => secret(c, c === CA_CREDENTIAL)),
+    ...w.services.flatMap(serviceObjects),
+    ...w.gateways.map((g) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: g.name, namespace: g.namespace },
+      spec: { selector: g.selected ? { istio: 'ingressgateway' } : { istio: 'egressgateway' }, servers: g.servers },
+    })),
+    ...w.virtualServices.map((v) => istioObject('VirtualService', v)),
+    ...w.destinationRules.map((d) => istioObject('DestinationRule', d)),
+    // Distinct creation times: istiod keeps the oldest of two ServiceEntries declaring one host in one namespace,
+    // and picks at random between two created in the same second.
+    ...w.serviceEntries.map((s, i) => istioObject('ServiceEntry', s, `2024-01-01T00:00:0${i}Z`)),
+  ];
+  return objects.map(clean);
+}
+
+function istioObject(kind: string, n: Named<unknown>, creationTimestamp?: string): Obj {
+  return { apiVersion: 'networking.istio.io/v1', kind, metadata: { name: n.name, namespace: n.namespace, creationTimestamp }, spec: n.spec };
+}
+
+/** The differential's input for a world: YAML 1.1, as cases.ts writes it for istiod's decoder. */
+export function caseOf(name: string, w: World): DiffCase {
+  return {
+    name,
+    identity: IDENTITY,
+    yaml: objectsOf(w)
+      .map((o) => stringify(o, { lineWidth: 0, version: '1.1' }))
+      .join('---\n'),
+  };
+}
+
+/** A golden input file (controller/translate/testdata/<name>.in.yaml) holding a case, under a comment. */
+export function goldenInput(c: DiffCase, comment: string): string {
+  const header = comment
+    .split('\n')
+    .map((l) => `# ${l}`.trimEnd())
+    .join('\n');
+  const identity = stringify({ kind: 'Identity', identity: c.identity }, { lineWidth: 0 });
+  return `${header}\n${identity}---\n${c.yaml}`;
+}
