@@ -100,7 +100,7 @@ function evaluate(bin: string, w: World): Promise<Outcome> {
 }
 
 async function pool<T, R>(items: readonly T[], jobs: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(jobs, items.length) }, async () => {

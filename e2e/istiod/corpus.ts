@@ -38,7 +38,7 @@ import type {
 import type { DiffCase } from './cases.ts';
 
 /** The gateway every generated config is translated for (its Pod is part of every config). */
-export const IDENTITY: GatewayIdentity = {
+const IDENTITY: GatewayIdentity = {
   namespace: 'istio-system',
   podName: 'istio-ingressgateway-0',
   labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
@@ -75,16 +75,16 @@ const CA_CRT =
 
 // ---- the generated world -----------------------------------------------------------------------
 
-export type PodState = 'ready' | 'notReady' | 'terminating' | 'bare';
+type PodState = 'ready' | 'notReady' | 'terminating' | 'bare';
 
-export interface GenServicePort {
+interface GenServicePort {
   name: string;
   port: number;
   targetPort?: number | string;
   appProtocol?: string;
 }
 
-export interface GenService {
+interface GenService {
   namespace: string;
   name: string;
   headless: boolean;
@@ -94,14 +94,14 @@ export interface GenService {
   pods: { version: (typeof SUBSETS)[number]; state: PodState }[];
 }
 
-export interface GenGatewayService {
+interface GenGatewayService {
   name: string;
   ports: { name: string; port: number; targetPort: number | string }[];
   /** experimental.istio.io/disable-gateway-port-translation. */
   noTranslation: boolean;
 }
 
-export interface GenGateway {
+interface GenGateway {
   namespace: string;
   name: string;
   /** false: selects another workload (not this gateway). */
@@ -109,7 +109,7 @@ export interface GenGateway {
   servers: Server[];
 }
 
-export interface Named<T> {
+interface Named<T> {
   namespace: string;
   name: string;
   spec: T;
@@ -556,7 +556,7 @@ const DR_HOSTS = [
 const loadBalancerArb: fc.Arbitrary<LoadBalancerSettings> = fc
   .record({
     kind: fc.oneof(
-      fc.constantFrom('ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'PASSTHROUGH', 'LEAST_CONN').map((simple) => ({ simple }) as LoadBalancerSettings),
+      fc.constantFrom('ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'PASSTHROUGH', 'LEAST_CONN').map((simple) => ({ simple })),
       fc
         .record({
           key: fc.oneof(
@@ -877,7 +877,7 @@ function secret(name: string, withCa: boolean): Obj {
 }
 
 /** Every Kubernetes and Istio object of a world, the Secrets its servers and DestinationRules name included. */
-export function objectsOf(w: World): Obj[] {
+function objectsOf(w: World): Obj[] {
   const gatewayPod: Obj = {
     apiVersion: 'v1',
     kind: 'Pod',
