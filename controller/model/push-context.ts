@@ -144,8 +144,12 @@ const sameMap = (a: Readonly<Record<string, string>> | undefined, b: Readonly<Re
   return ka.length === Object.keys(b ?? {}).length && ka.every((k) => a?.[k] === b?.[k]);
 };
 
-const sameExportTo = (a: ModelService['exportTo'], b: ModelService['exportTo']): boolean =>
-  a.all === b.all && a.namespaces.size === b.namespaces.size && [...a.namespaces].every((n) => b.namespaces.has(n));
+/** canMergeServices compares exportTo as written: unset is not the same as `*`. */
+const sameExportTo = (a: ModelService, b: ModelService): boolean => {
+  const ea = new Set(a.serviceEntry?.exportTo ?? []);
+  const eb = new Set(b.serviceEntry?.exportTo ?? []);
+  return ea.size === eb.size && [...ea].every((e) => eb.has(e));
+};
 
 /**
  * The services a gateway sees, one per hostname (DefaultSidecarScopeForGateway: servicesExportedToNamespace, then
@@ -178,7 +182,7 @@ function gatewayServices(sorted: readonly ModelService[], namespace: string): Mo
       existing.kind === s.kind &&
       sameMap(existing.labels, s.labels) &&
       sameMap(existing.serviceEntry?.workloadSelector?.labels, s.serviceEntry?.workloadSelector?.labels) &&
-      sameExportTo(existing.exportTo, s.exportTo);
+      sameExportTo(existing, s);
     if (!canMerge) continue;
     out[i] = { ...existing, ports: [...existing.ports, ...s.ports.filter((p) => !existing.ports.some((q) => q.port === p.port))] };
   }
