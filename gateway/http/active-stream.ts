@@ -6,6 +6,7 @@ import { applyHeaderMutation, type HeaderContext } from '../router/header-ops.ts
 import { ACTION_DIRECT, ACTION_REDIRECT, REQUIRE_TLS_NONE, findVirtualHost, matchRoute, type CompiledRoute } from '../router/route-config.ts';
 import { backOffMs, retriableReset, retriableResponse, type RetryPolicy } from '../router/retry-policy.ts';
 import type { Cluster } from '../upstream/cluster.ts';
+import type { HandshakeError } from '../tls/upstream-context.ts';
 import type { UpstreamHandler } from '../upstream/connection-pool.ts';
 import type { Host } from '../upstream/host.ts';
 import type { AccessLogEntry } from '../access-log/text-format.ts';
@@ -79,8 +80,9 @@ const CONNECT_ERRORS: Record<string, string> = {
 };
 
 /** Envoy's reset reason for an upstream pool error (before response headers). */
-function classifyError(err: Error & { code?: string }): ResetInfo {
+function classifyError(err: HandshakeError): ResetInfo {
   const code = err.code ?? '';
+  if (err.transportFailure) return { reason: 'remote connection failure', transport: err.transportFailure, flag: F.UF, connectFailure: true, status: 503 };
   const text = CONNECT_ERRORS[code];
   if (text) return { reason: 'remote connection failure', transport: `delayed connect error: ${text}`, flag: F.UF, connectFailure: true, status: 503 };
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return { reason: 'connection timeout', transport: '', flag: F.UF, connectFailure: true, status: 503 };

@@ -67,11 +67,25 @@ export class UpstreamTls {
 
   /** Opens a TLS connection; `cb` gets the socket once the handshake and certificate checks passed. */
   connect(o: UpstreamConnectOptions, alpn: readonly string[], cb: (err: Error | null, sock: TLSSocket | null) => void): void {
-    const r = this.cache.get();
-    if ('error' in r) {
-      cb(Object.assign(new Error(`TLS_error: ${r.error}`), { code: 'MESHGATE_TLS_SECRET' }), null);
+    let sock: TLSSocket;
+    try {
+      sock = this.open(o, alpn);
+    } catch (e) {
+      cb(e as Error, null);
       return;
     }
+    awaitConnect(sock, 'secureConnect', o.timeoutMs, cb);
+  }
+
+  /**
+   * Starts a TLS connection and returns the socket before the handshake (node:http2 takes it that way and waits
+   * for 'secureConnect' itself); a failed certificate check surfaces as the socket's 'error'. `alpn`: what the
+   * cluster's protocol offers when the context names none (Envoy's ALPN fallback: h2 for HTTP/2 clusters).
+   * Throws (code MESHGATE_TLS_SECRET) while a secret the context needs is missing or invalid.
+   */
+  open(o: UpstreamConnectOptions, alpn: readonly string[]): TLSSocket {
+    const r = this.cache.get();
+    if ('error' in r) throw Object.assign(new Error(`TLS_error: ${r.error}`), { code: 'MESHGATE_TLS_SECRET' });
     const validate = this.spec.common.validate;
     const servername = this.serverName(o.hostname);
     const sanMatchers = this.spec.common.sanMatchers;
@@ -92,6 +106,30 @@ export class UpstreamTls {
       },
     });
     sock.setNoDelay(true);
-    awaitConnect(sock, 'secureConnect', o.timeoutMs, cb);
+    // A handshake that fails after the TCP connect carries Envoy's transport failure reason, so the router
+    // answers `remote connection failure, transport failure reason: TLS_error:...` (UF, a connect failure
+    // that retry_on connect-failure retries) on both the HTTP/1.1 and the HTTP/2 pool.
+    let tcpUp = false;
+    let secured = false;
+    sock.once('connect', () => (tcpUp = true));
+    sock.once('secureConnect', () => (secured = true));
+    sock.on('error', (e: HandshakeError) => {
+      if (tcpUp && !secured && e.code !== 'ECONNRESET' && e.code !== 'EPIPE') e.transportFailure = handshakeFailure(e);
+    });
+    return sock;
   }
+}
+
+/** An error of an upstream TLS connection; `transportFailure` is set when the handshake failed. */
+export type HandshakeError = Error & { code?: string; transportFailure?: string };
+
+/**
+ * Envoy's transport failure reason for a failed upstream handshake: BoringSSL's error queue as
+ * `TLS_error:|<packed code>:<library>:<function>:<reason>:TLS_error_end`. A certificate that fails verification
+ * (chain, expiry, SAN or SNI name) is CERTIFICATE_VERIFY_FAILED in Envoy whichever check failed, so that string
+ * is exact; other OpenSSL failures carry OpenSSL's reason without BoringSSL's packed code, which node does not have.
+ */
+function handshakeFailure(e: HandshakeError): string {
+  if (e.code?.startsWith('ERR_SSL_')) return `TLS_error:|SSL routines:OPENSSL_internal:${e.code.slice('ERR_SSL_'.length)}:TLS_error_end`;
+  return 'TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end';
 }

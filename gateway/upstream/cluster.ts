@@ -351,7 +351,6 @@ export function parseCluster(c: EnvoyCluster): ClusterSpec {
   if (tls && http.autoSni) tls.autoSni = true;
   if (tls && http.autoSanValidation) tls.autoSanValidation = true;
   const cb = circuitBreakers(c.circuit_breakers, where);
-  if (tls && http.http2) throw new ConfigError(`${where}: TLS to HTTP/2 upstreams is not supported by this proxy yet (HTTP/1.1 and tcp_proxy upstreams are)`);
   // Envoy accepts a STATIC cluster with no hosts (Istio's BlackHoleCluster is one); only LOGICAL_DNS needs its host.
   if (type === 'LOGICAL_DNS' && c.load_assignment === undefined) throw new ConfigError(`${where}: a LOGICAL_DNS cluster needs a load_assignment`);
   return {
@@ -526,6 +525,7 @@ export interface ClusterStats {
   upstream_cx_destroy: number;
   upstream_cx_none_healthy: number;
   upstream_cx_http1_total: number;
+  upstream_cx_http2_total: number;
   upstream_cx_max_duration_reached: number;
   membership_change: number;
   lb_healthy_panic: number;
@@ -555,6 +555,7 @@ const COUNTERS: (keyof ClusterStats)[] = [
   'upstream_cx_destroy',
   'upstream_cx_none_healthy',
   'upstream_cx_http1_total',
+  'upstream_cx_http2_total',
   'upstream_cx_max_duration_reached',
   'membership_change',
   'lb_healthy_panic',
@@ -821,18 +822,19 @@ export class Cluster {
   /** The pool of a host, created on first use (HTTP/1.1 or a node:http2 session for HTTP/2). */
   poolFor(h: Host): UpstreamPool {
     if (h.pool) return h.pool;
-    const origin = `http://${h.key}`;
+    const tls = this.upstreamTls;
     if (this.spec.http2) {
-      const pool = new H2Pool(origin, {
+      const pool = new H2Pool(`${tls ? 'https' : 'http'}://${h.key}`, {
         connectTimeoutMs: this.spec.connectTimeoutMs,
         idleTimeoutMs: this.spec.idleTimeoutMs,
         maxConnectionDurationMs: this.spec.maxConnectionDurationMs,
         events: this.poolEvents(h, false),
+        // Upstream TLS offers h2 by ALPN unless the context names its own protocols (Envoy's HTTP/2 ALPN fallback).
+        ...(tls ? { connector: () => tls.open({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['h2']) } : {}),
       });
       h.pool = pool;
       return pool;
     }
-    const tls = this.upstreamTls;
     // Our own HTTP/1.1 client: request heads go out exactly as Envoy's encoder writes them (undici adds
     // `connection: keep-alive` and moves content-length), and pooling follows the cluster's settings.
     const pool = new H1Pool(h.address, h.port, {
@@ -872,7 +874,7 @@ export class Cluster {
         h.cxActive++;
         this.resources.inc(CX);
         st.inc(s.upstream_cx_total);
-        if (http1) st.inc(s.upstream_cx_http1_total);
+        st.inc(http1 ? s.upstream_cx_http1_total : s.upstream_cx_http2_total);
         st.inc(s.upstream_cx_active);
       },
       onDisconnect: (): void => {

@@ -1,9 +1,11 @@
-// HTTP/2 (h2c, prior knowledge) upstream connections for clusters with http2_protocol_options (Istio sets
-// them for http2 / grpc service ports): one multiplexed session per host, exposing the same dispatch
+// HTTP/2 upstream connections for clusters with http2_protocol_options (Istio sets them for http2 / grpc service
+// ports): h2c with prior knowledge, or over the cluster's upstream TLS (ALPN h2; the session speaks HTTP/2
+// whatever the server picked, as Envoy's explicit http2 config does). One multiplexed session per host, exposing the same dispatch
 // contract as undici's Pool so the router does not care which protocol a cluster speaks. A session older
 // than max_connection_duration (from connect) drains: new requests go to a new session, the old one closes
 // gracefully (node's session.close(): its open streams finish first).
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { DispatchOptions, PoolEvents, UpstreamHandler } from './connection-pool.ts';
 
@@ -57,6 +59,9 @@ function h2Error(message: string, code: string): Error & { code: string } {
   return e;
 }
 
+/** Opens the transport of a new session (upstream TLS), before its handshake; throws when it cannot be opened at all. */
+export type H2Connector = () => Duplex;
+
 export class H2Pool {
   private session: ClientHttp2Session | undefined;
   private connected = false;
@@ -65,21 +70,38 @@ export class H2Pool {
   private readonly idleTimeoutMs: number;
   private readonly maxConnectionDurationMs: number;
   private readonly events: PoolEvents;
+  private readonly connector: H2Connector | undefined;
   private closing = false;
   private active = 0;
 
-  constructor(origin: string, o: { connectTimeoutMs: number; idleTimeoutMs: number; maxConnectionDurationMs?: number; events: PoolEvents }) {
+  constructor(
+    origin: string,
+    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxConnectionDurationMs?: number; events: PoolEvents; connector?: H2Connector },
+  ) {
     this.origin = origin;
+    this.connector = o.connector;
     this.connectTimeoutMs = o.connectTimeoutMs;
     this.idleTimeoutMs = o.idleTimeoutMs;
     this.maxConnectionDurationMs = o.maxConnectionDurationMs ?? 0;
     this.events = o.events;
   }
 
-  private getSession(): ClientHttp2Session {
+  /** The live session, or a new one; an Error when the connector could not open a transport (counted as a connect failure). */
+  private getSession(): ClientHttp2Session | Error {
     const existing = this.session;
     if (existing && !existing.closed && !existing.destroyed) return existing;
-    const s = connect(this.origin);
+    let s: ClientHttp2Session;
+    if (this.connector) {
+      let transport: Duplex;
+      try {
+        transport = this.connector();
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        this.events.onConnectError(err);
+        return err;
+      }
+      s = connect(this.origin, { createConnection: () => transport });
+    } else s = connect(this.origin);
     this.session = s;
     this.connected = false;
     // Per session: a draining session (goaway, max_connection_duration) may close after the next one opened.
@@ -124,6 +146,12 @@ export class H2Pool {
   dispatch(opts: DispatchOptions, handler: UpstreamHandler): boolean {
     if (this.closing) throw h2Error('pool closed', 'UND_ERR_CLOSED');
     const session = this.getSession();
+    if (session instanceof Error) {
+      queueMicrotask(() => handler.onResponseError?.(new H2Controller(undefined as unknown as ClientHttp2Stream), session));
+      return false;
+    }
+    // :scheme as Envoy's connection manager sets it for an HTTP/1.1 request: x-forwarded-proto (which it has just
+    // set from the downstream connection) when that is http or https, else http.
     const headers: OutgoingHttpHeaders = { ':method': opts.method, ':path': opts.path, ':scheme': 'http' };
     const h = opts.headers;
     for (let i = 0; i < h.length; i += 2) {
@@ -137,6 +165,7 @@ export class H2Pool {
         headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
       }
     }
+    if (headers['x-forwarded-proto'] === 'https') headers[':scheme'] = 'https';
     const wasConnected = this.connected;
     let stream: ClientHttp2Stream;
     try {
@@ -149,9 +178,11 @@ export class H2Pool {
     const controller = new H2Controller(stream);
     handler.onRequestStart?.(controller, undefined);
     let done = false;
-    const fail = (err: Error): void => {
+    const fail = (e: Error): void => {
       if (done) return;
       done = true;
+      // A session that fails (connect or TLS handshake error) cancels its streams; the session's error says why.
+      const err = (e as Error & { code?: string }).code === 'ERR_HTTP2_STREAM_CANCEL' && e.cause instanceof Error ? e.cause : e;
       this.active--;
       handler.onResponseError?.(controller, err);
     };
@@ -173,6 +204,12 @@ export class H2Pool {
     stream.on('data', (c: Buffer) => handler.onResponseData?.(controller, c));
     stream.on('end', () => {
       if (done) return;
+      // A session that closes before the response (e.g. a TLS-only server answering the h2c preface with an
+      // alert) ends its streams without headers: a reset before the response, not an empty answer.
+      if (controller.rawHeaders === null) {
+        fail(h2Error('connection termination', 'UND_ERR_SOCKET'));
+        return;
+      }
       done = true;
       this.active--;
       handler.onResponseEnd?.(controller, {});
