@@ -17,6 +17,9 @@ const HOST = 'httpbin.example.com';
 const GW = '127.0.0.1';
 const EMPTY = 'outbound|8000|test-version|httpbin.default.svc.cluster.local';
 const REFUSED = 'outbound|9|||refused.default.svc.cluster.local';
+// Priority 0: two endpoints that refuse connections; priority 1: a working one.
+const PRIORITIES = 'outbound|80||priorities.default.svc.cluster.local';
+const RETRY_CONNECT_FAILURE = { retry_on: 'connect-failure', num_retries: 3 };
 
 const headerNames = (r: RawResponse): string[] => r.headers.map(([k]) => k);
 function echoed(r: RawResponse): Echo {
@@ -56,6 +59,25 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
           istioRoute('/anything', EMPTY),
           istioRoute('/unknown-cluster', 'outbound|8000|nope|httpbin.default.svc.cluster.local'),
           istioRoute('/refused', REFUSED),
+          // Istio's retryRemoteLocalities: previous_priorities, update_frequency 2.
+          istioRoute(
+            '/priorities',
+            PRIORITIES,
+            {},
+            {
+              retry_policy: {
+                ...RETRY_CONNECT_FAILURE,
+                retry_priority: {
+                  name: 'envoy.retry_priorities.previous_priorities',
+                  typed_config: {
+                    '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
+                    update_frequency: 2,
+                  },
+                },
+              },
+            },
+          ),
+          istioRoute('/same-priority', PRIORITIES, {}, { retry_policy: RETRY_CONNECT_FAILURE }),
           istioRoute('/timeout', HTTPBIN, {}, { timeout: '0.3s' }),
           istioRoute('/retry5xx', HTTPBIN, {}, { retry_policy: { retry_on: '5xx', num_retries: 2 } }),
           istioRoute('/v1', HTTPBIN, {}, { prefix_rewrite: '/v2' }),
@@ -85,11 +107,17 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
       return undefined;
     });
     v2 = await startEchoBackend('127.0.0.3', 'httpbin-v2');
-    ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN), edsCluster(EMPTY), edsCluster(REFUSED)]);
+    ads.set(CLUSTER_TYPE, [edsCluster(HTTPBIN), edsCluster(EMPTY), edsCluster(REFUSED), edsCluster(PRIORITIES)]);
+    const refusing = assignment(PRIORITIES, [
+      { ip: '127.0.0.2', port: closedPort },
+      { ip: '127.0.0.4', port: closedPort },
+    ]) as { endpoints: Record<string, unknown>[] };
+    const working = assignment(PRIORITIES, [{ ip: '127.0.0.3', port: v2.port }]) as { endpoints: Record<string, unknown>[] };
     ads.set(ENDPOINT_TYPE, [
       assignment(HTTPBIN, [{ ip: '127.0.0.2', port: v1.port }]),
       assignment(EMPTY, []),
       assignment(REFUSED, [{ ip: '127.0.0.2', port: closedPort }]),
+      { ...refusing, endpoints: [...refusing.endpoints, { ...working.endpoints[0], priority: 1 }] },
     ]);
     ads.set(LISTENER_TYPE, [gatewayListener(port)]);
     ads.set(ROUTE_TYPE, [routes()]);
@@ -207,6 +235,19 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
       line,
       /" 503 UF,URX upstream_reset_before_response_started\{remote_connection_failure,delayed_connect_error:_Connection_refused\} - "delayed_connect_error:_Connection_refused" 0 190 \d+ - "/,
     );
+  });
+
+  test('retry_priority previous_priorities: from the second retry on, retries avoid the priority already tried', async () => {
+    // Attempt 1 and retry 1 go to priority 0 (refused); at two attempts (update_frequency 2) priority 0 is
+    // excluded, so retry 2 reaches priority 1.
+    const r = await get(GW, port, '/priorities', HOST);
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(r.header('x-instance'), 'httpbin-v2');
+    assert.equal(echoHeader(echoed(r), 'x-envoy-attempt-count'), '3');
+    // Without it, every retry stays in priority 0, the level that has healthy hosts.
+    const same = await get(GW, port, '/same-priority', HOST);
+    assert.equal(same.status, 503);
+    assert.match(same.body.toString(), /retried and the latest reset reason: remote connection failure/);
   });
 
   test('route timeout: 504 upstream request timeout; the backend saw x-envoy-expected-rq-timeout-ms', async () => {

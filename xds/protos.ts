@@ -30,6 +30,7 @@ const ENTRY_FILES = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/network/dns_resolver/cares/v3/cares_dns_resolver.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/admin/v3/config_dump.proto',
   'envoy/admin/v3/clusters.proto',

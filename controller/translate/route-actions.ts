@@ -1,7 +1,7 @@
 // Pieces of an Envoy route built from an Istio HTTPRoute (pilot/pkg/networking/core/route/route.go and
 // route/retry/retry.go): matches, header operations, retries, faults, CORS, mirrors, hash policies.
 import { typedAny, type envoy } from '../../xds/envoy.ts';
-import { PREVIOUS_HOSTS_TYPE } from '../../xds/type-urls.ts';
+import { PREVIOUS_HOSTS_TYPE, PREVIOUS_PRIORITIES_TYPE } from '../../xds/type-urls.ts';
 import type { ConsistentHashLB, CorsPolicy, HTTPFaultInjection, HTTPMatchRequest, HTTPRetry, Headers, Percent, StringMatch } from '../model/istio-types.ts';
 import { GRPC_STATUS } from '../model/istio-validation.ts';
 import { durationSeconds, toEnvoyDuration } from '../model/duration.ts';
@@ -185,8 +185,9 @@ export function retryPolicy(r: HTTPRetry | undefined, hashPolicy: boolean): envo
     if (r.retryIgnorePreviousHosts) out.retry_host_predicate = previousHostsPredicate();
     else delete out.retry_host_predicate;
   }
-  // retryRemoteLocalities needs envoy.retry_priorities.previous_priorities, whose proto the xds package
-  // does not load yet; localities are not modelled either (every endpoint is in one priority).
+  // retryRemoteLocalities: retries go to priorities not tried yet, re-evaluated every second attempt (as istiod).
+  if (r.retryRemoteLocalities === true)
+    out.retry_priority = { name: 'envoy.retry_priorities.previous_priorities', typed_config: typedAny(PREVIOUS_PRIORITIES_TYPE, { update_frequency: 2 }) };
   const backoff = toEnvoyDuration(r.backoff);
   if (backoff !== undefined) out.retry_back_off = { base_interval: backoff };
   return out;

@@ -101,12 +101,6 @@ export const ALLOWED: readonly Allowed[] = [
     when: (d) => typeof d.istiod === 'number' && typeof d.meshgate === 'number' && d.istiod > d.meshgate,
     why: `the locality weight of such a LOGICAL_DNS cluster, the sum of the endpoints sent: ${LOGICAL_DNS}`,
   },
-  {
-    type: 'routes',
-    path: /\.route\.retry_policy\.retry_priority$/,
-    istiod: /"envoy\.retry_priorities\.previous_priorities"/,
-    why: 'KNOWN DIFFERENCE TO FIX (issue 12), not deliberate: retryRemoteLocalities sets retry_priority previous_priorities (update_frequency 2); xds/protos.ts does not load previous_priorities_config.proto yet, so the controller cannot encode it (golden retry-remote-localities)',
-  },
 ];
 
 export function allowedBy(d: Difference, caseName: string): Allowed | undefined {

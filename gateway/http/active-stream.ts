@@ -4,7 +4,7 @@
 import type { Dispatcher } from 'undici';
 import { applyHeaderMutation, type HeaderContext } from '../router/header-ops.ts';
 import { ACTION_DIRECT, ACTION_REDIRECT, REQUIRE_TLS_NONE, findVirtualHost, matchRoute, type CompiledRoute } from '../router/route-config.ts';
-import { backOffMs, retriableReset, retriableResponse, type RetryPolicy } from '../router/retry-policy.ts';
+import { backOffMs, excludedPriorities, retriableReset, retriableResponse, type RetryPolicy } from '../router/retry-policy.ts';
 import type { Cluster } from '../upstream/cluster.ts';
 import type { HandshakeError } from '../tls/upstream-context.ts';
 import type { UpstreamHandler } from '../upstream/connection-pool.ts';
@@ -220,6 +220,7 @@ export class ActiveStream {
   private retry: RetryPolicy | undefined;
   private retriesLeft = 0;
   private triedHosts: Host[] | undefined;
+  private excludedPriorities: ReadonlySet<number> | undefined;
   private body: RequestBody | undefined;
   private requestCompleteHr = 0;
   private globalTimer: NodeJS.Timeout | undefined;
@@ -636,10 +637,13 @@ export class ActiveStream {
     // The downstream, for ORIGINAL_DST clusters: request headers and the connection's local address, never
     // "restored" here (listeners with use_original_dst are NACKed), so only x-envoy-original-dst-host can pick.
     const ctx = { headers: this.parsed.headers, localAddress: this.info.localAddress, localPort: this.info.localPort, localAddressRestored: false };
-    if (!r || !r.previousHosts || !tried || tried.length === 0) return cluster.chooseHost(hash, ctx);
+    if (!r || !tried || tried.length === 0) return cluster.chooseHost(hash, ctx);
+    // previous_priorities: the priority levels to avoid on this retry.
+    const excluded = (this.excludedPriorities = excludedPriorities(r.priorityUpdateFrequency, tried, this.excludedPriorities));
+    if (!r.previousHosts) return cluster.chooseHost(hash, ctx, excluded);
     // previous_hosts predicate: re-pick up to host_selection_retry_max_attempts times.
-    let h = cluster.chooseHost(hash, ctx);
-    for (let i = 0; i < r.hostSelectionMaxAttempts && h && tried.includes(h); i++) h = cluster.chooseHost(hash, ctx);
+    let h = cluster.chooseHost(hash, ctx, excluded);
+    for (let i = 0; i < r.hostSelectionMaxAttempts && h && tried.includes(h); i++) h = cluster.chooseHost(hash, ctx, excluded);
     return h;
   }
 

@@ -8,7 +8,7 @@ import { buildResponseHeaders } from './response-headers.ts';
 import { SERVER_OVERWRITE } from './hcm-config.ts';
 import { applyHeaderMutation, compileHeaderMutation } from '../router/header-ops.ts';
 import { formatResponseFlags, UF, URX, NR, UH } from './response-flags.ts';
-import { backOffMs, compileRetryPolicy } from '../router/retry-policy.ts';
+import { backOffMs, compileRetryPolicy, excludedPriorities } from '../router/retry-policy.ts';
 import { ISTIO_DEFAULT_RETRY } from '../test/fixtures.ts';
 
 const names = (flat: string[]): string[] => flat.filter((_, i) => i % 2 === 0);
@@ -215,5 +215,27 @@ describe('response flags and retries', () => {
     assert.ok(p.previousHosts);
     assert.equal(p.hostSelectionMaxAttempts, 5);
     assert.ok(p.grpcOn.has(14) && p.grpcOn.has(1));
+    assert.equal(p.priorityUpdateFrequency, 0);
+  });
+  test('retry_priority: previous_priorities with its update_frequency; anything else is NACKed by name', () => {
+    const pp = (cfg: Record<string, unknown>) => ({
+      name: 'envoy.retry_priorities.previous_priorities',
+      typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', ...cfg },
+    });
+    assert.equal(compileRetryPolicy({ retry_priority: pp({ update_frequency: 2 }) }, 't').priorityUpdateFrequency, 2);
+    assert.throws(() => compileRetryPolicy({ retry_priority: pp({}) }, 't'), /t\.retry_priority\.typed_config\.update_frequency must be greater than 0/);
+    assert.throws(
+      () => compileRetryPolicy({ retry_priority: { name: 'envoy.retry_priorities.other', typed_config: { '@type': 'type.googleapis.com/x.Other' } } }, 't'),
+      /t\.retry_priority: retry priority 'envoy\.retry_priorities\.other' is not supported/,
+    );
+  });
+  test('previous_priorities excludes the priorities tried every update_frequency attempts, keeping the set in between', () => {
+    const tried = (...p: number[]) => p.map((priority) => ({ priority }));
+    assert.equal(excludedPriorities(2, tried(0), undefined), undefined);
+    const two = excludedPriorities(2, tried(0, 1), undefined);
+    assert.deepEqual([...(two ?? [])], [0, 1]);
+    assert.equal(excludedPriorities(2, tried(0, 1, 2), two), two);
+    assert.deepEqual([...(excludedPriorities(2, tried(0, 1, 2, 2), two) ?? [])], [0, 1, 2]);
+    assert.equal(excludedPriorities(0, tried(0, 1), undefined), undefined);
   });
 });

@@ -1,5 +1,6 @@
 // config.route.v3.RetryPolicy compiled to flags (Envoy RetryStateImpl / RetryPolicyImpl semantics).
-import { durationMs, int64, type envoy } from '../../xds/envoy.ts';
+import { durationMs, int64, unpackAny, type envoy } from '../../xds/envoy.ts';
+import { PREVIOUS_PRIORITIES_TYPE } from '../../xds/type-urls.ts';
 import { fieldTable } from '../xds/fields.ts';
 import { ConfigError, anyType } from '../xds/json.ts';
 
@@ -40,6 +41,8 @@ export interface RetryPolicy {
   maxIntervalMs: number;
   previousHosts: boolean;
   hostSelectionMaxAttempts: number;
+  /** previous_priorities update_frequency: every this many attempts, retries avoid the priorities tried; 0 = off. */
+  priorityUpdateFrequency: number;
 }
 
 type EnvoyRetryPolicy = envoy.config.route.v3.RetryPolicy;
@@ -52,8 +55,10 @@ const checkRetryPolicy = fieldTable('envoy.config.route.v3.RetryPolicy', {
   host_selection_retry_max_attempts: true,
   retriable_status_codes: true,
   retry_back_off: true,
-  retry_priority: 'Istio sets previous_priorities for retryRemoteLocalities; with a single priority it has no effect',
+  retry_priority: true,
 });
+const checkPriority = fieldTable('envoy.config.route.v3.RetryPolicy.RetryPriority', { name: true, typed_config: true });
+const checkPreviousPriorities = fieldTable('envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', { update_frequency: true });
 const checkPredicate = fieldTable('envoy.config.route.v3.RetryPolicy.RetryHostPredicate', { name: true, typed_config: true });
 const checkBackOff = fieldTable('envoy.config.route.v3.RetryPolicy.RetryBackOff', { base_interval: true, max_interval: true });
 
@@ -81,9 +86,7 @@ export function compileRetryPolicy(p: EnvoyRetryPolicy, where: string): RetryPol
       previousHosts = true;
     else throw new ConfigError(`${w}: retry host predicate '${name || t}' is not supported (only previous_hosts)`);
   }
-  if (p.retry_priority !== undefined && p.retry_priority.name !== 'envoy.retry_priorities.previous_priorities') {
-    throw new ConfigError(`${where}.retry_priority: only envoy.retry_priorities.previous_priorities is supported`);
-  }
+  const priorityUpdateFrequency = p.retry_priority === undefined ? 0 : previousPriorities(p.retry_priority, `${where}.retry_priority`);
   const backOff = p.retry_back_off ?? {};
   checkBackOff(backOff, `${where}.retry_back_off`);
   const base = durationMs(backOff.base_interval, 25);
@@ -100,7 +103,39 @@ export function compileRetryPolicy(p: EnvoyRetryPolicy, where: string): RetryPol
     maxIntervalMs: max,
     previousHosts,
     hostSelectionMaxAttempts: int64(p.host_selection_retry_max_attempts, 1),
+    priorityUpdateFrequency,
   };
+}
+
+/** retry_priority: Envoy's previous_priorities is the only one (Istio's retryRemoteLocalities); its update_frequency. */
+function previousPriorities(rp: envoy.config.route.v3.RetryPolicy.RetryPriority, where: string): number {
+  checkPriority(rp, where);
+  const t = rp.typed_config === undefined ? '' : anyType(rp.typed_config);
+  if (
+    t !== 'envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig' &&
+    !(t === '' && rp.name === 'envoy.retry_priorities.previous_priorities')
+  )
+    throw new ConfigError(`${where}: retry priority '${rp.name || t}' is not supported (only envoy.retry_priorities.previous_priorities)`);
+  const cfg = rp.typed_config === undefined ? {} : unpackAny(rp.typed_config, PREVIOUS_PRIORITIES_TYPE);
+  checkPreviousPriorities(cfg, `${where}.typed_config`);
+  const f = cfg.update_frequency ?? 0;
+  if (!(f > 0)) throw new ConfigError(`${where}.typed_config.update_frequency must be greater than 0`);
+  return f;
+}
+
+/**
+ * The priorities a retry avoids (Envoy's PreviousPrioritiesRetryPriority): none until `f` hosts were attempted,
+ * then, each time the attempt count is a multiple of `f`, the priorities of every host attempted so far; in
+ * between the last set stays. `previous` is that last set.
+ */
+export function excludedPriorities(
+  f: number,
+  attempted: readonly { priority: number }[],
+  previous: ReadonlySet<number> | undefined,
+): ReadonlySet<number> | undefined {
+  if (f === 0 || attempted.length < f) return undefined;
+  if (attempted.length % f !== 0) return previous;
+  return new Set(attempted.map((h) => h.priority));
 }
 
 /** Should an upstream response with this status (and grpc-status, if any) be retried under `p`? */

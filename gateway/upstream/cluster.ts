@@ -583,6 +583,8 @@ export class Cluster {
   /** Requests, pending requests, retries and connections the circuit breakers limit (process-wide). */
   readonly resources: ResourceManager;
   private lb: LoadBalancer | undefined;
+  /** The last balancer a retry under previous_priorities used, by its excluded priorities (lbAvoiding). */
+  private avoiding: { key: string; lb: LoadBalancer | undefined } | undefined;
   /** ORIGINAL_DST: hosts created per destination address (original-dst.ts). */
   private readonly originalDst: OriginalDstHosts | undefined;
   /** Outlier detection, when the cluster configures it. */
@@ -747,22 +749,24 @@ export class Cluster {
         break;
       }
     }
+    this.lb = this.balancer(eligible);
+    this.avoiding = undefined;
+  }
+
+  /** The cluster's lb_policy over `eligible`. */
+  private balancer(eligible: Host[]): LoadBalancer {
     const weightOf = this.slowStartWeights(eligible);
     switch (this.spec.lbPolicy) {
       case LB_LEAST_REQUEST:
-        this.lb = new LeastRequestLoadBalancer(eligible, Math.random, this.spec.choiceCount, this.spec.activeRequestBias, weightOf);
-        break;
+        return new LeastRequestLoadBalancer(eligible, Math.random, this.spec.choiceCount, this.spec.activeRequestBias, weightOf);
       case LB_RANDOM:
-        this.lb = new RandomLoadBalancer(eligible);
-        break;
+        return new RandomLoadBalancer(eligible);
       case LB_RING_HASH:
-        this.lb = new RingHashLoadBalancer(eligible, this.spec.minRingSize, this.spec.maxRingSize);
-        break;
+        return new RingHashLoadBalancer(eligible, this.spec.minRingSize, this.spec.maxRingSize);
       case LB_MAGLEV:
-        this.lb = new MaglevLoadBalancer(eligible, this.spec.maglevTableSize);
-        break;
+        return new MaglevLoadBalancer(eligible, this.spec.maglevTableSize);
       default:
-        this.lb = new RoundRobinLoadBalancer(eligible, Math.random, weightOf);
+        return new RoundRobinLoadBalancer(eligible, Math.random, weightOf);
     }
   }
 
@@ -807,10 +811,37 @@ export class Cluster {
    * A host for a new request, or undefined (503 no healthy upstream). `hash`: the route hash policy's key;
    * `ctx`: the downstream (request headers, local address), read by ORIGINAL_DST clusters only.
    */
-  chooseHost(hash?: bigint, ctx?: ChooseContext): Host | undefined {
+  chooseHost(hash?: bigint, ctx?: ChooseContext, excludedPriorities?: ReadonlySet<number>): Host | undefined {
     if (this.originalDst) return this.originalDst.choose(ctx);
+    if (excludedPriorities !== undefined && excludedPriorities.size > 0) {
+      const lb = this.lbAvoiding(excludedPriorities);
+      if (lb) return lb.choose(hash);
+    }
     if (this.panic) this.store.inc(this.stats.lb_healthy_panic);
     return this.lb?.choose(hash);
+  }
+
+  /**
+   * A retry's balancer under previous_priorities: the lowest priority level not excluded that has a healthy (or
+   * else degraded) host; undefined when no such level exists, and the retry then uses the cluster's own choice,
+   * as Envoy resets the excluded set when nothing else is available. Cached until the hosts change.
+   */
+  private lbAvoiding(excluded: ReadonlySet<number>): LoadBalancer | undefined {
+    const key = [...excluded].sort((a, b) => a - b).join(',');
+    if (this.avoiding?.key === key) return this.avoiding.lb;
+    let best: number | undefined;
+    for (const h of this.hosts) {
+      if (excluded.has(h.priority) || !((h.healthy && !h.excluded) || h.degraded)) continue;
+      if (best === undefined || h.priority < best) best = h.priority;
+    }
+    let lb: LoadBalancer | undefined;
+    if (best !== undefined) {
+      const level = this.hosts.filter((h) => h.priority === best);
+      const healthy = level.filter((h) => h.healthy && !h.excluded);
+      lb = this.balancer(healthy.length > 0 ? healthy : level.filter((h) => h.degraded));
+    }
+    this.avoiding = { key, lb };
+    return lb;
   }
 
   /** A raw connection to a host (tcp_proxy), through the cluster's upstream TLS when it has one. */
