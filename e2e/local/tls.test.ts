@@ -3,6 +3,7 @@
 // "pod" on loopback, and curl-like TLS clients. Certificates are made by the test (e2e/lib/certs.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect as h2connect } from 'node:http2';
 import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { X509Certificate, createHash } from 'node:crypto';
@@ -184,9 +185,33 @@ spec:
     };
     s.destroy();
     assert.equal(forged.headers['X-Forwarded-Client-Cert'], undefined);
-    // HTTP/1.1 behind TLS: ALPN never picks h2 (the proxy serves HTTP/1.1 downstream).
-    const h2 = await httpsGet({ ...gw('httpbin.example.com'), alpn: ['h2', 'http/1.1'] }, '/status/200');
-    assert.equal(h2.alpn, 'http/1.1');
+    // A client offering only HTTP/1.1 by ALPN gets it.
+    const h1 = await httpsGet({ ...gw('httpbin.example.com'), alpn: ['http/1.1'] }, '/status/200');
+    assert.equal(h1.alpn, 'http/1.1');
+  });
+
+  test('SIMPLE with ALPN h2: the gateway picks h2 (istiod offers h2, http/1.1) and serves the request over HTTP/2', async () => {
+    const sock = await tlsConnect({ ...gw('httpbin.example.com'), alpn: ['h2', 'http/1.1'] });
+    assert.equal(sock.alpnProtocol, 'h2');
+    const session = h2connect('https://httpbin.example.com', { createConnection: () => sock });
+    try {
+      const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = session.request({ ':path': '/headers', ':authority': 'httpbin.example.com' });
+        let status = 0;
+        let body = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => resolve({ status, body }));
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(r.status, 200, r.body);
+      const seen = JSON.parse(r.body) as { headers: Record<string, string> };
+      assert.equal(seen.headers['X-Forwarded-Proto'], 'https');
+      assert.equal(seen.headers['Host'], 'httpbin.example.com');
+    } finally {
+      session.close();
+    }
   });
 
   test('several hosts on one port: the certificate is chosen by SNI (helloworld gets its own)', async () => {

@@ -48,6 +48,8 @@ export interface RequestInfo {
   /** `Expect: 100-continue` the connection manager answers itself (request-admission.ts): `100 Continue` first. */
   sendContinue?: boolean;
   httpMinor: number;
+  /** The request came on an HTTP/2 stream (h2-downstream.ts). */
+  h2?: boolean;
   rawHeaders: readonly string[];
   remoteAddress: string;
   remotePort: number;
@@ -102,6 +104,20 @@ function classifyError(err: HandshakeError): ResetInfo {
 }
 
 const sanitize = (s: string): string => s.replace(/ /g, '_');
+
+/** %PROTOCOL% and the request line's version. */
+const protocolName = (i: RequestInfo): string => (i.h2 === true ? 'HTTP/2' : i.httpMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1');
+
+/** A pool's trailers object (undici's shape) as a flat list. */
+function flatTrailers(t: Record<string, string | string[] | undefined>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(t)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) out.push(k, x);
+    else out.push(k, v);
+  }
+  return out;
+}
 
 /** Upstream headers a failed handshake's local reply does not copy (hop-by-hop, framing, the HCM's own). */
 const LOCAL_REPLY_DROPS = new Set([
@@ -168,9 +184,9 @@ class UpstreamAttempt implements UpstreamHandler {
     this.stream.onUpstreamData(controller, chunk);
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
     if (this.done) return;
-    this.stream.onUpstreamEnd(this);
+    this.stream.onUpstreamEnd(this, trailers);
   }
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
@@ -261,7 +277,7 @@ export class ActiveStream {
     const st = hcm.store;
     const s = hcm.stats;
     st.inc(s.downstream_rq_total);
-    st.inc(s.downstream_rq_http1_total);
+    st.inc(this.info.h2 === true ? s.downstream_rq_http2_total : s.downstream_rq_http1_total);
     st.inc(s.downstream_rq_active);
     const info = this.info;
     this.method = info.method;
@@ -456,7 +472,8 @@ export class ActiveStream {
     this.buildUpstreamHeaders(route, wcIndex);
     // Body: streamed; kept for replay while within the buffer limit. An upgrade has none: what follows its
     // head is tunnel payload (Envoy's codec direct-dispatches it), held until the upstream switches.
-    if (p.upgrade === undefined && (p.contentLength > 0 || p.chunked)) {
+    // HTTP/2 frames its body with DATA (content-length optional): a stream not ended with its headers has one.
+    if (p.upgrade === undefined && (info.h2 === true ? !info.complete() : p.contentLength > 0 || p.chunked)) {
       this.body = new RequestBody(info.body, hcm.bufferLimit);
       this.body.onEnd = () => this.onRequestComplete();
     } else this.onRequestComplete();
@@ -526,7 +543,7 @@ export class ActiveStream {
       remotePort: this.info.remotePort,
       localAddress: this.info.localAddress,
       localPort: this.info.localPort,
-      protocol: this.info.httpMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1',
+      protocol: protocolName(this.info),
     };
     return this.headerCtx;
   }
@@ -949,7 +966,7 @@ export class ActiveStream {
     }
   }
 
-  onUpstreamEnd(a: UpstreamAttempt): void {
+  onUpstreamEnd(a: UpstreamAttempt, trailers?: Record<string, string | string[] | undefined>): void {
     a.done = true;
     this.endAttempt(a);
     const cluster = this.cluster as Cluster;
@@ -957,7 +974,7 @@ export class ActiveStream {
     if (this.status >= 500) a.host.rqError++;
     else a.host.rqSuccess++;
     if (this.globalTimer) clearTimeout(this.globalTimer);
-    this.down.end();
+    this.down.end(undefined, trailers === undefined ? undefined : flatTrailers(trailers));
     this.finish();
   }
 
@@ -1092,6 +1109,7 @@ export class ActiveStream {
 
   /** The whole request message has been received (a request without a body is complete with its head). */
   private requestComplete(): boolean {
+    if (this.info.h2 === true) return this.info.complete();
     return this.info.complete() || (this.parsed !== undefined && this.parsed.contentLength <= 0 && !this.parsed.chunked);
   }
 
@@ -1123,7 +1141,7 @@ export class ActiveStream {
       startTime: this.startTime,
       method: this.method,
       path: orig || i.url,
-      protocol: i.httpMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1',
+      protocol: protocolName(i),
       responseCode: this.status,
       responseFlags: this.flags,
       responseCodeDetails: this.details,

@@ -31,11 +31,14 @@ export interface HcmStats {
   downstream_cx_active: number;
   downstream_cx_http1_total: number;
   downstream_cx_http1_active: number;
+  downstream_cx_http2_total: number;
+  downstream_cx_http2_active: number;
   downstream_cx_destroy: number;
   downstream_cx_drain_close: number;
   downstream_cx_protocol_error: number;
   downstream_rq_total: number;
   downstream_rq_http1_total: number;
+  downstream_rq_http2_total: number;
   downstream_rq_active: number;
   downstream_rq_completed: number;
   downstream_rq_1xx: number;
@@ -66,11 +69,13 @@ export interface HcmStats {
 const COUNTERS: (keyof HcmStats)[] = [
   'downstream_cx_total',
   'downstream_cx_http1_total',
+  'downstream_cx_http2_total',
   'downstream_cx_destroy',
   'downstream_cx_drain_close',
   'downstream_cx_protocol_error',
   'downstream_rq_total',
   'downstream_rq_http1_total',
+  'downstream_rq_http2_total',
   'downstream_rq_completed',
   'downstream_rq_1xx',
   'downstream_rq_2xx',
@@ -94,7 +99,7 @@ const COUNTERS: (keyof HcmStats)[] = [
   'cors.origin_valid',
   'cors.origin_invalid',
 ];
-const GAUGES: (keyof HcmStats)[] = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active', 'fault.active_faults'];
+const GAUGES: (keyof HcmStats)[] = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_cx_http2_active', 'downstream_rq_active', 'fault.active_faults'];
 
 export class HttpConnectionManager {
   readonly spec: HcmSpec;

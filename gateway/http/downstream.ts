@@ -11,7 +11,8 @@ export interface Downstream {
   writeContinue(headers: string[]): void;
   /** false: wait for onDrain before writing more. */
   write(chunk: Buffer | string): boolean;
-  end(chunk?: Buffer | string): void;
+  /** `trailers` (flat): the upstream's response trailers; HTTP/1.1 drops them, as Envoy does without enable_trailers. */
+  end(chunk?: Buffer | string, trailers?: string[]): void;
   /** Abort the connection (a response already started cannot become a local reply). */
   reset(): void;
   onDrain(cb: () => void): void;

@@ -66,8 +66,8 @@ export class ChainDispatcher {
       }
       return {
         spec,
-        // Behind TLS this proxy speaks HTTP/1.1 only: ALPN never offers h2 it could not serve.
-        tls: spec.tls ? new DownstreamTls(spec.tls, o.secrets, spec.hcm ? ['http/1.1'] : undefined) : undefined,
+        // Behind TLS an HTTP chain serves h2 and HTTP/1.1: ALPN offers those of the configured protocols.
+        tls: spec.tls ? new DownstreamTls(spec.tls, o.secrets, spec.hcm ? ['h2', 'http/1.1'] : undefined) : undefined,
         hcm,
         tcp: spec.tcp ? new TcpProxy(spec.tcp, { store: o.runtime.store, clusters: o.runtime.clusters, log: this.log }) : undefined,
       };

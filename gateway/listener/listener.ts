@@ -16,6 +16,7 @@ import type { envoy } from '../../xds/envoy.ts';
 import type { ListenerSpec } from './listener-config.ts';
 import { fastPathEnabled, serveFast, type FastListenerHooks } from '../fast/connection.ts';
 import { admitRequest } from '../http/request-admission.ts';
+import { H2Connections, isH2Preface } from '../http/h2-connections.ts';
 import { h2cAsPlainRequest, holdUpgradePayload, releaseUpgradePayload } from '../http/websocket.ts';
 
 interface ConnState {
@@ -27,6 +28,8 @@ interface ConnState {
   waiting?: (() => void)[] | undefined;
   /** A response closed (or will close) the connection: nothing after it is served. */
   closing?: boolean;
+  /** Served as HTTP/2 (h2-connections.ts): drains by GOAWAY, not by closing the socket. */
+  h2?: boolean;
   /** Reading stopped because too many pipelined requests wait (node:http would parse ahead without bound). */
   readPaused?: boolean;
 }
@@ -61,6 +64,7 @@ export class ActiveListener {
   draining = false;
   private readonly net: NetServer;
   private readonly http: HttpServer;
+  private readonly h2: H2Connections;
   private readonly sockets = new Set<TrackedSocket>();
   private readonly scope: StatScope;
   private readonly cxTotal: number;
@@ -78,6 +82,8 @@ export class ActiveListener {
   private readonly fastHooks: FastListenerHooks = {
     draining: () => this.draining,
     handOff: (s, data) => {
+      const cs = (s as TrackedSocket)[STATE];
+      if (cs && isH2Preface(data)) return this.switchToH2(s, cs, data);
       this.http.emit('connection', s);
       if (data.length > 0) s.emit('data', data);
       s.resume();
@@ -132,6 +138,7 @@ export class ActiveListener {
     this.http.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.onClientError(err, socket));
+    this.h2 = new H2Connections(o.log, spec.hcm.maxRequestHeadersKb * 1024);
     this.net = createNetServer({ noDelay: true }, (sock) => this.onConnection(sock));
   }
 
@@ -193,20 +200,60 @@ export class ActiveListener {
     st.inc(this.workerCxActive);
     st.inc(hcm.stats.downstream_cx_total);
     st.inc(hcm.stats.downstream_cx_active);
-    st.inc(hcm.stats.downstream_cx_http1_total);
-    st.inc(hcm.stats.downstream_cx_http1_active);
+    // TLS that chose h2 by ALPN; plaintext starts as HTTP/1 and switches when the client preface arrives.
+    const h2 = (sock as { alpnProtocol?: string | false }).alpnProtocol === 'h2';
+    if (!h2) {
+      st.inc(hcm.stats.downstream_cx_http1_total);
+      st.inc(hcm.stats.downstream_cx_http1_active);
+    }
     sock.once('close', () => {
       this.sockets.delete(sock);
       st.dec(this.cxActive);
       st.dec(this.workerCxActive);
       st.dec(hcm.stats.downstream_cx_active);
-      st.dec(hcm.stats.downstream_cx_http1_active);
+      if (sock[STATE]?.h2 !== true) st.dec(hcm.stats.downstream_cx_http1_active);
       st.inc(hcm.stats.downstream_cx_destroy);
     });
     const cs = sock[STATE];
+    // node:http2 reads the connection itself once it has it: never resumed here.
+    if (h2 && cs) return this.serveH2(sock, cs);
     if (this.fast && cs && (sock as { encrypted?: boolean }).encrypted !== true) serveFast(sock, cs, this.fastHooks);
+    else if (cs) this.serveGeneral(sock, cs);
     else this.http.emit('connection', sock);
     sock.resume();
+  }
+
+  /**
+   * The general (node:http) path, after the first bytes: the HTTP/2 client preface goes to HTTP/2 (codec AUTO,
+   * as on the fast path), anything else to node:http with those bytes. Until they arrive the connection is
+   * held to the idle timeout.
+   */
+  private serveGeneral(sock: Socket, cs: ConnState): void {
+    sock.setTimeout(cs.hcm.spec.idleTimeoutMs, () => sock.destroy());
+    sock.once('data', (first: Buffer) => {
+      sock.setTimeout(0);
+      if (isH2Preface(first)) return this.switchToH2(sock, cs, first);
+      this.http.emit('connection', sock);
+      sock.emit('data', first);
+    });
+  }
+
+  /** h2c with prior knowledge: the connection was counted as HTTP/1 before its first bytes. */
+  private switchToH2(sock: Socket, cs: ConnState, data: Buffer): void {
+    this.store.dec(cs.hcm.stats.downstream_cx_http1_total);
+    this.store.dec(cs.hcm.stats.downstream_cx_http1_active);
+    this.serveH2(sock, cs, data);
+  }
+
+  /** An HTTP/2 connection (ALPN h2, or h2c after the preface): `data` are the bytes already read from it. */
+  private serveH2(sock: Socket, cs: ConnState, data?: Buffer): void {
+    cs.h2 = true;
+    this.h2.serve(sock, cs.hcm, data);
+  }
+
+  /** Closes a connection with no request in flight: HTTP/1 at once, HTTP/2 by GOAWAY (its streams finish). */
+  private closeIdle(s: TrackedSocket): void {
+    if (s[STATE]?.h2 !== true) s.destroySoon();
   }
 
   /**
@@ -396,9 +443,10 @@ export class ActiveListener {
     this.chains = chains;
     if (old !== hcm) {
       old.draining = true;
+      this.h2.drain(old);
       for (const s of this.sockets) {
         const cs = s[STATE];
-        if (cs && cs.hcm === old && cs.inflight === 0) s.destroySoon();
+        if (cs && cs.hcm === old && cs.inflight === 0) this.closeIdle(s);
       }
       // The old HCM's stats go once its connections are gone.
       const check = setInterval(() => {
@@ -423,7 +471,8 @@ export class ActiveListener {
     this.pending = undefined;
     return new Promise((resolve) => {
       this.net.close(() => undefined);
-      for (const s of this.sockets) if ((s[STATE]?.inflight ?? 0) === 0) s.destroySoon();
+      this.h2.drain();
+      for (const s of this.sockets) if ((s[STATE]?.inflight ?? 0) === 0) this.closeIdle(s);
       const done = (): void => {
         if (this.drainTimer) clearTimeout(this.drainTimer);
         for (const s of this.sockets) s.destroy();
@@ -445,10 +494,11 @@ export class ActiveListener {
   /** Drains connections without closing the listen socket: responses close connections, idle ones close now. */
   startDrainSequence(): void {
     this.hcm.draining = true;
+    this.h2.drain();
     for (const s of this.sockets) {
       const cs = s[STATE];
       if (cs) cs.hcm.draining = true;
-      if ((cs?.inflight ?? 0) === 0) s.destroySoon();
+      if ((cs?.inflight ?? 0) === 0) this.closeIdle(s);
     }
   }
 

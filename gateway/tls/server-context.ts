@@ -55,7 +55,7 @@ export class DownstreamTls {
   private readonly secrets: SecretStore;
   private readonly alpn: string[];
 
-  /** `alpn`: what this proxy can serve behind the handshake (HTTP/1.1 only for HCM chains). */
+  /** `alpn`: what this proxy can serve behind the handshake (h2 and HTTP/1.1 for HCM chains). */
   constructor(spec: DownstreamTlsSpec, secrets: SecretStore, alpn: readonly string[] | undefined) {
     this.spec = spec;
     this.secrets = secrets;

@@ -200,6 +200,8 @@ export class H2Pool {
       controller.rawHeaders = raw;
       handler.onResponseStart?.(controller, Number(rh[':status']), {}, '');
     });
+    let trailers: IncomingHttpHeaders = {};
+    stream.on('trailers', (t: IncomingHttpHeaders) => (trailers = t));
     stream.on('continue', () => handler.onResponseContinue?.(controller, []));
     stream.on('data', (c: Buffer) => handler.onResponseData?.(controller, c));
     stream.on('end', () => {
@@ -212,7 +214,7 @@ export class H2Pool {
       }
       done = true;
       this.active--;
-      handler.onResponseEnd?.(controller, {});
+      handler.onResponseEnd?.(controller, trailers);
     });
     stream.on('error', (err: Error & { code?: string }) => fail(err));
     stream.on('close', () => {

@@ -1,0 +1,285 @@
+// HTTP/2 and gRPC through the gateway in local mode: real @grpc/grpc-js clients and servers (h2c with prior
+// knowledge to the gateway, HTTP/2 to a Service port named `grpc`), node:http2 and curl for plain HTTP/2.
+// Unary, the three streaming kinds, metadata and trailers both ways, large messages, server errors, deadlines,
+// and Envoy's gRPC local replies (no route, no healthy upstream).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { connect as h2connect } from 'node:http2';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { eventually, freePort } from '../lib/process.ts';
+import { startBackend, type Backend } from '../lib/backend.ts';
+import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+
+const HOST = 'grpc.example.com';
+const GRPC_IP = '127.0.20.1';
+const HTTP_IP = '127.0.20.2';
+
+const raw = { serialize: (b: Buffer): Buffer => b, deserialize: (b: Buffer): Buffer => b };
+const method = (name: string, requestStream: boolean, responseStream: boolean): grpc.MethodDefinition<Buffer, Buffer> => ({
+  path: `/meshgate.test.Echo/${name}`,
+  requestStream,
+  responseStream,
+  requestSerialize: raw.serialize,
+  requestDeserialize: raw.deserialize,
+  responseSerialize: raw.serialize,
+  responseDeserialize: raw.deserialize,
+});
+const ECHO = {
+  unary: method('Unary', false, false),
+  count: method('Count', false, true),
+  sum: method('Sum', true, false),
+  chat: method('Chat', true, true),
+};
+const EchoClient = grpc.makeGenericClientConstructor(ECHO, 'Echo');
+type Echo = InstanceType<typeof EchoClient> & {
+  unary(req: Buffer, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Buffer) => void): grpc.ClientUnaryCall;
+  count(req: Buffer): grpc.ClientReadableStream<Buffer>;
+  sum(cb: (e: grpc.ServiceError | null, r?: Buffer) => void): grpc.ClientWritableStream<Buffer>;
+  chat(): grpc.ClientDuplexStream<Buffer, Buffer>;
+};
+
+/** The echo server: what a call saw comes back in the reply, with trailing metadata of its own. */
+function echoServer(): grpc.Server {
+  const server = new grpc.Server();
+  server.addService(ECHO, {
+    unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      const text = call.request.toString();
+      if (text === 'fail') return cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' });
+      const reply = (): void => {
+        const trailer = new grpc.Metadata();
+        trailer.set('x-echo-trailer', 'bye');
+        call.sendMetadata(new grpc.Metadata());
+        const seen = {
+          size: call.request.length,
+          head: text.slice(0, 16),
+          xfp: call.metadata.get('x-forwarded-proto')[0],
+          requestId: call.metadata.get('x-request-id').length === 1,
+          custom: call.metadata.get('x-custom')[0],
+        };
+        cb(null, Buffer.from(JSON.stringify(seen)), trailer);
+      };
+      if (text === 'slow') setTimeout(reply, 2000);
+      else if (text.startsWith('big:')) cb(null, Buffer.alloc(parseInt(text.slice(4), 10), 'b'));
+      else reply();
+    },
+    count: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      const n = Number(call.request.toString());
+      for (let i = 0; i < n; i++) call.write(Buffer.from(`#${i}`));
+      call.end();
+    },
+    sum: (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      const parts: string[] = [];
+      call.on('data', (b: Buffer) => parts.push(b.toString()));
+      call.on('end', () => cb(null, Buffer.from(parts.join('+'))));
+    },
+    chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on('data', (b: Buffer) => call.write(Buffer.from(`re:${b.toString()}`)));
+      call.on('end', () => call.end());
+    },
+  });
+  return server;
+}
+
+describe('local mode: HTTP/2 (h2c) and gRPC through the gateway', () => {
+  let gw: Gateway;
+  let server: grpc.Server;
+  let http: Backend;
+  const clients: grpc.Client[] = [];
+  const client = (authority = HOST): Echo => {
+    const c = new EchoClient(`127.0.0.1:${gw.port}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': authority }) as Echo;
+    clients.push(c);
+    return c;
+  };
+  const unary = (c: Echo, body: string | Buffer, o: grpc.CallOptions = {}, md = new grpc.Metadata()) =>
+    new Promise<{ err: grpc.ServiceError | null; reply?: Buffer; trailers?: grpc.Metadata }>((resolve) => {
+      let trailers: grpc.Metadata | undefined;
+      const call = c.unary(typeof body === 'string' ? Buffer.from(body) : body, md, o, (err, reply) => setImmediate(() => resolve({ err, reply, trailers })));
+      call.on('status', (s: grpc.StatusObject) => (trailers = s.metadata));
+    });
+
+  before(async () => {
+    const gport = await freePort();
+    server = echoServer();
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(`${GRPC_IP}:${gport}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
+    );
+    const hport = await freePort();
+    http = await startBackend(HTTP_IP, hport, 'plain-http');
+    gw = await startGateway({ accessLog: true });
+    gw.write('10-gateway.yaml', gatewayYaml('h2-gateway', [HOST, 'plain.example.com', 'empty.example.com']));
+    // A Service port named grpc: the cluster speaks HTTP/2 upstream.
+    gw.write('20-grpc.yaml', serviceYaml('grpc-echo', gport, [{ ip: GRPC_IP }]).replaceAll('{name: http, port:', '{name: grpc, port:'));
+    gw.write('21-plain.yaml', serviceYaml('plain', hport, [{ ip: HTTP_IP }]));
+    gw.write(
+      '30-vs.yaml',
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: grpc, namespace: default}
+spec:
+  hosts: [${HOST}]
+  gateways: [h2-gateway]
+  http:
+  - route: [{destination: {host: grpc-echo}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: plain, namespace: default}
+spec:
+  hosts: [plain.example.com]
+  gateways: [h2-gateway]
+  http:
+  - route: [{destination: {host: plain}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: empty, namespace: default}
+spec:
+  hosts: [empty.example.com]
+  gateways: [h2-gateway]
+  http:
+  - route: [{destination: {host: grpc-echo, subset: none}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: grpc-echo, namespace: default}
+spec:
+  host: grpc-echo
+  subsets: [{name: none, labels: {version: none}}]
+`,
+    );
+    await eventually('the gRPC route', async () => ((await unary(client(), 'ping')).err === null ? true : undefined), 20_000, 200);
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await http?.close();
+    await gw?.stop();
+  });
+
+  test('unary: metadata to the server, the reply, and the trailing metadata back; the gateway counts an HTTP/2 request', async () => {
+    const before = await gw.stat(`http.outbound_0.0.0.0_${gw.port};.downstream_rq_http2_total`).catch(() => 0);
+    const md = new grpc.Metadata();
+    md.set('x-custom', 'hello');
+    const r = await unary(client(), 'ping', {}, md);
+    assert.equal(r.err, null);
+    assert.deepEqual(JSON.parse(String(r.reply)), { size: 4, head: 'ping', xfp: 'http', requestId: true, custom: 'hello' });
+    assert.deepEqual(r.trailers?.get('x-echo-trailer'), ['bye']);
+    assert.ok((await gw.stat(`http.outbound_0.0.0.0_${gw.port};.downstream_rq_http2_total`)) > before);
+  });
+
+  test('a server error passes through as its status and message', async () => {
+    const r = await unary(client(), 'fail');
+    assert.equal(r.err?.code, grpc.status.NOT_FOUND);
+    assert.equal(r.err?.details, 'no such thing');
+  });
+
+  test('large messages both ways (flow control): 3 MiB up, 3 MiB down', async () => {
+    const up = await unary(client(), Buffer.concat([Buffer.from('big:16'), Buffer.alloc(3 << 20, 'u')]));
+    assert.equal(up.err, null, `upload: ${String(up.err)}\n${gw.proc.output().slice(-3000)}`);
+    assert.equal(up.reply?.length, 16);
+    const down = await unary(client(), `big:${3 << 20}`, {}, new grpc.Metadata());
+    assert.equal(down.err, null, `download: ${String(down.err)}\n${gw.proc.output().slice(-3000)}`);
+    assert.equal(down.reply?.length, 3 << 20);
+  });
+
+  test('server streaming, client streaming and bidirectional streaming', async () => {
+    const c = client();
+    const got: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const s = c.count(Buffer.from('50'));
+      s.on('data', (b: Buffer) => got.push(b.toString()));
+      s.on('end', () => resolve());
+      s.on('error', reject);
+    });
+    assert.equal(got.length, 50);
+    assert.equal(got[49], '#49');
+    const sum = await new Promise<string>((resolve, reject) => {
+      const w = c.sum((e, r) => (e ? reject(e) : resolve(String(r))));
+      for (const x of ['a', 'b', 'c']) w.write(Buffer.from(x));
+      w.end();
+    });
+    assert.equal(sum, 'a+b+c');
+    const chat: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const d = c.chat();
+      d.on('data', (b: Buffer) => {
+        chat.push(b.toString());
+        if (chat.length === 3) d.end();
+      });
+      d.on('end', () => resolve());
+      d.on('error', reject);
+      for (const x of ['1', '2', '3']) d.write(Buffer.from(x));
+    });
+    assert.deepEqual(chat, ['re:1', 're:2', 're:3']);
+  });
+
+  test('a deadline shorter than the server takes ends the call DEADLINE_EXCEEDED', async () => {
+    const r = await unary(client(), 'slow', { deadline: Date.now() + 300 });
+    assert.equal(r.err?.code, grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  test("Envoy's gRPC local replies: no route is UNIMPLEMENTED (404), no healthy upstream UNAVAILABLE (503) with its text", async () => {
+    const none = await unary(client('nowhere.example.com'), 'ping');
+    assert.equal(none.err?.code, grpc.status.UNIMPLEMENTED);
+    const empty = await unary(client('empty.example.com'), 'ping');
+    assert.equal(empty.err?.code, grpc.status.UNAVAILABLE);
+    assert.equal(empty.err?.details, 'no healthy upstream');
+  });
+
+  test('plain HTTP/2 with prior knowledge (node:http2) to an HTTP/1.1 backend; the access log says HTTP/2', async () => {
+    const session = h2connect(`http://127.0.0.1:${gw.port}`);
+    try {
+      const r = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const req = session.request({ ':path': '/h2-path?x=1', ':authority': 'plain.example.com' });
+        let status = 0;
+        let headers: Record<string, unknown> = {};
+        let body = '';
+        req.on('response', (h) => {
+          status = Number(h[':status']);
+          headers = h;
+        });
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => resolve({ status, headers, body }));
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(r.status, 200, r.body);
+      assert.equal(r.headers['server'], 'istio-envoy');
+      assert.equal(r.headers['connection'], undefined);
+      assert.equal(r.headers['transfer-encoding'], undefined);
+      const line = await eventually(
+        'the access log line',
+        () =>
+          Promise.resolve(
+            gw
+              .accessLog()
+              .split('\n')
+              .find((l) => l.includes('/h2-path?x=1')),
+          ),
+        5000,
+        100,
+      );
+      assert.match(line, /"GET \/h2-path\?x=1 HTTP\/2" 200 /);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('curl --http2-prior-knowledge gets the same answer as HTTP/1.1', async () => {
+    const { stdout } = await promisify(execFile)('curl', [
+      '-sS',
+      '--http2-prior-knowledge',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_version} %{http_code}',
+      '-H',
+      'Host: plain.example.com',
+      `http://127.0.0.1:${gw.port}/status/200`,
+    ]);
+    assert.equal(stdout, '2 200');
+  });
+});

@@ -1,0 +1,165 @@
+// The HTTP/2 connections of one listener: h2c with prior knowledge (the HTTP/1 parser saw the client preface
+// and handed the connection over, codec AUTO as Istio configures it) and TLS connections that chose h2 by ALPN.
+// A node:http2 server that never listens takes each connection; every stream becomes one ActiveStream behind
+// an H2Downstream, the same router, retries, faults, mirroring, CORS, header rewrites, access log and stats as
+// HTTP/1.1. Sessions close gracefully (GOAWAY, open streams finish) on idle timeout, drain and config change.
+import {
+  createServer as createH2Server,
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { ActiveStream } from './active-stream.ts';
+import type { HttpConnectionManager } from './connection-manager.ts';
+import { H2Downstream } from './h2-downstream.ts';
+import { admitRequest } from './request-admission.ts';
+
+/** The connection preface an h2c client with prior knowledge sends first (RFC 9113 3.4). */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** The bytes an HTTP/1 parser refused are (the start of) the HTTP/2 client preface. */
+export function isH2Preface(data: Buffer): boolean {
+  const n = Math.min(data.length, PREFACE.length);
+  return n >= 4 && data.subarray(0, n).equals(PREFACE.subarray(0, n));
+}
+
+/** The HTTP/2 request's headers as the HTTP/1 path has them: `host` from :authority first, pseudo-headers dropped. */
+function requestHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  let authority: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    if (name === ':authority') authority = value;
+    else if (name.charCodeAt(0) !== 58 /* : */ && !(name === 'host' && authority !== undefined)) out.push(name, value);
+  }
+  // :authority is the Host of an HTTP/2 request (a `host` header beside it is dropped, as Envoy's codec keeps one).
+  if (authority !== undefined) {
+    const at = out.indexOf('host');
+    if (at >= 0 && at % 2 === 0) out.splice(at, 2);
+    out.unshift('host', authority);
+  }
+  return out;
+}
+
+export class H2Connections {
+  private readonly server: Http2Server;
+  private readonly sessions = new Map<Http2Session, { hcm: HttpConnectionManager; sock: Socket }>();
+  private readonly log: Logger;
+  /** The connection being handed to the server: node creates its session synchronously inside emit(). */
+  private handing: { hcm: HttpConnectionManager; sock: Socket } | undefined;
+
+  constructor(log: Logger, maxHeaderListSize: number) {
+    this.log = log;
+    this.server = createH2Server({
+      settings: { enablePush: false, maxHeaderListSize },
+      // The count limit is the connection manager's (max_headers_count, answered 431 as on HTTP/1.1); the
+      // size limit above bounds the memory a header block can take.
+      maxHeaderListPairs: 65535,
+    });
+    this.server.on('session', (session: ServerHttp2Session) => this.onSession(session));
+    this.server.on('stream', (stream: ServerHttp2Stream, _h: IncomingHttpHeaders, _f: number, raw: string[]) => this.onStream(stream, raw));
+    // A session that fails (protocol error, a flood node's limits stop) is destroyed with its streams; nothing more to do.
+    this.server.on('sessionError', () => undefined);
+  }
+
+  /** Serves `sock` as HTTP/2 with `hcm`; `data`: bytes already read from it (the preface the HTTP/1 parser saw). */
+  serve(sock: Socket, hcm: HttpConnectionManager, data?: Buffer): void {
+    const st = hcm.store;
+    st.inc(hcm.stats.downstream_cx_http2_total);
+    st.inc(hcm.stats.downstream_cx_http2_active);
+    sock.once('close', () => st.dec(hcm.stats.downstream_cx_http2_active));
+    if (data !== undefined && data.length > 0) {
+      sock.pause();
+      sock.unshift(data);
+    }
+    // A TLSSocket made from an accepted socket (tls/server-context.ts, not a tls.Server) keeps secureConnecting
+    // true after its handshake, and node:http2 would wait for a 'secureConnect' a server socket never emits.
+    const tls = sock as { encrypted?: boolean; secureConnecting?: boolean };
+    if (tls.encrypted === true) tls.secureConnecting = false;
+    this.handing = { hcm, sock };
+    try {
+      this.server.emit('connection', sock);
+    } finally {
+      this.handing = undefined;
+    }
+  }
+
+  private onSession(session: ServerHttp2Session): void {
+    const h = this.handing;
+    if (!h) {
+      session.destroy();
+      return;
+    }
+    this.sessions.set(session, h);
+    session.on('error', () => undefined);
+    session.once('close', () => this.sessions.delete(session));
+    // idle_timeout: a session with no frames for that long closes (GOAWAY; open streams finish first).
+    session.setTimeout(h.hcm.spec.idleTimeoutMs, () => session.close());
+    if (h.hcm.draining) session.close();
+  }
+
+  private onStream(stream: ServerHttp2Stream, raw: string[]): void {
+    const session = stream.session;
+    const h = session ? this.sessions.get(session) : undefined;
+    if (!h) {
+      stream.close();
+      return;
+    }
+    // A stream the client resets errors; its 'close' ends the request (onDownstreamClose).
+    stream.on('error', () => undefined);
+    const { hcm, sock } = h;
+    const method = headerValue(raw, ':method') ?? 'GET';
+    const a = admitRequest(hcm, method, headerValue(raw, ':path') ?? '', requestHeaders(raw), sock);
+    let complete = stream.endAfterHeaders;
+    stream.once('end', () => (complete = true));
+    const down = new H2Downstream(stream);
+    const active = new ActiveStream(
+      hcm,
+      {
+        method,
+        url: a.path,
+        authority: a.authority,
+        reject: a.reject,
+        sendContinue: a.sendContinue,
+        httpMinor: 1,
+        h2: true,
+        rawHeaders: a.rawHeaders,
+        remoteAddress: sock.remoteAddress ?? '',
+        remotePort: sock.remotePort ?? 0,
+        tls: (sock as { encrypted?: boolean }).encrypted === true,
+        localAddress: sock.localAddress ?? '',
+        localPort: sock.localPort ?? 0,
+        body: stream,
+        complete: () => complete,
+      },
+      down,
+    );
+    stream.once('close', () => active.onDownstreamClose());
+    try {
+      active.start();
+    } catch (e) {
+      // A bug met while starting this request resets its stream with a log line, never the session or the thread.
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.log.error(
+        { err: err.message, stack: err.stack, downstream: `${sock.remoteAddress}:${sock.remotePort}` },
+        'internal error while serving an HTTP/2 stream; it is reset',
+      );
+      down.reset();
+    }
+  }
+
+  /** Graceful close of the sessions served with `hcm` (all when undefined): GOAWAY, open streams finish. */
+  drain(hcm?: HttpConnectionManager): void {
+    for (const [session, h] of this.sessions) if (hcm === undefined || h.hcm === hcm) session.close();
+  }
+}
+
+function headerValue(raw: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i] === name) return raw[i + 1];
+  return undefined;
+}
