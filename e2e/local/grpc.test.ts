@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { connect as h2connect } from 'node:http2';
+import { connect as h2connect, type IncomingHttpHeaders } from 'node:http2';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { eventually, freePort } from '../lib/process.ts';
@@ -40,6 +40,9 @@ type Echo = InstanceType<typeof EchoClient> & {
   chat(): grpc.ClientDuplexStream<Buffer, Buffer>;
 };
 
+/** When the server saw a call cancelled (the `forever` stream). */
+const cancelled: number[] = [];
+
 /** The echo server: what a call saw comes back in the reply, with trailing metadata of its own. */
 function echoServer(): grpc.Server {
   const server = new grpc.Server();
@@ -65,6 +68,15 @@ function echoServer(): grpc.Server {
       else reply();
     },
     count: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      if (call.request.toString() === 'forever') {
+        // One message every 50 ms until the call is cancelled (what the cancellation test watches).
+        const timer = setInterval(() => call.write(Buffer.from('tick')), 50);
+        call.on('cancelled', () => {
+          clearInterval(timer);
+          cancelled.push(Date.now());
+        });
+        return;
+      }
       const n = Number(call.request.toString());
       for (let i = 0; i < n; i++) call.write(Buffer.from(`#${i}`));
       call.end();
@@ -108,7 +120,7 @@ describe('local mode: HTTP/2 (h2c) and gRPC through the gateway', () => {
     const hport = await freePort();
     http = await startBackend(HTTP_IP, hport, 'plain-http');
     gw = await startGateway({ accessLog: true });
-    gw.write('10-gateway.yaml', gatewayYaml('h2-gateway', [HOST, 'plain.example.com', 'empty.example.com']));
+    gw.write('10-gateway.yaml', gatewayYaml('h2-gateway', [HOST, 'plain.example.com', 'empty.example.com', 'timeout.example.com']));
     // A Service port named grpc: the cluster speaks HTTP/2 upstream.
     gw.write('20-grpc.yaml', serviceYaml('grpc-echo', gport, [{ ip: GRPC_IP }]).replaceAll('{name: http, port:', '{name: grpc, port:'));
     gw.write('21-plain.yaml', serviceYaml('plain', hport, [{ ip: HTTP_IP }]));
@@ -122,6 +134,16 @@ spec:
   gateways: [h2-gateway]
   http:
   - route: [{destination: {host: grpc-echo}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: grpc-timeout, namespace: default}
+spec:
+  hosts: [timeout.example.com]
+  gateways: [h2-gateway]
+  http:
+  - route: [{destination: {host: grpc-echo}}]
+    timeout: 0.5s
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -219,6 +241,79 @@ spec:
   test('a deadline shorter than the server takes ends the call DEADLINE_EXCEEDED', async () => {
     const r = await unary(client(), 'slow', { deadline: Date.now() + 300 });
     assert.equal(r.err?.code, grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  /** A raw unary gRPC call over node:http2 (no client-side deadline): the response headers and trailers. */
+  async function rawGrpc(
+    authority: string,
+    body: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ ms: number; head: Record<string, unknown>; trailers: Record<string, unknown> }> {
+    const session = h2connect(`http://127.0.0.1:${gw.port}`);
+    session.on('error', () => undefined);
+    const started = Date.now();
+    try {
+      return await new Promise((resolve, reject) => {
+        const req = session.request({
+          ':method': 'POST',
+          ':path': '/meshgate.test.Echo/Unary',
+          ':authority': authority,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          ...headers,
+        });
+        let head: Record<string, unknown> = {};
+        let trailers: Record<string, unknown> = {};
+        req.on('response', (h) => (head = h));
+        req.on('trailers', (t: IncomingHttpHeaders) => (trailers = t));
+        req.on('data', () => undefined);
+        req.on('end', () => resolve({ ms: Date.now() - started, head, trailers }));
+        req.on('error', reject);
+        const msg = Buffer.from(body);
+        const frame = Buffer.alloc(5 + msg.length);
+        frame.writeUInt32BE(msg.length, 1);
+        msg.copy(frame, 5);
+        req.end(frame);
+      });
+    } finally {
+      session.close();
+    }
+  }
+
+  test("grpc-timeout is the request's timeout (istiod's max_grpc_timeout 0s): the gateway answers UNAVAILABLE `upstream request timeout`", async () => {
+    const r = await rawGrpc(HOST, 'slow', { 'grpc-timeout': '300m' });
+    assert.equal(r.head[':status'], 200);
+    assert.equal(r.head['grpc-status'], '14', JSON.stringify(r.head));
+    assert.equal(r.head['grpc-message'], 'upstream request timeout');
+    assert.ok(r.ms >= 250 && r.ms < 1900, `answered after ${r.ms} ms`);
+  });
+
+  test('a VirtualService timeout caps a gRPC request without grpc-timeout (max_grpc_timeout)', async () => {
+    const r = await rawGrpc('timeout.example.com', 'slow');
+    assert.equal(r.head['grpc-status'], '14', JSON.stringify(r.head));
+    assert.equal(r.head['grpc-message'], 'upstream request timeout');
+    assert.ok(r.ms >= 450 && r.ms < 1900, `answered after ${r.ms} ms`);
+    // And a longer grpc-timeout is capped by it too.
+    const capped = await rawGrpc('timeout.example.com', 'slow', { 'grpc-timeout': '10S' });
+    assert.equal(capped.head['grpc-status'], '14');
+    assert.ok(capped.ms < 1900, `answered after ${capped.ms} ms`);
+  });
+
+  test('cancellation: a client cancelling a server stream cancels the upstream call (RST_STREAM passed on)', async () => {
+    const before = cancelled.length;
+    const got: string[] = [];
+    const call = client().count(Buffer.from('forever'));
+    call.on('error', () => undefined);
+    await new Promise<void>((resolve) => {
+      call.on('data', (b: Buffer) => {
+        got.push(b.toString());
+        if (got.length === 3) resolve();
+      });
+    });
+    const at = Date.now();
+    call.cancel();
+    await eventually('the server saw the cancellation', () => Promise.resolve(cancelled.length > before ? true : undefined), 5000, 20);
+    assert.ok((cancelled.at(-1) as number) - at < 2000);
   });
 
   test("Envoy's gRPC local replies: no route is UNIMPLEMENTED (404), no healthy upstream UNAVAILABLE (503) with its text", async () => {

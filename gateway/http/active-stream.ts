@@ -13,6 +13,7 @@ import type { AccessLogEntry } from '../access-log/text-format.ts';
 import type { HttpConnectionManager } from './connection-manager.ts';
 import type { Downstream } from './downstream.ts';
 import { BODY, buildLocalReply, isGrpcContentType } from './local-reply.ts';
+import { GRPC_DEADLINE_EXCEEDED, formatGrpcTimeout, legacyGrpcTimeout, parseGrpcTimeout, streamDuration } from './grpc-timeout.ts';
 import { normalizePath } from './path.ts';
 import { parseRequestHeaders, type ParsedRequestHeaders } from './request-headers.ts';
 import { RequestBody } from './request-body.ts';
@@ -240,6 +241,10 @@ export class ActiveStream {
   private body: RequestBody | undefined;
   private requestCompleteHr = 0;
   private globalTimer: NodeJS.Timeout | undefined;
+  /** The router's timeout for this request, from when it is complete (0: none); set with the route. */
+  private timeoutMs = 0;
+  /** The stream's max duration (max_stream_duration, grpc-timeout), from its start. */
+  private durationTimer: NodeJS.Timeout | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
   private responseStarted = false;
   /** A `100 Continue` went to the client (the proxy's own, or the upstream's relayed). */
@@ -470,6 +475,7 @@ export class ActiveStream {
     this.retry = route.retry;
     this.retriesLeft = route.retry ? route.retry.numRetries : 0;
     this.buildUpstreamHeaders(route, wcIndex);
+    this.armStreamDuration(route);
     // Body: streamed; kept for replay while within the buffer limit. An upgrade has none: what follows its
     // head is tunnel payload (Envoy's codec direct-dispatches it), held until the upstream switches.
     // HTTP/2 frames its body with DATA (content-length optional): a stream not ended with its headers has one.
@@ -504,7 +510,7 @@ export class ActiveStream {
       const headers = this.upstreamHeaders.slice();
       if (m.appendShadowSuffix) headers[1] = shadowHost(headers[1] ?? '');
       const send = (body: Buffer | null): void => {
-        sendShadow(cluster, { method: this.method, path: this.path, headers, body, timeoutMs: route.timeoutMs, hash: this.hashKey });
+        sendShadow(cluster, { method: this.method, path: this.path, headers, body, timeoutMs: this.timeoutMs, hash: this.hashKey });
       };
       const b = this.body;
       if (!b) send(null);
@@ -615,11 +621,20 @@ export class ActiveStream {
     const spec = this.hcm.spec;
     // Tracing (egress operation): the route decorator is propagated as x-envoy-decorator-operation.
     if (spec.tracing && route.decorator !== undefined) h.push('x-envoy-decorator-operation', route.decorator);
-    if (!spec.suppressEnvoyHeaders && route.timeoutMs > 0) {
-      const perTry = route.retry?.perTryTimeoutMs ?? 0;
-      h.push('x-envoy-expected-rq-timeout-ms', String(perTry > 0 && perTry < route.timeoutMs ? perTry : route.timeoutMs));
-    } else if (!spec.suppressEnvoyHeaders && route.retry && route.retry.perTryTimeoutMs > 0) {
-      h.push('x-envoy-expected-rq-timeout-ms', String(route.retry.perTryTimeoutMs));
+    // The request's timeout (FilterUtility::finalTimeout): the route's, or for gRPC under max_grpc_timeout its
+    // grpc-timeout; the upstream is told what it expects, per try when that is shorter.
+    const grpcLegacy = this.grpc && route.maxGrpcTimeoutMs !== undefined && route.streamDuration === undefined;
+    const timeout = grpcLegacy
+      ? legacyGrpcTimeout(route.maxGrpcTimeoutMs ?? 0, route.grpcTimeoutOffsetMs, parseGrpcTimeout(firstHeaderValue(h, 'grpc-timeout')))
+      : route.timeoutMs;
+    this.timeoutMs = timeout;
+    const perTry = route.retry?.perTryTimeoutMs ?? 0;
+    const expected = timeout > 0 ? (perTry > 0 && perTry < timeout ? perTry : timeout) : perTry;
+    if (!spec.suppressEnvoyHeaders && expected > 0) h.push('x-envoy-expected-rq-timeout-ms', String(expected));
+    if (grpcLegacy && expected > 0) {
+      const at = headerIndex(h, 'grpc-timeout');
+      if (at >= 0) h[at + 1] = formatGrpcTimeout(expected);
+      else h.push('grpc-timeout', formatGrpcTimeout(expected));
     }
     const c = this.ctx();
     if (wcIndex >= 0) {
@@ -643,7 +658,7 @@ export class ActiveStream {
 
   private onRequestComplete(): void {
     this.requestCompleteHr = performance.now();
-    const t = this.route?.timeoutMs ?? 0;
+    const t = this.timeoutMs;
     if (t > 0 && !this.finished && !this.globalTimer) this.globalTimer = setTimeout(() => this.onGlobalTimeout(), t);
   }
 
@@ -1029,6 +1044,34 @@ export class ActiveStream {
     this.timeoutReply('upstream_per_try_timeout');
   }
 
+  /**
+   * max_stream_duration / grpc-timeout (Envoy's refreshDurationTimeout): the limit counts from the stream's start;
+   * a gRPC request's upstream grpc-timeout says what is left of it.
+   */
+  private armStreamDuration(route: CompiledRoute): void {
+    const c = route.streamDuration;
+    if (c === undefined) return;
+    const d = streamDuration(c, parseGrpcTimeout(firstHeaderValue(this.parsed.headers, 'grpc-timeout')));
+    if (d === undefined) return;
+    if (this.grpc) {
+      const h = this.upstreamHeaders;
+      const at = headerIndex(h, 'grpc-timeout');
+      if (at >= 0) h[at + 1] = formatGrpcTimeout(d.ms);
+      else h.push('grpc-timeout', formatGrpcTimeout(d.ms));
+    }
+    const left = Math.max(0, d.ms - (performance.now() - this.startHr));
+    this.durationTimer = setTimeout(() => this.onMaxDuration(), left);
+  }
+
+  /** The stream outlived its max duration: 408 `downstream duration timeout` (gRPC: DEADLINE_EXCEEDED), or a reset. */
+  private onMaxDuration(): void {
+    this.durationTimer = undefined;
+    if (this.finished) return;
+    this.hcm.store.inc(this.hcm.stats.downstream_rq_max_duration_reached);
+    this.cancelUpstream();
+    this.localReply(408, BODY.maxDuration, 0, 'max_duration_timeout', undefined, this.grpc ? GRPC_DEADLINE_EXCEEDED : undefined);
+  }
+
   private onGlobalTimeout(): void {
     this.globalTimer = undefined;
     if (this.finished) return;
@@ -1119,6 +1162,7 @@ export class ActiveStream {
     // Nobody reads the rest of an unfinished body: it is dropped, not buffered, and never holds the client paused.
     if (this.body && !this.body.ended) this.body.discard();
     if (this.globalTimer) clearTimeout(this.globalTimer);
+    if (this.durationTimer) clearTimeout(this.durationTimer);
     const st = this.hcm.store;
     const s = this.hcm.stats;
     st.dec(s.downstream_rq_active);

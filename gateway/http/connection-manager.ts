@@ -52,6 +52,7 @@ export interface HcmStats {
   downstream_rq_response_before_rq_complete: number;
   downstream_rq_tx_reset: number;
   downstream_rq_ws_on_non_ws_route: number;
+  downstream_rq_max_duration_reached: number;
   no_route: number;
   no_cluster: number;
   rq_total: number;
@@ -88,6 +89,7 @@ const COUNTERS: (keyof HcmStats)[] = [
   'downstream_rq_response_before_rq_complete',
   'downstream_rq_tx_reset',
   'downstream_rq_ws_on_non_ws_route',
+  'downstream_rq_max_duration_reached',
   'no_route',
   'no_cluster',
   'rq_total',

@@ -106,6 +106,7 @@ export function isGrpcContentType(ct: string | undefined): boolean {
 export const BODY = {
   noHealthyUpstream: 'no healthy upstream',
   upstreamTimeout: 'upstream request timeout',
+  maxDuration: 'downstream duration timeout',
   resetPrefix: 'upstream connect error or disconnect/reset before headers. ',
   retriedPrefix: 'retried and the latest ',
 } as const;

@@ -16,6 +16,14 @@ import { PATH_ANY, PATH_EXACT, PATH_PREFIX, PATH_REGEX, PATH_SEPARATED, buildRou
 import type { FaultConfig } from './fault-config.ts';
 import type { Re2 } from '../../xds/re2.ts';
 import type { CorsPolicy } from './cors-policy.ts';
+import type { Duration } from '../../xds/envoy.ts';
+
+/** A route's max_stream_duration settings; undefined fields were not configured. */
+export interface StreamDurationConfig {
+  maxStreamDurationMs: number | undefined;
+  grpcTimeoutHeaderMaxMs: number | undefined;
+  grpcTimeoutHeaderOffsetMs: number | undefined;
+}
 
 export const ACTION_ROUTE = 0;
 export const ACTION_REDIRECT = 1;
@@ -61,6 +69,14 @@ export interface CompiledRoute {
   totalWeight: number;
   clusterNotFoundStatus: number;
   timeoutMs: number;
+  /** max_stream_duration (the stream's duration limit, grpc-timeout): undefined when the route sets none. */
+  streamDuration: StreamDurationConfig | undefined;
+  /**
+   * max_grpc_timeout (what istiod sets: 0s, or the VirtualService timeout), only without max_stream_duration:
+   * a gRPC request's timeout is its grpc-timeout header capped at this (0: no cap). Undefined: not set.
+   */
+  maxGrpcTimeoutMs: number | undefined;
+  grpcTimeoutOffsetMs: number;
   retry: RetryPolicy | undefined;
   prefixRewrite: string | undefined;
   regexRewrite: RegexRewrite | undefined;
@@ -373,6 +389,9 @@ function compileRoute(r: Route, vhost: CompiledVirtualHost, shared: VhostShared,
     totalWeight: 0,
     clusterNotFoundStatus: 503,
     timeoutMs: 15000,
+    streamDuration: undefined,
+    maxGrpcTimeoutMs: undefined,
+    grpcTimeoutOffsetMs: 0,
     retry: vhost.retry,
     prefixRewrite: undefined,
     regexRewrite: undefined,
@@ -409,8 +428,6 @@ function compileRoute(r: Route, vhost: CompiledVirtualHost, shared: VhostShared,
   return route;
 }
 
-const GRPC_TIMEOUT = 'the grpc-timeout request header is not read: the route timeout applies to gRPC requests as to any other';
-
 const checkRouteAction = fieldTable('envoy.config.route.v3.RouteAction', {
   cluster: true,
   cluster_header: true,
@@ -428,14 +445,14 @@ const checkRouteAction = fieldTable('envoy.config.route.v3.RouteAction', {
   append_x_forwarded_host: 'only false is accepted: true is NACKed',
   idle_timeout: 'only 0s (none) is accepted: a route idle timeout is NACKed',
   priority: 'only DEFAULT is accepted (there is one routing priority here): HIGH is NACKed',
-  max_grpc_timeout: GRPC_TIMEOUT,
-  grpc_timeout_offset: GRPC_TIMEOUT,
-  max_stream_duration: 'only settings without effect are accepted (see RouteAction.MaxStreamDuration)',
+  max_grpc_timeout: true,
+  grpc_timeout_offset: true,
+  max_stream_duration: true,
 });
 const checkMaxStreamDuration = fieldTable('envoy.config.route.v3.RouteAction.MaxStreamDuration', {
-  max_stream_duration: 'only 0s (none) is accepted: a stream duration limit is NACKed',
-  grpc_timeout_header_max: GRPC_TIMEOUT,
-  grpc_timeout_header_offset: GRPC_TIMEOUT,
+  max_stream_duration: true,
+  grpc_timeout_header_max: true,
+  grpc_timeout_header_offset: true,
 });
 const checkWeightedClusters = fieldTable('envoy.config.route.v3.WeightedCluster', { clusters: true, total_weight: true });
 // metadata_match is rejected with its own message below.
@@ -494,7 +511,16 @@ function compileRouteAction(a: RouteAction, route: CompiledRoute, ctx: CompileCo
   if (a.max_stream_duration !== undefined) {
     const m = a.max_stream_duration;
     checkMaxStreamDuration(m, `${where}.max_stream_duration`);
-    if (durationMs(m.max_stream_duration, 0) > 0) throw new ConfigError(`${where}.max_stream_duration.max_stream_duration is not supported by this proxy`);
+    const opt = (d: Duration | undefined): number | undefined => (d === undefined ? undefined : durationMs(d, 0));
+    route.streamDuration = {
+      maxStreamDurationMs: opt(m.max_stream_duration),
+      grpcTimeoutHeaderMaxMs: opt(m.grpc_timeout_header_max),
+      grpcTimeoutHeaderOffsetMs: opt(m.grpc_timeout_header_offset),
+    };
+  } else if (a.max_grpc_timeout !== undefined) {
+    // Envoy reads the deprecated pair only while the route has no max_stream_duration ("new timeouts").
+    route.maxGrpcTimeoutMs = durationMs(a.max_grpc_timeout, 0);
+    route.grpcTimeoutOffsetMs = durationMs(a.grpc_timeout_offset, 0);
   }
   if (durationMs(a.idle_timeout, 0) > 0) throw new ConfigError(`${where}.idle_timeout is not supported by this proxy`);
   for (const [i, u] of (a.upgrade_configs ?? []).entries()) {
