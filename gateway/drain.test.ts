@@ -2,6 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { connect as h2connect } from 'node:http2';
 import { join } from 'node:path';
 import { rawRequest } from '../e2e/lib/http.ts';
 import { adminPorts } from '../e2e/lib/process.ts';
@@ -58,6 +59,46 @@ describe('drain', () => {
       }
     });
   }
+
+  test('drain() with HTTP/2: the session gets GOAWAY, its in-flight stream finishes, no new stream is served', async () => {
+    const ads = new TestAdsServer();
+    await ads.start();
+    const be = await startEchoBackend('127.0.0.2', 'slow', (req) => (req.url === '/slow' ? { delayMs: 300 } : undefined));
+    const port = await freePort();
+    await configure(ads, port, be.port);
+    const proxy = await startProxy(testProxyOptions(ads, { drainSeconds: 2, concurrency: 1 }));
+    await proxy.ready;
+    const session = h2connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    try {
+      const get = (path: string): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = session.request({ ':path': path, ':authority': HOST });
+          let status = 0;
+          req.on('response', (h) => (status = Number(h[':status'])));
+          req.on('data', () => undefined);
+          req.on('end', () => resolve(status));
+          req.on('error', reject);
+          req.end();
+        });
+      assert.equal(await get('/fast'), 200);
+      const goaway = new Promise<number>((resolve) => session.once('goaway', (code: number) => resolve(code)));
+      const slow = get('/slow');
+      await new Promise((r) => setTimeout(r, 50));
+      const drained = proxy.drain();
+      assert.equal(await goaway, 0, 'GOAWAY with NO_ERROR');
+      assert.equal(await slow, 200, 'the stream in flight finished');
+      // No new stream after GOAWAY: the session is closing (node refuses to open one).
+      await assert.rejects(async () => get('/after'), /destroyed|GOAWAY|closed/);
+      await drained;
+    } finally {
+      session.destroy();
+      await proxy.close();
+      await ads.stop();
+      be.server.close();
+      be.server.closeAllConnections();
+    }
+  });
 
   test('meshgate proxy: --help documents the chart flags; SIGTERM drains and exits 0', async () => {
     const bin = join(import.meta.dirname, '..', 'bin', 'meshgate');

@@ -50,6 +50,10 @@ function echoServer(): grpc.Server {
     unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
       const text = call.request.toString();
       if (text === 'fail') return cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' });
+      // UNAVAILABLE on the first attempt: Istio's default retry policy (retryOn ... unavailable) retries it.
+      const attempt = String(call.metadata.get('x-envoy-attempt-count')[0] ?? '');
+      if (text === 'flaky') return attempt === '1' ? cb({ code: grpc.status.UNAVAILABLE, details: 'try again' }) : cb(null, Buffer.from(`attempt ${attempt}`));
+      if (text === 'internal') return cb({ code: grpc.status.INTERNAL, details: `attempt ${attempt}` });
       const reply = (): void => {
         const trailer = new grpc.Metadata();
         trailer.set('x-echo-trailer', 'bye');
@@ -198,6 +202,15 @@ spec:
     assert.equal(r.err?.details, 'no such thing');
   });
 
+  test("Istio's default retry policy retries a gRPC UNAVAILABLE (trailers-only) and not an INTERNAL", async () => {
+    const r = await unary(client(), 'flaky');
+    assert.equal(r.err, null, String(r.err));
+    assert.equal(String(r.reply), 'attempt 2');
+    const internal = await unary(client(), 'internal');
+    assert.equal(internal.err?.code, grpc.status.INTERNAL);
+    assert.equal(internal.err?.details, 'attempt 1');
+  });
+
   test('large messages both ways (flow control): 3 MiB up, 3 MiB down', async () => {
     const up = await unary(client(), Buffer.concat([Buffer.from('big:16'), Buffer.alloc(3 << 20, 'u')]));
     assert.equal(up.err, null, `upload: ${String(up.err)}\n${gw.proc.output().slice(-3000)}`);
@@ -295,7 +308,7 @@ spec:
     assert.ok(r.ms >= 450 && r.ms < 1900, `answered after ${r.ms} ms`);
     // And a longer grpc-timeout is capped by it too.
     const capped = await rawGrpc('timeout.example.com', 'slow', { 'grpc-timeout': '10S' });
-    assert.equal(capped.head['grpc-status'], '14');
+    assert.equal(capped.head['grpc-status'], '14', JSON.stringify(capped.head));
     assert.ok(capped.ms < 1900, `answered after ${capped.ms} ms`);
   });
 

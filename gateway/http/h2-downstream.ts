@@ -1,8 +1,9 @@
 // The downstream side of one HTTP/2 stream (h2c with prior knowledge, or TLS with ALPN h2): the Downstream
 // contract over a node:http2 ServerHttp2Stream, so the one ActiveStream serves both protocols. Response headers
-// are sent on the next turn of the event loop unless the response ends first: a reply with no body (a gRPC
-// local reply, an upstream's trailers-only answer) is then one HEADERS frame with END_STREAM, as Envoy's codec
-// sends it. Connection-specific headers the HTTP/1 encoder adds are not valid in HTTP/2 (RFC 9113 8.2.2).
+// (and body written with them) are sent on the next turn of the event loop unless the response ends first: a
+// reply with no body (a gRPC local reply, an upstream's trailers-only answer) is then one HEADERS frame with
+// END_STREAM, as Envoy's codec sends it, and a whole response goes out without waiting for trailers.
+// Connection-specific headers the HTTP/1 encoder adds are not valid in HTTP/2 (RFC 9113 8.2.2).
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Downstream } from './downstream.ts';
@@ -21,20 +22,22 @@ function headerObject(flat: readonly string[], into: OutgoingHttpHeaders): Outgo
   return into;
 }
 
+/** Body bytes held while the response head waits for the end of the tick; past this they go out at once. */
+const HOLD_LIMIT = 64 * 1024;
+
 export class H2Downstream implements Downstream {
   private readonly stream: ServerHttp2Stream;
   private head: OutgoingHttpHeaders | undefined;
   private responded = false;
   private flushScheduled = false;
+  /** Body written before the head went out (same tick): sent with it. */
+  private held: (Buffer | string)[] = [];
+  private heldBytes = 0;
   private trailers: OutgoingHttpHeaders | undefined;
   private drainCb: (() => void) | undefined;
 
   constructor(stream: ServerHttp2Stream) {
     this.stream = stream;
-    // respond() asks for trailers: the stream stays open after the last DATA until they (or none) are sent.
-    stream.on('wantTrailers', () => {
-      if (!stream.destroyed) stream.sendTrailers(this.trailers ?? {});
-    });
   }
 
   get headersSent(): boolean {
@@ -45,7 +48,7 @@ export class H2Downstream implements Downstream {
     this.head = headerObject(headers, { ':status': status });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.respond(false));
+      setImmediate(() => this.open());
     }
   }
 
@@ -54,30 +57,59 @@ export class H2Downstream implements Downstream {
   }
 
   write(chunk: Buffer | string): boolean {
-    this.respond(false);
     if (this.stream.destroyed) return true;
+    if (!this.responded) {
+      this.held.push(chunk);
+      this.heldBytes += chunk.length;
+      if (this.heldBytes < HOLD_LIMIT) return true;
+      this.open();
+      return !this.stream.writableNeedDrain;
+    }
     return this.stream.write(chunk);
   }
 
-  /** `trailers`: the upstream's (flat); sent as a trailing HEADERS frame. */
+  /**
+   * `trailers`: the upstream's (flat), sent as a trailing HEADERS frame. A response that ends in the tick its head
+   * was written goes out whole: HEADERS (with END_STREAM when it has no body and no trailers), its DATA, no more.
+   */
   end(chunk?: Buffer | string, trailers?: string[]): void {
-    const empty = chunk === undefined || chunk.length === 0;
     if (trailers !== undefined && trailers.length > 0) this.trailers = headerObject(trailers, {});
-    if (empty && this.trailers === undefined && !this.responded) {
-      this.respond(true);
+    if (chunk !== undefined && chunk.length > 0) this.held.push(chunk);
+    if (this.stream.destroyed) return;
+    if (!this.responded) {
+      if (this.head === undefined) return;
+      this.responded = true;
+      const body = this.held;
+      this.held = [];
+      if (body.length === 0 && this.trailers === undefined) {
+        this.stream.respond(this.head, { endStream: true });
+        return;
+      }
+      this.stream.respond(this.head, this.trailers === undefined ? {} : { waitForTrailers: true });
+      this.onWantTrailers();
+      for (const c of body.slice(0, -1)) this.stream.write(c);
+      this.stream.end(body.at(-1));
       return;
     }
-    this.respond(false);
-    if (this.stream.destroyed) return;
-    if (empty) this.stream.end();
-    else this.stream.end(chunk);
+    for (const c of this.held) this.stream.write(c);
+    this.held = [];
+    this.stream.end();
   }
 
-  private respond(endStream: boolean): void {
-    if (this.responded || this.head === undefined) return;
+  /** The head goes out before the response ends (a streamed body): trailers may still come, so it waits for them. */
+  private open(): void {
+    if (this.responded || this.head === undefined || this.stream.destroyed) return;
     this.responded = true;
-    if (this.stream.destroyed || this.stream.headersSent) return;
-    this.stream.respond(this.head, endStream ? { endStream: true } : { waitForTrailers: true });
+    this.stream.respond(this.head, { waitForTrailers: true });
+    this.onWantTrailers();
+    for (const c of this.held) this.stream.write(c);
+    this.held = [];
+  }
+
+  private onWantTrailers(): void {
+    this.stream.once('wantTrailers', () => {
+      if (!this.stream.destroyed) this.stream.sendTrailers(this.trailers ?? {});
+    });
   }
 
   reset(): void {
