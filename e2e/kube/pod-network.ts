@@ -8,7 +8,11 @@
 //     the proxy reaches the pods through the veth, and nothing routes further. This mode needs root
 //     (CAP_NET_ADMIN); it also serves E2E_KUBECONFIG runs, where the external API server must stay reachable.
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { MESHGATE, start, type Proc } from '../lib/process.ts';
+
+/** The gRPC echo server a gRPC pod runs (e2e/lib/grpc-echo.ts), with this test run's Node.js. */
+const GRPC_ECHO = [process.execPath, join(import.meta.dirname, '..', 'lib', 'grpc-echo.ts')];
 
 const PREFIX = 'mgk';
 
@@ -54,6 +58,14 @@ class LocalRangePodNetwork {
     return p;
   }
 
+  async grpcEcho(address: string, port: number): Promise<Proc> {
+    const [node, script] = GRPC_ECHO as [string, string];
+    const p = start(node, [script, '--host', address, '--port', String(port)]);
+    this.procs.push(p);
+    await p.waitForOutput(/grpc echo listening/, 20_000);
+    return p;
+  }
+
   async destroy(): Promise<void> {
     for (const p of this.procs) await p.stop();
   }
@@ -64,6 +76,8 @@ export interface PodNetwork {
   allocate(): string;
   /** Runs `meshgate httpbin` as the pod's process, on its address. */
   httpbin(address: string, name: string, port?: number): Promise<Proc>;
+  /** Runs the gRPC echo server (e2e/lib/grpc-echo.ts) as the pod's process, on its address. */
+  grpcEcho(address: string, port: number): Promise<Proc>;
   destroy(): Promise<void>;
 }
 
@@ -145,6 +159,13 @@ class VethPodNetwork implements PodNetwork {
     const p = start('ip', ['netns', 'exec', this.name, MESHGATE, 'httpbin', '--host', address, '--port', String(port), '--name', name]);
     this.procs.push(p);
     await p.waitForOutput(/httpbin listening/, 20_000);
+    return p;
+  }
+
+  async grpcEcho(address: string, port: number): Promise<Proc> {
+    const p = start('ip', ['netns', 'exec', this.name, ...GRPC_ECHO, '--host', address, '--port', String(port)]);
+    this.procs.push(p);
+    await p.waitForOutput(/grpc echo listening/, 20_000);
     return p;
   }
 

@@ -32,8 +32,10 @@ export interface Suite {
   gatewayPodIP: string;
   /** A backend pod: Pod object with Ready status, and its httpbin process on a pod address. */
   backend(name: string, namespace: string, labels: Record<string, string>): Promise<BackendPod>;
-  /** Service + EndpointSlice for pods (port 8000). */
-  service(name: string, namespace: string, pods: BackendPod[], selector: Record<string, string>): Promise<KubeObject>;
+  /** Service + EndpointSlice for pods (port 8000, named http; or the ports given). */
+  service(name: string, namespace: string, pods: BackendPod[], selector: Record<string, string>, ports?: ServicePort[]): Promise<KubeObject>;
+  /** A gRPC backend pod: the gRPC echo server (e2e/lib/grpc-echo.ts) on a pod address, port `port`. */
+  grpcBackend(name: string, namespace: string, labels: Record<string, string>, port: number): Promise<BackendPod>;
   cleanup(): Promise<void>;
 }
 
@@ -84,10 +86,17 @@ export async function setupSuite(): Promise<Suite> {
         await createPod(kube, pod);
         return pod;
       },
-      async service(name, namespace, pods, selector) {
-        const svc = await createService(kube, { name, namespace, ports, selector: external ? false : selector });
-        await writeEndpointSlice(kube, svc, pods, ports);
+      async service(name, namespace, pods, selector, servicePorts = ports) {
+        const svc = await createService(kube, { name, namespace, ports: servicePorts, selector: external ? false : selector });
+        await writeEndpointSlice(kube, svc, pods, servicePorts);
         return svc;
+      },
+      async grpcBackend(name, namespace, labels, port) {
+        const ip = pn.allocate();
+        await pn.grpcEcho(ip, port);
+        const pod = { name, namespace, ip, labels };
+        await createPod(kube, pod);
+        return pod;
       },
       cleanup,
     };

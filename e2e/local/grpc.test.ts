@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { connect as h2connect, type IncomingHttpHeaders } from 'node:http2';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { EchoClient, cancelled, echoServer, type Echo } from '../lib/grpc-echo.ts';
 import { eventually, freePort } from '../lib/process.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
 import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
@@ -15,88 +16,6 @@ import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gat
 const HOST = 'grpc.example.com';
 const GRPC_IP = '127.0.20.1';
 const HTTP_IP = '127.0.20.2';
-
-const raw = { serialize: (b: Buffer): Buffer => b, deserialize: (b: Buffer): Buffer => b };
-const method = (name: string, requestStream: boolean, responseStream: boolean): grpc.MethodDefinition<Buffer, Buffer> => ({
-  path: `/meshgate.test.Echo/${name}`,
-  requestStream,
-  responseStream,
-  requestSerialize: raw.serialize,
-  requestDeserialize: raw.deserialize,
-  responseSerialize: raw.serialize,
-  responseDeserialize: raw.deserialize,
-});
-const ECHO = {
-  unary: method('Unary', false, false),
-  count: method('Count', false, true),
-  sum: method('Sum', true, false),
-  chat: method('Chat', true, true),
-};
-const EchoClient = grpc.makeGenericClientConstructor(ECHO, 'Echo');
-type Echo = InstanceType<typeof EchoClient> & {
-  unary(req: Buffer, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Buffer) => void): grpc.ClientUnaryCall;
-  count(req: Buffer): grpc.ClientReadableStream<Buffer>;
-  sum(cb: (e: grpc.ServiceError | null, r?: Buffer) => void): grpc.ClientWritableStream<Buffer>;
-  chat(): grpc.ClientDuplexStream<Buffer, Buffer>;
-};
-
-/** When the server saw a call cancelled (the `forever` stream). */
-const cancelled: number[] = [];
-
-/** The echo server: what a call saw comes back in the reply, with trailing metadata of its own. */
-function echoServer(): grpc.Server {
-  const server = new grpc.Server();
-  server.addService(ECHO, {
-    unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      const text = call.request.toString();
-      if (text === 'fail') return cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' });
-      // UNAVAILABLE on the first attempt: Istio's default retry policy (retryOn ... unavailable) retries it.
-      const attempt = String(call.metadata.get('x-envoy-attempt-count')[0] ?? '');
-      if (text === 'flaky') return attempt === '1' ? cb({ code: grpc.status.UNAVAILABLE, details: 'try again' }) : cb(null, Buffer.from(`attempt ${attempt}`));
-      if (text === 'internal') return cb({ code: grpc.status.INTERNAL, details: `attempt ${attempt}` });
-      const reply = (): void => {
-        const trailer = new grpc.Metadata();
-        trailer.set('x-echo-trailer', 'bye');
-        call.sendMetadata(new grpc.Metadata());
-        const seen = {
-          size: call.request.length,
-          head: text.slice(0, 16),
-          xfp: call.metadata.get('x-forwarded-proto')[0],
-          requestId: call.metadata.get('x-request-id').length === 1,
-          custom: call.metadata.get('x-custom')[0],
-        };
-        cb(null, Buffer.from(JSON.stringify(seen)), trailer);
-      };
-      if (text === 'slow') setTimeout(reply, 2000);
-      else if (text.startsWith('big:')) cb(null, Buffer.alloc(parseInt(text.slice(4), 10), 'b'));
-      else reply();
-    },
-    count: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-      if (call.request.toString() === 'forever') {
-        // One message every 50 ms until the call is cancelled (what the cancellation test watches).
-        const timer = setInterval(() => call.write(Buffer.from('tick')), 50);
-        call.on('cancelled', () => {
-          clearInterval(timer);
-          cancelled.push(Date.now());
-        });
-        return;
-      }
-      const n = Number(call.request.toString());
-      for (let i = 0; i < n; i++) call.write(Buffer.from(`#${i}`));
-      call.end();
-    },
-    sum: (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      const parts: string[] = [];
-      call.on('data', (b: Buffer) => parts.push(b.toString()));
-      call.on('end', () => cb(null, Buffer.from(parts.join('+'))));
-    },
-    chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-      call.on('data', (b: Buffer) => call.write(Buffer.from(`re:${b.toString()}`)));
-      call.on('end', () => call.end());
-    },
-  });
-  return server;
-}
 
 describe('local mode: HTTP/2 (h2c) and gRPC through the gateway', () => {
   let gw: Gateway;
