@@ -5,7 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { connect as h2connect, type IncomingHttpHeaders } from 'node:http2';
+import { createServer as createHttpServer } from 'node:http';
+import { connect as h2connect, createServer as createH2Server, type IncomingHttpHeaders } from 'node:http2';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { EchoClient, cancelled, echoServer, type Echo } from '../lib/grpc-echo.ts';
@@ -16,11 +18,35 @@ import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gat
 const HOST = 'grpc.example.com';
 const GRPC_IP = '127.0.20.1';
 const HTTP_IP = '127.0.20.2';
+const DUAL_IP = '127.0.20.3';
+
+/** A backend speaking HTTP/1.1 and h2c (prior knowledge) on one port, answering with the version it was spoken to in. */
+function dualBackend(): NetServer {
+  const answer = (req: { httpVersion: string }, res: { writeHead(s: number, h: Record<string, string>): unknown; end(b: string): unknown }): void => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(req.httpVersion);
+  };
+  const h1 = createHttpServer(answer);
+  const h2 = createH2Server(answer);
+  return createNetServer((sock) => {
+    sock.once('data', (first: Buffer) => {
+      sock.pause();
+      sock.unshift(first);
+      // node:http2 reads the socket itself once it has it; node:http needs it flowing again.
+      if (first.toString('latin1').startsWith('PRI * HTTP/2.0')) h2.emit('connection', sock);
+      else {
+        h1.emit('connection', sock);
+        sock.resume();
+      }
+    });
+  });
+}
 
 describe('local mode: HTTP/2 (h2c) and gRPC through the gateway', () => {
   let gw: Gateway;
   let server: grpc.Server;
   let http: Backend;
+  let dual: NetServer;
   const clients: grpc.Client[] = [];
   const client = (authority = HOST): Echo => {
     const c = new EchoClient(`127.0.0.1:${gw.port}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': authority }) as Echo;
@@ -42,11 +68,18 @@ describe('local mode: HTTP/2 (h2c) and gRPC through the gateway', () => {
     );
     const hport = await freePort();
     http = await startBackend(HTTP_IP, hport, 'plain-http');
+    const dport = await freePort();
+    dual = dualBackend();
+    await new Promise<void>((resolve) => dual.listen(dport, DUAL_IP, () => resolve()));
     gw = await startGateway({ accessLog: true });
-    gw.write('10-gateway.yaml', gatewayYaml('h2-gateway', [HOST, 'plain.example.com', 'empty.example.com', 'timeout.example.com']));
+    gw.write(
+      '10-gateway.yaml',
+      gatewayYaml('h2-gateway', [HOST, 'plain.example.com', 'empty.example.com', 'timeout.example.com', 'slow.example.com', 'dual.example.com']),
+    );
     // A Service port named grpc: the cluster speaks HTTP/2 upstream.
     gw.write('20-grpc.yaml', serviceYaml('grpc-echo', gport, [{ ip: GRPC_IP }]).replaceAll('{name: http, port:', '{name: grpc, port:'));
     gw.write('21-plain.yaml', serviceYaml('plain', hport, [{ ip: HTTP_IP }]));
+    gw.write('22-dual.yaml', serviceYaml('dual', dport, [{ ip: DUAL_IP }]));
     gw.write(
       '30-vs.yaml',
       `apiVersion: networking.istio.io/v1
@@ -65,8 +98,36 @@ spec:
   hosts: [timeout.example.com]
   gateways: [h2-gateway]
   http:
-  - route: [{destination: {host: grpc-echo}}]
+  - route: [{destination: {host: plain}}]
     timeout: 0.5s
+---
+# useClientProtocol: the upstream protocol follows the client's (use_downstream_protocol_config).
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: dual, namespace: default}
+spec:
+  hosts: [dual.example.com]
+  gateways: [h2-gateway]
+  http:
+  - route: [{destination: {host: dual}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dual, namespace: default}
+spec:
+  host: dual
+  trafficPolicy:
+    connectionPool:
+      http: {useClientProtocol: true}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: slow, namespace: default}
+spec:
+  hosts: [slow.example.com]
+  gateways: [h2-gateway]
+  http:
+  - route: [{destination: {host: plain}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -101,6 +162,7 @@ spec:
     for (const c of clients) c.close();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     await http?.close();
+    dual?.close();
     await gw?.stop();
   });
 
@@ -180,6 +242,7 @@ spec:
     authority: string,
     body: string,
     headers: Record<string, string> = {},
+    path = '/meshgate.test.Echo/Unary',
   ): Promise<{ ms: number; head: Record<string, unknown>; trailers: Record<string, unknown> }> {
     const session = h2connect(`http://127.0.0.1:${gw.port}`);
     session.on('error', () => undefined);
@@ -188,7 +251,7 @@ spec:
       return await new Promise((resolve, reject) => {
         const req = session.request({
           ':method': 'POST',
-          ':path': '/meshgate.test.Echo/Unary',
+          ':path': path,
           ':authority': authority,
           'content-type': 'application/grpc',
           te: 'trailers',
@@ -212,27 +275,44 @@ spec:
     }
   }
 
-  test("grpc-timeout is the request's timeout (istiod's max_grpc_timeout 0s): the gateway answers UNAVAILABLE `upstream request timeout`", async () => {
-    const r = await rawGrpc(HOST, 'slow', { 'grpc-timeout': '300m' });
+  // These go to an upstream that takes 2 s and enforces no deadline (the plain HTTP/1.1 backend), so the answer
+  // is the gateway's own; the backend records the grpc-timeout it was told.
+  const seenTimeout = (path: string): string | undefined => http.seen.find((r) => r.path === path)?.headers['grpc-timeout'];
+
+  test("grpc-timeout is the request's timeout (istiod's max_grpc_timeout 0s): the gateway answers UNAVAILABLE `upstream request timeout`", async (t) => {
+    http.behave = () => ({ delayMs: 2000 });
+    t.after(() => (http.behave = () => ({})));
+    const r = await rawGrpc('slow.example.com', 'slow', { 'grpc-timeout': '300m' }, '/meshgate.test.Echo/Timeout');
     assert.equal(r.head[':status'], 200);
     assert.equal(r.head['grpc-status'], '14', JSON.stringify(r.head));
     assert.equal(r.head['grpc-message'], 'upstream request timeout');
     assert.ok(r.ms >= 250 && r.ms < 1900, `answered after ${r.ms} ms`);
+    assert.equal(seenTimeout('/meshgate.test.Echo/Timeout'), '300m');
+    // Without grpc-timeout there is no timeout (istiod's 0s): the slow answer arrives.
+    const none = await rawGrpc('slow.example.com', 'slow', {}, '/meshgate.test.Echo/NoTimeout');
+    assert.equal(none.head[':status'], 200);
+    assert.equal(none.head['grpc-status'], undefined, JSON.stringify(none.head));
+    assert.ok(none.ms >= 1900, `answered after ${none.ms} ms`);
   });
 
-  test('a VirtualService timeout caps a gRPC request without grpc-timeout (max_grpc_timeout)', async () => {
-    const r = await rawGrpc('timeout.example.com', 'slow');
+  test('a VirtualService timeout caps a gRPC request without grpc-timeout (max_grpc_timeout)', async (t) => {
+    http.behave = () => ({ delayMs: 2000 });
+    t.after(() => (http.behave = () => ({})));
+    const r = await rawGrpc('timeout.example.com', 'slow', {}, '/meshgate.test.Echo/VsTimeout');
     assert.equal(r.head['grpc-status'], '14', JSON.stringify(r.head));
     assert.equal(r.head['grpc-message'], 'upstream request timeout');
     assert.ok(r.ms >= 450 && r.ms < 1900, `answered after ${r.ms} ms`);
+    assert.equal(seenTimeout('/meshgate.test.Echo/VsTimeout'), '500m');
     // And a longer grpc-timeout is capped by it too.
-    const capped = await rawGrpc('timeout.example.com', 'slow', { 'grpc-timeout': '10S' });
+    const capped = await rawGrpc('timeout.example.com', 'slow', { 'grpc-timeout': '10S' }, '/meshgate.test.Echo/Capped');
     assert.equal(capped.head['grpc-status'], '14', JSON.stringify(capped.head));
     assert.ok(capped.ms < 1900, `answered after ${capped.ms} ms`);
+    assert.equal(seenTimeout('/meshgate.test.Echo/Capped'), '500m');
   });
 
-  test('cancellation: a client cancelling a server stream cancels the upstream call (RST_STREAM passed on)', async () => {
+  test('cancellation: a client cancelling a server stream cancels the upstream call (RST_STREAM passed on, http2.rx_reset)', async () => {
     const before = cancelled.length;
+    const resets = await gw.stat('http2.rx_reset');
     const got: string[] = [];
     const call = client().count(Buffer.from('forever'));
     call.on('error', () => undefined);
@@ -246,6 +326,8 @@ spec:
     call.cancel();
     await eventually('the server saw the cancellation', () => Promise.resolve(cancelled.length > before ? true : undefined), 5000, 20);
     assert.ok((cancelled.at(-1) as number) - at < 2000);
+    await eventually('http2.rx_reset counted', async () => ((await gw.stat('http2.rx_reset')) === resets + 1 ? true : undefined), 5000, 50);
+    await eventually('no stream left active', async () => ((await gw.stat('http2.streams_active')) === 0 ? true : undefined), 5000, 50);
   });
 
   test("Envoy's gRPC local replies: no route is UNIMPLEMENTED (404), no healthy upstream UNAVAILABLE (503) with its text", async () => {
@@ -293,6 +375,13 @@ spec:
     } finally {
       session.close();
     }
+  });
+
+  test('DestinationRule useClientProtocol: an HTTP/2 client reaches the service over HTTP/2, an HTTP/1.1 client over HTTP/1.1', async () => {
+    const curl = async (...flags: string[]): Promise<string> =>
+      (await promisify(execFile)('curl', ['-sS', ...flags, '-H', 'Host: dual.example.com', `http://127.0.0.1:${gw.port}/which`])).stdout;
+    assert.equal(await curl('--http2-prior-knowledge'), '2.0');
+    assert.equal(await curl('--http1.1'), '1.1');
   });
 
   test('curl --http2-prior-knowledge gets the same answer as HTTP/1.1', async () => {

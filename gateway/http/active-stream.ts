@@ -692,7 +692,7 @@ export class ActiveStream {
       return this.localReply(503, BODY.noHealthyUpstream, F.UH, 'no_healthy_upstream', extra);
     }
     // Circuit breakers (max_requests, max_pending_requests, max_connections) at connection-pool admission.
-    const pool = cluster.poolFor(host) as { stats?: { free: number } };
+    const pool = cluster.poolFor(host, this.info.h2 === true) as { stats?: { free: number } };
     const idle = pool.stats ? pool.stats.free > 0 : host.cxActive > 0;
     const res = cluster.resources;
     const adm = admit(
@@ -731,7 +731,7 @@ export class ActiveStream {
     // The pools consume an async iterable body with backpressure (undici's Dispatcher types, which the contract borrows, only list streams).
     const body = this.body ? (this.body.newReader() as unknown as import('node:stream').Readable) : null;
     try {
-      cluster.poolFor(host).dispatch({ path: this.path, method: this.method, headers: this.upstreamHeaders, body }, a);
+      cluster.poolFor(host, this.info.h2 === true).dispatch({ path: this.path, method: this.method, headers: this.upstreamHeaders, body }, a);
     } catch (e) {
       this.hcm.runtime.log.warn({ err: (e as Error).message }, 'upstream dispatch failed');
       this.endAttempt(a);

@@ -17,6 +17,16 @@ import { ActiveStream } from './active-stream.ts';
 import type { HttpConnectionManager } from './connection-manager.ts';
 import { H2Downstream } from './h2-downstream.ts';
 import { admitRequest } from './request-admission.ts';
+import { StatScope, type StatsStore } from '../stats/store.ts';
+
+/** Envoy's downstream HTTP/2 codec stats (`http2.*`, in the root scope) that this codec can observe. */
+interface CodecStats {
+  rx_reset: number;
+  tx_reset: number;
+  goaway_sent: number;
+  trailers: number;
+  streams_active: number;
+}
 
 /** The connection preface an h2c client with prior knowledge sends first (RFC 9113 3.4). */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -50,11 +60,22 @@ export class H2Connections {
   private readonly server: Http2Server;
   private readonly sessions = new Map<Http2Session, { hcm: HttpConnectionManager; sock: Socket }>();
   private readonly log: Logger;
+  private readonly scope: StatScope;
+  private readonly stats: CodecStats;
   /** The connection being handed to the server: node creates its session synchronously inside emit(). */
   private handing: { hcm: HttpConnectionManager; sock: Socket } | undefined;
 
-  constructor(log: Logger, maxHeaderListSize: number) {
+  constructor(log: Logger, store: StatsStore, maxHeaderListSize: number) {
     this.log = log;
+    this.scope = new StatScope(store, 'http2.');
+    const sc = this.scope;
+    this.stats = {
+      rx_reset: sc.counter('rx_reset'),
+      tx_reset: sc.counter('tx_reset'),
+      goaway_sent: sc.counter('goaway_sent'),
+      trailers: sc.counter('trailers'),
+      streams_active: sc.gauge('streams_active'),
+    };
     this.server = createH2Server({
       settings: { enablePush: false, maxHeaderListSize },
       // The count limit is the connection manager's (max_headers_count, answered 431 as on HTTP/1.1); the
@@ -97,10 +118,14 @@ export class H2Connections {
     }
     this.sessions.set(session, h);
     session.on('error', () => undefined);
+    // The HCM's http2_protocol_options (istiod sets none on gateways: node's defaults then).
+    const o = h.hcm.spec.http2;
+    if (Object.keys(o.settings).length > 0) session.settings(o.settings);
+    if (o.connectionWindowSize !== undefined) session.setLocalWindowSize(o.connectionWindowSize);
     session.once('close', () => this.sessions.delete(session));
     // idle_timeout: a session with no frames for that long closes (GOAWAY; open streams finish first).
-    session.setTimeout(h.hcm.spec.idleTimeoutMs, () => session.close());
-    if (h.hcm.draining) session.close();
+    session.setTimeout(h.hcm.spec.idleTimeoutMs, () => this.goaway(session, h.hcm));
+    if (h.hcm.draining) this.goaway(session, h.hcm);
   }
 
   private onStream(stream: ServerHttp2Stream, raw: string[]): void {
@@ -113,11 +138,15 @@ export class H2Connections {
     // A stream the client resets errors; its 'close' ends the request (onDownstreamClose).
     stream.on('error', () => undefined);
     const { hcm, sock } = h;
+    const st = hcm.store;
+    const cs = this.stats;
+    st.inc(cs.streams_active);
+    stream.once('trailers', () => st.inc(cs.trailers));
     const method = headerValue(raw, ':method') ?? 'GET';
     const a = admitRequest(hcm, method, headerValue(raw, ':path') ?? '', requestHeaders(raw), sock);
     let complete = stream.endAfterHeaders;
     stream.once('end', () => (complete = true));
-    const down = new H2Downstream(stream);
+    const down = new H2Downstream(stream, () => st.inc(cs.tx_reset));
     const active = new ActiveStream(
       hcm,
       {
@@ -139,7 +168,12 @@ export class H2Connections {
       },
       down,
     );
-    stream.once('close', () => active.onDownstreamClose());
+    stream.once('close', () => {
+      st.dec(cs.streams_active);
+      // A stream reset by either side: ours (H2Downstream.reset) is tx_reset, any other rx_reset.
+      if (stream.rstCode !== undefined && stream.rstCode !== 0 && !down.resetSent) st.inc(cs.rx_reset);
+      active.onDownstreamClose();
+    });
     try {
       active.start();
     } catch (e) {
@@ -155,7 +189,17 @@ export class H2Connections {
 
   /** Graceful close of the sessions served with `hcm` (all when undefined): GOAWAY, open streams finish. */
   drain(hcm?: HttpConnectionManager): void {
-    for (const [session, h] of this.sessions) if (hcm === undefined || h.hcm === hcm) session.close();
+    for (const [session, h] of this.sessions) if (hcm === undefined || h.hcm === hcm) this.goaway(session, h.hcm);
+  }
+
+  private goaway(session: Http2Session, hcm: HttpConnectionManager): void {
+    if (session.closed || session.destroyed) return;
+    hcm.store.inc(this.stats.goaway_sent);
+    session.close();
+  }
+
+  release(): void {
+    this.scope.releaseAll();
   }
 }
 

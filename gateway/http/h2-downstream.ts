@@ -35,9 +35,14 @@ export class H2Downstream implements Downstream {
   private heldBytes = 0;
   private trailers: OutgoingHttpHeaders | undefined;
   private drainCb: (() => void) | undefined;
+  private readonly onReset: () => void;
+  /** This side reset the stream (reset()). */
+  resetSent = false;
 
-  constructor(stream: ServerHttp2Stream) {
+  /** `onReset`: counts a reset this side sends (http2.tx_reset). */
+  constructor(stream: ServerHttp2Stream, onReset: () => void) {
     this.stream = stream;
+    this.onReset = onReset;
   }
 
   get headersSent(): boolean {
@@ -113,7 +118,10 @@ export class H2Downstream implements Downstream {
   }
 
   reset(): void {
-    if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    if (this.stream.destroyed || this.resetSent) return;
+    this.resetSent = true;
+    this.onReset();
+    this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   }
 
   onDrain(cb: () => void): void {

@@ -4,6 +4,7 @@
 import { durationMs, unpackAny, type envoy } from '../../xds/envoy.ts';
 import { fieldTable } from '../xds/fields.ts';
 import { ConfigError, anyType } from '../xds/json.ts';
+import { parseHttp2Options, type Http2Settings } from '../xds/http2-options.ts';
 import { compileRouteConfig, websocketEnabled, type CompiledRouteConfig } from '../router/route-config.ts';
 import { parseXfcc, type XfccConfig } from '../tls/xfcc.ts';
 
@@ -36,6 +37,10 @@ export interface HcmSpec {
   suppressEnvoyHeaders: boolean;
   idleTimeoutMs: number;
   maxRequestHeadersKb: number;
+  /** codec_type: AUTO serves HTTP/1.1 and HTTP/2 (preface or ALPN), HTTP1 only HTTP/1.1, HTTP2 only HTTP/2. */
+  codec: 'AUTO' | 'HTTP1' | 'HTTP2';
+  /** http2_protocol_options: the SETTINGS HTTP/2 clients get. */
+  http2: Http2Settings;
   maxHeadersCount: number;
   /** forward_client_cert_details / set_current_client_cert_details (x-forwarded-client-cert). */
   xfcc: XfccConfig;
@@ -142,8 +147,8 @@ const checkHcm = fieldTable('envoy.extensions.filters.network.http_connection_ma
   preserve_external_request_id: true,
   max_request_headers_kb: true,
   proxy_100_continue: true,
-  codec_type: 'AUTO and HTTP1 are accepted and serve HTTP/1 (HTTP/2 is not served downstream here); HTTP2 and HTTP3 are NACKed',
-  http2_protocol_options: 'HTTP/2 is not served downstream here, so its options do not apply',
+  codec_type: true,
+  http2_protocol_options: true,
   stream_idle_timeout: ONLY_ZERO,
   request_timeout: ONLY_ZERO,
   request_headers_timeout: ONLY_ZERO,
@@ -205,7 +210,8 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
     throw new ConfigError(`${where}.http_protocol_options.header_key_format (header case preservation) is not supported by this proxy`);
   checkHttp1(http1, `${where}.http_protocol_options`);
   const codec = h.codec_type ?? 'AUTO';
-  if (codec !== 'AUTO' && codec !== 'HTTP1') throw new ConfigError(`${where}: codec_type ${codec} is not supported by this proxy`);
+  if (codec !== 'AUTO' && codec !== 'HTTP1' && codec !== 'HTTP2') throw new ConfigError(`${where}: codec_type ${codec} is not supported by this proxy`);
+  const http2 = parseHttp2Options(h.http2_protocol_options ?? {}, `${where}.http2_protocol_options`);
   let websocket = false;
   for (const [i, u] of (h.upgrade_configs ?? []).entries()) {
     checkUpgrade(u, `${where}.upgrade_configs[${i}]`);
@@ -247,6 +253,8 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
     suppressEnvoyHeaders,
     idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),
     maxRequestHeadersKb: h.max_request_headers_kb ?? 60,
+    codec,
+    http2,
     maxHeadersCount: common.max_headers_count ?? 100,
     xfcc: parseXfcc(h, where),
   };

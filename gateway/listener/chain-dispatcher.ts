@@ -15,6 +15,9 @@ import { FilterChainMatcher, type FilterChainSpec } from './filter-chains.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 import type { HcmSpec } from '../http/hcm-config.ts';
 
+/** What ALPN may offer behind TLS for an HCM's codec_type (intersected with the context's alpn_protocols). */
+const CODEC_ALPN: Record<HcmSpec['codec'], string[]> = { AUTO: ['h2', 'http/1.1'], HTTP1: ['http/1.1'], HTTP2: ['h2'] };
+
 /** Envoy's listener_filters_timeout default: the ClientHello must arrive within 15 s. */
 const LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 /** How long a handshake waits for a secret not yet received over SDS (Envoy's initial_fetch_timeout default). */
@@ -66,8 +69,9 @@ export class ChainDispatcher {
       }
       return {
         spec,
-        // Behind TLS an HTTP chain serves h2 and HTTP/1.1: ALPN offers those of the configured protocols.
-        tls: spec.tls ? new DownstreamTls(spec.tls, o.secrets, spec.hcm ? ['h2', 'http/1.1'] : undefined) : undefined,
+        // Behind TLS an HTTP chain serves what its codec does (AUTO: h2 and HTTP/1.1): ALPN offers those of the
+        // configured protocols.
+        tls: spec.tls ? new DownstreamTls(spec.tls, o.secrets, spec.hcm ? CODEC_ALPN[spec.hcm.codec] : undefined) : undefined,
         hcm,
         tcp: spec.tcp ? new TcpProxy(spec.tcp, { store: o.runtime.store, clusters: o.runtime.clusters, log: this.log }) : undefined,
       };

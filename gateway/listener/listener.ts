@@ -83,7 +83,7 @@ export class ActiveListener {
     draining: () => this.draining,
     handOff: (s, data) => {
       const cs = (s as TrackedSocket)[STATE];
-      if (cs && isH2Preface(data)) return this.switchToH2(s, cs, data);
+      if (cs && cs.hcm.spec.codec === 'AUTO' && isH2Preface(data)) return this.switchToH2(s, cs, data);
       this.http.emit('connection', s);
       if (data.length > 0) s.emit('data', data);
       s.resume();
@@ -138,7 +138,7 @@ export class ActiveListener {
     this.http.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.onClientError(err, socket));
-    this.h2 = new H2Connections(o.log, spec.hcm.maxRequestHeadersKb * 1024);
+    this.h2 = new H2Connections(o.log, o.store, spec.hcm.maxRequestHeadersKb * 1024);
     this.net = createNetServer({ noDelay: true }, (sock) => this.onConnection(sock));
   }
 
@@ -200,8 +200,9 @@ export class ActiveListener {
     st.inc(this.workerCxActive);
     st.inc(hcm.stats.downstream_cx_total);
     st.inc(hcm.stats.downstream_cx_active);
-    // TLS that chose h2 by ALPN; plaintext starts as HTTP/1 and switches when the client preface arrives.
-    const h2 = (sock as { alpnProtocol?: string | false }).alpnProtocol === 'h2';
+    // TLS that chose h2 by ALPN, or codec HTTP2; with AUTO plaintext starts as HTTP/1 and switches when the
+    // client preface arrives.
+    const h2 = (sock as { alpnProtocol?: string | false }).alpnProtocol === 'h2' || hcm.spec.codec === 'HTTP2';
     if (!h2) {
       st.inc(hcm.stats.downstream_cx_http1_total);
       st.inc(hcm.stats.downstream_cx_http1_active);
@@ -232,7 +233,7 @@ export class ActiveListener {
     sock.setTimeout(cs.hcm.spec.idleTimeoutMs, () => sock.destroy());
     sock.once('data', (first: Buffer) => {
       sock.setTimeout(0);
-      if (isH2Preface(first)) return this.switchToH2(sock, cs, first);
+      if (cs.hcm.spec.codec === 'AUTO' && isH2Preface(first)) return this.switchToH2(sock, cs, first);
       this.http.emit('connection', sock);
       sock.emit('data', first);
     });
@@ -505,6 +506,7 @@ export class ActiveListener {
   release(): void {
     this.hcm.release();
     this.chains?.release();
+    this.h2.release();
     this.scope.releaseAll();
   }
 

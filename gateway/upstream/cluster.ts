@@ -9,6 +9,7 @@ import { connectPlain } from './tcp-connect.ts';
 import type { PoolEvents, UpstreamPool } from './connection-pool.ts';
 import { H1Pool } from './h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
+import { parseHttp2Options, type Http2Settings } from '../xds/http2-options.ts';
 import type { Logger } from 'pino';
 import { durationMs, int64, unpackAny, type envoy } from '../../xds/envoy.ts';
 import { fieldTable } from '../xds/fields.ts';
@@ -65,6 +66,9 @@ export interface ClusterSpec {
   loadAssignment: ClusterLoadAssignment | undefined;
   /** Upstream HTTP/2 (h2c prior knowledge). */
   http2: boolean;
+  http2Settings: Http2Settings;
+  /** use_downstream_protocol_config: HTTP/2 clients get an HTTP/2 upstream, HTTP/1.1 ones HTTP/1.1. */
+  useDownstreamProtocol: boolean;
   /** RING_HASH minimum / maximum ring size, MAGLEV table size. */
   minRingSize: number;
   maxRingSize: number;
@@ -169,11 +173,14 @@ const checkRetryBudget = fieldTable('envoy.config.cluster.v3.CircuitBreakers.Thr
 const checkHttpProtocolOptions = fieldTable('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
   common_http_protocol_options: true,
   explicit_http_config: true,
-  // Downstream is always HTTP/1.1 here, so this selects HTTP/1.1 upstream.
   use_downstream_protocol_config: true,
   upstream_http_protocol_options: true,
 });
 const checkExplicitHttpConfig = fieldTable('envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig', {
+  http_protocol_options: true,
+  http2_protocol_options: true,
+});
+const checkDownstreamProtocolConfig = fieldTable('envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig', {
   http_protocol_options: true,
   http2_protocol_options: true,
 });
@@ -231,6 +238,10 @@ interface HttpOptions {
   maxRequestsPerConnection: number;
   maxConnectionDurationMs: number;
   http2: boolean;
+  /** The HTTP/2 settings of the upstream sessions (explicit or downstream-protocol config). */
+  http2Settings: Http2Settings;
+  /** use_downstream_protocol_config: HTTP/2 upstream for HTTP/2 clients (DestinationRule useClientProtocol). */
+  useDownstreamProtocol: boolean;
   autoSni: boolean;
   autoSanValidation: boolean;
 }
@@ -242,6 +253,8 @@ function httpProtocolOptions(c: EnvoyCluster, where: string): HttpOptions {
     maxConnectionDurationMs: 0,
     // Deprecated cluster-level http2_protocol_options (still accepted by Envoy) selects HTTP/2 too.
     http2: c.http2_protocol_options !== undefined,
+    http2Settings: parseHttp2Options(c.http2_protocol_options ?? {}, `${where}.http2_protocol_options`),
+    useDownstreamProtocol: false,
     autoSni: false,
     autoSanValidation: false,
   };
@@ -264,7 +277,18 @@ function httpProtocolOptions(c: EnvoyCluster, where: string): HttpOptions {
       const e = o.explicit_http_config;
       if (e.http3_protocol_options !== undefined) throw new ConfigError(`${w}: HTTP/3 upstreams are not supported by this proxy`);
       checkExplicitHttpConfig(e, `${w}.explicit_http_config`);
-      if (e.http2_protocol_options !== undefined) out.http2 = true;
+      if (e.http2_protocol_options !== undefined) {
+        out.http2 = true;
+        out.http2Settings = parseHttp2Options(e.http2_protocol_options, `${w}.explicit_http_config.http2_protocol_options`);
+      }
+    }
+    if (o.use_downstream_protocol_config !== undefined) {
+      const d = o.use_downstream_protocol_config;
+      checkDownstreamProtocolConfig(d, `${w}.use_downstream_protocol_config`);
+      if (d.http3_protocol_options !== undefined) throw new ConfigError(`${w}: HTTP/3 upstreams are not supported by this proxy`);
+      out.useDownstreamProtocol = true;
+      if (d.http2_protocol_options !== undefined)
+        out.http2Settings = parseHttp2Options(d.http2_protocol_options, `${w}.use_downstream_protocol_config.http2_protocol_options`);
     }
   }
   return out;
@@ -371,6 +395,8 @@ export function parseCluster(c: EnvoyCluster): ClusterSpec {
     dnsRefreshMs: durationMs(c.dns_refresh_rate, 5000),
     loadAssignment: c.load_assignment,
     http2: http.http2,
+    http2Settings: http.http2Settings,
+    useDownstreamProtocol: http.useDownstreamProtocol,
     ...consistentHashConfig(c, where),
     outlier: c.outlier_detection === undefined ? undefined : parseOutlierDetection(c.outlier_detection, `${where}.outlier_detection`),
     tcpKeepaliveMs: tcpKeepalive(c.upstream_connection_options, `${where}.upstream_connection_options`),
@@ -700,11 +726,7 @@ export class Cluster {
     }
     this.hosts = next;
     // Removed hosts: requests in flight finish on their pooled connections; idle ones close.
-    for (const h of old.values()) {
-      const p = h.pool;
-      h.pool = undefined;
-      if (p) p.close().catch(() => undefined);
-    }
+    for (const h of old.values()) closePools(h);
     // Envoy counts membership_change when hosts are added or removed, not for the initial empty set.
     if (changed) this.store.inc(this.stats.membership_change);
     this.outlier?.setHosts(next);
@@ -850,22 +872,15 @@ export class Cluster {
     else connectPlain(h.address, h.port, this.spec.connectTimeoutMs, cb);
   }
 
-  /** The pool of a host, created on first use (HTTP/1.1 or a node:http2 session for HTTP/2). */
-  poolFor(h: Host): UpstreamPool {
+  /**
+   * The pool of a host, created on first use: a node:http2 session for HTTP/2 clusters, and with
+   * use_downstream_protocol_config for requests that came over HTTP/2 (`downstreamH2`); HTTP/1.1 otherwise.
+   */
+  poolFor(h: Host, downstreamH2 = false): UpstreamPool {
+    if (this.spec.http2) return (h.pool ??= this.h2PoolFor(h));
+    if (downstreamH2 && this.spec.useDownstreamProtocol) return (h.h2Pool ??= this.h2PoolFor(h));
     if (h.pool) return h.pool;
     const tls = this.upstreamTls;
-    if (this.spec.http2) {
-      const pool = new H2Pool(`${tls ? 'https' : 'http'}://${h.key}`, {
-        connectTimeoutMs: this.spec.connectTimeoutMs,
-        idleTimeoutMs: this.spec.idleTimeoutMs,
-        maxConnectionDurationMs: this.spec.maxConnectionDurationMs,
-        events: this.poolEvents(h, false),
-        // Upstream TLS offers h2 by ALPN unless the context names its own protocols (Envoy's HTTP/2 ALPN fallback).
-        ...(tls ? { connector: () => tls.open({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['h2']) } : {}),
-      });
-      h.pool = pool;
-      return pool;
-    }
     // Our own HTTP/1.1 client: request heads go out exactly as Envoy's encoder writes them (undici adds
     // `connection: keep-alive` and moves content-length), and pooling follows the cluster's settings.
     const pool = new H1Pool(h.address, h.port, {
@@ -893,6 +908,19 @@ export class Cluster {
     });
     h.pool = pool;
     return pool;
+  }
+
+  private h2PoolFor(h: Host): H2Pool {
+    const tls = this.upstreamTls;
+    return new H2Pool(`${tls ? 'https' : 'http'}://${h.key}`, {
+      connectTimeoutMs: this.spec.connectTimeoutMs,
+      idleTimeoutMs: this.spec.idleTimeoutMs,
+      maxConnectionDurationMs: this.spec.maxConnectionDurationMs,
+      events: this.poolEvents(h, false),
+      settings: this.spec.http2Settings,
+      // Upstream TLS offers h2 by ALPN unless the context names its own protocols (Envoy's HTTP/2 ALPN fallback).
+      ...(tls ? { connector: () => tls.open({ host: h.address, port: h.port, hostname: h.hostname, timeoutMs: this.spec.connectTimeoutMs }, ['h2']) } : {}),
+    });
   }
 
   /** Connection accounting shared by the HTTP/1.1 and HTTP/2 pools: per host and cluster-wide stats. */
@@ -1002,11 +1030,7 @@ export class Cluster {
     this.outlier?.close();
     if (this.slowStartTimer) clearTimeout(this.slowStartTimer);
     this.scope.releaseAll();
-    for (const h of this.hosts) {
-      const p = h.pool;
-      h.pool = undefined;
-      if (p) p.close().catch(() => undefined);
-    }
+    for (const h of this.hosts) closePools(h);
   }
 
   /**
@@ -1023,4 +1047,11 @@ export class Cluster {
     if (h.health === HEALTH_DRAINING) out += '/eds_status_draining';
     return out || 'healthy';
   }
+}
+
+/** A host that left (or its cluster went): requests in flight finish on their pooled connections; idle ones close. */
+function closePools(h: Host): void {
+  for (const p of [h.pool, h.h2Pool]) if (p) p.close().catch(() => undefined);
+  h.pool = undefined;
+  h.h2Pool = undefined;
 }

@@ -8,6 +8,7 @@ import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, ty
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { DispatchOptions, PoolEvents, UpstreamHandler } from './connection-pool.ts';
+import type { Http2Settings } from '../xds/http2-options.ts';
 
 // Connection-specific headers are not allowed in HTTP/2 (RFC 9113 8.2.2).
 const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -71,15 +72,25 @@ export class H2Pool {
   private readonly maxConnectionDurationMs: number;
   private readonly events: PoolEvents;
   private readonly connector: H2Connector | undefined;
+  private readonly settings: Http2Settings | undefined;
   private closing = false;
   private active = 0;
 
   constructor(
     origin: string,
-    o: { connectTimeoutMs: number; idleTimeoutMs: number; maxConnectionDurationMs?: number; events: PoolEvents; connector?: H2Connector },
+    o: {
+      connectTimeoutMs: number;
+      idleTimeoutMs: number;
+      maxConnectionDurationMs?: number;
+      events: PoolEvents;
+      connector?: H2Connector;
+      /** The cluster's http2_protocol_options. */
+      settings?: Http2Settings;
+    },
   ) {
     this.origin = origin;
     this.connector = o.connector;
+    this.settings = o.settings;
     this.connectTimeoutMs = o.connectTimeoutMs;
     this.idleTimeoutMs = o.idleTimeoutMs;
     this.maxConnectionDurationMs = o.maxConnectionDurationMs ?? 0;
@@ -100,8 +111,10 @@ export class H2Pool {
         this.events.onConnectError(err);
         return err;
       }
-      s = connect(this.origin, { createConnection: () => transport });
-    } else s = connect(this.origin);
+      s = connect(this.origin, { settings: this.settings?.settings ?? {}, createConnection: () => transport });
+    } else s = connect(this.origin, { settings: this.settings?.settings ?? {} });
+    const windowSize = this.settings?.connectionWindowSize;
+    if (windowSize !== undefined) s.once('connect', () => s.setLocalWindowSize(windowSize));
     this.session = s;
     this.connected = false;
     // Per session: a draining session (goaway, max_connection_duration) may close after the next one opened.

@@ -54,6 +54,8 @@ export class Host {
   rqTimeout = 0;
   rqTotal = 0;
   pool: HostPool | undefined;
+  /** The HTTP/2 pool HTTP/2 clients use when the cluster follows the downstream protocol (use_downstream_protocol_config). */
+  h2Pool: HostPool | undefined;
   /** EDF scheduler state (weighted round robin / least request). */
   edfDeadline = 0;
   /** Ejected by outlier detection (Envoy's FAILED_OUTLIER_CHECK health flag). */
