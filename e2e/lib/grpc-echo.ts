@@ -15,7 +15,7 @@ const method = (name: string, requestStream: boolean, responseStream: boolean): 
   responseSerialize: raw.serialize,
   responseDeserialize: raw.deserialize,
 });
-const ECHO = {
+export const ECHO = {
   unary: method('Unary', false, false),
   count: method('Count', false, true),
   sum: method('Sum', true, false),
