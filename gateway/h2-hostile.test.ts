@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { connect as h2connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import type { Server } from 'node:http';
+import fc from 'fast-check';
 import type { Proxy } from './proxy.ts';
 import { startTestProxy } from './test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from './test/ads-server.ts';
@@ -247,6 +248,28 @@ describe('hostile HTTP/2 (h2c) against the gateway', () => {
       await stillServes();
     });
   }
+
+  test('fuzz: random frame sequences after a valid preface never take the gateway down', async () => {
+    // Any frame type (known and unknown), flags, small stream ids, payloads mixing valid request headers
+    // with random bytes; 150 connections per run, each may fail on its own.
+    const arbFrame = fc.record({
+      type: fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), fc.integer({ min: 10, max: 255 })),
+      flags: fc.integer({ min: 0, max: 255 }),
+      stream: fc.constantFrom(0, 1, 2, 3, 5, 7, 0x7fffffff),
+      payload: fc.oneof(
+        fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+        fc.constant(requestBlock('/fuzz')),
+        fc.constantFrom(Buffer.alloc(4), Buffer.alloc(8), Buffer.from([0, 0, 0, 1, 0, 0, 0, 0])),
+      ),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(arbFrame, { minLength: 1, maxLength: 12 }), async (frames) => {
+        await attack(port, [PREFACE, settings(), ...frames.map((f) => frame(f.type, f.flags, f.stream, f.payload))], 50);
+      }),
+      { numRuns: 150, seed: 20261207 },
+    );
+    await stillServes();
+  });
 
   test('a broken preface is not HTTP/2 and not a request: the connection closes, nothing is routed', async () => {
     const seenBefore = backend.seen.length;

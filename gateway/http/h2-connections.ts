@@ -129,14 +129,16 @@ export class H2Connections {
   }
 
   private onStream(stream: ServerHttp2Stream, raw: string[]): void {
+    // First of all: node emits 'stream' a tick after the HEADERS, so a protocol error later in the same read
+    // may already have destroyed the session and be about to fail this stream. A stream the client resets
+    // errors too; its 'close' ends the request (onDownstreamClose).
+    stream.on('error', () => undefined);
     const session = stream.session;
     const h = session ? this.sessions.get(session) : undefined;
     if (!h) {
-      stream.close();
+      if (!stream.destroyed) stream.close();
       return;
     }
-    // A stream the client resets errors; its 'close' ends the request (onDownstreamClose).
-    stream.on('error', () => undefined);
     const { hcm, sock } = h;
     const st = hcm.store;
     const cs = this.stats;
