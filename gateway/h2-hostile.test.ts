@@ -211,6 +211,29 @@ describe('hostile HTTP/2 (h2c) against the gateway', () => {
     await stillServes();
   });
 
+  test('more headers than max_headers_count (100): 431, as on HTTP/1.1, the session serves on', async () => {
+    const session = h2connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    try {
+      const get = (n: number): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const headers: Record<string, string> = { ':path': '/many', ':authority': HOST };
+          for (let i = 0; i < n; i++) headers[`x-h${i}`] = 'v';
+          const req = session.request(headers);
+          let st = 0;
+          req.on('response', (h) => (st = Number(h[':status'])));
+          req.on('data', () => undefined);
+          req.on('end', () => resolve(st));
+          req.on('error', reject);
+          req.end();
+        });
+      assert.equal(await get(150), 431);
+      assert.equal(await get(10), 200);
+    } finally {
+      session.close();
+    }
+  });
+
   test('PING and SETTINGS floods without reading the answers end the session', async () => {
     function* flood(): Generator<Buffer> {
       yield Buffer.concat([PREFACE, settings()]);
