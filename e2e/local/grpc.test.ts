@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
-import { connect as h2connect, createServer as createH2Server, type IncomingHttpHeaders } from 'node:http2';
+import { connect as h2connect, constants, createServer as createH2Server, type IncomingHttpHeaders } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -27,7 +27,19 @@ function dualBackend(): NetServer {
     res.end(req.httpVersion);
   };
   const h1 = createHttpServer(answer);
-  const h2 = createH2Server(answer);
+  const h2 = createH2Server();
+  h2.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    if (headers[':path'] === '/reset-mid') {
+      // Half a response, then the connection drops: the client must see its stream fail, not a short answer.
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.write('half');
+      setTimeout(() => stream.session?.destroy(), 50);
+      return;
+    }
+    stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+    stream.end('2.0');
+  });
   return createNetServer((sock) => {
     sock.once('data', (first: Buffer) => {
       sock.pause();
@@ -382,6 +394,30 @@ spec:
       (await promisify(execFile)('curl', ['-sS', ...flags, '-H', 'Host: dual.example.com', `http://127.0.0.1:${gw.port}/which`])).stdout;
     assert.equal(await curl('--http2-prior-knowledge'), '2.0');
     assert.equal(await curl('--http1.1'), '1.1');
+  });
+
+  test('an upstream connection lost after the response started resets the client stream (no truncated answer passed as whole)', async () => {
+    const session = h2connect(`http://127.0.0.1:${gw.port}`);
+    session.on('error', () => undefined);
+    try {
+      const r = await new Promise<{ status: number; body: string; rst: number | undefined; ended: boolean }>((resolve) => {
+        const req = session.request({ ':path': '/reset-mid', ':authority': 'dual.example.com' });
+        let status = 0;
+        let body = '';
+        let ended = false;
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => (ended = true));
+        req.on('error', () => undefined);
+        req.on('close', () => resolve({ status, body, rst: req.rstCode, ended }));
+        req.end();
+      });
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'half');
+      assert.notEqual(r.rst, constants.NGHTTP2_NO_ERROR, `the stream ended cleanly: ${JSON.stringify(r)}`);
+    } finally {
+      session.close();
+    }
   });
 
   test('curl --http2-prior-knowledge gets the same answer as HTTP/1.1', async () => {

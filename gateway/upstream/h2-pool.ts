@@ -225,6 +225,13 @@ export class H2Pool {
         fail(h2Error('connection termination', 'UND_ERR_SOCKET'));
         return;
       }
+      // node also ends the readable side of a stream the server reset (RST_STREAM after some DATA): that is a
+      // reset, not the end of the response, and the client's stream must be reset too, as Envoy does.
+      const code = stream.rstCode;
+      if (code !== undefined && code !== constants.NGHTTP2_NO_ERROR) {
+        fail(h2Error('remote reset', 'MESHGATE_H2_RESET'));
+        return;
+      }
       done = true;
       this.active--;
       handler.onResponseEnd?.(controller, trailers);
