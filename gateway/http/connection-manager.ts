@@ -101,7 +101,13 @@ const COUNTERS: (keyof HcmStats)[] = [
   'cors.origin_valid',
   'cors.origin_invalid',
 ];
-const GAUGES: (keyof HcmStats)[] = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_cx_http2_active', 'downstream_rq_active', 'fault.active_faults'];
+const GAUGES: (keyof HcmStats)[] = [
+  'downstream_cx_active',
+  'downstream_cx_http1_active',
+  'downstream_cx_http2_active',
+  'downstream_rq_active',
+  'fault.active_faults',
+];
 
 export class HttpConnectionManager {
   readonly spec: HcmSpec;
