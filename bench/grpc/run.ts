@@ -3,7 +3,7 @@
 // not a test: `npm run bench:grpc [-- --rounds N --duration S --conns C --in-flight M]`. Goals (issue 18):
 // meshgate (1 worker) >= 1.5x the naive proxy's calls/s, p99 <= 3x nginx's.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,9 @@ const { values: opt } = parseArgs({
     conns: { type: 'string', default: '4' },
     'in-flight': { type: 'string', default: '16' },
     meshgate: { type: 'string', default: join(ROOT, 'bin', 'meshgate') },
+    // grpc-js: the real gRPC client (issue 18's measure); h2load: the same unary call as raw HTTP/2 frames, a C
+    // client that does not saturate first, so the proxies rather than the client are measured.
+    client: { type: 'string', default: 'grpc-js' },
   },
 });
 const AUTHORITY = 'grpc.bench.example.com';
@@ -66,7 +69,62 @@ interface Result {
   seconds: number;
 }
 
+/**
+ * h2load sending the gRPC message `ping` (5-byte frame header + payload) as a unary call; its per-request log gives
+ * latencies. No warm-up of its own (h2load's --warm-up-time stalled against nginx here): the readiness calls warm up.
+ */
+function h2load(port: number): Promise<Result> {
+  const body = join(dir, 'ping.grpc');
+  writeFileSync(body, Buffer.concat([Buffer.from([0, 0, 0, 0, 4]), Buffer.from('ping')]));
+  const logFile = join(dir, 'h2load.log');
+  rmSync(logFile, { force: true });
+  return new Promise((resolve, reject) => {
+    const c = spawn(
+      'h2load',
+      [
+        '-t1',
+        `-c${opt.conns}`,
+        `-m${opt['in-flight']}`,
+        '-D',
+        opt.duration,
+        '--log-file',
+        logFile,
+        '-d',
+        body,
+        '-H',
+        `:authority: ${AUTHORITY}`,
+        '-H',
+        'content-type: application/grpc',
+        '-H',
+        'te: trailers',
+        `http://127.0.0.1:${port}/meshgate.test.Echo/Unary`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`h2load exited ${code}`));
+      // Log lines: start time (µs), status, duration (µs); status 0 is a call still in flight when the run ended.
+      const rows = readFileSync(logFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t'))
+        .filter((r) => r[1] !== '0');
+      const ok = rows.filter((r) => r[1] === '200').map((r) => Number(r[2]) / 1000);
+      ok.sort((a, b) => a - b);
+      const pct = (p: number): number => ok[Math.min(ok.length - 1, Math.floor(p * ok.length))] ?? NaN;
+      // The rate from h2load's own summary (`finished in 3.00s, 20229.00 req/s`, warm-up excluded).
+      const m = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(out);
+      const seconds = m ? Number(m[1]) : Number(opt.duration);
+      const calls = m ? Math.round(Number(m[2]) * seconds) : ok.length;
+      resolve({ calls, errors: rows.length - ok.length, p50Ms: pct(0.5), p99Ms: pct(0.99), seconds });
+    });
+  });
+}
+
 function load(port: number): Promise<Result> {
+  if (opt.client === 'h2load') return h2load(port);
   return new Promise((resolve, reject) => {
     const c = spawn(
       process.execPath,
@@ -178,12 +236,14 @@ spec:
   // Every target answers before measuring (meshgate may still be applying its first config).
   for (const [name, port] of Object.entries(targets)) {
     let ok = false;
+    let last: Result | undefined;
     for (let i = 0; i < 50 && !ok; i++) {
-      const r = await load(port).catch(() => undefined);
-      ok = r !== undefined && r.calls > 0 && r.errors === 0;
+      const r = await load(port).catch((e: unknown) => void process.stderr.write(`${String(e)}\n`));
+      if (r) last = r;
+      ok = r !== undefined && r.calls > 0;
       if (!ok) await new Promise((res) => setTimeout(res, 200));
     }
-    if (!ok) throw new Error(`${name} on :${port} does not answer gRPC calls`);
+    if (!ok) throw new Error(`${name} on :${port} does not answer gRPC calls: ${JSON.stringify(last)}`);
   }
   const runs: Record<string, Result[]> = {};
   for (let r = 0; r < Number(opt.rounds); r++) {
@@ -198,7 +258,7 @@ spec:
   const p99 = (n: string): number => median((runs[n] ?? []).map((x) => x.p99Ms));
   const p50 = (n: string): number => median((runs[n] ?? []).map((x) => x.p50Ms));
   const lines = [
-    `gRPC unary, ${opt.conns} channels x ${opt['in-flight']} calls in flight, ${opt.rounds} interleaved rounds of ${opt.duration} s (medians)`,
+    `gRPC unary (${opt.client} client), ${opt.conns} channels x ${opt['in-flight']} calls in flight, ${opt.rounds} interleaved rounds of ${opt.duration} s (medians)`,
     '',
     '| target | calls/s | p50 ms | p99 ms | x naive | x nginx | p99 x nginx | errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',

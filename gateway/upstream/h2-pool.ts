@@ -5,6 +5,7 @@
 // than max_connection_duration (from connect) drains: new requests go to a new session, the old one closes
 // gracefully (node's session.close(): its open streams finish first).
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { DispatchOptions, PoolEvents, UpstreamHandler } from './connection-pool.ts';
@@ -112,7 +113,14 @@ export class H2Pool {
         return err;
       }
       s = connect(this.origin, { settings: this.settings?.settings ?? {}, createConnection: () => transport });
-    } else s = connect(this.origin, { settings: this.settings?.settings ?? {} });
+    } else {
+      // Our own TCP connection, for TCP_NODELAY: node's default socket waits on Nagle's algorithm, which with
+      // delayed ACKs held small HTTP/2 frames (a gRPC call) back by tens of milliseconds.
+      const u = new URL(this.origin);
+      const host = u.hostname.replace(/^\[|\]$/g, '');
+      const port = Number(u.port || 80);
+      s = connect(this.origin, { settings: this.settings?.settings ?? {}, createConnection: () => netConnect({ host, port, noDelay: true }) });
+    }
     const windowSize = this.settings?.connectionWindowSize;
     if (windowSize !== undefined) s.once('connect', () => s.setLocalWindowSize(windowSize));
     this.session = s;
