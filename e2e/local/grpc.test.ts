@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { EchoClient, cancelled, echoServer, type Echo } from '../lib/grpc-echo.ts';
 import { eventually, freePort } from '../lib/process.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
-import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
 
 const HOST = 'grpc.example.com';
 const GRPC_IP = '127.0.20.1';
@@ -94,35 +94,11 @@ describe('local mode: HTTP/2 (h2c) and gRPC through the gateway', () => {
     gw.write('22-dual.yaml', serviceYaml('dual', dport, [{ ip: DUAL_IP }]));
     gw.write(
       '30-vs.yaml',
-      `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: grpc, namespace: default}
-spec:
-  hosts: [${HOST}]
-  gateways: [h2-gateway]
-  http:
-  - route: [{destination: {host: grpc-echo}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: grpc-timeout, namespace: default}
-spec:
-  hosts: [timeout.example.com]
-  gateways: [h2-gateway]
-  http:
-  - route: [{destination: {host: plain}}]
-    timeout: 0.5s
+      `${virtualServiceYaml('grpc', HOST, 'h2-gateway', 'grpc-echo')}---
+${virtualServiceYaml('grpc-timeout', 'timeout.example.com', 'h2-gateway', 'plain')}    timeout: 0.5s
 ---
 # useClientProtocol: the upstream protocol follows the client's (use_downstream_protocol_config).
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: dual, namespace: default}
-spec:
-  hosts: [dual.example.com]
-  gateways: [h2-gateway]
-  http:
-  - route: [{destination: {host: dual}}]
----
+${virtualServiceYaml('dual', 'dual.example.com', 'h2-gateway', 'dual')}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: dual, namespace: default}
@@ -132,24 +108,8 @@ spec:
     connectionPool:
       http: {useClientProtocol: true}
 ---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: slow, namespace: default}
-spec:
-  hosts: [slow.example.com]
-  gateways: [h2-gateway]
-  http:
-  - route: [{destination: {host: plain}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: plain, namespace: default}
-spec:
-  hosts: [plain.example.com]
-  gateways: [h2-gateway]
-  http:
-  - route: [{destination: {host: plain}}]
----
+${virtualServiceYaml('slow', 'slow.example.com', 'h2-gateway', 'plain')}---
+${virtualServiceYaml('plain', 'plain.example.com', 'h2-gateway', 'plain')}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: empty, namespace: default}
