@@ -22,7 +22,8 @@ import { SERVER_OVERWRITE, SERVER_APPEND_IF_ABSENT, SERVER_PASS_THROUGH } from '
 import { httpDate } from './date.ts';
 import { reasonPhrase } from './codes.ts';
 import { tunnelUpgrade, type UpgradeTunnel } from './websocket.ts';
-import type { CodecRejection } from './request-admission.ts';
+import type { Socket } from 'node:net';
+import type { AdmittedHead, CodecRejection } from './request-admission.ts';
 import * as F from './response-flags.ts';
 import { FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, faultAbort, faultDelay } from './fault.ts';
 import { CORS_DETAILS, corsDecode, corsEncode } from './cors.ts';
@@ -102,6 +103,27 @@ function classifyError(err: HandshakeError): ResetInfo {
     return { reason: 'protocol error', transport: '', flag: F.UPE, connectFailure: false, status: 502 };
   }
   return { reason: 'connection termination', transport: '', flag: F.UC, connectFailure: false, status: 503 };
+}
+
+/**
+ * The RequestInfo of a request admitted on `sock` (request-admission.ts), for the node:http and HTTP/2 paths; `o`
+ * is what the codec knows: its version, its body stream and when the body is complete.
+ */
+export function admittedRequest(a: AdmittedHead, method: string, sock: Socket, o: Pick<RequestInfo, 'httpMinor' | 'h2' | 'body' | 'complete'>): RequestInfo {
+  return {
+    method,
+    url: a.path,
+    authority: a.authority,
+    reject: a.reject,
+    sendContinue: a.sendContinue,
+    rawHeaders: a.rawHeaders,
+    remoteAddress: sock.remoteAddress ?? '',
+    remotePort: sock.remotePort ?? 0,
+    tls: (sock as { encrypted?: boolean }).encrypted === true,
+    localAddress: sock.localAddress ?? '',
+    localPort: sock.localPort ?? 0,
+    ...o,
+  };
 }
 
 const sanitize = (s: string): string => s.replace(/ /g, '_');

@@ -13,7 +13,7 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { ActiveStream } from './active-stream.ts';
+import { ActiveStream, admittedRequest } from './active-stream.ts';
 import type { HttpConnectionManager } from './connection-manager.ts';
 import { H2Downstream } from './h2-downstream.ts';
 import { admitRequest } from './request-admission.ts';
@@ -149,27 +149,7 @@ export class H2Connections {
     let complete = stream.endAfterHeaders;
     stream.once('end', () => (complete = true));
     const down = new H2Downstream(stream, () => st.inc(cs.tx_reset));
-    const active = new ActiveStream(
-      hcm,
-      {
-        method,
-        url: a.path,
-        authority: a.authority,
-        reject: a.reject,
-        sendContinue: a.sendContinue,
-        httpMinor: 1,
-        h2: true,
-        rawHeaders: a.rawHeaders,
-        remoteAddress: sock.remoteAddress ?? '',
-        remotePort: sock.remotePort ?? 0,
-        tls: (sock as { encrypted?: boolean }).encrypted === true,
-        localAddress: sock.localAddress ?? '',
-        localPort: sock.localPort ?? 0,
-        body: stream,
-        complete: () => complete,
-      },
-      down,
-    );
+    const active = new ActiveStream(hcm, admittedRequest(a, method, sock, { httpMinor: 1, h2: true, body: stream, complete: () => complete }), down);
     stream.once('close', () => {
       st.dec(cs.streams_active);
       // A stream reset by either side: ours (H2Downstream.reset) is tx_reset, any other rx_reset.

@@ -7,7 +7,7 @@ import { createServer as createHttpServer, ServerResponse, type IncomingMessage,
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { StatScope, type StatsStore } from '../stats/store.ts';
-import { ActiveStream } from '../http/active-stream.ts';
+import { ActiveStream, admittedRequest } from '../http/active-stream.ts';
 import type { HttpConnectionManager } from '../http/connection-manager.ts';
 import type { ChainDispatcher } from './chain-dispatcher.ts';
 import { NodeDownstream } from '../http/downstream.ts';
@@ -300,23 +300,12 @@ export class ActiveListener {
     const a = admitRequest(hcm, method, req.url ?? '/', req.rawHeaders, sock);
     const stream = new ActiveStream(
       hcm,
-      {
-        method,
-        url: a.path,
-        authority: a.authority,
-        reject: a.reject,
-        sendContinue: a.sendContinue,
+      admittedRequest(a, method, sock, {
         // Envoy's codec handles anything but HTTP/1.1 (HTTP/0.9 `GET /path`, 1.0) as HTTP/1.0: 426 unless accepted.
         httpMinor: req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? 1 : 0,
-        rawHeaders: a.rawHeaders,
-        remoteAddress: sock.remoteAddress ?? '',
-        remotePort: sock.remotePort ?? 0,
-        tls: (sock as { encrypted?: boolean }).encrypted === true,
-        localAddress: sock.localAddress ?? '',
-        localPort: sock.localPort ?? 0,
         body: req,
         complete: () => req.complete,
-      },
+      }),
       down,
     );
     res.on('close', () => {
