@@ -29,7 +29,7 @@ import { FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, faultAbort, faultDelay } from '.
 import { CORS_DETAILS, corsDecode, corsEncode } from './cors.ts';
 import type { CorsPolicy } from '../router/cors-policy.ts';
 import { sendShadow } from './shadow.ts';
-import { firstHeaderValue, headerIndex, joinedHeaderValue } from '../../xds/header-list.ts';
+import { firstHeaderValue, headerIndex, joinedHeaderValue, setHeader } from '../../xds/header-list.ts';
 import { sample } from '../router/fraction.ts';
 import { shadowHost } from '../router/mirror.ts';
 import { pickWeighted } from '../router/weighted-clusters.ts';
@@ -653,11 +653,7 @@ export class ActiveStream {
     const perTry = route.retry?.perTryTimeoutMs ?? 0;
     const expected = timeout > 0 ? (perTry > 0 && perTry < timeout ? perTry : timeout) : perTry;
     if (!spec.suppressEnvoyHeaders && expected > 0) h.push('x-envoy-expected-rq-timeout-ms', String(expected));
-    if (grpcLegacy && expected > 0) {
-      const at = headerIndex(h, 'grpc-timeout');
-      if (at >= 0) h[at + 1] = formatGrpcTimeout(expected);
-      else h.push('grpc-timeout', formatGrpcTimeout(expected));
-    }
+    if (grpcLegacy && expected > 0) setHeader(h, 'grpc-timeout', formatGrpcTimeout(expected));
     const c = this.ctx();
     if (wcIndex >= 0) {
       const wc = route.weighted?.[wcIndex];
@@ -1075,12 +1071,7 @@ export class ActiveStream {
     if (c === undefined) return;
     const d = streamDuration(c, parseGrpcTimeout(firstHeaderValue(this.parsed.headers, 'grpc-timeout')));
     if (d === undefined) return;
-    if (this.grpc) {
-      const h = this.upstreamHeaders;
-      const at = headerIndex(h, 'grpc-timeout');
-      if (at >= 0) h[at + 1] = formatGrpcTimeout(d.ms);
-      else h.push('grpc-timeout', formatGrpcTimeout(d.ms));
-    }
+    if (this.grpc) setHeader(this.upstreamHeaders, 'grpc-timeout', formatGrpcTimeout(d.ms));
     const left = Math.max(0, d.ms - (performance.now() - this.startHr));
     this.durationTimer = setTimeout(() => this.onMaxDuration(), left);
   }
