@@ -18,6 +18,7 @@ import type { HttpConnectionManager } from './connection-manager.ts';
 import { H2Downstream } from './h2-downstream.ts';
 import { admitRequest } from './request-admission.ts';
 import { StatScope, type StatsStore } from '../stats/store.ts';
+import { ignoreError, releaseClosedStream } from '../upstream/h2-release.ts';
 
 /** Envoy's downstream HTTP/2 codec stats (`http2.*`, in the root scope) that this codec can observe. */
 interface CodecStats {
@@ -132,7 +133,7 @@ export class H2Connections {
     // First of all: node emits 'stream' a tick after the HEADERS, so a protocol error later in the same read
     // may already have destroyed the session and be about to fail this stream. A stream the client resets
     // errors too; its 'close' ends the request (onDownstreamClose).
-    stream.on('error', () => undefined);
+    stream.on('error', ignoreError);
     const session = stream.session;
     const h = session ? this.sessions.get(session) : undefined;
     if (!h) {
@@ -155,6 +156,7 @@ export class H2Connections {
       // A stream reset by either side: ours (H2Downstream.reset) is tx_reset, any other rx_reset.
       if (stream.rstCode !== undefined && stream.rstCode !== 0 && !down.resetSent) st.inc(cs.rx_reset);
       active.onDownstreamClose();
+      releaseClosedStream(stream);
     });
     try {
       active.start();

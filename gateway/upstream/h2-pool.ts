@@ -9,6 +9,7 @@ import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { DispatchOptions, PoolEvents, UpstreamHandler } from './connection-pool.ts';
+import { releaseClosedStream } from './h2-release.ts';
 import type { Http2Settings } from '../xds/http2-options.ts';
 
 // Connection-specific headers are not allowed in HTTP/2 (RFC 9113 8.2.2).
@@ -246,6 +247,7 @@ export class H2Pool {
     });
     stream.on('error', (err: Error & { code?: string }) => fail(err));
     stream.on('close', () => {
+      releaseClosedStream(stream);
       if (done) return;
       const code = stream.rstCode;
       if (code === constants.NGHTTP2_REFUSED_STREAM) fail(h2Error('remote refused stream reset', 'MESHGATE_H2_REFUSED_STREAM'));
