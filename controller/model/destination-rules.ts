@@ -5,8 +5,7 @@ import { compareByCreation } from './config.ts';
 import type { DestinationRuleSpec, Subset, TrafficPolicy } from './istio-types.ts';
 import { resolveShortName, subsetOf } from './host.ts';
 import { isSubset, type Labels } from './labels.ts';
-
-const ROOT_NAMESPACE = 'istio-system';
+import { ROOT_NAMESPACE } from './mesh.ts';
 
 /** The effective rule for a host: possibly several DRs merged (subsets concatenated, first policy wins). */
 export interface EffectiveDestinationRule {

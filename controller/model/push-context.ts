@@ -31,6 +31,10 @@ import { isSubset } from './labels.ts';
 import { kubePortProtocol } from './protocol.ts';
 import type { KubeServiceSpec } from './kube-types.ts';
 import { type CredentialIndex, indexCredentials } from './credentials.ts';
+import { type AuthorizationPolicies, type AuthorizationPolicyConfig, selectAuthorizationPolicies } from './authorization-policies.ts';
+import { validateAuthorizationPolicy } from './authorization-policy-validation.ts';
+import { SECURITY_API_GROUP, SECURITY_API_VERSIONS } from './security-types.ts';
+import { ROOT_NAMESPACE } from './mesh.ts';
 
 export interface PushContext {
   identity: GatewayIdentity;
@@ -48,6 +52,8 @@ export interface PushContext {
   endpoints(svc: ModelService, port: ModelPort): ModelEndpoint[];
   /** credentialName Secrets in the gateway's namespace (pilot/pkg/credentials/kube). */
   credentials: CredentialIndex;
+  /** The AuthorizationPolicies applying to this gateway, by action. */
+  authorizationPolicies: AuthorizationPolicies;
   errors: ValidationError[];
 }
 
@@ -80,6 +86,27 @@ function validated<S>(objs: readonly StoredObject[], validate: (o: StoredObject)
       continue;
     }
     out.push({ ...metaOf(o), spec: o.obj.spec as S });
+  }
+  return out.sort(compareByCreation);
+}
+
+/**
+ * Valid AuthorizationPolicies (security.istio.io v1 or v1beta1), in creation order, with their specs as
+ * istiod decodes them; invalid ones are reported and skipped.
+ */
+function validAuthorizationPolicies(objs: readonly StoredObject[], errors: ValidationError[]): AuthorizationPolicyConfig[] {
+  const out: AuthorizationPolicyConfig[] = [];
+  for (const o of objs) {
+    const meta = metaOf(o);
+    const [group, version] = o.obj.apiVersion.split('/');
+    if (group !== SECURITY_API_GROUP || !(SECURITY_API_VERSIONS as readonly string[]).includes(version ?? '')) {
+      const message = `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${SECURITY_API_GROUP}/v1 (v1beta1 is also served)`;
+      errors.push(...toErrors(o, [{ field: 'apiVersion', message }]));
+      continue;
+    }
+    const { spec, errors: errs } = validateAuthorizationPolicy(meta, o.obj.spec);
+    if (errs.length > 0) errors.push(...toErrors(o, errs));
+    else out.push({ ...meta, spec });
   }
   return out.sort(compareByCreation);
 }
@@ -195,6 +222,7 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
   const vsConfigs = validated<VirtualServiceSpec>(snapshot.byKind('VirtualService'), (o) => validateVirtualService(o.obj.spec), errors);
   const drConfigs = validated<DestinationRuleSpec>(snapshot.byKind('DestinationRule'), (o) => validateDestinationRule(o.obj.spec), errors);
   const seConfigs = validated<ServiceEntrySpec>(snapshot.byKind('ServiceEntry'), (o) => validateServiceEntry(o.obj.spec), errors);
+  const authorizationPolicies = validAuthorizationPolicies(snapshot.byKind('AuthorizationPolicy'), errors);
 
   const pods = indexPods(snapshot.byKind('Pod'));
   const targets = serviceTargets(snapshot, identity, pods);
@@ -307,6 +335,7 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
       return endpointsOfKubeService(svc).filter((e) => e.servicePortName === port.name);
     },
     credentials: indexCredentials(snapshot.byKind('Secret'), identity.namespace),
+    authorizationPolicies: selectAuthorizationPolicies(authorizationPolicies, ROOT_NAMESPACE, identity.namespace, identity.labels),
     errors,
   };
 }

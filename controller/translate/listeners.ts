@@ -10,6 +10,15 @@ import { isHTTP } from '../model/protocol.ts';
 import { adsConfigSource } from './envoy.ts';
 import { tcpProxyFilters, tlsPassthroughChains } from './tcp-routes.ts';
 import { downstreamTlsContext, tlsTransportSocket } from './tls.ts';
+import { authorizationNotes, rbacHttpFilters, rbacNetworkFilters } from './rbac.ts';
+
+type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+
+/** The AuthorizationPolicy filters of this gateway: the same on every HCM, and on every TCP or TLS chain. */
+interface AuthzFilters {
+  http: HttpFilter[];
+  network: envoy.config.listener.v3.Filter[];
+}
 
 /** Envoy's name for a listener: `<bind>_<port>`. */
 function listenerName(bind: string, port: number): string {
@@ -17,13 +26,15 @@ function listenerName(bind: string, port: number): string {
 }
 
 /**
- * HTTP filters of a gateway HCM. Istio's chain is istio.metadata_exchange, grpc_stats, istio.alpn,
- * fault, cors, istio.stats, router; the istio.* filters are Istio's own extensions whose protos are not
- * published on npm (and which only feed Istio telemetry), and grpc_stats only counts gRPC messages, so
- * meshgate emits the Envoy filters that change request handling: fault, cors, router.
+ * HTTP filters of a gateway HCM. Istio's chain is istio.metadata_exchange, the RBAC filters of the
+ * AuthorizationPolicies (rbac.ts), grpc_stats, istio.alpn, fault, cors, istio.stats, router; the istio.*
+ * filters are Istio's own extensions whose protos are not published on npm (and which only feed Istio
+ * telemetry), and grpc_stats only counts gRPC messages, so meshgate emits the Envoy filters that change
+ * request handling: RBAC, fault, cors, router, in that order.
  */
-function httpFilters(): envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter[] {
+function httpFilters(authz: readonly HttpFilter[]): HttpFilter[] {
   return [
+    ...authz,
     { name: 'envoy.filters.http.fault', typed_config: typedAny(FAULT_TYPE, {}) },
     { name: 'envoy.filters.http.cors', typed_config: typedAny(CORS_TYPE, {}) },
     { name: 'envoy.filters.http.router', typed_config: typedAny(ROUTER_TYPE, {}) },
@@ -34,12 +45,13 @@ function httpFilters(): envoy.extensions.filters.network.http_connection_manager
 function gatewayHttpConnectionManager(
   statPrefix: string,
   routeName: string,
+  authz: readonly HttpFilter[],
 ): envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager {
   return {
     codec_type: 'AUTO',
     stat_prefix: statPrefix,
     rds: { config_source: adsConfigSource(), route_config_name: routeName },
-    http_filters: httpFilters(),
+    http_filters: httpFilters(authz),
     // Gateways are the edge: trust the peer address, no XFF hops (gatewayTopology.numTrustedProxies 0).
     use_remote_address: true,
     xff_num_trusted_hops: 0,
@@ -63,14 +75,17 @@ function gatewayHttpConnectionManager(
 }
 
 /** The network filter holding a gateway HCM. */
-function hcmFilter(statPrefix: string, routeName: string): envoy.config.listener.v3.Filter {
-  return { name: 'envoy.filters.network.http_connection_manager', typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName)) };
+function hcmFilter(statPrefix: string, routeName: string, authz: AuthzFilters): envoy.config.listener.v3.Filter {
+  return {
+    name: 'envoy.filters.network.http_connection_manager',
+    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz.http)),
+  };
 }
 
-function httpFilterChain(listener: string, ms: MergedServers): envoy.config.listener.v3.FilterChain {
+function httpFilterChain(listener: string, ms: MergedServers, authz: AuthzFilters): envoy.config.listener.v3.FilterChain {
   return {
     // `outbound_<listener>;` (the trailing ';' is Istio's stat-prefix delimiter since 1.23).
-    filters: [hcmFilter(`outbound_${listener};`, ms.routeName)],
+    filters: [hcmFilter(`outbound_${listener};`, ms.routeName, authz)],
     // PILOT_GATEWAY_TRANSPORT_SOCKET_CONNECT_TIMEOUT default (Istio 1.30+).
     transport_socket_connect_timeout: '15s',
   };
@@ -127,21 +142,29 @@ function terminatingTls(push: PushContext, gs: GatewayServer): envoy.extensions.
  * Otherwise, per server: HTTPS termination gets an HCM chain matched by SNI (server hosts) with a TLS
  * context and its own RDS; TLS termination a tcp_proxy chain behind TLS; PASSTHROUGH one chain per
  * VirtualService `tls` match (SNI from `sniHosts`, no TLS context); plain TCP a tcp_proxy chain.
- * A listener with no chain is not emitted, as istiod does.
+ * A listener with no chain is not emitted, as istiod does. The RBAC network filters go before every
+ * tcp_proxy (buildCompleteNetworkFilters).
  */
-function filterChains(push: PushContext, listener: string, ms: MergedServers, sniClaimed: Map<string, string>): envoy.config.listener.v3.FilterChain[] {
-  if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(listener, ms)];
+function filterChains(
+  push: PushContext,
+  listener: string,
+  ms: MergedServers,
+  sniClaimed: Map<string, string>,
+  authz: AuthzFilters,
+): envoy.config.listener.v3.FilterChain[] {
+  if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(listener, ms, authz)];
   const chains: envoy.config.listener.v3.FilterChain[] = [];
+  const withAuthz = (filters: envoy.config.listener.v3.Filter[]): envoy.config.listener.v3.Filter[] => [...authz.network, ...filters];
   for (const gs of ms.servers) {
     const tls = gs.server.tls;
     if (!tls) {
       const filters = tcpProxyFilters(push, gs);
-      if (filters) chains.push({ filters, transport_socket_connect_timeout: '15s' });
+      if (filters) chains.push({ filters: withAuthz(filters), transport_socket_connect_timeout: '15s' });
       continue;
     }
     const mode = tls.mode ?? 'PASSTHROUGH';
     if (mode === 'PASSTHROUGH') {
-      chains.push(...tlsPassthroughChains(push, gs, sniClaimed));
+      chains.push(...tlsPassthroughChains(push, gs, sniClaimed).map((c) => ({ ...c, filters: withAuthz(c.filters ?? []) })));
       continue;
     }
     if (mode === 'AUTO_PASSTHROUGH') {
@@ -165,13 +188,13 @@ function filterChains(push: PushContext, listener: string, ms: MergedServers, sn
       chains.push({
         ...match,
         // HTTPS chains use the server name as stat_prefix when set.
-        filters: [hcmFilter(gs.server.name || `outbound_${listener};`, routeName)],
+        filters: [hcmFilter(gs.server.name || `outbound_${listener};`, routeName, authz)],
         transport_socket: transportSocket,
         transport_socket_connect_timeout: '15s',
       });
     } else {
       const filters = tcpProxyFilters(push, gs);
-      if (filters) chains.push({ ...match, filters, transport_socket: transportSocket, transport_socket_connect_timeout: '15s' });
+      if (filters) chains.push({ ...match, filters: withAuthz(filters), transport_socket: transportSocket, transport_socket_connect_timeout: '15s' });
     }
   }
   return chains;
@@ -201,6 +224,8 @@ function tlsInspector(): envoy.config.listener.v3.ListenerFilter {
  */
 export function buildListeners(push: PushContext): envoy.config.listener.v3.Listener[] {
   const merged = push.merged;
+  const authz: AuthzFilters = { http: rbacHttpFilters(push.authorizationPolicies), network: rbacNetworkFilters(push.authorizationPolicies) };
+  push.errors.push(...authorizationNotes(push.authorizationPolicies));
   const listeners = new Map<string, { bind: string; port: number; chains: envoy.config.listener.v3.FilterChain[] }>();
   // Passthrough SNI hosts claimed per port (and bind) across all its servers: Envoy refuses two equal chain matches.
   const sniByPort = new Map<number, Map<string, string>>();
@@ -211,7 +236,7 @@ export function buildListeners(push: PushContext): envoy.config.listener.v3.List
     const name = listenerName(bind, sp.number);
     let sni = sniByPort.get(sp.number);
     if (!sni) sniByPort.set(sp.number, (sni = new Map<string, string>()));
-    const chains = filterChains(push, name, ms, sni);
+    const chains = filterChains(push, name, ms, sni, authz);
     const l = listeners.get(name);
     if (l) l.chains.push(...chains);
     else listeners.set(name, { bind, port: sp.number, chains });

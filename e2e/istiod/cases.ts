@@ -29,6 +29,7 @@ const API_VERSION: Readonly<Record<string, string>> = {
   VirtualService: 'networking.istio.io/v1',
   DestinationRule: 'networking.istio.io/v1',
   ServiceEntry: 'networking.istio.io/v1',
+  AuthorizationPolicy: 'security.istio.io/v1',
 };
 
 /** `meshgate local`'s defaults. */

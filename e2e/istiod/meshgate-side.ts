@@ -5,6 +5,7 @@ import { ObjectStore } from '../../controller/model/store.ts';
 import { translate } from '../../controller/translate/translate.ts';
 import { validateDestinationRule, validateGateway, validateServiceEntry, validateVirtualService } from '../../controller/model/istio-validation.ts';
 import type { FieldError } from '../../controller/model/istio-validation.ts';
+import { validateAuthorizationPolicy } from '../../controller/model/authorization-policy-validation.ts';
 import type { KubeObject } from '../../controller/model/objects.ts';
 import { normalizeJson } from '../../xds/protos.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.ts';
@@ -17,6 +18,8 @@ const VALIDATE: Readonly<Record<string, (o: KubeObject) => FieldError[]>> = {
   VirtualService: (o) => validateVirtualService(o.spec),
   DestinationRule: (o) => validateDestinationRule(o.spec),
   ServiceEntry: (o) => validateServiceEntry(o.spec),
+  AuthorizationPolicy: (o) =>
+    validateAuthorizationPolicy({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
 };
 
 export function meshgateResources(c: DiffCase): Resources {

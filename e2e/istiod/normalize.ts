@@ -45,7 +45,8 @@ const stable = (v: unknown): string => JSON.stringify(canon(v));
 
 /**
  * Lists whose items Envoy picks by a key rather than by position are compared as maps from that key:
- * filter chains by their match, virtual hosts by name, named filters by name. Their order is not compared.
+ * filter chains by their match, virtual hosts by name, named filters by name. Their order is not compared,
+ * except for filters (see walk).
  */
 function keyOf(parentKey: string, item: Json): string | undefined {
   if (!isObj(item)) return undefined;
@@ -63,6 +64,24 @@ function keyOf(parentKey: string, item: Json): string | undefined {
   return undefined;
 }
 
+/** Filter lists, where one filter may come several times (one RBAC filter per AuthorizationPolicy action). */
+const FILTER_LISTS = new Set(['filters', 'http_filters', 'listener_filters']);
+
+/**
+ * A filter's key is its name; a name repeated in a filter list is numbered by occurrence (`name#2`), so such
+ * filters are compared with each other in order, as Envoy runs them.
+ */
+function numberRepeats(parentKey: string, keys: (string | undefined)[]): (string | undefined)[] {
+  if (!FILTER_LISTS.has(parentKey)) return keys;
+  const seen = new Map<string, number>();
+  return keys.map((k) => {
+    if (k === undefined) return k;
+    const n = (seen.get(k) ?? 0) + 1;
+    seen.set(k, n);
+    return n === 1 ? k : `${k}#${n}`;
+  });
+}
+
 /** Lists where order carries no meaning at all and items are plain values. */
 const UNORDERED = new Set(['domains', 'server_names', 'application_protocols', 'subject_alt_names', 'match_subject_alt_names', 'alpn_protocols']);
 
@@ -73,10 +92,20 @@ function walk(type: string, resource: string, path: string, parentKey: string, a
     return;
   }
   if (Array.isArray(a) && Array.isArray(b)) {
-    const keys = (l: Json[]) => l.map((x) => keyOf(parentKey, x));
+    const keys = (l: Json[]) =>
+      numberRepeats(
+        parentKey,
+        l.map((x) => keyOf(parentKey, x)),
+      );
     const ka = keys(a);
     const kb = keys(b);
     if (ka.every((k) => k !== undefined) && kb.every((k) => k !== undefined) && new Set(ka).size === ka.length && new Set(kb).size === kb.length) {
+      // Envoy runs filters in order: those both sides have must come in the same order.
+      if (FILTER_LISTS.has(parentKey)) {
+        const oa = ka.filter((k) => kb.includes(k));
+        const ob = kb.filter((k) => ka.includes(k));
+        if (oa.join('\n') !== ob.join('\n')) out.push({ type, resource, path: `${path}(order)`, istiod: oa, meshgate: ob });
+      }
       const ma = new Map(ka.map((k, i) => [k, a[i]]));
       const mb = new Map(kb.map((k, i) => [k, b[i]]));
       for (const k of [...new Set([...ka, ...kb])].sort()) walk(type, resource, `${path}[${k}]`, '', ma.get(k), mb.get(k), out);

@@ -1,0 +1,80 @@
+// security.istio.io AuthorizationPolicy as it appears in YAML (proto3 JSON, camelCase). v1 and v1beta1 share
+// one schema (istio/api aliases them). Typed after validation (authorization-policy-validation.ts), which
+// checks the shapes, so the translator can trust them.
+
+export const SECURITY_API_GROUP = 'security.istio.io';
+export const SECURITY_API_VERSIONS = ['v1', 'v1beta1'] as const;
+
+/** The annotation that turns an ALLOW or DENY policy into shadow rules (evaluated and logged, not enforced). */
+export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
+
+/** AuthorizationPolicy.Action; istiod's decoder also takes the enum numbers (0..3). */
+export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
+export const AUTHORIZATION_ACTIONS: readonly AuthorizationAction[] = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'];
+
+export interface WorkloadSelector {
+  matchLabels?: Record<string, string>;
+}
+
+export interface PolicyTargetReference {
+  group?: string;
+  kind?: string;
+  name?: string;
+  namespace?: string;
+}
+
+export interface Source {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+  trustDomains?: string[];
+  notTrustDomains?: string[];
+}
+
+export interface Operation {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+export interface Condition {
+  key?: string;
+  values?: string[];
+  notValues?: string[];
+}
+
+export interface Rule {
+  from?: { source?: Source }[];
+  to?: { operation?: Operation }[];
+  when?: Condition[];
+}
+
+export interface AuthorizationPolicySpec {
+  selector?: WorkloadSelector;
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  rules?: Rule[];
+  /** A name, or (as istiod's decoder accepts) the enum number; absent is ALLOW. */
+  action?: AuthorizationAction | number;
+  provider?: { name?: string };
+}
+
+/** The action a spec's `action` field stands for; undefined for a number outside the enum. */
+export function actionOf(spec: AuthorizationPolicySpec): AuthorizationAction | undefined {
+  const a = spec.action ?? 'ALLOW';
+  return typeof a === 'number' ? AUTHORIZATION_ACTIONS[a] : a;
+}
