@@ -1,10 +1,17 @@
-// Which version of each networking.istio.io resource the API server serves. Istio's CRDs serve v1, v1beta1
-// and v1alpha3 with one schema; older installs lack v1. Prefer the newest served version, per resource.
+// Which version of each resource of an Istio API group the API server serves. Istio's networking.istio.io
+// CRDs serve v1, v1beta1 and v1alpha3 with one schema, security.istio.io v1 and v1beta1; older installs lack
+// v1. Prefer the newest served version, per resource.
 import type { Logger } from 'pino';
 import { KubeApiError, type KubeClient } from './client.ts';
 
-const ISTIO_GROUP = 'networking.istio.io';
-const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
+/** An API group and its versions, newest first. */
+export interface IstioGroup {
+  group: string;
+  versions: readonly string[];
+}
+
+export const NETWORKING: IstioGroup = { group: 'networking.istio.io', versions: ['v1', 'v1beta1', 'v1alpha3'] };
+export const SECURITY: IstioGroup = { group: 'security.istio.io', versions: ['v1', 'v1beta1'] };
 
 interface APIGroup {
   versions?: { version: string }[];
@@ -13,14 +20,18 @@ interface APIResourceList {
   resources?: { name: string }[];
 }
 
-/** Finds the served version of Istio resources; cached until `invalidate()` (a 404 on a watched path). */
+/** Finds the served version of one group's resources; cached until `invalidate()` (a 404 on a watched path). */
 export class IstioDiscovery {
   private cache: Promise<Map<string, string>> | undefined;
   private readonly client: KubeClient;
   private readonly log: Logger;
-  constructor(client: KubeClient, log: Logger) {
+  readonly group: string;
+  private readonly versions: readonly string[];
+  constructor(client: KubeClient, log: Logger, group: IstioGroup = NETWORKING) {
     this.client = client;
     this.log = log;
+    this.group = group.group;
+    this.versions = group.versions;
   }
 
   invalidate(): void {
@@ -39,7 +50,7 @@ export class IstioDiscovery {
       throw new KubeApiError(
         404,
         'NotFound',
-        `${plural}.${ISTIO_GROUP} is not served by the API server (versions ${ISTIO_VERSIONS.join(', ')} tried): install the Istio CRDs, e.g. helm install meshgate-base charts/base`,
+        `${plural}.${this.group} is not served by the API server (versions ${this.versions.join(', ')} tried): install the Istio CRDs, e.g. helm install meshgate-base charts/base`,
       );
     }
     return v;
@@ -49,19 +60,19 @@ export class IstioDiscovery {
     const out = new Map<string, string>();
     let group: APIGroup;
     try {
-      group = await this.client.json<APIGroup>('GET', `/apis/${ISTIO_GROUP}`, { timeoutMs: 30_000 });
+      group = await this.client.json<APIGroup>('GET', `/apis/${this.group}`, { timeoutMs: 30_000 });
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return out; // group not installed: every plural fails with a clear message
       throw err;
     }
     const served = new Set((group.versions ?? []).map((v) => v.version));
     // Walk from the oldest to the newest so the newest version that serves a plural wins.
-    for (const version of [...ISTIO_VERSIONS].reverse()) {
+    for (const version of [...this.versions].reverse()) {
       if (!served.has(version)) continue;
-      const list = await this.client.json<APIResourceList>('GET', `/apis/${ISTIO_GROUP}/${version}`, { timeoutMs: 30_000 });
+      const list = await this.client.json<APIResourceList>('GET', `/apis/${this.group}/${version}`, { timeoutMs: 30_000 });
       for (const r of list.resources ?? []) if (!r.name.includes('/')) out.set(r.name, version);
     }
-    this.log.debug({ versions: Object.fromEntries(out) }, 'discovered networking.istio.io versions');
+    this.log.debug({ versions: Object.fromEntries(out) }, `discovered ${this.group} versions`);
     return out;
   }
 }

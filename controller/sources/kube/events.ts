@@ -20,6 +20,7 @@ const DEFAULT_API_VERSION: Record<string, string> = {
   VirtualService: 'networking.istio.io/v1',
   DestinationRule: 'networking.istio.io/v1',
   ServiceEntry: 'networking.istio.io/v1',
+  AuthorizationPolicy: 'security.istio.io/v1',
   Service: 'v1',
   Pod: 'v1',
   Secret: 'v1',

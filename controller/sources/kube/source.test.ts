@@ -9,8 +9,11 @@ import type { KubeObject } from '../../model/objects.ts';
 import { ObjectStore } from '../../model/store.ts';
 import { KubeClient } from './client.ts';
 import { startKubeSource, SECRET_FIELD_SELECTOR, type KubeSource } from './source.ts';
-import { CORE_RESOURCES, FakeApiServer, istioResources } from './testing/fake-apiserver.ts';
+import { CORE_RESOURCES, FakeApiServer, istioResources, securityResources } from './testing/fake-apiserver.ts';
 import type { ReflectorTiming } from './reflector.ts';
+
+/** One watch per kind: 4 networking.istio.io, AuthorizationPolicy, Service, EndpointSlice, Pod, Secret. */
+const WATCHES = 9;
 
 const FAST: Partial<ReflectorTiming> = { backoffInitialMs: 40, backoffMaxMs: 320, idleMs: 10_000, watchTimeoutSeconds: 300 };
 
@@ -111,8 +114,9 @@ describe('kubernetes source', () => {
     assert.equal(s?.apiVersion, 'v1');
     assert.equal(s?.kind, 'Service');
     assert.equal((s?.metadata as unknown as Record<string, unknown>).managedFields, undefined);
-    // Every watched kind was listed before synced: 4 Istio kinds, services, endpointslices, pods, secrets.
-    assert.equal(new Set(fake.listRequests().map((r) => r.path)).size, 8);
+    // Every watched kind was listed before synced: 4 networking.istio.io kinds, AuthorizationPolicy, services,
+    // endpointslices, pods, secrets.
+    assert.equal(new Set(fake.listRequests().map((r) => r.path)).size, WATCHES);
   });
 
   test('synced waits for a kind whose first list fails, and resolves once it succeeds', async () => {
@@ -131,7 +135,7 @@ describe('kubernetes source', () => {
     const { fake, store, begin } = await setup();
     const src = begin();
     await src.synced;
-    await waitFor('watches open', () => fake.openWatches() === 8);
+    await waitFor('watches open', () => fake.openWatches() === WATCHES);
     fake.apply(svc('default', 'a'));
     await waitFor('a added', () => names(store, 'Service').includes('default/a'));
     fake.apply(svc('default', 'a', { spec: { ports: [{ port: 9000 }] } }));
@@ -144,13 +148,13 @@ describe('kubernetes source', () => {
     const { fake, store, begin } = await setup();
     const src = begin();
     await src.synced;
-    await waitFor('watches open', () => fake.openWatches() === 8);
+    await waitFor('watches open', () => fake.openWatches() === WATCHES);
     fake.apply(svc('default', 'a'));
     await waitFor('a added', () => names(store, 'Service').length === 1);
     const lists = fake.listRequests().length;
     const lastRv = store.snapshot().byKind('Service')[0]?.obj.metadata.resourceVersion;
     fake.endWatches();
-    await waitFor('watches reopened', () => fake.watchRequests('services').length === 2 && fake.openWatches() === 8);
+    await waitFor('watches reopened', () => fake.watchRequests('services').length === 2 && fake.openWatches() === WATCHES);
     assert.equal(fake.watchRequests('services')[1]?.query.get('resourceVersion'), lastRv);
     assert.equal(fake.watchRequests('services')[1]?.query.get('allowWatchBookmarks'), 'true');
     assert.equal(fake.listRequests().length, lists, 'no relist');
@@ -162,7 +166,7 @@ describe('kubernetes source', () => {
     const { fake, begin } = await setup();
     const src = begin();
     await src.synced;
-    await waitFor('watches open', () => fake.openWatches() === 8);
+    await waitFor('watches open', () => fake.openWatches() === WATCHES);
     fake.apply(pod('default', 'p', {})); // rv moves on; the services watch sees nothing
     fake.bookmark();
     await sleep(50);
@@ -178,7 +182,7 @@ describe('kubernetes source', () => {
     fake.apply(svc('default', 'a'));
     const src = begin();
     await src.synced;
-    await waitFor('watches open', () => fake.openWatches() === 8);
+    await waitFor('watches open', () => fake.openWatches() === WATCHES);
     const lists = fake.listRequests('services').length;
     fake.compact();
     await waitFor('services relisted', () => fake.listRequests('services').length === lists + 1);
@@ -192,7 +196,7 @@ describe('kubernetes source', () => {
     fake.apply(svc('default', 'b'));
     const src = begin();
     await src.synced;
-    await waitFor('watches open', () => fake.openWatches() === 8);
+    await waitFor('watches open', () => fake.openWatches() === WATCHES);
     const port = fake.port;
     await fake.stop();
     fake.remove('Service', 'default', 'a');
@@ -208,7 +212,7 @@ describe('kubernetes source', () => {
     const { fake, store, begin } = await setup();
     const src = begin();
     await src.synced;
-    await waitFor('watches open', () => fake.openWatches() === 8);
+    await waitFor('watches open', () => fake.openWatches() === WATCHES);
     const lists = fake.listRequests('pods').length;
     fake.fail(410, (r) => r.path.endsWith('/pods') && r.query.get('watch') === 'true');
     fake.endWatches();
@@ -221,7 +225,7 @@ describe('kubernetes source', () => {
     const { fake, store, registry, begin } = await setup();
     const src = begin();
     await src.synced;
-    await waitFor('watches open', () => fake.openWatches() === 8);
+    await waitFor('watches open', () => fake.openWatches() === WATCHES);
     fake.fail(500, (r) => r.path.endsWith('/services') && r.query.get('watch') === 'true', 4);
     fake.endWatches();
     await waitFor('five services watch attempts after the end', () => fake.watchRequests('services').length >= 6);
@@ -243,7 +247,7 @@ describe('kubernetes source', () => {
     fake.apply(svc('default', 'a'));
     const src = begin();
     await src.synced;
-    await waitFor('watches open', () => fake.openWatches() === 8);
+    await waitFor('watches open', () => fake.openWatches() === WATCHES);
     const port = fake.port;
     await fake.stop();
     await sleep(1_200); // 40 + 80 + 160 + 320 + 320 ... : several capped retries
@@ -255,7 +259,7 @@ describe('kubernetes source', () => {
     fake.apply(svc('default', 'during-outage'));
     await fake.start(port);
     await waitFor('the change made during the outage', () => names(store, 'Service').includes('default/during-outage'), 3_000);
-    await waitFor('the gauge shows the watch open again', () => fake.openWatches() === 8);
+    await waitFor('the gauge shows the watch open again', () => fake.openWatches() === WATCHES);
     assert.match(await registry.metrics(), /meshgate_controller_k8s_watches_open\{kind="Service"\} 1/);
   });
 
@@ -267,7 +271,7 @@ describe('kubernetes source', () => {
     fake.endWatches(); // the re-watches are accepted and then hang like a dead peer
     await waitFor('hung watches re-established by the watchdog', () => fake.watchRequests('services').length >= 3, 3_000);
     fake.setHangWatches(false);
-    await waitFor('a live watch again', () => fake.openWatches() === 8, 3_000);
+    await waitFor('a live watch again', () => fake.openWatches() === WATCHES, 3_000);
     fake.apply(svc('default', 'x'));
     await waitFor('events flow on the new watch', () => names(store, 'Service').length === 1);
     assert.match(await registry.metrics(), /meshgate_controller_k8s_watch_restarts_total\{kind="Service",reason="idle"\} [1-9]/);
@@ -279,7 +283,7 @@ describe('kubernetes source', () => {
       [['v1beta1', 'v1alpha3'], 'v1beta1'],
       [['v1alpha3'], 'v1alpha3'],
     ] as const) {
-      const { fake, store, begin } = await setup({ resources: [...CORE_RESOURCES, ...versions.flatMap((v) => istioResources(v))] });
+      const { fake, store, begin } = await setup({ resources: [...CORE_RESOURCES, ...versions.flatMap((v) => istioResources(v)), ...securityResources('v1')] });
       fake.apply(gateway('default', 'gw'));
       const src = begin();
       await src.synced;
@@ -308,7 +312,41 @@ describe('kubernetes source', () => {
     void src.synced.then(() => (done = true));
     await waitFor('discovery retried', () => fake.requests.filter((r) => r.path === '/apis/networking.istio.io').length >= 3);
     assert.equal(done, false);
-    resources.push(...istioResources('v1')); // the CRDs get installed
+    resources.push(...istioResources('v1'), ...securityResources('v1')); // the CRDs get installed
+    await src.synced;
+  });
+
+  test('AuthorizationPolicies come from security.istio.io, v1 when served, else v1beta1; without that CRD the source is not synced', async () => {
+    const policy = (version: string): KubeObject => ({
+      apiVersion: `security.istio.io/${version}`,
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'deny-all', namespace: 'istio-system' },
+      spec: {},
+    });
+    for (const [versions, expected] of [
+      [['v1', 'v1beta1'], 'v1'],
+      [['v1beta1'], 'v1beta1'],
+    ] as const) {
+      const { fake, store, begin } = await setup({ resources: [...CORE_RESOURCES, ...istioResources('v1'), ...versions.flatMap((v) => securityResources(v))] });
+      fake.apply(policy(expected));
+      const src = begin();
+      await src.synced;
+      assert.deepEqual(names(store, 'AuthorizationPolicy'), ['istio-system/deny-all']);
+      assert.deepEqual(
+        [...new Set(fake.listRequests('authorizationpolicies').map((r) => r.path))],
+        [`/apis/security.istio.io/${expected}/authorizationpolicies`],
+        `served ${versions.join(',')}`,
+      );
+      await src.close();
+    }
+    const resources = [...CORE_RESOURCES, ...istioResources('v1')];
+    const { fake, begin } = await setup({ resources });
+    const src = begin();
+    let done = false;
+    void src.synced.then(() => (done = true));
+    await waitFor('security.istio.io discovery retried', () => fake.requests.filter((r) => r.path === '/apis/security.istio.io').length >= 3);
+    assert.equal(done, false);
+    resources.push(...securityResources('v1'));
     await src.synced;
   });
 
@@ -335,7 +373,7 @@ describe('kubernetes source', () => {
     assert.deepEqual(names(store, 'Service'), ['apps/a', 'istio-system/istio-ingressgateway']);
     const paths = [...new Set(fake.listRequests().map((r) => r.path))].sort();
     for (const p of paths) assert.match(p, /\/namespaces\/(apps|istio-system)\//);
-    assert.equal(paths.length, 2 * 7 + 1, 'seven namespaced kinds in two namespaces, and secrets');
+    assert.equal(paths.length, 2 * 8 + 1, 'eight namespaced kinds in two namespaces, and secrets');
     fake.apply(svc('other', 'c'));
     fake.apply(svc('apps', 'd'));
     await waitFor('apps/d', () => names(store, 'Service').includes('apps/d'));
@@ -348,7 +386,7 @@ describe('kubernetes source', () => {
     const src = begin();
     await src.synced;
     assert.deepEqual(src.ownPodLabels(), { istio: 'ingressgateway' });
-    await waitFor('watches open', () => fake.openWatches() === 8);
+    await waitFor('watches open', () => fake.openWatches() === WATCHES);
     fake.apply(pod('istio-system', 'gw-1', { istio: 'ingressgateway', version: 'v2' }));
     await waitFor('relabel seen', () => src.ownPodLabels()?.version === 'v2');
     fake.remove('Pod', 'istio-system', 'gw-1');

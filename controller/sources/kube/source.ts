@@ -1,6 +1,7 @@
 // The Kubernetes source: one reflector per watched kind (and per namespace with --watch-namespaces) filling
 // the object store. What is watched, and where, follows istiod for a gateway:
-//   - networking.istio.io Gateway, VirtualService, DestinationRule, ServiceEntry (newest served version);
+//   - networking.istio.io Gateway, VirtualService, DestinationRule, ServiceEntry and security.istio.io
+//     AuthorizationPolicy (newest served version of each);
 //   - Services, discovery.k8s.io/v1 EndpointSlices and Pods (routing destinations, endpoints, subset labels);
 //   - Secrets only in the gateway's own namespace, where Istio reads credentialName certificates, and not the
 //     types that never hold them (service-account tokens, Helm releases), as istiod's secret controller does.
@@ -11,7 +12,7 @@ import type { Registry } from 'prom-client';
 import type { Kind, KubeObject } from '../../model/objects.ts';
 import type { ObjectStore } from '../../model/store.ts';
 import { KubeClient, loadKubeConfig } from './client.ts';
-import { IstioDiscovery } from './discovery.ts';
+import { IstioDiscovery, NETWORKING, SECURITY } from './discovery.ts';
 import { kubeSourceMetrics, type KubeSourceMetrics } from './metrics.ts';
 import { Reflector, type ReflectorSpec, type ReflectorTiming } from './reflector.ts';
 
@@ -46,12 +47,14 @@ export interface KubeSource {
 // Field selector of istiod's secret controller (pilot/pkg/credentials/kube): no token or Helm release Secrets.
 export const SECRET_FIELD_SELECTOR = 'type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token';
 
-const ISTIO_PLURALS: Partial<Record<Kind, string>> = {
+const NETWORKING_PLURALS: Partial<Record<Kind, string>> = {
   Gateway: 'gateways',
   VirtualService: 'virtualservices',
   DestinationRule: 'destinationrules',
   ServiceEntry: 'serviceentries',
 };
+
+const SECURITY_PLURALS: Partial<Record<Kind, string>> = { AuthorizationPolicy: 'authorizationpolicies' };
 
 const CORE_PATHS: Partial<Record<Kind, { prefix: string; plural: string }>> = {
   Service: { prefix: '/api/v1', plural: 'services' },
@@ -65,7 +68,10 @@ export function startKubeSource(o: KubeSourceOptions): KubeSource {
   const log = o.log.child({ component: 'kube' });
   const client = o.client ?? new KubeClient(loadKubeConfig(o.kubeconfig));
   const metrics = o.registry ? kubeSourceMetrics(o.registry) : undefined;
-  const discovery = new IstioDiscovery(client, log);
+  const discoveries = [
+    { discovery: new IstioDiscovery(client, log, NETWORKING), plurals: NETWORKING_PLURALS },
+    { discovery: new IstioDiscovery(client, log, SECURITY), plurals: SECURITY_PLURALS },
+  ];
   const limited = o.namespaces && o.namespaces.length > 0 ? [...new Set([...o.namespaces, o.podNamespace])].sort() : undefined;
   const scopes: (string | undefined)[] = limited ?? [undefined];
 
@@ -81,13 +87,15 @@ export function startKubeSource(o: KubeSourceOptions): KubeSource {
 
   const specs: ReflectorSpec[] = [];
   for (const ns of scopes) {
-    for (const [kind, plural] of Object.entries(ISTIO_PLURALS) as [Kind, string][]) {
-      specs.push({
-        kind,
-        ...(ns ? { namespace: ns } : {}),
-        path: async () => `/apis/networking.istio.io/${await discovery.version(plural)}${nsPath(ns)}/${plural}`,
-        onNotFound: () => discovery.invalidate(),
-      });
+    for (const { discovery, plurals } of discoveries) {
+      for (const [kind, plural] of Object.entries(plurals) as [Kind, string][]) {
+        specs.push({
+          kind,
+          ...(ns ? { namespace: ns } : {}),
+          path: async () => `/apis/${discovery.group}/${await discovery.version(plural)}${nsPath(ns)}/${plural}`,
+          onNotFound: () => discovery.invalidate(),
+        });
+      }
     }
     for (const [kind, { prefix, plural }] of Object.entries(CORE_PATHS) as [Kind, { prefix: string; plural: string }][]) {
       const coversOwnPod = kind === 'Pod' && o.podName !== undefined && (ns === undefined || ns === o.podNamespace);

@@ -1,5 +1,5 @@
 // A small fake Kubernetes API server for unit tests of the list/watch loop: LIST with resourceVersion and
-// field selectors, WATCH with history replay, bookmarks and 410 Gone, discovery for networking.istio.io,
+// field selectors, WATCH with history replay, bookmarks and 410 Gone, discovery of the Istio API groups,
 // Events, and knobs to misbehave (HTTP errors, clean watch ends, ERROR 410, hung watches, going down).
 // Only what the Kubernetes source uses; the e2e suite runs against a real kube-apiserver.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -53,6 +53,11 @@ export const istioResources = (version: string): Resource[] =>
     ['serviceentries', 'ServiceEntry'],
   ].map(([plural, kind]) => ({ prefix: `/apis/networking.istio.io/${version}`, plural: plural ?? '', kind: kind ?? '', itemsTyped: true }));
 
+/** security.istio.io resources (AuthorizationPolicy) of one version. */
+export const securityResources = (version: string): Resource[] => [
+  { prefix: `/apis/security.istio.io/${version}`, plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', itemsTyped: true },
+];
+
 export class FakeApiServer {
   port = 0;
   readonly requests: RequestRecord[] = [];
@@ -70,7 +75,7 @@ export class FakeApiServer {
   private failures: { match: (r: RequestRecord) => boolean; status: number; times: number }[] = [];
   private hangWatches = false;
 
-  constructor(resources: Resource[] = [...CORE_RESOURCES, ...istioResources('v1')]) {
+  constructor(resources: Resource[] = [...CORE_RESOURCES, ...istioResources('v1'), ...securityResources('v1')]) {
     this.resources = resources;
   }
 
@@ -249,9 +254,10 @@ export class FakeApiServer {
       f.times--;
       return this.status(res, f.status, f.status === 410 ? 'Expired' : 'InternalError', `injected failure ${f.status}`);
     }
-    if (url.pathname === '/apis/networking.istio.io') return this.discoveryGroup(res);
-    const ver = /^\/apis\/networking\.istio\.io\/([^/]+)$/.exec(url.pathname);
-    if (ver) return this.discoveryVersion(res, ver[1] ?? '');
+    const group = /^\/apis\/([a-z.]+\.istio\.io)$/.exec(url.pathname);
+    if (group) return this.discoveryGroup(res, group[1] ?? '');
+    const ver = /^\/apis\/([a-z.]+\.istio\.io)\/([^/]+)$/.exec(url.pathname);
+    if (ver) return this.discoveryVersion(res, ver[1] ?? '', ver[2] ?? '');
     const ev = /^\/api\/v1\/namespaces\/([^/]+)\/events(?:\/([^/]+))?$/.exec(url.pathname);
     if (ev) return this.eventsApi(req.method ?? '', ev[1] ?? '', ev[2], body, res);
 
@@ -303,23 +309,23 @@ export class FakeApiServer {
     res.on('close', () => this.watches.delete(w));
   }
 
-  private discoveryGroup(res: ServerResponse): void {
-    const versions = [...new Set(this.resources.filter((r) => r.prefix.startsWith('/apis/networking.istio.io/')).map((r) => r.prefix.split('/')[3]))];
+  private discoveryGroup(res: ServerResponse, group: string): void {
+    const versions = [...new Set(this.resources.filter((r) => r.prefix.startsWith(`/apis/${group}/`)).map((r) => r.prefix.split('/')[3]))];
     if (versions.length === 0) return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
     this.json(res, 200, {
       kind: 'APIGroup',
       apiVersion: 'v1',
-      name: 'networking.istio.io',
-      versions: versions.map((v) => ({ groupVersion: `networking.istio.io/${v}`, version: v })),
+      name: group,
+      versions: versions.map((v) => ({ groupVersion: `${group}/${v}`, version: v })),
     });
   }
 
-  private discoveryVersion(res: ServerResponse, version: string): void {
-    const rs = this.resources.filter((r) => r.prefix === `/apis/networking.istio.io/${version}`);
+  private discoveryVersion(res: ServerResponse, group: string, version: string): void {
+    const rs = this.resources.filter((r) => r.prefix === `/apis/${group}/${version}`);
     if (rs.length === 0) return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
     this.json(res, 200, {
       kind: 'APIResourceList',
-      groupVersion: `networking.istio.io/${version}`,
+      groupVersion: `${group}/${version}`,
       resources: rs.map((r) => ({ name: r.plural, namespaced: true, kind: r.kind, verbs: ['get', 'list', 'watch'] })),
     });
   }
