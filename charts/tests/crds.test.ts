@@ -1,5 +1,6 @@
-// charts/base: the networking.istio.io CRDs. Structure (4 kinds x 3 served versions, v1 stored), structural
-// schemas, generated files up to date, and what the schemas accept and reject (testdata/istio-*.yaml).
+// charts/base: the Istio CRDs. Structure (4 networking.istio.io kinds x 3 served versions, AuthorizationPolicy
+// of security.istio.io x 2, v1 stored), structural schemas, generated files up to date, and what the schemas
+// accept and reject (testdata/istio-*.yaml).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,11 +33,15 @@ interface IstioResource extends K8sObject {
   status?: unknown;
 }
 
+const NETWORKING = { group: 'networking.istio.io', versions: ['v1', 'v1beta1', 'v1alpha3'], category: 'networking-istio-io' };
+const SECURITY = { group: 'security.istio.io', versions: ['v1', 'v1beta1'], category: 'security-istio-io' };
+
 const EXPECTED = [
-  { kind: 'Gateway', plural: 'gateways', shortName: 'gw' },
-  { kind: 'VirtualService', plural: 'virtualservices', shortName: 'vs' },
-  { kind: 'DestinationRule', plural: 'destinationrules', shortName: 'dr' },
-  { kind: 'ServiceEntry', plural: 'serviceentries', shortName: 'se' },
+  { kind: 'Gateway', plural: 'gateways', shortName: 'gw', ...NETWORKING },
+  { kind: 'VirtualService', plural: 'virtualservices', shortName: 'vs', ...NETWORKING },
+  { kind: 'DestinationRule', plural: 'destinationrules', shortName: 'dr', ...NETWORKING },
+  { kind: 'ServiceEntry', plural: 'serviceentries', shortName: 'se', ...NETWORKING },
+  { kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', shortName: 'ap', ...SECURITY },
 ];
 
 function readDocs(path: string): IstioResource[] {
@@ -55,10 +60,10 @@ describe('charts/base', () => {
 
   const rendered = template(BASE_CHART, 'meshgate-base') as Crd[];
 
-  test('renders exactly the four CRDs, one file per kind, as plain YAML that kubectl can apply directly', () => {
+  test('renders exactly the five CRDs, one file per kind, as plain YAML that kubectl can apply directly', () => {
     assert.deepEqual(
       rendered.map((o) => o.kind),
-      ['CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition'],
+      EXPECTED.map(() => 'CustomResourceDefinition'),
     );
     const files = readdirSync(TEMPLATES_DIR)
       .filter((f) => f.endsWith('.yaml'))
@@ -82,10 +87,10 @@ describe('charts/base', () => {
     describe(e.kind, () => {
       const crd = rendered.find((c) => c.spec.names.kind === e.kind);
 
-      test(`is ${e.plural}.networking.istio.io, namespaced, with Istio's names and short name ${e.shortName}`, () => {
+      test(`is ${e.plural}.${e.group}, namespaced, with Istio's names and short name ${e.shortName}`, () => {
         assert.ok(crd);
-        assert.equal(crd.metadata.name, `${e.plural}.networking.istio.io`);
-        assert.equal(crd.spec.group, 'networking.istio.io');
+        assert.equal(crd.metadata.name, `${e.plural}.${e.group}`);
+        assert.equal(crd.spec.group, e.group);
         assert.equal(crd.spec.scope, 'Namespaced');
         assert.deepEqual(crd.spec.names, {
           kind: e.kind,
@@ -93,19 +98,15 @@ describe('charts/base', () => {
           plural: e.plural,
           singular: e.kind.toLowerCase(),
           shortNames: [e.shortName],
-          categories: ['istio-io', 'networking-istio-io'],
+          categories: ['istio-io', e.category],
         });
       });
 
-      test('serves v1, v1beta1 and v1alpha3 with one schema and stores v1', () => {
+      test(`serves ${e.versions.join(', ')} with one schema and stores v1`, () => {
         assert.ok(crd);
         assert.deepEqual(
           crd.spec.versions.map((v) => [v.name, v.served, v.storage]),
-          [
-            ['v1', true, true],
-            ['v1beta1', true, false],
-            ['v1alpha3', true, false],
-          ],
+          e.versions.map((v) => [v, true, v === 'v1']),
         );
         const [v1, ...others] = crd.spec.versions;
         for (const v of others) assert.deepEqual(v.schema, v1?.schema, v.name);
@@ -136,7 +137,7 @@ describe('charts/base', () => {
     });
   }
 
-  test('the CRD files are what charts/crds/generate.ts writes from charts/crds/networking.ts', () => {
+  test('the CRD files are what charts/crds/generate.ts writes from charts/crds/networking.ts and security.ts', () => {
     for (const k of KINDS) {
       const file = readFileSync(join(TEMPLATES_DIR, crdFileName(k)), 'utf8');
       assert.equal(file, renderCrd(k), `${crdFileName(k)} is stale: run node charts/crds/generate.ts`);
@@ -170,7 +171,7 @@ describe('CRD schemas against Istio resources', () => {
   test('the valid examples cover every kind in every served version', () => {
     const seen = new Set(valid.map((r) => `${r.kind} ${r.apiVersion}`));
     for (const e of EXPECTED) {
-      for (const v of ['v1', 'v1beta1', 'v1alpha3']) assert.ok(seen.has(`${e.kind} networking.istio.io/${v}`), `${e.kind} ${v}`);
+      for (const v of e.versions) assert.ok(seen.has(`${e.kind} ${e.group}/${v}`), `${e.kind} ${v}`);
     }
   });
 

@@ -1,0 +1,87 @@
+// OpenAPI v3 schema of Istio's security.istio.io AuthorizationPolicy, written for meshgate from the Istio API
+// reference (istio.io/latest/docs/reference/config/security/authorization-policy/) with the limits of Istio's own
+// CRD (list sizes, targetRef name and kind required). As for networking.ts: every field declared, so nothing a
+// user wrote is pruned; what needs more than a schema (IP syntax, `when` keys, CUSTOM's restrictions) is checked by
+// the controller, which reports it as an Event.
+import { enumOf, list, object, string, stringMap, strings, type Schema } from './openapi.ts';
+
+const values = (what: string): Schema => strings(what);
+
+const serviceAccounts = (what: string): Schema => list(string(undefined, { maxLength: 320 }), what, { maxItems: 16 });
+
+const source = object(
+  {
+    principals: values('Peer identities (mTLS SPIFFE names without spiffe://, e.g. cluster.local/ns/default/sa/app); `*` wildcards at either end.'),
+    notPrincipals: values('Negative match of principals.'),
+    requestPrincipals: values('JWT identities `<iss>/<sub>`; `*` wildcards at either end.'),
+    notRequestPrincipals: values('Negative match of requestPrincipals.'),
+    namespaces: values('Namespaces of the peer identity.'),
+    notNamespaces: values('Negative match of namespaces.'),
+    serviceAccounts: serviceAccounts('Service accounts of the peer identity, `sa` (the policy namespace) or `ns/sa`.'),
+    notServiceAccounts: serviceAccounts('Negative match of serviceAccounts.'),
+    ipBlocks: values('Addresses or CIDR ranges of the connection peer.'),
+    notIpBlocks: values('Negative match of ipBlocks.'),
+    remoteIpBlocks: values('Addresses or CIDR ranges of the original client (X-Forwarded-For, proxy protocol).'),
+    notRemoteIpBlocks: values('Negative match of remoteIpBlocks.'),
+    trustDomains: values('Trust domains of the peer identity.'),
+    notTrustDomains: values('Negative match of trustDomains.'),
+  },
+  { description: 'The source of a request; fields are AND-ed.' },
+);
+
+const operation = object(
+  {
+    hosts: values('Hosts (:authority), case-insensitive; `*` wildcards at either end.'),
+    notHosts: values('Negative match of hosts.'),
+    ports: values('Destination ports, as strings.'),
+    notPorts: values('Negative match of ports.'),
+    methods: values('HTTP methods.'),
+    notMethods: values('Negative match of methods.'),
+    paths: values('Paths (normalized); `*` at either end, or {*} and {**} path templates.'),
+    notPaths: values('Negative match of paths.'),
+  },
+  { description: 'The operation of a request; fields are AND-ed.' },
+);
+
+const condition = object(
+  {
+    key: string('The name of an Istio attribute, e.g. request.headers[User-Agent], source.ip, request.auth.claims[iss].'),
+    values: values('Values of the attribute, OR-ed.'),
+    notValues: values('Negative match of values.'),
+  },
+  { description: 'An additional condition.', required: ['key'] },
+);
+
+const rule = object(
+  {
+    from: list(object({ source }, { description: 'A source.' }), 'Sources, OR-ed; none matches any source.', { maxItems: 512 }),
+    to: list(object({ operation }, { description: 'An operation.' }), 'Operations, OR-ed; none matches any operation.', { maxItems: 512 }),
+    when: list(condition, 'Conditions, AND-ed.'),
+  },
+  { description: 'Matches requests from a list of sources that perform a list of operations subject to conditions.' },
+);
+
+const targetRef = object(
+  {
+    group: string('Group of the target resource ("" for core).', {
+      maxLength: 253,
+      pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+    }),
+    kind: string('Kind of the target resource.', { minLength: 1, maxLength: 63, pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$' }),
+    name: string('Name of the target resource.', { minLength: 1, maxLength: 253 }),
+    namespace: string('Namespace of the referent (cross-namespace references are not supported).'),
+  },
+  { description: 'A resource the policy attaches to (Gateway API gateways, waypoints, services); Istio gateways use selector.', required: ['kind', 'name'] },
+);
+
+export const authorizationPolicySpec = object(
+  {
+    selector: object({ matchLabels: stringMap('Labels of the workloads (here: gateway pods) the policy applies to.') }, { description: 'Workload selector.' }),
+    targetRef,
+    targetRefs: list(targetRef, 'Resources the policy attaches to.', { maxItems: 16 }),
+    rules: list(rule, 'Rules; a request matching any rule triggers the action. Without rules, an ALLOW policy allows nothing.', { maxItems: 512 }),
+    action: enumOf(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'], 'The action taken when a rule matches (default ALLOW).'),
+    provider: object({ name: string('Name of the extension provider in the mesh config.') }, { description: 'The ext_authz provider of a CUSTOM action.' }),
+  },
+  { description: 'Access control for the workloads it selects.', exclusive: [['selector', 'targetRef', 'targetRefs']] },
+);
