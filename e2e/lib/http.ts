@@ -65,11 +65,12 @@ export async function rawRequest(
   host: string,
   port: number,
   request: string | Buffer,
-  opts: { timeoutMs?: number; method?: string } = {},
+  opts: { timeoutMs?: number; method?: string; localAddress?: string } = {},
 ): Promise<RawResponse> {
   const method = opts.method ?? (typeof request === 'string' ? (request.split(' ')[0] ?? 'GET') : 'GET');
   return new Promise((resolve, reject) => {
-    const sock = connect({ host, port });
+    // localAddress: the client's own loopback address (127.0.0.0/8), for tests of source-address rules.
+    const sock = connect({ host, port, ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}) });
     const chunks: Buffer[] = [];
     let done = false;
     const finish = (err?: Error): void => {

@@ -15,6 +15,8 @@ import type { Downstream } from './downstream.ts';
 import { BODY, buildLocalReply, isGrpcContentType } from './local-reply.ts';
 import { GRPC_DEADLINE_EXCEEDED, formatGrpcTimeout, legacyGrpcTimeout, parseGrpcTimeout, streamDuration } from './grpc-timeout.ts';
 import { normalizePath } from './path.ts';
+import { RBAC_DENIED_BODY, rbacRequest } from './rbac-request.ts';
+import { responseDetail } from '../rbac/engine.ts';
 import { parseRequestHeaders, type ParsedRequestHeaders } from './request-headers.ts';
 import { RequestBody } from './request-body.ts';
 import { buildResponseHeaders } from './response-headers.ts';
@@ -59,6 +61,8 @@ export interface RequestInfo {
   tls?: boolean;
   localAddress: string;
   localPort: number;
+  /** The TLS connection when TLS ends here (SNI and client certificate for RBAC). */
+  tlsSocket?: import('node:tls').TLSSocket | undefined;
   /** The body stream (node IncomingMessage), when the request has one. */
   body: import('node:stream').Readable;
   /** The request message was fully received before the handler ran (no body). */
@@ -120,6 +124,7 @@ export function admittedRequest(a: AdmittedHead, method: string, sock: Socket, o
     remoteAddress: sock.remoteAddress ?? '',
     remotePort: sock.remotePort ?? 0,
     tls: (sock as { encrypted?: boolean }).encrypted === true,
+    tlsSocket: (sock as { encrypted?: boolean }).encrypted === true ? (sock as import('node:tls').TLSSocket) : undefined,
     localAddress: sock.localAddress ?? '',
     localPort: sock.localPort ?? 0,
     ...o,
@@ -378,6 +383,8 @@ export class ActiveStream {
     // An upgrade (CONNECT counts as one) is refused before any filter, route or no route.
     const upgradeType = this.method === 'CONNECT' ? 'connect' : p.upgrade;
     if (upgradeType !== undefined && this.upgradeRejected(upgradeType, route)) return;
+    // HTTP filters run before the router, which is what answers "no route" (so a denied request is 403 either way).
+    if (hcm.rbac.length > 0 && !this.decodeRbac(authority)) return;
     if (!vhost) return this.noRoute();
     if (tlsRedirect) return this.localReply(301, '', 0, '', ['location', `https://${authority}${url}`]);
     if (!route) return this.noRoute();
@@ -397,6 +404,38 @@ export class ActiveStream {
     if (type === 'websocket' && (route?.websocket ?? this.hcm.spec.websocket)) return false;
     this.hcm.store.inc(this.hcm.stats.downstream_rq_ws_on_non_ws_route);
     this.localReply(403, '', 0, 'upgrade_failed');
+    return true;
+  }
+
+  /**
+   * The RBAC filters (AuthorizationPolicy), in chain order: each evaluates its shadow rules (stats only) and its
+   * enforced rules; a denial is Envoy's 403 `RBAC: access denied`, with the matched policy in the details.
+   * Returns false when the request was denied.
+   */
+  private decodeRbac(authority: string): boolean {
+    const info = this.info;
+    const req = rbacRequest(info, {
+      method: this.method,
+      authority,
+      path: this.path,
+      scheme: info.tls === true ? 'https' : 'http',
+      headers: this.parsed.headers,
+      remoteIp: this.parsed.clientAddress,
+    });
+    const st = this.hcm.store;
+    for (const stage of this.hcm.rbac) {
+      const { rules, shadow } = stage.filter;
+      if (shadow) st.inc(shadow.handle(req).allowed ? stage.shadowAllowed : stage.shadowDenied);
+      if (!rules) continue;
+      const r = rules.handle(req);
+      if (r.allowed) {
+        st.inc(stage.allowed);
+        continue;
+      }
+      st.inc(stage.denied);
+      this.localReply(403, RBAC_DENIED_BODY, 0, responseDetail(r.policy));
+      return false;
+    }
     return true;
   }
 

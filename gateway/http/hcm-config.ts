@@ -7,6 +7,7 @@ import { ConfigError, anyType } from '../xds/json.ts';
 import { parseHttp2Options, type Http2Settings } from '../xds/http2-options.ts';
 import { compileRouteConfig, websocketEnabled, type CompiledRouteConfig } from '../router/route-config.ts';
 import { parseXfcc, type XfccConfig } from '../tls/xfcc.ts';
+import { parseHttpRbac, type RbacFilter } from '../rbac/engine.ts';
 
 export const SERVER_OVERWRITE = 0;
 export const SERVER_APPEND_IF_ABSENT = 1;
@@ -35,6 +36,8 @@ export interface HcmSpec {
   websocket: boolean;
   tracing: boolean;
   suppressEnvoyHeaders: boolean;
+  /** The envoy.filters.http.rbac filters (AuthorizationPolicy), in chain order: they run before fault, CORS and the router. */
+  rbac: RbacFilter[];
   idleTimeoutMs: number;
   maxRequestHeadersKb: number;
   /** codec_type: AUTO serves HTTP/1.1 and HTTP/2 (preface or ALPN), HTTP1 only HTTP/1.1, HTTP2 only HTTP/2. */
@@ -70,6 +73,9 @@ type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.Ht
 
 const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
 const FAULT_TYPE = 'envoy.extensions.filters.http.fault.v3.HTTPFault';
+const RBAC_TYPE = 'envoy.extensions.filters.http.rbac.v3.RBAC';
+/** Filters this proxy runs at a fixed place after every RBAC filter (ActiveStream: RBAC, then fault, CORS, router). */
+const AFTER_RBAC = new Set(['envoy.filters.http.fault', 'envoy.filters.http.cors', FAULT_TYPE, 'envoy.extensions.filters.http.cors.v3.Cors']);
 
 // config_discovery is rejected with its own message below.
 const checkHttpFilter = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter', {
@@ -84,9 +90,11 @@ const checkRouter = fieldTable(ROUTER_TYPE, {
   dynamic_stats: 'the per-cluster request stats are always kept here',
 });
 
-function checkHttpFilters(filters: readonly HttpFilter[], where: string): { suppressEnvoyHeaders: boolean } {
+function checkHttpFilters(filters: readonly HttpFilter[], where: string): { suppressEnvoyHeaders: boolean; rbac: RbacFilter[] } {
   if (filters.length === 0) throw new ConfigError(`${where}: the HTTP filter chain is empty (the router filter is required)`);
   let suppressEnvoyHeaders = false;
+  const rbac: RbacFilter[] = [];
+  let afterRbac: string | undefined;
   filters.forEach((f, i) => {
     const w = `${where}[${i}]`;
     if (f.config_discovery !== undefined) throw new ConfigError(`${w}: extension config discovery (ECDS) is not supported by this proxy`);
@@ -104,6 +112,13 @@ function checkHttpFilters(filters: readonly HttpFilter[], where: string): { supp
     }
     if (last) throw new ConfigError(`${w}: the last HTTP filter must be the router (got '${name}')`);
     if (f.disabled === true) return;
+    if (type === RBAC_TYPE) {
+      // Denying before a fault or CORS filter that comes first in the chain would change what the client gets.
+      if (afterRbac !== undefined) throw new ConfigError(`${w}: an RBAC filter after '${afterRbac}' is not supported by this proxy (Istio puts RBAC first)`);
+      rbac.push(parseHttpRbac(unpackAny(cfg, `type.googleapis.com/${RBAC_TYPE}`), `${w}.typed_config`));
+      return;
+    }
+    if (AFTER_RBAC.has(name) || AFTER_RBAC.has(type)) afterRbac ??= name || type;
     if (NOOP_FILTERS.has(name) || NOOP_FILTER_TYPES.has(type)) {
       // Only filter-level config that does nothing: a fault filter with a default abort/delay would act.
       if (type === FAULT_TYPE) {
@@ -116,7 +131,7 @@ function checkHttpFilters(filters: readonly HttpFilter[], where: string): { supp
     if (f.is_optional === true) return;
     throw new ConfigError(`${w}: HTTP filter '${name}'${type ? ` (${type})` : ''} is not supported by this proxy`);
   });
-  return { suppressEnvoyHeaders };
+  return { suppressEnvoyHeaders, rbac };
 }
 
 const ONLY_ZERO = 'only 0s (none, what Istio sets) is accepted: any other value is NACKed';
@@ -204,7 +219,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
   } else if (h.route_config !== undefined) {
     inlineRoutes = compileRouteConfig(h.route_config);
   } else throw new ConfigError(`${where}: needs rds or route_config (scoped routes are not supported)`);
-  const { suppressEnvoyHeaders } = checkHttpFilters(h.http_filters ?? [], `${where}.http_filters`);
+  const { suppressEnvoyHeaders, rbac } = checkHttpFilters(h.http_filters ?? [], `${where}.http_filters`);
   const http1 = h.http_protocol_options ?? {};
   if (http1.header_key_format !== undefined)
     throw new ConfigError(`${where}.http_protocol_options.header_key_format (header case preservation) is not supported by this proxy`);
@@ -251,6 +266,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
     websocket,
     tracing: h.tracing !== undefined,
     suppressEnvoyHeaders,
+    rbac,
     idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),
     maxRequestHeadersKb: h.max_request_headers_kb ?? 60,
     codec,

@@ -1,0 +1,62 @@
+// What the RBAC filters (gateway/rbac/) see of a request: the request as the connection manager has it (path after
+// normalization, headers after x-forwarded-for handling) and its connection: peer, local address, TLS SNI and the
+// validated client certificate.
+import type { TLSSocket } from 'node:tls';
+import type { RbacRequest } from '../rbac/engine.ts';
+import { plainIp } from './request-headers.ts';
+
+/** Envoy's body for a request an RBAC filter denies (403). */
+export const RBAC_DENIED_BODY = 'RBAC: access denied';
+
+export interface RbacConnection {
+  remoteAddress: string;
+  localAddress: string;
+  localPort: number;
+  /** The TLS connection, when TLS ends here. */
+  tlsSocket?: TLSSocket | undefined;
+}
+
+interface TlsFacts {
+  sni: string | undefined;
+  peer: RbacRequest['peerCertificate'];
+}
+
+// Once per connection: every request on it has the same SNI and certificate.
+const tlsFacts = new WeakMap<TLSSocket, TlsFacts>();
+
+function factsOf(sock: TLSSocket): TlsFacts {
+  let f = tlsFacts.get(sock);
+  if (f) return f;
+  const servername = (sock as TLSSocket & { servername?: string | false }).servername;
+  const cert = sock.authorized ? sock.getPeerX509Certificate() : undefined;
+  let peer: RbacRequest['peerCertificate'];
+  if (cert) {
+    const sans = (cert.subjectAltName ?? '').split(', ').filter((s) => s !== '');
+    peer = {
+      uriSans: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
+      dnsSans: sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
+      // RFC 2253 order (most specific first), as Envoy prints a subject.
+      subject: cert.subject.split('\n').reverse().join(','),
+    };
+  }
+  f = { sni: typeof servername === 'string' && servername !== '' ? servername : undefined, peer };
+  tlsFacts.set(sock, f);
+  return f;
+}
+
+const noMetadata = (): undefined => undefined;
+
+export function rbacRequest(conn: RbacConnection, r: Pick<RbacRequest, 'method' | 'authority' | 'path' | 'scheme' | 'headers' | 'remoteIp'>): RbacRequest {
+  const tls = conn.tlsSocket ? factsOf(conn.tlsSocket) : undefined;
+  return {
+    ...r,
+    directRemoteIp: plainIp(conn.remoteAddress),
+    destinationIp: plainIp(conn.localAddress),
+    destinationPort: conn.localPort,
+    sni: tls?.sni,
+    peerCertificate: tls?.peer,
+    tls: tls !== undefined,
+    // No filter sets dynamic metadata yet (jwt_authn is not built): a `request.auth.*` condition never matches.
+    metadata: noMetadata,
+  };
+}
