@@ -17,6 +17,7 @@ import { GRPC_DEADLINE_EXCEEDED, formatGrpcTimeout, legacyGrpcTimeout, parseGrpc
 import { normalizePath } from './path.ts';
 import { RBAC_DENIED_BODY, rbacRequest } from './rbac-request.ts';
 import { responseDetail } from '../rbac/engine.ts';
+import { runRbacStage } from '../rbac/stage.ts';
 import { parseRequestHeaders, type ParsedRequestHeaders } from './request-headers.ts';
 import { RequestBody } from './request-body.ts';
 import { buildResponseHeaders } from './response-headers.ts';
@@ -422,17 +423,9 @@ export class ActiveStream {
       headers: this.parsed.headers,
       remoteIp: this.parsed.clientAddress,
     });
-    const st = this.hcm.store;
     for (const stage of this.hcm.rbac) {
-      const { rules, shadow } = stage.filter;
-      if (shadow) st.inc(shadow.handle(req).allowed ? stage.shadowAllowed : stage.shadowDenied);
-      if (!rules) continue;
-      const r = rules.handle(req);
-      if (r.allowed) {
-        st.inc(stage.allowed);
-        continue;
-      }
-      st.inc(stage.denied);
+      const r = runRbacStage(stage, req, this.hcm.store);
+      if (r.allowed) continue;
       this.localReply(403, RBAC_DENIED_BODY, 0, responseDetail(r.policy));
       return false;
     }

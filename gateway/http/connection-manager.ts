@@ -8,7 +8,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { AccessLogger } from '../access-log/text-format.ts';
 import type { HcmSpec } from './hcm-config.ts';
 import type { SecretStore } from '../tls/secrets.ts';
-import type { RbacFilter } from '../rbac/engine.ts';
+import { rbacStage, type RbacStage } from '../rbac/stage.ts';
 
 export interface RouteProvider {
   name: string;
@@ -110,15 +110,6 @@ const GAUGES: (keyof HcmStats)[] = [
   'fault.active_faults',
 ];
 
-/** One RBAC filter with its counters (`http.<prefix>.rbac.<rules_stat_prefix>allowed`, ... as Envoy names them). */
-export interface RbacStage {
-  filter: RbacFilter;
-  allowed: number;
-  denied: number;
-  shadowAllowed: number;
-  shadowDenied: number;
-}
-
 export class HttpConnectionManager {
   readonly spec: HcmSpec;
   readonly rbac: RbacStage[];
@@ -144,13 +135,7 @@ export class HttpConnectionManager {
     for (const k of GAUGES) s[k] = this.scope.gauge(k);
     this.stats = s;
     // Filters with the same prefixes share counters, as Envoy's stat names do.
-    this.rbac = spec.rbac.map((filter) => ({
-      filter,
-      allowed: this.scope.counter(`rbac.${filter.rulesStatPrefix}allowed`),
-      denied: this.scope.counter(`rbac.${filter.rulesStatPrefix}denied`),
-      shadowAllowed: this.scope.counter(`rbac.${filter.shadowStatPrefix}shadow_allowed`),
-      shadowDenied: this.scope.counter(`rbac.${filter.shadowStatPrefix}shadow_denied`),
-    }));
+    this.rbac = spec.rbac.map((f) => rbacStage(f, (name) => this.scope.counter(name)));
   }
 
   release(): void {

@@ -60,3 +60,12 @@ export function rbacRequest(conn: RbacConnection, r: Pick<RbacRequest, 'method' 
     metadata: noMetadata,
   };
 }
+
+/**
+ * A connection as the network RBAC filter sees it: no request (method, path and headers empty), the remote
+ * address is the peer's, and the SNI is the ClientHello's (TLS passthrough has no TLSSocket here).
+ */
+export function connectionRbacRequest(conn: RbacConnection, sni: string | undefined): RbacRequest {
+  const r = rbacRequest(conn, { method: '', authority: '', path: '', scheme: '', headers: [], remoteIp: plainIp(conn.remoteAddress) });
+  return sni !== undefined ? { ...r, sni } : r;
+}

@@ -14,6 +14,8 @@ import { MAX_CLIENT_HELLO, parseClientHello } from '../tls/client-hello.ts';
 import { FilterChainMatcher, type FilterChainSpec } from './filter-chains.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 import type { HcmSpec } from '../http/hcm-config.ts';
+import { connectionRbacRequest } from '../http/rbac-request.ts';
+import { rbacStage, runRbacStage, type RbacStage } from '../rbac/stage.ts';
 
 /** What ALPN may offer behind TLS for an HCM's codec_type (intersected with the context's alpn_protocols). */
 const CODEC_ALPN: Record<HcmSpec['codec'], string[]> = { AUTO: ['h2', 'http/1.1'], HTTP1: ['http/1.1'], HTTP2: ['h2'] };
@@ -28,6 +30,7 @@ interface ChainRuntime {
   tls: DownstreamTls | undefined;
   hcm: HttpConnectionManager | undefined;
   tcp: TcpProxy | undefined;
+  rbac: RbacStage[];
 }
 
 export interface ChainFactory {
@@ -74,6 +77,7 @@ export class ChainDispatcher {
         tls: spec.tls ? new DownstreamTls(spec.tls, o.secrets, spec.hcm ? CODEC_ALPN[spec.hcm.codec] : undefined) : undefined,
         hcm,
         tcp: spec.tcp ? new TcpProxy(spec.tcp, { store: o.runtime.store, clusters: o.runtime.clusters, log: this.log }) : undefined,
+        rbac: spec.rbac.map((f) => rbacStage(f, (name) => o.runtime.store.counter(f.statPrefix + name))),
       };
     });
     this.matcher = new FilterChainMatcher(this.chains);
@@ -115,6 +119,22 @@ export class ChainDispatcher {
     sock.on('error', () => sock.destroy());
   }
 
+  /**
+   * The chain's network RBAC filters (AuthorizationPolicy on a TCP server). Envoy decides on the connection's
+   * first byte; here it is decided before tcp_proxy connects upstream, so a denied client never reaches the
+   * backend, not even to read a server-first greeting. Denied: closed without a reply (NoFlush).
+   */
+  private rbacAllows(chain: ChainRuntime, s: Socket, sni: string | undefined): boolean {
+    if (chain.rbac.length === 0) return true;
+    const tlsSocket = (s as { encrypted?: boolean }).encrypted === true ? (s as TLSSocket) : undefined;
+    const req = connectionRbacRequest(
+      { remoteAddress: s.remoteAddress ?? '', localAddress: s.localAddress ?? '', localPort: s.localPort ?? 0, tlsSocket },
+      sni,
+    );
+    for (const stage of chain.rbac) if (!runRbacStage(stage, req, this.runtime.store).allowed) return false;
+    return true;
+  }
+
   private route(sock: Socket, sni: string | undefined, isTls: boolean, serveHttp: (s: Socket | TLSSocket, hcm: HttpConnectionManager) => void): void {
     const chain = this.matcher.select(sni, isTls);
     if (!chain) {
@@ -125,7 +145,7 @@ export class ChainDispatcher {
     }
     const next = (s: Duplex): void => {
       if (chain.hcm) serveHttp(s as Socket, chain.hcm);
-      else if (chain.tcp) chain.tcp.handle(s);
+      else if (chain.tcp && this.rbacAllows(chain, s as Socket, sni)) chain.tcp.handle(s);
       else s.destroy();
     };
     if (!chain.tls) {

@@ -5,19 +5,21 @@
 // without server names; transport_protocol `tls` / `raw_buffer` must agree with what the connection is;
 // no matching chain closes the connection (listener.<addr>.no_filter_chain_match).
 import { durationMs, typedAny, unpackAny, type envoy } from '../../xds/envoy.ts';
-import { HCM_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE, TYPE_PREFIX } from '../../xds/type-urls.ts';
+import { HCM_TYPE, NETWORK_RBAC_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE, TYPE_PREFIX } from '../../xds/type-urls.ts';
 import { fieldTable } from '../xds/fields.ts';
 import { ConfigError, anyType } from '../xds/json.ts';
 import { parseHcm, type HcmSpec } from '../http/hcm-config.ts';
 import { isRawBuffer } from '../tls/common-context.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsSpec } from '../tls/server-context.ts';
 import { parseTcpProxy, type TcpProxySpec } from './tcp-proxy.ts';
+import { parseNetworkRbac, type NetworkRbacFilter } from '../rbac/network.ts';
 
 type Listener = envoy.config.listener.v3.Listener;
 
 /** The message names of the network filters this proxy runs, as anyType() gives them. */
 export const HCM_NAME = HCM_TYPE.slice(TYPE_PREFIX.length);
 const TCP_PROXY_NAME = TCP_PROXY_TYPE.slice(TYPE_PREFIX.length);
+const NETWORK_RBAC_NAME = NETWORK_RBAC_TYPE.slice(TYPE_PREFIX.length);
 
 export interface FilterChainSpec {
   index: number;
@@ -27,6 +29,8 @@ export interface FilterChainSpec {
   tls: DownstreamTlsSpec | undefined;
   hcm: HcmSpec | undefined;
   tcp: TcpProxySpec | undefined;
+  /** Network RBAC filters (AuthorizationPolicy) before tcp_proxy, in chain order. */
+  rbac: NetworkRbacFilter[];
   /** transport_socket_connect_timeout (Istio: 15 s); 0 = none. */
   handshakeTimeoutMs: number;
 }
@@ -66,17 +70,30 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
     checkChainMatch(m, `${wc}.filter_chain_match`);
     const tls = fc.transport_socket === undefined ? undefined : parseDownstreamTransportSocket(fc.transport_socket, `${wc}.transport_socket`);
     const filters = fc.filters ?? [];
-    if (filters.length !== 1)
-      throw new ConfigError(`${wc}: exactly one network filter (http_connection_manager or tcp_proxy) is supported, got ${filters.length}`);
-    const f = filters[0] as envoy.config.listener.v3.Filter;
-    checkNetworkFilter(f, `${wc}.filters[0]`);
+    if (filters.length === 0) throw new ConfigError(`${wc}: a filter chain needs a network filter (http_connection_manager or tcp_proxy)`);
+    // Network RBAC filters, then exactly one terminal filter: what istiod builds (RBAC only before tcp_proxy).
+    const rbac: NetworkRbacFilter[] = [];
+    for (const [j, rf] of filters.slice(0, -1).entries()) {
+      checkNetworkFilter(rf, `${wc}.filters[${j}]`);
+      const rc = rf.typed_config ?? { '@type': '' };
+      if (anyType(rc) !== NETWORK_RBAC_NAME)
+        throw new ConfigError(
+          `${wc}.filters[${j}]: network filter '${rf.name ?? ''}' (${anyType(rc)}) is not supported by this proxy (only envoy.filters.network.rbac may precede tcp_proxy)`,
+        );
+      rbac.push(parseNetworkRbac(unpackAny(rc, NETWORK_RBAC_TYPE), `${wc}.filters[${j}].typed_config`));
+    }
+    const last = filters.length - 1;
+    const f = filters[last] as envoy.config.listener.v3.Filter;
+    checkNetworkFilter(f, `${wc}.filters[${last}]`);
     const cfg = f.typed_config ?? { '@type': '' };
     const t = anyType(cfg);
     let hcm: HcmSpec | undefined;
     let tcp: TcpProxySpec | undefined;
     if (t === HCM_NAME) hcm = parseHcm(unpackAny(cfg, HCM_TYPE), `${wc} HttpConnectionManager`);
     else if (t === TCP_PROXY_NAME) tcp = parseTcpProxy(unpackAny(cfg, TCP_PROXY_TYPE), `${wc} TcpProxy`);
-    else throw new ConfigError(`${wc}.filters[0]: network filter '${f.name ?? ''}' (${t}) is not supported by this proxy`);
+    else throw new ConfigError(`${wc}.filters[${last}]: network filter '${f.name ?? ''}' (${t}) is not supported by this proxy`);
+    if (hcm && rbac.length > 0)
+      throw new ConfigError(`${wc}: network RBAC before the http_connection_manager is not supported by this proxy (istiod uses the HTTP RBAC filter there)`);
     out.push({
       index: i,
       serverNames: (m.server_names ?? []).map((s) => s.toLowerCase()),
@@ -84,6 +101,7 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
       tls,
       hcm,
       tcp,
+      rbac,
       handshakeTimeoutMs: durationMs(fc.transport_socket_connect_timeout, 0),
     });
   }
