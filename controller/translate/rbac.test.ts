@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { unpackAny } from '../../xds/envoy.ts';
 import type { AuthorizationPolicies, AuthorizationPolicyConfig } from '../model/authorization-policies.ts';
 import type { AuthorizationPolicySpec } from '../model/security-types.ts';
-import { HTTP_RBAC_TYPE, NETWORK_RBAC_TYPE, rbacHttpFilters, rbacNetworkFilters } from './rbac.ts';
+import { NETWORK_RBAC_TYPE } from '../../xds/type-urls.ts';
+import { HTTP_RBAC_TYPE, rbacHttpFilters, rbacNetworkFilters } from './rbac.ts';
 
 function policy(name: string, spec: AuthorizationPolicySpec, annotations: Record<string, string> = {}): AuthorizationPolicyConfig {
   return {

@@ -15,11 +15,11 @@ import type { AuthorizationPolicies, AuthorizationPolicyConfig } from '../model/
 import { isDryRun } from '../model/authorization-policies.ts';
 import type { ValidationError } from '../model/validation.ts';
 import type { AuthorizationAction } from '../model/security-types.ts';
+import { NETWORK_RBAC_TYPE } from '../../xds/type-urls.ts';
 import { MATCH_NEVER, type Policy, rulePolicy } from './rbac-policy.ts';
 
-// The filters' type URLs; the proxy half will share them once it reads these filters (xds/type-urls.ts).
+// The HTTP filter's type URL; it belongs beside NETWORK_RBAC_TYPE in xds/type-urls.ts, shared with the proxy.
 export const HTTP_RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC' as const;
-export const NETWORK_RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC' as const;
 
 type RBAC = envoy.config.rbac.v3.RBAC;
 type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
