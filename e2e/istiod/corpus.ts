@@ -4,7 +4,8 @@
 // the gateway with mixed servers on shared ports (HTTP, HTTPS with credentialName Secrets that exist, TLS
 // PASSTHROUGH and SIMPLE, TCP; hosts with namespaces and wildcards); VirtualServices with every match and action
 // a gateway uses; DestinationRules with subsets and port-level traffic policies; ServiceEntries with DNS, STATIC
-// and NONE resolution.
+// and NONE resolution; AuthorizationPolicies of every action (dry-run too) with every source, operation and
+// `when` field, selecting this gateway, another workload or every one.
 //
 // Names come from small fixed pools (gw-a, svc-a, v1...) so that objects refer to each other often, and a
 // reference to an object the config does not hold stays valid Istio: shrinking can drop any object or field and
@@ -35,6 +36,7 @@ import type {
   TrafficPolicy,
   VirtualServiceSpec,
 } from '../../controller/model/istio-types.ts';
+import type { AuthorizationPolicySpec, Condition, Operation, Rule, Source } from '../../controller/model/security-types.ts';
 import type { DiffCase } from './cases.ts';
 
 /** The gateway every generated config is translated for (its Pod is part of every config). */
@@ -122,6 +124,11 @@ export interface World {
   virtualServices: Named<VirtualServiceSpec>[];
   destinationRules: Named<DestinationRuleSpec>[];
   serviceEntries: Named<ServiceEntrySpec>[];
+  authorizationPolicies: GenAuthorizationPolicy[];
+}
+
+interface GenAuthorizationPolicy extends Named<AuthorizationPolicySpec> {
+  dryRun?: string;
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
@@ -736,6 +743,136 @@ const serviceEntryArb: fc.Arbitrary<Named<ServiceEntrySpec>> = fc
     return { namespace, name, spec: { hosts, ports: sePorts, location, resolution, endpoints: endpointsOut, exportTo } };
   });
 
+// ---- AuthorizationPolicies ---------------------------------------------------------------------
+
+/** Values istiod accepts for each source field (the `not` forms draw from the same pools). */
+const SOURCE_VALUES = {
+  principals: ['cluster.local/ns/default/sa/a', '*/sa/b', 'cluster.local/ns/ns1/*', '*', 'cluster*/ns/x/sa/y', 'td.example/ns/a/sa/b'],
+  requestPrincipals: ['iss.example.com/sub', '*', '*/sub', 'iss/*', 'https://accounts.example.com/u1', 'prefix*', '*suffix'],
+  namespaces: ['default', 'ns1', 'team-*', '*-test', '*'],
+  serviceAccounts: ['sa-a', 'ns1/sa-b'],
+  ipBlocks: ['10.0.0.0/8', '192.168.1.7', '2001:DB8::/32', '10.1.2.3/16', '::ffff:1.2.3.4'],
+  remoteIpBlocks: ['203.0.113.0/24', '198.51.100.7', 'fd00::1'],
+  trustDomains: ['cluster.local', 'td-*', '*.example', '*'],
+} as const;
+const OPERATION_VALUES = {
+  hosts: ['a.example.com', '*.example.com', 'api.*', '*', 'A.Example.com'],
+  ports: ['80', '8080', '8443', '9000', '080'],
+  methods: ['GET', 'POST', 'P*', '*'],
+  paths: ['/exact', '/api/*', '*/suffix', '*', '/v1/{*}/items', '/files/{**}', '/x/**'],
+} as const;
+const CONDITIONS: readonly [string, readonly string[]][] = [
+  ['request.headers[x-token]', ['abc', 'pre*', '*suf', '*']],
+  ['source.ip', ['10.0.0.0/8', '10.1.2.3']],
+  ['remote.ip', ['203.0.113.0/24']],
+  ['source.namespace', ['default', 'ns-*']],
+  ['source.principal', ['cluster.local/ns/a/sa/b', '*/sa/c']],
+  ['source.serviceAccount', ['sa-a', 'ns1/sa-b']],
+  ['source.trustDomain', ['cluster.local', 'td-*']],
+  ['request.auth.principal', ['iss/sub', '*/admin']],
+  ['request.auth.audiences', ['aud1', 'aud2*']],
+  ['request.auth.presenter', ['presenter']],
+  ['request.auth.claims[groups]', ['admin', 'dev*']],
+  ['request.auth.claims[nested][key]', ['v']],
+  ['destination.ip', ['10.0.0.1', 'fd00::/8']],
+  ['destination.port', ['8080', '9000']],
+  ['connection.sni', ['*.example.com', 'a.example.com']],
+  ['experimental.envoy.filters.network.mysql_proxy[db.table]', ['[update]', 'select*']],
+];
+/** What a CUSTOM policy may not use (ValidateAuthorizationPolicy). */
+const IDENTITY_SOURCE_FIELDS = new Set(['principals', 'requestPrincipals', 'namespaces', 'serviceAccounts', 'trustDomains']);
+const isIdentityKey = (k: string): boolean => (k.startsWith('source.') && k !== 'source.ip' ? true : k.startsWith('request.auth.'));
+
+/** Some values of a pool, or none. */
+const someOf = (pool: readonly string[], max = 2): fc.Arbitrary<string[] | undefined> =>
+  maybe(fc.uniqueArray(fc.constantFrom(...pool), { minLength: 1, maxLength: max }));
+
+const sourceArb: fc.Arbitrary<Source> = fc
+  .record(
+    Object.fromEntries(
+      Object.entries(SOURCE_VALUES).flatMap(([k, pool]) => [
+        [k, rare(someOf(pool))],
+        [`not${k[0]?.toUpperCase()}${k.slice(1)}`, rare(someOf(pool, 1))],
+      ]),
+    ),
+  )
+  .map((r) => clean(r) as Source);
+
+const operationArb: fc.Arbitrary<Operation> = fc
+  .record(
+    Object.fromEntries(
+      Object.entries(OPERATION_VALUES).flatMap(([k, pool]) => [
+        [k, someOf(pool, 3)],
+        [`not${k[0]?.toUpperCase()}${k.slice(1)}`, rare(someOf(pool, 1))],
+      ]),
+    ),
+  )
+  .map((r) => clean(r) as Operation);
+
+const conditionArb: fc.Arbitrary<Condition> = fc
+  .record({ c: fc.constantFrom(...CONDITIONS), values: fc.boolean(), notValues: fc.boolean() })
+  .chain(({ c: [key, pool], values, notValues }) =>
+    fc.record({
+      key: fc.constant(key),
+      values: values || !notValues ? fc.uniqueArray(fc.constantFrom(...pool), { minLength: 1, maxLength: 2 }) : fc.constant(undefined),
+      notValues: notValues ? fc.uniqueArray(fc.constantFrom(...pool), { minLength: 1, maxLength: 1 }) : fc.constant(undefined),
+    }),
+  )
+  .map((c) => clean(c) as Condition);
+
+/** A rule istiod accepts for the action: non-empty sources and operations, serviceAccounts apart, CUSTOM without identities. */
+function ruleArb(custom: boolean): fc.Arbitrary<Rule> {
+  const valid = (src: Source): Source | undefined => {
+    const out: Record<string, unknown> = { ...src };
+    if (custom) for (const k of Object.keys(out)) if (IDENTITY_SOURCE_FIELDS.has(k.replace(/^not(.)/, (_m, c: string) => c.toLowerCase()))) delete out[k];
+    if (out.serviceAccounts || out.notServiceAccounts) for (const k of ['principals', 'notPrincipals', 'namespaces', 'notNamespaces']) delete out[k];
+    return Object.keys(out).length ? out : undefined;
+  };
+  return fc
+    .record({
+      from: maybe(fc.array(sourceArb, { minLength: 1, maxLength: 2 })),
+      to: maybe(fc.array(operationArb, { minLength: 1, maxLength: 2 })),
+      when: rare(fc.array(conditionArb, { minLength: 1, maxLength: 3 })),
+    })
+    .map(({ from, to, when }) => {
+      const sources = (from ?? []).map(valid).filter((x): x is Source => x !== undefined);
+      const operations = (to ?? []).filter((o) => Object.keys(o).length > 0);
+      const conditions = (when ?? []).filter((c) => !custom || !isIdentityKey(c.key ?? ''));
+      return clean({
+        from: sources.length ? sources.map((source) => ({ source })) : undefined,
+        to: operations.length ? operations.map((operation) => ({ operation })) : undefined,
+        when: conditions.length ? conditions : undefined,
+      });
+    });
+}
+
+const authorizationPolicyArb: fc.Arbitrary<GenAuthorizationPolicy> = fc
+  .record({
+    namespace: fc.constantFrom('istio-system', 'istio-system', 'default'),
+    name: fc.constantFrom('ap-a', 'ap-b', 'ap-c'),
+    action: fc.constantFrom<'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM'>('ALLOW', 'ALLOW', 'DENY', 'DENY', 'AUDIT', 'CUSTOM'),
+    provider: fc.constantFrom('ext-a', 'ext-b'),
+    selector: fc.constantFrom<('ingress' | 'other' | 'empty' | undefined)[]>(undefined, undefined, 'ingress', 'other', 'empty'),
+    dryRun: rare(fc.constantFrom('true', 'false', '1', 'True')),
+    noRules: fc.boolean(),
+    rules: fc.array(fc.boolean(), { minLength: 1, maxLength: 3 }),
+  })
+  .chain((p) => fc.tuple(fc.constant(p), fc.tuple(...p.rules.map(() => ruleArb(p.action === 'CUSTOM')))))
+  .map(([p, rules]) => {
+    const labels: Record<string, Record<string, string>> = { ingress: { istio: 'ingressgateway' }, other: { app: 'other' }, empty: {} };
+    const selector = p.selector ? { matchLabels: labels[p.selector] ?? {} } : undefined;
+    // DENY and CUSTOM need rules; dry-run is for ALLOW and DENY only.
+    const withRules = !p.noRules || p.action === 'DENY' || p.action === 'CUSTOM';
+    const spec: AuthorizationPolicySpec = clean({
+      selector,
+      action: p.action,
+      provider: p.action === 'CUSTOM' ? { name: p.provider } : undefined,
+      rules: withRules ? rules : undefined,
+    });
+    const dryRun = p.action === 'ALLOW' || p.action === 'DENY' ? p.dryRun : undefined;
+    return { namespace: p.namespace, name: p.name, spec, ...(dryRun ? { dryRun } : {}) };
+  });
+
 // ---- the world ---------------------------------------------------------------------------------
 
 const key = (o: { namespace: string; name: string }): string => `${o.namespace}/${o.name}`;
@@ -747,6 +884,7 @@ export const worldArb: fc.Arbitrary<World> = fc.record({
   virtualServices: uniqueBy(virtualServiceArb, key, 0, 4),
   destinationRules: uniqueBy(destinationRuleArb, key, 0, 3),
   serviceEntries: uniqueBy(serviceEntryArb, key, 0, 2),
+  authorizationPolicies: uniqueBy(authorizationPolicyArb, key, 0, 3),
 });
 
 // ---- objects -----------------------------------------------------------------------------------
@@ -912,6 +1050,12 @@ function objectsOf(w: World): Obj[] {
     // Distinct creation times: istiod keeps the oldest of two ServiceEntries declaring one host in one namespace,
     // and picks at random between two created in the same second.
     ...w.serviceEntries.map((s, i) => istioObject('ServiceEntry', s, `2024-01-01T00:00:0${i}Z`)),
+    ...w.authorizationPolicies.map((p) => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: p.name, namespace: p.namespace, ...(p.dryRun ? { annotations: { 'istio.io/dry-run': p.dryRun } } : {}) },
+      spec: p.spec,
+    })),
   ];
   return objects.map(clean);
 }
