@@ -69,3 +69,36 @@ export function isDryRun(p: AuthorizationPolicyConfig): boolean {
   const v = p.annotations[DRY_RUN_ANNOTATION];
   return v !== undefined && parseGoBool(v) === true;
 }
+
+/**
+ * What an AuthorizationPolicy that fails validation enforces instead, so that refusing it never opens the
+ * gateway (istiod relies on its webhook to keep such policies out; a gateway must not fail open when one gets
+ * in): an ALLOW policy allows nothing, a DENY or CUSTOM one denies everything, an AUDIT one is left out (it
+ * never decides). A spec that could not even be decoded denies everything in its namespace (its selector
+ * cannot be trusted), hence mesh-wide in the root namespace. Undefined: the policy is left out.
+ */
+export function failClosedSpec(spec: AuthorizationPolicySpec, decoded: boolean): AuthorizationPolicySpec | undefined {
+  if (!decoded) return { action: 'DENY', rules: [{}] };
+  const base: AuthorizationPolicySpec = {
+    ...(spec.selector ? { selector: spec.selector } : {}),
+    ...(spec.targetRef ? { targetRef: spec.targetRef } : {}),
+    ...(spec.targetRefs ? { targetRefs: spec.targetRefs } : {}),
+  };
+  switch (actionOf(spec)) {
+    case 'ALLOW':
+      return { ...base, action: 'ALLOW', rules: [] };
+    case 'AUDIT':
+      return undefined;
+    default:
+      // DENY, CUSTOM (whose provider is never reachable here) and an action number outside the enum.
+      return { ...base, action: 'DENY', rules: [{}] };
+  }
+}
+
+/** The sentence a refused policy's report ends with: what the gateway enforces for it instead. */
+export function failClosedNote(replacement: AuthorizationPolicySpec | undefined): string {
+  if (replacement === undefined) return 'the policy is ignored (AUDIT never allows or denies)';
+  return replacement.action === 'ALLOW'
+    ? 'until it is fixed it is enforced as an ALLOW policy that allows nothing, so the gateway does not fail open'
+    : 'until it is fixed it is enforced as a DENY of every request it could apply to, so the gateway does not fail open';
+}

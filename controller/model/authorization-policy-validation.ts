@@ -508,10 +508,10 @@ export function authorizationPolicyErrors(spec: AuthorizationPolicySpec): FieldE
 export function validateAuthorizationPolicy(
   meta: { name: string; namespace: string; annotations?: Readonly<Record<string, string>> },
   raw: unknown,
-): { spec: AuthorizationPolicySpec; errors: FieldError[] } {
+): { spec: AuthorizationPolicySpec; errors: FieldError[]; decoded: boolean } {
   const { spec, errors } = decodeAuthorizationPolicy(raw);
-  if (errors.length) return { spec, errors };
+  if (errors.length) return { spec, errors, decoded: false };
   const m = metadataError(meta.name, meta.namespace, meta.annotations ?? {}, spec);
-  if (m) return { spec, errors: [m] };
-  return { spec, errors: authorizationPolicyErrors(spec) };
+  if (m) return { spec, errors: [m], decoded: true };
+  return { spec, errors: authorizationPolicyErrors(spec), decoded: true };
 }

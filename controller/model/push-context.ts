@@ -31,7 +31,13 @@ import { isSubset } from './labels.ts';
 import { kubePortProtocol } from './protocol.ts';
 import type { KubeServiceSpec } from './kube-types.ts';
 import { type CredentialIndex, indexCredentials } from './credentials.ts';
-import { type AuthorizationPolicies, type AuthorizationPolicyConfig, selectAuthorizationPolicies } from './authorization-policies.ts';
+import {
+  type AuthorizationPolicies,
+  type AuthorizationPolicyConfig,
+  failClosedNote,
+  failClosedSpec,
+  selectAuthorizationPolicies,
+} from './authorization-policies.ts';
 import { validateAuthorizationPolicy } from './authorization-policy-validation.ts';
 import { SECURITY_API_GROUP, SECURITY_API_VERSIONS } from './security-types.ts';
 import { ROOT_NAMESPACE } from './mesh.ts';
@@ -104,9 +110,21 @@ function validAuthorizationPolicies(objs: readonly StoredObject[], errors: Valid
       errors.push(...toErrors(o, [{ field: 'apiVersion', message }]));
       continue;
     }
-    const { spec, errors: errs } = validateAuthorizationPolicy(meta, o.obj.spec);
-    if (errs.length > 0) errors.push(...toErrors(o, errs));
-    else out.push({ ...meta, spec });
+    const { spec, errors: errs, decoded } = validateAuthorizationPolicy(meta, o.obj.spec);
+    if (errs.length === 0) {
+      out.push({ ...meta, spec });
+      continue;
+    }
+    // Refused, but never by opening the gateway: it is enforced in its closed form (failClosedSpec).
+    const closed = failClosedSpec(spec, decoded);
+    const note = failClosedNote(closed);
+    errors.push(
+      ...toErrors(
+        o,
+        errs.map((e) => ({ ...e, message: `${e.message}; ${note}` })),
+      ),
+    );
+    if (closed) out.push({ ...meta, annotations: {}, spec: closed });
   }
   return out.sort(compareByCreation);
 }

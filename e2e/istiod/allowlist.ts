@@ -33,6 +33,12 @@ const TELEMETRY = 'telemetry plumbing, not request handling: it comes with Istio
 export const ALLOWED: readonly Allowed[] = [
   {
     type: 'listeners',
+    path: new RegExp(`(${HCM}\\.http_filters\\[envoy\\.filters\\.http\\.rbac(#\\d+)?\\]|\\.filters\\[envoy\\.filters\\.network\\.rbac(#\\d+)?\\])`),
+    cases: /^golden\/authz-validation$/,
+    why: "AuthorizationPolicies istiod's webhook refuses: istiod leaves them out, relying on the webhook to keep them out of the cluster; meshgate (no webhook, a CRD schema that lets some through, local files) reports them and enforces them closed (an ALLOW allows nothing, a DENY or CUSTOM denies all it could apply to), so a refused policy never opens the gateway",
+  },
+  {
+    type: 'listeners',
     path: new RegExp(`${HCM}\\.http_filters\\[istio\\.(metadata_exchange|alpn)\\]$`),
     why: "Istio's own filters (peer metadata for telemetry, ALPN override for in-mesh mTLS): their protos are not published, and neither changes what a client or backend of a gateway sees",
   },

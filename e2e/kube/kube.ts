@@ -27,6 +27,7 @@ const PATHS: Record<string, { prefix: string; plural: string; namespaced?: false
   VirtualService: { prefix: '/apis/networking.istio.io/v1', plural: 'virtualservices' },
   DestinationRule: { prefix: '/apis/networking.istio.io/v1', plural: 'destinationrules' },
   ServiceEntry: { prefix: '/apis/networking.istio.io/v1', plural: 'serviceentries' },
+  AuthorizationPolicy: { prefix: '/apis/security.istio.io/v1', plural: 'authorizationpolicies' },
 };
 
 export class Kube {

@@ -1,0 +1,114 @@
+// AuthorizationPolicy against a real kube-apiserver: the CRD from charts/base, the controller watching
+// security.istio.io with exactly the chart's RBAC, and the installed istio-ingressgateway enforcing it. Istio's
+// ingress IP allow list (clients on their own loopback addresses in the test's network namespace), a DENY
+// added and removed, the CRD refusing a malformed policy, and an ALLOW policy the controller cannot honour
+// reported as an Event without opening the gateway.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KubeObject } from '../../controller/model/objects.ts';
+import { KubeApiError } from '../../controller/sources/kube/client.ts';
+import { rawRequest, type RawResponse } from '../lib/http.ts';
+import { eventually } from '../lib/process.ts';
+import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
+import { HOST, RELEASES, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
+
+const PORT = 8080;
+const ALLOWED = '127.0.50.7';
+const OTHER = '127.0.51.7';
+
+describe('kubernetes: AuthorizationPolicy on the ingress gateway', () => {
+  let s: Suite;
+  let gw: GatewayPod;
+  const get = (path: string, from: string): Promise<RawResponse> =>
+    rawRequest('127.0.0.1', PORT, `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, { localAddress: from });
+  const policy = (name: string, spec: Record<string, unknown>): KubeObject => ({
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name, namespace: s.ns.gw },
+    spec: { selector: { matchLabels: { istio: 'ingressgateway' } }, ...spec },
+  });
+  const until = (what: string, path: string, from: string, status: number): Promise<RawResponse> =>
+    eventually(
+      what,
+      async () => {
+        const r = await get(path, from);
+        return r.status === status ? r : undefined;
+      },
+      30_000,
+      200,
+    );
+
+  before(
+    async () => {
+      s = await setupSuite();
+      const pod = await s.backend('httpbin-v1', s.ns.app, { app: 'httpbin', version: 'v1' });
+      await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
+      await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST]));
+      await s.kube.apply(virtualService('httpbin', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/'], host: 'httpbin' }));
+      gw = await startGatewayPod({
+        kube: s.kube,
+        deployment: RELEASES.ingress.name,
+        namespace: s.ns.gw,
+        podIP: s.gatewayPodIP,
+        kubeconfig: s.controllerKubeconfig,
+        dir: s.dir,
+      });
+      await waitReady(gw, 30_000);
+      await until('the route', '/status/200', OTHER, 200);
+    },
+    { timeout: 10 * 60_000 },
+  );
+
+  after(
+    async () => {
+      await gw?.stop();
+      await s?.cleanup();
+    },
+    { timeout: 120_000 },
+  );
+
+  test('an ALLOW list by ipBlocks: the listed client is served, any other gets 403 RBAC: access denied', async () => {
+    await s.kube.apply(policy('ingress-policy', { action: 'ALLOW', rules: [{ from: [{ source: { ipBlocks: ['127.0.50.0/24'] } }] }] }));
+    const denied = await until('the ALLOW policy', '/status/200', OTHER, 403);
+    assert.equal(denied.body.toString(), 'RBAC: access denied');
+    assert.equal((await get('/status/200', ALLOWED)).status, 200);
+  });
+
+  test('a DENY on a path wins over the ALLOW list, and removing it restores access', async () => {
+    await s.kube.apply(policy('deny-status', { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/status/*'] } }] }] }));
+    await until('the DENY policy', '/status/200', ALLOWED, 403);
+    assert.equal((await get('/headers', ALLOWED)).status, 200);
+    await s.kube.remove('AuthorizationPolicy', s.ns.gw, 'deny-status');
+    await until('the DENY policy gone', '/status/200', ALLOWED, 200);
+  });
+
+  test('the CRD refuses a malformed policy (unknown action) at admission', async () => {
+    const err = await s.kube.create(policy('malformed', { action: 'PERMIT' })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof KubeApiError, 'the API server rejected it');
+    assert.equal(err.status, 422);
+    assert.match(err.message, /spec\.action/);
+  });
+
+  test("a policy the schema accepts but Istio's validation refuses: a Warning Event, and the gateway stays closed", async () => {
+    // The valid ALLOW list goes: the refused policy is now the only ALLOW, and refusing it must not open the gateway.
+    await s.kube.remove('AuthorizationPolicy', s.ns.gw, 'ingress-policy');
+    await s.kube.apply(policy('bad-ip', { action: 'ALLOW', rules: [{ from: [{ source: { ipBlocks: ['127.0.51.0/33'] } }] }] }));
+    const events = await eventually(
+      'an InvalidConfig Event on AuthorizationPolicy bad-ip',
+      async () => {
+        const evs = (await s.kube.eventsFor('AuthorizationPolicy', s.ns.gw, 'bad-ip')) as (KubeObject & { type: string; reason: string; message: string })[];
+        return evs.length > 0 ? evs : undefined;
+      },
+      30_000,
+      250,
+    );
+    assert.equal(events[0]?.type, 'Warning');
+    assert.match(events[0]?.message ?? '', /127\.0\.51\.0\/33/);
+    assert.match(events[0]?.message ?? '', /allows nothing, so the gateway does not fail open/);
+    await until('the refused ALLOW policy, closed', '/status/200', ALLOWED, 403);
+    assert.equal((await get('/status/200', OTHER)).status, 403);
+  });
+});
