@@ -106,8 +106,10 @@ function validAuthorizationPolicies(objs: readonly StoredObject[], errors: Valid
     const meta = metaOf(o);
     const [group, version] = o.obj.apiVersion.split('/');
     if (group !== SECURITY_API_GROUP || !(SECURITY_API_VERSIONS as readonly string[]).includes(version ?? '')) {
-      const message = `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${SECURITY_API_GROUP}/v1 (v1beta1 is also served)`;
+      const closed = failClosedSpec({}, false);
+      const message = `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${SECURITY_API_GROUP}/v1 (v1beta1 is also served); ${failClosedNote(closed)}`;
       errors.push(...toErrors(o, [{ field: 'apiVersion', message }]));
+      if (closed) out.push({ ...meta, annotations: {}, spec: closed });
       continue;
     }
     const { spec, errors: errs, decoded } = validateAuthorizationPolicy(meta, o.obj.spec);
