@@ -48,7 +48,7 @@ OUT=${BENCH_OUT:-}
 # Ports (all on 127.0.0.1). A meshgate instance at BASE uses BASE (listener, from the generated Service's
 # targetPort), BASE+1 admin, BASE+2 status, BASE+3 metrics, BASE+4 xDS, BASE+5 merged metrics (if it has that flag).
 UP_PORT=9001; UP_H2=9011; UPSTREAM=127.0.0.1:$UP_PORT
-MG_BASE=9300; MG_HOSTS_BASE=9380; MG_PUSH_BASE=9390
+MG_BASE=9300; MG_AUTHZ_BASE=9370; MG_HOSTS_BASE=9380; MG_PUSH_BASE=9390
 
 usage() {
   cat <<EOF
@@ -56,7 +56,7 @@ usage: bench/run.sh [options]       (npm run bench -- [options])
   --quick              smoke test: 1 round of 1-second runs, 3 pushes (about 2 minutes)
   --scenarios 'LIST'   any of: $ALL_SCENARIOS pinned   (default: all but pinned;
                        'memory' is an alias of 'hosts', which also measures memory at 5,000 hosts)
-  --targets 'LIST'     any of: direct nginx haproxy meshgate nginx-2w  (default: $TARGETS);
+  --targets 'LIST'     any of: direct nginx haproxy meshgate nginx-2w meshgate-authz  (default: $TARGETS);
                        direct and nginx are always measured: they are the ratios' bases
   --rounds N           rounds of the interleaved order (default $ROUNDS)
   --concurrency N[,M]  pass --concurrency N to meshgate (one meshgate target per value: meshgate-cN);
@@ -91,7 +91,7 @@ for s in $SCENARIOS; do
   [[ " $ALL_SCENARIOS pinned " == *" $s "* ]] || { echo "bench: unknown scenario '$s' (known: $ALL_SCENARIOS pinned memory)" >&2; exit 2; }
 done
 for t in $TARGETS; do
-  [[ " direct nginx haproxy meshgate nginx-2w " == *" $t "* ]] || { echo "bench: unknown target '$t' (known: direct nginx haproxy meshgate nginx-2w)" >&2; exit 2; }
+  [[ " direct nginx haproxy meshgate nginx-2w meshgate-authz " == *" $t "* ]] || { echo "bench: unknown target '$t' (known: direct nginx haproxy meshgate nginx-2w meshgate-authz)" >&2; exit 2; }
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --rounds wants a positive integer" >&2; exit 2; }
 for c in $CONCURRENCY; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --concurrency wants positive integers" >&2; exit 2; }; done
@@ -123,6 +123,10 @@ if wants meshgate; then
     for c in $CONCURRENCY; do
       add_meshgate "meshgate-c$c" $((MG_BASE + 10 * k)) "$c" one; MESHGATES+=("meshgate-c$c"); ORDER+=("meshgate-c$c"); k=$((k + 1))
     done
+  fi
+  # AuthorizationPolicy's cost (issue 13): the same config plus one DENY and one ALLOW policy, beside the others.
+  if wants meshgate-authz; then
+    add_meshgate meshgate-authz $MG_AUTHZ_BASE "${MG_CONC[${MESHGATES[0]}]}" authz; MESHGATES+=(meshgate-authz); ORDER+=(meshgate-authz)
   fi
   # The large configurations run with the first meshgate's concurrency, one at a time (started for their scenario).
   add_meshgate meshgate-5k $MG_HOSTS_BASE "${MG_CONC[${MESHGATES[0]}]}" hosts
@@ -246,6 +250,7 @@ gen_config() {  # meshgate-target -> writes $RUN/config-<target>, logs the summa
   local t=$1 dir=$RUN/config-$1 args=()
   case ${MG_CONF[$t]} in
     one) args=() ;;
+    authz) args=(--authz) ;;
     hosts) args=(--hosts "$HOSTS" --virtual-services "$HOSTS_VS" --routes "$HOSTS_ROUTES" --services 100) ;;
     push) args=(--virtual-services "$PUSH_VS" --hosts "$PUSH_VS" --services 100 --endpoints "$PUSH_ENDPOINTS" --push) ;;
   esac

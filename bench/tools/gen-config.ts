@@ -9,11 +9,13 @@
 // so a request to it pays the whole host lookup and the whole route scan.
 //
 // usage: node bench/tools/gen-config.ts --out DIR --listen-port N [--hosts 1] [--virtual-services 1]
-//          [--routes 1] [--services 0] [--endpoints 0] [--push] [--bind 127.0.0.1] [--backend 127.0.0.1:9001]
+//          [--routes 1] [--services 0] [--endpoints 0] [--push] [--authz] [--bind 127.0.0.1] [--backend 127.0.0.1:9001]
 //   --services S --endpoints E: S extra Services sharing E endpoints on 127.1.x.y (never contacted; they only
 //     make the cluster/endpoint tables big); without --endpoints each extra Service points at the backend.
 //   --push: add the VirtualService `bench-push` (host push.bench.example.com; counted in --virtual-services)
 //     and the Service `bench-eds`, whose files tools/push-latency.ts rewrites.
+//   --authz: one DENY and one ALLOW AuthorizationPolicy on the gateway (issue 13's cost row); the benchmark's
+//     requests (from 127.0.0.1, to / and /16k) pass both.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +34,7 @@ export interface Options {
   services: number;
   endpoints: number;
   push: boolean;
+  authz: boolean;
   bind: string;
   backend: { address: string; port: number };
 }
@@ -139,6 +142,28 @@ export function pushVirtualService(o: Options, generation: number): string {
 ${virtualService('bench-push', [PUSH_HOST], route('/eds', 'bench-eds', o.backend.port) + route(`/push-${generation}`, 'bench-backend', o.backend.port))}`;
 }
 
+/** A DENY the benchmark's requests never match and an ALLOW they always match: both filters run for each request. */
+const AUTHZ_POLICIES = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: bench-deny, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: DENY
+  rules:
+  - from: [{source: {ipBlocks: ["10.0.0.0/8"]}}]
+    to: [{operation: {paths: ["/admin/*"]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: bench-allow, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: ALLOW
+  rules:
+  - from: [{source: {ipBlocks: ["127.0.0.0/8"]}}]
+    to: [{operation: {methods: ["GET", "POST"], paths: ["/*"]}}]
+`;
+
 /** 127.1.0.1, 127.1.0.2, ...: loopback addresses nobody listens on (never contacted in the benchmark). */
 const fakeAddress = (i: number): string => `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255 || 1}`;
 
@@ -149,6 +174,10 @@ export function generate(o: Options): { files: number; virtualServices: number; 
   write('10-gateway.yaml', gateway(o));
   write('20-backend.yaml', service('bench-backend', o.backend.port, [o.backend.address], true));
   let files = 3;
+  if (o.authz) {
+    write('15-authorization.yaml', AUTHZ_POLICIES);
+    files++;
+  }
 
   // Extra Services: S of them, E fake endpoints spread over them (or the real backend when E = 0).
   const services: string[] = [];
@@ -232,6 +261,7 @@ export function optionsFromArgv(argv: string[]): Options {
       services: { type: 'string', default: '0' },
       endpoints: { type: 'string', default: '0' },
       push: { type: 'boolean', default: false },
+      authz: { type: 'boolean', default: false },
       bind: { type: 'string', default: '127.0.0.1' },
       backend: { type: 'string', default: '127.0.0.1:9001' },
     },
@@ -251,6 +281,7 @@ export function optionsFromArgv(argv: string[]): Options {
     services: int('services', values.services),
     endpoints: int('endpoints', values.endpoints),
     push: values.push,
+    authz: values.authz,
     bind: values.bind,
     backend: parseBackend(values.backend),
   };

@@ -271,7 +271,9 @@ if (mem.length) {
 type Status = { measured: string; verdict: string; context?: string };
 const verdict = (ok: boolean): string => (ok ? 'meets' : '**MISSES**');
 const notMeasured: Status = { measured: '–', verdict: 'not measured' };
-const meshgates = [...new Set(rows.filter((r) => r.load && isMeshgate(r.target) && !['meshgate-5k', 'meshgate-push'].includes(r.target)).map((r) => r.target))];
+const meshgates = [
+  ...new Set(rows.filter((r) => r.load && isMeshgate(r.target) && !['meshgate-5k', 'meshgate-push', 'meshgate-authz'].includes(r.target)).map((r) => r.target)),
+];
 const ratio = (sc: string, t: string, f: (a: Agg, ng: Agg) => number): number => {
   const a = aggs.get(sc)?.get(t);
   const ng = aggs.get(sc)?.get('nginx');
@@ -359,6 +361,21 @@ for (const t of meshgates.length ? meshgates : ['meshgate']) {
     Number.isNaN(worst) ? notMeasured : worst === Infinity ? { measured: 'timed out', verdict: verdict(false) } : goal(worst, (x) => x < 1000, 0, ' ms'),
   ]);
   goals.push(['RSS under load at 5,000 hosts, per worker (largest process)', '< 150 MiB', goal(big ? big.hwmMaxProc / 1024 : NaN, (x) => x < 150, 1, ' MiB')]);
+}
+{
+  // Issue 13: the same config plus one DENY and one ALLOW AuthorizationPolicy, CPU per request against the first
+  // meshgate's (the steadier figure on a shared machine), small GETs.
+  const small = aggs.get('small');
+  const authz = small?.get('meshgate-authz');
+  const plain = meshgates[0] !== undefined ? small?.get(meshgates[0]) : undefined;
+  goals.push([
+    'AuthorizationPolicy (1 DENY + 1 ALLOW): CPU/req × without (small)',
+    '≤ 1.10 — meshgate-authz',
+    {
+      ...goal(authz && plain ? authz.usPerReq / plain.usPerReq : NaN, (x) => x <= 1.1),
+      context: authz && plain ? `req/s ${fmt(authz.rps / plain.rps, 2)}× without` : '',
+    },
+  ]);
 }
 goals.push([
   '≥ 1.5× the undici anchor, ≥ 2.5× @fastify/http-proxy and http-proxy',
