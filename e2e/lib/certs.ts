@@ -58,10 +58,10 @@ export class CertFactory {
     return { name, ...this.read(base) };
   }
 
-  /** A leaf signed by `ca`. `days: -1` makes it already expired. */
-  leaf(ca: Ca, cn: string, o: { dns?: string[]; ip?: string[]; days?: number; client?: boolean } = {}): KeyPair {
+  /** A leaf signed by `ca`. `days: -1` makes it already expired; `uri`: URI SANs (SPIFFE identities). */
+  leaf(ca: Ca, cn: string, o: { dns?: string[]; ip?: string[]; uri?: string[]; days?: number; client?: boolean } = {}): KeyPair {
     const base = `leaf-${++this.n}`;
-    const sans = [...(o.dns ?? []).map((d) => `DNS:${d}`), ...(o.ip ?? []).map((i) => `IP:${i}`)];
+    const sans = [...(o.dns ?? []).map((d) => `DNS:${d}`), ...(o.ip ?? []).map((i) => `IP:${i}`), ...(o.uri ?? []).map((u) => `URI:${u}`)];
     const ext = [`extendedKeyUsage=${o.client ? 'clientAuth' : 'serverAuth'}`, ...(sans.length ? [`subjectAltName=${sans.join(',')}`] : [])].join('\n');
     writeFileSync(join(this.dir, `${base}.ext`), ext + '\n');
     this.run([

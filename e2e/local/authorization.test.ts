@@ -11,6 +11,8 @@ import { eventually, freePort } from '../lib/process.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
 import { rawRequest, type RawResponse } from '../lib/http.ts';
 import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
+import { CertFactory, secretYaml, type Ca, type KeyPair } from '../lib/certs.ts';
+import { httpsGet } from '../lib/tls-client.ts';
 
 const HOST = 'httpbin.example.com';
 const BACKEND_IP = '127.0.31.1';
@@ -143,5 +145,99 @@ describe('local mode: AuthorizationPolicy at the ingress gateway', () => {
     rmSync(join(gw.dir, '40-policies.yaml'));
     await eventually('no policies', async () => ((await request('/admin', OTHER_CLIENT)).status === 200 ? true : undefined), 20_000, 200);
     assert.equal((await request('/nothing')).status, 200);
+  });
+});
+
+describe('local mode: AuthorizationPolicy principals on a MUTUAL TLS server', () => {
+  const certs = new CertFactory();
+  let ca: Ca;
+  let server: KeyPair;
+  let teamA: KeyPair;
+  let teamB: KeyPair;
+  let gw: Gateway;
+  let backend: Backend;
+  let https: number;
+  const call = (client: KeyPair, path = '/status/200'): ReturnType<typeof httpsGet> =>
+    httpsGet({ port: https, ca: ca.cert, servername: 'mtls.example.com', cert: client.cert, key: client.key }, path);
+
+  before(async () => {
+    ca = certs.ca('authz-ca');
+    server = certs.leaf(ca, 'mtls.example.com', { dns: ['mtls.example.com'] });
+    teamA = certs.leaf(ca, 'client-a', { uri: ['spiffe://cluster.local/ns/team-a/sa/client'], client: true });
+    teamB = certs.leaf(ca, 'client-b', { uri: ['spiffe://cluster.local/ns/team-b/sa/client'], client: true });
+    backend = await startBackend(BACKEND_IP, await freePort(), 'httpbin');
+    https = await freePort();
+    gw = await startGateway();
+    // The gateway Service again, with the HTTPS port.
+    gw.write(
+      '00-gateway-service.yaml',
+      `apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  ports:
+  - {name: http2, port: 80, targetPort: ${gw.port}}
+  - {name: https, port: 443, targetPort: ${https}}
+`,
+    );
+    gw.write(
+      '20-credential.yaml',
+      secretYaml('mtls-credential', 'istio-system', { 'tls.crt': server.cert, 'tls.key': server.key }, 'kubernetes.io/tls') +
+        '---\n' +
+        secretYaml('mtls-credential-cacert', 'istio-system', { 'ca.crt': ca.cert }),
+    );
+    gw.write('21-httpbin.yaml', serviceYaml('httpbin', backend.port, [{ ip: BACKEND_IP }]));
+    gw.write(
+      '30-gateway.yaml',
+      `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mtls, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    tls: {mode: MUTUAL, credentialName: mtls-credential}
+    hosts: [mtls.example.com]
+`,
+    );
+    gw.write('31-vs.yaml', virtualServiceYaml('httpbin', 'mtls.example.com', 'istio-system/mtls', 'httpbin'));
+    gw.write(
+      '40-policy.yaml',
+      `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: team-a-only, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/team-a/sa/client"]}}]
+  - from: [{source: {namespaces: ["team-b"]}}]
+    to: [{operation: {paths: ["/headers"]}}]
+`,
+    );
+    await eventually(
+      'the MUTUAL server with its policy',
+      async () => ((await call(teamB).catch(() => undefined))?.status === 403 ? true : undefined),
+      20_000,
+      200,
+    );
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await backend?.close();
+    certs.cleanup();
+  });
+
+  test("principals: the client certificate's SPIFFE URI SAN is the identity", async () => {
+    assert.equal((await call(teamA)).status, 200);
+    const denied = await call(teamB);
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body, 'RBAC: access denied');
+  });
+
+  test('namespaces: the namespace inside the SPIFFE identity, on one path only', async () => {
+    assert.equal((await call(teamB, '/headers')).status, 200);
+    assert.equal((await call(teamB, '/status/200')).status, 403);
   });
 });

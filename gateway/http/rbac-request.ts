@@ -4,6 +4,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { RbacRequest } from '../rbac/engine.ts';
 import { plainIp } from './request-headers.ts';
+import { verifiedPeerCertificate } from '../tls/server-context.ts';
 
 /** Envoy's body for a request an RBAC filter denies (403). */
 export const RBAC_DENIED_BODY = 'RBAC: access denied';
@@ -28,7 +29,7 @@ function factsOf(sock: TLSSocket): TlsFacts {
   let f = tlsFacts.get(sock);
   if (f) return f;
   const servername = (sock as TLSSocket & { servername?: string | false }).servername;
-  const cert = sock.authorized ? sock.getPeerX509Certificate() : undefined;
+  const cert = verifiedPeerCertificate(sock);
   let peer: RbacRequest['peerCertificate'];
   if (cert) {
     const sans = (cert.subjectAltName ?? '').split(', ').filter((s) => s !== '');

@@ -3,6 +3,7 @@
 // certificates are requested when a validation context is configured (MUTUAL, OPTIONAL_MUTUAL) and required
 // with require_client_certificate (MUTUAL), subject alt names are matched after the handshake, and a
 // handshake that does not finish within transport_socket_connect_timeout is closed.
+import type { X509Certificate } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -142,6 +143,12 @@ export class DownstreamTls {
  * `authorized` set (tls.Server does that in its 'secure' handler by calling the handle's verifyError());
  * this does the same. Fails closed if the handle does not offer it.
  */
+/** The client certificate when one was presented and its chain verified (what RBAC may take as an identity). */
+export function verifiedPeerCertificate(t: TLSSocket): X509Certificate | undefined {
+  const cert = t.getPeerX509Certificate();
+  return cert && peerVerifyError(t) === undefined ? cert : undefined;
+}
+
 function peerVerifyError(t: TLSSocket): string | undefined {
   const ssl = (t as unknown as { ssl?: { verifyError?: () => (Error & { code?: string }) | null } }).ssl;
   if (typeof ssl?.verifyError !== 'function') return 'cannot verify the client certificate (no verifyError on the TLS handle)';
