@@ -99,7 +99,7 @@ export function parsePrefix(s: string): Parsed<{ addr: Addr; bits: number }> {
 }
 
 /** Addr.String (zone left out, as PrefixFrom drops it): RFC 5952 IPv6, IPv4-mapped as `::ffff:a.b.c.d`. */
-export function formatAddr(a: Addr): string {
+function formatAddr(a: Addr): string {
   const b = a.bytes;
   if (b.length === 4) return b.join('.');
   const words = Array.from({ length: 8 }, (_, i) => (b[2 * i] ?? 0) * 256 + (b[2 * i + 1] ?? 0));

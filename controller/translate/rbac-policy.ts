@@ -20,11 +20,11 @@ import {
   stringOrMatcher,
 } from './rbac-matchers.ts';
 
-export type Permission = envoy.config.rbac.v3.Permission;
-export type Principal = envoy.config.rbac.v3.Principal;
+type Permission = envoy.config.rbac.v3.Permission;
+type Principal = envoy.config.rbac.v3.Principal;
 export type Policy = envoy.config.rbac.v3.Policy;
 
-export const URI_TEMPLATE_TYPE = 'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig' as const;
+const URI_TEMPLATE_TYPE = 'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig' as const;
 
 /** A matcher, nothing (a DENY or AUDIT rule just drops it), or why the value cannot be matched here. */
 type Out<T> = T | undefined | { error: string };

@@ -16,7 +16,7 @@ import { compileStringMatcher } from '../router/matchers.ts';
 import type { RbacMatcher } from './request.ts';
 import { exactlyOne } from './oneof.ts';
 
-export type ValueMatch = (value: unknown) => boolean;
+type ValueMatch = (value: unknown) => boolean;
 
 const checkMetadataMatcher = fieldTable('envoy.type.matcher.v3.MetadataMatcher', { filter: true, path: true, value: true, invert: true });
 const checkPathSegment = fieldTable('envoy.type.matcher.v3.MetadataMatcher.PathSegment', { key: true });
@@ -44,7 +44,7 @@ function double(v: number | string | undefined, where: string): number {
 }
 
 /** type.matcher.v3.ValueMatcher. */
-export function compileValueMatcher(m: envoy.type.matcher.v3.ValueMatcher, where: string): ValueMatch {
+function compileValueMatcher(m: envoy.type.matcher.v3.ValueMatcher, where: string): ValueMatch {
   checkValueMatcher(m, where);
   const kind = exactlyOne(m, where, 'a value matcher');
   switch (kind) {
