@@ -4,7 +4,14 @@
 import type { Config } from './config.ts';
 import { isSubset, type Labels } from './labels.ts';
 import { parseGoBool } from './authorization-policy-validation.ts';
-import { type AuthorizationAction, type AuthorizationPolicySpec, type PolicyTargetReference, DRY_RUN_ANNOTATION, actionOf } from './security-types.ts';
+import {
+  type AuthorizationAction,
+  type AuthorizationPolicySpec,
+  type PolicyAttachment,
+  type PolicyTargetReference,
+  DRY_RUN_ANNOTATION,
+  actionOf,
+} from './security-types.ts';
 
 export type AuthorizationPolicyConfig = Config<AuthorizationPolicySpec>;
 
@@ -15,18 +22,19 @@ export type AuthorizationPolicies = Readonly<Record<AuthorizationAction, readonl
 const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 
 /** GetTargetRefs: targetRefs, else the single targetRef. */
-function targetRefs(spec: AuthorizationPolicySpec): readonly PolicyTargetReference[] {
+function targetRefs(spec: PolicyAttachment): readonly PolicyTargetReference[] {
   if (spec.targetRefs?.length) return spec.targetRefs;
   return spec.targetRef ? [spec.targetRef] : [];
 }
 
 /**
- * ShouldAttachPolicy for a gateway proxy (not a waypoint). An Istio gateway is selected by `selector` alone, and
- * a policy with a targetRef never applies to it. A Gateway API gateway (its pods labelled with the Gateway's
- * name) takes a policy of its own namespace whose targetRef names its Gateway, or, with none,
- * one whose selector matches (ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY, on by default).
+ * ShouldAttachPolicy for a gateway proxy (not a waypoint), for any security policy (AuthorizationPolicy,
+ * RequestAuthentication). An Istio gateway is selected by `selector` alone, and a policy with a targetRef never
+ * applies to it. A Gateway API gateway (its pods labelled with the Gateway's name) takes a policy of its own
+ * namespace whose targetRef names its Gateway, or, with none, one whose selector matches
+ * (ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY, on by default).
  */
-function attaches(p: AuthorizationPolicyConfig, namespace: string, labels: Labels): boolean {
+export function attaches(p: Config<PolicyAttachment>, namespace: string, labels: Labels): boolean {
   const refs = targetRefs(p.spec);
   const selected = (): boolean => isSubset(p.spec.selector?.matchLabels, labels);
   const gatewayName = labels[GATEWAY_NAME_LABEL];

@@ -8,6 +8,7 @@ import type { FieldError } from './istio-validation.ts';
 import { parseAddr, parsePrefix } from './netip.ts';
 import {
   type AuthorizationPolicySpec,
+  type PolicyAttachment,
   type Condition,
   type Operation,
   type PolicyTargetReference,
@@ -18,11 +19,11 @@ import {
   actionOf,
 } from './security-types.ts';
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 const isMap = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Decodes proto3 JSON into the typed spec, collecting what istiod's decoder would refuse. */
-class Decoder {
+export class Decoder {
   readonly errors: FieldError[] = [];
   private fail(field: string, message: string): undefined {
     this.errors.push({ field, message });
@@ -131,11 +132,8 @@ function decodeRule(d: Decoder, m: Json, f: string): Rule {
   return rule;
 }
 
-/** The spec as istiod's decoder reads it, or the reasons it cannot. */
-export function decodeAuthorizationPolicy(raw: unknown): { spec: AuthorizationPolicySpec; errors: FieldError[] } {
-  const d = new Decoder();
-  const spec: AuthorizationPolicySpec = {};
-  const m = d.map(raw, 'spec') ?? {};
+/** The fields every security policy attaches with: selector, targetRef, targetRefs (the spec's own map `m`). */
+export function decodeAttachment(d: Decoder, m: Json, spec: PolicyAttachment): void {
   const selector = d.map(m.selector, 'spec.selector');
   if (selector) {
     spec.selector = {};
@@ -150,6 +148,14 @@ export function decodeAuthorizationPolicy(raw: unknown): { spec: AuthorizationPo
   if (targetRef) spec.targetRef = decodeTargetRef(d, targetRef, 'spec.targetRef');
   const targetRefs = d.messages(m.targetRefs, 'spec.targetRefs', (x, f) => decodeTargetRef(d, x, f));
   if (targetRefs) spec.targetRefs = targetRefs;
+}
+
+/** The spec as istiod's decoder reads it, or the reasons it cannot. */
+export function decodeAuthorizationPolicy(raw: unknown): { spec: AuthorizationPolicySpec; errors: FieldError[] } {
+  const d = new Decoder();
+  const spec: AuthorizationPolicySpec = {};
+  const m = d.map(raw, 'spec') ?? {};
+  decodeAttachment(d, m, spec);
   const rules = d.messages(m.rules, 'spec.rules', (x, f) => decodeRule(d, x, f));
   if (rules) spec.rules = rules;
   const action = m.action;
@@ -445,19 +451,26 @@ export function parseGoBool(v: string): boolean | undefined {
   return undefined;
 }
 
-/** Annotations only istiod itself may set (constants.AlwaysReject, InternalParentNamespace, InternalParentNames). */
-const INTERNAL_ANNOTATIONS = ['internal.istio.io/webhook-always-reject', 'internal.istio.io/parent-namespace', 'internal.istio.io/parents'];
-
-/** validateMetadata for an AuthorizationPolicy: the dry-run annotation (ALLOW or DENY, a Go boolean), internal annotations. */
-function metadataError(name: string, namespace: string, annotations: Readonly<Record<string, string>>, spec: AuthorizationPolicySpec): FieldError | undefined {
+/**
+ * validateMetadata, which istiod's webhook runs before any kind's own validation: the dry-run annotation (only an
+ * AuthorizationPolicy may carry it, for ALLOW or DENY, as a Go boolean), and the internal annotations only istiod
+ * itself may set. `authorizationAction` is the policy's action for an AuthorizationPolicy, undefined for other kinds.
+ */
+export function metadataError(
+  name: string,
+  namespace: string,
+  annotations: Readonly<Record<string, string>>,
+  authorizationAction?: string,
+): FieldError | undefined {
   const dryRun = annotations[DRY_RUN_ANNOTATION];
   const field = `metadata.annotations[${DRY_RUN_ANNOTATION}]`;
   if (dryRun !== undefined) {
-    const action = actionOf(spec);
-    if (action !== 'ALLOW' && action !== 'DENY') {
+    if (authorizationAction === undefined)
+      return { field, message: `${namespace}/${name} has unsupported annotation ${DRY_RUN_ANNOTATION}, please remove the annotation` };
+    if (authorizationAction !== 'ALLOW' && authorizationAction !== 'DENY') {
       return {
         field,
-        message: `the annotation ${DRY_RUN_ANNOTATION} currently only supports action ALLOW/DENY, found action ${action ?? String(spec.action)} in ${namespace}/${name}`,
+        message: `the annotation ${DRY_RUN_ANNOTATION} currently only supports action ALLOW/DENY, found action ${authorizationAction} in ${namespace}/${name}`,
       };
     }
     if (parseGoBool(dryRun) === undefined) {
@@ -467,17 +480,16 @@ function metadataError(name: string, namespace: string, annotations: Readonly<Re
       };
     }
   }
-  const internal = INTERNAL_ANNOTATIONS.find((a) => a in annotations);
+  // constants.AlwaysReject, InternalParentNamespace, InternalParentNames, in istiod's order.
+  const ALWAYS_REJECT = 'internal.istio.io/webhook-always-reject';
+  if (ALWAYS_REJECT in annotations) return { field: `metadata.annotations[${ALWAYS_REJECT}]`, message: `"${ALWAYS_REJECT}" annotation found, rejecting` };
+  const internal = ['internal.istio.io/parent-namespace', 'internal.istio.io/parents'].find((a) => a in annotations);
   if (internal) return { field: `metadata.annotations[${internal}]`, message: `"${internal}" annotation found, this may not be set by users` };
   return undefined;
 }
 
-/** ValidateAuthorizationPolicy on a decoded spec. */
-export function authorizationPolicyErrors(spec: AuthorizationPolicySpec): FieldError[] {
-  const out: FieldError[] = [];
-  const add = (field: string, message: string): void => {
-    out.push({ field, message });
-  };
+/** validateOneOfSelectorType, validateWorkloadSelector, validatePolicyTargetReference(s): shared by the security kinds. */
+export function attachmentErrors(spec: PolicyAttachment, add: (f: string, m: string) => void): void {
   const selectorKinds = (spec.selector ? 1 : 0) + (spec.targetRef ? 1 : 0) + (len(spec.targetRefs) > 0 ? 1 : 0);
   if (selectorKinds > 1) add('spec', 'only one of targetRefs or workloadSelector can be set');
   for (const [k, v] of Object.entries(spec.selector?.matchLabels ?? {})) {
@@ -486,6 +498,15 @@ export function authorizationPolicyErrors(spec: AuthorizationPolicySpec): FieldE
   }
   if (spec.targetRef) targetRefErrors(spec.targetRef, 'spec.targetRef', add);
   spec.targetRefs?.forEach((r, i) => targetRefErrors(r, `spec.targetRefs[${i}]`, add));
+}
+
+/** ValidateAuthorizationPolicy on a decoded spec. */
+export function authorizationPolicyErrors(spec: AuthorizationPolicySpec): FieldError[] {
+  const out: FieldError[] = [];
+  const add = (field: string, message: string): void => {
+    out.push({ field, message });
+  };
+  attachmentErrors(spec, add);
 
   const action = actionOf(spec);
   const never = (a: string): string =>
@@ -511,7 +532,7 @@ export function validateAuthorizationPolicy(
 ): { spec: AuthorizationPolicySpec; errors: FieldError[]; decoded: boolean } {
   const { spec, errors } = decodeAuthorizationPolicy(raw);
   if (errors.length) return { spec, errors, decoded: false };
-  const m = metadataError(meta.name, meta.namespace, meta.annotations ?? {}, spec);
+  const m = metadataError(meta.name, meta.namespace, meta.annotations ?? {}, actionOf(spec) ?? String(spec.action));
   if (m) return { spec, errors: [m], decoded: true };
   return { spec, errors: authorizationPolicyErrors(spec), decoded: true };
 }

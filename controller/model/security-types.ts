@@ -23,6 +23,13 @@ export interface PolicyTargetReference {
   namespace?: string;
 }
 
+/** How a security policy picks its workloads: a label selector, or targetRef(s) (at most one kind of the two). */
+export interface PolicyAttachment {
+  selector?: WorkloadSelector;
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+}
+
 export interface Source {
   principals?: string[];
   notPrincipals?: string[];
@@ -63,10 +70,7 @@ export interface Rule {
   when?: Condition[];
 }
 
-export interface AuthorizationPolicySpec {
-  selector?: WorkloadSelector;
-  targetRef?: PolicyTargetReference;
-  targetRefs?: PolicyTargetReference[];
+export interface AuthorizationPolicySpec extends PolicyAttachment {
   rules?: Rule[];
   /** A name, or (as istiod's decoder accepts) the enum number; absent is ALLOW. */
   action?: AuthorizationAction | number;
@@ -77,4 +81,40 @@ export interface AuthorizationPolicySpec {
 export function actionOf(spec: AuthorizationPolicySpec): AuthorizationAction | undefined {
   const a = spec.action ?? 'ALLOW';
   return typeof a === 'number' ? AUTHORIZATION_ACTIONS[a] : a;
+}
+
+// ---- RequestAuthentication ----------------------------------------------------------------------
+
+/** Where a token is read from: a header, its value after `prefix` (e.g. `Bearer `). */
+export interface JWTHeader {
+  name?: string;
+  prefix?: string;
+}
+
+/** A claim copied into a request header. */
+export interface ClaimToHeader {
+  header?: string;
+  claim?: string;
+}
+
+/** One JWT issuer a RequestAuthentication validates tokens of (istio.security.v1beta1.JWTRule). */
+export interface JWTRule {
+  issuer?: string;
+  audiences?: string[];
+  jwksUri?: string;
+  /** Inline JWKS (JSON), used instead of jwksUri. */
+  jwks?: string;
+  fromHeaders?: JWTHeader[];
+  fromParams?: string[];
+  fromCookies?: string[];
+  outputPayloadToHeader?: string;
+  forwardOriginalToken?: boolean;
+  outputClaimToHeaders?: ClaimToHeader[];
+  /** How long fetching jwksUri (or OpenID discovery) may take, a Go/proto duration; 5s when unset. */
+  timeout?: string;
+  spaceDelimitedClaims?: string[];
+}
+
+export interface RequestAuthenticationSpec extends PolicyAttachment {
+  jwtRules?: JWTRule[];
 }
