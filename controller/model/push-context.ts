@@ -39,6 +39,13 @@ import {
   selectAuthorizationPolicies,
 } from './authorization-policies.ts';
 import { validateAuthorizationPolicy } from './authorization-policy-validation.ts';
+import {
+  type RequestAuthenticationConfig,
+  failClosedRequestAuthentication,
+  failClosedRequestAuthenticationNote,
+  selectRequestAuthentications,
+} from './request-authentications.ts';
+import { validateRequestAuthentication } from './request-authentication-validation.ts';
 import { SECURITY_API_GROUP, SECURITY_API_VERSIONS } from './security-types.ts';
 import { ROOT_NAMESPACE } from './mesh.ts';
 
@@ -60,6 +67,8 @@ export interface PushContext {
   credentials: CredentialIndex;
   /** The AuthorizationPolicies applying to this gateway, by action. */
   authorizationPolicies: AuthorizationPolicies;
+  /** The RequestAuthentications applying to this gateway, in istiod's order (its namespace, then the root one). */
+  requestAuthentications: readonly RequestAuthenticationConfig[];
   errors: ValidationError[];
 }
 
@@ -127,6 +136,38 @@ function validAuthorizationPolicies(objs: readonly StoredObject[], errors: Valid
       ),
     );
     if (closed) out.push({ ...meta, annotations: {}, spec: closed });
+  }
+  return out.sort(compareByCreation);
+}
+
+/**
+ * Valid RequestAuthentications (security.istio.io v1 or v1beta1), in creation order. A refused one is reported and
+ * enforced in its closed form (failClosedRequestAuthentication): its tokens are rejected rather than left unverified.
+ */
+function validRequestAuthentications(objs: readonly StoredObject[], errors: ValidationError[]): RequestAuthenticationConfig[] {
+  const out: RequestAuthenticationConfig[] = [];
+  for (const o of objs) {
+    const meta = metaOf(o);
+    const [group, version] = o.obj.apiVersion.split('/');
+    if (group !== SECURITY_API_GROUP || !(SECURITY_API_VERSIONS as readonly string[]).includes(version ?? '')) {
+      const message = `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${SECURITY_API_GROUP}/v1 (v1beta1 is also served); ${failClosedRequestAuthenticationNote(false)}`;
+      errors.push(...toErrors(o, [{ field: 'apiVersion', message }]));
+      out.push({ ...meta, annotations: {}, spec: failClosedRequestAuthentication({}, false) });
+      continue;
+    }
+    const { spec, errors: errs, decoded } = validateRequestAuthentication(meta, o.obj.spec);
+    if (errs.length === 0) {
+      out.push({ ...meta, spec });
+      continue;
+    }
+    const note = failClosedRequestAuthenticationNote(decoded);
+    errors.push(
+      ...toErrors(
+        o,
+        errs.map((e) => ({ ...e, message: `${e.message}; ${note}` })),
+      ),
+    );
+    out.push({ ...meta, annotations: {}, spec: failClosedRequestAuthentication(spec, decoded) });
   }
   return out.sort(compareByCreation);
 }
@@ -243,6 +284,7 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
   const drConfigs = validated<DestinationRuleSpec>(snapshot.byKind('DestinationRule'), (o) => validateDestinationRule(o.obj.spec), errors);
   const seConfigs = validated<ServiceEntrySpec>(snapshot.byKind('ServiceEntry'), (o) => validateServiceEntry(o.obj.spec), errors);
   const authorizationPolicies = validAuthorizationPolicies(snapshot.byKind('AuthorizationPolicy'), errors);
+  const requestAuthentications = validRequestAuthentications(snapshot.byKind('RequestAuthentication'), errors);
 
   const pods = indexPods(snapshot.byKind('Pod'));
   const targets = serviceTargets(snapshot, identity, pods);
@@ -356,6 +398,7 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
     },
     credentials: indexCredentials(snapshot.byKind('Secret'), identity.namespace),
     authorizationPolicies: selectAuthorizationPolicies(authorizationPolicies, ROOT_NAMESPACE, identity.namespace, identity.labels),
+    requestAuthentications: selectRequestAuthentications(requestAuthentications, ROOT_NAMESPACE, identity.namespace, identity.labels),
     errors,
   };
 }
