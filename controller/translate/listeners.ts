@@ -10,11 +10,15 @@ import { isHTTP } from '../model/protocol.ts';
 import { adsConfigSource } from './envoy.ts';
 import { tcpProxyFilters, tlsPassthroughChains } from './tcp-routes.ts';
 import { downstreamTlsContext, tlsTransportSocket } from './tls.ts';
-import { authorizationNotes, rbacHttpFilters, rbacNetworkFilters } from './rbac.ts';
+import { authorizationNotes, rbacHttpFilterGroups, rbacNetworkFilters } from './rbac.ts';
+import { type JwksSource, jwtAuthnFilter } from './jwt-authn.ts';
 
 type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 
-/** The AuthorizationPolicy filters of this gateway: the same on every HCM, and on every TCP or TLS chain. */
+/**
+ * The security filters of this gateway: on every HCM the CUSTOM RBAC filters, the JWT filter (RequestAuthentication)
+ * and the other RBAC filters, in that order; the network RBAC filters on every TCP or TLS chain.
+ */
 interface AuthzFilters {
   http: HttpFilter[];
   network: envoy.config.listener.v3.Filter[];
@@ -26,11 +30,11 @@ function listenerName(bind: string, port: number): string {
 }
 
 /**
- * HTTP filters of a gateway HCM. Istio's chain is istio.metadata_exchange, the RBAC filters of the
- * AuthorizationPolicies (rbac.ts), grpc_stats, istio.alpn, fault, cors, istio.stats, router; the istio.*
- * filters are Istio's own extensions whose protos are not published on npm (and which only feed Istio
- * telemetry), and grpc_stats only counts gRPC messages, so meshgate emits the Envoy filters that change
- * request handling: RBAC, fault, cors, router, in that order.
+ * HTTP filters of a gateway HCM. Istio's chain is istio.metadata_exchange, the CUSTOM RBAC filters, jwt_authn
+ * (jwt-authn.ts), the other RBAC filters of the AuthorizationPolicies (rbac.ts), grpc_stats, istio.alpn, fault,
+ * cors, istio.stats, router; the istio.* filters are Istio's own extensions whose protos are not published on npm
+ * (and which only feed Istio telemetry), and grpc_stats only counts gRPC messages, so meshgate emits the Envoy
+ * filters that change request handling: RBAC, JWT, fault, cors, router, in that order.
  */
 function httpFilters(authz: readonly HttpFilter[]): HttpFilter[] {
   return [
@@ -222,10 +226,15 @@ function tlsInspector(): envoy.config.listener.v3.ListenerFilter {
  * PASSTHROUGH server, in one Gateway or several) are two ServerPorts: their filter chains are gathered into
  * the listener the first one opened, told apart by SNI.
  */
-export function buildListeners(push: PushContext): envoy.config.listener.v3.Listener[] {
+export function buildListeners(push: PushContext, jwks: JwksSource): envoy.config.listener.v3.Listener[] {
   const merged = push.merged;
-  const authz: AuthzFilters = { http: rbacHttpFilters(push.authorizationPolicies), network: rbacNetworkFilters(push.authorizationPolicies) };
-  push.errors.push(...authorizationNotes(push.authorizationPolicies));
+  const rbac = rbacHttpFilterGroups(push.authorizationPolicies);
+  const jwt = jwtAuthnFilter(push.requestAuthentications, jwks);
+  const authz: AuthzFilters = {
+    http: [...rbac.custom, ...(jwt.filter ? [jwt.filter] : []), ...rbac.rest],
+    network: rbacNetworkFilters(push.authorizationPolicies),
+  };
+  push.errors.push(...authorizationNotes(push.authorizationPolicies), ...jwt.notes);
   const listeners = new Map<string, { bind: string; port: number; chains: envoy.config.listener.v3.FilterChain[] }>();
   // Passthrough SNI hosts claimed per port (and bind) across all its servers: Envoy refuses two equal chain matches.
   const sniByPort = new Map<number, Map<string, string>>();

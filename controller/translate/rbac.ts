@@ -97,7 +97,18 @@ function rbacConfigs(policies: AuthorizationPolicies, forTCP: boolean): envoy.ex
   return out;
 }
 
-/** The HTTP filters for a gateway HCM, placed before the filters that act on the request (fault, cors, router). */
+/**
+ * The HTTP filters for a gateway HCM, placed before the filters that act on the request (fault, cors, router):
+ * `custom`, the CUSTOM filters (istiod's authzCustomBuilder, which go before the JWT filter), and `rest`, the
+ * AUDIT, DENY and ALLOW ones (after it).
+ */
+export function rbacHttpFilterGroups(policies: AuthorizationPolicies): { custom: HttpFilter[]; rest: HttpFilter[] } {
+  const all = rbacHttpFilters(policies);
+  const customCount = new Set(policies.CUSTOM.map((p) => p.spec.provider?.name ?? '')).size;
+  return { custom: all.slice(0, customCount), rest: all.slice(customCount) };
+}
+
+/** All the RBAC HTTP filters in chain order (CUSTOM, AUDIT, DENY, ALLOW). */
 export function rbacHttpFilters(policies: AuthorizationPolicies): HttpFilter[] {
   return rbacConfigs(policies, false).map((c) => ({ name: 'envoy.filters.http.rbac', typed_config: typedAny(HTTP_RBAC_TYPE, c) }));
 }

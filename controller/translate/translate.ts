@@ -11,6 +11,7 @@ import { buildListeners } from './listeners.ts';
 import { buildRouteConfiguration } from './routes.ts';
 import { buildClusters } from './clusters.ts';
 import { buildSecrets, referencedSecrets } from './secrets.ts';
+import { type JwksSource, NO_JWKS_FETCH } from './jwt-authn.ts';
 
 export interface TranslateResult {
   resources: XdsResources;
@@ -32,8 +33,9 @@ function referencedRouteNames(listeners: readonly envoy.config.listener.v3.Liste
   return names;
 }
 
-export function translate(snapshot: StoreSnapshot, identity: GatewayIdentity): TranslateResult {
-  return translateWith(snapshot, identity).result;
+/** `jwks`: the keys fetched for RequestAuthentication jwksUris (none: every such rule gets the never-verifying JWKS). */
+export function translate(snapshot: StoreSnapshot, identity: GatewayIdentity, jwks: JwksSource = NO_JWKS_FETCH): TranslateResult {
+  return translateWith(snapshot, identity, jwks).result;
 }
 
 interface ListenersAndRoutes {
@@ -43,13 +45,18 @@ interface ListenersAndRoutes {
   errors: ValidationError[];
 }
 
-function translateWith(snapshot: StoreSnapshot, identity: GatewayIdentity, reuse?: ListenersAndRoutes): { result: TranslateResult; built: ListenersAndRoutes } {
+function translateWith(
+  snapshot: StoreSnapshot,
+  identity: GatewayIdentity,
+  jwks: JwksSource,
+  reuse?: ListenersAndRoutes,
+): { result: TranslateResult; built: ListenersAndRoutes } {
   const push = buildPushContext(snapshot, identity);
   let lr = reuse;
   if (lr) push.errors.push(...lr.errors);
   else {
     const before = push.errors.length;
-    const listeners = buildListeners(push);
+    const listeners = buildListeners(push, jwks);
     // Every server's route table, also for an HTTPS server whose filter chain is left out (ISTIO_MUTUAL, a
     // credential that cannot be served): istiod builds its chain and RDS alike, with whatever VirtualServices
     // bind to it (routes.ts), so the routes match istiod's whichever way the listener differs.
@@ -101,15 +108,18 @@ export class Translator {
   /** Whether the last call reused listeners and routes. */
   reused = false;
 
-  /** changed: the kinds changed since the previous call; undefined when unknown (everything is built). */
-  translate(snapshot: StoreSnapshot, identity: GatewayIdentity, changed: ReadonlySet<Kind> | undefined): TranslateResult {
+  /**
+   * changed: the kinds changed since the previous call; undefined when unknown (everything is built), which is also
+   * what a change of the fetched JWKS must pass.
+   */
+  translate(snapshot: StoreSnapshot, identity: GatewayIdentity, changed: ReadonlySet<Kind> | undefined, jwks: JwksSource = NO_JWKS_FETCH): TranslateResult {
     const identityKey = JSON.stringify(identity);
     const pod = gatewayPod(snapshot, identity);
     const last = this.last;
     this.last = undefined; // until this call succeeds
     const endpointsOnly = changed !== undefined && [...changed].every((k) => ENDPOINT_KINDS.has(k));
     const reuse = last && endpointsOnly && last.identityKey === identityKey && samePod(last.pod, pod) ? last.built : undefined;
-    const { result, built } = translateWith(snapshot, identity, reuse);
+    const { result, built } = translateWith(snapshot, identity, jwks, reuse);
     this.reused = reuse !== undefined;
     this.last = { identityKey, pod, built };
     return result;

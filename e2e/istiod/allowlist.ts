@@ -39,6 +39,12 @@ export const ALLOWED: readonly Allowed[] = [
   },
   {
     type: 'listeners',
+    path: new RegExp(`${HCM}\\.http_filters\\[envoy\\.filters\\.http\\.jwt_authn\\]`),
+    cases: /^golden\/authn-validation$/,
+    why: "RequestAuthentications istiod's webhook refuses: istiod leaves them out, relying on the webhook to keep them out of the cluster, which leaves their tokens unverified (an AuthorizationPolicy denying one principal or claim would let them through); meshgate reports them and enforces them closed: each rule keeps its issuer and token locations with istiod's public-only JWKS, so its tokens get 401",
+  },
+  {
+    type: 'listeners',
     path: new RegExp(`${HCM}\\.http_filters\\[istio\\.(metadata_exchange|alpn)\\]$`),
     why: "Istio's own filters (peer metadata for telemetry, ALPN override for in-mesh mTLS): their protos are not published, and neither changes what a client or backend of a gateway sees",
   },

@@ -30,6 +30,7 @@ const API_VERSION: Readonly<Record<string, string>> = {
   DestinationRule: 'networking.istio.io/v1',
   ServiceEntry: 'networking.istio.io/v1',
   AuthorizationPolicy: 'security.istio.io/v1',
+  RequestAuthentication: 'security.istio.io/v1',
 };
 
 /** `meshgate local`'s defaults. */

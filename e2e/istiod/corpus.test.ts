@@ -62,7 +62,7 @@ interface Outcome {
   error?: string;
 }
 
-const ISTIO_KIND = /^kind: (Gateway|VirtualService|DestinationRule|ServiceEntry|AuthorizationPolicy)$/gm;
+const ISTIO_KIND = /^kind: (Gateway|VirtualService|DestinationRule|ServiceEntry|AuthorizationPolicy|RequestAuthentication)$/gm;
 const cache = new Map<string, Promise<Outcome>>();
 
 function evaluate(bin: string, w: World): Promise<Outcome> {

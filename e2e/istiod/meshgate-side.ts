@@ -6,6 +6,7 @@ import { translate } from '../../controller/translate/translate.ts';
 import { validateDestinationRule, validateGateway, validateServiceEntry, validateVirtualService } from '../../controller/model/istio-validation.ts';
 import type { FieldError } from '../../controller/model/istio-validation.ts';
 import { validateAuthorizationPolicy } from '../../controller/model/authorization-policy-validation.ts';
+import { validateRequestAuthentication } from '../../controller/model/request-authentication-validation.ts';
 import type { KubeObject } from '../../controller/model/objects.ts';
 import { normalizeJson } from '../../xds/protos.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.ts';
@@ -20,6 +21,8 @@ const VALIDATE: Readonly<Record<string, (o: KubeObject) => FieldError[]>> = {
   ServiceEntry: (o) => validateServiceEntry(o.spec),
   AuthorizationPolicy: (o) =>
     validateAuthorizationPolicy({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
+  RequestAuthentication: (o) =>
+    validateRequestAuthentication({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
 };
 
 export function meshgateResources(c: DiffCase): Resources {
