@@ -5,6 +5,7 @@ import { PREVIOUS_HOSTS_TYPE, PREVIOUS_PRIORITIES_TYPE } from '../../xds/type-ur
 import type { ConsistentHashLB, CorsPolicy, HTTPFaultInjection, HTTPMatchRequest, HTTPRetry, Headers, Percent, StringMatch } from '../model/istio-types.ts';
 import { GRPC_STATUS } from '../model/istio-validation.ts';
 import { durationSeconds, toEnvoyDuration } from '../model/duration.ts';
+import { jwtClaimListOrValue } from './rbac-matchers.ts';
 
 type Route = envoy.config.route.v3.Route;
 type HeaderValueOption = envoy.config.core.v3.HeaderValueOption;
@@ -39,6 +40,29 @@ function headerMatcher(name: string, m: StringMatch | undefined): envoy.config.r
   return sm ? { name, string_match: sm } : { name };
 }
 
+/**
+ * jwt.ToRoutingClaim: the claim path of a `@request.auth.claims.a.b` or `@request.auth.claims[a][b]` header name
+ * (the prefix in any case), undefined for any other header.
+ */
+function routingClaim(name: string): string[] | undefined {
+  const prefix = '@request.auth.claims';
+  if (!name.toLowerCase().startsWith(prefix)) return undefined;
+  const rest = name.slice(prefix.length);
+  if (rest.startsWith('.') && rest.length > 1) return rest.slice(1).split('.');
+  if (rest.startsWith('[') && rest.endsWith(']') && rest.length > 2) return rest.slice(1, -1).split('][');
+  return undefined;
+}
+
+/**
+ * translateMetadataMatch: a header match on a JWT claim routes on the claims the jwt_authn filter verified (its
+ * metadata), a list claim matching when one of its items does. An empty match (or `regex: "*"`) is not turned into
+ * "present" here: istiod sends an empty string matcher, which Envoy refuses.
+ */
+function claimMatcher(claims: readonly string[], m: StringMatch | undefined, invert: boolean): envoy.type.matcher.v3.MetadataMatcher {
+  const out = jwtClaimListOrValue(claims, { string_match: (m && stringMatcher(m)) ?? {} });
+  return invert ? { ...out, invert: true } : out;
+}
+
 /** TranslateRouteMatch: a route without a match block gets `prefix: /` alone (case_sensitive left at Envoy's default, true). */
 export function routeMatch(match: HTTPMatchRequest | undefined): envoy.config.route.v3.RouteMatch {
   if (!match) return { prefix: '/' };
@@ -49,8 +73,20 @@ export function routeMatch(match: HTTPMatchRequest | undefined): envoy.config.ro
   else out.prefix = '/';
   out.case_sensitive = !match.ignoreUriCase;
   const headers: envoy.config.route.v3.HeaderMatcher[] = [];
-  for (const [name, m] of Object.entries(match.headers ?? {})) headers.push(headerMatcher(name, m));
-  for (const [name, m] of Object.entries(match.withoutHeaders ?? {})) {
+  // istiod ranges over Go maps here (random order): claims are taken in name order so output is stable.
+  const byKey = ([a]: [string, unknown], [b]: [string, unknown]): number => (a < b ? -1 : a > b ? 1 : 0);
+  const metadata: envoy.type.matcher.v3.MetadataMatcher[] = [];
+  for (const [name, m] of Object.entries(match.headers ?? {}).sort(byKey)) {
+    const claims = routingClaim(name);
+    if (claims) metadata.push(claimMatcher(claims, m, false));
+    else headers.push(headerMatcher(name, m));
+  }
+  for (const [name, m] of Object.entries(match.withoutHeaders ?? {}).sort(byKey)) {
+    const claims = routingClaim(name);
+    if (claims) {
+      metadata.push(claimMatcher(claims, m, true));
+      continue;
+    }
     const h = headerMatcher(name, m);
     h.invert_match = true;
     // treat_missing_header_as_empty conflicts with present_match.
@@ -63,6 +99,7 @@ export function routeMatch(match: HTTPMatchRequest | undefined): envoy.config.ro
   if (match.authority) headers.push(headerMatcher(':authority', match.authority));
   if (match.scheme) headers.push(headerMatcher(':scheme', match.scheme));
   if (headers.length > 0) out.headers = headers;
+  if (metadata.length > 0) out.dynamic_metadata = metadata;
   // istiod ranges over a Go map here (random order); sort by name so output is stable.
   const qp = Object.entries(match.queryParams ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (qp.length > 0) {
