@@ -2,6 +2,9 @@
 // observed through a real grpc-js ADS client.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { AdsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse } from '../xds/ads-service.ts';
 import { unpackToJson } from '../xds/protos.ts';
@@ -11,6 +14,7 @@ import { ObjectStore } from './model/store.ts';
 import type { KubeObject } from './model/objects.ts';
 import type { ValidationError } from './model/validation.ts';
 import { startController, type Controller } from './controller.ts';
+import { PUBLIC_ONLY_JWKS } from './model/request-authentications.ts';
 
 const AdsClient = grpc.makeGenericClientConstructor(AdsServiceDefinition, 'AggregatedDiscoveryService');
 const identity = { namespace: 'istio-system', podName: 'gw-0', labels: { istio: 'ingressgateway' } };
@@ -135,4 +139,48 @@ test('an invalid object is reported once, not on every push, and again after it 
   await new Promise((r) => setTimeout(r, 100));
   store.upsert('Gateway', bad);
   await eventually(() => errors.length === 2);
+});
+
+test('a RequestAuthentication jwksUri: pushed first with the never-verifying JWKS, then again with the keys once fetched', async () => {
+  const keys = '{"keys":[{"kty":"RSA","kid":"k","e":"AQAB","n":"AQAB"}]}';
+  let release: () => void = () => undefined;
+  const fetched = new Promise<void>((r) => (release = r));
+  const jwksServer = http.createServer((_req, res) => {
+    // Answer only once the first push went out, so that it is seen without the keys.
+    void fetched.then(() => res.end(keys));
+  });
+  jwksServer.listen(0, '127.0.0.1');
+  await once(jwksServer, 'listening');
+  try {
+    const { store, controller, watch } = await setup(10);
+    store.upsert('Gateway', gateway('gw', 8080));
+    store.upsert('RequestAuthentication', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'jwt', namespace: 'istio-system' },
+      spec: { jwtRules: [{ issuer: 'iss', jwksUri: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks` }] },
+    });
+    const lds = watch(LISTENER_TYPE);
+    controller.markSynced();
+    const inlineKeys = (r: DiscoveryResponse | undefined): unknown => {
+      const listener = unpackToJson(r?.resources?.[0] ?? { type_url: '', value: Buffer.alloc(0) }) as {
+        filter_chains: {
+          filters: {
+            typed_config: { http_filters: { name: string; typed_config: { providers: Record<string, { local_jwks: { inline_string: string } }> } }[] };
+          }[];
+        }[];
+      };
+      const jwt = listener.filter_chains[0]?.filters[0]?.typed_config.http_filters.find((f) => f.name === 'envoy.filters.http.jwt_authn');
+      return jwt?.typed_config.providers['origins-0']?.local_jwks.inline_string;
+    };
+    await eventually(() => lds().length === 1);
+    assert.equal(inlineKeys(lds()[0]), PUBLIC_ONLY_JWKS);
+    release();
+    await eventually(() => lds().length === 2);
+    assert.equal(inlineKeys(lds()[1]), keys);
+  } finally {
+    release();
+    jwksServer.closeAllConnections();
+    jwksServer.close();
+  }
 });

@@ -8,6 +8,7 @@ import type { GatewayIdentity } from './xds/snapshot.ts';
 import { AdsServer, type XdsListenAddress } from './xds/ads-server.ts';
 import { Translator } from './translate/translate.ts';
 import type { Kind } from './model/objects.ts';
+import { JwksResolver } from './jwks/resolver.ts';
 
 export interface ControllerOptions {
   store: ObjectStore;
@@ -24,6 +25,11 @@ export interface ControllerOptions {
   registry?: Registry;
   /** How often the identity is re-read to notice a relabelled pod without a store change (1 s). */
   identityPollMs?: number;
+  /**
+   * Fetches the JWKS of RequestAuthentication rules with a jwksUri (default: a JwksResolver configured from
+   * istiod's environment variables, closed with the controller). A fetch that completes triggers a push.
+   */
+  jwks?: JwksResolver;
 }
 
 export interface Controller {
@@ -46,6 +52,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
 
   let reported = new Set<string>();
   const translator = new Translator();
+  const ownJwks = o.jwks === undefined;
+  const jwks = o.jwks ?? new JwksResolver({ log, ...JwksResolver.optionsFromEnv(process.env) });
+  let lastJwksGeneration = -1;
   /** Kinds changed since the last translation (undefined: not known, build everything). */
   let changedKinds: Set<Kind> | undefined;
   let lastRevision = -1;
@@ -62,15 +71,19 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     const snapshot = o.store.snapshot();
     const identity = o.identity();
     const identityKey = JSON.stringify(identity);
-    if (snapshot.revision === lastRevision && identityKey === lastIdentity) return;
+    const jwksGeneration = jwks.generation;
+    if (snapshot.revision === lastRevision && identityKey === lastIdentity && jwksGeneration === lastJwksGeneration) return;
+    // Fetched keys go into listeners: after a JWKS change everything is built again.
+    const jwksChanged = jwksGeneration !== lastJwksGeneration;
     lastRevision = snapshot.revision;
     lastIdentity = identityKey;
+    lastJwksGeneration = jwksGeneration;
     const started = performance.now();
     let result;
-    const changed = changedKinds;
+    const changed = jwksChanged ? undefined : changedKinds;
     changedKinds = new Set();
     try {
-      result = translator.translate(snapshot, identity, changed);
+      result = translator.translate(snapshot, identity, changed, jwks);
     } catch (err) {
       // A translator bug must not take the gateway down: keep serving the last good config.
       log.error(
@@ -111,6 +124,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     schedule();
   };
   o.store.on('change', onChange);
+  jwks.on('change', schedule);
   // Whatever the store already holds.
   schedule();
   const identityPoll = setInterval(() => {
@@ -136,6 +150,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       clearTimeout(quietTimer);
       clearTimeout(maxTimer);
       o.store.off('change', onChange);
+      jwks.off('change', schedule);
+      if (ownJwks) jwks.close();
       await server.close();
     },
   };
