@@ -116,3 +116,15 @@ test('AuthorizationPolicy decoding: null items are empty messages, empty lists a
   assert.deepEqual(errors, []);
   assert.deepEqual(spec, { rules: [{}, {}] });
 });
+
+test('fields by their proto names decode as istiod decodes them', () => {
+  const { spec, errors } = validateAuthorizationPolicy(meta(), {
+    selector: { match_labels: { app: 'a' } },
+    rules: [{ from: [{ source: { request_principals: ['a/b'], not_ip_blocks: ['10.0.0.0/8'] } }], when: [{ key: 'source.ip', not_values: ['1.2.3.4'] }] }],
+  });
+  assert.deepEqual(errors, []);
+  assert.deepEqual(spec, {
+    selector: { matchLabels: { app: 'a' } },
+    rules: [{ from: [{ source: { requestPrincipals: ['a/b'], notIpBlocks: ['10.0.0.0/8'] } }], when: [{ notValues: ['1.2.3.4'], key: 'source.ip' }] }],
+  });
+});

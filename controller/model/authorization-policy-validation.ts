@@ -62,11 +62,20 @@ export class Decoder {
     return out.length ? out : undefined;
   }
 
+  /**
+   * A field by its JSON name, or by its proto name (`notPaths` or `not_paths`), which istiod's decoder takes too;
+   * the JSON name wins when both are there.
+   */
+  field(m: Json, jsonName: string): unknown {
+    const v = m[jsonName];
+    return v !== undefined ? v : m[jsonName.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)];
+  }
+
   /** Copies the listed string-list fields that are set. */
   lists<T>(m: Json, field: string, keys: readonly (keyof T & string)[]): T {
     const out: Record<string, string[]> = {};
     for (const k of keys) {
-      const l = this.strings(m[k], `${field}.${k}`);
+      const l = this.strings(this.field(m, k), `${field}.${k}`);
       if (l) out[k] = l;
     }
     return out as T;
@@ -137,7 +146,7 @@ export function decodeAttachment(d: Decoder, m: Json, spec: PolicyAttachment): v
   const selector = d.map(m.selector, 'spec.selector');
   if (selector) {
     spec.selector = {};
-    const labels = d.map(selector.matchLabels, 'spec.selector.matchLabels');
+    const labels = d.map(d.field(selector, 'matchLabels'), 'spec.selector.matchLabels');
     if (labels) {
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(labels)) out[k] = d.string(v, `spec.selector.matchLabels.${k}`) ?? '';

@@ -321,3 +321,24 @@ test('decoding: what was read is typed, a refusal says whether the spec could be
   assert.equal(ok.decoded, true);
   assert.equal(validateRequestAuthentication(meta(), { jwtRules: 'x' }).decoded, false);
 });
+
+test('decoding: fields by their proto names, as istiod reads them; the JSON name wins', () => {
+  const { spec, errors } = validateRequestAuthentication(meta(), {
+    selector: { match_labels: { app: 'a' } },
+    jwt_rules: [
+      {
+        issuer: 'i',
+        jwks_uri: 'http://snake',
+        jwksUri: 'http://camel',
+        from_headers: [{ name: 'h' }],
+        forward_original_token: true,
+        space_delimited_claims: ['r'],
+      },
+    ],
+  });
+  assert.deepEqual(errors, []);
+  assert.deepEqual(spec, {
+    selector: { matchLabels: { app: 'a' } },
+    jwtRules: [{ issuer: 'i', jwksUri: 'http://camel', spaceDelimitedClaims: ['r'], fromHeaders: [{ name: 'h' }], forwardOriginalToken: true }],
+  });
+});

@@ -1,5 +1,6 @@
 // RequestAuthentication as istiod reads and validates it: its JSON decoding (as for AuthorizationPolicy: wrong
-// types refuse the object, unknown fields are ignored, a null list item is an empty message or string), the
+// types refuse the object, unknown fields are ignored, a null list item is an empty message or string, a field may
+// also go by its proto name, e.g. jwks_uri), the
 // webhook's metadata check (no dry-run annotation on this kind, no internal annotations), then
 // ValidateRequestAuthentication (pkg/config/validation): the selector or targetRef(s) as for AuthorizationPolicy,
 // and per JWT rule validateJwtRule's checks with its messages: audiences, issuer or jwksUri, jwksUri
@@ -104,7 +105,7 @@ export function decodeRequestAuthentication(raw: unknown): { spec: RequestAuthen
   const spec: RequestAuthenticationSpec = {};
   const m = d.map(raw, 'spec') ?? {};
   decodeAttachment(d, m, spec);
-  const rules = d.messages(m.jwtRules, 'spec.jwtRules', (x, f) => decodeJwtRule(d, x, f));
+  const rules = d.messages(d.field(m, 'jwtRules'), 'spec.jwtRules', (x, f) => decodeJwtRule(d, x, f));
   if (rules) spec.jwtRules = rules;
   return { spec, errors: d.errors };
 }
@@ -112,14 +113,14 @@ export function decodeRequestAuthentication(raw: unknown): { spec: RequestAuthen
 function decodeJwtRule(d: Decoder, m: Json, f: string): JWTRule {
   const rule: JWTRule = {};
   for (const k of ['issuer', 'jwksUri', 'jwks', 'outputPayloadToHeader'] as const) {
-    const s = d.string(m[k], `${f}.${k}`);
+    const s = d.string(d.field(m, k), `${f}.${k}`);
     if (s !== undefined) rule[k] = s;
   }
   for (const k of ['audiences', 'fromParams', 'fromCookies', 'spaceDelimitedClaims'] as const) {
-    const l = d.strings(m[k], `${f}.${k}`);
+    const l = d.strings(d.field(m, k), `${f}.${k}`);
     if (l) rule[k] = l;
   }
-  const headers = d.messages(m.fromHeaders, `${f}.fromHeaders`, (x, g): JWTHeader => {
+  const headers = d.messages(d.field(m, 'fromHeaders'), `${f}.fromHeaders`, (x, g): JWTHeader => {
     const h: JWTHeader = {};
     const name = d.string(x.name, `${g}.name`);
     if (name !== undefined) h.name = name;
@@ -128,7 +129,7 @@ function decodeJwtRule(d: Decoder, m: Json, f: string): JWTRule {
     return h;
   });
   if (headers) rule.fromHeaders = headers;
-  const claims = d.messages(m.outputClaimToHeaders, `${f}.outputClaimToHeaders`, (x, g): ClaimToHeader => {
+  const claims = d.messages(d.field(m, 'outputClaimToHeaders'), `${f}.outputClaimToHeaders`, (x, g): ClaimToHeader => {
     const c: ClaimToHeader = {};
     const header = d.string(x.header, `${g}.header`);
     if (header !== undefined) c.header = header;
@@ -137,7 +138,7 @@ function decodeJwtRule(d: Decoder, m: Json, f: string): JWTRule {
     return c;
   });
   if (claims) rule.outputClaimToHeaders = claims;
-  const forward = m.forwardOriginalToken;
+  const forward = d.field(m, 'forwardOriginalToken');
   if (typeof forward === 'boolean') rule.forwardOriginalToken = forward;
   else if (forward !== undefined && forward !== null) d.errors.push({ field: `${f}.forwardOriginalToken`, message: 'must be a boolean' });
   const timeout = d.string(m.timeout, `${f}.timeout`);
