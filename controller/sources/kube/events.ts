@@ -21,6 +21,7 @@ const DEFAULT_API_VERSION: Record<string, string> = {
   DestinationRule: 'networking.istio.io/v1',
   ServiceEntry: 'networking.istio.io/v1',
   AuthorizationPolicy: 'security.istio.io/v1',
+  RequestAuthentication: 'security.istio.io/v1',
   Service: 'v1',
   Pod: 'v1',
   Secret: 'v1',

@@ -12,8 +12,8 @@ import { startKubeSource, SECRET_FIELD_SELECTOR, type KubeSource } from './sourc
 import { CORE_RESOURCES, FakeApiServer, istioResources, securityResources } from './testing/fake-apiserver.ts';
 import type { ReflectorTiming } from './reflector.ts';
 
-/** One watch per kind: 4 networking.istio.io, AuthorizationPolicy, Service, EndpointSlice, Pod, Secret. */
-const WATCHES = 9;
+/** One watch per kind: 4 networking.istio.io, AuthorizationPolicy, RequestAuthentication, Service, EndpointSlice, Pod, Secret. */
+const WATCHES = 10;
 
 const FAST: Partial<ReflectorTiming> = { backoffInitialMs: 40, backoffMaxMs: 320, idleMs: 10_000, watchTimeoutSeconds: 300 };
 
@@ -114,8 +114,8 @@ describe('kubernetes source', () => {
     assert.equal(s?.apiVersion, 'v1');
     assert.equal(s?.kind, 'Service');
     assert.equal((s?.metadata as unknown as Record<string, unknown>).managedFields, undefined);
-    // Every watched kind was listed before synced: 4 networking.istio.io kinds, AuthorizationPolicy, services,
-    // endpointslices, pods, secrets.
+    // Every watched kind was listed before synced: 4 networking.istio.io kinds, AuthorizationPolicy,
+    // RequestAuthentication, services, endpointslices, pods, secrets.
     assert.equal(new Set(fake.listRequests().map((r) => r.path)).size, WATCHES);
   });
 
@@ -316,12 +316,18 @@ describe('kubernetes source', () => {
     await src.synced;
   });
 
-  test('AuthorizationPolicies come from security.istio.io, v1 when served, else v1beta1; without that CRD the source is not synced', async () => {
+  test('AuthorizationPolicies and RequestAuthentications come from security.istio.io, v1 when served, else v1beta1; without that CRD the source is not synced', async () => {
     const policy = (version: string): KubeObject => ({
       apiVersion: `security.istio.io/${version}`,
       kind: 'AuthorizationPolicy',
       metadata: { name: 'deny-all', namespace: 'istio-system' },
       spec: {},
+    });
+    const authn = (version: string): KubeObject => ({
+      apiVersion: `security.istio.io/${version}`,
+      kind: 'RequestAuthentication',
+      metadata: { name: 'jwt', namespace: 'istio-system' },
+      spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://idp/jwks' }] },
     });
     for (const [versions, expected] of [
       [['v1', 'v1beta1'], 'v1'],
@@ -329,14 +335,18 @@ describe('kubernetes source', () => {
     ] as const) {
       const { fake, store, begin } = await setup({ resources: [...CORE_RESOURCES, ...istioResources('v1'), ...versions.flatMap((v) => securityResources(v))] });
       fake.apply(policy(expected));
+      fake.apply(authn(expected));
       const src = begin();
       await src.synced;
       assert.deepEqual(names(store, 'AuthorizationPolicy'), ['istio-system/deny-all']);
-      assert.deepEqual(
-        [...new Set(fake.listRequests('authorizationpolicies').map((r) => r.path))],
-        [`/apis/security.istio.io/${expected}/authorizationpolicies`],
-        `served ${versions.join(',')}`,
-      );
+      assert.deepEqual(names(store, 'RequestAuthentication'), ['istio-system/jwt']);
+      for (const plural of ['authorizationpolicies', 'requestauthentications']) {
+        assert.deepEqual(
+          [...new Set(fake.listRequests(plural).map((r) => r.path))],
+          [`/apis/security.istio.io/${expected}/${plural}`],
+          `served ${versions.join(',')}`,
+        );
+      }
       await src.close();
     }
     const resources = [...CORE_RESOURCES, ...istioResources('v1')];
@@ -373,7 +383,7 @@ describe('kubernetes source', () => {
     assert.deepEqual(names(store, 'Service'), ['apps/a', 'istio-system/istio-ingressgateway']);
     const paths = [...new Set(fake.listRequests().map((r) => r.path))].sort();
     for (const p of paths) assert.match(p, /\/namespaces\/(apps|istio-system)\//);
-    assert.equal(paths.length, 2 * 8 + 1, 'eight namespaced kinds in two namespaces, and secrets');
+    assert.equal(paths.length, 2 * 9 + 1, 'nine namespaced kinds in two namespaces, and secrets');
     fake.apply(svc('other', 'c'));
     fake.apply(svc('apps', 'd'));
     await waitFor('apps/d', () => names(store, 'Service').includes('apps/d'));

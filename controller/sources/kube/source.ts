@@ -1,7 +1,7 @@
 // The Kubernetes source: one reflector per watched kind (and per namespace with --watch-namespaces) filling
 // the object store. What is watched, and where, follows istiod for a gateway:
 //   - networking.istio.io Gateway, VirtualService, DestinationRule, ServiceEntry and security.istio.io
-//     AuthorizationPolicy (newest served version of each);
+//     AuthorizationPolicy, RequestAuthentication (newest served version of each);
 //   - Services, discovery.k8s.io/v1 EndpointSlices and Pods (routing destinations, endpoints, subset labels);
 //   - Secrets only in the gateway's own namespace, where Istio reads credentialName certificates, and not the
 //     types that never hold them (service-account tokens, Helm releases), as istiod's secret controller does.
@@ -54,7 +54,7 @@ const NETWORKING_PLURALS: Partial<Record<Kind, string>> = {
   ServiceEntry: 'serviceentries',
 };
 
-const SECURITY_PLURALS: Partial<Record<Kind, string>> = { AuthorizationPolicy: 'authorizationpolicies' };
+const SECURITY_PLURALS: Partial<Record<Kind, string>> = { AuthorizationPolicy: 'authorizationpolicies', RequestAuthentication: 'requestauthentications' };
 
 const CORE_PATHS: Partial<Record<Kind, { prefix: string; plural: string }>> = {
   Service: { prefix: '/api/v1', plural: 'services' },

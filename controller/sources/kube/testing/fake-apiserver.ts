@@ -53,9 +53,10 @@ export const istioResources = (version: string): Resource[] =>
     ['serviceentries', 'ServiceEntry'],
   ].map(([plural, kind]) => ({ prefix: `/apis/networking.istio.io/${version}`, plural: plural ?? '', kind: kind ?? '', itemsTyped: true }));
 
-/** security.istio.io resources (AuthorizationPolicy) of one version. */
+/** security.istio.io resources (AuthorizationPolicy, RequestAuthentication) of one version. */
 export const securityResources = (version: string): Resource[] => [
   { prefix: `/apis/security.istio.io/${version}`, plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', itemsTyped: true },
+  { prefix: `/apis/security.istio.io/${version}`, plural: 'requestauthentications', kind: 'RequestAuthentication', itemsTyped: true },
 ];
 
 export class FakeApiServer {
