@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { destinationRuleSpec, gatewaySpec, serviceEntrySpec, virtualServiceSpec } from './networking.ts';
-import { authorizationPolicySpec } from './security.ts';
+import { authorizationPolicySpec, requestAuthenticationSpec } from './security.ts';
 import type { Schema } from './openapi.ts';
 
 /** An Istio API group: every version is served with the same schema; v1 is stored (as in Istio 1.22+). */
@@ -93,6 +93,15 @@ export const KINDS: Kind[] = [
     spec: authorizationPolicySpec,
     specRequired: false,
     columns: [{ name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'The operation to take.' }, AGE],
+  },
+  {
+    group: SECURITY,
+    kind: 'RequestAuthentication',
+    plural: 'requestauthentications',
+    shortName: 'ra',
+    spec: requestAuthenticationSpec,
+    specRequired: false,
+    columns: [AGE],
   },
 ];
 

@@ -1,9 +1,9 @@
-// OpenAPI v3 schema of Istio's security.istio.io AuthorizationPolicy, written for meshgate from the Istio API
-// reference (istio.io/latest/docs/reference/config/security/authorization-policy/) with the limits of Istio's own
-// CRD (list sizes, targetRef name and kind required). As for networking.ts: every field declared, so nothing a
+// OpenAPI v3 schemas of Istio's security.istio.io AuthorizationPolicy and RequestAuthentication, written for
+// meshgate from the Istio API reference (istio.io/latest/docs/reference/config/security/) with the limits of Istio's
+// own CRDs (list sizes, required names, targetRef name and kind required). As for networking.ts: every field declared, so nothing a
 // user wrote is pruned; what needs more than a schema (IP syntax, `when` keys, CUSTOM's restrictions) is checked by
 // the controller, which reports it as an Event.
-import { enumOf, list, object, string, stringMap, strings, type Schema } from './openapi.ts';
+import { boolean, duration, enumOf, list, object, string, stringMap, strings, type Schema } from './openapi.ts';
 
 const values = (what: string): Schema => strings(what);
 
@@ -74,9 +74,14 @@ const targetRef = object(
   { description: 'A resource the policy attaches to (Gateway API gateways, waypoints, services); Istio gateways use selector.', required: ['kind', 'name'] },
 );
 
+const selector = object(
+  { matchLabels: stringMap('Labels of the workloads (here: gateway pods) the policy applies to.') },
+  { description: 'Workload selector.' },
+);
+
 export const authorizationPolicySpec = object(
   {
-    selector: object({ matchLabels: stringMap('Labels of the workloads (here: gateway pods) the policy applies to.') }, { description: 'Workload selector.' }),
+    selector,
     targetRef,
     targetRefs: list(targetRef, 'Resources the policy attaches to.', { maxItems: 16 }),
     rules: list(rule, 'Rules; a request matching any rule triggers the action. Without rules, an ALLOW policy allows nothing.', { maxItems: 512 }),
@@ -84,4 +89,55 @@ export const authorizationPolicySpec = object(
     provider: object({ name: string('Name of the extension provider in the mesh config.') }, { description: 'The ext_authz provider of a CUSTOM action.' }),
   },
   { description: 'Access control for the workloads it selects.', exclusive: [['selector', 'targetRef', 'targetRefs']] },
+);
+
+const nonEmpty = (description?: string): Schema => string(description, { minLength: 1 });
+const nonEmptyStrings = (description: string, extra: { maxItems?: number } = {}): Schema => list(nonEmpty(), description, extra);
+/** Istio's CRD checks the scheme with CEL (url(self).getScheme()); a pattern does it here. */
+const jwksUri = (description: string): Schema => string(description, { minLength: 1, maxLength: 2048, pattern: '^[hH][tT][tT][pP][sS]?:' });
+
+const jwtRule = object(
+  {
+    issuer: nonEmpty('The issuer of the tokens (the iss claim); with jwks and jwksUri unset, its OpenID discovery document gives the JWKS.'),
+    audiences: nonEmptyStrings('Accepted audiences (the aud claim); none: any.'),
+    jwksUri: jwksUri('Where the JWKS (public keys) is fetched from, http or https; the controller fetches it and inlines it.'),
+    jwks_uri: jwksUri('jwksUri by its proto name.'),
+    jwks: string('The JWKS, inline (JSON).'),
+    fromHeaders: list(
+      object(
+        { name: nonEmpty('The header name.'), prefix: string('The prefix before the token, e.g. "Bearer ".') },
+        { description: 'A header a token is read from.', required: ['name'] },
+      ),
+      'Headers tokens are read from; none of the from* fields: Authorization (Bearer) and the access_token parameter.',
+    ),
+    fromParams: nonEmptyStrings('Query parameters tokens are read from.'),
+    fromCookies: nonEmptyStrings('Cookies tokens are read from.'),
+    outputPayloadToHeader: string('A header the verified token payload (base64url JSON) is sent upstream in.'),
+    forwardOriginalToken: boolean('Keep the token in the request sent upstream.'),
+    outputClaimToHeaders: list(
+      object(
+        {
+          header: string('The header to set.', { minLength: 1, pattern: '^[-_A-Za-z0-9]+$' }),
+          claim: nonEmpty('The claim whose value it gets.'),
+        },
+        { description: 'A claim copied into a request header.', required: ['header', 'claim'] },
+      ),
+      'Claims of the verified token copied into request headers.',
+    ),
+    timeout: duration('How long fetching the JWKS may take (default 5s).'),
+    spaceDelimitedClaims: nonEmptyStrings('Claims besides scope and permission whose string value is split at spaces for matching.', { maxItems: 64 }),
+  },
+  { description: 'A JWT issuer whose tokens are verified.', exclusive: [['jwks', 'jwksUri', 'jwks_uri']] },
+);
+
+export const requestAuthenticationSpec = object(
+  {
+    selector,
+    targetRef,
+    targetRefs: list(targetRef, 'Resources the policy attaches to.', { maxItems: 16 }),
+    jwtRules: list(jwtRule, 'The issuers whose tokens are verified; a request without a token passes (require one with an AuthorizationPolicy).', {
+      maxItems: 4096,
+    }),
+  },
+  { description: 'JWT verification for the workloads it selects.', exclusive: [['selector', 'targetRef', 'targetRefs']] },
 );

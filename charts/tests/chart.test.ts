@@ -286,7 +286,7 @@ describe('RBAC', () => {
   const role = only<Role>(objects, 'Role');
   const sa = workload(objects).spec.template.spec.serviceAccountName;
 
-  test('the ClusterRole reads the five Istio kinds, services, pods and endpointslices, and writes core events', () => {
+  test('the ClusterRole reads the six Istio kinds, services, pods and endpointslices, and writes core events', () => {
     assert.deepEqual(
       ruleSet(clusterRole.rules),
       [
@@ -295,6 +295,7 @@ describe('RBAC', () => {
         'networking.istio.io/destinationrules: get,list,watch',
         'networking.istio.io/serviceentries: get,list,watch',
         'security.istio.io/authorizationpolicies: get,list,watch',
+        'security.istio.io/requestauthentications: get,list,watch',
         'core/services: get,list,watch',
         'core/pods: get,list,watch',
         'discovery.k8s.io/endpointslices: get,list,watch',

@@ -1,5 +1,5 @@
 // charts/base: the Istio CRDs. Structure (4 networking.istio.io kinds x 3 served versions, AuthorizationPolicy
-// of security.istio.io x 2, v1 stored), structural schemas, generated files up to date, and what the schemas
+// and RequestAuthentication of security.istio.io x 2, v1 stored), structural schemas, generated files up to date, and what the schemas
 // accept and reject (testdata/istio-*.yaml).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -42,6 +42,7 @@ const EXPECTED = [
   { kind: 'DestinationRule', plural: 'destinationrules', shortName: 'dr', ...NETWORKING },
   { kind: 'ServiceEntry', plural: 'serviceentries', shortName: 'se', ...NETWORKING },
   { kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', shortName: 'ap', ...SECURITY },
+  { kind: 'RequestAuthentication', plural: 'requestauthentications', shortName: 'ra', ...SECURITY },
 ];
 
 function readDocs(path: string): IstioResource[] {
@@ -60,7 +61,7 @@ describe('charts/base', () => {
 
   const rendered = template(BASE_CHART, 'meshgate-base') as Crd[];
 
-  test('renders exactly the five CRDs, one file per kind, as plain YAML that kubectl can apply directly', () => {
+  test('renders exactly the six CRDs, one file per kind, as plain YAML that kubectl can apply directly', () => {
     assert.deepEqual(
       rendered.map((o) => o.kind),
       EXPECTED.map(() => 'CustomResourceDefinition'),

@@ -28,6 +28,7 @@ const PATHS: Record<string, { prefix: string; plural: string; namespaced?: false
   DestinationRule: { prefix: '/apis/networking.istio.io/v1', plural: 'destinationrules' },
   ServiceEntry: { prefix: '/apis/networking.istio.io/v1', plural: 'serviceentries' },
   AuthorizationPolicy: { prefix: '/apis/security.istio.io/v1', plural: 'authorizationpolicies' },
+  RequestAuthentication: { prefix: '/apis/security.istio.io/v1', plural: 'requestauthentications' },
 };
 
 export class Kube {
