@@ -3,20 +3,28 @@
 // retries and timeouts, response headers, local replies, stats and the access log.
 import type { Dispatcher } from 'undici';
 import { applyHeaderMutation, type HeaderContext } from '../router/header-ops.ts';
-import { ACTION_DIRECT, ACTION_REDIRECT, REQUIRE_TLS_NONE, findVirtualHost, matchRoute, type CompiledRoute } from '../router/route-config.ts';
+import {
+  ACTION_DIRECT,
+  ACTION_REDIRECT,
+  REQUIRE_TLS_NONE,
+  findVirtualHost,
+  matchRoute,
+  type CompiledRoute,
+  type CompiledVirtualHost,
+} from '../router/route-config.ts';
 import { backOffMs, excludedPriorities, retriableReset, retriableResponse, type RetryPolicy } from '../router/retry-policy.ts';
 import type { Cluster } from '../upstream/cluster.ts';
 import type { HandshakeError } from '../tls/upstream-context.ts';
 import type { UpstreamHandler } from '../upstream/connection-pool.ts';
 import type { Host } from '../upstream/host.ts';
 import type { AccessLogEntry } from '../access-log/text-format.ts';
-import type { HttpConnectionManager } from './connection-manager.ts';
+import type { AuthStage, HttpConnectionManager } from './connection-manager.ts';
 import type { Downstream } from './downstream.ts';
 import { BODY, buildLocalReply, isGrpcContentType } from './local-reply.ts';
 import { GRPC_DEADLINE_EXCEEDED, formatGrpcTimeout, legacyGrpcTimeout, parseGrpcTimeout, streamDuration } from './grpc-timeout.ts';
 import { normalizePath } from './path.ts';
 import { RBAC_DENIED_BODY, rbacRequest } from './rbac-request.ts';
-import { responseDetail } from '../rbac/engine.ts';
+import { metadataValue, responseDetail } from '../rbac/engine.ts';
 import { runRbacStage } from '../rbac/stage.ts';
 import { parseRequestHeaders, type ParsedRequestHeaders } from './request-headers.ts';
 import { RequestBody } from './request-body.ts';
@@ -69,6 +77,18 @@ export interface RequestInfo {
   /** The request message was fully received before the handler ran (no body). */
   complete: () => boolean;
 }
+
+/** Where the request stands while its access-control filters run (decodeAuth). */
+interface AuthContinuation {
+  authority: string;
+  vhost: CompiledVirtualHost | undefined;
+  route: CompiledRoute | undefined;
+  tlsRedirect: boolean;
+  /** A jwt_authn filter with clear_route_cache passed: the route is chosen again after the filters. */
+  routeStale: boolean;
+}
+
+const JWT_AUTHN = 'envoy.filters.http.jwt_authn';
 
 interface ResetInfo {
   reason: string;
@@ -245,6 +265,10 @@ export class ActiveStream {
   private originalPath = '';
   private authority = '';
   private route: CompiledRoute | undefined;
+  /** Dynamic metadata set by HTTP filters (jwt_authn's payload), by filter name; created when one sets some. */
+  private dynamicMetadata: Map<string, Record<string, unknown>> | undefined;
+  /** Reads dynamicMetadata for RBAC and route matchers; undefined while there is none. */
+  private metadataLookup: ((filter: string, path: readonly string[]) => unknown) | undefined;
   private cluster: Cluster | undefined;
   private flags = 0;
   private details = '';
@@ -375,24 +399,110 @@ export class ActiveStream {
     const vhost = rc ? findVirtualHost(rc, authority.toLowerCase()) : undefined;
     // Plaintext request to a vhost with require_tls: a redirect route (no route entry of its own).
     const tlsRedirect = vhost !== undefined && vhost.requireTls !== REQUIRE_TLS_NONE && !info.tls;
-    let route: CompiledRoute | undefined;
-    if (vhost && !tlsRedirect && this.method !== 'CONNECT') {
-      const q = url.indexOf('?');
-      const pathNoQuery = q < 0 ? url : url.slice(0, q);
-      route = matchRoute(vhost, { method: this.method, authority, path: url, scheme: info.tls ? 'https' : 'http', headers: p.headers }, pathNoQuery, this.grpc);
-    }
+    const route = vhost && !tlsRedirect && this.method !== 'CONNECT' ? this.matchOn(vhost, authority) : undefined;
     // An upgrade (CONNECT counts as one) is refused before any filter, route or no route.
     const upgradeType = this.method === 'CONNECT' ? 'connect' : p.upgrade;
     if (upgradeType !== undefined && this.upgradeRejected(upgradeType, route)) return;
-    // HTTP filters run before the router, which is what answers "no route" (so a denied request is 403 either way).
-    if (hcm.rbac.length > 0 && !this.decodeRbac(authority)) return;
+    // The access-control filters run before the router, which is what answers "no route" (so a denied request is
+    // 403 either way); a jwt_authn filter may make them wait for a signature check.
+    if (hcm.auth.length > 0) return this.decodeAuth(0, { authority, vhost, route, tlsRedirect, routeStale: false });
+    this.afterAuth(authority, vhost, route, tlsRedirect);
+  }
+
+  /** After the access-control filters: the route's own filters (fault, then CORS, as Istio chains them) and the router. */
+  private afterAuth(authority: string, vhost: CompiledVirtualHost | undefined, route: CompiledRoute | undefined, tlsRedirect: boolean): void {
     if (!vhost) return this.noRoute();
-    if (tlsRedirect) return this.localReply(301, '', 0, '', ['location', `https://${authority}${url}`]);
+    if (tlsRedirect) return this.localReply(301, '', 0, '', ['location', `https://${authority}${this.path}`]);
     if (!route) return this.noRoute();
     this.route = route;
-    // HTTP filters before the router, on the selected route (Istio's chain: fault, then cors).
     if (route.fault || route.cors) return this.decodeFault(route);
     this.decodeRouter(route);
+  }
+
+  /**
+   * The RBAC (AuthorizationPolicy) and jwt_authn (RequestAuthentication) filters from `i` on, in chain order.
+   * RBAC: shadow rules counted, enforced rules deciding; a denial is Envoy's 403 `RBAC: access denied` with the
+   * matched policy in the details. jwt_authn: its verdict arrives asynchronously; a failure is its 401/403 with
+   * `www-authenticate`; a success leaves the claims in the dynamic metadata RBAC and routes read, and, with
+   * clear_route_cache, the route is chosen again afterwards (the filter may have added or removed headers).
+   */
+  private decodeAuth(i: number, c: AuthContinuation): void {
+    const auth = this.hcm.auth;
+    const info = this.info;
+    const scheme = info.tls === true ? 'https' : 'http';
+    for (; i < auth.length; i++) {
+      const f = auth[i] as AuthStage;
+      if (f.kind === 'rbac') {
+        const req = rbacRequest(info, {
+          method: this.method,
+          authority: c.authority,
+          path: this.path,
+          scheme,
+          headers: this.parsed.headers,
+          remoteIp: this.parsed.clientAddress,
+          metadata: this.metadataLookup,
+        });
+        const r = runRbacStage(f.stage, req, this.hcm.store);
+        if (!r.allowed) return this.localReply(403, RBAC_DENIED_BODY, 0, responseDetail(r.policy));
+        continue;
+      }
+      const jreq = { method: this.method, path: this.path, headers: this.parsed.headers };
+      const next = i + 1;
+      f.jwt.authenticate(jreq, scheme, c.authority).then(
+        (r) => {
+          if (this.finished) return;
+          this.addMetadata(JWT_AUTHN, r.metadata);
+          // forward: false takes a token out of the query too.
+          this.path = jreq.path;
+          if (!r.allowed)
+            return this.localReply(r.status ?? 401, r.body ?? '', 0, r.details ?? '', r.wwwAuthenticate ? ['www-authenticate', r.wwwAuthenticate] : undefined);
+          if (r.clearRouteCache) c.routeStale = true;
+          this.decodeAuth(next, c);
+        },
+        (e: unknown) => {
+          if (this.finished) return;
+          // A bug in verification costs this request only: 500, never an unverified pass.
+          this.hcm.runtime.log.error(
+            { err: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined },
+            'jwt_authn failed unexpectedly; the request is refused',
+          );
+          this.localReply(500, '', 0, 'jwt_authn_internal_error');
+        },
+      );
+      return;
+    }
+    let { vhost, route } = c;
+    if (c.routeStale && vhost && !c.tlsRedirect && this.method !== 'CONNECT') {
+      const rc = this.hcm.routes.current;
+      vhost = rc ? findVirtualHost(rc, c.authority.toLowerCase()) : undefined;
+      route = vhost ? this.matchOn(vhost, c.authority) : undefined;
+    }
+    this.afterAuth(c.authority, vhost, route, c.tlsRedirect);
+  }
+
+  private addMetadata(filter: string, values: Record<string, unknown>): void {
+    let m = this.dynamicMetadata;
+    if (!m) {
+      const created = new Map<string, Record<string, unknown>>();
+      m = this.dynamicMetadata = created;
+      this.metadataLookup = (f, p) => metadataValue(created.get(f), p);
+    }
+    m.set(filter, { ...m.get(filter), ...values });
+  }
+
+  /** The request's route on `vhost`, by its current path, headers and dynamic metadata. */
+  private matchOn(vhost: CompiledVirtualHost, authority: string): CompiledRoute | undefined {
+    const url = this.path;
+    const q = url.indexOf('?');
+    const req = {
+      method: this.method,
+      authority,
+      path: url,
+      scheme: this.info.tls ? 'https' : 'http',
+      headers: this.parsed.headers,
+      metadata: this.metadataLookup,
+    };
+    return matchRoute(vhost, req, q < 0 ? url : url.slice(0, q), this.grpc);
   }
 
   /**
@@ -405,30 +515,6 @@ export class ActiveStream {
     if (type === 'websocket' && (route?.websocket ?? this.hcm.spec.websocket)) return false;
     this.hcm.store.inc(this.hcm.stats.downstream_rq_ws_on_non_ws_route);
     this.localReply(403, '', 0, 'upgrade_failed');
-    return true;
-  }
-
-  /**
-   * The RBAC filters (AuthorizationPolicy), in chain order: each evaluates its shadow rules (stats only) and its
-   * enforced rules; a denial is Envoy's 403 `RBAC: access denied`, with the matched policy in the details.
-   * Returns false when the request was denied.
-   */
-  private decodeRbac(authority: string): boolean {
-    const info = this.info;
-    const req = rbacRequest(info, {
-      method: this.method,
-      authority,
-      path: this.path,
-      scheme: info.tls === true ? 'https' : 'http',
-      headers: this.parsed.headers,
-      remoteIp: this.parsed.clientAddress,
-    });
-    for (const stage of this.hcm.rbac) {
-      const r = runRbacStage(stage, req, this.hcm.store);
-      if (r.allowed) continue;
-      this.localReply(403, RBAC_DENIED_BODY, 0, responseDetail(r.policy));
-      return false;
-    }
     return true;
   }
 

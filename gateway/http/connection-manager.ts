@@ -9,6 +9,10 @@ import type { AccessLogger } from '../access-log/text-format.ts';
 import type { HcmSpec } from './hcm-config.ts';
 import type { SecretStore } from '../tls/secrets.ts';
 import { rbacStage, type RbacStage } from '../rbac/stage.ts';
+import type { JwtAuthnFilter } from '../jwt/filter.ts';
+
+/** An access-control filter with what it needs at run time (an RBAC filter's counters). */
+export type AuthStage = { kind: 'rbac'; stage: RbacStage } | { kind: 'jwt'; jwt: JwtAuthnFilter };
 
 export interface RouteProvider {
   name: string;
@@ -112,7 +116,7 @@ const GAUGES: (keyof HcmStats)[] = [
 
 export class HttpConnectionManager {
   readonly spec: HcmSpec;
-  readonly rbac: RbacStage[];
+  readonly auth: AuthStage[];
   readonly routes: RouteProvider;
   readonly runtime: ProxyRuntime;
   readonly stats: HcmStats;
@@ -135,7 +139,7 @@ export class HttpConnectionManager {
     for (const k of GAUGES) s[k] = this.scope.gauge(k);
     this.stats = s;
     // Filters with the same prefixes share counters, as Envoy's stat names do.
-    this.rbac = spec.rbac.map((f) => rbacStage(f, (name) => this.scope.counter(name)));
+    this.auth = spec.auth.map((f): AuthStage => (f.kind === 'rbac' ? { kind: 'rbac', stage: rbacStage(f.rbac, (name) => this.scope.counter(name)) } : f));
   }
 
   release(): void {

@@ -8,6 +8,10 @@ import { parseHttp2Options, type Http2Settings } from '../xds/http2-options.ts';
 import { compileRouteConfig, websocketEnabled, type CompiledRouteConfig } from '../router/route-config.ts';
 import { parseXfcc, type XfccConfig } from '../tls/xfcc.ts';
 import { parseHttpRbac, type RbacFilter } from '../rbac/engine.ts';
+import { parseJwtAuthn, type JwtAuthnFilter } from '../jwt/filter.ts';
+
+/** The access-control HTTP filters, in chain order (istiod: CUSTOM RBAC, jwt_authn, AUDIT/DENY/ALLOW RBAC). */
+export type AuthFilter = { kind: 'rbac'; rbac: RbacFilter } | { kind: 'jwt'; jwt: JwtAuthnFilter };
 
 export const SERVER_OVERWRITE = 0;
 export const SERVER_APPEND_IF_ABSENT = 1;
@@ -36,8 +40,8 @@ export interface HcmSpec {
   websocket: boolean;
   tracing: boolean;
   suppressEnvoyHeaders: boolean;
-  /** The envoy.filters.http.rbac filters (AuthorizationPolicy), in chain order: they run before fault, CORS and the router. */
-  rbac: RbacFilter[];
+  /** RBAC (AuthorizationPolicy) and jwt_authn (RequestAuthentication) filters in chain order: before fault, CORS and the router. */
+  auth: AuthFilter[];
   idleTimeoutMs: number;
   maxRequestHeadersKb: number;
   /** codec_type: AUTO serves HTTP/1.1 and HTTP/2 (preface or ALPN), HTTP1 only HTTP/1.1, HTTP2 only HTTP/2. */
@@ -74,6 +78,7 @@ type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.Ht
 const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
 const FAULT_TYPE = 'envoy.extensions.filters.http.fault.v3.HTTPFault';
 const RBAC_TYPE = 'envoy.extensions.filters.http.rbac.v3.RBAC';
+const JWT_TYPE = 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication';
 /** Filters this proxy runs at a fixed place after every RBAC filter (ActiveStream: RBAC, then fault, CORS, router). */
 const AFTER_RBAC = new Set(['envoy.filters.http.fault', 'envoy.filters.http.cors', FAULT_TYPE, 'envoy.extensions.filters.http.cors.v3.Cors']);
 
@@ -90,10 +95,10 @@ const checkRouter = fieldTable(ROUTER_TYPE, {
   dynamic_stats: 'the per-cluster request stats are always kept here',
 });
 
-function checkHttpFilters(filters: readonly HttpFilter[], where: string): { suppressEnvoyHeaders: boolean; rbac: RbacFilter[] } {
+function checkHttpFilters(filters: readonly HttpFilter[], where: string): { suppressEnvoyHeaders: boolean; auth: AuthFilter[] } {
   if (filters.length === 0) throw new ConfigError(`${where}: the HTTP filter chain is empty (the router filter is required)`);
   let suppressEnvoyHeaders = false;
-  const rbac: RbacFilter[] = [];
+  const auth: AuthFilter[] = [];
   let afterRbac: string | undefined;
   filters.forEach((f, i) => {
     const w = `${where}[${i}]`;
@@ -112,10 +117,14 @@ function checkHttpFilters(filters: readonly HttpFilter[], where: string): { supp
     }
     if (last) throw new ConfigError(`${w}: the last HTTP filter must be the router (got '${name}')`);
     if (f.disabled === true) return;
-    if (type === RBAC_TYPE) {
+    if (type === RBAC_TYPE || type === JWT_TYPE) {
       // Denying before a fault or CORS filter that comes first in the chain would change what the client gets.
-      if (afterRbac !== undefined) throw new ConfigError(`${w}: an RBAC filter after '${afterRbac}' is not supported by this proxy (Istio puts RBAC first)`);
-      rbac.push(parseHttpRbac(unpackAny(cfg, `type.googleapis.com/${RBAC_TYPE}`), `${w}.typed_config`));
+      if (afterRbac !== undefined)
+        throw new ConfigError(
+          `${w}: an ${type === RBAC_TYPE ? 'RBAC' : 'jwt_authn'} filter after '${afterRbac}' is not supported by this proxy (Istio puts them first)`,
+        );
+      if (type === RBAC_TYPE) auth.push({ kind: 'rbac', rbac: parseHttpRbac(unpackAny(cfg, `type.googleapis.com/${RBAC_TYPE}`), `${w}.typed_config`) });
+      else auth.push({ kind: 'jwt', jwt: parseJwtAuthn(unpackAny(cfg, `type.googleapis.com/${JWT_TYPE}`), `${w}.typed_config`) });
       return;
     }
     if (AFTER_RBAC.has(name) || AFTER_RBAC.has(type)) afterRbac ??= name || type;
@@ -131,7 +140,7 @@ function checkHttpFilters(filters: readonly HttpFilter[], where: string): { supp
     if (f.is_optional === true) return;
     throw new ConfigError(`${w}: HTTP filter '${name}'${type ? ` (${type})` : ''} is not supported by this proxy`);
   });
-  return { suppressEnvoyHeaders, rbac };
+  return { suppressEnvoyHeaders, auth };
 }
 
 const ONLY_ZERO = 'only 0s (none, what Istio sets) is accepted: any other value is NACKed';
@@ -219,7 +228,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
   } else if (h.route_config !== undefined) {
     inlineRoutes = compileRouteConfig(h.route_config);
   } else throw new ConfigError(`${where}: needs rds or route_config (scoped routes are not supported)`);
-  const { suppressEnvoyHeaders, rbac } = checkHttpFilters(h.http_filters ?? [], `${where}.http_filters`);
+  const { suppressEnvoyHeaders, auth } = checkHttpFilters(h.http_filters ?? [], `${where}.http_filters`);
   const http1 = h.http_protocol_options ?? {};
   if (http1.header_key_format !== undefined)
     throw new ConfigError(`${where}.http_protocol_options.header_key_format (header case preservation) is not supported by this proxy`);
@@ -266,7 +275,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
     websocket,
     tracing: h.tracing !== undefined,
     suppressEnvoyHeaders,
-    rbac,
+    auth,
     idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),
     maxRequestHeadersKb: h.max_request_headers_kb ?? 60,
     codec,

@@ -47,7 +47,10 @@ function factsOf(sock: TLSSocket): TlsFacts {
 
 const noMetadata = (): undefined => undefined;
 
-export function rbacRequest(conn: RbacConnection, r: Pick<RbacRequest, 'method' | 'authority' | 'path' | 'scheme' | 'headers' | 'remoteIp'>): RbacRequest {
+export function rbacRequest(
+  conn: RbacConnection,
+  r: Pick<RbacRequest, 'method' | 'authority' | 'path' | 'scheme' | 'headers' | 'remoteIp'> & { metadata?: RbacRequest['metadata'] | undefined },
+): RbacRequest {
   const tls = conn.tlsSocket ? factsOf(conn.tlsSocket) : undefined;
   return {
     ...r,
@@ -57,8 +60,8 @@ export function rbacRequest(conn: RbacConnection, r: Pick<RbacRequest, 'method' 
     sni: tls?.sni,
     peerCertificate: tls?.peer,
     tls: tls !== undefined,
-    // No filter sets dynamic metadata yet (jwt_authn is not built): a `request.auth.*` condition never matches.
-    metadata: noMetadata,
+    // Without dynamic metadata (no jwt_authn filter verified a token) a `request.auth.*` condition never matches.
+    metadata: r.metadata ?? noMetadata,
   };
 }
 

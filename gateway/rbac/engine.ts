@@ -23,7 +23,7 @@ import { compilePrincipal } from './principals.ts';
 import type { RbacMatcher, RbacRequest } from './request.ts';
 
 export type { RbacRequest } from './request.ts';
-export { metadataValue } from './metadata.ts';
+export { metadataValue } from '../router/metadata-matcher.ts';
 
 export type RbacAction = 'ALLOW' | 'DENY' | 'LOG';
 

@@ -4,7 +4,7 @@ import { fieldTable } from '../xds/fields.ts';
 import { anyType, ConfigError } from '../xds/json.ts';
 import { wireString } from '../../xds/header-bytes.ts';
 import { compileStringMatcher } from '../router/matchers.ts';
-import { compileMetadataMatcher } from './metadata.ts';
+import { compileMetadataMatcher } from '../router/metadata-matcher.ts';
 import { all, always, any, compileList, headerMatcher, ipMatcher, refuse, urlPathMatcher } from './matchers.ts';
 import { exactlyOne } from './oneof.ts';
 import { destinationAddress, pathWithoutQuery, type RbacMatcher } from './request.ts';

@@ -71,6 +71,8 @@ export interface MatchRequest {
   path: string;
   scheme: string;
   headers: readonly string[];
+  /** The request's dynamic metadata (route dynamic_metadata matchers); absent before the HTTP filters ran. */
+  metadata?(filter: string, path: readonly string[]): unknown;
 }
 
 export type HeaderMatch = (req: MatchRequest) => boolean;

@@ -8,6 +8,7 @@ import { ConfigError } from '../xds/json.ts';
 import { regexMatcher } from '../xds/regex-matcher.ts';
 import { compileHeaderMutation, isEmptyMutation, type HeaderMutation } from './header-ops.ts';
 import { compileHeaderMatcher, compileQueryParameterMatcher, type HeaderMatch, type MatchRequest, type QueryMatch } from './matchers.ts';
+import { compileMetadataMatcher, type MetadataMatch } from './metadata-matcher.ts';
 import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { checkNoOpPerFilterConfig, compilePerFilterConfig } from './per-filter-config.ts';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror.ts';
@@ -61,6 +62,8 @@ export interface CompiledRoute {
   headers: readonly HeaderMatch[];
   query: readonly QueryMatch[];
   grpcOnly: boolean;
+  /** dynamic_metadata: every matcher must hold (the jwt_authn payload, for routes on JWT claims). */
+  metadata: readonly MetadataMatch[];
   action: number;
   // ACTION_ROUTE
   cluster: string | undefined;
@@ -228,9 +231,10 @@ function compileRegexRewrite(r: envoy.type.matcher.v3.RegexMatchAndSubstitute, w
 // arrays of its own for them.
 const NO_HEADER_MATCHES: readonly HeaderMatch[] = Object.freeze([]);
 const NO_QUERY_MATCHES: readonly QueryMatch[] = Object.freeze([]);
+const NO_METADATA_MATCHES: readonly MetadataMatch[] = Object.freeze([]);
 const NO_MUTATIONS: readonly HeaderMutation[] = Object.freeze([]);
 
-type RouteMatchFields = Pick<CompiledRoute, 'prefix' | 'caseSensitive' | 'pathKind' | 'pathKey' | 'pathRegex' | 'headers' | 'query' | 'grpcOnly'>;
+type RouteMatchFields = Pick<CompiledRoute, 'prefix' | 'caseSensitive' | 'pathKind' | 'pathKey' | 'pathRegex' | 'headers' | 'query' | 'grpcOnly' | 'metadata'>;
 
 // runtime_fraction is rejected with its own message below.
 const checkRouteMatch = fieldTable('envoy.config.route.v3.RouteMatch', {
@@ -242,6 +246,7 @@ const checkRouteMatch = fieldTable('envoy.config.route.v3.RouteMatch', {
   headers: true,
   query_parameters: true,
   grpc: true,
+  dynamic_metadata: true,
 });
 
 function compileRouteMatch(m: envoy.config.route.v3.RouteMatch, where: string): RouteMatchFields {
@@ -278,6 +283,8 @@ function compileRouteMatch(m: envoy.config.route.v3.RouteMatch, where: string): 
   const query =
     m.query_parameters === undefined ? NO_QUERY_MATCHES : m.query_parameters.map((q, i) => compileQueryParameterMatcher(q, `${where}.query_parameters[${i}]`));
   const grpcOnly = m.grpc !== undefined;
+  // istiod's routes on JWT claims (VirtualService `@request.auth.claims` header matches): the jwt_authn payload.
+  const metadata = (m.dynamic_metadata ?? []).map((d, i) => compileMetadataMatcher(d, `${where}.dynamic_metadata[${i}]`));
   return {
     prefix,
     caseSensitive,
@@ -287,6 +294,7 @@ function compileRouteMatch(m: envoy.config.route.v3.RouteMatch, where: string): 
     headers: headers.length ? headers : NO_HEADER_MATCHES,
     query: query.length ? query : NO_QUERY_MATCHES,
     grpcOnly,
+    metadata: metadata.length ? metadata : NO_METADATA_MATCHES,
   };
 }
 
@@ -382,6 +390,7 @@ function compileRoute(r: Route, vhost: CompiledVirtualHost, shared: VhostShared,
     headers: match.headers,
     query: match.query,
     grpcOnly: match.grpcOnly,
+    metadata: match.metadata,
     action: ACTION_ROUTE,
     cluster: undefined,
     clusterHeader: undefined,
@@ -718,6 +727,7 @@ function routeMatches(r: CompiledRoute, c: MatchContext): boolean {
     }
     for (const m of r.query) if (!m(c.query)) return false;
   }
+  for (const m of r.metadata) if (!m(c.req)) return false;
   return true;
 }
 

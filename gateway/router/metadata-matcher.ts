@@ -12,9 +12,8 @@ import type { envoy } from '../../xds/envoy.ts';
 import { fieldTable } from '../xds/fields.ts';
 import { ConfigError } from '../xds/json.ts';
 import { wireString } from '../../xds/header-bytes.ts';
-import { compileStringMatcher } from '../router/matchers.ts';
-import type { RbacMatcher } from './request.ts';
-import { exactlyOne } from './oneof.ts';
+import { compileStringMatcher } from './matchers.ts';
+import { exactlyOne } from '../rbac/oneof.ts';
 
 type ValueMatch = (value: unknown) => boolean;
 
@@ -105,7 +104,14 @@ function compileValueMatcher(m: envoy.type.matcher.v3.ValueMatcher, where: strin
 }
 
 /** type.matcher.v3.MetadataMatcher over the request's dynamic metadata. */
-export function compileMetadataMatcher(m: envoy.type.matcher.v3.MetadataMatcher, where: string): RbacMatcher {
+/** What a metadata matcher reads: the request's dynamic metadata (RBAC requests, route matching). */
+export interface MetadataSource {
+  metadata?(filter: string, path: readonly string[]): unknown;
+}
+
+export type MetadataMatch = (req: MetadataSource) => boolean;
+
+export function compileMetadataMatcher(m: envoy.type.matcher.v3.MetadataMatcher, where: string): MetadataMatch {
   checkMetadataMatcher(m, where);
   const filter = m.filter ?? '';
   if (filter === '') throw new ConfigError(`${where}.filter: must not be empty`);
@@ -119,7 +125,7 @@ export function compileMetadataMatcher(m: envoy.type.matcher.v3.MetadataMatcher,
   if (m.value === undefined) throw new ConfigError(`${where}.value: is required`);
   const value = compileValueMatcher(m.value, `${where}.value`);
   const invert = m.invert === true;
-  return (req) => value(req.metadata(filter, path)) !== invert;
+  return (req) => value(req.metadata?.(filter, path)) !== invert;
 }
 
 function isStruct(v: unknown): v is Record<string, unknown> {
