@@ -48,7 +48,7 @@ OUT=${BENCH_OUT:-}
 # Ports (all on 127.0.0.1). A meshgate instance at BASE uses BASE (listener, from the generated Service's
 # targetPort), BASE+1 admin, BASE+2 status, BASE+3 metrics, BASE+4 xDS, BASE+5 merged metrics (if it has that flag).
 UP_PORT=9001; UP_H2=9011; UPSTREAM=127.0.0.1:$UP_PORT
-MG_BASE=9300; MG_AUTHZ_BASE=9370; MG_HOSTS_BASE=9380; MG_PUSH_BASE=9390
+MG_BASE=9300; MG_JWT_BASE=9360; MG_AUTHZ_BASE=9370; MG_HOSTS_BASE=9380; MG_PUSH_BASE=9390
 
 usage() {
   cat <<EOF
@@ -56,7 +56,7 @@ usage: bench/run.sh [options]       (npm run bench -- [options])
   --quick              smoke test: 1 round of 1-second runs, 3 pushes (about 2 minutes)
   --scenarios 'LIST'   any of: $ALL_SCENARIOS pinned   (default: all but pinned;
                        'memory' is an alias of 'hosts', which also measures memory at 5,000 hosts)
-  --targets 'LIST'     any of: direct nginx haproxy meshgate nginx-2w meshgate-authz  (default: $TARGETS);
+  --targets 'LIST'     any of: direct nginx haproxy meshgate nginx-2w meshgate-authz meshgate-jwt  (default: $TARGETS);
                        direct and nginx are always measured: they are the ratios' bases
   --rounds N           rounds of the interleaved order (default $ROUNDS)
   --concurrency N[,M]  pass --concurrency N to meshgate (one meshgate target per value: meshgate-cN);
@@ -91,7 +91,7 @@ for s in $SCENARIOS; do
   [[ " $ALL_SCENARIOS pinned " == *" $s "* ]] || { echo "bench: unknown scenario '$s' (known: $ALL_SCENARIOS pinned memory)" >&2; exit 2; }
 done
 for t in $TARGETS; do
-  [[ " direct nginx haproxy meshgate nginx-2w meshgate-authz " == *" $t "* ]] || { echo "bench: unknown target '$t' (known: direct nginx haproxy meshgate nginx-2w meshgate-authz)" >&2; exit 2; }
+  [[ " direct nginx haproxy meshgate nginx-2w meshgate-authz meshgate-jwt " == *" $t "* ]] || { echo "bench: unknown target '$t' (known: direct nginx haproxy meshgate nginx-2w meshgate-authz meshgate-jwt)" >&2; exit 2; }
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --rounds wants a positive integer" >&2; exit 2; }
 for c in $CONCURRENCY; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --concurrency wants positive integers" >&2; exit 2; }; done
@@ -101,7 +101,8 @@ wants() { [[ " $TARGETS " == *" $1 "* ]]; }
 # ---------------------------------------------------------------- targets
 # T_PORT: HTTP/1.1 port; T_H2: h2c (prior knowledge) port, if any; T_SERVER: the started server whose process
 # tree is the target (for CPU and memory); T_HOST: Host header; T_MULTI: uses more than one core.
-declare -A T_PORT T_H2 T_SERVER T_HOST T_MULTI SRV_PID MG_CONF MG_CONC MG_BASEP READY_MS
+# T_AUTH: an Authorization header value sent with every request (meshgate-jwt's token).
+declare -A T_PORT T_H2 T_SERVER T_HOST T_MULTI T_AUTH SRV_PID MG_CONF MG_CONC MG_BASEP READY_MS
 ORDER=(direct nginx)
 T_PORT[direct]=$UP_PORT; T_H2[direct]=$UP_H2; T_SERVER[direct]=backend
 T_PORT[nginx]=9101; T_H2[nginx]=9201; T_SERVER[nginx]=nginx
@@ -127,6 +128,10 @@ if wants meshgate; then
   # AuthorizationPolicy's cost (issue 13): the same config plus one DENY and one ALLOW policy, beside the others.
   if wants meshgate-authz; then
     add_meshgate meshgate-authz $MG_AUTHZ_BASE "${MG_CONC[${MESHGATES[0]}]}" authz; MESHGATES+=(meshgate-authz); ORDER+=(meshgate-authz)
+  fi
+  # JWT verification's cost: a RequestAuthentication, and a valid token on every request (gen-config --jwt).
+  if wants meshgate-jwt; then
+    add_meshgate meshgate-jwt $MG_JWT_BASE "${MG_CONC[${MESHGATES[0]}]}" jwt; MESHGATES+=(meshgate-jwt); ORDER+=(meshgate-jwt)
   fi
   # The large configurations run with the first meshgate's concurrency, one at a time (started for their scenario).
   add_meshgate meshgate-5k $MG_HOSTS_BASE "${MG_CONC[${MESHGATES[0]}]}" hosts
@@ -251,12 +256,17 @@ gen_config() {  # meshgate-target -> writes $RUN/config-<target>, logs the summa
   case ${MG_CONF[$t]} in
     one) args=() ;;
     authz) args=(--authz) ;;
+    jwt) args=(--jwt) ;;
     hosts) args=(--hosts "$HOSTS" --virtual-services "$HOSTS_VS" --routes "$HOSTS_ROUTES" --services 100) ;;
     push) args=(--virtual-services "$PUSH_VS" --hosts "$PUSH_VS" --services 100 --endpoints "$PUSH_ENDPOINTS" --push) ;;
   esac
   local summary
   summary=$("$NODE" "$HERE/tools/gen-config.ts" --out "$dir" --listen-port "${T_PORT[$t]}" --bind "$MESHGATE_BIND" \
     --backend "$UPSTREAM" "${args[@]}") || { log "gen-config failed for $t"; return 1; }
+  if [ "${MG_CONF[$t]}" = jwt ]; then
+    T_AUTH[$t]="Bearer $(sed -E 's/.*"token":"([^"]*)".*/\1/' <<< "$summary")"
+    summary=$(sed -E 's/,"token":"[^"]*"//' <<< "$summary")
+  fi
   echo "config $t: $summary" >> "$OUT/commands.txt"
   jsonl "{\"scenario\":\"config\",\"target\":\"$t\",\"summary\":$summary}"
 }
@@ -286,6 +296,7 @@ probe() {
     close) extra=(-H 'Connection: close') ;;
     h2) port=${T_H2[$t]:-}; extra=(--http2-prior-knowledge) ;;
   esac
+  [ -n "${T_AUTH[$t]:-}" ] && extra+=(-H "Authorization: ${T_AUTH[$t]}")
   [ -n "$port" ] || { echo "no HTTP/2 port"; return; }
   : > "$RUN/probe.out"
   body=$(curl -s --max-time 5 -o "$RUN/probe.out" -w '%{http_code} %{http_version}' -H "Host: ${T_HOST[$t]}" "${extra[@]}" "http://127.0.0.1:$port$path" 2>&1)
@@ -354,6 +365,7 @@ measure() {
     h2) dur=$DUR_H2; proto=h2; port=${T_H2[$t]} ;;
   esac
   [ "$round" = 0 ] && dur=$WARMUP
+  [ -n "${T_AUTH[$t]:-}" ] && hdr+=(-H "Authorization: ${T_AUTH[$t]}")
   local pids bpids; pids=$(pids_of "$t"); bpids=$(pids_of direct)
   [ $pinned = 1 ] && pin 1 $pids
   clear_hwm $pids

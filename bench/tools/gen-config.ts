@@ -9,16 +9,20 @@
 // so a request to it pays the whole host lookup and the whole route scan.
 //
 // usage: node bench/tools/gen-config.ts --out DIR --listen-port N [--hosts 1] [--virtual-services 1]
-//          [--routes 1] [--services 0] [--endpoints 0] [--push] [--authz] [--bind 127.0.0.1] [--backend 127.0.0.1:9001]
+//          [--routes 1] [--services 0] [--endpoints 0] [--push] [--authz] [--jwt] [--bind 127.0.0.1]
+//          [--backend 127.0.0.1:9001]
 //   --services S --endpoints E: S extra Services sharing E endpoints on 127.1.x.y (never contacted; they only
 //     make the cluster/endpoint tables big); without --endpoints each extra Service points at the backend.
 //   --push: add the VirtualService `bench-push` (host push.bench.example.com; counted in --virtual-services)
 //     and the Service `bench-eds`, whose files tools/push-latency.ts rewrites.
 //   --authz: one DENY and one ALLOW AuthorizationPolicy on the gateway (issue 13's cost row); the benchmark's
 //     requests (from 127.0.0.1, to / and /16k) pass both.
+//   --jwt: a RequestAuthentication with an inline RS256 key; the summary line carries `token`, a valid JWT for it
+//     (a day long) that the harness sends with every request to that target (issue 13's JWT cost row).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 
 export const HOST = 'bench.example.com';
 export const PUSH_HOST = 'push.bench.example.com';
@@ -35,6 +39,8 @@ export interface Options {
   endpoints: number;
   push: boolean;
   authz: boolean;
+  /** --jwt: the key set and a token signed with its key. */
+  jwt: { jwks: string; token: string } | undefined;
   bind: string;
   backend: { address: string; port: number };
 }
@@ -164,6 +170,31 @@ spec:
     to: [{operation: {methods: ["GET", "POST"], paths: ["/*"]}}]
 `;
 
+const JWT_ISSUER = 'bench@meshgate.example';
+
+/** An RS256 key set and a token of it, valid for a day. */
+async function benchJwt(): Promise<{ jwks: string; token: string }> {
+  const { publicKey, privateKey } = await generateKeyPair('RS256');
+  const { kty, n, e } = await exportJWK(publicKey);
+  const token = await new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', kid: 'bench' })
+    .setIssuer(JWT_ISSUER)
+    .setSubject('bench')
+    .setExpirationTime('1d')
+    .sign(privateKey);
+  return { jwks: JSON.stringify({ keys: [{ kty, n, e, kid: 'bench', alg: 'RS256' }] }), token };
+}
+
+const requestAuthentication = (jwks: string): string => `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: bench-jwt, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  jwtRules:
+  - issuer: ${JWT_ISSUER}
+    jwks: '${jwks}'
+`;
+
 /** 127.1.0.1, 127.1.0.2, ...: loopback addresses nobody listens on (never contacted in the benchmark). */
 const fakeAddress = (i: number): string => `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255 || 1}`;
 
@@ -176,6 +207,10 @@ export function generate(o: Options): { files: number; virtualServices: number; 
   let files = 3;
   if (o.authz) {
     write('15-authorization.yaml', AUTHZ_POLICIES);
+    files++;
+  }
+  if (o.jwt) {
+    write('16-request-authentication.yaml', requestAuthentication(o.jwt.jwks));
     files++;
   }
 
@@ -249,7 +284,7 @@ export function parseBackend(s: string): { address: string; port: number } {
   return { address: s.slice(0, i), port: Number(s.slice(i + 1)) };
 }
 
-export function optionsFromArgv(argv: string[]): Options {
+export async function optionsFromArgv(argv: string[]): Promise<Options> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -262,6 +297,7 @@ export function optionsFromArgv(argv: string[]): Options {
       endpoints: { type: 'string', default: '0' },
       push: { type: 'boolean', default: false },
       authz: { type: 'boolean', default: false },
+      jwt: { type: 'boolean', default: false },
       bind: { type: 'string', default: '127.0.0.1' },
       backend: { type: 'string', default: '127.0.0.1:9001' },
     },
@@ -282,6 +318,7 @@ export function optionsFromArgv(argv: string[]): Options {
     endpoints: int('endpoints', values.endpoints),
     push: values.push,
     authz: values.authz,
+    jwt: values.jwt ? await benchJwt() : undefined,
     bind: values.bind,
     backend: parseBackend(values.backend),
   };
@@ -290,7 +327,7 @@ export function optionsFromArgv(argv: string[]): Options {
 }
 
 if (import.meta.main) {
-  const o = optionsFromArgv(process.argv.slice(2));
+  const o = await optionsFromArgv(process.argv.slice(2));
   const r = generate(o);
-  process.stdout.write(`${JSON.stringify({ dir: o.out, ...r })}\n`);
+  process.stdout.write(`${JSON.stringify({ dir: o.out, ...r, ...(o.jwt ? { token: o.jwt.token } : {}) })}\n`);
 }
