@@ -2,11 +2,12 @@
 // security.istio.io with exactly the chart's RBAC, and the installed istio-ingressgateway enforcing it. Istio's
 // ingress IP allow list (clients on their own loopback addresses in the test's network namespace), a DENY
 // added and removed, the CRD refusing a malformed policy, and an ALLOW policy the controller cannot honour
-// reported as an Event without opening the gateway.
+// reported as an Event without opening the gateway; a RequestAuthentication whose token an AuthorizationPolicy requires.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../controller/model/objects.ts';
 import { KubeApiError } from '../../controller/sources/kube/client.ts';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { rawRequest, type RawResponse } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
 import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
@@ -19,8 +20,8 @@ const OTHER = '127.0.51.7';
 describe('kubernetes: AuthorizationPolicy on the ingress gateway', () => {
   let s: Suite;
   let gw: GatewayPod;
-  const get = (path: string, from: string): Promise<RawResponse> =>
-    rawRequest('127.0.0.1', PORT, `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, { localAddress: from });
+  const get = (path: string, from: string, headers = ''): Promise<RawResponse> =>
+    rawRequest('127.0.0.1', PORT, `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n${headers}\r\n`, { localAddress: from });
   const policy = (name: string, spec: Record<string, unknown>): KubeObject => ({
     apiVersion: 'security.istio.io/v1',
     kind: 'AuthorizationPolicy',
@@ -110,5 +111,29 @@ describe('kubernetes: AuthorizationPolicy on the ingress gateway', () => {
     assert.match(events[0]?.message ?? '', /allows nothing, so the gateway does not fail open/);
     await until('the refused ALLOW policy, closed', '/status/200', ALLOWED, 403);
     assert.equal((await get('/status/200', OTHER)).status, 403);
+  });
+
+  test('RequestAuthentication (inline JWKS) with an AuthorizationPolicy on requestPrincipals: a valid token is required', async () => {
+    await s.kube.remove('AuthorizationPolicy', s.ns.gw, 'bad-ip');
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    const issuer = 'kube@meshgate.example';
+    await s.kube.apply({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'jwt', namespace: s.ns.gw },
+      spec: { selector: { matchLabels: { istio: 'ingressgateway' } }, jwtRules: [{ issuer, jwks: JSON.stringify({ keys: [{ ...jwk, kid: 'k' }] }) }] },
+    });
+    await s.kube.apply(policy('require-jwt', { action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: [`${issuer}/*`] } }] }] }));
+    const sign = (iss: string): Promise<string> =>
+      new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setIssuer(iss).setSubject('user-1').setExpirationTime('1h').sign(privateKey);
+    const good = `Authorization: Bearer ${await sign(issuer)}\r\n`;
+    await eventually('the token accepted', async () => ((await get('/status/200', OTHER, good)).status === 200 ? true : undefined), 30_000, 200);
+    const none = await get('/status/200', OTHER);
+    assert.equal(none.status, 403);
+    assert.equal(none.body.toString(), 'RBAC: access denied');
+    const wrong = await get('/status/200', OTHER, `Authorization: Bearer ${await sign('someone-else')}\r\n`);
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.toString(), 'Jwt issuer is not configured');
   });
 });
