@@ -21,7 +21,8 @@ import { DEFAULT_XDS_SOCKET } from '../xds-flags.ts';
 export const summary = 'run the controller sidecar: watch the Kubernetes API and serve xDS to the proxy';
 export const usage = `usage: meshgate controller [flags]
 
-Watches Istio Gateways, VirtualServices, DestinationRules, ServiceEntries and AuthorizationPolicies,
+Watches Istio Gateways, VirtualServices, DestinationRules, ServiceEntries, AuthorizationPolicies and
+RequestAuthentications,
 Services, EndpointSlices, Pods, and Secrets of its own namespace; translates the Gateways that select this pod into Envoy xDS and
 serves them to 'meshgate proxy'. xDS is held back until the first list of every watched kind is complete.
 

@@ -19,8 +19,8 @@ import { StaticPortError, startProxy } from '../../gateway/proxy.ts';
 export const summary = 'run controller + proxy on one machine from a directory of Istio/Kubernetes YAML';
 export const usage = `usage: meshgate local --config DIR [flags]
 
-Reads Gateway, VirtualService, DestinationRule, ServiceEntry, AuthorizationPolicy, Service, EndpointSlice,
-Endpoints, Pod and Secret objects from DIR (recursive; .yaml/.yml/.json; multi-document), applies changes within a second,
+Reads Gateway, VirtualService, DestinationRule, ServiceEntry, AuthorizationPolicy, RequestAuthentication,
+Service, EndpointSlice, Endpoints, Pod and Secret objects from DIR (recursive; .yaml/.yml/.json; multi-document), applies changes within a second,
 and serves them through the proxy as Istio's ingress gateway would.
 
 flags:
