@@ -22,9 +22,8 @@ export const summary = 'run the controller sidecar: watch the Kubernetes API and
 export const usage = `usage: meshgate controller [flags]
 
 Watches Istio Gateways, VirtualServices, DestinationRules, ServiceEntries, AuthorizationPolicies and
-RequestAuthentications,
-Services, EndpointSlices, Pods, and Secrets of its own namespace; translates the Gateways that select this pod into Envoy xDS and
-serves them to 'meshgate proxy'. xDS is held back until the first list of every watched kind is complete.
+RequestAuthentications, Services, EndpointSlices, Pods, and Secrets of its own namespace; translates the
+Gateways that select this pod into Envoy xDS and serves them to 'meshgate proxy'. xDS is held back until the first list of every watched kind is complete.
 
 flags:
   --kubeconfig PATH            kubeconfig file (default: the pod's service account; outside a cluster
