@@ -160,7 +160,7 @@ export function decodeAttachment(d: Decoder, m: Json, spec: PolicyAttachment): v
 }
 
 /** The spec as istiod's decoder reads it, or the reasons it cannot. */
-export function decodeAuthorizationPolicy(raw: unknown): { spec: AuthorizationPolicySpec; errors: FieldError[] } {
+function decodeAuthorizationPolicy(raw: unknown): { spec: AuthorizationPolicySpec; errors: FieldError[] } {
   const d = new Decoder();
   const spec: AuthorizationPolicySpec = {};
   const m = d.map(raw, 'spec') ?? {};
@@ -510,7 +510,7 @@ export function attachmentErrors(spec: PolicyAttachment, add: (f: string, m: str
 }
 
 /** ValidateAuthorizationPolicy on a decoded spec. */
-export function authorizationPolicyErrors(spec: AuthorizationPolicySpec): FieldError[] {
+function authorizationPolicyErrors(spec: AuthorizationPolicySpec): FieldError[] {
   const out: FieldError[] = [];
   const add = (field: string, message: string): void => {
     out.push({ field, message });

@@ -241,7 +241,7 @@ const URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
  * jwx's base64.Decode: padded when the text ends with `=`, the URL alphabet unless it has `+` or `/`; then Go's
  * (non-strict) decoder, which skips CR and LF. Returns the bytes, or the offset Go reports as corrupt.
  */
-export function jwxBase64(s: string): { bytes: Buffer } | { corruptAt: number } {
+function jwxBase64(s: string): { bytes: Buffer } | { corruptAt: number } {
   const padded = s.endsWith('=');
   const alphabet = /[+/]/.test(s) ? STD : URL;
   const src = Buffer.from(s, 'latin1');

@@ -100,7 +100,7 @@ export function parseGoDuration(orig: string): { ns: bigint } | { error: string 
 }
 
 /** The spec as istiod's decoder reads it, or the reasons it cannot. */
-export function decodeRequestAuthentication(raw: unknown): { spec: RequestAuthenticationSpec; errors: FieldError[] } {
+function decodeRequestAuthentication(raw: unknown): { spec: RequestAuthenticationSpec; errors: FieldError[] } {
   const d = new Decoder();
   const spec: RequestAuthenticationSpec = {};
   const m = d.map(raw, 'spec') ?? {};
@@ -195,7 +195,7 @@ function jwtRuleErrors(rule: JWTRule, f: string, add: (f: string, m: string) => 
 }
 
 /** ValidateRequestAuthentication on a decoded spec. */
-export function requestAuthenticationErrors(spec: RequestAuthenticationSpec): FieldError[] {
+function requestAuthenticationErrors(spec: RequestAuthenticationSpec): FieldError[] {
   const out: FieldError[] = [];
   const add = (field: string, message: string): void => {
     out.push({ field, message });

@@ -12,7 +12,7 @@ export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
 export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
 export const AUTHORIZATION_ACTIONS: readonly AuthorizationAction[] = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'];
 
-export interface WorkloadSelector {
+interface WorkloadSelector {
   matchLabels?: Record<string, string>;
 }
 

@@ -22,8 +22,8 @@ import { PUBLIC_ONLY_JWKS, type RequestAuthenticationConfig, jwtRulesOf } from '
 import { ruleTimeoutNs } from '../model/request-authentication-validation.ts';
 
 // The filter's type URL; it belongs beside the other filter types in xds/type-urls.ts, shared with the proxy.
-export const JWT_AUTHN_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication' as const;
-export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
+const JWT_AUTHN_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication' as const;
+const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
 
 type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 type JwtProvider = envoy.extensions.filters.http.jwt_authn.v3.JwtProvider;

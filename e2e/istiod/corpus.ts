@@ -36,7 +36,7 @@ import type {
   TrafficPolicy,
   VirtualServiceSpec,
 } from '../../controller/model/istio-types.ts';
-import type { AuthorizationPolicySpec, Condition, Operation, Rule, Source } from '../../controller/model/security-types.ts';
+import type { AuthorizationPolicySpec, Condition, JWTRule, Operation, RequestAuthenticationSpec, Rule, Source } from '../../controller/model/security-types.ts';
 import type { DiffCase } from './cases.ts';
 
 /** The gateway every generated config is translated for (its Pod is part of every config). */
@@ -125,6 +125,7 @@ export interface World {
   destinationRules: Named<DestinationRuleSpec>[];
   serviceEntries: Named<ServiceEntrySpec>[];
   authorizationPolicies: GenAuthorizationPolicy[];
+  requestAuthentications: Named<RequestAuthenticationSpec>[];
 }
 
 interface GenAuthorizationPolicy extends Named<AuthorizationPolicySpec> {
@@ -354,12 +355,21 @@ const matchArb = fc.record(
       fc.constantFrom({ exact: '/exact' }, { prefix: '/api' }, { prefix: '/' }, { prefix: '/api/' }, { regex: '/v[0-9]+/.*' }),
       fc.constantFrom({ exact: '/' }),
     ),
-    headers: fc.dictionary(fc.constantFrom('x-user', 'x-env', 'user-agent'), headerMatchArb, { minKeys: 1, maxKeys: 2 }),
+    // At most one JWT claim per map: istiod takes claim matches from a Go map, in random order.
+    headers: fc
+      .tuple(
+        fc.dictionary(fc.constantFrom('x-user', 'x-env', 'user-agent'), headerMatchArb, { minKeys: 1, maxKeys: 2 }),
+        rare(fc.tuple(fc.constantFrom('@request.auth.claims.groups', '@request.auth.claims[nested][key]'), headerMatchArb)),
+      )
+      .map(([headers, claim]) => (claim ? { ...headers, [claim[0]]: claim[1] } : headers)),
     queryParams: fc.dictionary(fc.constantFrom('q', 'debug'), stringMatchArb(['1', 'yes'], ['a'], ['[a-z]+']), { minKeys: 1, maxKeys: 2 }),
     method: fc.constantFrom({ exact: 'GET' }, { exact: 'POST' }, { regex: 'GET|HEAD' }, { prefix: 'P' }),
     authority: stringMatchArb(['a.example.com', 'b.example.com:8080'], ['a.'], ['.*\\.example\\.com']),
     scheme: fc.constantFrom({ exact: 'https' }, { exact: 'http' }),
-    withoutHeaders: fc.dictionary(fc.constantFrom('x-debug', 'x-env'), fc.oneof(headerMatchArb, fc.constant({ regex: '*' })), { minKeys: 1, maxKeys: 1 }),
+    withoutHeaders: fc.dictionary(fc.constantFrom('x-debug', 'x-env', '@request.auth.claims.iss'), fc.oneof(headerMatchArb, fc.constant({ regex: '*' })), {
+      minKeys: 1,
+      maxKeys: 1,
+    }),
     port: fc.constantFrom(...GATEWAY_PORTS),
     ignoreUriCase: fc.boolean(),
     sourceLabels: fc.constantFrom({ istio: 'ingressgateway' }, { app: 'other' }),
@@ -873,6 +883,73 @@ const authorizationPolicyArb: fc.Arbitrary<GenAuthorizationPolicy> = fc
     return { namespace: p.namespace, name: p.name, spec, ...(dryRun ? { dryRun } : {}) };
   });
 
+// ---- RequestAuthentications --------------------------------------------------------------------
+
+/** Inline JWKS istiod's jwk.Parse takes (RSA, EC, OKP, oct, a set or one key). */
+const JWKS = [
+  '{"keys":[{"kty":"RSA","kid":"r1","e":"AQAB","n":"xAE7eB6qugXyCAG3yhh7pkDkT65pHymX-P7KfIupjf59vsdo91bSP9C8H07pSAGQO1MV"}]}',
+  '{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}',
+  '{"kty":"oct","k":"c2VjcmV0","kid":"hmac"}',
+  '{"keys":[]}',
+] as const;
+/**
+ * Issuers; a rule without jwks or jwksUri makes istiod fetch the issuer's OpenID discovery document, so those are
+ * unreachable at once (no scheme, or a closed port): both sides then send the public-only JWKS.
+ */
+const ISSUERS = ['iss.example.com', 'testing@secure.istio.io', 'https://127.0.0.1:1/realms/a'] as const;
+/** Unreachable: istiod's fetch fails, as meshgate's translation without a resolver, and both send the public-only JWKS. */
+const JWKS_URIS = ['https://127.0.0.1:1/jwks.json', 'http://127.0.0.1:1/keys'] as const;
+
+const jwtRuleArb: fc.Arbitrary<JWTRule> = fc
+  .record({
+    issuer: fc.constantFrom<string | undefined>(...ISSUERS, ...ISSUERS, undefined),
+    keys: fc.constantFrom<'jwks' | 'jwksUri' | 'none'>('jwks', 'jwks', 'jwksUri', 'none'),
+    jwks: fc.constantFrom(...JWKS),
+    jwksUri: fc.constantFrom(...JWKS_URIS),
+    audiences: rare(fc.uniqueArray(fc.constantFrom('aud-a', 'aud-b'), { minLength: 1, maxLength: 2 })),
+    fromHeaders: rare(
+      fc.array(fc.record({ name: fc.constantFrom('authorization', 'x-jwt', 'x-token'), prefix: maybe(fc.constantFrom('Bearer ', 'Token ')) }), {
+        minLength: 1,
+        maxLength: 2,
+      }),
+    ),
+    fromParams: rare(fc.uniqueArray(fc.constantFrom('token', 'access_token'), { minLength: 1, maxLength: 2 })),
+    fromCookies: rare(fc.uniqueArray(fc.constantFrom('session', 'jwt'), { minLength: 1, maxLength: 2 })),
+    outputPayloadToHeader: rare(fc.constantFrom('x-jwt-payload')),
+    forwardOriginalToken: rare(fc.boolean()),
+    outputClaimToHeaders: rare(
+      fc.array(fc.record({ header: fc.constantFrom('x-sub', 'x-group'), claim: fc.constantFrom('sub', 'groups', 'nested.key') }), {
+        minLength: 1,
+        maxLength: 2,
+      }),
+    ),
+    timeout: rare(fc.constantFrom('1s', '1500ms', '10s')),
+    spaceDelimitedClaims: rare(fc.uniqueArray(fc.constantFrom('roles', 'scope', 'groups'), { minLength: 1, maxLength: 2 })),
+  })
+  .map(({ keys, jwks, jwksUri, issuer, ...rest }) => {
+    // istiod refuses a rule with neither issuer nor jwksUri.
+    const withUri = keys === 'jwksUri' || issuer === undefined;
+    return clean({ issuer, ...rest, jwks: keys === 'jwks' && issuer !== undefined ? jwks : undefined, jwksUri: withUri ? jwksUri : undefined });
+  });
+
+const requestAuthenticationArb: fc.Arbitrary<Named<RequestAuthenticationSpec>> = fc
+  .record({
+    namespace: fc.constantFrom('istio-system', 'istio-system', 'default'),
+    name: fc.constantFrom('ra-a', 'ra-b', 'ra-c'),
+    selector: fc.constantFrom<('ingress' | 'other' | 'empty' | 'targetRef' | undefined)[]>(undefined, undefined, 'ingress', 'other', 'empty', 'targetRef'),
+    // At most 3 rules a policy and 3 policies: istiod's sort of rules by issuer is an insertion sort (stable) up to 12.
+    jwtRules: fc.array(jwtRuleArb, { minLength: 0, maxLength: 3 }),
+  })
+  .map((p) => {
+    const labels: Record<string, Record<string, string>> = { ingress: { istio: 'ingressgateway' }, other: { app: 'other' }, empty: {} };
+    const spec: RequestAuthenticationSpec = clean({
+      selector: p.selector && p.selector !== 'targetRef' ? { matchLabels: labels[p.selector] ?? {} } : undefined,
+      targetRefs: p.selector === 'targetRef' ? [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw-a' }] : undefined,
+      jwtRules: p.jwtRules.length ? p.jwtRules : undefined,
+    });
+    return { namespace: p.namespace, name: p.name, spec };
+  });
+
 // ---- the world ---------------------------------------------------------------------------------
 
 const key = (o: { namespace: string; name: string }): string => `${o.namespace}/${o.name}`;
@@ -885,6 +962,7 @@ export const worldArb: fc.Arbitrary<World> = fc.record({
   destinationRules: uniqueBy(destinationRuleArb, key, 0, 3),
   serviceEntries: uniqueBy(serviceEntryArb, key, 0, 2),
   authorizationPolicies: uniqueBy(authorizationPolicyArb, key, 0, 3),
+  requestAuthentications: uniqueBy(requestAuthenticationArb, key, 0, 3),
 });
 
 // ---- objects -----------------------------------------------------------------------------------
@@ -1055,6 +1133,12 @@ function objectsOf(w: World): Obj[] {
       kind: 'AuthorizationPolicy',
       metadata: { name: p.name, namespace: p.namespace, ...(p.dryRun ? { annotations: { 'istio.io/dry-run': p.dryRun } } : {}) },
       spec: p.spec,
+    })),
+    ...w.requestAuthentications.map((r) => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'RequestAuthentication',
+      metadata: { name: r.name, namespace: r.namespace },
+      spec: r.spec,
     })),
   ];
   return objects.map(clean);
