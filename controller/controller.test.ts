@@ -141,43 +141,49 @@ test('an invalid object is reported once, not on every push, and again after it 
   await eventually(() => errors.length === 2);
 });
 
-test('a RequestAuthentication jwksUri: pushed first with the never-verifying JWKS, then again with the keys once fetched', async () => {
+/** The JWKS (local_jwks.inline_string) of the first provider of the first listener of an LDS response. */
+function inlineKeys(r: DiscoveryResponse | undefined): unknown {
+  const listener = unpackToJson(r?.resources?.[0] ?? { type_url: '', value: Buffer.alloc(0) }) as {
+    filter_chains: {
+      filters: { typed_config: { http_filters: { name: string; typed_config: { providers: Record<string, { local_jwks: { inline_string: string } }> } }[] } }[];
+    }[];
+  };
+  const jwt = listener.filter_chains[0]?.filters[0]?.typed_config.http_filters.find((f) => f.name === 'envoy.filters.http.jwt_authn');
+  return jwt?.typed_config.providers['origins-0']?.local_jwks.inline_string;
+}
+
+const requestAuthentication = (name: string, jwksUri: string): KubeObject => ({
+  apiVersion: 'security.istio.io/v1',
+  kind: 'RequestAuthentication',
+  metadata: { name, namespace: 'istio-system' },
+  spec: { jwtRules: [{ issuer: name, jwksUri }] },
+});
+
+test('JWKS: the first config waits for the fetches its RequestAuthentications start; a later one is pushed at once with the never-verifying JWKS, then again with the keys', async () => {
   const keys = '{"keys":[{"kty":"RSA","kid":"k","e":"AQAB","n":"AQAB"}]}';
   let release: () => void = () => undefined;
-  const fetched = new Promise<void>((r) => (release = r));
-  const jwksServer = http.createServer((_req, res) => {
-    // Answer only once the first push went out, so that it is seen without the keys.
-    void fetched.then(() => res.end(keys));
+  const held = new Promise<void>((r) => (release = r));
+  const jwksServer = http.createServer((req, res) => {
+    // /held answers only once the test has seen the push without the keys.
+    if (req.url === '/held') void held.then(() => res.end(keys));
+    else res.end(keys);
   });
   jwksServer.listen(0, '127.0.0.1');
   await once(jwksServer, 'listening');
+  const base = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
   try {
     const { store, controller, watch } = await setup(10);
     store.upsert('Gateway', gateway('gw', 8080));
-    store.upsert('RequestAuthentication', {
-      apiVersion: 'security.istio.io/v1',
-      kind: 'RequestAuthentication',
-      metadata: { name: 'jwt', namespace: 'istio-system' },
-      spec: { jwtRules: [{ issuer: 'iss', jwksUri: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks` }] },
-    });
+    store.upsert('RequestAuthentication', requestAuthentication('a-first', `${base}/jwks`));
     const lds = watch(LISTENER_TYPE);
     controller.markSynced();
-    const inlineKeys = (r: DiscoveryResponse | undefined): unknown => {
-      const listener = unpackToJson(r?.resources?.[0] ?? { type_url: '', value: Buffer.alloc(0) }) as {
-        filter_chains: {
-          filters: {
-            typed_config: { http_filters: { name: string; typed_config: { providers: Record<string, { local_jwks: { inline_string: string } }> } }[] };
-          }[];
-        }[];
-      };
-      const jwt = listener.filter_chains[0]?.filters[0]?.typed_config.http_filters.find((f) => f.name === 'envoy.filters.http.jwt_authn');
-      return jwt?.typed_config.providers['origins-0']?.local_jwks.inline_string;
-    };
     await eventually(() => lds().length === 1);
-    assert.equal(inlineKeys(lds()[0]), PUBLIC_ONLY_JWKS);
+    assert.equal(inlineKeys(lds()[0]), keys, 'the first config has the keys');
+    store.delete('RequestAuthentication', 'istio-system', 'a-first');
+    store.upsert('RequestAuthentication', requestAuthentication('b-later', `${base}/held`));
+    await eventually(() => inlineKeys(lds().at(-1)) === PUBLIC_ONLY_JWKS);
     release();
-    await eventually(() => lds().length === 2);
-    assert.equal(inlineKeys(lds()[1]), keys);
+    await eventually(() => inlineKeys(lds().at(-1)) === keys);
   } finally {
     release();
     jwksServer.closeAllConnections();

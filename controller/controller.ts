@@ -34,7 +34,10 @@ export interface ControllerOptions {
 
 export interface Controller {
   port: number;
-  /** The sources have delivered their first full state: push now and start serving xDS. */
+  /**
+   * The sources have delivered their first full state: push now and start serving xDS (once the JWKS fetches this
+   * state started have an answer, when there are any).
+   */
   markSynced(): void;
   close(): Promise<void>;
   server: AdsServer;
@@ -141,8 +144,19 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     markSynced() {
       // Translate the complete state first, so the first answer a proxy gets is the full config.
       push();
-      server.markSynced();
-      log.info({ versions: server.versions() }, 'sources synced: serving xDS');
+      const serve = (): void => {
+        server.markSynced();
+        log.info({ versions: server.versions() }, 'sources synced: serving xDS');
+      };
+      if (!jwks.hasPending()) return serve();
+      // The JWKS of RequestAuthentications are being fetched: serve once each has an answer (at most its rule's
+      // timeout), so that the first config has the keys, as istiod's first push waits for its fetches.
+      log.info('sources synced: fetching JWKS before serving xDS');
+      void jwks.answered().then(() => {
+        if (closed) return;
+        push();
+        serve();
+      });
     },
     async close() {
       closed = true;

@@ -223,20 +223,16 @@ test('BLOCKED_CIDRS_IN_JWKS_URIS refuses those addresses; a proxy is never used 
   assert.deepEqual(proxied.get('iss', `${base}/jwks`, 2000), { jwks: KEYS_1 });
 });
 
-test("optionsFromEnv reads istiod's variables", () => {
-  assert.deepEqual(
-    JwksResolver.optionsFromEnv({
-      PILOT_JWT_PUB_KEY_REFRESH_INTERVAL: '5m',
-      JWKS_RESOLVER_INSECURE_SKIP_VERIFY: 'true',
-      BLOCKED_CIDRS_IN_JWKS_URIS: '10.0.0.0/8,',
-    }),
-    {
-      env: { PILOT_JWT_PUB_KEY_REFRESH_INTERVAL: '5m', JWKS_RESOLVER_INSECURE_SKIP_VERIFY: 'true', BLOCKED_CIDRS_IN_JWKS_URIS: '10.0.0.0/8,' },
-      refreshIntervalMs: 300_000,
-      insecureSkipVerify: true,
-      blockedCidrs: ['10.0.0.0/8'],
-    },
-  );
+test("optionsFromEnv reads istiod's variables and extra CA bundle", () => {
+  const env = { PILOT_JWT_PUB_KEY_REFRESH_INTERVAL: '1h30m', JWKS_RESOLVER_INSECURE_SKIP_VERIFY: 'true', BLOCKED_CIDRS_IN_JWKS_URIS: '10.0.0.0/8,' };
+  assert.deepEqual(JwksResolver.optionsFromEnv(env, ca.certFile), {
+    env,
+    refreshIntervalMs: 5_400_000,
+    insecureSkipVerify: true,
+    blockedCidrs: ['10.0.0.0/8'],
+    extraCa: ca.cert,
+  });
+  assert.deepEqual(JwksResolver.optionsFromEnv({}, '/nonexistent/extra.pem'), { env: {} });
 });
 
 test("HTTPS_PROXY is used for other hosts (a CONNECT tunnel), as Go's ProxyFromEnvironment", async () => {

@@ -29,7 +29,9 @@ import { lookup as dnsLookup } from 'node:dns';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { JwksResult, JwksSource } from '../translate/jwt-authn.ts';
+import { readFileSync } from 'node:fs';
 import { parseCidr, parseAddr } from '../model/netip.ts';
+import { parseGoDuration } from '../model/request-authentication-validation.ts';
 
 export interface JwksResolverOptions {
   log: Logger;
@@ -62,12 +64,16 @@ interface Entry {
   error?: string;
   /** A fetch under way. */
   inflight?: Promise<void>;
+  /** The first attempt (its result, keys or a failure, is the entry's first answer). */
+  firstAttempt?: Promise<void>;
   lastRefreshed: number;
   lastUsed: number;
   timeoutMs: number;
 }
 
 const MINUTE = 60_000;
+/** Where istiod reads additional CA certificates for JWKS servers from (jwksExtraRootCABundlePath). */
+const EXTRA_CA_FILE = '/cacerts/extra.pem';
 const MAX_REDIRECTS = 10;
 const REFRESH_RETRIES = 7;
 const DISCOVERY_SUFFIX = '/.well-known/openid-configuration';
@@ -128,12 +134,20 @@ export class JwksResolver extends EventEmitter<{ change: [] }> implements JwksSo
     this.scheduleRefresh();
   }
 
-  /** Options from istiod's environment variables (PILOT_JWT_PUB_KEY_REFRESH_INTERVAL, JWKS_RESOLVER_INSECURE_SKIP_VERIFY, BLOCKED_CIDRS_IN_JWKS_URIS). */
-  static optionsFromEnv(env: NodeJS.ProcessEnv): Omit<JwksResolverOptions, 'log'> {
+  /**
+   * Options as istiod takes them: its environment variables (PILOT_JWT_PUB_KEY_REFRESH_INTERVAL, a Go duration;
+   * JWKS_RESOLVER_INSECURE_SKIP_VERIFY; BLOCKED_CIDRS_IN_JWKS_URIS) and the extra CA bundle at /cacerts/extra.pem
+   * when there is one (NODE_EXTRA_CA_CERTS works too).
+   */
+  static optionsFromEnv(env: NodeJS.ProcessEnv, extraCaFile = EXTRA_CA_FILE): Omit<JwksResolverOptions, 'log'> {
     const out: Omit<JwksResolverOptions, 'log'> = { env };
-    const interval = env.PILOT_JWT_PUB_KEY_REFRESH_INTERVAL;
-    const m = interval ? /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(interval) : null;
-    if (m) out.refreshIntervalMs = Number(m[1]) * ({ ms: 1, s: 1000, m: MINUTE, h: 60 * MINUTE } as Record<string, number>)[m[2] ?? 's']!;
+    const interval = parseGoDuration(env.PILOT_JWT_PUB_KEY_REFRESH_INTERVAL ?? '');
+    if ('ns' in interval && interval.ns > 0n) out.refreshIntervalMs = Number(interval.ns / 1_000_000n);
+    try {
+      out.extraCa = readFileSync(extraCaFile, 'utf8');
+    } catch {
+      // none: the system roots only
+    }
     if (/^(1|t|T|true|TRUE|True)$/.test(env.JWKS_RESOLVER_INSECURE_SKIP_VERIFY ?? '')) out.insecureSkipVerify = true;
     const blocked = (env.BLOCKED_CIDRS_IN_JWKS_URIS ?? '')
       .split(',')
@@ -151,6 +165,7 @@ export class JwksResolver extends EventEmitter<{ change: [] }> implements JwksSo
       e = { issuer, jwksUri, pubKey: '', lastRefreshed: now, lastUsed: now, timeoutMs };
       this.entries.set(key, e);
       this.startFetch(e, 0, true);
+      e.firstAttempt = e.inflight;
     } else {
       e.timeoutMs = timeoutMs;
       if (now > e.lastUsed) e.lastUsed = now;
@@ -161,7 +176,20 @@ export class JwksResolver extends EventEmitter<{ change: [] }> implements JwksSo
     return { pending: true };
   }
 
-  /** Resolves once no fetch is under way (tests, and a controller that wants keys before its first push). */
+  /** Whether an entry asked for has no answer yet (neither keys nor a failed attempt). */
+  hasPending(): boolean {
+    return [...this.entries.values()].some((e) => !e.pubKey && e.error === undefined);
+  }
+
+  /**
+   * Resolves once every entry asked for so far has an answer: keys, or a failed first attempt (each bounded by its
+   * rule's timeout). The controller waits for it before its first push, as istiod's first push waits for its fetches.
+   */
+  async answered(): Promise<void> {
+    await Promise.all([...this.entries.values()].flatMap((e) => (e.firstAttempt ? [e.firstAttempt] : [])));
+  }
+
+  /** Resolves once no fetch is under way (tests). */
   async settled(): Promise<void> {
     for (;;) {
       const running = [...this.entries.values()].flatMap((e) => (e.inflight ? [e.inflight] : []));
