@@ -4,7 +4,8 @@
 // get(), which answers from the cache; a miss starts a fetch and answers "pending" (the rule then gets istiod's
 // public-only JWKS, so its tokens are rejected, never accepted unverified), and the fetch's completion emits
 // 'change', on which the controller translates and pushes again. istiod instead fetches a miss during the push,
-// for up to the rule's timeout; the difference is a first push without the keys, followed by one with them.
+// for up to the rule's timeout. The controller's first config waits for the fetches it started (answered()), as
+// istiod's first push does; after that, a new jwksUri is pushed at once without its keys, then again with them.
 //
 // As istiod:
 //   - one GET per (issuer, jwksUri), bounded by the rule's timeout (5 s by default) for the whole exchange;
