@@ -10,6 +10,7 @@ import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE }
 import { HTTPBIN, assignment, edsCluster, eventually, gatewayListener, istioRoute, routeConfig, startEchoBackend } from '../test/fixtures.ts';
 import { freePort } from '../test/raw-client.ts';
 import { rawRequest, type RawResponse } from '../../e2e/lib/http.ts';
+import { adminClient } from '../../e2e/lib/gateway.ts';
 
 const HOST = 'rbac.test';
 const RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
@@ -63,14 +64,7 @@ describe('HTTP RBAC filters (AuthorizationPolicy) in the proxy', () => {
   let backend: Awaited<ReturnType<typeof startEchoBackend>>;
   const get = (p: string, from: string): Promise<RawResponse> =>
     rawRequest('127.0.0.1', port, `GET ${p} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, { localAddress: from });
-  const stat = async (name: string): Promise<number> => {
-    const text = (
-      await rawRequest('127.0.0.1', proxy.ports.admin, `GET /stats?filter=${encodeURIComponent(name)} HTTP/1.1\r\nHost: admin\r\n\r\n`)
-    ).body.toString();
-    const m = new RegExp(`^${name.replace(/[.[\]]/g, '\\$&')}: (\\d+)$`, 'm').exec(text);
-    assert.ok(m, `stat ${name} in:\n${text}`);
-    return Number(m[1]);
-  };
+  const stat = (name: string): Promise<number> => adminClient(proxy.ports.admin).stat(name);
 
   before(async () => {
     await ads.start();

@@ -10,7 +10,7 @@ import { startTestProxy } from '../test/test-proxy.ts';
 import { TestAdsServer, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../test/ads-server.ts';
 import { assignment, edsCluster, eventually } from '../test/fixtures.ts';
 import { freePort } from '../test/raw-client.ts';
-import { rawRequest } from '../../e2e/lib/http.ts';
+import { adminClient } from '../../e2e/lib/gateway.ts';
 
 const CLUSTER = 'outbound|9000||tcp-echo.default.svc.cluster.local';
 const RBAC = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC';
@@ -73,14 +73,7 @@ describe('network RBAC (AuthorizationPolicy on a TCP server) in the proxy', () =
   let port: number;
   let echo: Server;
   const peers: string[] = [];
-  const stat = async (name: string): Promise<number> => {
-    const text = (
-      await rawRequest('127.0.0.1', proxy.ports.admin, `GET /stats?filter=${encodeURIComponent(name)} HTTP/1.1\r\nHost: admin\r\n\r\n`)
-    ).body.toString();
-    const m = new RegExp(`^${name.replace(/[.[\]]/g, '\\$&')}: (\\d+)$`, 'm').exec(text);
-    assert.ok(m, `stat ${name} in:\n${text}`);
-    return Number(m[1]);
-  };
+  const stat = (name: string): Promise<number> => adminClient(proxy.ports.admin).stat(name);
 
   before(async () => {
     echo = createServer((s: Socket) => {
