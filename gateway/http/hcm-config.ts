@@ -11,7 +11,7 @@ import { parseHttpRbac, type RbacFilter } from '../rbac/engine.ts';
 import { parseJwtAuthn, type JwtAuthnFilter } from '../jwt/filter.ts';
 
 /** The access-control HTTP filters, in chain order (istiod: CUSTOM RBAC, jwt_authn, AUDIT/DENY/ALLOW RBAC). */
-export type AuthFilter = { kind: 'rbac'; rbac: RbacFilter } | { kind: 'jwt'; jwt: JwtAuthnFilter };
+type AuthFilter = { kind: 'rbac'; rbac: RbacFilter } | { kind: 'jwt'; jwt: JwtAuthnFilter };
 
 export const SERVER_OVERWRITE = 0;
 export const SERVER_APPEND_IF_ABSENT = 1;

@@ -105,7 +105,7 @@ function compileValueMatcher(m: envoy.type.matcher.v3.ValueMatcher, where: strin
 
 /** type.matcher.v3.MetadataMatcher over the request's dynamic metadata. */
 /** What a metadata matcher reads: the request's dynamic metadata (RBAC requests, route matching). */
-export interface MetadataSource {
+interface MetadataSource {
   metadata?(filter: string, path: readonly string[]): unknown;
 }
 
