@@ -451,13 +451,24 @@ export class ActiveStream {
       f.jwt.authenticate(jreq, scheme, c.authority).then(
         (r) => {
           if (this.finished) return;
-          this.addMetadata(JWT_AUTHN, r.metadata);
-          // forward: false takes a token out of the query too.
-          this.path = jreq.path;
-          if (!r.allowed)
-            return this.localReply(r.status ?? 401, r.body ?? '', 0, r.details ?? '', r.wwwAuthenticate ? ['www-authenticate', r.wwwAuthenticate] : undefined);
-          if (r.clearRouteCache) c.routeStale = true;
-          this.decodeAuth(next, c);
+          // The rest of the request runs here, outside the connection's error boundary: a bug costs this stream only.
+          try {
+            this.addMetadata(JWT_AUTHN, r.metadata);
+            // forward: false takes a token out of the query too.
+            this.path = jreq.path;
+            if (!r.allowed)
+              return this.localReply(
+                r.status ?? 401,
+                r.body ?? '',
+                0,
+                r.details ?? '',
+                r.wwwAuthenticate ? ['www-authenticate', r.wwwAuthenticate] : undefined,
+              );
+            if (r.clearRouteCache) c.routeStale = true;
+            this.decodeAuth(next, c);
+          } catch (e) {
+            this.internalError(e, 'after JWT verification');
+          }
         },
         (e: unknown) => {
           if (this.finished) return;
@@ -478,6 +489,15 @@ export class ActiveStream {
       route = vhost ? this.matchOn(vhost, c.authority) : undefined;
     }
     this.afterAuth(c.authority, vhost, route, c.tlsRedirect);
+  }
+
+  /** A bug met in an asynchronous continuation: logged, the stream reset and finished; the connection and thread live on. */
+  private internalError(e: unknown, where: string): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.hcm.runtime.log.error({ err: err.message, stack: err.stack, where }, 'internal error while serving a request; its stream is reset');
+    this.cancelUpstream();
+    this.down.reset();
+    this.finish();
   }
 
   private addMetadata(filter: string, values: Record<string, unknown>): void {
