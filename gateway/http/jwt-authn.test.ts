@@ -72,11 +72,11 @@ describe('jwt_authn (RequestAuthentication) in the proxy', () => {
     ActiveStream.prototype['afterAuth' as keyof ActiveStream] = function (this: ActiveStream, ...a: unknown[]): void {
       if ((this as unknown as { path: string }).path === '/boom') throw new Error('injected bug');
       afterAuth.apply(this, a);
-    } as never;
+    };
   });
 
   after(async () => {
-    ActiveStream.prototype['afterAuth' as keyof ActiveStream] = afterAuth as never;
+    ActiveStream.prototype['afterAuth' as keyof ActiveStream] = afterAuth;
     await proxy?.close();
     await ads.stop();
     backend.server.close();
