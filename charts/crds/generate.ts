@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { destinationRuleSpec, gatewaySpec, serviceEntrySpec, virtualServiceSpec } from './networking.ts';
-import { authorizationPolicySpec, requestAuthenticationSpec } from './security.ts';
+import { authorizationPolicySpec, peerAuthenticationSpec, requestAuthenticationSpec } from './security.ts';
 import type { Schema } from './openapi.ts';
 
 /** An Istio API group: every version is served with the same schema; v1 is stored (as in Istio 1.22+). */
@@ -102,6 +102,15 @@ export const KINDS: Kind[] = [
     spec: requestAuthenticationSpec,
     specRequired: false,
     columns: [AGE],
+  },
+  {
+    group: SECURITY,
+    kind: 'PeerAuthentication',
+    plural: 'peerauthentications',
+    shortName: 'pa',
+    spec: peerAuthenticationSpec,
+    specRequired: false,
+    columns: [{ name: 'Mode', type: 'string', jsonPath: '.spec.mtls.mode', description: 'Defines the mTLS mode used for peer authentication.' }, AGE],
   },
 ];
 

@@ -1,9 +1,9 @@
-// OpenAPI v3 schemas of Istio's security.istio.io AuthorizationPolicy and RequestAuthentication, written for
+// OpenAPI v3 schemas of Istio's security.istio.io AuthorizationPolicy, RequestAuthentication and PeerAuthentication, written for
 // meshgate from the Istio API reference (istio.io/latest/docs/reference/config/security/) with the limits of Istio's
 // own CRDs (list sizes, required names, targetRef name and kind required). As for networking.ts: every field declared, so nothing a
 // user wrote is pruned; what needs more than a schema (IP syntax, `when` keys, CUSTOM's restrictions) is checked by
 // the controller, which reports it as an Event.
-import { boolean, duration, enumOf, list, object, string, stringMap, strings, type Schema } from './openapi.ts';
+import { boolean, duration, enumOf, list, map, object, string, stringMap, strings, type Schema } from './openapi.ts';
 
 const values = (what: string): Schema => strings(what);
 
@@ -140,4 +140,23 @@ export const requestAuthenticationSpec = object(
     }),
   },
   { description: 'JWT verification for the workloads it selects.', exclusive: [['selector', 'targetRef', 'targetRefs']] },
+);
+
+const mtls = object(
+  { mode: enumOf(['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'], 'Whether workloads accept plaintext, mutual TLS or both.') },
+  { description: 'Mutual TLS settings.' },
+);
+
+/**
+ * PeerAuthentication, served for compatibility: Istio's sidecars read it, gateways do not (istiod applies no
+ * PeerAuthentication to a gateway's listeners), so meshgate does not watch it; the CRD lets an Istio user's
+ * manifests apply unchanged.
+ */
+export const peerAuthenticationSpec = object(
+  {
+    selector,
+    mtls,
+    portLevelMtls: map(mtls, 'Mutual TLS settings per workload port (keys are port numbers); needs a selector.'),
+  },
+  { description: 'Mutual TLS for the workloads it selects (sidecars; gateways ignore it).' },
 );

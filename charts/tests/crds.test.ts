@@ -1,5 +1,5 @@
-// charts/base: the Istio CRDs. Structure (4 networking.istio.io kinds x 3 served versions, AuthorizationPolicy
-// and RequestAuthentication of security.istio.io x 2, v1 stored), structural schemas, generated files up to date, and what the schemas
+// charts/base: the Istio CRDs. Structure (4 networking.istio.io kinds x 3 served versions, AuthorizationPolicy,
+// RequestAuthentication and PeerAuthentication of security.istio.io x 2, v1 stored), structural schemas, generated files up to date, and what the schemas
 // accept and reject (testdata/istio-*.yaml).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -43,6 +43,7 @@ const EXPECTED = [
   { kind: 'ServiceEntry', plural: 'serviceentries', shortName: 'se', ...NETWORKING },
   { kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', shortName: 'ap', ...SECURITY },
   { kind: 'RequestAuthentication', plural: 'requestauthentications', shortName: 'ra', ...SECURITY },
+  { kind: 'PeerAuthentication', plural: 'peerauthentications', shortName: 'pa', ...SECURITY },
 ];
 
 function readDocs(path: string): IstioResource[] {
