@@ -3,6 +3,7 @@
 // on the request headers. A filter continues the chain, stops it (to resume later with `continueDecoding`,
 // after an asynchronous check), or ends the request with a local reply. The router is the last filter.
 // The encoder side runs in reverse order on the response headers, local replies included.
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { CompiledRoute } from '../router/route-config.ts';
 import type { StatsStore } from '../stats/store.ts';
@@ -32,11 +33,10 @@ export interface DownstreamInfo {
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
-  readonly tls: boolean;
-  /** The SNI the client sent ('' without TLS or SNI). */
-  readonly sni: string;
-  /** The verified client certificate (MUTUAL), DER; undefined without one. */
-  peerCertificate(): Buffer | undefined;
+  /** TLS ends here. */
+  readonly tls?: boolean | undefined;
+  /** The TLS connection when TLS ends here: SNI (`servername`) and the client certificate (tls/server-context.ts verifiedPeerCertificate). */
+  readonly tlsSocket?: TLSSocket | undefined;
 }
 
 /** What a filter sees of its request and may do to it (Envoy's StreamDecoderFilterCallbacks). */
@@ -105,6 +105,8 @@ export interface HttpFilterFactory {
 export interface FilterFactoryContext {
   /** Registers a counter under the HCM's scope (`http.<stat_prefix>.` + name) and returns its handle. */
   counter(name: string): number;
+  /** Registers a gauge under the HCM's scope. */
+  gauge(name: string): number;
   readonly store: StatsStore;
   readonly clusters: ClusterManager;
   readonly log: Logger;
