@@ -23,6 +23,7 @@ export const UPE = 1 << 19; // UpstreamProtocolError
 export const NC = 1 << 20; // NoClusterFound
 const OM = 1 << 21;
 const DR = 1 << 22;
+export const UAEX = 1 << 23; // UnauthorizedExternalService (ext_authz denied or failed)
 
 // Order of Envoy's CORE_RESPONSE_FLAGS string table (stream_info/utility.h).
 const ORDER: [number, string][] = [
@@ -39,6 +40,7 @@ const ORDER: [number, string][] = [
   [DI, 'DI'],
   [FI, 'FI'],
   [RL, 'RL'],
+  [UAEX, 'UAEX'],
   [URX, 'URX'],
   [SI, 'SI'],
   [IH, 'IH'],
