@@ -5,7 +5,6 @@ import { compareByCreation } from './config.ts';
 import type { DestinationRuleSpec, Subset, TrafficPolicy } from './istio-types.ts';
 import { resolveShortName, subsetOf } from './host.ts';
 import { isSubset, type Labels } from './labels.ts';
-import { ROOT_NAMESPACE } from './mesh.ts';
 
 /** The effective rule for a host: possibly several DRs merged (subsets concatenated, first policy wins). */
 export interface EffectiveDestinationRule {
@@ -99,7 +98,12 @@ function namespaceLocal(r: Config<DestinationRuleSpec>): boolean {
  * own); then the rules the service's namespace exports, then those the root namespace exports. In each, the most
  * specific host wins before exportTo is looked at. Short hosts resolve in the DR's own namespace.
  */
-export function indexDestinationRules(all: readonly Config<DestinationRuleSpec>[], proxyNamespace: string, proxyLabels: Labels): DestinationRuleIndex {
+export function indexDestinationRules(
+  all: readonly Config<DestinationRuleSpec>[],
+  proxyNamespace: string,
+  proxyLabels: Labels,
+  rootNamespace: string,
+): DestinationRuleIndex {
   const rules = all
     .filter((r) => !r.spec.workloadSelector || isSubset(r.spec.workloadSelector.matchLabels, proxyLabels))
     .map((r) => ({ ...r, spec: { ...r.spec, host: resolveShortName(r.spec.host, r.namespace) } }))
@@ -112,7 +116,7 @@ export function indexDestinationRules(all: readonly Config<DestinationRuleSpec>[
   };
   const namespaceLocalRules = byNamespace(namespaceLocal);
   const exportedRules = byNamespace((r) => !privateOnly(r));
-  const rootLocalRules = consolidate(rules.filter((r) => r.namespace === ROOT_NAMESPACE && privateOnly(r)));
+  const rootLocalRules = consolidate(rules.filter((r) => r.namespace === rootNamespace && privateOnly(r)));
   // getExportedDestinationRuleFromNamespace: the most specific host first, then exportTo.
   const exportedFrom = (namespace: string, hostname: string): Consolidated[] =>
     mostSpecific(exportedRules.get(namespace), hostname).filter((c) => c.exportTo.size === 0 || c.exportTo.has('*') || c.exportTo.has(proxyNamespace));
@@ -122,9 +126,9 @@ export function indexDestinationRules(all: readonly Config<DestinationRuleSpec>[
       const svcNs = serviceNamespace ?? /^[^.]+\.([^.]+)\.svc\./.exec(hostname)?.[1];
       const key = `${hostname}|${svcNs ?? ''}`;
       if (cache.has(key)) return cache.get(key);
-      let found = mostSpecific(proxyNamespace === ROOT_NAMESPACE ? rootLocalRules : namespaceLocalRules.get(proxyNamespace), hostname);
+      let found = mostSpecific(proxyNamespace === rootNamespace ? rootLocalRules : namespaceLocalRules.get(proxyNamespace), hostname);
       if (found.length === 0 && svcNs) found = exportedFrom(svcNs, hostname);
-      if (found.length === 0) found = exportedFrom(ROOT_NAMESPACE, hostname);
+      if (found.length === 0) found = exportedFrom(rootNamespace, hostname);
       // SidecarScope.DestinationRule: of several consolidated rules, the last one (without a workload selector).
       const eff = found[found.length - 1];
       cache.set(key, eff);

@@ -1098,7 +1098,7 @@ export function validateDestinationRule(spec: unknown): FieldError[] {
 const RESOLUTIONS = new Set(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS']);
 
 /** agent.ValidateFQDN: a domain name without wildcard, its top-level label not all digits, a trailing dot allowed. */
-function fqdnError(name: string): string | undefined {
+export function fqdnError(name: string): string | undefined {
   if (name.length > 255) return `domain name "${name}" too long (max 255)`;
   if (name.length === 0) return 'empty domain name not allowed';
   const parts = name.split('.');

@@ -1,8 +1,5 @@
-// The mesh-wide settings istiod reads from its MeshConfig, at the defaults meshgate runs with: it has no
-// MeshConfig of its own (pkg/config/mesh DefaultMeshConfig).
-
-/** meshConfig.rootNamespace: DestinationRules and AuthorizationPolicies here apply mesh-wide. */
-export const ROOT_NAMESPACE = 'istio-system';
+// The trust domain istiod's RBAC translation matches principals against when no mesh config says otherwise
+// (pkg/config/mesh DefaultMeshConfig); the mesh config itself is read by mesh-config.ts.
 
 /** meshConfig.trustDomain, with no trustDomainAliases. */
 export const TRUST_DOMAIN = 'cluster.local';

@@ -47,10 +47,12 @@ import {
 } from './request-authentications.ts';
 import { validateRequestAuthentication } from './request-authentication-validation.ts';
 import { SECURITY_API_GROUP, SECURITY_API_VERSIONS } from './security-types.ts';
-import { ROOT_NAMESPACE } from './mesh.ts';
+import { DEFAULT_MESH_CONFIG, type MeshConfig } from './mesh-config.ts';
 
 export interface PushContext {
   identity: GatewayIdentity;
+  /** The mesh config (meshConfig: rootNamespace, trustDomain, extensionProviders, defaultConfig). */
+  mesh: MeshConfig;
   merged: MergedGateway;
   virtualServices: readonly VirtualServiceConfig[];
   destinationRules: DestinationRuleIndex;
@@ -277,7 +279,7 @@ function gatewayServices(sorted: readonly ModelService[], namespace: string): Mo
   return out;
 }
 
-export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdentity): PushContext {
+export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdentity, mesh: MeshConfig = DEFAULT_MESH_CONFIG): PushContext {
   const errors: ValidationError[] = [];
   const gateways = validated<GatewaySpec>(snapshot.byKind('Gateway'), (o) => validateGateway(o.obj.metadata.name, o.obj.spec), errors);
   const vsConfigs = validated<VirtualServiceSpec>(snapshot.byKind('VirtualService'), (o) => validateVirtualService(o.obj.spec), errors);
@@ -381,9 +383,10 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
 
   return {
     identity,
+    mesh,
     merged,
     virtualServices,
-    destinationRules: indexDestinationRules(drConfigs, identity.namespace, identity.labels),
+    destinationRules: indexDestinationRules(drConfigs, identity.namespace, identity.labels, mesh.rootNamespace),
     services: visible,
     serviceFor(hostname, preferNamespace) {
       // buildGatewayVirtualHostRoutes: the service of the VirtualService's namespace when the gateway sees it, else
@@ -397,8 +400,8 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
       return endpointsOfKubeService(svc).filter((e) => e.servicePortName === port.name);
     },
     credentials: indexCredentials(snapshot.byKind('Secret'), identity.namespace),
-    authorizationPolicies: selectAuthorizationPolicies(authorizationPolicies, ROOT_NAMESPACE, identity.namespace, identity.labels),
-    requestAuthentications: selectRequestAuthentications(requestAuthentications, ROOT_NAMESPACE, identity.namespace, identity.labels),
+    authorizationPolicies: selectAuthorizationPolicies(authorizationPolicies, mesh.rootNamespace, identity.namespace, identity.labels),
+    requestAuthentications: selectRequestAuthentications(requestAuthentications, mesh.rootNamespace, identity.namespace, identity.labels),
     errors,
   };
 }

@@ -12,6 +12,7 @@ import { buildRouteConfiguration } from './routes.ts';
 import { buildClusters } from './clusters.ts';
 import { buildSecrets, referencedSecrets } from './secrets.ts';
 import { type JwksSource, NO_JWKS_FETCH } from './jwt-authn.ts';
+import { DEFAULT_MESH_CONFIG, type MeshConfig } from '../model/mesh-config.ts';
 
 export interface TranslateResult {
   resources: XdsResources;
@@ -33,9 +34,17 @@ function referencedRouteNames(listeners: readonly envoy.config.listener.v3.Liste
   return names;
 }
 
-/** `jwks`: the keys fetched for RequestAuthentication jwksUris (none: every such rule gets the never-verifying JWKS). */
-export function translate(snapshot: StoreSnapshot, identity: GatewayIdentity, jwks: JwksSource = NO_JWKS_FETCH): TranslateResult {
-  return translateWith(snapshot, identity, jwks).result;
+/**
+ * `jwks`: the keys fetched for RequestAuthentication jwksUris (none: every such rule gets the never-verifying JWKS);
+ * `mesh`: the mesh config (default: istiod's DefaultMeshConfig).
+ */
+export function translate(
+  snapshot: StoreSnapshot,
+  identity: GatewayIdentity,
+  jwks: JwksSource = NO_JWKS_FETCH,
+  mesh: MeshConfig = DEFAULT_MESH_CONFIG,
+): TranslateResult {
+  return translateWith(snapshot, identity, jwks, mesh).result;
 }
 
 interface ListenersAndRoutes {
@@ -49,9 +58,10 @@ function translateWith(
   snapshot: StoreSnapshot,
   identity: GatewayIdentity,
   jwks: JwksSource,
+  mesh: MeshConfig,
   reuse?: ListenersAndRoutes,
 ): { result: TranslateResult; built: ListenersAndRoutes } {
-  const push = buildPushContext(snapshot, identity);
+  const push = buildPushContext(snapshot, identity, mesh);
   let lr = reuse;
   if (lr) push.errors.push(...lr.errors);
   else {
@@ -104,24 +114,30 @@ function samePod(a: KubeObject | undefined, b: KubeObject | undefined): boolean 
  * secrets are built again. The output equals translate()'s.
  */
 export class Translator {
-  private last: { identityKey: string; pod: KubeObject | undefined; built: ListenersAndRoutes } | undefined;
+  private last: { identityKey: string; mesh: MeshConfig; pod: KubeObject | undefined; built: ListenersAndRoutes } | undefined;
   /** Whether the last call reused listeners and routes. */
   reused = false;
 
   /**
    * changed: the kinds changed since the previous call; undefined when unknown (everything is built), which is also
-   * what a change of the fetched JWKS must pass.
+   * what a change of the fetched JWKS must pass. A new mesh config (another object) builds everything.
    */
-  translate(snapshot: StoreSnapshot, identity: GatewayIdentity, changed: ReadonlySet<Kind> | undefined, jwks: JwksSource = NO_JWKS_FETCH): TranslateResult {
+  translate(
+    snapshot: StoreSnapshot,
+    identity: GatewayIdentity,
+    changed: ReadonlySet<Kind> | undefined,
+    jwks: JwksSource = NO_JWKS_FETCH,
+    mesh: MeshConfig = DEFAULT_MESH_CONFIG,
+  ): TranslateResult {
     const identityKey = JSON.stringify(identity);
     const pod = gatewayPod(snapshot, identity);
     const last = this.last;
     this.last = undefined; // until this call succeeds
     const endpointsOnly = changed !== undefined && [...changed].every((k) => ENDPOINT_KINDS.has(k));
-    const reuse = last && endpointsOnly && last.identityKey === identityKey && samePod(last.pod, pod) ? last.built : undefined;
-    const { result, built } = translateWith(snapshot, identity, jwks, reuse);
+    const reuse = last && endpointsOnly && last.identityKey === identityKey && last.mesh === mesh && samePod(last.pod, pod) ? last.built : undefined;
+    const { result, built } = translateWith(snapshot, identity, jwks, mesh, reuse);
     this.reused = reuse !== undefined;
-    this.last = { identityKey, pod, built };
+    this.last = { identityKey, mesh, pod, built };
     return result;
   }
 }
