@@ -7,14 +7,15 @@
 // Objects istiod's validating webhook refuses are left out and listed under "rejected" with its message.
 //
 //	istiod-oracle --config PATH [--namespace istio-system] [--name istio-ingressgateway]
-//	    [--labels istio=ingressgateway,app=istio-ingressgateway] [--ip 10.0.0.1] [--format json|config_dump]
+//	    [--labels istio=ingressgateway,app=istio-ingressgateway] [--ip 10.0.0.1] [--format json|config_dump] [--mesh FILE]
 //
 // The objects are completed as a settled cluster would hold them, since istiod only indexes what a real
 // cluster's controllers produce: a Pod with no phase is Running and Ready; Endpoints without an
 // EndpointSlice are mirrored into one; an EndpointSlice's targetRef gets the slice's namespace and a Pod
 // it names that the input lacks is added; a gateway Pod with --labels and --ip is added when the input has
 // none in --namespace; EndpointSlices are created after everything else, and the output is read once the
-// endpoints stop changing. A meshgate golden file's `kind: Identity` document is skipped (use the flags).
+// endpoints stop changing. A meshgate golden file's `kind: Identity` and `kind: MeshConfig` documents are
+// skipped (use the flags: --mesh takes the mesh config as a file).
 package main
 
 import (
@@ -45,6 +46,7 @@ import (
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/mesh"
 	kubelib "istio.io/istio/pkg/kube"
 	istiolog "istio.io/istio/pkg/log"
 )
@@ -197,7 +199,7 @@ func (in *input) add(o object) {
 		apiVersion = apiVersionOf[kind]
 		o.m["apiVersion"] = apiVersion
 	}
-	if kind == "Identity" && o.field("apiVersion") == "" {
+	if (kind == "Identity" || kind == "MeshConfig") && o.field("apiVersion") == "" {
 		return
 	}
 	md, _ := o.m["metadata"].(map[string]any)
@@ -398,6 +400,7 @@ func main() {
 	labelList := flag.String("labels", "istio=ingressgateway,app=istio-ingressgateway", "the gateway pod's labels, k=v,...")
 	ip := flag.String("ip", "10.0.0.1", "the gateway pod's IP")
 	format := flag.String("format", "json", "json: {listeners,routes,clusters,endpoints,rejected}; config_dump: Envoy's /config_dump?include_eds shape")
+	meshFile := flag.String("mesh", "", "a MeshConfig YAML file (the `mesh` key of istiod's ConfigMap), read as istiod reads it")
 	flag.BoolVar(&verbose, "v", false, "istio's own logs on stderr")
 	flag.Parse()
 	if *path == "" {
@@ -446,7 +449,15 @@ func main() {
 		}
 	}
 	t := &runner{}
-	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: in.configs, KubernetesObjects: first, DisableSecretAuthorization: true})
+	opts := xds.FakeOptions{Configs: in.configs, KubernetesObjects: first, DisableSecretAuthorization: true}
+	if *meshFile != "" {
+		m, err := mesh.ReadMeshConfig(*meshFile)
+		if err != nil {
+			die(fmt.Sprintf("--mesh %s: %v", *meshFile, err))
+		}
+		opts.MeshConfig = m
+	}
+	s := xds.NewFakeDiscoveryServer(t, opts)
 	for _, sl := range slices {
 		if _, err := s.KubeClient().Kube().DiscoveryV1().EndpointSlices(sl.Namespace).Create(context.Background(), sl, metav1.CreateOptions{}); err != nil {
 			die(fmt.Sprintf("EndpointSlice %s/%s: %v", sl.Namespace, sl.Name, err))
