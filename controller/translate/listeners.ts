@@ -10,8 +10,9 @@ import { isHTTP } from '../model/protocol.ts';
 import { adsConfigSource } from './envoy.ts';
 import { tcpProxyFilters, tlsPassthroughChains } from './tcp-routes.ts';
 import { downstreamTlsContext, tlsTransportSocket } from './tls.ts';
-import { authorizationNotes, rbacHttpFilterGroups, rbacNetworkFilters } from './rbac.ts';
+import { authorizationNotes, authzContext, rbacHttpFilterGroups, rbacNetworkFilters } from './rbac.ts';
 import { type JwksSource, jwtAuthnFilter } from './jwt-authn.ts';
+import { type GatewayTopologySettings, PROXY_CONFIG_ANNOTATION, gatewayProxyConfig, gatewayTopologySettings } from '../model/proxy-config.ts';
 
 type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 
@@ -45,22 +46,27 @@ function httpFilters(authz: readonly HttpFilter[]): HttpFilter[] {
   ];
 }
 
-/** buildGatewayConnectionManager + buildHTTPConnectionManager with Istio's gateway defaults. */
+/**
+ * buildGatewayConnectionManager + buildHTTPConnectionManager with Istio's gateway defaults; the XFF and XFCC
+ * handling from the proxy's gatewayTopology (model/proxy-config.ts).
+ */
 function gatewayHttpConnectionManager(
   statPrefix: string,
   routeName: string,
   authz: readonly HttpFilter[],
+  topology: GatewayTopologySettings,
 ): envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager {
   return {
     codec_type: 'AUTO',
     stat_prefix: statPrefix,
     rds: { config_source: adsConfigSource(), route_config_name: routeName },
     http_filters: httpFilters(authz),
-    // Gateways are the edge: trust the peer address, no XFF hops (gatewayTopology.numTrustedProxies 0).
+    // Gateways are the edge: the peer address is the client's, unless gatewayTopology.numTrustedProxies says
+    // how many proxies in front append to x-forwarded-for (the trusted client address is then read from it).
     use_remote_address: true,
-    xff_num_trusted_hops: 0,
-    forward_client_cert_details: 'SANITIZE_SET',
-    set_current_client_cert_details: { subject: true, cert: true, dns: true, uri: true },
+    xff_num_trusted_hops: topology.xffNumTrustedHops,
+    forward_client_cert_details: topology.forwardClientCertDetails,
+    ...(topology.setCurrentClientCertDetails ? { set_current_client_cert_details: { subject: true, cert: true, dns: true, uri: true } } : {}),
     server_name: 'istio-envoy',
     server_header_transformation: 'OVERWRITE',
     http_protocol_options: {},
@@ -79,17 +85,17 @@ function gatewayHttpConnectionManager(
 }
 
 /** The network filter holding a gateway HCM. */
-function hcmFilter(statPrefix: string, routeName: string, authz: AuthzFilters): envoy.config.listener.v3.Filter {
+function hcmFilter(statPrefix: string, routeName: string, authz: AuthzFilters, topology: GatewayTopologySettings): envoy.config.listener.v3.Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
-    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz.http)),
+    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz.http, topology)),
   };
 }
 
-function httpFilterChain(listener: string, ms: MergedServers, authz: AuthzFilters): envoy.config.listener.v3.FilterChain {
+function httpFilterChain(listener: string, ms: MergedServers, authz: AuthzFilters, topology: GatewayTopologySettings): envoy.config.listener.v3.FilterChain {
   return {
     // `outbound_<listener>;` (the trailing ';' is Istio's stat-prefix delimiter since 1.23).
-    filters: [hcmFilter(`outbound_${listener};`, ms.routeName, authz)],
+    filters: [hcmFilter(`outbound_${listener};`, ms.routeName, authz, topology)],
     // PILOT_GATEWAY_TRANSPORT_SOCKET_CONNECT_TIMEOUT default (Istio 1.30+).
     transport_socket_connect_timeout: '15s',
   };
@@ -155,8 +161,9 @@ function filterChains(
   ms: MergedServers,
   sniClaimed: Map<string, string>,
   authz: AuthzFilters,
+  topology: GatewayTopologySettings,
 ): envoy.config.listener.v3.FilterChain[] {
-  if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(listener, ms, authz)];
+  if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(listener, ms, authz, topology)];
   const chains: envoy.config.listener.v3.FilterChain[] = [];
   const withAuthz = (filters: envoy.config.listener.v3.Filter[]): envoy.config.listener.v3.Filter[] => [...authz.network, ...filters];
   for (const gs of ms.servers) {
@@ -192,7 +199,7 @@ function filterChains(
       chains.push({
         ...match,
         // HTTPS chains use the server name as stat_prefix when set.
-        filters: [hcmFilter(gs.server.name || `outbound_${listener};`, routeName, authz)],
+        filters: [hcmFilter(gs.server.name || `outbound_${listener};`, routeName, authz, topology)],
         transport_socket: transportSocket,
         transport_socket_connect_timeout: '15s',
       });
@@ -221,6 +228,36 @@ function tlsInspector(): envoy.config.listener.v3.ListenerFilter {
 }
 
 /**
+ * The gateway's gatewayTopology (the mesh defaultConfig with the pod's proxy.istio.io/config over it), or
+ * undefined with an error when the gateway must serve no listener rather than trust the wrong client address:
+ * - the annotation is invalid (Istio's agent does not start with it);
+ * - gatewayTopology.proxyProtocol is set: istiod puts Envoy's PROXY protocol listener filter first on every
+ *   listener, which meshgate's proxy does not implement; without it the PROXY header would reach the HTTP or TLS
+ *   parser and the client address it carries would be lost.
+ */
+function topologyOf(push: PushContext): GatewayTopologySettings | undefined {
+  const pc = gatewayProxyConfig(push.mesh.defaultConfig, push.identity.annotations);
+  const fail = (message: string): undefined => {
+    push.errors.push({
+      kind: 'Pod',
+      namespace: push.identity.namespace,
+      name: push.identity.podName,
+      origin: {},
+      field: `metadata.annotations[${PROXY_CONFIG_ANNOTATION}]`,
+      message,
+    });
+    return undefined;
+  };
+  if (!pc.ok) return fail(`${pc.error}: Istio's agent does not start with this proxy config; this gateway serves no listener until it is fixed`);
+  const { settings } = gatewayTopologySettings(pc.config.gatewayTopology);
+  if (settings.proxyProtocol)
+    return fail(
+      "gatewayTopology.proxyProtocol: meshgate's proxy does not implement the PROXY protocol listener filter; this gateway serves no listener while it is set (remove it, or have the load balancer send no PROXY header)",
+    );
+  return settings;
+}
+
+/**
  * buildGatewayListeners: one listener per bind and port. Servers on one port merge into one ServerPort per
  * protocol (mergeGateways), so HTTPS and TLS servers on a port (e.g. HTTPS terminated beside a TLS
  * PASSTHROUGH server, in one Gateway or several) are two ServerPorts: their filter chains are gathered into
@@ -228,13 +265,16 @@ function tlsInspector(): envoy.config.listener.v3.ListenerFilter {
  */
 export function buildListeners(push: PushContext, jwks: JwksSource): envoy.config.listener.v3.Listener[] {
   const merged = push.merged;
-  const rbac = rbacHttpFilterGroups(push.authorizationPolicies);
+  const ctx = authzContext(push);
+  const rbac = rbacHttpFilterGroups(push.authorizationPolicies, ctx);
   const jwt = jwtAuthnFilter(push.requestAuthentications, jwks);
   const authz: AuthzFilters = {
     http: [...rbac.custom, ...(jwt.filter ? [jwt.filter] : []), ...rbac.rest],
-    network: rbacNetworkFilters(push.authorizationPolicies),
+    network: rbacNetworkFilters(push.authorizationPolicies, ctx),
   };
-  push.errors.push(...authorizationNotes(push.authorizationPolicies), ...jwt.notes);
+  push.errors.push(...authorizationNotes(push.authorizationPolicies, ctx), ...jwt.notes);
+  const topology = topologyOf(push);
+  if (!topology) return [];
   const listeners = new Map<string, { bind: string; port: number; chains: envoy.config.listener.v3.FilterChain[] }>();
   // Passthrough SNI hosts claimed per port (and bind) across all its servers: Envoy refuses two equal chain matches.
   const sniByPort = new Map<number, Map<string, string>>();
@@ -245,7 +285,7 @@ export function buildListeners(push: PushContext, jwks: JwksSource): envoy.confi
     const name = listenerName(bind, sp.number);
     let sni = sniByPort.get(sp.number);
     if (!sni) sniByPort.set(sp.number, (sni = new Map<string, string>()));
-    const chains = filterChains(push, name, ms, sni, authz);
+    const chains = filterChains(push, name, ms, sni, authz, topology);
     const l = listeners.get(name);
     if (l) l.chains.push(...chains);
     else listeners.set(name, { bind, port: sp.number, chains });

@@ -17,4 +17,9 @@ export interface GatewayIdentity {
   podName: string;
   /** Pod labels: Gateway selectors match these. */
   labels: Readonly<Record<string, string>>;
+  /**
+   * The pod annotations Istio's agent reads at start and sends istiod (model/proxy-config.ts): only
+   * `proxy.istio.io/config`, the ProxyConfig override (gatewayTopology.numTrustedProxies ...).
+   */
+  annotations?: Readonly<Record<string, string>>;
 }

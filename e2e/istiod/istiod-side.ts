@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DiffCase } from './cases.ts';
+import { PROXY_CONFIG_ANNOTATION } from '../../controller/model/proxy-config.ts';
 import type { Resources } from './normalize.ts';
 
 const run = promisify(execFile);
@@ -26,7 +27,11 @@ export async function istiodResources(oracle: string, c: DiffCase): Promise<Reso
     const labels = Object.entries(c.identity.labels)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const { stdout } = await run(oracle, ['--config', file, '--namespace', c.identity.namespace, '--name', c.identity.podName, '--labels', labels], {
+    const args = ['--config', file, '--namespace', c.identity.namespace, '--name', c.identity.podName, '--labels', labels];
+    // The pod's proxy.istio.io/config annotation, which istiod gets from the agent (node metadata PROXY_CONFIG).
+    const proxyConfig = c.identity.annotations?.[PROXY_CONFIG_ANNOTATION];
+    if (proxyConfig !== undefined) args.push('--proxy-config', proxyConfig);
+    const { stdout } = await run(oracle, args, {
       maxBuffer: 256 << 20,
       timeout: 120_000,
     });

@@ -8,6 +8,7 @@
 //
 //	istiod-oracle --config PATH [--namespace istio-system] [--name istio-ingressgateway]
 //	    [--labels istio=ingressgateway,app=istio-ingressgateway] [--ip 10.0.0.1] [--format json|config_dump] [--mesh FILE]
+//	    [--proxy-config YAML]
 //
 // The objects are completed as a settled cluster would hold them, since istiod only indexes what a real
 // cluster's controllers produce: a Pod with no phase is Running and Ready; Endpoints without an
@@ -401,6 +402,7 @@ func main() {
 	ip := flag.String("ip", "10.0.0.1", "the gateway pod's IP")
 	format := flag.String("format", "json", "json: {listeners,routes,clusters,endpoints,rejected}; config_dump: Envoy's /config_dump?include_eds shape")
 	meshFile := flag.String("mesh", "", "a MeshConfig YAML file (the `mesh` key of istiod's ConfigMap), read as istiod reads it")
+	proxyConfig := flag.String("proxy-config", "", "the gateway pod's proxy.istio.io/config annotation (YAML or JSON), applied over the mesh defaultConfig as pilot-agent does")
 	flag.BoolVar(&verbose, "v", false, "istio's own logs on stderr")
 	flag.Parse()
 	if *path == "" {
@@ -463,10 +465,21 @@ func main() {
 			die(fmt.Sprintf("EndpointSlice %s/%s: %v", sl.Namespace, sl.Name, err))
 		}
 	}
+	meta := &model.NodeMetadata{Labels: labels, Namespace: *namespace, ClusterID: "Kubernetes", WorkloadName: *name}
+	if *proxyConfig != "" {
+		// pilot-agent's getMeshConfig: the annotation over the mesh config's defaultConfig (mesh.ApplyProxyConfig),
+		// sent to istiod as the node metadata's PROXY_CONFIG.
+		mc, err := mesh.ApplyProxyConfig(*proxyConfig, s.PushContext().Mesh)
+		if err != nil {
+			die(fmt.Sprintf("--proxy-config: %v", err))
+		}
+		meta.ProxyConfig = (*model.NodeMetaProxyConfig)(mc.DefaultConfig)
+		meta.Annotations = map[string]string{"proxy.istio.io/config": *proxyConfig}
+	}
 	proxy := s.SetupProxy(&model.Proxy{
 		Type: model.Router, ID: podName + "." + *namespace, IPAddresses: []string{podIP},
 		ConfigNamespace: *namespace, DNSDomain: *namespace + ".svc.cluster.local", Labels: labels,
-		Metadata: &model.NodeMetadata{Labels: labels, Namespace: *namespace, ClusterID: "Kubernetes", WorkloadName: *name},
+		Metadata: meta,
 	})
 	if len(slices) > 0 {
 		last, stable := "", 0
