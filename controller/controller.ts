@@ -17,6 +17,11 @@ export interface ControllerOptions {
   log: Logger;
   xds: XdsListenAddress;
   reporter: ErrorReporter;
+  /**
+   * Called after every translation with all the errors of the current configuration (the reporter gets only the
+   * new ones): the Kubernetes source writes status conditions from these, and clears those no longer in the list.
+   */
+  onErrors?: (errors: readonly ValidationError[]) => void;
   /** Quiet period before a push (istiod's PILOT_DEBOUNCE_AFTER, 100 ms). */
   debounceMs?: number;
   /** Longest a busy source can delay a push (1 s, so changes are applied within a second). */
@@ -101,6 +106,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     const fresh = [...current].filter(([k]) => !reported.has(k)).map(([, e]) => e);
     reported = new Set(current.keys());
     if (fresh.length > 0) o.reporter.report(fresh);
+    o.onErrors?.(result.errors);
     server.setResources(result.resources);
     log.debug(
       {

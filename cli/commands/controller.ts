@@ -11,7 +11,9 @@ import { startController, type Controller } from '../../controller/controller.ts
 import type { Kind, KubeObject } from '../../controller/model/objects.ts';
 import { ObjectStore } from '../../controller/model/store.ts';
 import { KubeClient, loadKubeConfig } from '../../controller/sources/kube/client.ts';
+import type { ValidationError } from '../../controller/model/validation.ts';
 import { createEventReporter } from '../../controller/sources/kube/events.ts';
+import { createStatusWriter, statusConditionType } from '../../controller/sources/kube/status.ts';
 import { gatewayIdentity, parseLabelsEnv } from '../../controller/sources/kube/identity.ts';
 import { startKubeSource } from '../../controller/sources/kube/source.ts';
 import { createLogger, type Logger } from '../logger.ts';
@@ -172,6 +174,18 @@ export async function run(argv: string[]): Promise<void> {
     ...(source.metrics ? { metrics: source.metrics } : {}),
     index: () => objectIndex(store),
   });
+  // Status conditions on the Istio objects this gateway rejects or cannot honour (written once synced).
+  const status = createStatusWriter({
+    client: source.client,
+    log: root,
+    snapshot: () => store.snapshot(),
+    conditionType: () => {
+      const id = identity();
+      return statusConditionType(id.namespace, id.labels);
+    },
+    ...(source.metrics ? { metrics: source.metrics } : {}),
+  });
+  const onErrors = (errors: readonly ValidationError[]): void => status.update(errors);
 
   const running: { controller?: Controller } = {};
   let ready = false;
@@ -184,6 +198,7 @@ export async function run(argv: string[]): Promise<void> {
       if (values['labels-file']) unwatchFile(values['labels-file']);
       await running.controller?.close();
       await source.close();
+      status.close();
       await reporter.flush();
       log.info('stopped');
     })());
@@ -198,7 +213,7 @@ export async function run(argv: string[]): Promise<void> {
     );
   }
 
-  const controller = await startController({ store, identity, log: root, xds, reporter, registry }).catch(async (e: unknown) => {
+  const controller = await startController({ store, identity, log: root, xds, reporter, onErrors, registry }).catch(async (e: unknown) => {
     metricsServer?.close();
     await source.close();
     const err = e as NodeJS.ErrnoException;
@@ -219,6 +234,7 @@ export async function run(argv: string[]): Promise<void> {
   await source.synced;
   if (closing) return;
   controller.markSynced();
+  status.enable();
   ready = true;
   log.info('Kubernetes caches synced: xDS is being served');
 }

@@ -5,6 +5,7 @@ import type { ReflectorMetrics } from './reflector.ts';
 
 export interface KubeSourceMetrics extends ReflectorMetrics {
   eventRecorded(result: 'created' | 'patched' | 'failed'): void;
+  statusWritten(result: 'set' | 'cleared' | 'gone' | 'conflict' | 'forbidden' | 'failed'): void;
 }
 
 export function kubeSourceMetrics(registry: Registry): KubeSourceMetrics {
@@ -39,11 +40,18 @@ export function kubeSourceMetrics(registry: Registry): KubeSourceMetrics {
     labelNames: ['result'] as const,
     registers,
   });
+  const statusWrites = new Counter({
+    name: 'meshgate_controller_k8s_status_writes_total',
+    help: 'Status condition writes on Istio objects, by result: set, cleared, gone (404), conflict (409, retried), forbidden (403), failed.',
+    labelNames: ['result'] as const,
+    registers,
+  });
   return {
     event: (kind: Kind, event) => events.inc({ kind, event }),
     relist: (kind: Kind, reason) => relists.inc({ kind, reason }),
     watchRestart: (kind: Kind, reason) => restarts.inc({ kind, reason }),
     watching: (kind: Kind, delta) => watching.inc({ kind }, delta),
     eventRecorded: (result) => recorded.inc({ result }),
+    statusWritten: (result) => statusWrites.inc({ result }),
   };
 }

@@ -1,6 +1,6 @@
 // A small fake Kubernetes API server for unit tests of the list/watch loop: LIST with resourceVersion and
 // field selectors, WATCH with history replay, bookmarks and 410 Gone, discovery of the Istio API groups,
-// Events, and knobs to misbehave (HTTP errors, clean watch ends, ERROR 410, hung watches, going down).
+// Events, GET of one object and merge patches of its /status (resourceVersion precondition: 409), and knobs to misbehave (HTTP errors, clean watch ends, ERROR 410, hung watches, going down).
 // Only what the Kubernetes source uses; the e2e suite runs against a real kube-apiserver.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -127,15 +127,23 @@ export class FakeApiServer {
     return r;
   }
 
-  /** Creates or replaces an object (bumps its resourceVersion, notifies watches). */
+  /**
+   * Creates or replaces an object (bumps its resourceVersion, notifies watches). As a real server with a status
+   * subresource: the status of an existing object is kept, and a new spec bumps metadata.generation.
+   */
   apply(obj: KubeObject): KubeObject {
     const res = this.resourceOfKind(obj.kind);
     const k = this.key(res, obj.metadata.namespace, obj.metadata.name);
-    const existed = this.objects.has(k);
+    const prev = this.objects.get(k)?.obj;
+    const existed = prev !== undefined;
+    const generation = prev
+      ? (prev.metadata.generation ?? 1) + (JSON.stringify(prev.spec) === JSON.stringify(obj.spec) ? 0 : 1)
+      : (obj.metadata.generation ?? 1);
     const stored: KubeObject = {
       ...obj,
+      ...(prev && 'status' in prev && res.itemsTyped ? { status: prev.status } : {}),
       apiVersion: res.prefix.replace(/^\/apis?\//, ''),
-      metadata: { ...obj.metadata, resourceVersion: String(++this.rv), uid: obj.metadata.uid ?? `uid-${obj.metadata.name}` },
+      metadata: { ...obj.metadata, generation, resourceVersion: String(++this.rv), uid: obj.metadata.uid ?? `uid-${obj.metadata.name}` },
     };
     this.objects.set(k, { res, obj: stored });
     this.publish({ rv: this.rv, type: existed ? 'MODIFIED' : 'ADDED', res, obj: stored });
@@ -263,6 +271,8 @@ export class FakeApiServer {
     if (ev) return this.eventsApi(req.method ?? '', ev[1] ?? '', ev[2], body, res);
 
     for (const r of this.resources) {
+      const one = new RegExp(`^${r.prefix.replace(/[./]/g, '\\$&')}/namespaces/([^/]+)/${r.plural}/([^/]+)(/status)?$`).exec(url.pathname);
+      if (one) return this.objectApi(req, r, one[1] ?? '', decodeURIComponent(one[2] ?? ''), one[3] !== undefined, body, res);
       const m = new RegExp(`^${r.prefix.replace(/[./]/g, '\\$&')}(?:/namespaces/([^/]+))?/${r.plural}$`).exec(url.pathname);
       if (!m) continue;
       const ns = m[1];
@@ -331,6 +341,25 @@ export class FakeApiServer {
     });
   }
 
+  /** GET of one object; PATCH (JSON merge patch) of its status, with metadata.resourceVersion as a precondition. */
+  private objectApi(req: IncomingMessage, r: Resource, ns: string, name: string, status: boolean, body: unknown, res: ServerResponse): void {
+    const k = this.key(r, ns, name);
+    const cur = this.objects.get(k);
+    if (!cur) return this.status(res, 404, 'NotFound', `${r.plural} "${name}" not found`);
+    if (req.method === 'GET') return this.json(res, 200, cur.obj);
+    if (req.method !== 'PATCH' || !status) return this.status(res, 405, 'MethodNotAllowed', 'the fake apiserver takes GET and PATCH of /status only');
+    if (req.headers['content-type'] !== 'application/merge-patch+json') return this.status(res, 415, 'UnsupportedMediaType', 'merge patches only');
+    const patch = body as { metadata?: { resourceVersion?: string }; status?: Record<string, unknown> | null };
+    const want = patch.metadata?.resourceVersion;
+    if (want !== undefined && want !== cur.obj.metadata.resourceVersion)
+      return this.status(res, 409, 'Conflict', `Operation cannot be fulfilled on ${r.plural} "${name}": the object has been modified`);
+    const merged = mergePatch(cur.obj.status ?? {}, patch.status ?? {}) as Record<string, unknown>;
+    const stored: KubeObject = { ...cur.obj, status: merged, metadata: { ...cur.obj.metadata, resourceVersion: String(++this.rv) } };
+    this.objects.set(k, { res: r, obj: stored });
+    this.publish({ rv: this.rv, type: 'MODIFIED', res: r, obj: stored });
+    this.json(res, 200, stored);
+  }
+
   private eventsApi(method: string, ns: string, name: string | undefined, body: unknown, res: ServerResponse): void {
     if (method === 'POST') {
       const ev = body as { metadata: { name: string } };
@@ -357,4 +386,16 @@ export class FakeApiServer {
   private status(res: ServerResponse, code: number, reason: string, message: string): void {
     this.json(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
   }
+}
+
+/** RFC 7386 JSON merge patch. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
 }
