@@ -124,7 +124,8 @@ export function crdObject(k: Kind): Record<string, unknown> {
     type: 'object',
     properties: {
       spec: k.spec,
-      // Written by Istio's status controller when present; meshgate reports problems as Events instead.
+      // Istio's IstioStatus, left open as in Istio's CRDs: istiod writes its conditions and validationMessages when it
+      // runs, meshgate's controller its own condition type (docs/security-policy.md#status), each keeping the others'.
       status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
     },
     ...(k.specRequired ? { required: ['spec'] } : {}),

@@ -286,7 +286,7 @@ describe('RBAC', () => {
   const role = only<Role>(objects, 'Role');
   const sa = workload(objects).spec.template.spec.serviceAccountName;
 
-  test('the ClusterRole reads the six Istio kinds, services, pods and endpointslices, and writes core events', () => {
+  test("the ClusterRole reads the six Istio kinds, services, pods and endpointslices, writes core events and patches the Istio kinds' status", () => {
     assert.deepEqual(
       ruleSet(clusterRole.rules),
       [
@@ -300,6 +300,12 @@ describe('RBAC', () => {
         'core/pods: get,list,watch',
         'discovery.k8s.io/endpointslices: get,list,watch',
         'core/events: create,patch',
+        'networking.istio.io/gateways/status: patch',
+        'networking.istio.io/virtualservices/status: patch',
+        'networking.istio.io/destinationrules/status: patch',
+        'networking.istio.io/serviceentries/status: patch',
+        'security.istio.io/authorizationpolicies/status: patch',
+        'security.istio.io/requestauthentications/status: patch',
       ].sort(),
     );
     for (const r of clusterRole.rules) {
