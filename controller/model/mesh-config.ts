@@ -402,6 +402,14 @@ export function statusOnErrorError(status: string): string | undefined {
   return undefined;
 }
 
+/** Go's url.Parse failures a path can hit: a control character, or a `%` not followed by two hex digits. */
+function urlParseError(s: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(s)) return 'net/url: invalid control character in URL';
+  const bad = /%(?![0-9a-fA-F]{2})(.{0,2})/.exec(s);
+  return bad ? `invalid URL escape "%${bad[1] ?? ''}"` : undefined;
+}
+
 /** ValidateExtensionProviderEnvoyExtAuthzHTTP / GRPC: the provider's errors (istiod warns, then fails its policies). */
 export function extAuthzProviderErrors(p: ExtensionProvider): string[] {
   if (p.kind === 'other') return [];
@@ -413,8 +421,12 @@ export function extAuthzProviderErrors(p: ExtensionProvider): string[] {
   if (s) errs.push(s);
   const st = statusOnErrorError(c.statusOnError);
   if (st) errs.push(st);
-  if (p.kind === 'envoyExtAuthzHttp' && p.envoyExtAuthzHttp.pathPrefix !== '' && !p.envoyExtAuthzHttp.pathPrefix.startsWith('/'))
-    errs.push(`pathPrefix should begin with \`/\` but found ${JSON.stringify(p.envoyExtAuthzHttp.pathPrefix)}`);
+  const prefix = p.kind === 'envoyExtAuthzHttp' ? p.envoyExtAuthzHttp.pathPrefix : '';
+  if (prefix !== '') {
+    const u = urlParseError(prefix);
+    if (u) errs.push(`invalid pathPrefix ${prefix}: ${u}`);
+    if (!prefix.startsWith('/')) errs.push(`pathPrefix should begin with \`/\` but found ${JSON.stringify(prefix)}`);
+  }
   return errs;
 }
 

@@ -65,6 +65,11 @@ export interface PushContext {
   serviceFor(hostname: string, preferNamespace?: string): ModelService | undefined;
   /** Ready endpoints of a service port. */
   endpoints(svc: ModelService, port: ModelPort): ModelEndpoint[];
+  /**
+   * ServiceIndex.HostnameAndNamespace: the namespaces holding a service (Kubernetes Service or ServiceEntry) of this
+   * exact hostname, visible to the gateway or not (extension providers' service lookup, model.LookupCluster).
+   */
+  namespacesOfHost(hostname: string): string[];
   /** credentialName Secrets in the gateway's namespace (pilot/pkg/credentials/kube). */
   credentials: CredentialIndex;
   /** The AuthorizationPolicies applying to this gateway, by action. */
@@ -394,6 +399,9 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
       const own = preferNamespace === undefined ? undefined : byHostAndNamespace.get(`${hostname}/${preferNamespace}`);
       if (own && visibleTo(own.exportTo, identity.namespace)) return own;
       return byHost.get(hostname);
+    },
+    namespacesOfHost(hostname) {
+      return [...byHostAndNamespace.values()].filter((s) => s.hostname === hostname).map((s) => s.namespace);
     },
     endpoints(svc, port) {
       if (svc.kind === 'ServiceEntry') return serviceEntryEndpointsOf(svc, port);

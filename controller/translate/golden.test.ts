@@ -1,5 +1,6 @@
-// Golden-file tests (as Envoy Gateway does): testdata/<case>.in.yaml holds Istio + Kubernetes objects and
-// the proxy's identity; <case>.out.yaml holds the Envoy resources produced, normalized through the Envoy
+// Golden-file tests (as Envoy Gateway does): testdata/<case>.in.yaml holds Istio + Kubernetes objects, the
+// proxy's identity (a `kind: Identity` document) and optionally the mesh config (a `kind: MeshConfig` document whose
+// `mesh` holds what istiod's ConfigMap `istio` holds under `mesh`, as a map or as YAML text); <case>.out.yaml holds the Envoy resources produced, normalized through the Envoy
 // protos (so they are valid Envoy config) and the validation errors. UPDATE_GOLDEN=1 regenerates them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import type { GatewayIdentity } from '../xds/snapshot.ts';
 import { normalizeJson } from '../../xds/protos.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/type-urls.ts';
 import { translate } from './translate.ts';
+import { DEFAULT_MESH_CONFIG, type MeshConfig, parseMeshConfig } from '../model/mesh-config.ts';
 
 const DIR = join(import.meta.dirname, 'testdata');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -20,16 +22,24 @@ const UPDATE = process.env.UPDATE_GOLDEN === '1';
 interface Input {
   identity: GatewayIdentity;
   store: ObjectStore;
+  mesh: MeshConfig;
 }
 
 function load(file: string): Input {
   const docs = parseAllDocuments(readFileSync(file, 'utf8'));
   let identity: GatewayIdentity | undefined;
+  let mesh = DEFAULT_MESH_CONFIG;
   const store = new ObjectStore();
   docs.forEach((d, i) => {
     if (d.errors.length) throw new Error(`${file} document ${i}: ${d.errors[0]?.message}`);
-    const o = d.toJS() as (KubeObject & { identity?: GatewayIdentity }) | null;
+    const o = d.toJS() as (KubeObject & { identity?: GatewayIdentity; mesh?: unknown }) | null;
     if (!o) return;
+    if (o.kind === 'MeshConfig') {
+      const parsed = parseMeshConfig(typeof o.mesh === 'string' ? o.mesh : stringify(o.mesh ?? {}), `${file} document ${i}`);
+      if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+      mesh = parsed.mesh;
+      return;
+    }
     if (o.kind === 'Identity') {
       identity = o.identity;
       return;
@@ -39,7 +49,7 @@ function load(file: string): Input {
     store.upsert(o.kind, o, { file: `${file.split('/').pop()}#${i}` });
   });
   identity ??= { namespace: 'istio-system', podName: 'istio-ingressgateway-0', labels: { istio: 'ingressgateway' } };
-  return { identity, store };
+  return { identity, store, mesh };
 }
 
 /** Private keys shown as Envoy's config_dump shows them (base64 of `[redacted]`). */
@@ -50,7 +60,7 @@ function redactKeys(secret: Record<string, unknown>): Record<string, unknown> {
 }
 
 function render(i: Input): string {
-  const { resources, errors } = translate(i.store.snapshot(), i.identity);
+  const { resources, errors } = translate(i.store.snapshot(), i.identity, undefined, i.mesh);
   const out: Record<string, unknown> = {
     errors: errors.map(formatError),
     listeners: resources.listeners.map((l) => normalizeJson(LISTENER_TYPE, l)),

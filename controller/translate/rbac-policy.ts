@@ -204,35 +204,64 @@ const requestClaims: Generator<Principal> = {
   },
 };
 
-// ---- trust domain (MigrateTrustDomain with the default bundle: cluster.local, no aliases) --------------
+// ---- trust domain (MigrateTrustDomain with the mesh's bundle: trustDomain, then trustDomainAliases) -------
 
 const prefixMatch = (a: string, pattern: string): boolean => pattern.endsWith('*') && a.startsWith(pattern.slice(0, -1));
 const suffixMatch = (a: string, pattern: string): boolean => pattern.startsWith('*') && a.endsWith(pattern.slice(1));
+const stringMatch = (a: string, list: readonly string[]): boolean =>
+  list.some((s) => a === s || s === '*' || prefixMatch(a, s) || prefixMatch(s, a) || suffixMatch(a, s) || suffixMatch(s, a));
 
 /**
- * ReplaceTrustDomainAliases: a principal `<td>/ns/<ns>/sa/<sa>` whose trust domain stands for the local one
- * (`cluster.local`, or a pattern covering it such as `cluster*`) is rewritten to the local trust domain, except
- * a `*suffix` pattern, which is kept as written.
+ * ReplaceTrustDomainAliases: a principal `<td>/ns/<ns>/sa/<sa>` whose trust domain stands for one of the bundle
+ * (or is `cluster.local`) becomes one principal per trust domain of the bundle, except where the bundle's domain
+ * matches the principal's `*suffix` pattern, which is kept as written. Any other principal is kept.
  */
-function migratePrincipal(p: string): string {
-  const parts = p.split('/');
-  const td = parts[0] ?? '';
-  if (parts.length !== 5 || td === '*') return p;
-  const local =
-    td === TRUST_DOMAIN || prefixMatch(td, TRUST_DOMAIN) || prefixMatch(TRUST_DOMAIN, td) || suffixMatch(td, TRUST_DOMAIN) || suffixMatch(TRUST_DOMAIN, td);
-  if (!local || suffixMatch(TRUST_DOMAIN, td)) return p;
-  return [TRUST_DOMAIN, ...parts.slice(1)].join('/');
+function replaceTrustDomainAliases(principals: readonly string[], bundle: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const p of principals) {
+    const parts = p.split('/');
+    const td = parts[0] ?? '';
+    if (parts.length !== 5 || td === '*' || !(stringMatch(td, bundle) || td === 'cluster.local')) {
+      out.push(p);
+      continue;
+    }
+    const forAliases: string[] = [];
+    for (const b of bundle) {
+      const np = suffixMatch(b, td) ? p : [b, ...parts.slice(1)].join('/');
+      if (!forAliases.includes(np)) forAliases.push(np);
+    }
+    out.push(...forAliases);
+  }
+  return out;
 }
 
-/** ExpandTrustDomainAliases: with no aliases, the values deduplicated. */
-const expandTrustDomains = (values: readonly string[]): string[] => [...new Set(values)];
+/** ExpandTrustDomainAliases: a value naming a domain of the bundle stands for all of them; duplicates dropped. */
+function expandTrustDomainAliases(values: readonly string[], bundle: readonly string[]): string[] {
+  return [...new Set(values.flatMap((v) => (bundle.includes(v) ? bundle : [v])))];
+}
+
+/**
+ * MigrateTrustDomain, in place. A `when` condition is one object shared by every `from` of the rule (istiod's
+ * ruleList.copy is shallow), so it is migrated once per `from`, as istiod does.
+ */
+function migrateTrustDomain(model: Model, bundle: readonly string[]): void {
+  for (const list of model.principals) {
+    for (const c of list) {
+      if (c.key === 'source.principal') {
+        if (c.values.length) c.values = replaceTrustDomainAliases(c.values, bundle);
+        if (c.notValues.length) c.notValues = replaceTrustDomainAliases(c.notValues, bundle);
+      } else if (c.key === 'source.trustDomain') {
+        if (c.values.length) c.values = expandTrustDomainAliases(c.values, bundle);
+        if (c.notValues.length) c.notValues = expandTrustDomainAliases(c.notValues, bundle);
+      }
+    }
+  }
+}
 
 // ---- the model (model.go New) -------------------------------------------------------------------------
 
 function condition<T>(key: string, values: readonly string[] | undefined, notValues: readonly string[] | undefined, gen: Generator<T>): Condition<T>[] {
   if (!values?.length && !notValues?.length) return [];
-  if (key === 'source.principal') return [{ key, values: (values ?? []).map(migratePrincipal), notValues: (notValues ?? []).map(migratePrincipal), gen }];
-  if (key === 'source.trustDomain') return [{ key, values: expandTrustDomains(values ?? []), notValues: expandTrustDomains(notValues ?? []), gen }];
   return [{ key, values: values ?? [], notValues: notValues ?? [], gen }];
 }
 
@@ -348,9 +377,16 @@ function generateAll<T>(list: readonly Condition<T>[], ops: Combinators<T>, forT
  * The RBAC Policy of one rule, for an HTTP or a TCP filter chain; an error when an ALLOW rule cannot be
  * expressed there (istiod skips the rule).
  */
-export function rulePolicy(policyNamespace: string, rule: Rule, forTCP: boolean, action: AuthorizationAction): Policy | { error: string } {
+export function rulePolicy(
+  policyNamespace: string,
+  rule: Rule,
+  forTCP: boolean,
+  action: AuthorizationAction,
+  trustDomains: readonly string[] = [TRUST_DOMAIN],
+): Policy | { error: string } {
   const model = buildModel(policyNamespace, rule);
   if (!model) return { error: 'unknown attribute' };
+  migrateTrustDomain(model, trustDomains);
   const permissions: Permission[] = [];
   for (const list of model.permissions) {
     const and = generateAll(list, permissionOps, forTCP, action);

@@ -14,6 +14,8 @@ export interface DiffCase {
    * as YAML 1.1, the version istiod's Go decoder reads: a quoted "yes" must stay quoted, not become a boolean.
    */
   yaml: string;
+  /** The mesh config (a golden input's `kind: MeshConfig` document), as YAML; none: istiod's defaults. */
+  mesh?: string;
 }
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -40,21 +42,29 @@ const DEFAULT_IDENTITY: GatewayIdentity = {
   labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
 };
 
-/** Objects and identity from YAML text; a `kind: Identity` document (golden inputs) sets the identity. */
+/**
+ * Objects and identity from YAML text; a `kind: Identity` document (golden inputs) sets the identity, a
+ * `kind: MeshConfig` one the mesh config (its `mesh`: a map, or YAML text).
+ */
 function caseFromYaml(name: string, text: string): DiffCase {
   let identity = DEFAULT_IDENTITY;
+  let mesh: string | undefined;
   const objects: Record<string, unknown>[] = [];
   for (const [i, d] of parseAllDocuments(text).entries()) {
     if (d.errors.length) throw new Error(`${name} document ${i}: ${d.errors[0]?.message}`);
-    const o = d.toJS() as (Record<string, unknown> & { kind?: string; identity?: GatewayIdentity }) | null;
+    const o = d.toJS() as (Record<string, unknown> & { kind?: string; identity?: GatewayIdentity; mesh?: unknown }) | null;
     if (!o) continue;
+    if (o.kind === 'MeshConfig' && !o.apiVersion) {
+      mesh = typeof o.mesh === 'string' ? o.mesh : stringify(o.mesh ?? {}, { lineWidth: 0, version: '1.1' });
+      continue;
+    }
     if (o.kind === 'Identity' && o.identity) {
       identity = o.identity;
       continue;
     }
     objects.push(o.apiVersion || !o.kind || !API_VERSION[o.kind] ? o : { apiVersion: API_VERSION[o.kind], ...o });
   }
-  return { name, identity, yaml: objects.map((o) => stringify(o, { lineWidth: 0, version: '1.1' })).join('---\n') };
+  return { name, identity, yaml: objects.map((o) => stringify(o, { lineWidth: 0, version: '1.1' })).join('---\n'), ...(mesh !== undefined ? { mesh } : {}) };
 }
 
 export function goldenCases(): DiffCase[] {

@@ -31,6 +31,10 @@ export async function istiodResources(oracle: string, c: DiffCase): Promise<Reso
     // The pod's proxy.istio.io/config annotation, which istiod gets from the agent (node metadata PROXY_CONFIG).
     const proxyConfig = c.identity.annotations?.[PROXY_CONFIG_ANNOTATION];
     if (proxyConfig !== undefined) args.push('--proxy-config', proxyConfig);
+    if (c.mesh !== undefined) {
+      writeFileSync(join(dir, 'mesh.yaml'), c.mesh);
+      args.push('--mesh', join(dir, 'mesh.yaml'));
+    }
     const { stdout } = await run(oracle, args, {
       maxBuffer: 256 << 20,
       timeout: 120_000,

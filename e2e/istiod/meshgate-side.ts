@@ -11,6 +11,7 @@ import type { KubeObject } from '../../controller/model/objects.ts';
 import { normalizeJson } from '../../xds/protos.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.ts';
 import type { DiffCase } from './cases.ts';
+import { DEFAULT_MESH_CONFIG, parseMeshConfig } from '../../controller/model/mesh-config.ts';
 import type { Resources } from './normalize.ts';
 
 /** What meshgate refuses as a whole, as istiod's webhook refuses an object: its validation of each Istio kind. */
@@ -30,7 +31,9 @@ export function meshgateResources(c: DiffCase): Resources {
   if (parsed.errors.length) throw new Error(`${c.name}: ${parsed.errors.map((e) => e.message).join('; ')}`);
   const store = new ObjectStore();
   for (const o of parsed.objects) store.upsert(o.kind, o.obj, o.origin);
-  const { resources } = translate(store.snapshot(), c.identity);
+  const mesh = c.mesh === undefined ? { ok: true as const, mesh: DEFAULT_MESH_CONFIG } : parseMeshConfig(c.mesh, `${c.name} mesh config`);
+  if (!mesh.ok) throw new Error(mesh.errors.join('; '));
+  const { resources } = translate(store.snapshot(), c.identity, undefined, mesh.mesh);
   const rejected = parsed.objects
     .filter((o) => (VALIDATE[o.kind]?.(o.obj).length ?? 0) > 0)
     .map((o) => `${o.kind} ${o.obj.metadata.namespace}/${o.obj.metadata.name}`);
