@@ -1,0 +1,167 @@
+// What Envoy tells the authorization service about a request or a connection (CheckRequestUtils in
+// source/extensions/filters/common/ext_authz/check_request_utils.cc): the peers' addresses and principals, and
+// for HTTP the request attributes. One shape for both clients: the gRPC client encodes it as an
+// envoy.service.auth.v3.CheckRequest, the HTTP client turns its headers and body into the check request.
+//   - Principal: the certificate's first URI SAN, else its first DNS SAN, else its subject (RFC 2253).
+//   - Headers: the request's, pseudo-headers first, filtered by the allow/deny lists; a repeated header is one
+//     entry, values joined with ','; a client's own x-envoy-auth-partial-body is dropped.
+//   - Body (with_request_body): at most max_request_bytes, and `x-envoy-auth-partial-body: true|false` says
+//     whether that was all of it.
+import type { X509Certificate } from 'node:crypto';
+import { plainIp } from '../http/request-headers.ts';
+import type { HeaderKeyMatch } from './config.ts';
+
+export const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
+
+export interface CheckPeer {
+  address: string;
+  port: number;
+  principal: string;
+  /** The URL-encoded PEM certificate (include_peer_certificate), '' without. */
+  certificate: string;
+}
+
+export interface CheckHttp {
+  id: string;
+  method: string;
+  path: string;
+  host: string;
+  scheme: string;
+  protocol: string;
+  size: number;
+  /** Name -> value, in the order the check request sends them. */
+  headers: Map<string, string>;
+  body: Buffer | undefined;
+  packAsBytes: boolean;
+}
+
+export interface CheckInput {
+  source: CheckPeer;
+  destination: CheckPeer;
+  /** Milliseconds since the epoch (the request's start). */
+  timeMs: number;
+  http: CheckHttp | undefined;
+}
+
+/** Envoy's principal of a certificate: first URI SAN, first DNS SAN, else the subject (RFC 2253 order). */
+export function certificatePrincipal(x: X509Certificate | undefined): string {
+  if (!x) return '';
+  const sans = (x.subjectAltName ?? '').split(', ');
+  const uri = sans.find((s) => s.startsWith('URI:'));
+  if (uri) return uri.slice(4);
+  const dns = sans.find((s) => s.startsWith('DNS:'));
+  if (dns) return dns.slice(4);
+  return x.subject.split('\n').reverse().join(',');
+}
+
+/** The connection the check describes: its addresses and, with TLS ending here, the verified client certificate. */
+export interface CheckConnection {
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  peerCertificate: X509Certificate | undefined;
+}
+
+/** The two peers of a downstream connection: the client (source) and this listener (destination). */
+export function connectionPeers(d: CheckConnection, includeCertificate: boolean): { source: CheckPeer; destination: CheckPeer } {
+  const cert = d.peerCertificate;
+  return {
+    source: {
+      address: plainIp(d.remoteAddress),
+      port: d.remotePort,
+      principal: certificatePrincipal(cert),
+      // Envoy's urlEncodedPemEncodedPeerCertificate.
+      certificate: includeCertificate && cert ? encodeURIComponent(cert.toString()) : '',
+    },
+    destination: { address: plainIp(d.localAddress), port: d.localPort, principal: '', certificate: '' },
+  };
+}
+
+export interface HttpRequestFacts {
+  method: string;
+  path: string;
+  authority: string;
+  scheme: string;
+  protocol: string;
+  /** Flat [name, value, ...], lowercase names, without pseudo-headers. */
+  headers: readonly string[];
+  requestId: string;
+}
+
+/** The CheckRequest's http attributes for a request, its headers filtered as Envoy does. */
+export function httpAttributes(
+  r: HttpRequestFacts,
+  o: {
+    allowed: HeaderKeyMatch | undefined;
+    disallowed: HeaderKeyMatch | undefined;
+    body: { data: Buffer; partial: boolean } | undefined;
+    packAsBytes: boolean;
+    id: string;
+  },
+): CheckHttp {
+  const headers = new Map<string, string>();
+  const add = (k: string, v: string): void => {
+    if (k === PARTIAL_BODY_HEADER) return;
+    if (o.disallowed?.(k)) return;
+    if (o.allowed && !o.allowed(k)) return;
+    const prev = headers.get(k);
+    headers.set(k, prev === undefined ? v : `${prev},${v}`);
+  };
+  // Envoy's header map holds the pseudo-headers first; host is :authority there.
+  add(':authority', r.authority);
+  add(':path', r.path);
+  add(':method', r.method);
+  add(':scheme', r.scheme);
+  const h = r.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i] as string;
+    if (k === 'host') continue;
+    add(k, h[i + 1] as string);
+  }
+  if (o.body) headers.set(PARTIAL_BODY_HEADER, o.body.partial ? 'true' : 'false');
+  return {
+    id: o.id,
+    method: r.method,
+    path: r.path,
+    host: r.authority,
+    scheme: r.scheme,
+    protocol: r.protocol,
+    size: o.body ? o.body.data.length : 0,
+    headers,
+    body: o.body?.data,
+    packAsBytes: o.packAsBytes,
+  };
+}
+
+function address(p: CheckPeer): Record<string, unknown> {
+  return {
+    address: { socket_address: { address: p.address, port_value: p.port } },
+    ...(p.principal ? { principal: p.principal } : {}),
+    ...(p.certificate ? { certificate: p.certificate } : {}),
+  };
+}
+
+/** The envoy.service.auth.v3.CheckRequest in proto3 JSON (field names as in the proto). */
+export function checkRequestJson(c: CheckInput): Record<string, unknown> {
+  const attributes: Record<string, unknown> = { source: address(c.source), destination: address(c.destination) };
+  if (c.http) {
+    const h = c.http;
+    const http: Record<string, unknown> = {
+      id: h.id,
+      method: h.method,
+      headers: Object.fromEntries(h.headers),
+      path: h.path,
+      host: h.host,
+      scheme: h.scheme,
+      size: h.size,
+      protocol: h.protocol,
+    };
+    if (h.body) {
+      if (h.packAsBytes) http.raw_body = h.body.toString('base64');
+      else http.body = h.body.toString('utf8');
+    }
+    attributes.request = { time: new Date(c.timeMs).toISOString(), http };
+  }
+  return { attributes };
+}
