@@ -14,6 +14,9 @@ import type { Kind } from '../../controller/model/objects.ts';
 import { formatError, type ErrorReporter } from '../../controller/model/validation.ts';
 import { startController } from '../../controller/controller.ts';
 import { startLocalDirSource } from '../../controller/sources/local-dir.ts';
+import { DEFAULT_MESH_CONFIG } from '../../controller/model/mesh-config.ts';
+import { PROXY_CONFIG_ANNOTATION, gatewayProxyConfig } from '../../controller/model/proxy-config.ts';
+import type { GatewayIdentity } from '../../controller/xds/snapshot.ts';
 import { StaticPortError, startProxy } from '../../gateway/proxy.ts';
 
 export const summary = 'run controller + proxy on one machine from a directory of Istio/Kubernetes YAML';
@@ -28,6 +31,9 @@ flags:
   --namespace NS          the gateway's namespace (default istio-system)
   --name NAME             the gateway workload name (default istio-ingressgateway)
   --labels K=V,...        the gateway pod's labels (default istio=ingressgateway,app=istio-ingressgateway)
+  --proxy-config YAML     the gateway pod's proxy.istio.io/config annotation: a ProxyConfig (YAML or JSON) over
+                          the mesh defaultConfig, e.g. '{"gatewayTopology":{"numTrustedProxies":1}}' to trust
+                          one proxy in front (x-forwarded-for)
   --admin-port N          Envoy-style admin API on 127.0.0.1 (default 15000)
   --status-port N         readiness /healthz/ready (default 15021)
   --metrics-port N        Prometheus /stats/prometheus (default 15090)
@@ -47,6 +53,8 @@ export interface LocalOptions {
   namespace: string;
   name: string;
   labels: Record<string, string>;
+  /** The gateway pod's proxy.istio.io/config annotation. */
+  proxyConfig?: string;
   adminPort: number;
   statusPort: number;
   metricsPort: number;
@@ -75,6 +83,7 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
       namespace: { type: 'string' },
       name: { type: 'string' },
       labels: { type: 'string' },
+      'proxy-config': { type: 'string' },
       'admin-port': { type: 'string' },
       'status-port': { type: 'string' },
       'metrics-port': { type: 'string' },
@@ -101,6 +110,12 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
     drainSeconds: drain,
     concurrency: parseConcurrency(values.concurrency),
   };
+  if (values['proxy-config'] !== undefined) {
+    // Checked now, as Istio's agent does when it starts (it does not start with an annotation it cannot apply).
+    const pc = gatewayProxyConfig(DEFAULT_MESH_CONFIG.defaultConfig, { [PROXY_CONFIG_ANNOTATION]: values['proxy-config'] });
+    if (!pc.ok) throw new UsageError(`--proxy-config: ${pc.error}`);
+    opts.proxyConfig = values['proxy-config'];
+  }
   if (values['xds-port'] !== undefined) opts.xdsPort = parsePort('xds-port', values['xds-port'], 0);
   if (values['access-log']) opts.accessLog = values['access-log'];
   if (values['dns-server']) {
@@ -189,7 +204,12 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
   const store = new ObjectStore();
   const configLog = log.child({ component: 'config' });
   const reporter = logReporter(configLog);
-  const identity = { namespace: o.namespace, podName: o.name, labels: o.labels };
+  const identity: GatewayIdentity = {
+    namespace: o.namespace,
+    podName: o.name,
+    labels: o.labels,
+    ...(o.proxyConfig !== undefined ? { annotations: { [PROXY_CONFIG_ANNOTATION]: o.proxyConfig } } : {}),
+  };
   const socketDir = o.xdsPort === undefined ? privateSocketDir() : undefined;
   const removeSocketDir = (): void => {
     if (socketDir) rmSync(socketDir, { recursive: true, force: true });
