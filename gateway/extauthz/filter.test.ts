@@ -7,7 +7,7 @@ import { createServer as createH2Server, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../cli/logger.ts';
-import type { envoy } from '../../xds/envoy.ts';
+import type { Duration, envoy } from '../../xds/envoy.ts';
 import type { LocalReply, StreamFilter } from '../http/filter.ts';
 import { UAEX } from '../http/response-flags.ts';
 import type { CompiledRoute } from '../router/route-config.ts';
@@ -126,7 +126,7 @@ function httpConfig(extra: Partial<ExtAuthz> = {}, service: Partial<envoy.extens
   };
 }
 
-function grpcConfig(extra: Partial<ExtAuthz> = {}, timeout = '2s'): ExtAuthz {
+function grpcConfig(extra: Partial<ExtAuthz> = {}, timeout: Duration = '2s'): ExtAuthz {
   return {
     grpc_service: { envoy_grpc: { cluster_name: GRPC_CLUSTER, authority: 'ext-authz.foo.svc.cluster.local' }, timeout },
     transport_api_version: 'V3',
