@@ -1,5 +1,5 @@
-// A validation error is a value, collected and reported (log line; in Kubernetes also an Event on the
-// object), never an exception that unwinds a whole push.
+// A validation error is a value, collected and reported (log line; in Kubernetes also an Event and a status
+// condition on the object), never an exception that unwinds a whole push.
 import type { Origin } from './objects.ts';
 
 export interface ValidationError {

@@ -1,5 +1,6 @@
 // Reports invalid configuration the way a Kubernetes controller does: a log line with the object and the
 // reason, and a Warning Event on the object (`kubectl describe virtualservice x` shows it).
+// status.ts also writes a status condition on the object, for as long as the problem lasts.
 //
 // The controller re-validates everything on every push, so the same error arrives many times. Each
 // (object, resourceVersion, field, message) is logged at warn and recorded once; when the object changes but
