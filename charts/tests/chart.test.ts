@@ -152,6 +152,7 @@ describe('istio-ingressgateway with default values', () => {
       '--xds-socket=/etc/istio/proxy/XDS',
       '--merged-metrics-port=15020',
       '--labels-file=/etc/istio/pod/labels',
+      '--annotations-file=/etc/istio/pod/annotations',
     ]);
   });
 
@@ -206,9 +207,12 @@ describe('istio-ingressgateway with default values', () => {
     for (const c of [proxy, controller]) assert.equal(c.securityContext?.runAsUser, pod.securityContext?.runAsUser, c.name);
   });
 
-  test('the controller reads the pod labels from a downward-API file at /etc/istio/pod/labels', () => {
+  test('the controller reads the pod labels and annotations from downward-API files in /etc/istio/pod, as Istio mounts them', () => {
     const vol = pod.volumes?.find((v) => v.name === 'istio-podinfo');
-    assert.deepEqual(vol?.downwardAPI?.items, [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }]);
+    assert.deepEqual(vol?.downwardAPI?.items, [
+      { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+      { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } },
+    ]);
     assert.deepEqual(
       controller.volumeMounts?.find((m) => m.name === 'istio-podinfo'),
       { name: 'istio-podinfo', mountPath: '/etc/istio/pod', readOnly: true },

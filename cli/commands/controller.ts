@@ -14,7 +14,9 @@ import { KubeClient, loadKubeConfig } from '../../controller/sources/kube/client
 import type { ValidationError } from '../../controller/model/validation.ts';
 import { createEventReporter } from '../../controller/sources/kube/events.ts';
 import { createStatusWriter, statusConditionType } from '../../controller/sources/kube/status.ts';
-import { gatewayIdentity, parseLabelsEnv } from '../../controller/sources/kube/identity.ts';
+import { gatewayIdentity, parseLabelsEnv, readPodAnnotations } from '../../controller/sources/kube/identity.ts';
+import { DEFAULT_MESH_CONFIG } from '../../controller/model/mesh-config.ts';
+import { gatewayProxyConfig } from '../../controller/model/proxy-config.ts';
 import { startKubeSource } from '../../controller/sources/kube/source.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { bindError, StartupError, UsageError, parsePort } from '../usage-error.ts';
@@ -39,6 +41,9 @@ flags:
                                namespaces and the pod's own (default: all namespaces)
   --labels-file PATH           the pod's labels, a Downward API file of key="value" lines
                                (as Istio mounts /etc/istio/pod/labels)
+  --annotations-file PATH      the pod's annotations, a Downward API file (as Istio mounts
+                               /etc/istio/pod/annotations), read at start: its proxy.istio.io/config
+                               (e.g. gatewayTopology.numTrustedProxies) applies over the mesh default
   --merged-metrics-port PORT   serve /stats/prometheus (proxy + controller metrics) and /healthz/ready
                                on 0.0.0.0:PORT (default 15020; 0 disables)
   --proxy-metrics-url URL      the proxy's Prometheus stats to merge
@@ -95,6 +100,7 @@ export async function run(argv: string[]): Promise<void> {
       'xds-address': { type: 'string' },
       'watch-namespaces': { type: 'string' },
       'labels-file': { type: 'string' },
+      'annotations-file': { type: 'string' },
       'merged-metrics-port': { type: 'string' },
       'proxy-metrics-url': { type: 'string', default: 'http://127.0.0.1:15090/stats/prometheus' },
     },
@@ -133,6 +139,10 @@ export async function run(argv: string[]): Promise<void> {
 
   const root = createLogger({ name: 'meshgate-controller' });
   const log = root.child({ component: 'main' });
+  const annotations = values['annotations-file'] ? readPodAnnotations(values['annotations-file'], root) : {};
+  // Checked now, as Istio's agent does when it starts: it does not start with an annotation it cannot apply.
+  const proxyConfig = gatewayProxyConfig(DEFAULT_MESH_CONFIG.defaultConfig, annotations);
+  if (!proxyConfig.ok) throw new StartupError(`the gateway pod's ${proxyConfig.error} (--annotations-file ${values['annotations-file'] ?? ''})`);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const scrapeFailures = new Counter({
@@ -164,6 +174,7 @@ export async function run(argv: string[]): Promise<void> {
     podNamespace: ns,
     envLabels,
     registryLabels: () => source.ownPodLabels(),
+    annotations,
     log: root,
     ...(values['labels-file'] ? { labelsFile: values['labels-file'] } : {}),
   });

@@ -6,8 +6,9 @@
 // expansion, the Downward API labels volume. Every process start of the suite goes through startGatewayPod.
 //
 // Deviations from a kubelet, each the smallest possible (see the comments where they happen):
-//   - the Downward API labels volume is written to a temporary directory, and the one arg naming its mount
-//     path (`--labels-file=/etc/istio/pod/labels`) is rewritten to it (no mount namespaces here);
+//   - the Downward API labels volume (labels, annotations) is written to a temporary directory, and the args
+//     naming its mount path (`--labels-file=/etc/istio/pod/labels`, `--annotations-file=...`) are rewritten to it
+//     (no mount namespaces here);
 //   - likewise each emptyDir volume is a directory of its own (made 0777, as the kubelet makes an emptyDir),
 //     and an arg whose value lies under its mount path is rewritten to it: the xDS socket the two containers
 //     share (`--xds-socket=/etc/istio/proxy/XDS`, the istio-envoy emptyDir) lands in the same directory for both;
@@ -284,6 +285,9 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
     renameSync(`${labelsFile}.tmp`, labelsFile);
   };
   writeLabels(labels);
+  // The pod's annotations when the volume has them (Istio's agent, and the controller, read them once at start).
+  const annotationsItem = labelsVolume.downwardAPI?.items.find((i) => i.fieldRef?.fieldPath === 'metadata.annotations')?.path;
+  if (annotationsItem) writeFileSync(join(volumeDir, annotationsItem), labelsFileText(template.metadata.annotations ?? {}));
   // Each emptyDir: a directory of its own for this pod, shared by the containers that mount it.
   const emptyDirs = new Map<string, string>();
   for (const v of volumes as { name: string; emptyDir?: unknown }[]) {

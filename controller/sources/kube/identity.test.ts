@@ -4,7 +4,7 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../cli/logger.ts';
-import { gatewayIdentity, parseLabelsEnv } from './identity.ts';
+import { gatewayIdentity, parseLabelsEnv, readPodAnnotations } from './identity.ts';
 
 describe('gateway identity', () => {
   test('POD_LABELS: k=v pairs separated by commas; a pair without = is an error', () => {
@@ -45,5 +45,34 @@ describe('gateway identity', () => {
   test('without a labels file, POD_LABELS is used', () => {
     const identity = gatewayIdentity({ podName: 'p', podNamespace: 'ns', envLabels: { istio: 'egressgateway' }, log: silentLogger() });
     assert.deepEqual(identity().labels, { istio: 'egressgateway' });
+  });
+
+  test('annotations: proxy.istio.io/config from the Downward API file (Go-quoted values); other annotations are not kept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshgate-identity-'));
+    try {
+      const file = join(dir, 'annotations');
+      const value = 'gatewayTopology:\n  numTrustedProxies: 2\n';
+      writeFileSync(file, `kubectl.kubernetes.io/restartedAt="2026-01-01T00:00:00Z"\nproxy.istio.io/config=${JSON.stringify(value)}\n`);
+      const annotations = readPodAnnotations(file, silentLogger());
+      assert.deepEqual(annotations, { 'proxy.istio.io/config': value });
+      const identity = gatewayIdentity({ podName: 'p', podNamespace: 'ns', annotations, log: silentLogger() });
+      assert.deepEqual(identity().annotations, { 'proxy.istio.io/config': value });
+      writeFileSync(file, 'prometheus.io/scrape="true"\n');
+      assert.deepEqual(readPodAnnotations(file, silentLogger()), {});
+      assert.equal(gatewayIdentity({ podName: 'p', podNamespace: 'ns', annotations: {}, log: silentLogger() })().annotations, undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('annotations: a missing or malformed file is no annotations (the agent warns and goes on)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshgate-identity-'));
+    try {
+      assert.deepEqual(readPodAnnotations(join(dir, 'missing'), silentLogger()), {});
+      writeFileSync(join(dir, 'bad'), 'proxy.istio.io/config=unquoted\n');
+      assert.deepEqual(readPodAnnotations(join(dir, 'bad'), silentLogger()), {});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,10 +1,13 @@
 // The gateway proxy's identity as istiod builds it for a gateway workload (Proxy.SetWorkloadLabels in
 // pilot/pkg/model/context.go): the labels of its Pod from the registry when the Pod is found there, otherwise
-// the labels the agent sent, which it reads from the Downward API file /etc/istio/pod/labels.
+// the labels the agent sent, which it reads from the Downward API file /etc/istio/pod/labels. The pod's
+// annotations are the agent's, read once at start from /etc/istio/pod/annotations (bootstrap.ReadPodAnnotations):
+// its proxy.istio.io/config goes into the ProxyConfig the agent sends istiod (model/proxy-config.ts).
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { parseLabelsFile } from '../../../xds/labels-file.ts';
 import type { GatewayIdentity } from '../../xds/snapshot.ts';
+import { PROXY_CONFIG_ANNOTATION } from '../../model/proxy-config.ts';
 
 /** `k=v,k2=v2` (the POD_LABELS environment variable). */
 export function parseLabelsEnv(text: string, name = 'POD_LABELS'): Record<string, string> {
@@ -20,6 +23,25 @@ export function parseLabelsEnv(text: string, name = 'POD_LABELS'): Record<string
   return out;
 }
 
+/**
+ * The annotations of the gateway pod meshgate reads (proxy.istio.io/config) from a Downward API annotations file,
+ * once, as Istio's agent does when it starts: a file that cannot be read or parsed is logged and the pod taken to
+ * have no annotations (the agent's ReadPodAnnotations warning), so the mesh default ProxyConfig applies.
+ */
+export function readPodAnnotations(file: string, log: Logger): Record<string, string> {
+  let all: Record<string, string>;
+  try {
+    all = parseLabelsFile(readFileSync(file, 'utf8'), file);
+  } catch (err) {
+    log
+      .child({ component: 'identity' })
+      .warn({ file, err: (err as Error).message }, 'cannot read the pod annotations file: the mesh default proxy config applies');
+    return {};
+  }
+  const proxyConfig = all[PROXY_CONFIG_ANNOTATION];
+  return proxyConfig === undefined ? {} : { [PROXY_CONFIG_ANNOTATION]: proxyConfig };
+}
+
 export interface IdentityOptions {
   podName: string;
   podNamespace: string;
@@ -29,6 +51,8 @@ export interface IdentityOptions {
   envLabels?: Readonly<Record<string, string>>;
   /** The labels of the pod in the registry, when found there: these win, as in istiod. */
   registryLabels?: () => Readonly<Record<string, string>> | undefined;
+  /** The pod annotations read at start (readPodAnnotations). */
+  annotations?: Readonly<Record<string, string>>;
   log: Logger;
 }
 
@@ -76,6 +100,7 @@ export function gatewayIdentity(o: IdentityOptions): () => GatewayIdentity {
       log.info({ source, pod: `${o.podNamespace}/${o.podName}`, labels }, 'gateway pod labels');
       lastSource = source;
     }
-    return { namespace: o.podNamespace, podName: o.podName, labels };
+    const annotations = o.annotations && Object.keys(o.annotations).length > 0 ? { annotations: o.annotations } : {};
+    return { namespace: o.podNamespace, podName: o.podName, labels, ...annotations };
   };
 }
