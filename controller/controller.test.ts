@@ -141,6 +141,32 @@ test('an invalid object is reported once, not on every push, and again after it 
   await eventually(() => errors.length === 2);
 });
 
+test('onErrors gets every error of every push (not only the new ones), and an empty list once all is fixed', async () => {
+  const store = new ObjectStore();
+  const seen: string[][] = [];
+  const controller = await startController({
+    store,
+    identity: () => identity,
+    log: silentLogger(),
+    xds: { host: '127.0.0.1', port: 0 },
+    reporter: { report: () => undefined },
+    onErrors: (e) => seen.push(e.map((x) => `${x.kind}/${x.name}`)),
+    debounceMs: 10,
+  });
+  controllers.push(controller);
+  controller.markSynced();
+  const bad = gateway('bad', 80);
+  (bad.spec as { servers: unknown[] }).servers = [];
+  store.upsert('Gateway', bad);
+  await eventually(() => seen.at(-1)?.includes('Gateway/bad') === true);
+  const pushes = seen.length;
+  store.upsert('Service', service('unrelated'));
+  await eventually(() => seen.length > pushes);
+  assert.deepEqual(seen.at(-1), ['Gateway/bad'], 'the same error again, for the status writer to compare');
+  store.upsert('Gateway', gateway('bad', 80));
+  await eventually(() => seen.at(-1)?.length === 0);
+});
+
 /** The JWKS (local_jwks.inline_string) of the first provider of the first listener of an LDS response. */
 function inlineKeys(r: DiscoveryResponse | undefined): unknown {
   const listener = unpackToJson(r?.resources?.[0] ?? { type_url: '', value: Buffer.alloc(0) }) as {

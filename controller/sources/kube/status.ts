@@ -187,10 +187,12 @@ export function createStatusWriter(o: StatusWriterOptions): StatusWriter {
     const snap = o.snapshot();
     const at = timestamp(now());
     let wakeAt = Infinity;
+    const present = new Set<string>();
     for (const kind of STATUS_KINDS) {
       if ((forbiddenUntil.get(kind) ?? 0) > Date.now()) continue;
       for (const s of snap.byKind(kind)) {
         const key = keyOf(kind, s.obj.metadata.namespace ?? '', s.obj.metadata.name);
+        present.add(key);
         const until = backoff.get(key)?.until ?? 0;
         if (until > Date.now()) {
           wakeAt = Math.min(wakeAt, until);
@@ -203,6 +205,8 @@ export function createStatusWriter(o: StatusWriterOptions): StatusWriter {
         if (nextConditions(obj, desiredFor(key, obj), type, at)) queue.add(key);
       }
     }
+    // Deleted objects: nothing more to remember about them.
+    for (const m of [written, backoff]) for (const k of m.keys()) if (!present.has(k)) m.delete(k);
     if (queue.size > 0) running ??= drain().finally(() => (running = undefined));
     // A key waiting out its retry delay is looked at again then, push or no push.
     if (wakeAt < Infinity && wakeAt < nextWake) {
