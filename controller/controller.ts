@@ -9,6 +9,8 @@ import { AdsServer, type XdsListenAddress } from './xds/ads-server.ts';
 import { Translator } from './translate/translate.ts';
 import type { Kind } from './model/objects.ts';
 import { JwksResolver } from './jwks/resolver.ts';
+import type { MeshConfigSource } from './sources/mesh-config-file.ts';
+import { DEFAULT_MESH_CONFIG } from './model/mesh-config.ts';
 
 export interface ControllerOptions {
   store: ObjectStore;
@@ -35,6 +37,8 @@ export interface ControllerOptions {
    * istiod's environment variables, closed with the controller). A fetch that completes triggers a push.
    */
   jwks?: JwksResolver;
+  /** The mesh config (`--mesh-config`; default: istiod's defaults). A 'change' triggers a push that builds everything. */
+  mesh?: MeshConfigSource;
 }
 
 export interface Controller {
@@ -63,6 +67,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const ownJwks = o.jwks === undefined;
   const jwks = o.jwks ?? new JwksResolver({ log, ...JwksResolver.optionsFromEnv(process.env) });
   let lastJwksGeneration = -1;
+  let lastMesh = o.mesh?.current() ?? DEFAULT_MESH_CONFIG;
   /** Kinds changed since the last translation (undefined: not known, build everything). */
   let changedKinds: Set<Kind> | undefined;
   let lastRevision = -1;
@@ -80,7 +85,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     const identity = o.identity();
     const identityKey = JSON.stringify(identity);
     const jwksGeneration = jwks.generation;
-    if (snapshot.revision === lastRevision && identityKey === lastIdentity && jwksGeneration === lastJwksGeneration) return;
+    const mesh = o.mesh?.current() ?? DEFAULT_MESH_CONFIG;
+    if (snapshot.revision === lastRevision && identityKey === lastIdentity && jwksGeneration === lastJwksGeneration && mesh === lastMesh) return;
+    lastMesh = mesh;
     // Fetched keys go into listeners: after a JWKS change everything is built again.
     const jwksChanged = jwksGeneration !== lastJwksGeneration;
     lastRevision = snapshot.revision;
@@ -91,7 +98,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     const changed = jwksChanged ? undefined : changedKinds;
     changedKinds = new Set();
     try {
-      result = translator.translate(snapshot, identity, changed, jwks);
+      result = translator.translate(snapshot, identity, changed, jwks, mesh);
     } catch (err) {
       // A translator bug must not take the gateway down: keep serving the last good config.
       log.error(
@@ -134,6 +141,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   };
   o.store.on('change', onChange);
   jwks.on('change', schedule);
+  o.mesh?.on('change', schedule);
   // Whatever the store already holds.
   schedule();
   const identityPoll = setInterval(() => {
@@ -171,6 +179,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       clearTimeout(maxTimer);
       o.store.off('change', onChange);
       jwks.off('change', schedule);
+      o.mesh?.off('change', schedule);
       if (ownJwks) jwks.close();
       await server.close();
     },

@@ -21,6 +21,7 @@ import { startKubeSource } from '../../controller/sources/kube/source.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { bindError, StartupError, UsageError, parsePort } from '../usage-error.ts';
 import { DEFAULT_XDS_SOCKET } from '../xds-flags.ts';
+import { meshConfigPath, meshConfigUsage, startMeshConfig } from '../mesh-config-flag.ts';
 
 export const summary = 'run the controller sidecar: watch the Kubernetes API and serve xDS to the proxy';
 export const usage = `usage: meshgate controller [flags]
@@ -44,6 +45,7 @@ flags:
   --annotations-file PATH      the pod's annotations, a Downward API file (as Istio mounts
                                /etc/istio/pod/annotations), read at start: its proxy.istio.io/config
                                (e.g. gatewayTopology.numTrustedProxies) applies over the mesh default
+${meshConfigUsage(31)}
   --merged-metrics-port PORT   serve /stats/prometheus (proxy + controller metrics) and /healthz/ready
                                on 0.0.0.0:PORT (default 15020; 0 disables)
   --proxy-metrics-url URL      the proxy's Prometheus stats to merge
@@ -102,6 +104,7 @@ export async function run(argv: string[]): Promise<void> {
       'labels-file': { type: 'string' },
       'annotations-file': { type: 'string' },
       'merged-metrics-port': { type: 'string' },
+      'mesh-config': { type: 'string' },
       'proxy-metrics-url': { type: 'string', default: 'http://127.0.0.1:15090/stats/prometheus' },
     },
     strict: true,
@@ -121,6 +124,7 @@ export async function run(argv: string[]): Promise<void> {
     if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n))
       throw new UsageError(`--watch-namespaces takes namespace names separated by commas; '${n}' is not a namespace name`);
   }
+  const meshConfigFile = meshConfigPath(values['mesh-config']);
   const proxyMetricsUrl = values['proxy-metrics-url'];
   try {
     new URL(proxyMetricsUrl);
@@ -198,7 +202,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   const onErrors = (errors: readonly ValidationError[]): void => status.update(errors);
 
-  const running: { controller?: Controller } = {};
+  const running: { controller?: Controller; mesh?: { close(): void } } = {};
   let ready = false;
   let metricsServer: Server | undefined;
   let closing: Promise<void> | undefined;
@@ -208,6 +212,7 @@ export async function run(argv: string[]): Promise<void> {
       metricsServer?.close();
       if (values['labels-file']) unwatchFile(values['labels-file']);
       await running.controller?.close();
+      running.mesh?.close();
       await source.close();
       status.close();
       await reporter.flush();
@@ -224,14 +229,19 @@ export async function run(argv: string[]): Promise<void> {
     );
   }
 
-  const controller = await startController({ store, identity, log: root, xds, reporter, onErrors, registry }).catch(async (e: unknown) => {
-    metricsServer?.close();
-    await source.close();
-    const err = e as NodeJS.ErrnoException;
-    if ('port' in xds) throw bindError('--xds-address', 'the xDS address', `${xds.host}:${xds.port}`, err.code);
-    throw new StartupError(`cannot serve xDS on ${xds.socket}: ${err.message} (--xds-socket)`);
-  });
+  const mesh = await startMeshConfig(meshConfigFile, root);
+  const controller = await startController({ store, identity, log: root, xds, reporter, onErrors, registry, ...(mesh ? { mesh } : {}) }).catch(
+    async (e: unknown) => {
+      mesh?.close();
+      metricsServer?.close();
+      await source.close();
+      const err = e as NodeJS.ErrnoException;
+      if ('port' in xds) throw bindError('--xds-address', 'the xDS address', `${xds.host}:${xds.port}`, err.code);
+      throw new StartupError(`cannot serve xDS on ${xds.socket}: ${err.message} (--xds-socket)`);
+    },
+  );
   running.controller = controller;
+  if (mesh) running.mesh = mesh;
   const labelsFile = values['labels-file'];
   if (labelsFile) {
     // The kubelet rewrites the Downward API file on relabel. A relabel also arrives through the Pod watch,

@@ -18,6 +18,7 @@ import { DEFAULT_MESH_CONFIG } from '../../controller/model/mesh-config.ts';
 import { PROXY_CONFIG_ANNOTATION, gatewayProxyConfig } from '../../controller/model/proxy-config.ts';
 import type { GatewayIdentity } from '../../controller/xds/snapshot.ts';
 import { StaticPortError, startProxy } from '../../gateway/proxy.ts';
+import { meshConfigUsage, meshConfigPath, startMeshConfig } from '../mesh-config-flag.ts';
 
 export const summary = 'run controller + proxy on one machine from a directory of Istio/Kubernetes YAML';
 export const usage = `usage: meshgate local --config DIR [flags]
@@ -34,6 +35,7 @@ flags:
   --proxy-config YAML     the gateway pod's proxy.istio.io/config annotation: a ProxyConfig (YAML or JSON) over
                           the mesh defaultConfig, e.g. '{"gatewayTopology":{"numTrustedProxies":1}}' to trust
                           one proxy in front (x-forwarded-for)
+${meshConfigUsage(26)}
   --admin-port N          Envoy-style admin API on 127.0.0.1 (default 15000)
   --status-port N         readiness /healthz/ready (default 15021)
   --metrics-port N        Prometheus /stats/prometheus (default 15090)
@@ -55,6 +57,8 @@ export interface LocalOptions {
   labels: Record<string, string>;
   /** The gateway pod's proxy.istio.io/config annotation. */
   proxyConfig?: string;
+  /** The MeshConfig file (--mesh-config), watched. */
+  meshConfig?: string;
   adminPort: number;
   statusPort: number;
   metricsPort: number;
@@ -84,6 +88,7 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
       name: { type: 'string' },
       labels: { type: 'string' },
       'proxy-config': { type: 'string' },
+      'mesh-config': { type: 'string' },
       'admin-port': { type: 'string' },
       'status-port': { type: 'string' },
       'metrics-port': { type: 'string' },
@@ -117,6 +122,8 @@ export function parseLocalArgs(argv: string[]): LocalOptions {
     opts.proxyConfig = values['proxy-config'];
   }
   if (values['xds-port'] !== undefined) opts.xdsPort = parsePort('xds-port', values['xds-port'], 0);
+  const meshConfig = meshConfigPath(values['mesh-config']);
+  if (meshConfig !== undefined) opts.meshConfig = meshConfig;
   if (values['access-log']) opts.accessLog = values['access-log'];
   if (values['dns-server']) {
     if (!/^[^:,]+:\d+(,[^:,]+:\d+)*$/.test(values['dns-server']))
@@ -217,6 +224,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
   // Also when the process ends without close() (process.exit after a fatal error).
   process.once('exit', removeSocketDir);
   const xds = socketDir ? { socket: join(socketDir, 'XDS') } : { host: '127.0.0.1', port: o.xdsPort ?? 0 };
+  const mesh = await startMeshConfig(o.meshConfig, log);
   const controller = await startController({
     store,
     identity: () => identity,
@@ -225,7 +233,9 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     log,
     xds,
     reporter,
+    ...(mesh ? { mesh } : {}),
   }).catch((e: unknown) => {
+    mesh?.close();
     removeSocketDir();
     const err = e as NodeJS.ErrnoException;
     throw 'port' in xds ? bindError('--xds-port', 'the xDS port', `${xds.host}:${xds.port}`, err.code) : err;
@@ -250,6 +260,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
   }).catch(async (e: unknown) => {
     await source.close();
     await controller.close();
+    mesh?.close();
     removeSocketDir();
     throw e instanceof StaticPortError ? bindError(PORT_FLAGS[e.port], `the ${e.port} port`, e.address, e.code) : e;
   });
@@ -272,6 +283,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
       await proxy.close();
       await source.close();
       await controller.close();
+      mesh?.close();
       removeSocketDir();
       process.off('exit', removeSocketDir);
     },
