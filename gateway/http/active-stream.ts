@@ -1,7 +1,11 @@
-// One request through the gateway: Envoy's ActiveStream (HCM) and router filter in one object. Request
-// sanitising, route selection, direct responses and redirects, cluster selection, upstream attempts with
-// retries and timeouts, response headers, local replies, stats and the access log.
+// One request through the gateway: Envoy's ActiveStream (HCM) with its HTTP filter chain (filter.ts: the HCM's
+// http_filters, run in order on the request headers, in reverse on the response headers) and, as the chain's
+// terminal filter, the router. Request sanitising, route selection, direct responses and redirects, cluster
+// selection, upstream attempts with retries and timeouts, response headers, local replies, stats and the access log.
 import type { Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import type { StatsStore } from '../stats/store.ts';
+import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import { applyHeaderMutation, type HeaderContext } from '../router/header-ops.ts';
 import {
   ACTION_DIRECT,
@@ -18,14 +22,13 @@ import type { HandshakeError } from '../tls/upstream-context.ts';
 import type { UpstreamHandler } from '../upstream/connection-pool.ts';
 import type { Host } from '../upstream/host.ts';
 import type { AccessLogEntry } from '../access-log/text-format.ts';
-import type { AuthStage, HttpConnectionManager } from './connection-manager.ts';
+import type { HttpConnectionManager } from './connection-manager.ts';
+import type { FilterCallbacks, LocalReply, StreamFilter } from './filter.ts';
 import type { Downstream } from './downstream.ts';
 import { BODY, buildLocalReply, isGrpcContentType } from './local-reply.ts';
 import { GRPC_DEADLINE_EXCEEDED, formatGrpcTimeout, legacyGrpcTimeout, parseGrpcTimeout, streamDuration } from './grpc-timeout.ts';
 import { normalizePath } from './path.ts';
-import { RBAC_DENIED_BODY, rbacRequest } from './rbac-request.ts';
-import { metadataValue, responseDetail } from '../rbac/engine.ts';
-import { runRbacStage } from '../rbac/stage.ts';
+import { metadataValue } from '../rbac/engine.ts';
 import { parseRequestHeaders, type ParsedRequestHeaders } from './request-headers.ts';
 import { RequestBody } from './request-body.ts';
 import { buildResponseHeaders } from './response-headers.ts';
@@ -36,15 +39,12 @@ import { tunnelUpgrade, type UpgradeTunnel } from './websocket.ts';
 import type { Socket } from 'node:net';
 import type { AdmittedHead, CodecRejection } from './request-admission.ts';
 import * as F from './response-flags.ts';
-import { FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, faultAbort, faultDelay } from './fault.ts';
-import { CORS_DETAILS, corsDecode, corsEncode } from './cors.ts';
-import type { CorsPolicy } from '../router/cors-policy.ts';
 import { sendShadow } from './shadow.ts';
-import { firstHeaderValue, headerIndex, joinedHeaderValue, setHeader } from '../../xds/header-list.ts';
+import { firstHeaderValue, headerIndex, setHeader } from '../../xds/header-list.ts';
 import { sample } from '../router/fraction.ts';
 import { shadowHost } from '../router/mirror.ts';
 import { pickWeighted } from '../router/weighted-clusters.ts';
-import { ACTION_ROUTE, type RegexRewrite } from '../router/route-config.ts';
+import type { RegexRewrite } from '../router/route-config.ts';
 import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit, canRetry as canRetryBreaker } from '../upstream/circuit-breakers.ts';
 import { grpcToHttpStatus } from '../upstream/grpc-status.ts';
 import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT } from '../upstream/outlier-detector.ts';
@@ -77,18 +77,6 @@ export interface RequestInfo {
   /** The request message was fully received before the handler ran (no body). */
   complete: () => boolean;
 }
-
-/** Where the request stands while its access-control filters run (decodeAuth). */
-interface AuthContinuation {
-  authority: string;
-  vhost: CompiledVirtualHost | undefined;
-  route: CompiledRoute | undefined;
-  tlsRedirect: boolean;
-  /** A jwt_authn filter with clear_route_cache passed: the route is chosen again after the filters. */
-  routeStale: boolean;
-}
-
-const JWT_AUTHN = 'envoy.filters.http.jwt_authn';
 
 interface ResetInfo {
   reason: string;
@@ -253,22 +241,34 @@ class UpstreamAttempt implements UpstreamHandler {
   }
 }
 
-export class ActiveStream {
+export class ActiveStream implements FilterCallbacks {
   private readonly hcm: HttpConnectionManager;
   private readonly down: Downstream;
   private readonly info: RequestInfo;
   private readonly startTime = Date.now();
   private readonly startHr = performance.now();
   private parsed!: ParsedRequestHeaders;
-  private method = '';
-  private path = '';
+  method = '';
+  path = '';
   private originalPath = '';
-  private authority = '';
-  private route: CompiledRoute | undefined;
+  authority = '';
+  /** The virtual host and route the request matched (Envoy's cached route), rematched after clearRouteCache(). */
+  private vhost: CompiledVirtualHost | undefined;
+  private cachedRoute: CompiledRoute | undefined;
+  private routeStale = false;
+  /** A plaintext request to a vhost with require_tls: the router redirects it. */
+  private tlsRedirect = false;
+  /** The route the router serves (set when the filters let the request through). */
+  private servedRoute: CompiledRoute | undefined;
+  /** The filters created so far, in chain order (one per HCM factory, each made when the chain reaches it). */
+  private filters: StreamFilter[] = [];
+  private decoding = false;
+  private stopped = false;
+  private resumeAsked = false;
   /** Dynamic metadata set by HTTP filters (jwt_authn's payload), by filter name; created when one sets some. */
-  private dynamicMetadata: Map<string, Record<string, unknown>> | undefined;
-  /** Reads dynamicMetadata for RBAC and route matchers; undefined while there is none. */
-  private metadataLookup: ((filter: string, path: readonly string[]) => unknown) | undefined;
+  private metadata: Map<string, Record<string, unknown>> | undefined;
+  /** Reads the dynamic metadata for RBAC and route matchers; undefined while there is none. */
+  metadataLookup: ((filter: string, path: readonly string[]) => unknown) | undefined;
   private cluster: Cluster | undefined;
   private flags = 0;
   private details = '';
@@ -278,9 +278,9 @@ export class ActiveStream {
   private upstreamServiceTime = '';
   private upstreamHostKey = '';
   private closeConnection = false;
-  private finished = false;
+  finished = false;
   private head = false;
-  private grpc = false;
+  grpc = false;
   // Router state.
   private upstreamHeaders: string[] = [];
   private attemptCountAt = -1;
@@ -304,10 +304,6 @@ export class ActiveStream {
   private inRetry = false;
   private headerCtx: HeaderContext | undefined;
   // Fault / CORS filters, mirroring and consistent hashing.
-  private faultTimer: NodeJS.Timeout | undefined;
-  private faultActive = false;
-  private corsPolicies: CorsPolicy[] | undefined;
-  private corsOrigin: string | undefined;
   private hashKey: bigint | undefined;
   private setCookies: string[] | undefined;
   /** The raw client connection once an upgrade request went upstream. */
@@ -396,103 +392,145 @@ export class ActiveStream {
     }
     this.path = url;
     st.inc(s.rq_total);
-    const vhost = rc ? findVirtualHost(rc, authority.toLowerCase()) : undefined;
-    // Plaintext request to a vhost with require_tls: a redirect route (no route entry of its own).
-    const tlsRedirect = vhost !== undefined && vhost.requireTls !== REQUIRE_TLS_NONE && !info.tls;
-    const route = vhost && !tlsRedirect && this.method !== 'CONNECT' ? this.matchOn(vhost, authority) : undefined;
+    // The route is resolved before any filter runs (Envoy's refreshCachedRoute in the HCM's decodeHeaders).
+    this.resolveRoute();
     // An upgrade (CONNECT counts as one) is refused before any filter, route or no route.
     const upgradeType = this.method === 'CONNECT' ? 'connect' : p.upgrade;
-    if (upgradeType !== undefined && this.upgradeRejected(upgradeType, route)) return;
-    // The access-control filters run before the router, which is what answers "no route" (so a denied request is
-    // 403 either way); a jwt_authn filter may make them wait for a signature check.
-    if (hcm.auth.length > 0) return this.decodeAuth(0, { authority, vhost, route, tlsRedirect, routeStale: false });
-    this.afterAuth(authority, vhost, route, tlsRedirect);
+    if (upgradeType !== undefined && this.upgradeRejected(upgradeType, this.cachedRoute)) return;
+    this.decodeFilters();
   }
 
-  /** After the access-control filters: the route's own filters (fault, then CORS, as Istio chains them) and the router. */
-  private afterAuth(authority: string, vhost: CompiledVirtualHost | undefined, route: CompiledRoute | undefined, tlsRedirect: boolean): void {
-    if (!vhost) return this.noRoute();
-    if (tlsRedirect) return this.localReply(301, '', 0, '', ['location', `https://${authority}${this.path}`]);
-    if (!route) return this.noRoute();
-    this.route = route;
-    if (route.fault || route.cors) return this.decodeFault(route);
-    this.decodeRouter(route);
+  private resolveRoute(): void {
+    const rc = this.hcm.routes.current;
+    const vhost = rc ? findVirtualHost(rc, this.authority.toLowerCase()) : undefined;
+    // Plaintext request to a vhost with require_tls: a redirect route (no route entry of its own).
+    this.tlsRedirect = vhost !== undefined && vhost.requireTls !== REQUIRE_TLS_NONE && !this.info.tls;
+    this.vhost = vhost;
+    this.cachedRoute = vhost && !this.tlsRedirect && this.method !== 'CONNECT' ? this.matchOn(vhost, this.authority) : undefined;
+    this.routeStale = false;
   }
 
   /**
-   * The RBAC (AuthorizationPolicy) and jwt_authn (RequestAuthentication) filters from `i` on, in chain order.
-   * RBAC: shadow rules counted, enforced rules deciding; a denial is Envoy's 403 `RBAC: access denied` with the
-   * matched policy in the details. jwt_authn: its verdict arrives asynchronously; a failure is its 401/403 with
-   * `www-authenticate`; a success leaves the claims in the dynamic metadata RBAC and routes read, and, with
-   * clear_route_cache, the route is chosen again afterwards (the filter may have added or removed headers).
+   * Runs the HTTP filters from where the chain stands, each made when reached; a filter that stops the chain
+   * resumes it with continueDecoding(). The router, last, answers "no route": a request a filter denies gets
+   * that filter's reply whether or not a route matched.
    */
-  private decodeAuth(i: number, c: AuthContinuation): void {
-    const auth = this.hcm.auth;
-    const info = this.info;
-    const scheme = info.tls === true ? 'https' : 'http';
-    for (; i < auth.length; i++) {
-      const f = auth[i] as AuthStage;
-      if (f.kind === 'rbac') {
-        const req = rbacRequest(info, {
-          method: this.method,
-          authority: c.authority,
-          path: this.path,
-          scheme,
-          headers: this.parsed.headers,
-          remoteIp: this.parsed.clientAddress,
-          metadata: this.metadataLookup,
-        });
-        const r = runRbacStage(f.stage, req, this.hcm.store);
-        if (!r.allowed) return this.localReply(403, RBAC_DENIED_BODY, 0, responseDetail(r.policy));
-        continue;
+  private decodeFilters(): void {
+    const factories = this.hcm.filters;
+    while (this.filters.length < factories.length) {
+      const f = (factories[this.filters.length] as (typeof factories)[number]).createFilter();
+      this.filters.push(f);
+      this.decoding = true;
+      const status = f.decodeHeaders(this);
+      this.decoding = false;
+      if (this.finished) return;
+      if (status === 'stop') {
+        if (!this.resumeAsked) {
+          this.stopped = true;
+          return;
+        }
+        this.resumeAsked = false;
       }
-      const jreq = { method: this.method, path: this.path, headers: this.parsed.headers };
-      const next = i + 1;
-      f.jwt.authenticate(jreq, scheme, c.authority).then(
-        (r) => {
-          if (this.finished) return;
-          // The rest of the request runs here, outside the connection's error boundary: a bug costs this stream only.
-          try {
-            this.addMetadata(JWT_AUTHN, r.metadata);
-            // forward: false takes a token out of the query too.
-            this.path = jreq.path;
-            if (!r.allowed)
-              return this.localReply(
-                r.status ?? 401,
-                r.body ?? '',
-                0,
-                r.details ?? '',
-                r.wwwAuthenticate ? ['www-authenticate', r.wwwAuthenticate] : undefined,
-              );
-            if (r.clearRouteCache) c.routeStale = true;
-            this.decodeAuth(next, c);
-          } catch (e) {
-            this.internalError(e, 'after JWT verification');
-          }
-        },
-        (e: unknown) => {
-          if (this.finished) return;
-          // A bug in verification costs this request only: 500, never an unverified pass.
-          this.hcm.runtime.log.error(
-            { err: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined },
-            'jwt_authn failed unexpectedly; the request is refused',
-          );
-          this.localReply(500, '', 0, 'jwt_authn_internal_error');
-        },
-      );
+    }
+    this.decodeRouterFilter();
+  }
+
+  continueDecoding(): void {
+    if (this.finished) return;
+    // Asked for from inside decodeHeaders (an answer that came synchronously): the loop goes on when it returns.
+    if (this.decoding) {
+      this.resumeAsked = true;
       return;
     }
-    let { vhost, route } = c;
-    if (c.routeStale && vhost && !c.tlsRedirect && this.method !== 'CONNECT') {
-      const rc = this.hcm.routes.current;
-      vhost = rc ? findVirtualHost(rc, c.authority.toLowerCase()) : undefined;
-      route = vhost ? this.matchOn(vhost, c.authority) : undefined;
+    if (!this.stopped) return;
+    this.stopped = false;
+    try {
+      this.decodeFilters();
+    } catch (e) {
+      this.internalError(e, 'resuming the HTTP filter chain');
     }
-    this.afterAuth(c.authority, vhost, route, c.tlsRedirect);
+  }
+
+  route(): CompiledRoute | undefined {
+    if (this.routeStale) this.resolveRoute();
+    return this.cachedRoute;
+  }
+
+  clearRouteCache(): void {
+    this.routeStale = true;
+  }
+
+  sendLocalReply(r: LocalReply): void {
+    this.localReply(r.status, r.body, r.flags ?? 0, r.details, r.headers, r.grpcStatus);
+  }
+
+  addResponseFlag(flag: number): void {
+    this.flags |= flag;
+  }
+
+  get scheme(): string {
+    return this.info.tls === true ? 'https' : 'http';
+  }
+
+  get headers(): string[] {
+    return this.parsed.headers;
+  }
+
+  get clientAddress(): string {
+    return this.parsed.clientAddress;
+  }
+
+  get requestId(): string {
+    return this.parsed.requestId;
+  }
+
+  get downstream(): RequestInfo {
+    return this.info;
+  }
+
+  get store(): StatsStore {
+    return this.hcm.store;
+  }
+
+  get clusters(): ClusterManager {
+    return this.hcm.runtime.clusters;
+  }
+
+  get log(): Logger {
+    return this.hcm.runtime.log;
+  }
+
+  /** The request body buffered for a filter; created here if the router has not made it yet. */
+  bufferBody(maxBytes: number): Promise<{ body: Buffer; complete: boolean }> {
+    const b = this.requestBody();
+    return b ? b.bufferUpTo(maxBytes) : Promise.resolve({ body: Buffer.alloc(0), complete: true });
+  }
+
+  /** The body's buffer, made on first use; undefined when the request has none (or is an upgrade). */
+  private requestBody(): RequestBody | undefined {
+    if (this.body) return this.body;
+    const p = this.parsed;
+    const info = this.info;
+    // An upgrade has none: what follows its head is tunnel payload (Envoy's codec direct-dispatches it), held
+    // until the upstream switches. HTTP/2 frames its body with DATA (content-length optional): a stream not
+    // ended with its headers has one.
+    if (p.upgrade !== undefined || !(info.h2 === true ? !info.complete() : p.contentLength > 0 || p.chunked)) return undefined;
+    this.body = new RequestBody(info.body, this.hcm.bufferLimit);
+    return this.body;
+  }
+
+  /** The router, the chain's last filter: require_tls redirects and "no route" first. */
+  private decodeRouterFilter(): void {
+    const route = this.route();
+    if (!this.vhost) return this.noRoute();
+    if (this.tlsRedirect) return this.localReply(301, '', 0, '', ['location', `https://${this.authority}${this.path}`]);
+    if (!route) return this.noRoute();
+    this.servedRoute = route;
+    this.decodeRouter(route);
   }
 
   /** A bug met in an asynchronous continuation: logged, the stream reset and finished; the connection and thread live on. */
-  private internalError(e: unknown, where: string): void {
+  internalError(e: unknown, where: string): void {
     const err = e instanceof Error ? e : new Error(String(e));
     this.hcm.runtime.log.error({ err: err.message, stack: err.stack, where }, 'internal error while serving a request; its stream is reset');
     this.cancelUpstream();
@@ -500,14 +538,18 @@ export class ActiveStream {
     this.finish();
   }
 
-  private addMetadata(filter: string, values: Record<string, unknown>): void {
-    let m = this.dynamicMetadata;
+  setDynamicMetadata(filter: string, values: Record<string, unknown>): void {
+    let m = this.metadata;
     if (!m) {
       const created = new Map<string, Record<string, unknown>>();
-      m = this.dynamicMetadata = created;
+      m = this.metadata = created;
       this.metadataLookup = (f, p) => metadataValue(created.get(f), p);
     }
     m.set(filter, { ...m.get(filter), ...values });
+  }
+
+  dynamicMetadata(filter: string, path: readonly string[]): unknown {
+    return this.metadata ? metadataValue(this.metadata.get(filter), path) : undefined;
   }
 
   /** The request's route on `vhost`, by its current path, headers and dynamic metadata. */
@@ -536,59 +578,6 @@ export class ActiveStream {
     this.hcm.store.inc(this.hcm.stats.downstream_rq_ws_on_non_ws_route);
     this.localReply(403, '', 0, 'upgrade_failed');
     return true;
-  }
-
-  /** Fault filter: a delay (flag DI), then an abort (flag FI, `fault filter abort`). */
-  private decodeFault(route: CompiledRoute): void {
-    const f = route.fault;
-    const delay = f ? faultDelay(f) : 0;
-    if (delay > 0) {
-      this.flags |= F.DI;
-      const st = this.hcm.store;
-      const s = this.hcm.stats;
-      st.inc(s['fault.delays_injected']);
-      st.inc(s['fault.active_faults']);
-      this.faultActive = true;
-      this.faultTimer = setTimeout(() => {
-        this.faultTimer = undefined;
-        this.endFault();
-        if (!this.finished) this.afterFaultDelay(route);
-      }, delay);
-      return;
-    }
-    this.afterFaultDelay(route);
-  }
-
-  private endFault(): void {
-    if (!this.faultActive) return;
-    this.faultActive = false;
-    this.hcm.store.dec(this.hcm.stats['fault.active_faults']);
-  }
-
-  private afterFaultDelay(route: CompiledRoute): void {
-    const f = route.fault;
-    if (f && faultAbort(f)) {
-      this.hcm.store.inc(this.hcm.stats['fault.aborts_injected']);
-      return this.localReply(f.abortStatus, FAULT_ABORT_BODY, F.FI, FAULT_ABORT_DETAILS, undefined, f.abortGrpcStatus >= 0 ? f.abortGrpcStatus : undefined);
-    }
-    // CORS filter: only routes with a route entry (not direct responses or redirects).
-    if (route.cors && route.action === ACTION_ROUTE) {
-      const h = this.parsed.headers;
-      const d = corsDecode(route.cors, {
-        method: this.method,
-        origin: joinedHeaderValue(h, 'origin'),
-        requestMethod: joinedHeaderValue(h, 'access-control-request-method'),
-        requestHeaders: joinedHeaderValue(h, 'access-control-request-headers'),
-        requestPrivateNetwork: joinedHeaderValue(h, 'access-control-request-private-network'),
-      });
-      if (d) {
-        this.hcm.store.inc(d.latchedOrigin !== undefined ? this.hcm.stats['cors.origin_valid'] : this.hcm.stats['cors.origin_invalid']);
-        if (d.preflight) return this.localReply(200, '', 0, CORS_DETAILS, d.preflight);
-        this.corsPolicies = route.cors;
-        this.corsOrigin = d.latchedOrigin;
-      }
-    }
-    this.decodeRouter(route);
   }
 
   /** The router filter: direct responses, redirects, cluster selection and the upstream request. */
@@ -636,13 +625,10 @@ export class ActiveStream {
     this.retriesLeft = route.retry ? route.retry.numRetries : 0;
     this.buildUpstreamHeaders(route, wcIndex);
     this.armStreamDuration(route);
-    // Body: streamed; kept for replay while within the buffer limit. An upgrade has none: what follows its
-    // head is tunnel payload (Envoy's codec direct-dispatches it), held until the upstream switches.
-    // HTTP/2 frames its body with DATA (content-length optional): a stream not ended with its headers has one.
-    if (p.upgrade === undefined && (info.h2 === true ? !info.complete() : p.contentLength > 0 || p.chunked)) {
-      this.body = new RequestBody(info.body, hcm.bufferLimit);
-      this.body.onEnd = () => this.onRequestComplete();
-    } else this.onRequestComplete();
+    // Body: streamed; kept for replay while within the buffer limit (a filter may have started buffering it).
+    const body = this.requestBody();
+    if (body && !body.ended) body.onEnd = () => this.onRequestComplete();
+    else this.onRequestComplete();
     if (route.hash) {
       const cookies: string[] = [];
       this.hashKey = route.hash({
@@ -716,7 +702,7 @@ export class ActiveStream {
 
   /** Route response header ops (local replies from the router get them too, as in Envoy). */
   private mutateResponse(headers: string[], wcIndex = -1): void {
-    const r = this.route;
+    const r = this.servedRoute;
     if (!r) return;
     if (wcIndex >= 0) {
       const wc = r.weighted?.[wcIndex];
@@ -994,8 +980,6 @@ export class ActiveStream {
     }
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     if (this.globalTimer) clearTimeout(this.globalTimer);
-    if (this.faultTimer) clearTimeout(this.faultTimer);
-    this.endFault();
   }
 
   /** Whether a retry may be sent now (budget, buffered body, circuit breaker); sets URX when exhausted. */
@@ -1074,7 +1058,7 @@ export class ActiveStream {
     const serviceTime = Math.floor(performance.now() - (this.requestCompleteHr || this.startHr));
     this.upstreamServiceTime = String(serviceTime);
     const spec = this.hcm.spec;
-    const route = this.route as CompiledRoute;
+    const route = this.servedRoute as CompiledRoute;
     // A response that starts before the request ended closes the HTTP/1 connection after it (Envoy's HCM:
     // `connection: close`, downstream_rq_response_before_rq_complete); the rest of the body is not read on.
     const early = !this.requestComplete();
@@ -1087,7 +1071,7 @@ export class ActiveStream {
       suppressEnvoyHeaders: spec.suppressEnvoyHeaders,
       close: this.closeConnection || this.hcm.draining || early,
       head: this.head,
-      mutate: route.responseHeaders.length > 0 || this.corsOrigin !== undefined || this.setCookies ? (h) => this.encodeResponse(h) : undefined,
+      mutate: (h) => this.encodeResponse(status, h),
       attemptCount: route.vhost.includeAttemptCountInResponse ? this.attempts : 0,
     });
     this.down.writeHead(status, headers);
@@ -1123,10 +1107,16 @@ export class ActiveStream {
   }
 
   /** Proxied response: hash-policy cookies, route header ops, then the CORS filter's headers. */
-  private encodeResponse(h: string[]): void {
+  private encodeResponse(status: number, h: string[]): void {
     if (this.setCookies) for (const c of this.setCookies) h.push('set-cookie', c);
     this.mutateResponse(h);
-    if (this.corsPolicies) corsEncode(this.corsPolicies, this.corsOrigin, h);
+    this.encodeFilters(status, h);
+  }
+
+  /** The filters' encodeHeaders, last filter first (Envoy's encoder order). */
+  private encodeFilters(status: number, h: string[]): void {
+    const fs = this.filters;
+    for (let i = fs.length - 1; i >= 0; i--) (fs[i] as StreamFilter).encodeHeaders?.(status, h);
   }
 
   onUpstreamData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -1283,12 +1273,14 @@ export class ActiveStream {
       head: this.head,
       grpcStatus,
     });
-    // The CORS filter encodes local replies of the router too (before the HCM adds date and server).
-    if (this.corsPolicies && this.corsOrigin !== undefined) {
-      const cors: string[] = [];
-      corsEncode(this.corsPolicies, this.corsOrigin, cors);
-      const at = headerIndex(r.headers, 'date');
-      r.headers.splice(at >= 0 ? at : r.headers.length, 0, ...cors);
+    // The filters encode local replies too (before the HCM adds date and server).
+    if (this.filters.length > 0) {
+      const added: string[] = [];
+      this.encodeFilters(r.status, added);
+      if (added.length > 0) {
+        const at = headerIndex(r.headers, 'date');
+        r.headers.splice(at >= 0 ? at : r.headers.length, 0, ...added);
+      }
     }
     if (spec.serverHeaderTransformation === SERVER_PASS_THROUGH) {
       const i = headerIndex(r.headers, 'server');
@@ -1310,6 +1302,7 @@ export class ActiveStream {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    for (const f of this.filters) f.onDestroy?.();
     // Nobody reads the rest of an unfinished body: it is dropped, not buffered, and never holds the client paused.
     if (this.body && !this.body.ended) this.body.discard();
     if (this.globalTimer) clearTimeout(this.globalTimer);
@@ -1331,7 +1324,7 @@ export class ActiveStream {
   private accessLogEntry(): AccessLogEntry {
     const p = this.parsed as ParsedRequestHeaders | undefined;
     const i = this.info;
-    const orig = this.path !== this.originalPath && this.route?.prefixRewrite !== undefined ? this.originalPath : this.path;
+    const orig = this.path !== this.originalPath && this.servedRoute?.prefixRewrite !== undefined ? this.originalPath : this.path;
     return {
       startTime: this.startTime,
       method: this.method,
@@ -1356,7 +1349,8 @@ export class ActiveStream {
       downstreamLocalAddress: `${i.localAddress}:${i.localPort}`,
       downstreamRemoteAddress: `${i.remoteAddress}:${i.remotePort}`,
       requestedServerName: '',
-      routeName: this.route?.name ?? '',
+      // The cached route, as Envoy's StreamInfo has it: a request a filter denied logs the route it matched.
+      routeName: (this.servedRoute ?? this.cachedRoute)?.name ?? '',
     };
   }
 }

@@ -8,11 +8,8 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { AccessLogger } from '../access-log/text-format.ts';
 import type { HcmSpec } from './hcm-config.ts';
 import type { SecretStore } from '../tls/secrets.ts';
-import { rbacStage, type RbacStage } from '../rbac/stage.ts';
-import type { JwtAuthnFilter } from '../jwt/filter.ts';
-
-/** An access-control filter with what it needs at run time (an RBAC filter's counters). */
-export type AuthStage = { kind: 'rbac'; stage: RbacStage } | { kind: 'jwt'; jwt: JwtAuthnFilter };
+import type { FilterFactoryContext, HttpFilterFactory } from './filter.ts';
+import { buildFilterFactories } from './filter-chain.ts';
 
 export interface RouteProvider {
   name: string;
@@ -64,12 +61,6 @@ export interface HcmStats {
   rq_direct_response: number;
   rq_redirect: number;
   rq_reset_after_downstream_response_started: number;
-  // Fault and CORS filter stats, under the HCM's prefix as Envoy registers them.
-  'fault.delays_injected': number;
-  'fault.aborts_injected': number;
-  'fault.active_faults': number;
-  'cors.origin_valid': number;
-  'cors.origin_invalid': number;
 }
 
 const COUNTERS: (keyof HcmStats)[] = [
@@ -101,22 +92,13 @@ const COUNTERS: (keyof HcmStats)[] = [
   'rq_direct_response',
   'rq_redirect',
   'rq_reset_after_downstream_response_started',
-  'fault.delays_injected',
-  'fault.aborts_injected',
-  'cors.origin_valid',
-  'cors.origin_invalid',
 ];
-const GAUGES: (keyof HcmStats)[] = [
-  'downstream_cx_active',
-  'downstream_cx_http1_active',
-  'downstream_cx_http2_active',
-  'downstream_rq_active',
-  'fault.active_faults',
-];
+const GAUGES: (keyof HcmStats)[] = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_cx_http2_active', 'downstream_rq_active'];
 
 export class HttpConnectionManager {
   readonly spec: HcmSpec;
-  readonly auth: AuthStage[];
+  /** One factory per HTTP filter before the router, in chain order. */
+  readonly filters: HttpFilterFactory[];
   readonly routes: RouteProvider;
   readonly runtime: ProxyRuntime;
   readonly stats: HcmStats;
@@ -138,8 +120,15 @@ export class HttpConnectionManager {
     for (const k of COUNTERS) s[k] = this.scope.counter(k);
     for (const k of GAUGES) s[k] = this.scope.gauge(k);
     this.stats = s;
-    // Filters with the same prefixes share counters, as Envoy's stat names do.
-    this.auth = spec.auth.map((f): AuthStage => (f.kind === 'rbac' ? { kind: 'rbac', stage: rbacStage(f.rbac, (name) => this.scope.counter(name)) } : f));
+    // Filters register their stats under the HCM's scope; the same names share counters, as Envoy's do.
+    const ctx: FilterFactoryContext = {
+      counter: (name) => this.scope.counter(name),
+      gauge: (name) => this.scope.gauge(name),
+      store: runtime.store,
+      clusters: runtime.clusters,
+      log: runtime.log,
+    };
+    this.filters = buildFilterFactories(spec.filters, ctx);
   }
 
   release(): void {

@@ -10,8 +10,8 @@ import { parseXfcc, type XfccConfig } from '../tls/xfcc.ts';
 import { parseHttpRbac, type RbacFilter } from '../rbac/engine.ts';
 import { parseJwtAuthn, type JwtAuthnFilter } from '../jwt/filter.ts';
 
-/** The access-control HTTP filters, in chain order (istiod: CUSTOM RBAC, jwt_authn, AUDIT/DENY/ALLOW RBAC). */
-type AuthFilter = { kind: 'rbac'; rbac: RbacFilter } | { kind: 'jwt'; jwt: JwtAuthnFilter };
+/** An HTTP filter that acts on requests, validated: what the connection manager builds its filter factories from. */
+export type HttpFilterSpec = { kind: 'rbac'; rbac: RbacFilter } | { kind: 'jwt'; jwt: JwtAuthnFilter } | { kind: 'fault' } | { kind: 'cors' };
 
 export const SERVER_OVERWRITE = 0;
 export const SERVER_APPEND_IF_ABSENT = 1;
@@ -40,8 +40,8 @@ export interface HcmSpec {
   websocket: boolean;
   tracing: boolean;
   suppressEnvoyHeaders: boolean;
-  /** RBAC (AuthorizationPolicy) and jwt_authn (RequestAuthentication) filters in chain order: before fault, CORS and the router. */
-  auth: AuthFilter[];
+  /** The HTTP filters that act on requests, in chain order (the router, last, is not listed). */
+  filters: HttpFilterSpec[];
   idleTimeoutMs: number;
   maxRequestHeadersKb: number;
   /** codec_type: AUTO serves HTTP/1.1 and HTTP/2 (preface or ALPN), HTTP1 only HTTP/1.1, HTTP2 only HTTP/2. */
@@ -53,34 +53,26 @@ export interface HcmSpec {
   xfcc: XfccConfig;
 }
 
-// HTTP filters Istio puts on gateway HCMs that have no effect on traffic here without per-route config
-// (stats, ALPN for TLS upstreams, fault/CORS that act only when a route configures them).
+// HTTP filters Istio puts on gateway HCMs that have no effect on traffic here: telemetry (Istio's own
+// extensions, whose protos are not published on npm, and grpc_stats) and ALPN for TLS upstreams.
 const NOOP_FILTERS = new Set([
   'istio.metadata_exchange',
   'envoy.filters.http.grpc_stats',
   'istio.alpn',
-  'envoy.filters.http.fault',
-  'envoy.filters.http.cors',
   'istio.stats',
   'envoy.filters.http.peer_metadata',
   'envoy.filters.http.wasm',
 ]);
-const NOOP_FILTER_TYPES = new Set([
-  'envoy.extensions.filters.http.grpc_stats.v3.FilterConfig',
-  'envoy.extensions.filters.http.fault.v3.HTTPFault',
-  'envoy.extensions.filters.http.cors.v3.Cors',
-  'io.istio.http.peer_metadata.Config',
-]);
+const NOOP_FILTER_TYPES = new Set(['envoy.extensions.filters.http.grpc_stats.v3.FilterConfig', 'io.istio.http.peer_metadata.Config']);
 
 type HttpConnectionManager = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 
 const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
 const FAULT_TYPE = 'envoy.extensions.filters.http.fault.v3.HTTPFault';
+const CORS_TYPE = 'envoy.extensions.filters.http.cors.v3.Cors';
 const RBAC_TYPE = 'envoy.extensions.filters.http.rbac.v3.RBAC';
 const JWT_TYPE = 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication';
-/** Filters this proxy runs at a fixed place after every RBAC filter (ActiveStream: RBAC, then fault, CORS, router). */
-const AFTER_RBAC = new Set(['envoy.filters.http.fault', 'envoy.filters.http.cors', FAULT_TYPE, 'envoy.extensions.filters.http.cors.v3.Cors']);
 
 // config_discovery is rejected with its own message below.
 const checkHttpFilter = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter', {
@@ -94,21 +86,35 @@ const checkRouter = fieldTable(ROUTER_TYPE, {
   start_child_span: 'there is no tracing here',
   dynamic_stats: 'the per-cluster request stats are always kept here',
 });
+const checkCors = fieldTable(CORS_TYPE, {});
 
-function checkHttpFilters(filters: readonly HttpFilter[], where: string): { suppressEnvoyHeaders: boolean; auth: AuthFilter[] } {
+/** The filter a typed_config (or, without one, a well-known name) stands for. */
+function filterKind(name: string, type: string): string {
+  if (type) return type;
+  if (name === 'envoy.filters.http.router') return ROUTER_TYPE;
+  if (name === 'envoy.filters.http.fault') return FAULT_TYPE;
+  if (name === 'envoy.filters.http.cors') return CORS_TYPE;
+  return '';
+}
+
+/**
+ * Envoy's HCM filter list: each filter validated, in order, the router last. A filter this proxy does not run
+ * NACKs the listener unless it is optional (is_optional, as Envoy skips an unknown optional filter); a disabled
+ * one is skipped (Istio does not enable filters per route).
+ */
+function checkHttpFilters(filters: readonly HttpFilter[], where: string): { suppressEnvoyHeaders: boolean; filters: HttpFilterSpec[] } {
   if (filters.length === 0) throw new ConfigError(`${where}: the HTTP filter chain is empty (the router filter is required)`);
   let suppressEnvoyHeaders = false;
-  const auth: AuthFilter[] = [];
-  let afterRbac: string | undefined;
+  const out: HttpFilterSpec[] = [];
   filters.forEach((f, i) => {
     const w = `${where}[${i}]`;
     if (f.config_discovery !== undefined) throw new ConfigError(`${w}: extension config discovery (ECDS) is not supported by this proxy`);
     checkHttpFilter(f, w);
     const name = f.name ?? '';
     const cfg = f.typed_config ?? { '@type': '' };
-    const type = anyType(cfg);
+    const type = filterKind(name, anyType(cfg));
     const last = i === filters.length - 1;
-    if (type === ROUTER_TYPE || (!type && name === 'envoy.filters.http.router')) {
+    if (type === ROUTER_TYPE) {
       if (!last) throw new ConfigError(`${w}: the router filter must be the last HTTP filter`);
       const router = unpackAny(cfg, `type.googleapis.com/${ROUTER_TYPE}`);
       checkRouter(router, `${w}.typed_config`);
@@ -117,30 +123,21 @@ function checkHttpFilters(filters: readonly HttpFilter[], where: string): { supp
     }
     if (last) throw new ConfigError(`${w}: the last HTTP filter must be the router (got '${name}')`);
     if (f.disabled === true) return;
-    if (type === RBAC_TYPE || type === JWT_TYPE) {
-      // Denying before a fault or CORS filter that comes first in the chain would change what the client gets.
-      if (afterRbac !== undefined)
-        throw new ConfigError(
-          `${w}: an ${type === RBAC_TYPE ? 'RBAC' : 'jwt_authn'} filter after '${afterRbac}' is not supported by this proxy (Istio puts them first)`,
-        );
-      if (type === RBAC_TYPE) auth.push({ kind: 'rbac', rbac: parseHttpRbac(unpackAny(cfg, `type.googleapis.com/${RBAC_TYPE}`), `${w}.typed_config`) });
-      else auth.push({ kind: 'jwt', jwt: parseJwtAuthn(unpackAny(cfg, `type.googleapis.com/${JWT_TYPE}`), `${w}.typed_config`) });
-      return;
-    }
-    if (AFTER_RBAC.has(name) || AFTER_RBAC.has(type)) afterRbac ??= name || type;
-    if (NOOP_FILTERS.has(name) || NOOP_FILTER_TYPES.has(type)) {
-      // Only filter-level config that does nothing: a fault filter with a default abort/delay would act.
-      if (type === FAULT_TYPE) {
-        const fault = unpackAny(cfg, `type.googleapis.com/${FAULT_TYPE}`);
-        if (fault.abort !== undefined || fault.delay !== undefined)
-          throw new ConfigError(`${w}: listener-level fault injection is not supported by this proxy`);
-      }
-      return;
-    }
-    if (f.is_optional === true) return;
-    throw new ConfigError(`${w}: HTTP filter '${name}'${type ? ` (${type})` : ''} is not supported by this proxy`);
+    const tc = `${w}.typed_config`;
+    if (type === RBAC_TYPE) out.push({ kind: 'rbac', rbac: parseHttpRbac(unpackAny(cfg, `type.googleapis.com/${RBAC_TYPE}`), tc) });
+    else if (type === JWT_TYPE) out.push({ kind: 'jwt', jwt: parseJwtAuthn(unpackAny(cfg, `type.googleapis.com/${JWT_TYPE}`), tc) });
+    else if (type === FAULT_TYPE) {
+      // The filter acts on the route's fault (typed_per_filter_config); filter-level faults would act on every request.
+      const fault = f.typed_config ? unpackAny(cfg, `type.googleapis.com/${FAULT_TYPE}`) : {};
+      if (fault.abort !== undefined || fault.delay !== undefined) throw new ConfigError(`${w}: listener-level fault injection is not supported by this proxy`);
+      out.push({ kind: 'fault' });
+    } else if (type === CORS_TYPE) {
+      if (f.typed_config) checkCors(unpackAny(cfg, `type.googleapis.com/${CORS_TYPE}`), tc);
+      out.push({ kind: 'cors' });
+    } else if (!NOOP_FILTERS.has(name) && !NOOP_FILTER_TYPES.has(type) && f.is_optional !== true)
+      throw new ConfigError(`${w}: HTTP filter '${name}'${type ? ` (${type})` : ''} is not supported by this proxy`);
   });
-  return { suppressEnvoyHeaders, auth };
+  return { suppressEnvoyHeaders, filters: out };
 }
 
 const ONLY_ZERO = 'only 0s (none, what Istio sets) is accepted: any other value is NACKed';
@@ -228,7 +225,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
   } else if (h.route_config !== undefined) {
     inlineRoutes = compileRouteConfig(h.route_config);
   } else throw new ConfigError(`${where}: needs rds or route_config (scoped routes are not supported)`);
-  const { suppressEnvoyHeaders, auth } = checkHttpFilters(h.http_filters ?? [], `${where}.http_filters`);
+  const { suppressEnvoyHeaders, filters } = checkHttpFilters(h.http_filters ?? [], `${where}.http_filters`);
   const http1 = h.http_protocol_options ?? {};
   if (http1.header_key_format !== undefined)
     throw new ConfigError(`${where}.http_protocol_options.header_key_format (header case preservation) is not supported by this proxy`);
@@ -275,7 +272,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
     websocket,
     tracing: h.tracing !== undefined,
     suppressEnvoyHeaders,
-    auth,
+    filters,
     idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),
     maxRequestHeadersKb: h.max_request_headers_kb ?? 60,
     codec,

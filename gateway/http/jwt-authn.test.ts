@@ -23,7 +23,10 @@ describe('jwt_authn (RequestAuthentication) in the proxy', () => {
   let port: number;
   let key: CryptoKey;
   let backend: Awaited<ReturnType<typeof startEchoBackend>>;
-  const afterAuth = Object.getOwnPropertyDescriptor(ActiveStream.prototype, 'afterAuth')?.value as (this: ActiveStream, ...a: unknown[]) => void;
+  const decodeRouterFilter = Object.getOwnPropertyDescriptor(ActiveStream.prototype, 'decodeRouterFilter')?.value as (
+    this: ActiveStream,
+    ...a: unknown[]
+  ) => void;
   const get = (path: string, token?: string): Promise<RawResponse> =>
     rawRequest('127.0.0.1', port, `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n${token ? `Authorization: Bearer ${token}\r\n` : ''}\r\n`);
   const sign = (sub: string): Promise<string> =>
@@ -69,14 +72,14 @@ describe('jwt_authn (RequestAuthentication) in the proxy', () => {
     ads.set(LISTENER_TYPE, [gatewayListener(port, { extraHcm: { http_filters: [jwt, rbac, ROUTER] } })]);
     ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [istioRoute('/', HTTPBIN)] }])]);
     proxy = await startTestProxy(ads);
-    ActiveStream.prototype['afterAuth' as keyof ActiveStream] = function (this: ActiveStream, ...a: unknown[]): void {
+    (ActiveStream.prototype as unknown as Record<string, unknown>).decodeRouterFilter = function (this: ActiveStream, ...a: unknown[]): void {
       if ((this as unknown as { path: string }).path === '/boom') throw new Error('injected bug');
-      afterAuth.apply(this, a);
+      decodeRouterFilter.apply(this, a);
     };
   });
 
   after(async () => {
-    ActiveStream.prototype['afterAuth' as keyof ActiveStream] = afterAuth;
+    (ActiveStream.prototype as unknown as Record<string, unknown>).decodeRouterFilter = decodeRouterFilter;
     await proxy?.close();
     await ads.stop();
     backend.server.close();

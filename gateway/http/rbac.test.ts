@@ -1,7 +1,7 @@
 // The HTTP RBAC filters in a running proxy, fed istiod-shaped config over ADS: a DENY filter before an ALLOW
 // filter (as istiod orders them), a dry-run (shadow) DENY, clients on their own loopback addresses. What the
 // client gets (Envoy's 403 `RBAC: access denied`), what never reaches the backend, the counters Envoy keeps, and
-// a listener whose RBAC comes after the fault filter NACKed (its order could not be honoured).
+// the chain run in the listener's order (a fault filter before RBAC answers first).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Proxy } from '../proxy.ts';
@@ -111,10 +111,21 @@ describe('HTTP RBAC filters (AuthorizationPolicy) in the proxy', () => {
     assert.equal(await stat(name), before + 1);
   });
 
-  test('RBAC after the fault filter is NACKed and the last good listener keeps serving', async () => {
+  test("the filters run in the listener's order: a fault abort before RBAC answers first, after it RBAC does", async () => {
+    const abort = {
+      'envoy.filters.http.fault': {
+        '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+        abort: { http_status: 418, percentage: { numerator: 100, denominator: 'HUNDRED' } },
+      },
+    };
+    const faulty = { ...istioRoute('/admin/faulty', HTTPBIN), typed_per_filter_config: abort };
+    ads.set(ROUTE_TYPE, [routeConfig(`http.${port}`, [{ name: `${HOST}:80`, domains: [HOST], routes: [faulty, istioRoute('/', HTTPBIN)] }])]);
+    await eventually('the faulty route', async () => ((await get('/admin/faulty', '127.0.40.5')).status === 403 ? true : undefined));
     ads.set(LISTENER_TYPE, [gatewayListener(port, { extraHcm: { http_filters: [FAULT, DENY, ROUTER] } })]);
-    await eventually('the NACK', () => (ads.requestsOf(LISTENER_TYPE).some((r) => /RBAC filter after/.test(r.error_detail?.message ?? '')) ? true : undefined));
-    assert.equal((await get('/admin/x', '127.0.40.5')).status, 403, 'the accepted listener (DENY first) still applies');
-    assert.equal((await get('/ok', '127.0.41.5')).status, 403);
+    await eventually('fault first', async () => ((await get('/admin/faulty', '127.0.40.5')).status === 418 ? true : undefined));
+    const r = await get('/admin/faulty', '127.0.40.5');
+    assert.equal(r.body.toString(), 'fault filter abort');
+    assert.equal((await get('/admin/x', '127.0.40.5')).status, 403, 'RBAC still runs after the fault filter');
+    assert.equal((await get('/ok', '127.0.41.5')).status, 200, 'no ALLOW filter in this chain');
   });
 });

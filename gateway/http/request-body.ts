@@ -31,6 +31,8 @@ export class RequestBody {
   private paused = false;
   /** Nobody will read the rest (the response is complete): chunks are dropped as they arrive. */
   private discarding = false;
+  /** A filter is buffering the body up to this many bytes (bufferUpTo): the source pauses there until the router reads. */
+  private holdAt = 0;
   /** Called when the last byte arrived (the router starts its timeout then, as Envoy does). */
   onEnd: (() => void) | undefined;
 
@@ -104,6 +106,7 @@ export class RequestBody {
     }
     this.wake();
     if (this.reader && this.received - this.reader.offset > HIGH_WATER) this.pauseSource();
+    else if (!this.reader && this.holdAt > 0 && this.received >= this.holdAt) this.pauseSource();
   }
 
   private pauseSource(): void {
@@ -134,6 +137,24 @@ export class RequestBody {
     const w = this.waiter;
     this.waiter = undefined;
     w?.();
+  }
+
+  /**
+   * Waits until `max` bytes arrived or the body ended, for a filter that reads the body before the router (ext_authz
+   * with_request_body): resolves with at most `max` bytes and whether that is the whole body. The client is paused
+   * at `max` so the buffer cannot grow past it; the router later reads every byte from the start.
+   */
+  async bufferUpTo(max: number): Promise<{ body: Buffer; complete: boolean }> {
+    this.holdAt = Math.max(this.holdAt, max, 1);
+    while (!this.ended && !this.discarding && this.received < max) {
+      if (this.failed) throw this.failed;
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+      });
+    }
+    if (this.failed) throw this.failed;
+    const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    return { body: all.length > max ? all.subarray(0, max) : all, complete: this.ended && !this.discarding && this.received <= max };
   }
 
   /** A fresh iterator for one upstream attempt (restarting from the first byte). */
