@@ -19,6 +19,8 @@ export interface CheckPeer {
   principal: string;
   /** The URL-encoded PEM certificate (include_peer_certificate), '' without. */
   certificate: string;
+  /** The network filter's destination: the SNI the client asked for. */
+  service?: string;
 }
 
 export interface CheckHttp {
@@ -137,6 +139,7 @@ export function httpAttributes(
 function address(p: CheckPeer): Record<string, unknown> {
   return {
     address: { socket_address: { address: p.address, port_value: p.port } },
+    ...(p.service ? { service: p.service } : {}),
     ...(p.principal ? { principal: p.principal } : {}),
     ...(p.certificate ? { certificate: p.certificate } : {}),
   };

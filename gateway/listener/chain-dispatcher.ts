@@ -15,7 +15,12 @@ import { FilterChainMatcher, type FilterChainSpec } from './filter-chains.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 import type { HcmSpec } from '../http/hcm-config.ts';
 import { connectionRbacRequest } from '../http/rbac-request.ts';
-import { rbacStage, runRbacStage, type RbacStage } from '../rbac/stage.ts';
+import { rbacStage, type RbacStage } from '../rbac/stage.ts';
+import { decideHttpRbac, type RbacFilter } from '../rbac/engine.ts';
+import { metadataValue } from '../router/metadata-matcher.ts';
+import { verifiedPeerCertificate } from '../tls/server-context.ts';
+import { NETWORK_EXT_AUTHZ_FILTER, NetworkExtAuthz, type NetworkDecision } from '../extauthz/network.ts';
+import type { PendingCall } from '../extauthz/cluster-call.ts';
 
 /** What ALPN may offer behind TLS for an HCM's codec_type (intersected with the context's alpn_protocols). */
 const CODEC_ALPN: Record<HcmSpec['codec'], string[]> = { AUTO: ['h2', 'http/1.1'], HTTP1: ['http/1.1'], HTTP2: ['h2'] };
@@ -25,12 +30,28 @@ const LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 /** How long a handshake waits for a secret not yet received over SDS (Envoy's initial_fetch_timeout default). */
 const SDS_WARM_MS = 15_000;
 
+const NETWORK_RBAC_FILTER = 'envoy.filters.network.rbac';
+
+/** A network filter before tcp_proxy, ready to run: RBAC decides at once, ext_authz asks its service. */
+type PreStage = { kind: 'rbac'; filter: RbacFilter; stage: RbacStage; counters: Map<string, number> } | { kind: 'ext_authz'; filter: NetworkExtAuthz };
+
 interface ChainRuntime {
   spec: FilterChainSpec;
   tls: DownstreamTls | undefined;
   hcm: HttpConnectionManager | undefined;
   tcp: TcpProxy | undefined;
-  rbac: RbacStage[];
+  pre: PreStage[];
+}
+
+function rbacPreStage(filter: RbacFilter & { statPrefix: string }, store: ProxyRuntime['store']): PreStage {
+  const stage = rbacStage(filter, (name) => store.counter(filter.statPrefix + name));
+  const counters = new Map<string, number>([
+    [`rbac.${filter.rulesStatPrefix}allowed`, stage.allowed],
+    [`rbac.${filter.rulesStatPrefix}denied`, stage.denied],
+    [`rbac.${filter.shadowStatPrefix}shadow_allowed`, stage.shadowAllowed],
+    [`rbac.${filter.shadowStatPrefix}shadow_denied`, stage.shadowDenied],
+  ]);
+  return { kind: 'rbac', filter, stage, counters };
 }
 
 export interface ChainFactory {
@@ -77,7 +98,11 @@ export class ChainDispatcher {
         tls: spec.tls ? new DownstreamTls(spec.tls, o.secrets, spec.hcm ? CODEC_ALPN[spec.hcm.codec] : undefined) : undefined,
         hcm,
         tcp: spec.tcp ? new TcpProxy(spec.tcp, { store: o.runtime.store, clusters: o.runtime.clusters, log: this.log }) : undefined,
-        rbac: spec.rbac.map((f) => rbacStage(f, (name) => o.runtime.store.counter(f.statPrefix + name))),
+        pre: spec.network.map((f): PreStage =>
+          f.kind === 'rbac'
+            ? rbacPreStage(f.rbac, o.runtime.store)
+            : { kind: 'ext_authz', filter: new NetworkExtAuthz(f.extAuthz, { store: o.runtime.store, clusters: o.runtime.clusters, log: this.log }) },
+        ),
       };
     });
     this.matcher = new FilterChainMatcher(this.chains);
@@ -120,19 +145,84 @@ export class ChainDispatcher {
   }
 
   /**
-   * The chain's network RBAC filters (AuthorizationPolicy on a TCP server). Envoy decides on the connection's
-   * first byte; here it is decided before tcp_proxy connects upstream, so a denied client never reaches the
-   * backend, not even to read a server-first greeting. Denied: closed without a reply (NoFlush).
+   * The chain's network filters before tcp_proxy (AuthorizationPolicy on a TCP server), in chain order: RBAC
+   * filters decide on the connection (their shadow rules leave the effective policy in the connection's dynamic
+   * metadata, which a CUSTOM policy's ext_authz filter_enabled_metadata reads), ext_authz asks its service. Envoy
+   * decides on the connection's first byte; here before tcp_proxy connects upstream, so a denied client never
+   * reaches the backend, not even to read a server-first greeting. Denied: closed without a reply (NoFlush).
    */
-  private rbacAllows(chain: ChainRuntime, s: Socket, sni: string | undefined): boolean {
-    if (chain.rbac.length === 0) return true;
+  private runPreFilters(chain: ChainRuntime, s: Duplex, sni: string | undefined, go: () => void): void {
+    if (chain.pre.length === 0) {
+      go();
+      return;
+    }
+    const sock = s as Socket;
     const tlsSocket = (s as { encrypted?: boolean }).encrypted === true ? (s as TLSSocket) : undefined;
-    const req = connectionRbacRequest(
-      { remoteAddress: s.remoteAddress ?? '', localAddress: s.localAddress ?? '', localPort: s.localPort ?? 0, tlsSocket },
-      sni,
-    );
-    for (const stage of chain.rbac) if (!runRbacStage(stage, req, this.runtime.store).allowed) return false;
-    return true;
+    const conn = { remoteAddress: sock.remoteAddress ?? '', localAddress: sock.localAddress ?? '', localPort: sock.localPort ?? 0, tlsSocket };
+    const req = connectionRbacRequest(conn, sni);
+    const metadata: Record<string, Record<string, unknown>> = {};
+    const lookup = (f: string, p: readonly string[]): unknown => metadataValue(metadata[f], p);
+    let pending: PendingCall | undefined;
+    let closed = false;
+    const onClose = (): void => {
+      closed = true;
+      pending?.cancel();
+    };
+    const onError = (): void => undefined;
+    // While a check is out the client may go away (the call is cancelled) or reset (no unhandled 'error').
+    s.once('close', onClose);
+    s.on('error', onError);
+    const deny = (): void => {
+      s.off('close', onClose);
+      s.off('error', onError);
+      s.destroy();
+    };
+    const step = (from: number): void => {
+      for (let i = from; i < chain.pre.length; i++) {
+        const p = chain.pre[i] as PreStage;
+        if (p.kind === 'rbac') {
+          const d = decideHttpRbac(p.filter, req);
+          for (const name of d.counters) {
+            const idx = p.counters.get(name);
+            if (idx !== undefined) this.runtime.store.inc(idx);
+          }
+          if (d.metadata) metadata[NETWORK_RBAC_FILTER] = { ...(metadata[NETWORK_RBAC_FILTER] ?? {}), ...d.metadata };
+          if (!d.allowed) return deny();
+          continue;
+        }
+        let inline: NetworkDecision | undefined;
+        let calling = true;
+        const next = i + 1;
+        const onDecision = (d: NetworkDecision): void => {
+          if (!d.allowed) return deny();
+          if (d.metadata) metadata[NETWORK_EXT_AUTHZ_FILTER] = d.metadata;
+          step(next);
+        };
+        pending = p.filter.check(
+          {
+            remoteAddress: conn.remoteAddress,
+            remotePort: sock.remotePort ?? 0,
+            localAddress: conn.localAddress,
+            localPort: conn.localPort,
+            peerCertificate: tlsSocket ? verifiedPeerCertificate(tlsSocket) : undefined,
+          },
+          sni,
+          lookup,
+          (d) => {
+            pending = undefined;
+            if (calling) inline = d;
+            else if (!closed) onDecision(d);
+          },
+        );
+        calling = false;
+        if (inline !== undefined) onDecision(inline);
+        return;
+      }
+      s.off('close', onClose);
+      s.off('error', onError);
+      go();
+    };
+    step(0);
   }
 
   private route(sock: Socket, sni: string | undefined, isTls: boolean, serveHttp: (s: Socket | TLSSocket, hcm: HttpConnectionManager) => void): void {
@@ -145,8 +235,10 @@ export class ChainDispatcher {
     }
     const next = (s: Duplex): void => {
       if (chain.hcm) serveHttp(s as Socket, chain.hcm);
-      else if (chain.tcp && this.rbacAllows(chain, s as Socket, sni)) chain.tcp.handle(s);
-      else s.destroy();
+      else if (chain.tcp) {
+        const tcp = chain.tcp;
+        this.runPreFilters(chain, s, sni, () => tcp.handle(s));
+      } else s.destroy();
     };
     if (!chain.tls) {
       next(sock);
@@ -168,7 +260,10 @@ export class ChainDispatcher {
   release(): void {
     this.runtime.store.release(this.noMatch);
     for (const i of Object.values(this.ssl)) this.runtime.store.release(i);
-    for (const c of this.chains) c.tcp?.release();
+    for (const c of this.chains) {
+      c.tcp?.release();
+      for (const p of c.pre) if (p.kind === 'ext_authz') p.filter.release();
+    }
     for (const h of this.extraHcms) h.release();
   }
 }

@@ -14,7 +14,7 @@ import { parseTcpProxy, TcpProxy } from './tcp-proxy.ts';
 
 describe('filter chain selection', () => {
   const chain = (index: number, serverNames: string[], transportProtocol = ''): { spec: FilterChainSpec } => ({
-    spec: { index, serverNames, transportProtocol, tls: undefined, hcm: undefined, tcp: undefined, rbac: [], handshakeTimeoutMs: 0 },
+    spec: { index, serverNames, transportProtocol, tls: undefined, hcm: undefined, tcp: undefined, network: [], handshakeTimeoutMs: 0 },
   });
   const m = new FilterChainMatcher([chain(0, ['*.example.com']), chain(1, ['a.example.com']), chain(2, ['*.b.example.com']), chain(3, [])]);
   const cases: [string | undefined, number | undefined][] = [

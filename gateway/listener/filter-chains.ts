@@ -13,6 +13,7 @@ import { isRawBuffer } from '../tls/common-context.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsSpec } from '../tls/server-context.ts';
 import { parseTcpProxy, type TcpProxySpec } from './tcp-proxy.ts';
 import { parseNetworkRbac, type NetworkRbacFilter } from '../rbac/network.ts';
+import { parseNetworkExtAuthz, type NetworkExtAuthzSpec } from '../extauthz/config.ts';
 
 type Listener = envoy.config.listener.v3.Listener;
 
@@ -20,6 +21,11 @@ type Listener = envoy.config.listener.v3.Listener;
 export const HCM_NAME = HCM_TYPE.slice(TYPE_PREFIX.length);
 const TCP_PROXY_NAME = TCP_PROXY_TYPE.slice(TYPE_PREFIX.length);
 const NETWORK_RBAC_NAME = NETWORK_RBAC_TYPE.slice(TYPE_PREFIX.length);
+const NETWORK_EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz';
+const NETWORK_EXT_AUTHZ_NAME = NETWORK_EXT_AUTHZ_TYPE.slice(TYPE_PREFIX.length);
+
+/** A network filter before tcp_proxy (AuthorizationPolicy), in chain order. */
+export type PreFilterSpec = { kind: 'rbac'; rbac: NetworkRbacFilter } | { kind: 'ext_authz'; extAuthz: NetworkExtAuthzSpec };
 
 export interface FilterChainSpec {
   index: number;
@@ -29,8 +35,8 @@ export interface FilterChainSpec {
   tls: DownstreamTlsSpec | undefined;
   hcm: HcmSpec | undefined;
   tcp: TcpProxySpec | undefined;
-  /** Network RBAC filters (AuthorizationPolicy) before tcp_proxy, in chain order. */
-  rbac: NetworkRbacFilter[];
+  /** Network RBAC and ext_authz filters (AuthorizationPolicy) before tcp_proxy, in chain order. */
+  network: PreFilterSpec[];
   /** transport_socket_connect_timeout (Istio: 15 s); 0 = none. */
   handshakeTimeoutMs: number;
 }
@@ -71,16 +77,20 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
     const tls = fc.transport_socket === undefined ? undefined : parseDownstreamTransportSocket(fc.transport_socket, `${wc}.transport_socket`);
     const filters = fc.filters ?? [];
     if (filters.length === 0) throw new ConfigError(`${wc}: a filter chain needs a network filter (http_connection_manager or tcp_proxy)`);
-    // Network RBAC filters, then exactly one terminal filter: what istiod builds (RBAC only before tcp_proxy).
-    const rbac: NetworkRbacFilter[] = [];
+    // Network RBAC and ext_authz filters, then exactly one terminal filter: what istiod builds (AuthorizationPolicy
+    // filters only before tcp_proxy).
+    const network: PreFilterSpec[] = [];
     for (const [j, rf] of filters.slice(0, -1).entries()) {
       checkNetworkFilter(rf, `${wc}.filters[${j}]`);
       const rc = rf.typed_config ?? { '@type': '' };
-      if (anyType(rc) !== NETWORK_RBAC_NAME)
+      const w = `${wc}.filters[${j}].typed_config`;
+      if (anyType(rc) === NETWORK_RBAC_NAME) network.push({ kind: 'rbac', rbac: parseNetworkRbac(unpackAny(rc, NETWORK_RBAC_TYPE), w) });
+      else if (anyType(rc) === NETWORK_EXT_AUTHZ_NAME)
+        network.push({ kind: 'ext_authz', extAuthz: parseNetworkExtAuthz(unpackAny(rc, NETWORK_EXT_AUTHZ_TYPE), w) });
+      else
         throw new ConfigError(
-          `${wc}.filters[${j}]: network filter '${rf.name ?? ''}' (${anyType(rc)}) is not supported by this proxy (only envoy.filters.network.rbac may precede tcp_proxy)`,
+          `${wc}.filters[${j}]: network filter '${rf.name ?? ''}' (${anyType(rc)}) is not supported by this proxy (only envoy.filters.network.rbac and envoy.filters.network.ext_authz may precede tcp_proxy)`,
         );
-      rbac.push(parseNetworkRbac(unpackAny(rc, NETWORK_RBAC_TYPE), `${wc}.filters[${j}].typed_config`));
     }
     const last = filters.length - 1;
     const f = filters[last] as envoy.config.listener.v3.Filter;
@@ -92,8 +102,10 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
     if (t === HCM_NAME) hcm = parseHcm(unpackAny(cfg, HCM_TYPE), `${wc} HttpConnectionManager`);
     else if (t === TCP_PROXY_NAME) tcp = parseTcpProxy(unpackAny(cfg, TCP_PROXY_TYPE), `${wc} TcpProxy`);
     else throw new ConfigError(`${wc}.filters[${last}]: network filter '${f.name ?? ''}' (${t}) is not supported by this proxy`);
-    if (hcm && rbac.length > 0)
-      throw new ConfigError(`${wc}: network RBAC before the http_connection_manager is not supported by this proxy (istiod uses the HTTP RBAC filter there)`);
+    if (hcm && network.length > 0)
+      throw new ConfigError(
+        `${wc}: network RBAC or ext_authz before the http_connection_manager is not supported by this proxy (istiod uses the HTTP filters there)`,
+      );
     out.push({
       index: i,
       serverNames: (m.server_names ?? []).map((s) => s.toLowerCase()),
@@ -101,7 +113,7 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
       tls,
       hcm,
       tcp,
-      rbac,
+      network,
       handshakeTimeoutMs: durationMs(fc.transport_socket_connect_timeout, 0),
     });
   }

@@ -106,11 +106,15 @@ describe('network RBAC (AuthorizationPolicy on a TCP server) in the proxy', () =
     assert.equal(await stat('tcp.rbac.denied'), denied + 1);
   });
 
-  test('a network filter other than RBAC before tcp_proxy is NACKed; the accepted listener keeps its policy', async () => {
+  test('a network filter other than RBAC or ext_authz before tcp_proxy is NACKed; the accepted listener keeps its policy', async () => {
     const tcpProxy = { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'x', cluster: CLUSTER };
     ads.set(LISTENER_TYPE, [tcpListener(port, [{ name: 'envoy.filters.network.tcp_proxy', typed_config: tcpProxy }])]);
     await eventually('the NACK', () =>
-      ads.requestsOf(LISTENER_TYPE).some((r) => /only envoy.filters.network.rbac may precede/.test(r.error_detail?.message ?? '')) ? true : undefined,
+      ads
+        .requestsOf(LISTENER_TYPE)
+        .some((r) => /only envoy.filters.network.rbac and envoy.filters.network.ext_authz may precede/.test(r.error_detail?.message ?? ''))
+        ? true
+        : undefined,
     );
     assert.equal(await exchange(port, '127.0.43.9'), '');
     assert.equal(await exchange(port, '127.0.42.9'), 'ping');
