@@ -74,7 +74,8 @@ export type AnnotationResult = { ok: true; overlay: Obj | undefined } | { ok: fa
 export function parseProxyConfigAnnotation(text: string): AnnotationResult {
   if (text === '') return { ok: true, overlay: undefined };
   const doc = parseDocument(text, { version: '1.1', uniqueKeys: true });
-  if (doc.errors.length) return { ok: false, error: `not valid YAML or JSON: ${doc.errors[0]?.message ?? ''}` };
+  // The parser's first line (it names line and column; the rest is a source excerpt).
+  if (doc.errors.length) return { ok: false, error: `not valid YAML or JSON: ${doc.errors[0]?.message.split('\n')[0] ?? ''}` };
   const v: unknown = doc.toJS({ maxAliasCount: 100 });
   if (v === null || v === undefined) return { ok: true, overlay: undefined };
   if (!isObj(v)) return { ok: false, error: `must be a map of ProxyConfig fields, got ${JSON.stringify(v)}` };
