@@ -58,10 +58,11 @@ describe('istio-ingressgateway with default values', () => {
   const controller = container(deploy, 'controller');
   const service = only<Service>(objects, 'Service');
 
-  test('renders a ServiceAccount, RBAC, Service, Deployment and HPA, and no PodDisruptionBudget', () => {
+  test('renders a ServiceAccount, RBAC, Service, the mesh ConfigMap, Deployment and HPA, and no PodDisruptionBudget', () => {
     assert.deepEqual(objects.map((o) => o.kind).sort(), [
       'ClusterRole',
       'ClusterRoleBinding',
+      'ConfigMap',
       'Deployment',
       'HorizontalPodAutoscaler',
       'Role',
@@ -76,6 +77,9 @@ describe('istio-ingressgateway with default values', () => {
       if (o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding') {
         assert.equal(o.metadata.name, `meshgate-${NAMESPACE}-${INGRESS}`);
         assert.equal(o.metadata.namespace, undefined);
+      } else if (o.kind === 'ConfigMap') {
+        assert.equal(o.metadata.name, `${INGRESS}-mesh`);
+        assert.equal(o.metadata.namespace, NAMESPACE);
       } else {
         assert.equal(o.metadata.name, INGRESS, o.kind);
         assert.equal(o.metadata.namespace, NAMESPACE, o.kind);
@@ -153,6 +157,7 @@ describe('istio-ingressgateway with default values', () => {
       '--merged-metrics-port=15020',
       '--labels-file=/etc/istio/pod/labels',
       '--annotations-file=/etc/istio/pod/annotations',
+      '--mesh-config=/etc/istio/config/mesh',
     ]);
   });
 
