@@ -1,6 +1,7 @@
 // Status conditions against a real kube-apiserver: the controller, with exactly the chart's RBAC, writes its
 // condition on an AuthorizationPolicy it refuses (while the gateway stays closed), keeps another writer's
-// condition beside it, does not rewrite an unchanged condition, and removes its condition once the policy is fixed.
+// condition beside it, does not rewrite an unchanged condition, and removes its condition once the policy is fixed;
+// a RequestAuthentication and a VirtualService the same way.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../controller/model/objects.ts';
@@ -168,5 +169,20 @@ describe('kubernetes: status conditions on objects the gateway cannot honour', (
     await s.kube.apply(ra(JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k' }] })));
     await eventually('the condition removed', async () => ((await condition()) === undefined ? true : undefined), 30_000, 250);
     await eventually('its tokens verified', async () => ((await get('/status/200', OTHER, token)).status === 200 ? true : undefined), 30_000, 200);
+  });
+
+  test('the other Istio kinds the same way: a VirtualService with an invalid regex, skipped, gets the condition', async () => {
+    const vs = virtualService('bad-regex', s.ns.app, { hosts: ['bad.example.com'], gateways: ['httpbin-gateway'], prefixes: ['/'], host: 'httpbin' });
+    (vs.spec as { http: { match: unknown[] }[] }).http[0]!.match = [{ uri: { regex: '/(unclosed' } }];
+    await s.kube.apply(vs);
+    const cond = await eventually(
+      'the condition on VirtualService bad-regex',
+      async () => conditionsOf(await s.kube.get('VirtualService', s.ns.app, 'bad-regex')).find((c) => c.type === type),
+      30_000,
+      250,
+    );
+    assert.equal(cond.status, 'False');
+    assert.match(cond.message ?? '', /^spec\.http\[0\]\.match\[0\]\.uri\.regex: /);
+    await s.kube.remove('VirtualService', s.ns.app, 'bad-regex');
   });
 });
