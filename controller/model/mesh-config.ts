@@ -149,7 +149,8 @@ function bool(d: Decoder, o: Obj, name: string, path: string): boolean {
 function uint32(d: Decoder, o: Obj, name: string, path: string): number {
   const v = field(o, name);
   if (v === undefined) return 0;
-  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  // The quoted text is then read as a JSON number: no leading zeros ("007" is refused, as by jsonpb).
+  const n = typeof v === 'string' && /^(0|[1-9]\d*)$/.test(v) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffffffff) {
     d.fail(`${path}.${name}`, `must be an unsigned 32-bit integer, got ${JSON.stringify(v)}`);
     return 0;
