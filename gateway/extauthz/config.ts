@@ -48,7 +48,7 @@ export interface GrpcServiceSpec {
   timeoutMs: number;
   /** initial_metadata, sent as request headers. */
   initialMetadata: [string, string][];
-  /** skip_envoy_headers: no x-envoy-internal, x-forwarded-for or x-envoy-expected-rq-timeout-ms. */
+  /** skip_envoy_headers: no x-envoy-internal or x-forwarded-for on the call. */
   skipEnvoyHeaders: boolean;
 }
 

@@ -466,7 +466,15 @@ describe('ext_authz with a gRPC authorization service', () => {
       cb(null, {
         status: { code: 0 },
         ok_response: {
-          headers: [{ header: { key: 'x-user', value: 'alice' } }, { header: { key: 'x-tags', value: 'b' }, append: true }],
+          headers: [
+            { header: { key: 'x-user', value: 'alice' }, append: false },
+            { header: { key: 'x-tags', value: 'b' }, append: true },
+            { header: { key: 'x-added', value: 'new' } },
+            { header: { key: 'x-set', value: 'new' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+            { header: { key: 'x-absent', value: 'new' }, append_action: 'ADD_IF_ABSENT' },
+            { header: { key: 'x-dup', value: 'no' }, append_action: 'ADD_IF_ABSENT' },
+            { header: { key: 'x-gone', value: 'no' }, append_action: 'OVERWRITE_IF_EXISTS' },
+          ],
           headers_to_remove: ['authorization', ':path'],
           response_headers_to_add: [{ header: { key: 'x-authz', value: 'ok' } }],
           query_parameters_to_set: [{ key: 'z', value: '9' }],
@@ -475,7 +483,26 @@ describe('ext_authz with a gRPC authorization service', () => {
         dynamic_metadata: { user: 'alice' },
       });
     const filter = factory(grpcConfig({ clear_route_cache: true }), env).createFilter();
-    const f = fake(env, { headers: ['host', 'httpbin.example.com', 'authorization', 'Bearer t', 'x-tags', 'a', 'x-dup', '1', 'x-dup', '2'] });
+    const f = fake(env, {
+      headers: [
+        'host',
+        'httpbin.example.com',
+        'authorization',
+        'Bearer t',
+        'x-tags',
+        'a',
+        'x-dup',
+        '1',
+        'x-dup',
+        '2',
+        'x-added',
+        'old',
+        'x-set',
+        'old',
+        'x-user',
+        'mallory',
+      ],
+    });
     const before = auth.seen.length;
     assert.deepEqual(await run(filter, f), { kind: 'continue' });
     const seen = auth.seen[before];
@@ -498,6 +525,11 @@ describe('ext_authz with a gRPC authorization service', () => {
     assert.equal(seen.metadata.get('x-envoy-internal')[0], 'true');
     assert.equal(header(f.cb.headers, 'x-user'), 'alice');
     assert.equal(header(f.cb.headers, 'x-tags'), 'a,b', 'append: true appends to the existing header');
+    assert.equal(header(f.cb.headers, 'x-added'), 'old | new', 'no append field: append_action APPEND_IF_EXISTS_OR_ADD adds beside');
+    assert.equal(header(f.cb.headers, 'x-set'), 'new');
+    assert.equal(header(f.cb.headers, 'x-absent'), 'new');
+    assert.equal(header(f.cb.headers, 'x-dup'), '1 | 2', 'ADD_IF_ABSENT leaves a present header');
+    assert.equal(header(f.cb.headers, 'x-gone'), undefined, 'OVERWRITE_IF_EXISTS does not add');
     assert.equal(header(f.cb.headers, 'authorization'), undefined);
     assert.equal(f.cb.path, '/headers?z=9', 'query parameters set and removed; pseudo-headers cannot be removed');
     assert.ok(f.routeCleared());

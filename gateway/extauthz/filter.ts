@@ -21,7 +21,7 @@ import { connectionPeers, httpAttributes, type CheckInput } from './check-reques
 import type { ExtAuthzSpec } from './config.ts';
 import { grpcCheck } from './grpc-client.ts';
 import { httpCheck } from './http-client.ts';
-import type { AuthzResponse } from './response.ts';
+import { applyMutations, type AuthzResponse, type HeaderMutation } from './response.ts';
 
 export const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
 const FAILURE_MODE_ALLOWED_HEADER = 'x-envoy-auth-failure-mode-allowed';
@@ -52,10 +52,6 @@ const STATS = [
 type StatName = (typeof STATS)[number];
 
 let nextStreamId = 1;
-
-function removeHeader(h: string[], name: string): void {
-  for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === name) h.splice(i, 2);
-}
 
 function hasBody(cb: ExtAuthzCallbacks): boolean {
   if (cb.endStream !== undefined) return !cb.endStream;
@@ -109,8 +105,7 @@ class ExtAuthzFilter implements StreamFilter {
   private inlineContinue = false;
   private destroyed = false;
   private startedAt = 0;
-  private responseAdd: [string, string][] = [];
-  private responseSet: [string, string][] = [];
+  private responseMutations: HeaderMutation[] = [];
 
   constructor(spec: ExtAuthzSpec, ctx: FilterFactoryContext, stats: Record<StatName, number>) {
     this.spec = spec;
@@ -235,7 +230,11 @@ class ExtAuthzFilter implements StreamFilter {
         cluster?.chargeStatus(r.statusCode);
       }
       const headers: string[] = [];
-      for (const [k, v] of r.headersToSet) if (!REPLY_OWNED.has(k) && !k.startsWith(':')) headers.push(k, v);
+      // The reply's own headers are the service's (Envoy removes then adds each one on its local reply).
+      applyMutations(
+        headers,
+        r.requestHeaders.filter((m) => !REPLY_OWNED.has(m.key) && !m.key.startsWith(':')),
+      );
       cb.addResponseFlag(UAEX);
       cb.sendLocalReply({ status: r.statusCode, body: r.body, headers, flags: UAEX, details: 'ext_authz_denied' });
       return;
@@ -252,49 +251,34 @@ class ExtAuthzFilter implements StreamFilter {
     cb.sendLocalReply({ status: spec.statusOnError, body: '', flags: UAEX, details: 'ext_authz_error' });
   }
 
-  /** The OK answer's request mutations, in Envoy's order: set, add, append, remove, then query parameters. */
+  /** The OK answer's request mutations, in Envoy's order: headers, removals, then query parameters. */
   private applyOk(cb: FilterCallbacks, r: AuthzResponse): void {
-    const h = cb.headers;
     let changed = false;
-    for (const [k, v] of r.headersToSet) {
+    const plain: HeaderMutation[] = [];
+    for (const m of r.requestHeaders) {
       changed = true;
-      if (k === ':path') cb.path = v;
-      else if (k.startsWith(':') || k === 'host') continue;
-      else {
-        removeHeader(h, k);
-        h.push(k, v);
-      }
+      // :path can be set; other pseudo-headers and host are the request's identity and stay.
+      if (m.key === ':path' && (m.action === 'set' || m.action === 'overwriteIfExists')) cb.path = m.value;
+      else if (!m.key.startsWith(':') && m.key !== 'host') plain.push(m);
     }
-    for (const [k, v] of r.headersToAdd) {
-      changed = true;
-      if (!k.startsWith(':')) h.push(k, v);
-    }
-    for (const [k, v] of r.headersToAppend) {
-      changed = true;
-      const i = h.indexOf(k);
-      if (i >= 0 && i % 2 === 0) h[i + 1] = `${h[i + 1] as string},${v}`;
-    }
+    applyMutations(cb.headers, plain);
+    const h = cb.headers;
     for (const k of r.headersToRemove) {
       changed = true;
       // Pseudo-headers and host cannot be removed (the request would be malformed).
       if (k.startsWith(':') || k === 'host') continue;
-      removeHeader(h, k);
+      for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === k) h.splice(i, 2);
     }
     if (r.queryToSet.length > 0 || r.queryToRemove.length > 0) {
       changed = true;
       cb.path = rewriteQuery(cb.path, r.queryToSet, r.queryToRemove);
     }
     if (changed && this.spec.clearRouteCache) cb.clearRouteCache();
-    this.responseAdd = r.responseHeadersToAdd;
-    this.responseSet = r.responseHeadersToSet;
+    this.responseMutations = r.responseHeaders;
   }
 
   encodeHeaders(_status: number, headers: string[]): void {
-    for (const [k, v] of this.responseAdd) headers.push(k, v);
-    for (const [k, v] of this.responseSet) {
-      removeHeader(headers, k);
-      headers.push(k, v);
-    }
+    if (this.responseMutations.length > 0) applyMutations(headers, this.responseMutations);
   }
 
   onDestroy(): void {

@@ -2,21 +2,20 @@
 // unary envoy.service.auth.v3.Authorization/Check over the cluster's HTTP/2 pool.
 //
 // The call: POST /envoy.service.auth.v3.Authorization/Check, :authority the configured authority (Istio: the
-// service's hostname), content-type application/grpc, te: trailers, grpc-timeout, the initial_metadata, and
-// (unless skip_envoy_headers) the async client's x-envoy-internal / x-forwarded-for and the router's
+// service's hostname), content-type application/grpc, te: trailers, grpc-timeout, the initial_metadata, the
+// async client's x-envoy-internal / x-forwarded-for (unless skip_envoy_headers) and the router's
 // x-envoy-expected-rq-timeout-ms.
 //
 // The answer: a gRPC status other than OK, a non-200 HTTP status, a reset, a timeout, a message that does not
-// decode: error. status.code OK: allowed with ok_response's mutations (a header with `append: true` is
-// appended to an existing one, otherwise it overwrites; response_headers_to_add likewise add or set; query
-// parameters set and removed). Any other code: denied, 403 unless denied_response.status says otherwise, with
-// its headers and body. dynamic_metadata (or the deprecated ok_response.dynamic_metadata, which wins) is kept.
+// decode: error. status.code OK: allowed with ok_response's mutations (headers by their deprecated `append`
+// when set, else by append_action; headers removed; query parameters set and removed). Any other code: denied,
+// 403 unless denied_response.status says otherwise, with its headers and body. dynamic_metadata (or the deprecated ok_response.dynamic_metadata, which wins) is kept.
 import { decodeToJson, encodeJson, envoyRoot, type JsonObject } from '../../xds/protos.ts';
 import { callCluster, type CallResult, type PendingCall } from './cluster-call.ts';
 import { checkRequestJson, type CheckInput } from './check-request.ts';
 import type { GrpcServiceSpec } from './config.ts';
 import { proxyAddress } from './local-address.ts';
-import { emptyResponse, errorResponse, type AuthzResponse } from './response.ts';
+import { emptyResponse, errorResponse, type AuthzResponse, type HeaderMutation, type MutationAction } from './response.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
@@ -44,10 +43,9 @@ export function grpcCheckHeaders(s: GrpcServiceSpec): string[] {
   const h = ['host', s.authority, 'content-type', 'application/grpc', 'te', 'trailers'];
   if (s.timeoutMs > 0) h.push('grpc-timeout', grpcTimeout(s.timeoutMs));
   for (const [k, v] of s.initialMetadata) h.push(k, v);
-  if (!s.skipEnvoyHeaders) {
-    h.push('x-envoy-internal', 'true', 'x-forwarded-for', proxyAddress());
-    if (s.timeoutMs > 0) h.push('x-envoy-expected-rq-timeout-ms', String(s.timeoutMs));
-  }
+  // skip_envoy_headers turns off the async client's own headers; the router's timeout header stays.
+  if (!s.skipEnvoyHeaders) h.push('x-envoy-internal', 'true', 'x-forwarded-for', proxyAddress());
+  if (s.timeoutMs > 0) h.push('x-envoy-expected-rq-timeout-ms', String(s.timeoutMs));
   return h;
 }
 
@@ -80,15 +78,32 @@ function headerPair(o: HeaderOption): [string, string] | undefined {
   return [key, value];
 }
 
+const ACTIONS: Readonly<Record<string, MutationAction>> = {
+  APPEND_IF_EXISTS_OR_ADD: 'add',
+  ADD_IF_ABSENT: 'addIfAbsent',
+  OVERWRITE_IF_EXISTS_OR_ADD: 'set',
+  OVERWRITE_IF_EXISTS: 'overwriteIfExists',
+};
+
 /**
- * A HeaderValueOption of the response, into the lists Envoy keeps: `append` true appends, false (or unset, the
- * default for this message) overwrites.
+ * A HeaderValueOption of the answer as Envoy reads it: the deprecated `append`, when set, decides (true appends
+ * to a request header, adds a response header; false overwrites); else `append_action` (default
+ * APPEND_IF_EXISTS_OR_ADD: add).
  */
-function sortHeader(o: HeaderOption, set: [string, string][], append: [string, string][]): void {
+function mutation(o: HeaderOption, response: boolean): HeaderMutation | undefined {
   const p = headerPair(o);
-  if (!p) return;
-  if (o.append === true) append.push(p);
-  else set.push(p);
+  if (!p) return undefined;
+  let action: MutationAction;
+  if (o.append !== undefined) action = o.append ? (response ? 'add' : 'append') : 'set';
+  else action = ACTIONS[o.append_action ?? 'APPEND_IF_EXISTS_OR_ADD'] ?? 'set';
+  return { key: p[0], value: p[1], action };
+}
+
+function mutations(list: HeaderOption[] | undefined, response: boolean, into: HeaderMutation[]): void {
+  for (const o of list ?? []) {
+    const m = mutation(o, response);
+    if (m) into.push(m);
+  }
 }
 
 /** The decoded CheckResponse (proto3 JSON) as Envoy's Response. */
@@ -99,16 +114,16 @@ export function grpcAuthzResponse(res: JsonObject): AuthzResponse {
   if (ok) {
     const okr = res.ok_response as JsonObject | undefined;
     if (okr) {
-      for (const h of (okr.headers as HeaderOption[] | undefined) ?? []) sortHeader(h, out.headersToSet, out.headersToAppend);
+      mutations(okr.headers as HeaderOption[] | undefined, false, out.requestHeaders);
       for (const n of (okr.headers_to_remove as string[] | undefined) ?? []) out.headersToRemove.push(n.toLowerCase());
-      for (const h of (okr.response_headers_to_add as HeaderOption[] | undefined) ?? []) sortHeader(h, out.responseHeadersToSet, out.responseHeadersToAdd);
+      mutations(okr.response_headers_to_add as HeaderOption[] | undefined, true, out.responseHeaders);
       for (const q of (okr.query_parameters_to_set as { key?: string; value?: string }[] | undefined) ?? []) out.queryToSet.push([q.key ?? '', q.value ?? '']);
       for (const n of (okr.query_parameters_to_remove as string[] | undefined) ?? []) out.queryToRemove.push(n);
     }
   } else {
     const d = res.denied_response as JsonObject | undefined;
     if (d) {
-      for (const h of (d.headers as HeaderOption[] | undefined) ?? []) sortHeader(h, out.headersToSet, out.headersToAppend);
+      mutations(d.headers as HeaderOption[] | undefined, true, out.requestHeaders);
       const code = httpStatusNumber((d.status as { code?: unknown } | undefined)?.code);
       if (code > 0) out.statusCode = code;
       out.body = typeof d.body === 'string' ? d.body : '';

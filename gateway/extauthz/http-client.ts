@@ -66,9 +66,9 @@ export function httpAuthzResponse(s: HttpServiceSpec, r: CallResult): AuthzRespo
       if (ok) for (const n of v.split(',')) if (n.trim() !== '') out.headersToRemove.push(n.trim().toLowerCase());
       continue;
     }
-    if (ok ? s.upstream(k) : s.client(k)) out.headersToSet.push([k, v]);
-    if (ok && s.upstreamAppend(k)) out.headersToAppend.push([k, v]);
-    if (ok && s.clientOnSuccess(k)) out.responseHeadersToAdd.push([k, v]);
+    if (ok ? s.upstream(k) : s.client(k)) out.requestHeaders.push({ key: k, value: v, action: 'set' });
+    if (ok && s.upstreamAppend(k)) out.requestHeaders.push({ key: k, value: v, action: 'append' });
+    if (ok && s.clientOnSuccess(k)) out.responseHeaders.push({ key: k, value: v, action: 'add' });
     if (s.metadataFromHeaders(k)) (out.dynamicMetadata ??= {})[k] = v;
   }
   if (!ok) {

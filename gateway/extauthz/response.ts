@@ -2,18 +2,26 @@
 // Response): OK with request header mutations, Denied with the reply to send, or Error.
 export type CheckStatus = 'ok' | 'denied' | 'error';
 
+/**
+ * How a header of the answer changes a header map (Envoy's HeaderMutationAction): `set` overwrites (or adds),
+ * `add` adds beside existing values, `append` joins onto an existing value with ',' (a missing header stays missing), `addIfAbsent`
+ * adds only when the header is missing, `overwriteIfExists` overwrites only when it is there.
+ */
+export type MutationAction = 'set' | 'add' | 'append' | 'addIfAbsent' | 'overwriteIfExists';
+
+export interface HeaderMutation {
+  key: string;
+  value: string;
+  action: MutationAction;
+}
+
 export interface AuthzResponse {
   status: CheckStatus;
-  /** Request headers to overwrite (setCopy). */
-  headersToSet: [string, string][];
-  /** Request headers to add beside existing ones (addCopy). */
-  headersToAdd: [string, string][];
-  /** Appended to an existing request header only, joined with ',' (appendCopy). */
-  headersToAppend: [string, string][];
+  /** OK: the request's header mutations, in order. Denied: the reply's headers. */
+  requestHeaders: HeaderMutation[];
   headersToRemove: string[];
-  /** Response headers on success: added to (addCopy) or set on (setCopy) the upstream's response. */
-  responseHeadersToAdd: [string, string][];
-  responseHeadersToSet: [string, string][];
+  /** OK: mutations of the upstream's response on its way to the client. */
+  responseHeaders: HeaderMutation[];
   queryToSet: [string, string][];
   queryToRemove: string[];
   /** Denied: the reply's status and body. */
@@ -28,12 +36,9 @@ export interface AuthzResponse {
 export function emptyResponse(status: CheckStatus): AuthzResponse {
   return {
     status,
-    headersToSet: [],
-    headersToAdd: [],
-    headersToAppend: [],
+    requestHeaders: [],
     headersToRemove: [],
-    responseHeadersToAdd: [],
-    responseHeadersToSet: [],
+    responseHeaders: [],
     queryToSet: [],
     queryToRemove: [],
     statusCode: 403,
@@ -46,4 +51,35 @@ export function errorResponse(reason: string): AuthzResponse {
   const r = emptyResponse('error');
   r.reason = reason;
   return r;
+}
+
+/** Applies mutations to a flat [name, value, ...] header list (lowercase names), in order. */
+export function applyMutations(h: string[], mutations: readonly HeaderMutation[]): void {
+  for (const { key, value, action } of mutations) {
+    let at = -1;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] === key) {
+        at = i;
+        break;
+      }
+    }
+    switch (action) {
+      case 'add':
+        h.push(key, value);
+        break;
+      case 'append':
+        // Envoy appends to an existing header only (a missing one stays missing).
+        if (at >= 0) h[at + 1] = `${h[at + 1] as string},${value}`;
+        break;
+      case 'addIfAbsent':
+        if (at < 0) h.push(key, value);
+        break;
+      case 'overwriteIfExists':
+      case 'set':
+        if (at < 0 && action === 'overwriteIfExists') break;
+        for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === key) h.splice(i, 2);
+        h.push(key, value);
+        break;
+    }
+  }
 }
