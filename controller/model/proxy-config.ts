@@ -64,14 +64,14 @@ export function mergeProxyConfig(base: Readonly<Obj>, overlay: Readonly<Obj>): O
   return out;
 }
 
-export type AnnotationResult = { ok: true; overlay: Obj | undefined } | { ok: false; error: string };
+type AnnotationResult = { ok: true; overlay: Obj | undefined } | { ok: false; error: string };
 
 /**
  * The `proxy.istio.io/config` annotation's value decoded as sigs.k8s.io/yaml does (YAML 1.1, JSON being YAML):
  * undefined for an empty or `null` annotation (nothing to apply), an error for invalid YAML or a value that is not
  * a map.
  */
-export function parseProxyConfigAnnotation(text: string): AnnotationResult {
+function parseProxyConfigAnnotation(text: string): AnnotationResult {
   if (text === '') return { ok: true, overlay: undefined };
   const doc = parseDocument(text, { version: '1.1', uniqueKeys: true });
   // The parser's first line (it names line and column; the rest is a source excerpt).
