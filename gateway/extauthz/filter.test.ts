@@ -580,6 +580,14 @@ describe('ext_authz with a gRPC authorization service', () => {
     assert.deepEqual([r.status, r.body, header(r.headers ?? [], 'x-reason'), r.details], [401, 'go away', 'bad', 'ext_authz_denied']);
   });
 
+  test('a denied status no reply can carry (1xx, past 599) is 403', async () => {
+    for (const code of [101, 600]) {
+      auth.answer = (_q, cb) => cb(null, { status: { code: 7 }, denied_response: { status: { code } } });
+      const r = ((await run(factory(grpcConfig(), env).createFilter(), fake(env))) as { reply: LocalReply }).reply;
+      assert.equal(r.status, 403);
+    }
+  });
+
   test('denied without a DeniedHttpResponse: 403 with an empty body', async () => {
     auth.answer = (_q, cb) => cb(null, { status: { code: 16 } });
     const r = ((await run(factory(grpcConfig(), env).createFilter(), fake(env))) as { reply: LocalReply }).reply;

@@ -125,7 +125,8 @@ export function grpcAuthzResponse(res: JsonObject): AuthzResponse {
     if (d) {
       mutations(d.headers as HeaderOption[] | undefined, true, out.requestHeaders);
       const code = httpStatusNumber((d.status as { code?: unknown } | undefined)?.code);
-      if (code > 0) out.statusCode = code;
+      // A code no HTTP reply can carry (a 1xx, or past 599) keeps the default 403 rather than break the reply.
+      if (code >= 200 && code <= 599) out.statusCode = code;
       out.body = typeof d.body === 'string' ? d.body : '';
     }
   }
