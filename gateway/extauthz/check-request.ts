@@ -11,7 +11,7 @@ import type { X509Certificate } from 'node:crypto';
 import { plainIp } from '../http/request-headers.ts';
 import type { HeaderKeyMatch } from './config.ts';
 
-export const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
+const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
 
 export interface CheckPeer {
   address: string;
@@ -46,7 +46,7 @@ export interface CheckInput {
 }
 
 /** Envoy's principal of a certificate: first URI SAN, first DNS SAN, else the subject (RFC 2253 order). */
-export function certificatePrincipal(x: X509Certificate | undefined): string {
+function certificatePrincipal(x: X509Certificate | undefined): string {
   if (!x) return '';
   const sans = (x.subjectAltName ?? '').split(', ');
   const uri = sans.find((s) => s.startsWith('URI:'));

@@ -11,7 +11,7 @@ import type { Host } from '../upstream/host.ts';
 import { RQ } from '../upstream/resource-manager.ts';
 
 /** The most of a response body the proxy keeps from an authorization service (Envoy's default buffer limit). */
-export const MAX_RESPONSE_BYTES = 1024 * 1024;
+const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 export interface CallRequest {
   cluster: string;

@@ -52,7 +52,7 @@ export interface GrpcServiceSpec {
   skipEnvoyHeaders: boolean;
 }
 
-export interface BodySettings {
+interface BodySettings {
   maxBytes: number;
   allowPartial: boolean;
   packAsBytes: boolean;

@@ -23,7 +23,7 @@ import { grpcCheck } from './grpc-client.ts';
 import { httpCheck } from './http-client.ts';
 import { applyMutations, type AuthzResponse, type HeaderMutation } from './response.ts';
 
-export const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
+const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
 const FAILURE_MODE_ALLOWED_HEADER = 'x-envoy-auth-failure-mode-allowed';
 
 /**

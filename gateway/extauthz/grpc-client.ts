@@ -31,7 +31,7 @@ export function grpcFrame(msg: Uint8Array): Buffer {
   return out;
 }
 
-export function encodeCheckRequest(c: CheckInput): Uint8Array {
+function encodeCheckRequest(c: CheckInput): Uint8Array {
   return encodeJson(CHECK_REQUEST, checkRequestJson(c));
 }
 
@@ -39,7 +39,7 @@ function grpcTimeout(ms: number): string {
   return `${ms}m`;
 }
 
-export function grpcCheckHeaders(s: GrpcServiceSpec): string[] {
+function grpcCheckHeaders(s: GrpcServiceSpec): string[] {
   const h = ['host', s.authority, 'content-type', 'application/grpc', 'te', 'trailers'];
   if (s.timeoutMs > 0) h.push('grpc-timeout', grpcTimeout(s.timeoutMs));
   for (const [k, v] of s.initialMetadata) h.push(k, v);
@@ -107,7 +107,7 @@ function mutations(list: HeaderOption[] | undefined, response: boolean, into: He
 }
 
 /** The decoded CheckResponse (proto3 JSON) as Envoy's Response. */
-export function grpcAuthzResponse(res: JsonObject): AuthzResponse {
+function grpcAuthzResponse(res: JsonObject): AuthzResponse {
   const status = res.status as { code?: number } | undefined;
   const ok = (status?.code ?? 0) === 0;
   const out = emptyResponse(ok ? 'ok' : 'denied');
@@ -137,7 +137,7 @@ export function grpcAuthzResponse(res: JsonObject): AuthzResponse {
 }
 
 /** The buffered HTTP/2 answer of a Check call as Envoy's Response. */
-export function grpcCallResponse(r: CallResult): AuthzResponse {
+function grpcCallResponse(r: CallResult): AuthzResponse {
   if (!r.ok) return errorResponse(r.reason);
   if (r.status !== 200) return errorResponse(`authorization service answered HTTP ${r.status}`);
   // A trailers-only answer carries grpc-status in its headers.

@@ -21,7 +21,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 const HEADERS_TO_REMOVE = 'x-envoy-auth-headers-to-remove';
 
 /** The check request's head, as Envoy's async client sends it. */
-export function httpCheckHeaders(s: HttpServiceSpec, http: CheckHttp): { method: string; path: string; headers: string[] } {
+function httpCheckHeaders(s: HttpServiceSpec, http: CheckHttp): { method: string; path: string; headers: string[] } {
   const headers: string[] = [];
   let method = 'GET';
   let path = '/';
@@ -53,7 +53,7 @@ export function httpCheckHeaders(s: HttpServiceSpec, http: CheckHttp): { method:
 }
 
 /** Envoy's toResponse for a buffered answer of the HTTP service. */
-export function httpAuthzResponse(s: HttpServiceSpec, r: CallResult): AuthzResponse {
+function httpAuthzResponse(s: HttpServiceSpec, r: CallResult): AuthzResponse {
   if (!r.ok) return errorResponse(r.reason);
   if (r.status >= 500 || r.status < 100) return errorResponse(`authorization service answered ${r.status}`);
   const ok = r.status === 200;

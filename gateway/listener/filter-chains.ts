@@ -25,7 +25,7 @@ const NETWORK_EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.net
 const NETWORK_EXT_AUTHZ_NAME = NETWORK_EXT_AUTHZ_TYPE.slice(TYPE_PREFIX.length);
 
 /** A network filter before tcp_proxy (AuthorizationPolicy), in chain order. */
-export type PreFilterSpec = { kind: 'rbac'; rbac: NetworkRbacFilter } | { kind: 'ext_authz'; extAuthz: NetworkExtAuthzSpec };
+type PreFilterSpec = { kind: 'rbac'; rbac: NetworkRbacFilter } | { kind: 'ext_authz'; extAuthz: NetworkExtAuthzSpec };
 
 export interface FilterChainSpec {
   index: number;
