@@ -5,7 +5,8 @@
 // PASSTHROUGH and SIMPLE, TCP; hosts with namespaces and wildcards); VirtualServices with every match and action
 // a gateway uses; DestinationRules with subsets and port-level traffic policies; ServiceEntries with DNS, STATIC
 // and NONE resolution; AuthorizationPolicies of every action (dry-run too) with every source, operation and
-// `when` field, selecting this gateway, another workload or every one.
+// `when` field, selecting this gateway, another workload or every one; the mesh config's ext_authz extension
+// providers (HTTP and gRPC, every field, services that resolve or not) that CUSTOM policies name.
 //
 // Names come from small fixed pools (gw-a, svc-a, v1...) so that objects refer to each other often, and a
 // reference to an object the config does not hold stays valid Istio: shrinking can drop any object or field and
@@ -126,6 +127,8 @@ export interface World {
   serviceEntries: Named<ServiceEntrySpec>[];
   authorizationPolicies: GenAuthorizationPolicy[];
   requestAuthentications: Named<RequestAuthenticationSpec>[];
+  /** meshConfig.extensionProviders (none: no mesh config, istiod's defaults). */
+  extensionProviders: Obj[];
 }
 
 interface GenAuthorizationPolicy extends Named<AuthorizationPolicySpec> {
@@ -860,8 +863,9 @@ const authorizationPolicyArb: fc.Arbitrary<GenAuthorizationPolicy> = fc
   .record({
     namespace: fc.constantFrom('istio-system', 'istio-system', 'default'),
     name: fc.constantFrom('ap-a', 'ap-b', 'ap-c'),
-    action: fc.constantFrom<'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM'>('ALLOW', 'ALLOW', 'DENY', 'DENY', 'AUDIT', 'CUSTOM'),
-    provider: fc.constantFrom('ext-a', 'ext-b'),
+    action: fc.constantFrom<'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM'>('ALLOW', 'ALLOW', 'DENY', 'DENY', 'AUDIT', 'CUSTOM', 'CUSTOM'),
+    // Mostly one provider per gateway: two different ones fail closed (PILOT_ENABLE_MULTIPLE_CUSTOM_AUTHZ_PROVIDERS).
+    provider: fc.constantFrom('ext-a', 'ext-a', 'ext-a', 'ext-b'),
     selector: fc.constantFrom<('ingress' | 'other' | 'empty' | undefined)[]>(undefined, undefined, 'ingress', 'other', 'empty'),
     dryRun: rare(fc.constantFrom('true', 'false', '1', 'True')),
     noRules: fc.boolean(),
@@ -882,6 +886,69 @@ const authorizationPolicyArb: fc.Arbitrary<GenAuthorizationPolicy> = fc
     const dryRun = p.action === 'ALLOW' || p.action === 'DENY' ? p.dryRun : undefined;
     return { namespace: p.namespace, name: p.name, spec, ...(dryRun ? { dryRun } : {}) };
   });
+
+// ---- mesh config: ext_authz extension providers ---------------------------------------------------
+
+/** The Service of the ext_authz server, in every config that has extension providers. */
+const AUTHZ_SERVICE = { name: 'ext-authz', namespace: 'ns1', ports: [8000, 9000] } as const;
+
+/**
+ * A provider's service: mostly the ext_authz Service (by FQDN or <namespace>/<FQDN>), else a generated Service, a
+ * ServiceEntry host, or one nothing declares.
+ */
+const authzServiceArb = (wild: boolean): fc.Arbitrary<string> =>
+  fc.oneof(
+    { arbitrary: fc.constant(`${AUTHZ_SERVICE.name}.${AUTHZ_SERVICE.namespace}.svc.cluster.local`), weight: 6 },
+    { arbitrary: fc.constant(`${AUTHZ_SERVICE.namespace}/${AUTHZ_SERVICE.name}.${AUTHZ_SERVICE.namespace}.svc.cluster.local`), weight: 3 },
+    { arbitrary: fc.tuple(fc.constantFrom(...SERVICE_NAMES), fc.constantFrom(...NAMESPACES)).map(([s, ns]) => `${s}.${ns}.svc.cluster.local`), weight: 3 },
+    {
+      arbitrary: fc.tuple(fc.constantFrom(...SERVICE_NAMES), fc.constantFrom(...NAMESPACES)).map(([s, ns]) => `${ns}/${s}.${ns}.svc.cluster.local`),
+      weight: 2,
+    },
+    { arbitrary: fc.constantFrom(...SE_HOSTS), weight: 1 },
+    { arbitrary: fc.constant('missing.example.org'), weight: wild ? 1 : 0 },
+  );
+/**
+ * One provider of each kind, `wild` with values istiod refuses (port 0, a lone `*` header, statusOnError 299 or x,
+ * a pathPrefix without /), which make the CUSTOM policies naming it fail closed; otherwise values it takes.
+ */
+function providerArb(name: string, wild: boolean): fc.Arbitrary<Obj> {
+  const headers = rare(fc.uniqueArray(fc.constantFrom('x-a', 'x-b-*', '*-id', 'authorization', ...(wild ? ['*'] : [])), { minLength: 1, maxLength: 3 }));
+  const common = {
+    service: authzServiceArb(wild),
+    port: fc.constantFrom(...AUTHZ_SERVICE.ports, ...AUTHZ_SERVICE.ports, ...SERVICE_PORTS, ...(wild ? [0] : [])),
+    timeout: rare(fc.constantFrom('1s', '0.25s', '2m')),
+    failOpen: maybe(fc.boolean()),
+    statusOnError: rare(fc.constantFrom('403', '503', ...(wild ? ['299', 'x'] : []))),
+    includeRequestBodyInCheck: rare(
+      fc.record({ maxRequestBytes: fc.constantFrom(0, 1024), allowPartialMessage: fc.boolean(), packAsBytes: fc.boolean() }, { requiredKeys: [] }),
+    ),
+  };
+  const http = fc.record(
+    {
+      ...common,
+      pathPrefix: rare(fc.constantFrom('/check', ...(wild ? ['check'] : []))),
+      includeRequestHeadersInCheck: headers,
+      includeHeadersInCheck: headers,
+      includeAdditionalHeadersInCheck: rare(fc.constantFrom({ 'x-add': 'v' }, { 'x-b': '2', 'a-first': '' })),
+      headersToUpstreamOnAllow: headers,
+      headersToDownstreamOnDeny: headers,
+      headersToDownstreamOnAllow: headers,
+    },
+    { requiredKeys: ['service', 'port'] },
+  );
+  const grpc = fc.record(common, { requiredKeys: ['service', 'port'] });
+  return fc.oneof(
+    http.map((p) => clean({ name, envoyExtAuthzHttp: p })),
+    grpc.map((p) => clean({ name, envoyExtAuthzGrpc: p })),
+  );
+}
+const extensionProviderArb = (name: string): fc.Arbitrary<Obj> =>
+  fc.oneof({ arbitrary: providerArb(name, false), weight: 3 }, { arbitrary: providerArb(name, true), weight: 1 });
+/** ext-a and ext-b, each there or not (a policy naming a missing one fails closed). */
+const extensionProvidersArb: fc.Arbitrary<Obj[]> = fc
+  .tuple(fc.option(extensionProviderArb('ext-a'), { nil: undefined, freq: 5 }), rare(extensionProviderArb('ext-b')))
+  .map((l) => l.filter((p): p is Obj => p !== undefined));
 
 // ---- RequestAuthentications --------------------------------------------------------------------
 
@@ -963,6 +1030,7 @@ export const worldArb: fc.Arbitrary<World> = fc.record({
   serviceEntries: uniqueBy(serviceEntryArb, key, 0, 2),
   authorizationPolicies: uniqueBy(authorizationPolicyArb, key, 0, 3),
   requestAuthentications: uniqueBy(requestAuthenticationArb, key, 0, 3),
+  extensionProviders: extensionProvidersArb,
 });
 
 // ---- objects -----------------------------------------------------------------------------------
@@ -1134,6 +1202,22 @@ function objectsOf(w: World): Obj[] {
       metadata: { name: p.name, namespace: p.namespace, ...(p.dryRun ? { annotations: { 'istio.io/dry-run': p.dryRun } } : {}) },
       spec: p.spec,
     })),
+    ...(w.extensionProviders.length
+      ? [
+          {
+            apiVersion: 'v1',
+            kind: 'Service',
+            metadata: { name: AUTHZ_SERVICE.name, namespace: AUTHZ_SERVICE.namespace },
+            spec: {
+              selector: { app: AUTHZ_SERVICE.name },
+              ports: [
+                { name: 'http', port: 8000 },
+                { name: 'grpc', port: 9000 },
+              ],
+            },
+          },
+        ]
+      : []),
     ...w.requestAuthentications.map((r) => ({
       apiVersion: 'security.istio.io/v1',
       kind: 'RequestAuthentication',
@@ -1156,6 +1240,7 @@ export function caseOf(name: string, w: World): DiffCase {
     yaml: objectsOf(w)
       .map((o) => stringify(o, { lineWidth: 0, version: '1.1' }))
       .join('---\n'),
+    ...(w.extensionProviders.length ? { mesh: stringify({ extensionProviders: w.extensionProviders }, { lineWidth: 0, version: '1.1' }) } : {}),
   };
 }
 
@@ -1166,5 +1251,6 @@ export function goldenInput(c: DiffCase, comment: string): string {
     .map((l) => `# ${l}`.trimEnd())
     .join('\n');
   const identity = stringify({ kind: 'Identity', identity: c.identity }, { lineWidth: 0 });
-  return `${header}\n${identity}---\n${c.yaml}`;
+  const mesh = c.mesh === undefined ? '' : `${stringify({ kind: 'MeshConfig', mesh: c.mesh }, { lineWidth: 0 })}---\n`;
+  return `${header}\n${identity}---\n${mesh}${c.yaml}`;
 }
