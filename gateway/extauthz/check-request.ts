@@ -150,21 +150,80 @@ export function checkRequestJson(c: CheckInput): Record<string, unknown> {
   const attributes: Record<string, unknown> = { source: address(c.source), destination: address(c.destination) };
   if (c.http) {
     const h = c.http;
+    // Proto strings are UTF-8: the request's bytes go through Envoy's sanitizer (invalid bytes become '!').
+    const headers: Record<string, string> = {};
+    for (const [k, v] of h.headers) headers[k] = sanitizeUtf8(v);
     const http: Record<string, unknown> = {
       id: h.id,
       method: h.method,
-      headers: Object.fromEntries(h.headers),
-      path: h.path,
-      host: h.host,
+      headers,
+      path: sanitizeUtf8(h.path),
+      host: sanitizeUtf8(h.host),
       scheme: h.scheme,
       size: h.size,
       protocol: h.protocol,
     };
     if (h.body) {
       if (h.packAsBytes) http.raw_body = h.body.toString('base64');
-      else http.body = h.body.toString('utf8');
+      else http.body = sanitizeUtf8(h.body.toString('latin1'));
     }
     attributes.request = { time: new Date(c.timeMs).toISOString(), http };
   }
   return { attributes };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Length of the valid UTF-8 sequence at `i` (1..4), or 0 when the byte there cannot start one. */
+function sequenceLength(b: Uint8Array, i: number): number {
+  const c = b[i] as number;
+  if (c < 0x80) return 1;
+  let n: number;
+  let lo = 0x80;
+  let hi = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) n = 2;
+  else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c === 0xe0) lo = 0xa0; // no overlong forms
+    if (c === 0xed) hi = 0x9f; // no surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c === 0xf0) lo = 0x90;
+    if (c === 0xf4) hi = 0x8f; // nothing past U+10FFFF
+  } else return 0;
+  if (i + n > b.length) return 0;
+  for (let k = 1; k < n; k++) {
+    const x = b[i + k] as number;
+    if (x < (k === 1 ? lo : 0x80) || x > (k === 1 ? hi : 0xbf)) return 0;
+  }
+  return n;
+}
+
+/**
+ * A header value (one char per byte, as the proxy holds them) as the text a CheckRequest string carries:
+ * Envoy's MessageUtil::sanitizeUtf8String, which keeps valid UTF-8 and turns each byte that breaks it into '!'.
+ */
+export function sanitizeUtf8(binary: string): string {
+  let ascii = true;
+  for (let i = 0; i < binary.length; i++) {
+    if (binary.charCodeAt(i) > 0x7f) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return binary;
+  const b = Buffer.from(binary, 'latin1');
+  try {
+    return utf8.decode(b);
+  } catch {
+    // Invalid somewhere: replace the bytes that break it.
+  }
+  for (let i = 0; i < b.length;) {
+    const n = sequenceLength(b, i);
+    if (n === 0) {
+      b[i] = 0x21;
+      i++;
+    } else i += n;
+  }
+  return b.toString('utf8');
 }
