@@ -501,6 +501,8 @@ describe('ext_authz with a gRPC authorization service', () => {
         'old',
         'x-user',
         'mallory',
+        'x-latin',
+        'caf\u00e9',
       ],
     });
     const before = auth.seen.length;
@@ -522,6 +524,7 @@ describe('ext_authz with a gRPC authorization service', () => {
     assert.equal(hs.authorization, 'Bearer t', 'gRPC without an allowlist: every header');
     assert.equal(hs['x-dup'], '1,2');
     assert.equal(hs.host, undefined, 'host is :authority');
+    assert.equal(hs['x-latin'], 'caf!', 'a byte that is not UTF-8 becomes ! (Envoy sanitizes proto strings)');
     assert.equal(seen.metadata.get('x-envoy-internal')[0], 'true');
     assert.equal(header(f.cb.headers, 'x-user'), 'alice');
     assert.equal(header(f.cb.headers, 'x-tags'), 'a,b', 'append: true appends to the existing header');
