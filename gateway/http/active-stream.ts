@@ -353,6 +353,10 @@ export class ActiveStream implements FilterCallbacks {
     // upgrade payload, never a next request (Envoy's codec stays in upgrade mode).
     this.closeConnection = p.connectionClose || hcm.draining || p.upgrade !== undefined;
     this.grpc = isGrpcContentType(p.contentType);
+    // An upgrade has no body: what follows its head is tunnel payload (Envoy's codec direct-dispatches it), held
+    // until the upstream switches. HTTP/2 frames its body with DATA (content-length optional): a stream not
+    // ended with its headers has one.
+    this.endStream = p.upgrade !== undefined || !(info.h2 === true ? !info.complete() : p.contentLength > 0 || p.chunked);
     if (info.reject) {
       // A codec error (Envoy sendProtocolError): the reason phrase as body, and the connection closes.
       this.closeConnection = true;
@@ -484,6 +488,17 @@ export class ActiveStream implements FilterCallbacks {
     return this.parsed.requestId;
   }
 
+  /** HTTP/1.0, HTTP/1.1 or HTTP/2 (ext_authz's CheckRequest protocol; gateway/extauthz/filter.ts ExtAuthzCallbacks). */
+  get protocol(): string {
+    return protocolName(this.info);
+  }
+
+  /**
+   * The request headers ended the stream: there is no body (ext_authz does not wait for one). Decided when the
+   * headers arrive: an HTTP/2 body may be complete by the time an asynchronous filter lets the router run.
+   */
+  endStream = true;
+
   get downstream(): RequestInfo {
     return this.info;
   }
@@ -509,13 +524,8 @@ export class ActiveStream implements FilterCallbacks {
   /** The body's buffer, made on first use; undefined when the request has none (or is an upgrade). */
   private requestBody(): RequestBody | undefined {
     if (this.body) return this.body;
-    const p = this.parsed;
-    const info = this.info;
-    // An upgrade has none: what follows its head is tunnel payload (Envoy's codec direct-dispatches it), held
-    // until the upstream switches. HTTP/2 frames its body with DATA (content-length optional): a stream not
-    // ended with its headers has one.
-    if (p.upgrade !== undefined || !(info.h2 === true ? !info.complete() : p.contentLength > 0 || p.chunked)) return undefined;
-    this.body = new RequestBody(info.body, this.hcm.bufferLimit);
+    if (this.endStream) return undefined;
+    this.body = new RequestBody(this.info.body, this.hcm.bufferLimit);
     return this.body;
   }
 

@@ -5,6 +5,7 @@ import { rbacFilterFactory } from './filters/rbac.ts';
 import { jwtAuthnFilterFactory } from './filters/jwt-authn.ts';
 import { faultFilterFactory } from './filters/fault.ts';
 import { corsFilterFactory } from './filters/cors.ts';
+import { extAuthzFactory } from '../extauthz/filter.ts';
 
 function factoryFor(f: HttpFilterSpec, ctx: FilterFactoryContext): HttpFilterFactory {
   switch (f.kind) {
@@ -12,6 +13,8 @@ function factoryFor(f: HttpFilterSpec, ctx: FilterFactoryContext): HttpFilterFac
       return rbacFilterFactory(f.rbac, ctx);
     case 'jwt':
       return jwtAuthnFilterFactory(f.jwt);
+    case 'ext_authz':
+      return extAuthzFactory(f.extAuthz, ctx);
     case 'fault':
       return faultFilterFactory(ctx);
     case 'cors':

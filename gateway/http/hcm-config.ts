@@ -9,9 +9,15 @@ import { compileRouteConfig, websocketEnabled, type CompiledRouteConfig } from '
 import { parseXfcc, type XfccConfig } from '../tls/xfcc.ts';
 import { parseHttpRbac, type RbacFilter } from '../rbac/engine.ts';
 import { parseJwtAuthn, type JwtAuthnFilter } from '../jwt/filter.ts';
+import { parseExtAuthz, type ExtAuthzSpec } from '../extauthz/config.ts';
 
 /** An HTTP filter that acts on requests, validated: what the connection manager builds its filter factories from. */
-export type HttpFilterSpec = { kind: 'rbac'; rbac: RbacFilter } | { kind: 'jwt'; jwt: JwtAuthnFilter } | { kind: 'fault' } | { kind: 'cors' };
+export type HttpFilterSpec =
+  | { kind: 'rbac'; rbac: RbacFilter }
+  | { kind: 'jwt'; jwt: JwtAuthnFilter }
+  | { kind: 'ext_authz'; extAuthz: ExtAuthzSpec }
+  | { kind: 'fault' }
+  | { kind: 'cors' };
 
 export const SERVER_OVERWRITE = 0;
 export const SERVER_APPEND_IF_ABSENT = 1;
@@ -73,6 +79,7 @@ const FAULT_TYPE = 'envoy.extensions.filters.http.fault.v3.HTTPFault';
 const CORS_TYPE = 'envoy.extensions.filters.http.cors.v3.Cors';
 const RBAC_TYPE = 'envoy.extensions.filters.http.rbac.v3.RBAC';
 const JWT_TYPE = 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication';
+const EXT_AUTHZ_TYPE = 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
 
 // config_discovery is rejected with its own message below.
 const checkHttpFilter = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter', {
@@ -126,6 +133,7 @@ function checkHttpFilters(filters: readonly HttpFilter[], where: string): { supp
     const tc = `${w}.typed_config`;
     if (type === RBAC_TYPE) out.push({ kind: 'rbac', rbac: parseHttpRbac(unpackAny(cfg, `type.googleapis.com/${RBAC_TYPE}`), tc) });
     else if (type === JWT_TYPE) out.push({ kind: 'jwt', jwt: parseJwtAuthn(unpackAny(cfg, `type.googleapis.com/${JWT_TYPE}`), tc) });
+    else if (type === EXT_AUTHZ_TYPE) out.push({ kind: 'ext_authz', extAuthz: parseExtAuthz(unpackAny(cfg, `type.googleapis.com/${EXT_AUTHZ_TYPE}`), tc) });
     else if (type === FAULT_TYPE) {
       // The filter acts on the route's fault (typed_per_filter_config); filter-level faults would act on every request.
       const fault = f.typed_config ? unpackAny(cfg, `type.googleapis.com/${FAULT_TYPE}`) : {};
