@@ -15,6 +15,9 @@ import type { KubeObject } from './model/objects.ts';
 import type { ValidationError } from './model/validation.ts';
 import { startController, type Controller } from './controller.ts';
 import { PUBLIC_ONLY_JWKS } from './model/request-authentications.ts';
+import { EventEmitter } from 'node:events';
+import { DEFAULT_MESH_CONFIG, type MeshConfig, parseMeshConfig } from './model/mesh-config.ts';
+import type { MeshConfigSource } from './sources/mesh-config-file.ts';
 
 const AdsClient = grpc.makeGenericClientConstructor(AdsServiceDefinition, 'AggregatedDiscoveryService');
 const identity = { namespace: 'istio-system', podName: 'gw-0', labels: { istio: 'ingressgateway' } };
@@ -41,6 +44,7 @@ function service(name: string): KubeObject {
 
 async function setup(
   debounceMs = 100,
+  mesh?: MeshConfigSource,
 ): Promise<{ store: ObjectStore; errors: ValidationError[]; controller: Controller; watch: (type: string) => () => DiscoveryResponse[] }> {
   const store = new ObjectStore();
   const errors: ValidationError[] = [];
@@ -51,6 +55,7 @@ async function setup(
     xds: { host: '127.0.0.1', port: 0 },
     reporter: { report: (e) => errors.push(...e) },
     debounceMs,
+    ...(mesh ? { mesh } : {}),
   });
   controllers.push(controller);
   const client = new AdsClient(`127.0.0.1:${controller.port}`, grpc.credentials.createInsecure());
@@ -215,4 +220,49 @@ test('JWKS: the first config waits for the fetches its RequestAuthentications st
     jwksServer.closeAllConnections();
     jwksServer.close();
   }
+});
+
+/** A mesh config source the test switches by hand. */
+class TestMesh extends EventEmitter implements MeshConfigSource {
+  mesh: MeshConfig = DEFAULT_MESH_CONFIG;
+  current(): MeshConfig {
+    return this.mesh;
+  }
+  set(yaml: string): void {
+    const r = parseMeshConfig(yaml);
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    this.mesh = r.mesh;
+    this.emit('change');
+  }
+}
+
+test('a new mesh config is pushed at once: a CUSTOM policy that failed closed gets its ext_authz provider', async () => {
+  const mesh = new TestMesh();
+  const { store, controller, watch } = await setup(10, mesh);
+  store.upsert('Gateway', gateway('gw', 8080));
+  store.upsert('Service', {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'authz', namespace: 'foo' },
+    spec: { ports: [{ name: 'http', port: 8000 }] },
+  });
+  store.upsert('AuthorizationPolicy', {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'ext', namespace: 'istio-system' },
+    spec: { action: 'CUSTOM', provider: { name: 'ext' }, rules: [{ to: [{ operation: { paths: ['/headers'] } }] }] },
+  });
+  controller.markSynced();
+  const lds = watch(LISTENER_TYPE);
+  const last = (): string =>
+    JSON.stringify(
+      lds()
+        .at(-1)
+        ?.resources?.map((a) => unpackToJson(a)) ?? [],
+    );
+  await eventually(() => last().includes('deny-due-to-bad-CUSTOM-action'));
+  mesh.set('extensionProviders:\n- name: ext\n  envoyExtAuthzHttp: {service: authz.foo.svc.cluster.local, port: 8000}\n');
+  await eventually(() => last().includes('envoy.filters.http.ext_authz'));
+  assert.ok(last().includes('outbound|8000||authz.foo.svc.cluster.local'));
+  assert.ok(!last().includes('deny-due-to-bad-CUSTOM-action'));
 });
