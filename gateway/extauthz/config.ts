@@ -86,7 +86,13 @@ export interface NetworkExtAuthzSpec {
   statPrefix: string;
 }
 
-const TRANSPORT = 'the only transport API version Envoy has left (V3; AUTO and V2 are refused by its validation since 1.19), so it changes nothing on the wire';
+const TRANSPORT = 'V3, the only version Envoy has left (a gRPC service with another, unset included, is refused as Envoy does); nothing changes on the wire';
+
+/** Envoy's Config::Utility::checkTransportVersion, applied to configs with a gRPC service. */
+function checkTransportVersion(v: string | number | undefined, where: string): void {
+  if (v === 'V3' || v === 2) return;
+  throw new ConfigError(`${where}.transport_api_version: V2 (and AUTO) xDS transport protocol versions are not supported; set V3`);
+}
 
 const checkHttp = fieldTable(
   'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
@@ -264,6 +270,7 @@ export function parseExtAuthz(cfg: HttpExtAuthz, where: string): ExtAuthzSpec {
     allowedHeaders = keyMatcher(list, `${where}.allowed_headers`, ['authorization', ':method', ':path', ':authority']);
   } else {
     service = parseGrpcService(cfg.grpc_service as GrpcServiceConfig, `${where}.grpc_service`);
+    checkTransportVersion(cfg.transport_api_version, where);
     // gRPC without an allowlist sends every header (Envoy's backwards compatible default).
     allowedHeaders = cfg.allowed_headers === undefined ? undefined : keyMatcher(cfg.allowed_headers, `${where}.allowed_headers`);
   }
@@ -289,6 +296,7 @@ export function parseExtAuthz(cfg: HttpExtAuthz, where: string): ExtAuthzSpec {
 export function parseNetworkExtAuthz(cfg: NetworkExtAuthz, where: string): NetworkExtAuthzSpec {
   checkNetwork(cfg, where);
   if (cfg.grpc_service === undefined) throw new ConfigError(`${where}.grpc_service: is required`);
+  checkTransportVersion(cfg.transport_api_version, where);
   const sp = cfg.stat_prefix ?? '';
   if (sp === '') throw new ConfigError(`${where}.stat_prefix: must not be empty`);
   return {

@@ -150,6 +150,7 @@ const stat = (env: { store: StatsStore }, name: string): number | undefined => e
 describe('ext_authz config', () => {
   const bad: [string, ExtAuthz, RegExp][] = [
     ['no service', { failure_mode_allow: true }, /exactly one of grpc_service and http_service/],
+    ['a gRPC service without transport_api_version V3', { grpc_service: { envoy_grpc: { cluster_name: 'c' } } }, /V2 \(and AUTO\)/],
     ['google_grpc', { grpc_service: { google_grpc: { target_uri: 'x', stat_prefix: 'x' } } }, /google_grpc: not supported/],
     ['an unimplemented field', { ...httpConfig(), metadata_context_namespaces: ['x'] }, /field 'metadata_context_namespaces' is not supported/],
     ['a zero max_request_bytes', { ...httpConfig(), with_request_body: { max_request_bytes: 0 } }, /max_request_bytes: must be greater than 0/],
@@ -176,7 +177,7 @@ describe('ext_authz config', () => {
   });
 
   test('the gRPC timeout defaults to 200 ms and the authority to the cluster name', () => {
-    const s = parseExtAuthz({ grpc_service: { envoy_grpc: { cluster_name: GRPC_CLUSTER } } }, 'x').service;
+    const s = parseExtAuthz({ grpc_service: { envoy_grpc: { cluster_name: GRPC_CLUSTER } }, transport_api_version: 'V3' }, 'x').service;
     assert.equal(s.kind, 'grpc');
     assert.equal(s.timeoutMs, 200);
     assert.equal(s.kind === 'grpc' ? s.authority : '', GRPC_CLUSTER);
@@ -558,6 +559,7 @@ describe('ext_authz with a gRPC authorization service', () => {
         timeout: '0.5s',
         initial_metadata: [{ key: 'x-md', value: 'v' }],
       },
+      transport_api_version: 'V3',
     };
     raw.once('stream', (_s, h) => (head = h));
     assert.deepEqual(await run(factory(cfg, env).createFilter(), fake(env)), { kind: 'continue' });
@@ -637,7 +639,7 @@ describe('ext_authz with a gRPC authorization service', () => {
   });
 
   test('hostile answers are errors: a message that does not decode, no grpc-status, an HTTP/1.1-only cluster', async () => {
-    const cfg = (cluster: string): ExtAuthz => ({ grpc_service: { envoy_grpc: { cluster_name: cluster }, timeout: '1s' } });
+    const cfg = (cluster: string): ExtAuthz => ({ grpc_service: { envoy_grpc: { cluster_name: cluster }, timeout: '1s' }, transport_api_version: 'V3' });
     rawAnswer = (s) => {
       s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
