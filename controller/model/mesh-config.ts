@@ -46,7 +46,7 @@ export interface EnvoyExtAuthzHttpProvider {
 }
 
 /** MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationGrpcProvider. */
-export interface EnvoyExtAuthzGrpcProvider {
+interface EnvoyExtAuthzGrpcProvider {
   service: string;
   port: number;
   timeout?: ProtoDuration;
@@ -226,7 +226,7 @@ function duration(d: Decoder, o: Obj, name: string, path: string): ProtoDuration
   return parsed;
 }
 
-export const durationNanos = (p: ProtoDuration): number => p.seconds * 1e9 + p.nanos;
+const durationNanos = (p: ProtoDuration): number => p.seconds * 1e9 + p.nanos;
 
 /** A well-known message meshgate does not look into: it must at least be a map. */
 function anyMessage(d: Decoder, o: Obj, name: string, path: string): void {
@@ -309,6 +309,8 @@ const PROVIDER_KINDS = [
 ] as const;
 
 function extensionProvider(d: Decoder, v: unknown, path: string): ExtensionProvider | undefined {
+  // jsonpb decodes a null list element as an empty message: a provider without name or kind.
+  if (v === null) return { name: '', kind: 'other', provider: '' };
   if (!isObj(v)) {
     d.fail(path, `an extension provider must be a map with a name and one provider kind, got ${JSON.stringify(v)}`);
     return undefined;
@@ -390,13 +392,13 @@ function serviceError(service: string): string | undefined {
 }
 
 /** A status code Envoy's type.v3.StatusCode names (the statusOnError values istiod accepts). */
-export const ENVOY_STATUS_CODES: ReadonlySet<number> = new Set([
+const ENVOY_STATUS_CODES: ReadonlySet<number> = new Set([
   0, 100, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411,
   412, 413, 414, 415, 416, 417, 421, 422, 423, 424, 426, 428, 429, 431, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
 ]);
 
 /** validateExtensionProviderEnvoyExtAuthzStatusOnError (strconv.ParseInt then the StatusCode enum). */
-export function statusOnErrorError(status: string): string | undefined {
+function statusOnErrorError(status: string): string | undefined {
   if (status === '') return undefined;
   if (!/^[+-]?\d+$/.test(status)) return `invalid statusOnError value ${status}: strconv.ParseInt: parsing ${JSON.stringify(status)}: invalid syntax`;
   if (!ENVOY_STATUS_CODES.has(Number(status))) return `unsupported statusOnError value ${status}`;
