@@ -33,7 +33,11 @@ const refused: [string, string, RegExp][] = [
   ['numTrustedProxies negative', 'defaultConfig:\n  gatewayTopology:\n    numTrustedProxies: -1\n', /numTrustedProxies: must be an unsigned 32-bit integer/],
   ['not a map', '- a\n- b\n', /must be a map of MeshConfig fields/],
   ['invalid YAML', 'a: [\n', /not valid YAML/],
-  ['a provider with two kinds', 'extensionProviders:\n- name: x\n  envoyExtAuthzHttp: {}\n  envoyExtAuthzGrpc: {}\n', /one kind/],
+  [
+    'a provider kind that is not a map',
+    'extensionProviders:\n- name: x\n  zipkin: 1\n  envoyExtAuthzGrpc: {}\n',
+    /extensionProviders\[0\]\.zipkin: must be a map/,
+  ],
 ];
 for (const [name, text, want] of refused) {
   test(`refused: ${name}`, () => {
@@ -82,6 +86,11 @@ extensionProviders:
   assert.deepEqual(http.envoyExtAuthzHttp.timeout, { seconds: 90, nanos: 0 });
   assert.deepEqual(http.envoyExtAuthzHttp.includeRequestBodyInCheck, { maxRequestBytes: 1024, allowPartialMessage: true, packAsBytes: false });
   assert.deepEqual(http.envoyExtAuthzHttp.includeAdditionalHeadersInCheck, { 'x-a': 'b' });
+});
+
+test('a provider with two kinds is the later one in declaration order, as jsonpb sets a oneof', () => {
+  const p = ok('extensionProviders:\n- name: x\n  envoyExtAuthzGrpc: {port: 1}\n  envoyExtAuthzHttp: {port: 2}\n').mesh.extensionProviders.at(-1);
+  assert.equal(p?.kind, 'envoyExtAuthzGrpc');
 });
 
 test('an invalid extension provider is a warning, not a refusal (istiod logs it)', () => {

@@ -289,7 +289,7 @@ function extAuthzGrpc(d: Decoder, o: Obj, path: string): EnvoyExtAuthzGrpcProvid
   };
 }
 
-/** The oneof `provider` of MeshConfig.ExtensionProvider: the kinds istio's API defines. */
+/** The oneof `provider` of MeshConfig.ExtensionProvider: the kinds istio's API defines, in declaration order. */
 const PROVIDER_KINDS = [
   'envoyExtAuthzHttp',
   'envoyExtAuthzGrpc',
@@ -316,12 +316,10 @@ function extensionProvider(d: Decoder, v: unknown, path: string): ExtensionProvi
     return undefined;
   }
   const name = str(d, v, 'name', path);
+  // jsonpb sets the oneof's fields in declaration order, each replacing the one before: the last one given wins.
   const kinds = PROVIDER_KINDS.filter((k) => field(v, k) !== undefined);
-  if (kinds.length > 1) {
-    d.fail(path, `an extension provider has one kind, found ${kinds.join(' and ')}`);
-    return undefined;
-  }
-  const kind = kinds[0];
+  for (const k of kinds.slice(0, -1)) anyMessage(d, v, k, path);
+  const kind = kinds.at(-1);
   if (kind === 'envoyExtAuthzHttp') {
     const o = message(d, v, kind, path);
     return o ? { name, kind, envoyExtAuthzHttp: extAuthzHttp(d, o, `${path}.${kind}`) } : undefined;
