@@ -1,13 +1,14 @@
 // `meshgate local`: what it tells the user (a gateway no Gateway selects) and the shape of its log lines.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ObjectStore } from '../../controller/model/store.ts';
 import type { KubeObject } from '../../controller/model/objects.ts';
-import { reportGatewaySelection, startLocal } from './local.ts';
+import { parseLocalArgs, reportGatewaySelection, startLocal } from './local.ts';
+import { UsageError } from '../usage-error.ts';
 
 const LABELS = { istio: 'ingressgateway', app: 'istio-ingressgateway' };
 
@@ -151,6 +152,33 @@ test('meshgate local on an unrelated config directory: every log line has each k
     assert.equal(warnings.length, 1);
     assert.equal(warnings[0]?.component, 'config');
     assert.deepEqual(warnings[0]?.labels, LABELS);
+  } finally {
+    await local.close();
+  }
+});
+
+test('--mesh-config: the file is read at start (log component mesh-config, each key once); a missing file is a usage error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshgate-local-mesh-'));
+  dirs.push(dir);
+  const config = join(dir, 'config');
+  mkdirSync(config);
+  writeFileSync(join(dir, 'mesh.yaml'), 'rootNamespace: mesh-root\n');
+  assert.throws(
+    () => parseLocalArgs(['--config', config, '--mesh-config', join(dir, 'nope.yaml')]),
+    (e: unknown) => e instanceof UsageError && /--mesh-config .*ENOENT/.test(e.message),
+  );
+  const o = parseLocalArgs(['--config', config, '--mesh-config', join(dir, 'mesh.yaml'), '--admin-port', '0', '--status-port', '0', '--metrics-port', '0']);
+  assert.equal(o.meshConfig, join(dir, 'mesh.yaml'));
+  const { log, raw, lines } = captureLogger();
+  const local = await startLocal({ ...o, drainSeconds: 0, concurrency: 1 }, log);
+  try {
+    const loaded = lines().find((l) => l.msg === 'mesh config loaded');
+    assert.equal(loaded?.component, 'mesh-config');
+    assert.equal(loaded?.rootNamespace, 'mesh-root');
+    for (const line of raw) {
+      const keys = topLevelKeys(line);
+      assert.deepEqual(keys, [...new Set(keys)], `duplicate keys in ${line}`);
+    }
   } finally {
     await local.close();
   }
