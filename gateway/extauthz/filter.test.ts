@@ -395,6 +395,7 @@ describe('ext_authz with an HTTP authorization service', () => {
     const o = await run(factory(strict, env).createFilter(), fake(env, { method: 'POST', body }));
     assert.deepEqual([(o as { reply: LocalReply }).reply.status, (o as { reply: LocalReply }).reply.body], [413, 'Payload Too Large']);
     assert.equal(auth.seen.length, before + 1, 'no check for the refused body');
+    assert.equal(stat(env, 'http.ingress.downstream_rq_too_large'), 1);
   });
 
   test("filter_enabled_metadata: no check (ext_authz.disabled) unless the CUSTOM policy's RBAC shadow rules matched", async () => {

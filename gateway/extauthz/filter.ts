@@ -107,10 +107,14 @@ class ExtAuthzFilter implements StreamFilter {
   private startedAt = 0;
   private responseMutations: HeaderMutation[] = [];
 
-  constructor(spec: ExtAuthzSpec, ctx: FilterFactoryContext, stats: Record<StatName, number>) {
+  /** The HCM's downstream_rq_too_large, when a body over max_request_bytes is refused. */
+  private readonly tooLarge: number | undefined;
+
+  constructor(spec: ExtAuthzSpec, ctx: FilterFactoryContext, stats: Record<StatName, number>, tooLarge: number | undefined) {
     this.spec = spec;
     this.ctx = ctx;
     this.stats = stats;
+    this.tooLarge = tooLarge;
   }
 
   decodeHeaders(cb: ExtAuthzCallbacks): 'continue' | 'stop' {
@@ -145,7 +149,8 @@ class ExtAuthzFilter implements StreamFilter {
     const s = this.spec.withBody as NonNullable<ExtAuthzSpec['withBody']>;
     const over = data.length > s.maxBytes;
     if (over && !s.allowPartial) {
-      // Envoy's decoder buffer limit: the HCM answers 413.
+      // Envoy's decoder buffer limit: the HCM counts it and answers 413.
+      if (this.tooLarge !== undefined) this.ctx.store.inc(this.tooLarge);
       cb.sendLocalReply({ status: 413, body: 'Payload Too Large', details: 'request_payload_too_large' });
       return;
     }
@@ -292,5 +297,6 @@ class ExtAuthzFilter implements StreamFilter {
 export function extAuthzFactory(spec: ExtAuthzSpec, ctx: FilterFactoryContext): HttpFilterFactory {
   const stats = {} as Record<StatName, number>;
   for (const s of STATS) stats[s] = ctx.counter(`ext_authz.${spec.statPrefix}${s}`);
-  return { name: EXT_AUTHZ_FILTER, createFilter: () => new ExtAuthzFilter(spec, ctx, stats) };
+  const tooLarge = spec.withBody && !spec.withBody.allowPartial ? ctx.counter('downstream_rq_too_large') : undefined;
+  return { name: EXT_AUTHZ_FILTER, createFilter: () => new ExtAuthzFilter(spec, ctx, stats, tooLarge) };
 }
