@@ -8,6 +8,8 @@
 //   - Body (with_request_body): at most max_request_bytes, and `x-envoy-auth-partial-body: true|false` says
 //     whether that was all of it.
 import type { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { verifiedPeerCertificate } from '../tls/server-context.ts';
 import { plainIp } from '../http/request-headers.ts';
 import type { HeaderKeyMatch } from './config.ts';
 
@@ -56,27 +58,46 @@ function certificatePrincipal(x: X509Certificate | undefined): string {
   return x.subject.split('\n').reverse().join(',');
 }
 
-/** The connection the check describes: its addresses and, with TLS ending here, the verified client certificate. */
+/** The connection the check describes: its addresses and, when TLS ends here, its TLS socket. */
 export interface CheckConnection {
   remoteAddress: string;
   remotePort: number;
   localAddress: string;
   localPort: number;
-  peerCertificate: X509Certificate | undefined;
+  tlsSocket: TLSSocket | undefined;
+}
+
+interface TlsPeers {
+  source: string;
+  pem: string;
+  destination: string;
+}
+
+// Once per connection: every request on it has the same certificates.
+const tlsPeers = new WeakMap<TLSSocket, TlsPeers>();
+
+function tlsPeersOf(t: TLSSocket): TlsPeers {
+  let p = tlsPeers.get(t);
+  if (p) return p;
+  const peer = verifiedPeerCertificate(t);
+  const local = t.getX509Certificate();
+  // Envoy's urlEncodedPemEncodedPeerCertificate for the certificate field.
+  p = { source: certificatePrincipal(peer), pem: peer ? encodeURIComponent(peer.toString()) : '', destination: certificatePrincipal(local) };
+  tlsPeers.set(t, p);
+  return p;
 }
 
 /** The two peers of a downstream connection: the client (source) and this listener (destination). */
 export function connectionPeers(d: CheckConnection, includeCertificate: boolean): { source: CheckPeer; destination: CheckPeer } {
-  const cert = d.peerCertificate;
+  const tls = d.tlsSocket ? tlsPeersOf(d.tlsSocket) : undefined;
   return {
     source: {
       address: plainIp(d.remoteAddress),
       port: d.remotePort,
-      principal: certificatePrincipal(cert),
-      // Envoy's urlEncodedPemEncodedPeerCertificate.
-      certificate: includeCertificate && cert ? encodeURIComponent(cert.toString()) : '',
+      principal: tls?.source ?? '',
+      certificate: includeCertificate ? (tls?.pem ?? '') : '',
     },
-    destination: { address: plainIp(d.localAddress), port: d.localPort, principal: '', certificate: '' },
+    destination: { address: plainIp(d.localAddress), port: d.localPort, principal: tls?.destination ?? '', certificate: '' },
   };
 }
 

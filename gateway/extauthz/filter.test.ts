@@ -5,6 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createH2Server, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { CertFactory } from '../../e2e/lib/certs.ts';
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../cli/logger.ts';
 import type { Duration, envoy } from '../../xds/envoy.ts';
@@ -573,6 +576,43 @@ describe('ext_authz with a gRPC authorization service', () => {
     assert.equal(head['x-md'], 'v');
     assert.equal(head['x-envoy-internal'], 'true');
     assert.equal(head['x-envoy-expected-rq-timeout-ms'], '500');
+  });
+
+  test('over TLS: the principals (URI SAN, else DNS SAN, else subject) and, when asked, the client certificate', async () => {
+    const certs = new CertFactory();
+    try {
+      const ca = certs.ca('ext-authz-ca');
+      const server = certs.leaf(ca, 'gateway', { dns: ['httpbin.example.com'] });
+      const client = certs.leaf(ca, 'client', { uri: ['spiffe://cluster.local/ns/foo/sa/bar'], client: true });
+      const tlsServer = createTlsServer({ cert: server.cert, key: server.key, ca: ca.cert, requestCert: true });
+      const accepted = new Promise<TLSSocket>((r) => tlsServer.once('secureConnection', r));
+      await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+      const c = tlsConnect({
+        port: (tlsServer.address() as AddressInfo).port,
+        host: '127.0.0.1',
+        ca: ca.cert,
+        cert: client.cert,
+        key: client.key,
+        servername: 'httpbin.example.com',
+      });
+      c.on('error', () => undefined);
+      const sock = await accepted;
+      auth.answer = (_q, cb) => cb(null, { status: { code: 0 } });
+      const before = auth.seen.length;
+      const f = fake(env);
+      const cb = { ...f.cb, downstream: { ...f.cb.downstream, tls: true, tlsSocket: sock } } as ExtAuthzCallbacks;
+      Object.defineProperty(cb, 'finished', { get: () => f.cb.finished });
+      assert.deepEqual(await run(factory(grpcConfig({ include_peer_certificate: true }), env).createFilter(), { ...f, cb }), { kind: 'continue' });
+      const attrs = auth.seen[before]?.request.attributes as Record<string, Record<string, unknown>>;
+      assert.equal(attrs.source?.principal, 'spiffe://cluster.local/ns/foo/sa/bar');
+      assert.equal(attrs.destination?.principal, 'httpbin.example.com');
+      assert.equal(decodeURIComponent(String(attrs.source?.certificate)), new X509Certificate(client.cert).toString());
+      c.destroy();
+      sock.destroy();
+      tlsServer.close();
+    } finally {
+      certs.cleanup();
+    }
   });
 
   test('denied with a DeniedHttpResponse: its status, headers and body', async () => {

@@ -15,7 +15,6 @@
 //   - The client going away cancels the call; a late answer is dropped.
 import type { FilterCallbacks, FilterFactoryContext, HttpFilterFactory, StreamFilter } from '../http/filter.ts';
 import { UAEX } from '../http/response-flags.ts';
-import { verifiedPeerCertificate } from '../tls/server-context.ts';
 import type { PendingCall } from './cluster-call.ts';
 import { connectionPeers, httpAttributes, type CheckInput } from './check-request.ts';
 import type { ExtAuthzSpec } from './config.ts';
@@ -168,7 +167,7 @@ class ExtAuthzFilter implements StreamFilter {
         remotePort: d.remotePort,
         localAddress: d.localAddress,
         localPort: d.localPort,
-        peerCertificate: d.tlsSocket ? verifiedPeerCertificate(d.tlsSocket) : undefined,
+        tlsSocket: d.tlsSocket,
       },
       spec.includePeerCertificate,
     );

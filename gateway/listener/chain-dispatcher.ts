@@ -18,7 +18,6 @@ import { connectionRbacRequest } from '../http/rbac-request.ts';
 import { rbacStage, type RbacStage } from '../rbac/stage.ts';
 import { decideHttpRbac, type RbacFilter } from '../rbac/engine.ts';
 import { metadataValue } from '../router/metadata-matcher.ts';
-import { verifiedPeerCertificate } from '../tls/server-context.ts';
 import { NETWORK_EXT_AUTHZ_FILTER, NetworkExtAuthz, type NetworkDecision } from '../extauthz/network.ts';
 import type { PendingCall } from '../extauthz/cluster-call.ts';
 
@@ -204,7 +203,7 @@ export class ChainDispatcher {
             remotePort: sock.remotePort ?? 0,
             localAddress: conn.localAddress,
             localPort: conn.localPort,
-            peerCertificate: tlsSocket ? verifiedPeerCertificate(tlsSocket) : undefined,
+            tlsSocket,
           },
           sni,
           lookup,
