@@ -11,7 +11,7 @@ import { CertFactory } from '../../e2e/lib/certs.ts';
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../cli/logger.ts';
 import type { Duration, envoy } from '../../xds/envoy.ts';
-import type { LocalReply, StreamFilter } from '../http/filter.ts';
+import type { FilterCallbacks, LocalReply, StreamFilter } from '../http/filter.ts';
 import { UAEX } from '../http/response-flags.ts';
 import type { CompiledRoute } from '../router/route-config.ts';
 import { metadataValue } from '../router/metadata-matcher.ts';
@@ -20,7 +20,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import { ConfigError } from '../xds/json.ts';
 import { encodeJson } from '../../xds/protos.ts';
 import { parseExtAuthz } from './config.ts';
-import { extAuthzFactory, type ExtAuthzCallbacks } from './filter.ts';
+import { extAuthzFactory } from './filter.ts';
 import { grpcFrame } from './grpc-client.ts';
 import { clusterManager, GrpcAuthServer, HttpAuthServer, staticCluster } from './test-auth-servers.ts';
 
@@ -33,7 +33,7 @@ const BACKEND = 'outbound|80||httpbin.default.svc.cluster.local';
 type Outcome = { kind: 'continue' } | { kind: 'reply'; reply: LocalReply } | { kind: 'error'; err: unknown };
 
 interface Fake {
-  cb: ExtAuthzCallbacks;
+  cb: FilterCallbacks;
   outcome: Promise<Outcome>;
   meta: Record<string, Record<string, unknown>>;
   flags(): number;
@@ -62,7 +62,7 @@ function fake(env: { clusters: ClusterManager; store: StatsStore }, o: RequestOp
     resolve(x);
   };
   const lookup = (f: string, p: readonly string[]): unknown => metadataValue(meta[f], p);
-  const cb: ExtAuthzCallbacks = {
+  const cb: FilterCallbacks = {
     method: o.method ?? 'GET',
     path: o.path ?? '/headers?a=1',
     authority: 'httpbin.example.com',
@@ -600,7 +600,7 @@ describe('ext_authz with a gRPC authorization service', () => {
       auth.answer = (_q, cb) => cb(null, { status: { code: 0 } });
       const before = auth.seen.length;
       const f = fake(env);
-      const cb = { ...f.cb, downstream: { ...f.cb.downstream, tls: true, tlsSocket: sock } } as ExtAuthzCallbacks;
+      const cb = { ...f.cb, downstream: { ...f.cb.downstream, tls: true, tlsSocket: sock } } as FilterCallbacks;
       Object.defineProperty(cb, 'finished', { get: () => f.cb.finished });
       assert.deepEqual(await run(factory(grpcConfig({ include_peer_certificate: true }), env).createFilter(), { ...f, cb }), { kind: 'continue' });
       const attrs = auth.seen[before]?.request.attributes as Record<string, Record<string, unknown>>;

@@ -25,15 +25,6 @@ import { applyMutations, type AuthzResponse, type HeaderMutation } from './respo
 const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
 const FAILURE_MODE_ALLOWED_HEADER = 'x-envoy-auth-failure-mode-allowed';
 
-/**
- * What the filter reads beyond FilterCallbacks when the HCM offers it (asked of the lead): the request's
- * protocol (`HTTP/1.1`, `HTTP/2`) and whether its headers ended the stream (no body to buffer).
- */
-export interface ExtAuthzCallbacks extends FilterCallbacks {
-  readonly protocol?: string;
-  readonly endStream?: boolean;
-}
-
 /** Headers of a denied answer the reply writer owns (framing, hop-by-hop, date, server). */
 const REPLY_OWNED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date', 'server', 'proxy-connection', 'upgrade']);
 
@@ -51,17 +42,6 @@ const STATS = [
 type StatName = (typeof STATS)[number];
 
 let nextStreamId = 1;
-
-function hasBody(cb: ExtAuthzCallbacks): boolean {
-  if (cb.endStream !== undefined) return !cb.endStream;
-  // Without the HCM's word: an HTTP/1 request without content-length or transfer-encoding has no body.
-  const h = cb.headers;
-  for (let i = 0; i < h.length; i += 2) {
-    if (h[i] === 'transfer-encoding') return true;
-    if (h[i] === 'content-length') return h[i + 1] !== '0';
-  }
-  return false;
-}
 
 function isUpgrade(cb: FilterCallbacks): boolean {
   if (cb.method === 'CONNECT') return true;
@@ -116,7 +96,7 @@ class ExtAuthzFilter implements StreamFilter {
     this.tooLarge = tooLarge;
   }
 
-  decodeHeaders(cb: ExtAuthzCallbacks): 'continue' | 'stop' {
+  decodeHeaders(cb: FilterCallbacks): 'continue' | 'stop' {
     if (cb.route() === undefined) return 'continue';
     const enabled = this.spec.filterEnabled;
     if (enabled && !enabled({ metadata: (f, p) => cb.metadataLookup?.(f, p) })) {
@@ -124,7 +104,7 @@ class ExtAuthzFilter implements StreamFilter {
       return 'continue';
     }
     const body = this.spec.withBody;
-    if (body && hasBody(cb) && !isUpgrade(cb)) {
+    if (body && !cb.endStream && !isUpgrade(cb)) {
       // One byte past the limit tells a body over it from one that is exactly max_request_bytes.
       cb.bufferBody(body.maxBytes + 1).then(
         (b) => this.guard(cb, () => this.afterBody(cb, b.body, b.complete)),
@@ -144,7 +124,7 @@ class ExtAuthzFilter implements StreamFilter {
     }
   }
 
-  private afterBody(cb: ExtAuthzCallbacks, data: Buffer, complete: boolean): void {
+  private afterBody(cb: FilterCallbacks, data: Buffer, complete: boolean): void {
     const s = this.spec.withBody as NonNullable<ExtAuthzSpec['withBody']>;
     const over = data.length > s.maxBytes;
     if (over && !s.allowPartial) {
@@ -158,7 +138,7 @@ class ExtAuthzFilter implements StreamFilter {
   }
 
   /** Starts the check. True when the chain may go on right away (the answer came inline and allows). */
-  private initiate(cb: ExtAuthzCallbacks, body: { data: Buffer; partial: boolean } | undefined): boolean {
+  private initiate(cb: FilterCallbacks, body: { data: Buffer; partial: boolean } | undefined): boolean {
     const spec = this.spec;
     const d = cb.downstream;
     const peers = connectionPeers(
@@ -181,7 +161,7 @@ class ExtAuthzFilter implements StreamFilter {
           path: cb.path,
           authority: cb.authority,
           scheme: cb.scheme,
-          protocol: cb.protocol ?? 'HTTP/1.1',
+          protocol: cb.protocol,
           headers: cb.headers,
           requestId: cb.requestId,
         },

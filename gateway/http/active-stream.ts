@@ -488,7 +488,7 @@ export class ActiveStream implements FilterCallbacks {
     return this.parsed.requestId;
   }
 
-  /** HTTP/1.0, HTTP/1.1 or HTTP/2 (ext_authz's CheckRequest protocol; gateway/extauthz/filter.ts ExtAuthzCallbacks). */
+  /** HTTP/1.0, HTTP/1.1 or HTTP/2 (ext_authz's CheckRequest protocol). */
   get protocol(): string {
     return protocolName(this.info);
   }

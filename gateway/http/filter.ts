@@ -53,6 +53,10 @@ export interface FilterCallbacks {
   readonly clientAddress: string;
   readonly requestId: string;
   readonly grpc: boolean;
+  /** HTTP/1.0, HTTP/1.1 or HTTP/2. */
+  readonly protocol: string;
+  /** The request headers ended the stream: there is no body to wait for (decided when the headers arrived). */
+  readonly endStream: boolean;
   readonly downstream: DownstreamInfo;
   /** The route for the request as it is now; matched on first use and kept until clearRouteCache(). */
   route(): CompiledRoute | undefined;

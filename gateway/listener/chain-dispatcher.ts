@@ -15,7 +15,7 @@ import { FilterChainMatcher, type FilterChainSpec } from './filter-chains.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 import type { HcmSpec } from '../http/hcm-config.ts';
 import { connectionRbacRequest } from '../http/rbac-request.ts';
-import { rbacStage, type RbacStage } from '../rbac/stage.ts';
+import { rbacCounters } from '../rbac/stage.ts';
 import { decideHttpRbac, type RbacFilter } from '../rbac/engine.ts';
 import { metadataValue } from '../router/metadata-matcher.ts';
 import { NETWORK_EXT_AUTHZ_FILTER, NetworkExtAuthz, type NetworkDecision } from '../extauthz/network.ts';
@@ -32,7 +32,7 @@ const SDS_WARM_MS = 15_000;
 const NETWORK_RBAC_FILTER = 'envoy.filters.network.rbac';
 
 /** A network filter before tcp_proxy, ready to run: RBAC decides at once, ext_authz asks its service. */
-type PreStage = { kind: 'rbac'; filter: RbacFilter; stage: RbacStage; counters: Map<string, number> } | { kind: 'ext_authz'; filter: NetworkExtAuthz };
+type PreStage = { kind: 'rbac'; filter: RbacFilter; counters: Map<string, number> } | { kind: 'ext_authz'; filter: NetworkExtAuthz };
 
 interface ChainRuntime {
   spec: FilterChainSpec;
@@ -43,14 +43,7 @@ interface ChainRuntime {
 }
 
 function rbacPreStage(filter: RbacFilter & { statPrefix: string }, store: ProxyRuntime['store']): PreStage {
-  const stage = rbacStage(filter, (name) => store.counter(filter.statPrefix + name));
-  const counters = new Map<string, number>([
-    [`rbac.${filter.rulesStatPrefix}allowed`, stage.allowed],
-    [`rbac.${filter.rulesStatPrefix}denied`, stage.denied],
-    [`rbac.${filter.shadowStatPrefix}shadow_allowed`, stage.shadowAllowed],
-    [`rbac.${filter.shadowStatPrefix}shadow_denied`, stage.shadowDenied],
-  ]);
-  return { kind: 'rbac', filter, stage, counters };
+  return { kind: 'rbac', filter, counters: rbacCounters(filter, (name) => store.counter(filter.statPrefix + name)) };
 }
 
 export interface ChainFactory {

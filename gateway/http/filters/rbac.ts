@@ -3,7 +3,7 @@
 // then the enforced rules deciding; a denial is Envoy's 403 `RBAC: access denied` with the matched policy in the
 // response code details.
 import { decideHttpRbac, type RbacFilter } from '../../rbac/engine.ts';
-import { rbacStage } from '../../rbac/stage.ts';
+import { rbacCounters } from '../../rbac/stage.ts';
 import type { FilterCallbacks, FilterFactoryContext, HttpFilterFactory, StreamFilter } from '../filter.ts';
 import { RBAC_DENIED_BODY, rbacRequest } from '../rbac-request.ts';
 
@@ -12,13 +12,7 @@ const ENVOY_COMMON = 'envoy.common';
 
 export function rbacFilterFactory(filter: RbacFilter, ctx: FilterFactoryContext): HttpFilterFactory {
   // Registered with the listener, as Envoy's filter config registers them (they show as 0 before any request).
-  const stage = rbacStage(filter, (name) => ctx.counter(name));
-  const counters = new Map<string, number>([
-    [`rbac.${filter.rulesStatPrefix}allowed`, stage.allowed],
-    [`rbac.${filter.rulesStatPrefix}denied`, stage.denied],
-    [`rbac.${filter.shadowStatPrefix}shadow_allowed`, stage.shadowAllowed],
-    [`rbac.${filter.shadowStatPrefix}shadow_denied`, stage.shadowDenied],
-  ]);
+  const counters = rbacCounters(filter, (name) => ctx.counter(name));
   // Stateless: one instance serves every request.
   const instance: StreamFilter = {
     decodeHeaders(cb: FilterCallbacks) {
