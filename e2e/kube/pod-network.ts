@@ -13,6 +13,16 @@ import { MESHGATE, start, type Proc } from '../lib/process.ts';
 
 /** The gRPC echo server a gRPC pod runs (e2e/lib/grpc-echo.ts), with this test run's Node.js. */
 const GRPC_ECHO = [process.execPath, join(import.meta.dirname, '..', 'lib', 'grpc-echo.ts')];
+/** Istio's sample external authorizer (e2e/lib/ext-authz-sample.ts), HTTP and gRPC. */
+const EXT_AUTHZ = [process.execPath, join(import.meta.dirname, '..', 'lib', 'ext-authz-sample.ts')];
+const extAuthzArgs = (address: string, httpPort: number, grpcPort: number): string[] => [
+  '--host',
+  address,
+  '--http-port',
+  String(httpPort),
+  '--grpc-port',
+  String(grpcPort),
+];
 
 const PREFIX = 'mgk';
 
@@ -66,6 +76,14 @@ class LocalRangePodNetwork {
     return p;
   }
 
+  async extAuthz(address: string, httpPort: number, grpcPort: number): Promise<Proc> {
+    const [node, script] = EXT_AUTHZ as [string, string];
+    const p = start(node, [script, ...extAuthzArgs(address, httpPort, grpcPort)]);
+    this.procs.push(p);
+    await p.waitForOutput(/ext-authz listening/, 20_000);
+    return p;
+  }
+
   async destroy(): Promise<void> {
     for (const p of this.procs) await p.stop();
   }
@@ -78,6 +96,8 @@ export interface PodNetwork {
   httpbin(address: string, name: string, port?: number): Promise<Proc>;
   /** Runs the gRPC echo server (e2e/lib/grpc-echo.ts) as the pod's process, on its address. */
   grpcEcho(address: string, port: number): Promise<Proc>;
+  /** Runs Istio's sample external authorizer (e2e/lib/ext-authz-sample.ts) as the pod's process. */
+  extAuthz(address: string, httpPort: number, grpcPort: number): Promise<Proc>;
   destroy(): Promise<void>;
 }
 
@@ -166,6 +186,13 @@ class VethPodNetwork implements PodNetwork {
     const p = start('ip', ['netns', 'exec', this.name, ...GRPC_ECHO, '--host', address, '--port', String(port)]);
     this.procs.push(p);
     await p.waitForOutput(/grpc echo listening/, 20_000);
+    return p;
+  }
+
+  async extAuthz(address: string, httpPort: number, grpcPort: number): Promise<Proc> {
+    const p = start('ip', ['netns', 'exec', this.name, ...EXT_AUTHZ, ...extAuthzArgs(address, httpPort, grpcPort)]);
+    this.procs.push(p);
+    await p.waitForOutput(/ext-authz listening/, 20_000);
     return p;
   }
 

@@ -36,6 +36,8 @@ export interface Suite {
   service(name: string, namespace: string, pods: BackendPod[], selector: Record<string, string>, ports?: ServicePort[]): Promise<KubeObject>;
   /** A gRPC backend pod: the gRPC echo server (e2e/lib/grpc-echo.ts) on a pod address, port `port`. */
   grpcBackend(name: string, namespace: string, labels: Record<string, string>, port: number): Promise<BackendPod>;
+  /** Istio's sample external authorizer (e2e/lib/ext-authz-sample.ts) on a pod address: HTTP on `httpPort`, gRPC on `grpcPort`. */
+  extAuthz(name: string, namespace: string, labels: Record<string, string>, httpPort: number, grpcPort: number): Promise<BackendPod>;
   cleanup(): Promise<void>;
 }
 
@@ -94,6 +96,13 @@ export async function setupSuite(): Promise<Suite> {
       async grpcBackend(name, namespace, labels, port) {
         const ip = pn.allocate();
         await pn.grpcEcho(ip, port);
+        const pod = { name, namespace, ip, labels };
+        await createPod(kube, pod);
+        return pod;
+      },
+      async extAuthz(name, namespace, labels, httpPort, grpcPort) {
+        const ip = pn.allocate();
+        await pn.extAuthz(ip, httpPort, grpcPort);
         const pod = { name, namespace, ip, labels };
         await createPod(kube, pod);
         return pod;

@@ -1,7 +1,8 @@
 // Istio's sample external authorizer (samples/extauthz), as the "External Authorization" task deploys it: an HTTP
 // check service and an envoy.service.auth.v3.Authorization/Check gRPC service that allow a request carrying
 // `x-ext-authz: allow` and deny anything else with 403 and the sample's body, reporting the verdict in
-// `x-ext-authz-check-result`. Both listen on ports the test owns and record what they were asked.
+// `x-ext-authz-check-result`. Both listen on ports the test owns (port 0 unless given) and record what they were
+// asked. Run as a script it is the sample's "pod" in the Kubernetes e2e: `--host`, `--http-port`, `--grpc-port`.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -32,7 +33,7 @@ function httpHeaders(req: JsonObject): Record<string, string> {
   return (http?.['headers'] as Record<string, string> | undefined) ?? {};
 }
 
-export async function startExtAuthzSample(host: string): Promise<ExtAuthzSample> {
+export async function startExtAuthzSample(host: string, ports: { http?: number; grpc?: number } = {}): Promise<ExtAuthzSample> {
   const httpSeen: ExtAuthzSample['httpSeen'] = [];
   const grpcSeen: JsonObject[] = [];
   const http: Server = createServer((req, res) => {
@@ -48,7 +49,10 @@ export async function startExtAuthzSample(host: string): Promise<ExtAuthzSample>
       res.end(DENY_BODY);
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(ports.http ?? 0, host, resolve);
+  });
   const server = new grpc.Server();
   const REQ = 'envoy.service.auth.v3.CheckRequest';
   const RES = 'envoy.service.auth.v3.CheckResponse';
@@ -80,7 +84,7 @@ export async function startExtAuthzSample(host: string): Promise<ExtAuthzSample>
     },
   );
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    server.bindAsync(`${host}:${ports.grpc ?? 0}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
   let httpOpen = true;
   const stopHttp = (): Promise<void> => {
@@ -101,4 +105,22 @@ export async function startExtAuthzSample(host: string): Promise<ExtAuthzSample>
       await stopHttp();
     },
   };
+}
+
+if (import.meta.main) {
+  const arg = (name: string, dflt: string): string => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? (process.argv[i + 1] ?? dflt) : dflt;
+  };
+  const host = arg('--host', '127.0.0.1');
+  startExtAuthzSample(host, { http: Number(arg('--http-port', '8000')), grpc: Number(arg('--grpc-port', '9000')) }).then(
+    (s) => {
+      process.stdout.write(`ext-authz listening on ${host}:${s.httpPort} (http) and ${host}:${s.grpcPort} (grpc)\n`);
+      process.on('SIGTERM', () => void s.close().then(() => process.exit(0)));
+    },
+    (e: unknown) => {
+      process.stderr.write(`ext-authz: cannot listen on ${host}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
 }
