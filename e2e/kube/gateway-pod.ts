@@ -9,7 +9,9 @@
 //   - the Downward API labels volume (labels, annotations) is written to a temporary directory, and the args
 //     naming its mount path (`--labels-file=/etc/istio/pod/labels`, `--annotations-file=...`) are rewritten to it
 //     (no mount namespaces here);
-//   - likewise each emptyDir volume is a directory of its own (made 0777, as the kubelet makes an emptyDir),
+//   - likewise each configMap volume (the mesh config, `--mesh-config=/etc/istio/config/mesh`) is a directory
+//     holding the ConfigMap's keys as read from the API server at start (not updated afterwards, where a kubelet
+//     would), and each emptyDir volume is a directory of its own (made 0777, as the kubelet makes an emptyDir),
 //     and an arg whose value lies under its mount path is rewritten to it: the xDS socket the two containers
 //     share (`--xds-socket=/etc/istio/proxy/XDS`, the istio-envoy emptyDir) lands in the same directory for both;
 //   - the controller gets `--kubeconfig=<the ServiceAccount's token kubeconfig>` appended, because the product
@@ -295,6 +297,17 @@ export async function startGatewayPod(o: GatewayPodOptions): Promise<GatewayPod>
     const d = join(o.dir, podName, v.name);
     mkdirSync(d, { recursive: true });
     chmodSync(d, 0o777);
+    emptyDirs.set(v.name, d);
+  }
+  // ConfigMap volumes: each key a file, as the kubelet projects them (read once, at start).
+  for (const v of volumes as { name: string; configMap?: { name: string } }[]) {
+    if (!v.configMap) continue;
+    const cm = await kube.get('ConfigMap', o.namespace, v.configMap.name);
+    if (!cm) throw new Error(`no ConfigMap ${o.namespace}/${v.configMap.name} for the volume ${v.name}: was the chart installed?`);
+    const d = join(o.dir, podName, v.name);
+    mkdirSync(d, { recursive: true });
+    const data = (cm as { data?: Record<string, string> }).data ?? {};
+    for (const [key, value] of Object.entries(data)) writeFileSync(join(d, key), value);
     emptyDirs.set(v.name, d);
   }
 

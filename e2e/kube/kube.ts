@@ -14,6 +14,7 @@ const PATHS: Record<string, { prefix: string; plural: string; namespaced?: false
   Service: { prefix: '/api/v1', plural: 'services' },
   Pod: { prefix: '/api/v1', plural: 'pods' },
   Secret: { prefix: '/api/v1', plural: 'secrets' },
+  ConfigMap: { prefix: '/api/v1', plural: 'configmaps' },
   Event: { prefix: '/api/v1', plural: 'events' },
   ServiceAccount: { prefix: '/api/v1', plural: 'serviceaccounts' },
   Deployment: { prefix: '/apis/apps/v1', plural: 'deployments' },

@@ -79,7 +79,7 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
       const rendered = await releaseManifest(s, release);
       assert.deepEqual(
         rendered.map((o) => o.kind).sort(),
-        ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'HorizontalPodAutoscaler', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'],
+        ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'],
         `${release}: the objects helm rendered`,
       );
       for (const o of rendered) {
