@@ -39,6 +39,7 @@ const ENTRY_FILES = [
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/formatter/req_without_query/v3/req_without_query.proto',
   'envoy/admin/v3/config_dump.proto',
   'envoy/admin/v3/clusters.proto',
   'envoy/admin/v3/listeners.proto',

@@ -32,3 +32,5 @@ export const SHORT_NAMES: Readonly<Record<string, string>> = {
   [ENDPOINT_TYPE]: 'eds',
   [SECRET_TYPE]: 'sds',
 };
+export const FILE_ACCESS_LOG_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
+export const REQ_WITHOUT_QUERY_TYPE = 'type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery';

@@ -89,6 +89,13 @@ export interface MeshConfig {
   /** In istiod's order: the defaults (prometheus, stackdriver, envoy), then the new names in the order given. */
   extensionProviders: readonly ExtensionProvider[];
   defaultConfig: ProxyConfig;
+  /** Where Envoy writes its access log (`/dev/stdout`); empty: no access log (without Telemetry API providers). */
+  accessLogFile: string;
+  accessLogEncoding: 'TEXT' | 'JSON';
+  /** A text format (TEXT) or a JSON object of command operators (JSON); empty: Istio's default format. */
+  accessLogFormat: string;
+  /** No listener-level access log (the one for connections no filter chain matched). */
+  disableEnvoyListenerLog: boolean;
 }
 
 /** DefaultMeshConfig(), the fields meshgate reads: what applies when no mesh config is given. */
@@ -102,6 +109,10 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze<MeshConfig>({
     { name: 'envoy', kind: 'other', provider: 'envoyFileAccessLog' },
   ],
   defaultConfig: { raw: {} },
+  accessLogFile: '',
+  accessLogEncoding: 'TEXT',
+  accessLogFormat: '',
+  disableEnvoyListenerLog: false,
 });
 
 export type MeshConfigResult = { ok: true; mesh: MeshConfig; warnings: string[] } | { ok: false; errors: string[] };
@@ -437,10 +448,7 @@ const OTHER_FIELDS: Readonly<Record<string, 'string' | 'bool' | 'uint32' | 'dura
   ingressService: 'string',
   ingressSelector: 'string',
   enableTracing: 'bool',
-  accessLogFile: 'string',
-  accessLogFormat: 'string',
   enableEnvoyAccessLogService: 'bool',
-  disableEnvoyListenerLog: 'bool',
   outboundTrafficPolicy: 'message',
   inboundTrafficPolicy: 'message',
   configSources: 'messages',
@@ -553,11 +561,14 @@ export function parseMeshConfig(text: string, where = 'mesh config'): MeshConfig
   const detection = duration(d, v, 'protocolDetectionTimeout', 'meshConfig');
   if (detection && durationNanos(detection) % 1e6 !== 0)
     d.fail('meshConfig.protocolDetectionTimeout', 'invalid protocol detection timeout: only durations to ms precision are supported');
-  for (const [name, values] of [
-    ['accessLogEncoding', ['TEXT', 'JSON']],
-    ['ingressControllerMode', ['UNSPECIFIED', 'OFF', 'DEFAULT', 'STRICT']],
-  ] as const)
-    enumField(d, v, name, 'meshConfig', values);
+  const accessLogEncoding = enumField(d, v, 'accessLogEncoding', 'meshConfig', ['TEXT', 'JSON']) === 'JSON' ? 'JSON' : 'TEXT';
+  enumField(d, v, 'ingressControllerMode', 'meshConfig', ['UNSPECIFIED', 'OFF', 'DEFAULT', 'STRICT']);
+  const accessLog = {
+    accessLogFile: str(d, v, 'accessLogFile', 'meshConfig'),
+    accessLogEncoding,
+    accessLogFormat: str(d, v, 'accessLogFormat', 'meshConfig'),
+    disableEnvoyListenerLog: bool(d, v, 'disableEnvoyListenerLog', 'meshConfig'),
+  } as const;
 
   const td = trustDomainError(trustDomain);
   if (td) d.fail('meshConfig.trustDomain', td);
@@ -581,7 +592,7 @@ export function parseMeshConfig(text: string, where = 'mesh config'): MeshConfig
   }
   return {
     ok: true,
-    mesh: { rootNamespace, trustDomain, trustDomainAliases: [...new Set(aliases)].sort(), extensionProviders: providers, defaultConfig },
+    mesh: { rootNamespace, trustDomain, trustDomainAliases: [...new Set(aliases)].sort(), extensionProviders: providers, defaultConfig, ...accessLog },
     warnings,
   };
 }

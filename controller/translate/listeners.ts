@@ -9,6 +9,7 @@ import type { PushContext } from '../model/push-context.ts';
 import { isHTTP } from '../model/protocol.ts';
 import { adsConfigSource } from './envoy.ts';
 import { tcpProxyFilters, tlsPassthroughChains } from './tcp-routes.ts';
+import { filterAccessLogs, listenerAccessLogs } from './access-log.ts';
 import { downstreamTlsContext, tlsTransportSocket } from './tls.ts';
 import { authorizationNotes, authzContext, rbacHttpFilterGroups, rbacNetworkFilters } from './rbac.ts';
 import { type JwksSource, jwtAuthnFilter } from './jwt-authn.ts';
@@ -55,8 +56,10 @@ function gatewayHttpConnectionManager(
   routeName: string,
   authz: readonly HttpFilter[],
   topology: GatewayTopologySettings,
+  accessLog: readonly envoy.config.accesslog.v3.AccessLog[],
 ): envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager {
   return {
+    ...(accessLog.length ? { access_log: [...accessLog] } : {}),
     codec_type: 'AUTO',
     stat_prefix: statPrefix,
     rds: { config_source: adsConfigSource(), route_config_name: routeName },
@@ -85,17 +88,29 @@ function gatewayHttpConnectionManager(
 }
 
 /** The network filter holding a gateway HCM. */
-function hcmFilter(statPrefix: string, routeName: string, authz: AuthzFilters, topology: GatewayTopologySettings): envoy.config.listener.v3.Filter {
+function hcmFilter(
+  push: PushContext,
+  statPrefix: string,
+  routeName: string,
+  authz: AuthzFilters,
+  topology: GatewayTopologySettings,
+): envoy.config.listener.v3.Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
-    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz.http, topology)),
+    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz.http, topology, filterAccessLogs(push.mesh))),
   };
 }
 
-function httpFilterChain(listener: string, ms: MergedServers, authz: AuthzFilters, topology: GatewayTopologySettings): envoy.config.listener.v3.FilterChain {
+function httpFilterChain(
+  push: PushContext,
+  listener: string,
+  ms: MergedServers,
+  authz: AuthzFilters,
+  topology: GatewayTopologySettings,
+): envoy.config.listener.v3.FilterChain {
   return {
     // `outbound_<listener>;` (the trailing ';' is Istio's stat-prefix delimiter since 1.23).
-    filters: [hcmFilter(`outbound_${listener};`, ms.routeName, authz, topology)],
+    filters: [hcmFilter(push, `outbound_${listener};`, ms.routeName, authz, topology)],
     // PILOT_GATEWAY_TRANSPORT_SOCKET_CONNECT_TIMEOUT default (Istio 1.30+).
     transport_socket_connect_timeout: '15s',
   };
@@ -163,7 +178,7 @@ function filterChains(
   authz: AuthzFilters,
   topology: GatewayTopologySettings,
 ): envoy.config.listener.v3.FilterChain[] {
-  if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(listener, ms, authz, topology)];
+  if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(push, listener, ms, authz, topology)];
   const chains: envoy.config.listener.v3.FilterChain[] = [];
   const withAuthz = (filters: envoy.config.listener.v3.Filter[]): envoy.config.listener.v3.Filter[] => [...authz.network, ...filters];
   for (const gs of ms.servers) {
@@ -199,7 +214,7 @@ function filterChains(
       chains.push({
         ...match,
         // HTTPS chains use the server name as stat_prefix when set.
-        filters: [hcmFilter(gs.server.name || `outbound_${listener};`, routeName, authz, topology)],
+        filters: [hcmFilter(push, gs.server.name || `outbound_${listener};`, routeName, authz, topology)],
         transport_socket: transportSocket,
         transport_socket_connect_timeout: '15s',
       });
@@ -291,6 +306,7 @@ export function buildListeners(push: PushContext, jwks: JwksSource): envoy.confi
     else listeners.set(name, { bind, port: sp.number, chains });
   }
   const out: envoy.config.listener.v3.Listener[] = [];
+  const accessLog = listenerAccessLogs(push.mesh);
   for (const [name, { bind, port, chains }] of listeners) {
     if (chains.length === 0) continue;
     out.push({
@@ -301,6 +317,7 @@ export function buildListeners(push: PushContext, jwks: JwksSource): envoy.confi
       traffic_direction: 'OUTBOUND',
       // MAX_CONNECTIONS_PER_SOCKET_EVENT_LOOP default 1.
       max_connections_to_accept_per_socket_event: 1,
+      ...(accessLog.length ? { access_log: accessLog } : {}),
     });
   }
   return out;

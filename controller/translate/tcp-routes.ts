@@ -1,6 +1,7 @@
 // Opaque TCP servers: a tcp_proxy chain from the first bound VirtualService whose hosts match the server
 // and whose `tcp` rule matches the port and gateway (gateway.go buildGatewayNetworkFiltersFromTCPRoutes,
 // networkfilter.go buildOutboundNetworkFilters).
+import { filterAccessLogs } from './access-log.ts';
 import { typedAny, type envoy } from '../../xds/envoy.ts';
 import { TCP_PROXY_TYPE } from '../../xds/type-urls.ts';
 import type { PushContext } from '../model/push-context.ts';
@@ -55,6 +56,8 @@ function tcpProxyFor(push: PushContext, routes: readonly RouteDestination[], gs:
   if (maxDuration !== undefined) proxy.max_downstream_connection_duration = maxDuration;
   // maybeSetHashPolicy: only source-IP hashing applies to TCP.
   if (dr?.trafficPolicy?.loadBalancer?.consistentHash?.useSourceIp) proxy.hash_policy = [{ source_ip: {} }];
+  const accessLog = filterAccessLogs(push.mesh);
+  if (accessLog.length) proxy.access_log = accessLog;
   return [{ name: 'envoy.filters.network.tcp_proxy', typed_config: typedAny(TCP_PROXY_TYPE, proxy) }];
 }
 
