@@ -6,7 +6,7 @@ import { joinedHeaderValue } from '../../../xds/header-list.ts';
 import { CORS_DETAILS, corsDecode, corsEncode } from '../cors.ts';
 import type { FilterCallbacks, FilterFactoryContext, HttpFilterFactory, StreamFilter } from '../filter.ts';
 
-export const CORS_FILTER = 'envoy.filters.http.cors';
+const CORS_FILTER = 'envoy.filters.http.cors';
 
 interface CorsStats {
   originValid: number;

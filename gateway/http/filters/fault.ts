@@ -5,7 +5,7 @@ import { FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, faultAbort, faultDelay } from '.
 import type { FilterCallbacks, FilterFactoryContext, HttpFilterFactory, StreamFilter } from '../filter.ts';
 import { DI, FI } from '../response-flags.ts';
 
-export const FAULT_FILTER = 'envoy.filters.http.fault';
+const FAULT_FILTER = 'envoy.filters.http.fault';
 
 interface FaultStats {
   delaysInjected: number;

@@ -4,7 +4,7 @@
 import type { JwtAuthnFilter } from '../../jwt/filter.ts';
 import type { FilterCallbacks, HttpFilterFactory, StreamFilter } from '../filter.ts';
 
-export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
+const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
 
 export function jwtAuthnFilterFactory(jwt: JwtAuthnFilter): HttpFilterFactory {
   const instance: StreamFilter = {

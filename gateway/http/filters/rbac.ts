@@ -7,7 +7,7 @@ import { rbacCounters } from '../../rbac/stage.ts';
 import type { FilterCallbacks, FilterFactoryContext, HttpFilterFactory, StreamFilter } from '../filter.ts';
 import { RBAC_DENIED_BODY, rbacRequest } from '../rbac-request.ts';
 
-export const RBAC_FILTER = 'envoy.filters.http.rbac';
+const RBAC_FILTER = 'envoy.filters.http.rbac';
 const ENVOY_COMMON = 'envoy.common';
 
 export function rbacFilterFactory(filter: RbacFilter, ctx: FilterFactoryContext): HttpFilterFactory {
