@@ -1,0 +1,181 @@
+// A real Prometheus (e2e/prometheus/build.sh) scraping `meshgate local`'s Prometheus listener (--metrics-port,
+// Istio's 15090 `/stats/prometheus`, what Istio's envoy-stats job scrapes), after a known request mix: 200s
+// from a backend, 404 NR (no route for the host) and 503 UH (a Service without endpoints). Every assertion is a
+// PromQL query over Prometheus' HTTP API with the exact value the mix implies, so the exposition is proved to
+// parse in Prometheus itself and to carry the series and labels (Istio's bootstrap tag extraction) that
+// dashboards select on. Each row of EXPECTED is one query: histogram and istio_* rows join the same table
+// once the gateway exports them.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, freePort } from '../lib/process.ts';
+import { get } from '../lib/http.ts';
+import { startBackend, type Backend } from '../lib/backend.ts';
+import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
+import { formatSamples, startPrometheus, staticJob, type Prometheus } from '../lib/prometheus.ts';
+
+const GW = '127.0.0.1';
+const JOB = 'meshgate-local';
+const MIX = { ok: 5, noRoute: 2, noHealthyUpstream: 3 };
+
+describe('Prometheus scraping meshgate local', () => {
+  let gw: Gateway;
+  let backend: Backend;
+  let prom: Prometheus;
+  let bport: number;
+  let web: string;
+  let down: string;
+  let hcm: string;
+
+  before(async () => {
+    bport = await freePort();
+    backend = await startBackend('127.0.30.1', bport, 'web');
+    gw = await startGateway();
+    gw.write('10-gateway.yaml', gatewayYaml('prom-gateway', ['web.prom.example.com', 'down.prom.example.com']));
+    gw.write('20-web.yaml', serviceYaml('web', bport, [{ ip: '127.0.30.1' }]));
+    gw.write('21-down.yaml', serviceYaml('down', bport, []));
+    gw.write(
+      '30-vs.yaml',
+      `${virtualServiceYaml('web', 'web.prom.example.com', 'prom-gateway', 'web')}---\n${virtualServiceYaml('down', 'down.prom.example.com', 'prom-gateway', 'down')}`,
+    );
+    // Istio's cluster names (outbound|port||fqdn) and its gateway HCM stat prefix (outbound_0.0.0.0_<port>, `;`
+    // delimited, which Prometheus' name sanitising turns into the second underscore).
+    web = `outbound|${bport}||web.default.svc.cluster.local`;
+    down = `outbound|${bport}||down.default.svc.cluster.local`;
+    hcm = `envoy_http_outbound_0_0_0_0_${gw.port}__`;
+    prom = await startPrometheus({ scrapeConfigs: [staticJob(JOB, [`127.0.0.1:${gw.metrics}`])] });
+
+    await eventually(
+      'the routes to apply',
+      async () => ((await get(GW, gw.port, '/warmup', 'down.prom.example.com')).status === 503 ? true : undefined),
+      15_000,
+      100,
+    );
+    await eventually(
+      'the web route to apply',
+      async () => ((await get(GW, gw.port, '/warmup', 'web.prom.example.com')).status === 200 ? true : undefined),
+      15_000,
+      100,
+    );
+  });
+
+  after(async () => {
+    await prom?.stop();
+    await gw?.stop();
+    await backend?.close();
+  });
+
+  // The counters before the mix (the warm-up requests, and any retry of them while config applied), read
+  // from the same Prometheus: each expected value below is an increase over these.
+  const baseline = new Map<string, number>();
+
+  interface Row {
+    name: string;
+    query: () => string;
+    /** The increase the request mix makes. */
+    want: number;
+  }
+  const EXPECTED: Row[] = [
+    {
+      name: 'envoy_cluster_upstream_rq by response_code: the 200s on the backend cluster',
+      query: () => `envoy_cluster_upstream_rq{cluster_name="${web}",response_code="200"}`,
+      want: MIX.ok,
+    },
+    {
+      name: 'envoy_cluster_upstream_rq by response_code_class: 2xx on the backend cluster',
+      query: () => `envoy_cluster_upstream_rq{cluster_name="${web}",response_code_class="2xx"}`,
+      want: MIX.ok,
+    },
+    {
+      name: 'envoy_cluster_upstream_rq_total: requests sent to a backend host',
+      query: () => `envoy_cluster_upstream_rq_total{cluster_name="${web}"}`,
+      want: MIX.ok,
+    },
+    {
+      name: "envoy_cluster_upstream_rq 503 on the cluster without endpoints (UH is charged to the cluster, as Envoy's router does)",
+      query: () => `envoy_cluster_upstream_rq{cluster_name="${down}",response_code="503"}`,
+      want: MIX.noHealthyUpstream,
+    },
+    {
+      name: 'envoy_cluster_upstream_rq 5xx class on the cluster without endpoints',
+      query: () => `envoy_cluster_upstream_rq{cluster_name="${down}",response_code_class="5xx"}`,
+      want: MIX.noHealthyUpstream,
+    },
+    {
+      name: 'envoy_cluster_upstream_cx_none_healthy: the UH responses found no host',
+      query: () => `envoy_cluster_upstream_cx_none_healthy{cluster_name="${down}"}`,
+      want: MIX.noHealthyUpstream,
+    },
+    {
+      name: 'envoy_cluster_upstream_rq_total on the cluster without endpoints: nothing was sent',
+      query: () => `sum(envoy_cluster_upstream_rq_total{cluster_name="${down}"}) or vector(0)`,
+      want: 0,
+    },
+    {
+      name: 'downstream 2xx at the gateway listener',
+      query: () => `${hcm}downstream_rq{response_code_class="2xx"}`,
+      want: MIX.ok,
+    },
+    {
+      name: 'downstream 4xx at the gateway listener: the NR 404s',
+      query: () => `${hcm}downstream_rq{response_code_class="4xx"}`,
+      want: MIX.noRoute,
+    },
+    {
+      name: 'downstream 5xx at the gateway listener: the UH 503s',
+      query: () => `${hcm}downstream_rq{response_code_class="5xx"}`,
+      want: MIX.noHealthyUpstream,
+    },
+    {
+      name: 'downstream_rq_total at the gateway listener: every request of the mix',
+      query: () => `${hcm}downstream_rq_total`,
+      want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
+    },
+    {
+      name: 'a dashboard-style aggregation: sum by response_code over every outbound cluster',
+      query: () => `sum(envoy_cluster_upstream_rq{cluster_name=~"outbound\\\\|${bport}\\\\|\\\\|.*",response_code=~"200|503"})`,
+      want: MIX.ok + MIX.noHealthyUpstream,
+    },
+  ];
+
+  test('the scrape target is up and its exposition parses in Prometheus', async () => {
+    await prom.scrapedSince(JOB, Date.now());
+    const up = await prom.query(`up{job="${JOB}"}`);
+    assert.equal(formatSamples(up), `up{instance="127.0.0.1:${gw.metrics}",job="${JOB}"} 1`);
+    assert.ok((await prom.value(`scrape_samples_scraped{job="${JOB}"}`)) > 0, 'scrape_samples_scraped');
+    // Counters are typed as counters: Prometheus' metadata API reports the TYPE lines it parsed.
+    const res = await fetch(`http://127.0.0.1:${prom.port}/api/v1/metadata?metric=envoy_cluster_upstream_rq_total`);
+    const meta = (await res.json()) as { data: Record<string, { type: string }[]> };
+    assert.deepEqual(
+      meta.data.envoy_cluster_upstream_rq_total?.map((m) => m.type),
+      ['counter'],
+    );
+  });
+
+  test('after a known request mix (200, 404 NR, 503 UH), PromQL reads Envoy counters with the exact values', async () => {
+    await prom.scrapedSince(JOB, Date.now());
+    for (const row of EXPECTED) baseline.set(row.name, await prom.value(row.query()));
+
+    for (let i = 0; i < MIX.ok; i++) assert.equal((await get(GW, gw.port, `/ok/${i}`, 'web.prom.example.com')).status, 200);
+    for (let i = 0; i < MIX.noRoute; i++) {
+      const r = await get(GW, gw.port, `/nr/${i}`, 'nowhere.prom.example.com');
+      assert.equal(r.status, 404);
+    }
+    for (let i = 0; i < MIX.noHealthyUpstream; i++) {
+      const r = await get(GW, gw.port, `/uh/${i}`, 'down.prom.example.com');
+      assert.equal(r.status, 503);
+      assert.equal(r.body.toString(), 'no healthy upstream');
+    }
+    await prom.scrapedSince(JOB, Date.now());
+
+    const got: string[] = [];
+    const want: string[] = [];
+    for (const row of EXPECTED) {
+      const q = row.query();
+      const v = (await prom.value(q)) - (baseline.get(row.name) ?? 0);
+      got.push(`${row.name}: ${v}`);
+      want.push(`${row.name}: ${row.want}`);
+    }
+    const all = await prom.query(`{__name__=~"envoy_cluster_upstream_rq.*|${hcm}downstream_rq.*",__name__!~".*_bucket",job="${JOB}"} != 0`);
+    assert.deepEqual(got, want, `series scraped:\n${formatSamples(all)}`);
+  });
+});
