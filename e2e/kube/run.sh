@@ -2,6 +2,8 @@
 # The Kubernetes e2e suite, as `npm run e2e:kube` runs it:
 #   1. e2e/kube/build.sh       kube-apiserver, kube-controller-manager, etcd (cached; needs Go on a cold machine)
 #   2. scripts/fetch-helm.sh   helm and kubectl (cached)
+#      e2e/prometheus/build.sh Prometheus, for prometheus.test.ts (cached; needs Go on a cold machine unless
+#                              $PROMETHEUS names a binary)
 #   3. node --test 'e2e/kube/**/*.test.ts', one file at a time (each gateway pod binds the chart's fixed
 #      ports 8080, 8443, 15000, 15020, 15021, 15090 (xDS: a Unix socket), as a pod does in its own network namespace),
 #      inside e2e/kube/netns.sh: a private network and PID namespace, so pods get 10.244.x.y addresses,
@@ -18,6 +20,8 @@ cd "$here/../.."
 
 if [[ -z "${E2E_KUBECONFIG:-}" ]]; then bash e2e/kube/build.sh >/dev/null; fi
 bash scripts/fetch-helm.sh >/dev/null
+PROMETHEUS="${PROMETHEUS:-$(bash e2e/prometheus/build.sh)}"
+export PROMETHEUS
 
 # The project's Node.js 24 (the `node` devDependency, as under `npm run`), else a node on PATH.
 node_bin="$PWD/node_modules/.bin/node"

@@ -40,6 +40,46 @@ export function staticJob(job: string, targets: string[], path = '/stats/prometh
   return { job_name: job, metrics_path: path, static_configs: [{ targets, labels }] };
 }
 
+/**
+ * Istio's annotation-driven pod job (the `kubernetes-pods` job of Istio's samples/addons/prometheus.yaml, from
+ * the Prometheus community chart): pods annotated prometheus.io/scrape=true are scraped on
+ * podIP:<prometheus.io/port> at <prometheus.io/path>, with the pod's labels, namespace and name as labels.
+ * Pods are discovered through the API server named by `kubeconfig`, in `namespaces`.
+ */
+export function kubernetesPodsJob(job: string, kubeconfig: string, namespaces: string[]): ScrapeConfig {
+  return {
+    job_name: job,
+    honor_labels: true,
+    kubernetes_sd_configs: [{ role: 'pod', kubeconfig_file: kubeconfig, namespaces: { names: namespaces } }],
+    relabel_configs: [
+      { action: 'keep', regex: 'true', source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_scrape'] },
+      { action: 'drop', regex: 'true', source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_scrape_slow'] },
+      { action: 'replace', regex: '(https?)', source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_scheme'], target_label: '__scheme__' },
+      { action: 'replace', regex: '(.+)', source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_path'], target_label: '__metrics_path__' },
+      {
+        action: 'replace',
+        regex: '(\\d+);(([A-Fa-f0-9]{1,4}::?){1,7}[A-Fa-f0-9]{1,4})',
+        replacement: '[$2]:$1',
+        source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_port', '__meta_kubernetes_pod_ip'],
+        target_label: '__address__',
+      },
+      {
+        action: 'replace',
+        regex: '(\\d+);((([0-9]+?)(\\.|$)){4})',
+        replacement: '$2:$1',
+        source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_port', '__meta_kubernetes_pod_ip'],
+        target_label: '__address__',
+      },
+      { action: 'labelmap', regex: '__meta_kubernetes_pod_annotation_prometheus_io_param_(.+)', replacement: '__param_$1' },
+      { action: 'labelmap', regex: '__meta_kubernetes_pod_label_(.+)' },
+      { action: 'replace', source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
+      { action: 'replace', source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
+      { action: 'drop', regex: 'Pending|Succeeded|Failed|Completed', source_labels: ['__meta_kubernetes_pod_phase'] },
+      { action: 'replace', source_labels: ['__meta_kubernetes_pod_node_name'], target_label: 'node' },
+    ],
+  };
+}
+
 /** The Prometheus binary: $PROMETHEUS, else built (or found in the cache) by e2e/prometheus/build.sh. */
 export function prometheusBinary(): string {
   if (process.env.PROMETHEUS) return process.env.PROMETHEUS;

@@ -1,0 +1,102 @@
+// A real Prometheus scraping the gateway pod as Istio's Prometheus addon does: pods discovered through the real
+// kube-apiserver (kubernetes_sd, role pod) and kept by the chart's pod annotations prometheus.io/scrape, port
+// (15020) and path (/stats/prometheus), so the scrape reaches the controller's merged endpoint on the pod's
+// address, which carries the proxy's Envoy stats and the controller's own metrics. After a known request mix
+// (200s and an upstream 503 from httpbin, a 404 NR for an unknown host), PromQL reads the exact counters.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rawRequest, type RawResponse } from '../lib/http.ts';
+import { eventually } from '../lib/process.ts';
+import { formatSamples, kubernetesPodsJob, startPrometheus, type Prometheus } from '../lib/prometheus.ts';
+import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
+import { HOST, RELEASES, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
+
+const PORT = 8080;
+const JOB = 'kubernetes-pods';
+const MIX = { ok: 4, upstream503: 2, noRoute: 3 };
+
+describe('kubernetes: Prometheus discovers the gateway pod by its annotations and scrapes the merged metrics on 15020', () => {
+  let s: Suite;
+  let gw: GatewayPod;
+  let prom: Prometheus;
+  const get = (path: string, host = HOST): Promise<RawResponse> => rawRequest('127.0.0.1', PORT, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+
+  before(
+    async () => {
+      s = await setupSuite();
+      const pod = await s.backend('httpbin-v1', s.ns.app, { app: 'httpbin', version: 'v1' });
+      await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
+      await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST]));
+      await s.kube.apply(virtualService('httpbin', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/'], host: 'httpbin' }));
+      gw = await startGatewayPod({
+        kube: s.kube,
+        deployment: RELEASES.ingress.name,
+        namespace: s.ns.gw,
+        podIP: s.gatewayPodIP,
+        kubeconfig: s.controllerKubeconfig,
+        dir: s.dir,
+      });
+      await waitReady(gw, 30_000);
+      await eventually('the route', async () => ((await get('/status/200')).status === 200 ? true : undefined), 30_000, 200);
+      // Prometheus reads the pods with the admin kubeconfig (in a cluster: its own ServiceAccount with list/watch on pods).
+      prom = await startPrometheus({ scrapeConfigs: [kubernetesPodsJob(JOB, s.cluster.kubeconfig, [s.ns.gw])] });
+    },
+    { timeout: 10 * 60_000 },
+  );
+
+  after(
+    async () => {
+      await prom?.stop();
+      await gw?.stop();
+      await s?.cleanup();
+    },
+    { timeout: 120_000 },
+  );
+
+  test('the one target is the gateway pod at podIP:15020 /stats/prometheus, labelled with its pod labels, namespace and name', async () => {
+    await prom.scrapedSince(JOB, Date.now(), 60_000);
+    const up = await prom.query(`up{job="${JOB}"}`);
+    assert.equal(up.length, 1, formatSamples(up));
+    const m = up[0]?.metric ?? {};
+    assert.equal(m.instance, `${s.gatewayPodIP}:15020`);
+    assert.equal(m.namespace, s.ns.gw);
+    assert.equal(m.pod, gw.pod.metadata.name);
+    assert.equal(m.app, 'istio-ingressgateway');
+    assert.equal(m.istio, 'ingressgateway');
+    assert.equal(up[0]?.value, 1);
+    // The merged endpoint: the controller's own metrics beside the proxy's.
+    assert.equal(await prom.value(`meshgate_controller_proxy_scrape_failures_total{job="${JOB}"}`), 0);
+    assert.ok((await prom.value(`count({job="${JOB}",__name__=~"envoy_server_.*"})`)) > 0, 'envoy_server_* series from the proxy');
+  });
+
+  test('after a known request mix (200, upstream 503, 404 NR), PromQL reads Envoy counters with the exact values', async () => {
+    const cluster = `outbound|8000||httpbin.${s.ns.app}.svc.cluster.local`;
+    const hcm = `envoy_http_outbound_0_0_0_0_${PORT}__`;
+    const rows: { name: string; query: string; want: number }[] = [
+      { name: 'upstream 200', query: `envoy_cluster_upstream_rq{cluster_name="${cluster}",response_code="200"}`, want: MIX.ok },
+      { name: 'upstream 503', query: `envoy_cluster_upstream_rq{cluster_name="${cluster}",response_code="503"}`, want: MIX.upstream503 },
+      { name: 'upstream_rq_total', query: `envoy_cluster_upstream_rq_total{cluster_name="${cluster}"}`, want: MIX.ok + MIX.upstream503 },
+      { name: 'downstream 2xx', query: `${hcm}downstream_rq{response_code_class="2xx"}`, want: MIX.ok },
+      { name: 'downstream 4xx', query: `${hcm}downstream_rq{response_code_class="4xx"}`, want: MIX.noRoute },
+      { name: 'downstream 5xx', query: `${hcm}downstream_rq{response_code_class="5xx"}`, want: MIX.upstream503 },
+      { name: 'downstream_rq_total', query: `${hcm}downstream_rq_total`, want: MIX.ok + MIX.upstream503 + MIX.noRoute },
+    ];
+    await prom.scrapedSince(JOB, Date.now());
+    const baseline = new Map<string, number>();
+    for (const r of rows) baseline.set(r.name, await prom.value(r.query));
+
+    for (let i = 0; i < MIX.ok; i++) assert.equal((await get(`/status/200?i=${i}`)).status, 200);
+    for (let i = 0; i < MIX.upstream503; i++) assert.equal((await get(`/status/503?i=${i}`)).status, 503);
+    for (let i = 0; i < MIX.noRoute; i++) assert.equal((await get(`/nr/${i}`, 'nowhere.example.com')).status, 404);
+    await prom.scrapedSince(JOB, Date.now());
+
+    const got: string[] = [];
+    for (const r of rows) got.push(`${r.name}: ${(await prom.value(r.query)) - (baseline.get(r.name) ?? 0)}`);
+    const all = await prom.query(`{__name__=~"envoy_cluster_upstream_rq.*|${hcm}downstream_rq.*",__name__!~".*_bucket",job="${JOB}"} != 0`);
+    assert.deepEqual(
+      got,
+      rows.map((r) => `${r.name}: ${r.want}`),
+      `series scraped:\n${formatSamples(all)}`,
+    );
+  });
+});
