@@ -81,7 +81,7 @@ export function kubernetesPodsJob(job: string, kubeconfig: string, namespaces: s
 }
 
 /** The Prometheus binary: $PROMETHEUS, else built (or found in the cache) by e2e/prometheus/build.sh. */
-export function prometheusBinary(): string {
+function prometheusBinary(): string {
   if (process.env.PROMETHEUS) return process.env.PROMETHEUS;
   const out = execFileSync('bash', [join(REPO, 'e2e/prometheus/build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const bin = out.trim().split('\n').at(-1);
