@@ -552,7 +552,7 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     test('/stats/prometheus on admin and on the metrics port', async () => {
       const text = (await admin('/stats/prometheus')).body.toString();
       assert.match(text, new RegExp(`^envoy_cluster_upstream_rq\\{response_code="200",cluster_name="${HTTPBIN.replace(/[.|]/g, '\\$&')}"\\} [1-9]\\d*$`, 'm'));
-      assert.match(text, /^envoy_server_live 1$/m);
+      assert.match(text, /^envoy_server_live\{\} 1$/m);
       const m = await rawRequest('127.0.0.1', proxy.ports.metrics, 'GET /stats/prometheus HTTP/1.1\r\nHost: x\r\n\r\n');
       assert.equal(m.status, 200);
       assert.equal(m.header('server'), 'envoy');

@@ -44,6 +44,11 @@ export interface ProxyOptions {
   log: Logger;
   /** Called after /quitquitquit closed the proxy (default: process.exit(0)). */
   onQuit?: () => void;
+  /**
+   * Envoy's bootstrap stats_flush_interval (default 5 s): how often histograms are merged, i.e. what /stats
+   * shows as a histogram's interval, and how late a recorded value appears.
+   */
+  statsFlushIntervalMs?: number;
   /** DNS server(s) for STRICT_DNS/LOGICAL_DNS clusters, "HOST:PORT[,...]" (default: env MESHGATE_DNS_SERVER, else the system resolver). */
   dnsServer?: string;
 }
@@ -190,6 +195,11 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     localAddress: localIpv4(),
   });
   const { store, clusters, listeners } = threads.main;
+  const flushTimer = setInterval(
+    () => void threads.flushHistograms().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'stats flush failed')),
+    o.statsFlushIntervalMs ?? 5000,
+  );
+  flushTimer.unref();
   const state = new ServerState({ store, log, started, warm: () => clusters.warming.size === 0 && listeners.warmingCount === 0 });
   clusters.onWarm = () => state.checkInit();
   listeners.onWarm = () => state.checkInit();
@@ -217,6 +227,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     await own.bind('status', bindHost, o.statusPort, () => startStatusServer(bindHost, o.statusPort, () => state.isReady()));
     await own.bind('metrics', bindHost, o.metricsPort, () => startMetricsServer(bindHost, o.metricsPort, () => threads.stats()));
   } catch (e) {
+    clearInterval(flushTimer);
     await threads.close();
     throw e;
   }
@@ -256,6 +267,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     close: async () => {
       if (closed) return;
       closed = true;
+      clearInterval(flushTimer);
       client.close();
       await threads.close();
       await own.close();

@@ -7,7 +7,7 @@ import type { Json } from '../xds/json.ts';
 import { httpDate } from '../http/date.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import { compileRe2, isRe2Error, type Re2 } from '../../xds/re2.ts';
-import { renderJson, renderPrometheus, renderText, selectStats, type StatsQuery } from '../stats/render.ts';
+import { renderJson, renderPrometheus, renderText, selectStats, type HistogramBucketsMode, type StatsQuery } from '../stats/render.ts';
 import type { StatSample } from '../stats/store.ts';
 import type { Cluster } from '../upstream/cluster.ts';
 import { renderClustersJson, renderClustersText, type HostStatTotals } from './clusters.ts';
@@ -62,7 +62,12 @@ export function statsQuery(q: URLSearchParams): StatsQuery | string {
     if (isRe2Error(re)) return 'Invalid re2 regex';
     filter = re;
   }
-  return { filter, usedOnly: q.has('usedonly') };
+  // Utility::histogramBucketsParam ("none" is the older name of "summary").
+  const hb = q.get('histogram_buckets');
+  let histogramBuckets: HistogramBucketsMode = 'summary';
+  if (hb === 'cumulative' || hb === 'disjoint') histogramBuckets = hb;
+  else if (hb !== null && hb !== '' && hb !== 'summary' && hb !== 'none') return 'usage: /stats?histogram_buckets=(cumulative|disjoint|detailed|summary)\n';
+  return { filter, usedOnly: q.has('usedonly'), histogramBuckets };
 }
 
 const ok = (body = 'OK\n') => ({ status: 200, type: TEXT, body });
@@ -201,15 +206,16 @@ const ENDPOINTS: Record<string, Endpoint> = {
       ['usedonly', 'Only include stats that have been written by system since restart'],
       ['filter', 'Regular expression (Google re2) for filtering stats'],
       ['format', 'Format to use; One of (html, active-html, text, json)'],
+      ['histogram_buckets', 'Histogram bucket display mode; One of (cumulative, disjoint, summary)'],
     ],
     handle: async (ctx, q) => {
       const sq = statsQuery(q);
       if (typeof sq === 'string') return { status: 400, type: TEXT, body: sq };
       const samples = selectStats(await ctx.stats(), sq);
       const format = q.get('format');
-      if (format === 'json') return { status: 200, type: JSON_TYPE, body: renderJson(samples) };
+      if (format === 'json') return { status: 200, type: JSON_TYPE, body: renderJson(samples, sq.histogramBuckets) };
       if (format === 'prometheus') return { status: 200, type: TEXT, body: renderPrometheus(samples) };
-      return { status: 200, type: TEXT, body: renderText(samples) };
+      return { status: 200, type: TEXT, body: renderText(samples, sq.histogramBuckets) };
     },
   },
   '/stats/prometheus': {

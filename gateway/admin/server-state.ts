@@ -24,6 +24,8 @@ export class ServerState {
   private readonly log: Logger;
   private readonly started: number;
   private readonly warm: () => boolean;
+  /** server.initialization_time_ms: from the process start until LIVE (Envoy's initialization_timer_). */
+  private readonly initTime: number;
 
   /** `warm`: no cluster or listener is warming. `started`: the process start (Date.now()), for the log. */
   constructor(o: { store: StatsStore; log: Logger; started: number; warm: () => boolean }) {
@@ -31,6 +33,7 @@ export class ServerState {
     this.log = o.log;
     this.started = o.started;
     this.warm = o.warm;
+    this.initTime = o.store.histogram('server.initialization_time_ms');
     this.ready = new Promise<void>((r) => (this.resolveReady = r));
   }
 
@@ -81,6 +84,7 @@ export class ServerState {
     if (this.initialized || !this.cdsSeen || !this.ldsSeen) return;
     if (!this.warm()) return;
     this.initialized = true;
+    this.store.record(this.initTime, Date.now() - this.started);
     if (this.state === STATE.INITIALIZING) this.state = STATE.LIVE;
     this.log.info({ ms: Date.now() - this.started }, 'initial configuration applied; server is LIVE');
     this.resolveReady();

@@ -1142,6 +1142,8 @@ export class ActiveStream implements FilterCallbacks {
     this.endAttempt(a);
     const cluster = this.cluster as Cluster;
     cluster.chargeStatus(this.status);
+    // Router::onUpstreamComplete: timed from the end of the downstream request, when it ended.
+    if (this.requestCompleteHr > 0) cluster.recordRqTime(performance.now() - this.requestCompleteHr);
     if (this.status >= 500) a.host.rqError++;
     else a.host.rqSuccess++;
     if (this.globalTimer) clearTimeout(this.globalTimer);
@@ -1321,6 +1323,7 @@ export class ActiveStream implements FilterCallbacks {
     const s = this.hcm.stats;
     st.dec(s.downstream_rq_active);
     st.inc(s.downstream_rq_completed);
+    st.record(s.downstream_rq_time, performance.now() - this.startHr);
     const cls = Math.floor(this.status / 100);
     if (cls === 1) st.inc(s.downstream_rq_1xx);
     else if (cls === 2) st.inc(s.downstream_rq_2xx);

@@ -61,6 +61,8 @@ export interface HcmStats {
   rq_direct_response: number;
   rq_redirect: number;
   rq_reset_after_downstream_response_started: number;
+  downstream_cx_length_ms: number;
+  downstream_rq_time: number;
 }
 
 const COUNTERS: (keyof HcmStats)[] = [
@@ -94,6 +96,7 @@ const COUNTERS: (keyof HcmStats)[] = [
   'rq_reset_after_downstream_response_started',
 ];
 const GAUGES: (keyof HcmStats)[] = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_cx_http2_active', 'downstream_rq_active'];
+const HISTOGRAMS: (keyof HcmStats)[] = ['downstream_cx_length_ms', 'downstream_rq_time'];
 
 export class HttpConnectionManager {
   readonly spec: HcmSpec;
@@ -119,6 +122,7 @@ export class HttpConnectionManager {
     const s = {} as HcmStats;
     for (const k of COUNTERS) s[k] = this.scope.counter(k);
     for (const k of GAUGES) s[k] = this.scope.gauge(k);
+    for (const k of HISTOGRAMS) s[k] = this.scope.histogram(k);
     this.stats = s;
     // Filters register their stats under the HCM's scope; the same names share counters, as Envoy's do.
     const ctx: FilterFactoryContext = {

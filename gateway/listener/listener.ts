@@ -68,6 +68,8 @@ export class ActiveListener {
   private readonly sockets = new Set<TrackedSocket>();
   private readonly scope: StatScope;
   private readonly cxTotal: number;
+  /** listener.<address>.downstream_cx_length_ms */
+  private readonly cxLength: number;
   private readonly cxActive: number;
   /** Envoy's per-handler stats: `listener.<address>.worker_<n>.downstream_cx_*`. */
   private readonly workerCxTotal: number;
@@ -113,6 +115,7 @@ export class ActiveListener {
     this.workerCxTotal = o.worker < 0 ? -1 : this.scope.counter(`worker_${o.worker}.downstream_cx_total`);
     this.workerCxActive = o.worker < 0 ? -1 : this.scope.gauge(`worker_${o.worker}.downstream_cx_active`);
     this.scope.counter('downstream_cx_destroy');
+    this.cxLength = this.scope.histogram('downstream_cx_length_ms');
     this.scope.counter('no_filter_chain_match');
     this.scope.counter('downstream_global_cx_overflow');
     this.http = createHttpServer({
@@ -207,7 +210,12 @@ export class ActiveListener {
       st.inc(hcm.stats.downstream_cx_http1_total);
       st.inc(hcm.stats.downstream_cx_http1_active);
     }
+    const openedAt = performance.now();
     sock.once('close', () => {
+      // Envoy's connection timespans: the listener's ActiveTcpConnection and the HCM's, both from accept.
+      const lengthMs = performance.now() - openedAt;
+      st.record(this.cxLength, lengthMs);
+      st.record(hcm.stats.downstream_cx_length_ms, lengthMs);
       this.sockets.delete(sock);
       st.dec(this.cxActive);
       st.dec(this.workerCxActive);

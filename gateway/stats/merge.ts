@@ -5,8 +5,10 @@
 // from the main thread's store alone, or they would count once per worker. Outlier-detection stats are
 // counted by the main thread's detector alone (it decides ejections for all workers). Circuit-breaker state
 // gauges (1 while a limit is reached) come from the process-wide counts, so every worker has the same value:
-// the largest is taken rather than the sum.
-import type { StatSample } from './store.ts';
+// the largest is taken rather than the sum. Histograms do not go through here: each stats flush the workers
+// hand their values to the main thread's store (StatsStore.mergeHistograms), as Envoy's TLS histograms merge
+// into their parent, so the main thread's samples hold every thread's histograms.
+import { HISTOGRAM, type StatSample } from './store.ts';
 
 export type MergeRule = 'sum' | 'main' | 'max';
 
@@ -28,7 +30,7 @@ export function mergeRule(name: string): MergeRule {
 
 /** The stats a worker contributes (its configuration stats are the main thread's already). */
 export function workerShare(samples: StatSample[]): StatSample[] {
-  return samples.filter((s) => mergeRule(s.name) !== 'main');
+  return samples.filter((s) => s.kind !== HISTOGRAM && mergeRule(s.name) !== 'main');
 }
 
 /**
@@ -41,7 +43,7 @@ export function mergeSamples(main: StatSample[], workers: StatSample[][]): StatS
   for (const list of workers) {
     for (const s of list) {
       const rule = mergeRule(s.name);
-      if (rule === 'main') continue;
+      if (rule === 'main' || s.kind === HISTOGRAM) continue;
       const cur = byName.get(s.name);
       if (!cur) {
         byName.set(s.name, { ...s });

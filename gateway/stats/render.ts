@@ -1,28 +1,82 @@
-// Renders the stats store as Envoy's admin does: `/stats` text (`name: value`, sorted), `?format=json`,
-// and Prometheus exposition (`envoy_` prefix, Istio's bootstrap tag extraction rules).
+// Renders the stats store as Envoy's admin does (source/server/admin/stats_render.cc, prometheus_stats.cc):
+// `/stats` text (`name: value` sorted, then histograms), `?format=json`, and Prometheus exposition (`envoy_`
+// prefix, Istio's bootstrap tag extraction rules, histograms as `_bucket`/`_sum`/`_count`).
 import type { Re2 } from '../../xds/re2.ts';
-import { COUNTER, type StatSample } from './store.ts';
+import { DEFAULT_BUCKETS, SUPPORTED_QUANTILES, fmtG, fmtShortest, type HistogramStatistics } from './histogram.ts';
+import { COUNTER, HISTOGRAM, type HistogramSample, type StatSample } from './store.ts';
+
+/** The admin's `histogram_buckets=`: quantiles (summary, the default) or bucket counts. */
+export type HistogramBucketsMode = 'summary' | 'cumulative' | 'disjoint';
 
 export interface StatsQuery {
   /** Admin's `filter=`: an RE2 pattern, partially matched against the stat name (RE2::PartialMatch). */
   filter?: Pick<Re2, 'partialMatch'>;
   usedOnly?: boolean;
+  histogramBuckets?: HistogramBucketsMode;
 }
 
 export function selectStats(samples: StatSample[], q: StatsQuery): StatSample[] {
   return samples.filter((s) => (!q.usedOnly || s.used) && (!q.filter || q.filter.partialMatch(s.name)));
 }
 
-/** `name: value` lines, as Envoy's /stats prints counters and gauges. */
-export function renderText(samples: StatSample[]): string {
+const PERCENT_LABELS = SUPPORTED_QUANTILES.map((q) => fmtG(100 * q, 6));
+const BUCKET_LABELS = DEFAULT_BUCKETS.map((b) => fmtG(b, 6));
+const NO_VALUES = 'No recorded values';
+
+function disjoint(buckets: number[]): number[] {
+  return buckets.map((n, i) => n - (i > 0 ? (buckets[i - 1] ?? 0) : 0));
+}
+
+/** ParentHistogramImpl::quantileSummary / bucketSummary and StatsTextRender's disjoint form: `(interval,cumulative)`. */
+function histogramText(s: StatSample, mode: HistogramBucketsMode): string {
+  const h = s.histogram;
+  if (!s.used || !h) return NO_VALUES;
+  if (mode === 'summary')
+    return PERCENT_LABELS.map((p, i) => `P${p}(${fmtShortest(h.interval.quantiles[i] ?? NaN)},${fmtShortest(h.cumulative.quantiles[i] ?? NaN)})`).join(' ');
+  const iv = mode === 'disjoint' ? disjoint(h.interval.buckets) : h.interval.buckets;
+  const cu = mode === 'disjoint' ? disjoint(h.cumulative.buckets) : h.cumulative.buckets;
+  return BUCKET_LABELS.map((b, i) => `B${b}(${iv[i] ?? 0},${cu[i] ?? 0})`).join(' ');
+}
+
+/** `name: value` lines, as Envoy's /stats prints counters and gauges, then the histograms. */
+export function renderText(samples: StatSample[], mode: HistogramBucketsMode = 'summary'): string {
   let out = '';
-  for (const s of samples) out += `${s.name}: ${s.value}\n`;
+  for (const s of samples) if (s.kind !== HISTOGRAM) out += `${s.name}: ${s.value}\n`;
+  for (const s of samples) if (s.kind === HISTOGRAM) out += `${s.name}: ${histogramText(s, mode)}\n`;
   return out;
 }
 
-export function renderJson(samples: StatSample[]): string {
-  return JSON.stringify({ stats: samples.map((s) => ({ name: s.name, value: s.value })) }, null, 2) + '\n';
+/** StatsJsonRender: one compact document, counters and gauges, then one entry holding every histogram. */
+export function renderJson(samples: StatSample[], mode: HistogramBucketsMode = 'summary'): string {
+  const stats: unknown[] = [];
+  const histograms: StatSample[] = [];
+  for (const s of samples) {
+    if (s.kind === HISTOGRAM) histograms.push(s);
+    else stats.push({ name: s.name, value: s.value });
+  }
+  if (histograms.length > 0) {
+    const sample = (s: StatSample): HistogramSample => s.histogram ?? { interval: EMPTY, cumulative: EMPTY };
+    if (mode === 'summary') {
+      const computed = histograms.map((s) => {
+        const h = sample(s);
+        return { name: s.name, values: SUPPORTED_QUANTILES.map((_, i) => ({ cumulative: h.cumulative.quantiles[i], interval: h.interval.quantiles[i] })) };
+      });
+      stats.push({ histograms: { supported_quantiles: SUPPORTED_QUANTILES.map((q) => Number(fmtG(100 * q, 6))), computed_quantiles: computed } });
+    } else {
+      const list = histograms.map((s) => {
+        const h = sample(s);
+        const iv = mode === 'disjoint' ? disjoint(h.interval.buckets) : h.interval.buckets;
+        const cu = mode === 'disjoint' ? disjoint(h.cumulative.buckets) : h.cumulative.buckets;
+        return { name: s.name, buckets: DEFAULT_BUCKETS.map((b, i) => ({ upper_bound: b, interval: iv[i], cumulative: cu[i] })) };
+      });
+      stats.push({ histograms: list });
+    }
+  }
+  // NaN (an empty interval) is JSON's null, as Envoy's Json::Streamer writes it.
+  return JSON.stringify({ stats });
 }
+
+const EMPTY: HistogramStatistics = { quantiles: SUPPORTED_QUANTILES.map(() => NaN), buckets: DEFAULT_BUCKETS.map(() => 0), count: 0, sum: 0 };
 
 /**
  * Istio's bootstrap `stats_tags` (tools/packaging/common/envoy_bootstrap.json) in JS syntax, applied the way
@@ -98,21 +152,37 @@ function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
-/** Prometheus text exposition 0.0.4: counters then gauges, each grouped by metric name and sorted. */
+/**
+ * A histogram's series (PrometheusStatsFormatter's generateHistogram): cumulative bucket counts with `le` in
+ * `%.32g`, `+Inf`, then `_sum` (`%.32g`) and `_count`, from the cumulative statistics.
+ */
+function histogramLines(metric: string, tags: string, h: HistogramStatistics): string {
+  const le = tags ? `${tags},` : '';
+  let out = '';
+  for (const [i, b] of DEFAULT_BUCKETS.entries()) out += `${metric}_bucket{${le}le="${fmtG(b, 32)}"} ${h.buckets[i] ?? 0}\n`;
+  out += `${metric}_bucket{${le}le="+Inf"} ${h.count}\n`;
+  out += `${metric}_sum{${tags}} ${fmtG(h.sum, 32)}\n`;
+  out += `${metric}_count{${tags}} ${h.count}`;
+  return out;
+}
+
+/** Prometheus text exposition 0.0.4: counters, gauges, then histograms, each grouped by metric name and sorted. */
 export function renderPrometheus(samples: StatSample[]): string {
-  const groups = [new Map<string, string[]>(), new Map<string, string[]>()];
+  const groups = [new Map<string, string[]>(), new Map<string, string[]>(), new Map<string, string[]>()];
   for (const s of samples) {
     const t = extractTags(s.name);
     const metric = prometheusName(t.name);
-    const labels = t.tags.length ? `{${t.tags.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}` : '';
-    const g = groups[s.kind === COUNTER ? 0 : 1] as Map<string, string[]>;
+    const tags = t.tags.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+    const g = groups[s.kind === COUNTER ? 0 : s.kind === HISTOGRAM ? 2 : 1] as Map<string, string[]>;
     let lines = g.get(metric);
     if (!lines) g.set(metric, (lines = []));
-    lines.push(`${metric}${labels} ${s.value}`);
+    if (s.kind === HISTOGRAM) lines.push(histogramLines(metric, tags, s.histogram?.cumulative ?? EMPTY));
+    // `{}` even without tags: Envoy's generateNumericOutput always writes the braces.
+    else lines.push(`${metric}{${tags}} ${s.value}`);
   }
   let out = '';
   for (const [i, g] of groups.entries()) {
-    const type = i === 0 ? 'counter' : 'gauge';
+    const type = i === 0 ? 'counter' : i === 1 ? 'gauge' : 'histogram';
     for (const metric of [...g.keys()].sort()) {
       const lines = (g.get(metric) ?? []).sort();
       out += `# TYPE ${metric} ${type}\n${lines.join('\n')}\n`;

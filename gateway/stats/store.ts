@@ -3,13 +3,38 @@
 // `store.values[idx] += 1` and nothing else. Names follow Envoy (`cluster.<alt_stat_name>.upstream_rq_total`,
 // `http.<stat_prefix>.downstream_rq_2xx`, ...); rendering (/stats, Prometheus) happens at scrape time.
 //
+// Histograms (Envoy's ParentHistogram) share the index space: a request records one value with
+// `store.record(idx, ms)` into the thread's pending bins; every stats flush (Envoy's stats_flush_interval)
+// the main thread gathers every thread's pending bins into the histogram's interval and cumulative bins
+// (mergeHistograms), which is what /stats and Prometheus show, as Envoy's admin does.
+//
 // Names are reference counted like Envoy's stat scopes: a cluster that is modified keeps the same stat
 // names (and values) because the new cluster acquires them before the old one releases them; a removed
 // cluster's stats disappear from /stats, as they do in Envoy when the scope is destroyed.
 
+import { addBins, binOf, computeStatistics, type Bins, type HistogramStatistics } from './histogram.ts';
+
 export const COUNTER = 0;
 export const GAUGE = 1;
-export type StatKind = typeof COUNTER | typeof GAUGE;
+export const HISTOGRAM = 2;
+/**
+ * A histogram Envoy creates on first use (the router's cluster.<name>.upstream_rq_time): held like the others,
+ * shown only once a flush merged values into it.
+ */
+const DYNAMIC_HISTOGRAM = 3;
+export type StatKind = typeof COUNTER | typeof GAUGE | typeof HISTOGRAM;
+
+/** One histogram's state: its values since the last flush, and (main thread) what the flushes merged. */
+interface HistogramState {
+  pending: Bins | undefined;
+  interval: Bins | undefined;
+  cumulative: Bins | undefined;
+  /** ParentHistogramImpl::merged_: a flush found values once (Envoy's used()). */
+  merged: boolean;
+}
+
+/** A worker's histogram values since the last flush: name, bin codes, counts. */
+export type HistogramDelta = [string, number[], number[]];
 
 const INITIAL = 1024;
 
@@ -25,9 +50,10 @@ export class StatsStore {
   private free: number[] = [];
   /** Gauges whose value is computed at scrape time (server.uptime, membership counts...). */
   private computed = new Map<number, () => number>();
+  private hists: (HistogramState | undefined)[] = [];
 
   /** Acquires (creating if needed) a stat and returns its index. Pair with release(). */
-  acquire(name: string, kind: StatKind): number {
+  acquire(name: string, kind: StatKind | typeof DYNAMIC_HISTOGRAM): number {
     const existing = this.byName.get(name);
     if (existing !== undefined) {
       this.refs[existing] = (this.refs[existing] ?? 0) + 1;
@@ -44,6 +70,7 @@ export class StatsStore {
     this.refs[idx] = 1;
     this.values[idx] = 0;
     this.used[idx] = 0;
+    this.hists[idx] = undefined;
     return idx;
   }
 
@@ -53,6 +80,15 @@ export class StatsStore {
 
   gauge(name: string): number {
     return this.acquire(name, GAUGE);
+  }
+
+  histogram(name: string): number {
+    return this.acquire(name, HISTOGRAM);
+  }
+
+  /** A histogram that appears in /stats only once values were recorded (Envoy creates it on first use). */
+  dynamicHistogram(name: string): number {
+    return this.acquire(name, DYNAMIC_HISTOGRAM);
   }
 
   /** A gauge read from `fn` when stats are rendered. */
@@ -70,6 +106,7 @@ export class StatsStore {
     if (name !== undefined) this.byName.delete(name);
     this.names[idx] = undefined;
     this.computed.delete(idx);
+    this.hists[idx] = undefined;
     this.values[idx] = 0;
     this.used[idx] = 0;
     this.free.push(idx);
@@ -90,6 +127,67 @@ export class StatsStore {
     this.used[idx] = 1;
   }
 
+  /** Records one value (milliseconds, truncated as Envoy's timers are) into a histogram. */
+  record(idx: number, value: number): void {
+    let h = this.hists[idx];
+    if (h === undefined) {
+      if (this.names[idx] === undefined) return;
+      h = this.hists[idx] = { pending: undefined, interval: undefined, cumulative: undefined, merged: false };
+    }
+    const bins = (h.pending ??= new Map<number, number>());
+    const code = binOf(value);
+    bins.set(code, (bins.get(code) ?? 0) + 1);
+  }
+
+  /** This thread's values since the last flush, by histogram name; the pending bins are cleared. */
+  takeHistogramDeltas(): HistogramDelta[] {
+    const out: HistogramDelta[] = [];
+    for (const [idx, h] of this.hists.entries()) {
+      const name = this.names[idx];
+      if (!h?.pending || h.pending.size === 0 || name === undefined) continue;
+      out.push([name, [...h.pending.keys()], [...h.pending.values()]]);
+      h.pending.clear();
+    }
+    return out;
+  }
+
+  /**
+   * Envoy's mergeHistograms (each stats flush, main thread): this thread's pending values and the workers'
+   * become each histogram's interval, added to its cumulative values. A histogram never recorded stays
+   * unmerged ("No recorded values"). Values for a histogram this store does not hold are dropped.
+   */
+  mergeHistograms(workers: HistogramDelta[][] = []): void {
+    const incoming = new Map<number, Bins>();
+    for (const [idx, h] of this.hists.entries()) {
+      if (h?.pending && h.pending.size > 0) {
+        incoming.set(idx, h.pending);
+        h.pending = undefined;
+      }
+    }
+    for (const list of workers) {
+      for (const [name, codes, counts] of list) {
+        const idx = this.byName.get(name);
+        if (idx === undefined || !isHistogramKind(this.kinds[idx])) continue;
+        let bins = incoming.get(idx);
+        if (!bins) incoming.set(idx, (bins = new Map<number, number>()));
+        for (const [i, code] of codes.entries()) bins.set(code, (bins.get(code) ?? 0) + (counts[i] ?? 0));
+      }
+    }
+    for (let idx = 0; idx < this.names.length; idx++) {
+      if (this.names[idx] === undefined || !isHistogramKind(this.kinds[idx])) continue;
+      const bins = incoming.get(idx);
+      let h = this.hists[idx];
+      if (!h) {
+        if (!bins) continue;
+        h = this.hists[idx] = { pending: undefined, interval: undefined, cumulative: undefined, merged: false };
+      }
+      if (!h.merged && !bins) continue;
+      h.interval = bins;
+      if (bins) addBins((h.cumulative ??= new Map<number, number>()), bins);
+      h.merged = true;
+    }
+  }
+
   get(idx: number): number {
     const fn = this.computed.get(idx);
     return fn ? fn() : (this.values[idx] ?? 0);
@@ -103,6 +201,7 @@ export class StatsStore {
 
   /** `/reset_counters`: zero every counter (gauges keep their values, as in Envoy). */
   resetCounters(): void {
+    // Histograms keep their values: Envoy's /reset_counters resets counters only.
     for (let i = 0; i < this.names.length; i++) if (this.names[i] !== undefined && this.kinds[i] === COUNTER) this.values[i] = 0;
   }
 
@@ -112,9 +211,17 @@ export class StatsStore {
     for (let i = 0; i < this.names.length; i++) {
       const name = this.names[i];
       if (name === undefined) continue;
+      const kind = this.kinds[i];
+      if (kind === HISTOGRAM || kind === DYNAMIC_HISTOGRAM) {
+        const h = this.hists[i];
+        const merged = h?.merged === true;
+        if (kind === DYNAMIC_HISTOGRAM && !merged) continue;
+        out.push({ name, kind: HISTOGRAM, value: 0, used: merged, histogram: merged ? histogramSample(h) : EMPTY_HISTOGRAM });
+        continue;
+      }
       const fn = this.computed.get(i);
       const value = fn ? fn() : (this.values[i] ?? 0);
-      out.push({ name, kind: this.kinds[i] === COUNTER ? COUNTER : GAUGE, value, used: this.used[i] === 1 || value !== 0 || fn !== undefined });
+      out.push({ name, kind: kind === COUNTER ? COUNTER : GAUGE, value, used: this.used[i] === 1 || value !== 0 || fn !== undefined });
     }
     out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return out;
@@ -142,6 +249,24 @@ export interface StatSample {
   kind: StatKind;
   value: number;
   used: boolean;
+  /** Histograms: the statistics of the last flush interval and of all flushes (Envoy's ParentHistogram). */
+  histogram?: HistogramSample;
+}
+
+export interface HistogramSample {
+  interval: HistogramStatistics;
+  cumulative: HistogramStatistics;
+}
+
+const EMPTY_STATISTICS = computeStatistics(undefined);
+const EMPTY_HISTOGRAM: HistogramSample = { interval: EMPTY_STATISTICS, cumulative: EMPTY_STATISTICS };
+
+function histogramSample(h: HistogramState | undefined): HistogramSample {
+  return { interval: computeStatistics(h?.interval), cumulative: computeStatistics(h?.cumulative) };
+}
+
+function isHistogramKind(kind: number | undefined): boolean {
+  return kind === HISTOGRAM || kind === DYNAMIC_HISTOGRAM;
 }
 
 /**
@@ -166,6 +291,18 @@ export class StatScope {
 
   gauge(name: string): number {
     const idx = this.store.gauge(this.prefix + name);
+    this.held.push(idx);
+    return idx;
+  }
+
+  histogram(name: string): number {
+    const idx = this.store.histogram(this.prefix + name);
+    this.held.push(idx);
+    return idx;
+  }
+
+  dynamicHistogram(name: string): number {
+    const idx = this.store.dynamicHistogram(this.prefix + name);
     this.held.push(idx);
     return idx;
   }

@@ -529,6 +529,11 @@ function isIp(s: string): boolean {
 }
 
 export interface ClusterStats {
+  upstream_cx_connect_ms: number;
+  upstream_cx_length_ms: number;
+  /** The router's dynamic histograms (CodeStatsImpl::chargeResponseTiming): shown once recorded. */
+  upstream_rq_time: number;
+  external_upstream_rq_time: number;
   upstream_rq_total: number;
   upstream_rq_completed: number;
   upstream_rq_active: number;
@@ -646,6 +651,10 @@ export class Cluster {
     const s = {} as ClusterStats;
     for (const k of COUNTERS) s[k] = this.scope.counter(k);
     for (const k of GAUGES) s[k] = this.scope.gauge(k);
+    s.upstream_cx_connect_ms = this.scope.histogram('upstream_cx_connect_ms');
+    s.upstream_cx_length_ms = this.scope.histogram('upstream_cx_length_ms');
+    s.upstream_rq_time = this.scope.dynamicHistogram('upstream_rq_time');
+    s.external_upstream_rq_time = this.scope.dynamicHistogram('external.upstream_rq_time');
     this.stats = s;
     this.scope.computedGauge('membership_total', () => this.hosts.length);
     // Envoy's partition of a host set: excluded (DRAINING) hosts are neither healthy nor degraded.
@@ -928,7 +937,8 @@ export class Cluster {
     const s = this.stats;
     const st = this.store;
     return {
-      onConnect: (): void => {
+      onConnect: (startedAt?: number): void => {
+        if (startedAt !== undefined) st.record(s.upstream_cx_connect_ms, performance.now() - startedAt);
         h.cxTotal++;
         h.cxActive++;
         this.resources.inc(CX);
@@ -936,13 +946,16 @@ export class Cluster {
         st.inc(http1 ? s.upstream_cx_http1_total : s.upstream_cx_http2_total);
         st.inc(s.upstream_cx_active);
       },
-      onDisconnect: (): void => {
+      onDisconnect: (startedAt?: number): void => {
+        if (startedAt !== undefined) st.record(s.upstream_cx_length_ms, performance.now() - startedAt);
         h.cxActive--;
         this.resources.dec(CX);
         st.dec(s.upstream_cx_active);
         st.inc(s.upstream_cx_destroy);
       },
-      onConnectError: (err: { code?: string }): void => {
+      onConnectError: (err: { code?: string }, startedAt?: number): void => {
+        // A client that never connected still ends its length timespan (Envoy's ActiveClient).
+        if (startedAt !== undefined) st.record(s.upstream_cx_length_ms, performance.now() - startedAt);
         h.cxConnectFail++;
         st.inc(s.upstream_cx_total);
         st.inc(s.upstream_cx_connect_fail);
@@ -950,6 +963,15 @@ export class Cluster {
       },
       onMaxDurationReached: (): void => st.inc(s.upstream_cx_max_duration_reached),
     };
+  }
+
+  /**
+   * The router's upstream_rq_time (CodeStatsImpl::chargeResponseTiming): from the end of the downstream request
+   * to the end of the upstream response. Every request is external here (x-envoy-internal is never set).
+   */
+  recordRqTime(ms: number): void {
+    this.store.record(this.stats.upstream_rq_time, ms);
+    this.store.record(this.stats.external_upstream_rq_time, ms);
   }
 
   /** Counts an upstream (or router-generated) response code: upstream_rq_<code>, _<N>xx, _completed. */

@@ -10,11 +10,14 @@ export interface DispatchOptions {
   body: AsyncIterable<Buffer> | null;
 }
 
-/** Connection accounting shared by both pools: the cluster keeps per-host and cluster-wide stats from it. */
+/**
+ * Connection accounting shared by both pools: the cluster keeps per-host and cluster-wide stats from it.
+ * `startedAt` (performance.now() when the connection was begun) times upstream_cx_connect_ms and _length_ms.
+ */
 export interface PoolEvents {
-  onConnect(): void;
-  onDisconnect(): void;
-  onConnectError(err: Error & { code?: string }): void;
+  onConnect(startedAt?: number): void;
+  onDisconnect(startedAt?: number): void;
+  onConnectError(err: Error & { code?: string }, startedAt?: number): void;
   /** A connection reached max_connection_duration and drains (upstream_cx_max_duration_reached). */
   onMaxDurationReached?(): void;
 }

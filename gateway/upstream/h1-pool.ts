@@ -112,13 +112,17 @@ class H1Connection implements BodySink {
   private draining = false;
   closed = false;
 
-  constructor(pool: H1Pool, socket: Socket, connectTimeoutMs: number, alreadyConnected: boolean) {
+  /** performance.now() when the connection was begun (the cluster's upstream_cx_connect_ms and _length_ms). */
+  private readonly startedAt: number;
+
+  constructor(pool: H1Pool, socket: Socket, connectTimeoutMs: number, alreadyConnected: boolean, startedAt = performance.now()) {
     this.pool = pool;
     this.socket = socket;
+    this.startedAt = startedAt;
     const onConnected = (): void => {
       if (this.connectTimer) clearTimeout(this.connectTimer);
       this.connected = true;
-      pool.events.onConnect();
+      pool.events.onConnect(this.startedAt);
       if (pool.maxConnectionDurationMs > 0) {
         this.durationTimer = setTimeout(this.onMaxDuration, pool.maxConnectionDurationMs);
         this.durationTimer.unref();
@@ -459,7 +463,7 @@ class H1Connection implements BodySink {
     const c = this.controller;
     this.handler = undefined;
     this.controller = undefined;
-    if (!this.connected && !this.closed) this.pool.events.onConnectError(e);
+    if (!this.connected && !this.closed) this.pool.events.onConnectError(e, this.startedAt);
     this.close();
     if (handler && c && !c.aborted) this.notifyError(handler, c, e);
   }
@@ -507,7 +511,7 @@ class H1Connection implements BodySink {
     if (!this.closed) {
       this.closed = true;
       this.pool.forget(this);
-      if (wasConnected) this.pool.events.onDisconnect();
+      if (wasConnected) this.pool.events.onDisconnect(this.startedAt);
     }
     this.socket.destroy();
   }
@@ -628,13 +632,14 @@ export class H1Pool {
       return;
     }
     // Custom connector: the request is written once the (TLS) connection is up.
+    const startedAt = performance.now();
     const placeholder = {} as H1Connection;
     this.all.add(placeholder);
     this.connector((e, socket) => {
       this.all.delete(placeholder);
       if (e || !socket) {
         const error = (e ?? err('connect failed', 'ECONNREFUSED')) as Error & { code?: string };
-        this.events.onConnectError(error);
+        this.events.onConnectError(error, startedAt);
         try {
           handler.onResponseError?.(new H1Controller(undefined as unknown as H1Connection), error);
         } catch (e2) {
@@ -643,7 +648,7 @@ export class H1Pool {
         this.drainQueue();
         return;
       }
-      const conn = new H1Connection(this, socket, this.connectTimeoutMs, true);
+      const conn = new H1Connection(this, socket, this.connectTimeoutMs, true, startedAt);
       this.all.add(conn);
       if (!conn.send(o, handler)) this.release(conn);
     });

@@ -126,6 +126,7 @@ export class H2Pool {
     if (windowSize !== undefined) s.once('connect', () => s.setLocalWindowSize(windowSize));
     this.session = s;
     this.connected = false;
+    const startedAt = performance.now();
     // Per session: a draining session (goaway, max_connection_duration) may close after the next one opened.
     let up = false;
     const timer = setTimeout(() => {
@@ -135,7 +136,7 @@ export class H2Pool {
       clearTimeout(timer);
       up = true;
       if (this.session === s) this.connected = true;
-      this.events.onConnect();
+      this.events.onConnect(startedAt);
       s.setTimeout(this.idleTimeoutMs, () => {
         if (this.active === 0) s.close();
       });
@@ -152,11 +153,11 @@ export class H2Pool {
     });
     s.on('error', (err: Error & { code?: string }) => {
       clearTimeout(timer);
-      if (!up) this.events.onConnectError(err);
+      if (!up) this.events.onConnectError(err, startedAt);
     });
     s.once('close', () => {
       clearTimeout(timer);
-      if (up) this.events.onDisconnect();
+      if (up) this.events.onDisconnect(startedAt);
       if (this.session === s) this.session = undefined;
     });
     s.on('goaway', () => {

@@ -119,6 +119,15 @@ export class ProxyThreads {
     return mergeSamples(this.main.store.snapshot(), this.workers ? await this.workers.stats() : []);
   }
 
+  /**
+   * A stats flush (Envoy's stats_flush_interval): every thread's histogram values since the last flush become
+   * the histograms' interval and are added to their cumulative values, which /stats and Prometheus show.
+   */
+  async flushHistograms(): Promise<void> {
+    const deltas = this.workers ? await this.workers.histograms() : [];
+    this.main.store.mergeHistograms(deltas);
+  }
+
   /** Host stats of the worker threads (added to the main thread's clusters' own). */
   async hostStats(): Promise<HostStatTotals> {
     return this.workers ? this.workers.hostStats() : new Map();

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { HostStatTotals } from '../admin/clusters.ts';
 import type { Update } from '../data-plane.ts';
 import type { RefusedBinds } from '../listener/listener-manager.ts';
-import type { StatSample } from '../stats/store.ts';
+import type { HistogramDelta, StatSample } from '../stats/store.ts';
 import type { EjectionType } from '../upstream/outlier-detector.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
 
@@ -134,6 +134,12 @@ export class WorkerPool {
     const errors = new Set<string>();
     for (const r of replies) if (r?.op === 'applied') for (const e of r.errors) errors.add(e);
     return [...errors];
+  }
+
+  /** Each worker's histogram values since the last stats flush; a worker that does not answer in time is left out. */
+  async histograms(): Promise<HistogramDelta[][]> {
+    const replies = await Promise.all(this.slots.map((slot) => this.request(slot, { op: 'histograms', id: this.nextId++ }, QUERY_TIMEOUT_MS)));
+    return replies.flatMap((r) => (r?.op === 'histograms' ? [r.deltas] : []));
   }
 
   /** Each worker's share of the stats (see stats/merge.ts); a worker that does not answer in time is left out. */

@@ -57,6 +57,9 @@ port.on('message', (m: ToWorker) => {
     case 'stats':
       reply({ op: 'stats', id: m.id, stats: workerShare(dp.store.snapshot()) });
       break;
+    case 'histograms':
+      reply({ op: 'histograms', id: m.id, deltas: dp.store.takeHistogramDeltas() });
+      break;
     case 'hosts': {
       const hosts: [string, number[]][] = [];
       for (const c of dp.clusters.active.values()) for (const h of c.hosts) hosts.push([`${c.name}::${h.key}`, hostStatValues(h)]);
