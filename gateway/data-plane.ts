@@ -4,7 +4,7 @@
 // (worker -1: its listeners are never bound). In-process tests may let the main thread serve as worker 0.
 import type { Logger } from 'pino';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/type-urls.ts';
-import { fileAccessLogger, type AccessLogger } from './access-log/text-format.ts';
+import { fileAccessLogSinks, fileAccessLogger, type AccessLogger, type AccessLogSinks } from './access-log/text-format.ts';
 import type { ProxyRuntime } from './http/connection-manager.ts';
 import { ListenerManager, type RefusedBinds } from './listener/listener-manager.ts';
 import { StatsStore } from './stats/store.ts';
@@ -22,6 +22,8 @@ export interface DataPlaneOptions {
   drainMs: number;
   /** Access log path or /dev/stdout, or a logger (a worker's, forwarding to the main thread); off when undefined. */
   accessLog: string | AccessLogger | undefined;
+  /** Where the xDS-configured access loggers write (a worker's forward to the main thread); default: the files. */
+  accessLogSinks?: AccessLogSinks;
   /** DNS server(s) for STRICT_DNS/LOGICAL_DNS clusters. */
   dnsServer: string | undefined;
   /** Envoy's own address for x-forwarded-for. */
@@ -53,6 +55,7 @@ export interface DataPlane {
   listeners: ListenerManager;
   secrets: SecretStore;
   accessLog: AccessLogger | undefined;
+  accessLogSinks: AccessLogSinks;
   /**
    * Applies one xDS update; returns the rejected resources' errors and the new subscriptions. LDS: listener
    * addresses in `refused` are not bound (the main thread found another process on them).
@@ -72,7 +75,18 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
   clusters.sharing = o.sharing;
   if (o.dnsServer !== undefined) setDnsServers(o.dnsServer);
   const accessLog: AccessLogger | undefined = typeof o.accessLog === 'string' ? fileAccessLogger(o.accessLog) : o.accessLog;
-  const runtime: ProxyRuntime = { store, clusters, log: o.log.child({ component: 'http' }), accessLog, localAddress: o.localAddress, secrets };
+  // --access-log's file is shared with xDS loggers writing to the same path.
+  const accessLogSinks =
+    o.accessLogSinks ?? fileAccessLogSinks(accessLog && typeof o.accessLog === 'string' ? { path: o.accessLog, logger: accessLog } : undefined);
+  const runtime: ProxyRuntime = {
+    store,
+    clusters,
+    log: o.log.child({ component: 'http' }),
+    accessLog,
+    accessLogSinks,
+    localAddress: o.localAddress,
+    secrets,
+  };
   const listeners = new ListenerManager({
     runtime,
     log: o.log.child({ component: 'listener' }),
@@ -98,6 +112,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
     listeners,
     secrets,
     accessLog,
+    accessLogSinks,
     apply: async (update, refused) => {
       const [typeUrl, resources, version] = update;
       versions.set(typeUrl, version);
@@ -136,6 +151,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
     close: () => {
       listeners.close();
       clusters.close();
+      accessLogSinks.close();
       accessLog?.close();
       secrets.close();
     },

@@ -1,50 +1,14 @@
-// Istio's default TEXT access log format (pilot/pkg/model/telemetry_logging.go EnvoyTextLogFormat), written
-// through a SonicBoom destination (pino.destination) as preformatted lines, off the request's critical path.
+// Access log files: the proxy's --access-log (Istio's default TEXT format, pilot/pkg/model/telemetry_logging.go
+// EnvoyTextLogFormat) and the files of the access loggers xDS configures (access-log-config.ts), written through
+// SonicBoom destinations (pino.destination) as preformatted lines, off the request's critical path. Worker threads
+// hand their lines to the main thread, the one writer of every file.
 import { appendFileSync, writeSync } from 'node:fs';
 import { pino } from 'pino';
-import { formatResponseFlags } from '../http/response-flags.ts';
+import { ISTIO_TEXT_LOG_FORMAT } from '../../xds/istio-access-log.ts';
+import { compileTextFormat, type AccessLogEntry } from './formatter.ts';
 
-export interface AccessLogEntry {
-  startTime: number;
-  method: string;
-  /** x-envoy-original-path if set, else :path */
-  path: string;
-  protocol: string;
-  responseCode: number;
-  responseFlags: number;
-  responseCodeDetails: string;
-  connectionTerminationDetails: string;
-  upstreamTransportFailureReason: string;
-  bytesReceived: number;
-  bytesSent: number;
-  durationMs: number;
-  upstreamServiceTime: string;
-  xForwardedFor: string;
-  userAgent: string;
-  requestId: string;
-  authority: string;
-  upstreamHost: string;
-  upstreamCluster: string;
-  upstreamLocalAddress: string;
-  downstreamLocalAddress: string;
-  downstreamRemoteAddress: string;
-  requestedServerName: string;
-  routeName: string;
-}
-
-const dash = (s: string): string => (s === '' ? '-' : s);
-
-/** One line in Istio's TEXT format (empty values print `-`). */
-function formatTextLine(e: AccessLogEntry): string {
-  return (
-    `[${new Date(e.startTime).toISOString()}] "${e.method} ${e.path} ${e.protocol}" ${e.responseCode} ` +
-    `${formatResponseFlags(e.responseFlags)} ${dash(e.responseCodeDetails)} ${dash(e.connectionTerminationDetails)} ` +
-    `"${dash(e.upstreamTransportFailureReason)}" ${e.bytesReceived} ${e.bytesSent} ${e.durationMs} ${dash(e.upstreamServiceTime)} ` +
-    `"${dash(e.xForwardedFor)}" "${dash(e.userAgent)}" "${dash(e.requestId)}" "${dash(e.authority)}" "${dash(e.upstreamHost)}" ` +
-    `${dash(e.upstreamCluster)} ${dash(e.upstreamLocalAddress)} ${dash(e.downstreamLocalAddress)} ${dash(e.downstreamRemoteAddress)} ` +
-    `${dash(e.requestedServerName)} ${dash(e.routeName)}\n`
-  );
-}
+/** Istio's TEXT format, which --access-log writes. */
+const formatTextLine = compileTextFormat(ISTIO_TEXT_LOG_FORMAT);
 
 export interface AccessLogger {
   log(e: AccessLogEntry): void;
@@ -126,6 +90,51 @@ export function forwardingAccessLogger(send: (text: string) => void): AccessLogg
       closed = true;
       clearInterval(timer);
       flush();
+    },
+  };
+}
+
+/** The files of xDS-configured access loggers, by path: opened on first use, one writer per path. */
+export interface AccessLogSinks {
+  write(path: string, text: string): void;
+  close(): void;
+}
+
+/**
+ * The main thread's files. `cli` is the --access-log logger: an xDS logger writing to the same path shares it,
+ * so one file (or stdout) has one writer and its lines never interleave.
+ */
+export function fileAccessLogSinks(cli?: { path: string; logger: AccessLogger }): AccessLogSinks {
+  const files = new Map<string, AccessLogger>();
+  if (cli) files.set(cli.path, cli.logger);
+  let closed = false;
+  return {
+    write(path, text) {
+      let f = files.get(path);
+      if (!f) {
+        if (closed) return appendAfterClose(path === '/dev/stdout' ? 1 : path, text);
+        files.set(path, (f = fileAccessLogger(path)));
+      }
+      f.writeLines(text);
+    },
+    close() {
+      closed = true;
+      for (const [path, f] of files) if (path !== cli?.path) f.close();
+    },
+  };
+}
+
+/** A worker thread's: lines batched per path and handed to the main thread (forwardingAccessLogger). */
+export function forwardingAccessLogSinks(send: (path: string, text: string) => void): AccessLogSinks {
+  const files = new Map<string, AccessLogger>();
+  return {
+    write(path, text) {
+      let f = files.get(path);
+      if (!f) files.set(path, (f = forwardingAccessLogger((t) => send(path, t))));
+      f.writeLines(text);
+    },
+    close() {
+      for (const f of files.values()) f.close();
     },
   };
 }

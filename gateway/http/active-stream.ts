@@ -21,7 +21,7 @@ import type { Cluster } from '../upstream/cluster.ts';
 import type { HandshakeError } from '../tls/upstream-context.ts';
 import type { UpstreamHandler } from '../upstream/connection-pool.ts';
 import type { Host } from '../upstream/host.ts';
-import type { AccessLogEntry } from '../access-log/text-format.ts';
+import type { AccessLogEntry } from '../access-log/formatter.ts';
 import type { HttpConnectionManager } from './connection-manager.ts';
 import type { FilterCallbacks, LocalReply, StreamFilter } from './filter.ts';
 import type { Downstream } from './downstream.ts';
@@ -276,6 +276,8 @@ export class ActiveStream implements FilterCallbacks {
   private status = 0;
   private bytesSent = 0;
   private upstreamServiceTime = '';
+  /** The response headers sent downstream (for the access log's RESP operator). */
+  private responseHeaders: string[] | undefined;
   private upstreamHostKey = '';
   private closeConnection = false;
   finished = false;
@@ -1084,6 +1086,7 @@ export class ActiveStream implements FilterCallbacks {
       mutate: (h) => this.encodeResponse(status, h),
       attemptCount: route.vhost.includeAttemptCountInResponse ? this.attempts : 0,
     });
+    this.responseHeaders = headers;
     this.down.writeHead(status, headers);
   }
 
@@ -1299,6 +1302,7 @@ export class ActiveStream implements FilterCallbacks {
       if (i >= 0) r.headers.splice(i, 2);
     }
     this.status = r.status;
+    this.responseHeaders = r.headers;
     this.down.writeHead(r.status, r.headers);
     this.bytesSent += Buffer.byteLength(r.body);
     this.down.end(r.body);
@@ -1331,17 +1335,23 @@ export class ActiveStream implements FilterCallbacks {
     else if (cls === 4) st.inc(s.downstream_rq_4xx);
     else if (cls === 5) st.inc(s.downstream_rq_5xx);
     const log = this.hcm.runtime.accessLog;
-    if (log) log.log(this.accessLogEntry());
+    const logs = this.hcm.spec.accessLogs;
+    if (log || logs.length) {
+      const e = this.accessLogEntry();
+      log?.log(e);
+      for (const l of logs) if (!l.filter || l.filter(e)) this.hcm.runtime.accessLogSinks.write(l.path, l.format(e));
+    }
   }
 
   private accessLogEntry(): AccessLogEntry {
     const p = this.parsed as ParsedRequestHeaders | undefined;
     const i = this.info;
-    const orig = this.path !== this.originalPath && this.servedRoute?.prefixRewrite !== undefined ? this.originalPath : this.path;
+    const rewritten = this.path !== this.originalPath && this.servedRoute?.prefixRewrite !== undefined;
     return {
       startTime: this.startTime,
       method: this.method,
-      path: orig || i.url,
+      path: this.path || i.url,
+      originalPath: rewritten ? this.originalPath : '',
       protocol: protocolName(i),
       responseCode: this.status,
       responseFlags: this.flags,
@@ -1364,6 +1374,8 @@ export class ActiveStream implements FilterCallbacks {
       requestedServerName: '',
       // The cached route, as Envoy's StreamInfo has it: a request a filter denied logs the route it matched.
       routeName: (this.servedRoute ?? this.cachedRoute)?.name ?? '',
+      requestHeaders: p?.headers,
+      responseHeaders: this.responseHeaders,
     };
   }
 }

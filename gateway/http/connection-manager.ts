@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { CompiledRouteConfig } from '../router/route-config.ts';
 import { StatScope, type StatsStore } from '../stats/store.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
-import type { AccessLogger } from '../access-log/text-format.ts';
+import type { AccessLogger, AccessLogSinks } from '../access-log/text-format.ts';
 import type { HcmSpec } from './hcm-config.ts';
 import type { SecretStore } from '../tls/secrets.ts';
 import type { FilterFactoryContext, HttpFilterFactory } from './filter.ts';
@@ -22,6 +22,8 @@ export interface ProxyRuntime {
   clusters: ClusterManager;
   log: Logger;
   accessLog: AccessLogger | undefined;
+  /** The files of the access loggers xDS configures (HCM, tcp_proxy and listener access_log). */
+  accessLogSinks: AccessLogSinks;
   /** Envoy's own address: appended to x-forwarded-for when the peer is loopback. */
   localAddress: string;
   /** SDS and file certificates (TLS filter chains, upstream TLS). */

@@ -50,9 +50,14 @@ const rejected: { name: string; hcm: Hcm; error: RegExp }[] = [
     error: /^hcm\.http_protocol_options: field 'allow_chunked_length' is not supported/,
   },
   {
-    name: 'an access logger, with its own message',
-    hcm: { ...istio, access_log: [{ name: 'envoy.access_loggers.file' }] },
-    error: /^hcm\.access_log: HCM access loggers are not supported by this proxy/,
+    name: 'an access logger other than the file logger',
+    hcm: {
+      ...istio,
+      access_log: [
+        { name: 'envoy.access_loggers.stdout', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog' } },
+      ],
+    },
+    error: /^hcm\.access_log\[0\]: access logger type\.googleapis\.com\/envoy\.extensions\.access_loggers\.stream\.v3\.StdoutAccessLog is not supported/,
   },
   {
     name: 'header case preservation, with its own message',

@@ -10,6 +10,7 @@ import { parseXfcc, type XfccConfig } from '../tls/xfcc.ts';
 import { parseHttpRbac, type RbacFilter } from '../rbac/engine.ts';
 import { parseJwtAuthn, type JwtAuthnFilter } from '../jwt/filter.ts';
 import { parseExtAuthz, type ExtAuthzSpec } from '../extauthz/config.ts';
+import { compileAccessLogs, type CompiledAccessLog } from '../access-log/access-log-config.ts';
 
 /** An HTTP filter that acts on requests, validated: what the connection manager builds its filter factories from. */
 export type HttpFilterSpec =
@@ -25,6 +26,8 @@ export const SERVER_PASS_THROUGH = 2;
 
 export interface HcmSpec {
   statPrefix: string;
+  /** access_log: the loggers every finished stream is offered to. */
+  accessLogs: readonly CompiledAccessLog[];
   /** RDS name, or undefined with an inline route_config. */
   rdsName: string | undefined;
   inlineRoutes: CompiledRouteConfig | undefined;
@@ -152,8 +155,7 @@ const ONLY_ZERO = 'only 0s (none, what Istio sets) is accepted: any other value 
 const ONLY_FALSE = 'only false is accepted: true is NACKed';
 
 // Not listed, so NACKed: always_set_request_id_in_response (responses do not carry x-request-id here) and
-// represent_ipv4_remote_address_as_ipv4_mapped_ipv6 (IPv4 peers are always plain IPv4); access_log is
-// rejected below with its own message.
+// represent_ipv4_remote_address_as_ipv4_mapped_ipv6 (IPv4 peers are always plain IPv4).
 const checkHcm = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
   stat_prefix: true,
   rds: true,
@@ -195,7 +197,8 @@ const checkHcm = fieldTable('envoy.extensions.filters.network.http_connection_ma
   append_x_forwarded_port: ONLY_FALSE,
   stream_error_on_invalid_http_message:
     'an invalid HTTP/1 message always ends its connection after the error reply, whichever value (Envoy cannot resume an HTTP/1 stream either)',
-  access_log_options: 'HCM access loggers are NACKed, so their flush options have nothing to act on',
+  // access_log_options (periodic and per-request flushes) is NACKed: a line is written when its stream ends.
+  access_log: true,
 });
 const checkRds = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.Rds', { config_source: true, route_config_name: true });
 // header_key_format is rejected below with its own message; default_host_for_http_10 (a Host for HTTP/1.0
@@ -219,9 +222,8 @@ const checkCommon = fieldTable(
 
 /** Validates an HCM (its Any unpacked) for listener `listener`. */
 export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
-  // Istio's own access log format is produced by the proxy's --access-log option instead.
-  if (h.access_log?.length) throw new ConfigError(`${where}.access_log: HCM access loggers are not supported by this proxy (use meshgate proxy --access-log)`);
   checkHcm(h, where);
+  const accessLogs = compileAccessLogs(h.access_log, `${where}.access_log`);
   const statPrefix = h.stat_prefix ?? '';
   let rdsName: string | undefined;
   let inlineRoutes: CompiledRouteConfig | undefined;
@@ -264,6 +266,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
   const sht = h.server_header_transformation ?? 'OVERWRITE';
   return {
     statPrefix,
+    accessLogs,
     rdsName,
     inlineRoutes,
     serverName: h.server_name || 'envoy',

@@ -61,3 +61,8 @@ export function formatResponseFlags(flags: number): string {
   }
   return out;
 }
+
+/** The bit of a short flag code (`UF`), undefined for a code Envoy does not define. */
+export function responseFlagBit(code: string): number | undefined {
+  return ORDER.find(([, c]) => c === code)?.[0];
+}

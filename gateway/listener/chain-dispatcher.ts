@@ -3,6 +3,9 @@
 // chain is selected (filter-chains.ts), then TLS is terminated with the chain's DownstreamTlsContext, or not
 // (passthrough), and the connection goes to the chain's HTTP connection manager or tcp_proxy.
 // An unknown SNI matches no chain: the connection is closed before any handshake, as Envoy does.
+import type { CompiledAccessLog } from '../access-log/access-log-config.ts';
+import { connectionEntry, connectionLog } from '../access-log/connection-entry.ts';
+import { NR } from '../http/response-flags.ts';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -57,6 +60,8 @@ export class ChainDispatcher {
   private readonly log: Logger;
   private readonly runtime: ProxyRuntime;
   private readonly noMatch: number;
+  /** The listener's access_log: offered connections no filter chain matched. */
+  private readonly accessLogs: readonly CompiledAccessLog[];
   /** listener.<address>.ssl.* (Envoy's per-listener TLS counters). */
   private readonly ssl: Record<string, number> = {};
   /** HCMs created for chains after the first: the listener manager keeps their RDS subscriptions. */
@@ -66,9 +71,10 @@ export class ChainDispatcher {
     chains: readonly FilterChainSpec[],
     mainHcm: HttpConnectionManager,
     mainHcmSpec: HcmSpec,
-    o: { runtime: ProxyRuntime; secrets: SecretStore; listenerStatName: string; factory: ChainFactory },
+    o: { runtime: ProxyRuntime; secrets: SecretStore; listenerStatName: string; factory: ChainFactory; accessLogs?: readonly CompiledAccessLog[] },
   ) {
     this.runtime = o.runtime;
+    this.accessLogs = o.accessLogs ?? [];
     this.log = o.runtime.log.child({ listener: o.listenerStatName });
     this.noMatch = o.runtime.store.counter(`listener.${o.listenerStatName}.no_filter_chain_match`);
     if (chains.some((c) => c.tls)) {
@@ -89,7 +95,9 @@ export class ChainDispatcher {
         // configured protocols.
         tls: spec.tls ? new DownstreamTls(spec.tls, o.secrets, spec.hcm ? CODEC_ALPN[spec.hcm.codec] : undefined) : undefined,
         hcm,
-        tcp: spec.tcp ? new TcpProxy(spec.tcp, { store: o.runtime.store, clusters: o.runtime.clusters, log: this.log }) : undefined,
+        tcp: spec.tcp
+          ? new TcpProxy(spec.tcp, { store: o.runtime.store, clusters: o.runtime.clusters, log: this.log, accessLogSinks: o.runtime.accessLogSinks })
+          : undefined,
         pre: spec.network.map((f): PreStage =>
           f.kind === 'rbac'
             ? rbacPreStage(f.rbac, o.runtime.store)
@@ -222,6 +230,12 @@ export class ChainDispatcher {
     if (!chain) {
       this.runtime.store.inc(this.noMatch);
       this.log.debug({ sni, peer: sock.remoteAddress }, 'no filter chain matches the connection (unknown SNI); closing it');
+      if (this.accessLogs.length) {
+        const c = connectionLog(sni);
+        c.responseFlags = NR;
+        const e = connectionEntry(sock, c);
+        for (const l of this.accessLogs) if (!l.filter || l.filter(e)) this.runtime.accessLogSinks.write(l.path, l.format(e));
+      }
       sock.destroy();
       return;
     }
@@ -229,7 +243,7 @@ export class ChainDispatcher {
       if (chain.hcm) serveHttp(s as Socket, chain.hcm);
       else if (chain.tcp) {
         const tcp = chain.tcp;
-        this.runPreFilters(chain, s, sni, () => tcp.handle(s));
+        this.runPreFilters(chain, s, sni, () => tcp.handle(s, sni));
       } else s.destroy();
     };
     if (!chain.tls) {

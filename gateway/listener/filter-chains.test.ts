@@ -70,7 +70,11 @@ describe('tcp_proxy', () => {
       /clusters\[0\]: field 'metadata_match'/,
     ],
     ['no stat_prefix', { cluster: 'c' }, /tcp_proxy needs a stat_prefix/],
-    ['access logs', { stat_prefix: 's', cluster: 'c', access_log: [{ name: 'x' }] }, /tcp_proxy access logs are not supported/],
+    [
+      'an access logger other than the file logger',
+      { stat_prefix: 's', cluster: 'c', access_log: [{ name: 'x' }] },
+      /access_log\[0\]: access logger x is not supported/,
+    ],
   ];
   for (const [name, cfg, re] of nacks) test(`NACKed: ${name}`, () => assert.throws(() => parseTcpProxy(cfg, 'test'), re));
 });

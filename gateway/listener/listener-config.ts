@@ -1,5 +1,6 @@
 // envoy.config.listener.v3.Listener: validated and reduced to what the proxy implements (one plaintext
 // filter chain holding an HTTP connection manager, as Istio emits for HTTP gateway servers).
+import { compileAccessLogs, type CompiledAccessLog } from '../access-log/access-log-config.ts';
 import { unpackAny, type envoy } from '../../xds/envoy.ts';
 import { HCM_TYPE } from '../../xds/type-urls.ts';
 import { fieldTable } from '../xds/fields.ts';
@@ -17,12 +18,16 @@ export interface ListenerSpec {
   bufferLimit: number;
   /** TLS, SNI-matched or tcp_proxy filter chains (gateway/listener/filter-chains.ts); `hcm` is then the first HCM chain's. */
   chains?: FilterChainSpec[];
+  /** access_log: offered the connections no filter chain matched (response flag NR). */
+  accessLogs: readonly CompiledAccessLog[];
 }
 
 const checkListener = fieldTable('envoy.config.listener.v3.Listener', {
   name: true,
   address: true,
   filter_chains: true,
+  // Written for connections no filter chain matches (response flag NR), the only listener-level event here.
+  access_log: true,
   listener_filters: true,
   per_connection_buffer_limit_bytes: true,
   use_original_dst: true,
@@ -72,7 +77,6 @@ export function parseListener(l: envoy.config.listener.v3.Listener): ListenerSpe
   if (!name) throw new ConfigError('listener without a name');
   const where = `listener '${name}'`;
   if ((l.socket_options ?? []).length > 0) throw new ConfigError(`${where}: socket_options are not supported by this proxy`);
-  if ((l.access_log ?? []).length > 0) throw new ConfigError(`${where}: listener access logs are not supported by this proxy`);
   if ((l.additional_addresses ?? []).length > 0) throw new ConfigError(`${where}: additional_addresses are not supported by this proxy yet`);
   if (l.default_filter_chain !== undefined) throw new ConfigError(`${where}: default_filter_chain is not supported by this proxy`);
   checkListener(l, where);
@@ -98,9 +102,10 @@ export function parseListener(l: envoy.config.listener.v3.Listener): ListenerSpe
   const address = sa.address ?? '';
   const port = sa.port_value ?? 0;
   const bufferLimit = l.per_connection_buffer_limit_bytes ?? 1024 * 1024;
+  const accessLogs = compileAccessLogs(l.access_log, `${where}.access_log`);
   if (needsFilterChains(l)) {
     const fcs = parseFilterChains(l, where);
-    return { name, address, port, hcm: fcs.find((c) => c.hcm)?.hcm ?? tcpOnlyHcm(name), bufferLimit, chains: fcs };
+    return { name, address, port, hcm: fcs.find((c) => c.hcm)?.hcm ?? tcpOnlyHcm(name), bufferLimit, chains: fcs, accessLogs };
   }
   // One plaintext chain with the HTTP connection manager (filter_chain_match, TLS and tcp_proxy took the path above).
   const chains = l.filter_chains ?? [];
@@ -117,5 +122,5 @@ export function parseListener(l: envoy.config.listener.v3.Listener): ListenerSpe
   const cfg = f.typed_config ?? { '@type': '' };
   if (anyType(cfg) !== HCM_NAME)
     throw new ConfigError(`${wc}.filters[0]: network filter '${f.name ?? ''}' (${anyType(cfg)}) is not supported by this proxy yet`);
-  return { name, address, port, hcm: parseHcm(unpackAny(cfg, HCM_TYPE), `${where} HttpConnectionManager`), bufferLimit };
+  return { name, address, port, hcm: parseHcm(unpackAny(cfg, HCM_TYPE), `${where} HttpConnectionManager`), bufferLimit, accessLogs };
 }

@@ -158,6 +158,7 @@ export class ListenerManager {
         runtime: this.o.runtime,
         secrets: (this.o.runtime.secrets ??= new SecretStore(this.o.log)),
         listenerStatName: `${spec.address}_${spec.port}`,
+        accessLogs: spec.accessLogs,
         factory: { makeHcm: (s) => this.makeHcm({ ...spec, hcm: s, chains: undefined }).hcm },
       });
     }

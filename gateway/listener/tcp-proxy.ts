@@ -14,6 +14,10 @@ import { StatScope, type StatsStore } from '../stats/store.ts';
 import { CX } from '../upstream/resource-manager.ts';
 import { xxHash64 } from '../upstream/xxhash64.ts';
 import { plainIp } from '../http/request-headers.ts';
+import { NC, UF, UH } from '../http/response-flags.ts';
+import { compileAccessLogs, type CompiledAccessLog } from '../access-log/access-log-config.ts';
+import { connectionEntry, connectionLog, type ConnectionLog } from '../access-log/connection-entry.ts';
+import type { AccessLogSinks } from '../access-log/text-format.ts';
 
 export interface TcpProxySpec {
   statPrefix: string;
@@ -23,6 +27,8 @@ export interface TcpProxySpec {
   maxConnectionDurationMs: number;
   /** hash_policy source_ip: the load balancer's hash is the client address's (consistent hashing clusters). */
   hashSourceIp: boolean;
+  /** access_log: offered each connection when it closes. */
+  accessLogs: readonly CompiledAccessLog[];
 }
 
 const checkTcpProxy = fieldTable('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', {
@@ -33,14 +39,16 @@ const checkTcpProxy = fieldTable('envoy.extensions.filters.network.tcp_proxy.v3.
   max_downstream_connection_duration: true,
   hash_policy: true,
   max_connect_attempts: 'a connection makes one connect attempt, to one host (Envoy default 1; Istio does not set it)',
+  // access_log_options (periodic flushes) is NACKed: a connection's line is written when it closes.
+  access_log: true,
 });
 const checkWeightedCluster = fieldTable('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster', { clusters: true });
 const checkClusterWeight = fieldTable('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight', { name: true, weight: true });
 const checkHashPolicy = fieldTable('envoy.type.v3.HashPolicy', { source_ip: true });
 
 export function parseTcpProxy(cfg: envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, where: string): TcpProxySpec {
-  if ((cfg.access_log ?? []).length > 0) throw new ConfigError(`${where}: tcp_proxy access logs are not supported by this proxy`);
   checkTcpProxy(cfg, where);
+  const accessLogs = compileAccessLogs(cfg.access_log, `${where}.access_log`);
   const statPrefix = cfg.stat_prefix ?? '';
   if (!statPrefix) throw new ConfigError(`${where}: tcp_proxy needs a stat_prefix`);
   let clusters: { name: string; weight: number }[];
@@ -66,6 +74,7 @@ export function parseTcpProxy(cfg: envoy.extensions.filters.network.tcp_proxy.v3
     idleTimeoutMs: durationMs(cfg.idle_timeout, 3_600_000),
     maxConnectionDurationMs: durationMs(cfg.max_downstream_connection_duration, 0),
     hashSourceIp,
+    accessLogs,
   };
 }
 
@@ -81,11 +90,13 @@ export class TcpProxy {
   private readonly store: StatsStore;
   private readonly clusters: ClusterManager;
   private readonly log: Logger;
+  private readonly sinks: AccessLogSinks | undefined;
   private readonly s: Record<string, number>;
   private readonly total: number;
 
-  constructor(spec: TcpProxySpec, o: { store: StatsStore; clusters: ClusterManager; log: Logger }) {
+  constructor(spec: TcpProxySpec, o: { store: StatsStore; clusters: ClusterManager; log: Logger; accessLogSinks?: AccessLogSinks }) {
     this.spec = spec;
+    this.sinks = o.accessLogSinks;
     this.store = o.store;
     this.clusters = o.clusters;
     this.log = o.log;
@@ -117,31 +128,44 @@ export class TcpProxy {
   }
 
   /** Proxies one downstream connection (already past TLS termination, or raw for passthrough). */
-  handle(down: Duplex): void {
+  handle(down: Duplex, sni?: string): void {
     const st = this.store;
     const s = this.s;
     const inc = (k: string, by = 1): void => st.inc(s[k] as number, by);
     inc('downstream_cx_total');
     inc('downstream_cx_active');
     down.once('close', () => st.dec(s.downstream_cx_active as number));
+    const logs = this.spec.accessLogs;
+    const sinks = this.sinks;
+    const cl = logs.length && sinks ? connectionLog(sni) : undefined;
+    if (cl && sinks)
+      down.once('close', () => {
+        const e = connectionEntry(down, cl);
+        for (const l of logs) if (!l.filter || l.filter(e)) sinks.write(l.path, l.format(e));
+      });
     const clusterName = this.pickCluster();
     const cluster = this.clusters.get(clusterName);
     if (!cluster) {
+      if (cl) cl.responseFlags |= NC;
       inc('downstream_cx_no_route');
       this.log.debug({ cluster: clusterName }, 'tcp_proxy: cluster not found; closing');
       down.destroy();
       return;
     }
+    if (cl) cl.upstreamCluster = clusterName;
     const host = cluster.chooseHost(this.spec.hashSourceIp ? sourceIpHash(down) : undefined);
     if (!host) {
+      if (cl) cl.responseFlags |= UH;
       st.inc(cluster.stats.upstream_cx_none_healthy);
       down.destroy();
       return;
     }
     down.pause();
     const cs = cluster.stats;
+    if (cl) cl.upstreamHost = host.key;
     const onUp = (err: Error | null, up: Socket | null): void => {
       if (err || !up) {
+        if (cl) cl.responseFlags |= UF;
         st.inc(cs.upstream_cx_total);
         st.inc(cs.upstream_cx_connect_fail);
         if ((err as { code?: string } | null)?.code === 'UND_ERR_CONNECT_TIMEOUT') st.inc(cs.upstream_cx_connect_timeout);
@@ -157,12 +181,13 @@ export class TcpProxy {
         st.inc(cs.upstream_cx_destroy);
         cluster.resources.dec(CX);
       });
-      this.pipe(down, up);
+      if (cl) cl.upstreamLocalAddress = up.localAddress ? `${plainIp(up.localAddress)}:${up.localPort ?? 0}` : '';
+      this.pipe(down, up, cl);
     };
     cluster.connectRaw(host, onUp);
   }
 
-  private pipe(down: Duplex, up: Socket): void {
+  private pipe(down: Duplex, up: Socket, cl: ConnectionLog | undefined): void {
     const st = this.store;
     const s = this.s;
     let idle: NodeJS.Timeout | undefined;
@@ -191,12 +216,14 @@ export class TcpProxy {
     touch();
     down.on('data', (b: Buffer) => {
       st.inc(s.downstream_cx_rx_bytes_total as number, b.length);
+      if (cl) cl.bytesReceived += b.length;
       touch();
       if (!up.write(b)) down.pause();
     });
     up.on('drain', () => down.resume());
     up.on('data', (b: Buffer) => {
       st.inc(s.downstream_cx_tx_bytes_total as number, b.length);
+      if (cl) cl.bytesSent += b.length;
       touch();
       if (!down.write(b)) up.pause();
     });

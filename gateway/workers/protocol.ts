@@ -36,4 +36,5 @@ export type FromWorker =
   | { op: 'hosts'; id: number; hosts: [string, number[]][] }
   | { op: 'done'; id: number }
   | { op: 'outlier'; cluster: string; host: string; type: EjectionType }
-  | { op: 'access_log'; text: string };
+  /** Access log lines: `path` names an xDS-configured logger's file, none the --access-log one. */
+  | { op: 'access_log'; text: string; path?: string };

@@ -87,7 +87,7 @@ export class ProxyThreads {
     this.main = dp;
     if (workers) {
       workers.onOutlierReport = (cluster, host, type) => dp.clusters.get(cluster)?.outlier?.onReport(host, type);
-      workers.onAccessLog = (text) => dp.accessLog?.writeLines(text);
+      workers.onAccessLog = (text, path) => (path === undefined ? dp.accessLog?.writeLines(text) : dp.accessLogSinks.write(path, text));
     }
   }
 

@@ -53,7 +53,7 @@ export class WorkerPool {
   /** A worker's responses completed an outlier-detection streak (the main thread's detector decides). */
   onOutlierReport: (cluster: string, host: string, type: EjectionType) => void = () => undefined;
   /** Access log lines from a worker (the main thread writes them). */
-  onAccessLog: (text: string) => void = () => undefined;
+  onAccessLog: (text: string, path: string | undefined) => void = () => undefined;
 
   /** The configuration a replacement worker is given (the main thread's accepted one). */
   private readonly current: () => Update[];
@@ -78,7 +78,7 @@ export class WorkerPool {
     const slot: Slot = { worker, pending: new Map(), started: Date.now(), dead: false, crashes };
     worker.on('message', (m: FromWorker) => {
       if (m.op === 'outlier') return this.onOutlierReport(m.cluster, m.host, m.type);
-      if (m.op === 'access_log') return this.onAccessLog(m.text);
+      if (m.op === 'access_log') return this.onAccessLog(m.text, m.path);
       const done = slot.pending.get(m.id);
       slot.pending.delete(m.id);
       done?.(m);

@@ -3,7 +3,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
-import { forwardingAccessLogger } from '../access-log/text-format.ts';
+import { forwardingAccessLogSinks, forwardingAccessLogger } from '../access-log/text-format.ts';
 import { hostStatValues } from '../admin/clusters.ts';
 import { createDataPlane } from '../data-plane.ts';
 import { workerShare } from '../stats/merge.ts';
@@ -20,6 +20,7 @@ const dp = createDataPlane({
   listenHost: settings.listenHost,
   drainMs: settings.drainMs,
   accessLog: settings.accessLog ? forwardingAccessLogger((text) => port.postMessage({ op: 'access_log', text } satisfies FromWorker)) : undefined,
+  accessLogSinks: forwardingAccessLogSinks((path, text) => port.postMessage({ op: 'access_log', text, path } satisfies FromWorker)),
   dnsServer: settings.dnsServer,
   localAddress: settings.localAddress,
   reusePort: true,
