@@ -62,12 +62,19 @@ export function statsQuery(q: URLSearchParams): StatsQuery | string {
     if (isRe2Error(re)) return 'Invalid re2 regex';
     filter = re;
   }
-  // Utility::histogramBucketsParam ("none" is the older name of "summary").
+  // Utility::histogramBucketsParam ("none" is the older name of "summary"); unset is its own mode.
   const hb = q.get('histogram_buckets');
-  let histogramBuckets: HistogramBucketsMode = 'summary';
-  if (hb === 'cumulative' || hb === 'disjoint') histogramBuckets = hb;
-  else if (hb !== null && hb !== '' && hb !== 'summary' && hb !== 'none') return 'usage: /stats?histogram_buckets=(cumulative|disjoint|detailed|summary)\n';
-  return { filter, usedOnly: q.has('usedonly'), histogramBuckets };
+  let histogramBuckets: HistogramBucketsMode | undefined;
+  if (hb === 'cumulative' || hb === 'disjoint' || hb === 'summary') histogramBuckets = hb;
+  else if (hb === 'none') histogramBuckets = 'summary';
+  else if (hb !== null && hb !== '') return 'usage: /stats?histogram_buckets=(cumulative|disjoint|detailed|summary)\n';
+  return { filter, usedOnly: q.has('usedonly'), ...(histogramBuckets ? { histogramBuckets } : {}) };
+}
+
+/** statsQuery for the Prometheus form (PrometheusStatsFormatter::validateParams): no disjoint buckets. */
+export function prometheusQuery(q: URLSearchParams): StatsQuery | string {
+  const sq = statsQuery(q);
+  return typeof sq !== 'string' && sq.histogramBuckets === 'disjoint' ? 'unsupported prometheus histogram bucket mode' : sq;
 }
 
 const ok = (body = 'OK\n') => ({ status: 200, type: TEXT, body });
@@ -209,12 +216,12 @@ const ENDPOINTS: Record<string, Endpoint> = {
       ['histogram_buckets', 'Histogram bucket display mode; One of (cumulative, disjoint, summary)'],
     ],
     handle: async (ctx, q) => {
-      const sq = statsQuery(q);
+      const format = q.get('format');
+      const sq = format === 'prometheus' ? prometheusQuery(q) : statsQuery(q);
       if (typeof sq === 'string') return { status: 400, type: TEXT, body: sq };
       const samples = selectStats(await ctx.stats(), sq);
-      const format = q.get('format');
       if (format === 'json') return { status: 200, type: JSON_TYPE, body: renderJson(samples, sq.histogramBuckets) };
-      if (format === 'prometheus') return { status: 200, type: TEXT, body: renderPrometheus(samples) };
+      if (format === 'prometheus') return { status: 200, type: TEXT, body: renderPrometheus(samples, sq.histogramBuckets) };
       return { status: 200, type: TEXT, body: renderText(samples, sq.histogramBuckets) };
     },
   },
@@ -226,9 +233,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
       ['filter', 'Regular expression (Google re2) for filtering stats'],
     ],
     handle: async (ctx, q) => {
-      const sq = statsQuery(q);
+      const sq = prometheusQuery(q);
       if (typeof sq === 'string') return { status: 400, type: TEXT, body: sq };
-      return { status: 200, type: TEXT, body: renderPrometheus(selectStats(await ctx.stats(), sq)) };
+      return { status: 200, type: TEXT, body: renderPrometheus(selectStats(await ctx.stats(), sq), sq.histogramBuckets) };
     },
   },
 };

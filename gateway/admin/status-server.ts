@@ -7,7 +7,7 @@ import { httpDate } from '../http/date.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import { buildLocalReply } from '../http/local-reply.ts';
 import { renderPrometheus, selectStats } from '../stats/render.ts';
-import { TEXT, statsQuery, writeAdminResponse } from './admin-server.ts';
+import { TEXT, prometheusQuery, writeAdminResponse } from './admin-server.ts';
 import type { StatSample } from '../stats/store.ts';
 
 function write(res: ServerResponse, status: number, headers: string[], body: string): void {
@@ -50,10 +50,10 @@ async function serveMetrics(req: IncomingMessage, res: ServerResponse, stats: ()
   req.resume();
   if (!pathOf(req.url).startsWith('/stats/prometheus')) return notFound(res);
   const url = req.url ?? '';
-  const sq = statsQuery(new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : ''));
+  const sq = prometheusQuery(new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : ''));
   // The listener proxies to the admin's /stats/prometheus, so an invalid filter is the admin's 400.
   const status = typeof sq === 'string' ? 400 : 200;
-  const body = typeof sq === 'string' ? sq : renderPrometheus(selectStats(await stats(), sq));
+  const body = typeof sq === 'string' ? sq : renderPrometheus(selectStats(await stats(), sq), sq.histogramBuckets);
   writeAdminResponse(res, status, TEXT, body, ['x-envoy-upstream-service-time', '0']);
 }
 

@@ -7,7 +7,7 @@ import { StatsStore, StatScope, type StatSample } from './store.ts';
 import { renderJson, renderPrometheus, renderText, selectStats } from './render.ts';
 import { mergeSamples, workerShare } from './merge.ts';
 import { binLower, binOf, binWidth, computeStatistics, fmtG } from './histogram.ts';
-import { statsQuery } from '../admin/admin-server.ts';
+import { prometheusQuery, statsQuery } from '../admin/admin-server.ts';
 
 function lines(text: string): string[] {
   return text.split('\n');
@@ -246,6 +246,43 @@ describe('/stats/prometheus histograms', () => {
       '',
     ];
     assert.deepEqual(lines(renderPrometheus(s.snapshot())), expected);
+  });
+});
+
+describe('/stats/prometheus?histogram_buckets=', () => {
+  test('summary: quantiles of the last interval (nan when empty), _sum and _count, as a Prometheus summary', () => {
+    const s = new StatsStore();
+    const h = s.histogram('cluster.c.upstream_rq_time');
+    s.record(h, 200);
+    s.mergeHistograms();
+    const quantiles = ['0', '0.25', '0.5', '0.75', '0.9', '0.95', '0.99', '0.995', '0.999', '1'];
+    const values = [
+      '200',
+      '202.5',
+      '205',
+      '207.5',
+      '209',
+      '209.5',
+      '209.9000000000000056843418860808',
+      '209.9499999999999886313162278384',
+      '209.99000000000000909494701772928',
+      '210',
+    ];
+    assert.deepEqual(lines(renderPrometheus(s.snapshot(), 'summary')), [
+      '# TYPE envoy_cluster_upstream_rq_time summary',
+      ...quantiles.map((q, i) => `envoy_cluster_upstream_rq_time{cluster_name="c",quantile="${q}"} ${values[i]}`),
+      'envoy_cluster_upstream_rq_time_sum{cluster_name="c"} 205',
+      'envoy_cluster_upstream_rq_time_count{cluster_name="c"} 1',
+      '',
+    ]);
+    s.mergeHistograms();
+    assert.match(renderPrometheus(s.snapshot(), 'summary'), /^envoy_cluster_upstream_rq_time\{cluster_name="c",quantile="0"\} nan$/m);
+  });
+  test('disjoint is refused, as Envoy refuses it for Prometheus; an unknown mode is the usage error', () => {
+    assert.equal(prometheusQuery(new URLSearchParams('histogram_buckets=disjoint')), 'unsupported prometheus histogram bucket mode');
+    assert.equal(prometheusQuery(new URLSearchParams('histogram_buckets=x')), 'usage: /stats?histogram_buckets=(cumulative|disjoint|detailed|summary)\n');
+    const q = prometheusQuery(new URLSearchParams('usedonly'));
+    assert.ok(typeof q !== 'string' && q.histogramBuckets === undefined);
   });
 });
 

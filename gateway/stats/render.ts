@@ -166,8 +166,25 @@ function histogramLines(metric: string, tags: string, h: HistogramStatistics): s
   return out;
 }
 
-/** Prometheus text exposition 0.0.4: counters, gauges, then histograms, each grouped by metric name and sorted. */
-export function renderPrometheus(samples: StatSample[]): string {
+/**
+ * `histogram_buckets=summary`: a Prometheus summary from the last flush interval (generateSummary): each
+ * quantile with `quantile="<q>"`, then `_sum` and `_count`, values in `%.32g` (`nan` for an empty interval).
+ */
+function summaryLines(metric: string, tags: string, h: HistogramStatistics): string {
+  const q = tags ? `${tags},` : '';
+  let out = '';
+  for (const [i, quantile] of SUPPORTED_QUANTILES.entries()) out += `${metric}{${q}quantile="${String(quantile)}"} ${fmtG(h.quantiles[i] ?? NaN, 32)}\n`;
+  out += `${metric}_sum{${tags}} ${fmtG(h.sum, 32)}\n`;
+  out += `${metric}_count{${tags}} ${h.count}`;
+  return out;
+}
+
+/**
+ * Prometheus text exposition 0.0.4: counters, gauges, then histograms, each grouped by metric name and sorted.
+ * Histograms are Prometheus histograms, or summaries with `histogram_buckets=summary`.
+ */
+export function renderPrometheus(samples: StatSample[], mode?: HistogramBucketsMode): string {
+  const summary = mode === 'summary';
   const groups = [new Map<string, string[]>(), new Map<string, string[]>(), new Map<string, string[]>()];
   for (const s of samples) {
     const t = extractTags(s.name);
@@ -176,13 +193,14 @@ export function renderPrometheus(samples: StatSample[]): string {
     const g = groups[s.kind === COUNTER ? 0 : s.kind === HISTOGRAM ? 2 : 1] as Map<string, string[]>;
     let lines = g.get(metric);
     if (!lines) g.set(metric, (lines = []));
-    if (s.kind === HISTOGRAM) lines.push(histogramLines(metric, tags, s.histogram?.cumulative ?? EMPTY));
+    if (s.kind === HISTOGRAM)
+      lines.push(summary ? summaryLines(metric, tags, s.histogram?.interval ?? EMPTY) : histogramLines(metric, tags, s.histogram?.cumulative ?? EMPTY));
     // `{}` even without tags: Envoy's generateNumericOutput always writes the braces.
     else lines.push(`${metric}{${tags}} ${s.value}`);
   }
   let out = '';
   for (const [i, g] of groups.entries()) {
-    const type = i === 0 ? 'counter' : i === 1 ? 'gauge' : 'histogram';
+    const type = i === 0 ? 'counter' : i === 1 ? 'gauge' : summary ? 'summary' : 'histogram';
     for (const metric of [...g.keys()].sort()) {
       const lines = (g.get(metric) ?? []).sort();
       out += `# TYPE ${metric} ${type}\n${lines.join('\n')}\n`;
