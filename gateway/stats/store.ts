@@ -31,6 +31,8 @@ interface HistogramState {
   cumulative: Bins | undefined;
   /** ParentHistogramImpl::merged_: a flush found values once (Envoy's used()). */
   merged: boolean;
+  /** The statistics the last flush computed (Envoy refreshes them at merge time, not per scrape). */
+  sample: HistogramSample | undefined;
 }
 
 /** A worker's histogram values since the last flush: name, bin codes, counts. */
@@ -132,7 +134,7 @@ export class StatsStore {
     let h = this.hists[idx];
     if (h === undefined) {
       if (this.names[idx] === undefined) return;
-      h = this.hists[idx] = { pending: undefined, interval: undefined, cumulative: undefined, merged: false };
+      h = this.hists[idx] = { pending: undefined, interval: undefined, cumulative: undefined, merged: false, sample: undefined };
     }
     const bins = (h.pending ??= new Map<number, number>());
     const code = binOf(value);
@@ -179,12 +181,14 @@ export class StatsStore {
       let h = this.hists[idx];
       if (!h) {
         if (!bins) continue;
-        h = this.hists[idx] = { pending: undefined, interval: undefined, cumulative: undefined, merged: false };
+        h = this.hists[idx] = { pending: undefined, interval: undefined, cumulative: undefined, merged: false, sample: undefined };
       }
       if (!h.merged && !bins) continue;
       h.interval = bins;
       if (bins) addBins((h.cumulative ??= new Map<number, number>()), bins);
       h.merged = true;
+      // Without new values only the interval changes (to empty): the cumulative statistics stay as they were.
+      h.sample = bins || !h.sample ? histogramSample(h) : { interval: EMPTY_STATISTICS, cumulative: h.sample.cumulative };
     }
   }
 
@@ -216,7 +220,7 @@ export class StatsStore {
         const h = this.hists[i];
         const merged = h?.merged === true;
         if (kind === DYNAMIC_HISTOGRAM && !merged) continue;
-        out.push({ name, kind: HISTOGRAM, value: 0, used: merged, histogram: merged ? histogramSample(h) : EMPTY_HISTOGRAM });
+        out.push({ name, kind: HISTOGRAM, value: 0, used: merged, histogram: h?.sample ?? EMPTY_HISTOGRAM });
         continue;
       }
       const fn = this.computed.get(i);
@@ -261,8 +265,8 @@ export interface HistogramSample {
 const EMPTY_STATISTICS = computeStatistics(undefined);
 const EMPTY_HISTOGRAM: HistogramSample = { interval: EMPTY_STATISTICS, cumulative: EMPTY_STATISTICS };
 
-function histogramSample(h: HistogramState | undefined): HistogramSample {
-  return { interval: computeStatistics(h?.interval), cumulative: computeStatistics(h?.cumulative) };
+function histogramSample(h: HistogramState): HistogramSample {
+  return { interval: computeStatistics(h.interval), cumulative: computeStatistics(h.cumulative) };
 }
 
 function isHistogramKind(kind: number | undefined): boolean {
