@@ -162,14 +162,21 @@ export async function startPrometheus(o: { scrapeConfigs: ScrapeConfig[]; lifeti
       if (r.length > 1) throw new Error(`${promql}: ${r.length} series, expected one:\n${JSON.stringify(r)}`);
       return r[0]?.value ?? 0;
     },
-    async scrapedSince(job, sinceMs, timeoutMs = 20_000) {
+    async scrapedSince(job, sinceMs, timeoutMs = 30_000) {
       // The sample timestamp of `up` is the scrape's start, so a scrape that began after sinceMs saw all of it.
       await eventually(
         `every target of job ${job} scraped after ${new Date(sinceMs).toISOString()}`,
         async () => {
           const ups = await query(`up{job=${JSON.stringify(job)}}`);
           const times = await query(`timestamp(up{job=${JSON.stringify(job)}})`);
-          if (ups.length === 0 || ups.some((u) => u.value !== 1)) throw new Error(`targets: ${JSON.stringify(ups)}`);
+          if (ups.length === 0 || ups.some((u) => u.value !== 1)) {
+            // The targets API says why: each target's health and last scrape error.
+            const targets = (await api('/api/v1/targets?state=active')) as {
+              activeTargets: { scrapePool: string; scrapeUrl: string; health: string; lastError: string }[];
+            };
+            const mine = targets.activeTargets.filter((t) => t.scrapePool === job).map((t) => `${t.scrapeUrl} ${t.health} ${t.lastError}`);
+            throw new Error(`targets of ${job}: ${mine.length ? mine.join('; ') : 'none discovered'}`);
+          }
           return times.every((t) => t.value * 1000 > sinceMs) ? true : undefined;
         },
         timeoutMs,
