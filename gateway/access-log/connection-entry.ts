@@ -17,6 +17,8 @@ export interface ConnectionLog {
   startHr: number;
   responseFlags: number;
   requestedServerName: string;
+  downstreamLocalAddress: string;
+  downstreamRemoteAddress: string;
   upstreamHost: string;
   upstreamCluster: string;
   upstreamLocalAddress: string;
@@ -25,9 +27,12 @@ export interface ConnectionLog {
   bytesSent: number;
 }
 
-/** A connection's log state, started now. */
-export function connectionLog(sni: string | undefined): ConnectionLog {
+/** A connection's log state, started now; the addresses are read now (a closed socket no longer has them). */
+export function connectionLog(down: Duplex, sni: string | undefined): ConnectionLog {
+  const s = down as Partial<Socket>;
   return {
+    downstreamLocalAddress: address(s.localAddress, s.localPort),
+    downstreamRemoteAddress: address(s.remoteAddress, s.remotePort),
     startTime: Date.now(),
     startHr: performance.now(),
     responseFlags: 0,
@@ -41,8 +46,7 @@ export function connectionLog(sni: string | undefined): ConnectionLog {
   };
 }
 
-export function connectionEntry(down: Duplex, c: ConnectionLog): AccessLogEntry {
-  const s = down as Partial<Socket>;
+export function connectionEntry(c: ConnectionLog): AccessLogEntry {
   return {
     startTime: c.startTime,
     method: '',
@@ -65,8 +69,8 @@ export function connectionEntry(down: Duplex, c: ConnectionLog): AccessLogEntry 
     upstreamHost: c.upstreamHost,
     upstreamCluster: c.upstreamCluster,
     upstreamLocalAddress: c.upstreamLocalAddress,
-    downstreamLocalAddress: address(s.localAddress, s.localPort),
-    downstreamRemoteAddress: address(s.remoteAddress, s.remotePort),
+    downstreamLocalAddress: c.downstreamLocalAddress,
+    downstreamRemoteAddress: c.downstreamRemoteAddress,
     requestedServerName: c.requestedServerName,
     routeName: '',
   };

@@ -231,9 +231,9 @@ export class ChainDispatcher {
       this.runtime.store.inc(this.noMatch);
       this.log.debug({ sni, peer: sock.remoteAddress }, 'no filter chain matches the connection (unknown SNI); closing it');
       if (this.accessLogs.length) {
-        const c = connectionLog(sni);
+        const c = connectionLog(sock, sni);
         c.responseFlags = NR;
-        const e = connectionEntry(sock, c);
+        const e = connectionEntry(c);
         for (const l of this.accessLogs) if (!l.filter || l.filter(e)) this.runtime.accessLogSinks.write(l.path, l.format(e));
       }
       sock.destroy();
@@ -243,7 +243,7 @@ export class ChainDispatcher {
       if (chain.hcm) serveHttp(s as Socket, chain.hcm);
       else if (chain.tcp) {
         const tcp = chain.tcp;
-        this.runPreFilters(chain, s, sni, () => tcp.handle(s, sni));
+        this.runPreFilters(chain, s, sni, () => tcp.handle(s, sni, sock));
       } else s.destroy();
     };
     if (!chain.tls) {

@@ -127,8 +127,11 @@ export class TcpProxy {
     return list[list.length - 1]?.name ?? '';
   }
 
-  /** Proxies one downstream connection (already past TLS termination, or raw for passthrough). */
-  handle(down: Duplex, sni?: string): void {
+  /**
+   * Proxies one downstream connection (already past TLS termination, or raw for passthrough); `sni` and the
+   * accepted `socket` (its addresses) are for the access log.
+   */
+  handle(down: Duplex, sni?: string, socket?: Socket): void {
     const st = this.store;
     const s = this.s;
     const inc = (k: string, by = 1): void => st.inc(s[k] as number, by);
@@ -137,10 +140,10 @@ export class TcpProxy {
     down.once('close', () => st.dec(s.downstream_cx_active as number));
     const logs = this.spec.accessLogs;
     const sinks = this.sinks;
-    const cl = logs.length && sinks ? connectionLog(sni) : undefined;
+    const cl = logs.length && sinks ? connectionLog(socket ?? down, sni) : undefined;
     if (cl && sinks)
       down.once('close', () => {
-        const e = connectionEntry(down, cl);
+        const e = connectionEntry(cl);
         for (const l of logs) if (!l.filter || l.filter(e)) sinks.write(l.path, l.format(e));
       });
     const clusterName = this.pickCluster();
