@@ -43,7 +43,7 @@ ${meshConfigUsage(26)}
                           local process can then connect and receive every TLS private key over SDS
                           (default: a socket in a new 0700 directory under $XDG_RUNTIME_DIR or the
                           temporary directory, removed on exit)
-  --access-log PATH       Envoy-format access log (e.g. /dev/stdout; default off, as in Istio)
+  --access-log PATH       Istio's TEXT access log to PATH (e.g. /dev/stdout), besides the mesh config's accessLogFile; off by default
   --drain-seconds N       drain time on SIGTERM (default 5)
   --concurrency N         workers serving traffic (Envoy's --concurrency; default: one per CPU)
   --dns-server HOST:PORT  DNS server for ServiceEntry DNS clusters (default: env MESHGATE_DNS_SERVER,

@@ -29,7 +29,7 @@ flags:
   --concurrency N           workers serving traffic, each with its own upstream connections; 0 or
                             empty: one per CPU (default). The chart passes the CPU limit (ISTIO_CPU_LIMIT)
   --drain-seconds N         drain time on SIGTERM and for removed listeners (default 5)
-  --access-log PATH         Istio's TEXT access log to PATH (or /dev/stdout); off by default
+  --access-log PATH         Istio's TEXT access log to PATH (or /dev/stdout), besides the xDS access loggers; off by default
   --labels k=v,...          pod labels for the node metadata (default: env POD_LABELS, or --labels-file)
   --labels-file PATH        Kubernetes downward-API labels file (k="v" per line)
   --listen-host ADDR        bind every listener on ADDR instead of its own address (testing)

@@ -3,7 +3,8 @@
 // envoy.access_loggers.file logger istiod sends (HCM, tcp_proxy, listener), the proxy writes one JSON line per
 // request or connection, keys sorted, typed values (numbers, null for missing): 200 through the upstream, 404 NR,
 // 503 UH and UF, 403 from an AuthorizationPolicy, a TCP connection. The --access-log file keeps Istio's TEXT lines
-// beside it; a mesh config changed to TEXT with a custom format takes effect without a restart.
+// beside it; a mesh config changed to TEXT with a custom format takes effect without a restart. Two worker threads
+// serve (--concurrency 2): their lines reach the main thread, the one writer of each file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -80,7 +81,7 @@ describe('local mode: the access log from meshConfig.accessLogFile (JSON encodin
     meshFile = join(dir, 'mesh');
     logFile = join(dir, 'access.json');
     writeFileSync(meshFile, `accessLogFile: ${logFile}\naccessLogEncoding: JSON\n`);
-    gw = await startGateway({ accessLog: true, args: ['--mesh-config', meshFile] });
+    gw = await startGateway({ accessLog: true, concurrency: 2, args: ['--mesh-config', meshFile] });
     // The gateway Service maps a TCP port too.
     gw.write(
       '00-gateway-service.yaml',
