@@ -3,8 +3,9 @@
 // from a backend, 404 NR (no route for the host) and 503 UH (a Service without endpoints). Every assertion is a
 // PromQL query over Prometheus' HTTP API with the exact value the mix implies, so the exposition is proved to
 // parse in Prometheus itself and to carry the series and labels (Istio's bootstrap tag extraction) that
-// dashboards select on. Each row of EXPECTED is one query: histogram and istio_* rows join the same table
-// once the gateway exports them.
+// dashboards select on. Each row of EXPECTED is one query and the increase the mix makes to it: a histogram's
+// `_count` or `_bucket{le=...}`, or `istio_requests_total{response_code="404",response_flags="NR",...}`, is one
+// more row of the same kind once the gateway exports it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, freePort } from '../lib/process.ts';
