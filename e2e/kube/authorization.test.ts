@@ -10,8 +10,8 @@ import { KubeApiError } from '../../controller/sources/kube/client.ts';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { rawRequest, type RawResponse } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
-import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
-import { HOST, RELEASES, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
+import type { GatewayPod } from './gateway-pod.ts';
+import { HOST, gateway, setupSuite, startIngressPod, virtualService, type Suite } from './suite.ts';
 
 const PORT = 8080;
 const ALLOWED = '127.0.50.7';
@@ -46,15 +46,7 @@ describe('kubernetes: AuthorizationPolicy on the ingress gateway', () => {
       await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
       await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST]));
       await s.kube.apply(virtualService('httpbin', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/'], host: 'httpbin' }));
-      gw = await startGatewayPod({
-        kube: s.kube,
-        deployment: RELEASES.ingress.name,
-        namespace: s.ns.gw,
-        podIP: s.gatewayPodIP,
-        kubeconfig: s.controllerKubeconfig,
-        dir: s.dir,
-      });
-      await waitReady(gw, 30_000);
+      gw = await startIngressPod(s);
       await until('the route', '/status/200', OTHER, 200);
     },
     { timeout: 10 * 60_000 },

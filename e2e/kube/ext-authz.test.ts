@@ -10,8 +10,8 @@ import type { KubeObject } from '../../controller/model/objects.ts';
 import { rawRequest, type RawResponse } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
 import { DENY_BODY } from '../lib/ext-authz-sample.ts';
-import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
-import { HOST, RELEASES, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
+import type { GatewayPod } from './gateway-pod.ts';
+import { HOST, RELEASES, gateway, setupSuite, startIngressPod, virtualService, type Suite } from './suite.ts';
 
 const PORT = 8080;
 const AUTHZ_HTTP = 8000;
@@ -78,15 +78,7 @@ describe('kubernetes: CUSTOM AuthorizationPolicy with an external authorizer', (
           ].join('\n'),
         },
       });
-      gw = await startGatewayPod({
-        kube: s.kube,
-        deployment: RELEASES.ingress.name,
-        namespace: s.ns.gw,
-        podIP: s.gatewayPodIP,
-        kubeconfig: s.controllerKubeconfig,
-        dir: s.dir,
-      });
-      await waitReady(gw, 30_000);
+      gw = await startIngressPod(s);
       await until('the route', '/headers', 'deny', 200);
     },
     { timeout: 10 * 60_000 },

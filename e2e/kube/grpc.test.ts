@@ -9,8 +9,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { KubeObject } from '../../controller/model/objects.ts';
 import { EchoClient, type Echo } from '../lib/grpc-echo.ts';
 import { eventually } from '../lib/process.ts';
-import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
-import { RELEASES, gateway, setupSuite, type Suite } from './suite.ts';
+import type { GatewayPod } from './gateway-pod.ts';
+import { gateway, setupSuite, startIngressPod, type Suite } from './suite.ts';
 
 const GRPC_HOST = 'grpc.example.com';
 const GRPC_PORT = 50051;
@@ -59,15 +59,7 @@ describe('kubernetes: gRPC through the ingress gateway (h2c downstream, HTTP/2 u
         metadata: { name: 'grpc-echo', namespace: s.ns.app },
         spec: { host: 'grpc-echo', subsets: [{ name: 'v9', labels: { version: 'v9' } }] },
       });
-      gw = await startGatewayPod({
-        kube: s.kube,
-        deployment: RELEASES.ingress.name,
-        namespace: s.ns.gw,
-        podIP: s.gatewayPodIP,
-        kubeconfig: s.controllerKubeconfig,
-        dir: s.dir,
-      });
-      await waitReady(gw, 30_000);
+      gw = await startIngressPod(s);
       await eventually('the gRPC route', async () => ((await unary('ping')).err === null ? true : undefined), 30_000, 200);
     },
     { timeout: 10 * 60_000 },

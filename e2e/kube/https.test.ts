@@ -11,8 +11,8 @@ import { CertFactory, type Ca, type KeyPair } from '../lib/certs.ts';
 import { get } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
 import { httpsGet, requestOn, tlsConnect, type TlsTarget } from '../lib/tls-client.ts';
-import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
-import { HOST, RELEASES, setupSuite, virtualService, type Suite } from './suite.ts';
+import type { GatewayPod } from './gateway-pod.ts';
+import { HOST, setupSuite, startIngressPod, virtualService, type Suite } from './suite.ts';
 
 const GW = '127.0.0.1';
 // The chart's Service maps 80 -> 8080 and 443 -> 8443 (as Istio's install): the listeners 0.0.0.0_8080 and
@@ -103,15 +103,7 @@ describe('kubernetes: secure ingress with a credentialName Secret (SIMPLE, rotat
         }),
       );
       // The installed istio-ingressgateway Deployment, its containers started as the kubelet would.
-      gw = await startGatewayPod({
-        kube: s.kube,
-        deployment: RELEASES.ingress.name,
-        namespace: s.ns.gw,
-        podIP: s.gatewayPodIP,
-        kubeconfig: s.controllerKubeconfig,
-        dir: s.dir,
-      });
-      await waitReady(gw, 30_000);
+      gw = await startIngressPod(s);
       pids = [gw.proxy.pid, gw.controller?.pid ?? -1];
     },
     { timeout: 10 * 60_000 },

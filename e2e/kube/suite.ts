@@ -9,6 +9,7 @@ import { REPO } from '../lib/process.ts';
 import { exec, helmTools, startCluster, type Cluster } from './cluster.ts';
 import { createPod, createService, Kube, writeEndpointSlice, type BackendPod, type ServicePort } from './kube.ts';
 import { createPodNetwork, type PodNetwork } from './pod-network.ts';
+import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
 
 export const HOST = 'httpbin.example.com';
 
@@ -169,6 +170,20 @@ async function helmInstallGateways(cluster: Cluster, namespace: string, watchNam
       180_000,
     );
   }
+}
+
+/** The ingress gateway pod of the chart's release (proxy and controller), started and ready to serve. */
+export async function startIngressPod(s: Suite): Promise<GatewayPod> {
+  const gw = await startGatewayPod({
+    kube: s.kube,
+    deployment: RELEASES.ingress.name,
+    namespace: s.ns.gw,
+    podIP: s.gatewayPodIP,
+    kubeconfig: s.controllerKubeconfig,
+    dir: s.dir,
+  });
+  await waitReady(gw, 30_000);
+  return gw;
 }
 
 /** `helm get manifest RELEASE`: what helm rendered and applied. */

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import type { KubeObject } from '../../controller/model/objects.ts';
 import { rawRequest, type RawResponse } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
-import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
-import { HOST, RELEASES, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
+import type { GatewayPod } from './gateway-pod.ts';
+import { HOST, RELEASES, gateway, setupSuite, startIngressPod, virtualService, type Suite } from './suite.ts';
 
 const PORT = 8080;
 const PEER = '127.0.52.7';
@@ -38,15 +38,7 @@ describe('kubernetes: numTrustedProxies from the gateway pod annotation proxy.is
       await s.kube.mergePatch('Deployment', s.ns.gw, RELEASES.ingress.name, {
         spec: { template: { metadata: { annotations: { 'proxy.istio.io/config': '{"gatewayTopology":{"numTrustedProxies":1}}' } } } },
       });
-      gw = await startGatewayPod({
-        kube: s.kube,
-        deployment: RELEASES.ingress.name,
-        namespace: s.ns.gw,
-        podIP: s.gatewayPodIP,
-        kubeconfig: s.controllerKubeconfig,
-        dir: s.dir,
-      });
-      await waitReady(gw, 30_000);
+      gw = await startIngressPod(s);
       await eventually('the route', async () => ((await get('/headers')).status === 200 ? true : undefined), 30_000, 200);
     },
     { timeout: 10 * 60_000 },
