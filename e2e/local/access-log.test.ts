@@ -2,13 +2,15 @@
 // --mesh-config holding accessLogFile and accessLogEncoding: JSON. The controller sends the
 // envoy.access_loggers.file logger istiod sends (HCM, tcp_proxy, listener), the proxy writes one JSON line per
 // request or connection, keys sorted, typed values (numbers, null for missing): 200 through the upstream, 404 NR,
-// 503 UH and UF, 403 from an AuthorizationPolicy, a TCP connection. The --access-log file keeps Istio's TEXT lines
+// 503 UH and UF, 403 from an AuthorizationPolicy, a TCP connection, a TLS connection whose SNI no chain matches
+// (the listener's logger, NR). The --access-log file keeps Istio's TEXT lines
 // beside it; a mesh config changed to TEXT with a custom format takes effect without a restart. Two worker threads
 // serve (--concurrency 2): their lines reach the main thread, the one writer of each file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, freePort } from '../lib/process.ts';
@@ -56,6 +58,7 @@ describe('local mode: the access log from meshConfig.accessLogFile (JSON encodin
   let meshFile: string;
   let logFile: string;
   let tcpPort: number;
+  let tlsPort: number;
   let deadPort: number;
   /** A request whose User-Agent names it (the edge gateway replaces a client's x-request-id, as Envoy does). */
   const request = (host: string, path: string, agent = 'e2e-access-log', headers: Record<string, string> = {}): Promise<RawResponse> =>
@@ -77,6 +80,7 @@ describe('local mode: the access log from meshConfig.accessLogFile (JSON encodin
     backend = await startBackend(BACKEND_IP, await freePort(), 'httpbin');
     deadPort = await freePort();
     tcpPort = await freePort();
+    tlsPort = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'meshgate-alog-'));
     meshFile = join(dir, 'mesh');
     logFile = join(dir, 'access.json');
@@ -94,6 +98,7 @@ spec:
   ports:
   - {name: http2, port: 80, targetPort: ${gw.port}, protocol: TCP}
   - {name: tcp, port: 9000, targetPort: ${tcpPort}, protocol: TCP}
+  - {name: tls, port: 9443, targetPort: ${tlsPort}, protocol: TCP}
 `,
     );
     gw.write('10-gateway.yaml', gatewayYaml('httpbin-gateway', [HOST, 'empty.example.com', 'dead.example.com']));
@@ -107,6 +112,19 @@ spec:
   servers:
   - port: {number: 9000, name: tcp, protocol: TCP}
     hosts: ["*"]
+  - port: {number: 9443, name: tls, protocol: TLS}
+    hosts: [db.example.com]
+    tls: {mode: PASSTHROUGH}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db, namespace: default}
+spec:
+  hosts: [db.example.com]
+  gateways: [tcp-gateway]
+  tls:
+  - match: [{port: 9443, sniHosts: [db.example.com]}]
+    route: [{destination: {host: httpbin, port: {number: ${backend.port}}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -138,6 +156,7 @@ spec:
     await eventually('the routes and the policy', async () => ((await request(HOST, '/admin')).status === 403 ? true : undefined), 20_000, 200);
     await eventually('the dead backend route', async () => ((await request('dead.example.com', '/')).status === 503 ? true : undefined), 20_000, 200);
     await eventually('the TCP listener', async () => ((await gw.adminGet('/listeners')).includes(`0.0.0.0_${tcpPort}`) ? true : undefined), 20_000, 200);
+    await eventually('the TLS listener', async () => ((await gw.adminGet('/listeners')).includes(`0.0.0.0_${tlsPort}`) ? true : undefined), 20_000, 200);
   });
 
   after(async () => {
@@ -226,6 +245,25 @@ spec:
     assert.equal(l.upstream_host, `${BACKEND_IP}:${backend.port}`);
     assert.equal(l.downstream_local_address, `127.0.0.1:${tcpPort}`);
     assert.ok((l.bytes_received as number) > 0 && (l.bytes_sent as number) > 0, 'bytes both ways');
+  });
+
+  test('a TLS connection whose SNI no filter chain matches: the listener logger (response flag NR) logs it', async () => {
+    await new Promise<void>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: tlsPort, servername: 'other.example.com', rejectUnauthorized: false });
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+    });
+    const l = await eventually(
+      'the listener line',
+      async () => Promise.resolve(lines().find((x) => x.requested_server_name === 'other.example.com')),
+      10_000,
+      100,
+    );
+    assert.equal(l.response_flags, 'NR');
+    assert.equal(l.response_code, 0);
+    assert.equal(l.method, null);
+    assert.equal(l.upstream_cluster, null);
+    assert.equal(l.downstream_local_address, `127.0.0.1:${tlsPort}`);
   });
 
   test("--access-log keeps Istio's TEXT lines for the same requests", async () => {

@@ -1,6 +1,6 @@
 // Filter chain selection (Envoy's order for the fields gateways use): an exact server name, then the longest
 // matching wildcard, then chains without server names; transport_protocol must agree with the connection.
-// tcp_proxy: what its config is reduced to, and the source-IP hash it gives the load balancer.
+// tcp_proxy: what its config is reduced to, the source-IP hash it gives the load balancer, its access log line.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
@@ -11,6 +11,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import { xxHash64 } from '../upstream/xxhash64.ts';
 import { FilterChainMatcher, type FilterChainSpec } from './filter-chains.ts';
 import { parseTcpProxy, TcpProxy } from './tcp-proxy.ts';
+import { FILE_ACCESS_LOG_TYPE } from '../../xds/type-urls.ts';
 
 describe('filter chain selection', () => {
   const chain = (index: number, serverNames: string[], transportProtocol = ''): { spec: FilterChainSpec } => ({
@@ -55,6 +56,48 @@ describe('tcp_proxy', () => {
     connect([{ source_ip: {} }]);
     connect(undefined);
     assert.deepEqual(hashes, [xxHash64('10.1.2.3'), undefined]);
+  });
+
+  test('access_log: a connection without a healthy host is logged when it closes, with UH, its cluster and addresses; an unknown cluster with NC', async () => {
+    const store = new StatsStore();
+    const cluster = { chooseHost: () => undefined, stats: { upstream_cx_none_healthy: store.counter('none_healthy') } };
+    const written: [string, string][] = [];
+    const sinks = { write: (path: string, text: string) => void written.push([path, text]), close: () => undefined };
+    const spec = parseTcpProxy(
+      {
+        stat_prefix: 's',
+        cluster: 'outbound|5432||db.default.svc.cluster.local',
+        access_log: [
+          {
+            name: 'envoy.access_loggers.file',
+            typed_config: {
+              '@type': FILE_ACCESS_LOG_TYPE,
+              path: '/dev/stdout',
+              log_format: {
+                text_format_source: {
+                  inline_string:
+                    '%RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %REQUESTED_SERVER_NAME% %PROTOCOL% %RESPONSE_CODE%\n',
+                },
+              },
+            },
+          },
+        ],
+      },
+      'test',
+    );
+    const connection = async (clusters: ClusterManager, sni?: string): Promise<void> => {
+      const down = Object.assign(new PassThrough(), { remoteAddress: '::ffff:10.1.2.3', remotePort: 40000, localAddress: '10.0.0.1', localPort: 9000 });
+      const closed = new Promise((resolve) => down.once('close', resolve));
+      new TcpProxy(spec, { store, clusters, log, accessLogSinks: sinks }).handle(down, sni);
+      await closed;
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    await connection({ get: () => cluster } as unknown as ClusterManager, 'db.example.com');
+    await connection({ get: () => undefined } as unknown as ClusterManager);
+    assert.deepEqual(written, [
+      ['/dev/stdout', 'UH outbound|5432||db.default.svc.cluster.local 10.1.2.3:40000 10.0.0.1:9000 db.example.com - 0\n'],
+      ['/dev/stdout', 'NC - 10.1.2.3:40000 10.0.0.1:9000 - - 0\n'],
+    ]);
   });
 
   const nacks: [string, envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, RegExp][] = [
