@@ -6,7 +6,8 @@
 // a gateway uses; DestinationRules with subsets and port-level traffic policies; ServiceEntries with DNS, STATIC
 // and NONE resolution; AuthorizationPolicies of every action (dry-run too) with every source, operation and
 // `when` field, selecting this gateway, another workload or every one; the mesh config's ext_authz extension
-// providers (HTTP and gRPC, every field, services that resolve or not) that CUSTOM policies name.
+// providers (HTTP and gRPC, every field, services that resolve or not) that CUSTOM policies name; the mesh
+// config's access log (file, TEXT or JSON, custom formats).
 //
 // Names come from small fixed pools (gw-a, svc-a, v1...) so that objects refer to each other often, and a
 // reference to an object the config does not hold stays valid Istio: shrinking can drop any object or field and
@@ -129,6 +130,8 @@ export interface World {
   requestAuthentications: Named<RequestAuthenticationSpec>[];
   /** meshConfig.extensionProviders (none: no mesh config, istiod's defaults). */
   extensionProviders: Obj[];
+  /** meshConfig's accessLogFile, accessLogEncoding, accessLogFormat, disableEnvoyListenerLog (none: no access log). */
+  accessLog: Obj | undefined;
 }
 
 interface GenAuthorizationPolicy extends Named<AuthorizationPolicySpec> {
@@ -950,6 +953,31 @@ const extensionProvidersArb: fc.Arbitrary<Obj[]> = fc
   .tuple(fc.option(extensionProviderArb('ext-a'), { nil: undefined, freq: 5 }), rare(extensionProviderArb('ext-b')))
   .map((l) => l.filter((p): p is Obj => p !== undefined));
 
+// ---- mesh config: the access log ----------------------------------------------------------------
+
+/** The access log fields of the mesh config: default and custom TEXT and JSON formats, some JSON that does not parse. */
+const accessLogArb: fc.Arbitrary<Obj | undefined> = rare(
+  fc
+    .record(
+      {
+        accessLogFile: fc.constantFrom('/dev/stdout', '/var/log/access.log', ''),
+        accessLogEncoding: fc.constantFrom('TEXT', 'JSON'),
+        accessLogFormat: fc.constantFrom(
+          '',
+          '%START_TIME% %REQ(:METHOD)% %RESPONSE_CODE%',
+          '%REQ_WITHOUT_QUERY(:PATH)% %RESPONSE_FLAGS%\n',
+          '{"code": "%RESPONSE_CODE%", "path": "%REQ_WITHOUT_QUERY(:PATH)%", "n": 1, "nested": {"m": "%REQ(:METHOD)%"}}',
+          '{"flags": "%RESPONSE_FLAGS%", "b": true}',
+          '[1, 2]',
+          '{not json',
+        ),
+        disableEnvoyListenerLog: fc.boolean(),
+      },
+      { requiredKeys: ['accessLogFile'] },
+    )
+    .map(clean),
+);
+
 // ---- RequestAuthentications --------------------------------------------------------------------
 
 /** Inline JWKS istiod's jwk.Parse takes (RSA, EC, OKP, oct, a set or one key). */
@@ -1031,6 +1059,7 @@ export const worldArb: fc.Arbitrary<World> = fc.record({
   authorizationPolicies: uniqueBy(authorizationPolicyArb, key, 0, 3),
   requestAuthentications: uniqueBy(requestAuthenticationArb, key, 0, 3),
   extensionProviders: extensionProvidersArb,
+  accessLog: accessLogArb,
 });
 
 // ---- objects -----------------------------------------------------------------------------------
@@ -1240,7 +1269,14 @@ export function caseOf(name: string, w: World): DiffCase {
     yaml: objectsOf(w)
       .map((o) => stringify(o, { lineWidth: 0, version: '1.1' }))
       .join('---\n'),
-    ...(w.extensionProviders.length ? { mesh: stringify({ extensionProviders: w.extensionProviders }, { lineWidth: 0, version: '1.1' }) } : {}),
+    ...(w.extensionProviders.length || w.accessLog
+      ? {
+          mesh: stringify(
+            { ...(w.extensionProviders.length ? { extensionProviders: w.extensionProviders } : {}), ...w.accessLog },
+            { lineWidth: 0, version: '1.1' },
+          ),
+        }
+      : {}),
   };
 }
 
