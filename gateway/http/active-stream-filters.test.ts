@@ -143,10 +143,7 @@ test('filters run in order, one stopping and resuming later; the router answers;
   const r = await run(hcm, '/a');
   assert.equal(r.status, 200);
   assert.equal(r.body, 'A');
-  assert.deepEqual(
-    log,
-    ['one:create', 'one:decode', 'two:create', 'two:decode', 'two:encode 200', 'one:encode 200', 'two:destroy', 'one:destroy'].slice(0, 6).concat(log.slice(6)),
-  );
+  assert.deepEqual(log.slice(0, 6), ['one:create', 'one:decode', 'two:create', 'two:decode', 'two:encode 200', 'one:encode 200']);
   assert.deepEqual(log.slice(6).sort(), ['one:destroy', 'two:destroy']);
   assert.ok(r.headers.includes('x-one') && r.headers.includes('x-two'), 'both encoders added their header to the local reply');
 });
