@@ -56,11 +56,21 @@ interface EnvoyExtAuthzGrpcProvider {
   includeRequestBodyInCheck?: ExtAuthzRequestBody;
 }
 
-/** One extension provider: the two ext_authz kinds typed, any other kind (tracing, logging, metrics) by its key only. */
+/** MeshConfig.ExtensionProvider.EnvoyFileAccessLogProvider (logFormat: its oneof, text or labels, when given). */
+export interface EnvoyFileAccessLogProvider {
+  path: string;
+  logFormat?: { text?: string; labels?: Readonly<Record<string, unknown>> };
+  omitEmptyValues: boolean;
+}
+
+/**
+ * One extension provider: the two ext_authz kinds typed, any other kind (tracing, logging, metrics) by its key only,
+ * an envoyFileAccessLog one with its fields too.
+ */
 export type ExtensionProvider =
   | { name: string; kind: 'envoyExtAuthzHttp'; envoyExtAuthzHttp: EnvoyExtAuthzHttpProvider }
   | { name: string; kind: 'envoyExtAuthzGrpc'; envoyExtAuthzGrpc: EnvoyExtAuthzGrpcProvider }
-  | { name: string; kind: 'other'; provider: string };
+  | { name: string; kind: 'other'; provider: string; envoyFileAccessLog?: EnvoyFileAccessLogProvider };
 
 /** ProxyConfig.Topology, the gateway's place in the network (numTrustedProxies: XFF hops trusted). */
 export interface GatewayTopology {
@@ -96,6 +106,8 @@ export interface MeshConfig {
   accessLogFormat: string;
   /** No listener-level access log (the one for connections no filter chain matched). */
   disableEnvoyListenerLog: boolean;
+  /** defaultProviders.accessLogging: extension provider names; any replaces the accessLogFile logger (Telemetry API). */
+  defaultAccessLogging: readonly string[];
 }
 
 /** DefaultMeshConfig(), the fields meshgate reads: what applies when no mesh config is given. */
@@ -106,13 +118,14 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze<MeshConfig>({
   extensionProviders: [
     { name: 'prometheus', kind: 'other', provider: 'prometheus' },
     { name: 'stackdriver', kind: 'other', provider: 'stackdriver' },
-    { name: 'envoy', kind: 'other', provider: 'envoyFileAccessLog' },
+    { name: 'envoy', kind: 'other', provider: 'envoyFileAccessLog', envoyFileAccessLog: { path: '/dev/stdout', omitEmptyValues: false } },
   ],
   defaultConfig: { raw: {} },
   accessLogFile: '',
   accessLogEncoding: 'TEXT',
   accessLogFormat: '',
   disableEnvoyListenerLog: false,
+  defaultAccessLogging: [],
 });
 
 export type MeshConfigResult = { ok: true; mesh: MeshConfig; warnings: string[] } | { ok: false; errors: string[] };
@@ -339,6 +352,25 @@ function extensionProvider(d: Decoder, v: unknown, path: string): ExtensionProvi
     const o = message(d, v, kind, path);
     return o ? { name, kind, envoyExtAuthzGrpc: extAuthzGrpc(d, o, `${path}.${kind}`) } : undefined;
   }
+  if (kind === 'envoyFileAccessLog') {
+    const o = message(d, v, kind, path);
+    if (!o) return undefined;
+    const p = `${path}.${kind}`;
+    const f = message(d, o, 'logFormat', p);
+    let logFormat: EnvoyFileAccessLogProvider['logFormat'];
+    if (f) {
+      // The oneof: labels (declared second) wins over text when both are given.
+      const labels = message(d, f, 'labels', `${p}.logFormat`);
+      const text = str(d, f, 'text', `${p}.logFormat`);
+      logFormat = labels ? { labels } : field(f, 'text') !== undefined ? { text } : {};
+    }
+    return {
+      name,
+      kind: 'other',
+      provider: kind,
+      envoyFileAccessLog: { path: str(d, o, 'path', p), ...(logFormat ? { logFormat } : {}), omitEmptyValues: bool(d, o, 'omitEmptyValues', p) },
+    };
+  }
   if (kind) anyMessage(d, v, kind, path);
   // No kind at all: istiod keeps the provider (its oneof unset) and reports it as unsupported.
   return { name, kind: 'other', provider: kind ?? '' };
@@ -467,7 +499,6 @@ const OTHER_FIELDS: Readonly<Record<string, 'string' | 'bool' | 'uint32' | 'dura
   enablePrometheusMerge: 'boolValue',
   verifyCertificateAtClient: 'boolValue',
   ca: 'message',
-  defaultProviders: 'message',
   discoverySelectors: 'messages',
   pathNormalization: 'message',
   defaultHttpRetryPolicy: 'message',
@@ -568,6 +599,7 @@ export function parseMeshConfig(text: string, where = 'mesh config'): MeshConfig
     accessLogEncoding,
     accessLogFormat: str(d, v, 'accessLogFormat', 'meshConfig'),
     disableEnvoyListenerLog: bool(d, v, 'disableEnvoyListenerLog', 'meshConfig'),
+    defaultAccessLogging: strings(d, message(d, v, 'defaultProviders', 'meshConfig') ?? {}, 'accessLogging', 'meshConfig.defaultProviders'),
   } as const;
 
   const td = trustDomainError(trustDomain);

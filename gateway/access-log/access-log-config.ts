@@ -102,9 +102,15 @@ function extensionsOf(list: readonly envoy.config.core.v3.TypedExtensionConfig[]
   return ext;
 }
 
+/** Envoy's default access log format (SubstitutionFormatUtils DEFAULT_FORMAT), for a FileAccessLog without one. */
+const ENVOY_DEFAULT_FORMAT =
+  '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% ' +
+  '%BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" ' +
+  '"%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"\n';
+
 /** The line formatter of a FileAccessLog: its log_format, or Envoy's default format when none. */
 function compileLogFormat(f: envoy.config.core.v3.SubstitutionFormatString | undefined, where: string): LineFormatter {
-  if (!f) throw new ConfigError(`${where}: a FileAccessLog without log_format (Envoy's own default format) is not supported by this proxy`);
+  if (!f) return compileTextFormat(ENVOY_DEFAULT_FORMAT);
   checkFormatString(f, where);
   const extensions = extensionsOf(f.formatters ?? [], `${where}.formatters`);
   const kinds = [f.text_format, f.text_format_source, f.json_format].filter((k) => k !== undefined).length;

@@ -417,4 +417,12 @@ const nacks: { name: string; log: Record<string, unknown>; error: RegExp }[] = [
   { name: 'omit_empty_values on a JSON format', log: fileLog({ json_format: { a: 'b' }, omit_empty_values: true }), error: /omit_empty_values/ },
   { name: 'no path', log: { name: 'f', typed_config: { '@type': FILE_ACCESS_LOG_TYPE, log_format: { text_format: 'x' } } }, error: /needs a path/ },
 ];
+
+test("a FileAccessLog without log_format prints Envoy's default format", () => {
+  const [l] = compileAccessLogs([{ name: 'f', typed_config: { '@type': FILE_ACCESS_LOG_TYPE, path: '/dev/stdout' } }] as never, 'al');
+  assert.equal(
+    l?.format(base),
+    '[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80"\n',
+  );
+});
 for (const c of nacks) test(`access_log NACKed: ${c.name}`, () => assert.throws(() => compileAccessLogs([c.log] as never, 'al'), c.error));
