@@ -115,10 +115,7 @@ function compileLogFormat(f: envoy.config.core.v3.SubstitutionFormatString | und
   const extensions = extensionsOf(f.formatters ?? [], `${where}.formatters`);
   const kinds = [f.text_format, f.text_format_source, f.json_format].filter((k) => k !== undefined).length;
   if (kinds !== 1) throw new ConfigError(`${where}: exactly one of text_format, text_format_source and json_format is needed`);
-  if (f.json_format !== undefined) {
-    if (f.omit_empty_values) throw new ConfigError(`${where}.omit_empty_values: omitting empty values from a json_format is not supported by this proxy`);
-    return compileJsonFormat(f.json_format, { extensions });
-  }
+  if (f.json_format !== undefined) return compileJsonFormat(f.json_format, { extensions, omitEmptyValues: f.omit_empty_values === true });
   let text = f.text_format;
   if (f.text_format_source !== undefined) {
     checkDataSource(f.text_format_source, `${where}.text_format_source`);

@@ -343,8 +343,12 @@ function jsonNumber(n: number): string {
  * A json_format (JsonFormatterImpl): the struct's raw parts serialized once, each template a piece filled per
  * line; the line ends with a newline.
  */
-export function compileJsonFormat(format: { readonly [k: string]: JsonValue }, o: { extensions?: FormatterExtensions } = {}): LineFormatter {
+export function compileJsonFormat(
+  format: { readonly [k: string]: JsonValue },
+  o: { extensions?: FormatterExtensions; omitEmptyValues?: boolean } = {},
+): LineFormatter {
   const ext = o.extensions ?? NO_EXTENSIONS;
+  if (o.omitEmptyValues) return compileOmitEmptyJsonFormat(format, ext);
   const parts: (string | ((e: AccessLogEntry) => string))[] = [];
   let raw = '';
   const emit = (v: JsonValue): void => {
@@ -403,4 +407,68 @@ export function compileJsonFormat(format: { readonly [k: string]: JsonValue }, o
     for (const p of parts) out += typeof p === 'string' ? p : p(e);
     return out;
   };
+}
+
+/** A value of OmitEmptyJsonFormatterImpl's tree: undefined when omitted from this line. */
+type OmitNode = (e: AccessLogEntry) => string | undefined;
+
+/**
+ * json_format with omit_empty_values (OmitEmptyJsonFormatterImpl): literal nulls are dropped, a key whose single
+ * operator has no value is left out, an object left without keys is left out of its parent (the root prints `{}`),
+ * lists stay (without their omitted elements), and a template of several operators is a string with nothing for
+ * each missing one.
+ */
+function compileOmitEmptyJsonFormat(format: { readonly [k: string]: JsonValue }, ext: FormatterExtensions): LineFormatter {
+  const node = (v: JsonValue): OmitNode | undefined => {
+    if (v === null) return undefined;
+    if (typeof v === 'boolean' || typeof v === 'number') {
+      const c = typeof v === 'number' ? jsonNumber(v) : String(v);
+      return () => c;
+    }
+    if (typeof v === 'string') {
+      if (!v.includes('%')) {
+        const c = JSON.stringify(v);
+        return () => c;
+      }
+      const pieces = parseFormat(v, ext);
+      const only = pieces.length === 1 ? pieces[0] : undefined;
+      if (typeof only === 'function')
+        return (e) => {
+          const x = only(e);
+          return x === undefined ? undefined : typeof x === 'number' ? jsonNumber(x) : JSON.stringify(x);
+        };
+      return (e) => {
+        let out = '';
+        for (const p of pieces) out += typeof p === 'string' ? p : (p(e) ?? '');
+        return JSON.stringify(out);
+      };
+    }
+    if (Array.isArray(v)) {
+      const items = v.map(node).filter((n): n is OmitNode => n !== undefined);
+      return (e) => {
+        const parts: string[] = [];
+        for (const n of items) {
+          const x = n(e);
+          if (x !== undefined) parts.push(x);
+        }
+        return `[${parts.join(',')}]`;
+      };
+    }
+    const fields = Object.keys(v)
+      .sort(byBytes)
+      .flatMap((k): [string, OmitNode][] => {
+        const n = node(v[k] ?? null);
+        return n ? [[`${JSON.stringify(k)}:`, n]] : [];
+      });
+    return (e) => {
+      const parts: string[] = [];
+      for (const [k, n] of fields) {
+        const x = n(e);
+        if (x !== undefined) parts.push(k + x);
+      }
+      return parts.length ? `{${parts.join(',')}}` : undefined;
+    };
+  };
+  const root = node(format);
+  return (e) => `${root?.(e) ?? '{}'}\n`;
 }
