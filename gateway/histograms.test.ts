@@ -53,7 +53,7 @@ describe('histograms', () => {
         const prom = await eventually('the four requests merged by a flush', async () => {
           const m = await metrics();
           return m.includes(`envoy_cluster_upstream_rq_time_count{${tag}} 4\n`) &&
-            m.includes(`envoy_http_outbound_0_0_0_0_${port}__downstream_rq_time_count{} 4\n`)
+            m.includes(`envoy_http_downstream_rq_time_count{http_conn_manager_prefix="outbound_0.0.0.0_${port}"} 4\n`)
             ? m
             : undefined;
         });

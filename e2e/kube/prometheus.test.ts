@@ -71,15 +71,15 @@ describe('kubernetes: Prometheus discovers the gateway pod by its annotations an
 
   test('after a known request mix (200, upstream 503, 404 NR), PromQL reads Envoy counters with the exact values', async () => {
     const cluster = `outbound|8000||httpbin.${s.ns.app}.svc.cluster.local`;
-    const hcm = `envoy_http_outbound_0_0_0_0_${PORT}__`;
+    const hcm = `http_conn_manager_prefix="outbound_0.0.0.0_${PORT}"`;
     const rows: { name: string; query: string; want: number }[] = [
       { name: 'upstream 200', query: `envoy_cluster_upstream_rq{cluster_name="${cluster}",response_code="200"}`, want: MIX.ok },
       { name: 'upstream 503', query: `envoy_cluster_upstream_rq{cluster_name="${cluster}",response_code="503"}`, want: MIX.upstream503 },
       { name: 'upstream_rq_total', query: `envoy_cluster_upstream_rq_total{cluster_name="${cluster}"}`, want: MIX.ok + MIX.upstream503 },
-      { name: 'downstream 2xx', query: `${hcm}downstream_rq{response_code_class="2xx"}`, want: MIX.ok },
-      { name: 'downstream 4xx', query: `${hcm}downstream_rq{response_code_class="4xx"}`, want: MIX.noRoute },
-      { name: 'downstream 5xx', query: `${hcm}downstream_rq{response_code_class="5xx"}`, want: MIX.upstream503 },
-      { name: 'downstream_rq_total', query: `${hcm}downstream_rq_total`, want: MIX.ok + MIX.upstream503 + MIX.noRoute },
+      { name: 'downstream 2xx', query: `envoy_http_downstream_rq{response_code_class="2xx",${hcm}}`, want: MIX.ok },
+      { name: 'downstream 4xx', query: `envoy_http_downstream_rq{response_code_class="4xx",${hcm}}`, want: MIX.noRoute },
+      { name: 'downstream 5xx', query: `envoy_http_downstream_rq{response_code_class="5xx",${hcm}}`, want: MIX.upstream503 },
+      { name: 'downstream_rq_total', query: `envoy_http_downstream_rq_total{${hcm}}`, want: MIX.ok + MIX.upstream503 + MIX.noRoute },
     ];
     await prom.scrapedSince(JOB, Date.now());
     const baseline = new Map<string, number>();
@@ -92,7 +92,7 @@ describe('kubernetes: Prometheus discovers the gateway pod by its annotations an
 
     const got: string[] = [];
     for (const r of rows) got.push(`${r.name}: ${(await prom.value(r.query)) - (baseline.get(r.name) ?? 0)}`);
-    const all = await prom.query(`{__name__=~"envoy_cluster_upstream_rq.*|${hcm}downstream_rq.*",__name__!~".*_bucket",job="${JOB}"} != 0`);
+    const all = await prom.query(`{__name__=~"envoy_cluster_upstream_rq.*|envoy_http_downstream_rq.*",__name__!~".*_bucket",job="${JOB}"} != 0`);
     assert.deepEqual(
       got,
       rows.map((r) => `${r.name}: ${r.want}`),

@@ -42,7 +42,7 @@ describe('Prometheus scraping meshgate local', () => {
     // delimited, which Prometheus' name sanitising turns into the second underscore).
     web = `outbound|${bport}||web.default.svc.cluster.local`;
     down = `outbound|${bport}||down.default.svc.cluster.local`;
-    hcm = `envoy_http_outbound_0_0_0_0_${gw.port}__`;
+    hcm = `http_conn_manager_prefix="outbound_0.0.0.0_${gw.port}"`;
     prom = await startPrometheus({ scrapeConfigs: [staticJob(JOB, [`127.0.0.1:${gw.metrics}`])] });
 
     await eventually(
@@ -113,22 +113,22 @@ describe('Prometheus scraping meshgate local', () => {
     },
     {
       name: 'downstream 2xx at the gateway listener',
-      query: () => `${hcm}downstream_rq{response_code_class="2xx"}`,
+      query: () => `envoy_http_downstream_rq{response_code_class="2xx",${hcm}}`,
       want: MIX.ok,
     },
     {
       name: 'downstream 4xx at the gateway listener: the NR 404s',
-      query: () => `${hcm}downstream_rq{response_code_class="4xx"}`,
+      query: () => `envoy_http_downstream_rq{response_code_class="4xx",${hcm}}`,
       want: MIX.noRoute,
     },
     {
       name: 'downstream 5xx at the gateway listener: the UH 503s',
-      query: () => `${hcm}downstream_rq{response_code_class="5xx"}`,
+      query: () => `envoy_http_downstream_rq{response_code_class="5xx",${hcm}}`,
       want: MIX.noHealthyUpstream,
     },
     {
       name: 'downstream_rq_total at the gateway listener: every request of the mix',
-      query: () => `${hcm}downstream_rq_total`,
+      query: () => `envoy_http_downstream_rq_total{${hcm}}`,
       want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
     },
     {
@@ -176,7 +176,7 @@ describe('Prometheus scraping meshgate local', () => {
       got.push(`${row.name}: ${v}`);
       want.push(`${row.name}: ${row.want}`);
     }
-    const all = await prom.query(`{__name__=~"envoy_cluster_upstream_rq.*|${hcm}downstream_rq.*",__name__!~".*_bucket",job="${JOB}"} != 0`);
+    const all = await prom.query(`{__name__=~"envoy_cluster_upstream_rq.*|envoy_http_downstream_rq.*",__name__!~".*_bucket",job="${JOB}"} != 0`);
     assert.deepEqual(got, want, `series scraped:\n${formatSamples(all)}`);
   });
 });

@@ -96,6 +96,9 @@ const TAG_RULES: TagRule[] = [
   { tag: 'cluster_name', re: /^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)/, suffix: false },
   { tag: 'tcp_prefix', re: /^tcp\.((.*?)\.)\w+?$/, suffix: false },
   { tag: 'http_conn_manager_listener_prefix', re: new RegExp(`^listener(?=\\.).*?\\.http\\.((${DIGITS_OR_HEX})\\.)`), suffix: false },
+  // Istio 1.23+ (stat prefix `<prefix>;`): `^http\.(((?:[_.[:digit:]\w]*|[_\[\]aAbBcCdDeEfF[:digit:]\w\:]*));\.)`.
+  { tag: 'http_conn_manager_prefix', re: /^http\.(((?:[_.0-9\w]*|[_[\]a-fA-F0-9\w:]*));\.)/, suffix: false },
+  // Older bootstraps' rule, for prefixes without the delimiter (an address-like prefix).
   { tag: 'http_conn_manager_prefix', re: new RegExp(`^http\\.((${DIGITS_OR_HEX})\\.)`), suffix: false },
   { tag: 'listener_address', re: new RegExp(`^listener\\.((${DIGITS_OR_HEX})\\.)`), suffix: false },
 ];
@@ -120,6 +123,7 @@ export function extractTags(statName: string): TaggedName {
         continue;
       }
     }
+    if (tags.some(([t]) => t === rule.tag)) continue;
     const m = rule.re.exec(statName);
     if (!m || m[1] === undefined) continue;
     const value = m[2] ?? m[1];

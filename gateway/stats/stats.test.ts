@@ -76,8 +76,8 @@ describe('Prometheus rendering with Istio tag extraction', () => {
       renderPrometheus(s.snapshot()),
       '# TYPE envoy_cluster_upstream_rq counter\n' +
         'envoy_cluster_upstream_rq{response_code="200",cluster_name="outbound|80||a.ns.svc.cluster.local"} 3\n' +
-        '# TYPE envoy_http_outbound_0_0_0_0_8080__downstream_rq_total counter\n' +
-        'envoy_http_outbound_0_0_0_0_8080__downstream_rq_total{} 1\n' +
+        '# TYPE envoy_http_downstream_rq_total counter\n' +
+        'envoy_http_downstream_rq_total{http_conn_manager_prefix="outbound_0.0.0.0_8080"} 1\n' +
         '# TYPE envoy_server_live gauge\n' +
         'envoy_server_live{} 1\n',
     );
