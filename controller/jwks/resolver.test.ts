@@ -116,14 +116,14 @@ test('a status outside 2xx fails with its body (truncated as istiod does); redir
   serve('/moved', { status: 302, body: '', headers: { location: '/jwks' } });
   serve('/jwks', KEYS_2);
   const r = resolver({ retryIntervalMs: 1 });
-  r.get('a', `${base}/missing`, 2000);
-  r.get('b', `${base}/long`, 2000);
-  r.get('c', `${base}/moved`, 2000);
+  r.get('a', `${base}/missing`, LOADED_MACHINE_MS);
+  r.get('b', `${base}/long`, LOADED_MACHINE_MS);
+  r.get('c', `${base}/moved`, LOADED_MACHINE_MS);
   await r.settled();
-  assert.deepEqual(r.get('a', `${base}/missing`, 2000), { error: 'status 404, message "not found"' });
-  const long = r.get('b', `${base}/long`, 2000);
+  assert.deepEqual(r.get('a', `${base}/missing`, LOADED_MACHINE_MS), { error: 'status 404, message "not found"' });
+  const long = r.get('b', `${base}/long`, LOADED_MACHINE_MS);
   assert.ok('error' in long && long.error.startsWith('status 500, message "xxx') && long.error.endsWith('(truncated)') && long.error.length < 140);
-  assert.deepEqual(r.get('c', `${base}/moved`, 2000), { jwks: KEYS_2 });
+  assert.deepEqual(r.get('c', `${base}/moved`, LOADED_MACHINE_MS), { jwks: KEYS_2 });
 });
 
 test("a fetch is bounded by the rule's timeout", async () => {
