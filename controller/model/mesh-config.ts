@@ -26,20 +26,13 @@ export interface ExtAuthzRequestBody {
   packAsBytes: boolean;
 }
 
-/** MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationHttpProvider (proto3 zero values when unset). */
-export interface EnvoyExtAuthzHttpProvider {
-  service: string;
-  port: number;
-  timeout?: ProtoDuration;
+/** MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationHttpProvider (proto3 zero values when unset): the gRPC provider's fields and more. */
+export interface EnvoyExtAuthzHttpProvider extends EnvoyExtAuthzGrpcProvider {
   pathPrefix: string;
-  failOpen: boolean;
-  clearRouteCache: boolean;
-  statusOnError: string;
   /** Deprecated; used only when includeRequestHeadersInCheck is empty. */
   includeHeadersInCheck: readonly string[];
   includeRequestHeadersInCheck: readonly string[];
   includeAdditionalHeadersInCheck: Readonly<Record<string, string>>;
-  includeRequestBodyInCheck?: ExtAuthzRequestBody;
   headersToUpstreamOnAllow: readonly string[];
   headersToDownstreamOnDeny: readonly string[];
   headersToDownstreamOnAllow: readonly string[];
@@ -279,26 +272,19 @@ function requestBody(d: Decoder, o: Obj, path: string): ExtAuthzRequestBody | un
 }
 
 function extAuthzHttp(d: Decoder, o: Obj, path: string): EnvoyExtAuthzHttpProvider {
-  const timeout = duration(d, o, 'timeout', path);
-  const body = requestBody(d, o, path);
   return {
-    service: str(d, o, 'service', path),
-    port: uint32(d, o, 'port', path),
-    ...(timeout ? { timeout } : {}),
+    ...extAuthzGrpc(d, o, path),
     pathPrefix: str(d, o, 'pathPrefix', path),
-    failOpen: bool(d, o, 'failOpen', path),
-    clearRouteCache: bool(d, o, 'clearRouteCache', path),
-    statusOnError: str(d, o, 'statusOnError', path),
     includeHeadersInCheck: strings(d, o, 'includeHeadersInCheck', path),
     includeRequestHeadersInCheck: strings(d, o, 'includeRequestHeadersInCheck', path),
     includeAdditionalHeadersInCheck: stringMap(d, o, 'includeAdditionalHeadersInCheck', path),
-    ...(body ? { includeRequestBodyInCheck: body } : {}),
     headersToUpstreamOnAllow: strings(d, o, 'headersToUpstreamOnAllow', path),
     headersToDownstreamOnDeny: strings(d, o, 'headersToDownstreamOnDeny', path),
     headersToDownstreamOnAllow: strings(d, o, 'headersToDownstreamOnAllow', path),
   };
 }
 
+/** The fields both providers have (the HTTP one adds its own to these). */
 function extAuthzGrpc(d: Decoder, o: Obj, path: string): EnvoyExtAuthzGrpcProvider {
   const timeout = duration(d, o, 'timeout', path);
   const body = requestBody(d, o, path);
