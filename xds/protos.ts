@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import protojson from 'protobufjs/ext/protojson.js';
 import { TYPE_PREFIX } from './type-urls.ts';
@@ -11,6 +12,8 @@ const require = createRequire(import.meta.url);
 const XDS_DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 const INCLUDE = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(XDS_DEPS, d));
 const PROTOBUF_DIR = dirname(require.resolve('protobufjs/package.json'));
+/** Protos this project writes itself: messages of Istio's own extensions, which no npm package ships. */
+const OWN_PROTOS = join(dirname(fileURLToPath(import.meta.url)), 'protos');
 
 /** Every type that can appear in a resource or inside an Any we produce must be loaded here. */
 const ENTRY_FILES = [
@@ -43,13 +46,14 @@ const ENTRY_FILES = [
   'envoy/admin/v3/config_dump.proto',
   'envoy/admin/v3/clusters.proto',
   'envoy/admin/v3/listeners.proto',
+  'istio/stats.proto',
 ];
 
 function loadRoot(): protobuf.Root {
   const root = new protobuf.Root();
   root.resolvePath = (_origin: string, target: string): string => {
     if (isAbsolute(target) && existsSync(target)) return target;
-    for (const inc of INCLUDE) {
+    for (const inc of [...INCLUDE, OWN_PROTOS]) {
       const p = join(inc, target);
       if (existsSync(p)) return p;
     }
