@@ -101,6 +101,10 @@ export interface MeshConfig {
   disableEnvoyListenerLog: boolean;
   /** defaultProviders.accessLogging: extension provider names; any replaces the accessLogFile logger (Telemetry API). */
   defaultAccessLogging: readonly string[];
+  /** defaultProviders.metrics: extension provider names (istiod's chart sets `[prometheus]`: the istio.stats filter). */
+  defaultMetrics: readonly string[];
+  /** defaultProviders.tracing: extension provider names (zipkin, opentelemetry ...). */
+  defaultTracing: readonly string[];
 }
 
 /** DefaultMeshConfig(), the fields meshgate reads: what applies when no mesh config is given. */
@@ -119,6 +123,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze<MeshConfig>({
   accessLogFormat: '',
   disableEnvoyListenerLog: false,
   defaultAccessLogging: [],
+  defaultMetrics: [],
+  defaultTracing: [],
 });
 
 export type MeshConfigResult = { ok: true; mesh: MeshConfig; warnings: string[] } | { ok: false; errors: string[] };
@@ -580,12 +586,15 @@ export function parseMeshConfig(text: string, where = 'mesh config'): MeshConfig
     d.fail('meshConfig.protocolDetectionTimeout', 'invalid protocol detection timeout: only durations to ms precision are supported');
   const accessLogEncoding = enumField(d, v, 'accessLogEncoding', 'meshConfig', ['TEXT', 'JSON']) === 'JSON' ? 'JSON' : 'TEXT';
   enumField(d, v, 'ingressControllerMode', 'meshConfig', ['UNSPECIFIED', 'OFF', 'DEFAULT', 'STRICT']);
+  const defaultProviders = message(d, v, 'defaultProviders', 'meshConfig') ?? {};
   const accessLog = {
     accessLogFile: str(d, v, 'accessLogFile', 'meshConfig'),
     accessLogEncoding,
     accessLogFormat: str(d, v, 'accessLogFormat', 'meshConfig'),
     disableEnvoyListenerLog: bool(d, v, 'disableEnvoyListenerLog', 'meshConfig'),
-    defaultAccessLogging: strings(d, message(d, v, 'defaultProviders', 'meshConfig') ?? {}, 'accessLogging', 'meshConfig.defaultProviders'),
+    defaultAccessLogging: strings(d, defaultProviders, 'accessLogging', 'meshConfig.defaultProviders'),
+    defaultMetrics: strings(d, defaultProviders, 'metrics', 'meshConfig.defaultProviders'),
+    defaultTracing: strings(d, defaultProviders, 'tracing', 'meshConfig.defaultProviders'),
   } as const;
 
   const td = trustDomainError(trustDomain);
