@@ -76,6 +76,8 @@ export interface RequestInfo {
   body: import('node:stream').Readable;
   /** The request message was fully received before the handler ran (no body). */
   complete: () => boolean;
+  /** The request's trailers once received (HTTP/2 only: the HTTP/1 codecs drop them, as Envoy's does without enable_trailers). */
+  trailers?: () => readonly string[] | undefined;
 }
 
 interface ResetInfo {
@@ -122,7 +124,12 @@ function classifyError(err: HandshakeError): ResetInfo {
  * The RequestInfo of a request admitted on `sock` (request-admission.ts), for the node:http and HTTP/2 paths; `o`
  * is what the codec knows: its version, its body stream and when the body is complete.
  */
-export function admittedRequest(a: AdmittedHead, method: string, sock: Socket, o: Pick<RequestInfo, 'httpMinor' | 'h2' | 'body' | 'complete'>): RequestInfo {
+export function admittedRequest(
+  a: AdmittedHead,
+  method: string,
+  sock: Socket,
+  o: Pick<RequestInfo, 'httpMinor' | 'h2' | 'body' | 'complete' | 'trailers'>,
+): RequestInfo {
   return {
     method,
     url: a.path,
@@ -668,7 +675,15 @@ export class ActiveStream implements FilterCallbacks {
       const headers = this.upstreamHeaders.slice();
       if (m.appendShadowSuffix) headers[1] = shadowHost(headers[1] ?? '');
       const send = (body: Buffer | null): void => {
-        sendShadow(cluster, { method: this.method, path: this.path, headers, body, timeoutMs: this.timeoutMs, hash: this.hashKey });
+        sendShadow(cluster, {
+          method: this.method,
+          path: this.path,
+          headers,
+          body,
+          trailers: this.info.trailers?.(),
+          timeoutMs: this.timeoutMs,
+          hash: this.hashKey,
+        });
       };
       const b = this.body;
       if (!b) send(null);
@@ -885,7 +900,8 @@ export class ActiveStream implements FilterCallbacks {
     // The pools consume an async iterable body with backpressure (undici's Dispatcher types, which the contract borrows, only list streams).
     const body = this.body ? (this.body.newReader() as unknown as import('node:stream').Readable) : null;
     try {
-      cluster.poolFor(host, this.info.h2 === true).dispatch({ path: this.path, method: this.method, headers: this.upstreamHeaders, body }, a);
+      const o = { path: this.path, method: this.method, headers: this.upstreamHeaders, body, trailers: this.info.trailers };
+      cluster.poolFor(host, this.info.h2 === true).dispatch(o, a);
     } catch (e) {
       this.hcm.runtime.log.warn({ err: (e as Error).message }, 'upstream dispatch failed');
       this.endAttempt(a);

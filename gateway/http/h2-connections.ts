@@ -144,13 +144,26 @@ export class H2Connections {
     const st = hcm.store;
     const cs = this.stats;
     st.inc(cs.streams_active);
-    stream.once('trailers', () => st.inc(cs.trailers));
     const method = headerValue(raw, ':method') ?? 'GET';
     const a = admitRequest(hcm, method, headerValue(raw, ':path') ?? '', requestHeaders(raw), sock);
     let complete = stream.endAfterHeaders;
     stream.once('end', () => (complete = true));
     const down = new H2Downstream(stream, () => st.inc(cs.tx_reset));
-    const active = new ActiveStream(hcm, admittedRequest(a, method, sock, { httpMinor: 1, h2: true, body: stream, complete: () => complete }), down);
+    // Request trailers go upstream with the body (and again with each retry and mirror). node's HTTP/2 stack has
+    // already refused, with a stream reset, the blocks Envoy's codec refuses: pseudo-headers, connection-specific
+    // or uppercase names, trailers without END_STREAM, more than max_request_headers_kb. The count limit is the
+    // connection manager's: more than max_headers_count resets the stream, as Envoy's codec does (INTERNAL_ERROR).
+    let trailers: string[] | undefined;
+    stream.once('trailers', (_t: IncomingHttpHeaders, _f: number, rawTrailers: string[]) => {
+      st.inc(cs.trailers);
+      if (rawTrailers.length / 2 > hcm.spec.maxHeadersCount) down.reset();
+      else if (rawTrailers.length > 0) trailers = rawTrailers;
+    });
+    const active = new ActiveStream(
+      hcm,
+      admittedRequest(a, method, sock, { httpMinor: 1, h2: true, body: stream, complete: () => complete, trailers: () => trailers }),
+      down,
+    );
     stream.once('close', () => {
       st.dec(cs.streams_active);
       // A stream reset by either side: ours (H2Downstream.reset) is tx_reset, any other rx_reset.

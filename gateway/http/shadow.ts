@@ -65,7 +65,16 @@ class ShadowHandler implements Dispatcher.DispatchHandler {
 /** Sends one shadow request to `cluster` (the caller has already chosen to mirror this request). */
 export function sendShadow(
   cluster: Cluster,
-  o: { method: string; path: string; headers: string[]; body: Buffer | null; timeoutMs: number; hash?: bigint | undefined },
+  o: {
+    method: string;
+    path: string;
+    headers: string[];
+    body: Buffer | null;
+    /** The request's trailers, sent after the body as on the original request (HTTP/2 upstreams only). */
+    trailers?: readonly string[] | undefined;
+    timeoutMs: number;
+    hash?: bigint | undefined;
+  },
 ): boolean {
   // Envoy's shadow (async client) stream has request headers but no downstream connection.
   const host = cluster.chooseHost(o.hash, { headers: o.headers });
@@ -78,7 +87,8 @@ export function sendShadow(
   const handler = new ShadowHandler(cluster, host, o.timeoutMs);
   const body = o.body ? Readable.from([o.body]) : null;
   try {
-    cluster.poolFor(host).dispatch({ path: o.path, method: o.method, headers: o.headers, body }, handler);
+    const trailers = o.trailers;
+    cluster.poolFor(host).dispatch({ path: o.path, method: o.method, headers: o.headers, body, trailers: trailers && (() => trailers) }, handler);
   } catch {
     handler.onResponseError();
   }

@@ -8,6 +8,12 @@ export interface DispatchOptions {
   method: string;
   headers: string[];
   body: AsyncIterable<Buffer> | null;
+  /**
+   * The request's trailers (flat), read once the body has been sent; absent when the request cannot have any.
+   * Only the HTTP/2 pool sends them: Envoy's HTTP/1 encoder drops trailers without enable_trailers, which istiod
+   * never sets on a cluster.
+   */
+  trailers?: (() => readonly string[] | undefined) | undefined;
 }
 
 /**

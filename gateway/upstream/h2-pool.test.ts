@@ -201,3 +201,88 @@ describe('HTTP/2 upstream over TLS (ALPN h2)', () => {
     }
   });
 });
+
+describe('HTTP/2 upstream: request trailers', () => {
+  /** An h2c server answering with the body, the request trailers it got (flat) and the frames that ended the request. */
+  async function trailerServer(): Promise<number> {
+    const s = createH2cServer();
+    s.on('stream', (stream) => {
+      const chunks: Buffer[] = [];
+      let trailers: string[] | null = null;
+      stream.on('trailers', (_t, _f, raw: string[]) => (trailers = raw));
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        stream.respond({ ':status': 200 });
+        stream.end(JSON.stringify({ body: Buffer.concat(chunks).toString(), trailers }));
+      });
+    });
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    return (s.address() as AddressInfo).port;
+  }
+
+  function send(c: Cluster, body: string, trailers: (() => readonly string[] | undefined) | undefined): Promise<Result> {
+    const h = c.chooseHost();
+    assert.ok(h);
+    return new Promise((resolve) => {
+      const r: Result = { status: 0, body: '' };
+      c.poolFor(h).dispatch(
+        { path: '/t', method: 'POST', headers: ['host', 'api.example.com'], body: Readable.from([Buffer.from(body)]), trailers },
+        {
+          onResponseStart: (_c, status) => void (r.status = status),
+          onResponseData: (_c, chunk) => void (r.body += chunk.toString()),
+          onResponseEnd: () => resolve(r),
+          onResponseError: (_c, e) => resolve({ ...r, error: (e as Error & { code?: string }).code ?? e.message }),
+        },
+      );
+    });
+  }
+
+  test('trailers go after the body as a trailing HEADERS frame, repeated names kept in order', async () => {
+    const { c } = make(cluster(await trailerServer(), undefined));
+    try {
+      const r = await send(c, 'payload', () => ['x-checksum', 'abc', 'x-multi', '1', 'x-multi', '2']);
+      assert.equal(r.status, 200, r.error);
+      assert.deepEqual(JSON.parse(r.body), { body: 'payload', trailers: ['x-checksum', 'abc', 'x-multi', '1', 'x-multi', '2'] });
+    } finally {
+      c.close();
+    }
+  });
+
+  test('a request that may have trailers and has none ends without a trailing HEADERS frame', async () => {
+    const { c } = make(cluster(await trailerServer(), undefined));
+    try {
+      const none = await send(c, 'p', () => undefined);
+      assert.deepEqual(JSON.parse(none.body), { body: 'p', trailers: null });
+      const never = await send(c, 'q', undefined);
+      assert.deepEqual(JSON.parse(never.body), { body: 'q', trailers: null });
+    } finally {
+      c.close();
+    }
+  });
+
+  test('the trailers are read when the body has been sent (they arrive after the body starts)', async () => {
+    const { c } = make(cluster(await trailerServer(), undefined));
+    try {
+      let trailers: string[] | undefined;
+      const body = (async function* () {
+        yield Buffer.from('a');
+        await new Promise((r) => setTimeout(r, 20));
+        trailers = ['x-late', 'yes'];
+        yield Buffer.from('b');
+      })();
+      const h = c.chooseHost();
+      assert.ok(h);
+      const r = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        c.poolFor(h).dispatch(
+          { path: '/t', method: 'POST', headers: ['host', 'api.example.com'], body, trailers: () => trailers },
+          { onResponseData: (_c, chunk) => void (out += chunk.toString()), onResponseEnd: () => resolve(out), onResponseError: (_c, e) => reject(e) },
+        );
+      });
+      assert.deepEqual(JSON.parse(r), { body: 'ab', trailers: ['x-late', 'yes'] });
+    } finally {
+      c.close();
+    }
+  });
+});

@@ -65,6 +65,28 @@ function h2Error(message: string, code: string): Error & { code: string } {
 /** Opens the transport of a new session (upstream TLS), before its handshake; throws when it cannot be opened at all. */
 export type H2Connector = () => Duplex;
 
+/** Adds one field to node's header object: a repeated name becomes an array, in arrival order. */
+function appendHeader(into: OutgoingHttpHeaders, name: string, value: string): void {
+  const prev = into[name];
+  into[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+}
+
+/**
+ * Ends a request stream with its trailers as a trailing HEADERS frame (Envoy's encodeTrailers), or with an empty
+ * DATA frame when it has none.
+ */
+function sendTrailers(stream: ClientHttp2Stream, flat: readonly string[] | undefined): void {
+  if (stream.destroyed) return;
+  const t: OutgoingHttpHeaders = {};
+  if (flat !== undefined) for (let i = 0; i < flat.length; i += 2) appendHeader(t, flat[i] as string, flat[i + 1] as string);
+  try {
+    stream.sendTrailers(t);
+  } catch (e) {
+    // A trailer node refuses to encode: the upstream request cannot be completed, so it is reset.
+    stream.destroy(e as Error);
+  }
+}
+
 export class H2Pool {
   private session: ClientHttp2Session | undefined;
   private connected = false;
@@ -183,16 +205,14 @@ export class H2Pool {
       if (name === 'host') headers[':authority'] = value;
       else if (H2_FORBIDDEN.has(name)) continue;
       else if (name === 'te' && value !== 'trailers') continue;
-      else {
-        const prev = headers[name];
-        headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
-      }
+      else appendHeader(headers, name, value);
     }
     if (headers['x-forwarded-proto'] === 'https') headers[':scheme'] = 'https';
     const wasConnected = this.connected;
     let stream: ClientHttp2Stream;
     try {
-      stream = session.request(headers, { endStream: opts.body === null });
+      // A body that may end in trailers keeps the stream open after its last DATA frame ('wantTrailers').
+      stream = session.request(headers, { endStream: opts.body === null, waitForTrailers: opts.body !== null && opts.trailers !== undefined });
     } catch (e) {
       queueMicrotask(() => handler.onResponseError?.(new H2Controller(undefined as unknown as ClientHttp2Stream), e as Error));
       return false;
@@ -255,7 +275,11 @@ export class H2Pool {
       else if (code !== undefined && code !== constants.NGHTTP2_NO_ERROR) fail(h2Error('remote reset', 'MESHGATE_H2_RESET'));
       else fail(h2Error('connection termination', 'UND_ERR_SOCKET'));
     });
-    if (opts.body) void this.writeBody(stream, opts.body);
+    if (opts.body) {
+      const trailers = opts.trailers;
+      if (trailers !== undefined) stream.once('wantTrailers', () => sendTrailers(stream, trailers()));
+      void this.writeBody(stream, opts.body);
+    }
     return true;
   }
 
