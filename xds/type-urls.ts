@@ -20,6 +20,8 @@ export const UPSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport
 export const HTTP_PROTOCOL_OPTIONS_TYPE = 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 export const PREVIOUS_HOSTS_TYPE = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
 export const PREVIOUS_PRIORITIES_TYPE = 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig';
+/** Istio's stats filter config (xds/protos/istio/stats.proto). */
+export const ISTIO_STATS_TYPE = 'type.googleapis.com/stats.PluginConfig';
 
 /** Push order on a full push, as istiod does it (CDS, EDS, LDS, RDS, SDS). */
 export const PUSH_ORDER = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE] as const;
@@ -34,3 +36,6 @@ export const SHORT_NAMES: Readonly<Record<string, string>> = {
 };
 export const FILE_ACCESS_LOG_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 export const REQ_WITHOUT_QUERY_TYPE = 'type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery';
+export const OTEL_TRACER_TYPE = 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig';
+export const ZIPKIN_TRACER_TYPE = 'type.googleapis.com/envoy.config.trace.v3.ZipkinConfig';
+export const UUID_REQUEST_ID_TYPE = 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig';

@@ -56,14 +56,51 @@ export interface EnvoyFileAccessLogProvider {
   omitEmptyValues: boolean;
 }
 
+/** MeshConfig.ExtensionProvider.HttpHeader: a value, or the name of an environment variable of istiod holding it. */
+export interface ProviderHttpHeader {
+  name: string;
+  value?: string;
+  envName?: string;
+}
+
+/** MeshConfig.ExtensionProvider.ZipkinTracingProvider. */
+export interface ZipkinTracingProvider {
+  service: string;
+  port: number;
+  maxTagLength: number;
+  enable64bitTraceId: boolean;
+  path: string;
+  traceContextOption: 'USE_B3' | 'USE_B3_WITH_W3C_PROPAGATION';
+  timeout?: ProtoDuration;
+  headers: readonly ProviderHttpHeader[];
+}
+
+/** MeshConfig.ExtensionProvider.OpenTelemetryTracingProvider: OTLP over HTTP when `http` is set, else gRPC. */
+export interface OpenTelemetryTracingProvider {
+  service: string;
+  port: number;
+  maxTagLength: number;
+  http?: { path: string; timeout?: ProtoDuration; headers: readonly ProviderHttpHeader[] };
+  grpc?: { timeout?: ProtoDuration; initialMetadata: readonly ProviderHttpHeader[] };
+  /** The fields given that meshgate does not translate (resourceDetectors, dynatraceSampler, serviceAttributeEnrichment). */
+  unsupported?: string;
+}
+
 /**
  * One extension provider: the two ext_authz kinds typed, any other kind (tracing, logging, metrics) by its key only,
- * an envoyFileAccessLog one with its fields too.
+ * an envoyFileAccessLog, zipkin or opentelemetry one with its fields too.
  */
 export type ExtensionProvider =
   | { name: string; kind: 'envoyExtAuthzHttp'; envoyExtAuthzHttp: EnvoyExtAuthzHttpProvider }
   | { name: string; kind: 'envoyExtAuthzGrpc'; envoyExtAuthzGrpc: EnvoyExtAuthzGrpcProvider }
-  | { name: string; kind: 'other'; provider: string; envoyFileAccessLog?: EnvoyFileAccessLogProvider };
+  | {
+      name: string;
+      kind: 'other';
+      provider: string;
+      envoyFileAccessLog?: EnvoyFileAccessLogProvider;
+      zipkin?: ZipkinTracingProvider;
+      opentelemetry?: OpenTelemetryTracingProvider;
+    };
 
 /** ProxyConfig.Topology, the gateway's place in the network (numTrustedProxies: XFF hops trusted). */
 export interface GatewayTopology {
@@ -80,6 +117,22 @@ export interface GatewayTopology {
 export interface ProxyConfig {
   raw: Readonly<Record<string, unknown>>;
   gatewayTopology?: GatewayTopology;
+  tracing?: ProxyTracing;
+}
+
+/** ProxyConfig.Tracing.CustomTag: one of a literal, an environment variable of the proxy, a request header. */
+export interface ProxyTracingCustomTag {
+  literal?: { value: string };
+  environment?: { name: string; defaultValue: string };
+  header?: { name: string; defaultValue: string };
+}
+
+/** ProxyConfig.Tracing, the fields the legacy (no Telemetry provider) tracing reads; 0 means unset. */
+export interface ProxyTracing {
+  sampling: number;
+  maxPathTagLength: number;
+  customTags: Readonly<Record<string, ProxyTracingCustomTag | null>>;
+  enableIstioTags?: boolean;
 }
 
 /** What meshgate reads from the mesh config. */
@@ -105,6 +158,8 @@ export interface MeshConfig {
   defaultMetrics: readonly string[];
   /** defaultProviders.tracing: extension provider names (zipkin, opentelemetry ...). */
   defaultTracing: readonly string[];
+  /** Without a tracing provider (Telemetry API), whether HCMs get Envoy's tracing block (default true). */
+  enableTracing: boolean;
 }
 
 /** DefaultMeshConfig(), the fields meshgate reads: what applies when no mesh config is given. */
@@ -125,6 +180,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze<MeshConfig>({
   defaultAccessLogging: [],
   defaultMetrics: [],
   defaultTracing: [],
+  enableTracing: true,
 });
 
 export type MeshConfigResult = { ok: true; mesh: MeshConfig; warnings: string[] } | { ok: false; errors: string[] };
@@ -305,6 +361,80 @@ function extAuthzGrpc(d: Decoder, o: Obj, path: string): EnvoyExtAuthzGrpcProvid
   };
 }
 
+/** A double (jsonpb: a JSON number, or a quoted one). */
+function double(d: Decoder, o: Obj, name: string, path: string): number {
+  const v = field(o, name);
+  if (v === undefined) return 0;
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || Number.isNaN(n)) {
+    d.fail(`${path}.${name}`, `must be a number, got ${JSON.stringify(v)}`);
+    return 0;
+  }
+  return n;
+}
+
+function httpHeaders(d: Decoder, o: Obj, name: string, path: string): ProviderHttpHeader[] {
+  const v = field(o, name);
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) {
+    d.fail(`${path}.${name}`, `must be a list, got ${JSON.stringify(v)}`);
+    return [];
+  }
+  return v.flatMap((h: unknown, i: number) => {
+    const p = `${path}.${name}[${i}]`;
+    if (!isObj(h)) {
+      d.fail(p, `must be a map with a name and a value or envName, got ${JSON.stringify(h)}`);
+      return [];
+    }
+    // The oneof header_value: envName is declared after value, so it wins when both are given.
+    const envName = field(h, 'envName') !== undefined ? str(d, h, 'envName', p) : undefined;
+    const value = field(h, 'value') !== undefined ? str(d, h, 'value', p) : undefined;
+    return [{ name: str(d, h, 'name', p), ...(envName !== undefined ? { envName } : value !== undefined ? { value } : {}) }];
+  });
+}
+
+function zipkinProvider(d: Decoder, o: Obj, path: string): ZipkinTracingProvider {
+  const timeout = duration(d, o, 'timeout', path);
+  // The JSON name of enable_64bit_trace_id is enable64bitTraceId (field() cannot derive one from the other).
+  const e64 = o.enable64bitTraceId ?? o.enable_64bit_trace_id;
+  if (e64 !== undefined && e64 !== null && typeof e64 !== 'boolean') d.fail(`${path}.enable64bitTraceId`, `must be true or false, got ${JSON.stringify(e64)}`);
+  const option = enumField(d, o, 'traceContextOption', path, ['USE_B3', 'USE_B3_WITH_W3C_PROPAGATION']);
+  return {
+    service: str(d, o, 'service', path),
+    port: uint32(d, o, 'port', path),
+    maxTagLength: uint32(d, o, 'maxTagLength', path),
+    enable64bitTraceId: e64 === true,
+    path: str(d, o, 'path', path),
+    traceContextOption: option === 'USE_B3_WITH_W3C_PROPAGATION' ? option : 'USE_B3',
+    ...(timeout ? { timeout } : {}),
+    headers: httpHeaders(d, o, 'headers', path),
+  };
+}
+
+function openTelemetryProvider(d: Decoder, o: Obj, path: string): OpenTelemetryTracingProvider {
+  const h = message(d, o, 'http', path);
+  const g = message(d, o, 'grpc', path);
+  const extras = ['resourceDetectors', 'dynatraceSampler', 'serviceAttributeEnrichment'].filter((k) => field(o, k) !== undefined);
+  const httpTimeout = h ? duration(d, h, 'timeout', `${path}.http`) : undefined;
+  const grpcTimeout = g ? duration(d, g, 'timeout', `${path}.grpc`) : undefined;
+  return {
+    service: str(d, o, 'service', path),
+    port: uint32(d, o, 'port', path),
+    maxTagLength: uint32(d, o, 'maxTagLength', path),
+    ...(h
+      ? {
+          http: {
+            path: str(d, h, 'path', `${path}.http`),
+            ...(httpTimeout ? { timeout: httpTimeout } : {}),
+            headers: httpHeaders(d, h, 'headers', `${path}.http`),
+          },
+        }
+      : {}),
+    ...(g ? { grpc: { ...(grpcTimeout ? { timeout: grpcTimeout } : {}), initialMetadata: httpHeaders(d, g, 'initialMetadata', `${path}.grpc`) } } : {}),
+    ...(extras.length ? { unsupported: extras.join(', ') } : {}),
+  };
+}
+
 /** The oneof `provider` of MeshConfig.ExtensionProvider: the kinds istio's API defines, in declaration order. */
 const PROVIDER_KINDS = [
   'envoyExtAuthzHttp',
@@ -363,9 +493,44 @@ function extensionProvider(d: Decoder, v: unknown, path: string): ExtensionProvi
       envoyFileAccessLog: { path: str(d, o, 'path', p), ...(logFormat ? { logFormat } : {}), omitEmptyValues: bool(d, o, 'omitEmptyValues', p) },
     };
   }
+  if (kind === 'zipkin' || kind === 'opentelemetry') {
+    const o = message(d, v, kind, path);
+    if (!o) return undefined;
+    const p = `${path}.${kind}`;
+    return kind === 'zipkin'
+      ? { name, kind: 'other', provider: kind, zipkin: zipkinProvider(d, o, p) }
+      : { name, kind: 'other', provider: kind, opentelemetry: openTelemetryProvider(d, o, p) };
+  }
   if (kind) anyMessage(d, v, kind, path);
   // No kind at all: istiod keeps the provider (its oneof unset) and reports it as unsupported.
   return { name, kind: 'other', provider: kind ?? '' };
+}
+
+function proxyTracing(d: Decoder, o: Obj, path: string): ProxyTracing {
+  const tags: Record<string, ProxyTracingCustomTag | null> = {};
+  for (const [tag, t] of Object.entries(message(d, o, 'customTags', path) ?? {})) {
+    const p = `${path}.customTags.${tag}`;
+    if (t !== null && !isObj(t)) {
+      d.fail(p, `must be a map with literal, environment or header, got ${JSON.stringify(t)}`);
+      continue;
+    }
+    // The oneof: the last declared kind given wins (literal, environment, header); none is a tag istiod skips.
+    const header = t && message(d, t, 'header', p);
+    const env = t && message(d, t, 'environment', p);
+    const literal = t && message(d, t, 'literal', p);
+    if (header) tags[tag] = { header: { name: str(d, header, 'name', `${p}.header`), defaultValue: str(d, header, 'defaultValue', `${p}.header`) } };
+    else if (env) tags[tag] = { environment: { name: str(d, env, 'name', `${p}.environment`), defaultValue: str(d, env, 'defaultValue', `${p}.environment`) } };
+    else if (literal) tags[tag] = { literal: { value: str(d, literal, 'value', `${p}.literal`) } };
+    else tags[tag] = null;
+  }
+  const istioTags = field(o, 'enableIstioTags');
+  if (istioTags !== undefined && typeof istioTags !== 'boolean') d.fail(`${path}.enableIstioTags`, `must be true or false, got ${JSON.stringify(istioTags)}`);
+  return {
+    sampling: double(d, o, 'sampling', path),
+    maxPathTagLength: uint32(d, o, 'maxPathTagLength', path),
+    customTags: tags,
+    ...(typeof istioTags === 'boolean' ? { enableIstioTags: istioTags } : {}),
+  };
 }
 
 const FORWARD_CLIENT_CERT = ['UNDEFINED', 'SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY'] as const;
@@ -388,6 +553,8 @@ export function decodeProxyConfig(v: unknown, path: string): { config: ProxyConf
       ...(proxyProtocol ? { proxyProtocol } : {}),
     };
   }
+  const tracing = message(d, v, 'tracing', path);
+  if (tracing) config.tracing = proxyTracing(d, tracing, `${path}.tracing`);
   const drain = duration(d, v, 'drainDuration', path);
   // ValidateDrainDuration: at least 1ms, whole seconds.
   if (drain && (durationNanos(drain) < 1e6 || drain.nanos !== 0))
@@ -471,7 +638,6 @@ const OTHER_FIELDS: Readonly<Record<string, 'string' | 'bool' | 'uint32' | 'dura
   ingressClass: 'string',
   ingressService: 'string',
   ingressSelector: 'string',
-  enableTracing: 'bool',
   enableEnvoyAccessLogService: 'bool',
   outboundTrafficPolicy: 'message',
   inboundTrafficPolicy: 'message',
@@ -595,6 +761,7 @@ export function parseMeshConfig(text: string, where = 'mesh config'): MeshConfig
     defaultAccessLogging: strings(d, defaultProviders, 'accessLogging', 'meshConfig.defaultProviders'),
     defaultMetrics: strings(d, defaultProviders, 'metrics', 'meshConfig.defaultProviders'),
     defaultTracing: strings(d, defaultProviders, 'tracing', 'meshConfig.defaultProviders'),
+    enableTracing: field(v, 'enableTracing') === undefined ? DEFAULT_MESH_CONFIG.enableTracing : bool(d, v, 'enableTracing', 'meshConfig'),
   } as const;
 
   const td = trustDomainError(trustDomain);

@@ -55,7 +55,7 @@ function providerNameError(name: string): string | undefined {
 }
 
 /** model.LookupCluster: the service's hostname and its outbound cluster, or why it is not in the registry. */
-function lookupCluster(push: PushContext, service: string, port: number): { hostname: string; cluster: string } | { error: string } {
+export function lookupCluster(push: PushContext, service: string, port: number): { hostname: string; cluster: string } | { error: string } {
   if (service === '') return { error: 'service must not be empty' };
   const found = (hostname: string): { hostname: string; cluster: string } => ({ hostname, cluster: `outbound|${port}||${hostname}` });
   const parts = service.split('/');
