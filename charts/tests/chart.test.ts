@@ -295,7 +295,7 @@ describe('RBAC', () => {
   const role = only<Role>(objects, 'Role');
   const sa = workload(objects).spec.template.spec.serviceAccountName;
 
-  test("the ClusterRole reads the six Istio kinds, services, pods and endpointslices, writes core events and patches the Istio kinds' status", () => {
+  test("the ClusterRole reads the seven Istio kinds, services, pods and endpointslices, writes core events and patches the Istio kinds' status", () => {
     assert.deepEqual(
       ruleSet(clusterRole.rules),
       [
@@ -305,6 +305,7 @@ describe('RBAC', () => {
         'networking.istio.io/serviceentries: get,list,watch',
         'security.istio.io/authorizationpolicies: get,list,watch',
         'security.istio.io/requestauthentications: get,list,watch',
+        'telemetry.istio.io/telemetries: get,list,watch',
         'core/services: get,list,watch',
         'core/pods: get,list,watch',
         'discovery.k8s.io/endpointslices: get,list,watch',
@@ -315,6 +316,7 @@ describe('RBAC', () => {
         'networking.istio.io/serviceentries/status: patch',
         'security.istio.io/authorizationpolicies/status: patch',
         'security.istio.io/requestauthentications/status: patch',
+        'telemetry.istio.io/telemetries/status: patch',
       ].sort(),
     );
     for (const r of clusterRole.rules) {

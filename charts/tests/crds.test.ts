@@ -1,5 +1,5 @@
 // charts/base: the Istio CRDs. Structure (4 networking.istio.io kinds x 3 served versions, AuthorizationPolicy,
-// RequestAuthentication and PeerAuthentication of security.istio.io x 2, v1 stored), structural schemas, generated files up to date, and what the schemas
+// RequestAuthentication and PeerAuthentication of security.istio.io x 2, Telemetry of telemetry.istio.io x 2, v1 stored), structural schemas, generated files up to date, and what the schemas
 // accept and reject (testdata/istio-*.yaml).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -35,6 +35,7 @@ interface IstioResource extends K8sObject {
 
 const NETWORKING = { group: 'networking.istio.io', versions: ['v1', 'v1beta1', 'v1alpha3'], category: 'networking-istio-io' };
 const SECURITY = { group: 'security.istio.io', versions: ['v1', 'v1beta1'], category: 'security-istio-io' };
+const TELEMETRY = { group: 'telemetry.istio.io', versions: ['v1', 'v1alpha1'], category: 'telemetry-istio-io' };
 
 const EXPECTED = [
   { kind: 'Gateway', plural: 'gateways', shortName: 'gw', ...NETWORKING },
@@ -44,6 +45,7 @@ const EXPECTED = [
   { kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', shortName: 'ap', ...SECURITY },
   { kind: 'RequestAuthentication', plural: 'requestauthentications', shortName: 'ra', ...SECURITY },
   { kind: 'PeerAuthentication', plural: 'peerauthentications', shortName: 'pa', ...SECURITY },
+  { kind: 'Telemetry', plural: 'telemetries', shortName: 'telemetry', ...TELEMETRY },
 ];
 
 function readDocs(path: string): IstioResource[] {
@@ -62,7 +64,7 @@ describe('charts/base', () => {
 
   const rendered = template(BASE_CHART, 'meshgate-base') as Crd[];
 
-  test('renders exactly the six CRDs, one file per kind, as plain YAML that kubectl can apply directly', () => {
+  test('renders exactly the eight CRDs, one file per kind, as plain YAML that kubectl can apply directly', () => {
     assert.deepEqual(
       rendered.map((o) => o.kind),
       EXPECTED.map(() => 'CustomResourceDefinition'),

@@ -1,5 +1,5 @@
 // Kubernetes and Istio objects as the sources deliver them (plain JSON, as in YAML or the API server).
-const ISTIO_KINDS = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEntry', 'AuthorizationPolicy', 'RequestAuthentication'] as const;
+const ISTIO_KINDS = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEntry', 'AuthorizationPolicy', 'RequestAuthentication', 'Telemetry'] as const;
 const CORE_KINDS = ['Service', 'EndpointSlice', 'Endpoints', 'Pod', 'Secret'] as const;
 export const KINDS = [...ISTIO_KINDS, ...CORE_KINDS] as const;
 export type Kind = (typeof KINDS)[number];

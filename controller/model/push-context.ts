@@ -48,6 +48,9 @@ import {
 import { validateRequestAuthentication } from './request-authentication-validation.ts';
 import { SECURITY_API_GROUP, SECURITY_API_VERSIONS } from './security-types.ts';
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './mesh-config.ts';
+import { type ResolvedTelemetry, type TelemetryConfig, resolveTelemetry } from './telemetry.ts';
+import { validateTelemetry } from './telemetry-validation.ts';
+import { TELEMETRY_API_GROUP, TELEMETRY_API_VERSIONS } from './telemetry-types.ts';
 
 export interface PushContext {
   identity: GatewayIdentity;
@@ -76,6 +79,8 @@ export interface PushContext {
   authorizationPolicies: AuthorizationPolicies;
   /** The RequestAuthentications applying to this gateway, in istiod's order (its namespace, then the root one). */
   requestAuthentications: readonly RequestAuthenticationConfig[];
+  /** The Telemetry API settings of this gateway (telemetry.ts: access logging, metrics, tracing). */
+  telemetry: ResolvedTelemetry;
   errors: ValidationError[];
 }
 
@@ -175,6 +180,27 @@ function validRequestAuthentications(objs: readonly StoredObject[], errors: Vali
       ),
     );
     out.push({ ...meta, annotations: {}, spec: failClosedRequestAuthentication(spec, decoded) });
+  }
+  return out.sort(compareByCreation);
+}
+
+/**
+ * Valid Telemetries (telemetry.istio.io v1 or v1alpha1), in creation order; invalid ones are reported and left out,
+ * as istiod's webhook keeps them out (the Telemetries that remain still apply).
+ */
+function validTelemetries(objs: readonly StoredObject[], errors: ValidationError[]): TelemetryConfig[] {
+  const out: TelemetryConfig[] = [];
+  for (const o of objs) {
+    const meta = metaOf(o);
+    const [group, version] = o.obj.apiVersion.split('/');
+    if (group !== TELEMETRY_API_GROUP || !(TELEMETRY_API_VERSIONS as readonly string[]).includes(version ?? '')) {
+      const message = `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${TELEMETRY_API_GROUP}/v1 (v1alpha1 is also served)`;
+      errors.push(...toErrors(o, [{ field: 'apiVersion', message }]));
+      continue;
+    }
+    const { spec, errors: errs } = validateTelemetry(meta, o.obj.spec);
+    if (errs.length) errors.push(...toErrors(o, errs));
+    else out.push({ ...meta, spec });
   }
   return out.sort(compareByCreation);
 }
@@ -292,6 +318,7 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
   const seConfigs = validated<ServiceEntrySpec>(snapshot.byKind('ServiceEntry'), (o) => validateServiceEntry(o.obj.spec), errors);
   const authorizationPolicies = validAuthorizationPolicies(snapshot.byKind('AuthorizationPolicy'), errors);
   const requestAuthentications = validRequestAuthentications(snapshot.byKind('RequestAuthentication'), errors);
+  const telemetries = validTelemetries(snapshot.byKind('Telemetry'), errors);
 
   const pods = indexPods(snapshot.byKind('Pod'));
   const targets = serviceTargets(snapshot, identity, pods);
@@ -410,6 +437,13 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
     credentials: indexCredentials(snapshot.byKind('Secret'), identity.namespace),
     authorizationPolicies: selectAuthorizationPolicies(authorizationPolicies, mesh.rootNamespace, identity.namespace, identity.labels),
     requestAuthentications: selectRequestAuthentications(requestAuthentications, mesh.rootNamespace, identity.namespace, identity.labels),
+    // The mesh config carries only defaultProviders.accessLogging so far: no metrics or tracing default provider.
+    telemetry: resolveTelemetry(
+      telemetries,
+      { rootNamespace: mesh.rootNamespace, namespace: identity.namespace, labels: identity.labels },
+      { accessLogging: mesh.defaultAccessLogging, metrics: [], tracing: [] },
+      mesh.extensionProviders,
+    ),
     errors,
   };
 }

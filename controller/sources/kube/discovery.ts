@@ -12,6 +12,7 @@ export interface IstioGroup {
 
 export const NETWORKING: IstioGroup = { group: 'networking.istio.io', versions: ['v1', 'v1beta1', 'v1alpha3'] };
 export const SECURITY: IstioGroup = { group: 'security.istio.io', versions: ['v1', 'v1beta1'] };
+export const TELEMETRY: IstioGroup = { group: 'telemetry.istio.io', versions: ['v1', 'v1alpha1'] };
 
 interface APIGroup {
   versions?: { version: string }[];

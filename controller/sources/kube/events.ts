@@ -23,6 +23,7 @@ const DEFAULT_API_VERSION: Record<string, string> = {
   ServiceEntry: 'networking.istio.io/v1',
   AuthorizationPolicy: 'security.istio.io/v1',
   RequestAuthentication: 'security.istio.io/v1',
+  Telemetry: 'telemetry.istio.io/v1',
   Service: 'v1',
   Pod: 'v1',
   Secret: 'v1',

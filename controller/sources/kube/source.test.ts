@@ -9,11 +9,11 @@ import type { KubeObject } from '../../model/objects.ts';
 import { ObjectStore } from '../../model/store.ts';
 import { KubeClient } from './client.ts';
 import { startKubeSource, SECRET_FIELD_SELECTOR, type KubeSource } from './source.ts';
-import { CORE_RESOURCES, FakeApiServer, istioResources, securityResources } from './testing/fake-apiserver.ts';
+import { CORE_RESOURCES, FakeApiServer, istioResources, securityResources, telemetryResources } from './testing/fake-apiserver.ts';
 import type { ReflectorTiming } from './reflector.ts';
 
-/** One watch per kind: 4 networking.istio.io, AuthorizationPolicy, RequestAuthentication, Service, EndpointSlice, Pod, Secret. */
-const WATCHES = 10;
+/** One watch per kind: 4 networking.istio.io, AuthorizationPolicy, RequestAuthentication, Telemetry, Service, EndpointSlice, Pod, Secret. */
+const WATCHES = 11;
 
 const FAST: Partial<ReflectorTiming> = { backoffInitialMs: 40, backoffMaxMs: 320, idleMs: 10_000, watchTimeoutSeconds: 300 };
 
@@ -283,7 +283,9 @@ describe('kubernetes source', () => {
       [['v1beta1', 'v1alpha3'], 'v1beta1'],
       [['v1alpha3'], 'v1alpha3'],
     ] as const) {
-      const { fake, store, begin } = await setup({ resources: [...CORE_RESOURCES, ...versions.flatMap((v) => istioResources(v)), ...securityResources('v1')] });
+      const { fake, store, begin } = await setup({
+        resources: [...CORE_RESOURCES, ...versions.flatMap((v) => istioResources(v)), ...securityResources('v1'), ...telemetryResources('v1')],
+      });
       fake.apply(gateway('default', 'gw'));
       const src = begin();
       await src.synced;
@@ -312,7 +314,7 @@ describe('kubernetes source', () => {
     void src.synced.then(() => (done = true));
     await waitFor('discovery retried', () => fake.requests.filter((r) => r.path === '/apis/networking.istio.io').length >= 3);
     assert.equal(done, false);
-    resources.push(...istioResources('v1'), ...securityResources('v1')); // the CRDs get installed
+    resources.push(...istioResources('v1'), ...securityResources('v1'), ...telemetryResources('v1')); // the CRDs get installed
     await src.synced;
   });
 
@@ -333,7 +335,9 @@ describe('kubernetes source', () => {
       [['v1', 'v1beta1'], 'v1'],
       [['v1beta1'], 'v1beta1'],
     ] as const) {
-      const { fake, store, begin } = await setup({ resources: [...CORE_RESOURCES, ...istioResources('v1'), ...versions.flatMap((v) => securityResources(v))] });
+      const { fake, store, begin } = await setup({
+        resources: [...CORE_RESOURCES, ...istioResources('v1'), ...versions.flatMap((v) => securityResources(v)), ...telemetryResources('v1')],
+      });
       fake.apply(policy(expected));
       fake.apply(authn(expected));
       const src = begin();
@@ -349,7 +353,7 @@ describe('kubernetes source', () => {
       }
       await src.close();
     }
-    const resources = [...CORE_RESOURCES, ...istioResources('v1')];
+    const resources = [...CORE_RESOURCES, ...istioResources('v1'), ...telemetryResources('v1')];
     const { fake, begin } = await setup({ resources });
     const src = begin();
     let done = false;
@@ -358,6 +362,28 @@ describe('kubernetes source', () => {
     assert.equal(done, false);
     resources.push(...securityResources('v1'));
     await src.synced;
+  });
+
+  test('Telemetries come from telemetry.istio.io, v1 when served, else v1alpha1', async () => {
+    for (const [versions, expected] of [
+      [['v1', 'v1alpha1'], 'v1'],
+      [['v1alpha1'], 'v1alpha1'],
+    ] as const) {
+      const { fake, store, begin } = await setup({
+        resources: [...CORE_RESOURCES, ...istioResources('v1'), ...securityResources('v1'), ...versions.flatMap((v) => telemetryResources(v))],
+      });
+      fake.apply({
+        apiVersion: `telemetry.istio.io/${expected}`,
+        kind: 'Telemetry',
+        metadata: { name: 'mesh-default', namespace: 'istio-system' },
+        spec: { accessLogging: [{ providers: [{ name: 'envoy' }] }] },
+      });
+      const src = begin();
+      await src.synced;
+      assert.deepEqual(names(store, 'Telemetry'), ['istio-system/mesh-default']);
+      assert.deepEqual([...new Set(fake.listRequests('telemetries').map((r) => r.path))], [`/apis/telemetry.istio.io/${expected}/telemetries`]);
+      await src.close();
+    }
   });
 
   test('secrets are watched only in the gateway namespace, without token and Helm release types', async () => {
@@ -383,7 +409,7 @@ describe('kubernetes source', () => {
     assert.deepEqual(names(store, 'Service'), ['apps/a', 'istio-system/istio-ingressgateway']);
     const paths = [...new Set(fake.listRequests().map((r) => r.path))].sort();
     for (const p of paths) assert.match(p, /\/namespaces\/(apps|istio-system)\//);
-    assert.equal(paths.length, 2 * 9 + 1, 'nine namespaced kinds in two namespaces, and secrets');
+    assert.equal(paths.length, 2 * 10 + 1, 'ten namespaced kinds in two namespaces, and secrets');
     fake.apply(svc('other', 'c'));
     fake.apply(svc('apps', 'd'));
     await waitFor('apps/d', () => names(store, 'Service').includes('apps/d'));

@@ -1,7 +1,7 @@
 // The Kubernetes source: one reflector per watched kind (and per namespace with --watch-namespaces) filling
 // the object store. What is watched, and where, follows istiod for a gateway:
 //   - networking.istio.io Gateway, VirtualService, DestinationRule, ServiceEntry and security.istio.io
-//     AuthorizationPolicy, RequestAuthentication (newest served version of each);
+//     AuthorizationPolicy, RequestAuthentication, telemetry.istio.io Telemetry (newest served version of each);
 //   - Services, discovery.k8s.io/v1 EndpointSlices and Pods (routing destinations, endpoints, subset labels);
 //   - Secrets only in the gateway's own namespace, where Istio reads credentialName certificates, and not the
 //     types that never hold them (service-account tokens, Helm releases), as istiod's secret controller does.
@@ -12,7 +12,7 @@ import type { Registry } from 'prom-client';
 import type { Kind, KubeObject } from '../../model/objects.ts';
 import type { ObjectStore } from '../../model/store.ts';
 import { KubeClient, loadKubeConfig } from './client.ts';
-import { IstioDiscovery, NETWORKING, SECURITY } from './discovery.ts';
+import { IstioDiscovery, NETWORKING, SECURITY, TELEMETRY } from './discovery.ts';
 import { kubeSourceMetrics, type KubeSourceMetrics } from './metrics.ts';
 import { Reflector, type ReflectorSpec, type ReflectorTiming } from './reflector.ts';
 
@@ -56,6 +56,8 @@ const NETWORKING_PLURALS: Partial<Record<Kind, string>> = {
 
 const SECURITY_PLURALS: Partial<Record<Kind, string>> = { AuthorizationPolicy: 'authorizationpolicies', RequestAuthentication: 'requestauthentications' };
 
+const TELEMETRY_PLURALS: Partial<Record<Kind, string>> = { Telemetry: 'telemetries' };
+
 const CORE_PATHS: Partial<Record<Kind, { prefix: string; plural: string }>> = {
   Service: { prefix: '/api/v1', plural: 'services' },
   EndpointSlice: { prefix: '/apis/discovery.k8s.io/v1', plural: 'endpointslices' },
@@ -71,6 +73,7 @@ export function startKubeSource(o: KubeSourceOptions): KubeSource {
   const discoveries = [
     { discovery: new IstioDiscovery(client, log, NETWORKING), plurals: NETWORKING_PLURALS },
     { discovery: new IstioDiscovery(client, log, SECURITY), plurals: SECURITY_PLURALS },
+    { discovery: new IstioDiscovery(client, log, TELEMETRY), plurals: TELEMETRY_PLURALS },
   ];
   const limited = o.namespaces && o.namespaces.length > 0 ? [...new Set([...o.namespaces, o.podNamespace])].sort() : undefined;
   const scopes: (string | undefined)[] = limited ?? [undefined];

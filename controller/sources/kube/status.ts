@@ -43,6 +43,7 @@ const PLURALS: Partial<Record<Kind, string>> = {
   ServiceEntry: 'serviceentries',
   AuthorizationPolicy: 'authorizationpolicies',
   RequestAuthentication: 'requestauthentications',
+  Telemetry: 'telemetries',
 };
 const STATUS_KINDS = Object.keys(PLURALS) as Kind[];
 

@@ -59,6 +59,11 @@ export const securityResources = (version: string): Resource[] => [
   { prefix: `/apis/security.istio.io/${version}`, plural: 'requestauthentications', kind: 'RequestAuthentication', itemsTyped: true },
 ];
 
+/** telemetry.istio.io Telemetry of one version. */
+export const telemetryResources = (version: string): Resource[] => [
+  { prefix: `/apis/telemetry.istio.io/${version}`, plural: 'telemetries', kind: 'Telemetry', itemsTyped: true },
+];
+
 export class FakeApiServer {
   port = 0;
   readonly requests: RequestRecord[] = [];
@@ -76,7 +81,7 @@ export class FakeApiServer {
   private failures: { match: (r: RequestRecord) => boolean; status: number; times: number }[] = [];
   private hangWatches = false;
 
-  constructor(resources: Resource[] = [...CORE_RESOURCES, ...istioResources('v1'), ...securityResources('v1')]) {
+  constructor(resources: Resource[] = [...CORE_RESOURCES, ...istioResources('v1'), ...securityResources('v1'), ...telemetryResources('v1')]) {
     this.resources = resources;
   }
 
