@@ -43,6 +43,7 @@ const ENTRY_FILES = [
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/formatter/req_without_query/v3/req_without_query.proto',
+  'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
   'envoy/config/trace/v3/zipkin.proto',
   'envoy/extensions/request_id/uuid/v3/uuid.proto',

@@ -36,6 +36,8 @@ export const SHORT_NAMES: Readonly<Record<string, string>> = {
 };
 export const FILE_ACCESS_LOG_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 export const REQ_WITHOUT_QUERY_TYPE = 'type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery';
+/** The CEL access log filter a Telemetry's accessLogging filter becomes (envoy.access_loggers.extension_filters.cel). */
+export const CEL_FILTER_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter';
 export const OTEL_TRACER_TYPE = 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig';
 export const ZIPKIN_TRACER_TYPE = 'type.googleapis.com/envoy.config.trace.v3.ZipkinConfig';
 export const UUID_REQUEST_ID_TYPE = 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig';
