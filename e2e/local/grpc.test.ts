@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { connect as h2connect, constants, createServer as createH2Server, type IncomingHttpHeaders } from 'node:http2';
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { EchoClient, cancelled, echoServer, type Echo } from '../lib/grpc-echo.ts';
 import { eventually, freePort } from '../lib/process.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
 import { gatewayYaml, serviceYaml, startGateway, virtualServiceYaml, type Gateway } from '../lib/gateway.ts';
+import { rawRequest } from '../lib/http.ts';
 
 const HOST = 'grpc.example.com';
 const GRPC_IP = '127.0.20.1';
@@ -40,6 +41,11 @@ function dualBackend(): NetServer {
     stream.respond({ ':status': 200, 'content-type': 'text/plain' });
     stream.end('2.0');
   });
+  return byPreface(h1, h2);
+}
+
+/** One port for both servers: a connection opening with the HTTP/2 preface goes to `h2`, any other to `h1`. */
+function byPreface(h1: ReturnType<typeof createHttpServer>, h2: ReturnType<typeof createH2Server>): NetServer {
   return createNetServer((sock) => {
     sock.once('data', (first: Buffer) => {
       sock.pause();
@@ -393,5 +399,237 @@ spec:
       `http://127.0.0.1:${gw.port}/status/200`,
     ]);
     assert.equal(stdout, '2 200');
+  });
+});
+
+/** What the trailer backend saw of one complete request. */
+interface Seen {
+  proto: string;
+  authority: string;
+  path: string;
+  body: string;
+  /** The request trailers, flat; null when there were none. */
+  trailers: string[] | null;
+  transferEncoding?: string | undefined;
+  /** The gateway reset the stream (RST_STREAM code): the request did not complete. */
+  rst?: number;
+}
+
+/**
+ * A backend speaking HTTP/1.1 and h2c on one port that records each complete request with its body and trailers.
+ * A path starting `/retry` is answered 503 the first time it is seen.
+ */
+function trailerBackend(seen: Seen[]): NetServer {
+  const h1 = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const trailers = req.rawTrailers.length > 0 ? req.rawTrailers : null;
+      const body = Buffer.concat(chunks).toString();
+      seen.push({ proto: '1.1', authority: req.headers.host ?? '', path: req.url ?? '', body, trailers, transferEncoding: req.headers['transfer-encoding'] });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+    });
+  });
+  const h2 = createH2Server();
+  h2.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    const chunks: Buffer[] = [];
+    let trailers: string[] | null = null;
+    stream.on('trailers', (_t: IncomingHttpHeaders, _f: number, raw: string[]) => (trailers = raw));
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      const path = String(headers[':path']);
+      const body = Buffer.concat(chunks).toString();
+      // node ends the readable side of a stream the gateway reset too: that request was never complete.
+      const rst = stream.rstCode;
+      seen.push({ proto: '2', authority: String(headers[':authority']), path, body, trailers, ...(rst ? { rst } : {}) });
+      if (rst) return;
+      const retry = path.startsWith('/retry') && seen.filter((s) => s.path === path).length === 1;
+      stream.respond({ ':status': retry ? 503 : 200, 'content-type': 'text/plain' });
+      stream.end(retry ? 'try again' : 'ok');
+    });
+  });
+  return byPreface(h1, h2);
+}
+
+/** A literal header field without indexing, new name, no Huffman (RFC 7541 6.2.2); names and values under 127 bytes. */
+function hpackLiteral(name: string, value: string): Buffer {
+  return Buffer.concat([Buffer.from([0, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
+}
+
+function h2Frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+
+describe('local mode: HTTP/2 request trailers through the gateway', () => {
+  const H2_IP = '127.0.21.1';
+  const H1_IP = '127.0.21.2';
+  let gw: Gateway;
+  const seen: Seen[] = [];
+  const backends: NetServer[] = [];
+  const seenAt = (path: string): Seen[] => seen.filter((s) => s.path === path);
+
+  /** A POST over h2c to the gateway: `body`, then `trailers` as a trailing HEADERS frame (none when undefined). */
+  async function post(
+    authority: string,
+    path: string,
+    body: string,
+    trailers: Record<string, string | string[]> | undefined,
+  ): Promise<{ status: number; body: string; rst: number | undefined }> {
+    const session = h2connect(`http://127.0.0.1:${gw.port}`);
+    session.on('error', () => undefined);
+    try {
+      return await new Promise((resolve) => {
+        const req = session.request({ ':method': 'POST', ':path': path, ':authority': authority }, { waitForTrailers: trailers !== undefined });
+        let status = 0;
+        let answer = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (c: Buffer) => (answer += c.toString()));
+        req.on('error', () => undefined);
+        req.on('wantTrailers', () => req.sendTrailers(trailers ?? {}));
+        req.on('close', () => resolve({ status, body: answer, rst: req.rstCode }));
+        req.setTimeout(10_000, () => req.close());
+        req.end(body);
+      });
+    } finally {
+      session.close();
+    }
+  }
+
+  before(async () => {
+    for (const ip of [H2_IP, H1_IP]) {
+      const b = trailerBackend(seen);
+      backends.push(b);
+      await new Promise<void>((resolve) => b.listen(0, ip, () => resolve()));
+    }
+    const port = (b: NetServer): number => (b.address() as { port: number }).port;
+    gw = await startGateway();
+    const hosts = ['trailers.example.com', 'mirror.example.com', 'h1.example.com'];
+    gw.write('10-gateway.yaml', gatewayYaml('trailers-gateway', hosts));
+    // A Service port named http2: the cluster speaks HTTP/2 upstream; one named http: HTTP/1.1.
+    gw.write('20-h2.yaml', serviceYaml('t-h2', port(backends[0] as NetServer), [{ ip: H2_IP }]).replaceAll('name: http, port:', 'name: http2, port:'));
+    gw.write('21-h1.yaml', serviceYaml('t-h1', port(backends[1] as NetServer), [{ ip: H1_IP }]));
+    gw.write(
+      '30-vs.yaml',
+      `${virtualServiceYaml('trailers', 'trailers.example.com', 'trailers-gateway', 't-h2')}    retries: {attempts: 2, retryOn: 5xx}
+---
+${virtualServiceYaml('h1', 'h1.example.com', 'trailers-gateway', 't-h1')}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: mirror, namespace: default}
+spec:
+  hosts: [mirror.example.com]
+  gateways: [trailers-gateway]
+  http:
+  - route: [{destination: {host: t-h2}}]
+    mirror: {host: t-h2}
+    mirrorPercentage: {value: 100}
+`,
+    );
+    for (const h of hosts)
+      await eventually(`the route for ${h}`, async () => ((await post(h, '/ready', '', undefined)).status === 200 ? true : undefined), 20_000, 200);
+  });
+
+  after(async () => {
+    for (const b of backends) b.close();
+    await gw?.stop();
+  });
+
+  test('trailers of an HTTP/2 request reach an HTTP/2 service after the body, repeated names in order; http2.trailers counts them', async () => {
+    const counted = await gw.stat('http2.trailers').catch(() => 0);
+    const r = await post('trailers.example.com', '/t/1', 'hello', { 'x-checksum': 'abc', 'x-multi': ['1', '2'] });
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(seenAt('/t/1'), [
+      { proto: '2', authority: 'trailers.example.com', path: '/t/1', body: 'hello', trailers: ['x-checksum', 'abc', 'x-multi', '1', 'x-multi', '2'] },
+    ]);
+    assert.equal(await gw.stat('http2.trailers'), counted + 1);
+    // Without trailers the upstream request has none either.
+    assert.equal((await post('trailers.example.com', '/t/2', 'hi', undefined)).status, 200);
+    assert.equal(seenAt('/t/2')[0]?.trailers, null);
+  });
+
+  test('a retried request and a mirrored one carry the trailers again, with the whole body', async () => {
+    const r = await post('trailers.example.com', '/retry/1', 'x'.repeat(100_000), { 'x-t': 'again' });
+    assert.equal(r.status, 200, r.body);
+    const attempts = seenAt('/retry/1');
+    assert.equal(attempts.length, 2);
+    for (const a of attempts) {
+      assert.equal(a.body.length, 100_000);
+      assert.deepEqual(a.trailers, ['x-t', 'again']);
+    }
+    assert.equal((await post('mirror.example.com', '/mirrored', 'body', { 'x-t': 'mirror' })).status, 200);
+    const both = await eventually('the mirror request', () => Promise.resolve(seenAt('/mirrored').length === 2 ? seenAt('/mirrored') : undefined), 5000, 20);
+    // The original and its mirror (Istio >= 1.28 keeps the mirror's authority: no -shadow suffix).
+    for (const s of both) assert.deepEqual([s.body, s.trailers], ['body', ['x-t', 'mirror']]);
+  });
+
+  test('to an HTTP/1.1 service the trailers are dropped: a chunked body without a trailer section (no enable_trailers)', async () => {
+    const r = await post('h1.example.com', '/to-h1', 'hello', { 'x-checksum': 'abc' });
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(seenAt('/to-h1'), [
+      { proto: '1.1', authority: 'h1.example.com', path: '/to-h1', body: 'hello', trailers: null, transferEncoding: 'chunked' },
+    ]);
+  });
+
+  test('HTTP/1.1 chunked request trailers are dropped before an HTTP/2 service, the body kept', async () => {
+    const r = await rawRequest(
+      '127.0.0.1',
+      gw.port,
+      'POST /from-h1 HTTP/1.1\r\nHost: trailers.example.com\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-h1-trailer: t\r\n\r\n',
+    );
+    assert.equal(r.status, 200);
+    assert.deepEqual(seenAt('/from-h1'), [{ proto: '2', authority: 'trailers.example.com', path: '/from-h1', body: 'hello', trailers: null }]);
+  });
+
+  test('trailers are held to the header limits: 100 pass, 101 (max_headers_count) or a 70 KiB one reset the stream, nothing reaches the service', async () => {
+    const many = (n: number): Record<string, string> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-t-${i}`, 'v']));
+    const ok = await post('trailers.example.com', '/count/100', 'b', many(100));
+    assert.equal(ok.status, 200);
+    assert.equal(seenAt('/count/100')[0]?.trailers?.length, 200);
+    const over = await post('trailers.example.com', '/count/101', 'b', many(101));
+    assert.equal(over.status, 0);
+    assert.equal(over.rst, constants.NGHTTP2_INTERNAL_ERROR);
+    const big = await post('trailers.example.com', '/big', 'b', { 'x-big': 'b'.repeat(70 * 1024) });
+    assert.equal(big.status, 0);
+    assert.notEqual(big.rst ?? 0, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    // An upstream request may have been opened, but it was reset, never completed, and had no trailers.
+    for (const s of [...seenAt('/count/101'), ...seenAt('/big')]) assert.deepEqual([s.trailers, s.rst !== undefined], [null, true], JSON.stringify(s));
+  });
+
+  test('a pseudo-header in the trailers is a protocol error: RST_STREAM PROTOCOL_ERROR, nothing reaches the service', async () => {
+    const sock = connect(gw.port, '127.0.0.1');
+    sock.on('error', () => undefined);
+    const frames: { type: number; code?: number }[] = [];
+    sock.on('data', (d: Buffer) => {
+      for (let b = d; b.length >= 9; b = b.subarray(9 + b.readUIntBE(0, 3)))
+        frames.push({ type: b[3] as number, ...(b[3] === 3 ? { code: b.readUInt32BE(9) } : {}) });
+    });
+    const head = Buffer.concat(
+      ['POST', 'http', '/pseudo', 'trailers.example.com'].map((v, i) => hpackLiteral([':method', ':scheme', ':path', ':authority'][i] as string, v)),
+    );
+    sock.write(
+      Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+        h2Frame(4, 0, 0, Buffer.alloc(0)),
+        h2Frame(1, 0x4, 1, head),
+        h2Frame(0, 0, 1, Buffer.from('body')),
+        h2Frame(1, 0x4 | 0x1, 1, hpackLiteral(':path', '/other')),
+      ]),
+    );
+    try {
+      const rst = await eventually('a RST_STREAM', () => Promise.resolve(frames.find((f) => f.type === 3)), 5000, 20);
+      assert.equal(rst.code, constants.NGHTTP2_PROTOCOL_ERROR);
+    } finally {
+      sock.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(seenAt('/pseudo'), []);
   });
 });

@@ -156,8 +156,12 @@ export class H2Connections {
     let trailers: string[] | undefined;
     stream.once('trailers', (_t: IncomingHttpHeaders, _f: number, rawTrailers: string[]) => {
       st.inc(cs.trailers);
-      if (rawTrailers.length / 2 > hcm.spec.maxHeadersCount) down.reset();
-      else if (rawTrailers.length > 0) trailers = rawTrailers;
+      if (rawTrailers.length / 2 > hcm.spec.maxHeadersCount) {
+        down.reset();
+        // The END_STREAM that came with these trailers must not end the body normally (node would still emit
+        // 'end'): the body fails instead, so the upstream request is reset, never completed.
+        stream.destroy(new Error('request trailers over max_headers_count'));
+      } else if (rawTrailers.length > 0) trailers = rawTrailers;
     });
     const active = new ActiveStream(
       hcm,
