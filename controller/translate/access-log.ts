@@ -1,20 +1,26 @@
-// The access log istiod configures from the mesh config when no Telemetry API provider applies
-// (pilot/pkg/networking/core/accesslog.go, pilot/pkg/model/telemetry_logging.go FileAccessLogFromMeshConfig):
+// The access log istiod configures (pilot/pkg/networking/core/accesslog.go, pilot/pkg/model/telemetry_logging.go).
+// With Telemetry API settings (an applicable Telemetry's accessLogging, or meshConfig.defaultProviders.accessLogging:
+// PushContext.telemetry.accessLogging), one logger per provider in scope that is not disabled, sorted by provider
+// name (telemetryAccessLog): an envoyFileAccessLog provider's own path and format; the built-in `envoy` provider
+// without a format of its own takes the mesh's accessLogEncoding and accessLogFormat. A Telemetry filter becomes
+// Envoy's CEL extension filter (envoy.access_loggers.extension_filters.cel), AND-ed after the listener's NR filter.
+// When no provider in scope can log, the mesh config's legacy logger applies (FileAccessLogFromMeshConfig):
 // `accessLogFile` set -> an `envoy.access_loggers.file` logger on every gateway HCM and tcp_proxy, and on the
 // listener itself with a response_flag_filter NR (connections no filter chain matched), unless
 // `disableEnvoyListenerLog`. `accessLogEncoding` TEXT uses `accessLogFormat` (a newline appended when missing) or
 // Istio's EnvoyTextLogFormat; JSON uses `accessLogFormat` parsed as a JSON object, or Istio's default labels when it
 // is empty or does not parse (istiod logs the error and falls back). A format naming %REQ_WITHOUT_QUERY gets the
-// envoy.formatter.req_without_query formatter extension. With defaultProviders.accessLogging (the Telemetry API's
-// mesh default), the named envoyFileAccessLog providers replace that logger (telemetryAccessLog).
+// envoy.formatter.req_without_query formatter extension.
 import type { envoy, JsonValue } from '../../xds/envoy.ts';
 import { typedAny } from '../../xds/envoy.ts';
-import { FILE_ACCESS_LOG_TYPE, REQ_WITHOUT_QUERY_TYPE } from '../../xds/type-urls.ts';
-import type { EnvoyFileAccessLogProvider, MeshConfig } from '../model/mesh-config.ts';
+import { CEL_FILTER_TYPE, FILE_ACCESS_LOG_TYPE, REQ_WITHOUT_QUERY_TYPE } from '../../xds/type-urls.ts';
+import type { EnvoyFileAccessLogProvider, ExtensionProvider, MeshConfig } from '../model/mesh-config.ts';
+import type { PushContext } from '../model/push-context.ts';
 import { ISTIO_JSON_LOG_FORMAT, ISTIO_TEXT_LOG_FORMAT } from '../../xds/istio-access-log.ts';
 
 type AccessLog = envoy.config.accesslog.v3.AccessLog;
 type FormatString = envoy.config.core.v3.SubstitutionFormatString;
+type AccessLogFilter = envoy.config.accesslog.v3.AccessLogFilter;
 
 const REQ_WITHOUT_QUERY = '%REQ_WITHOUT_QUERY';
 
@@ -66,34 +72,57 @@ function providerFileAccessLog(p: EnvoyFileAccessLogProvider): envoy.extensions.
   return { path: p.path === '' ? '/dev/stdout' : p.path, ...(logFormat ? { log_format: logFormat } : {}) };
 }
 
+/** The provider kinds istiod makes an access logger of (telemetryAccessLog); the others log nothing. */
+const LOGGING_PROVIDERS = new Set(['envoyFileAccessLog', 'envoyHttpAls', 'envoyTcpAls', 'envoyOtelAls']);
+
 /**
- * Telemetry.AccessLogging without Telemetry resources: the mesh's defaultProviders.accessLogging, each name the
- * first extension provider of that name (any case), sorted by provider name. The built-in `envoy` provider without a
- * format of its own takes the mesh's accessLogEncoding and accessLogFormat. Only file providers make a logger here
- * (the gRPC and OpenTelemetry ones are not implemented by meshgate's proxy). undefined: none, the legacy
- * accessLogFile applies.
+ * telemetryAccessLog: the FileAccessLog of an envoyFileAccessLog provider; null for a provider that logs nothing;
+ * undefined for the gRPC and OpenTelemetry access log services, which istiod configures and meshgate's proxy does not
+ * implement (they count as configured, so the legacy accessLogFile does not come back, but give no logger).
  */
-function telemetryFileAccessLogs(mesh: MeshConfig, filter?: envoy.config.accesslog.v3.AccessLogFilter): AccessLog[] | undefined {
-  if (mesh.defaultAccessLogging.length === 0) return undefined;
-  const found: { name: string; config: envoy.extensions.access_loggers.file.v3.FileAccessLog }[] = [];
-  for (const n of new Set(mesh.defaultAccessLogging)) {
-    const p = mesh.extensionProviders.find((e) => e.name.toLowerCase() === n.toLowerCase());
-    const f = p?.kind === 'other' ? p.envoyFileAccessLog : undefined;
-    if (!p || !f) continue;
-    const config =
-      p.name === 'envoy' && f.logFormat === undefined && !f.omitEmptyValues ? { path: f.path, log_format: meshLogFormat(mesh) } : providerFileAccessLog(f);
-    found.push({ name: p.name, config });
-  }
-  if (found.length === 0) return undefined;
-  return found
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((x) => ({ name: 'envoy.access_loggers.file', ...(filter ? { filter } : {}), typed_config: typedAny(FILE_ACCESS_LOG_TYPE, x.config) }));
+function providerAccessLog(mesh: MeshConfig, p: ExtensionProvider): envoy.extensions.access_loggers.file.v3.FileAccessLog | null | undefined {
+  if (p.kind !== 'other' || !LOGGING_PROVIDERS.has(p.provider)) return null;
+  const f = p.envoyFileAccessLog;
+  if (!f) return undefined;
+  // The built-in provider without a format of its own follows the mesh's encoding and format.
+  if (p.name === 'envoy' && f.logFormat === undefined && !f.omitEmptyValues) return { path: f.path, log_format: meshLogFormat(mesh) };
+  return providerFileAccessLog(f);
 }
 
-/** The file access log of the mesh config, or none when accessLogFile is empty. */
-function meshFileAccessLog(mesh: MeshConfig, filter?: envoy.config.accesslog.v3.AccessLogFilter): AccessLog[] {
-  const telemetry = telemetryFileAccessLogs(mesh, filter);
+/** buildAccessLogFilterFromTelemetry: a Telemetry filter expression as Envoy's CEL access log filter. */
+const celFilter = (expression: string): AccessLogFilter => ({
+  extension_filter: { name: 'envoy.access_loggers.extension_filters.cel', typed_config: typedAny(CEL_FILTER_TYPE, { expression }) },
+});
+
+/** buildAccessLogFilter: none, the one filter, or both AND-ed. */
+function andFilters(filters: AccessLogFilter[]): AccessLogFilter | undefined {
+  if (filters.length <= 1) return filters[0];
+  return { and_filter: { filters } };
+}
+
+/**
+ * buildAccessLogFromTelemetry: the loggers of the Telemetry API settings, each behind `base` (the listener's NR
+ * filter) and its CEL filter; undefined when none applies, so that the legacy accessLogFile logger does.
+ */
+function telemetryAccessLogs(push: Pick<PushContext, 'mesh' | 'telemetry'>, base?: AccessLogFilter): AccessLog[] | undefined {
+  const cfgs = push.telemetry.accessLogging;
+  if (!cfgs) return undefined;
+  const built = cfgs.map((c) => ({ c, log: providerAccessLog(push.mesh, c.provider) })).filter((x) => x.log !== null);
+  if (built.length === 0) return undefined;
+  const out: AccessLog[] = [];
+  for (const { c, log } of built) {
+    if (c.disabled || !log) continue;
+    const filter = andFilters([...(base ? [base] : []), ...(c.filter !== undefined ? [celFilter(c.filter)] : [])]);
+    out.push({ name: 'envoy.access_loggers.file', ...(filter ? { filter } : {}), typed_config: typedAny(FILE_ACCESS_LOG_TYPE, log) });
+  }
+  return out;
+}
+
+/** The access log of the Telemetry API settings, else the mesh config's file access log (none when accessLogFile is empty). */
+function gatewayAccessLogs(push: Pick<PushContext, 'mesh' | 'telemetry'>, filter?: AccessLogFilter): AccessLog[] {
+  const telemetry = telemetryAccessLogs(push, filter);
   if (telemetry) return telemetry;
+  const mesh = push.mesh;
   if (mesh.accessLogFile === '') return [];
   return [
     {
@@ -105,12 +134,12 @@ function meshFileAccessLog(mesh: MeshConfig, filter?: envoy.config.accesslog.v3.
 }
 
 /** setHTTPAccessLog / setTCPAccessLog: the HCM's and the tcp_proxy's access_log. */
-export function filterAccessLogs(mesh: MeshConfig): AccessLog[] {
-  return meshFileAccessLog(mesh);
+export function filterAccessLogs(push: Pick<PushContext, 'mesh' | 'telemetry'>): AccessLog[] {
+  return gatewayAccessLogs(push);
 }
 
 /** setListenerAccessLog: the listener's access_log, for connections no filter chain matched (flag NR). */
-export function listenerAccessLogs(mesh: MeshConfig): AccessLog[] {
-  if (mesh.disableEnvoyListenerLog) return [];
-  return meshFileAccessLog(mesh, { response_flag_filter: { flags: ['NR'] } });
+export function listenerAccessLogs(push: Pick<PushContext, 'mesh' | 'telemetry'>): AccessLog[] {
+  if (push.mesh.disableEnvoyListenerLog) return [];
+  return gatewayAccessLogs(push, { response_flag_filter: { flags: ['NR'] } });
 }

@@ -97,7 +97,7 @@ function hcmFilter(
 ): envoy.config.listener.v3.Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
-    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz.http, topology, filterAccessLogs(push.mesh))),
+    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz.http, topology, filterAccessLogs(push))),
   };
 }
 
@@ -306,7 +306,7 @@ export function buildListeners(push: PushContext, jwks: JwksSource): envoy.confi
     else listeners.set(name, { bind, port: sp.number, chains });
   }
   const out: envoy.config.listener.v3.Listener[] = [];
-  const accessLog = listenerAccessLogs(push.mesh);
+  const accessLog = listenerAccessLogs(push);
   for (const [name, { bind, port, chains }] of listeners) {
     if (chains.length === 0) continue;
     out.push({

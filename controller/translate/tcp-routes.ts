@@ -56,7 +56,7 @@ function tcpProxyFor(push: PushContext, routes: readonly RouteDestination[], gs:
   if (maxDuration !== undefined) proxy.max_downstream_connection_duration = maxDuration;
   // maybeSetHashPolicy: only source-IP hashing applies to TCP.
   if (dr?.trafficPolicy?.loadBalancer?.consistentHash?.useSourceIp) proxy.hash_policy = [{ source_ip: {} }];
-  const accessLog = filterAccessLogs(push.mesh);
+  const accessLog = filterAccessLogs(push);
   if (accessLog.length) proxy.access_log = accessLog;
   return [{ name: 'envoy.filters.network.tcp_proxy', typed_config: typedAny(TCP_PROXY_TYPE, proxy) }];
 }
