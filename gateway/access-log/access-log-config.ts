@@ -1,12 +1,13 @@
 // Envoy's AccessLog config (envoy.config.accesslog.v3.AccessLog) as Istio sends it on gateway listeners, HCMs and
 // tcp_proxies: the envoy.access_loggers.file logger (FileAccessLog: a path, a text or JSON format, the
 // envoy.formatter.req_without_query extension) behind an optional filter (response flags, status code, duration,
-// and/or of those). Compiled once per config; anything else is NACKed with the field's name.
+// the CEL extension filter of Telemetry accessLogging filters, and/or of those). Compiled once per config; anything else is NACKed with the field's name.
 import type { envoy } from '../../xds/envoy.ts';
-import { FILE_ACCESS_LOG_TYPE, REQ_WITHOUT_QUERY_TYPE } from '../../xds/type-urls.ts';
+import { CEL_FILTER_TYPE, FILE_ACCESS_LOG_TYPE, REQ_WITHOUT_QUERY_TYPE } from '../../xds/type-urls.ts';
 import { responseFlagBit } from '../http/response-flags.ts';
 import { fieldTable } from '../xds/fields.ts';
 import { ConfigError } from '../xds/json.ts';
+import { compileCelFilter } from './cel-filter.ts';
 import { compileJsonFormat, compileTextFormat, type AccessLogEntry, type FormatterExtensions, type LineFormatter } from './formatter.ts';
 
 /** One access logger: lines for the entries its filter passes, written to `path`. */
@@ -24,7 +25,10 @@ const checkFilter = fieldTable('envoy.config.accesslog.v3.AccessLogFilter', {
   duration_filter: true,
   and_filter: true,
   or_filter: true,
+  extension_filter: true,
 });
+const checkExtensionFilter = fieldTable('envoy.config.accesslog.v3.ExtensionFilter', { name: true, typed_config: true });
+const checkExpressionFilter = fieldTable('envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter', { expression: true });
 const checkComparison = fieldTable('envoy.config.accesslog.v3.ComparisonFilter', { op: true, value: true });
 const checkRuntimeUInt32 = fieldTable('envoy.config.core.v3.RuntimeUInt32', {
   default_value: true,
@@ -81,6 +85,17 @@ function compileFilter(f: envoy.config.accesslog.v3.AccessLogFilter, where: stri
   if (f.duration_filter) {
     const test = compileComparison(f.duration_filter.comparison, `${where}.duration_filter.comparison`);
     return (e) => test(e.durationMs);
+  }
+  if (f.extension_filter) {
+    const x = f.extension_filter;
+    const at = `${where}.extension_filter`;
+    checkExtensionFilter(x, at);
+    const type = x.typed_config?.['@type'];
+    if (type !== CEL_FILTER_TYPE)
+      throw new ConfigError(`${at}: access log filter ${type ?? x.name ?? ''} is not supported by this proxy (only ${CEL_FILTER_TYPE})`);
+    const cel = x.typed_config as envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter;
+    checkExpressionFilter(cel, `${at}.typed_config`);
+    return compileCelFilter(cel.expression ?? '', `${at}.typed_config.expression`);
   }
   const list = f.and_filter ?? f.or_filter;
   const key = f.and_filter ? 'and_filter' : 'or_filter';

@@ -415,9 +415,9 @@ const nacks: { name: string; log: Record<string, unknown>; error: RegExp }[] = [
     error: /al\[0\]: access logger .*HttpGrpcAccessLogConfig is not supported/,
   },
   {
-    name: 'a CEL filter',
+    name: 'an extension filter without the CEL config',
     log: fileLog({ text_format: 'x' }, { extension_filter: { name: 'cel' } }),
-    error: /al\[0\]\.filter: field 'extension_filter' is not supported/,
+    error: /al\[0\]\.filter\.extension_filter: access log filter cel is not supported by this proxy/,
   },
   { name: 'an unknown response flag', log: fileLog({ text_format: 'x' }, { response_flag_filter: { flags: ['XX'] } }), error: /unknown response flag 'XX'/ },
   {
