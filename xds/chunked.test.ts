@@ -1,7 +1,8 @@
 // The chunked decoder under each of its rules: what every reader shares (sizes, extensions, CRLF line ends,
 // trailers, bodies split at any byte, stopping), and what each rule changes. The rule sets below are the two
-// the gateway uses (gateway/fast/request-head.ts REQUEST_CHUNKED, gateway/upstream/response-head.ts
-// RESPONSE_CHUNKED without its header check), spelt out so this contract test does not reach into gateway/.
+// the gateway uses (gateway/fast/request-head.ts REQUEST_CHUNKED under the default max_request_headers_kb,
+// gateway/upstream/response-head.ts RESPONSE_CHUNKED, both without their trailer-line checks), spelt out so this
+// contract test does not reach into gateway/.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChunkedDecoder, type ChunkedRules } from './chunked.ts';
@@ -12,8 +13,8 @@ const REQUEST: ChunkedRules = {
   whitespaceAfterSize: false,
   delInExtension: true,
   maxSizeLine: Infinity,
-  maxTrailerLine: 16 * 1024,
-  maxTrailerSection: Infinity,
+  maxTrailerLine: Infinity,
+  maxTrailerSection: 60 * 1024,
 };
 const RESPONSE: ChunkedRules = {
   maxSizeDigits: 13,
@@ -106,8 +107,9 @@ describe('where the request and response rules differ', () => {
     ['13 significant size digits', '1000000000000\r\n', false, true],
     ['14 significant size digits', '10000000000000\r\n', false, false],
     ['a 2 KiB extension', `3;${'a'.repeat(2048)}\r\nabc\r\n0\r\n\r\n`, true, false],
-    ['a 20 KiB trailer line', `0\r\nx-t: ${'a'.repeat(20 * 1024)}\r\n\r\n`, false, true],
-    ['100 KiB of trailers in short lines', `0\r\n${'x-t: aaaaaaaaaaaaaaaaaaaaaaaaa\r\n'.repeat(3500)}\r\n`, true, false],
+    ['a 20 KiB trailer line', `0\r\nx-t: ${'a'.repeat(20 * 1024)}\r\n\r\n`, true, true],
+    ['70 KiB of trailers in short lines', `0\r\n${'x-t: aaaaaaaaaaaaaaaaaaaaaaaaa\r\n'.repeat(2300)}\r\n`, false, true],
+    ['100 KiB of trailers in short lines', `0\r\n${'x-t: aaaaaaaaaaaaaaaaaaaaaaaaa\r\n'.repeat(3500)}\r\n`, false, false],
   ];
   for (const [what, raw, request, response] of cases) {
     test(`${what}: request ${request ? 'accepts' : 'rejects'}, response ${response ? 'accepts' : 'rejects'}`, () => {

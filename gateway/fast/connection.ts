@@ -15,7 +15,7 @@ import type { Downstream } from '../http/downstream.ts';
 import { codecErrorReply } from '../http/local-reply.ts';
 import { reasonPhrase } from '../http/codes.ts';
 import { admitRequest } from '../http/request-admission.ts';
-import { ChunkedDecoder, HEAD_HANDOFF, HEAD_INCOMPLETE, newRequestHead, parseRequestHead, type RequestHead } from './request-head.ts';
+import { ChunkedDecoder, HEAD_HANDOFF, HEAD_INCOMPLETE, TrailerLineError, newRequestHead, parseRequestHead, type RequestHead } from './request-head.ts';
 
 /** What the listener lends a fast connection. */
 export interface FastConnState {
@@ -279,7 +279,7 @@ export class FastConnection implements Downstream {
     if (a.reject === undefined) {
       if (h.chunked) {
         this.bodyMode = BODY_CHUNKED;
-        this.chunked = new ChunkedDecoder();
+        this.chunked = new ChunkedDecoder(this.maxHeadBytes);
         this.requestDone = false;
       } else if (h.contentLength > 0) {
         this.bodyMode = BODY_LENGTH;
@@ -331,7 +331,12 @@ export class FastConnection implements Downstream {
       return used;
     }
     const dec = this.chunked as ChunkedDecoder;
-    used = dec.feed(buf, start, buf.length, this.emitBodyData);
+    try {
+      used = dec.feed(buf, start, buf.length, this.emitBodyData);
+    } catch (e) {
+      if (!(e instanceof TrailerLineError)) throw e;
+      used = -1;
+    }
     if (used < 0) {
       // Malformed chunked framing: a codec error, answered as the general path answers it (400 and close)
       // while no response has started; otherwise the connection is reset.
@@ -342,7 +347,8 @@ export class FastConnection implements Downstream {
         this.stream = undefined;
         this.cs.inflight--;
         this.cs.hcm.store.inc(this.cs.hcm.stats.downstream_cx_protocol_error);
-        this.writeCodecErrorAndClose(400);
+        // Trailers over max_request_headers_kb are 431, as Envoy's codec answers Balsa's "trailers size exceeds limit".
+        this.writeCodecErrorAndClose(dec.error?.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400);
         s.onDownstreamClose();
       } else this.sock.destroy();
       return -1;

@@ -121,7 +121,7 @@ describe('fast path: request-head parser', () => {
   test('chunked decoder: sizes, extensions, trailers, split at every byte', () => {
     const body = '5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: t\r\n\r\nNEXT';
     for (let split = 1; split < body.length - 4; split++) {
-      const d = new ChunkedDecoder();
+      const d = new ChunkedDecoder(60 * 1024);
       const out: string[] = [];
       const buf = Buffer.from(body);
       const a = d.feed(buf.subarray(0, split), 0, split, (b) => out.push(b.toString()));
@@ -144,7 +144,7 @@ describe('fast path: request-head parser', () => {
   ];
   for (const [name, raw] of badChunks) {
     test(`chunked decoder rejects: ${name}`, () => {
-      const d = new ChunkedDecoder();
+      const d = new ChunkedDecoder(60 * 1024);
       assert.equal(
         d.feed(Buffer.from(raw), 0, raw.length, () => undefined),
         -1,
@@ -234,6 +234,21 @@ const CASES: [string, string][] = [
   ['path normalisation', `GET /status/../status/./a%2fb HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
   ['query only', `GET /status?x=/../ HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
   ['invalid chunk size after a valid head', `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`],
+  // Request trailers are dropped, but held to the header rules and limit (max_request_headers_kb) on both paths.
+  ...(
+    [
+      ['a 20 KiB trailer line', `x-t: ${'a'.repeat(20 * 1024)}\r\n`],
+      ['a trailer line without a colon', 'nocolon\r\n'],
+      ['a trailer name with a space', 'x t: 1\r\n'],
+      ['whitespace before a trailer colon', 'x-t : 1\r\n'],
+      ['a control character in a trailer value', 'x-t: a\x01b\r\n'],
+      ['a folded trailer line', 'x-t: 1\r\n  more\r\n'],
+      ['70 KiB of trailers in short lines', 'x-t: aaaaaaaaaaaaaaaaaaaaaaaaa\r\n'.repeat(2300)],
+    ] as const
+  ).map(([name, trailers]): [string, string] => [
+    `POST chunked with ${name}`,
+    `POST /post HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('hello')}0\r\n${trailers}\r\n`,
+  ]),
   ...NOT_ACCEPTED.map(([name, raw]): [string, string] => [`smuggling corpus: ${name}`, raw.replace(/Host: a\r\n/, `Host: ${HOST}\r\n`)]),
 ];
 

@@ -156,10 +156,32 @@ export function newRequestHead(): RequestHead {
   return { method: '', url: '', rawHeaders: [], contentLength: -1, chunked: false };
 }
 
+/** A request trailer line both HTTP/1 codecs refuse. */
+export class TrailerLineError extends Error {}
+
+/**
+ * Trailer lines as both HTTP/1 codecs hold them (Envoy's Balsa and node's llhttp): a token name with its colon
+ * right after it, a value without control characters but HTAB. A continuation line (obs-fold) is refused too:
+ * Balsa would accept it, node:http does not, and the fast path never accepts what the general path refuses.
+ * Throws TrailerLineError on the first bad line (a codec error: 400 and close).
+ */
+function checkTrailerLines(lines: string[]): void {
+  for (const l of lines) {
+    const colon = l.indexOf(':');
+    if (colon <= 0) throw new TrailerLineError('malformed trailer line');
+    for (let k = 0; k < colon; k++) if (TCHAR[l.charCodeAt(k)] !== 1) throw new TrailerLineError('malformed trailer name');
+    for (let k = colon + 1; k < l.length; k++) {
+      const c = l.charCodeAt(k);
+      if ((c < SP && c !== HT) || c === 0x7f) throw new TrailerLineError('control character in a trailer value');
+    }
+  }
+}
+
 /**
  * Chunked request bodies on the fast path: no whitespace after the size, at most 12 size digits (leading zeros
- * counted), any extension bytes but control characters, trailer lines up to 16 KiB with their content
- * unchecked (node:http drops trailers too).
+ * counted), any extension bytes but control characters. Trailers are parsed and dropped, as Envoy's codec does
+ * without enable_trailers (istiod never sets it): the section within max_request_headers_kb (the head's limit,
+ * the constructor's argument), its lines held to checkTrailerLines.
  */
 const REQUEST_CHUNKED: ChunkedRules = {
   maxSizeDigits: 12,
@@ -167,13 +189,17 @@ const REQUEST_CHUNKED: ChunkedRules = {
   whitespaceAfterSize: false,
   delInExtension: true,
   maxSizeLine: Infinity,
-  maxTrailerLine: 16 * 1024,
+  maxTrailerLine: Infinity,
   maxTrailerSection: Infinity,
+  checkTrailers: checkTrailerLines,
 };
 
-/** The fast path's chunked request-body decoder: the one of xds/chunked.ts under REQUEST_CHUNKED. */
+/**
+ * The fast path's chunked request-body decoder: the one of xds/chunked.ts under REQUEST_CHUNKED, the trailer
+ * section limited to `maxTrailerBytes`. Its feed throws TrailerLineError on a malformed trailer line.
+ */
 export class ChunkedDecoder extends ChunkedBodyDecoder {
-  constructor() {
-    super(REQUEST_CHUNKED);
+  constructor(maxTrailerBytes: number) {
+    super({ ...REQUEST_CHUNKED, maxTrailerSection: maxTrailerBytes });
   }
 }
