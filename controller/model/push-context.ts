@@ -437,11 +437,10 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
     credentials: indexCredentials(snapshot.byKind('Secret'), identity.namespace),
     authorizationPolicies: selectAuthorizationPolicies(authorizationPolicies, mesh.rootNamespace, identity.namespace, identity.labels),
     requestAuthentications: selectRequestAuthentications(requestAuthentications, mesh.rootNamespace, identity.namespace, identity.labels),
-    // The mesh config carries only defaultProviders.accessLogging so far: no metrics or tracing default provider.
     telemetry: resolveTelemetry(
       telemetries,
       { rootNamespace: mesh.rootNamespace, namespace: identity.namespace, labels: identity.labels },
-      { accessLogging: mesh.defaultAccessLogging, metrics: [], tracing: [] },
+      { accessLogging: mesh.defaultAccessLogging, metrics: mesh.defaultMetrics, tracing: mesh.defaultTracing },
       mesh.extensionProviders,
     ),
     errors,
