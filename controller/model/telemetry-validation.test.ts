@@ -100,3 +100,60 @@ test('the internal annotations refuse a Telemetry before its spec is looked at',
     'metadata.annotations[internal.istio.io/webhook-always-reject]: "internal.istio.io/webhook-always-reject" annotation found, rejecting',
   ]);
 });
+
+// Filter expressions and whether istiod's webhook (cel-go's parser) takes them, as the istiod oracle answered for
+// each one in a Telemetry: the CEL parser meshgate uses must agree, or a Telemetry istiod serves would be refused.
+const CEL_VERDICTS: [string, boolean][] = [
+  ['response.code >= 400', true],
+  ["request.headers['x'] == 'y'", true],
+  ['connection.mtls', true],
+  ["xds.cluster_name.startsWith('outbound')", true],
+  ['has(request.headers.x)', true],
+  ["request.headers['x'] in ['a', 'b']", true],
+  ['int(response.code) > 1', true],
+  ['1u < 2u', true],
+  ["b'abc' == b'abc'", true],
+  ["request.url_path.contains('v1beta3')", true],
+  ["(connection.mtls && request.headers['x-log-mtls'] == 'true') || request.url_path.contains('v1beta3')", true],
+  ['response.code >= 400 || response.code == 0', true],
+  ["request.headers.exists(k, k == 'x')", true],
+  ["request.path.matches('^/api')", true],
+  ["duration('1s') < request.duration", true],
+  ["timestamp('2020-01-01T00:00:00Z') < request.time", true],
+  ['response.flags & 1 == 1', false],
+  ['a.b.c', true],
+  ['?x', false],
+  ['x.?y', false],
+  ["'\\x41' == 'A'", true],
+  ["r'raw\\d' == 'x'", true],
+  ['1 +', false],
+  ['', false],
+  [' ', false],
+  ['size(request.headers) > 0', true],
+  ['request.headers["x"] != ""', true],
+  ['response.code == 404 ? true : false', true],
+  ['[1,2,3].all(x, x > 0)', true],
+  ["{'a': 1}['a'] == 1", true],
+  ["request.headers['x'].size() > 2", true],
+  ['!connection.mtls', true],
+  ["response.code_details == 'via_upstream'", true],
+  ['0x10 == 16', true],
+  ['1e3 == 1000.0', true],
+  ['dyn(1) == 1', true],
+  ['type(1) == int', true],
+  ['null == null', true],
+  ["'a' + 'b' == 'ab'", true],
+  ['-1 < 0', true],
+  ["request.method == 'GET' && request.host.endsWith('.com')", true],
+  ['"""multi""" == \'multi\'', true],
+  ['1 == 1 == true', true],
+  ['a.in', false],
+  ['in', false],
+  ["request.headers['a'].lowerAscii() == 'x'", true],
+  ['math.greatest(1,2) == 2', true],
+];
+
+test('filter expressions: accepted and refused as istiod does', () => {
+  const wrong = CEL_VERDICTS.filter(([e, valid]) => (messages({ accessLogging: [{ filter: { expression: e } }] }).length === 0) !== valid);
+  assert.deepEqual(wrong, []);
+});

@@ -33,6 +33,7 @@ const API_VERSION: Readonly<Record<string, string>> = {
   ServiceEntry: 'networking.istio.io/v1',
   AuthorizationPolicy: 'security.istio.io/v1',
   RequestAuthentication: 'security.istio.io/v1',
+  Telemetry: 'telemetry.istio.io/v1',
 };
 
 /** `meshgate local`'s defaults. */

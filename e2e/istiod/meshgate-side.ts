@@ -7,6 +7,7 @@ import { validateDestinationRule, validateGateway, validateServiceEntry, validat
 import type { FieldError } from '../../controller/model/istio-validation.ts';
 import { validateAuthorizationPolicy } from '../../controller/model/authorization-policy-validation.ts';
 import { validateRequestAuthentication } from '../../controller/model/request-authentication-validation.ts';
+import { validateTelemetry } from '../../controller/model/telemetry-validation.ts';
 import type { KubeObject } from '../../controller/model/objects.ts';
 import { normalizeJson } from '../../xds/protos.ts';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.ts';
@@ -24,6 +25,7 @@ const VALIDATE: Readonly<Record<string, (o: KubeObject) => FieldError[]>> = {
     validateAuthorizationPolicy({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
   RequestAuthentication: (o) =>
     validateRequestAuthentication({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
+  Telemetry: (o) => validateTelemetry({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
 };
 
 export function meshgateResources(c: DiffCase): Resources {
