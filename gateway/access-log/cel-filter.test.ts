@@ -5,6 +5,7 @@ import { compileAccessLogs } from './access-log-config.ts';
 import { compileCelFilter } from './cel-filter.ts';
 import type { AccessLogEntry } from './formatter.ts';
 import { CEL_FILTER_TYPE, FILE_ACCESS_LOG_TYPE } from '../../xds/type-urls.ts';
+import { responseFlagBit } from '../http/response-flags.ts';
 
 const http: AccessLogEntry = {
   startTime: Date.parse('2020-11-25T21:26:18.409Z'),
@@ -60,6 +61,13 @@ const cases: { expression: string; entry: AccessLogEntry; want: boolean }[] = [
   { expression: "xds.cluster_name.startsWith('outbound|8000')", entry: tcp, want: true },
   { expression: "xds.route_name == 'default' && upstream.port == 80 && source.address == '10.44.1.23'", entry: http, want: true },
   { expression: "response.code_details == 'via_upstream' && response.headers['content-type'] == 'text/plain'", entry: http, want: true },
+  { expression: 'response.flags == 0', entry: http, want: true },
+  { expression: 'response.flags == 32', entry: { ...http, responseFlags: responseFlagBit('UF') ?? 0 }, want: true }, // Envoy's UpstreamConnectionFailure
+  {
+    expression: 'response.flags == 256 + 16384',
+    entry: { ...http, responseFlags: (responseFlagBit('NR') ?? 0) | (responseFlagBit('DC') ?? 0) },
+    want: true,
+  },
   { expression: 'connection.mtls', entry: http, want: false }, // not an attribute this proxy gives: false
   { expression: 'nothing.here == 1', entry: http, want: false },
   { expression: 'response.code', entry: http, want: false }, // not a boolean

@@ -6,15 +6,61 @@
 // counts as false, as Envoy's ExpressionFilter::evaluate does.
 //
 // Attributes given: request.{path, url_path, host, scheme, method, headers, referer, useragent, id, protocol,
-// query, size}, response.{code, code_details, headers, size}, connection.{requested_server_name,
+// query, size}, response.{code, code_details, flags, headers, size}, connection.{requested_server_name,
 // termination_details}, source.{address, port}, destination.{address, port}, upstream.{address, port,
 // transport_failure_reason}, xds.{cluster_name, route_name}. request.* and response.headers exist only for HTTP
 // entries, response.code only once a response began, as in Envoy. Not given (so an expression naming them is
-// false): time and duration attributes, response.flags, connection.mtls and the TLS and certificate attributes,
+// false): time and duration attributes, connection.mtls and the TLS and certificate attributes,
 // metadata and filter_state.
 import { parse } from '@marcbachmann/cel-js';
 import { ConfigError } from '../xds/json.ts';
+import { responseFlagBit } from '../http/response-flags.ts';
 import type { AccessLogEntry } from './formatter.ts';
+
+/**
+ * response.flags is Envoy's legacy bit vector: CoreResponseFlag values in enum order (LH 0x1, UH 0x2 ... DC 0x4000
+ * ... DR 0x10000000), which is not this proxy's own bit order. The pairs of this proxy's bits and Envoy's values.
+ */
+const ENVOY_FLAG_VALUES: readonly (readonly [number, number])[] = [
+  'LH',
+  'UH',
+  'UT',
+  'LR',
+  'UR',
+  'UF',
+  'UC',
+  'UO',
+  'NR',
+  'DI',
+  'FI',
+  'RL',
+  'UAEX',
+  'RLSE',
+  'DC',
+  'URX',
+  'SI',
+  'IH',
+  'DPE',
+  'UMSDR',
+  'RFCF',
+  'NFCF',
+  'DT',
+  'UPE',
+  'NC',
+  'OM',
+  'DF',
+  'DO',
+  'DR',
+].flatMap((code, i) => {
+  const bit = responseFlagBit(code);
+  return bit === undefined ? [] : [[bit, 2 ** i] as const];
+});
+
+function envoyResponseFlags(mask: number): bigint {
+  let v = 0;
+  for (const [bit, value] of ENVOY_FLAG_VALUES) if (mask & bit) v += value;
+  return BigInt(v);
+}
 
 /** host:port, [v6]:port or a bare address: the address and port attributes. */
 function splitAddress(a: string): { address: string; port?: bigint } | undefined {
@@ -75,7 +121,7 @@ function attributes(e: AccessLogEntry): Record<string, unknown> {
       ...(e.routeName !== '' ? { route_name: e.routeName } : {}),
     },
   };
-  const response: Record<string, unknown> = { size: BigInt(e.bytesSent) };
+  const response: Record<string, unknown> = { size: BigInt(e.bytesSent), flags: envoyResponseFlags(e.responseFlags) };
   if (e.responseCode !== 0) response.code = BigInt(e.responseCode);
   if (e.responseCodeDetails !== '') response.code_details = e.responseCodeDetails;
   if (http) {
