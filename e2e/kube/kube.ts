@@ -30,6 +30,7 @@ const PATHS: Record<string, { prefix: string; plural: string; namespaced?: false
   ServiceEntry: { prefix: '/apis/networking.istio.io/v1', plural: 'serviceentries' },
   AuthorizationPolicy: { prefix: '/apis/security.istio.io/v1', plural: 'authorizationpolicies' },
   RequestAuthentication: { prefix: '/apis/security.istio.io/v1', plural: 'requestauthentications' },
+  Telemetry: { prefix: '/apis/telemetry.istio.io/v1', plural: 'telemetries' },
 };
 
 export class Kube {

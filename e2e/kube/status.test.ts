@@ -1,7 +1,7 @@
 // Status conditions against a real kube-apiserver: the controller, with exactly the chart's RBAC, writes its
 // condition on an AuthorizationPolicy it refuses (while the gateway stays closed), keeps another writer's
 // condition beside it, does not rewrite an unchanged condition, and removes its condition once the policy is fixed;
-// a RequestAuthentication and a VirtualService the same way.
+// a RequestAuthentication, a Telemetry and a VirtualService the same way.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../controller/model/objects.ts';
@@ -161,6 +161,24 @@ describe('kubernetes: status conditions on objects the gateway cannot honour', (
     await s.kube.apply(ra(JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k' }] })));
     await eventually('the condition removed', async () => ((await condition()) === undefined ? true : undefined), 30_000, 250);
     await eventually('its tokens verified', async () => ((await get('/status/200', OTHER, token)).status === 200 ? true : undefined), 30_000, 200);
+  });
+
+  test("a refused Telemetry (a filter that is not CEL) gets the condition with istiod's message; fixed, it is cleared", async () => {
+    const telemetry = (expression: string): KubeObject => ({
+      apiVersion: 'telemetry.istio.io/v1',
+      kind: 'Telemetry',
+      metadata: { name: 'logs', namespace: s.ns.gw },
+      spec: { selector: { matchLabels: { istio: 'ingressgateway' } }, accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression } }] },
+    });
+    const condition = async (): Promise<IstioCondition | undefined> =>
+      conditionsOf(await s.kube.get('Telemetry', s.ns.gw, 'logs')).find((c) => c.type === type);
+    await s.kube.apply(telemetry('response.code >= '));
+    const cond = await eventually('the condition on Telemetry logs', condition, 30_000, 250);
+    assert.equal(cond.status, 'False');
+    assert.match(cond.message ?? '', /^spec\.accessLogging\[0\]\.filter\.expression: must be a valid CEL expression/);
+    await s.kube.apply(telemetry('response.code >= 400'));
+    await eventually('the condition removed', async () => ((await condition()) === undefined ? true : undefined), 30_000, 250);
+    await s.kube.remove('Telemetry', s.ns.gw, 'logs');
   });
 
   test('the other Istio kinds the same way: a VirtualService with an invalid regex, skipped, gets the condition', async () => {
