@@ -8,6 +8,7 @@ import { fileAccessLogSinks, fileAccessLogger, type AccessLogger, type AccessLog
 import type { ProxyRuntime } from './http/connection-manager.ts';
 import { ListenerManager, type RefusedBinds } from './listener/listener-manager.ts';
 import { StatsStore } from './stats/store.ts';
+import type { LocalNode } from './stats/istio-metrics.ts';
 import { referencedSecretNames, SecretStore } from './tls/secrets.ts';
 import { setDnsServers } from './upstream/dns.ts';
 import { ClusterManager } from './upstream/cluster-manager.ts';
@@ -34,6 +35,8 @@ export interface DataPlaneOptions {
   worker: number;
   /** Several workers: outlier detection across them (upstream/outlier-detector.ts). */
   sharing?: WorkerSharing | undefined;
+  /** The gateway's identity from its node metadata (Istio's stats). */
+  node?: LocalNode | undefined;
 }
 
 /** What an applied update changed in the xDS subscriptions (resource names to ask for). */
@@ -86,6 +89,7 @@ export function createDataPlane(o: DataPlaneOptions): DataPlane {
     accessLogSinks,
     localAddress: o.localAddress,
     secrets,
+    node: o.node,
   };
   const listeners = new ListenerManager({
     runtime,

@@ -2,6 +2,7 @@
 // (--concurrency), the admin interface and Istio's two static listeners (15021 readiness, 15090
 // Prometheus), Envoy's init sequence (LIVE once the first CDS and LDS are applied and warm) and graceful
 // drain.
+import { localNodeFromMetadata } from './stats/istio-metrics.ts';
 import { networkInterfaces } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
@@ -193,6 +194,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     accessLog: o.accessLog,
     dnsServer: o.dnsServer,
     localAddress: localIpv4(),
+    node: localNodeFromMetadata(o.node.metadata),
   });
   const { store, clusters, listeners } = threads.main;
   const flushTimer = setInterval(

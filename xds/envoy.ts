@@ -3,7 +3,7 @@
 // 64-bit integers) the same way on both sides.
 import type { Any, Duration, Int64, TypeUrls } from './generated/envoy.d.ts';
 
-export type { Any, Duration, Int64, JsonValue, TypeUrls, envoy } from './generated/envoy.d.ts';
+export type { Any, Duration, Int64, JsonValue, TypeUrls, envoy, stats } from './generated/envoy.d.ts';
 
 /** A message wrapped in an Any, in proto3 JSON: its type URL beside its fields. */
 export function typedAny<U extends keyof TypeUrls>(typeUrl: U, message: TypeUrls[U]): Any {

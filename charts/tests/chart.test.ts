@@ -145,7 +145,14 @@ describe('istio-ingressgateway with default values', () => {
       '--metrics-port=15090',
       '--concurrency=$(ISTIO_CPU_LIMIT)',
       '--drain-seconds=5',
+      '--labels-file=/etc/istio/pod/labels',
     ]);
+    // Its identity in Istio's metrics: the Deployment's name and the pod's labels (Downward API).
+    assert.deepEqual(
+      proxy.env?.find((e) => e.name === 'ISTIO_META_WORKLOAD_NAME'),
+      { name: 'ISTIO_META_WORKLOAD_NAME', value: deploy.metadata.name },
+    );
+    assert.ok(proxy.volumeMounts?.some((m) => m.name === 'istio-podinfo' && m.mountPath === '/etc/istio/pod'));
   });
 
   test('the controller runs `meshgate controller` serving xDS on the socket the proxy dials', () => {

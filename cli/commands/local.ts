@@ -1,6 +1,7 @@
 // `meshgate local`: the embedded default. The controller reads Kubernetes/Istio YAML from a directory and
 // serves xDS on a Unix socket in a private directory; the proxy in the same process consumes it over real
 // gRPC, exactly as the sidecar pair does in a cluster.
+import { withCanonicalLabels } from '../../xds/canonical-service.ts';
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -247,7 +248,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     node: {
       id: `router~127.0.0.1~${o.name}.${o.namespace}~${o.namespace}.svc.cluster.local`,
       cluster: `${o.labels.app ?? o.name}.${o.namespace}`,
-      metadata: { NAMESPACE: o.namespace, LABELS: o.labels, WORKLOAD_NAME: o.name, CLUSTER_ID: 'Kubernetes' },
+      metadata: { NAMESPACE: o.namespace, LABELS: withCanonicalLabels(o.labels, o.name), WORKLOAD_NAME: o.name, CLUSTER_ID: 'Kubernetes' },
     },
     adminPort: o.adminPort,
     statusPort: o.statusPort,

@@ -2,6 +2,7 @@
 // server over the Unix socket they share (an emptyDir at /etc/istio/proxy, as Istio's), serves the
 // listeners it receives, admin on 127.0.0.1:15000, readiness on :15021, Prometheus
 // stats on :15090. SIGTERM drains (connection: close, then stop accepting) and exits 0.
+import { withCanonicalLabels } from '../../xds/canonical-service.ts';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -83,6 +84,9 @@ export async function run(argv: string[]): Promise<void> {
   else if (values.labels) labels = parseLabels('labels', values.labels);
   else if (process.env.POD_LABELS) labels = parseLabels('POD_LABELS', process.env.POD_LABELS);
 
+  // The Deployment's name (the chart sets ISTIO_META_WORKLOAD_NAME, as Istio's injector does for gateway pods).
+  const workloadName = process.env.ISTIO_META_WORKLOAD_NAME || labels.app || podName;
+
   const log = createLogger({ name: 'meshgate-proxy' });
   const proxy = await startProxy({
     xdsAddress,
@@ -92,10 +96,10 @@ export async function run(argv: string[]): Promise<void> {
       metadata: {
         NAMESPACE: namespace,
         NAME: podName,
-        LABELS: labels,
+        LABELS: withCanonicalLabels(labels, workloadName),
         INSTANCE_IPS: ip,
         CLUSTER_ID: process.env.ISTIO_META_CLUSTER_ID ?? 'Kubernetes',
-        WORKLOAD_NAME: labels.app ?? podName,
+        WORKLOAD_NAME: workloadName,
         ENVOY_STATUS_PORT: parsePort('status-port', values['status-port'], 15021),
         ENVOY_PROMETHEUS_PORT: parsePort('metrics-port', values['metrics-port'], 15090),
       },

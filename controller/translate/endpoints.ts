@@ -2,15 +2,9 @@
 // each with health, weight and Istio's compressed workload metadata.
 import type { envoy } from '../../xds/envoy.ts';
 import type { ModelEndpoint } from '../model/services.ts';
+import { canonicalService } from '../../xds/canonical-service.ts';
 
 const CLUSTER_ID = 'Kubernetes';
-
-/** kubelabels.CanonicalService: canonical name and revision from the usual labels. */
-function canonicalService(labels: Readonly<Record<string, string>>, workloadName: string): { name: string; revision: string } {
-  const name = labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? workloadName;
-  const revision = labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest';
-  return { name, revision };
-}
 
 /** `workload;namespace;canonical-name;canonical-revision;cluster-id` ("latest" revision is sent as ''). */
 function workloadMetadata(e: ModelEndpoint): string {

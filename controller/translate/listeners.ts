@@ -9,6 +9,7 @@ import type { PushContext } from '../model/push-context.ts';
 import { isHTTP } from '../model/protocol.ts';
 import { adsConfigSource } from './envoy.ts';
 import { tcpProxyFilters, tlsPassthroughChains } from './tcp-routes.ts';
+import { meshMetricsSettings, statsFilters, type StatsFilters } from './stats-filter.ts';
 import { filterAccessLogs, listenerAccessLogs } from './access-log.ts';
 import { downstreamTlsContext, tlsTransportSocket } from './tls.ts';
 import { authorizationNotes, authzContext, rbacHttpFilterGroups, rbacNetworkFilters } from './rbac.ts';
@@ -18,12 +19,14 @@ import { type GatewayTopologySettings, PROXY_CONFIG_ANNOTATION, gatewayProxyConf
 type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 
 /**
- * The security filters of this gateway: on every HCM the CUSTOM RBAC filters, the JWT filter (RequestAuthentication)
- * and the other RBAC filters, in that order; the network RBAC filters on every TCP or TLS chain.
+ * The filters every chain of this gateway gets: on every HCM the CUSTOM RBAC filters, the JWT filter
+ * (RequestAuthentication) and the other RBAC filters, in that order, and the network RBAC filters on every TCP or
+ * TLS chain; Istio's stats filter (when metrics are on) before the router or tcp_proxy.
  */
 interface AuthzFilters {
   http: HttpFilter[];
   network: envoy.config.listener.v3.Filter[];
+  stats: StatsFilters;
 }
 
 /** Envoy's name for a listener: `<bind>_<port>`. */
@@ -34,15 +37,16 @@ function listenerName(bind: string, port: number): string {
 /**
  * HTTP filters of a gateway HCM. Istio's chain is istio.metadata_exchange, the CUSTOM RBAC filters, jwt_authn
  * (jwt-authn.ts), the other RBAC filters of the AuthorizationPolicies (rbac.ts), grpc_stats, istio.alpn, fault,
- * cors, istio.stats, router; the istio.* filters are Istio's own extensions whose protos are not published on npm
- * (and which only feed Istio telemetry), and grpc_stats only counts gRPC messages, so meshgate emits the Envoy
- * filters that change request handling: RBAC, JWT, fault, cors, router, in that order.
+ * cors, istio.stats, router. meshgate leaves out istio.metadata_exchange and istio.alpn (peer metadata exchange and
+ * ALPN override for in-mesh mTLS, which a gateway without sidecar peers has no use for) and grpc_stats (gRPC message
+ * counts), and emits istio.stats when a Prometheus metrics provider applies (stats-filter.ts).
  */
-function httpFilters(authz: readonly HttpFilter[]): HttpFilter[] {
+function httpFilters(authz: readonly HttpFilter[], stats: readonly HttpFilter[]): HttpFilter[] {
   return [
     ...authz,
     { name: 'envoy.filters.http.fault', typed_config: typedAny(FAULT_TYPE, {}) },
     { name: 'envoy.filters.http.cors', typed_config: typedAny(CORS_TYPE, {}) },
+    ...stats,
     { name: 'envoy.filters.http.router', typed_config: typedAny(ROUTER_TYPE, {}) },
   ];
 }
@@ -54,7 +58,7 @@ function httpFilters(authz: readonly HttpFilter[]): HttpFilter[] {
 function gatewayHttpConnectionManager(
   statPrefix: string,
   routeName: string,
-  authz: readonly HttpFilter[],
+  authz: AuthzFilters,
   topology: GatewayTopologySettings,
   accessLog: readonly envoy.config.accesslog.v3.AccessLog[],
 ): envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager {
@@ -63,7 +67,7 @@ function gatewayHttpConnectionManager(
     codec_type: 'AUTO',
     stat_prefix: statPrefix,
     rds: { config_source: adsConfigSource(), route_config_name: routeName },
-    http_filters: httpFilters(authz),
+    http_filters: httpFilters(authz.http, authz.stats.http),
     // Gateways are the edge: the peer address is the client's, unless gatewayTopology.numTrustedProxies says
     // how many proxies in front append to x-forwarded-for (the trusted client address is then read from it).
     use_remote_address: true,
@@ -97,7 +101,7 @@ function hcmFilter(
 ): envoy.config.listener.v3.Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
-    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz.http, topology, filterAccessLogs(push))),
+    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz, topology, filterAccessLogs(push))),
   };
 }
 
@@ -180,7 +184,7 @@ function filterChains(
 ): envoy.config.listener.v3.FilterChain[] {
   if (isHTTP(ms.serverPort.protocol)) return [httpFilterChain(push, listener, ms, authz, topology)];
   const chains: envoy.config.listener.v3.FilterChain[] = [];
-  const withAuthz = (filters: envoy.config.listener.v3.Filter[]): envoy.config.listener.v3.Filter[] => [...authz.network, ...filters];
+  const withAuthz = (filters: envoy.config.listener.v3.Filter[]): envoy.config.listener.v3.Filter[] => [...authz.network, ...authz.stats.network, ...filters];
   for (const gs of ms.servers) {
     const tls = gs.server.tls;
     if (!tls) {
@@ -286,6 +290,7 @@ export function buildListeners(push: PushContext, jwks: JwksSource): envoy.confi
   const authz: AuthzFilters = {
     http: [...rbac.custom, ...(jwt.filter ? [jwt.filter] : []), ...rbac.rest],
     network: rbacNetworkFilters(push.authorizationPolicies, ctx),
+    stats: statsFilters(meshMetricsSettings(push.mesh)),
   };
   push.errors.push(...authorizationNotes(push.authorizationPolicies, ctx), ...jwt.notes);
   const topology = topologyOf(push);

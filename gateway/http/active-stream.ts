@@ -21,6 +21,7 @@ import type { Cluster } from '../upstream/cluster.ts';
 import type { HandshakeError } from '../tls/upstream-context.ts';
 import type { UpstreamHandler } from '../upstream/connection-pool.ts';
 import type { Host } from '../upstream/host.ts';
+import type { HttpStreamReport } from '../stats/istio-metrics.ts';
 import type { AccessLogEntry } from '../access-log/formatter.ts';
 import type { HttpConnectionManager } from './connection-manager.ts';
 import type { FilterCallbacks, LocalReply, StreamFilter } from './filter.ts';
@@ -150,6 +151,14 @@ export function admittedRequest(
 const sanitize = (s: string): string => s.replace(/ /g, '_');
 
 /** %PROTOCOL% and the request line's version. */
+/** `name: value\r\n` per header and the blank line ending the head, as HTTP/1.1 puts them on the wire. */
+function headerListBytes(h: readonly string[] | undefined): number {
+  if (!h) return 2;
+  let n = 2;
+  for (let k = 0; k < h.length; k++) n += (h[k] as string).length + 2;
+  return n;
+}
+
 const protocolName = (i: RequestInfo): string => (i.h2 === true ? 'HTTP/2' : i.httpMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1');
 
 /** A pool's trailers object (undici's shape) as a flat list. */
@@ -286,6 +295,9 @@ export class ActiveStream implements FilterCallbacks {
   /** The response headers sent downstream (for the access log's RESP operator). */
   private responseHeaders: string[] | undefined;
   private upstreamHostKey = '';
+  private upstreamHost: Host | undefined;
+  /** The grpc-status of the upstream's trailers, for Istio's stats. */
+  private trailerGrpcStatus: string | undefined;
   private closeConnection = false;
   finished = false;
   private head = false;
@@ -889,6 +901,7 @@ export class ActiveStream implements FilterCallbacks {
       st.inc(cs.upstream_rq_pending_active);
     }
     this.upstreamHostKey = host.key;
+    this.upstreamHost = host;
     host.activeRq++;
     host.rqTotal++;
     res.inc(RQ);
@@ -1166,6 +1179,8 @@ export class ActiveStream implements FilterCallbacks {
     if (this.status >= 500) a.host.rqError++;
     else a.host.rqSuccess++;
     if (this.globalTimer) clearTimeout(this.globalTimer);
+    const gs = trailers?.['grpc-status'];
+    if (typeof gs === 'string') this.trailerGrpcStatus = gs;
     this.down.end(undefined, trailers === undefined ? undefined : flatTrailers(trailers));
     this.finish();
   }
@@ -1357,6 +1372,42 @@ export class ActiveStream implements FilterCallbacks {
       log?.log(e);
       for (const l of logs) if (!l.filter || l.filter(e)) this.hcm.runtime.accessLogSinks.write(l.path, l.format(e));
     }
+    const handlers = this.hcm.streamCompleteHandlers;
+    if (handlers.length) {
+      const r = this.streamReport();
+      for (const h of handlers) h.onStreamComplete?.(r);
+    }
+  }
+
+  /** This stream as Istio's stats filter reports it when it ends. */
+  private streamReport(): HttpStreamReport {
+    const p = this.parsed as ParsedRequestHeaders | undefined;
+    const i = this.info;
+    const path = this.path || i.url;
+    const headers = p?.headers;
+    const grpcText = this.trailerGrpcStatus ?? (this.responseHeaders ? firstHeaderValue(this.responseHeaders, 'grpc-status') : undefined);
+    const grpcStatus = grpcText === undefined || grpcText === '' || !/^\d+$/.test(grpcText) ? undefined : Number(grpcText);
+    const protocol = protocolName(i);
+    return {
+      clusterName: this.upstreamClusterName,
+      service: this.cluster?.spec.istioService,
+      workload: this.upstreamHost?.workload ?? '',
+      routeName: (this.servedRoute ?? this.cachedRoute)?.name ?? '',
+      authority: this.authority,
+      method: this.method,
+      path,
+      host: this.authority,
+      headers,
+      responseCode: this.status,
+      protocol,
+      grpc: this.grpc,
+      grpcStatus,
+      responseFlags: F.formatResponseFlags(this.flags),
+      durationMs: Math.floor(performance.now() - this.startHr),
+      // Wire bytes as HTTP/1.1 frames them (request line or status line, header lines, the body).
+      requestBytes: this.method.length + path.length + protocol.length + 4 + headerListBytes(headers) + (this.body ? this.body.received : 0),
+      responseBytes: 15 + reasonPhrase(this.status).length + headerListBytes(this.responseHeaders) + this.bytesSent,
+    };
   }
 
   private accessLogEntry(): AccessLogEntry {

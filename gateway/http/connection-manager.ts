@@ -9,6 +9,7 @@ import type { AccessLogger, AccessLogSinks } from '../access-log/text-format.ts'
 import type { HcmSpec } from './hcm-config.ts';
 import type { SecretStore } from '../tls/secrets.ts';
 import type { FilterFactoryContext, HttpFilterFactory } from './filter.ts';
+import type { LocalNode } from '../stats/istio-metrics.ts';
 import { buildFilterFactories } from './filter-chain.ts';
 
 export interface RouteProvider {
@@ -28,6 +29,8 @@ export interface ProxyRuntime {
   localAddress: string;
   /** SDS and file certificates (TLS filter chains, upstream TLS). */
   secrets?: SecretStore;
+  /** The gateway's identity from its node metadata (Istio's stats report it as the source). */
+  node?: LocalNode | undefined;
 }
 
 export interface HcmStats {
@@ -104,6 +107,8 @@ export class HttpConnectionManager {
   readonly spec: HcmSpec;
   /** One factory per HTTP filter before the router, in chain order. */
   readonly filters: HttpFilterFactory[];
+  /** The filters that report every finished stream (Istio's stats). */
+  readonly streamCompleteHandlers: HttpFilterFactory[];
   readonly routes: RouteProvider;
   readonly runtime: ProxyRuntime;
   readonly stats: HcmStats;
@@ -133,8 +138,10 @@ export class HttpConnectionManager {
       store: runtime.store,
       clusters: runtime.clusters,
       log: runtime.log,
+      node: runtime.node,
     };
     this.filters = buildFilterFactories(spec.filters, ctx);
+    this.streamCompleteHandlers = this.filters.filter((f) => f.onStreamComplete !== undefined);
   }
 
   release(): void {

@@ -30,8 +30,20 @@ test('the filters the proxy runs keep the listener order; an RBAC filter may com
   assert.deepEqual(kinds([RBAC, FAULT, CORS, ROUTER]), ['rbac', 'fault', 'cors']);
 });
 
-test("Istio's telemetry filters are accepted and take no place in the chain", () => {
-  assert.deepEqual(kinds([STATS, FAULT, CORS, ROUTER]), ['fault', 'cors']);
+test("Istio's stats filter (stats.PluginConfig) is a filter of the chain; the peer metadata and gRPC stats filters take no place in it", () => {
+  assert.deepEqual(kinds([FAULT, CORS, STATS, ROUTER]), ['fault', 'cors', 'istio_stats']);
+  const MX: HttpFilter = {
+    name: 'istio.metadata_exchange',
+    typed_config: typed('udpa.type.v1.TypedStruct', { type_url: 'type.googleapis.com/io.istio.http.peer_metadata.Config', value: {} }),
+  };
+  const GRPC_STATS: HttpFilter = { name: 'envoy.filters.http.grpc_stats', typed_config: typed('envoy.extensions.filters.http.grpc_stats.v3.FilterConfig') };
+  assert.deepEqual(kinds([MX, GRPC_STATS, FAULT, CORS, ROUTER]), ['fault', 'cors']);
+});
+
+test('an istio.stats config the proxy cannot apply is NACKed: waypoint reporting, custom metric definitions', () => {
+  const stats = (extra: Record<string, unknown>): HttpFilter => ({ name: 'istio.stats', typed_config: typed('stats.PluginConfig', extra) });
+  assert.throws(() => kinds([stats({ reporter: 'SERVER_GATEWAY' }), ROUTER]), /reporter: SERVER_GATEWAY \(waypoint reporting\) is not supported/);
+  assert.throws(() => kinds([stats({ definitions: [{ name: 'custom', value: '1' }] }), ROUTER]), /field 'definitions' is not supported/);
 });
 
 test('a filter the proxy does not run is NACKed, unless it is optional (then skipped, as Envoy skips it)', () => {

@@ -6,6 +6,7 @@ import { jwtAuthnFilterFactory } from './filters/jwt-authn.ts';
 import { faultFilterFactory } from './filters/fault.ts';
 import { corsFilterFactory } from './filters/cors.ts';
 import { extAuthzFactory } from '../extauthz/filter.ts';
+import { istioStatsFilterFactory } from './filters/istio-stats.ts';
 
 function factoryFor(f: HttpFilterSpec, ctx: FilterFactoryContext): HttpFilterFactory {
   switch (f.kind) {
@@ -19,6 +20,8 @@ function factoryFor(f: HttpFilterSpec, ctx: FilterFactoryContext): HttpFilterFac
       return faultFilterFactory(ctx);
     case 'cors':
       return corsFilterFactory(ctx);
+    case 'istio_stats':
+      return istioStatsFilterFactory(f.stats, ctx);
   }
 }
 

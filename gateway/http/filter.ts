@@ -6,6 +6,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { CompiledRoute } from '../router/route-config.ts';
+import type { HttpStreamReport, LocalNode } from '../stats/istio-metrics.ts';
 import type { StatsStore } from '../stats/store.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 
@@ -103,6 +104,11 @@ export interface HttpFilterFactory {
   /** The filter's name as Envoy logs it (for example `envoy.filters.http.rbac`). */
   readonly name: string;
   createFilter(): StreamFilter;
+  /**
+   * Called when every stream of the HCM ends, whether or not the chain reached this filter (Envoy's access log
+   * handler a filter factory registers, which Istio's stats filter uses to report each request).
+   */
+  onStreamComplete?(r: HttpStreamReport): void;
 }
 
 /** What a factory gets from its HCM when the listener is built. */
@@ -114,4 +120,6 @@ export interface FilterFactoryContext {
   readonly store: StatsStore;
   readonly clusters: ClusterManager;
   readonly log: Logger;
+  /** The gateway's own identity (node metadata), for Istio's stats; unknown in tests that build no node. */
+  readonly node?: LocalNode | undefined;
 }

@@ -11,6 +11,8 @@ import { parseHttpRbac, type RbacFilter } from '../rbac/engine.ts';
 import { parseJwtAuthn, type JwtAuthnFilter } from '../jwt/filter.ts';
 import { parseExtAuthz, type ExtAuthzSpec } from '../extauthz/config.ts';
 import { compileAccessLogs, type CompiledAccessLog } from '../access-log/access-log-config.ts';
+import type { IstioStatsConfig } from '../stats/istio-metrics.ts';
+import { parsePluginConfig } from '../stats/plugin-config.ts';
 
 /** An HTTP filter that acts on requests, validated: what the connection manager builds its filter factories from. */
 export type HttpFilterSpec =
@@ -18,7 +20,8 @@ export type HttpFilterSpec =
   | { kind: 'jwt'; jwt: JwtAuthnFilter }
   | { kind: 'ext_authz'; extAuthz: ExtAuthzSpec }
   | { kind: 'fault' }
-  | { kind: 'cors' };
+  | { kind: 'cors' }
+  | { kind: 'istio_stats'; stats: IstioStatsConfig };
 
 export const SERVER_OVERWRITE = 0;
 export const SERVER_APPEND_IF_ABSENT = 1;
@@ -62,8 +65,9 @@ export interface HcmSpec {
   xfcc: XfccConfig;
 }
 
-// HTTP filters Istio puts on gateway HCMs that have no effect on traffic here: telemetry (Istio's own
-// extensions, whose protos are not published on npm, and grpc_stats) and ALPN for TLS upstreams.
+// HTTP filters Istio puts on gateway HCMs that have no effect on traffic here: peer metadata exchange, gRPC
+// message counts (grpc_stats) and ALPN for TLS upstreams. `istio.stats` is one only in a form other than
+// stats.PluginConfig (the Wasm plugin of old Istio releases).
 const NOOP_FILTERS = new Set([
   'istio.metadata_exchange',
   'envoy.filters.http.grpc_stats',
@@ -83,6 +87,7 @@ const CORS_TYPE = 'envoy.extensions.filters.http.cors.v3.Cors';
 const RBAC_TYPE = 'envoy.extensions.filters.http.rbac.v3.RBAC';
 const JWT_TYPE = 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication';
 const EXT_AUTHZ_TYPE = 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
+const ISTIO_STATS_TYPE = 'stats.PluginConfig';
 
 // config_discovery is rejected with its own message below.
 const checkHttpFilter = fieldTable('envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter', {
@@ -145,7 +150,9 @@ function checkHttpFilters(filters: readonly HttpFilter[], where: string): { supp
     } else if (type === CORS_TYPE) {
       if (f.typed_config) checkCors(unpackAny(cfg, `type.googleapis.com/${CORS_TYPE}`), tc);
       out.push({ kind: 'cors' });
-    } else if (!NOOP_FILTERS.has(name) && !NOOP_FILTER_TYPES.has(type) && f.is_optional !== true)
+    } else if (type === ISTIO_STATS_TYPE)
+      out.push({ kind: 'istio_stats', stats: parsePluginConfig(unpackAny(cfg, `type.googleapis.com/${ISTIO_STATS_TYPE}`), tc) });
+    else if (!NOOP_FILTERS.has(name) && !NOOP_FILTER_TYPES.has(type) && f.is_optional !== true)
       throw new ConfigError(`${w}: HTTP filter '${name}'${type ? ` (${type})` : ''} is not supported by this proxy`);
   });
   return { suppressEnvoyHeaders, filters: out };

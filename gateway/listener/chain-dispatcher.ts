@@ -3,6 +3,7 @@
 // chain is selected (filter-chains.ts), then TLS is terminated with the chain's DownstreamTlsContext, or not
 // (passthrough), and the connection goes to the chain's HTTP connection manager or tcp_proxy.
 // An unknown SNI matches no chain: the connection is closed before any handshake, as Envoy does.
+import { IstioMetrics, localNodeFromMetadata } from '../stats/istio-metrics.ts';
 import type { CompiledAccessLog } from '../access-log/access-log-config.ts';
 import { connectionEntry, connectionLog } from '../access-log/connection-entry.ts';
 import { NR } from '../http/response-flags.ts';
@@ -96,7 +97,13 @@ export class ChainDispatcher {
         tls: spec.tls ? new DownstreamTls(spec.tls, o.secrets, spec.hcm ? CODEC_ALPN[spec.hcm.codec] : undefined) : undefined,
         hcm,
         tcp: spec.tcp
-          ? new TcpProxy(spec.tcp, { store: o.runtime.store, clusters: o.runtime.clusters, log: this.log, accessLogSinks: o.runtime.accessLogSinks })
+          ? new TcpProxy(spec.tcp, {
+              store: o.runtime.store,
+              clusters: o.runtime.clusters,
+              log: this.log,
+              accessLogSinks: o.runtime.accessLogSinks,
+              istio: spec.istioStats ? new IstioMetrics(o.runtime.store, o.runtime.node ?? localNodeFromMetadata(undefined), spec.istioStats) : undefined,
+            })
           : undefined,
         pre: spec.network.map((f): PreStage =>
           f.kind === 'rbac'

@@ -15,7 +15,7 @@ import { FILE_ACCESS_LOG_TYPE } from '../../xds/type-urls.ts';
 
 describe('filter chain selection', () => {
   const chain = (index: number, serverNames: string[], transportProtocol = ''): { spec: FilterChainSpec } => ({
-    spec: { index, serverNames, transportProtocol, tls: undefined, hcm: undefined, tcp: undefined, network: [], handshakeTimeoutMs: 0 },
+    spec: { index, serverNames, transportProtocol, tls: undefined, hcm: undefined, tcp: undefined, network: [], istioStats: undefined, handshakeTimeoutMs: 0 },
   });
   const m = new FilterChainMatcher([chain(0, ['*.example.com']), chain(1, ['a.example.com']), chain(2, ['*.b.example.com']), chain(3, [])]);
   const cases: [string | undefined, number | undefined][] = [
@@ -46,6 +46,7 @@ describe('tcp_proxy', () => {
         return undefined;
       },
       stats: { upstream_cx_none_healthy: store.counter('none_healthy') },
+      spec: {},
     };
     const clusters = { get: () => cluster } as unknown as ClusterManager;
     const connect = (hashPolicy: envoy.type.v3.HashPolicy[] | undefined): void => {
@@ -60,7 +61,7 @@ describe('tcp_proxy', () => {
 
   test('access_log: a connection without a healthy host is logged when it closes, with UH, its cluster and addresses; an unknown cluster with NC', async () => {
     const store = new StatsStore();
-    const cluster = { chooseHost: () => undefined, stats: { upstream_cx_none_healthy: store.counter('none_healthy') } };
+    const cluster = { chooseHost: () => undefined, stats: { upstream_cx_none_healthy: store.counter('none_healthy') }, spec: {} };
     const written: [string, string][] = [];
     const sinks = { write: (path: string, text: string) => void written.push([path, text]), close: () => undefined };
     const spec = parseTcpProxy(

@@ -4,6 +4,9 @@
 // name beats the longest matching wildcard (`*.example.com` matches any deeper name), which beats chains
 // without server names; transport_protocol `tls` / `raw_buffer` must agree with what the connection is;
 // no matching chain closes the connection (listener.<addr>.no_filter_chain_match).
+import { ISTIO_STATS_TYPE } from '../../xds/type-urls.ts';
+import type { IstioStatsConfig } from '../stats/istio-metrics.ts';
+import { parsePluginConfig } from '../stats/plugin-config.ts';
 import { durationMs, typedAny, unpackAny, type envoy } from '../../xds/envoy.ts';
 import { HCM_TYPE, NETWORK_RBAC_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE, TYPE_PREFIX } from '../../xds/type-urls.ts';
 import { fieldTable } from '../xds/fields.ts';
@@ -23,6 +26,7 @@ const TCP_PROXY_NAME = TCP_PROXY_TYPE.slice(TYPE_PREFIX.length);
 const NETWORK_RBAC_NAME = NETWORK_RBAC_TYPE.slice(TYPE_PREFIX.length);
 const NETWORK_EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz';
 const NETWORK_EXT_AUTHZ_NAME = NETWORK_EXT_AUTHZ_TYPE.slice(TYPE_PREFIX.length);
+const ISTIO_STATS_NAME = ISTIO_STATS_TYPE.slice(TYPE_PREFIX.length);
 
 /** A network filter before tcp_proxy (AuthorizationPolicy), in chain order. */
 type PreFilterSpec = { kind: 'rbac'; rbac: NetworkRbacFilter } | { kind: 'ext_authz'; extAuthz: NetworkExtAuthzSpec };
@@ -37,6 +41,8 @@ export interface FilterChainSpec {
   tcp: TcpProxySpec | undefined;
   /** Network RBAC and ext_authz filters (AuthorizationPolicy) before tcp_proxy, in chain order. */
   network: PreFilterSpec[];
+  /** Istio's `istio.stats` network filter before tcp_proxy: the connection's istio_tcp_* metrics. */
+  istioStats: IstioStatsConfig | undefined;
   /** transport_socket_connect_timeout (Istio: 15 s); 0 = none. */
   handshakeTimeoutMs: number;
 }
@@ -80,6 +86,7 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
     // Network RBAC and ext_authz filters, then exactly one terminal filter: what istiod builds (AuthorizationPolicy
     // filters only before tcp_proxy).
     const network: PreFilterSpec[] = [];
+    let istioStats: IstioStatsConfig | undefined;
     for (const [j, rf] of filters.slice(0, -1).entries()) {
       checkNetworkFilter(rf, `${wc}.filters[${j}]`);
       const rc = rf.typed_config ?? { '@type': '' };
@@ -87,9 +94,10 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
       if (anyType(rc) === NETWORK_RBAC_NAME) network.push({ kind: 'rbac', rbac: parseNetworkRbac(unpackAny(rc, NETWORK_RBAC_TYPE), w) });
       else if (anyType(rc) === NETWORK_EXT_AUTHZ_NAME)
         network.push({ kind: 'ext_authz', extAuthz: parseNetworkExtAuthz(unpackAny(rc, NETWORK_EXT_AUTHZ_TYPE), w) });
+      else if (anyType(rc) === ISTIO_STATS_NAME) istioStats = parsePluginConfig(unpackAny(rc, ISTIO_STATS_TYPE), w);
       else
         throw new ConfigError(
-          `${wc}.filters[${j}]: network filter '${rf.name ?? ''}' (${anyType(rc)}) is not supported by this proxy (only envoy.filters.network.rbac and envoy.filters.network.ext_authz may precede tcp_proxy)`,
+          `${wc}.filters[${j}]: network filter '${rf.name ?? ''}' (${anyType(rc)}) is not supported by this proxy (only envoy.filters.network.rbac, envoy.filters.network.ext_authz and istio.stats may precede tcp_proxy)`,
         );
     }
     const last = filters.length - 1;
@@ -102,9 +110,9 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
     if (t === HCM_NAME) hcm = parseHcm(unpackAny(cfg, HCM_TYPE), `${wc} HttpConnectionManager`);
     else if (t === TCP_PROXY_NAME) tcp = parseTcpProxy(unpackAny(cfg, TCP_PROXY_TYPE), `${wc} TcpProxy`);
     else throw new ConfigError(`${wc}.filters[${last}]: network filter '${f.name ?? ''}' (${t}) is not supported by this proxy`);
-    if (hcm && network.length > 0)
+    if (hcm && (network.length > 0 || istioStats))
       throw new ConfigError(
-        `${wc}: network RBAC or ext_authz before the http_connection_manager is not supported by this proxy (istiod uses the HTTP filters there)`,
+        `${wc}: network RBAC, ext_authz or istio.stats before the http_connection_manager is not supported by this proxy (istiod uses the HTTP filters there)`,
       );
     out.push({
       index: i,
@@ -114,6 +122,7 @@ export function parseFilterChains(l: Listener, where: string): FilterChainSpec[]
       hcm,
       tcp,
       network,
+      istioStats,
       handshakeTimeoutMs: durationMs(fc.transport_socket_connect_timeout, 0),
     });
   }

@@ -106,13 +106,13 @@ describe('network RBAC (AuthorizationPolicy on a TCP server) in the proxy', () =
     assert.equal(await stat('tcp.rbac.denied'), denied + 1);
   });
 
-  test('a network filter other than RBAC or ext_authz before tcp_proxy is NACKed; the accepted listener keeps its policy', async () => {
+  test('a network filter other than RBAC, ext_authz or istio.stats before tcp_proxy is NACKed; the accepted listener keeps its policy', async () => {
     const tcpProxy = { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'x', cluster: CLUSTER };
     ads.set(LISTENER_TYPE, [tcpListener(port, [{ name: 'envoy.filters.network.tcp_proxy', typed_config: tcpProxy }])]);
     await eventually('the NACK', () =>
       ads
         .requestsOf(LISTENER_TYPE)
-        .some((r) => /only envoy.filters.network.rbac and envoy.filters.network.ext_authz may precede/.test(r.error_detail?.message ?? ''))
+        .some((r) => /only envoy.filters.network.rbac, envoy.filters.network.ext_authz and istio.stats may precede/.test(r.error_detail?.message ?? ''))
         ? true
         : undefined,
     );

@@ -14,7 +14,8 @@ import { StatScope, type StatsStore } from '../stats/store.ts';
 import { CX } from '../upstream/resource-manager.ts';
 import { xxHash64 } from '../upstream/xxhash64.ts';
 import { plainIp } from '../http/request-headers.ts';
-import { NC, UF, UH } from '../http/response-flags.ts';
+import { NC, UF, UH, formatResponseFlags } from '../http/response-flags.ts';
+import type { Destination, IstioMetrics } from '../stats/istio-metrics.ts';
 import { compileAccessLogs, type CompiledAccessLog } from '../access-log/access-log-config.ts';
 import { connectionEntry, connectionLog, type ConnectionLog } from '../access-log/connection-entry.ts';
 import type { AccessLogSinks } from '../access-log/text-format.ts';
@@ -84,6 +85,41 @@ function sourceIpHash(down: Duplex): bigint | undefined {
   return ip ? xxHash64(plainIp(ip)) : undefined;
 }
 
+interface TcpDestination extends Destination {
+  /** The upstream connection is up: Istio's upstream metadata exchange has run, the filter reports from then on. */
+  connected: boolean;
+}
+
+/**
+ * istio_stats on a TCP connection, as a gateway reports it: every tcp_reporting_duration once the upstream
+ * connection is up (the upstream metadata exchange then settled that there is no peer metadata), and when the
+ * connection closes: `opened` once with the tags fixed then, the bytes since the last report, `closed` at the end.
+ */
+function reportIstioTcp(m: IstioMetrics, down: Duplex, cl: ConnectionLog, dest: TcpDestination): void {
+  let h: ReturnType<IstioMetrics['tcpHandles']> | undefined;
+  let sent = 0;
+  let received = 0;
+  const report = (): NonNullable<typeof h> => {
+    if (!h) {
+      h = m.tcpHandles(dest, formatResponseFlags(cl.responseFlags));
+      m.add(h.opened, 1);
+    }
+    m.add(h.sent, cl.bytesSent - sent);
+    m.add(h.received, cl.bytesReceived - received);
+    sent = cl.bytesSent;
+    received = cl.bytesReceived;
+    return h;
+  };
+  const timer = setInterval(() => {
+    if (dest.connected) report();
+  }, m.config.tcpReportingMs);
+  timer.unref();
+  down.once('close', () => {
+    clearInterval(timer);
+    m.add(report().closed, 1);
+  });
+}
+
 export class TcpProxy {
   readonly spec: TcpProxySpec;
   private readonly scope: StatScope;
@@ -94,8 +130,15 @@ export class TcpProxy {
   private readonly s: Record<string, number>;
   private readonly total: number;
 
-  constructor(spec: TcpProxySpec, o: { store: StatsStore; clusters: ClusterManager; log: Logger; accessLogSinks?: AccessLogSinks }) {
+  /** Istio's stats filter of the chain (istio_tcp_* metrics), when it has one. */
+  private readonly istio: IstioMetrics | undefined;
+
+  constructor(
+    spec: TcpProxySpec,
+    o: { store: StatsStore; clusters: ClusterManager; log: Logger; accessLogSinks?: AccessLogSinks; istio?: IstioMetrics | undefined },
+  ) {
     this.spec = spec;
+    this.istio = o.istio;
     this.sinks = o.accessLogSinks;
     this.store = o.store;
     this.clusters = o.clusters;
@@ -140,7 +183,9 @@ export class TcpProxy {
     down.once('close', () => st.dec(s.downstream_cx_active as number));
     const logs = this.spec.accessLogs;
     const sinks = this.sinks;
-    const cl = logs.length && sinks ? connectionLog(socket ?? down, sni) : undefined;
+    const cl = (logs.length && sinks) || this.istio ? connectionLog(socket ?? down, sni) : undefined;
+    const dest: TcpDestination = { clusterName: '', service: undefined, workload: '', routeName: '', authority: '', connected: false };
+    if (this.istio && cl) reportIstioTcp(this.istio, down, cl, dest);
     if (cl && sinks)
       down.once('close', () => {
         const e = connectionEntry(cl);
@@ -156,6 +201,8 @@ export class TcpProxy {
       return;
     }
     if (cl) cl.upstreamCluster = clusterName;
+    dest.clusterName = clusterName;
+    dest.service = cluster.spec.istioService;
     const host = cluster.chooseHost(this.spec.hashSourceIp ? sourceIpHash(down) : undefined);
     if (!host) {
       if (cl) cl.responseFlags |= UH;
@@ -166,6 +213,7 @@ export class TcpProxy {
     down.pause();
     const cs = cluster.stats;
     if (cl) cl.upstreamHost = host.key;
+    dest.workload = host.workload;
     const onUp = (err: Error | null, up: Socket | null): void => {
       if (err || !up) {
         if (cl) cl.responseFlags |= UF;
@@ -178,6 +226,7 @@ export class TcpProxy {
       }
       st.inc(cs.upstream_cx_total);
       st.inc(cs.upstream_cx_active);
+      dest.connected = true;
       cluster.resources.inc(CX);
       up.once('close', () => {
         st.dec(cs.upstream_cx_active);

@@ -13,6 +13,8 @@ import { HISTOGRAM, type StatSample } from './store.ts';
 export type MergeRule = 'sum' | 'main' | 'max';
 
 const SUMMED_SERVER = new Set(['server.total_connections', 'server.memory_allocated', 'server.memory_heap_size']);
+/** istio_build: 1 in every thread that built Istio's stats filter; one process reports it once. */
+const ISTIO_BUILD = 'istiocustom.istio_build.';
 const MAIN_PREFIX = /^(server|cluster_manager|listener_manager|control_plane|runtime|sds)\./;
 const CLUSTER_CONFIG =
   /\.(outlier_detection\.[a-z_0-9]+|membership_(total|healthy|degraded|excluded|change)|max_host_weight|version|update_(attempt|success|failure|empty|no_rebuild|rejected)|assignment_(stale|timeout_received|use_cached)|init_fetch_timeout|warming_state)$/;
@@ -20,7 +22,7 @@ const CIRCUIT_BREAKER = /\.circuit_breakers\.(default|high)\.[a-z_]+$/;
 
 export function mergeRule(name: string): MergeRule {
   if (SUMMED_SERVER.has(name)) return 'sum';
-  if (MAIN_PREFIX.test(name)) return 'main';
+  if (MAIN_PREFIX.test(name) || name.startsWith(ISTIO_BUILD)) return 'main';
   if (name.startsWith('cluster.')) {
     if (CIRCUIT_BREAKER.test(name)) return 'max';
     if (CLUSTER_CONFIG.test(name)) return 'main';

@@ -146,8 +146,15 @@ export function extractTags(statName: string): TaggedName {
   return { name, tags };
 }
 
+/**
+ * Istio's stats filter registers its stats under this custom stat namespace: Prometheus shows them without it and
+ * without the `envoy_` prefix (`istio_requests_total`).
+ */
+export const ISTIO_CUSTOM_NAMESPACE = 'istiocustom.';
+
 function prometheusName(name: string): string {
-  let out = 'envoy_' + name.replace(/[^a-zA-Z0-9_]/g, '_');
+  const custom = name.startsWith(ISTIO_CUSTOM_NAMESPACE);
+  let out = (custom ? '' : 'envoy_') + (custom ? name.slice(ISTIO_CUSTOM_NAMESPACE.length) : name).replace(/[^a-zA-Z0-9_]/g, '_');
   if (/^[0-9]/.test(out)) out = '_' + out;
   return out;
 }
@@ -191,7 +198,7 @@ export function renderPrometheus(samples: StatSample[], mode?: HistogramBucketsM
   const summary = mode === 'summary';
   const groups = [new Map<string, string[]>(), new Map<string, string[]>(), new Map<string, string[]>()];
   for (const s of samples) {
-    const t = extractTags(s.name);
+    const t = s.tags ?? extractTags(s.name);
     const metric = prometheusName(t.name);
     const tags = t.tags.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
     const g = groups[s.kind === COUNTER ? 0 : s.kind === HISTOGRAM ? 2 : 1] as Map<string, string[]>;

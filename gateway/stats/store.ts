@@ -35,8 +35,18 @@ interface HistogramState {
   sample: HistogramSample | undefined;
 }
 
-/** A worker's histogram values since the last flush: name, bin codes, counts. */
-export type HistogramDelta = [string, number[], number[]];
+/**
+ * A stat created with explicit tags (Envoy's StatNameTagVector, as Istio's stats filter makes them): the
+ * tag-extracted name and the tags, in order. Prometheus shows these as they are instead of applying the
+ * bootstrap's tag extraction rules to the full name.
+ */
+export interface StatTags {
+  name: string;
+  tags: readonly (readonly [string, string])[];
+}
+
+/** A worker's histogram values since the last flush: name, bin codes, counts (and the tags of a tagged histogram). */
+export type HistogramDelta = [string, number[], number[]] | [string, number[], number[], StatTags];
 
 const INITIAL = 1024;
 
@@ -53,6 +63,7 @@ export class StatsStore {
   /** Gauges whose value is computed at scrape time (server.uptime, membership counts...). */
   private computed = new Map<number, () => number>();
   private hists: (HistogramState | undefined)[] = [];
+  private tagged = new Map<number, StatTags>();
 
   /** Acquires (creating if needed) a stat and returns its index. Pair with release(). */
   acquire(name: string, kind: StatKind | typeof DYNAMIC_HISTOGRAM): number {
@@ -93,6 +104,16 @@ export class StatsStore {
     return this.acquire(name, DYNAMIC_HISTOGRAM);
   }
 
+  /**
+   * A stat with explicit tags (never released: Envoy keeps Istio's stats for the life of their scope, one series
+   * per distinct tag set). `kind` HISTOGRAM makes a histogram shown once values were recorded.
+   */
+  taggedStat(name: string, kind: StatKind, tags: StatTags): number {
+    const idx = this.acquire(name, kind === HISTOGRAM ? DYNAMIC_HISTOGRAM : kind);
+    this.tagged.set(idx, tags);
+    return idx;
+  }
+
   /** A gauge read from `fn` when stats are rendered. */
   computedGauge(name: string, fn: () => number): number {
     const idx = this.acquire(name, GAUGE);
@@ -108,6 +129,7 @@ export class StatsStore {
     if (name !== undefined) this.byName.delete(name);
     this.names[idx] = undefined;
     this.computed.delete(idx);
+    this.tagged.delete(idx);
     this.hists[idx] = undefined;
     this.values[idx] = 0;
     this.used[idx] = 0;
@@ -147,7 +169,8 @@ export class StatsStore {
     for (const [idx, h] of this.hists.entries()) {
       const name = this.names[idx];
       if (!h?.pending || h.pending.size === 0 || name === undefined) continue;
-      out.push([name, [...h.pending.keys()], [...h.pending.values()]]);
+      const tags = this.tagged.get(idx);
+      out.push(tags ? [name, [...h.pending.keys()], [...h.pending.values()], tags] : [name, [...h.pending.keys()], [...h.pending.values()]]);
       h.pending.clear();
     }
     return out;
@@ -167,8 +190,10 @@ export class StatsStore {
       }
     }
     for (const list of workers) {
-      for (const [name, codes, counts] of list) {
-        const idx = this.byName.get(name);
+      for (const [name, codes, counts, tags] of list) {
+        // A tagged histogram only a worker has recorded yet: the main thread's store creates it, as Envoy's
+        // parent histogram exists for every thread-local one.
+        const idx = this.byName.get(name) ?? (tags ? this.taggedStat(name, HISTOGRAM, tags) : undefined);
         if (idx === undefined || !isHistogramKind(this.kinds[idx])) continue;
         let bins = incoming.get(idx);
         if (!bins) incoming.set(idx, (bins = new Map<number, number>()));
@@ -220,12 +245,16 @@ export class StatsStore {
         const h = this.hists[i];
         const merged = h?.merged === true;
         if (kind === DYNAMIC_HISTOGRAM && !merged) continue;
-        out.push({ name, kind: HISTOGRAM, value: 0, used: merged, histogram: h?.sample ?? EMPTY_HISTOGRAM });
+        const sample: StatSample = { name, kind: HISTOGRAM, value: 0, used: merged, histogram: h?.sample ?? EMPTY_HISTOGRAM };
+        const tags = this.tagged.get(i);
+        out.push(tags ? { ...sample, tags } : sample);
         continue;
       }
       const fn = this.computed.get(i);
       const value = fn ? fn() : (this.values[i] ?? 0);
-      out.push({ name, kind: kind === COUNTER ? COUNTER : GAUGE, value, used: this.used[i] === 1 || value !== 0 || fn !== undefined });
+      const sample: StatSample = { name, kind: kind === COUNTER ? COUNTER : GAUGE, value, used: this.used[i] === 1 || value !== 0 || fn !== undefined };
+      const tags = this.tagged.get(i);
+      out.push(tags ? { ...sample, tags } : sample);
     }
     out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return out;
@@ -255,6 +284,8 @@ export interface StatSample {
   used: boolean;
   /** Histograms: the statistics of the last flush interval and of all flushes (Envoy's ParentHistogram). */
   histogram?: HistogramSample;
+  /** A stat created with explicit tags (taggedStat). */
+  tags?: StatTags;
 }
 
 export interface HistogramSample {

@@ -84,6 +84,26 @@ export interface ClusterSpec {
   respectDnsTtl: boolean;
   /** ORIGINAL_DST clusters: original_dst_lb_config and cleanup_interval. */
   originalDst?: OriginalDstConfig | undefined;
+  /** metadata.filter_metadata.istio.services[0]: the service Istio's stats report as destination_service. */
+  istioService?: IstioService | undefined;
+}
+
+/** A service of a cluster's Istio metadata (host `reviews.default.svc.cluster.local`, name `reviews`). */
+export interface IstioService {
+  host: string;
+  name: string;
+}
+
+/** The first of `filter_metadata.istio.services` (istio_stats reads only that one), when it names a host. */
+function istioServiceOf(m: envoy.config.core.v3.Metadata | undefined): IstioService | undefined {
+  const services = m?.filter_metadata?.istio?.services;
+  const first = Array.isArray(services) ? (services[0] as unknown) : undefined;
+  if (typeof first !== 'object' || first === null) return undefined;
+  const o = first as Record<string, unknown>;
+  const host = typeof o.host === 'string' ? o.host : '';
+  // Without a name the stats filter takes the host's first label.
+  const name = typeof o.name === 'string' ? o.name : (host.split('.')[0] ?? '');
+  return host || name ? { host, name } : undefined;
 }
 
 type EnvoyCluster = envoy.config.cluster.v3.Cluster;
@@ -114,7 +134,7 @@ const checkCluster = fieldTable('envoy.config.cluster.v3.Cluster', {
   http2_protocol_options: true,
   original_dst_lb_config: true,
   cleanup_interval: true,
-  metadata: "Istio's service labels for telemetry; no filter here reads cluster metadata",
+  metadata: true,
   per_connection_buffer_limit_bytes:
     "bodies stream with node's backpressure (the upstream socket's 256 KiB high-water mark), not Envoy's per-connection buffers",
   dns_lookup_family: 'names always resolve to IPv4 addresses (V4_ONLY, what Istio sets for IPv4 clusters)',
@@ -394,6 +414,7 @@ export function parseCluster(c: EnvoyCluster): ClusterSpec {
     highThresholds: cb.high,
     dnsRefreshMs: durationMs(c.dns_refresh_rate, 5000),
     loadAssignment: c.load_assignment,
+    istioService: istioServiceOf(c.metadata),
     http2: http.http2,
     http2Settings: http.http2Settings,
     useDownstreamProtocol: http.useDownstreamProtocol,
@@ -446,6 +467,8 @@ export interface HostSpec {
   priority: number;
   hostname: string;
   locality: { region: string; zone: string; sub_zone: string };
+  /** metadata.filter_metadata.istio.workload: Istio's `name;namespace;canonical;revision;cluster` of the endpoint. */
+  workload: string;
 }
 
 const checkLoadAssignment = fieldTable('envoy.config.endpoint.v3.ClusterLoadAssignment', {
@@ -471,7 +494,7 @@ const checkLbEndpoint = fieldTable('envoy.config.endpoint.v3.LbEndpoint', {
   endpoint: true,
   health_status: true,
   load_balancing_weight: true,
-  metadata: "Istio's workload labels and TLS mode for telemetry and auto-mTLS; no filter here reads them",
+  metadata: true,
 });
 const checkEndpoint = fieldTable('envoy.config.endpoint.v3.Endpoint', {
   address: true,
@@ -518,7 +541,17 @@ export function parseLoadAssignment(cla: ClusterLoadAssignment, where: string, a
       if (health === undefined) throw new ConfigError(`${we}: unknown health_status`);
       const lbw = e.load_balancing_weight ?? 1;
       if (lbw < 1) throw new ConfigError(`${we}.load_balancing_weight must be at least 1`);
-      out.push({ address, port: sa.port_value ?? 0, weight: lbw, health, priority, hostname: ep.hostname ?? '', locality });
+      const workload = e.metadata?.filter_metadata?.istio?.workload;
+      out.push({
+        address,
+        port: sa.port_value ?? 0,
+        weight: lbw,
+        health,
+        priority,
+        hostname: ep.hostname ?? '',
+        locality,
+        workload: typeof workload === 'string' ? workload : '',
+      });
     }
   }
   return out;
@@ -731,6 +764,7 @@ export class Cluster {
       h.priority = s.priority;
       h.hostname = s.hostname;
       h.locality = s.locality;
+      h.workload = s.workload;
       next.push(h);
     }
     this.hosts = next;
@@ -1039,6 +1073,7 @@ export class Cluster {
           priority: h.priority,
           hostname: h.hostname,
           locality: h.locality,
+          workload: h.workload,
         })),
       );
     }

@@ -43,6 +43,8 @@ export class Host {
   priority = 0;
   hostname = '';
   locality: Locality = { region: '', zone: '', sub_zone: '' };
+  /** Istio's endpoint metadata (`name;namespace;canonical;revision;cluster`), '' without: istio_stats' destination peer. */
+  workload = '';
   /** In-flight requests (least-request LB and /clusters rq_active). */
   activeRq = 0;
   // Per-host stats as /clusters prints them.

@@ -80,6 +80,7 @@ test('slow start on a Cluster: a host added later ramps up from min_weight_perce
         priority: 0,
         hostname: '',
         locality: { region: '', zone: '', sub_zone: '' },
+        workload: '',
       })),
     );
     let fresh = 0;

@@ -2,6 +2,7 @@
 // in the order they are sent; every request that wants an answer carries an id the reply repeats.
 import type { Update } from '../data-plane.ts';
 import type { HistogramDelta, StatSample } from '../stats/store.ts';
+import type { LocalNode } from '../stats/istio-metrics.ts';
 import type { EjectionType } from '../upstream/outlier-detector.ts';
 
 export interface WorkerSettings {
@@ -15,6 +16,7 @@ export interface WorkerSettings {
   logLevel: string;
   /** Outlier-detection streaks and ejections shared by all workers (shared-counters.ts). */
   sharedCounters: SharedArrayBuffer;
+  node?: LocalNode | undefined;
 }
 
 export type ToWorker =

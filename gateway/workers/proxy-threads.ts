@@ -8,6 +8,7 @@ import type { BindAddress, RefusedBinds } from '../listener/listener-manager.ts'
 import { probeExclusiveBind } from '../listener/port-probe.ts';
 import { mergeSamples } from '../stats/merge.ts';
 import type { StatSample } from '../stats/store.ts';
+import type { LocalNode } from '../stats/istio-metrics.ts';
 import type { WorkerSharing } from '../upstream/worker-sharing.ts';
 import { LISTENER_TYPE } from '../../xds/type-urls.ts';
 import { SharedCounters } from './shared-counters.ts';
@@ -25,6 +26,8 @@ export interface ProxyThreadsOptions {
   dnsServer: string | undefined;
   /** Envoy's own address for x-forwarded-for. */
   localAddress: string;
+  /** The gateway's identity from its node metadata (Istio's stats). */
+  node?: LocalNode | undefined;
 }
 
 /** The addresses another process holds, with the bind error, from one exclusive bind of each. */
@@ -64,6 +67,7 @@ export class ProxyThreads {
       dnsServer: o.dnsServer,
       localAddress: o.localAddress,
       logLevel: o.log.level,
+      node: o.node,
     };
     const workers = shared
       ? new WorkerPool(threads, { ...workerSettings, sharedCounters: shared.buffer }, this.log, () => this.main.current(), onMain ? 1 : 0)
@@ -80,6 +84,7 @@ export class ProxyThreads {
       accessLog: o.accessLog,
       dnsServer: o.dnsServer,
       localAddress: o.localAddress,
+      node: o.node,
       reusePort: workers !== undefined,
       worker: onMain ? 0 : -1,
       sharing,

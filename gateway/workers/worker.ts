@@ -23,6 +23,7 @@ const dp = createDataPlane({
   accessLogSinks: forwardingAccessLogSinks((path, text) => port.postMessage({ op: 'access_log', text, path } satisfies FromWorker)),
   dnsServer: settings.dnsServer,
   localAddress: settings.localAddress,
+  node: settings.node,
   reusePort: true,
   worker: settings.index,
   sharing: {

@@ -1,0 +1,427 @@
+// Istio's standard metrics as its stats filter (istio/proxy source/extensions/filters/http/istio_stats) reports
+// them from a gateway: a gateway listener is OUTBOUND, so the filter reports as the client side
+// (`reporter="source"`). The source is the gateway itself (its node metadata); the destination service comes from
+// the cluster's Istio metadata (`istio.services[0]`) and the destination workload from the chosen endpoint's
+// (`istio.workload`: `name;namespace;canonical;revision;cluster`), since a gateway exchanges no peer metadata with
+// pods that have no sidecar. Values that are not known are `unknown` (a canonical revision `latest`), exactly as
+// the filter writes them.
+//
+// Stats are tagged (StatsStore.taggedStat): one series per distinct tag set, kept for the life of the process, as
+// Envoy keeps them for the life of the listener's scope. Label sets are bounded by what the tags can take: the
+// gateway's clusters x their endpoints' workloads x response codes x flags x gRPC statuses.
+import type { StatsStore, StatTags } from './store.ts';
+import { COUNTER, GAUGE, HISTOGRAM } from './store.ts';
+import { ISTIO_CUSTOM_NAMESPACE } from './render.ts';
+import type { IstioService } from '../upstream/cluster.ts';
+
+/** The gateway's own identity, from its node metadata (NAMESPACE, WORKLOAD_NAME, LABELS, CLUSTER_ID, ISTIO_VERSION). */
+export interface LocalNode {
+  workloadName: string;
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  clusterId: string;
+  istioVersion: string;
+}
+
+/** The node fields istio_stats reads, from Envoy's node metadata (what the proxy sends in its xDS requests). */
+export function localNodeFromMetadata(metadata: Readonly<Record<string, unknown>> | undefined): LocalNode {
+  const m = metadata ?? {};
+  const str = (k: string): string => (typeof m[k] === 'string' ? m[k] : '');
+  const labels: Record<string, string> = {};
+  const raw = m.LABELS;
+  if (typeof raw === 'object' && raw !== null) for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') labels[k] = v;
+  return { workloadName: str('WORKLOAD_NAME'), namespace: str('NAMESPACE'), labels, clusterId: str('CLUSTER_ID'), istioVersion: str('ISTIO_VERSION') };
+}
+
+/** The metrics the filter defines (the Telemetry API's names without `istio_`). */
+export const STANDARD_METRICS = [
+  'requests_total',
+  'request_duration_milliseconds',
+  'request_bytes',
+  'response_bytes',
+  'request_messages_total',
+  'response_messages_total',
+  'tcp_connections_opened_total',
+  'tcp_connections_closed_total',
+  'tcp_sent_bytes_total',
+  'tcp_received_bytes_total',
+] as const;
+type StandardMetric = (typeof STANDARD_METRICS)[number];
+
+const STANDARD_TAGS = new Set([
+  'reporter',
+  'source_workload',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_cluster',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_cluster',
+  'request_protocol',
+  'response_flags',
+  'connection_security_policy',
+  'response_code',
+  'grpc_response_status',
+]);
+
+/** What a dimension expression can read about one request or connection. */
+export interface ExpressionInput {
+  method: string;
+  path: string;
+  host: string;
+  /** Request headers, flat [name, value, ...] with lowercase names. */
+  headers: readonly string[] | undefined;
+  responseCode: number;
+  protocol: string;
+}
+
+/** A dimension's value: undefined when the expression cannot be evaluated (Envoy then writes `unknown`). */
+type Expression = (i: ExpressionInput) => string | undefined;
+
+const HEADER_EXPR = /^request\.headers\[\s*(['"])([^'"]+)\1\s*\]$/;
+const LITERAL_EXPR = /^(['"])([^'"\\]*)\1$/;
+
+/**
+ * The CEL expressions Istio's docs use for tag values: string literals, request headers, method, host, path,
+ * url_path, scheme-less protocol and the response code. Others evaluate to nothing (the tag is `unknown`).
+ */
+function compileExpression(expr: string): Expression {
+  const e = expr.trim();
+  const lit = LITERAL_EXPR.exec(e);
+  if (lit) {
+    const v = lit[2] ?? '';
+    return () => v;
+  }
+  const hdr = HEADER_EXPR.exec(e);
+  if (hdr) {
+    const name = (hdr[2] ?? '').toLowerCase();
+    return (i) => {
+      const h = i.headers;
+      if (!h) return undefined;
+      for (let k = 0; k < h.length; k += 2) if (h[k] === name) return h[k + 1];
+      return undefined;
+    };
+  }
+  switch (e) {
+    case 'request.method':
+      return (i) => i.method;
+    case 'request.host':
+      return (i) => i.host;
+    case 'request.path':
+      return (i) => i.path;
+    case 'request.url_path':
+      return (i) => {
+        const q = i.path.indexOf('?');
+        return q < 0 ? i.path : i.path.slice(0, q);
+      };
+    case 'request.protocol':
+      return (i) => i.protocol;
+    case 'response.code':
+      return (i) => String(i.responseCode);
+    default:
+      return () => undefined;
+  }
+}
+
+/** stats.PluginConfig as the proxy applies it. */
+export interface IstioStatsConfig {
+  disableHostHeaderFallback: boolean;
+  /** tcp_reporting_duration (default 5 s): how often an open TCP connection's counters are reported. */
+  tcpReportingMs: number;
+  /** Metrics not reported (MetricConfig.drop). */
+  drop: ReadonlySet<string>;
+  /** Per metric: standard tags removed (no value) or given by an expression; then tags added, in order. */
+  overrides: ReadonlyMap<string, { replace: ReadonlyMap<string, Expression | null>; add: readonly (readonly [string, Expression])[] }>;
+  /** Expression strings that evaluate to nothing here (logged once when the config is built). */
+  unsupported: readonly string[];
+}
+
+/** Raw MetricConfig entries (proto3 JSON) into the per-metric overrides istio_stats builds (Config's constructor). */
+export function compileStatsConfig(c: {
+  disableHostHeaderFallback: boolean;
+  tcpReportingMs: number;
+  metrics: readonly { name: string; drop: boolean; tagsToRemove: readonly string[]; dimensions: Readonly<Record<string, string>> }[];
+}): IstioStatsConfig {
+  const drop = new Set<string>();
+  const overrides = new Map<string, { replace: Map<string, Expression | null>; add: [string, Expression][] }>();
+  const unsupported: string[] = [];
+  const target = (m: string): { replace: Map<string, Expression | null>; add: [string, Expression][] } => {
+    let o = overrides.get(m);
+    if (!o) overrides.set(m, (o = { replace: new Map(), add: [] }));
+    return o;
+  };
+  const metricsOf = (name: string): readonly string[] =>
+    name === '' ? STANDARD_METRICS : (STANDARD_METRICS as readonly string[]).includes(name) ? [name] : [];
+  for (const m of c.metrics) {
+    if (m.drop) {
+      if ((STANDARD_METRICS as readonly string[]).includes(m.name)) drop.add(m.name);
+      continue;
+    }
+    for (const tag of m.tagsToRemove) {
+      if (!STANDARD_TAGS.has(tag)) continue;
+      for (const metric of metricsOf(m.name)) target(metric).replace.set(tag, null);
+    }
+    // The filter adds dimensions in tag-name order.
+    for (const tag of Object.keys(m.dimensions).sort()) {
+      const expr = m.dimensions[tag] ?? '';
+      const compiled = compileExpression(expr);
+      if (compiled({ method: '', path: '', host: '', headers: [], responseCode: 0, protocol: '' }) === undefined && !HEADER_EXPR.test(expr.trim()))
+        unsupported.push(expr);
+      for (const metric of metricsOf(m.name)) {
+        const o = target(metric);
+        if (STANDARD_TAGS.has(tag)) o.replace.set(tag, compiled);
+        else o.add.push([tag, compiled]);
+      }
+    }
+  }
+  return { disableHostHeaderFallback: c.disableHostHeaderFallback, tcpReportingMs: c.tcpReportingMs, drop, overrides, unsupported };
+}
+
+const UNKNOWN = 'unknown';
+
+/** convertEndpointMetadata: the five fields of an endpoint's `istio.workload`, undefined unless there are five. */
+function endpointPeer(
+  workload: string,
+): { workload: string; namespace: string; canonicalName: string; canonicalRevision: string; cluster: string } | undefined {
+  if (workload === '') return undefined;
+  const p = workload.split(';');
+  if (p.length !== 5) return undefined;
+  return { workload: p[0] ?? '', namespace: p[1] ?? '', canonicalName: p[2] ?? '', canonicalRevision: p[3] ?? '', cluster: p[4] ?? '' };
+}
+
+/** What the filter knows about where a request or connection went. */
+export interface Destination {
+  /** The upstream cluster's name ('' when none was chosen: no route, a direct response). */
+  clusterName: string;
+  service: IstioService | undefined;
+  /** The chosen endpoint's Istio metadata ('' when none). */
+  workload: string;
+  routeName: string;
+  /** The Host header (the destination when the config allows the fallback). */
+  authority: string;
+}
+
+/** One HTTP stream as the filter's log() sees it. */
+export interface HttpStreamReport extends Destination, ExpressionInput {
+  grpc: boolean;
+  /** The response's grpc-status (trailers, else headers), or undefined. */
+  grpcStatus: number | undefined;
+  /** response flags, short form (`-` when none). */
+  responseFlags: string;
+  durationMs: number;
+  requestBytes: number;
+  responseBytes: number;
+}
+
+/** Envoy's Grpc::Utility::httpToGrpcStatus: a gRPC status for an answer that carried none. */
+function httpToGrpcStatus(code: number): number {
+  switch (code) {
+    case 400:
+      return 13;
+    case 401:
+      return 16;
+    case 403:
+      return 7;
+    case 404:
+      return 12;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14;
+    default:
+      return 2;
+  }
+}
+
+interface HttpHandles {
+  requests: number;
+  duration: number;
+  requestBytes: number;
+  responseBytes: number;
+}
+
+interface TcpHandles {
+  opened: number;
+  closed: number;
+  sent: number;
+  received: number;
+}
+
+/**
+ * One thread's Istio metrics for one filter config: the label values, the tagged stats they map to (cached by
+ * label set), the records. Built per HTTP connection manager or TCP chain that carries the filter.
+ */
+export class IstioMetrics {
+  private readonly store: StatsStore;
+  private readonly node: LocalNode;
+  readonly config: IstioStatsConfig;
+  private readonly source: (readonly [string, string])[];
+  private readonly httpCache = new Map<string, HttpHandles>();
+  private readonly tcpCache = new Map<string, TcpHandles>();
+
+  constructor(store: StatsStore, node: LocalNode, config: IstioStatsConfig) {
+    this.store = store;
+    this.node = node;
+    this.config = config;
+    const l = node.labels;
+    this.source = [
+      ['reporter', 'source'],
+      ['source_workload', node.workloadName],
+      ['source_canonical_service', l['service.istio.io/canonical-name'] ?? ''],
+      ['source_canonical_revision', l['service.istio.io/canonical-revision'] ?? ''],
+      ['source_workload_namespace', node.namespace],
+      ['source_principal', UNKNOWN],
+      ['source_app', l.app ?? ''],
+      ['source_version', l.version ?? ''],
+      ['source_cluster', node.clusterId],
+    ];
+    // recordVersion: istio_build{component="proxy",tag="<ISTIO_VERSION>"} 1.
+    const version = node.istioVersion || UNKNOWN;
+    const build: StatTags = {
+      name: `${ISTIO_CUSTOM_NAMESPACE}istio_build`,
+      tags: [
+        ['component', 'proxy'],
+        ['tag', version],
+      ],
+    };
+    store.set(store.taggedStat(fullName(build), GAUGE, build), 1);
+  }
+
+  /** populatePeerInfo for the client side: the 19 peer tags after `reporter`. */
+  private peerTags(d: Destination): (readonly [string, string])[] {
+    const peer = endpointPeer(d.workload);
+    let serviceHost = '';
+    let serviceName = '';
+    if (!this.config.disableHostHeaderFallback) serviceHost = serviceName = d.authority;
+    if (d.routeName === 'block_all') serviceName = 'BlackHoleCluster';
+    else if (d.routeName === 'allow_any') serviceName = 'PassthroughCluster';
+    else if (d.clusterName === 'BlackHoleCluster' || d.clusterName === 'PassthroughCluster' || d.clusterName.startsWith('InboundPassthroughCluster'))
+      serviceName = d.clusterName;
+    else if (d.service) {
+      serviceHost = d.service.host;
+      serviceName = d.service.name;
+    }
+    const ns = peer?.namespace || UNKNOWN;
+    return [
+      ...this.source,
+      ['destination_workload', peer?.workload || UNKNOWN],
+      ['destination_workload_namespace', ns],
+      ['destination_principal', UNKNOWN],
+      ['destination_app', UNKNOWN],
+      ['destination_version', UNKNOWN],
+      ['destination_service', serviceHost || UNKNOWN],
+      ['destination_canonical_service', peer?.canonicalName || UNKNOWN],
+      ['destination_canonical_revision', peer?.canonicalRevision || 'latest'],
+      ['destination_service_name', serviceName || UNKNOWN],
+      ['destination_service_namespace', ns],
+      ['destination_cluster', peer?.cluster || UNKNOWN],
+    ];
+  }
+
+  /** A metric's stat for a tag set after the config's overrides; -1 when the metric is dropped. */
+  private stat(
+    metric: StandardMetric,
+    kind: typeof COUNTER | typeof HISTOGRAM,
+    tags: readonly (readonly [string, string])[],
+    input: ExpressionInput | undefined,
+  ): number {
+    if (this.config.drop.has(metric)) return -1;
+    const o = this.config.overrides.get(metric);
+    let out = tags;
+    if (o) {
+      const next: [string, string][] = [];
+      for (const [k, v] of tags) {
+        if (!o.replace.has(k)) next.push([k, v]);
+        else {
+          const e = o.replace.get(k);
+          if (e) next.push([k, (input && e(input)) ?? UNKNOWN]);
+        }
+      }
+      for (const [k, e] of o.add) next.push([k, (input && e(input)) ?? UNKNOWN]);
+      out = next;
+    }
+    const t: StatTags = { name: `${ISTIO_CUSTOM_NAMESPACE}istio_${metric}`, tags: out };
+    return this.store.taggedStat(fullName(t), kind, t);
+  }
+
+  /** log(): one finished HTTP stream. */
+  recordHttp(r: HttpStreamReport): void {
+    const grpcStatus = r.grpc ? String(r.grpcStatus ?? httpToGrpcStatus(r.responseCode)) : '';
+    const withExpressions = this.config.overrides.size > 0;
+    const key = withExpressions
+      ? undefined
+      : `${r.clusterName}\0${r.workload}\0${r.routeName}\0${this.config.disableHostHeaderFallback ? '' : r.authority}\0${r.grpc ? 1 : 0}\0${r.responseCode}\0${grpcStatus}\0${r.responseFlags}`;
+    let h = key === undefined ? undefined : this.httpCache.get(key);
+    if (!h) {
+      const tags: (readonly [string, string])[] = [
+        ...this.peerTags(r),
+        ['request_protocol', r.grpc ? 'grpc' : 'http'],
+        ['response_code', String(r.responseCode)],
+        ['grpc_response_status', grpcStatus],
+        ['response_flags', r.responseFlags],
+        ['connection_security_policy', UNKNOWN],
+      ];
+      h = {
+        requests: this.stat('requests_total', COUNTER, tags, r),
+        duration: this.stat('request_duration_milliseconds', HISTOGRAM, tags, r),
+        requestBytes: this.stat('request_bytes', HISTOGRAM, tags, r),
+        responseBytes: this.stat('response_bytes', HISTOGRAM, tags, r),
+      };
+      if (key !== undefined) this.httpCache.set(key, h);
+    }
+    const st = this.store;
+    if (h.requests >= 0) st.inc(h.requests);
+    if (h.duration >= 0) st.record(h.duration, r.durationMs);
+    if (h.requestBytes >= 0) st.record(h.requestBytes, r.requestBytes);
+    if (h.responseBytes >= 0) st.record(h.responseBytes, r.responseBytes);
+  }
+
+  /**
+   * The TCP stats of one connection, tagged as when they were first reported (the first report fixes the tags,
+   * response flags included, as the filter's tag vector is built once).
+   */
+  tcpHandles(d: Destination, responseFlags: string): TcpHandles {
+    const key = `${d.clusterName}\0${d.workload}\0${responseFlags}`;
+    let h = this.tcpCache.get(key);
+    if (!h) {
+      const tags: (readonly [string, string])[] = [
+        ...this.peerTags(d),
+        ['request_protocol', 'tcp'],
+        ['response_flags', responseFlags],
+        ['connection_security_policy', UNKNOWN],
+      ];
+      h = {
+        opened: this.stat('tcp_connections_opened_total', COUNTER, tags, undefined),
+        closed: this.stat('tcp_connections_closed_total', COUNTER, tags, undefined),
+        sent: this.stat('tcp_sent_bytes_total', COUNTER, tags, undefined),
+        received: this.stat('tcp_received_bytes_total', COUNTER, tags, undefined),
+      };
+      this.tcpCache.set(key, h);
+    }
+    return h;
+  }
+
+  add(idx: number, by: number): void {
+    if (idx >= 0 && by > 0) this.store.inc(idx, by);
+  }
+}
+
+/** Envoy's full name of a tagged stat: the name, then `.tag.value` for each tag. */
+function fullName(t: StatTags): string {
+  let s = t.name;
+  for (const [k, v] of t.tags) s += `.${k}.${v}`;
+  return s;
+}
