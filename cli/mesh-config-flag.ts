@@ -11,7 +11,8 @@ const MESH_CONFIG_HELP = [
   "i.e. meshConfig: in Istio's Helm values): rootNamespace, trustDomain,",
   'extensionProviders (ext_authz for CUSTOM AuthorizationPolicies), defaultConfig.',
   'Re-read when it changes; an invalid file is logged and the last good one kept',
-  "(default: istiod's defaults; see docs/mesh-config.md)",
+  "(default: an Istio install's: istiod's defaults with Istio's standard metrics on;",
+  'see docs/mesh-config.md)',
 ];
 
 /** The flag's --help lines, its description starting at column `column` as the command's other flags do. */

@@ -10,7 +10,7 @@ import { Translator } from './translate/translate.ts';
 import type { Kind } from './model/objects.ts';
 import { JwksResolver } from './jwks/resolver.ts';
 import type { MeshConfigSource } from './sources/mesh-config-file.ts';
-import { DEFAULT_MESH_CONFIG } from './model/mesh-config.ts';
+import { INSTALLED_MESH_CONFIG } from './model/mesh-config.ts';
 
 export interface ControllerOptions {
   store: ObjectStore;
@@ -37,7 +37,7 @@ export interface ControllerOptions {
    * istiod's environment variables, closed with the controller). A fetch that completes triggers a push.
    */
   jwks?: JwksResolver;
-  /** The mesh config (`--mesh-config`; default: istiod's defaults). A 'change' triggers a push that builds everything. */
+  /** The mesh config (`--mesh-config`; default: an Istio install's, INSTALLED_MESH_CONFIG). A 'change' triggers a push that builds everything. */
   mesh?: MeshConfigSource;
 }
 
@@ -67,7 +67,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const ownJwks = o.jwks === undefined;
   const jwks = o.jwks ?? new JwksResolver({ log, ...JwksResolver.optionsFromEnv(process.env) });
   let lastJwksGeneration = -1;
-  let lastMesh = o.mesh?.current() ?? DEFAULT_MESH_CONFIG;
+  let lastMesh = o.mesh?.current() ?? INSTALLED_MESH_CONFIG;
   /** Kinds changed since the last translation (undefined: not known, build everything). */
   let changedKinds: Set<Kind> | undefined;
   let lastRevision = -1;
@@ -85,7 +85,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     const identity = o.identity();
     const identityKey = JSON.stringify(identity);
     const jwksGeneration = jwks.generation;
-    const mesh = o.mesh?.current() ?? DEFAULT_MESH_CONFIG;
+    const mesh = o.mesh?.current() ?? INSTALLED_MESH_CONFIG;
     if (snapshot.revision === lastRevision && identityKey === lastIdentity && jwksGeneration === lastJwksGeneration && mesh === lastMesh) return;
     lastMesh = mesh;
     // Fetched keys go into listeners: after a JWKS change everything is built again.

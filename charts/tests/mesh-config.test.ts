@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GATEWAY_CHART, only, template, templateError, type K8sObject } from './helm.ts';
 import type { Workload } from './k8s-types.ts';
-import { DEFAULT_MESH_CONFIG, parseMeshConfig } from '../../controller/model/mesh-config.ts';
+import { INSTALLED_MESH_CONFIG, parseMeshConfig } from '../../controller/model/mesh-config.ts';
 
 interface ConfigMap extends K8sObject {
   data: Record<string, string>;
@@ -19,14 +19,24 @@ function meshOf(objects: K8sObject[]): ReturnType<typeof parseMeshConfig> {
 }
 
 describe('charts/gateway meshConfig', () => {
-  test('default values render an empty mesh config, which is istiod defaults (as without --mesh-config)', () => {
+  test("default values render an Istio install's mesh config: istiod's defaults with Istio's standard metrics on (as without --mesh-config)", () => {
     const objects = template(GATEWAY_CHART, INGRESS);
     const cm = only<ConfigMap>(objects, 'ConfigMap');
     assert.equal(cm.metadata.name, `${INGRESS}-mesh`);
     assert.equal(cm.metadata.labels?.app, INGRESS);
     const mesh = meshOf(objects);
     assert.ok(mesh.ok);
-    assert.deepEqual(mesh.mesh, DEFAULT_MESH_CONFIG);
+    assert.deepEqual(mesh.mesh, INSTALLED_MESH_CONFIG);
+    assert.deepEqual(mesh.mesh.defaultMetrics, ['prometheus']);
+  });
+
+  test("meshConfig.defaultProviders replaces the default metrics provider, as in istiod's chart", () => {
+    const off = meshOf(template(GATEWAY_CHART, INGRESS, { setJson: { meshConfig: { defaultProviders: {} } } }));
+    assert.ok(off.ok);
+    assert.deepEqual(off.mesh.defaultMetrics, []);
+    const logging = meshOf(template(GATEWAY_CHART, INGRESS, { setJson: { meshConfig: { defaultProviders: { accessLogging: ['envoy'] } } } }));
+    assert.ok(logging.ok);
+    assert.deepEqual([logging.mesh.defaultMetrics, logging.mesh.defaultAccessLogging], [[], ['envoy']]);
   });
 
   test('meshConfig values reach the controller as the MeshConfig they describe', () => {

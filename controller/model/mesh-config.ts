@@ -183,6 +183,13 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze<MeshConfig>({
   enableTracing: true,
 });
 
+/**
+ * The mesh config of an Istio install whose `meshConfig` values are empty: istiod's chart adds
+ * `defaultProviders: {metrics: [prometheus]}` (Istio's standard metrics) unless meshConfig sets defaultProviders.
+ * What meshgate uses without --mesh-config; the gateway chart renders the same into its ConfigMap.
+ */
+export const INSTALLED_MESH_CONFIG: MeshConfig = Object.freeze<MeshConfig>({ ...DEFAULT_MESH_CONFIG, defaultMetrics: ['prometheus'] });
+
 export type MeshConfigResult = { ok: true; mesh: MeshConfig; warnings: string[] } | { ok: false; errors: string[] };
 
 // ---- a small jsonpb decoder -----------------------------------------------------------------------------
