@@ -131,6 +131,49 @@ describe('Prometheus scraping meshgate local', () => {
       query: () => `envoy_http_downstream_rq_total{${hcm}}`,
       want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
     },
+    // Istio's standard metrics, reported as a gateway reports them (reporter="source", the gateway as source).
+    {
+      name: 'istio_requests_total: the 200s to the web service, by destination service and name',
+      query: () =>
+        `istio_requests_total{reporter="source",source_workload="istio-ingressgateway",source_workload_namespace="istio-system",` +
+        `source_canonical_service="istio-ingressgateway",destination_service="web.default.svc.cluster.local",destination_service_name="web",` +
+        `request_protocol="http",response_code="200",response_flags="-",connection_security_policy="unknown"}`,
+      want: MIX.ok,
+    },
+    {
+      name: 'istio_requests_total: the 404 NR, every destination label unknown',
+      query: () =>
+        `istio_requests_total{reporter="source",destination_service="unknown",destination_service_name="unknown",destination_workload="unknown",` +
+        `destination_canonical_revision="latest",response_code="404",response_flags="NR"}`,
+      want: MIX.noRoute,
+    },
+    {
+      name: 'istio_requests_total: the 503 UH, the service known and no workload',
+      query: () =>
+        `istio_requests_total{reporter="source",destination_service="down.default.svc.cluster.local",destination_service_name="down",` +
+        `destination_workload="unknown",response_code="503",response_flags="UH"}`,
+      want: MIX.noHealthyUpstream,
+    },
+    {
+      name: "Istio's gateway dashboard: requests by response code from the gateway workload",
+      query: () => `sum(istio_requests_total{reporter="source",source_workload="istio-ingressgateway",response_code=~"200|404|503"})`,
+      want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
+    },
+    {
+      name: 'istio_request_duration_milliseconds: one observation per request (the latency panels read its buckets)',
+      query: () => `sum(istio_request_duration_milliseconds_count{reporter="source",source_workload="istio-ingressgateway"})`,
+      want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
+    },
+    {
+      name: 'istio_request_duration_milliseconds: every request under the +Inf bucket',
+      query: () => `sum(istio_request_duration_milliseconds_bucket{reporter="source",le="+Inf"})`,
+      want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
+    },
+    {
+      name: 'istio_request_bytes and istio_response_bytes: one observation each per request',
+      query: () => `sum(istio_request_bytes_count{reporter="source"}) + sum(istio_response_bytes_count{reporter="source"})`,
+      want: 2 * (MIX.ok + MIX.noRoute + MIX.noHealthyUpstream),
+    },
     {
       name: 'a dashboard-style aggregation: sum by response_code over every outbound cluster',
       query: () => `sum(envoy_cluster_upstream_rq{cluster_name=~"outbound\\\\|${bport}\\\\|\\\\|.*",response_code=~"200|503"})`,
@@ -150,6 +193,8 @@ describe('Prometheus scraping meshgate local', () => {
       meta.data.envoy_cluster_upstream_rq_total?.map((m) => m.type),
       ['counter'],
     );
+    // istio_build, once per proxy, without the envoy_ prefix (Istio's custom stat namespace).
+    assert.equal(await prom.value(`count(istio_build{job="${JOB}",component="proxy"})`), 1);
   });
 
   test('after a known request mix (200, 404 NR, 503 UH), PromQL reads Envoy counters with the exact values', async () => {
@@ -166,6 +211,8 @@ describe('Prometheus scraping meshgate local', () => {
       assert.equal(r.status, 503);
       assert.equal(r.body.toString(), 'no healthy upstream');
     }
+    // Histograms show what the last stats flush merged (Envoy's stats_flush_interval, 5 s).
+    await new Promise((r) => setTimeout(r, 5500));
     await prom.scrapedSince(JOB, Date.now());
 
     const got: string[] = [];
@@ -176,7 +223,9 @@ describe('Prometheus scraping meshgate local', () => {
       got.push(`${row.name}: ${v}`);
       want.push(`${row.name}: ${row.want}`);
     }
-    const all = await prom.query(`{__name__=~"envoy_cluster_upstream_rq.*|envoy_http_downstream_rq.*",__name__!~".*_bucket",job="${JOB}"} != 0`);
+    const all = await prom.query(
+      `{__name__=~"envoy_cluster_upstream_rq.*|envoy_http_downstream_rq.*|istio_requests_total",__name__!~".*_bucket",job="${JOB}"} != 0`,
+    );
     assert.deepEqual(got, want, `series scraped:\n${formatSamples(all)}`);
   });
 });
