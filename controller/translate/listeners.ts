@@ -1,6 +1,7 @@
 // Gateway listeners (pilot/pkg/networking/core/gateway.go buildGatewayListeners, listener.go,
 // listener_builder.go buildHTTPConnectionManager): one listener per (bind, resolved port), named
 // `<bind>_<port>`, e.g. `0.0.0.0_8080` for a Gateway port 80 behind a Service 80 -> 8080.
+import { metricsSettings, statsFilters, type StatsFilters } from './stats-filter.ts';
 import { typedAny, type envoy } from '../../xds/envoy.ts';
 import { CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TLS_INSPECTOR_TYPE } from '../../xds/type-urls.ts';
 import type { GatewayServer, MergedServers } from '../model/gateways.ts';
@@ -9,9 +10,9 @@ import type { PushContext } from '../model/push-context.ts';
 import { isHTTP } from '../model/protocol.ts';
 import { adsConfigSource } from './envoy.ts';
 import { tcpProxyFilters, tlsPassthroughChains } from './tcp-routes.ts';
-import { meshMetricsSettings, statsFilters, type StatsFilters } from './stats-filter.ts';
 import { filterAccessLogs, listenerAccessLogs } from './access-log.ts';
 import { downstreamTlsContext, tlsTransportSocket } from './tls.ts';
+import { gatewayTracing } from './tracing.ts';
 import { authorizationNotes, authzContext, rbacHttpFilterGroups, rbacNetworkFilters } from './rbac.ts';
 import { type JwksSource, jwtAuthnFilter } from './jwt-authn.ts';
 import { type GatewayTopologySettings, PROXY_CONFIG_ANNOTATION, gatewayProxyConfig, gatewayTopologySettings } from '../model/proxy-config.ts';
@@ -82,9 +83,6 @@ function gatewayHttpConnectionManager(
     proxy_100_continue: true,
     upgrade_configs: [{ upgrade_type: 'websocket' }],
     stream_idle_timeout: '0s',
-    // meshConfig.enableTracing defaults to true, so istiod writes a tracing block even with no tracer
-    // (PILOT_TRACE_SAMPLING 1%); it is what makes Envoy propagate x-envoy-decorator-operation upstream.
-    tracing: { client_sampling: { value: 100 }, random_sampling: { value: 1 }, overall_sampling: { value: 100 } },
     // meshConfig.pathNormalization DEFAULT.
     normalize_path: true,
     path_with_escaped_slashes_action: 'KEEP_UNCHANGED',
@@ -101,7 +99,10 @@ function hcmFilter(
 ): envoy.config.listener.v3.Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
-    typed_config: typedAny(HCM_TYPE, gatewayHttpConnectionManager(statPrefix, routeName, authz, topology, filterAccessLogs(push))),
+    typed_config: typedAny(HCM_TYPE, {
+      ...gatewayHttpConnectionManager(statPrefix, routeName, authz, topology, filterAccessLogs(push)),
+      ...gatewayTracing(push),
+    }),
   };
 }
 
@@ -290,7 +291,7 @@ export function buildListeners(push: PushContext, jwks: JwksSource): envoy.confi
   const authz: AuthzFilters = {
     http: [...rbac.custom, ...(jwt.filter ? [jwt.filter] : []), ...rbac.rest],
     network: rbacNetworkFilters(push.authorizationPolicies, ctx),
-    stats: statsFilters(meshMetricsSettings(push.mesh)),
+    stats: statsFilters(metricsSettings(push.telemetry.metrics, push.mesh.extensionProviders)),
   };
   push.errors.push(...authorizationNotes(push.authorizationPolicies, ctx), ...jwt.notes);
   const topology = topologyOf(push);

@@ -30,7 +30,7 @@ import { BODY, buildLocalReply, isGrpcContentType } from './local-reply.ts';
 import { GRPC_DEADLINE_EXCEEDED, formatGrpcTimeout, legacyGrpcTimeout, parseGrpcTimeout, streamDuration } from './grpc-timeout.ts';
 import { normalizePath } from './path.ts';
 import { metadataValue } from '../rbac/engine.ts';
-import { parseRequestHeaders, type ParsedRequestHeaders } from './request-headers.ts';
+import { parseRequestHeaders, plainIp, type ParsedRequestHeaders } from './request-headers.ts';
 import { RequestBody } from './request-body.ts';
 import { buildResponseHeaders } from './response-headers.ts';
 import { SERVER_OVERWRITE, SERVER_APPEND_IF_ABSENT, SERVER_PASS_THROUGH } from './hcm-config.ts';
@@ -50,6 +50,7 @@ import { ADMIT_OVERFLOW, ADMIT_PENDING, OVERFLOW_BODY, OVERFLOW_DETAILS, admit, 
 import { grpcToHttpStatus } from '../upstream/grpc-status.ts';
 import { LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_TIMEOUT } from '../upstream/outlier-detector.ts';
 import { PENDING, RETRY, RQ } from '../upstream/resource-manager.ts';
+import type { StreamTrace } from '../tracing/http-tracer.ts';
 
 export interface RequestInfo {
   method: string;
@@ -329,6 +330,8 @@ export class ActiveStream implements FilterCallbacks {
   private setCookies: string[] | undefined;
   /** The raw client connection once an upgrade request went upstream. */
   private upgradeSocket: import('node:net').Socket | undefined;
+  /** The request's spans (an HCM whose tracing has a tracer). */
+  private trace: StreamTrace | undefined;
 
   constructor(hcm: HttpConnectionManager, info: RequestInfo, down: Downstream) {
     this.hcm = hcm;
@@ -419,6 +422,14 @@ export class ActiveStream implements FilterCallbacks {
     st.inc(s.rq_total);
     // The route is resolved before any filter runs (Envoy's refreshCachedRoute in the HCM's decodeHeaders).
     this.resolveRoute();
+    // Then the trace reason (packed into x-request-id) and the request's span, named by the route's decorator.
+    if (hcm.tracer) {
+      const t = hcm.tracer.begin(p.headers, p.requestId, authority, this.startHr);
+      p.requestId = t.requestId;
+      this.trace = t.trace;
+      const decorator = this.cachedRoute?.decorator;
+      if (t.trace && decorator !== undefined) t.trace.setOperation(decorator);
+    }
     // An upgrade (CONNECT counts as one) is refused before any filter, route or no route.
     const upgradeType = this.method === 'CONNECT' ? 'connect' : p.upgrade;
     if (upgradeType !== undefined && this.upgradeRejected(upgradeType, this.cachedRoute)) return;
@@ -894,6 +905,14 @@ export class ActiveStream implements FilterCallbacks {
     (this.triedHosts ??= []).push(host);
     const a = new UpstreamAttempt(this, host);
     this.attempt = a;
+    if (this.trace)
+      this.trace.onUpstreamRequest(
+        this.upstreamHeaders,
+        { name: cluster.name, observabilityName: cluster.spec.observabilityName },
+        host.key,
+        cluster.spec.http2 ? 'HTTP/2' : 'HTTP/1.1',
+        performance.now(),
+      );
     if (adm.result === ADMIT_PENDING) {
       a.pending = true;
       res.inc(PENDING);
@@ -1066,6 +1085,7 @@ export class ActiveStream implements FilterCallbacks {
 
   onUpstreamHeaders(a: UpstreamAttempt, status: number, raw: (Buffer | string)[] | null): void {
     const cluster = this.cluster as Cluster;
+    this.trace?.onUpstreamStatus(status);
     // Every upstream response code goes to outlier detection (retried ones too); for gRPC a grpc-status in
     // the response headers (trailers-only answers) counts as its HTTP equivalent.
     if (cluster.outlier) {
@@ -1372,6 +1392,7 @@ export class ActiveStream implements FilterCallbacks {
       log?.log(e);
       for (const l of logs) if (!l.filter || l.filter(e)) this.hcm.runtime.accessLogSinks.write(l.path, l.format(e));
     }
+    if (this.trace) this.finishTrace(this.trace);
     const handlers = this.hcm.streamCompleteHandlers;
     if (handlers.length) {
       const r = this.streamReport();
@@ -1408,6 +1429,31 @@ export class ActiveStream implements FilterCallbacks {
       requestBytes: this.method.length + path.length + protocol.length + 4 + headerListBytes(headers) + (this.body ? this.body.received : 0),
       responseBytes: 15 + reasonPhrase(this.status).length + headerListBytes(this.responseHeaders) + this.bytesSent,
     };
+  }
+
+  /** finalizeDownstreamSpan: the request's span (and its open attempt's) with what the stream ended with. */
+  private finishTrace(t: StreamTrace): void {
+    const i = this.info;
+    const c = this.cluster;
+    t.finish(
+      {
+        headers: this.parsed.headers,
+        method: this.method,
+        authority: this.authority,
+        path: this.path || i.url,
+        protocol: protocolName(i),
+        peerAddress: plainIp(i.remoteAddress),
+        bytesReceived: this.body ? this.body.received : 0,
+        bytesSent: this.bytesSent,
+        status: this.status,
+        flags: this.flags,
+        cluster: c ? { name: c.name, observabilityName: c.spec.observabilityName } : undefined,
+        responseHeaders: this.responseHeaders,
+        metadata: this.metadataLookup,
+        endHr: performance.now(),
+      },
+      undefined,
+    );
   }
 
   private accessLogEntry(): AccessLogEntry {

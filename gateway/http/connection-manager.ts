@@ -11,6 +11,7 @@ import type { SecretStore } from '../tls/secrets.ts';
 import type { FilterFactoryContext, HttpFilterFactory } from './filter.ts';
 import type { LocalNode } from '../stats/istio-metrics.ts';
 import { buildFilterFactories } from './filter-chain.ts';
+import { HttpTracer, tracingNode } from '../tracing/http-tracer.ts';
 
 export interface RouteProvider {
   name: string;
@@ -110,6 +111,8 @@ export class HttpConnectionManager {
   /** The filters that report every finished stream (Istio's stats). */
   readonly streamCompleteHandlers: HttpFilterFactory[];
   readonly routes: RouteProvider;
+  /** The HCM's tracing (sampling, tracing.* stats, spans); undefined without `tracing`. */
+  readonly tracer: HttpTracer | undefined;
   readonly runtime: ProxyRuntime;
   readonly stats: HcmStats;
   readonly store: StatsStore;
@@ -131,6 +134,7 @@ export class HttpConnectionManager {
     for (const k of GAUGES) s[k] = this.scope.gauge(k);
     for (const k of HISTOGRAMS) s[k] = this.scope.histogram(k);
     this.stats = s;
+    this.tracer = spec.tracing && new HttpTracer(spec.tracing, this.scope, { ...runtime, node: tracingNode(runtime.node, runtime.localAddress) });
     // Filters register their stats under the HCM's scope; the same names share counters, as Envoy's do.
     const ctx: FilterFactoryContext = {
       counter: (name) => this.scope.counter(name),

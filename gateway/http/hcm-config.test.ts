@@ -29,7 +29,8 @@ test("Istio's gateway HttpConnectionManager is accepted and read", () => {
   assert.equal(s.serverName, 'istio-envoy');
   assert.equal(s.useRemoteAddress, true);
   assert.equal(s.websocket, true);
-  assert.equal(s.tracing, true);
+  assert.equal(s.tracing?.randomSampling, 100, "Istio's 1 % as Envoy keeps it: 100 of 10000");
+  assert.equal(s.tracing?.tracer, undefined, 'no provider: sampling and stats only');
   assert.equal(s.normalizePath, true);
 });
 

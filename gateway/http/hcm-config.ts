@@ -11,6 +11,7 @@ import { parseHttpRbac, type RbacFilter } from '../rbac/engine.ts';
 import { parseJwtAuthn, type JwtAuthnFilter } from '../jwt/filter.ts';
 import { parseExtAuthz, type ExtAuthzSpec } from '../extauthz/config.ts';
 import { compileAccessLogs, type CompiledAccessLog } from '../access-log/access-log-config.ts';
+import { parseRequestIdExtension, parseTracing, type TracingConfig } from '../tracing/config.ts';
 import type { IstioStatsConfig } from '../stats/istio-metrics.ts';
 import { parsePluginConfig } from '../stats/plugin-config.ts';
 
@@ -50,7 +51,8 @@ export interface HcmSpec {
   normalizePath: boolean;
   mergeSlashes: boolean;
   websocket: boolean;
-  tracing: boolean;
+  /** `tracing` (with request_id_extension's settings): undefined when the HCM does not trace. */
+  tracing: TracingConfig | undefined;
   suppressEnvoyHeaders: boolean;
   /** The HTTP filters that act on requests, in chain order (the router, last, is not listed). */
   filters: HttpFilterSpec[];
@@ -192,7 +194,7 @@ const checkHcm = fieldTable('envoy.extensions.filters.network.http_connection_ma
   request_headers_timeout: ONLY_ZERO,
   path_with_escaped_slashes_action:
     'only KEEP_UNCHANGED and IMPLEMENTATION_SPECIFIC_DEFAULT are accepted (escaped slashes are kept, as both do); the other actions are NACKed',
-  request_id_extension: "x-request-id is always a random UUID, what the UUID extension Istio configures produces; another extension's behaviour is not applied",
+  request_id_extension: true,
   internal_address_config:
     'not applied: every request on a use_remote_address listener is external, as in Envoy >= 1.33 without this field (internal-only headers are stripped, x-envoy-internal is never set)',
   delayed_close_timeout: 'a connection closes once its last response is written, without waiting for the peer',
@@ -288,7 +290,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
     normalizePath: h.normalize_path === true,
     mergeSlashes: h.merge_slashes === true,
     websocket,
-    tracing: h.tracing !== undefined,
+    tracing: parseTracing(h.tracing, parseRequestIdExtension(h.request_id_extension, `${where}.request_id_extension`), `${where}.tracing`),
     suppressEnvoyHeaders,
     filters,
     idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),
