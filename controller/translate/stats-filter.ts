@@ -7,7 +7,8 @@
 import type { Duration, envoy, stats } from '../../xds/envoy.ts';
 import { typedAny } from '../../xds/envoy.ts';
 import { ISTIO_STATS_TYPE } from '../../xds/type-urls.ts';
-import type { MeshConfig } from '../model/mesh-config.ts';
+import type { ExtensionProvider } from '../model/mesh-config.ts';
+import type { MetricsConfig } from '../model/telemetry.ts';
 
 const STATS_FILTER = 'istio.stats';
 
@@ -41,10 +42,19 @@ const PROMETHEUS_NAME: Readonly<Record<string, string>> = {
   GRPC_RESPONSE_MESSAGES: 'response_messages_total',
 };
 
-/** Metrics without Telemetry resources: on when defaultProviders.metrics names a Prometheus provider. */
-export function meshMetricsSettings(mesh: MeshConfig): MetricsSettings {
-  const enabled = mesh.defaultMetrics.some((n) => mesh.extensionProviders.some((p) => p.name === n && p.kind === 'other' && p.provider === 'prometheus'));
-  return { enabled, overrides: [] };
+/**
+ * The stats filter settings from the Telemetry API's resolved metrics (model/telemetry.ts, the mesh's
+ * defaultProviders.metrics included): the first provider in scope, by name, that is a Prometheus extension provider
+ * and whose client side (a gateway's) is not disabled as a whole.
+ */
+export function metricsSettings(metrics: ReadonlyMap<string, MetricsConfig>, providers: readonly ExtensionProvider[]): MetricsSettings {
+  for (const name of [...metrics.keys()].sort()) {
+    const p = providers.find((e) => e.name === name);
+    const cfg = metrics.get(name);
+    if (!cfg || p?.kind !== 'other' || p.provider !== 'prometheus' || cfg.client.disabled) continue;
+    return { enabled: true, overrides: cfg.client.overrides, ...(cfg.reportingInterval ? { reportingInterval: cfg.reportingInterval as Duration } : {}) };
+  }
+  return { enabled: false, overrides: [] };
 }
 
 function pluginConfig(s: MetricsSettings): stats.PluginConfig {
