@@ -80,6 +80,31 @@ describe('kubernetes: Prometheus discovers the gateway pod by its annotations an
       { name: 'downstream 4xx', query: `envoy_http_downstream_rq{response_code_class="4xx",${hcm}}`, want: MIX.noRoute },
       { name: 'downstream 5xx', query: `envoy_http_downstream_rq{response_code_class="5xx",${hcm}}`, want: MIX.upstream503 },
       { name: 'downstream_rq_total', query: `envoy_http_downstream_rq_total{${hcm}}`, want: MIX.ok + MIX.upstream503 + MIX.noRoute },
+      // Istio's standard metrics: the gateway (its Deployment, namespace and labels) as source, the destination from
+      // the cluster's service and the endpoint's pod (a bare pod: its own name is the workload).
+      ...[
+        { code: '200', want: MIX.ok },
+        { code: '503', want: MIX.upstream503 },
+      ].map(({ code, want }) => ({
+        name: `istio_requests_total ${code}`,
+        query:
+          `istio_requests_total{reporter="source",source_workload="${RELEASES.ingress.name}",source_workload_namespace="${s.ns.gw}",` +
+          `source_app="istio-ingressgateway",source_canonical_service="istio-ingressgateway",source_cluster="Kubernetes",` +
+          `destination_service="httpbin.${s.ns.app}.svc.cluster.local",destination_service_name="httpbin",destination_service_namespace="${s.ns.app}",` +
+          `destination_workload="httpbin-v1",destination_workload_namespace="${s.ns.app}",destination_canonical_service="httpbin",` +
+          `destination_canonical_revision="v1",request_protocol="http",response_code="${code}",response_flags="-"}`,
+        want,
+      })),
+      {
+        name: 'istio_requests_total 404 NR',
+        query: `istio_requests_total{reporter="source",source_workload="${RELEASES.ingress.name}",destination_service="unknown",response_code="404",response_flags="NR"}`,
+        want: MIX.noRoute,
+      },
+      {
+        name: 'istio_request_duration_milliseconds_count',
+        query: `sum(istio_request_duration_milliseconds_count{reporter="source",source_workload="${RELEASES.ingress.name}"})`,
+        want: MIX.ok + MIX.upstream503 + MIX.noRoute,
+      },
     ];
     await prom.scrapedSince(JOB, Date.now());
     const baseline = new Map<string, number>();
@@ -88,11 +113,15 @@ describe('kubernetes: Prometheus discovers the gateway pod by its annotations an
     for (let i = 0; i < MIX.ok; i++) assert.equal((await get(`/status/200?i=${i}`)).status, 200);
     for (let i = 0; i < MIX.upstream503; i++) assert.equal((await get(`/status/503?i=${i}`)).status, 503);
     for (let i = 0; i < MIX.noRoute; i++) assert.equal((await get(`/nr/${i}`, 'nowhere.example.com')).status, 404);
+    // Histograms show what the last stats flush merged (Envoy's stats_flush_interval, 5 s).
+    await new Promise((r) => setTimeout(r, 5500));
     await prom.scrapedSince(JOB, Date.now());
 
     const got: string[] = [];
     for (const r of rows) got.push(`${r.name}: ${(await prom.value(r.query)) - (baseline.get(r.name) ?? 0)}`);
-    const all = await prom.query(`{__name__=~"envoy_cluster_upstream_rq.*|envoy_http_downstream_rq.*",__name__!~".*_bucket",job="${JOB}"} != 0`);
+    const all = await prom.query(
+      `{__name__=~"envoy_cluster_upstream_rq.*|envoy_http_downstream_rq.*|istio_requests_total",__name__!~".*_bucket",job="${JOB}"} != 0`,
+    );
     assert.deepEqual(
       got,
       rows.map((r) => `${r.name}: ${r.want}`),
