@@ -194,7 +194,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
     accessLog: o.accessLog,
     dnsServer: o.dnsServer,
     localAddress: localIpv4(),
-    node: localNodeFromMetadata(o.node.metadata),
+    node: { ...localNodeFromMetadata(o.node.metadata), id: o.node.id, cluster: o.node.cluster },
   });
   const { store, clusters, listeners } = threads.main;
   const flushTimer = setInterval(

@@ -208,6 +208,8 @@ spec:
     assert.equal(t['istio.mesh_id'], 'unknown');
     assert.equal(t['istio.cluster_id'], 'Kubernetes');
     assert.equal(t['team'], 'edge', 'defaultConfig.tracing.customTags');
+    assert.match(t['node_id'] ?? '', /^router~127\.0\.0\.1~.+\.istio-system~istio-system\.svc\.cluster\.local$/, "Envoy's node id");
+    assert.equal(t['zone'], '', 'no locality zone');
     assert.equal(t['error'], undefined);
     const rid = headerValue(seen, 'x-request-id') ?? '';
     assert.equal(t['guid:x-request-id'], rid, 'the request id the upstream got');

@@ -1435,25 +1435,22 @@ export class ActiveStream implements FilterCallbacks {
   private finishTrace(t: StreamTrace): void {
     const i = this.info;
     const c = this.cluster;
-    t.finish(
-      {
-        headers: this.parsed.headers,
-        method: this.method,
-        authority: this.authority,
-        path: this.path || i.url,
-        protocol: protocolName(i),
-        peerAddress: plainIp(i.remoteAddress),
-        bytesReceived: this.body ? this.body.received : 0,
-        bytesSent: this.bytesSent,
-        status: this.status,
-        flags: this.flags,
-        cluster: c ? { name: c.name, observabilityName: c.spec.observabilityName } : undefined,
-        responseHeaders: this.responseHeaders,
-        metadata: this.metadataLookup,
-        endHr: performance.now(),
-      },
-      undefined,
-    );
+    t.finish({
+      headers: this.parsed.headers,
+      method: this.method,
+      authority: this.authority,
+      path: this.path || i.url,
+      protocol: protocolName(i),
+      peerAddress: plainIp(i.remoteAddress),
+      bytesReceived: this.body ? this.body.received : 0,
+      bytesSent: this.bytesSent,
+      status: this.status,
+      flags: this.flags,
+      cluster: c ? { name: c.name, observabilityName: c.spec.observabilityName } : undefined,
+      responseHeaders: this.responseHeaders,
+      metadata: this.metadataLookup,
+      endHr: performance.now(),
+    });
   }
 
   private accessLogEntry(): AccessLogEntry {

@@ -21,6 +21,9 @@ export interface LocalNode {
   labels: Readonly<Record<string, string>>;
   clusterId: string;
   istioVersion: string;
+  /** The node's id and cluster (Envoy's local_info: the tracers' node_id tag and service name). */
+  id?: string;
+  cluster?: string;
 }
 
 /** The node fields istio_stats reads, from Envoy's node metadata (what the proxy sends in its xDS requests). */

@@ -23,6 +23,8 @@ const DEFAULT_TIMEOUT_MS = 5000;
 
 /** Where spans are reported: the proxy's node, as the tracers name it (service name, local address). */
 export interface TracingNode {
+  /** Envoy's node id: the request span's node_id tag. */
+  id: string;
   /** The node's cluster (Istio: <app>.<namespace>): Zipkin's local service name. */
   serviceCluster: string;
   localAddress: string;

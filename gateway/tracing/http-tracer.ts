@@ -59,9 +59,11 @@ export class HttpTracer {
   private readonly store: StatsStore;
   private readonly reasonStat: number[];
   private readonly exporter: SpanExporter | undefined;
+  readonly node: TracingNode;
 
   constructor(cfg: TracingConfig, scope: StatScope, rt: TracingRuntime) {
     this.cfg = cfg;
+    this.node = rt.node;
     this.store = rt.store;
     const c = (n: string): number => scope.counter(`tracing.${n}`);
     const r: number[] = [];
@@ -221,14 +223,13 @@ export class StreamTrace {
   }
 
   /** The request ended: the open attempt's span and the request's span are finalized and reported. */
-  finish(d: DownstreamDone, node: { id: string; zone: string } | undefined): void {
+  finish(d: DownstreamDone): void {
     const s = this.span;
     this.closeUpstream(d.flags, d.endHr);
     if (!s.sampled) return;
-    if (node) {
-      s.setTag('node_id', node.id);
-      s.setTag('zone', node.zone);
-    }
+    // TracerImpl::startSpan's local tags: the node id and its locality zone (none is configured here).
+    s.setTag('node_id', this.tracer.node.id);
+    s.setTag('zone', '');
     const rid = header(d.headers, 'x-request-id');
     if (rid !== undefined) s.setTag('guid:x-request-id', rid);
     const maxPath = this.tracer.cfg.maxPathTagLength;
@@ -261,14 +262,15 @@ export class StreamTrace {
 }
 
 /**
- * The node as the tracers report it: its service cluster as Istio's bootstrap names it (the app label, else
- * app.kubernetes.io/name, else the canonical name, else the workload, then `.<namespace>`), and its address.
+ * The node as the tracers report it: its id, its cluster (Istio's bootstrap sets <app>.<namespace>; without one it
+ * is derived from the labels as Istio does: app, app.kubernetes.io/name, the canonical name, else the workload), its
+ * address.
  */
 export function tracingNode(
-  node: { workloadName: string; namespace: string; labels: Readonly<Record<string, string>> } | undefined,
+  node: { workloadName: string; namespace: string; labels: Readonly<Record<string, string>>; id?: string; cluster?: string } | undefined,
   localAddress: string,
 ): TracingNode {
   const l = node?.labels ?? {};
   const app = l.app ?? l['app.kubernetes.io/name'] ?? l['service.istio.io/canonical-name'] ?? (node?.workloadName || 'istio-proxy');
-  return { serviceCluster: node?.namespace ? `${app}.${node.namespace}` : app, localAddress };
+  return { id: node?.id ?? '', serviceCluster: node?.cluster || (node?.namespace ? `${app}.${node.namespace}` : app), localAddress };
 }
