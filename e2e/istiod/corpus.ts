@@ -39,6 +39,7 @@ import type {
   VirtualServiceSpec,
 } from '../../controller/model/istio-types.ts';
 import type { AuthorizationPolicySpec, Condition, JWTRule, Operation, RequestAuthenticationSpec, Rule, Source } from '../../controller/model/security-types.ts';
+import type { TelemetrySpec } from '../../controller/model/telemetry-types.ts';
 import type { DiffCase } from './cases.ts';
 
 /** The gateway every generated config is translated for (its Pod is part of every config). */
@@ -132,6 +133,9 @@ export interface World {
   extensionProviders: Obj[];
   /** meshConfig's accessLogFile, accessLogEncoding, accessLogFormat, disableEnvoyListenerLog (none: no access log). */
   accessLog: Obj | undefined;
+  telemetries: Named<TelemetrySpec>[];
+  /** meshConfig.defaultProviders.accessLogging, and whether the file-x and json-x providers are defined. */
+  telemetryMesh: { defaultAccessLogging?: string[]; fileProviders: boolean } | undefined;
 }
 
 interface GenAuthorizationPolicy extends Named<AuthorizationPolicySpec> {
@@ -1045,6 +1049,63 @@ const requestAuthenticationArb: fc.Arbitrary<Named<RequestAuthenticationSpec>> =
     return { namespace: p.namespace, name: p.name, spec };
   });
 
+// ---- Telemetries (access logging) ---------------------------------------------------------------
+
+/** Provider names: the built-in one (in two cases), file providers the mesh may define, and names that log nothing. */
+const TELEMETRY_PROVIDERS = ['envoy', 'ENVOY', 'file-x', 'json-x', 'missing', 'prometheus'] as const;
+const FILE_PROVIDERS: Obj[] = [
+  { name: 'file-x', envoyFileAccessLog: { path: '/var/log/x.log', logFormat: { text: '%RESPONSE_CODE% %REQ(:PATH)%' } } },
+  { name: 'json-x', envoyFileAccessLog: { path: '/dev/stderr', omitEmptyValues: true, logFormat: { labels: { code: '%RESPONSE_CODE%' } } } },
+];
+
+const accessLoggingArb: fc.Arbitrary<Obj> = fc
+  .record({
+    providers: maybe(fc.uniqueArray(fc.constantFrom(...TELEMETRY_PROVIDERS), { minLength: 1, maxLength: 2 })),
+    disabled: rare(fc.boolean()),
+    filter: rare(fc.constantFrom('response.code >= 400', "request.headers['x-debug'] == 'on'")),
+    mode: rare(fc.constantFrom('CLIENT', 'SERVER', 'CLIENT_AND_SERVER')),
+  })
+  .map((a) =>
+    clean({
+      providers: a.providers?.map((name) => ({ name })),
+      disabled: a.disabled,
+      filter: a.filter === undefined ? undefined : { expression: a.filter },
+      match: a.mode === undefined ? undefined : { mode: a.mode },
+    }),
+  );
+
+const telemetryArb: fc.Arbitrary<Named<TelemetrySpec>> = fc
+  .record({
+    namespace: fc.constantFrom('istio-system', 'istio-system', 'default'),
+    name: fc.constantFrom('tel-a', 'tel-b', 'tel-c'),
+    selector: fc.constantFrom<('ingress' | 'other' | 'empty' | 'targetRef' | undefined)[]>(
+      undefined,
+      undefined,
+      'ingress',
+      'ingress',
+      'other',
+      'empty',
+      'targetRef',
+    ),
+    accessLogging: fc.array(accessLoggingArb, { minLength: 0, maxLength: 3 }),
+  })
+  .map((t) => {
+    const labels: Record<string, Record<string, string>> = { ingress: { istio: 'ingressgateway' }, other: { app: 'other' }, empty: {} };
+    const spec: TelemetrySpec = clean({
+      selector: t.selector && t.selector !== 'targetRef' ? { matchLabels: labels[t.selector] ?? {} } : undefined,
+      targetRefs: t.selector === 'targetRef' ? [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw-a' }] : undefined,
+      accessLogging: t.accessLogging.length ? t.accessLogging : undefined,
+    });
+    return { namespace: t.namespace, name: t.name, spec };
+  });
+
+const telemetryMeshArb = rare(
+  fc.record({
+    defaultAccessLogging: maybe(fc.uniqueArray(fc.constantFrom('envoy', 'file-x', 'json-x', 'missing'), { minLength: 1, maxLength: 2 })),
+    fileProviders: fc.boolean(),
+  }),
+).map((m) => (m === undefined ? undefined : clean(m)));
+
 // ---- the world ---------------------------------------------------------------------------------
 
 const key = (o: { namespace: string; name: string }): string => `${o.namespace}/${o.name}`;
@@ -1060,6 +1121,8 @@ export const worldArb: fc.Arbitrary<World> = fc.record({
   requestAuthentications: uniqueBy(requestAuthenticationArb, key, 0, 3),
   extensionProviders: extensionProvidersArb,
   accessLog: accessLogArb,
+  telemetries: uniqueBy(telemetryArb, key, 0, 3),
+  telemetryMesh: telemetryMeshArb,
 });
 
 // ---- objects -----------------------------------------------------------------------------------
@@ -1253,12 +1316,31 @@ function objectsOf(w: World): Obj[] {
       metadata: { name: r.name, namespace: r.namespace },
       spec: r.spec,
     })),
+    ...w.telemetries.map((t) => ({
+      apiVersion: 'telemetry.istio.io/v1',
+      kind: 'Telemetry',
+      metadata: { name: t.name, namespace: t.namespace },
+      spec: t.spec,
+    })),
   ];
   return objects.map(clean);
 }
 
 function istioObject(kind: string, n: Named<unknown>, creationTimestamp?: string): Obj {
   return { apiVersion: 'networking.istio.io/v1', kind, metadata: { name: n.name, namespace: n.namespace, creationTimestamp }, spec: n.spec };
+}
+
+/** The mesh config of a world, when it has one. */
+function meshOf(w: World): { mesh?: string } {
+  const providers = [...w.extensionProviders, ...(w.telemetryMesh?.fileProviders ? FILE_PROVIDERS : [])];
+  const defaults = w.telemetryMesh?.defaultAccessLogging;
+  if (!providers.length && !w.accessLog && !defaults) return {};
+  const mesh = {
+    ...(providers.length ? { extensionProviders: providers } : {}),
+    ...w.accessLog,
+    ...(defaults ? { defaultProviders: { accessLogging: defaults } } : {}),
+  };
+  return { mesh: stringify(mesh, { lineWidth: 0, version: '1.1' }) };
 }
 
 /** The differential's input for a world: YAML 1.1, as cases.ts writes it for istiod's decoder. */
@@ -1269,14 +1351,7 @@ export function caseOf(name: string, w: World): DiffCase {
     yaml: objectsOf(w)
       .map((o) => stringify(o, { lineWidth: 0, version: '1.1' }))
       .join('---\n'),
-    ...(w.extensionProviders.length || w.accessLog
-      ? {
-          mesh: stringify(
-            { ...(w.extensionProviders.length ? { extensionProviders: w.extensionProviders } : {}), ...w.accessLog },
-            { lineWidth: 0, version: '1.1' },
-          ),
-        }
-      : {}),
+    ...meshOf(w),
   };
 }
 
