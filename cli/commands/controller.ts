@@ -26,8 +26,8 @@ import { meshConfigPath, meshConfigUsage, startMeshConfig } from '../mesh-config
 export const summary = 'run the controller sidecar: watch the Kubernetes API and serve xDS to the proxy';
 export const usage = `usage: meshgate controller [flags]
 
-Watches Istio Gateways, VirtualServices, DestinationRules, ServiceEntries, AuthorizationPolicies and
-RequestAuthentications, Services, EndpointSlices, Pods, and Secrets of its own namespace; translates the
+Watches Istio Gateways, VirtualServices, DestinationRules, ServiceEntries, AuthorizationPolicies,
+RequestAuthentications and Telemetries, Services, EndpointSlices, Pods, and Secrets of its own namespace; translates the
 Gateways that select this pod into Envoy xDS and serves them to 'meshgate proxy'. xDS is held back until the first list of every watched kind is complete.
 
 flags:

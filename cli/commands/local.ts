@@ -24,7 +24,7 @@ import { meshConfigUsage, meshConfigPath, startMeshConfig } from '../mesh-config
 export const summary = 'run controller + proxy on one machine from a directory of Istio/Kubernetes YAML';
 export const usage = `usage: meshgate local --config DIR [flags]
 
-Reads Gateway, VirtualService, DestinationRule, ServiceEntry, AuthorizationPolicy, RequestAuthentication,
+Reads Gateway, VirtualService, DestinationRule, ServiceEntry, AuthorizationPolicy, RequestAuthentication, Telemetry,
 Service, EndpointSlice, Endpoints, Pod and Secret objects from DIR (recursive; .yaml/.yml/.json; multi-document), applies changes within a second,
 and serves them through the proxy as Istio's ingress gateway would.
 
