@@ -1,8 +1,8 @@
 // Istio's canonical service of a workload (pkg/kube/labels CanonicalService), which both halves need: the
 // controller for endpoints' `istio.workload` metadata, the proxy for its own node labels (the sidecar injector
 // labels every injected pod, Istio's gateways included, with the result).
-export const CANONICAL_NAME_LABEL = 'service.istio.io/canonical-name';
-export const CANONICAL_REVISION_LABEL = 'service.istio.io/canonical-revision';
+const CANONICAL_NAME_LABEL = 'service.istio.io/canonical-name';
+const CANONICAL_REVISION_LABEL = 'service.istio.io/canonical-revision';
 
 /** The canonical name and revision from the usual labels, else the workload name and `latest`. */
 export function canonicalService(labels: Readonly<Record<string, string>>, workloadName: string): { name: string; revision: string } {

@@ -13,7 +13,7 @@ import type { MetricsConfig } from '../model/telemetry.ts';
 const STATS_FILTER = 'istio.stats';
 
 /** One Telemetry API metrics override (Telemetry.metrics[].overrides[]), as istiod keeps it after merging. */
-export interface MetricOverride {
+interface MetricOverride {
   /** The metric's enum name (REQUEST_COUNT, ...), or ALL_METRICS; a custom name is passed on as written. */
   name: string;
   disabled: boolean;

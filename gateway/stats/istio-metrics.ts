@@ -37,7 +37,7 @@ export function localNodeFromMetadata(metadata: Readonly<Record<string, unknown>
 }
 
 /** The metrics the filter defines (the Telemetry API's names without `istio_`). */
-export const STANDARD_METRICS = [
+const STANDARD_METRICS = [
   'requests_total',
   'request_duration_milliseconds',
   'request_bytes',
