@@ -274,6 +274,7 @@ export class IstioMetrics {
   private readonly source: (readonly [string, string])[];
   private readonly httpCache = new Map<string, HttpHandles>();
   private readonly tcpCache = new Map<string, TcpHandles>();
+  private readonly byName = new Map<string, number>();
 
   constructor(store: StatsStore, node: LocalNode, config: IstioStatsConfig) {
     this.store = store;
@@ -357,7 +358,11 @@ export class IstioMetrics {
       out = next;
     }
     const t: StatTags = { name: `${ISTIO_CUSTOM_NAMESPACE}istio_${metric}`, tags: out };
-    return this.store.taggedStat(fullName(t), kind, t);
+    // Stats are acquired once per name (with tag expressions the label set is only known per request).
+    const name = fullName(t);
+    let idx = this.byName.get(name);
+    if (idx === undefined) this.byName.set(name, (idx = this.store.taggedStat(name, kind, t)));
+    return idx;
   }
 
   /** log(): one finished HTTP stream. */
