@@ -424,11 +424,9 @@ export class ActiveStream implements FilterCallbacks {
     this.resolveRoute();
     // Then the trace reason (packed into x-request-id) and the request's span, named by the route's decorator.
     if (hcm.tracer) {
-      const t = hcm.tracer.begin(p.headers, p.requestId, authority, this.startHr);
-      p.requestId = t.requestId;
-      this.trace = t.trace;
+      const t = (this.trace = hcm.tracer.begin(p, authority, this.startHr));
       const decorator = this.cachedRoute?.decorator;
-      if (t.trace && decorator !== undefined) t.trace.setOperation(decorator);
+      if (t && decorator !== undefined) t.setOperation(decorator);
     }
     // An upgrade (CONNECT counts as one) is refused before any filter, route or no route.
     const upgradeType = this.method === 'CONNECT' ? 'connect' : p.upgrade;

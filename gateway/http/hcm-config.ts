@@ -100,7 +100,7 @@ const checkHttpFilter = fieldTable('envoy.extensions.filters.network.http_connec
 });
 const checkRouter = fieldTable(ROUTER_TYPE, {
   suppress_envoy_headers: true,
-  start_child_span: 'there is no tracing here',
+  start_child_span: true,
   dynamic_stats: 'the per-cluster request stats are always kept here',
 });
 const checkCors = fieldTable(CORS_TYPE, {});
@@ -119,9 +119,13 @@ function filterKind(name: string, type: string): string {
  * NACKs the listener unless it is optional (is_optional, as Envoy skips an unknown optional filter); a disabled
  * one is skipped (Istio does not enable filters per route).
  */
-function checkHttpFilters(filters: readonly HttpFilter[], where: string): { suppressEnvoyHeaders: boolean; filters: HttpFilterSpec[] } {
+function checkHttpFilters(
+  filters: readonly HttpFilter[],
+  where: string,
+): { suppressEnvoyHeaders: boolean; startChildSpan: boolean; filters: HttpFilterSpec[] } {
   if (filters.length === 0) throw new ConfigError(`${where}: the HTTP filter chain is empty (the router filter is required)`);
   let suppressEnvoyHeaders = false;
+  let startChildSpan = false;
   const out: HttpFilterSpec[] = [];
   filters.forEach((f, i) => {
     const w = `${where}[${i}]`;
@@ -136,6 +140,7 @@ function checkHttpFilters(filters: readonly HttpFilter[], where: string): { supp
       const router = unpackAny(cfg, `type.googleapis.com/${ROUTER_TYPE}`);
       checkRouter(router, `${w}.typed_config`);
       suppressEnvoyHeaders = router.suppress_envoy_headers === true;
+      startChildSpan = router.start_child_span === true;
       return;
     }
     if (last) throw new ConfigError(`${w}: the last HTTP filter must be the router (got '${name}')`);
@@ -157,7 +162,7 @@ function checkHttpFilters(filters: readonly HttpFilter[], where: string): { supp
     else if (!NOOP_FILTERS.has(name) && !NOOP_FILTER_TYPES.has(type) && f.is_optional !== true)
       throw new ConfigError(`${w}: HTTP filter '${name}'${type ? ` (${type})` : ''} is not supported by this proxy`);
   });
-  return { suppressEnvoyHeaders, filters: out };
+  return { suppressEnvoyHeaders, startChildSpan, filters: out };
 }
 
 const ONLY_ZERO = 'only 0s (none, what Istio sets) is accepted: any other value is NACKed';
@@ -244,7 +249,10 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
   } else if (h.route_config !== undefined) {
     inlineRoutes = compileRouteConfig(h.route_config);
   } else throw new ConfigError(`${where}: needs rds or route_config (scoped routes are not supported)`);
-  const { suppressEnvoyHeaders, filters } = checkHttpFilters(h.http_filters ?? [], `${where}.http_filters`);
+  const { suppressEnvoyHeaders, startChildSpan, filters } = checkHttpFilters(h.http_filters ?? [], `${where}.http_filters`);
+  const tracing = parseTracing(h.tracing, parseRequestIdExtension(h.request_id_extension, `${where}.request_id_extension`), `${where}.tracing`);
+  // Without spawn_upstream_span, the router's (deprecated) start_child_span decides whether attempts get spans.
+  if (tracing && h.tracing?.spawn_upstream_span === undefined) tracing.spawnUpstreamSpan = startChildSpan;
   const http1 = h.http_protocol_options ?? {};
   if (http1.header_key_format !== undefined)
     throw new ConfigError(`${where}.http_protocol_options.header_key_format (header case preservation) is not supported by this proxy`);
@@ -290,7 +298,7 @@ export function parseHcm(h: HttpConnectionManager, where: string): HcmSpec {
     normalizePath: h.normalize_path === true,
     mergeSlashes: h.merge_slashes === true,
     websocket,
-    tracing: parseTracing(h.tracing, parseRequestIdExtension(h.request_id_extension, `${where}.request_id_extension`), `${where}.tracing`),
+    tracing,
     suppressEnvoyHeaders,
     filters,
     idleTimeoutMs: durationMs(common.idle_timeout, 3_600_000),

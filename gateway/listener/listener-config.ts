@@ -32,7 +32,8 @@ const checkListener = fieldTable('envoy.config.listener.v3.Listener', {
   per_connection_buffer_limit_bytes: true,
   use_original_dst: true,
   bind_to_port: true,
-  traffic_direction: 'tags the listener for tracing and stats in Envoy; this proxy traces nothing and names listener stats by address',
+  traffic_direction:
+    'spans are named as Envoy names them on OUTBOUND listeners (egress <host>), what Istio sets on every gateway listener; listener stats are named by address',
   metadata: 'read by Envoy extensions this proxy does not run',
   continue_on_listener_filters_timeout: "a connection whose ClientHello does not arrive in time is closed (Envoy's default, false)",
   listener_filters_timeout: "the ClientHello wait is fixed at Envoy's default, 15 s",

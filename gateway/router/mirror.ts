@@ -20,7 +20,7 @@ const checkMirrorPolicy = fieldTable('envoy.config.route.v3.RouteAction.RequestM
   cluster: true,
   runtime_fraction: true,
   disable_shadow_host_suffix_append: true,
-  trace_sampled: 'there is no tracing here; the sampling decision the copy would carry does not exist',
+  trace_sampled: 'mirrored copies carry no span or trace context of their own here (Envoy gives each an async child span)',
 });
 
 export function compileMirrorPolicies(policies: readonly envoy.config.route.v3.RouteAction.RequestMirrorPolicy[] | undefined, where: string): MirrorPolicy[] {

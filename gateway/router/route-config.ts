@@ -361,7 +361,7 @@ const checkRoute = fieldTable('envoy.config.route.v3.Route', {
   response_headers_to_add: true,
   response_headers_to_remove: true,
   metadata: METADATA,
-  tracing: 'there is no tracing here; the route decorator is still propagated',
+  tracing: "per-route sampling overrides and tags are not applied (Istio sets none): the HCM's tracing decides; the route decorator names the span",
   stat_prefix: 'there are no per-route stats here',
 });
 const checkDecorator = fieldTable('envoy.config.route.v3.Decorator', { operation: true, propagate: true });

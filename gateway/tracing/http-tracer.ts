@@ -25,6 +25,11 @@ function header(flat: readonly string[], name: string): string | undefined {
   return undefined;
 }
 
+function hasHeader(flat: readonly string[], name: string): boolean {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return true;
+  return false;
+}
+
 /** What the stream knows when its request span ends (finalizeDownstreamSpan). */
 export interface DownstreamDone {
   /** Request headers as they went upstream (lowercase flat list, no host). */
@@ -77,38 +82,36 @@ export class HttpTracer {
   }
 
   /**
-   * The request's decision, taken once its route is known: the x-request-id in `headers` is rewritten with the trace
-   * reason; returns the new request id and the request's trace (undefined without a tracer or a usable context).
+   * The request's decision, taken once its route is known: the x-request-id in `r.headers` (and `r.requestId`) is
+   * rewritten with the trace reason; returns the request's trace (undefined without a tracer or a usable context).
+   * Without a tracer (Istio's default: a tracing block, no provider) nothing is allocated unless the id changes.
    */
-  begin(headers: string[], requestId: string, authority: string, startHr: number): { requestId: string; trace: StreamTrace | undefined } {
+  begin(r: { headers: string[]; requestId: string }, authority: string, startHr: number): StreamTrace | undefined {
     const cfg = this.cfg;
-    const reason = traceDecision(
-      cfg,
-      { requestId, clientTraceId: header(headers, 'x-client-trace-id') !== undefined, forceTrace: header(headers, 'x-envoy-force-trace') !== undefined },
-      Math.random,
-    );
-    if (cfg.useRequestIdForTraceSampling && cfg.packTraceReason && requestId !== '') {
-      const rid = withTraceReason(requestId, reason);
-      if (rid !== requestId) {
+    const headers = r.headers;
+    const reason = traceDecision(cfg, r.requestId, hasHeader(headers, 'x-client-trace-id'), hasHeader(headers, 'x-envoy-force-trace'), Math.random);
+    if (cfg.useRequestIdForTraceSampling && cfg.packTraceReason && r.requestId !== '') {
+      const rid = withTraceReason(r.requestId, reason);
+      if (rid !== r.requestId) {
         setHeader(headers, 'x-request-id', rid);
-        requestId = rid;
+        r.requestId = rid;
       }
     }
     this.store.inc(this.reasonStat[reason] as number);
     const tracer = cfg.tracer;
-    if (!tracer) return { requestId, trace: undefined };
+    if (!tracer) return undefined;
     const traced = isTraced(reason);
     const startUs = epochUs(startHr);
     let span: Span;
     if (tracer.kind === 'opentelemetry') {
       const parent = extractW3c(headers);
-      if (parent === 'invalid') return { requestId, trace: undefined };
+      if (parent === 'invalid') return undefined;
       span = parent
         ? new Span(parent.traceId, randomId64(), parent.spanId, `egress ${authority}`, KIND_SERVER, startUs, parent.sampled === true, parent.tracestate)
         : new Span(randomId64() + randomId64(), randomId64(), '', `egress ${authority}`, KIND_SERVER, startUs, traced, '');
     } else {
       const b3 = extractB3(headers);
-      if (b3 === 'invalid') return { requestId, trace: undefined };
+      if (b3 === 'invalid') return undefined;
       const sampled = b3.sampled ?? traced;
       const p = b3.parent;
       // shared_span_context false (Istio): the gateway's span is a child of the client's, never the same span.
@@ -116,7 +119,7 @@ export class HttpTracer {
         ? new Span(p.traceId, randomId64(), p.spanId, authority, KIND_SERVER, startUs, sampled, '')
         : new Span(tracer.traceId128 ? randomId64() + randomId64() : randomId64(), randomId64(), '', authority, KIND_SERVER, startUs, sampled, '');
     }
-    return { requestId, trace: new StreamTrace(this, span) };
+    return new StreamTrace(this, span);
   }
 
   report(span: Span): void {

@@ -40,33 +40,33 @@ export function withTraceReason(rid: string, reason: number): string {
   return rid.charCodeAt(14) === c ? rid : rid.slice(0, 14) + String.fromCharCode(c) + rid.slice(15);
 }
 
-/** UUIDRequestIDExtension::getInteger: the first 8 hex digits, or -1 when they are not hex. */
+/** UUIDRequestIDExtension::getInteger: the first 8 hex digits, or -1 when they are not hex (no string is made). */
 function ridInteger(rid: string): number {
   if (rid.length !== 36) return -1;
-  const n = Number.parseInt(rid.slice(0, 8), 16);
-  return Number.isNaN(n) || !/^[0-9a-fA-F]{8}$/.test(rid.slice(0, 8)) ? -1 : n;
-}
-
-export interface SamplingInput {
-  requestId: string;
-  clientTraceId: boolean;
-  forceTrace: boolean;
+  let n = 0;
+  for (let i = 0; i < 8; i++) {
+    const c = rid.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return -1;
+    n = n * 16 + d;
+  }
+  return n;
 }
 
 /**
  * mutateTracingRequestHeader: the trace reason of this request. Without use_request_id_for_trace_sampling the
  * decision is left to the tracer (Sampling). `random` is a source of uniform numbers in [0, 1).
  */
-export function traceDecision(c: TracingConfig, r: SamplingInput, random: () => number): number {
+export function traceDecision(c: TracingConfig, requestId: string, clientTraceId: boolean, forceTrace: boolean, random: () => number): number {
   if (!c.useRequestIdForTraceSampling) return SAMPLING;
-  const n = ridInteger(r.requestId);
+  const n = ridInteger(requestId);
   if (n < 0) return NOT_TRACEABLE;
   const result = n % 10000;
-  let reason = traceReason(r.requestId);
+  let reason = traceReason(requestId);
   if (reason === NOT_TRACEABLE) {
     // featureEnabled("tracing.client_enabled", client_sampling): a fresh random number out of 100.
-    if (r.clientTraceId && Math.floor(random() * 100) < c.clientSampling) reason = CLIENT_FORCED;
-    else if (r.forceTrace) reason = SERVICE_FORCED;
+    if (clientTraceId && Math.floor(random() * 100) < c.clientSampling) reason = CLIENT_FORCED;
+    else if (forceTrace) reason = SERVICE_FORCED;
     else if (result < c.randomSampling) reason = SAMPLING;
   }
   if (reason !== NOT_TRACEABLE && !(result % 100 < c.overallSampling)) reason = NOT_TRACEABLE;

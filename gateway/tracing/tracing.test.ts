@@ -42,11 +42,7 @@ const decisions: { name: string; cfg?: Partial<TracingConfig>; requestId: string
 
 for (const c of decisions) {
   test(`sampling: ${c.name}`, () => {
-    const got = traceDecision(
-      { ...CFG, ...c.cfg },
-      { requestId: c.requestId, clientTraceId: c.client === true, forceTrace: c.force === true },
-      () => c.random ?? 0,
-    );
+    const got = traceDecision({ ...CFG, ...c.cfg }, c.requestId, c.client === true, c.force === true, () => c.random ?? 0);
     assert.equal(got, c.want);
   });
 }
