@@ -50,7 +50,7 @@ import { SECURITY_API_GROUP, SECURITY_API_VERSIONS } from './security-types.ts';
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './mesh-config.ts';
 import { type ResolvedTelemetry, type TelemetryConfig, resolveTelemetry } from './telemetry.ts';
 import { validateTelemetry } from './telemetry-validation.ts';
-import { TELEMETRY_API_GROUP, TELEMETRY_API_VERSIONS } from './telemetry-types.ts';
+import { TELEMETRY_API_GROUP, TELEMETRY_API_VERSIONS, type TelemetrySpec } from './telemetry-types.ts';
 
 export interface PushContext {
   identity: GatewayIdentity;
@@ -81,6 +81,8 @@ export interface PushContext {
   requestAuthentications: readonly RequestAuthenticationConfig[];
   /** The Telemetry API settings of this gateway (telemetry.ts: access logging, metrics, tracing). */
   telemetry: ResolvedTelemetry;
+  /** The version of each Telemetry (by namespace/name) in effect: the next push's previousTelemetries. */
+  acceptedTelemetries: ReadonlyMap<string, TelemetryConfig>;
   errors: ValidationError[];
 }
 
@@ -185,24 +187,50 @@ function validRequestAuthentications(objs: readonly StoredObject[], errors: Vali
 }
 
 /**
- * Valid Telemetries (telemetry.istio.io v1 or v1alpha1), in creation order; invalid ones are reported and left out,
- * as istiod's webhook keeps them out (the Telemetries that remain still apply).
+ * Valid Telemetries (telemetry.istio.io v1 or v1alpha1), in creation order, and each one's accepted version by
+ * namespace/name. An invalid one is reported; when an earlier push accepted a valid version of it (`previous`), that
+ * version stays in effect, as in a cluster where istiod's webhook refuses the update and the object keeps its last
+ * valid spec; otherwise it is left out. The Telemetries that remain still apply.
  */
-function validTelemetries(objs: readonly StoredObject[], errors: ValidationError[]): TelemetryConfig[] {
-  const out: TelemetryConfig[] = [];
+function validTelemetries(
+  objs: readonly StoredObject[],
+  errors: ValidationError[],
+  previous: ReadonlyMap<string, TelemetryConfig>,
+): { telemetries: TelemetryConfig[]; accepted: Map<string, TelemetryConfig> } {
+  const accepted = new Map<string, TelemetryConfig>();
   for (const o of objs) {
     const meta = metaOf(o);
+    const key = `${meta.namespace}/${meta.name}`;
     const [group, version] = o.obj.apiVersion.split('/');
+    let errs: FieldError[];
+    let spec: TelemetrySpec | undefined;
     if (group !== TELEMETRY_API_GROUP || !(TELEMETRY_API_VERSIONS as readonly string[]).includes(version ?? '')) {
-      const message = `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${TELEMETRY_API_GROUP}/v1 (v1alpha1 is also served)`;
-      errors.push(...toErrors(o, [{ field: 'apiVersion', message }]));
+      errs = [
+        {
+          field: 'apiVersion',
+          message: `unsupported apiVersion ${JSON.stringify(o.obj.apiVersion)} for ${o.kind}: use ${TELEMETRY_API_GROUP}/v1 (v1alpha1 is also served)`,
+        },
+      ];
+    } else {
+      const r = validateTelemetry(meta, o.obj.spec);
+      errs = r.errors;
+      spec = r.spec;
+    }
+    if (spec && errs.length === 0) {
+      accepted.set(key, { ...meta, spec });
       continue;
     }
-    const { spec, errors: errs } = validateTelemetry(meta, o.obj.spec);
-    if (errs.length) errors.push(...toErrors(o, errs));
-    else out.push({ ...meta, spec });
+    const kept = previous.get(key);
+    const note = kept ? 'its last valid version stays in effect until it is fixed' : 'it is left out until it is fixed';
+    errors.push(
+      ...toErrors(
+        o,
+        errs.map((e) => ({ ...e, message: `${e.message}; ${note}` })),
+      ),
+    );
+    if (kept) accepted.set(key, kept);
   }
-  return out.sort(compareByCreation);
+  return { telemetries: [...accepted.values()].sort(compareByCreation), accepted };
 }
 
 /** Services in the pod's namespace selecting the pod, with resolved target ports (GetProxyServiceTargets). */
@@ -310,7 +338,16 @@ function gatewayServices(sorted: readonly ModelService[], namespace: string): Mo
   return out;
 }
 
-export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdentity, mesh: MeshConfig = DEFAULT_MESH_CONFIG): PushContext {
+/**
+ * `previousTelemetries`: the accepted Telemetries of the previous push (PushContext.acceptedTelemetries), so that an
+ * invalid update keeps the version before it; none for a stateless translation.
+ */
+export function buildPushContext(
+  snapshot: StoreSnapshot,
+  identity: GatewayIdentity,
+  mesh: MeshConfig = DEFAULT_MESH_CONFIG,
+  previousTelemetries: ReadonlyMap<string, TelemetryConfig> = new Map(),
+): PushContext {
   const errors: ValidationError[] = [];
   const gateways = validated<GatewaySpec>(snapshot.byKind('Gateway'), (o) => validateGateway(o.obj.metadata.name, o.obj.spec), errors);
   const vsConfigs = validated<VirtualServiceSpec>(snapshot.byKind('VirtualService'), (o) => validateVirtualService(o.obj.spec), errors);
@@ -318,7 +355,7 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
   const seConfigs = validated<ServiceEntrySpec>(snapshot.byKind('ServiceEntry'), (o) => validateServiceEntry(o.obj.spec), errors);
   const authorizationPolicies = validAuthorizationPolicies(snapshot.byKind('AuthorizationPolicy'), errors);
   const requestAuthentications = validRequestAuthentications(snapshot.byKind('RequestAuthentication'), errors);
-  const telemetries = validTelemetries(snapshot.byKind('Telemetry'), errors);
+  const { telemetries, accepted: acceptedTelemetries } = validTelemetries(snapshot.byKind('Telemetry'), errors, previousTelemetries);
 
   const pods = indexPods(snapshot.byKind('Pod'));
   const targets = serviceTargets(snapshot, identity, pods);
@@ -443,6 +480,7 @@ export function buildPushContext(snapshot: StoreSnapshot, identity: GatewayIdent
       { accessLogging: mesh.defaultAccessLogging, metrics: mesh.defaultMetrics, tracing: mesh.defaultTracing },
       mesh.extensionProviders,
     ),
+    acceptedTelemetries,
     errors,
   };
 }

@@ -5,6 +5,9 @@ import { describe, test } from 'node:test';
 import { DEFAULT_MESH_CONFIG, type ExtensionProvider } from './mesh-config.ts';
 import { type TelemetryConfig, type TelemetryDefaults, resolveTelemetry } from './telemetry.ts';
 import type { TelemetrySpec } from './telemetry-types.ts';
+import type { KubeObject } from './objects.ts';
+import { ObjectStore } from './store.ts';
+import { buildPushContext } from './push-context.ts';
 
 const gw = { rootNamespace: 'istio-system', namespace: 'gateways', labels: { istio: 'ingressgateway' } };
 const none: TelemetryDefaults = { accessLogging: [], metrics: [], tracing: [] };
@@ -207,5 +210,43 @@ describe('tracing', () => {
         disableContextPropagation: true,
       },
     );
+  });
+});
+
+describe('an invalid update', () => {
+  const identity = { namespace: 'istio-system', podName: 'gw-0', labels: { istio: 'ingressgateway' } };
+  const object = (expression: string): KubeObject => ({
+    apiVersion: 'telemetry.istio.io/v1',
+    kind: 'Telemetry',
+    metadata: { name: 'mesh-default', namespace: 'istio-system' },
+    spec: { accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression } }] },
+  });
+
+  test('keeps the version accepted before it (as a webhook refusing the update would), reported; without one, it is left out', () => {
+    const store = new ObjectStore();
+    store.upsert('Telemetry', object('response.code >= 400'));
+    const first = buildPushContext(store.snapshot(), identity);
+    assert.deepEqual(
+      first.telemetry.accessLogging?.map((l) => l.filter),
+      ['response.code >= 400'],
+    );
+
+    store.upsert('Telemetry', object('response.code >= '));
+    const kept = buildPushContext(store.snapshot(), identity, DEFAULT_MESH_CONFIG, first.acceptedTelemetries);
+    assert.deepEqual(
+      kept.telemetry.accessLogging?.map((l) => l.filter),
+      ['response.code >= 400'],
+    );
+    assert.equal(kept.errors.length, 1);
+    assert.match(kept.errors[0]?.message ?? '', /^must be a valid CEL expression, .*; its last valid version stays in effect until it is fixed$/s);
+
+    const stateless = buildPushContext(store.snapshot(), identity);
+    assert.equal(stateless.telemetry.accessLogging, undefined);
+    assert.match(stateless.errors[0]?.message ?? '', /; it is left out until it is fixed$/);
+
+    // Deleted: nothing is kept, and a later invalid object of the same name has no earlier version.
+    store.delete('Telemetry', 'istio-system', 'mesh-default');
+    const gone = buildPushContext(store.snapshot(), identity, DEFAULT_MESH_CONFIG, kept.acceptedTelemetries);
+    assert.equal(gone.acceptedTelemetries.size, 0);
   });
 });

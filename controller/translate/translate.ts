@@ -7,6 +7,7 @@ import type { GatewayIdentity, XdsResources } from '../xds/snapshot.ts';
 import { unpackAny, type envoy } from '../../xds/envoy.ts';
 import { HCM_TYPE } from '../../xds/type-urls.ts';
 import { buildPushContext } from '../model/push-context.ts';
+import type { TelemetryConfig } from '../model/telemetry.ts';
 import { buildListeners } from './listeners.ts';
 import { buildRouteConfiguration } from './routes.ts';
 import { buildClusters } from './clusters.ts';
@@ -60,8 +61,9 @@ function translateWith(
   jwks: JwksSource,
   mesh: MeshConfig,
   reuse?: ListenersAndRoutes,
-): { result: TranslateResult; built: ListenersAndRoutes } {
-  const push = buildPushContext(snapshot, identity, mesh);
+  previousTelemetries?: ReadonlyMap<string, TelemetryConfig>,
+): { result: TranslateResult; built: ListenersAndRoutes; telemetries: ReadonlyMap<string, TelemetryConfig> } {
+  const push = buildPushContext(snapshot, identity, mesh, previousTelemetries);
   let lr = reuse;
   if (lr) push.errors.push(...lr.errors);
   else {
@@ -87,7 +89,7 @@ function translateWith(
     },
     errors: push.errors,
   };
-  return { result, built: lr };
+  return { result, built: lr, telemetries: push.acceptedTelemetries };
 }
 
 /**
@@ -111,10 +113,13 @@ function samePod(a: KubeObject | undefined, b: KubeObject | undefined): boolean 
  * translate() for a control loop: when only endpoint kinds changed since the last call (and not the
  * gateway's own Pod nor its identity), the listeners and routes of the last call are reused as they are
  * (the same objects, so the ADS server sees them unchanged at no cost) and only clusters, endpoints and
- * secrets are built again. The output equals translate()'s.
+ * secrets are built again. The output equals translate()'s, except that a Telemetry updated into an invalid one
+ * keeps the version this translator accepted before (translate() alone has no earlier version to keep).
  */
 export class Translator {
   private last: { identityKey: string; mesh: MeshConfig; pod: KubeObject | undefined; built: ListenersAndRoutes } | undefined;
+  /** The Telemetries in effect after the last call: an invalid update of one keeps this version. */
+  private telemetries: ReadonlyMap<string, TelemetryConfig> = new Map();
   /** Whether the last call reused listeners and routes. */
   reused = false;
 
@@ -135,7 +140,8 @@ export class Translator {
     this.last = undefined; // until this call succeeds
     const endpointsOnly = changed !== undefined && [...changed].every((k) => ENDPOINT_KINDS.has(k));
     const reuse = last && endpointsOnly && last.identityKey === identityKey && last.mesh === mesh && samePod(last.pod, pod) ? last.built : undefined;
-    const { result, built } = translateWith(snapshot, identity, jwks, mesh, reuse);
+    const { result, built, telemetries } = translateWith(snapshot, identity, jwks, mesh, reuse, this.telemetries);
+    this.telemetries = telemetries;
     this.reused = reuse !== undefined;
     this.last = { identityKey, mesh, pod, built };
     return result;

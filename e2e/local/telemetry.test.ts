@@ -4,7 +4,8 @@
 // mesh-wide Telemetry (the root namespace, no selector) logs everything; its filter `response.code >= 400` keeps
 // only 4xx/5xx (Envoy's CEL filter, evaluated by the proxy); a Telemetry selecting the gateway pod with
 // `disabled: true` stops it; removing that file brings it back. An invalid Telemetry (a filter that is not CEL) is
-// reported in the log with istiod's message and left out, the valid one staying in force.
+// reported in the log with istiod's message and left out, the valid one staying in force; the valid one rewritten
+// into an invalid version is reported too and its last valid version stays in effect, as a webhook would keep it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -178,5 +179,27 @@ spec:
     const p = await probe();
     await logged(p.notFound);
     assert.ok(!agents().includes(p.ok), 'still the mesh-wide Telemetry with its filter');
+  });
+
+  test('the valid Telemetry rewritten into an invalid version: reported, and its last valid version stays in effect', async () => {
+    gw.write(
+      '40-telemetry.yaml',
+      telemetry('mesh-default', '  accessLogging:\n  - providers: [{name: file-log}]\n    filter: {expression: "response.code >>"}\n'),
+    );
+    await eventually(
+      'the report',
+      async () =>
+        Promise.resolve(
+          /40-telemetry\.yaml[^\n]*Telemetry istio-system\/mesh-default at spec\.accessLogging\[0\]\.filter\.expression: must be a valid CEL expression[^\n]*its last valid version stays in effect/.exec(
+            gw.proc.output(),
+          ) ?? undefined,
+        ),
+      20_000,
+      200,
+    );
+    assert.ok((await gw.adminGet('/config_dump')).includes('response.code >= 400'), 'the previous filter is still configured');
+    const p = await probe();
+    await logged(p.notFound);
+    assert.ok(!agents().includes(p.ok), 'the previous version, with its filter, still logs');
   });
 });
