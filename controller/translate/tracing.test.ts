@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseMeshConfig } from '../model/mesh-config.ts';
 import type { PushContext } from '../model/push-context.ts';
-import { gatewayHcmTracing, meshTracingSpec } from './tracing.ts';
+import { resolveTelemetry } from '../model/telemetry.ts';
+import { gatewayHcmTracing } from './tracing.ts';
 
 const HOSTS: Record<string, string[]> = { 'otel.obs.svc.cluster.local': ['obs'], 'zipkin.obs.svc.cluster.local': ['obs'] };
 
@@ -19,9 +20,17 @@ function push(meshYaml: string, labels: Record<string, string> = { app: 'gw' }):
   } as unknown as PushContext;
 }
 
+/** The gateway's tracing with no Telemetry resource: the mesh's defaultProviders.tracing, resolved as the push resolves it. */
 function tracingOf(meshYaml: string): ReturnType<typeof gatewayHcmTracing> {
   const p = push(meshYaml);
-  return gatewayHcmTracing(p, meshTracingSpec(p.mesh), p.mesh.defaultConfig);
+  const m = p.mesh;
+  const resolved = resolveTelemetry(
+    [],
+    { rootNamespace: m.rootNamespace, namespace: 'edge', labels: {} },
+    { accessLogging: m.defaultAccessLogging, metrics: m.defaultMetrics, tracing: m.defaultTracing },
+    m.extensionProviders,
+  );
+  return gatewayHcmTracing(p, resolved.tracing?.client, m.defaultConfig);
 }
 
 const cases: { name: string; mesh: string; random?: number; provider?: string; none?: RegExp }[] = [

@@ -6,13 +6,13 @@
 //   (else PILOT_TRACE_SAMPLING, 1 %), Istio's tags and defaultConfig.tracing.customTags, maxPathTagLength.
 // - a provider (zipkin or opentelemetry extension provider): the tracer's config with the collector's outbound
 //   cluster, spawn_upstream_span (a gateway is a Router), the provider's maxTagLength.
-// The translation is a function of a resolved TracingSpec so that Telemetry resources can feed it.
+// The translation is a function of the resolved TracingSpec: the CLIENT side (a gateway's) of what the Telemetry
+// resources that apply and the mesh's defaultProviders.tracing make (model/telemetry.ts resolveTelemetry).
 import type { envoy } from '../../xds/envoy.ts';
 import { typedAny } from '../../xds/envoy.ts';
 import { OTEL_TRACER_TYPE, UUID_REQUEST_ID_TYPE, ZIPKIN_TRACER_TYPE } from '../../xds/type-urls.ts';
 import type {
   ExtensionProvider,
-  MeshConfig,
   OpenTelemetryTracingProvider,
   ProviderHttpHeader,
   ProtoDuration,
@@ -21,6 +21,7 @@ import type {
 } from '../model/mesh-config.ts';
 import type { PushContext } from '../model/push-context.ts';
 import type { TracingCustomTag } from '../model/telemetry-types.ts';
+import type { TracingSpec } from '../model/telemetry.ts';
 import type { ValidationError } from '../model/validation.ts';
 import { gatewayProxyConfig } from '../model/proxy-config.ts';
 import { lookupCluster } from './ext-authz.ts';
@@ -33,30 +34,6 @@ type CustomTag = envoy.type.tracing.v3.CustomTag;
 const PILOT_TRACE_SAMPLING = 1;
 /** The istiod cluster id meshgate reports (as in endpoints.ts). */
 const CLUSTER_ID = 'Kubernetes';
-
-/**
- * istiod's model.TracingSpec for a gateway (its CLIENT side): the provider, whether span reporting is off, the
- * sampling and custom tags overrides of Telemetry resources, and the request id and Istio tags switches.
- */
-export interface TracingSpec {
-  provider?: ExtensionProvider;
-  disabled: boolean;
-  randomSamplingPercentage?: number;
-  customTags?: Readonly<Record<string, TracingCustomTag | null>>;
-  useRequestIdForTraceSampling: boolean;
-  enableIstioTags: boolean;
-}
-
-/**
- * Telemetries.Tracing with no Telemetry resource: undefined (the legacy mesh config path) unless
- * defaultProviders.tracing names a provider; the first name is looked up (in any case); none found disables tracing.
- */
-export function meshTracingSpec(mesh: MeshConfig): TracingSpec | undefined {
-  const [first] = mesh.defaultTracing;
-  if (first === undefined) return undefined;
-  const provider = mesh.extensionProviders.find((p) => p.name.toLowerCase() === first.toLowerCase());
-  return { ...(provider ? { provider } : {}), disabled: !provider, useRequestIdForTraceSampling: true, enableIstioTags: true };
-}
 
 /** What a gateway HCM gets: the tracing block (none when tracing is off) and the request id extension. */
 export interface HcmTracingConfig {
@@ -234,18 +211,17 @@ export function gatewayHcmTracing(push: PushContext, spec: TracingSpec | undefin
     };
   }
   if (spec.disabled || !spec.provider) return { request_id_extension: requestIdExtension(true), errors };
+  const fail = (message: string): void =>
+    void errors.push({ kind: 'MeshConfig', namespace: '', name: 'mesh', origin: {}, field: `extensionProviders[name=${spec.provider?.name ?? ''}]`, message });
   const built = providerTracing(push, spec.provider);
   if ('error' in built) {
-    errors.push({
-      kind: 'MeshConfig',
-      namespace: '',
-      name: 'mesh',
-      origin: {},
-      field: `extensionProviders[name=${spec.provider.name}]`,
-      message: `tracing provider ${spec.provider.name}: ${built.error}`,
-    });
+    fail(`tracing provider ${spec.provider.name}: ${built.error}`);
     return { request_id_extension: requestIdExtension(true), errors };
   }
+  // istiod sets the HCM's no_context_propagation (Istio 1.30+ proxies), a field newer than the Envoy API meshgate
+  // encodes with: the setting is reported, and context still propagates.
+  if (spec.disableContextPropagation)
+    fail(`tracing provider ${spec.provider.name}: disableContextPropagation is not supported by meshgate (the trace context still goes upstream)`);
   const tracing: HcmTracing = {
     ...sampling(spec.randomSamplingPercentage ?? proxyConfigSampling(pc)),
     ...built.tracing,
@@ -258,14 +234,14 @@ export function gatewayHcmTracing(push: PushContext, spec: TracingSpec | undefin
 const perPush = new WeakMap<PushContext, HcmTracingConfig>();
 
 /**
- * The tracing of every HCM of this push's gateway (from the mesh config; the same for all its HCMs), computed once per
- * push so that a provider's error is reported once.
+ * The tracing of every HCM of this push's gateway (the same for all its HCMs: Telemetry resources and the mesh
+ * config), computed once per push so that a provider's error is reported once.
  */
 export function gatewayTracing(push: PushContext): HcmTracingConfig {
   let t = perPush.get(push);
   if (!t) {
     const pc = gatewayProxyConfig(push.mesh.defaultConfig, push.identity.annotations);
-    const { errors, ...config } = gatewayHcmTracing(push, meshTracingSpec(push.mesh), pc.ok ? pc.config : push.mesh.defaultConfig);
+    const { errors, ...config } = gatewayHcmTracing(push, push.telemetry.tracing?.client, pc.ok ? pc.config : push.mesh.defaultConfig);
     push.errors.push(...errors);
     perPush.set(push, (t = config));
   }
