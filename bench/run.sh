@@ -48,7 +48,7 @@ OUT=${BENCH_OUT:-}
 # Ports (all on 127.0.0.1). A meshgate instance at BASE uses BASE (listener, from the generated Service's
 # targetPort), BASE+1 admin, BASE+2 status, BASE+3 metrics, BASE+4 xDS, BASE+5 merged metrics (if it has that flag).
 UP_PORT=9001; UP_H2=9011; UPSTREAM=127.0.0.1:$UP_PORT
-MG_BASE=9300; MG_JWT_BASE=9360; MG_AUTHZ_BASE=9370; MG_HOSTS_BASE=9380; MG_PUSH_BASE=9390
+MG_BASE=9300; MG_NOTEL_BASE=9350; MG_JWT_BASE=9360; MG_AUTHZ_BASE=9370; MG_HOSTS_BASE=9380; MG_PUSH_BASE=9390
 
 usage() {
   cat <<EOF
@@ -56,7 +56,7 @@ usage: bench/run.sh [options]       (npm run bench -- [options])
   --quick              smoke test: 1 round of 1-second runs, 3 pushes (about 2 minutes)
   --scenarios 'LIST'   any of: $ALL_SCENARIOS pinned   (default: all but pinned;
                        'memory' is an alias of 'hosts', which also measures memory at 5,000 hosts)
-  --targets 'LIST'     any of: direct nginx haproxy meshgate nginx-2w meshgate-authz meshgate-jwt  (default: $TARGETS);
+  --targets 'LIST'     any of: direct nginx haproxy meshgate nginx-2w meshgate-authz meshgate-jwt meshgate-notel  (default: $TARGETS);
                        direct and nginx are always measured: they are the ratios' bases
   --rounds N           rounds of the interleaved order (default $ROUNDS)
   --concurrency N[,M]  pass --concurrency N to meshgate (one meshgate target per value: meshgate-cN);
@@ -91,7 +91,7 @@ for s in $SCENARIOS; do
   [[ " $ALL_SCENARIOS pinned " == *" $s "* ]] || { echo "bench: unknown scenario '$s' (known: $ALL_SCENARIOS pinned memory)" >&2; exit 2; }
 done
 for t in $TARGETS; do
-  [[ " direct nginx haproxy meshgate nginx-2w meshgate-authz meshgate-jwt " == *" $t "* ]] || { echo "bench: unknown target '$t' (known: direct nginx haproxy meshgate nginx-2w meshgate-authz meshgate-jwt)" >&2; exit 2; }
+  [[ " direct nginx haproxy meshgate nginx-2w meshgate-authz meshgate-jwt meshgate-notel " == *" $t "* ]] || { echo "bench: unknown target '$t' (known: direct nginx haproxy meshgate nginx-2w meshgate-authz meshgate-jwt meshgate-notel)" >&2; exit 2; }
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --rounds wants a positive integer" >&2; exit 2; }
 for c in $CONCURRENCY; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --concurrency wants positive integers" >&2; exit 2; }; done
@@ -132,6 +132,11 @@ if wants meshgate; then
   # JWT verification's cost: a RequestAuthentication, and a valid token on every request (gen-config --jwt).
   if wants meshgate-jwt; then
     add_meshgate meshgate-jwt $MG_JWT_BASE "${MG_CONC[${MESHGATES[0]}]}" jwt; MESHGATES+=(meshgate-jwt); ORDER+=(meshgate-jwt)
+  fi
+  # Istio's telemetry at its defaults costs (issue 14): the same config with the mesh's metrics providers and
+  # tracing turned off, beside the default one (istio.stats on, tracing's 1 % sampling with no tracer).
+  if wants meshgate-notel; then
+    add_meshgate meshgate-notel $MG_NOTEL_BASE "${MG_CONC[${MESHGATES[0]}]}" notel; MESHGATES+=(meshgate-notel); ORDER+=(meshgate-notel)
   fi
   # The large configurations run with the first meshgate's concurrency, one at a time (started for their scenario).
   add_meshgate meshgate-5k $MG_HOSTS_BASE "${MG_CONC[${MESHGATES[0]}]}" hosts
@@ -257,6 +262,7 @@ gen_config() {  # meshgate-target -> writes $RUN/config-<target>, logs the summa
     one) args=() ;;
     authz) args=(--authz) ;;
     jwt) args=(--jwt) ;;
+    notel) args=() ;;
     hosts) args=(--hosts "$HOSTS" --virtual-services "$HOSTS_VS" --routes "$HOSTS_ROUTES" --services 100) ;;
     push) args=(--virtual-services "$PUSH_VS" --hosts "$PUSH_VS" --services 100 --endpoints "$PUSH_ENDPOINTS" --push) ;;
   esac
@@ -274,6 +280,10 @@ start_meshgate() {  # target
   local t=$1 b=${MG_BASEP[$1]} conc=()
   [ -n "${MG_CONC[$t]}" ] && [ -z "${MG_NO_CONC:-}" ] && conc=(--concurrency "${MG_CONC[$t]}")
   [ -n "${MG_MERGED:-}" ] && conc+=(--merged-metrics-port $((b + 5)))
+  if [ "${MG_CONF[$t]}" = notel ]; then
+    printf 'defaultProviders: {}\nenableTracing: false\n' > "$RUN/mesh-$t.yaml"
+    conc+=(--mesh-config "$RUN/mesh-$t.yaml")
+  fi
   local env=(env MESHGATE_LOG_PRETTY=0)
   if [ $PROFILE = 1 ]; then
     mkdir -p "$OUT/profiles/$t"

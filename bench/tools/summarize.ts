@@ -274,7 +274,7 @@ const notMeasured: Status = { measured: '–', verdict: 'not measured' };
 const meshgates = [
   ...new Set(
     rows
-      .filter((r) => r.load && isMeshgate(r.target) && !['meshgate-5k', 'meshgate-push', 'meshgate-authz', 'meshgate-jwt'].includes(r.target))
+      .filter((r) => r.load && isMeshgate(r.target) && !['meshgate-5k', 'meshgate-push', 'meshgate-authz', 'meshgate-jwt', 'meshgate-notel'].includes(r.target))
       .map((r) => r.target),
   ),
 ];
@@ -382,6 +382,17 @@ for (const t of meshgates.length ? meshgates : ['meshgate']) {
   costRow('AuthorizationPolicy (1 DENY + 1 ALLOW)', 'meshgate-authz', 1.1);
   // Issue 13: "JWT verification of a cached key at most 2x the cost of a request without it".
   costRow('RequestAuthentication, a valid RS256 token on every request', 'meshgate-jwt', 2);
+  // Issue 14: Istio's telemetry at its defaults (istio.stats, tracing at 1 % without a tracer) against the same
+  // gateway with both off: the plain meshgate over meshgate-notel, at most 1.10.
+  const notel = small?.get('meshgate-notel');
+  goals.push([
+    "Istio's telemetry at its defaults (istio_* metrics, tracing 1 %): CPU/req × without (small)",
+    '≤ 1.10 — meshgate over meshgate-notel',
+    {
+      ...goal(plain && notel ? plain.usPerReq / notel.usPerReq : NaN, (x) => x <= 1.1),
+      context: plain && notel ? `req/s ${fmt(plain.rps / notel.rps, 2)}× without` : '',
+    },
+  ]);
 }
 goals.push([
   '≥ 1.5× the undici anchor, ≥ 2.5× @fastify/http-proxy and http-proxy',
