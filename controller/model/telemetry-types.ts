@@ -8,7 +8,7 @@ export const TELEMETRY_API_VERSIONS = ['v1', 'v1alpha1'] as const;
 
 /** WorkloadMode: which side of a call a setting applies to; a gateway's listeners are CLIENT (workloadMode). */
 export const WORKLOAD_MODES = ['CLIENT_AND_SERVER', 'CLIENT', 'SERVER'] as const;
-export type WorkloadMode = (typeof WORKLOAD_MODES)[number];
+type WorkloadMode = (typeof WORKLOAD_MODES)[number];
 
 /** MetricSelector.IstioMetric. */
 export const ISTIO_METRICS = [
@@ -24,7 +24,7 @@ export const ISTIO_METRICS = [
   'GRPC_REQUEST_MESSAGES',
   'GRPC_RESPONSE_MESSAGES',
 ] as const;
-export type IstioMetric = (typeof ISTIO_METRICS)[number];
+type IstioMetric = (typeof ISTIO_METRICS)[number];
 
 export interface ProviderRef {
   name?: string;
@@ -52,7 +52,7 @@ export interface TagOverride {
   value?: string;
 }
 
-export interface MetricSelector {
+interface MetricSelector {
   /** At most one of metric and customMetric (a oneof); neither: all metrics. */
   metric?: IstioMetric;
   customMetric?: string;

@@ -179,7 +179,7 @@ function decodeTelemetry(raw: unknown): { spec: TelemetrySpec; errors: FieldErro
  * The syntax error of a CEL expression, undefined when it parses. istiod only parses (cel-go's Parse, no type
  * check); so does this, with the CEL implementation the proxy evaluates filters with.
  */
-export function celParseError(expression: string): string | undefined {
+function celParseError(expression: string): string | undefined {
   try {
     parseCel(expression);
     return undefined;

@@ -51,26 +51,26 @@ export interface TelemetryDefaults {
   tracing: readonly string[];
 }
 
-export interface ResolvedAccessLog {
+interface ResolvedAccessLog {
   provider: ExtensionProvider;
   disabled: boolean;
   /** A CEL expression: only the entries it is true for are logged. */
   filter?: string;
 }
 
-export interface TagOverrideConfig {
+interface TagOverrideConfig {
   name: string;
   remove: boolean;
   value: string;
 }
 
-export interface MetricOverrideConfig {
+interface MetricOverrideConfig {
   name: string;
   disabled: boolean;
   tags: TagOverrideConfig[];
 }
 
-export interface MetricConfig {
+interface MetricConfig {
   /** Every metric off for this side: no stats filter. */
   disabled: boolean;
   overrides: MetricOverrideConfig[];
@@ -93,7 +93,7 @@ export interface TracingSpec {
   disableContextPropagation: boolean;
 }
 
-export interface TracingConfig {
+interface TracingConfig {
   client: TracingSpec;
   server: TracingSpec;
 }
@@ -117,7 +117,7 @@ const hasTarget = (t: TelemetryConfig): boolean =>
   Object.keys(t.spec.selector?.matchLabels ?? {}).length > 0 || (t.spec.targetRefs?.length ?? 0) > 0 || t.spec.targetRef !== undefined;
 
 /** The Telemetries applying to the gateway, root first (applicableTelemetries), from valid ones sorted by creation. */
-export function selectTelemetries(sorted: readonly TelemetryConfig[], gw: TelemetryGateway): TelemetryConfig[] {
+function selectTelemetries(sorted: readonly TelemetryConfig[], gw: TelemetryGateway): TelemetryConfig[] {
   const namespaceWide = (ns: string): TelemetryConfig | undefined => sorted.find((t) => t.namespace === ns && !hasTarget(t));
   const out: TelemetryConfig[] = [];
   const root = gw.rootNamespace === '' ? undefined : namespaceWide(gw.rootNamespace);
