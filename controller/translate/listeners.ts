@@ -3,7 +3,7 @@
 // `<bind>_<port>`, e.g. `0.0.0.0_8080` for a Gateway port 80 behind a Service 80 -> 8080.
 import { metricsSettings, statsFilters, type StatsFilters } from './stats-filter.ts';
 import { typedAny, type envoy } from '../../xds/envoy.ts';
-import { CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TLS_INSPECTOR_TYPE } from '../../xds/type-urls.ts';
+import { CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, GRPC_STATS_TYPE, HCM_TYPE, ROUTER_TYPE, TLS_INSPECTOR_TYPE } from '../../xds/type-urls.ts';
 import type { GatewayServer, MergedServers } from '../model/gateways.ts';
 import { isHTTPServer } from '../model/gateways.ts';
 import type { PushContext } from '../model/push-context.ts';
@@ -39,12 +39,18 @@ function listenerName(bind: string, port: number): string {
  * HTTP filters of a gateway HCM. Istio's chain is istio.metadata_exchange, the CUSTOM RBAC filters, jwt_authn
  * (jwt-authn.ts), the other RBAC filters of the AuthorizationPolicies (rbac.ts), grpc_stats, istio.alpn, fault,
  * cors, istio.stats, router. meshgate leaves out istio.metadata_exchange and istio.alpn (peer metadata exchange and
- * ALPN override for in-mesh mTLS, which a gateway without sidecar peers has no use for) and grpc_stats (gRPC message
- * counts), and emits istio.stats when a Prometheus metrics provider applies (stats-filter.ts).
+ * ALPN override for in-mesh mTLS, which a gateway without sidecar peers has no use for), and emits istio.stats when a
+ * Prometheus metrics provider applies (stats-filter.ts).
  */
 function httpFilters(authz: readonly HttpFilter[], stats: readonly HttpFilter[]): HttpFilter[] {
   return [
     ...authz,
+    // Always, as istiod does: per-cluster gRPC call and message counters, and the message counts (filter state)
+    // Istio's stats filter reports as istio_request_messages_total / istio_response_messages_total.
+    {
+      name: 'envoy.filters.http.grpc_stats',
+      typed_config: typedAny(GRPC_STATS_TYPE, { emit_filter_state: true, stats_for_all_methods: false }),
+    },
     { name: 'envoy.filters.http.fault', typed_config: typedAny(FAULT_TYPE, {}) },
     { name: 'envoy.filters.http.cors', typed_config: typedAny(CORS_TYPE, {}) },
     ...stats,

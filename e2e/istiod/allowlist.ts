@@ -64,11 +64,6 @@ export const ALLOWED: readonly Allowed[] = [
     why: 'MONGO servers are proxied as plain TCP (tcp_proxy, which follows it in the chain): mongo_proxy only decodes the protocol for stats',
   },
   {
-    type: 'listeners',
-    path: new RegExp(`${HCM}\\.http_filters\\[envoy\\.filters\\.http\\.grpc_stats\\]$`),
-    why: `grpc_stats counts gRPC messages: ${TELEMETRY}`,
-  },
-  {
     type: 'clusters',
     path: /^\.dns_jitter$/,
     why: "Cluster.dns_jitter is newer than the Envoy API protos meshgate encodes with (@grpc/grpc-js-xds's snapshot): it cannot be sent, and it only spreads DNS refreshes over time",
