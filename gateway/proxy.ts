@@ -14,6 +14,7 @@ import { assembleConfigDump } from './admin/config-dump.ts';
 import { registerServerStats } from './admin/server-stats.ts';
 import { ServerState } from './admin/server-state.ts';
 import { startMetricsServer, startStatusServer } from './admin/status-server.ts';
+import { statsFilter, type StatsMatcher } from './stats/stats-matcher.ts';
 import { ProxyThreads } from './workers/proxy-threads.ts';
 import { AdsClient, type XdsTypeUrl } from './xds/ads-client.ts';
 
@@ -52,6 +53,11 @@ export interface ProxyOptions {
   statsFlushIntervalMs?: number;
   /** DNS server(s) for STRICT_DNS/LOGICAL_DNS clusters, "HOST:PORT[,...]" (default: env MESHGATE_DNS_SERVER, else the system resolver). */
   dnsServer?: string;
+  /**
+   * The stats the metrics port exports (Istio's bootstrap stats_matcher, stats/stats-matcher.ts; the CLI always
+   * gives it); the admin API shows every stat. Default: every stat.
+   */
+  statsInclusion?: StatsMatcher;
 }
 
 export interface Proxy {
@@ -227,7 +233,9 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   try {
     await own.bind('admin', adminHost, o.adminPort, () => startAdminServer(admin, adminHost, o.adminPort));
     await own.bind('status', bindHost, o.statusPort, () => startStatusServer(bindHost, o.statusPort, () => state.isReady()));
-    await own.bind('metrics', bindHost, o.metricsPort, () => startMetricsServer(bindHost, o.metricsPort, () => threads.stats()));
+    const exported = o.statsInclusion ? statsFilter(o.statsInclusion) : undefined;
+    const metricsStats = exported ? async () => exported(await threads.stats()) : () => threads.stats();
+    await own.bind('metrics', bindHost, o.metricsPort, () => startMetricsServer(bindHost, o.metricsPort, metricsStats));
   } catch (e) {
     clearInterval(flushTimer);
     await threads.close();

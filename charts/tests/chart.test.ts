@@ -146,6 +146,8 @@ describe('istio-ingressgateway with default values', () => {
       '--concurrency=$(ISTIO_CPU_LIMIT)',
       '--drain-seconds=5',
       '--labels-file=/etc/istio/pod/labels',
+      '--annotations-file=/etc/istio/pod/annotations',
+      '--mesh-config=/etc/istio/config/mesh',
     ]);
     // Its identity in Istio's metrics: the Deployment's name and the pod's labels (Downward API).
     assert.deepEqual(

@@ -64,7 +64,7 @@ describe('charts/gateway meshConfig', () => {
     assert.deepEqual(p.envoyExtAuthzHttp.includeRequestHeadersInCheck, ['x-ext-authz']);
   });
 
-  test('the controller alone mounts the ConfigMap, read-only, and reads its key mesh with --mesh-config', () => {
+  test('the controller and the proxy mount the ConfigMap read-only and read its key mesh with --mesh-config', () => {
     const objects = template(GATEWAY_CHART, INGRESS, { set: { name: 'my-gw' } });
     const deploy = only<Workload>(objects, 'Deployment');
     const pod = deploy.spec.template.spec;
@@ -76,10 +76,12 @@ describe('charts/gateway meshConfig', () => {
     const mount = controller?.volumeMounts?.find((m) => m.name === 'config-volume');
     assert.deepEqual(mount, { name: 'config-volume', mountPath: '/etc/istio/config', readOnly: true });
     assert.ok(controller?.args?.includes(`--mesh-config=${mount.mountPath}/mesh`));
-    assert.equal(
-      proxy?.volumeMounts?.some((m) => m.name === 'config-volume'),
-      false,
+    // The proxy reads it once at start, for defaultConfig.proxyStatsMatcher (the stats its metrics port exports).
+    assert.deepEqual(
+      proxy?.volumeMounts?.find((m) => m.name === 'config-volume'),
+      mount,
     );
+    assert.ok(proxy?.args?.includes(`--mesh-config=${mount.mountPath}/mesh`));
   });
 
   test('meshConfig must be a map', () => {

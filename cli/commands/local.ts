@@ -20,6 +20,7 @@ import { PROXY_CONFIG_ANNOTATION, gatewayProxyConfig } from '../../controller/mo
 import type { GatewayIdentity } from '../../controller/xds/snapshot.ts';
 import { StaticPortError, startProxy } from '../../gateway/proxy.ts';
 import { meshConfigUsage, meshConfigPath, startMeshConfig } from '../mesh-config-flag.ts';
+import { gatewayStatsInclusion } from '../stats-inclusion.ts';
 
 export const summary = 'run controller + proxy on one machine from a directory of Istio/Kubernetes YAML';
 export const usage = `usage: meshgate local --config DIR [flags]
@@ -39,7 +40,10 @@ flags:
 ${meshConfigUsage(26)}
   --admin-port N          Envoy-style admin API on 127.0.0.1 (default 15000)
   --status-port N         readiness /healthz/ready (default 15021)
-  --metrics-port N        Prometheus /stats/prometheus (default 15090)
+  --metrics-port N        Prometheus /stats/prometheus (default 15090): the stats Istio's inclusion list keeps
+                          (server, cluster_manager, listener_manager, istio_*), plus the proxy config's
+                          proxyStatsMatcher, e.g. --proxy-config '{"proxyStatsMatcher":{"inclusionPrefixes":
+                          ["cluster.outbound","http."]}}'; the admin API shows every stat
   --xds-port N            serve xDS on TCP 127.0.0.1:N instead of the private Unix socket. Insecure: any
                           local process can then connect and receive every TLS private key over SDS
                           (default: a socket in a new 0700 directory under $XDG_RUNTIME_DIR or the
@@ -226,6 +230,13 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
   process.once('exit', removeSocketDir);
   const xds = socketDir ? { socket: join(socketDir, 'XDS') } : { host: '127.0.0.1', port: o.xdsPort ?? 0 };
   const mesh = await startMeshConfig(o.meshConfig, log);
+  // Read once, as Istio's agent writes the bootstrap's stats_matcher when the proxy starts.
+  const stats = gatewayStatsInclusion((mesh?.current() ?? DEFAULT_MESH_CONFIG).defaultConfig, identity.annotations ?? {}, ['127.0.0.1']);
+  if (!stats.ok) {
+    mesh?.close();
+    removeSocketDir();
+    throw new UsageError(`--proxy-config or --mesh-config: ${stats.error}`);
+  }
   const controller = await startController({
     store,
     identity: () => identity,
@@ -257,6 +268,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     concurrency: o.concurrency,
     ...(o.accessLog ? { accessLog: o.accessLog } : {}),
     ...(o.dnsServer ? { dnsServer: o.dnsServer } : {}),
+    statsInclusion: stats.matches,
     log,
   }).catch(async (e: unknown) => {
     await source.close();

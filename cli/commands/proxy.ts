@@ -11,6 +11,11 @@ import { bindError, parseConcurrency, parseLabels, parsePort, StartupError, Usag
 import { StaticPortError, startProxy } from '../../gateway/proxy.ts';
 import { parseLabelsFile } from '../../xds/labels-file.ts';
 import { xdsTarget } from '../xds-flags.ts';
+import { meshConfigPath, startMeshConfig } from '../mesh-config-flag.ts';
+import { gatewayStatsInclusion } from '../stats-inclusion.ts';
+import { DEFAULT_MESH_CONFIG } from '../../controller/model/mesh-config.ts';
+import type { StatsMatcher } from '../../gateway/stats/stats-matcher.ts';
+import type { Logger } from '../logger.ts';
 
 export const summary = 'run the gateway proxy (xDS client, listeners, admin on :15000)';
 
@@ -33,6 +38,11 @@ flags:
   --access-log PATH         Istio's TEXT access log to PATH (or /dev/stdout), besides the xDS access loggers; off by default
   --labels k=v,...          pod labels for the node metadata (default: env POD_LABELS, or --labels-file)
   --labels-file PATH        Kubernetes downward-API labels file (k="v" per line)
+  --annotations-file PATH   the pod's Downward API annotations file (as Istio mounts /etc/istio/pod/annotations),
+                            read at start: proxy.istio.io/config (its proxyStatsMatcher) and
+                            sidecar.istio.io/statsInclusion{Prefixes,Suffixes,Regexps} add stats to the
+                            metrics port's Istio inclusion list
+  --mesh-config FILE        Istio's MeshConfig, read at start: its defaultConfig.proxyStatsMatcher likewise
   --listen-host ADDR        bind every listener on ADDR instead of its own address (testing)
   --dns-server HOST:PORT    DNS server for DNS clusters (ServiceEntry resolution DNS); default: env
                             MESHGATE_DNS_SERVER, else the system resolver
@@ -51,6 +61,32 @@ function readLabelsFile(path: string): Record<string, string> {
   }
 }
 
+/** --annotations-file: the Downward API annotations, read once at start; unreadable, none apply (as Istio's agent). */
+function readAnnotations(path: string | undefined, log: Logger): Record<string, string> {
+  if (path === undefined) return {};
+  try {
+    return parseLabelsFile(readFileSync(path, 'utf8'), path);
+  } catch (e) {
+    log.warn({ file: path, err: (e as Error).message }, 'cannot read the pod annotations file: no pod annotation applies');
+    return {};
+  }
+}
+
+/**
+ * The metrics port's stats inclusion list, decided at start as Istio's agent writes its bootstrap. The mesh config
+ * is read once (an invalid one is reported and istiod's defaults apply, as in the controller); an annotation or
+ * pattern Envoy would refuse stops the proxy, as Envoy does not start with such a bootstrap.
+ */
+async function statsInclusion(meshFlag: string | undefined, annotationsFile: string | undefined, ip: string, log: Logger): Promise<StatsMatcher> {
+  const mesh = await startMeshConfig(meshConfigPath(meshFlag), log);
+  const defaultConfig = (mesh?.current() ?? DEFAULT_MESH_CONFIG).defaultConfig;
+  mesh?.close();
+  const r = gatewayStatsInclusion(defaultConfig, readAnnotations(annotationsFile, log), [ip]);
+  if (!r.ok) throw new StartupError(`${r.error} (--annotations-file ${annotationsFile ?? ''}, --mesh-config ${meshFlag ?? ''})`);
+  log.child({ component: 'stats' }).info({ inclusionList: r.patterns }, 'the metrics port exports the stats of the inclusion list');
+  return r.matches;
+}
+
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -67,6 +103,8 @@ export async function run(argv: string[]): Promise<void> {
       'labels-file': { type: 'string' },
       'listen-host': { type: 'string' },
       'dns-server': { type: 'string' },
+      'annotations-file': { type: 'string' },
+      'mesh-config': { type: 'string' },
     },
     strict: true,
   });
@@ -88,6 +126,7 @@ export async function run(argv: string[]): Promise<void> {
   const workloadName = process.env.ISTIO_META_WORKLOAD_NAME || labels.app || podName;
 
   const log = createLogger({ name: 'meshgate-proxy' });
+  const stats = await statsInclusion(values['mesh-config'], values['annotations-file'], ip, log);
   const proxy = await startProxy({
     xdsAddress,
     node: {
@@ -112,6 +151,7 @@ export async function run(argv: string[]): Promise<void> {
     ...(values['access-log'] ? { accessLog: values['access-log'] } : {}),
     ...(values['listen-host'] ? { listenHost: values['listen-host'] } : {}),
     ...(values['dns-server'] ? { dnsServer: values['dns-server'] } : {}),
+    statsInclusion: stats,
     log,
   }).catch((e: unknown) => {
     throw e instanceof StaticPortError ? bindError(`--${e.port}-port`, `the ${e.port} port`, e.address, e.code) : e;

@@ -118,6 +118,15 @@ export interface ProxyConfig {
   raw: Readonly<Record<string, unknown>>;
   gatewayTopology?: GatewayTopology;
   tracing?: ProxyTracing;
+  /** The stats the proxy exports beyond Istio's inclusion list (gateway/stats/stats-matcher.ts). */
+  proxyStatsMatcher?: ProxyStatsMatcher;
+}
+
+/** ProxyConfig.ProxyStatsMatcher: Envoy stat name patterns (prefixes, suffixes, RE2 regexps) to export. */
+interface ProxyStatsMatcher {
+  inclusionPrefixes: readonly string[];
+  inclusionSuffixes: readonly string[];
+  inclusionRegexps: readonly string[];
 }
 
 /** ProxyConfig.Tracing.CustomTag: one of a literal, an environment variable of the proxy, a request header. */
@@ -562,6 +571,15 @@ export function decodeProxyConfig(v: unknown, path: string): { config: ProxyConf
   }
   const tracing = message(d, v, 'tracing', path);
   if (tracing) config.tracing = proxyTracing(d, tracing, `${path}.tracing`);
+  const statsMatcher = message(d, v, 'proxyStatsMatcher', path);
+  if (statsMatcher) {
+    const p = `${path}.proxyStatsMatcher`;
+    config.proxyStatsMatcher = {
+      inclusionPrefixes: strings(d, statsMatcher, 'inclusionPrefixes', p),
+      inclusionSuffixes: strings(d, statsMatcher, 'inclusionSuffixes', p),
+      inclusionRegexps: strings(d, statsMatcher, 'inclusionRegexps', p),
+    };
+  }
   const drain = duration(d, v, 'drainDuration', path);
   // ValidateDrainDuration: at least 1ms, whole seconds.
   if (drain && (durationNanos(drain) < 1e6 || drain.nanos !== 0))

@@ -31,7 +31,8 @@ describe('local mode: two workers (--concurrency 2)', () => {
   before(async () => {
     bport = await freePort();
     backend = await startBackend('127.0.12.1', bport, 'app');
-    gw = await startGateway({ concurrency: 2, accessLog: true });
+    // The cluster stats on 15090 beyond Istio's inclusion list, as an Istio user asks for them (proxyStatsMatcher).
+    gw = await startGateway({ concurrency: 2, accessLog: true, args: ['--proxy-config', '{"proxyStatsMatcher":{"inclusionPrefixes":["cluster.outbound"]}}'] });
     gw.write('10-gateway.yaml', gatewayYaml('workers-gateway', [HOST]));
     gw.write('20-app.yaml', serviceYaml('app', bport, [{ ip: '127.0.12.1' }]));
     gw.write('30-vs.yaml', vs('/one'));

@@ -6,6 +6,9 @@
 // dashboards select on. Each row of EXPECTED is one query and the increase the mix makes to it: a histogram's
 // `_count` or `_bucket{le=...}`, or `istio_requests_total{response_code="404",response_flags="NR",...}`, is one
 // more row of the same kind once the gateway exports it.
+// The Envoy cluster and HCM counters are outside Istio's stats inclusion list: the gateway under test asks for them
+// with proxyStatsMatcher (--proxy-config, the pod annotation's JSON), as an Istio user must; a second gateway with
+// Istio's defaults proves they are absent there while istio_* and the server and manager stats are scraped.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, freePort } from '../lib/process.ts';
@@ -16,10 +19,14 @@ import { formatSamples, startPrometheus, staticJob, type Prometheus } from '../l
 
 const GW = '127.0.0.1';
 const JOB = 'meshgate-local';
+const DEFAULT_JOB = 'meshgate-local-istio-defaults';
 const MIX = { ok: 5, noRoute: 2, noHealthyUpstream: 3 };
+const PROXY_STATS_MATCHER = '{"proxyStatsMatcher":{"inclusionPrefixes":["cluster.outbound","http."]}}';
 
 describe('Prometheus scraping meshgate local', () => {
   let gw: Gateway;
+  /** The same config with Istio's default inclusion list (no proxyStatsMatcher). */
+  let plain: Gateway;
   let backend: Backend;
   let prom: Prometheus;
   let bport: number;
@@ -30,38 +37,44 @@ describe('Prometheus scraping meshgate local', () => {
   before(async () => {
     bport = await freePort();
     backend = await startBackend('127.0.30.1', bport, 'web');
-    gw = await startGateway();
-    gw.write('10-gateway.yaml', gatewayYaml('prom-gateway', ['web.prom.example.com', 'down.prom.example.com']));
-    gw.write('20-web.yaml', serviceYaml('web', bport, [{ ip: '127.0.30.1' }]));
-    gw.write('21-down.yaml', serviceYaml('down', bport, []));
-    gw.write(
-      '30-vs.yaml',
-      `${virtualServiceYaml('web', 'web.prom.example.com', 'prom-gateway', 'web')}---\n${virtualServiceYaml('down', 'down.prom.example.com', 'prom-gateway', 'down')}`,
-    );
+    gw = await startGateway({ args: ['--proxy-config', PROXY_STATS_MATCHER] });
+    plain = await startGateway();
+    for (const g of [gw, plain]) {
+      g.write('10-gateway.yaml', gatewayYaml('prom-gateway', ['web.prom.example.com', 'down.prom.example.com']));
+      g.write('20-web.yaml', serviceYaml('web', bport, [{ ip: '127.0.30.1' }]));
+      g.write('21-down.yaml', serviceYaml('down', bport, []));
+      g.write(
+        '30-vs.yaml',
+        `${virtualServiceYaml('web', 'web.prom.example.com', 'prom-gateway', 'web')}---\n${virtualServiceYaml('down', 'down.prom.example.com', 'prom-gateway', 'down')}`,
+      );
+    }
     // Istio's cluster names (outbound|port||fqdn) and its gateway HCM stat prefix (outbound_0.0.0.0_<port>, `;`
     // delimited, which Prometheus' name sanitising turns into the second underscore).
     web = `outbound|${bport}||web.default.svc.cluster.local`;
     down = `outbound|${bport}||down.default.svc.cluster.local`;
     hcm = `http_conn_manager_prefix="outbound_0.0.0.0_${gw.port}"`;
-    prom = await startPrometheus({ scrapeConfigs: [staticJob(JOB, [`127.0.0.1:${gw.metrics}`])] });
+    prom = await startPrometheus({ scrapeConfigs: [staticJob(JOB, [`127.0.0.1:${gw.metrics}`]), staticJob(DEFAULT_JOB, [`127.0.0.1:${plain.metrics}`])] });
 
-    await eventually(
-      'the routes to apply',
-      async () => ((await get(GW, gw.port, '/warmup', 'down.prom.example.com')).status === 503 ? true : undefined),
-      15_000,
-      100,
-    );
-    await eventually(
-      'the web route to apply',
-      async () => ((await get(GW, gw.port, '/warmup', 'web.prom.example.com')).status === 200 ? true : undefined),
-      15_000,
-      100,
-    );
+    for (const g of [gw, plain]) {
+      await eventually(
+        'the routes to apply',
+        async () => ((await get(GW, g.port, '/warmup', 'down.prom.example.com')).status === 503 ? true : undefined),
+        15_000,
+        100,
+      );
+      await eventually(
+        'the web route to apply',
+        async () => ((await get(GW, g.port, '/warmup', 'web.prom.example.com')).status === 200 ? true : undefined),
+        15_000,
+        100,
+      );
+    }
   });
 
   after(async () => {
     await prom?.stop();
     await gw?.stop();
+    await plain?.stop();
     await backend?.close();
   });
 
@@ -135,7 +148,7 @@ describe('Prometheus scraping meshgate local', () => {
     {
       name: 'istio_requests_total: the 200s to the web service, by destination service and name',
       query: () =>
-        `istio_requests_total{reporter="source",source_workload="istio-ingressgateway",source_workload_namespace="istio-system",` +
+        `istio_requests_total{job="${JOB}",reporter="source",source_workload="istio-ingressgateway",source_workload_namespace="istio-system",` +
         `source_canonical_service="istio-ingressgateway",destination_service="web.default.svc.cluster.local",destination_service_name="web",` +
         `request_protocol="http",response_code="200",response_flags="-",connection_security_policy="unknown"}`,
       want: MIX.ok,
@@ -143,35 +156,35 @@ describe('Prometheus scraping meshgate local', () => {
     {
       name: 'istio_requests_total: the 404 NR, every destination label unknown',
       query: () =>
-        `istio_requests_total{reporter="source",destination_service="unknown",destination_service_name="unknown",destination_workload="unknown",` +
+        `istio_requests_total{job="${JOB}",reporter="source",destination_service="unknown",destination_service_name="unknown",destination_workload="unknown",` +
         `destination_canonical_revision="latest",response_code="404",response_flags="NR"}`,
       want: MIX.noRoute,
     },
     {
       name: 'istio_requests_total: the 503 UH, the service known and no workload',
       query: () =>
-        `istio_requests_total{reporter="source",destination_service="down.default.svc.cluster.local",destination_service_name="down",` +
+        `istio_requests_total{job="${JOB}",reporter="source",destination_service="down.default.svc.cluster.local",destination_service_name="down",` +
         `destination_workload="unknown",response_code="503",response_flags="UH"}`,
       want: MIX.noHealthyUpstream,
     },
     {
       name: "Istio's gateway dashboard: requests by response code from the gateway workload",
-      query: () => `sum(istio_requests_total{reporter="source",source_workload="istio-ingressgateway",response_code=~"200|404|503"})`,
+      query: () => `sum(istio_requests_total{job="${JOB}",reporter="source",source_workload="istio-ingressgateway",response_code=~"200|404|503"})`,
       want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
     },
     {
       name: 'istio_request_duration_milliseconds: one observation per request (the latency panels read its buckets)',
-      query: () => `sum(istio_request_duration_milliseconds_count{reporter="source",source_workload="istio-ingressgateway"})`,
+      query: () => `sum(istio_request_duration_milliseconds_count{job="${JOB}",reporter="source",source_workload="istio-ingressgateway"})`,
       want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
     },
     {
       name: 'istio_request_duration_milliseconds: every request under the +Inf bucket',
-      query: () => `sum(istio_request_duration_milliseconds_bucket{reporter="source",le="+Inf"})`,
+      query: () => `sum(istio_request_duration_milliseconds_bucket{job="${JOB}",reporter="source",le="+Inf"})`,
       want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
     },
     {
       name: 'istio_request_bytes and istio_response_bytes: one observation each per request',
-      query: () => `sum(istio_request_bytes_count{reporter="source"}) + sum(istio_response_bytes_count{reporter="source"})`,
+      query: () => `sum(istio_request_bytes_count{job="${JOB}",reporter="source"}) + sum(istio_response_bytes_count{job="${JOB}",reporter="source"})`,
       want: 2 * (MIX.ok + MIX.noRoute + MIX.noHealthyUpstream),
     },
     {
@@ -227,5 +240,38 @@ describe('Prometheus scraping meshgate local', () => {
       `{__name__=~"envoy_cluster_upstream_rq.*|envoy_http_downstream_rq.*|istio_requests_total",__name__!~".*_bucket",job="${JOB}"} != 0`,
     );
     assert.deepEqual(got, want, `series scraped:\n${formatSamples(all)}`);
+  });
+
+  test("with Istio's default inclusion list, cluster and HCM counters are not exported while istio_*, server and manager stats are", async () => {
+    for (let i = 0; i < MIX.ok; i++) assert.equal((await get(GW, plain.port, `/ok/${i}`, 'web.prom.example.com')).status, 200);
+    assert.equal((await get(GW, plain.port, '/nr', 'nowhere.prom.example.com')).status, 404);
+    await prom.scrapedSince(DEFAULT_JOB, Date.now());
+
+    // Of the envoy_cluster_* series only the xDS cluster's (prefix cluster.xds-grpc) and the cluster manager's remain.
+    const envoy = await prom.query(
+      `{job="${DEFAULT_JOB}",__name__=~"envoy_(cluster|http|listener)_.*",__name__!~"envoy_(cluster|listener)_manager_.*|envoy_http_.*rbac_.*",cluster_name!="xds-grpc"}`,
+    );
+    assert.equal(formatSamples(envoy), '', 'no envoy_cluster_*, envoy_http_*, envoy_listener_* series');
+    assert.ok((await prom.value(`count({job="${DEFAULT_JOB}",__name__=~"envoy_cluster_.*",cluster_name="xds-grpc"})`)) > 0, 'cluster.xds-grpc stats');
+    // The admin API still has them (every stat, for debugging).
+    assert.ok((await plain.stat(`cluster.${web};.upstream_rq_200`)) >= MIX.ok);
+    assert.ok((await plain.stat(`cluster.${web};.upstream_rq_total`)) >= MIX.ok);
+
+    assert.ok(
+      (await prom.value(`sum(istio_requests_total{job="${DEFAULT_JOB}",reporter="source",destination_service_name="web",response_code="200"})`)) >= MIX.ok,
+      'istio_requests_total',
+    );
+    assert.equal(await prom.value(`count(istio_build{job="${DEFAULT_JOB}",component="proxy"})`), 1);
+    assert.equal(await prom.value(`envoy_server_live{job="${DEFAULT_JOB}"}`), 1);
+    assert.ok((await prom.value(`envoy_cluster_manager_active_clusters{job="${DEFAULT_JOB}"}`)) >= 2, 'cluster_manager.active_clusters');
+    assert.ok((await prom.value(`envoy_listener_manager_total_listeners_active{job="${DEFAULT_JOB}"}`)) >= 1, 'listener_manager.total_listeners_active');
+  });
+
+  test('proxyStatsMatcher adds only what it names: cluster.outbound and http. series, no envoy_listener_*', async () => {
+    await prom.scrapedSince(JOB, Date.now());
+    assert.ok((await prom.value(`count({job="${JOB}",__name__=~"envoy_cluster_upstream_.*",cluster_name="${web}"})`)) > 0);
+    assert.ok((await prom.value(`count({job="${JOB}",__name__=~"envoy_http_downstream_.*"})`)) > 0);
+    assert.equal(formatSamples(await prom.query(`{job="${JOB}",__name__=~"envoy_listener_(downstream|no_filter).*"}`)), '');
+    assert.equal(await prom.value(`envoy_server_live{job="${JOB}"}`), 1);
   });
 });
