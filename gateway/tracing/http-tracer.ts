@@ -15,7 +15,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { TracingConfig } from './config.ts';
 import { exporterFor, type SpanExporter, type TracingNode } from './exporter.ts';
 import { CLIENT_FORCED, HEALTH_CHECK, NOT_TRACEABLE, SAMPLING, SERVICE_FORCED, isTraced, traceDecision, withTraceReason } from './sampling.ts';
-import { KIND_CLIENT, KIND_SERVER, Span, extractB3, extractW3c, injectB3, injectW3c, randomId64, setHeader } from './span.ts';
+import { KIND_CLIENT, KIND_SERVER, Span, extractB3, extractW3c, injectB3, injectW3c, randomId64, setHeader, type SpanContext } from './span.ts';
 
 /** Microseconds since the epoch at a performance.now() instant. */
 export const epochUs = (hr: number): number => Math.round((performance.timeOrigin + hr) * 1000);
@@ -101,14 +101,13 @@ export class HttpTracer {
     const tracer = cfg.tracer;
     if (!tracer) return undefined;
     const traced = isTraced(reason);
-    const startUs = epochUs(startHr);
     let span: Span;
     if (tracer.kind === 'opentelemetry') {
       const parent = extractW3c(headers);
       if (parent === 'invalid') return undefined;
       span = parent
-        ? new Span(parent.traceId, randomId64(), parent.spanId, `egress ${authority}`, KIND_SERVER, startUs, parent.sampled === true, parent.tracestate)
-        : new Span(randomId64() + randomId64(), randomId64(), '', `egress ${authority}`, KIND_SERVER, startUs, traced, '');
+        ? new Span(parent.traceId, randomId64(), parent.spanId, `egress ${authority}`, KIND_SERVER, startHr, parent.sampled === true, parent.tracestate)
+        : new Span(randomId64() + randomId64(), randomId64(), '', `egress ${authority}`, KIND_SERVER, startHr, traced, '');
     } else {
       const b3 = extractB3(headers);
       if (b3 === 'invalid') return undefined;
@@ -116,8 +115,8 @@ export class HttpTracer {
       const p = b3.parent;
       // shared_span_context false (Istio): the gateway's span is a child of the client's, never the same span.
       span = p
-        ? new Span(p.traceId, randomId64(), p.spanId, authority, KIND_SERVER, startUs, sampled, '')
-        : new Span(tracer.traceId128 ? randomId64() + randomId64() : randomId64(), randomId64(), '', authority, KIND_SERVER, startUs, sampled, '');
+        ? new Span(p.traceId, randomId64(), p.spanId, authority, KIND_SERVER, startHr, sampled, '')
+        : new Span(tracer.traceId128 ? randomId64() + randomId64() : randomId64(), randomId64(), '', authority, KIND_SERVER, startHr, sampled, '');
     }
     return new StreamTrace(this, span);
   }
@@ -163,10 +162,13 @@ export class StreamTrace {
    */
   onUpstreamRequest(headers: string[], cluster: { name: string; observabilityName: string }, address: string, protocol: string, startHr: number): void {
     const cfg = this.tracer.cfg;
-    let ctx = this.span;
-    if (cfg.spawnUpstreamSpan) {
+    let ctx: SpanContext = this.span;
+    if (cfg.spawnUpstreamSpan && !this.span.sampled) {
+      // Never reported: only the context the upstream gets (the attempt's own span id, not sampled).
+      ctx = { traceId: this.span.traceId, spanId: randomId64(), parentId: this.span.spanId, sampled: false, tracestate: this.span.tracestate };
+    } else if (cfg.spawnUpstreamSpan) {
       if (this.upstream) this.closeUpstream(0, startHr);
-      ctx = this.upstream = this.span.child(`router ${cluster.observabilityName} egress`, KIND_CLIENT, epochUs(startHr));
+      ctx = this.upstream = this.span.child(`router ${cluster.observabilityName} egress`, KIND_CLIENT, startHr);
       this.upStatus = 0;
       this.upAddress = address;
       this.upProtocol = protocol;
@@ -191,6 +193,7 @@ export class StreamTrace {
     s.setTag('upstream_address', this.upAddress);
     s.setTag('peer.address', this.upAddress);
     this.commonTags(s, this.upStatus, flags, this.upCluster, undefined, undefined);
+    s.startUs = epochUs(s.startHr);
     s.endUs = epochUs(endHr);
     this.tracer.report(s);
   }
@@ -259,6 +262,7 @@ export class StreamTrace {
       const gm = header(d.responseHeaders, 'grpc-message');
       if (gm !== undefined) s.setTag('grpc.message', gm);
     }
+    s.startUs = epochUs(s.startHr);
     s.endUs = epochUs(d.endHr);
     this.tracer.report(s);
   }

@@ -6,9 +6,11 @@ import { randomFillSync } from 'node:crypto';
 export const KIND_SERVER = 2;
 export const KIND_CLIENT = 3;
 
-// Random ids come from one pool refilled when used up: a span costs two small strings, not a syscall.
+// Random ids come from one pool of random bytes refilled when used up, read through a byte -> hex table: a span
+// costs two small strings, not a system call (ids only need to be unique, as Envoy's non-cryptographic ones).
 const pool = Buffer.allocUnsafe(4096);
 let at = pool.length;
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** 16 lowercase hex digits, never all zero. */
 export function randomId64(): string {
@@ -17,8 +19,18 @@ export function randomId64(): string {
       randomFillSync(pool);
       at = 0;
     }
-    const s = pool.toString('hex', at, at + 8);
+    const p = pool;
+    const i = at;
     at += 8;
+    const s =
+      (HEX_BYTE[p[i] as number] as string) +
+      (HEX_BYTE[p[i + 1] as number] as string) +
+      (HEX_BYTE[p[i + 2] as number] as string) +
+      (HEX_BYTE[p[i + 3] as number] as string) +
+      (HEX_BYTE[p[i + 4] as number] as string) +
+      (HEX_BYTE[p[i + 5] as number] as string) +
+      (HEX_BYTE[p[i + 6] as number] as string) +
+      (HEX_BYTE[p[i + 7] as number] as string);
     if (s !== '0000000000000000') return s;
   }
 }
@@ -29,21 +41,23 @@ export class Span {
   parentId: string;
   name: string;
   kind: number;
+  /** performance.now() at the start; the epoch times below are set when a sampled span is reported. */
+  startHr: number;
   /** Microseconds since the epoch. */
-  startUs: number;
+  startUs = 0;
   endUs = 0;
   sampled: boolean;
   tracestate: string;
   /** Flat [key, value, ...]; setTag replaces a key already set. */
   readonly tags: string[] = [];
 
-  constructor(traceId: string, spanId: string, parentId: string, name: string, kind: number, startUs: number, sampled: boolean, tracestate: string) {
+  constructor(traceId: string, spanId: string, parentId: string, name: string, kind: number, startHr: number, sampled: boolean, tracestate: string) {
     this.traceId = traceId;
     this.spanId = spanId;
     this.parentId = parentId;
     this.name = name;
     this.kind = kind;
-    this.startUs = startUs;
+    this.startHr = startHr;
     this.sampled = sampled;
     this.tracestate = tracestate;
   }
@@ -67,10 +81,13 @@ export class Span {
   }
 
   /** A child (Span::spawnChild): same trace, this span as parent, its sampling. */
-  child(name: string, kind: number, startUs: number): Span {
-    return new Span(this.traceId, randomId64(), this.spanId, name, kind, startUs, this.sampled, this.tracestate);
+  child(name: string, kind: number, startHr: number): Span {
+    return new Span(this.traceId, randomId64(), this.spanId, name, kind, startHr, this.sampled, this.tracestate);
   }
 }
+
+/** What goes upstream: a span's ids, its parent, whether it is sampled, the tracestate. */
+export type SpanContext = Pick<Span, 'traceId' | 'spanId' | 'parentId' | 'sampled' | 'tracestate'>;
 
 /** A parent context read from the request. */
 export interface ParentContext {
@@ -162,14 +179,14 @@ function removeHeader(flat: string[], name: string): void {
 }
 
 /** OpenTelemetry's Span::injectContext: traceparent version 00 with the sampled flag, and the tracestate. */
-export function injectW3c(span: Span, flat: string[]): void {
+export function injectW3c(span: SpanContext, flat: string[]): void {
   setHeader(flat, 'traceparent', `00-${span.traceId}-${span.spanId}-${span.sampled ? '01' : '00'}`);
   if (span.tracestate !== '') setHeader(flat, 'tracestate', span.tracestate);
   else removeHeader(flat, 'tracestate');
 }
 
 /** Zipkin's Span::injectContext: the x-b3-* headers (the single b3 header a client sent is replaced by them). */
-export function injectB3(span: Span, flat: string[]): void {
+export function injectB3(span: SpanContext, flat: string[]): void {
   removeHeader(flat, 'b3');
   setHeader(flat, 'x-b3-traceid', span.traceId);
   setHeader(flat, 'x-b3-spanid', span.spanId);

@@ -169,7 +169,8 @@ test('config: what is not implemented is NACKed with the field', () => {
 });
 
 test('encoding: an OTLP request decodes with the OTLP schema; Zipkin v2 JSON has ids, kind, micros, tags', () => {
-  const s = new Span('0af7651916cd43dd8448eb211c80319c', '00f067aa0ba902b7', 'b7ad6b7169203331', 'op', KIND_SERVER, 1_700_000_000_000_123, true, '');
+  const s = new Span('0af7651916cd43dd8448eb211c80319c', '00f067aa0ba902b7', 'b7ad6b7169203331', 'op', KIND_SERVER, 0, true, '');
+  s.startUs = 1_700_000_000_000_123;
   s.endUs = s.startUs + 1500;
   s.setTag('http.status_code', '503');
   s.setTag('error', 'true');
