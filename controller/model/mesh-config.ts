@@ -130,14 +130,14 @@ interface ProxyStatsMatcher {
 }
 
 /** ProxyConfig.Tracing.CustomTag: one of a literal, an environment variable of the proxy, a request header. */
-export interface ProxyTracingCustomTag {
+interface ProxyTracingCustomTag {
   literal?: { value: string };
   environment?: { name: string; defaultValue: string };
   header?: { name: string; defaultValue: string };
 }
 
 /** ProxyConfig.Tracing, the fields the legacy (no Telemetry provider) tracing reads; 0 means unset. */
-export interface ProxyTracing {
+interface ProxyTracing {
   sampling: number;
   maxPathTagLength: number;
   customTags: Readonly<Record<string, ProxyTracingCustomTag | null>>;

@@ -9,7 +9,7 @@ import { ConfigError, anyType } from '../xds/json.ts';
 type HcmTracing = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing;
 
 /** One custom tag: its value from a literal, the proxy's environment, a request header or the RBAC filter's metadata. */
-export type CustomTagSpec =
+type CustomTagSpec =
   | { tag: string; kind: 'literal'; value: string }
   | { tag: string; kind: 'header'; name: string; dflt: string }
   | { tag: string; kind: 'metadata'; filter: string; path: readonly string[]; dflt: string };

@@ -18,7 +18,7 @@ import { CLIENT_FORCED, HEALTH_CHECK, NOT_TRACEABLE, SAMPLING, SERVICE_FORCED, i
 import { KIND_CLIENT, KIND_SERVER, Span, extractB3, extractW3c, injectB3, injectW3c, randomId64, setHeader, type SpanContext } from './span.ts';
 
 /** Microseconds since the epoch at a performance.now() instant. */
-export const epochUs = (hr: number): number => Math.round((performance.timeOrigin + hr) * 1000);
+const epochUs = (hr: number): number => Math.round((performance.timeOrigin + hr) * 1000);
 
 function header(flat: readonly string[], name: string): string | undefined {
   for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return flat[i + 1];
