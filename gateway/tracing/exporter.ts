@@ -43,7 +43,6 @@ interface ExporterStats {
 export class SpanExporter {
   private buffer: Span[] = [];
   private inFlight = 0;
-  private readonly timer: NodeJS.Timeout;
   private readonly stats: ExporterStats;
   private readonly spec: TracerSpec;
   private readonly clusters: ClusterManager;
@@ -71,11 +70,12 @@ export class SpanExporter {
     ] as const)
       s[k] = store.counter(prefix + (spec.kind === 'opentelemetry' && k.startsWith('reports_') ? `${spec.transport}_${k}` : k));
     this.stats = s;
-    this.timer = setInterval(() => {
+    // Unreferenced: the flush timer never keeps a worker alive; the exporter lives as long as its worker.
+    const timer = setInterval(() => {
       store.inc(this.stats.timer_flushed);
       this.flush();
     }, FLUSH_INTERVAL_MS);
-    this.timer.unref();
+    timer.unref();
   }
 
   /** A finished, sampled span. */
@@ -144,11 +144,6 @@ export class SpanExporter {
       if (partial && partial.rejected > 0) return `collector rejected ${partial.rejected} spans: ${partial.message}`;
     }
     return undefined;
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-    this.flush();
   }
 }
 
