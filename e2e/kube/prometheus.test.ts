@@ -3,17 +3,20 @@
 // (15020) and path (/stats/prometheus), so the scrape reaches the controller's merged endpoint on the pod's
 // address, which carries the proxy's Envoy stats and the controller's own metrics. After a known request mix
 // (200s and an upstream 503 from httpbin, a 404 NR for an unknown host), PromQL reads the exact counters.
+// The first pod has Istio's default stats inclusion list: no cluster.<name>.* nor http.<prefix>.* stats. The pod is
+// then restarted with proxyStatsMatcher in its proxy.istio.io/config annotation, as an Istio user asks for them.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rawRequest, type RawResponse } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
 import { formatSamples, kubernetesPodsJob, startPrometheus, type Prometheus } from '../lib/prometheus.ts';
-import { startGatewayPod, waitReady, type GatewayPod } from './gateway-pod.ts';
-import { HOST, RELEASES, gateway, setupSuite, virtualService, type Suite } from './suite.ts';
+import type { GatewayPod } from './gateway-pod.ts';
+import { HOST, RELEASES, gateway, setupSuite, startIngressPod, virtualService, type Suite } from './suite.ts';
 
 const PORT = 8080;
 const JOB = 'kubernetes-pods';
 const MIX = { ok: 4, upstream503: 2, noRoute: 3 };
+const PROXY_STATS_MATCHER = '{"proxyStatsMatcher":{"inclusionPrefixes":["cluster.outbound","http."]}}';
 
 describe('kubernetes: Prometheus discovers the gateway pod by its annotations and scrapes the merged metrics on 15020', () => {
   let s: Suite;
@@ -28,15 +31,7 @@ describe('kubernetes: Prometheus discovers the gateway pod by its annotations an
       await s.service('httpbin', s.ns.app, [pod], { app: 'httpbin' });
       await s.kube.apply(gateway('httpbin-gateway', s.ns.app, { istio: 'ingressgateway' }, [HOST]));
       await s.kube.apply(virtualService('httpbin', s.ns.app, { hosts: [HOST], gateways: ['httpbin-gateway'], prefixes: ['/'], host: 'httpbin' }));
-      gw = await startGatewayPod({
-        kube: s.kube,
-        deployment: RELEASES.ingress.name,
-        namespace: s.ns.gw,
-        podIP: s.gatewayPodIP,
-        kubeconfig: s.controllerKubeconfig,
-        dir: s.dir,
-      });
-      await waitReady(gw, 30_000);
+      gw = await startIngressPod(s);
       await eventually('the route', async () => ((await get('/status/200')).status === 200 ? true : undefined), 30_000, 200);
       // Prometheus reads the pods with the admin kubeconfig (in a cluster: its own ServiceAccount with list/watch on pods).
       prom = await startPrometheus({ scrapeConfigs: [kubernetesPodsJob(JOB, s.cluster.kubeconfig, [s.ns.gw])] });
@@ -69,7 +64,51 @@ describe('kubernetes: Prometheus discovers the gateway pod by its annotations an
     assert.ok((await prom.value(`count({job="${JOB}",__name__=~"envoy_server_.*"})`)) > 0, 'envoy_server_* series from the proxy');
   });
 
+  test("with Istio's default inclusion list the merged endpoint has no cluster or HCM counters, and has istio_*, server and manager stats", async () => {
+    for (let i = 0; i < MIX.ok; i++) assert.equal((await get(`/status/200?d=${i}`)).status, 200);
+    await prom.scrapedSince(JOB, Date.now());
+    // Of the envoy_cluster_* series only the xDS cluster's (prefix cluster.xds-grpc) and the cluster manager's remain.
+    const envoy = await prom.query(
+      `{job="${JOB}",__name__=~"envoy_(cluster|http|listener)_.*",__name__!~"envoy_(cluster|listener)_manager_.*|envoy_http_.*rbac_.*",cluster_name!="xds-grpc"}`,
+    );
+    assert.equal(formatSamples(envoy), '', 'no envoy_cluster_*, envoy_http_*, envoy_listener_* series');
+    // The admin API (127.0.0.1:15000) keeps every stat.
+    const cluster = `outbound|8000||httpbin.${s.ns.app}.svc.cluster.local`;
+    assert.match(
+      await gw.adminGet(`/stats?filter=${encodeURIComponent('upstream_rq_200$')}`),
+      new RegExp(`^cluster\\.${cluster.replace(/[|.]/g, '\\$&')};\\.upstream_rq_200: [1-9]`, 'm'),
+    );
+    assert.ok(
+      (await prom.value(`sum(istio_requests_total{job="${JOB}",reporter="source",destination_service_name="httpbin",response_code="200"})`)) >= MIX.ok,
+      'istio_requests_total',
+    );
+    assert.equal(await prom.value(`envoy_server_live{job="${JOB}"}`), 1);
+    assert.ok((await prom.value(`envoy_cluster_manager_active_clusters{job="${JOB}"}`)) >= 1, 'cluster_manager.active_clusters');
+    assert.ok((await prom.value(`envoy_listener_manager_total_listeners_active{job="${JOB}"}`)) >= 1, 'listener_manager.total_listeners_active');
+  });
+
   test('after a known request mix (200, upstream 503, 404 NR), PromQL reads Envoy counters with the exact values', async () => {
+    // The pod again, with proxyStatsMatcher in its proxy.istio.io/config annotation (what the chart's podAnnotations
+    // render; read when the pod starts, as Istio's agent reads it).
+    await gw.stop();
+    await s.kube.mergePatch('Deployment', s.ns.gw, RELEASES.ingress.name, {
+      spec: { template: { metadata: { annotations: { 'proxy.istio.io/config': PROXY_STATS_MATCHER } } } },
+    });
+    gw = await startIngressPod(s);
+    await eventually('the route', async () => ((await get('/status/200')).status === 200 ? true : undefined), 30_000, 200);
+    // Only the new pod is a target (the old one's series are then stale) and it was scraped.
+    const pod = gw.pod.metadata.name;
+    await eventually(
+      'Prometheus to scrape the new pod alone',
+      async () => {
+        const up = await prom.query(`up{job="${JOB}"}`);
+        return up.length === 1 && up[0]?.metric.pod === pod && up[0].value === 1 ? true : undefined;
+      },
+      60_000,
+      500,
+    );
+    await prom.scrapedSince(JOB, Date.now());
+
     const cluster = `outbound|8000||httpbin.${s.ns.app}.svc.cluster.local`;
     const hcm = `http_conn_manager_prefix="outbound_0.0.0.0_${PORT}"`;
     const rows: { name: string; query: string; want: number }[] = [
