@@ -168,7 +168,8 @@ describe('proxy: istiod-shaped xDS to Envoy-exact answers', () => {
     assert.match(echoHeader(e, 'x-forwarded-for') ?? '', /^1\.2\.3\.4,\d+\.\d+\.\d+\.\d+$/);
     assert.equal(echoHeader(e, 'x-forwarded-proto'), 'http');
     assert.equal(echoHeader(e, 'x-envoy-external-address'), '127.0.0.1');
-    assert.match(echoHeader(e, 'x-request-id') ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // A UUID whose version digit carries the trace decision (Envoy's UUID extension): 9 for the 1 % sampled.
+    assert.match(echoHeader(e, 'x-request-id') ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-[49][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.equal(echoHeader(e, 'x-envoy-attempt-count'), '1');
     assert.equal(echoHeader(e, 'x-envoy-decorator-operation'), 'httpbin.default.svc.cluster.local:8000/status*');
     assert.equal(echoHeader(e, 'x-envoy-retry-on'), undefined);
