@@ -83,6 +83,9 @@ function fake(env: { clusters: ClusterManager; store: StatsStore }, o: RequestOp
     },
     dynamicMetadata: lookup,
     metadataLookup: lookup,
+    setFilterState: () => undefined,
+    clusterInfo: () => undefined,
+    observe: () => undefined,
     bufferBody: (max) => {
       const b = o.body ?? Buffer.alloc(0);
       return Promise.resolve({ body: b.subarray(0, max), complete: b.length <= max });

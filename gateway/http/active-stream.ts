@@ -24,7 +24,7 @@ import type { Host } from '../upstream/host.ts';
 import type { HttpStreamReport } from '../stats/istio-metrics.ts';
 import type { AccessLogEntry } from '../access-log/formatter.ts';
 import type { HttpConnectionManager } from './connection-manager.ts';
-import type { FilterCallbacks, LocalReply, StreamFilter } from './filter.ts';
+import type { FilterCallbacks, FilterState, LocalReply, StreamFilter, StreamObserver } from './filter.ts';
 import type { Downstream } from './downstream.ts';
 import { BODY, buildLocalReply, isGrpcContentType } from './local-reply.ts';
 import { GRPC_DEADLINE_EXCEEDED, formatGrpcTimeout, legacyGrpcTimeout, parseGrpcTimeout, streamDuration } from './grpc-timeout.ts';
@@ -286,6 +286,10 @@ export class ActiveStream implements FilterCallbacks {
   private metadata: Map<string, Record<string, unknown>> | undefined;
   /** Reads the dynamic metadata for RBAC and route matchers; undefined while there is none. */
   metadataLookup: ((filter: string, path: readonly string[]) => unknown) | undefined;
+  /** Filter state objects (grpc_stats' message counts); created when a filter sets one. */
+  private state: FilterState | undefined;
+  /** Filters watching the bodies, response headers and trailers (grpc_stats on a gRPC stream); usually none. */
+  private observers: StreamObserver[] | undefined;
   private cluster: Cluster | undefined;
   private flags = 0;
   private details = '';
@@ -556,7 +560,30 @@ export class ActiveStream implements FilterCallbacks {
     if (this.body) return this.body;
     if (this.endStream) return undefined;
     this.body = new RequestBody(this.info.body, this.hcm.bufferLimit);
+    if (this.observers) this.body.tap((c) => this.decodeData(c));
     return this.body;
+  }
+
+  setFilterState<K extends keyof FilterState>(key: K, value: NonNullable<FilterState[K]>): void {
+    (this.state ??= {})[key] = value;
+  }
+
+  clusterInfo(): Cluster | undefined {
+    if (this.cluster) return this.cluster;
+    const c = this.route()?.cluster;
+    return c === undefined ? undefined : this.hcm.runtime.clusters.get(c);
+  }
+
+  observe(o: StreamObserver): void {
+    if (this.observers) this.observers.push(o);
+    else {
+      this.observers = [o];
+      this.body?.tap((c) => this.decodeData(c));
+    }
+  }
+
+  private decodeData(c: Buffer): void {
+    for (const o of this.observers as StreamObserver[]) o.decodeData(c);
   }
 
   /** The router, the chain's last filter: require_tls redirects and "no route" first. */
@@ -1134,6 +1161,7 @@ export class ActiveStream implements FilterCallbacks {
       attemptCount: route.vhost.includeAttemptCountInResponse ? this.attempts : 0,
     });
     this.responseHeaders = headers;
+    if (this.observers) for (const o of this.observers) o.encodeHeaders(status, headers);
     this.down.writeHead(status, headers);
   }
 
@@ -1181,6 +1209,7 @@ export class ActiveStream implements FilterCallbacks {
 
   onUpstreamData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytesSent += chunk.length;
+    if (this.observers) for (const o of this.observers) o.encodeData(chunk);
     if (!this.down.write(chunk)) {
       controller.pause();
       this.down.onDrain(() => controller.resume());
@@ -1199,6 +1228,7 @@ export class ActiveStream implements FilterCallbacks {
     if (this.globalTimer) clearTimeout(this.globalTimer);
     const gs = trailers?.['grpc-status'];
     if (typeof gs === 'string') this.trailerGrpcStatus = gs;
+    if (this.observers && trailers) for (const o of this.observers) o.encodeTrailers(trailers);
     this.down.end(undefined, trailers === undefined ? undefined : flatTrailers(trailers));
     this.finish();
   }
@@ -1352,6 +1382,7 @@ export class ActiveStream implements FilterCallbacks {
     }
     this.status = r.status;
     this.responseHeaders = r.headers;
+    if (this.observers) for (const o of this.observers) o.encodeHeaders(r.status, r.headers);
     this.down.writeHead(r.status, r.headers);
     this.bytesSent += Buffer.byteLength(r.body);
     this.down.end(r.body);
@@ -1426,6 +1457,7 @@ export class ActiveStream implements FilterCallbacks {
       // Wire bytes as HTTP/1.1 frames them (request line or status line, header lines, the body).
       requestBytes: this.method.length + path.length + protocol.length + 4 + headerListBytes(headers) + (this.body ? this.body.received : 0),
       responseBytes: 15 + reasonPhrase(this.status).length + headerListBytes(this.responseHeaders) + this.bytesSent,
+      grpcMessages: this.state?.['envoy.filters.http.grpc_stats'],
     };
   }
 

@@ -30,14 +30,14 @@ test('the filters the proxy runs keep the listener order; an RBAC filter may com
   assert.deepEqual(kinds([RBAC, FAULT, CORS, ROUTER]), ['rbac', 'fault', 'cors']);
 });
 
-test("Istio's stats filter (stats.PluginConfig) is a filter of the chain; the peer metadata and gRPC stats filters take no place in it", () => {
+test("Istio's stats filter (stats.PluginConfig) and grpc_stats are filters of the chain; the peer metadata filter takes no place in it", () => {
   assert.deepEqual(kinds([FAULT, CORS, STATS, ROUTER]), ['fault', 'cors', 'istio_stats']);
   const MX: HttpFilter = {
     name: 'istio.metadata_exchange',
     typed_config: typed('udpa.type.v1.TypedStruct', { type_url: 'type.googleapis.com/io.istio.http.peer_metadata.Config', value: {} }),
   };
   const GRPC_STATS: HttpFilter = { name: 'envoy.filters.http.grpc_stats', typed_config: typed('envoy.extensions.filters.http.grpc_stats.v3.FilterConfig') };
-  assert.deepEqual(kinds([MX, GRPC_STATS, FAULT, CORS, ROUTER]), ['fault', 'cors']);
+  assert.deepEqual(kinds([MX, GRPC_STATS, FAULT, CORS, ROUTER]), ['grpc_stats', 'fault', 'cors']);
 });
 
 test('an istio.stats config the proxy cannot apply is NACKed: waypoint reporting, custom metric definitions', () => {

@@ -7,6 +7,7 @@ import { faultFilterFactory } from './filters/fault.ts';
 import { corsFilterFactory } from './filters/cors.ts';
 import { extAuthzFactory } from '../extauthz/filter.ts';
 import { istioStatsFilterFactory } from './filters/istio-stats.ts';
+import { grpcStatsFilterFactory } from './filters/grpc-stats.ts';
 
 function factoryFor(f: HttpFilterSpec, ctx: FilterFactoryContext): HttpFilterFactory {
   switch (f.kind) {
@@ -20,6 +21,8 @@ function factoryFor(f: HttpFilterSpec, ctx: FilterFactoryContext): HttpFilterFac
       return faultFilterFactory(ctx);
     case 'cors':
       return corsFilterFactory(ctx);
+    case 'grpc_stats':
+      return grpcStatsFilterFactory(f.grpcStats);
     case 'istio_stats':
       return istioStatsFilterFactory(f.stats, ctx);
   }

@@ -6,8 +6,9 @@
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { CompiledRoute } from '../router/route-config.ts';
-import type { HttpStreamReport, LocalNode } from '../stats/istio-metrics.ts';
+import type { GrpcMessageCounts, HttpStreamReport, LocalNode } from '../stats/istio-metrics.ts';
 import type { StatsStore } from '../stats/store.ts';
+import type { Cluster } from '../upstream/cluster.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 
 /** What decodeHeaders asks of the chain: go on to the next filter, or wait (Envoy's StopIteration). */
@@ -40,6 +41,28 @@ interface DownstreamInfo {
   readonly tlsSocket?: TLSSocket | undefined;
 }
 
+/** Envoy's FilterState objects a filter shares with the stream's other filters and loggers, by their Envoy names. */
+export interface FilterState {
+  /** grpc_stats' GrpcStatsObject (emit_filter_state): the stream's gRPC messages counted so far (Istio's stats filter reads it). */
+  'envoy.filters.http.grpc_stats'?: GrpcMessageCounts;
+}
+
+/**
+ * A filter's view of what passes on the stream after its request headers (Envoy's decodeData, encodeHeaders,
+ * encodeData and encodeTrailers, for a filter that only inspects): registered per stream, so streams without
+ * one pay nothing per chunk.
+ */
+export interface StreamObserver {
+  /** A request body chunk as it arrives from the client (once, whatever the retries). */
+  decodeData(chunk: Buffer): void;
+  /** The response headers as they go to the client, proxied or a local reply: status, flat list with lowercase names. */
+  encodeHeaders(status: number, headers: readonly string[]): void;
+  /** A response body chunk as it goes to the client. */
+  encodeData(chunk: Buffer): void;
+  /** The upstream's response trailers. */
+  encodeTrailers(trailers: Readonly<Record<string, string | string[] | undefined>>): void;
+}
+
 /** What a filter sees of its request and may do to it (Envoy's StreamDecoderFilterCallbacks). */
 export interface FilterCallbacks {
   readonly method: string;
@@ -69,6 +92,12 @@ export interface FilterCallbacks {
   dynamicMetadata(filter: string, path: readonly string[]): unknown;
   /** The lookup to hand to matchers (RBAC metadata matchers, route dynamic_metadata), undefined with no metadata. */
   readonly metadataLookup: ((filter: string, path: readonly string[]) => unknown) | undefined;
+  /** Sets a filter state object for the rest of the stream. */
+  setFilterState<K extends keyof FilterState>(key: K, value: NonNullable<FilterState[K]>): void;
+  /** Envoy's clusterInfo(): the cluster the router chose, before that the route's (undefined for a weighted route until then). */
+  clusterInfo(): Cluster | undefined;
+  /** Shows the rest of the stream to `o` (body chunks, response headers and trailers). */
+  observe(o: StreamObserver): void;
   /**
    * The request body, buffered up to `maxBytes` (Envoy's buffering filters): resolves with what arrived and
    * whether that is the whole body. The router still gets every byte afterwards.

@@ -14,6 +14,7 @@ import { compileAccessLogs, type CompiledAccessLog } from '../access-log/access-
 import { parseRequestIdExtension, parseTracing, type TracingConfig } from '../tracing/config.ts';
 import type { IstioStatsConfig } from '../stats/istio-metrics.ts';
 import { parsePluginConfig } from '../stats/plugin-config.ts';
+import { parseGrpcStatsConfig, type GrpcStatsConfig } from './filters/grpc-stats.ts';
 
 /** An HTTP filter that acts on requests, validated: what the connection manager builds its filter factories from. */
 export type HttpFilterSpec =
@@ -22,6 +23,7 @@ export type HttpFilterSpec =
   | { kind: 'ext_authz'; extAuthz: ExtAuthzSpec }
   | { kind: 'fault' }
   | { kind: 'cors' }
+  | { kind: 'grpc_stats'; grpcStats: GrpcStatsConfig }
   | { kind: 'istio_stats'; stats: IstioStatsConfig };
 
 export const SERVER_OVERWRITE = 0;
@@ -67,18 +69,11 @@ export interface HcmSpec {
   xfcc: XfccConfig;
 }
 
-// HTTP filters Istio puts on gateway HCMs that have no effect on traffic here: peer metadata exchange, gRPC
-// message counts (grpc_stats) and ALPN for TLS upstreams. `istio.stats` is one only in a form other than
-// stats.PluginConfig (the Wasm plugin of old Istio releases).
-const NOOP_FILTERS = new Set([
-  'istio.metadata_exchange',
-  'envoy.filters.http.grpc_stats',
-  'istio.alpn',
-  'istio.stats',
-  'envoy.filters.http.peer_metadata',
-  'envoy.filters.http.wasm',
-]);
-const NOOP_FILTER_TYPES = new Set(['envoy.extensions.filters.http.grpc_stats.v3.FilterConfig', 'io.istio.http.peer_metadata.Config']);
+// HTTP filters Istio puts on gateway HCMs that have no effect on traffic here: peer metadata exchange and ALPN
+// for TLS upstreams. `istio.stats` is one only in a form other than stats.PluginConfig (the Wasm plugin of old
+// Istio releases).
+const NOOP_FILTERS = new Set(['istio.metadata_exchange', 'istio.alpn', 'istio.stats', 'envoy.filters.http.peer_metadata', 'envoy.filters.http.wasm']);
+const NOOP_FILTER_TYPES = new Set(['io.istio.http.peer_metadata.Config']);
 
 type HttpConnectionManager = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
@@ -86,6 +81,7 @@ type HttpFilter = envoy.extensions.filters.network.http_connection_manager.v3.Ht
 const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
 const FAULT_TYPE = 'envoy.extensions.filters.http.fault.v3.HTTPFault';
 const CORS_TYPE = 'envoy.extensions.filters.http.cors.v3.Cors';
+const GRPC_STATS_TYPE = 'envoy.extensions.filters.http.grpc_stats.v3.FilterConfig';
 const RBAC_TYPE = 'envoy.extensions.filters.http.rbac.v3.RBAC';
 const JWT_TYPE = 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication';
 const EXT_AUTHZ_TYPE = 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
@@ -111,6 +107,7 @@ function filterKind(name: string, type: string): string {
   if (name === 'envoy.filters.http.router') return ROUTER_TYPE;
   if (name === 'envoy.filters.http.fault') return FAULT_TYPE;
   if (name === 'envoy.filters.http.cors') return CORS_TYPE;
+  if (name === 'envoy.filters.http.grpc_stats') return GRPC_STATS_TYPE;
   return '';
 }
 
@@ -157,7 +154,9 @@ function checkHttpFilters(
     } else if (type === CORS_TYPE) {
       if (f.typed_config) checkCors(unpackAny(cfg, `type.googleapis.com/${CORS_TYPE}`), tc);
       out.push({ kind: 'cors' });
-    } else if (type === ISTIO_STATS_TYPE)
+    } else if (type === GRPC_STATS_TYPE)
+      out.push({ kind: 'grpc_stats', grpcStats: parseGrpcStatsConfig(f.typed_config ? unpackAny(cfg, `type.googleapis.com/${GRPC_STATS_TYPE}`) : {}, tc) });
+    else if (type === ISTIO_STATS_TYPE)
       out.push({ kind: 'istio_stats', stats: parsePluginConfig(unpackAny(cfg, `type.googleapis.com/${ISTIO_STATS_TYPE}`), tc) });
     else if (!NOOP_FILTERS.has(name) && !NOOP_FILTER_TYPES.has(type) && f.is_optional !== true)
       throw new ConfigError(`${w}: HTTP filter '${name}'${type ? ` (${type})` : ''} is not supported by this proxy`);

@@ -35,6 +35,8 @@ export class RequestBody {
   private holdAt = 0;
   /** Called when the last byte arrived (the router starts its timeout then, as Envoy does). */
   onEnd: (() => void) | undefined;
+  /** Sees each chunk once as it arrives (filters that observe the body, such as grpc_stats); set by tap(). */
+  private tapFn: ((c: Buffer) => void) | undefined;
 
   constructor(src: Readable, limit: number) {
     this.src = src;
@@ -55,6 +57,12 @@ export class RequestBody {
         s.onBodyError(e);
       } else this.wake();
     });
+  }
+
+  /** Shows the body to `fn`: what arrived so far at once (when still buffered from its start), the rest as it arrives. */
+  tap(fn: (c: Buffer) => void): void {
+    if (this.dropped === 0) for (const c of this.chunks) fn(c);
+    this.tapFn = fn;
   }
 
   /** A retry can resend the whole body. */
@@ -89,6 +97,7 @@ export class RequestBody {
   private push(c: Buffer): void {
     if (this.discarding) return;
     this.received += c.length;
+    this.tapFn?.(c);
     // Past the limit with the front already dropped, the chunk is of no use once the attempt has it.
     const s = this.sink;
     if (s !== undefined && this.dropped > 0) {

@@ -118,14 +118,16 @@ function compileExpression(expr: string): Expression {
     };
   }
   switch (e) {
+    // Read from the request headers: nothing without them (the messages metrics evaluate without headers).
     case 'request.method':
-      return (i) => i.method;
+      return (i) => (i.headers ? i.method : undefined);
     case 'request.host':
-      return (i) => i.host;
+      return (i) => (i.headers ? i.host : undefined);
     case 'request.path':
-      return (i) => i.path;
+      return (i) => (i.headers ? i.path : undefined);
     case 'request.url_path':
       return (i) => {
+        if (!i.headers) return undefined;
         const q = i.path.indexOf('?');
         return q < 0 ? i.path : i.path.slice(0, q);
       };
@@ -216,6 +218,12 @@ export interface Destination {
   authority: string;
 }
 
+/** grpc_stats' filter state (Envoy's GrpcStatsObject): the gRPC messages of a stream counted so far. */
+export interface GrpcMessageCounts {
+  requestMessageCount: number;
+  responseMessageCount: number;
+}
+
 /** One HTTP stream as the filter's log() sees it. */
 export interface HttpStreamReport extends Destination, ExpressionInput {
   grpc: boolean;
@@ -226,6 +234,8 @@ export interface HttpStreamReport extends Destination, ExpressionInput {
   durationMs: number;
   requestBytes: number;
   responseBytes: number;
+  /** grpc_stats' filter state, when the HCM has the filter and it counted a message of this stream. */
+  grpcMessages?: GrpcMessageCounts | undefined;
 }
 
 /** Envoy's Grpc::Utility::httpToGrpcStatus: a gRPC status for an answer that carried none. */
@@ -256,6 +266,11 @@ interface HttpHandles {
   responseBytes: number;
 }
 
+interface MessageHandles {
+  request: number;
+  response: number;
+}
+
 interface TcpHandles {
   opened: number;
   closed: number;
@@ -273,6 +288,7 @@ export class IstioMetrics {
   readonly config: IstioStatsConfig;
   private readonly source: (readonly [string, string])[];
   private readonly httpCache = new Map<string, HttpHandles>();
+  private readonly messageCache = new Map<string, MessageHandles>();
   private readonly tcpCache = new Map<string, TcpHandles>();
   private readonly byName = new Map<string, number>();
 
@@ -367,6 +383,7 @@ export class IstioMetrics {
 
   /** log(): one finished HTTP stream. */
   recordHttp(r: HttpStreamReport): void {
+    if (r.grpc && r.grpcMessages) this.recordMessages(r, r.grpcMessages);
     const grpcStatus = r.grpc ? String(r.grpcStatus ?? httpToGrpcStatus(r.responseCode)) : '';
     const withExpressions = this.config.overrides.size > 0;
     const key = withExpressions
@@ -395,6 +412,32 @@ export class IstioMetrics {
     if (h.duration >= 0) st.record(h.duration, r.durationMs);
     if (h.requestBytes >= 0) st.record(h.requestBytes, r.requestBytes);
     if (h.responseBytes >= 0) st.record(h.responseBytes, r.responseBytes);
+  }
+
+  /**
+   * reportHelper(end_stream) for a gRPC stream: the messages grpc_stats counted, tagged with the reporter and the
+   * peer tags only (the filter reports them before it adds request_protocol, response_code and the rest), the
+   * dimension expressions evaluated without the request headers. Istio reports the deltas every
+   * tcp_reporting_duration only once the upstream peer's metadata was exchanged (x-envoy-peer-metadata from a
+   * sidecar); a gateway in front of pods without sidecars exchanges none, so the counts are reported once, when
+   * the stream ends: here.
+   */
+  private recordMessages(r: HttpStreamReport, m: GrpcMessageCounts): void {
+    const withExpressions = this.config.overrides.size > 0;
+    const key = withExpressions ? undefined : `${r.clusterName}\0${r.workload}\0${r.routeName}\0${this.config.disableHostHeaderFallback ? '' : r.authority}`;
+    let h = key === undefined ? undefined : this.messageCache.get(key);
+    if (!h) {
+      const tags = this.peerTags(r);
+      const input: ExpressionInput = { ...r, headers: undefined };
+      h = {
+        request: this.stat('request_messages_total', COUNTER, tags, input),
+        response: this.stat('response_messages_total', COUNTER, tags, input),
+      };
+      if (key !== undefined) this.messageCache.set(key, h);
+    }
+    // Both series exist from the first report on, zero or not (Envoy's counterFromStatNames(...).add(n)).
+    if (h.request >= 0) this.store.inc(h.request, m.requestMessageCount);
+    if (h.response >= 0) this.store.inc(h.response, m.responseMessageCount);
   }
 
   /**

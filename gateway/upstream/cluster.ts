@@ -657,6 +657,8 @@ export class Cluster {
   private scope: StatScope;
   private codeStats = new Int32Array(600).fill(-1);
   private classStats = new Int32Array(6).fill(-1);
+  /** Counters filters charge to the cluster, made on first use (grpc_stats' `grpc.*`). */
+  private filterCounters: Map<string, number> | undefined;
   private dnsTimer: NodeJS.Timeout | undefined;
   private slowStartTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -1006,6 +1008,14 @@ export class Cluster {
   recordRqTime(ms: number): void {
     this.store.record(this.stats.upstream_rq_time, ms);
     this.store.record(this.stats.external_upstream_rq_time, ms);
+  }
+
+  /** A counter in the cluster's scope (`cluster.<name>.` + name), made on first use (Envoy's counterFromElements on the cluster's stats scope). */
+  counter(name: string): number {
+    const m = (this.filterCounters ??= new Map<string, number>());
+    let i = m.get(name);
+    if (i === undefined) m.set(name, (i = this.scope.counter(name)));
+    return i;
   }
 
   /** Counts an upstream (or router-generated) response code: upstream_rq_<code>, _<N>xx, _completed. */
