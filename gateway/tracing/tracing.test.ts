@@ -6,9 +6,13 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { pino } from 'pino';
+import { StatScope, StatsStore } from '../stats/store.ts';
+import { ClusterManager } from '../upstream/cluster-manager.ts';
 import { ConfigError } from '../xds/json.ts';
 import { parseRequestIdExtension, parseTracing, type TracingConfig } from './config.ts';
 import { encodeOtlp, encodeZipkin } from './encode.ts';
+import { HttpTracer } from './http-tracer.ts';
 import { CLIENT_FORCED, NOT_TRACEABLE, SAMPLING, SERVICE_FORCED, traceDecision, withTraceReason } from './sampling.ts';
 import { KIND_SERVER, Span, extractB3, extractW3c, injectB3, injectW3c } from './span.ts';
 
@@ -201,4 +205,95 @@ test('encoding: an OTLP request decodes with the OTLP schema; Zipkin v2 JSON has
     localEndpoint: { serviceName: 'gw.ns', ipv4: '10.0.0.1' },
     tags: { 'http.status_code': '503', error: 'true' },
   });
+});
+
+test("spans: the request span's tags as Envoy's finalizeDownstreamSpan sets them; the attempt's span; the stream's counters", () => {
+  const store = new StatsStore();
+  const log = pino({ level: 'silent' });
+  const cfg: TracingConfig = {
+    ...CFG,
+    randomSampling: 10000,
+    maxPathTagLength: 8,
+    customTags: [
+      { tag: 'lit', kind: 'literal', value: 'v' },
+      { tag: 'hdr', kind: 'header', name: 'x-team', dflt: 'none' },
+      { tag: 'dry', kind: 'metadata', filter: 'envoy.filters.http.rbac', path: ['shadow'], dflt: '' },
+    ],
+    tracer: {
+      kind: 'opentelemetry',
+      serviceName: 'gw.ns',
+      cluster: 'no-such-cluster',
+      transport: 'grpc',
+      authority: 'c',
+      path: '/x',
+      timeoutMs: 0,
+      headers: [],
+    },
+  };
+  const tracer = new HttpTracer(cfg, new StatScope(store, 'http.p.'), {
+    clusters: new ClusterManager(store, log),
+    store,
+    log,
+    node: { id: 'router~1', serviceCluster: 'gw.ns', localAddress: '10.0.0.1' },
+  });
+  const headers = ['x-request-id', rid(3), 'content-type', 'application/grpc', 'x-forwarded-proto', 'https', 'grpc-timeout', '2S', 'x-client-trace-id', 'c1'];
+  const r = { headers, requestId: rid(3) };
+  const t = tracer.begin(r, 'api.example.com', performance.now());
+  assert.ok(t);
+  assert.equal(r.requestId[14], 'b', 'x-client-trace-id: client-forced, packed into the request id');
+  assert.equal(headers[1], r.requestId);
+  assert.equal(t.span.name, 'egress api.example.com');
+  const up: string[] = [];
+  t.onUpstreamRequest(up, { name: 'outbound|8080||api', observabilityName: 'outbound|8080||api;' }, '10.1.1.1:8080', 'HTTP/2', performance.now());
+  t.onUpstreamStatus(200);
+  assert.match(up[1] ?? '', new RegExp(`^00-${t.span.traceId}-[0-9a-f]{16}-01$`));
+  t.finish({
+    headers,
+    method: 'POST',
+    authority: 'api.example.com',
+    path: '/pkg.Svc/Method',
+    protocol: 'HTTP/2',
+    peerAddress: '192.0.2.1',
+    bytesReceived: 12,
+    bytesSent: 34,
+    status: 503,
+    flags: 0,
+    cluster: { name: 'outbound|8080||api', observabilityName: 'outbound|8080||api;' },
+    responseHeaders: ['grpc-status', '14', 'grpc-message', 'unavailable'],
+    metadata: (filter, path) => (filter === 'envoy.filters.http.rbac' && path[0] === 'shadow' ? 'allowed' : undefined),
+    endHr: performance.now(),
+  });
+  const tags: Record<string, string> = {};
+  for (let i = 0; i < t.span.tags.length; i += 2) tags[t.span.tags[i] as string] = t.span.tags[i + 1] as string;
+  assert.deepEqual(tags, {
+    node_id: 'router~1',
+    zone: '',
+    'guid:x-request-id': r.requestId,
+    'http.url': 'https://api.example.com/pkg.Svc',
+    'http.method': 'POST',
+    downstream_cluster: '-',
+    user_agent: '-',
+    'http.protocol': 'HTTP/2',
+    'peer.address': '192.0.2.1',
+    'guid:x-client-trace-id': 'c1',
+    'grpc.path': '/pkg.Svc/Method',
+    'grpc.authority': 'api.example.com',
+    'grpc.content_type': 'application/grpc',
+    'grpc.timeout': '2S',
+    request_size: '12',
+    response_size: '34',
+    component: 'proxy',
+    upstream_cluster: 'outbound|8080||api',
+    'upstream_cluster.name': 'outbound|8080||api;',
+    'http.status_code': '503',
+    response_flags: '-',
+    error: 'true',
+    lit: 'v',
+    hdr: 'none',
+    dry: 'allowed',
+    'grpc.status_code': '14',
+    'grpc.message': 'unavailable',
+  });
+  assert.ok(t.span.endUs >= t.span.startUs && t.span.startUs > 1.6e15, 'epoch microseconds');
+  assert.equal(store.valueOf('http.p.tracing.client_enabled'), 1);
 });
