@@ -165,6 +165,9 @@ describe('kubernetes: the httpbin ingress walkthrough against a real API server'
       '--metrics-port=15090',
       '--concurrency=2',
       '--drain-seconds=5',
+      `--labels-file=${gw.xdsSocket.replace(/istio-envoy\/XDS$/, 'istio-podinfo/labels')}`,
+      `--annotations-file=${gw.xdsSocket.replace(/istio-envoy\/XDS$/, 'istio-podinfo/annotations')}`,
+      `--mesh-config=${gw.xdsSocket.replace(/istio-envoy\/XDS$/, 'config-volume/mesh')}`,
     ]);
     assert.match(gw.xdsSocket, new RegExp(`^/.+/${name}/istio-envoy/XDS$`), 'the istio-envoy emptyDir, moved to a temporary directory');
     assert.equal(proxy.env.POD_NAME, name);
