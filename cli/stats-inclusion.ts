@@ -4,9 +4,9 @@
 // `meshgate local` and `meshgate proxy`.
 import type { ProxyConfig } from '../controller/model/mesh-config.ts';
 import { gatewayProxyConfig } from '../controller/model/proxy-config.ts';
-import { compileStatsMatcher, istioStatsInclusion, type StatsMatcher, type StatsPattern } from '../gateway/stats/stats-matcher.ts';
+import { compileStatsMatcher, istioStatsInclusion, type StatsInclusion } from '../gateway/stats/stats-matcher.ts';
 
-export type GatewayStatsInclusion = { ok: true; matches: StatsMatcher; patterns: StatsPattern[] } | { ok: false; error: string };
+export type GatewayStatsInclusion = ({ ok: true } & StatsInclusion) | { ok: false; error: string };
 
 export function gatewayStatsInclusion(
   meshDefault: ProxyConfig,

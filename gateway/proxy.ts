@@ -14,7 +14,7 @@ import { assembleConfigDump } from './admin/config-dump.ts';
 import { registerServerStats } from './admin/server-stats.ts';
 import { ServerState } from './admin/server-state.ts';
 import { startMetricsServer, startStatusServer } from './admin/status-server.ts';
-import { statsFilter, type StatsMatcher } from './stats/stats-matcher.ts';
+import { statsFilter, type StatsInclusion } from './stats/stats-matcher.ts';
 import { ProxyThreads } from './workers/proxy-threads.ts';
 import { AdsClient, type XdsTypeUrl } from './xds/ads-client.ts';
 
@@ -55,9 +55,9 @@ export interface ProxyOptions {
   dnsServer?: string;
   /**
    * The stats the metrics port exports (Istio's bootstrap stats_matcher, stats/stats-matcher.ts; the CLI always
-   * gives it); the admin API shows every stat. Default: every stat.
+   * gives it), shown in the bootstrap's /config_dump; the admin API shows every stat. Default: every stat.
    */
-  statsInclusion?: StatsMatcher;
+  statsInclusion?: StatsInclusion;
 }
 
 export interface Proxy {
@@ -154,7 +154,19 @@ function adminContext(s: AdminSources): AdminContext {
       ...[...listeners.active.values()].map((l) => ({ name: l.spec.name, address: l.spec.address, port: l.spec.port })),
     ],
     configDump: (includeEds) =>
-      assembleConfigDump({ node, started, admin: { host: s.adminHost, port: s.ports.admin }, clusters, listeners, secrets, version: s.xdsVersion }, includeEds),
+      assembleConfigDump(
+        {
+          node,
+          started,
+          admin: { host: s.adminHost, port: s.ports.admin },
+          clusters,
+          listeners,
+          secrets,
+          version: s.xdsVersion,
+          ...(o.statsInclusion ? { statsPatterns: o.statsInclusion.patterns } : {}),
+        },
+        includeEds,
+      ),
     state: () => state.name,
     serverInfo: () => {
       const uptime = `${Math.floor((Date.now() - started) / 1000)}s`;
@@ -233,7 +245,7 @@ export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   try {
     await own.bind('admin', adminHost, o.adminPort, () => startAdminServer(admin, adminHost, o.adminPort));
     await own.bind('status', bindHost, o.statusPort, () => startStatusServer(bindHost, o.statusPort, () => state.isReady()));
-    const exported = o.statsInclusion ? statsFilter(o.statsInclusion) : undefined;
+    const exported = o.statsInclusion ? statsFilter(o.statsInclusion.matches) : undefined;
     const metricsStats = exported ? async () => exported(await threads.stats()) : () => threads.stats();
     await own.bind('metrics', bindHost, o.metricsPort, () => startMetricsServer(bindHost, o.metricsPort, metricsStats));
   } catch (e) {

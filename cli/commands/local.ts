@@ -268,7 +268,7 @@ export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
     concurrency: o.concurrency,
     ...(o.accessLog ? { accessLog: o.accessLog } : {}),
     ...(o.dnsServer ? { dnsServer: o.dnsServer } : {}),
-    statsInclusion: stats.matches,
+    statsInclusion: stats,
     log,
   }).catch(async (e: unknown) => {
     await source.close();

@@ -14,7 +14,7 @@ import { xdsTarget } from '../xds-flags.ts';
 import { meshConfigPath, startMeshConfig } from '../mesh-config-flag.ts';
 import { gatewayStatsInclusion } from '../stats-inclusion.ts';
 import { DEFAULT_MESH_CONFIG } from '../../controller/model/mesh-config.ts';
-import type { StatsMatcher } from '../../gateway/stats/stats-matcher.ts';
+import type { StatsInclusion } from '../../gateway/stats/stats-matcher.ts';
 import type { Logger } from '../logger.ts';
 
 export const summary = 'run the gateway proxy (xDS client, listeners, admin on :15000)';
@@ -77,14 +77,14 @@ function readAnnotations(path: string | undefined, log: Logger): Record<string, 
  * is read once (an invalid one is reported and istiod's defaults apply, as in the controller); an annotation or
  * pattern Envoy would refuse stops the proxy, as Envoy does not start with such a bootstrap.
  */
-async function statsInclusion(meshFlag: string | undefined, annotationsFile: string | undefined, ip: string, log: Logger): Promise<StatsMatcher> {
+async function statsInclusion(meshFlag: string | undefined, annotationsFile: string | undefined, ip: string, log: Logger): Promise<StatsInclusion> {
   const mesh = await startMeshConfig(meshConfigPath(meshFlag), log);
   const defaultConfig = (mesh?.current() ?? DEFAULT_MESH_CONFIG).defaultConfig;
   mesh?.close();
   const r = gatewayStatsInclusion(defaultConfig, readAnnotations(annotationsFile, log), [ip]);
   if (!r.ok) throw new StartupError(`${r.error} (--annotations-file ${annotationsFile ?? ''}, --mesh-config ${meshFlag ?? ''})`);
   log.child({ component: 'stats' }).info({ inclusionList: r.patterns }, 'the metrics port exports the stats of the inclusion list');
-  return r.matches;
+  return r;
 }
 
 export async function run(argv: string[]): Promise<void> {

@@ -267,6 +267,31 @@ describe('Prometheus scraping meshgate local', () => {
     assert.ok((await prom.value(`envoy_listener_manager_total_listeners_active{job="${DEFAULT_JOB}"}`)) >= 1, 'listener_manager.total_listeners_active');
   });
 
+  test("the bootstrap in /config_dump carries the inclusion list in force, as Istio's bootstrap does", async () => {
+    const patterns = async (g: Gateway): Promise<unknown> =>
+      (
+        JSON.parse(await g.adminGet('/config_dump')) as {
+          configs: { bootstrap?: { stats_config?: { stats_matcher?: { inclusion_list?: { patterns?: unknown } } } } }[];
+        }
+      ).configs[0]?.bootstrap?.stats_config?.stats_matcher?.inclusion_list?.patterns;
+    const required = [
+      { prefix: 'cluster_manager' },
+      { prefix: 'listener_manager' },
+      { prefix: 'server' },
+      { prefix: 'cluster.xds-grpc' },
+      { prefix: 'wasm' },
+      { suffix: 'rbac.allowed' },
+      { suffix: 'rbac.denied' },
+      { suffix: 'shadow_allowed' },
+      { suffix: 'shadow_denied' },
+      { safe_regex: { regex: 'vhost\\..*\\.route\\..*' } },
+      { prefix: 'component' },
+      { prefix: 'istio' },
+    ];
+    assert.deepEqual(await patterns(plain), [{ prefix: 'reporter=' }, ...required]);
+    assert.deepEqual(await patterns(gw), [{ prefix: 'reporter=' }, { prefix: 'cluster.outbound' }, { prefix: 'http.' }, ...required]);
+  });
+
   test('proxyStatsMatcher adds only what it names: cluster.outbound and http. series, no envoy_listener_*', async () => {
     await prom.scrapedSince(JOB, Date.now());
     assert.ok((await prom.value(`count({job="${JOB}",__name__=~"envoy_cluster_upstream_.*",cluster_name="${web}"})`)) > 0);

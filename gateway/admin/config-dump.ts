@@ -10,6 +10,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { XdsTypeUrl } from '../xds/ads-client.ts';
 import type { Json } from '../xds/json.ts';
 import { DYNAMIC_RESOURCES } from './bootstrap.ts';
+import { envoyStatsMatcher, type StatsPattern } from '../stats/stats-matcher.ts';
 
 export const T = {
   bootstrap: 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump',
@@ -122,6 +123,8 @@ export interface ConfigDumpSources {
   secrets: SecretStore;
   /** The last version of an xDS type the client accepted ('' before any). */
   version(typeUrl: XdsTypeUrl): string;
+  /** The stats inclusion list the metrics port applies: the bootstrap's stats_config.stats_matcher. */
+  statsPatterns?: readonly StatsPattern[];
 }
 
 type Listener = envoy.config.listener.v3.Listener;
@@ -146,6 +149,7 @@ export function assembleConfigDump(s: ConfigDumpSources, includeEds: boolean): J
       },
       dynamic_resources: DYNAMIC_RESOURCES,
       admin: { address: { socket_address: { address: s.admin.host, port_value: s.admin.port } } },
+      ...(s.statsPatterns ? { stats_config: { stats_matcher: envoyStatsMatcher(s.statsPatterns) } } : {}),
     },
     last_updated: new Date(s.started).toISOString(),
   };

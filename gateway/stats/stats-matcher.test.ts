@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileStatsMatcher, istioStatsInclusion, statsFilter, type IstioStatsInclusionInput, type StatsMatcher } from './stats-matcher.ts';
+import { compileStatsMatcher, envoyStatsMatcher, istioStatsInclusion, statsFilter, type IstioStatsInclusionInput, type StatsMatcher } from './stats-matcher.ts';
 
 function matcher(i: IstioStatsInclusionInput = {}): StatsMatcher {
   const c = compileStatsMatcher(istioStatsInclusion(i));
@@ -125,6 +125,12 @@ describe("Istio's stats inclusion list", () => {
       assert.equal(c.ok, false);
       assert.match(c.ok ? '' : c.error, error);
     });
+
+  test("the bootstrap's stats_matcher in Envoy's JSON: StringMatchers prefix, suffix and safe_regex", () => {
+    assert.deepEqual(envoyStatsMatcher([{ prefix: 'server' }, { suffix: 'rbac.allowed' }, { safeRegex: 'vhost\\..*' }]), {
+      inclusion_list: { patterns: [{ prefix: 'server' }, { suffix: 'rbac.allowed' }, { safe_regex: { regex: 'vhost\\..*' } }] },
+    });
+  });
 
   test('statsFilter keeps the matching stats and asks the matcher once per name while the name stays', () => {
     const asked: string[] = [];

@@ -11,6 +11,7 @@
 // pattern per pod IP. The patterns are Envoy StringMatchers on the stat's full name: prefix, suffix, or safe_regex (an
 // RE2 full match). Envoy refuses a bootstrap with an empty prefix or suffix (min_len 1) or an invalid regex, and
 // then does not start: compileStatsMatcher reports them.
+import type { envoy } from '../../xds/envoy.ts';
 import { compileRe2, isRe2Error, type Re2 } from '../../xds/re2.ts';
 
 /** ProxyConfig.ProxyStatsMatcher (istio.io/api mesh/v1alpha1 proxy.proto). */
@@ -77,6 +78,21 @@ export function istioStatsInclusion(i: IstioStatsInclusionInput): StatsPattern[]
 
 /** Whether a stat (its full Envoy name) is created, i.e. exported. */
 export type StatsMatcher = (statName: string) => boolean;
+
+/** A compiled inclusion list: its patterns (the bootstrap's, for /config_dump) and the predicate. */
+export interface StatsInclusion {
+  patterns: readonly StatsPattern[];
+  matches: StatsMatcher;
+}
+
+/** The bootstrap's stats_config.stats_matcher, in Envoy's proto JSON. */
+export function envoyStatsMatcher(patterns: readonly StatsPattern[]): envoy.config.metrics.v3.StatsMatcher {
+  return {
+    inclusion_list: {
+      patterns: patterns.map((p) => ('prefix' in p ? { prefix: p.prefix } : 'suffix' in p ? { suffix: p.suffix } : { safe_regex: { regex: p.safeRegex } })),
+    },
+  };
+}
 
 type CompiledStatsMatcher = { ok: true; matches: StatsMatcher } | { ok: false; error: string };
 
