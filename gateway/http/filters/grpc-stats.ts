@@ -149,6 +149,9 @@ class GrpcStream implements StreamObserver {
   /** Set when the response is gRPC (Grpc::Common::isGrpcResponseHeaders: a 200 with a gRPC content type). */
   private response: GrpcFrameCounter | undefined;
   private state: GrpcMessageCounts | undefined;
+  /** The message counters' indexes, resolved on first use (no name built per chunk). */
+  private requestCounter = -1;
+  private responseCounter = -1;
 
   constructor(config: GrpcStatsConfig, cb: FilterCallbacks, prefix: string | undefined) {
     this.config = config;
@@ -158,7 +161,10 @@ class GrpcStream implements StreamObserver {
 
   decodeData(chunk: Buffer): void {
     const d = this.request.inspect(chunk);
-    if (d > 0) this.counted('request_message_count', d);
+    if (d === 0) return;
+    this.writeState();
+    if (this.requestCounter < 0) this.requestCounter = this.counter('request_message_count');
+    this.add(this.requestCounter, d);
   }
 
   encodeHeaders(status: number, headers: readonly string[]): void {
@@ -171,7 +177,10 @@ class GrpcStream implements StreamObserver {
     const r = this.response;
     if (!r) return;
     const d = r.inspect(chunk);
-    if (d > 0) this.counted('response_message_count', d);
+    if (d === 0) return;
+    this.writeState();
+    if (this.responseCounter < 0) this.responseCounter = this.counter('response_message_count');
+    this.add(this.responseCounter, d);
   }
 
   encodeTrailers(trailers: Readonly<Record<string, string | string[] | undefined>>): void {
@@ -180,32 +189,35 @@ class GrpcStream implements StreamObserver {
     if (v !== undefined) this.chargeStatus(v);
   }
 
-  /** maybeWriteFilterState, then the cluster's message counter. */
-  private counted(stat: 'request_message_count' | 'response_message_count', d: number): void {
-    if (this.config.emitFilterState) {
-      let s = this.state;
-      if (!s) {
-        s = this.state = { requestMessageCount: 0, responseMessageCount: 0 };
-        this.cb.setFilterState(GRPC_STATS, s);
-      }
-      s.requestMessageCount = this.request.count;
-      s.responseMessageCount = this.response?.count ?? 0;
+  /** maybeWriteFilterState: the counts so far, in the object Istio's stats filter reads. */
+  private writeState(): void {
+    if (!this.config.emitFilterState) return;
+    let s = this.state;
+    if (!s) {
+      s = this.state = { requestMessageCount: 0, responseMessageCount: 0 };
+      this.cb.setFilterState(GRPC_STATS, s);
     }
-    this.charge(stat, d);
+    s.requestMessageCount = this.request.count;
+    s.responseMessageCount = this.response?.count ?? 0;
   }
 
   /** ContextImpl::chargeStat: the status itself, success (status 0) or failure, and total. */
   private chargeStatus(status: string): void {
-    this.charge(status, 1);
-    this.charge(status === '0' ? 'success' : 'failure', 1);
-    this.charge('total', 1);
+    this.add(this.counter(status), 1);
+    this.add(this.counter(status === '0' ? 'success' : 'failure'), 1);
+    this.add(this.counter('total'), 1);
   }
 
-  private charge(stat: string, by: number): void {
-    if (this.prefix === undefined) return;
+  /** The cluster's counter `<prefix><stat>`; -1 when the call is not tracked or its cluster is not known (yet). */
+  private counter(stat: string): number {
+    if (this.prefix === undefined) return -1;
     // The router's cluster, known once it chose (a weighted route's is not known before).
     const c = (this.cluster ??= this.cb.clusterInfo());
-    if (c) c.store.inc(c.counter(this.prefix + stat), by);
+    return c ? c.counter(this.prefix + stat) : -1;
+  }
+
+  private add(idx: number, by: number): void {
+    if (idx >= 0) (this.cluster as Cluster).store.inc(idx, by);
   }
 }
 
