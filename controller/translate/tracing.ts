@@ -211,11 +211,19 @@ export function gatewayHcmTracing(push: PushContext, spec: TracingSpec | undefin
     };
   }
   if (spec.disabled || !spec.provider) return { request_id_extension: requestIdExtension(true), errors };
+  // About the gateway's tracing (istiod logs it per proxy): reported on the gateway's Pod, as its proxy config is.
   const fail = (message: string): void =>
-    void errors.push({ kind: 'MeshConfig', namespace: '', name: 'mesh', origin: {}, field: `extensionProviders[name=${spec.provider?.name ?? ''}]`, message });
+    void errors.push({
+      kind: 'Pod',
+      namespace: push.identity.namespace,
+      name: push.identity.podName,
+      origin: {},
+      field: `meshConfig.extensionProviders[name=${spec.provider?.name ?? ''}]`,
+      message,
+    });
   const built = providerTracing(push, spec.provider);
   if ('error' in built) {
-    fail(`tracing provider ${spec.provider.name}: ${built.error}`);
+    fail(`tracing provider ${spec.provider.name}: ${built.error}; this gateway does not trace`);
     return { request_id_extension: requestIdExtension(true), errors };
   }
   // istiod sets the HCM's no_context_propagation (Istio 1.30+ proxies), a field newer than the Envoy API meshgate
