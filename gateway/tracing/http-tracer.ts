@@ -101,13 +101,16 @@ export class HttpTracer {
     const tracer = cfg.tracer;
     if (!tracer) return undefined;
     const traced = isTraced(reason);
+    // getSpanKind: a SERVER span when attempts get their own (the gateway is a hop of its own), else the kind of an
+    // OUTBOUND listener's operation (egress: CLIENT).
+    const kind = cfg.spawnUpstreamSpan ? KIND_SERVER : KIND_CLIENT;
     let span: Span;
     if (tracer.kind === 'opentelemetry') {
       const parent = extractW3c(headers);
       if (parent === 'invalid') return undefined;
       span = parent
-        ? new Span(parent.traceId, randomId64(), parent.spanId, `egress ${authority}`, KIND_SERVER, startHr, parent.sampled === true, parent.tracestate)
-        : new Span(randomId64() + randomId64(), randomId64(), '', `egress ${authority}`, KIND_SERVER, startHr, traced, '');
+        ? new Span(parent.traceId, randomId64(), parent.spanId, `egress ${authority}`, kind, startHr, parent.sampled === true, parent.tracestate)
+        : new Span(randomId64() + randomId64(), randomId64(), '', `egress ${authority}`, kind, startHr, traced, '');
     } else {
       const b3 = extractB3(headers);
       if (b3 === 'invalid') return undefined;
@@ -115,8 +118,8 @@ export class HttpTracer {
       const p = b3.parent;
       // shared_span_context false (Istio): the gateway's span is a child of the client's, never the same span.
       span = p
-        ? new Span(p.traceId, randomId64(), p.spanId, authority, KIND_SERVER, startHr, sampled, '')
-        : new Span(tracer.traceId128 ? randomId64() + randomId64() : randomId64(), randomId64(), '', authority, KIND_SERVER, startHr, sampled, '');
+        ? new Span(p.traceId, randomId64(), p.spanId, authority, kind, startHr, sampled, '')
+        : new Span(tracer.traceId128 ? randomId64() + randomId64() : randomId64(), randomId64(), '', authority, kind, startHr, sampled, '');
     }
     return new StreamTrace(this, span);
   }

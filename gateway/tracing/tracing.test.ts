@@ -297,3 +297,28 @@ test("spans: the request span's tags as Envoy's finalizeDownstreamSpan sets them
   assert.ok(t.span.endUs >= t.span.startUs && t.span.startUs > 1.6e15, 'epoch microseconds');
   assert.equal(store.valueOf('http.p.tracing.client_enabled'), 1);
 });
+
+test('spans: without spawn_upstream_span the request span is a CLIENT span (an OUTBOUND listener) and its own context goes upstream', () => {
+  const store = new StatsStore();
+  const log = pino({ level: 'silent' });
+  const cfg: TracingConfig = {
+    ...CFG,
+    randomSampling: 10000,
+    spawnUpstreamSpan: false,
+    tracer: { kind: 'zipkin', cluster: 'z', path: '/api/v2/spans', hostname: 'z', traceId128: false, sharedSpanContext: false },
+  };
+  const tracer = new HttpTracer(cfg, new StatScope(store, 'http.q.'), {
+    clusters: new ClusterManager(store, log),
+    store,
+    log,
+    node: { id: 'n', serviceCluster: 'gw.ns', localAddress: '' },
+  });
+  const t = tracer.begin({ headers: ['x-request-id', rid(1)], requestId: rid(1) }, 'h.example.com', performance.now());
+  assert.ok(t);
+  assert.equal(t.span.kind, 3);
+  assert.equal(t.span.traceId.length, 16, 'a 64-bit trace id without trace_id_128bit');
+  assert.equal(t.span.name, 'h.example.com', "Zipkin names the span after the host until the route's decorator does");
+  const up: string[] = [];
+  t.onUpstreamRequest(up, { name: 'c', observabilityName: 'c' }, '10.0.0.1:80', 'HTTP/1.1', performance.now());
+  assert.deepEqual(up, ['x-b3-traceid', t.span.traceId, 'x-b3-spanid', t.span.spanId, 'x-b3-sampled', '1']);
+});
