@@ -4,7 +4,7 @@
 //   of the http.<prefix>.tracing.* counters;
 // - with a tracer, a span per request: a child of the context the request carries (W3C for OpenTelemetry, B3 for
 //   Zipkin; the parent's sampled flag then decides), else a new trace sampled as decided. Its name is Envoy's
-//   "egress <host>" (gateway listeners are OUTBOUND), replaced by the route's decorator operation;
+//   "egress <host>" (gateway listeners are OUTBOUND; Zipkin's: the host), replaced by the route's decorator operation;
 // - with spawn_upstream_span (istiod sets it on gateways), each upstream attempt has its own CLIENT child span
 //   "router <cluster> egress", whose context goes upstream; without it the request span's does;
 // - unsampled spans still propagate (sampled 0) and are never tagged nor exported.
