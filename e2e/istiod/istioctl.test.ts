@@ -192,6 +192,9 @@ function withoutAllowedAbsences(dump: { configs: Json[] }, diffs: Difference[], 
 /** Envoy's admin shows a host's EDS health as setHealthFlag derives it: UNKNOWN is HEALTHY, TIMEOUT is UNHEALTHY. */
 const ADMIN_HEALTH: Readonly<Record<string, string>> = { UNKNOWN: 'HEALTHY', TIMEOUT: 'UNHEALTHY' };
 
+/** INSTALLED_MESH_CONFIG as a mesh config file. */
+const INSTALLED_MESH_YAML = 'defaultProviders:\n  metrics: [prometheus]\n';
+
 describe('istioctl proxy-config on a running meshgate, against istiod', () => {
   const istioctl = built('ISTIOCTL', 'istioctl.sh');
   const oracle = built('ISTIOD_ORACLE', 'build.sh');
@@ -259,10 +262,15 @@ describe('istioctl proxy-config on a running meshgate, against istiod', () => {
       name: 'istioctl',
       identity: { namespace: 'istio-system', podName: 'istio-ingressgateway', labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' } },
       yaml,
+      // meshgate local without --mesh-config runs with an Istio install's mesh (INSTALLED_MESH_CONFIG: istiod's
+      // chart turns Istio's standard metrics on); istiod gets the same.
+      mesh: INSTALLED_MESH_YAML,
     };
+    const meshFile = join(dir, 'mesh.yaml');
+    writeFileSync(meshFile, INSTALLED_MESH_YAML);
     const [istiod, { stdout }] = await Promise.all([
       istiodResources(oracle, c),
-      run(oracle, ['--config', config, '--format', 'config_dump'], { timeout: 120_000, maxBuffer: 256 << 20 }),
+      run(oracle, ['--config', config, '--mesh', meshFile, '--format', 'config_dump'], { timeout: 120_000, maxBuffer: 256 << 20 }),
     ]);
     assert.deepEqual(istiod.rejections, [], 'istiod accepts every object');
     istiodDump = JSON.parse(stdout) as { configs: Json[] };
