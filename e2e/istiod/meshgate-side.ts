@@ -25,7 +25,8 @@ const VALIDATE: Readonly<Record<string, (o: KubeObject) => FieldError[]>> = {
     validateAuthorizationPolicy({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
   RequestAuthentication: (o) =>
     validateRequestAuthentication({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
-  Telemetry: (o) => validateTelemetry({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
+  Telemetry: (o) =>
+    validateTelemetry({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', annotations: o.metadata.annotations }, o.spec).errors,
 };
 
 export function meshgateResources(c: DiffCase): Resources {
