@@ -102,8 +102,11 @@ const withAddress = (a: string): Record<string, unknown> => {
   return s.port === undefined ? { address: s.address } : { address: s.address, port: s.port };
 };
 
-/** Envoy's attributes of one entry: only those it has (a missing one is an evaluation error). Integers are CEL ints. */
-function attributes(e: AccessLogEntry): Record<string, unknown> {
+/**
+ * Envoy's attributes of one entry: only those it has (a missing one is an evaluation error). Integers are CEL ints.
+ * Also the activation of Istio's stats filter tag expressions (stats/istio-metrics.ts).
+ */
+export function celAttributes(e: AccessLogEntry): Record<string, unknown> {
   const http = e.protocol !== '' && e.method !== '';
   const out: Record<string, unknown> = {
     connection: {
@@ -158,7 +161,7 @@ export function compileCelFilter(expression: string, where: string): (e: AccessL
   }
   return (e) => {
     try {
-      return evaluate(attributes(e)) === true;
+      return evaluate(celAttributes(e)) === true;
     } catch {
       return false;
     }

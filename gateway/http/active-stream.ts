@@ -22,6 +22,7 @@ import type { HandshakeError } from '../tls/upstream-context.ts';
 import type { UpstreamHandler } from '../upstream/connection-pool.ts';
 import type { Host } from '../upstream/host.ts';
 import type { HttpStreamReport } from '../stats/istio-metrics.ts';
+import { celAttributes } from '../access-log/cel-filter.ts';
 import type { AccessLogEntry } from '../access-log/formatter.ts';
 import type { HttpConnectionManager } from './connection-manager.ts';
 import type { FilterCallbacks, FilterState, LocalReply, StreamFilter, StreamObserver } from './filter.ts';
@@ -1438,18 +1439,15 @@ export class ActiveStream implements FilterCallbacks {
     const grpcText = this.trailerGrpcStatus ?? (this.responseHeaders ? firstHeaderValue(this.responseHeaders, 'grpc-status') : undefined);
     const grpcStatus = grpcText === undefined || grpcText === '' || !/^\d+$/.test(grpcText) ? undefined : Number(grpcText);
     const protocol = protocolName(i);
+    let attributes: Record<string, unknown> | undefined;
     return {
       clusterName: this.upstreamClusterName,
       service: this.cluster?.spec.istioService,
       workload: this.upstreamHost?.workload ?? '',
       routeName: (this.servedRoute ?? this.cachedRoute)?.name ?? '',
       authority: this.authority,
-      method: this.method,
-      path,
-      host: this.authority,
-      headers,
       responseCode: this.status,
-      protocol,
+      attributes: () => (attributes ??= celAttributes(this.accessLogEntry())),
       grpc: this.grpc,
       grpcStatus,
       responseFlags: F.formatResponseFlags(this.flags),

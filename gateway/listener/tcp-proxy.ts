@@ -16,6 +16,7 @@ import { xxHash64 } from '../upstream/xxhash64.ts';
 import { plainIp } from '../http/request-headers.ts';
 import { NC, UF, UH, formatResponseFlags } from '../http/response-flags.ts';
 import type { Destination, IstioMetrics } from '../stats/istio-metrics.ts';
+import { celAttributes } from '../access-log/cel-filter.ts';
 import { compileAccessLogs, type CompiledAccessLog } from '../access-log/access-log-config.ts';
 import { connectionEntry, connectionLog, type ConnectionLog } from '../access-log/connection-entry.ts';
 import type { AccessLogSinks } from '../access-log/text-format.ts';
@@ -101,7 +102,7 @@ function reportIstioTcp(m: IstioMetrics, down: Duplex, cl: ConnectionLog, dest: 
   let received = 0;
   const report = (): NonNullable<typeof h> => {
     if (!h) {
-      h = m.tcpHandles(dest, formatResponseFlags(cl.responseFlags));
+      h = m.tcpHandles(dest, formatResponseFlags(cl.responseFlags), { attributes: () => celAttributes(connectionEntry(cl)) });
       m.add(h.opened, 1);
     }
     m.add(h.sent, cl.bytesSent - sent);

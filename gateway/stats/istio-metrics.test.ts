@@ -29,12 +29,12 @@ const report = (r: Partial<HttpStreamReport>): HttpStreamReport => ({
   workload: '',
   routeName: '',
   authority: 'httpbin.example.com',
-  method: 'GET',
-  path: '/status/200',
-  host: 'httpbin.example.com',
-  headers: ['host', 'httpbin.example.com', 'x-tenant', 'blue'],
   responseCode: 200,
-  protocol: 'HTTP/1.1',
+  // Envoy's CEL attributes of the request, as access-log/cel-filter.ts builds them.
+  attributes: () => ({
+    request: { method: 'GET', path: '/status/200', url_path: '/status/200', host: 'httpbin.example.com', headers: { 'x-tenant': 'blue' } },
+    response: { code: 200n },
+  }),
   grpc: false,
   grpcStatus: undefined,
   responseFlags: '-',
@@ -118,14 +118,24 @@ test('overrides: a dropped metric is not reported, a removed tag disappears, dim
       name: 'requests_total',
       drop: false,
       tagsToRemove: [],
-      dimensions: { tenant: "request.headers['x-tenant']", response_code: "'overridden'", method: 'request.method' },
+      dimensions: {
+        tenant: "request.headers['x-tenant']",
+        response_code: "'overridden'",
+        method: 'request.method',
+        // Any CEL: a conditional, a missing key (an error: unknown), and one that does not parse (the tag dropped).
+        class: "response.code >= 400 ? 'error' : 'ok'",
+        missing: "request.headers['x-none']",
+        request_protocol: 'request.method ==',
+      },
     },
   ]);
   new IstioMetrics(store, NODE, c).recordHttp(report({}));
   assert.deepEqual(lines(store, 'istio_request_bytes_count'), []);
   const [line] = lines(store, 'istio_requests_total');
   assert.doesNotMatch(line ?? '', /source_principal/);
-  assert.match(line ?? '', /response_code="overridden",.*connection_security_policy="unknown",method="GET",tenant="blue"\} 1$/);
+  assert.match(line ?? '', /response_code="overridden",.*connection_security_policy="unknown",class="ok",method="GET",missing="unknown",tenant="blue"\} 1$/);
+  assert.doesNotMatch(line ?? '', /request_protocol/);
+  assert.deepEqual(c.unsupported, ['request.method ==']);
   assert.doesNotMatch(lines(store, 'istio_response_bytes_count')[0] ?? '', /source_principal|tenant/);
 });
 

@@ -9,6 +9,7 @@
 // Stats are tagged (StatsStore.taggedStat): one series per distinct tag set, kept for the life of the process, as
 // Envoy keeps them for the life of the listener's scope. Label sets are bounded by what the tags can take: the
 // gateway's clusters x their endpoints' workloads x response codes x flags x gRPC statuses.
+import { parse } from '@marcbachmann/cel-js';
 import type { StatsStore, StatTags } from './store.ts';
 import { COUNTER, GAUGE, HISTOGRAM } from './store.ts';
 import { ISTIO_CUSTOM_NAMESPACE } from './render.ts';
@@ -79,65 +80,48 @@ const STANDARD_TAGS = new Set([
   'grpc_response_status',
 ]);
 
-/** What a dimension expression can read about one request or connection. */
+/**
+ * What a tag expression reads: Envoy's CEL attributes of the request or connection (access-log/cel-filter.ts
+ * celAttributes), built only when an expression is evaluated.
+ */
 export interface ExpressionInput {
-  method: string;
-  path: string;
-  host: string;
-  /** Request headers, flat [name, value, ...] with lowercase names. */
-  headers: readonly string[] | undefined;
-  responseCode: number;
-  protocol: string;
+  attributes(): Record<string, unknown>;
 }
 
-/** A dimension's value: undefined when the expression cannot be evaluated (Envoy then writes `unknown`). */
+/** The attributes without those Envoy reads from the request headers (size, time and duration stay). */
+function withoutRequestHeaders(a: Record<string, unknown>): Record<string, unknown> {
+  const req = a.request as Record<string, unknown> | undefined;
+  if (!req) return a;
+  const { size } = req;
+  return { ...a, request: size === undefined ? {} : { size } };
+}
+
+/** A tag's value: undefined when the expression fails (Envoy then writes `unknown`). */
 type Expression = (i: ExpressionInput) => string | undefined;
 
-const HEADER_EXPR = /^request\.headers\[\s*(['"])([^'"]+)\1\s*\]$/;
-const LITERAL_EXPR = /^(['"])([^'"\\]*)\1$/;
+/** Filters::Common::Expr::print for the values a tag takes: strings as they are, numbers and booleans as text. */
+function printCel(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'bigint' || typeof v === 'number') return String(v);
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  return undefined;
+}
 
-/**
- * The CEL expressions Istio's docs use for tag values: string literals, request headers, method, host, path,
- * url_path, scheme-less protocol and the response code. Others evaluate to nothing (the tag is `unknown`).
- */
-function compileExpression(expr: string): Expression {
-  const e = expr.trim();
-  const lit = LITERAL_EXPR.exec(e);
-  if (lit) {
-    const v = lit[2] ?? '';
-    return () => v;
+/** A tag expression (CEL, parsed once per config), or undefined when it does not parse. */
+function compileExpression(expr: string): Expression | undefined {
+  let evaluate: ReturnType<typeof parse>;
+  try {
+    evaluate = parse(expr);
+  } catch {
+    return undefined;
   }
-  const hdr = HEADER_EXPR.exec(e);
-  if (hdr) {
-    const name = (hdr[2] ?? '').toLowerCase();
-    return (i) => {
-      const h = i.headers;
-      if (!h) return undefined;
-      for (let k = 0; k < h.length; k += 2) if (h[k] === name) return h[k + 1];
+  return (i) => {
+    try {
+      return printCel(evaluate(i.attributes()));
+    } catch {
       return undefined;
-    };
-  }
-  switch (e) {
-    // Read from the request headers: nothing without them (the messages metrics evaluate without headers).
-    case 'request.method':
-      return (i) => (i.headers ? i.method : undefined);
-    case 'request.host':
-      return (i) => (i.headers ? i.host : undefined);
-    case 'request.path':
-      return (i) => (i.headers ? i.path : undefined);
-    case 'request.url_path':
-      return (i) => {
-        if (!i.headers) return undefined;
-        const q = i.path.indexOf('?');
-        return q < 0 ? i.path : i.path.slice(0, q);
-      };
-    case 'request.protocol':
-      return (i) => i.protocol;
-    case 'response.code':
-      return (i) => String(i.responseCode);
-    default:
-      return () => undefined;
-  }
+    }
+  };
 }
 
 /** stats.PluginConfig as the proxy applies it. */
@@ -149,7 +133,7 @@ export interface IstioStatsConfig {
   drop: ReadonlySet<string>;
   /** Per metric: standard tags removed (no value) or given by an expression; then tags added, in order. */
   overrides: ReadonlyMap<string, { replace: ReadonlyMap<string, Expression | null>; add: readonly (readonly [string, Expression])[] }>;
-  /** Expression strings that evaluate to nothing here (logged once when the config is built). */
+  /** Expressions that do not parse (logged once when the config is built). */
   unsupported: readonly string[];
 }
 
@@ -178,16 +162,16 @@ export function compileStatsConfig(c: {
       if (!STANDARD_TAGS.has(tag)) continue;
       for (const metric of metricsOf(m.name)) target(metric).replace.set(tag, null);
     }
-    // The filter adds dimensions in tag-name order.
+    // The filter adds dimensions in tag-name order. An expression that does not parse drops a standard tag and
+    // adds nothing for a new one (Config's constructor: an override without an expression id).
     for (const tag of Object.keys(m.dimensions).sort()) {
       const expr = m.dimensions[tag] ?? '';
       const compiled = compileExpression(expr);
-      if (compiled({ method: '', path: '', host: '', headers: [], responseCode: 0, protocol: '' }) === undefined && !HEADER_EXPR.test(expr.trim()))
-        unsupported.push(expr);
+      if (!compiled) unsupported.push(expr);
       for (const metric of metricsOf(m.name)) {
         const o = target(metric);
-        if (STANDARD_TAGS.has(tag)) o.replace.set(tag, compiled);
-        else o.add.push([tag, compiled]);
+        if (STANDARD_TAGS.has(tag)) o.replace.set(tag, compiled ?? null);
+        else if (compiled) o.add.push([tag, compiled]);
       }
     }
   }
@@ -234,6 +218,8 @@ export interface HttpStreamReport extends Destination, ExpressionInput {
   durationMs: number;
   requestBytes: number;
   responseBytes: number;
+  /** The HTTP status sent (0 when none was). */
+  responseCode: number;
   /** grpc_stats' filter state, when the HCM has the filter and it counted a message of this stream. */
   grpcMessages?: GrpcMessageCounts | undefined;
 }
@@ -428,7 +414,8 @@ export class IstioMetrics {
     let h = key === undefined ? undefined : this.messageCache.get(key);
     if (!h) {
       const tags = this.peerTags(r);
-      const input: ExpressionInput = { ...r, headers: undefined };
+      // Evaluated as istio_stats evaluates them for these counters: on the stream info, without the request headers.
+      const input: ExpressionInput = { attributes: () => withoutRequestHeaders(r.attributes()) };
       h = {
         request: this.stat('request_messages_total', COUNTER, tags, input),
         response: this.stat('response_messages_total', COUNTER, tags, input),
@@ -444,7 +431,7 @@ export class IstioMetrics {
    * The TCP stats of one connection, tagged as when they were first reported (the first report fixes the tags,
    * response flags included, as the filter's tag vector is built once).
    */
-  tcpHandles(d: Destination, responseFlags: string): TcpHandles {
+  tcpHandles(d: Destination, responseFlags: string, input?: ExpressionInput): TcpHandles {
     const key = `${d.clusterName}\0${d.workload}\0${responseFlags}`;
     let h = this.tcpCache.get(key);
     if (!h) {
@@ -455,10 +442,10 @@ export class IstioMetrics {
         ['connection_security_policy', UNKNOWN],
       ];
       h = {
-        opened: this.stat('tcp_connections_opened_total', COUNTER, tags, undefined),
-        closed: this.stat('tcp_connections_closed_total', COUNTER, tags, undefined),
-        sent: this.stat('tcp_sent_bytes_total', COUNTER, tags, undefined),
-        received: this.stat('tcp_received_bytes_total', COUNTER, tags, undefined),
+        opened: this.stat('tcp_connections_opened_total', COUNTER, tags, input),
+        closed: this.stat('tcp_connections_closed_total', COUNTER, tags, input),
+        sent: this.stat('tcp_sent_bytes_total', COUNTER, tags, input),
+        received: this.stat('tcp_received_bytes_total', COUNTER, tags, input),
       };
       this.tcpCache.set(key, h);
     }

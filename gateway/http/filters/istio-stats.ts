@@ -9,6 +9,9 @@ const PASS_THROUGH: StreamFilter = { decodeHeaders: () => 'continue' };
 export function istioStatsFilterFactory(config: IstioStatsConfig, ctx: FilterFactoryContext): HttpFilterFactory {
   const metrics = new IstioMetrics(ctx.store, ctx.node ?? localNodeFromMetadata(undefined), config);
   if (config.unsupported.length)
-    ctx.log.warn({ expressions: config.unsupported }, 'istio.stats: tag expressions this proxy cannot evaluate report the value "unknown"');
+    ctx.log.warn(
+      { expressions: config.unsupported },
+      'istio.stats: tag expressions that do not parse as CEL: a standard tag they set is dropped, a new one is not added (as Envoy does)',
+    );
   return { name: 'istio.stats', createFilter: () => PASS_THROUGH, onStreamComplete: (r) => metrics.recordHttp(r) };
 }
