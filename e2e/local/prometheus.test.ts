@@ -20,7 +20,9 @@ import { formatSamples, startPrometheus, staticJob, type Prometheus } from '../l
 const GW = '127.0.0.1';
 const JOB = 'meshgate-local';
 const DEFAULT_JOB = 'meshgate-local-istio-defaults';
-const MIX = { ok: 5, noRoute: 2, noHealthyUpstream: 3 };
+// refused: a service whose one endpoint refuses connections (503 after Istio's default retries, flags UF,URX).
+const MIX = { ok: 5, noRoute: 2, noHealthyUpstream: 3, refused: 2 };
+const ALL = MIX.ok + MIX.noRoute + MIX.noHealthyUpstream + MIX.refused;
 const PROXY_STATS_MATCHER = '{"proxyStatsMatcher":{"inclusionPrefixes":["cluster.outbound","http."]}}';
 
 describe('Prometheus scraping meshgate local', () => {
@@ -38,9 +40,13 @@ describe('Prometheus scraping meshgate local', () => {
     bport = await freePort();
     backend = await startBackend('127.0.30.1', bport, 'web');
     gw = await startGateway({ args: ['--proxy-config', PROXY_STATS_MATCHER] });
+    // A port nothing listens on: connections to it are refused.
+    const closedPort = await freePort();
+    gw.write('22-refused.yaml', serviceYaml('refused', closedPort, [{ ip: '127.0.30.2' }]));
+    gw.write('31-vs-refused.yaml', virtualServiceYaml('refused', 'refused.prom.example.com', 'prom-gateway', 'refused'));
     plain = await startGateway();
     for (const g of [gw, plain]) {
-      g.write('10-gateway.yaml', gatewayYaml('prom-gateway', ['web.prom.example.com', 'down.prom.example.com']));
+      g.write('10-gateway.yaml', gatewayYaml('prom-gateway', ['web.prom.example.com', 'down.prom.example.com', 'refused.prom.example.com']));
       g.write('20-web.yaml', serviceYaml('web', bport, [{ ip: '127.0.30.1' }]));
       g.write('21-down.yaml', serviceYaml('down', bport, []));
       g.write(
@@ -69,6 +75,12 @@ describe('Prometheus scraping meshgate local', () => {
         100,
       );
     }
+    await eventually(
+      'the refused route to apply',
+      async () => ((await get(GW, gw.port, '/warmup', 'refused.prom.example.com')).status === 503 ? true : undefined),
+      15_000,
+      100,
+    );
   });
 
   after(async () => {
@@ -135,14 +147,14 @@ describe('Prometheus scraping meshgate local', () => {
       want: MIX.noRoute,
     },
     {
-      name: 'downstream 5xx at the gateway listener: the UH 503s',
+      name: 'downstream 5xx at the gateway listener: the UH and UF 503s',
       query: () => `envoy_http_downstream_rq{response_code_class="5xx",${hcm}}`,
-      want: MIX.noHealthyUpstream,
+      want: MIX.noHealthyUpstream + MIX.refused,
     },
     {
       name: 'downstream_rq_total at the gateway listener: every request of the mix',
       query: () => `envoy_http_downstream_rq_total{${hcm}}`,
-      want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
+      want: ALL,
     },
     // Istio's standard metrics, reported as a gateway reports them (reporter="source", the gateway as source).
     {
@@ -168,24 +180,31 @@ describe('Prometheus scraping meshgate local', () => {
       want: MIX.noHealthyUpstream,
     },
     {
+      name: 'istio_requests_total: the 503s of a refused connection after the retries, flags UF,URX',
+      query: () =>
+        `istio_requests_total{job="${JOB}",reporter="source",destination_service="refused.default.svc.cluster.local",destination_service_name="refused",` +
+        `response_code="503",response_flags="UF,URX"}`,
+      want: MIX.refused,
+    },
+    {
       name: "Istio's gateway dashboard: requests by response code from the gateway workload",
       query: () => `sum(istio_requests_total{job="${JOB}",reporter="source",source_workload="istio-ingressgateway",response_code=~"200|404|503"})`,
-      want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
+      want: ALL,
     },
     {
       name: 'istio_request_duration_milliseconds: one observation per request (the latency panels read its buckets)',
       query: () => `sum(istio_request_duration_milliseconds_count{job="${JOB}",reporter="source",source_workload="istio-ingressgateway"})`,
-      want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
+      want: ALL,
     },
     {
       name: 'istio_request_duration_milliseconds: every request under the +Inf bucket',
       query: () => `sum(istio_request_duration_milliseconds_bucket{job="${JOB}",reporter="source",le="+Inf"})`,
-      want: MIX.ok + MIX.noRoute + MIX.noHealthyUpstream,
+      want: ALL,
     },
     {
       name: 'istio_request_bytes and istio_response_bytes: one observation each per request',
       query: () => `sum(istio_request_bytes_count{job="${JOB}",reporter="source"}) + sum(istio_response_bytes_count{job="${JOB}",reporter="source"})`,
-      want: 2 * (MIX.ok + MIX.noRoute + MIX.noHealthyUpstream),
+      want: 2 * ALL,
     },
     {
       name: 'a dashboard-style aggregation: sum by response_code over every outbound cluster',
@@ -210,7 +229,7 @@ describe('Prometheus scraping meshgate local', () => {
     assert.equal(await prom.value(`count(istio_build{job="${JOB}",component="proxy"})`), 1);
   });
 
-  test('after a known request mix (200, 404 NR, 503 UH), PromQL reads Envoy counters with the exact values', async () => {
+  test('after a known request mix (200, 404 NR, 503 UH, 503 UF,URX), PromQL reads Envoy counters and Istio metrics with the exact values', async () => {
     await prom.scrapedSince(JOB, Date.now());
     for (const row of EXPECTED) baseline.set(row.name, await prom.value(row.query()));
 
@@ -224,6 +243,7 @@ describe('Prometheus scraping meshgate local', () => {
       assert.equal(r.status, 503);
       assert.equal(r.body.toString(), 'no healthy upstream');
     }
+    for (let i = 0; i < MIX.refused; i++) assert.equal((await get(GW, gw.port, `/uf/${i}`, 'refused.prom.example.com')).status, 503);
     // Histograms show what the last stats flush merged (Envoy's stats_flush_interval, 5 s).
     await new Promise((r) => setTimeout(r, 5500));
     await prom.scrapedSince(JOB, Date.now());
