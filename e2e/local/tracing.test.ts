@@ -318,6 +318,45 @@ spec:
     assert.equal(gwSpan.attributes['http.status_code'], '200');
   });
 
+  test('a Telemetry overrides the mesh: randomSamplingPercentage 0 stops the spans, then 100 with a custom tag brings them back', async () => {
+    await setMesh('otel-grpc', 100, async () => {
+      const r = await traced(HOST);
+      return r.seen !== undefined && /-01$/.test(headerValue(r.seen, 'traceparent') ?? '');
+    });
+    const telemetry = (tracing: string): string =>
+      `apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: mesh-default, namespace: istio-system}\nspec:\n${tracing}`;
+    gw.write('40-telemetry.yaml', telemetry('  tracing:\n  - providers: [{name: otel-grpc}]\n    randomSamplingPercentage: 0\n'));
+    await eventually(
+      'the Telemetry (0 %) to apply',
+      async () => {
+        const r = await traced(HOST);
+        return r.seen !== undefined && /-00$/.test(headerValue(r.seen, 'traceparent') ?? '') ? true : undefined;
+      },
+      20_000,
+      200,
+    );
+    const off = await traced(HOST);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(!collector.spans().some((sp) => sp.attributes.user_agent === off.ua), 'not sampled under the Telemetry');
+
+    gw.write(
+      '40-telemetry.yaml',
+      telemetry('  tracing:\n  - providers: [{name: otel-grpc}]\n    randomSamplingPercentage: 100\n    customTags:\n      tier: {literal: {value: gold}}\n'),
+    );
+    await eventually(
+      'the Telemetry (100 %, tier tag) to apply',
+      async () => {
+        const r = await traced(HOST);
+        if (r.seen === undefined || !/-01$/.test(headerValue(r.seen, 'traceparent') ?? '')) return undefined;
+        const [gwSpan] = (await spansOf(r.ua, 2)).filter((sp) => sp.kind === SERVER);
+        return gwSpan?.attributes.tier === 'gold' ? true : undefined;
+      },
+      20_000,
+      200,
+    );
+    gw.write('40-telemetry.yaml', telemetry('  {}\n').replace('spec:\n  {}', 'spec: {}'));
+  });
+
   test('the collector down: requests still succeed at once, the failed reports are counted', async () => {
     await setMesh('otel-grpc', 100, async () => {
       const r = await traced(HOST);
