@@ -291,10 +291,12 @@ describe('istio-ingressgateway with default values', () => {
     assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: INGRESS });
     assert.equal(hpa.spec.minReplicas, 1);
     assert.equal(hpa.spec.maxReplicas, 5);
-    assert.deepEqual(hpa.spec.metrics, [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } }]);
+    // The proxy container's usage over its request, as the utilisation of Istio's single-container gateway pod.
+    assert.deepEqual(hpa.spec.metrics, [
+      { type: 'ContainerResource', containerResource: { name: 'cpu', container: 'istio-proxy', target: { type: 'Utilization', averageUtilization: 80 } } },
+    ]);
     assert.equal(deploy.spec.replicas, undefined);
-    // CPU utilization is relative to requests: every container must request CPU.
-    for (const c of pod.containers) assert.ok(c.resources?.requests?.cpu, c.name);
+    assert.ok(proxy.resources?.requests?.cpu);
   });
 });
 
@@ -355,9 +357,11 @@ describe('RBAC', () => {
     assert.notEqual(only(other, 'ClusterRole').metadata.name, clusterRole.metadata.name);
   });
 
-  test('rbac.enabled=false renders no roles and no bindings', () => {
-    const kinds = render(INGRESS, { set: { 'rbac.enabled': false } }).map((o) => o.kind);
-    for (const k of ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']) assert.ok(!kinds.includes(k), k);
+  test('rbac.enabled=false keeps every role and binding: the controller does not become ready without them', () => {
+    const o = render(INGRESS, { set: { 'rbac.enabled': false } });
+    assert.deepEqual(ruleSet(only<Role>(o, 'ClusterRole').rules), ruleSet(clusterRole.rules));
+    assert.deepEqual(only<Role>(o, 'Role').rules, only<Role>(objects, 'Role').rules);
+    for (const k of ['ClusterRoleBinding', 'RoleBinding']) assert.equal(ofKind(o, k).length, 1, k);
   });
 
   test('serviceAccount.create=false with a name uses that account in the pods and the bindings', () => {
@@ -491,8 +495,11 @@ describe('values', () => {
     assert.equal(workload(o).spec.replicas, 3);
   });
 
-  test('podDisruptionBudget.minAvailable renders a policy/v1 PodDisruptionBudget selecting the gateway pods', () => {
-    const pdb = only<PodDisruptionBudget>(render(INGRESS, { set: { 'podDisruptionBudget.minAvailable': 1 } }), 'PodDisruptionBudget');
+  test('podDisruptionBudget.minAvailable with minReplicas 2 renders a policy/v1 PodDisruptionBudget selecting the gateway pods', () => {
+    const pdb = only<PodDisruptionBudget>(
+      render(INGRESS, { set: { 'podDisruptionBudget.minAvailable': 1, 'autoscaling.minReplicas': 2 } }),
+      'PodDisruptionBudget',
+    );
     assert.equal(pdb.apiVersion, 'policy/v1');
     assert.deepEqual(pdb.spec, { selector: { matchLabels: { app: INGRESS, istio: 'ingressgateway' } }, minAvailable: 1 });
   });
@@ -608,7 +615,17 @@ describe('values.schema.json', () => {
   const cases: { name: string; set: Record<string, string | number>; message: RegExp }[] = [
     { name: 'a misspelt top-level key', set: { 'servce.type': 'x' }, message: /at '': additional properties 'servce' not allowed/ },
     { name: 'a misspelt nested key', set: { 'service.prots': 'x' }, message: /at '\/service': additional properties 'prots' not allowed/ },
-    { name: 'an Istio key meshgate has no use for', set: { revision: 'canary' }, message: /additional properties 'revision' not allowed/ },
+    { name: 'a misspelt Istio key', set: { revison: 'canary' }, message: /additional properties 'revison' not allowed/ },
+    {
+      name: 'a misspelt Service key of Istio',
+      set: { 'service.selectorLabel.a': 'b' },
+      message: /at '\/service': additional properties 'selectorLabel' not allowed/,
+    },
+    {
+      name: 'a misspelt lifecycle hook',
+      set: { 'lifecycle.preStart.exec.command[0]': 'x' },
+      message: /at '\/lifecycle': additional properties 'preStart' not allowed/,
+    },
     { name: 'a string replicaCount', set: { replicaCount: 'abc' }, message: /at '\/replicaCount': got string, want null or integer/ },
     { name: 'an unknown Service type', set: { 'service.type': 'Ingress' }, message: /at '\/service\/type'/ },
     { name: 'an unknown pull policy', set: { 'image.pullPolicy': 'Sometimes' }, message: /at '\/image\/pullPolicy'/ },

@@ -38,6 +38,7 @@ export interface Container {
   ports?: ContainerPort[];
   readinessProbe?: {
     httpGet?: { path: string; port: number | string; scheme?: string };
+    tcpSocket?: { port: number | string };
     periodSeconds?: number;
     timeoutSeconds?: number;
     failureThreshold?: number;
@@ -46,6 +47,7 @@ export interface Container {
   resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
   securityContext?: SecurityContext;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  lifecycle?: Record<string, unknown>;
 }
 
 interface Volume {
@@ -80,6 +82,8 @@ export interface PodSpec {
   hostNetwork?: boolean;
   hostPID?: boolean;
   hostIPC?: boolean;
+  dnsPolicy?: string;
+  dnsConfig?: Record<string, unknown>;
 }
 
 export interface Workload extends K8sObject {
@@ -106,6 +110,11 @@ export interface Service extends K8sObject {
     externalTrafficPolicy?: string;
     loadBalancerIP?: string;
     loadBalancerSourceRanges?: string[];
+    clusterIP?: string;
+    loadBalancerClass?: string | null;
+    allocateLoadBalancerNodePorts?: boolean;
+    internalTrafficPolicy?: string;
+    healthCheckNodePort?: number;
   };
 }
 
@@ -130,7 +139,20 @@ export interface HorizontalPodAutoscaler extends K8sObject {
     scaleTargetRef: { apiVersion: string; kind: string; name: string };
     minReplicas?: number;
     maxReplicas: number;
-    metrics: { type: string; resource?: { name: string; target: { type: string; averageUtilization?: number } } }[];
+    metrics: {
+      type: string;
+      resource?: { name: string; target: { type: string; averageUtilization?: number } };
+      containerResource?: { name: string; container: string; target: { type: string; averageUtilization?: number } };
+    }[];
+  };
+}
+
+export interface NetworkPolicy extends K8sObject {
+  spec: {
+    podSelector: { matchLabels: Record<string, string> };
+    policyTypes: string[];
+    ingress: { ports: { protocol: string; port: number }[] }[];
+    egress: Record<string, unknown>[];
   };
 }
 

@@ -11,11 +11,32 @@ Name of every object: .Values.name, else the release name (as Istio's gateway ch
 
 {{/*
 Selector labels, as Istio's gateway chart: app = the name, istio = the name without a leading "istio-";
-.Values.labels.app / .Values.labels.istio replace them. Gateway resources select the pods with these.
+.Values.labels.app / .Values.labels.istio replace them when set, even to "" (Istio's migration recipe sets
+app: ""; the Deployment selector is immutable, so it must render exactly as Istio's chart renders it).
+Gateway resources select the pods with these.
 */}}
 {{- define "gateway.selectorLabels" -}}
-app: {{ .Values.labels.app | default (include "gateway.name" .) | quote }}
-istio: {{ .Values.labels.istio | default (include "gateway.name" . | trimPrefix "istio-") | quote }}
+app: {{ include "gateway.appLabel" . | quote }}
+istio: {{ include "gateway.istioLabel" . | quote }}
+{{- end }}
+
+{{- define "gateway.appLabel" -}}
+{{- include "gateway.labelOr" (list .Values.labels "app" (include "gateway.name" .)) -}}
+{{- end }}
+
+{{- define "gateway.istioLabel" -}}
+{{- include "gateway.labelOr" (list .Values.labels "istio" (include "gateway.name" . | trimPrefix "istio-")) -}}
+{{- end }}
+
+{{/* (list labels key default): labels[key] when the key is set and not null, else the default. */}}
+{{- define "gateway.labelOr" -}}
+{{- $labels := index . 0 | default dict -}}
+{{- $key := index . 1 -}}
+{{- if and (hasKey $labels $key) (not (kindIs "invalid" (index $labels $key))) -}}
+{{- index $labels $key -}}
+{{- else -}}
+{{- index . 2 -}}
+{{- end -}}
 {{- end }}
 
 {{/*
@@ -116,4 +137,19 @@ Pod identity from the Downward API, for both containers.
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+{{- end }}
+
+{{/*
+"true" when more than one replica is guaranteed (the HPA's minReplicas, else replicaCount), the condition of
+Istio's chart for a PodDisruptionBudget; "" otherwise.
+*/}}
+{{- define "gateway.multiReplica" -}}
+{{- if .Values.autoscaling.enabled -}}
+{{- if gt (int .Values.autoscaling.minReplicas) 1 }}true{{ end -}}
+{{- else if gt (int .Values.replicaCount) 1 }}true{{ end -}}
+{{- end }}
+
+{{/* Istio's top-level imagePullPolicy (its only pull setting) wins over image.pullPolicy when set. */}}
+{{- define "gateway.pullPolicy" -}}
+{{- .Values.imagePullPolicy | default .Values.image.pullPolicy -}}
 {{- end }}
