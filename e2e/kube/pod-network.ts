@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { MESHGATE, start, type Proc } from '../lib/process.ts';
+import { startCollector, type Collector } from '../lib/otelcol.ts';
 
 /** The gRPC echo server a gRPC pod runs (e2e/lib/grpc-echo.ts), with this test run's Node.js. */
 const GRPC_ECHO = [process.execPath, join(import.meta.dirname, '..', 'lib', 'grpc-echo.ts')];
@@ -49,6 +50,7 @@ class LocalRangePodNetwork {
   private readonly base: number[];
   private next = 2;
   private readonly procs: Proc[] = [];
+  private readonly collectors: Collector[] = [];
 
   constructor(cidr: string) {
     const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
@@ -84,7 +86,14 @@ class LocalRangePodNetwork {
     return p;
   }
 
+  async collector(address: string): Promise<Collector> {
+    const c = await startCollector(address);
+    this.collectors.push(c);
+    return c;
+  }
+
   async destroy(): Promise<void> {
+    for (const c of this.collectors) await c.stop();
     for (const p of this.procs) await p.stop();
   }
 }
@@ -98,6 +107,8 @@ export interface PodNetwork {
   grpcEcho(address: string, port: number): Promise<Proc>;
   /** Runs Istio's sample external authorizer (e2e/lib/ext-authz-sample.ts) as the pod's process. */
   extAuthz(address: string, httpPort: number, grpcPort: number): Promise<Proc>;
+  /** Runs a real OpenTelemetry Collector (e2e/lib/otelcol.ts) as the pod's process, on its address. */
+  collector(address: string): Promise<Collector>;
   destroy(): Promise<void>;
 }
 
@@ -113,6 +124,7 @@ class VethPodNetwork implements PodNetwork {
   private readonly subnet: string;
   private next = 2;
   private readonly procs: Proc[] = [];
+  private readonly collectors: Collector[] = [];
 
   private constructor(name: string, subnet: string) {
     this.name = name;
@@ -196,7 +208,14 @@ class VethPodNetwork implements PodNetwork {
     return p;
   }
 
+  async collector(address: string): Promise<Collector> {
+    const c = await startCollector(address, { prefix: ['ip', 'netns', 'exec', this.name] });
+    this.collectors.push(c);
+    return c;
+  }
+
   async destroy(): Promise<void> {
+    for (const c of this.collectors) await c.stop();
     for (const p of this.procs) await p.stop();
     this.destroyNetwork();
   }

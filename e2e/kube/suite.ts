@@ -1,5 +1,6 @@
 // Shared setup of the Kubernetes e2e files: the cluster (local or E2E_KUBECONFIG), the project's CRDs
 // installed with its own chart, the namespaces, the pod network, and the objects of Istio's ingress task.
+import type { Collector } from '../lib/otelcol.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,8 @@ export interface Suite {
   grpcBackend(name: string, namespace: string, labels: Record<string, string>, port: number): Promise<BackendPod>;
   /** Istio's sample external authorizer (e2e/lib/ext-authz-sample.ts) on a pod address: HTTP on `httpPort`, gRPC on `grpcPort`. */
   extAuthz(name: string, namespace: string, labels: Record<string, string>, httpPort: number, grpcPort: number): Promise<BackendPod>;
+  /** A pod running a real OpenTelemetry Collector (OTLP and Zipkin receivers); its ports are the collector's. */
+  collector(name: string, namespace: string, labels: Record<string, string>): Promise<{ pod: BackendPod; collector: Collector }>;
   cleanup(): Promise<void>;
 }
 
@@ -100,6 +103,13 @@ export async function setupSuite(): Promise<Suite> {
         const pod = { name, namespace, ip, labels };
         await createPod(kube, pod);
         return pod;
+      },
+      async collector(name, namespace, labels) {
+        const ip = pn.allocate();
+        const collector = await pn.collector(ip);
+        const pod = { name, namespace, ip, labels };
+        await createPod(kube, pod);
+        return { pod, collector };
       },
       async extAuthz(name, namespace, labels, httpPort, grpcPort) {
         const ip = pn.allocate();

@@ -102,7 +102,8 @@ function flatten(line: OtlpLine): ReceivedSpan[] {
 }
 
 /** Starts a collector on `host` (a loopback address); `lifetimeSeconds` bounds it (default 10 minutes). */
-export async function startCollector(host: string, o: { lifetimeSeconds?: number } = {}): Promise<Collector> {
+/** `prefix`: a command the collector runs under (a pod's network namespace: `ip netns exec NAME`). */
+export async function startCollector(host: string, o: { lifetimeSeconds?: number; prefix?: readonly string[] } = {}): Promise<Collector> {
   const bin = collectorBinary();
   const dir = mkdtempSync(join(tmpdir(), 'meshgate-otelcol-'));
   const [grpcPort, httpPort, zipkinPort] = [await freePort(), await freePort(), await freePort()];
@@ -120,9 +121,9 @@ export async function startCollector(host: string, o: { lifetimeSeconds?: number
     },
   };
   writeFileSync(join(dir, 'config.yaml'), stringify(config));
-  const proc = start('timeout', ['--signal=TERM', '--kill-after=5', String(o.lifetimeSeconds ?? 600), bin, `--config=${join(dir, 'config.yaml')}`], {
-    cwd: dir,
-  });
+  const command = ['timeout', '--signal=TERM', '--kill-after=5', String(o.lifetimeSeconds ?? 600), bin, `--config=${join(dir, 'config.yaml')}`];
+  const [exe, ...args] = [...(o.prefix ?? []), ...command] as [string, ...string[]];
+  const proc = start(exe, args, { cwd: dir });
   const stop = async (): Promise<void> => {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });
