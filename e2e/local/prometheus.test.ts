@@ -260,6 +260,14 @@ describe('Prometheus scraping meshgate local', () => {
       `{__name__=~"envoy_cluster_upstream_rq.*|envoy_http_downstream_rq.*|istio_requests_total",__name__!~".*_bucket",job="${JOB}"} != 0`,
     );
     assert.deepEqual(got, want, `series scraped:\n${formatSamples(all)}`);
+    // The latency panels of Istio's dashboards: p50/p90/p99 from the duration histogram's buckets. Every request of the
+    // mix took well under a second here, so each quantile is a finite value inside the first buckets.
+    for (const q of [0.5, 0.9, 0.99]) {
+      const v = await prom.value(
+        `histogram_quantile(${q}, sum by (le) (istio_request_duration_milliseconds_bucket{job="${JOB}",reporter="source",source_workload="istio-ingressgateway"}))`,
+      );
+      assert.ok(Number.isFinite(v) && v > 0 && v <= 1000, `p${q * 100} = ${v} ms`);
+    }
   });
 
   test("with Istio's default inclusion list, cluster and HCM counters are not exported while istio_*, server and manager stats are", async () => {
