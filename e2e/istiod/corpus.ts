@@ -1051,8 +1051,13 @@ const requestAuthenticationArb: fc.Arbitrary<Named<RequestAuthenticationSpec>> =
 
 // ---- Telemetries (access logging) ---------------------------------------------------------------
 
-/** Provider names: the built-in one (in two cases), file providers the mesh may define, and names that log nothing. */
-const TELEMETRY_PROVIDERS = ['envoy', 'ENVOY', 'file-x', 'json-x', 'missing', 'prometheus'] as const;
+/**
+ * Provider names: the built-in one, file providers the mesh may define, and names that log nothing. Not `ENVOY` beside
+ * `envoy`: with both in scope istiod makes two loggers for the one provider and orders them at random (a sort on equal
+ * names over a Go map), so no fixed answer exists; names matched in any case are covered by the golden
+ * access-log-default-providers.
+ */
+const TELEMETRY_PROVIDERS = ['envoy', 'file-x', 'json-x', 'missing', 'prometheus'] as const;
 const FILE_PROVIDERS: Obj[] = [
   { name: 'file-x', envoyFileAccessLog: { path: '/var/log/x.log', logFormat: { text: '%RESPONSE_CODE% %REQ(:PATH)%' } } },
   { name: 'json-x', envoyFileAccessLog: { path: '/dev/stderr', omitEmptyValues: true, logFormat: { labels: { code: '%RESPONSE_CODE%' } } } },
