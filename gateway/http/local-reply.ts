@@ -4,6 +4,7 @@
 //   without body:  <component headers> date server [connection: close] content-length: 0
 // HEAD gets the same headers (including the would-be content-length) and no body. gRPC requests get a
 // trailers-only style answer (status 200, grpc-status, grpc-message).
+import { httpToGrpcStatus } from '../upstream/grpc-status.ts';
 import { httpDate } from './date.ts';
 import { reasonPhrase } from './codes.ts';
 import { headerIndex } from '../../xds/header-list.ts';
@@ -53,27 +54,6 @@ export function codecErrorReply(status: number, serverName: string): string {
   let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
   for (let i = 0; i < r.headers.length; i += 2) head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
   return head + '\r\n' + r.body;
-}
-
-// HTTP status -> gRPC status, Envoy's Grpc::Utility::httpToGrpcStatus.
-function httpToGrpcStatus(status: number): number {
-  switch (status) {
-    case 400:
-      return 13;
-    case 401:
-      return 16;
-    case 403:
-      return 7;
-    case 404:
-      return 12;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14;
-    default:
-      return 2;
-  }
 }
 
 /** gRPC-style percent encoding (Envoy PercentEncoding::encode for grpc-message): < 0x20, >= 0x7e and '%'. */

@@ -9,6 +9,7 @@
 // Stats are tagged (StatsStore.taggedStat): one series per distinct tag set, kept for the life of the process, as
 // Envoy keeps them for the life of the listener's scope. Label sets are bounded by what the tags can take: the
 // gateway's clusters x their endpoints' workloads x response codes x flags x gRPC statuses.
+import { httpToGrpcStatus } from '../upstream/grpc-status.ts';
 import { parse } from '@marcbachmann/cel-js';
 import type { StatsStore, StatTags } from './store.ts';
 import { COUNTER, GAUGE, HISTOGRAM } from './store.ts';
@@ -222,27 +223,6 @@ export interface HttpStreamReport extends Destination, ExpressionInput {
   responseCode: number;
   /** grpc_stats' filter state, when the HCM has the filter and it counted a message of this stream. */
   grpcMessages?: GrpcMessageCounts | undefined;
-}
-
-/** Envoy's Grpc::Utility::httpToGrpcStatus: a gRPC status for an answer that carried none. */
-function httpToGrpcStatus(code: number): number {
-  switch (code) {
-    case 400:
-      return 13;
-    case 401:
-      return 16;
-    case 403:
-      return 7;
-    case 404:
-      return 12;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14;
-    default:
-      return 2;
-  }
 }
 
 interface HttpHandles {
