@@ -21,6 +21,8 @@ const { values: opt } = parseArgs({
     // grpc-js: the real gRPC client (issue 18's measure); h2load: the same unary call as raw HTTP/2 frames, a C
     // client that does not saturate first, so the proxies rather than the client are measured.
     client: { type: 'string', default: 'grpc-js' },
+    // A directory: meshgate runs under `node --cpu-prof` and writes one .cpuprofile per thread there on exit.
+    profile: { type: 'string' },
   },
 });
 const AUTHORITY = 'grpc.bench.example.com';
@@ -36,8 +38,8 @@ const freePort = (): Promise<number> =>
   });
 
 const children: ChildProcess[] = [];
-function start(cmd: string, args: string[], ready: RegExp | undefined): Promise<ChildProcess> {
-  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(cmd: string, args: string[], ready: RegExp | undefined, env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   children.push(c);
   let out = '';
   return new Promise((resolve, reject) => {
@@ -231,6 +233,7 @@ spec:
       '0',
     ],
     undefined,
+    opt.profile ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opt.profile}`.trim() } : undefined,
   );
   const targets: Record<string, number> = { direct: backend, nginx, naive, 'meshgate-c1': mesh };
   // Every target answers before measuring (meshgate may still be applying its first config).
