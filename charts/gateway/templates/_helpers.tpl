@@ -70,7 +70,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
 {{- end }}
 
 {{- define "gateway.image" -}}
-{{- printf "%s:%s" .Values.image.repository (include "gateway.imageTag" .) -}}
+{{- $repository := required "image.repository is not set: name the meshgate image (built from the repository's Dockerfile)" .Values.image.repository -}}
+{{- printf "%s:%s" $repository (include "gateway.imageTag" .) -}}
 {{- end }}
 
 {{/*
@@ -152,4 +153,26 @@ Istio's chart for a PodDisruptionBudget; "" otherwise.
 {{/* Istio's top-level imagePullPolicy (its only pull setting) wins over image.pullPolicy when set. */}}
 {{- define "gateway.pullPolicy" -}}
 {{- .Values.imagePullPolicy | default .Values.image.pullPolicy -}}
+{{- end }}
+
+{{/* "true" when a Service targetPort is a privileged port (below 1024), which the non-root proxy binds. */}}
+{{- define "gateway.privilegedTargetPort" -}}
+{{- range .Values.service.ports }}{{ if lt (int .targetPort) 1024 }}true{{ end }}{{ end -}}
+{{- end }}
+
+{{/*
+The namespaces the controller watches, comma-separated ("" for all): controller.watchNamespaces, and with
+rbac.scope=namespace always the release namespace too (its Roles grant nothing elsewhere).
+*/}}
+{{- define "gateway.watchNamespaces" -}}
+{{- $list := .Values.controller.watchNamespaces | default list -}}
+{{- if include "gateway.namespaceScoped" . -}}
+{{- $list = prepend $list .Release.Namespace -}}
+{{- end -}}
+{{- $list | uniq | join "," -}}
+{{- end }}
+
+{{/* "true" with rbac.scope=namespace; a release from before the key (helm upgrade --reuse-values) is cluster-scoped. */}}
+{{- define "gateway.namespaceScoped" -}}
+{{- if eq ((.Values.rbac).scope | default "cluster") "namespace" }}true{{ end -}}
 {{- end }}
