@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   proxy: () => import('./commands/proxy.ts'),
   httpbin: () => import('./commands/httpbin.ts'),
   quickstart: () => import('./commands/quickstart.ts'),
+  validate: () => import('./commands/validate.ts'),
 };
 
 function version(): string {
