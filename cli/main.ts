@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   httpbin: () => import('./commands/httpbin.ts'),
   quickstart: () => import('./commands/quickstart.ts'),
   validate: () => import('./commands/validate.ts'),
+  explain: () => import('./commands/explain.ts'),
 };
 
 function version(): string {

@@ -212,16 +212,21 @@ export function reportGatewaySelection(store: ObjectStore, labels: Readonly<Reco
 /** The proxy's own ports, as the flags that move them. */
 const PORT_FLAGS = { admin: '--admin-port', status: '--status-port', metrics: '--metrics-port' } as const;
 
-export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
-  const store = new ObjectStore();
-  const configLog = log.child({ component: 'config' });
-  const reporter = logReporter(configLog);
-  const identity: GatewayIdentity = {
+/** The gateway pod the controller translates for (`meshgate explain --config` translates for the same one). */
+export function localIdentity(o: Pick<LocalOptions, 'namespace' | 'name' | 'labels' | 'proxyConfig'>): GatewayIdentity {
+  return {
     namespace: o.namespace,
     podName: o.name,
     labels: o.labels,
     ...(o.proxyConfig !== undefined ? { annotations: { [PROXY_CONFIG_ANNOTATION]: o.proxyConfig } } : {}),
   };
+}
+
+export async function startLocal(o: LocalOptions, log: Logger): Promise<Local> {
+  const store = new ObjectStore();
+  const configLog = log.child({ component: 'config' });
+  const reporter = logReporter(configLog);
+  const identity = localIdentity(o);
   const socketDir = o.xdsPort === undefined ? privateSocketDir() : undefined;
   const removeSocketDir = (): void => {
     if (socketDir) rmSync(socketDir, { recursive: true, force: true });

@@ -731,6 +731,27 @@ function routeMatches(r: CompiledRoute, c: MatchContext): boolean {
   return true;
 }
 
+/** The first condition of a route's match that does not hold, as routeMismatch finds it. */
+export type RouteMismatch = { part: 'path' } | { part: 'grpc' } | { part: 'headers' | 'query_parameters' | 'dynamic_metadata'; index: number };
+
+/**
+ * Why a route does not match the request: its first condition that fails, tested in routeMatches's order with
+ * the route's own compiled matchers; undefined when the whole match holds. Not on the request path: explain
+ * (gateway/explain) says with it why routes before the chosen one were passed over.
+ */
+export function routeMismatch(r: CompiledRoute, req: MatchRequest, pathNoQuery: string, grpc: boolean): RouteMismatch | undefined {
+  if (!pathMatches(r, pathNoQuery)) return { part: 'path' };
+  if (r.grpcOnly && !grpc) return { part: 'grpc' };
+  for (const [index, h] of r.headers.entries()) if (!h(req)) return { part: 'headers', index };
+  if (r.query.length > 0) {
+    const q = req.path.indexOf('?');
+    const query = new URLSearchParams(q < 0 ? '' : req.path.slice(q + 1));
+    for (const [index, m] of r.query.entries()) if (!m(query)) return { part: 'query_parameters', index };
+  }
+  for (const [index, m] of r.metadata.entries()) if (!m(req)) return { part: 'dynamic_metadata', index };
+  return undefined;
+}
+
 /**
  * First route of the virtual host matching the request (Envoy evaluates routes in order). `pathNoQuery`
  * is :path without query and fragment; `grpc` whether the request has a gRPC content-type. Long route lists
