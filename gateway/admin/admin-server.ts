@@ -12,6 +12,7 @@ import type { StatSample } from '../stats/store.ts';
 import type { Cluster } from '../upstream/cluster.ts';
 import { renderClustersJson, renderClustersText, type HostStatTotals } from './clusters.ts';
 import { renderConfigDump } from './config-dump.ts';
+import { routeMapReply } from './routemap-page.ts';
 
 export interface ListenerStatus {
   name: string;
@@ -51,6 +52,8 @@ interface AdminReply {
   status: number;
   type: string;
   body: string;
+  /** More response headers (name, value, ...). */
+  headers?: string[];
 }
 
 /** Admin's stats parameters; an invalid `filter=` is Envoy's 400 `Invalid re2 regex` (StatsParams::parse). */
@@ -196,6 +199,12 @@ const ENDPOINTS: Record<string, Endpoint> = {
     },
   },
   '/reset_counters': { help: 'reset all counters to zero', mutates: true, handle: (ctx) => (ctx.resetCounters(), ok()) },
+  '/routemap': {
+    help: 'route map: listeners, filter chains, virtual hosts, routes, clusters and endpoints with live counts and health (meshgate; not in Envoy)',
+    mutates: false,
+    params: [['format', 'File format to use; One of (html, json)']],
+    handle: routeMapReply,
+  },
   '/runtime': {
     help: 'print runtime values',
     mutates: false,
@@ -285,7 +294,7 @@ async function handleAdmin(ctx: AdminContext, req: IncomingMessage, res: ServerR
   } catch (err) {
     r = { status: 500, type: TEXT, body: `${(err as Error).message}\n` };
   }
-  writeAdminResponse(res, r.status, r.type, r.body);
+  writeAdminResponse(res, r.status, r.type, r.body, r.headers);
 }
 
 export function startAdminServer(ctx: AdminContext, host: string, port: number): Promise<Server> {
