@@ -4,7 +4,10 @@
 // itself rejects at admission where a schema can say it: missing required fields, unknown enum values, wrong
 // types, out-of-range numbers, mutually exclusive fields (a proto `oneof`). Semantic checks that need more than
 // one field (e.g. a TLS server without credentials) are the controller's, which reports them as Events.
+import { exportTo, labelsSelector, matchLabelsSelector } from './common.ts';
+import { serviceEndpoint } from './workload.ts';
 import {
+  atMostOneOf,
   boolean,
   boolValue,
   describe,
@@ -13,9 +16,11 @@ import {
   enumOf,
   int32,
   list,
+  looseDuration,
   map,
   object,
   port,
+  rule,
   string,
   stringMap,
   strings,
@@ -25,9 +30,7 @@ import {
   type Schema,
 } from './openapi.ts';
 
-const exportTo = strings('Namespaces to which this resource is exported: "." (its own namespace), "*" (all, the default) or names.');
-
-const percent = object({ value: double('Percentage in [0.0, 100.0].', { minimum: 0, maximum: 100 }) }, { description: 'A percentage.' });
+const percent = object({ value: double('Percentage in [0.0, 100.0] (istiod checks the range).') }, { description: 'A percentage.' });
 
 const stringMatch = object(
   {
@@ -38,7 +41,7 @@ const stringMatch = object(
   { description: 'One of exact, prefix or regex; none matches any value (presence only, for headers).', exclusive: [['exact', 'prefix', 'regex']] },
 );
 
-const portSelector = object({ number: port('Port number.', 0) }, { description: 'A port of the destination.' });
+const portSelector = object({ number: uint32('Port number.') }, { description: 'A port of the destination.' });
 
 const destination = object(
   {
@@ -60,13 +63,11 @@ const headerOperations = object(
 
 const headers = object({ request: headerOperations, response: headerOperations }, { description: 'Header manipulation rules for requests and responses.' });
 
-const workloadLabels = stringMap('Labels of the selected workloads.');
-
 // --- Gateway ---------------------------------------------------------------------------------------------------
 
 const tlsProtocol = ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'];
 
-const serverTLSSettings = object(
+export const serverTLSSettings = object(
   {
     httpsRedirect: boolean('Answer plain HTTP requests with a 301 redirect to HTTPS.'),
     mode: enumOf(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'], 'How connections on this port are secured.'),
@@ -91,7 +92,12 @@ const serverTLSSettings = object(
   },
   {
     description: 'TLS settings of the server.',
-    exclusive: [['credentialName', 'credentialNames', 'tlsCertificates']],
+    // Istio's three rules as its CRD has them: the third repeats the first (credentialName with tlsCertificates passes).
+    rules: [
+      atMostOneOf(['tlsCertificates', 'credentialNames'], 'only one of credentialNames or tlsCertificates can be set'),
+      atMostOneOf(['credentialName', 'credentialNames'], 'only one of credentialName or credentialNames can be set'),
+      atMostOneOf(['credentialNames', 'tlsCertificates'], 'only one of credentialName or tlsCertificates can be set'),
+    ],
   },
 );
 
@@ -99,7 +105,7 @@ const server = object(
   {
     port: object(
       {
-        number: port('Port the gateway listens on (0 with a unix:// bind).', 0),
+        number: uint32('Port the gateway listens on (0 with a unix:// bind).'),
         protocol: string('HTTP, HTTPS, GRPC, GRPC-WEB, HTTP2, MONGO, TCP or TLS.'),
         name: string('Label of the port.'),
         targetPort: uint32('Deprecated; has no effect on Gateways.'),
@@ -107,7 +113,7 @@ const server = object(
       { description: 'Port, protocol and name of the listener.', required: ['number', 'protocol', 'name'] },
     ),
     bind: string('IP address or unix:// socket the listener binds to; all addresses when empty.'),
-    hosts: strings('Hosts exposed by this server: "host", "*.domain", "*", optionally prefixed by "namespace/" (or "./", "*/").', { minItems: 1 }),
+    hosts: strings('Hosts exposed by this server: "host", "*.domain", "*", optionally prefixed by "namespace/" (or "./", "*/"); at least one (istiod checks).'),
     tls: serverTLSSettings,
     defaultEndpoint: string('Not implemented by Istio; ignored.'),
     name: string('Optional name of the server, unique within the gateway.'),
@@ -133,7 +139,7 @@ const httpMatchRequest = object(
     method: stringMatch,
     authority: stringMatch,
     headers: map(stringMatch, 'Header name (lowercase) to match.'),
-    port: port('Port the request arrived on.', 0),
+    port: uint32('Port the request arrived on.'),
     sourceLabels: stringMap('Labels of the client workload.'),
     gateways: strings("Gateways the rule applies to, overriding the VirtualService's."),
     queryParams: map(stringMatch, 'Query parameters to match (exact or regex).'),
@@ -148,19 +154,19 @@ const httpMatchRequest = object(
 const httpRouteDestination = object(
   {
     destination,
-    weight: int32('Relative share of traffic.', { minimum: 0 }),
+    weight: int32('Relative share of traffic.'),
     headers,
   },
   { required: ['destination'] },
 );
 
-const routeDestination = object({ destination, weight: int32('Relative share of traffic.', { minimum: 0 }) }, { required: ['destination'] });
+const routeDestination = object({ destination, weight: int32('Relative share of traffic.') }, { required: ['destination'] });
 
 const httpRedirect = object(
   {
     uri: string('Replaces the path of the URL.'),
     authority: string('Replaces the authority (host) of the URL.'),
-    port: port('Replaces the port of the URL.', 0),
+    port: uint32('Replaces the port of the URL.'),
     derivePort: enumOf(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT'], 'Where the redirect port comes from.'),
     scheme: string('Replaces the scheme of the URL.'),
     redirectCode: uint32('HTTP status of the redirect, 301 by default.'),
@@ -171,7 +177,7 @@ const httpRedirect = object(
 
 const httpDirectResponse = object(
   {
-    status: uint32('HTTP status of the response.', { minimum: 100, maximum: 599 }),
+    status: uint32('HTTP status of the response (istiod checks 200-599).'),
     body: object(
       { string: string('Body as text.'), bytes: string('Body as base64.', { format: 'byte' }) },
       { description: 'Body of the response.', exclusive: [['string', 'bytes']] },
@@ -194,7 +200,7 @@ const httpRewrite = object(
 
 const httpRetry = object(
   {
-    attempts: int32('Number of retries.', { minimum: 0 }),
+    attempts: int32('Number of retries.'),
     perTryTimeout: duration('Timeout of each attempt.'),
     retryOn: string('Conditions for a retry, comma-separated (Envoy retry-on policies and status codes).'),
     retryRemoteLocalities: boolValue('Retry to other localities.'),
@@ -208,7 +214,7 @@ const httpFaultInjection = object(
   {
     delay: object(
       {
-        percent: int32('Deprecated: use percentage.', { minimum: 0, maximum: 100 }),
+        percent: int32('Deprecated: use percentage.'),
         fixedDelay: duration('Delay before forwarding the request.'),
         exponentialDelay: duration('Not implemented by Istio.'),
         percentage: percent,
@@ -217,7 +223,7 @@ const httpFaultInjection = object(
     ),
     abort: object(
       {
-        httpStatus: int32('HTTP status to answer with.', { minimum: 0, maximum: 599 }),
+        httpStatus: int32('HTTP status to answer with.'),
         grpcStatus: string('gRPC status to answer with.'),
         http2Error: string('Not implemented by Istio.'),
         percentage: percent,
@@ -260,15 +266,13 @@ const httpRoute = object(
     mirror: describe(destination, 'Mirror requests to this destination as well.'),
     mirrors: list(object({ destination, percentage: percent }, { required: ['destination'] }), 'Mirror requests to these destinations as well.'),
     mirrorPercent: uint32Value('Deprecated: use mirrorPercentage.'),
+    mirror_percent: uint32Value('mirrorPercent by its proto name (deprecated).'),
     mirrorPercentage: percent,
     corsPolicy,
     headers,
   },
-  {
-    description: 'An HTTP rule: match conditions and what to do with matching requests.',
-    // Istio's validation: a rule routes, redirects or answers directly, not two of these.
-    exclusive: [['route', 'redirect', 'directResponse']],
-  },
+  // A rule routes, redirects or answers directly: istiod rejects two of these, Istio's CRD does not.
+  { description: 'An HTTP rule: match conditions and what to do with matching requests.' },
 );
 
 const tlsRoute = object(
@@ -276,9 +280,9 @@ const tlsRoute = object(
     match: list(
       object(
         {
-          sniHosts: strings('SNI values to match (wildcards allowed).', { minItems: 1 }),
+          sniHosts: strings('SNI values to match (wildcards allowed).'),
           destinationSubnets: strings('Destination IPv4/IPv6 subnets.'),
-          port: port('Port the connection arrived on.', 0),
+          port: uint32('Port the connection arrived on.'),
           sourceLabels: stringMap('Labels of the client workload.'),
           gateways: strings('Gateways the rule applies to.'),
           sourceNamespace: string('Namespace of the client workload.'),
@@ -297,7 +301,7 @@ const tcpRoute = object(
     match: list(
       object({
         destinationSubnets: strings('Destination IPv4/IPv6 subnets.'),
-        port: port('Port the connection arrived on.', 0),
+        port: uint32('Port the connection arrived on.'),
         sourceSubnet: string('Source subnet (deprecated).'),
         sourceLabels: stringMap('Labels of the client workload.'),
         gateways: strings('Gateways the rule applies to.'),
@@ -331,7 +335,7 @@ const consistentHash = object(
       {
         name: string('Name of the cookie.'),
         path: string('Path of the cookie.'),
-        ttl: duration('Lifetime of the cookie; a new one is generated when absent.'),
+        ttl: looseDuration('Lifetime of the cookie; a new one is generated when absent.'),
         attributes: list(object({ name: string(), value: string() }, { required: ['name'] }), 'Cookie attributes.'),
       },
       { description: 'Hash on this cookie.', required: ['name'] },
@@ -371,7 +375,7 @@ const loadBalancer = object(
         enabled: boolValue('Enable zone-aware load balancing.'),
         failover,
         failoverPriority: strings('Labels that order endpoints for failover.'),
-        minClusterSize: uint64('Minimum cluster size for zone-aware routing.', { minimum: 1, nullable: true }),
+        minClusterSize: uint32('Minimum cluster size for zone-aware routing.', { minimum: 1, nullable: true }),
       },
       { description: 'Zone-aware load balancing.' },
     ),
@@ -387,14 +391,12 @@ const loadBalancer = object(
   },
   {
     description: 'Load balancing policy.',
-    exclusive: [
-      ['simple', 'consistentHash'],
-      ['warmupDurationSecs', 'warmup'],
-    ],
+    // warmupDurationSecs (deprecated) and warmup are not exclusive in Istio's CRD: istiod takes warmup.
+    exclusive: [['simple', 'consistentHash']],
   },
 );
 
-const connectionPool = object(
+export const connectionPool = object(
   {
     tcp: object(
       {
@@ -409,7 +411,7 @@ const connectionPool = object(
           { description: 'TCP keepalive.' },
         ),
         maxConnectionDuration: duration('Maximum lifetime of a connection.'),
-        idleTimeout: duration('Idle timeout of a connection.'),
+        idleTimeout: looseDuration('Idle timeout of a connection.'),
       },
       { description: 'Settings common to HTTP and TCP.' },
     ),
@@ -443,8 +445,8 @@ const outlierDetection = object(
     consecutive5xxErrors: uint32Value('5xx errors before ejection.'),
     interval: duration('Time between ejection sweeps.'),
     baseEjectionTime: duration('Minimum ejection duration.'),
-    maxEjectionPercent: int32('Maximum percentage of hosts ejected.', { minimum: 0, maximum: 100 }),
-    minHealthPercent: int32('Outlier detection stops below this percentage of healthy hosts.', { minimum: 0, maximum: 100 }),
+    maxEjectionPercent: int32('Maximum percentage of hosts ejected.'),
+    minHealthPercent: int32('Outlier detection stops below this percentage of healthy hosts.'),
     outlierDetectionHttpErrorCodes: list(uint32(undefined, { minimum: 100, maximum: 599 }), 'HTTP status codes counted as errors.'),
   },
   { description: 'Ejection of unhealthy hosts.' },
@@ -491,7 +493,7 @@ const trafficPolicy = object(
       {
         percent: double('Percentage of active requests that may be retries.', { minimum: 0, maximum: 100, nullable: true }),
         minRetryConcurrency: uint32('Retries always allowed.'),
-        budgetInterval: duration('Interval over which the budget is computed.'),
+        budgetInterval: looseDuration('Interval over which the budget is computed.'),
       },
       { description: 'Limits retries to a share of active requests.' },
     ),
@@ -515,56 +517,63 @@ export const destinationRuleSpec = object(
       'Named sets of endpoints (versions) of the service.',
     ),
     exportTo,
-    workloadSelector: object(
-      { matchLabels: stringMap('Labels of the workloads the rule applies to.') },
-      { description: 'Restricts the rule to these workloads.' },
-    ),
+    workloadSelector: matchLabelsSelector('Restricts the rule to these workloads.'),
   },
   { description: 'Policies applied to traffic to a service after routing.', required: ['host'] },
 );
 
 // --- ServiceEntry ----------------------------------------------------------------------------------------------
 
-const workloadEntry = object(
+const servicePort = object(
   {
-    address: string('IP address or DNS name of the endpoint (or unix:// socket).', { maxLength: 256 }),
-    ports: map(port(), 'Port name to endpoint port.'),
-    labels: stringMap('Labels of the endpoint.'),
-    network: string('Network of the endpoint.'),
-    locality: string('region/zone/subzone of the endpoint.'),
-    weight: uint32('Load balancing weight.'),
-    serviceAccount: string('Service account of the endpoint.'),
+    number: port('Port number.'),
+    protocol: string('HTTP, HTTPS, GRPC, HTTP2, MONGO, TCP or TLS.', { maxLength: 256 }),
+    name: string('Label of the port.', { maxLength: 256 }),
+    targetPort: port('Port of the endpoints, when it differs.'),
   },
-  { description: 'An endpoint of the service.' },
+  { required: ['number', 'name'] },
 );
+
+const resolutionOrNone = '(has(self.resolution) ? self.resolution : "NONE")';
 
 export const serviceEntrySpec = object(
   {
-    hosts: strings('Hosts of the service (DNS names, wildcards).', { minItems: 1, maxItems: 256 }),
-    addresses: list(string(undefined, { maxLength: 64 }), 'Virtual IPs or CIDRs of the service.', { maxItems: 256 }),
-    ports: list(
-      object(
-        {
-          number: port('Port number.'),
-          protocol: string('HTTP, HTTPS, GRPC, HTTP2, MONGO, TCP or TLS.', { maxLength: 256 }),
-          name: string('Label of the port.', { maxLength: 256 }),
-          targetPort: port('Port of the endpoints, when it differs.'),
-        },
-        { required: ['number', 'name'] },
-      ),
-      'Ports of the service.',
-      { maxItems: 256 },
+    hosts: list(
+      string(undefined, { 'x-kubernetes-validations': [rule('self != "*"', 'hostname cannot be wildcard')] }),
+      'Hosts of the service (DNS names, wildcards).',
+      {
+        minItems: 1,
+        maxItems: 256,
+      },
     ),
+    addresses: list(string(undefined, { maxLength: 64 }), 'Virtual IPs or CIDRs of the service.', { maxItems: 256 }),
+    ports: list(servicePort, 'Ports of the service.', {
+      maxItems: 256,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      'x-kubernetes-validations': [rule('self.all(l1, self.exists_one(l2, l1.number == l2.number))', 'port number cannot be duplicated')],
+    }),
     location: enumOf(['MESH_EXTERNAL', 'MESH_INTERNAL'], 'Whether the service is part of the mesh.'),
     resolution: enumOf(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS'], 'How endpoints are resolved.'),
-    endpoints: list(workloadEntry, 'Endpoints of the service.', { maxItems: 4096 }),
-    workloadSelector: object({ labels: workloadLabels }, { description: 'Selects pods or WorkloadEntries as endpoints.' }),
+    endpoints: list(serviceEndpoint, 'Endpoints of the service.', { maxItems: 4096 }),
+    workloadSelector: labelsSelector('Selects pods or WorkloadEntries as endpoints.'),
     exportTo,
     subjectAltNames: strings("Accepted subject alternative names of the endpoints' certificates."),
   },
   {
     description: 'Adds a service (external, or not in the registry) to the service registry.',
     required: ['hosts'],
-    exclusive: [['workloadSelector', 'endpoints']],
+    rules: [
+      atMostOneOf(['workloadSelector', 'endpoints'], 'only one of WorkloadSelector or Endpoints can be set'),
+      rule(
+        `!((has(self.addresses) ? self.addresses : []).exists(k, k.contains("/")) && !(${resolutionOrNone} in ["STATIC", "NONE"]))`,
+        'CIDR addresses are allowed only for NONE/STATIC resolution types',
+      ),
+      rule(`(${resolutionOrNone} == "NONE") ? !has(self.endpoints) : true`, 'NONE mode cannot set endpoints'),
+      rule(
+        '((has(self.resolution) ? self.resolution : "") == "DNS_ROUND_ROBIN") ? ((has(self.endpoints) ? self.endpoints : []).size() <= 1) : true',
+        'DNS_ROUND_ROBIN mode cannot have multiple endpoints',
+      ),
+    ],
   },
 );

@@ -3,7 +3,8 @@
 // own CRDs (list sizes, required names, targetRef name and kind required). As for networking.ts: every field declared, so nothing a
 // user wrote is pruned; what needs more than a schema (IP syntax, `when` keys, CUSTOM's restrictions) is checked by
 // the controller, which reports it as an Event.
-import { boolean, duration, enumOf, list, map, object, string, stringMap, strings, type Schema } from './openapi.ts';
+import { matchLabelsSelector, targetRef, targetRefs } from './common.ts';
+import { atMostOneOf, boolean, duration, enumOf, list, map, object, rule, string, strings, type Schema } from './openapi.ts';
 
 const values = (what: string): Schema => strings(what);
 
@@ -26,7 +27,15 @@ const source = object(
     trustDomains: values('Trust domains of the peer identity.'),
     notTrustDomains: values('Negative match of trustDomains.'),
   },
-  { description: 'The source of a request; fields are AND-ed.' },
+  {
+    description: 'The source of a request; fields are AND-ed.',
+    rules: [
+      rule(
+        '(has(self.serviceAccounts) || has(self.notServiceAccounts)) ? (!has(self.principals) &&\n!has(self.notPrincipals) && !has(self.namespaces) && !has(self.notNamespaces)) : true',
+        'Cannot set serviceAccounts with namespaces or principals',
+      ),
+    ],
+  },
 );
 
 const operation = object(
@@ -52,49 +61,40 @@ const condition = object(
   { description: 'An additional condition.', required: ['key'] },
 );
 
-const rule = object(
+const policyRule = object(
   {
     from: list(object({ source }, { description: 'A source.' }), 'Sources, OR-ed; none matches any source.', { maxItems: 512 }),
-    to: list(object({ operation }, { description: 'An operation.' }), 'Operations, OR-ed; none matches any operation.', { maxItems: 512 }),
+    to: list(object({ operation }, { description: 'An operation.' }), 'Operations, OR-ed; none matches any operation.'),
     when: list(condition, 'Conditions, AND-ed.'),
   },
   { description: 'Matches requests from a list of sources that perform a list of operations subject to conditions.' },
 );
 
-const targetRef = object(
-  {
-    group: string('Group of the target resource ("" for core).', {
-      maxLength: 253,
-      pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
-    }),
-    kind: string('Kind of the target resource.', { minLength: 1, maxLength: 63, pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$' }),
-    name: string('Name of the target resource.', { minLength: 1, maxLength: 253 }),
-    namespace: string('Namespace of the referent (cross-namespace references are not supported).'),
-  },
-  { description: 'A resource the policy attaches to (Gateway API gateways, waypoints, services); Istio gateways use selector.', required: ['kind', 'name'] },
-);
+const selector = matchLabelsSelector('Workload selector: the workloads (here: gateway pods) the policy applies to.');
 
-const selector = object(
-  { matchLabels: stringMap('Labels of the workloads (here: gateway pods) the policy applies to.') },
-  { description: 'Workload selector.' },
-);
+const ONE_TARGET = atMostOneOf(['selector', 'targetRef', 'targetRefs'], 'only one of targetRefs or selector can be set');
 
 export const authorizationPolicySpec = object(
   {
     selector,
     targetRef,
-    targetRefs: list(targetRef, 'Resources the policy attaches to.', { maxItems: 16 }),
-    rules: list(rule, 'Rules; a request matching any rule triggers the action. Without rules, an ALLOW policy allows nothing.', { maxItems: 512 }),
+    targetRefs,
+    rules: list(policyRule, 'Rules; a request matching any rule triggers the action. Without rules, an ALLOW policy allows nothing.', { maxItems: 512 }),
     action: enumOf(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'], 'The action taken when a rule matches (default ALLOW).'),
     provider: object({ name: string('Name of the extension provider in the mesh config.') }, { description: 'The ext_authz provider of a CUSTOM action.' }),
   },
-  { description: 'Access control for the workloads it selects.', exclusive: [['selector', 'targetRef', 'targetRefs']] },
+  // provider is a proto oneof of one field (Istio's CRD has the oneOf, which accepts anything).
+  { description: 'Access control for the workloads it selects.', exclusive: [['provider']], rules: [ONE_TARGET] },
 );
 
 const nonEmpty = (description?: string): Schema => string(description, { minLength: 1 });
 const nonEmptyStrings = (description: string, extra: { maxItems?: number } = {}): Schema => list(nonEmpty(), description, extra);
-/** Istio's CRD checks the scheme with CEL (url(self).getScheme()); a pattern does it here. */
-const jwksUri = (description: string): Schema => string(description, { minLength: 1, maxLength: 2048, pattern: '^[hH][tT][tT][pP][sS]?:' });
+const jwksUri = (description: string): Schema =>
+  string(description, {
+    minLength: 1,
+    maxLength: 2048,
+    'x-kubernetes-validations': [rule('url(self).getScheme() in ["http", "https"]', 'url must have scheme http:// or https://')],
+  });
 
 const jwtRule = object(
   {
@@ -127,19 +127,19 @@ const jwtRule = object(
     timeout: duration('How long fetching the JWKS may take (default 5s).'),
     spaceDelimitedClaims: nonEmptyStrings('Claims besides scope and permission whose string value is split at spaces for matching.', { maxItems: 64 }),
   },
-  { description: 'A JWT issuer whose tokens are verified.', exclusive: [['jwks', 'jwksUri', 'jwks_uri']] },
+  { description: 'A JWT issuer whose tokens are verified.', rules: [atMostOneOf(['jwksUri', 'jwks_uri', 'jwks'], 'only one of jwks or jwksUri can be set')] },
 );
 
 export const requestAuthenticationSpec = object(
   {
     selector,
     targetRef,
-    targetRefs: list(targetRef, 'Resources the policy attaches to.', { maxItems: 16 }),
+    targetRefs,
     jwtRules: list(jwtRule, 'The issuers whose tokens are verified; a request without a token passes (require one with an AuthorizationPolicy).', {
       maxItems: 4096,
     }),
   },
-  { description: 'JWT verification for the workloads it selects.', exclusive: [['selector', 'targetRef', 'targetRefs']] },
+  { description: 'JWT verification for the workloads it selects.', rules: [ONE_TARGET] },
 );
 
 const mtls = object(
@@ -156,7 +156,19 @@ export const peerAuthenticationSpec = object(
   {
     selector,
     mtls,
-    portLevelMtls: map(mtls, 'Mutual TLS settings per workload port (keys are port numbers); needs a selector.'),
+    portLevelMtls: {
+      ...map(mtls, 'Mutual TLS settings per workload port (keys are port numbers); needs a selector.'),
+      minProperties: 1,
+      'x-kubernetes-validations': [rule('self.all(key, 0 < int(key) && int(key) <= 65535)', 'port must be between 1-65535')],
+    },
   },
-  { description: 'Mutual TLS for the workloads it selects (sidecars; gateways ignore it).' },
+  {
+    description: 'Mutual TLS for the workloads it selects (sidecars; gateways ignore it).',
+    rules: [
+      rule(
+        'has(self.portLevelMtls) ? (((has(self.selector) && has(self.selector.matchLabels)) ? self.selector.matchLabels : {}).size() > 0) : true',
+        'portLevelMtls requires selector',
+      ),
+    ],
+  },
 );

@@ -3,7 +3,8 @@
 // targetRefs size, one of selector and targetRef(s)). As for security.ts: every field declared, so nothing a user
 // wrote is pruned; what needs more than a schema (a filter's CEL syntax, tag override values) is checked by the
 // controller, which reports it as an Event and a status condition.
-import { boolean, double, duration, enumOf, list, map, object, string, stringMap } from './openapi.ts';
+import { matchLabelsSelector, targetRef, targetRefs } from './common.ts';
+import { atMostOneOf, boolValue, double, duration, enumOf, list, map, object, rule, string } from './openapi.ts';
 
 const MODES = ['CLIENT_AND_SERVER', 'CLIENT', 'SERVER'];
 const mode = object(
@@ -12,40 +13,30 @@ const mode = object(
 );
 
 const providers = list(
-  object({ name: string('Name of an extension provider of the mesh config (or a built-in one: envoy, prometheus).') }, { description: 'A provider.' }),
+  object(
+    { name: string('Name of an extension provider of the mesh config (or a built-in one: envoy, prometheus).', { minLength: 1 }) },
+    { description: 'A provider.', required: ['name'] },
+  ),
   'Providers; none: those of the parent level (or the mesh defaultProviders).',
 );
 
-const targetRef = object(
-  {
-    group: string('Group of the target resource ("" for core).', {
-      maxLength: 253,
-      pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
-    }),
-    kind: string('Kind of the target resource.', { minLength: 1, maxLength: 63, pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$' }),
-    name: string('Name of the target resource.', { minLength: 1, maxLength: 253 }),
-    namespace: string('Namespace of the referent (cross-namespace references are not supported).'),
-  },
-  { description: 'A resource the Telemetry attaches to (Gateway API gateways, waypoints, services); Istio gateways use selector.', required: ['kind', 'name'] },
-);
+const selector = matchLabelsSelector('Workload selector; none: every workload of the namespace (the root namespace: the whole mesh).');
 
-const selector = object(
-  { matchLabels: stringMap('Labels of the workloads (here: gateway pods) the Telemetry applies to.') },
-  { description: 'Workload selector; none: every workload of the namespace (the root namespace: the whole mesh).' },
-);
-
-const defaultedName = (what: string): Record<string, ReturnType<typeof string>> => ({
-  name: string(`Name of the ${what}.`),
-  defaultValue: string(`Value when the ${what} is absent.`),
-});
+const named = (what: string, description: string) =>
+  object(
+    { name: string(`Name of the ${what}.`, { minLength: 1 }), defaultValue: string(`Value when the ${what} is absent.`) },
+    { description, required: ['name'] },
+  );
+const valued = (value: string, description: string) => object({ value: string(value, { minLength: 1 }) }, { description, required: ['value'] });
 
 const customTag = object(
   {
-    literal: object({ value: string('The tag value.') }, { description: 'A fixed value.' }),
-    environment: object(defaultedName('environment variable'), { description: 'An environment variable of the proxy.' }),
-    header: object(defaultedName('request header'), { description: 'A request header.' }),
+    literal: valued('The tag value.', 'A fixed value.'),
+    environment: named('environment variable', 'An environment variable of the proxy.'),
+    header: named('request header', 'A request header.'),
+    formatter: valued('An access log formatter, e.g. %REQ(x-user)%.', 'The value of an access log substitution formatter.'),
   },
-  { description: 'How a span tag gets its value.', exclusive: [['literal', 'environment', 'header']] },
+  { description: 'How a span tag gets its value.', exclusive: [['literal', 'environment', 'header', 'formatter']] },
 );
 
 const tracing = object(
@@ -53,11 +44,11 @@ const tracing = object(
     match: mode,
     providers,
     randomSamplingPercentage: double('Percentage of requests sampled, 0 to 100.', { minimum: 0, maximum: 100, nullable: true }),
-    disableSpanReporting: boolean('Report no spans (context is still propagated).'),
+    disableSpanReporting: boolValue('Report no spans (context is still propagated).'),
     customTags: map(customTag, 'Extra span tags by name.'),
-    useRequestIdForTraceSampling: boolean('Decide sampling from x-request-id (default true).'),
-    enableIstioTags: boolean("Add Istio's own span tags (default true)."),
-    disableContextPropagation: boolean('Do not propagate trace context upstream.'),
+    useRequestIdForTraceSampling: boolValue('Decide sampling from x-request-id (default true).'),
+    enableIstioTags: boolValue("Add Istio's own span tags (default true)."),
+    disableContextPropagation: boolValue('Do not propagate trace context upstream.'),
   },
   { description: 'Tracing settings.' },
 );
@@ -81,19 +72,25 @@ const metricsOverride = object(
     match: object(
       {
         metric: enumOf(METRICS, "One of Istio's standard metrics."),
-        customMetric: string('A custom metric name.'),
+        customMetric: string('A custom metric name.', { minLength: 1 }),
         mode: enumOf(MODES, 'Which side of a call.'),
       },
       { description: 'The metrics overridden; none: all.', exclusive: [['metric', 'customMetric']] },
     ),
-    disabled: boolean('Do not record the matched metrics.'),
+    disabled: boolValue('Do not record the matched metrics.'),
     tagOverrides: map(
       object(
         {
           operation: enumOf(['UPSERT', 'REMOVE'], 'Add or replace (default), or remove the tag.'),
           value: string('A CEL expression giving the tag value (UPSERT).'),
         },
-        { description: 'A tag override.' },
+        {
+          description: 'A tag override.',
+          rules: [
+            rule('((has(self.operation) ? self.operation : "") == "UPSERT") ? (self.value != "") : true', 'value must be set when operation is UPSERT'),
+            rule('((has(self.operation) ? self.operation : "") == "REMOVE") ? !has(self.value) : true', 'value must not be set when operation is REMOVE'),
+          ],
+        },
       ),
       'Tags to add, replace or remove, by name.',
     ),
@@ -114,7 +111,7 @@ const accessLogging = object(
   {
     match: mode,
     providers,
-    disabled: boolean('Turn the providers off.'),
+    disabled: boolValue('Turn the providers off.'),
     filter: object(
       { expression: string('A CEL expression; an entry is logged when it is true, e.g. response.code >= 400.') },
       { description: 'Which entries are logged.' },
@@ -127,10 +124,13 @@ export const telemetrySpec = object(
   {
     selector,
     targetRef,
-    targetRefs: list(targetRef, 'Resources the Telemetry attaches to.', { maxItems: 16 }),
+    targetRefs,
     tracing: list(tracing, 'Tracing settings (one entry is supported).'),
     metrics: list(metrics, 'Metrics settings.'),
     accessLogging: list(accessLogging, 'Access logging settings.'),
   },
-  { description: 'Telemetry (metrics, tracing, access logging) of the workloads it selects.', exclusive: [['selector', 'targetRef', 'targetRefs']] },
+  {
+    description: 'Telemetry (metrics, tracing, access logging) of the workloads it selects.',
+    rules: [atMostOneOf(['selector', 'targetRef', 'targetRefs'], 'only one of targetRefs or selector can be set')],
+  },
 );

@@ -33,7 +33,12 @@ export function structuralErrors(schema: Schema, path = 'openAPIV3Schema'): stri
     out.push(`${path}: additionalProperties must be a schema`);
   }
   const preserve = schema['x-kubernetes-preserve-unknown-fields'] === true;
-  if (!schema.type && !preserve) out.push(`${path}: type is required`);
+  // int-or-string is the one node without a type: anyOf its two types, exactly.
+  const intOrString = schema['x-kubernetes-int-or-string'] === true;
+  if (intOrString && JSON.stringify(schema.anyOf) !== JSON.stringify([{ type: 'integer' }, { type: 'string' }])) {
+    out.push(`${path}: x-kubernetes-int-or-string needs anyOf [integer, string]`);
+  }
+  if (!schema.type && !preserve && !intOrString) out.push(`${path}: type is required`);
   if (schema.properties && schema.additionalProperties) out.push(`${path}: properties and additionalProperties are exclusive`);
   if (schema.type === 'array' && !schema.items) out.push(`${path}: an array needs items`);
   if (schema.type === 'object' && !schema.properties && !schema.additionalProperties && !preserve) {
@@ -45,7 +50,7 @@ export function structuralErrors(schema: Schema, path = 'openAPIV3Schema'): stri
   for (const [name, p] of Object.entries(schema.properties ?? {})) out.push(...structuralErrors(p, `${path}.properties[${name}]`));
   if (schema.items) out.push(...structuralErrors(schema.items, `${path}.items`));
   if (schema.additionalProperties) out.push(...structuralErrors(schema.additionalProperties, `${path}.additionalProperties`));
-  for (const [j, node] of junctors(schema)) out.push(...junctorErrors(node, schema, `${path}.${j}`));
+  if (!intOrString) for (const [j, node] of junctors(schema)) out.push(...junctorErrors(node, schema, `${path}.${j}`));
   return out;
 }
 
