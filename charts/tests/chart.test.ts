@@ -306,7 +306,7 @@ describe('RBAC', () => {
   const role = only<Role>(objects, 'Role');
   const sa = workload(objects).spec.template.spec.serviceAccountName;
 
-  test("the ClusterRole reads the seven Istio kinds, services, pods and endpointslices, writes core events and patches the Istio kinds' status", () => {
+  test("the ClusterRole reads the Istio kinds (the seven it implements, and the seven it marks Unsupported), services, pods and endpointslices, writes core events and patches the Istio kinds' status", () => {
     assert.deepEqual(
       ruleSet(clusterRole.rules),
       [
@@ -317,6 +317,8 @@ describe('RBAC', () => {
         'security.istio.io/authorizationpolicies: get,list,watch',
         'security.istio.io/requestauthentications: get,list,watch',
         'telemetry.istio.io/telemetries: get,list,watch',
+        ...['envoyfilters', 'sidecars', 'workloadentries', 'workloadgroups', 'proxyconfigs'].map((r) => `networking.istio.io/${r}: get,list,watch`),
+        ...['wasmplugins', 'trafficextensions'].map((r) => `extensions.istio.io/${r}: get,list,watch`),
         'core/services: get,list,watch',
         'core/pods: get,list,watch',
         'discovery.k8s.io/endpointslices: get,list,watch',
@@ -328,6 +330,8 @@ describe('RBAC', () => {
         'security.istio.io/authorizationpolicies/status: patch',
         'security.istio.io/requestauthentications/status: patch',
         'telemetry.istio.io/telemetries/status: patch',
+        ...['envoyfilters', 'sidecars', 'workloadentries', 'workloadgroups', 'proxyconfigs'].map((r) => `networking.istio.io/${r}/status: patch`),
+        ...['wasmplugins', 'trafficextensions'].map((r) => `extensions.istio.io/${r}/status: patch`),
       ].sort(),
     );
     for (const r of clusterRole.rules) {

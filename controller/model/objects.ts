@@ -1,7 +1,9 @@
 // Kubernetes and Istio objects as the sources deliver them (plain JSON, as in YAML or the API server).
 const ISTIO_KINDS = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEntry', 'AuthorizationPolicy', 'RequestAuthentication', 'Telemetry'] as const;
+/** Istio kinds charts/base serves that meshgate does not implement: watched only to mark them (kube/status.ts). */
+export const NOT_HONOURED_KINDS = ['EnvoyFilter', 'Sidecar', 'WorkloadEntry', 'WorkloadGroup', 'ProxyConfig', 'WasmPlugin', 'TrafficExtension'] as const;
 const CORE_KINDS = ['Service', 'EndpointSlice', 'Endpoints', 'Pod', 'Secret'] as const;
-export const KINDS = [...ISTIO_KINDS, ...CORE_KINDS] as const;
+export const KINDS = [...ISTIO_KINDS, ...NOT_HONOURED_KINDS, ...CORE_KINDS] as const;
 export type Kind = (typeof KINDS)[number];
 
 export function isKind(k: unknown): k is Kind {

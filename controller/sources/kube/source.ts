@@ -4,7 +4,9 @@
 //     AuthorizationPolicy, RequestAuthentication, telemetry.istio.io Telemetry (newest served version of each);
 //   - Services, discovery.k8s.io/v1 EndpointSlices and Pods (routing destinations, endpoints, subset labels);
 //   - Secrets only in the gateway's own namespace, where Istio reads credentialName certificates, and not the
-//     types that never hold them (service-account tokens, Helm releases), as istiod's secret controller does.
+//     types that never hold them (service-account tokens, Helm releases), as istiod's secret controller does;
+//   - the Istio kinds meshgate does not implement (EnvoyFilter, Sidecar, ...), only so that status.ts can mark
+//     them as not honoured: not part of `synced` (a cluster without their CRDs still gets a ready gateway).
 // With --watch-namespaces the namespaced watches are limited to those namespaces plus the gateway's own
 // (its Service maps Gateway ports to listener ports, and its Pod carries the labels Gateways select on).
 import type { Logger } from 'pino';
@@ -12,7 +14,7 @@ import type { Registry } from 'prom-client';
 import type { Kind, KubeObject } from '../../model/objects.ts';
 import type { ObjectStore } from '../../model/store.ts';
 import { KubeClient, loadKubeConfig } from './client.ts';
-import { IstioDiscovery, NETWORKING, SECURITY, TELEMETRY } from './discovery.ts';
+import { IstioDiscovery, NETWORKING, SECURITY, TELEMETRY, type IstioGroup } from './discovery.ts';
 import { kubeSourceMetrics, type KubeSourceMetrics } from './metrics.ts';
 import { Reflector, type ReflectorSpec, type ReflectorTiming } from './reflector.ts';
 
@@ -58,6 +60,20 @@ const SECURITY_PLURALS: Partial<Record<Kind, string>> = { AuthorizationPolicy: '
 
 const TELEMETRY_PLURALS: Partial<Record<Kind, string>> = { Telemetry: 'telemetries' };
 
+const NOT_HONOURED: { group: IstioGroup; plurals: Partial<Record<Kind, string>> }[] = [
+  {
+    group: NETWORKING,
+    plurals: {
+      EnvoyFilter: 'envoyfilters',
+      Sidecar: 'sidecars',
+      WorkloadEntry: 'workloadentries',
+      WorkloadGroup: 'workloadgroups',
+      ProxyConfig: 'proxyconfigs',
+    },
+  },
+  { group: { group: 'extensions.istio.io', versions: ['v1alpha1'] }, plurals: { WasmPlugin: 'wasmplugins', TrafficExtension: 'trafficextensions' } },
+];
+
 const CORE_PATHS: Partial<Record<Kind, { prefix: string; plural: string }>> = {
   Service: { prefix: '/api/v1', plural: 'services' },
   EndpointSlice: { prefix: '/apis/discovery.k8s.io/v1', plural: 'endpointslices' },
@@ -89,7 +105,19 @@ export function startKubeSource(o: KubeSourceOptions): KubeSource {
   };
 
   const specs: ReflectorSpec[] = [];
+  const optional: ReflectorSpec[] = [];
+  const notHonoured = NOT_HONOURED.map(({ group, plurals }) => ({ discovery: new IstioDiscovery(client, log, group), plurals }));
   for (const ns of scopes) {
+    for (const { discovery, plurals } of notHonoured) {
+      for (const [kind, plural] of Object.entries(plurals) as [Kind, string][]) {
+        optional.push({
+          kind,
+          ...(ns ? { namespace: ns } : {}),
+          path: async () => `/apis/${discovery.group}/${await discovery.version(plural)}${nsPath(ns)}/${plural}`,
+          onNotFound: () => discovery.invalidate(),
+        });
+      }
+    }
     for (const { discovery, plurals } of discoveries) {
       for (const [kind, plural] of Object.entries(plurals) as [Kind, string][]) {
         specs.push({
@@ -117,12 +145,13 @@ export function startKubeSource(o: KubeSourceOptions): KubeSource {
     path: () => Promise.resolve(`/api/v1${nsPath(o.podNamespace)}/secrets`),
   });
 
-  const reflectors = specs.map(
-    (spec) => new Reflector({ spec, client, store: o.store, log, ...(metrics ? { metrics } : {}), ...(o.timing ? { timing: o.timing } : {}) }),
-  );
+  const reflectorOf = (spec: ReflectorSpec): Reflector =>
+    new Reflector({ spec, client, store: o.store, log, ...(metrics ? { metrics } : {}), ...(o.timing ? { timing: o.timing } : {}) });
+  const required = specs.map(reflectorOf);
+  const reflectors = [...required, ...optional.map(reflectorOf)];
   for (const r of reflectors) r.start();
   const started = Date.now();
-  const synced = Promise.all(reflectors.map((r) => r.synced)).then(() => {
+  const synced = Promise.all(required.map((r) => r.synced)).then(() => {
     log.info({ reflectors: reflectors.length, namespaces: limited ?? 'all', ms: Date.now() - started }, 'initial list of every watched kind is in the store');
   });
   log.info({ server: client.server, namespaces: limited ?? 'all', secretsNamespace: o.podNamespace }, 'watching the Kubernetes API');

@@ -11,8 +11,8 @@ import type { ValidationError } from '../../model/validation.ts';
 import { KubeClient } from './client.ts';
 import { kubeSourceMetrics } from './metrics.ts';
 import { startKubeSource } from './source.ts';
-import { conditionFor, createStatusWriter, nextConditions, STATUS_REASON, statusConditionType, type IstioCondition } from './status.ts';
-import { FakeApiServer, type RequestRecord } from './testing/fake-apiserver.ts';
+import { conditionFor, createStatusWriter, nextConditions, STATUS_REASON, statusConditionType, UNSUPPORTED_REASON, type IstioCondition } from './status.ts';
+import { CORE_RESOURCES, FakeApiServer, istioResources, securityResources, telemetryResources, type RequestRecord } from './testing/fake-apiserver.ts';
 
 const TYPE = 'istio-ingressgateway.istio-system.meshgate.io/Accepted';
 
@@ -288,5 +288,79 @@ describe('status conditions on rejected objects', () => {
     writer.update([{ kind: 'Secret', namespace: 'istio-system', name: 'cert', origin: {}, message: 'no tls.crt' }]);
     await writer.idle();
     assert.equal(patches(fake).length, 0);
+  });
+});
+
+describe('status conditions on objects of kinds meshgate does not implement', () => {
+  test('an EnvoyFilter and a WasmPlugin get an Unsupported condition, written once per generation, without the kinds delaying sync', async () => {
+    const fake = new FakeApiServer([
+      ...CORE_RESOURCES,
+      ...istioResources('v1'),
+      ...securityResources('v1'),
+      ...telemetryResources('v1'),
+      { prefix: '/apis/networking.istio.io/v1alpha3', plural: 'envoyfilters', kind: 'EnvoyFilter', itemsTyped: true },
+      { prefix: '/apis/extensions.istio.io/v1alpha1', plural: 'wasmplugins', kind: 'WasmPlugin', itemsTyped: true },
+    ]);
+    await fake.start();
+    const filter: KubeObject = {
+      apiVersion: 'networking.istio.io/v1alpha3',
+      kind: 'EnvoyFilter',
+      metadata: { name: 'lua', namespace: 'istio-system' },
+      spec: { priority: 1 },
+    };
+    fake.apply(filter);
+    fake.apply({
+      apiVersion: 'extensions.istio.io/v1alpha1',
+      kind: 'WasmPlugin',
+      metadata: { name: 'wasm', namespace: 'istio-system' },
+      spec: { url: 'oci://x' },
+    });
+    const kc = new KubeConfig();
+    kc.loadFromString(fake.kubeconfig());
+    const client = new KubeClient(kc);
+    const store = new ObjectStore();
+    const log = pino({ level: 'silent' });
+    const source = startKubeSource({ client, podNamespace: 'istio-system', store, log, timing: { backoffInitialMs: 40, backoffMaxMs: 320 } });
+    const writer = createStatusWriter({
+      client,
+      log,
+      snapshot: () => store.snapshot(),
+      conditionType: () => TYPE,
+      minIntervalMs: 0,
+      now: () => new Date('2026-12-07T10:00:00Z'),
+    });
+    try {
+      // TrafficExtension and the other kinds are not served here (a cluster with older CRDs): sync does not wait for them.
+      await source.synced;
+      writer.enable();
+      const push = (): void => writer.update([]);
+      await waitFor('both objects in the store', () => store.snapshot().byKind('EnvoyFilter').length + store.snapshot().byKind('WasmPlugin').length === 2);
+      push();
+      await writer.idle();
+      assert.deepEqual(ours(fake.get('EnvoyFilter', 'istio-system', 'lua')), {
+        type: TYPE,
+        status: 'False',
+        reason: UNSUPPORTED_REASON,
+        message: 'EnvoyFilter is not implemented by meshgate: this gateway ignores it (docs/install.md#crds)',
+        observedGeneration: 1,
+        lastTransitionTime: '2026-12-07T10:00:00Z',
+      });
+      assert.equal(ours(fake.get('WasmPlugin', 'istio-system', 'wasm'))?.reason, UNSUPPORTED_REASON);
+      assert.equal(patches(fake).length, 2);
+      await waitFor('the store has the written status', () => ours(store.snapshot().byKind('EnvoyFilter')[0]?.obj));
+      push();
+      await writer.idle();
+      assert.equal(patches(fake).length, 2, 'the same generation is not written again');
+      fake.apply({ ...filter, spec: { priority: 2 } });
+      await waitFor('generation 2 in the store', () => store.snapshot().byKind('EnvoyFilter')[0]?.obj.metadata.generation === 2);
+      push();
+      await writer.idle();
+      assert.equal(ours(fake.get('EnvoyFilter', 'istio-system', 'lua'))?.observedGeneration, 2);
+      assert.equal(patches(fake).length, 3);
+    } finally {
+      writer.close();
+      await source.close();
+      await fake.stop();
+    }
   });
 });

@@ -9,7 +9,10 @@
 //   status: "False", reason: Invalid, message: "<field>: <what is wrong; what the gateway does instead>" (one a line)
 //
 // There is no True condition: an object this gateway serves as written carries none, so a cluster of valid
-// objects costs no writes. The type names the gateway deployment, because each deployment judges by its own pod
+// objects costs no writes. Objects of the Istio kinds meshgate does not implement (EnvoyFilter, Sidecar,
+// WorkloadEntry, WorkloadGroup, ProxyConfig, WasmPlugin, TrafficExtension) get the same type with status False,
+// reason Unsupported: the gateway ignores them. Their content depends only on the kind and the generation, so an
+// object is written once per generation. The type names the gateway deployment, because each deployment judges by its own pod
 // labels, namespace and Secrets (an ingress and an egress gateway can disagree about one Gateway); every replica of
 // one deployment computes the same content, so they agree, and the type is its own, so istiod's conditions
 // (`Reconciled`, `WaypointAccepted`, ...) and `validationMessages` are left alone.
@@ -22,13 +25,15 @@
 // replicas racing to write one result write it once. Level-triggered: every push compares every object, so a
 // condition dropped by another writer, or left behind by a controller that was down, is put right.
 import type { Logger } from 'pino';
-import type { Kind, KubeObject } from '../../model/objects.ts';
+import { NOT_HONOURED_KINDS, type Kind, type KubeObject } from '../../model/objects.ts';
 import type { StoreSnapshot } from '../../model/store.ts';
 import type { ValidationError } from '../../model/validation.ts';
 import { KubeApiError, type KubeClient } from './client.ts';
 import type { KubeSourceMetrics } from './metrics.ts';
 
 export const STATUS_REASON = 'Invalid';
+/** The reason on objects of a kind meshgate does not implement. */
+export const UNSUPPORTED_REASON = 'Unsupported';
 const TYPE_SUFFIX = 'meshgate.io/Accepted';
 /** metav1.Condition allows 32 KiB; a condition is read in a terminal. */
 const MAX_MESSAGE = 4096;
@@ -44,6 +49,13 @@ const PLURALS: Partial<Record<Kind, string>> = {
   AuthorizationPolicy: 'authorizationpolicies',
   RequestAuthentication: 'requestauthentications',
   Telemetry: 'telemetries',
+  EnvoyFilter: 'envoyfilters',
+  Sidecar: 'sidecars',
+  WorkloadEntry: 'workloadentries',
+  WorkloadGroup: 'workloadgroups',
+  ProxyConfig: 'proxyconfigs',
+  WasmPlugin: 'wasmplugins',
+  TrafficExtension: 'trafficextensions',
 };
 const STATUS_KINDS = Object.keys(PLURALS) as Kind[];
 
@@ -94,6 +106,19 @@ export function conditionFor(type: string, errors: readonly ValidationError[], g
     status: 'False',
     reason: STATUS_REASON,
     message,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+}
+
+const notHonoured: ReadonlySet<string> = new Set(NOT_HONOURED_KINDS);
+
+/** The condition on an object of a kind meshgate does not implement. */
+function unsupportedCondition(type: string, kind: string, generation: number | undefined): IstioCondition {
+  return {
+    type,
+    status: 'False',
+    reason: UNSUPPORTED_REASON,
+    message: `${kind} is not implemented by meshgate: this gateway ignores it (docs/install.md#crds)`,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
   };
 }
@@ -178,6 +203,7 @@ export function createStatusWriter(o: StatusWriterOptions): StatusWriter {
   };
 
   const desiredFor = (key: string, obj: KubeObject): IstioCondition | undefined => {
+    if (notHonoured.has(obj.kind)) return unsupportedCondition(type, obj.kind, obj.metadata.generation);
     const errs = errorsByKey?.get(key);
     return errs ? conditionFor(type, errs, obj.metadata.generation) : undefined;
   };
