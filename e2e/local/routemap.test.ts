@@ -6,11 +6,11 @@
 // $MESHGATE_ARTIFACTS), never compared by pixels.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO, eventually, freePort } from '../lib/process.ts';
+import { MESHGATE, REPO, eventually, freePort } from '../lib/process.ts';
 import { get } from '../lib/http.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
 import { gatewayYaml, serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
@@ -205,6 +205,21 @@ spec:
       `meshgate explain --admin http://127.0.0.1:${gw.admin} --port ${gw.port} --host ${HOST} --path /evil --header 'x-evil=${EVIL_HEADER}'`,
     );
     assert.deepEqual(consoleErrors, [], 'no script errors or Content-Security-Policy violations');
+  });
+
+  test("a route's explain line, run in a shell as copied, names the route's cluster (meshgate explain against this admin)", async () => {
+    const cases: [string, string, number][] = [
+      [EVIL_ROUTE, cluster('v2'), 0],
+      ['prefix /v3', cluster('v3'), 1],
+    ];
+    for (const [route, expected, status] of cases) {
+      const node = page.locator('.node[data-kind="route"]', { has: page.locator('.name', { hasText: route }) });
+      const line = (await node.locator('code.explain').textContent()) ?? '';
+      assert.match(line, /^meshgate explain --admin /);
+      const r = spawnSync('bash', ['-c', line.replace(/^meshgate /, `${MESHGATE} `)], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, status, `${line}\n${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^cluster +${expected.replace(/[|.]/g, '\\$&')}( |$)`, 'm'), r.stdout);
+    }
   });
 
   test("a node's config_dump link opens its fragment of /config_dump", async () => {

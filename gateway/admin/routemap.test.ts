@@ -303,7 +303,8 @@ test('explain commands: port, Host (a name under a wildcard), path, method and h
       'route:https.443.https.gw.default/secure.example.com:443/0',
       'meshgate explain --port 8443 --tls --sni secure.example.com --host secure.example.com --path /',
     ],
-    ['chain:0.0.0.0_8443#1', 'meshgate explain --port 8443 --tls --sni pass.example.com'],
+    ['chain:0.0.0.0_8443#1', 'meshgate explain --port 8443 --tls --sni pass.example.com --host pass.example.com'],
+    [`cluster:${PASS}`, 'meshgate explain --port 8443 --tls --sni pass.example.com --host pass.example.com'],
     ['listener:0.0.0.0_8080', 'meshgate explain --port 8080 --host httpbin.example.com'],
     [`cluster:${HTTPBIN}`, 'meshgate explain --port 8080 --host httpbin.example.com --path /status'],
     [

@@ -75,13 +75,16 @@ function dumpQuery(params: [string, string][]): string {
   return `/config_dump?${new URLSearchParams(params).toString()}`;
 }
 
+/** A Host for explain where any name does (a `*` domain, a TCP chain without SNI). */
+const ANY_HOST = 'example.com';
+
 /** A Host header that a virtual host's domains match: the first exact domain, else a name under the wildcard. */
 function hostFor(domains: readonly string[]): string | undefined {
   const exact = domains.find((d) => !d.includes('*'));
   if (exact !== undefined) return exact;
   const d = domains[0];
   if (d === undefined) return undefined;
-  if (d === '*') return 'example.com';
+  if (d === '*') return ANY_HOST;
   return d.startsWith('*') ? `www${d.slice(1)}` : d.replace(/\*$/, 'www');
 }
 
@@ -343,7 +346,8 @@ export function buildRouteMap(configs: Json[], clusters: envoy.admin.v3.Clusters
           const tcp = tc as envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
           detail.push('TCP proxy');
           chainStats.push(...statsOf(`tcp.${tcp.stat_prefix ?? ''}.`, ['downstream_cx_total', 'downstream_cx_no_route']));
-          const explain = chainExplain.map(shellWord).join(' ');
+          // explain needs a Host: the SNI a passthrough chain matches stands for it.
+          const explain = [...chainExplain, '--host', sum.sni ?? ANY_HOST].map(shellWord).join(' ');
           if (tcp.cluster !== undefined) reach(fid, tcp.cluster, explain);
           const wc = tcp.weighted_clusters?.clusters ?? [];
           const total = wc.reduce((s, c) => s + (c.weight ?? 0), 0);
@@ -359,7 +363,7 @@ export function buildRouteMap(configs: Json[], clusters: envoy.admin.v3.Clusters
         detail,
         stats: chainStats,
         configDump: dumpQuery([...listenerDump, ['mask', maskField]]),
-        explain: hcm ? '' : chainExplain.map(shellWord).join(' '),
+        explain: hcm ? '' : [...chainExplain, '--host', sum.sni ?? ANY_HOST].map(shellWord).join(' '),
       });
       link(lid, fid);
       if (hcm) {
