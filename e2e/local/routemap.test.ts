@@ -207,6 +207,17 @@ spec:
     assert.deepEqual(consoleErrors, [], 'no script errors or Content-Security-Policy violations');
   });
 
+  test('the filter dims every box but the paths through the boxes that match', async () => {
+    await page.locator('#filter').fill('prefix /v3');
+    const dimmed = async (id: string) => /\bdim\b/.test((await page.locator(`.node[data-id="${id}"]`).getAttribute('class')) ?? '');
+    assert.equal(await dimmed(`listener:0.0.0.0_${gw.port}`), false, 'the listener leading to the route');
+    assert.equal(await dimmed(`cluster:${cluster('v3')}`), false, 'the cluster the route sends to');
+    assert.equal(await dimmed(`cluster:${cluster('v1')}`), true, 'a cluster only other routes reach');
+    assert.equal(await dimmed('cluster:prometheus_stats'), true, "the bootstrap's cluster");
+    await page.locator('#filter').fill('');
+    assert.equal(await page.locator('.node.dim').count(), 0);
+  });
+
   test("a route's explain line, run in a shell as copied, names the route's cluster (meshgate explain against this admin)", async () => {
     const cases: [string, string, number][] = [
       [EVIL_ROUTE, cluster('v2'), 0],
