@@ -8,7 +8,7 @@ import { ObjectStore } from '../model/store.ts';
 import { analyze } from './analyze.ts';
 import type { Finding } from './messages.ts';
 
-// The gateway workload, its Service (80 -> 8080) and a backend with a DestinationRule: valid on their own.
+// The gateway workload, its Service (80 -> 8080) and a backend Service with a DestinationRule: valid on their own.
 const BASE = `apiVersion: v1
 kind: Pod
 metadata: {name: gw, namespace: istio-system, labels: {istio: ingressgateway}}
@@ -19,6 +19,13 @@ metadata: {name: istio-ingressgateway, namespace: istio-system}
 spec:
   selector: {istio: ingressgateway}
   ports: [{name: http2, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: shop, namespace: default}
+spec:
+  selector: {app: shop}
+  ports: [{name: http, port: 8000}]
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -147,6 +154,29 @@ const cases: Case[] = [
       BASE +
       GATEWAY(`  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ["*/*.example.com"]`) +
       VS(ROUTE, '[default/shop]', 'shop', '[api.example.com]'),
+  },
+  // destination-hosts.ts
+  {
+    name: 'a route to a host without a Service: IST0101 host',
+    yaml: BASE + GATEWAY() + VS(`  - route:\n    - destination:\n        host: shopp #<-`),
+    want: { code: 'IST0101', message: 'Referenced host not found: "shopp"' },
+  },
+  {
+    name: 'a mirror to a Service exported only to its own namespace: IST0101 mirror host',
+    yaml:
+      BASE +
+      GATEWAY() +
+      `apiVersion: v1\nkind: Service\nmetadata: {name: audit, namespace: ops, annotations: {networking.istio.io/exportTo: .}}\nspec:\n  ports: [{name: http, port: 80}]\n---\n` +
+      VS(`  - route: [{destination: {host: shop}}]\n    mirror:\n      host: audit.ops.svc.cluster.local #<-`),
+    want: { code: 'IST0101', message: 'Referenced mirror host not found: "audit.ops.svc.cluster.local"' },
+  },
+  {
+    name: 'a host a wildcard ServiceEntry covers',
+    yaml:
+      BASE +
+      GATEWAY() +
+      `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ext, namespace: istio-system}\nspec:\n  hosts: ["*.example.org"]\n  ports: [{number: 443, name: tls, protocol: TLS}]\n  resolution: NONE\n---\n` +
+      VS(`  - route: [{destination: {host: api.example.org}}]`),
   },
   // destination-subsets.ts
   {

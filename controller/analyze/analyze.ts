@@ -10,6 +10,7 @@ import { gatewaySecretFindings } from './gateway-secrets.ts';
 import { conflictingGatewayFindings } from './conflicting-gateways.ts';
 import { virtualServiceGatewayFindings } from './virtual-service-gateways.ts';
 import { destinationSubsetFindings } from './destination-subsets.ts';
+import { destinationHostFindings } from './destination-hosts.ts';
 import { serverCertificateVerificationFindings } from './server-certificate-verification.ts';
 import { unreachableRuleFindings } from './unreachable-rules.ts';
 import { shadowedCatchAllFindings } from './shadowed-catch-all.ts';
@@ -19,6 +20,7 @@ const ANALYZERS: readonly ((ctx: AnalysisContext) => Finding[])[] = [
   gatewaySecretFindings,
   conflictingGatewayFindings,
   virtualServiceGatewayFindings,
+  destinationHostFindings,
   destinationSubsetFindings,
   serverCertificateVerificationFindings,
   unreachableRuleFindings,

@@ -35,7 +35,7 @@ export function analysisContext(snapshot: StoreSnapshot): { context: AnalysisCon
     virtualServices: valid<VirtualServiceSpec>('VirtualService'),
     destinationRules: valid<DestinationRuleSpec>('DestinationRule'),
     serviceEntries: valid<ServiceEntrySpec>('ServiceEntry'),
-    services: snapshot.byKind('Service').map((o) => ({ ...metaOf(o), spec: (o.obj.spec ?? {}) })),
+    services: snapshot.byKind('Service').map((o) => ({ ...metaOf(o), spec: o.obj.spec ?? {} })),
     pods: snapshot.byKind('Pod').map((o) => metaOf(o)),
     secrets: snapshot.byKind('Secret'),
   };

@@ -1,0 +1,82 @@
+// A route or mirror to a host no Service or ServiceEntry visible to the VirtualService declares: IST0101
+// ReferencedResourceNotFound ("host", "mirror host"). The gateway has no cluster for it: 503. After istioctl's
+// virtualservice.DestinationHostAnalyzer (util.GetDestinationHost): a short name is a Service in the
+// VirtualService's namespace; Services are visible as their networking.istio.io/exportTo annotation says
+// (everywhere by default), ServiceEntries as their exportTo; a wildcard ServiceEntry host covers its subdomains.
+import type { Destination, VirtualServiceSpec } from '../model/istio-types.ts';
+import type { AnalysisContext } from './context.ts';
+import { type Finding, finding, goQuote } from './messages.ts';
+
+const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';
+
+/** ConvertHostToFQDN: a name without dots (and not a wildcard) is a Service of `namespace`. */
+const fqdn = (namespace: string, host: string): string => (host.startsWith('*') || host.includes('.') ? host : `${host}.${namespace}.svc.cluster.local`);
+
+/** Every visible host as `scope/fqdn`, scope `*` for every namespace. */
+function visibleHosts(ctx: AnalysisContext): Set<string> {
+  const out = new Set<string>();
+  for (const se of ctx.serviceEntries) {
+    const exportTo = se.spec.exportTo ?? [];
+    for (const h of se.spec.hosts) {
+      const scopes = exportTo.length === 0 || exportTo.includes('*') ? ['*'] : exportTo.map((e) => (e === '.' ? se.namespace : e));
+      for (const scope of scopes) out.add(`${scope}/${fqdn(se.namespace, h)}`);
+    }
+  }
+  for (const svc of ctx.services) {
+    const anno = svc.annotations[EXPORT_TO_ANNOTATION];
+    const scopes = anno ? anno.split(',').map((e) => (e.trim() === '.' ? svc.namespace : e.trim())) : ['*'];
+    for (const scope of scopes) out.add(`${scope}/${svc.name}.${svc.namespace}.svc.cluster.local`);
+  }
+  return out;
+}
+
+function found(visible: ReadonlySet<string>, namespace: string, exportTo: readonly string[], host: string): boolean {
+  const name = fqdn(namespace, host);
+  if (visible.has(`*/${name}`)) return true;
+  const scopes = exportTo.length === 0 ? [namespace] : exportTo.map((e) => (e === '.' ? namespace : e));
+  if (scopes.some((s) => visible.has(`${s}/${name}`))) return true;
+  const bare = host.replace(/^\*/, '');
+  for (const key of visible) {
+    const slash = key.indexOf('/');
+    const scope = key.slice(0, slash);
+    const seHost = key.slice(slash + 1);
+    if (!seHost.startsWith('*') || (scope !== '*' && scope !== namespace)) continue;
+    if (bare.endsWith(seHost.slice(1))) return true;
+  }
+  return false;
+}
+
+function destinations(spec: VirtualServiceSpec): { dest: Destination; field: string; what: 'host' | 'mirror host' }[] {
+  const out: { dest: Destination; field: string; what: 'host' | 'mirror host' }[] = [];
+  for (const kind of ['tcp', 'tls', 'http'] as const) {
+    (spec[kind] ?? []).forEach((r, i) => {
+      (r.route ?? []).forEach((d, j) => out.push({ dest: d.destination, field: `spec.${kind}[${i}].route[${j}].destination.host`, what: 'host' }));
+    });
+  }
+  (spec.http ?? []).forEach((r, i) => {
+    if (r.mirror) out.push({ dest: r.mirror, field: `spec.http[${i}].mirror.host`, what: 'mirror host' });
+    (r.mirrors ?? []).forEach((m, j) => out.push({ dest: m.destination, field: `spec.http[${i}].mirrors[${j}].destination.host`, what: 'mirror host' }));
+  });
+  return out;
+}
+
+export function destinationHostFindings(ctx: AnalysisContext): Finding[] {
+  const visible = visibleHosts(ctx);
+  const out: Finding[] = [];
+  for (const vs of ctx.virtualServices) {
+    for (const { dest, field, what } of destinations(vs.spec)) {
+      if (found(visible, vs.namespace, vs.spec.exportTo ?? [], dest.host)) continue;
+      out.push(
+        finding('ReferencedResourceNotFound', {
+          kind: 'VirtualService',
+          namespace: vs.namespace,
+          name: vs.name,
+          field,
+          message: `Referenced ${what} not found: ${goQuote(dest.host)}`,
+          hint: `no Service or ServiceEntry ${fqdn(vs.namespace, dest.host)} is visible to namespace ${vs.namespace} (a short name is a Service in the VirtualService's namespace): create it or fix the host; until then this route answers 503`,
+        }),
+      );
+    }
+  }
+  return out;
+}
