@@ -66,7 +66,7 @@ function parseLevel(flag: string, v: string): Level {
   return level;
 }
 
-export function parseValidateArgs(argv: string[]): Options {
+function parseValidateArgs(argv: string[]): Options {
   const { values, positionals } = parseArgs({
     args: argv,
     strict: true,
@@ -204,7 +204,7 @@ function origin(f: Finding): string {
   return `${f.kind} ${f.namespace}/${f.name}${f.position ? ` ${f.position.file}:${f.position.line}` : ''}`;
 }
 
-export function formatFindings(findings: readonly Finding[], output: Options['output']): string {
+function formatFindings(findings: readonly Finding[], output: Options['output']): string {
   if (output === 'log') return findings.map((f) => `${f.level} [${f.code}] (${origin(f)}) ${f.message}\n  hint: ${f.hint}\n`).join('');
   // istioctl's JSON fields (code, level, origin, reference, message, documentationUrl), then meshgate's.
   const rows = findings.map((f) => ({

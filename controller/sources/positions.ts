@@ -4,7 +4,7 @@
 // `List` items included. Field paths are those of validation errors: `spec.http[0].match[1].uri.regex`.
 import { LineCounter, type Node, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 
-export interface Position {
+interface Position {
   file: string;
   /** 1-based line. */
   line: number;
