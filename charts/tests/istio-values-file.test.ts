@@ -140,6 +140,24 @@ describe(`a values file in Istio's shape (settings under ${WRAPPER})`, () => {
   });
 });
 
+describe('ISTIO_META_* variables', () => {
+  test("NOTES.txt names those in env and envVarFrom that meshgate's proxy does not read, and not the two it reads", () => {
+    const file = join(tmp, 'meta.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        env: { ISTIO_META_HTTP10: '1', ISTIO_META_CLUSTER_ID: 'east', TZ: 'UTC' },
+        envVarFrom: [{ name: 'ISTIO_META_ROUTER_MODE', value: 'sni-dnat' }],
+      }),
+    );
+    const text = notesOf([file]);
+    assert.match(text, /env ISTIO_META_HTTP10, ISTIO_META_ROUTER_MODE: Istio's agent copies ISTIO_META_\* variables/);
+    const only = join(tmp, 'meta-read.yaml');
+    writeFileSync(only, stringify({ env: { ISTIO_META_CLUSTER_ID: 'east', ISTIO_META_WORKLOAD_NAME: 'edge' } }));
+    assert.doesNotMatch(notesOf([only]), /WARNING/);
+  });
+});
+
 describe("Istio's own values.yaml (istio.io/istio module, scripts/fetch-istio-chart.sh)", () => {
   let chart: string | undefined;
   let unavailable = '';
