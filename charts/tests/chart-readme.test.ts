@@ -16,6 +16,13 @@ describe('chart READMEs', () => {
     });
   }
 
+  test("docs/install.md's values reference points at the README instead of repeating it", () => {
+    const docs = readFileSync(join(REPO, 'docs/install.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('## Values reference'), docs.indexOf('\n## ', docs.indexOf('## Values reference') + 1));
+    assert.ok(section.includes('](../charts/gateway/README.md)'), 'a link to charts/gateway/README.md');
+    assert.doesNotMatch(section, /^\| `/m, 'no table of values of its own');
+  });
+
   test('`helm show readme` prints the gateway README', () => {
     const r = helm(['show', 'readme', GATEWAY_CHART]);
     assert.equal(r.status, 0, r.stderr);

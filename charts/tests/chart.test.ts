@@ -657,30 +657,6 @@ describe('values.schema.json', () => {
   });
 });
 
-describe('documentation', () => {
-  interface SchemaNode {
-    properties?: Record<string, SchemaNode>;
-    additionalProperties?: unknown;
-  }
-
-  test('docs/install.md lists every value the schema accepts', () => {
-    const schema = JSON.parse(readFileSync(join(GATEWAY_CHART, 'values.schema.json'), 'utf8')) as SchemaNode;
-    const docs = readFileSync(join(REPO, 'docs/install.md'), 'utf8');
-    const keys: string[] = [];
-    const walk = (node: SchemaNode, prefix: string): void => {
-      for (const [k, child] of Object.entries(node.properties ?? {})) {
-        const key = prefix + k;
-        // Objects the chart defines field by field are documented field by field.
-        if (child.properties && child.additionalProperties === false && k !== 'podDisruptionBudget' && k !== 'readinessProbe') walk(child, `${key}.`);
-        else keys.push(key);
-      }
-    };
-    walk(schema, '');
-    const missing = keys.filter((k) => k !== 'global' && !docs.includes(`\`${k}\``));
-    assert.deepEqual(missing, []);
-  });
-});
-
 describe('NOTES.txt', () => {
   function notes(release: string, o: RenderOptions = {}): string {
     // --dry-run=client renders NOTES without a cluster.
