@@ -46,7 +46,7 @@ export async function routeMapReply(ctx: AdminContext, q: URLSearchParams): Prom
   if (q.get('format') === 'json') {
     const clusters = JSON.parse(renderClustersJson(ctx.clusters(), await ctx.hostStats())) as envoy.admin.v3.Clusters;
     const map = buildRouteMap(ctx.configDump(true), clusters, statValues(await ctx.stats()));
-    return { status: 200, type: 'application/json', body: JSON.stringify(map) + '\n' };
+    return { status: 200, type: 'application/json', body: JSON.stringify(map, null, 1) + '\n' };
   }
   const p = routeMapPage();
   return { status: 200, type: 'text/html; charset=UTF-8', body: p.html, headers: ['content-security-policy', p.csp] };

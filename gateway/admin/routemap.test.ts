@@ -4,11 +4,15 @@
 // shell, and /config_dump queries that select each node's own fragment when run through the admin's renderer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import type { envoy } from '../../xds/envoy.ts';
 import { compileRe2, isRe2Error } from '../../xds/re2.ts';
 import { HCM_TYPE, TCP_PROXY_TYPE } from '../../xds/type-urls.ts';
 import type { Json } from '../xds/json.ts';
+import { COUNTER } from '../stats/store.ts';
+import type { AdminContext } from './admin-server.ts';
 import { renderConfigDump, T } from './config-dump.ts';
+import { routeMapReply } from './routemap-page.ts';
 import { buildRouteMap, re2Literal, shellWord, type RouteMap } from './routemap.ts';
 
 const HTTPBIN = 'outbound|8000||httpbin.default.svc.cluster.local';
@@ -363,4 +367,33 @@ test('re2Literal matches exactly its text; shellWord leaves plain words bare and
     ['', "''"],
   ];
   for (const [s, w] of cases) assert.equal(shellWord(s), w, s);
+});
+
+test('/routemap serves the page with its script and style inline, allowed by their hashes only; ?format=json the graph', async () => {
+  const ctx = {
+    clusters: () => [],
+    hostStats: () => Promise.resolve(new Map<string, number[]>()),
+    configDump: () => configs(),
+    stats: () => Promise.resolve([{ name: `cluster.${HTTPBIN};.upstream_rq_total`, kind: COUNTER, value: 4, used: true }]),
+  } as unknown as AdminContext;
+  const page = await routeMapReply(ctx, new URLSearchParams());
+  assert.equal(page.type, 'text/html; charset=UTF-8');
+  const csp = page.headers?.[page.headers.indexOf('content-security-policy') + 1] ?? '';
+  const sha = (s: string) => `'sha256-${createHash('sha256').update(s).digest('base64')}'`;
+  const script = /<script>([\s\S]*)<\/script>/.exec(page.body)?.[1] ?? '';
+  const style = /<style>([\s\S]*)<\/style>/.exec(page.body)?.[1] ?? '';
+  assert.ok(script.includes('/routemap?format=json') && style.includes('.node'), 'the assets are inlined');
+  assert.match(
+    csp,
+    new RegExp(
+      `^default-src 'none'; script-src ${sha(script).replace(/[+/]/g, '\\$&')}; style-src ${sha(style).replace(/[+/]/g, '\\$&')}; connect-src 'self';`,
+    ),
+  );
+  assert.doesNotMatch(page.body, /\ssrc=|<link rel="stylesheet"|@import|url\(/, 'nothing loaded from elsewhere');
+
+  const json = await routeMapReply(ctx, new URLSearchParams('format=json'));
+  assert.equal(json.type, 'application/json');
+  const m = JSON.parse(json.body) as RouteMap;
+  assert.equal(m.nodes.find((n) => n.id === `cluster:${HTTPBIN}`)?.stats[0]?.value, 4);
+  assert.equal(m.nodes.find((n) => n.id === `cluster:${HTTPBIN}`)?.health, 'empty', 'no hosts in /clusters');
 });
