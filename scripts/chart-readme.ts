@@ -150,9 +150,14 @@ function rows(root: SchemaNode, schema: SchemaNode | undefined, values: Values, 
   return out;
 }
 
-/** Markdown table cell: pipes escaped, one line. */
+/** Markdown table cell: one line, pipes escaped, and `<` outside code spans so that `<name>` is not taken for HTML. */
 function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+  return text
+    .replace(/\s*\n\s*/g, ' ')
+    .split('`')
+    .map((part, i) => (i % 2 === 0 ? part.replace(/</g, '\\<') : part))
+    .join('`')
+    .replace(/\|/g, '\\|');
 }
 
 export function valueRows(chartDir: string): Row[] {

@@ -23,6 +23,16 @@ describe('chart READMEs', () => {
     assert.doesNotMatch(section, /^\| `/m, 'no table of values of its own');
   });
 
+  test('no text outside code spans that Markdown would take for an HTML tag and hide (<name>)', () => {
+    for (const chart of CHARTS) {
+      const prose = readFileSync(join(REPO, chart, 'README.md'), 'utf8')
+        .replace(/^<!--.*-->$/m, '')
+        .replace(/```[\s\S]*?```/g, '')
+        .replace(/`[^`\n]*`/g, '');
+      assert.doesNotMatch(prose, /(?<!\\)<[A-Za-z]/, chart);
+    }
+  });
+
   test('`helm show readme` prints the gateway README', () => {
     const r = helm(['show', 'readme', GATEWAY_CHART]);
     assert.equal(r.status, 0, r.stderr);
