@@ -140,6 +140,13 @@ function layout(nodes, edges) {
   for (const c of map.querySelectorAll('.column')) c.style.height = `${height}px`;
 }
 
+/** The point at t of the cubic Bézier curve p0..p3. */
+function bezierAt(t, p0, p1, p2, p3) {
+  const u = 1 - t;
+  const at = (i) => u * u * u * p0[i] + 3 * u * u * t * p1[i] + 3 * u * t * t * p2[i] + t * t * t * p3[i];
+  return [at(0), at(1)];
+}
+
 function drawEdges(edges) {
   const base = map.getBoundingClientRect();
   edgesSvg.setAttribute('width', String(map.scrollWidth));
@@ -162,9 +169,11 @@ function drawEdges(edges) {
     path.dataset.to = e.to;
     edgesSvg.append(path);
     if (e.label) {
+      // On the curve near its target, where edges from one route (weights, mirror) have fanned out.
+      const [lx, ly] = bezierAt(0.7, [x1, y1], [mx, y1], [mx, y2], [x2, y2]);
       const t = document.createElementNS(SVG, 'text');
-      t.setAttribute('x', String(mx - 12));
-      t.setAttribute('y', String((y1 + y2) / 2 - 3));
+      t.setAttribute('x', String(lx - 14));
+      t.setAttribute('y', String(ly - 3));
       t.textContent = e.label;
       edgesSvg.append(t);
     }
