@@ -178,7 +178,14 @@ interface ChartYaml {
 
 const INSTALL: Record<string, string> = {
   base: 'helm install istio-base ./charts/base -n istio-system --create-namespace',
-  gateway: 'helm install istio-ingressgateway ./charts/gateway -n istio-system',
+  gateway: [
+    "# The CRDs first, unless the cluster has Istio's:",
+    'helm install istio-base ./charts/base -n istio-system --create-namespace',
+    "# An ingress gateway, with the Service, labels and ports of Istio's istio-ingressgateway:",
+    'helm install istio-ingressgateway ./charts/gateway -n istio-system',
+    '# An egress gateway (a ClusterIP Service):',
+    'helm install istio-egressgateway ./charts/gateway -n istio-system -f charts/gateway/values-egress.yaml',
+  ].join('\n'),
 };
 
 export function renderReadme(chartDir: string): string {
