@@ -21,6 +21,8 @@ cd "$here/../.."
 
 if [[ -z "${E2E_KUBECONFIG:-}" ]]; then bash e2e/kube/build.sh >/dev/null; fi
 bash scripts/fetch-helm.sh >/dev/null
+# Istio's gateway chart (Go module cache), which istio-upgrade.test.ts installs to upgrade from.
+bash scripts/fetch-istio-chart.sh >/dev/null
 PROMETHEUS="${PROMETHEUS:-$(bash e2e/prometheus/build.sh)}"
 export PROMETHEUS
 # Built before entering the private network namespace, which has no route to the Go module proxy.

@@ -130,7 +130,7 @@ export async function setupSuite(): Promise<Suite> {
  * The project's CRDs from charts/base, installed with helm as docs/install.md says. On an external cluster
  * that already serves networking.istio.io (Istio's own CRDs), those are used as they are.
  */
-async function installCrds(cluster: Cluster, kube: Kube, namespace: string): Promise<void> {
+export async function installCrds(cluster: Cluster, kube: Kube, namespace: string): Promise<void> {
   if (cluster.external) {
     const served = await kube.client.json<{ resources: { name: string }[] }>('GET', '/apis/networking.istio.io/v1').catch(() => undefined);
     if (served?.resources.some((r) => r.name === 'gateways')) return;
@@ -145,7 +145,7 @@ async function installCrds(cluster: Cluster, kube: Kube, namespace: string): Pro
   await kube.waitForIstioCrds();
 }
 
-const helmEnv = (cluster: Cluster): NodeJS.ProcessEnv => {
+export const helmEnv = (cluster: Cluster): NodeJS.ProcessEnv => {
   const home = join(cluster.dir, 'helm');
   return { HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') };
 };
