@@ -238,5 +238,6 @@ describe("Istio's keys", () => {
 
   test('rbac.enabled=false warns that the roles are created anyway', () => {
     assert.match(notes({ set: { 'rbac.enabled': false } }), /rbac.enabled=false: the ClusterRole, Role and bindings are created anyway/);
+    assert.match(notes({ set: { 'rbac.enabled': false, 'rbac.scope': 'namespace' } }), /rbac.enabled=false: the Roles and RoleBindings are created anyway/);
   });
 });
