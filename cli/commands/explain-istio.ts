@@ -16,10 +16,19 @@ function find(snapshot: StoreSnapshot, r: IstioRef): StoredObject | undefined {
   return snapshot.byKind(r.kind as StoredObject['kind']).find((o) => o.obj.metadata.name === r.name && (o.obj.metadata.namespace ?? 'default') === r.namespace);
 }
 
-function withFile(snapshot: StoreSnapshot, r: IstioRef | undefined): void {
+/**
+ * Where an object (or a field of it, `spec.subsets[0]`) is written: `file:line` when the CLI has the files' positions,
+ * else the file (and document) the source recorded.
+ */
+export type Locate = (o: StoredObject, fieldPath?: string) => string | undefined;
+
+const originFile: Locate = (o) => o.origin.file;
+
+function withFile(snapshot: StoreSnapshot, r: IstioRef | undefined, locate: Locate, fieldPath?: (o: StoredObject) => string | undefined): void {
   if (!r) return;
   const o = find(snapshot, r);
-  if (o?.origin.file) r.file = o.origin.file;
+  const where = o && locate(o, fieldPath?.(o));
+  if (where !== undefined) r.file = where;
 }
 
 /** The Gateway port the request's listener serves: as asked for, or from istiod's virtual host names (`host:port`) of its routes. */
@@ -36,7 +45,7 @@ function gatewayPort(x: Explanation, config: EnvoyConfig): number {
 /** Server hosts without their namespace part (`ns/host`, `*\/host`, `./host`). */
 const serverHost = (h: string): string => (h.includes('/') ? h.slice(h.indexOf('/') + 1) : h).toLowerCase();
 
-function noVirtualHostWhy(x: Explanation, config: EnvoyConfig, snapshot: StoreSnapshot, identity: GatewayIdentity): string {
+function noVirtualHostWhy(x: Explanation, config: EnvoyConfig, snapshot: StoreSnapshot, identity: GatewayIdentity, locate: Locate): string {
   const port = gatewayPort(x, config);
   const host = x.request.host.replace(/:\d+$/, '').toLowerCase();
   const gateways = snapshot.byKind('Gateway').filter((g) => isSubset((g.obj.spec as GatewaySpec | undefined)?.selector, identity.labels));
@@ -50,7 +59,7 @@ function noVirtualHostWhy(x: Explanation, config: EnvoyConfig, snapshot: StoreSn
     return `no Gateway server on port ${port} takes host ${host}: ${listed}`;
   }
   const names = [...new Set(taking.map(({ g }) => nsName(g)))];
-  const files = [...new Set(taking.flatMap(({ g }) => (g.origin.file ? [g.origin.file] : [])))];
+  const files = [...new Set(taking.flatMap(({ g, s }) => locate(g, `spec.servers[${((g.obj.spec as GatewaySpec).servers ?? []).indexOf(s)}]`) ?? []))];
   return `no VirtualService binds host ${host} to Gateway ${names.join(', ')} on port ${port}${files.length ? ` (${files.join(', ')})` : ''}`;
 }
 
@@ -94,12 +103,31 @@ function noEndpointWhy(c: ClusterExplanation, snapshot: StoreSnapshot): string |
 }
 
 /** Adds the files of the Istio objects, and says a 404 or 503 in terms of them. */
-export function annotateWithIstio(x: Explanation, config: EnvoyConfig, snapshot: StoreSnapshot, identity: GatewayIdentity): Explanation {
-  withFile(snapshot, x.route?.source);
-  for (const s of x.skippedRoutes) withFile(snapshot, s.source);
+export function annotateWithIstio(
+  x: Explanation,
+  config: EnvoyConfig,
+  snapshot: StoreSnapshot,
+  identity: GatewayIdentity,
+  locate: Locate = originFile,
+): Explanation {
+  // A named route is its VirtualService's http[] entry of that name (istiod: `<http name>` or `<http name>.<match name>`).
+  const httpEntry =
+    (name: string) =>
+    (o: StoredObject): string | undefined => {
+      const http = (o.obj.spec as { http?: { name?: string }[] } | undefined)?.http ?? [];
+      const i = http.findIndex((h) => h.name !== undefined && (name === h.name || name.startsWith(`${h.name}.`)));
+      return i < 0 ? undefined : `spec.http[${i}]`;
+    };
+  if (x.route) withFile(snapshot, x.route.source, locate, httpEntry(x.route.name));
+  for (const s of x.skippedRoutes) withFile(snapshot, s.source, locate, httpEntry(s.name));
   for (const c of x.clusters) {
-    withFile(snapshot, c.source);
-    for (const s of c.services) withFile(snapshot, s);
+    const subset = c.subset;
+    const subsetEntry = (o: StoredObject): string | undefined => {
+      const i = ((o.obj.spec as { subsets?: { name: string }[] } | undefined)?.subsets ?? []).findIndex((x) => x.name === subset);
+      return i < 0 ? undefined : `spec.subsets[${i}]`;
+    };
+    withFile(snapshot, c.source, locate, subset === undefined ? undefined : subsetEntry);
+    for (const s of c.services) withFile(snapshot, s, locate);
     if (c.outcome === 'no_healthy_upstream') {
       const why = noEndpointWhy(c, snapshot);
       if (why !== undefined) {
@@ -110,6 +138,6 @@ export function annotateWithIstio(x: Explanation, config: EnvoyConfig, snapshot:
   }
   // istiod's catch-all for a Gateway server without any VirtualService: `blackhole:<port>`, no routes.
   const blackhole = x.outcome === 'no_route' && x.virtualHost?.name.startsWith('blackhole:') === true;
-  if (x.outcome === 'no_virtual_host' || blackhole) x.why = noVirtualHostWhy(x, config, snapshot, identity);
+  if (x.outcome === 'no_virtual_host' || blackhole) x.why = noVirtualHostWhy(x, config, snapshot, identity, locate);
   return x;
 }

@@ -2,8 +2,8 @@
 // gateway, and why; against a live gateway's admin API, or offline on a config directory translated in-process
 // as `meshgate local` translates it (the same source, identity, mesh config and translator; no port opened).
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
-import { statSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import { silentLogger } from '../logger.ts';
 import { parseLabels, UsageError } from '../usage-error.ts';
 import { meshConfigPath } from '../mesh-config-flag.ts';
@@ -24,7 +24,8 @@ import type { envoy } from '../../xds/envoy.ts';
 import { explain, type EnvoyConfig, type ExplainRequest, type Explanation } from '../../gateway/explain/explain.ts';
 import { configFromAdmin } from '../../gateway/explain/config-dump.ts';
 import { renderExplanation } from '../../gateway/explain/render.ts';
-import { annotateWithIstio } from './explain-istio.ts';
+import { annotateWithIstio, type Locate } from './explain-istio.ts';
+import { indexPositions } from '../../controller/sources/positions.ts';
 
 export const summary = 'say which listener, route and cluster a request would reach, and why (live or offline)';
 export const usage = `usage: meshgate explain --host HOST [--path P] [--method M] [--header K=V ...] [--port N] [--sni S] [--tls]
@@ -191,6 +192,26 @@ export interface OfflineConfig {
   identity: GatewayIdentity;
   /** What the directory holds that the controller skips (meshgate local logs the same). */
   errors: ValidationError[];
+  /** file:line of an object or one of its fields, the file relative to the working directory. */
+  locate: Locate;
+}
+
+/** file:line of the objects the directory source read, from the files as written. */
+function locator(snapshot: StoreSnapshot): Locate {
+  const files = [...new Set(snapshot.objects.flatMap((o) => (o.origin.file ? [o.origin.file.replace(/#\d+$/, '')] : [])))];
+  const index = indexPositions(
+    files.flatMap((file) => {
+      try {
+        return [{ file, text: readFileSync(file, 'utf8') }];
+      } catch {
+        return []; // removed since it was read: no line for its objects
+      }
+    }),
+  );
+  return (o, fieldPath) => {
+    const p = index.locate(o.kind, o.obj.metadata.namespace ?? 'default', o.obj.metadata.name, fieldPath);
+    return p ? `${relative(process.cwd(), p.file) || p.file}:${p.line}` : undefined;
+  };
 }
 
 /**
@@ -221,7 +242,7 @@ export async function offlineConfig(o: ExplainOptions & { config: string }): Pro
     clusters: r.clusters.map((c) => normalizeJson(CLUSTER_TYPE, c) as envoy.config.cluster.v3.Cluster),
     endpoints: r.endpoints.map((e) => normalizeJson(ENDPOINT_TYPE, e) as envoy.config.endpoint.v3.ClusterLoadAssignment),
   };
-  return { config, snapshot, identity, errors };
+  return { config, snapshot, identity, errors, locate: locator(snapshot) };
 }
 
 /** The explanation for the options: live, or offline with the Istio objects' sentences and files. */
@@ -229,7 +250,10 @@ export async function explainFor(o: ExplainOptions): Promise<{ explanation: Expl
   if (o.config === undefined) return { explanation: explainOrThrow(await liveConfig(o.admin), o.request), warnings: [] };
   const off = await offlineConfig({ ...o, config: o.config });
   const x = explainOrThrow(off.config, o.request);
-  return { explanation: annotateWithIstio(x, off.config, off.snapshot, off.identity), warnings: off.errors.map((e) => `skipped: ${formatError(e)}`) };
+  return {
+    explanation: annotateWithIstio(x, off.config, off.snapshot, off.identity, off.locate),
+    warnings: off.errors.map((e) => `skipped: ${formatError(e)}`),
+  };
 }
 
 function explainOrThrow(config: EnvoyConfig, req: ExplainRequest): Explanation {
@@ -238,6 +262,26 @@ function explainOrThrow(config: EnvoyConfig, req: ExplainRequest): Explanation {
   } catch (err) {
     throw new ReadError(`the gateway's configuration has a resource the proxy rejects: ${(err as Error).message}`);
   }
+}
+
+/** The explanation's fields in the request's order through the gateway (JSON keeps insertion order). */
+function inOrder(x: Explanation): Explanation {
+  const keys: (keyof Explanation)[] = [
+    'request',
+    'listener',
+    'filterChain',
+    'routeConfiguration',
+    'virtualHost',
+    'skippedRoutes',
+    'route',
+    'clusters',
+    'status',
+    'details',
+    'outcome',
+    'served',
+    'why',
+  ];
+  return Object.fromEntries(keys.filter((k) => x[k] !== undefined).map((k) => [k, x[k]])) as unknown as Explanation;
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -253,6 +297,6 @@ export async function run(argv: string[]): Promise<void> {
   }
   for (const w of result.warnings) process.stderr.write(`meshgate explain: ${w}\n`);
   const x = result.explanation;
-  process.stdout.write(o.output === 'json' ? `${JSON.stringify(x, null, 2)}\n` : renderExplanation(x));
+  process.stdout.write(o.output === 'json' ? `${JSON.stringify(inOrder(x), null, 2)}\n` : renderExplanation(x));
   process.exitCode = x.served ? 0 : 1;
 }

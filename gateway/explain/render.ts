@@ -7,6 +7,8 @@ function ref(r: IstioRef | undefined): string {
   return ` (from ${r.kind} ${r.namespace}/${r.name}${r.file ? `, ${r.file}` : ''})`;
 }
 
+const UNLIMITED = 4294967295;
+
 const pct = (n: number): string => `${Math.round(n * 100) / 100}%`;
 
 function actionLines(a: RouteActionExplanation): string[] {
@@ -51,10 +53,14 @@ function clusterLines(c: ClusterExplanation): string[] {
   }
   if (c.panic) out.push('  panic:         no endpoint is healthy, so all are used (healthy_panic_threshold)');
   const cb = c.circuitBreakers;
-  if (cb)
+  if (cb) {
+    // istiod's default thresholds are the largest uint32: no limit in practice.
+    const n = (v: number | undefined): string => (v === UNLIMITED ? 'unlimited' : String(v));
+    const active = cb.activeRequests !== undefined ? ` (${cb.activeRequests} active)` : '';
     out.push(
-      `  limits:        max_connections ${cb.maxConnections}, max_pending_requests ${cb.maxPendingRequests}, max_requests ${cb.maxRequests}${cb.activeRequests !== undefined ? ` (${cb.activeRequests} active)` : ''}, max_retries ${cb.maxRetries}`,
+      `  limits:        max_connections ${n(cb.maxConnections)}, max_pending_requests ${n(cb.maxPendingRequests)}, max_requests ${n(cb.maxRequests)}${active}, max_retries ${n(cb.maxRetries)}`,
     );
+  }
   const od = c.outlierDetection;
   if (od) {
     const parts = [
