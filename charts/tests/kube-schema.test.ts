@@ -177,6 +177,28 @@ describe('the renders are valid objects of the oldest and the newest supported K
       o: { set: { 'global.networkPolicy.enabled': true } },
       kinds: ['NetworkPolicy'],
     },
+    {
+      name: 'namespace-scoped RBAC over two watched namespaces',
+      chart: GATEWAY_CHART,
+      release: 'istio-ingressgateway',
+      o: { set: { 'rbac.scope': 'namespace' }, setJson: { 'controller.watchNamespaces': ['team-a', 'team-b'] } },
+      kinds: ['Role', 'RoleBinding'],
+    },
+    {
+      name: "Istio's 80->80 and 443->443 (the unprivileged-port sysctl) on a NodePort Service",
+      chart: GATEWAY_CHART,
+      release: 'istio-ingressgateway',
+      o: {
+        set: { 'service.type': 'NodePort' },
+        setJson: {
+          'service.ports': [
+            { name: 'http2', port: 80, targetPort: 80, nodePort: 30080 },
+            { name: 'https', port: 443, targetPort: 443, protocol: 'TCP' },
+          ],
+        },
+      },
+      kinds: ['Deployment', 'Service'],
+    },
     { name: 'a DaemonSet', chart: GATEWAY_CHART, release: 'istio-ingressgateway', o: { set: { kind: 'DaemonSet' } }, kinds: ['DaemonSet'] },
   ];
   for (const r of renders) {
