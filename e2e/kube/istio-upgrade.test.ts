@@ -2,8 +2,8 @@
 // the Go module cache, never committed), against a real API server: `helm install istio-ingressgateway <Istio's
 // chart> -f values`, then `helm upgrade istio-ingressgateway ./charts/gateway` with the same values, and the
 // installed Deployment, started as a kubelet would, serves Istio's ingress walkthrough. Also `--reuse-values`
-// (the Istio release's values, meshgate's own keys filled from its values.yaml) and, for the next upgrade,
-// `--reset-then-reuse-values` as docs/install.md says.
+// (the Istio release's values, meshgate's own keys filled from its values.yaml), an install with Istio's
+// values.yaml itself, and, for the next upgrade, `--reset-then-reuse-values` as docs/install.md says.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,7 +56,7 @@ describe("kubernetes: helm upgrade from a release of Istio's gateway chart", { s
   before(
     async () => {
       istioChart = istioGatewayChart();
-      c = await startChartCluster(['istio-system', 'istio-ingress', APP]);
+      c = await startChartCluster(['istio-system', 'istio-ingress', 'istio-values', APP]);
       await c.httpbinRoute(APP, { istio: 'ingressgateway' });
     },
     { timeout: 30 * 60_000 },
@@ -144,6 +144,18 @@ describe("kubernetes: helm upgrade from a release of Istio's gateway chart", { s
     gw = await c.startGateway(RELEASE, 'istio-ingress', await saKubeconfig('istio-ingress'));
     await c.waitStatus(80, '/status/200', 200);
     assert.equal((await get('127.0.0.1', 80, '/headers', HOST)).header('x-httpbin-instance'), `httpbin-${APP}`);
+    await gw.stop();
+    gw = undefined;
+  });
+
+  test("helm install ./charts/gateway -f Istio's own values.yaml, unmodified: Istio's 80/443 ports, served on 80", async () => {
+    await c.helm(['install', RELEASE, GATEWAY_CHART, '--namespace', 'istio-values', '-f', join(istioChart, 'values.yaml')]);
+    const d = await deployment('istio-values');
+    assert.deepEqual(ports(await service('istio-values')), ['status-port 15021->15021', 'http2 80->80', 'https 443->443']);
+    assert.equal(d.metadata.labels?.['istio.io/dataplane-mode'], 'none', "Istio's values.yaml labels");
+    assert.deepEqual(d.spec.template.spec.securityContext?.sysctls, [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }]);
+    gw = await c.startGateway(RELEASE, 'istio-values', await saKubeconfig('istio-values'));
+    await c.waitStatus(80, '/status/200', 200);
     await gw.stop();
     gw = undefined;
   });
