@@ -1,7 +1,7 @@
 // OpenAPI v3 schema of Istio's networking.istio.io EnvoyFilter, with the limits and CEL rules of Istio's CRD (patch
 // values are free-form Envoy config, kept as written). meshgate does not apply EnvoyFilters: its proxy implements the
 // subset of Envoy Istio gateways use, and patches written for Envoy's full API would not mean the same. The kind is
-// served so Istio manifests apply, and objects get a NotHonoured status condition.
+// served so Istio manifests apply, and objects get an Unsupported status condition.
 import { labelsSelector, targetRefs } from './common.ts';
 import { atMostOneOf, enumOf, int32, list, object, port, rule, string, stringMap, uint32 } from './openapi.ts';
 

@@ -1,6 +1,6 @@
 // OpenAPI v3 schemas of Istio's extensions.istio.io WasmPlugin and TrafficExtension, with the limits and CEL rules of
 // Istio's CRDs. meshgate runs no Wasm or Lua filters: both kinds are served so Istio manifests apply, and objects get
-// a NotHonoured status condition.
+// an Unsupported status condition (reason Unsupported, controller/sources/kube/status.ts).
 import { matchLabelsSelector, targetRef, targetRefs } from './common.ts';
 import { atMostOneOf, enumOf, int32, list, object, rule, string, type Schema } from './openapi.ts';
 

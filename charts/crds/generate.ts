@@ -58,7 +58,7 @@ interface Kind {
   spec: Schema;
   specRequired: boolean;
   columns: PrinterColumn[];
-  /** Whether meshgate's controller implements the kind; the others get a NotHonoured status condition. */
+  /** Whether meshgate's controller implements the kind; the others get an Unsupported status condition. */
   honoured: boolean;
   /** The file of charts/crds its schema is written in. */
   source: string;

@@ -1,9 +1,9 @@
 // OpenAPI v3 schemas of Istio's networking.istio.io Gateway, VirtualService, DestinationRule and ServiceEntry,
-// written for meshgate from the Istio API reference (istio.io/latest/docs/reference/config/networking/).
-// They declare every field of the API, so the API server prunes nothing a user wrote, and reject what Istio
-// itself rejects at admission where a schema can say it: missing required fields, unknown enum values, wrong
-// types, out-of-range numbers, mutually exclusive fields (a proto `oneof`). Semantic checks that need more than
-// one field (e.g. a TLS server without credentials) are the controller's, which reports them as Events.
+// written for meshgate from the Istio API reference (istio.io/latest/docs/reference/config/networking/) with the
+// constraints and CEL rules of Istio's own CRDs, no more and no less (e2e/kube/crds.test.ts compares the two on a
+// real API server): every field declared, deprecated ones and proto names included, so the API server prunes
+// nothing a user wrote; what Istio's CRDs admit and istiod's validation refuses (a route with a redirect, a port
+// above 65535, a TLS server without credentials) is checked by the controller, which reports it as an Event.
 import { exportTo, labelsSelector, matchLabelsSelector } from './common.ts';
 import { serviceEndpoint } from './workload.ts';
 import {

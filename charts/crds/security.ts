@@ -1,7 +1,7 @@
-// OpenAPI v3 schemas of Istio's security.istio.io AuthorizationPolicy, RequestAuthentication and PeerAuthentication, written for
-// meshgate from the Istio API reference (istio.io/latest/docs/reference/config/security/) with the limits of Istio's
-// own CRDs (list sizes, required names, targetRef name and kind required). As for networking.ts: every field declared, so nothing a
-// user wrote is pruned; what needs more than a schema (IP syntax, `when` keys, CUSTOM's restrictions) is checked by
+// OpenAPI v3 schemas of Istio's security.istio.io AuthorizationPolicy, RequestAuthentication and PeerAuthentication,
+// written for meshgate from the Istio API reference (istio.io/latest/docs/reference/config/security/) with the
+// constraints and CEL rules of Istio's own CRDs. As for networking.ts: every field declared, so nothing a user wrote
+// is pruned; what needs more than Istio's CRDs check (IP syntax, `when` keys, CUSTOM's restrictions) is checked by
 // the controller, which reports it as an Event.
 import { matchLabelsSelector, targetRef, targetRefs } from './common.ts';
 import { atMostOneOf, boolean, duration, enumOf, list, map, object, rule, string, strings, type Schema } from './openapi.ts';

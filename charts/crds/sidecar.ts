@@ -1,6 +1,6 @@
 // OpenAPI v3 schemas of Istio's networking.istio.io Sidecar and ProxyConfig, with the limits and CEL rules of Istio's
 // CRDs. meshgate does not implement either (both configure sidecar proxies, or the Istio agent): they are served so
-// Istio manifests apply, and objects get a NotHonoured status condition.
+// Istio manifests apply, and objects get an Unsupported status condition.
 import { matchLabelsSelector, labelsSelector } from './common.ts';
 import { connectionPool, serverTLSSettings } from './networking.ts';
 import { enumOf, int32, map, list, object, string, strings, uint32 } from './openapi.ts';

@@ -1,8 +1,7 @@
 // OpenAPI v3 schema of Istio's telemetry.istio.io Telemetry, written for meshgate from the Istio API reference
-// (istio.io/latest/docs/reference/config/telemetry/) with the limits of Istio's own CRD (enums, the sampling range,
-// targetRefs size, one of selector and targetRef(s)). As for security.ts: every field declared, so nothing a user
-// wrote is pruned; what needs more than a schema (a filter's CEL syntax, tag override values) is checked by the
-// controller, which reports it as an Event and a status condition.
+// (istio.io/latest/docs/reference/config/telemetry/) with the constraints and CEL rules of Istio's own CRD. As for
+// security.ts: every field declared, so nothing a user wrote is pruned; what needs more than Istio's CRD checks (a
+// filter's CEL syntax) is checked by the controller, which reports it as an Event and a status condition.
 import { matchLabelsSelector, targetRef, targetRefs } from './common.ts';
 import { atMostOneOf, boolValue, double, duration, enumOf, list, map, object, rule, string } from './openapi.ts';
 

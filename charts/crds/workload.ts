@@ -1,7 +1,7 @@
 // OpenAPI v3 schemas of Istio's networking.istio.io WorkloadEntry (also a ServiceEntry endpoint) and WorkloadGroup,
 // written for meshgate from the Istio API reference with the limits and CEL rules of Istio's CRDs. meshgate reads
 // ServiceEntry endpoints; it does not implement WorkloadEntry or WorkloadGroup objects (VM workloads), which are
-// served so Istio manifests apply, and get a NotHonoured status condition.
+// served so Istio manifests apply, and get an Unsupported status condition.
 import { int32, list, map, object, port, rule, string, stringMap, uint32, type Schema } from './openapi.ts';
 
 const UDS_ABSOLUTE = rule(

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { NOT_HONOURED_KINDS } from '../../controller/model/objects.ts';
 import { crdFileName, KINDS, renderCrd, TEMPLATES_DIR } from '../crds/generate.ts';
 import type { Schema } from '../crds/openapi.ts';
 import { BASE_CHART, REPO, helm, parseManifests, template, templateError, type K8sObject } from './helm.ts';
@@ -188,6 +189,15 @@ describe('charts/base', () => {
       });
     });
   }
+
+  test('the kinds marked not honoured are exactly those the controller watches to mark Unsupported', () => {
+    assert.deepEqual(
+      KINDS.filter((k) => !k.honoured)
+        .map((k) => k.kind)
+        .sort(),
+      [...NOT_HONOURED_KINDS].sort(),
+    );
+  });
 
   test('the CRD files are what charts/crds/generate.ts writes from charts/crds/*.ts', () => {
     for (const k of KINDS) {
