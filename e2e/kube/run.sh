@@ -23,6 +23,8 @@ if [[ -z "${E2E_KUBECONFIG:-}" ]]; then bash e2e/kube/build.sh >/dev/null; fi
 bash scripts/fetch-helm.sh >/dev/null
 # Istio's gateway chart (Go module cache), which istio-upgrade.test.ts installs to upgrade from.
 bash scripts/fetch-istio-chart.sh >/dev/null
+# Istio's CRDs (the same module), which crds.test.ts installs to compare charts/base with.
+bash scripts/fetch-istio-crds.sh >/dev/null
 PROMETHEUS="${PROMETHEUS:-$(bash e2e/prometheus/build.sh)}"
 export PROMETHEUS
 # Built before entering the private network namespace, which has no route to the Go module proxy.
