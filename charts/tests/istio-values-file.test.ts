@@ -4,7 +4,7 @@
 // (scripts/fetch-istio-chart.sh: downloaded once into the Go module cache, never copied into the repository).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -137,6 +137,33 @@ describe(`a values file in Istio's shape (settings under ${WRAPPER})`, () => {
     writeFileSync(file, stringify({ [WRAPPER]: { image: { tag: 'v9' } } }));
     assert.equal(proxyOf(only<Workload>(renderFiles([file]), 'Deployment'))?.image, 'meshgate:v9');
     assert.match(templateError(GATEWAY_CHART, INGRESS, { set: { 'image.repository': 'null' } }), /image.repository is not set/);
+  });
+});
+
+describe('files/chart-defaults.yaml, the link to values.yaml the merge compares with', () => {
+  const shaped = join(REPO, SHAPED);
+
+  test('helm package stores it as a copy of values.yaml: the packaged chart renders the same', () => {
+    const out = join(tmp, 'package');
+    const r = helm(['package', GATEWAY_CHART, '--destination', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const tgz = join(out, readdirSync(out).find((f) => f.endsWith('.tgz')) ?? '');
+    const listing = execFileSync('tar', ['-tvzf', tgz], { encoding: 'utf8' });
+    assert.match(listing, /^-\S+ .* gateway\/files\/chart-defaults\.yaml$/m, 'a regular file in the package');
+    const packaged = helm(['template', ...renderArgs(tgz, INGRESS), '--values', shaped]);
+    assert.equal(packaged.status, 0, packaged.stderr);
+    assert.deepEqual(parseManifests(packaged.stdout), renderFiles([shaped]));
+  });
+
+  test('a checkout without symbolic links (a text file there) fails clearly when the wrapper needs it, and only then', () => {
+    const copy = join(tmp, 'gateway-no-symlinks');
+    cpSync(GATEWAY_CHART, copy, { recursive: true, dereference: false, verbatimSymlinks: true });
+    rmSync(join(copy, 'files/chart-defaults.yaml'));
+    writeFileSync(join(copy, 'files/chart-defaults.yaml'), '../values.yaml');
+    const r = helm(['template', ...renderArgs(copy, INGRESS), '--values', shaped]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /files\/chart-defaults.yaml does not hold the chart's values.yaml/);
+    assert.equal(helm(['template', ...renderArgs(copy, INGRESS)]).status, 0, 'values without the wrapper do not need it');
   });
 });
 
