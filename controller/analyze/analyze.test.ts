@@ -100,6 +100,13 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'no Service selects the gateway pods (a directory without it): no port is reported',
+    yaml:
+      BASE.replace('selector: {istio: ingressgateway}\n  ports: [{name: http2', 'selector: {istio: other}\n  ports: [{name: http2') +
+      GATEWAY(`  - port: {number: 9090, name: http, protocol: HTTP}\n    hosts: [shop.example.com]`) +
+      VS(ROUTE),
+  },
+  {
     name: 'a server on the Service target port (8080) is reachable',
     yaml: BASE + GATEWAY(`  - port: {number: 8080, name: http, protocol: HTTP}\n    hosts: [shop.example.com]`) + VS(ROUTE),
   },

@@ -25,10 +25,12 @@ export function gatewayWorkloadFindings(ctx: AnalysisContext): Finding[] {
     // (the port the gateway listens on) and by its service port. An unset protocol is TCP, as the API server
     // defaults it (istioctl, reading files, counts only ports that spell out TCP).
     const reachable = new Set<number>();
+    let selected = false;
     for (const pod of pods) {
       for (const svc of ctx.services) {
         if (svc.namespace !== pod.namespace || !svc.spec.selector) continue;
         if (!Object.entries(svc.spec.selector).every(([k, v]) => pod.labels[k] === v)) continue;
+        selected = true;
         for (const p of svc.spec.ports ?? []) {
           if ((p.protocol ?? 'TCP') !== 'TCP') continue;
           reachable.add(p.port);
@@ -36,6 +38,9 @@ export function gatewayWorkloadFindings(ctx: AnalysisContext): Finding[] {
         }
       }
     }
+    // No Service at all (a directory without the gateway's Service: `meshgate local` listens on the Gateway
+    // ports themselves): nothing to compare with. istioctl, in a cluster, would report every port.
+    if (!selected) continue;
     (gw.spec.servers ?? []).forEach((s, i) => {
       if (reachable.has(s.port.number)) return;
       out.push(
