@@ -183,6 +183,8 @@ export interface HTTPRoute {
   mirrors?: HTTPMirrorPolicy[];
   mirrorPercentage?: Percent;
   mirrorPercent?: number;
+  /** mirrorPercent by its proto name, which istiod's JSON decoding also reads (Istio's CRD declares both). */
+  mirror_percent?: number;
   corsPolicy?: CorsPolicy;
   headers?: Headers;
 }

@@ -241,6 +241,12 @@ const cases: { name: string; check: () => ReturnType<typeof validateGateway>; fi
     message: /requires both Rewrite and Match/,
   },
   {
+    name: 'mirror_percent (proto name) above 100',
+    check: () => validateVirtualService({ hosts: ['a.com'], http: [{ route, mirror: { host: 'm' }, mirror_percent: 150 }] }),
+    field: 'spec.http[0].mirror_percent',
+    message: /mirror_percent must have a max value of 100 \(it has 150\)/,
+  },
+  {
     name: 'mirror and mirrors together',
     check: () => validateVirtualService({ hosts: ['a.com'], http: [{ route, mirror: { host: 'm' }, mirrors: [{ destination: { host: 'n' } }] }] }),
     field: 'spec.http[0].mirrors',

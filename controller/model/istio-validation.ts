@@ -633,8 +633,10 @@ function checkDirectResponse(p: Problems, dr: unknown, f: string): void {
 }
 
 function checkMirrors(p: Problems, route: HTTPRoute, f: string): void {
-  if (route.mirrorPercent !== undefined && typeof route.mirrorPercent === 'number' && route.mirrorPercent > 100)
-    p.add(`${f}.mirrorPercent`, `mirror_percent must have a max value of 100 (it has ${route.mirrorPercent})`);
+  for (const k of ['mirrorPercent', 'mirror_percent'] as const) {
+    const v = route[k];
+    if (typeof v === 'number' && v > 100) p.add(`${f}.${k}`, `mirror_percent must have a max value of 100 (it has ${v})`);
+  }
   const mp = isObject(route.mirrorPercentage) ? route.mirrorPercentage.value : undefined;
   if (typeof mp === 'number') {
     if (mp > 100) p.add(`${f}.mirrorPercentage.value`, `mirror_percentage must have a max value of 100 (it has ${goFloat(mp)})`);

@@ -126,3 +126,11 @@ test('a missing delegate or one not exported to the root namespace drops the rul
     ],
   );
 });
+
+test('mirror_percent (the proto name, kept by the CRD) is read as mirrorPercent, which wins when both are set', () => {
+  const http = (r: HTTPRoute): HTTPRoute | undefined => vs('m', 'default', { hosts: ['a.example.com'], http: [r] }).spec.http?.[0];
+  const proto = http({ route: route('svc'), mirror: { host: 'shadow' }, mirror_percent: 25 });
+  assert.equal(proto?.mirrorPercent, 25);
+  assert.equal(proto?.mirror_percent, undefined);
+  assert.equal(http({ route: route('svc'), mirror: { host: 'shadow' }, mirrorPercent: 10, mirror_percent: 25 })?.mirrorPercent, 10);
+});

@@ -20,6 +20,9 @@ export function resolveVirtualService(c: Config<VirtualServiceSpec>): VirtualSer
   const spec = c.spec;
   const http = spec.http?.map((r): HTTPRoute => {
     const out: HTTPRoute = { ...r };
+    // The proto name is the same field for istiod's decoder: one name from here on.
+    if (out.mirrorPercent === undefined && r.mirror_percent !== undefined) out.mirrorPercent = r.mirror_percent;
+    delete out.mirror_percent;
     if (r.match) out.match = r.match.map((m) => (m.gateways ? { ...m, gateways: m.gateways.map((g) => resolveGatewayName(g, ns)) } : m));
     if (r.route) out.route = r.route.map((d) => ({ ...d, destination: resolveDestination(d.destination, ns) }));
     if (r.mirror) out.mirror = resolveDestination(r.mirror, ns);
