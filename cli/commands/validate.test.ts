@@ -128,3 +128,18 @@ test('usage mistakes exit 2 with the reason', async () => {
   assert.match(missing.stderr, /no\/such\/dir: no such file or directory/);
   assert.equal((await validate(['-o', 'xml', 'examples'])).code, 2);
 });
+
+test('a document that does not parse: MG0001 at its line, exit 1; a kind meshgate does not read: MG0002 (Info)', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'meshgate-validate-bad-yaml-'));
+  try {
+    writeFileSync(join(d, 'a.yaml'), 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\nkind: Gateway\nmetadata:\n  name: [x\n');
+    const r = await validate([d]);
+    assert.equal(r.code, 1);
+    const lines = r.stdout.split('\n').filter((l) => /^(Error|Warning|Info) \[/.test(l));
+    assert.equal(lines.length, 2, r.stdout);
+    assert.match(lines[0] ?? '', new RegExp(`^Error \\[MG0001\\] \\(document 1 ${join(d, 'a.yaml')}:\\d+\\) malformed YAML \\(line \\d+, column \\d+\\): `));
+    assert.match(lines[1] ?? '', new RegExp(`^Info \\[MG0002\\] \\(Deployment default/web ${join(d, 'a.yaml')}:1\\) unknown kind "Deployment": skipped`));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});

@@ -199,10 +199,11 @@ async function loadCluster(o: Options & { kubeconfig: string }): Promise<Loaded>
   return { objects, errors: [], target: o.namespace ? `namespace: ${o.namespace}` : 'all namespaces' };
 }
 
+/** istioctl's `Kind namespace/name` (a document that is no object: `document N`). */
+const objectName = (f: Finding): string => (f.namespace === '' ? `${f.kind} ${f.name}` : `${f.kind} ${f.namespace}/${f.name}`);
+
 /** istioctl's `(Kind namespace/name file:line)`. */
-function origin(f: Finding): string {
-  return `${f.kind} ${f.namespace}/${f.name}${f.position ? ` ${f.position.file}:${f.position.line}` : ''}`;
-}
+const origin = (f: Finding): string => `${objectName(f)}${f.position ? ` ${f.position.file}:${f.position.line}` : ''}`;
 
 function formatFindings(findings: readonly Finding[], output: Options['output']): string {
   if (output === 'log') return findings.map((f) => `${f.level} [${f.code}] (${origin(f)}) ${f.message}\n  hint: ${f.hint}\n`).join('');
@@ -210,7 +211,7 @@ function formatFindings(findings: readonly Finding[], output: Options['output'])
   const rows = findings.map((f) => ({
     code: f.code,
     level: f.level,
-    origin: `${f.kind} ${f.namespace}/${f.name}`,
+    origin: objectName(f),
     ...(f.position ? { reference: `${f.position.file}:${f.position.line}` } : {}),
     message: f.message,
     ...(documentationUrl(f.code) ? { documentationUrl: documentationUrl(f.code) } : {}),

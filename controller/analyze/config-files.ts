@@ -17,11 +17,11 @@ export function fileFindings(errors: readonly ValidationError[]): Finding[] {
     const { file, doc } = fileOf(e.origin.file);
     const unknown = e.message.startsWith('unknown kind');
     const line = Number(/\(line (\d+), column \d+\)/.exec(e.message)?.[1] ?? 1);
+    // A document without a usable kind and name is named by its place in the file (0-based, as local-dir counts).
+    const named = e.kind !== '(unknown kind)' && e.name !== '' && !e.name.startsWith('(document');
     return finding(unknown ? 'UnknownKind' : 'ConfigFileError', {
-      kind: e.kind,
-      namespace: e.namespace,
-      name: e.name,
-      message: doc > 0 ? `document ${doc}: ${e.message}` : e.message,
+      ...(named ? { kind: e.kind, namespace: e.namespace, name: e.name } : { kind: 'document', namespace: '', name: String(doc) }),
+      message: e.message,
       hint: unknown ? 'nothing to do if the object is not for the gateway' : 'fix the document: meshgate local skips it',
       position: { file, line },
     });
