@@ -21,8 +21,9 @@ cd "$here/../.."
 
 if [[ -z "${E2E_KUBECONFIG:-}" ]]; then bash e2e/kube/build.sh >/dev/null; fi
 bash scripts/fetch-helm.sh >/dev/null
-# Istio's gateway chart (Go module cache), which istio-upgrade.test.ts installs to upgrade from.
-bash scripts/fetch-istio-chart.sh >/dev/null
+# Istio's gateway chart (Go module cache), which istio-upgrade.test.ts installs to upgrade from (local cluster only:
+# the test does not run on E2E_KUBECONFIG, where Go is not needed).
+if [[ -z "${E2E_KUBECONFIG:-}" ]]; then bash scripts/fetch-istio-chart.sh >/dev/null; fi
 # Istio's CRDs (the same module), which crds.test.ts installs to compare charts/base with.
 bash scripts/fetch-istio-crds.sh >/dev/null
 PROMETHEUS="${PROMETHEUS:-$(bash e2e/prometheus/build.sh)}"
