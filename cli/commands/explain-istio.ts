@@ -119,6 +119,7 @@ export function annotateWithIstio(
       return i < 0 ? undefined : `spec.http[${i}]`;
     };
   if (x.route) withFile(snapshot, x.route.source, locate, httpEntry(x.route.name));
+  for (const p of x.policies ?? []) withFile(snapshot, p.source, locate);
   for (const s of x.skippedRoutes) withFile(snapshot, s.source, locate, httpEntry(s.name));
   for (const c of x.clusters) {
     const subset = c.subset;

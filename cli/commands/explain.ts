@@ -34,7 +34,8 @@ export const usage = `usage: meshgate explain --host HOST [--path P] [--method M
 Walks a request through the gateway's configuration as the proxy would: the listener and filter chain that take
 the connection, the virtual host, each route tested before the one that matches and why it did not, the route's
 action (redirect, direct response, rewrite, weighted clusters, retries, timeout, fault, mirror, CORS), the cluster
-and its endpoints with their health, and the Istio object each piece came from. A 404 or 503 is said in one sentence.
+and its endpoints with their health, the AuthorizationPolicies that allow or deny it, and the Istio object each piece
+came from. A 404 or 503 is said in one sentence.
 Nothing is sent to the gateway's listeners.
 
 request:
@@ -46,6 +47,7 @@ request:
                         the listener 0.0.0.0_8080 that serves it); default 80, 443 with --tls
   --tls                 the connection is TLS
   --sni S               the TLS server name (default the host)
+  --client IP           the client's address, for AuthorizationPolicy ipBlocks/remoteIpBlocks (default 127.0.0.1)
 
 configuration (one of):
   --admin URL           a running gateway's admin API (default http://127.0.0.1:15000): its /config_dump?include_eds
@@ -94,6 +96,7 @@ export function parseExplainArgs(argv: string[]): ExplainOptions {
       port: { type: 'string' },
       sni: { type: 'string' },
       tls: { type: 'boolean' },
+      client: { type: 'string' },
       admin: { type: 'string' },
       config: { type: 'string' },
       namespace: { type: 'string' },
@@ -124,6 +127,7 @@ export function parseExplainArgs(argv: string[]): ExplainOptions {
     tls: values.tls === true,
     ...(port !== undefined ? { port } : {}),
     ...(values.sni !== undefined ? { sni: values.sni } : {}),
+    ...(values.client !== undefined ? { client: values.client } : {}),
   };
   const o: ExplainOptions = {
     request,
@@ -271,6 +275,7 @@ function inOrder(x: Explanation): Explanation {
     'listener',
     'filterChain',
     'routeConfiguration',
+    'policies',
     'virtualHost',
     'skippedRoutes',
     'route',

@@ -433,3 +433,69 @@ test('every golden: for a request at each route’s path, explain takes the rout
   // proxy rejects this golden's routes: explain says so as a configuration error rather than guess.
   assert.deepEqual(rejected, ['authn-claim-routes']);
 });
+
+const AUTHZ = `
+kind: Identity
+identity: {namespace: istio-system, podName: gw-0, labels: {istio: ingressgateway}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [app.example.com]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app, namespace: default}
+spec:
+  hosts: [app.example.com]
+  gateways: [gw]
+  http: [{route: [{destination: {host: app}}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: default}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin*]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: office, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: ALLOW
+  rules: [{from: [{source: {remoteIpBlocks: [192.0.2.0/24]}}]}]
+`;
+
+test('AuthorizationPolicy: the proxy’s RBAC engine decides, before the route: a DENY match and no ALLOW match are 403 with the policy named', () => {
+  const g = fromYaml(AUTHZ, 'authz.yaml');
+  const admin = explain(g.config, req('app.example.com', '/admin/x', { client: '192.0.2.7' }));
+  assert.equal(admin.outcome, 'rbac_denied');
+  assert.equal(admin.status, 403);
+  assert.equal(admin.details, 'rbac_access_denied_matched_policy[ns[istio-system]-policy[deny-admin]-rule[0]]');
+  assert.equal(admin.why, 'the RBAC filter denies the request: AuthorizationPolicy istio-system/deny-admin matches it');
+  assert.deepEqual(admin.policies?.[0]?.source, { kind: 'AuthorizationPolicy', namespace: 'istio-system', name: 'deny-admin' });
+  assert.equal(admin.route?.index, 0, 'the route is still resolved');
+  const outside = explain(g.config, req('app.example.com', '/x', { client: '198.51.100.1' }));
+  assert.equal(outside.outcome, 'rbac_denied');
+  assert.equal(outside.why, 'the RBAC filter denies the request: no ALLOW policy matches it');
+  const office = explain(g.config, req('app.example.com', '/x', { client: '192.0.2.7' }));
+  assert.deepEqual(
+    office.policies?.map((p) => [p.filter, p.result, p.source?.name]),
+    [
+      ['rbac', 'allowed', undefined],
+      ['rbac', 'allowed', 'office'],
+    ],
+  );
+  assert.notEqual(office.outcome, 'rbac_denied');
+  const offline = annotateWithIstio(admin, g.config, g.store.snapshot(), g.identity);
+  assert.match(renderExplanation(offline), /^filter {10}rbac \(DENY rules\): denied by AuthorizationPolicy istio-system\/deny-admin \(authz\.yaml#4\)$/m);
+});

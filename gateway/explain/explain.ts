@@ -6,7 +6,8 @@
 import type { envoy } from '../../xds/envoy.ts';
 import { parseListener, type ListenerSpec } from '../listener/listener-config.ts';
 import { FilterChainMatcher, type FilterChainSpec } from '../listener/filter-chains.ts';
-import type { HcmSpec } from '../http/hcm-config.ts';
+import type { HcmSpec, HttpFilterSpec } from '../http/hcm-config.ts';
+import { decideHttpRbac, type RbacRequest } from '../rbac/engine.ts';
 import { normalizePath } from '../http/path.ts';
 import { isGrpcContentType } from '../http/local-reply.ts';
 import {
@@ -42,7 +43,11 @@ export interface ExplainRequest {
   /** The TLS server name; default the host when tls. */
   sni?: string;
   tls: boolean;
+  /** The client's address, as AuthorizationPolicy ipBlocks and remoteIpBlocks see it (default 127.0.0.1). */
+  client?: string;
 }
+
+const DEFAULT_CLIENT = '127.0.0.1';
 
 /** The Envoy resources explained against. */
 export interface EnvoyConfig {
@@ -66,7 +71,8 @@ type Outcome =
   | 'no_virtual_host'
   | 'no_route'
   | 'cluster_not_found'
-  | 'no_healthy_upstream';
+  | 'no_healthy_upstream'
+  | 'rbac_denied';
 
 interface EndpointExplanation {
   address: string;
@@ -129,12 +135,26 @@ export interface RouteActionExplanation {
   clusterHeader?: string;
 }
 
+export interface PolicyStep {
+  filter: 'rbac' | 'jwt_authn' | 'ext_authz';
+  /** rbac: its decision for the request; the others are not evaluated (they need a token or a call). */
+  result: 'allowed' | 'denied' | 'not evaluated';
+  /** rbac: the policy that decided (istiod's `ns[NS]-policy[NAME]-rule[N]`), if any. */
+  policy?: string;
+  source?: IstioRef;
+  /** rbac denial: Envoy's response code details. */
+  details?: string;
+  note?: string;
+}
+
 export interface Explanation {
   request: { host: string; path: string; method: string; port: number; tls: boolean; sni?: string };
   listener?: { name: string; address: string; port: number; gatewayPort?: number };
   filterChain?: { index: number; serverNames: string[]; transportProtocol: string; tls: boolean; filter: 'http_connection_manager' | 'tcp_proxy' };
   routeConfiguration?: string;
   virtualHost?: { name: string; domains: string[]; matchedDomain: string };
+  /** The HTTP filters before the router that can stop the request (AuthorizationPolicy, RequestAuthentication), in chain order. */
+  policies?: PolicyStep[];
   /** The routes of the virtual host tested before the one that matched (all of them when none did), and why each did not match. */
   skippedRoutes: SkippedRoute[];
   route?: { index: number; name: string; match: string; source?: IstioRef; action: RouteActionExplanation };
@@ -362,6 +382,46 @@ function explainCluster(name: string, percent: number, config: EnvoyConfig): Clu
   return out;
 }
 
+/** istiod's RBAC policy names: ns[<namespace>]-policy[<name>]-rule[<index>]. */
+function policyRef(policy: string | undefined): IstioRef | undefined {
+  const m = /^ns\[([^\]]+)\]-policy\[([^\]]+)\]-rule\[\d+\]$/.exec(policy ?? '');
+  return m ? { kind: 'AuthorizationPolicy', namespace: m[1] ?? '', name: m[2] ?? '' } : undefined;
+}
+
+/** The HTTP filters that can stop the request, each RBAC filter decided by the proxy's own engine. */
+function filterSteps(filters: readonly HttpFilterSpec[], rbacReq: RbacRequest): PolicyStep[] {
+  const out: PolicyStep[] = [];
+  for (const f of filters) {
+    if (f.kind === 'rbac') {
+      if (!f.rbac.rules) continue; // dry-run (shadow) rules only: they never deny
+      const d = decideHttpRbac(f.rbac, rbacReq);
+      const policy = d.metadata?.[`${f.rbac.rulesStatPrefix}enforced_effective_policy_id`];
+      const source = policyRef(policy);
+      out.push({
+        filter: 'rbac',
+        result: d.allowed ? 'allowed' : 'denied',
+        ...(policy !== undefined ? { policy } : {}),
+        ...(source ? { source } : {}),
+        ...(d.responseCodeDetails !== undefined ? { details: d.responseCodeDetails } : {}),
+        note: `${f.rbac.rules.action} rules`,
+      });
+    } else if (f.kind === 'jwt') {
+      out.push({
+        filter: 'jwt_authn',
+        result: 'not evaluated',
+        note: 'RequestAuthentication: a request with an invalid JWT gets 401; one without a JWT passes this filter',
+      });
+    } else if (f.kind === 'ext_authz') {
+      out.push({
+        filter: 'ext_authz',
+        result: 'not evaluated',
+        note: `CUSTOM AuthorizationPolicy: the authorizer at cluster ${f.extAuthz.service.cluster} decides`,
+      });
+    }
+  }
+  return out;
+}
+
 function chainFilter(spec: FilterChainSpec): 'http_connection_manager' | 'tcp_proxy' {
   return spec.tcp ? 'tcp_proxy' : 'http_connection_manager';
 }
@@ -463,6 +523,48 @@ export function explain(config: EnvoyConfig, req: ExplainRequest): Explanation {
     headers,
   };
 
+  const policies = filterSteps(hcm.filters, {
+    method: req.method,
+    authority: req.host,
+    path,
+    scheme: tested.scheme,
+    headers,
+    directRemoteIp: req.client ?? DEFAULT_CLIENT,
+    remoteIp: req.client ?? DEFAULT_CLIENT,
+    destinationIp: spec.address,
+    destinationPort: spec.port,
+    sni,
+    peerCertificate: undefined,
+    tls: req.tls,
+    metadata: () => undefined,
+  });
+  if (policies.length > 0) out.policies = policies;
+  const routed = explainRoute(out, config, req, { rc, rawRc, tested, fail });
+  // The HTTP filters run before the router: a request a filter denies gets its reply, route or no route.
+  const denied = policies.find((p) => p.result === 'denied');
+  if (!denied) return routed;
+  const by = denied.source ? ` AuthorizationPolicy ${denied.source.namespace}/${denied.source.name}` : ' an AuthorizationPolicy';
+  const what = denied.policy === undefined ? 'no ALLOW policy matches it' : `${by.trim()} matches it`;
+  return Object.assign(routed, {
+    outcome: 'rbac_denied',
+    status: 403,
+    details: denied.details ?? '',
+    served: false,
+    why: `the RBAC filter denies the request: ${what}`,
+  });
+}
+
+interface RouteStep {
+  rc: CompiledRouteConfig;
+  rawRc: RouteConfiguration;
+  tested: TestedRequest;
+  fail: (outcome: Outcome, status: number | undefined, details: string, why: string) => Explanation;
+}
+
+/** The virtual host, route and clusters of an HTTP request. */
+function explainRoute(out: Explanation, config: EnvoyConfig, req: ExplainRequest, step: RouteStep): Explanation {
+  const { rc, rawRc, tested, fail } = step;
+  const { path, headers } = tested;
   const vhost = findVirtualHost(rc, req.host.toLowerCase());
   if (!vhost) {
     const domains = (rawRc.virtual_hosts ?? []).flatMap((v) => v.domains ?? []);

@@ -86,6 +86,16 @@ export function renderExplanation(x: Explanation): string {
     );
   }
   if (x.routeConfiguration !== undefined && x.filterChain?.filter === 'http_connection_manager') lines.push(`routes          ${x.routeConfiguration}`);
+  for (const p of x.policies ?? []) {
+    const by = p.source
+      ? ` by ${p.source.kind} ${p.source.namespace}/${p.source.name}${p.source.file ? ` (${p.source.file})` : ''}`
+      : p.policy
+        ? ` by ${p.policy}`
+        : '';
+    lines.push(
+      `filter          ${p.filter}${p.filter === 'rbac' ? ` (${p.note ?? ''})` : ''}: ${p.result}${p.result === 'not evaluated' ? ` (${p.note ?? ''})` : by}`,
+    );
+  }
   if (x.virtualHost) lines.push(`virtual host    ${x.virtualHost.name} (domain ${x.virtualHost.matchedDomain})`);
   for (const s of x.skippedRoutes) lines.push(`  route #${s.index}${s.name ? ` ${s.name}` : ''}: no match${ref(s.source)}: ${s.reason}`);
   if (x.route) {
