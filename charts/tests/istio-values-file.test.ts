@@ -219,6 +219,13 @@ describe("Istio's own values.yaml (istio.io/istio module, scripts/fetch-istio-ch
     assert.doesNotMatch(notesOf([istioValues]), /WARNING/);
   });
 
+  test('helm lint --strict passes with it', (t) => {
+    if (!chart) return t.skip(unavailable);
+    const r = helm(['lint', '--strict', GATEWAY_CHART, '--values', istioValues]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
   test('with the user values on top (-f istio values.yaml -f user.yaml), the user values win', (t) => {
     if (!chart) return t.skip(unavailable);
     const user = join(tmp, 'user.yaml');
