@@ -39,7 +39,8 @@ flags:
   --xds-address HOST:PORT      serve ADS on TCP instead. Insecure: any process that reaches it gets
                                every TLS private key over SDS
   --watch-namespaces a,b       watch Istio config, Services, EndpointSlices and Pods only in these
-                               namespaces and the pod's own (default: all namespaces)
+                               namespaces and the pod's own (default: all namespaces); then Roles in
+                               those namespaces suffice, no ClusterRole (the chart's rbac.scope=namespace)
   --labels-file PATH           the pod's labels, a Downward API file of key="value" lines
                                (as Istio mounts /etc/istio/pod/labels)
   --annotations-file PATH      the pod's annotations, a Downward API file (as Istio mounts
