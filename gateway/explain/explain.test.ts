@@ -499,3 +499,12 @@ test('AuthorizationPolicy: the proxy’s RBAC engine decides, before the route: 
   const offline = annotateWithIstio(admin, g.config, g.store.snapshot(), g.identity);
   assert.match(renderExplanation(offline), /^filter {10}rbac \(DENY rules\): denied by AuthorizationPolicy istio-system\/deny-admin \(authz\.yaml#4\)$/m);
 });
+
+test('require_tls: a plaintext request to a virtual host that requires TLS is redirected to https, before any route', () => {
+  const x = explain(golden('vhost-collapse-require-tls').config, req('anything.org', '/p?q=1', { port: 443 }));
+  assert.equal(x.virtualHost?.name, '*:443');
+  assert.equal(x.outcome, 'redirect');
+  assert.equal(x.status, 301);
+  assert.equal(x.route, undefined);
+  assert.equal(x.why, 'virtual host *:443 requires TLS: a plaintext request is redirected to https://anything.org/p?q=1');
+});
