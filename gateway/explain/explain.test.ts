@@ -508,3 +508,9 @@ test('require_tls: a plaintext request to a virtual host that requires TLS is re
   assert.equal(x.route, undefined);
   assert.equal(x.why, 'virtual host *:443 requires TLS: a plaintext request is redirected to https://anything.org/p?q=1');
 });
+
+test('a Host with a port: istiod’s ignore_port_in_host_matching takes the same virtual host', () => {
+  const x = explain(golden('httpbin-ingress').config, req('httpbin.example.com:80', '/status/200'));
+  assert.deepEqual(x.virtualHost, { name: 'httpbin.example.com:80', domains: ['httpbin.example.com'], matchedDomain: 'httpbin.example.com' });
+  assert.equal(x.served, true);
+});

@@ -18,6 +18,7 @@ import {
   findVirtualHost,
   matchRoute,
   routeMismatch,
+  stripPort,
   type CompiledRoute,
   type CompiledRouteConfig,
 } from '../router/route-config.ts';
@@ -577,7 +578,11 @@ function explainRoute(out: Explanation, config: EnvoyConfig, req: ExplainRequest
   }
   const vIndex = rc.virtualHosts.indexOf(vhost);
   const rawVhost = rawRc.virtual_hosts?.[vIndex] ?? {};
-  out.virtualHost = { name: vhost.name, domains: rawVhost.domains ?? [], matchedDomain: matchedDomain(rawVhost.domains ?? [], req.host) };
+  out.virtualHost = {
+    name: vhost.name,
+    domains: rawVhost.domains ?? [],
+    matchedDomain: matchedDomain(rawVhost.domains ?? [], rc.ignorePortInHostMatching ? stripPort(req.host) : req.host),
+  };
   if (vhost.requireTls !== REQUIRE_TLS_NONE && !req.tls) {
     Object.assign(out, { outcome: 'redirect', status: 301, details: '', served: true });
     out.why = `virtual host ${vhost.name} requires TLS: a plaintext request is redirected to https://${req.host}${path}`;
