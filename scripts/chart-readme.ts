@@ -55,7 +55,8 @@ export function comments(text: string): Map<string, string> {
   let sequenceIndent = -1;
   let previous: { indent: number; description: string } | undefined;
   const pathAt = (indent: number, key: string): string => [...stack.filter((s) => s.indent < indent).map((s) => s.key), key].join('.');
-  for (const line of text.split('\n')) {
+  // A blank line at the end flushes a trailing comment block.
+  for (const line of [...text.split('\n'), '']) {
     const indent = line.length - line.trimStart().length;
     const body = line.trim();
     if (sequenceIndent >= 0 && body !== '' && indent > sequenceIndent) continue;

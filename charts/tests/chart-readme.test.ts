@@ -96,6 +96,8 @@ describe('scripts/chart-readme.ts reads the comments right above each key', () =
     '  # unsetKey: ""',
     '',
     'last: {}',
+    '# At the end of the file, without a blank line after it.',
+    '# endKey: 1',
   ].join('\n');
 
   test('a block of comment lines right above a key, a group of keys, commented-out keys; no file header, no list items', () => {
@@ -105,6 +107,7 @@ describe('scripts/chart-readme.ts reads the comments right above each key', () =
       'group.b': 'Shared by a and b.',
       'group.c': 'Not a group with a: a blank line comes between.',
       'group.unsetKey': 'For an unset key.',
+      endKey: 'At the end of the file, without a blank line after it.',
     });
   });
 });
