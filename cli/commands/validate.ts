@@ -15,7 +15,7 @@ import { analyze } from '../../controller/analyze/analyze.ts';
 import { duplicateFindings, fileFindings } from '../../controller/analyze/config-files.ts';
 import { type Finding, type Level, LEVELS, documentationUrl } from '../../controller/analyze/messages.ts';
 import { KubeApiError, KubeClient, type KubeList, loadKubeConfig } from '../../controller/sources/kube/client.ts';
-import { IstioDiscovery, NETWORKING, SECURITY, TELEMETRY } from '../../controller/sources/kube/discovery.ts';
+import { IstioDiscovery, type IstioGroup, NETWORKING, SECURITY, TELEMETRY } from '../../controller/sources/kube/discovery.ts';
 import { SECRET_FIELD_SELECTOR } from '../../controller/sources/kube/source.ts';
 import { silentLogger } from '../logger.ts';
 import { StartupError, UsageError, parseLabels } from '../usage-error.ts';
@@ -149,13 +149,25 @@ function localGatewayPod(o: Options, objects: readonly StoredObject[]): StoredOb
   return [{ kind: 'Pod', obj, origin: {} }];
 }
 
-const ISTIO_KINDS: readonly { group: typeof NETWORKING; plurals: Partial<Record<Kind, string>> }[] = [
+const ISTIO_KINDS: readonly { group: IstioGroup; plurals: Partial<Record<Kind, string>> }[] = [
   {
     group: NETWORKING,
     plurals: { Gateway: 'gateways', VirtualService: 'virtualservices', DestinationRule: 'destinationrules', ServiceEntry: 'serviceentries' },
   },
   { group: SECURITY, plurals: { AuthorizationPolicy: 'authorizationpolicies', RequestAuthentication: 'requestauthentications' } },
   { group: TELEMETRY, plurals: { Telemetry: 'telemetries' } },
+  // Kinds meshgate does not implement, listed to say so (MG0005), as the controller marks them Unsupported.
+  {
+    group: NETWORKING,
+    plurals: {
+      EnvoyFilter: 'envoyfilters',
+      Sidecar: 'sidecars',
+      WorkloadEntry: 'workloadentries',
+      WorkloadGroup: 'workloadgroups',
+      ProxyConfig: 'proxyconfigs',
+    },
+  },
+  { group: { group: 'extensions.istio.io', versions: ['v1alpha1'] }, plurals: { WasmPlugin: 'wasmplugins', TrafficExtension: 'trafficextensions' } },
 ];
 
 const CORE_KINDS: readonly { kind: Kind; path: string; apiVersion: string; fieldSelector?: string }[] = [
@@ -173,8 +185,19 @@ async function loadCluster(o: Options & { kubeconfig: string }): Promise<Loaded>
     throw new StartupError((err as Error).message);
   }
   const objects: StoredObject[] = [];
+  const get = async (path: string, fieldSelector: string | undefined): Promise<KubeList> => {
+    // 429 is the API server asking to come back (a CRD just installed answers "storage is (re)initializing").
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await client.json<KubeList>('GET', path, { timeoutMs: 30_000, ...(fieldSelector ? { query: { fieldSelector } } : {}) });
+      } catch (err) {
+        if (!(err instanceof KubeApiError && err.status === 429) || attempt === 10) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  };
   const list = async (kind: Kind, path: string, apiVersion: string, fieldSelector?: string): Promise<void> => {
-    const l = await client.json<KubeList>('GET', path, { timeoutMs: 30_000, ...(fieldSelector ? { query: { fieldSelector } } : {}) });
+    const l = await get(path, fieldSelector);
     // A list's items carry no kind or apiVersion: the list's own.
     for (const item of l.items) objects.push({ kind, obj: { ...item, kind, apiVersion }, origin: {} });
   };

@@ -301,6 +301,15 @@ const cases: Case[] = [
     yaml: BASE + GATEWAY() + VS(`  - route: [{destination: {host: shop}}]\n    timeout: 1x #<-`),
     want: { code: 'IST0106', message: 'Schema validation error: invalid duration "1x" (use e.g. "5s", "0.5s", "100ms", "1m")' },
   },
+  {
+    name: 'a kind meshgate does not implement: MG0005',
+    yaml:
+      BASE +
+      GATEWAY() +
+      VS(ROUTE) +
+      `apiVersion: networking.istio.io/v1alpha3 #<-\nkind: EnvoyFilter\nmetadata: {name: lua, namespace: istio-system}\nspec: {}\n---\n`,
+    want: { code: 'MG0005', message: 'EnvoyFilter is not implemented by meshgate: this gateway ignores it' },
+  },
   { name: 'the base config, a Gateway and a VirtualService: nothing', yaml: BASE + GATEWAY() + VS(ROUTE) },
 ];
 

@@ -4,7 +4,7 @@ import type { StoreSnapshot } from '../model/store.ts';
 import { type Config, type ConfigMeta, metaOf } from '../model/config.ts';
 import type { DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, VirtualServiceSpec } from '../model/istio-types.ts';
 import type { KubeServiceSpec } from '../model/kube-types.ts';
-import type { Kind, StoredObject } from '../model/objects.ts';
+import { type Kind, NOT_HONOURED_KINDS, type StoredObject } from '../model/objects.ts';
 import type { Finding } from './messages.ts';
 import { schemaFindings } from './schema.ts';
 
@@ -39,6 +39,6 @@ export function analysisContext(snapshot: StoreSnapshot): { context: AnalysisCon
     pods: snapshot.byKind('Pod').map((o) => metaOf(o)),
     secrets: snapshot.byKind('Secret'),
   };
-  for (const kind of ['AuthorizationPolicy', 'RequestAuthentication', 'Telemetry'] as const) valid(kind);
+  for (const kind of ['AuthorizationPolicy', 'RequestAuthentication', 'Telemetry', ...NOT_HONOURED_KINDS] as const) valid(kind);
   return { context, findings };
 }

@@ -27,6 +27,7 @@ export const MESSAGES = {
   UnknownKind: { code: 'MG0002', level: 'Info' },
   DuplicateObject: { code: 'MG0003', level: 'Warning' },
   UnsupportedApiVersion: { code: 'MG0004', level: 'Error' },
+  NotImplementedKind: { code: 'MG0005', level: 'Warning' },
   RouteShadowedByEarlierVirtualService: { code: 'MG0101', level: 'Warning' },
 } as const satisfies Record<string, MessageType>;
 

@@ -10,6 +10,7 @@ import { ISTIO_API_GROUP, ISTIO_API_VERSIONS } from '../model/istio-types.ts';
 import { SECURITY_API_GROUP, SECURITY_API_VERSIONS } from '../model/security-types.ts';
 import { TELEMETRY_API_GROUP, TELEMETRY_API_VERSIONS } from '../model/telemetry-types.ts';
 import { metaOf } from '../model/config.ts';
+import { NOT_HONOURED_KINDS } from '../model/objects.ts';
 import { type Finding, finding } from './messages.ts';
 
 interface KindRules {
@@ -36,12 +37,26 @@ const RULES: Readonly<Partial<Record<string, KindRules>>> = {
   Telemetry: { group: TELEMETRY_API_GROUP, versions: TELEMETRY_API_VERSIONS, validate: (o) => validateTelemetry(meta(o), o.obj.spec).errors },
 };
 
-/** What istiod's webhook (and the controller) says about `o`; empty for a valid object or a Kubernetes kind. */
+const notHonoured: ReadonlySet<string> = new Set(NOT_HONOURED_KINDS);
+
+/**
+ * What istiod's webhook (and the controller) says about `o`; for an Istio kind meshgate does not implement, that
+ * the gateway ignores it (the controller's Unsupported status condition); empty for a valid object or a Kubernetes kind.
+ */
 export function schemaFindings(o: StoredObject): Finding[] {
-  const rules = RULES[o.kind];
-  if (!rules) return [];
   const m = metaOf(o);
   const at = { kind: o.kind, namespace: m.namespace, name: m.name };
+  if (notHonoured.has(o.kind)) {
+    return [
+      finding('NotImplementedKind', {
+        ...at,
+        message: `${o.kind} is not implemented by meshgate: this gateway ignores it`,
+        hint: `what this ${o.kind} would change at an Envoy gateway does not happen here; see docs/install.md#crds for what meshgate implements`,
+      }),
+    ];
+  }
+  const rules = RULES[o.kind];
+  if (!rules) return [];
   const [group, version] = o.obj.apiVersion.split('/');
   if (group !== rules.group || !rules.versions.includes(version ?? '')) {
     return [
