@@ -1,6 +1,7 @@
 // Which Gateways apply to this gateway proxy and how their servers merge into listeners
 // (pilot/pkg/model/push_context.go mergeGateways + pilot/pkg/model/gateway.go mergeGateways/resolvePorts).
 import type { Config } from './config.ts';
+import { GATEWAY_SERVICE_ANNOTATION } from './gateway-api.ts';
 import type { GatewaySpec, Server } from './istio-types.ts';
 import { isSubset, type Labels } from './labels.ts';
 import { isHTTP, parseProtocol, type Protocol } from './protocol.ts';
@@ -8,6 +9,7 @@ import { isHTTP, parseProtocol, type Protocol } from './protocol.ts';
 export interface ServiceTarget {
   /** Service creation time then hostname order (SetServiceTargets). */
   serviceName: string;
+  namespace: string;
   creationTimestamp: string;
   hostname: string;
   port: number;
@@ -57,9 +59,37 @@ export interface MergedGateway {
 
 const serverPortKey = (sp: ServerPort): string => `${sp.number}/${sp.protocol}/${sp.bind}`;
 
-/** Gateways whose selector is a subset of the proxy labels (empty selector: every gateway proxy). */
-export function selectGateways(gateways: readonly Config<GatewaySpec>[], labels: Labels): Config<GatewaySpec>[] {
-  return gateways.filter((g) => isSubset(g.spec.selector, labels));
+/**
+ * The Service targets of a Gateway bound to Services (one converted from the Gateway API: the
+ * `internal.istio.io/gateway-service` annotation), by Gateway; a Gateway absent from it selects pods by labels.
+ */
+export type BoundTargets = ReadonlyMap<Config<GatewaySpec>, readonly ServiceTarget[]>;
+
+/**
+ * PushContext.mergeGateways' selection: a Gateway bound to Services applies when one of the proxy's Service targets is
+ * of those hostnames and in the Gateway's namespace (and then only those targets translate its ports); any other
+ * Gateway when its selector is a subset of the proxy labels (empty selector: every gateway proxy).
+ */
+export function selectGateways(
+  gateways: readonly Config<GatewaySpec>[],
+  labels: Labels,
+  targets: readonly ServiceTarget[],
+): { selected: Config<GatewaySpec>[]; bound: BoundTargets } {
+  const selected: Config<GatewaySpec>[] = [];
+  const bound = new Map<Config<GatewaySpec>, readonly ServiceTarget[]>();
+  for (const g of gateways) {
+    const services = g.annotations[GATEWAY_SERVICE_ANNOTATION];
+    if (services === undefined) {
+      if (isSubset(g.spec.selector, labels)) selected.push(g);
+      continue;
+    }
+    const known = new Set(services.split(','));
+    const mine = targets.filter((t) => known.has(t.hostname) && t.namespace === g.namespace);
+    if (mine.length === 0) continue;
+    selected.push(g);
+    bound.set(g, mine);
+  }
+  return { selected, bound };
 }
 
 function sanitizeServerHosts(hosts: readonly string[], namespace: string): string[] {
@@ -82,15 +112,17 @@ function sanitizeServerHosts(hosts: readonly string[], namespace: string): strin
 }
 
 /**
- * resolvePorts in legacy selector mode: the first Service target (creation order) whose service port
- * equals the server port gives its targetPort; with no match the Gateway port is used as-is.
+ * resolvePorts. In legacy selector mode the first Service target (creation order) whose service port equals the
+ * server port gives its targetPort; with no match the Gateway port is used as-is. A Gateway bound to Services takes
+ * every target port of that service port, and none when the Service lacks it (the server is then a no-op).
  */
-function resolvePort(number: number, targets: readonly ServiceTarget[]): number {
+function resolvePorts(number: number, targets: readonly ServiceTarget[], legacy: boolean): number[] {
+  if (!legacy) return [...new Set(targets.filter((t) => t.port === number).map((t) => t.targetPort))];
   for (const t of targets) {
     if (t.disableTranslation) continue;
-    if (t.port === number) return t.targetPort;
+    if (t.port === number) return [t.targetPort];
   }
-  return number;
+  return [number];
 }
 
 function isPassthrough(s: Server): boolean {
@@ -127,7 +159,7 @@ function canMergeProtocols(current: Protocol, p: Protocol): boolean {
  * mergeGateways for the HTTP/HTTPS/TCP/TLS rules. Gateways must come sorted by creation time, name,
  * namespace: the first server on a port wins conflicts.
  */
-export function mergeGateways(gateways: readonly Config<GatewaySpec>[], targets: readonly ServiceTarget[]): MergedGateway {
+export function mergeGateways(gateways: readonly Config<GatewaySpec>[], targets: readonly ServiceTarget[], bound: BoundTargets = new Map()): MergedGateway {
   const gatewayPorts = new Set<number>();
   const nonPlainTextBinds = new Map<number, Set<string>>();
   const merged = new Map<string, MergedServers>();
@@ -146,10 +178,7 @@ export function mergeGateways(gateways: readonly Config<GatewaySpec>[], targets:
 
   for (const gw of gateways) {
     const gatewayName = `${gw.namespace}/${gw.name}`;
-    (gw.spec.servers ?? []).forEach((raw, index) => {
-      const server: Server = { ...raw, hosts: sanitizeServerHosts(raw.hosts, gw.namespace) };
-      const protocol = parseProtocol(server.port.protocol);
-      const resolvedPort = resolvePort(server.port.number, targets);
+    const addServer = (server: Server, protocol: Protocol, resolvedPort: number, index: number): void => {
       const gs: GatewayServer = { server, protocol, gatewayName, gateway: gw, index, resolvedPort };
       const reject = (reason: string): void => {
         rejected.push({ gateway: gw, index, reason });
@@ -232,6 +261,13 @@ export function mergeGateways(gateways: readonly Config<GatewaySpec>[], targets:
         merged.set(serverPortKey(sp), { serverPort: sp, servers: [gs], routeName: '' });
         serverPorts.push(sp);
       } else existing.servers.push(gs);
+    };
+    const boundTargets = bound.get(gw);
+    (gw.spec.servers ?? []).forEach((raw, index) => {
+      const server: Server = { ...raw, hosts: sanitizeServerHosts(raw.hosts, gw.namespace) };
+      const protocol = parseProtocol(server.port.protocol);
+      for (const resolvedPort of resolvePorts(server.port.number, boundTargets ?? targets, boundTargets === undefined))
+        addServer(server, protocol, resolvedPort, index);
     });
   }
   return { serverPorts, merged, serversByRouteName, rejected };

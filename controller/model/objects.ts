@@ -3,7 +3,12 @@ const ISTIO_KINDS = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEnt
 /** Istio kinds charts/base serves that meshgate does not implement: watched only to mark them (kube/status.ts). */
 export const NOT_HONOURED_KINDS = ['EnvoyFilter', 'Sidecar', 'WorkloadEntry', 'WorkloadGroup', 'ProxyConfig', 'WasmPlugin', 'TrafficExtension'] as const;
 const CORE_KINDS = ['Service', 'EndpointSlice', 'Endpoints', 'Pod', 'Secret'] as const;
-export const KINDS = [...ISTIO_KINDS, ...NOT_HONOURED_KINDS, ...CORE_KINDS] as const;
+/**
+ * Kubernetes Gateway API kinds (gateway.networking.k8s.io). Its Gateway is stored as `KubernetesGateway` (istiod's
+ * name for it) so that it never collides with an Istio Gateway of the same namespace and name.
+ */
+export const GATEWAY_API_KINDS = ['GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'ReferenceGrant'] as const;
+export const KINDS = [...ISTIO_KINDS, ...NOT_HONOURED_KINDS, ...CORE_KINDS, ...GATEWAY_API_KINDS] as const;
 export type Kind = (typeof KINDS)[number];
 
 export function isKind(k: unknown): k is Kind {
@@ -41,3 +46,8 @@ export interface StoredObject {
 }
 
 export const objectKey = (kind: string, namespace: string | undefined, name: string): string => `${kind}/${namespace ?? ''}/${name}`;
+
+/** The store kind of a document: `KubernetesGateway` for a Gateway API Gateway, else its own kind. */
+export function storeKind(apiVersion: unknown, kind: unknown): unknown {
+  return kind === 'Gateway' && typeof apiVersion === 'string' && apiVersion.startsWith('gateway.networking.k8s.io/') ? 'KubernetesGateway' : kind;
+}

@@ -27,6 +27,7 @@ import {
   serviceEntryToModel,
 } from './services.ts';
 import { visibleTo } from './exports.ts';
+import { convertGatewayApi } from './gateway-api.ts';
 import { isSubset } from './labels.ts';
 import { kubePortProtocol } from './protocol.ts';
 import type { KubeServiceSpec } from './kube-types.ts';
@@ -254,6 +255,7 @@ function serviceTargets(snapshot: StoreSnapshot, identity: GatewayIdentity, pods
       seen.add(key);
       out.push({
         serviceName: meta.name,
+        namespace: meta.namespace,
         creationTimestamp: meta.creationTimestamp,
         hostname: `${meta.name}.${meta.namespace}.svc.cluster.local`,
         port: p.port,
@@ -349,8 +351,17 @@ export function buildPushContext(
   previousTelemetries: ReadonlyMap<string, TelemetryConfig> = new Map(),
 ): PushContext {
   const errors: ValidationError[] = [];
-  const gateways = validated<GatewaySpec>(snapshot.byKind('Gateway'), (o) => validateGateway(o.obj.metadata.name, o.obj.spec), errors);
-  const vsConfigs = validated<VirtualServiceSpec>(snapshot.byKind('VirtualService'), (o) => validateVirtualService(o.obj.spec), errors);
+  // Gateway API objects become Gateways and VirtualServices beside the Istio ones, as istiod's gateway controller does.
+  const gatewayApi = convertGatewayApi(snapshot);
+  errors.push(...gatewayApi.errors);
+  const gateways = [
+    ...validated<GatewaySpec>(snapshot.byKind('Gateway'), (o) => validateGateway(o.obj.metadata.name, o.obj.spec), errors),
+    ...gatewayApi.gateways,
+  ].sort(compareByCreation);
+  const vsConfigs = [
+    ...validated<VirtualServiceSpec>(snapshot.byKind('VirtualService'), (o) => validateVirtualService(o.obj.spec), errors),
+    ...gatewayApi.virtualServices,
+  ].sort(compareByCreation);
   const drConfigs = validated<DestinationRuleSpec>(snapshot.byKind('DestinationRule'), (o) => validateDestinationRule(o.obj.spec), errors);
   const seConfigs = validated<ServiceEntrySpec>(snapshot.byKind('ServiceEntry'), (o) => validateServiceEntry(o.obj.spec), errors);
   const authorizationPolicies = validAuthorizationPolicies(snapshot.byKind('AuthorizationPolicy'), errors);
@@ -359,7 +370,8 @@ export function buildPushContext(
 
   const pods = indexPods(snapshot.byKind('Pod'));
   const targets = serviceTargets(snapshot, identity, pods);
-  const merged = mergeGateways(selectGateways(gateways, identity.labels), targets);
+  const { selected, bound } = selectGateways(gateways, identity.labels, targets);
+  const merged = mergeGateways(selected, targets, bound);
   for (const r of merged.rejected) {
     errors.push({
       kind: 'Gateway',

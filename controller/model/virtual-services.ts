@@ -4,11 +4,14 @@ import type { Config } from './config.ts';
 import { compareByCreation } from './config.ts';
 import type { Destination, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualServiceSpec } from './istio-types.ts';
 import { resolveGatewayName, resolveShortName } from './host.ts';
+import { ROUTE_SEMANTICS_ANNOTATION } from './gateway-api.ts';
 
 /** A VirtualService with short names resolved: hosts, destinations, mirrors and gateway names. */
 export type VirtualServiceConfig = Config<VirtualServiceSpec> & {
   /** Resolved `gateways` ( `["mesh"]` when empty: sidecars only, never a gateway). */
   gatewayNames: readonly string[];
+  /** Converted from a Gateway API route: built with its semantics (model.UseGatewaySemantics). */
+  gatewaySemantics: boolean;
 };
 
 function resolveDestination(d: Destination, ns: string): Destination {
@@ -43,7 +46,7 @@ export function resolveVirtualService(c: Config<VirtualServiceSpec>): VirtualSer
     }
   }
   const gatewayNames = spec.gateways?.length ? spec.gateways.map((g) => resolveGatewayName(g, ns)) : ['mesh'];
-  return { ...c, spec: resolved, gatewayNames };
+  return { ...c, spec: resolved, gatewayNames, gatewaySemantics: c.annotations[ROUTE_SEMANTICS_ANNOTATION] === 'gateway' };
 }
 
 /**
@@ -55,11 +58,14 @@ export function virtualServicesForGateway(all: readonly VirtualServiceConfig[], 
   const priv: VirtualServiceConfig[] = [];
   const exported: VirtualServiceConfig[] = [];
   const pub: VirtualServiceConfig[] = [];
+  const pubOwn: VirtualServiceConfig[] = [];
   for (const vs of all) {
     if (!vs.gatewayNames.includes(gatewayName)) continue;
     const exportTo = vs.spec.exportTo?.length ? vs.spec.exportTo : ['*'];
     if (exportTo.includes('*')) {
-      pub.push(vs);
+      // Same-namespace Gateway API routes come first among the public ones (the "consumer override" preference).
+      if (vs.gatewaySemantics && vs.namespace === proxyNamespace) pubOwn.push(vs);
+      else pub.push(vs);
       continue;
     }
     if (exportTo.includes('~')) continue;
@@ -68,8 +74,8 @@ export function virtualServicesForGateway(all: readonly VirtualServiceConfig[], 
     if (vs.namespace === proxyNamespace) priv.push(vs);
     else exported.push(vs);
   }
-  for (const l of [priv, exported, pub]) l.sort(compareByCreation);
-  return [...priv, ...exported, ...pub];
+  for (const l of [priv, exported, pubOwn, pub]) l.sort(compareByCreation);
+  return [...priv, ...exported, ...pubOwn, ...pub];
 }
 
 // ---- delegation (virtualservice_controller.go mergeVirtualServices, virtualservice.go MergeHTTPRoutes) ----

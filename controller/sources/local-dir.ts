@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import type { ObjectStore } from '../model/store.ts';
-import { isKind, KINDS, type KubeObject, type StoredObject } from '../model/objects.ts';
+import { isKind, KINDS, type KubeObject, type StoredObject, storeKind } from '../model/objects.ts';
 import type { ErrorReporter, ValidationError } from '../model/validation.ts';
 
 export interface LocalDirSourceOptions {
@@ -62,7 +62,8 @@ function addDocument(value: unknown, file: string, doc: number, out: ParsedFile)
     for (const item of o.items) addDocument(item, file, doc, out);
     return;
   }
-  if (!isKind(o.kind)) {
+  const kind = storeKind(o.apiVersion, o.kind);
+  if (!isKind(kind)) {
     out.errors.push(fileError(file, `unknown kind ${JSON.stringify(o.kind)}: skipped (meshgate reads ${KINDS.join(', ')})`, doc, o));
     return;
   }
@@ -76,7 +77,7 @@ function addDocument(value: unknown, file: string, doc: number, out: ParsedFile)
   }
   // As `kubectl apply` without -n: objects without a namespace land in `default`.
   const obj = { ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? 'default' } } as KubeObject;
-  out.objects.push({ kind: o.kind, obj, origin: { file: doc === 0 ? file : `${file}#${doc}` } });
+  out.objects.push({ kind, obj, origin: { file: doc === 0 ? file : `${file}#${doc}` } });
 }
 
 export function parseConfigFile(text: string, file: string): ParsedFile {

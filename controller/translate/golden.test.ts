@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ObjectStore } from '../model/store.ts';
-import { isKind, type KubeObject } from '../model/objects.ts';
+import { isKind, type KubeObject, storeKind } from '../model/objects.ts';
 import { formatError } from '../model/validation.ts';
 import type { GatewayIdentity } from '../xds/snapshot.ts';
 import { normalizeJson } from '../../xds/protos.ts';
@@ -44,9 +44,10 @@ function load(file: string): Input {
       identity = o.identity;
       return;
     }
-    if (!isKind(o.kind)) throw new Error(`${file} document ${i}: unknown kind ${String(o.kind)}`);
+    const kind = storeKind(o.apiVersion, o.kind);
+    if (!isKind(kind)) throw new Error(`${file} document ${i}: unknown kind ${String(o.kind)}`);
     o.metadata.namespace ??= 'default';
-    store.upsert(o.kind, o, { file: `${file.split('/').pop()}#${i}` });
+    store.upsert(kind, o, { file: `${file.split('/').pop()}#${i}` });
   });
   identity ??= { namespace: 'istio-system', podName: 'istio-ingressgateway-0', labels: { istio: 'ingressgateway' } };
   return { identity, store, mesh };

@@ -118,10 +118,15 @@ function weightedCluster(ctx: RouteContext, d: HTTPRouteDestination, vsNs: strin
 
 function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, route: Route, authorityIn: string): RouteAction {
   const action: RouteAction = {};
+  // Gateway API: a backend that does not resolve answers 500, not 503.
+  if (vs.gatewaySemantics) action.cluster_not_found_response_code = 'INTERNAL_SERVER_ERROR';
   let authority = authorityIn;
   if (r.rewrite) {
     if (r.rewrite.uriRegexRewrite?.match !== undefined) {
       action.regex_rewrite = { pattern: { regex: r.rewrite.uriRegexRewrite.match }, substitution: r.rewrite.uriRegexRewrite.rewrite ?? '' };
+    } else if (r.rewrite.uri === '/' && vs.gatewaySemantics) {
+      // ReplacePrefixMatch `/`: the matched prefix is removed, keeping a `/` when nothing is left.
+      action.regex_rewrite = { pattern: { regex: `^${quoteMeta(route.match?.path_separated_prefix ?? '')}(/?)(.*)` }, substitution: '/\\2' };
     } else if (r.rewrite.uri) action.prefix_rewrite = r.rewrite.uri;
     if (r.rewrite.authority) authority = r.rewrite.authority;
   }
@@ -175,6 +180,11 @@ function routeAction(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRoute, 
   return action;
 }
 
+/** Go's regexp.QuoteMeta. */
+function quoteMeta(s: string): string {
+  return s.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
+}
+
 /** GetRouteOperation: `<host>:<port><path>` for one outbound cluster, else `<vsName>:<listenPort><path>`. */
 function decoratorOperation(route: Route, vsName: string, listenPort: number): string {
   const m = route.match;
@@ -194,7 +204,7 @@ function translateRoute(ctx: RouteContext, vs: VirtualServiceConfig, r: HTTPRout
   const out: Route = {};
   const name = (r.name ?? '') + (match?.name ? `.${match.name}` : '');
   if (name) out.name = name;
-  out.match = routeMatch(match);
+  out.match = routeMatch(match, vs.gatewaySemantics);
   out.metadata = { filter_metadata: { istio: { config: configPath('virtual-service', vs.namespace, vs.name) } } };
   if (match?.statPrefix) out.stat_prefix = match.statPrefix;
   let authority = '';

@@ -63,11 +63,15 @@ function claimMatcher(claims: readonly string[], m: StringMatch | undefined, inv
   return invert ? { ...out, invert: true } : out;
 }
 
-/** TranslateRouteMatch: a route without a match block gets `prefix: /` alone (case_sensitive left at Envoy's default, true). */
-export function routeMatch(match: HTTPMatchRequest | undefined): envoy.config.route.v3.RouteMatch {
+/**
+ * TranslateRouteMatch: a route without a match block gets `prefix: /` alone (case_sensitive left at Envoy's default,
+ * true). With Gateway API semantics a prefix other than `/` matches whole path segments (path_separated_prefix).
+ */
+export function routeMatch(match: HTTPMatchRequest | undefined, gatewaySemantics = false): envoy.config.route.v3.RouteMatch {
   if (!match) return { prefix: '/' };
   const out: envoy.config.route.v3.RouteMatch = {};
   if (match.uri?.exact !== undefined) out.path = match.uri.exact;
+  else if (match.uri?.prefix !== undefined && gatewaySemantics && match.uri.prefix !== '/') out.path_separated_prefix = match.uri.prefix.replace(/\/$/, '');
   else if (match.uri?.prefix !== undefined) out.prefix = match.uri.prefix;
   else if (match.uri?.regex !== undefined) out.safe_regex = { regex: match.uri.regex };
   else out.prefix = '/';

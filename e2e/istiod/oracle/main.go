@@ -16,7 +16,8 @@
 // it names that the input lacks is added; a gateway Pod with --labels and --ip is added when the input has
 // none in --namespace; EndpointSlices are created after everything else, and the output is read once the
 // endpoints stop changing. A meshgate golden file's `kind: Identity` and `kind: MeshConfig` documents are
-// skipped (use the flags: --mesh takes the mesh config as a file).
+// skipped (use the flags: --mesh takes the mesh config as a file). Gateway API objects (gateway.networking.k8s.io) go
+// to the fake API server, where istiod's gateway controller converts them (its builtin `istio` GatewayClass needs no object).
 package main
 
 import (
@@ -179,6 +180,10 @@ var kubeKind = map[string]bool{
 	"v1/ConfigMap": true, "discovery.k8s.io/v1/EndpointSlice": true,
 }
 
+// Gateway API objects (GatewayClass, Gateway, HTTPRoute, ReferenceGrant, ...) are Kubernetes objects to istiod:
+// its gateway controller reads them from the API server and converts them to Istio Gateways and VirtualServices.
+const gatewayAPIGroup = "gateway.networking.k8s.io"
+
 type rejection struct {
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace"`
@@ -192,6 +197,8 @@ type input struct {
 	objects   []runtime.Object
 	endpoints []*corev1.Endpoints
 	rejected  []rejection
+	// gatewayAPI: the input has Gateway API objects.
+	gatewayAPI bool
 }
 
 func (in *input) add(o object) {
@@ -230,12 +237,13 @@ func (in *input) add(o object) {
 			}
 			in.configs = append(in.configs, c)
 		}
-	case kubeKind[apiVersion+"/"+kind]:
+	case kubeKind[apiVersion+"/"+kind] || group == gatewayAPIGroup:
 		obj, _, err := kubelib.IstioCodec.UniversalDeserializer().Decode(js, nil, nil)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "istiod-oracle: %s: %v: skipped\n", o.where, err)
 			return
 		}
+		in.gatewayAPI = in.gatewayAPI || group == gatewayAPIGroup
 		switch v := obj.(type) {
 		case *corev1.Endpoints:
 			in.endpoints = append(in.endpoints, v)
@@ -481,12 +489,27 @@ func main() {
 		ConfigNamespace: *namespace, DNSDomain: *namespace + ".svc.cluster.local", Labels: labels,
 		Metadata: meta,
 	})
-	if len(slices) > 0 {
+	if len(slices) > 0 || in.gatewayAPI {
+		// The gateway controller converts Gateway API objects asynchronously (krt) once the first push context
+		// exists, and the conversion's pushes follow; read once the output stops changing.
 		last, stable := "", 0
 		for i := 0; i < 300 && stable < 10; i++ {
 			time.Sleep(30 * time.Millisecond)
 			s.EnsureSynced(t)
-			if cur := fmt.Sprint(s.Endpoints(proxy)); cur == last {
+			cur := ""
+			if len(slices) > 0 {
+				cur = fmt.Sprint(s.Endpoints(proxy))
+			}
+			if in.gatewayAPI {
+				ls := s.Listeners(proxy)
+				for _, l := range ls {
+					cur += string(marshal(protojson.MarshalOptions{}, l))
+				}
+				for _, r := range s.RoutesFromListeners(proxy, ls) {
+					cur += string(marshal(protojson.MarshalOptions{}, r))
+				}
+			}
+			if cur == last {
 				stable++
 			} else {
 				last, stable = cur, 0
