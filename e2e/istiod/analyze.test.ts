@@ -125,6 +125,19 @@ const cases: { name: string; yaml: string; expectCodes: string[] }[] = [
   },
 ];
 
+// Objects istiod refuses, one problem each: IST0106 with istiod's message.
+for (const [name, yaml] of [
+  ['a Gateway port out of range', GATEWAY('gp', `  - port: {number: 70000, name: http, protocol: HTTP}\n    hosts: [a.example.com]`)],
+  ['an HTTPS server without TLS settings', GATEWAY('tls', `  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]`)],
+  ['negative retry attempts', VS('rt', `  hosts: [a.example.com]\n  http:\n  - route: [{destination: {host: shop}}]\n    retries: {attempts: -1}`)],
+  [
+    'a ServiceEntry without hosts',
+    `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: se, namespace: default}\nspec:\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: DNS\n---\n`,
+  ],
+] as const) {
+  cases.push({ name: `refused: ${name}`, yaml: WORKLOAD + SERVICE + yaml, expectCodes: ['IST0106'] });
+}
+
 /** A binary from $<env>, else built (or found in the cache) by <script>, whose progress goes to stderr. */
 function built(env: string, script: string): string {
   const fromEnv = process.env[env];
