@@ -5,6 +5,7 @@
 #      e2e/prometheus/build.sh Prometheus, for prometheus.test.ts (cached; needs Go on a cold machine unless
 #                              $PROMETHEUS names a binary)
 #      e2e/otelcol/build.sh    the OpenTelemetry Collector, for tracing.test.ts (likewise, or $OTELCOL)
+#      e2e/istiod/istioctl.sh  istioctl, for validate.test.ts (likewise, or $ISTIOCTL)
 #   3. node --test 'e2e/kube/**/*.test.ts', one file at a time (each gateway pod binds the chart's fixed
 #      ports 8080, 8443, 15000, 15020, 15021, 15090 (xDS: a Unix socket), as a pod does in its own network namespace),
 #      inside e2e/kube/netns.sh: a private network and PID namespace, so pods get 10.244.x.y addresses,
@@ -31,6 +32,9 @@ export PROMETHEUS
 # Built before entering the private network namespace, which has no route to the Go module proxy.
 OTELCOL="${OTELCOL:-$(bash e2e/otelcol/build.sh | tail -1)}"
 export OTELCOL
+# istioctl (the fidelity oracle's Istio commit), which validate.test.ts compares `meshgate validate` with; likewise.
+ISTIOCTL="${ISTIOCTL:-$(bash e2e/istiod/istioctl.sh | tail -1)}"
+export ISTIOCTL
 
 # The project's Node.js 24 (the `node` devDependency, as under `npm run`), else a node on PATH.
 node_bin="$PWD/node_modules/.bin/node"
