@@ -125,6 +125,19 @@ test('the first load reads nested directories; ignored file types and dot files 
   assert.deepEqual(names(store), ['Gateway/default/gw']);
 });
 
+test('an EnvoyFilter (a kind meshgate does not implement) is reported and not loaded; the rest is', async () => {
+  const dir = tempDir();
+  writeFileSync(
+    join(dir, 'all.yaml'),
+    `${GW}---\napiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: lua, namespace: istio-system}\nspec: {}\n`,
+  );
+  const { store, errors } = await start(dir);
+  assert.deepEqual(names(store), ['Gateway/default/gw']);
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.equal(errors[0]?.message, 'EnvoyFilter is not implemented by meshgate: this gateway ignores it (docs/install.md#crds)');
+  assert.equal(errors[0]?.origin.file, `${join(dir, 'all.yaml')}#1`);
+});
+
 test('edits, new files and deletions are applied within a second, in one store change each', async () => {
   const dir = tempDir();
   writeFileSync(join(dir, 'gw.yaml'), GW);

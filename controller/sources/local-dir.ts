@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import type { ObjectStore } from '../model/store.ts';
-import { isKind, KINDS, type KubeObject, type StoredObject, storeKind } from '../model/objects.ts';
+import { isKind, KINDS, NOT_HONOURED_KINDS, type KubeObject, type StoredObject, storeKind } from '../model/objects.ts';
 import type { ErrorReporter, ValidationError } from '../model/validation.ts';
 
 export interface LocalDirSourceOptions {
@@ -293,10 +293,12 @@ function warnSkippedEntries(log: Logger, special: ReadonlyMap<string, string>, w
   }
 }
 
+const notHonoured: ReadonlySet<string> = new Set(NOT_HONOURED_KINDS);
+
 /**
  * Every file's objects, in path order (parsing the files whose text changed), with the files' errors and
  * one for each object defined again in a later file (the later definition wins, as a later
- * `kubectl apply` would).
+ * `kubectl apply` would). Objects of the Istio kinds meshgate does not implement are reported and left out.
  */
 function collectObjects(files: ReadonlyMap<string, FileEntry>): { objects: StoredObject[]; errors: ValidationError[] } {
   const objects: StoredObject[] = [];
@@ -313,6 +315,17 @@ function collectObjects(files: ReadonlyMap<string, FileEntry>): { objects: Store
     const parsed = f.parsed;
     errors.push(...parsed.errors);
     for (const s of parsed.objects) {
+      // Parsed (meshgate validate reports them its own way) but not loaded: there is no status to mark them with here.
+      if (notHonoured.has(s.kind)) {
+        errors.push({
+          kind: s.kind,
+          namespace: s.obj.metadata.namespace ?? '',
+          name: s.obj.metadata.name,
+          origin: s.origin,
+          message: `${s.kind} is not implemented by meshgate: this gateway ignores it (docs/install.md#crds)`,
+        });
+        continue;
+      }
       const key = `${s.kind}/${s.obj.metadata.namespace}/${s.obj.metadata.name}`;
       const first = keys.get(key);
       if (first) {
