@@ -152,7 +152,10 @@ export function startKubeSource(o: KubeSourceOptions): KubeSource {
   for (const r of reflectors) r.start();
   const started = Date.now();
   const synced = Promise.all(required.map((r) => r.synced)).then(() => {
-    log.info({ reflectors: reflectors.length, namespaces: limited ?? 'all', ms: Date.now() - started }, 'initial list of every watched kind is in the store');
+    log.info(
+      { reflectors: required.length, optional: reflectors.length - required.length, namespaces: limited ?? 'all', ms: Date.now() - started },
+      'initial list of every watched kind is in the store (the kinds meshgate does not implement may follow)',
+    );
   });
   log.info({ server: client.server, namespaces: limited ?? 'all', secretsNamespace: o.podNamespace }, 'watching the Kubernetes API');
 
