@@ -150,14 +150,16 @@ spec:
     host: string,
     path: string,
     headers: [string, string][],
-  ): Promise<{ live: Explained; offline: Explained; liveCode: number; text: string }> {
+  ): Promise<{ live: Explained; offline: Explained; liveCode: number; text: string; outputs: string }> {
     const req = ['--host', host, '--path', path, ...headers.flatMap(([k, v]) => ['--header', `${k}=${v}`])];
     const live = await run(['--admin', `http://127.0.0.1:${gw.admin}`, ...req, '-o', 'json']);
     const offline = await run(['--config', gw.dir, '--mesh-config', meshFile, ...req, '-o', 'json']);
     const text = await run(['--admin', `http://127.0.0.1:${gw.admin}`, ...req]);
-    assert.equal(text.code, live.code, text.stderr);
-    assert.equal(offline.code, live.code, offline.stderr);
-    return { live: JSON.parse(live.stdout) as Explained, offline: JSON.parse(offline.stdout) as Explained, liveCode: live.code, text: text.stdout };
+    // Everything explain printed, for the failure messages.
+    const outputs = [live, offline, text].map((r) => `exit ${r.code}\n${r.stdout}${r.stderr}`).join('\n---\n');
+    assert.equal(text.code, live.code, outputs);
+    assert.equal(offline.code, live.code, outputs);
+    return { live: JSON.parse(live.stdout) as Explained, offline: JSON.parse(offline.stdout) as Explained, liveCode: live.code, text: text.stdout, outputs };
   }
 
   const cases: {
@@ -205,39 +207,42 @@ spec:
     test(`${c.name}: explain (live and offline) names the route and cluster of the access log`, async () => {
       const agent = `e2e-explain-${c.path}-${c.host}`;
       const log = await send(c.host, c.path, c.headers ?? [], agent);
-      assert.equal(log.response_code, c.code);
-      const { live, offline, liveCode, text } = await explainBoth(c.host, c.path, c.headers ?? []);
+      assert.equal(log.response_code, c.code, JSON.stringify(log));
+      const { live, offline, liveCode, text, outputs } = await explainBoth(c.host, c.path, c.headers ?? []);
+      const ctx = `access log: ${JSON.stringify(log)}\n${outputs}`;
       // The access log's route and cluster, as explain names them.
-      assert.equal(live.route?.name ?? null, log.route_name ?? (live.route ? '' : null), `route: ${text}`);
-      assert.equal(c.route ?? null, log.route_name);
-      assert.equal(live.clusters[0]?.name ?? null, log.upstream_cluster, text);
-      assert.equal(c.cluster ?? null, log.upstream_cluster);
+      assert.equal(live.route?.name ?? null, log.route_name ?? (live.route ? '' : null), ctx);
+      assert.equal(c.route ?? null, log.route_name, ctx);
+      assert.equal(live.clusters[0]?.name ?? null, log.upstream_cluster, ctx);
+      assert.equal(c.cluster ?? null, log.upstream_cluster, ctx);
       if (c.code >= 400) {
-        assert.equal(live.status, c.code, text);
-        assert.equal(liveCode, 1);
-        assert.equal(live.served, false);
-        assert.match(live.why ?? '', c.why ?? /./, text);
-        assert.match(offline.why ?? '', c.offlineWhy ?? c.why ?? /./);
-        assert.match(text, new RegExp(`^result {10}${c.code} (route_not_found|no_healthy_upstream): `, 'm'));
+        assert.equal(live.status, c.code, ctx);
+        assert.equal(liveCode, 1, ctx);
+        assert.equal(live.served, false, ctx);
+        assert.match(live.why ?? '', c.why ?? /./, ctx);
+        assert.match(offline.why ?? '', c.offlineWhy ?? c.why ?? /./, ctx);
+        assert.match(text, new RegExp(`^result {10}${c.code} (route_not_found|no_healthy_upstream): `, 'm'), ctx);
       } else {
-        assert.equal(live.outcome, 'forwarded', text);
-        assert.equal(liveCode, 0);
+        assert.equal(live.outcome, 'forwarded', ctx);
+        assert.equal(liveCode, 0, ctx);
         assert.ok(
           live.clusters[0]?.endpoints.some((e) => e.usable && e.address === `127.0.0.1:${podPort}`),
-          text,
+          ctx,
         );
       }
       // The listener is found from the Gateway port (80), as a client outside would name it.
-      assert.deepEqual(live.listener, { name: `0.0.0.0_${gw.port}`, address: '0.0.0.0', port: gw.port, gatewayPort: 80 });
+      assert.deepEqual(live.listener, { name: `0.0.0.0_${gw.port}`, address: '0.0.0.0', port: gw.port, gatewayPort: 80 }, ctx);
       // Offline: the same listener, route and clusters.
-      assert.deepEqual(offline.listener, live.listener);
+      assert.deepEqual(offline.listener, live.listener, ctx);
       assert.deepEqual(
         [offline.route?.index, offline.route?.name, offline.outcome, offline.status],
         [live.route?.index, live.route?.name, live.outcome, live.status],
+        ctx,
       );
       assert.deepEqual(
         offline.clusters.map((x) => x.name),
         live.clusters.map((x) => x.name),
+        ctx,
       );
     });
   }
