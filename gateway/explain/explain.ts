@@ -136,7 +136,7 @@ export interface RouteActionExplanation {
   clusterHeader?: string;
 }
 
-export interface PolicyStep {
+interface PolicyStep {
   filter: 'rbac' | 'jwt_authn' | 'ext_authz';
   /** rbac: its decision for the request; the others are not evaluated (they need a token or a call). */
   result: 'allowed' | 'denied' | 'not evaluated';
