@@ -178,6 +178,24 @@ const cases: Case[] = [
     want: { code: 'IST0101', message: 'Referenced mirror host not found: "audit.ops.svc.cluster.local"' },
   },
   {
+    name: 'a route without a port to a Service with several: IST0112',
+    yaml:
+      BASE +
+      GATEWAY() +
+      `apiVersion: v1\nkind: Service\nmetadata: {name: multi, namespace: default}\nspec:\n  ports: [{name: http, port: 80}, {name: grpc, port: 9000}]\n---\n` +
+      VS(`  - route:\n    - destination:\n        host: multi #<-`),
+    want: {
+      code: 'IST0112',
+      message:
+        'This VirtualService routes to a service "multi" that exposes multiple ports [80 9000]. Specifying a port in the destination is required to disambiguate.',
+    },
+  },
+  {
+    name: 'a route to a port the Service does not have: IST0101 host:port',
+    yaml: BASE + GATEWAY() + VS(`  - route:\n    - destination:\n        host: shop\n        port:\n          number: 80 #<-`),
+    want: { code: 'IST0101', message: 'Referenced host:port not found: "shop:80"' },
+  },
+  {
     name: 'a host a wildcard ServiceEntry covers',
     yaml:
       BASE +

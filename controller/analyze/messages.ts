@@ -14,6 +14,7 @@ export interface MessageType {
 export const MESSAGES = {
   ReferencedResourceNotFound: { code: 'IST0101', level: 'Error' },
   SchemaValidationError: { code: 'IST0106', level: 'Error' },
+  VirtualServiceDestinationPortSelectorRequired: { code: 'IST0112', level: 'Error' },
   NoServerCertificateVerificationDestinationLevel: { code: 'IST0128', level: 'Warning' },
   NoServerCertificateVerificationPortLevel: { code: 'IST0129', level: 'Warning' },
   VirtualServiceUnreachableRule: { code: 'IST0130', level: 'Warning' },

@@ -68,6 +68,14 @@ describe('kubernetes: meshgate validate --kubeconfig', () => {
         selector: { istio: 'ingressgateway' },
       });
       await createService(kube, { name: 'shop', namespace: ns.app, ports: [{ name: 'http', port: 8000, targetPort: 8000 }] });
+      await createService(kube, {
+        name: 'multi',
+        namespace: ns.app,
+        ports: [
+          { name: 'http', port: 80, targetPort: 8080 },
+          { name: 'grpc', port: 9000, targetPort: 9000 },
+        ],
+      });
       const gw = (name: string, selector: Record<string, string>, servers: unknown[]): KubeObject => ({
         apiVersion: 'networking.istio.io/v1',
         kind: 'Gateway',
@@ -100,6 +108,12 @@ describe('kubernetes: meshgate validate --kubeconfig', () => {
         gw('garbage', { istio: 'ingressgateway' }, [https(['garbage.example.com'], 'garbage-cert')]),
         gw('nowhere', { app: 'nothing' }, [http(['nowhere.example.com'])]),
         vs(ns.app, 'shop-v2', { hosts: ['shop.example.com'], gateways: ['shop'], http: [{ route: [{ destination: { host: 'shop', subset: 'v2' } }] }] }),
+        vs(ns.app, 'multi', { hosts: ['multi.example.com'], gateways: ['mesh'], http: [{ route: [{ destination: { host: 'multi' } }] }] }),
+        vs(ns.app, 'badport', {
+          hosts: ['badport.example.com'],
+          gateways: ['mesh'],
+          http: [{ route: [{ destination: { host: 'shop', port: { number: 80 } } }] }],
+        }),
         vs(ns.app, 'typo', { hosts: ['copy.example.com'], gateways: ['shop-copy'], http: [{ route: [{ destination: { host: 'shopp' } }] }] }),
         vs(ns.bad, 'regex', {
           hosts: ['bad.example.com'],
@@ -136,8 +150,10 @@ describe('kubernetes: meshgate validate --kubeconfig', () => {
     assert.deepEqual(rows.map(line), [
       `Error [IST0101] (Gateway ${a}/nowhere) Referenced selector not found: "app=nothing"`,
       `Error [IST0101] (Gateway ${a}/shop) Referenced credentialName not found: "shop-cert"`,
+      `Error [IST0101] (VirtualService ${a}/badport) Referenced host:port not found: "shop:80"`,
       `Error [IST0101] (VirtualService ${a}/shop-v2) Referenced host+subset in destinationrule not found: "shop+v2"`,
       `Error [IST0101] (VirtualService ${a}/typo) Referenced host not found: "shopp"`,
+      `Error [IST0112] (VirtualService ${a}/multi) This VirtualService routes to a service "multi" that exposes multiple ports [80 9000]. Specifying a port in the destination is required to disambiguate.`,
       // istioctl's order: kind/name/namespace as one string, so shop-copy ('-') sorts before shop ('/').
       `Error [IST0145] (Gateway ${a}/shop-copy) Conflict with gateways ${a}/shop (workload selector istio=ingressgateway, port 80, hosts shop.example.com,copy.example.com).`,
       `Error [IST0145] (Gateway ${a}/shop) Conflict with gateways ${a}/shop-copy (workload selector istio=ingressgateway, port 80, hosts shop.example.com).`,
@@ -182,7 +198,7 @@ describe('kubernetes: meshgate validate --kubeconfig', () => {
         .map(line)
         .sort();
     assert.deepEqual(compared(ours), compared(theirs));
-    assert.equal(compared(ours).length, 10);
+    assert.equal(compared(ours).length, 12);
   });
 
   test('a namespace without mistakes: exit 0 and the success line', async () => {
