@@ -306,7 +306,7 @@ describe('RBAC', () => {
   const role = only<Role>(objects, 'Role');
   const sa = workload(objects).spec.template.spec.serviceAccountName;
 
-  test("the ClusterRole reads the Istio kinds (the seven it implements, and the seven it marks Unsupported), services, pods and endpointslices, writes core events and patches the Istio kinds' status", () => {
+  test("the ClusterRole reads the Istio kinds (the seven it implements, and the seven it marks Unsupported), the Gateway API kinds, services, pods and endpointslices, writes core events and patches the Istio kinds' status", () => {
     assert.deepEqual(
       ruleSet(clusterRole.rules),
       [
@@ -319,6 +319,7 @@ describe('RBAC', () => {
         'telemetry.istio.io/telemetries: get,list,watch',
         ...['envoyfilters', 'sidecars', 'workloadentries', 'workloadgroups', 'proxyconfigs'].map((r) => `networking.istio.io/${r}: get,list,watch`),
         ...['wasmplugins', 'trafficextensions'].map((r) => `extensions.istio.io/${r}: get,list,watch`),
+        ...['gatewayclasses', 'gateways', 'httproutes', 'referencegrants'].map((r) => `gateway.networking.k8s.io/${r}: get,list,watch`),
         'core/services: get,list,watch',
         'core/pods: get,list,watch',
         'discovery.k8s.io/endpointslices: get,list,watch',

@@ -57,7 +57,7 @@ const isGatewayApi = (o: StoredObject): boolean => o.obj.apiVersion.split('/')[0
 
 function problem(o: StoredObject, field: string, message: string): ValidationError {
   const m = metaOf(o);
-  return { kind: o.obj.kind, namespace: m.namespace, name: m.name, origin: o.origin, field, message };
+  return { kind: o.kind, namespace: m.namespace, name: m.name, origin: o.origin, field, message };
 }
 
 /** extractGatewayServices: the Services named by Hostname addresses, or the deployment istiod would create. */

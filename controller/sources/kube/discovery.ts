@@ -8,11 +8,19 @@ import { KubeApiError, type KubeClient } from './client.ts';
 export interface IstioGroup {
   group: string;
   versions: readonly string[];
+  /** How to install the CRDs, for the error when the API server serves none of the versions. */
+  install?: string;
 }
 
 export const NETWORKING: IstioGroup = { group: 'networking.istio.io', versions: ['v1', 'v1beta1', 'v1alpha3'] };
 export const SECURITY: IstioGroup = { group: 'security.istio.io', versions: ['v1', 'v1beta1'] };
 export const TELEMETRY: IstioGroup = { group: 'telemetry.istio.io', versions: ['v1', 'v1alpha1'] };
+/** The Kubernetes Gateway API (standard channel): ReferenceGrant is v1beta1 before Gateway API 1.5. */
+export const GATEWAY_API: IstioGroup = {
+  group: 'gateway.networking.k8s.io',
+  versions: ['v1', 'v1beta1'],
+  install: 'install the Gateway API standard CRDs if you use it (docs/gateway-api.md); the Istio API is served without them',
+};
 
 interface APIGroup {
   versions?: { version: string }[];
@@ -28,11 +36,13 @@ export class IstioDiscovery {
   private readonly log: Logger;
   readonly group: string;
   private readonly versions: readonly string[];
+  private readonly install: string;
   constructor(client: KubeClient, log: Logger, group: IstioGroup = NETWORKING) {
     this.client = client;
     this.log = log;
     this.group = group.group;
     this.versions = group.versions;
+    this.install = group.install ?? 'install the Istio CRDs, e.g. helm install meshgate-base charts/base';
   }
 
   invalidate(): void {
@@ -51,7 +61,7 @@ export class IstioDiscovery {
       throw new KubeApiError(
         404,
         'NotFound',
-        `${plural}.${this.group} is not served by the API server (versions ${this.versions.join(', ')} tried): install the Istio CRDs, e.g. helm install meshgate-base charts/base`,
+        `${plural}.${this.group} is not served by the API server (versions ${this.versions.join(', ')} tried): ${this.install}`,
       );
     }
     return v;

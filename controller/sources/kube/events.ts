@@ -103,7 +103,8 @@ export function createEventReporter(o: EventReporterOptions): EventReporter {
           metadata: { name: eventName, namespace: e.namespace },
           involvedObject: {
             apiVersion: obj?.apiVersion ?? DEFAULT_API_VERSION[e.kind] ?? 'v1',
-            kind: e.kind,
+            // The object's own kind: a Gateway API Gateway is stored (and reported) as KubernetesGateway.
+            kind: obj?.kind ?? e.kind,
             name: e.name,
             namespace: e.namespace,
             ...(obj?.metadata.uid ? { uid: obj.metadata.uid } : {}),

@@ -386,6 +386,26 @@ describe('kubernetes source', () => {
     }
   });
 
+  test('Gateway API kinds are read when their CRDs are served (optional: without them the source still syncs)', async () => {
+    const route: KubeObject = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'r', namespace: 'default' },
+      spec: { parentRefs: [{ name: 'gw' }] },
+    };
+    const served = { prefix: '/apis/gateway.networking.k8s.io/v1', plural: 'httproutes', kind: 'HTTPRoute', itemsTyped: true };
+    const { fake, store, begin } = await setup({
+      resources: [...CORE_RESOURCES, ...istioResources('v1'), ...securityResources('v1'), ...telemetryResources('v1'), served],
+    });
+    fake.apply(route);
+    const src = begin();
+    await src.synced;
+    await waitFor('the HTTPRoute in the store', () => names(store, 'HTTPRoute').includes('default/r'));
+    // Gateways and ReferenceGrants are not served by this fake: looked for, and no list of them holds back sync.
+    assert.ok(fake.requests.some((r) => r.path === '/apis/gateway.networking.k8s.io'));
+    assert.deepEqual(names(store, 'KubernetesGateway'), []);
+  });
+
   test('secrets are watched only in the gateway namespace, without token and Helm release types', async () => {
     const { fake, store, begin } = await setup();
     fake.apply(secret('istio-system', 'httpbin-credential', 'kubernetes.io/tls'));

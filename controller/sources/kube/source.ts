@@ -6,7 +6,8 @@
 //   - Secrets only in the gateway's own namespace, where Istio reads credentialName certificates, and not the
 //     types that never hold them (service-account tokens, Helm releases), as istiod's secret controller does;
 //   - the Istio kinds meshgate does not implement (EnvoyFilter, Sidecar, ...), only so that status.ts can mark
-//     them as not honoured: not part of `synced` (a cluster without their CRDs still gets a ready gateway).
+//     them as not honoured: not part of `synced` (a cluster without their CRDs still gets a ready gateway);
+//   - the Kubernetes Gateway API kinds (Gateway, HTTPRoute, ReferenceGrant, GatewayClass), optional the same way.
 // With --watch-namespaces the namespaced watches are limited to those namespaces plus the gateway's own
 // (its Service maps Gateway ports to listener ports, and its Pod carries the labels Gateways select on).
 import type { Logger } from 'pino';
@@ -14,7 +15,7 @@ import type { Registry } from 'prom-client';
 import type { Kind, KubeObject } from '../../model/objects.ts';
 import type { ObjectStore } from '../../model/store.ts';
 import { KubeClient, loadKubeConfig } from './client.ts';
-import { IstioDiscovery, NETWORKING, SECURITY, TELEMETRY, type IstioGroup } from './discovery.ts';
+import { GATEWAY_API, IstioDiscovery, NETWORKING, SECURITY, TELEMETRY, type IstioGroup } from './discovery.ts';
 import { kubeSourceMetrics, type KubeSourceMetrics } from './metrics.ts';
 import { Reflector, type ReflectorSpec, type ReflectorTiming } from './reflector.ts';
 
@@ -74,6 +75,13 @@ const NOT_HONOURED: { group: IstioGroup; plurals: Partial<Record<Kind, string>> 
   { group: { group: 'extensions.istio.io', versions: ['v1alpha1'] }, plurals: { WasmPlugin: 'wasmplugins', TrafficExtension: 'trafficextensions' } },
 ];
 
+/**
+ * Kubernetes Gateway API kinds (issue 19; docs/gateway-api.md). Optional like the kinds above: its CRDs are not part of
+ * Istio's base chart, and a cluster without them must serve the Istio API as before. GatewayClass is cluster-scoped:
+ * read only when the controller watches every namespace (the builtin `istio` class needs no object).
+ */
+const GATEWAY_API_PLURALS: Partial<Record<Kind, string>> = { KubernetesGateway: 'gateways', HTTPRoute: 'httproutes', ReferenceGrant: 'referencegrants' };
+
 const CORE_PATHS: Partial<Record<Kind, { prefix: string; plural: string }>> = {
   Service: { prefix: '/api/v1', plural: 'services' },
   EndpointSlice: { prefix: '/apis/discovery.k8s.io/v1', plural: 'endpointslices' },
@@ -107,7 +115,16 @@ export function startKubeSource(o: KubeSourceOptions): KubeSource {
   const specs: ReflectorSpec[] = [];
   const optional: ReflectorSpec[] = [];
   const notHonoured = NOT_HONOURED.map(({ group, plurals }) => ({ discovery: new IstioDiscovery(client, log, group), plurals }));
+  const gatewayApi = new IstioDiscovery(client, log, GATEWAY_API);
+  const gatewayApiSpec = (kind: Kind, plural: string, ns: string | undefined): ReflectorSpec => ({
+    kind,
+    ...(ns ? { namespace: ns } : {}),
+    path: async () => `/apis/${gatewayApi.group}/${await gatewayApi.version(plural)}${nsPath(ns)}/${plural}`,
+    onNotFound: () => gatewayApi.invalidate(),
+  });
+  if (!limited) optional.push(gatewayApiSpec('GatewayClass', 'gatewayclasses', undefined));
   for (const ns of scopes) {
+    for (const [kind, plural] of Object.entries(GATEWAY_API_PLURALS) as [Kind, string][]) optional.push(gatewayApiSpec(kind, plural, ns));
     for (const { discovery, plurals } of notHonoured) {
       for (const [kind, plural] of Object.entries(plurals) as [Kind, string][]) {
         optional.push({

@@ -1,5 +1,5 @@
 // A small fake Kubernetes API server for unit tests of the list/watch loop: LIST with resourceVersion and
-// field selectors, WATCH with history replay, bookmarks and 410 Gone, discovery of the Istio API groups,
+// field selectors, WATCH with history replay, bookmarks and 410 Gone, discovery of the Istio API groups (and the Gateway API's),
 // Events, GET of one object and merge patches of its /status (resourceVersion precondition: 409), and knobs to misbehave (HTTP errors, clean watch ends, ERROR 410, hung watches, going down).
 // Only what the Kubernetes source uses; the e2e suite runs against a real kube-apiserver.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -268,9 +268,9 @@ export class FakeApiServer {
       f.times--;
       return this.status(res, f.status, f.status === 410 ? 'Expired' : 'InternalError', `injected failure ${f.status}`);
     }
-    const group = /^\/apis\/([a-z.]+\.istio\.io)$/.exec(url.pathname);
+    const group = /^\/apis\/([a-z.]+\.istio\.io|gateway\.networking\.k8s\.io)$/.exec(url.pathname);
     if (group) return this.discoveryGroup(res, group[1] ?? '');
-    const ver = /^\/apis\/([a-z.]+\.istio\.io)\/([^/]+)$/.exec(url.pathname);
+    const ver = /^\/apis\/([a-z.]+\.istio\.io|gateway\.networking\.k8s\.io)\/([^/]+)$/.exec(url.pathname);
     if (ver) return this.discoveryVersion(res, ver[1] ?? '', ver[2] ?? '');
     const ev = /^\/api\/v1\/namespaces\/([^/]+)\/events(?:\/([^/]+))?$/.exec(url.pathname);
     if (ev) return this.eventsApi(req.method ?? '', ev[1] ?? '', ev[2], body, res);
