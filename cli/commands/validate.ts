@@ -26,8 +26,8 @@ export const usage = `usage: meshgate validate [DIR | -f FILE ... | --kubeconfig
 Runs istiod's validation on every Istio object and the checks of 'istioctl analyze' that concern a gateway
 (a Gateway selecting no workload or with a port its Service lacks, a VirtualService bound to a missing
 Gateway or to hosts no server has, a route to a host without a Service or to a subset no DestinationRule
-defines, a credentialName Secret missing or invalid, conflicting Gateways, TLS without certificate
-verification, unreachable routes), plus meshgate's own (MG codes). Each finding: level, Istio's code and message, the object with the file:line of the
+defines, a credentialName Secret missing or invalid, conflicting Gateways or certificates, TLS without
+certificate verification, unreachable routes), plus meshgate's own (MG codes). Each finding: level, Istio's code and message, the object with the file:line of the
 offending field, and a hint. Nothing runs: no gateway, no network unless --kubeconfig.
 
 flags:

@@ -144,6 +144,25 @@ const cases: Case[] = [
       VS(ROUTE),
     want: { code: 'IST0145', message: 'Conflict with gateways default/shop (workload selector istio=ingressgateway, port 80, hosts shop.example.com).' },
   },
+  // duplicate-certificates.ts
+  {
+    name: 'two Gateways of one workload with one credentialName: IST0138 on each',
+    yaml:
+      BASE +
+      GATEWAY(`  - port: {number: 80, name: https, protocol: HTTPS}\n    hosts: [shop.example.com]\n    tls: {mode: SIMPLE, credentialName: shared}`).replace(
+        'name: shop, namespace: default}',
+        'name: shop, namespace: default} #<-',
+      ) +
+      GATEWAY(`  - port: {number: 80, name: https, protocol: HTTPS}\n    hosts: [api.example.com]\n    tls: {mode: SIMPLE, credentialName: shared}`).replace(
+        'name: shop,',
+        'name: api,',
+      ) +
+      `apiVersion: v1\nkind: Secret\nmetadata: {name: shared, namespace: istio-system}\nstringData: {tls.crt: x, tls.key: y}\n---\n`,
+    want: {
+      code: 'IST0138',
+      message: 'Duplicate certificate in multiple gateways [default/shop default/api] may cause 404s if clients re-use HTTP2 connections.',
+    },
+  },
   // virtual-service-gateways.ts
   {
     name: 'a VirtualService bound to a missing Gateway: IST0101 gateway (and IST0132)',

@@ -8,6 +8,7 @@ import type { PositionIndex } from '../sources/positions.ts';
 import { gatewayWorkloadFindings } from './gateway-workload.ts';
 import { gatewaySecretFindings } from './gateway-secrets.ts';
 import { conflictingGatewayFindings } from './conflicting-gateways.ts';
+import { duplicateCertificateFindings } from './duplicate-certificates.ts';
 import { virtualServiceGatewayFindings } from './virtual-service-gateways.ts';
 import { destinationSubsetFindings } from './destination-subsets.ts';
 import { destinationHostFindings } from './destination-hosts.ts';
@@ -19,6 +20,7 @@ const ANALYZERS: readonly ((ctx: AnalysisContext) => Finding[])[] = [
   gatewayWorkloadFindings,
   gatewaySecretFindings,
   conflictingGatewayFindings,
+  duplicateCertificateFindings,
   virtualServiceGatewayFindings,
   destinationHostFindings,
   destinationSubsetFindings,

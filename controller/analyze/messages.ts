@@ -20,6 +20,7 @@ export const MESSAGES = {
   VirtualServiceUnreachableRule: { code: 'IST0130', level: 'Warning' },
   VirtualServiceIneffectiveMatch: { code: 'IST0131', level: 'Info' },
   VirtualServiceHostNotFoundInGateway: { code: 'IST0132', level: 'Warning' },
+  GatewayDuplicateCertificate: { code: 'IST0138', level: 'Warning' },
   ConflictingGateways: { code: 'IST0145', level: 'Error' },
   InvalidGatewayCredential: { code: 'IST0161', level: 'Error' },
   GatewayPortNotDefinedOnService: { code: 'IST0162', level: 'Warning' },

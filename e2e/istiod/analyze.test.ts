@@ -99,6 +99,21 @@ const cases: { name: string; yaml: string; expectCodes: string[] }[] = [
   },
 
   {
+    name: 'two Gateways serving one certificate',
+    yaml:
+      WORKLOAD +
+      SERVICE +
+      ['shop', 'api']
+        .map((n) =>
+          GATEWAY(
+            n,
+            `  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [${n}.example.com]\n    tls: {mode: SIMPLE, serverCertificate: /etc/certs/tls.crt, privateKey: /etc/certs/tls.key}`,
+          ),
+        )
+        .join(''),
+    expectCodes: ['IST0138', 'IST0138'],
+  },
+  {
     name: 'DestinationRules originating TLS without a CA',
     yaml:
       WORKLOAD +
