@@ -60,12 +60,16 @@ function problem(o: StoredObject, field: string, message: string): ValidationErr
   return { kind: o.kind, namespace: m.namespace, name: m.name, origin: o.origin, field, message };
 }
 
-/** extractGatewayServices: the Services named by Hostname addresses, or the deployment istiod would create. */
+/**
+ * extractGatewayServices. A Gateway with no address, or one address of type IPAddress (the CRD's default type), is
+ * "managed": istiod deploys `<name>-<class>` for it and binds to that Service, which meshgate does not create (yet).
+ * Otherwise each Hostname address (a short name is a Service of the Gateway's namespace) names a Service to bind to.
+ */
 function gatewayServices(o: StoredObject, spec: KubernetesGatewaySpec, errors: ValidationError[]): string[] {
   const ns = metaOf(o).namespace;
   const addresses = spec.addresses ?? [];
-  if (!addresses.some((a) => a.type === undefined || a.type === 'Hostname')) {
-    // Automated deployment: istiod creates `<name>-<class>` and binds to it; meshgate does not create it (yet).
+  const only = addresses.length === 1 ? addresses[0] : undefined;
+  if (addresses.length === 0 || (only && (only.type === undefined || only.type === 'IPAddress'))) {
     return [`${o.obj.metadata.name}-${spec.gatewayClassName}.${ns}.svc.${DOMAIN_SUFFIX}`];
   }
   const out: string[] = [];
