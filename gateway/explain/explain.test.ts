@@ -429,8 +429,9 @@ test('every golden: for a request at each route’s path, explain takes the rout
     }
   }
   assert.ok(checked > 100, `only ${checked} requests checked`);
-  // An empty claim value (exact: '') does not survive the protos' JSON (the oneof's empty string is dropped), so the
-  // proxy rejects this golden's routes: explain says so as a configuration error rather than guess.
+  // An empty claim match (`"@request.auth.claims.role": {}`) becomes istiod's `string_match: {}`, a StringMatcher with
+  // no pattern, which Envoy's validation refuses (match_pattern is required) as the proxy does: explain says so as a
+  // configuration error rather than guess.
   assert.deepEqual(rejected, ['authn-claim-routes']);
 });
 
