@@ -33,7 +33,16 @@ const LIST = `{"apiVersion": "v1", "kind": "List", "items": [
 ]}
 `;
 
+// A Gateway API Gateway of the same namespace and name as an Istio one: stored (and located) as KubernetesGateway.
+const GWAPI = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: shop}
+spec:
+  gatewayClassName: istio
+`;
+
 const index = indexPositions([
+  { file: 'gwapi.yaml', text: GWAPI },
   { file: 'vs.yaml', text: VS },
   { file: 'list.json', text: LIST },
   { file: 'bad.yaml', text: 'kind: [\n' },
@@ -49,6 +58,11 @@ const cases: { name: string; at: [string, string, string, string?]; want: { file
   { name: 'an index past the end: the list', at: ['VirtualService', 'web', 'shop', 'spec.gateways[3]'], want: { file: 'vs.yaml', line: 9 } },
   { name: 'no namespace is default', at: ['Gateway', 'default', 'shop', 'spec.selector.istio'], want: { file: 'vs.yaml', line: 22 } },
   { name: 'a List item in JSON', at: ['Secret', 'istio-system', 'b', 'data["tls.crt"]'], want: { file: 'list.json', line: 4 } },
+  {
+    name: 'a Gateway API Gateway by its store kind',
+    at: ['KubernetesGateway', 'default', 'shop', 'spec.gatewayClassName'],
+    want: { file: 'gwapi.yaml', line: 5 },
+  },
   { name: 'an object not in the files', at: ['Gateway', 'web', 'shop'], want: undefined },
 ];
 

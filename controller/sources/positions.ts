@@ -1,8 +1,9 @@
 // Where each object of a set of YAML (or JSON) files is written, down to the line of one field: the
 // "file:line" that `meshgate validate` prints and that other tools can use to point at an Istio object.
-// Objects are keyed as the local source stores them (kind, namespace with `default` when unset, name),
-// `List` items included. Field paths are those of validation errors: `spec.http[0].match[1].uri.regex`.
+// Objects are keyed as the local source stores them (the store's kind, namespace with `default` when unset,
+// name), `List` items included. Field paths are those of validation errors: `spec.http[0].match[1].uri.regex`.
 import { LineCounter, type Node, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import { storeKind } from '../model/objects.ts';
 
 interface Position {
   file: string;
@@ -63,12 +64,14 @@ function lineInside(node: Node, path: readonly (string | number)[], lines: LineC
   return line;
 }
 
+/** The object's key as the store has it: its kind there (a Gateway API Gateway is a KubernetesGateway), namespace, name. */
 function kubeIdentity(value: unknown): { kind: string; namespace: string; name: string } | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  const o = value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-  if (typeof o.kind !== 'string' || typeof o.metadata?.name !== 'string') return undefined;
+  const o = value as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  const kind = storeKind(o.apiVersion, o.kind);
+  if (typeof kind !== 'string' || typeof o.metadata?.name !== 'string') return undefined;
   const ns = typeof o.metadata.namespace === 'string' ? o.metadata.namespace : 'default';
-  return { kind: o.kind, namespace: ns, name: o.metadata.name };
+  return { kind, namespace: ns, name: o.metadata.name };
 }
 
 /** Indexes the objects of `files` (text as read, path as it should be printed). Malformed documents are skipped. */
