@@ -1,7 +1,8 @@
 // `meshgate explain` in Kubernetes: through the admin port of the installed gateway pod (what `kubectl port-forward
 // <pod> 15000` gives a user), explain names the route, cluster and endpoint that real requests to the pod reach
 // (the cluster's upstream_rq_total in the pod's /stats moves with them), and says why the walkthrough's 404 and 503
-// happen: a host no virtual host takes, and a subset no pod has.
+// happen: a host no virtual host takes, and a subset no pod has. The admin route map (/routemap) of the same pod draws
+// the same listener, route, clusters and pod, with the subset cluster empty.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -138,5 +139,37 @@ describe('kubernetes: meshgate explain through the gateway pod’s admin port', 
     assert.equal(host.x.status, 404);
     assert.equal(host.x.why, `no virtual host of route configuration http.${PORT} takes host unknown.example.com (its domains: httpbin.example.com)`);
     assert.equal(await get('unknown.example.com', '/status/200'), 404);
+  });
+  test('the route map of the pod’s admin port: the listener, the routes, the clusters with the pod and the empty subset', async () => {
+    const page = await gw.adminGet('/routemap');
+    assert.match(page, /<title>[^<]*route map/i);
+    interface MapNode {
+      id: string;
+      kind: string;
+      name: string;
+      health?: string;
+      configDump: string;
+      explain: string;
+    }
+    const map = JSON.parse(await gw.adminGet('/routemap?format=json')) as { nodes: MapNode[]; edges: { from: string; to: string }[] };
+    const named = (kind: string, name: string): MapNode | undefined => map.nodes.find((n) => n.kind === kind && n.name === name);
+    const listener = named('listener', `0.0.0.0_${PORT}`);
+    assert.ok(listener, `listener 0.0.0.0_${PORT} in ${JSON.stringify(map.nodes.map((n) => `${n.kind}:${n.name}`))}`);
+    const main = `outbound|8000||httpbin.${s.ns.app}.svc.cluster.local`;
+    const subset = `outbound|8000|test-version|httpbin.${s.ns.app}.svc.cluster.local`;
+    assert.equal(named('cluster', main)?.health, 'healthy');
+    assert.equal(named('cluster', subset)?.health, 'empty');
+    const endpoint = map.nodes.find((n) => n.kind === 'endpoint' && n.name === podAddress);
+    assert.ok(endpoint, `endpoint ${podAddress}`);
+    const mainId = named('cluster', main)?.id;
+    assert.ok(
+      map.edges.some((e) => e.from === mainId && e.to === endpoint.id),
+      'the cluster is drawn to the pod',
+    );
+    // A route node's config_dump link opens its route configuration on the pod's admin port.
+    const routes = map.nodes.filter((n) => n.kind === 'route' && map.edges.some((e) => e.from === n.id && e.to === mainId));
+    assert.ok(routes.length > 0, 'a route leads to the httpbin cluster');
+    const fragment = await gw.adminGet(routes[0]?.configDump ?? '');
+    assert.match(fragment, /RoutesConfigDump/);
   });
 });
