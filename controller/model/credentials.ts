@@ -30,9 +30,19 @@ export interface CredentialIndex {
   ca(name: string): Lookup<string>;
 }
 
-/** A bare credentialName or `kubernetes://<name>`: the Secret name (other schemes are not Kubernetes Secrets). */
-function secretNameOf(credential: string): string | undefined {
+/** A Gateway API listener's certificateRef (credentials.ToKubernetesGatewayResource): `kubernetes-gateway://<ns>/<name>`. */
+export const KUBERNETES_GATEWAY_PREFIX = 'kubernetes-gateway://';
+
+/**
+ * A bare credentialName, `kubernetes://<name>`, or `kubernetes-gateway://<ns>/<name>` of the gateway's namespace: the
+ * Secret name (other schemes, and Secrets of other namespaces, are not read).
+ */
+function secretNameOf(credential: string, namespace: string): string | undefined {
   if (credential.startsWith(KUBERNETES_PREFIX)) return credential.slice(KUBERNETES_PREFIX.length);
+  if (credential.startsWith(KUBERNETES_GATEWAY_PREFIX)) {
+    const [ns, name] = credential.slice(KUBERNETES_GATEWAY_PREFIX.length).split('/', 2);
+    return ns === namespace ? name : undefined;
+  }
   if (credential.includes('://')) return undefined;
   return credential;
 }
@@ -92,8 +102,12 @@ export function indexCredentials(secrets: readonly StoredObject[], namespace: st
   };
   return {
     certificate(credential) {
-      const name = secretNameOf(credential);
-      if (name === undefined) return { ok: false, reason: `credential ${credential}: only Kubernetes Secrets (a name or kubernetes://<name>) are supported` };
+      const name = secretNameOf(credential, namespace);
+      if (name === undefined)
+        return {
+          ok: false,
+          reason: `credential ${credential}: only Kubernetes Secrets of the gateway's namespace (a name, kubernetes://<name> or kubernetes-gateway://<namespace>/<name>) are supported`,
+        };
       const s = byName.get(name);
       if (!s) return { ok: false, reason: missing(name) };
       const d = secretData(s);
@@ -106,8 +120,12 @@ export function indexCredentials(secrets: readonly StoredObject[], namespace: st
       return bad ? { ok: false, reason: bad, secret: s } : { ok: true, value: { cert, key }, secret: s };
     },
     ca(credential) {
-      const name = secretNameOf(credential);
-      if (name === undefined) return { ok: false, reason: `credential ${credential}: only Kubernetes Secrets (a name or kubernetes://<name>) are supported` };
+      const name = secretNameOf(credential, namespace);
+      if (name === undefined)
+        return {
+          ok: false,
+          reason: `credential ${credential}: only Kubernetes Secrets of the gateway's namespace (a name, kubernetes://<name> or kubernetes-gateway://<namespace>/<name>) are supported`,
+        };
       const base = name.endsWith(SDS_CA_SUFFIX) ? name.slice(0, -SDS_CA_SUFFIX.length) : name;
       const dedicated = byName.get(`${base}${SDS_CA_SUFFIX}`);
       if (dedicated) return caFrom(dedicated, `${base}${SDS_CA_SUFFIX}`);

@@ -18,12 +18,25 @@ interface LabelSelector {
   matchLabels?: Record<string, string>;
 }
 
+export interface SecretObjectReference {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+}
+
+interface ListenerTLSConfig {
+  mode?: 'Terminate' | 'Passthrough';
+  certificateRefs?: SecretObjectReference[];
+  options?: Record<string, string>;
+}
+
 export interface Listener {
   name: string;
   hostname?: string;
   port: number;
   protocol: string;
-  tls?: unknown;
+  tls?: ListenerTLSConfig;
   allowedRoutes?: { namespaces?: { from?: 'All' | 'Same' | 'Selector'; selector?: LabelSelector }; kinds?: RouteGroupKind[] };
 }
 

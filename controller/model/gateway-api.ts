@@ -6,6 +6,7 @@
 import type { StoreSnapshot } from './store.ts';
 import type { StoredObject } from './objects.ts';
 import type { ValidationError } from './validation.ts';
+import { KUBERNETES_GATEWAY_PREFIX } from './credentials.ts';
 import { type Config, compareByCreation, metaOf } from './config.ts';
 import type { GatewaySpec, HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Headers, Server, StringMatch, VirtualServiceSpec } from './istio-types.ts';
 import { DOMAIN_SUFFIX, matches, subsetOf } from './host.ts';
@@ -101,11 +102,45 @@ function allowsHTTPRoute(l: Listener): boolean {
   return !kinds?.length || kinds.some((k) => k.kind === 'HTTPRoute' && (k.group ?? GATEWAY_API_GROUP) === GATEWAY_API_GROUP);
 }
 
-function convertGateway(
-  o: StoredObject,
-  classes: ReadonlyMap<string, string>,
-  errors: ValidationError[],
-): { gateways: Config<GatewaySpec>[]; parents: Parent[] } {
+interface GatewayInputs {
+  classes: ReadonlyMap<string, string>;
+  secretExists(namespace: string, name: string): boolean;
+  /** A ReferenceGrant in `toNamespace` lets `fromKind` objects of `fromNamespace` refer to `toKind` `name`. */
+  granted(fromKind: string, fromNamespace: string, toKind: string, toNamespace: string, name: string): boolean;
+}
+
+/**
+ * buildTLS for `Terminate` (the default mode): the listener's certificateRefs (at most 2) as Istio credentials
+ * `kubernetes-gateway://<ns>/<name>`; a Secret of another namespace needs a ReferenceGrant there. No settings (and
+ * the reason) when no reference is usable.
+ */
+function terminateTLS(o: StoredObject, l: Listener, inputs: GatewayInputs): { tls?: Server['tls']; problem?: string } {
+  const tls = l.tls ?? {};
+  if ((tls.mode ?? 'Terminate') !== 'Terminate') return { problem: `TLS mode ${tls.mode} is not supported by meshgate yet (only Terminate)` };
+  if (tls.options && Object.keys(tls.options).length)
+    return { problem: `TLS options are not supported by meshgate yet (${Object.keys(tls.options).join(', ')})` };
+  const refs = tls.certificateRefs ?? [];
+  if (refs.length > 2) return { problem: 'TLS mode can only support up to 2 server certificates' };
+  const ns = metaOf(o).namespace;
+  const names: string[] = [];
+  const problems: string[] = [];
+  for (const r of refs) {
+    const rns = r.namespace ?? ns;
+    const where = `${rns}/${r.name}`;
+    if ((r.group ?? '') !== '' || (r.kind ?? 'Secret') !== 'Secret') problems.push(`invalid certificate reference ${where}, only secret is allowed`);
+    else if (!inputs.secretExists(rns, r.name)) problems.push(`invalid certificate reference ${where}, secret ${where} not found`);
+    else if (rns !== ns && !inputs.granted('Gateway', ns, 'Secret', rns, r.name)) {
+      problems.push(`certificateRef ${r.name}/${rns} not accessible to a Gateway in namespace ${JSON.stringify(ns)} (missing a ReferenceGrant?)`);
+    } else names.push(`${KUBERNETES_GATEWAY_PREFIX}${rns}/${r.name}`);
+  }
+  if (names.length === 0) return { problem: problems.join('; ') || 'no certificateRefs' };
+  const settings: NonNullable<Server['tls']> =
+    names.length === 1 ? { mode: 'SIMPLE', credentialName: names[0] } : { mode: 'SIMPLE', credentialNames: names };
+  return problems.length ? { tls: settings, problem: problems.join('; ') } : { tls: settings };
+}
+
+function convertGateway(o: StoredObject, inputs: GatewayInputs, errors: ValidationError[]): { gateways: Config<GatewaySpec>[]; parents: Parent[] } {
+  const classes = inputs.classes;
   const spec = (o.obj.spec ?? {}) as KubernetesGatewaySpec;
   const meta = metaOf(o);
   const controller = classes.get(spec.gatewayClassName) ?? BUILTIN_CLASSES[spec.gatewayClassName];
@@ -114,13 +149,23 @@ function convertGateway(
   const gateways: Config<GatewaySpec>[] = [];
   const parents: Parent[] = [];
   (spec.listeners ?? []).forEach((l, i) => {
-    if (l.protocol !== 'HTTP') {
-      // HTTPS, TLS and TCP listeners (certificateRefs, TLSRoute, TCPRoute) are the next slice.
-      errors.push(problem(o, `spec.listeners[${i}].protocol`, `protocol ${l.protocol} is not supported by meshgate yet (only HTTP): listener skipped`));
+    if (l.protocol !== 'HTTP' && l.protocol !== 'HTTPS') {
+      // TLS and TCP listeners (TLSRoute, TCPRoute, passthrough) are the next slice.
+      errors.push(
+        problem(o, `spec.listeners[${i}].protocol`, `protocol ${l.protocol} is not supported by meshgate yet (HTTP and HTTPS are): listener skipped`),
+      );
       return;
     }
     const hosts = serverHosts(l, meta.namespace);
-    const server: Server = { port: { name: 'default', number: l.port, protocol: 'HTTP' }, hosts };
+    const server: Server = { port: { name: 'default', number: l.port, protocol: l.protocol }, hosts };
+    if (l.protocol === 'HTTPS') {
+      // istiod skips an HTTPS listener without a tls section (a ListenerSet placeholder) silently.
+      if (!l.tls) return;
+      const t = terminateTLS(o, l, inputs);
+      if (t.problem) errors.push(problem(o, `spec.listeners[${i}].tls`, t.tls ? t.problem : `${t.problem}: listener skipped`));
+      if (!t.tls) return;
+      server.tls = t.tls;
+    }
     const name = `${meta.name}~${AUTOGENERATED}~${l.name}`;
     gateways.push({
       ...meta,
@@ -442,27 +487,30 @@ export function convertGatewayApi(snapshot: StoreSnapshot): GatewayApiConfigs {
   for (const o of snapshot.byKind('GatewayClass')) {
     if (isGatewayApi(o)) classes.set(o.obj.metadata.name, ((o.obj.spec ?? {}) as GatewayClassSpec).controllerName ?? '');
   }
+  const grants = snapshot.byKind('ReferenceGrant').filter(isGatewayApi);
+  const granted = (fromKind: string, fromNs: string, toKind: string, toNs: string, name: string): boolean =>
+    grants.some((g) => {
+      const spec = (g.obj.spec ?? {}) as ReferenceGrantSpec;
+      if (metaOf(g).namespace !== toNs) return false;
+      const from = spec.from?.some((f) => f.group === GATEWAY_API_GROUP && f.kind === fromKind && f.namespace === fromNs);
+      const to = spec.to?.some((t) => t.group === '' && t.kind === toKind && (t.name === undefined || t.name === name));
+      return from === true && to === true;
+    });
+  const secrets = new Set(snapshot.byKind('Secret').map((o) => `${metaOf(o).namespace}/${o.obj.metadata.name}`));
+  const gatewayInputs: GatewayInputs = { classes, secretExists: (ns, name) => secrets.has(`${ns}/${name}`), granted };
   const gateways: Config<GatewaySpec>[] = [];
   const parentsByGateway = new Map<string, Parent[]>();
   for (const o of snapshot.byKind('KubernetesGateway')) {
     if (!isGatewayApi(o)) continue;
-    const r = convertGateway(o, classes, errors);
+    const r = convertGateway(o, gatewayInputs, errors);
     gateways.push(...r.gateways);
     parentsByGateway.set(`${metaOf(o).namespace}/${o.obj.metadata.name}`, r.parents);
   }
   const services = new Set(snapshot.byKind('Service').map((o) => `${metaOf(o).namespace}/${o.obj.metadata.name}`));
-  const grants = snapshot.byKind('ReferenceGrant').filter(isGatewayApi);
   const inputs: RouteInputs = {
     serviceExists: (ns, name) => services.has(`${ns}/${name}`),
     // ReferenceGrants live in the backend's namespace: from HTTPRoutes of the route's namespace, to (this) Service.
-    backendAllowed: (routeNs, backendNs, name) =>
-      grants.some((g) => {
-        const spec = (g.obj.spec ?? {}) as ReferenceGrantSpec;
-        if (metaOf(g).namespace !== backendNs) return false;
-        const from = spec.from?.some((f) => f.group === GATEWAY_API_GROUP && f.kind === 'HTTPRoute' && f.namespace === routeNs);
-        const to = spec.to?.some((t) => t.group === '' && t.kind === 'Service' && (t.name === undefined || t.name === name));
-        return from === true && to === true;
-      }),
+    backendAllowed: (routeNs, backendNs, name) => granted('HTTPRoute', routeNs, 'Service', backendNs, name),
   };
   const keyed: KeyedVirtualService[] = [];
   for (const o of snapshot.byKind('HTTPRoute')) {

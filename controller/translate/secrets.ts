@@ -6,7 +6,7 @@
 import { unpackAny, type envoy } from '../../xds/envoy.ts';
 import { DOWNSTREAM_TLS_TYPE, UPSTREAM_TLS_TYPE } from '../../xds/type-urls.ts';
 import type { CredentialIndex } from '../model/credentials.ts';
-import { KUBERNETES_PREFIX } from '../model/credentials.ts';
+import { KUBERNETES_GATEWAY_PREFIX, KUBERNETES_PREFIX } from '../model/credentials.ts';
 
 type Role = 'certificate' | 'ca';
 
@@ -32,7 +32,8 @@ export function referencedSecrets(
   const out = new Map<string, Role>();
   const add = (sds: SdsSecretConfig | undefined, role: Role): void => {
     const name = sds?.name;
-    if (name?.startsWith(KUBERNETES_PREFIX) && sds?.sds_config?.ads !== undefined && !out.has(name)) out.set(name, role);
+    if ((name?.startsWith(KUBERNETES_PREFIX) || name?.startsWith(KUBERNETES_GATEWAY_PREFIX)) && sds?.sds_config?.ads !== undefined && !out.has(name))
+      out.set(name, role);
   };
   const visit = (ts: envoy.config.core.v3.TransportSocket | undefined): void => {
     const common = commonTlsContext(ts);
