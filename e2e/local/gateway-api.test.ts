@@ -8,9 +8,12 @@ import { eventually, freePort } from '../lib/process.ts';
 import { get, type RawResponse } from '../lib/http.ts';
 import { startBackend, type Backend } from '../lib/backend.ts';
 import { serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
+import { CertFactory, secretYaml } from '../lib/certs.ts';
+import { httpsGet } from '../lib/tls-client.ts';
 
 const GW = '127.0.0.1';
 const HOST = 'bookinfo.gwapi.example.com';
+const SECURE = 'secure.gwapi.example.com';
 
 const GATEWAY = `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -24,6 +27,22 @@ spec:
     port: 80
     protocol: HTTP
     allowedRoutes: {namespaces: {from: All}}
+  - name: https
+    hostname: ${SECURE}
+    port: 443
+    protocol: HTTPS
+    tls: {mode: Terminate, certificateRefs: [{name: secure-credential}]}
+    allowedRoutes: {namespaces: {from: All}}
+`;
+
+const SECURE_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: secure, namespace: default}
+spec:
+  parentRefs: [{name: gateway, namespace: istio-system, sectionName: https}]
+  hostnames: [${SECURE}]
+  rules:
+  - backendRefs: [{name: reviews-v2, port: PORT}]
 `;
 
 const ROUTE = `apiVersion: gateway.networking.k8s.io/v1
@@ -76,6 +95,9 @@ describe('Gateway API: a Gateway bound to the gateway Service and an HTTPRoute',
   let port: number;
   let v1: Backend;
   let v2: Backend;
+  let tlsPort: number;
+  let ca: string;
+  const certs = new CertFactory();
   const send = (path: string, extra: Record<string, string> = {}, host = HOST): Promise<RawResponse> => get(GW, port, path, host, extra);
 
   before(async () => {
@@ -84,9 +106,28 @@ describe('Gateway API: a Gateway bound to the gateway Service and an HTTPRoute',
     v2 = await startBackend('127.0.19.2', bport, 'reviews-v2');
     gw = await startGateway();
     port = gw.port;
+    // The gateway Service gains 443 -> a free port for the HTTPS listener (Istio's chart maps 443 -> 8443).
+    tlsPort = await freePort();
+    gw.write(
+      '00-gateway-service.yaml',
+      `apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  ports:
+  - {name: http2, port: 80, targetPort: ${port}}
+  - {name: https, port: 443, targetPort: ${tlsPort}}
+`,
+    );
+    const authority = certs.ca('gwapi.example.com');
+    ca = authority.cert;
+    const leaf = certs.leaf(authority, SECURE, { dns: [SECURE] });
+    gw.write('05-secret.yaml', secretYaml('secure-credential', 'istio-system', { 'tls.crt': leaf.cert, 'tls.key': leaf.key }, 'kubernetes.io/tls'));
     gw.write('10-reviews.yaml', serviceYaml('reviews-v1', bport, [{ ip: '127.0.19.1' }]) + '---\n' + serviceYaml('reviews-v2', bport, [{ ip: '127.0.19.2' }]));
     gw.write('20-gateway.yaml', GATEWAY);
     gw.write('30-route.yaml', ROUTE.replaceAll('PORT', String(bport)));
+    gw.write('31-secure.yaml', SECURE_ROUTE.replaceAll('PORT', String(bport)));
     await eventually('the HTTPRoute to apply', async () => ((await send('/reviews/1')).status === 200 ? true : undefined), 20_000, 100);
   });
 
@@ -94,6 +135,7 @@ describe('Gateway API: a Gateway bound to the gateway Service and an HTTPRoute',
     await gw?.stop();
     await v1?.close();
     await v2?.close();
+    certs.cleanup();
   });
 
   test('matches: Exact, PathPrefix on whole segments, a header match before the plain prefix', async () => {
@@ -161,5 +203,17 @@ describe('Gateway API: a Gateway bound to the gateway Service and an HTTPRoute',
 
   test('a backendRef to a Service that does not exist answers 500 (Gateway API), not 503', async () => {
     assert.equal((await send('/gone')).status, 500);
+  });
+
+  test("HTTPS listener, TLS Terminate with a certificateRef: the Secret's certificate is served and the route applies", async () => {
+    const target = { host: GW, port: tlsPort, servername: SECURE, ca, hostHeader: SECURE };
+    const r = await eventually('the HTTPS listener to serve', async () => {
+      const res = await httpsGet(target, '/anything').catch(() => undefined);
+      return res?.status === 200 ? res : undefined;
+    });
+    assert.equal(r.headers['x-backend'], 'reviews-v2');
+    assert.ok(r.peer.subjectaltname?.includes(`DNS:${SECURE}`), r.peer.subjectaltname);
+    // The route is bound to the HTTPS listener only (sectionName): the HTTP listener does not serve its host.
+    assert.equal((await send('/anything', {}, SECURE)).status, 404);
   });
 });
