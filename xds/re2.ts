@@ -32,11 +32,8 @@ export interface Re2 {
 export interface Re2Error {
   readonly pattern: string;
   readonly message: string;
-  /**
-   * When the pattern uses a Perl feature RE2 leaves out because it cannot run in linear time (lookarounds,
-   * backreferences, atomic groups, possessive quantifiers): that, in words, for a user who wrote a PCRE pattern.
-   */
-  readonly unsupported?: string;
+  /** Go's regexp error, as istiod's webhook reports it (`error parsing regexp: missing closing ]: \`[\``). */
+  readonly goMessage: string;
 }
 
 // re2js reports Go's regexp/syntax texts; Envoy passes on RE2's (re2/regexp.cc kErrorStrings, joined to the
@@ -57,34 +54,21 @@ const RE2_ERROR_TEXT: Readonly<Record<string, string>> = {
   'expression too large': 'pattern too large - compile failed',
 };
 
-/** Perl syntax RE2 refuses, recognised by RE2's error code and argument. */
-function unsupportedFeature(code: string, arg: string): string | undefined {
-  if (code === 'invalid perl operator') {
-    if (arg === '(?=' || arg === '(?!' || arg === '(?<=' || arg === '(?<!') return 'lookaround assertions ((?=, (?!, (?<=, (?<!) are not supported by RE2';
-    if (arg === '(?>') return 'atomic groups (?>...) are not supported by RE2';
-  }
-  if (code === 'invalid escape sequence') {
-    if (/^\\[1-9]$/.test(arg)) return 'backreferences (\\1 ...) are not supported by RE2';
-    if (arg === '\\k') return 'named backreferences (\\k<name>) are not supported by RE2';
-  }
-  // RE2 reads a repetition operator after another (`a++`, `a*+`, `a{2}+`) as stacked, not possessive.
-  if (code === 'bad repetition operator' && arg.endsWith('+')) return 'possessive quantifiers (a*+, a++) are not supported by RE2';
-  return undefined;
-}
-
 function compileError(pattern: string, err: unknown): Re2Error {
   if (err instanceof RE2JSSyntaxException) {
+    const input = err.input ?? '';
+    // re2js is a port of Go's regexp/syntax: its code and input are Go's, which istiod's webhook prints.
+    const goMessage = `error parsing regexp: ${err.error}: \`${input}\``;
     let code = RE2_ERROR_TEXT[err.error] ?? err.error;
-    let arg = err.input ?? '';
+    let arg = input;
     // re2js parses `(?<=` and `(?<!` as a named group; RE2 checks for look-behinds first (re2/parse.cc ParsePerlFlags).
     if (code === 'invalid named capture group' && (arg.startsWith('(?<=') || arg.startsWith('(?<!'))) {
       code = 'invalid perl operator';
       arg = arg.slice(0, 4);
     }
-    const unsupported = unsupportedFeature(code, arg);
-    return { pattern, message: arg ? `${code}: ${arg}` : code, ...(unsupported ? { unsupported } : {}) };
+    return { pattern, message: arg ? `${code}: ${arg}` : code, goMessage };
   }
-  if (err instanceof RE2JSException) return { pattern, message: err.message };
+  if (err instanceof RE2JSException) return { pattern, message: err.message, goMessage: `error parsing regexp: ${err.message}` };
   throw err;
 }
 

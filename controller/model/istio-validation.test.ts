@@ -75,7 +75,7 @@ const cases: { name: string; check: () => ReturnType<typeof validateGateway>; fi
     name: 'a bad header regex',
     check: () => validateVirtualService({ hosts: ['a.com'], http: [{ match: [{ headers: { 'x-a': { regex: '([' } } }], route }] }),
     field: 'spec.http[0].match[0].headers.x-a.regex',
-    message: /invalid regex/,
+    message: /^error parsing regexp: missing closing \]: `\[`; Istio uses RE2/,
   },
   {
     name: 'all weights zero',

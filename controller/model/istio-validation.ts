@@ -205,15 +205,14 @@ export function validateGateway(name: string, spec: unknown): FieldError[] {
 
 /**
  * validateStringRegexp: why a VirtualService regex cannot be served, undefined when it can. It is compiled by
- * the proxy's own RE2 (xds/re2.ts), so what passes here compiles there; the message is RE2's (as Envoy would
- * NACK it), or for a Perl feature RE2 leaves out (lookarounds, backreferences...) that feature in words, with
- * istiod's hint.
+ * the proxy's own RE2 (xds/re2.ts), so what passes here compiles there; the message is Go's regexp error, as
+ * istiod's webhook words it.
  */
 function checkRe2(pattern: string): string | undefined {
   if (pattern.length > 1024) return 'regex is too large, max length allowed is 1024';
   const re = compileRe2(pattern);
   if (!isRe2Error(re)) return undefined;
-  return `${re.unsupported ?? `invalid regex (RE2, as Envoy compiles it): ${re.message}`}; Istio uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)`;
+  return `${re.goMessage}; Istio uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)`;
 }
 
 /** RFC 7230 token characters (validHeaderNameRegex). */
