@@ -44,6 +44,8 @@ export interface KubernetesGatewaySpec {
   gatewayClassName: string;
   listeners?: Listener[];
   addresses?: { type?: string; value: string }[];
+  /** Gateway-level TLS (client certificate validation of the frontend): not supported yet. */
+  tls?: { frontend?: unknown };
 }
 
 export interface ParentReference {

@@ -117,6 +117,10 @@ interface GatewayInputs {
 function terminateTLS(o: StoredObject, l: Listener, inputs: GatewayInputs): { tls?: Server['tls']; problem?: string } {
   const tls = l.tls ?? {};
   if ((tls.mode ?? 'Terminate') !== 'Terminate') return { problem: `TLS mode ${tls.mode} is not supported by meshgate yet (only Terminate)` };
+  if (((o.obj.spec ?? {}) as KubernetesGatewaySpec).tls?.frontend !== undefined) {
+    // Serving without the client validation asked for would be weaker than the user's intent: refuse instead.
+    return { problem: 'spec.tls.frontend (client certificate validation) is not supported by meshgate yet' };
+  }
   if (tls.options && Object.keys(tls.options).length)
     return { problem: `TLS options are not supported by meshgate yet (${Object.keys(tls.options).join(', ')})` };
   const refs = tls.certificateRefs ?? [];
@@ -134,8 +138,7 @@ function terminateTLS(o: StoredObject, l: Listener, inputs: GatewayInputs): { tl
     } else names.push(`${KUBERNETES_GATEWAY_PREFIX}${rns}/${r.name}`);
   }
   if (names.length === 0) return { problem: problems.join('; ') || 'no certificateRefs' };
-  const settings: NonNullable<Server['tls']> =
-    names.length === 1 ? { mode: 'SIMPLE', credentialName: names[0] } : { mode: 'SIMPLE', credentialNames: names };
+  const settings: NonNullable<Server['tls']> = names.length === 1 ? { mode: 'SIMPLE', credentialName: names[0] } : { mode: 'SIMPLE', credentialNames: names };
   return problems.length ? { tls: settings, problem: problems.join('; ') } : { tls: settings };
 }
 
@@ -157,6 +160,10 @@ function convertGateway(o: StoredObject, inputs: GatewayInputs, errors: Validati
       return;
     }
     const hosts = serverHosts(l, meta.namespace);
+    if (l.allowedRoutes?.namespaces?.from === 'Selector') {
+      const why = 'from: Selector is not supported by meshgate yet (it does not read Namespace objects): no route attaches to this listener';
+      errors.push(problem(o, `spec.listeners[${i}].allowedRoutes.namespaces`, why));
+    }
     const server: Server = { port: { name: 'default', number: l.port, protocol: l.protocol }, hosts };
     if (l.protocol === 'HTTPS') {
       // istiod skips an HTTPS listener without a tls section (a ListenerSet placeholder) silently.
