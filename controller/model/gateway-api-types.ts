@@ -18,7 +18,7 @@ interface LabelSelector {
   matchLabels?: Record<string, string>;
 }
 
-export interface SecretObjectReference {
+interface SecretObjectReference {
   group?: string;
   kind?: string;
   name: string;
@@ -48,7 +48,7 @@ export interface KubernetesGatewaySpec {
   tls?: { frontend?: unknown };
 }
 
-export interface ParentReference {
+interface ParentReference {
   group?: string;
   kind?: string;
   namespace?: string;
