@@ -358,7 +358,7 @@ const cases: { name: string; check: () => ReturnType<typeof validateGateway>; fi
     field: 'spec.subsets[0].labels.version',
     message: /invalid tag value: "v 1"/,
   },
-  { name: 'a DestinationRule without host', check: () => validateDestinationRule({}), field: 'spec.host', message: /required/ },
+  { name: 'a DestinationRule without host', check: () => validateDestinationRule({}), field: 'spec.host', message: /^empty domain name not allowed$/ },
   {
     name: 'a valid ServiceEntry',
     check: () => validateServiceEntry({ hosts: ['x.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS' }),

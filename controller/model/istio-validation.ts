@@ -1068,11 +1068,9 @@ export function validateDestinationRule(spec: unknown): FieldError[] {
     return p.list;
   }
   const dr = spec as unknown as DestinationRuleSpec;
-  if (typeof dr.host !== 'string' || dr.host === '') p.add('spec.host', 'host is required');
-  else {
-    const err = checkWildcardDomain(dr.host);
-    if (err) p.add('spec.host', err);
-  }
+  // ValidateWildcardDomain on the host as it decodes (a missing host is ''): istiod's "empty domain name not allowed".
+  const err = checkWildcardDomain(typeof dr.host === 'string' ? dr.host : '');
+  if (err) p.add('spec.host', err);
   if (dr.trafficPolicy !== undefined) checkTrafficPolicy(p, dr.trafficPolicy, 'spec.trafficPolicy', true);
   if (checkArray(p, dr.subsets, 'spec.subsets')) {
     const names = new Set<string>();
