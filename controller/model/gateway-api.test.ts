@@ -95,10 +95,10 @@ test('an HTTPRoute that attaches nowhere says why; an unsupported filter leaves 
 
   const filter = convert([
     gateway({ listeners: [http] }),
-    route({ parentRefs: [{ name: 'gw', namespace: 'istio-system' }], rules: [{ filters: [{ type: 'RequestMirror', requestMirror: {} }], ...rules[0] }] }),
+    route({ parentRefs: [{ name: 'gw', namespace: 'istio-system' }], rules: [{ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'example.com', kind: 'Filter', name: 'f' } }], ...rules[0] }] }),
   ]);
   assert.deepEqual(filter.virtualServices, []);
-  assert.match(filter.errors[0]?.message ?? '', /filter type "RequestMirror" is not supported by meshgate yet: the route is not programmed/);
+  assert.match(filter.errors[0]?.message ?? '', /filter type "ExtensionRef" is not supported by meshgate yet: the route is not programmed/);
 });
 
 test('allowedRoutes from Selector matches no route (Namespace objects are not read): hosts ~/, and says so', () => {

@@ -276,6 +276,31 @@ function applyFilter(out: HTTPRoute, f: HTTPRouteFilter): void {
   }
 }
 
+/**
+ * createMirrorFilter: the backend as for backendRefs, but any problem with it (not found, not permitted, no port)
+ * drops the mirror alone; `fraction` or `percent` become the mirror's percentage (none: every request).
+ */
+function mirror(out: HTTPRoute, f: HTTPRouteFilter, ns: string, inputs: RouteInputs, problems: string[]): void {
+  const m = f.requestMirror;
+  if (!m) return;
+  const found: string[] = [];
+  let dest: HTTPRouteDestination['destination'] | undefined;
+  try {
+    dest = destination(m.backendRef, ns, inputs, found);
+  } catch (err) {
+    if (!(err instanceof RuleError)) throw err;
+    found.push(err.message);
+  }
+  if (found.length || !dest) {
+    problems.push(...found.map((p) => `RequestMirror: ${p}: the mirror is dropped`));
+    return;
+  }
+  const policy: NonNullable<HTTPRoute['mirrors']>[number] = { destination: dest };
+  if (m.fraction) policy.percentage = { value: (100 * m.fraction.numerator) / (m.fraction.denominator ?? 100) };
+  else if (m.percent !== undefined) policy.percentage = { value: m.percent };
+  out.mirrors = [...(out.mirrors ?? []), policy];
+}
+
 interface RouteInputs {
   serviceExists(namespace: string, name: string): boolean;
   backendAllowed(routeNamespace: string, backendNamespace: string, name: string): boolean;
@@ -313,7 +338,10 @@ function convertRule(
 ): HTTPRoute {
   const out: HTTPRoute = { name: r.name ?? `${routeNs}.${routeName}.${pos}` };
   if (m) out.match = [convertMatch(m)];
-  for (const f of r.filters ?? []) applyFilter(out, f);
+  for (const f of r.filters ?? []) {
+    if (f.type === 'RequestMirror') mirror(out, f, routeNs, inputs, problems);
+    else applyFilter(out, f);
+  }
   const timeout = r.timeouts?.backendRequest ?? r.timeouts?.request;
   if (timeout && timeout !== '0s') out.timeout = timeout;
   const backends = (r.backendRefs ?? []).filter((b) => (b.weight ?? 1) !== 0);
