@@ -10,6 +10,7 @@ import { KUBERNETES_GATEWAY_PREFIX } from './credentials.ts';
 import { type Config, compareByCreation, metaOf } from './config.ts';
 import type { GatewaySpec, HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Headers, Server, StringMatch, VirtualServiceSpec } from './istio-types.ts';
 import { DOMAIN_SUFFIX, matches, subsetOf } from './host.ts';
+import { parseDuration } from './duration.ts';
 import {
   GATEWAY_API_GROUP,
   type GatewayClassSpec,
@@ -342,8 +343,8 @@ function convertRule(
     if (f.type === 'RequestMirror') mirror(out, f, routeNs, inputs, problems);
     else applyFilter(out, f);
   }
-  const timeout = r.timeouts?.backendRequest ?? r.timeouts?.request;
-  if (timeout && timeout !== '0s') out.timeout = timeout;
+  // A zero duration sets nothing; a backendRequest timeout replaces the request one (there is no retry here).
+  for (const t of [r.timeouts?.request, r.timeouts?.backendRequest]) if (t !== undefined && parseDuration(t) !== 0) out.timeout = t;
   const backends = (r.backendRefs ?? []).filter((b) => (b.weight ?? 1) !== 0);
   if (backends.length === 0 && !out.redirect) {
     // "when there are no >0 weight backends return 500"
