@@ -114,6 +114,23 @@ export interface HTTPRouteSpec {
   rules?: HTTPRouteRule[];
 }
 
+export interface GRPCMethodMatch {
+  type?: 'Exact' | 'RegularExpression';
+  service?: string;
+  method?: string;
+}
+
+export interface GRPCRouteMatch {
+  method?: GRPCMethodMatch;
+  headers?: { type?: 'Exact' | 'RegularExpression'; name: string; value: string }[];
+}
+
+export interface GRPCRouteSpec {
+  parentRefs?: ParentReference[];
+  hostnames?: string[];
+  rules?: { name?: string; matches?: GRPCRouteMatch[]; filters?: HTTPRouteFilter[]; backendRefs?: HTTPBackendRef[] }[];
+}
+
 export interface ReferenceGrantSpec {
   from?: { group: string; kind: string; namespace: string }[];
   to?: { group: string; kind: string; name?: string }[];

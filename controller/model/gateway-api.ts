@@ -20,6 +20,9 @@ import {
   type HTTPRouteMatch,
   type HTTPRouteRule,
   type HTTPRouteSpec,
+  type GRPCMethodMatch,
+  type GRPCRouteMatch,
+  type GRPCRouteSpec,
   ISTIO_GATEWAY_CONTROLLER,
   type KubernetesGatewaySpec,
   type Listener,
@@ -43,6 +46,8 @@ export interface GatewayApiConfigs {
   virtualServices: Config<VirtualServiceSpec>[];
   errors: ValidationError[];
 }
+
+type RouteKind = 'HTTPRoute' | 'GRPCRoute';
 
 /** One listener of one Gateway, as a route parent (parentInfo). */
 interface Parent {
@@ -96,11 +101,11 @@ function serverHosts(l: Listener, namespace: string): string[] {
   return [`~/${hostname}`];
 }
 
-/** GenerateGatewaySupportedKinds for HTTP listeners: may an HTTPRoute attach? */
-function allowsHTTPRoute(l: Listener): boolean {
+/** GenerateGatewaySupportedKinds for HTTP listeners: may an HTTPRoute (or GRPCRoute) attach? */
+function allowsKind(l: Listener, kind: RouteKind): boolean {
   if (l.protocol !== 'HTTP' && l.protocol !== 'HTTPS') return false;
   const kinds = l.allowedRoutes?.kinds;
-  return !kinds?.length || kinds.some((k) => k.kind === 'HTTPRoute' && (k.group ?? GATEWAY_API_GROUP) === GATEWAY_API_GROUP);
+  return !kinds?.length || kinds.some((k) => k.kind === kind && (k.group ?? GATEWAY_API_GROUP) === GATEWAY_API_GROUP);
 }
 
 interface GatewayInputs {
@@ -351,19 +356,22 @@ function convertRule(
     out.directResponse = { status: 500 };
     return out;
   }
-  if (r.backendRefs) {
-    out.route = backends.map((b) => {
-      const d: HTTPRouteDestination = { destination: destination(b, routeNs, inputs, problems), weight: backends.length === 1 ? 0 : (b.weight ?? 1) };
-      for (const f of b.filters ?? []) {
-        if (f.type === 'RequestHeaderModifier' && f.requestHeaderModifier) d.headers = { ...d.headers, request: headerOperations(f.requestHeaderModifier) };
-        else if (f.type === 'ResponseHeaderModifier' && f.responseHeaderModifier)
-          d.headers = { ...d.headers, response: headerOperations(f.responseHeaderModifier) };
-        else throw new RuleError(`unsupported filter type ${JSON.stringify(f.type)}`);
-      }
-      return d;
-    });
-  }
+  if (r.backendRefs) out.route = backendRoute(backends, routeNs, inputs, problems);
   return out;
+}
+
+/** buildHTTPDestination / buildGRPCDestination: weighted destinations (one alone has no weight), with header filters. */
+function backendRoute(backends: readonly HTTPBackendRef[], ns: string, inputs: RouteInputs, problems: string[]): HTTPRouteDestination[] {
+  return backends.map((b) => {
+    const d: HTTPRouteDestination = { destination: destination(b, ns, inputs, problems), weight: backends.length === 1 ? 0 : (b.weight ?? 1) };
+    for (const f of b.filters ?? []) {
+      if (f.type === 'RequestHeaderModifier' && f.requestHeaderModifier) d.headers = { ...d.headers, request: headerOperations(f.requestHeaderModifier) };
+      else if (f.type === 'ResponseHeaderModifier' && f.responseHeaderModifier)
+        d.headers = { ...d.headers, response: headerOperations(f.responseHeaderModifier) };
+      else throw new RuleError(`unsupported filter type ${JSON.stringify(f.type)}`);
+    }
+    return d;
+  });
 }
 
 function uriRank(m: HTTPMatchRequest | undefined): [number, number] {
@@ -394,7 +402,13 @@ function sortRoutes(routes: HTTPRoute[]): HTTPRoute[] {
 }
 
 /** referenceAllowed for a Gateway parent: port, sectionName, hostnames and namespace, kind. */
-function parentDenied(p: Parent, ref: { sectionName?: string; port?: number }, hostnames: readonly string[], routeNs: string): string | undefined {
+function parentDenied(
+  p: Parent,
+  ref: { sectionName?: string; port?: number },
+  hostnames: readonly string[],
+  routeNs: string,
+  kind: RouteKind,
+): string | undefined {
   if (ref.port !== undefined && ref.port !== p.listener.port) return `port ${ref.port} not found`;
   if (ref.sectionName !== undefined && ref.sectionName !== p.listener.name) return `sectionName ${JSON.stringify(ref.sectionName)} not found`;
   const routeHosts = hostnames.length ? hostnames : ['*'];
@@ -404,7 +418,7 @@ function parentDenied(p: Parent, ref: { sectionName?: string; port?: number }, h
       const [pns, phost] = ph.includes('/') ? (ph.split('/', 2) as [string, string]) : ['*', ph];
       const hm = matches(phost, rh);
       hostMatched ||= hm;
-      if (hm && (pns === '*' || pns === routeNs)) return allowsHTTPRoute(p.listener) ? undefined : 'kind HTTPRoute is not allowed';
+      if (hm && (pns === '*' || pns === routeNs)) return allowsKind(p.listener, kind) ? undefined : `kind ${kind} is not allowed`;
     }
   }
   const lh = JSON.stringify(p.listener.hostname ?? '');
@@ -432,13 +446,29 @@ interface KeyedVirtualService {
   config: Config<VirtualServiceSpec>;
 }
 
-function convertHTTPRoute(
+/** The Istio routes of an HTTPRoute's rules: one per match (convertHTTPRoute); throws RuleError for a hard error. */
+function httpRules(o: StoredObject, inputs: RouteInputs, problems: string[]): HTTPRoute[] {
+  const meta = metaOf(o);
+  const routes: HTTPRoute[] = [];
+  ((o.obj.spec ?? {}) as HTTPRouteSpec).rules?.forEach((r, n) => {
+    const ms: (HTTPRouteMatch | undefined)[] = r.matches?.length ? r.matches : [undefined];
+    for (const m of ms) routes.push(convertRule(r, m, meta.namespace, meta.name, n, inputs, problems));
+  });
+  return routes;
+}
+
+/**
+ * HTTPRouteCollection / GRPCRouteCollection: the listeners a route attaches to, and for each of them and each route
+ * hostname a VirtualService holding the route's rules, keyed for merging with the other routes of that listener and host.
+ */
+function convertRoute(
   o: StoredObject,
+  kind: RouteKind,
+  rules: (problems: string[]) => HTTPRoute[],
   parentsByGateway: ReadonlyMap<string, Parent[]>,
-  inputs: RouteInputs,
   errors: ValidationError[],
 ): KeyedVirtualService[] {
-  const spec = (o.obj.spec ?? {}) as HTTPRouteSpec;
+  const spec = (o.obj.spec ?? {}) as Pick<HTTPRouteSpec, 'parentRefs' | 'hostnames'>;
   const meta = metaOf(o);
   const ns = meta.namespace;
   const hostnames = spec.hostnames ?? [];
@@ -449,7 +479,7 @@ function convertHTTPRoute(
     const candidates = parentsByGateway.get(`${ref.namespace ?? ns}/${ref.name}`) ?? [];
     const denied: string[] = [];
     for (const p of candidates) {
-      const why = parentDenied(p, ref, hostnames, ns);
+      const why = parentDenied(p, ref, hostnames, ns, kind);
       if (why) denied.push(why);
       else if (!attached.includes(p)) attached.push(p);
     }
@@ -460,12 +490,9 @@ function convertHTTPRoute(
   });
   if (attached.length === 0) return [];
   const problems: string[] = [];
-  let routes: HTTPRoute[] = [];
+  let routes: HTTPRoute[];
   try {
-    (spec.rules ?? []).forEach((r, n) => {
-      const ms: (HTTPRouteMatch | undefined)[] = r.matches?.length ? r.matches : [undefined];
-      for (const m of ms) routes.push(convertRule(r, m, ns, meta.name, n, inputs, problems));
-    });
+    routes = rules(problems);
   } catch (err) {
     if (!(err instanceof RuleError)) throw err;
     errors.push(problem(o, 'spec.rules', `${err.message}: the route is not programmed`));
@@ -488,13 +515,56 @@ function convertHTTPRoute(
           apiVersion: 'networking.istio.io/v1',
           name: `${meta.name}~${count++}~${AUTOGENERATED}`,
           labels: {},
-          annotations: { [PARENTS_ANNOTATION]: `HTTPRoute/${meta.name}.${ns}`, [ROUTE_SEMANTICS_ANNOTATION]: 'gateway' },
+          annotations: { [PARENTS_ANNOTATION]: `${kind}/${meta.name}.${ns}`, [ROUTE_SEMANTICS_ANNOTATION]: 'gateway' },
           spec: { hosts: [h], gateways: [p.internalName], http: routes },
         },
       });
     }
   }
   return out;
+}
+
+/** createGRPCURIMatch: a gRPC service and method as a path match on `/<service>/<method>`. */
+function grpcPathMatch(m: GRPCMethodMatch): StringMatch {
+  if (m.service === undefined && m.method === undefined) throw new RuleError('gRPC match must have method or service defined');
+  if (m.service !== undefined && m.method !== undefined) {
+    return (m.type ?? 'Exact') === 'Exact' ? { exact: `/${m.service}/${m.method}` } : { regex: `/${m.service}/${m.method}` };
+  }
+  if (m.service === undefined) return { regex: `/[^/]+/${m.method ?? ''}` };
+  return (m.type ?? 'Exact') === 'Exact' ? { prefix: `/${m.service}/` } : { regex: `/${m.service}/.+` };
+}
+
+/** convertGRPCRoute for each rule and match: method and header matches, header modifiers, mirrors, backends. */
+function grpcRules(o: StoredObject, inputs: RouteInputs, problems: string[]): HTTPRoute[] {
+  const meta = metaOf(o);
+  const ns = meta.namespace;
+  const routes: HTTPRoute[] = [];
+  ((o.obj.spec ?? {}) as GRPCRouteSpec).rules?.forEach((r, n) => {
+    const ms: (GRPCRouteMatch | undefined)[] = r.matches?.length ? r.matches : [undefined];
+    for (const m of ms) {
+      const out: HTTPRoute = { name: r.name ?? `${ns}.${meta.name}.${n}` };
+      if (m) {
+        const match: HTTPMatchRequest = {};
+        if (m.method) match.uri = grpcPathMatch(m.method);
+        if (m.headers?.length) match.headers = Object.fromEntries(m.headers.map((h) => [h.name, stringMatch(h.type, h.value)]));
+        out.match = [match];
+      }
+      for (const f of r.filters ?? []) {
+        if (f.type === 'RequestMirror') {
+          // For a GRPCRoute a mirror that cannot be built fails the whole route (istiod's convertGRPCRoute).
+          const found: string[] = [];
+          mirror(out, f, ns, inputs, found);
+          if (found.length) throw new RuleError(found.join('; '));
+        } else if (f.type === 'RequestHeaderModifier' || f.type === 'ResponseHeaderModifier') applyFilter(out, f);
+        else throw new RuleError(`filter type ${JSON.stringify(f.type)} is not supported by meshgate yet`);
+      }
+      const backends = (r.backendRefs ?? []).filter((b) => (b.weight ?? 1) !== 0);
+      if (backends.length === 0) out.directResponse = { status: 500 };
+      else out.route = backendRoute(backends, ns, inputs, problems);
+      routes.push(out);
+    }
+  });
+  return routes;
 }
 
 /** mergeHTTPRoutes: one VirtualService per parent and host, named after that key, rules of all routes merged. */
@@ -549,8 +619,12 @@ export function convertGatewayApi(snapshot: StoreSnapshot): GatewayApiConfigs {
     backendAllowed: (routeNs, backendNs, name) => granted('HTTPRoute', routeNs, 'Service', backendNs, name),
   };
   const keyed: KeyedVirtualService[] = [];
+  // HTTPRoutes and GRPCRoutes of one listener and host merge into one VirtualService (mergeHTTPRoutes of both).
   for (const o of snapshot.byKind('HTTPRoute')) {
-    if (isGatewayApi(o)) keyed.push(...convertHTTPRoute(o, parentsByGateway, inputs, errors));
+    if (isGatewayApi(o)) keyed.push(...convertRoute(o, 'HTTPRoute', (p) => httpRules(o, inputs, p), parentsByGateway, errors));
+  }
+  for (const o of snapshot.byKind('GRPCRoute')) {
+    if (isGatewayApi(o)) keyed.push(...convertRoute(o, 'GRPCRoute', (p) => grpcRules(o, inputs, p), parentsByGateway, errors));
   }
   return { gateways, virtualServices: mergeByKey(keyed), errors };
 }

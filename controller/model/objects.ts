@@ -7,7 +7,7 @@ const CORE_KINDS = ['Service', 'EndpointSlice', 'Endpoints', 'Pod', 'Secret'] as
  * Kubernetes Gateway API kinds (gateway.networking.k8s.io). Its Gateway is stored as `KubernetesGateway` (istiod's
  * name for it) so that it never collides with an Istio Gateway of the same namespace and name.
  */
-const GATEWAY_API_KINDS = ['GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'ReferenceGrant'] as const;
+const GATEWAY_API_KINDS = ['GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant'] as const;
 export const KINDS = [...ISTIO_KINDS, ...NOT_HONOURED_KINDS, ...CORE_KINDS, ...GATEWAY_API_KINDS] as const;
 export type Kind = (typeof KINDS)[number];
 

@@ -16,7 +16,7 @@ import type { GatewayPod } from './gateway-pod.ts';
 import { setupSuite, startIngressPod, type Suite } from './suite.ts';
 
 const GATEWAY_API_MODULE = 'sigs.k8s.io/gateway-api@v1.6.0';
-const KINDS = ['gatewayclasses', 'gateways', 'httproutes', 'referencegrants'];
+const KINDS = ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'];
 const GW = '127.0.0.1';
 const HOST = 'httpbin.gwapi.example.com';
 

@@ -7,7 +7,7 @@
 //     types that never hold them (service-account tokens, Helm releases), as istiod's secret controller does;
 //   - the Istio kinds meshgate does not implement (EnvoyFilter, Sidecar, ...), only so that status.ts can mark
 //     them as not honoured: not part of `synced` (a cluster without their CRDs still gets a ready gateway);
-//   - the Kubernetes Gateway API kinds (Gateway, HTTPRoute, ReferenceGrant, GatewayClass), optional the same way.
+//   - the Kubernetes Gateway API kinds (Gateway, HTTPRoute, GRPCRoute, ReferenceGrant, GatewayClass), optional the same way.
 // With --watch-namespaces the namespaced watches are limited to those namespaces plus the gateway's own
 // (its Service maps Gateway ports to listener ports, and its Pod carries the labels Gateways select on).
 import type { Logger } from 'pino';
@@ -80,7 +80,12 @@ const NOT_HONOURED: { group: IstioGroup; plurals: Partial<Record<Kind, string>> 
  * Istio's base chart, and a cluster without them must serve the Istio API as before. GatewayClass is cluster-scoped:
  * read only when the controller watches every namespace (the builtin `istio` class needs no object).
  */
-const GATEWAY_API_PLURALS: Partial<Record<Kind, string>> = { KubernetesGateway: 'gateways', HTTPRoute: 'httproutes', ReferenceGrant: 'referencegrants' };
+const GATEWAY_API_PLURALS: Partial<Record<Kind, string>> = {
+  KubernetesGateway: 'gateways',
+  HTTPRoute: 'httproutes',
+  GRPCRoute: 'grpcroutes',
+  ReferenceGrant: 'referencegrants',
+};
 
 const CORE_PATHS: Partial<Record<Kind, { prefix: string; plural: string }>> = {
   Service: { prefix: '/api/v1', plural: 'services' },

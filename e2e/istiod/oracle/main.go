@@ -42,6 +42,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubeyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
@@ -49,8 +50,11 @@ import (
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config"
 	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/config/schema/gvr"
 	kubelib "istio.io/istio/pkg/kube"
+	"istio.io/istio/pkg/kube/kclient/clienttest"
 	istiolog "istio.io/istio/pkg/log"
+	gatewayapiconsts "sigs.k8s.io/gateway-api/pkg/consts"
 )
 
 // runner gives the fake server the part of testing.TB it calls.
@@ -468,6 +472,14 @@ func main() {
 		opts.MeshConfig = m
 	}
 	s := xds.NewFakeDiscoveryServer(t, opts)
+	if in.gatewayAPI {
+		// The fake API server's CRDs of the Gateway API kinds istiod watches only from a minimum release (GRPCRoute,
+		// TCPRoute, TLSRoute) lack the bundle-version annotation every release's CRDs carry, so istiod would ignore
+		// those kinds; annotate them as the standard CRDs of the release Istio requires are.
+		for _, g := range []schema.GroupVersionResource{gvr.GRPCRoute, gvr.TCPRoute, gvr.TLSRoute} {
+			clienttest.MakeCRDWithAnnotations(t, s.KubeClient(), g, map[string]string{gatewayapiconsts.BundleVersionAnnotation: gatewayapiconsts.BundleVersion})
+		}
+	}
 	for _, sl := range slices {
 		if _, err := s.KubeClient().Kube().DiscoveryV1().EndpointSlices(sl.Namespace).Create(context.Background(), sl, metav1.CreateOptions{}); err != nil {
 			die(fmt.Sprintf("EndpointSlice %s/%s: %v", sl.Namespace, sl.Name, err))
