@@ -1,7 +1,8 @@
 // The Kubernetes Gateway API against real processes (issue 19): `meshgate local` on a config directory holding a
 // Gateway of the `istio` class bound to the gateway's Service (manual deployment) and HTTPRoutes, backend "pods" on
 // their own loopback addresses, and a raw HTTP client: path matching, a weighted split, header modifiers, a
-// redirect, a prefix rewrite, 404 for what no route matches and 500 for a backend that does not exist.
+// redirect, a prefix rewrite, 404 for what no route matches and 500 for a backend that does not exist; an HTTPS
+// listener with a certificateRef; a GRPCRoute with a real gRPC call.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, freePort } from '../lib/process.ts';
@@ -10,6 +11,8 @@ import { startBackend, type Backend } from '../lib/backend.ts';
 import { serviceYaml, startGateway, type Gateway } from '../lib/gateway.ts';
 import { CertFactory, secretYaml } from '../lib/certs.ts';
 import { httpsGet } from '../lib/tls-client.ts';
+import * as grpc from '@grpc/grpc-js';
+import { EchoClient, echoServer, type Echo } from '../lib/grpc-echo.ts';
 
 const GW = '127.0.0.1';
 const HOST = 'bookinfo.gwapi.example.com';
@@ -33,6 +36,25 @@ spec:
     protocol: HTTPS
     tls: {mode: Terminate, certificateRefs: [{name: secure-credential}]}
     allowedRoutes: {namespaces: {from: All}}
+`;
+
+const GRPC = 'grpc.gwapi.example.com';
+// The echo service is meshgate.test.Echo: Unary goes to the echo backend with a header set, every other method of
+// the service to it as well; nothing else matches.
+const GRPC_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo, namespace: default}
+spec:
+  parentRefs: [{name: gateway, namespace: istio-system}]
+  hostnames: [${GRPC}]
+  rules:
+  - matches: [{method: {service: meshgate.test.Echo, method: Unary}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {set: [{name: x-custom, value: from-grpcroute}]}
+    backendRefs: [{name: grpc-echo, port: PORT}]
+  - matches: [{method: {service: meshgate.test.Echo}}]
+    backendRefs: [{name: grpc-echo, port: PORT}]
 `;
 
 const SECURE_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
@@ -96,6 +118,8 @@ describe('Gateway API: a Gateway bound to the gateway Service and an HTTPRoute',
   let v1: Backend;
   let v2: Backend;
   let tlsPort: number;
+  let grpcServer: grpc.Server;
+  let echo: Echo;
   let ca: string;
   const certs = new CertFactory();
   const send = (path: string, extra: Record<string, string> = {}, host = HOST): Promise<RawResponse> => get(GW, port, path, host, extra);
@@ -128,6 +152,15 @@ spec:
     gw.write('20-gateway.yaml', GATEWAY);
     gw.write('30-route.yaml', ROUTE.replaceAll('PORT', String(bport)));
     gw.write('31-secure.yaml', SECURE_ROUTE.replaceAll('PORT', String(bport)));
+    const gport = await freePort();
+    grpcServer = echoServer();
+    await new Promise<void>((resolve, reject) =>
+      grpcServer.bindAsync(`127.0.19.3:${gport}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
+    );
+    // A Service port named grpc: the cluster speaks HTTP/2 upstream.
+    gw.write('12-grpc.yaml', serviceYaml('grpc-echo', gport, [{ ip: '127.0.19.3' }]).replaceAll('{name: http, port:', '{name: grpc, port:'));
+    gw.write('32-grpc.yaml', GRPC_ROUTE.replaceAll('PORT', String(gport)));
+    echo = new EchoClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': GRPC }) as Echo;
     await eventually('the HTTPRoute to apply', async () => ((await send('/reviews/1')).status === 200 ? true : undefined), 20_000, 100);
   });
 
@@ -135,6 +168,8 @@ spec:
     await gw?.stop();
     await v1?.close();
     await v2?.close();
+    echo?.close();
+    grpcServer?.forceShutdown();
     certs.cleanup();
   });
 
@@ -215,5 +250,19 @@ spec:
     assert.ok(r.peer.subjectaltname?.includes(`DNS:${SECURE}`), r.peer.subjectaltname);
     // The route is bound to the HTTPS listener only (sectionName): the HTTP listener does not serve its host.
     assert.equal((await send('/anything', {}, SECURE)).status, 404);
+  });
+
+  test('GRPCRoute: a unary call matched by service and method reaches the gRPC backend with the header set', async () => {
+    const call = (): Promise<{ err: grpc.ServiceError | null; reply?: Buffer }> =>
+      new Promise((resolve) => echo.unary(Buffer.from('hello'), new grpc.Metadata(), {}, (err, reply) => resolve({ err, reply })));
+    const r = await eventually('the GRPCRoute to apply', async () => {
+      const res = await call();
+      return res.err ? undefined : res;
+    });
+    const seen = JSON.parse(r.reply?.toString() ?? '{}') as { head?: string; custom?: string };
+    assert.equal(seen.head, 'hello');
+    assert.equal(seen.custom, 'from-grpcroute');
+    // A path of another gRPC service: no rule of the GRPCRoute matches it.
+    assert.equal((await send('/other.Service/Call', {}, GRPC)).status, 404);
   });
 });
