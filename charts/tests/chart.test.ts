@@ -320,6 +320,7 @@ describe('RBAC', () => {
         ...['envoyfilters', 'sidecars', 'workloadentries', 'workloadgroups', 'proxyconfigs'].map((r) => `networking.istio.io/${r}: get,list,watch`),
         ...['wasmplugins', 'trafficextensions'].map((r) => `extensions.istio.io/${r}: get,list,watch`),
         ...['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'].map((r) => `gateway.networking.k8s.io/${r}: get,list,watch`),
+        'core/namespaces: get,list,watch',
         'core/services: get,list,watch',
         'core/pods: get,list,watch',
         'discovery.k8s.io/endpointslices: get,list,watch',

@@ -95,14 +95,30 @@ test('an HTTPRoute that attaches nowhere says why; an unsupported filter leaves 
 
   const filter = convert([
     gateway({ listeners: [http] }),
-    route({ parentRefs: [{ name: 'gw', namespace: 'istio-system' }], rules: [{ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'example.com', kind: 'Filter', name: 'f' } }], ...rules[0] }] }),
+    route({
+      parentRefs: [{ name: 'gw', namespace: 'istio-system' }],
+      rules: [{ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'example.com', kind: 'Filter', name: 'f' } }], ...rules[0] }],
+    }),
   ]);
   assert.deepEqual(filter.virtualServices, []);
   assert.match(filter.errors[0]?.message ?? '', /filter type "ExtensionRef" is not supported by meshgate yet: the route is not programmed/);
 });
 
-test('allowedRoutes from Selector matches no route (Namespace objects are not read): hosts ~/, and says so', () => {
-  const r = convert([gateway({ listeners: [{ ...http, allowedRoutes: { namespaces: { from: 'Selector', selector: { matchLabels: { a: 'b' } } } } }] })]);
-  assert.deepEqual(r.gateways[0]?.spec.servers?.[0]?.hosts, ['~/*']);
-  assert.match(r.errors[0]?.message ?? '', /from: Selector is not supported by meshgate yet/);
+test('allowedRoutes from Selector: the namespaces whose labels (and kubernetes.io/metadata.name) match, sorted; none: ~/', () => {
+  const ns = (name: string, labels: Record<string, string> = {}): [Kind, KubeObject] => [
+    'Namespace',
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } },
+  ];
+  const listener = (selector: Record<string, unknown>): Record<string, unknown> => ({
+    ...http,
+    hostname: 'a.example.com',
+    allowedRoutes: { namespaces: { from: 'Selector', selector } },
+  });
+  const hostsFor = (selector: Record<string, unknown>): string[] | undefined =>
+    convert([ns('team-b', { shared: 'true' }), ns('team-a', { shared: 'true', env: 'prod' }), ns('other'), gateway({ listeners: [listener(selector)] })])
+      .gateways[0]?.spec.servers?.[0]?.hosts;
+  assert.deepEqual(hostsFor({ matchLabels: { shared: 'true' } }), ['team-a/a.example.com', 'team-b/a.example.com']);
+  assert.deepEqual(hostsFor({ matchExpressions: [{ key: 'env', operator: 'DoesNotExist' }] }), ['other/a.example.com', 'team-b/a.example.com']);
+  assert.deepEqual(hostsFor({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['other'] }] }), ['other/a.example.com']);
+  assert.deepEqual(hostsFor({ matchLabels: { nobody: 'here' } }), ['~/a.example.com']);
 });

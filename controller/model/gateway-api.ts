@@ -25,6 +25,7 @@ import {
   type GRPCRouteSpec,
   ISTIO_GATEWAY_CONTROLLER,
   type KubernetesGatewaySpec,
+  type LabelSelector,
   type Listener,
   type ReferenceGrantSpec,
 } from './gateway-api-types.ts';
@@ -92,13 +93,37 @@ function gatewayServices(o: StoredObject, spec: KubernetesGatewaySpec, errors: V
   return out;
 }
 
-/** buildHostnameMatch + namespacesFromSelector (Same, All; Selector needs Namespace objects meshgate does not read). */
-function serverHosts(l: Listener, namespace: string): string[] {
+/** metav1.LabelSelectorAsSelector matching: every matchLabels pair and every expression must hold. */
+function selects(sel: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const inValues = has && (e.values ?? []).includes(labels[e.key] ?? '');
+    if (e.operator === 'In' && !inValues) return false;
+    if (e.operator === 'NotIn' && inValues) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+  }
+  return true;
+}
+
+/**
+ * buildHostnameMatch + namespacesFromSelector: `<ns>/<hostname>` for the namespaces whose routes may attach (the
+ * Gateway's for Same, the default; `*` for All; for Selector those whose labels, with the implicit
+ * `kubernetes.io/metadata.name`, match, sorted); `~/<hostname>` (no route) when none does.
+ */
+function serverHosts(l: Listener, namespace: string, namespaces: readonly StoredObject[]): string[] {
   const hostname = l.hostname ?? '*';
-  const from = l.allowedRoutes?.namespaces?.from ?? 'Same';
-  if (from === 'All') return [`*/${hostname}`];
-  if (from === 'Same') return [`${namespace}/${hostname}`];
-  return [`~/${hostname}`];
+  const ns = l.allowedRoutes?.namespaces;
+  const from = ns?.from ?? 'Same';
+  if (from === 'All' || (from === 'Selector' && !ns?.selector)) return [`*/${hostname}`];
+  if (from !== 'Selector' || !ns?.selector) return [`${namespace}/${hostname}`];
+  const selector = ns.selector;
+  const names = namespaces
+    .filter((o) => selects(selector, { ...o.obj.metadata.labels, 'kubernetes.io/metadata.name': o.obj.metadata.name }))
+    .map((o) => o.obj.metadata.name)
+    .sort();
+  return names.length ? names.map((n) => `${n}/${hostname}`) : [`~/${hostname}`];
 }
 
 /** GenerateGatewaySupportedKinds for HTTP listeners: may an HTTPRoute (or GRPCRoute) attach? */
@@ -110,6 +135,7 @@ function allowsKind(l: Listener, kind: RouteKind): boolean {
 
 interface GatewayInputs {
   classes: ReadonlyMap<string, string>;
+  namespaces: readonly StoredObject[];
   secretExists(namespace: string, name: string): boolean;
   /** A ReferenceGrant in `toNamespace` lets `fromKind` objects of `fromNamespace` refer to `toKind` `name`. */
   granted(fromKind: string, fromNamespace: string, toKind: string, toNamespace: string, name: string): boolean;
@@ -165,11 +191,7 @@ function convertGateway(o: StoredObject, inputs: GatewayInputs, errors: Validati
       );
       return;
     }
-    const hosts = serverHosts(l, meta.namespace);
-    if (l.allowedRoutes?.namespaces?.from === 'Selector') {
-      const why = 'from: Selector is not supported by meshgate yet (it does not read Namespace objects): no route attaches to this listener';
-      errors.push(problem(o, `spec.listeners[${i}].allowedRoutes.namespaces`, why));
-    }
+    const hosts = serverHosts(l, meta.namespace, inputs.namespaces);
     const server: Server = { port: { name: 'default', number: l.port, protocol: l.protocol }, hosts };
     if (l.protocol === 'HTTPS') {
       // istiod skips an HTTPS listener without a tls section (a ListenerSet placeholder) silently.
@@ -603,7 +625,7 @@ export function convertGatewayApi(snapshot: StoreSnapshot): GatewayApiConfigs {
       return from === true && to === true;
     });
   const secrets = new Set(snapshot.byKind('Secret').map((o) => `${metaOf(o).namespace}/${o.obj.metadata.name}`));
-  const gatewayInputs: GatewayInputs = { classes, secretExists: (ns, name) => secrets.has(`${ns}/${name}`), granted };
+  const gatewayInputs: GatewayInputs = { classes, namespaces: snapshot.byKind('Namespace'), secretExists: (ns, name) => secrets.has(`${ns}/${name}`), granted };
   const gateways: Config<GatewaySpec>[] = [];
   const parentsByGateway = new Map<string, Parent[]>();
   for (const o of snapshot.byKind('KubernetesGateway')) {

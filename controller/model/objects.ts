@@ -2,7 +2,8 @@
 const ISTIO_KINDS = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEntry', 'AuthorizationPolicy', 'RequestAuthentication', 'Telemetry'] as const;
 /** Istio kinds charts/base serves that meshgate does not implement: watched only to mark them (kube/status.ts). */
 export const NOT_HONOURED_KINDS = ['EnvoyFilter', 'Sidecar', 'WorkloadEntry', 'WorkloadGroup', 'ProxyConfig', 'WasmPlugin', 'TrafficExtension'] as const;
-const CORE_KINDS = ['Service', 'EndpointSlice', 'Endpoints', 'Pod', 'Secret'] as const;
+/** Namespace: only its labels, for Gateway API listeners that allow routes from namespaces by selector. */
+const CORE_KINDS = ['Service', 'EndpointSlice', 'Endpoints', 'Pod', 'Secret', 'Namespace'] as const;
 /**
  * Kubernetes Gateway API kinds (gateway.networking.k8s.io). Its Gateway is stored as `KubernetesGateway` (istiod's
  * name for it) so that it never collides with an Istio Gateway of the same namespace and name.

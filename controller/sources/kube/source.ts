@@ -7,7 +7,8 @@
 //     types that never hold them (service-account tokens, Helm releases), as istiod's secret controller does;
 //   - the Istio kinds meshgate does not implement (EnvoyFilter, Sidecar, ...), only so that status.ts can mark
 //     them as not honoured: not part of `synced` (a cluster without their CRDs still gets a ready gateway);
-//   - the Kubernetes Gateway API kinds (Gateway, HTTPRoute, GRPCRoute, ReferenceGrant, GatewayClass), optional the same way.
+//   - the Kubernetes Gateway API kinds (Gateway, HTTPRoute, GRPCRoute, ReferenceGrant, GatewayClass), optional the same way,
+//     and (watching every namespace) Namespaces, whose labels Gateway API listeners may select route namespaces by.
 // With --watch-namespaces the namespaced watches are limited to those namespaces plus the gateway's own
 // (its Service maps Gateway ports to listener ports, and its Pod carries the labels Gateways select on).
 import type { Logger } from 'pino';
@@ -127,7 +128,11 @@ export function startKubeSource(o: KubeSourceOptions): KubeSource {
     path: async () => `/apis/${gatewayApi.group}/${await gatewayApi.version(plural)}${nsPath(ns)}/${plural}`,
     onNotFound: () => gatewayApi.invalidate(),
   });
-  if (!limited) optional.push(gatewayApiSpec('GatewayClass', 'gatewayclasses', undefined));
+  if (!limited) {
+    optional.push(gatewayApiSpec('GatewayClass', 'gatewayclasses', undefined));
+    // Namespace labels, for Gateway API listeners allowing routes from namespaces by selector.
+    optional.push({ kind: 'Namespace', path: () => Promise.resolve('/api/v1/namespaces') });
+  }
   for (const ns of scopes) {
     for (const [kind, plural] of Object.entries(GATEWAY_API_PLURALS) as [Kind, string][]) optional.push(gatewayApiSpec(kind, plural, ns));
     for (const { discovery, plurals } of notHonoured) {
