@@ -107,6 +107,8 @@ export interface HTTPRouteRule {
   filters?: HTTPRouteFilter[];
   backendRefs?: HTTPBackendRef[];
   timeouts?: { request?: string; backendRequest?: string };
+  /** Experimental channel: not supported yet (reported, ignored). */
+  retry?: unknown;
 }
 
 export interface HTTPRouteSpec {

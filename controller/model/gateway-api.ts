@@ -370,6 +370,7 @@ function convertRule(
     if (f.type === 'RequestMirror') mirror(out, f, routeNs, inputs, problems);
     else applyFilter(out, f);
   }
+  if (r.retry !== undefined) problems.push("retry (experimental channel) is not supported by meshgate yet: ignored, Istio's default retries apply");
   // A zero duration sets nothing; a backendRequest timeout replaces the request one (there is no retry here).
   for (const t of [r.timeouts?.request, r.timeouts?.backendRequest]) if (t !== undefined && parseDuration(t) !== 0) out.timeout = t;
   const backends = (r.backendRefs ?? []).filter((b) => (b.weight ?? 1) !== 0);
