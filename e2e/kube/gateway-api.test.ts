@@ -1,11 +1,11 @@
 // The Kubernetes Gateway API on a real kube-apiserver (issue 19): the standard-channel CRDs of a pinned Gateway API
-// release, taken at test time from its Go module (sigs.k8s.io/gateway-api, the version Istio's module requires), a
+// release, taken at test time from its Go module (sigs.k8s.io/gateway-api at the version Istio's module requires,
+// scripts/fetch-gateway-api-crds.sh; run.sh fetches it before entering the network namespace), a
 // Gateway of the `istio` class bound to the chart's Service (manual deployment) and HTTPRoutes as Istio's
 // "Ingress with the Gateway API" task writes them (the API server fills in the CRDs' defaults), served by the
 // chart's gateway pod whose controller runs with the chart's RBAC only.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -14,17 +14,13 @@ import { get } from '../lib/http.ts';
 import { eventually } from '../lib/process.ts';
 import type { GatewayPod } from './gateway-pod.ts';
 import { setupSuite, startIngressPod, type Suite } from './suite.ts';
+import { exec } from './cluster.ts';
 
-const GATEWAY_API_MODULE = 'sigs.k8s.io/gateway-api@v1.6.0';
 const KINDS = ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'];
 const GW = '127.0.0.1';
 const HOST = 'httpbin.gwapi.example.com';
 
-/** The module's directory (`go mod download`: from the module cache, or the Go module proxy when cold). */
-function gatewayApiDir(): string {
-  const out = execFileSync('go', ['mod', 'download', '-json', GATEWAY_API_MODULE], { cwd: '/', encoding: 'utf8', env: { ...process.env, GOFLAGS: '' } });
-  return (JSON.parse(out) as { Dir: string }).Dir;
-}
+const REPO = join(import.meta.dirname, '..', '..');
 
 describe('kubernetes: Gateway API Gateway and HTTPRoute with the standard CRDs', () => {
   let s: Suite;
@@ -43,9 +39,12 @@ describe('kubernetes: Gateway API Gateway and HTTPRoute with the standard CRDs',
       // On a shared cluster (E2E_KUBECONFIG) Gateway API CRDs already installed are used as they are.
       const served = await s.kube.client.json<{ resources: { name: string }[] }>('GET', '/apis/gateway.networking.k8s.io/v1').catch(() => undefined);
       if (!(s.external && served?.resources.some((r) => r.name === 'httproutes'))) {
-        const dir = gatewayApiDir();
+        const out = await exec('bash', [join(REPO, 'scripts/fetch-gateway-api-crds.sh')], {}, 15 * 60_000);
+        // stdout and stderr together: the directory is the line that is an absolute path.
+        const dir = /^\/\S+\/config\/crd\/standard$/m.exec(out)?.[0];
+        assert.ok(dir, `scripts/fetch-gateway-api-crds.sh printed no directory: ${out}`);
         for (const k of KINDS) {
-          const crd = parse(readFileSync(join(dir, 'config/crd/standard', `gateway.networking.k8s.io_${k}.yaml`), 'utf8')) as KubeObject;
+          const crd = parse(readFileSync(join(dir, `gateway.networking.k8s.io_${k}.yaml`), 'utf8')) as KubeObject;
           await apply(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, crd);
         }
       }

@@ -27,6 +27,9 @@ bash scripts/fetch-helm.sh >/dev/null
 if [[ -z "${E2E_KUBECONFIG:-}" ]]; then bash scripts/fetch-istio-chart.sh >/dev/null; fi
 # Istio's CRDs (the same module), which crds.test.ts installs to compare charts/base with.
 bash scripts/fetch-istio-crds.sh >/dev/null
+# The Gateway API's standard CRDs (its Go module, at the version Istio requires), for gateway-api.test.ts (local cluster
+# only: on E2E_KUBECONFIG the cluster's own Gateway API CRDs are used when installed).
+if [[ -z "${E2E_KUBECONFIG:-}" ]]; then bash scripts/fetch-gateway-api-crds.sh >/dev/null; fi
 PROMETHEUS="${PROMETHEUS:-$(bash e2e/prometheus/build.sh)}"
 export PROMETHEUS
 # Built before entering the private network namespace, which has no route to the Go module proxy.
