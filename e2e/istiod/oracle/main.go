@@ -504,13 +504,19 @@ func main() {
 	if len(slices) > 0 || in.gatewayAPI {
 		// The gateway controller converts Gateway API objects asynchronously (krt) once the first push context
 		// exists, and the conversion's pushes follow; read once the output stops changing.
+		// Stable for a second (34 reads 30 ms apart): endpoint events may still be queued on a loaded machine.
 		last, stable := "", 0
-		for i := 0; i < 300 && stable < 10; i++ {
+		for i := 0; i < 300 && stable < 34; i++ {
 			time.Sleep(30 * time.Millisecond)
 			s.EnsureSynced(t)
 			cur := ""
 			if len(slices) > 0 {
-				cur = fmt.Sprint(s.Endpoints(proxy))
+				// By content: the assignments are new pointers on every call, so printing them never repeats.
+				eps := s.Endpoints(proxy)
+				sort.Slice(eps, func(i, j int) bool { return eps[i].GetClusterName() < eps[j].GetClusterName() })
+				for _, e := range eps {
+					cur += string(marshal(protojson.MarshalOptions{}, e))
+				}
 			}
 			if in.gatewayAPI {
 				ls := s.Listeners(proxy)
