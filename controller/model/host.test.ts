@@ -59,14 +59,21 @@ test('more specific hosts sort first: exact before wildcard, longer before short
   ]);
 });
 
-const domains: [string, boolean][] = [
-  ['*', true],
-  ['*.example.com', true],
-  ['example.com', true],
-  ['a*.example.com', false],
-  ['*example.com', false],
-  ['exa mple.com', false],
-  ['', false],
+// istiod's ValidateWildcardDomain, its verdicts and messages (the last four checked with the oracle's istiod on
+// DestinationRule hosts).
+const domains: [string, string | undefined][] = [
+  ['*', undefined],
+  ['*.example.com', undefined],
+  ['example.com', undefined],
+  ['Example.COM', undefined],
+  ['example.com.', undefined],
+  ['a*.example.com', 'domain name "a*.example.com" invalid (label "a*" invalid)'],
+  ['exa mple.com', 'domain name "exa mple.com" invalid (label "exa mple" invalid)'],
+  ['', 'empty domain name not allowed'],
+  ['*example.com', undefined],
+  ['*-foo.example.com', undefined],
+  ['foo_bar.example.com', 'domain name "foo_bar.example.com" invalid (label "foo_bar" invalid)'],
+  ['foo.123', 'domain name "123" invalid (top level domain "123" cannot be all-numeric)'],
 ];
-for (const [d, ok] of domains)
-  test(`domain ${JSON.stringify(d)} is ${ok ? 'valid' : 'rejected'}`, () => assert.equal(checkWildcardDomain(d) === undefined, ok));
+for (const [d, want] of domains)
+  test(`domain ${JSON.stringify(d)} is ${want === undefined ? 'valid' : 'rejected'}`, () => assert.equal(checkWildcardDomain(d), want));

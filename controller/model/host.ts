@@ -103,31 +103,44 @@ export function resolveGatewayName(gw: string, vsNamespace: string): string {
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_LABEL_LOOSE = /^[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?$/;
+/** Istio's labels.IsDNS1123Label, which (unlike Kubernetes') also takes upper case. */
+const ISTIO_DNS1123_LABEL = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+/** labels.IsWildcardDNS1123Label: `*`, or such a label after an optional `*` or `*-` (`*foo`, `*-foo`). */
+const ISTIO_WILDCARD_LABEL = /^(?:\*|(?:\*|\*-)?[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?)$/;
 
 export function isDNS1123Label(s: string): boolean {
   return s.length <= 63 && DNS1123_LABEL.test(s);
 }
 
-/**
- * ValidateWildcardDomain: a (possibly wildcard-prefixed) FQDN, each label 1-63 chars. Returns an error
- * message, or undefined when valid.
- */
-export function checkWildcardDomain(domain: string): string | undefined {
-  if (domain.length === 0) return 'empty domain name not allowed';
-  if (domain.length > 255) return `domain name "${domain}" too long (max 255)`;
-  let name = domain;
-  if (domain === '*') return undefined;
-  if (domain.startsWith('*')) {
-    if (!domain.startsWith('*.')) return `wildcard must be followed by '.' in "${domain}" (use "*.example.com")`;
-    name = domain.slice(2);
-  }
-  if (name.includes('*')) return `"${domain}": a wildcard is only allowed as the leftmost label`;
-  const labels = name.endsWith('.') ? name.slice(0, -1).split('.') : name.split('.');
-  for (const l of labels) {
-    if (l.length === 0 || l.length > 63 || !DNS1123_LABEL_LOOSE.test(l)) {
-      return `"${domain}" is not a valid domain name (label "${l}")`;
-    }
+/** ValidateDNS1123Labels: a top-level label not all digits, each label Istio's DNS-1123 one, a trailing dot allowed. */
+export function dns1123LabelsError(domain: string): string | undefined {
+  const parts = domain.split('.');
+  const tld = parts[parts.length - 1] ?? '';
+  // strconv.Atoi: an optional sign, then digits.
+  if (/^[+-]?\d+$/.test(tld)) return `domain name "${domain}" invalid (top level domain "${tld}" cannot be all-numeric)`;
+  for (const [i, l] of parts.entries()) {
+    if (i === parts.length - 1 && l === '') return undefined;
+    if (l.length > 63 || !ISTIO_DNS1123_LABEL.test(l)) return `domain name "${domain}" invalid (label "${l}" invalid)`;
   }
   return undefined;
+}
+
+/** CheckDNS1123Preconditions: the length checks istiod makes before reading labels. */
+export function dnsPreconditionError(name: string): string | undefined {
+  if (name.length > 255) return `domain name "${name}" too long (max 255)`;
+  if (name.length === 0) return 'empty domain name not allowed';
+  return undefined;
+}
+
+/**
+ * ValidateWildcardDomain: the first label may be a wildcard (`*`, `*.example.com`, also `*example.com` and
+ * `*-foo.example.com`), the rest DNS-1123 labels. istiod's message, or undefined when valid.
+ */
+export function checkWildcardDomain(domain: string): string | undefined {
+  const pre = dnsPreconditionError(domain);
+  if (pre) return pre;
+  const dot = domain.indexOf('.');
+  const first = dot < 0 ? domain : domain.slice(0, dot);
+  if (first.length > 63 || !ISTIO_WILDCARD_LABEL.test(first)) return `domain name "${domain}" invalid (label "${first}" invalid)`;
+  return dot < 0 ? undefined : dns1123LabelsError(domain.slice(dot + 1));
 }

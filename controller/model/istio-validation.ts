@@ -26,7 +26,7 @@ import type {
   TrafficPolicy,
   VirtualServiceSpec,
 } from './istio-types.ts';
-import { checkWildcardDomain, isDNS1123Label, isIPAddress, matches, subsetOf } from './host.ts';
+import { checkWildcardDomain, dns1123LabelsError, dnsPreconditionError, isDNS1123Label, isIPAddress, matches, subsetOf } from './host.ts';
 import { parseDuration } from './duration.ts';
 import { isHTTP, parseProtocol } from './protocol.ts';
 import { compileRe2, isRe2Error } from '../../xds/re2.ts';
@@ -114,6 +114,8 @@ function checkServerHost(p: Problems, h: unknown, field: string): void {
   const name = parts[parts.length - 1] ?? '';
   const err = checkWildcardDomain(name);
   if (err) p.add(field, err);
+  // ValidatePartialWildCard: a Gateway host takes `*` or `*.` only, though a VirtualService host may be `*foo.com`.
+  if (name.includes('*') && name !== '*' && !name.startsWith('*.')) p.add(field, `partial wildcard "${name}" not allowed`);
 }
 
 function validateServer(p: Problems, s: unknown, f: string): void {
@@ -1098,16 +1100,7 @@ const RESOLUTIONS = new Set(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMI
 
 /** agent.ValidateFQDN: a domain name without wildcard, its top-level label not all digits, a trailing dot allowed. */
 export function fqdnError(name: string): string | undefined {
-  if (name.length > 255) return `domain name "${name}" too long (max 255)`;
-  if (name.length === 0) return 'empty domain name not allowed';
-  const parts = name.split('.');
-  const tld = parts[parts.length - 1] ?? '';
-  if (/^[+-]?\d+$/.test(tld)) return `domain name "${name}" invalid (top level domain "${tld}" cannot be all-numeric)`;
-  for (const [i, l] of parts.entries()) {
-    if (i === parts.length - 1 && l === '') return undefined;
-    if (!isDNS1123Label(l)) return `domain name "${name}" invalid (label "${l}" invalid)`;
-  }
-  return undefined;
+  return dnsPreconditionError(name) ?? dns1123LabelsError(name);
 }
 
 /** ValidateServiceEntry (pkg/config/validation), its warnings left out. */
