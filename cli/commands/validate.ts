@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { parseConfigFile } from '../../controller/sources/local-dir.ts';
+import { CONFIG_FILE, parseConfigFile } from '../../controller/sources/local-dir.ts';
 import { indexPositions, type PositionIndex } from '../../controller/sources/positions.ts';
 import { ObjectStore } from '../../controller/model/store.ts';
 import type { Kind, KubeObject, StoredObject } from '../../controller/model/objects.ts';
@@ -47,8 +47,6 @@ exit status: 0 nothing at the failure level, 1 findings at it (or the cluster co
 pre-commit hook (.git/hooks/pre-commit):
   npx meshgate validate config/ || { echo 'meshgate validate failed: see above'; exit 1; }
 `;
-
-const CONFIG_FILE = /\.(ya?ml|json)$/i;
 
 interface Options {
   paths: string[];

@@ -27,7 +27,8 @@ export interface LocalDirSource {
   reload(): Promise<void>;
 }
 
-const CONFIG_FILE = /\.(ya?ml|json)$/i;
+/** The files the local source reads (and `meshgate validate` with it): YAML or JSON by extension. */
+export const CONFIG_FILE = /\.(ya?ml|json)$/i;
 
 interface ParsedFile {
   objects: StoredObject[];
